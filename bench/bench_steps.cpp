@@ -213,7 +213,8 @@ void BM_generated(benchmark::State& state, const ltrt::ModelDef& (*model)(),
   const ltrt::ModelDef& m = model();
   ltrt::Arena arena(m.arena_bytes);
   ltrt::Rngs rngs = ltrt::seed_everything(42);
-  ltrt::init_parameters(m, arena.data(), rngs.init);
+  ltrt::TorchGenerator init(42);
+  ltrt::init_parameters(m, arena.data(), init);
   fill_batch(m, arena.data(), rngs.data);
   ltrt::Optimizer optimizer(m, arena.data());
   // Warm up outside the count: the BLAS sets up its buffers and threads on first use.

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "diagnostics.hpp"
+#include "init_program.hpp"
 #include "name_patterns.hpp"
 #include "op.hpp"
 
@@ -54,6 +55,7 @@ Graph build_graph(const Spec& spec) {
         ctx.values[a.name] = named.at(std::get<std::string>(l.args.at(a.name)));
     try {
       x = find_layer(l.type)->build(ctx, in);
+      complete_init(g);  // the layer's parameters that it drew in state_dict order
       g.layer_outputs.push_back(x);
       if (spec.graph) named[l.name] = x;
     } catch (const ShapeError& e) {
@@ -115,6 +117,8 @@ Graph build_graph(const Spec& spec) {
     throw SpecError(spec.path, spec.loss.pos, spec.loss.source, spec.loss.type + ": " + e.what());
   }
   g.value(g.loss).kind = ValueKind::loss;
+  complete_init(g);
+  check_init(g);
   if (g.params.empty())
     throw SpecError(spec.path, {}, "model.layers", "the model has no parameters to train");
   if (!spec.freeze.empty()) {  // model.freeze: requires_grad=False

@@ -188,6 +188,36 @@ struct CpuEmitter : Emitter {
 
 };
 
+// The default initialisation (init_program.hpp): torch's steps in torch's order, each line saying
+// which parameter and what torch does to it.
+void emit_init_steps(CodeWriter& w, const Graph& g) {
+  w.line("// Initialisation without --init_weights: what torch's constructors do after seed_everything, in");
+  w.line("// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.");
+  w.open("const ltrt::InitStep kInitSteps[] =");
+  const auto index = [&](int p) { return std::find(g.params.begin(), g.params.end(), p) - g.params.begin(); };
+  for (const InitStep& s : g.init_steps) {
+    const char* kind = s.kind == Init::zeros      ? "zeros"
+                       : s.kind == Init::ones     ? "ones"
+                       : s.kind == Init::normal   ? "normal"
+                       : s.kind == Init::constant ? "constant"
+                       : s.kind == Init::copy     ? "copy"
+                       : s.kind == Init::discard  ? "discard"
+                                                  : "uniform";
+    std::string line = "{" + (s.param < 0 ? std::string("-1") : std::to_string(index(s.param))) +
+                       ", ltrt::InitKind::" + kind + ", " + number(s.value);
+    // The optional fields, as far as one is set: a zeroed row, the parameter copied, draws dropped.
+    if (s.zero_row >= 0 || s.copy_of >= 0 || s.draws > 0) line += ", " + std::to_string(s.zero_row);
+    if (s.copy_of >= 0 || s.draws > 0) line += ", " + std::to_string(s.copy_of < 0 ? -1 : index(s.copy_of));
+    if (s.draws > 0) line += ", " + std::to_string(s.draws);
+    std::string note = s.param < 0 ? "a tied Linear's own weight, which torch draws and drops"
+                                   : g.value(s.param).torch_name;
+    if (s.kind == Init::copy) note += " = " + g.value(s.copy_of).torch_name;
+    if (s.zero_row >= 0) note += ", row " + std::to_string(s.zero_row) + " zeroed (padding_idx)";
+    w.line(line + "},  // " + note);
+  }
+  w.close(";");
+}
+
 }  // namespace
 
 std::string cpp_string_literal(const std::string& s) {
@@ -295,29 +325,15 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
 
   // The tables the runtime reads.
   w.line();
-  w.line("// Parameters in state_dict order: name, shape, place; PyTorch's default init.");
+  w.line("// Parameters in state_dict order: name, shape, place.");
   w.open("const ltrt::ParamDef kParams[] =");
   for (int p : g.params) {
     const Value& v = g.value(p);
-    const std::string init = v.init == Init::zeros    ? "zeros"
-                             : v.init == Init::ones   ? "ones"
-                             : v.init == Init::normal ? "normal"
-                             : v.init == Init::constant ? "constant"
-                             : v.init == Init::copy     ? "copy"
-                                                        : "uniform";
-    // The optional fields: a zeroed row (Embedding's padding_idx), the parameter a clone copies.
-    std::string zero_row = v.init_zero_row >= 0 ? ", " + std::to_string(v.init_zero_row) : "", note;
-    if (v.init == Init::copy) {
-      const auto from = std::find(g.params.begin(), g.params.end(), v.init_copy_of);
-      if (from >= std::find(g.params.begin(), g.params.end(), p))
-        throw std::logic_error(v.torch_name + " copies a parameter that is not before it");
-      zero_row = ", -1, " + std::to_string(from - g.params.begin());
-      note = "  // a copy of " + g.value(v.init_copy_of).torch_name;
-    }
-    w.line("{" + tensor_ref(v, plan.offset.at(p), v.torch_name) + ", " + std::to_string(plan.flat_index.at(p)) +
-           ", ltrt::InitKind::" + init + ", " + number(v.init_bound) + zero_row + "}," + note);
+    w.line("{" + tensor_ref(v, plan.offset.at(p), v.torch_name) + ", " + std::to_string(plan.flat_index.at(p)) + "},");
   }
   w.close(";");
+  w.line();
+  emit_init_steps(w, g);
   w.line();
   if (!g.state.empty()) {
     w.line("// Buffers in state_dict order (running statistics): name, shape, place; their init.");
@@ -386,6 +402,8 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
            "\": TF32 GEMMs on the GPU");
   w.line("m.params = kParams;");
   w.line("m.num_params = " + std::to_string(g.params.size()) + ";");
+  w.line("m.init_steps = kInitSteps;");
+  w.line("m.num_init_steps = " + std::to_string(g.init_steps.size()) + ";");
   w.line("m.num_param_elements = " + std::to_string(plan.param_elements) + ";");
   if (plan.frozen_elements > 0) {
     std::string frozen;

@@ -314,6 +314,7 @@ std::string emit_schema() {
   p.set("name", name);
   JsonValue seed = type_of("integer");
   seed.set("minimum", JsonValue::make_integer(0));
+  seed.set("maximum", JsonValue::make_integer(4294967295));
   p.set("seed_everything", seed);
   JsonValue matmul_precision = type_of("string");
   matmul_precision.set("enum", strings({"highest", "high", "medium"}));

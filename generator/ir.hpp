@@ -33,8 +33,8 @@ enum class ValueKind {
   state,       // a module buffer (BatchNorm's running stats): persistent, not trained, updated in place
 };
 
-/// Default initialisation of a parameter.
-enum class Init { zeros, ones, uniform, normal, constant, copy };  // constant: init_bound's value
+/// Default initialisation of a parameter (discard: draws torch makes and drops, init_program.hpp).
+enum class Init { zeros, ones, uniform, normal, constant, copy, discard };  // constant: init_bound's value
 
 struct Value {
   std::string name;      // a C++ identifier, unique in the graph: "layers_0_out"
@@ -50,7 +50,9 @@ struct Value {
   /// holding values bfloat16 represents; its gradient is rounded to bfloat16 too (autodiff).
   bool bf16 = false;
   bool frozen = false;        // params: requires_grad=False (model.freeze): no gradient, no step
-  Init init = Init::uniform;  // params: PyTorch's default initialisation
+  // params: what the parameter's own module does to it in reset_parameters (its init step, unless
+  // the layer records others: init_program.hpp)
+  Init init = Init::uniform;
   double init_bound = 0;      // params: uniform(-bound, bound); normal: the standard deviation
   std::int64_t init_zero_row = -1;  // params: a row set to zero after init (Embedding's padding_idx)
   int init_copy_of = -1;            // params, Init::copy: the value id of the earlier parameter it clones
@@ -72,11 +74,22 @@ struct Node {
   std::vector<Node> epilogue;
 };
 
+/// One step of the default initialisation, on torch's generator in torch's order (init_program.hpp).
+struct InitStep {
+  int param = -1;  // the parameter's value index; -1 for Init::discard
+  Init kind = Init::uniform;
+  double value = 0;             // uniform: the bound; normal: the std; constant: the value
+  std::int64_t zero_row = -1;   // a row zeroed after the draw (Embedding's padding_idx)
+  int copy_of = -1;             // Init::copy: the value index of the parameter it copies
+  std::int64_t draws = 0;       // Init::discard: uniform draws dropped
+};
+
 struct Graph {
   std::vector<Value> values;
   std::vector<Node> nodes;   // schedule order: forward, then backward
   std::vector<int> params;   // value indices, in PyTorch's state_dict order
   std::vector<int> state;    // buffers (ValueKind::state), in state_dict order
+  std::vector<InitStep> init_steps;  // the parameters' initialisation, in torch's order
   std::vector<int> inputs;   // model inputs
   int target = -1;
   int output = -1;           // the model's output (logits): kept for metrics and predict

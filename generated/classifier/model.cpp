@@ -509,14 +509,25 @@ static void predict_step(std::byte* arena, int n) {
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.1.weight", ltrt::DType::f32, 2, {64, 32}, 0}, 0, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.1.bias", ltrt::DType::f32, 1, {64}, 8192}, 2048, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.3.weight", ltrt::DType::f32, 2, {64, 64}, 8448}, 2112, ltrt::InitKind::uniform, 0.125},
-    {{"layers.3.bias", ltrt::DType::f32, 1, {64}, 24832}, 6208, ltrt::InitKind::uniform, 0.125},
-    {{"layers.5.weight", ltrt::DType::f32, 2, {5, 64}, 25088}, 6272, ltrt::InitKind::uniform, 0.125},
-    {{"layers.5.bias", ltrt::DType::f32, 1, {5}, 26368}, 6592, ltrt::InitKind::uniform, 0.125},
+    {{"layers.1.weight", ltrt::DType::f32, 2, {64, 32}, 0}, 0},
+    {{"layers.1.bias", ltrt::DType::f32, 1, {64}, 8192}, 2048},
+    {{"layers.3.weight", ltrt::DType::f32, 2, {64, 64}, 8448}, 2112},
+    {{"layers.3.bias", ltrt::DType::f32, 1, {64}, 24832}, 6208},
+    {{"layers.5.weight", ltrt::DType::f32, 2, {5, 64}, 25088}, 6272},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {5}, 26368}, 6592},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.17677669529663684},  // layers.1.weight
+    {1, ltrt::InitKind::uniform, 0.17677669529663687},  // layers.1.bias
+    {2, ltrt::InitKind::uniform, 0.12499999999999999},  // layers.3.weight
+    {3, ltrt::InitKind::uniform, 0.125},                // layers.3.bias
+    {4, ltrt::InitKind::uniform, 0.12499999999999999},  // layers.5.weight
+    {5, ltrt::InitKind::uniform, 0.125},                // layers.5.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
@@ -594,6 +605,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 6;
     m.num_param_elements = 6597;
     m.params_offset = 0;
     m.grads_offset = 26432;

@@ -1546,20 +1546,37 @@ static void predict_step(std::byte* arena, int n) {
   layers_12_forward(layers_12_out, layers_11_out, layers_12_weight, layers_12_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
-    {{"layers.1.weight", ltrt::DType::f32, 1, {8}, 288}, 72, ltrt::InitKind::ones, 0.0},
-    {{"layers.1.bias", ltrt::DType::f32, 1, {8}, 320}, 80, ltrt::InitKind::zeros, 0.0},
-    {{"layers.4.weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 352}, 88, ltrt::InitKind::uniform, 0.11785113019775793},
-    {{"layers.5.weight", ltrt::DType::f32, 1, {16}, 4960}, 1240, ltrt::InitKind::ones, 0.0},
-    {{"layers.5.bias", ltrt::DType::f32, 1, {16}, 5024}, 1256, ltrt::InitKind::zeros, 0.0},
-    {{"layers.9.weight", ltrt::DType::f32, 2, {32, 64}, 5088}, 1272, ltrt::InitKind::uniform, 0.125},
-    {{"layers.9.bias", ltrt::DType::f32, 1, {32}, 13280}, 3320, ltrt::InitKind::uniform, 0.125},
-    {{"layers.10.weight", ltrt::DType::f32, 1, {32}, 13408}, 3352, ltrt::InitKind::ones, 0.0},
-    {{"layers.10.bias", ltrt::DType::f32, 1, {32}, 13536}, 3384, ltrt::InitKind::zeros, 0.0},
-    {{"layers.12.weight", ltrt::DType::f32, 2, {4, 32}, 13664}, 3416, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.12.bias", ltrt::DType::f32, 1, {4}, 14176}, 3544, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.0.weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 0}, 0},
+    {{"layers.1.weight", ltrt::DType::f32, 1, {8}, 288}, 72},
+    {{"layers.1.bias", ltrt::DType::f32, 1, {8}, 320}, 80},
+    {{"layers.4.weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 352}, 88},
+    {{"layers.5.weight", ltrt::DType::f32, 1, {16}, 4960}, 1240},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {16}, 5024}, 1256},
+    {{"layers.9.weight", ltrt::DType::f32, 2, {32, 64}, 5088}, 1272},
+    {{"layers.9.bias", ltrt::DType::f32, 1, {32}, 13280}, 3320},
+    {{"layers.10.weight", ltrt::DType::f32, 1, {32}, 13408}, 3352},
+    {{"layers.10.bias", ltrt::DType::f32, 1, {32}, 13536}, 3384},
+    {{"layers.12.weight", ltrt::DType::f32, 2, {4, 32}, 13664}, 3416},
+    {{"layers.12.bias", ltrt::DType::f32, 1, {4}, 14176}, 3544},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.33333333333333326},   // layers.0.weight
+    {1, ltrt::InitKind::ones, 0.0},                      // layers.1.weight
+    {2, ltrt::InitKind::zeros, 0.0},                     // layers.1.bias
+    {3, ltrt::InitKind::uniform, 0.11785113019775792},   // layers.4.weight
+    {4, ltrt::InitKind::ones, 0.0},                      // layers.5.weight
+    {5, ltrt::InitKind::zeros, 0.0},                     // layers.5.bias
+    {6, ltrt::InitKind::uniform, 0.12499999999999999},   // layers.9.weight
+    {7, ltrt::InitKind::uniform, 0.125},                 // layers.9.bias
+    {8, ltrt::InitKind::ones, 0.0},                      // layers.10.weight
+    {9, ltrt::InitKind::zeros, 0.0},                     // layers.10.bias
+    {10, ltrt::InitKind::uniform, 0.17677669529663684},  // layers.12.weight
+    {11, ltrt::InitKind::uniform, 0.17677669529663687},  // layers.12.bias
 };
 
 // Buffers in state_dict order (running statistics): name, shape, place; their init.
@@ -1705,6 +1722,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 12;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 12;
     m.num_param_elements = 3548;
     m.params_offset = 0;
     m.grads_offset = 14208;

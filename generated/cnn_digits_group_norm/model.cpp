@@ -1243,16 +1243,29 @@ static void predict_step(std::byte* arena, int n) {
   layers_10_forward(layers_10_out, layers_9_out, layers_10_weight, layers_10_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
-    {{"layers.1.weight", ltrt::DType::f32, 1, {16}, 576}, 144, ltrt::InitKind::ones, 0.0},
-    {{"layers.1.bias", ltrt::DType::f32, 1, {16}, 640}, 160, ltrt::InitKind::zeros, 0.0},
-    {{"layers.4.weight", ltrt::DType::f32, 4, {32, 16, 3, 3}, 704}, 176, ltrt::InitKind::uniform, 0.08333333333333333},
-    {{"layers.5.weight", ltrt::DType::f32, 1, {32}, 19136}, 4784, ltrt::InitKind::ones, 0.0},
-    {{"layers.5.bias", ltrt::DType::f32, 1, {32}, 19264}, 4816, ltrt::InitKind::zeros, 0.0},
-    {{"layers.10.weight", ltrt::DType::f32, 2, {10, 128}, 19392}, 4848, ltrt::InitKind::uniform, 0.08838834764831843},
-    {{"layers.10.bias", ltrt::DType::f32, 1, {10}, 24512}, 6128, ltrt::InitKind::uniform, 0.08838834764831843},
+    {{"layers.0.weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 0}, 0},
+    {{"layers.1.weight", ltrt::DType::f32, 1, {16}, 576}, 144},
+    {{"layers.1.bias", ltrt::DType::f32, 1, {16}, 640}, 160},
+    {{"layers.4.weight", ltrt::DType::f32, 4, {32, 16, 3, 3}, 704}, 176},
+    {{"layers.5.weight", ltrt::DType::f32, 1, {32}, 19136}, 4784},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {32}, 19264}, 4816},
+    {{"layers.10.weight", ltrt::DType::f32, 2, {10, 128}, 19392}, 4848},
+    {{"layers.10.bias", ltrt::DType::f32, 1, {10}, 24512}, 6128},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.33333333333333326},  // layers.0.weight
+    {1, ltrt::InitKind::ones, 0.0},                     // layers.1.weight
+    {2, ltrt::InitKind::zeros, 0.0},                    // layers.1.bias
+    {3, ltrt::InitKind::uniform, 0.08333333333333331},  // layers.4.weight
+    {4, ltrt::InitKind::ones, 0.0},                     // layers.5.weight
+    {5, ltrt::InitKind::zeros, 0.0},                    // layers.5.bias
+    {6, ltrt::InitKind::uniform, 0.08838834764831842},  // layers.10.weight
+    {7, ltrt::InitKind::uniform, 0.08838834764831843},  // layers.10.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -1368,6 +1381,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 8;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 8;
     m.num_param_elements = 6138;
     m.params_offset = 0;
     m.grads_offset = 24576;

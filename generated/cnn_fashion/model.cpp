@@ -1601,25 +1601,41 @@ static void predict_step(std::byte* arena, int n) {
   layers_14_forward(layers_14_out, layers_13_out, layers_14_weight, layers_14_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 4, {16, 1, 5, 5}, 0}, 0, ltrt::InitKind::uniform, 0.2},
-    {{"layers.0.bias", ltrt::DType::f32, 1, {16}, 1600}, 400, ltrt::InitKind::uniform, 0.2},
-    {{"layers.1.weight", ltrt::DType::f32, 1, {16}, 1664}, 416, ltrt::InitKind::ones, 0.0},
-    {{"layers.1.bias", ltrt::DType::f32, 1, {16}, 1728}, 432, ltrt::InitKind::zeros, 0.0},
-    {{"layers.4.weight", ltrt::DType::f32, 4, {32, 16, 5, 5}, 1792}, 448, ltrt::InitKind::uniform, 0.05},
-    {{"layers.4.bias", ltrt::DType::f32, 1, {32}, 52992}, 13248, ltrt::InitKind::uniform, 0.05},
-    {{"layers.5.weight", ltrt::DType::f32, 1, {32}, 53120}, 13280, ltrt::InitKind::ones, 0.0},
-    {{"layers.5.bias", ltrt::DType::f32, 1, {32}, 53248}, 13312, ltrt::InitKind::zeros, 0.0},
-    {{"layers.9.weight", ltrt::DType::f32, 2, {120, 800}, 53376}, 13344, ltrt::InitKind::uniform, 0.035355339059327376},
-    {{"layers.9.bias", ltrt::DType::f32, 1, {120}, 437376}, 109344, ltrt::InitKind::uniform, 0.035355339059327376},
-    {{"layers.12.weight", ltrt::DType::f32, 2, {84, 120}, 437856},
-     109464,
-     ltrt::InitKind::uniform,
-     0.09128709291752768},
-    {{"layers.12.bias", ltrt::DType::f32, 1, {84}, 478176}, 119544, ltrt::InitKind::uniform, 0.09128709291752768},
-    {{"layers.14.weight", ltrt::DType::f32, 2, {10, 84}, 478512}, 119628, ltrt::InitKind::uniform, 0.1091089451179962},
-    {{"layers.14.bias", ltrt::DType::f32, 1, {10}, 481872}, 120468, ltrt::InitKind::uniform, 0.1091089451179962},
+    {{"layers.0.weight", ltrt::DType::f32, 4, {16, 1, 5, 5}, 0}, 0},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {16}, 1600}, 400},
+    {{"layers.1.weight", ltrt::DType::f32, 1, {16}, 1664}, 416},
+    {{"layers.1.bias", ltrt::DType::f32, 1, {16}, 1728}, 432},
+    {{"layers.4.weight", ltrt::DType::f32, 4, {32, 16, 5, 5}, 1792}, 448},
+    {{"layers.4.bias", ltrt::DType::f32, 1, {32}, 52992}, 13248},
+    {{"layers.5.weight", ltrt::DType::f32, 1, {32}, 53120}, 13280},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {32}, 53248}, 13312},
+    {{"layers.9.weight", ltrt::DType::f32, 2, {120, 800}, 53376}, 13344},
+    {{"layers.9.bias", ltrt::DType::f32, 1, {120}, 437376}, 109344},
+    {{"layers.12.weight", ltrt::DType::f32, 2, {84, 120}, 437856}, 109464},
+    {{"layers.12.bias", ltrt::DType::f32, 1, {84}, 478176}, 119544},
+    {{"layers.14.weight", ltrt::DType::f32, 2, {10, 84}, 478512}, 119628},
+    {{"layers.14.bias", ltrt::DType::f32, 1, {10}, 481872}, 120468},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.19999999999999998},   // layers.0.weight
+    {1, ltrt::InitKind::uniform, 0.2},                   // layers.0.bias
+    {2, ltrt::InitKind::ones, 0.0},                      // layers.1.weight
+    {3, ltrt::InitKind::zeros, 0.0},                     // layers.1.bias
+    {4, ltrt::InitKind::uniform, 0.049999999999999996},  // layers.4.weight
+    {5, ltrt::InitKind::uniform, 0.05},                  // layers.4.bias
+    {6, ltrt::InitKind::ones, 0.0},                      // layers.5.weight
+    {7, ltrt::InitKind::zeros, 0.0},                     // layers.5.bias
+    {8, ltrt::InitKind::uniform, 0.03535533905932737},   // layers.9.weight
+    {9, ltrt::InitKind::uniform, 0.035355339059327376},  // layers.9.bias
+    {10, ltrt::InitKind::uniform, 0.09128709291752768},  // layers.12.weight
+    {11, ltrt::InitKind::uniform, 0.09128709291752768},  // layers.12.bias
+    {12, ltrt::InitKind::uniform, 0.1091089451179962},   // layers.14.weight
+    {13, ltrt::InitKind::uniform, 0.1091089451179962},   // layers.14.bias
 };
 
 // Buffers in state_dict order (running statistics): name, shape, place; their init.
@@ -1777,6 +1793,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 14;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 14;
     m.num_param_elements = 120478;
     m.params_offset = 0;
     m.grads_offset = 481920;

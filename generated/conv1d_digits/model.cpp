@@ -1538,17 +1538,31 @@ static void predict_step(std::byte* arena, int n) {
   layers_12_forward(layers_12_out, layers_11_out, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 3, {32, 8, 3}, 0}, 0, ltrt::InitKind::uniform, 0.20412414523193154},
-    {{"layers.1.weight", ltrt::DType::f32, 1, {32}, 3072}, 768, ltrt::InitKind::ones, 0.0},
-    {{"layers.1.bias", ltrt::DType::f32, 1, {32}, 3200}, 800, ltrt::InitKind::zeros, 0.0},
-    {{"layers.4.weight", ltrt::DType::f32, 3, {64, 32, 3}, 3328}, 832, ltrt::InitKind::uniform, 0.10206207261596577},
-    {{"layers.4.bias", ltrt::DType::f32, 1, {64}, 27904}, 6976, ltrt::InitKind::uniform, 0.10206207261596577},
-    {{"layers.7.weight", ltrt::DType::f32, 3, {64, 64, 3}, 28160}, 7040, ltrt::InitKind::uniform, 0.07216878364870323},
-    {{"layers.7.bias", ltrt::DType::f32, 1, {64}, 77312}, 19328, ltrt::InitKind::uniform, 0.07216878364870323},
-    {{"layers.11.weight", ltrt::DType::f32, 2, {10, 64}, 77568}, 19392, ltrt::InitKind::uniform, 0.125},
-    {{"layers.11.bias", ltrt::DType::f32, 1, {10}, 80128}, 20032, ltrt::InitKind::uniform, 0.125},
+    {{"layers.0.weight", ltrt::DType::f32, 3, {32, 8, 3}, 0}, 0},
+    {{"layers.1.weight", ltrt::DType::f32, 1, {32}, 3072}, 768},
+    {{"layers.1.bias", ltrt::DType::f32, 1, {32}, 3200}, 800},
+    {{"layers.4.weight", ltrt::DType::f32, 3, {64, 32, 3}, 3328}, 832},
+    {{"layers.4.bias", ltrt::DType::f32, 1, {64}, 27904}, 6976},
+    {{"layers.7.weight", ltrt::DType::f32, 3, {64, 64, 3}, 28160}, 7040},
+    {{"layers.7.bias", ltrt::DType::f32, 1, {64}, 77312}, 19328},
+    {{"layers.11.weight", ltrt::DType::f32, 2, {10, 64}, 77568}, 19392},
+    {{"layers.11.bias", ltrt::DType::f32, 1, {10}, 80128}, 20032},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.20412414523193148},  // layers.0.weight
+    {1, ltrt::InitKind::ones, 0.0},                     // layers.1.weight
+    {2, ltrt::InitKind::zeros, 0.0},                    // layers.1.bias
+    {3, ltrt::InitKind::uniform, 0.10206207261596574},  // layers.4.weight
+    {4, ltrt::InitKind::uniform, 0.10206207261596577},  // layers.4.bias
+    {5, ltrt::InitKind::uniform, 0.07216878364870322},  // layers.7.weight
+    {6, ltrt::InitKind::uniform, 0.07216878364870323},  // layers.7.bias
+    {7, ltrt::InitKind::uniform, 0.12499999999999999},  // layers.11.weight
+    {8, ltrt::InitKind::uniform, 0.125},                // layers.11.bias
 };
 
 // Buffers in state_dict order (running statistics): name, shape, place; their init.
@@ -1690,6 +1704,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 9;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 9;
     m.num_param_elements = 20042;
     m.params_offset = 0;
     m.grads_offset = 80192;

@@ -380,12 +380,21 @@ static void predict_step(std::byte* arena, int n) {
   layers_2_forward(layers_2_out, layers_1_out, layers_2_weight, layers_2_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 2, {64, 64}, 0}, 0, ltrt::InitKind::uniform, 0.125},
-    {{"layers.0.bias", ltrt::DType::f32, 1, {64}, 16384}, 4096, ltrt::InitKind::uniform, 0.125},
-    {{"layers.2.weight", ltrt::DType::f32, 2, {10, 64}, 16640}, 4160, ltrt::InitKind::uniform, 0.125},
-    {{"layers.2.bias", ltrt::DType::f32, 1, {10}, 19200}, 4800, ltrt::InitKind::uniform, 0.125},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {64, 64}, 0}, 0},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {64}, 16384}, 4096},
+    {{"layers.2.weight", ltrt::DType::f32, 2, {10, 64}, 16640}, 4160},
+    {{"layers.2.bias", ltrt::DType::f32, 1, {10}, 19200}, 4800},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.12499999999999999},  // layers.0.weight
+    {1, ltrt::InitKind::uniform, 0.125},                // layers.0.bias
+    {2, ltrt::InitKind::uniform, 0.12499999999999999},  // layers.2.weight
+    {3, ltrt::InitKind::uniform, 0.125},                // layers.2.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -454,6 +463,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 4;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 4;
     m.num_param_elements = 4810;
     m.params_offset = 0;
     m.grads_offset = 19264;

@@ -570,15 +570,27 @@ static void predict_step(std::byte* arena, int n) {
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 2, {12, 8}, 0}, 0, ltrt::InitKind::normal, 1.0, 0},
-    {{"layers.1.weight", ltrt::DType::f32, 1, {8}, 384}, 96, ltrt::InitKind::ones, 0.0},
-    {{"layers.1.bias", ltrt::DType::f32, 1, {8}, 416}, 104, ltrt::InitKind::zeros, 0.0},
-    {{"layers.3.weight", ltrt::DType::f32, 2, {32, 48}, 448}, 112, ltrt::InitKind::uniform, 0.14433756729740646},
-    {{"layers.3.bias", ltrt::DType::f32, 1, {32}, 6592}, 1648, ltrt::InitKind::uniform, 0.14433756729740646},
-    {{"layers.5.weight", ltrt::DType::f32, 2, {4, 32}, 6720}, 1680, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.5.bias", ltrt::DType::f32, 1, {4}, 7232}, 1808, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {12, 8}, 0}, 0},
+    {{"layers.1.weight", ltrt::DType::f32, 1, {8}, 384}, 96},
+    {{"layers.1.bias", ltrt::DType::f32, 1, {8}, 416}, 104},
+    {{"layers.3.weight", ltrt::DType::f32, 2, {32, 48}, 448}, 112},
+    {{"layers.3.bias", ltrt::DType::f32, 1, {32}, 6592}, 1648},
+    {{"layers.5.weight", ltrt::DType::f32, 2, {4, 32}, 6720}, 1680},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {4}, 7232}, 1808},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::normal, 1.0, 0},                // layers.0.weight, row 0 zeroed (padding_idx)
+    {1, ltrt::InitKind::ones, 0.0},                     // layers.1.weight
+    {2, ltrt::InitKind::zeros, 0.0},                    // layers.1.bias
+    {3, ltrt::InitKind::uniform, 0.14433756729740643},  // layers.3.weight
+    {4, ltrt::InitKind::uniform, 0.14433756729740646},  // layers.3.bias
+    {5, ltrt::InitKind::uniform, 0.17677669529663684},  // layers.5.weight
+    {6, ltrt::InitKind::uniform, 0.17677669529663687},  // layers.5.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -660,6 +672,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 7;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 7;
     m.num_param_elements = 1812;
     m.params_offset = 0;
     m.grads_offset = 7296;

@@ -1756,33 +1756,60 @@ static void predict_step(std::byte* arena, int n) {
   out_forward(out_out, cross_ln_out, ff2_out, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"enc_att.in_proj_weight", ltrt::DType::f32, 2, {48, 16}, 0}, 0, ltrt::InitKind::uniform, 0.30618621784789724},
-    {{"enc_att.in_proj_bias", ltrt::DType::f32, 1, {48}, 3072}, 768, ltrt::InitKind::zeros, 0.0},
-    {{"enc_att.out_proj.weight", ltrt::DType::f32, 2, {16, 16}, 3264}, 816, ltrt::InitKind::uniform, 0.25},
-    {{"enc_att.out_proj.bias", ltrt::DType::f32, 1, {16}, 4288}, 1072, ltrt::InitKind::zeros, 0.0},
-    {{"enc_ln.weight", ltrt::DType::f32, 1, {16}, 4352}, 1088, ltrt::InitKind::ones, 0.0},
-    {{"enc_ln.bias", ltrt::DType::f32, 1, {16}, 4416}, 1104, ltrt::InitKind::zeros, 0.0},
-    {{"dec_att.in_proj_weight", ltrt::DType::f32, 2, {48, 16}, 4480},
-     1120,
-     ltrt::InitKind::uniform,
-     0.30618621784789724},
-    {{"dec_att.in_proj_bias", ltrt::DType::f32, 1, {48}, 7552}, 1888, ltrt::InitKind::zeros, 0.0},
-    {{"dec_att.out_proj.weight", ltrt::DType::f32, 2, {16, 16}, 7744}, 1936, ltrt::InitKind::uniform, 0.25},
-    {{"dec_att.out_proj.bias", ltrt::DType::f32, 1, {16}, 8768}, 2192, ltrt::InitKind::zeros, 0.0},
-    {{"dec_ln.weight", ltrt::DType::f32, 1, {16}, 8832}, 2208, ltrt::InitKind::ones, 0.0},
-    {{"dec_ln.bias", ltrt::DType::f32, 1, {16}, 8896}, 2224, ltrt::InitKind::zeros, 0.0},
-    {{"cross.in_proj_weight", ltrt::DType::f32, 2, {48, 16}, 8960}, 2240, ltrt::InitKind::uniform, 0.30618621784789724},
-    {{"cross.in_proj_bias", ltrt::DType::f32, 1, {48}, 12032}, 3008, ltrt::InitKind::zeros, 0.0},
-    {{"cross.out_proj.weight", ltrt::DType::f32, 2, {16, 16}, 12224}, 3056, ltrt::InitKind::uniform, 0.25},
-    {{"cross.out_proj.bias", ltrt::DType::f32, 1, {16}, 13248}, 3312, ltrt::InitKind::zeros, 0.0},
-    {{"cross_ln.weight", ltrt::DType::f32, 1, {16}, 13312}, 3328, ltrt::InitKind::ones, 0.0},
-    {{"cross_ln.bias", ltrt::DType::f32, 1, {16}, 13376}, 3344, ltrt::InitKind::zeros, 0.0},
-    {{"ff1.weight", ltrt::DType::f32, 2, {64, 16}, 13440}, 3360, ltrt::InitKind::uniform, 0.25},
-    {{"ff1.bias", ltrt::DType::f32, 1, {64}, 17536}, 4384, ltrt::InitKind::uniform, 0.25},
-    {{"ff2.weight", ltrt::DType::f32, 2, {16, 64}, 17792}, 4448, ltrt::InitKind::uniform, 0.125},
-    {{"ff2.bias", ltrt::DType::f32, 1, {16}, 21888}, 5472, ltrt::InitKind::uniform, 0.125},
+    {{"enc_att.in_proj_weight", ltrt::DType::f32, 2, {48, 16}, 0}, 0},
+    {{"enc_att.in_proj_bias", ltrt::DType::f32, 1, {48}, 3072}, 768},
+    {{"enc_att.out_proj.weight", ltrt::DType::f32, 2, {16, 16}, 3264}, 816},
+    {{"enc_att.out_proj.bias", ltrt::DType::f32, 1, {16}, 4288}, 1072},
+    {{"enc_ln.weight", ltrt::DType::f32, 1, {16}, 4352}, 1088},
+    {{"enc_ln.bias", ltrt::DType::f32, 1, {16}, 4416}, 1104},
+    {{"dec_att.in_proj_weight", ltrt::DType::f32, 2, {48, 16}, 4480}, 1120},
+    {{"dec_att.in_proj_bias", ltrt::DType::f32, 1, {48}, 7552}, 1888},
+    {{"dec_att.out_proj.weight", ltrt::DType::f32, 2, {16, 16}, 7744}, 1936},
+    {{"dec_att.out_proj.bias", ltrt::DType::f32, 1, {16}, 8768}, 2192},
+    {{"dec_ln.weight", ltrt::DType::f32, 1, {16}, 8832}, 2208},
+    {{"dec_ln.bias", ltrt::DType::f32, 1, {16}, 8896}, 2224},
+    {{"cross.in_proj_weight", ltrt::DType::f32, 2, {48, 16}, 8960}, 2240},
+    {{"cross.in_proj_bias", ltrt::DType::f32, 1, {48}, 12032}, 3008},
+    {{"cross.out_proj.weight", ltrt::DType::f32, 2, {16, 16}, 12224}, 3056},
+    {{"cross.out_proj.bias", ltrt::DType::f32, 1, {16}, 13248}, 3312},
+    {{"cross_ln.weight", ltrt::DType::f32, 1, {16}, 13312}, 3328},
+    {{"cross_ln.bias", ltrt::DType::f32, 1, {16}, 13376}, 3344},
+    {{"ff1.weight", ltrt::DType::f32, 2, {64, 16}, 13440}, 3360},
+    {{"ff1.bias", ltrt::DType::f32, 1, {64}, 17536}, 4384},
+    {{"ff2.weight", ltrt::DType::f32, 2, {16, 64}, 17792}, 4448},
+    {{"ff2.bias", ltrt::DType::f32, 1, {16}, 21888}, 5472},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {2, ltrt::InitKind::uniform, 0.24999999999999997},   // enc_att.out_proj.weight
+    {3, ltrt::InitKind::uniform, 0.25},                  // enc_att.out_proj.bias
+    {0, ltrt::InitKind::uniform, 0.3061862178478973},    // enc_att.in_proj_weight
+    {1, ltrt::InitKind::zeros, 0.0},                     // enc_att.in_proj_bias
+    {3, ltrt::InitKind::zeros, 0.0},                     // enc_att.out_proj.bias
+    {4, ltrt::InitKind::ones, 0.0},                      // enc_ln.weight
+    {5, ltrt::InitKind::zeros, 0.0},                     // enc_ln.bias
+    {8, ltrt::InitKind::uniform, 0.24999999999999997},   // dec_att.out_proj.weight
+    {9, ltrt::InitKind::uniform, 0.25},                  // dec_att.out_proj.bias
+    {6, ltrt::InitKind::uniform, 0.3061862178478973},    // dec_att.in_proj_weight
+    {7, ltrt::InitKind::zeros, 0.0},                     // dec_att.in_proj_bias
+    {9, ltrt::InitKind::zeros, 0.0},                     // dec_att.out_proj.bias
+    {10, ltrt::InitKind::ones, 0.0},                     // dec_ln.weight
+    {11, ltrt::InitKind::zeros, 0.0},                    // dec_ln.bias
+    {14, ltrt::InitKind::uniform, 0.24999999999999997},  // cross.out_proj.weight
+    {15, ltrt::InitKind::uniform, 0.25},                 // cross.out_proj.bias
+    {12, ltrt::InitKind::uniform, 0.3061862178478973},   // cross.in_proj_weight
+    {13, ltrt::InitKind::zeros, 0.0},                    // cross.in_proj_bias
+    {15, ltrt::InitKind::zeros, 0.0},                    // cross.out_proj.bias
+    {16, ltrt::InitKind::ones, 0.0},                     // cross_ln.weight
+    {17, ltrt::InitKind::zeros, 0.0},                    // cross_ln.bias
+    {18, ltrt::InitKind::uniform, 0.24999999999999997},  // ff1.weight
+    {19, ltrt::InitKind::uniform, 0.25},                 // ff1.bias
+    {20, ltrt::InitKind::uniform, 0.12499999999999999},  // ff2.weight
+    {21, ltrt::InitKind::uniform, 0.125},                // ff2.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -1941,6 +1968,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 22;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 25;
     m.num_param_elements = 5488;
     m.params_offset = 0;
     m.grads_offset = 21952;

@@ -941,14 +941,25 @@ static void predict_step(std::byte* arena, int n) {
   layers_7_forward(layers_7_out, layers_6_out, layers_7_weight, layers_7_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
-    {{"layers.0.bias", ltrt::DType::f32, 1, {8}, 288}, 72, ltrt::InitKind::uniform, 0.3333333333333333},
-    {{"layers.3.weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 320}, 80, ltrt::InitKind::uniform, 0.11785113019775793},
-    {{"layers.3.bias", ltrt::DType::f32, 1, {16}, 4928}, 1232, ltrt::InitKind::uniform, 0.11785113019775793},
-    {{"layers.7.weight", ltrt::DType::f32, 2, {10, 400}, 4992}, 1248, ltrt::InitKind::uniform, 0.05},
-    {{"layers.7.bias", ltrt::DType::f32, 1, {10}, 20992}, 5248, ltrt::InitKind::uniform, 0.05},
+    {{"layers.0.weight", ltrt::DType::f32, 4, {8, 1, 3, 3}, 0}, 0},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {8}, 288}, 72},
+    {{"layers.3.weight", ltrt::DType::f32, 4, {16, 8, 3, 3}, 320}, 80},
+    {{"layers.3.bias", ltrt::DType::f32, 1, {16}, 4928}, 1232},
+    {{"layers.7.weight", ltrt::DType::f32, 2, {10, 400}, 4992}, 1248},
+    {{"layers.7.bias", ltrt::DType::f32, 1, {10}, 20992}, 5248},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.33333333333333326},   // layers.0.weight
+    {1, ltrt::InitKind::uniform, 0.3333333333333333},    // layers.0.bias
+    {2, ltrt::InitKind::uniform, 0.11785113019775792},   // layers.3.weight
+    {3, ltrt::InitKind::uniform, 0.11785113019775793},   // layers.3.bias
+    {4, ltrt::InitKind::uniform, 0.049999999999999996},  // layers.7.weight
+    {5, ltrt::InitKind::uniform, 0.05},                  // layers.7.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -1045,6 +1056,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 6;
     m.num_param_elements = 5258;
     m.params_offset = 0;
     m.grads_offset = 21056;

@@ -1653,48 +1653,72 @@ static void predict_step(std::byte* arena, int n) {
   head_forward(head_out, lnf_out, wte_weight, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"wte.weight", ltrt::DType::f32, 2, {146, 48}, 0}, 0, ltrt::InitKind::normal, 1.0},
-    {{"wpe.weight", ltrt::DType::f32, 2, {32, 48}, 28032}, 7008, ltrt::InitKind::normal, 1.0},
-    {{"ln1.weight", ltrt::DType::f32, 1, {48}, 34176}, 8544, ltrt::InitKind::ones, 0.0},
-    {{"ln1.bias", ltrt::DType::f32, 1, {48}, 34368}, 8592, ltrt::InitKind::zeros, 0.0},
-    {{"attn1.in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 34560},
-     8640,
-     ltrt::InitKind::uniform,
-     0.1767766952966369},
-    {{"attn1.in_proj_bias", ltrt::DType::f32, 1, {144}, 62208}, 15552, ltrt::InitKind::zeros, 0.0},
-    {{"attn1.out_proj.weight", ltrt::DType::f32, 2, {48, 48}, 62784},
-     15696,
-     ltrt::InitKind::uniform,
-     0.14433756729740646},
-    {{"attn1.out_proj.bias", ltrt::DType::f32, 1, {48}, 72000}, 18000, ltrt::InitKind::zeros, 0.0},
-    {{"ln2.weight", ltrt::DType::f32, 1, {48}, 72192}, 18048, ltrt::InitKind::ones, 0.0},
-    {{"ln2.bias", ltrt::DType::f32, 1, {48}, 72384}, 18096, ltrt::InitKind::zeros, 0.0},
-    {{"fc1.weight", ltrt::DType::f32, 2, {192, 48}, 72576}, 18144, ltrt::InitKind::uniform, 0.14433756729740646},
-    {{"fc1.bias", ltrt::DType::f32, 1, {192}, 109440}, 27360, ltrt::InitKind::uniform, 0.14433756729740646},
-    {{"proj1.weight", ltrt::DType::f32, 2, {48, 192}, 110208}, 27552, ltrt::InitKind::uniform, 0.07216878364870323},
-    {{"proj1.bias", ltrt::DType::f32, 1, {48}, 147072}, 36768, ltrt::InitKind::uniform, 0.07216878364870323},
-    {{"ln3.weight", ltrt::DType::f32, 1, {48}, 147264}, 36816, ltrt::InitKind::ones, 0.0},
-    {{"ln3.bias", ltrt::DType::f32, 1, {48}, 147456}, 36864, ltrt::InitKind::zeros, 0.0},
-    {{"attn2.in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 147648},
-     36912,
-     ltrt::InitKind::uniform,
-     0.1767766952966369},
-    {{"attn2.in_proj_bias", ltrt::DType::f32, 1, {144}, 175296}, 43824, ltrt::InitKind::zeros, 0.0},
-    {{"attn2.out_proj.weight", ltrt::DType::f32, 2, {48, 48}, 175872},
-     43968,
-     ltrt::InitKind::uniform,
-     0.14433756729740646},
-    {{"attn2.out_proj.bias", ltrt::DType::f32, 1, {48}, 185088}, 46272, ltrt::InitKind::zeros, 0.0},
-    {{"ln4.weight", ltrt::DType::f32, 1, {48}, 185280}, 46320, ltrt::InitKind::ones, 0.0},
-    {{"ln4.bias", ltrt::DType::f32, 1, {48}, 185472}, 46368, ltrt::InitKind::zeros, 0.0},
-    {{"fc2.weight", ltrt::DType::f32, 2, {192, 48}, 185664}, 46416, ltrt::InitKind::uniform, 0.14433756729740646},
-    {{"fc2.bias", ltrt::DType::f32, 1, {192}, 222528}, 55632, ltrt::InitKind::uniform, 0.14433756729740646},
-    {{"proj2.weight", ltrt::DType::f32, 2, {48, 192}, 223296}, 55824, ltrt::InitKind::uniform, 0.07216878364870323},
-    {{"proj2.bias", ltrt::DType::f32, 1, {48}, 260160}, 65040, ltrt::InitKind::uniform, 0.07216878364870323},
-    {{"lnf.weight", ltrt::DType::f32, 1, {48}, 260352}, 65088, ltrt::InitKind::ones, 0.0},
-    {{"lnf.bias", ltrt::DType::f32, 1, {48}, 260544}, 65136, ltrt::InitKind::zeros, 0.0},
+    {{"wte.weight", ltrt::DType::f32, 2, {146, 48}, 0}, 0},
+    {{"wpe.weight", ltrt::DType::f32, 2, {32, 48}, 28032}, 7008},
+    {{"ln1.weight", ltrt::DType::f32, 1, {48}, 34176}, 8544},
+    {{"ln1.bias", ltrt::DType::f32, 1, {48}, 34368}, 8592},
+    {{"attn1.in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 34560}, 8640},
+    {{"attn1.in_proj_bias", ltrt::DType::f32, 1, {144}, 62208}, 15552},
+    {{"attn1.out_proj.weight", ltrt::DType::f32, 2, {48, 48}, 62784}, 15696},
+    {{"attn1.out_proj.bias", ltrt::DType::f32, 1, {48}, 72000}, 18000},
+    {{"ln2.weight", ltrt::DType::f32, 1, {48}, 72192}, 18048},
+    {{"ln2.bias", ltrt::DType::f32, 1, {48}, 72384}, 18096},
+    {{"fc1.weight", ltrt::DType::f32, 2, {192, 48}, 72576}, 18144},
+    {{"fc1.bias", ltrt::DType::f32, 1, {192}, 109440}, 27360},
+    {{"proj1.weight", ltrt::DType::f32, 2, {48, 192}, 110208}, 27552},
+    {{"proj1.bias", ltrt::DType::f32, 1, {48}, 147072}, 36768},
+    {{"ln3.weight", ltrt::DType::f32, 1, {48}, 147264}, 36816},
+    {{"ln3.bias", ltrt::DType::f32, 1, {48}, 147456}, 36864},
+    {{"attn2.in_proj_weight", ltrt::DType::f32, 2, {144, 48}, 147648}, 36912},
+    {{"attn2.in_proj_bias", ltrt::DType::f32, 1, {144}, 175296}, 43824},
+    {{"attn2.out_proj.weight", ltrt::DType::f32, 2, {48, 48}, 175872}, 43968},
+    {{"attn2.out_proj.bias", ltrt::DType::f32, 1, {48}, 185088}, 46272},
+    {{"ln4.weight", ltrt::DType::f32, 1, {48}, 185280}, 46320},
+    {{"ln4.bias", ltrt::DType::f32, 1, {48}, 185472}, 46368},
+    {{"fc2.weight", ltrt::DType::f32, 2, {192, 48}, 185664}, 46416},
+    {{"fc2.bias", ltrt::DType::f32, 1, {192}, 222528}, 55632},
+    {{"proj2.weight", ltrt::DType::f32, 2, {48, 192}, 223296}, 55824},
+    {{"proj2.bias", ltrt::DType::f32, 1, {48}, 260160}, 65040},
+    {{"lnf.weight", ltrt::DType::f32, 1, {48}, 260352}, 65088},
+    {{"lnf.bias", ltrt::DType::f32, 1, {48}, 260544}, 65136},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::normal, 1.0},                    // wte.weight
+    {1, ltrt::InitKind::normal, 1.0},                    // wpe.weight
+    {2, ltrt::InitKind::ones, 0.0},                      // ln1.weight
+    {3, ltrt::InitKind::zeros, 0.0},                     // ln1.bias
+    {6, ltrt::InitKind::uniform, 0.14433756729740643},   // attn1.out_proj.weight
+    {7, ltrt::InitKind::uniform, 0.14433756729740646},   // attn1.out_proj.bias
+    {4, ltrt::InitKind::uniform, 0.17677669529663687},   // attn1.in_proj_weight
+    {5, ltrt::InitKind::zeros, 0.0},                     // attn1.in_proj_bias
+    {7, ltrt::InitKind::zeros, 0.0},                     // attn1.out_proj.bias
+    {8, ltrt::InitKind::ones, 0.0},                      // ln2.weight
+    {9, ltrt::InitKind::zeros, 0.0},                     // ln2.bias
+    {10, ltrt::InitKind::uniform, 0.14433756729740643},  // fc1.weight
+    {11, ltrt::InitKind::uniform, 0.14433756729740646},  // fc1.bias
+    {12, ltrt::InitKind::uniform, 0.07216878364870322},  // proj1.weight
+    {13, ltrt::InitKind::uniform, 0.07216878364870323},  // proj1.bias
+    {14, ltrt::InitKind::ones, 0.0},                     // ln3.weight
+    {15, ltrt::InitKind::zeros, 0.0},                    // ln3.bias
+    {18, ltrt::InitKind::uniform, 0.14433756729740643},  // attn2.out_proj.weight
+    {19, ltrt::InitKind::uniform, 0.14433756729740646},  // attn2.out_proj.bias
+    {16, ltrt::InitKind::uniform, 0.17677669529663687},  // attn2.in_proj_weight
+    {17, ltrt::InitKind::zeros, 0.0},                    // attn2.in_proj_bias
+    {19, ltrt::InitKind::zeros, 0.0},                    // attn2.out_proj.bias
+    {20, ltrt::InitKind::ones, 0.0},                     // ln4.weight
+    {21, ltrt::InitKind::zeros, 0.0},                    // ln4.bias
+    {22, ltrt::InitKind::uniform, 0.14433756729740643},  // fc2.weight
+    {23, ltrt::InitKind::uniform, 0.14433756729740646},  // fc2.bias
+    {24, ltrt::InitKind::uniform, 0.07216878364870322},  // proj2.weight
+    {25, ltrt::InitKind::uniform, 0.07216878364870323},  // proj2.bias
+    {26, ltrt::InitKind::ones, 0.0},                     // lnf.weight
+    {27, ltrt::InitKind::zeros, 0.0},                    // lnf.bias
+    {-1, ltrt::InitKind::discard, 0.0, -1, -1, 7008},    // a tied Linear's own weight, which torch draws and drops
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -1875,6 +1899,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 28;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 31;
     m.num_param_elements = 65184;
     m.params_offset = 0;
     m.grads_offset = 260736;

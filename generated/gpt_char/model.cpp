@@ -2580,96 +2580,122 @@ static void predict_step(std::byte* arena, int n) {
   lm_head_forward(lm_head_out, ln_f_out, wte_weight, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"wte.weight", ltrt::DType::f32, 2, {146, 128}, 27648}, 6912, ltrt::InitKind::normal, 1.0},
-    {{"wpe.weight", ltrt::DType::f32, 2, {64, 128}, 102400}, 25600, ltrt::InitKind::normal, 1.0},
-    {{"h0_ln1.weight", ltrt::DType::f32, 1, {128}, 0}, 0, ltrt::InitKind::ones, 0.0},
-    {{"h0_ln1.bias", ltrt::DType::f32, 1, {128}, 512}, 128, ltrt::InitKind::zeros, 0.0},
-    {{"h0_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 135168},
-     33792,
-     ltrt::InitKind::uniform,
-     0.10825317547305482},
-    {{"h0_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 1024}, 256, ltrt::InitKind::zeros, 0.0},
-    {{"h0_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 331776},
-     82944,
-     ltrt::InitKind::uniform,
-     0.08838834764831843},
-    {{"h0_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 2560}, 640, ltrt::InitKind::zeros, 0.0},
-    {{"h0_ln2.weight", ltrt::DType::f32, 1, {128}, 3072}, 768, ltrt::InitKind::ones, 0.0},
-    {{"h0_ln2.bias", ltrt::DType::f32, 1, {128}, 3584}, 896, ltrt::InitKind::zeros, 0.0},
-    {{"h0_fc.weight", ltrt::DType::f32, 2, {512, 128}, 397312}, 99328, ltrt::InitKind::uniform, 0.08838834764831843},
-    {{"h0_fc.bias", ltrt::DType::f32, 1, {512}, 4096}, 1024, ltrt::InitKind::uniform, 0.08838834764831843},
-    {{"h0_proj.weight", ltrt::DType::f32, 2, {128, 512}, 659456},
-     164864,
-     ltrt::InitKind::uniform,
-     0.044194173824159216},
-    {{"h0_proj.bias", ltrt::DType::f32, 1, {128}, 6144}, 1536, ltrt::InitKind::uniform, 0.044194173824159216},
-    {{"h1_ln1.weight", ltrt::DType::f32, 1, {128}, 6656}, 1664, ltrt::InitKind::ones, 0.0},
-    {{"h1_ln1.bias", ltrt::DType::f32, 1, {128}, 7168}, 1792, ltrt::InitKind::zeros, 0.0},
-    {{"h1_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 921600},
-     230400,
-     ltrt::InitKind::uniform,
-     0.10825317547305482},
-    {{"h1_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 7680}, 1920, ltrt::InitKind::zeros, 0.0},
-    {{"h1_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 1118208},
-     279552,
-     ltrt::InitKind::uniform,
-     0.08838834764831843},
-    {{"h1_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 9216}, 2304, ltrt::InitKind::zeros, 0.0},
-    {{"h1_ln2.weight", ltrt::DType::f32, 1, {128}, 9728}, 2432, ltrt::InitKind::ones, 0.0},
-    {{"h1_ln2.bias", ltrt::DType::f32, 1, {128}, 10240}, 2560, ltrt::InitKind::zeros, 0.0},
-    {{"h1_fc.weight", ltrt::DType::f32, 2, {512, 128}, 1183744}, 295936, ltrt::InitKind::uniform, 0.08838834764831843},
-    {{"h1_fc.bias", ltrt::DType::f32, 1, {512}, 10752}, 2688, ltrt::InitKind::uniform, 0.08838834764831843},
-    {{"h1_proj.weight", ltrt::DType::f32, 2, {128, 512}, 1445888},
-     361472,
-     ltrt::InitKind::uniform,
-     0.044194173824159216},
-    {{"h1_proj.bias", ltrt::DType::f32, 1, {128}, 12800}, 3200, ltrt::InitKind::uniform, 0.044194173824159216},
-    {{"h2_ln1.weight", ltrt::DType::f32, 1, {128}, 13312}, 3328, ltrt::InitKind::ones, 0.0},
-    {{"h2_ln1.bias", ltrt::DType::f32, 1, {128}, 13824}, 3456, ltrt::InitKind::zeros, 0.0},
-    {{"h2_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 1708032},
-     427008,
-     ltrt::InitKind::uniform,
-     0.10825317547305482},
-    {{"h2_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 14336}, 3584, ltrt::InitKind::zeros, 0.0},
-    {{"h2_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 1904640},
-     476160,
-     ltrt::InitKind::uniform,
-     0.08838834764831843},
-    {{"h2_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 15872}, 3968, ltrt::InitKind::zeros, 0.0},
-    {{"h2_ln2.weight", ltrt::DType::f32, 1, {128}, 16384}, 4096, ltrt::InitKind::ones, 0.0},
-    {{"h2_ln2.bias", ltrt::DType::f32, 1, {128}, 16896}, 4224, ltrt::InitKind::zeros, 0.0},
-    {{"h2_fc.weight", ltrt::DType::f32, 2, {512, 128}, 1970176}, 492544, ltrt::InitKind::uniform, 0.08838834764831843},
-    {{"h2_fc.bias", ltrt::DType::f32, 1, {512}, 17408}, 4352, ltrt::InitKind::uniform, 0.08838834764831843},
-    {{"h2_proj.weight", ltrt::DType::f32, 2, {128, 512}, 2232320},
-     558080,
-     ltrt::InitKind::uniform,
-     0.044194173824159216},
-    {{"h2_proj.bias", ltrt::DType::f32, 1, {128}, 19456}, 4864, ltrt::InitKind::uniform, 0.044194173824159216},
-    {{"h3_ln1.weight", ltrt::DType::f32, 1, {128}, 19968}, 4992, ltrt::InitKind::ones, 0.0},
-    {{"h3_ln1.bias", ltrt::DType::f32, 1, {128}, 20480}, 5120, ltrt::InitKind::zeros, 0.0},
-    {{"h3_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 2494464},
-     623616,
-     ltrt::InitKind::uniform,
-     0.10825317547305482},
-    {{"h3_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 20992}, 5248, ltrt::InitKind::zeros, 0.0},
-    {{"h3_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 2691072},
-     672768,
-     ltrt::InitKind::uniform,
-     0.08838834764831843},
-    {{"h3_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 22528}, 5632, ltrt::InitKind::zeros, 0.0},
-    {{"h3_ln2.weight", ltrt::DType::f32, 1, {128}, 23040}, 5760, ltrt::InitKind::ones, 0.0},
-    {{"h3_ln2.bias", ltrt::DType::f32, 1, {128}, 23552}, 5888, ltrt::InitKind::zeros, 0.0},
-    {{"h3_fc.weight", ltrt::DType::f32, 2, {512, 128}, 2756608}, 689152, ltrt::InitKind::uniform, 0.08838834764831843},
-    {{"h3_fc.bias", ltrt::DType::f32, 1, {512}, 24064}, 6016, ltrt::InitKind::uniform, 0.08838834764831843},
-    {{"h3_proj.weight", ltrt::DType::f32, 2, {128, 512}, 3018752},
-     754688,
-     ltrt::InitKind::uniform,
-     0.044194173824159216},
-    {{"h3_proj.bias", ltrt::DType::f32, 1, {128}, 26112}, 6528, ltrt::InitKind::uniform, 0.044194173824159216},
-    {{"ln_f.weight", ltrt::DType::f32, 1, {128}, 26624}, 6656, ltrt::InitKind::ones, 0.0},
-    {{"ln_f.bias", ltrt::DType::f32, 1, {128}, 27136}, 6784, ltrt::InitKind::zeros, 0.0},
+    {{"wte.weight", ltrt::DType::f32, 2, {146, 128}, 27648}, 6912},
+    {{"wpe.weight", ltrt::DType::f32, 2, {64, 128}, 102400}, 25600},
+    {{"h0_ln1.weight", ltrt::DType::f32, 1, {128}, 0}, 0},
+    {{"h0_ln1.bias", ltrt::DType::f32, 1, {128}, 512}, 128},
+    {{"h0_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 135168}, 33792},
+    {{"h0_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 1024}, 256},
+    {{"h0_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 331776}, 82944},
+    {{"h0_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 2560}, 640},
+    {{"h0_ln2.weight", ltrt::DType::f32, 1, {128}, 3072}, 768},
+    {{"h0_ln2.bias", ltrt::DType::f32, 1, {128}, 3584}, 896},
+    {{"h0_fc.weight", ltrt::DType::f32, 2, {512, 128}, 397312}, 99328},
+    {{"h0_fc.bias", ltrt::DType::f32, 1, {512}, 4096}, 1024},
+    {{"h0_proj.weight", ltrt::DType::f32, 2, {128, 512}, 659456}, 164864},
+    {{"h0_proj.bias", ltrt::DType::f32, 1, {128}, 6144}, 1536},
+    {{"h1_ln1.weight", ltrt::DType::f32, 1, {128}, 6656}, 1664},
+    {{"h1_ln1.bias", ltrt::DType::f32, 1, {128}, 7168}, 1792},
+    {{"h1_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 921600}, 230400},
+    {{"h1_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 7680}, 1920},
+    {{"h1_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 1118208}, 279552},
+    {{"h1_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 9216}, 2304},
+    {{"h1_ln2.weight", ltrt::DType::f32, 1, {128}, 9728}, 2432},
+    {{"h1_ln2.bias", ltrt::DType::f32, 1, {128}, 10240}, 2560},
+    {{"h1_fc.weight", ltrt::DType::f32, 2, {512, 128}, 1183744}, 295936},
+    {{"h1_fc.bias", ltrt::DType::f32, 1, {512}, 10752}, 2688},
+    {{"h1_proj.weight", ltrt::DType::f32, 2, {128, 512}, 1445888}, 361472},
+    {{"h1_proj.bias", ltrt::DType::f32, 1, {128}, 12800}, 3200},
+    {{"h2_ln1.weight", ltrt::DType::f32, 1, {128}, 13312}, 3328},
+    {{"h2_ln1.bias", ltrt::DType::f32, 1, {128}, 13824}, 3456},
+    {{"h2_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 1708032}, 427008},
+    {{"h2_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 14336}, 3584},
+    {{"h2_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 1904640}, 476160},
+    {{"h2_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 15872}, 3968},
+    {{"h2_ln2.weight", ltrt::DType::f32, 1, {128}, 16384}, 4096},
+    {{"h2_ln2.bias", ltrt::DType::f32, 1, {128}, 16896}, 4224},
+    {{"h2_fc.weight", ltrt::DType::f32, 2, {512, 128}, 1970176}, 492544},
+    {{"h2_fc.bias", ltrt::DType::f32, 1, {512}, 17408}, 4352},
+    {{"h2_proj.weight", ltrt::DType::f32, 2, {128, 512}, 2232320}, 558080},
+    {{"h2_proj.bias", ltrt::DType::f32, 1, {128}, 19456}, 4864},
+    {{"h3_ln1.weight", ltrt::DType::f32, 1, {128}, 19968}, 4992},
+    {{"h3_ln1.bias", ltrt::DType::f32, 1, {128}, 20480}, 5120},
+    {{"h3_attn.in_proj_weight", ltrt::DType::f32, 2, {384, 128}, 2494464}, 623616},
+    {{"h3_attn.in_proj_bias", ltrt::DType::f32, 1, {384}, 20992}, 5248},
+    {{"h3_attn.out_proj.weight", ltrt::DType::f32, 2, {128, 128}, 2691072}, 672768},
+    {{"h3_attn.out_proj.bias", ltrt::DType::f32, 1, {128}, 22528}, 5632},
+    {{"h3_ln2.weight", ltrt::DType::f32, 1, {128}, 23040}, 5760},
+    {{"h3_ln2.bias", ltrt::DType::f32, 1, {128}, 23552}, 5888},
+    {{"h3_fc.weight", ltrt::DType::f32, 2, {512, 128}, 2756608}, 689152},
+    {{"h3_fc.bias", ltrt::DType::f32, 1, {512}, 24064}, 6016},
+    {{"h3_proj.weight", ltrt::DType::f32, 2, {128, 512}, 3018752}, 754688},
+    {{"h3_proj.bias", ltrt::DType::f32, 1, {128}, 26112}, 6528},
+    {{"ln_f.weight", ltrt::DType::f32, 1, {128}, 26624}, 6656},
+    {{"ln_f.bias", ltrt::DType::f32, 1, {128}, 27136}, 6784},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::normal, 1.0},                     // wte.weight
+    {1, ltrt::InitKind::normal, 1.0},                     // wpe.weight
+    {2, ltrt::InitKind::ones, 0.0},                       // h0_ln1.weight
+    {3, ltrt::InitKind::zeros, 0.0},                      // h0_ln1.bias
+    {6, ltrt::InitKind::uniform, 0.08838834764831842},    // h0_attn.out_proj.weight
+    {7, ltrt::InitKind::uniform, 0.08838834764831843},    // h0_attn.out_proj.bias
+    {4, ltrt::InitKind::uniform, 0.10825317547305482},    // h0_attn.in_proj_weight
+    {5, ltrt::InitKind::zeros, 0.0},                      // h0_attn.in_proj_bias
+    {7, ltrt::InitKind::zeros, 0.0},                      // h0_attn.out_proj.bias
+    {8, ltrt::InitKind::ones, 0.0},                       // h0_ln2.weight
+    {9, ltrt::InitKind::zeros, 0.0},                      // h0_ln2.bias
+    {10, ltrt::InitKind::uniform, 0.08838834764831842},   // h0_fc.weight
+    {11, ltrt::InitKind::uniform, 0.08838834764831843},   // h0_fc.bias
+    {12, ltrt::InitKind::uniform, 0.04419417382415921},   // h0_proj.weight
+    {13, ltrt::InitKind::uniform, 0.044194173824159216},  // h0_proj.bias
+    {14, ltrt::InitKind::ones, 0.0},                      // h1_ln1.weight
+    {15, ltrt::InitKind::zeros, 0.0},                     // h1_ln1.bias
+    {18, ltrt::InitKind::uniform, 0.08838834764831842},   // h1_attn.out_proj.weight
+    {19, ltrt::InitKind::uniform, 0.08838834764831843},   // h1_attn.out_proj.bias
+    {16, ltrt::InitKind::uniform, 0.10825317547305482},   // h1_attn.in_proj_weight
+    {17, ltrt::InitKind::zeros, 0.0},                     // h1_attn.in_proj_bias
+    {19, ltrt::InitKind::zeros, 0.0},                     // h1_attn.out_proj.bias
+    {20, ltrt::InitKind::ones, 0.0},                      // h1_ln2.weight
+    {21, ltrt::InitKind::zeros, 0.0},                     // h1_ln2.bias
+    {22, ltrt::InitKind::uniform, 0.08838834764831842},   // h1_fc.weight
+    {23, ltrt::InitKind::uniform, 0.08838834764831843},   // h1_fc.bias
+    {24, ltrt::InitKind::uniform, 0.04419417382415921},   // h1_proj.weight
+    {25, ltrt::InitKind::uniform, 0.044194173824159216},  // h1_proj.bias
+    {26, ltrt::InitKind::ones, 0.0},                      // h2_ln1.weight
+    {27, ltrt::InitKind::zeros, 0.0},                     // h2_ln1.bias
+    {30, ltrt::InitKind::uniform, 0.08838834764831842},   // h2_attn.out_proj.weight
+    {31, ltrt::InitKind::uniform, 0.08838834764831843},   // h2_attn.out_proj.bias
+    {28, ltrt::InitKind::uniform, 0.10825317547305482},   // h2_attn.in_proj_weight
+    {29, ltrt::InitKind::zeros, 0.0},                     // h2_attn.in_proj_bias
+    {31, ltrt::InitKind::zeros, 0.0},                     // h2_attn.out_proj.bias
+    {32, ltrt::InitKind::ones, 0.0},                      // h2_ln2.weight
+    {33, ltrt::InitKind::zeros, 0.0},                     // h2_ln2.bias
+    {34, ltrt::InitKind::uniform, 0.08838834764831842},   // h2_fc.weight
+    {35, ltrt::InitKind::uniform, 0.08838834764831843},   // h2_fc.bias
+    {36, ltrt::InitKind::uniform, 0.04419417382415921},   // h2_proj.weight
+    {37, ltrt::InitKind::uniform, 0.044194173824159216},  // h2_proj.bias
+    {38, ltrt::InitKind::ones, 0.0},                      // h3_ln1.weight
+    {39, ltrt::InitKind::zeros, 0.0},                     // h3_ln1.bias
+    {42, ltrt::InitKind::uniform, 0.08838834764831842},   // h3_attn.out_proj.weight
+    {43, ltrt::InitKind::uniform, 0.08838834764831843},   // h3_attn.out_proj.bias
+    {40, ltrt::InitKind::uniform, 0.10825317547305482},   // h3_attn.in_proj_weight
+    {41, ltrt::InitKind::zeros, 0.0},                     // h3_attn.in_proj_bias
+    {43, ltrt::InitKind::zeros, 0.0},                     // h3_attn.out_proj.bias
+    {44, ltrt::InitKind::ones, 0.0},                      // h3_ln2.weight
+    {45, ltrt::InitKind::zeros, 0.0},                     // h3_ln2.bias
+    {46, ltrt::InitKind::uniform, 0.08838834764831842},   // h3_fc.weight
+    {47, ltrt::InitKind::uniform, 0.08838834764831843},   // h3_fc.bias
+    {48, ltrt::InitKind::uniform, 0.04419417382415921},   // h3_proj.weight
+    {49, ltrt::InitKind::uniform, 0.044194173824159216},  // h3_proj.bias
+    {50, ltrt::InitKind::ones, 0.0},                      // ln_f.weight
+    {51, ltrt::InitKind::zeros, 0.0},                     // ln_f.bias
+    {-1, ltrt::InitKind::discard, 0.0, -1, -1, 18688},    // a tied Linear's own weight, which torch draws and drops
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -2965,6 +2991,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 52;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 57;
     m.num_param_elements = 820224;
     m.params_offset = 0;
     m.grads_offset = 3280896;

@@ -224,10 +224,17 @@ static void predict_step(std::byte* arena, int n) {
   layers_0_forward(layers_0_out, x, layers_0_weight, layers_0_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 2, {1, 10}, 0}, 0, ltrt::InitKind::uniform, 0.31622776601683794},
-    {{"layers.0.bias", ltrt::DType::f32, 1, {1}, 40}, 10, ltrt::InitKind::uniform, 0.31622776601683794},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {1, 10}, 0}, 0},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {1}, 40}, 10},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.3162277660168379},   // layers.0.weight
+    {1, ltrt::InitKind::uniform, 0.31622776601683794},  // layers.0.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -281,6 +288,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 2;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 2;
     m.num_param_elements = 11;
     m.params_offset = 0;
     m.grads_offset = 64;

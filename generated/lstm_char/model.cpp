@@ -747,40 +747,35 @@ static void predict_step(std::byte* arena, int n) {
   layers_2_forward(layers_2_out, layers_1_l1, layers_2_weight, layers_2_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 2, {146, 64}, 0}, 0, ltrt::InitKind::normal, 1.0},
-    {{"layers.1.weight_ih_l0", ltrt::DType::f32, 2, {768, 64}, 37376},
-     9344,
-     ltrt::InitKind::uniform,
-     0.07216878364870323},
-    {{"layers.1.weight_hh_l0", ltrt::DType::f32, 2, {768, 192}, 233984},
-     58496,
-     ltrt::InitKind::uniform,
-     0.07216878364870323},
-    {{"layers.1.bias_ih_l0", ltrt::DType::f32, 1, {768}, 823808}, 205952, ltrt::InitKind::uniform, 0.07216878364870323},
-    {{"layers.1.bias_hh_l0", ltrt::DType::f32, 1, {768}, 826880}, 206720, ltrt::InitKind::uniform, 0.07216878364870323},
-    {{"layers.1.weight_ih_l1", ltrt::DType::f32, 2, {768, 192}, 829952},
-     207488,
-     ltrt::InitKind::uniform,
-     0.07216878364870323},
-    {{"layers.1.weight_hh_l1", ltrt::DType::f32, 2, {768, 192}, 1419776},
-     354944,
-     ltrt::InitKind::uniform,
-     0.07216878364870323},
-    {{"layers.1.bias_ih_l1", ltrt::DType::f32, 1, {768}, 2009600},
-     502400,
-     ltrt::InitKind::uniform,
-     0.07216878364870323},
-    {{"layers.1.bias_hh_l1", ltrt::DType::f32, 1, {768}, 2012672},
-     503168,
-     ltrt::InitKind::uniform,
-     0.07216878364870323},
-    {{"layers.2.weight", ltrt::DType::f32, 2, {146, 192}, 2015744},
-     503936,
-     ltrt::InitKind::uniform,
-     0.07216878364870323},
-    {{"layers.2.bias", ltrt::DType::f32, 1, {146}, 2127872}, 531968, ltrt::InitKind::uniform, 0.07216878364870323},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {146, 64}, 0}, 0},
+    {{"layers.1.weight_ih_l0", ltrt::DType::f32, 2, {768, 64}, 37376}, 9344},
+    {{"layers.1.weight_hh_l0", ltrt::DType::f32, 2, {768, 192}, 233984}, 58496},
+    {{"layers.1.bias_ih_l0", ltrt::DType::f32, 1, {768}, 823808}, 205952},
+    {{"layers.1.bias_hh_l0", ltrt::DType::f32, 1, {768}, 826880}, 206720},
+    {{"layers.1.weight_ih_l1", ltrt::DType::f32, 2, {768, 192}, 829952}, 207488},
+    {{"layers.1.weight_hh_l1", ltrt::DType::f32, 2, {768, 192}, 1419776}, 354944},
+    {{"layers.1.bias_ih_l1", ltrt::DType::f32, 1, {768}, 2009600}, 502400},
+    {{"layers.1.bias_hh_l1", ltrt::DType::f32, 1, {768}, 2012672}, 503168},
+    {{"layers.2.weight", ltrt::DType::f32, 2, {146, 192}, 2015744}, 503936},
+    {{"layers.2.bias", ltrt::DType::f32, 1, {146}, 2127872}, 531968},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::normal, 1.0},                    // layers.0.weight
+    {1, ltrt::InitKind::uniform, 0.07216878364870323},   // layers.1.weight_ih_l0
+    {2, ltrt::InitKind::uniform, 0.07216878364870323},   // layers.1.weight_hh_l0
+    {3, ltrt::InitKind::uniform, 0.07216878364870323},   // layers.1.bias_ih_l0
+    {4, ltrt::InitKind::uniform, 0.07216878364870323},   // layers.1.bias_hh_l0
+    {5, ltrt::InitKind::uniform, 0.07216878364870323},   // layers.1.weight_ih_l1
+    {6, ltrt::InitKind::uniform, 0.07216878364870323},   // layers.1.weight_hh_l1
+    {7, ltrt::InitKind::uniform, 0.07216878364870323},   // layers.1.bias_ih_l1
+    {8, ltrt::InitKind::uniform, 0.07216878364870323},   // layers.1.bias_hh_l1
+    {9, ltrt::InitKind::uniform, 0.07216878364870322},   // layers.2.weight
+    {10, ltrt::InitKind::uniform, 0.07216878364870323},  // layers.2.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -880,6 +875,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 11;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 11;
     m.num_param_elements = 532114;
     m.params_offset = 0;
     m.grads_offset = 2128512;

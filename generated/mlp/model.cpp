@@ -492,14 +492,25 @@ static void predict_step(std::byte* arena, int n) {
   layers_4_forward(layers_4_out, layers_3_out, layers_4_weight, layers_4_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 2, {256, 784}, 0}, 0, ltrt::InitKind::uniform, 0.03571428571428571},
-    {{"layers.0.bias", ltrt::DType::f32, 1, {256}, 802816}, 200704, ltrt::InitKind::uniform, 0.03571428571428571},
-    {{"layers.2.weight", ltrt::DType::f32, 2, {256, 256}, 803840}, 200960, ltrt::InitKind::uniform, 0.0625},
-    {{"layers.2.bias", ltrt::DType::f32, 1, {256}, 1065984}, 266496, ltrt::InitKind::uniform, 0.0625},
-    {{"layers.4.weight", ltrt::DType::f32, 2, {10, 256}, 1067008}, 266752, ltrt::InitKind::uniform, 0.0625},
-    {{"layers.4.bias", ltrt::DType::f32, 1, {10}, 1077248}, 269312, ltrt::InitKind::uniform, 0.0625},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {256, 784}, 0}, 0},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {256}, 802816}, 200704},
+    {{"layers.2.weight", ltrt::DType::f32, 2, {256, 256}, 803840}, 200960},
+    {{"layers.2.bias", ltrt::DType::f32, 1, {256}, 1065984}, 266496},
+    {{"layers.4.weight", ltrt::DType::f32, 2, {10, 256}, 1067008}, 266752},
+    {{"layers.4.bias", ltrt::DType::f32, 1, {10}, 1077248}, 269312},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.03571428571428571},  // layers.0.weight
+    {1, ltrt::InitKind::uniform, 0.03571428571428571},  // layers.0.bias
+    {2, ltrt::InitKind::uniform, 0.06249999999999999},  // layers.2.weight
+    {3, ltrt::InitKind::uniform, 0.0625},               // layers.2.bias
+    {4, ltrt::InitKind::uniform, 0.06249999999999999},  // layers.4.weight
+    {5, ltrt::InitKind::uniform, 0.0625},               // layers.4.bias
 };
 
 const char* const kSlotNames[] = {"momentum_buffer"};
@@ -573,6 +584,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 6;
     m.num_param_elements = 269322;
     m.params_offset = 0;
     m.grads_offset = 1077312;

@@ -433,12 +433,21 @@ static void predict_step(std::byte* arena, int n) {
   layers_3_forward(layers_3_out, layers_2_out, layers_3_weight, layers_3_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 2, {256, 64}, 0}, 0, ltrt::InitKind::uniform, 0.125},
-    {{"layers.0.bias", ltrt::DType::f32, 1, {256}, 65536}, 16384, ltrt::InitKind::uniform, 0.125},
-    {{"layers.3.weight", ltrt::DType::f32, 2, {10, 256}, 66560}, 16640, ltrt::InitKind::uniform, 0.0625},
-    {{"layers.3.bias", ltrt::DType::f32, 1, {10}, 76800}, 19200, ltrt::InitKind::uniform, 0.0625},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {256, 64}, 0}, 0},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {256}, 65536}, 16384},
+    {{"layers.3.weight", ltrt::DType::f32, 2, {10, 256}, 66560}, 16640},
+    {{"layers.3.bias", ltrt::DType::f32, 1, {10}, 76800}, 19200},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.12499999999999999},  // layers.0.weight
+    {1, ltrt::InitKind::uniform, 0.125},                // layers.0.bias
+    {2, ltrt::InitKind::uniform, 0.06249999999999999},  // layers.3.weight
+    {3, ltrt::InitKind::uniform, 0.0625},               // layers.3.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -514,6 +523,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 4;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 4;
     m.num_param_elements = 19210;
     m.params_offset = 0;
     m.grads_offset = 76864;

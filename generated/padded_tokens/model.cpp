@@ -2799,121 +2799,87 @@ static void predict_step(std::byte* arena, int n) {
   head_forward(head_out, first_out, head_weight, head_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"embed.weight", ltrt::DType::f32, 2, {12, 24}, 0}, 0, ltrt::InitKind::normal, 1.0, 0},
-    {{"pos.weight", ltrt::DType::f32, 2, {12, 24}, 1152}, 288, ltrt::InitKind::normal, 1.0},
-    {{"encoder.layers.0.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 2304},
-     576,
-     ltrt::InitKind::uniform,
-     0.25},
-    {{"encoder.layers.0.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 9216}, 2304, ltrt::InitKind::zeros, 0.0},
-    {{"encoder.layers.0.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 9504},
-     2376,
-     ltrt::InitKind::uniform,
-     0.20412414523193154},
-    {{"encoder.layers.0.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 11808}, 2952, ltrt::InitKind::zeros, 0.0},
-    {{"encoder.layers.0.linear1.weight", ltrt::DType::f32, 2, {48, 24}, 11904},
-     2976,
-     ltrt::InitKind::uniform,
-     0.20412414523193154},
-    {{"encoder.layers.0.linear1.bias", ltrt::DType::f32, 1, {48}, 16512},
-     4128,
-     ltrt::InitKind::uniform,
-     0.20412414523193154},
-    {{"encoder.layers.0.linear2.weight", ltrt::DType::f32, 2, {24, 48}, 16704},
-     4176,
-     ltrt::InitKind::uniform,
-     0.14433756729740646},
-    {{"encoder.layers.0.linear2.bias", ltrt::DType::f32, 1, {24}, 21312},
-     5328,
-     ltrt::InitKind::uniform,
-     0.14433756729740646},
-    {{"encoder.layers.0.norm1.weight", ltrt::DType::f32, 1, {24}, 21408}, 5352, ltrt::InitKind::ones, 0.0},
-    {{"encoder.layers.0.norm1.bias", ltrt::DType::f32, 1, {24}, 21504}, 5376, ltrt::InitKind::zeros, 0.0},
-    {{"encoder.layers.0.norm2.weight", ltrt::DType::f32, 1, {24}, 21600}, 5400, ltrt::InitKind::ones, 0.0},
-    {{"encoder.layers.0.norm2.bias", ltrt::DType::f32, 1, {24}, 21696}, 5424, ltrt::InitKind::zeros, 0.0},
-    {{"encoder.layers.1.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 21792},
-     5448,
-     ltrt::InitKind::copy,
-     0.25,
-     -1,
-     2},  // a copy of encoder.layers.0.self_attn.in_proj_weight
-    {{"encoder.layers.1.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 28704},
-     7176,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     3},  // a copy of encoder.layers.0.self_attn.in_proj_bias
-    {{"encoder.layers.1.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 28992},
-     7248,
-     ltrt::InitKind::copy,
-     0.20412414523193154,
-     -1,
-     4},  // a copy of encoder.layers.0.self_attn.out_proj.weight
-    {{"encoder.layers.1.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 31296},
-     7824,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     5},  // a copy of encoder.layers.0.self_attn.out_proj.bias
-    {{"encoder.layers.1.linear1.weight", ltrt::DType::f32, 2, {48, 24}, 31392},
-     7848,
-     ltrt::InitKind::copy,
-     0.20412414523193154,
-     -1,
-     6},  // a copy of encoder.layers.0.linear1.weight
-    {{"encoder.layers.1.linear1.bias", ltrt::DType::f32, 1, {48}, 36000},
-     9000,
-     ltrt::InitKind::copy,
-     0.20412414523193154,
-     -1,
-     7},  // a copy of encoder.layers.0.linear1.bias
-    {{"encoder.layers.1.linear2.weight", ltrt::DType::f32, 2, {24, 48}, 36192},
-     9048,
-     ltrt::InitKind::copy,
-     0.14433756729740646,
-     -1,
-     8},  // a copy of encoder.layers.0.linear2.weight
-    {{"encoder.layers.1.linear2.bias", ltrt::DType::f32, 1, {24}, 40800},
-     10200,
-     ltrt::InitKind::copy,
-     0.14433756729740646,
-     -1,
-     9},  // a copy of encoder.layers.0.linear2.bias
-    {{"encoder.layers.1.norm1.weight", ltrt::DType::f32, 1, {24}, 40896},
-     10224,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     10},  // a copy of encoder.layers.0.norm1.weight
-    {{"encoder.layers.1.norm1.bias", ltrt::DType::f32, 1, {24}, 40992},
-     10248,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     11},  // a copy of encoder.layers.0.norm1.bias
-    {{"encoder.layers.1.norm2.weight", ltrt::DType::f32, 1, {24}, 41088},
-     10272,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     12},  // a copy of encoder.layers.0.norm2.weight
-    {{"encoder.layers.1.norm2.bias", ltrt::DType::f32, 1, {24}, 41184},
-     10296,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     13},  // a copy of encoder.layers.0.norm2.bias
-    {{"pool.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 41280}, 10320, ltrt::InitKind::uniform, 0.25},
-    {{"pool.in_proj_bias", ltrt::DType::f32, 1, {72}, 48192}, 12048, ltrt::InitKind::zeros, 0.0},
-    {{"pool.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 48480},
-     12120,
-     ltrt::InitKind::uniform,
-     0.20412414523193154},
-    {{"pool.out_proj.bias", ltrt::DType::f32, 1, {24}, 50784}, 12696, ltrt::InitKind::zeros, 0.0},
-    {{"head.weight", ltrt::DType::f32, 2, {2, 24}, 50880}, 12720, ltrt::InitKind::uniform, 0.20412414523193154},
-    {{"head.bias", ltrt::DType::f32, 1, {2}, 51072}, 12768, ltrt::InitKind::uniform, 0.20412414523193154},
+    {{"embed.weight", ltrt::DType::f32, 2, {12, 24}, 0}, 0},
+    {{"pos.weight", ltrt::DType::f32, 2, {12, 24}, 1152}, 288},
+    {{"encoder.layers.0.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 2304}, 576},
+    {{"encoder.layers.0.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 9216}, 2304},
+    {{"encoder.layers.0.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 9504}, 2376},
+    {{"encoder.layers.0.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 11808}, 2952},
+    {{"encoder.layers.0.linear1.weight", ltrt::DType::f32, 2, {48, 24}, 11904}, 2976},
+    {{"encoder.layers.0.linear1.bias", ltrt::DType::f32, 1, {48}, 16512}, 4128},
+    {{"encoder.layers.0.linear2.weight", ltrt::DType::f32, 2, {24, 48}, 16704}, 4176},
+    {{"encoder.layers.0.linear2.bias", ltrt::DType::f32, 1, {24}, 21312}, 5328},
+    {{"encoder.layers.0.norm1.weight", ltrt::DType::f32, 1, {24}, 21408}, 5352},
+    {{"encoder.layers.0.norm1.bias", ltrt::DType::f32, 1, {24}, 21504}, 5376},
+    {{"encoder.layers.0.norm2.weight", ltrt::DType::f32, 1, {24}, 21600}, 5400},
+    {{"encoder.layers.0.norm2.bias", ltrt::DType::f32, 1, {24}, 21696}, 5424},
+    {{"encoder.layers.1.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 21792}, 5448},
+    {{"encoder.layers.1.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 28704}, 7176},
+    {{"encoder.layers.1.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 28992}, 7248},
+    {{"encoder.layers.1.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 31296}, 7824},
+    {{"encoder.layers.1.linear1.weight", ltrt::DType::f32, 2, {48, 24}, 31392}, 7848},
+    {{"encoder.layers.1.linear1.bias", ltrt::DType::f32, 1, {48}, 36000}, 9000},
+    {{"encoder.layers.1.linear2.weight", ltrt::DType::f32, 2, {24, 48}, 36192}, 9048},
+    {{"encoder.layers.1.linear2.bias", ltrt::DType::f32, 1, {24}, 40800}, 10200},
+    {{"encoder.layers.1.norm1.weight", ltrt::DType::f32, 1, {24}, 40896}, 10224},
+    {{"encoder.layers.1.norm1.bias", ltrt::DType::f32, 1, {24}, 40992}, 10248},
+    {{"encoder.layers.1.norm2.weight", ltrt::DType::f32, 1, {24}, 41088}, 10272},
+    {{"encoder.layers.1.norm2.bias", ltrt::DType::f32, 1, {24}, 41184}, 10296},
+    {{"pool.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 41280}, 10320},
+    {{"pool.in_proj_bias", ltrt::DType::f32, 1, {72}, 48192}, 12048},
+    {{"pool.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 48480}, 12120},
+    {{"pool.out_proj.bias", ltrt::DType::f32, 1, {24}, 50784}, 12696},
+    {{"head.weight", ltrt::DType::f32, 2, {2, 24}, 50880}, 12720},
+    {{"head.bias", ltrt::DType::f32, 1, {2}, 51072}, 12768},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::normal, 1.0, 0},                // embed.weight, row 0 zeroed (padding_idx)
+    {1, ltrt::InitKind::normal, 1.0},                   // pos.weight
+    {4, ltrt::InitKind::uniform, 0.20412414523193148},  // encoder.layers.0.self_attn.out_proj.weight
+    {5, ltrt::InitKind::uniform, 0.20412414523193154},  // encoder.layers.0.self_attn.out_proj.bias
+    {2, ltrt::InitKind::uniform, 0.24999999999999997},  // encoder.layers.0.self_attn.in_proj_weight
+    {3, ltrt::InitKind::zeros, 0.0},                    // encoder.layers.0.self_attn.in_proj_bias
+    {5, ltrt::InitKind::zeros, 0.0},                    // encoder.layers.0.self_attn.out_proj.bias
+    {6, ltrt::InitKind::uniform, 0.20412414523193148},  // encoder.layers.0.linear1.weight
+    {7, ltrt::InitKind::uniform, 0.20412414523193154},  // encoder.layers.0.linear1.bias
+    {8, ltrt::InitKind::uniform, 0.14433756729740643},  // encoder.layers.0.linear2.weight
+    {9, ltrt::InitKind::uniform, 0.14433756729740646},  // encoder.layers.0.linear2.bias
+    {10, ltrt::InitKind::ones, 0.0},                    // encoder.layers.0.norm1.weight
+    {11, ltrt::InitKind::zeros, 0.0},                   // encoder.layers.0.norm1.bias
+    {12, ltrt::InitKind::ones, 0.0},                    // encoder.layers.0.norm2.weight
+    {13, ltrt::InitKind::zeros, 0.0},                   // encoder.layers.0.norm2.bias
+    {14, ltrt::InitKind::copy, 0.24999999999999997, -1,
+     2},  // encoder.layers.1.self_attn.in_proj_weight = encoder.layers.0.self_attn.in_proj_weight
+    {15, ltrt::InitKind::copy, 0.0, -1,
+     3},  // encoder.layers.1.self_attn.in_proj_bias = encoder.layers.0.self_attn.in_proj_bias
+    {16, ltrt::InitKind::copy, 0.20412414523193148, -1,
+     4},  // encoder.layers.1.self_attn.out_proj.weight = encoder.layers.0.self_attn.out_proj.weight
+    {17, ltrt::InitKind::copy, 0.0, -1,
+     5},  // encoder.layers.1.self_attn.out_proj.bias = encoder.layers.0.self_attn.out_proj.bias
+    {18, ltrt::InitKind::copy, 0.20412414523193148, -1,
+     6},  // encoder.layers.1.linear1.weight = encoder.layers.0.linear1.weight
+    {19, ltrt::InitKind::copy, 0.20412414523193154, -1,
+     7},  // encoder.layers.1.linear1.bias = encoder.layers.0.linear1.bias
+    {20, ltrt::InitKind::copy, 0.14433756729740643, -1,
+     8},  // encoder.layers.1.linear2.weight = encoder.layers.0.linear2.weight
+    {21, ltrt::InitKind::copy, 0.14433756729740646, -1,
+     9},                                      // encoder.layers.1.linear2.bias = encoder.layers.0.linear2.bias
+    {22, ltrt::InitKind::copy, 0.0, -1, 10},  // encoder.layers.1.norm1.weight = encoder.layers.0.norm1.weight
+    {23, ltrt::InitKind::copy, 0.0, -1, 11},  // encoder.layers.1.norm1.bias = encoder.layers.0.norm1.bias
+    {24, ltrt::InitKind::copy, 0.0, -1, 12},  // encoder.layers.1.norm2.weight = encoder.layers.0.norm2.weight
+    {25, ltrt::InitKind::copy, 0.0, -1, 13},  // encoder.layers.1.norm2.bias = encoder.layers.0.norm2.bias
+    {28, ltrt::InitKind::uniform, 0.20412414523193148},  // pool.out_proj.weight
+    {29, ltrt::InitKind::uniform, 0.20412414523193154},  // pool.out_proj.bias
+    {26, ltrt::InitKind::uniform, 0.24999999999999997},  // pool.in_proj_weight
+    {27, ltrt::InitKind::zeros, 0.0},                    // pool.in_proj_bias
+    {29, ltrt::InitKind::zeros, 0.0},                    // pool.out_proj.bias
+    {30, ltrt::InitKind::uniform, 0.20412414523193148},  // head.weight
+    {31, ltrt::InitKind::uniform, 0.20412414523193154},  // head.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -3119,6 +3085,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 32;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 34;
     m.num_param_elements = 12770;
     m.params_offset = 0;
     m.grads_offset = 51136;

@@ -528,14 +528,25 @@ static void predict_step(std::byte* arena, int n) {
   layers_5_forward(layers_5_out, layers_4_out, layers_5_weight, layers_5_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 2, {32, 4}, 0}, 0, ltrt::InitKind::uniform, 0.5},
-    {{"layers.0.bias", ltrt::DType::f32, 1, {32}, 512}, 128, ltrt::InitKind::uniform, 0.5},
-    {{"layers.3.weight", ltrt::DType::f32, 2, {32, 32}, 640}, 160, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.3.bias", ltrt::DType::f32, 1, {32}, 4736}, 1184, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.5.weight", ltrt::DType::f32, 2, {1, 32}, 4864}, 1216, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.5.bias", ltrt::DType::f32, 1, {1}, 4992}, 1248, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {32, 4}, 0}, 0},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {32}, 512}, 128},
+    {{"layers.3.weight", ltrt::DType::f32, 2, {32, 32}, 640}, 160},
+    {{"layers.3.bias", ltrt::DType::f32, 1, {32}, 4736}, 1184},
+    {{"layers.5.weight", ltrt::DType::f32, 2, {1, 32}, 4864}, 1216},
+    {{"layers.5.bias", ltrt::DType::f32, 1, {1}, 4992}, 1248},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.49999999999999994},  // layers.0.weight
+    {1, ltrt::InitKind::uniform, 0.5},                  // layers.0.bias
+    {2, ltrt::InitKind::uniform, 0.17677669529663684},  // layers.3.weight
+    {3, ltrt::InitKind::uniform, 0.17677669529663687},  // layers.3.bias
+    {4, ltrt::InitKind::uniform, 0.17677669529663684},  // layers.5.weight
+    {5, ltrt::InitKind::uniform, 0.17677669529663687},  // layers.5.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -612,6 +623,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 6;
     m.num_param_elements = 1249;
     m.params_offset = 0;
     m.grads_offset = 5056;

@@ -588,16 +588,29 @@ static void predict_step(std::byte* arena, int n) {
   layers_6_forward(layers_6_out, layers_5_out, layers_6_weight, layers_6_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 2, {32, 4}, 0}, 0, ltrt::InitKind::uniform, 0.5},
-    {{"layers.0.bias", ltrt::DType::f32, 1, {32}, 512}, 128, ltrt::InitKind::uniform, 0.5},
-    {{"layers.2.weight", ltrt::DType::f32, 2, {32, 32}, 640}, 160, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.2.bias", ltrt::DType::f32, 1, {32}, 4736}, 1184, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.4.weight", ltrt::DType::f32, 2, {32, 32}, 4864}, 1216, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.4.bias", ltrt::DType::f32, 1, {32}, 8960}, 2240, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.6.weight", ltrt::DType::f32, 2, {1, 32}, 9088}, 2272, ltrt::InitKind::uniform, 0.17677669529663687},
-    {{"layers.6.bias", ltrt::DType::f32, 1, {1}, 9216}, 2304, ltrt::InitKind::uniform, 0.17677669529663687},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {32, 4}, 0}, 0},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {32}, 512}, 128},
+    {{"layers.2.weight", ltrt::DType::f32, 2, {32, 32}, 640}, 160},
+    {{"layers.2.bias", ltrt::DType::f32, 1, {32}, 4736}, 1184},
+    {{"layers.4.weight", ltrt::DType::f32, 2, {32, 32}, 4864}, 1216},
+    {{"layers.4.bias", ltrt::DType::f32, 1, {32}, 8960}, 2240},
+    {{"layers.6.weight", ltrt::DType::f32, 2, {1, 32}, 9088}, 2272},
+    {{"layers.6.bias", ltrt::DType::f32, 1, {1}, 9216}, 2304},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.49999999999999994},  // layers.0.weight
+    {1, ltrt::InitKind::uniform, 0.5},                  // layers.0.bias
+    {2, ltrt::InitKind::uniform, 0.17677669529663684},  // layers.2.weight
+    {3, ltrt::InitKind::uniform, 0.17677669529663687},  // layers.2.bias
+    {4, ltrt::InitKind::uniform, 0.17677669529663684},  // layers.4.weight
+    {5, ltrt::InitKind::uniform, 0.17677669529663687},  // layers.4.bias
+    {6, ltrt::InitKind::uniform, 0.17677669529663684},  // layers.6.weight
+    {7, ltrt::InitKind::uniform, 0.17677669529663687},  // layers.6.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -679,6 +692,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 8;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 8;
     m.num_param_elements = 2305;
     m.params_offset = 0;
     m.grads_offset = 9280;

@@ -623,14 +623,22 @@ static void predict_step(std::byte* arena, int n) {
   head_forward(head_out, both_out, head_weight, head_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"fc1.weight", ltrt::DType::f32, 2, {8, 8}, 0}, 0, ltrt::InitKind::uniform, 0.35355339059327373},
-    {{"fc1.bias", ltrt::DType::f32, 1, {8}, 256}, 64, ltrt::InitKind::uniform, 0.35355339059327373},
-    {{"gate.weight", ltrt::DType::f32, 2, {8, 8}, 288}, 72, ltrt::InitKind::uniform, 0.35355339059327373},
-    {{"gate.bias", ltrt::DType::f32, 1, {8}, 544}, 136, ltrt::InitKind::uniform, 0.35355339059327373},
-    {{"head.weight", ltrt::DType::f32, 2, {4, 16}, 576}, 144, ltrt::InitKind::uniform, 0.25},
-    {{"head.bias", ltrt::DType::f32, 1, {4}, 832}, 208, ltrt::InitKind::uniform, 0.25},
+    {{"fc1.weight", ltrt::DType::f32, 2, {8, 8}, 0}, 0},       {{"fc1.bias", ltrt::DType::f32, 1, {8}, 256}, 64},
+    {{"gate.weight", ltrt::DType::f32, 2, {8, 8}, 288}, 72},   {{"gate.bias", ltrt::DType::f32, 1, {8}, 544}, 136},
+    {{"head.weight", ltrt::DType::f32, 2, {4, 16}, 576}, 144}, {{"head.bias", ltrt::DType::f32, 1, {4}, 832}, 208},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.3535533905932737},   // fc1.weight
+    {1, ltrt::InitKind::uniform, 0.35355339059327373},  // fc1.bias
+    {2, ltrt::InitKind::uniform, 0.3535533905932737},   // gate.weight
+    {3, ltrt::InitKind::uniform, 0.35355339059327373},  // gate.bias
+    {4, ltrt::InitKind::uniform, 0.24999999999999997},  // head.weight
+    {5, ltrt::InitKind::uniform, 0.25},                 // head.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -712,6 +720,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 6;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 6;
     m.num_param_elements = 212;
     m.params_offset = 0;
     m.grads_offset = 896;

@@ -5809,262 +5809,194 @@ static void predict_step(std::byte* arena, int n) {
                                    transformer_decoder_norm_weight, transformer_decoder_norm_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"transformer.encoder.layers.0.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 0},
-     0,
-     ltrt::InitKind::uniform,
-     0.25},
-    {{"transformer.encoder.layers.0.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 6912},
-     1728,
-     ltrt::InitKind::zeros,
-     0.0},
-    {{"transformer.encoder.layers.0.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 7200},
-     1800,
-     ltrt::InitKind::uniform,
-     0.3535533905932738},
-    {{"transformer.encoder.layers.0.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 9504},
-     2376,
-     ltrt::InitKind::zeros,
-     0.0},
-    {{"transformer.encoder.layers.0.linear1.weight", ltrt::DType::f32, 2, {64, 24}, 9600},
-     2400,
-     ltrt::InitKind::uniform,
-     0.26111648393354675},
-    {{"transformer.encoder.layers.0.linear1.bias", ltrt::DType::f32, 1, {64}, 15744},
-     3936,
-     ltrt::InitKind::uniform,
-     0.20412414523193154},
-    {{"transformer.encoder.layers.0.linear2.weight", ltrt::DType::f32, 2, {24, 64}, 16000},
-     4000,
-     ltrt::InitKind::uniform,
-     0.26111648393354675},
-    {{"transformer.encoder.layers.0.linear2.bias", ltrt::DType::f32, 1, {24}, 22144},
-     5536,
-     ltrt::InitKind::uniform,
-     0.125},
-    {{"transformer.encoder.layers.0.norm1.weight", ltrt::DType::f32, 1, {24}, 22240}, 5560, ltrt::InitKind::ones, 0.0},
-    {{"transformer.encoder.layers.0.norm1.bias", ltrt::DType::f32, 1, {24}, 22336}, 5584, ltrt::InitKind::zeros, 0.0},
-    {{"transformer.encoder.layers.0.norm2.weight", ltrt::DType::f32, 1, {24}, 22432}, 5608, ltrt::InitKind::ones, 0.0},
-    {{"transformer.encoder.layers.0.norm2.bias", ltrt::DType::f32, 1, {24}, 22528}, 5632, ltrt::InitKind::zeros, 0.0},
-    {{"transformer.encoder.layers.1.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 22624},
-     5656,
-     ltrt::InitKind::uniform,
-     0.25},
-    {{"transformer.encoder.layers.1.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 29536},
-     7384,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     1},  // a copy of transformer.encoder.layers.0.self_attn.in_proj_bias
-    {{"transformer.encoder.layers.1.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 29824},
-     7456,
-     ltrt::InitKind::uniform,
-     0.3535533905932738},
-    {{"transformer.encoder.layers.1.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 32128},
-     8032,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     3},  // a copy of transformer.encoder.layers.0.self_attn.out_proj.bias
-    {{"transformer.encoder.layers.1.linear1.weight", ltrt::DType::f32, 2, {64, 24}, 32224},
-     8056,
-     ltrt::InitKind::uniform,
-     0.26111648393354675},
-    {{"transformer.encoder.layers.1.linear1.bias", ltrt::DType::f32, 1, {64}, 38368},
-     9592,
-     ltrt::InitKind::copy,
-     0.20412414523193154,
-     -1,
-     5},  // a copy of transformer.encoder.layers.0.linear1.bias
-    {{"transformer.encoder.layers.1.linear2.weight", ltrt::DType::f32, 2, {24, 64}, 38624},
-     9656,
-     ltrt::InitKind::uniform,
-     0.26111648393354675},
-    {{"transformer.encoder.layers.1.linear2.bias", ltrt::DType::f32, 1, {24}, 44768},
-     11192,
-     ltrt::InitKind::copy,
-     0.125,
-     -1,
-     7},  // a copy of transformer.encoder.layers.0.linear2.bias
-    {{"transformer.encoder.layers.1.norm1.weight", ltrt::DType::f32, 1, {24}, 44864},
-     11216,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     8},  // a copy of transformer.encoder.layers.0.norm1.weight
-    {{"transformer.encoder.layers.1.norm1.bias", ltrt::DType::f32, 1, {24}, 44960},
-     11240,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     9},  // a copy of transformer.encoder.layers.0.norm1.bias
-    {{"transformer.encoder.layers.1.norm2.weight", ltrt::DType::f32, 1, {24}, 45056},
-     11264,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     10},  // a copy of transformer.encoder.layers.0.norm2.weight
-    {{"transformer.encoder.layers.1.norm2.bias", ltrt::DType::f32, 1, {24}, 45152},
-     11288,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     11},  // a copy of transformer.encoder.layers.0.norm2.bias
-    {{"transformer.encoder.norm.weight", ltrt::DType::f32, 1, {24}, 45248}, 11312, ltrt::InitKind::ones, 0.0},
-    {{"transformer.encoder.norm.bias", ltrt::DType::f32, 1, {24}, 45344}, 11336, ltrt::InitKind::zeros, 0.0},
-    {{"transformer.decoder.layers.0.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 45440},
-     11360,
-     ltrt::InitKind::uniform,
-     0.25},
-    {{"transformer.decoder.layers.0.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 52352},
-     13088,
-     ltrt::InitKind::zeros,
-     0.0},
-    {{"transformer.decoder.layers.0.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 52640},
-     13160,
-     ltrt::InitKind::uniform,
-     0.3535533905932738},
-    {{"transformer.decoder.layers.0.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 54944},
-     13736,
-     ltrt::InitKind::zeros,
-     0.0},
-    {{"transformer.decoder.layers.0.multihead_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 55040},
-     13760,
-     ltrt::InitKind::uniform,
-     0.25},
-    {{"transformer.decoder.layers.0.multihead_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 61952},
-     15488,
-     ltrt::InitKind::zeros,
-     0.0},
-    {{"transformer.decoder.layers.0.multihead_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 62240},
-     15560,
-     ltrt::InitKind::uniform,
-     0.3535533905932738},
-    {{"transformer.decoder.layers.0.multihead_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 64544},
-     16136,
-     ltrt::InitKind::zeros,
-     0.0},
-    {{"transformer.decoder.layers.0.linear1.weight", ltrt::DType::f32, 2, {64, 24}, 64640},
-     16160,
-     ltrt::InitKind::uniform,
-     0.26111648393354675},
-    {{"transformer.decoder.layers.0.linear1.bias", ltrt::DType::f32, 1, {64}, 70784},
-     17696,
-     ltrt::InitKind::uniform,
-     0.20412414523193154},
-    {{"transformer.decoder.layers.0.linear2.weight", ltrt::DType::f32, 2, {24, 64}, 71040},
-     17760,
-     ltrt::InitKind::uniform,
-     0.26111648393354675},
-    {{"transformer.decoder.layers.0.linear2.bias", ltrt::DType::f32, 1, {24}, 77184},
-     19296,
-     ltrt::InitKind::uniform,
-     0.125},
-    {{"transformer.decoder.layers.0.norm1.weight", ltrt::DType::f32, 1, {24}, 77280}, 19320, ltrt::InitKind::ones, 0.0},
-    {{"transformer.decoder.layers.0.norm1.bias", ltrt::DType::f32, 1, {24}, 77376}, 19344, ltrt::InitKind::zeros, 0.0},
-    {{"transformer.decoder.layers.0.norm2.weight", ltrt::DType::f32, 1, {24}, 77472}, 19368, ltrt::InitKind::ones, 0.0},
-    {{"transformer.decoder.layers.0.norm2.bias", ltrt::DType::f32, 1, {24}, 77568}, 19392, ltrt::InitKind::zeros, 0.0},
-    {{"transformer.decoder.layers.0.norm3.weight", ltrt::DType::f32, 1, {24}, 77664}, 19416, ltrt::InitKind::ones, 0.0},
-    {{"transformer.decoder.layers.0.norm3.bias", ltrt::DType::f32, 1, {24}, 77760}, 19440, ltrt::InitKind::zeros, 0.0},
-    {{"transformer.decoder.layers.1.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 77856},
-     19464,
-     ltrt::InitKind::uniform,
-     0.25},
-    {{"transformer.decoder.layers.1.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 84768},
-     21192,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     27},  // a copy of transformer.decoder.layers.0.self_attn.in_proj_bias
-    {{"transformer.decoder.layers.1.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 85056},
-     21264,
-     ltrt::InitKind::uniform,
-     0.3535533905932738},
-    {{"transformer.decoder.layers.1.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 87360},
-     21840,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     29},  // a copy of transformer.decoder.layers.0.self_attn.out_proj.bias
-    {{"transformer.decoder.layers.1.multihead_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 87456},
-     21864,
-     ltrt::InitKind::uniform,
-     0.25},
-    {{"transformer.decoder.layers.1.multihead_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 94368},
-     23592,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     31},  // a copy of transformer.decoder.layers.0.multihead_attn.in_proj_bias
-    {{"transformer.decoder.layers.1.multihead_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 94656},
-     23664,
-     ltrt::InitKind::uniform,
-     0.3535533905932738},
-    {{"transformer.decoder.layers.1.multihead_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 96960},
-     24240,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     33},  // a copy of transformer.decoder.layers.0.multihead_attn.out_proj.bias
-    {{"transformer.decoder.layers.1.linear1.weight", ltrt::DType::f32, 2, {64, 24}, 97056},
-     24264,
-     ltrt::InitKind::uniform,
-     0.26111648393354675},
-    {{"transformer.decoder.layers.1.linear1.bias", ltrt::DType::f32, 1, {64}, 103200},
-     25800,
-     ltrt::InitKind::copy,
-     0.20412414523193154,
-     -1,
-     35},  // a copy of transformer.decoder.layers.0.linear1.bias
-    {{"transformer.decoder.layers.1.linear2.weight", ltrt::DType::f32, 2, {24, 64}, 103456},
-     25864,
-     ltrt::InitKind::uniform,
-     0.26111648393354675},
-    {{"transformer.decoder.layers.1.linear2.bias", ltrt::DType::f32, 1, {24}, 109600},
-     27400,
-     ltrt::InitKind::copy,
-     0.125,
-     -1,
-     37},  // a copy of transformer.decoder.layers.0.linear2.bias
-    {{"transformer.decoder.layers.1.norm1.weight", ltrt::DType::f32, 1, {24}, 109696},
-     27424,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     38},  // a copy of transformer.decoder.layers.0.norm1.weight
-    {{"transformer.decoder.layers.1.norm1.bias", ltrt::DType::f32, 1, {24}, 109792},
-     27448,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     39},  // a copy of transformer.decoder.layers.0.norm1.bias
-    {{"transformer.decoder.layers.1.norm2.weight", ltrt::DType::f32, 1, {24}, 109888},
-     27472,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     40},  // a copy of transformer.decoder.layers.0.norm2.weight
-    {{"transformer.decoder.layers.1.norm2.bias", ltrt::DType::f32, 1, {24}, 109984},
-     27496,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     41},  // a copy of transformer.decoder.layers.0.norm2.bias
-    {{"transformer.decoder.layers.1.norm3.weight", ltrt::DType::f32, 1, {24}, 110080},
-     27520,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     42},  // a copy of transformer.decoder.layers.0.norm3.weight
-    {{"transformer.decoder.layers.1.norm3.bias", ltrt::DType::f32, 1, {24}, 110176},
-     27544,
-     ltrt::InitKind::copy,
-     0.0,
-     -1,
-     43},  // a copy of transformer.decoder.layers.0.norm3.bias
-    {{"transformer.decoder.norm.weight", ltrt::DType::f32, 1, {24}, 110272}, 27568, ltrt::InitKind::ones, 0.0},
-    {{"transformer.decoder.norm.bias", ltrt::DType::f32, 1, {24}, 110368}, 27592, ltrt::InitKind::zeros, 0.0},
+    {{"transformer.encoder.layers.0.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 0}, 0},
+    {{"transformer.encoder.layers.0.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 6912}, 1728},
+    {{"transformer.encoder.layers.0.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 7200}, 1800},
+    {{"transformer.encoder.layers.0.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 9504}, 2376},
+    {{"transformer.encoder.layers.0.linear1.weight", ltrt::DType::f32, 2, {64, 24}, 9600}, 2400},
+    {{"transformer.encoder.layers.0.linear1.bias", ltrt::DType::f32, 1, {64}, 15744}, 3936},
+    {{"transformer.encoder.layers.0.linear2.weight", ltrt::DType::f32, 2, {24, 64}, 16000}, 4000},
+    {{"transformer.encoder.layers.0.linear2.bias", ltrt::DType::f32, 1, {24}, 22144}, 5536},
+    {{"transformer.encoder.layers.0.norm1.weight", ltrt::DType::f32, 1, {24}, 22240}, 5560},
+    {{"transformer.encoder.layers.0.norm1.bias", ltrt::DType::f32, 1, {24}, 22336}, 5584},
+    {{"transformer.encoder.layers.0.norm2.weight", ltrt::DType::f32, 1, {24}, 22432}, 5608},
+    {{"transformer.encoder.layers.0.norm2.bias", ltrt::DType::f32, 1, {24}, 22528}, 5632},
+    {{"transformer.encoder.layers.1.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 22624}, 5656},
+    {{"transformer.encoder.layers.1.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 29536}, 7384},
+    {{"transformer.encoder.layers.1.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 29824}, 7456},
+    {{"transformer.encoder.layers.1.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 32128}, 8032},
+    {{"transformer.encoder.layers.1.linear1.weight", ltrt::DType::f32, 2, {64, 24}, 32224}, 8056},
+    {{"transformer.encoder.layers.1.linear1.bias", ltrt::DType::f32, 1, {64}, 38368}, 9592},
+    {{"transformer.encoder.layers.1.linear2.weight", ltrt::DType::f32, 2, {24, 64}, 38624}, 9656},
+    {{"transformer.encoder.layers.1.linear2.bias", ltrt::DType::f32, 1, {24}, 44768}, 11192},
+    {{"transformer.encoder.layers.1.norm1.weight", ltrt::DType::f32, 1, {24}, 44864}, 11216},
+    {{"transformer.encoder.layers.1.norm1.bias", ltrt::DType::f32, 1, {24}, 44960}, 11240},
+    {{"transformer.encoder.layers.1.norm2.weight", ltrt::DType::f32, 1, {24}, 45056}, 11264},
+    {{"transformer.encoder.layers.1.norm2.bias", ltrt::DType::f32, 1, {24}, 45152}, 11288},
+    {{"transformer.encoder.norm.weight", ltrt::DType::f32, 1, {24}, 45248}, 11312},
+    {{"transformer.encoder.norm.bias", ltrt::DType::f32, 1, {24}, 45344}, 11336},
+    {{"transformer.decoder.layers.0.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 45440}, 11360},
+    {{"transformer.decoder.layers.0.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 52352}, 13088},
+    {{"transformer.decoder.layers.0.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 52640}, 13160},
+    {{"transformer.decoder.layers.0.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 54944}, 13736},
+    {{"transformer.decoder.layers.0.multihead_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 55040}, 13760},
+    {{"transformer.decoder.layers.0.multihead_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 61952}, 15488},
+    {{"transformer.decoder.layers.0.multihead_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 62240}, 15560},
+    {{"transformer.decoder.layers.0.multihead_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 64544}, 16136},
+    {{"transformer.decoder.layers.0.linear1.weight", ltrt::DType::f32, 2, {64, 24}, 64640}, 16160},
+    {{"transformer.decoder.layers.0.linear1.bias", ltrt::DType::f32, 1, {64}, 70784}, 17696},
+    {{"transformer.decoder.layers.0.linear2.weight", ltrt::DType::f32, 2, {24, 64}, 71040}, 17760},
+    {{"transformer.decoder.layers.0.linear2.bias", ltrt::DType::f32, 1, {24}, 77184}, 19296},
+    {{"transformer.decoder.layers.0.norm1.weight", ltrt::DType::f32, 1, {24}, 77280}, 19320},
+    {{"transformer.decoder.layers.0.norm1.bias", ltrt::DType::f32, 1, {24}, 77376}, 19344},
+    {{"transformer.decoder.layers.0.norm2.weight", ltrt::DType::f32, 1, {24}, 77472}, 19368},
+    {{"transformer.decoder.layers.0.norm2.bias", ltrt::DType::f32, 1, {24}, 77568}, 19392},
+    {{"transformer.decoder.layers.0.norm3.weight", ltrt::DType::f32, 1, {24}, 77664}, 19416},
+    {{"transformer.decoder.layers.0.norm3.bias", ltrt::DType::f32, 1, {24}, 77760}, 19440},
+    {{"transformer.decoder.layers.1.self_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 77856}, 19464},
+    {{"transformer.decoder.layers.1.self_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 84768}, 21192},
+    {{"transformer.decoder.layers.1.self_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 85056}, 21264},
+    {{"transformer.decoder.layers.1.self_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 87360}, 21840},
+    {{"transformer.decoder.layers.1.multihead_attn.in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 87456}, 21864},
+    {{"transformer.decoder.layers.1.multihead_attn.in_proj_bias", ltrt::DType::f32, 1, {72}, 94368}, 23592},
+    {{"transformer.decoder.layers.1.multihead_attn.out_proj.weight", ltrt::DType::f32, 2, {24, 24}, 94656}, 23664},
+    {{"transformer.decoder.layers.1.multihead_attn.out_proj.bias", ltrt::DType::f32, 1, {24}, 96960}, 24240},
+    {{"transformer.decoder.layers.1.linear1.weight", ltrt::DType::f32, 2, {64, 24}, 97056}, 24264},
+    {{"transformer.decoder.layers.1.linear1.bias", ltrt::DType::f32, 1, {64}, 103200}, 25800},
+    {{"transformer.decoder.layers.1.linear2.weight", ltrt::DType::f32, 2, {24, 64}, 103456}, 25864},
+    {{"transformer.decoder.layers.1.linear2.bias", ltrt::DType::f32, 1, {24}, 109600}, 27400},
+    {{"transformer.decoder.layers.1.norm1.weight", ltrt::DType::f32, 1, {24}, 109696}, 27424},
+    {{"transformer.decoder.layers.1.norm1.bias", ltrt::DType::f32, 1, {24}, 109792}, 27448},
+    {{"transformer.decoder.layers.1.norm2.weight", ltrt::DType::f32, 1, {24}, 109888}, 27472},
+    {{"transformer.decoder.layers.1.norm2.bias", ltrt::DType::f32, 1, {24}, 109984}, 27496},
+    {{"transformer.decoder.layers.1.norm3.weight", ltrt::DType::f32, 1, {24}, 110080}, 27520},
+    {{"transformer.decoder.layers.1.norm3.bias", ltrt::DType::f32, 1, {24}, 110176}, 27544},
+    {{"transformer.decoder.norm.weight", ltrt::DType::f32, 1, {24}, 110272}, 27568},
+    {{"transformer.decoder.norm.bias", ltrt::DType::f32, 1, {24}, 110368}, 27592},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {2, ltrt::InitKind::uniform, 0.20412414523193148},   // transformer.encoder.layers.0.self_attn.out_proj.weight
+    {3, ltrt::InitKind::uniform, 0.20412414523193154},   // transformer.encoder.layers.0.self_attn.out_proj.bias
+    {0, ltrt::InitKind::uniform, 0.24999999999999997},   // transformer.encoder.layers.0.self_attn.in_proj_weight
+    {1, ltrt::InitKind::zeros, 0.0},                     // transformer.encoder.layers.0.self_attn.in_proj_bias
+    {3, ltrt::InitKind::zeros, 0.0},                     // transformer.encoder.layers.0.self_attn.out_proj.bias
+    {4, ltrt::InitKind::uniform, 0.20412414523193148},   // transformer.encoder.layers.0.linear1.weight
+    {5, ltrt::InitKind::uniform, 0.20412414523193154},   // transformer.encoder.layers.0.linear1.bias
+    {6, ltrt::InitKind::uniform, 0.12499999999999999},   // transformer.encoder.layers.0.linear2.weight
+    {7, ltrt::InitKind::uniform, 0.125},                 // transformer.encoder.layers.0.linear2.bias
+    {8, ltrt::InitKind::ones, 0.0},                      // transformer.encoder.layers.0.norm1.weight
+    {9, ltrt::InitKind::zeros, 0.0},                     // transformer.encoder.layers.0.norm1.bias
+    {10, ltrt::InitKind::ones, 0.0},                     // transformer.encoder.layers.0.norm2.weight
+    {11, ltrt::InitKind::zeros, 0.0},                    // transformer.encoder.layers.0.norm2.bias
+    {28, ltrt::InitKind::uniform, 0.20412414523193148},  // transformer.decoder.layers.0.self_attn.out_proj.weight
+    {29, ltrt::InitKind::uniform, 0.20412414523193154},  // transformer.decoder.layers.0.self_attn.out_proj.bias
+    {26, ltrt::InitKind::uniform, 0.24999999999999997},  // transformer.decoder.layers.0.self_attn.in_proj_weight
+    {27, ltrt::InitKind::zeros, 0.0},                    // transformer.decoder.layers.0.self_attn.in_proj_bias
+    {29, ltrt::InitKind::zeros, 0.0},                    // transformer.decoder.layers.0.self_attn.out_proj.bias
+    {32, ltrt::InitKind::uniform, 0.20412414523193148},  // transformer.decoder.layers.0.multihead_attn.out_proj.weight
+    {33, ltrt::InitKind::uniform, 0.20412414523193154},  // transformer.decoder.layers.0.multihead_attn.out_proj.bias
+    {30, ltrt::InitKind::uniform, 0.24999999999999997},  // transformer.decoder.layers.0.multihead_attn.in_proj_weight
+    {31, ltrt::InitKind::zeros, 0.0},                    // transformer.decoder.layers.0.multihead_attn.in_proj_bias
+    {33, ltrt::InitKind::zeros, 0.0},                    // transformer.decoder.layers.0.multihead_attn.out_proj.bias
+    {24, ltrt::InitKind::ones, 0.0},                     // transformer.encoder.norm.weight
+    {25, ltrt::InitKind::zeros, 0.0},                    // transformer.encoder.norm.bias
+    {34, ltrt::InitKind::uniform, 0.20412414523193148},  // transformer.decoder.layers.0.linear1.weight
+    {35, ltrt::InitKind::uniform, 0.20412414523193154},  // transformer.decoder.layers.0.linear1.bias
+    {36, ltrt::InitKind::uniform, 0.12499999999999999},  // transformer.decoder.layers.0.linear2.weight
+    {37, ltrt::InitKind::uniform, 0.125},                // transformer.decoder.layers.0.linear2.bias
+    {38, ltrt::InitKind::ones, 0.0},                     // transformer.decoder.layers.0.norm1.weight
+    {39, ltrt::InitKind::zeros, 0.0},                    // transformer.decoder.layers.0.norm1.bias
+    {40, ltrt::InitKind::ones, 0.0},                     // transformer.decoder.layers.0.norm2.weight
+    {41, ltrt::InitKind::zeros, 0.0},                    // transformer.decoder.layers.0.norm2.bias
+    {42, ltrt::InitKind::ones, 0.0},                     // transformer.decoder.layers.0.norm3.weight
+    {43, ltrt::InitKind::zeros, 0.0},                    // transformer.decoder.layers.0.norm3.bias
+    {12, ltrt::InitKind::copy, 0.24999999999999997, -1,
+     0},  // transformer.encoder.layers.1.self_attn.in_proj_weight = transformer.encoder.layers.0.self_attn.in_proj_weight
+    {13, ltrt::InitKind::copy, 0.0, -1,
+     1},  // transformer.encoder.layers.1.self_attn.in_proj_bias = transformer.encoder.layers.0.self_attn.in_proj_bias
+    {14, ltrt::InitKind::copy, 0.20412414523193148, -1,
+     2},  // transformer.encoder.layers.1.self_attn.out_proj.weight = transformer.encoder.layers.0.self_attn.out_proj.weight
+    {15, ltrt::InitKind::copy, 0.0, -1,
+     3},  // transformer.encoder.layers.1.self_attn.out_proj.bias = transformer.encoder.layers.0.self_attn.out_proj.bias
+    {16, ltrt::InitKind::copy, 0.20412414523193148, -1,
+     4},  // transformer.encoder.layers.1.linear1.weight = transformer.encoder.layers.0.linear1.weight
+    {17, ltrt::InitKind::copy, 0.20412414523193154, -1,
+     5},  // transformer.encoder.layers.1.linear1.bias = transformer.encoder.layers.0.linear1.bias
+    {18, ltrt::InitKind::copy, 0.12499999999999999, -1,
+     6},  // transformer.encoder.layers.1.linear2.weight = transformer.encoder.layers.0.linear2.weight
+    {19, ltrt::InitKind::copy, 0.125, -1,
+     7},  // transformer.encoder.layers.1.linear2.bias = transformer.encoder.layers.0.linear2.bias
+    {20, ltrt::InitKind::copy, 0.0, -1,
+     8},  // transformer.encoder.layers.1.norm1.weight = transformer.encoder.layers.0.norm1.weight
+    {21, ltrt::InitKind::copy, 0.0, -1,
+     9},  // transformer.encoder.layers.1.norm1.bias = transformer.encoder.layers.0.norm1.bias
+    {22, ltrt::InitKind::copy, 0.0, -1,
+     10},  // transformer.encoder.layers.1.norm2.weight = transformer.encoder.layers.0.norm2.weight
+    {23, ltrt::InitKind::copy, 0.0, -1,
+     11},  // transformer.encoder.layers.1.norm2.bias = transformer.encoder.layers.0.norm2.bias
+    {62, ltrt::InitKind::ones, 0.0},   // transformer.decoder.norm.weight
+    {63, ltrt::InitKind::zeros, 0.0},  // transformer.decoder.norm.bias
+    {44, ltrt::InitKind::copy, 0.24999999999999997, -1,
+     26},  // transformer.decoder.layers.1.self_attn.in_proj_weight = transformer.decoder.layers.0.self_attn.in_proj_weight
+    {45, ltrt::InitKind::copy, 0.0, -1,
+     27},  // transformer.decoder.layers.1.self_attn.in_proj_bias = transformer.decoder.layers.0.self_attn.in_proj_bias
+    {46, ltrt::InitKind::copy, 0.20412414523193148, -1,
+     28},  // transformer.decoder.layers.1.self_attn.out_proj.weight = transformer.decoder.layers.0.self_attn.out_proj.weight
+    {47, ltrt::InitKind::copy, 0.0, -1,
+     29},  // transformer.decoder.layers.1.self_attn.out_proj.bias = transformer.decoder.layers.0.self_attn.out_proj.bias
+    {48, ltrt::InitKind::copy, 0.24999999999999997, -1,
+     30},  // transformer.decoder.layers.1.multihead_attn.in_proj_weight = transformer.decoder.layers.0.multihead_attn.in_proj_weight
+    {49, ltrt::InitKind::copy, 0.0, -1,
+     31},  // transformer.decoder.layers.1.multihead_attn.in_proj_bias = transformer.decoder.layers.0.multihead_attn.in_proj_bias
+    {50, ltrt::InitKind::copy, 0.20412414523193148, -1,
+     32},  // transformer.decoder.layers.1.multihead_attn.out_proj.weight = transformer.decoder.layers.0.multihead_attn.out_proj.weight
+    {51, ltrt::InitKind::copy, 0.0, -1,
+     33},  // transformer.decoder.layers.1.multihead_attn.out_proj.bias = transformer.decoder.layers.0.multihead_attn.out_proj.bias
+    {52, ltrt::InitKind::copy, 0.20412414523193148, -1,
+     34},  // transformer.decoder.layers.1.linear1.weight = transformer.decoder.layers.0.linear1.weight
+    {53, ltrt::InitKind::copy, 0.20412414523193154, -1,
+     35},  // transformer.decoder.layers.1.linear1.bias = transformer.decoder.layers.0.linear1.bias
+    {54, ltrt::InitKind::copy, 0.12499999999999999, -1,
+     36},  // transformer.decoder.layers.1.linear2.weight = transformer.decoder.layers.0.linear2.weight
+    {55, ltrt::InitKind::copy, 0.125, -1,
+     37},  // transformer.decoder.layers.1.linear2.bias = transformer.decoder.layers.0.linear2.bias
+    {56, ltrt::InitKind::copy, 0.0, -1,
+     38},  // transformer.decoder.layers.1.norm1.weight = transformer.decoder.layers.0.norm1.weight
+    {57, ltrt::InitKind::copy, 0.0, -1,
+     39},  // transformer.decoder.layers.1.norm1.bias = transformer.decoder.layers.0.norm1.bias
+    {58, ltrt::InitKind::copy, 0.0, -1,
+     40},  // transformer.decoder.layers.1.norm2.weight = transformer.decoder.layers.0.norm2.weight
+    {59, ltrt::InitKind::copy, 0.0, -1,
+     41},  // transformer.decoder.layers.1.norm2.bias = transformer.decoder.layers.0.norm2.bias
+    {60, ltrt::InitKind::copy, 0.0, -1,
+     42},  // transformer.decoder.layers.1.norm3.weight = transformer.decoder.layers.0.norm3.weight
+    {61, ltrt::InitKind::copy, 0.0, -1,
+     43},  // transformer.decoder.layers.1.norm3.bias = transformer.decoder.layers.0.norm3.bias
+    {0, ltrt::InitKind::uniform, 0.24999999999999997},   // transformer.encoder.layers.0.self_attn.in_proj_weight
+    {2, ltrt::InitKind::uniform, 0.35355339059327373},   // transformer.encoder.layers.0.self_attn.out_proj.weight
+    {4, ltrt::InitKind::uniform, 0.26111648393354675},   // transformer.encoder.layers.0.linear1.weight
+    {6, ltrt::InitKind::uniform, 0.26111648393354675},   // transformer.encoder.layers.0.linear2.weight
+    {12, ltrt::InitKind::uniform, 0.24999999999999997},  // transformer.encoder.layers.1.self_attn.in_proj_weight
+    {14, ltrt::InitKind::uniform, 0.35355339059327373},  // transformer.encoder.layers.1.self_attn.out_proj.weight
+    {16, ltrt::InitKind::uniform, 0.26111648393354675},  // transformer.encoder.layers.1.linear1.weight
+    {18, ltrt::InitKind::uniform, 0.26111648393354675},  // transformer.encoder.layers.1.linear2.weight
+    {26, ltrt::InitKind::uniform, 0.24999999999999997},  // transformer.decoder.layers.0.self_attn.in_proj_weight
+    {28, ltrt::InitKind::uniform, 0.35355339059327373},  // transformer.decoder.layers.0.self_attn.out_proj.weight
+    {30, ltrt::InitKind::uniform, 0.24999999999999997},  // transformer.decoder.layers.0.multihead_attn.in_proj_weight
+    {32, ltrt::InitKind::uniform, 0.35355339059327373},  // transformer.decoder.layers.0.multihead_attn.out_proj.weight
+    {34, ltrt::InitKind::uniform, 0.26111648393354675},  // transformer.decoder.layers.0.linear1.weight
+    {36, ltrt::InitKind::uniform, 0.26111648393354675},  // transformer.decoder.layers.0.linear2.weight
+    {44, ltrt::InitKind::uniform, 0.24999999999999997},  // transformer.decoder.layers.1.self_attn.in_proj_weight
+    {46, ltrt::InitKind::uniform, 0.35355339059327373},  // transformer.decoder.layers.1.self_attn.out_proj.weight
+    {48, ltrt::InitKind::uniform, 0.24999999999999997},  // transformer.decoder.layers.1.multihead_attn.in_proj_weight
+    {50, ltrt::InitKind::uniform, 0.35355339059327373},  // transformer.decoder.layers.1.multihead_attn.out_proj.weight
+    {52, ltrt::InitKind::uniform, 0.26111648393354675},  // transformer.decoder.layers.1.linear1.weight
+    {54, ltrt::InitKind::uniform, 0.26111648393354675},  // transformer.decoder.layers.1.linear2.weight
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -6381,6 +6313,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 64;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 87;
     m.num_param_elements = 27616;
     m.params_offset = 0;
     m.grads_offset = 110464;

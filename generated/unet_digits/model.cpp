@@ -1294,18 +1294,33 @@ static void predict_step(std::byte* arena, int n) {
   fc_forward(fc_out, drop_out, fc_weight, fc_bias, n);
 }
 
-// Parameters in state_dict order: name, shape, place; PyTorch's default init.
+// Parameters in state_dict order: name, shape, place.
 const ltrt::ParamDef kParams[] = {
-    {{"enc.weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 0}, 0, ltrt::InitKind::uniform, 0.3333333333333333},
-    {{"enc.bias", ltrt::DType::f32, 1, {16}, 576}, 144, ltrt::InitKind::uniform, 0.3333333333333333},
-    {{"down.weight", ltrt::DType::f32, 4, {32, 16, 3, 3}, 640}, 160, ltrt::InitKind::uniform, 0.08333333333333333},
-    {{"down.bias", ltrt::DType::f32, 1, {32}, 19072}, 4768, ltrt::InitKind::uniform, 0.08333333333333333},
-    {{"up.weight", ltrt::DType::f32, 4, {32, 16, 2, 2}, 19200}, 4800, ltrt::InitKind::uniform, 0.125},
-    {{"up.bias", ltrt::DType::f32, 1, {16}, 27392}, 6848, ltrt::InitKind::uniform, 0.125},
-    {{"head.weight", ltrt::DType::f32, 4, {8, 16, 3, 3}, 27456}, 6864, ltrt::InitKind::uniform, 0.08333333333333333},
-    {{"head.bias", ltrt::DType::f32, 1, {8}, 32064}, 8016, ltrt::InitKind::uniform, 0.08333333333333333},
-    {{"fc.weight", ltrt::DType::f32, 2, {10, 512}, 32096}, 8024, ltrt::InitKind::uniform, 0.044194173824159216},
-    {{"fc.bias", ltrt::DType::f32, 1, {10}, 52576}, 13144, ltrt::InitKind::uniform, 0.044194173824159216},
+    {{"enc.weight", ltrt::DType::f32, 4, {16, 1, 3, 3}, 0}, 0},
+    {{"enc.bias", ltrt::DType::f32, 1, {16}, 576}, 144},
+    {{"down.weight", ltrt::DType::f32, 4, {32, 16, 3, 3}, 640}, 160},
+    {{"down.bias", ltrt::DType::f32, 1, {32}, 19072}, 4768},
+    {{"up.weight", ltrt::DType::f32, 4, {32, 16, 2, 2}, 19200}, 4800},
+    {{"up.bias", ltrt::DType::f32, 1, {16}, 27392}, 6848},
+    {{"head.weight", ltrt::DType::f32, 4, {8, 16, 3, 3}, 27456}, 6864},
+    {{"head.bias", ltrt::DType::f32, 1, {8}, 32064}, 8016},
+    {{"fc.weight", ltrt::DType::f32, 2, {10, 512}, 32096}, 8024},
+    {{"fc.bias", ltrt::DType::f32, 1, {10}, 52576}, 13144},
+};
+
+// Initialisation without --init_weights: what torch's constructors do after seed_everything, in
+// their order, on its generator: uniform_(-bound, bound), normal_(0, std), fill_, a clone's copy.
+const ltrt::InitStep kInitSteps[] = {
+    {0, ltrt::InitKind::uniform, 0.33333333333333326},   // enc.weight
+    {1, ltrt::InitKind::uniform, 0.3333333333333333},    // enc.bias
+    {2, ltrt::InitKind::uniform, 0.08333333333333331},   // down.weight
+    {3, ltrt::InitKind::uniform, 0.08333333333333333},   // down.bias
+    {4, ltrt::InitKind::uniform, 0.12499999999999999},   // up.weight
+    {5, ltrt::InitKind::uniform, 0.125},                 // up.bias
+    {6, ltrt::InitKind::uniform, 0.08333333333333331},   // head.weight
+    {7, ltrt::InitKind::uniform, 0.08333333333333333},   // head.bias
+    {8, ltrt::InitKind::uniform, 0.04419417382415921},   // fc.weight
+    {9, ltrt::InitKind::uniform, 0.044194173824159216},  // fc.bias
 };
 
 const char* const kSlotNames[] = {"exp_avg", "exp_avg_sq"};
@@ -1435,6 +1450,8 @@ const ltrt::ModelDef& model() {
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 10;
+    m.init_steps = kInitSteps;
+    m.num_init_steps = 10;
     m.num_param_elements = 13154;
     m.params_offset = 0;
     m.grads_offset = 52672;

@@ -18,6 +18,7 @@
 
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
+#include "../init_program.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 #include "spatial.hpp"
@@ -824,10 +825,10 @@ LayerDef conv_layer(int dims) {
     n.attrs["im2col"] = g.macs_per_sample() >= kIm2colMinMacs;
     n.inputs = {inputs.at(0), add_param(b.graph, b.layer + ".weight", conv_weight_shape(g))};
     if (std::get<bool>(b.args.at("bias"))) n.inputs.push_back(add_param(b.graph, b.layer + ".bias", {out_channels}));
-    // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight and the bias
-    // both draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in / groups * kh * kw.
-    const double bound = 1.0 / std::sqrt(static_cast<double>(g.patch()));
-    for (size_t i = 1; i < n.inputs.size(); ++i) b.graph.value(n.inputs[i]).init_bound = bound;
+    // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    // for the bias, fan_in = in / groups * kh * kw.
+    b.graph.value(n.inputs[1]).init_bound = kaiming_uniform_bound(g.patch());
+    if (n.inputs.size() > 2) b.graph.value(n.inputs[2]).init_bound = fan_in_bound(g.patch());
     const OutputType columns = conv_columns_type(g, x.shape[0], true);
     n.outputs = {-1, add_scratch(b.graph, cpp_name(b.layer) + "_columns", columns.shape, columns.batched)};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");

@@ -14,6 +14,7 @@
 
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
+#include "../init_program.hpp"
 #include "conv.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
@@ -241,11 +242,11 @@ LayerDef conv_transpose_layer(int dims) {
     const ConvGeometry g = mirror(n, x);
     n.inputs = {inputs.at(0), add_param(b.graph, b.layer + ".weight", conv_weight_shape(g))};
     if (std::get<bool>(b.args.at("bias"))) n.inputs.push_back(add_param(b.graph, b.layer + ".bias", {out_channels}));
-    // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight and the bias both draw from
-    // U(-1/sqrt(fan_in), 1/sqrt(fan_in)), where torch's fan_in of the (in, out / groups, kh, kw)
-    // weight is out / groups * kh * kw: the mirror's patch.
-    const double bound = 1.0 / std::sqrt(static_cast<double>(g.patch()));
-    for (size_t i = 1; i < n.inputs.size(); ++i) b.graph.value(n.inputs[i]).init_bound = bound;
+    // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    // for the bias, where torch's fan_in of the (in, out / groups, kh, kw) weight is
+    // out / groups * kh * kw: the mirror's patch.
+    b.graph.value(n.inputs[1]).init_bound = kaiming_uniform_bound(g.patch());
+    if (n.inputs.size() > 2) b.graph.value(n.inputs[2]).init_bound = fan_in_bound(g.patch());
     n.outputs = {-1, add_scratch(b.graph, cpp_name(b.layer) + "_columns", conv_columns_shape(g))};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
     return b.graph.nodes[id].outputs[0];

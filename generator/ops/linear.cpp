@@ -12,6 +12,7 @@
 #include "../autocast.hpp"
 #include "../cuda_lowering.hpp"
 #include "../cuda_storage16.hpp"
+#include "../init_program.hpp"
 #include "elementwise.hpp"
 #include "ops.hpp"
 
@@ -454,10 +455,16 @@ void register_linear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     }
     const int bias_param = bias ? add_param(b.graph, b.layer + ".bias", {out_features}) : -1;
     // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight and
-    // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias, both bound 1/sqrt(fan_in).
-    const double bound = features > 0 ? 1.0 / std::sqrt(static_cast<double>(features)) : 0.0;
-    if (tie == b.args.end()) b.graph.value(weight).init_bound = bound;
-    if (bias) b.graph.value(bias_param).init_bound = bound;
+    // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias.
+    if (tie == b.args.end()) {
+      b.graph.value(weight).init_bound = kaiming_uniform_bound(features);
+    } else {  // torch's Linear draws a weight of its own before the module's tying replaces it
+      InitStep own;
+      own.kind = Init::discard;
+      own.draws = out_features * features;
+      b.graph.init_steps.push_back(own);
+    }
+    if (bias) b.graph.value(bias_param).init_bound = fan_in_bound(features);
     return add_linear(b.graph, b.layer, b.source, inputs.at(0), weight, bias_param);
   };
   layers.push_back(std::move(l));

@@ -25,6 +25,7 @@
 #include "../autodiff.hpp"
 #include "../autocast.hpp"
 #include "../cuda_lowering.hpp"
+#include "../init_program.hpp"
 #include "elementwise.hpp"
 #include "flash_attention.hpp"
 #include "ops.hpp"
@@ -552,22 +553,29 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     if (e % heads != 0)
       throw ShapeError("embed_dim " + std::to_string(e) + " must be divisible by num_heads " + std::to_string(heads));
     const bool bias = std::get<bool>(b.args.at("bias"));
-    // torch's state_dict order and init (MultiheadAttention._reset_parameters): in_proj_weight
-    // xavier_uniform_, in_proj_bias zeros, out_proj.weight as Linear's (bound 1/sqrt(E)), out_proj.bias zeros.
+    // torch's state_dict order: in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias. Its
+    // constructor draws out_proj first (a Linear's kaiming_uniform_ weight and uniform bias), then
+    // _reset_parameters draws in_proj_weight (xavier_uniform_) and zeroes both biases.
     Graph& g = b.graph;
     const int w_in = add_param(g, b.layer + ".in_proj_weight", {3 * e, e});
-    g.value(w_in).init_bound = std::sqrt(6.0 / static_cast<double>(e + 3 * e));
-    int b_in = -1;
-    if (bias) {
-      b_in = add_param(g, b.layer + ".in_proj_bias", {3 * e});
-      g.value(b_in).init = Init::zeros;
-    }
+    const int b_in = bias ? add_param(g, b.layer + ".in_proj_bias", {3 * e}) : -1;
     const int w_out = add_param(g, b.layer + ".out_proj.weight", {e, e});
-    g.value(w_out).init_bound = 1.0 / std::sqrt(static_cast<double>(e));
-    int b_out = -1;
+    const int b_out = bias ? add_param(g, b.layer + ".out_proj.bias", {e}) : -1;
+    const auto step = [&](int param, Init kind, double value) {
+      InitStep s;
+      s.param = param;
+      s.kind = kind;
+      s.value = value;
+      g.init_steps.push_back(s);
+      g.value(param).init = kind;  // (what the parameter ends as)
+      g.value(param).init_bound = value;
+    };
+    step(w_out, Init::uniform, kaiming_uniform_bound(e));
+    if (bias) step(b_out, Init::uniform, fan_in_bound(e));
+    step(w_in, Init::uniform, xavier_uniform_bound(e, 3 * e));
     if (bias) {
-      b_out = add_param(g, b.layer + ".out_proj.bias", {e});
-      g.value(b_out).init = Init::zeros;
+      step(b_in, Init::zeros, 0.0);
+      step(b_out, Init::zeros, 0.0);
     }
     Node a;
     a.op = "attention";

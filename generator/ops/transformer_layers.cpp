@@ -21,6 +21,7 @@
 #include <map>
 #include <optional>
 
+#include "../init_program.hpp"
 #include "ops.hpp"
 
 namespace ltgen {
@@ -162,6 +163,8 @@ int build_transformer_layer(LayerBuild& b, const std::vector<int>& in, bool deco
   };
   std::stable_sort(b.graph.params.begin() + static_cast<std::ptrdiff_t>(first_param), b.graph.params.end(),
                    [&](int p, int q) { return rank(p) < rank(q); });
+  // Its attentions drew (out_proj first); its Linears draw after them, in that order.
+  complete_init(b.graph);
   return h;
 }
 
@@ -170,14 +173,20 @@ std::vector<int> params_since(const Graph& g, std::size_t first) {
   return {g.params.begin() + static_cast<std::ptrdiff_t>(first), g.params.end()};
 }
 
-// torch's _get_clones: layers 1.. start as copies of layer 0 (copy.deepcopy), drawing nothing.
+// torch's _get_clones: layers 1.. start as copies of layer 0 (copy.deepcopy), drawing nothing:
+// their builds' draws are dropped.
 void clone_init(Graph& g, const std::vector<std::vector<int>>& per_layer) {
+  std::vector<int> clones;
   for (std::size_t k = 1; k < per_layer.size(); ++k)
     for (std::size_t j = 0; j < per_layer[k].size(); ++j) {
       Value& v = g.value(per_layer[k][j]);
       v.init = Init::copy;
       v.init_copy_of = per_layer[0][j];
+      v.init_zero_row = -1;
+      clones.push_back(per_layer[k][j]);
     }
+  drop_init(g, clones);
+  complete_init(g);
 }
 
 // A stack of `num_layers` encoder (decoder) layers on x (and the memory), then the final norm if
@@ -301,12 +310,15 @@ int build_transformer(LayerBuild& b, const std::vector<int>& in) {
                               pass_masks(b, kDecoderMasks), false);
   clone_init(b.graph, encoder_layers);
   clone_init(b.graph, decoder_layers);
-  for (const int p : params_since(b.graph, first)) {
-    Value& v = b.graph.value(p);
-    if (v.shape.size() < 2) continue;
-    v.init = Init::uniform;  // xavier_uniform_: bound sqrt(6 / (fan_in + fan_out))
-    v.init_copy_of = -1;
-    v.init_bound = std::sqrt(6.0 / static_cast<double>(v.shape[0] + v.shape[1]));
+  complete_init(b.graph);
+  for (const int p : params_since(b.graph, first)) {  // _reset_parameters, in parameters() order
+    const Value& v = b.graph.value(p);
+    if (v.shape.size() != 2) continue;  // (its matrices are all (fan_out, fan_in))
+    InitStep xavier;
+    xavier.param = p;
+    xavier.kind = Init::uniform;
+    xavier.value = xavier_uniform_bound(v.shape[1], v.shape[0]);
+    b.graph.init_steps.push_back(xavier);
   }
   return out;
 }

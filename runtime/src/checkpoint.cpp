@@ -282,7 +282,6 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
     optimizer.set("lr", std::move(lrs));
   }
   json::Value rng = json::Value::make_object();
-  rng.set("init", json::Value::make_string(state.rng_init));
   rng.set("data", json::Value::make_string(state.rng_data));
   rng.set("dropout", json::Value::make_string(state.rng_dropout));
 
@@ -392,7 +391,6 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     }
   }
   const json::Value rng = parse_metadata(path, "rng_states", require_metadata(path, file, "rng_states"));
-  state.rng_init = member_string(path, rng, "rng_states", "init");
   state.rng_data = member_string(path, rng, "rng_states", "data");
   state.rng_dropout = member_string(path, rng, "rng_states", "dropout");
   state.vocabulary = read_vocabulary(path, file);

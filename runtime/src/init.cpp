@@ -1,45 +1,51 @@
-// Parameter initialisation from the init generator.
+// Parameter initialisation: the model's init steps on torch's generator.
 #include "ltrt/init.hpp"
 
 #include <cstdint>
+#include <vector>
 
 namespace ltrt {
 
-void init_parameters(const ModelDef& model, std::byte* arena, Generator& gen) {
-  for (int p = 0; p < model.num_params; ++p) {
-    const ParamDef& param = model.params[p];
-    float* value = reinterpret_cast<float*>(arena + param.value.offset);
-    const std::int64_t n = param.value.numel();
-    switch (param.init) {
+void init_parameters(const ModelDef& model, std::byte* arena, TorchGenerator& gen) {
+  const auto values = [&](int p) { return reinterpret_cast<float*>(arena + model.params[p].value.offset); };
+  std::vector<float> dropped;
+  for (int k = 0; k < model.num_init_steps; ++k) {
+    const InitStep& step = model.init_steps[k];
+    if (step.kind == InitKind::discard) {
+      dropped.resize(static_cast<std::size_t>(step.draws));
+      gen.uniform(dropped.data(), step.draws, -1.0, 1.0);  // any bounds: one 32-bit draw an element
+      continue;
+    }
+    float* value = values(step.param);
+    const std::int64_t n = model.params[step.param].value.numel();
+    switch (step.kind) {
       case InitKind::zeros:
-        for (std::int64_t i = 0; i < n; ++i) value[i] = 0.0f;
-        break;
       case InitKind::ones:
-        for (std::int64_t i = 0; i < n; ++i) value[i] = 1.0f;
-        break;
-      case InitKind::uniform: {
-        // torch's uniform_(from, to): from + (to - from) * U[0, 1).
-        const double from = -param.init_bound;
-        const double width = 2.0 * param.init_bound;
-        for (std::int64_t i = 0; i < n; ++i) value[i] = static_cast<float>(from + width * gen.uniform());
+      case InitKind::constant: {  // fill_: no draws
+        const float fill = step.kind == InitKind::zeros ? 0.0f
+                           : step.kind == InitKind::ones ? 1.0f
+                                                         : static_cast<float>(step.value);
+        for (std::int64_t i = 0; i < n; ++i) value[i] = fill;
         break;
       }
-      case InitKind::normal:
-        // torch's normal_(0, std); Embedding's default is N(0, 1).
-        for (std::int64_t i = 0; i < n; ++i) value[i] = static_cast<float>(param.init_bound * gen.normal());
+      case InitKind::uniform:
+        gen.uniform(value, n, -step.value, step.value);
         break;
-      case InitKind::constant:  // torch's fill_(value): no draws
-        for (std::int64_t i = 0; i < n; ++i) value[i] = static_cast<float>(param.init_bound);
+      case InitKind::normal:
+        gen.normal(value, n, 0.0, step.value);
         break;
       case InitKind::copy: {  // a clone of an earlier parameter: no draws
-        const float* from = reinterpret_cast<const float*>(arena + model.params[param.copy_of].value.offset);
+        const float* from = values(step.copy_of);
         for (std::int64_t i = 0; i < n; ++i) value[i] = from[i];
         break;
       }
+      case InitKind::discard:
+        break;
     }
-    if (param.zero_row >= 0 && param.value.rank > 0) {
-      const std::int64_t row = n / param.value.shape[0];  // elements per row
-      for (std::int64_t i = 0; i < row; ++i) value[param.zero_row * row + i] = 0.0f;
+    const TensorRef& t = model.params[step.param].value;
+    if (step.zero_row >= 0 && t.rank > 0) {
+      const std::int64_t row = n / t.shape[0];  // elements per row
+      for (std::int64_t i = 0; i < row; ++i) value[step.zero_row * row + i] = 0.0f;
     }
   }
   init_state(model, arena);

@@ -118,7 +118,7 @@ void Generator::set_state(const std::string& text) {
 
 Rngs seed_everything(std::int64_t seed) {
   const auto s = static_cast<std::uint64_t>(seed);
-  return Rngs{Generator(s, 1), Generator(s, 2), Generator(s, 3)};
+  return Rngs{Generator(s, 2), Generator(s, 3)};  // (stream 1 was ltgen's own initialisation)
 }
 
 void torch_randperm(std::uint64_t seed, std::vector<std::int64_t>& out) {

@@ -368,7 +368,8 @@ class Fit {
     if (user_hooks::split_step && (!model.training_forward || !model.training_backward))
       throw Error("the program's hooks run between forward and backward, but its model has no training_forward and "
                   "training_backward: regenerate it with ltgen");
-    init_parameters(model, arena_.data(), rngs_.init);
+    TorchGenerator torch_generator(static_cast<std::uint64_t>(t_.seed));  // torch.manual_seed(seed)
+    init_parameters(model, arena_.data(), torch_generator);
     const ClassTargets classes = class_targets_of(model, true);
     // Agreed before the broadcast: a rank that cannot read its files must not leave the others
     // sending it weights it never receives.
@@ -768,7 +769,6 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.optimizer_step = optimizer_.step_count();
   s.mu_products = optimizer_.mu_products();
   for (int g = 0; g < optimizer_.num_groups(); ++g) s.lrs.push_back(optimizer_.lr(g));
-  s.rng_init = rngs_.init.state();
   s.rng_data = rngs_.data.state();
   s.rng_dropout = rngs_.dropout.state();
   json::Value loops = json::Value::make_object();
@@ -866,7 +866,6 @@ void Fit::restore_training_state(const TrainState& s, const std::string& path) {
   optimizer_.set_step_count(s.optimizer_step);
   optimizer_.set_mu_products(s.mu_products);
   if (s.grad_scaler) backend_->restore_grad_scaler(*s.grad_scaler);  // Lightning's MixedPrecision.load_state_dict
-  rngs_.init.set_state(s.rng_init);
   rngs_.data.set_state(s.rng_data);
   rngs_.dropout.set_state(s.rng_dropout);
   global_step_ = s.global_step;
@@ -1095,7 +1094,7 @@ void Fit::find_lr(LearningRateFinder& finder) {
   const std::vector<double> lrs = optimizer_.lrs(), momentums = optimizer_.momentums();
   std::vector<json::Value> scheduler_states;
   for (const auto& scheduler : schedulers_) scheduler_states.push_back(scheduler->state());
-  const std::string rng_init = rngs_.init.state(), rng_data = rngs_.data.state(), rng_dropout = rngs_.dropout.state();
+  const std::string rng_data = rngs_.data.state(), rng_dropout = rngs_.dropout.state();
   const std::optional<GradScaler> scaler = backend_->grad_scaler();
 
   const LearningRateFinder::Options& o = finder.options();
@@ -1147,7 +1146,6 @@ void Fit::find_lr(LearningRateFinder& finder) {
     optimizer_.set_lr(g, lrs[static_cast<std::size_t>(g)]);
     optimizer_.set_momentum(g, momentums[static_cast<std::size_t>(g)]);
   }
-  rngs_.init.set_state(rng_init);
   rngs_.data.set_state(rng_data);
   rngs_.dropout.set_state(rng_dropout);
   if (scaler) backend_->restore_grad_scaler(*scaler);
@@ -1667,7 +1665,8 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
                 " data: add data." + (std::string(stage) == "validate" ? "val" : stage) + " to the spec");
   Rngs rngs = seed_everything(t.seed);
   Arena arena(model.arena_bytes);
-  init_parameters(model, arena.data(), rngs.init);
+  TorchGenerator torch_generator(static_cast<std::uint64_t>(t.seed));
+  init_parameters(model, arena.data(), torch_generator);
   Dataset data;
   ProcessGroup::world().agree_on_failure([&] {
     data = load_dataset(with_train_vocabulary(source, config.train), model.input, model.target, rngs.data,
@@ -1923,7 +1922,8 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
     throw Error("the spec has no predict data: add data.predict to the spec");
   Rngs rngs = seed_everything(t.seed);
   Arena arena(model.arena_bytes);
-  init_parameters(model, arena.data(), rngs.init);
+  TorchGenerator torch_generator(static_cast<std::uint64_t>(t.seed));
+  init_parameters(model, arena.data(), torch_generator);
   EvalHooks hooks(EvalHooks::Stage::predict, model, arena.data());
   if (config.predict.kind == DataSourceKind::prompt)
     return hooks.guard([&] { return predict_text(hooks, model, config, t, arena, rngs, out); });

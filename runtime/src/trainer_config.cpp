@@ -91,8 +91,12 @@ bool trainer_field_is_fixed(const std::string& name) {
 TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<double>& group_lrs,
                                   const OptimizerMomentum& optimizer) {
   TrainerConfig c;
-  if (const json::Value* seed = spec.find("seed_everything"); seed && seed->kind != json::Kind::null)
+  if (const json::Value* seed = spec.find("seed_everything"); seed && seed->kind != json::Kind::null) {
     c.seed = read_integer(*seed, "seed_everything", 0);
+    if (c.seed > 4294967295)  // Lightning's seed_everything raises ValueError there (numpy's uint32 seeds)
+      throw ConfigError("seed_everything", seed->pos,
+                        std::to_string(c.seed) + " is out of bounds: seeds go from 0 to 4294967295, as numpy's do");
+  }
   read_scheduler(spec, group_lrs, optimizer, c);
   const json::Value* section = spec.find("trainer");
   if (!section) return c;

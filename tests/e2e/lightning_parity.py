@@ -14,7 +14,11 @@ last checkpoint must then be Lightning's, and so must the optimizer's own step c
 DDP on GPUs (--emulator, a spec whose trainer asks for several processes on "gpu"): every rank is
 a process with an emulated GPU of its own (LTGEN_CUDA_EMULATOR_DEVICES), the gradients are averaged
 over the emulator's NCCL, and the Lightning script runs Lightning's own DDP on the CPU (gloo) with
-as many processes: the oracle for what the ranks log, checkpoint and stop on."""
+as many processes: the oracle for what the ranks log, checkpoint and stop on.
+
+--seeded (the lightning_seeded_* tests): no weights file on either side; both start from
+seed_everything's weights, and the program's must be the bits of the Lightning module built after
+pl.seed_everything(seed) (seeded_weights_agree)."""
 import argparse
 import json
 import math
@@ -42,6 +46,8 @@ parser.add_argument("--lightning-python", required=True)
 parser.add_argument("--work", required=True)
 parser.add_argument("--emulator", help="libltgen_cuda_emulator.a: build the program's CUDA steps for the CUDA emulator")
 parser.add_argument("--source", help="the ltgen source tree (with --emulator)")
+parser.add_argument("--seeded", action="store_true",
+                    help="no weights file: both start from seed_everything's weights, which must be the same bits")
 parser.add_argument("spec")
 args = parser.parse_args()
 
@@ -420,6 +426,9 @@ def run():
             json.dump({**spec, "hooks": os.path.basename(hooks)}, f, indent=1)
         callback = os.path.splitext(hooks)[0] + ".py"
         check(os.path.isfile(callback), f"{callback}: the Lightning Callback of {hooks} is missing")
+    if args.seeded:
+        check("hooks" not in spec and not averaging_callback(spec) and not args.emulator,
+              "--seeded is for specs without hooks or weight averaging, off the emulator (their extra runs take weights)")
     rng = np.random.default_rng(5)
     write_data(spec, args.work, rng)
     weights = os.path.join(args.work, "init.safetensors")
@@ -441,8 +450,8 @@ def run():
     gpu_ddp = bool(args.emulator) and common.processes(spec) > 1 and spec["trainer"].get("accelerator", "auto") != "cpu"
     if gpu_ddp:  # a GPU for each rank (mpirun passes the environment on)
         os.environ["LTGEN_CUDA_EMULATOR_DEVICES"] = str(common.processes(spec))
-    rc, out, err = common.run_program(program, ["--init_weights=" + weights,
-                                                "--trainer.default_root_dir=" + os.path.join(args.work, "ltgen")],
+    init_weights = [] if args.seeded else ["--init_weights=" + weights]
+    rc, out, err = common.run_program(program, init_weights + ["--trainer.default_root_dir=" + os.path.join(args.work, "ltgen")],
                                       launch=common.launcher(common.processes(spec)))
     check(rc == 0, f"the program failed:\n{err}")
 
@@ -471,8 +480,8 @@ def run():
             give_gpu_running_mean(script)
     if "hooks" in spec:
         give_callback(script, callback)
-    proc = common.run_ending_all([args.lightning_python, script, "--init_weights", weights,
-                                  "--default_root_dir", os.path.join(args.work, "lightning")], 600, cwd=os.getcwd())
+    proc = common.run_ending_all([args.lightning_python, script] + ([] if args.seeded else ["--init_weights", weights]) +
+                                 ["--default_root_dir", os.path.join(args.work, "lightning")], 600, cwd=os.getcwd())
     check(proc.returncode == 0, f"the Lightning script failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     # What Lightning says of the precision (its warnings on an old alias or on fp16 AMP on the CPU,
     # the AMP line), and torch's warning when a GradScaler skipped every step before the first
@@ -531,6 +540,8 @@ def run():
     ckpts = lambda root: sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.join(version_dir(root), "checkpoints")))
     a, b = ckpts(os.path.join(args.work, "ltgen")), ckpts(os.path.join(args.work, "lightning"))
     check(a == b, f"checkpoints differ: ltgen {a}, Lightning {b}")
+    if args.seeded:
+        seeded_weights_agree(program, script, spec)
 
     # `last` holds the step it was saved at (Lightning 2.6 saves it only with another checkpoint).
     if "last" in a:
@@ -564,6 +575,51 @@ def run():
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
         # The GPU kit (scripts/gpu_kit.sh) takes this run as the reference of a GPU's only if it passed.
         open(os.path.join(args.work, "passed"), "w").close()
+
+
+def seeded_weights_agree(program, script, spec):
+    """Without a weights file the program starts from the bits of Lightning's module built after
+    pl.seed_everything(seed) (torch's draws in torch's order). Lightning's script saves that
+    module's state_dict instead of fitting; the program fits again from that file, and its
+    checkpoints must hold the same bits as those of its seeded fit (the same program on the same
+    data: any initial weight that differed would still differ after the steps)."""
+    with open(script) as f:
+        text = f.read()
+    fit = "    trainer(**overrides).fit(model, datamodule=Data())\n"
+    check(text.count(fit) == 1, f"{script} has no line {fit.strip()!r} to save the initial weights instead")
+    tied = [l.get("name", f"layers.{i}") + ".weight" for i, l in
+            enumerate(spec["model"].get("graph") or spec["model"]["layers"]) if "tie_weight" in l]
+    theirs = os.path.join(args.work, "init_lightning.safetensors")
+    init_script = os.path.join(args.work, "model_init.py")
+    with open(init_script, "w") as f:
+        f.write(text.replace(fit, "    from safetensors.torch import save_file\n"
+                                  f"    tied = {tied!r}  # one tensor under two names: ltgen's files name it once\n"
+                                  "    save_file({k: v.contiguous() for k, v in model.state_dict().items() if k not in tied},\n"
+                                  f"              {theirs!r})\n"))
+    proc = common.run_ending_all([args.lightning_python, init_script], 600, cwd=os.getcwd())
+    check(proc.returncode == 0, f"the Lightning script failed to save its initial weights:\n{proc.stderr[-3000:]}")
+    root = os.path.join(args.work, "ltgen_from_lightning")
+    rc, _, err = common.run_program(program, ["--init_weights=" + theirs, "--trainer.default_root_dir=" + root],
+                                    launch=common.launcher(common.processes(spec)))
+    check(rc == 0, f"the program failed from Lightning's initial weights:\n{err}")
+    from safetensors.numpy import load_file
+    folder = lambda r: os.path.join(version_dir(r), "checkpoints")
+    seeded = sorted(os.listdir(folder(os.path.join(args.work, "ltgen"))))
+    check(seeded and seeded == sorted(os.listdir(folder(root))), f"checkpoints differ: {seeded} and {os.listdir(folder(root))}")
+    tensors = 0
+    for name in seeded:
+        a = load_file(os.path.join(folder(os.path.join(args.work, "ltgen")), name))
+        b = load_file(os.path.join(folder(root), name))
+        check(sorted(a) == sorted(b), f"{name}: the tensors differ")
+        for key in a:
+            if not key.startswith("state_dict."):
+                continue
+            same = a[key].reshape(-1).view(np.uint8) == b[key].reshape(-1).view(np.uint8)  # (0-d: a batch count)
+            check(same.all(), f"{name}: {key} differs from the fit from Lightning's initial weights in "
+                              f"{int((~same).sum())} bytes: the seeded weights are not Lightning's")
+            tensors += 1
+    print(f"seed_everything({spec.get('seed_everything')}): the fit from Lightning's initial weights saves the same "
+          f"bits ({tensors} tensors in {len(seeded)} checkpoints) as the seeded fit")
 
 
 def resumes_alike(program, weights, uninterrupted, launch):

@@ -2,6 +2,7 @@
 // small spec, and the memory plan's promises (no live overlap, reuse).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "autocast.hpp"
@@ -99,17 +100,39 @@ TEST(BuildGraph, TransformerRedrawsItsMatricesWithXavier) {
   EXPECT_EQ(g.value(g.params[24]).torch_name, "t.encoder.norm.weight");
   EXPECT_EQ(g.value(g.params[26]).torch_name, "t.decoder.layers.0.self_attn.in_proj_weight");
   EXPECT_EQ(g.value(g.params[62]).torch_name, "t.decoder.norm.weight");
-  for (int p : g.params) {
-    const Value& v = g.value(p);
-    if (v.shape.size() == 2) {
-      EXPECT_EQ(v.init, Init::uniform) << v.torch_name;
-      EXPECT_DOUBLE_EQ(v.init_bound, std::sqrt(6.0 / static_cast<double>(v.shape[0] + v.shape[1]))) << v.torch_name;
-    }
+  // Every matrix's last step is _reset_parameters' xavier_uniform_, in parameters() order, after
+  // every other step; the vectors keep what the layers' constructors gave them.
+  std::vector<int> matrices;
+  for (int p : g.params)
+    if (g.value(p).shape.size() == 2) matrices.push_back(p);
+  ASSERT_GE(g.init_steps.size(), matrices.size());
+  const std::size_t first_xavier = g.init_steps.size() - matrices.size();
+  for (std::size_t k = 0; k < matrices.size(); ++k) {
+    const InitStep& s = g.init_steps[first_xavier + k];
+    const Value& v = g.value(matrices[k]);
+    EXPECT_EQ(s.param, matrices[k]) << v.torch_name;
+    EXPECT_EQ(s.kind, Init::uniform) << v.torch_name;
+    EXPECT_DOUBLE_EQ(s.value, std::sqrt(3.0) * std::sqrt(2.0 / static_cast<double>(v.shape[0] + v.shape[1])))
+        << v.torch_name;
   }
-  const Value& bias = g.value(g.params[12 + 5]);  // encoder layer 1's linear1.bias
-  EXPECT_EQ(bias.torch_name, "t.encoder.layers.1.linear1.bias");
-  EXPECT_EQ(bias.init, Init::copy);
-  EXPECT_EQ(bias.init_copy_of, g.params[5]);
+  // Encoder layer 1's linear1.bias is a copy of layer 0's, made after layer 0's draw.
+  const auto step_of = [&](int p) {
+    return std::find_if(g.init_steps.begin(), g.init_steps.end(), [&](const InitStep& s) { return s.param == p; });
+  };
+  EXPECT_EQ(g.value(g.params[12 + 5]).torch_name, "t.encoder.layers.1.linear1.bias");
+  const auto copy = step_of(g.params[12 + 5]);
+  ASSERT_NE(copy, g.init_steps.end());
+  EXPECT_EQ(copy->kind, Init::copy);
+  EXPECT_EQ(copy->copy_of, g.params[5]);
+  EXPECT_LT(step_of(g.params[5]), copy);
+  // Layer 0's self-attention draws out_proj before in_proj_weight, and no clone draws.
+  EXPECT_LT(step_of(g.params[2]), step_of(g.params[0]));
+  EXPECT_EQ(g.value(g.params[2]).torch_name, "t.encoder.layers.0.self_attn.out_proj.weight");
+  std::size_t uniform_draws = 0;
+  for (const InitStep& s : g.init_steps) uniform_draws += s.kind == Init::uniform;
+  // Layer 0 of each stack: its attentions' out_proj weight and bias and in_proj_weight, and
+  // linear1's and linear2's weight and bias; then one xavier_uniform_ per matrix.
+  EXPECT_EQ(uniform_draws, (3 + 4) + (2 * 3 + 4) + matrices.size());
 }
 
 TEST(BuildGraph, IdentityAndZeroDropoutAddNoNodes) {

@@ -839,6 +839,19 @@ std::string shape_str(const std::int64_t* shape, int rank) {
 
 class Gradcheck : public ::testing::TestWithParam<gradcheck::Case> {};
 
+// A parameter's range for random values: its PyTorch default's bound (the last init step's uniform
+// bound, normal std or constant), a clone's that of the parameter it copies, else 0.5 (zeros, ones).
+double init_range(const ltrt::ModelDef& m, int k) {
+  double range = 0.5;
+  for (int s = 0; s < m.num_init_steps; ++s) {
+    const ltrt::InitStep& step = m.init_steps[s];
+    if (step.param != k) continue;
+    if (step.kind == ltrt::InitKind::copy) range = init_range(m, step.copy_of);
+    else range = step.value > 0 ? step.value : 0.5;
+  }
+  return range;
+}
+
 TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
   torch::set_num_threads(1);
   const gradcheck::Case& c = GetParam();
@@ -899,7 +912,7 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
   ParamMap p32;
   for (int k = 0; k < m.num_params; ++k) {
     const ltrt::ParamDef& pd = m.params[k];
-    const double bound = pd.init_bound > 0 ? pd.init_bound : 0.5;
+    const double bound = init_range(m, k);
     const auto t = (torch::rand(s.params[k].shape) * 2 - 1) * bound;
     std::memcpy(a + pd.value.offset, t.data_ptr<float>(), sizeof(float) * t.numel());
     p32[pd.value.name] = t;

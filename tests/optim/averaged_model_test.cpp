@@ -22,8 +22,8 @@ namespace {
 // num_batches_tracked [] (int64), at offsets of their own in the arena.
 constexpr std::size_t kParams = 0, kRunningMean = 64, kTracked = 96, kArenaBytes = 128;
 const ltrt::ParamDef kParamDefs[] = {
-    {{"weight", ltrt::DType::f32, 2, {2, 3}, kParams}, 0, ltrt::InitKind::uniform, 1.0},
-    {{"bias", ltrt::DType::f32, 1, {3}, kParams + 6 * 4}, 6, ltrt::InitKind::uniform, 1.0},
+    {{"weight", ltrt::DType::f32, 2, {2, 3}, kParams}, 0},
+    {{"bias", ltrt::DType::f32, 1, {3}, kParams + 6 * 4}, 6},
 };
 const ltrt::StateDef kStateDefs[] = {
     {{"running_mean", ltrt::DType::f32, 1, {3}, kRunningMean}, ltrt::InitKind::zeros},

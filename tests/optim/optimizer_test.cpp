@@ -45,8 +45,8 @@ constexpr int kLrChangeStep = 6;  // from this step on, lr is halved (as by a sc
 constexpr std::int64_t kNumel = 22;
 constexpr std::size_t kParamsOffset = 0, kGradsOffset = 128, kSlotsOffset = 256, kArenaBytes = 1024;
 const ltrt::ParamDef kParamDefs[] = {
-    {{"layer.weight", ltrt::DType::f32, 2, {3, 5}, kParamsOffset}, 0, ltrt::InitKind::uniform, 1.0},
-    {{"layer.bias", ltrt::DType::f32, 1, {7}, kParamsOffset + 15 * 4}, 15, ltrt::InitKind::uniform, 1.0},
+    {{"layer.weight", ltrt::DType::f32, 2, {3, 5}, kParamsOffset}, 0},
+    {{"layer.bias", ltrt::DType::f32, 1, {7}, kParamsOffset + 15 * 4}, 15},
 };
 
 struct Case {
@@ -279,8 +279,8 @@ double rel_diff(const float* a, const torch::Tensor& b_any, double* max_abs) {
 // twice the case's lr without weight decay, the weight (flat 7..21) at its lr with its weight decay
 // plus 0.07.
 const ltrt::ParamDef kGroupedParamDefs[] = {
-    {{"layer.weight", ltrt::DType::f32, 2, {3, 5}, kParamsOffset + 7 * 4}, 7, ltrt::InitKind::uniform, 1.0},
-    {{"layer.bias", ltrt::DType::f32, 1, {7}, kParamsOffset}, 0, ltrt::InitKind::uniform, 1.0},
+    {{"layer.weight", ltrt::DType::f32, 2, {3, 5}, kParamsOffset + 7 * 4}, 7},
+    {{"layer.bias", ltrt::DType::f32, 1, {7}, kParamsOffset}, 0},
 };
 
 // Steps ltrt's optimizer and torch's side by side over `defs` (kParamDefs or kGroupedParamDefs:

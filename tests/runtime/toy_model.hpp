@@ -52,8 +52,8 @@ inline float evaluation_step(std::byte* arena, int n) {
 }
 
 inline const ltrt::ParamDef kParamDefs[] = {
-    {{"layers.0.weight", ltrt::DType::f32, 2, {1, 1}, kParams}, 0, ltrt::InitKind::uniform, 1.0},
-    {{"layers.0.bias", ltrt::DType::f32, 1, {1}, kParams + 4}, 1, ltrt::InitKind::uniform, 1.0},
+    {{"layers.0.weight", ltrt::DType::f32, 2, {1, 1}, kParams}, 0},
+    {{"layers.0.bias", ltrt::DType::f32, 1, {1}, kParams + 4}, 1},
 };
 inline const char* const kAdamSlots[] = {"exp_avg", "exp_avg_sq"};
 

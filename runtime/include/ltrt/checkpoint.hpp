@@ -64,7 +64,7 @@ struct TrainState {
   std::int64_t epoch = 0;
   std::int64_t global_step = 0;
   std::int64_t optimizer_step = 0;
-  std::string rng_init, rng_data, rng_dropout;  // Generator::state()
+  std::string rng_data, rng_dropout;  // Generator::state()
   json::Value loops;          // the fit loop's position (see above)
   json::Value lr_schedulers;  // LrScheduler::state(), a list of one per parameter group, or null
   json::Value callbacks;      // Callbacks::state()

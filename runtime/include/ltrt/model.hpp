@@ -64,23 +64,29 @@ struct TensorRef {
   }
 };
 
-// How a parameter is initialised when no --init_weights file is given:
-// PyTorch's defaults (Linear: kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), 1/sqrt(fan_in));
-// Embedding: normal_(0, 1), its padding_idx row then zeroed).
-enum class InitKind : std::uint8_t { zeros, ones, uniform, normal, constant, copy };
+// How the parameters start when no --init_weights file is given: the steps torch's constructors
+// take on its global generator after seed_everything (TorchGenerator), in their order. That is
+// state_dict order but where torch draws otherwise: MultiheadAttention draws out_proj (as a
+// Linear) before in_proj_weight and then zeroes out_proj.bias; a Linear whose weight is tied
+// draws its own weight first (discard); nn.Transformer redraws its matrices with xavier_uniform_.
+enum class InitKind : std::uint8_t { zeros, ones, uniform, normal, constant, copy, discard };
+
+struct InitStep {
+  int param;     // index into ModelDef::params; -1 for discard
+  InitKind kind;
+  double value;  // uniform: uniform_(-value, value); normal: normal_(0, value); constant: fill_(value)
+  // A row (index along dim 0) zeroed after the draw, -1 for none: Embedding's padding_idx, as
+  // torch.nn.Embedding.reset_parameters does.
+  std::int64_t zero_row = -1;
+  // copy: the index of an earlier parameter of the same shape whose values this one takes, drawing
+  // nothing (torch's copy.deepcopy of a layer: TransformerEncoder's num_layers clones).
+  int copy_of = -1;
+  std::int64_t draws = 0;  // discard: uniform draws torch makes for a tensor it then drops
+};
 
 struct ParamDef {
   TensorRef value;          // float32 parameter in the parameter region
   std::size_t flat_index;   // element index inside the flat parameter/grad/slot regions
-  InitKind init;
-  double init_bound;        // uniform(-bound, bound) when init == uniform; the std when normal; the
-                            // value when constant (PReLU's fill_(0.25)), which draws nothing
-  // A row (index along dim 0) set to zero after the draw, -1 for none: Embedding's padding_idx,
-  // as torch.nn.Embedding.reset_parameters does. Left out by models without one.
-  std::int64_t zero_row = -1;
-  // InitKind::copy: the index of an earlier parameter of the same shape whose values this one starts
-  // with, drawing nothing (torch's copy.deepcopy of a layer: TransformerEncoder's num_layers clones).
-  int copy_of = -1;
 };
 
 // Model state that is not a parameter: torch's registered buffers (BatchNorm's running_mean,
@@ -198,6 +204,8 @@ struct ModelDef {
 
   const ParamDef* params;
   int num_params;
+  const InitStep* init_steps = nullptr;  // the default initialisation, in torch's order
+  int num_init_steps = 0;
   std::int64_t num_param_elements;  // total floats in the flat parameter region
   // model.freeze: the last num_frozen_elements of the flat regions are frozen parameters
   // (requires_grad=False): no gradient is kept for them and the optimizer does not step them.

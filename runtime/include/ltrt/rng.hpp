@@ -4,10 +4,10 @@
 // same seed gives the same stream on every platform and compiler: only integer
 // arithmetic and IEEE double operations are used.
 //
-// NOTE: ltgen's streams are not torch's. A program seeded with 42 does not draw
-// the same initial weights, randn data, permutations or dropout masks as a
-// Lightning script seeded with 42. Parity tests therefore pass weights
-// (--init_weights) and data (npy files) explicitly.
+// NOTE: these streams are not torch's: a program seeded with 42 draws other randn data,
+// permutations of a single process and dropout masks than a Lightning script seeded with 42.
+// Its initial weights are torch's (ltrt/torch_generator.hpp), and so are DDP's permutations
+// (torch_randperm below).
 #pragma once
 
 #include <cstdint>
@@ -48,7 +48,6 @@ class Generator {
 // The generators seed_everything(seed) sets up: one per purpose, so that
 // changing e.g. the number of dropout draws does not change the data order.
 struct Rngs {
-  Generator init;     // parameter initialisation
   Generator data;     // randn data sources and per-epoch shuffling
   Generator dropout;  // passed to training_step
 };
@@ -60,8 +59,8 @@ struct Rngs {
 // permutations this way, so a DDP program's data order is Lightning's.
 void torch_randperm(std::uint64_t seed, std::vector<std::int64_t>& out);
 
-// Lightning's seed_everything(seed) for ltgen programs: the three generators
-// are independent streams derived from the one seed.
+// Lightning's seed_everything(seed) for ltgen programs: the generators are independent streams
+// derived from the one seed (initialisation draws from TorchGenerator(seed) instead).
 Rngs seed_everything(std::int64_t seed);
 
 }  // namespace ltrt

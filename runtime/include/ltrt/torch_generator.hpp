@@ -1,0 +1,41 @@
+// torch's CPU generator, as torch.manual_seed(seed) leaves it, and the draws of the two tensor
+// methods that initialise torch.nn's parameters: uniform_ and normal_ on float32 tensors.
+//
+// The same seed gives the same numbers as PyTorch on x86-64 CPUs with AVX2 (torch's kernels
+// for AVX2 and AVX-512 draw alike), bit for bit:
+//  - the engine is MT19937 seeded with the seed's low 32 bits; random64() joins two draws,
+//    the first the high word;
+//  - uniform_(from, to): 24 random bits u / 2^24, then fma(u, to - from, from) in float32 (torch's
+//    compiler contracts the multiply-add there), the upper bound mapped to the lower one;
+//  - normal_(mean, std) on 16 or more elements: every element's uniform first, then Box-Muller on
+//    each block of 16 (8 pairs) with the Cephes polynomials of torch's avx_mathfun.h for the log
+//    and the sine and cosine, rounded where its vector code rounds (torch_normal.cpp); when 16 does
+//    not divide the size, the last 16 are drawn again. On fewer elements: float64 Box-Muller
+//    (log1p, sin, cos), whose second value waits in the generator for the next such draw.
+// Torch built without AVX2 (or for another architecture) rounds these differently; see README.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+
+namespace ltrt {
+
+class TorchGenerator {
+ public:
+  explicit TorchGenerator(std::uint64_t seed);  // torch.manual_seed(seed)
+
+  std::uint32_t random() { return static_cast<std::uint32_t>(engine_()); }
+  std::uint64_t random64();
+
+  // tensor.uniform_(from, to) and tensor.normal_(mean, std) of a contiguous float32 tensor.
+  void uniform(float* data, std::int64_t n, double from, double to);
+  void normal(float* data, std::int64_t n, double mean, double std);
+
+ private:
+  std::mt19937 engine_;
+  std::optional<double> next_double_normal_;  // the float64 Box-Muller's second value
+};
+
+}  // namespace ltrt

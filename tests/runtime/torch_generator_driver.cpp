@@ -1,0 +1,48 @@
+// ltrt's side of torch_generator_oracle.py: reads one command a line from stdin and writes each
+// drawn float32's bits as 8 hex digits, one tensor a line:
+//   seed S             torch.manual_seed(S)
+//   uniform N BOUND    torch.empty(N).uniform_(-BOUND, BOUND)
+//   normal N STD       torch.empty(N).normal_(0, STD)
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ltrt/torch_generator.hpp"
+
+int main() {
+  std::unique_ptr<ltrt::TorchGenerator> gen;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream in(line);
+    std::string command;
+    in >> command;
+    if (command == "seed") {
+      std::uint64_t seed = 0;
+      in >> seed;
+      gen = std::make_unique<ltrt::TorchGenerator>(seed);
+      continue;
+    }
+    std::int64_t n = 0;
+    double parameter = 0;
+    in >> n >> parameter;
+    if (!in || !gen || (command != "uniform" && command != "normal")) {
+      std::fprintf(stderr, "bad command '%s'\n", line.c_str());
+      return 2;
+    }
+    std::vector<float> values(static_cast<std::size_t>(n));
+    if (command == "uniform") gen->uniform(values.data(), n, -parameter, parameter);
+    else gen->normal(values.data(), n, 0.0, parameter);
+    for (const float v : values) {
+      std::uint32_t bits;
+      std::memcpy(&bits, &v, sizeof bits);
+      std::printf("%08" PRIx32, bits);
+    }
+    std::printf("\n");
+  }
+  return 0;
+}

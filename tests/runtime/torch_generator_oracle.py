@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""ltrt::TorchGenerator against torch's own CPU generator: after torch.manual_seed(seed), the
+draws of uniform_ and normal_ on float32 tensors, as torch.nn's initialisation makes them, must be
+torch's bit for bit. The cases mix the sizes where normal_ changes path (below 16 elements it
+draws float64 pairs and keeps the second; from 16 on it works in blocks of 16 and redraws the last
+16 when 16 does not divide the size), bounds that torch's kaiming_uniform_ and xavier_uniform_
+compute, and several tensors after one seed, so that the generator's position carries over.
+
+torch on an x86-64 CPU with AVX2 (Debian's 1.13 and PyPI's 2.x draw alike there) is the oracle.
+Exit status 1 on any difference."""
+import argparse
+import math
+import subprocess
+import sys
+
+import torch
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--driver", required=True)
+args = parser.parse_args()
+
+
+def kaiming(fan_in):
+    return math.sqrt(3.0) * (math.sqrt(2.0 / (1 + math.sqrt(5) ** 2)) / math.sqrt(fan_in))
+
+
+def xavier(fan_in, fan_out):
+    return math.sqrt(3.0) * (1.0 * math.sqrt(2.0 / float(fan_in + fan_out)))
+
+
+# (seed, [(kind, n, parameter), ...]): each sequence after its seed.
+CASES = [
+    (0, [("uniform", 1000, kaiming(10)), ("uniform", 10, 1 / math.sqrt(10))]),
+    (42, [("normal", n, 1.0) for n in (1, 2, 3, 5, 15, 16, 17, 31, 32, 33, 47, 100, 4097)]),
+    (7, [("normal", 3, 1.0), ("uniform", 5, 0.5), ("normal", 1, 1.0), ("normal", 2, 0.02)]),
+    (4294967295, [("uniform", 3072, xavier(64, 192)), ("normal", 250, 1.0), ("uniform", 64, kaiming(64))]),
+    (123456789, [("normal", 65536, 1.0), ("uniform", 65536, 0.125), ("normal", 7, 2.5)]),
+    (3, [("uniform", 4096, 1.0), ("uniform", 4096, 1e-3), ("uniform", 100, 1e6)]),
+]
+
+commands, expected = [], []
+for seed, draws in CASES:
+    commands.append(f"seed {seed}")
+    torch.manual_seed(seed)
+    for kind, n, p in draws:
+        commands.append(f"{kind} {n} {p!r}")
+        t = torch.empty(n)
+        if kind == "uniform":
+            t.uniform_(-p, p)
+        else:
+            t.normal_(0, p)
+        expected.append((f"seed {seed}: {kind} {n} {p!r}", t.view(torch.int32).tolist()))
+
+proc = subprocess.run([args.driver], input="\n".join(commands) + "\n", capture_output=True, text=True, timeout=300)
+if proc.returncode != 0:
+    sys.exit(f"the driver failed: {proc.stderr}")
+lines = proc.stdout.splitlines()
+if len(lines) != len(expected):
+    sys.exit(f"the driver wrote {len(lines)} tensors, expected {len(expected)}")
+bad = 0
+total = 0
+for (what, bits), line in zip(expected, lines):
+    ours = [int(line[i:i + 8], 16) for i in range(0, len(line), 8)]
+    theirs = [b & 0xFFFFFFFF for b in bits]
+    total += len(theirs)
+    if ours != theirs:
+        wrong = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+        print(f"{what}: {len(wrong)} of {len(theirs)} differ (first at {wrong[:5]}), lengths {len(ours)}/{len(theirs)}")
+        bad += 1
+if bad:
+    sys.exit(1)
+print(f"{len(expected)} tensors, {total} floats: identical to torch {torch.__version__}'s draws")

@@ -217,8 +217,8 @@ std::string input_tuple(const Spec& spec) {
 void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSpec& s, const Spec& spec, bool targets) {
   w.open(std::string("def ") + split + "_tensors(self)");
   if (s.source == "randn") {
-    // Lightning's seed example draws torch.randn: the same distribution as the
-    // generated program, not the same numbers (ltgen's generator is its own).
+    // Lightning's seed example draws torch.randn; the generated program draws the same numbers
+    // (ltrt::randn_generator: a generator per split, seeded seed * 4 + split).
     w.line("g = torch.Generator().manual_seed(" + std::to_string(spec.trainer.seed * 4 + index) + ")");
     for (size_t k = 0; k < spec.inputs.size(); ++k) {  // each input in turn (a model may have several)
       std::string shape = std::to_string(s.num_samples);

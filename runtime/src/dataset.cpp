@@ -85,10 +85,10 @@ void check_shape(const std::string& path, const NpyArray& a, const std::vector<s
   }
 }
 
-void fill_randn(std::vector<std::byte>& buf, std::int64_t n, Generator& gen) {
+// torch.randn(n, generator=gen): one normal_ over the whole tensor.
+void fill_randn(std::vector<std::byte>& buf, std::int64_t n, TorchGenerator& gen) {
   buf.resize(static_cast<std::size_t>(n) * sizeof(float));
-  float* dst = reinterpret_cast<float*>(buf.data());
-  for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(gen.normal());
+  gen.normal(reinterpret_cast<float*>(buf.data()), n, 0.0, 1.0);
 }
 
 std::vector<std::string> split_names(const std::string& s) {
@@ -373,7 +373,7 @@ void check_source_of_inputs(const DataSource& source, const std::vector<TensorRe
 // A model's inputs after the first, drawn (randn: after the first's, before the targets) or read
 // from their npy files, which must hold as many samples as the first's.
 void load_other_inputs(const DataSource& source, const std::vector<TensorRef>& others, Dataset& ds,
-                       Generator& data_gen, const ClassTargets& classes) {
+                       TorchGenerator& data_gen, const ClassTargets& classes) {
   if (others.empty()) return;
   if (source.kind == DataSourceKind::npy && source.other_x_paths.size() != others.size())
     throw Error("the npy data source needs a file for each of the model's " + std::to_string(others.size() + 1) +
@@ -417,11 +417,15 @@ ClassTargets class_targets_of(const ModelDef& model, bool with_targets) {
   return c;
 }
 
+TorchGenerator randn_generator(std::int64_t seed, Split split) {
+  return TorchGenerator(static_cast<std::uint64_t>(seed) * 4 + static_cast<std::uint64_t>(split));
+}
+
 std::vector<TensorRef> other_inputs_of(const ModelDef& model) {
   return std::vector<TensorRef>(model.other_inputs, model.other_inputs + model.num_other_inputs);
 }
 
-Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, Generator& data_gen,
+Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, TorchGenerator& data_gen,
                      ClassTargets classes, const std::vector<TensorRef>& other_inputs) {
   check_source_of_inputs(source, other_inputs);
   Dataset ds;
@@ -483,8 +487,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
         load_other_inputs(source, other_inputs, ds, data_gen, classes);
         ds.targets.resize(static_cast<std::size_t>(ds.num_samples * ds.target_row) * sizeof(std::int64_t));
         auto* t = reinterpret_cast<std::int64_t*>(ds.targets.data());
-        for (std::int64_t i = 0; i < ds.num_samples * ds.target_row; ++i)
-          t[i] = static_cast<std::int64_t>(data_gen.below(static_cast<std::uint64_t>(classes.num_classes)));
+        data_gen.randint(t, ds.num_samples * ds.target_row, classes.num_classes);
         return ds;
       }
       if (input.dtype != DType::f32 || target.dtype != DType::f32) {

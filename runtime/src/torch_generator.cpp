@@ -142,4 +142,10 @@ void TorchGenerator::normal(float* data, std::int64_t n, double mean, double std
   }
 }
 
+void TorchGenerator::randint(std::int64_t* data, std::int64_t n, std::int64_t high) {
+  const auto range = static_cast<std::uint64_t>(high);
+  for (std::int64_t i = 0; i < n; ++i)
+    data[i] = static_cast<std::int64_t>((range >= (1ull << 32) ? random64() : random()) % range);
+}
+
 }  // namespace ltrt

@@ -374,10 +374,11 @@ class Fit {
     // Agreed before the broadcast: a rank that cannot read its files must not leave the others
     // sending it weights it never receives.
     group_.agree_on_failure([&] {
-      train_data_ = load_dataset(config.train, model.input, model.target, rngs_.data, classes, other_inputs_of(model));
+      TorchGenerator train_randn = randn_generator(t_.seed, Split::train), val_randn = randn_generator(t_.seed, Split::val);
+      train_data_ = load_dataset(config.train, model.input, model.target, train_randn, classes, other_inputs_of(model));
       if (config.val.kind != DataSourceKind::none)
         val_data_ = load_dataset(with_train_vocabulary(config.val, config.train), model.input, model.target,
-                                 rngs_.data, classes, other_inputs_of(model));
+                                 val_randn, classes, other_inputs_of(model));
       if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena_.data());
     });
     broadcast_model(group_, model, arena_.data());
@@ -1669,7 +1670,8 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
   init_parameters(model, arena.data(), torch_generator);
   Dataset data;
   ProcessGroup::world().agree_on_failure([&] {
-    data = load_dataset(with_train_vocabulary(source, config.train), model.input, model.target, rngs.data,
+    TorchGenerator randn = randn_generator(t.seed, std::string(stage) == "validate" ? Split::val : Split::test);
+    data = load_dataset(with_train_vocabulary(source, config.train), model.input, model.target, randn,
                         class_targets_of(model, true),
                         other_inputs_of(model));
     if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());
@@ -1927,7 +1929,8 @@ std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* o
   EvalHooks hooks(EvalHooks::Stage::predict, model, arena.data());
   if (config.predict.kind == DataSourceKind::prompt)
     return hooks.guard([&] { return predict_text(hooks, model, config, t, arena, rngs, out); });
-  const Dataset data = load_dataset(with_train_vocabulary(config.predict, config.train), model.input, model.target, rngs.data,
+  TorchGenerator randn = randn_generator(t.seed, Split::predict);
+  const Dataset data = load_dataset(with_train_vocabulary(config.predict, config.train), model.input, model.target, randn,
                                     class_targets_of(model, false),
                                     other_inputs_of(model));
   if (!config.init_weights.empty()) load_weights(config.init_weights, model, arena.data());

@@ -27,7 +27,7 @@ ltrt::Dataset randn_dataset(std::int64_t n, std::int64_t seed = 42) {
   ltrt::DataSource src;
   src.kind = ltrt::DataSourceKind::randn;
   src.num_samples = n;
-  ltrt::Generator gen(static_cast<std::uint64_t>(seed), 2);
+  ltrt::TorchGenerator gen(static_cast<std::uint64_t>(seed));
   return ltrt::load_dataset(src, kInput, kTarget, gen);
 }
 
@@ -47,11 +47,15 @@ TEST(Dataset, RandnDrawsInputsThenTargets) {
   EXPECT_EQ(ds.target_row, 1);
   ASSERT_EQ(ds.inputs.size(), 1000u * 10 * 4);
   ASSERT_EQ(ds.targets.size(), 1000u * 4);
-  ltrt::Generator gen(42, 2);
+  // X = torch.randn(1000, 10, generator=g); y = torch.randn(1000, 1, generator=g)
+  ltrt::TorchGenerator gen(42);
+  std::vector<float> want_x(10000), want_y(1000);
+  gen.normal(want_x.data(), 10000, 0.0, 1.0);
+  gen.normal(want_y.data(), 1000, 0.0, 1.0);
   const float* x = reinterpret_cast<const float*>(ds.inputs.data());
   const float* y = reinterpret_cast<const float*>(ds.targets.data());
-  for (int i = 0; i < 10000; ++i) ASSERT_EQ(x[i], static_cast<float>(gen.normal()));
-  for (int i = 0; i < 1000; ++i) ASSERT_EQ(y[i], static_cast<float>(gen.normal()));
+  for (int i = 0; i < 10000; ++i) ASSERT_EQ(x[i], want_x[i]);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(y[i], want_y[i]);
 }
 
 TEST(DataLoader, BatchesLikeTorch) {
@@ -134,7 +138,8 @@ TEST(Dataset, NpyFloat64ConvertedAndVectorTargetAccepted) {
   src.x_path = dir + "/x.npy";
   src.y_path = dir + "/y.npy";
   ltrt::Generator gen;
-  const ltrt::Dataset ds = ltrt::load_dataset(src, kInput, kTarget, gen);
+  ltrt::TorchGenerator randn(0);  // for load_dataset (its randn sources)
+  const ltrt::Dataset ds = ltrt::load_dataset(src, kInput, kTarget, randn);
   EXPECT_EQ(ds.num_samples, 7);
   EXPECT_EQ(reinterpret_cast<const float*>(ds.inputs.data())[69], 34.5f);
   EXPECT_EQ(reinterpret_cast<const float*>(ds.targets.data())[6], -6.0f);
@@ -152,10 +157,11 @@ TEST(Dataset, NpyMismatchesNameTheFile) {
   ltrt::DataSource src;
   src.kind = ltrt::DataSourceKind::npy;
   ltrt::Generator gen;
+  ltrt::TorchGenerator randn(0);  // for load_dataset (its randn sources)
   auto load = [&](const std::string& xf, const std::string& yf) {
     src.x_path = dir + "/" + xf;
     src.y_path = dir + "/" + yf;
-    return error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen); });
+    return error_of([&] { ltrt::load_dataset(src, kInput, kTarget, randn); });
   };
   std::string e = load("x9.npy", "y.npy");
   EXPECT_NE(e.find("x9.npy"), std::string::npos) << e;
@@ -182,7 +188,8 @@ TEST(Dataset, NpyClassTargets) {
   src.x_path = dir + "/x.npy";
   src.y_path = dir + "/y.npy";
   ltrt::Generator gen;
-  const ltrt::Dataset ds = ltrt::load_dataset(src, kInput, target, gen);
+  ltrt::TorchGenerator randn(0);  // for load_dataset (its randn sources)
+  const ltrt::Dataset ds = ltrt::load_dataset(src, kInput, target, randn);
   EXPECT_EQ(ds.target_row, 1);
   EXPECT_EQ(reinterpret_cast<const std::int64_t*>(ds.targets.data())[1], 2);
 }
@@ -201,25 +208,26 @@ TEST(Dataset, NpyIndexInputs) {
   src.x_path = dir + "/x.npy";
   src.y_path = dir + "/y.npy";
   ltrt::Generator gen;
+  ltrt::TorchGenerator randn(0);  // for load_dataset (its randn sources)
   ltrt::ClassTargets limits;
   limits.num_embeddings = 5;
-  const ltrt::Dataset ds = ltrt::load_dataset(src, input, kTarget, gen, limits);
+  const ltrt::Dataset ds = ltrt::load_dataset(src, input, kTarget, randn, limits);
   ASSERT_EQ(ds.num_samples, 3);
   EXPECT_EQ(ds.input_dtype, ltrt::DType::i64);
   EXPECT_EQ(reinterpret_cast<const std::int64_t*>(ds.inputs.data())[1], 4);
 
   limits.num_embeddings = 4;
-  std::string e = error_of([&] { ltrt::load_dataset(src, input, kTarget, gen, limits); });
+  std::string e = error_of([&] { ltrt::load_dataset(src, input, kTarget, randn, limits); });
   EXPECT_NE(e.find("x.npy: index 4 of sample 0 (element 1) is not in [0, 4)"), std::string::npos) << e;
   limits.with_targets = false;
-  e = error_of([&] { ltrt::load_dataset(src, input, kTarget, gen, limits); });
+  e = error_of([&] { ltrt::load_dataset(src, input, kTarget, randn, limits); });
   EXPECT_NE(e.find("index 4 of sample 0"), std::string::npos) << e;
 
   src = {};
   src.kind = ltrt::DataSourceKind::randn;
   src.num_samples = 3;
   limits.with_targets = true;
-  e = error_of([&] { ltrt::load_dataset(src, input, kTarget, gen, limits); });
+  e = error_of([&] { ltrt::load_dataset(src, input, kTarget, randn, limits); });
   EXPECT_NE(e.find("the randn data source draws floats, but the model's input tokens is int64"), std::string::npos)
       << e;
 }
@@ -239,7 +247,8 @@ TEST(Dataset, CsvTargetColumnAndFeatureCount) {
   src.target_column = "label";
   src.csv_header = true;
   ltrt::Generator gen;
-  const ltrt::Dataset ds = ltrt::load_dataset(src, input, kTarget, gen);
+  ltrt::TorchGenerator randn(0);  // for load_dataset (its randn sources)
+  const ltrt::Dataset ds = ltrt::load_dataset(src, input, kTarget, randn);
   ASSERT_EQ(ds.num_samples, 5);
   const float* x = reinterpret_cast<const float*>(ds.inputs.data());
   EXPECT_EQ(x[3 * 3 + 0], 3.f);
@@ -248,10 +257,10 @@ TEST(Dataset, CsvTargetColumnAndFeatureCount) {
   EXPECT_EQ(reinterpret_cast<const float*>(ds.targets.data())[4], 400.f);
 
   src.target_column = "lable";
-  std::string e = error_of([&] { ltrt::load_dataset(src, input, kTarget, gen); });
+  std::string e = error_of([&] { ltrt::load_dataset(src, input, kTarget, randn); });
   EXPECT_NE(e.find("no column named 'lable'"), std::string::npos) << e;
   src.target_column = "label";
-  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen); });  // model wants 10 features
+  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, randn); });  // model wants 10 features
   EXPECT_NE(e.find("3 input columns"), std::string::npos) << e;
   EXPECT_NE(e.find("d.csv"), std::string::npos) << e;
 }
@@ -324,7 +333,8 @@ TEST(Dataset, OtherInputsFromTheirNpyFilesFillTheirBuffers) {
   src.y_path = dir + "/y.npy";
   src.other_x_paths = {dir + "/z.npy"};
   ltrt::Generator gen;
-  const ltrt::Dataset ds = ltrt::load_dataset(src, kInput, kTarget, gen, {}, {other});
+  ltrt::TorchGenerator randn(0);  // for load_dataset (its randn sources)
+  const ltrt::Dataset ds = ltrt::load_dataset(src, kInput, kTarget, randn, {}, {other});
   ASSERT_EQ(ds.other_inputs.size(), 1u);
   ltrt::DataLoader loader(ds, 2, false, false);
   loader.start_epoch(gen);
@@ -335,10 +345,10 @@ TEST(Dataset, OtherInputsFromTheirNpyFilesFillTheirBuffers) {
   EXPECT_EQ(reinterpret_cast<const float*>(arena.data())[0], 20.0f);
 
   src.other_x_paths = {dir + "/z5.npy"};
-  std::string e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen, {}, {other}); });
+  std::string e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, randn, {}, {other}); });
   EXPECT_NE(e.find("z5.npy: z has 5 rows"), std::string::npos) << e;
   src.other_x_paths = {};
-  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen, {}, {other}); });
+  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, randn, {}, {other}); });
   EXPECT_NE(e.find("needs a file for each of the model's 2 inputs"), std::string::npos) << e;
   // An int64 other input: an Embedding's indices, each below its num_embeddings.
   std::vector<std::int64_t> ids = {0, 4, 2, 5};
@@ -347,14 +357,14 @@ TEST(Dataset, OtherInputsFromTheirNpyFilesFillTheirBuffers) {
   src.other_x_paths = {dir + "/ids.npy"};
   ltrt::ClassTargets bounds;
   bounds.other_num_embeddings = {6};
-  EXPECT_EQ(ltrt::load_dataset(src, kInput, kTarget, gen, bounds, {id_input}).other_inputs.size(), 1u);
+  EXPECT_EQ(ltrt::load_dataset(src, kInput, kTarget, randn, bounds, {id_input}).other_inputs.size(), 1u);
   bounds.other_num_embeddings = {5};
-  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen, bounds, {id_input}); });
+  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, randn, bounds, {id_input}); });
   EXPECT_NE(e.find("ids.npy: index 5 of sample 3"), std::string::npos) << e;
   EXPECT_NE(e.find("the num_embeddings of the Embedding that reads ids"), std::string::npos) << e;
   src.kind = ltrt::DataSourceKind::csv;
   src.csv_path = dir + "/t.csv";
-  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, gen, {}, {other}); });
+  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, randn, {}, {other}); });
   EXPECT_NE(e.find("the csv source gives one"), std::string::npos) << e;
 }
 

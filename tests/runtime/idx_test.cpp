@@ -132,7 +132,7 @@ TEST(Dataset, IdxPixelsOverScaleAndLabelsAsClasses) {
   const std::string dir = tmp_dir("dataset");
   const std::string images = write_gz(dir + "/images.gz", images_bytes());
   const std::string labels = write(dir + "/labels", labels_bytes());
-  ltrt::Generator gen;
+  ltrt::TorchGenerator gen(0);  // load_dataset draws from it for randn sources only
   ltrt::ClassTargets classes;
   classes.num_classes = 3;
   // [1, rows, cols] (a Conv2d's input), [rows, cols] and [rows * cols] (an MLP's) all fit.
@@ -169,7 +169,7 @@ TEST(Dataset, IdxMismatchesNameTheFile) {
   const std::string images = write(dir + "/images", images_bytes());
   const std::string labels = write(dir + "/labels", labels_bytes());
   const std::string two_labels = write(dir + "/two-labels", idx({2}, {0, 1}));
-  ltrt::Generator gen;
+  ltrt::TorchGenerator gen(0);  // load_dataset draws from it for randn sources only
   ltrt::ClassTargets classes;
   classes.num_classes = 3;
   const ltrt::TensorRef flat{"x", ltrt::DType::f32, 2, {4, 6}, 0};
@@ -202,7 +202,7 @@ TEST(TextSource, WindowsOfTheCorpusWithItsVocabulary) {
   const std::string val = write(dir + "/val.txt", Bytes{'c', 'c', 'a', 'b'});
   const std::string bad = write(dir + "/bad.txt", Bytes{'c', 'z', 'a', 'b'});
   const ltrt::TensorRef tokens{"x", ltrt::DType::i64, 2, {4, 3}, 0}, next{"target", ltrt::DType::i64, 2, {4, 3}, 0};
-  ltrt::Generator gen(1);
+  ltrt::TorchGenerator gen(1);
   ltrt::DataSource src;
   src.kind = ltrt::DataSourceKind::text;
   src.text_path = train;

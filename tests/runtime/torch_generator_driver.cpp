@@ -3,6 +3,7 @@
 //   seed S             torch.manual_seed(S)
 //   uniform N BOUND    torch.empty(N).uniform_(-BOUND, BOUND)
 //   normal N STD       torch.empty(N).normal_(0, STD)
+//   randint N HIGH     torch.randint(0, HIGH, (N,)), each value as 16 hex digits
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -28,6 +29,19 @@ int main() {
       continue;
     }
     std::int64_t n = 0;
+    if (command == "randint") {
+      std::int64_t high = 0;
+      in >> n >> high;
+      if (!in || !gen) {
+        std::fprintf(stderr, "bad command '%s'\n", line.c_str());
+        return 2;
+      }
+      std::vector<std::int64_t> values(static_cast<std::size_t>(n));
+      gen->randint(values.data(), n, high);
+      for (const std::int64_t v : values) std::printf("%016" PRIx64, static_cast<std::uint64_t>(v));
+      std::printf("\n");
+      continue;
+    }
     double parameter = 0;
     in >> n >> parameter;
     if (!in || !gen || (command != "uniform" && command != "normal")) {

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """ltrt::TorchGenerator against torch's own CPU generator: after torch.manual_seed(seed), the
-draws of uniform_ and normal_ on float32 tensors, as torch.nn's initialisation makes them, must be
-torch's bit for bit. The cases mix the sizes where normal_ changes path (below 16 elements it
-draws float64 pairs and keeps the second; from 16 on it works in blocks of 16 and redraws the last
-16 when 16 does not divide the size), bounds that torch's kaiming_uniform_ and xavier_uniform_
-compute, and several tensors after one seed, so that the generator's position carries over.
+draws of uniform_ and normal_ on float32 tensors, as torch.nn's initialisation makes them, and of
+torch.randint, as the randn data sources make them, must be torch's bit for bit. The cases mix
+the sizes where normal_ changes path (below 16 elements it draws float64 pairs and keeps the
+second; from 16 on it works in blocks of 16 and redraws the last 16 when 16 does not divide the
+size), bounds that torch's kaiming_uniform_ and xavier_uniform_ compute, randint's ranges below
+and above 2^32, and several tensors after one seed, so that the generator's position carries over.
 
 torch on an x86-64 CPU with AVX2 (Debian's 1.13 and PyPI's 2.x draw alike there) is the oracle.
 Exit status 1 on any difference."""
@@ -36,6 +37,9 @@ CASES = [
     (4294967295, [("uniform", 3072, xavier(64, 192)), ("normal", 250, 1.0), ("uniform", 64, kaiming(64))]),
     (123456789, [("normal", 65536, 1.0), ("uniform", 65536, 0.125), ("normal", 7, 2.5)]),
     (3, [("uniform", 4096, 1.0), ("uniform", 4096, 1e-3), ("uniform", 100, 1e6)]),
+    # The randn data sources: torch.randn(N, F) then torch.randint(0, K, (N,)) from one generator.
+    (13, [("normal", 300 * 6, 1.0), ("randint", 300, 3), ("normal", 7, 1.0), ("randint", 1000, 10),
+          ("randint", 50, 2 ** 33 + 7)]),
 ]
 
 commands, expected = [], []
@@ -44,12 +48,16 @@ for seed, draws in CASES:
     torch.manual_seed(seed)
     for kind, n, p in draws:
         commands.append(f"{kind} {n} {p!r}")
+        if kind == "randint":
+            values = torch.randint(0, p, (n,)).tolist()
+            expected.append((f"seed {seed}: randint {n} {p}", values, 16))
+            continue
         t = torch.empty(n)
         if kind == "uniform":
             t.uniform_(-p, p)
         else:
             t.normal_(0, p)
-        expected.append((f"seed {seed}: {kind} {n} {p!r}", t.view(torch.int32).tolist()))
+        expected.append((f"seed {seed}: {kind} {n} {p!r}", [b & 0xFFFFFFFF for b in t.view(torch.int32).tolist()], 8))
 
 proc = subprocess.run([args.driver], input="\n".join(commands) + "\n", capture_output=True, text=True, timeout=300)
 if proc.returncode != 0:
@@ -59,9 +67,8 @@ if len(lines) != len(expected):
     sys.exit(f"the driver wrote {len(lines)} tensors, expected {len(expected)}")
 bad = 0
 total = 0
-for (what, bits), line in zip(expected, lines):
-    ours = [int(line[i:i + 8], 16) for i in range(0, len(line), 8)]
-    theirs = [b & 0xFFFFFFFF for b in bits]
+for (what, theirs, digits), line in zip(expected, lines):
+    ours = [int(line[i:i + digits], 16) for i in range(0, len(line), digits)]
     total += len(theirs)
     if ours != theirs:
         wrong = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
@@ -69,4 +76,4 @@ for (what, bits), line in zip(expected, lines):
         bad += 1
 if bad:
     sys.exit(1)
-print(f"{len(expected)} tensors, {total} floats: identical to torch {torch.__version__}'s draws")
+print(f"{len(expected)} tensors, {total} values: identical to torch {torch.__version__}'s draws")

@@ -9,6 +9,7 @@
 
 #include "ltrt/model.hpp"
 #include "ltrt/rng.hpp"
+#include "ltrt/torch_generator.hpp"
 
 namespace ltrt {
 
@@ -64,8 +65,9 @@ DataSource with_train_vocabulary(DataSource source, const DataSource& train);
 // Loads `source` for a model whose batch buffers are `input` and `target`
 // (dim 0 is the batch; the rest is the per-sample shape).
 //   randn: num_samples rows of randn(input sample shape), then num_samples
-//          rows of randn(target sample shape), from `data_gen`, like the
-//          Lightning seed's X = randn(1000, 10); y = randn(1000)
+//          rows of randn(target sample shape), drawn as torch.randn draws them
+//          from `randn` (randn_generator), like the Lightning seed's
+//          X = randn(1000, 10); y = randn(1000)
 //   npy:   x [N, *input] float32/float64 (-> float32), or int64 for int64
 //          inputs; y [N, *target] float32/float64 for float targets, int64
 //          for class targets; y [N] is accepted for a per-sample shape [1]
@@ -93,11 +95,16 @@ struct ClassTargets {
 // A model's ClassTargets: its classes and index bounds, for data with targets or without (predict).
 ClassTargets class_targets_of(const ModelDef& model, bool with_targets);
 
-// randn draws class targets uniformly from [0, num_classes), like torch.randint.
+// randn draws class targets from [0, num_classes) as torch.randint does.
 // `other_inputs`: the model's inputs after `input` (ModelDef::other_inputs), which only npy
 // (a file each) and randn sources give.
-Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, Generator& data_gen,
+Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, TorchGenerator& randn,
                      ClassTargets classes = {}, const std::vector<TensorRef>& other_inputs = {});
+
+// The generator a split's randn source draws from: torch.Generator().manual_seed(seed * 4 + split),
+// split 0 train, 1 val, 2 test, 3 predict, as the script of `ltgen --emit lightning` seeds it.
+enum class Split { train = 0, val = 1, test = 2, predict = 3 };
+TorchGenerator randn_generator(std::int64_t seed, Split split);
 
 // A model's inputs after its first, as load_dataset takes them.
 std::vector<TensorRef> other_inputs_of(const ModelDef& model);

@@ -4,9 +4,9 @@
 // same seed gives the same stream on every platform and compiler: only integer
 // arithmetic and IEEE double operations are used.
 //
-// NOTE: these streams are not torch's: a program seeded with 42 draws other randn data,
-// permutations of a single process and dropout masks than a Lightning script seeded with 42.
-// Its initial weights are torch's (ltrt/torch_generator.hpp), and so are DDP's permutations
+// NOTE: these streams are not torch's: a program seeded with 42 draws other permutations of a
+// single process and other dropout masks than a Lightning script seeded with 42. Its initial
+// weights and randn data are torch's (ltrt/torch_generator.hpp), and so are DDP's permutations
 // (torch_randperm below).
 #pragma once
 
@@ -48,7 +48,7 @@ class Generator {
 // The generators seed_everything(seed) sets up: one per purpose, so that
 // changing e.g. the number of dropout draws does not change the data order.
 struct Rngs {
-  Generator data;     // randn data sources and per-epoch shuffling
+  Generator data;     // per-epoch shuffling (randn data sources: randn_generator, dataset.hpp)
   Generator dropout;  // passed to training_step
 };
 

@@ -1,5 +1,6 @@
-// torch's CPU generator, as torch.manual_seed(seed) leaves it, and the draws of the two tensor
-// methods that initialise torch.nn's parameters: uniform_ and normal_ on float32 tensors.
+// torch's CPU generator, as torch.manual_seed(seed) leaves it, and the draws of the tensor methods
+// that initialise torch.nn's parameters (uniform_ and normal_ on float32 tensors) and make the
+// randn data sources (torch.randn, torch.randint).
 //
 // The same seed gives the same numbers as PyTorch on x86-64 CPUs with AVX2 (torch's kernels
 // for AVX2 and AVX-512 draw alike), bit for bit:
@@ -32,6 +33,9 @@ class TorchGenerator {
   // tensor.uniform_(from, to) and tensor.normal_(mean, std) of a contiguous float32 tensor.
   void uniform(float* data, std::int64_t n, double from, double to);
   void normal(float* data, std::int64_t n, double mean, double std);
+  // torch.randint(0, high, ...) of int64 values: random() % high, or random64() % high when high
+  // reaches 2^32 (torch's modulo, with its slight bias for high that do not divide 2^32).
+  void randint(std::int64_t* data, std::int64_t n, std::int64_t high);
 
  private:
   std::mt19937 engine_;

@@ -46,6 +46,12 @@ void DataLoader::start_epoch(Generator& gen, std::int64_t epoch) {
   }
 }
 
+void DataLoader::start_epoch_from_seed(std::int64_t seed) {
+  if (!shuffle_) return;
+  if (shard_.distributed) throw Error("internal: start_epoch_from_seed is the single-process RandomSampler's");
+  torch_randperm(static_cast<std::uint64_t>(seed), order_);
+}
+
 int DataLoader::batch_rows(std::int64_t b) const {
   const std::int64_t start = b * batch_size_;
   const std::int64_t left = num_samples() - start;

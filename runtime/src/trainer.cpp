@@ -33,6 +33,7 @@
 #include "ltrt/hook_calls.hpp"
 #include "ltrt/hparams_yaml.hpp"
 #include "ltrt/init.hpp"
+#include "ltrt/torch_global_draws.hpp"
 #include "ltrt/learning_rate_finder.hpp"
 #include "ltrt/lr_scheduler.hpp"
 #include "ltrt/metrics.hpp"
@@ -370,6 +371,7 @@ class Fit {
                   "training_backward: regenerate it with ltgen");
     TorchGenerator torch_generator(static_cast<std::uint64_t>(t_.seed));  // torch.manual_seed(seed)
     init_parameters(model, arena_.data(), torch_generator);
+    torch_global_.emplace(torch_generator);  // what the DataLoader iterators draw from next
     const ClassTargets classes = class_targets_of(model, true);
     // Agreed before the broadcast: a rank that cannot read its files must not leave the others
     // sending it weights it never receives.
@@ -482,6 +484,7 @@ class Fit {
   void advance_end(std::int64_t b);
   void advance_end_after_validation(std::int64_t b);
   bool should_check_val(std::int64_t b) const;
+  bool val_interval_ends(std::int64_t epoch, std::int64_t b) const;  // val_check_interval's batches
   bool should_accumulate(std::int64_t b) const {
     return (b + 1) % t_.accumulate_grad_batches != 0 && b + 1 != num_train_batches_;
   }
@@ -546,6 +549,11 @@ class Fit {
   bool resumed_open_epoch_ = false;
   bool resumed_started_epoch_ = false;
   std::string epoch_start_rng_data_;   // data generator before this epoch's shuffle (mid-epoch resume)
+  // torch's global generator as the loaders draw from it (one process: the training order), and
+  // its count of draws before this epoch's (mid-epoch resume).
+  std::optional<TorchGlobalDraws> torch_global_;
+  std::int64_t epoch_start_torch_draws_ = 0;
+  bool train_iterator_made_ = false;  // the next epoch's iterator exists (made by LearningRateFinder)
   bool should_stop_ = false;
   bool sanity_checking_ = false;
   bool val_has_run_ = false;
@@ -780,6 +788,8 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   loops.set("advance_end_pending", json::Value::make_bool(in_batch_end_));
   loops.set("advance_end_tail_pending", json::Value::make_bool(in_advance_end_validation_));
   loops.set("epoch_start_rng_data", json::Value::make_string(epoch_start_rng_data_));
+  loops.set("torch_draws", json::Value::make_integer(torch_global_->count()));
+  loops.set("epoch_start_torch_draws", json::Value::make_integer(epoch_start_torch_draws_));
   loops.set("epoch_unfinished", json::Value::make_bool(epoch_open_));
   loops.set("epoch_started", json::Value::make_bool(epoch_started_));
   s.loops = loops;
@@ -883,6 +893,11 @@ void Fit::restore_training_state(const TrainState& s, const std::string& path) {
   const json::Value* tail = s.loops.find("advance_end_tail_pending");
   advance_end_tail_pending_ = tail != nullptr && tail->kind == json::Kind::boolean && tail->b;
   epoch_start_rng_data_ = rng->str;
+  // Absent from checkpoints of earlier ltgen versions (whose single-process order was ltgen's own).
+  if (s.loops.find("torch_draws")) {
+    torch_global_->set_count(loop_integer(s.loops, "torch_draws", path));
+    epoch_start_torch_draws_ = loop_integer(s.loops, "epoch_start_torch_draws", path);
+  }
   // Checkpoints of earlier ltgen versions lack the epoch's progress: an epoch not yet processed
   // was unfinished, and started unless nothing of it had run.
   const bool ended = epochs_processed_ > epoch_;
@@ -961,6 +976,9 @@ void Fit::run_validation(bool sanity) {
                                                                         : std::min(t_.num_sanity_val_steps, num_val_batches_))
                                       : num_val_batches_;
   val_loader_->start_epoch(rngs_.data);  // no shuffle: the order is fixed and no number is drawn
+  // Its DataLoader iterator's _base_seed; the sanity check's leaves no trace (Lightning runs it under
+  // isolate_rng).
+  if (!sanity) torch_global_->draw();
   for (std::int64_t b = 0; b < batches; ++b) {
     LTRT_USER_HOOK(*this, on_validation_batch_start, (trainer_, b))
     const int n = val_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
@@ -1004,8 +1022,12 @@ bool Fit::should_check_val(std::int64_t b) const {
   if (!validation_enabled()) return false;
   if (t_.check_val_every_n_epoch != -1 && (epoch_ + 1) % t_.check_val_every_n_epoch != 0) return false;
   if (should_stop_ && can_stop_early()) return true;
+  return val_interval_ends(epoch_, b);
+}
+
+bool Fit::val_interval_ends(std::int64_t epoch, std::int64_t b) const {
   // With check_val_every_n_epoch=None the interval counts batches across epochs.
-  const std::int64_t iteration = t_.check_val_every_n_epoch == -1 ? epoch_ * num_train_batches_ + b : b;
+  const std::int64_t iteration = t_.check_val_every_n_epoch == -1 ? epoch * num_train_batches_ + b : b;
   return (iteration + 1) % val_check_batch_ == 0;
 }
 
@@ -1070,7 +1092,8 @@ void Fit::follow_scheduler() {
 // set by the finder's schedule before each step, up to num_training_steps optimizer steps over as
 // many epochs as they take (Lightning's fit loop runs them with the trainer's callbacks and loggers
 // swapped for the finder's recorder: none of them runs, nothing is logged; its validations change
-// nothing the search reads and are left out), stopping after a step whose smoothed loss diverged;
+// nothing the search reads and are left out, but for the draws of their DataLoader iterators, which
+// order a shuffled search's later epochs), stopping after a step whose smoothed loss diverged;
 // then the state restored (weights, optimizer, schedulers, random streams: Lightning restores its
 // checkpoint inside isolate_rng) and, with update_attr, every group's lr set to the suggestion.
 void Fit::find_lr(LearningRateFinder& finder) {
@@ -1096,6 +1119,7 @@ void Fit::find_lr(LearningRateFinder& finder) {
   std::vector<json::Value> scheduler_states;
   for (const auto& scheduler : schedulers_) scheduler_states.push_back(scheduler->state());
   const std::string rng_data = rngs_.data.state(), rng_dropout = rngs_.dropout.state();
+  const std::int64_t torch_draws = torch_global_->count();
   const std::optional<GradScaler> scaler = backend_->grad_scaler();
 
   const LearningRateFinder::Options& o = finder.options();
@@ -1105,7 +1129,9 @@ void Fit::find_lr(LearningRateFinder& finder) {
   for (std::int64_t epoch = epochs_processed_;
        !diverged && steps < o.num_training_steps && (max_epochs_ == -1 || epoch < max_epochs_) && num_train_batches_ > 0;
        ++epoch) {
-    train_loader_->start_epoch(rngs_.data, epoch);
+    // Each search epoch's DataLoader iterator draws from torch's generator as the fit's do.
+    torch_global_->draw();
+    if (train_loader_->shuffle()) train_loader_->start_epoch_from_seed(torch_global_->draw());
     const std::int64_t k = t_.accumulate_grad_batches;
     for (std::int64_t b = 0; b < num_train_batches_ && steps < o.num_training_steps && !diverged; ++b) {
       optimizer_.set_lr(finder.lr_before_step(steps));  // every group's, as the finder's scheduler sets them
@@ -1132,6 +1158,12 @@ void Fit::find_lr(LearningRateFinder& finder) {
       if (step) ++steps;
       // outputs["loss"], the closure's (divided by accumulate_grad_batches); trainer.global_step after the step.
       if (recorded) diverged = finder.record(loss / static_cast<float>(k), global_step_ + steps);
+      // Lightning's search validates where the fit would (with limit_val_batches num_training_steps):
+      // each validation's iterator draws one int64, which moves a later search epoch's order.
+      const bool validates = validation_enabled() &&
+                             (t_.check_val_every_n_epoch == -1 || (epoch + 1) % t_.check_val_every_n_epoch == 0) &&
+                             val_interval_ends(epoch, b);
+      if (validates && !diverged && steps < o.num_training_steps) torch_global_->draw();
     }
   }
   std::FILE* err = group_.rank_zero(stderr);
@@ -1149,6 +1181,10 @@ void Fit::find_lr(LearningRateFinder& finder) {
   }
   rngs_.data.set_state(rng_data);
   rngs_.dropout.set_state(rng_dropout);
+  torch_global_->set_count(torch_draws);  // the search ran under isolate_rng
+  // Its restore sets the fit loop's data up again, which makes the first epoch's iterator there,
+  // inside isolate_rng: that epoch's _base_seed leaves no trace (its sampler draws when it starts).
+  train_iterator_made_ = true;
   if (scaler) backend_->restore_grad_scaler(*scaler);
 
   const std::optional<double> lr = finder.suggestion();
@@ -1452,9 +1488,22 @@ FitResult Fit::run_loops() {
 
     // A mid-epoch resume replays this epoch's shuffle, then skips the batches done.
     const bool resuming_mid_epoch = batch_in_epoch_ > 0;
-    if (resuming_mid_epoch) rngs_.data.set_state(epoch_start_rng_data_);
-    epoch_start_rng_data_ = rngs_.data.state();
-    train_loader_->start_epoch(rngs_.data, epochs_processed_);  // DDP's sampler.set_epoch(current.processed)
+    if (t_.ddp()) {
+      if (resuming_mid_epoch) rngs_.data.set_state(epoch_start_rng_data_);
+      epoch_start_rng_data_ = rngs_.data.state();
+      train_loader_->start_epoch(rngs_.data, epochs_processed_);  // DDP's sampler.set_epoch(current.processed)
+    } else {
+      // The epoch's DataLoader iterator draws its _base_seed, then (shuffled) its RandomSampler the
+      // seed of the epoch's torch.randperm; a mid-epoch resume draws them again from the epoch's
+      // start and goes on from the checkpoint's count.
+      const std::int64_t saved = torch_global_->count();
+      if (resuming_mid_epoch) torch_global_->set_count(epoch_start_torch_draws_);
+      epoch_start_torch_draws_ = torch_global_->count();
+      if (!train_iterator_made_) torch_global_->draw();
+      train_iterator_made_ = false;
+      if (train_loader_->shuffle()) train_loader_->start_epoch_from_seed(torch_global_->draw());
+      if (resuming_mid_epoch) torch_global_->set_count(saved);
+    }
     // FitLoop.on_advance_start: a restarted epoch that had started does not start again (its
     // callbacks neither: LearningRateMonitor logs no epoch row, GradientAccumulationScheduler sets
     // nothing, as in Lightning).

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import shutil
+import struct
 import subprocess
 
 import common
@@ -226,7 +227,9 @@ def check_test_acc(program, root, threshold, timeout):
         accs = [float(r["test_acc"]) for r in csv.DictReader(f) if r.get("test_acc")]
     check(len(accs) == 1, f"{path}: expected one test_acc, found {accs}")
     print(f"test_acc {accs[0]:.4f} (at least {threshold})")
-    check(accs[0] >= threshold, f"test_acc {accs[0]:.4f} is below {threshold}")
+    # The metric is a float32 (342 of 360 right logs 0.949999988): compared as one.
+    at_least = struct.unpack("f", struct.pack("f", threshold))[0]
+    check(accs[0] >= at_least, f"test_acc {accs[0]!r} is below {threshold}")
 
 
 def read_metrics(path):

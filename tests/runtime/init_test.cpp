@@ -15,6 +15,17 @@ const float* floats(const ltrt::Arena& a, std::size_t offset) {
   return reinterpret_cast<const float*>(a.data() + offset);
 }
 
+// A model of these parameters and init steps (the arrays outlive it).
+template <std::size_t P, std::size_t S>
+ltrt::ModelDef model_of(const ltrt::ParamDef (&params)[P], const ltrt::InitStep (&steps)[S]) {
+  ltrt::ModelDef m{};
+  m.params = params;
+  m.num_params = static_cast<int>(P);
+  m.init_steps = steps;
+  m.num_init_steps = static_cast<int>(S);
+  return m;
+}
+
 // The values torch would give: the same draws, one tensor after the other.
 std::vector<float> draws(std::uint64_t seed, const std::vector<std::pair<int, double>>& uniforms) {
   ltrt::TorchGenerator gen(seed);
@@ -35,11 +46,7 @@ TEST(Init, NormalWithZeroRowAndOnes) {
       {{"layers.1.weight", ltrt::DType::f32, 1, {4}, 160}, 40},
   };
   const ltrt::InitStep steps[] = {{0, ltrt::InitKind::normal, 2.0, 3}, {1, ltrt::InitKind::ones, 0.0}};
-  ltrt::ModelDef m{};
-  m.params = params;
-  m.num_params = 2;
-  m.init_steps = steps;
-  m.num_init_steps = 2;
+  const ltrt::ModelDef m = model_of(params, steps);
   ltrt::Arena arena(192);
   ltrt::TorchGenerator gen(7), ref(7);
   ltrt::init_parameters(m, arena.data(), gen);
@@ -62,11 +69,7 @@ TEST(Init, StepsInTorchsOrder) {
   const ltrt::InitStep steps[] = {{1, ltrt::InitKind::uniform, 0.5}, {2, ltrt::InitKind::uniform, 0.25},
                                   {3, ltrt::InitKind::constant, 0.25}, {0, ltrt::InitKind::uniform, 1.0},
                                   {2, ltrt::InitKind::zeros, 0.0}};
-  ltrt::ModelDef m{};
-  m.params = params;
-  m.num_params = 4;
-  m.init_steps = steps;
-  m.num_init_steps = 5;
+  const ltrt::ModelDef m = model_of(params, steps);
   ltrt::Arena arena(256);
   ltrt::TorchGenerator gen(11);
   ltrt::init_parameters(m, arena.data(), gen);
@@ -89,11 +92,7 @@ TEST(Init, CopyDrawsNothingAndDiscardDraws) {
                                   {1, ltrt::InitKind::copy, 0.0, -1, 0},
                                   {-1, ltrt::InitKind::discard, 0.0, -1, -1, 7},
                                   {2, ltrt::InitKind::uniform, 0.5}};
-  ltrt::ModelDef m{};
-  m.params = params;
-  m.num_params = 3;
-  m.init_steps = steps;
-  m.num_init_steps = 4;
+  const ltrt::ModelDef m = model_of(params, steps);
   ltrt::Arena arena(192);
   ltrt::TorchGenerator gen(5);
   ltrt::init_parameters(m, arena.data(), gen);

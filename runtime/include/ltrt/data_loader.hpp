@@ -36,6 +36,10 @@ class DataLoader {
   // Call at the start of every epoch: with shuffle, a new permutation of all samples, drawn from
   // `gen` (Fisher-Yates) in one process, or torch's from seed + epoch under DDP. Does not allocate.
   void start_epoch(Generator& gen, std::int64_t epoch = 0);
+  // The same in one process, as Lightning's RandomSampler orders an epoch:
+  // torch.randperm(N, generator=torch.Generator().manual_seed(seed)). Does not allocate.
+  void start_epoch_from_seed(std::int64_t seed);
+  bool shuffle() const { return shuffle_; }
 
   // Rows of batch b (0 <= b < num_batches()) of this epoch.
   int batch_rows(std::int64_t b) const;

@@ -33,7 +33,6 @@
 #include "ltrt/hook_calls.hpp"
 #include "ltrt/hparams_yaml.hpp"
 #include "ltrt/init.hpp"
-#include "ltrt/torch_global_draws.hpp"
 #include "ltrt/learning_rate_finder.hpp"
 #include "ltrt/lr_scheduler.hpp"
 #include "ltrt/metrics.hpp"
@@ -49,6 +48,7 @@
 #include "ltrt/stochastic_weight_averaging.hpp"
 #include "ltrt/tensorboard_logger.hpp"
 #include "ltrt/timer.hpp"
+#include "ltrt/torch_global_draws.hpp"
 #include "ltrt/weight_averaging.hpp"
 
 namespace fs = std::filesystem;

@@ -526,15 +526,27 @@ def main():
     # Checkpoints cross over: resume on the other device after the first epoch (a checkpoint
     # at an epoch's end resumes exactly; one where max_steps stopped an epoch starts the next).
     check(0 < half < steps, f"{args.spec}: max_steps ({steps}) must be more than one epoch's steps ({half})")
+    whole_runs = {"cpu": cpu_rows, "gpu": gpu_rows}
+    resumed_args = []
+    if data.get("shuffle", False):
+        # Each validation's DataLoader iterator draws from torch's global generator, as in Lightning,
+        # and so moves the next epoch's shuffle: the resumed runs, and the uninterrupted ones they
+        # are compared with, skip validation as the first halves do.
+        resumed_args = [NO_VALIDATION]
+        for device in ("cpu", "gpu"):
+            root = f"{args.work}/fit_{device}_no_validation"
+            run(program, ["fit", f"--trainer.max_steps={steps}", NO_VALIDATION,
+                          f"--trainer.default_root_dir={root}"] + common_args, device)
+            whole_runs[device], _ = metrics(root)
     for first, second in (("gpu", "cpu"), ("cpu", "gpu")):
         root = f"{args.work}/resume_{first}_{second}"
         stdout = run(program, one_epoch + [f"--trainer.default_root_dir={root}/a"], first)
         if args.emulator and first == "gpu":
             same_in_reverse(program, one_epoch, f"{root}/a", stdout)
         run(program, ["fit", f"--trainer.max_steps={steps}", f"--ckpt_path={checkpoint(stdout)}",
-                      f"--trainer.default_root_dir={root}/b"] + common_args, second)
+                      f"--trainer.default_root_dir={root}/b"] + resumed_args + common_args, second)
         resumed, _ = metrics(f"{root}/b")
-        whole = cpu_rows if second == "cpu" else gpu_rows
+        whole = whole_runs[second]
         want = [v for s, v in column(whole, "train_loss") if s >= half]
         got = [v for _, v in column(resumed, "train_loss")]
         compare_series(f"resumed on the {second} from a {first} checkpoint: train_loss", want, got)

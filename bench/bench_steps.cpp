@@ -24,11 +24,13 @@
 #include <unistd.h>
 
 #include <ltrt/arena.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/init.hpp>
 #include <ltrt/model.hpp>
 #include <ltrt/optimizer.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 // --- allocation counting -------------------------------------------------------------------
 namespace {
@@ -213,20 +215,21 @@ void BM_generated(benchmark::State& state, const ltrt::ModelDef& (*model)(),
   const ltrt::ModelDef& m = model();
   ltrt::Arena arena(m.arena_bytes);
   ltrt::Rngs rngs = ltrt::seed_everything(42);
-  ltrt::TorchGenerator init(42);
+  ltrt::TorchGenerator init(42);  // torch.manual_seed(42): the weights, then the dropout masks
   ltrt::init_parameters(m, arena.data(), init);
+  const ltrt::DropoutDraws draws{init, rngs.dropout};
   fill_batch(m, arena.data(), rngs.data);
   ltrt::Optimizer optimizer(m, arena.data());
   // Warm up outside the count: the BLAS sets up its buffers and threads on first use.
   for (int i = 0; i < 3; ++i) {
-    m.training_step(arena.data(), m.batch_size, 1.0f, false, rngs.dropout);
+    m.training_step(arena.data(), m.batch_size, 1.0f, false, draws);
     optimizer.step();
   }
   const std::int64_t allocs0 = g_allocations.load(), news0 = g_news.load();
   float loss = 0.0f;
   set_tracing(true);
   for (auto _ : state) {
-    loss = m.training_step(arena.data(), m.batch_size, 1.0f, false, rngs.dropout);
+    loss = m.training_step(arena.data(), m.batch_size, 1.0f, false, draws);
     optimizer.step();
     benchmark::DoNotOptimize(loss);
     benchmark::ClobberMemory();

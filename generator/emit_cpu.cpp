@@ -56,7 +56,7 @@ struct CpuEmitter : Emitter {
     const Node& n = g.nodes[index];
     std::vector<std::string> p = value_params(index);
     for (const auto& s : step_params(n)) p.push_back(s);
-    if (draws_random(n)) p.push_back("ltrt::Generator& rng");
+    if (draws_random(n)) p.push_back("const ltrt::DropoutDraws& rng");
     return p;
   }
 
@@ -82,7 +82,7 @@ struct CpuEmitter : Emitter {
     w.line("// The training step in two halves, for the spec's hooks that run between them");
     w.line("// (on_before_zero_grad, on_before_backward, on_after_backward): forward and loss");
     w.line("// in train mode ...");
-    w.open("static float training_forward(std::byte* arena, int n, ltrt::Generator& rng)");
+    w.open("static float training_forward(std::byte* arena, int n, const ltrt::DropoutDraws& rng)");
     for (int v : used_values(true, false)) emit_view(w, v);
     bool forward_rng = false;
     for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -121,7 +121,7 @@ struct CpuEmitter : Emitter {
     w.line("// One training step over the first n rows of the batch buffers: forward,");
     w.line("// loss, then backward in reverse from d(loss) = loss_scale. Parameter");
     w.line("// gradients are written, or added to when accumulate is set.");
-    w.open("static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng)");
+    w.open("static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng)");
     if (split_step()) {
       w.line("const float l = training_forward(arena, n, rng);");
       w.line("training_backward(arena, n, loss_scale, accumulate);");
@@ -145,6 +145,13 @@ struct CpuEmitter : Emitter {
     w.close();
   }
 
+  // What eval mode's calls of layers that draw in training are given: they draw nothing.
+  static void write_unused_draws(CodeWriter& w) {
+    w.line("ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing");
+    w.line("ltrt::Generator unused_own(0);");
+    w.line("const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};");
+  }
+
   void emit_eval_steps(CodeWriter& w) const {
     w.line();
     w.line("// Forward and loss in eval mode (Dropout off), as in validation and test.");
@@ -154,7 +161,7 @@ struct CpuEmitter : Emitter {
       const Node& n = g.nodes[i];
       if (n.backward || op_def(n.op).view) continue;
       if (draws_random(n)) {
-        w.line("ltrt::Generator unused_rng(0);  // eval mode draws nothing");
+        write_unused_draws(w);
         break;
       }
     }
@@ -175,7 +182,7 @@ struct CpuEmitter : Emitter {
     bool rng = false;
     for (const Node& n : g.nodes)
       if (!n.backward && !is_loss(n) && draws_random(n)) rng = true;
-    if (rng) w.line("ltrt::Generator unused_rng(0);  // eval mode draws nothing");
+    if (rng) write_unused_draws(w);
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& n = g.nodes[i];
       if (n.backward || op_def(n.op).view || is_loss(n)) continue;
@@ -278,7 +285,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   for (const std::string& inc : standard) w.line("#include " + inc);
   w.line();
   std::set<std::string> includes = {"<ltrt/activations.hpp>", "<ltrt/blas.hpp>", "<ltrt/parallel_for.hpp>",
-                                   "<ltrt/rng.hpp>"};
+                                   "<ltrt/dropout_draws.hpp>", "<ltrt/rng.hpp>", "<ltrt/torch_generator.hpp>"};
   for (const Node& n : g.nodes) {
     for (const std::string& inc : op_def(n.op).cpu_runtime_includes) includes.insert(inc);
     if (n.op == "batch_norm") {  // BatchNorm refuses a training batch of one value per channel

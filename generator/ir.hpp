@@ -50,6 +50,10 @@ struct Value {
   /// holding values bfloat16 represents; its gradient is rounded to bfloat16 too (autodiff).
   bool bf16 = false;
   bool frozen = false;        // params: requires_grad=False (model.freeze): no gradient, no step
+  /// torch holds this (batch, T, ...) tensor as a transposed view of (T, batch, ...) memory (the
+  /// output of a batch_first MultiheadAttention or recurrent layer), over which a Dropout right
+  /// after it draws its mask in memory order (ops/dropout.cpp).
+  bool torch_time_major = false;
   // params: what the parameter's own module does to it in reset_parameters (its init step, unless
   // the layer records others: init_program.hpp)
   Init init = Init::uniform;

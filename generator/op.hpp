@@ -196,7 +196,7 @@ int key_padding_mask_input(LayerBuild& b, const std::string& arg, std::int64_t k
 /// TransformerEncoder's nested-tensor fast path in evaluation: x (batch, S, E) with the positions the
 /// additive mask pads set to 0, for a batch whose padding is left aligned; x itself in training.
 int add_nested_padding(Graph& g, const std::string& layer, const std::string& source, int x, int mask);
-/// Adds a Dropout node (probability p > 0; ltgen's own masks, off in evaluation) on x; returns its
+/// Adds a Dropout node (probability p > 0; torch's masks on the CPU, off in evaluation) on x; returns its
 /// output, named `<layer>_out`. The Dropout layer and the recurrent layers' dropout between layers.
 int add_dropout(Graph& g, const std::string& layer, const std::string& source, int x, double p);
 /// Dropout's scale of the elements it keeps, torch's 1 / (1 - p) in float (0 for p = 1), as a
@@ -219,5 +219,7 @@ int add_state(Graph& g, const std::string& torch_name, Shape shape, DType dtype,
 std::string cpp_name(const std::string& torch_name);
 /// A float literal that reads back exactly as the float32 `v`: "0.01f".
 std::string float_literal(double v);
+/// A double literal that reads back exactly as `v`: "0.9".
+std::string double_literal(double v);
 
 }  // namespace ltgen

@@ -180,4 +180,13 @@ std::string float_literal(double v) {
   return s + "f";
 }
 
+std::string double_literal(double v) {
+  if (std::isinf(v)) return v > 0 ? "INFINITY" : "-INFINITY";
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  std::string s(buf, res.ptr);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
 }  // namespace ltgen

@@ -236,10 +236,12 @@
 #include <ltrt/activations.hpp>
 #include <ltrt/bfloat16.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/error.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/reduce.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -792,16 +794,16 @@ static void layers_7_forward(float* out, std::int64_t* indices, const float* inp
 // spec: model.layers[9]
 // out (32, 128) mask (32, 128) <- inp (32, 128)
 static void layers_9_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
-                             ltrt::Generator& rng) {
-  constexpr int kNumel = 128;  // per sample
-  constexpr float kP = 0.25f;
+                             const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 128;           // per sample
   constexpr float kScale = 1.3359375f;  // 1 / (1 - p) rounded to bfloat16, as torch's bfloat16 noise holds it
   if (!training) {
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
+  constexpr double kKeep = 0.75;  // torch's bernoulli_(1 - p), in double
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.uniform() >= kP;
+    const bool keep = rng.torch.bernoulli(kKeep);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -1414,7 +1416,7 @@ static void layers_0_param_grad_add(float* dparam, const float* grad, bool accum
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);        // (16, 1, 3, 3)
   auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);        // (16,)
   auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);            // (16,)
@@ -1631,7 +1633,9 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_10_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_10_weight_bf16);  // (10, 128)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                          // (32,)
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);   // (32, 128)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   layers_0_to_bf16(x_bf16, x, n);
   layers_0_to_bf16_2(layers_0_weight_bf16, layers_0_weight);
   layers_0_forward(layers_0_out, layers_0_columns, x_bf16, layers_0_weight_bf16, n);
@@ -1705,7 +1709,9 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_9_out_f32 = reinterpret_cast<float*>(arena + offset::layers_9_out_f32);  // (32, 128)
   auto* const layers_10_weight_bf16 = reinterpret_cast<float*>(arena + offset::layers_10_weight_bf16);  // (10, 128)
   auto* const layers_9_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::layers_9_out_mask);   // (32, 128)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   layers_0_to_bf16(x_bf16, x, n);
   layers_0_to_bf16_2(layers_0_weight_bf16, layers_0_weight);
   layers_0_forward(layers_0_out, layers_0_columns, x_bf16, layers_0_weight_bf16, n);

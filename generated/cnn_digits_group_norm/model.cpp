@@ -154,8 +154,10 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -557,16 +559,16 @@ static void layers_7_forward(float* out, std::int64_t* indices, const float* inp
 // spec: model.layers[9]
 // out (32, 128) mask (32, 128) <- inp (32, 128)
 static void layers_9_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
-                             ltrt::Generator& rng) {
-  constexpr int kNumel = 128;  // per sample
-  constexpr float kP = 0.25f;
+                             const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 128;           // per sample
   constexpr float kScale = 1.3333334f;  // 1 / (1 - p)
   if (!training) {
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
+  constexpr double kKeep = 0.75;  // torch's bernoulli_(1 - p), in double
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.uniform() >= kP;
+    const bool keep = rng.torch.bernoulli(kKeep);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -1049,7 +1051,7 @@ static void layers_0_backward(float* dweight, float* columns, float* partials, c
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);          // (16, 1, 3, 3)
   auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);          // (16,)
   auto* const layers_1_bias = reinterpret_cast<float*>(arena + offset::layers_1_bias);              // (16,)
@@ -1182,7 +1184,9 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);          // (32, 32, 2, 2)
   auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);  // (32, 128)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (32, 32, 4, 4)
-  ltrt::Generator unused_rng(0);                                                      // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);                                               // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_2_forward(layers_2_out, layers_1_out, n);
@@ -1230,7 +1234,9 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<std::int64_t*>(arena + offset::layers_7_out_indices);          // (32, 32, 2, 2)
   auto* const layers_9_out = reinterpret_cast<float*>(arena + offset::layers_9_out);  // (32, 128)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);  // (32, 32, 4, 4)
-  ltrt::Generator unused_rng(0);                                                      // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);                                               // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, n);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias, n);
   layers_2_forward(layers_2_out, layers_1_out, n);

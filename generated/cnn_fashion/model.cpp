@@ -189,10 +189,12 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/error.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/reduce.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -717,16 +719,16 @@ static void layers_9_forward(float* out, const float* inp, const float* weight, 
 // spec: model.layers[11]
 // out (64, 120) mask (64, 120) <- inp (64, 120)
 static void layers_11_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
-                              ltrt::Generator& rng) {
-  constexpr int kNumel = 120;  // per sample
-  constexpr float kP = 0.2f;
+                              const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 120;      // per sample
   constexpr float kScale = 1.25f;  // 1 / (1 - p)
   if (!training) {
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
+  constexpr double kKeep = 0.8;  // torch's bernoulli_(1 - p), in double
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.uniform() >= kP;
+    const bool keep = rng.torch.bernoulli(kKeep);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -1330,7 +1332,7 @@ static void layers_0_backward(float* dweight, float* dbias, float* columns, floa
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);        // (16, 1, 5, 5)
   auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);            // (16,)
   auto* const layers_1_weight = reinterpret_cast<float*>(arena + offset::layers_1_weight);        // (16,)
@@ -1516,7 +1518,9 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (64, 400, 100)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 32, 10, 10)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);          // (64, 32, 10, 10)
-  ltrt::Generator unused_rng(0);                                                              // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);                                                       // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
                    layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);
@@ -1584,7 +1588,9 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_4_columns = reinterpret_cast<float*>(arena + offset::layers_4_columns);  // (64, 400, 100)
   auto* const layers_5_out = reinterpret_cast<float*>(arena + offset::layers_5_out);          // (64, 32, 10, 10)
   auto* const layers_6_out = reinterpret_cast<float*>(arena + offset::layers_6_out);          // (64, 32, 10, 10)
-  ltrt::Generator unused_rng(0);                                                              // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);                                                       // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   layers_0_forward(layers_0_out, layers_0_columns, x, layers_0_weight, layers_0_bias, n);
   layers_1_forward(layers_1_out, layers_1_out_mean, layers_1_out_rstd, layers_0_out, layers_1_weight, layers_1_bias,
                    layers_1_running_mean, layers_1_running_var, layers_1_num_batches_tracked, n, false);

@@ -218,8 +218,11 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/counter_uniform.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -369,7 +372,7 @@ static void enc_att_in_proj_forward(float* out, const float* inp, const float* w
 // spec: model.graph[0]
 // out (32, 10, 16) lse (32, 4, 10) scores (32, 10, 10) dropout_seed (1,) <- qkv (32, 10, 48)
 static void enc_att_forward(float* out, float* lse, float* scores, std::int64_t* dropout_seed, const float* qkv, int n,
-                            bool training, ltrt::Generator& rng) {
+                            bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kTq = 10, kTk = kTq;                               // sequence length (queries and keys alike)
   constexpr int kE = 16, kHeads = 4, kD = 4;                       // embed_dim, num_heads, head_dim
   constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
@@ -379,9 +382,13 @@ static void enc_att_forward(float* out, float* lse, float* scores, std::int64_t*
   constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
   constexpr std::uint32_t kDropStream = 1168999911u;               // this layer's own random numbers
   // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
+  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
+  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
+  // that what draws from it after is torch's.
   std::uint64_t seed = 0;
   if (training) {
-    seed = rng.next_u64();
+    seed = rng.own.next_u64();
+    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
     dropout_seed[0] = static_cast<std::int64_t>(seed);
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
@@ -647,7 +654,7 @@ static void cross_forward(float* query, float* key_value, const float* inp, cons
 // spec: model.graph[6]
 // out (32, 6, 16) lse (32, 4, 6) scores (32, 6, 10) dropout_seed (1,) <- query (32, 6, 16) key_value (32, 10, 32)
 static void cross_forward_2(float* out, float* lse, float* scores, std::int64_t* dropout_seed, const float* query,
-                            const float* key_value, int n, bool training, ltrt::Generator& rng) {
+                            const float* key_value, int n, bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kTq = 6, kTk = 10;                            // query rows, and key and value rows, a sample
   constexpr int kE = 16, kHeads = 4, kD = 4;                  // embed_dim, num_heads, head_dim
   constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;  // q rows of query; k | v rows of key_value
@@ -657,9 +664,13 @@ static void cross_forward_2(float* out, float* lse, float* scores, std::int64_t*
   constexpr float kDropScale = 1.1111112f;                    // 1 / (1 - p)
   constexpr std::uint32_t kDropStream = 703928475u;           // this layer's own random numbers
   // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
+  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
+  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
+  // that what draws from it after is torch's.
   std::uint64_t seed = 0;
   if (training) {
-    seed = rng.next_u64();
+    seed = rng.own.next_u64();
+    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
     dropout_seed[0] = static_cast<std::int64_t>(seed);
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
@@ -1395,7 +1406,7 @@ static void enc_att_in_proj_backward(float* dweight, float* dbias, const float* 
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   auto* const enc_att_in_proj_weight = reinterpret_cast<float*>(arena + offset::enc_att_in_proj_weight);    // (48, 16)
   auto* const enc_att_in_proj_bias = reinterpret_cast<float*>(arena + offset::enc_att_in_proj_bias);        // (48,)
   auto* const enc_att_out_proj_weight = reinterpret_cast<float*>(arena + offset::enc_att_out_proj_weight);  // (16, 16)
@@ -1642,7 +1653,9 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const act_out = reinterpret_cast<float*>(arena + offset::act_out);                        // (32, 6, 64)
   auto* const ff1_out = reinterpret_cast<float*>(arena + offset::ff1_out);                        // (32, 6, 64)
   auto* const ff2_out = reinterpret_cast<float*>(arena + offset::ff2_out);                        // (32, 6, 16)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   enc_att_in_proj_forward(enc_att_in_proj_out, src, enc_att_in_proj_weight, enc_att_in_proj_bias, n);
   enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_seed, enc_att_in_proj_out, n,
                   false, unused_rng);
@@ -1731,7 +1744,9 @@ static void predict_step(std::byte* arena, int n) {
   auto* const act_out = reinterpret_cast<float*>(arena + offset::act_out);                        // (32, 6, 64)
   auto* const ff1_out = reinterpret_cast<float*>(arena + offset::ff1_out);                        // (32, 6, 64)
   auto* const ff2_out = reinterpret_cast<float*>(arena + offset::ff2_out);                        // (32, 6, 16)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   enc_att_in_proj_forward(enc_att_in_proj_out, src, enc_att_in_proj_weight, enc_att_in_proj_bias, n);
   enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_seed, enc_att_in_proj_out, n,
                   false, unused_rng);

@@ -263,8 +263,11 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/counter_uniform.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -1257,7 +1260,7 @@ static void wte_backward(float* dweight, const float* dout, const std::int64_t* 
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   auto* const wte_weight = reinterpret_cast<float*>(arena + offset::wte_weight);                            // (146, 48)
   auto* const wpe_weight = reinterpret_cast<float*>(arena + offset::wpe_weight);                            // (32, 48)
   auto* const ln1_weight = reinterpret_cast<float*>(arena + offset::ln1_weight);                            // (48,)

@@ -61,8 +61,10 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -166,7 +168,7 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
 // The training step in two halves, for the spec's hooks that run between them
 // (on_before_zero_grad, on_before_backward, on_after_backward): forward and loss
 // in train mode ...
-static float training_forward(std::byte* arena, int n, ltrt::Generator& rng) {
+static float training_forward(std::byte* arena, int n, const ltrt::DropoutDraws& rng) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);  // (1, 10)
   auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);      // (1,)
   auto* const x = reinterpret_cast<float*>(arena + offset::x);                              // (32, 10)
@@ -196,7 +198,7 @@ static void training_backward(std::byte* arena, int n, float loss_scale, bool ac
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   const float l = training_forward(arena, n, rng);
   training_backward(arena, n, loss_scale, accumulate);
   return l;

@@ -142,8 +142,10 @@
 #include <ltrt/activations.hpp>
 #include <ltrt/bfloat16.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -264,16 +266,16 @@ static void layers_0_forward(float* out, const float* inp, const float* weight, 
 // spec: model.layers[2]
 // out (32, 256) mask (32, 256) <- inp (32, 256)
 static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
-                             ltrt::Generator& rng) {
-  constexpr int kNumel = 256;  // per sample
-  constexpr float kP = 0.1f;
+                             const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 256;          // per sample
   constexpr float kScale = 1.109375f;  // 1 / (1 - p) rounded to bfloat16, as torch's bfloat16 noise holds it
   if (!training) {
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
+  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.uniform() >= kP;
+    const bool keep = rng.torch.bernoulli(kKeep);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -568,7 +570,7 @@ static void layers_0_param_grad_add_2(float* dparam, const float* grad, bool acc
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (256, 64)
   auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);          // (256,)
   auto* const layers_3_weight = reinterpret_cast<float*>(arena + offset::layers_3_weight);      // (10, 256)
@@ -670,7 +672,9 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const layers_0_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_0_bias_bf16);       // (256,)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (32, 256)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 256)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   layers_0_to_bf16(x_bf16, x, n);
   layers_0_to_bf16_2(layers_0_weight_bf16, layers_0_weight);
   layers_0_to_bf16_3(layers_0_bias_bf16, layers_0_bias);
@@ -701,7 +705,9 @@ static void predict_step(std::byte* arena, int n) {
   auto* const layers_0_bias_bf16 = reinterpret_cast<float*>(arena + offset::layers_0_bias_bf16);       // (256,)
   auto* const layers_1_out = reinterpret_cast<float*>(arena + offset::layers_1_out);                   // (32, 256)
   auto* const layers_2_out = reinterpret_cast<float*>(arena + offset::layers_2_out);                   // (32, 256)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   layers_0_to_bf16(x_bf16, x, n);
   layers_0_to_bf16_2(layers_0_weight_bf16, layers_0_weight);
   layers_0_to_bf16_3(layers_0_bias_bf16, layers_0_bias);

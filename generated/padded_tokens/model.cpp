@@ -46,7 +46,7 @@
 //   fwd  pad_additive: f32(32, 12) = additive_mask(pad)  # encoder.layers.0.self_attn  spec: model.graph[2]
 //   fwd  encoder_layers_0_self_attn_att: f32(32, 12, 24), encoder_layers_0_self_attn_att_lse: f32(32, 2, 12), encoder_layers_0_self_attn_att_scores: f32(32, 12, 12), encoder_layers_0_self_attn_att_dropout_seed: i64(1,) = attention(encoder_layers_0_self_attn_in_proj_out, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.0.self_attn  spec: model.graph[2]
 //   fwd  encoder_layers_0_self_attn_out_proj_out: f32(32, 12, 24) = linear(encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_out_proj_weight, encoder_layers_0_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # encoder.layers.0.self_attn.out_proj  spec: model.graph[2]
-//   fwd  encoder_layers_0_dropout1_out: f32(32, 12, 24), encoder_layers_0_dropout1_out_mask: u8(32, 12, 24) = dropout(encoder_layers_0_self_attn_out_proj_out, numel=288, p=0.1)  # encoder.layers.0.dropout1  spec: model.graph[2]
+//   fwd  encoder_layers_0_dropout1_out: f32(32, 12, 24), encoder_layers_0_dropout1_out_mask: u8(32, 12, 24) = dropout(encoder_layers_0_self_attn_out_proj_out, numel=288, p=0.1, time_major=12)  # encoder.layers.0.dropout1  spec: model.graph[2]
 //   fwd  encoder_layers_0_out: f32(32, 12, 24) = add(pos_out, encoder_layers_0_dropout1_out)  # encoder.layers.0  spec: model.graph[2]
 //   fwd  encoder_layers_0_norm1_out: f32(32, 12, 24), encoder_layers_0_norm1_out_mean: f32(32, 12), encoder_layers_0_norm1_out_rstd: f32(32, 12) = layer_norm(encoder_layers_0_out, encoder_layers_0_norm1_weight, encoder_layers_0_norm1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # encoder.layers.0.norm1  spec: model.graph[2]
 //   fwd  encoder_layers_0_activation_out: f32(32, 12, 48) = linear+relu(encoder_layers_0_norm1_out, encoder_layers_0_linear1_weight, encoder_layers_0_linear1_bias, bias=True, blas=True, in_features=24, out_features=48)  # encoder.layers.0.linear1  spec: model.graph[2]
@@ -58,7 +58,7 @@
 //   fwd  encoder_layers_1_self_attn_in_proj_out: f32(32, 12, 72) = linear(encoder_layers_0_norm2_out, encoder_layers_1_self_attn_in_proj_weight, encoder_layers_1_self_attn_in_proj_bias, bias=True, blas=True, in_features=24, out_features=72)  # encoder.layers.1.self_attn.in_proj  spec: model.graph[2]
 //   fwd  encoder_layers_1_self_attn_att: f32(32, 12, 24), encoder_layers_1_self_attn_att_lse: f32(32, 2, 12), encoder_layers_1_self_attn_att_scores: f32(32, 12, 12), encoder_layers_1_self_attn_att_dropout_seed: i64(1,) = attention(encoder_layers_1_self_attn_in_proj_out, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.1.self_attn  spec: model.graph[2]
 //   fwd  encoder_layers_1_self_attn_out_proj_out: f32(32, 12, 24) = linear(encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_out_proj_weight, encoder_layers_1_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # encoder.layers.1.self_attn.out_proj  spec: model.graph[2]
-//   fwd  encoder_layers_1_dropout1_out: f32(32, 12, 24), encoder_layers_1_dropout1_out_mask: u8(32, 12, 24) = dropout(encoder_layers_1_self_attn_out_proj_out, numel=288, p=0.1)  # encoder.layers.1.dropout1  spec: model.graph[2]
+//   fwd  encoder_layers_1_dropout1_out: f32(32, 12, 24), encoder_layers_1_dropout1_out_mask: u8(32, 12, 24) = dropout(encoder_layers_1_self_attn_out_proj_out, numel=288, p=0.1, time_major=12)  # encoder.layers.1.dropout1  spec: model.graph[2]
 //   fwd  encoder_layers_1_out: f32(32, 12, 24) = add(encoder_layers_0_norm2_out, encoder_layers_1_dropout1_out)  # encoder.layers.1  spec: model.graph[2]
 //   fwd  encoder_layers_1_norm1_out: f32(32, 12, 24), encoder_layers_1_norm1_out_mean: f32(32, 12), encoder_layers_1_norm1_out_rstd: f32(32, 12) = layer_norm(encoder_layers_1_out, encoder_layers_1_norm1_weight, encoder_layers_1_norm1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # encoder.layers.1.norm1  spec: model.graph[2]
 //   fwd  encoder_layers_1_activation_out: f32(32, 12, 48) = linear+relu(encoder_layers_1_norm1_out, encoder_layers_1_linear1_weight, encoder_layers_1_linear1_bias, bias=True, blas=True, in_features=24, out_features=48)  # encoder.layers.1.linear1  spec: model.graph[2]
@@ -90,7 +90,7 @@
 //   bwd  d_encoder_layers_1_norm1_out: f32(32, 12, 24), d_encoder_layers_1_linear1_weight: f32(48, 24), d_encoder_layers_1_linear1_bias: f32(48,) = linear_backward(d_encoder_layers_1_linear1_out, encoder_layers_1_norm1_out, encoder_layers_1_linear1_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=48)  # encoder.layers.1.linear1  spec: model.graph[2]
 //   bwd  d_encoder_layers_1_norm1_out_sum1: f32(32, 12, 24) = add(d_encoder_layers_1_out_2, d_encoder_layers_1_norm1_out)  # encoder.layers.1.norm1  spec: model.graph[2]
 //   bwd  d_encoder_layers_1_out: f32(32, 12, 24), d_encoder_layers_1_norm1_weight: f32(24,), d_encoder_layers_1_norm1_bias: f32(24,) = layer_norm_backward(d_encoder_layers_1_norm1_out_sum1, encoder_layers_1_out, encoder_layers_1_norm1_out_mean, encoder_layers_1_norm1_out_rstd, encoder_layers_1_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # encoder.layers.1.norm1  spec: model.graph[2]
-//   bwd  d_encoder_layers_1_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_encoder_layers_1_out, encoder_layers_1_dropout1_out_mask, numel=288, p=0.1)  # encoder.layers.1.dropout1  spec: model.graph[2]
+//   bwd  d_encoder_layers_1_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_encoder_layers_1_out, encoder_layers_1_dropout1_out_mask, numel=288, p=0.1, time_major=12)  # encoder.layers.1.dropout1  spec: model.graph[2]
 //   bwd  d_encoder_layers_1_self_attn_att: f32(32, 12, 24), d_encoder_layers_1_self_attn_out_proj_weight: f32(24, 24), d_encoder_layers_1_self_attn_out_proj_bias: f32(24,) = linear_backward(d_encoder_layers_1_self_attn_out_proj_out, encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # encoder.layers.1.self_attn.out_proj  spec: model.graph[2]
 //   bwd  d_encoder_layers_1_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_encoder_layers_1_self_attn_in_proj_out_delta: f32(32, 2, 12), d_encoder_layers_1_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_in_proj_out, encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_att_lse, encoder_layers_1_self_attn_att_dropout_seed, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.1.self_attn  spec: model.graph[2]
 //   bwd  d_encoder_layers_0_norm2_out: f32(32, 12, 24), d_encoder_layers_1_self_attn_in_proj_weight: f32(72, 24), d_encoder_layers_1_self_attn_in_proj_bias: f32(72,) = linear_backward(d_encoder_layers_1_self_attn_in_proj_out_dqkv, encoder_layers_0_norm2_out, encoder_layers_1_self_attn_in_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=72)  # encoder.layers.1.self_attn.in_proj  spec: model.graph[2]
@@ -103,7 +103,7 @@
 //   bwd  d_encoder_layers_0_norm1_out: f32(32, 12, 24), d_encoder_layers_0_linear1_weight: f32(48, 24), d_encoder_layers_0_linear1_bias: f32(48,) = linear_backward(d_encoder_layers_0_linear1_out, encoder_layers_0_norm1_out, encoder_layers_0_linear1_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=48)  # encoder.layers.0.linear1  spec: model.graph[2]
 //   bwd  d_encoder_layers_0_norm1_out_sum1: f32(32, 12, 24) = add(d_encoder_layers_0_out_2, d_encoder_layers_0_norm1_out)  # encoder.layers.0.norm1  spec: model.graph[2]
 //   bwd  d_encoder_layers_0_out: f32(32, 12, 24), d_encoder_layers_0_norm1_weight: f32(24,), d_encoder_layers_0_norm1_bias: f32(24,) = layer_norm_backward(d_encoder_layers_0_norm1_out_sum1, encoder_layers_0_out, encoder_layers_0_norm1_out_mean, encoder_layers_0_norm1_out_rstd, encoder_layers_0_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # encoder.layers.0.norm1  spec: model.graph[2]
-//   bwd  d_encoder_layers_0_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_encoder_layers_0_out, encoder_layers_0_dropout1_out_mask, numel=288, p=0.1)  # encoder.layers.0.dropout1  spec: model.graph[2]
+//   bwd  d_encoder_layers_0_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_encoder_layers_0_out, encoder_layers_0_dropout1_out_mask, numel=288, p=0.1, time_major=12)  # encoder.layers.0.dropout1  spec: model.graph[2]
 //   bwd  d_encoder_layers_0_self_attn_att: f32(32, 12, 24), d_encoder_layers_0_self_attn_out_proj_weight: f32(24, 24), d_encoder_layers_0_self_attn_out_proj_bias: f32(24,) = linear_backward(d_encoder_layers_0_self_attn_out_proj_out, encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # encoder.layers.0.self_attn.out_proj  spec: model.graph[2]
 //   bwd  d_encoder_layers_0_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_encoder_layers_0_self_attn_in_proj_out_delta: f32(32, 2, 12), d_encoder_layers_0_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_in_proj_out, encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_att_lse, encoder_layers_0_self_attn_att_dropout_seed, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.0.self_attn  spec: model.graph[2]
 //   bwd  d_pos_out: f32(32, 12, 24), d_encoder_layers_0_self_attn_in_proj_weight: f32(72, 24), d_encoder_layers_0_self_attn_in_proj_bias: f32(72,) = linear_backward(d_encoder_layers_0_self_attn_in_proj_out_dqkv, pos_out, encoder_layers_0_self_attn_in_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=72)  # encoder.layers.0.self_attn.in_proj  spec: model.graph[2]
@@ -332,8 +332,11 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/counter_uniform.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -583,7 +586,7 @@ static void encoder_layers_0_self_attn_forward(float* out, const std::uint8_t* m
 // out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72) mask (32, 12)
 static void encoder_layers_0_self_attn_forward_2(float* out, float* lse, float* scores, std::int64_t* dropout_seed,
                                                  const float* qkv, const float* mask, int n, bool training,
-                                                 ltrt::Generator& rng) {
+                                                 const ltrt::DropoutDraws& rng) {
   constexpr int kTq = 12, kTk = kTq;                               // sequence length (queries and keys alike)
   constexpr int kE = 24, kHeads = 2, kD = 12;                      // embed_dim, num_heads, head_dim
   constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
@@ -593,9 +596,13 @@ static void encoder_layers_0_self_attn_forward_2(float* out, float* lse, float* 
   constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
   constexpr std::uint32_t kDropStream = 3735550461u;               // this layer's own random numbers
   // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
+  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
+  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
+  // that what draws from it after is torch's.
   std::uint64_t seed = 0;
   if (training) {
-    seed = rng.next_u64();
+    seed = rng.own.next_u64();
+    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
     dropout_seed[0] = static_cast<std::int64_t>(seed);
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
@@ -679,21 +686,27 @@ static void encoder_layers_0_self_attn_out_proj_forward(float* out, const float*
 // encoder.layers.0.dropout1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Also called by encoder_layers_0_dropout2_forward, encoder_layers_1_dropout1_forward and
-// encoder_layers_1_dropout2_forward: the same shapes and constants, so the same code.
+// Also called by encoder_layers_1_dropout1_forward: the same shapes and constants, so the same code.
 static void encoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
-                                              ltrt::Generator& rng) {
-  constexpr int kNumel = 288;  // per sample
-  constexpr float kP = 0.1f;
+                                              const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 288;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   if (!training) {
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.uniform() >= kP;
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
+  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  // torch holds the input as (T, batch, ...) in memory and draws its mask in that order.
+  constexpr int kSteps = 12;
+  constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
+  for (int t = 0; t < kSteps; ++t) {
+    for (int b = 0; b < n; ++b) {
+      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
+        const bool keep = rng.torch.bernoulli(kKeep);
+        mask[i] = keep;
+        out[i] = keep ? inp[i] * kScale : 0.0f;
+      }
+    }
   }
 }
 
@@ -784,16 +797,16 @@ static void encoder_layers_0_linear1_forward(float* out, const float* inp, const
 // out (32, 12, 48) mask (32, 12, 48) <- inp (32, 12, 48)
 // Also called by encoder_layers_1_dropout_forward: the same shapes and constants, so the same code.
 static void encoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
-                                             ltrt::Generator& rng) {
-  constexpr int kNumel = 576;  // per sample
-  constexpr float kP = 0.1f;
+                                             const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 576;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   if (!training) {
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
+  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.uniform() >= kP;
+    const bool keep = rng.torch.bernoulli(kKeep);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -831,10 +844,21 @@ static void encoder_layers_0_linear2_forward(float* out, const float* inp, const
 // encoder.layers.0.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Calls encoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
+// Also called by encoder_layers_1_dropout2_forward: the same shapes and constants, so the same code.
 static void encoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
-                                              ltrt::Generator& rng) {
-  encoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
+                                              const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 288;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  for (int i = 0; i < n * kNumel; ++i) {
+    const bool keep = rng.torch.bernoulli(kKeep);
+    mask[i] = keep;
+    out[i] = keep ? inp[i] * kScale : 0.0f;
+  }
 }
 
 // encoder.layers.0: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
@@ -868,7 +892,7 @@ static void encoder_layers_1_self_attn_in_proj_forward(float* out, const float* 
 // out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72) mask (32, 12)
 static void encoder_layers_1_self_attn_forward(float* out, float* lse, float* scores, std::int64_t* dropout_seed,
                                                const float* qkv, const float* mask, int n, bool training,
-                                               ltrt::Generator& rng) {
+                                               const ltrt::DropoutDraws& rng) {
   constexpr int kTq = 12, kTk = kTq;                               // sequence length (queries and keys alike)
   constexpr int kE = 24, kHeads = 2, kD = 12;                      // embed_dim, num_heads, head_dim
   constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
@@ -878,9 +902,13 @@ static void encoder_layers_1_self_attn_forward(float* out, float* lse, float* sc
   constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
   constexpr std::uint32_t kDropStream = 1593135266u;               // this layer's own random numbers
   // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
+  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
+  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
+  // that what draws from it after is torch's.
   std::uint64_t seed = 0;
   if (training) {
-    seed = rng.next_u64();
+    seed = rng.own.next_u64();
+    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
     dropout_seed[0] = static_cast<std::int64_t>(seed);
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
@@ -945,7 +973,7 @@ static void encoder_layers_1_self_attn_out_proj_forward(float* out, const float*
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
 // Calls encoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
 static void encoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
-                                              ltrt::Generator& rng) {
+                                              const ltrt::DropoutDraws& rng) {
   encoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
 }
 
@@ -980,7 +1008,7 @@ static void encoder_layers_1_linear1_forward(float* out, const float* inp, const
 // out (32, 12, 48) mask (32, 12, 48) <- inp (32, 12, 48)
 // Calls encoder_layers_0_dropout_forward: the same shapes and constants, so the same code.
 static void encoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
-                                             ltrt::Generator& rng) {
+                                             const ltrt::DropoutDraws& rng) {
   encoder_layers_0_dropout_forward(out, mask, inp, n, training, rng);
 }
 
@@ -996,10 +1024,10 @@ static void encoder_layers_1_linear2_forward(float* out, const float* inp, const
 // encoder.layers.1.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Calls encoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
+// Calls encoder_layers_0_dropout2_forward: the same shapes and constants, so the same code.
 static void encoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
-                                              ltrt::Generator& rng) {
-  encoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
+                                              const ltrt::DropoutDraws& rng) {
+  encoder_layers_0_dropout2_forward(out, mask, inp, n, training, rng);
 }
 
 // encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
@@ -1891,7 +1919,7 @@ static void embed_backward(float* dweight, const float* dout, const std::int64_t
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   auto* const embed_weight = reinterpret_cast<float*>(arena + offset::embed_weight);  // (12, 24)
   auto* const pos_weight = reinterpret_cast<float*>(arena + offset::pos_weight);      // (12, 24)
   auto* const encoder_layers_0_self_attn_in_proj_weight =
@@ -2504,7 +2532,9 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const pool_out_proj_out = reinterpret_cast<float*>(arena + offset::pool_out_proj_out);  // (32, 12, 24)
   auto* const first_row = reinterpret_cast<float*>(arena + offset::first_row);                  // (32, 1, 24)
   auto* const first_out = reinterpret_cast<float*>(arena + offset::first_row);                  // (32, 24)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   embed_forward(embed_out, tokens, embed_weight, n);
   pos_forward(pos_out, embed_out, pos_weight, n);
   encoder_layers_0_self_attn_in_proj_forward(encoder_layers_0_self_attn_in_proj_out, pos_out,
@@ -2732,7 +2762,9 @@ static void predict_step(std::byte* arena, int n) {
   auto* const pool_out_proj_out = reinterpret_cast<float*>(arena + offset::pool_out_proj_out);  // (32, 12, 24)
   auto* const first_row = reinterpret_cast<float*>(arena + offset::first_row);                  // (32, 1, 24)
   auto* const first_out = reinterpret_cast<float*>(arena + offset::first_row);                  // (32, 24)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   embed_forward(embed_out, tokens, embed_weight, n);
   pos_forward(pos_out, embed_out, pos_weight, n);
   encoder_layers_0_self_attn_in_proj_forward(encoder_layers_0_self_attn_in_proj_out, pos_out,

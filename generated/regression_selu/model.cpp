@@ -104,8 +104,10 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -476,7 +478,7 @@ static void layers_0_backward(float* dweight, float* dbias, const float* dout, c
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   auto* const layers_0_weight = reinterpret_cast<float*>(arena + offset::layers_0_weight);      // (32, 4)
   auto* const layers_0_bias = reinterpret_cast<float*>(arena + offset::layers_0_bias);          // (32,)
   auto* const layers_2_weight = reinterpret_cast<float*>(arena + offset::layers_2_weight);      // (32, 32)

@@ -111,8 +111,10 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -506,7 +508,7 @@ static void fc1_backward(float* dweight, float* dbias, const float* dout, const 
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   auto* const fc1_weight = reinterpret_cast<float*>(arena + offset::fc1_weight);            // (8, 8)
   auto* const fc1_bias = reinterpret_cast<float*>(arena + offset::fc1_bias);                // (8,)
   auto* const gate_weight = reinterpret_cast<float*>(arena + offset::gate_weight);          // (8, 8)

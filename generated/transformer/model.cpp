@@ -75,7 +75,7 @@
 //   fwd  transformer_encoder_layers_0_self_attn_in_proj_out: f32(32, 12, 72) = linear(src, transformer_encoder_layers_0_self_attn_in_proj_weight, transformer_encoder_layers_0_self_attn_in_proj_bias, bias=True, blas=True, in_features=24, out_features=72)  # transformer.encoder.layers.0.self_attn.in_proj  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_0_self_attn_att: f32(32, 12, 24), transformer_encoder_layers_0_self_attn_att_lse: f32(32, 4, 12), transformer_encoder_layers_0_self_attn_att_scores: f32(32, 12, 12), transformer_encoder_layers_0_self_attn_att_dropout_seed: i64(1,) = attention(transformer_encoder_layers_0_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.0.self_attn  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_0_self_attn_out_proj_out: f32(32, 12, 24) = linear(transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_out_proj_weight, transformer_encoder_layers_0_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.encoder.layers.0.self_attn.out_proj  spec: model.graph[0]
-//   fwd  transformer_encoder_layers_0_dropout1_out: f32(32, 12, 24), transformer_encoder_layers_0_dropout1_out_mask: u8(32, 12, 24) = dropout(transformer_encoder_layers_0_self_attn_out_proj_out, numel=288, p=0.1)  # transformer.encoder.layers.0.dropout1  spec: model.graph[0]
+//   fwd  transformer_encoder_layers_0_dropout1_out: f32(32, 12, 24), transformer_encoder_layers_0_dropout1_out_mask: u8(32, 12, 24) = dropout(transformer_encoder_layers_0_self_attn_out_proj_out, numel=288, p=0.1, time_major=12)  # transformer.encoder.layers.0.dropout1  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_0_out: f32(32, 12, 24) = add(src, transformer_encoder_layers_0_dropout1_out)  # transformer.encoder.layers.0  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_0_norm1_out: f32(32, 12, 24), transformer_encoder_layers_0_norm1_out_mean: f32(32, 12), transformer_encoder_layers_0_norm1_out_rstd: f32(32, 12) = layer_norm(transformer_encoder_layers_0_out, transformer_encoder_layers_0_norm1_weight, transformer_encoder_layers_0_norm1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.encoder.layers.0.norm1  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_0_activation_out: f32(32, 12, 64) = linear+relu(transformer_encoder_layers_0_norm1_out, transformer_encoder_layers_0_linear1_weight, transformer_encoder_layers_0_linear1_bias, bias=True, blas=True, in_features=24, out_features=64)  # transformer.encoder.layers.0.linear1  spec: model.graph[0]
@@ -87,7 +87,7 @@
 //   fwd  transformer_encoder_layers_1_self_attn_in_proj_out: f32(32, 12, 72) = linear(transformer_encoder_layers_0_norm2_out, transformer_encoder_layers_1_self_attn_in_proj_weight, transformer_encoder_layers_1_self_attn_in_proj_bias, bias=True, blas=True, in_features=24, out_features=72)  # transformer.encoder.layers.1.self_attn.in_proj  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_1_self_attn_att: f32(32, 12, 24), transformer_encoder_layers_1_self_attn_att_lse: f32(32, 4, 12), transformer_encoder_layers_1_self_attn_att_scores: f32(32, 12, 12), transformer_encoder_layers_1_self_attn_att_dropout_seed: i64(1,) = attention(transformer_encoder_layers_1_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.1.self_attn  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_1_self_attn_out_proj_out: f32(32, 12, 24) = linear(transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_out_proj_weight, transformer_encoder_layers_1_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.encoder.layers.1.self_attn.out_proj  spec: model.graph[0]
-//   fwd  transformer_encoder_layers_1_dropout1_out: f32(32, 12, 24), transformer_encoder_layers_1_dropout1_out_mask: u8(32, 12, 24) = dropout(transformer_encoder_layers_1_self_attn_out_proj_out, numel=288, p=0.1)  # transformer.encoder.layers.1.dropout1  spec: model.graph[0]
+//   fwd  transformer_encoder_layers_1_dropout1_out: f32(32, 12, 24), transformer_encoder_layers_1_dropout1_out_mask: u8(32, 12, 24) = dropout(transformer_encoder_layers_1_self_attn_out_proj_out, numel=288, p=0.1, time_major=12)  # transformer.encoder.layers.1.dropout1  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_1_out: f32(32, 12, 24) = add(transformer_encoder_layers_0_norm2_out, transformer_encoder_layers_1_dropout1_out)  # transformer.encoder.layers.1  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_1_norm1_out: f32(32, 12, 24), transformer_encoder_layers_1_norm1_out_mean: f32(32, 12), transformer_encoder_layers_1_norm1_out_rstd: f32(32, 12) = layer_norm(transformer_encoder_layers_1_out, transformer_encoder_layers_1_norm1_weight, transformer_encoder_layers_1_norm1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.encoder.layers.1.norm1  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_1_activation_out: f32(32, 12, 64) = linear+relu(transformer_encoder_layers_1_norm1_out, transformer_encoder_layers_1_linear1_weight, transformer_encoder_layers_1_linear1_bias, bias=True, blas=True, in_features=24, out_features=64)  # transformer.encoder.layers.1.linear1  spec: model.graph[0]
@@ -100,13 +100,13 @@
 //   fwd  transformer_decoder_layers_0_self_attn_in_proj_out: f32(32, 10, 72) = linear(tgt, transformer_decoder_layers_0_self_attn_in_proj_weight, transformer_decoder_layers_0_self_attn_in_proj_bias, bias=True, blas=True, in_features=24, out_features=72)  # transformer.decoder.layers.0.self_attn.in_proj  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_self_attn_att: f32(32, 10, 24), transformer_decoder_layers_0_self_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_0_self_attn_att_scores: f32(32, 10, 10), transformer_decoder_layers_0_self_attn_att_dropout_seed: i64(1,) = attention(transformer_decoder_layers_0_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.0.self_attn  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_self_attn_out_proj_out: f32(32, 10, 24) = linear(transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_out_proj_weight, transformer_decoder_layers_0_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.decoder.layers.0.self_attn.out_proj  spec: model.graph[0]
-//   fwd  transformer_decoder_layers_0_dropout1_out: f32(32, 10, 24), transformer_decoder_layers_0_dropout1_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_0_self_attn_out_proj_out, numel=240, p=0.1)  # transformer.decoder.layers.0.dropout1  spec: model.graph[0]
+//   fwd  transformer_decoder_layers_0_dropout1_out: f32(32, 10, 24), transformer_decoder_layers_0_dropout1_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_0_self_attn_out_proj_out, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.0.dropout1  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_out: f32(32, 10, 24) = add(tgt, transformer_decoder_layers_0_dropout1_out)  # transformer.decoder.layers.0  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_norm1_out: f32(32, 10, 24), transformer_decoder_layers_0_norm1_out_mean: f32(32, 10), transformer_decoder_layers_0_norm1_out_rstd: f32(32, 10) = layer_norm(transformer_decoder_layers_0_out, transformer_decoder_layers_0_norm1_weight, transformer_decoder_layers_0_norm1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.decoder.layers.0.norm1  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_multihead_attn_in_proj_query: f32(32, 10, 24), transformer_decoder_layers_0_multihead_attn_in_proj_key_value: f32(32, 12, 48) = attention_in_projection(transformer_decoder_layers_0_norm1_out, transformer_encoder_norm_out, transformer_decoder_layers_0_multihead_attn_in_proj_weight, transformer_decoder_layers_0_multihead_attn_in_proj_bias, bias=True, embed_dim=24)  # transformer.decoder.layers.0.multihead_attn  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_multihead_attn_att: f32(32, 10, 24), transformer_decoder_layers_0_multihead_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_0_multihead_attn_att_scores: f32(32, 10, 12), transformer_decoder_layers_0_multihead_attn_att_dropout_seed: i64(1,) = attention(transformer_decoder_layers_0_multihead_attn_in_proj_query, transformer_decoder_layers_0_multihead_attn_in_proj_key_value, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.0.multihead_attn  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_multihead_attn_out_proj_out: f32(32, 10, 24) = linear(transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_out_proj_weight, transformer_decoder_layers_0_multihead_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.decoder.layers.0.multihead_attn.out_proj  spec: model.graph[0]
-//   fwd  transformer_decoder_layers_0_dropout2_out: f32(32, 10, 24), transformer_decoder_layers_0_dropout2_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_0_multihead_attn_out_proj_out, numel=240, p=0.1)  # transformer.decoder.layers.0.dropout2  spec: model.graph[0]
+//   fwd  transformer_decoder_layers_0_dropout2_out: f32(32, 10, 24), transformer_decoder_layers_0_dropout2_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_0_multihead_attn_out_proj_out, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.0.dropout2  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_out_2: f32(32, 10, 24) = add(transformer_decoder_layers_0_norm1_out, transformer_decoder_layers_0_dropout2_out)  # transformer.decoder.layers.0  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_norm2_out: f32(32, 10, 24), transformer_decoder_layers_0_norm2_out_mean: f32(32, 10), transformer_decoder_layers_0_norm2_out_rstd: f32(32, 10) = layer_norm(transformer_decoder_layers_0_out_2, transformer_decoder_layers_0_norm2_weight, transformer_decoder_layers_0_norm2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.decoder.layers.0.norm2  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_activation_out: f32(32, 10, 64) = linear+relu(transformer_decoder_layers_0_norm2_out, transformer_decoder_layers_0_linear1_weight, transformer_decoder_layers_0_linear1_bias, bias=True, blas=True, in_features=24, out_features=64)  # transformer.decoder.layers.0.linear1  spec: model.graph[0]
@@ -118,13 +118,13 @@
 //   fwd  transformer_decoder_layers_1_self_attn_in_proj_out: f32(32, 10, 72) = linear(transformer_decoder_layers_0_norm3_out, transformer_decoder_layers_1_self_attn_in_proj_weight, transformer_decoder_layers_1_self_attn_in_proj_bias, bias=True, blas=True, in_features=24, out_features=72)  # transformer.decoder.layers.1.self_attn.in_proj  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_self_attn_att: f32(32, 10, 24), transformer_decoder_layers_1_self_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_1_self_attn_att_scores: f32(32, 10, 10), transformer_decoder_layers_1_self_attn_att_dropout_seed: i64(1,) = attention(transformer_decoder_layers_1_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.1.self_attn  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_self_attn_out_proj_out: f32(32, 10, 24) = linear(transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_out_proj_weight, transformer_decoder_layers_1_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.decoder.layers.1.self_attn.out_proj  spec: model.graph[0]
-//   fwd  transformer_decoder_layers_1_dropout1_out: f32(32, 10, 24), transformer_decoder_layers_1_dropout1_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_1_self_attn_out_proj_out, numel=240, p=0.1)  # transformer.decoder.layers.1.dropout1  spec: model.graph[0]
+//   fwd  transformer_decoder_layers_1_dropout1_out: f32(32, 10, 24), transformer_decoder_layers_1_dropout1_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_1_self_attn_out_proj_out, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.1.dropout1  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_out: f32(32, 10, 24) = add(transformer_decoder_layers_0_norm3_out, transformer_decoder_layers_1_dropout1_out)  # transformer.decoder.layers.1  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_norm1_out: f32(32, 10, 24), transformer_decoder_layers_1_norm1_out_mean: f32(32, 10), transformer_decoder_layers_1_norm1_out_rstd: f32(32, 10) = layer_norm(transformer_decoder_layers_1_out, transformer_decoder_layers_1_norm1_weight, transformer_decoder_layers_1_norm1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.decoder.layers.1.norm1  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_multihead_attn_in_proj_query: f32(32, 10, 24), transformer_decoder_layers_1_multihead_attn_in_proj_key_value: f32(32, 12, 48) = attention_in_projection(transformer_decoder_layers_1_norm1_out, transformer_encoder_norm_out, transformer_decoder_layers_1_multihead_attn_in_proj_weight, transformer_decoder_layers_1_multihead_attn_in_proj_bias, bias=True, embed_dim=24)  # transformer.decoder.layers.1.multihead_attn  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_multihead_attn_att: f32(32, 10, 24), transformer_decoder_layers_1_multihead_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_1_multihead_attn_att_scores: f32(32, 10, 12), transformer_decoder_layers_1_multihead_attn_att_dropout_seed: i64(1,) = attention(transformer_decoder_layers_1_multihead_attn_in_proj_query, transformer_decoder_layers_1_multihead_attn_in_proj_key_value, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.1.multihead_attn  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_multihead_attn_out_proj_out: f32(32, 10, 24) = linear(transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_out_proj_weight, transformer_decoder_layers_1_multihead_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.decoder.layers.1.multihead_attn.out_proj  spec: model.graph[0]
-//   fwd  transformer_decoder_layers_1_dropout2_out: f32(32, 10, 24), transformer_decoder_layers_1_dropout2_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_1_multihead_attn_out_proj_out, numel=240, p=0.1)  # transformer.decoder.layers.1.dropout2  spec: model.graph[0]
+//   fwd  transformer_decoder_layers_1_dropout2_out: f32(32, 10, 24), transformer_decoder_layers_1_dropout2_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_1_multihead_attn_out_proj_out, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.1.dropout2  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_out_2: f32(32, 10, 24) = add(transformer_decoder_layers_1_norm1_out, transformer_decoder_layers_1_dropout2_out)  # transformer.decoder.layers.1  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_norm2_out: f32(32, 10, 24), transformer_decoder_layers_1_norm2_out_mean: f32(32, 10), transformer_decoder_layers_1_norm2_out_rstd: f32(32, 10) = layer_norm(transformer_decoder_layers_1_out_2, transformer_decoder_layers_1_norm2_weight, transformer_decoder_layers_1_norm2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.decoder.layers.1.norm2  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_activation_out: f32(32, 10, 64) = linear+relu(transformer_decoder_layers_1_norm2_out, transformer_decoder_layers_1_linear1_weight, transformer_decoder_layers_1_linear1_bias, bias=True, blas=True, in_features=24, out_features=64)  # transformer.decoder.layers.1.linear1  spec: model.graph[0]
@@ -145,13 +145,13 @@
 //   bwd  d_transformer_decoder_layers_1_norm2_out: f32(32, 10, 24), d_transformer_decoder_layers_1_linear1_weight: f32(64, 24), d_transformer_decoder_layers_1_linear1_bias: f32(64,) = linear_backward(d_transformer_decoder_layers_1_linear1_out, transformer_decoder_layers_1_norm2_out, transformer_decoder_layers_1_linear1_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=64)  # transformer.decoder.layers.1.linear1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_norm2_out_sum1: f32(32, 10, 24) = add(d_transformer_decoder_layers_1_out_3, d_transformer_decoder_layers_1_norm2_out)  # transformer.decoder.layers.1.norm2  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_out_2: f32(32, 10, 24), d_transformer_decoder_layers_1_norm2_weight: f32(24,), d_transformer_decoder_layers_1_norm2_bias: f32(24,) = layer_norm_backward(d_transformer_decoder_layers_1_norm2_out_sum1, transformer_decoder_layers_1_out_2, transformer_decoder_layers_1_norm2_out_mean, transformer_decoder_layers_1_norm2_out_rstd, transformer_decoder_layers_1_norm2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.decoder.layers.1.norm2  spec: model.graph[0]
-//   bwd  d_transformer_decoder_layers_1_multihead_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_1_out_2, transformer_decoder_layers_1_dropout2_out_mask, numel=240, p=0.1)  # transformer.decoder.layers.1.dropout2  spec: model.graph[0]
+//   bwd  d_transformer_decoder_layers_1_multihead_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_1_out_2, transformer_decoder_layers_1_dropout2_out_mask, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.1.dropout2  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_multihead_attn_att: f32(32, 10, 24), d_transformer_decoder_layers_1_multihead_attn_out_proj_weight: f32(24, 24), d_transformer_decoder_layers_1_multihead_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_decoder_layers_1_multihead_attn_out_proj_out, transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.decoder.layers.1.multihead_attn.out_proj  spec: model.graph[0]
 //   bwd  transformer_decoder_layers_1_multihead_attn_att_dquery: f32(32, 10, 24), transformer_decoder_layers_1_multihead_attn_att_dkey_value: f32(32, 12, 48), transformer_decoder_layers_1_multihead_attn_att_delta: f32(32, 4, 10), transformer_decoder_layers_1_multihead_attn_att_scratch: f32(32, 2, 10, 12) = attention_backward(d_transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_in_proj_query, transformer_decoder_layers_1_multihead_attn_in_proj_key_value, transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_att_lse, transformer_decoder_layers_1_multihead_attn_att_dropout_seed, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.1.multihead_attn  spec: model.graph[0]
 //   bwd  transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp: f32(32, 10, 24), transformer_decoder_layers_1_multihead_attn_in_proj_grad_dmemory: f32(32, 12, 24), d_transformer_decoder_layers_1_multihead_attn_in_proj_weight: f32(72, 24), d_transformer_decoder_layers_1_multihead_attn_in_proj_bias: f32(72,) = attention_in_projection_backward(transformer_decoder_layers_1_multihead_attn_att_dquery, transformer_decoder_layers_1_multihead_attn_att_dkey_value, transformer_decoder_layers_1_norm1_out, transformer_encoder_norm_out, transformer_decoder_layers_1_multihead_attn_in_proj_weight, bias=True, embed_dim=24, need_dinp=True, need_dmemory=True)  # transformer.decoder.layers.1.multihead_attn  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_norm1_out_sum1: f32(32, 10, 24) = add(d_transformer_decoder_layers_1_out_2, transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp)  # transformer.decoder.layers.1.norm1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_out: f32(32, 10, 24), d_transformer_decoder_layers_1_norm1_weight: f32(24,), d_transformer_decoder_layers_1_norm1_bias: f32(24,) = layer_norm_backward(d_transformer_decoder_layers_1_norm1_out_sum1, transformer_decoder_layers_1_out, transformer_decoder_layers_1_norm1_out_mean, transformer_decoder_layers_1_norm1_out_rstd, transformer_decoder_layers_1_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.decoder.layers.1.norm1  spec: model.graph[0]
-//   bwd  d_transformer_decoder_layers_1_self_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_1_out, transformer_decoder_layers_1_dropout1_out_mask, numel=240, p=0.1)  # transformer.decoder.layers.1.dropout1  spec: model.graph[0]
+//   bwd  d_transformer_decoder_layers_1_self_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_1_out, transformer_decoder_layers_1_dropout1_out_mask, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.1.dropout1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_self_attn_att: f32(32, 10, 24), d_transformer_decoder_layers_1_self_attn_out_proj_weight: f32(24, 24), d_transformer_decoder_layers_1_self_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_decoder_layers_1_self_attn_out_proj_out, transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.decoder.layers.1.self_attn.out_proj  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv: f32(32, 10, 72), d_transformer_decoder_layers_1_self_attn_in_proj_out_delta: f32(32, 4, 10), d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch: f32(32, 2, 10, 10) = attention_backward(d_transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_in_proj_out, transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_att_lse, transformer_decoder_layers_1_self_attn_att_dropout_seed, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.1.self_attn  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_norm3_out: f32(32, 10, 24), d_transformer_decoder_layers_1_self_attn_in_proj_weight: f32(72, 24), d_transformer_decoder_layers_1_self_attn_in_proj_bias: f32(72,) = linear_backward(d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv, transformer_decoder_layers_0_norm3_out, transformer_decoder_layers_1_self_attn_in_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=72)  # transformer.decoder.layers.1.self_attn.in_proj  spec: model.graph[0]
@@ -164,13 +164,13 @@
 //   bwd  d_transformer_decoder_layers_0_norm2_out: f32(32, 10, 24), d_transformer_decoder_layers_0_linear1_weight: f32(64, 24), d_transformer_decoder_layers_0_linear1_bias: f32(64,) = linear_backward(d_transformer_decoder_layers_0_linear1_out, transformer_decoder_layers_0_norm2_out, transformer_decoder_layers_0_linear1_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=64)  # transformer.decoder.layers.0.linear1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_norm2_out_sum1: f32(32, 10, 24) = add(d_transformer_decoder_layers_0_out_3, d_transformer_decoder_layers_0_norm2_out)  # transformer.decoder.layers.0.norm2  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_out_2: f32(32, 10, 24), d_transformer_decoder_layers_0_norm2_weight: f32(24,), d_transformer_decoder_layers_0_norm2_bias: f32(24,) = layer_norm_backward(d_transformer_decoder_layers_0_norm2_out_sum1, transformer_decoder_layers_0_out_2, transformer_decoder_layers_0_norm2_out_mean, transformer_decoder_layers_0_norm2_out_rstd, transformer_decoder_layers_0_norm2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.decoder.layers.0.norm2  spec: model.graph[0]
-//   bwd  d_transformer_decoder_layers_0_multihead_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_0_out_2, transformer_decoder_layers_0_dropout2_out_mask, numel=240, p=0.1)  # transformer.decoder.layers.0.dropout2  spec: model.graph[0]
+//   bwd  d_transformer_decoder_layers_0_multihead_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_0_out_2, transformer_decoder_layers_0_dropout2_out_mask, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.0.dropout2  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_multihead_attn_att: f32(32, 10, 24), d_transformer_decoder_layers_0_multihead_attn_out_proj_weight: f32(24, 24), d_transformer_decoder_layers_0_multihead_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_decoder_layers_0_multihead_attn_out_proj_out, transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.decoder.layers.0.multihead_attn.out_proj  spec: model.graph[0]
 //   bwd  transformer_decoder_layers_0_multihead_attn_att_dquery: f32(32, 10, 24), transformer_decoder_layers_0_multihead_attn_att_dkey_value: f32(32, 12, 48), transformer_decoder_layers_0_multihead_attn_att_delta: f32(32, 4, 10), transformer_decoder_layers_0_multihead_attn_att_scratch: f32(32, 2, 10, 12) = attention_backward(d_transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_in_proj_query, transformer_decoder_layers_0_multihead_attn_in_proj_key_value, transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_att_lse, transformer_decoder_layers_0_multihead_attn_att_dropout_seed, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.0.multihead_attn  spec: model.graph[0]
 //   bwd  transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp: f32(32, 10, 24), transformer_decoder_layers_0_multihead_attn_in_proj_grad_dmemory: f32(32, 12, 24), d_transformer_decoder_layers_0_multihead_attn_in_proj_weight: f32(72, 24), d_transformer_decoder_layers_0_multihead_attn_in_proj_bias: f32(72,) = attention_in_projection_backward(transformer_decoder_layers_0_multihead_attn_att_dquery, transformer_decoder_layers_0_multihead_attn_att_dkey_value, transformer_decoder_layers_0_norm1_out, transformer_encoder_norm_out, transformer_decoder_layers_0_multihead_attn_in_proj_weight, bias=True, embed_dim=24, need_dinp=True, need_dmemory=True)  # transformer.decoder.layers.0.multihead_attn  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_norm1_out_sum1: f32(32, 10, 24) = add(d_transformer_decoder_layers_0_out_2, transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp)  # transformer.decoder.layers.0.norm1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_out: f32(32, 10, 24), d_transformer_decoder_layers_0_norm1_weight: f32(24,), d_transformer_decoder_layers_0_norm1_bias: f32(24,) = layer_norm_backward(d_transformer_decoder_layers_0_norm1_out_sum1, transformer_decoder_layers_0_out, transformer_decoder_layers_0_norm1_out_mean, transformer_decoder_layers_0_norm1_out_rstd, transformer_decoder_layers_0_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.decoder.layers.0.norm1  spec: model.graph[0]
-//   bwd  d_transformer_decoder_layers_0_self_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_0_out, transformer_decoder_layers_0_dropout1_out_mask, numel=240, p=0.1)  # transformer.decoder.layers.0.dropout1  spec: model.graph[0]
+//   bwd  d_transformer_decoder_layers_0_self_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_0_out, transformer_decoder_layers_0_dropout1_out_mask, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.0.dropout1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_self_attn_att: f32(32, 10, 24), d_transformer_decoder_layers_0_self_attn_out_proj_weight: f32(24, 24), d_transformer_decoder_layers_0_self_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_decoder_layers_0_self_attn_out_proj_out, transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.decoder.layers.0.self_attn.out_proj  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv: f32(32, 10, 72), d_transformer_decoder_layers_0_self_attn_in_proj_out_delta: f32(32, 4, 10), d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch: f32(32, 2, 10, 10) = attention_backward(d_transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_in_proj_out, transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_att_lse, transformer_decoder_layers_0_self_attn_att_dropout_seed, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.0.self_attn  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_self_attn_in_proj_weight: f32(72, 24), d_transformer_decoder_layers_0_self_attn_in_proj_bias: f32(72,) = linear_backward(d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv, tgt, bias=True, blas=True, in_features=24, need_dinp=False, out_features=72)  # transformer.decoder.layers.0.self_attn.in_proj  spec: model.graph[0]
@@ -184,7 +184,7 @@
 //   bwd  d_transformer_encoder_layers_1_norm1_out: f32(32, 12, 24), d_transformer_encoder_layers_1_linear1_weight: f32(64, 24), d_transformer_encoder_layers_1_linear1_bias: f32(64,) = linear_backward(d_transformer_encoder_layers_1_linear1_out, transformer_encoder_layers_1_norm1_out, transformer_encoder_layers_1_linear1_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=64)  # transformer.encoder.layers.1.linear1  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_1_norm1_out_sum1: f32(32, 12, 24) = add(d_transformer_encoder_layers_1_out_2, d_transformer_encoder_layers_1_norm1_out)  # transformer.encoder.layers.1.norm1  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_1_out: f32(32, 12, 24), d_transformer_encoder_layers_1_norm1_weight: f32(24,), d_transformer_encoder_layers_1_norm1_bias: f32(24,) = layer_norm_backward(d_transformer_encoder_layers_1_norm1_out_sum1, transformer_encoder_layers_1_out, transformer_encoder_layers_1_norm1_out_mean, transformer_encoder_layers_1_norm1_out_rstd, transformer_encoder_layers_1_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.encoder.layers.1.norm1  spec: model.graph[0]
-//   bwd  d_transformer_encoder_layers_1_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_transformer_encoder_layers_1_out, transformer_encoder_layers_1_dropout1_out_mask, numel=288, p=0.1)  # transformer.encoder.layers.1.dropout1  spec: model.graph[0]
+//   bwd  d_transformer_encoder_layers_1_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_transformer_encoder_layers_1_out, transformer_encoder_layers_1_dropout1_out_mask, numel=288, p=0.1, time_major=12)  # transformer.encoder.layers.1.dropout1  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_1_self_attn_att: f32(32, 12, 24), d_transformer_encoder_layers_1_self_attn_out_proj_weight: f32(24, 24), d_transformer_encoder_layers_1_self_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_encoder_layers_1_self_attn_out_proj_out, transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.encoder.layers.1.self_attn.out_proj  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_transformer_encoder_layers_1_self_attn_in_proj_out_delta: f32(32, 4, 12), d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_in_proj_out, transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_att_lse, transformer_encoder_layers_1_self_attn_att_dropout_seed, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.1.self_attn  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_norm2_out: f32(32, 12, 24), d_transformer_encoder_layers_1_self_attn_in_proj_weight: f32(72, 24), d_transformer_encoder_layers_1_self_attn_in_proj_bias: f32(72,) = linear_backward(d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv, transformer_encoder_layers_0_norm2_out, transformer_encoder_layers_1_self_attn_in_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=72)  # transformer.encoder.layers.1.self_attn.in_proj  spec: model.graph[0]
@@ -197,7 +197,7 @@
 //   bwd  d_transformer_encoder_layers_0_norm1_out: f32(32, 12, 24), d_transformer_encoder_layers_0_linear1_weight: f32(64, 24), d_transformer_encoder_layers_0_linear1_bias: f32(64,) = linear_backward(d_transformer_encoder_layers_0_linear1_out, transformer_encoder_layers_0_norm1_out, transformer_encoder_layers_0_linear1_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=64)  # transformer.encoder.layers.0.linear1  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_norm1_out_sum1: f32(32, 12, 24) = add(d_transformer_encoder_layers_0_out_2, d_transformer_encoder_layers_0_norm1_out)  # transformer.encoder.layers.0.norm1  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_out: f32(32, 12, 24), d_transformer_encoder_layers_0_norm1_weight: f32(24,), d_transformer_encoder_layers_0_norm1_bias: f32(24,) = layer_norm_backward(d_transformer_encoder_layers_0_norm1_out_sum1, transformer_encoder_layers_0_out, transformer_encoder_layers_0_norm1_out_mean, transformer_encoder_layers_0_norm1_out_rstd, transformer_encoder_layers_0_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.encoder.layers.0.norm1  spec: model.graph[0]
-//   bwd  d_transformer_encoder_layers_0_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_transformer_encoder_layers_0_out, transformer_encoder_layers_0_dropout1_out_mask, numel=288, p=0.1)  # transformer.encoder.layers.0.dropout1  spec: model.graph[0]
+//   bwd  d_transformer_encoder_layers_0_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_transformer_encoder_layers_0_out, transformer_encoder_layers_0_dropout1_out_mask, numel=288, p=0.1, time_major=12)  # transformer.encoder.layers.0.dropout1  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_self_attn_att: f32(32, 12, 24), d_transformer_encoder_layers_0_self_attn_out_proj_weight: f32(24, 24), d_transformer_encoder_layers_0_self_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_encoder_layers_0_self_attn_out_proj_out, transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.encoder.layers.0.self_attn.out_proj  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_transformer_encoder_layers_0_self_attn_in_proj_out_delta: f32(32, 4, 12), d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_in_proj_out, transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_att_lse, transformer_encoder_layers_0_self_attn_att_dropout_seed, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.0.self_attn  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_self_attn_in_proj_weight: f32(72, 24), d_transformer_encoder_layers_0_self_attn_in_proj_bias: f32(72,) = linear_backward(d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv, src, bias=True, blas=True, in_features=24, need_dinp=False, out_features=72)  # transformer.encoder.layers.0.self_attn.in_proj  spec: model.graph[0]
@@ -574,8 +574,11 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/counter_uniform.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -955,7 +958,7 @@ static void transformer_encoder_layers_0_self_attn_in_proj_forward(float* out, c
 // out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72)
 static void transformer_encoder_layers_0_self_attn_forward(float* out, float* lse, float* scores,
                                                            std::int64_t* dropout_seed, const float* qkv, int n,
-                                                           bool training, ltrt::Generator& rng) {
+                                                           bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kTq = 12, kTk = kTq;                               // sequence length (queries and keys alike)
   constexpr int kE = 24, kHeads = 4, kD = 6;                       // embed_dim, num_heads, head_dim
   constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
@@ -965,9 +968,13 @@ static void transformer_encoder_layers_0_self_attn_forward(float* out, float* ls
   constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
   constexpr std::uint32_t kDropStream = 3220521398u;               // this layer's own random numbers
   // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
+  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
+  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
+  // that what draws from it after is torch's.
   std::uint64_t seed = 0;
   if (training) {
-    seed = rng.next_u64();
+    seed = rng.own.next_u64();
+    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
     dropout_seed[0] = static_cast<std::int64_t>(seed);
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
@@ -1043,21 +1050,27 @@ static void transformer_encoder_layers_0_self_attn_out_proj_forward(float* out, 
 // transformer.encoder.layers.0.dropout1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Also called by transformer_encoder_layers_0_dropout2_forward, transformer_encoder_layers_1_dropout1_forward and
-// transformer_encoder_layers_1_dropout2_forward: the same shapes and constants, so the same code.
+// Also called by transformer_encoder_layers_1_dropout1_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                          bool training, ltrt::Generator& rng) {
-  constexpr int kNumel = 288;  // per sample
-  constexpr float kP = 0.1f;
+                                                          bool training, const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 288;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   if (!training) {
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.uniform() >= kP;
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
+  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  // torch holds the input as (T, batch, ...) in memory and draws its mask in that order.
+  constexpr int kSteps = 12;
+  constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
+  for (int t = 0; t < kSteps; ++t) {
+    for (int b = 0; b < n; ++b) {
+      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
+        const bool keep = rng.torch.bernoulli(kKeep);
+        mask[i] = keep;
+        out[i] = keep ? inp[i] * kScale : 0.0f;
+      }
+    }
   }
 }
 
@@ -1150,16 +1163,16 @@ static void transformer_encoder_layers_0_linear1_forward(float* out, const float
 // out (32, 12, 64) mask (32, 12, 64) <- inp (32, 12, 64)
 // Also called by transformer_encoder_layers_1_dropout_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                         bool training, ltrt::Generator& rng) {
-  constexpr int kNumel = 768;  // per sample
-  constexpr float kP = 0.1f;
+                                                         bool training, const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 768;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   if (!training) {
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
+  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.uniform() >= kP;
+    const bool keep = rng.torch.bernoulli(kKeep);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -1197,10 +1210,21 @@ static void transformer_encoder_layers_0_linear2_forward(float* out, const float
 // transformer.encoder.layers.0.dropout2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Calls transformer_encoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
+// Also called by transformer_encoder_layers_1_dropout2_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                          bool training, ltrt::Generator& rng) {
-  transformer_encoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
+                                                          bool training, const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 288;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  for (int i = 0; i < n * kNumel; ++i) {
+    const bool keep = rng.torch.bernoulli(kKeep);
+    mask[i] = keep;
+    out[i] = keep ? inp[i] * kScale : 0.0f;
+  }
 }
 
 // transformer.encoder.layers.0: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1234,7 +1258,7 @@ static void transformer_encoder_layers_1_self_attn_in_proj_forward(float* out, c
 // out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72)
 static void transformer_encoder_layers_1_self_attn_forward(float* out, float* lse, float* scores,
                                                            std::int64_t* dropout_seed, const float* qkv, int n,
-                                                           bool training, ltrt::Generator& rng) {
+                                                           bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kTq = 12, kTk = kTq;                               // sequence length (queries and keys alike)
   constexpr int kE = 24, kHeads = 4, kD = 6;                       // embed_dim, num_heads, head_dim
   constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
@@ -1244,9 +1268,13 @@ static void transformer_encoder_layers_1_self_attn_forward(float* out, float* ls
   constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
   constexpr std::uint32_t kDropStream = 532433809u;                // this layer's own random numbers
   // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
+  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
+  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
+  // that what draws from it after is torch's.
   std::uint64_t seed = 0;
   if (training) {
-    seed = rng.next_u64();
+    seed = rng.own.next_u64();
+    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
     dropout_seed[0] = static_cast<std::int64_t>(seed);
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
@@ -1303,7 +1331,7 @@ static void transformer_encoder_layers_1_self_attn_out_proj_forward(float* out, 
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
 // Calls transformer_encoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                          bool training, ltrt::Generator& rng) {
+                                                          bool training, const ltrt::DropoutDraws& rng) {
   transformer_encoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
 }
 
@@ -1338,7 +1366,7 @@ static void transformer_encoder_layers_1_linear1_forward(float* out, const float
 // out (32, 12, 64) mask (32, 12, 64) <- inp (32, 12, 64)
 // Calls transformer_encoder_layers_0_dropout_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                         bool training, ltrt::Generator& rng) {
+                                                         bool training, const ltrt::DropoutDraws& rng) {
   transformer_encoder_layers_0_dropout_forward(out, mask, inp, n, training, rng);
 }
 
@@ -1354,10 +1382,10 @@ static void transformer_encoder_layers_1_linear2_forward(float* out, const float
 // transformer.encoder.layers.1.dropout2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Calls transformer_encoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
+// Calls transformer_encoder_layers_0_dropout2_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                          bool training, ltrt::Generator& rng) {
-  transformer_encoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
+                                                          bool training, const ltrt::DropoutDraws& rng) {
+  transformer_encoder_layers_0_dropout2_forward(out, mask, inp, n, training, rng);
 }
 
 // transformer.encoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1421,7 +1449,7 @@ static void transformer_decoder_layers_0_self_attn_in_proj_forward(float* out, c
 // out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 10) dropout_seed (1,) <- qkv (32, 10, 72)
 static void transformer_decoder_layers_0_self_attn_forward(float* out, float* lse, float* scores,
                                                            std::int64_t* dropout_seed, const float* qkv, int n,
-                                                           bool training, ltrt::Generator& rng) {
+                                                           bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kTq = 10, kTk = kTq;                               // sequence length (queries and keys alike)
   constexpr int kE = 24, kHeads = 4, kD = 6;                       // embed_dim, num_heads, head_dim
   constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
@@ -1431,9 +1459,13 @@ static void transformer_decoder_layers_0_self_attn_forward(float* out, float* ls
   constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
   constexpr std::uint32_t kDropStream = 2070968978u;               // this layer's own random numbers
   // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
+  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
+  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
+  // that what draws from it after is torch's.
   std::uint64_t seed = 0;
   if (training) {
-    seed = rng.next_u64();
+    seed = rng.own.next_u64();
+    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
     dropout_seed[0] = static_cast<std::int64_t>(seed);
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
@@ -1510,22 +1542,28 @@ static void transformer_decoder_layers_0_self_attn_out_proj_forward(float* out, 
 // transformer.decoder.layers.0.dropout1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
-// Also called by transformer_decoder_layers_0_dropout2_forward, transformer_decoder_layers_0_dropout3_forward,
-// transformer_decoder_layers_1_dropout1_forward, transformer_decoder_layers_1_dropout2_forward and
-// transformer_decoder_layers_1_dropout3_forward: the same shapes and constants, so the same code.
+// Also called by transformer_decoder_layers_0_dropout2_forward, transformer_decoder_layers_1_dropout1_forward and
+// transformer_decoder_layers_1_dropout2_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                          bool training, ltrt::Generator& rng) {
-  constexpr int kNumel = 240;  // per sample
-  constexpr float kP = 0.1f;
+                                                          bool training, const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 240;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   if (!training) {
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.uniform() >= kP;
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
+  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  // torch holds the input as (T, batch, ...) in memory and draws its mask in that order.
+  constexpr int kSteps = 10;
+  constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
+  for (int t = 0; t < kSteps; ++t) {
+    for (int b = 0; b < n; ++b) {
+      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
+        const bool keep = rng.torch.bernoulli(kKeep);
+        mask[i] = keep;
+        out[i] = keep ? inp[i] * kScale : 0.0f;
+      }
+    }
   }
 }
 
@@ -1602,7 +1640,7 @@ static void transformer_decoder_layers_0_multihead_attn_forward(float* query, fl
 static void transformer_decoder_layers_0_multihead_attn_forward_2(float* out, float* lse, float* scores,
                                                                   std::int64_t* dropout_seed, const float* query,
                                                                   const float* key_value, int n, bool training,
-                                                                  ltrt::Generator& rng) {
+                                                                  const ltrt::DropoutDraws& rng) {
   constexpr int kTq = 10, kTk = 12;                           // query rows, and key and value rows, a sample
   constexpr int kE = 24, kHeads = 4, kD = 6;                  // embed_dim, num_heads, head_dim
   constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;  // q rows of query; k | v rows of key_value
@@ -1612,9 +1650,13 @@ static void transformer_decoder_layers_0_multihead_attn_forward_2(float* out, fl
   constexpr float kDropScale = 1.1111112f;                    // 1 / (1 - p)
   constexpr std::uint32_t kDropStream = 3669955877u;          // this layer's own random numbers
   // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
+  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
+  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
+  // that what draws from it after is torch's.
   std::uint64_t seed = 0;
   if (training) {
-    seed = rng.next_u64();
+    seed = rng.own.next_u64();
+    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
     dropout_seed[0] = static_cast<std::int64_t>(seed);
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
@@ -1672,7 +1714,7 @@ static void transformer_decoder_layers_0_multihead_attn_out_proj_forward(float* 
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
 // Calls transformer_decoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                          bool training, ltrt::Generator& rng) {
+                                                          bool training, const ltrt::DropoutDraws& rng) {
   transformer_decoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
 }
 
@@ -1735,16 +1777,16 @@ static void transformer_decoder_layers_0_linear1_forward(float* out, const float
 // out (32, 10, 64) mask (32, 10, 64) <- inp (32, 10, 64)
 // Also called by transformer_decoder_layers_1_dropout_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                         bool training, ltrt::Generator& rng) {
-  constexpr int kNumel = 640;  // per sample
-  constexpr float kP = 0.1f;
+                                                         bool training, const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 640;           // per sample
   constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
   if (!training) {
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
+  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.uniform() >= kP;
+    const bool keep = rng.torch.bernoulli(kKeep);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -1782,10 +1824,21 @@ static void transformer_decoder_layers_0_linear2_forward(float* out, const float
 // transformer.decoder.layers.0.dropout3: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
-// Calls transformer_decoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
+// Also called by transformer_decoder_layers_1_dropout3_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_0_dropout3_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                          bool training, ltrt::Generator& rng) {
-  transformer_decoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
+                                                          bool training, const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 240;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  for (int i = 0; i < n * kNumel; ++i) {
+    const bool keep = rng.torch.bernoulli(kKeep);
+    mask[i] = keep;
+    out[i] = keep ? inp[i] * kScale : 0.0f;
+  }
 }
 
 // transformer.decoder.layers.0: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1819,7 +1872,7 @@ static void transformer_decoder_layers_1_self_attn_in_proj_forward(float* out, c
 // out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 10) dropout_seed (1,) <- qkv (32, 10, 72)
 static void transformer_decoder_layers_1_self_attn_forward(float* out, float* lse, float* scores,
                                                            std::int64_t* dropout_seed, const float* qkv, int n,
-                                                           bool training, ltrt::Generator& rng) {
+                                                           bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kTq = 10, kTk = kTq;                               // sequence length (queries and keys alike)
   constexpr int kE = 24, kHeads = 4, kD = 6;                       // embed_dim, num_heads, head_dim
   constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
@@ -1829,9 +1882,13 @@ static void transformer_decoder_layers_1_self_attn_forward(float* out, float* ls
   constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
   constexpr std::uint32_t kDropStream = 2971474925u;               // this layer's own random numbers
   // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
+  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
+  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
+  // that what draws from it after is torch's.
   std::uint64_t seed = 0;
   if (training) {
-    seed = rng.next_u64();
+    seed = rng.own.next_u64();
+    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
     dropout_seed[0] = static_cast<std::int64_t>(seed);
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
@@ -1888,7 +1945,7 @@ static void transformer_decoder_layers_1_self_attn_out_proj_forward(float* out, 
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
 // Calls transformer_decoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                          bool training, ltrt::Generator& rng) {
+                                                          bool training, const ltrt::DropoutDraws& rng) {
   transformer_decoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
 }
 
@@ -1925,7 +1982,7 @@ static void transformer_decoder_layers_1_multihead_attn_forward(float* query, fl
 static void transformer_decoder_layers_1_multihead_attn_forward_2(float* out, float* lse, float* scores,
                                                                   std::int64_t* dropout_seed, const float* query,
                                                                   const float* key_value, int n, bool training,
-                                                                  ltrt::Generator& rng) {
+                                                                  const ltrt::DropoutDraws& rng) {
   constexpr int kTq = 10, kTk = 12;                           // query rows, and key and value rows, a sample
   constexpr int kE = 24, kHeads = 4, kD = 6;                  // embed_dim, num_heads, head_dim
   constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;  // q rows of query; k | v rows of key_value
@@ -1935,9 +1992,13 @@ static void transformer_decoder_layers_1_multihead_attn_forward_2(float* out, fl
   constexpr float kDropScale = 1.1111112f;                    // 1 / (1 - p)
   constexpr std::uint32_t kDropStream = 2808091916u;          // this layer's own random numbers
   // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
+  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
+  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
+  // that what draws from it after is torch's.
   std::uint64_t seed = 0;
   if (training) {
-    seed = rng.next_u64();
+    seed = rng.own.next_u64();
+    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
     dropout_seed[0] = static_cast<std::int64_t>(seed);
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
@@ -1995,7 +2056,7 @@ static void transformer_decoder_layers_1_multihead_attn_out_proj_forward(float* 
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
 // Calls transformer_decoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                          bool training, ltrt::Generator& rng) {
+                                                          bool training, const ltrt::DropoutDraws& rng) {
   transformer_decoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
 }
 
@@ -2030,7 +2091,7 @@ static void transformer_decoder_layers_1_linear1_forward(float* out, const float
 // out (32, 10, 64) mask (32, 10, 64) <- inp (32, 10, 64)
 // Calls transformer_decoder_layers_0_dropout_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                         bool training, ltrt::Generator& rng) {
+                                                         bool training, const ltrt::DropoutDraws& rng) {
   transformer_decoder_layers_0_dropout_forward(out, mask, inp, n, training, rng);
 }
 
@@ -2046,10 +2107,10 @@ static void transformer_decoder_layers_1_linear2_forward(float* out, const float
 // transformer.decoder.layers.1.dropout3: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
-// Calls transformer_decoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
+// Calls transformer_decoder_layers_0_dropout3_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_1_dropout3_forward(float* out, std::uint8_t* mask, const float* inp, int n,
-                                                          bool training, ltrt::Generator& rng) {
-  transformer_decoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
+                                                          bool training, const ltrt::DropoutDraws& rng) {
+  transformer_decoder_layers_0_dropout3_forward(out, mask, inp, n, training, rng);
 }
 
 // transformer.decoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -3506,7 +3567,7 @@ static void transformer_encoder_layers_0_self_attn_in_proj_backward(float* dweig
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   auto* const transformer_encoder_layers_0_self_attn_in_proj_weight =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_self_attn_in_proj_weight);  // (72, 24)
   auto* const transformer_encoder_layers_0_self_attn_in_proj_bias =
@@ -5025,7 +5086,9 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_dropout3_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout3_out_mask);  // (32, 10, 24)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   transformer_encoder_layers_0_self_attn_in_proj_forward(transformer_encoder_layers_0_self_attn_in_proj_out, src,
                                                          transformer_encoder_layers_0_self_attn_in_proj_weight,
                                                          transformer_encoder_layers_0_self_attn_in_proj_bias, n);
@@ -5604,7 +5667,9 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_dropout3_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout3_out_mask);  // (32, 10, 24)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   transformer_encoder_layers_0_self_attn_in_proj_forward(transformer_encoder_layers_0_self_attn_in_proj_out, src,
                                                          transformer_encoder_layers_0_self_attn_in_proj_weight,
                                                          transformer_encoder_layers_0_self_attn_in_proj_bias, n);

@@ -154,8 +154,10 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "model.hpp"
 
@@ -530,16 +532,17 @@ static void head_forward(float* out, float* columns, const float* inp, const flo
 // drop: Dropout(p=0.25, inplace=False)
 // spec: model.graph[10]
 // out (32, 512) mask (32, 512) <- inp (32, 512)
-static void drop_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training, ltrt::Generator& rng) {
-  constexpr int kNumel = 512;  // per sample
-  constexpr float kP = 0.25f;
+static void drop_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
+                         const ltrt::DropoutDraws& rng) {
+  constexpr int kNumel = 512;           // per sample
   constexpr float kScale = 1.3333334f;  // 1 / (1 - p)
   if (!training) {
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
+  constexpr double kKeep = 0.75;  // torch's bernoulli_(1 - p), in double
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.uniform() >= kP;
+    const bool keep = rng.torch.bernoulli(kKeep);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -1123,7 +1126,7 @@ static void enc_backward(float* dweight, float* dbias, float* columns, float* pa
 // One training step over the first n rows of the batch buffers: forward,
 // loss, then backward in reverse from d(loss) = loss_scale. Parameter
 // gradients are written, or added to when accumulate is set.
-static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+static float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   auto* const enc_weight = reinterpret_cast<float*>(arena + offset::enc_weight);                  // (16, 1, 3, 3)
   auto* const enc_bias = reinterpret_cast<float*>(arena + offset::enc_bias);                      // (16,)
   auto* const down_weight = reinterpret_cast<float*>(arena + offset::down_weight);                // (32, 16, 3, 3)
@@ -1246,7 +1249,9 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                   // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                 // (32,)
   auto* const loss_kept = reinterpret_cast<std::int64_t*>(arena + offset::loss_kept);          // ()
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   enc_forward(enc_act_out, enc_columns, x, enc_weight, enc_bias, n);
   down_forward(down_act_out, down_columns, enc_act_out, down_weight, down_bias, n);
   up_forward(up_out, up_columns, down_act_out, up_weight, up_bias, n);
@@ -1284,7 +1289,9 @@ static void predict_step(std::byte* arena, int n) {
   auto* const skip_act_out = reinterpret_cast<float*>(arena + offset::skip_act_out);           // (32, 16, 8, 8)
   auto* const head_columns = reinterpret_cast<float*>(arena + offset::head_columns);           // (32, 144, 64)
   auto* const drop_out_mask = reinterpret_cast<std::uint8_t*>(arena + offset::drop_out_mask);  // (32, 512)
-  ltrt::Generator unused_rng(0);  // eval mode draws nothing
+  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  ltrt::Generator unused_own(0);
+  const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   enc_forward(enc_act_out, enc_columns, x, enc_weight, enc_bias, n);
   down_forward(down_act_out, down_columns, enc_act_out, down_weight, down_bias, n);
   up_forward(up_out, up_columns, down_act_out, up_weight, up_bias, n);

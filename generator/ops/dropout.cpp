@@ -3,6 +3,10 @@
 /// rest by 1/(1-p); in eval, the identity. The kept-mask is saved for backward.
 /// Dropout1d and Dropout2d draw once per sample and channel (attribute "channel": the elements
 /// a draw covers); the mask is still per element, so the backward is Dropout's.
+/// On the CPU the masks are torch's: its _dropout_impl draws noise.bernoulli_(1 - p) from the global
+/// generator (ltrt::TorchGenerator::bernoulli), element after element in the memory order of its
+/// input, which for a batch_first MultiheadAttention's or recurrent layer's output is (T, batch, ...)
+/// (attribute "time_major": T); p = 1 draws nothing.
 #include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
@@ -54,9 +58,13 @@ int add_dropout(Graph& g, const std::string& layer, const std::string& source, i
   n.source = source;
   n.attrs["p"] = p;
   n.attrs["numel"] = per_sample_numel(g.value(x));
+  const bool time_major = g.value(x).torch_time_major && g.value(x).shape.size() >= 3;
+  if (time_major) n.attrs["time_major"] = g.value(x).shape[1];
   n.inputs = {x};
   const int id = add_op(g, std::move(n), cpp_name(layer) + "_out");
-  return g.nodes[id].outputs[0];
+  const int out = g.nodes[id].outputs[0];
+  g.value(out).torch_time_major = time_major;  // torch's input * noise keeps the input's layout
+  return out;
 }
 
 void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
@@ -74,26 +82,48 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return Cost{e * 2, e * 9};
   };
   f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph&) {
-    write_constants(w, n);
+    write_constants(w, n, false);
+    const double p = attr_float(n, "p");
     w.open("if (!training)");
     // A loop rather than std::copy, about which GCC 12 warns (-Wstringop-overflow) where it
     // cannot rule out an n below 0, which no caller passes.
     w.line("for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];");
     w.line("return;");
     w.close();
+    if (p >= 1.0) {
+      w.line("(void)rng;  // p = 1: torch multiplies by zero and draws nothing");
+      w.open("for (int i = 0; i < n * kNumel; ++i)");
+      w.line("mask[i] = false;");
+      w.line("out[i] = 0.0f;");
+      w.close();
+      return;
+    }
+    w.line("constexpr double kKeep = " + double_literal(1.0 - p) + ";  // torch's bernoulli_(1 - p), in double");
     if (n.attrs.count("channel")) {  // Dropout1d/2d: one draw per (sample, channel), its positions alike
       w.line("constexpr int kChannel = " + std::to_string(attr_int(n, "channel")) + ";  // elements of a channel");
       w.open("for (int c = 0; c < n * kNumel; c += kChannel)");
-      w.line("const bool keep = rng.uniform() >= kP;");
+      w.line("const bool keep = rng.torch.bernoulli(kKeep);");
       w.open("for (int i = c; i < c + kChannel; ++i)");
+    } else if (n.attrs.count("time_major")) {
+      w.line("// torch holds the input as (T, batch, ...) in memory and draws its mask in that order.");
+      w.line("constexpr int kSteps = " + std::to_string(attr_int(n, "time_major")) + ";");
+      w.line("constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample");
+      w.open("for (int t = 0; t < kSteps; ++t)");
+      w.open("for (int b = 0; b < n; ++b)");
+      w.open("for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i)");
+      w.line("const bool keep = rng.torch.bernoulli(kKeep);");
     } else {
       w.open("for (int i = 0; i < n * kNumel; ++i)");
-      w.line("const bool keep = rng.uniform() >= kP;");
+      w.line("const bool keep = rng.torch.bernoulli(kKeep);");
     }
     w.line("mask[i] = keep;");
     w.line("out[i] = keep ? inp[i] * kScale : 0.0f;");
     w.close();
     if (n.attrs.count("channel")) w.close();
+    if (n.attrs.count("time_major")) {
+      w.close();
+      w.close();
+    }
   };
   // CUDA: a counter-based generator keyed by the step's dropout seed (drawn on the host from the
   // dropout stream, so resumed runs repeat it), this layer and the element: the masks differ from
@@ -186,9 +216,11 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         throw ShapeError("expects an (N, C, " + std::string(dims == 1 ? "L" : "H, W") + ") input, got " + shape_str(x.shape));
       const double p = std::get<double>(b.args.at("p"));
       if (p == 0.0) return in.at(0);
+      const std::int64_t channel = per_sample_numel(x) / x.shape[1];  // (x moves as values are added)
       const int out = add_dropout(b.graph, b.layer, b.source, in.at(0), p);
       Node& node = b.graph.nodes[static_cast<std::size_t>(b.graph.value(out).producer)];
-      node.attrs["channel"] = per_sample_numel(x) / x.shape[1];
+      node.attrs["channel"] = channel;
+      node.attrs.erase("time_major");  // torch's feature noise is a tensor of its own, (N, C, 1...)
       return out;
     };
     layers.push_back(std::move(c));

@@ -124,9 +124,14 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   if (dropout) {
     write_attention_dropout_constants(w, n);
     w.line("// Attention dropout in training: the step's seed of this layer's masks, which the backward reads.");
+    w.line("// ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,");
+    w.line("// heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so");
+    w.line("// that what draws from it after is torch's.");
     w.line("std::uint64_t seed = 0;");
     w.open("if (training)");
-    w.line("seed = rng.next_u64();");
+    w.line("seed = rng.own.next_u64();");
+    if (attr_float(n, "dropout") < 1.0)  // (p = 1 draws nothing in torch)
+      w.line("rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);");
     w.line("dropout_seed[0] = static_cast<std::int64_t>(seed);");
     w.close();
   }
@@ -406,6 +411,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     return s;
   };
   f.random_in_training = [](const Node& n) { return n.attrs.count("dropout") > 0; };
+  f.cpu_runtime_includes = {"<ltrt/counter_uniform.hpp>"};  // attention dropout's masks
   f.cost = [](const Node& n, const Graph& g) {
     const AttentionInputs a = attention_inputs(n, g);
     const double b = static_cast<double>(g.value(n.inputs[0]).shape[0]);
@@ -453,6 +459,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
 
   OpDef b;
   b.name = "attention_backward";
+  b.cpu_runtime_includes = {"<ltrt/counter_uniform.hpp>"};
   b.infer = [](const Node& n, const Graph& g) {
     const AttentionInputs a = attention_inputs(n, g);
     const Value& queries = g.value(n.inputs.at(1));
@@ -597,7 +604,10 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     }
     const int id = add_op(g, std::move(a), cpp_name(b.layer) + "_att");
     const int att = g.nodes[id].outputs[0];
-    return add_linear(g, b.layer + ".out_proj", b.source, att, w_out, b_out);
+    const int out = add_linear(g, b.layer + ".out_proj", b.source, att, w_out, b_out);
+    // torch's batch_first module computes in (T, batch, E) and returns its output transposed.
+    g.value(out).torch_time_major = true;
+    return out;
   };
   layers.push_back(std::move(l));
 }

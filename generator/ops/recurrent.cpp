@@ -262,10 +262,13 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
   int seq = in.at(0);
   for (std::int64_t k = 0; k < num_layers; ++k) {
     const std::string lk = "_l" + std::to_string(k);
-    // torch's dropout between layers: on every layer's output but the last's, in training only
-    // (ltgen's own masks, as the Dropout layer's). With one layer it does nothing.
-    if (k > 0 && dropout > 0.0)
+    // torch's dropout between layers: on every layer's output but the last's, in training only.
+    // torch runs the layers over (T, batch, features), so its masks are drawn in that order. With
+    // one layer it does nothing.
+    if (k > 0 && dropout > 0.0) {
+      g.value(seq).torch_time_major = true;
       seq = add_dropout(g, b.layer + ".dropout_l" + std::to_string(k - 1), b.source, seq, dropout);
+    }
     const std::int64_t width = k == 0 ? features : (bidirectional ? 2 : 1) * h;
     // One direction over x (the reverse direction over x's steps reversed); returns its outputs.
     auto direction = [&](int x, const std::string& suffix) {
@@ -309,6 +312,8 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
     const int id = add_op(g, std::move(cat), name);
     seq = g.nodes[id].outputs[0];
   }
+  // torch's batch_first layers compute in (T, batch, features) and return their output transposed.
+  g.value(seq).torch_time_major = true;
   return seq;
 }
 

@@ -11,7 +11,8 @@
 /// src_mask (tgt_mask) = nn.Transformer.generate_square_subsequent_mask(T). `dropout` is the
 /// attentions' (of their probabilities) and torch's Dropout modules': dropout1 after the
 /// self-attention, (the decoder's dropout2 after the cross-attention,) dropout after the activation
-/// and dropout2 (dropout3) after linear2; ltgen's own masks, off in evaluation.
+/// and dropout2 (dropout3) after linear2 (torch's masks on the CPU, ltgen's in the attentions), off
+/// in evaluation.
 /// Their stacks, TransformerEncoder(encoder_layer, num_layers, norm) and TransformerDecoder, are
 /// layers.0, layers.1, ... (clones of the first, as torch's deep copies) and the optional final
 /// norm; nn.Transformer is an encoder and a decoder stack, each with its final norm.

@@ -282,19 +282,19 @@ class CudaBackend : public Backend {
   // The next steps' scalars carry it: the captured graphs read it when they run.
   void set_batch_norm_momentum_none(bool on) override { batch_norm_momentum_none_ = on; }
 
-  void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
+  void train(const TrainStep& s, Optimizer& optimizer, DropoutDraws dropout) override {
     settle_grad_scaler();
-    begin_step(s, dropout, s.optimizer_step ? &optimizer : nullptr);
+    begin_step(s, dropout.own, s.optimizer_step ? &optimizer : nullptr);
     launch(training_graph(s));
     read_back_train_loss();  // behind the step; nothing waits for it here
     if (s.optimizer_step) count_step(optimizer);
     train_rows_ = s.n;
   }
 
-  float train_forward(const TrainStep& s, Generator& dropout) override {
+  float train_forward(const TrainStep& s, DropoutDraws dropout) override {
     require_split_step();
     settle_grad_scaler();
-    begin_step(s, dropout, nullptr);
+    begin_step(s, dropout.own, nullptr);
     auto it = forward_graphs_.find(s.n);
     if (it == forward_graphs_.end())
       it = forward_graphs_.emplace(s.n, capture([&] { m_.device_steps->training_forward(arena_, s.n, ctx_); })).first;

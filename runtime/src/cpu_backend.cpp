@@ -23,7 +23,7 @@ class CpuBackend : public Backend {
   void set_batch_norm_momentum_none(bool on) override {
     if (model_.set_batch_norm_momentum_none) model_.set_batch_norm_momentum_none(on);
   }
-  void train(const TrainStep& s, Optimizer& optimizer, Generator& dropout) override {
+  void train(const TrainStep& s, Optimizer& optimizer, DropoutDraws dropout) override {
     loss_ = model_.training_step(host_.data(), s.n, s.loss_scale, s.accumulate, dropout);
     if (s.sync_gradients) group_.average(grad_region(model_, host_.data()), trainable_elements(model_));
     if (s.optimizer_step) step_optimizer(s.clip_val, s.clip_by_value, optimizer);
@@ -40,7 +40,7 @@ class CpuBackend : public Backend {
   EvalSums take_eval_sums() override { return std::exchange(sums_, EvalSums{}); }
   void predict(int n) override { model_.predict_step(host_.data(), n); }
   // training_forward and training_backward exist: the trainer checks it when the hooks need them.
-  float train_forward(const TrainStep& s, Generator& dropout) override {
+  float train_forward(const TrainStep& s, DropoutDraws dropout) override {
     return loss_ = model_.training_forward(host_.data(), s.n, dropout);
   }
   void train_backward(const TrainStep& s) override {

@@ -6,6 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+#include "ltrt/error.hpp"
 
 namespace ltrt {
 namespace {
@@ -100,10 +104,6 @@ void normal_16(float* data, float mean, float std) {
 
 TorchGenerator::TorchGenerator(std::uint64_t seed) : engine_(static_cast<std::uint32_t>(seed)) {}
 
-std::uint64_t TorchGenerator::random64() {
-  const std::uint64_t high = random();
-  return (high << 32) | random();
-}
 
 void TorchGenerator::uniform(float* data, std::int64_t n, double from, double to) {
   const auto lo = static_cast<float>(from), hi = static_cast<float>(to);
@@ -146,6 +146,46 @@ void TorchGenerator::randint(std::int64_t* data, std::int64_t n, std::int64_t hi
   const auto range = static_cast<std::uint64_t>(high);
   for (std::int64_t i = 0; i < n; ++i)
     data[i] = static_cast<std::int64_t>((range >= (1ull << 32) ? random64() : random()) % range);
+}
+
+// "mt19937 <the engine's 625 words> normal <none, or the waiting float64's bits in hex>".
+std::string TorchGenerator::state() const {
+  std::ostringstream out;
+  out << "mt19937 " << engine_ << " normal ";
+  if (next_double_normal_) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &*next_double_normal_, sizeof bits);
+    out << std::hex << bits;
+  } else {
+    out << "none";
+  }
+  return out.str();
+}
+
+void TorchGenerator::set_state(const std::string& text) {
+  std::istringstream in(text);
+  std::string tag, normal_tag, normal;
+  std::mt19937 engine;
+  in >> tag >> engine >> normal_tag >> normal;
+  std::string rest;
+  if (!in || tag != "mt19937" || normal_tag != "normal" || (in >> rest))
+    throw Error("torch generator state '" + text.substr(0, 40) + "...' is malformed");
+  std::optional<double> next;
+  if (normal != "none") {
+    std::size_t used = 0;
+    std::uint64_t bits = 0;
+    try {
+      bits = std::stoull(normal, &used, 16);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != normal.size()) throw Error("torch generator state: '" + normal + "' is not a float64's bits");
+    double value;
+    std::memcpy(&value, &bits, sizeof value);
+    next = value;
+  }
+  engine_ = engine;
+  next_double_normal_ = next;
 }
 
 }  // namespace ltrt

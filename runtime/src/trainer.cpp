@@ -371,7 +371,7 @@ class Fit {
                   "training_backward: regenerate it with ltgen");
     TorchGenerator torch_generator(static_cast<std::uint64_t>(t_.seed));  // torch.manual_seed(seed)
     init_parameters(model, arena_.data(), torch_generator);
-    torch_global_.emplace(torch_generator);  // what the DataLoader iterators draw from next
+    torch_global_.emplace(torch_generator);  // what the DataLoader iterators and dropout draw from next
     const ClassTargets classes = class_targets_of(model, true);
     // Agreed before the broadcast: a rank that cannot read its files must not leave the others
     // sending it weights it never receives.
@@ -549,10 +549,12 @@ class Fit {
   bool resumed_open_epoch_ = false;
   bool resumed_started_epoch_ = false;
   std::string epoch_start_rng_data_;   // data generator before this epoch's shuffle (mid-epoch resume)
-  // torch's global generator as the loaders draw from it (one process: the training order), and
-  // its count of draws before this epoch's (mid-epoch resume).
+  // What a training step's dropout draws from (ltrt/dropout_draws.hpp).
+  DropoutDraws dropout_draws() { return {torch_global_->generator(), rngs_.dropout}; }
+  // torch's global generator as the loaders (one process: the training order) and the CPU steps'
+  // dropout draw from it, and as it was before this epoch's iterator (mid-epoch resume).
   std::optional<TorchGlobalDraws> torch_global_;
-  std::int64_t epoch_start_torch_draws_ = 0;
+  TorchGenerator epoch_start_torch_{0};
   bool train_iterator_made_ = false;  // the next epoch's iterator exists (made by LearningRateFinder)
   bool should_stop_ = false;
   bool sanity_checking_ = false;
@@ -788,8 +790,8 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   loops.set("advance_end_pending", json::Value::make_bool(in_batch_end_));
   loops.set("advance_end_tail_pending", json::Value::make_bool(in_advance_end_validation_));
   loops.set("epoch_start_rng_data", json::Value::make_string(epoch_start_rng_data_));
-  loops.set("torch_draws", json::Value::make_integer(torch_global_->count()));
-  loops.set("epoch_start_torch_draws", json::Value::make_integer(epoch_start_torch_draws_));
+  loops.set("torch_generator", json::Value::make_string(torch_global_->generator().state()));
+  loops.set("epoch_start_torch_generator", json::Value::make_string(epoch_start_torch_.state()));
   loops.set("epoch_unfinished", json::Value::make_bool(epoch_open_));
   loops.set("epoch_started", json::Value::make_bool(epoch_started_));
   s.loops = loops;
@@ -893,10 +895,19 @@ void Fit::restore_training_state(const TrainState& s, const std::string& path) {
   const json::Value* tail = s.loops.find("advance_end_tail_pending");
   advance_end_tail_pending_ = tail != nullptr && tail->kind == json::Kind::boolean && tail->b;
   epoch_start_rng_data_ = rng->str;
-  // Absent from checkpoints of earlier ltgen versions (whose single-process order was ltgen's own).
-  if (s.loops.find("torch_draws")) {
-    torch_global_->set_count(loop_integer(s.loops, "torch_draws", path));
-    epoch_start_torch_draws_ = loop_integer(s.loops, "epoch_start_torch_draws", path);
+  // Absent from checkpoints of earlier ltgen versions (whose order and dropout were ltgen's own).
+  const json::Value* torch_now = s.loops.find("torch_generator");
+  const json::Value* torch_epoch_start = s.loops.find("epoch_start_torch_generator");
+  if (torch_now || torch_epoch_start) {
+    if (!torch_now || torch_now->kind != json::Kind::string || !torch_epoch_start ||
+        torch_epoch_start->kind != json::Kind::string)
+      throw Error(path + ": __metadata__ 'loops' has an incomplete torch generator state");
+    try {
+      torch_global_->generator().set_state(torch_now->str);
+      epoch_start_torch_.set_state(torch_epoch_start->str);
+    } catch (const Error& e) {
+      throw Error(path + ": __metadata__ 'loops': " + e.what());
+    }
   }
   // Checkpoints of earlier ltgen versions lack the epoch's progress: an epoch not yet processed
   // was unfinished, and started unless nothing of it had run.
@@ -1119,7 +1130,7 @@ void Fit::find_lr(LearningRateFinder& finder) {
   std::vector<json::Value> scheduler_states;
   for (const auto& scheduler : schedulers_) scheduler_states.push_back(scheduler->state());
   const std::string rng_data = rngs_.data.state(), rng_dropout = rngs_.dropout.state();
-  const std::int64_t torch_draws = torch_global_->count();
+  const TorchGenerator torch_before = torch_global_->generator();
   const std::optional<GradScaler> scaler = backend_->grad_scaler();
 
   const LearningRateFinder::Options& o = finder.options();
@@ -1145,14 +1156,14 @@ void Fit::find_lr(LearningRateFinder& finder) {
                               t_.gradient_clip_algorithm == "value", step};
       float loss;
       if constexpr (user_hooks::in_step) {  // the hooks' split step, without them (they are a Callback)
-        loss = backend_->train_forward(request, rngs_.dropout);
+        loss = backend_->train_forward(request, dropout_draws());
         backend_->train_backward(request);
         if (step) {
           backend_->unscale_gradients();
           backend_->step_optimizer(t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", optimizer_);
         }
       } else {
-        backend_->train(request, optimizer_, rngs_.dropout);
+        backend_->train(request, optimizer_, dropout_draws());
         loss = backend_->loss();
       }
       if (step) ++steps;
@@ -1181,7 +1192,7 @@ void Fit::find_lr(LearningRateFinder& finder) {
   }
   rngs_.data.set_state(rng_data);
   rngs_.dropout.set_state(rng_dropout);
-  torch_global_->set_count(torch_draws);  // the search ran under isolate_rng
+  torch_global_->generator() = torch_before;  // the search ran under isolate_rng
   // Its restore sets the fit loop's data up again, which makes the first epoch's iterator there,
   // inside isolate_rng: that epoch's _base_seed leaves no trace (its sampler draws when it starts).
   train_iterator_made_ = true;
@@ -1208,7 +1219,7 @@ void Fit::find_lr(LearningRateFinder& finder) {
 void Fit::step_forward_backward(int n, bool first_of_group, bool step) {
   const TrainStep request{n, 1.0f / static_cast<float>(t_.accumulate_grad_batches), !first_of_group, false, 0, false, step};
   if constexpr (user_hooks::split_step) {
-    last_loss_ = backend_->train_forward(request, rngs_.dropout);
+    last_loss_ = backend_->train_forward(request, dropout_draws());
     // training_step has logged: the hooks from here on see this step's train_loss (and train_acc) in
     // callback_metrics, as Lightning's results give them when read.
     step_metrics_pending_ = true;
@@ -1225,7 +1236,7 @@ void Fit::step_forward_backward(int n, bool first_of_group, bool step) {
     backend_->train_backward(request);
     LTRT_USER_HOOK(*this, on_after_backward, (trainer_))
   } else {
-    backend_->train(request, optimizer_, rngs_.dropout);  // forward and backward: no optimizer step
+    backend_->train(request, optimizer_, dropout_draws());  // forward and backward: no optimizer step
     step_metrics_pending_ = true;
     step_rows_ = n;
     fetch_step_metrics();  // for on_before_optimizer_step, as above
@@ -1254,7 +1265,7 @@ void Fit::train_batch(std::int64_t b) {
     // averaged anew), no zero_grad and no backward.
     sync_buffers(step);
     const TrainStep request{n, 1.0f / static_cast<float>(k), true, false, 0, false, false};
-    last_loss_ = backend_->train_forward(request, rngs_.dropout);
+    last_loss_ = backend_->train_forward(request, dropout_draws());
     step_metrics_pending_ = true;
     step_rows_ = n;
   } else if constexpr (user_hooks::in_step) {
@@ -1269,7 +1280,7 @@ void Fit::train_batch(std::int64_t b) {
     const TrainStep request{n, 1.0f / static_cast<float>(k), !first_of_group, step, t_.gradient_clip_val,
                             t_.gradient_clip_algorithm == "value", step};
     sync_buffers(step);
-    backend_->train(request, optimizer_, rngs_.dropout);
+    backend_->train(request, optimizer_, dropout_draws());
     step_metrics_pending_ = true;  // read when something needs them
     step_rows_ = n;
     gradients_released_ = false;
@@ -1495,14 +1506,14 @@ FitResult Fit::run_loops() {
     } else {
       // The epoch's DataLoader iterator draws its _base_seed, then (shuffled) its RandomSampler the
       // seed of the epoch's torch.randperm; a mid-epoch resume draws them again from the epoch's
-      // start and goes on from the checkpoint's count.
-      const std::int64_t saved = torch_global_->count();
-      if (resuming_mid_epoch) torch_global_->set_count(epoch_start_torch_draws_);
-      epoch_start_torch_draws_ = torch_global_->count();
+      // start and goes on from the checkpoint's state.
+      const TorchGenerator saved = torch_global_->generator();
+      if (resuming_mid_epoch) torch_global_->generator() = epoch_start_torch_;
+      epoch_start_torch_ = torch_global_->generator();
       if (!train_iterator_made_) torch_global_->draw();
       train_iterator_made_ = false;
       if (train_loader_->shuffle()) train_loader_->start_epoch_from_seed(torch_global_->draw());
-      if (resuming_mid_epoch) torch_global_->set_count(saved);
+      if (resuming_mid_epoch) torch_global_->generator() = saved;
     }
     // FitLoop.on_advance_start: a restarted epoch that had started does not start again (its
     // callbacks neither: LearningRateMonitor logs no epoch row, GradientAccumulationScheduler sets

@@ -8,11 +8,11 @@
 // The oracle is built from the spec's JSON alone (each layer type mapped to
 // the torch op with the same arguments), not from anything the generator
 // emits; only the parameter values, the batch and the dropout masks are
-// shared. Dropout masks are replayed from a copy of the Generator given to
-// training_step: each Dropout layer, in forward order, draws one uniform per
-// element of its first n rows and keeps the element when u >= p (the mask
-// buffers themselves are recycled by the memory plan once backward is done
-// with them, so they cannot be read after the step).
+// shared. Dropout masks are replayed from a copy of the TorchGenerator given to
+// training_step: each Dropout layer, in forward order, draws torch's bernoulli_(1 - p)
+// over its first n rows, in the memory order torch's tensor has (time-major after a
+// batch_first MultiheadAttention or recurrent layer), the mask buffers themselves
+// being recycled by the memory plan once backward is done with them.
 //
 // This is the one LibTorch translation unit of the test: keep it that way,
 // LibTorch headers take long to compile.
@@ -33,9 +33,11 @@
 #include <vector>
 
 #include <ltrt/arena.hpp>
+#include <ltrt/dropout_draws.hpp>
 #include <ltrt/json.hpp>
 #include <ltrt/model.hpp>
 #include <ltrt/rng.hpp>
+#include <ltrt/torch_generator.hpp>
 
 #include "gradcheck_registry.hpp"
 
@@ -410,24 +412,31 @@ using ParamMap = std::map<std::string, torch::Tensor>;
 struct Masks {
   std::vector<torch::Tensor> masks;  // bool, the shape of the layer's input
   std::vector<std::uint64_t> seeds;  // attention dropout's, one per MultiheadAttention with dropout
-  ltrt::Generator* replay = nullptr;
+  ltrt::TorchGenerator* replay = nullptr;  // torch's masks
+  ltrt::Generator* replay_own = nullptr;    // the attention's seeds
 
-  // An attention's seed of its masks, drawn where its forward draws it (one u64).
-  std::uint64_t seed(std::size_t k) {
+  // An attention's seed of its masks, drawn where its forward draws it (one u64 of ltgen's stream);
+  // torch's generator then moves past its bernoulli_ of the `count` probabilities.
+  std::uint64_t seed(std::size_t k, std::int64_t count) {
     if (k < seeds.size()) return seeds[k];
     EXPECT_EQ(k, seeds.size());
     EXPECT_NE(replay, nullptr);
-    seeds.push_back(replay->next_u64());
+    seeds.push_back(replay_own->next_u64());
+    replay->skip_bernoulli(count);
     return seeds.back();
   }
 
-  torch::Tensor get(std::size_t k, const torch::Tensor& like, double p) {
+  // time_major: torch's tensor is (T, batch, ...) in memory, and its mask is drawn in that order.
+  torch::Tensor get(std::size_t k, const torch::Tensor& like, double p, bool time_major = false) {
     if (k < masks.size()) return masks[k];
     EXPECT_EQ(k, masks.size());
     EXPECT_NE(replay, nullptr);
-    auto m = torch::empty(like.sizes(), torch::kBool);
+    std::vector<std::int64_t> shape = like.sizes().vec();
+    if (time_major) std::swap(shape[0], shape[1]);
+    auto m = torch::empty(shape, torch::kBool);
     bool* d = m.data_ptr<bool>();
-    for (std::int64_t i = 0; i < m.numel(); ++i) d[i] = replay->uniform() >= p;
+    for (std::int64_t i = 0; i < m.numel(); ++i) d[i] = p < 1 && replay->bernoulli(1.0 - p);  // p = 1 draws nothing
+    if (time_major) m = m.transpose(0, 1).contiguous();
     masks.push_back(m);
     return m;
   }
@@ -445,10 +454,16 @@ at::Reduction::Reduction reduction_of(const json::Value& loss) {
 torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, const torch::Tensor& y, Masks* masks,
                            bool training, ParamMap* state = nullptr) {
   std::size_t dropout_k = 0, attention_k = 0;
+  // Whether torch holds h as (T, batch, ...) in memory: after a batch_first MultiheadAttention or
+  // recurrent layer (their outputs are transposed views), and the Dropouts after those.
+  bool time_major = false;
   for (std::size_t i = 0; i < s.layers->items.size(); ++i) {
     const json::Value& l = s.layers->items[i];
     const std::string type = get_string(l, "type", "");
     const std::string prefix = "layers." + std::to_string(i) + ".";
+    const bool input_time_major = time_major;
+    time_major = type == "MultiheadAttention" || type == "RNN" || type == "LSTM" || type == "GRU" ||
+                 (type.rfind("Dropout", 0) == 0 && input_time_major);
     if (type == "Linear") {
       const auto b = p.find(prefix + "bias");
       // tie_weight: the same tensor as its owner's weight (one leaf, two uses: autograd sums them).
@@ -611,7 +626,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       const double prob = get_number(l, "p", 0.5);
       if (training && prob > 0) {
         // As ATen's dropout: input * (bernoulli(1 - p) / (1 - p)), the mask given.
-        const torch::Tensor keep = masks->get(dropout_k++, h, prob).to(h.dtype());
+        const torch::Tensor keep = masks->get(dropout_k++, h, prob, input_time_major).to(h.dtype());
         h = prob < 1 ? h * keep.div(1 - prob) : h * 0;
       }
     } else if (type == "Dropout1d" || type == "Dropout2d") {
@@ -687,7 +702,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       torch::Tensor scores = torch::matmul(split(0), split(1).transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
       if (get_bool(l, "is_causal", false))
         scores = scores.masked_fill(torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool)).triu(1), -std::numeric_limits<double>::infinity());
-      const std::uint64_t seed = masks->seed(attention_k++);
+      const std::uint64_t seed = masks->seed(attention_k++, batch * heads * t * t);
       std::uint32_t stream = 2166136261u;
       for (unsigned char c : prefix.substr(0, prefix.size() - 1)) stream = (stream ^ c) * 16777619u;
       torch::Tensor keep = torch::empty({batch, heads, t, t}, torch::kBool);
@@ -739,7 +754,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       const torch::Tensor zeros = torch::zeros({both ? 2 : 1, h.size(0), hidden}, h.options());
       for (std::int64_t k = 0; k < layers; ++k) {
         if (k > 0 && training && prob > 0) {
-          const torch::Tensor keep = masks->get(dropout_k++, h, prob).to(h.dtype());
+          const torch::Tensor keep = masks->get(dropout_k++, h, prob, true).to(h.dtype());  // torch's (T, N, H)
           h = prob < 1 ? h * keep.div(1 - prob) : h * 0;
         }
         const std::vector<torch::Tensor> w(weights.begin() + static_cast<std::ptrdiff_t>(k * per_layer),
@@ -989,9 +1004,10 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     std::map<std::string, torch::Tensor> grads;
     Masks masks;
   };
-  auto oracle32 = [&](int n, ltrt::Generator* replay) {
+  auto oracle32 = [&](int n, ltrt::DropoutDraws replay) {
     Oracle o;
-    o.masks.replay = replay;
+    o.masks.replay = &replay.torch;
+    o.masks.replay_own = &replay.own;
     ParamMap leaf;
     for (const auto& [name, t] : p32) leaf[name] = t.clone().requires_grad_(true);
     const torch::Tensor loss = forward_loss(s, leaf, x.narrow(0, 0, n), y.narrow(0, 0, n), &o.masks, true, &state);
@@ -999,6 +1015,7 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     o.loss = loss.item<double>();
     for (const auto& [name, t] : leaf) o.grads[name] = t.grad().clone();
     o.masks.replay = nullptr;
+    o.masks.replay_own = nullptr;
     return o;
   };
   auto grad_of = [&](const ltrt::ParamDef& pd) {
@@ -1035,8 +1052,9 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     sizes.erase(1);
     ltrt::Arena copy(m.arena_bytes);
     std::memcpy(copy.data(), a, m.arena_bytes);
-    ltrt::Generator rng(7);
-    EXPECT_THROW(m.training_step(copy.data(), 1, 1.0f, false, rng), std::exception) << "a training batch of one row";
+    ltrt::TorchGenerator torch_rng(7);
+    ltrt::Generator own_rng(7);
+    EXPECT_THROW(m.training_step(copy.data(), 1, 1.0f, false, ltrt::DropoutDraws{torch_rng, own_rng}), std::exception) << "a training batch of one row";
   }
   for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
     const int n = *it;
@@ -1045,10 +1063,13 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     // 1. A fresh step (accumulate = false) writes over stale gradients.
     std::fill(reinterpret_cast<float*>(a + m.grads_offset),
               reinterpret_cast<float*>(a + m.grads_offset) + m.num_param_elements, 123.0f);
-    ltrt::Generator rng(2024, static_cast<std::uint64_t>(n));
-    ltrt::Generator replay = rng;
+    ltrt::TorchGenerator torch_rng(2024 + static_cast<std::uint64_t>(n));
+    ltrt::Generator own_rng(2024, static_cast<std::uint64_t>(n));
+    const ltrt::DropoutDraws rng{torch_rng, own_rng};
+    ltrt::TorchGenerator torch_replay = torch_rng;
+    ltrt::Generator own_replay = own_rng;
     const float loss = m.training_step(a, n, 1.0f, false, rng);
-    Oracle o1 = oracle32(n, &replay);
+    Oracle o1 = oracle32(n, {torch_replay, own_replay});
     check_loss("training_step loss", n, loss, o1.loss);
     check_grads("grad", n, [&](const std::string& name) { return o1.grads.at(name); });
     check_state("state", n);
@@ -1059,9 +1080,10 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
 
     // 2. Accumulation with a loss scale (gradient accumulation / AMP): the
     //    gradients add up, the returned loss is unscaled. Dropout draws anew.
-    ltrt::Generator replay2 = rng;
+    ltrt::TorchGenerator torch_replay2 = torch_rng;
+    ltrt::Generator own_replay2 = own_rng;
     const float loss2 = m.training_step(a, n, 0.5f, true, rng);
-    Oracle o2 = oracle32(n, &replay2);
+    Oracle o2 = oracle32(n, {torch_replay2, own_replay2});
     check_loss("accumulated step loss", n, loss2, o2.loss);
     check_state("state acc", n);
     check_grads("grad acc", n,

@@ -4,6 +4,10 @@
 //   uniform N BOUND    torch.empty(N).uniform_(-BOUND, BOUND)
 //   normal N STD       torch.empty(N).normal_(0, STD)
 //   randint N HIGH     torch.randint(0, HIGH, (N,)), each value as 16 hex digits
+//   dropout N P        F.dropout(torch.ones(N), P, training=True): 1 for each kept element, else 0
+//                      (bernoulli_(1 - P); P = 1 draws nothing)
+//   skip N             what a bernoulli_ of N elements draws, skipped (no line)
+//   roundtrip          the generator replaced by one restored from its state() (no line)
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -28,7 +32,28 @@ int main() {
       gen = std::make_unique<ltrt::TorchGenerator>(seed);
       continue;
     }
+    if (command == "roundtrip" && gen) {
+      auto restored = std::make_unique<ltrt::TorchGenerator>(0);
+      restored->set_state(gen->state());
+      gen = std::move(restored);
+      continue;
+    }
     std::int64_t n = 0;
+    if (command == "skip" && (in >> n) && gen) {
+      gen->skip_bernoulli(n);
+      continue;
+    }
+    if (command == "dropout") {
+      double p = 0;
+      in >> n >> p;
+      if (!in || !gen) {
+        std::fprintf(stderr, "bad command '%s'\n", line.c_str());
+        return 2;
+      }
+      for (std::int64_t i = 0; i < n; ++i) std::printf("%d", p < 1.0 && gen->bernoulli(1.0 - p) ? 1 : 0);
+      std::printf("\n");
+      continue;
+    }
     if (command == "randint") {
       std::int64_t high = 0;
       in >> n >> high;

@@ -12,6 +12,7 @@
 #include <deque>
 #include <string>
 
+#include "ltrt/dropout_draws.hpp"
 #include "ltrt/json.hpp"
 #include "ltrt/model.hpp"
 #include "ltrt/rng.hpp"
@@ -21,7 +22,7 @@ namespace toy {
 constexpr int kBatch = 32;
 constexpr std::size_t kParams = 0, kGrads = 64, kSlots = 128, kInput = 256, kTarget = 512, kArenaBytes = 1024;
 
-inline float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator&) {
+inline float training_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws&) {
   const float* p = reinterpret_cast<const float*>(arena + kParams);
   float* g = reinterpret_cast<float*>(arena + kGrads);
   const float* x = reinterpret_cast<const float*>(arena + kInput);

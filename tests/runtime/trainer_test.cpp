@@ -34,7 +34,7 @@ namespace {
 std::size_t g_allocations_at_step[96];
 int g_step_calls = 0;
 
-float counting_step(std::byte* arena, int n, float loss_scale, bool accumulate, ltrt::Generator& rng) {
+float counting_step(std::byte* arena, int n, float loss_scale, bool accumulate, const ltrt::DropoutDraws& rng) {
   if (g_step_calls < 96) g_allocations_at_step[g_step_calls] = g_allocations;
   ++g_step_calls;
   return toy::training_step(arena, n, loss_scale, accumulate, rng);

@@ -12,13 +12,13 @@
 #include "ltrt/arena.hpp"
 #include "ltrt/averaged_model.hpp"
 #include "ltrt/grad_scaler.hpp"
+#include "ltrt/dropout_draws.hpp"
 #include "ltrt/model.hpp"
 #include "ltrt/process_group.hpp"
 #include "ltrt/trainer_config.hpp"
 
 namespace ltrt {
 
-class Generator;
 class Optimizer;
 
 // One training batch as the fit loop runs it.
@@ -62,7 +62,7 @@ class Backend {
   // advances optimizer's step count). A device backend returns once the step is enqueued, so
   // that the host loads the next batch while the device computes: the step's results are read
   // only when asked for, with loss() and outputs(), which wait for it.
-  virtual void train(const TrainStep& step, Optimizer& optimizer, Generator& dropout) = 0;
+  virtual void train(const TrainStep& step, Optimizer& optimizer, DropoutDraws dropout) = 0;
   // The last train() step's loss. Valid until the next evaluate() or predict().
   virtual float loss() = 0;
   // The last train() step's outputs (n rows) into the host arena's output buffer, for accuracy.
@@ -82,7 +82,7 @@ class Backend {
   // The training step in pieces, for user hooks that run inside it (ltrt/hook_calls.hpp's
   // in_step): forward and loss in train mode, waiting for the loss (a hook receives it); the
   // batch's outputs can then be read with outputs() ...
-  virtual float train_forward(const TrainStep& step, Generator& dropout) = 0;
+  virtual float train_forward(const TrainStep& step, DropoutDraws dropout) = 0;
   // ... backward from d(loss) = step.loss_scale over the activations train_forward left ...
   virtual void train_backward(const TrainStep& step) = 0;
   // ... and at the end of an accumulation group (after train(), or train_backward(), without

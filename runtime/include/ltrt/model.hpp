@@ -7,7 +7,7 @@
 
 namespace ltrt {
 
-class Generator;
+struct DropoutDraws;  // ltrt/dropout_draws.hpp
 namespace cuda {
 struct Context;  // ltrt/cuda/context.cuh: stream, cuBLASLt handle, device scalars
 }
@@ -265,14 +265,15 @@ struct ModelDef {
   // Backward starts from d(loss) = loss_scale: 1/accumulate_grad_batches as
   // Lightning divides the loss, times the AMP loss scale later. Parameter
   // gradients are added to the grad region when accumulate is true, written
-  // over it otherwise. Returns the (unscaled) loss.
-  float (*training_step)(std::byte* arena, int n, float loss_scale, bool accumulate, Generator& rng);
+  // over it otherwise. Returns the (unscaled) loss. Dropout draws from rng (torch's masks from its
+  // torch generator, layer after layer in the forward's order).
+  float (*training_step)(std::byte* arena, int n, float loss_scale, bool accumulate, const DropoutDraws& rng);
   // training_step in two halves, emitted only for programs whose hooks run between them
   // (on_before_zero_grad, on_before_backward, on_after_backward) or that run SWA's BatchNorm epoch
   // (forward alone); nullptr otherwise.
   // training_forward: forward and loss in train mode, returns the loss; training_backward: backward
   // from d(loss) = loss_scale, as training_step's.
-  float (*training_forward)(std::byte* arena, int n, Generator& rng) = nullptr;
+  float (*training_forward)(std::byte* arena, int n, const DropoutDraws& rng) = nullptr;
   void (*training_backward)(std::byte* arena, int n, float loss_scale, bool accumulate) = nullptr;
   // StochasticWeightAveraging's BatchNorm epoch (a spec with it and BatchNorm): while on, the
   // BatchNorm forwards average their running statistics cumulatively (momentum=None).

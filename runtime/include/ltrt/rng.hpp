@@ -4,10 +4,11 @@
 // same seed gives the same stream on every platform and compiler: only integer
 // arithmetic and IEEE double operations are used.
 //
-// NOTE: these streams are not torch's: a program seeded with 42 draws other dropout masks and
-// samples other text than a Lightning script seeded with 42. Its initial weights, randn data and
-// the shuffles of a single process are torch's (ltrt/torch_generator.hpp,
-// ltrt/torch_global_draws.hpp), and so are DDP's permutations (torch_randperm below).
+// NOTE: these streams are not torch's: a program seeded with 42 draws other attention-dropout
+// masks, other dropout masks on the GPU, and samples other text than a Lightning script seeded
+// with 42. Its initial weights, randn data, the shuffles of a single process and the CPU's Dropout
+// masks are torch's (ltrt/torch_generator.hpp, ltrt/torch_global_draws.hpp), and so are DDP's
+// permutations (torch_randperm below).
 #pragma once
 
 #include <cstdint>

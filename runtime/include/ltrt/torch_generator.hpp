@@ -13,6 +13,10 @@
 //    and the sine and cosine, rounded where its vector code rounds (torch_normal.cpp); when 16 does
 //    not divide the size, the last 16 are drawn again. On fewer elements: float64 Box-Muller
 //    (log1p, sin, cos), whose second value waits in the generator for the next such draw.
+//  - bernoulli(p), an element of tensor.bernoulli_(p) (dropout's noise: bernoulli_(1 - p)): random64()'s
+//    low 53 bits as a double in [0, 1), kept below p, one element after another in memory order.
+//    That is torch's CPU kernel without MKL's stream, which torch takes everywhere since 2.5
+//    (ATen's DistributionKernels.cpp; 1.13 took it where it was built without MKL, as Debian's is).
 // Torch built without AVX2 (or for another architecture) rounds these differently; see README.
 #pragma once
 
@@ -28,7 +32,13 @@ class TorchGenerator {
   explicit TorchGenerator(std::uint64_t seed);  // torch.manual_seed(seed)
 
   std::uint32_t random() { return static_cast<std::uint32_t>(engine_()); }
-  std::uint64_t random64();
+  std::uint64_t random64() {
+    const std::uint64_t high = random();
+    return (high << 32) | random();
+  }
+  bool bernoulli(double p) { return static_cast<double>(random64() & ((1ull << 53) - 1)) * 0x1.0p-53 < p; }
+  // Moves past what bernoulli_ draws for n elements (two words each).
+  void skip_bernoulli(std::int64_t n) { engine_.discard(2 * static_cast<unsigned long long>(n)); }
 
   // tensor.uniform_(from, to) and tensor.normal_(mean, std) of a contiguous float32 tensor.
   void uniform(float* data, std::int64_t n, double from, double to);
@@ -36,6 +46,11 @@ class TorchGenerator {
   // torch.randint(0, high, ...) of int64 values: random() % high, or random64() % high when high
   // reaches 2^32 (torch's modulo, with its slight bias for high that do not divide 2^32).
   void randint(std::int64_t* data, std::int64_t n, std::int64_t high);
+
+  // The whole state as one line of text (checkpoints keep torch's global generator during fit);
+  // set_state throws ltrt::Error on text that state() did not write.
+  std::string state() const;
+  void set_state(const std::string& text);
 
  private:
   std::mt19937 engine_;

@@ -371,7 +371,9 @@ class Fit {
                   "training_backward: regenerate it with ltgen");
     TorchGenerator torch_generator(static_cast<std::uint64_t>(t_.seed));  // torch.manual_seed(seed)
     init_parameters(model, arena_.data(), torch_generator);
-    torch_global_.emplace(torch_generator);  // what the DataLoader iterators and dropout draw from next
+    // What the DataLoader iterators and dropout draw from next. Lightning's DDP strategy seeds torch
+    // again as it sets the processes up (setup_distributed's reset_seed), after the initialisation.
+    torch_global_.emplace(t_.ddp() ? TorchGenerator(static_cast<std::uint64_t>(t_.seed)) : torch_generator);
     const ClassTargets classes = class_targets_of(model, true);
     // Agreed before the broadcast: a rank that cannot read its files must not leave the others
     // sending it weights it never receives.
@@ -1499,22 +1501,22 @@ FitResult Fit::run_loops() {
 
     // A mid-epoch resume replays this epoch's shuffle, then skips the batches done.
     const bool resuming_mid_epoch = batch_in_epoch_ > 0;
+    // The epoch's DataLoader iterator draws its _base_seed from torch's global generator, then (one
+    // process, shuffled) its RandomSampler the seed of the epoch's torch.randperm; a mid-epoch
+    // resume draws them again from the epoch's start and goes on from the checkpoint's state.
+    const TorchGenerator saved = torch_global_->generator();
+    if (resuming_mid_epoch) torch_global_->generator() = epoch_start_torch_;
+    epoch_start_torch_ = torch_global_->generator();
+    if (!train_iterator_made_) torch_global_->draw();
+    train_iterator_made_ = false;
     if (t_.ddp()) {
       if (resuming_mid_epoch) rngs_.data.set_state(epoch_start_rng_data_);
       epoch_start_rng_data_ = rngs_.data.state();
       train_loader_->start_epoch(rngs_.data, epochs_processed_);  // DDP's sampler.set_epoch(current.processed)
-    } else {
-      // The epoch's DataLoader iterator draws its _base_seed, then (shuffled) its RandomSampler the
-      // seed of the epoch's torch.randperm; a mid-epoch resume draws them again from the epoch's
-      // start and goes on from the checkpoint's state.
-      const TorchGenerator saved = torch_global_->generator();
-      if (resuming_mid_epoch) torch_global_->generator() = epoch_start_torch_;
-      epoch_start_torch_ = torch_global_->generator();
-      if (!train_iterator_made_) torch_global_->draw();
-      train_iterator_made_ = false;
-      if (train_loader_->shuffle()) train_loader_->start_epoch_from_seed(torch_global_->draw());
-      if (resuming_mid_epoch) torch_global_->generator() = saved;
+    } else if (train_loader_->shuffle()) {
+      train_loader_->start_epoch_from_seed(torch_global_->draw());
     }
+    if (resuming_mid_epoch) torch_global_->generator() = saved;
     // FitLoop.on_advance_start: a restarted epoch that had started does not start again (its
     // callbacks neither: LearningRateMonitor logs no epoch row, GradientAccumulationScheduler sets
     // nothing, as in Lightning).

@@ -27,7 +27,7 @@ out.bin), and compares:
   bounds hold for OpenBLAS's fused (FMA) kernels under ltgen's sgemm, as torch's are fused; its
   generic Prescott kernels round each product apart, and dq then differs by up to 4 steps at
   T=1030 (scripts/test.sh chooses the CPU's kernels where OpenBLAS does not recognise it).
-- dropout: the Dropout layer's forward (its mask, from ltgen's generator) and backward, each
+- dropout: the Dropout layer's forward (its mask, torch's from a TorchGenerator) and backward, each
   rounded as the graph's to_bf16 node after it and autodiff's gradient rounding do, against
   torch's bfloat16 arithmetic with that mask (Dropout.cpp's _dropout_impl: noise = mask / (1 - p)
   in bfloat16, x * noise; the gradient g * noise): exactly equal.
@@ -151,8 +151,9 @@ int main() {
   if (!f || std::fread(inp.data(), 4, inp.size(), f) != inp.size() || std::fread(dout.data(), 4, dout.size(), f) != dout.size())
     return 1;
   std::fclose(f);
-  ltrt::Generator rng(7);
-  dropout_bf16::layers_1_forward(out.data(), mask.data(), inp.data(), n, true, rng);
+  ltrt::TorchGenerator torch_rng(7);
+  ltrt::Generator own_rng(7);
+  dropout_bf16::layers_1_forward(out.data(), mask.data(), inp.data(), n, true, ltrt::DropoutDraws{torch_rng, own_rng});
   dropout_bf16::layers_1_backward(dinp.data(), dout.data(), mask.data(), n);
   std::vector<float> mask_f(mask.begin(), mask.end());
   f = std::fopen("out.bin", "wb");

@@ -237,6 +237,7 @@
 #include <ltrt/bfloat16.hpp>
 #include <ltrt/blas.hpp>
 #include <ltrt/dropout_draws.hpp>
+#include <ltrt/dropout_masks.hpp>
 #include <ltrt/error.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/reduce.hpp>
@@ -801,9 +802,11 @@ static void layers_9_forward(float* out, std::uint8_t* mask, const float* inp, i
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.75;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.75;                  // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.25f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 1300001582u;  // (and its stream)
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.torch.bernoulli(kKeep);
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }

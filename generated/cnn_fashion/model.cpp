@@ -190,6 +190,7 @@
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
 #include <ltrt/dropout_draws.hpp>
+#include <ltrt/dropout_masks.hpp>
 #include <ltrt/error.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/reduce.hpp>
@@ -726,9 +727,11 @@ static void layers_11_forward(float* out, std::uint8_t* mask, const float* inp, 
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.8;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.8;                  // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.2f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 164993253u;  // (and its stream)
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.torch.bernoulli(kKeep);
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }

@@ -31,7 +31,7 @@
 //   param  ff2_weight: f32(16, 64)  'ff2.weight'
 //   param  ff2_bias: f32(16,)  'ff2.bias'
 //   fwd  enc_att_in_proj_out: f32(32, 10, 48) = linear(src, enc_att_in_proj_weight, enc_att_in_proj_bias, bias=True, blas=True, in_features=16, out_features=48)  # enc_att.in_proj  spec: model.graph[0]
-//   fwd  enc_att_att: f32(32, 10, 16), enc_att_att_lse: f32(32, 4, 10), enc_att_att_scores: f32(32, 10, 10), enc_att_att_dropout_seed: i64(1,) = attention(enc_att_in_proj_out, dropout=0.1, embed_dim=16, is_causal=False, num_heads=4)  # enc_att  spec: model.graph[0]
+//   fwd  enc_att_att: f32(32, 10, 16), enc_att_att_lse: f32(32, 4, 10), enc_att_att_scores: f32(32, 10, 10), enc_att_att_dropout_mask: u8(32, 50) = attention(enc_att_in_proj_out, dropout=0.1, embed_dim=16, is_causal=False, num_heads=4)  # enc_att  spec: model.graph[0]
 //   fwd  enc_att_out_proj_out: f32(32, 10, 16) = linear(enc_att_att, enc_att_out_proj_weight, enc_att_out_proj_bias, bias=True, blas=True, in_features=16, out_features=16)  # enc_att.out_proj  spec: model.graph[0]
 //   fwd  enc_res_out: f32(32, 10, 16) = add(src, enc_att_out_proj_out)  # enc_res  spec: model.graph[1]
 //   fwd  enc_ln_out: f32(32, 10, 16), enc_ln_out_mean: f32(32, 10), enc_ln_out_rstd: f32(32, 10) = layer_norm(enc_res_out, enc_ln_weight, enc_ln_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[16])  # enc_ln  spec: model.graph[2]
@@ -41,7 +41,7 @@
 //   fwd  dec_res_out: f32(32, 6, 16) = add(tgt, dec_att_out_proj_out)  # dec_res  spec: model.graph[4]
 //   fwd  dec_ln_out: f32(32, 6, 16), dec_ln_out_mean: f32(32, 6), dec_ln_out_rstd: f32(32, 6) = layer_norm(dec_res_out, dec_ln_weight, dec_ln_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[16])  # dec_ln  spec: model.graph[5]
 //   fwd  cross_in_proj_query: f32(32, 6, 16), cross_in_proj_key_value: f32(32, 10, 32) = attention_in_projection(dec_ln_out, enc_ln_out, cross_in_proj_weight, cross_in_proj_bias, bias=True, embed_dim=16)  # cross  spec: model.graph[6]
-//   fwd  cross_att: f32(32, 6, 16), cross_att_lse: f32(32, 4, 6), cross_att_scores: f32(32, 6, 10), cross_att_dropout_seed: i64(1,) = attention(cross_in_proj_query, cross_in_proj_key_value, cross=True, dropout=0.1, embed_dim=16, is_causal=False, num_heads=4)  # cross  spec: model.graph[6]
+//   fwd  cross_att: f32(32, 6, 16), cross_att_lse: f32(32, 4, 6), cross_att_scores: f32(32, 6, 10), cross_att_dropout_mask: u8(32, 30) = attention(cross_in_proj_query, cross_in_proj_key_value, cross=True, dropout=0.1, embed_dim=16, is_causal=False, num_heads=4)  # cross  spec: model.graph[6]
 //   fwd  cross_out_proj_out: f32(32, 6, 16) = linear(cross_att, cross_out_proj_weight, cross_out_proj_bias, bias=True, blas=True, in_features=16, out_features=16)  # cross.out_proj  spec: model.graph[6]
 //   fwd  cross_res_out: f32(32, 6, 16) = add(dec_ln_out, cross_out_proj_out)  # cross_res  spec: model.graph[7]
 //   fwd  cross_ln_out: f32(32, 6, 16), cross_ln_out_mean: f32(32, 6), cross_ln_out_rstd: f32(32, 6) = layer_norm(cross_res_out, cross_ln_weight, cross_ln_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[16])  # cross_ln  spec: model.graph[8]
@@ -56,7 +56,7 @@
 //   bwd  d_cross_ln_out_sum1: f32(32, 6, 16) = add(d_out_out, d_cross_ln_out)  # cross_ln  spec: model.graph[8]
 //   bwd  d_cross_res_out: f32(32, 6, 16), d_cross_ln_weight: f32(16,), d_cross_ln_bias: f32(16,) = layer_norm_backward(d_cross_ln_out_sum1, cross_res_out, cross_ln_out_mean, cross_ln_out_rstd, cross_ln_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[16])  # cross_ln  spec: model.graph[8]
 //   bwd  d_cross_att: f32(32, 6, 16), d_cross_out_proj_weight: f32(16, 16), d_cross_out_proj_bias: f32(16,) = linear_backward(d_cross_res_out, cross_att, cross_out_proj_weight, bias=True, blas=True, in_features=16, need_dinp=True, out_features=16)  # cross.out_proj  spec: model.graph[6]
-//   bwd  cross_att_dquery: f32(32, 6, 16), cross_att_dkey_value: f32(32, 10, 32), cross_att_delta: f32(32, 4, 6), cross_att_scratch: f32(32, 2, 6, 10) = attention_backward(d_cross_att, cross_in_proj_query, cross_in_proj_key_value, cross_att, cross_att_lse, cross_att_dropout_seed, cross=True, dropout=0.1, embed_dim=16, is_causal=False, num_heads=4)  # cross  spec: model.graph[6]
+//   bwd  cross_att_dquery: f32(32, 6, 16), cross_att_dkey_value: f32(32, 10, 32), cross_att_delta: f32(32, 4, 6), cross_att_scratch: f32(32, 2, 6, 10) = attention_backward(d_cross_att, cross_in_proj_query, cross_in_proj_key_value, cross_att, cross_att_lse, cross_att_dropout_mask, cross=True, dropout=0.1, embed_dim=16, is_causal=False, num_heads=4)  # cross  spec: model.graph[6]
 //   bwd  cross_in_proj_grad_dinp: f32(32, 6, 16), cross_in_proj_grad_dmemory: f32(32, 10, 16), d_cross_in_proj_weight: f32(48, 16), d_cross_in_proj_bias: f32(48,) = attention_in_projection_backward(cross_att_dquery, cross_att_dkey_value, dec_ln_out, enc_ln_out, cross_in_proj_weight, bias=True, embed_dim=16, need_dinp=True, need_dmemory=True)  # cross  spec: model.graph[6]
 //   bwd  d_dec_ln_out_sum1: f32(32, 6, 16) = add(d_cross_res_out, cross_in_proj_grad_dinp)  # dec_ln  spec: model.graph[5]
 //   bwd  d_dec_res_out: f32(32, 6, 16), d_dec_ln_weight: f32(16,), d_dec_ln_bias: f32(16,) = layer_norm_backward(d_dec_ln_out_sum1, dec_res_out, dec_ln_out_mean, dec_ln_out_rstd, dec_ln_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[16])  # dec_ln  spec: model.graph[5]
@@ -65,7 +65,7 @@
 //   bwd  d_dec_att_in_proj_weight: f32(48, 16), d_dec_att_in_proj_bias: f32(48,) = linear_backward(d_dec_att_in_proj_out_dqkv, tgt, bias=True, blas=True, in_features=16, need_dinp=False, out_features=48)  # dec_att.in_proj  spec: model.graph[3]
 //   bwd  d_enc_res_out: f32(32, 10, 16), d_enc_ln_weight: f32(16,), d_enc_ln_bias: f32(16,) = layer_norm_backward(cross_in_proj_grad_dmemory, enc_res_out, enc_ln_out_mean, enc_ln_out_rstd, enc_ln_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[16])  # enc_ln  spec: model.graph[2]
 //   bwd  d_enc_att_att: f32(32, 10, 16), d_enc_att_out_proj_weight: f32(16, 16), d_enc_att_out_proj_bias: f32(16,) = linear_backward(d_enc_res_out, enc_att_att, enc_att_out_proj_weight, bias=True, blas=True, in_features=16, need_dinp=True, out_features=16)  # enc_att.out_proj  spec: model.graph[0]
-//   bwd  d_enc_att_in_proj_out_dqkv: f32(32, 10, 48), d_enc_att_in_proj_out_delta: f32(32, 4, 10), d_enc_att_in_proj_out_scratch: f32(32, 2, 10, 10) = attention_backward(d_enc_att_att, enc_att_in_proj_out, enc_att_att, enc_att_att_lse, enc_att_att_dropout_seed, dropout=0.1, embed_dim=16, is_causal=False, num_heads=4)  # enc_att  spec: model.graph[0]
+//   bwd  d_enc_att_in_proj_out_dqkv: f32(32, 10, 48), d_enc_att_in_proj_out_delta: f32(32, 4, 10), d_enc_att_in_proj_out_scratch: f32(32, 2, 10, 10) = attention_backward(d_enc_att_att, enc_att_in_proj_out, enc_att_att, enc_att_att_lse, enc_att_att_dropout_mask, dropout=0.1, embed_dim=16, is_causal=False, num_heads=4)  # enc_att  spec: model.graph[0]
 //   bwd  d_enc_att_in_proj_weight: f32(48, 16), d_enc_att_in_proj_bias: f32(48,) = linear_backward(d_enc_att_in_proj_out_dqkv, src, bias=True, blas=True, in_features=16, need_dinp=False, out_features=48)  # enc_att.in_proj  spec: model.graph[0]
 //
 // Cost per step at the full batch:
@@ -109,9 +109,9 @@
 //   enc_att_in_proj_backward        507K      91.1K
 //   total                           8.7M      2.6M
 //
-// Memory plan: one arena of 609728 bytes. Parameters, gradients and
+// Memory plan: one arena of 611264 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 5488 floats at 0, 21952 and 43904.
-// Activations take 464448 bytes (967808 without reuse).
+// Activations take 465984 bytes (970240 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   87808     20480     src                         (32, 10, 16)  step          -
 //   108288    12288     tgt                         (32, 6, 16)   step          -
@@ -123,59 +123,59 @@
 //   206720    20480     enc_att_att                 (32, 10, 16)  1..35         -
 //   227200    5120      enc_att_att_lse             (32, 4, 10)   1..35         -
 //   232320    12800     enc_att_att_scores          (32, 10, 10)  1..1          -
-//   245120    8         enc_att_att_dropout_seed    (1,)          1..35         -
-//   245184    20480     enc_att_out_proj_out        (32, 10, 16)  2..3          -
-//   265664    20480     enc_res_out                 (32, 10, 16)  3..33         -
-//   245184    20480     enc_ln_out                  (32, 10, 16)  4..27         enc_att_out_proj_out
+//   245120    1600      enc_att_att_dropout_mask    (32, 50)      1..35         -
+//   246720    20480     enc_att_out_proj_out        (32, 10, 16)  2..3          -
+//   267200    20480     enc_res_out                 (32, 10, 16)  3..33         -
+//   246720    20480     enc_ln_out                  (32, 10, 16)  4..27         enc_att_out_proj_out
 //   232320    1280      enc_ln_out_mean             (32, 10)      4..33         enc_att_att_scores
 //   233600    1280      enc_ln_out_rstd             (32, 10)      4..33         enc_att_att_scores
-//   286144    36864     dec_att_in_proj_out         (32, 6, 48)   5..31         -
-//   323008    12288     dec_att_att                 (32, 6, 16)   6..31         -
+//   287680    36864     dec_att_in_proj_out         (32, 6, 48)   5..31         -
+//   324544    12288     dec_att_att                 (32, 6, 16)   6..31         -
 //   234880    3072      dec_att_att_lse             (32, 4, 6)    6..31         enc_att_att_scores
 //   237952    4608      dec_att_att_scores          (32, 6, 6)    6..6          enc_att_att_scores
-//   335296    12288     dec_att_out_proj_out        (32, 6, 16)   7..8          -
-//   347584    12288     dec_res_out                 (32, 6, 16)   8..29         -
-//   335296    12288     dec_ln_out                  (32, 6, 16)   9..27         dec_att_out_proj_out
+//   336832    12288     dec_att_out_proj_out        (32, 6, 16)   7..8          -
+//   349120    12288     dec_res_out                 (32, 6, 16)   8..29         -
+//   336832    12288     dec_ln_out                  (32, 6, 16)   9..27         dec_att_out_proj_out
 //   237952    768       dec_ln_out_mean             (32, 6)       9..29         dec_att_att_scores
 //   238720    768       dec_ln_out_rstd             (32, 6)       9..29         dec_att_att_scores
-//   359872    12288     cross_in_proj_query         (32, 6, 16)   10..26        -
-//   372160    40960     cross_in_proj_key_value     (32, 10, 32)  10..26        -
-//   413120    12288     cross_att                   (32, 6, 16)   11..26        -
+//   361408    12288     cross_in_proj_query         (32, 6, 16)   10..26        -
+//   373696    40960     cross_in_proj_key_value     (32, 10, 32)  10..26        -
+//   414656    12288     cross_att                   (32, 6, 16)   11..26        -
 //   239488    3072      cross_att_lse               (32, 4, 6)    11..26        dec_att_att_scores
-//   425408    7680      cross_att_scores            (32, 6, 10)   11..11        -
-//   242560    8         cross_att_dropout_seed      (1,)          11..26        enc_att_att_scores
-//   425408    12288     cross_out_proj_out          (32, 6, 16)   12..13        cross_att_scores
-//   437696    12288     cross_res_out               (32, 6, 16)   13..24        -
-//   425408    12288     cross_ln_out                (32, 6, 16)   14..22        cross_out_proj_out
-//   242624    768       cross_ln_out_mean           (32, 6)       14..24        enc_att_att_scores
-//   243392    768       cross_ln_out_rstd           (32, 6)       14..24        enc_att_att_scores
-//   449984    49152     act_out                     (32, 6, 64)   15..20        -
-//   499136    49152     ff1_out                     (32, 6, 64)   15..21        -
-//   548288    12288     ff2_out                     (32, 6, 16)   16..17        -
-//   548288    12288     d_out_out                   (32, 6, 16)   19..23        ff2_out
-//   560576    49152     d_act_out                   (32, 6, 64)   20..21        -
-//   449984    49152     d_ff1_out                   (32, 6, 64)   21..22        act_out
-//   499136    12288     d_cross_ln_out              (32, 6, 16)   22..23        ff1_out
-//   425408    12288     d_cross_ln_out_sum1         (32, 6, 16)   23..24        cross_ln_out
-//   449984    12288     d_cross_res_out             (32, 6, 16)   24..28        d_ff1_out
-//   425408    12288     d_cross_att                 (32, 6, 16)   25..26        d_cross_ln_out_sum1
-//   437696    12288     cross_att_dquery            (32, 6, 16)   26..27        cross_res_out
-//   462272    40960     cross_att_dkey_value        (32, 10, 32)  26..27        d_ff1_out
-//   503232    3072      cross_att_delta             (32, 4, 6)    26..26        d_cross_ln_out
-//   506304    15360     cross_att_scratch           (32, 2, 6, 10) 26..26        d_cross_ln_out
-//   359872    12288     cross_in_proj_grad_dinp     (32, 6, 16)   27..28        cross_in_proj_query
-//   372160    20480     cross_in_proj_grad_dmemory  (32, 10, 16)  27..33        cross_in_proj_key_value
-//   245184    12288     d_dec_ln_out_sum1           (32, 6, 16)   28..29        enc_ln_out
-//   335296    12288     d_dec_res_out               (32, 6, 16)   29..30        dec_ln_out
-//   245184    12288     d_dec_att_att               (32, 6, 16)   30..31        d_dec_ln_out_sum1
-//   335296    36864     d_dec_att_in_proj_out_dqkv  (32, 6, 48)   31..32        d_dec_res_out
+//   426944    7680      cross_att_scores            (32, 6, 10)   11..11        -
+//   242560    960       cross_att_dropout_mask      (32, 30)      11..26        enc_att_att_scores
+//   426944    12288     cross_out_proj_out          (32, 6, 16)   12..13        cross_att_scores
+//   439232    12288     cross_res_out               (32, 6, 16)   13..24        -
+//   426944    12288     cross_ln_out                (32, 6, 16)   14..22        cross_out_proj_out
+//   243520    768       cross_ln_out_mean           (32, 6)       14..24        enc_att_att_scores
+//   244288    768       cross_ln_out_rstd           (32, 6)       14..24        enc_att_att_scores
+//   451520    49152     act_out                     (32, 6, 64)   15..20        -
+//   500672    49152     ff1_out                     (32, 6, 64)   15..21        -
+//   549824    12288     ff2_out                     (32, 6, 16)   16..17        -
+//   549824    12288     d_out_out                   (32, 6, 16)   19..23        ff2_out
+//   562112    49152     d_act_out                   (32, 6, 64)   20..21        -
+//   451520    49152     d_ff1_out                   (32, 6, 64)   21..22        act_out
+//   500672    12288     d_cross_ln_out              (32, 6, 16)   22..23        ff1_out
+//   426944    12288     d_cross_ln_out_sum1         (32, 6, 16)   23..24        cross_ln_out
+//   451520    12288     d_cross_res_out             (32, 6, 16)   24..28        d_ff1_out
+//   426944    12288     d_cross_att                 (32, 6, 16)   25..26        d_cross_ln_out_sum1
+//   439232    12288     cross_att_dquery            (32, 6, 16)   26..27        cross_res_out
+//   463808    40960     cross_att_dkey_value        (32, 10, 32)  26..27        d_ff1_out
+//   504768    3072      cross_att_delta             (32, 4, 6)    26..26        d_cross_ln_out
+//   507840    15360     cross_att_scratch           (32, 2, 6, 10) 26..26        d_cross_ln_out
+//   361408    12288     cross_in_proj_grad_dinp     (32, 6, 16)   27..28        cross_in_proj_query
+//   373696    20480     cross_in_proj_grad_dmemory  (32, 10, 16)  27..33        cross_in_proj_key_value
+//   246720    12288     d_dec_ln_out_sum1           (32, 6, 16)   28..29        enc_ln_out
+//   336832    12288     d_dec_res_out               (32, 6, 16)   29..30        dec_ln_out
+//   246720    12288     d_dec_att_att               (32, 6, 16)   30..31        d_dec_ln_out_sum1
+//   336832    36864     d_dec_att_in_proj_out_dqkv  (32, 6, 48)   31..32        d_dec_res_out
 //   237952    3072      d_dec_att_in_proj_out_delta (32, 4, 6)    31..31        dec_ln_out_mean
-//   392640    9216      d_dec_att_in_proj_out_scratch (32, 2, 6, 6) 31..31        cross_in_proj_key_value
-//   245184    20480     d_enc_res_out               (32, 10, 16)  33..34        d_dec_att_att
-//   265664    20480     d_enc_att_att               (32, 10, 16)  34..35        enc_res_out
-//   286144    61440     d_enc_att_in_proj_out_dqkv  (32, 10, 48)  35..36        dec_att_in_proj_out
+//   394176    9216      d_dec_att_in_proj_out_scratch (32, 2, 6, 6) 31..31        cross_in_proj_key_value
+//   246720    20480     d_enc_res_out               (32, 10, 16)  33..34        d_dec_att_att
+//   267200    20480     d_enc_att_att               (32, 10, 16)  34..35        enc_res_out
+//   287680    61440     d_enc_att_in_proj_out_dqkv  (32, 10, 48)  35..36        dec_att_in_proj_out
 //   232320    5120      d_enc_att_in_proj_out_delta (32, 4, 10)   35..35        enc_ln_out_mean
-//   347584    25600     d_enc_att_in_proj_out_scratch (32, 2, 10, 10) 35..35        d_dec_att_in_proj_out_dqkv
+//   349120    25600     d_enc_att_in_proj_out_scratch (32, 2, 10, 10) 35..35        d_dec_att_in_proj_out_dqkv
 //
 // The spec:
 //   {
@@ -218,8 +218,8 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
-#include <ltrt/counter_uniform.hpp>
 #include <ltrt/dropout_draws.hpp>
+#include <ltrt/dropout_masks.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 #include <ltrt/torch_generator.hpp>
@@ -242,59 +242,59 @@ constexpr std::size_t enc_att_in_proj_out = 145280;
 constexpr std::size_t enc_att_att = 206720;
 constexpr std::size_t enc_att_att_lse = 227200;
 constexpr std::size_t enc_att_att_scores = 232320;
-constexpr std::size_t enc_att_att_dropout_seed = 245120;
-constexpr std::size_t enc_att_out_proj_out = 245184;
-constexpr std::size_t enc_res_out = 265664;
-constexpr std::size_t enc_ln_out = 245184;
+constexpr std::size_t enc_att_att_dropout_mask = 245120;
+constexpr std::size_t enc_att_out_proj_out = 246720;
+constexpr std::size_t enc_res_out = 267200;
+constexpr std::size_t enc_ln_out = 246720;
 constexpr std::size_t enc_ln_out_mean = 232320;
 constexpr std::size_t enc_ln_out_rstd = 233600;
-constexpr std::size_t dec_att_in_proj_out = 286144;
-constexpr std::size_t dec_att_att = 323008;
+constexpr std::size_t dec_att_in_proj_out = 287680;
+constexpr std::size_t dec_att_att = 324544;
 constexpr std::size_t dec_att_att_lse = 234880;
 constexpr std::size_t dec_att_att_scores = 237952;
-constexpr std::size_t dec_att_out_proj_out = 335296;
-constexpr std::size_t dec_res_out = 347584;
-constexpr std::size_t dec_ln_out = 335296;
+constexpr std::size_t dec_att_out_proj_out = 336832;
+constexpr std::size_t dec_res_out = 349120;
+constexpr std::size_t dec_ln_out = 336832;
 constexpr std::size_t dec_ln_out_mean = 237952;
 constexpr std::size_t dec_ln_out_rstd = 238720;
-constexpr std::size_t cross_in_proj_query = 359872;
-constexpr std::size_t cross_in_proj_key_value = 372160;
-constexpr std::size_t cross_att = 413120;
+constexpr std::size_t cross_in_proj_query = 361408;
+constexpr std::size_t cross_in_proj_key_value = 373696;
+constexpr std::size_t cross_att = 414656;
 constexpr std::size_t cross_att_lse = 239488;
-constexpr std::size_t cross_att_scores = 425408;
-constexpr std::size_t cross_att_dropout_seed = 242560;
-constexpr std::size_t cross_out_proj_out = 425408;
-constexpr std::size_t cross_res_out = 437696;
-constexpr std::size_t cross_ln_out = 425408;
-constexpr std::size_t cross_ln_out_mean = 242624;
-constexpr std::size_t cross_ln_out_rstd = 243392;
-constexpr std::size_t act_out = 449984;
-constexpr std::size_t ff1_out = 499136;
-constexpr std::size_t ff2_out = 548288;
-constexpr std::size_t d_out_out = 548288;
-constexpr std::size_t d_act_out = 560576;
-constexpr std::size_t d_ff1_out = 449984;
-constexpr std::size_t d_cross_ln_out = 499136;
-constexpr std::size_t d_cross_ln_out_sum1 = 425408;
-constexpr std::size_t d_cross_res_out = 449984;
-constexpr std::size_t d_cross_att = 425408;
-constexpr std::size_t cross_att_dquery = 437696;
-constexpr std::size_t cross_att_dkey_value = 462272;
-constexpr std::size_t cross_att_delta = 503232;
-constexpr std::size_t cross_att_scratch = 506304;
-constexpr std::size_t cross_in_proj_grad_dinp = 359872;
-constexpr std::size_t cross_in_proj_grad_dmemory = 372160;
-constexpr std::size_t d_dec_ln_out_sum1 = 245184;
-constexpr std::size_t d_dec_res_out = 335296;
-constexpr std::size_t d_dec_att_att = 245184;
-constexpr std::size_t d_dec_att_in_proj_out_dqkv = 335296;
+constexpr std::size_t cross_att_scores = 426944;
+constexpr std::size_t cross_att_dropout_mask = 242560;
+constexpr std::size_t cross_out_proj_out = 426944;
+constexpr std::size_t cross_res_out = 439232;
+constexpr std::size_t cross_ln_out = 426944;
+constexpr std::size_t cross_ln_out_mean = 243520;
+constexpr std::size_t cross_ln_out_rstd = 244288;
+constexpr std::size_t act_out = 451520;
+constexpr std::size_t ff1_out = 500672;
+constexpr std::size_t ff2_out = 549824;
+constexpr std::size_t d_out_out = 549824;
+constexpr std::size_t d_act_out = 562112;
+constexpr std::size_t d_ff1_out = 451520;
+constexpr std::size_t d_cross_ln_out = 500672;
+constexpr std::size_t d_cross_ln_out_sum1 = 426944;
+constexpr std::size_t d_cross_res_out = 451520;
+constexpr std::size_t d_cross_att = 426944;
+constexpr std::size_t cross_att_dquery = 439232;
+constexpr std::size_t cross_att_dkey_value = 463808;
+constexpr std::size_t cross_att_delta = 504768;
+constexpr std::size_t cross_att_scratch = 507840;
+constexpr std::size_t cross_in_proj_grad_dinp = 361408;
+constexpr std::size_t cross_in_proj_grad_dmemory = 373696;
+constexpr std::size_t d_dec_ln_out_sum1 = 246720;
+constexpr std::size_t d_dec_res_out = 336832;
+constexpr std::size_t d_dec_att_att = 246720;
+constexpr std::size_t d_dec_att_in_proj_out_dqkv = 336832;
 constexpr std::size_t d_dec_att_in_proj_out_delta = 237952;
-constexpr std::size_t d_dec_att_in_proj_out_scratch = 392640;
-constexpr std::size_t d_enc_res_out = 245184;
-constexpr std::size_t d_enc_att_att = 265664;
-constexpr std::size_t d_enc_att_in_proj_out_dqkv = 286144;
+constexpr std::size_t d_dec_att_in_proj_out_scratch = 394176;
+constexpr std::size_t d_enc_res_out = 246720;
+constexpr std::size_t d_enc_att_att = 267200;
+constexpr std::size_t d_enc_att_in_proj_out_dqkv = 287680;
 constexpr std::size_t d_enc_att_in_proj_out_delta = 232320;
-constexpr std::size_t d_enc_att_in_proj_out_scratch = 347584;
+constexpr std::size_t d_enc_att_in_proj_out_scratch = 349120;
 constexpr std::size_t enc_att_in_proj_weight = 0;
 constexpr std::size_t enc_att_in_proj_bias = 3072;
 constexpr std::size_t enc_att_out_proj_weight = 3264;
@@ -370,26 +370,27 @@ static void enc_att_in_proj_forward(float* out, const float* inp, const float* w
 
 // enc_att: MultiheadAttention(embed_dim=16, num_heads=4, dropout=0.1, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[0]
-// out (32, 10, 16) lse (32, 4, 10) scores (32, 10, 10) dropout_seed (1,) <- qkv (32, 10, 48)
-static void enc_att_forward(float* out, float* lse, float* scores, std::int64_t* dropout_seed, const float* qkv, int n,
+// out (32, 10, 16) lse (32, 4, 10) scores (32, 10, 10) dropout_mask (32, 50) <- qkv (32, 10, 48)
+static void enc_att_forward(float* out, float* lse, float* scores, std::uint8_t* dropout_mask, const float* qkv, int n,
                             bool training, const ltrt::DropoutDraws& rng) {
-  constexpr int kTq = 10, kTk = kTq;                               // sequence length (queries and keys alike)
-  constexpr int kE = 16, kHeads = 4, kD = 4;                       // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
-  constexpr bool kCausal = false;                                  // query i sees keys j <= i
-  constexpr float scale = 0.5f;                                    // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                   // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 1168999911u;               // this layer's own random numbers
-  // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
-  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
-  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
-  // that what draws from it after is torch's.
-  std::uint64_t seed = 0;
+  constexpr int kTq = 10, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 16, kHeads = 4, kD = 4;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.5f;                                         // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 1168999911u;                    // this layer's own random numbers
+  constexpr double kKeep = 0.9;                                         // torch's bernoulli_(1 - p), in double
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
+  // Attention dropout in training: the masks of the (batch, heads, Tq, Tk) probabilities, which the
+  // backward reads, drawn first as torch's dropout draws its bernoulli_ over the whole softmax.
   if (training) {
-    seed = rng.own.next_u64();
-    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
-    dropout_seed[0] = static_cast<std::int64_t>(seed);
+    for (int b = 0; b < n; ++b) {
+      ltrt::draw_dropout_bits(rng, kKeep, kDropP, kDropStream, static_cast<std::uint64_t>(b) * kMaskBits, kMaskBits,
+                              dropout_mask + b * kMaskBytes);
+    }
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
   ltrt::parallel_for(n, 4, [=](int begin, int end) {
@@ -399,6 +400,7 @@ static void enc_att_forward(float* out, float* lse, float* scores, std::int64_t*
         const float* q = qkv + b * kTq * kQRow + h * kD;
         const float* k = qkv + b * kTk * kKVRow + kKeyColumn + h * kD;
         const float* v = k + kE;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the sample's dropout masks
         float* row_lse = lse + (b * kHeads + h) * kTq;
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
@@ -417,11 +419,7 @@ static void enc_att_forward(float* out, float* lse, float* scores, std::int64_t*
           // Dropout of the probabilities in training (lse keeps the softmax's).
           if (training) {
             for (int j = 0; j < visible; ++j)
-              row[j] =
-                  (ltrt::counter_uniform(seed, kDropStream,
-                                         ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                       ? row[j] * kDropScale
-                       : 0.0f);
+              row[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? row[j] * kDropScale : 0.0f;
           }
         }
         ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD,
@@ -652,26 +650,27 @@ static void cross_forward(float* query, float* key_value, const float* inp, cons
 
 // cross: MultiheadAttention(embed_dim=16, num_heads=4, dropout=0.1, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[6]
-// out (32, 6, 16) lse (32, 4, 6) scores (32, 6, 10) dropout_seed (1,) <- query (32, 6, 16) key_value (32, 10, 32)
-static void cross_forward_2(float* out, float* lse, float* scores, std::int64_t* dropout_seed, const float* query,
+// out (32, 6, 16) lse (32, 4, 6) scores (32, 6, 10) dropout_mask (32, 30) <- query (32, 6, 16) key_value (32, 10, 32)
+static void cross_forward_2(float* out, float* lse, float* scores, std::uint8_t* dropout_mask, const float* query,
                             const float* key_value, int n, bool training, const ltrt::DropoutDraws& rng) {
-  constexpr int kTq = 6, kTk = 10;                            // query rows, and key and value rows, a sample
-  constexpr int kE = 16, kHeads = 4, kD = 4;                  // embed_dim, num_heads, head_dim
-  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;  // q rows of query; k | v rows of key_value
-  constexpr bool kCausal = false;                             // query i sees keys j <= i
-  constexpr float scale = 0.5f;                               // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                              // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                    // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 703928475u;           // this layer's own random numbers
-  // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
-  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
-  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
-  // that what draws from it after is torch's.
-  std::uint64_t seed = 0;
+  constexpr int kTq = 6, kTk = 10;                                      // query rows, and key and value rows, a sample
+  constexpr int kE = 16, kHeads = 4, kD = 4;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;            // q rows of query; k | v rows of key_value
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.5f;                                         // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 703928475u;                     // this layer's own random numbers
+  constexpr double kKeep = 0.9;                                         // torch's bernoulli_(1 - p), in double
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
+  // Attention dropout in training: the masks of the (batch, heads, Tq, Tk) probabilities, which the
+  // backward reads, drawn first as torch's dropout draws its bernoulli_ over the whole softmax.
   if (training) {
-    seed = rng.own.next_u64();
-    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
-    dropout_seed[0] = static_cast<std::int64_t>(seed);
+    for (int b = 0; b < n; ++b) {
+      ltrt::draw_dropout_bits(rng, kKeep, kDropP, kDropStream, static_cast<std::uint64_t>(b) * kMaskBits, kMaskBits,
+                              dropout_mask + b * kMaskBytes);
+    }
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
   ltrt::parallel_for(n, 18, [=](int begin, int end) {
@@ -681,6 +680,7 @@ static void cross_forward_2(float* out, float* lse, float* scores, std::int64_t*
         const float* q = query + b * kTq * kQRow + h * kD;
         const float* k = key_value + b * kTk * kKVRow + kKeyColumn + h * kD;
         const float* v = k + kE;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the sample's dropout masks
         float* row_lse = lse + (b * kHeads + h) * kTq;
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
@@ -699,11 +699,7 @@ static void cross_forward_2(float* out, float* lse, float* scores, std::int64_t*
           // Dropout of the probabilities in training (lse keeps the softmax's).
           if (training) {
             for (int j = 0; j < visible; ++j)
-              row[j] =
-                  (ltrt::counter_uniform(seed, kDropStream,
-                                         ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                       ? row[j] * kDropScale
-                       : 0.0f);
+              row[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? row[j] * kDropScale : 0.0f;
           }
         }
         ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD,
@@ -1014,19 +1010,20 @@ static void cross_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // cross backward: MultiheadAttention(embed_dim=16, num_heads=4, dropout=0.1, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[6]
-// dquery (32, 6, 16) dkey_value (32, 10, 32) delta (32, 4, 6) scratch (32, 2, 6, 10) <- dout (32, 6, 16) query (32, 6, 16) key_value (32, 10, 32) out (32, 6, 16) lse (32, 4, 6) dropout_seed (1,)
+// dquery (32, 6, 16) dkey_value (32, 10, 32) delta (32, 4, 6) scratch (32, 2, 6, 10) <- dout (32, 6, 16) query (32, 6, 16) key_value (32, 10, 32) out (32, 6, 16) lse (32, 4, 6) dropout_mask (32, 30)
 static void cross_backward(float* dquery, float* dkey_value, float* delta, float* scratch, const float* dout,
                            const float* query, const float* key_value, const float* out, const float* lse,
-                           const std::int64_t* dropout_seed, int n) {
-  constexpr int kTq = 6, kTk = 10;                            // query rows, and key and value rows, a sample
-  constexpr int kE = 16, kHeads = 4, kD = 4;                  // embed_dim, num_heads, head_dim
-  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;  // q rows of query; k | v rows of key_value
-  constexpr bool kCausal = false;                             // query i sees keys j <= i
-  constexpr float scale = 0.5f;                               // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                              // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                    // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 703928475u;           // this layer's own random numbers
-  const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks
+                           const std::uint8_t* dropout_mask, int n) {
+  constexpr int kTq = 6, kTk = 10;                                      // query rows, and key and value rows, a sample
+  constexpr int kE = 16, kHeads = 4, kD = 4;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;            // q rows of query; k | v rows of key_value
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.5f;                                         // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 703928475u;                     // this layer's own random numbers
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
   // The samples split among the step's threads; a part's p and dp use its first sample's slot.
   ltrt::parallel_for(n, 18, [=](int begin, int end) {
     float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse
@@ -1043,6 +1040,7 @@ static void cross_backward(float* dquery, float* dkey_value, float* delta, float
         const float* o = out + b * kTq * kE + h * kD;
         const float* row_lse = lse + (b * kHeads + h) * kTq;
         float* row_delta = delta + (b * kHeads + h) * kTq;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the forward's dropout masks
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
           float* row = p + i * kTk;
@@ -1058,10 +1056,7 @@ static void cross_backward(float* dquery, float* dkey_value, float* delta, float
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
             (dp + i * kTk)[j] =
-                (ltrt::counter_uniform(seed, kDropStream,
-                                       ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                     ? (p + i * kTk)[j] * kDropScale
-                     : 0.0f);
+                ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? (p + i * kTk)[j] * kDropScale : 0.0f;
           for (int j = visible; j < kTk; ++j) dp[i * kTk + j] = 0.0f;
         }
         ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = z^T dout
@@ -1072,10 +1067,7 @@ static void cross_backward(float* dquery, float* dkey_value, float* delta, float
           float* ds = dp + i * kTk;
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
-            ds[j] = (ltrt::counter_uniform(seed, kDropStream,
-                                           ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                         ? ds[j] * kDropScale
-                         : 0.0f);
+            ds[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? ds[j] * kDropScale : 0.0f;
           for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
           for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;
         }
@@ -1301,18 +1293,19 @@ static void enc_att_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // enc_att backward: MultiheadAttention(embed_dim=16, num_heads=4, dropout=0.1, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[0]
-// dqkv (32, 10, 48) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 16) qkv (32, 10, 48) out (32, 10, 16) lse (32, 4, 10) dropout_seed (1,)
+// dqkv (32, 10, 48) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 16) qkv (32, 10, 48) out (32, 10, 16) lse (32, 4, 10) dropout_mask (32, 50)
 static void enc_att_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
-                             const float* out, const float* lse, const std::int64_t* dropout_seed, int n) {
-  constexpr int kTq = 10, kTk = kTq;                                       // sequence length (queries and keys alike)
-  constexpr int kE = 16, kHeads = 4, kD = 4;                               // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;          // q | k | v rows of qkv
-  constexpr bool kCausal = false;                                          // query i sees keys j <= i
-  constexpr float scale = 0.5f;                                            // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                           // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                                 // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 1168999911u;                       // this layer's own random numbers
-  const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks
+                             const float* out, const float* lse, const std::uint8_t* dropout_mask, int n) {
+  constexpr int kTq = 10, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 16, kHeads = 4, kD = 4;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.5f;                                         // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 1168999911u;                    // this layer's own random numbers
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
   // The samples split among the step's threads; a part's p and dp use its first sample's slot.
   ltrt::parallel_for(n, 4, [=](int begin, int end) {
     float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse
@@ -1329,6 +1322,7 @@ static void enc_att_backward(float* dqkv, float* delta, float* scratch, const fl
         const float* o = out + b * kTq * kE + h * kD;
         const float* row_lse = lse + (b * kHeads + h) * kTq;
         float* row_delta = delta + (b * kHeads + h) * kTq;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the forward's dropout masks
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
           float* row = p + i * kTk;
@@ -1344,10 +1338,7 @@ static void enc_att_backward(float* dqkv, float* delta, float* scratch, const fl
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
             (dp + i * kTk)[j] =
-                (ltrt::counter_uniform(seed, kDropStream,
-                                       ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                     ? (p + i * kTk)[j] * kDropScale
-                     : 0.0f);
+                ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? (p + i * kTk)[j] * kDropScale : 0.0f;
           for (int j = visible; j < kTk; ++j) dp[i * kTk + j] = 0.0f;
         }
         ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = z^T dout
@@ -1358,10 +1349,7 @@ static void enc_att_backward(float* dqkv, float* delta, float* scratch, const fl
           float* ds = dp + i * kTk;
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
-            ds[j] = (ltrt::counter_uniform(seed, kDropStream,
-                                           ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                         ? ds[j] * kDropScale
-                         : 0.0f);
+            ds[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? ds[j] * kDropScale : 0.0f;
           for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
           for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;
         }
@@ -1476,11 +1464,12 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::d_dec_att_in_proj_out_delta);                // (32, 4, 6)
   auto* const dec_ln_out_rstd = reinterpret_cast<float*>(arena + offset::dec_ln_out_rstd);  // (32, 6)
   auto* const cross_att_lse = reinterpret_cast<float*>(arena + offset::cross_att_lse);      // (32, 4, 6)
-  auto* const cross_att_dropout_seed = reinterpret_cast<std::int64_t*>(arena + offset::cross_att_dropout_seed);  // (1,)
+  auto* const cross_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::cross_att_dropout_mask);                  // (32, 30)
   auto* const cross_ln_out_mean = reinterpret_cast<float*>(arena + offset::cross_ln_out_mean);  // (32, 6)
   auto* const cross_ln_out_rstd = reinterpret_cast<float*>(arena + offset::cross_ln_out_rstd);  // (32, 6)
-  auto* const enc_att_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::enc_att_att_dropout_seed);                      // (1,)
+  auto* const enc_att_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::enc_att_att_dropout_mask);                      // (32, 50)
   auto* const enc_att_out_proj_out = reinterpret_cast<float*>(arena + offset::enc_att_out_proj_out);  // (32, 10, 16)
   auto* const enc_ln_out = reinterpret_cast<float*>(arena + offset::enc_ln_out);                      // (32, 10, 16)
   auto* const d_dec_ln_out_sum1 = reinterpret_cast<float*>(arena + offset::d_dec_ln_out_sum1);        // (32, 6, 16)
@@ -1532,7 +1521,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
 
   // forward
   enc_att_in_proj_forward(enc_att_in_proj_out, src, enc_att_in_proj_weight, enc_att_in_proj_bias, n);
-  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_seed, enc_att_in_proj_out, n,
+  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_mask, enc_att_in_proj_out, n,
                   true, rng);
   enc_att_out_proj_forward(enc_att_out_proj_out, enc_att_att, enc_att_out_proj_weight, enc_att_out_proj_bias, n);
   enc_res_forward(enc_res_out, src, enc_att_out_proj_out, n);
@@ -1544,7 +1533,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   dec_ln_forward(dec_ln_out, dec_ln_out_mean, dec_ln_out_rstd, dec_res_out, dec_ln_weight, dec_ln_bias, n);
   cross_forward(cross_in_proj_query, cross_in_proj_key_value, dec_ln_out, enc_ln_out, cross_in_proj_weight,
                 cross_in_proj_bias, n);
-  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_seed, cross_in_proj_query,
+  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_mask, cross_in_proj_query,
                   cross_in_proj_key_value, n, true, rng);
   cross_out_proj_forward(cross_out_proj_out, cross_att, cross_out_proj_weight, cross_out_proj_bias, n);
   cross_res_forward(cross_res_out, dec_ln_out, cross_out_proj_out, n);
@@ -1566,7 +1555,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   cross_out_proj_backward(d_cross_att, d_cross_out_proj_weight, d_cross_out_proj_bias, d_cross_res_out, cross_att,
                           cross_out_proj_weight, n, accumulate);
   cross_backward(cross_att_dquery, cross_att_dkey_value, cross_att_delta, cross_att_scratch, d_cross_att,
-                 cross_in_proj_query, cross_in_proj_key_value, cross_att, cross_att_lse, cross_att_dropout_seed, n);
+                 cross_in_proj_query, cross_in_proj_key_value, cross_att, cross_att_lse, cross_att_dropout_mask, n);
   cross_backward_2(cross_in_proj_grad_dinp, cross_in_proj_grad_dmemory, d_cross_in_proj_weight, d_cross_in_proj_bias,
                    cross_att_dquery, cross_att_dkey_value, dec_ln_out, enc_ln_out, cross_in_proj_weight, n, accumulate);
   dec_ln_add_backward(d_dec_ln_out_sum1, d_cross_res_out, cross_in_proj_grad_dinp, n);
@@ -1583,7 +1572,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   enc_att_out_proj_backward(d_enc_att_att, d_enc_att_out_proj_weight, d_enc_att_out_proj_bias, d_enc_res_out,
                             enc_att_att, enc_att_out_proj_weight, n, accumulate);
   enc_att_backward(d_enc_att_in_proj_out_dqkv, d_enc_att_in_proj_out_delta, d_enc_att_in_proj_out_scratch,
-                   d_enc_att_att, enc_att_in_proj_out, enc_att_att, enc_att_att_lse, enc_att_att_dropout_seed, n);
+                   d_enc_att_att, enc_att_in_proj_out, enc_att_att, enc_att_att_lse, enc_att_att_dropout_mask, n);
   enc_att_in_proj_backward(d_enc_att_in_proj_weight, d_enc_att_in_proj_bias, d_enc_att_in_proj_out_dqkv, src, n,
                            accumulate);
   return loss[0];
@@ -1629,11 +1618,12 @@ static float evaluation_step(std::byte* arena, int n) {
   auto* const dec_ln_out_mean = reinterpret_cast<float*>(arena + offset::dec_ln_out_mean);          // (32, 6)
   auto* const dec_ln_out_rstd = reinterpret_cast<float*>(arena + offset::dec_ln_out_rstd);          // (32, 6)
   auto* const cross_att_lse = reinterpret_cast<float*>(arena + offset::cross_att_lse);              // (32, 4, 6)
-  auto* const cross_att_dropout_seed = reinterpret_cast<std::int64_t*>(arena + offset::cross_att_dropout_seed);  // (1,)
+  auto* const cross_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::cross_att_dropout_mask);                  // (32, 30)
   auto* const cross_ln_out_mean = reinterpret_cast<float*>(arena + offset::cross_ln_out_mean);  // (32, 6)
   auto* const cross_ln_out_rstd = reinterpret_cast<float*>(arena + offset::cross_ln_out_rstd);  // (32, 6)
-  auto* const enc_att_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::enc_att_att_dropout_seed);                      // (1,)
+  auto* const enc_att_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::enc_att_att_dropout_mask);                      // (32, 50)
   auto* const enc_att_out_proj_out = reinterpret_cast<float*>(arena + offset::enc_att_out_proj_out);  // (32, 10, 16)
   auto* const enc_ln_out = reinterpret_cast<float*>(arena + offset::enc_ln_out);                      // (32, 10, 16)
   auto* const enc_res_out = reinterpret_cast<float*>(arena + offset::enc_res_out);                    // (32, 10, 16)
@@ -1657,7 +1647,7 @@ static float evaluation_step(std::byte* arena, int n) {
   ltrt::Generator unused_own(0);
   const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   enc_att_in_proj_forward(enc_att_in_proj_out, src, enc_att_in_proj_weight, enc_att_in_proj_bias, n);
-  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_seed, enc_att_in_proj_out, n,
+  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_mask, enc_att_in_proj_out, n,
                   false, unused_rng);
   enc_att_out_proj_forward(enc_att_out_proj_out, enc_att_att, enc_att_out_proj_weight, enc_att_out_proj_bias, n);
   enc_res_forward(enc_res_out, src, enc_att_out_proj_out, n);
@@ -1669,7 +1659,7 @@ static float evaluation_step(std::byte* arena, int n) {
   dec_ln_forward(dec_ln_out, dec_ln_out_mean, dec_ln_out_rstd, dec_res_out, dec_ln_weight, dec_ln_bias, n);
   cross_forward(cross_in_proj_query, cross_in_proj_key_value, dec_ln_out, enc_ln_out, cross_in_proj_weight,
                 cross_in_proj_bias, n);
-  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_seed, cross_in_proj_query,
+  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_mask, cross_in_proj_query,
                   cross_in_proj_key_value, n, false, unused_rng);
   cross_out_proj_forward(cross_out_proj_out, cross_att, cross_out_proj_weight, cross_out_proj_bias, n);
   cross_res_forward(cross_res_out, dec_ln_out, cross_out_proj_out, n);
@@ -1720,11 +1710,12 @@ static void predict_step(std::byte* arena, int n) {
   auto* const dec_ln_out_mean = reinterpret_cast<float*>(arena + offset::dec_ln_out_mean);          // (32, 6)
   auto* const dec_ln_out_rstd = reinterpret_cast<float*>(arena + offset::dec_ln_out_rstd);          // (32, 6)
   auto* const cross_att_lse = reinterpret_cast<float*>(arena + offset::cross_att_lse);              // (32, 4, 6)
-  auto* const cross_att_dropout_seed = reinterpret_cast<std::int64_t*>(arena + offset::cross_att_dropout_seed);  // (1,)
+  auto* const cross_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::cross_att_dropout_mask);                  // (32, 30)
   auto* const cross_ln_out_mean = reinterpret_cast<float*>(arena + offset::cross_ln_out_mean);  // (32, 6)
   auto* const cross_ln_out_rstd = reinterpret_cast<float*>(arena + offset::cross_ln_out_rstd);  // (32, 6)
-  auto* const enc_att_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::enc_att_att_dropout_seed);                      // (1,)
+  auto* const enc_att_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::enc_att_att_dropout_mask);                      // (32, 50)
   auto* const enc_att_out_proj_out = reinterpret_cast<float*>(arena + offset::enc_att_out_proj_out);  // (32, 10, 16)
   auto* const enc_ln_out = reinterpret_cast<float*>(arena + offset::enc_ln_out);                      // (32, 10, 16)
   auto* const enc_res_out = reinterpret_cast<float*>(arena + offset::enc_res_out);                    // (32, 10, 16)
@@ -1748,7 +1739,7 @@ static void predict_step(std::byte* arena, int n) {
   ltrt::Generator unused_own(0);
   const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   enc_att_in_proj_forward(enc_att_in_proj_out, src, enc_att_in_proj_weight, enc_att_in_proj_bias, n);
-  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_seed, enc_att_in_proj_out, n,
+  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_mask, enc_att_in_proj_out, n,
                   false, unused_rng);
   enc_att_out_proj_forward(enc_att_out_proj_out, enc_att_att, enc_att_out_proj_weight, enc_att_out_proj_bias, n);
   enc_res_forward(enc_res_out, src, enc_att_out_proj_out, n);
@@ -1760,7 +1751,7 @@ static void predict_step(std::byte* arena, int n) {
   dec_ln_forward(dec_ln_out, dec_ln_out_mean, dec_ln_out_rstd, dec_res_out, dec_ln_weight, dec_ln_bias, n);
   cross_forward(cross_in_proj_query, cross_in_proj_key_value, dec_ln_out, enc_ln_out, cross_in_proj_weight,
                 cross_in_proj_bias, n);
-  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_seed, cross_in_proj_query,
+  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_mask, cross_in_proj_query,
                   cross_in_proj_key_value, n, false, unused_rng);
   cross_out_proj_forward(cross_out_proj_out, cross_att, cross_out_proj_weight, cross_out_proj_bias, n);
   cross_res_forward(cross_res_out, dec_ln_out, cross_out_proj_out, n);
@@ -1855,82 +1846,82 @@ const ltrt::TensorRef kBuffers[] = {
     {"enc_att_att", ltrt::DType::f32, 3, {32, 10, 16}, 206720},
     {"enc_att_att_lse", ltrt::DType::f32, 3, {32, 4, 10}, 227200},
     {"enc_att_att_scores", ltrt::DType::f32, 3, {32, 10, 10}, 232320},
-    {"enc_att_att_dropout_seed", ltrt::DType::i64, 1, {1}, 245120},
-    {"enc_att_out_proj_out", ltrt::DType::f32, 3, {32, 10, 16}, 245184},
-    {"enc_res_out", ltrt::DType::f32, 3, {32, 10, 16}, 265664},
-    {"enc_ln_out", ltrt::DType::f32, 3, {32, 10, 16}, 245184},
+    {"enc_att_att_dropout_mask", ltrt::DType::u8, 2, {32, 50}, 245120},
+    {"enc_att_out_proj_out", ltrt::DType::f32, 3, {32, 10, 16}, 246720},
+    {"enc_res_out", ltrt::DType::f32, 3, {32, 10, 16}, 267200},
+    {"enc_ln_out", ltrt::DType::f32, 3, {32, 10, 16}, 246720},
     {"enc_ln_out_mean", ltrt::DType::f32, 2, {32, 10}, 232320},
     {"enc_ln_out_rstd", ltrt::DType::f32, 2, {32, 10}, 233600},
-    {"dec_att_in_proj_out", ltrt::DType::f32, 3, {32, 6, 48}, 286144},
-    {"dec_att_att", ltrt::DType::f32, 3, {32, 6, 16}, 323008},
+    {"dec_att_in_proj_out", ltrt::DType::f32, 3, {32, 6, 48}, 287680},
+    {"dec_att_att", ltrt::DType::f32, 3, {32, 6, 16}, 324544},
     {"dec_att_att_lse", ltrt::DType::f32, 3, {32, 4, 6}, 234880},
     {"dec_att_att_scores", ltrt::DType::f32, 3, {32, 6, 6}, 237952},
-    {"dec_att_out_proj_out", ltrt::DType::f32, 3, {32, 6, 16}, 335296},
-    {"dec_res_out", ltrt::DType::f32, 3, {32, 6, 16}, 347584},
-    {"dec_ln_out", ltrt::DType::f32, 3, {32, 6, 16}, 335296},
+    {"dec_att_out_proj_out", ltrt::DType::f32, 3, {32, 6, 16}, 336832},
+    {"dec_res_out", ltrt::DType::f32, 3, {32, 6, 16}, 349120},
+    {"dec_ln_out", ltrt::DType::f32, 3, {32, 6, 16}, 336832},
     {"dec_ln_out_mean", ltrt::DType::f32, 2, {32, 6}, 237952},
     {"dec_ln_out_rstd", ltrt::DType::f32, 2, {32, 6}, 238720},
-    {"cross_in_proj_query", ltrt::DType::f32, 3, {32, 6, 16}, 359872},
-    {"cross_in_proj_key_value", ltrt::DType::f32, 3, {32, 10, 32}, 372160},
-    {"cross_att", ltrt::DType::f32, 3, {32, 6, 16}, 413120},
+    {"cross_in_proj_query", ltrt::DType::f32, 3, {32, 6, 16}, 361408},
+    {"cross_in_proj_key_value", ltrt::DType::f32, 3, {32, 10, 32}, 373696},
+    {"cross_att", ltrt::DType::f32, 3, {32, 6, 16}, 414656},
     {"cross_att_lse", ltrt::DType::f32, 3, {32, 4, 6}, 239488},
-    {"cross_att_scores", ltrt::DType::f32, 3, {32, 6, 10}, 425408},
-    {"cross_att_dropout_seed", ltrt::DType::i64, 1, {1}, 242560},
-    {"cross_out_proj_out", ltrt::DType::f32, 3, {32, 6, 16}, 425408},
-    {"cross_res_out", ltrt::DType::f32, 3, {32, 6, 16}, 437696},
-    {"cross_ln_out", ltrt::DType::f32, 3, {32, 6, 16}, 425408},
-    {"cross_ln_out_mean", ltrt::DType::f32, 2, {32, 6}, 242624},
-    {"cross_ln_out_rstd", ltrt::DType::f32, 2, {32, 6}, 243392},
-    {"ff1_out", ltrt::DType::f32, 3, {32, 6, 64}, 499136},
-    {"act_out", ltrt::DType::f32, 3, {32, 6, 64}, 449984},
-    {"ff2_out", ltrt::DType::f32, 3, {32, 6, 16}, 548288},
+    {"cross_att_scores", ltrt::DType::f32, 3, {32, 6, 10}, 426944},
+    {"cross_att_dropout_mask", ltrt::DType::u8, 2, {32, 30}, 242560},
+    {"cross_out_proj_out", ltrt::DType::f32, 3, {32, 6, 16}, 426944},
+    {"cross_res_out", ltrt::DType::f32, 3, {32, 6, 16}, 439232},
+    {"cross_ln_out", ltrt::DType::f32, 3, {32, 6, 16}, 426944},
+    {"cross_ln_out_mean", ltrt::DType::f32, 2, {32, 6}, 243520},
+    {"cross_ln_out_rstd", ltrt::DType::f32, 2, {32, 6}, 244288},
+    {"ff1_out", ltrt::DType::f32, 3, {32, 6, 64}, 500672},
+    {"act_out", ltrt::DType::f32, 3, {32, 6, 64}, 451520},
+    {"ff2_out", ltrt::DType::f32, 3, {32, 6, 16}, 549824},
     {"out_out", ltrt::DType::f32, 3, {32, 6, 16}, 132864},
     {"loss", ltrt::DType::f32, 0, {}, 145152},
     {"d_loss", ltrt::DType::f32, 0, {}, 145216},
-    {"d_out_out", ltrt::DType::f32, 3, {32, 6, 16}, 548288},
+    {"d_out_out", ltrt::DType::f32, 3, {32, 6, 16}, 549824},
     {"d_ff2_weight", ltrt::DType::f32, 2, {16, 64}, 39744},
     {"d_ff2_bias", ltrt::DType::f32, 1, {16}, 43840},
-    {"d_act_out", ltrt::DType::f32, 3, {32, 6, 64}, 560576},
-    {"d_ff1_out", ltrt::DType::f32, 3, {32, 6, 64}, 449984},
+    {"d_act_out", ltrt::DType::f32, 3, {32, 6, 64}, 562112},
+    {"d_ff1_out", ltrt::DType::f32, 3, {32, 6, 64}, 451520},
     {"d_ff1_weight", ltrt::DType::f32, 2, {64, 16}, 35392},
     {"d_ff1_bias", ltrt::DType::f32, 1, {64}, 39488},
-    {"d_cross_ln_out", ltrt::DType::f32, 3, {32, 6, 16}, 499136},
-    {"d_cross_ln_out_sum1", ltrt::DType::f32, 3, {32, 6, 16}, 425408},
+    {"d_cross_ln_out", ltrt::DType::f32, 3, {32, 6, 16}, 500672},
+    {"d_cross_ln_out_sum1", ltrt::DType::f32, 3, {32, 6, 16}, 426944},
     {"d_cross_ln_weight", ltrt::DType::f32, 1, {16}, 35264},
     {"d_cross_ln_bias", ltrt::DType::f32, 1, {16}, 35328},
-    {"d_cross_res_out", ltrt::DType::f32, 3, {32, 6, 16}, 449984},
+    {"d_cross_res_out", ltrt::DType::f32, 3, {32, 6, 16}, 451520},
     {"d_cross_out_proj_weight", ltrt::DType::f32, 2, {16, 16}, 34176},
     {"d_cross_out_proj_bias", ltrt::DType::f32, 1, {16}, 35200},
-    {"d_cross_att", ltrt::DType::f32, 3, {32, 6, 16}, 425408},
-    {"cross_att_dquery", ltrt::DType::f32, 3, {32, 6, 16}, 437696},
-    {"cross_att_dkey_value", ltrt::DType::f32, 3, {32, 10, 32}, 462272},
-    {"cross_att_delta", ltrt::DType::f32, 3, {32, 4, 6}, 503232},
-    {"cross_att_scratch", ltrt::DType::f32, 4, {32, 2, 6, 10}, 506304},
+    {"d_cross_att", ltrt::DType::f32, 3, {32, 6, 16}, 426944},
+    {"cross_att_dquery", ltrt::DType::f32, 3, {32, 6, 16}, 439232},
+    {"cross_att_dkey_value", ltrt::DType::f32, 3, {32, 10, 32}, 463808},
+    {"cross_att_delta", ltrt::DType::f32, 3, {32, 4, 6}, 504768},
+    {"cross_att_scratch", ltrt::DType::f32, 4, {32, 2, 6, 10}, 507840},
     {"d_cross_in_proj_weight", ltrt::DType::f32, 2, {48, 16}, 30912},
     {"d_cross_in_proj_bias", ltrt::DType::f32, 1, {48}, 33984},
-    {"cross_in_proj_grad_dinp", ltrt::DType::f32, 3, {32, 6, 16}, 359872},
-    {"cross_in_proj_grad_dmemory", ltrt::DType::f32, 3, {32, 10, 16}, 372160},
-    {"d_dec_ln_out_sum1", ltrt::DType::f32, 3, {32, 6, 16}, 245184},
+    {"cross_in_proj_grad_dinp", ltrt::DType::f32, 3, {32, 6, 16}, 361408},
+    {"cross_in_proj_grad_dmemory", ltrt::DType::f32, 3, {32, 10, 16}, 373696},
+    {"d_dec_ln_out_sum1", ltrt::DType::f32, 3, {32, 6, 16}, 246720},
     {"d_dec_ln_weight", ltrt::DType::f32, 1, {16}, 30784},
     {"d_dec_ln_bias", ltrt::DType::f32, 1, {16}, 30848},
-    {"d_dec_res_out", ltrt::DType::f32, 3, {32, 6, 16}, 335296},
+    {"d_dec_res_out", ltrt::DType::f32, 3, {32, 6, 16}, 336832},
     {"d_dec_att_out_proj_weight", ltrt::DType::f32, 2, {16, 16}, 29696},
     {"d_dec_att_out_proj_bias", ltrt::DType::f32, 1, {16}, 30720},
-    {"d_dec_att_att", ltrt::DType::f32, 3, {32, 6, 16}, 245184},
-    {"d_dec_att_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 6, 48}, 335296},
+    {"d_dec_att_att", ltrt::DType::f32, 3, {32, 6, 16}, 246720},
+    {"d_dec_att_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 6, 48}, 336832},
     {"d_dec_att_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 6}, 237952},
-    {"d_dec_att_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 6, 6}, 392640},
+    {"d_dec_att_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 6, 6}, 394176},
     {"d_dec_att_in_proj_weight", ltrt::DType::f32, 2, {48, 16}, 26432},
     {"d_dec_att_in_proj_bias", ltrt::DType::f32, 1, {48}, 29504},
     {"d_enc_ln_weight", ltrt::DType::f32, 1, {16}, 26304},
     {"d_enc_ln_bias", ltrt::DType::f32, 1, {16}, 26368},
-    {"d_enc_res_out", ltrt::DType::f32, 3, {32, 10, 16}, 245184},
+    {"d_enc_res_out", ltrt::DType::f32, 3, {32, 10, 16}, 246720},
     {"d_enc_att_out_proj_weight", ltrt::DType::f32, 2, {16, 16}, 25216},
     {"d_enc_att_out_proj_bias", ltrt::DType::f32, 1, {16}, 26240},
-    {"d_enc_att_att", ltrt::DType::f32, 3, {32, 10, 16}, 265664},
-    {"d_enc_att_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 10, 48}, 286144},
+    {"d_enc_att_att", ltrt::DType::f32, 3, {32, 10, 16}, 267200},
+    {"d_enc_att_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 10, 48}, 287680},
     {"d_enc_att_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 10}, 232320},
-    {"d_enc_att_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 10, 10}, 347584},
+    {"d_enc_att_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 10, 10}, 349120},
     {"d_enc_att_in_proj_weight", ltrt::DType::f32, 2, {48, 16}, 21952},
     {"d_enc_att_in_proj_bias", ltrt::DType::f32, 1, {48}, 25024},
 };
@@ -1979,7 +1970,7 @@ const ltrt::ModelDef& model() {
     m.name = "encoder_decoder";
     m.spec_json = kSpecJson;
     m.spec_hash = "320430ec81cd2206";
-    m.arena_bytes = 609728;
+    m.arena_bytes = 611264;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 22;

@@ -46,59 +46,59 @@ constexpr std::size_t enc_att_in_proj_out = 145280;
 constexpr std::size_t enc_att_att = 206720;
 constexpr std::size_t enc_att_att_lse = 227200;
 constexpr std::size_t enc_att_att_scores = 232320;
-constexpr std::size_t enc_att_att_dropout_seed = 245120;
-constexpr std::size_t enc_att_out_proj_out = 245184;
-constexpr std::size_t enc_res_out = 265664;
-constexpr std::size_t enc_ln_out = 245184;
+constexpr std::size_t enc_att_att_dropout_mask = 245120;
+constexpr std::size_t enc_att_out_proj_out = 246720;
+constexpr std::size_t enc_res_out = 267200;
+constexpr std::size_t enc_ln_out = 246720;
 constexpr std::size_t enc_ln_out_mean = 232320;
 constexpr std::size_t enc_ln_out_rstd = 233600;
-constexpr std::size_t dec_att_in_proj_out = 286144;
-constexpr std::size_t dec_att_att = 323008;
+constexpr std::size_t dec_att_in_proj_out = 287680;
+constexpr std::size_t dec_att_att = 324544;
 constexpr std::size_t dec_att_att_lse = 234880;
 constexpr std::size_t dec_att_att_scores = 237952;
-constexpr std::size_t dec_att_out_proj_out = 335296;
-constexpr std::size_t dec_res_out = 347584;
-constexpr std::size_t dec_ln_out = 335296;
+constexpr std::size_t dec_att_out_proj_out = 336832;
+constexpr std::size_t dec_res_out = 349120;
+constexpr std::size_t dec_ln_out = 336832;
 constexpr std::size_t dec_ln_out_mean = 237952;
 constexpr std::size_t dec_ln_out_rstd = 238720;
-constexpr std::size_t cross_in_proj_query = 359872;
-constexpr std::size_t cross_in_proj_key_value = 372160;
-constexpr std::size_t cross_att = 413120;
+constexpr std::size_t cross_in_proj_query = 361408;
+constexpr std::size_t cross_in_proj_key_value = 373696;
+constexpr std::size_t cross_att = 414656;
 constexpr std::size_t cross_att_lse = 239488;
-constexpr std::size_t cross_att_scores = 425408;
-constexpr std::size_t cross_att_dropout_seed = 242560;
-constexpr std::size_t cross_out_proj_out = 425408;
-constexpr std::size_t cross_res_out = 437696;
-constexpr std::size_t cross_ln_out = 425408;
-constexpr std::size_t cross_ln_out_mean = 242624;
-constexpr std::size_t cross_ln_out_rstd = 243392;
-constexpr std::size_t act_out = 449984;
-constexpr std::size_t ff1_out = 499136;
-constexpr std::size_t ff2_out = 548288;
-constexpr std::size_t d_out_out = 548288;
-constexpr std::size_t d_act_out = 560576;
-constexpr std::size_t d_ff1_out = 449984;
-constexpr std::size_t d_cross_ln_out = 499136;
-constexpr std::size_t d_cross_ln_out_sum1 = 425408;
-constexpr std::size_t d_cross_res_out = 449984;
-constexpr std::size_t d_cross_att = 425408;
-constexpr std::size_t cross_att_dquery = 437696;
-constexpr std::size_t cross_att_dkey_value = 462272;
-constexpr std::size_t cross_att_delta = 503232;
-constexpr std::size_t cross_att_scratch = 506304;
-constexpr std::size_t cross_in_proj_grad_dinp = 359872;
-constexpr std::size_t cross_in_proj_grad_dmemory = 372160;
-constexpr std::size_t d_dec_ln_out_sum1 = 245184;
-constexpr std::size_t d_dec_res_out = 335296;
-constexpr std::size_t d_dec_att_att = 245184;
-constexpr std::size_t d_dec_att_in_proj_out_dqkv = 335296;
+constexpr std::size_t cross_att_scores = 426944;
+constexpr std::size_t cross_att_dropout_mask = 242560;
+constexpr std::size_t cross_out_proj_out = 426944;
+constexpr std::size_t cross_res_out = 439232;
+constexpr std::size_t cross_ln_out = 426944;
+constexpr std::size_t cross_ln_out_mean = 243520;
+constexpr std::size_t cross_ln_out_rstd = 244288;
+constexpr std::size_t act_out = 451520;
+constexpr std::size_t ff1_out = 500672;
+constexpr std::size_t ff2_out = 549824;
+constexpr std::size_t d_out_out = 549824;
+constexpr std::size_t d_act_out = 562112;
+constexpr std::size_t d_ff1_out = 451520;
+constexpr std::size_t d_cross_ln_out = 500672;
+constexpr std::size_t d_cross_ln_out_sum1 = 426944;
+constexpr std::size_t d_cross_res_out = 451520;
+constexpr std::size_t d_cross_att = 426944;
+constexpr std::size_t cross_att_dquery = 439232;
+constexpr std::size_t cross_att_dkey_value = 463808;
+constexpr std::size_t cross_att_delta = 504768;
+constexpr std::size_t cross_att_scratch = 507840;
+constexpr std::size_t cross_in_proj_grad_dinp = 361408;
+constexpr std::size_t cross_in_proj_grad_dmemory = 373696;
+constexpr std::size_t d_dec_ln_out_sum1 = 246720;
+constexpr std::size_t d_dec_res_out = 336832;
+constexpr std::size_t d_dec_att_att = 246720;
+constexpr std::size_t d_dec_att_in_proj_out_dqkv = 336832;
 constexpr std::size_t d_dec_att_in_proj_out_delta = 237952;
-constexpr std::size_t d_dec_att_in_proj_out_scratch = 392640;
-constexpr std::size_t d_enc_res_out = 245184;
-constexpr std::size_t d_enc_att_att = 265664;
-constexpr std::size_t d_enc_att_in_proj_out_dqkv = 286144;
+constexpr std::size_t d_dec_att_in_proj_out_scratch = 394176;
+constexpr std::size_t d_enc_res_out = 246720;
+constexpr std::size_t d_enc_att_att = 267200;
+constexpr std::size_t d_enc_att_in_proj_out_dqkv = 287680;
 constexpr std::size_t d_enc_att_in_proj_out_delta = 232320;
-constexpr std::size_t d_enc_att_in_proj_out_scratch = 347584;
+constexpr std::size_t d_enc_att_in_proj_out_scratch = 349120;
 constexpr std::size_t enc_att_in_proj_weight = 0;
 constexpr std::size_t enc_att_in_proj_bias = 3072;
 constexpr std::size_t enc_att_out_proj_weight = 3264;
@@ -159,7 +159,7 @@ static void enc_att_in_proj_forward(float* out, const float* inp, const float* w
 
 // enc_att: MultiheadAttention(embed_dim=16, num_heads=4, dropout=0.1, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[0]
-// out (32, 10, 16) lse (32, 4, 10) scores (32, 10, 10) dropout_seed (1,) <- qkv (32, 10, 48)
+// out (32, 10, 16) lse (32, 4, 10) scores (32, 10, 10) dropout_mask (32, 50) <- qkv (32, 10, 48)
 
 // Fused attention on tensor cores (FlashAttention-2's forward): a block of 4 warps per (64 query
 // rows, head, sample), warp w owning rows 16w ... 16w + 15, walks the key tiles its rows see. Per row
@@ -343,7 +343,7 @@ __global__ void __launch_bounds__(128)
   }
 }
 
-static void enc_att_forward(float* out, float* lse, float* scores, std::int64_t* dropout_seed, const float* qkv, int n,
+static void enc_att_forward(float* out, float* lse, float* scores, std::uint8_t* dropout_mask, const float* qkv, int n,
                             bool training, const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 10, kHeads = 4;  // query rows, num_heads
   constexpr float scale = 0.5f;        // 1 / sqrt(head_dim)
@@ -673,7 +673,7 @@ static void cross_forward(float* query, float* key_value, const float* inp, cons
 
 // cross: MultiheadAttention(embed_dim=16, num_heads=4, dropout=0.1, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[6]
-// out (32, 6, 16) lse (32, 4, 6) scores (32, 6, 10) dropout_seed (1,) <- query (32, 6, 16) key_value (32, 10, 32)
+// out (32, 6, 16) lse (32, 4, 6) scores (32, 6, 10) dropout_mask (32, 30) <- query (32, 6, 16) key_value (32, 10, 32)
 
 // Fused attention on tensor cores (FlashAttention-2's forward): a block of 4 warps per (64 query
 // rows, head, sample), warp w owning rows 16w ... 16w + 15, walks the key tiles its rows see. Per row
@@ -857,7 +857,7 @@ __global__ void __launch_bounds__(128)
   }
 }
 
-static void cross_forward_2(float* out, float* lse, float* scores, std::int64_t* dropout_seed, const float* query,
+static void cross_forward_2(float* out, float* lse, float* scores, std::uint8_t* dropout_mask, const float* query,
                             const float* key_value, int n, bool training, const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 6, kHeads = 4;  // query rows, num_heads
   constexpr float scale = 0.5f;       // 1 / sqrt(head_dim)
@@ -1308,7 +1308,7 @@ static void cross_out_proj_backward(float* dinp, float* dweight, float* dbias, c
 
 // cross backward: MultiheadAttention(embed_dim=16, num_heads=4, dropout=0.1, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[6]
-// dquery (32, 6, 16) dkey_value (32, 10, 32) delta (32, 4, 6) scratch (32, 2, 6, 10) <- dout (32, 6, 16) query (32, 6, 16) key_value (32, 10, 32) out (32, 6, 16) lse (32, 4, 6) dropout_seed (1,)
+// dquery (32, 6, 16) dkey_value (32, 10, 32) delta (32, 4, 6) scratch (32, 2, 6, 10) <- dout (32, 6, 16) query (32, 6, 16) key_value (32, 10, 32) out (32, 6, 16) lse (32, 4, 6) dropout_mask (32, 30)
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -1714,7 +1714,7 @@ __global__ void __launch_bounds__(128)
 
 static void cross_backward(float* dquery, float* dkey_value, float* delta, float* scratch, const float* dout,
                            const float* query, const float* key_value, const float* out, const float* lse,
-                           const std::int64_t* dropout_seed, int n, const ltrt::cuda::Context& ctx) {
+                           const std::uint8_t* dropout_mask, int n, const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 6, kTk = 10, kHeads = 4;  // query rows, key rows, num_heads
   constexpr float scale = 0.5f;                 // 1 / sqrt(head_dim)
   // scratch is the CPU program's T x T buffers: the fused kernels need none.
@@ -2427,7 +2427,7 @@ static void enc_att_out_proj_backward(float* dinp, float* dweight, float* dbias,
 
 // enc_att backward: MultiheadAttention(embed_dim=16, num_heads=4, dropout=0.1, bias=True, add_bias_kv=False, add_zero_attn=False, batch_first=True, is_causal=False)
 // spec: model.graph[0]
-// dqkv (32, 10, 48) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 16) qkv (32, 10, 48) out (32, 10, 16) lse (32, 4, 10) dropout_seed (1,)
+// dqkv (32, 10, 48) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 16) qkv (32, 10, 48) out (32, 10, 16) lse (32, 4, 10) dropout_mask (32, 50)
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -2832,7 +2832,7 @@ __global__ void __launch_bounds__(128)
 }
 
 static void enc_att_backward(float* dqkv, float* delta, float* scratch, const float* dout, const float* qkv,
-                             const float* out, const float* lse, const std::int64_t* dropout_seed, int n,
+                             const float* out, const float* lse, const std::uint8_t* dropout_mask, int n,
                              const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 10, kTk = 10, kHeads = 4;  // query rows, key rows, num_heads
   constexpr float scale = 0.5f;                  // 1 / sqrt(head_dim)
@@ -2947,11 +2947,12 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::d_dec_att_in_proj_out_delta);                // (32, 4, 6)
   auto* const dec_ln_out_rstd = reinterpret_cast<float*>(arena + offset::dec_ln_out_rstd);  // (32, 6)
   auto* const cross_att_lse = reinterpret_cast<float*>(arena + offset::cross_att_lse);      // (32, 4, 6)
-  auto* const cross_att_dropout_seed = reinterpret_cast<std::int64_t*>(arena + offset::cross_att_dropout_seed);  // (1,)
+  auto* const cross_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::cross_att_dropout_mask);                  // (32, 30)
   auto* const cross_ln_out_mean = reinterpret_cast<float*>(arena + offset::cross_ln_out_mean);  // (32, 6)
   auto* const cross_ln_out_rstd = reinterpret_cast<float*>(arena + offset::cross_ln_out_rstd);  // (32, 6)
-  auto* const enc_att_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::enc_att_att_dropout_seed);                      // (1,)
+  auto* const enc_att_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::enc_att_att_dropout_mask);                      // (32, 50)
   auto* const enc_att_out_proj_out = reinterpret_cast<float*>(arena + offset::enc_att_out_proj_out);  // (32, 10, 16)
   auto* const enc_ln_out = reinterpret_cast<float*>(arena + offset::enc_ln_out);                      // (32, 10, 16)
   auto* const d_dec_ln_out_sum1 = reinterpret_cast<float*>(arena + offset::d_dec_ln_out_sum1);        // (32, 6, 16)
@@ -3004,7 +3005,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
 
   // forward
   enc_att_in_proj_forward(enc_att_in_proj_out, src, enc_att_in_proj_weight, enc_att_in_proj_bias, n, ctx);
-  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_seed, enc_att_in_proj_out, n,
+  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_mask, enc_att_in_proj_out, n,
                   true, ctx);
   enc_att_out_proj_forward(enc_att_out_proj_out, enc_att_att, enc_att_out_proj_weight, enc_att_out_proj_bias, n, ctx);
   enc_res_forward(enc_res_out, src, enc_att_out_proj_out, n, ctx);
@@ -3016,7 +3017,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   dec_ln_forward(dec_ln_out, dec_ln_out_mean, dec_ln_out_rstd, dec_res_out, dec_ln_weight, dec_ln_bias, n, ctx);
   cross_forward(cross_in_proj_query, cross_in_proj_key_value, dec_ln_out, enc_ln_out, cross_in_proj_weight,
                 cross_in_proj_bias, n, ctx);
-  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_seed, cross_in_proj_query,
+  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_mask, cross_in_proj_query,
                   cross_in_proj_key_value, n, true, ctx);
   cross_out_proj_forward(cross_out_proj_out, cross_att, cross_out_proj_weight, cross_out_proj_bias, n, ctx);
   cross_res_forward(cross_res_out, dec_ln_out, cross_out_proj_out, n, ctx);
@@ -3038,7 +3039,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   cross_out_proj_backward(d_cross_att, d_cross_out_proj_weight, d_cross_out_proj_bias, d_cross_res_out, cross_att,
                           cross_out_proj_weight, n, accumulate, ctx);
   cross_backward(cross_att_dquery, cross_att_dkey_value, cross_att_delta, cross_att_scratch, d_cross_att,
-                 cross_in_proj_query, cross_in_proj_key_value, cross_att, cross_att_lse, cross_att_dropout_seed, n,
+                 cross_in_proj_query, cross_in_proj_key_value, cross_att, cross_att_lse, cross_att_dropout_mask, n,
                  ctx);
   cross_backward_2(cross_in_proj_grad_dinp, cross_in_proj_grad_dmemory, d_cross_in_proj_weight, d_cross_in_proj_bias,
                    cross_att_dquery, cross_att_dkey_value, dec_ln_out, enc_ln_out, cross_in_proj_weight, n, accumulate,
@@ -3057,7 +3058,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   enc_att_out_proj_backward(d_enc_att_att, d_enc_att_out_proj_weight, d_enc_att_out_proj_bias, d_enc_res_out,
                             enc_att_att, enc_att_out_proj_weight, n, accumulate, ctx);
   enc_att_backward(d_enc_att_in_proj_out_dqkv, d_enc_att_in_proj_out_delta, d_enc_att_in_proj_out_scratch,
-                   d_enc_att_att, enc_att_in_proj_out, enc_att_att, enc_att_att_lse, enc_att_att_dropout_seed, n, ctx);
+                   d_enc_att_att, enc_att_in_proj_out, enc_att_att, enc_att_att_lse, enc_att_att_dropout_mask, n, ctx);
   enc_att_in_proj_backward(d_enc_att_in_proj_weight, d_enc_att_in_proj_bias, d_enc_att_in_proj_out_dqkv, src, n,
                            accumulate, ctx);
 }
@@ -3102,11 +3103,12 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const dec_ln_out_mean = reinterpret_cast<float*>(arena + offset::dec_ln_out_mean);          // (32, 6)
   auto* const dec_ln_out_rstd = reinterpret_cast<float*>(arena + offset::dec_ln_out_rstd);          // (32, 6)
   auto* const cross_att_lse = reinterpret_cast<float*>(arena + offset::cross_att_lse);              // (32, 4, 6)
-  auto* const cross_att_dropout_seed = reinterpret_cast<std::int64_t*>(arena + offset::cross_att_dropout_seed);  // (1,)
+  auto* const cross_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::cross_att_dropout_mask);                  // (32, 30)
   auto* const cross_ln_out_mean = reinterpret_cast<float*>(arena + offset::cross_ln_out_mean);  // (32, 6)
   auto* const cross_ln_out_rstd = reinterpret_cast<float*>(arena + offset::cross_ln_out_rstd);  // (32, 6)
-  auto* const enc_att_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::enc_att_att_dropout_seed);                      // (1,)
+  auto* const enc_att_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::enc_att_att_dropout_mask);                      // (32, 50)
   auto* const enc_att_out_proj_out = reinterpret_cast<float*>(arena + offset::enc_att_out_proj_out);  // (32, 10, 16)
   auto* const enc_ln_out = reinterpret_cast<float*>(arena + offset::enc_ln_out);                      // (32, 10, 16)
   auto* const enc_res_out = reinterpret_cast<float*>(arena + offset::enc_res_out);                    // (32, 10, 16)
@@ -3127,7 +3129,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const ff1_out = reinterpret_cast<float*>(arena + offset::ff1_out);                        // (32, 6, 64)
   auto* const ff2_out = reinterpret_cast<float*>(arena + offset::ff2_out);                        // (32, 6, 16)
   enc_att_in_proj_forward(enc_att_in_proj_out, src, enc_att_in_proj_weight, enc_att_in_proj_bias, n, ctx);
-  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_seed, enc_att_in_proj_out, n,
+  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_mask, enc_att_in_proj_out, n,
                   false, ctx);
   enc_att_out_proj_forward(enc_att_out_proj_out, enc_att_att, enc_att_out_proj_weight, enc_att_out_proj_bias, n, ctx);
   enc_res_forward(enc_res_out, src, enc_att_out_proj_out, n, ctx);
@@ -3139,7 +3141,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   dec_ln_forward(dec_ln_out, dec_ln_out_mean, dec_ln_out_rstd, dec_res_out, dec_ln_weight, dec_ln_bias, n, ctx);
   cross_forward(cross_in_proj_query, cross_in_proj_key_value, dec_ln_out, enc_ln_out, cross_in_proj_weight,
                 cross_in_proj_bias, n, ctx);
-  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_seed, cross_in_proj_query,
+  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_mask, cross_in_proj_query,
                   cross_in_proj_key_value, n, false, ctx);
   cross_out_proj_forward(cross_out_proj_out, cross_att, cross_out_proj_weight, cross_out_proj_bias, n, ctx);
   cross_res_forward(cross_res_out, dec_ln_out, cross_out_proj_out, n, ctx);
@@ -3189,11 +3191,12 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const dec_ln_out_mean = reinterpret_cast<float*>(arena + offset::dec_ln_out_mean);          // (32, 6)
   auto* const dec_ln_out_rstd = reinterpret_cast<float*>(arena + offset::dec_ln_out_rstd);          // (32, 6)
   auto* const cross_att_lse = reinterpret_cast<float*>(arena + offset::cross_att_lse);              // (32, 4, 6)
-  auto* const cross_att_dropout_seed = reinterpret_cast<std::int64_t*>(arena + offset::cross_att_dropout_seed);  // (1,)
+  auto* const cross_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::cross_att_dropout_mask);                  // (32, 30)
   auto* const cross_ln_out_mean = reinterpret_cast<float*>(arena + offset::cross_ln_out_mean);  // (32, 6)
   auto* const cross_ln_out_rstd = reinterpret_cast<float*>(arena + offset::cross_ln_out_rstd);  // (32, 6)
-  auto* const enc_att_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::enc_att_att_dropout_seed);                      // (1,)
+  auto* const enc_att_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::enc_att_att_dropout_mask);                      // (32, 50)
   auto* const enc_att_out_proj_out = reinterpret_cast<float*>(arena + offset::enc_att_out_proj_out);  // (32, 10, 16)
   auto* const enc_ln_out = reinterpret_cast<float*>(arena + offset::enc_ln_out);                      // (32, 10, 16)
   auto* const enc_res_out = reinterpret_cast<float*>(arena + offset::enc_res_out);                    // (32, 10, 16)
@@ -3214,7 +3217,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   auto* const ff1_out = reinterpret_cast<float*>(arena + offset::ff1_out);                        // (32, 6, 64)
   auto* const ff2_out = reinterpret_cast<float*>(arena + offset::ff2_out);                        // (32, 6, 16)
   enc_att_in_proj_forward(enc_att_in_proj_out, src, enc_att_in_proj_weight, enc_att_in_proj_bias, n, ctx);
-  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_seed, enc_att_in_proj_out, n,
+  enc_att_forward(enc_att_att, enc_att_att_lse, enc_att_att_scores, enc_att_att_dropout_mask, enc_att_in_proj_out, n,
                   false, ctx);
   enc_att_out_proj_forward(enc_att_out_proj_out, enc_att_att, enc_att_out_proj_weight, enc_att_out_proj_bias, n, ctx);
   enc_res_forward(enc_res_out, src, enc_att_out_proj_out, n, ctx);
@@ -3226,7 +3229,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   dec_ln_forward(dec_ln_out, dec_ln_out_mean, dec_ln_out_rstd, dec_res_out, dec_ln_weight, dec_ln_bias, n, ctx);
   cross_forward(cross_in_proj_query, cross_in_proj_key_value, dec_ln_out, enc_ln_out, cross_in_proj_weight,
                 cross_in_proj_bias, n, ctx);
-  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_seed, cross_in_proj_query,
+  cross_forward_2(cross_att, cross_att_lse, cross_att_scores, cross_att_dropout_mask, cross_in_proj_query,
                   cross_in_proj_key_value, n, false, ctx);
   cross_out_proj_forward(cross_out_proj_out, cross_att, cross_out_proj_weight, cross_out_proj_bias, n, ctx);
   cross_res_forward(cross_res_out, dec_ln_out, cross_out_proj_out, n, ctx);

@@ -263,8 +263,8 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
-#include <ltrt/counter_uniform.hpp>
 #include <ltrt/dropout_draws.hpp>
+#include <ltrt/dropout_masks.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 #include <ltrt/torch_generator.hpp>

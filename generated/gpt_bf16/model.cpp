@@ -488,8 +488,8 @@
 #include <ltrt/activations.hpp>
 #include <ltrt/bfloat16.hpp>
 #include <ltrt/blas.hpp>
-#include <ltrt/counter_uniform.hpp>
 #include <ltrt/dropout_draws.hpp>
+#include <ltrt/dropout_masks.hpp>
 #include <ltrt/fexp_u20.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>

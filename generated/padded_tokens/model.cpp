@@ -44,7 +44,7 @@
 //   fwd  pos_out: f32(32, 12, 24) = positional_embedding(embed_out, pos_weight, embedding_dim=24, num_positions=12)  # pos  spec: model.graph[1]
 //   fwd  encoder_layers_0_self_attn_in_proj_out: f32(32, 12, 72) = linear(pos_out, encoder_layers_0_self_attn_in_proj_weight, encoder_layers_0_self_attn_in_proj_bias, bias=True, blas=True, in_features=24, out_features=72)  # encoder.layers.0.self_attn.in_proj  spec: model.graph[2]
 //   fwd  pad_additive: f32(32, 12) = additive_mask(pad)  # encoder.layers.0.self_attn  spec: model.graph[2]
-//   fwd  encoder_layers_0_self_attn_att: f32(32, 12, 24), encoder_layers_0_self_attn_att_lse: f32(32, 2, 12), encoder_layers_0_self_attn_att_scores: f32(32, 12, 12), encoder_layers_0_self_attn_att_dropout_seed: i64(1,) = attention(encoder_layers_0_self_attn_in_proj_out, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.0.self_attn  spec: model.graph[2]
+//   fwd  encoder_layers_0_self_attn_att: f32(32, 12, 24), encoder_layers_0_self_attn_att_lse: f32(32, 2, 12), encoder_layers_0_self_attn_att_scores: f32(32, 12, 12), encoder_layers_0_self_attn_att_dropout_mask: u8(32, 36) = attention(encoder_layers_0_self_attn_in_proj_out, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.0.self_attn  spec: model.graph[2]
 //   fwd  encoder_layers_0_self_attn_out_proj_out: f32(32, 12, 24) = linear(encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_out_proj_weight, encoder_layers_0_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # encoder.layers.0.self_attn.out_proj  spec: model.graph[2]
 //   fwd  encoder_layers_0_dropout1_out: f32(32, 12, 24), encoder_layers_0_dropout1_out_mask: u8(32, 12, 24) = dropout(encoder_layers_0_self_attn_out_proj_out, numel=288, p=0.1, time_major=12)  # encoder.layers.0.dropout1  spec: model.graph[2]
 //   fwd  encoder_layers_0_out: f32(32, 12, 24) = add(pos_out, encoder_layers_0_dropout1_out)  # encoder.layers.0  spec: model.graph[2]
@@ -56,7 +56,7 @@
 //   fwd  encoder_layers_0_out_2: f32(32, 12, 24) = add(encoder_layers_0_norm1_out, encoder_layers_0_dropout2_out)  # encoder.layers.0  spec: model.graph[2]
 //   fwd  encoder_layers_0_norm2_out: f32(32, 12, 24), encoder_layers_0_norm2_out_mean: f32(32, 12), encoder_layers_0_norm2_out_rstd: f32(32, 12) = layer_norm(encoder_layers_0_out_2, encoder_layers_0_norm2_weight, encoder_layers_0_norm2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # encoder.layers.0.norm2  spec: model.graph[2]
 //   fwd  encoder_layers_1_self_attn_in_proj_out: f32(32, 12, 72) = linear(encoder_layers_0_norm2_out, encoder_layers_1_self_attn_in_proj_weight, encoder_layers_1_self_attn_in_proj_bias, bias=True, blas=True, in_features=24, out_features=72)  # encoder.layers.1.self_attn.in_proj  spec: model.graph[2]
-//   fwd  encoder_layers_1_self_attn_att: f32(32, 12, 24), encoder_layers_1_self_attn_att_lse: f32(32, 2, 12), encoder_layers_1_self_attn_att_scores: f32(32, 12, 12), encoder_layers_1_self_attn_att_dropout_seed: i64(1,) = attention(encoder_layers_1_self_attn_in_proj_out, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.1.self_attn  spec: model.graph[2]
+//   fwd  encoder_layers_1_self_attn_att: f32(32, 12, 24), encoder_layers_1_self_attn_att_lse: f32(32, 2, 12), encoder_layers_1_self_attn_att_scores: f32(32, 12, 12), encoder_layers_1_self_attn_att_dropout_mask: u8(32, 36) = attention(encoder_layers_1_self_attn_in_proj_out, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.1.self_attn  spec: model.graph[2]
 //   fwd  encoder_layers_1_self_attn_out_proj_out: f32(32, 12, 24) = linear(encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_out_proj_weight, encoder_layers_1_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # encoder.layers.1.self_attn.out_proj  spec: model.graph[2]
 //   fwd  encoder_layers_1_dropout1_out: f32(32, 12, 24), encoder_layers_1_dropout1_out_mask: u8(32, 12, 24) = dropout(encoder_layers_1_self_attn_out_proj_out, numel=288, p=0.1, time_major=12)  # encoder.layers.1.dropout1  spec: model.graph[2]
 //   fwd  encoder_layers_1_out: f32(32, 12, 24) = add(encoder_layers_0_norm2_out, encoder_layers_1_dropout1_out)  # encoder.layers.1  spec: model.graph[2]
@@ -92,7 +92,7 @@
 //   bwd  d_encoder_layers_1_out: f32(32, 12, 24), d_encoder_layers_1_norm1_weight: f32(24,), d_encoder_layers_1_norm1_bias: f32(24,) = layer_norm_backward(d_encoder_layers_1_norm1_out_sum1, encoder_layers_1_out, encoder_layers_1_norm1_out_mean, encoder_layers_1_norm1_out_rstd, encoder_layers_1_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # encoder.layers.1.norm1  spec: model.graph[2]
 //   bwd  d_encoder_layers_1_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_encoder_layers_1_out, encoder_layers_1_dropout1_out_mask, numel=288, p=0.1, time_major=12)  # encoder.layers.1.dropout1  spec: model.graph[2]
 //   bwd  d_encoder_layers_1_self_attn_att: f32(32, 12, 24), d_encoder_layers_1_self_attn_out_proj_weight: f32(24, 24), d_encoder_layers_1_self_attn_out_proj_bias: f32(24,) = linear_backward(d_encoder_layers_1_self_attn_out_proj_out, encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # encoder.layers.1.self_attn.out_proj  spec: model.graph[2]
-//   bwd  d_encoder_layers_1_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_encoder_layers_1_self_attn_in_proj_out_delta: f32(32, 2, 12), d_encoder_layers_1_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_in_proj_out, encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_att_lse, encoder_layers_1_self_attn_att_dropout_seed, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.1.self_attn  spec: model.graph[2]
+//   bwd  d_encoder_layers_1_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_encoder_layers_1_self_attn_in_proj_out_delta: f32(32, 2, 12), d_encoder_layers_1_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_in_proj_out, encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_att_lse, encoder_layers_1_self_attn_att_dropout_mask, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.1.self_attn  spec: model.graph[2]
 //   bwd  d_encoder_layers_0_norm2_out: f32(32, 12, 24), d_encoder_layers_1_self_attn_in_proj_weight: f32(72, 24), d_encoder_layers_1_self_attn_in_proj_bias: f32(72,) = linear_backward(d_encoder_layers_1_self_attn_in_proj_out_dqkv, encoder_layers_0_norm2_out, encoder_layers_1_self_attn_in_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=72)  # encoder.layers.1.self_attn.in_proj  spec: model.graph[2]
 //   bwd  d_encoder_layers_0_norm2_out_sum1: f32(32, 12, 24) = add(d_encoder_layers_1_out, d_encoder_layers_0_norm2_out)  # encoder.layers.0.norm2  spec: model.graph[2]
 //   bwd  d_encoder_layers_0_out_2: f32(32, 12, 24), d_encoder_layers_0_norm2_weight: f32(24,), d_encoder_layers_0_norm2_bias: f32(24,) = layer_norm_backward(d_encoder_layers_0_norm2_out_sum1, encoder_layers_0_out_2, encoder_layers_0_norm2_out_mean, encoder_layers_0_norm2_out_rstd, encoder_layers_0_norm2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # encoder.layers.0.norm2  spec: model.graph[2]
@@ -105,7 +105,7 @@
 //   bwd  d_encoder_layers_0_out: f32(32, 12, 24), d_encoder_layers_0_norm1_weight: f32(24,), d_encoder_layers_0_norm1_bias: f32(24,) = layer_norm_backward(d_encoder_layers_0_norm1_out_sum1, encoder_layers_0_out, encoder_layers_0_norm1_out_mean, encoder_layers_0_norm1_out_rstd, encoder_layers_0_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # encoder.layers.0.norm1  spec: model.graph[2]
 //   bwd  d_encoder_layers_0_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_encoder_layers_0_out, encoder_layers_0_dropout1_out_mask, numel=288, p=0.1, time_major=12)  # encoder.layers.0.dropout1  spec: model.graph[2]
 //   bwd  d_encoder_layers_0_self_attn_att: f32(32, 12, 24), d_encoder_layers_0_self_attn_out_proj_weight: f32(24, 24), d_encoder_layers_0_self_attn_out_proj_bias: f32(24,) = linear_backward(d_encoder_layers_0_self_attn_out_proj_out, encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # encoder.layers.0.self_attn.out_proj  spec: model.graph[2]
-//   bwd  d_encoder_layers_0_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_encoder_layers_0_self_attn_in_proj_out_delta: f32(32, 2, 12), d_encoder_layers_0_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_in_proj_out, encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_att_lse, encoder_layers_0_self_attn_att_dropout_seed, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.0.self_attn  spec: model.graph[2]
+//   bwd  d_encoder_layers_0_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_encoder_layers_0_self_attn_in_proj_out_delta: f32(32, 2, 12), d_encoder_layers_0_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_in_proj_out, encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_att_lse, encoder_layers_0_self_attn_att_dropout_mask, pad_additive, dropout=0.1, embed_dim=24, is_causal=False, key_padding_mask=True, num_heads=2)  # encoder.layers.0.self_attn  spec: model.graph[2]
 //   bwd  d_pos_out: f32(32, 12, 24), d_encoder_layers_0_self_attn_in_proj_weight: f32(72, 24), d_encoder_layers_0_self_attn_in_proj_bias: f32(72,) = linear_backward(d_encoder_layers_0_self_attn_in_proj_out_dqkv, pos_out, encoder_layers_0_self_attn_in_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=72)  # encoder.layers.0.self_attn.in_proj  spec: model.graph[2]
 //   bwd  d_pos_out_sum1: f32(32, 12, 24) = add(d_encoder_layers_0_out, d_pos_out)  # pos  spec: model.graph[1]
 //   bwd  d_pos_weight: f32(12, 24) = positional_embedding_backward(d_pos_out_sum1, embedding_dim=24, num_positions=12)  # pos  spec: model.graph[1]
@@ -183,9 +183,9 @@
 //   embed_backward                  9.2K      115K
 //   total                           32.8M     8.8M
 //
-// Memory plan: one arena of 1603328 bytes. Parameters, gradients and
+// Memory plan: one arena of 1604864 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 12770 floats at 0, 51136 and 102272.
-// Activations take 1394688 bytes (3307776 without reuse).
+// Activations take 1396224 bytes (3309952 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   204544    3072      tokens                      (32, 12)      step          -
 //   207616    384       pad                         (32, 12)      step          -
@@ -200,7 +200,7 @@
 //   392960    36864     encoder_layers_0_self_attn_att (32, 12, 24)  4..65         -
 //   210176    3072      encoder_layers_0_self_attn_att_lse (32, 2, 12)   4..65         embed_out
 //   213248    18432     encoder_layers_0_self_attn_att_scores (32, 12, 12)  4..4          embed_out
-//   231680    8         encoder_layers_0_self_attn_att_dropout_seed (1,)          4..65         embed_out
+//   231680    1152      encoder_layers_0_self_attn_att_dropout_mask (32, 36)      4..65         embed_out
 //   429824    36864     encoder_layers_0_self_attn_out_proj_out (32, 12, 24)  5..6          -
 //   466688    36864     encoder_layers_0_dropout1_out (32, 12, 24)  6..7          -
 //   213248    9216      encoder_layers_0_dropout1_out_mask (32, 12, 24)  6..63         encoder_layers_0_self_attn_att_scores
@@ -213,7 +213,7 @@
 //   651008    18432     encoder_layers_0_dropout_out_mask (32, 12, 48)  10..58        -
 //   669440    36864     encoder_layers_0_linear2_out (32, 12, 24)  11..12        -
 //   706304    36864     encoder_layers_0_dropout2_out (32, 12, 24)  12..13        -
-//   231744    9216      encoder_layers_0_dropout2_out_mask (32, 12, 24)  12..56        embed_out
+//   232832    9216      encoder_layers_0_dropout2_out_mask (32, 12, 24)  12..56        embed_out
 //   669440    36864     encoder_layers_0_out_2      (32, 12, 24)  13..55        encoder_layers_0_linear2_out
 //   706304    36864     encoder_layers_0_norm2_out  (32, 12, 24)  14..53        encoder_layers_0_dropout2_out
 //   225536    1536      encoder_layers_0_norm2_out_mean (32, 12)      14..55        encoder_layers_0_self_attn_att_scores
@@ -222,56 +222,56 @@
 //   853760    36864     encoder_layers_1_self_attn_att (32, 12, 24)  16..52        -
 //   228608    3072      encoder_layers_1_self_attn_att_lse (32, 2, 12)   16..52        encoder_layers_0_self_attn_att_scores
 //   890624    18432     encoder_layers_1_self_attn_att_scores (32, 12, 12)  16..16        -
-//   240960    8         encoder_layers_1_self_attn_att_dropout_seed (1,)          16..52        embed_out
+//   242048    1152      encoder_layers_1_self_attn_att_dropout_mask (32, 36)      16..52        embed_out
 //   890624    36864     encoder_layers_1_self_attn_out_proj_out (32, 12, 24)  17..18        encoder_layers_1_self_attn_att_scores
 //   927488    36864     encoder_layers_1_dropout1_out (32, 12, 24)  18..19        -
 //   964352    9216      encoder_layers_1_dropout1_out_mask (32, 12, 24)  18..50        -
 //   890624    36864     encoder_layers_1_out        (32, 12, 24)  19..49        encoder_layers_1_self_attn_out_proj_out
 //   927488    36864     encoder_layers_1_norm1_out  (32, 12, 24)  20..47        encoder_layers_1_dropout1_out
-//   241024    1536      encoder_layers_1_norm1_out_mean (32, 12)      20..49        embed_out
-//   242560    1536      encoder_layers_1_norm1_out_rstd (32, 12)      20..49        embed_out
-//   973568    73728     encoder_layers_1_activation_out (32, 12, 48)  21..46        -
-//   1047296   73728     encoder_layers_1_dropout_out (32, 12, 48)  22..44        -
-//   1121024   18432     encoder_layers_1_dropout_out_mask (32, 12, 48)  22..45        -
-//   1139456   36864     encoder_layers_1_linear2_out (32, 12, 24)  23..24        -
-//   1176320   36864     encoder_layers_1_dropout2_out (32, 12, 24)  24..25        -
-//   1213184   9216      encoder_layers_1_dropout2_out_mask (32, 12, 24)  24..43        -
-//   1139456   36864     encoder_layers_1_out_2      (32, 12, 24)  25..42        encoder_layers_1_linear2_out
-//   1176320   36864     encoder_layers_1_norm2_out  (32, 12, 24)  26..27        encoder_layers_1_dropout2_out
-//   1222400   1536      encoder_layers_1_norm2_out_mean (32, 12)      26..42        -
-//   1223936   1536      encoder_layers_1_norm2_out_rstd (32, 12)      26..42        -
-//   1225472   36864     encoder_nested              (32, 12, 24)  27..41        -
-//   244096    1         encoder_nested_nested       (1,)          27..27        embed_out
-//   1262336   110592    pool_in_proj_out            (32, 12, 72)  28..40        -
-//   1176320   36864     pool_att                    (32, 12, 24)  29..40        encoder_layers_1_norm2_out
-//   1372928   6144      pool_att_lse                (32, 4, 12)   29..40        -
-//   1379072   18432     pool_att_scores             (32, 12, 12)  29..29        -
-//   1379072   36864     pool_out_proj_out           (32, 12, 24)  30..31        pool_att_scores
-//   1415936   3072      first_row                   (32, 1, 24)   31..36        -
-//   244096    128       loss_lse                    (32,)         34..35        encoder_nested_nested
-//   244224    128       loss_term                   (32,)         34..34        embed_out
-//   244352    8         loss_kept                   ()            34..35        embed_out
-//   244416    256       d_head_out                  (32, 2)       35..36        embed_out
-//   1379072   3072      d_first_out                 (32, 24)      36..38        pool_out_proj_out
-//   1382144   36864     d_pool_out_proj_out         (32, 12, 24)  38..39        pool_out_proj_out
-//   1419008   36864     d_pool_att                  (32, 12, 24)  39..40        -
-//   1455872   110592    d_pool_in_proj_out_dqkv     (32, 12, 72)  40..41        -
-//   1379072   6144      d_pool_in_proj_out_delta    (32, 4, 12)   40..40        d_first_out
-//   1566464   36864     d_pool_in_proj_out_scratch  (32, 2, 12, 12) 40..40        -
-//   1176320   36864     d_encoder_nested            (32, 12, 24)  41..42        pool_att
-//   1225472   36864     d_encoder_layers_1_out_2    (32, 12, 24)  42..48        encoder_nested
-//   1139456   36864     d_encoder_layers_1_linear2_out (32, 12, 24)  43..44        encoder_layers_1_out_2
-//   1262336   73728     d_encoder_layers_1_dropout_out (32, 12, 48)  44..45        pool_in_proj_out
-//   1047296   73728     d_encoder_layers_1_activation_out (32, 12, 48)  45..46        encoder_layers_1_dropout_out
-//   1121024   73728     d_encoder_layers_1_linear1_out (32, 12, 48)  46..47        encoder_layers_1_dropout_out_mask
-//   973568    36864     d_encoder_layers_1_norm1_out (32, 12, 24)  47..48        encoder_layers_1_activation_out
+//   243200    1536      encoder_layers_1_norm1_out_mean (32, 12)      20..49        embed_out
+//   973568    1536      encoder_layers_1_norm1_out_rstd (32, 12)      20..49        -
+//   975104    73728     encoder_layers_1_activation_out (32, 12, 48)  21..46        -
+//   1048832   73728     encoder_layers_1_dropout_out (32, 12, 48)  22..44        -
+//   1122560   18432     encoder_layers_1_dropout_out_mask (32, 12, 48)  22..45        -
+//   1140992   36864     encoder_layers_1_linear2_out (32, 12, 24)  23..24        -
+//   1177856   36864     encoder_layers_1_dropout2_out (32, 12, 24)  24..25        -
+//   1214720   9216      encoder_layers_1_dropout2_out_mask (32, 12, 24)  24..43        -
+//   1140992   36864     encoder_layers_1_out_2      (32, 12, 24)  25..42        encoder_layers_1_linear2_out
+//   1177856   36864     encoder_layers_1_norm2_out  (32, 12, 24)  26..27        encoder_layers_1_dropout2_out
+//   1223936   1536      encoder_layers_1_norm2_out_mean (32, 12)      26..42        -
+//   1225472   1536      encoder_layers_1_norm2_out_rstd (32, 12)      26..42        -
+//   1227008   36864     encoder_nested              (32, 12, 24)  27..41        -
+//   244736    1         encoder_nested_nested       (1,)          27..27        embed_out
+//   1263872   110592    pool_in_proj_out            (32, 12, 72)  28..40        -
+//   1177856   36864     pool_att                    (32, 12, 24)  29..40        encoder_layers_1_norm2_out
+//   1374464   6144      pool_att_lse                (32, 4, 12)   29..40        -
+//   1380608   18432     pool_att_scores             (32, 12, 12)  29..29        -
+//   1380608   36864     pool_out_proj_out           (32, 12, 24)  30..31        pool_att_scores
+//   1417472   3072      first_row                   (32, 1, 24)   31..36        -
+//   244736    128       loss_lse                    (32,)         34..35        encoder_nested_nested
+//   244864    128       loss_term                   (32,)         34..34        embed_out
+//   244992    8         loss_kept                   ()            34..35        embed_out
+//   245056    256       d_head_out                  (32, 2)       35..36        embed_out
+//   1380608   3072      d_first_out                 (32, 24)      36..38        pool_out_proj_out
+//   1383680   36864     d_pool_out_proj_out         (32, 12, 24)  38..39        pool_out_proj_out
+//   1420544   36864     d_pool_att                  (32, 12, 24)  39..40        -
+//   1457408   110592    d_pool_in_proj_out_dqkv     (32, 12, 72)  40..41        -
+//   1380608   6144      d_pool_in_proj_out_delta    (32, 4, 12)   40..40        d_first_out
+//   1568000   36864     d_pool_in_proj_out_scratch  (32, 2, 12, 12) 40..40        -
+//   1177856   36864     d_encoder_nested            (32, 12, 24)  41..42        pool_att
+//   1227008   36864     d_encoder_layers_1_out_2    (32, 12, 24)  42..48        encoder_nested
+//   1140992   36864     d_encoder_layers_1_linear2_out (32, 12, 24)  43..44        encoder_layers_1_out_2
+//   1263872   73728     d_encoder_layers_1_dropout_out (32, 12, 48)  44..45        pool_in_proj_out
+//   1048832   73728     d_encoder_layers_1_activation_out (32, 12, 48)  45..46        encoder_layers_1_dropout_out
+//   1122560   73728     d_encoder_layers_1_linear1_out (32, 12, 48)  46..47        encoder_layers_1_dropout_out_mask
+//   975104    36864     d_encoder_layers_1_norm1_out (32, 12, 24)  47..48        encoder_layers_1_activation_out
 //   927488    36864     d_encoder_layers_1_norm1_out_sum1 (32, 12, 24)  48..49        encoder_layers_1_norm1_out
-//   973568    36864     d_encoder_layers_1_out      (32, 12, 24)  49..54        d_encoder_layers_1_norm1_out
+//   975104    36864     d_encoder_layers_1_out      (32, 12, 24)  49..54        d_encoder_layers_1_norm1_out
 //   890624    36864     d_encoder_layers_1_self_attn_out_proj_out (32, 12, 24)  50..51        encoder_layers_1_out
 //   927488    36864     d_encoder_layers_1_self_attn_att (32, 12, 24)  51..52        d_encoder_layers_1_norm1_out_sum1
-//   1010432   110592    d_encoder_layers_1_self_attn_in_proj_out_dqkv (32, 12, 72)  52..53        encoder_layers_1_activation_out
-//   241024    3072      d_encoder_layers_1_self_attn_in_proj_out_delta (32, 2, 12)   52..52        encoder_layers_1_norm1_out_mean
-//   890624    36864     d_encoder_layers_1_self_attn_in_proj_out_scratch (32, 2, 12, 12) 52..52        d_encoder_layers_1_self_attn_out_proj_out
+//   1011968   110592    d_encoder_layers_1_self_attn_in_proj_out_dqkv (32, 12, 72)  52..53        encoder_layers_1_activation_out
+//   890624    3072      d_encoder_layers_1_self_attn_in_proj_out_delta (32, 2, 12)   52..52        d_encoder_layers_1_self_attn_out_proj_out
+//   1122560   36864     d_encoder_layers_1_self_attn_in_proj_out_scratch (32, 2, 12, 12) 52..52        d_encoder_layers_1_linear1_out
 //   743168    36864     d_encoder_layers_0_norm2_out (32, 12, 24)  53..54        encoder_layers_1_self_attn_in_proj_out
 //   706304    36864     d_encoder_layers_0_norm2_out_sum1 (32, 12, 24)  54..55        encoder_layers_0_norm2_out
 //   743168    36864     d_encoder_layers_0_out_2    (32, 12, 24)  55..61        d_encoder_layers_0_norm2_out
@@ -332,8 +332,8 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
-#include <ltrt/counter_uniform.hpp>
 #include <ltrt/dropout_draws.hpp>
+#include <ltrt/dropout_masks.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 #include <ltrt/torch_generator.hpp>
@@ -359,7 +359,7 @@ constexpr std::size_t pad_additive = 208640;
 constexpr std::size_t encoder_layers_0_self_attn_att = 392960;
 constexpr std::size_t encoder_layers_0_self_attn_att_lse = 210176;
 constexpr std::size_t encoder_layers_0_self_attn_att_scores = 213248;
-constexpr std::size_t encoder_layers_0_self_attn_att_dropout_seed = 231680;
+constexpr std::size_t encoder_layers_0_self_attn_att_dropout_mask = 231680;
 constexpr std::size_t encoder_layers_0_self_attn_out_proj_out = 429824;
 constexpr std::size_t encoder_layers_0_dropout1_out = 466688;
 constexpr std::size_t encoder_layers_0_dropout1_out_mask = 213248;
@@ -372,7 +372,7 @@ constexpr std::size_t encoder_layers_0_dropout_out = 577280;
 constexpr std::size_t encoder_layers_0_dropout_out_mask = 651008;
 constexpr std::size_t encoder_layers_0_linear2_out = 669440;
 constexpr std::size_t encoder_layers_0_dropout2_out = 706304;
-constexpr std::size_t encoder_layers_0_dropout2_out_mask = 231744;
+constexpr std::size_t encoder_layers_0_dropout2_out_mask = 232832;
 constexpr std::size_t encoder_layers_0_out_2 = 669440;
 constexpr std::size_t encoder_layers_0_norm2_out = 706304;
 constexpr std::size_t encoder_layers_0_norm2_out_mean = 225536;
@@ -381,56 +381,56 @@ constexpr std::size_t encoder_layers_1_self_attn_in_proj_out = 743168;
 constexpr std::size_t encoder_layers_1_self_attn_att = 853760;
 constexpr std::size_t encoder_layers_1_self_attn_att_lse = 228608;
 constexpr std::size_t encoder_layers_1_self_attn_att_scores = 890624;
-constexpr std::size_t encoder_layers_1_self_attn_att_dropout_seed = 240960;
+constexpr std::size_t encoder_layers_1_self_attn_att_dropout_mask = 242048;
 constexpr std::size_t encoder_layers_1_self_attn_out_proj_out = 890624;
 constexpr std::size_t encoder_layers_1_dropout1_out = 927488;
 constexpr std::size_t encoder_layers_1_dropout1_out_mask = 964352;
 constexpr std::size_t encoder_layers_1_out = 890624;
 constexpr std::size_t encoder_layers_1_norm1_out = 927488;
-constexpr std::size_t encoder_layers_1_norm1_out_mean = 241024;
-constexpr std::size_t encoder_layers_1_norm1_out_rstd = 242560;
-constexpr std::size_t encoder_layers_1_activation_out = 973568;
-constexpr std::size_t encoder_layers_1_dropout_out = 1047296;
-constexpr std::size_t encoder_layers_1_dropout_out_mask = 1121024;
-constexpr std::size_t encoder_layers_1_linear2_out = 1139456;
-constexpr std::size_t encoder_layers_1_dropout2_out = 1176320;
-constexpr std::size_t encoder_layers_1_dropout2_out_mask = 1213184;
-constexpr std::size_t encoder_layers_1_out_2 = 1139456;
-constexpr std::size_t encoder_layers_1_norm2_out = 1176320;
-constexpr std::size_t encoder_layers_1_norm2_out_mean = 1222400;
-constexpr std::size_t encoder_layers_1_norm2_out_rstd = 1223936;
-constexpr std::size_t encoder_nested = 1225472;
-constexpr std::size_t encoder_nested_nested = 244096;
-constexpr std::size_t pool_in_proj_out = 1262336;
-constexpr std::size_t pool_att = 1176320;
-constexpr std::size_t pool_att_lse = 1372928;
-constexpr std::size_t pool_att_scores = 1379072;
-constexpr std::size_t pool_out_proj_out = 1379072;
-constexpr std::size_t first_row = 1415936;
-constexpr std::size_t loss_lse = 244096;
-constexpr std::size_t loss_term = 244224;
-constexpr std::size_t loss_kept = 244352;
-constexpr std::size_t d_head_out = 244416;
-constexpr std::size_t d_first_out = 1379072;
-constexpr std::size_t d_pool_out_proj_out = 1382144;
-constexpr std::size_t d_pool_att = 1419008;
-constexpr std::size_t d_pool_in_proj_out_dqkv = 1455872;
-constexpr std::size_t d_pool_in_proj_out_delta = 1379072;
-constexpr std::size_t d_pool_in_proj_out_scratch = 1566464;
-constexpr std::size_t d_encoder_nested = 1176320;
-constexpr std::size_t d_encoder_layers_1_out_2 = 1225472;
-constexpr std::size_t d_encoder_layers_1_linear2_out = 1139456;
-constexpr std::size_t d_encoder_layers_1_dropout_out = 1262336;
-constexpr std::size_t d_encoder_layers_1_activation_out = 1047296;
-constexpr std::size_t d_encoder_layers_1_linear1_out = 1121024;
-constexpr std::size_t d_encoder_layers_1_norm1_out = 973568;
+constexpr std::size_t encoder_layers_1_norm1_out_mean = 243200;
+constexpr std::size_t encoder_layers_1_norm1_out_rstd = 973568;
+constexpr std::size_t encoder_layers_1_activation_out = 975104;
+constexpr std::size_t encoder_layers_1_dropout_out = 1048832;
+constexpr std::size_t encoder_layers_1_dropout_out_mask = 1122560;
+constexpr std::size_t encoder_layers_1_linear2_out = 1140992;
+constexpr std::size_t encoder_layers_1_dropout2_out = 1177856;
+constexpr std::size_t encoder_layers_1_dropout2_out_mask = 1214720;
+constexpr std::size_t encoder_layers_1_out_2 = 1140992;
+constexpr std::size_t encoder_layers_1_norm2_out = 1177856;
+constexpr std::size_t encoder_layers_1_norm2_out_mean = 1223936;
+constexpr std::size_t encoder_layers_1_norm2_out_rstd = 1225472;
+constexpr std::size_t encoder_nested = 1227008;
+constexpr std::size_t encoder_nested_nested = 244736;
+constexpr std::size_t pool_in_proj_out = 1263872;
+constexpr std::size_t pool_att = 1177856;
+constexpr std::size_t pool_att_lse = 1374464;
+constexpr std::size_t pool_att_scores = 1380608;
+constexpr std::size_t pool_out_proj_out = 1380608;
+constexpr std::size_t first_row = 1417472;
+constexpr std::size_t loss_lse = 244736;
+constexpr std::size_t loss_term = 244864;
+constexpr std::size_t loss_kept = 244992;
+constexpr std::size_t d_head_out = 245056;
+constexpr std::size_t d_first_out = 1380608;
+constexpr std::size_t d_pool_out_proj_out = 1383680;
+constexpr std::size_t d_pool_att = 1420544;
+constexpr std::size_t d_pool_in_proj_out_dqkv = 1457408;
+constexpr std::size_t d_pool_in_proj_out_delta = 1380608;
+constexpr std::size_t d_pool_in_proj_out_scratch = 1568000;
+constexpr std::size_t d_encoder_nested = 1177856;
+constexpr std::size_t d_encoder_layers_1_out_2 = 1227008;
+constexpr std::size_t d_encoder_layers_1_linear2_out = 1140992;
+constexpr std::size_t d_encoder_layers_1_dropout_out = 1263872;
+constexpr std::size_t d_encoder_layers_1_activation_out = 1048832;
+constexpr std::size_t d_encoder_layers_1_linear1_out = 1122560;
+constexpr std::size_t d_encoder_layers_1_norm1_out = 975104;
 constexpr std::size_t d_encoder_layers_1_norm1_out_sum1 = 927488;
-constexpr std::size_t d_encoder_layers_1_out = 973568;
+constexpr std::size_t d_encoder_layers_1_out = 975104;
 constexpr std::size_t d_encoder_layers_1_self_attn_out_proj_out = 890624;
 constexpr std::size_t d_encoder_layers_1_self_attn_att = 927488;
-constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_dqkv = 1010432;
-constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_delta = 241024;
-constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_scratch = 890624;
+constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_dqkv = 1011968;
+constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_delta = 890624;
+constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_scratch = 1122560;
 constexpr std::size_t d_encoder_layers_0_norm2_out = 743168;
 constexpr std::size_t d_encoder_layers_0_norm2_out_sum1 = 706304;
 constexpr std::size_t d_encoder_layers_0_out_2 = 743168;
@@ -583,27 +583,28 @@ static void encoder_layers_0_self_attn_forward(float* out, const std::uint8_t* m
 
 // encoder.layers.0.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
-// out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72) mask (32, 12)
-static void encoder_layers_0_self_attn_forward_2(float* out, float* lse, float* scores, std::int64_t* dropout_seed,
+// out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_mask (32, 36) <- qkv (32, 12, 72) mask (32, 12)
+static void encoder_layers_0_self_attn_forward_2(float* out, float* lse, float* scores, std::uint8_t* dropout_mask,
                                                  const float* qkv, const float* mask, int n, bool training,
                                                  const ltrt::DropoutDraws& rng) {
-  constexpr int kTq = 12, kTk = kTq;                               // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 2, kD = 12;                      // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
-  constexpr bool kCausal = false;                                  // query i sees keys j <= i
-  constexpr float scale = 0.28867513f;                             // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                   // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 3735550461u;               // this layer's own random numbers
-  // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
-  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
-  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
-  // that what draws from it after is torch's.
-  std::uint64_t seed = 0;
+  constexpr int kTq = 12, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 2, kD = 12;                           // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.28867513f;                                  // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 3735550461u;                    // this layer's own random numbers
+  constexpr double kKeep = 0.9;                                         // torch's bernoulli_(1 - p), in double
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
+  // Attention dropout in training: the masks of the (batch, heads, Tq, Tk) probabilities, which the
+  // backward reads, drawn first as torch's dropout draws its bernoulli_ over the whole softmax.
   if (training) {
-    seed = rng.own.next_u64();
-    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
-    dropout_seed[0] = static_cast<std::int64_t>(seed);
+    for (int b = 0; b < n; ++b) {
+      ltrt::draw_dropout_bits(rng, kKeep, kDropP, kDropStream, static_cast<std::uint64_t>(b) * kMaskBits, kMaskBits,
+                              dropout_mask + b * kMaskBytes);
+    }
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
   ltrt::parallel_for(n, 2, [=](int begin, int end) {
@@ -613,7 +614,8 @@ static void encoder_layers_0_self_attn_forward_2(float* out, float* lse, float* 
         const float* q = qkv + b * kTq * kQRow + h * kD;
         const float* k = qkv + b * kTk * kKVRow + kKeyColumn + h * kD;
         const float* v = k + kE;
-        const float* key_mask = mask + b * kTk;  // the sample's key padding mask, added to its scores
+        const float* key_mask = mask + b * kTk;                    // the sample's key padding mask, added to its scores
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the sample's dropout masks
         float* row_lse = lse + (b * kHeads + h) * kTq;
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
@@ -639,11 +641,7 @@ static void encoder_layers_0_self_attn_forward_2(float* out, float* lse, float* 
           // Dropout of the probabilities in training (lse keeps the softmax's).
           if (training) {
             for (int j = 0; j < visible; ++j)
-              row[j] =
-                  (ltrt::counter_uniform(seed, kDropStream,
-                                         ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                       ? row[j] * kDropScale
-                       : 0.0f);
+              row[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? row[j] * kDropScale : 0.0f;
           }
         }
         ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD,
@@ -686,7 +684,6 @@ static void encoder_layers_0_self_attn_out_proj_forward(float* out, const float*
 // encoder.layers.0.dropout1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Also called by encoder_layers_1_dropout1_forward: the same shapes and constants, so the same code.
 static void encoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
                                               const ltrt::DropoutDraws& rng) {
   constexpr int kNumel = 288;           // per sample
@@ -695,14 +692,16 @@ static void encoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, co
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 2669586161u;  // (and its stream)
   // torch holds the input as (T, batch, ...) in memory and draws its mask in that order.
   constexpr int kSteps = 12;
   constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
   for (int t = 0; t < kSteps; ++t) {
     for (int b = 0; b < n; ++b) {
       for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
-        const bool keep = rng.torch.bernoulli(kKeep);
+        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
         mask[i] = keep;
         out[i] = keep ? inp[i] * kScale : 0.0f;
       }
@@ -795,7 +794,6 @@ static void encoder_layers_0_linear1_forward(float* out, const float* inp, const
 // encoder.layers.0.dropout: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 48) mask (32, 12, 48) <- inp (32, 12, 48)
-// Also called by encoder_layers_1_dropout_forward: the same shapes and constants, so the same code.
 static void encoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
                                              const ltrt::DropoutDraws& rng) {
   constexpr int kNumel = 576;           // per sample
@@ -804,9 +802,11 @@ static void encoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, con
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.9;                  // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 465770458u;  // (and its stream)
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.torch.bernoulli(kKeep);
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -844,7 +844,6 @@ static void encoder_layers_0_linear2_forward(float* out, const float* inp, const
 // encoder.layers.0.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Also called by encoder_layers_1_dropout2_forward: the same shapes and constants, so the same code.
 static void encoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
                                               const ltrt::DropoutDraws& rng) {
   constexpr int kNumel = 288;           // per sample
@@ -853,9 +852,11 @@ static void encoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, co
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 2619253304u;  // (and its stream)
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.torch.bernoulli(kKeep);
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -889,27 +890,28 @@ static void encoder_layers_1_self_attn_in_proj_forward(float* out, const float* 
 
 // encoder.layers.1.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
-// out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72) mask (32, 12)
-static void encoder_layers_1_self_attn_forward(float* out, float* lse, float* scores, std::int64_t* dropout_seed,
+// out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_mask (32, 36) <- qkv (32, 12, 72) mask (32, 12)
+static void encoder_layers_1_self_attn_forward(float* out, float* lse, float* scores, std::uint8_t* dropout_mask,
                                                const float* qkv, const float* mask, int n, bool training,
                                                const ltrt::DropoutDraws& rng) {
-  constexpr int kTq = 12, kTk = kTq;                               // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 2, kD = 12;                      // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
-  constexpr bool kCausal = false;                                  // query i sees keys j <= i
-  constexpr float scale = 0.28867513f;                             // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                   // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 1593135266u;               // this layer's own random numbers
-  // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
-  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
-  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
-  // that what draws from it after is torch's.
-  std::uint64_t seed = 0;
+  constexpr int kTq = 12, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 2, kD = 12;                           // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.28867513f;                                  // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 1593135266u;                    // this layer's own random numbers
+  constexpr double kKeep = 0.9;                                         // torch's bernoulli_(1 - p), in double
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
+  // Attention dropout in training: the masks of the (batch, heads, Tq, Tk) probabilities, which the
+  // backward reads, drawn first as torch's dropout draws its bernoulli_ over the whole softmax.
   if (training) {
-    seed = rng.own.next_u64();
-    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
-    dropout_seed[0] = static_cast<std::int64_t>(seed);
+    for (int b = 0; b < n; ++b) {
+      ltrt::draw_dropout_bits(rng, kKeep, kDropP, kDropStream, static_cast<std::uint64_t>(b) * kMaskBits, kMaskBits,
+                              dropout_mask + b * kMaskBytes);
+    }
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
   ltrt::parallel_for(n, 2, [=](int begin, int end) {
@@ -919,7 +921,8 @@ static void encoder_layers_1_self_attn_forward(float* out, float* lse, float* sc
         const float* q = qkv + b * kTq * kQRow + h * kD;
         const float* k = qkv + b * kTk * kKVRow + kKeyColumn + h * kD;
         const float* v = k + kE;
-        const float* key_mask = mask + b * kTk;  // the sample's key padding mask, added to its scores
+        const float* key_mask = mask + b * kTk;                    // the sample's key padding mask, added to its scores
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the sample's dropout masks
         float* row_lse = lse + (b * kHeads + h) * kTq;
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
@@ -945,11 +948,7 @@ static void encoder_layers_1_self_attn_forward(float* out, float* lse, float* sc
           // Dropout of the probabilities in training (lse keeps the softmax's).
           if (training) {
             for (int j = 0; j < visible; ++j)
-              row[j] =
-                  (ltrt::counter_uniform(seed, kDropStream,
-                                         ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                       ? row[j] * kDropScale
-                       : 0.0f);
+              row[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? row[j] * kDropScale : 0.0f;
           }
         }
         ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD,
@@ -971,10 +970,29 @@ static void encoder_layers_1_self_attn_out_proj_forward(float* out, const float*
 // encoder.layers.1.dropout1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Calls encoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
 static void encoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
                                               const ltrt::DropoutDraws& rng) {
-  encoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
+  constexpr int kNumel = 288;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 1135853848u;  // (and its stream)
+  // torch holds the input as (T, batch, ...) in memory and draws its mask in that order.
+  constexpr int kSteps = 12;
+  constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
+  for (int t = 0; t < kSteps; ++t) {
+    for (int b = 0; b < n; ++b) {
+      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
+        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
+        mask[i] = keep;
+        out[i] = keep ? inp[i] * kScale : 0.0f;
+      }
+    }
+  }
 }
 
 // encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
@@ -1006,10 +1024,22 @@ static void encoder_layers_1_linear1_forward(float* out, const float* inp, const
 // encoder.layers.1.dropout: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 48) mask (32, 12, 48) <- inp (32, 12, 48)
-// Calls encoder_layers_0_dropout_forward: the same shapes and constants, so the same code.
 static void encoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
                                              const ltrt::DropoutDraws& rng) {
-  encoder_layers_0_dropout_forward(out, mask, inp, n, training, rng);
+  constexpr int kNumel = 576;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 1606437305u;  // (and its stream)
+  for (int i = 0; i < n * kNumel; ++i) {
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
+    mask[i] = keep;
+    out[i] = keep ? inp[i] * kScale : 0.0f;
+  }
 }
 
 // encoder.layers.1.linear2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
@@ -1024,10 +1054,22 @@ static void encoder_layers_1_linear2_forward(float* out, const float* inp, const
 // encoder.layers.1.dropout2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Calls encoder_layers_0_dropout2_forward: the same shapes and constants, so the same code.
 static void encoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
                                               const ltrt::DropoutDraws& rng) {
-  encoder_layers_0_dropout2_forward(out, mask, inp, n, training, rng);
+  constexpr int kNumel = 288;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 1186186705u;  // (and its stream)
+  for (int i = 0; i < n * kNumel; ++i) {
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
+    mask[i] = keep;
+    out[i] = keep ? inp[i] * kScale : 0.0f;
+  }
 }
 
 // encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
@@ -1614,19 +1656,20 @@ static void encoder_layers_1_self_attn_out_proj_backward(float* dinp, float* dwe
 
 // encoder.layers.1.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
-// dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_seed (1,) mask (32, 12)
+// dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_mask (32, 36) mask (32, 12)
 static void encoder_layers_1_self_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout,
                                                 const float* qkv, const float* out, const float* lse,
-                                                const std::int64_t* dropout_seed, const float* mask, int n) {
-  constexpr int kTq = 12, kTk = kTq;                                       // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 2, kD = 12;                              // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;          // q | k | v rows of qkv
-  constexpr bool kCausal = false;                                          // query i sees keys j <= i
-  constexpr float scale = 0.28867513f;                                     // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                           // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                                 // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 1593135266u;                       // this layer's own random numbers
-  const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks
+                                                const std::uint8_t* dropout_mask, const float* mask, int n) {
+  constexpr int kTq = 12, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 2, kD = 12;                           // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.28867513f;                                  // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 1593135266u;                    // this layer's own random numbers
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
   // The samples split among the step's threads; a part's p and dp use its first sample's slot.
   ltrt::parallel_for(n, 2, [=](int begin, int end) {
     float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse
@@ -1644,6 +1687,7 @@ static void encoder_layers_1_self_attn_backward(float* dqkv, float* delta, float
         const float* o = out + b * kTq * kE + h * kD;
         const float* row_lse = lse + (b * kHeads + h) * kTq;
         float* row_delta = delta + (b * kHeads + h) * kTq;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the forward's dropout masks
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
           float* row = p + i * kTk;
@@ -1659,10 +1703,7 @@ static void encoder_layers_1_self_attn_backward(float* dqkv, float* delta, float
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
             (dp + i * kTk)[j] =
-                (ltrt::counter_uniform(seed, kDropStream,
-                                       ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                     ? (p + i * kTk)[j] * kDropScale
-                     : 0.0f);
+                ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? (p + i * kTk)[j] * kDropScale : 0.0f;
           for (int j = visible; j < kTk; ++j) dp[i * kTk + j] = 0.0f;
         }
         ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = z^T dout
@@ -1673,10 +1714,7 @@ static void encoder_layers_1_self_attn_backward(float* dqkv, float* delta, float
           float* ds = dp + i * kTk;
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
-            ds[j] = (ltrt::counter_uniform(seed, kDropStream,
-                                           ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                         ? ds[j] * kDropScale
-                         : 0.0f);
+            ds[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? ds[j] * kDropScale : 0.0f;
           for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
           for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;
         }
@@ -1794,19 +1832,20 @@ static void encoder_layers_0_self_attn_out_proj_backward(float* dinp, float* dwe
 
 // encoder.layers.0.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
-// dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_seed (1,) mask (32, 12)
+// dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_mask (32, 36) mask (32, 12)
 static void encoder_layers_0_self_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout,
                                                 const float* qkv, const float* out, const float* lse,
-                                                const std::int64_t* dropout_seed, const float* mask, int n) {
-  constexpr int kTq = 12, kTk = kTq;                                       // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 2, kD = 12;                              // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;          // q | k | v rows of qkv
-  constexpr bool kCausal = false;                                          // query i sees keys j <= i
-  constexpr float scale = 0.28867513f;                                     // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                           // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                                 // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 3735550461u;                       // this layer's own random numbers
-  const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks
+                                                const std::uint8_t* dropout_mask, const float* mask, int n) {
+  constexpr int kTq = 12, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 2, kD = 12;                           // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.28867513f;                                  // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 3735550461u;                    // this layer's own random numbers
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
   // The samples split among the step's threads; a part's p and dp use its first sample's slot.
   ltrt::parallel_for(n, 2, [=](int begin, int end) {
     float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse
@@ -1824,6 +1863,7 @@ static void encoder_layers_0_self_attn_backward(float* dqkv, float* delta, float
         const float* o = out + b * kTq * kE + h * kD;
         const float* row_lse = lse + (b * kHeads + h) * kTq;
         float* row_delta = delta + (b * kHeads + h) * kTq;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the forward's dropout masks
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
           float* row = p + i * kTk;
@@ -1839,10 +1879,7 @@ static void encoder_layers_0_self_attn_backward(float* dqkv, float* delta, float
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
             (dp + i * kTk)[j] =
-                (ltrt::counter_uniform(seed, kDropStream,
-                                       ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                     ? (p + i * kTk)[j] * kDropScale
-                     : 0.0f);
+                ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? (p + i * kTk)[j] * kDropScale : 0.0f;
           for (int j = visible; j < kTk; ++j) dp[i * kTk + j] = 0.0f;
         }
         ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = z^T dout
@@ -1853,10 +1890,7 @@ static void encoder_layers_0_self_attn_backward(float* dqkv, float* delta, float
           float* ds = dp + i * kTk;
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
-            ds[j] = (ltrt::counter_uniform(seed, kDropStream,
-                                           ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                         ? ds[j] * kDropScale
-                         : 0.0f);
+            ds[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? ds[j] * kDropScale : 0.0f;
           for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
           for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;
         }
@@ -2059,18 +2093,14 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::encoder_layers_0_norm2_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_self_attn_att_lse =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_self_attn_att_lse);  // (32, 2, 12)
-  auto* const encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_0_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_0_dropout2_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_dropout2_out_mask);  // (32, 12, 24)
-  auto* const encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_1_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_1_norm1_out_mean =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const d_encoder_layers_1_self_attn_in_proj_out_delta =
-      reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_in_proj_out_delta);  // (32, 2, 12)
-  auto* const encoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_nested_nested = reinterpret_cast<std::uint8_t*>(arena + offset::encoder_nested_nested);  // (1,)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                                   // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                                 // (32,)
@@ -2142,8 +2172,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   auto* const encoder_layers_1_out = reinterpret_cast<float*>(arena + offset::encoder_layers_1_out);  // (32, 12, 24)
   auto* const d_encoder_layers_1_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_out_proj_out);  // (32, 12, 24)
-  auto* const d_encoder_layers_1_self_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_in_proj_out_scratch);  // (32, 2, 12, 12)
+  auto* const d_encoder_layers_1_self_attn_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_in_proj_out_delta);  // (32, 2, 12)
   auto* const encoder_layers_1_dropout1_out =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_dropout1_out);  // (32, 12, 24)
   auto* const encoder_layers_1_norm1_out =
@@ -2154,6 +2184,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_att);  // (32, 12, 24)
   auto* const encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const encoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_activation_out);  // (32, 12, 48)
   auto* const d_encoder_layers_1_norm1_out =
@@ -2170,6 +2202,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_dropout_out_mask);  // (32, 12, 48)
   auto* const d_encoder_layers_1_linear1_out =
       reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_linear1_out);  // (32, 12, 48)
+  auto* const d_encoder_layers_1_self_attn_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_in_proj_out_scratch);  // (32, 2, 12, 12)
   auto* const encoder_layers_1_linear2_out =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_linear2_out);  // (32, 12, 24)
   auto* const encoder_layers_1_out_2 =
@@ -2220,7 +2254,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   encoder_layers_0_self_attn_forward(pad_additive, pad, n);
   encoder_layers_0_self_attn_forward_2(
       encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_att_lse, encoder_layers_0_self_attn_att_scores,
-      encoder_layers_0_self_attn_att_dropout_seed, encoder_layers_0_self_attn_in_proj_out, pad_additive, n, true, rng);
+      encoder_layers_0_self_attn_att_dropout_mask, encoder_layers_0_self_attn_in_proj_out, pad_additive, n, true, rng);
   encoder_layers_0_self_attn_out_proj_forward(encoder_layers_0_self_attn_out_proj_out, encoder_layers_0_self_attn_att,
                                               encoder_layers_0_self_attn_out_proj_weight,
                                               encoder_layers_0_self_attn_out_proj_bias, n);
@@ -2246,7 +2280,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
                                              encoder_layers_1_self_attn_in_proj_weight,
                                              encoder_layers_1_self_attn_in_proj_bias, n);
   encoder_layers_1_self_attn_forward(encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_att_lse,
-                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_seed,
+                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_mask,
                                      encoder_layers_1_self_attn_in_proj_out, pad_additive, n, true, rng);
   encoder_layers_1_self_attn_out_proj_forward(encoder_layers_1_self_attn_out_proj_out, encoder_layers_1_self_attn_att,
                                               encoder_layers_1_self_attn_out_proj_weight,
@@ -2319,7 +2353,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       d_encoder_layers_1_self_attn_in_proj_out_dqkv, d_encoder_layers_1_self_attn_in_proj_out_delta,
       d_encoder_layers_1_self_attn_in_proj_out_scratch, d_encoder_layers_1_self_attn_att,
       encoder_layers_1_self_attn_in_proj_out, encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_att_lse,
-      encoder_layers_1_self_attn_att_dropout_seed, pad_additive, n);
+      encoder_layers_1_self_attn_att_dropout_mask, pad_additive, n);
   encoder_layers_1_self_attn_in_proj_backward(d_encoder_layers_0_norm2_out, d_encoder_layers_1_self_attn_in_proj_weight,
                                               d_encoder_layers_1_self_attn_in_proj_bias,
                                               d_encoder_layers_1_self_attn_in_proj_out_dqkv, encoder_layers_0_norm2_out,
@@ -2358,7 +2392,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       d_encoder_layers_0_self_attn_in_proj_out_dqkv, d_encoder_layers_0_self_attn_in_proj_out_delta,
       d_encoder_layers_0_self_attn_in_proj_out_scratch, d_encoder_layers_0_self_attn_att,
       encoder_layers_0_self_attn_in_proj_out, encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_att_lse,
-      encoder_layers_0_self_attn_att_dropout_seed, pad_additive, n);
+      encoder_layers_0_self_attn_att_dropout_mask, pad_additive, n);
   encoder_layers_0_self_attn_in_proj_backward(
       d_pos_out, d_encoder_layers_0_self_attn_in_proj_weight, d_encoder_layers_0_self_attn_in_proj_bias,
       d_encoder_layers_0_self_attn_in_proj_out_dqkv, pos_out, encoder_layers_0_self_attn_in_proj_weight, n, accumulate);
@@ -2449,16 +2483,14 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::encoder_layers_0_norm2_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_self_attn_att_lse =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_self_attn_att_lse);  // (32, 2, 12)
-  auto* const encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_0_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_0_dropout2_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_dropout2_out_mask);  // (32, 12, 24)
-  auto* const encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_1_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_1_norm1_out_mean =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const encoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_nested_nested = reinterpret_cast<std::uint8_t*>(arena + offset::encoder_nested_nested);  // (1,)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                                   // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                                 // (32,)
@@ -2504,6 +2536,8 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out);  // (32, 12, 24)
   auto* const encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const encoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_activation_out);  // (32, 12, 48)
   auto* const encoder_layers_1_dropout_out =
@@ -2543,7 +2577,7 @@ static float evaluation_step(std::byte* arena, int n) {
   encoder_layers_0_self_attn_forward(pad_additive, pad, n);
   encoder_layers_0_self_attn_forward_2(encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_att_lse,
                                        encoder_layers_0_self_attn_att_scores,
-                                       encoder_layers_0_self_attn_att_dropout_seed,
+                                       encoder_layers_0_self_attn_att_dropout_mask,
                                        encoder_layers_0_self_attn_in_proj_out, pad_additive, n, false, unused_rng);
   encoder_layers_0_self_attn_out_proj_forward(encoder_layers_0_self_attn_out_proj_out, encoder_layers_0_self_attn_att,
                                               encoder_layers_0_self_attn_out_proj_weight,
@@ -2570,7 +2604,7 @@ static float evaluation_step(std::byte* arena, int n) {
                                              encoder_layers_1_self_attn_in_proj_weight,
                                              encoder_layers_1_self_attn_in_proj_bias, n);
   encoder_layers_1_self_attn_forward(encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_att_lse,
-                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_seed,
+                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_mask,
                                      encoder_layers_1_self_attn_in_proj_out, pad_additive, n, false, unused_rng);
   encoder_layers_1_self_attn_out_proj_forward(encoder_layers_1_self_attn_out_proj_out, encoder_layers_1_self_attn_att,
                                               encoder_layers_1_self_attn_out_proj_weight,
@@ -2682,16 +2716,14 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::encoder_layers_0_norm2_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_self_attn_att_lse =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_self_attn_att_lse);  // (32, 2, 12)
-  auto* const encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_0_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_0_dropout2_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_dropout2_out_mask);  // (32, 12, 24)
-  auto* const encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_1_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_1_norm1_out_mean =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const encoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_nested_nested = reinterpret_cast<std::uint8_t*>(arena + offset::encoder_nested_nested);  // (1,)
   auto* const pos_out = reinterpret_cast<float*>(arena + offset::pos_out);  // (32, 12, 24)
   auto* const encoder_layers_0_self_attn_in_proj_out =
@@ -2734,6 +2766,8 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out);  // (32, 12, 24)
   auto* const encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const encoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_activation_out);  // (32, 12, 48)
   auto* const encoder_layers_1_dropout_out =
@@ -2773,7 +2807,7 @@ static void predict_step(std::byte* arena, int n) {
   encoder_layers_0_self_attn_forward(pad_additive, pad, n);
   encoder_layers_0_self_attn_forward_2(encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_att_lse,
                                        encoder_layers_0_self_attn_att_scores,
-                                       encoder_layers_0_self_attn_att_dropout_seed,
+                                       encoder_layers_0_self_attn_att_dropout_mask,
                                        encoder_layers_0_self_attn_in_proj_out, pad_additive, n, false, unused_rng);
   encoder_layers_0_self_attn_out_proj_forward(encoder_layers_0_self_attn_out_proj_out, encoder_layers_0_self_attn_att,
                                               encoder_layers_0_self_attn_out_proj_weight,
@@ -2800,7 +2834,7 @@ static void predict_step(std::byte* arena, int n) {
                                              encoder_layers_1_self_attn_in_proj_weight,
                                              encoder_layers_1_self_attn_in_proj_bias, n);
   encoder_layers_1_self_attn_forward(encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_att_lse,
-                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_seed,
+                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_mask,
                                      encoder_layers_1_self_attn_in_proj_out, pad_additive, n, false, unused_rng);
   encoder_layers_1_self_attn_out_proj_forward(encoder_layers_1_self_attn_out_proj_out, encoder_layers_1_self_attn_att,
                                               encoder_layers_1_self_attn_out_proj_weight,
@@ -2938,7 +2972,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"encoder_layers_0_self_attn_att", ltrt::DType::f32, 3, {32, 12, 24}, 392960},
     {"encoder_layers_0_self_attn_att_lse", ltrt::DType::f32, 3, {32, 2, 12}, 210176},
     {"encoder_layers_0_self_attn_att_scores", ltrt::DType::f32, 3, {32, 12, 12}, 213248},
-    {"encoder_layers_0_self_attn_att_dropout_seed", ltrt::DType::i64, 1, {1}, 231680},
+    {"encoder_layers_0_self_attn_att_dropout_mask", ltrt::DType::u8, 2, {32, 36}, 231680},
     {"encoder_layers_0_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 429824},
     {"encoder_layers_0_dropout1_out", ltrt::DType::f32, 3, {32, 12, 24}, 466688},
     {"encoder_layers_0_dropout1_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 213248},
@@ -2951,7 +2985,7 @@ const ltrt::TensorRef kBuffers[] = {
     {"encoder_layers_0_dropout_out_mask", ltrt::DType::u8, 3, {32, 12, 48}, 651008},
     {"encoder_layers_0_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 669440},
     {"encoder_layers_0_dropout2_out", ltrt::DType::f32, 3, {32, 12, 24}, 706304},
-    {"encoder_layers_0_dropout2_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 231744},
+    {"encoder_layers_0_dropout2_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 232832},
     {"encoder_layers_0_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 669440},
     {"encoder_layers_0_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 706304},
     {"encoder_layers_0_norm2_out_mean", ltrt::DType::f32, 2, {32, 12}, 225536},
@@ -2960,77 +2994,77 @@ const ltrt::TensorRef kBuffers[] = {
     {"encoder_layers_1_self_attn_att", ltrt::DType::f32, 3, {32, 12, 24}, 853760},
     {"encoder_layers_1_self_attn_att_lse", ltrt::DType::f32, 3, {32, 2, 12}, 228608},
     {"encoder_layers_1_self_attn_att_scores", ltrt::DType::f32, 3, {32, 12, 12}, 890624},
-    {"encoder_layers_1_self_attn_att_dropout_seed", ltrt::DType::i64, 1, {1}, 240960},
+    {"encoder_layers_1_self_attn_att_dropout_mask", ltrt::DType::u8, 2, {32, 36}, 242048},
     {"encoder_layers_1_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 890624},
     {"encoder_layers_1_dropout1_out", ltrt::DType::f32, 3, {32, 12, 24}, 927488},
     {"encoder_layers_1_dropout1_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 964352},
     {"encoder_layers_1_out", ltrt::DType::f32, 3, {32, 12, 24}, 890624},
     {"encoder_layers_1_norm1_out", ltrt::DType::f32, 3, {32, 12, 24}, 927488},
-    {"encoder_layers_1_norm1_out_mean", ltrt::DType::f32, 2, {32, 12}, 241024},
-    {"encoder_layers_1_norm1_out_rstd", ltrt::DType::f32, 2, {32, 12}, 242560},
-    {"encoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 12, 48}, 973568},
-    {"encoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 12, 48}, 1047296},
-    {"encoder_layers_1_dropout_out_mask", ltrt::DType::u8, 3, {32, 12, 48}, 1121024},
-    {"encoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1139456},
-    {"encoder_layers_1_dropout2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1176320},
-    {"encoder_layers_1_dropout2_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 1213184},
-    {"encoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1139456},
-    {"encoder_layers_1_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1176320},
-    {"encoder_layers_1_norm2_out_mean", ltrt::DType::f32, 2, {32, 12}, 1222400},
-    {"encoder_layers_1_norm2_out_rstd", ltrt::DType::f32, 2, {32, 12}, 1223936},
-    {"encoder_nested", ltrt::DType::f32, 3, {32, 12, 24}, 1225472},
-    {"encoder_nested_nested", ltrt::DType::u8, 1, {1}, 244096},
-    {"pool_in_proj_out", ltrt::DType::f32, 3, {32, 12, 72}, 1262336},
-    {"pool_att", ltrt::DType::f32, 3, {32, 12, 24}, 1176320},
-    {"pool_att_lse", ltrt::DType::f32, 3, {32, 4, 12}, 1372928},
-    {"pool_att_scores", ltrt::DType::f32, 3, {32, 12, 12}, 1379072},
-    {"pool_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 1379072},
-    {"first_row", ltrt::DType::f32, 3, {32, 1, 24}, 1415936},
-    {"first_out", ltrt::DType::f32, 2, {32, 24}, 1415936},
+    {"encoder_layers_1_norm1_out_mean", ltrt::DType::f32, 2, {32, 12}, 243200},
+    {"encoder_layers_1_norm1_out_rstd", ltrt::DType::f32, 2, {32, 12}, 973568},
+    {"encoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 12, 48}, 975104},
+    {"encoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 12, 48}, 1048832},
+    {"encoder_layers_1_dropout_out_mask", ltrt::DType::u8, 3, {32, 12, 48}, 1122560},
+    {"encoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1140992},
+    {"encoder_layers_1_dropout2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1177856},
+    {"encoder_layers_1_dropout2_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 1214720},
+    {"encoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1140992},
+    {"encoder_layers_1_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1177856},
+    {"encoder_layers_1_norm2_out_mean", ltrt::DType::f32, 2, {32, 12}, 1223936},
+    {"encoder_layers_1_norm2_out_rstd", ltrt::DType::f32, 2, {32, 12}, 1225472},
+    {"encoder_nested", ltrt::DType::f32, 3, {32, 12, 24}, 1227008},
+    {"encoder_nested_nested", ltrt::DType::u8, 1, {1}, 244736},
+    {"pool_in_proj_out", ltrt::DType::f32, 3, {32, 12, 72}, 1263872},
+    {"pool_att", ltrt::DType::f32, 3, {32, 12, 24}, 1177856},
+    {"pool_att_lse", ltrt::DType::f32, 3, {32, 4, 12}, 1374464},
+    {"pool_att_scores", ltrt::DType::f32, 3, {32, 12, 12}, 1380608},
+    {"pool_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 1380608},
+    {"first_row", ltrt::DType::f32, 3, {32, 1, 24}, 1417472},
+    {"first_out", ltrt::DType::f32, 2, {32, 24}, 1417472},
     {"head_out", ltrt::DType::f32, 2, {32, 2}, 208256},
     {"loss", ltrt::DType::f32, 0, {}, 208512},
-    {"loss_lse", ltrt::DType::f32, 1, {32}, 244096},
-    {"loss_term", ltrt::DType::f32, 1, {32}, 244224},
-    {"loss_kept", ltrt::DType::i64, 0, {}, 244352},
+    {"loss_lse", ltrt::DType::f32, 1, {32}, 244736},
+    {"loss_term", ltrt::DType::f32, 1, {32}, 244864},
+    {"loss_kept", ltrt::DType::i64, 0, {}, 244992},
     {"d_loss", ltrt::DType::f32, 0, {}, 208576},
-    {"d_head_out", ltrt::DType::f32, 2, {32, 2}, 244416},
+    {"d_head_out", ltrt::DType::f32, 2, {32, 2}, 245056},
     {"d_head_weight", ltrt::DType::f32, 2, {2, 24}, 102016},
     {"d_head_bias", ltrt::DType::f32, 1, {2}, 102208},
-    {"d_first_out", ltrt::DType::f32, 2, {32, 24}, 1379072},
-    {"d_first_row", ltrt::DType::f32, 3, {32, 1, 24}, 1379072},
-    {"d_pool_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 1382144},
+    {"d_first_out", ltrt::DType::f32, 2, {32, 24}, 1380608},
+    {"d_first_row", ltrt::DType::f32, 3, {32, 1, 24}, 1380608},
+    {"d_pool_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 1383680},
     {"d_pool_out_proj_weight", ltrt::DType::f32, 2, {24, 24}, 99616},
     {"d_pool_out_proj_bias", ltrt::DType::f32, 1, {24}, 101920},
-    {"d_pool_att", ltrt::DType::f32, 3, {32, 12, 24}, 1419008},
-    {"d_pool_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 12, 72}, 1455872},
-    {"d_pool_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 12}, 1379072},
-    {"d_pool_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 12, 12}, 1566464},
+    {"d_pool_att", ltrt::DType::f32, 3, {32, 12, 24}, 1420544},
+    {"d_pool_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 12, 72}, 1457408},
+    {"d_pool_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 12}, 1380608},
+    {"d_pool_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 12, 12}, 1568000},
     {"d_pool_in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 92416},
     {"d_pool_in_proj_bias", ltrt::DType::f32, 1, {72}, 99328},
-    {"d_encoder_nested", ltrt::DType::f32, 3, {32, 12, 24}, 1176320},
+    {"d_encoder_nested", ltrt::DType::f32, 3, {32, 12, 24}, 1177856},
     {"d_encoder_layers_1_norm2_weight", ltrt::DType::f32, 1, {24}, 92224},
     {"d_encoder_layers_1_norm2_bias", ltrt::DType::f32, 1, {24}, 92320},
-    {"d_encoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1225472},
-    {"d_encoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1139456},
+    {"d_encoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1227008},
+    {"d_encoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1140992},
     {"d_encoder_layers_1_linear2_weight", ltrt::DType::f32, 2, {24, 48}, 87328},
     {"d_encoder_layers_1_linear2_bias", ltrt::DType::f32, 1, {24}, 91936},
-    {"d_encoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 12, 48}, 1262336},
-    {"d_encoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 12, 48}, 1047296},
-    {"d_encoder_layers_1_linear1_out", ltrt::DType::f32, 3, {32, 12, 48}, 1121024},
+    {"d_encoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 12, 48}, 1263872},
+    {"d_encoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 12, 48}, 1048832},
+    {"d_encoder_layers_1_linear1_out", ltrt::DType::f32, 3, {32, 12, 48}, 1122560},
     {"d_encoder_layers_1_linear1_weight", ltrt::DType::f32, 2, {48, 24}, 82528},
     {"d_encoder_layers_1_linear1_bias", ltrt::DType::f32, 1, {48}, 87136},
-    {"d_encoder_layers_1_norm1_out", ltrt::DType::f32, 3, {32, 12, 24}, 973568},
+    {"d_encoder_layers_1_norm1_out", ltrt::DType::f32, 3, {32, 12, 24}, 975104},
     {"d_encoder_layers_1_norm1_out_sum1", ltrt::DType::f32, 3, {32, 12, 24}, 927488},
     {"d_encoder_layers_1_norm1_weight", ltrt::DType::f32, 1, {24}, 92032},
     {"d_encoder_layers_1_norm1_bias", ltrt::DType::f32, 1, {24}, 92128},
-    {"d_encoder_layers_1_out", ltrt::DType::f32, 3, {32, 12, 24}, 973568},
+    {"d_encoder_layers_1_out", ltrt::DType::f32, 3, {32, 12, 24}, 975104},
     {"d_encoder_layers_1_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 890624},
     {"d_encoder_layers_1_self_attn_out_proj_weight", ltrt::DType::f32, 2, {24, 24}, 80128},
     {"d_encoder_layers_1_self_attn_out_proj_bias", ltrt::DType::f32, 1, {24}, 82432},
     {"d_encoder_layers_1_self_attn_att", ltrt::DType::f32, 3, {32, 12, 24}, 927488},
-    {"d_encoder_layers_1_self_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 12, 72}, 1010432},
-    {"d_encoder_layers_1_self_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 2, 12}, 241024},
-    {"d_encoder_layers_1_self_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 12, 12}, 890624},
+    {"d_encoder_layers_1_self_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 12, 72}, 1011968},
+    {"d_encoder_layers_1_self_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 2, 12}, 890624},
+    {"d_encoder_layers_1_self_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 12, 12}, 1122560},
     {"d_encoder_layers_1_self_attn_in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 72928},
     {"d_encoder_layers_1_self_attn_in_proj_bias", ltrt::DType::f32, 1, {72}, 79840},
     {"d_encoder_layers_0_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 743168},
@@ -3113,7 +3147,7 @@ const ltrt::ModelDef& model() {
     m.name = "padded_tokens";
     m.spec_json = kSpecJson;
     m.spec_hash = "1c739eaa0cffc3c0";
-    m.arena_bytes = 1603328;
+    m.arena_bytes = 1604864;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 32;

@@ -49,7 +49,7 @@ constexpr std::size_t pad_additive = 208640;
 constexpr std::size_t encoder_layers_0_self_attn_att = 392960;
 constexpr std::size_t encoder_layers_0_self_attn_att_lse = 210176;
 constexpr std::size_t encoder_layers_0_self_attn_att_scores = 213248;
-constexpr std::size_t encoder_layers_0_self_attn_att_dropout_seed = 231680;
+constexpr std::size_t encoder_layers_0_self_attn_att_dropout_mask = 231680;
 constexpr std::size_t encoder_layers_0_self_attn_out_proj_out = 429824;
 constexpr std::size_t encoder_layers_0_dropout1_out = 466688;
 constexpr std::size_t encoder_layers_0_dropout1_out_mask = 213248;
@@ -62,7 +62,7 @@ constexpr std::size_t encoder_layers_0_dropout_out = 577280;
 constexpr std::size_t encoder_layers_0_dropout_out_mask = 651008;
 constexpr std::size_t encoder_layers_0_linear2_out = 669440;
 constexpr std::size_t encoder_layers_0_dropout2_out = 706304;
-constexpr std::size_t encoder_layers_0_dropout2_out_mask = 231744;
+constexpr std::size_t encoder_layers_0_dropout2_out_mask = 232832;
 constexpr std::size_t encoder_layers_0_out_2 = 669440;
 constexpr std::size_t encoder_layers_0_norm2_out = 706304;
 constexpr std::size_t encoder_layers_0_norm2_out_mean = 225536;
@@ -71,56 +71,56 @@ constexpr std::size_t encoder_layers_1_self_attn_in_proj_out = 743168;
 constexpr std::size_t encoder_layers_1_self_attn_att = 853760;
 constexpr std::size_t encoder_layers_1_self_attn_att_lse = 228608;
 constexpr std::size_t encoder_layers_1_self_attn_att_scores = 890624;
-constexpr std::size_t encoder_layers_1_self_attn_att_dropout_seed = 240960;
+constexpr std::size_t encoder_layers_1_self_attn_att_dropout_mask = 242048;
 constexpr std::size_t encoder_layers_1_self_attn_out_proj_out = 890624;
 constexpr std::size_t encoder_layers_1_dropout1_out = 927488;
 constexpr std::size_t encoder_layers_1_dropout1_out_mask = 964352;
 constexpr std::size_t encoder_layers_1_out = 890624;
 constexpr std::size_t encoder_layers_1_norm1_out = 927488;
-constexpr std::size_t encoder_layers_1_norm1_out_mean = 241024;
-constexpr std::size_t encoder_layers_1_norm1_out_rstd = 242560;
-constexpr std::size_t encoder_layers_1_activation_out = 973568;
-constexpr std::size_t encoder_layers_1_dropout_out = 1047296;
-constexpr std::size_t encoder_layers_1_dropout_out_mask = 1121024;
-constexpr std::size_t encoder_layers_1_linear2_out = 1139456;
-constexpr std::size_t encoder_layers_1_dropout2_out = 1176320;
-constexpr std::size_t encoder_layers_1_dropout2_out_mask = 1213184;
-constexpr std::size_t encoder_layers_1_out_2 = 1139456;
-constexpr std::size_t encoder_layers_1_norm2_out = 1176320;
-constexpr std::size_t encoder_layers_1_norm2_out_mean = 1222400;
-constexpr std::size_t encoder_layers_1_norm2_out_rstd = 1223936;
-constexpr std::size_t encoder_nested = 1225472;
-constexpr std::size_t encoder_nested_nested = 244096;
-constexpr std::size_t pool_in_proj_out = 1262336;
-constexpr std::size_t pool_att = 1176320;
-constexpr std::size_t pool_att_lse = 1372928;
-constexpr std::size_t pool_att_scores = 1379072;
-constexpr std::size_t pool_out_proj_out = 1379072;
-constexpr std::size_t first_row = 1415936;
-constexpr std::size_t loss_lse = 244096;
-constexpr std::size_t loss_term = 244224;
-constexpr std::size_t loss_kept = 244352;
-constexpr std::size_t d_head_out = 244416;
-constexpr std::size_t d_first_out = 1379072;
-constexpr std::size_t d_pool_out_proj_out = 1382144;
-constexpr std::size_t d_pool_att = 1419008;
-constexpr std::size_t d_pool_in_proj_out_dqkv = 1455872;
-constexpr std::size_t d_pool_in_proj_out_delta = 1379072;
-constexpr std::size_t d_pool_in_proj_out_scratch = 1566464;
-constexpr std::size_t d_encoder_nested = 1176320;
-constexpr std::size_t d_encoder_layers_1_out_2 = 1225472;
-constexpr std::size_t d_encoder_layers_1_linear2_out = 1139456;
-constexpr std::size_t d_encoder_layers_1_dropout_out = 1262336;
-constexpr std::size_t d_encoder_layers_1_activation_out = 1047296;
-constexpr std::size_t d_encoder_layers_1_linear1_out = 1121024;
-constexpr std::size_t d_encoder_layers_1_norm1_out = 973568;
+constexpr std::size_t encoder_layers_1_norm1_out_mean = 243200;
+constexpr std::size_t encoder_layers_1_norm1_out_rstd = 973568;
+constexpr std::size_t encoder_layers_1_activation_out = 975104;
+constexpr std::size_t encoder_layers_1_dropout_out = 1048832;
+constexpr std::size_t encoder_layers_1_dropout_out_mask = 1122560;
+constexpr std::size_t encoder_layers_1_linear2_out = 1140992;
+constexpr std::size_t encoder_layers_1_dropout2_out = 1177856;
+constexpr std::size_t encoder_layers_1_dropout2_out_mask = 1214720;
+constexpr std::size_t encoder_layers_1_out_2 = 1140992;
+constexpr std::size_t encoder_layers_1_norm2_out = 1177856;
+constexpr std::size_t encoder_layers_1_norm2_out_mean = 1223936;
+constexpr std::size_t encoder_layers_1_norm2_out_rstd = 1225472;
+constexpr std::size_t encoder_nested = 1227008;
+constexpr std::size_t encoder_nested_nested = 244736;
+constexpr std::size_t pool_in_proj_out = 1263872;
+constexpr std::size_t pool_att = 1177856;
+constexpr std::size_t pool_att_lse = 1374464;
+constexpr std::size_t pool_att_scores = 1380608;
+constexpr std::size_t pool_out_proj_out = 1380608;
+constexpr std::size_t first_row = 1417472;
+constexpr std::size_t loss_lse = 244736;
+constexpr std::size_t loss_term = 244864;
+constexpr std::size_t loss_kept = 244992;
+constexpr std::size_t d_head_out = 245056;
+constexpr std::size_t d_first_out = 1380608;
+constexpr std::size_t d_pool_out_proj_out = 1383680;
+constexpr std::size_t d_pool_att = 1420544;
+constexpr std::size_t d_pool_in_proj_out_dqkv = 1457408;
+constexpr std::size_t d_pool_in_proj_out_delta = 1380608;
+constexpr std::size_t d_pool_in_proj_out_scratch = 1568000;
+constexpr std::size_t d_encoder_nested = 1177856;
+constexpr std::size_t d_encoder_layers_1_out_2 = 1227008;
+constexpr std::size_t d_encoder_layers_1_linear2_out = 1140992;
+constexpr std::size_t d_encoder_layers_1_dropout_out = 1263872;
+constexpr std::size_t d_encoder_layers_1_activation_out = 1048832;
+constexpr std::size_t d_encoder_layers_1_linear1_out = 1122560;
+constexpr std::size_t d_encoder_layers_1_norm1_out = 975104;
 constexpr std::size_t d_encoder_layers_1_norm1_out_sum1 = 927488;
-constexpr std::size_t d_encoder_layers_1_out = 973568;
+constexpr std::size_t d_encoder_layers_1_out = 975104;
 constexpr std::size_t d_encoder_layers_1_self_attn_out_proj_out = 890624;
 constexpr std::size_t d_encoder_layers_1_self_attn_att = 927488;
-constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_dqkv = 1010432;
-constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_delta = 241024;
-constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_scratch = 890624;
+constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_dqkv = 1011968;
+constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_delta = 890624;
+constexpr std::size_t d_encoder_layers_1_self_attn_in_proj_out_scratch = 1122560;
 constexpr std::size_t d_encoder_layers_0_norm2_out = 743168;
 constexpr std::size_t d_encoder_layers_0_norm2_out_sum1 = 706304;
 constexpr std::size_t d_encoder_layers_0_out_2 = 743168;
@@ -284,7 +284,7 @@ static void encoder_layers_0_self_attn_forward(float* out, const std::uint8_t* m
 
 // encoder.layers.0.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
-// out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72) mask (32, 12)
+// out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_mask (32, 36) <- qkv (32, 12, 72) mask (32, 12)
 
 // Fused attention on tensor cores (FlashAttention-2's forward): a block of 4 warps per (64 query
 // rows, head, sample), warp w owning rows 16w ... 16w + 15, walks the key tiles its rows see. Per row
@@ -472,7 +472,7 @@ __global__ void __launch_bounds__(128)
   }
 }
 
-static void encoder_layers_0_self_attn_forward_2(float* out, float* lse, float* scores, std::int64_t* dropout_seed,
+static void encoder_layers_0_self_attn_forward_2(float* out, float* lse, float* scores, std::uint8_t* dropout_mask,
                                                  const float* qkv, const float* mask, int n, bool training,
                                                  const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 12, kHeads = 2;   // query rows, num_heads
@@ -718,7 +718,7 @@ static void encoder_layers_1_self_attn_in_proj_forward(float* out, const float* 
 
 // encoder.layers.1.self_attn: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
-// out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72) mask (32, 12)
+// out (32, 12, 24) lse (32, 2, 12) scores (32, 12, 12) dropout_mask (32, 36) <- qkv (32, 12, 72) mask (32, 12)
 
 // Fused attention on tensor cores (FlashAttention-2's forward): a block of 4 warps per (64 query
 // rows, head, sample), warp w owning rows 16w ... 16w + 15, walks the key tiles its rows see. Per row
@@ -906,7 +906,7 @@ __global__ void __launch_bounds__(128)
   }
 }
 
-static void encoder_layers_1_self_attn_forward(float* out, float* lse, float* scores, std::int64_t* dropout_seed,
+static void encoder_layers_1_self_attn_forward(float* out, float* lse, float* scores, std::uint8_t* dropout_mask,
                                                const float* qkv, const float* mask, int n, bool training,
                                                const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 12, kHeads = 2;   // query rows, num_heads
@@ -2443,7 +2443,7 @@ static void encoder_layers_1_self_attn_out_proj_backward(float* dinp, float* dwe
 
 // encoder.layers.1.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
-// dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_seed (1,) mask (32, 12)
+// dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_mask (32, 36) mask (32, 12)
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -2857,7 +2857,7 @@ __global__ void __launch_bounds__(128)
 
 static void encoder_layers_1_self_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout,
                                                 const float* qkv, const float* out, const float* lse,
-                                                const std::int64_t* dropout_seed, const float* mask, int n,
+                                                const std::uint8_t* dropout_mask, const float* mask, int n,
                                                 const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 12, kTk = 12, kHeads = 2;  // query rows, key rows, num_heads
   constexpr float scale = 0.28867513f;           // 1 / sqrt(head_dim)
@@ -2991,7 +2991,7 @@ static void encoder_layers_0_self_attn_out_proj_backward(float* dinp, float* dwe
 
 // encoder.layers.0.self_attn backward: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
 // spec: model.graph[2]
-// dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_seed (1,) mask (32, 12)
+// dqkv (32, 12, 72) delta (32, 2, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 2, 12) dropout_mask (32, 36) mask (32, 12)
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -3405,7 +3405,7 @@ __global__ void __launch_bounds__(128)
 
 static void encoder_layers_0_self_attn_backward(float* dqkv, float* delta, float* scratch, const float* dout,
                                                 const float* qkv, const float* out, const float* lse,
-                                                const std::int64_t* dropout_seed, const float* mask, int n,
+                                                const std::uint8_t* dropout_mask, const float* mask, int n,
                                                 const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 12, kTk = 12, kHeads = 2;  // query rows, key rows, num_heads
   constexpr float scale = 0.28867513f;           // 1 / sqrt(head_dim)
@@ -3674,18 +3674,14 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::encoder_layers_0_norm2_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_self_attn_att_lse =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_self_attn_att_lse);  // (32, 2, 12)
-  auto* const encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_0_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_0_dropout2_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_dropout2_out_mask);  // (32, 12, 24)
-  auto* const encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_1_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_1_norm1_out_mean =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const d_encoder_layers_1_self_attn_in_proj_out_delta =
-      reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_in_proj_out_delta);  // (32, 2, 12)
-  auto* const encoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_nested_nested = reinterpret_cast<std::uint8_t*>(arena + offset::encoder_nested_nested);  // (1,)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                                   // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                                 // (32,)
@@ -3757,8 +3753,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   auto* const encoder_layers_1_out = reinterpret_cast<float*>(arena + offset::encoder_layers_1_out);  // (32, 12, 24)
   auto* const d_encoder_layers_1_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_out_proj_out);  // (32, 12, 24)
-  auto* const d_encoder_layers_1_self_attn_in_proj_out_scratch =
-      reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_in_proj_out_scratch);  // (32, 2, 12, 12)
+  auto* const d_encoder_layers_1_self_attn_in_proj_out_delta =
+      reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_in_proj_out_delta);  // (32, 2, 12)
   auto* const encoder_layers_1_dropout1_out =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_dropout1_out);  // (32, 12, 24)
   auto* const encoder_layers_1_norm1_out =
@@ -3769,6 +3765,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_att);  // (32, 12, 24)
   auto* const encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const encoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_activation_out);  // (32, 12, 48)
   auto* const d_encoder_layers_1_norm1_out =
@@ -3785,6 +3783,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_dropout_out_mask);  // (32, 12, 48)
   auto* const d_encoder_layers_1_linear1_out =
       reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_linear1_out);  // (32, 12, 48)
+  auto* const d_encoder_layers_1_self_attn_in_proj_out_scratch =
+      reinterpret_cast<float*>(arena + offset::d_encoder_layers_1_self_attn_in_proj_out_scratch);  // (32, 2, 12, 12)
   auto* const encoder_layers_1_linear2_out =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_linear2_out);  // (32, 12, 24)
   auto* const encoder_layers_1_out_2 =
@@ -3836,7 +3836,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   encoder_layers_0_self_attn_forward(pad_additive, pad, n, ctx);
   encoder_layers_0_self_attn_forward_2(
       encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_att_lse, encoder_layers_0_self_attn_att_scores,
-      encoder_layers_0_self_attn_att_dropout_seed, encoder_layers_0_self_attn_in_proj_out, pad_additive, n, true, ctx);
+      encoder_layers_0_self_attn_att_dropout_mask, encoder_layers_0_self_attn_in_proj_out, pad_additive, n, true, ctx);
   encoder_layers_0_self_attn_out_proj_forward(encoder_layers_0_self_attn_out_proj_out, encoder_layers_0_self_attn_att,
                                               encoder_layers_0_self_attn_out_proj_weight,
                                               encoder_layers_0_self_attn_out_proj_bias, n, ctx);
@@ -3862,7 +3862,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
                                              encoder_layers_1_self_attn_in_proj_weight,
                                              encoder_layers_1_self_attn_in_proj_bias, n, ctx);
   encoder_layers_1_self_attn_forward(encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_att_lse,
-                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_seed,
+                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_mask,
                                      encoder_layers_1_self_attn_in_proj_out, pad_additive, n, true, ctx);
   encoder_layers_1_self_attn_out_proj_forward(encoder_layers_1_self_attn_out_proj_out, encoder_layers_1_self_attn_att,
                                               encoder_layers_1_self_attn_out_proj_weight,
@@ -3935,7 +3935,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       d_encoder_layers_1_self_attn_in_proj_out_dqkv, d_encoder_layers_1_self_attn_in_proj_out_delta,
       d_encoder_layers_1_self_attn_in_proj_out_scratch, d_encoder_layers_1_self_attn_att,
       encoder_layers_1_self_attn_in_proj_out, encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_att_lse,
-      encoder_layers_1_self_attn_att_dropout_seed, pad_additive, n, ctx);
+      encoder_layers_1_self_attn_att_dropout_mask, pad_additive, n, ctx);
   encoder_layers_1_self_attn_in_proj_backward(d_encoder_layers_0_norm2_out, d_encoder_layers_1_self_attn_in_proj_weight,
                                               d_encoder_layers_1_self_attn_in_proj_bias,
                                               d_encoder_layers_1_self_attn_in_proj_out_dqkv, encoder_layers_0_norm2_out,
@@ -3974,7 +3974,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       d_encoder_layers_0_self_attn_in_proj_out_dqkv, d_encoder_layers_0_self_attn_in_proj_out_delta,
       d_encoder_layers_0_self_attn_in_proj_out_scratch, d_encoder_layers_0_self_attn_att,
       encoder_layers_0_self_attn_in_proj_out, encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_att_lse,
-      encoder_layers_0_self_attn_att_dropout_seed, pad_additive, n, ctx);
+      encoder_layers_0_self_attn_att_dropout_mask, pad_additive, n, ctx);
   encoder_layers_0_self_attn_in_proj_backward(d_pos_out, d_encoder_layers_0_self_attn_in_proj_weight,
                                               d_encoder_layers_0_self_attn_in_proj_bias,
                                               d_encoder_layers_0_self_attn_in_proj_out_dqkv, pos_out,
@@ -4065,16 +4065,14 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::encoder_layers_0_norm2_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_self_attn_att_lse =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_self_attn_att_lse);  // (32, 2, 12)
-  auto* const encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_0_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_0_dropout2_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_dropout2_out_mask);  // (32, 12, 24)
-  auto* const encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_1_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_1_norm1_out_mean =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const encoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_nested_nested = reinterpret_cast<std::uint8_t*>(arena + offset::encoder_nested_nested);  // (1,)
   auto* const loss_lse = reinterpret_cast<float*>(arena + offset::loss_lse);                                   // (32,)
   auto* const loss_term = reinterpret_cast<float*>(arena + offset::loss_term);                                 // (32,)
@@ -4120,6 +4118,8 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out);  // (32, 12, 24)
   auto* const encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const encoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_activation_out);  // (32, 12, 48)
   auto* const encoder_layers_1_dropout_out =
@@ -4156,7 +4156,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   encoder_layers_0_self_attn_forward(pad_additive, pad, n, ctx);
   encoder_layers_0_self_attn_forward_2(
       encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_att_lse, encoder_layers_0_self_attn_att_scores,
-      encoder_layers_0_self_attn_att_dropout_seed, encoder_layers_0_self_attn_in_proj_out, pad_additive, n, false, ctx);
+      encoder_layers_0_self_attn_att_dropout_mask, encoder_layers_0_self_attn_in_proj_out, pad_additive, n, false, ctx);
   encoder_layers_0_self_attn_out_proj_forward(encoder_layers_0_self_attn_out_proj_out, encoder_layers_0_self_attn_att,
                                               encoder_layers_0_self_attn_out_proj_weight,
                                               encoder_layers_0_self_attn_out_proj_bias, n, ctx);
@@ -4182,7 +4182,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
                                              encoder_layers_1_self_attn_in_proj_weight,
                                              encoder_layers_1_self_attn_in_proj_bias, n, ctx);
   encoder_layers_1_self_attn_forward(encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_att_lse,
-                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_seed,
+                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_mask,
                                      encoder_layers_1_self_attn_in_proj_out, pad_additive, n, false, ctx);
   encoder_layers_1_self_attn_out_proj_forward(encoder_layers_1_self_attn_out_proj_out, encoder_layers_1_self_attn_att,
                                               encoder_layers_1_self_attn_out_proj_weight,
@@ -4293,16 +4293,14 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::encoder_layers_0_norm2_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_self_attn_att_lse =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_self_attn_att_lse);  // (32, 2, 12)
-  auto* const encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_0_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_0_dropout2_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_0_dropout2_out_mask);  // (32, 12, 24)
-  auto* const encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
+  auto* const encoder_layers_1_self_attn_att_dropout_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_self_attn_att_dropout_mask);  // (32, 36)
   auto* const encoder_layers_1_norm1_out_mean =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const encoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_nested_nested = reinterpret_cast<std::uint8_t*>(arena + offset::encoder_nested_nested);  // (1,)
   auto* const pos_out = reinterpret_cast<float*>(arena + offset::pos_out);  // (32, 12, 24)
   auto* const encoder_layers_0_self_attn_in_proj_out =
@@ -4345,6 +4343,8 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out);  // (32, 12, 24)
   auto* const encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const encoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const encoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::encoder_layers_1_activation_out);  // (32, 12, 48)
   auto* const encoder_layers_1_dropout_out =
@@ -4381,7 +4381,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   encoder_layers_0_self_attn_forward(pad_additive, pad, n, ctx);
   encoder_layers_0_self_attn_forward_2(
       encoder_layers_0_self_attn_att, encoder_layers_0_self_attn_att_lse, encoder_layers_0_self_attn_att_scores,
-      encoder_layers_0_self_attn_att_dropout_seed, encoder_layers_0_self_attn_in_proj_out, pad_additive, n, false, ctx);
+      encoder_layers_0_self_attn_att_dropout_mask, encoder_layers_0_self_attn_in_proj_out, pad_additive, n, false, ctx);
   encoder_layers_0_self_attn_out_proj_forward(encoder_layers_0_self_attn_out_proj_out, encoder_layers_0_self_attn_att,
                                               encoder_layers_0_self_attn_out_proj_weight,
                                               encoder_layers_0_self_attn_out_proj_bias, n, ctx);
@@ -4407,7 +4407,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
                                              encoder_layers_1_self_attn_in_proj_weight,
                                              encoder_layers_1_self_attn_in_proj_bias, n, ctx);
   encoder_layers_1_self_attn_forward(encoder_layers_1_self_attn_att, encoder_layers_1_self_attn_att_lse,
-                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_seed,
+                                     encoder_layers_1_self_attn_att_scores, encoder_layers_1_self_attn_att_dropout_mask,
                                      encoder_layers_1_self_attn_in_proj_out, pad_additive, n, false, ctx);
   encoder_layers_1_self_attn_out_proj_forward(encoder_layers_1_self_attn_out_proj_out, encoder_layers_1_self_attn_att,
                                               encoder_layers_1_self_attn_out_proj_weight,

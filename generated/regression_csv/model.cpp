@@ -99,6 +99,7 @@
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
 #include <ltrt/dropout_draws.hpp>
+#include <ltrt/dropout_masks.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 #include <ltrt/torch_generator.hpp>
@@ -190,9 +191,11 @@ static void layers_2_forward(float* out, std::uint8_t* mask, const float* inp, i
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 1149003011u;  // (and its stream)
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.torch.bernoulli(kKeep);
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }

@@ -73,7 +73,7 @@
 //   param  transformer_decoder_norm_weight: f32(24,)  'transformer.decoder.norm.weight'
 //   param  transformer_decoder_norm_bias: f32(24,)  'transformer.decoder.norm.bias'
 //   fwd  transformer_encoder_layers_0_self_attn_in_proj_out: f32(32, 12, 72) = linear(src, transformer_encoder_layers_0_self_attn_in_proj_weight, transformer_encoder_layers_0_self_attn_in_proj_bias, bias=True, blas=True, in_features=24, out_features=72)  # transformer.encoder.layers.0.self_attn.in_proj  spec: model.graph[0]
-//   fwd  transformer_encoder_layers_0_self_attn_att: f32(32, 12, 24), transformer_encoder_layers_0_self_attn_att_lse: f32(32, 4, 12), transformer_encoder_layers_0_self_attn_att_scores: f32(32, 12, 12), transformer_encoder_layers_0_self_attn_att_dropout_seed: i64(1,) = attention(transformer_encoder_layers_0_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.0.self_attn  spec: model.graph[0]
+//   fwd  transformer_encoder_layers_0_self_attn_att: f32(32, 12, 24), transformer_encoder_layers_0_self_attn_att_lse: f32(32, 4, 12), transformer_encoder_layers_0_self_attn_att_scores: f32(32, 12, 12), transformer_encoder_layers_0_self_attn_att_dropout_mask: u8(32, 72) = attention(transformer_encoder_layers_0_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.0.self_attn  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_0_self_attn_out_proj_out: f32(32, 12, 24) = linear(transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_out_proj_weight, transformer_encoder_layers_0_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.encoder.layers.0.self_attn.out_proj  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_0_dropout1_out: f32(32, 12, 24), transformer_encoder_layers_0_dropout1_out_mask: u8(32, 12, 24) = dropout(transformer_encoder_layers_0_self_attn_out_proj_out, numel=288, p=0.1, time_major=12)  # transformer.encoder.layers.0.dropout1  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_0_out: f32(32, 12, 24) = add(src, transformer_encoder_layers_0_dropout1_out)  # transformer.encoder.layers.0  spec: model.graph[0]
@@ -85,7 +85,7 @@
 //   fwd  transformer_encoder_layers_0_out_2: f32(32, 12, 24) = add(transformer_encoder_layers_0_norm1_out, transformer_encoder_layers_0_dropout2_out)  # transformer.encoder.layers.0  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_0_norm2_out: f32(32, 12, 24), transformer_encoder_layers_0_norm2_out_mean: f32(32, 12), transformer_encoder_layers_0_norm2_out_rstd: f32(32, 12) = layer_norm(transformer_encoder_layers_0_out_2, transformer_encoder_layers_0_norm2_weight, transformer_encoder_layers_0_norm2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.encoder.layers.0.norm2  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_1_self_attn_in_proj_out: f32(32, 12, 72) = linear(transformer_encoder_layers_0_norm2_out, transformer_encoder_layers_1_self_attn_in_proj_weight, transformer_encoder_layers_1_self_attn_in_proj_bias, bias=True, blas=True, in_features=24, out_features=72)  # transformer.encoder.layers.1.self_attn.in_proj  spec: model.graph[0]
-//   fwd  transformer_encoder_layers_1_self_attn_att: f32(32, 12, 24), transformer_encoder_layers_1_self_attn_att_lse: f32(32, 4, 12), transformer_encoder_layers_1_self_attn_att_scores: f32(32, 12, 12), transformer_encoder_layers_1_self_attn_att_dropout_seed: i64(1,) = attention(transformer_encoder_layers_1_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.1.self_attn  spec: model.graph[0]
+//   fwd  transformer_encoder_layers_1_self_attn_att: f32(32, 12, 24), transformer_encoder_layers_1_self_attn_att_lse: f32(32, 4, 12), transformer_encoder_layers_1_self_attn_att_scores: f32(32, 12, 12), transformer_encoder_layers_1_self_attn_att_dropout_mask: u8(32, 72) = attention(transformer_encoder_layers_1_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.1.self_attn  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_1_self_attn_out_proj_out: f32(32, 12, 24) = linear(transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_out_proj_weight, transformer_encoder_layers_1_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.encoder.layers.1.self_attn.out_proj  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_1_dropout1_out: f32(32, 12, 24), transformer_encoder_layers_1_dropout1_out_mask: u8(32, 12, 24) = dropout(transformer_encoder_layers_1_self_attn_out_proj_out, numel=288, p=0.1, time_major=12)  # transformer.encoder.layers.1.dropout1  spec: model.graph[0]
 //   fwd  transformer_encoder_layers_1_out: f32(32, 12, 24) = add(transformer_encoder_layers_0_norm2_out, transformer_encoder_layers_1_dropout1_out)  # transformer.encoder.layers.1  spec: model.graph[0]
@@ -98,13 +98,13 @@
 //   fwd  transformer_encoder_layers_1_norm2_out: f32(32, 12, 24), transformer_encoder_layers_1_norm2_out_mean: f32(32, 12), transformer_encoder_layers_1_norm2_out_rstd: f32(32, 12) = layer_norm(transformer_encoder_layers_1_out_2, transformer_encoder_layers_1_norm2_weight, transformer_encoder_layers_1_norm2_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.encoder.layers.1.norm2  spec: model.graph[0]
 //   fwd  transformer_encoder_norm_out: f32(32, 12, 24), transformer_encoder_norm_out_mean: f32(32, 12), transformer_encoder_norm_out_rstd: f32(32, 12) = layer_norm(transformer_encoder_layers_1_norm2_out, transformer_encoder_norm_weight, transformer_encoder_norm_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.encoder.norm  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_self_attn_in_proj_out: f32(32, 10, 72) = linear(tgt, transformer_decoder_layers_0_self_attn_in_proj_weight, transformer_decoder_layers_0_self_attn_in_proj_bias, bias=True, blas=True, in_features=24, out_features=72)  # transformer.decoder.layers.0.self_attn.in_proj  spec: model.graph[0]
-//   fwd  transformer_decoder_layers_0_self_attn_att: f32(32, 10, 24), transformer_decoder_layers_0_self_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_0_self_attn_att_scores: f32(32, 10, 10), transformer_decoder_layers_0_self_attn_att_dropout_seed: i64(1,) = attention(transformer_decoder_layers_0_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.0.self_attn  spec: model.graph[0]
+//   fwd  transformer_decoder_layers_0_self_attn_att: f32(32, 10, 24), transformer_decoder_layers_0_self_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_0_self_attn_att_scores: f32(32, 10, 10), transformer_decoder_layers_0_self_attn_att_dropout_mask: u8(32, 50) = attention(transformer_decoder_layers_0_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.0.self_attn  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_self_attn_out_proj_out: f32(32, 10, 24) = linear(transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_out_proj_weight, transformer_decoder_layers_0_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.decoder.layers.0.self_attn.out_proj  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_dropout1_out: f32(32, 10, 24), transformer_decoder_layers_0_dropout1_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_0_self_attn_out_proj_out, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.0.dropout1  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_out: f32(32, 10, 24) = add(tgt, transformer_decoder_layers_0_dropout1_out)  # transformer.decoder.layers.0  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_norm1_out: f32(32, 10, 24), transformer_decoder_layers_0_norm1_out_mean: f32(32, 10), transformer_decoder_layers_0_norm1_out_rstd: f32(32, 10) = layer_norm(transformer_decoder_layers_0_out, transformer_decoder_layers_0_norm1_weight, transformer_decoder_layers_0_norm1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.decoder.layers.0.norm1  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_multihead_attn_in_proj_query: f32(32, 10, 24), transformer_decoder_layers_0_multihead_attn_in_proj_key_value: f32(32, 12, 48) = attention_in_projection(transformer_decoder_layers_0_norm1_out, transformer_encoder_norm_out, transformer_decoder_layers_0_multihead_attn_in_proj_weight, transformer_decoder_layers_0_multihead_attn_in_proj_bias, bias=True, embed_dim=24)  # transformer.decoder.layers.0.multihead_attn  spec: model.graph[0]
-//   fwd  transformer_decoder_layers_0_multihead_attn_att: f32(32, 10, 24), transformer_decoder_layers_0_multihead_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_0_multihead_attn_att_scores: f32(32, 10, 12), transformer_decoder_layers_0_multihead_attn_att_dropout_seed: i64(1,) = attention(transformer_decoder_layers_0_multihead_attn_in_proj_query, transformer_decoder_layers_0_multihead_attn_in_proj_key_value, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.0.multihead_attn  spec: model.graph[0]
+//   fwd  transformer_decoder_layers_0_multihead_attn_att: f32(32, 10, 24), transformer_decoder_layers_0_multihead_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_0_multihead_attn_att_scores: f32(32, 10, 12), transformer_decoder_layers_0_multihead_attn_att_dropout_mask: u8(32, 60) = attention(transformer_decoder_layers_0_multihead_attn_in_proj_query, transformer_decoder_layers_0_multihead_attn_in_proj_key_value, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.0.multihead_attn  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_multihead_attn_out_proj_out: f32(32, 10, 24) = linear(transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_out_proj_weight, transformer_decoder_layers_0_multihead_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.decoder.layers.0.multihead_attn.out_proj  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_dropout2_out: f32(32, 10, 24), transformer_decoder_layers_0_dropout2_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_0_multihead_attn_out_proj_out, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.0.dropout2  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_out_2: f32(32, 10, 24) = add(transformer_decoder_layers_0_norm1_out, transformer_decoder_layers_0_dropout2_out)  # transformer.decoder.layers.0  spec: model.graph[0]
@@ -116,13 +116,13 @@
 //   fwd  transformer_decoder_layers_0_out_3: f32(32, 10, 24) = add(transformer_decoder_layers_0_norm2_out, transformer_decoder_layers_0_dropout3_out)  # transformer.decoder.layers.0  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_0_norm3_out: f32(32, 10, 24), transformer_decoder_layers_0_norm3_out_mean: f32(32, 10), transformer_decoder_layers_0_norm3_out_rstd: f32(32, 10) = layer_norm(transformer_decoder_layers_0_out_3, transformer_decoder_layers_0_norm3_weight, transformer_decoder_layers_0_norm3_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.decoder.layers.0.norm3  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_self_attn_in_proj_out: f32(32, 10, 72) = linear(transformer_decoder_layers_0_norm3_out, transformer_decoder_layers_1_self_attn_in_proj_weight, transformer_decoder_layers_1_self_attn_in_proj_bias, bias=True, blas=True, in_features=24, out_features=72)  # transformer.decoder.layers.1.self_attn.in_proj  spec: model.graph[0]
-//   fwd  transformer_decoder_layers_1_self_attn_att: f32(32, 10, 24), transformer_decoder_layers_1_self_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_1_self_attn_att_scores: f32(32, 10, 10), transformer_decoder_layers_1_self_attn_att_dropout_seed: i64(1,) = attention(transformer_decoder_layers_1_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.1.self_attn  spec: model.graph[0]
+//   fwd  transformer_decoder_layers_1_self_attn_att: f32(32, 10, 24), transformer_decoder_layers_1_self_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_1_self_attn_att_scores: f32(32, 10, 10), transformer_decoder_layers_1_self_attn_att_dropout_mask: u8(32, 50) = attention(transformer_decoder_layers_1_self_attn_in_proj_out, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.1.self_attn  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_self_attn_out_proj_out: f32(32, 10, 24) = linear(transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_out_proj_weight, transformer_decoder_layers_1_self_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.decoder.layers.1.self_attn.out_proj  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_dropout1_out: f32(32, 10, 24), transformer_decoder_layers_1_dropout1_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_1_self_attn_out_proj_out, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.1.dropout1  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_out: f32(32, 10, 24) = add(transformer_decoder_layers_0_norm3_out, transformer_decoder_layers_1_dropout1_out)  # transformer.decoder.layers.1  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_norm1_out: f32(32, 10, 24), transformer_decoder_layers_1_norm1_out_mean: f32(32, 10), transformer_decoder_layers_1_norm1_out_rstd: f32(32, 10) = layer_norm(transformer_decoder_layers_1_out, transformer_decoder_layers_1_norm1_weight, transformer_decoder_layers_1_norm1_bias, bias=True, elementwise_affine=True, eps=1e-05, normalized_shape=[24])  # transformer.decoder.layers.1.norm1  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_multihead_attn_in_proj_query: f32(32, 10, 24), transformer_decoder_layers_1_multihead_attn_in_proj_key_value: f32(32, 12, 48) = attention_in_projection(transformer_decoder_layers_1_norm1_out, transformer_encoder_norm_out, transformer_decoder_layers_1_multihead_attn_in_proj_weight, transformer_decoder_layers_1_multihead_attn_in_proj_bias, bias=True, embed_dim=24)  # transformer.decoder.layers.1.multihead_attn  spec: model.graph[0]
-//   fwd  transformer_decoder_layers_1_multihead_attn_att: f32(32, 10, 24), transformer_decoder_layers_1_multihead_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_1_multihead_attn_att_scores: f32(32, 10, 12), transformer_decoder_layers_1_multihead_attn_att_dropout_seed: i64(1,) = attention(transformer_decoder_layers_1_multihead_attn_in_proj_query, transformer_decoder_layers_1_multihead_attn_in_proj_key_value, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.1.multihead_attn  spec: model.graph[0]
+//   fwd  transformer_decoder_layers_1_multihead_attn_att: f32(32, 10, 24), transformer_decoder_layers_1_multihead_attn_att_lse: f32(32, 4, 10), transformer_decoder_layers_1_multihead_attn_att_scores: f32(32, 10, 12), transformer_decoder_layers_1_multihead_attn_att_dropout_mask: u8(32, 60) = attention(transformer_decoder_layers_1_multihead_attn_in_proj_query, transformer_decoder_layers_1_multihead_attn_in_proj_key_value, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.1.multihead_attn  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_multihead_attn_out_proj_out: f32(32, 10, 24) = linear(transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_out_proj_weight, transformer_decoder_layers_1_multihead_attn_out_proj_bias, bias=True, blas=True, in_features=24, out_features=24)  # transformer.decoder.layers.1.multihead_attn.out_proj  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_dropout2_out: f32(32, 10, 24), transformer_decoder_layers_1_dropout2_out_mask: u8(32, 10, 24) = dropout(transformer_decoder_layers_1_multihead_attn_out_proj_out, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.1.dropout2  spec: model.graph[0]
 //   fwd  transformer_decoder_layers_1_out_2: f32(32, 10, 24) = add(transformer_decoder_layers_1_norm1_out, transformer_decoder_layers_1_dropout2_out)  # transformer.decoder.layers.1  spec: model.graph[0]
@@ -147,13 +147,13 @@
 //   bwd  d_transformer_decoder_layers_1_out_2: f32(32, 10, 24), d_transformer_decoder_layers_1_norm2_weight: f32(24,), d_transformer_decoder_layers_1_norm2_bias: f32(24,) = layer_norm_backward(d_transformer_decoder_layers_1_norm2_out_sum1, transformer_decoder_layers_1_out_2, transformer_decoder_layers_1_norm2_out_mean, transformer_decoder_layers_1_norm2_out_rstd, transformer_decoder_layers_1_norm2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.decoder.layers.1.norm2  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_multihead_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_1_out_2, transformer_decoder_layers_1_dropout2_out_mask, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.1.dropout2  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_multihead_attn_att: f32(32, 10, 24), d_transformer_decoder_layers_1_multihead_attn_out_proj_weight: f32(24, 24), d_transformer_decoder_layers_1_multihead_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_decoder_layers_1_multihead_attn_out_proj_out, transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.decoder.layers.1.multihead_attn.out_proj  spec: model.graph[0]
-//   bwd  transformer_decoder_layers_1_multihead_attn_att_dquery: f32(32, 10, 24), transformer_decoder_layers_1_multihead_attn_att_dkey_value: f32(32, 12, 48), transformer_decoder_layers_1_multihead_attn_att_delta: f32(32, 4, 10), transformer_decoder_layers_1_multihead_attn_att_scratch: f32(32, 2, 10, 12) = attention_backward(d_transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_in_proj_query, transformer_decoder_layers_1_multihead_attn_in_proj_key_value, transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_att_lse, transformer_decoder_layers_1_multihead_attn_att_dropout_seed, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.1.multihead_attn  spec: model.graph[0]
+//   bwd  transformer_decoder_layers_1_multihead_attn_att_dquery: f32(32, 10, 24), transformer_decoder_layers_1_multihead_attn_att_dkey_value: f32(32, 12, 48), transformer_decoder_layers_1_multihead_attn_att_delta: f32(32, 4, 10), transformer_decoder_layers_1_multihead_attn_att_scratch: f32(32, 2, 10, 12) = attention_backward(d_transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_in_proj_query, transformer_decoder_layers_1_multihead_attn_in_proj_key_value, transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_att_lse, transformer_decoder_layers_1_multihead_attn_att_dropout_mask, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.1.multihead_attn  spec: model.graph[0]
 //   bwd  transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp: f32(32, 10, 24), transformer_decoder_layers_1_multihead_attn_in_proj_grad_dmemory: f32(32, 12, 24), d_transformer_decoder_layers_1_multihead_attn_in_proj_weight: f32(72, 24), d_transformer_decoder_layers_1_multihead_attn_in_proj_bias: f32(72,) = attention_in_projection_backward(transformer_decoder_layers_1_multihead_attn_att_dquery, transformer_decoder_layers_1_multihead_attn_att_dkey_value, transformer_decoder_layers_1_norm1_out, transformer_encoder_norm_out, transformer_decoder_layers_1_multihead_attn_in_proj_weight, bias=True, embed_dim=24, need_dinp=True, need_dmemory=True)  # transformer.decoder.layers.1.multihead_attn  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_norm1_out_sum1: f32(32, 10, 24) = add(d_transformer_decoder_layers_1_out_2, transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp)  # transformer.decoder.layers.1.norm1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_out: f32(32, 10, 24), d_transformer_decoder_layers_1_norm1_weight: f32(24,), d_transformer_decoder_layers_1_norm1_bias: f32(24,) = layer_norm_backward(d_transformer_decoder_layers_1_norm1_out_sum1, transformer_decoder_layers_1_out, transformer_decoder_layers_1_norm1_out_mean, transformer_decoder_layers_1_norm1_out_rstd, transformer_decoder_layers_1_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.decoder.layers.1.norm1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_self_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_1_out, transformer_decoder_layers_1_dropout1_out_mask, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.1.dropout1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_1_self_attn_att: f32(32, 10, 24), d_transformer_decoder_layers_1_self_attn_out_proj_weight: f32(24, 24), d_transformer_decoder_layers_1_self_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_decoder_layers_1_self_attn_out_proj_out, transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.decoder.layers.1.self_attn.out_proj  spec: model.graph[0]
-//   bwd  d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv: f32(32, 10, 72), d_transformer_decoder_layers_1_self_attn_in_proj_out_delta: f32(32, 4, 10), d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch: f32(32, 2, 10, 10) = attention_backward(d_transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_in_proj_out, transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_att_lse, transformer_decoder_layers_1_self_attn_att_dropout_seed, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.1.self_attn  spec: model.graph[0]
+//   bwd  d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv: f32(32, 10, 72), d_transformer_decoder_layers_1_self_attn_in_proj_out_delta: f32(32, 4, 10), d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch: f32(32, 2, 10, 10) = attention_backward(d_transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_in_proj_out, transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_att_lse, transformer_decoder_layers_1_self_attn_att_dropout_mask, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.1.self_attn  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_norm3_out: f32(32, 10, 24), d_transformer_decoder_layers_1_self_attn_in_proj_weight: f32(72, 24), d_transformer_decoder_layers_1_self_attn_in_proj_bias: f32(72,) = linear_backward(d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv, transformer_decoder_layers_0_norm3_out, transformer_decoder_layers_1_self_attn_in_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=72)  # transformer.decoder.layers.1.self_attn.in_proj  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_norm3_out_sum1: f32(32, 10, 24) = add(d_transformer_decoder_layers_1_out, d_transformer_decoder_layers_0_norm3_out)  # transformer.decoder.layers.0.norm3  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_out_3: f32(32, 10, 24), d_transformer_decoder_layers_0_norm3_weight: f32(24,), d_transformer_decoder_layers_0_norm3_bias: f32(24,) = layer_norm_backward(d_transformer_decoder_layers_0_norm3_out_sum1, transformer_decoder_layers_0_out_3, transformer_decoder_layers_0_norm3_out_mean, transformer_decoder_layers_0_norm3_out_rstd, transformer_decoder_layers_0_norm3_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.decoder.layers.0.norm3  spec: model.graph[0]
@@ -166,13 +166,13 @@
 //   bwd  d_transformer_decoder_layers_0_out_2: f32(32, 10, 24), d_transformer_decoder_layers_0_norm2_weight: f32(24,), d_transformer_decoder_layers_0_norm2_bias: f32(24,) = layer_norm_backward(d_transformer_decoder_layers_0_norm2_out_sum1, transformer_decoder_layers_0_out_2, transformer_decoder_layers_0_norm2_out_mean, transformer_decoder_layers_0_norm2_out_rstd, transformer_decoder_layers_0_norm2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.decoder.layers.0.norm2  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_multihead_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_0_out_2, transformer_decoder_layers_0_dropout2_out_mask, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.0.dropout2  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_multihead_attn_att: f32(32, 10, 24), d_transformer_decoder_layers_0_multihead_attn_out_proj_weight: f32(24, 24), d_transformer_decoder_layers_0_multihead_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_decoder_layers_0_multihead_attn_out_proj_out, transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.decoder.layers.0.multihead_attn.out_proj  spec: model.graph[0]
-//   bwd  transformer_decoder_layers_0_multihead_attn_att_dquery: f32(32, 10, 24), transformer_decoder_layers_0_multihead_attn_att_dkey_value: f32(32, 12, 48), transformer_decoder_layers_0_multihead_attn_att_delta: f32(32, 4, 10), transformer_decoder_layers_0_multihead_attn_att_scratch: f32(32, 2, 10, 12) = attention_backward(d_transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_in_proj_query, transformer_decoder_layers_0_multihead_attn_in_proj_key_value, transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_att_lse, transformer_decoder_layers_0_multihead_attn_att_dropout_seed, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.0.multihead_attn  spec: model.graph[0]
+//   bwd  transformer_decoder_layers_0_multihead_attn_att_dquery: f32(32, 10, 24), transformer_decoder_layers_0_multihead_attn_att_dkey_value: f32(32, 12, 48), transformer_decoder_layers_0_multihead_attn_att_delta: f32(32, 4, 10), transformer_decoder_layers_0_multihead_attn_att_scratch: f32(32, 2, 10, 12) = attention_backward(d_transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_in_proj_query, transformer_decoder_layers_0_multihead_attn_in_proj_key_value, transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_att_lse, transformer_decoder_layers_0_multihead_attn_att_dropout_mask, cross=True, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.decoder.layers.0.multihead_attn  spec: model.graph[0]
 //   bwd  transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp: f32(32, 10, 24), transformer_decoder_layers_0_multihead_attn_in_proj_grad_dmemory: f32(32, 12, 24), d_transformer_decoder_layers_0_multihead_attn_in_proj_weight: f32(72, 24), d_transformer_decoder_layers_0_multihead_attn_in_proj_bias: f32(72,) = attention_in_projection_backward(transformer_decoder_layers_0_multihead_attn_att_dquery, transformer_decoder_layers_0_multihead_attn_att_dkey_value, transformer_decoder_layers_0_norm1_out, transformer_encoder_norm_out, transformer_decoder_layers_0_multihead_attn_in_proj_weight, bias=True, embed_dim=24, need_dinp=True, need_dmemory=True)  # transformer.decoder.layers.0.multihead_attn  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_norm1_out_sum1: f32(32, 10, 24) = add(d_transformer_decoder_layers_0_out_2, transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp)  # transformer.decoder.layers.0.norm1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_out: f32(32, 10, 24), d_transformer_decoder_layers_0_norm1_weight: f32(24,), d_transformer_decoder_layers_0_norm1_bias: f32(24,) = layer_norm_backward(d_transformer_decoder_layers_0_norm1_out_sum1, transformer_decoder_layers_0_out, transformer_decoder_layers_0_norm1_out_mean, transformer_decoder_layers_0_norm1_out_rstd, transformer_decoder_layers_0_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.decoder.layers.0.norm1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_self_attn_out_proj_out: f32(32, 10, 24) = dropout_backward(d_transformer_decoder_layers_0_out, transformer_decoder_layers_0_dropout1_out_mask, numel=240, p=0.1, time_major=10)  # transformer.decoder.layers.0.dropout1  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_self_attn_att: f32(32, 10, 24), d_transformer_decoder_layers_0_self_attn_out_proj_weight: f32(24, 24), d_transformer_decoder_layers_0_self_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_decoder_layers_0_self_attn_out_proj_out, transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.decoder.layers.0.self_attn.out_proj  spec: model.graph[0]
-//   bwd  d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv: f32(32, 10, 72), d_transformer_decoder_layers_0_self_attn_in_proj_out_delta: f32(32, 4, 10), d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch: f32(32, 2, 10, 10) = attention_backward(d_transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_in_proj_out, transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_att_lse, transformer_decoder_layers_0_self_attn_att_dropout_seed, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.0.self_attn  spec: model.graph[0]
+//   bwd  d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv: f32(32, 10, 72), d_transformer_decoder_layers_0_self_attn_in_proj_out_delta: f32(32, 4, 10), d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch: f32(32, 2, 10, 10) = attention_backward(d_transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_in_proj_out, transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_att_lse, transformer_decoder_layers_0_self_attn_att_dropout_mask, dropout=0.1, embed_dim=24, is_causal=True, num_heads=4)  # transformer.decoder.layers.0.self_attn  spec: model.graph[0]
 //   bwd  d_transformer_decoder_layers_0_self_attn_in_proj_weight: f32(72, 24), d_transformer_decoder_layers_0_self_attn_in_proj_bias: f32(72,) = linear_backward(d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv, tgt, bias=True, blas=True, in_features=24, need_dinp=False, out_features=72)  # transformer.decoder.layers.0.self_attn.in_proj  spec: model.graph[0]
 //   bwd  d_transformer_encoder_norm_out_sum1: f32(32, 12, 24) = add(transformer_decoder_layers_1_multihead_attn_in_proj_grad_dmemory, transformer_decoder_layers_0_multihead_attn_in_proj_grad_dmemory)  # transformer.encoder.norm  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_1_norm2_out: f32(32, 12, 24), d_transformer_encoder_norm_weight: f32(24,), d_transformer_encoder_norm_bias: f32(24,) = layer_norm_backward(d_transformer_encoder_norm_out_sum1, transformer_encoder_layers_1_norm2_out, transformer_encoder_norm_out_mean, transformer_encoder_norm_out_rstd, transformer_encoder_norm_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.encoder.norm  spec: model.graph[0]
@@ -186,7 +186,7 @@
 //   bwd  d_transformer_encoder_layers_1_out: f32(32, 12, 24), d_transformer_encoder_layers_1_norm1_weight: f32(24,), d_transformer_encoder_layers_1_norm1_bias: f32(24,) = layer_norm_backward(d_transformer_encoder_layers_1_norm1_out_sum1, transformer_encoder_layers_1_out, transformer_encoder_layers_1_norm1_out_mean, transformer_encoder_layers_1_norm1_out_rstd, transformer_encoder_layers_1_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.encoder.layers.1.norm1  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_1_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_transformer_encoder_layers_1_out, transformer_encoder_layers_1_dropout1_out_mask, numel=288, p=0.1, time_major=12)  # transformer.encoder.layers.1.dropout1  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_1_self_attn_att: f32(32, 12, 24), d_transformer_encoder_layers_1_self_attn_out_proj_weight: f32(24, 24), d_transformer_encoder_layers_1_self_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_encoder_layers_1_self_attn_out_proj_out, transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.encoder.layers.1.self_attn.out_proj  spec: model.graph[0]
-//   bwd  d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_transformer_encoder_layers_1_self_attn_in_proj_out_delta: f32(32, 4, 12), d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_in_proj_out, transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_att_lse, transformer_encoder_layers_1_self_attn_att_dropout_seed, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.1.self_attn  spec: model.graph[0]
+//   bwd  d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_transformer_encoder_layers_1_self_attn_in_proj_out_delta: f32(32, 4, 12), d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_in_proj_out, transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_att_lse, transformer_encoder_layers_1_self_attn_att_dropout_mask, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.1.self_attn  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_norm2_out: f32(32, 12, 24), d_transformer_encoder_layers_1_self_attn_in_proj_weight: f32(72, 24), d_transformer_encoder_layers_1_self_attn_in_proj_bias: f32(72,) = linear_backward(d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv, transformer_encoder_layers_0_norm2_out, transformer_encoder_layers_1_self_attn_in_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=72)  # transformer.encoder.layers.1.self_attn.in_proj  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_norm2_out_sum1: f32(32, 12, 24) = add(d_transformer_encoder_layers_1_out, d_transformer_encoder_layers_0_norm2_out)  # transformer.encoder.layers.0.norm2  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_out_2: f32(32, 12, 24), d_transformer_encoder_layers_0_norm2_weight: f32(24,), d_transformer_encoder_layers_0_norm2_bias: f32(24,) = layer_norm_backward(d_transformer_encoder_layers_0_norm2_out_sum1, transformer_encoder_layers_0_out_2, transformer_encoder_layers_0_norm2_out_mean, transformer_encoder_layers_0_norm2_out_rstd, transformer_encoder_layers_0_norm2_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.encoder.layers.0.norm2  spec: model.graph[0]
@@ -199,7 +199,7 @@
 //   bwd  d_transformer_encoder_layers_0_out: f32(32, 12, 24), d_transformer_encoder_layers_0_norm1_weight: f32(24,), d_transformer_encoder_layers_0_norm1_bias: f32(24,) = layer_norm_backward(d_transformer_encoder_layers_0_norm1_out_sum1, transformer_encoder_layers_0_out, transformer_encoder_layers_0_norm1_out_mean, transformer_encoder_layers_0_norm1_out_rstd, transformer_encoder_layers_0_norm1_weight, bias=True, elementwise_affine=True, eps=1e-05, need_dinp=True, normalized_shape=[24])  # transformer.encoder.layers.0.norm1  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_self_attn_out_proj_out: f32(32, 12, 24) = dropout_backward(d_transformer_encoder_layers_0_out, transformer_encoder_layers_0_dropout1_out_mask, numel=288, p=0.1, time_major=12)  # transformer.encoder.layers.0.dropout1  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_self_attn_att: f32(32, 12, 24), d_transformer_encoder_layers_0_self_attn_out_proj_weight: f32(24, 24), d_transformer_encoder_layers_0_self_attn_out_proj_bias: f32(24,) = linear_backward(d_transformer_encoder_layers_0_self_attn_out_proj_out, transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_out_proj_weight, bias=True, blas=True, in_features=24, need_dinp=True, out_features=24)  # transformer.encoder.layers.0.self_attn.out_proj  spec: model.graph[0]
-//   bwd  d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_transformer_encoder_layers_0_self_attn_in_proj_out_delta: f32(32, 4, 12), d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_in_proj_out, transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_att_lse, transformer_encoder_layers_0_self_attn_att_dropout_seed, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.0.self_attn  spec: model.graph[0]
+//   bwd  d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv: f32(32, 12, 72), d_transformer_encoder_layers_0_self_attn_in_proj_out_delta: f32(32, 4, 12), d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch: f32(32, 2, 12, 12) = attention_backward(d_transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_in_proj_out, transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_att_lse, transformer_encoder_layers_0_self_attn_att_dropout_mask, dropout=0.1, embed_dim=24, is_causal=False, num_heads=4)  # transformer.encoder.layers.0.self_attn  spec: model.graph[0]
 //   bwd  d_transformer_encoder_layers_0_self_attn_in_proj_weight: f32(72, 24), d_transformer_encoder_layers_0_self_attn_in_proj_bias: f32(72,) = linear_backward(d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv, src, bias=True, blas=True, in_features=24, need_dinp=False, out_features=72)  # transformer.encoder.layers.0.self_attn.in_proj  spec: model.graph[0]
 //
 // Cost per step at the full batch:
@@ -335,9 +335,9 @@
 //   transformer_encoder_layers_0_self_attn_in_proj_backward 1.4M      168K
 //   total                           64.6M     17.9M
 //
-// Memory plan: one arena of 3117056 bytes. Parameters, gradients and
+// Memory plan: one arena of 3125248 bytes. Parameters, gradients and
 // 2 optimizer slot(s) are flat regions of 27616 floats at 0, 110464 and 220928.
-// Activations take 2546048 bytes (6740864 without reuse).
+// Activations take 2554240 bytes (6752128 without reuse).
 //   offset    bytes     value                       shape         live (nodes)  reuses
 //   441856    36864     src                         (32, 12, 24)  step          -
 //   478720    30720     tgt                         (32, 10, 24)  step          -
@@ -349,201 +349,201 @@
 //   681600    36864     transformer_encoder_layers_0_self_attn_att (32, 12, 24)  1..127        -
 //   718464    6144      transformer_encoder_layers_0_self_attn_att_lse (32, 4, 12)   1..127        -
 //   724608    18432     transformer_encoder_layers_0_self_attn_att_scores (32, 12, 12)  1..1          -
-//   743040    8         transformer_encoder_layers_0_self_attn_att_dropout_seed (1,)          1..127        -
-//   743104    36864     transformer_encoder_layers_0_self_attn_out_proj_out (32, 12, 24)  2..3          -
-//   779968    36864     transformer_encoder_layers_0_dropout1_out (32, 12, 24)  3..4          -
+//   743040    2304      transformer_encoder_layers_0_self_attn_att_dropout_mask (32, 72)      1..127        -
+//   745344    36864     transformer_encoder_layers_0_self_attn_out_proj_out (32, 12, 24)  2..3          -
+//   782208    36864     transformer_encoder_layers_0_dropout1_out (32, 12, 24)  3..4          -
 //   724608    9216      transformer_encoder_layers_0_dropout1_out_mask (32, 12, 24)  3..125        transformer_encoder_layers_0_self_attn_att_scores
-//   743104    36864     transformer_encoder_layers_0_out (32, 12, 24)  4..124        transformer_encoder_layers_0_self_attn_out_proj_out
-//   779968    36864     transformer_encoder_layers_0_norm1_out (32, 12, 24)  5..122        transformer_encoder_layers_0_dropout1_out
+//   745344    36864     transformer_encoder_layers_0_out (32, 12, 24)  4..124        transformer_encoder_layers_0_self_attn_out_proj_out
+//   782208    36864     transformer_encoder_layers_0_norm1_out (32, 12, 24)  5..122        transformer_encoder_layers_0_dropout1_out
 //   733824    1536      transformer_encoder_layers_0_norm1_out_mean (32, 12)      5..124        transformer_encoder_layers_0_self_attn_att_scores
 //   735360    1536      transformer_encoder_layers_0_norm1_out_rstd (32, 12)      5..124        transformer_encoder_layers_0_self_attn_att_scores
-//   816832    98304     transformer_encoder_layers_0_activation_out (32, 12, 64)  6..121        -
-//   915136    98304     transformer_encoder_layers_0_dropout_out (32, 12, 64)  7..119        -
-//   1013440   24576     transformer_encoder_layers_0_dropout_out_mask (32, 12, 64)  7..120        -
-//   1038016   36864     transformer_encoder_layers_0_linear2_out (32, 12, 24)  8..9          -
-//   1074880   36864     transformer_encoder_layers_0_dropout2_out (32, 12, 24)  9..10         -
-//   1111744   9216      transformer_encoder_layers_0_dropout2_out_mask (32, 12, 24)  9..118        -
-//   1038016   36864     transformer_encoder_layers_0_out_2 (32, 12, 24)  10..117       transformer_encoder_layers_0_linear2_out
-//   1074880   36864     transformer_encoder_layers_0_norm2_out (32, 12, 24)  11..115       transformer_encoder_layers_0_dropout2_out
+//   819072    98304     transformer_encoder_layers_0_activation_out (32, 12, 64)  6..121        -
+//   917376    98304     transformer_encoder_layers_0_dropout_out (32, 12, 64)  7..119        -
+//   1015680   24576     transformer_encoder_layers_0_dropout_out_mask (32, 12, 64)  7..120        -
+//   1040256   36864     transformer_encoder_layers_0_linear2_out (32, 12, 24)  8..9          -
+//   1077120   36864     transformer_encoder_layers_0_dropout2_out (32, 12, 24)  9..10         -
+//   1113984   9216      transformer_encoder_layers_0_dropout2_out_mask (32, 12, 24)  9..118        -
+//   1040256   36864     transformer_encoder_layers_0_out_2 (32, 12, 24)  10..117       transformer_encoder_layers_0_linear2_out
+//   1077120   36864     transformer_encoder_layers_0_norm2_out (32, 12, 24)  11..115       transformer_encoder_layers_0_dropout2_out
 //   736896    1536      transformer_encoder_layers_0_norm2_out_mean (32, 12)      11..117       transformer_encoder_layers_0_self_attn_att_scores
 //   738432    1536      transformer_encoder_layers_0_norm2_out_rstd (32, 12)      11..117       transformer_encoder_layers_0_self_attn_att_scores
-//   1120960   110592    transformer_encoder_layers_1_self_attn_in_proj_out (32, 12, 72)  12..114       -
-//   1231552   36864     transformer_encoder_layers_1_self_attn_att (32, 12, 24)  13..114       -
-//   1268416   6144      transformer_encoder_layers_1_self_attn_att_lse (32, 4, 12)   13..114       -
-//   1274560   18432     transformer_encoder_layers_1_self_attn_att_scores (32, 12, 12)  13..13        -
-//   739968    8         transformer_encoder_layers_1_self_attn_att_dropout_seed (1,)          13..114       transformer_encoder_layers_0_self_attn_att_scores
-//   1274560   36864     transformer_encoder_layers_1_self_attn_out_proj_out (32, 12, 24)  14..15        transformer_encoder_layers_1_self_attn_att_scores
-//   1311424   36864     transformer_encoder_layers_1_dropout1_out (32, 12, 24)  15..16        -
-//   1348288   9216      transformer_encoder_layers_1_dropout1_out_mask (32, 12, 24)  15..112       -
-//   1274560   36864     transformer_encoder_layers_1_out (32, 12, 24)  16..111       transformer_encoder_layers_1_self_attn_out_proj_out
-//   1311424   36864     transformer_encoder_layers_1_norm1_out (32, 12, 24)  17..109       transformer_encoder_layers_1_dropout1_out
-//   740032    1536      transformer_encoder_layers_1_norm1_out_mean (32, 12)      17..111       transformer_encoder_layers_0_self_attn_att_scores
-//   1357504   1536      transformer_encoder_layers_1_norm1_out_rstd (32, 12)      17..111       -
-//   1359040   98304     transformer_encoder_layers_1_activation_out (32, 12, 64)  18..108       -
-//   1457344   98304     transformer_encoder_layers_1_dropout_out (32, 12, 64)  19..106       -
-//   1555648   24576     transformer_encoder_layers_1_dropout_out_mask (32, 12, 64)  19..107       -
-//   1580224   36864     transformer_encoder_layers_1_linear2_out (32, 12, 24)  20..21        -
-//   1617088   36864     transformer_encoder_layers_1_dropout2_out (32, 12, 24)  21..22        -
-//   1653952   9216      transformer_encoder_layers_1_dropout2_out_mask (32, 12, 24)  21..105       -
-//   1580224   36864     transformer_encoder_layers_1_out_2 (32, 12, 24)  22..104       transformer_encoder_layers_1_linear2_out
-//   1617088   36864     transformer_encoder_layers_1_norm2_out (32, 12, 24)  23..103       transformer_encoder_layers_1_dropout2_out
-//   1663168   1536      transformer_encoder_layers_1_norm2_out_mean (32, 12)      23..104       -
-//   1664704   1536      transformer_encoder_layers_1_norm2_out_rstd (32, 12)      23..104       -
-//   1666240   36864     transformer_encoder_norm_out (32, 12, 24)  24..95        -
-//   1703104   1536      transformer_encoder_norm_out_mean (32, 12)      24..103       -
-//   1704640   1536      transformer_encoder_norm_out_rstd (32, 12)      24..103       -
-//   1706176   92160     transformer_decoder_layers_0_self_attn_in_proj_out (32, 10, 72)  25..100       -
-//   1798336   30720     transformer_decoder_layers_0_self_attn_att (32, 10, 24)  26..100       -
-//   1829056   5120      transformer_decoder_layers_0_self_attn_att_lse (32, 4, 10)   26..100       -
-//   1834176   12800     transformer_decoder_layers_0_self_attn_att_scores (32, 10, 10)  26..26        -
-//   741568    8         transformer_decoder_layers_0_self_attn_att_dropout_seed (1,)          26..100       transformer_encoder_layers_0_self_attn_att_scores
-//   1834176   30720     transformer_decoder_layers_0_self_attn_out_proj_out (32, 10, 24)  27..28        transformer_decoder_layers_0_self_attn_att_scores
-//   1864896   30720     transformer_decoder_layers_0_dropout1_out (32, 10, 24)  28..29        -
-//   1895616   7680      transformer_decoder_layers_0_dropout1_out_mask (32, 10, 24)  28..98        -
-//   1834176   30720     transformer_decoder_layers_0_out (32, 10, 24)  29..97        transformer_decoder_layers_0_self_attn_out_proj_out
-//   1864896   30720     transformer_decoder_layers_0_norm1_out (32, 10, 24)  30..95        transformer_decoder_layers_0_dropout1_out
-//   741632    1280      transformer_decoder_layers_0_norm1_out_mean (32, 10)      30..97        transformer_encoder_layers_0_self_attn_att_scores
-//   1903296   1280      transformer_decoder_layers_0_norm1_out_rstd (32, 10)      30..97        -
-//   1904576   30720     transformer_decoder_layers_0_multihead_attn_in_proj_query (32, 10, 24)  31..94        -
-//   1935296   73728     transformer_decoder_layers_0_multihead_attn_in_proj_key_value (32, 12, 48)  31..94        -
-//   2009024   30720     transformer_decoder_layers_0_multihead_attn_att (32, 10, 24)  32..94        -
-//   2039744   5120      transformer_decoder_layers_0_multihead_attn_att_lse (32, 4, 10)   32..94        -
-//   2044864   15360     transformer_decoder_layers_0_multihead_attn_att_scores (32, 10, 12)  32..32        -
-//   742912    8         transformer_decoder_layers_0_multihead_attn_att_dropout_seed (1,)          32..94        transformer_encoder_layers_0_self_attn_att_scores
-//   2044864   30720     transformer_decoder_layers_0_multihead_attn_out_proj_out (32, 10, 24)  33..34        transformer_decoder_layers_0_multihead_attn_att_scores
-//   2075584   30720     transformer_decoder_layers_0_dropout2_out (32, 10, 24)  34..35        -
-//   2106304   7680      transformer_decoder_layers_0_dropout2_out_mask (32, 10, 24)  34..92        -
-//   2044864   30720     transformer_decoder_layers_0_out_2 (32, 10, 24)  35..91        transformer_decoder_layers_0_multihead_attn_out_proj_out
-//   2075584   30720     transformer_decoder_layers_0_norm2_out (32, 10, 24)  36..89        transformer_decoder_layers_0_dropout2_out
-//   2113984   1280      transformer_decoder_layers_0_norm2_out_mean (32, 10)      36..91        -
-//   2115264   1280      transformer_decoder_layers_0_norm2_out_rstd (32, 10)      36..91        -
-//   2116544   81920     transformer_decoder_layers_0_activation_out (32, 10, 64)  37..88        -
-//   2198464   81920     transformer_decoder_layers_0_dropout_out (32, 10, 64)  38..86        -
-//   2280384   20480     transformer_decoder_layers_0_dropout_out_mask (32, 10, 64)  38..87        -
-//   2300864   30720     transformer_decoder_layers_0_linear2_out (32, 10, 24)  39..40        -
-//   2331584   30720     transformer_decoder_layers_0_dropout3_out (32, 10, 24)  40..41        -
-//   2362304   7680      transformer_decoder_layers_0_dropout3_out_mask (32, 10, 24)  40..85        -
-//   2300864   30720     transformer_decoder_layers_0_out_3 (32, 10, 24)  41..84        transformer_decoder_layers_0_linear2_out
-//   2331584   30720     transformer_decoder_layers_0_norm3_out (32, 10, 24)  42..82        transformer_decoder_layers_0_dropout3_out
-//   2369984   1280      transformer_decoder_layers_0_norm3_out_mean (32, 10)      42..84        -
-//   2371264   1280      transformer_decoder_layers_0_norm3_out_rstd (32, 10)      42..84        -
-//   2372544   92160     transformer_decoder_layers_1_self_attn_in_proj_out (32, 10, 72)  43..81        -
-//   2464704   30720     transformer_decoder_layers_1_self_attn_att (32, 10, 24)  44..81        -
-//   2495424   5120      transformer_decoder_layers_1_self_attn_att_lse (32, 4, 10)   44..81        -
-//   2500544   12800     transformer_decoder_layers_1_self_attn_att_scores (32, 10, 10)  44..44        -
-//   742976    8         transformer_decoder_layers_1_self_attn_att_dropout_seed (1,)          44..81        transformer_encoder_layers_0_self_attn_att_scores
-//   2500544   30720     transformer_decoder_layers_1_self_attn_out_proj_out (32, 10, 24)  45..46        transformer_decoder_layers_1_self_attn_att_scores
-//   2531264   30720     transformer_decoder_layers_1_dropout1_out (32, 10, 24)  46..47        -
-//   2561984   7680      transformer_decoder_layers_1_dropout1_out_mask (32, 10, 24)  46..79        -
-//   2500544   30720     transformer_decoder_layers_1_out (32, 10, 24)  47..78        transformer_decoder_layers_1_self_attn_out_proj_out
-//   2531264   30720     transformer_decoder_layers_1_norm1_out (32, 10, 24)  48..76        transformer_decoder_layers_1_dropout1_out
-//   2569664   1280      transformer_decoder_layers_1_norm1_out_mean (32, 10)      48..78        -
-//   2570944   1280      transformer_decoder_layers_1_norm1_out_rstd (32, 10)      48..78        -
-//   2572224   30720     transformer_decoder_layers_1_multihead_attn_in_proj_query (32, 10, 24)  49..75        -
-//   2602944   73728     transformer_decoder_layers_1_multihead_attn_in_proj_key_value (32, 12, 48)  49..75        -
-//   2676672   30720     transformer_decoder_layers_1_multihead_attn_att (32, 10, 24)  50..75        -
-//   2707392   5120      transformer_decoder_layers_1_multihead_attn_att_lse (32, 4, 10)   50..75        -
-//   2712512   15360     transformer_decoder_layers_1_multihead_attn_att_scores (32, 10, 12)  50..50        -
-//   2727872   8         transformer_decoder_layers_1_multihead_attn_att_dropout_seed (1,)          50..75        -
-//   2727936   30720     transformer_decoder_layers_1_multihead_attn_out_proj_out (32, 10, 24)  51..52        -
-//   2758656   30720     transformer_decoder_layers_1_dropout2_out (32, 10, 24)  52..53        -
-//   2712512   7680      transformer_decoder_layers_1_dropout2_out_mask (32, 10, 24)  52..73        transformer_decoder_layers_1_multihead_attn_att_scores
-//   2727936   30720     transformer_decoder_layers_1_out_2 (32, 10, 24)  53..72        transformer_decoder_layers_1_multihead_attn_out_proj_out
-//   2758656   30720     transformer_decoder_layers_1_norm2_out (32, 10, 24)  54..70        transformer_decoder_layers_1_dropout2_out
-//   2720192   1280      transformer_decoder_layers_1_norm2_out_mean (32, 10)      54..72        transformer_decoder_layers_1_multihead_attn_att_scores
-//   2721472   1280      transformer_decoder_layers_1_norm2_out_rstd (32, 10)      54..72        transformer_decoder_layers_1_multihead_attn_att_scores
-//   2789376   81920     transformer_decoder_layers_1_activation_out (32, 10, 64)  55..69        -
-//   2871296   81920     transformer_decoder_layers_1_dropout_out (32, 10, 64)  56..67        -
-//   2953216   20480     transformer_decoder_layers_1_dropout_out_mask (32, 10, 64)  56..68        -
-//   2973696   30720     transformer_decoder_layers_1_linear2_out (32, 10, 24)  57..58        -
-//   3004416   30720     transformer_decoder_layers_1_dropout3_out (32, 10, 24)  58..59        -
-//   3035136   7680      transformer_decoder_layers_1_dropout3_out_mask (32, 10, 24)  58..66        -
-//   2973696   30720     transformer_decoder_layers_1_out_3 (32, 10, 24)  59..65        transformer_decoder_layers_1_linear2_out
-//   3004416   30720     transformer_decoder_layers_1_norm3_out (32, 10, 24)  60..64        transformer_decoder_layers_1_dropout3_out
-//   2722752   1280      transformer_decoder_layers_1_norm3_out_mean (32, 10)      60..65        transformer_decoder_layers_1_multihead_attn_att_scores
-//   2724032   1280      transformer_decoder_layers_1_norm3_out_rstd (32, 10)      60..65        transformer_decoder_layers_1_multihead_attn_att_scores
-//   2725312   1280      transformer_decoder_norm_out_mean (32, 10)      61..64        transformer_decoder_layers_1_multihead_attn_att_scores
-//   2726592   1280      transformer_decoder_norm_out_rstd (32, 10)      61..64        transformer_decoder_layers_1_multihead_attn_att_scores
-//   3042816   30720     d_transformer_decoder_norm_out (32, 10, 24)  63..64        -
-//   3073536   30720     d_transformer_decoder_layers_1_norm3_out (32, 10, 24)  64..65        -
-//   3004416   30720     d_transformer_decoder_layers_1_out_3 (32, 10, 24)  65..71        transformer_decoder_layers_1_norm3_out
-//   2973696   30720     d_transformer_decoder_layers_1_linear2_out (32, 10, 24)  66..67        transformer_decoder_layers_1_out_3
-//   3035136   81920     d_transformer_decoder_layers_1_dropout_out (32, 10, 64)  67..68        transformer_decoder_layers_1_dropout3_out_mask
-//   2871296   81920     d_transformer_decoder_layers_1_activation_out (32, 10, 64)  68..69        transformer_decoder_layers_1_dropout_out
-//   3035136   81920     d_transformer_decoder_layers_1_linear1_out (32, 10, 64)  69..70        d_transformer_decoder_layers_1_dropout_out
-//   2789376   30720     d_transformer_decoder_layers_1_norm2_out (32, 10, 24)  70..71        transformer_decoder_layers_1_activation_out
-//   2758656   30720     d_transformer_decoder_layers_1_norm2_out_sum1 (32, 10, 24)  71..72        transformer_decoder_layers_1_norm2_out
-//   2789376   30720     d_transformer_decoder_layers_1_out_2 (32, 10, 24)  72..77        d_transformer_decoder_layers_1_norm2_out
-//   2727936   30720     d_transformer_decoder_layers_1_multihead_attn_out_proj_out (32, 10, 24)  73..74        transformer_decoder_layers_1_out_2
-//   2758656   30720     d_transformer_decoder_layers_1_multihead_attn_att (32, 10, 24)  74..75        d_transformer_decoder_layers_1_norm2_out_sum1
-//   2727936   30720     transformer_decoder_layers_1_multihead_attn_att_dquery (32, 10, 24)  75..76        d_transformer_decoder_layers_1_multihead_attn_out_proj_out
-//   2820096   73728     transformer_decoder_layers_1_multihead_attn_att_dkey_value (32, 12, 48)  75..76        transformer_decoder_layers_1_activation_out
-//   2712512   5120      transformer_decoder_layers_1_multihead_attn_att_delta (32, 4, 10)   75..75        transformer_decoder_layers_1_dropout2_out_mask
-//   2893824   30720     transformer_decoder_layers_1_multihead_attn_att_scratch (32, 2, 10, 12) 75..75        d_transformer_decoder_layers_1_activation_out
-//   2572224   30720     transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp (32, 10, 24)  76..77        transformer_decoder_layers_1_multihead_attn_in_proj_query
-//   2602944   36864     transformer_decoder_layers_1_multihead_attn_in_proj_grad_dmemory (32, 12, 24)  76..102       transformer_decoder_layers_1_multihead_attn_in_proj_key_value
-//   2531264   30720     d_transformer_decoder_layers_1_norm1_out_sum1 (32, 10, 24)  77..78        transformer_decoder_layers_1_norm1_out
-//   2572224   30720     d_transformer_decoder_layers_1_out (32, 10, 24)  78..83        transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp
-//   2500544   30720     d_transformer_decoder_layers_1_self_attn_out_proj_out (32, 10, 24)  79..80        transformer_decoder_layers_1_out
-//   2531264   30720     d_transformer_decoder_layers_1_self_attn_att (32, 10, 24)  80..81        d_transformer_decoder_layers_1_norm1_out_sum1
-//   2639808   92160     d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv (32, 10, 72)  81..82        transformer_decoder_layers_1_multihead_attn_in_proj_key_value
-//   2500544   5120      d_transformer_decoder_layers_1_self_attn_in_proj_out_delta (32, 4, 10)   81..81        d_transformer_decoder_layers_1_self_attn_out_proj_out
-//   2505664   25600     d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch (32, 2, 10, 10) 81..81        d_transformer_decoder_layers_1_self_attn_out_proj_out
-//   2372544   30720     d_transformer_decoder_layers_0_norm3_out (32, 10, 24)  82..83        transformer_decoder_layers_1_self_attn_in_proj_out
-//   2331584   30720     d_transformer_decoder_layers_0_norm3_out_sum1 (32, 10, 24)  83..84        transformer_decoder_layers_0_norm3_out
-//   2372544   30720     d_transformer_decoder_layers_0_out_3 (32, 10, 24)  84..90        d_transformer_decoder_layers_0_norm3_out
-//   2300864   30720     d_transformer_decoder_layers_0_linear2_out (32, 10, 24)  85..86        transformer_decoder_layers_0_out_3
-//   2403264   81920     d_transformer_decoder_layers_0_dropout_out (32, 10, 64)  86..87        transformer_decoder_layers_1_self_attn_in_proj_out
-//   2198464   81920     d_transformer_decoder_layers_0_activation_out (32, 10, 64)  87..88        transformer_decoder_layers_0_dropout_out
-//   2280384   81920     d_transformer_decoder_layers_0_linear1_out (32, 10, 64)  88..89        transformer_decoder_layers_0_dropout_out_mask
-//   2116544   30720     d_transformer_decoder_layers_0_norm2_out (32, 10, 24)  89..90        transformer_decoder_layers_0_activation_out
-//   2075584   30720     d_transformer_decoder_layers_0_norm2_out_sum1 (32, 10, 24)  90..91        transformer_decoder_layers_0_norm2_out
-//   2116544   30720     d_transformer_decoder_layers_0_out_2 (32, 10, 24)  91..96        d_transformer_decoder_layers_0_norm2_out
-//   2044864   30720     d_transformer_decoder_layers_0_multihead_attn_out_proj_out (32, 10, 24)  92..93        transformer_decoder_layers_0_out_2
-//   2075584   30720     d_transformer_decoder_layers_0_multihead_attn_att (32, 10, 24)  93..94        d_transformer_decoder_layers_0_norm2_out_sum1
-//   2044864   30720     transformer_decoder_layers_0_multihead_attn_att_dquery (32, 10, 24)  94..95        d_transformer_decoder_layers_0_multihead_attn_out_proj_out
-//   2147264   73728     transformer_decoder_layers_0_multihead_attn_att_dkey_value (32, 12, 48)  94..95        transformer_decoder_layers_0_activation_out
-//   2106304   5120      transformer_decoder_layers_0_multihead_attn_att_delta (32, 4, 10)   94..94        transformer_decoder_layers_0_dropout2_out_mask
-//   2220992   30720     transformer_decoder_layers_0_multihead_attn_att_scratch (32, 2, 10, 12) 94..94        d_transformer_decoder_layers_0_activation_out
-//   1904576   30720     transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp (32, 10, 24)  95..96        transformer_decoder_layers_0_multihead_attn_in_proj_query
-//   1935296   36864     transformer_decoder_layers_0_multihead_attn_in_proj_grad_dmemory (32, 12, 24)  95..102       transformer_decoder_layers_0_multihead_attn_in_proj_key_value
-//   1666240   30720     d_transformer_decoder_layers_0_norm1_out_sum1 (32, 10, 24)  96..97        transformer_encoder_norm_out
-//   1864896   30720     d_transformer_decoder_layers_0_out (32, 10, 24)  97..98        transformer_decoder_layers_0_norm1_out
-//   1666240   30720     d_transformer_decoder_layers_0_self_attn_out_proj_out (32, 10, 24)  98..99        d_transformer_decoder_layers_0_norm1_out_sum1
-//   1834176   30720     d_transformer_decoder_layers_0_self_attn_att (32, 10, 24)  99..100       transformer_decoder_layers_0_out
-//   1972160   92160     d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv (32, 10, 72)  100..101      transformer_decoder_layers_0_multihead_attn_in_proj_key_value
-//   1666240   5120      d_transformer_decoder_layers_0_self_attn_in_proj_out_delta (32, 4, 10)   100..100      d_transformer_decoder_layers_0_self_attn_out_proj_out
-//   1671360   25600     d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch (32, 2, 10, 10) 100..100      d_transformer_decoder_layers_0_self_attn_out_proj_out
-//   1666240   36864     d_transformer_encoder_norm_out_sum1 (32, 12, 24)  102..103      d_transformer_decoder_layers_0_self_attn_in_proj_out_delta
-//   1706176   36864     d_transformer_encoder_layers_1_norm2_out (32, 12, 24)  103..104      transformer_decoder_layers_0_self_attn_in_proj_out
-//   1617088   36864     d_transformer_encoder_layers_1_out_2 (32, 12, 24)  104..110      transformer_encoder_layers_1_norm2_out
-//   1580224   36864     d_transformer_encoder_layers_1_linear2_out (32, 12, 24)  105..106      transformer_encoder_layers_1_out_2
-//   1653952   98304     d_transformer_encoder_layers_1_dropout_out (32, 12, 64)  106..107      transformer_encoder_layers_1_dropout2_out_mask
-//   1457344   98304     d_transformer_encoder_layers_1_activation_out (32, 12, 64)  107..108      transformer_encoder_layers_1_dropout_out
-//   1653952   98304     d_transformer_encoder_layers_1_linear1_out (32, 12, 64)  108..109      d_transformer_encoder_layers_1_dropout_out
-//   1359040   36864     d_transformer_encoder_layers_1_norm1_out (32, 12, 24)  109..110      transformer_encoder_layers_1_activation_out
-//   1311424   36864     d_transformer_encoder_layers_1_norm1_out_sum1 (32, 12, 24)  110..111      transformer_encoder_layers_1_norm1_out
-//   1359040   36864     d_transformer_encoder_layers_1_out (32, 12, 24)  111..116      d_transformer_encoder_layers_1_norm1_out
-//   1274560   36864     d_transformer_encoder_layers_1_self_attn_out_proj_out (32, 12, 24)  112..113      transformer_encoder_layers_1_out
-//   1311424   36864     d_transformer_encoder_layers_1_self_attn_att (32, 12, 24)  113..114      d_transformer_encoder_layers_1_norm1_out_sum1
-//   1395904   110592    d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv (32, 12, 72)  114..115      transformer_encoder_layers_1_activation_out
-//   1274560   6144      d_transformer_encoder_layers_1_self_attn_in_proj_out_delta (32, 4, 12)   114..114      d_transformer_encoder_layers_1_self_attn_out_proj_out
-//   1506496   36864     d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch (32, 2, 12, 12) 114..114      d_transformer_encoder_layers_1_activation_out
-//   1120960   36864     d_transformer_encoder_layers_0_norm2_out (32, 12, 24)  115..116      transformer_encoder_layers_1_self_attn_in_proj_out
-//   1074880   36864     d_transformer_encoder_layers_0_norm2_out_sum1 (32, 12, 24)  116..117      transformer_encoder_layers_0_norm2_out
-//   1120960   36864     d_transformer_encoder_layers_0_out_2 (32, 12, 24)  117..123      d_transformer_encoder_layers_0_norm2_out
-//   1038016   36864     d_transformer_encoder_layers_0_linear2_out (32, 12, 24)  118..119      transformer_encoder_layers_0_out_2
-//   1157824   98304     d_transformer_encoder_layers_0_dropout_out (32, 12, 64)  119..120      transformer_encoder_layers_1_self_attn_in_proj_out
-//   915136    98304     d_transformer_encoder_layers_0_activation_out (32, 12, 64)  120..121      transformer_encoder_layers_0_dropout_out
-//   1013440   98304     d_transformer_encoder_layers_0_linear1_out (32, 12, 64)  121..122      transformer_encoder_layers_0_dropout_out_mask
-//   816832    36864     d_transformer_encoder_layers_0_norm1_out (32, 12, 24)  122..123      transformer_encoder_layers_0_activation_out
-//   779968    36864     d_transformer_encoder_layers_0_norm1_out_sum1 (32, 12, 24)  123..124      transformer_encoder_layers_0_norm1_out
-//   816832    36864     d_transformer_encoder_layers_0_out (32, 12, 24)  124..125      d_transformer_encoder_layers_0_norm1_out
-//   743104    36864     d_transformer_encoder_layers_0_self_attn_out_proj_out (32, 12, 24)  125..126      transformer_encoder_layers_0_out
-//   779968    36864     d_transformer_encoder_layers_0_self_attn_att (32, 12, 24)  126..127      d_transformer_encoder_layers_0_norm1_out_sum1
-//   816832    110592    d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv (32, 12, 72)  127..128      d_transformer_encoder_layers_0_out
+//   1123200   110592    transformer_encoder_layers_1_self_attn_in_proj_out (32, 12, 72)  12..114       -
+//   1233792   36864     transformer_encoder_layers_1_self_attn_att (32, 12, 24)  13..114       -
+//   1270656   6144      transformer_encoder_layers_1_self_attn_att_lse (32, 4, 12)   13..114       -
+//   1276800   18432     transformer_encoder_layers_1_self_attn_att_scores (32, 12, 12)  13..13        -
+//   739968    2304      transformer_encoder_layers_1_self_attn_att_dropout_mask (32, 72)      13..114       transformer_encoder_layers_0_self_attn_att_scores
+//   1276800   36864     transformer_encoder_layers_1_self_attn_out_proj_out (32, 12, 24)  14..15        transformer_encoder_layers_1_self_attn_att_scores
+//   1313664   36864     transformer_encoder_layers_1_dropout1_out (32, 12, 24)  15..16        -
+//   1350528   9216      transformer_encoder_layers_1_dropout1_out_mask (32, 12, 24)  15..112       -
+//   1276800   36864     transformer_encoder_layers_1_out (32, 12, 24)  16..111       transformer_encoder_layers_1_self_attn_out_proj_out
+//   1313664   36864     transformer_encoder_layers_1_norm1_out (32, 12, 24)  17..109       transformer_encoder_layers_1_dropout1_out
+//   1359744   1536      transformer_encoder_layers_1_norm1_out_mean (32, 12)      17..111       -
+//   1361280   1536      transformer_encoder_layers_1_norm1_out_rstd (32, 12)      17..111       -
+//   1362816   98304     transformer_encoder_layers_1_activation_out (32, 12, 64)  18..108       -
+//   1461120   98304     transformer_encoder_layers_1_dropout_out (32, 12, 64)  19..106       -
+//   1559424   24576     transformer_encoder_layers_1_dropout_out_mask (32, 12, 64)  19..107       -
+//   1584000   36864     transformer_encoder_layers_1_linear2_out (32, 12, 24)  20..21        -
+//   1620864   36864     transformer_encoder_layers_1_dropout2_out (32, 12, 24)  21..22        -
+//   1657728   9216      transformer_encoder_layers_1_dropout2_out_mask (32, 12, 24)  21..105       -
+//   1584000   36864     transformer_encoder_layers_1_out_2 (32, 12, 24)  22..104       transformer_encoder_layers_1_linear2_out
+//   1620864   36864     transformer_encoder_layers_1_norm2_out (32, 12, 24)  23..103       transformer_encoder_layers_1_dropout2_out
+//   1666944   1536      transformer_encoder_layers_1_norm2_out_mean (32, 12)      23..104       -
+//   1668480   1536      transformer_encoder_layers_1_norm2_out_rstd (32, 12)      23..104       -
+//   1670016   36864     transformer_encoder_norm_out (32, 12, 24)  24..95        -
+//   1706880   1536      transformer_encoder_norm_out_mean (32, 12)      24..103       -
+//   1708416   1536      transformer_encoder_norm_out_rstd (32, 12)      24..103       -
+//   1709952   92160     transformer_decoder_layers_0_self_attn_in_proj_out (32, 10, 72)  25..100       -
+//   1802112   30720     transformer_decoder_layers_0_self_attn_att (32, 10, 24)  26..100       -
+//   1832832   5120      transformer_decoder_layers_0_self_attn_att_lse (32, 4, 10)   26..100       -
+//   1837952   12800     transformer_decoder_layers_0_self_attn_att_scores (32, 10, 10)  26..26        -
+//   1850752   1600      transformer_decoder_layers_0_self_attn_att_dropout_mask (32, 50)      26..100       -
+//   1852352   30720     transformer_decoder_layers_0_self_attn_out_proj_out (32, 10, 24)  27..28        -
+//   1883072   30720     transformer_decoder_layers_0_dropout1_out (32, 10, 24)  28..29        -
+//   1837952   7680      transformer_decoder_layers_0_dropout1_out_mask (32, 10, 24)  28..98        transformer_decoder_layers_0_self_attn_att_scores
+//   1852352   30720     transformer_decoder_layers_0_out (32, 10, 24)  29..97        transformer_decoder_layers_0_self_attn_out_proj_out
+//   1883072   30720     transformer_decoder_layers_0_norm1_out (32, 10, 24)  30..95        transformer_decoder_layers_0_dropout1_out
+//   1845632   1280      transformer_decoder_layers_0_norm1_out_mean (32, 10)      30..97        transformer_decoder_layers_0_self_attn_att_scores
+//   1846912   1280      transformer_decoder_layers_0_norm1_out_rstd (32, 10)      30..97        transformer_decoder_layers_0_self_attn_att_scores
+//   1913792   30720     transformer_decoder_layers_0_multihead_attn_in_proj_query (32, 10, 24)  31..94        -
+//   1944512   73728     transformer_decoder_layers_0_multihead_attn_in_proj_key_value (32, 12, 48)  31..94        -
+//   2018240   30720     transformer_decoder_layers_0_multihead_attn_att (32, 10, 24)  32..94        -
+//   2048960   5120      transformer_decoder_layers_0_multihead_attn_att_lse (32, 4, 10)   32..94        -
+//   2054080   15360     transformer_decoder_layers_0_multihead_attn_att_scores (32, 10, 12)  32..32        -
+//   1848192   1920      transformer_decoder_layers_0_multihead_attn_att_dropout_mask (32, 60)      32..94        transformer_decoder_layers_0_self_attn_att_scores
+//   2054080   30720     transformer_decoder_layers_0_multihead_attn_out_proj_out (32, 10, 24)  33..34        transformer_decoder_layers_0_multihead_attn_att_scores
+//   2084800   30720     transformer_decoder_layers_0_dropout2_out (32, 10, 24)  34..35        -
+//   2115520   7680      transformer_decoder_layers_0_dropout2_out_mask (32, 10, 24)  34..92        -
+//   2054080   30720     transformer_decoder_layers_0_out_2 (32, 10, 24)  35..91        transformer_decoder_layers_0_multihead_attn_out_proj_out
+//   2084800   30720     transformer_decoder_layers_0_norm2_out (32, 10, 24)  36..89        transformer_decoder_layers_0_dropout2_out
+//   2123200   1280      transformer_decoder_layers_0_norm2_out_mean (32, 10)      36..91        -
+//   2124480   1280      transformer_decoder_layers_0_norm2_out_rstd (32, 10)      36..91        -
+//   2125760   81920     transformer_decoder_layers_0_activation_out (32, 10, 64)  37..88        -
+//   2207680   81920     transformer_decoder_layers_0_dropout_out (32, 10, 64)  38..86        -
+//   2289600   20480     transformer_decoder_layers_0_dropout_out_mask (32, 10, 64)  38..87        -
+//   2310080   30720     transformer_decoder_layers_0_linear2_out (32, 10, 24)  39..40        -
+//   2340800   30720     transformer_decoder_layers_0_dropout3_out (32, 10, 24)  40..41        -
+//   2371520   7680      transformer_decoder_layers_0_dropout3_out_mask (32, 10, 24)  40..85        -
+//   2310080   30720     transformer_decoder_layers_0_out_3 (32, 10, 24)  41..84        transformer_decoder_layers_0_linear2_out
+//   2340800   30720     transformer_decoder_layers_0_norm3_out (32, 10, 24)  42..82        transformer_decoder_layers_0_dropout3_out
+//   2379200   1280      transformer_decoder_layers_0_norm3_out_mean (32, 10)      42..84        -
+//   2380480   1280      transformer_decoder_layers_0_norm3_out_rstd (32, 10)      42..84        -
+//   2381760   92160     transformer_decoder_layers_1_self_attn_in_proj_out (32, 10, 72)  43..81        -
+//   2473920   30720     transformer_decoder_layers_1_self_attn_att (32, 10, 24)  44..81        -
+//   2504640   5120      transformer_decoder_layers_1_self_attn_att_lse (32, 4, 10)   44..81        -
+//   2509760   12800     transformer_decoder_layers_1_self_attn_att_scores (32, 10, 10)  44..44        -
+//   2522560   1600      transformer_decoder_layers_1_self_attn_att_dropout_mask (32, 50)      44..81        -
+//   2524160   30720     transformer_decoder_layers_1_self_attn_out_proj_out (32, 10, 24)  45..46        -
+//   2554880   30720     transformer_decoder_layers_1_dropout1_out (32, 10, 24)  46..47        -
+//   2509760   7680      transformer_decoder_layers_1_dropout1_out_mask (32, 10, 24)  46..79        transformer_decoder_layers_1_self_attn_att_scores
+//   2524160   30720     transformer_decoder_layers_1_out (32, 10, 24)  47..78        transformer_decoder_layers_1_self_attn_out_proj_out
+//   2554880   30720     transformer_decoder_layers_1_norm1_out (32, 10, 24)  48..76        transformer_decoder_layers_1_dropout1_out
+//   2517440   1280      transformer_decoder_layers_1_norm1_out_mean (32, 10)      48..78        transformer_decoder_layers_1_self_attn_att_scores
+//   2518720   1280      transformer_decoder_layers_1_norm1_out_rstd (32, 10)      48..78        transformer_decoder_layers_1_self_attn_att_scores
+//   2585600   30720     transformer_decoder_layers_1_multihead_attn_in_proj_query (32, 10, 24)  49..75        -
+//   2616320   73728     transformer_decoder_layers_1_multihead_attn_in_proj_key_value (32, 12, 48)  49..75        -
+//   2690048   30720     transformer_decoder_layers_1_multihead_attn_att (32, 10, 24)  50..75        -
+//   2720768   5120      transformer_decoder_layers_1_multihead_attn_att_lse (32, 4, 10)   50..75        -
+//   2725888   15360     transformer_decoder_layers_1_multihead_attn_att_scores (32, 10, 12)  50..50        -
+//   2520000   1920      transformer_decoder_layers_1_multihead_attn_att_dropout_mask (32, 60)      50..75        transformer_decoder_layers_1_self_attn_att_scores
+//   2725888   30720     transformer_decoder_layers_1_multihead_attn_out_proj_out (32, 10, 24)  51..52        transformer_decoder_layers_1_multihead_attn_att_scores
+//   2756608   30720     transformer_decoder_layers_1_dropout2_out (32, 10, 24)  52..53        -
+//   2787328   7680      transformer_decoder_layers_1_dropout2_out_mask (32, 10, 24)  52..73        -
+//   2725888   30720     transformer_decoder_layers_1_out_2 (32, 10, 24)  53..72        transformer_decoder_layers_1_multihead_attn_out_proj_out
+//   2756608   30720     transformer_decoder_layers_1_norm2_out (32, 10, 24)  54..70        transformer_decoder_layers_1_dropout2_out
+//   2795008   1280      transformer_decoder_layers_1_norm2_out_mean (32, 10)      54..72        -
+//   2796288   1280      transformer_decoder_layers_1_norm2_out_rstd (32, 10)      54..72        -
+//   2797568   81920     transformer_decoder_layers_1_activation_out (32, 10, 64)  55..69        -
+//   2879488   81920     transformer_decoder_layers_1_dropout_out (32, 10, 64)  56..67        -
+//   2961408   20480     transformer_decoder_layers_1_dropout_out_mask (32, 10, 64)  56..68        -
+//   2981888   30720     transformer_decoder_layers_1_linear2_out (32, 10, 24)  57..58        -
+//   3012608   30720     transformer_decoder_layers_1_dropout3_out (32, 10, 24)  58..59        -
+//   3043328   7680      transformer_decoder_layers_1_dropout3_out_mask (32, 10, 24)  58..66        -
+//   2981888   30720     transformer_decoder_layers_1_out_3 (32, 10, 24)  59..65        transformer_decoder_layers_1_linear2_out
+//   3012608   30720     transformer_decoder_layers_1_norm3_out (32, 10, 24)  60..64        transformer_decoder_layers_1_dropout3_out
+//   3051008   1280      transformer_decoder_layers_1_norm3_out_mean (32, 10)      60..65        -
+//   3052288   1280      transformer_decoder_layers_1_norm3_out_rstd (32, 10)      60..65        -
+//   3053568   1280      transformer_decoder_norm_out_mean (32, 10)      61..64        -
+//   3054848   1280      transformer_decoder_norm_out_rstd (32, 10)      61..64        -
+//   3056128   30720     d_transformer_decoder_norm_out (32, 10, 24)  63..64        -
+//   3086848   30720     d_transformer_decoder_layers_1_norm3_out (32, 10, 24)  64..65        -
+//   3012608   30720     d_transformer_decoder_layers_1_out_3 (32, 10, 24)  65..71        transformer_decoder_layers_1_norm3_out
+//   2981888   30720     d_transformer_decoder_layers_1_linear2_out (32, 10, 24)  66..67        transformer_decoder_layers_1_out_3
+//   3043328   81920     d_transformer_decoder_layers_1_dropout_out (32, 10, 64)  67..68        transformer_decoder_layers_1_dropout3_out_mask
+//   2879488   81920     d_transformer_decoder_layers_1_activation_out (32, 10, 64)  68..69        transformer_decoder_layers_1_dropout_out
+//   3043328   81920     d_transformer_decoder_layers_1_linear1_out (32, 10, 64)  69..70        d_transformer_decoder_layers_1_dropout_out
+//   2797568   30720     d_transformer_decoder_layers_1_norm2_out (32, 10, 24)  70..71        transformer_decoder_layers_1_activation_out
+//   2756608   30720     d_transformer_decoder_layers_1_norm2_out_sum1 (32, 10, 24)  71..72        transformer_decoder_layers_1_norm2_out
+//   2797568   30720     d_transformer_decoder_layers_1_out_2 (32, 10, 24)  72..77        d_transformer_decoder_layers_1_norm2_out
+//   2725888   30720     d_transformer_decoder_layers_1_multihead_attn_out_proj_out (32, 10, 24)  73..74        transformer_decoder_layers_1_out_2
+//   2756608   30720     d_transformer_decoder_layers_1_multihead_attn_att (32, 10, 24)  74..75        d_transformer_decoder_layers_1_norm2_out_sum1
+//   2725888   30720     transformer_decoder_layers_1_multihead_attn_att_dquery (32, 10, 24)  75..76        d_transformer_decoder_layers_1_multihead_attn_out_proj_out
+//   2828288   73728     transformer_decoder_layers_1_multihead_attn_att_dkey_value (32, 12, 48)  75..76        transformer_decoder_layers_1_activation_out
+//   2787328   5120      transformer_decoder_layers_1_multihead_attn_att_delta (32, 4, 10)   75..75        transformer_decoder_layers_1_dropout2_out_mask
+//   2902016   30720     transformer_decoder_layers_1_multihead_attn_att_scratch (32, 2, 10, 12) 75..75        d_transformer_decoder_layers_1_activation_out
+//   2585600   30720     transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp (32, 10, 24)  76..77        transformer_decoder_layers_1_multihead_attn_in_proj_query
+//   2616320   36864     transformer_decoder_layers_1_multihead_attn_in_proj_grad_dmemory (32, 12, 24)  76..102       transformer_decoder_layers_1_multihead_attn_in_proj_key_value
+//   2554880   30720     d_transformer_decoder_layers_1_norm1_out_sum1 (32, 10, 24)  77..78        transformer_decoder_layers_1_norm1_out
+//   2585600   30720     d_transformer_decoder_layers_1_out (32, 10, 24)  78..83        transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp
+//   2524160   30720     d_transformer_decoder_layers_1_self_attn_out_proj_out (32, 10, 24)  79..80        transformer_decoder_layers_1_out
+//   2554880   30720     d_transformer_decoder_layers_1_self_attn_att (32, 10, 24)  80..81        d_transformer_decoder_layers_1_norm1_out_sum1
+//   2653184   92160     d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv (32, 10, 72)  81..82        transformer_decoder_layers_1_multihead_attn_in_proj_key_value
+//   2509760   5120      d_transformer_decoder_layers_1_self_attn_in_proj_out_delta (32, 4, 10)   81..81        transformer_decoder_layers_1_dropout1_out_mask
+//   2524160   25600     d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch (32, 2, 10, 10) 81..81        d_transformer_decoder_layers_1_self_attn_out_proj_out
+//   2381760   30720     d_transformer_decoder_layers_0_norm3_out (32, 10, 24)  82..83        transformer_decoder_layers_1_self_attn_in_proj_out
+//   2340800   30720     d_transformer_decoder_layers_0_norm3_out_sum1 (32, 10, 24)  83..84        transformer_decoder_layers_0_norm3_out
+//   2381760   30720     d_transformer_decoder_layers_0_out_3 (32, 10, 24)  84..90        d_transformer_decoder_layers_0_norm3_out
+//   2310080   30720     d_transformer_decoder_layers_0_linear2_out (32, 10, 24)  85..86        transformer_decoder_layers_0_out_3
+//   2412480   81920     d_transformer_decoder_layers_0_dropout_out (32, 10, 64)  86..87        transformer_decoder_layers_1_self_attn_in_proj_out
+//   2207680   81920     d_transformer_decoder_layers_0_activation_out (32, 10, 64)  87..88        transformer_decoder_layers_0_dropout_out
+//   2289600   81920     d_transformer_decoder_layers_0_linear1_out (32, 10, 64)  88..89        transformer_decoder_layers_0_dropout_out_mask
+//   2125760   30720     d_transformer_decoder_layers_0_norm2_out (32, 10, 24)  89..90        transformer_decoder_layers_0_activation_out
+//   2084800   30720     d_transformer_decoder_layers_0_norm2_out_sum1 (32, 10, 24)  90..91        transformer_decoder_layers_0_norm2_out
+//   2125760   30720     d_transformer_decoder_layers_0_out_2 (32, 10, 24)  91..96        d_transformer_decoder_layers_0_norm2_out
+//   2054080   30720     d_transformer_decoder_layers_0_multihead_attn_out_proj_out (32, 10, 24)  92..93        transformer_decoder_layers_0_out_2
+//   2084800   30720     d_transformer_decoder_layers_0_multihead_attn_att (32, 10, 24)  93..94        d_transformer_decoder_layers_0_norm2_out_sum1
+//   2054080   30720     transformer_decoder_layers_0_multihead_attn_att_dquery (32, 10, 24)  94..95        d_transformer_decoder_layers_0_multihead_attn_out_proj_out
+//   2156480   73728     transformer_decoder_layers_0_multihead_attn_att_dkey_value (32, 12, 48)  94..95        transformer_decoder_layers_0_activation_out
+//   2115520   5120      transformer_decoder_layers_0_multihead_attn_att_delta (32, 4, 10)   94..94        transformer_decoder_layers_0_dropout2_out_mask
+//   2230208   30720     transformer_decoder_layers_0_multihead_attn_att_scratch (32, 2, 10, 12) 94..94        d_transformer_decoder_layers_0_activation_out
+//   1913792   30720     transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp (32, 10, 24)  95..96        transformer_decoder_layers_0_multihead_attn_in_proj_query
+//   1944512   36864     transformer_decoder_layers_0_multihead_attn_in_proj_grad_dmemory (32, 12, 24)  95..102       transformer_decoder_layers_0_multihead_attn_in_proj_key_value
+//   1670016   30720     d_transformer_decoder_layers_0_norm1_out_sum1 (32, 10, 24)  96..97        transformer_encoder_norm_out
+//   1883072   30720     d_transformer_decoder_layers_0_out (32, 10, 24)  97..98        transformer_decoder_layers_0_norm1_out
+//   1670016   30720     d_transformer_decoder_layers_0_self_attn_out_proj_out (32, 10, 24)  98..99        d_transformer_decoder_layers_0_norm1_out_sum1
+//   1852352   30720     d_transformer_decoder_layers_0_self_attn_att (32, 10, 24)  99..100       transformer_decoder_layers_0_out
+//   1981376   92160     d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv (32, 10, 72)  100..101      transformer_decoder_layers_0_multihead_attn_in_proj_key_value
+//   1670016   5120      d_transformer_decoder_layers_0_self_attn_in_proj_out_delta (32, 4, 10)   100..100      d_transformer_decoder_layers_0_self_attn_out_proj_out
+//   1675136   25600     d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch (32, 2, 10, 10) 100..100      d_transformer_decoder_layers_0_self_attn_out_proj_out
+//   1670016   36864     d_transformer_encoder_norm_out_sum1 (32, 12, 24)  102..103      d_transformer_decoder_layers_0_self_attn_in_proj_out_delta
+//   1709952   36864     d_transformer_encoder_layers_1_norm2_out (32, 12, 24)  103..104      transformer_decoder_layers_0_self_attn_in_proj_out
+//   1620864   36864     d_transformer_encoder_layers_1_out_2 (32, 12, 24)  104..110      transformer_encoder_layers_1_norm2_out
+//   1584000   36864     d_transformer_encoder_layers_1_linear2_out (32, 12, 24)  105..106      transformer_encoder_layers_1_out_2
+//   1657728   98304     d_transformer_encoder_layers_1_dropout_out (32, 12, 64)  106..107      transformer_encoder_layers_1_dropout2_out_mask
+//   1461120   98304     d_transformer_encoder_layers_1_activation_out (32, 12, 64)  107..108      transformer_encoder_layers_1_dropout_out
+//   1657728   98304     d_transformer_encoder_layers_1_linear1_out (32, 12, 64)  108..109      d_transformer_encoder_layers_1_dropout_out
+//   1362816   36864     d_transformer_encoder_layers_1_norm1_out (32, 12, 24)  109..110      transformer_encoder_layers_1_activation_out
+//   1313664   36864     d_transformer_encoder_layers_1_norm1_out_sum1 (32, 12, 24)  110..111      transformer_encoder_layers_1_norm1_out
+//   1362816   36864     d_transformer_encoder_layers_1_out (32, 12, 24)  111..116      d_transformer_encoder_layers_1_norm1_out
+//   1276800   36864     d_transformer_encoder_layers_1_self_attn_out_proj_out (32, 12, 24)  112..113      transformer_encoder_layers_1_out
+//   1313664   36864     d_transformer_encoder_layers_1_self_attn_att (32, 12, 24)  113..114      d_transformer_encoder_layers_1_norm1_out_sum1
+//   1399680   110592    d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv (32, 12, 72)  114..115      transformer_encoder_layers_1_activation_out
+//   1276800   6144      d_transformer_encoder_layers_1_self_attn_in_proj_out_delta (32, 4, 12)   114..114      d_transformer_encoder_layers_1_self_attn_out_proj_out
+//   1510272   36864     d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch (32, 2, 12, 12) 114..114      d_transformer_encoder_layers_1_activation_out
+//   1123200   36864     d_transformer_encoder_layers_0_norm2_out (32, 12, 24)  115..116      transformer_encoder_layers_1_self_attn_in_proj_out
+//   1077120   36864     d_transformer_encoder_layers_0_norm2_out_sum1 (32, 12, 24)  116..117      transformer_encoder_layers_0_norm2_out
+//   1123200   36864     d_transformer_encoder_layers_0_out_2 (32, 12, 24)  117..123      d_transformer_encoder_layers_0_norm2_out
+//   1040256   36864     d_transformer_encoder_layers_0_linear2_out (32, 12, 24)  118..119      transformer_encoder_layers_0_out_2
+//   1160064   98304     d_transformer_encoder_layers_0_dropout_out (32, 12, 64)  119..120      transformer_encoder_layers_1_self_attn_in_proj_out
+//   917376    98304     d_transformer_encoder_layers_0_activation_out (32, 12, 64)  120..121      transformer_encoder_layers_0_dropout_out
+//   1015680   98304     d_transformer_encoder_layers_0_linear1_out (32, 12, 64)  121..122      transformer_encoder_layers_0_dropout_out_mask
+//   819072    36864     d_transformer_encoder_layers_0_norm1_out (32, 12, 24)  122..123      transformer_encoder_layers_0_activation_out
+//   782208    36864     d_transformer_encoder_layers_0_norm1_out_sum1 (32, 12, 24)  123..124      transformer_encoder_layers_0_norm1_out
+//   819072    36864     d_transformer_encoder_layers_0_out (32, 12, 24)  124..125      d_transformer_encoder_layers_0_norm1_out
+//   745344    36864     d_transformer_encoder_layers_0_self_attn_out_proj_out (32, 12, 24)  125..126      transformer_encoder_layers_0_out
+//   782208    36864     d_transformer_encoder_layers_0_self_attn_att (32, 12, 24)  126..127      d_transformer_encoder_layers_0_norm1_out_sum1
+//   819072    110592    d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv (32, 12, 72)  127..128      d_transformer_encoder_layers_0_out
 //   724608    6144      d_transformer_encoder_layers_0_self_attn_in_proj_out_delta (32, 4, 12)   127..127      transformer_encoder_layers_0_dropout1_out_mask
-//   743104    36864     d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch (32, 2, 12, 12) 127..127      d_transformer_encoder_layers_0_self_attn_out_proj_out
+//   745344    36864     d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch (32, 2, 12, 12) 127..127      d_transformer_encoder_layers_0_self_attn_out_proj_out
 //
 // The spec:
 //   {
@@ -574,8 +574,8 @@
 
 #include <ltrt/activations.hpp>
 #include <ltrt/blas.hpp>
-#include <ltrt/counter_uniform.hpp>
 #include <ltrt/dropout_draws.hpp>
+#include <ltrt/dropout_masks.hpp>
 #include <ltrt/parallel_for.hpp>
 #include <ltrt/rng.hpp>
 #include <ltrt/torch_generator.hpp>
@@ -598,201 +598,201 @@ constexpr std::size_t transformer_encoder_layers_0_self_attn_in_proj_out = 57100
 constexpr std::size_t transformer_encoder_layers_0_self_attn_att = 681600;
 constexpr std::size_t transformer_encoder_layers_0_self_attn_att_lse = 718464;
 constexpr std::size_t transformer_encoder_layers_0_self_attn_att_scores = 724608;
-constexpr std::size_t transformer_encoder_layers_0_self_attn_att_dropout_seed = 743040;
-constexpr std::size_t transformer_encoder_layers_0_self_attn_out_proj_out = 743104;
-constexpr std::size_t transformer_encoder_layers_0_dropout1_out = 779968;
+constexpr std::size_t transformer_encoder_layers_0_self_attn_att_dropout_mask = 743040;
+constexpr std::size_t transformer_encoder_layers_0_self_attn_out_proj_out = 745344;
+constexpr std::size_t transformer_encoder_layers_0_dropout1_out = 782208;
 constexpr std::size_t transformer_encoder_layers_0_dropout1_out_mask = 724608;
-constexpr std::size_t transformer_encoder_layers_0_out = 743104;
-constexpr std::size_t transformer_encoder_layers_0_norm1_out = 779968;
+constexpr std::size_t transformer_encoder_layers_0_out = 745344;
+constexpr std::size_t transformer_encoder_layers_0_norm1_out = 782208;
 constexpr std::size_t transformer_encoder_layers_0_norm1_out_mean = 733824;
 constexpr std::size_t transformer_encoder_layers_0_norm1_out_rstd = 735360;
-constexpr std::size_t transformer_encoder_layers_0_activation_out = 816832;
-constexpr std::size_t transformer_encoder_layers_0_dropout_out = 915136;
-constexpr std::size_t transformer_encoder_layers_0_dropout_out_mask = 1013440;
-constexpr std::size_t transformer_encoder_layers_0_linear2_out = 1038016;
-constexpr std::size_t transformer_encoder_layers_0_dropout2_out = 1074880;
-constexpr std::size_t transformer_encoder_layers_0_dropout2_out_mask = 1111744;
-constexpr std::size_t transformer_encoder_layers_0_out_2 = 1038016;
-constexpr std::size_t transformer_encoder_layers_0_norm2_out = 1074880;
+constexpr std::size_t transformer_encoder_layers_0_activation_out = 819072;
+constexpr std::size_t transformer_encoder_layers_0_dropout_out = 917376;
+constexpr std::size_t transformer_encoder_layers_0_dropout_out_mask = 1015680;
+constexpr std::size_t transformer_encoder_layers_0_linear2_out = 1040256;
+constexpr std::size_t transformer_encoder_layers_0_dropout2_out = 1077120;
+constexpr std::size_t transformer_encoder_layers_0_dropout2_out_mask = 1113984;
+constexpr std::size_t transformer_encoder_layers_0_out_2 = 1040256;
+constexpr std::size_t transformer_encoder_layers_0_norm2_out = 1077120;
 constexpr std::size_t transformer_encoder_layers_0_norm2_out_mean = 736896;
 constexpr std::size_t transformer_encoder_layers_0_norm2_out_rstd = 738432;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_in_proj_out = 1120960;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_att = 1231552;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_att_lse = 1268416;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_att_scores = 1274560;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_att_dropout_seed = 739968;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_out_proj_out = 1274560;
-constexpr std::size_t transformer_encoder_layers_1_dropout1_out = 1311424;
-constexpr std::size_t transformer_encoder_layers_1_dropout1_out_mask = 1348288;
-constexpr std::size_t transformer_encoder_layers_1_out = 1274560;
-constexpr std::size_t transformer_encoder_layers_1_norm1_out = 1311424;
-constexpr std::size_t transformer_encoder_layers_1_norm1_out_mean = 740032;
-constexpr std::size_t transformer_encoder_layers_1_norm1_out_rstd = 1357504;
-constexpr std::size_t transformer_encoder_layers_1_activation_out = 1359040;
-constexpr std::size_t transformer_encoder_layers_1_dropout_out = 1457344;
-constexpr std::size_t transformer_encoder_layers_1_dropout_out_mask = 1555648;
-constexpr std::size_t transformer_encoder_layers_1_linear2_out = 1580224;
-constexpr std::size_t transformer_encoder_layers_1_dropout2_out = 1617088;
-constexpr std::size_t transformer_encoder_layers_1_dropout2_out_mask = 1653952;
-constexpr std::size_t transformer_encoder_layers_1_out_2 = 1580224;
-constexpr std::size_t transformer_encoder_layers_1_norm2_out = 1617088;
-constexpr std::size_t transformer_encoder_layers_1_norm2_out_mean = 1663168;
-constexpr std::size_t transformer_encoder_layers_1_norm2_out_rstd = 1664704;
-constexpr std::size_t transformer_encoder_norm_out = 1666240;
-constexpr std::size_t transformer_encoder_norm_out_mean = 1703104;
-constexpr std::size_t transformer_encoder_norm_out_rstd = 1704640;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_in_proj_out = 1706176;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_att = 1798336;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_att_lse = 1829056;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_att_scores = 1834176;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_att_dropout_seed = 741568;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_out_proj_out = 1834176;
-constexpr std::size_t transformer_decoder_layers_0_dropout1_out = 1864896;
-constexpr std::size_t transformer_decoder_layers_0_dropout1_out_mask = 1895616;
-constexpr std::size_t transformer_decoder_layers_0_out = 1834176;
-constexpr std::size_t transformer_decoder_layers_0_norm1_out = 1864896;
-constexpr std::size_t transformer_decoder_layers_0_norm1_out_mean = 741632;
-constexpr std::size_t transformer_decoder_layers_0_norm1_out_rstd = 1903296;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_query = 1904576;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_key_value = 1935296;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att = 2009024;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_lse = 2039744;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_scores = 2044864;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dropout_seed = 742912;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_out_proj_out = 2044864;
-constexpr std::size_t transformer_decoder_layers_0_dropout2_out = 2075584;
-constexpr std::size_t transformer_decoder_layers_0_dropout2_out_mask = 2106304;
-constexpr std::size_t transformer_decoder_layers_0_out_2 = 2044864;
-constexpr std::size_t transformer_decoder_layers_0_norm2_out = 2075584;
-constexpr std::size_t transformer_decoder_layers_0_norm2_out_mean = 2113984;
-constexpr std::size_t transformer_decoder_layers_0_norm2_out_rstd = 2115264;
-constexpr std::size_t transformer_decoder_layers_0_activation_out = 2116544;
-constexpr std::size_t transformer_decoder_layers_0_dropout_out = 2198464;
-constexpr std::size_t transformer_decoder_layers_0_dropout_out_mask = 2280384;
-constexpr std::size_t transformer_decoder_layers_0_linear2_out = 2300864;
-constexpr std::size_t transformer_decoder_layers_0_dropout3_out = 2331584;
-constexpr std::size_t transformer_decoder_layers_0_dropout3_out_mask = 2362304;
-constexpr std::size_t transformer_decoder_layers_0_out_3 = 2300864;
-constexpr std::size_t transformer_decoder_layers_0_norm3_out = 2331584;
-constexpr std::size_t transformer_decoder_layers_0_norm3_out_mean = 2369984;
-constexpr std::size_t transformer_decoder_layers_0_norm3_out_rstd = 2371264;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_in_proj_out = 2372544;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_att = 2464704;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_att_lse = 2495424;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_att_scores = 2500544;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_att_dropout_seed = 742976;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_out_proj_out = 2500544;
-constexpr std::size_t transformer_decoder_layers_1_dropout1_out = 2531264;
-constexpr std::size_t transformer_decoder_layers_1_dropout1_out_mask = 2561984;
-constexpr std::size_t transformer_decoder_layers_1_out = 2500544;
-constexpr std::size_t transformer_decoder_layers_1_norm1_out = 2531264;
-constexpr std::size_t transformer_decoder_layers_1_norm1_out_mean = 2569664;
-constexpr std::size_t transformer_decoder_layers_1_norm1_out_rstd = 2570944;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_query = 2572224;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_key_value = 2602944;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att = 2676672;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_lse = 2707392;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_scores = 2712512;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dropout_seed = 2727872;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_out_proj_out = 2727936;
-constexpr std::size_t transformer_decoder_layers_1_dropout2_out = 2758656;
-constexpr std::size_t transformer_decoder_layers_1_dropout2_out_mask = 2712512;
-constexpr std::size_t transformer_decoder_layers_1_out_2 = 2727936;
-constexpr std::size_t transformer_decoder_layers_1_norm2_out = 2758656;
-constexpr std::size_t transformer_decoder_layers_1_norm2_out_mean = 2720192;
-constexpr std::size_t transformer_decoder_layers_1_norm2_out_rstd = 2721472;
-constexpr std::size_t transformer_decoder_layers_1_activation_out = 2789376;
-constexpr std::size_t transformer_decoder_layers_1_dropout_out = 2871296;
-constexpr std::size_t transformer_decoder_layers_1_dropout_out_mask = 2953216;
-constexpr std::size_t transformer_decoder_layers_1_linear2_out = 2973696;
-constexpr std::size_t transformer_decoder_layers_1_dropout3_out = 3004416;
-constexpr std::size_t transformer_decoder_layers_1_dropout3_out_mask = 3035136;
-constexpr std::size_t transformer_decoder_layers_1_out_3 = 2973696;
-constexpr std::size_t transformer_decoder_layers_1_norm3_out = 3004416;
-constexpr std::size_t transformer_decoder_layers_1_norm3_out_mean = 2722752;
-constexpr std::size_t transformer_decoder_layers_1_norm3_out_rstd = 2724032;
-constexpr std::size_t transformer_decoder_norm_out_mean = 2725312;
-constexpr std::size_t transformer_decoder_norm_out_rstd = 2726592;
-constexpr std::size_t d_transformer_decoder_norm_out = 3042816;
-constexpr std::size_t d_transformer_decoder_layers_1_norm3_out = 3073536;
-constexpr std::size_t d_transformer_decoder_layers_1_out_3 = 3004416;
-constexpr std::size_t d_transformer_decoder_layers_1_linear2_out = 2973696;
-constexpr std::size_t d_transformer_decoder_layers_1_dropout_out = 3035136;
-constexpr std::size_t d_transformer_decoder_layers_1_activation_out = 2871296;
-constexpr std::size_t d_transformer_decoder_layers_1_linear1_out = 3035136;
-constexpr std::size_t d_transformer_decoder_layers_1_norm2_out = 2789376;
-constexpr std::size_t d_transformer_decoder_layers_1_norm2_out_sum1 = 2758656;
-constexpr std::size_t d_transformer_decoder_layers_1_out_2 = 2789376;
-constexpr std::size_t d_transformer_decoder_layers_1_multihead_attn_out_proj_out = 2727936;
-constexpr std::size_t d_transformer_decoder_layers_1_multihead_attn_att = 2758656;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dquery = 2727936;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dkey_value = 2820096;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_delta = 2712512;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_scratch = 2893824;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp = 2572224;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_grad_dmemory = 2602944;
-constexpr std::size_t d_transformer_decoder_layers_1_norm1_out_sum1 = 2531264;
-constexpr std::size_t d_transformer_decoder_layers_1_out = 2572224;
-constexpr std::size_t d_transformer_decoder_layers_1_self_attn_out_proj_out = 2500544;
-constexpr std::size_t d_transformer_decoder_layers_1_self_attn_att = 2531264;
-constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv = 2639808;
-constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_delta = 2500544;
-constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch = 2505664;
-constexpr std::size_t d_transformer_decoder_layers_0_norm3_out = 2372544;
-constexpr std::size_t d_transformer_decoder_layers_0_norm3_out_sum1 = 2331584;
-constexpr std::size_t d_transformer_decoder_layers_0_out_3 = 2372544;
-constexpr std::size_t d_transformer_decoder_layers_0_linear2_out = 2300864;
-constexpr std::size_t d_transformer_decoder_layers_0_dropout_out = 2403264;
-constexpr std::size_t d_transformer_decoder_layers_0_activation_out = 2198464;
-constexpr std::size_t d_transformer_decoder_layers_0_linear1_out = 2280384;
-constexpr std::size_t d_transformer_decoder_layers_0_norm2_out = 2116544;
-constexpr std::size_t d_transformer_decoder_layers_0_norm2_out_sum1 = 2075584;
-constexpr std::size_t d_transformer_decoder_layers_0_out_2 = 2116544;
-constexpr std::size_t d_transformer_decoder_layers_0_multihead_attn_out_proj_out = 2044864;
-constexpr std::size_t d_transformer_decoder_layers_0_multihead_attn_att = 2075584;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dquery = 2044864;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dkey_value = 2147264;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_delta = 2106304;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_scratch = 2220992;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp = 1904576;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_grad_dmemory = 1935296;
-constexpr std::size_t d_transformer_decoder_layers_0_norm1_out_sum1 = 1666240;
-constexpr std::size_t d_transformer_decoder_layers_0_out = 1864896;
-constexpr std::size_t d_transformer_decoder_layers_0_self_attn_out_proj_out = 1666240;
-constexpr std::size_t d_transformer_decoder_layers_0_self_attn_att = 1834176;
-constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv = 1972160;
-constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_delta = 1666240;
-constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch = 1671360;
-constexpr std::size_t d_transformer_encoder_norm_out_sum1 = 1666240;
-constexpr std::size_t d_transformer_encoder_layers_1_norm2_out = 1706176;
-constexpr std::size_t d_transformer_encoder_layers_1_out_2 = 1617088;
-constexpr std::size_t d_transformer_encoder_layers_1_linear2_out = 1580224;
-constexpr std::size_t d_transformer_encoder_layers_1_dropout_out = 1653952;
-constexpr std::size_t d_transformer_encoder_layers_1_activation_out = 1457344;
-constexpr std::size_t d_transformer_encoder_layers_1_linear1_out = 1653952;
-constexpr std::size_t d_transformer_encoder_layers_1_norm1_out = 1359040;
-constexpr std::size_t d_transformer_encoder_layers_1_norm1_out_sum1 = 1311424;
-constexpr std::size_t d_transformer_encoder_layers_1_out = 1359040;
-constexpr std::size_t d_transformer_encoder_layers_1_self_attn_out_proj_out = 1274560;
-constexpr std::size_t d_transformer_encoder_layers_1_self_attn_att = 1311424;
-constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv = 1395904;
-constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_delta = 1274560;
-constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch = 1506496;
-constexpr std::size_t d_transformer_encoder_layers_0_norm2_out = 1120960;
-constexpr std::size_t d_transformer_encoder_layers_0_norm2_out_sum1 = 1074880;
-constexpr std::size_t d_transformer_encoder_layers_0_out_2 = 1120960;
-constexpr std::size_t d_transformer_encoder_layers_0_linear2_out = 1038016;
-constexpr std::size_t d_transformer_encoder_layers_0_dropout_out = 1157824;
-constexpr std::size_t d_transformer_encoder_layers_0_activation_out = 915136;
-constexpr std::size_t d_transformer_encoder_layers_0_linear1_out = 1013440;
-constexpr std::size_t d_transformer_encoder_layers_0_norm1_out = 816832;
-constexpr std::size_t d_transformer_encoder_layers_0_norm1_out_sum1 = 779968;
-constexpr std::size_t d_transformer_encoder_layers_0_out = 816832;
-constexpr std::size_t d_transformer_encoder_layers_0_self_attn_out_proj_out = 743104;
-constexpr std::size_t d_transformer_encoder_layers_0_self_attn_att = 779968;
-constexpr std::size_t d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv = 816832;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_in_proj_out = 1123200;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_att = 1233792;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_att_lse = 1270656;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_att_scores = 1276800;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_att_dropout_mask = 739968;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_out_proj_out = 1276800;
+constexpr std::size_t transformer_encoder_layers_1_dropout1_out = 1313664;
+constexpr std::size_t transformer_encoder_layers_1_dropout1_out_mask = 1350528;
+constexpr std::size_t transformer_encoder_layers_1_out = 1276800;
+constexpr std::size_t transformer_encoder_layers_1_norm1_out = 1313664;
+constexpr std::size_t transformer_encoder_layers_1_norm1_out_mean = 1359744;
+constexpr std::size_t transformer_encoder_layers_1_norm1_out_rstd = 1361280;
+constexpr std::size_t transformer_encoder_layers_1_activation_out = 1362816;
+constexpr std::size_t transformer_encoder_layers_1_dropout_out = 1461120;
+constexpr std::size_t transformer_encoder_layers_1_dropout_out_mask = 1559424;
+constexpr std::size_t transformer_encoder_layers_1_linear2_out = 1584000;
+constexpr std::size_t transformer_encoder_layers_1_dropout2_out = 1620864;
+constexpr std::size_t transformer_encoder_layers_1_dropout2_out_mask = 1657728;
+constexpr std::size_t transformer_encoder_layers_1_out_2 = 1584000;
+constexpr std::size_t transformer_encoder_layers_1_norm2_out = 1620864;
+constexpr std::size_t transformer_encoder_layers_1_norm2_out_mean = 1666944;
+constexpr std::size_t transformer_encoder_layers_1_norm2_out_rstd = 1668480;
+constexpr std::size_t transformer_encoder_norm_out = 1670016;
+constexpr std::size_t transformer_encoder_norm_out_mean = 1706880;
+constexpr std::size_t transformer_encoder_norm_out_rstd = 1708416;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_in_proj_out = 1709952;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_att = 1802112;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_att_lse = 1832832;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_att_scores = 1837952;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_att_dropout_mask = 1850752;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_out_proj_out = 1852352;
+constexpr std::size_t transformer_decoder_layers_0_dropout1_out = 1883072;
+constexpr std::size_t transformer_decoder_layers_0_dropout1_out_mask = 1837952;
+constexpr std::size_t transformer_decoder_layers_0_out = 1852352;
+constexpr std::size_t transformer_decoder_layers_0_norm1_out = 1883072;
+constexpr std::size_t transformer_decoder_layers_0_norm1_out_mean = 1845632;
+constexpr std::size_t transformer_decoder_layers_0_norm1_out_rstd = 1846912;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_query = 1913792;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_key_value = 1944512;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att = 2018240;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_lse = 2048960;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_scores = 2054080;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dropout_mask = 1848192;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_out_proj_out = 2054080;
+constexpr std::size_t transformer_decoder_layers_0_dropout2_out = 2084800;
+constexpr std::size_t transformer_decoder_layers_0_dropout2_out_mask = 2115520;
+constexpr std::size_t transformer_decoder_layers_0_out_2 = 2054080;
+constexpr std::size_t transformer_decoder_layers_0_norm2_out = 2084800;
+constexpr std::size_t transformer_decoder_layers_0_norm2_out_mean = 2123200;
+constexpr std::size_t transformer_decoder_layers_0_norm2_out_rstd = 2124480;
+constexpr std::size_t transformer_decoder_layers_0_activation_out = 2125760;
+constexpr std::size_t transformer_decoder_layers_0_dropout_out = 2207680;
+constexpr std::size_t transformer_decoder_layers_0_dropout_out_mask = 2289600;
+constexpr std::size_t transformer_decoder_layers_0_linear2_out = 2310080;
+constexpr std::size_t transformer_decoder_layers_0_dropout3_out = 2340800;
+constexpr std::size_t transformer_decoder_layers_0_dropout3_out_mask = 2371520;
+constexpr std::size_t transformer_decoder_layers_0_out_3 = 2310080;
+constexpr std::size_t transformer_decoder_layers_0_norm3_out = 2340800;
+constexpr std::size_t transformer_decoder_layers_0_norm3_out_mean = 2379200;
+constexpr std::size_t transformer_decoder_layers_0_norm3_out_rstd = 2380480;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_in_proj_out = 2381760;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_att = 2473920;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_att_lse = 2504640;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_att_scores = 2509760;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_att_dropout_mask = 2522560;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_out_proj_out = 2524160;
+constexpr std::size_t transformer_decoder_layers_1_dropout1_out = 2554880;
+constexpr std::size_t transformer_decoder_layers_1_dropout1_out_mask = 2509760;
+constexpr std::size_t transformer_decoder_layers_1_out = 2524160;
+constexpr std::size_t transformer_decoder_layers_1_norm1_out = 2554880;
+constexpr std::size_t transformer_decoder_layers_1_norm1_out_mean = 2517440;
+constexpr std::size_t transformer_decoder_layers_1_norm1_out_rstd = 2518720;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_query = 2585600;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_key_value = 2616320;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att = 2690048;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_lse = 2720768;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_scores = 2725888;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dropout_mask = 2520000;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_out_proj_out = 2725888;
+constexpr std::size_t transformer_decoder_layers_1_dropout2_out = 2756608;
+constexpr std::size_t transformer_decoder_layers_1_dropout2_out_mask = 2787328;
+constexpr std::size_t transformer_decoder_layers_1_out_2 = 2725888;
+constexpr std::size_t transformer_decoder_layers_1_norm2_out = 2756608;
+constexpr std::size_t transformer_decoder_layers_1_norm2_out_mean = 2795008;
+constexpr std::size_t transformer_decoder_layers_1_norm2_out_rstd = 2796288;
+constexpr std::size_t transformer_decoder_layers_1_activation_out = 2797568;
+constexpr std::size_t transformer_decoder_layers_1_dropout_out = 2879488;
+constexpr std::size_t transformer_decoder_layers_1_dropout_out_mask = 2961408;
+constexpr std::size_t transformer_decoder_layers_1_linear2_out = 2981888;
+constexpr std::size_t transformer_decoder_layers_1_dropout3_out = 3012608;
+constexpr std::size_t transformer_decoder_layers_1_dropout3_out_mask = 3043328;
+constexpr std::size_t transformer_decoder_layers_1_out_3 = 2981888;
+constexpr std::size_t transformer_decoder_layers_1_norm3_out = 3012608;
+constexpr std::size_t transformer_decoder_layers_1_norm3_out_mean = 3051008;
+constexpr std::size_t transformer_decoder_layers_1_norm3_out_rstd = 3052288;
+constexpr std::size_t transformer_decoder_norm_out_mean = 3053568;
+constexpr std::size_t transformer_decoder_norm_out_rstd = 3054848;
+constexpr std::size_t d_transformer_decoder_norm_out = 3056128;
+constexpr std::size_t d_transformer_decoder_layers_1_norm3_out = 3086848;
+constexpr std::size_t d_transformer_decoder_layers_1_out_3 = 3012608;
+constexpr std::size_t d_transformer_decoder_layers_1_linear2_out = 2981888;
+constexpr std::size_t d_transformer_decoder_layers_1_dropout_out = 3043328;
+constexpr std::size_t d_transformer_decoder_layers_1_activation_out = 2879488;
+constexpr std::size_t d_transformer_decoder_layers_1_linear1_out = 3043328;
+constexpr std::size_t d_transformer_decoder_layers_1_norm2_out = 2797568;
+constexpr std::size_t d_transformer_decoder_layers_1_norm2_out_sum1 = 2756608;
+constexpr std::size_t d_transformer_decoder_layers_1_out_2 = 2797568;
+constexpr std::size_t d_transformer_decoder_layers_1_multihead_attn_out_proj_out = 2725888;
+constexpr std::size_t d_transformer_decoder_layers_1_multihead_attn_att = 2756608;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dquery = 2725888;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dkey_value = 2828288;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_delta = 2787328;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_scratch = 2902016;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp = 2585600;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_grad_dmemory = 2616320;
+constexpr std::size_t d_transformer_decoder_layers_1_norm1_out_sum1 = 2554880;
+constexpr std::size_t d_transformer_decoder_layers_1_out = 2585600;
+constexpr std::size_t d_transformer_decoder_layers_1_self_attn_out_proj_out = 2524160;
+constexpr std::size_t d_transformer_decoder_layers_1_self_attn_att = 2554880;
+constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv = 2653184;
+constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_delta = 2509760;
+constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch = 2524160;
+constexpr std::size_t d_transformer_decoder_layers_0_norm3_out = 2381760;
+constexpr std::size_t d_transformer_decoder_layers_0_norm3_out_sum1 = 2340800;
+constexpr std::size_t d_transformer_decoder_layers_0_out_3 = 2381760;
+constexpr std::size_t d_transformer_decoder_layers_0_linear2_out = 2310080;
+constexpr std::size_t d_transformer_decoder_layers_0_dropout_out = 2412480;
+constexpr std::size_t d_transformer_decoder_layers_0_activation_out = 2207680;
+constexpr std::size_t d_transformer_decoder_layers_0_linear1_out = 2289600;
+constexpr std::size_t d_transformer_decoder_layers_0_norm2_out = 2125760;
+constexpr std::size_t d_transformer_decoder_layers_0_norm2_out_sum1 = 2084800;
+constexpr std::size_t d_transformer_decoder_layers_0_out_2 = 2125760;
+constexpr std::size_t d_transformer_decoder_layers_0_multihead_attn_out_proj_out = 2054080;
+constexpr std::size_t d_transformer_decoder_layers_0_multihead_attn_att = 2084800;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dquery = 2054080;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dkey_value = 2156480;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_delta = 2115520;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_scratch = 2230208;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp = 1913792;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_grad_dmemory = 1944512;
+constexpr std::size_t d_transformer_decoder_layers_0_norm1_out_sum1 = 1670016;
+constexpr std::size_t d_transformer_decoder_layers_0_out = 1883072;
+constexpr std::size_t d_transformer_decoder_layers_0_self_attn_out_proj_out = 1670016;
+constexpr std::size_t d_transformer_decoder_layers_0_self_attn_att = 1852352;
+constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv = 1981376;
+constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_delta = 1670016;
+constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch = 1675136;
+constexpr std::size_t d_transformer_encoder_norm_out_sum1 = 1670016;
+constexpr std::size_t d_transformer_encoder_layers_1_norm2_out = 1709952;
+constexpr std::size_t d_transformer_encoder_layers_1_out_2 = 1620864;
+constexpr std::size_t d_transformer_encoder_layers_1_linear2_out = 1584000;
+constexpr std::size_t d_transformer_encoder_layers_1_dropout_out = 1657728;
+constexpr std::size_t d_transformer_encoder_layers_1_activation_out = 1461120;
+constexpr std::size_t d_transformer_encoder_layers_1_linear1_out = 1657728;
+constexpr std::size_t d_transformer_encoder_layers_1_norm1_out = 1362816;
+constexpr std::size_t d_transformer_encoder_layers_1_norm1_out_sum1 = 1313664;
+constexpr std::size_t d_transformer_encoder_layers_1_out = 1362816;
+constexpr std::size_t d_transformer_encoder_layers_1_self_attn_out_proj_out = 1276800;
+constexpr std::size_t d_transformer_encoder_layers_1_self_attn_att = 1313664;
+constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv = 1399680;
+constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_delta = 1276800;
+constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch = 1510272;
+constexpr std::size_t d_transformer_encoder_layers_0_norm2_out = 1123200;
+constexpr std::size_t d_transformer_encoder_layers_0_norm2_out_sum1 = 1077120;
+constexpr std::size_t d_transformer_encoder_layers_0_out_2 = 1123200;
+constexpr std::size_t d_transformer_encoder_layers_0_linear2_out = 1040256;
+constexpr std::size_t d_transformer_encoder_layers_0_dropout_out = 1160064;
+constexpr std::size_t d_transformer_encoder_layers_0_activation_out = 917376;
+constexpr std::size_t d_transformer_encoder_layers_0_linear1_out = 1015680;
+constexpr std::size_t d_transformer_encoder_layers_0_norm1_out = 819072;
+constexpr std::size_t d_transformer_encoder_layers_0_norm1_out_sum1 = 782208;
+constexpr std::size_t d_transformer_encoder_layers_0_out = 819072;
+constexpr std::size_t d_transformer_encoder_layers_0_self_attn_out_proj_out = 745344;
+constexpr std::size_t d_transformer_encoder_layers_0_self_attn_att = 782208;
+constexpr std::size_t d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv = 819072;
 constexpr std::size_t d_transformer_encoder_layers_0_self_attn_in_proj_out_delta = 724608;
-constexpr std::size_t d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch = 743104;
+constexpr std::size_t d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch = 745344;
 constexpr std::size_t transformer_encoder_layers_0_self_attn_in_proj_weight = 0;
 constexpr std::size_t transformer_encoder_layers_0_self_attn_in_proj_bias = 6912;
 constexpr std::size_t transformer_encoder_layers_0_self_attn_out_proj_weight = 7200;
@@ -955,27 +955,28 @@ static void transformer_encoder_layers_0_self_attn_in_proj_forward(float* out, c
 
 // transformer.encoder.layers.0.self_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72)
+// out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) dropout_mask (32, 72) <- qkv (32, 12, 72)
 static void transformer_encoder_layers_0_self_attn_forward(float* out, float* lse, float* scores,
-                                                           std::int64_t* dropout_seed, const float* qkv, int n,
+                                                           std::uint8_t* dropout_mask, const float* qkv, int n,
                                                            bool training, const ltrt::DropoutDraws& rng) {
-  constexpr int kTq = 12, kTk = kTq;                               // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 4, kD = 6;                       // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
-  constexpr bool kCausal = false;                                  // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                              // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                   // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 3220521398u;               // this layer's own random numbers
-  // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
-  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
-  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
-  // that what draws from it after is torch's.
-  std::uint64_t seed = 0;
+  constexpr int kTq = 12, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 3220521398u;                    // this layer's own random numbers
+  constexpr double kKeep = 0.9;                                         // torch's bernoulli_(1 - p), in double
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
+  // Attention dropout in training: the masks of the (batch, heads, Tq, Tk) probabilities, which the
+  // backward reads, drawn first as torch's dropout draws its bernoulli_ over the whole softmax.
   if (training) {
-    seed = rng.own.next_u64();
-    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
-    dropout_seed[0] = static_cast<std::int64_t>(seed);
+    for (int b = 0; b < n; ++b) {
+      ltrt::draw_dropout_bits(rng, kKeep, kDropP, kDropStream, static_cast<std::uint64_t>(b) * kMaskBits, kMaskBits,
+                              dropout_mask + b * kMaskBytes);
+    }
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
   ltrt::parallel_for(n, 2, [=](int begin, int end) {
@@ -985,6 +986,7 @@ static void transformer_encoder_layers_0_self_attn_forward(float* out, float* ls
         const float* q = qkv + b * kTq * kQRow + h * kD;
         const float* k = qkv + b * kTk * kKVRow + kKeyColumn + h * kD;
         const float* v = k + kE;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the sample's dropout masks
         float* row_lse = lse + (b * kHeads + h) * kTq;
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
@@ -1003,11 +1005,7 @@ static void transformer_encoder_layers_0_self_attn_forward(float* out, float* ls
           // Dropout of the probabilities in training (lse keeps the softmax's).
           if (training) {
             for (int j = 0; j < visible; ++j)
-              row[j] =
-                  (ltrt::counter_uniform(seed, kDropStream,
-                                         ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                       ? row[j] * kDropScale
-                       : 0.0f);
+              row[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? row[j] * kDropScale : 0.0f;
           }
         }
         ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD,
@@ -1050,7 +1048,6 @@ static void transformer_encoder_layers_0_self_attn_out_proj_forward(float* out, 
 // transformer.encoder.layers.0.dropout1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Also called by transformer_encoder_layers_1_dropout1_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                           bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kNumel = 288;           // per sample
@@ -1059,14 +1056,16 @@ static void transformer_encoder_layers_0_dropout1_forward(float* out, std::uint8
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.9;                  // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 342872820u;  // (and its stream)
   // torch holds the input as (T, batch, ...) in memory and draws its mask in that order.
   constexpr int kSteps = 12;
   constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
   for (int t = 0; t < kSteps; ++t) {
     for (int b = 0; b < n; ++b) {
       for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
-        const bool keep = rng.torch.bernoulli(kKeep);
+        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
         mask[i] = keep;
         out[i] = keep ? inp[i] * kScale : 0.0f;
       }
@@ -1161,7 +1160,6 @@ static void transformer_encoder_layers_0_linear1_forward(float* out, const float
 // transformer.encoder.layers.0.dropout: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 12, 64) mask (32, 12, 64) <- inp (32, 12, 64)
-// Also called by transformer_encoder_layers_1_dropout_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                          bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kNumel = 768;           // per sample
@@ -1170,9 +1168,11 @@ static void transformer_encoder_layers_0_dropout_forward(float* out, std::uint8_
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.9;                  // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 611158413u;  // (and its stream)
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.torch.bernoulli(kKeep);
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -1210,7 +1210,6 @@ static void transformer_encoder_layers_0_linear2_forward(float* out, const float
 // transformer.encoder.layers.0.dropout2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Also called by transformer_encoder_layers_1_dropout2_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                           bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kNumel = 288;           // per sample
@@ -1219,9 +1218,11 @@ static void transformer_encoder_layers_0_dropout2_forward(float* out, std::uint8
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.9;                  // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 393205677u;  // (and its stream)
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.torch.bernoulli(kKeep);
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -1255,27 +1256,28 @@ static void transformer_encoder_layers_1_self_attn_in_proj_forward(float* out, c
 
 // transformer.encoder.layers.1.self_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72)
+// out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) dropout_mask (32, 72) <- qkv (32, 12, 72)
 static void transformer_encoder_layers_1_self_attn_forward(float* out, float* lse, float* scores,
-                                                           std::int64_t* dropout_seed, const float* qkv, int n,
+                                                           std::uint8_t* dropout_mask, const float* qkv, int n,
                                                            bool training, const ltrt::DropoutDraws& rng) {
-  constexpr int kTq = 12, kTk = kTq;                               // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 4, kD = 6;                       // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
-  constexpr bool kCausal = false;                                  // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                              // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                   // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 532433809u;                // this layer's own random numbers
-  // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
-  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
-  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
-  // that what draws from it after is torch's.
-  std::uint64_t seed = 0;
+  constexpr int kTq = 12, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 532433809u;                     // this layer's own random numbers
+  constexpr double kKeep = 0.9;                                         // torch's bernoulli_(1 - p), in double
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
+  // Attention dropout in training: the masks of the (batch, heads, Tq, Tk) probabilities, which the
+  // backward reads, drawn first as torch's dropout draws its bernoulli_ over the whole softmax.
   if (training) {
-    seed = rng.own.next_u64();
-    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
-    dropout_seed[0] = static_cast<std::int64_t>(seed);
+    for (int b = 0; b < n; ++b) {
+      ltrt::draw_dropout_bits(rng, kKeep, kDropP, kDropStream, static_cast<std::uint64_t>(b) * kMaskBits, kMaskBits,
+                              dropout_mask + b * kMaskBytes);
+    }
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
   ltrt::parallel_for(n, 2, [=](int begin, int end) {
@@ -1285,6 +1287,7 @@ static void transformer_encoder_layers_1_self_attn_forward(float* out, float* ls
         const float* q = qkv + b * kTq * kQRow + h * kD;
         const float* k = qkv + b * kTk * kKVRow + kKeyColumn + h * kD;
         const float* v = k + kE;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the sample's dropout masks
         float* row_lse = lse + (b * kHeads + h) * kTq;
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
@@ -1303,11 +1306,7 @@ static void transformer_encoder_layers_1_self_attn_forward(float* out, float* ls
           // Dropout of the probabilities in training (lse keeps the softmax's).
           if (training) {
             for (int j = 0; j < visible; ++j)
-              row[j] =
-                  (ltrt::counter_uniform(seed, kDropStream,
-                                         ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                       ? row[j] * kDropScale
-                       : 0.0f);
+              row[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? row[j] * kDropScale : 0.0f;
           }
         }
         ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD,
@@ -1329,10 +1328,29 @@ static void transformer_encoder_layers_1_self_attn_out_proj_forward(float* out, 
 // transformer.encoder.layers.1.dropout1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Calls transformer_encoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                           bool training, const ltrt::DropoutDraws& rng) {
-  transformer_encoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
+  constexpr int kNumel = 288;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 3217498701u;  // (and its stream)
+  // torch holds the input as (T, batch, ...) in memory and draws its mask in that order.
+  constexpr int kSteps = 12;
+  constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
+  for (int t = 0; t < kSteps; ++t) {
+    for (int b = 0; b < n; ++b) {
+      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
+        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
+        mask[i] = keep;
+        out[i] = keep ? inp[i] * kScale : 0.0f;
+      }
+    }
+  }
 }
 
 // transformer.encoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1364,10 +1382,22 @@ static void transformer_encoder_layers_1_linear1_forward(float* out, const float
 // transformer.encoder.layers.1.dropout: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 12, 64) mask (32, 12, 64) <- inp (32, 12, 64)
-// Calls transformer_encoder_layers_0_dropout_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                          bool training, const ltrt::DropoutDraws& rng) {
-  transformer_encoder_layers_0_dropout_forward(out, mask, inp, n, training, rng);
+  constexpr int kNumel = 768;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 3667540142u;  // (and its stream)
+  for (int i = 0; i < n * kNumel; ++i) {
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
+    mask[i] = keep;
+    out[i] = keep ? inp[i] * kScale : 0.0f;
+  }
 }
 
 // transformer.encoder.layers.1.linear2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1382,10 +1412,22 @@ static void transformer_encoder_layers_1_linear2_forward(float* out, const float
 // transformer.encoder.layers.1.dropout2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 12, 24) mask (32, 12, 24) <- inp (32, 12, 24)
-// Calls transformer_encoder_layers_0_dropout2_forward: the same shapes and constants, so the same code.
 static void transformer_encoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                           bool training, const ltrt::DropoutDraws& rng) {
-  transformer_encoder_layers_0_dropout2_forward(out, mask, inp, n, training, rng);
+  constexpr int kNumel = 288;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 3167165844u;  // (and its stream)
+  for (int i = 0; i < n * kNumel; ++i) {
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
+    mask[i] = keep;
+    out[i] = keep ? inp[i] * kScale : 0.0f;
+  }
 }
 
 // transformer.encoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1446,27 +1488,28 @@ static void transformer_decoder_layers_0_self_attn_in_proj_forward(float* out, c
 
 // transformer.decoder.layers.0.self_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 10) dropout_seed (1,) <- qkv (32, 10, 72)
+// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 10) dropout_mask (32, 50) <- qkv (32, 10, 72)
 static void transformer_decoder_layers_0_self_attn_forward(float* out, float* lse, float* scores,
-                                                           std::int64_t* dropout_seed, const float* qkv, int n,
+                                                           std::uint8_t* dropout_mask, const float* qkv, int n,
                                                            bool training, const ltrt::DropoutDraws& rng) {
-  constexpr int kTq = 10, kTk = kTq;                               // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 4, kD = 6;                       // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
-  constexpr bool kCausal = true;                                   // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                              // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                   // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 2070968978u;               // this layer's own random numbers
-  // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
-  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
-  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
-  // that what draws from it after is torch's.
-  std::uint64_t seed = 0;
+  constexpr int kTq = 10, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                        // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 2070968978u;                    // this layer's own random numbers
+  constexpr double kKeep = 0.9;                                         // torch's bernoulli_(1 - p), in double
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
+  // Attention dropout in training: the masks of the (batch, heads, Tq, Tk) probabilities, which the
+  // backward reads, drawn first as torch's dropout draws its bernoulli_ over the whole softmax.
   if (training) {
-    seed = rng.own.next_u64();
-    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
-    dropout_seed[0] = static_cast<std::int64_t>(seed);
+    for (int b = 0; b < n; ++b) {
+      ltrt::draw_dropout_bits(rng, kKeep, kDropP, kDropStream, static_cast<std::uint64_t>(b) * kMaskBits, kMaskBits,
+                              dropout_mask + b * kMaskBytes);
+    }
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
   ltrt::parallel_for(n, 3, [=](int begin, int end) {
@@ -1476,6 +1519,7 @@ static void transformer_decoder_layers_0_self_attn_forward(float* out, float* ls
         const float* q = qkv + b * kTq * kQRow + h * kD;
         const float* k = qkv + b * kTk * kKVRow + kKeyColumn + h * kD;
         const float* v = k + kE;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the sample's dropout masks
         float* row_lse = lse + (b * kHeads + h) * kTq;
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
@@ -1494,11 +1538,7 @@ static void transformer_decoder_layers_0_self_attn_forward(float* out, float* ls
           // Dropout of the probabilities in training (lse keeps the softmax's).
           if (training) {
             for (int j = 0; j < visible; ++j)
-              row[j] =
-                  (ltrt::counter_uniform(seed, kDropStream,
-                                         ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                       ? row[j] * kDropScale
-                       : 0.0f);
+              row[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? row[j] * kDropScale : 0.0f;
           }
         }
         ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD,
@@ -1542,8 +1582,6 @@ static void transformer_decoder_layers_0_self_attn_out_proj_forward(float* out, 
 // transformer.decoder.layers.0.dropout1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
-// Also called by transformer_decoder_layers_0_dropout2_forward, transformer_decoder_layers_1_dropout1_forward and
-// transformer_decoder_layers_1_dropout2_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                           bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kNumel = 240;           // per sample
@@ -1552,14 +1590,16 @@ static void transformer_decoder_layers_0_dropout1_forward(float* out, std::uint8
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.9;                  // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 716945224u;  // (and its stream)
   // torch holds the input as (T, batch, ...) in memory and draws its mask in that order.
   constexpr int kSteps = 10;
   constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
   for (int t = 0; t < kSteps; ++t) {
     for (int b = 0; b < n; ++b) {
       for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
-        const bool keep = rng.torch.bernoulli(kKeep);
+        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
         mask[i] = keep;
         out[i] = keep ? inp[i] * kScale : 0.0f;
       }
@@ -1636,28 +1676,29 @@ static void transformer_decoder_layers_0_multihead_attn_forward(float* query, fl
 
 // transformer.decoder.layers.0.multihead_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 12) dropout_seed (1,) <- query (32, 10, 24) key_value (32, 12, 48)
+// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 12) dropout_mask (32, 60) <- query (32, 10, 24) key_value (32, 12, 48)
 static void transformer_decoder_layers_0_multihead_attn_forward_2(float* out, float* lse, float* scores,
-                                                                  std::int64_t* dropout_seed, const float* query,
+                                                                  std::uint8_t* dropout_mask, const float* query,
                                                                   const float* key_value, int n, bool training,
                                                                   const ltrt::DropoutDraws& rng) {
-  constexpr int kTq = 10, kTk = 12;                           // query rows, and key and value rows, a sample
-  constexpr int kE = 24, kHeads = 4, kD = 6;                  // embed_dim, num_heads, head_dim
-  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;  // q rows of query; k | v rows of key_value
-  constexpr bool kCausal = false;                             // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                         // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                              // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                    // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 3669955877u;          // this layer's own random numbers
-  // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
-  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
-  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
-  // that what draws from it after is torch's.
-  std::uint64_t seed = 0;
+  constexpr int kTq = 10, kTk = 12;                                     // query rows, and key and value rows, a sample
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;            // q rows of query; k | v rows of key_value
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 3669955877u;                    // this layer's own random numbers
+  constexpr double kKeep = 0.9;                                         // torch's bernoulli_(1 - p), in double
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
+  // Attention dropout in training: the masks of the (batch, heads, Tq, Tk) probabilities, which the
+  // backward reads, drawn first as torch's dropout draws its bernoulli_ over the whole softmax.
   if (training) {
-    seed = rng.own.next_u64();
-    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
-    dropout_seed[0] = static_cast<std::int64_t>(seed);
+    for (int b = 0; b < n; ++b) {
+      ltrt::draw_dropout_bits(rng, kKeep, kDropP, kDropStream, static_cast<std::uint64_t>(b) * kMaskBits, kMaskBits,
+                              dropout_mask + b * kMaskBytes);
+    }
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
   ltrt::parallel_for(n, 6, [=](int begin, int end) {
@@ -1667,6 +1708,7 @@ static void transformer_decoder_layers_0_multihead_attn_forward_2(float* out, fl
         const float* q = query + b * kTq * kQRow + h * kD;
         const float* k = key_value + b * kTk * kKVRow + kKeyColumn + h * kD;
         const float* v = k + kE;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the sample's dropout masks
         float* row_lse = lse + (b * kHeads + h) * kTq;
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
@@ -1685,11 +1727,7 @@ static void transformer_decoder_layers_0_multihead_attn_forward_2(float* out, fl
           // Dropout of the probabilities in training (lse keeps the softmax's).
           if (training) {
             for (int j = 0; j < visible; ++j)
-              row[j] =
-                  (ltrt::counter_uniform(seed, kDropStream,
-                                         ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                       ? row[j] * kDropScale
-                       : 0.0f);
+              row[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? row[j] * kDropScale : 0.0f;
           }
         }
         ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD,
@@ -1712,10 +1750,29 @@ static void transformer_decoder_layers_0_multihead_attn_out_proj_forward(float* 
 // transformer.decoder.layers.0.dropout2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
-// Calls transformer_decoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                           bool training, const ltrt::DropoutDraws& rng) {
-  transformer_decoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
+  constexpr int kNumel = 240;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;                  // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 767278081u;  // (and its stream)
+  // torch holds the input as (T, batch, ...) in memory and draws its mask in that order.
+  constexpr int kSteps = 10;
+  constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
+  for (int t = 0; t < kSteps; ++t) {
+    for (int b = 0; b < n; ++b) {
+      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
+        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
+        mask[i] = keep;
+        out[i] = keep ? inp[i] * kScale : 0.0f;
+      }
+    }
+  }
 }
 
 // transformer.decoder.layers.0: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1775,7 +1832,6 @@ static void transformer_decoder_layers_0_linear1_forward(float* out, const float
 // transformer.decoder.layers.0.dropout: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 10, 64) mask (32, 10, 64) <- inp (32, 10, 64)
-// Also called by transformer_decoder_layers_1_dropout_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                          bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kNumel = 640;           // per sample
@@ -1784,9 +1840,11 @@ static void transformer_decoder_layers_0_dropout_forward(float* out, std::uint8_
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 1412896937u;  // (and its stream)
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.torch.bernoulli(kKeep);
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -1824,7 +1882,6 @@ static void transformer_decoder_layers_0_linear2_forward(float* out, const float
 // transformer.decoder.layers.0.dropout3: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
-// Also called by transformer_decoder_layers_1_dropout3_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_0_dropout3_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                           bool training, const ltrt::DropoutDraws& rng) {
   constexpr int kNumel = 240;           // per sample
@@ -1833,9 +1890,11 @@ static void transformer_decoder_layers_0_dropout3_forward(float* out, std::uint8
     for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
     return;
   }
-  constexpr double kKeep = 0.9;  // torch's bernoulli_(1 - p), in double
+  constexpr double kKeep = 0.9;                  // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 750500462u;  // (and its stream)
   for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = rng.torch.bernoulli(kKeep);
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
     mask[i] = keep;
     out[i] = keep ? inp[i] * kScale : 0.0f;
   }
@@ -1869,27 +1928,28 @@ static void transformer_decoder_layers_1_self_attn_in_proj_forward(float* out, c
 
 // transformer.decoder.layers.1.self_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 10) dropout_seed (1,) <- qkv (32, 10, 72)
+// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 10) dropout_mask (32, 50) <- qkv (32, 10, 72)
 static void transformer_decoder_layers_1_self_attn_forward(float* out, float* lse, float* scores,
-                                                           std::int64_t* dropout_seed, const float* qkv, int n,
+                                                           std::uint8_t* dropout_mask, const float* qkv, int n,
                                                            bool training, const ltrt::DropoutDraws& rng) {
-  constexpr int kTq = 10, kTk = kTq;                               // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 4, kD = 6;                       // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;  // q | k | v rows of qkv
-  constexpr bool kCausal = true;                                   // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                              // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                   // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                         // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 2971474925u;               // this layer's own random numbers
-  // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
-  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
-  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
-  // that what draws from it after is torch's.
-  std::uint64_t seed = 0;
+  constexpr int kTq = 10, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                        // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 2971474925u;                    // this layer's own random numbers
+  constexpr double kKeep = 0.9;                                         // torch's bernoulli_(1 - p), in double
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
+  // Attention dropout in training: the masks of the (batch, heads, Tq, Tk) probabilities, which the
+  // backward reads, drawn first as torch's dropout draws its bernoulli_ over the whole softmax.
   if (training) {
-    seed = rng.own.next_u64();
-    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
-    dropout_seed[0] = static_cast<std::int64_t>(seed);
+    for (int b = 0; b < n; ++b) {
+      ltrt::draw_dropout_bits(rng, kKeep, kDropP, kDropStream, static_cast<std::uint64_t>(b) * kMaskBits, kMaskBits,
+                              dropout_mask + b * kMaskBytes);
+    }
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
   ltrt::parallel_for(n, 3, [=](int begin, int end) {
@@ -1899,6 +1959,7 @@ static void transformer_decoder_layers_1_self_attn_forward(float* out, float* ls
         const float* q = qkv + b * kTq * kQRow + h * kD;
         const float* k = qkv + b * kTk * kKVRow + kKeyColumn + h * kD;
         const float* v = k + kE;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the sample's dropout masks
         float* row_lse = lse + (b * kHeads + h) * kTq;
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
@@ -1917,11 +1978,7 @@ static void transformer_decoder_layers_1_self_attn_forward(float* out, float* ls
           // Dropout of the probabilities in training (lse keeps the softmax's).
           if (training) {
             for (int j = 0; j < visible; ++j)
-              row[j] =
-                  (ltrt::counter_uniform(seed, kDropStream,
-                                         ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                       ? row[j] * kDropScale
-                       : 0.0f);
+              row[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? row[j] * kDropScale : 0.0f;
           }
         }
         ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD,
@@ -1943,10 +2000,29 @@ static void transformer_decoder_layers_1_self_attn_out_proj_forward(float* out, 
 // transformer.decoder.layers.1.dropout1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
-// Calls transformer_decoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                           bool training, const ltrt::DropoutDraws& rng) {
-  transformer_decoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
+  constexpr int kNumel = 240;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 3410552033u;  // (and its stream)
+  // torch holds the input as (T, batch, ...) in memory and draws its mask in that order.
+  constexpr int kSteps = 10;
+  constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
+  for (int t = 0; t < kSteps; ++t) {
+    for (int b = 0; b < n; ++b) {
+      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
+        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
+        mask[i] = keep;
+        out[i] = keep ? inp[i] * kScale : 0.0f;
+      }
+    }
+  }
 }
 
 // transformer.decoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1978,28 +2054,29 @@ static void transformer_decoder_layers_1_multihead_attn_forward(float* query, fl
 
 // transformer.decoder.layers.1.multihead_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 12) dropout_seed (1,) <- query (32, 10, 24) key_value (32, 12, 48)
+// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 12) dropout_mask (32, 60) <- query (32, 10, 24) key_value (32, 12, 48)
 static void transformer_decoder_layers_1_multihead_attn_forward_2(float* out, float* lse, float* scores,
-                                                                  std::int64_t* dropout_seed, const float* query,
+                                                                  std::uint8_t* dropout_mask, const float* query,
                                                                   const float* key_value, int n, bool training,
                                                                   const ltrt::DropoutDraws& rng) {
-  constexpr int kTq = 10, kTk = 12;                           // query rows, and key and value rows, a sample
-  constexpr int kE = 24, kHeads = 4, kD = 6;                  // embed_dim, num_heads, head_dim
-  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;  // q rows of query; k | v rows of key_value
-  constexpr bool kCausal = false;                             // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                         // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                              // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                    // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 2808091916u;          // this layer's own random numbers
-  // Attention dropout in training: the step's seed of this layer's masks, which the backward reads.
-  // ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,
-  // heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so
-  // that what draws from it after is torch's.
-  std::uint64_t seed = 0;
+  constexpr int kTq = 10, kTk = 12;                                     // query rows, and key and value rows, a sample
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;            // q rows of query; k | v rows of key_value
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 2808091916u;                    // this layer's own random numbers
+  constexpr double kKeep = 0.9;                                         // torch's bernoulli_(1 - p), in double
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
+  // Attention dropout in training: the masks of the (batch, heads, Tq, Tk) probabilities, which the
+  // backward reads, drawn first as torch's dropout draws its bernoulli_ over the whole softmax.
   if (training) {
-    seed = rng.own.next_u64();
-    rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);
-    dropout_seed[0] = static_cast<std::int64_t>(seed);
+    for (int b = 0; b < n; ++b) {
+      ltrt::draw_dropout_bits(rng, kKeep, kDropP, kDropStream, static_cast<std::uint64_t>(b) * kMaskBits, kMaskBits,
+                              dropout_mask + b * kMaskBytes);
+    }
   }
   // The samples split among the step's threads; a part's scores use its first sample's Tq x Tk slot.
   ltrt::parallel_for(n, 6, [=](int begin, int end) {
@@ -2009,6 +2086,7 @@ static void transformer_decoder_layers_1_multihead_attn_forward_2(float* out, fl
         const float* q = query + b * kTq * kQRow + h * kD;
         const float* k = key_value + b * kTk * kKVRow + kKeyColumn + h * kD;
         const float* v = k + kE;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the sample's dropout masks
         float* row_lse = lse + (b * kHeads + h) * kTq;
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
@@ -2027,11 +2105,7 @@ static void transformer_decoder_layers_1_multihead_attn_forward_2(float* out, fl
           // Dropout of the probabilities in training (lse keeps the softmax's).
           if (training) {
             for (int j = 0; j < visible; ++j)
-              row[j] =
-                  (ltrt::counter_uniform(seed, kDropStream,
-                                         ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                       ? row[j] * kDropScale
-                       : 0.0f);
+              row[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? row[j] * kDropScale : 0.0f;
           }
         }
         ltrt::sgemm_ld(false, false, kTq, kD, kTk, 1.0f, p, kTk, v, kKVRow, 0.0f, out + b * kTq * kE + h * kD,
@@ -2054,10 +2128,29 @@ static void transformer_decoder_layers_1_multihead_attn_out_proj_forward(float* 
 // transformer.decoder.layers.1.dropout2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
-// Calls transformer_decoder_layers_0_dropout1_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                           bool training, const ltrt::DropoutDraws& rng) {
-  transformer_decoder_layers_0_dropout1_forward(out, mask, inp, n, training, rng);
+  constexpr int kNumel = 240;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 3360219176u;  // (and its stream)
+  // torch holds the input as (T, batch, ...) in memory and draws its mask in that order.
+  constexpr int kSteps = 10;
+  constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
+  for (int t = 0; t < kSteps; ++t) {
+    for (int b = 0; b < n; ++b) {
+      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
+        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
+        mask[i] = keep;
+        out[i] = keep ? inp[i] * kScale : 0.0f;
+      }
+    }
+  }
 }
 
 // transformer.decoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -2089,10 +2182,22 @@ static void transformer_decoder_layers_1_linear1_forward(float* out, const float
 // transformer.decoder.layers.1.dropout: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 10, 64) mask (32, 10, 64) <- inp (32, 10, 64)
-// Calls transformer_decoder_layers_0_dropout_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                          bool training, const ltrt::DropoutDraws& rng) {
-  transformer_decoder_layers_0_dropout_forward(out, mask, inp, n, training, rng);
+  constexpr int kNumel = 640;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 2148161546u;  // (and its stream)
+  for (int i = 0; i < n * kNumel; ++i) {
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
+    mask[i] = keep;
+    out[i] = keep ? inp[i] * kScale : 0.0f;
+  }
 }
 
 // transformer.decoder.layers.1.linear2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -2107,10 +2212,22 @@ static void transformer_decoder_layers_1_linear2_forward(float* out, const float
 // transformer.decoder.layers.1.dropout3: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
 // out (32, 10, 24) mask (32, 10, 24) <- inp (32, 10, 24)
-// Calls transformer_decoder_layers_0_dropout3_forward: the same shapes and constants, so the same code.
 static void transformer_decoder_layers_1_dropout3_forward(float* out, std::uint8_t* mask, const float* inp, int n,
                                                           bool training, const ltrt::DropoutDraws& rng) {
-  transformer_decoder_layers_0_dropout3_forward(out, mask, inp, n, training, rng);
+  constexpr int kNumel = 240;           // per sample
+  constexpr float kScale = 1.1111112f;  // 1 / (1 - p)
+  if (!training) {
+    for (int i = 0; i < n * kNumel; ++i) out[i] = inp[i];
+    return;
+  }
+  constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
+  constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
+  constexpr std::uint32_t kStream = 3376996795u;  // (and its stream)
+  for (int i = 0; i < n * kNumel; ++i) {
+    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
+    mask[i] = keep;
+    out[i] = keep ? inp[i] * kScale : 0.0f;
+  }
 }
 
 // transformer.decoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -2413,21 +2530,22 @@ static void transformer_decoder_layers_1_multihead_attn_out_proj_backward(float*
 
 // transformer.decoder.layers.1.multihead_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dquery (32, 10, 24) dkey_value (32, 12, 48) delta (32, 4, 10) scratch (32, 2, 10, 12) <- dout (32, 10, 24) query (32, 10, 24) key_value (32, 12, 48) out (32, 10, 24) lse (32, 4, 10) dropout_seed (1,)
+// dquery (32, 10, 24) dkey_value (32, 12, 48) delta (32, 4, 10) scratch (32, 2, 10, 12) <- dout (32, 10, 24) query (32, 10, 24) key_value (32, 12, 48) out (32, 10, 24) lse (32, 4, 10) dropout_mask (32, 60)
 static void transformer_decoder_layers_1_multihead_attn_backward(float* dquery, float* dkey_value, float* delta,
                                                                  float* scratch, const float* dout, const float* query,
                                                                  const float* key_value, const float* out,
-                                                                 const float* lse, const std::int64_t* dropout_seed,
+                                                                 const float* lse, const std::uint8_t* dropout_mask,
                                                                  int n) {
-  constexpr int kTq = 10, kTk = 12;                           // query rows, and key and value rows, a sample
-  constexpr int kE = 24, kHeads = 4, kD = 6;                  // embed_dim, num_heads, head_dim
-  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;  // q rows of query; k | v rows of key_value
-  constexpr bool kCausal = false;                             // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                         // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                              // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                    // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 2808091916u;          // this layer's own random numbers
-  const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks
+  constexpr int kTq = 10, kTk = 12;                                     // query rows, and key and value rows, a sample
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;            // q rows of query; k | v rows of key_value
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 2808091916u;                    // this layer's own random numbers
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
   // The samples split among the step's threads; a part's p and dp use its first sample's slot.
   ltrt::parallel_for(n, 6, [=](int begin, int end) {
     float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse
@@ -2444,6 +2562,7 @@ static void transformer_decoder_layers_1_multihead_attn_backward(float* dquery, 
         const float* o = out + b * kTq * kE + h * kD;
         const float* row_lse = lse + (b * kHeads + h) * kTq;
         float* row_delta = delta + (b * kHeads + h) * kTq;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the forward's dropout masks
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
           float* row = p + i * kTk;
@@ -2459,10 +2578,7 @@ static void transformer_decoder_layers_1_multihead_attn_backward(float* dquery, 
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
             (dp + i * kTk)[j] =
-                (ltrt::counter_uniform(seed, kDropStream,
-                                       ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                     ? (p + i * kTk)[j] * kDropScale
-                     : 0.0f);
+                ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? (p + i * kTk)[j] * kDropScale : 0.0f;
           for (int j = visible; j < kTk; ++j) dp[i * kTk + j] = 0.0f;
         }
         ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = z^T dout
@@ -2473,10 +2589,7 @@ static void transformer_decoder_layers_1_multihead_attn_backward(float* dquery, 
           float* ds = dp + i * kTk;
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
-            ds[j] = (ltrt::counter_uniform(seed, kDropStream,
-                                           ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                         ? ds[j] * kDropScale
-                         : 0.0f);
+            ds[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? ds[j] * kDropScale : 0.0f;
           for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
           for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;
         }
@@ -2554,19 +2667,20 @@ static void transformer_decoder_layers_1_self_attn_out_proj_backward(float* dinp
 
 // transformer.decoder.layers.1.self_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dqkv (32, 10, 72) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 24) qkv (32, 10, 72) out (32, 10, 24) lse (32, 4, 10) dropout_seed (1,)
+// dqkv (32, 10, 72) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 24) qkv (32, 10, 72) out (32, 10, 24) lse (32, 4, 10) dropout_mask (32, 50)
 static void transformer_decoder_layers_1_self_attn_backward(float* dqkv, float* delta, float* scratch,
                                                             const float* dout, const float* qkv, const float* out,
-                                                            const float* lse, const std::int64_t* dropout_seed, int n) {
-  constexpr int kTq = 10, kTk = kTq;                                       // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 4, kD = 6;                               // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;          // q | k | v rows of qkv
-  constexpr bool kCausal = true;                                           // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                                      // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                           // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                                 // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 2971474925u;                       // this layer's own random numbers
-  const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks
+                                                            const float* lse, const std::uint8_t* dropout_mask, int n) {
+  constexpr int kTq = 10, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                        // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 2971474925u;                    // this layer's own random numbers
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
   // The samples split among the step's threads; a part's p and dp use its first sample's slot.
   ltrt::parallel_for(n, 3, [=](int begin, int end) {
     float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse
@@ -2583,6 +2697,7 @@ static void transformer_decoder_layers_1_self_attn_backward(float* dqkv, float* 
         const float* o = out + b * kTq * kE + h * kD;
         const float* row_lse = lse + (b * kHeads + h) * kTq;
         float* row_delta = delta + (b * kHeads + h) * kTq;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the forward's dropout masks
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
           float* row = p + i * kTk;
@@ -2598,10 +2713,7 @@ static void transformer_decoder_layers_1_self_attn_backward(float* dqkv, float* 
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
             (dp + i * kTk)[j] =
-                (ltrt::counter_uniform(seed, kDropStream,
-                                       ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                     ? (p + i * kTk)[j] * kDropScale
-                     : 0.0f);
+                ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? (p + i * kTk)[j] * kDropScale : 0.0f;
           for (int j = visible; j < kTk; ++j) dp[i * kTk + j] = 0.0f;
         }
         ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = z^T dout
@@ -2612,10 +2724,7 @@ static void transformer_decoder_layers_1_self_attn_backward(float* dqkv, float* 
           float* ds = dp + i * kTk;
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
-            ds[j] = (ltrt::counter_uniform(seed, kDropStream,
-                                           ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                         ? ds[j] * kDropScale
-                         : 0.0f);
+            ds[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? ds[j] * kDropScale : 0.0f;
           for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
           for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;
         }
@@ -2768,21 +2877,22 @@ static void transformer_decoder_layers_0_multihead_attn_out_proj_backward(float*
 
 // transformer.decoder.layers.0.multihead_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dquery (32, 10, 24) dkey_value (32, 12, 48) delta (32, 4, 10) scratch (32, 2, 10, 12) <- dout (32, 10, 24) query (32, 10, 24) key_value (32, 12, 48) out (32, 10, 24) lse (32, 4, 10) dropout_seed (1,)
+// dquery (32, 10, 24) dkey_value (32, 12, 48) delta (32, 4, 10) scratch (32, 2, 10, 12) <- dout (32, 10, 24) query (32, 10, 24) key_value (32, 12, 48) out (32, 10, 24) lse (32, 4, 10) dropout_mask (32, 60)
 static void transformer_decoder_layers_0_multihead_attn_backward(float* dquery, float* dkey_value, float* delta,
                                                                  float* scratch, const float* dout, const float* query,
                                                                  const float* key_value, const float* out,
-                                                                 const float* lse, const std::int64_t* dropout_seed,
+                                                                 const float* lse, const std::uint8_t* dropout_mask,
                                                                  int n) {
-  constexpr int kTq = 10, kTk = 12;                           // query rows, and key and value rows, a sample
-  constexpr int kE = 24, kHeads = 4, kD = 6;                  // embed_dim, num_heads, head_dim
-  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;  // q rows of query; k | v rows of key_value
-  constexpr bool kCausal = false;                             // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                         // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                              // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                    // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 3669955877u;          // this layer's own random numbers
-  const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks
+  constexpr int kTq = 10, kTk = 12;                                     // query rows, and key and value rows, a sample
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = kE, kKVRow = 2 * kE, kKeyColumn = 0;            // q rows of query; k | v rows of key_value
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 3669955877u;                    // this layer's own random numbers
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
   // The samples split among the step's threads; a part's p and dp use its first sample's slot.
   ltrt::parallel_for(n, 6, [=](int begin, int end) {
     float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse
@@ -2799,6 +2909,7 @@ static void transformer_decoder_layers_0_multihead_attn_backward(float* dquery, 
         const float* o = out + b * kTq * kE + h * kD;
         const float* row_lse = lse + (b * kHeads + h) * kTq;
         float* row_delta = delta + (b * kHeads + h) * kTq;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the forward's dropout masks
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
           float* row = p + i * kTk;
@@ -2814,10 +2925,7 @@ static void transformer_decoder_layers_0_multihead_attn_backward(float* dquery, 
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
             (dp + i * kTk)[j] =
-                (ltrt::counter_uniform(seed, kDropStream,
-                                       ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                     ? (p + i * kTk)[j] * kDropScale
-                     : 0.0f);
+                ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? (p + i * kTk)[j] * kDropScale : 0.0f;
           for (int j = visible; j < kTk; ++j) dp[i * kTk + j] = 0.0f;
         }
         ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = z^T dout
@@ -2828,10 +2936,7 @@ static void transformer_decoder_layers_0_multihead_attn_backward(float* dquery, 
           float* ds = dp + i * kTk;
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
-            ds[j] = (ltrt::counter_uniform(seed, kDropStream,
-                                           ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                         ? ds[j] * kDropScale
-                         : 0.0f);
+            ds[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? ds[j] * kDropScale : 0.0f;
           for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
           for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;
         }
@@ -2895,19 +3000,20 @@ static void transformer_decoder_layers_0_self_attn_out_proj_backward(float* dinp
 
 // transformer.decoder.layers.0.self_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dqkv (32, 10, 72) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 24) qkv (32, 10, 72) out (32, 10, 24) lse (32, 4, 10) dropout_seed (1,)
+// dqkv (32, 10, 72) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 24) qkv (32, 10, 72) out (32, 10, 24) lse (32, 4, 10) dropout_mask (32, 50)
 static void transformer_decoder_layers_0_self_attn_backward(float* dqkv, float* delta, float* scratch,
                                                             const float* dout, const float* qkv, const float* out,
-                                                            const float* lse, const std::int64_t* dropout_seed, int n) {
-  constexpr int kTq = 10, kTk = kTq;                                       // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 4, kD = 6;                               // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;          // q | k | v rows of qkv
-  constexpr bool kCausal = true;                                           // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                                      // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                           // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                                 // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 2070968978u;                       // this layer's own random numbers
-  const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks
+                                                            const float* lse, const std::uint8_t* dropout_mask, int n) {
+  constexpr int kTq = 10, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = true;                                        // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 2070968978u;                    // this layer's own random numbers
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
   // The samples split among the step's threads; a part's p and dp use its first sample's slot.
   ltrt::parallel_for(n, 3, [=](int begin, int end) {
     float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse
@@ -2924,6 +3030,7 @@ static void transformer_decoder_layers_0_self_attn_backward(float* dqkv, float* 
         const float* o = out + b * kTq * kE + h * kD;
         const float* row_lse = lse + (b * kHeads + h) * kTq;
         float* row_delta = delta + (b * kHeads + h) * kTq;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the forward's dropout masks
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
           float* row = p + i * kTk;
@@ -2939,10 +3046,7 @@ static void transformer_decoder_layers_0_self_attn_backward(float* dqkv, float* 
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
             (dp + i * kTk)[j] =
-                (ltrt::counter_uniform(seed, kDropStream,
-                                       ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                     ? (p + i * kTk)[j] * kDropScale
-                     : 0.0f);
+                ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? (p + i * kTk)[j] * kDropScale : 0.0f;
           for (int j = visible; j < kTk; ++j) dp[i * kTk + j] = 0.0f;
         }
         ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = z^T dout
@@ -2953,10 +3057,7 @@ static void transformer_decoder_layers_0_self_attn_backward(float* dqkv, float* 
           float* ds = dp + i * kTk;
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
-            ds[j] = (ltrt::counter_uniform(seed, kDropStream,
-                                           ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                         ? ds[j] * kDropScale
-                         : 0.0f);
+            ds[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? ds[j] * kDropScale : 0.0f;
           for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
           for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;
         }
@@ -3250,19 +3351,20 @@ static void transformer_encoder_layers_1_self_attn_out_proj_backward(float* dinp
 
 // transformer.encoder.layers.1.self_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dqkv (32, 12, 72) delta (32, 4, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 4, 12) dropout_seed (1,)
+// dqkv (32, 12, 72) delta (32, 4, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 4, 12) dropout_mask (32, 72)
 static void transformer_encoder_layers_1_self_attn_backward(float* dqkv, float* delta, float* scratch,
                                                             const float* dout, const float* qkv, const float* out,
-                                                            const float* lse, const std::int64_t* dropout_seed, int n) {
-  constexpr int kTq = 12, kTk = kTq;                                       // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 4, kD = 6;                               // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;          // q | k | v rows of qkv
-  constexpr bool kCausal = false;                                          // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                                      // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                           // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                                 // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 532433809u;                        // this layer's own random numbers
-  const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks
+                                                            const float* lse, const std::uint8_t* dropout_mask, int n) {
+  constexpr int kTq = 12, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 532433809u;                     // this layer's own random numbers
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
   // The samples split among the step's threads; a part's p and dp use its first sample's slot.
   ltrt::parallel_for(n, 2, [=](int begin, int end) {
     float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse
@@ -3279,6 +3381,7 @@ static void transformer_encoder_layers_1_self_attn_backward(float* dqkv, float* 
         const float* o = out + b * kTq * kE + h * kD;
         const float* row_lse = lse + (b * kHeads + h) * kTq;
         float* row_delta = delta + (b * kHeads + h) * kTq;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the forward's dropout masks
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
           float* row = p + i * kTk;
@@ -3294,10 +3397,7 @@ static void transformer_encoder_layers_1_self_attn_backward(float* dqkv, float* 
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
             (dp + i * kTk)[j] =
-                (ltrt::counter_uniform(seed, kDropStream,
-                                       ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                     ? (p + i * kTk)[j] * kDropScale
-                     : 0.0f);
+                ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? (p + i * kTk)[j] * kDropScale : 0.0f;
           for (int j = visible; j < kTk; ++j) dp[i * kTk + j] = 0.0f;
         }
         ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = z^T dout
@@ -3308,10 +3408,7 @@ static void transformer_encoder_layers_1_self_attn_backward(float* dqkv, float* 
           float* ds = dp + i * kTk;
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
-            ds[j] = (ltrt::counter_uniform(seed, kDropStream,
-                                           ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                         ? ds[j] * kDropScale
-                         : 0.0f);
+            ds[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? ds[j] * kDropScale : 0.0f;
           for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
           for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;
         }
@@ -3463,19 +3560,20 @@ static void transformer_encoder_layers_0_self_attn_out_proj_backward(float* dinp
 
 // transformer.encoder.layers.0.self_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dqkv (32, 12, 72) delta (32, 4, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 4, 12) dropout_seed (1,)
+// dqkv (32, 12, 72) delta (32, 4, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 4, 12) dropout_mask (32, 72)
 static void transformer_encoder_layers_0_self_attn_backward(float* dqkv, float* delta, float* scratch,
                                                             const float* dout, const float* qkv, const float* out,
-                                                            const float* lse, const std::int64_t* dropout_seed, int n) {
-  constexpr int kTq = 12, kTk = kTq;                                       // sequence length (queries and keys alike)
-  constexpr int kE = 24, kHeads = 4, kD = 6;                               // embed_dim, num_heads, head_dim
-  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;          // q | k | v rows of qkv
-  constexpr bool kCausal = false;                                          // query i sees keys j <= i
-  constexpr float scale = 0.4082483f;                                      // 1 / sqrt(head_dim)
-  constexpr float kDropP = 0.1f;                                           // dropout of the probabilities
-  constexpr float kDropScale = 1.1111112f;                                 // 1 / (1 - p)
-  constexpr std::uint32_t kDropStream = 3220521398u;                       // this layer's own random numbers
-  const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks
+                                                            const float* lse, const std::uint8_t* dropout_mask, int n) {
+  constexpr int kTq = 12, kTk = kTq;                                    // sequence length (queries and keys alike)
+  constexpr int kE = 24, kHeads = 4, kD = 6;                            // embed_dim, num_heads, head_dim
+  constexpr int kQRow = 3 * kE, kKVRow = 3 * kE, kKeyColumn = kE;       // q | k | v rows of qkv
+  constexpr bool kCausal = false;                                       // query i sees keys j <= i
+  constexpr float scale = 0.4082483f;                                   // 1 / sqrt(head_dim)
+  constexpr float kDropP = 0.1f;                                        // dropout of the probabilities
+  constexpr float kDropScale = 1.1111112f;                              // 1 / (1 - p)
+  constexpr std::uint32_t kDropStream = 3220521398u;                    // this layer's own random numbers
+  constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities
+  constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;
   // The samples split among the step's threads; a part's p and dp use its first sample's slot.
   ltrt::parallel_for(n, 2, [=](int begin, int end) {
     float* p = scratch + begin * 2 * kTq * kTk;  // one head's probabilities, recomputed from lse
@@ -3492,6 +3590,7 @@ static void transformer_encoder_layers_0_self_attn_backward(float* dqkv, float* 
         const float* o = out + b * kTq * kE + h * kD;
         const float* row_lse = lse + (b * kHeads + h) * kTq;
         float* row_delta = delta + (b * kHeads + h) * kTq;
+        const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the forward's dropout masks
         ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)
         for (int i = 0; i < kTq; ++i) {
           float* row = p + i * kTk;
@@ -3507,10 +3606,7 @@ static void transformer_encoder_layers_0_self_attn_backward(float* dqkv, float* 
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
             (dp + i * kTk)[j] =
-                (ltrt::counter_uniform(seed, kDropStream,
-                                       ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                     ? (p + i * kTk)[j] * kDropScale
-                     : 0.0f);
+                ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? (p + i * kTk)[j] * kDropScale : 0.0f;
           for (int j = visible; j < kTk; ++j) dp[i * kTk + j] = 0.0f;
         }
         ltrt::sgemm_ld(true, false, kTk, kD, kTq, 1.0f, dp, kTk, d_o, kE, 0.0f, dv, kKVRow);  // dv = z^T dout
@@ -3521,10 +3617,7 @@ static void transformer_encoder_layers_0_self_attn_backward(float* dqkv, float* 
           float* ds = dp + i * kTk;
           const int visible = kCausal ? i + 1 : kTk;
           for (int j = 0; j < visible; ++j)
-            ds[j] = (ltrt::counter_uniform(seed, kDropStream,
-                                           ((static_cast<std::uint64_t>(b) * kHeads + h) * kTq + i) * kTk + j) >= kDropP
-                         ? ds[j] * kDropScale
-                         : 0.0f);
+            ds[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? ds[j] * kDropScale : 0.0f;
           for (int j = 0; j < visible; ++j) ds[j] = pi[j] * (ds[j] - row_delta[i]) * scale;
           for (int j = visible; j < kTk; ++j) ds[j] = 0.0f;
         }
@@ -3851,20 +3944,10 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_0_norm2_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_rstd);  // (32, 12)
-  auto* const transformer_encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const transformer_decoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_0_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const transformer_encoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_mask);  // (32, 72)
+  auto* const transformer_encoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_mask);  // (32, 72)
   auto* const transformer_encoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_self_attn_out_proj_out);  // (32, 12, 24)
   auto* const transformer_encoder_layers_0_out =
@@ -3943,6 +4026,8 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::d_transformer_encoder_layers_1_self_attn_att);  // (32, 12, 24)
   auto* const transformer_encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const transformer_encoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_1_norm1_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const transformer_encoder_layers_1_activation_out =
@@ -4009,6 +4094,16 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_0_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_0_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_0_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_0_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_out =
@@ -4021,10 +4116,6 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out);  // (32, 10, 24)
   auto* const d_transformer_decoder_layers_0_out =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_0_out);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_0_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp = reinterpret_cast<float*>(
@@ -4115,14 +4206,24 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_1_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
+  auto* const d_transformer_decoder_layers_1_self_attn_in_proj_out_delta = reinterpret_cast<float*>(
+      arena + offset::d_transformer_decoder_layers_1_self_attn_in_proj_out_delta);  // (32, 4, 10)
+  auto* const transformer_decoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_1_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_out);  // (32, 10, 24)
   auto* const d_transformer_decoder_layers_1_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_self_attn_out_proj_out);  // (32, 10, 24)
-  auto* const d_transformer_decoder_layers_1_self_attn_in_proj_out_delta = reinterpret_cast<float*>(
-      arena + offset::d_transformer_decoder_layers_1_self_attn_in_proj_out_delta);  // (32, 4, 10)
   auto* const d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch = reinterpret_cast<float*>(
       arena + offset::d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch);  // (32, 2, 10, 10)
   auto* const transformer_decoder_layers_1_dropout1_out =
@@ -4133,12 +4234,6 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_norm1_out_sum1);  // (32, 10, 24)
   auto* const d_transformer_decoder_layers_1_self_attn_att =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_self_attn_att);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp = reinterpret_cast<float*>(
@@ -4157,24 +4252,6 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_scores);  // (32, 10, 12)
-  auto* const transformer_decoder_layers_1_dropout2_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_multihead_attn_att_delta =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_delta);  // (32, 4, 10)
-  auto* const transformer_decoder_layers_1_norm2_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm2_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_norm_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
-  auto* const transformer_decoder_norm_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_seed);  // (1,)
   auto* const transformer_decoder_layers_1_multihead_attn_out_proj_out = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out_2 =
@@ -4191,6 +4268,14 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_norm2_out_sum1);  // (32, 10, 24)
   auto* const d_transformer_decoder_layers_1_multihead_attn_att =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_multihead_attn_att);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_dropout2_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_multihead_attn_att_delta =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_delta);  // (32, 4, 10)
+  auto* const transformer_decoder_layers_1_norm2_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm2_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_activation_out);  // (32, 10, 64)
   auto* const d_transformer_decoder_layers_1_norm2_out =
@@ -4225,6 +4310,14 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_dropout_out);  // (32, 10, 64)
   auto* const d_transformer_decoder_layers_1_linear1_out =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_linear1_out);  // (32, 10, 64)
+  auto* const transformer_decoder_layers_1_norm3_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm3_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_norm_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
+  auto* const transformer_decoder_norm_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
   auto* const d_transformer_decoder_norm_out =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_norm_out);  // (32, 10, 24)
   auto* const d_transformer_decoder_layers_1_norm3_out =
@@ -4237,7 +4330,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
                                                          transformer_encoder_layers_0_self_attn_in_proj_bias, n);
   transformer_encoder_layers_0_self_attn_forward(
       transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_att_lse,
-      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_seed,
+      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_mask,
       transformer_encoder_layers_0_self_attn_in_proj_out, n, true, rng);
   transformer_encoder_layers_0_self_attn_out_proj_forward(
       transformer_encoder_layers_0_self_attn_out_proj_out, transformer_encoder_layers_0_self_attn_att,
@@ -4274,7 +4367,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       transformer_encoder_layers_1_self_attn_in_proj_weight, transformer_encoder_layers_1_self_attn_in_proj_bias, n);
   transformer_encoder_layers_1_self_attn_forward(
       transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_att_lse,
-      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_seed,
+      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_mask,
       transformer_encoder_layers_1_self_attn_in_proj_out, n, true, rng);
   transformer_encoder_layers_1_self_attn_out_proj_forward(
       transformer_encoder_layers_1_self_attn_out_proj_out, transformer_encoder_layers_1_self_attn_att,
@@ -4314,7 +4407,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
                                                          transformer_decoder_layers_0_self_attn_in_proj_bias, n);
   transformer_decoder_layers_0_self_attn_forward(
       transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_att_lse,
-      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_seed,
+      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_mask,
       transformer_decoder_layers_0_self_attn_in_proj_out, n, true, rng);
   transformer_decoder_layers_0_self_attn_out_proj_forward(
       transformer_decoder_layers_0_self_attn_out_proj_out, transformer_decoder_layers_0_self_attn_att,
@@ -4336,7 +4429,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   transformer_decoder_layers_0_multihead_attn_forward_2(
       transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_att_lse,
       transformer_decoder_layers_0_multihead_attn_att_scores,
-      transformer_decoder_layers_0_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_0_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_0_multihead_attn_in_proj_query,
       transformer_decoder_layers_0_multihead_attn_in_proj_key_value, n, true, rng);
   transformer_decoder_layers_0_multihead_attn_out_proj_forward(
@@ -4375,7 +4468,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       transformer_decoder_layers_1_self_attn_in_proj_weight, transformer_decoder_layers_1_self_attn_in_proj_bias, n);
   transformer_decoder_layers_1_self_attn_forward(
       transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_att_lse,
-      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_seed,
+      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_mask,
       transformer_decoder_layers_1_self_attn_in_proj_out, n, true, rng);
   transformer_decoder_layers_1_self_attn_out_proj_forward(
       transformer_decoder_layers_1_self_attn_out_proj_out, transformer_decoder_layers_1_self_attn_att,
@@ -4397,7 +4490,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
   transformer_decoder_layers_1_multihead_attn_forward_2(
       transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_att_lse,
       transformer_decoder_layers_1_multihead_attn_att_scores,
-      transformer_decoder_layers_1_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_1_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_1_multihead_attn_in_proj_query,
       transformer_decoder_layers_1_multihead_attn_in_proj_key_value, n, true, rng);
   transformer_decoder_layers_1_multihead_attn_out_proj_forward(
@@ -4486,7 +4579,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       transformer_decoder_layers_1_multihead_attn_att_scratch, d_transformer_decoder_layers_1_multihead_attn_att,
       transformer_decoder_layers_1_multihead_attn_in_proj_query,
       transformer_decoder_layers_1_multihead_attn_in_proj_key_value, transformer_decoder_layers_1_multihead_attn_att,
-      transformer_decoder_layers_1_multihead_attn_att_lse, transformer_decoder_layers_1_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_1_multihead_attn_att_lse, transformer_decoder_layers_1_multihead_attn_att_dropout_mask,
       n);
   transformer_decoder_layers_1_multihead_attn_backward_2(
       transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp,
@@ -4517,7 +4610,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       d_transformer_decoder_layers_1_self_attn_in_proj_out_delta,
       d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch, d_transformer_decoder_layers_1_self_attn_att,
       transformer_decoder_layers_1_self_attn_in_proj_out, transformer_decoder_layers_1_self_attn_att,
-      transformer_decoder_layers_1_self_attn_att_lse, transformer_decoder_layers_1_self_attn_att_dropout_seed, n);
+      transformer_decoder_layers_1_self_attn_att_lse, transformer_decoder_layers_1_self_attn_att_dropout_mask, n);
   transformer_decoder_layers_1_self_attn_in_proj_backward(
       d_transformer_decoder_layers_0_norm3_out, d_transformer_decoder_layers_1_self_attn_in_proj_weight,
       d_transformer_decoder_layers_1_self_attn_in_proj_bias, d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv,
@@ -4569,7 +4662,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       transformer_decoder_layers_0_multihead_attn_att_scratch, d_transformer_decoder_layers_0_multihead_attn_att,
       transformer_decoder_layers_0_multihead_attn_in_proj_query,
       transformer_decoder_layers_0_multihead_attn_in_proj_key_value, transformer_decoder_layers_0_multihead_attn_att,
-      transformer_decoder_layers_0_multihead_attn_att_lse, transformer_decoder_layers_0_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_0_multihead_attn_att_lse, transformer_decoder_layers_0_multihead_attn_att_dropout_mask,
       n);
   transformer_decoder_layers_0_multihead_attn_backward_2(
       transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp,
@@ -4600,7 +4693,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       d_transformer_decoder_layers_0_self_attn_in_proj_out_delta,
       d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch, d_transformer_decoder_layers_0_self_attn_att,
       transformer_decoder_layers_0_self_attn_in_proj_out, transformer_decoder_layers_0_self_attn_att,
-      transformer_decoder_layers_0_self_attn_att_lse, transformer_decoder_layers_0_self_attn_att_dropout_seed, n);
+      transformer_decoder_layers_0_self_attn_att_lse, transformer_decoder_layers_0_self_attn_att_dropout_mask, n);
   transformer_decoder_layers_0_self_attn_in_proj_backward(
       d_transformer_decoder_layers_0_self_attn_in_proj_weight, d_transformer_decoder_layers_0_self_attn_in_proj_bias,
       d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv, tgt, n, accumulate);
@@ -4654,7 +4747,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       d_transformer_encoder_layers_1_self_attn_in_proj_out_delta,
       d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch, d_transformer_encoder_layers_1_self_attn_att,
       transformer_encoder_layers_1_self_attn_in_proj_out, transformer_encoder_layers_1_self_attn_att,
-      transformer_encoder_layers_1_self_attn_att_lse, transformer_encoder_layers_1_self_attn_att_dropout_seed, n);
+      transformer_encoder_layers_1_self_attn_att_lse, transformer_encoder_layers_1_self_attn_att_dropout_mask, n);
   transformer_encoder_layers_1_self_attn_in_proj_backward(
       d_transformer_encoder_layers_0_norm2_out, d_transformer_encoder_layers_1_self_attn_in_proj_weight,
       d_transformer_encoder_layers_1_self_attn_in_proj_bias, d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv,
@@ -4705,7 +4798,7 @@ static float training_step(std::byte* arena, int n, float loss_scale, bool accum
       d_transformer_encoder_layers_0_self_attn_in_proj_out_delta,
       d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch, d_transformer_encoder_layers_0_self_attn_att,
       transformer_encoder_layers_0_self_attn_in_proj_out, transformer_encoder_layers_0_self_attn_att,
-      transformer_encoder_layers_0_self_attn_att_lse, transformer_encoder_layers_0_self_attn_att_dropout_seed, n);
+      transformer_encoder_layers_0_self_attn_att_lse, transformer_encoder_layers_0_self_attn_att_dropout_mask, n);
   transformer_encoder_layers_0_self_attn_in_proj_backward(
       d_transformer_encoder_layers_0_self_attn_in_proj_weight, d_transformer_encoder_layers_0_self_attn_in_proj_bias,
       d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv, src, n, accumulate);
@@ -4866,20 +4959,10 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_0_norm2_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_rstd);  // (32, 12)
-  auto* const transformer_encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const transformer_decoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_0_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const transformer_encoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_mask);  // (32, 72)
+  auto* const transformer_encoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_mask);  // (32, 72)
   auto* const transformer_encoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_self_attn_out_proj_out);  // (32, 12, 24)
   auto* const transformer_encoder_layers_0_out =
@@ -4922,6 +5005,8 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out);  // (32, 12, 24)
   auto* const transformer_encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const transformer_encoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_1_norm1_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const transformer_encoder_layers_1_activation_out =
@@ -4958,6 +5043,16 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_0_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_0_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_0_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_0_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_out =
@@ -4966,10 +5061,6 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_dropout1_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_norm1_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_0_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_key_value = reinterpret_cast<float*>(
@@ -5022,6 +5113,16 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_1_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_1_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out =
@@ -5030,12 +5131,6 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_dropout1_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_norm1_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_key_value = reinterpret_cast<float*>(
@@ -5046,22 +5141,6 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_scores);  // (32, 10, 12)
-  auto* const transformer_decoder_layers_1_dropout2_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_norm2_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm2_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_norm_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
-  auto* const transformer_decoder_norm_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_seed);  // (1,)
   auto* const transformer_decoder_layers_1_multihead_attn_out_proj_out = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out_2 =
@@ -5070,6 +5149,12 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_dropout2_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_norm2_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_dropout2_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_norm2_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm2_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_activation_out);  // (32, 10, 64)
   auto* const transformer_decoder_layers_1_dropout_out =
@@ -5086,7 +5171,15 @@ static float evaluation_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_dropout3_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout3_out_mask);  // (32, 10, 24)
-  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  auto* const transformer_decoder_layers_1_norm3_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm3_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_norm_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
+  auto* const transformer_decoder_norm_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
+  ltrt::TorchGenerator unused_torch(0);                                             // eval mode draws nothing
   ltrt::Generator unused_own(0);
   const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   transformer_encoder_layers_0_self_attn_in_proj_forward(transformer_encoder_layers_0_self_attn_in_proj_out, src,
@@ -5094,7 +5187,7 @@ static float evaluation_step(std::byte* arena, int n) {
                                                          transformer_encoder_layers_0_self_attn_in_proj_bias, n);
   transformer_encoder_layers_0_self_attn_forward(
       transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_att_lse,
-      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_seed,
+      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_mask,
       transformer_encoder_layers_0_self_attn_in_proj_out, n, false, unused_rng);
   transformer_encoder_layers_0_self_attn_out_proj_forward(
       transformer_encoder_layers_0_self_attn_out_proj_out, transformer_encoder_layers_0_self_attn_att,
@@ -5131,7 +5224,7 @@ static float evaluation_step(std::byte* arena, int n) {
       transformer_encoder_layers_1_self_attn_in_proj_weight, transformer_encoder_layers_1_self_attn_in_proj_bias, n);
   transformer_encoder_layers_1_self_attn_forward(
       transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_att_lse,
-      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_seed,
+      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_mask,
       transformer_encoder_layers_1_self_attn_in_proj_out, n, false, unused_rng);
   transformer_encoder_layers_1_self_attn_out_proj_forward(
       transformer_encoder_layers_1_self_attn_out_proj_out, transformer_encoder_layers_1_self_attn_att,
@@ -5171,7 +5264,7 @@ static float evaluation_step(std::byte* arena, int n) {
                                                          transformer_decoder_layers_0_self_attn_in_proj_bias, n);
   transformer_decoder_layers_0_self_attn_forward(
       transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_att_lse,
-      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_seed,
+      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_mask,
       transformer_decoder_layers_0_self_attn_in_proj_out, n, false, unused_rng);
   transformer_decoder_layers_0_self_attn_out_proj_forward(
       transformer_decoder_layers_0_self_attn_out_proj_out, transformer_decoder_layers_0_self_attn_att,
@@ -5193,7 +5286,7 @@ static float evaluation_step(std::byte* arena, int n) {
   transformer_decoder_layers_0_multihead_attn_forward_2(
       transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_att_lse,
       transformer_decoder_layers_0_multihead_attn_att_scores,
-      transformer_decoder_layers_0_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_0_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_0_multihead_attn_in_proj_query,
       transformer_decoder_layers_0_multihead_attn_in_proj_key_value, n, false, unused_rng);
   transformer_decoder_layers_0_multihead_attn_out_proj_forward(
@@ -5232,7 +5325,7 @@ static float evaluation_step(std::byte* arena, int n) {
       transformer_decoder_layers_1_self_attn_in_proj_weight, transformer_decoder_layers_1_self_attn_in_proj_bias, n);
   transformer_decoder_layers_1_self_attn_forward(
       transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_att_lse,
-      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_seed,
+      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_mask,
       transformer_decoder_layers_1_self_attn_in_proj_out, n, false, unused_rng);
   transformer_decoder_layers_1_self_attn_out_proj_forward(
       transformer_decoder_layers_1_self_attn_out_proj_out, transformer_decoder_layers_1_self_attn_att,
@@ -5254,7 +5347,7 @@ static float evaluation_step(std::byte* arena, int n) {
   transformer_decoder_layers_1_multihead_attn_forward_2(
       transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_att_lse,
       transformer_decoder_layers_1_multihead_attn_att_scores,
-      transformer_decoder_layers_1_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_1_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_1_multihead_attn_in_proj_query,
       transformer_decoder_layers_1_multihead_attn_in_proj_key_value, n, false, unused_rng);
   transformer_decoder_layers_1_multihead_attn_out_proj_forward(
@@ -5447,20 +5540,10 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_0_norm2_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_rstd);  // (32, 12)
-  auto* const transformer_encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const transformer_decoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_0_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const transformer_encoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_mask);  // (32, 72)
+  auto* const transformer_encoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_mask);  // (32, 72)
   auto* const transformer_encoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_self_attn_out_proj_out);  // (32, 12, 24)
   auto* const transformer_encoder_layers_0_out =
@@ -5503,6 +5586,8 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out);  // (32, 12, 24)
   auto* const transformer_encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const transformer_encoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_1_norm1_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const transformer_encoder_layers_1_activation_out =
@@ -5539,6 +5624,16 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_0_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_0_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_0_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_0_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_out =
@@ -5547,10 +5642,6 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_dropout1_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_norm1_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_0_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_key_value = reinterpret_cast<float*>(
@@ -5603,6 +5694,16 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_1_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_1_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out =
@@ -5611,12 +5712,6 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_dropout1_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_norm1_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_key_value = reinterpret_cast<float*>(
@@ -5627,22 +5722,6 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_scores);  // (32, 10, 12)
-  auto* const transformer_decoder_layers_1_dropout2_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_norm2_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm2_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_norm_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
-  auto* const transformer_decoder_norm_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_seed);  // (1,)
   auto* const transformer_decoder_layers_1_multihead_attn_out_proj_out = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out_2 =
@@ -5651,6 +5730,12 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_dropout2_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_norm2_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_dropout2_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_norm2_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm2_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_activation_out);  // (32, 10, 64)
   auto* const transformer_decoder_layers_1_dropout_out =
@@ -5667,7 +5752,15 @@ static void predict_step(std::byte* arena, int n) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_dropout3_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout3_out_mask);  // (32, 10, 24)
-  ltrt::TorchGenerator unused_torch(0);  // eval mode draws nothing
+  auto* const transformer_decoder_layers_1_norm3_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm3_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_norm_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
+  auto* const transformer_decoder_norm_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
+  ltrt::TorchGenerator unused_torch(0);                                             // eval mode draws nothing
   ltrt::Generator unused_own(0);
   const ltrt::DropoutDraws unused_rng{unused_torch, unused_own};
   transformer_encoder_layers_0_self_attn_in_proj_forward(transformer_encoder_layers_0_self_attn_in_proj_out, src,
@@ -5675,7 +5768,7 @@ static void predict_step(std::byte* arena, int n) {
                                                          transformer_encoder_layers_0_self_attn_in_proj_bias, n);
   transformer_encoder_layers_0_self_attn_forward(
       transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_att_lse,
-      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_seed,
+      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_mask,
       transformer_encoder_layers_0_self_attn_in_proj_out, n, false, unused_rng);
   transformer_encoder_layers_0_self_attn_out_proj_forward(
       transformer_encoder_layers_0_self_attn_out_proj_out, transformer_encoder_layers_0_self_attn_att,
@@ -5712,7 +5805,7 @@ static void predict_step(std::byte* arena, int n) {
       transformer_encoder_layers_1_self_attn_in_proj_weight, transformer_encoder_layers_1_self_attn_in_proj_bias, n);
   transformer_encoder_layers_1_self_attn_forward(
       transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_att_lse,
-      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_seed,
+      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_mask,
       transformer_encoder_layers_1_self_attn_in_proj_out, n, false, unused_rng);
   transformer_encoder_layers_1_self_attn_out_proj_forward(
       transformer_encoder_layers_1_self_attn_out_proj_out, transformer_encoder_layers_1_self_attn_att,
@@ -5752,7 +5845,7 @@ static void predict_step(std::byte* arena, int n) {
                                                          transformer_decoder_layers_0_self_attn_in_proj_bias, n);
   transformer_decoder_layers_0_self_attn_forward(
       transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_att_lse,
-      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_seed,
+      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_mask,
       transformer_decoder_layers_0_self_attn_in_proj_out, n, false, unused_rng);
   transformer_decoder_layers_0_self_attn_out_proj_forward(
       transformer_decoder_layers_0_self_attn_out_proj_out, transformer_decoder_layers_0_self_attn_att,
@@ -5774,7 +5867,7 @@ static void predict_step(std::byte* arena, int n) {
   transformer_decoder_layers_0_multihead_attn_forward_2(
       transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_att_lse,
       transformer_decoder_layers_0_multihead_attn_att_scores,
-      transformer_decoder_layers_0_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_0_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_0_multihead_attn_in_proj_query,
       transformer_decoder_layers_0_multihead_attn_in_proj_key_value, n, false, unused_rng);
   transformer_decoder_layers_0_multihead_attn_out_proj_forward(
@@ -5813,7 +5906,7 @@ static void predict_step(std::byte* arena, int n) {
       transformer_decoder_layers_1_self_attn_in_proj_weight, transformer_decoder_layers_1_self_attn_in_proj_bias, n);
   transformer_decoder_layers_1_self_attn_forward(
       transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_att_lse,
-      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_seed,
+      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_mask,
       transformer_decoder_layers_1_self_attn_in_proj_out, n, false, unused_rng);
   transformer_decoder_layers_1_self_attn_out_proj_forward(
       transformer_decoder_layers_1_self_attn_out_proj_out, transformer_decoder_layers_1_self_attn_att,
@@ -5835,7 +5928,7 @@ static void predict_step(std::byte* arena, int n) {
   transformer_decoder_layers_1_multihead_attn_forward_2(
       transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_att_lse,
       transformer_decoder_layers_1_multihead_attn_att_scores,
-      transformer_decoder_layers_1_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_1_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_1_multihead_attn_in_proj_query,
       transformer_decoder_layers_1_multihead_attn_in_proj_key_value, n, false, unused_rng);
   transformer_decoder_layers_1_multihead_attn_out_proj_forward(
@@ -6080,266 +6173,266 @@ const ltrt::TensorRef kBuffers[] = {
     {"transformer_encoder_layers_0_self_attn_att", ltrt::DType::f32, 3, {32, 12, 24}, 681600},
     {"transformer_encoder_layers_0_self_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 12}, 718464},
     {"transformer_encoder_layers_0_self_attn_att_scores", ltrt::DType::f32, 3, {32, 12, 12}, 724608},
-    {"transformer_encoder_layers_0_self_attn_att_dropout_seed", ltrt::DType::i64, 1, {1}, 743040},
-    {"transformer_encoder_layers_0_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 743104},
-    {"transformer_encoder_layers_0_dropout1_out", ltrt::DType::f32, 3, {32, 12, 24}, 779968},
+    {"transformer_encoder_layers_0_self_attn_att_dropout_mask", ltrt::DType::u8, 2, {32, 72}, 743040},
+    {"transformer_encoder_layers_0_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 745344},
+    {"transformer_encoder_layers_0_dropout1_out", ltrt::DType::f32, 3, {32, 12, 24}, 782208},
     {"transformer_encoder_layers_0_dropout1_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 724608},
-    {"transformer_encoder_layers_0_out", ltrt::DType::f32, 3, {32, 12, 24}, 743104},
-    {"transformer_encoder_layers_0_norm1_out", ltrt::DType::f32, 3, {32, 12, 24}, 779968},
+    {"transformer_encoder_layers_0_out", ltrt::DType::f32, 3, {32, 12, 24}, 745344},
+    {"transformer_encoder_layers_0_norm1_out", ltrt::DType::f32, 3, {32, 12, 24}, 782208},
     {"transformer_encoder_layers_0_norm1_out_mean", ltrt::DType::f32, 2, {32, 12}, 733824},
     {"transformer_encoder_layers_0_norm1_out_rstd", ltrt::DType::f32, 2, {32, 12}, 735360},
-    {"transformer_encoder_layers_0_activation_out", ltrt::DType::f32, 3, {32, 12, 64}, 816832},
-    {"transformer_encoder_layers_0_dropout_out", ltrt::DType::f32, 3, {32, 12, 64}, 915136},
-    {"transformer_encoder_layers_0_dropout_out_mask", ltrt::DType::u8, 3, {32, 12, 64}, 1013440},
-    {"transformer_encoder_layers_0_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1038016},
-    {"transformer_encoder_layers_0_dropout2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1074880},
-    {"transformer_encoder_layers_0_dropout2_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 1111744},
-    {"transformer_encoder_layers_0_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1038016},
-    {"transformer_encoder_layers_0_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1074880},
+    {"transformer_encoder_layers_0_activation_out", ltrt::DType::f32, 3, {32, 12, 64}, 819072},
+    {"transformer_encoder_layers_0_dropout_out", ltrt::DType::f32, 3, {32, 12, 64}, 917376},
+    {"transformer_encoder_layers_0_dropout_out_mask", ltrt::DType::u8, 3, {32, 12, 64}, 1015680},
+    {"transformer_encoder_layers_0_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1040256},
+    {"transformer_encoder_layers_0_dropout2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1077120},
+    {"transformer_encoder_layers_0_dropout2_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 1113984},
+    {"transformer_encoder_layers_0_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1040256},
+    {"transformer_encoder_layers_0_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1077120},
     {"transformer_encoder_layers_0_norm2_out_mean", ltrt::DType::f32, 2, {32, 12}, 736896},
     {"transformer_encoder_layers_0_norm2_out_rstd", ltrt::DType::f32, 2, {32, 12}, 738432},
-    {"transformer_encoder_layers_1_self_attn_in_proj_out", ltrt::DType::f32, 3, {32, 12, 72}, 1120960},
-    {"transformer_encoder_layers_1_self_attn_att", ltrt::DType::f32, 3, {32, 12, 24}, 1231552},
-    {"transformer_encoder_layers_1_self_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 12}, 1268416},
-    {"transformer_encoder_layers_1_self_attn_att_scores", ltrt::DType::f32, 3, {32, 12, 12}, 1274560},
-    {"transformer_encoder_layers_1_self_attn_att_dropout_seed", ltrt::DType::i64, 1, {1}, 739968},
-    {"transformer_encoder_layers_1_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 1274560},
-    {"transformer_encoder_layers_1_dropout1_out", ltrt::DType::f32, 3, {32, 12, 24}, 1311424},
-    {"transformer_encoder_layers_1_dropout1_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 1348288},
-    {"transformer_encoder_layers_1_out", ltrt::DType::f32, 3, {32, 12, 24}, 1274560},
-    {"transformer_encoder_layers_1_norm1_out", ltrt::DType::f32, 3, {32, 12, 24}, 1311424},
-    {"transformer_encoder_layers_1_norm1_out_mean", ltrt::DType::f32, 2, {32, 12}, 740032},
-    {"transformer_encoder_layers_1_norm1_out_rstd", ltrt::DType::f32, 2, {32, 12}, 1357504},
-    {"transformer_encoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 12, 64}, 1359040},
-    {"transformer_encoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 12, 64}, 1457344},
-    {"transformer_encoder_layers_1_dropout_out_mask", ltrt::DType::u8, 3, {32, 12, 64}, 1555648},
-    {"transformer_encoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1580224},
-    {"transformer_encoder_layers_1_dropout2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1617088},
-    {"transformer_encoder_layers_1_dropout2_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 1653952},
-    {"transformer_encoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1580224},
-    {"transformer_encoder_layers_1_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1617088},
-    {"transformer_encoder_layers_1_norm2_out_mean", ltrt::DType::f32, 2, {32, 12}, 1663168},
-    {"transformer_encoder_layers_1_norm2_out_rstd", ltrt::DType::f32, 2, {32, 12}, 1664704},
-    {"transformer_encoder_norm_out", ltrt::DType::f32, 3, {32, 12, 24}, 1666240},
-    {"transformer_encoder_norm_out_mean", ltrt::DType::f32, 2, {32, 12}, 1703104},
-    {"transformer_encoder_norm_out_rstd", ltrt::DType::f32, 2, {32, 12}, 1704640},
-    {"transformer_decoder_layers_0_self_attn_in_proj_out", ltrt::DType::f32, 3, {32, 10, 72}, 1706176},
-    {"transformer_decoder_layers_0_self_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 1798336},
-    {"transformer_decoder_layers_0_self_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 10}, 1829056},
-    {"transformer_decoder_layers_0_self_attn_att_scores", ltrt::DType::f32, 3, {32, 10, 10}, 1834176},
-    {"transformer_decoder_layers_0_self_attn_att_dropout_seed", ltrt::DType::i64, 1, {1}, 741568},
-    {"transformer_decoder_layers_0_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 1834176},
-    {"transformer_decoder_layers_0_dropout1_out", ltrt::DType::f32, 3, {32, 10, 24}, 1864896},
-    {"transformer_decoder_layers_0_dropout1_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 1895616},
-    {"transformer_decoder_layers_0_out", ltrt::DType::f32, 3, {32, 10, 24}, 1834176},
-    {"transformer_decoder_layers_0_norm1_out", ltrt::DType::f32, 3, {32, 10, 24}, 1864896},
-    {"transformer_decoder_layers_0_norm1_out_mean", ltrt::DType::f32, 2, {32, 10}, 741632},
-    {"transformer_decoder_layers_0_norm1_out_rstd", ltrt::DType::f32, 2, {32, 10}, 1903296},
-    {"transformer_decoder_layers_0_multihead_attn_in_proj_query", ltrt::DType::f32, 3, {32, 10, 24}, 1904576},
-    {"transformer_decoder_layers_0_multihead_attn_in_proj_key_value", ltrt::DType::f32, 3, {32, 12, 48}, 1935296},
-    {"transformer_decoder_layers_0_multihead_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2009024},
-    {"transformer_decoder_layers_0_multihead_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 10}, 2039744},
-    {"transformer_decoder_layers_0_multihead_attn_att_scores", ltrt::DType::f32, 3, {32, 10, 12}, 2044864},
-    {"transformer_decoder_layers_0_multihead_attn_att_dropout_seed", ltrt::DType::i64, 1, {1}, 742912},
-    {"transformer_decoder_layers_0_multihead_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2044864},
-    {"transformer_decoder_layers_0_dropout2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2075584},
-    {"transformer_decoder_layers_0_dropout2_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 2106304},
-    {"transformer_decoder_layers_0_out_2", ltrt::DType::f32, 3, {32, 10, 24}, 2044864},
-    {"transformer_decoder_layers_0_norm2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2075584},
-    {"transformer_decoder_layers_0_norm2_out_mean", ltrt::DType::f32, 2, {32, 10}, 2113984},
-    {"transformer_decoder_layers_0_norm2_out_rstd", ltrt::DType::f32, 2, {32, 10}, 2115264},
-    {"transformer_decoder_layers_0_activation_out", ltrt::DType::f32, 3, {32, 10, 64}, 2116544},
-    {"transformer_decoder_layers_0_dropout_out", ltrt::DType::f32, 3, {32, 10, 64}, 2198464},
-    {"transformer_decoder_layers_0_dropout_out_mask", ltrt::DType::u8, 3, {32, 10, 64}, 2280384},
-    {"transformer_decoder_layers_0_linear2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2300864},
-    {"transformer_decoder_layers_0_dropout3_out", ltrt::DType::f32, 3, {32, 10, 24}, 2331584},
-    {"transformer_decoder_layers_0_dropout3_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 2362304},
-    {"transformer_decoder_layers_0_out_3", ltrt::DType::f32, 3, {32, 10, 24}, 2300864},
-    {"transformer_decoder_layers_0_norm3_out", ltrt::DType::f32, 3, {32, 10, 24}, 2331584},
-    {"transformer_decoder_layers_0_norm3_out_mean", ltrt::DType::f32, 2, {32, 10}, 2369984},
-    {"transformer_decoder_layers_0_norm3_out_rstd", ltrt::DType::f32, 2, {32, 10}, 2371264},
-    {"transformer_decoder_layers_1_self_attn_in_proj_out", ltrt::DType::f32, 3, {32, 10, 72}, 2372544},
-    {"transformer_decoder_layers_1_self_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2464704},
-    {"transformer_decoder_layers_1_self_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 10}, 2495424},
-    {"transformer_decoder_layers_1_self_attn_att_scores", ltrt::DType::f32, 3, {32, 10, 10}, 2500544},
-    {"transformer_decoder_layers_1_self_attn_att_dropout_seed", ltrt::DType::i64, 1, {1}, 742976},
-    {"transformer_decoder_layers_1_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2500544},
-    {"transformer_decoder_layers_1_dropout1_out", ltrt::DType::f32, 3, {32, 10, 24}, 2531264},
-    {"transformer_decoder_layers_1_dropout1_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 2561984},
-    {"transformer_decoder_layers_1_out", ltrt::DType::f32, 3, {32, 10, 24}, 2500544},
-    {"transformer_decoder_layers_1_norm1_out", ltrt::DType::f32, 3, {32, 10, 24}, 2531264},
-    {"transformer_decoder_layers_1_norm1_out_mean", ltrt::DType::f32, 2, {32, 10}, 2569664},
-    {"transformer_decoder_layers_1_norm1_out_rstd", ltrt::DType::f32, 2, {32, 10}, 2570944},
-    {"transformer_decoder_layers_1_multihead_attn_in_proj_query", ltrt::DType::f32, 3, {32, 10, 24}, 2572224},
-    {"transformer_decoder_layers_1_multihead_attn_in_proj_key_value", ltrt::DType::f32, 3, {32, 12, 48}, 2602944},
-    {"transformer_decoder_layers_1_multihead_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2676672},
-    {"transformer_decoder_layers_1_multihead_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 10}, 2707392},
-    {"transformer_decoder_layers_1_multihead_attn_att_scores", ltrt::DType::f32, 3, {32, 10, 12}, 2712512},
-    {"transformer_decoder_layers_1_multihead_attn_att_dropout_seed", ltrt::DType::i64, 1, {1}, 2727872},
-    {"transformer_decoder_layers_1_multihead_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2727936},
-    {"transformer_decoder_layers_1_dropout2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2758656},
-    {"transformer_decoder_layers_1_dropout2_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 2712512},
-    {"transformer_decoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 10, 24}, 2727936},
-    {"transformer_decoder_layers_1_norm2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2758656},
-    {"transformer_decoder_layers_1_norm2_out_mean", ltrt::DType::f32, 2, {32, 10}, 2720192},
-    {"transformer_decoder_layers_1_norm2_out_rstd", ltrt::DType::f32, 2, {32, 10}, 2721472},
-    {"transformer_decoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 10, 64}, 2789376},
-    {"transformer_decoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 10, 64}, 2871296},
-    {"transformer_decoder_layers_1_dropout_out_mask", ltrt::DType::u8, 3, {32, 10, 64}, 2953216},
-    {"transformer_decoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2973696},
-    {"transformer_decoder_layers_1_dropout3_out", ltrt::DType::f32, 3, {32, 10, 24}, 3004416},
-    {"transformer_decoder_layers_1_dropout3_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 3035136},
-    {"transformer_decoder_layers_1_out_3", ltrt::DType::f32, 3, {32, 10, 24}, 2973696},
-    {"transformer_decoder_layers_1_norm3_out", ltrt::DType::f32, 3, {32, 10, 24}, 3004416},
-    {"transformer_decoder_layers_1_norm3_out_mean", ltrt::DType::f32, 2, {32, 10}, 2722752},
-    {"transformer_decoder_layers_1_norm3_out_rstd", ltrt::DType::f32, 2, {32, 10}, 2724032},
+    {"transformer_encoder_layers_1_self_attn_in_proj_out", ltrt::DType::f32, 3, {32, 12, 72}, 1123200},
+    {"transformer_encoder_layers_1_self_attn_att", ltrt::DType::f32, 3, {32, 12, 24}, 1233792},
+    {"transformer_encoder_layers_1_self_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 12}, 1270656},
+    {"transformer_encoder_layers_1_self_attn_att_scores", ltrt::DType::f32, 3, {32, 12, 12}, 1276800},
+    {"transformer_encoder_layers_1_self_attn_att_dropout_mask", ltrt::DType::u8, 2, {32, 72}, 739968},
+    {"transformer_encoder_layers_1_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 1276800},
+    {"transformer_encoder_layers_1_dropout1_out", ltrt::DType::f32, 3, {32, 12, 24}, 1313664},
+    {"transformer_encoder_layers_1_dropout1_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 1350528},
+    {"transformer_encoder_layers_1_out", ltrt::DType::f32, 3, {32, 12, 24}, 1276800},
+    {"transformer_encoder_layers_1_norm1_out", ltrt::DType::f32, 3, {32, 12, 24}, 1313664},
+    {"transformer_encoder_layers_1_norm1_out_mean", ltrt::DType::f32, 2, {32, 12}, 1359744},
+    {"transformer_encoder_layers_1_norm1_out_rstd", ltrt::DType::f32, 2, {32, 12}, 1361280},
+    {"transformer_encoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 12, 64}, 1362816},
+    {"transformer_encoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 12, 64}, 1461120},
+    {"transformer_encoder_layers_1_dropout_out_mask", ltrt::DType::u8, 3, {32, 12, 64}, 1559424},
+    {"transformer_encoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1584000},
+    {"transformer_encoder_layers_1_dropout2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1620864},
+    {"transformer_encoder_layers_1_dropout2_out_mask", ltrt::DType::u8, 3, {32, 12, 24}, 1657728},
+    {"transformer_encoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1584000},
+    {"transformer_encoder_layers_1_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1620864},
+    {"transformer_encoder_layers_1_norm2_out_mean", ltrt::DType::f32, 2, {32, 12}, 1666944},
+    {"transformer_encoder_layers_1_norm2_out_rstd", ltrt::DType::f32, 2, {32, 12}, 1668480},
+    {"transformer_encoder_norm_out", ltrt::DType::f32, 3, {32, 12, 24}, 1670016},
+    {"transformer_encoder_norm_out_mean", ltrt::DType::f32, 2, {32, 12}, 1706880},
+    {"transformer_encoder_norm_out_rstd", ltrt::DType::f32, 2, {32, 12}, 1708416},
+    {"transformer_decoder_layers_0_self_attn_in_proj_out", ltrt::DType::f32, 3, {32, 10, 72}, 1709952},
+    {"transformer_decoder_layers_0_self_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 1802112},
+    {"transformer_decoder_layers_0_self_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 10}, 1832832},
+    {"transformer_decoder_layers_0_self_attn_att_scores", ltrt::DType::f32, 3, {32, 10, 10}, 1837952},
+    {"transformer_decoder_layers_0_self_attn_att_dropout_mask", ltrt::DType::u8, 2, {32, 50}, 1850752},
+    {"transformer_decoder_layers_0_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 1852352},
+    {"transformer_decoder_layers_0_dropout1_out", ltrt::DType::f32, 3, {32, 10, 24}, 1883072},
+    {"transformer_decoder_layers_0_dropout1_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 1837952},
+    {"transformer_decoder_layers_0_out", ltrt::DType::f32, 3, {32, 10, 24}, 1852352},
+    {"transformer_decoder_layers_0_norm1_out", ltrt::DType::f32, 3, {32, 10, 24}, 1883072},
+    {"transformer_decoder_layers_0_norm1_out_mean", ltrt::DType::f32, 2, {32, 10}, 1845632},
+    {"transformer_decoder_layers_0_norm1_out_rstd", ltrt::DType::f32, 2, {32, 10}, 1846912},
+    {"transformer_decoder_layers_0_multihead_attn_in_proj_query", ltrt::DType::f32, 3, {32, 10, 24}, 1913792},
+    {"transformer_decoder_layers_0_multihead_attn_in_proj_key_value", ltrt::DType::f32, 3, {32, 12, 48}, 1944512},
+    {"transformer_decoder_layers_0_multihead_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2018240},
+    {"transformer_decoder_layers_0_multihead_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 10}, 2048960},
+    {"transformer_decoder_layers_0_multihead_attn_att_scores", ltrt::DType::f32, 3, {32, 10, 12}, 2054080},
+    {"transformer_decoder_layers_0_multihead_attn_att_dropout_mask", ltrt::DType::u8, 2, {32, 60}, 1848192},
+    {"transformer_decoder_layers_0_multihead_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2054080},
+    {"transformer_decoder_layers_0_dropout2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2084800},
+    {"transformer_decoder_layers_0_dropout2_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 2115520},
+    {"transformer_decoder_layers_0_out_2", ltrt::DType::f32, 3, {32, 10, 24}, 2054080},
+    {"transformer_decoder_layers_0_norm2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2084800},
+    {"transformer_decoder_layers_0_norm2_out_mean", ltrt::DType::f32, 2, {32, 10}, 2123200},
+    {"transformer_decoder_layers_0_norm2_out_rstd", ltrt::DType::f32, 2, {32, 10}, 2124480},
+    {"transformer_decoder_layers_0_activation_out", ltrt::DType::f32, 3, {32, 10, 64}, 2125760},
+    {"transformer_decoder_layers_0_dropout_out", ltrt::DType::f32, 3, {32, 10, 64}, 2207680},
+    {"transformer_decoder_layers_0_dropout_out_mask", ltrt::DType::u8, 3, {32, 10, 64}, 2289600},
+    {"transformer_decoder_layers_0_linear2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2310080},
+    {"transformer_decoder_layers_0_dropout3_out", ltrt::DType::f32, 3, {32, 10, 24}, 2340800},
+    {"transformer_decoder_layers_0_dropout3_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 2371520},
+    {"transformer_decoder_layers_0_out_3", ltrt::DType::f32, 3, {32, 10, 24}, 2310080},
+    {"transformer_decoder_layers_0_norm3_out", ltrt::DType::f32, 3, {32, 10, 24}, 2340800},
+    {"transformer_decoder_layers_0_norm3_out_mean", ltrt::DType::f32, 2, {32, 10}, 2379200},
+    {"transformer_decoder_layers_0_norm3_out_rstd", ltrt::DType::f32, 2, {32, 10}, 2380480},
+    {"transformer_decoder_layers_1_self_attn_in_proj_out", ltrt::DType::f32, 3, {32, 10, 72}, 2381760},
+    {"transformer_decoder_layers_1_self_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2473920},
+    {"transformer_decoder_layers_1_self_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 10}, 2504640},
+    {"transformer_decoder_layers_1_self_attn_att_scores", ltrt::DType::f32, 3, {32, 10, 10}, 2509760},
+    {"transformer_decoder_layers_1_self_attn_att_dropout_mask", ltrt::DType::u8, 2, {32, 50}, 2522560},
+    {"transformer_decoder_layers_1_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2524160},
+    {"transformer_decoder_layers_1_dropout1_out", ltrt::DType::f32, 3, {32, 10, 24}, 2554880},
+    {"transformer_decoder_layers_1_dropout1_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 2509760},
+    {"transformer_decoder_layers_1_out", ltrt::DType::f32, 3, {32, 10, 24}, 2524160},
+    {"transformer_decoder_layers_1_norm1_out", ltrt::DType::f32, 3, {32, 10, 24}, 2554880},
+    {"transformer_decoder_layers_1_norm1_out_mean", ltrt::DType::f32, 2, {32, 10}, 2517440},
+    {"transformer_decoder_layers_1_norm1_out_rstd", ltrt::DType::f32, 2, {32, 10}, 2518720},
+    {"transformer_decoder_layers_1_multihead_attn_in_proj_query", ltrt::DType::f32, 3, {32, 10, 24}, 2585600},
+    {"transformer_decoder_layers_1_multihead_attn_in_proj_key_value", ltrt::DType::f32, 3, {32, 12, 48}, 2616320},
+    {"transformer_decoder_layers_1_multihead_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2690048},
+    {"transformer_decoder_layers_1_multihead_attn_att_lse", ltrt::DType::f32, 3, {32, 4, 10}, 2720768},
+    {"transformer_decoder_layers_1_multihead_attn_att_scores", ltrt::DType::f32, 3, {32, 10, 12}, 2725888},
+    {"transformer_decoder_layers_1_multihead_attn_att_dropout_mask", ltrt::DType::u8, 2, {32, 60}, 2520000},
+    {"transformer_decoder_layers_1_multihead_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2725888},
+    {"transformer_decoder_layers_1_dropout2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2756608},
+    {"transformer_decoder_layers_1_dropout2_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 2787328},
+    {"transformer_decoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 10, 24}, 2725888},
+    {"transformer_decoder_layers_1_norm2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2756608},
+    {"transformer_decoder_layers_1_norm2_out_mean", ltrt::DType::f32, 2, {32, 10}, 2795008},
+    {"transformer_decoder_layers_1_norm2_out_rstd", ltrt::DType::f32, 2, {32, 10}, 2796288},
+    {"transformer_decoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 10, 64}, 2797568},
+    {"transformer_decoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 10, 64}, 2879488},
+    {"transformer_decoder_layers_1_dropout_out_mask", ltrt::DType::u8, 3, {32, 10, 64}, 2961408},
+    {"transformer_decoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2981888},
+    {"transformer_decoder_layers_1_dropout3_out", ltrt::DType::f32, 3, {32, 10, 24}, 3012608},
+    {"transformer_decoder_layers_1_dropout3_out_mask", ltrt::DType::u8, 3, {32, 10, 24}, 3043328},
+    {"transformer_decoder_layers_1_out_3", ltrt::DType::f32, 3, {32, 10, 24}, 2981888},
+    {"transformer_decoder_layers_1_norm3_out", ltrt::DType::f32, 3, {32, 10, 24}, 3012608},
+    {"transformer_decoder_layers_1_norm3_out_mean", ltrt::DType::f32, 2, {32, 10}, 3051008},
+    {"transformer_decoder_layers_1_norm3_out_rstd", ltrt::DType::f32, 2, {32, 10}, 3052288},
     {"transformer_decoder_norm_out", ltrt::DType::f32, 3, {32, 10, 24}, 540160},
-    {"transformer_decoder_norm_out_mean", ltrt::DType::f32, 2, {32, 10}, 2725312},
-    {"transformer_decoder_norm_out_rstd", ltrt::DType::f32, 2, {32, 10}, 2726592},
+    {"transformer_decoder_norm_out_mean", ltrt::DType::f32, 2, {32, 10}, 3053568},
+    {"transformer_decoder_norm_out_rstd", ltrt::DType::f32, 2, {32, 10}, 3054848},
     {"loss", ltrt::DType::f32, 0, {}, 570880},
     {"d_loss", ltrt::DType::f32, 0, {}, 570944},
-    {"d_transformer_decoder_norm_out", ltrt::DType::f32, 3, {32, 10, 24}, 3042816},
+    {"d_transformer_decoder_norm_out", ltrt::DType::f32, 3, {32, 10, 24}, 3056128},
     {"d_transformer_decoder_norm_weight", ltrt::DType::f32, 1, {24}, 220736},
     {"d_transformer_decoder_norm_bias", ltrt::DType::f32, 1, {24}, 220832},
-    {"d_transformer_decoder_layers_1_norm3_out", ltrt::DType::f32, 3, {32, 10, 24}, 3073536},
+    {"d_transformer_decoder_layers_1_norm3_out", ltrt::DType::f32, 3, {32, 10, 24}, 3086848},
     {"d_transformer_decoder_layers_1_norm3_weight", ltrt::DType::f32, 1, {24}, 220544},
     {"d_transformer_decoder_layers_1_norm3_bias", ltrt::DType::f32, 1, {24}, 220640},
-    {"d_transformer_decoder_layers_1_out_3", ltrt::DType::f32, 3, {32, 10, 24}, 3004416},
-    {"d_transformer_decoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2973696},
+    {"d_transformer_decoder_layers_1_out_3", ltrt::DType::f32, 3, {32, 10, 24}, 3012608},
+    {"d_transformer_decoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2981888},
     {"d_transformer_decoder_layers_1_linear2_weight", ltrt::DType::f32, 2, {24, 64}, 213920},
     {"d_transformer_decoder_layers_1_linear2_bias", ltrt::DType::f32, 1, {24}, 220064},
-    {"d_transformer_decoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 10, 64}, 3035136},
-    {"d_transformer_decoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 10, 64}, 2871296},
-    {"d_transformer_decoder_layers_1_linear1_out", ltrt::DType::f32, 3, {32, 10, 64}, 3035136},
+    {"d_transformer_decoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 10, 64}, 3043328},
+    {"d_transformer_decoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 10, 64}, 2879488},
+    {"d_transformer_decoder_layers_1_linear1_out", ltrt::DType::f32, 3, {32, 10, 64}, 3043328},
     {"d_transformer_decoder_layers_1_linear1_weight", ltrt::DType::f32, 2, {64, 24}, 207520},
     {"d_transformer_decoder_layers_1_linear1_bias", ltrt::DType::f32, 1, {64}, 213664},
-    {"d_transformer_decoder_layers_1_norm2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2789376},
-    {"d_transformer_decoder_layers_1_norm2_out_sum1", ltrt::DType::f32, 3, {32, 10, 24}, 2758656},
+    {"d_transformer_decoder_layers_1_norm2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2797568},
+    {"d_transformer_decoder_layers_1_norm2_out_sum1", ltrt::DType::f32, 3, {32, 10, 24}, 2756608},
     {"d_transformer_decoder_layers_1_norm2_weight", ltrt::DType::f32, 1, {24}, 220352},
     {"d_transformer_decoder_layers_1_norm2_bias", ltrt::DType::f32, 1, {24}, 220448},
-    {"d_transformer_decoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 10, 24}, 2789376},
-    {"d_transformer_decoder_layers_1_multihead_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2727936},
+    {"d_transformer_decoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 10, 24}, 2797568},
+    {"d_transformer_decoder_layers_1_multihead_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2725888},
     {"d_transformer_decoder_layers_1_multihead_attn_out_proj_weight", ltrt::DType::f32, 2, {24, 24}, 205120},
     {"d_transformer_decoder_layers_1_multihead_attn_out_proj_bias", ltrt::DType::f32, 1, {24}, 207424},
-    {"d_transformer_decoder_layers_1_multihead_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2758656},
-    {"transformer_decoder_layers_1_multihead_attn_att_dquery", ltrt::DType::f32, 3, {32, 10, 24}, 2727936},
-    {"transformer_decoder_layers_1_multihead_attn_att_dkey_value", ltrt::DType::f32, 3, {32, 12, 48}, 2820096},
-    {"transformer_decoder_layers_1_multihead_attn_att_delta", ltrt::DType::f32, 3, {32, 4, 10}, 2712512},
-    {"transformer_decoder_layers_1_multihead_attn_att_scratch", ltrt::DType::f32, 4, {32, 2, 10, 12}, 2893824},
+    {"d_transformer_decoder_layers_1_multihead_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2756608},
+    {"transformer_decoder_layers_1_multihead_attn_att_dquery", ltrt::DType::f32, 3, {32, 10, 24}, 2725888},
+    {"transformer_decoder_layers_1_multihead_attn_att_dkey_value", ltrt::DType::f32, 3, {32, 12, 48}, 2828288},
+    {"transformer_decoder_layers_1_multihead_attn_att_delta", ltrt::DType::f32, 3, {32, 4, 10}, 2787328},
+    {"transformer_decoder_layers_1_multihead_attn_att_scratch", ltrt::DType::f32, 4, {32, 2, 10, 12}, 2902016},
     {"d_transformer_decoder_layers_1_multihead_attn_in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 197920},
     {"d_transformer_decoder_layers_1_multihead_attn_in_proj_bias", ltrt::DType::f32, 1, {72}, 204832},
-    {"transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp", ltrt::DType::f32, 3, {32, 10, 24}, 2572224},
-    {"transformer_decoder_layers_1_multihead_attn_in_proj_grad_dmemory", ltrt::DType::f32, 3, {32, 12, 24}, 2602944},
-    {"d_transformer_decoder_layers_1_norm1_out_sum1", ltrt::DType::f32, 3, {32, 10, 24}, 2531264},
+    {"transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp", ltrt::DType::f32, 3, {32, 10, 24}, 2585600},
+    {"transformer_decoder_layers_1_multihead_attn_in_proj_grad_dmemory", ltrt::DType::f32, 3, {32, 12, 24}, 2616320},
+    {"d_transformer_decoder_layers_1_norm1_out_sum1", ltrt::DType::f32, 3, {32, 10, 24}, 2554880},
     {"d_transformer_decoder_layers_1_norm1_weight", ltrt::DType::f32, 1, {24}, 220160},
     {"d_transformer_decoder_layers_1_norm1_bias", ltrt::DType::f32, 1, {24}, 220256},
-    {"d_transformer_decoder_layers_1_out", ltrt::DType::f32, 3, {32, 10, 24}, 2572224},
-    {"d_transformer_decoder_layers_1_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2500544},
+    {"d_transformer_decoder_layers_1_out", ltrt::DType::f32, 3, {32, 10, 24}, 2585600},
+    {"d_transformer_decoder_layers_1_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2524160},
     {"d_transformer_decoder_layers_1_self_attn_out_proj_weight", ltrt::DType::f32, 2, {24, 24}, 195520},
     {"d_transformer_decoder_layers_1_self_attn_out_proj_bias", ltrt::DType::f32, 1, {24}, 197824},
-    {"d_transformer_decoder_layers_1_self_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2531264},
-    {"d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 10, 72}, 2639808},
-    {"d_transformer_decoder_layers_1_self_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 10}, 2500544},
-    {"d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 10, 10}, 2505664},
+    {"d_transformer_decoder_layers_1_self_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2554880},
+    {"d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 10, 72}, 2653184},
+    {"d_transformer_decoder_layers_1_self_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 10}, 2509760},
+    {"d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 10, 10}, 2524160},
     {"d_transformer_decoder_layers_1_self_attn_in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 188320},
     {"d_transformer_decoder_layers_1_self_attn_in_proj_bias", ltrt::DType::f32, 1, {72}, 195232},
-    {"d_transformer_decoder_layers_0_norm3_out", ltrt::DType::f32, 3, {32, 10, 24}, 2372544},
-    {"d_transformer_decoder_layers_0_norm3_out_sum1", ltrt::DType::f32, 3, {32, 10, 24}, 2331584},
+    {"d_transformer_decoder_layers_0_norm3_out", ltrt::DType::f32, 3, {32, 10, 24}, 2381760},
+    {"d_transformer_decoder_layers_0_norm3_out_sum1", ltrt::DType::f32, 3, {32, 10, 24}, 2340800},
     {"d_transformer_decoder_layers_0_norm3_weight", ltrt::DType::f32, 1, {24}, 188128},
     {"d_transformer_decoder_layers_0_norm3_bias", ltrt::DType::f32, 1, {24}, 188224},
-    {"d_transformer_decoder_layers_0_out_3", ltrt::DType::f32, 3, {32, 10, 24}, 2372544},
-    {"d_transformer_decoder_layers_0_linear2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2300864},
+    {"d_transformer_decoder_layers_0_out_3", ltrt::DType::f32, 3, {32, 10, 24}, 2381760},
+    {"d_transformer_decoder_layers_0_linear2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2310080},
     {"d_transformer_decoder_layers_0_linear2_weight", ltrt::DType::f32, 2, {24, 64}, 181504},
     {"d_transformer_decoder_layers_0_linear2_bias", ltrt::DType::f32, 1, {24}, 187648},
-    {"d_transformer_decoder_layers_0_dropout_out", ltrt::DType::f32, 3, {32, 10, 64}, 2403264},
-    {"d_transformer_decoder_layers_0_activation_out", ltrt::DType::f32, 3, {32, 10, 64}, 2198464},
-    {"d_transformer_decoder_layers_0_linear1_out", ltrt::DType::f32, 3, {32, 10, 64}, 2280384},
+    {"d_transformer_decoder_layers_0_dropout_out", ltrt::DType::f32, 3, {32, 10, 64}, 2412480},
+    {"d_transformer_decoder_layers_0_activation_out", ltrt::DType::f32, 3, {32, 10, 64}, 2207680},
+    {"d_transformer_decoder_layers_0_linear1_out", ltrt::DType::f32, 3, {32, 10, 64}, 2289600},
     {"d_transformer_decoder_layers_0_linear1_weight", ltrt::DType::f32, 2, {64, 24}, 175104},
     {"d_transformer_decoder_layers_0_linear1_bias", ltrt::DType::f32, 1, {64}, 181248},
-    {"d_transformer_decoder_layers_0_norm2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2116544},
-    {"d_transformer_decoder_layers_0_norm2_out_sum1", ltrt::DType::f32, 3, {32, 10, 24}, 2075584},
+    {"d_transformer_decoder_layers_0_norm2_out", ltrt::DType::f32, 3, {32, 10, 24}, 2125760},
+    {"d_transformer_decoder_layers_0_norm2_out_sum1", ltrt::DType::f32, 3, {32, 10, 24}, 2084800},
     {"d_transformer_decoder_layers_0_norm2_weight", ltrt::DType::f32, 1, {24}, 187936},
     {"d_transformer_decoder_layers_0_norm2_bias", ltrt::DType::f32, 1, {24}, 188032},
-    {"d_transformer_decoder_layers_0_out_2", ltrt::DType::f32, 3, {32, 10, 24}, 2116544},
-    {"d_transformer_decoder_layers_0_multihead_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2044864},
+    {"d_transformer_decoder_layers_0_out_2", ltrt::DType::f32, 3, {32, 10, 24}, 2125760},
+    {"d_transformer_decoder_layers_0_multihead_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 2054080},
     {"d_transformer_decoder_layers_0_multihead_attn_out_proj_weight", ltrt::DType::f32, 2, {24, 24}, 172704},
     {"d_transformer_decoder_layers_0_multihead_attn_out_proj_bias", ltrt::DType::f32, 1, {24}, 175008},
-    {"d_transformer_decoder_layers_0_multihead_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2075584},
-    {"transformer_decoder_layers_0_multihead_attn_att_dquery", ltrt::DType::f32, 3, {32, 10, 24}, 2044864},
-    {"transformer_decoder_layers_0_multihead_attn_att_dkey_value", ltrt::DType::f32, 3, {32, 12, 48}, 2147264},
-    {"transformer_decoder_layers_0_multihead_attn_att_delta", ltrt::DType::f32, 3, {32, 4, 10}, 2106304},
-    {"transformer_decoder_layers_0_multihead_attn_att_scratch", ltrt::DType::f32, 4, {32, 2, 10, 12}, 2220992},
+    {"d_transformer_decoder_layers_0_multihead_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 2084800},
+    {"transformer_decoder_layers_0_multihead_attn_att_dquery", ltrt::DType::f32, 3, {32, 10, 24}, 2054080},
+    {"transformer_decoder_layers_0_multihead_attn_att_dkey_value", ltrt::DType::f32, 3, {32, 12, 48}, 2156480},
+    {"transformer_decoder_layers_0_multihead_attn_att_delta", ltrt::DType::f32, 3, {32, 4, 10}, 2115520},
+    {"transformer_decoder_layers_0_multihead_attn_att_scratch", ltrt::DType::f32, 4, {32, 2, 10, 12}, 2230208},
     {"d_transformer_decoder_layers_0_multihead_attn_in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 165504},
     {"d_transformer_decoder_layers_0_multihead_attn_in_proj_bias", ltrt::DType::f32, 1, {72}, 172416},
-    {"transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp", ltrt::DType::f32, 3, {32, 10, 24}, 1904576},
-    {"transformer_decoder_layers_0_multihead_attn_in_proj_grad_dmemory", ltrt::DType::f32, 3, {32, 12, 24}, 1935296},
-    {"d_transformer_decoder_layers_0_norm1_out_sum1", ltrt::DType::f32, 3, {32, 10, 24}, 1666240},
+    {"transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp", ltrt::DType::f32, 3, {32, 10, 24}, 1913792},
+    {"transformer_decoder_layers_0_multihead_attn_in_proj_grad_dmemory", ltrt::DType::f32, 3, {32, 12, 24}, 1944512},
+    {"d_transformer_decoder_layers_0_norm1_out_sum1", ltrt::DType::f32, 3, {32, 10, 24}, 1670016},
     {"d_transformer_decoder_layers_0_norm1_weight", ltrt::DType::f32, 1, {24}, 187744},
     {"d_transformer_decoder_layers_0_norm1_bias", ltrt::DType::f32, 1, {24}, 187840},
-    {"d_transformer_decoder_layers_0_out", ltrt::DType::f32, 3, {32, 10, 24}, 1864896},
-    {"d_transformer_decoder_layers_0_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 1666240},
+    {"d_transformer_decoder_layers_0_out", ltrt::DType::f32, 3, {32, 10, 24}, 1883072},
+    {"d_transformer_decoder_layers_0_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 10, 24}, 1670016},
     {"d_transformer_decoder_layers_0_self_attn_out_proj_weight", ltrt::DType::f32, 2, {24, 24}, 163104},
     {"d_transformer_decoder_layers_0_self_attn_out_proj_bias", ltrt::DType::f32, 1, {24}, 165408},
-    {"d_transformer_decoder_layers_0_self_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 1834176},
-    {"d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 10, 72}, 1972160},
-    {"d_transformer_decoder_layers_0_self_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 10}, 1666240},
-    {"d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 10, 10}, 1671360},
+    {"d_transformer_decoder_layers_0_self_attn_att", ltrt::DType::f32, 3, {32, 10, 24}, 1852352},
+    {"d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 10, 72}, 1981376},
+    {"d_transformer_decoder_layers_0_self_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 10}, 1670016},
+    {"d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 10, 10}, 1675136},
     {"d_transformer_decoder_layers_0_self_attn_in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 155904},
     {"d_transformer_decoder_layers_0_self_attn_in_proj_bias", ltrt::DType::f32, 1, {72}, 162816},
-    {"d_transformer_encoder_norm_out_sum1", ltrt::DType::f32, 3, {32, 12, 24}, 1666240},
+    {"d_transformer_encoder_norm_out_sum1", ltrt::DType::f32, 3, {32, 12, 24}, 1670016},
     {"d_transformer_encoder_norm_weight", ltrt::DType::f32, 1, {24}, 155712},
     {"d_transformer_encoder_norm_bias", ltrt::DType::f32, 1, {24}, 155808},
-    {"d_transformer_encoder_layers_1_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1706176},
+    {"d_transformer_encoder_layers_1_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1709952},
     {"d_transformer_encoder_layers_1_norm2_weight", ltrt::DType::f32, 1, {24}, 155520},
     {"d_transformer_encoder_layers_1_norm2_bias", ltrt::DType::f32, 1, {24}, 155616},
-    {"d_transformer_encoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1617088},
-    {"d_transformer_encoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1580224},
+    {"d_transformer_encoder_layers_1_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1620864},
+    {"d_transformer_encoder_layers_1_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1584000},
     {"d_transformer_encoder_layers_1_linear2_weight", ltrt::DType::f32, 2, {24, 64}, 149088},
     {"d_transformer_encoder_layers_1_linear2_bias", ltrt::DType::f32, 1, {24}, 155232},
-    {"d_transformer_encoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 12, 64}, 1653952},
-    {"d_transformer_encoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 12, 64}, 1457344},
-    {"d_transformer_encoder_layers_1_linear1_out", ltrt::DType::f32, 3, {32, 12, 64}, 1653952},
+    {"d_transformer_encoder_layers_1_dropout_out", ltrt::DType::f32, 3, {32, 12, 64}, 1657728},
+    {"d_transformer_encoder_layers_1_activation_out", ltrt::DType::f32, 3, {32, 12, 64}, 1461120},
+    {"d_transformer_encoder_layers_1_linear1_out", ltrt::DType::f32, 3, {32, 12, 64}, 1657728},
     {"d_transformer_encoder_layers_1_linear1_weight", ltrt::DType::f32, 2, {64, 24}, 142688},
     {"d_transformer_encoder_layers_1_linear1_bias", ltrt::DType::f32, 1, {64}, 148832},
-    {"d_transformer_encoder_layers_1_norm1_out", ltrt::DType::f32, 3, {32, 12, 24}, 1359040},
-    {"d_transformer_encoder_layers_1_norm1_out_sum1", ltrt::DType::f32, 3, {32, 12, 24}, 1311424},
+    {"d_transformer_encoder_layers_1_norm1_out", ltrt::DType::f32, 3, {32, 12, 24}, 1362816},
+    {"d_transformer_encoder_layers_1_norm1_out_sum1", ltrt::DType::f32, 3, {32, 12, 24}, 1313664},
     {"d_transformer_encoder_layers_1_norm1_weight", ltrt::DType::f32, 1, {24}, 155328},
     {"d_transformer_encoder_layers_1_norm1_bias", ltrt::DType::f32, 1, {24}, 155424},
-    {"d_transformer_encoder_layers_1_out", ltrt::DType::f32, 3, {32, 12, 24}, 1359040},
-    {"d_transformer_encoder_layers_1_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 1274560},
+    {"d_transformer_encoder_layers_1_out", ltrt::DType::f32, 3, {32, 12, 24}, 1362816},
+    {"d_transformer_encoder_layers_1_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 1276800},
     {"d_transformer_encoder_layers_1_self_attn_out_proj_weight", ltrt::DType::f32, 2, {24, 24}, 140288},
     {"d_transformer_encoder_layers_1_self_attn_out_proj_bias", ltrt::DType::f32, 1, {24}, 142592},
-    {"d_transformer_encoder_layers_1_self_attn_att", ltrt::DType::f32, 3, {32, 12, 24}, 1311424},
-    {"d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 12, 72}, 1395904},
-    {"d_transformer_encoder_layers_1_self_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 12}, 1274560},
-    {"d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 12, 12}, 1506496},
+    {"d_transformer_encoder_layers_1_self_attn_att", ltrt::DType::f32, 3, {32, 12, 24}, 1313664},
+    {"d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 12, 72}, 1399680},
+    {"d_transformer_encoder_layers_1_self_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 12}, 1276800},
+    {"d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 12, 12}, 1510272},
     {"d_transformer_encoder_layers_1_self_attn_in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 133088},
     {"d_transformer_encoder_layers_1_self_attn_in_proj_bias", ltrt::DType::f32, 1, {72}, 140000},
-    {"d_transformer_encoder_layers_0_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1120960},
-    {"d_transformer_encoder_layers_0_norm2_out_sum1", ltrt::DType::f32, 3, {32, 12, 24}, 1074880},
+    {"d_transformer_encoder_layers_0_norm2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1123200},
+    {"d_transformer_encoder_layers_0_norm2_out_sum1", ltrt::DType::f32, 3, {32, 12, 24}, 1077120},
     {"d_transformer_encoder_layers_0_norm2_weight", ltrt::DType::f32, 1, {24}, 132896},
     {"d_transformer_encoder_layers_0_norm2_bias", ltrt::DType::f32, 1, {24}, 132992},
-    {"d_transformer_encoder_layers_0_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1120960},
-    {"d_transformer_encoder_layers_0_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1038016},
+    {"d_transformer_encoder_layers_0_out_2", ltrt::DType::f32, 3, {32, 12, 24}, 1123200},
+    {"d_transformer_encoder_layers_0_linear2_out", ltrt::DType::f32, 3, {32, 12, 24}, 1040256},
     {"d_transformer_encoder_layers_0_linear2_weight", ltrt::DType::f32, 2, {24, 64}, 126464},
     {"d_transformer_encoder_layers_0_linear2_bias", ltrt::DType::f32, 1, {24}, 132608},
-    {"d_transformer_encoder_layers_0_dropout_out", ltrt::DType::f32, 3, {32, 12, 64}, 1157824},
-    {"d_transformer_encoder_layers_0_activation_out", ltrt::DType::f32, 3, {32, 12, 64}, 915136},
-    {"d_transformer_encoder_layers_0_linear1_out", ltrt::DType::f32, 3, {32, 12, 64}, 1013440},
+    {"d_transformer_encoder_layers_0_dropout_out", ltrt::DType::f32, 3, {32, 12, 64}, 1160064},
+    {"d_transformer_encoder_layers_0_activation_out", ltrt::DType::f32, 3, {32, 12, 64}, 917376},
+    {"d_transformer_encoder_layers_0_linear1_out", ltrt::DType::f32, 3, {32, 12, 64}, 1015680},
     {"d_transformer_encoder_layers_0_linear1_weight", ltrt::DType::f32, 2, {64, 24}, 120064},
     {"d_transformer_encoder_layers_0_linear1_bias", ltrt::DType::f32, 1, {64}, 126208},
-    {"d_transformer_encoder_layers_0_norm1_out", ltrt::DType::f32, 3, {32, 12, 24}, 816832},
-    {"d_transformer_encoder_layers_0_norm1_out_sum1", ltrt::DType::f32, 3, {32, 12, 24}, 779968},
+    {"d_transformer_encoder_layers_0_norm1_out", ltrt::DType::f32, 3, {32, 12, 24}, 819072},
+    {"d_transformer_encoder_layers_0_norm1_out_sum1", ltrt::DType::f32, 3, {32, 12, 24}, 782208},
     {"d_transformer_encoder_layers_0_norm1_weight", ltrt::DType::f32, 1, {24}, 132704},
     {"d_transformer_encoder_layers_0_norm1_bias", ltrt::DType::f32, 1, {24}, 132800},
-    {"d_transformer_encoder_layers_0_out", ltrt::DType::f32, 3, {32, 12, 24}, 816832},
-    {"d_transformer_encoder_layers_0_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 743104},
+    {"d_transformer_encoder_layers_0_out", ltrt::DType::f32, 3, {32, 12, 24}, 819072},
+    {"d_transformer_encoder_layers_0_self_attn_out_proj_out", ltrt::DType::f32, 3, {32, 12, 24}, 745344},
     {"d_transformer_encoder_layers_0_self_attn_out_proj_weight", ltrt::DType::f32, 2, {24, 24}, 117664},
     {"d_transformer_encoder_layers_0_self_attn_out_proj_bias", ltrt::DType::f32, 1, {24}, 119968},
-    {"d_transformer_encoder_layers_0_self_attn_att", ltrt::DType::f32, 3, {32, 12, 24}, 779968},
-    {"d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 12, 72}, 816832},
+    {"d_transformer_encoder_layers_0_self_attn_att", ltrt::DType::f32, 3, {32, 12, 24}, 782208},
+    {"d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv", ltrt::DType::f32, 3, {32, 12, 72}, 819072},
     {"d_transformer_encoder_layers_0_self_attn_in_proj_out_delta", ltrt::DType::f32, 3, {32, 4, 12}, 724608},
-    {"d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 12, 12}, 743104},
+    {"d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch", ltrt::DType::f32, 4, {32, 2, 12, 12}, 745344},
     {"d_transformer_encoder_layers_0_self_attn_in_proj_weight", ltrt::DType::f32, 2, {72, 24}, 110464},
     {"d_transformer_encoder_layers_0_self_attn_in_proj_bias", ltrt::DType::f32, 1, {72}, 117376},
 };
@@ -6374,7 +6467,7 @@ const ltrt::ModelDef& model() {
     m.name = "transformer";
     m.spec_json = kSpecJson;
     m.spec_hash = "bde715ca5386c0e8";
-    m.arena_bytes = 3117056;
+    m.arena_bytes = 3125248;
     m.batch_size = kBatch;
     m.params = kParams;
     m.num_params = 64;

@@ -46,201 +46,201 @@ constexpr std::size_t transformer_encoder_layers_0_self_attn_in_proj_out = 57100
 constexpr std::size_t transformer_encoder_layers_0_self_attn_att = 681600;
 constexpr std::size_t transformer_encoder_layers_0_self_attn_att_lse = 718464;
 constexpr std::size_t transformer_encoder_layers_0_self_attn_att_scores = 724608;
-constexpr std::size_t transformer_encoder_layers_0_self_attn_att_dropout_seed = 743040;
-constexpr std::size_t transformer_encoder_layers_0_self_attn_out_proj_out = 743104;
-constexpr std::size_t transformer_encoder_layers_0_dropout1_out = 779968;
+constexpr std::size_t transformer_encoder_layers_0_self_attn_att_dropout_mask = 743040;
+constexpr std::size_t transformer_encoder_layers_0_self_attn_out_proj_out = 745344;
+constexpr std::size_t transformer_encoder_layers_0_dropout1_out = 782208;
 constexpr std::size_t transformer_encoder_layers_0_dropout1_out_mask = 724608;
-constexpr std::size_t transformer_encoder_layers_0_out = 743104;
-constexpr std::size_t transformer_encoder_layers_0_norm1_out = 779968;
+constexpr std::size_t transformer_encoder_layers_0_out = 745344;
+constexpr std::size_t transformer_encoder_layers_0_norm1_out = 782208;
 constexpr std::size_t transformer_encoder_layers_0_norm1_out_mean = 733824;
 constexpr std::size_t transformer_encoder_layers_0_norm1_out_rstd = 735360;
-constexpr std::size_t transformer_encoder_layers_0_activation_out = 816832;
-constexpr std::size_t transformer_encoder_layers_0_dropout_out = 915136;
-constexpr std::size_t transformer_encoder_layers_0_dropout_out_mask = 1013440;
-constexpr std::size_t transformer_encoder_layers_0_linear2_out = 1038016;
-constexpr std::size_t transformer_encoder_layers_0_dropout2_out = 1074880;
-constexpr std::size_t transformer_encoder_layers_0_dropout2_out_mask = 1111744;
-constexpr std::size_t transformer_encoder_layers_0_out_2 = 1038016;
-constexpr std::size_t transformer_encoder_layers_0_norm2_out = 1074880;
+constexpr std::size_t transformer_encoder_layers_0_activation_out = 819072;
+constexpr std::size_t transformer_encoder_layers_0_dropout_out = 917376;
+constexpr std::size_t transformer_encoder_layers_0_dropout_out_mask = 1015680;
+constexpr std::size_t transformer_encoder_layers_0_linear2_out = 1040256;
+constexpr std::size_t transformer_encoder_layers_0_dropout2_out = 1077120;
+constexpr std::size_t transformer_encoder_layers_0_dropout2_out_mask = 1113984;
+constexpr std::size_t transformer_encoder_layers_0_out_2 = 1040256;
+constexpr std::size_t transformer_encoder_layers_0_norm2_out = 1077120;
 constexpr std::size_t transformer_encoder_layers_0_norm2_out_mean = 736896;
 constexpr std::size_t transformer_encoder_layers_0_norm2_out_rstd = 738432;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_in_proj_out = 1120960;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_att = 1231552;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_att_lse = 1268416;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_att_scores = 1274560;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_att_dropout_seed = 739968;
-constexpr std::size_t transformer_encoder_layers_1_self_attn_out_proj_out = 1274560;
-constexpr std::size_t transformer_encoder_layers_1_dropout1_out = 1311424;
-constexpr std::size_t transformer_encoder_layers_1_dropout1_out_mask = 1348288;
-constexpr std::size_t transformer_encoder_layers_1_out = 1274560;
-constexpr std::size_t transformer_encoder_layers_1_norm1_out = 1311424;
-constexpr std::size_t transformer_encoder_layers_1_norm1_out_mean = 740032;
-constexpr std::size_t transformer_encoder_layers_1_norm1_out_rstd = 1357504;
-constexpr std::size_t transformer_encoder_layers_1_activation_out = 1359040;
-constexpr std::size_t transformer_encoder_layers_1_dropout_out = 1457344;
-constexpr std::size_t transformer_encoder_layers_1_dropout_out_mask = 1555648;
-constexpr std::size_t transformer_encoder_layers_1_linear2_out = 1580224;
-constexpr std::size_t transformer_encoder_layers_1_dropout2_out = 1617088;
-constexpr std::size_t transformer_encoder_layers_1_dropout2_out_mask = 1653952;
-constexpr std::size_t transformer_encoder_layers_1_out_2 = 1580224;
-constexpr std::size_t transformer_encoder_layers_1_norm2_out = 1617088;
-constexpr std::size_t transformer_encoder_layers_1_norm2_out_mean = 1663168;
-constexpr std::size_t transformer_encoder_layers_1_norm2_out_rstd = 1664704;
-constexpr std::size_t transformer_encoder_norm_out = 1666240;
-constexpr std::size_t transformer_encoder_norm_out_mean = 1703104;
-constexpr std::size_t transformer_encoder_norm_out_rstd = 1704640;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_in_proj_out = 1706176;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_att = 1798336;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_att_lse = 1829056;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_att_scores = 1834176;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_att_dropout_seed = 741568;
-constexpr std::size_t transformer_decoder_layers_0_self_attn_out_proj_out = 1834176;
-constexpr std::size_t transformer_decoder_layers_0_dropout1_out = 1864896;
-constexpr std::size_t transformer_decoder_layers_0_dropout1_out_mask = 1895616;
-constexpr std::size_t transformer_decoder_layers_0_out = 1834176;
-constexpr std::size_t transformer_decoder_layers_0_norm1_out = 1864896;
-constexpr std::size_t transformer_decoder_layers_0_norm1_out_mean = 741632;
-constexpr std::size_t transformer_decoder_layers_0_norm1_out_rstd = 1903296;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_query = 1904576;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_key_value = 1935296;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att = 2009024;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_lse = 2039744;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_scores = 2044864;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dropout_seed = 742912;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_out_proj_out = 2044864;
-constexpr std::size_t transformer_decoder_layers_0_dropout2_out = 2075584;
-constexpr std::size_t transformer_decoder_layers_0_dropout2_out_mask = 2106304;
-constexpr std::size_t transformer_decoder_layers_0_out_2 = 2044864;
-constexpr std::size_t transformer_decoder_layers_0_norm2_out = 2075584;
-constexpr std::size_t transformer_decoder_layers_0_norm2_out_mean = 2113984;
-constexpr std::size_t transformer_decoder_layers_0_norm2_out_rstd = 2115264;
-constexpr std::size_t transformer_decoder_layers_0_activation_out = 2116544;
-constexpr std::size_t transformer_decoder_layers_0_dropout_out = 2198464;
-constexpr std::size_t transformer_decoder_layers_0_dropout_out_mask = 2280384;
-constexpr std::size_t transformer_decoder_layers_0_linear2_out = 2300864;
-constexpr std::size_t transformer_decoder_layers_0_dropout3_out = 2331584;
-constexpr std::size_t transformer_decoder_layers_0_dropout3_out_mask = 2362304;
-constexpr std::size_t transformer_decoder_layers_0_out_3 = 2300864;
-constexpr std::size_t transformer_decoder_layers_0_norm3_out = 2331584;
-constexpr std::size_t transformer_decoder_layers_0_norm3_out_mean = 2369984;
-constexpr std::size_t transformer_decoder_layers_0_norm3_out_rstd = 2371264;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_in_proj_out = 2372544;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_att = 2464704;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_att_lse = 2495424;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_att_scores = 2500544;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_att_dropout_seed = 742976;
-constexpr std::size_t transformer_decoder_layers_1_self_attn_out_proj_out = 2500544;
-constexpr std::size_t transformer_decoder_layers_1_dropout1_out = 2531264;
-constexpr std::size_t transformer_decoder_layers_1_dropout1_out_mask = 2561984;
-constexpr std::size_t transformer_decoder_layers_1_out = 2500544;
-constexpr std::size_t transformer_decoder_layers_1_norm1_out = 2531264;
-constexpr std::size_t transformer_decoder_layers_1_norm1_out_mean = 2569664;
-constexpr std::size_t transformer_decoder_layers_1_norm1_out_rstd = 2570944;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_query = 2572224;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_key_value = 2602944;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att = 2676672;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_lse = 2707392;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_scores = 2712512;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dropout_seed = 2727872;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_out_proj_out = 2727936;
-constexpr std::size_t transformer_decoder_layers_1_dropout2_out = 2758656;
-constexpr std::size_t transformer_decoder_layers_1_dropout2_out_mask = 2712512;
-constexpr std::size_t transformer_decoder_layers_1_out_2 = 2727936;
-constexpr std::size_t transformer_decoder_layers_1_norm2_out = 2758656;
-constexpr std::size_t transformer_decoder_layers_1_norm2_out_mean = 2720192;
-constexpr std::size_t transformer_decoder_layers_1_norm2_out_rstd = 2721472;
-constexpr std::size_t transformer_decoder_layers_1_activation_out = 2789376;
-constexpr std::size_t transformer_decoder_layers_1_dropout_out = 2871296;
-constexpr std::size_t transformer_decoder_layers_1_dropout_out_mask = 2953216;
-constexpr std::size_t transformer_decoder_layers_1_linear2_out = 2973696;
-constexpr std::size_t transformer_decoder_layers_1_dropout3_out = 3004416;
-constexpr std::size_t transformer_decoder_layers_1_dropout3_out_mask = 3035136;
-constexpr std::size_t transformer_decoder_layers_1_out_3 = 2973696;
-constexpr std::size_t transformer_decoder_layers_1_norm3_out = 3004416;
-constexpr std::size_t transformer_decoder_layers_1_norm3_out_mean = 2722752;
-constexpr std::size_t transformer_decoder_layers_1_norm3_out_rstd = 2724032;
-constexpr std::size_t transformer_decoder_norm_out_mean = 2725312;
-constexpr std::size_t transformer_decoder_norm_out_rstd = 2726592;
-constexpr std::size_t d_transformer_decoder_norm_out = 3042816;
-constexpr std::size_t d_transformer_decoder_layers_1_norm3_out = 3073536;
-constexpr std::size_t d_transformer_decoder_layers_1_out_3 = 3004416;
-constexpr std::size_t d_transformer_decoder_layers_1_linear2_out = 2973696;
-constexpr std::size_t d_transformer_decoder_layers_1_dropout_out = 3035136;
-constexpr std::size_t d_transformer_decoder_layers_1_activation_out = 2871296;
-constexpr std::size_t d_transformer_decoder_layers_1_linear1_out = 3035136;
-constexpr std::size_t d_transformer_decoder_layers_1_norm2_out = 2789376;
-constexpr std::size_t d_transformer_decoder_layers_1_norm2_out_sum1 = 2758656;
-constexpr std::size_t d_transformer_decoder_layers_1_out_2 = 2789376;
-constexpr std::size_t d_transformer_decoder_layers_1_multihead_attn_out_proj_out = 2727936;
-constexpr std::size_t d_transformer_decoder_layers_1_multihead_attn_att = 2758656;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dquery = 2727936;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dkey_value = 2820096;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_delta = 2712512;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_scratch = 2893824;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp = 2572224;
-constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_grad_dmemory = 2602944;
-constexpr std::size_t d_transformer_decoder_layers_1_norm1_out_sum1 = 2531264;
-constexpr std::size_t d_transformer_decoder_layers_1_out = 2572224;
-constexpr std::size_t d_transformer_decoder_layers_1_self_attn_out_proj_out = 2500544;
-constexpr std::size_t d_transformer_decoder_layers_1_self_attn_att = 2531264;
-constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv = 2639808;
-constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_delta = 2500544;
-constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch = 2505664;
-constexpr std::size_t d_transformer_decoder_layers_0_norm3_out = 2372544;
-constexpr std::size_t d_transformer_decoder_layers_0_norm3_out_sum1 = 2331584;
-constexpr std::size_t d_transformer_decoder_layers_0_out_3 = 2372544;
-constexpr std::size_t d_transformer_decoder_layers_0_linear2_out = 2300864;
-constexpr std::size_t d_transformer_decoder_layers_0_dropout_out = 2403264;
-constexpr std::size_t d_transformer_decoder_layers_0_activation_out = 2198464;
-constexpr std::size_t d_transformer_decoder_layers_0_linear1_out = 2280384;
-constexpr std::size_t d_transformer_decoder_layers_0_norm2_out = 2116544;
-constexpr std::size_t d_transformer_decoder_layers_0_norm2_out_sum1 = 2075584;
-constexpr std::size_t d_transformer_decoder_layers_0_out_2 = 2116544;
-constexpr std::size_t d_transformer_decoder_layers_0_multihead_attn_out_proj_out = 2044864;
-constexpr std::size_t d_transformer_decoder_layers_0_multihead_attn_att = 2075584;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dquery = 2044864;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dkey_value = 2147264;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_delta = 2106304;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_scratch = 2220992;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp = 1904576;
-constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_grad_dmemory = 1935296;
-constexpr std::size_t d_transformer_decoder_layers_0_norm1_out_sum1 = 1666240;
-constexpr std::size_t d_transformer_decoder_layers_0_out = 1864896;
-constexpr std::size_t d_transformer_decoder_layers_0_self_attn_out_proj_out = 1666240;
-constexpr std::size_t d_transformer_decoder_layers_0_self_attn_att = 1834176;
-constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv = 1972160;
-constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_delta = 1666240;
-constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch = 1671360;
-constexpr std::size_t d_transformer_encoder_norm_out_sum1 = 1666240;
-constexpr std::size_t d_transformer_encoder_layers_1_norm2_out = 1706176;
-constexpr std::size_t d_transformer_encoder_layers_1_out_2 = 1617088;
-constexpr std::size_t d_transformer_encoder_layers_1_linear2_out = 1580224;
-constexpr std::size_t d_transformer_encoder_layers_1_dropout_out = 1653952;
-constexpr std::size_t d_transformer_encoder_layers_1_activation_out = 1457344;
-constexpr std::size_t d_transformer_encoder_layers_1_linear1_out = 1653952;
-constexpr std::size_t d_transformer_encoder_layers_1_norm1_out = 1359040;
-constexpr std::size_t d_transformer_encoder_layers_1_norm1_out_sum1 = 1311424;
-constexpr std::size_t d_transformer_encoder_layers_1_out = 1359040;
-constexpr std::size_t d_transformer_encoder_layers_1_self_attn_out_proj_out = 1274560;
-constexpr std::size_t d_transformer_encoder_layers_1_self_attn_att = 1311424;
-constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv = 1395904;
-constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_delta = 1274560;
-constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch = 1506496;
-constexpr std::size_t d_transformer_encoder_layers_0_norm2_out = 1120960;
-constexpr std::size_t d_transformer_encoder_layers_0_norm2_out_sum1 = 1074880;
-constexpr std::size_t d_transformer_encoder_layers_0_out_2 = 1120960;
-constexpr std::size_t d_transformer_encoder_layers_0_linear2_out = 1038016;
-constexpr std::size_t d_transformer_encoder_layers_0_dropout_out = 1157824;
-constexpr std::size_t d_transformer_encoder_layers_0_activation_out = 915136;
-constexpr std::size_t d_transformer_encoder_layers_0_linear1_out = 1013440;
-constexpr std::size_t d_transformer_encoder_layers_0_norm1_out = 816832;
-constexpr std::size_t d_transformer_encoder_layers_0_norm1_out_sum1 = 779968;
-constexpr std::size_t d_transformer_encoder_layers_0_out = 816832;
-constexpr std::size_t d_transformer_encoder_layers_0_self_attn_out_proj_out = 743104;
-constexpr std::size_t d_transformer_encoder_layers_0_self_attn_att = 779968;
-constexpr std::size_t d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv = 816832;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_in_proj_out = 1123200;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_att = 1233792;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_att_lse = 1270656;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_att_scores = 1276800;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_att_dropout_mask = 739968;
+constexpr std::size_t transformer_encoder_layers_1_self_attn_out_proj_out = 1276800;
+constexpr std::size_t transformer_encoder_layers_1_dropout1_out = 1313664;
+constexpr std::size_t transformer_encoder_layers_1_dropout1_out_mask = 1350528;
+constexpr std::size_t transformer_encoder_layers_1_out = 1276800;
+constexpr std::size_t transformer_encoder_layers_1_norm1_out = 1313664;
+constexpr std::size_t transformer_encoder_layers_1_norm1_out_mean = 1359744;
+constexpr std::size_t transformer_encoder_layers_1_norm1_out_rstd = 1361280;
+constexpr std::size_t transformer_encoder_layers_1_activation_out = 1362816;
+constexpr std::size_t transformer_encoder_layers_1_dropout_out = 1461120;
+constexpr std::size_t transformer_encoder_layers_1_dropout_out_mask = 1559424;
+constexpr std::size_t transformer_encoder_layers_1_linear2_out = 1584000;
+constexpr std::size_t transformer_encoder_layers_1_dropout2_out = 1620864;
+constexpr std::size_t transformer_encoder_layers_1_dropout2_out_mask = 1657728;
+constexpr std::size_t transformer_encoder_layers_1_out_2 = 1584000;
+constexpr std::size_t transformer_encoder_layers_1_norm2_out = 1620864;
+constexpr std::size_t transformer_encoder_layers_1_norm2_out_mean = 1666944;
+constexpr std::size_t transformer_encoder_layers_1_norm2_out_rstd = 1668480;
+constexpr std::size_t transformer_encoder_norm_out = 1670016;
+constexpr std::size_t transformer_encoder_norm_out_mean = 1706880;
+constexpr std::size_t transformer_encoder_norm_out_rstd = 1708416;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_in_proj_out = 1709952;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_att = 1802112;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_att_lse = 1832832;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_att_scores = 1837952;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_att_dropout_mask = 1850752;
+constexpr std::size_t transformer_decoder_layers_0_self_attn_out_proj_out = 1852352;
+constexpr std::size_t transformer_decoder_layers_0_dropout1_out = 1883072;
+constexpr std::size_t transformer_decoder_layers_0_dropout1_out_mask = 1837952;
+constexpr std::size_t transformer_decoder_layers_0_out = 1852352;
+constexpr std::size_t transformer_decoder_layers_0_norm1_out = 1883072;
+constexpr std::size_t transformer_decoder_layers_0_norm1_out_mean = 1845632;
+constexpr std::size_t transformer_decoder_layers_0_norm1_out_rstd = 1846912;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_query = 1913792;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_key_value = 1944512;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att = 2018240;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_lse = 2048960;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_scores = 2054080;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dropout_mask = 1848192;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_out_proj_out = 2054080;
+constexpr std::size_t transformer_decoder_layers_0_dropout2_out = 2084800;
+constexpr std::size_t transformer_decoder_layers_0_dropout2_out_mask = 2115520;
+constexpr std::size_t transformer_decoder_layers_0_out_2 = 2054080;
+constexpr std::size_t transformer_decoder_layers_0_norm2_out = 2084800;
+constexpr std::size_t transformer_decoder_layers_0_norm2_out_mean = 2123200;
+constexpr std::size_t transformer_decoder_layers_0_norm2_out_rstd = 2124480;
+constexpr std::size_t transformer_decoder_layers_0_activation_out = 2125760;
+constexpr std::size_t transformer_decoder_layers_0_dropout_out = 2207680;
+constexpr std::size_t transformer_decoder_layers_0_dropout_out_mask = 2289600;
+constexpr std::size_t transformer_decoder_layers_0_linear2_out = 2310080;
+constexpr std::size_t transformer_decoder_layers_0_dropout3_out = 2340800;
+constexpr std::size_t transformer_decoder_layers_0_dropout3_out_mask = 2371520;
+constexpr std::size_t transformer_decoder_layers_0_out_3 = 2310080;
+constexpr std::size_t transformer_decoder_layers_0_norm3_out = 2340800;
+constexpr std::size_t transformer_decoder_layers_0_norm3_out_mean = 2379200;
+constexpr std::size_t transformer_decoder_layers_0_norm3_out_rstd = 2380480;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_in_proj_out = 2381760;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_att = 2473920;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_att_lse = 2504640;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_att_scores = 2509760;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_att_dropout_mask = 2522560;
+constexpr std::size_t transformer_decoder_layers_1_self_attn_out_proj_out = 2524160;
+constexpr std::size_t transformer_decoder_layers_1_dropout1_out = 2554880;
+constexpr std::size_t transformer_decoder_layers_1_dropout1_out_mask = 2509760;
+constexpr std::size_t transformer_decoder_layers_1_out = 2524160;
+constexpr std::size_t transformer_decoder_layers_1_norm1_out = 2554880;
+constexpr std::size_t transformer_decoder_layers_1_norm1_out_mean = 2517440;
+constexpr std::size_t transformer_decoder_layers_1_norm1_out_rstd = 2518720;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_query = 2585600;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_key_value = 2616320;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att = 2690048;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_lse = 2720768;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_scores = 2725888;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dropout_mask = 2520000;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_out_proj_out = 2725888;
+constexpr std::size_t transformer_decoder_layers_1_dropout2_out = 2756608;
+constexpr std::size_t transformer_decoder_layers_1_dropout2_out_mask = 2787328;
+constexpr std::size_t transformer_decoder_layers_1_out_2 = 2725888;
+constexpr std::size_t transformer_decoder_layers_1_norm2_out = 2756608;
+constexpr std::size_t transformer_decoder_layers_1_norm2_out_mean = 2795008;
+constexpr std::size_t transformer_decoder_layers_1_norm2_out_rstd = 2796288;
+constexpr std::size_t transformer_decoder_layers_1_activation_out = 2797568;
+constexpr std::size_t transformer_decoder_layers_1_dropout_out = 2879488;
+constexpr std::size_t transformer_decoder_layers_1_dropout_out_mask = 2961408;
+constexpr std::size_t transformer_decoder_layers_1_linear2_out = 2981888;
+constexpr std::size_t transformer_decoder_layers_1_dropout3_out = 3012608;
+constexpr std::size_t transformer_decoder_layers_1_dropout3_out_mask = 3043328;
+constexpr std::size_t transformer_decoder_layers_1_out_3 = 2981888;
+constexpr std::size_t transformer_decoder_layers_1_norm3_out = 3012608;
+constexpr std::size_t transformer_decoder_layers_1_norm3_out_mean = 3051008;
+constexpr std::size_t transformer_decoder_layers_1_norm3_out_rstd = 3052288;
+constexpr std::size_t transformer_decoder_norm_out_mean = 3053568;
+constexpr std::size_t transformer_decoder_norm_out_rstd = 3054848;
+constexpr std::size_t d_transformer_decoder_norm_out = 3056128;
+constexpr std::size_t d_transformer_decoder_layers_1_norm3_out = 3086848;
+constexpr std::size_t d_transformer_decoder_layers_1_out_3 = 3012608;
+constexpr std::size_t d_transformer_decoder_layers_1_linear2_out = 2981888;
+constexpr std::size_t d_transformer_decoder_layers_1_dropout_out = 3043328;
+constexpr std::size_t d_transformer_decoder_layers_1_activation_out = 2879488;
+constexpr std::size_t d_transformer_decoder_layers_1_linear1_out = 3043328;
+constexpr std::size_t d_transformer_decoder_layers_1_norm2_out = 2797568;
+constexpr std::size_t d_transformer_decoder_layers_1_norm2_out_sum1 = 2756608;
+constexpr std::size_t d_transformer_decoder_layers_1_out_2 = 2797568;
+constexpr std::size_t d_transformer_decoder_layers_1_multihead_attn_out_proj_out = 2725888;
+constexpr std::size_t d_transformer_decoder_layers_1_multihead_attn_att = 2756608;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dquery = 2725888;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_dkey_value = 2828288;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_delta = 2787328;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_att_scratch = 2902016;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp = 2585600;
+constexpr std::size_t transformer_decoder_layers_1_multihead_attn_in_proj_grad_dmemory = 2616320;
+constexpr std::size_t d_transformer_decoder_layers_1_norm1_out_sum1 = 2554880;
+constexpr std::size_t d_transformer_decoder_layers_1_out = 2585600;
+constexpr std::size_t d_transformer_decoder_layers_1_self_attn_out_proj_out = 2524160;
+constexpr std::size_t d_transformer_decoder_layers_1_self_attn_att = 2554880;
+constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv = 2653184;
+constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_delta = 2509760;
+constexpr std::size_t d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch = 2524160;
+constexpr std::size_t d_transformer_decoder_layers_0_norm3_out = 2381760;
+constexpr std::size_t d_transformer_decoder_layers_0_norm3_out_sum1 = 2340800;
+constexpr std::size_t d_transformer_decoder_layers_0_out_3 = 2381760;
+constexpr std::size_t d_transformer_decoder_layers_0_linear2_out = 2310080;
+constexpr std::size_t d_transformer_decoder_layers_0_dropout_out = 2412480;
+constexpr std::size_t d_transformer_decoder_layers_0_activation_out = 2207680;
+constexpr std::size_t d_transformer_decoder_layers_0_linear1_out = 2289600;
+constexpr std::size_t d_transformer_decoder_layers_0_norm2_out = 2125760;
+constexpr std::size_t d_transformer_decoder_layers_0_norm2_out_sum1 = 2084800;
+constexpr std::size_t d_transformer_decoder_layers_0_out_2 = 2125760;
+constexpr std::size_t d_transformer_decoder_layers_0_multihead_attn_out_proj_out = 2054080;
+constexpr std::size_t d_transformer_decoder_layers_0_multihead_attn_att = 2084800;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dquery = 2054080;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_dkey_value = 2156480;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_delta = 2115520;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_att_scratch = 2230208;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp = 1913792;
+constexpr std::size_t transformer_decoder_layers_0_multihead_attn_in_proj_grad_dmemory = 1944512;
+constexpr std::size_t d_transformer_decoder_layers_0_norm1_out_sum1 = 1670016;
+constexpr std::size_t d_transformer_decoder_layers_0_out = 1883072;
+constexpr std::size_t d_transformer_decoder_layers_0_self_attn_out_proj_out = 1670016;
+constexpr std::size_t d_transformer_decoder_layers_0_self_attn_att = 1852352;
+constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv = 1981376;
+constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_delta = 1670016;
+constexpr std::size_t d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch = 1675136;
+constexpr std::size_t d_transformer_encoder_norm_out_sum1 = 1670016;
+constexpr std::size_t d_transformer_encoder_layers_1_norm2_out = 1709952;
+constexpr std::size_t d_transformer_encoder_layers_1_out_2 = 1620864;
+constexpr std::size_t d_transformer_encoder_layers_1_linear2_out = 1584000;
+constexpr std::size_t d_transformer_encoder_layers_1_dropout_out = 1657728;
+constexpr std::size_t d_transformer_encoder_layers_1_activation_out = 1461120;
+constexpr std::size_t d_transformer_encoder_layers_1_linear1_out = 1657728;
+constexpr std::size_t d_transformer_encoder_layers_1_norm1_out = 1362816;
+constexpr std::size_t d_transformer_encoder_layers_1_norm1_out_sum1 = 1313664;
+constexpr std::size_t d_transformer_encoder_layers_1_out = 1362816;
+constexpr std::size_t d_transformer_encoder_layers_1_self_attn_out_proj_out = 1276800;
+constexpr std::size_t d_transformer_encoder_layers_1_self_attn_att = 1313664;
+constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv = 1399680;
+constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_delta = 1276800;
+constexpr std::size_t d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch = 1510272;
+constexpr std::size_t d_transformer_encoder_layers_0_norm2_out = 1123200;
+constexpr std::size_t d_transformer_encoder_layers_0_norm2_out_sum1 = 1077120;
+constexpr std::size_t d_transformer_encoder_layers_0_out_2 = 1123200;
+constexpr std::size_t d_transformer_encoder_layers_0_linear2_out = 1040256;
+constexpr std::size_t d_transformer_encoder_layers_0_dropout_out = 1160064;
+constexpr std::size_t d_transformer_encoder_layers_0_activation_out = 917376;
+constexpr std::size_t d_transformer_encoder_layers_0_linear1_out = 1015680;
+constexpr std::size_t d_transformer_encoder_layers_0_norm1_out = 819072;
+constexpr std::size_t d_transformer_encoder_layers_0_norm1_out_sum1 = 782208;
+constexpr std::size_t d_transformer_encoder_layers_0_out = 819072;
+constexpr std::size_t d_transformer_encoder_layers_0_self_attn_out_proj_out = 745344;
+constexpr std::size_t d_transformer_encoder_layers_0_self_attn_att = 782208;
+constexpr std::size_t d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv = 819072;
 constexpr std::size_t d_transformer_encoder_layers_0_self_attn_in_proj_out_delta = 724608;
-constexpr std::size_t d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch = 743104;
+constexpr std::size_t d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch = 745344;
 constexpr std::size_t transformer_encoder_layers_0_self_attn_in_proj_weight = 0;
 constexpr std::size_t transformer_encoder_layers_0_self_attn_in_proj_bias = 6912;
 constexpr std::size_t transformer_encoder_layers_0_self_attn_out_proj_weight = 7200;
@@ -388,7 +388,7 @@ static void transformer_encoder_layers_0_self_attn_in_proj_forward(float* out, c
 
 // transformer.encoder.layers.0.self_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72)
+// out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) dropout_mask (32, 72) <- qkv (32, 12, 72)
 
 // Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
 // the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
@@ -571,7 +571,7 @@ __global__ void __launch_bounds__(128, 2) transformer_encoder_layers_0_self_attn
 }
 
 static void transformer_encoder_layers_0_self_attn_forward(float* out, float* lse, float* scores,
-                                                           std::int64_t* dropout_seed, const float* qkv, int n,
+                                                           std::uint8_t* dropout_mask, const float* qkv, int n,
                                                            bool training, const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 12, kHeads = 4;  // query rows, num_heads
   constexpr float scale = 0.4082483f;  // 1 / sqrt(head_dim)
@@ -824,7 +824,7 @@ static void transformer_encoder_layers_1_self_attn_in_proj_forward(float* out, c
 
 // transformer.encoder.layers.1.self_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) dropout_seed (1,) <- qkv (32, 12, 72)
+// out (32, 12, 24) lse (32, 4, 12) scores (32, 12, 12) dropout_mask (32, 72) <- qkv (32, 12, 72)
 
 // Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
 // the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
@@ -1007,7 +1007,7 @@ __global__ void __launch_bounds__(128, 2) transformer_encoder_layers_1_self_attn
 }
 
 static void transformer_encoder_layers_1_self_attn_forward(float* out, float* lse, float* scores,
-                                                           std::int64_t* dropout_seed, const float* qkv, int n,
+                                                           std::uint8_t* dropout_mask, const float* qkv, int n,
                                                            bool training, const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 12, kHeads = 4;  // query rows, num_heads
   constexpr float scale = 0.4082483f;  // 1 / sqrt(head_dim)
@@ -1205,7 +1205,7 @@ static void transformer_decoder_layers_0_self_attn_in_proj_forward(float* out, c
 
 // transformer.decoder.layers.0.self_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 10) dropout_seed (1,) <- qkv (32, 10, 72)
+// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 10) dropout_mask (32, 50) <- qkv (32, 10, 72)
 
 // Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
 // the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
@@ -1388,7 +1388,7 @@ __global__ void __launch_bounds__(128, 2) transformer_decoder_layers_0_self_attn
 }
 
 static void transformer_decoder_layers_0_self_attn_forward(float* out, float* lse, float* scores,
-                                                           std::int64_t* dropout_seed, const float* qkv, int n,
+                                                           std::uint8_t* dropout_mask, const float* qkv, int n,
                                                            bool training, const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 10, kHeads = 4;  // query rows, num_heads
   constexpr float scale = 0.4082483f;  // 1 / sqrt(head_dim)
@@ -1502,7 +1502,7 @@ static void transformer_decoder_layers_0_multihead_attn_forward(float* query, fl
 
 // transformer.decoder.layers.0.multihead_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 12) dropout_seed (1,) <- query (32, 10, 24) key_value (32, 12, 48)
+// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 12) dropout_mask (32, 60) <- query (32, 10, 24) key_value (32, 12, 48)
 
 // Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
 // the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
@@ -1685,7 +1685,7 @@ __global__ void __launch_bounds__(128, 2) transformer_decoder_layers_0_multihead
 }
 
 static void transformer_decoder_layers_0_multihead_attn_forward_2(float* out, float* lse, float* scores,
-                                                                  std::int64_t* dropout_seed, const float* query,
+                                                                  std::uint8_t* dropout_mask, const float* query,
                                                                   const float* key_value, int n, bool training,
                                                                   const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 10, kHeads = 4;  // query rows, num_heads
@@ -1878,7 +1878,7 @@ static void transformer_decoder_layers_1_self_attn_in_proj_forward(float* out, c
 
 // transformer.decoder.layers.1.self_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 10) dropout_seed (1,) <- qkv (32, 10, 72)
+// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 10) dropout_mask (32, 50) <- qkv (32, 10, 72)
 
 // Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
 // the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
@@ -2061,7 +2061,7 @@ __global__ void __launch_bounds__(128, 2) transformer_decoder_layers_1_self_attn
 }
 
 static void transformer_decoder_layers_1_self_attn_forward(float* out, float* lse, float* scores,
-                                                           std::int64_t* dropout_seed, const float* qkv, int n,
+                                                           std::uint8_t* dropout_mask, const float* qkv, int n,
                                                            bool training, const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 10, kHeads = 4;  // query rows, num_heads
   constexpr float scale = 0.4082483f;  // 1 / sqrt(head_dim)
@@ -2144,7 +2144,7 @@ static void transformer_decoder_layers_1_multihead_attn_forward(float* query, fl
 
 // transformer.decoder.layers.1.multihead_attn: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 12) dropout_seed (1,) <- query (32, 10, 24) key_value (32, 12, 48)
+// out (32, 10, 24) lse (32, 4, 10) scores (32, 10, 12) dropout_mask (32, 60) <- query (32, 10, 24) key_value (32, 12, 48)
 
 // Fused attention (FlashAttention-2's forward): a block per (tile of query rows, head, sample) walks
 // the key tiles its rows see. Per row it keeps the running max m of the scores, the sum l of
@@ -2327,7 +2327,7 @@ __global__ void __launch_bounds__(128, 2) transformer_decoder_layers_1_multihead
 }
 
 static void transformer_decoder_layers_1_multihead_attn_forward_2(float* out, float* lse, float* scores,
-                                                                  std::int64_t* dropout_seed, const float* query,
+                                                                  std::uint8_t* dropout_mask, const float* query,
                                                                   const float* key_value, int n, bool training,
                                                                   const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 10, kHeads = 4;  // query rows, num_heads
@@ -2990,7 +2990,7 @@ static void transformer_decoder_layers_1_multihead_attn_out_proj_backward(float*
 
 // transformer.decoder.layers.1.multihead_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dquery (32, 10, 24) dkey_value (32, 12, 48) delta (32, 4, 10) scratch (32, 2, 10, 12) <- dout (32, 10, 24) query (32, 10, 24) key_value (32, 12, 48) out (32, 10, 24) lse (32, 4, 10) dropout_seed (1,)
+// dquery (32, 10, 24) dkey_value (32, 12, 48) delta (32, 4, 10) scratch (32, 2, 10, 12) <- dout (32, 10, 24) query (32, 10, 24) key_value (32, 12, 48) out (32, 10, 24) lse (32, 4, 10) dropout_mask (32, 60)
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -3393,7 +3393,7 @@ __global__ void __launch_bounds__(128, 2) transformer_decoder_layers_1_multihead
 static void transformer_decoder_layers_1_multihead_attn_backward(float* dquery, float* dkey_value, float* delta,
                                                                  float* scratch, const float* dout, const float* query,
                                                                  const float* key_value, const float* out,
-                                                                 const float* lse, const std::int64_t* dropout_seed,
+                                                                 const float* lse, const std::uint8_t* dropout_mask,
                                                                  int n, const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 10, kTk = 12, kHeads = 4;  // query rows, key rows, num_heads
   constexpr float scale = 0.4082483f;            // 1 / sqrt(head_dim)
@@ -3611,7 +3611,7 @@ static void transformer_decoder_layers_1_self_attn_out_proj_backward(float* dinp
 
 // transformer.decoder.layers.1.self_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dqkv (32, 10, 72) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 24) qkv (32, 10, 72) out (32, 10, 24) lse (32, 4, 10) dropout_seed (1,)
+// dqkv (32, 10, 72) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 24) qkv (32, 10, 72) out (32, 10, 24) lse (32, 4, 10) dropout_mask (32, 50)
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -4012,7 +4012,7 @@ __global__ void __launch_bounds__(128, 2) transformer_decoder_layers_1_self_attn
 
 static void transformer_decoder_layers_1_self_attn_backward(float* dqkv, float* delta, float* scratch,
                                                             const float* dout, const float* qkv, const float* out,
-                                                            const float* lse, const std::int64_t* dropout_seed, int n,
+                                                            const float* lse, const std::uint8_t* dropout_mask, int n,
                                                             const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 10, kTk = 10, kHeads = 4;  // query rows, key rows, num_heads
   constexpr float scale = 0.4082483f;            // 1 / sqrt(head_dim)
@@ -4223,7 +4223,7 @@ static void transformer_decoder_layers_0_multihead_attn_out_proj_backward(float*
 
 // transformer.decoder.layers.0.multihead_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dquery (32, 10, 24) dkey_value (32, 12, 48) delta (32, 4, 10) scratch (32, 2, 10, 12) <- dout (32, 10, 24) query (32, 10, 24) key_value (32, 12, 48) out (32, 10, 24) lse (32, 4, 10) dropout_seed (1,)
+// dquery (32, 10, 24) dkey_value (32, 12, 48) delta (32, 4, 10) scratch (32, 2, 10, 12) <- dout (32, 10, 24) query (32, 10, 24) key_value (32, 12, 48) out (32, 10, 24) lse (32, 4, 10) dropout_mask (32, 60)
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -4626,7 +4626,7 @@ __global__ void __launch_bounds__(128, 2) transformer_decoder_layers_0_multihead
 static void transformer_decoder_layers_0_multihead_attn_backward(float* dquery, float* dkey_value, float* delta,
                                                                  float* scratch, const float* dout, const float* query,
                                                                  const float* key_value, const float* out,
-                                                                 const float* lse, const std::int64_t* dropout_seed,
+                                                                 const float* lse, const std::uint8_t* dropout_mask,
                                                                  int n, const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 10, kTk = 12, kHeads = 4;  // query rows, key rows, num_heads
   constexpr float scale = 0.4082483f;            // 1 / sqrt(head_dim)
@@ -4703,7 +4703,7 @@ static void transformer_decoder_layers_0_self_attn_out_proj_backward(float* dinp
 
 // transformer.decoder.layers.0.self_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dqkv (32, 10, 72) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 24) qkv (32, 10, 72) out (32, 10, 24) lse (32, 4, 10) dropout_seed (1,)
+// dqkv (32, 10, 72) delta (32, 4, 10) scratch (32, 2, 10, 10) <- dout (32, 10, 24) qkv (32, 10, 72) out (32, 10, 24) lse (32, 4, 10) dropout_mask (32, 50)
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -5104,7 +5104,7 @@ __global__ void __launch_bounds__(128, 2) transformer_decoder_layers_0_self_attn
 
 static void transformer_decoder_layers_0_self_attn_backward(float* dqkv, float* delta, float* scratch,
                                                             const float* dout, const float* qkv, const float* out,
-                                                            const float* lse, const std::int64_t* dropout_seed, int n,
+                                                            const float* lse, const std::uint8_t* dropout_mask, int n,
                                                             const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 10, kTk = 10, kHeads = 4;  // query rows, key rows, num_heads
   constexpr float scale = 0.4082483f;            // 1 / sqrt(head_dim)
@@ -5370,7 +5370,7 @@ static void transformer_encoder_layers_1_self_attn_out_proj_backward(float* dinp
 
 // transformer.encoder.layers.1.self_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dqkv (32, 12, 72) delta (32, 4, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 4, 12) dropout_seed (1,)
+// dqkv (32, 12, 72) delta (32, 4, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 4, 12) dropout_mask (32, 72)
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -5771,7 +5771,7 @@ __global__ void __launch_bounds__(128, 2) transformer_encoder_layers_1_self_attn
 
 static void transformer_encoder_layers_1_self_attn_backward(float* dqkv, float* delta, float* scratch,
                                                             const float* dout, const float* qkv, const float* out,
-                                                            const float* lse, const std::int64_t* dropout_seed, int n,
+                                                            const float* lse, const std::uint8_t* dropout_mask, int n,
                                                             const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 12, kTk = 12, kHeads = 4;  // query rows, key rows, num_heads
   constexpr float scale = 0.4082483f;            // 1 / sqrt(head_dim)
@@ -5929,7 +5929,7 @@ static void transformer_encoder_layers_0_self_attn_out_proj_backward(float* dinp
 
 // transformer.encoder.layers.0.self_attn backward: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
 // spec: model.graph[0]
-// dqkv (32, 12, 72) delta (32, 4, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 4, 12) dropout_seed (1,)
+// dqkv (32, 12, 72) delta (32, 4, 12) scratch (32, 2, 12, 12) <- dout (32, 12, 24) qkv (32, 12, 72) out (32, 12, 24) lse (32, 4, 12) dropout_mask (32, 72)
 
 // delta_i = dout_i . out_i over a head's columns: sum_j p_ij dp_ij, the row term of the softmax
 // backward. A thread per (sample, head, query), in delta's order.
@@ -6330,7 +6330,7 @@ __global__ void __launch_bounds__(128, 2) transformer_encoder_layers_0_self_attn
 
 static void transformer_encoder_layers_0_self_attn_backward(float* dqkv, float* delta, float* scratch,
                                                             const float* dout, const float* qkv, const float* out,
-                                                            const float* lse, const std::int64_t* dropout_seed, int n,
+                                                            const float* lse, const std::uint8_t* dropout_mask, int n,
                                                             const ltrt::cuda::Context& ctx) {
   constexpr int kTq = 12, kTk = 12, kHeads = 4;  // query rows, key rows, num_heads
   constexpr float scale = 0.4082483f;            // 1 / sqrt(head_dim)
@@ -6664,20 +6664,10 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_0_norm2_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_rstd);  // (32, 12)
-  auto* const transformer_encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const transformer_decoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_0_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const transformer_encoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_mask);  // (32, 72)
+  auto* const transformer_encoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_mask);  // (32, 72)
   auto* const transformer_encoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_self_attn_out_proj_out);  // (32, 12, 24)
   auto* const transformer_encoder_layers_0_out =
@@ -6756,6 +6746,8 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::d_transformer_encoder_layers_1_self_attn_att);  // (32, 12, 24)
   auto* const transformer_encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const transformer_encoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_1_norm1_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const transformer_encoder_layers_1_activation_out =
@@ -6822,6 +6814,16 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_0_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_0_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_0_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_0_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_out =
@@ -6834,10 +6836,6 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out);  // (32, 10, 24)
   auto* const d_transformer_decoder_layers_0_out =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_0_out);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_0_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp = reinterpret_cast<float*>(
@@ -6928,14 +6926,24 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_1_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
+  auto* const d_transformer_decoder_layers_1_self_attn_in_proj_out_delta = reinterpret_cast<float*>(
+      arena + offset::d_transformer_decoder_layers_1_self_attn_in_proj_out_delta);  // (32, 4, 10)
+  auto* const transformer_decoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_1_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_out);  // (32, 10, 24)
   auto* const d_transformer_decoder_layers_1_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_self_attn_out_proj_out);  // (32, 10, 24)
-  auto* const d_transformer_decoder_layers_1_self_attn_in_proj_out_delta = reinterpret_cast<float*>(
-      arena + offset::d_transformer_decoder_layers_1_self_attn_in_proj_out_delta);  // (32, 4, 10)
   auto* const d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch = reinterpret_cast<float*>(
       arena + offset::d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch);  // (32, 2, 10, 10)
   auto* const transformer_decoder_layers_1_dropout1_out =
@@ -6946,12 +6954,6 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_norm1_out_sum1);  // (32, 10, 24)
   auto* const d_transformer_decoder_layers_1_self_attn_att =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_self_attn_att);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp = reinterpret_cast<float*>(
@@ -6970,24 +6972,6 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_scores);  // (32, 10, 12)
-  auto* const transformer_decoder_layers_1_dropout2_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_multihead_attn_att_delta =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_delta);  // (32, 4, 10)
-  auto* const transformer_decoder_layers_1_norm2_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm2_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_norm_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
-  auto* const transformer_decoder_norm_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_seed);  // (1,)
   auto* const transformer_decoder_layers_1_multihead_attn_out_proj_out = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out_2 =
@@ -7004,6 +6988,14 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_norm2_out_sum1);  // (32, 10, 24)
   auto* const d_transformer_decoder_layers_1_multihead_attn_att =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_multihead_attn_att);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_dropout2_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_multihead_attn_att_delta =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_delta);  // (32, 4, 10)
+  auto* const transformer_decoder_layers_1_norm2_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm2_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_activation_out);  // (32, 10, 64)
   auto* const d_transformer_decoder_layers_1_norm2_out =
@@ -7038,6 +7030,14 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_dropout_out);  // (32, 10, 64)
   auto* const d_transformer_decoder_layers_1_linear1_out =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_layers_1_linear1_out);  // (32, 10, 64)
+  auto* const transformer_decoder_layers_1_norm3_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm3_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_norm_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
+  auto* const transformer_decoder_norm_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
   auto* const d_transformer_decoder_norm_out =
       reinterpret_cast<float*>(arena + offset::d_transformer_decoder_norm_out);  // (32, 10, 24)
   auto* const d_transformer_decoder_layers_1_norm3_out =
@@ -7051,7 +7051,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
                                                          transformer_encoder_layers_0_self_attn_in_proj_bias, n, ctx);
   transformer_encoder_layers_0_self_attn_forward(
       transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_att_lse,
-      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_seed,
+      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_mask,
       transformer_encoder_layers_0_self_attn_in_proj_out, n, true, ctx);
   transformer_encoder_layers_0_self_attn_out_proj_forward(transformer_encoder_layers_0_self_attn_out_proj_out,
                                                           transformer_encoder_layers_0_self_attn_att,
@@ -7090,7 +7090,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
                                                          transformer_encoder_layers_1_self_attn_in_proj_bias, n, ctx);
   transformer_encoder_layers_1_self_attn_forward(
       transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_att_lse,
-      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_seed,
+      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_mask,
       transformer_encoder_layers_1_self_attn_in_proj_out, n, true, ctx);
   transformer_encoder_layers_1_self_attn_out_proj_forward(transformer_encoder_layers_1_self_attn_out_proj_out,
                                                           transformer_encoder_layers_1_self_attn_att,
@@ -7131,7 +7131,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
                                                          transformer_decoder_layers_0_self_attn_in_proj_bias, n, ctx);
   transformer_decoder_layers_0_self_attn_forward(
       transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_att_lse,
-      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_seed,
+      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_mask,
       transformer_decoder_layers_0_self_attn_in_proj_out, n, true, ctx);
   transformer_decoder_layers_0_self_attn_out_proj_forward(transformer_decoder_layers_0_self_attn_out_proj_out,
                                                           transformer_decoder_layers_0_self_attn_att,
@@ -7154,7 +7154,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   transformer_decoder_layers_0_multihead_attn_forward_2(
       transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_att_lse,
       transformer_decoder_layers_0_multihead_attn_att_scores,
-      transformer_decoder_layers_0_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_0_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_0_multihead_attn_in_proj_query,
       transformer_decoder_layers_0_multihead_attn_in_proj_key_value, n, true, ctx);
   transformer_decoder_layers_0_multihead_attn_out_proj_forward(
@@ -7194,7 +7194,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
                                                          transformer_decoder_layers_1_self_attn_in_proj_bias, n, ctx);
   transformer_decoder_layers_1_self_attn_forward(
       transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_att_lse,
-      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_seed,
+      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_mask,
       transformer_decoder_layers_1_self_attn_in_proj_out, n, true, ctx);
   transformer_decoder_layers_1_self_attn_out_proj_forward(transformer_decoder_layers_1_self_attn_out_proj_out,
                                                           transformer_decoder_layers_1_self_attn_att,
@@ -7217,7 +7217,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
   transformer_decoder_layers_1_multihead_attn_forward_2(
       transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_att_lse,
       transformer_decoder_layers_1_multihead_attn_att_scores,
-      transformer_decoder_layers_1_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_1_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_1_multihead_attn_in_proj_query,
       transformer_decoder_layers_1_multihead_attn_in_proj_key_value, n, true, ctx);
   transformer_decoder_layers_1_multihead_attn_out_proj_forward(
@@ -7306,7 +7306,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       transformer_decoder_layers_1_multihead_attn_att_scratch, d_transformer_decoder_layers_1_multihead_attn_att,
       transformer_decoder_layers_1_multihead_attn_in_proj_query,
       transformer_decoder_layers_1_multihead_attn_in_proj_key_value, transformer_decoder_layers_1_multihead_attn_att,
-      transformer_decoder_layers_1_multihead_attn_att_lse, transformer_decoder_layers_1_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_1_multihead_attn_att_lse, transformer_decoder_layers_1_multihead_attn_att_dropout_mask,
       n, ctx);
   transformer_decoder_layers_1_multihead_attn_backward_2(
       transformer_decoder_layers_1_multihead_attn_in_proj_grad_dinp,
@@ -7337,7 +7337,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       d_transformer_decoder_layers_1_self_attn_in_proj_out_delta,
       d_transformer_decoder_layers_1_self_attn_in_proj_out_scratch, d_transformer_decoder_layers_1_self_attn_att,
       transformer_decoder_layers_1_self_attn_in_proj_out, transformer_decoder_layers_1_self_attn_att,
-      transformer_decoder_layers_1_self_attn_att_lse, transformer_decoder_layers_1_self_attn_att_dropout_seed, n, ctx);
+      transformer_decoder_layers_1_self_attn_att_lse, transformer_decoder_layers_1_self_attn_att_dropout_mask, n, ctx);
   transformer_decoder_layers_1_self_attn_in_proj_backward(
       d_transformer_decoder_layers_0_norm3_out, d_transformer_decoder_layers_1_self_attn_in_proj_weight,
       d_transformer_decoder_layers_1_self_attn_in_proj_bias, d_transformer_decoder_layers_1_self_attn_in_proj_out_dqkv,
@@ -7390,7 +7390,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       transformer_decoder_layers_0_multihead_attn_att_scratch, d_transformer_decoder_layers_0_multihead_attn_att,
       transformer_decoder_layers_0_multihead_attn_in_proj_query,
       transformer_decoder_layers_0_multihead_attn_in_proj_key_value, transformer_decoder_layers_0_multihead_attn_att,
-      transformer_decoder_layers_0_multihead_attn_att_lse, transformer_decoder_layers_0_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_0_multihead_attn_att_lse, transformer_decoder_layers_0_multihead_attn_att_dropout_mask,
       n, ctx);
   transformer_decoder_layers_0_multihead_attn_backward_2(
       transformer_decoder_layers_0_multihead_attn_in_proj_grad_dinp,
@@ -7421,7 +7421,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       d_transformer_decoder_layers_0_self_attn_in_proj_out_delta,
       d_transformer_decoder_layers_0_self_attn_in_proj_out_scratch, d_transformer_decoder_layers_0_self_attn_att,
       transformer_decoder_layers_0_self_attn_in_proj_out, transformer_decoder_layers_0_self_attn_att,
-      transformer_decoder_layers_0_self_attn_att_lse, transformer_decoder_layers_0_self_attn_att_dropout_seed, n, ctx);
+      transformer_decoder_layers_0_self_attn_att_lse, transformer_decoder_layers_0_self_attn_att_dropout_mask, n, ctx);
   transformer_decoder_layers_0_self_attn_in_proj_backward(
       d_transformer_decoder_layers_0_self_attn_in_proj_weight, d_transformer_decoder_layers_0_self_attn_in_proj_bias,
       d_transformer_decoder_layers_0_self_attn_in_proj_out_dqkv, tgt, n, accumulate, ctx);
@@ -7475,7 +7475,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       d_transformer_encoder_layers_1_self_attn_in_proj_out_delta,
       d_transformer_encoder_layers_1_self_attn_in_proj_out_scratch, d_transformer_encoder_layers_1_self_attn_att,
       transformer_encoder_layers_1_self_attn_in_proj_out, transformer_encoder_layers_1_self_attn_att,
-      transformer_encoder_layers_1_self_attn_att_lse, transformer_encoder_layers_1_self_attn_att_dropout_seed, n, ctx);
+      transformer_encoder_layers_1_self_attn_att_lse, transformer_encoder_layers_1_self_attn_att_dropout_mask, n, ctx);
   transformer_encoder_layers_1_self_attn_in_proj_backward(
       d_transformer_encoder_layers_0_norm2_out, d_transformer_encoder_layers_1_self_attn_in_proj_weight,
       d_transformer_encoder_layers_1_self_attn_in_proj_bias, d_transformer_encoder_layers_1_self_attn_in_proj_out_dqkv,
@@ -7527,7 +7527,7 @@ void training_step(std::byte* arena, int n, bool accumulate, const ltrt::cuda::C
       d_transformer_encoder_layers_0_self_attn_in_proj_out_delta,
       d_transformer_encoder_layers_0_self_attn_in_proj_out_scratch, d_transformer_encoder_layers_0_self_attn_att,
       transformer_encoder_layers_0_self_attn_in_proj_out, transformer_encoder_layers_0_self_attn_att,
-      transformer_encoder_layers_0_self_attn_att_lse, transformer_encoder_layers_0_self_attn_att_dropout_seed, n, ctx);
+      transformer_encoder_layers_0_self_attn_att_lse, transformer_encoder_layers_0_self_attn_att_dropout_mask, n, ctx);
   transformer_encoder_layers_0_self_attn_in_proj_backward(
       d_transformer_encoder_layers_0_self_attn_in_proj_weight, d_transformer_encoder_layers_0_self_attn_in_proj_bias,
       d_transformer_encoder_layers_0_self_attn_in_proj_out_dqkv, src, n, accumulate, ctx);
@@ -7687,20 +7687,10 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_0_norm2_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_rstd);  // (32, 12)
-  auto* const transformer_encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const transformer_decoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_0_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const transformer_encoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_mask);  // (32, 72)
+  auto* const transformer_encoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_mask);  // (32, 72)
   auto* const transformer_encoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_self_attn_out_proj_out);  // (32, 12, 24)
   auto* const transformer_encoder_layers_0_out =
@@ -7743,6 +7733,8 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out);  // (32, 12, 24)
   auto* const transformer_encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const transformer_encoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_1_norm1_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const transformer_encoder_layers_1_activation_out =
@@ -7779,6 +7771,16 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_0_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_0_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_0_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_0_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_out =
@@ -7787,10 +7789,6 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_dropout1_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_norm1_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_0_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_key_value = reinterpret_cast<float*>(
@@ -7843,6 +7841,16 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_1_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_1_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out =
@@ -7851,12 +7859,6 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_dropout1_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_norm1_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_key_value = reinterpret_cast<float*>(
@@ -7867,22 +7869,6 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_scores);  // (32, 10, 12)
-  auto* const transformer_decoder_layers_1_dropout2_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_norm2_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm2_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_norm_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
-  auto* const transformer_decoder_norm_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_seed);  // (1,)
   auto* const transformer_decoder_layers_1_multihead_attn_out_proj_out = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out_2 =
@@ -7891,6 +7877,12 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_dropout2_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_norm2_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_dropout2_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_norm2_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm2_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_activation_out);  // (32, 10, 64)
   auto* const transformer_decoder_layers_1_dropout_out =
@@ -7907,12 +7899,20 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_dropout3_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout3_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_norm3_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm3_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_norm_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
+  auto* const transformer_decoder_norm_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
   transformer_encoder_layers_0_self_attn_in_proj_forward(transformer_encoder_layers_0_self_attn_in_proj_out, src,
                                                          transformer_encoder_layers_0_self_attn_in_proj_weight,
                                                          transformer_encoder_layers_0_self_attn_in_proj_bias, n, ctx);
   transformer_encoder_layers_0_self_attn_forward(
       transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_att_lse,
-      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_seed,
+      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_mask,
       transformer_encoder_layers_0_self_attn_in_proj_out, n, false, ctx);
   transformer_encoder_layers_0_self_attn_out_proj_forward(transformer_encoder_layers_0_self_attn_out_proj_out,
                                                           transformer_encoder_layers_0_self_attn_att,
@@ -7951,7 +7951,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
                                                          transformer_encoder_layers_1_self_attn_in_proj_bias, n, ctx);
   transformer_encoder_layers_1_self_attn_forward(
       transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_att_lse,
-      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_seed,
+      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_mask,
       transformer_encoder_layers_1_self_attn_in_proj_out, n, false, ctx);
   transformer_encoder_layers_1_self_attn_out_proj_forward(transformer_encoder_layers_1_self_attn_out_proj_out,
                                                           transformer_encoder_layers_1_self_attn_att,
@@ -7992,7 +7992,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
                                                          transformer_decoder_layers_0_self_attn_in_proj_bias, n, ctx);
   transformer_decoder_layers_0_self_attn_forward(
       transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_att_lse,
-      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_seed,
+      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_mask,
       transformer_decoder_layers_0_self_attn_in_proj_out, n, false, ctx);
   transformer_decoder_layers_0_self_attn_out_proj_forward(transformer_decoder_layers_0_self_attn_out_proj_out,
                                                           transformer_decoder_layers_0_self_attn_att,
@@ -8015,7 +8015,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   transformer_decoder_layers_0_multihead_attn_forward_2(
       transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_att_lse,
       transformer_decoder_layers_0_multihead_attn_att_scores,
-      transformer_decoder_layers_0_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_0_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_0_multihead_attn_in_proj_query,
       transformer_decoder_layers_0_multihead_attn_in_proj_key_value, n, false, ctx);
   transformer_decoder_layers_0_multihead_attn_out_proj_forward(
@@ -8055,7 +8055,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
                                                          transformer_decoder_layers_1_self_attn_in_proj_bias, n, ctx);
   transformer_decoder_layers_1_self_attn_forward(
       transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_att_lse,
-      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_seed,
+      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_mask,
       transformer_decoder_layers_1_self_attn_in_proj_out, n, false, ctx);
   transformer_decoder_layers_1_self_attn_out_proj_forward(transformer_decoder_layers_1_self_attn_out_proj_out,
                                                           transformer_decoder_layers_1_self_attn_att,
@@ -8078,7 +8078,7 @@ void evaluation_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   transformer_decoder_layers_1_multihead_attn_forward_2(
       transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_att_lse,
       transformer_decoder_layers_1_multihead_attn_att_scores,
-      transformer_decoder_layers_1_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_1_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_1_multihead_attn_in_proj_query,
       transformer_decoder_layers_1_multihead_attn_in_proj_key_value, n, false, ctx);
   transformer_decoder_layers_1_multihead_attn_out_proj_forward(
@@ -8270,20 +8270,10 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_0_norm2_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_norm2_out_rstd);  // (32, 12)
-  auto* const transformer_encoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
-  auto* const transformer_decoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_0_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_decoder_layers_1_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_seed);  // (1,)
-  auto* const transformer_encoder_layers_0_self_attn_att_dropout_seed =
-      reinterpret_cast<std::int64_t*>(arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_seed);  // (1,)
+  auto* const transformer_encoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_1_self_attn_att_dropout_mask);  // (32, 72)
+  auto* const transformer_encoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_encoder_layers_0_self_attn_att_dropout_mask);  // (32, 72)
   auto* const transformer_encoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_0_self_attn_out_proj_out);  // (32, 12, 24)
   auto* const transformer_encoder_layers_0_out =
@@ -8326,6 +8316,8 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out);  // (32, 12, 24)
   auto* const transformer_encoder_layers_1_dropout1_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_encoder_layers_1_dropout1_out_mask);  // (32, 12, 24)
+  auto* const transformer_encoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_mean);  // (32, 12)
   auto* const transformer_encoder_layers_1_norm1_out_rstd =
       reinterpret_cast<float*>(arena + offset::transformer_encoder_layers_1_norm1_out_rstd);  // (32, 12)
   auto* const transformer_encoder_layers_1_activation_out =
@@ -8362,6 +8354,16 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_0_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_0_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_0_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_0_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_0_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_0_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_0_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_0_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_out =
@@ -8370,10 +8372,6 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_dropout1_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_norm1_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_0_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_0_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_0_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_0_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_0_multihead_attn_in_proj_key_value = reinterpret_cast<float*>(
@@ -8426,6 +8424,16 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_self_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_att_scores);  // (32, 10, 10)
+  auto* const transformer_decoder_layers_1_dropout1_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_norm1_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm1_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_mask);  // (32, 60)
+  auto* const transformer_decoder_layers_1_self_attn_att_dropout_mask = reinterpret_cast<std::uint8_t*>(
+      arena + offset::transformer_decoder_layers_1_self_attn_att_dropout_mask);  // (32, 50)
   auto* const transformer_decoder_layers_1_self_attn_out_proj_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_self_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out =
@@ -8434,12 +8442,6 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_dropout1_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_norm1_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_dropout1_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout1_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_norm1_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm1_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm1_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_query = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_in_proj_query);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_multihead_attn_in_proj_key_value = reinterpret_cast<float*>(
@@ -8450,22 +8452,6 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_lse);  // (32, 4, 10)
   auto* const transformer_decoder_layers_1_multihead_attn_att_scores =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_multihead_attn_att_scores);  // (32, 10, 12)
-  auto* const transformer_decoder_layers_1_dropout2_out_mask =
-      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
-  auto* const transformer_decoder_layers_1_norm2_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm2_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
-  auto* const transformer_decoder_layers_1_norm3_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_norm_out_mean =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
-  auto* const transformer_decoder_norm_out_rstd =
-      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
-  auto* const transformer_decoder_layers_1_multihead_attn_att_dropout_seed = reinterpret_cast<std::int64_t*>(
-      arena + offset::transformer_decoder_layers_1_multihead_attn_att_dropout_seed);  // (1,)
   auto* const transformer_decoder_layers_1_multihead_attn_out_proj_out = reinterpret_cast<float*>(
       arena + offset::transformer_decoder_layers_1_multihead_attn_out_proj_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_out_2 =
@@ -8474,6 +8460,12 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_dropout2_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_norm2_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_dropout2_out_mask =
+      reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout2_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_norm2_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm2_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm2_out_rstd);  // (32, 10)
   auto* const transformer_decoder_layers_1_activation_out =
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_activation_out);  // (32, 10, 64)
   auto* const transformer_decoder_layers_1_dropout_out =
@@ -8490,12 +8482,20 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
       reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out);  // (32, 10, 24)
   auto* const transformer_decoder_layers_1_dropout3_out_mask =
       reinterpret_cast<std::uint8_t*>(arena + offset::transformer_decoder_layers_1_dropout3_out_mask);  // (32, 10, 24)
+  auto* const transformer_decoder_layers_1_norm3_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_mean);  // (32, 10)
+  auto* const transformer_decoder_layers_1_norm3_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_layers_1_norm3_out_rstd);  // (32, 10)
+  auto* const transformer_decoder_norm_out_mean =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_mean);  // (32, 10)
+  auto* const transformer_decoder_norm_out_rstd =
+      reinterpret_cast<float*>(arena + offset::transformer_decoder_norm_out_rstd);  // (32, 10)
   transformer_encoder_layers_0_self_attn_in_proj_forward(transformer_encoder_layers_0_self_attn_in_proj_out, src,
                                                          transformer_encoder_layers_0_self_attn_in_proj_weight,
                                                          transformer_encoder_layers_0_self_attn_in_proj_bias, n, ctx);
   transformer_encoder_layers_0_self_attn_forward(
       transformer_encoder_layers_0_self_attn_att, transformer_encoder_layers_0_self_attn_att_lse,
-      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_seed,
+      transformer_encoder_layers_0_self_attn_att_scores, transformer_encoder_layers_0_self_attn_att_dropout_mask,
       transformer_encoder_layers_0_self_attn_in_proj_out, n, false, ctx);
   transformer_encoder_layers_0_self_attn_out_proj_forward(transformer_encoder_layers_0_self_attn_out_proj_out,
                                                           transformer_encoder_layers_0_self_attn_att,
@@ -8534,7 +8534,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
                                                          transformer_encoder_layers_1_self_attn_in_proj_bias, n, ctx);
   transformer_encoder_layers_1_self_attn_forward(
       transformer_encoder_layers_1_self_attn_att, transformer_encoder_layers_1_self_attn_att_lse,
-      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_seed,
+      transformer_encoder_layers_1_self_attn_att_scores, transformer_encoder_layers_1_self_attn_att_dropout_mask,
       transformer_encoder_layers_1_self_attn_in_proj_out, n, false, ctx);
   transformer_encoder_layers_1_self_attn_out_proj_forward(transformer_encoder_layers_1_self_attn_out_proj_out,
                                                           transformer_encoder_layers_1_self_attn_att,
@@ -8575,7 +8575,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
                                                          transformer_decoder_layers_0_self_attn_in_proj_bias, n, ctx);
   transformer_decoder_layers_0_self_attn_forward(
       transformer_decoder_layers_0_self_attn_att, transformer_decoder_layers_0_self_attn_att_lse,
-      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_seed,
+      transformer_decoder_layers_0_self_attn_att_scores, transformer_decoder_layers_0_self_attn_att_dropout_mask,
       transformer_decoder_layers_0_self_attn_in_proj_out, n, false, ctx);
   transformer_decoder_layers_0_self_attn_out_proj_forward(transformer_decoder_layers_0_self_attn_out_proj_out,
                                                           transformer_decoder_layers_0_self_attn_att,
@@ -8598,7 +8598,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   transformer_decoder_layers_0_multihead_attn_forward_2(
       transformer_decoder_layers_0_multihead_attn_att, transformer_decoder_layers_0_multihead_attn_att_lse,
       transformer_decoder_layers_0_multihead_attn_att_scores,
-      transformer_decoder_layers_0_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_0_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_0_multihead_attn_in_proj_query,
       transformer_decoder_layers_0_multihead_attn_in_proj_key_value, n, false, ctx);
   transformer_decoder_layers_0_multihead_attn_out_proj_forward(
@@ -8638,7 +8638,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
                                                          transformer_decoder_layers_1_self_attn_in_proj_bias, n, ctx);
   transformer_decoder_layers_1_self_attn_forward(
       transformer_decoder_layers_1_self_attn_att, transformer_decoder_layers_1_self_attn_att_lse,
-      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_seed,
+      transformer_decoder_layers_1_self_attn_att_scores, transformer_decoder_layers_1_self_attn_att_dropout_mask,
       transformer_decoder_layers_1_self_attn_in_proj_out, n, false, ctx);
   transformer_decoder_layers_1_self_attn_out_proj_forward(transformer_decoder_layers_1_self_attn_out_proj_out,
                                                           transformer_decoder_layers_1_self_attn_att,
@@ -8661,7 +8661,7 @@ void predict_step(std::byte* arena, int n, const ltrt::cuda::Context& ctx) {
   transformer_decoder_layers_1_multihead_attn_forward_2(
       transformer_decoder_layers_1_multihead_attn_att, transformer_decoder_layers_1_multihead_attn_att_lse,
       transformer_decoder_layers_1_multihead_attn_att_scores,
-      transformer_decoder_layers_1_multihead_attn_att_dropout_seed,
+      transformer_decoder_layers_1_multihead_attn_att_dropout_mask,
       transformer_decoder_layers_1_multihead_attn_in_proj_query,
       transformer_decoder_layers_1_multihead_attn_in_proj_key_value, n, false, ctx);
   transformer_decoder_layers_1_multihead_attn_out_proj_forward(

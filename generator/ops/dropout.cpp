@@ -6,7 +6,8 @@
 /// On the CPU the masks are torch's: its _dropout_impl draws noise.bernoulli_(1 - p) from the global
 /// generator (ltrt::TorchGenerator::bernoulli), element after element in the memory order of its
 /// input, which for a batch_first MultiheadAttention's or recurrent layer's output is (T, batch, ...)
-/// (attribute "time_major": T); p = 1 draws nothing.
+/// (attribute "time_major": T); p = 1 draws nothing. Under LTGEN_DROPOUT_MASKS=counter the CPU draws
+/// the GPU's masks instead (ltrt::dropout_keeps), so that the two devices' training can be compared.
 #include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
@@ -71,6 +72,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
   f.name = "dropout";
   f.needs_rng = true;
+  f.cpu_runtime_includes = {"<ltrt/dropout_masks.hpp>"};
   f.training_mode = true;
   f.infer = [](const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs.at(0));
@@ -99,10 +101,12 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
       return;
     }
     w.line("constexpr double kKeep = " + double_literal(1.0 - p) + ";  // torch's bernoulli_(1 - p), in double");
+    w.line("constexpr float kP = " + float_literal(p) + ";  // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)");
+    w.line("constexpr std::uint32_t kStream = " + std::to_string(dropout_stream(n.layer)) + "u;  // (and its stream)");
     if (n.attrs.count("channel")) {  // Dropout1d/2d: one draw per (sample, channel), its positions alike
       w.line("constexpr int kChannel = " + std::to_string(attr_int(n, "channel")) + ";  // elements of a channel");
       w.open("for (int c = 0; c < n * kNumel; c += kChannel)");
-      w.line("const bool keep = rng.torch.bernoulli(kKeep);");
+      w.line("const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, c / kChannel);");
       w.open("for (int i = c; i < c + kChannel; ++i)");
     } else if (n.attrs.count("time_major")) {
       w.line("// torch holds the input as (T, batch, ...) in memory and draws its mask in that order.");
@@ -111,10 +115,10 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
       w.open("for (int t = 0; t < kSteps; ++t)");
       w.open("for (int b = 0; b < n; ++b)");
       w.open("for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i)");
-      w.line("const bool keep = rng.torch.bernoulli(kKeep);");
+      w.line("const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);");
     } else {
       w.open("for (int i = 0; i < n * kNumel; ++i)");
-      w.line("const bool keep = rng.torch.bernoulli(kKeep);");
+      w.line("const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);");
     }
     w.line("mask[i] = keep;");
     w.line("out[i] = keep ? inp[i] * kScale : 0.0f;");

@@ -37,8 +37,9 @@ void write_attention_sizes(CodeWriter& w, const Node& n, std::int64_t t);
 /// Attention dropout (a node with "dropout"): kDropP, kDropScale (1 / (1 - p)) and kDropStream,
 /// the layer's own stream of counter-based numbers.
 void write_attention_dropout_constants(CodeWriter& w, const Node& n);
-/// `value` where attention dropout keeps probability (b, h, i, j), times kDropScale, else 0: torch's
-/// dropout(p) of the probabilities, with ltgen's own masks. It is kept when counter_uniform(seed,
+/// `value` where the GPU's attention dropout keeps probability (b, h, i, j), times kDropScale, else
+/// 0: torch's dropout(p) of the probabilities, with ltgen's own masks (the CPU's are torch's, or
+/// these under LTGEN_DROPOUT_MASKS=counter). It is kept when counter_uniform(seed,
 /// kDropStream, its index in (batch, heads, Tq, Tk)) >= kDropP, so the backward draws the same
 /// masks again from the step's seed (b, h, kHeads, kTq, kTk and seed in scope).
 std::string attention_dropped(const std::string& value, const std::string& i, const std::string& j);

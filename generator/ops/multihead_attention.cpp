@@ -40,9 +40,22 @@ void write_sizes(CodeWriter& w, const Node& n, const AttentionInputs& a) {
   write_attention_scale(w, n);
 }
 
-// In training, row i's kept probabilities (j < visible) of `src` into `dst` (attention_dropped).
+// Attention dropout on the CPU: write_attention_dropout_constants' and the sizes of a sample's
+// masks, a bit per probability (h, i, j) of its (heads, Tq, Tk).
+void write_cpu_dropout_constants(CodeWriter& w, const Node& n, bool forward) {
+  write_attention_dropout_constants(w, n);
+  if (forward)
+    w.line("constexpr double kKeep = " + double_literal(1.0 - attr_float(n, "dropout")) +
+           ";  // torch's bernoulli_(1 - p), in double");
+  w.line("constexpr std::int64_t kMaskBits = std::int64_t{kHeads} * kTq * kTk;  // a sample's probabilities");
+  w.line("constexpr std::int64_t kMaskBytes = (kMaskBits + 7) / 8;");
+}
+
+// In training, row i's kept probabilities (j < visible) of `src` into `dst`: times 1 / (1 - p)
+// where the sample's mask bit (h, i, j) is set, else 0.
 void write_row_dropout(CodeWriter& w, const std::string& dst, const std::string& src) {
-  w.line("for (int j = 0; j < visible; ++j) " + dst + "[j] = " + attention_dropped(src + "[j]", "i", "j") + ";");
+  w.line("for (int j = 0; j < visible; ++j) " + dst + "[j] = ltrt::dropout_bit(bits, (std::int64_t{h} * kTq + i) * kTk + j) ? " +
+         src + "[j] * kDropScale : 0.0f;");
 }
 
 // bf16-mixed's (self-attention only): one sequence length kT.
@@ -122,17 +135,19 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool masked = n.attrs.count("key_padding_mask") > 0;
   const bool dropout = n.attrs.count("dropout") > 0;
   if (dropout) {
-    write_attention_dropout_constants(w, n);
-    w.line("// Attention dropout in training: the step's seed of this layer's masks, which the backward reads.");
-    w.line("// ltgen's masks are its own (counter-based); torch's dropout draws a bernoulli_ of the (batch,");
-    w.line("// heads, Tq, Tk) probabilities from its global generator, which moves past those draws here, so");
-    w.line("// that what draws from it after is torch's.");
-    w.line("std::uint64_t seed = 0;");
+    write_cpu_dropout_constants(w, n, true);
+    w.line("// Attention dropout in training: the masks of the (batch, heads, Tq, Tk) probabilities, which the");
+    w.line("// backward reads, drawn first as torch's dropout draws its bernoulli_ over the whole softmax.");
     w.open("if (training)");
-    w.line("seed = rng.own.next_u64();");
-    if (attr_float(n, "dropout") < 1.0)  // (p = 1 draws nothing in torch)
-      w.line("rng.torch.skip_bernoulli(static_cast<std::int64_t>(n) * kHeads * kTq * kTk);");
-    w.line("dropout_seed[0] = static_cast<std::int64_t>(seed);");
+    if (attr_float(n, "dropout") < 1.0) {
+      w.open("for (int b = 0; b < n; ++b)");
+      w.line("ltrt::draw_dropout_bits(rng, kKeep, kDropP, kDropStream, static_cast<std::uint64_t>(b) * kMaskBits, kMaskBits,");
+      w.line("                        dropout_mask + b * kMaskBytes);");
+      w.close();
+    } else {
+      w.line("(void)rng;  // p = 1: torch draws nothing and drops every probability");
+      w.line("for (std::int64_t k = 0; k < n * kMaskBytes; ++k) dropout_mask[k] = 0;");
+    }
     w.close();
   }
   const bool split = split_samples(n, a, queries.shape[0]);
@@ -147,6 +162,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   }
   w.open("for (int h = 0; h < kHeads; ++h)");
   write_query_key_pointers(w, a, masked);
+  if (dropout) w.line("const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the sample's dropout masks");
   w.line("float* row_lse = lse + (b * kHeads + h) * kTq;");
   w.line("ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)");
   w.open("for (int i = 0; i < kTq; ++i)");
@@ -190,10 +206,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, n, a);
   const bool masked = n.attrs.count("key_padding_mask") > 0;
   const bool dropout = n.attrs.count("dropout") > 0;
-  if (dropout) {
-    write_attention_dropout_constants(w, n);
-    w.line("const std::uint64_t seed = static_cast<std::uint64_t>(dropout_seed[0]);  // the forward's masks");
-  }
+  if (dropout) write_cpu_dropout_constants(w, n, false);
   const bool split = split_samples(n, a, queries.shape[0]);
   if (split) {
     w.line("// The samples split among the step's threads; a part's p and dp use its first sample's slot.");
@@ -208,6 +221,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   }
   w.open("for (int h = 0; h < kHeads; ++h)");
   write_backward_pointers(w, a, masked);
+  if (dropout) w.line("const std::uint8_t* bits = dropout_mask + b * kMaskBytes;  // the forward's dropout masks");
   w.line("ltrt::sgemm_ld(false, true, kTq, kTk, kD, scale, q, kQRow, k, kKVRow, 0.0f, p, kTk);  // scores q k^T / sqrt(D)");
   w.open("for (int i = 0; i < kTq; ++i)");
   w.line("float* row = p + i * kTk;");
@@ -398,20 +412,22 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     std::vector<OutputType> out{{DType::f32, {b, a.tq, e}, true},
                                 {DType::f32, {b, attr_int(n, "num_heads"), a.tq}, true},
                                 scores};
-    // Attention dropout: the step's seed of its masks (the CPU's; CUDA reads the step's scalars).
-    if (n.attrs.count("dropout")) out.push_back({DType::i64, {1}, false});
+    // Attention dropout: the CPU's masks, a bit per probability (CUDA draws them from the step's seed
+    // where it needs them, and leaves this unused).
+    if (n.attrs.count("dropout"))
+      out.push_back({DType::u8, {b, (attr_int(n, "num_heads") * a.tq * a.tk + 7) / 8}, true});
     return out;
   };
   f.slots = [](const Node& n) {
     std::vector<std::string> outputs{"out", "lse", "scores"};
-    if (n.attrs.count("dropout")) outputs.push_back("dropout_seed");
+    if (n.attrs.count("dropout")) outputs.push_back("dropout_mask");
     Slots s{outputs, n.attrs.count("cross") > 0 ? std::vector<std::string>{"query", "key_value"}
                                                 : std::vector<std::string>{"qkv"}};
     if (n.attrs.count("key_padding_mask")) s.inputs.push_back("mask");  // (batch, Tk), added to the scores
     return s;
   };
   f.random_in_training = [](const Node& n) { return n.attrs.count("dropout") > 0; };
-  f.cpu_runtime_includes = {"<ltrt/counter_uniform.hpp>"};  // attention dropout's masks
+  f.cpu_runtime_includes = {"<ltrt/dropout_masks.hpp>"};  // attention dropout's masks
   f.cost = [](const Node& n, const Graph& g) {
     const AttentionInputs a = attention_inputs(n, g);
     const double b = static_cast<double>(g.value(n.inputs[0]).shape[0]);
@@ -446,7 +462,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     for (std::size_t i = 0; i < differentiable; ++i) b.inputs.push_back(n.inputs[i]);
     b.inputs.push_back(n.outputs[0]);
     b.inputs.push_back(n.outputs[1]);
-    if (n.attrs.count("dropout")) b.inputs.push_back(n.outputs[3]);  // the seed of the forward's masks
+    if (n.attrs.count("dropout")) b.inputs.push_back(n.outputs[3]);  // the forward's masks
     if (n.attrs.count("key_padding_mask")) b.inputs.push_back(n.inputs.back());
     const int id = ad.add_backward(std::move(b), cross ? cpp_name(n.layer) + "_att" : ad.grad_name(n.inputs[0]));
     // Both of cross-attention's gradients are computed together, and its projection's backward
@@ -459,7 +475,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
 
   OpDef b;
   b.name = "attention_backward";
-  b.cpu_runtime_includes = {"<ltrt/counter_uniform.hpp>"};
+  b.cpu_runtime_includes = {"<ltrt/dropout_masks.hpp>"};
   b.infer = [](const Node& n, const Graph& g) {
     const AttentionInputs a = attention_inputs(n, g);
     const Value& queries = g.value(n.inputs.at(1));
@@ -482,7 +498,7 @@ void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>
     Slots s = n.attrs.count("cross") > 0
                   ? Slots{{"dquery", "dkey_value", "delta", "scratch"}, {"dout", "query", "key_value", "out", "lse"}}
                   : Slots{{"dqkv", "delta", "scratch"}, {"dout", "qkv", "out", "lse"}};
-    if (n.attrs.count("dropout")) s.inputs.push_back("dropout_seed");
+    if (n.attrs.count("dropout")) s.inputs.push_back("dropout_mask");
     if (n.attrs.count("key_padding_mask")) s.inputs.push_back("mask");
     return s;
   };

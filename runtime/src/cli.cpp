@@ -176,6 +176,16 @@ bool parse_subcommand(const std::string& word, Subcommand& out) {
   return false;
 }
 
+// LTGEN_DROPOUT_MASKS: "torch" (or unset) for torch's masks on the CPU, "counter" for the GPU's.
+bool counter_dropout_masks() {
+  const char* v = std::getenv("LTGEN_DROPOUT_MASKS");
+  if (v == nullptr || std::string(v).empty() || std::string(v) == "torch") return false;
+  if (std::string(v) == "counter") return true;
+  throw UsageError(std::string("LTGEN_DROPOUT_MASKS=") + v +
+                   ": expected \"torch\" (the CPU draws torch's dropout masks, the default) or \"counter\" (the "
+                   "GPU's masks); unset it or set one of them");
+}
+
 }  // namespace
 
 const char* subcommand_name(Subcommand s) {
@@ -187,7 +197,6 @@ const char* subcommand_name(Subcommand s) {
   }
   return "?";
 }
-
 
 CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
   CliOptions opts;
@@ -292,6 +301,7 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
     throw UsageError("--" + e.path + ": " + e.message);
   }
   opts.fit.spec = spec;
+  opts.fit.counter_dropout_masks = counter_dropout_masks();
   return opts;
 }
 

@@ -24,6 +24,7 @@ class CpuBackend : public Backend {
     if (model_.set_batch_norm_momentum_none) model_.set_batch_norm_momentum_none(on);
   }
   void train(const TrainStep& s, Optimizer& optimizer, DropoutDraws dropout) override {
+    draw_counter_seed(dropout);
     loss_ = model_.training_step(host_.data(), s.n, s.loss_scale, s.accumulate, dropout);
     if (s.sync_gradients) group_.average(grad_region(model_, host_.data()), trainable_elements(model_));
     if (s.optimizer_step) step_optimizer(s.clip_val, s.clip_by_value, optimizer);
@@ -41,6 +42,7 @@ class CpuBackend : public Backend {
   void predict(int n) override { model_.predict_step(host_.data(), n); }
   // training_forward and training_backward exist: the trainer checks it when the hooks need them.
   float train_forward(const TrainStep& s, DropoutDraws dropout) override {
+    draw_counter_seed(dropout);
     return loss_ = model_.training_forward(host_.data(), s.n, dropout);
   }
   void train_backward(const TrainStep& s) override {
@@ -78,6 +80,12 @@ class CpuBackend : public Backend {
   void average_read(std::byte* copy) override { std::copy(average_.begin(), average_.end(), copy); }
 
  private:
+  // Under LTGEN_DROPOUT_MASKS=counter, the step's seed of the GPU's masks, drawn as the GPU backend
+  // draws it (once a step, from the dropout stream).
+  static void draw_counter_seed(DropoutDraws& dropout) {
+    if (dropout.counter_masks) dropout.counter_seed = dropout.own.next_u64();
+  }
+
   const ModelDef& model_;
   Arena& host_;
   const ProcessGroup& group_;

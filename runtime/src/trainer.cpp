@@ -552,7 +552,9 @@ class Fit {
   bool resumed_started_epoch_ = false;
   std::string epoch_start_rng_data_;   // data generator before this epoch's shuffle (mid-epoch resume)
   // What a training step's dropout draws from (ltrt/dropout_draws.hpp).
-  DropoutDraws dropout_draws() { return {torch_global_->generator(), rngs_.dropout}; }
+  DropoutDraws dropout_draws() {
+    return {torch_global_->generator(), rngs_.dropout, config_.counter_dropout_masks};
+  }
   // torch's global generator as the loaders (one process: the training order) and the CPU steps'
   // dropout draw from it, and as it was before this epoch's iterator (mid-epoch resume).
   std::optional<TorchGlobalDraws> torch_global_;

@@ -16,8 +16,9 @@ reverse schedule (blocks, and threads between barriers, in reverse order), and m
 same bits: every metric of every step, the checkpoint's parameters and optimizer state, the
 predictions. ltgen's kernels promise the same result in any order (no atomics, fixed-order
 reductions): a difference is a race.
-Dropout masks differ between the devices (counter-based on the GPU), so specs with Dropout are
-compared in eval mode only (`validate`).
+Dropout's masks are counter-based on the GPU and torch's on the CPU; every run here sets
+LTGEN_DROPOUT_MASKS=counter, which makes the CPU draw the GPU's, so training with dropout is
+compared too.
 bf16-mixed specs round the same tensors on both devices; the one-step check and the predictions
 allow two bfloat16 steps (STEP_RTOL below), where a differently ordered float32 sum crossed a
 rounding."""
@@ -81,6 +82,7 @@ def run(program, args, device, expect_rc=0, schedule=None, env=None):
     """Runs the program on the device; on the emulated GPU, with the emulator's `schedule` (and
     the emulator's variables in `env`)."""
     env = dict(os.environ, **(env or {}))
+    env["LTGEN_DROPOUT_MASKS"] = "counter"  # the CPU draws the GPU's dropout masks, not torch's
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
     if schedule:
@@ -396,8 +398,6 @@ def main():
         STEP_RTOL = BF16_STEP_RTOL
         print(f"bf16-mixed: one step's updates and predictions within {STEP_RTOL:g}")
     check(spec.get("trainer", {}).get("accelerator", "auto") == "auto", f"{args.spec}: parity specs leave accelerator \"auto\"")
-    has_dropout = any(layer["type"] in ("Dropout", "Dropout1d", "Dropout2d")
-                      for layer in spec["model"].get("layers", spec["model"].get("graph", [])))
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
     if args.emulator:
@@ -453,14 +453,6 @@ def main():
     batches = int(batches) if data.get("drop_last", False) else math.ceil(batches)
     half = math.ceil(batches / spec["trainer"].get("accumulate_grad_batches", 1))  # optimizer steps per epoch
     one_epoch = ["fit", f"--trainer.max_steps={min(half, steps)}", NO_VALIDATION] + common_args
-    if has_dropout:
-        print("Dropout draws different masks on the GPU: training is compared in eval mode only")
-        if args.emulator:  # the GPU's masks do not depend on the schedule
-            root = f"{args.work}/fit_gpu"
-            same_in_reverse(program, one_epoch, root, run(program, one_epoch + [f"--trainer.default_root_dir={root}"],
-                                                          "gpu"))
-        return
-
     # Per-step losses of training.
     out = {}
     for device in ("cpu", "gpu"):

@@ -11,7 +11,8 @@
 // shared. Dropout masks are replayed from a copy of the TorchGenerator given to
 // training_step: each Dropout layer, in forward order, draws torch's bernoulli_(1 - p)
 // over its first n rows, in the memory order torch's tensor has (time-major after a
-// batch_first MultiheadAttention or recurrent layer), the mask buffers themselves
+// batch_first MultiheadAttention or recurrent layer), an attention's dropout over its
+// (n, heads, T, T) probabilities, the mask buffers themselves
 // being recycled by the memory plan once backward is done with them.
 //
 // This is the one LibTorch translation unit of the test: keep it that way,
@@ -411,20 +412,7 @@ using ParamMap = std::map<std::string, torch::Tensor>;
 // forward order; missing ones are replayed from `replay` as they are reached.
 struct Masks {
   std::vector<torch::Tensor> masks;  // bool, the shape of the layer's input
-  std::vector<std::uint64_t> seeds;  // attention dropout's, one per MultiheadAttention with dropout
   ltrt::TorchGenerator* replay = nullptr;  // torch's masks
-  ltrt::Generator* replay_own = nullptr;    // the attention's seeds
-
-  // An attention's seed of its masks, drawn where its forward draws it (one u64 of ltgen's stream);
-  // torch's generator then moves past its bernoulli_ of the `count` probabilities.
-  std::uint64_t seed(std::size_t k, std::int64_t count) {
-    if (k < seeds.size()) return seeds[k];
-    EXPECT_EQ(k, seeds.size());
-    EXPECT_NE(replay, nullptr);
-    seeds.push_back(replay_own->next_u64());
-    replay->skip_bernoulli(count);
-    return seeds.back();
-  }
 
   // time_major: torch's tensor is (T, batch, ...) in memory, and its mask is drawn in that order.
   torch::Tensor get(std::size_t k, const torch::Tensor& like, double p, bool time_major = false) {
@@ -453,7 +441,7 @@ at::Reduction::Reduction reduction_of(const json::Value& loss) {
 // nn.BatchNorm*d does in training; without it training uses batch statistics only.
 torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, const torch::Tensor& y, Masks* masks,
                            bool training, ParamMap* state = nullptr) {
-  std::size_t dropout_k = 0, attention_k = 0;
+  std::size_t dropout_k = 0;
   // Whether torch holds h as (T, batch, ...) in memory: after a batch_first MultiheadAttention or
   // recurrent layer (their outputs are transposed views), and the Dropouts after those.
   bool time_major = false;
@@ -690,9 +678,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = h + torch::embedding(p.at(prefix + "weight"), torch::arange(h.size(1), torch::kLong));
     } else if (type == "MultiheadAttention" && training && get_number(l, "dropout", 0.0) > 0) {
       // Attention dropout, its masks replayed (torch's functional would draw its own): the
-      // attention spelt out as torch's math path, softmax(q k^T / sqrt(D)) dropped, times v, where
-      // ltgen keeps probability (b, h, i, j) when counter_uniform(seed, FNV-1a of the layer's name,
-      // its index in (batch, heads, T, T)) >= p, the seed drawn from the step's generator.
+      // attention spelt out as torch's math path, softmax(q k^T / sqrt(D)) dropped, times v, its
+      // mask torch's bernoulli_(1 - p) of the (batch, heads, T, T) probabilities.
       const double drop = get_number(l, "dropout", 0.0);
       const std::int64_t batch = h.size(0), t = h.size(1), e = h.size(2), heads = get_integer(l, "num_heads", 1);
       const std::int64_t d = e / heads;
@@ -702,13 +689,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       torch::Tensor scores = torch::matmul(split(0), split(1).transpose(-2, -1)) / std::sqrt(static_cast<double>(d));
       if (get_bool(l, "is_causal", false))
         scores = scores.masked_fill(torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool)).triu(1), -std::numeric_limits<double>::infinity());
-      const std::uint64_t seed = masks->seed(attention_k++, batch * heads * t * t);
-      std::uint32_t stream = 2166136261u;
-      for (unsigned char c : prefix.substr(0, prefix.size() - 1)) stream = (stream ^ c) * 16777619u;
-      torch::Tensor keep = torch::empty({batch, heads, t, t}, torch::kBool);
-      bool* kept = keep.data_ptr<bool>();
-      for (std::int64_t x = 0; x < keep.numel(); ++x)
-        kept[x] = ltrt::counter_uniform(seed, stream, static_cast<std::uint64_t>(x)) >= static_cast<float>(drop);
+      const torch::Tensor keep = masks->get(dropout_k++, torch::empty({batch, heads, t, t}), drop);
       const torch::Tensor probs = torch::softmax(scores, -1) * (keep.to(h.dtype()) / (1.0 - drop));
       const torch::Tensor att = torch::matmul(probs, split(2)).transpose(1, 2).reshape({batch, t, e});
       h = torch::linear(att, p.at(prefix + "out_proj.weight"), opt(prefix + "out_proj.bias"));
@@ -1007,7 +988,6 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
   auto oracle32 = [&](int n, ltrt::DropoutDraws replay) {
     Oracle o;
     o.masks.replay = &replay.torch;
-    o.masks.replay_own = &replay.own;
     ParamMap leaf;
     for (const auto& [name, t] : p32) leaf[name] = t.clone().requires_grad_(true);
     const torch::Tensor loss = forward_loss(s, leaf, x.narrow(0, 0, n), y.narrow(0, 0, n), &o.masks, true, &state);
@@ -1015,7 +995,6 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     o.loss = loss.item<double>();
     for (const auto& [name, t] : leaf) o.grads[name] = t.grad().clone();
     o.masks.replay = nullptr;
-    o.masks.replay_own = nullptr;
     return o;
   };
   auto grad_of = [&](const ltrt::ParamDef& pd) {

@@ -6,7 +6,6 @@
 //   randint N HIGH     torch.randint(0, HIGH, (N,)), each value as 16 hex digits
 //   dropout N P        F.dropout(torch.ones(N), P, training=True): 1 for each kept element, else 0
 //                      (bernoulli_(1 - P); P = 1 draws nothing)
-//   skip N             what a bernoulli_ of N elements draws, skipped (no line)
 //   roundtrip          the generator replaced by one restored from its state() (no line)
 #include <cinttypes>
 #include <cstdio>
@@ -39,10 +38,6 @@ int main() {
       continue;
     }
     std::int64_t n = 0;
-    if (command == "skip" && (in >> n) && gen) {
-      gen->skip_bernoulli(n);
-      continue;
-    }
     if (command == "dropout") {
       double p = 0;
       in >> n >> p;

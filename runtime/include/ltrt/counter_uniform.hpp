@@ -1,7 +1,8 @@
 // Counter-based random numbers: a uniform float in [0, 1) from (seed, stream, index) alone,
 // splitmix64's finaliser over the three, 24 random bits. Each element of each layer gets its own
 // number in any order, so a kernel draws it where it needs it and a backward pass draws the same
-// one again (Dropout on the GPU; attention dropout on both devices, whose masks are never stored).
+// one again (every dropout's masks on the GPU, whose attention never stores them; the CPU's under
+// LTGEN_DROPOUT_MASKS=counter, ltrt/dropout_masks.hpp).
 #pragma once
 
 #include <cstdint>

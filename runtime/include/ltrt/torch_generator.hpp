@@ -37,8 +37,6 @@ class TorchGenerator {
     return (high << 32) | random();
   }
   bool bernoulli(double p) { return static_cast<double>(random64() & ((1ull << 53) - 1)) * 0x1.0p-53 < p; }
-  // Moves past what bernoulli_ draws for n elements (two words each).
-  void skip_bernoulli(std::int64_t n) { engine_.discard(2 * static_cast<unsigned long long>(n)); }
 
   // tensor.uniform_(from, to) and tensor.normal_(mean, std) of a contiguous float32 tensor.
   void uniform(float* data, std::int64_t n, double from, double to);

@@ -24,6 +24,9 @@ struct FitConfig {
   std::string init_weights;  // --init_weights: safetensors weights (empty: default init)
   std::string ckpt_path;     // --ckpt_path, resolved (empty: none)
   std::string predictions_path;  // predict: the .npy written ("" = <default_root_dir>/predictions.npy)
+  // LTGEN_DROPOUT_MASKS=counter: the CPU steps draw the GPU's dropout masks instead of torch's
+  // (ltrt/dropout_draws.hpp), to check a GPU's training against the CPU's.
+  bool counter_dropout_masks = false;
 
   // The spec's values (ModelDef.spec_json and .data).
   static FitConfig from_model(const ModelDef& model);

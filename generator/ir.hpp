@@ -51,8 +51,9 @@ struct Value {
   bool bf16 = false;
   bool frozen = false;        // params: requires_grad=False (model.freeze): no gradient, no step
   /// torch holds this (batch, T, ...) tensor as a transposed view of (T, batch, ...) memory (the
-  /// output of a batch_first MultiheadAttention or recurrent layer), over which a Dropout right
-  /// after it draws its mask in memory order (ops/dropout.cpp).
+  /// output of a batch_first MultiheadAttention or recurrent layer, and what torch's elementwise
+  /// ops make of it: keep_torch_layout), over which a Dropout draws its mask in memory order
+  /// (ops/dropout.cpp).
   bool torch_time_major = false;
   // params: what the parameter's own module does to it in reset_parameters (its init step, unless
   // the layer records others: init_program.hpp)

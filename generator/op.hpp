@@ -173,6 +173,10 @@ std::string unused_name(const Graph& g, const std::string& name);
 /// Adds `node` to the graph, creating its outputs with types from the op's shape
 /// rule. Output names are `<prefix>` (one output) or `<prefix>_<slot>`.
 int add_op(Graph& g, Node node, const std::string& value_prefix);
+/// An elementwise result's Value::torch_time_major from its operands' (torch's TensorIterator
+/// gives its output the memory order of the first operand of the output's shape, so a + b takes
+/// a's): `inputs` in torch's operand order.
+void keep_torch_layout(Graph& g, int out, const std::vector<int>& inputs);
 /// Adds a view of value `in` as (batch, *shape) (`shape` per sample), no copy: Reshape's node.
 int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape);
 /// Adds a Linear node, out = x @ weight^T + bias (bias -1: none) on x's last dimension, sizes from

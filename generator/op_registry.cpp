@@ -128,6 +128,15 @@ int add_op(Graph& g, Node node, const std::string& value_prefix) {
   return g.add_node(std::move(node));
 }
 
+void keep_torch_layout(Graph& g, int out, const std::vector<int>& inputs) {
+  Value& v = g.value(out);
+  for (const int in : inputs) {
+    if (g.value(in).shape != v.shape) continue;  // a broadcast operand leaves the order to the others
+    v.torch_time_major = g.value(in).torch_time_major && v.shape.size() >= 3;
+    return;
+  }
+}
+
 int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape) {
   Node n;
   n.op = "view";

@@ -64,7 +64,9 @@ void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     n.source = b.source;
     n.inputs = {in.at(0), in.at(1)};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-    return b.graph.nodes[id].outputs[0];
+    const int out = b.graph.nodes[id].outputs[0];
+    keep_torch_layout(b.graph, out, {in.at(0), in.at(1)});  // torch's a + b takes a's memory order
+    return out;
   };
   layers.push_back(std::move(l));
 }

@@ -174,7 +174,11 @@ LayerDef unary_layer(const std::string& torch_type, std::vector<ArgDef> args,
       if (k != "inplace") n.attrs[k] = v;  // inplace only saves memory in eager PyTorch
     n.inputs = {in.at(0)};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-    return b.graph.nodes[id].outputs[0];
+    const int out = b.graph.nodes[id].outputs[0];
+    // torch's elementwise kernels keep their input's memory order, but for LogSigmoid's, whose
+    // result is contiguous.
+    if (op != "log_sigmoid") keep_torch_layout(b.graph, out, {in.at(0)});
+    return out;
   };
   return l;
 }

@@ -40,7 +40,9 @@ LayerDef elu_layer(const std::string& torch_type, std::vector<ArgDef> args,
     n.attrs["input_scale"] = c[2];
     n.inputs = {in.at(0)};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-    return b.graph.nodes[id].outputs[0];
+    const int out = b.graph.nodes[id].outputs[0];
+    keep_torch_layout(b.graph, out, {in.at(0)});  // torch's result keeps its input's memory order
+    return out;
   };
   return l;
 }

@@ -126,7 +126,10 @@ void register_glu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     n.attrs["axis"] = axis;
     n.inputs = {in.at(0)};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-    return b.graph.nodes[id].outputs[0];
+    const int out = b.graph.nodes[id].outputs[0];
+    // torch's halves keep the input's memory order (measured with (T, batch, ...) inputs)
+    b.graph.value(out).torch_time_major = b.graph.value(in.at(0)).torch_time_major;
+    return out;
   };
   layers.push_back(std::move(l));
 }

@@ -107,7 +107,9 @@ void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     n.source = bld.source;
     n.inputs = {in.at(0), in.at(1)};
     const int id = add_op(bld.graph, std::move(n), cpp_name(bld.layer) + "_out");
-    return bld.graph.nodes[id].outputs[0];
+    const int out = bld.graph.nodes[id].outputs[0];
+    keep_torch_layout(bld.graph, out, {in.at(0), in.at(1)});  // torch's a * b takes a's memory order
+    return out;
   };
   layers.push_back(std::move(l));
 }

@@ -171,7 +171,9 @@ void register_prelu(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     b.graph.value(weight).init_bound = std::get<double>(b.args.at("init"));
     n.inputs = {in.at(0), weight};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-    return b.graph.nodes[id].outputs[0];
+    const int out = b.graph.nodes[id].outputs[0];
+    keep_torch_layout(b.graph, out, {in.at(0)});  // torch's result keeps its input's memory order
+    return out;
   };
   layers.push_back(std::move(l));
 }

@@ -443,7 +443,12 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
                            bool training, ParamMap* state = nullptr) {
   std::size_t dropout_k = 0;
   // Whether torch holds h as (T, batch, ...) in memory: after a batch_first MultiheadAttention or
-  // recurrent layer (their outputs are transposed views), and the Dropouts after those.
+  // recurrent layer (their outputs are transposed views), and the Dropouts and elementwise
+  // activations after those (torch's kernels keep their input's memory order, LogSigmoid's excepted).
+  static const std::set<std::string> kKeepsLayout = {
+      "ReLU", "GELU", "Hardswish", "Hardsigmoid", "Hardtanh", "ReLU6", "LeakyReLU", "Mish", "Hardshrink",
+      "Softshrink", "Tanhshrink", "Sigmoid", "SiLU", "Softplus", "Softsign", "Tanh", "Threshold", "ELU",
+      "CELU", "SELU", "PReLU", "GLU", "Dropout", "Dropout1d", "Dropout2d"};
   bool time_major = false;
   for (std::size_t i = 0; i < s.layers->items.size(); ++i) {
     const json::Value& l = s.layers->items[i];
@@ -451,7 +456,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     const std::string prefix = "layers." + std::to_string(i) + ".";
     const bool input_time_major = time_major;
     time_major = type == "MultiheadAttention" || type == "RNN" || type == "LSTM" || type == "GRU" ||
-                 (type.rfind("Dropout", 0) == 0 && input_time_major);
+                 (kKeepsLayout.count(type) > 0 && input_time_major);
     if (type == "Linear") {
       const auto b = p.find(prefix + "bias");
       // tie_weight: the same tensor as its owner's weight (one leaf, two uses: autograd sums them).

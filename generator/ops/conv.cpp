@@ -822,6 +822,7 @@ LayerDef conv_layer(int dims) {
     n.attrs["groups"] = groups;
     n.attrs["bias"] = std::get<bool>(b.args.at("bias"));
     const ConvGeometry g = conv_geometry(n, x);
+    const std::int64_t batch = x.shape[0];  // (x moves as add_param adds values)
     n.attrs["im2col"] = g.macs_per_sample() >= kIm2colMinMacs;
     n.inputs = {inputs.at(0), add_param(b.graph, b.layer + ".weight", conv_weight_shape(g))};
     if (std::get<bool>(b.args.at("bias"))) n.inputs.push_back(add_param(b.graph, b.layer + ".bias", {out_channels}));
@@ -829,7 +830,7 @@ LayerDef conv_layer(int dims) {
     // for the bias, fan_in = in / groups * kh * kw.
     b.graph.value(n.inputs[1]).init_bound = kaiming_uniform_bound(g.patch());
     if (n.inputs.size() > 2) b.graph.value(n.inputs[2]).init_bound = fan_in_bound(g.patch());
-    const OutputType columns = conv_columns_type(g, x.shape[0], true);
+    const OutputType columns = conv_columns_type(g, batch, true);
     n.outputs = {-1, add_scratch(b.graph, cpp_name(b.layer) + "_columns", columns.shape, columns.batched)};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
     return b.graph.nodes[id].outputs[0];

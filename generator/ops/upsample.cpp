@@ -65,11 +65,12 @@ int add_upsample_linear(LayerBuild& b, int input, size_t dims) {
   n.attrs["out_size"] = dims == 2 ? out_size : std::vector<std::int64_t>{1, out_size[0]};
   n.attrs["ratio_h"] = dims == 2 ? static_cast<double>(ratio[0]) : 0.0;
   n.attrs["ratio_w"] = static_cast<double>(ratio[dims - 1]);
-  n.inputs = {dims == 1 ? add_view(b, input, {x.shape[1], 1, x.shape[2]}) : input};  // (N, C, L) as (N, C, 1, L)
+  const Shape shape = x.shape;  // (x moves as values are added)
+  n.inputs = {dims == 1 ? add_view(b, input, {shape[1], 1, shape[2]}) : input};  // (N, C, L) as (N, C, 1, L)
   const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
   const int y = b.graph.nodes[id].outputs[0];
   if (dims == 2) return y;
-  return add_view(b, y, {x.shape[1], out_size[0]});
+  return add_view(b, y, {shape[1], out_size[0]});
 }
 
 }  // namespace

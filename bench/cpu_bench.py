@@ -2,12 +2,15 @@
 """Trainer configurations on the CPU: training throughput (samples per second) of ltgen's program
 against Lightning's Trainer on the same spec, in one run on the same machine.
 
-    python3 bench/cpu_bench.py ddp|precision|gpt_precision|lstm --ltgen build/ltgen \
+    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm --ltgen build/ltgen \
         --lightning-python /opt/ltgen/lightning-venv/bin/python [--repeats 3] [--out DIR]
 
 `ddp`: 1 process and 2 (mpirun -n 2) against Lightning with devices=1 and devices=2 (its own DDP on
 the CPU, gloo). `precision`: "32-true" against "bf16-mixed", both in one process, for both.
 `gpt_precision`: the same for a 2-block GPT (causal attention, T=64, E=128), in tokens per second.
+`gpt_dropout`: that GPT in "32-true" without dropout and with GPT-2's (0.1 on the attention's
+probabilities, after each block's attention and MLP, and after the embeddings): the cost of
+drawing torch's masks, for both.
 `lstm`: a character LSTM (2 layers of 256 units, T=64) in "32-true", in tokens per second.
 
 Each peer trains the spec twice, for 1 and for 5 epochs, and the difference of the two wall
@@ -36,12 +39,14 @@ LSTM_N, LSTM_T, LSTM_VOCAB, LSTM_E, LSTM_H, LSTM_BATCH = 1024, 64, 96, 64, 256, 
 EPOCHS = (1, 5)  # the two fits; their difference is timed
 
 
-# What each mode compares: the model, and (devices, precision, ltgen's BLAS threads per process).
+# What each mode compares: the model, and (devices, precision, ltgen's BLAS threads per process,
+# dropout: the GPT's).
 MODES = {
-    "ddp": ("mlp", [(1, "32-true", [1, 2]), (2, "32-true", [1])]),
-    "precision": ("mlp", [(1, "32-true", [2]), (1, "bf16-mixed", [2])]),
-    "gpt_precision": ("gpt", [(1, "32-true", [2]), (1, "bf16-mixed", [2])]),
-    "lstm": ("lstm", [(1, "32-true", [1, 2])]),
+    "ddp": ("mlp", [(1, "32-true", [1, 2], 0.0), (2, "32-true", [1], 0.0)]),
+    "precision": ("mlp", [(1, "32-true", [2], 0.0), (1, "bf16-mixed", [2], 0.0)]),
+    "gpt_precision": ("gpt", [(1, "32-true", [2], 0.0), (1, "bf16-mixed", [2], 0.0)]),
+    "gpt_dropout": ("gpt", [(1, "32-true", [2], 0.0), (1, "32-true", [2], 0.1)]),
+    "lstm": ("lstm", [(1, "32-true", [1, 2], 0.0)]),
 }
 
 
@@ -62,21 +67,33 @@ def lstm_spec(name, precision):
     }
 
 
-def gpt_spec(name, precision):
-    """Two pre-LayerNorm blocks of causal attention (4 heads) and a GELU MLP, a tied head."""
+def gpt_spec(name, precision, dropout=0.0):
+    """Two pre-LayerNorm blocks of causal attention (4 heads) and a GELU MLP, a tied head; with
+    dropout, nanoGPT's places for it."""
     graph = [{"name": "wte", "type": "Embedding", "input": "x", "num_embeddings": GPT_VOCAB, "embedding_dim": GPT_E},
              {"name": "wpe", "type": "PositionalEmbedding", "input": "wte", "num_positions": GPT_T}]
     last = "wpe"
+
+    def dropped(node):  # node, then a Dropout after it when there is dropout
+        nonlocal graph
+        graph.append(node)
+        if dropout > 0:
+            graph.append({"name": node["name"] + "_drop", "type": "Dropout", "input": node["name"], "p": dropout})
+            return node["name"] + "_drop"
+        return node["name"]
+
+    if dropout > 0:
+        last = dropped(graph.pop())
     for b in (1, 2):
-        graph += [{"name": f"ln{b}a", "type": "LayerNorm", "input": last},
-                  {"name": f"attn{b}", "type": "MultiheadAttention", "input": f"ln{b}a", "num_heads": 4,
-                   "batch_first": True, "is_causal": True},
-                  {"name": f"res{b}a", "type": "Add", "inputs": [f"attn{b}", last]},
+        graph.append({"name": f"ln{b}a", "type": "LayerNorm", "input": last})
+        attn = dropped({"name": f"attn{b}", "type": "MultiheadAttention", "input": f"ln{b}a", "num_heads": 4,
+                        "batch_first": True, "is_causal": True, "dropout": dropout})
+        graph += [{"name": f"res{b}a", "type": "Add", "inputs": [attn, last]},
                   {"name": f"ln{b}b", "type": "LayerNorm", "input": f"res{b}a"},
                   {"name": f"fc{b}", "type": "Linear", "input": f"ln{b}b", "out_features": 4 * GPT_E},
-                  {"name": f"gelu{b}", "type": "GELU", "input": f"fc{b}"},
-                  {"name": f"proj{b}", "type": "Linear", "input": f"gelu{b}", "out_features": GPT_E},
-                  {"name": f"res{b}b", "type": "Add", "inputs": [f"proj{b}", f"res{b}a"]}]
+                  {"name": f"gelu{b}", "type": "GELU", "input": f"fc{b}"}]
+        proj = dropped({"name": f"proj{b}", "type": "Linear", "input": f"gelu{b}", "out_features": GPT_E})
+        graph.append({"name": f"res{b}b", "type": "Add", "inputs": [proj, f"res{b}a"]})
         last = f"res{b}b"
     graph += [{"name": "lnf", "type": "LayerNorm", "input": last},
               {"name": "head", "type": "Linear", "input": "lnf", "out_features": GPT_VOCAB, "bias": False,
@@ -149,17 +166,20 @@ def main():
     if coretype:
         env["OPENBLAS_CORETYPE"] = coretype
     peers = []  # (label, command for max_epochs=E)
-    for devices, precision, threads in configs:
-        name = f"cpu_bench_{model}_{devices}_{precision.replace('-', '_')}"
+    for devices, precision, threads, dropout in configs:
+        name = f"cpu_bench_{model}_{devices}_{precision.replace('-', '_')}" + ("_dropout" if dropout else "")
         path = os.path.join(work, name + ".json")
         with open(path, "w") as f:
-            made = {"gpt": gpt_spec, "lstm": lstm_spec}.get(model)
-            json.dump(made(name, precision) if made else spec(name, devices, precision), f, indent=1)
+            if model == "gpt":
+                json.dump(gpt_spec(name, precision, dropout), f, indent=1)
+            else:
+                json.dump(lstm_spec(name, precision) if model == "lstm" else spec(name, devices, precision), f, indent=1)
         program = common.generate(args.ltgen, path, os.path.join(work, name))
         script = os.path.join(work, name + ".py")
         subprocess.run([args.ltgen, path, "--emit", "lightning", "-o", script], check=True, capture_output=True)
+        said = f", dropout {dropout}" if dropout else ""
         for t in threads:
-            peers.append((f"ltgen, {precision}, {devices} process{'es' if devices > 1 else ''}, "
+            peers.append((f"ltgen, {precision}{said}, {devices} process{'es' if devices > 1 else ''}, "
                           f"{t} BLAS thread{'s' if t > 1 else ''} each",
                           lambda e, p=program, d=devices: common.launcher(d) + [p, "fit", f"--trainer.max_epochs={e}"],
                           {"OPENBLAS_NUM_THREADS": str(t)}, devices))
@@ -169,7 +189,7 @@ def main():
                 text = f.read()
             with open(script.replace(".py", f"_e{e}.py"), "w") as f:
                 f.write(text.replace("max_epochs=1,", f"max_epochs={e},"))
-        peers.append((f"Lightning, {precision}, devices={devices}" + (" (DDP, gloo)" if devices > 1 else ""),
+        peers.append((f"Lightning, {precision}{said}, devices={devices}" + (" (DDP, gloo)" if devices > 1 else ""),
                       lambda e, s=script: [args.lightning_python, s.replace(".py", f"_e{e}.py")], {}, devices))
     rows = []
     for label, command, extra_env, devices in peers:

@@ -730,11 +730,8 @@ static void layers_11_forward(float* out, std::uint8_t* mask, const float* inp, 
   constexpr double kKeep = 0.8;                  // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.2f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 164993253u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // layers.12: Linear(in_features=120, out_features=84, bias=True) + ReLU(inplace=False) (fused)

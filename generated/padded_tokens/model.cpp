@@ -700,13 +700,11 @@ static void encoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, co
   constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
   for (int t = 0; t < kSteps; ++t) {
     for (int b = 0; b < n; ++b) {
-      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
-        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-        mask[i] = keep;
-        out[i] = keep ? inp[i] * kScale : 0.0f;
-      }
+      const int first = (b * kSteps + t) * kStep;
+      ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, first, kStep, mask + first);
     }
   }
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // encoder.layers.0: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
@@ -805,11 +803,8 @@ static void encoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, con
   constexpr double kKeep = 0.9;                  // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 465770458u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // encoder.layers.0.linear2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
@@ -855,11 +850,8 @@ static void encoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, co
   constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 2619253304u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // encoder.layers.0: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
@@ -986,13 +978,11 @@ static void encoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, co
   constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
   for (int t = 0; t < kSteps; ++t) {
     for (int b = 0; b < n; ++b) {
-      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
-        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-        mask[i] = keep;
-        out[i] = keep ? inp[i] * kScale : 0.0f;
-      }
+      const int first = (b * kSteps + t) * kStep;
+      ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, first, kStep, mask + first);
     }
   }
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
@@ -1035,11 +1025,8 @@ static void encoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, con
   constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 1606437305u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // encoder.layers.1.linear2: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)
@@ -1065,11 +1052,8 @@ static void encoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, co
   constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 1186186705u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // encoder.layers.1: TransformerEncoder(encoder_layer='TransformerEncoderLayer', num_layers=2, norm=None, enable_nested_tensor=True, mask_check=True)

@@ -1064,13 +1064,11 @@ static void transformer_encoder_layers_0_dropout1_forward(float* out, std::uint8
   constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
   for (int t = 0; t < kSteps; ++t) {
     for (int b = 0; b < n; ++b) {
-      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
-        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-        mask[i] = keep;
-        out[i] = keep ? inp[i] * kScale : 0.0f;
-      }
+      const int first = (b * kSteps + t) * kStep;
+      ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, first, kStep, mask + first);
     }
   }
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.encoder.layers.0: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1171,11 +1169,8 @@ static void transformer_encoder_layers_0_dropout_forward(float* out, std::uint8_
   constexpr double kKeep = 0.9;                  // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 611158413u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.encoder.layers.0.linear2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1221,11 +1216,8 @@ static void transformer_encoder_layers_0_dropout2_forward(float* out, std::uint8
   constexpr double kKeep = 0.9;                  // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 393205677u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.encoder.layers.0: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1344,13 +1336,11 @@ static void transformer_encoder_layers_1_dropout1_forward(float* out, std::uint8
   constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
   for (int t = 0; t < kSteps; ++t) {
     for (int b = 0; b < n; ++b) {
-      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
-        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-        mask[i] = keep;
-        out[i] = keep ? inp[i] * kScale : 0.0f;
-      }
+      const int first = (b * kSteps + t) * kStep;
+      ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, first, kStep, mask + first);
     }
   }
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.encoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1393,11 +1383,8 @@ static void transformer_encoder_layers_1_dropout_forward(float* out, std::uint8_
   constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 3667540142u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.encoder.layers.1.linear2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1423,11 +1410,8 @@ static void transformer_encoder_layers_1_dropout2_forward(float* out, std::uint8
   constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 3167165844u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.encoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1598,13 +1582,11 @@ static void transformer_decoder_layers_0_dropout1_forward(float* out, std::uint8
   constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
   for (int t = 0; t < kSteps; ++t) {
     for (int b = 0; b < n; ++b) {
-      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
-        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-        mask[i] = keep;
-        out[i] = keep ? inp[i] * kScale : 0.0f;
-      }
+      const int first = (b * kSteps + t) * kStep;
+      ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, first, kStep, mask + first);
     }
   }
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.decoder.layers.0: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1766,13 +1748,11 @@ static void transformer_decoder_layers_0_dropout2_forward(float* out, std::uint8
   constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
   for (int t = 0; t < kSteps; ++t) {
     for (int b = 0; b < n; ++b) {
-      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
-        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-        mask[i] = keep;
-        out[i] = keep ? inp[i] * kScale : 0.0f;
-      }
+      const int first = (b * kSteps + t) * kStep;
+      ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, first, kStep, mask + first);
     }
   }
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.decoder.layers.0: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1843,11 +1823,8 @@ static void transformer_decoder_layers_0_dropout_forward(float* out, std::uint8_
   constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 1412896937u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.decoder.layers.0.linear2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -1893,11 +1870,8 @@ static void transformer_decoder_layers_0_dropout3_forward(float* out, std::uint8
   constexpr double kKeep = 0.9;                  // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                     // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 750500462u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.decoder.layers.0: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -2016,13 +1990,11 @@ static void transformer_decoder_layers_1_dropout1_forward(float* out, std::uint8
   constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
   for (int t = 0; t < kSteps; ++t) {
     for (int b = 0; b < n; ++b) {
-      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
-        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-        mask[i] = keep;
-        out[i] = keep ? inp[i] * kScale : 0.0f;
-      }
+      const int first = (b * kSteps + t) * kStep;
+      ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, first, kStep, mask + first);
     }
   }
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.decoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -2144,13 +2116,11 @@ static void transformer_decoder_layers_1_dropout2_forward(float* out, std::uint8
   constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample
   for (int t = 0; t < kSteps; ++t) {
     for (int b = 0; b < n; ++b) {
-      for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i) {
-        const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-        mask[i] = keep;
-        out[i] = keep ? inp[i] * kScale : 0.0f;
-      }
+      const int first = (b * kSteps + t) * kStep;
+      ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, first, kStep, mask + first);
     }
   }
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.decoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -2193,11 +2163,8 @@ static void transformer_decoder_layers_1_dropout_forward(float* out, std::uint8_
   constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 2148161546u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.decoder.layers.1.linear2: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)
@@ -2223,11 +2190,8 @@ static void transformer_decoder_layers_1_dropout3_forward(float* out, std::uint8
   constexpr double kKeep = 0.9;                   // torch's bernoulli_(1 - p), in double
   constexpr float kP = 0.1f;                      // (the GPU's masks: LTGEN_DROPOUT_MASKS=counter)
   constexpr std::uint32_t kStream = 3376996795u;  // (and its stream)
-  for (int i = 0; i < n * kNumel; ++i) {
-    const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);
-    mask[i] = keep;
-    out[i] = keep ? inp[i] * kScale : 0.0f;
-  }
+  ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);
+  for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;
 }
 
 // transformer.decoder.layers.1: Transformer(nhead=4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64, dropout=0.1, activation='relu', layer_norm_eps=1e-05, batch_first=True, norm_first=False, bias=True, src_is_causal=False, tgt_is_causal=True)

@@ -6,8 +6,9 @@
 /// On the CPU the masks are torch's: its _dropout_impl draws noise.bernoulli_(1 - p) from the global
 /// generator (ltrt::TorchGenerator::bernoulli), element after element in the memory order of its
 /// input, which for a batch_first MultiheadAttention's or recurrent layer's output is (T, batch, ...)
-/// (attribute "time_major": T); p = 1 draws nothing. Under LTGEN_DROPOUT_MASKS=counter the CPU draws
-/// the GPU's masks instead (ltrt::dropout_keeps), so that the two devices' training can be compared.
+/// (attribute "time_major": T); p = 1 draws nothing. The mask is drawn first, a run at a time, then
+/// applied. Under LTGEN_DROPOUT_MASKS=counter the CPU draws the GPU's masks instead
+/// (ltrt::draw_dropout_keeps), so that the two devices' training can be compared.
 #include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
@@ -107,27 +108,22 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
       w.line("constexpr int kChannel = " + std::to_string(attr_int(n, "channel")) + ";  // elements of a channel");
       w.open("for (int c = 0; c < n * kNumel; c += kChannel)");
       w.line("const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, c / kChannel);");
-      w.open("for (int i = c; i < c + kChannel; ++i)");
+      w.line("for (int i = c; i < c + kChannel; ++i) mask[i] = keep;");
+      w.close();
     } else if (n.attrs.count("time_major")) {
       w.line("// torch holds the input as (T, batch, ...) in memory and draws its mask in that order.");
       w.line("constexpr int kSteps = " + std::to_string(attr_int(n, "time_major")) + ";");
       w.line("constexpr int kStep = kNumel / kSteps;  // elements of a step of a sample");
       w.open("for (int t = 0; t < kSteps; ++t)");
       w.open("for (int b = 0; b < n; ++b)");
-      w.open("for (int i = (b * kSteps + t) * kStep; i < (b * kSteps + t + 1) * kStep; ++i)");
-      w.line("const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);");
+      w.line("const int first = (b * kSteps + t) * kStep;");
+      w.line("ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, first, kStep, mask + first);");
+      w.close();
+      w.close();
     } else {
-      w.open("for (int i = 0; i < n * kNumel; ++i)");
-      w.line("const bool keep = ltrt::dropout_keeps(rng, kKeep, kP, kStream, i);");
+      w.line("ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);");
     }
-    w.line("mask[i] = keep;");
-    w.line("out[i] = keep ? inp[i] * kScale : 0.0f;");
-    w.close();
-    if (n.attrs.count("channel")) w.close();
-    if (n.attrs.count("time_major")) {
-      w.close();
-      w.close();
-    }
+    w.line("for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;");
   };
   // CUDA: a counter-based generator keyed by the step's dropout seed (drawn on the host from the
   // dropout stream, so resumed runs repeat it), this layer and the element: the masks differ from

@@ -4,18 +4,8 @@
 
 #include <cmath>
 
+#include "kernel_clones.hpp"  // LTRT_KERNEL_CLONES
 #include "ltrt/lerp.hpp"
-
-// Multiversioned kernels (GCC on x86-64 Linux): the runtime is compiled for baseline x86-64,
-// where std::fma is a call into libm for every element and the loop stays scalar. The
-// x86-64-v3/v4 clones inline it as vfmadd and vectorise the loop; the ifunc picks the best
-// clone at load time. Results are the same bit for bit in every clone: std::fma rounds once
-// wherever it runs, and the loops are elementwise (no reduction to reorder).
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-#define LTRT_KERNEL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define LTRT_KERNEL_CLONES
-#endif
 
 namespace ltrt {
 

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "ltrt/error.hpp"
+#include "kernel_clones.hpp"
 
 namespace ltrt {
 namespace {
@@ -105,6 +106,37 @@ void normal_16(float* data, float mean, float std) {
 TorchGenerator::TorchGenerator(std::uint64_t seed) : engine_(static_cast<std::uint32_t>(seed)) {}
 
 
+namespace torch_generator_kernels {
+
+// keep[j] = bernoulli's comparison for the pair words[2j] (high) and words[2j + 1]: its 53 low bits
+// x as x / 2^53 < p, which for integers x is x < ceil(p * 2^53) (`threshold`, exact in double).
+LTRT_KERNEL_CLONES void bernoulli_keeps(const std::uint32_t* __restrict__ words, std::uint8_t* __restrict__ keep,
+                                        std::int64_t n, std::uint64_t threshold) {
+  for (std::int64_t j = 0; j < n; ++j) {
+    const std::uint64_t x = (static_cast<std::uint64_t>(words[2 * j] & 0x1fffffu) << 32) | words[2 * j + 1];
+    keep[j] = x < threshold ? 1 : 0;
+  }
+}
+
+}  // namespace torch_generator_kernels
+
+void TorchGenerator::bernoulli(double p, std::int64_t n, std::uint8_t* keep) {
+  std::uint64_t threshold = 0;  // p <= 0 (or NaN) keeps nothing
+  if (p >= 1.0) {
+    threshold = 1ull << 53;  // everything
+  } else if (p > 0.0) {
+    const double scaled = p * 0x1.0p53;
+    threshold = static_cast<std::uint64_t>(std::ceil(scaled));
+  }
+  constexpr std::int64_t kChunk = 512;  // elements drawn at a time (two words each)
+  std::uint32_t words[2 * kChunk];
+  for (std::int64_t done = 0; done < n; done += kChunk) {
+    const std::int64_t count = std::min(kChunk, n - done);
+    engine_.fill(words, 2 * count);
+    torch_generator_kernels::bernoulli_keeps(words, keep + done, count, threshold);
+  }
+}
+
 void TorchGenerator::uniform(float* data, std::int64_t n, double from, double to) {
   const auto lo = static_cast<float>(from), hi = static_cast<float>(to);
   for (std::int64_t i = 0; i < n; ++i) {
@@ -165,7 +197,7 @@ std::string TorchGenerator::state() const {
 void TorchGenerator::set_state(const std::string& text) {
   std::istringstream in(text);
   std::string tag, normal_tag, normal;
-  std::mt19937 engine;
+  Mt19937 engine;
   in >> tag >> engine >> normal_tag >> normal;
   std::string rest;
   if (!in || tag != "mt19937" || normal_tag != "normal" || (in >> rest))

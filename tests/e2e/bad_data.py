@@ -7,7 +7,7 @@
 
 Every case runs the program built from bad_data_spec.json (npy data, 6 features, 3 classes)
 with one thing wrong and checks: the exit status (1 for bad data or weights, 2 for command-line
-usage errors), that stderr names the file or option and says what is wrong (the case's
+usage errors, bad environment variables too), that stderr names the file or option and says what is wrong (the case's
 phrases, case-insensitive), and that a lightning_logs/version_0 that was already there is left
 exactly as it was, with no new version folder beside it. The `control` case runs the good
 files and must succeed (writing version_1), so that the other cases fail for the reason they
@@ -240,6 +240,11 @@ def case_table():
     def csv_option_on_npy_spec(c):
         return [f"--data.train.path={c.path('d.csv')}"], 2, ["--data.train.path", "npy"]
 
+    # --- environment (exit 2): a case's fourth item is the variables it sets ------------------
+    @case
+    def dropout_masks_variable(c):
+        return [], 2, ["LTGEN_DROPOUT_MASKS=gpu", '"torch"', '"counter"'], {"LTGEN_DROPOUT_MASKS": "gpu"}
+
     return cases
 
 
@@ -279,14 +284,15 @@ def run_case(args, name):
     c = Ctx(args.work, name)
     shutil.rmtree(c.dir, ignore_errors=True)
     os.makedirs(c.dir)
-    extra, want_rc, phrases = cases[name](c)
+    extra, want_rc, phrases, *variables = cases[name](c)
+    env = dict(os.environ, **variables[0]) if variables else None
     root = c.path("root")
     make_old_run(root)
     before = snapshot(root)
     base = [f"--data.train.x={c.x}", f"--data.train.y={c.y}", f"--init_weights={c.init}",
             "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={root}"]
     # The case's own options come last: they override the good ones.
-    rc, out, err = common.run_program(program, ["fit"] + base + extra)
+    rc, out, err = common.run_program(program, ["fit"] + base + extra, env=env)
     print("stderr: " + (err.rstrip() or "(empty)"))
     check(rc == want_rc, f"exit status {rc}, expected {want_rc}\nstdout:\n{out}\nstderr:\n{err}")
     low = err.lower()

@@ -86,12 +86,13 @@ def run_ending_all(cmd, timeout, **kwargs):
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def run_program(program, args, timeout=120, launch=()):
-    """Runs the program (after `launch`, e.g. launcher(2)); returns (returncode, stdout, stderr)."""
+def run_program(program, args, timeout=120, launch=(), env=None):
+    """Runs the program (after `launch`, e.g. launcher(2); in `env`, else this process's
+    environment); returns (returncode, stdout, stderr)."""
     cmd = list(launch) + [program] + list(args)
     print("$ " + " ".join(cmd))
     t0 = time.time()
-    proc = run_ending_all(cmd, timeout)
+    proc = run_ending_all(cmd, timeout, env=env)
     print(f"  exit {proc.returncode} in {time.time() - t0:.2f}s")
     return proc.returncode, proc.stdout, proc.stderr
 

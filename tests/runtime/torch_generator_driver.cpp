@@ -5,7 +5,8 @@
 //   normal N STD       torch.empty(N).normal_(0, STD)
 //   randint N HIGH     torch.randint(0, HIGH, (N,)), each value as 16 hex digits
 //   dropout N P        F.dropout(torch.ones(N), P, training=True): 1 for each kept element, else 0
-//                      (bernoulli_(1 - P); P = 1 draws nothing)
+//                      (bernoulli_(1 - P); P = 1 draws nothing), drawn one at a time
+//   dropout_run N P    the same drawn at once (TorchGenerator::bernoulli(p, n, keep))
 //   roundtrip          the generator replaced by one restored from its state() (no line)
 #include <cinttypes>
 #include <cstdio>
@@ -38,14 +39,18 @@ int main() {
       continue;
     }
     std::int64_t n = 0;
-    if (command == "dropout") {
+    if (command == "dropout" || command == "dropout_run") {
       double p = 0;
       in >> n >> p;
       if (!in || !gen) {
         std::fprintf(stderr, "bad command '%s'\n", line.c_str());
         return 2;
       }
-      for (std::int64_t i = 0; i < n; ++i) std::printf("%d", p < 1.0 && gen->bernoulli(1.0 - p) ? 1 : 0);
+      std::vector<std::uint8_t> keep(static_cast<std::size_t>(n), 0);
+      if (p < 1.0 && command == "dropout_run") gen->bernoulli(1.0 - p, n, keep.data());
+      if (p < 1.0 && command == "dropout")
+        for (std::int64_t i = 0; i < n; ++i) keep[i] = gen->bernoulli(1.0 - p) ? 1 : 0;
+      for (const std::uint8_t k : keep) std::printf("%d", k);
       std::printf("\n");
       continue;
     }

@@ -8,8 +8,8 @@ size), bounds that torch's kaiming_uniform_ and xavier_uniform_ compute, randint
 and above 2^32, and several tensors after one seed, so that the generator's position carries over.
 Dropout's masks (F.dropout in training: bernoulli_(1 - p) on the CPU, which torch draws from
 random64()'s 53 bits since 2.5 everywhere, and Debian's 1.13 too; attention dropout's masks are
-such a draw over the probabilities) come between them, with p = 1 (no draws) and a generator
-restored from its state text (checkpoints keep it).
+such a draw over the probabilities), one at a time and a run at a time, come between them, with
+p = 1 (no draws) and a generator restored from its state text (checkpoints keep it).
 
 torch on an x86-64 CPU with AVX2 (Debian's 1.13 and PyPI's 2.x draw alike there) is the oracle.
 Exit status 1 on any difference."""
@@ -48,6 +48,12 @@ CASES = [
     (42, [("uniform", 100, kaiming(10)), ("dropout", 5000, 0.1), ("dropout", 333, 0.5), ("normal", 3, 1.0),
           ("dropout", 64, 1.0), ("dropout", 1000, 0.3), ("roundtrip", None, None),
           ("normal", 5, 1.0), ("dropout", 4096, 0.75), ("roundtrip", None, None), ("uniform", 17, 0.5)]),
+    # The same drawn a run at a time (TorchGenerator::bernoulli(p, n, keep)): runs across its chunks
+    # of 512 and the engine's 624 words, between single draws, after a restored state.
+    (5, [("dropout_run", 1, 0.1), ("dropout_run", 511, 0.1), ("dropout", 3, 0.2), ("dropout_run", 512, 0.9),
+         ("uniform", 7, 1.0), ("dropout_run", 513, 0.5), ("dropout_run", 100000, 0.1), ("roundtrip", None, None),
+         ("dropout_run", 1247, 1e-9), ("dropout_run", 999, 0.999999), ("dropout_run", 7, 1.0),
+         ("dropout_run", 0, 0.5), ("normal", 33, 1.0), ("dropout_run", 3000, 1 / 3)]),
 ]
 
 commands, expected = [], []
@@ -59,7 +65,7 @@ for seed, draws in CASES:
             commands.append(kind)
             continue
         commands.append(f"{kind} {n} {p!r}")
-        if kind == "dropout":
+        if kind in ("dropout", "dropout_run"):
             kept = (torch.nn.functional.dropout(torch.ones(n), p, training=True) != 0).int().tolist()
             expected.append((f"seed {seed}: dropout {n} {p!r}", kept, 1))
             continue

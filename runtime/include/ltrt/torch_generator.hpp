@@ -22,8 +22,9 @@
 
 #include <cstdint>
 #include <optional>
-#include <random>
 #include <string>
+
+#include "ltrt/mt19937.hpp"
 
 namespace ltrt {
 
@@ -37,6 +38,8 @@ class TorchGenerator {
     return (high << 32) | random();
   }
   bool bernoulli(double p) { return static_cast<double>(random64() & ((1ull << 53) - 1)) * 0x1.0p-53 < p; }
+  // n of them at once into keep[0..n) (1: kept), as n calls of bernoulli(p) draw them.
+  void bernoulli(double p, std::int64_t n, std::uint8_t* keep);
 
   // tensor.uniform_(from, to) and tensor.normal_(mean, std) of a contiguous float32 tensor.
   void uniform(float* data, std::int64_t n, double from, double to);
@@ -51,7 +54,7 @@ class TorchGenerator {
   void set_state(const std::string& text);
 
  private:
-  std::mt19937 engine_;
+  Mt19937 engine_;
   std::optional<double> next_double_normal_;  // the float64 Box-Muller's second value
 };
 

@@ -74,6 +74,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_add(ops, layers);
   register_mul(ops, layers);
   register_concat(ops, layers);
+  register_bilinear(ops, layers);
   register_to_bf16(ops, layers);
 }
 

@@ -14,6 +14,12 @@ std::int64_t per_sample_numel(const Value& v) {
   return n;
 }
 
+std::int64_t rows_per_sample(const Value& x) {
+  std::int64_t r = 1;
+  for (size_t d = 1; d + 1 < x.shape.size(); ++d) r *= x.shape[d];
+  return r;
+}
+
 std::int64_t positions_per_channel(const Value& x) {
   std::int64_t l = 1;
   for (size_t d = 2; d < x.shape.size(); ++d) l *= x.shape[d];

@@ -59,6 +59,9 @@ void close_split(CodeWriter& w);
 
 /// `constexpr int kName = v;`-style helper for per-sample sizes.
 std::int64_t per_sample_numel(const Value& v);
+/// Rows per sample of a layer on the last dimension (Linear, Bilinear): 1 for (batch, features),
+/// T for (batch, T, features), the product of the dimensions between the batch and the last.
+std::int64_t rows_per_sample(const Value& x);
 /// Positions per channel and sample of an (N, C, *) value: the product of the dims after C (1 for
 /// (N, C)); BatchNorm's and GroupNorm's kL.
 std::int64_t positions_per_channel(const Value& x);

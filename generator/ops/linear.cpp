@@ -25,13 +25,6 @@ constexpr std::int64_t kBlasMinMacs = 32768;
 // Inline backward loops sum dW in a local array up to this many weights (4 KiB of stack).
 constexpr std::int64_t kLocalAccMax = 1024;
 
-// Rows per sample: 1 for (batch, in), T for (batch, T, in).
-std::int64_t rows_per_sample(const Value& x) {
-  std::int64_t r = 1;
-  for (size_t d = 1; d + 1 < x.shape.size(); ++d) r *= x.shape[d];
-  return r;
-}
-
 // Writes the sizes; returns the C++ expression of the number of rows.
 std::string write_sizes(CodeWriter& w, const Node& n, const Value& x) {
   w.line("constexpr int kIn = " + std::to_string(attr_int(n, "in_features")) +

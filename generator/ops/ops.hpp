@@ -85,6 +85,7 @@ void register_bce_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 // model.graph's combining layers; Add is also the op autodiff sums gradients with.
 void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_concat(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_bilinear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_to_bf16(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // bf16-mixed: to_bf16, param_grad_add
 

@@ -61,7 +61,7 @@ def layer_shapes(spec):
     """(name, shape) of each parameter: nn.Sequential's names for model.layers, the node's name
     for model.graph (Linear on the last dimension, Embedding, PositionalEmbedding, LayerNorm,
     MultiheadAttention, TransformerEncoderLayer and -DecoderLayer, TransformerEncoder and -Decoder, Transformer, RNN,
-    LSTM, GRU, activations, Add, Mul, Concat, Reshape,
+    LSTM, GRU, Bilinear, activations, Add, Mul, Concat, Reshape,
     Transpose, Narrow, Select)."""
     model = spec["model"]
     shape_of = lambda x: list(x["shape"] if isinstance(x, dict) else x)
@@ -84,6 +84,12 @@ def layer_shapes(spec):
             n = node["out_features"]
             if "tie_weight" not in node:  # a tied weight is its owner's, named once
                 out += [(f"{node['name']}.weight", (n, features[ins[0]]))]
+            if node.get("bias", True):
+                out += [(f"{node['name']}.bias", (n,))]
+            features[node["name"]] = n
+        elif node["type"] == "Bilinear":  # weight (out, in1, in2) over both inputs' last dimensions
+            n = node["out_features"]
+            out += [(f"{node['name']}.weight", (n, features[ins[0]], features[ins[1]]))]
             if node.get("bias", True):
                 out += [(f"{node['name']}.bias", (n,))]
             features[node["name"]] = n
@@ -176,7 +182,7 @@ def layer_shapes(spec):
             features[node["name"]] = features[ins[0]]
         if node["type"] in ("Reshape", "Transpose", "Narrow", "Select"):
             features[node["name"]] = shapes[node["name"]][-1]
-        elif (node["type"] == "Linear" or node["type"] in RECURRENT_GATES) and shapes.get(ins[0]) is not None:
+        elif (node["type"] in ("Linear", "Bilinear") or node["type"] in RECURRENT_GATES) and shapes.get(ins[0]) is not None:
             shapes[node["name"]] = shapes[ins[0]][:-1] + [features[node["name"]]]
         elif node["type"] == "Transformer":  # the decoder's output: tgt's shape
             shapes[node["name"]] = shapes.get(ins[1])

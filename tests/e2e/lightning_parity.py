@@ -61,7 +61,7 @@ def layer_shapes(spec):
     """(name, shape) of each parameter: nn.Sequential's names for model.layers, the node's name
     for model.graph (Linear on the last dimension, Embedding, PositionalEmbedding, LayerNorm,
     MultiheadAttention, TransformerEncoderLayer and -DecoderLayer, TransformerEncoder and -Decoder, Transformer, RNN,
-    LSTM, GRU, Bilinear, activations, Add, Mul, Concat, Reshape,
+    LSTM, GRU, Bilinear, CosineSimilarity, PairwiseDistance, activations, Add, Mul, Concat, Reshape,
     Transpose, Narrow, Select)."""
     model = spec["model"]
     shape_of = lambda x: list(x["shape"] if isinstance(x, dict) else x)
@@ -93,6 +93,14 @@ def layer_shapes(spec):
             if node.get("bias", True):
                 out += [(f"{node['name']}.bias", (n,))]
             features[node["name"]] = n
+        elif node["type"] in ("CosineSimilarity", "PairwiseDistance"):  # no parameters; a dimension reduced
+            shape = list(shapes[ins[0]])
+            if node["type"] == "PairwiseDistance" and node.get("keepdim", False):
+                shape[-1] = 1
+            else:
+                del shape[(node.get("dim", 1) if node["type"] == "CosineSimilarity" else -1) % (len(shape) + 1) - 1]
+            shapes[node["name"]] = shape
+            features[node["name"]] = shape[-1]
         elif node["type"] == "Embedding":
             n, dim = node["num_embeddings"], node["embedding_dim"]
             out += [(f"{node['name']}.weight", (n, dim))]
@@ -182,6 +190,8 @@ def layer_shapes(spec):
             features[node["name"]] = features[ins[0]]
         if node["type"] in ("Reshape", "Transpose", "Narrow", "Select"):
             features[node["name"]] = shapes[node["name"]][-1]
+        elif node["type"] in ("CosineSimilarity", "PairwiseDistance"):
+            pass  # shapes and features set above
         elif (node["type"] in ("Linear", "Bilinear") or node["type"] in RECURRENT_GATES) and shapes.get(ins[0]) is not None:
             shapes[node["name"]] = shapes[ins[0]][:-1] + [features[node["name"]]]
         elif node["type"] == "Transformer":  # the decoder's output: tgt's shape

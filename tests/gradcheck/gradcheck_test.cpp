@@ -6,7 +6,8 @@
 // torch model in eval mode.
 //
 // The oracle is built from the spec's JSON alone (each layer type mapped to
-// the torch op with the same arguments), not from anything the generator
+// the torch op with the same arguments; model.layers in order, or model.graph's
+// nodes with the values they name), not from anything the generator
 // emits; only the parameter values, the batch and the dropout masks are
 // shared. Dropout masks are replayed from a copy of the TorchGenerator given to
 // training_step: each Dropout layer, in forward order, draws torch's bernoulli_(1 - p)
@@ -128,9 +129,19 @@ struct ParamSpec {
   std::vector<std::int64_t> shape;
 };
 
+// A layer of the model: model.layers[i] (named layers.<i>, reading the layer before it) or a
+// model.graph node (named by its "name", reading the values its "input" or "inputs" name).
+struct Step {
+  const json::Value* node = nullptr;
+  std::string prefix;               // of its parameters' names: "layers.0." or "<name>."
+  std::vector<std::string> inputs;  // the values it reads: the model's input or earlier steps' outputs
+  std::string output;
+};
+
 struct Spec {
   json::Value root;
-  const json::Value* layers = nullptr;  // array
+  std::vector<Step> steps;  // forward order
+  std::string input_name, output_name;
   const json::Value* loss = nullptr;    // object
   int batch_size = 0;
   std::vector<std::int64_t> input_shape;   // per sample
@@ -193,7 +204,29 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
   if (s->class_target) s->num_classes = get_integer(target, "num_classes", 0);
   // Class targets may carry a per-sample shape too: a sequence of labels (batch, T).
   if (member(target, "shape")) s->target_shape = get_shape(*member(target, "shape"));
-  s->layers = member(model, "layers");
+  s->input_name = inputs.members.at(0).first;
+  std::string last = s->input_name;
+  if (const json::Value* graph = member(model, "graph")) {
+    for (const json::Value& node : graph->items) {
+      Step st{&node, get_string(node, "name", "") + ".", {}, get_string(node, "name", "")};
+      if (const json::Value* ins = member(node, "inputs")) {
+        for (const json::Value& in : ins->items) st.inputs.push_back(in.str);
+      } else {
+        st.inputs.push_back(get_string(node, "input", last));
+      }
+      last = st.output;
+      s->steps.push_back(st);
+    }
+    last = get_string(model, "output", last);
+  } else {
+    const json::Value& layers = *member(model, "layers");
+    for (std::size_t i = 0; i < layers.items.size(); ++i) {
+      const std::string name = "layers." + std::to_string(i);
+      s->steps.push_back({&layers.items[i], name + ".", {last}, name});
+      last = name;
+    }
+  }
+  s->output_name = last;
   s->loss = member(model, "loss");
   s->loss_type = get_string(*s->loss, "type", "");
   if (member(*s->loss, "ignore_index")) {
@@ -201,12 +234,29 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
     s->ignore_index = get_integer(*s->loss, "ignore_index", -100);
   }
 
-  std::vector<std::int64_t> shape = s->input_shape;
-  for (std::size_t i = 0; i < s->layers->items.size(); ++i) {
-    const json::Value& l = s->layers->items[i];
+  std::map<std::string, std::vector<std::int64_t>> shapes = {{s->input_name, s->input_shape}};  // per sample
+  for (const Step& st : s->steps) {
+    const json::Value& l = *st.node;
     const std::string type = get_string(l, "type", "");
-    const std::string prefix = "layers." + std::to_string(i) + ".";
-    if (type == "Linear") {
+    const std::string& prefix = st.prefix;
+    std::vector<std::int64_t> shape = shapes.at(st.inputs.at(0));
+    const auto rank = static_cast<std::int64_t>(shape.size()) + 1;  // with the batch
+    if (type == "Add" || type == "Mul") {
+      // one shape: the first input's
+    } else if (type == "Concat") {  // dim counts the batch
+      const std::int64_t dim = (get_integer(l, "dim", 1) + rank) % rank - 1;
+      for (std::size_t k = 1; k < st.inputs.size(); ++k) shape[dim] += shapes.at(st.inputs[k])[dim];
+    } else if (type == "Bilinear") {
+      const std::int64_t out = get_integer(l, "out_features", 0);
+      s->params.push_back({prefix + "weight", {out, shape.back(), shapes.at(st.inputs.at(1)).back()}});
+      if (get_bool(l, "bias", true)) s->params.push_back({prefix + "bias", {out}});
+      shape.back() = out;
+    } else if (type == "CosineSimilarity") {
+      shape.erase(shape.begin() + ((get_integer(l, "dim", 1) + rank) % rank - 1));
+    } else if (type == "PairwiseDistance") {  // over the last dimension
+      if (get_bool(l, "keepdim", false)) shape.back() = 1;
+      else shape.pop_back();
+    } else if (type == "Linear") {
       // On the last dimension: (in) or a sequence (T, in) per sample.
       const std::int64_t in = shape.back(), out = get_integer(l, "out_features", 0);
       if (!member(l, "tie_weight")) s->params.push_back({prefix + "weight", {out, in}});  // tied: its owner's
@@ -399,6 +449,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
     } else {
       ADD_FAILURE() << "the oracle does not know layer type '" << type << "'";
     }
+    shapes[st.output] = shape;
   }
   return s;
 }
@@ -449,15 +500,49 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       "ReLU", "GELU", "Hardswish", "Hardsigmoid", "Hardtanh", "ReLU6", "LeakyReLU", "Mish", "Hardshrink",
       "Softshrink", "Tanhshrink", "Sigmoid", "SiLU", "Softplus", "Softsign", "Tanh", "Threshold", "ELU",
       "CELU", "SELU", "PReLU", "GLU", "Dropout", "Dropout1d", "Dropout2d"};
-  bool time_major = false;
-  for (std::size_t i = 0; i < s.layers->items.size(); ++i) {
-    const json::Value& l = s.layers->items[i];
+  std::map<std::string, torch::Tensor> values = {{s.input_name, h}};
+  std::map<std::string, bool> time_majors = {{s.input_name, false}};
+  for (const Step& st : s.steps) {
+    const json::Value& l = *st.node;
     const std::string type = get_string(l, "type", "");
-    const std::string prefix = "layers." + std::to_string(i) + ".";
-    const bool input_time_major = time_major;
-    time_major = type == "MultiheadAttention" || type == "RNN" || type == "LSTM" || type == "GRU" ||
-                 (kKeepsLayout.count(type) > 0 && input_time_major);
-    if (type == "Linear") {
+    const std::string& prefix = st.prefix;
+    h = values.at(st.inputs.at(0));
+    const bool input_time_major = time_majors.at(st.inputs.at(0));
+    // a + b and a * b keep a's memory order (torch's TensorIterator takes the first operand's).
+    bool time_major = type == "MultiheadAttention" || type == "RNN" || type == "LSTM" || type == "GRU" ||
+                      ((kKeepsLayout.count(type) > 0 || type == "Add" || type == "Mul") && input_time_major);
+    const auto other = [&](std::size_t k) { return values.at(st.inputs.at(k)); };
+    if (type == "Add") {
+      h = h + other(1);
+    } else if (type == "Mul") {
+      h = h * other(1);
+    } else if (type == "Concat") {
+      std::vector<torch::Tensor> parts;
+      for (std::size_t k = 0; k < st.inputs.size(); ++k) parts.push_back(other(k));
+      h = torch::cat(parts, get_integer(l, "dim", 1));
+    } else if (type == "Bilinear") {
+      const auto b = p.find(prefix + "bias");
+      h = torch::bilinear(h, other(1), p.at(prefix + "weight"), b == p.end() ? torch::Tensor() : b->second);
+    } else if (type == "CosineSimilarity") {
+      // torch 2.x's cosine_similarity, written out: Debian's LibTorch 1.13 clamps the product of the
+      // norms instead (the same away from eps). 2.x divides each input by a copy of its norm that
+      // it clamps without autograd, so the gradient sees the clamped value divide and the norm's
+      // own derivative behind it (lightning_randn_distances checks 2.x's against Lightning's).
+      const std::int64_t dim = get_integer(l, "dim", 1);
+      const double eps = get_number(l, "eps", 1e-8);
+      const auto unit = [&](const torch::Tensor& v) {
+        torch::Tensor norm = at::linalg_vector_norm(v, 2, dim, /*keepdim=*/true).clone();
+        {
+          torch::NoGradGuard no_grad;
+          norm.clamp_min_(eps);
+        }
+        return v / norm;
+      };
+      h = (unit(h) * unit(other(1))).sum(dim);
+    } else if (type == "PairwiseDistance") {
+      h = torch::pairwise_distance(h, other(1), get_number(l, "p", 2.0), get_number(l, "eps", 1e-6),
+                                   get_bool(l, "keepdim", false));
+    } else if (type == "Linear") {
       const auto b = p.find(prefix + "bias");
       // tie_weight: the same tensor as its owner's weight (one leaf, two uses: autograd sums them).
       const std::string weight = member(l, "tie_weight") ? get_string(l, "tie_weight", "") + ".weight" : prefix + "weight";
@@ -759,7 +844,10 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     } else {
       ADD_FAILURE() << "unknown layer " << type;
     }
+    values[st.output] = h;
+    time_majors[st.output] = time_major;
   }
+  h = values.at(s.output_name);
   const json::Value& l = *s.loss;
   const auto red = reduction_of(l);
   // A loss's number lists (class weights, pos_weight) as tensors of the loss's dtype.

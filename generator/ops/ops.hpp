@@ -47,6 +47,7 @@ void register_rms_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 /// last dimension when left out; throws ShapeError unless it is the input's trailing dimensions.
 std::vector<std::int64_t> normalized_shape_of(const LayerBuild& b, int input);
 void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_local_response_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_group_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_instance_norm(std::vector<LayerDef>& layers);  // InstanceNorm1d, InstanceNorm2d: group_norm nodes
 void register_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

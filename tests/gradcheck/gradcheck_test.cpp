@@ -253,6 +253,8 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       shape.back() = out;
     } else if (type == "CosineSimilarity") {
       shape.erase(shape.begin() + ((get_integer(l, "dim", 1) + rank) % rank - 1));
+    } else if (type == "LocalResponseNorm") {
+      // its input's shape
     } else if (type == "PairwiseDistance") {  // over the last dimension
       if (get_bool(l, "keepdim", false)) shape.back() = 1;
       else shape.pop_back();
@@ -539,6 +541,12 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         return v / norm;
       };
       h = (unit(h) * unit(other(1))).sum(dim);
+    } else if (type == "LocalResponseNorm") {
+      namespace F = torch::nn::functional;
+      h = F::local_response_norm(h, F::LocalResponseNormFuncOptions(get_integer(l, "size", 0))
+                                        .alpha(get_number(l, "alpha", 1e-4))
+                                        .beta(get_number(l, "beta", 0.75))
+                                        .k(get_number(l, "k", 1.0)));
     } else if (type == "PairwiseDistance") {
       h = torch::pairwise_distance(h, other(1), get_number(l, "p", 2.0), get_number(l, "eps", 1e-6),
                                    get_bool(l, "keepdim", false));

@@ -168,6 +168,10 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       out_bf16 = true;
     } else if (kSameDtypeRoundAfter.count(n.op) || kSelecting.count(n.op)) {
       // torch's dropout multiplies by its noise tensor in autocast's dtype (ops/dropout.cpp).
+      if (any_bf16 && n.op == "dropout" && n.attrs.count("alpha"))
+        throw unsupported(spec, n, "on bfloat16 values is not supported yet under trainer.precision \"" +
+                                       spec.trainer.precision + "\" (torch's noise and shift in bfloat16 are not reproduced); "
+                                       "on float32 values it is");
       if (any_bf16 && n.op == "dropout") n.attrs["autocast_scale"] = true;
       if (any_bf16 && n.op != "batch_norm" && n.op != "dropout" && windows_overlap(n, g))
         throw unsupported(spec, n, std::string("with overlapping windows on bfloat16 values is not supported yet under "

@@ -3,12 +3,16 @@
 /// rest by 1/(1-p); in eval, the identity. The kept-mask is saved for backward.
 /// Dropout1d and Dropout2d draw once per sample and channel (attribute "channel": the elements
 /// a draw covers); the mask is still per element, so the backward is Dropout's.
+/// AlphaDropout (attribute "alpha") draws Dropout's masks and applies SELU's affine dropout instead:
+/// kept elements x * a + a alpha p, dropped ones a alpha (p - 1), the gradient a where kept.
 /// On the CPU the masks are torch's: its _dropout_impl draws noise.bernoulli_(1 - p) from the global
 /// generator (ltrt::TorchGenerator::bernoulli), element after element in the memory order of its
 /// input, which for a batch_first MultiheadAttention's or recurrent layer's output is (T, batch, ...)
 /// (attribute "time_major": T); p = 1 draws nothing. The mask is drawn first, a run at a time, then
 /// applied. Under LTGEN_DROPOUT_MASKS=counter the CPU draws the GPU's masks instead
 /// (ltrt::draw_dropout_keeps), so that the two devices' training can be compared.
+#include <cmath>
+
 #include "../autocast.hpp"
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
@@ -32,10 +36,30 @@ std::uint32_t dropout_stream(const std::string& layer) {
 
 namespace {
 
+// AlphaDropout's constants as ATen's _dropout_impl computes them: a = 1 / sqrt((alpha^2 p + 1)(1 - p))
+// in double with SELU's alpha * scale, the noise a (kept) or 0 (dropped), the shift
+// (noise - 1) * (alpha a) + alpha a p in float: alpha a p where kept, -(alpha a) + alpha a p where not.
+struct AlphaConstants {
+  float a, kept_shift, dropped;
+};
+AlphaConstants alpha_constants(double p) {
+  constexpr double kAlpha = 1.7580993408473766;  // SELU's scale * alpha
+  const double a = 1.0 / std::sqrt((kAlpha * kAlpha * p + 1.0) * (1.0 - p));
+  const auto shift = static_cast<float>(kAlpha * a * p);
+  return {static_cast<float>(a), shift, -static_cast<float>(kAlpha * a) + shift};
+}
+
 // kP (with_p: the forward draws against it; the backward reads the mask) and kScale, on either device.
 void write_p_and_scale(CodeWriter& w, const Node& n, bool with_p = true) {
   const double p = attr_float(n, "p");
   if (with_p) w.line("constexpr float kP = " + float_literal(p) + ";");
+  if (n.attrs.count("alpha") && p < 1.0) {
+    const AlphaConstants c = alpha_constants(p);
+    w.line("constexpr float kScale = " + float_literal(c.a) + ";  // AlphaDropout's a");
+    w.line("constexpr float kKeptShift = " + float_literal(c.kept_shift) + ", kDropped = " + float_literal(c.dropped) +
+           ";  // a alpha p; a alpha (p - 1)");
+    return;
+  }
   if (n.attrs.count("autocast_scale") && p < 1.0) {
     // Mixed precision (autocast.cpp): torch's _dropout_impl divides its noise tensor, in
     // autocast's dtype, by 1 - p (noise = bernoulli(1 - p), div_(1 - p), x * noise).
@@ -45,6 +69,12 @@ void write_p_and_scale(CodeWriter& w, const Node& n, bool with_p = true) {
     return;
   }
   w.line(dropout_scale_line("kScale", p));
+}
+
+// The forward's output element i from its mask.
+std::string apply(const Node& n) {
+  if (n.attrs.count("alpha") && attr_float(n, "p") < 1.0) return "mask[i] ? inp[i] * kScale + kKeptShift : kDropped";
+  return "mask[i] ? inp[i] * kScale : 0.0f";
 }
 
 void write_constants(CodeWriter& w, const Node& n, bool with_p = true) {
@@ -123,7 +153,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     } else {
       w.line("ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);");
     }
-    w.line("for (int i = 0; i < n * kNumel; ++i) out[i] = mask[i] ? inp[i] * kScale : 0.0f;");
+    w.line("for (int i = 0; i < n * kNumel; ++i) out[i] = " + apply(n) + ";");
   };
   // CUDA: a counter-based generator keyed by the step's dropout seed (drawn on the host from the
   // dropout stream, so resumed runs repeat it), this layer and the element: the masks differ from
@@ -142,7 +172,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         "n * kNumel",
         {n.attrs.count("channel") ? "const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i / kChannel) >= kP;"
                                   : "const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;",
-         "mask[i] = keep;", "out[i] = keep ? inp[i] * kScale : 0.0f;"},
+         "mask[i] = keep;", "out[i] = " + apply(n) + ";"},
         [&](CodeWriter& k) {
           write_p_and_scale(k, n);
           k.line("constexpr std::uint32_t kLayerSalt = " + salt + "u;  // this layer's own random stream");
@@ -203,6 +233,19 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return add_dropout(b.graph, b.layer, b.source, in.at(0), p);
   };
   layers.push_back(std::move(l));
+
+  // AlphaDropout: Dropout's masks, SELU's affine dropout.
+  LayerDef a;
+  a.torch_type = "AlphaDropout";
+  a.args = {p, {"inplace", ArgType::boolean, Attr{false}}};
+  a.build = [](LayerBuild& b, const std::vector<int>& in) {
+    const double p = std::get<double>(b.args.at("p"));
+    if (p == 0.0) return in.at(0);  // torch returns the input itself
+    const int out = add_dropout(b.graph, b.layer, b.source, in.at(0), p);
+    b.graph.nodes[static_cast<std::size_t>(b.graph.value(out).producer)].attrs["alpha"] = true;
+    return out;
+  };
+  layers.push_back(std::move(a));
 
   // Dropout1d and Dropout2d: whole channels of an (N, C, L) or (N, C, H, W) input zeroed (torch's
   // feature dropout: one Bernoulli draw per sample and channel), the rest scaled by 1 / (1 - p).

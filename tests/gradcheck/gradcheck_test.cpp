@@ -378,7 +378,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       if (type == "Narrow") *at = get_integer(l, "length", 1);
       else shape.erase(at);
     } else if (type == "ReLU" || type == "LeakyReLU" || type == "GELU" || type == "Tanh" || type == "Sigmoid" ||
-               type == "SiLU" || type == "Dropout" || type == "Dropout1d" || type == "Dropout2d" ||
+               type == "SiLU" || type == "Dropout" || type == "AlphaDropout" || type == "Dropout1d" || type == "Dropout2d" ||
                type == "Identity" || type == "ELU" || type == "CELU" ||
                type == "SELU" || type == "Softplus" || type == "Mish" || type == "Hardswish" ||
                type == "Hardsigmoid" || type == "Hardtanh" || type == "ReLU6" || type == "Softsign" ||
@@ -501,7 +501,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   static const std::set<std::string> kKeepsLayout = {
       "ReLU", "GELU", "Hardswish", "Hardsigmoid", "Hardtanh", "ReLU6", "LeakyReLU", "Mish", "Hardshrink",
       "Softshrink", "Tanhshrink", "Sigmoid", "SiLU", "Softplus", "Softsign", "Tanh", "Threshold", "ELU",
-      "CELU", "SELU", "PReLU", "GLU", "Dropout", "Dropout1d", "Dropout2d"};
+      "CELU", "SELU", "PReLU", "GLU", "Dropout", "AlphaDropout", "Dropout1d", "Dropout2d"};
   std::map<std::string, torch::Tensor> values = {{s.input_name, h}};
   std::map<std::string, bool> time_majors = {{s.input_name, false}};
   for (const Step& st : s.steps) {
@@ -714,6 +714,20 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         // As ATen's dropout: input * (bernoulli(1 - p) / (1 - p)), the mask given.
         const torch::Tensor keep = masks->get(dropout_k++, h, prob, input_time_major).to(h.dtype());
         h = prob < 1 ? h * keep.div(1 - prob) : h * 0;
+      }
+    } else if (type == "AlphaDropout") {
+      // ATen's _dropout_impl for alpha dropout, with the replayed mask as its noise.
+      const double prob = get_number(l, "p", 0.5);
+      if (training && prob > 0) {
+        const torch::Tensor keep = masks->get(dropout_k++, h, prob, input_time_major).to(h.dtype());
+        if (prob < 1) {
+          constexpr double alpha = 1.7580993408473766;
+          const double a = 1.0 / std::sqrt((alpha * alpha * prob + 1) * (1 - prob));
+          const torch::Tensor shift = keep.add(-1).mul_(alpha * a).add_(alpha * a * prob);
+          h = h * keep.mul(a) + shift;
+        } else {
+          h = h * 0;
+        }
       }
     } else if (type == "Dropout1d" || type == "Dropout2d") {
       const double prob = get_number(l, "p", 0.5);

@@ -426,7 +426,7 @@ __global__ void layers_9_forward_kernel(float* __restrict__ out, std::uint8_t* _
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void layers_9_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,

@@ -512,7 +512,7 @@ __global__ void encoder_layers_0_dropout1_forward_kernel(float* __restrict__ out
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void encoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
@@ -627,7 +627,7 @@ __global__ void encoder_layers_0_dropout_forward_kernel(float* __restrict__ out,
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void encoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
@@ -672,7 +672,7 @@ __global__ void encoder_layers_0_dropout2_forward_kernel(float* __restrict__ out
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void encoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
@@ -941,7 +941,7 @@ __global__ void encoder_layers_1_dropout1_forward_kernel(float* __restrict__ out
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void encoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
@@ -1000,7 +1000,7 @@ __global__ void encoder_layers_1_dropout_forward_kernel(float* __restrict__ out,
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void encoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,
@@ -1041,7 +1041,7 @@ __global__ void encoder_layers_1_dropout2_forward_kernel(float* __restrict__ out
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void encoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n, bool training,

@@ -610,7 +610,7 @@ __global__ void transformer_encoder_layers_0_dropout1_forward_kernel(
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_encoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -732,7 +732,7 @@ __global__ void transformer_encoder_layers_0_dropout_forward_kernel(float* __res
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_encoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -776,7 +776,7 @@ __global__ void transformer_encoder_layers_0_dropout2_forward_kernel(
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_encoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -1041,7 +1041,7 @@ __global__ void transformer_encoder_layers_1_dropout1_forward_kernel(
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_encoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -1102,7 +1102,7 @@ __global__ void transformer_encoder_layers_1_dropout_forward_kernel(float* __res
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_encoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -1142,7 +1142,7 @@ __global__ void transformer_encoder_layers_1_dropout2_forward_kernel(
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_encoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -1428,7 +1428,7 @@ __global__ void transformer_decoder_layers_0_dropout1_forward_kernel(
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_decoder_layers_0_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -1721,7 +1721,7 @@ __global__ void transformer_decoder_layers_0_dropout2_forward_kernel(
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_decoder_layers_0_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -1786,7 +1786,7 @@ __global__ void transformer_decoder_layers_0_dropout_forward_kernel(float* __res
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_decoder_layers_0_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -1830,7 +1830,7 @@ __global__ void transformer_decoder_layers_0_dropout3_forward_kernel(
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_decoder_layers_0_dropout3_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -2095,7 +2095,7 @@ __global__ void transformer_decoder_layers_1_dropout1_forward_kernel(
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_decoder_layers_1_dropout1_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -2363,7 +2363,7 @@ __global__ void transformer_decoder_layers_1_dropout2_forward_kernel(
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_decoder_layers_1_dropout2_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -2424,7 +2424,7 @@ __global__ void transformer_decoder_layers_1_dropout_forward_kernel(float* __res
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_decoder_layers_1_dropout_forward(float* out, std::uint8_t* mask, const float* inp, int n,
@@ -2464,7 +2464,7 @@ __global__ void transformer_decoder_layers_1_dropout3_forward_kernel(
   if (i >= count) return;
   const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;
   mask[i] = keep;
-  out[i] = mask[i] ? inp[i] * kScale : 0.0f;
+  out[i] = keep ? inp[i] * kScale : 0.0f;
 }
 
 static void transformer_decoder_layers_1_dropout3_forward(float* out, std::uint8_t* mask, const float* inp, int n,

@@ -71,10 +71,10 @@ void write_p_and_scale(CodeWriter& w, const Node& n, bool with_p = true) {
   w.line(dropout_scale_line("kScale", p));
 }
 
-// The forward's output element i from its mask.
-std::string apply(const Node& n) {
-  if (n.attrs.count("alpha") && attr_float(n, "p") < 1.0) return "mask[i] ? inp[i] * kScale + kKeptShift : kDropped";
-  return "mask[i] ? inp[i] * kScale : 0.0f";
+// The forward's output element i, `keep` its mask.
+std::string apply(const Node& n, const std::string& keep) {
+  if (n.attrs.count("alpha") && attr_float(n, "p") < 1.0) return keep + " ? inp[i] * kScale + kKeptShift : kDropped";
+  return keep + " ? inp[i] * kScale : 0.0f";
 }
 
 void write_constants(CodeWriter& w, const Node& n, bool with_p = true) {
@@ -153,7 +153,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     } else {
       w.line("ltrt::draw_dropout_keeps(rng, kKeep, kP, kStream, 0, n * kNumel, mask);");
     }
-    w.line("for (int i = 0; i < n * kNumel; ++i) out[i] = " + apply(n) + ";");
+    w.line("for (int i = 0; i < n * kNumel; ++i) out[i] = " + apply(n, "mask[i]") + ";");
   };
   // CUDA: a counter-based generator keyed by the step's dropout seed (drawn on the host from the
   // dropout stream, so resumed runs repeat it), this layer and the element: the masks differ from
@@ -172,7 +172,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         "n * kNumel",
         {n.attrs.count("channel") ? "const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i / kChannel) >= kP;"
                                   : "const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;",
-         "mask[i] = keep;", "out[i] = " + apply(n) + ";"},
+         "mask[i] = keep;", "out[i] = " + apply(n, "keep") + ";"},
         [&](CodeWriter& k) {
           write_p_and_scale(k, n);
           k.line("constexpr std::uint32_t kLayerSalt = " + salt + "u;  // this layer's own random stream");

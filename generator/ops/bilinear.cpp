@@ -169,7 +169,10 @@ void register_bilinear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     b.attrs = n.attrs;
     b.attrs["need_dx1"] = need_dx1;
     b.attrs["need_dx2"] = need_dx2;
-    b.inputs = {dout[0], n.inputs[0], n.inputs[1], n.outputs[1], n.inputs[2]};
+    // proj serves dx1 alone, the weight dx2 alone.
+    b.inputs = {dout[0], n.inputs[0], n.inputs[1]};
+    if (need_dx1) b.inputs.push_back(n.outputs[1]);
+    if (need_dx2) b.inputs.push_back(n.inputs[2]);
     if (need_dx1) b.outputs.push_back(-1);
     if (need_dx2) b.outputs.push_back(-1);
     b.outputs.push_back(-1);  // outer: the backward's own scratch
@@ -194,19 +197,22 @@ void register_bilinear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   b.infer = [](const Node& n, const Graph& g) {
     const Value& x1 = g.value(n.inputs.at(1));
     const Value& x2 = g.value(n.inputs.at(2));
-    const Value& proj = g.value(n.inputs.at(3));
     const std::int64_t in1 = attr_int(n, "in1_features"), in2 = attr_int(n, "in2_features"),
                        out = attr_int(n, "out_features");
     std::vector<OutputType> t;
     if (attr_bool(n, "need_dx1")) t.push_back({x1.dtype, x1.shape, true});
     if (attr_bool(n, "need_dx2")) t.push_back({x2.dtype, x2.shape, true});
-    t.push_back({proj.dtype, proj.shape, true});
+    Shape outer = x1.shape;
+    outer.back() = out * in1;
+    t.push_back({x1.dtype, outer, true});
     t.push_back({DType::f32, {out, in1, in2}, false});
     if (attr_bool(n, "bias")) t.push_back({DType::f32, {out}, false});
     return t;
   };
   b.slots = [](const Node& n) {
-    Slots s{{}, {"dout", "x1", "x2", "proj", "weight"}};
+    Slots s{{}, {"dout", "x1", "x2"}};
+    if (attr_bool(n, "need_dx1")) s.inputs.push_back("proj");
+    if (attr_bool(n, "need_dx2")) s.inputs.push_back("weight");
     if (attr_bool(n, "need_dx1")) s.outputs.push_back("dx1");
     if (attr_bool(n, "need_dx2")) s.outputs.push_back("dx2");
     s.outputs.push_back("outer");

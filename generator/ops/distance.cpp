@@ -49,7 +49,8 @@ void write_constants(CodeWriter& w, const Node& n, const Value& x) {
   w.line("constexpr int kOuter = " + std::to_string(a.outer) + ", kLen = " + std::to_string(a.len) +
          ", kInner = " + std::to_string(a.inner) + ";  // a sample around the reduced dimension");
   w.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
-  if (!cosine(n)) w.line("constexpr float kP = " + float_literal(attr_float(n, "p")) + ";");
+  if (!cosine(n) && attr_float(n, "p") != 1 && attr_float(n, "p") != 2)  // (1 and 2 have code of their own)
+    w.line("constexpr float kP = " + float_literal(attr_float(n, "p")) + ";");
 }
 
 // Output i's reduction: its elements are x[base + k * kInner], k < kLen.
@@ -120,7 +121,8 @@ std::vector<std::string> backward_body(const Node& n) {
     return b;
   }
   const double p = attr_float(n, "p");
-  for (const std::string& l : pairwise_norm(p, kDiff)) b.push_back(l);
+  if (p != 1)  // p = 1's gradient g sign(d) needs no norm
+    for (const std::string& l : pairwise_norm(p, kDiff)) b.push_back(l);
   if (p != 1) b.push_back(std::string("const float scale = norm > 0.0f ? g / ") + (p == 2 ? "norm" : "std::pow(norm, kP - 1.0f)") +
                           " : 0.0f;  // torch's norm backward: zero where the norm is");
   b.push_back("for (int k = 0; k < kLen; ++k) {");

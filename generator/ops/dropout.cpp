@@ -49,15 +49,17 @@ AlphaConstants alpha_constants(double p) {
   return {static_cast<float>(a), shift, -static_cast<float>(kAlpha * a) + shift};
 }
 
-// kP (with_p: the forward draws against it; the backward reads the mask) and kScale, on either device.
-void write_p_and_scale(CodeWriter& w, const Node& n, bool with_p = true) {
+// kP (with_p: the forward draws against it; the backward reads the mask) and kScale, on either device;
+// AlphaDropout's shifts in the forward.
+void write_p_and_scale(CodeWriter& w, const Node& n, bool with_p, bool forward) {
   const double p = attr_float(n, "p");
   if (with_p) w.line("constexpr float kP = " + float_literal(p) + ";");
   if (n.attrs.count("alpha") && p < 1.0) {
     const AlphaConstants c = alpha_constants(p);
     w.line("constexpr float kScale = " + float_literal(c.a) + ";  // AlphaDropout's a");
-    w.line("constexpr float kKeptShift = " + float_literal(c.kept_shift) + ", kDropped = " + float_literal(c.dropped) +
-           ";  // a alpha p; a alpha (p - 1)");
+    if (forward)
+      w.line("constexpr float kKeptShift = " + float_literal(c.kept_shift) + ", kDropped = " +
+             float_literal(c.dropped) + ";  // a alpha p; a alpha (p - 1)");
     return;
   }
   if (n.attrs.count("autocast_scale") && p < 1.0) {
@@ -77,9 +79,9 @@ std::string apply(const Node& n, const std::string& keep) {
   return keep + " ? inp[i] * kScale : 0.0f";
 }
 
-void write_constants(CodeWriter& w, const Node& n, bool with_p = true) {
+void write_constants(CodeWriter& w, const Node& n, bool forward) {
   w.line("constexpr int kNumel = " + std::to_string(attr_int(n, "numel")) + ";  // per sample");
-  write_p_and_scale(w, n, with_p);
+  write_p_and_scale(w, n, false, forward);
 }
 }  // namespace
 
@@ -115,7 +117,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     return Cost{e * 2, e * 9};
   };
   f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph&) {
-    write_constants(w, n, false);
+    write_constants(w, n, true);
     const double p = attr_float(n, "p");
     w.open("if (!training)");
     // A loop rather than std::copy, about which GCC 12 warns (-Wstringop-overflow) where it
@@ -174,7 +176,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                                   : "const bool keep = ltrt::cuda::uniform(scalars->dropout_seed, kLayerSalt, i) >= kP;",
          "mask[i] = keep;", "out[i] = " + apply(n, "keep") + ";"},
         [&](CodeWriter& k) {
-          write_p_and_scale(k, n);
+          write_p_and_scale(k, n, true, true);
           k.line("constexpr std::uint32_t kLayerSalt = " + salt + "u;  // this layer's own random stream");
           if (n.attrs.count("channel"))  // Dropout1d/2d: a number per (sample, channel)
             k.line("constexpr int kChannel = " + std::to_string(attr_int(n, "channel")) + ";  // elements of a channel");
@@ -217,7 +219,7 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                             {{"float* __restrict__ dinp", "dinp"}, {"const float* __restrict__ dout", "dout"},
                              {"const std::uint8_t* __restrict__ mask", "mask"}},
                             "n * kNumel", {"dinp[i] = mask[i] ? dout[i] * kScale : 0.0f;"},
-                            [&](CodeWriter& k) { write_p_and_scale(k, n, false); });
+                            [&](CodeWriter& k) { write_p_and_scale(k, n, false, false); });
   };
   ops.push_back(std::move(b));
 

@@ -18,15 +18,15 @@ namespace ltgen {
 
 namespace {
 
-void write_constants(CodeWriter& w, const Node& n, const Value& x) {
+void write_constants(CodeWriter& w, const Node& n, const Value& x, bool forward) {
   const std::int64_t size = attr_int(n, "size");
   w.line("constexpr int kChannels = " + std::to_string(x.shape.at(1)) + ", kPositions = " +
          std::to_string(positions_per_channel(x)) + ";  // (C, positions) per sample");
   w.line("constexpr int kBefore = " + std::to_string(size / 2) + ", kAfter = " + std::to_string((size - 1) / 2) +
          ";  // the window's channels around its own");
   w.line("constexpr float kSize = " + float_literal(static_cast<double>(size)) + ", kAlpha = " +
-         float_literal(attr_float(n, "alpha")) + ", kBeta = " + float_literal(attr_float(n, "beta")) +
-         ", kK = " + float_literal(attr_float(n, "k")) + ";");
+         float_literal(attr_float(n, "alpha")) + ", kBeta = " + float_literal(attr_float(n, "beta")) + ";");
+  if (forward) w.line("constexpr float kK = " + float_literal(attr_float(n, "k")) + ";  // (the backward reads base)");
 }
 
 // Element i's channel and the index of channel 0 at its position.
@@ -76,7 +76,7 @@ void register_local_response_norm(std::vector<OpDef>& ops, std::vector<LayerDef>
   f.restrict_pointers = true;
   f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs[0]);
-    write_constants(w, n, x);
+    write_constants(w, n, x, true);
     open_split_loop(w, "i", count(x), attr_int(n, "size") * 2 + 20, SplitIndex::rows);
     for (const std::string& l : forward_body()) w.line(l);
     close_split_loop(w);
@@ -86,7 +86,7 @@ void register_local_response_norm(std::vector<OpDef>& ops, std::vector<LayerDef>
     emit_elementwise_kernel(e, e.fn + "_kernel",
                             {{"float* __restrict__ out", "out"}, {"float* __restrict__ base", "base"},
                              {"const float* __restrict__ inp", "inp"}},
-                            count(x), forward_body(), [&](CodeWriter& k) { write_constants(k, n, x); });
+                            count(x), forward_body(), [&](CodeWriter& k) { write_constants(k, n, x, true); });
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     if (dout[0] < 0 || !ad.needs_grad(n.inputs[0])) return std::vector<int>{-1};
@@ -115,7 +115,7 @@ void register_local_response_norm(std::vector<OpDef>& ops, std::vector<LayerDef>
   b.restrict_pointers = true;
   b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs[1]);
-    write_constants(w, n, x);
+    write_constants(w, n, x, false);
     w.line("// The scaled gradients of every channel's base first: each element's gradient reads its neighbours'.");
     open_split_loop(w, "i", count(x), 40, SplitIndex::rows);
     for (const std::string& l : scaled_body()) w.line(l);
@@ -126,7 +126,7 @@ void register_local_response_norm(std::vector<OpDef>& ops, std::vector<LayerDef>
   };
   b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs[1]);
-    const auto constants = [&](CodeWriter& k) { write_constants(k, n, x); };
+    const auto constants = [&](CodeWriter& k) { write_constants(k, n, x, false); };
     e.body.open_block("the scaled gradients of every channel's base, which the second kernel reads");
     emit_elementwise_kernel(e, e.fn + "_scaled_kernel",
                             {{"float* __restrict__ scaled", "scaled"}, {"const float* __restrict__ dout", "dout"},

@@ -106,13 +106,15 @@ std::vector<std::string> backward_body(const Node& n) {
     // u = x1 / c1, v = x2 / c2, y = sum u v. torch: du = g v, so dx1 = g v / c1 + x1 s1 / n1 with
     // s1 = -sum (g v) x1 / c1^2 (the division's gradient for its denominator, then the norm's).
     for (const std::string& l : cosine_norms()) b.push_back(l);
-    b.push_back("float s1 = 0.0f, s2 = 0.0f;");
+    if (dx1) b.push_back("float s1 = 0.0f;");
+    if (dx2) b.push_back("float s2 = 0.0f;");
     b.push_back("for (int k = 0; k < kLen; ++k) {");
     b.push_back("  const float a = x1[base + k * kInner], b = x2[base + k * kInner];");
-    b.push_back("  s1 -= g * (b / c2) * a / (c1 * c1);");
-    b.push_back("  s2 -= g * (a / c1) * b / (c2 * c2);");
+    if (dx1) b.push_back("  s1 -= g * (b / c2) * a / (c1 * c1);");
+    if (dx2) b.push_back("  s2 -= g * (a / c1) * b / (c2 * c2);");
     b.push_back("}");
-    b.push_back("const float back1 = n1 > 0.0f ? s1 / n1 : 0.0f, back2 = n2 > 0.0f ? s2 / n2 : 0.0f;");
+    if (dx1) b.push_back("const float back1 = n1 > 0.0f ? s1 / n1 : 0.0f;");
+    if (dx2) b.push_back("const float back2 = n2 > 0.0f ? s2 / n2 : 0.0f;");
     b.push_back("for (int k = 0; k < kLen; ++k) {");
     b.push_back("  const float a = x1[base + k * kInner], b = x2[base + k * kInner];");
     if (dx1) b.push_back("  dx1[base + k * kInner] = g * (b / c2) / c1 + a * back1;");

@@ -56,10 +56,13 @@ void write_constants(CodeWriter& w, const Node& n, const Value& x) {
 // Output i's reduction: its elements are x[base + k * kInner], k < kLen.
 const char* kBase = "const std::int64_t base = (std::int64_t{i} / kInner) * kLen * kInner + i % kInner;";
 
-// The norm of d (in scope: the loop's `d` expression is `diff`) as torch's norm reduction sums it.
-std::vector<std::string> pairwise_norm(double p, const std::string& diff) {
+// PairwiseDistance's difference of element k of output i, as torch's x1 - x2 + eps rounds it.
+const char* kDiff = "(x1[base + k * kInner] - x2[base + k * kInner]) + kEps";
+
+// The norm of output i's differences d (kDiff) as torch's norm reduction sums it.
+std::vector<std::string> pairwise_norm(double p) {
   std::vector<std::string> b = {"float acc = 0.0f;", "for (int k = 0; k < kLen; ++k) {",
-                                "  const float d = " + diff + ";"};
+                                std::string("  const float d = ") + kDiff + ";"};
   if (p == 2) b.push_back("  acc += d * d;");
   else if (p == 1) b.push_back("  acc += std::fabs(d);");
   else b.push_back("  acc += std::pow(std::fabs(d), kP);");
@@ -69,8 +72,6 @@ std::vector<std::string> pairwise_norm(double p, const std::string& diff) {
   else b.push_back("const float norm = std::pow(acc, 1.0f / kP);");
   return b;
 }
-
-const char* kDiff = "(x1[base + k * kInner] - x2[base + k * kInner]) + kEps";
 
 // The clamped norms c1, c2 (and the norms n1, n2) of output i's elements.
 std::vector<std::string> cosine_norms() {
@@ -93,7 +94,7 @@ std::vector<std::string> forward_body(const Node& n) {
     b.push_back("out[i] = acc;");
     return b;
   }
-  for (const std::string& l : pairwise_norm(attr_float(n, "p"), kDiff)) b.push_back(l);
+  for (const std::string& l : pairwise_norm(attr_float(n, "p"))) b.push_back(l);
   b.push_back("out[i] = norm;");
   return b;
 }
@@ -124,7 +125,7 @@ std::vector<std::string> backward_body(const Node& n) {
   }
   const double p = attr_float(n, "p");
   if (p != 1)  // p = 1's gradient g sign(d) needs no norm
-    for (const std::string& l : pairwise_norm(p, kDiff)) b.push_back(l);
+    for (const std::string& l : pairwise_norm(p)) b.push_back(l);
   if (p != 1) b.push_back(std::string("const float scale = norm > 0.0f ? g / ") + (p == 2 ? "norm" : "std::pow(norm, kP - 1.0f)") +
                           " : 0.0f;  // torch's norm backward: zero where the norm is");
   b.push_back("for (int k = 0; k < kLen; ++k) {");

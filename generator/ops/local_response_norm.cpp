@@ -7,7 +7,8 @@
 /// The forward keeps base = alpha * avg + k for the backward, which follows torch's autograd through
 /// those steps: dx_j = g_j / div_j + 2 x_j sum_c t_c / size over the channels c whose window holds
 /// j, with t_c = -g_c x_c / div_c^2 * beta base_c^(beta - 1) * alpha (the division's, the power's and
-/// the scaling's derivatives), kept in a scratch value between the two passes.
+/// the scaling's derivatives), kept in a scratch value between the two passes; the first pass also
+/// writes dx's division term, the second adds the squares' term.
 /// A thread an element on the GPU, the CPU's scalar code.
 #include "../cuda_lowering.hpp"
 #include "../autodiff.hpp"
@@ -43,18 +44,21 @@ std::vector<std::string> forward_body() {
           "out[i] = inp[i] / std::pow(b, kBeta);"};
 }
 
+// First pass: each element's scaled gradient of its base, and the division's own term of dinp.
 std::vector<std::string> scaled_body() {
   return {"const float div = std::pow(base[i], kBeta);",
-          "scaled[i] = -dout[i] * inp[i] / (div * div) * (kBeta * std::pow(base[i], kBeta - 1.0f)) * kAlpha;"};
+          "scaled[i] = -dout[i] * inp[i] / (div * div) * (kBeta * std::pow(base[i], kBeta - 1.0f)) * kAlpha;",
+          "dinp[i] = dout[i] / div;"};
 }
 
+// Second pass: the squares' term, from the scaled gradients of the channels whose window holds i.
 std::vector<std::string> input_grad_body() {
   return {kWhere, kFirst,
           "const int lo = c - kAfter < 0 ? 0 : c - kAfter, hi = c + kBefore >= kChannels ? kChannels - 1 : c + kBefore;",
-          "float sum = 0.0f;  // over the channels whose window holds this one",
+          "float sum = 0.0f;",
           "for (int j = lo; j <= hi; ++j) sum += scaled[first + std::int64_t{j} * kPositions] / kSize;",
           "const float d = sum * inp[i];",
-          "dinp[i] = dout[i] / std::pow(base[i], kBeta) + (d + d);  // x * x's two factors"};
+          "dinp[i] += d + d;  // x * x's two factors"};
 }
 
 std::string count(const Value& x) { return "n * " + std::to_string(per_sample_numel(x)); }
@@ -129,13 +133,13 @@ void register_local_response_norm(std::vector<OpDef>& ops, std::vector<LayerDef>
     const auto constants = [&](CodeWriter& k) { write_constants(k, n, x, false); };
     e.body.open_block("the scaled gradients of every channel's base, which the second kernel reads");
     emit_elementwise_kernel(e, e.fn + "_scaled_kernel",
-                            {{"float* __restrict__ scaled", "scaled"}, {"const float* __restrict__ dout", "dout"},
-                             {"const float* __restrict__ inp", "inp"}, {"const float* __restrict__ base", "base"}},
+                            {{"float* __restrict__ scaled", "scaled"}, {"float* __restrict__ dinp", "dinp"},
+                             {"const float* __restrict__ dout", "dout"}, {"const float* __restrict__ inp", "inp"},
+                             {"const float* __restrict__ base", "base"}},
                             count(x), scaled_body(), constants);
     e.body.close();
     emit_elementwise_kernel(e, e.fn + "_kernel",
-                            {{"float* __restrict__ dinp", "dinp"}, {"const float* __restrict__ dout", "dout"},
-                             {"const float* __restrict__ inp", "inp"}, {"const float* __restrict__ base", "base"},
+                            {{"float* __restrict__ dinp", "dinp"}, {"const float* __restrict__ inp", "inp"},
                              {"const float* __restrict__ scaled", "scaled"}},
                             count(x), input_grad_body(), constants);
   };

@@ -7,8 +7,8 @@
 
 Every case runs the program built from bad_data_spec.json (npy data, 6 features, 3 classes)
 with one thing wrong and checks: the exit status (1 for bad data or weights, 2 for command-line
-usage errors, bad environment variables too), that stderr names the file or option and says what is wrong (the case's
-phrases, case-insensitive), and that a lightning_logs/version_0 that was already there is left
+usage errors and bad environment variables), that stderr names the file or option and says what
+is wrong (the case's phrases, case-insensitive), and that a lightning_logs/version_0 that was already there is left
 exactly as it was, with no new version folder beside it. The `control` case runs the good
 files and must succeed (writing version_1), so that the other cases fail for the reason they
 claim.

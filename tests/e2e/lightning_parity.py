@@ -829,14 +829,14 @@ def read_checkpoint_pairs(script, names, helpers, setup, entry):
     return json.loads(proc.stdout)
 
 
-def compare_tensors(what, ours, theirs, scaled, floor_share=1e-2):
+def compare_tensors(what, ours, theirs, floor_share):
     """The same tensors (name: flat values) on both sides, each value within TOL relative to
-    Lightning's (below 1e-3 absolute, or with `scaled` below `floor_share` of its tensor's largest
-    value); returns the worst relative difference."""
+    Lightning's, or below `floor_share` of its tensor's largest value (at least 1e-3) to that;
+    returns the worst relative difference."""
     check(sorted(ours) == sorted(theirs), f"{what} holds {sorted(ours)} in ltgen's, {sorted(theirs)} in Lightning's")
     worst = 0.0
     for key, want in theirs.items():
-        floor = floor_share * max(max(abs(v) for v in want), 1e-3) if scaled else 1e-3
+        floor = floor_share * max(max(abs(v) for v in want), 1e-3)
         for got, v in zip(ours[key], want):
             rel = abs(got - v) / max(abs(v), floor)
             worst = max(worst, rel)
@@ -879,7 +879,7 @@ def compare_swa_checkpoints(names):
         ours, theirs = both["ltgen"], both["lightning"]
         for part in ("state_dict", "average_model_state"):
             # Weights after dozens of steps: float32's differences relative to each tensor's scale.
-            worst = max(worst, compare_tensors(f"{name}: {part}", ours[part], theirs[part], scaled=True))
+            worst = max(worst, compare_tensors(f"{name}: {part}", ours[part], theirs[part], floor_share=1e-2))
         for key in ("n_averaged", "latest_update_epoch", "scheduler"):
             check(ours[key] == theirs[key], f"{name}: {key} is {ours[key]} in ltgen's, {theirs[key]} in Lightning's")
     print(f"{len(names)} checkpoints hold Lightning's model and SWA average (worst relative difference {worst:.2e}), "
@@ -946,8 +946,7 @@ def compare_averaged_checkpoints(names, callback):
             # Weights after dozens of steps: float32's differences relative to each tensor's largest
             # value, parity.py's standard (on an AMD EPYC, where torch takes other MKL kernels, a bias
             # element crossing zero, 4e-3 of its tensor's largest, differed by 1.5e-7: 1e-6 of the scale).
-            worst = max(worst, compare_tensors(f"{name}: {part}", ours[part], theirs[part], scaled=True,
-                                               floor_share=1.0))
+            worst = max(worst, compare_tensors(f"{name}: {part}", ours[part], theirs[part], floor_share=1.0))
         check(ours["averaging_state"] == theirs["averaging_state"],
               f"{name}: averaging_state {ours['averaging_state']} in ltgen's, {theirs['averaging_state']} in Lightning's")
         check(ours["callbacks"].get(callback) == theirs["callbacks"].get(callback),

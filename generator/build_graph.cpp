@@ -62,7 +62,12 @@ Graph build_graph(const Spec& spec) {
       throw SpecError(spec.path, l.pos, l.source, l.type + ": " + e.what());
     }
   }
-  if (spec.graph) x = named.at(spec.output);
+  std::vector<int> predictions = {x};  // what forward returns, which the loss reads
+  if (spec.graph) {
+    predictions.clear();
+    for (const std::string& out : spec.outputs) predictions.push_back(named.at(out));
+    x = predictions[0];
+  }
 
   // A bool input is a mask: only key_padding_mask arguments take it (their additive_mask nodes).
   for (const Node& n : g.nodes)
@@ -89,7 +94,7 @@ Graph build_graph(const Spec& spec) {
     }
 
   const Value& pred = g.value(x);
-  if (spec.target.dtype == DType::i64) {
+  if (spec.target.dtype == DType::i64 && predictions.size() == 1) {  // (a pair loss says what it needs itself)
     // Logits (batch, *target.shape, num_classes): one label per position of the target.
     Shape want = {spec.batch_size};
     want.insert(want.end(), spec.target.shape.begin(), spec.target.shape.end());
@@ -107,12 +112,16 @@ Graph build_graph(const Spec& spec) {
                           shape_str(spec.target.shape) + " per sample need logits " + shape_str(want));
   }
   g.output = x;
+  if (spec.accuracy && predictions.size() > 1)
+    throw SpecError(spec.path, {}, "model.metrics", "accuracy reads one prediction, but model.output names " +
+                                                        std::to_string(predictions.size()) + " nodes");
   if (spec.accuracy && spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")
     throw SpecError(spec.path, {}, "model.metrics",
                     "accuracy needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");
   LayerBuild ctx{g, "loss", spec.loss.source, spec.loss.args};
   try {
-    g.loss = find_layer(spec.loss.type)->build(ctx, {x, g.target});
+    predictions.push_back(g.target);
+    g.loss = find_layer(spec.loss.type)->build(ctx, predictions);
   } catch (const ShapeError& e) {
     throw SpecError(spec.path, spec.loss.pos, spec.loss.source, spec.loss.type + ": " + e.what());
   }

@@ -614,7 +614,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       }
       w.line(l.name + " = " + expr);
     }
-    w.line("return " + spec.output);
+    std::string returned;  // one value, or the tuple of a loss over several predictions
+    for (const std::string& out : spec.outputs) returned += (returned.empty() ? "" : ", ") + out;
+    w.line("return " + returned);
   }
   w.close();
   w.line();
@@ -626,6 +628,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     if (spec.target.dtype == DType::i64 && !spec.target.shape.empty())
       // Sequence labels: torch wants the class dimension second; a Lightning user flattens.
       w.line("loss = self.loss(out.view(-1, " + std::to_string(spec.target.num_classes) + "), y.view(-1))");
+    else if (spec.outputs.size() > 1)
+      w.line("loss = self.loss(*out, y)");
     else
       w.line("loss = self.loss(out, y)");
     // model.log (on_epoch is validation's and test's default already)

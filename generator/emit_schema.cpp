@@ -106,12 +106,13 @@ JsonValue layer_schema(const LayerDef& l, bool type_required, bool graph_node) {
   return object(props, required);
 }
 
-JsonValue shape_schema() {
+// `scalar_ok`: [] too, one number per sample (a float target's (N,)).
+JsonValue shape_schema(bool scalar_ok = false) {
   JsonValue s = type_of("array");
   JsonValue item = type_of("integer");
   item.set("minimum", JsonValue::make_integer(1));
   s.set("items", item);
-  s.set("minItems", JsonValue::make_integer(1));
+  s.set("minItems", JsonValue::make_integer(scalar_ok ? 0 : 1));
   return s;
 }
 
@@ -205,7 +206,7 @@ JsonValue model_schema() {
   inputs.set("minProperties", JsonValue::make_integer(1));
   p.set("inputs", inputs);
   JsonValue target = JsonValue::make_object();
-  target.set("shape", shape_schema());
+  target.set("shape", shape_schema(true));
   JsonValue dtype = type_of("string");
   dtype.set("enum", strings({"float32", "int64"}));
   target.set("dtype", dtype);
@@ -221,7 +222,10 @@ JsonValue model_schema() {
   graph.set("items", one_of(nodes));
   graph.set("minItems", JsonValue::make_integer(1));
   p.set("graph", graph);
-  p.set("output", type_of("string"));
+  JsonValue outputs = type_of("array");  // forward's tuple, for a loss over several predictions
+  outputs.set("items", type_of("string"));
+  outputs.set("minItems", JsonValue::make_integer(2));
+  p.set("output", one_of({type_of("string"), outputs}));
   p.set("loss", one_of(losses));
   JsonValue metrics = type_of("array");
   JsonValue metric = type_of("string");

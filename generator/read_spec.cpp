@@ -89,9 +89,11 @@ void check_int_range(const JsonValue& item, const std::string& at, std::int64_t 
     fail_at(item, at, "must be between -2147483647 and 2147483647: the generated program's sizes are 32-bit ints");
 }
 
-Shape read_shape(const JsonValue& v, const std::string& path) {
-  if (v.kind != Kind::array || v.items.empty())
-    fail_at(v, path, "expected a shape: a non-empty array of positive integers such as [10]");
+// `scalar_ok`: [] is a shape too, one number per sample (a batch of them is torch's (N,)).
+Shape read_shape(const JsonValue& v, const std::string& path, bool scalar_ok = false) {
+  if (v.kind != Kind::array || (v.items.empty() && !scalar_ok))
+    fail_at(v, path, std::string("expected a shape: a ") + (scalar_ok ? "" : "non-empty ") +
+                         "array of positive integers such as [10]");
   Shape s;
   for (size_t i = 0; i < v.items.size(); ++i) {
     const std::string at = path + "[" + std::to_string(i) + "]";
@@ -273,7 +275,7 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, boo
     if (def) hint = loss ? "; " + type.str + " is a layer, not a loss" : "; " + type.str + " is a loss: put it in model.loss";
     fail_at(type, path + ".type", "unknown " + what + " type '" + type.str + "'" + hint);
   }
-  if (!graph_node && def->num_inputs != 1)
+  if (!graph_node && !loss && def->num_inputs != 1)
     fail_at(type, path + ".type", type.str + " combines several values: use model.graph, whose nodes name their inputs");
   if (graph_node) {
     const int given = static_cast<int>(l.inputs.size());
@@ -500,7 +502,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
     } else {
       const JsonValue* s = t.get("shape");
       if (!s) t.fail_here("missing required key 'shape' (per-sample target shape, e.g. [1])");
-      spec.target.shape = read_shape(*s, "model.target.shape");
+      spec.target.shape = read_shape(*s, "model.target.shape", true);  // []: a number per sample, (N,)
       if (t.get("num_classes")) t.fail("num_classes", "num_classes needs \"dtype\": \"int64\"");
     }
     t.finish();
@@ -558,15 +560,40 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       }
       if (!read) fail_at(*graph, "model.graph", "no node reads model.inputs." + in.name + ": use it or leave it out");
     }
-    spec.output = spec.layers.back().name;
+    spec.outputs = {spec.layers.back().name};
     if (const JsonValue* out = m.get("output")) {
-      if (out->kind != Kind::string || std::find(known.begin(), known.end(), out->str) == known.end())
-        fail_at(*out, "model.output", "must name a node of model.graph" +
-                                          (out->kind == Kind::string ? did_you_mean(out->str, known) : std::string()));
-      spec.output = out->str;
+      auto node_name = [&](const JsonValue& v, const std::string& at) {
+        if (v.kind != Kind::string || std::find(known.begin(), known.end(), v.str) == known.end())
+          fail_at(v, at, "must name a node of model.graph" + (v.kind == Kind::string ? did_you_mean(v.str, known) : std::string()));
+        return v.str;
+      };
+      if (out->kind == Kind::array) {  // forward returns a tuple: a loss over several predictions reads them
+        if (out->items.size() < 2)
+          fail_at(*out, "model.output", "a list names two or more nodes (forward's tuple); name one node as a string");
+        spec.outputs.clear();
+        for (size_t i = 0; i < out->items.size(); ++i) {
+          const std::string at = "model.output[" + std::to_string(i) + "]";
+          spec.outputs.push_back(node_name(out->items[i], at));
+          if (std::count(spec.outputs.begin(), spec.outputs.end(), spec.outputs.back()) > 1)
+            fail_at(out->items[i], at, "'" + spec.outputs.back() + "' is already in model.output");
+        }
+      } else {
+        spec.outputs = {node_name(*out, "model.output")};
+      }
     }
   }
   spec.loss = read_layer(m.require("loss"), "model.loss", true);
+  // The loss reads forward's result: one prediction, or the tuple a loss over several compares.
+  const int predictions = find_layer(spec.loss.type)->num_inputs;
+  const int returned = spec.graph ? static_cast<int>(spec.outputs.size()) : 1;
+  if (predictions > 1 && returned == 1)
+    fail_at(*m.get("loss"), "model.loss", spec.loss.type + " compares " + std::to_string(predictions) +
+                                              " predictions: use model.graph with \"output\" naming " +
+                                              std::to_string(predictions) + " nodes, e.g. [\"a\", \"b\"]");
+  if (predictions != returned)
+    fail_at(*m.get("output"), "model.output", "names " + std::to_string(returned) + " nodes, but " + spec.loss.type +
+                                                  " takes " + std::to_string(predictions) + " prediction" +
+                                                  (predictions == 1 ? ": name one node" : "s"));
   if (const JsonValue* metrics = m.get("metrics")) {
     if (metrics->kind != Kind::array) fail_at(*metrics, "model.metrics", "expected a list of metric names, e.g. [\"accuracy\"]");
     for (size_t i = 0; i < metrics->items.size(); ++i) {
@@ -603,7 +630,12 @@ void read_data(ltrt::ConfigObject& top, Spec& spec) {
   spec.train = read_source(*train, "data.train", spec, true);
   if (const JsonValue* v = d.get("val")) spec.val = read_source(*v, "data.val", spec, true);
   if (const JsonValue* v = d.get("test")) spec.test = read_source(*v, "data.test", spec, true);
-  if (const JsonValue* v = d.get("predict")) spec.predict = read_source(*v, "data.predict", spec, false);
+  if (const JsonValue* v = d.get("predict")) {
+    spec.predict = read_source(*v, "data.predict", spec, false);
+    if (spec.outputs.size() > 1)
+      fail_at(*v, "data.predict", "predict writes one prediction per sample, and model.output names " +
+                                      std::to_string(spec.outputs.size()) + " nodes: not supported yet");
+  }
   d.finish();
 }
 

@@ -107,7 +107,9 @@ struct Spec {
   TargetSpec target;
   std::vector<LayerSpec> layers;  // model.layers, or model.graph's nodes in order
   bool graph = false;             // the layers came from model.graph
-  std::string output;             // model.graph: the node whose value is the prediction
+  // model.graph: the nodes whose values are the predictions, what forward returns (a tuple when
+  // several: a loss over two predictions, such as CosineEmbeddingLoss, reads them all).
+  std::vector<std::string> outputs;
   LayerSpec loss;
   int batch_size = 1;
   bool shuffle = false;

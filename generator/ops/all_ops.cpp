@@ -65,6 +65,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_poisson_nll_loss(ops, layers);
   register_soft_margin_loss(ops, layers);
   register_hinge_embedding_loss(ops, layers);
+  register_pair_losses(ops, layers);
   register_multilabel_soft_margin_loss(ops, layers);
   register_smooth_l1_loss(ops, layers);
   register_cross_entropy_loss(ops, layers);

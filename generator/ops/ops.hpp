@@ -87,6 +87,7 @@ void register_bce_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_concat(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_bilinear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_pair_losses(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // MarginRankingLoss, CosineEmbeddingLoss
 void register_distances(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // CosineSimilarity, PairwiseDistance
 void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_to_bf16(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // bf16-mixed: to_bf16, param_grad_add

@@ -325,6 +325,15 @@ def write_idx(path, shape, data):
         f.write(raw)
 
 
+# Losses over two predictions whose targets say whether each pair ranks (or matches) one way or the other.
+PAIR_LOSSES = ("MarginRankingLoss", "CosineEmbeddingLoss")
+
+
+def pair_targets(model, rows, rng):
+    """1 and -1 of the target's shape, and some 0 (which torch's CosineEmbeddingLoss counts as neither)."""
+    return rng.choice(np.array([1.0, -1.0, 1.0, -1.0, 0.0], dtype=np.float32), size=(rows, *model["target"]["shape"]))
+
+
 def write_data(spec, work, rng):
     model = spec["model"]
     if spec["data"]["train"]["source"] == "idx":
@@ -384,7 +393,9 @@ def write_data(spec, work, rng):
             for name, x in xs.items():
                 np.save(os.path.join(work, prefix + name + ".npy"), x)
             first = next(x for x in xs.values() if x.dtype == np.float32).reshape(rows, -1)
-            if model["target"].get("dtype") == "int64":
+            if model["loss"]["type"] in PAIR_LOSSES:
+                y = pair_targets(model, rows, rng)
+            elif model["target"].get("dtype") == "int64":
                 y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
             else:
                 y = (first[:, :1] * 0.7 + np.sin(first[:, 1:2])).astype(np.float32)

@@ -141,7 +141,8 @@ struct Step {
 struct Spec {
   json::Value root;
   std::vector<Step> steps;  // forward order
-  std::string input_name, output_name;
+  std::string input_name;
+  std::vector<std::string> output_names;  // forward's result: a tuple for a loss over two predictions
   const json::Value* loss = nullptr;    // object
   int batch_size = 0;
   std::vector<std::int64_t> input_shape;   // per sample
@@ -217,7 +218,11 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       last = st.output;
       s->steps.push_back(st);
     }
-    last = get_string(model, "output", last);
+    if (const json::Value* out = member(model, "output"); out && out->kind == json::Kind::array) {
+      for (const json::Value& name : out->items) s->output_names.push_back(name.str);
+    } else {
+      last = get_string(model, "output", last);
+    }
   } else {
     const json::Value& layers = *member(model, "layers");
     for (std::size_t i = 0; i < layers.items.size(); ++i) {
@@ -226,7 +231,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       last = name;
     }
   }
-  s->output_name = last;
+  if (s->output_names.empty()) s->output_names = {last};
   s->loss = member(model, "loss");
   s->loss_type = get_string(*s->loss, "type", "");
   if (member(*s->loss, "ignore_index")) {
@@ -869,9 +874,13 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     values[st.output] = h;
     time_majors[st.output] = time_major;
   }
-  h = values.at(s.output_name);
+  h = values.at(s.output_names.at(0));
   const json::Value& l = *s.loss;
   const auto red = reduction_of(l);
+  if (s.loss_type == "MarginRankingLoss")
+    return torch::margin_ranking_loss(h, values.at(s.output_names.at(1)), y, get_number(l, "margin", 0.0), red);
+  if (s.loss_type == "CosineEmbeddingLoss")
+    return torch::cosine_embedding_loss(h, values.at(s.output_names.at(1)), y, get_number(l, "margin", 0.0), red);
   // A loss's number lists (class weights, pos_weight) as tensors of the loss's dtype.
   auto list_tensor = [&](const char* key) {
     const json::Value* w = member(l, key);
@@ -1054,7 +1063,8 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     const bool probabilities = s.loss_type == "BCEWithLogitsLoss" || s.loss_type == "BCELoss" ||
                                (s.loss_type == "KLDivLoss" && !get_bool(*s.loss, "log_target", false));
     y = probabilities ? torch::rand(ys) : torch::randn(ys);
-    if (s.loss_type == "SoftMarginLoss" || s.loss_type == "HingeEmbeddingLoss")
+    if (s.loss_type == "SoftMarginLoss" || s.loss_type == "HingeEmbeddingLoss" || s.loss_type == "MarginRankingLoss" ||
+        s.loss_type == "CosineEmbeddingLoss")
       y = torch::where(y > 0, 1.0f, -1.0f);  // labels 1 and -1
     if (s.loss_type == "MultiLabelSoftMarginLoss") y = (y > 0).to(torch::kFloat);  // labels 0 and 1
     if (s.loss_type == "PoissonNLLLoss") y = torch::floor(torch::rand(ys) * 5);  // counts 0 to 4

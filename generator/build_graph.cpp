@@ -53,8 +53,19 @@ Graph build_graph(const Spec& spec) {
     for (const ArgDef& a : find_layer(l.type)->args)  // forward's masks: model inputs (read_spec checked)
       if (a.type == ArgType::value && l.args.count(a.name))
         ctx.values[a.name] = named.at(std::get<std::string>(l.args.at(a.name)));
+    const std::size_t params = g.params.size(), init_steps = g.init_steps.size();
+    if (!l.module.empty()) {  // an earlier node's module again: its parameters, drawn once already
+      g.reuse_as = module + ".";
+      g.reuse_of = l.module + ".";
+    }
     try {
       x = find_layer(l.type)->build(ctx, in);
+      if (!l.module.empty()) {
+        g.reuse_as.clear();
+        g.reuse_of.clear();
+        if (g.params.size() != params) throw std::logic_error("a module applied again made parameters");
+        g.init_steps.resize(init_steps);  // (a tied weight's discarded draw, say: torch drew at construction)
+      }
       complete_init(g);  // the layer's parameters that it drew in state_dict order
       g.layer_outputs.push_back(x);
       if (spec.graph) named[l.name] = x;

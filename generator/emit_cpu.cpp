@@ -362,6 +362,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("// ModelSummary: each layer of the spec, its parameters and output shape.");
   w.open("const ltrt::LayerSummary kLayers[] =");
   for (size_t i = 0; i < spec.layers.size(); ++i) {
+    if (!spec.layers[i].module.empty()) continue;  // a module applied again: listed once, as Lightning's modules
     const std::string name = spec.graph ? spec.layers[i].name : "layers." + std::to_string(i);
     std::int64_t count = 0;
     for (int p : g.params)
@@ -460,7 +461,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   std::vector<std::string> tied;  // {alias, owner} pairs: a Linear's tie_weight
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     auto tie = spec.layers[i].args.find("tie_weight");
-    if (tie == spec.layers[i].args.end()) continue;
+    if (tie == spec.layers[i].args.end() || !spec.layers[i].module.empty()) continue;
     tied.push_back((spec.graph ? spec.layers[i].name : "layers." + std::to_string(i)) + ".weight");
     tied.push_back(std::get<std::string>(tie->second) + ".weight");
   }
@@ -598,7 +599,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("m.evaluation_step = evaluation_step;");
   w.line("m.predict_step = predict_step;");
   w.line("m.layers = kLayers;");
-  w.line("m.num_layers = " + std::to_string(spec.layers.size()) + ";");
+  w.line("m.num_layers = static_cast<int>(sizeof kLayers / sizeof kLayers[0]);");
   if (!g.state.empty()) {
     w.line("m.state = kState;");
     w.line("m.num_state = " + std::to_string(g.state.size()) + ";");

@@ -567,13 +567,13 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line(")");
   } else {
     for (const LayerSpec& l : spec.layers)
-      if (!combines(l.type)) w.line("self." + l.name + " = " + module(l, g, l.name));
+      if (!combines(l.type) && l.module.empty()) w.line("self." + l.name + " = " + module(l, g, l.name));
   }
   // Weight tying, as GPT writes it: one Parameter, two modules (state_dict shows it under both names).
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
     auto tie = l.args.find("tie_weight");
-    if (tie == l.args.end()) continue;
+    if (tie == l.args.end() || !l.module.empty()) continue;
     const std::string name = spec.graph ? l.name : "layers." + std::to_string(i);
     w.line("self." + attribute(name) + ".weight = self." + attribute(std::get<std::string>(tie->second)) + ".weight");
   }
@@ -606,7 +606,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         for (size_t k = 0; k < l.inputs.size(); ++k) expr += (k ? ", " : "") + l.inputs[k];
         expr += "], dim=" + py(l.args.at("dim")) + ")";
       } else {  // one input, or two (a query and its memory; Transformer's src and tgt), and masks
-        expr = "self." + l.name + "(" + l.inputs.at(0) + (l.inputs.size() > 1 ? ", " + l.inputs[1] : "");
+        expr = "self." + (l.module.empty() ? l.name : l.module) + "(" + l.inputs.at(0) + (l.inputs.size() > 1 ? ", " + l.inputs[1] : "");
         for (const ArgDef& a : find_layer(l.type)->args)
           if (a.type == ArgType::value && l.args.count(a.name))
             expr += ", " + a.name + "=" + std::get<std::string>(l.args.at(a.name));
@@ -839,7 +839,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("           if not k.startswith(\"optimizer.\")}");
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     auto tie = spec.layers[i].args.find("tie_weight");
-    if (tie == spec.layers[i].args.end()) continue;
+    if (tie == spec.layers[i].args.end() || !spec.layers[i].module.empty()) continue;
     // ltgen's files name a tied weight once (its owner's name), as safetensors' save_model does.
     const std::string name = spec.graph ? spec.layers[i].name : "layers." + std::to_string(i);
     w.line("weights.setdefault(\"" + name + ".weight\", weights[\"" + std::get<std::string>(tie->second) +

@@ -193,6 +193,18 @@ JsonValue model_schema() {
     nodes.push_back(node_schema(*l));
     if (l->num_inputs == 1) layers.push_back(layer_schema(*l));
   }
+  {  // a node that applies an earlier node's module again: {"name", "module", "input" or "inputs"}
+    JsonValue props = JsonValue::make_object();
+    JsonValue name = type_of("string");
+    name.set("pattern", JsonValue::make_string("^[A-Za-z_][A-Za-z0-9_]*$"));
+    props.set("name", name);
+    props.set("module", type_of("string"));
+    props.set("input", type_of("string"));
+    JsonValue list = type_of("array");
+    list.set("items", type_of("string"));
+    props.set("inputs", list);
+    nodes.push_back(object(props, {"name", "module"}));
+  }
   JsonValue p = JsonValue::make_object();
   JsonValue inputs = type_of("object");
   inputs.set("additionalProperties", one_of({shape_schema(), object([] {

@@ -102,6 +102,9 @@ struct Graph {
   int loss = -1;
   int loss_seed = -1;
   int batch_size = 0;
+  // While a model.graph node applies an earlier node's module again: the parameter names its
+  // builder makes ("<node>.") name that module's ("<module>."), which add_param returns.
+  std::string reuse_as, reuse_of;
 
   int add_value(Value v);
   int add_node(Node n);      // sets producer of the outputs

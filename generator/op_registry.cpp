@@ -149,6 +149,19 @@ int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape) {
 }
 
 int add_param(Graph& g, const std::string& torch_name, Shape shape) {
+  if (!g.reuse_as.empty()) {  // a module applied again: its parameter, which must fit this input too
+    const std::string name = g.reuse_of + torch_name.substr(torch_name.rfind(g.reuse_as, 0) == 0 ? g.reuse_as.size() : 0);
+    for (int p : g.params) {
+      if (g.value(p).torch_name != name) continue;
+      if (g.value(p).shape != shape)
+        throw ShapeError("applying module '" + g.reuse_of.substr(0, g.reuse_of.size() - 1) + "' again needs its " + name +
+                         " of " + shape_str(g.value(p).shape) + ", but this node's input makes it " + shape_str(shape) +
+                         ": give it an input of the size the module's first input had");
+      return p;
+    }
+    throw ShapeError("applying module '" + g.reuse_of.substr(0, g.reuse_of.size() - 1) + "' again would make a parameter " +
+                     name + " it does not have; give this node a type and arguments of its own");
+  }
   Value v;
   v.name = cpp_name(torch_name);
   v.torch_name = torch_name;
@@ -160,6 +173,10 @@ int add_param(Graph& g, const std::string& torch_name, Shape shape) {
 }
 
 int add_state(Graph& g, const std::string& torch_name, Shape shape, DType dtype, Init init) {
+  if (!g.reuse_as.empty())
+    throw ShapeError("applying module '" + g.reuse_of.substr(0, g.reuse_of.size() - 1) +
+                     "' again is not supported yet: it keeps buffers (" + torch_name.substr(g.reuse_as.size()) +
+                     "), which torch updates at each call");
   Value v;
   v.name = cpp_name(torch_name);
   v.torch_name = torch_name;

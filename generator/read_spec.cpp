@@ -232,7 +232,10 @@ std::string value_arg_naming(const LayerSpec& node, const std::string& value) {
   return "";
 }
 
-LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, bool graph_node = false) {
+// model.graph's nodes may give `"module": "<earlier node>"` (`earlier`: the nodes read so far): that
+// node's module applied again, to this node's inputs, with its parameters.
+LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, bool graph_node = false,
+                     const std::vector<LayerSpec>* earlier = nullptr) {
   ltrt::ConfigObject o(v, path);
   LayerSpec l;
   if (graph_node) {
@@ -266,6 +269,45 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, boo
       }
     }
   }
+  // A graph node's count of inputs, which its layer fixes.
+  auto check_inputs = [&](const LayerDef* def, const std::string& type) {
+    const int given = static_cast<int>(l.inputs.size());
+    if (def->num_inputs > 0 && def->max_inputs > def->num_inputs && (given < def->num_inputs || given > def->max_inputs))
+      o.fail_here(type + " takes " + std::to_string(def->num_inputs) +
+                  (def->max_inputs == def->num_inputs + 1 ? " or " : " to ") + std::to_string(def->max_inputs) +
+                  " inputs, got " + std::to_string(given));
+    if (def->num_inputs > 0 && def->max_inputs <= def->num_inputs && given != def->num_inputs)
+      o.fail_here(type + " takes " + std::to_string(def->num_inputs) + " input(s), got " + std::to_string(given));
+    if (def->num_inputs < 0 && given < 2) o.fail_here(type + " takes two or more inputs");
+  };
+  if (const JsonValue* module = graph_node && earlier ? o.get("module") : nullptr) {
+    // torch's `self.<module>(x)` once more: the same parameters, so its type and arguments are the module's.
+    std::vector<std::string> names;
+    for (const LayerSpec& e : *earlier) names.push_back(e.name);
+    const auto owner = module->kind != Kind::string ? earlier->end()
+                       : std::find_if(earlier->begin(), earlier->end(), [&](const LayerSpec& e) { return e.name == module->str; });
+    if (owner == earlier->end())
+      fail_at(*module, path + ".module", "must name an earlier node of model.graph, whose module this node applies again" +
+                                             (module->kind == Kind::string ? did_you_mean(module->str, names) : std::string()));
+    if (owner->type == "Add" || owner->type == "Mul" || owner->type == "Concat")
+      fail_at(*module, path + ".module", "'" + owner->name + "' is an " + owner->type +
+                                             ", which has no module to apply again: give this node \"type\": \"" +
+                                             owner->type + "\"");
+    for (const auto& [key, value] : v.members)
+      if (key != "name" && key != "input" && key != "inputs" && key != "module")
+        fail_at(value, path + "." + key, "this node applies module '" + owner->name + "' again, with its type and arguments: "
+                                         "remove '" + key + "'");
+    check_inputs(find_layer(owner->type), owner->type);
+    l.type = owner->type;
+    l.args = owner->args;
+    l.module = owner->module.empty() ? owner->name : owner->module;
+    l.source = path;
+    l.pos = v.pos;
+    return l;
+  }
+  if (const JsonValue* module = graph_node ? nullptr : v.find("module"))
+    fail_at(*module, path + ".module", "applying an earlier module again is for model.graph's nodes, which have names: "
+                                       "use model.graph");
   const JsonValue& type = o.require("type");
   if (type.kind != Kind::string) fail_at(type, path + ".type", "expected a torch.nn class name");
   const LayerDef* def = find_layer(type.str);
@@ -277,16 +319,7 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, boo
   }
   if (!graph_node && !loss && def->num_inputs != 1)
     fail_at(type, path + ".type", type.str + " combines several values: use model.graph, whose nodes name their inputs");
-  if (graph_node) {
-    const int given = static_cast<int>(l.inputs.size());
-    if (def->num_inputs > 0 && def->max_inputs > def->num_inputs && (given < def->num_inputs || given > def->max_inputs))
-      o.fail_here(type.str + " takes " + std::to_string(def->num_inputs) +
-                  (def->max_inputs == def->num_inputs + 1 ? " or " : " to ") + std::to_string(def->max_inputs) +
-                  " inputs, got " + std::to_string(given));
-    if (def->num_inputs > 0 && def->max_inputs <= def->num_inputs && given != def->num_inputs)
-      o.fail_here(type.str + " takes " + std::to_string(def->num_inputs) + " input(s), got " + std::to_string(given));
-    if (def->num_inputs < 0 && given < 2) o.fail_here(type.str + " takes two or more inputs");
-  }
+  if (graph_node) check_inputs(def, type.str);
   // A misspelt argument is reported as such, before any "missing argument".
   for (const ArgDef& a : def->args) o.get(a.name);
   o.finish();
@@ -529,7 +562,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
     for (const auto& in : spec.inputs) known.push_back(in.name);
     for (size_t i = 0; i < graph->items.size(); ++i) {
       const std::string path = "model.graph[" + std::to_string(i) + "]";
-      LayerSpec node = read_layer(graph->items[i], path, false, true);
+      LayerSpec node = read_layer(graph->items[i], path, false, true, &spec.layers);
       if (std::find(known.begin(), known.end(), node.name) != known.end())
         fail_at(graph->items[i], path + ".name", "'" + node.name + "' is already the name of an input or an earlier node");
       for (const std::string& in : node.inputs)

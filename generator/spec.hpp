@@ -23,6 +23,9 @@ struct LayerSpec {
   // model.graph only: the node's name (its module name) and the values it reads.
   std::string name;
   std::vector<std::string> inputs;
+  // "" or, for a node that applies an earlier node's module again (`"module": "enc"`, torch's
+  // second `self.enc(x)`), that node's name: its parameters, type and arguments are the module's.
+  std::string module;
 };
 
 struct InputSpec {

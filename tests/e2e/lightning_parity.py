@@ -71,6 +71,12 @@ def layer_shapes(spec):
     out = []
     graph = "graph" in model
     nodes = model["graph"] if graph else [dict(l, name=f"layers.{i}") for i, l in enumerate(model["layers"])]
+    # A node that applies an earlier node's module again ("module": name) has that node's type and
+    # arguments, and its parameters are the module's (dropped below).
+    owners = {n["name"]: n for n in nodes}
+    reused = {n["name"] for n in nodes if "module" in n}
+    nodes = [dict(owners[n["module"]], name=n["name"], **{k: n[k] for k in ("input", "inputs") if k in n})
+             if "module" in n else n for n in nodes]
     last = "x"
     for node in nodes:
         ins = node.get("inputs") or [node.get("input", last)] if graph else [last]
@@ -199,7 +205,7 @@ def layer_shapes(spec):
         elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "Linear", "GLU", *RECURRENT_GATES):
             shapes[node["name"]] = shapes.get(ins[0])
         last = node["name"]
-    return out
+    return [(name, shape) for name, shape in out if name.split(".")[0] not in reused]
 
 
 def layer_norm_params(n, e, args):
@@ -309,7 +315,7 @@ def buffers(spec):
     nodes = model.get("graph") or [dict(l, name=f"layers.{i}") for i, l in enumerate(model["layers"])]
     widths = dict(layer_shapes(spec))
     for node in nodes:
-        if node["type"] in ("BatchNorm1d", "BatchNorm2d"):
+        if node.get("type") in ("BatchNorm1d", "BatchNorm2d"):  # (a module applied again has no "type")
             c = widths[f"{node['name']}.weight"][0]
             out[f"{node['name']}.running_mean"] = np.zeros(c, np.float32)
             out[f"{node['name']}.running_var"] = np.ones(c, np.float32)
@@ -385,7 +391,7 @@ def write_data(spec, work, rng):
                 return np.where(padding(rows, x[0], validation), -np.inf, 0.0).astype(np.float32)
             if isinstance(x, dict) and x.get("dtype") == "int64":
                 vocab = min(n["num_embeddings"] for n in model["graph"]
-                            if n["type"] == "Embedding" and name in (n.get("inputs") or [n.get("input")]))
+                            if n.get("type") == "Embedding" and name in (n.get("inputs") or [n.get("input")]))
                 return rng.integers(0, vocab, size=(rows, *x["shape"])).astype(np.int64)
             return rng.standard_normal((rows, *(x["shape"] if isinstance(x, dict) else x))).astype(np.float32)
         for prefix, rows in (("", 57), ("v", 23)):
@@ -406,7 +412,7 @@ def write_data(spec, work, rng):
     for prefix, rows in (("", 57), ("v", 23)):
         if tokens:
             nodes = model.get("graph") or model["layers"]
-            vocab = next(n["num_embeddings"] for n in nodes if n["type"] == "Embedding")
+            vocab = next(n["num_embeddings"] for n in nodes if n.get("type") == "Embedding")
             x = rng.integers(0, vocab, size=(rows, *x_spec["shape"])).astype(np.int64)
             y = rng.integers(0, model["target"]["num_classes"], size=(rows, *model["target"].get("shape", []))).astype(np.int64)
             np.save(os.path.join(work, prefix + "x.npy"), x)
@@ -911,7 +917,7 @@ def swa_resumes_alike(program, uninterrupted, names, spec):
         return
     final = saved[-1][1]
     layers = spec["model"].get("layers") or spec["model"].get("graph", [])
-    if any(l["type"].startswith("BatchNorm") for l in layers):  # the last epoch before the BatchNorm one
+    if any(l.get("type", "").startswith("BatchNorm") for l in layers):  # the last epoch before the BatchNorm one
         last_epoch = spec["trainer"]["max_epochs"] - 1
         saved = [(step, name) for step, name in saved
                  if int(common.checkpoint_metadata(os.path.join(folder, name + ".safetensors"))["epoch"]) != last_epoch]
@@ -1063,7 +1069,7 @@ def elsewhere_is_refused(program, weights):
 
 def has_batch_norm(spec):
     layers = spec["model"].get("layers") or spec["model"].get("graph", [])
-    return any(layer["type"].startswith("BatchNorm") for layer in layers)
+    return any(layer.get("type", "").startswith("BatchNorm") for layer in layers)
 
 
 def buffers_refused_on_gpu(program, weights):

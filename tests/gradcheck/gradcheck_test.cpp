@@ -208,8 +208,12 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
   s->input_name = inputs.members.at(0).first;
   std::string last = s->input_name;
   if (const json::Value* graph = member(model, "graph")) {
+    std::map<std::string, const json::Value*> nodes;  // by name: a node may apply an earlier one's module again
     for (const json::Value& node : graph->items) {
-      Step st{&node, get_string(node, "name", "") + ".", {}, get_string(node, "name", "")};
+      nodes[get_string(node, "name", "")] = &node;
+      // "module": that node's layer and parameters (its prefix), on this node's inputs.
+      const std::string module = get_string(node, "module", get_string(node, "name", ""));
+      Step st{nodes.at(module), module + ".", {}, get_string(node, "name", "")};
       if (const json::Value* ins = member(node, "inputs")) {
         for (const json::Value& in : ins->items) st.inputs.push_back(in.str);
       } else {
@@ -458,6 +462,10 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
     }
     shapes[st.output] = shape;
   }
+  // A module applied again named its parameters a second time: they are one (the first's).
+  std::set<std::string> seen;
+  s->params.erase(std::remove_if(s->params.begin(), s->params.end(), [&](const auto& p) { return !seen.insert(p.name).second; }),
+                  s->params.end());
   return s;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "diagnostics.hpp"
 #include "init_program.hpp"
@@ -9,6 +10,32 @@
 #include "op.hpp"
 
 namespace ltgen {
+
+namespace {
+
+// One number per sample: torch's (batch,), as CosineSimilarity and PairwiseDistance make of (batch, D).
+bool per_sample_scalar(const Value& v) { return v.batched && v.shape.size() == 1 && v.kind != ValueKind::target; }
+
+// The layers that take such values: elementwise ones (any shape), Add and Mul (with another of the
+// same shape), Reshape (to give them dimensions). The others read a dimension that is not there.
+const char* kScalarReaders = "which in ltgen only elementwise layers (activations, Dropout, Identity), Add, Mul and Reshape "
+                             "read";
+bool reads_per_sample_scalars(const std::string& type) {
+  static const std::set<std::string> kReaders = {
+      "ReLU", "ReLU6", "LeakyReLU", "ELU", "CELU", "SELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Softplus",
+      "Softsign", "Hardtanh", "Hardswish", "Hardsigmoid", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold",
+      "LogSigmoid", "Identity", "Dropout", "AlphaDropout", "Add", "Mul", "Reshape"};
+  return kReaders.count(type) > 0;
+}
+
+bool losses_per_sample_scalars(const LayerSpec& loss) {
+  static const std::set<std::string> kLosses = {"MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss",
+                                                "BCEWithLogitsLoss", "SoftMarginLoss", "HingeEmbeddingLoss",
+                                                "PoissonNLLLoss", "MarginRankingLoss"};
+  return kLosses.count(loss.type) > 0 && !loss.args.count("weight") && !loss.args.count("pos_weight");
+}
+
+}  // namespace
 
 Graph build_graph(const Spec& spec) {
   Graph g;
@@ -49,6 +76,11 @@ Graph build_graph(const Spec& spec) {
       in.clear();
       for (const std::string& n : l.inputs) in.push_back(named.at(n));
     }
+    for (int v : in)
+      if (per_sample_scalar(g.value(v)) && !reads_per_sample_scalars(l.type))
+        throw SpecError(spec.path, l.pos, l.source,
+                        l.type + ": its input '" + g.value(v).name + "' is one number per sample (torch's (batch,)), " +
+                            kScalarReaders + ": give it a dimension first, {\"type\": \"Reshape\", \"shape\": [1]}");
     LayerBuild ctx{g, module, l.source, l.args};
     for (const ArgDef& a : find_layer(l.type)->args)  // forward's masks: model inputs (read_spec checked)
       if (a.type == ArgType::value && l.args.count(a.name))
@@ -129,6 +161,11 @@ Graph build_graph(const Spec& spec) {
   if (spec.accuracy && spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")
     throw SpecError(spec.path, {}, "model.metrics",
                     "accuracy needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");
+  if (per_sample_scalar(g.value(x)) && !losses_per_sample_scalars(spec.loss))
+    throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
+                    spec.loss.type + (spec.loss.args.count("weight") || spec.loss.args.count("pos_weight") ? " with class weights" : "") +
+                        " does not take one number per sample (torch's (batch,), the model's output '" + g.value(x).name +
+                        "'); the elementwise losses without class weights and MarginRankingLoss do");
   LayerBuild ctx{g, "loss", spec.loss.source, spec.loss.args};
   try {
     predictions.push_back(g.target);

@@ -247,14 +247,8 @@ std::int64_t reduced_dim(const Value& x1, const Value& x2, std::int64_t given) {
   return dim;
 }
 
-int add_distance(LayerBuild& b, const std::string& op, const std::vector<int>& in, std::int64_t dim, bool keepdim) {
-  const Value& x = b.graph.value(in.at(0));
-  if (!keepdim && x.shape.size() == 2)
-    throw ShapeError("reducing " + shape_str(x.shape) + " over dim " + std::to_string(dim) +
-                     " leaves a sample no dimension (torch's (batch,)), which ltgen does not represent yet: " +
-                     (op == "pairwise_distance" ? std::string("set \"keepdim\": true for (batch, 1)")
-                                                : std::string("Reshape both inputs to (1, features) first and use \"dim\": -1, "
-                                                              "for (batch, 1)")));
+// (batch, D) reduced over D, without keepdim, is torch's (batch,): one number per sample.
+int add_distance(LayerBuild& b, const std::string& op, const std::vector<int>& in, std::int64_t dim) {
   Node n;
   n.op = op;
   n.layer = b.layer;
@@ -282,7 +276,7 @@ void register_distances(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) 
   c.args = {{"dim", ArgType::integer, Attr{std::int64_t{1}}}, eps};
   c.build = [](LayerBuild& b, const std::vector<int>& in) {
     const std::int64_t dim = reduced_dim(b.graph.value(in.at(0)), b.graph.value(in.at(1)), std::get<std::int64_t>(b.args.at("dim")));
-    return add_distance(b, "cosine_similarity", in, dim, false);
+    return add_distance(b, "cosine_similarity", in, dim);
   };
   layers.push_back(std::move(c));
 
@@ -300,7 +294,7 @@ void register_distances(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) 
                        "use a p of at least 1");
     const Value& x = b.graph.value(in.at(0));
     const std::int64_t dim = reduced_dim(x, b.graph.value(in.at(1)), -1);  // torch's: the last dimension
-    return add_distance(b, "pairwise_distance", in, dim, std::get<bool>(b.args.at("keepdim")));
+    return add_distance(b, "pairwise_distance", in, dim);
   };
   layers.push_back(std::move(p));
 }

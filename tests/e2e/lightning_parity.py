@@ -106,7 +106,7 @@ def layer_shapes(spec):
             else:
                 del shape[(node.get("dim", 1) if node["type"] == "CosineSimilarity" else -1) % (len(shape) + 1) - 1]
             shapes[node["name"]] = shape
-            features[node["name"]] = shape[-1]
+            features[node["name"]] = shape[-1] if shape else None  # (batch,): no features
         elif node["type"] == "Embedding":
             n, dim = node["num_embeddings"], node["embedding_dim"]
             out += [(f"{node['name']}.weight", (n, dim))]
@@ -331,8 +331,8 @@ def write_idx(path, shape, data):
         f.write(raw)
 
 
-# Losses over two predictions whose targets say whether each pair ranks (or matches) one way or the other.
-PAIR_LOSSES = ("MarginRankingLoss", "CosineEmbeddingLoss")
+# Losses whose targets, 1 and -1, say whether each pair ranks (or matches) one way or the other.
+PAIR_LOSSES = ("MarginRankingLoss", "CosineEmbeddingLoss", "HingeEmbeddingLoss")
 
 
 def pair_targets(model, rows, rng):

@@ -58,6 +58,7 @@ Graph build_graph(const Spec& spec) {
     t.dtype = spec.target.dtype;
     t.shape = {b};
     t.shape.insert(t.shape.end(), spec.target.shape.begin(), spec.target.shape.end());
+    if (spec.target.none) t.shape.push_back(0);  // no targets: nothing per sample (the loader copies none)
     t.batched = true;
     t.kind = ValueKind::target;
     g.target = g.add_value(std::move(t));
@@ -168,7 +169,7 @@ Graph build_graph(const Spec& spec) {
                         "'); the elementwise losses without class weights and MarginRankingLoss do");
   LayerBuild ctx{g, "loss", spec.loss.source, spec.loss.args};
   try {
-    predictions.push_back(g.target);
+    if (!spec.target.none) predictions.push_back(g.target);
     g.loss = find_layer(spec.loss.type)->build(ctx, predictions);
   } catch (const ShapeError& e) {
     throw SpecError(spec.path, spec.loss.pos, spec.loss.source, spec.loss.type + ": " + e.what());

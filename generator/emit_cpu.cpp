@@ -446,6 +446,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.other_num_embeddings = kOtherNumEmbeddings;");
   }
   w.line("m.target = " + tensor_ref(y, plan.offset.at(g.target), "target") + ";");
+  if (spec.target.none) w.line("m.takes_targets = false;  // model.target left out: the batches hold inputs only");
   const Value& out = g.value(g.output);
   w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
   w.line(std::string("m.accuracy = ") + (spec.accuracy ? "true" : "false") + ";  // model.metrics");

@@ -623,9 +623,11 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   for (const char* stage : {"train", "val", "test"}) {
     const std::string fn = std::string(stage) == "train" ? "training" : std::string(stage) == "val" ? "validation" : "test";
     w.open("def " + fn + "_step(self, batch, batch_idx)");
-    w.line("*xs, y = batch");
+    w.line(spec.target.none ? "xs = batch  # inputs only: the loss compares the predictions" : "*xs, y = batch");
     w.line("out = self(*xs)");
-    if (spec.target.dtype == DType::i64 && !spec.target.shape.empty())
+    if (spec.target.none)
+      w.line(spec.outputs.size() > 1 ? "loss = self.loss(*out)" : "loss = self.loss(out)");
+    else if (spec.target.dtype == DType::i64 && !spec.target.shape.empty())
       // Sequence labels: torch wants the class dimension second; a Lightning user flattens.
       w.line("loss = self.loss(out.view(-1, " + std::to_string(spec.target.num_classes) + "), y.view(-1))");
     else if (spec.outputs.size() > 1)
@@ -771,7 +773,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   for (int i = 0; i < 4; ++i) {
     const auto& [split, source] = splits[i];
     if (!source->source.empty() && source->source != "prompt")
-      emit_source(w, split, i, *source, spec, std::string(split) != "predict");
+      emit_source(w, split, i, *source, spec, std::string(split) != "predict" && !spec.target.none);
   }
   const std::string batch = std::to_string(spec.batch_size);
   w.open("def train_dataloader(self)");

@@ -249,7 +249,7 @@ JsonValue model_schema() {
   log_args.set("on_epoch", type_of("boolean"));
   p.set("log", object(log_args, {}));
   p.set("freeze", name_patterns_schema());
-  return object(p, {"inputs", "target", "loss"});
+  return object(p, {"inputs", "loss"});  // (no target: a loss over the predictions alone)
 }
 
 JsonValue data_schema() {

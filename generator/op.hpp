@@ -158,6 +158,7 @@ struct LayerDef {
   std::string torch_type;  // "Linear"
   std::vector<ArgDef> args;
   bool is_loss = false;
+  bool takes_target = true;  // a loss: compares with targets (TripletMarginLoss does not)
   int num_inputs = 1;  // values it reads; -1: two or more (Concat). Only 1 fits model.layers.
   int max_inputs = 0;  // more than num_inputs: a model.graph node may give up to this many (MultiheadAttention's key and value)
   /// Adds forward nodes; returns the output value. `in` are the layer's inputs

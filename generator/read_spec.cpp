@@ -335,7 +335,10 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, boo
 }
 
 // One split's source. Predict data needs no targets.
+const std::string kNoTargets = "the model takes no targets (model.target is left out, as its loss compares predictions only)";
+
 DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Spec& spec, bool targets) {
+  const bool with_y = targets && !spec.target.none;  // the source's targets: a file, labels or a column
   DataSourceSpec s;
   ltrt::ConfigObject o(v, path);
   s.source = o.string("source", "", {"randn", "npy", "csv", "idx", "text", "prompt"});
@@ -425,8 +428,9 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
       s.x = o.string("x", "");
     }
     s.y = o.string("y", "");
-    if (s.x.empty() || (targets && s.y.empty()))
-      o.fail_here(targets ? "source 'npy' needs 'x' and 'y' (paths of .npy files, relative to the spec)"
+    if (spec.target.none && !s.y.empty()) o.fail("y", kNoTargets + ": remove 'y'");
+    if (s.x.empty() || (with_y && s.y.empty()))
+      o.fail_here(with_y ? "source 'npy' needs 'x' and 'y' (paths of .npy files, relative to the spec)"
                           : "source 'npy' needs 'x' (a path of a .npy file, relative to the spec)");
     if (!by_input) {
       check_path(o, "x", s.x);
@@ -438,8 +442,9 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
     // MNIST's IDX files: images uint8 [N, rows, cols] as float32 byte / scale, labels uint8 [N] as classes.
     s.images = o.string("images", "");
     s.labels = o.string("labels", "");
-    if (s.images.empty() || (targets && s.labels.empty()))
-      o.fail_here(targets ? "source 'idx' needs 'images' and 'labels' (IDX files such as "
+    if (spec.target.none && !s.labels.empty()) o.fail("labels", kNoTargets + ": remove 'labels'");
+    if (s.images.empty() || (with_y && s.labels.empty()))
+      o.fail_here(with_y ? "source 'idx' needs 'images' and 'labels' (IDX files such as "
                             "train-images-idx3-ubyte and train-labels-idx1-ubyte, plain or .gz, relative to the spec)"
                           : "source 'idx' needs 'images' (an IDX file, relative to the spec)");
     check_path(o, "images", s.images);
@@ -448,9 +453,9 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
     if (!s.labels.empty()) s.labels = relative_to_spec(spec.path, s.labels);
     s.scale = o.number("scale", 255.0, 0.0, 1e300);
     if (!(s.scale > 0)) o.fail("scale", "must be positive (pixels are byte / scale)");
-    if (targets && spec.target.dtype != DType::i64)
+    if (with_y && spec.target.dtype != DType::i64)
       o.fail("labels", "idx labels are class indices: model.target must be {\"dtype\": \"int64\", \"num_classes\": K}");
-    if (targets && !spec.target.shape.empty())
+    if (with_y && !spec.target.shape.empty())
       o.fail("labels", "idx labels are one class per sample: leave out model.target.shape");
   } else {
     s.path = o.string("path", "");
@@ -458,7 +463,8 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
     check_path(o, "path", s.path);
     s.path = relative_to_spec(spec.path, s.path);
     s.target_column = o.string("target_column", "");
-    if (targets && s.target_column.empty())
+    if (spec.target.none && !s.target_column.empty()) o.fail("target_column", kNoTargets + ": remove 'target_column'");
+    if (with_y && s.target_column.empty())
       o.fail_here("source 'csv' needs 'target_column' (the header name of the target)");
     check_path(o, "target_column", s.target_column);
     s.header = o.boolean("header", true);
@@ -523,8 +529,10 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
     }
     in.finish();
   }
-  {
-    ltrt::ConfigObject t(m.require("target"), "model.target");
+  if (!m.get("target")) {
+    spec.target.none = true;  // a loss without targets (TripletMarginLoss): checked once the loss is read
+  } else {
+    ltrt::ConfigObject t(*m.get("target"), "model.target");
     const std::string dtype = t.string("dtype", "float32", {"float32", "int64"});
     if (dtype == "int64") {
       spec.target.dtype = DType::i64;
@@ -616,6 +624,11 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
     }
   }
   spec.loss = read_layer(m.require("loss"), "model.loss", true);
+  if (spec.target.none && find_layer(spec.loss.type)->takes_target)
+    m.fail_here("missing required key 'target' (" + spec.loss.type + " compares the predictions with targets: "
+                "{\"shape\": [1]} for numbers, {\"dtype\": \"int64\", \"num_classes\": K} for class labels)");
+  if (!spec.target.none && !find_layer(spec.loss.type)->takes_target)
+    m.fail("target", spec.loss.type + " takes no targets (it compares the predictions only): leave model.target out");
   // The loss reads forward's result: one prediction, or the tuple a loss over several compares.
   const int predictions = find_layer(spec.loss.type)->num_inputs;
   const int returned = spec.graph ? static_cast<int>(spec.outputs.size()) : 1;

@@ -38,6 +38,9 @@ struct TargetSpec {
   Shape shape;          // per sample; empty for class labels
   DType dtype = DType::f32;
   std::int64_t num_classes = 0;  // class labels
+  // model.target left out: a loss over the predictions alone (TripletMarginLoss); the batches hold
+  // the inputs only, as a DataLoader over TensorDataset(*inputs).
+  bool none = false;
 };
 
 struct DataSourceSpec {

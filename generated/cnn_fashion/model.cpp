@@ -1842,7 +1842,7 @@ const ltrt::ModelDef& model() {
     m.evaluation_step = evaluation_step;
     m.predict_step = predict_step;
     m.layers = kLayers;
-    m.num_layers = 15;
+    m.num_layers = static_cast<int>(sizeof kLayers / sizeof kLayers[0]);
     m.state = kState;
     m.num_state = 6;
 #ifdef LTRT_WITH_CUDA  // built with the CUDA backend: the same steps on a GPU

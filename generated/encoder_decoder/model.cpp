@@ -2020,7 +2020,7 @@ const ltrt::ModelDef& model() {
     m.evaluation_step = evaluation_step;
     m.predict_step = predict_step;
     m.layers = kLayers;
-    m.num_layers = 13;
+    m.num_layers = static_cast<int>(sizeof kLayers / sizeof kLayers[0]);
 #ifdef LTRT_WITH_CUDA  // built with the CUDA backend: the same steps on a GPU
     m.device_steps = &cuda_steps();
 #endif

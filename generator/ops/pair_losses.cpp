@@ -6,9 +6,13 @@
 ///   CosineEmbeddingLoss(margin): per sample of x1, x2 (batch, D) and y (batch,), with
 ///     cos = sum(x1 x2) / sqrt((sum(x1^2) + 1e-12) (sum(x2^2) + 1e-12)): 1 - cos where y is 1,
 ///     max(0, cos - margin) where y is -1, 0 for other targets, as torch's cosine_embedding_loss.
+///   TripletMarginLoss(margin, p, eps): per sample of anchors a, positives p and negatives n
+///     (batch, D), no target: max(0, margin + d(a, p) - d(a, n)) with PairwiseDistance's d, as
+///     torch's triplet_margin_loss; built as two pairwise_distance nodes and the hinge over them.
 /// The gradients are autograd's through those steps; torch 2.x's clamp_min passes none where its
 /// input is exactly the bound (1.13 passed it). Both predictions get one, each where it is needed.
-/// A "row" is what one term reads: an element (MarginRankingLoss) or a sample's D features.
+/// A "row" is what one term reads: an element (MarginRankingLoss, the triplet's hinge) or a
+/// sample's D features.
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
@@ -19,7 +23,8 @@ namespace ltgen {
 
 namespace {
 
-bool ranking(const Node& n) { return n.op.rfind("margin_ranking_loss", 0) == 0; }
+bool triplet(const Node& n) { return n.op.rfind("triplet_margin_loss", 0) == 0; }
+bool ranking(const Node& n) { return n.op.rfind("margin_ranking_loss", 0) == 0 || triplet(n); }  // elementwise rows
 
 // Features per row of the predictions x (batch, ...): 1 for MarginRankingLoss, D for CosineEmbeddingLoss.
 std::int64_t row_len(const Node& n, const Value& x) { return ranking(n) ? 1 : x.shape.back(); }
@@ -36,6 +41,8 @@ void write_constants(CodeWriter& w, const Node& n, const Value& x) {
 
 // Lines computing row r's term `term` (and what the backward needs) from x1, x2 and y = target[r].
 std::vector<std::string> term_lines(const Node& n) {
+  if (triplet(n))  // x1, x2: the distances to the positive and to the negative
+    return {"const float u = (kMargin + x1[r]) - x2[r];", "const float term = u < 0.0f ? 0.0f : u;  // clamp_min keeps a NaN"};
   if (ranking(n))
     return {"const float y = target[r];",
             "const float u = -y * (x1[r] - x2[r]) + kMargin;",
@@ -63,6 +70,12 @@ std::vector<std::string> grad_lines(const Node& n) {
   std::vector<std::string> b = term_lines(n);
   b.pop_back();  // the term itself is not needed (nor CosineEmbeddingLoss's clamped part of it)
   if (!ranking(n)) b.pop_back();
+  if (triplet(n)) {
+    b.push_back("const float g = u > 0.0f ? scale : 0.0f;  // through clamp_min");
+    if (dx1) b.push_back("dx1[r] = g;");
+    if (dx2) b.push_back("dx2[r] = -g;");
+    return b;
+  }
   if (ranking(n)) {
     b.push_back("const float g = u > 0.0f ? scale * -y : 0.0f;  // through clamp_min, then -y (x1 - x2)");
     if (dx1) b.push_back("dx1[r] = g;");
@@ -89,7 +102,9 @@ OpDef forward_op(const std::string& name) {
   OpDef f;
   f.name = name;
   f.infer = [](const Node&, const Graph&) { return std::vector<OutputType>{{DType::f32, {}, false}}; };
-  f.slots = [](const Node&) { return Slots{{"loss"}, {"x1", "x2", "target"}}; };
+  f.slots = [](const Node& n) {
+    return triplet(n) ? Slots{{"loss"}, {"x1", "x2"}} : Slots{{"loss"}, {"x1", "x2", "target"}};
+  };
   f.cost = [](const Node& n, const Graph& g) {
     const double e = static_cast<double>(numel(g.value(n.inputs[0]).shape));
     return Cost{e * (ranking(n) ? 4 : 6), e * 8};
@@ -109,7 +124,7 @@ OpDef forward_op(const std::string& name) {
     CodeWriter& k = e.kernels;
     k.line();
     k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ loss, const float* __restrict__ x1, "
-           "const float* __restrict__ x2, const float* __restrict__ target, int n)");
+           "const float* __restrict__ x2, " + std::string(triplet(n) ? "" : "const float* __restrict__ target, ") + "int n)");
     write_constants(k, n, g.value(n.inputs[0]));
     k.line("__shared__ double partial[kReduceThreads];");
     k.line("double sum = 0.0;");
@@ -126,7 +141,9 @@ OpDef forward_op(const std::string& name) {
     k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]" + divisor(n) + ");  // reduction='" +
            attr_str(n, "reduction") + "'");
     k.close();
-    emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"loss", "x1", "x2", "target", "n"});
+    emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads",
+                triplet(n) ? std::vector<std::string>{"loss", "x1", "x2", "n"}
+                           : std::vector<std::string>{"loss", "x1", "x2", "target", "n"});
   };
   f.backward = [name](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const bool dx1 = ad.needs_grad(n.inputs[0]), dx2 = ad.needs_grad(n.inputs[1]);
@@ -138,7 +155,8 @@ OpDef forward_op(const std::string& name) {
     b.attrs = n.attrs;
     b.attrs["need_dx1"] = dx1;
     b.attrs["need_dx2"] = dx2;
-    b.inputs = {dout[0], n.inputs[0], n.inputs[1], n.inputs[2]};
+    b.inputs = {dout[0], n.inputs[0], n.inputs[1]};
+    if (!triplet(n)) b.inputs.push_back(n.inputs[2]);
     const int id = ad.add_backward(std::move(b), "d_loss");
     const std::vector<int>& outs = ad.graph.nodes[id].outputs;
     return std::vector<int>{dx1 ? outs.at(0) : -1, dx2 ? outs.back() : -1, -1};
@@ -157,7 +175,8 @@ OpDef backward_op(const std::string& name) {
     return t;
   };
   b.slots = [](const Node& n) {
-    Slots s{{}, {"dloss", "x1", "x2", "target"}};
+    Slots s{{}, {"dloss", "x1", "x2"}};
+    if (!triplet(n)) s.inputs.push_back("target");
     if (attr_bool(n, "need_dx1")) s.outputs.push_back("dx1");
     if (attr_bool(n, "need_dx2")) s.outputs.push_back("dx2");
     return s;
@@ -184,7 +203,8 @@ OpDef backward_op(const std::string& name) {
     std::vector<KernelParam> params;
     if (attr_bool(n, "need_dx1")) params.push_back({"float* __restrict__ dx1", "dx1"});
     if (attr_bool(n, "need_dx2")) params.push_back({"float* __restrict__ dx2", "dx2"});
-    for (const char* in : {"dloss", "x1", "x2", "target"}) params.push_back({std::string("const float* __restrict__ ") + in, in});
+    for (const char* in : {"dloss", "x1", "x2", "target"})
+      if (!triplet(n) || std::string(in) != "target") params.push_back({std::string("const float* __restrict__ ") + in, in});
     params.push_back({"int n", "n"});
     const Value& x = g.value(n.inputs[1]);
     std::vector<std::string> body = {"const int r = i;", scale(n)};
@@ -219,10 +239,35 @@ int add_pair_loss(LayerBuild& b, const std::string& op, const std::vector<int>& 
   return b.graph.nodes[id].outputs[0];
 }
 
+// TripletMarginLoss: the distances from the anchors, d(a, x) = ||a - x + eps||_p per sample (torch's
+// pairwise_distance, the PairwiseDistance layer's op), then the hinge over them.
+int add_triplet_loss(LayerBuild& b, const std::vector<int>& in) {
+  const auto distance = [&](int x, const std::string& name) {
+    Node d;
+    d.op = "pairwise_distance";
+    d.layer = b.layer;
+    d.source = b.source;
+    d.attrs = {{"p", b.args.at("p")}, {"eps", b.args.at("eps")}, {"keepdim", Attr{false}}, {"dim", Attr{std::int64_t{1}}}};
+    d.inputs = {in.at(0), x};
+    const int id = add_op(b.graph, std::move(d), name);
+    return b.graph.nodes[id].outputs[0];
+  };
+  const int positive = distance(in.at(1), "loss_positive_distance");
+  const int negative = distance(in.at(2), "loss_negative_distance");
+  Node n;
+  n.op = "triplet_margin_loss";
+  n.layer = b.layer;
+  n.source = b.source;
+  n.attrs = {{"margin", b.args.at("margin")}, {"reduction", b.args.at("reduction")}};
+  n.inputs = {positive, negative};
+  const int id = add_op(b.graph, std::move(n), "loss");
+  return b.graph.nodes[id].outputs[0];
+}
+
 }  // namespace
 
 void register_pair_losses(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
-  for (const std::string name : {"margin_ranking_loss", "cosine_embedding_loss"}) {
+  for (const std::string name : {"margin_ranking_loss", "cosine_embedding_loss", "triplet_margin_loss"}) {
     ops.push_back(forward_op(name));
     ops.push_back(backward_op(name));
   }
@@ -263,6 +308,33 @@ void register_pair_losses(std::vector<OpDef>& ops, std::vector<LayerDef>& layers
     return add_pair_loss(b, "cosine_embedding_loss", in);
   };
   layers.push_back(std::move(c));
+
+  LayerDef t;
+  t.torch_type = "TripletMarginLoss";
+  t.is_loss = true;
+  t.takes_target = false;
+  t.num_inputs = 3;
+  ArgDef norm{"p", ArgType::number, Attr{2.0}};
+  norm.min = 1;  // (PairwiseDistance's p below 1 is not reproduced yet)
+  ArgDef eps{"eps", ArgType::number, Attr{1e-6}};
+  eps.min = 0;
+  ArgDef swap{"swap", ArgType::boolean, Attr{false}};
+  swap.unsupported = "swap (the distance swap, min(d(a, n), d(p, n)), whose gradient torch splits at ties)";
+  t.args = {{"margin", ArgType::number, Attr{1.0}}, norm, eps, swap, reduction_arg()};
+  t.build = [](LayerBuild& b, const std::vector<int>& in) {
+    const Graph& g = b.graph;
+    for (int k : {1, 2})
+      if (g.value(in.at(k)).shape != g.value(in.at(0)).shape)
+        throw ShapeError("the anchors, positives and negatives must have one shape, got " + shape_str(g.value(in[0]).shape) +
+                         ", " + shape_str(g.value(in[1]).shape) + " and " + shape_str(g.value(in[2]).shape));
+    for (int k : {0, 1, 2})
+      if (g.value(in[k]).dtype != DType::f32) throw ShapeError("needs float32 predictions");
+    if (g.value(in[0]).shape.size() != 2)
+      throw ShapeError("the predictions must be (batch, features), as torch's, got " + shape_str(g.value(in[0]).shape) +
+                       ": Flatten them first");
+    return add_triplet_loss(b, in);
+  };
+  layers.push_back(std::move(t));
 }
 
 }  // namespace ltgen

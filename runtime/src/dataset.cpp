@@ -411,7 +411,7 @@ void load_other_inputs(const DataSource& source, const std::vector<TensorRef>& o
 }  // namespace
 
 ClassTargets class_targets_of(const ModelDef& model, bool with_targets) {
-  ClassTargets c{model.num_classes, model.ignore_index, with_targets, model.num_embeddings, {}};
+  ClassTargets c{model.num_classes, model.ignore_index, with_targets && model.takes_targets, model.num_embeddings, {}};
   for (int k = 0; k < model.num_other_inputs; ++k)
     c.other_num_embeddings.push_back(model.other_num_embeddings ? model.other_num_embeddings[k] : 0);
   return c;

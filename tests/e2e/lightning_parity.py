@@ -398,6 +398,8 @@ def write_data(spec, work, rng):
             xs = {name: values(name, x, rows, prefix == "v") for name, x in model["inputs"].items()}
             for name, x in xs.items():
                 np.save(os.path.join(work, prefix + name + ".npy"), x)
+            if "target" not in model:  # a loss over the predictions alone (TripletMarginLoss)
+                continue
             first = next(x for x in xs.values() if x.dtype == np.float32).reshape(rows, -1)
             if model["loss"]["type"] in PAIR_LOSSES:
                 y = pair_targets(model, rows, rng)

@@ -200,11 +200,14 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
   const json::Value& input = inputs.members.at(0).second;  // [...] or {"shape": [...], "dtype": ...}
   s->input_shape = get_shape(input.kind == json::Kind::object ? *member(input, "shape") : input);
   s->index_input = input.kind == json::Kind::object && get_string(input, "dtype", "float32") == "int64";
-  const json::Value& target = *member(model, "target");
-  s->class_target = get_string(target, "dtype", "float32") == "int64";
-  if (s->class_target) s->num_classes = get_integer(target, "num_classes", 0);
-  // Class targets may carry a per-sample shape too: a sequence of labels (batch, T).
-  if (member(target, "shape")) s->target_shape = get_shape(*member(target, "shape"));
+  if (const json::Value* target = member(model, "target")) {
+    s->class_target = get_string(*target, "dtype", "float32") == "int64";
+    if (s->class_target) s->num_classes = get_integer(*target, "num_classes", 0);
+    // Class targets may carry a per-sample shape too: a sequence of labels (batch, T).
+    if (member(*target, "shape")) s->target_shape = get_shape(*member(*target, "shape"));
+  } else {
+    s->target_shape = {0};  // a loss without targets (TripletMarginLoss): nothing per sample
+  }
   s->input_name = inputs.members.at(0).first;
   std::string last = s->input_name;
   if (const json::Value* graph = member(model, "graph")) {
@@ -889,6 +892,10 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     return torch::margin_ranking_loss(h, values.at(s.output_names.at(1)), y, get_number(l, "margin", 0.0), red);
   if (s.loss_type == "CosineEmbeddingLoss")
     return torch::cosine_embedding_loss(h, values.at(s.output_names.at(1)), y, get_number(l, "margin", 0.0), red);
+  if (s.loss_type == "TripletMarginLoss")
+    return torch::triplet_margin_loss(h, values.at(s.output_names.at(1)), values.at(s.output_names.at(2)),
+                                      get_number(l, "margin", 1.0), get_number(l, "p", 2.0), get_number(l, "eps", 1e-6),
+                                      false, red);
   // A loss's number lists (class weights, pos_weight) as tensors of the loss's dtype.
   auto list_tensor = [&](const char* key) {
     const json::Value* w = member(l, key);

@@ -230,6 +230,9 @@ struct ModelDef {
   // Per other input: an int64 one's index bound (its Embedding's num_embeddings), 0 for a float one.
   const std::int64_t* other_num_embeddings = nullptr;
   TensorRef target;   // per-batch target buffer, shape[0] == batch_size
+  // false: a loss over the predictions alone (model.target left out); target holds nothing, and
+  // the data sources give inputs only.
+  bool takes_targets = true;
   TensorRef output;   // the model's output of the last step (logits), shape[0] == batch_size
   bool accuracy;      // model.metrics has "accuracy": train_acc, val_acc, test_acc are logged
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's

@@ -199,6 +199,15 @@ void emit_column_sum_launch(CodeWriter& w, const std::string& kernel, const std:
   w.close();
 }
 
+void write_block_double_sum(CodeWriter& k) {
+  k.line("partial[threadIdx.x] = sum;");
+  k.line("__syncthreads();");
+  k.open("for (int s = blockDim.x / 2; s > 0; s /= 2)");
+  k.line("if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];");
+  k.line("__syncthreads();");
+  k.close();
+}
+
 void write_block_sums(CodeWriter& k, const std::vector<std::string>& vars) {
   for (size_t v = 0; v < vars.size(); ++v)
     k.line("partial[" + std::to_string(v) + "][threadIdx.x] = " + vars[v] + ";");

@@ -120,6 +120,11 @@ void write_row_norm_backward(CodeWriter& k, const RowSplit& split, const std::st
 /// two); every thread gets the sums. Deterministic: a fixed order for a given block size.
 void write_block_sums(CodeWriter& k, const std::vector<std::string>& vars);
 
+/// Folds each thread's `double sum` into partial[0], the block's sum, through the kernel's
+/// `__shared__ double partial[kReduceThreads]` (a tree: blockDim.x is a power of two): the
+/// one-block reduction of the losses, deterministic for a given block size.
+void write_block_double_sum(CodeWriter& k);
+
 /// The launch of a row kernel over `rows` rows (a host expression), then the launch check.
 void emit_row_launch(CodeWriter& w, const std::string& kernel, const RowSplit& s, const std::string& rows,
                      const std::vector<std::string>& args);

@@ -334,9 +334,9 @@ LayerSpec read_layer(const JsonValue& v, const std::string& path, bool loss, boo
   return l;
 }
 
-// One split's source. Predict data needs no targets.
 const std::string kNoTargets = "the model takes no targets (model.target is left out, as its loss compares predictions only)";
 
+// One split's source. Predict data needs no targets.
 DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Spec& spec, bool targets) {
   const bool with_y = targets && !spec.target.none;  // the source's targets: a file, labels or a column
   DataSourceSpec s;

@@ -91,12 +91,7 @@ void register_multi_margin_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& 
     write_row_sum(k, n, weight);
     k.line("sum += row_sum;");
     k.close();
-    k.line("partial[threadIdx.x] = sum;");
-    k.line("__syncthreads();");
-    k.open("for (int s = blockDim.x / 2; s > 0; s /= 2)");
-    k.line("if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];");
-    k.line("__syncthreads();");
-    k.close();
+    write_block_double_sum(k);
     k.line(attr_str(n, "reduction") == "mean"
                ? "if (threadIdx.x == 0) out[0] = static_cast<float>(partial[0] / rows);  // reduction='mean'"
                : "if (threadIdx.x == 0) out[0] = static_cast<float>(partial[0]);  // reduction='sum'");

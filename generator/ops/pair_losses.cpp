@@ -132,12 +132,7 @@ OpDef forward_op(const std::string& name) {
     for (const std::string& l : term_lines(n)) k.line(l);
     k.line("sum += term;");
     k.close();
-    k.line("partial[threadIdx.x] = sum;");
-    k.line("__syncthreads();");
-    k.open("for (int s = blockDim.x / 2; s > 0; s /= 2)");
-    k.line("if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];");
-    k.line("__syncthreads();");
-    k.close();
+    write_block_double_sum(k);
     k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]" + divisor(n) + ");  // reduction='" +
            attr_str(n, "reduction") + "'");
     k.close();

@@ -79,12 +79,7 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
     k.line("const float x = inp[i], y = target[i];");
     k.line("sum += " + l.term(n) + ";");
     k.close();
-    k.line("partial[threadIdx.x] = sum;");
-    k.line("__syncthreads();");
-    k.open("for (int s = blockDim.x / 2; s > 0; s /= 2)");
-    k.line("if (threadIdx.x < s) partial[threadIdx.x] += partial[threadIdx.x + s];");
-    k.line("__syncthreads();");
-    k.close();
+    write_block_double_sum(k);
     const std::string& reduction = attr_str(n, "reduction");
     if (reduction == "mean")
       k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / count);  // reduction='mean'");

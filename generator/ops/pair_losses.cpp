@@ -1,6 +1,6 @@
 /// \file
-/// torch.nn's losses over two predictions and a target of 1 and -1 (whether the pair ranks or
-/// matches), each the mean (or sum) of a term per element or per sample:
+/// torch.nn's losses over several predictions, each the mean (or sum) of a term per element or per
+/// sample; the first two with a target of 1 and -1 (whether the pair ranks or matches):
 ///   MarginRankingLoss(margin): max(0, -y (x1 - x2) + margin) per element, x1, x2 and y of one
 ///     shape, as torch's margin_ranking_loss.
 ///   CosineEmbeddingLoss(margin): per sample of x1, x2 (batch, D) and y (batch,), with

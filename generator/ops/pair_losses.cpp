@@ -9,6 +9,8 @@
 ///   TripletMarginLoss(margin, p, eps): per sample of anchors a, positives p and negatives n
 ///     (batch, D), no target: max(0, margin + d(a, p) - d(a, n)) with PairwiseDistance's d, as
 ///     torch's triplet_margin_loss; built as two pairwise_distance nodes and the hinge over them.
+///     With swap, d(a, n) is min(d(a, n), d(p, n)) (a third distance node), whose gradient torch's
+///     minimum splits in halves at a tie.
 /// The gradients are autograd's through those steps; torch 2.x's clamp_min passes none where its
 /// input is exactly the bound (1.13 passed it). Both predictions get one, each where it is needed.
 /// A "row" is what one term reads: an element (MarginRankingLoss, the triplet's hinge) or a
@@ -24,6 +26,7 @@ namespace ltgen {
 namespace {
 
 bool triplet(const Node& n) { return n.op.rfind("triplet_margin_loss", 0) == 0; }
+bool swapped(const Node& n) { return triplet(n) && attr_bool(n, "swap"); }  // x3: d(p, n)
 bool ranking(const Node& n) { return n.op.rfind("margin_ranking_loss", 0) == 0 || triplet(n); }  // elementwise rows
 
 // Features per row of the predictions x (batch, ...): 1 for MarginRankingLoss, D for CosineEmbeddingLoss.
@@ -41,6 +44,9 @@ void write_constants(CodeWriter& w, const Node& n, const Value& x) {
 
 // Lines computing row r's term `term` (and what the backward needs) from x1, x2 and y = target[r].
 std::vector<std::string> term_lines(const Node& n) {
+  if (swapped(n))  // x1, x2, x3: d(a, p), d(a, n), d(p, n)
+    return {"const float dn = x2[r] != x2[r] || x2[r] <= x3[r] ? x2[r] : x3[r];  // torch.min(d(a, n), d(p, n)), NaN kept",
+            "const float u = (kMargin + x1[r]) - dn;", "const float term = u < 0.0f ? 0.0f : u;  // clamp_min keeps a NaN"};
   if (triplet(n))  // x1, x2: the distances to the positive and to the negative
     return {"const float u = (kMargin + x1[r]) - x2[r];", "const float term = u < 0.0f ? 0.0f : u;  // clamp_min keeps a NaN"};
   if (ranking(n))
@@ -66,14 +72,20 @@ std::vector<std::string> term_lines(const Node& n) {
 
 // Lines writing row r's gradients (dx1, dx2 where the node asks) from `scale`, d loss / d term.
 std::vector<std::string> grad_lines(const Node& n) {
-  const bool dx1 = attr_bool(n, "need_dx1"), dx2 = attr_bool(n, "need_dx2");
+  const bool dx1 = attr_bool(n, "need_dx1"), dx2 = attr_bool(n, "need_dx2"), dx3 = swapped(n) && attr_bool(n, "need_dx3");
   std::vector<std::string> b = term_lines(n);
   b.pop_back();  // the term itself is not needed (nor CosineEmbeddingLoss's clamped part of it)
   if (!ranking(n)) b.pop_back();
   if (triplet(n)) {
     b.push_back("const float g = u > 0.0f ? scale : 0.0f;  // through clamp_min");
     if (dx1) b.push_back("dx1[r] = g;");
-    if (dx2) b.push_back("dx2[r] = -g;");
+    if (!swapped(n)) {
+      if (dx2) b.push_back("dx2[r] = -g;");
+      return b;
+    }
+    // torch.minimum's backward: the gradient to the smaller, halves to both at a tie, to both at a NaN.
+    if (dx2) b.push_back("dx2[r] = x2[r] > x3[r] ? 0.0f : x2[r] == x3[r] ? -g / 2.0f : -g;");
+    if (dx3) b.push_back("dx3[r] = x3[r] > x2[r] ? 0.0f : x3[r] == x2[r] ? -g / 2.0f : -g;");
     return b;
   }
   if (ranking(n)) {
@@ -103,6 +115,7 @@ OpDef forward_op(const std::string& name) {
   f.name = name;
   f.infer = [](const Node&, const Graph&) { return std::vector<OutputType>{{DType::f32, {}, false}}; };
   f.slots = [](const Node& n) {
+    if (swapped(n)) return Slots{{"loss"}, {"x1", "x2", "x3"}};
     return triplet(n) ? Slots{{"loss"}, {"x1", "x2"}} : Slots{{"loss"}, {"x1", "x2", "target"}};
   };
   f.cost = [](const Node& n, const Graph& g) {
@@ -124,7 +137,7 @@ OpDef forward_op(const std::string& name) {
     CodeWriter& k = e.kernels;
     k.line();
     k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ loss, const float* __restrict__ x1, "
-           "const float* __restrict__ x2, " + std::string(triplet(n) ? "" : "const float* __restrict__ target, ") + "int n)");
+           "const float* __restrict__ x2, " + std::string(swapped(n) ? "const float* __restrict__ x3, " : triplet(n) ? "" : "const float* __restrict__ target, ") + "int n)");
     write_constants(k, n, g.value(n.inputs[0]));
     k.line("__shared__ double partial[kReduceThreads];");
     k.line("double sum = 0.0;");
@@ -137,12 +150,14 @@ OpDef forward_op(const std::string& name) {
            attr_str(n, "reduction") + "'");
     k.close();
     emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads",
-                triplet(n) ? std::vector<std::string>{"loss", "x1", "x2", "n"}
-                           : std::vector<std::string>{"loss", "x1", "x2", "target", "n"});
+                swapped(n)  ? std::vector<std::string>{"loss", "x1", "x2", "x3", "n"}
+                : triplet(n) ? std::vector<std::string>{"loss", "x1", "x2", "n"}
+                             : std::vector<std::string>{"loss", "x1", "x2", "target", "n"});
   };
   f.backward = [name](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const bool dx1 = ad.needs_grad(n.inputs[0]), dx2 = ad.needs_grad(n.inputs[1]);
-    if (dout[0] < 0 || (!dx1 && !dx2)) return std::vector<int>{-1, -1, -1};
+    const bool dx3 = swapped(n) && ad.needs_grad(n.inputs[2]);
+    if (dout[0] < 0 || (!dx1 && !dx2 && !dx3)) return std::vector<int>{-1, -1, -1};
     Node b;
     b.op = name + "_backward";
     b.layer = n.layer;
@@ -150,11 +165,16 @@ OpDef forward_op(const std::string& name) {
     b.attrs = n.attrs;
     b.attrs["need_dx1"] = dx1;
     b.attrs["need_dx2"] = dx2;
+    if (swapped(n)) b.attrs["need_dx3"] = dx3;
     b.inputs = {dout[0], n.inputs[0], n.inputs[1]};
-    if (!triplet(n)) b.inputs.push_back(n.inputs[2]);
+    if (!triplet(n) || swapped(n)) b.inputs.push_back(n.inputs[2]);  // the target, or d(p, n)
     const int id = ad.add_backward(std::move(b), "d_loss");
     const std::vector<int>& outs = ad.graph.nodes[id].outputs;
-    return std::vector<int>{dx1 ? outs.at(0) : -1, dx2 ? outs.back() : -1, -1};
+    int k = 0;  // the outputs are the needed ones of dx1, dx2, dx3 in order
+    const int g1 = dx1 ? outs.at(k++) : -1;
+    const int g2 = dx2 ? outs.at(k++) : -1;
+    const int g3 = dx3 ? outs.at(k++) : -1;
+    return std::vector<int>{g1, g2, g3};
   };
   return f;
 }
@@ -167,13 +187,16 @@ OpDef backward_op(const std::string& name) {
     std::vector<OutputType> t;
     if (attr_bool(n, "need_dx1")) t.push_back({x.dtype, x.shape, true});
     if (attr_bool(n, "need_dx2")) t.push_back({x.dtype, x.shape, true});
+    if (swapped(n) && attr_bool(n, "need_dx3")) t.push_back({x.dtype, x.shape, true});
     return t;
   };
   b.slots = [](const Node& n) {
     Slots s{{}, {"dloss", "x1", "x2"}};
     if (!triplet(n)) s.inputs.push_back("target");
+    if (swapped(n)) s.inputs.push_back("x3");
     if (attr_bool(n, "need_dx1")) s.outputs.push_back("dx1");
     if (attr_bool(n, "need_dx2")) s.outputs.push_back("dx2");
+    if (swapped(n) && attr_bool(n, "need_dx3")) s.outputs.push_back("dx3");
     return s;
   };
   b.cost = [](const Node& n, const Graph& g) {
@@ -198,8 +221,9 @@ OpDef backward_op(const std::string& name) {
     std::vector<KernelParam> params;
     if (attr_bool(n, "need_dx1")) params.push_back({"float* __restrict__ dx1", "dx1"});
     if (attr_bool(n, "need_dx2")) params.push_back({"float* __restrict__ dx2", "dx2"});
-    for (const char* in : {"dloss", "x1", "x2", "target"})
-      if (!triplet(n) || std::string(in) != "target") params.push_back({std::string("const float* __restrict__ ") + in, in});
+    if (swapped(n) && attr_bool(n, "need_dx3")) params.push_back({"float* __restrict__ dx3", "dx3"});
+    for (const char* in : {"dloss", "x1", "x2", triplet(n) ? (swapped(n) ? "x3" : nullptr) : "target"})
+      if (in) params.push_back({std::string("const float* __restrict__ ") + in, in});
     params.push_back({"int n", "n"});
     const Value& x = g.value(n.inputs[1]);
     std::vector<std::string> body = {"const int r = i;", scale(n)};
@@ -235,26 +259,29 @@ int add_pair_loss(LayerBuild& b, const std::string& op, const std::vector<int>& 
 }
 
 // TripletMarginLoss: the distances from the anchors, d(a, x) = ||a - x + eps||_p per sample (torch's
-// pairwise_distance, the PairwiseDistance layer's op), then the hinge over them.
+// pairwise_distance, the PairwiseDistance layer's op), then the hinge over them; with swap also the
+// distance from the positives to the negatives, d(p, n), which the hinge takes where it is smaller.
 int add_triplet_loss(LayerBuild& b, const std::vector<int>& in) {
-  const auto distance = [&](int x, const std::string& name) {
+  const auto distance = [&](int from, int x, const std::string& name) {
     Node d;
     d.op = "pairwise_distance";
     d.layer = b.layer;
     d.source = b.source;
     d.attrs = {{"p", b.args.at("p")}, {"eps", b.args.at("eps")}, {"keepdim", Attr{false}}, {"dim", Attr{std::int64_t{1}}}};
-    d.inputs = {in.at(0), x};
+    d.inputs = {from, x};
     const int id = add_op(b.graph, std::move(d), name);
     return b.graph.nodes[id].outputs[0];
   };
-  const int positive = distance(in.at(1), "loss_positive_distance");
-  const int negative = distance(in.at(2), "loss_negative_distance");
+  const bool swap = std::get<bool>(b.args.at("swap"));
+  const int positive = distance(in.at(0), in.at(1), "loss_positive_distance");
+  const int negative = distance(in.at(0), in.at(2), "loss_negative_distance");
   Node n;
   n.op = "triplet_margin_loss";
   n.layer = b.layer;
   n.source = b.source;
-  n.attrs = {{"margin", b.args.at("margin")}, {"reduction", b.args.at("reduction")}};
+  n.attrs = {{"margin", b.args.at("margin")}, {"reduction", b.args.at("reduction")}, {"swap", Attr{swap}}};
   n.inputs = {positive, negative};
+  if (swap) n.inputs.push_back(distance(in.at(1), in.at(2), "loss_swap_distance"));
   const int id = add_op(b.graph, std::move(n), "loss");
   return b.graph.nodes[id].outputs[0];
 }
@@ -313,9 +340,7 @@ void register_pair_losses(std::vector<OpDef>& ops, std::vector<LayerDef>& layers
   norm.min = 1;  // (PairwiseDistance's p below 1 is not reproduced yet)
   ArgDef eps{"eps", ArgType::number, Attr{1e-6}};
   eps.min = 0;
-  ArgDef swap{"swap", ArgType::boolean, Attr{false}};
-  swap.unsupported = "swap (the distance swap, min(d(a, n), d(p, n)), whose gradient torch splits at ties)";
-  t.args = {{"margin", ArgType::number, Attr{1.0}}, norm, eps, swap, reduction_arg()};
+  t.args = {{"margin", ArgType::number, Attr{1.0}}, norm, eps, {"swap", ArgType::boolean, Attr{false}}, reduction_arg()};
   t.build = [](LayerBuild& b, const std::vector<int>& in) {
     const Graph& g = b.graph;
     for (int k : {1, 2})

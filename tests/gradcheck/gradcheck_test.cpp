@@ -895,7 +895,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   if (s.loss_type == "TripletMarginLoss")
     return torch::triplet_margin_loss(h, values.at(s.output_names.at(1)), values.at(s.output_names.at(2)),
                                       get_number(l, "margin", 1.0), get_number(l, "p", 2.0), get_number(l, "eps", 1e-6),
-                                      false, red);
+                                      get_bool(l, "swap", false), red);
   // A loss's number lists (class weights, pos_weight) as tensors of the loss's dtype.
   auto list_tensor = [&](const char* key) {
     const json::Value* w = member(l, key);

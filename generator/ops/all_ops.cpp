@@ -58,6 +58,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_pool1d(ops, layers);
   register_upsample(ops, layers);
   register_upsample_linear(ops);
+  register_upsample_cubic(ops);
   register_mse_loss(ops, layers);
   register_l1_loss(ops, layers);
   register_huber_loss(ops, layers);

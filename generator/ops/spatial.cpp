@@ -108,6 +108,13 @@ std::vector<int> pool_backward(Autodiff& ad, const Node& n, const std::vector<in
   return std::vector<int>{ad.graph.nodes[id].outputs[0]};
 }
 
+void write_interpolation_constants(CodeWriter& w, const Node& n) {
+  w.line("constexpr float kRatioH = " + float_literal(static_cast<float>(attr_float(n, "ratio_h"))) +
+         ", kRatioW = " + float_literal(static_cast<float>(attr_float(n, "ratio_w"))) +
+         ";  // input steps per output step (torch's area_pixel_compute_scale)");
+  w.line(std::string("constexpr bool kAlignCorners = ") + (attr_bool(n, "align_corners") ? "true" : "false") + ";");
+}
+
 Shape pool_input_shape(const Node& n, std::int64_t batch) {
   Shape s = {batch};
   for (auto d : attr_ints(n, "input_size")) s.push_back(d);

@@ -48,6 +48,9 @@ void write_pool_sizes(CodeWriter& w, const PoolSizes& s, bool with_channels = tr
 /// kKernelH/W, kStrideH/W, kPadH/W (and kDilationH/W) from the node's window attributes.
 void write_window_sizes(CodeWriter& w, const Node& n);
 
+/// An interpolating Upsample's kRatioH/W (torch's area_pixel_compute_scale, from the node's
+/// ratio_h and ratio_w) and kAlignCorners.
+void write_interpolation_constants(CodeWriter& w, const Node& n);
 /// A pooling backward's input shape: (batch, C, H, W) from the attrs the forward saved.
 Shape pool_input_shape(const Node& n, std::int64_t batch);
 

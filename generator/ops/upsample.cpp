@@ -1,6 +1,6 @@
 /// \file
 /// Upsample (torch.nn.Upsample): the layer, and mode 'nearest' by whole factors (the linear modes
-/// are upsample_linear.cpp's op). Nearest's output (y, x) of a plane copies
+/// are upsample_linear.cpp's op, 'bicubic' upsample_cubic.cpp's). Nearest's output (y, x) of a plane copies
 /// input (y / sh, x / sw), which is torch's nearest index for every output size that is a whole
 /// multiple of the input's (checked against torch for factors 2 to 16). Its backward sums each
 /// input's sh x sw block of output gradients, row by row, in the order torch's CPU kernel adds
@@ -36,10 +36,10 @@ std::int64_t factor(const Attrs& args, size_t d, size_t dims, std::int64_t in, c
   return out / in;
 }
 
-// The linear modes' node (upsample_linear.cpp): any output size; the ratios as torch's
-// area_pixel_compute_scale computes them in float32: (in - 1) / (out - 1) with align_corners, else
-// 1 / scale_factor, or in / out for a size.
-int add_upsample_linear(LayerBuild& b, int input, size_t dims) {
+// The interpolating modes' node (upsample_linear.cpp, upsample_cubic.cpp): any output size; the
+// ratios as torch's area_pixel_compute_scale computes them in float32: (in - 1) / (out - 1) with
+// align_corners, else 1 / scale_factor, or in / out for a size.
+int add_upsample_interpolating(LayerBuild& b, int input, size_t dims, bool cubic) {
   const Value& x = b.graph.value(input);
   const bool align = b.args.count("align_corners") && std::get<bool>(b.args.at("align_corners"));
   std::vector<std::int64_t> in_size(x.shape.begin() + 2, x.shape.end()), out_size = in_size;
@@ -57,10 +57,10 @@ int add_upsample_linear(LayerBuild& b, int input, size_t dims) {
       ratio[d] = out_size[d] > 1 ? static_cast<float>(in_size[d] - 1) / static_cast<float>(out_size[d] - 1) : 0.0f;
   }
   Node n;
-  n.op = "upsample_linear2d";
+  n.op = cubic ? "upsample_bicubic2d" : "upsample_linear2d";
   n.layer = b.layer;
   n.source = b.source;
-  n.attrs["bilinear"] = dims == 2;
+  if (!cubic) n.attrs["bilinear"] = dims == 2;
   n.attrs["align_corners"] = align;
   n.attrs["out_size"] = dims == 2 ? out_size : std::vector<std::int64_t>{1, out_size[0]};
   n.attrs["ratio_h"] = dims == 2 ? static_cast<double>(ratio[0]) : 0.0;
@@ -195,10 +195,10 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   l.args = {size, scale, mode, align, recompute};
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
     const std::string mode = std::get<std::string>(b.args.at("mode"));
-    const bool linear = mode == "linear" || mode == "bilinear";
-    if (mode != "nearest" && !linear)
-      throw ShapeError("mode '" + mode + "' is not supported yet ('nearest', 'linear' and 'bilinear' are)");
-    if (!linear && b.args.count("align_corners"))
+    const bool linear = mode == "linear" || mode == "bilinear", cubic = mode == "bicubic";
+    if (mode != "nearest" && !linear && !cubic)
+      throw ShapeError("mode '" + mode + "' is not supported yet ('nearest', 'linear', 'bilinear' and 'bicubic' are)");
+    if (mode == "nearest" && b.args.count("align_corners"))
       throw ShapeError("align_corners can only be set with the interpolating modes (linear, bilinear, ...), as torch "
                        "says; mode is '" + mode + "'");
     if (b.args.count("size") == b.args.count("scale_factor"))
@@ -212,6 +212,8 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
       throw ShapeError("mode '" + mode + "' needs a " + (mode == "linear" ? "(batch, C, L)" : "(batch, C, H, W)") +
                        " input, got " + shape_str(x.shape) + " (torch: " + (dims == 1 ? "'linear'" : "'bilinear'") +
                        " for this one)");
+    if (cubic && dims != 2)
+      throw ShapeError("mode 'bicubic' needs a (batch, C, H, W) input, got " + shape_str(x.shape) + ", as torch's");
     require_spatial_input(x, static_cast<int>(dims));
     for (const char* key : {"size", "scale_factor"})
       if (auto it = b.args.find(key); it != b.args.end()) {
@@ -219,7 +221,7 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
           throw ShapeError(std::string(key) + " has " + std::to_string(v->size()) + " entries for " +
                            std::to_string(dims) + " spatial dimension" + (dims == 1 ? "" : "s"));
       }
-    if (linear) return add_upsample_linear(b, in.at(0), dims);
+    if (linear || cubic) return add_upsample_interpolating(b, in.at(0), dims, cubic);
     Node n;
     n.op = "upsample_nearest2d";
     n.layer = b.layer;

@@ -26,13 +26,6 @@ PoolSizes sizes(const Node& n, const Value& x) {
 
 bool rows(const Node& n) { return attr_bool(n, "bilinear"); }  // 'linear': one row, no row weights
 
-void write_interpolation(CodeWriter& w, const Node& n) {
-  w.line("constexpr float kRatioH = " + float_literal(static_cast<float>(attr_float(n, "ratio_h"))) +
-         ", kRatioW = " + float_literal(static_cast<float>(attr_float(n, "ratio_w"))) +
-         ";  // input steps per output step (torch's area_pixel_compute_scale)");
-  w.line(std::string("constexpr bool kAlignCorners = ") + (attr_bool(n, "align_corners") ? "true" : "false") + ";");
-}
-
 // `r` (the output row's sources, 'bilinear') and `c` (the column's).
 void write_sources(CodeWriter& w, const Node& n, const std::string& oy, const std::string& ox) {
   if (rows(n))
@@ -78,7 +71,7 @@ void register_upsample_linear(std::vector<OpDef>& ops) {
   };
   f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
     write_pool_sizes(w, sizes(n, g.value(n.inputs[0])));
-    write_interpolation(w, n);
+    write_interpolation_constants(w, n);
     w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
     w.line("const float* x = inp + plane * kH * kW;");
     w.line("float* y = out + plane * kOutH * kOutW;");
@@ -100,7 +93,7 @@ void register_upsample_linear(std::vector<OpDef>& ops) {
     open_element_kernel(k, e.fn + "_kernel", {"float* __restrict__ out", "const float* __restrict__ inp"},
                         [&](CodeWriter& c) {
                           write_pool_sizes(c, s, false);
-                          write_interpolation(c, n);
+                          write_interpolation_constants(c, n);
                         });
     k.line("const int plane = i / (kOutH * kOutW), oy = i / kOutW % kOutH, ox = i % kOutW;");
     k.line("const float* x = inp + static_cast<std::int64_t>(plane) * kH * kW;");
@@ -134,7 +127,7 @@ void register_upsample_linear(std::vector<OpDef>& ops) {
     const Shape in = pool_input_shape(n, 0);
     const Shape& out = g.value(n.inputs[0]).shape;
     write_pool_sizes(w, PoolSizes{in[1], in[2], in[3], out[2], out[3]});
-    write_interpolation(w, n);
+    write_interpolation_constants(w, n);
     w.line("std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);");
     w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
     w.line("const float* d = dout + plane * kOutH * kOutW;");
@@ -161,7 +154,7 @@ void register_upsample_linear(std::vector<OpDef>& ops) {
     open_element_kernel(k, e.fn + "_kernel", {"float* __restrict__ dinp", "const float* __restrict__ dout"},
                         [&](CodeWriter& c) {
                           write_pool_sizes(c, s, false);
-                          write_interpolation(c, n);
+                          write_interpolation_constants(c, n);
                         });
     k.line("const int plane = i / (kH * kW), iy = i / kW % kH, ix = i % kW;");
     k.line("const float* d = dout + static_cast<std::int64_t>(plane) * kOutH * kOutW;");

@@ -685,6 +685,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         h = torch::upsample_linear1d(h, size, align, scales[0]);
       else if (mode == "bilinear")
         h = torch::upsample_bilinear2d(h, size, align, scales[0], scales[1]);
+      else if (mode == "bicubic")
+        h = torch::upsample_bicubic2d(h, size, align, scales[0], scales[1]);
       else
         h = size.size() == 1 ? torch::upsample_nearest1d(h, size) : torch::upsample_nearest2d(h, size);
     } else if (type == "Flatten") {

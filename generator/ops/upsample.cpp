@@ -1,10 +1,12 @@
 /// \file
-/// Upsample (torch.nn.Upsample): the layer, and mode 'nearest' by whole factors (the linear modes
-/// are upsample_linear.cpp's op, 'bicubic' upsample_cubic.cpp's). Nearest's output (y, x) of a plane copies
-/// input (y / sh, x / sw), which is torch's nearest index for every output size that is a whole
-/// multiple of the input's (checked against torch for factors 2 to 16). Its backward sums each
-/// input's sh x sw block of output gradients, row by row, in the order torch's CPU kernel adds
-/// them. On (N, C, L) it is the same op over a (N, C, 1, L) view, as the 1-d poolings.
+/// Upsample (torch.nn.Upsample): the layer, and the modes 'nearest' and 'nearest-exact' (the linear
+/// modes are upsample_linear.cpp's op, 'bicubic' upsample_cubic.cpp's). Output (y, x) of a plane
+/// copies the input that ltrt::nearest_source names along each dimension (torch's nearest_idx and
+/// nearest_exact_idx in float32). By whole factors sh, sw of at most 16, 'nearest' copies input
+/// (y / sh, x / sw), the same index (checked against torch for factors 2 to 16), and the backward
+/// sums each input's sh x sw block; otherwise the backward sums the rows and columns of outputs that
+/// ltrt::nearest_readers names. Either way row by row, the order torch's CPU kernel adds them in.
+/// On (N, C, L) it is the same op over a (N, C, 1, L) view, as the 1-d poolings.
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "ops.hpp"
@@ -16,24 +18,73 @@ namespace {
 
 PoolSizes sizes(const Node& n, const Value& x) {
   require_spatial_input(x, 2);
-  const auto& s = attr_ints(n, "scale");
-  return PoolSizes{x.shape[1], x.shape[2], x.shape[3], x.shape[2] * s[0], x.shape[3] * s[1]};
+  const auto& out = attr_ints(n, "out_size");
+  return PoolSizes{x.shape[1], x.shape[2], x.shape[3], out[0], out[1]};
+}
+
+// The whole factors of 'nearest' (none: empty), where each input's outputs are a block.
+std::vector<std::int64_t> whole_factors(const Node& n) {
+  return n.attrs.count("whole_factors") ? attr_ints(n, "whole_factors") : std::vector<std::int64_t>{};
 }
 
 void write_scales(CodeWriter& w, const Node& n) {
-  const auto& s = attr_ints(n, "scale");
-  w.line("constexpr int kScaleH = " + std::to_string(s[0]) + ", kScaleW = " + std::to_string(s[1]) +
-         ";  // output rows and columns per input's");
+  if (const auto f = whole_factors(n); !f.empty()) {
+    w.line("constexpr int kScaleH = " + std::to_string(f[0]) + ", kScaleW = " + std::to_string(f[1]) +
+           ";  // output rows and columns per input's");
+    return;
+  }
+  w.line("constexpr float kScaleH = " + float_literal(static_cast<float>(attr_float(n, "scale_h"))) +
+         ", kScaleW = " + float_literal(static_cast<float>(attr_float(n, "scale_w"))) +
+         ";  // input steps per output step (torch's compute_scales_value)");
+  w.line(std::string("constexpr bool kExact = ") + (attr_bool(n, "exact") ? "true" : "false") +
+         ";  // 'nearest-exact': the source of o is (o + 0.5) * scale");
 }
 
-// The whole factor of one dimension: from scale_factor, or from size (a multiple of the input's).
-std::int64_t factor(const Attrs& args, size_t d, size_t dims, std::int64_t in, const std::string& dim) {
-  if (auto it = args.find("scale_factor"); it != args.end()) return expand_tuple(it->second, static_cast<int>(dims))[d];
-  const std::int64_t out = expand_tuple(args.at("size"), static_cast<int>(dims))[d];
-  if (out % in != 0)
-    throw ShapeError("size " + std::to_string(out) + " is not a whole multiple of the input's " + dim + " (" +
-                     std::to_string(in) + "): only whole factors are supported yet");
-  return out / in;
+// The input element that output (oy, ox) copies, an index into its plane.
+std::string source(const Node& n) {
+  if (!whole_factors(n).empty()) return "oy / kScaleH * kW + ox / kScaleW";
+  return "ltrt::nearest_source(kScaleH, oy, kH, kExact) * kW + ltrt::nearest_source(kScaleW, ox, kW, kExact)";
+}
+
+// The nearest modes' node: the output size and torch's float32 scales (1 / scale_factor, or in / out
+// for a size); whole factors of at most 16 take the block form.
+int add_upsample_nearest(LayerBuild& b, int input, size_t dims, bool exact) {
+  const Value& x = b.graph.value(input);
+  std::vector<std::int64_t> out_size(2, 1), factors(2, 1);
+  std::vector<double> scale(2, 1.0);
+  bool whole = !exact;
+  for (size_t d = 0; d < dims; ++d) {
+    const size_t at = d + 2 - dims;  // (N, C, L) runs as (N, C, 1, L)
+    const std::int64_t in = x.shape[d + 2];
+    if (auto it = b.args.find("scale_factor"); it != b.args.end()) {
+      const std::int64_t f = expand_tuple(it->second, static_cast<int>(dims))[d];
+      out_size[at] = in * f;
+      scale[at] = static_cast<float>(1.0 / static_cast<double>(f));
+    } else {
+      out_size[at] = expand_tuple(b.args.at("size"), static_cast<int>(dims))[d];
+      scale[at] = static_cast<float>(in) / static_cast<float>(out_size[at]);
+    }
+    factors[at] = out_size[at] / in;
+    whole = whole && out_size[at] % in == 0 && factors[at] <= 16;
+  }
+  Node n;
+  n.op = "upsample_nearest2d";
+  n.layer = b.layer;
+  n.source = b.source;
+  n.attrs["out_size"] = out_size;
+  if (whole) {
+    n.attrs["whole_factors"] = factors;
+  } else {
+    n.attrs["scale_h"] = scale[0];
+    n.attrs["scale_w"] = scale[1];
+    n.attrs["exact"] = exact;
+  }
+  const Shape shape = x.shape;  // (x moves as values are added)
+  n.inputs = {dims == 1 ? add_view(b, input, {shape[1], 1, shape[2]}) : input};
+  const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+  const int y = b.graph.nodes[id].outputs[0];
+  if (dims == 2) return y;
+  return add_view(b, y, {shape[1], out_size[1]});
 }
 
 // The interpolating modes' node (upsample_linear.cpp, upsample_cubic.cpp): any output size; the
@@ -78,6 +129,8 @@ int add_upsample_interpolating(LayerBuild& b, int input, size_t dims, bool cubic
 void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
   f.name = "upsample_nearest2d";
+  f.cpu_runtime_includes = {"<ltrt/nearest_source.hpp>"};
+  f.cuda_runtime_includes = {"<ltrt/nearest_source.hpp>"};
   f.moves_values = true;  // copies its input's values: bfloat16 in, bfloat16 out
   f.infer = [](const Node& n, const Graph& g) {
     const Value& x = g.value(n.inputs.at(0));
@@ -98,7 +151,7 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     w.line("const float* x = inp + plane * kH * kW;");
     w.line("float* y = out + plane * kOutH * kOutW;");
     w.open("for (int oy = 0; oy < kOutH; ++oy)");
-    w.line("for (int ox = 0; ox < kOutW; ++ox) y[oy * kOutW + ox] = x[oy / kScaleH * kW + ox / kScaleW];");
+    w.line("for (int ox = 0; ox < kOutW; ++ox) y[oy * kOutW + ox] = x[" + source(n) + "];");
     w.close();
     w.close();
   };
@@ -113,7 +166,7 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                           write_scales(c, n);
                         });
     k.line("const int plane = i / (kOutH * kOutW), oy = i / kOutW % kOutH, ox = i % kOutW;");
-    k.line("out[i] = inp[(plane * kH + oy / kScaleH) * kW + ox / kScaleW];");
+    k.line("out[i] = inp[static_cast<std::int64_t>(plane) * kH * kW + " + source(n) + "];");
     k.close();
     e.body.line(constexpr_int("kOutputs", s.channels * s.out_h * s.out_w, "per sample"));
     emit_count_launch(e.body, e.fn + "_kernel", "n * kOutputs", {"out", "inp"});
@@ -125,6 +178,8 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
 
   OpDef b;
   b.name = "upsample_nearest2d_backward";
+  b.cpu_runtime_includes = {"<ltrt/nearest_source.hpp>"};
+  b.cuda_runtime_includes = {"<ltrt/nearest_source.hpp>"};
   b.infer = [](const Node& n, const Graph& g) {
     const Value& d = g.value(n.inputs.at(0));
     return std::vector<OutputType>{{d.dtype, pool_input_shape(n, d.shape[0]), true}};
@@ -135,11 +190,20 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     const double ins = static_cast<double>(numel(pool_input_shape(n, g.value(n.inputs[0]).shape[0])));
     return Cost{outs, 4 * (ins + outs)};
   };
-  // Each input element's block of output gradients, rows then columns (CPU and CUDA alike).
-  const auto block_sum = [](CodeWriter& w) {
+  // Each input element's block (or rows and columns) of output gradients, rows then columns (CPU
+  // and CUDA alike).
+  const auto block_sum = [](CodeWriter& w, const Node& n) {
     w.line("float sum = 0.0f;");
-    w.open("for (int a = 0; a < kScaleH; ++a)");
-    w.line("for (int c = 0; c < kScaleW; ++c) sum += d[(iy * kScaleH + a) * kOutW + ix * kScaleW + c];");
+    if (!whole_factors(n).empty()) {
+      w.open("for (int a = 0; a < kScaleH; ++a)");
+      w.line("for (int c = 0; c < kScaleW; ++c) sum += d[(iy * kScaleH + a) * kOutW + ix * kScaleW + c];");
+      w.close();
+      return;
+    }
+    w.line("const ltrt::NearestReaders rows = ltrt::nearest_readers(kScaleH, iy, kH, kOutH, kExact);");
+    w.line("const ltrt::NearestReaders cols = ltrt::nearest_readers(kScaleW, ix, kW, kOutW, kExact);");
+    w.open("for (int oy = rows.first; oy < rows.end; ++oy)");
+    w.line("for (int ox = cols.first; ox < cols.end; ++ox) sum += d[oy * kOutW + ox];");
     w.close();
   };
   b.emit_cpu = [block_sum](CodeWriter& w, const Node& n, const Graph& g) {
@@ -151,7 +215,7 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     w.line("const float* d = dout + plane * kOutH * kOutW;");
     w.open("for (int iy = 0; iy < kH; ++iy)");
     w.open("for (int ix = 0; ix < kW; ++ix)");
-    block_sum(w);
+    block_sum(w, n);
     w.line("dinp[(plane * kH + iy) * kW + ix] = sum;");
     w.close();
     w.close();
@@ -171,7 +235,7 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                         });
     k.line("const int plane = i / (kH * kW), iy = i / kW % kH, ix = i % kW;");
     k.line("const float* d = dout + static_cast<std::int64_t>(plane) * kOutH * kOutW;");
-    block_sum(k);
+    block_sum(k, n);
     k.line("dinp[i] = sum;");
     k.close();
     e.body.line(constexpr_int("kInputs", s.channels * s.h * s.w, "per sample"));
@@ -196,9 +260,11 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
     const std::string mode = std::get<std::string>(b.args.at("mode"));
     const bool linear = mode == "linear" || mode == "bilinear", cubic = mode == "bicubic";
-    if (mode != "nearest" && !linear && !cubic)
-      throw ShapeError("mode '" + mode + "' is not supported yet ('nearest', 'linear', 'bilinear' and 'bicubic' are)");
-    if (mode == "nearest" && b.args.count("align_corners"))
+    const bool nearest = mode == "nearest" || mode == "nearest-exact";
+    if (!nearest && !linear && !cubic)
+      throw ShapeError("mode '" + mode + "' is not supported yet ('nearest', 'nearest-exact', 'linear', 'bilinear' and "
+                       "'bicubic' are)");
+    if (nearest && b.args.count("align_corners"))
       throw ShapeError("align_corners can only be set with the interpolating modes (linear, bilinear, ...), as torch "
                        "says; mode is '" + mode + "'");
     if (b.args.count("size") == b.args.count("scale_factor"))
@@ -222,24 +288,7 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                            std::to_string(dims) + " spatial dimension" + (dims == 1 ? "" : "s"));
       }
     if (linear || cubic) return add_upsample_interpolating(b, in.at(0), dims, cubic);
-    Node n;
-    n.op = "upsample_nearest2d";
-    n.layer = b.layer;
-    n.source = b.source;
-    int plane = in.at(0);
-    if (dims == 1) {  // (N, C, L) as (N, C, 1, L)
-      n.attrs["scale"] = std::vector<std::int64_t>{1, factor(b.args, 0, 1, x.shape[2], "length")};
-      plane = add_view(b, in.at(0), {x.shape[1], 1, x.shape[2]});
-    } else {
-      n.attrs["scale"] = std::vector<std::int64_t>{factor(b.args, 0, 2, x.shape[2], "height"),
-                                                   factor(b.args, 1, 2, x.shape[3], "width")};
-    }
-    n.inputs = {plane};
-    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-    const int y = b.graph.nodes[id].outputs[0];
-    if (dims == 2) return y;
-    const Shape ys = b.graph.value(y).shape;
-    return add_view(b, y, {ys[1], ys[3]});
+    return add_upsample_nearest(b, in.at(0), dims, mode == "nearest-exact");
   };
   layers.push_back(std::move(l));
 }

@@ -48,7 +48,7 @@ std::string mixes_positions(const LayerSpec& l) {
                             std::get<std::vector<std::int64_t>>(s).size() == 1);
     return last_only ? "" : "normalizes over positions: normalize the last dimension only";
   }
-  if (l.type == "Narrow" || l.type == "Select") {  // along the features only: each position's own
+  if (l.type == "Narrow" || l.type == "Select" || l.type == "Mean" || l.type == "Sum") {  // along the features only
     const std::int64_t dim = int_arg(l, "dim", 1);
     return dim == -1 || dim == 2 ? "" : "works along dim " + std::to_string(dim) + ": use dim -1";
   }

@@ -4,6 +4,8 @@
 /// can check a generated program against Lightning itself.
 #include "emit_lightning.hpp"
 
+#include <set>
+
 #include <ltrt/json.hpp>
 #include <ltrt/python_repr.hpp>
 
@@ -65,9 +67,10 @@ bool transformer_class(const std::string& type) {
 // torch.nn's recurrent layers, which return (output, h_n): the script's subclasses return output.
 bool recurrent(const std::string& type) { return type == "RNN" || type == "LSTM" || type == "GRU"; }
 
-// Layers that torch.nn lacks: the script defines them (Reshape, Transpose, Narrow, Select).
+// Layers that torch.nn lacks: the script defines them (Reshape, Transpose, Narrow, Select, Mean, Sum).
 bool own_module(const std::string& type) {
-  return type == "Reshape" || type == "Transpose" || type == "Narrow" || type == "Select";
+  return type == "Reshape" || type == "Transpose" || type == "Narrow" || type == "Select" || type == "Mean" ||
+         type == "Sum";
 }
 
 // The __init__ of the script's subclasses of torch's attention modules: torch's arguments, and
@@ -86,7 +89,7 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
   const LayerDef* def = find_layer(l.type);
   // ltgen's MultiheadAttention: the script's SelfAttention subclass (self- or cross-attention).
   // PositionalEmbedding is the script's own class (nanoGPT's wpe).
-  // Reshape, Transpose, Narrow and Select are the script's own modules (torch.nn has none).
+  // Reshape, Transpose, Narrow, Select, Mean and Sum are the script's own modules (torch.nn has none).
   // RNN, LSTM and GRU are the script's subclasses of torch's that return the output sequence alone.
   // The Transformer classes are the script's subclasses of torch's that take is_causal (and run
   // the script's layers).
@@ -484,7 +487,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line();
   }
   bool reshape = false, transpose = false, narrow = false, select = false;
+  std::set<std::string> reductions;  // Mean, Sum
   for (const LayerSpec& l : spec.layers) {
+    if (l.type == "Mean" || l.type == "Sum") reductions.insert(l.type);
     reshape = reshape || l.type == "Reshape";
     transpose = transpose || l.type == "Transpose";
     narrow = narrow || l.type == "Narrow";
@@ -549,6 +554,23 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line();
     w.open("def forward(self, x)");
     w.line("return x.select(self.dim, self.index)");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
+  for (const std::string& type : reductions) {
+    const std::string fn = type == "Mean" ? "mean" : "sum";
+    w.open("class " + type + "(nn.Module)");
+    w.line("\"\"\"ltgen's " + type + ": x." + fn + "(dim, keepdim) (dimension 0 is the batch).\"\"\"");
+    w.line();
+    w.open("def __init__(self, dim, keepdim=False)");
+    w.line("super().__init__()");
+    w.line("self.dim, self.keepdim = dim, keepdim");
+    w.close();
+    w.line();
+    w.open("def forward(self, x)");
+    w.line("return x." + fn + "(self.dim, keepdim=self.keepdim)");
     w.close();
     w.close();
     w.line();

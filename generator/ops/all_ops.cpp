@@ -30,6 +30,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_pixel_shuffle(ops, layers);
   register_reshape(ops, layers);
   register_narrow(ops, layers);
+  register_reduce_dim(ops, layers);
   register_layer_norm(ops, layers);
   register_rms_norm(ops, layers);
   register_group_norm(ops, layers);

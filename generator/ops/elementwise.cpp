@@ -8,6 +8,14 @@
 
 namespace ltgen {
 
+AroundDim around_dim(const Shape& s, std::int64_t dim) {
+  AroundDim a;
+  for (std::int64_t d = 1; d < dim; ++d) a.outer *= s[static_cast<size_t>(d)];
+  a.size = s[static_cast<size_t>(dim)];
+  for (size_t d = static_cast<size_t>(dim) + 1; d < s.size(); ++d) a.inner *= s[d];
+  return a;
+}
+
 std::int64_t per_sample_numel(const Value& v) {
   std::int64_t n = 1;
   for (size_t i = v.batched ? 1 : 0; i < v.shape.size(); ++i) n *= v.shape[i];

@@ -65,6 +65,12 @@ std::int64_t rows_per_sample(const Value& x);
 /// Positions per channel and sample of an (N, C, *) value: the product of the dims after C (1 for
 /// (N, C)); BatchNorm's and GroupNorm's kL.
 std::int64_t positions_per_channel(const Value& x);
+/// A sample of shape `s` (batch first) as (outer, size, inner) around dimension `dim` (>= 1): the
+/// rows that Narrow, Select, Mean and Sum work along are `size`, `inner` elements apart.
+struct AroundDim {
+  std::int64_t outer = 1, size = 0, inner = 1;
+};
+AroundDim around_dim(const Shape& s, std::int64_t dim);
 /// `constexpr int kNumel = ...;`: v's elements per sample when batched, else all of them (the
 /// gradient of a weight's bf16 cast); element_count is a step's: "n * kNumel" or "kNumel".
 std::string numel_constant(const Value& v);

@@ -9,27 +9,16 @@
 
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
+#include "elementwise.hpp"
 #include "ops.hpp"
 
 namespace ltgen {
 
 namespace {
 
-// A sample as (outer, D, inner) around `dim`: the narrowed rows are D's [start, start + length).
-struct Around {
-  std::int64_t outer = 1, size = 0, inner = 1;
-};
-Around around(const Shape& s, std::int64_t dim) {
-  Around a;
-  for (std::int64_t d = 1; d < dim; ++d) a.outer *= s[static_cast<size_t>(d)];
-  a.size = s[static_cast<size_t>(dim)];
-  for (size_t d = static_cast<size_t>(dim) + 1; d < s.size(); ++d) a.inner *= s[d];
-  return a;
-}
-
 // The constants of the copies: on the CPU with kOuter (the loop's), in a CUDA kernel without.
 void write_sizes(CodeWriter& w, const Node& n, const Shape& x, bool outer) {
-  const Around a = around(x, attr_int(n, "dim"));
+  const AroundDim a = around_dim(x, attr_int(n, "dim"));
   w.line((outer ? "constexpr int kOuter = " + std::to_string(a.outer) + ", kD = " : std::string("constexpr int kD = ")) +
          std::to_string(a.size) + ", kInner = " + std::to_string(a.inner) + ";  // per sample: (" +
          (outer ? "outer" : std::to_string(a.outer)) + ", D, inner)");
@@ -59,7 +48,7 @@ void emit_narrow_backward(CodeWriter& w, const Node& n, const Graph& g) {
 // CUDA: a thread per element of the smaller tensor's side (out forward, dinp backward).
 void emit_narrow_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const Shape& x = g.value(n.inputs.at(0)).shape;
-  const Around a = around(x, attr_int(n, "dim"));
+  const AroundDim a = around_dim(x, attr_int(n, "dim"));
   e.body.line("constexpr int kNumel = " + std::to_string(a.outer * attr_int(n, "length") * a.inner) +
               ";  // per sample, out");
   emit_elementwise_kernel(e, e.fn + "_kernel", {{"float* __restrict__ out", "out"}, {"const float* __restrict__ inp", "inp"}},
@@ -71,7 +60,7 @@ void emit_narrow_cuda(CudaEmit& e, const Node& n, const Graph& g) {
 
 void emit_narrow_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const Shape& x = g.value(n.outputs.at(0)).shape;
-  const Around a = around(x, attr_int(n, "dim"));
+  const AroundDim a = around_dim(x, attr_int(n, "dim"));
   e.body.line("constexpr int kNumel = " + std::to_string(a.outer * a.size * a.inner) + ";  // per sample, dinp");
   emit_elementwise_kernel(e, e.fn + "_kernel",
                           {{"float* __restrict__ dinp", "dinp"}, {"const float* __restrict__ dout", "dout"}}, "n * kNumel",

@@ -41,6 +41,7 @@ void register_pad(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Z
 void register_pixel_shuffle(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // PixelShuffle, PixelUnshuffle
 void register_reshape(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Reshape (a view), Transpose
 void register_narrow(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);   // Narrow, Select
+void register_reduce_dim(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Mean, Sum over a dimension
 void register_layer_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_rms_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 /// LayerNorm's and RMSNorm's normalized_shape: the layer's argument (an int or a list), or the input's

@@ -124,7 +124,13 @@ std::string module(const LayerSpec& l, const Graph& g, const std::string& layer)
           v = &n.attrs.at(attr);
     }
     if ((!v && !a.nullable) || a.name == "tie_weight") continue;  // tying: an assignment after construction
-    s += (first ? "" : ", ") + a.name + "=" + (v ? py(*v) : std::string("None"));  // nullable: given as null
+    std::string value = v ? py(*v) : std::string("None");  // nullable: given as null
+    if (const auto* xs = v ? std::get_if<std::vector<double>>(v) : nullptr; xs && a.type == ArgType::number_tuple) {
+      value = "(";  // a tuple, as torch.nn's modules take sizes (nn.Upsample refuses a list)
+      for (size_t i = 0; i < xs->size(); ++i) value += (i ? ", " : "") + ltrt::python_repr((*xs)[i]);
+      value += xs->size() == 1 ? ",)" : ")";
+    }
+    s += (first ? "" : ", ") + a.name + "=" + value;
     first = false;
   }
   return s + ")";

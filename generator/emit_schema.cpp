@@ -66,6 +66,15 @@ JsonValue arg_schema(const ArgDef& a) {
       v.set("minItems", JsonValue::make_integer(1));
       return a.nullable ? one_of({v, type_of("null")}) : v;
     }
+    case ArgType::number_tuple: {
+      JsonValue item = type_of("number");
+      if (!a.positive.empty()) item.set("exclusiveMinimum", JsonValue::make_number(0));
+      JsonValue list = type_of("array");
+      list.set("items", item);
+      list.set("minItems", JsonValue::make_integer(a.tuple_size > 0 ? a.tuple_size : 1));
+      if (a.tuple_size > 0) list.set("maxItems", JsonValue::make_integer(a.tuple_size));
+      return one_of({item, list});
+    }
     case ArgType::integer_tuple: {
       JsonValue item = type_of("integer");
       if (a.min) item.set("minimum", JsonValue::make_number(*a.min));

@@ -115,13 +115,15 @@ Cost node_cost(const Node& n, const Graph& g);
 /// integer_tuple: an int or a list of `tuple_size` ints (torch's `_pair`), kept as written
 /// (int64 or vector); with `choices`, one of those strings too (Conv2d's padding='same').
 /// tuple_size 0: a non-empty list of any length (LayerNorm's normalized_shape).
+/// number_tuple: the same with finite numbers (Upsample's scale_factor), a double or vector<double>;
+/// `positive` asks each to be > 0.
 /// module: a torch.nn module given to the constructor (TransformerEncoder's encoder_layer), an object
 /// of that layer's arguments (its "type" may be given, and must be `module_type`); the layer's args
 /// then hold the type under the argument's name and each of its arguments as "<name>.<argument>".
 /// value: one of forward's tensor arguments that is not the layer's input (MultiheadAttention's
 /// key_padding_mask), the name of a model input; not a constructor argument. The builder finds
 /// the value in LayerBuild::values.
-enum class ArgType { integer, number, boolean, string, integer_tuple, number_list, module, value };
+enum class ArgType { integer, number, boolean, string, integer_tuple, number_tuple, number_list, module, value };
 struct ArgDef {
   std::string name;
   ArgType type;
@@ -134,7 +136,7 @@ struct ArgDef {
   std::string unsupported;            // non-empty: accepted name, but only the default works yet
   bool nullable = false;              // null is a value of its own (BatchNorm's momentum=None), not
                                       // the default: the argument is then absent from the layer's args
-  int tuple_size = 0;                 // integer_tuple: the length of a list
+  int tuple_size = 0;                 // integer_tuple, number_tuple: the length of a list
   std::string module_type;            // module: the torch.nn class ("TransformerEncoderLayer")
   std::string module_part;            // module: the part the builder makes of it ("layers.0"), whose
                                       // nodes hold what it inferred

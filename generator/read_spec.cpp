@@ -132,6 +132,22 @@ Attr read_integer_tuple(ltrt::ConfigObject& o, const ArgDef& a, const JsonValue&
   return xs;
 }
 
+// A finite number, or a list of a.tuple_size of them (any length when 0); each > 0 with `positive`.
+Attr read_number_tuple(const ArgDef& a, const JsonValue& v, const std::string& path) {
+  const auto number = [&](const JsonValue& item, const std::string& at) {
+    if (item.kind != Kind::number || !std::isfinite(item.num)) fail_at(item, at, "expected a finite number");
+    if (!a.positive.empty() && !(item.num > 0)) fail_at(item, at, a.positive);
+    return item.num;
+  };
+  if (v.kind == Kind::number) return number(v, path);
+  const std::string n = a.tuple_size > 0 ? std::to_string(a.tuple_size) : "one or more";
+  if (v.kind != Kind::array || (a.tuple_size > 0 ? static_cast<int>(v.items.size()) != a.tuple_size : v.items.empty()))
+    fail_at(v, path, "expected a number or a list of " + n + " numbers, got " + ltrt::describe(v));
+  std::vector<double> xs;
+  for (size_t i = 0; i < v.items.size(); ++i) xs.push_back(number(v.items[i], path + "[" + std::to_string(i) + "]"));
+  return xs;
+}
+
 Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
   Attrs out;
   for (const ArgDef& a : def.args) {
@@ -161,6 +177,7 @@ Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
       case ArgType::boolean: out[a.name] = o.boolean(a.name, false); break;
       case ArgType::string: out[a.name] = o.string(a.name, "", a.choices); break;
       case ArgType::integer_tuple: out[a.name] = read_integer_tuple(o, a, *v, path); break;
+      case ArgType::number_tuple: out[a.name] = read_number_tuple(a, *v, path); break;
       case ArgType::module: {  // the module's own arguments, read as that layer's, under the argument's name
         const LayerDef* nested = find_layer(a.module_type);
         if (v->kind != Kind::object)

@@ -7,6 +7,10 @@
 /// sums each input's sh x sw block; otherwise the backward sums the rows and columns of outputs that
 /// ltrt::nearest_readers names. Either way row by row, the order torch's CPU kernel adds them in.
 /// On (N, C, L) it is the same op over a (N, C, 1, L) view, as the 1-d poolings.
+#include <cmath>
+
+#include <ltrt/python_repr.hpp>
+
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "ops.hpp"
@@ -46,8 +50,38 @@ std::string source(const Node& n) {
   return "ltrt::nearest_source(kScaleH, oy, kH, kExact) * kW + ltrt::nearest_source(kScaleW, ox, kW, kExact)";
 }
 
-// The nearest modes' node: the output size and torch's float32 scales (1 / scale_factor, or in / out
-// for a size); whole factors of at most 16 take the block form.
+// One spatial dimension of an Upsample: its output size, torch's (ATen's compute_output_size: the
+// input size times scale_factor, truncated), and the float32 scale its kernels step the input by
+// (1 / scale_factor, or in / out for a size); `whole` when each input has `factor` outputs.
+struct UpsampleDim {
+  std::int64_t in, out;
+  float scale;
+  bool whole;
+  std::int64_t factor;
+};
+UpsampleDim upsample_dim(const LayerBuild& b, const Value& x, size_t d, size_t dims) {
+  UpsampleDim u{x.shape[d + 2], 0, 0.0f, false, 0};
+  if (auto it = b.args.find("scale_factor"); it != b.args.end()) {
+    const auto* list = std::get_if<std::vector<double>>(&it->second);
+    const double f = list ? list->at(d) : std::get<double>(it->second);
+    const double product = static_cast<double>(u.in) * f;
+    if (!(product >= 1.0) || product >= 2147483648.0)
+      throw ShapeError("scale_factor " + ltrt::python_repr(f) + " makes " + std::to_string(u.in) + " inputs " +
+                       (product >= 1.0 ? "too many outputs" : "no output") + ", which torch refuses");
+    u.out = static_cast<std::int64_t>(product);
+    u.scale = static_cast<float>(1.0 / f);
+    u.whole = f == std::floor(f);
+  } else {
+    u.out = expand_tuple(b.args.at("size"), static_cast<int>(dims))[d];
+    u.scale = static_cast<float>(u.in) / static_cast<float>(u.out);
+    u.whole = u.out % u.in == 0;
+  }
+  u.factor = u.out / u.in;
+  return u;
+}
+
+// The nearest modes' node: the output size and torch's float32 scales; 'nearest' by whole factors
+// of at most 16 takes the block form.
 int add_upsample_nearest(LayerBuild& b, int input, size_t dims, bool exact) {
   const Value& x = b.graph.value(input);
   std::vector<std::int64_t> out_size(2, 1), factors(2, 1);
@@ -55,17 +89,11 @@ int add_upsample_nearest(LayerBuild& b, int input, size_t dims, bool exact) {
   bool whole = !exact;
   for (size_t d = 0; d < dims; ++d) {
     const size_t at = d + 2 - dims;  // (N, C, L) runs as (N, C, 1, L)
-    const std::int64_t in = x.shape[d + 2];
-    if (auto it = b.args.find("scale_factor"); it != b.args.end()) {
-      const std::int64_t f = expand_tuple(it->second, static_cast<int>(dims))[d];
-      out_size[at] = in * f;
-      scale[at] = static_cast<float>(1.0 / static_cast<double>(f));
-    } else {
-      out_size[at] = expand_tuple(b.args.at("size"), static_cast<int>(dims))[d];
-      scale[at] = static_cast<float>(in) / static_cast<float>(out_size[at]);
-    }
-    factors[at] = out_size[at] / in;
-    whole = whole && out_size[at] % in == 0 && factors[at] <= 16;
+    const UpsampleDim u = upsample_dim(b, x, d, dims);
+    out_size[at] = u.out;
+    scale[at] = u.scale;
+    factors[at] = u.factor;
+    whole = whole && u.whole && u.factor <= 16;
   }
   Node n;
   n.op = "upsample_nearest2d";
@@ -89,21 +117,16 @@ int add_upsample_nearest(LayerBuild& b, int input, size_t dims, bool exact) {
 
 // The interpolating modes' node (upsample_linear.cpp, upsample_cubic.cpp): any output size; the
 // ratios as torch's area_pixel_compute_scale computes them in float32: (in - 1) / (out - 1) with
-// align_corners, else 1 / scale_factor, or in / out for a size.
+// align_corners, else upsample_dim's scale.
 int add_upsample_interpolating(LayerBuild& b, int input, size_t dims, bool cubic) {
   const Value& x = b.graph.value(input);
   const bool align = b.args.count("align_corners") && std::get<bool>(b.args.at("align_corners"));
   std::vector<std::int64_t> in_size(x.shape.begin() + 2, x.shape.end()), out_size = in_size;
   std::vector<float> ratio(dims);
   for (size_t d = 0; d < dims; ++d) {
-    if (auto it = b.args.find("scale_factor"); it != b.args.end()) {
-      const std::int64_t s = expand_tuple(it->second, static_cast<int>(dims))[d];
-      out_size[d] = in_size[d] * s;
-      ratio[d] = static_cast<float>(1.0 / static_cast<double>(s));
-    } else {
-      out_size[d] = expand_tuple(b.args.at("size"), static_cast<int>(dims))[d];
-      ratio[d] = static_cast<float>(in_size[d]) / static_cast<float>(out_size[d]);
-    }
+    const UpsampleDim u = upsample_dim(b, x, d, dims);
+    out_size[d] = u.out;
+    ratio[d] = u.scale;
     if (align)
       ratio[d] = out_size[d] > 1 ? static_cast<float>(in_size[d] - 1) / static_cast<float>(out_size[d] - 1) : 0.0f;
   }
@@ -247,8 +270,9 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   l.torch_type = "Upsample";
   ArgDef size = tuple_arg("size", std::nullopt, 1, 0);
   size.optional = true;
-  ArgDef scale = tuple_arg("scale_factor", std::nullopt, 1, 0);
+  ArgDef scale{"scale_factor", ArgType::number_tuple, std::nullopt};  // tuple_size 0: the layer checks it
   scale.optional = true;
+  scale.positive = "must be positive (a factor of the input's size)";
   ArgDef mode{"mode", ArgType::string, Attr{std::string("nearest")}};
   mode.choices = {"nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact"};
   ArgDef align{"align_corners", ArgType::boolean, std::nullopt};
@@ -283,8 +307,11 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     require_spatial_input(x, static_cast<int>(dims));
     for (const char* key : {"size", "scale_factor"})
       if (auto it = b.args.find(key); it != b.args.end()) {
-        if (const auto* v = std::get_if<std::vector<std::int64_t>>(&it->second); v && v->size() != dims)
-          throw ShapeError(std::string(key) + " has " + std::to_string(v->size()) + " entries for " +
+        const auto* ints = std::get_if<std::vector<std::int64_t>>(&it->second);
+        const auto* numbers = std::get_if<std::vector<double>>(&it->second);
+        const size_t given = ints ? ints->size() : numbers ? numbers->size() : dims;
+        if (given != dims)
+          throw ShapeError(std::string(key) + " has " + std::to_string(given) + " entries for " +
                            std::to_string(dims) + " spatial dimension" + (dims == 1 ? "" : "s"));
       }
     if (linear || cubic) return add_upsample_interpolating(b, in.at(0), dims, cubic);

@@ -108,6 +108,15 @@ std::vector<std::int64_t> get_shape(const json::Value& v) {
 }
 
 // An int-or-tuple argument (torch's _single / _pair) as `size` ints; `dflt` when absent.
+// A number or a list of them (Upsample's scale_factor), as `size` numbers.
+std::vector<double> get_numbers(const json::Value& obj, const char* key, double dflt, std::size_t size) {
+  const json::Value* v = member(obj, key);
+  if (!v || v->kind == json::Kind::null) return std::vector<double>(size, dflt);
+  if (v->kind != json::Kind::array) return std::vector<double>(size, v->num);
+  std::vector<double> xs;
+  for (const auto& x : v->items) xs.push_back(x.num);
+  return xs;
+}
 std::vector<std::int64_t> get_ints(const json::Value& obj, const char* key, std::int64_t dflt, std::size_t size) {
   const json::Value* v = member(obj, key);
   if (!v || v->kind == json::Kind::null) return std::vector<std::int64_t>(size, dflt);
@@ -330,14 +339,15 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       const std::int64_t dim = get_integer(l, "dim", -1);
       const std::size_t d = dim < 0 ? shape.size() + static_cast<std::size_t>(dim) : static_cast<std::size_t>(dim - 1);
       shape.at(d) /= 2;
-    } else if (type == "Upsample") {  // whole factors: scale_factor, or size
+    } else if (type == "Upsample") {  // size, or the input's times scale_factor, truncated (ATen's)
       const std::size_t dims = shape.size() - 1;
       if (member(l, "size")) {
         const auto size = get_ints(l, "size", 0, dims);
         for (std::size_t d = 0; d < dims; ++d) shape[d + 1] = size[d];
       } else {
-        const auto scale = get_ints(l, "scale_factor", 1, dims);
-        for (std::size_t d = 0; d < dims; ++d) shape[d + 1] *= scale[d];
+        const auto scale = get_numbers(l, "scale_factor", 1, dims);
+        for (std::size_t d = 0; d < dims; ++d)
+          shape[d + 1] = static_cast<std::int64_t>(static_cast<double>(shape[d + 1]) * scale[d]);
       }
     } else if (type == "Flatten") {
       shape = flatten_shape(shape, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
@@ -674,10 +684,10 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       if (member(l, "size")) {
         size = get_ints(l, "size", 0, size.size());
       } else {
-        const auto scale = get_ints(l, "scale_factor", 1, size.size());
+        const auto scale = get_numbers(l, "scale_factor", 1, size.size());
         for (std::size_t d = 0; d < size.size(); ++d) {
-          size[d] *= scale[d];
-          scales[d] = static_cast<double>(scale[d]);
+          size[d] = static_cast<std::int64_t>(static_cast<double>(size[d]) * scale[d]);
+          scales[d] = scale[d];
         }
       }
       const std::string mode = get_string(l, "mode", "nearest");

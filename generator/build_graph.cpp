@@ -138,7 +138,14 @@ Graph build_graph(const Spec& spec) {
     }
 
   const Value& pred = g.value(x);
-  if (spec.target.dtype == DType::i64 && predictions.size() == 1) {  // (a pair loss says what it needs itself)
+  if (find_layer(spec.loss.type)->class_lists) {  // targets (batch, C) of classes, -1 ending a row
+    const std::int64_t c = pred.shape.back();
+    if (spec.target.dtype != DType::i64 || spec.target.num_classes != c || spec.target.shape != Shape{c})
+      throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
+                      spec.loss.type + " on scores " + shape_str(pred.shape) + " needs each sample's classes as int64, "
+                      "ended by -1: \"model.target\": {\"dtype\": \"int64\", \"num_classes\": " + std::to_string(c) +
+                      ", \"shape\": [" + std::to_string(c) + "]}");
+  } else if (spec.target.dtype == DType::i64 && predictions.size() == 1) {  // (a pair loss says what it needs itself)
     // Logits (batch, *target.shape, num_classes): one label per position of the target.
     Shape want = {spec.batch_size};
     want.insert(want.end(), spec.target.shape.begin(), spec.target.shape.end());
@@ -159,6 +166,9 @@ Graph build_graph(const Spec& spec) {
   if (spec.accuracy && predictions.size() > 1)
     throw SpecError(spec.path, {}, "model.metrics", "accuracy reads one prediction, but model.output names " +
                                                         std::to_string(predictions.size()) + " nodes");
+  if (spec.accuracy && find_layer(spec.loss.type)->class_lists)
+    throw SpecError(spec.path, {}, "model.metrics",
+                    "accuracy compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
   if (spec.accuracy && spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")
     throw SpecError(spec.path, {}, "model.metrics",
                     "accuracy needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");

@@ -454,8 +454,11 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   if (spec.log_on_epoch) w.line("m.log_on_epoch = true;  // model.log: train_loss_epoch besides train_loss_step");
   w.line("m.num_classes = " + std::to_string(spec.target.num_classes) + ";  // 0: regression targets");
   const auto ignore = spec.loss.args.find("ignore_index");
-  w.line("m.ignore_index = " +
-         std::to_string(ignore != spec.loss.args.end() ? std::get<std::int64_t>(ignore->second) : -100) + ";");
+  if (find_layer(spec.loss.type)->class_lists)
+    w.line("m.ignore_index = -1;  // the targets list classes, -1 ending a row");
+  else
+    w.line("m.ignore_index = " +
+           std::to_string(ignore != spec.loss.args.end() ? std::get<std::int64_t>(ignore->second) : -100) + ";");
   if (const std::int64_t bound = index_bound(g, g.inputs[0]); bound > 0)  // int64 inputs are an Embedding's indices
     w.line("m.num_embeddings = " + std::to_string(bound) +
            ";  // the data loader refuses indices outside [0, num_embeddings)");

@@ -655,7 +655,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("out = self(*xs)");
     if (spec.target.none)
       w.line(spec.outputs.size() > 1 ? "loss = self.loss(*out)" : "loss = self.loss(out)");
-    else if (spec.target.dtype == DType::i64 && !spec.target.shape.empty())
+    else if (spec.target.dtype == DType::i64 && !spec.target.shape.empty() && !find_layer(spec.loss.type)->class_lists)
       // Sequence labels: torch wants the class dimension second; a Lightning user flattens.
       w.line("loss = self.loss(out.view(-1, " + std::to_string(spec.target.num_classes) + "), y.view(-1))");
     else if (spec.outputs.size() > 1)

@@ -98,18 +98,7 @@ void register_multi_margin_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& 
     k.close();
     emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"out", "inp", "target", "n"});
   };
-  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
-    const int x = n.inputs[0];
-    if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1, -1};
-    Node b;
-    b.op = "multi_margin_loss_backward";
-    b.layer = n.layer;
-    b.source = n.source;
-    b.attrs = n.attrs;
-    b.inputs = {dout[0], x, n.inputs[1]};
-    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
-    return std::vector<int>{ad.graph.nodes[id].outputs[0], -1};
-  };
+  f.backward = prediction_backward("multi_margin_loss");
   ops.push_back(std::move(f));
 
   OpDef b;

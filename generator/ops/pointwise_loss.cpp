@@ -6,6 +6,21 @@
 
 namespace ltgen {
 
+decltype(OpDef::backward) prediction_backward(const std::string& op) {
+  return [op](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    const int x = n.inputs[0];
+    if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1, -1};
+    Node b;
+    b.op = op + "_backward";
+    b.layer = n.layer;
+    b.source = n.source;
+    b.attrs = n.attrs;
+    b.inputs = {dout[0], x, n.inputs[1]};
+    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
+    return std::vector<int>{ad.graph.nodes[id].outputs[0], -1};
+  };
+}
+
 ArgDef reduction_arg() {
   ArgDef r{"reduction", ArgType::string, Attr{std::string("mean")}};
   r.choices = {"mean", "sum"};
@@ -91,18 +106,7 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
     e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs.back()))) + ";  // per sample");
     emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"loss", "inp", "target", "n * kNumel"});
   };
-  f.backward = [l](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
-    const int x = n.inputs[0];
-    if (!ad.needs_grad(x) || dout[0] < 0) return std::vector<int>{-1, -1};
-    Node b;
-    b.op = l.name + "_backward";
-    b.layer = n.layer;
-    b.source = n.source;
-    b.attrs = n.attrs;
-    b.inputs = {dout[0], x, n.inputs[1]};
-    const int id = ad.add_backward(std::move(b), ad.grad_name(x));
-    return std::vector<int>{ad.graph.nodes[id].outputs[0], -1};
-  };
+  f.backward = prediction_backward(l.name);
   ops.push_back(std::move(f));
 
   OpDef b;

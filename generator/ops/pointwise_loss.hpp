@@ -32,6 +32,11 @@ struct PointwiseLoss {
 void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers,
                              const PointwiseLoss& loss);
 
+/// The backward rule of a loss over (prediction, target): one `<op>_backward` node reading (dloss,
+/// prediction, target) with the forward's attributes, giving the prediction's gradient (none for
+/// the target).
+decltype(OpDef::backward) prediction_backward(const std::string& op);
+
 /// The reduction argument every torch.nn loss takes ('none' cannot drive training).
 ArgDef reduction_arg();
 

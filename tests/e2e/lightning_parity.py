@@ -340,6 +340,21 @@ def pair_targets(model, rows, rng):
     return rng.choice(np.array([1.0, -1.0, 1.0, -1.0, 0.0], dtype=np.float32), size=(rows, *model["target"]["shape"]))
 
 
+def class_lists(model, rows, rng):
+    """MultiLabelMarginLoss's targets: each row some distinct classes, then -1, then leftovers that
+    torch ignores (classes or -1); row 0 lists every class (no -1), row 1 one class twice."""
+    c = model["target"]["num_classes"]
+    y = rng.integers(-1, c, size=(rows, c)).astype(np.int64)
+    for r in range(rows):
+        k = int(rng.integers(0, c))
+        y[r, :k] = rng.permutation(c)[:k]
+        y[r, k] = -1
+    y[0] = rng.permutation(c)
+    y[1, :3] = [1, 1, 0]
+    y[1, 3] = -1
+    return y
+
+
 def write_data(spec, work, rng):
     model = spec["model"]
     if spec["data"]["train"]["source"] == "idx":
@@ -421,7 +436,9 @@ def write_data(spec, work, rng):
             np.save(os.path.join(work, prefix + "y.npy"), y)
             continue
         x = rng.standard_normal((rows, *x_spec)).astype(np.float32)
-        if model["target"].get("dtype") == "int64":
+        if spec["model"]["loss"]["type"] == "MultiLabelMarginLoss":
+            y = class_lists(model, rows, rng)
+        elif model["target"].get("dtype") == "int64":
             y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
         elif spec["model"]["loss"]["type"] == "KLDivLoss":  # a distribution over the target's classes, from x
             classes = model["target"]["shape"][-1]

@@ -932,6 +932,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   if (s.loss_type == "SmoothL1Loss") return torch::smooth_l1_loss(h, y, red, get_number(l, "beta", 1.0));
   if (s.loss_type == "BCELoss") return torch::binary_cross_entropy(h, y, torch::Tensor(), red);
   if (s.loss_type == "SoftMarginLoss") return torch::soft_margin_loss(h, y, red);
+  if (s.loss_type == "MultiLabelMarginLoss") return torch::multilabel_margin_loss(h, y, red);
   if (s.loss_type == "HingeEmbeddingLoss") return torch::hinge_embedding_loss(h, y, get_number(l, "margin", 1.0), red);
   if (s.loss_type == "MultiLabelSoftMarginLoss") {  // torch.nn.functional's Python, as written there
     torch::Tensor loss = -(y * torch::log_sigmoid(h) + (1 - y) * torch::log_sigmoid(-h));

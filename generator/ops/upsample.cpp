@@ -71,6 +71,12 @@ UpsampleDim upsample_dim(const LayerBuild& b, const Value& x, size_t d, size_t d
     u.out = static_cast<std::int64_t>(product);
     u.scale = static_cast<float>(1.0 / f);
     u.whole = f == std::floor(f);
+    // recompute_scale_factor: F.interpolate's floor(in * f) as a size, the kernels stepping by in / out.
+    if (auto r = b.args.find("recompute_scale_factor"); r != b.args.end() && std::get<bool>(r->second)) {
+      u.out = static_cast<std::int64_t>(std::floor(static_cast<double>(u.in) * f));
+      u.scale = static_cast<float>(u.in) / static_cast<float>(u.out);
+      u.whole = u.out % u.in == 0;
+    }
   } else {
     u.out = expand_tuple(b.args.at("size"), static_cast<int>(dims))[d];
     u.scale = static_cast<float>(u.in) / static_cast<float>(u.out);
@@ -279,7 +285,6 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   align.optional = true;
   ArgDef recompute{"recompute_scale_factor", ArgType::boolean, std::nullopt};
   recompute.optional = true;
-  recompute.unsupported = "recompute_scale_factor";
   l.args = {size, scale, mode, align, recompute};
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
     const std::string mode = std::get<std::string>(b.args.at("mode"));
@@ -293,6 +298,8 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
                        "says; mode is '" + mode + "'");
     if (b.args.count("size") == b.args.count("scale_factor"))
       throw ShapeError("give exactly one of size and scale_factor, as torch asks");
+    if (auto r = b.args.find("recompute_scale_factor"); r != b.args.end() && std::get<bool>(r->second) && b.args.count("size"))
+      throw ShapeError("recompute_scale_factor needs scale_factor, not size, as torch says");
     const Value& x = b.graph.value(in.at(0));
     if (x.shape.size() != 3 && x.shape.size() != 4)
       throw ShapeError("expects (batch, C, L) or (batch, C, H, W) input, got " + shape_str(x.shape) +

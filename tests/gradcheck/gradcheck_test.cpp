@@ -685,9 +685,10 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         size = get_ints(l, "size", 0, size.size());
       } else {
         const auto scale = get_numbers(l, "scale_factor", 1, size.size());
+        const bool recompute = get_bool(l, "recompute_scale_factor", false);  // F.interpolate's: a size, no scales
         for (std::size_t d = 0; d < size.size(); ++d) {
           size[d] = static_cast<std::int64_t>(static_cast<double>(size[d]) * scale[d]);
-          scales[d] = scale[d];
+          if (!recompute) scales[d] = scale[d];
         }
       }
       const std::string mode = get_string(l, "mode", "nearest");

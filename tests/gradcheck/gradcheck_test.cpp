@@ -392,13 +392,21 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       d0 = d0 < 0 ? d0 + rank : d0;
       d1 = d1 < 0 ? d1 + rank : d1;
       std::swap(shape.at(static_cast<std::size_t>(d0 - 1)), shape.at(static_cast<std::size_t>(d1 - 1)));
-    } else if (type == "Narrow" || type == "Select" || type == "Mean" || type == "Sum") {
+    } else if (type == "Mean" || type == "Sum") {  // dim: one or several (consecutive)
+      const auto rank = static_cast<std::int64_t>(shape.size()) + 1;  // with the batch
+      std::vector<std::int64_t> dims = get_ints(l, "dim", 1, 1);
+      for (auto& d : dims) d = d < 0 ? d + rank : d;
+      std::sort(dims.rbegin(), dims.rend());  // erase from the back
+      for (const std::int64_t d : dims) {
+        if (get_bool(l, "keepdim", false)) shape.at(static_cast<std::size_t>(d - 1)) = 1;
+        else shape.erase(shape.begin() + (d - 1));
+      }
+    } else if (type == "Narrow" || type == "Select") {
       const auto rank = static_cast<std::int64_t>(shape.size()) + 1;  // with the batch
       std::int64_t d = get_integer(l, "dim", 1);
       d = d < 0 ? d + rank : d;
       const auto at = shape.begin() + (d - 1);
       if (type == "Narrow") *at = get_integer(l, "length", 1);
-      else if (type != "Select" && get_bool(l, "keepdim", false)) *at = 1;
       else shape.erase(at);
     } else if (type == "ReLU" || type == "LeakyReLU" || type == "GELU" || type == "Tanh" || type == "Sigmoid" ||
                type == "SiLU" || type == "Dropout" || type == "AlphaDropout" || type == "Dropout1d" || type == "Dropout2d" ||
@@ -743,9 +751,9 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     } else if (type == "Select") {
       h = h.select(get_integer(l, "dim", 1), get_integer(l, "index", 0));
     } else if (type == "Mean") {
-      h = h.mean(get_integer(l, "dim", 1), get_bool(l, "keepdim", false));
+      h = h.mean(get_ints(l, "dim", 1, 1), get_bool(l, "keepdim", false));
     } else if (type == "Sum") {
-      h = h.sum(get_integer(l, "dim", 1), get_bool(l, "keepdim", false));
+      h = h.sum(get_ints(l, "dim", 1, 1), get_bool(l, "keepdim", false));
     } else if (type == "Dropout") {
       const double prob = get_number(l, "p", 0.5);
       if (training && prob > 0) {

@@ -108,6 +108,58 @@ std::vector<int> pool_backward(Autodiff& ad, const Node& n, const std::vector<in
   return std::vector<int>{ad.graph.nodes[id].outputs[0]};
 }
 
+PoolSizes upsample_sizes(const Node& n, const Value& x) {
+  require_spatial_input(x, 2);
+  const auto& out = attr_ints(n, "out_size");
+  return PoolSizes{x.shape[1], x.shape[2], x.shape[3], out[0], out[1]};
+}
+
+PoolSizes upsample_backward_sizes(const Node& n, const Graph& g) {
+  const Shape in = pool_input_shape(n, 0);
+  const Shape& out = g.value(n.inputs[0]).shape;
+  return PoolSizes{in[1], in[2], in[3], out[2], out[3]};
+}
+
+std::pair<OpDef, OpDef> upsample_op_pair(const std::string& name, const std::string& header,
+                                         std::function<double(const Node&)> flops,
+                                         std::function<double(const Node&)> backward_flops) {
+  OpDef f;
+  f.name = name;
+  f.cpu_runtime_includes = {header};
+  f.cuda_runtime_includes = {header};
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    const PoolSizes s = upsample_sizes(n, x);
+    return std::vector<OutputType>{{x.dtype, {x.shape[0], s.channels, s.out_h, s.out_w}, true}};
+  };
+  f.slots = [](const Node&) { return Slots{{"out"}, {"inp"}}; };
+  f.cost = [flops](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs[0]);
+    const PoolSizes s = upsample_sizes(n, x);
+    const double outs = static_cast<double>(x.shape[0] * s.channels * s.out_h * s.out_w);
+    return Cost{outs * flops(n), 4 * (static_cast<double>(numel(x.shape)) + outs)};
+  };
+  f.backward = [name](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    return pool_backward(ad, n, dout, name + "_backward");
+  };
+
+  OpDef b;
+  b.name = name + "_backward";
+  b.cpu_runtime_includes = {header};
+  b.cuda_runtime_includes = {header};
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& d = g.value(n.inputs.at(0));
+    return std::vector<OutputType>{{d.dtype, pool_input_shape(n, d.shape[0]), true}};
+  };
+  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dout"}}; };
+  b.cost = [backward_flops](const Node& n, const Graph& g) {
+    const double outs = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    const double ins = static_cast<double>(numel(pool_input_shape(n, g.value(n.inputs[0]).shape[0])));
+    return Cost{outs * backward_flops(n), 4 * (ins + outs)};
+  };
+  return {std::move(f), std::move(b)};
+}
+
 void write_interpolation_constants(CodeWriter& w, const Node& n) {
   w.line("constexpr float kRatioH = " + float_literal(static_cast<float>(attr_float(n, "ratio_h"))) +
          ", kRatioW = " + float_literal(static_cast<float>(attr_float(n, "ratio_w"))) +

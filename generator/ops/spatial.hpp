@@ -48,6 +48,17 @@ void write_pool_sizes(CodeWriter& w, const PoolSizes& s, bool with_channels = tr
 /// kKernelH/W, kStrideH/W, kPadH/W (and kDilationH/W) from the node's window attributes.
 void write_window_sizes(CodeWriter& w, const Node& n);
 
+/// The upsampling ops (upsample.cpp, upsample_linear.cpp, upsample_cubic.cpp) over (batch, C, H, W):
+/// the forward's sizes, to the node's out_size, and the backward's, from the input size it saved.
+PoolSizes upsample_sizes(const Node& n, const Value& x);
+PoolSizes upsample_backward_sizes(const Node& n, const Graph& g);
+/// Such an op's forward `name` and backward `name`_backward, without emitters: infer, slots, a cost
+/// of `flops` (`backward_flops`) per output element, the backward rule (pool_backward) and
+/// `header` of the runtime included on both devices.
+std::pair<OpDef, OpDef> upsample_op_pair(const std::string& name, const std::string& header,
+                                         std::function<double(const Node&)> flops,
+                                         std::function<double(const Node&)> backward_flops);
+
 /// An interpolating Upsample's kRatioH/W (torch's area_pixel_compute_scale, from the node's
 /// ratio_h and ratio_w) and kAlignCorners.
 void write_interpolation_constants(CodeWriter& w, const Node& n);

@@ -20,12 +20,6 @@ namespace ltgen {
 
 namespace {
 
-PoolSizes sizes(const Node& n, const Value& x) {
-  require_spatial_input(x, 2);
-  const auto& out = attr_ints(n, "out_size");
-  return PoolSizes{x.shape[1], x.shape[2], x.shape[3], out[0], out[1]};
-}
-
 // The whole factors of 'nearest' (none: empty), where each input's outputs are a block.
 std::vector<std::int64_t> whole_factors(const Node& n) {
   return n.attrs.count("whole_factors") ? attr_ints(n, "whole_factors") : std::vector<std::int64_t>{};
@@ -156,25 +150,11 @@ int add_upsample_interpolating(LayerBuild& b, int input, size_t dims, bool cubic
 }  // namespace
 
 void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
-  OpDef f;
-  f.name = "upsample_nearest2d";
-  f.cpu_runtime_includes = {"<ltrt/nearest_source.hpp>"};
-  f.cuda_runtime_includes = {"<ltrt/nearest_source.hpp>"};
+  auto [f, b] = upsample_op_pair("upsample_nearest2d", "<ltrt/nearest_source.hpp>", [](const Node&) { return 0.0; },
+                                 [](const Node&) { return 1.0; });
   f.moves_values = true;  // copies its input's values: bfloat16 in, bfloat16 out
-  f.infer = [](const Node& n, const Graph& g) {
-    const Value& x = g.value(n.inputs.at(0));
-    const PoolSizes s = sizes(n, x);
-    return std::vector<OutputType>{{x.dtype, {x.shape[0], s.channels, s.out_h, s.out_w}, true}};
-  };
-  f.slots = [](const Node&) { return Slots{{"out"}, {"inp"}}; };
-  f.cost = [](const Node& n, const Graph& g) {
-    const Value& x = g.value(n.inputs[0]);
-    const PoolSizes s = sizes(n, x);
-    const double outs = static_cast<double>(x.shape[0] * s.channels * s.out_h * s.out_w);
-    return Cost{0, 4 * (static_cast<double>(numel(x.shape)) + outs)};
-  };
   f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
-    write_pool_sizes(w, sizes(n, g.value(n.inputs[0])));
+    write_pool_sizes(w, upsample_sizes(n, g.value(n.inputs[0])));
     write_scales(w, n);
     w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
     w.line("const float* x = inp + plane * kH * kW;");
@@ -185,7 +165,7 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     w.close();
   };
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
-    const PoolSizes s = sizes(n, g.value(n.inputs[0]));
+    const PoolSizes s = upsample_sizes(n, g.value(n.inputs[0]));
     CodeWriter& k = e.kernels;
     k.line();
     k.line("// A thread per output copies its input element.");
@@ -200,25 +180,8 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     e.body.line(constexpr_int("kOutputs", s.channels * s.out_h * s.out_w, "per sample"));
     emit_count_launch(e.body, e.fn + "_kernel", "n * kOutputs", {"out", "inp"});
   };
-  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
-    return pool_backward(ad, n, dout, "upsample_nearest2d_backward");
-  };
   ops.push_back(std::move(f));
 
-  OpDef b;
-  b.name = "upsample_nearest2d_backward";
-  b.cpu_runtime_includes = {"<ltrt/nearest_source.hpp>"};
-  b.cuda_runtime_includes = {"<ltrt/nearest_source.hpp>"};
-  b.infer = [](const Node& n, const Graph& g) {
-    const Value& d = g.value(n.inputs.at(0));
-    return std::vector<OutputType>{{d.dtype, pool_input_shape(n, d.shape[0]), true}};
-  };
-  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dout"}}; };
-  b.cost = [](const Node& n, const Graph& g) {
-    const double outs = static_cast<double>(numel(g.value(n.inputs[0]).shape));
-    const double ins = static_cast<double>(numel(pool_input_shape(n, g.value(n.inputs[0]).shape[0])));
-    return Cost{outs, 4 * (ins + outs)};
-  };
   // Each input element's block (or rows and columns) of output gradients, rows then columns (CPU
   // and CUDA alike).
   const auto block_sum = [](CodeWriter& w, const Node& n) {
@@ -236,9 +199,7 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     w.close();
   };
   b.emit_cpu = [block_sum](CodeWriter& w, const Node& n, const Graph& g) {
-    const Shape in = pool_input_shape(n, 0);
-    const Shape& out = g.value(n.inputs[0]).shape;
-    write_pool_sizes(w, PoolSizes{in[1], in[2], in[3], out[2], out[3]});
+    write_pool_sizes(w, upsample_backward_sizes(n, g));
     write_scales(w, n);
     w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
     w.line("const float* d = dout + plane * kOutH * kOutW;");
@@ -251,9 +212,7 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     w.close();
   };
   b.emit_cuda = [block_sum](CudaEmit& e, const Node& n, const Graph& g) {
-    const Shape in = pool_input_shape(n, 0);
-    const Shape& out = g.value(n.inputs[0]).shape;
-    const PoolSizes s{in[1], in[2], in[3], out[2], out[3]};
+    const PoolSizes s = upsample_backward_sizes(n, g);
     CodeWriter& k = e.kernels;
     k.line();
     k.line("// A thread per input element sums its block of output gradients in the CPU's order.");

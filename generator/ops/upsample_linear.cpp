@@ -18,12 +18,6 @@ namespace ltgen {
 
 namespace {
 
-PoolSizes sizes(const Node& n, const Value& x) {
-  require_spatial_input(x, 2);
-  const auto& out = attr_ints(n, "out_size");
-  return PoolSizes{x.shape[1], x.shape[2], x.shape[3], out[0], out[1]};
-}
-
 bool rows(const Node& n) { return attr_bool(n, "bilinear"); }  // 'linear': one row, no row weights
 
 // `r` (the output row's sources, 'bilinear') and `c` (the column's).
@@ -53,24 +47,11 @@ std::vector<std::pair<std::string, std::string>> corners(const Node& n) {
 }  // namespace
 
 void register_upsample_linear(std::vector<OpDef>& ops) {
-  OpDef f;
-  f.name = "upsample_linear2d";
-  f.cpu_runtime_includes = {"<ltrt/linear_interpolation.hpp>"};
-  f.cuda_runtime_includes = {"<ltrt/linear_interpolation.hpp>"};
-  f.infer = [](const Node& n, const Graph& g) {
-    const Value& x = g.value(n.inputs.at(0));
-    const PoolSizes s = sizes(n, x);
-    return std::vector<OutputType>{{x.dtype, {x.shape[0], s.channels, s.out_h, s.out_w}, true}};
-  };
-  f.slots = [](const Node&) { return Slots{{"out"}, {"inp"}}; };
-  f.cost = [](const Node& n, const Graph& g) {
-    const Value& x = g.value(n.inputs[0]);
-    const PoolSizes s = sizes(n, x);
-    const double outs = static_cast<double>(x.shape[0] * s.channels * s.out_h * s.out_w);
-    return Cost{outs * (rows(n) ? 6 : 2), 4 * (static_cast<double>(numel(x.shape)) + outs)};
-  };
+  auto [f, b] = upsample_op_pair("upsample_linear2d", "<ltrt/linear_interpolation.hpp>",
+                                 [](const Node& n) { return rows(n) ? 6.0 : 2.0; },
+                                 [](const Node& n) { return rows(n) ? 12.0 : 4.0; });
   f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
-    write_pool_sizes(w, sizes(n, g.value(n.inputs[0])));
+    write_pool_sizes(w, upsample_sizes(n, g.value(n.inputs[0])));
     write_interpolation_constants(w, n);
     w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
     w.line("const float* x = inp + plane * kH * kW;");
@@ -86,7 +67,7 @@ void register_upsample_linear(std::vector<OpDef>& ops) {
     w.close();
   };
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
-    const PoolSizes s = sizes(n, g.value(n.inputs[0]));
+    const PoolSizes s = upsample_sizes(n, g.value(n.inputs[0]));
     CodeWriter& k = e.kernels;
     k.line();
     k.line("// A thread per output interpolates its inputs, as the CPU.");
@@ -104,29 +85,10 @@ void register_upsample_linear(std::vector<OpDef>& ops) {
     e.body.line(constexpr_int("kOutputs", s.channels * s.out_h * s.out_w, "per sample"));
     emit_count_launch(e.body, e.fn + "_kernel", "n * kOutputs", {"out", "inp"});
   };
-  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
-    return pool_backward(ad, n, dout, "upsample_linear2d_backward");
-  };
   ops.push_back(std::move(f));
 
-  OpDef b;
-  b.name = "upsample_linear2d_backward";
-  b.cpu_runtime_includes = {"<ltrt/linear_interpolation.hpp>"};
-  b.cuda_runtime_includes = {"<ltrt/linear_interpolation.hpp>"};
-  b.infer = [](const Node& n, const Graph& g) {
-    const Value& d = g.value(n.inputs.at(0));
-    return std::vector<OutputType>{{d.dtype, pool_input_shape(n, d.shape[0]), true}};
-  };
-  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dout"}}; };
-  b.cost = [](const Node& n, const Graph& g) {
-    const double outs = static_cast<double>(numel(g.value(n.inputs[0]).shape));
-    const double ins = static_cast<double>(numel(pool_input_shape(n, g.value(n.inputs[0]).shape[0])));
-    return Cost{outs * (rows(n) ? 12 : 4), 4 * (ins + outs)};
-  };
   b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
-    const Shape in = pool_input_shape(n, 0);
-    const Shape& out = g.value(n.inputs[0]).shape;
-    write_pool_sizes(w, PoolSizes{in[1], in[2], in[3], out[2], out[3]});
+    write_pool_sizes(w, upsample_backward_sizes(n, g));
     write_interpolation_constants(w, n);
     w.line("std::fill(dinp, dinp + n * kChannels * kH * kW, 0.0f);");
     w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
@@ -143,9 +105,7 @@ void register_upsample_linear(std::vector<OpDef>& ops) {
     w.close();
   };
   b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
-    const Shape in = pool_input_shape(n, 0);
-    const Shape& out = g.value(n.inputs[0]).shape;
-    const PoolSizes s{in[1], in[2], in[3], out[2], out[3]};
+    const PoolSizes s = upsample_backward_sizes(n, g);
     CodeWriter& k = e.kernels;
     k.line();
     k.line("// A thread per input gathers the outputs that read it, in the CPU's order (rows, columns, then");

@@ -112,8 +112,14 @@ void Autodiff::run() {
     const std::vector<int> grads = def.backward(*this, node, dout);
     // Only values that need a gradient collect one: a frozen weight's bf16 cast gets none (its
     // cast's backward would add to a gradient nothing reads).
-    for (size_t k = 0; k < node.inputs.size(); ++k)
-      if (grads.at(k) >= 0 && needs_grad(node.inputs[k])) contributions[node.inputs[k]].push_back(grads[k]);
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      if (grads.at(k) < 0 || !needs_grad(node.inputs[k])) continue;
+      if (graph.value(grads[k]).shape != graph.value(node.inputs[k]).shape)
+        throw std::logic_error("internal: op " + node.op + "'s backward gives " + graph.value(node.inputs[k]).name +
+                               " a gradient of shape " + shape_str(graph.value(grads[k]).shape) + ", not " +
+                               shape_str(graph.value(node.inputs[k]).shape));
+      contributions[node.inputs[k]].push_back(grads[k]);
+    }
   }
 }
 

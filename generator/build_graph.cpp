@@ -68,6 +68,8 @@ Graph build_graph(const Spec& spec) {
   // nodes, and each reads the values it names.
   std::map<std::string, int> named;
   for (size_t i = 0; i < spec.inputs.size(); ++i) named[spec.inputs[i].name] = g.inputs[i];
+  std::set<std::string> referenced(spec.outputs.begin(), spec.outputs.end());  // the values nodes and forward read
+  for (const LayerSpec& l : spec.layers) referenced.insert(l.inputs.begin(), l.inputs.end());
   int x = g.inputs.at(0);
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const LayerSpec& l = spec.layers[i];
@@ -83,6 +85,8 @@ Graph build_graph(const Spec& spec) {
                         l.type + ": its input '" + g.value(v).name + "' is one number per sample (torch's (batch,)), " +
                             kScalarReaders + ": give it a dimension first, {\"type\": \"Reshape\", \"shape\": [1]}");
     LayerBuild ctx{g, module, l.source, l.args};
+    for (const std::string& extra : find_layer(l.type)->extra_outputs)  // "<node>.h_n" read later on
+      if (spec.graph && referenced.count(l.name + "." + extra)) ctx.wanted_outputs.insert(extra);
     for (const ArgDef& a : find_layer(l.type)->args)  // forward's masks: model inputs (read_spec checked)
       if (a.type == ArgType::value && l.args.count(a.name))
         ctx.values[a.name] = named.at(std::get<std::string>(l.args.at(a.name)));
@@ -102,6 +106,7 @@ Graph build_graph(const Spec& spec) {
       complete_init(g);  // the layer's parameters that it drew in state_dict order
       g.layer_outputs.push_back(x);
       if (spec.graph) named[l.name] = x;
+      for (const auto& [extra, value] : ctx.outputs) named[l.name + "." + extra] = value;
     } catch (const ShapeError& e) {
       throw SpecError(spec.path, l.pos, l.source, l.type + ": " + e.what());
     }

@@ -21,10 +21,13 @@ std::int64_t int_arg(const LayerSpec& l, const char* name, std::int64_t fallback
 
 // Empty when the layer keeps positions apart (or attends causally), else why it does not.
 std::string mixes_positions(const LayerSpec& l) {
+  for (const std::string& in : l.inputs)  // a recurrent layer's state after the last position
+    if (in.find('.') != std::string::npos) return "reads " + in + ", the state after the last position: read the output sequence";
   if (kPositionWise.count(l.type)) return "";
   // Recurrent layers: each step of the forward direction reads the steps before it only; the
   // reverse direction reads the steps after it.
   if (l.type == "RNN" || l.type == "LSTM" || l.type == "GRU") {
+    if (l.inputs.size() > 1) return "starts from given states: leave them out (zero states)";
     auto it = l.args.find("bidirectional");
     const bool both = it != l.args.end() && std::get<bool>(it->second);
     return both ? "is bidirectional (its reverse direction reads later positions): set \"bidirectional\": false" : "";

@@ -4,6 +4,7 @@
 /// can check a generated program against Lightning itself.
 #include "emit_lightning.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include <ltrt/json.hpp>
@@ -464,12 +465,25 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     bool used = false;
     for (const LayerSpec& l : spec.layers) used = used || l.type == type;
     if (!used) continue;
+    const bool lstm = std::string(type) == "LSTM";
     w.open(std::string("class ") + type + "(nn." + type + ")");
-    w.line(std::string("\"\"\"ltgen's ") + type + ": torch.nn." + type + " from zero states, its output sequence alone (not " +
-           (std::string(type) == "LSTM" ? "h_n, c_n" : "h_n") + ").\"\"\"");
+    w.line(std::string("\"\"\"ltgen's ") + type + ": torch.nn." + type + ": forward returns the output sequence alone (from zero "
+           "states);\n    with_states takes and returns the states batch first (h_n.transpose(0, 1)).\"\"\"");
     w.line();
     w.open("def forward(self, x)");
     w.line("return super().forward(x)[0]");
+    w.close();
+    w.line();
+    w.open(std::string("def with_states(self, x") + (lstm ? ", h_0=None, c_0=None)" : ", h_0=None)"));
+    w.line("# torch's states are (num_layers * num_directions, batch, hidden_size)");
+    if (lstm) {
+      w.line("hx = None if h_0 is None else (h_0.transpose(0, 1).contiguous(), c_0.transpose(0, 1).contiguous())");
+      w.line("output, (h_n, c_n) = super().forward(x, hx)");
+      w.line("return output, h_n.transpose(0, 1), c_n.transpose(0, 1)");
+    } else {
+      w.line("output, h_n = super().forward(x, None if h_0 is None else h_0.transpose(0, 1).contiguous())");
+      w.line("return output, h_n.transpose(0, 1)");
+    }
     w.close();
     w.close();
     w.line();
@@ -625,25 +639,42 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   if (!spec.graph) {
     w.line("return self.layers(" + input + ")");
   } else {
+    // A recurrent layer's "<node>.h_n" is the script's <node>_h_n (read_spec keeps those names free).
+    auto python = [](std::string ref) {
+      std::replace(ref.begin(), ref.end(), '.', '_');
+      return ref;
+    };
+    std::set<std::string> read(spec.outputs.begin(), spec.outputs.end());
+    for (const LayerSpec& l : spec.layers) read.insert(l.inputs.begin(), l.inputs.end());
     for (const LayerSpec& l : spec.layers) {
-      std::string expr;
-      if (l.type == "Add") expr = l.inputs[0] + " + " + l.inputs[1];
-      else if (l.type == "Mul") expr = l.inputs[0] + " * " + l.inputs[1];
+      std::vector<std::string> in;
+      for (const std::string& i : l.inputs) in.push_back(python(i));
+      std::string expr, assigned = l.name;
+      const std::string self = "self." + (l.module.empty() ? l.name : l.module);
+      bool states = false;  // a recurrent layer given initial states, or whose h_n or c_n is read
+      for (const std::string& extra : find_layer(l.type)->extra_outputs) states = states || read.count(l.name + "." + extra);
+      if (l.type == "Add") expr = in[0] + " + " + in[1];
+      else if (l.type == "Mul") expr = in[0] + " * " + in[1];
       else if (l.type == "Concat") {
         expr = "torch.cat([";
-        for (size_t k = 0; k < l.inputs.size(); ++k) expr += (k ? ", " : "") + l.inputs[k];
+        for (size_t k = 0; k < in.size(); ++k) expr += (k ? ", " : "") + in[k];
         expr += "], dim=" + py(l.args.at("dim")) + ")";
+      } else if (recurrent(l.type) && (states || in.size() > 1)) {
+        expr = self + ".with_states(";
+        for (size_t k = 0; k < in.size(); ++k) expr += (k ? ", " : "") + in[k];
+        expr += ")";
+        for (const std::string& extra : find_layer(l.type)->extra_outputs) assigned += ", " + l.name + "_" + extra;
       } else {  // one input, or two (a query and its memory; Transformer's src and tgt), and masks
-        expr = "self." + (l.module.empty() ? l.name : l.module) + "(" + l.inputs.at(0) + (l.inputs.size() > 1 ? ", " + l.inputs[1] : "");
+        expr = self + "(" + in.at(0) + (in.size() > 1 ? ", " + in[1] : "");
         for (const ArgDef& a : find_layer(l.type)->args)
           if (a.type == ArgType::value && l.args.count(a.name))
             expr += ", " + a.name + "=" + std::get<std::string>(l.args.at(a.name));
         expr += ")";
       }
-      w.line(l.name + " = " + expr);
+      w.line(assigned + " = " + expr);
     }
     std::string returned;  // one value, or the tuple of a loss over several predictions
-    for (const std::string& out : spec.outputs) returned += (returned.empty() ? "" : ", ") + out;
+    for (const std::string& out : spec.outputs) returned += (returned.empty() ? "" : ", ") + python(out);
     w.line("return " + returned);
   }
   w.close();

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -153,6 +154,10 @@ struct LayerBuild {
   Attrs args;          // checked arguments, defaults filled in (inferred ones absent)
   bool training_only_identity = false;
   std::map<std::string, int> values;  // ArgType::value arguments given: the values they name
+  // model.graph: the layer's extra outputs (LayerDef::extra_outputs) that later nodes read, which
+  // the builder makes and puts in `outputs`.
+  std::set<std::string> wanted_outputs;
+  std::map<std::string, int> outputs;
 };
 
 /// A torch.nn class as the spec names it.
@@ -164,6 +169,9 @@ struct LayerDef {
   bool class_lists = false;  // a loss whose int64 targets list classes, -1 ending a row (MultiLabelMarginLoss)
   int num_inputs = 1;  // values it reads; -1: two or more (Concat). Only 1 fits model.layers.
   int max_inputs = 0;  // more than num_inputs: a model.graph node may give up to this many (MultiheadAttention's key and value)
+  /// Values beside the output that model.graph's nodes may read as "<node>.<name>" (a recurrent
+  /// layer's "h_n" and "c_n"); the builder makes those named in LayerBuild::wanted_outputs.
+  std::vector<std::string> extra_outputs;
   /// Adds forward nodes; returns the output value. `in` are the layer's inputs
   /// (losses get prediction and target). Throws ShapeError for bad sizes.
   std::function<int(LayerBuild&, const std::vector<int>& in)> build;
@@ -217,6 +225,10 @@ std::uint32_t dropout_stream(const std::string& layer);
 /// features) sequence; returns its output, named `<layer>_out`. A bidirectional recurrent layer's
 /// reverse direction.
 int add_reverse_steps(Graph& g, const std::string& layer, const std::string& source, int x);
+/// Adds a narrow node, x.narrow(dim, start, length) (a copy), named `name`: Narrow and Select, and a
+/// recurrent layer's initial and final states.
+int add_narrow(Graph& g, const std::string& layer, const std::string& source, int x, std::int64_t dim,
+               std::int64_t start, std::int64_t length, const std::string& name);
 /// Creates a parameter value and registers it in state_dict order.
 int add_param(Graph& g, const std::string& torch_name, Shape shape);
 /// Creates a buffer (ValueKind::state: BatchNorm's running_mean) with its constant init

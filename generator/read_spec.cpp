@@ -606,6 +606,20 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         }
       }
       known.push_back(node.name);
+      // A recurrent layer's h_n and c_n: "<node>.h_n", which --emit lightning names <node>_h_n.
+      for (const std::string& extra : find_layer(node.type)->extra_outputs) {
+        const std::string python = node.name + "_" + extra;
+        if (std::find(known.begin(), known.end(), python) != known.end())
+          fail_at(graph->items[i], path + ".name", "'" + node.name + "' gives the value '" + node.name + "." + extra +
+                                                       "', which the Lightning script names '" + python +
+                                                       "', the name of an input or an earlier node: rename one of them");
+        known.push_back(node.name + "." + extra);
+      }
+      for (const LayerSpec& e : spec.layers)
+        for (const std::string& extra : find_layer(e.type)->extra_outputs)
+          if (node.name == e.name + "_" + extra)
+            fail_at(graph->items[i], path + ".name", "'" + node.name + "' is the Lightning script's name of '" + e.name +
+                                                         "." + extra + "': choose another node name");
       spec.layers.push_back(std::move(node));
     }
     // forward's arguments: each is read (an unread one would be a batch column nothing uses).

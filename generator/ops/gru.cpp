@@ -21,6 +21,7 @@ void register_gru(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   c.saved = 4;
   c.own_hidden_grad = true;
   c.direct_dh = true;
+  c.reads_h_prev = true;
   c.forward = [](const Node& n) {
     return std::vector<std::string>{
         "float* g = gates + row * kS;  // h_{t-1} W_hh^T in, then r, z, n, hn",
@@ -29,7 +30,7 @@ void register_gru(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         "const float z = ltrt::sigmoid(" + hidden_part(n, "g[kH + j]", "kH + j") + " + x[kH + j]);",
         "const float hn = " + hidden_part(n, "g[2 * kH + j]", "2 * kH + j") + ";",
         "const float new_gate = ltrt::tanh_vec(x[2 * kH + j] + hn * r);",
-        "const float h_prev = t > 0 ? out[(row - 1) * kH + j] : 0.0f;",
+        "const float h_prev = " + previous(n, "out", "h0") + ";",
         "g[j] = r;",
         "g[kH + j] = z;",
         "g[2 * kH + j] = new_gate;",
@@ -37,14 +38,14 @@ void register_gru(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         "out[row * kH + j] = (h_prev - new_gate) * z + new_gate;",
     };
   };
-  c.backward = [](const Node&) {
+  c.backward = [](const Node& n) {
     return std::vector<std::string>{
         "const float* g = gates + row * kS;",
         "float* dg = dgates + row * kG;",
         "float* dhid = dhidden + row * kG;",
         "const float r = g[j], z = g[kH + j], new_gate = g[2 * kH + j], hn = g[3 * kH + j];",
-        "const float h_prev = t > 0 ? out[(row - 1) * kH + j] : 0.0f;",
-        "const float dh_t = dout[row * kH + j] + (t < kT - 1 ? dh[b * kH + j] : 0.0f);",
+        "const float h_prev = " + previous(n, "out", "h0") + ";",
+        "const float dh_t = " + step_grad(n) + ";",
         "const float dn = dh_t * (1.0f - z) * (1.0f - new_gate * new_gate);",
         "const float dz = dh_t * (h_prev - new_gate) * (z * (1.0f - z));",
         "const float dr = dn * hn * (r * (1.0f - r));",

@@ -30,7 +30,7 @@ void register_lstm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         "const float f_gate = ltrt::sigmoid(" + pre("kH + j") + ");",
         "const float g_gate = ltrt::tanh_vec(" + pre("2 * kH + j") + ");",
         "const float o_gate = ltrt::sigmoid(" + pre("3 * kH + j") + ");",
-        "const float c = f_gate * (t > 0 ? cell[(row - 1) * kH + j] : 0.0f) + i_gate * g_gate;",
+        "const float c = f_gate * (" + previous(n, "cell", "c0") + ") + i_gate * g_gate;",
         "g[j] = i_gate;",
         "g[kH + j] = f_gate;",
         "g[2 * kH + j] = g_gate;",
@@ -39,15 +39,15 @@ void register_lstm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         "out[row * kH + j] = o_gate * ltrt::tanh_vec(c);",
     };
   };
-  c.backward = [](const Node&) {
+  c.backward = [](const Node& n) {
     return std::vector<std::string>{
         "const float* g = gates + row * kG;",
         "float* dg = dgates + row * kG;",
         "const float i_gate = g[j], f_gate = g[kH + j], g_gate = g[2 * kH + j], o_gate = g[3 * kH + j];",
         "const float tanh_c = ltrt::tanh_vec(cell[row * kH + j]);",
-        "const float dh_t = dout[row * kH + j] + (t < kT - 1 ? dh[b * kH + j] : 0.0f);",
-        "const float dc_t = dh_t * o_gate * (1.0f - tanh_c * tanh_c) + (t < kT - 1 ? dc[b * kH + j] : 0.0f);",
-        "const float c_prev = t > 0 ? cell[(row - 1) * kH + j] : 0.0f;",
+        "const float dh_t = " + step_grad(n) + ";",
+        "const float dc_t = dh_t * o_gate * (1.0f - tanh_c * tanh_c) + " + carried_cell_grad(n) + ";",
+        "const float c_prev = " + previous(n, "cell", "c0") + ";",
         "dg[j] = dc_t * g_gate * (i_gate * (1.0f - i_gate));",
         "dg[kH + j] = dc_t * c_prev * (f_gate * (1.0f - f_gate));",
         "dg[2 * kH + j] = dc_t * i_gate * (1.0f - g_gate * g_gate);",

@@ -85,19 +85,25 @@ std::int64_t checked_dim(const LayerBuild& b, const Value& x) {
 }
 
 int add_narrow(LayerBuild& b, int x, std::int64_t dim, std::int64_t start, std::int64_t length) {
+  return add_narrow(b.graph, b.layer, b.source, x, dim, start, length,
+                    cpp_name(b.layer) + (b.args.count("index") ? "_row" : "_out"));
+}
+
+}  // namespace
+
+int add_narrow(Graph& g, const std::string& layer, const std::string& source, int x, std::int64_t dim,
+               std::int64_t start, std::int64_t length, const std::string& name) {
   Node n;
   n.op = "narrow";
-  n.layer = b.layer;
-  n.source = b.source;
+  n.layer = layer;
+  n.source = source;
   n.attrs["dim"] = dim;
   n.attrs["start"] = start;
   n.attrs["length"] = length;
   n.inputs = {x};
-  const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + (b.args.count("index") ? "_row" : "_out"));
-  return b.graph.nodes[id].outputs[0];
+  const int id = add_op(g, std::move(n), name);
+  return g.nodes[id].outputs[0];
 }
-
-}  // namespace
 
 void register_narrow(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;

@@ -45,8 +45,23 @@ std::string product_width(const RecurrentCell& c) { return c.saved > 0 ? gates_w
 // The gradient rows weight_hh's and bias_hh's gradients are summed from.
 std::string hidden_grad(const RecurrentCell& c) { return c.own_hidden_grad ? "dhidden" : "dgates"; }
 
-// h shifted a step for weight_hh's gradient: element i of (n, kT, kH) is h_{t-1}, 0 at t = 0.
-const char* kShiftedH = "hprev[i] = i / kH % kT > 0 ? out[i - kH] : 0.0f;";
+// Whether the node starts from given states (h0, and c0 for a cell state), not zeros.
+bool initial_state(const Node& n) { return n.attrs.count("initial_state") && attr_bool(n, "initial_state"); }
+// Backward nodes: whether they compute h0's (c0's) gradient, lack the output's (no_dout: only c_n
+// is read) and read the cell output's (dcell, c_n's).
+bool flag(const Node& n, const char* name) { return n.attrs.count(name) && attr_bool(n, name); }
+
+// The backward node's input `out` (after dout, gates and cell, those it has).
+const Value& backward_out(const RecurrentCell& c, const Node& n, const Graph& g) {
+  const size_t at = (flag(n, "no_dout") ? 0 : 1) + (c.saved > 0 ? 1 : 0) + (c.cell_state ? 1 : 0);
+  return g.value(n.inputs.at(at));
+}
+
+// h shifted a step for weight_hh's gradient: element i of (n, kT, kH) is h_{t-1}, h_0 (or 0) at t = 0.
+std::string shifted_h(const Node& n) {
+  return std::string("hprev[i] = i / kH % kT > 0 ? out[i - kH] : ") +
+         (initial_state(n) ? "h0[i / (kT * kH) * kH + i % kH];" : "0.0f;");
+}
 
 // The GEMMs of a step, on the CPU (ltrt::sgemm_ld) or CUDA (ltrt::cuda::sgemm_ld, alpha 1).
 std::string sgemm_ld(bool cuda) { return cuda ? "ltrt::cuda::sgemm_ld(ctx, " : "ltrt::sgemm_ld("; }
@@ -55,21 +70,29 @@ std::string alpha(bool cuda) { return cuda ? "" : "1.0f, "; }
 // On the CPU the steps' GEMMs read weight_hh packed once for the whole sequence
 // (ltrt/packed_gemm.hpp: BLAS's sgemm would pack it again at every step), split among the BLAS
 // threads' count of threads.
-std::string forward_gemm(const RecurrentCell& c, bool cuda) {
+// Step t's GEMM from h_{t-1} (rows `ld` floats apart); from h_0 at t = 0 when the node has one.
+std::vector<std::string> forward_gemm(const RecurrentCell& c, const Node& n, bool cuda) {
   const std::string buffer = product_buffer(c), width = product_width(c);
-  if (!cuda)
-    return "if (t > 0) ltrt::gemm_packed_split(n, kG, kH, out + (t - 1) * kH, kT * kH, packed, 0.0f, " + buffer +
-           " + t * " + width + ", kT * " + width + ");";
-  return "if (t > 0) " + sgemm_ld(cuda) + "false, true, n, kG, kH, " + alpha(cuda) +
-         "out + (t - 1) * kH, kT * kH, weight_hh, kH, 0.0f, " + buffer + " + t * " + width + ", kT * " + width + ");";
+  auto gemm = [&](const std::string& h, const std::string& ld) {
+    if (!cuda)
+      return "ltrt::gemm_packed_split(n, kG, kH, " + h + ", " + ld + ", packed, 0.0f, " + buffer + " + t * " + width +
+             ", kT * " + width + ");";
+    return sgemm_ld(cuda) + "false, true, n, kG, kH, " + alpha(cuda) + h + ", " + ld + ", weight_hh, kH, 0.0f, " +
+           buffer + " + t * " + width + ", kT * " + width + ");";
+  };
+  std::vector<std::string> lines = {"if (t > 0) " + gemm("out + (t - 1) * kH", "kT * kH")};
+  if (initial_state(n)) lines.push_back("else " + gemm("h0", "kH") + "  // h_{-1} = h_0");
+  return lines;
 }
 
-std::string backward_gemm(const RecurrentCell& c, bool cuda) {
+// dh_{t-1}; at t = 0 only for h_0's gradient (then dh_{-1}, copied to dh0 after the loop).
+std::string backward_gemm(const RecurrentCell& c, const Node& n, bool cuda) {
   const std::string beta = c.direct_dh ? "1.0f" : "0.0f";
+  const std::string when = flag(n, "h0_grad") ? "" : "if (t > 0) ";
   if (!cuda)
-    return "if (t > 0) ltrt::gemm_packed_split(n, kH, kG, " + hidden_grad(c) + " + t * kG, kT * kG, packed, " + beta +
+    return when + "ltrt::gemm_packed_split(n, kH, kG, " + hidden_grad(c) + " + t * kG, kT * kG, packed, " + beta +
            ", dh, kH);";
-  return "if (t > 0) " + sgemm_ld(cuda) + "false, false, n, kH, kG, " + alpha(cuda) + hidden_grad(c) +
+  return when + sgemm_ld(cuda) + "false, false, n, kH, kG, " + alpha(cuda) + hidden_grad(c) +
          " + t * kG, kT * kG, weight_hh, kH, " + beta + ", carry, kH);";
 }
 
@@ -100,7 +123,7 @@ void emit_forward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Gr
   w.line(step_comment(false));
   w.open("auto step = [=](auto t)");
   w.line(forward_comment(c));
-  w.line(forward_gemm(c, false));
+  for (const std::string& l : forward_gemm(c, n, false)) w.line(l);
   w.open("for (int b = 0; b < n; ++b)");
   w.line("const int row = b * kT + t;");
   w.open("for (int j = 0; j < kH; ++j)");
@@ -127,15 +150,17 @@ void emit_backward(const RecurrentCell& c, CodeWriter& w, const Node& n, const G
   w.close();
   w.close();
   w.line(backward_comment(c));
-  w.line(backward_gemm(c, false));
+  w.line(backward_gemm(c, n, false));
   w.close(";");
   w.line("step(std::integral_constant<int, kT - 1>{});");
   if (steps > 1) {
     w.line("for (int t = kT - 2; t > 0; --t) step(t);");
     w.line("step(std::integral_constant<int, 0>{});");
   }
+  if (flag(n, "h0_grad")) w.line("std::copy(dh, dh + n * kH, dh0);  // dL/dh_0");
+  if (flag(n, "c0_grad")) w.line("std::copy(dc, dc + n * kH, dc0);  // dL/dc_0");
   w.line("// dW_hh = the sum over steps of " + hidden_grad(c) + "_t^T h_{t-1}: one GEMM over every (sample, step) row");
-  w.line(std::string("for (int i = 0; i < n * kT * kH; ++i) ") + kShiftedH);
+  w.line("for (int i = 0; i < n * kT * kH; ++i) " + shifted_h(n));
   w.line("ltrt::sgemm(true, false, kG, kH, n * kT, " + hidden_grad(c) + ", hprev, accumulate ? 1.0f : 0.0f, dweight_hh);");
   if (!attr_bool(n, "bias")) return;
   w.line("if (!accumulate) std::fill(dbias_hh, dbias_hh + kG, 0.0f);");
@@ -159,10 +184,17 @@ void emit_forward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, const
   if (c.saved > 0) add("float*", "gates");
   add("const float*", "xg");
   if (attr_bool(n, "bias")) add("const float*", "bias_hh");
+  // The initial states the cell reads at t = 0 (the GEMM reads h_0 for the others).
+  const bool h0 = initial_state(n) && c.reads_h_prev, c0 = initial_state(n) && c.cell_state;
+  if (h0) add("const float*", "h0");
+  if (c0) add("const float*", "c0");
   params.push_back("int t");
   args.push_back("t");
   open_element_kernel(k, e.fn + "_cell_kernel", params, [&](CodeWriter& w) { write_sizes(w, c, n, steps, Sizes::cell); });
-  k.line("const int j = i % kH, row = i / kH * kT + t;  // sample i / kH's unit j");
+  if (h0 || c0)
+    k.line("const int b = i / kH, j = i % kH, row = b * kT + t;  // sample b's unit j");
+  else
+    k.line("const int j = i % kH, row = i / kH * kT + t;  // sample i / kH's unit j");
   for (const std::string& l : c.forward(n)) k.line(l);
   k.close();
 
@@ -171,7 +203,7 @@ void emit_forward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, const
   w.line("const int count = n * kH;  // the cell kernel's threads");
   w.open("for (int t = 0; t < kT; ++t)");
   w.line(forward_comment(c));
-  w.line(forward_gemm(c, true));
+  for (const std::string& l : forward_gemm(c, n, true)) w.line(l);
   args.push_back("count");
   emit_launch(w, e.fn + "_cell_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads", args);
   w.close();
@@ -192,10 +224,13 @@ void emit_backward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, cons
   };
   if (c.own_hidden_grad) add("float*", "dhidden");
   add("float*", "carry");
-  add("const float*", "dout");
+  if (!flag(n, "no_dout")) add("const float*", "dout");
   add("const float*", "out");
   if (c.saved > 0) add("const float*", "gates");
   if (c.cell_state) add("const float*", "cell");
+  if (initial_state(n) && c.cell_state) add("const float*", "c0");
+  if (initial_state(n) && c.reads_h_prev) add("const float*", "h0");
+  if (flag(n, "cell_grad")) add("const float*", "dcell");
   params.push_back("int t");
   args.push_back("t");
   open_element_kernel(k, e.fn + "_cell_kernel", params, sizes(Sizes::cell));
@@ -206,9 +241,14 @@ void emit_backward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, cons
   k.close();
   k.line();
   k.line("// h shifted a step, for weight_hh's gradient.");
-  open_element_kernel(k, e.fn + "_shift_kernel", {"float* __restrict__ hprev", "const float* __restrict__ out"},
-                      sizes(Sizes::steps));
-  k.line(kShiftedH);
+  std::vector<std::string> shift_params = {"float* __restrict__ hprev", "const float* __restrict__ out"};
+  std::vector<std::string> shift_args = {"hprev", "out"};
+  if (initial_state(n)) {
+    shift_params.push_back("const float* __restrict__ h0");
+    shift_args.push_back("h0");
+  }
+  open_element_kernel(k, e.fn + "_shift_kernel", shift_params, sizes(Sizes::steps));
+  k.line(shifted_h(n));
   k.close();
 
   CodeWriter& w = e.body;
@@ -218,11 +258,16 @@ void emit_backward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, cons
   args.push_back("count");
   emit_launch(w, e.fn + "_cell_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads", args);
   w.line(backward_comment(c) + ", into carry's first n x kH floats");
-  w.line(backward_gemm(c, true));
+  w.line(backward_gemm(c, n, true));
   w.close();
+  if (flag(n, "h0_grad"))
+    w.line("LTRT_CUDA_CHECK(cudaMemcpyAsync(dh0, carry, sizeof(float) * count, cudaMemcpyDeviceToDevice, ctx.stream));  // dL/dh_0");
+  if (flag(n, "c0_grad"))
+    w.line("LTRT_CUDA_CHECK(cudaMemcpyAsync(dc0, carry + count, sizeof(float) * count, cudaMemcpyDeviceToDevice, "
+           "ctx.stream));  // dL/dc_0");
   w.line("const int shifted = n * kT * kH;");
-  emit_launch(w, e.fn + "_shift_kernel", "ltrt::cuda::blocks_for(shifted, kThreads)", "kThreads",
-              {"hprev", "out", "shifted"});
+  shift_args.push_back("shifted");
+  emit_launch(w, e.fn + "_shift_kernel", "ltrt::cuda::blocks_for(shifted, kThreads)", "kThreads", shift_args);
   w.line("// dW_hh = the sum over steps of " + hidden_grad(c) + "_t^T h_{t-1}: one GEMM over every (sample, step) row");
   w.line("ltrt::cuda::sgemm(ctx, true, false, kG, kH, n * kT, " + hidden_grad(c) +
          ", hprev, accumulate ? 1.0f : 0.0f, dweight_hh);");
@@ -233,8 +278,24 @@ void emit_backward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, cons
   emit_column_sum_launch(w, e.fn + "_dbias_kernel", "kG", {"dbias_hh", dh}, "n * kT", {"dbias_hh"});
 }
 
+// A concat node of `parts` along dim, its value named `name`.
+int add_concat(Graph& g, const std::string& layer, const std::string& source, const std::vector<int>& parts,
+               std::int64_t dim, const std::string& name) {
+  Node cat;
+  cat.op = "concat";
+  cat.layer = layer;
+  cat.source = source;
+  cat.attrs["dim"] = dim;
+  cat.inputs = parts;
+  const int id = add_op(g, std::move(cat), name);
+  return g.nodes[id].outputs[0];
+}
+
 // The layer's nodes: per layer k its parameters (torch's names, order and init), the input's
-// projection and the recurrence; returns the last layer's output sequence.
+// projection and the recurrence; returns the last layer's output sequence. Inputs after x are
+// torch's initial states h_0 (and c_0), batch first: (batch, num_layers * directions, H), torch's
+// h_0.transpose(0, 1); each layer and direction reads its row. The wanted extra outputs h_n (and
+// c_n) stack each layer and direction's last step the same way.
 int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& in) {
   Graph& g = b.graph;
   const Value& x = g.value(in.at(0));
@@ -255,6 +316,20 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
   const double dropout = std::get<double>(b.args.at("dropout"));
   const bool bidirectional = std::get<bool>(b.args.at("bidirectional"));
   const std::int64_t rows = c.gates * h;
+  const std::int64_t batch = x.shape[0], steps = x.shape[1], directions = bidirectional ? 2 : 1;
+  if (c.cell_state && in.size() == 2)
+    throw ShapeError("takes its initial state as the pair (h_0, c_0): give \"inputs\": [x, h_0, c_0]");
+  for (size_t i = 1; i < in.size(); ++i) {
+    const Value& s = g.value(in[i]);
+    const Shape want = {batch, num_layers * directions, h};
+    if (s.dtype != DType::f32 || s.shape != want)
+      throw ShapeError(std::string(i == 1 ? "h_0" : "c_0") + " '" + s.name + "' must be float32 (batch, num_layers * " +
+                       "num_directions, hidden_size) = " + shape_str(want) + ", torch's " + (i == 1 ? "h_0" : "c_0") +
+                       ".transpose(0, 1); got " + shape_str(s.shape) +
+                       (s.dtype == DType::f32 ? "" : " of " + std::string(dtype_name(s.dtype))));
+  }
+  const std::string name = cpp_name(b.layer);
+  std::vector<int> last_h, last_c;  // each layer and direction's h_n and c_n, (batch, 1, H), for the wanted outputs
   // torch's state_dict order per layer and direction (weight_ih, weight_hh, bias_ih, bias_hh; the
   // reverse direction's with the suffix "_reverse" after the forward's) and init
   // (RNNBase.reset_parameters): every parameter uniform(-1/sqrt(H), 1/sqrt(H)), drawn in that order.
@@ -270,8 +345,9 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
       seq = add_dropout(g, b.layer + ".dropout_l" + std::to_string(k - 1), b.source, seq, dropout);
     }
     const std::int64_t width = k == 0 ? features : (bidirectional ? 2 : 1) * h;
-    // One direction over x (the reverse direction over x's steps reversed); returns its outputs.
-    auto direction = [&](int x, const std::string& suffix) {
+    // One direction over x (the reverse direction over x's steps reversed), row `state` of the
+    // states; returns its outputs.
+    auto direction = [&](int x, const std::string& suffix, std::int64_t state) {
       const int w_ih = add_param(g, b.layer + ".weight_ih" + suffix, {rows, width});
       const int w_hh = add_param(g, b.layer + ".weight_hh" + suffix, {rows, h});
       const int b_ih = bias ? add_param(g, b.layer + ".bias_ih" + suffix, {rows}) : -1;
@@ -289,10 +365,21 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
       if (k == 0) n.attrs["input_size"] = features;  // --emit lightning's inferred argument
       n.inputs = {xg, w_hh};
       if (bias) n.inputs.push_back(b_hh);
-      const int id = add_op(g, std::move(n), cpp_name(b.layer) + suffix);  // layers_0_l0, _cell, _gates
-      return g.nodes[id].outputs[0];
+      if (in.size() > 1) {  // h_0's row (and c_0's)
+        n.attrs["initial_state"] = true;
+        for (size_t i = 1; i < in.size(); ++i)
+          n.inputs.push_back(add_narrow(g, b.layer, b.source, in[i], 1, state, 1, name + suffix + (i == 1 ? "_h0" : "_c0")));
+      }
+      const int id = add_op(g, std::move(n), name + suffix);  // layers_0_l0, _cell, _gates
+      const std::vector<int> outs = g.nodes[id].outputs;
+      // h_n and c_n: the last step of this direction's run.
+      if (b.wanted_outputs.count("h_n"))
+        last_h.push_back(add_narrow(g, b.layer, b.source, outs[0], 1, steps - 1, 1, name + suffix + "_h_n"));
+      if (b.wanted_outputs.count("c_n"))
+        last_c.push_back(add_narrow(g, b.layer, b.source, outs[1], 1, steps - 1, 1, name + suffix + "_c_n"));
+      return outs[0];
     };
-    const int forward = direction(seq, lk);
+    const int forward = direction(seq, lk, k * directions);
     if (!bidirectional) {
       seq = forward;
       continue;
@@ -301,27 +388,39 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
     // of that run, concatenated after the forward direction's.
     const int reversed = add_reverse_steps(g, b.layer + ".flip_x" + lk + "_reverse", b.source, seq);
     const int backward = add_reverse_steps(g, b.layer + ".flip_h" + lk + "_reverse", b.source,
-                                           direction(reversed, lk + "_reverse"));
-    Node cat;
-    cat.op = "concat";
-    cat.layer = b.layer + ".cat" + lk;
-    cat.source = b.source;
-    cat.attrs["dim"] = std::int64_t{2};
-    cat.inputs = {forward, backward};
-    const std::string name = cpp_name(cat.layer) + "_out";
-    const int id = add_op(g, std::move(cat), name);
-    seq = g.nodes[id].outputs[0];
+                                           direction(reversed, lk + "_reverse", k * directions + 1));
+    seq = add_concat(g, b.layer + ".cat" + lk, b.source, {forward, backward}, 2, cpp_name(b.layer + ".cat" + lk) + "_out");
   }
   // torch's batch_first layers compute in (T, batch, features) and return their output transposed.
   g.value(seq).torch_time_major = true;
+  // h_n (c_n): (batch, num_layers * directions, H), torch's (num_layers * directions, batch, H) transposed.
+  for (auto [extra, parts] : {std::pair{"h_n", last_h}, std::pair{"c_n", last_c}}) {
+    if (parts.empty()) continue;
+    const int v = parts.size() == 1 ? parts[0] : add_concat(g, b.layer, b.source, parts, 1, name + "_" + extra);
+    g.value(v).torch_time_major = parts.size() > 1;
+    b.outputs[extra] = v;
+  }
   return seq;
 }
 
 }  // namespace
 
 std::string hidden_part(const Node& n, const std::string& product, const std::string& q) {
-  const std::string s = "(t > 0 ? " + product + " : 0.0f)";
+  const std::string s = initial_state(n) ? product : "(t > 0 ? " + product + " : 0.0f)";
   return attr_bool(n, "bias") ? "(" + s + " + bias_hh[" + q + "])" : s;
+}
+
+std::string previous(const Node& n, const std::string& buffer, const std::string& initial) {
+  return "t > 0 ? " + buffer + "[(row - 1) * kH + j] : " + (initial_state(n) ? initial + "[b * kH + j]" : "0.0f");
+}
+
+std::string step_grad(const Node& n) {
+  const std::string carried = "(t < kT - 1 ? dh[b * kH + j] : 0.0f)";
+  return flag(n, "no_dout") ? carried : "dout[row * kH + j] + " + carried;
+}
+
+std::string carried_cell_grad(const Node& n) {
+  return std::string("(t < kT - 1 ? dc[b * kH + j] : ") + (flag(n, "cell_grad") ? "dcell[row * kH + j])" : "0.0f)");
 }
 
 void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
@@ -335,6 +434,11 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
       throw ShapeError("expects the input's projection (batch, T, " + std::to_string(c.gates * h) + "), got " +
                        shape_str(xg.shape));
     const Shape s = {xg.shape[0], xg.shape[1], h};
+    if (initial_state(n))
+      for (size_t k = attr_bool(n, "bias") ? 3 : 2; k < n.inputs.size(); ++k)
+        if (g.value(n.inputs[k]).shape != Shape{xg.shape[0], 1, h})
+          throw ShapeError("expects an initial state (batch, 1, " + std::to_string(h) + "), got " +
+                           shape_str(g.value(n.inputs[k]).shape));
     std::vector<OutputType> out = {{DType::f32, s, true}};
     if (c.cell_state) out.push_back({DType::f32, s, true});
     if (c.saved > 0) out.push_back({DType::f32, {xg.shape[0], xg.shape[1], c.saved * h}, true});
@@ -348,6 +452,8 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     if (c.saved > 0) s.outputs.push_back("gates");
     s.outputs.push_back("packed");
     if (attr_bool(n, "bias")) s.inputs.push_back("bias_hh");
+    if (initial_state(n)) s.inputs.push_back("h0");
+    if (initial_state(n) && c.cell_state) s.inputs.push_back("c0");
     return s;
   };
   f.cost = [c](const Node& n, const Graph& g) {
@@ -367,17 +473,31 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
   f.backward = [c](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
     const bool bias = attr_bool(n, "bias");
     std::vector<int> grads(n.inputs.size(), -1);  // parameter gradients live in the grad region
-    if (dout[0] < 0) return grads;
+    // The output's gradient, and the cell output's when c_n is read (its last step's).
+    const int dcell = c.cell_state ? dout[1] : -1;
+    if (dout[0] < 0 && dcell < 0) return grads;
+    // The initial states, after xg, weight_hh and bias_hh: their gradients when they need one.
+    const size_t h0 = bias ? 3 : 2, c0 = h0 + 1;
+    const bool init = initial_state(n);
+    const bool h0_grad = init && ad.needs_grad(n.inputs[h0]), c0_grad = init && c.cell_state && ad.needs_grad(n.inputs[c0]);
     Node b;
     b.op = c.op + "_backward";
     b.layer = n.layer;
     b.source = n.source;
     b.attrs = n.attrs;
-    b.inputs = {dout[0]};
+    // What differs from a layer without states (attributes only when set, flag() reads them).
+    if (dout[0] < 0) b.attrs["no_dout"] = true;
+    if (dcell >= 0) b.attrs["cell_grad"] = true;
+    if (h0_grad) b.attrs["h0_grad"] = true;
+    if (c0_grad) b.attrs["c0_grad"] = true;
+    if (dout[0] >= 0) b.inputs.push_back(dout[0]);
     if (c.saved > 0) b.inputs.push_back(n.outputs[n.outputs.size() - 2]);  // gates (then packed)
     if (c.cell_state) b.inputs.push_back(n.outputs[1]);
     b.inputs.push_back(n.outputs[0]);  // out
     b.inputs.push_back(n.inputs[1]);   // weight_hh
+    if (init) b.inputs.push_back(n.inputs[h0]);
+    if (init && c.cell_state) b.inputs.push_back(n.inputs[c0]);
+    if (dcell >= 0) b.inputs.push_back(dcell);
     b.outputs = {-1};                  // dgates
     if (c.own_hidden_grad) b.outputs.push_back(-1);
     b.outputs.push_back(ad.param_grad(n.inputs[1]));
@@ -385,6 +505,8 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     b.outputs.push_back(-1);  // hprev
     b.outputs.push_back(-1);  // carry
     b.outputs.push_back(-1);  // packed
+    if (h0_grad) b.outputs.push_back(-1);
+    if (c0_grad) b.outputs.push_back(-1);
     const int id = ad.add_backward(std::move(b), ad.grad_name(n.inputs[0]));
     // Names: d_<xg> for dgates (xg's gradient), <layer>_l<k>_dhidden, _hprev and _carry for the rest.
     Graph& g = ad.graph;
@@ -392,10 +514,15 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     const std::string own = g.value(n.outputs[0]).name;
     g.value(outs[0]).name = unused_name(g, ad.grad_name(n.inputs[0]));
     if (c.own_hidden_grad) g.value(outs[1]).name = unused_name(g, own + "_dhidden");
-    g.value(outs[outs.size() - 3]).name = unused_name(g, own + "_hprev");
-    g.value(outs[outs.size() - 2]).name = unused_name(g, own + "_carry");
-    g.value(outs.back()).name = unused_name(g, own + "_packed_w");
+    const size_t packed = outs.size() - (h0_grad ? 1 : 0) - (c0_grad ? 1 : 0) - 1;
+    g.value(outs[packed - 2]).name = unused_name(g, own + "_hprev");
+    g.value(outs[packed - 1]).name = unused_name(g, own + "_carry");
+    g.value(outs[packed]).name = unused_name(g, own + "_packed_w");
+    if (h0_grad) g.value(outs[packed + 1]).name = unused_name(g, ad.grad_name(n.inputs[h0]));
+    if (c0_grad) g.value(outs.back()).name = unused_name(g, ad.grad_name(n.inputs[c0]));
     grads[0] = outs[0];
+    if (h0_grad) grads[h0] = outs[packed + 1];
+    if (c0_grad) grads[c0] = outs.back();
     return grads;
   };
   ops.push_back(std::move(f));
@@ -404,23 +531,27 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
   b.name = c.op + "_backward";
   b.writes_param_grad = true;
   b.infer = [c](const Node& n, const Graph& g) {
-    const Value& dout = g.value(n.inputs.at(0));
-    const std::int64_t batch = dout.shape[0], t = dout.shape[1], h = attr_int(n, "hidden_size");
+    const Value& out = backward_out(c, n, g);
+    const std::int64_t batch = out.shape[0], t = out.shape[1], h = attr_int(n, "hidden_size");
     // dgates (and dhidden); dW_hh, db_hh; scratch: h shifted a step (batch, T, H), and what steps
     // pass back: dh (and dc), (batch, 1 or 2, H).
     const OutputType rows = {DType::f32, {batch, t, c.gates * h}, true};
-    std::vector<OutputType> out = {rows};
-    if (c.own_hidden_grad) out.push_back(rows);
-    out.push_back({DType::f32, {c.gates * h, h}, false});
-    if (attr_bool(n, "bias")) out.push_back({DType::f32, {c.gates * h}, false});
-    out.push_back({DType::f32, {batch, t, h}, true});
-    out.push_back({DType::f32, {batch, c.cell_state ? 2 : 1, h}, true});
+    std::vector<OutputType> grads = {rows};
+    if (c.own_hidden_grad) grads.push_back(rows);
+    grads.push_back({DType::f32, {c.gates * h, h}, false});
+    if (attr_bool(n, "bias")) grads.push_back({DType::f32, {c.gates * h}, false});
+    grads.push_back({DType::f32, {batch, t, h}, true});
+    grads.push_back({DType::f32, {batch, c.cell_state ? 2 : 1, h}, true});
     // packed: W_hh in the CPU's GEMM panels (unused on CUDA).
-    out.push_back({DType::f32, {static_cast<std::int64_t>(ltrt::packed_size(static_cast<int>(c.gates * h), static_cast<int>(h)))}, false});
-    return out;
+    grads.push_back({DType::f32, {static_cast<std::int64_t>(ltrt::packed_size(static_cast<int>(c.gates * h), static_cast<int>(h)))}, false});
+    // dh0, dc0: (batch, 1, H) as the states.
+    if (flag(n, "h0_grad")) grads.push_back({DType::f32, {batch, 1, h}, true});
+    if (flag(n, "c0_grad")) grads.push_back({DType::f32, {batch, 1, h}, true});
+    return grads;
   };
   b.slots = [c](const Node& n) {
-    Slots s{{"dgates"}, {"dout"}};
+    Slots s{{"dgates"}, {}};
+    if (!flag(n, "no_dout")) s.inputs.push_back("dout");
     if (c.own_hidden_grad) s.outputs.push_back("dhidden");
     s.outputs.push_back("dweight_hh");
     if (attr_bool(n, "bias")) s.outputs.push_back("dbias_hh");
@@ -431,10 +562,15 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     if (c.cell_state) s.inputs.push_back("cell");
     s.inputs.push_back("out");
     s.inputs.push_back("weight_hh");
+    if (initial_state(n)) s.inputs.push_back("h0");
+    if (initial_state(n) && c.cell_state) s.inputs.push_back("c0");
+    if (flag(n, "cell_grad")) s.inputs.push_back("dcell");
+    if (flag(n, "h0_grad")) s.outputs.push_back("dh0");
+    if (flag(n, "c0_grad")) s.outputs.push_back("dc0");
     return s;
   };
   b.cost = [c](const Node& n, const Graph& g) {
-    const Value& dout = g.value(n.inputs[0]);
+    const Value& dout = backward_out(c, n, g);
     const double rows = static_cast<double>(dout.shape[0] * dout.shape[1]), h = static_cast<double>(attr_int(n, "hidden_size"));
     const double gh = c.gates * h;
     // dh's GEMMs and dW_hh's, about 10 flops a gate; dout, out and what the forward kept read,
@@ -472,6 +608,9 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     proj.unsupported = "LSTM's proj_size";
     l.args.push_back(proj);
   }
+  // forward's (h_0, c_0) as inputs after x, and (h_n, c_n) as "<node>.h_n", "<node>.c_n".
+  l.max_inputs = c.cell_state ? 3 : 2;
+  l.extra_outputs = c.cell_state ? std::vector<std::string>{"h_n", "c_n"} : std::vector<std::string>{"h_n"};
   l.build = [c](LayerBuild& b, const std::vector<int>& in) { return build_layer(c, b, in); };
   layers.push_back(std::move(l));
 }

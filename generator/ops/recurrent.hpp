@@ -37,6 +37,7 @@ struct RecurrentCell {
   bool cell_state = false;      // LSTM's c: a `cell` output (batch, T, H), and dc carried back
   bool own_hidden_grad = false;  // GRU: weight_hh's and bias_hh's gradient rows (`dhidden`) differ from dgates
   bool direct_dh = false;        // the backward cell writes h_{t-1}'s direct share to dh; the GEMM adds to it
+  bool reads_h_prev = false;  // the cells read h_{t-1} themselves, h_0 at t = 0 (GRU's)
   std::vector<ArgDef> extra_args;  // after torch's common ones (RNN's nonlinearity)
   /// Step t's forward for sample b's unit j, with row = b * kT + t, t, j in scope: reads xg (row
   /// kG floats) and the GEMM's h_{t-1} W_hh^T in `gates` (row kS floats; in `out` without gates)
@@ -51,7 +52,15 @@ struct RecurrentCell {
 void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 
 /// `(t > 0 ? <product> : 0.0f) + bias_hh[q]` (the bias only when the node has one): gate q's
-/// hidden part, h_{t-1} W_hh^T + b_hh, as torch's linear computes it (zero for h_{-1} = 0).
+/// hidden part, h_{t-1} W_hh^T + b_hh, as torch's linear computes it (zero for h_{-1} = 0; the
+/// product alone when the node starts from a given h_0, whose product step 0's GEMM computes).
 std::string hidden_part(const Node& n, const std::string& product, const std::string& q);
+/// `buffer`'s entry for (b, j) at step t - 1 (rows kH wide): at t = 0 the initial state's,
+/// `initial` (h0, c0) when the node has one, else 0.
+std::string previous(const Node& n, const std::string& buffer, const std::string& initial);
+/// The backward's dL/dh_t: dout's entry (when the output has a gradient) plus dh from step t + 1.
+std::string step_grad(const Node& n);
+/// dL/dc_t's share from step t + 1: dc; at the last step c_n's gradient (dcell's last row) or 0.
+std::string carried_cell_grad(const Node& n);
 
 }  // namespace ltgen

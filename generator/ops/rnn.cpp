@@ -29,7 +29,7 @@ void register_rnn(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     const bool relu = attr_str(n, "nonlinearity") == "relu";
     return std::vector<std::string>{
         "const float h = out[row * kH + j];",
-        "const float dh_t = dout[row * kH + j] + (t < kT - 1 ? dh[b * kH + j] : 0.0f);",
+        "const float dh_t = " + step_grad(n) + ";",
         std::string("dgates[row * kH + j] = ") + (relu ? "h > 0.0f ? dh_t : 0.0f;" : "dh_t * (1.0f - h * h);"),
     };
   };

@@ -418,8 +418,9 @@ def write_data(spec, work, rng):
             first = next(x for x in xs.values() if x.dtype == np.float32).reshape(rows, -1)
             if model["loss"]["type"] in PAIR_LOSSES:
                 y = pair_targets(model, rows, rng)
-            elif model["target"].get("dtype") == "int64":
-                y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
+            elif model["target"].get("dtype") == "int64":  # a label per sample, or per position (target.shape)
+                y = rng.integers(0, model["target"]["num_classes"],
+                                 size=(rows, *model["target"].get("shape", []))).astype(np.int64)
             else:
                 y = (first[:, :1] * 0.7 + np.sin(first[:, 1:2])).astype(np.float32)
             np.save(os.path.join(work, prefix + "y.npy"), y)

@@ -472,6 +472,9 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
           }
         }
       }
+      // "<node>.h_n" (and ".c_n"): batch first, (num_layers * directions, H) per sample.
+      for (const char* extra : {".h_n", ".c_n"})
+        shapes[st.output + extra] = {get_integer(l, "num_layers", 1) * directions, h};
       shape.back() = directions * h;
     } else if (type == "Embedding") {
       const std::int64_t num = get_integer(l, "num_embeddings", 0), dim = get_integer(l, "embedding_dim", 0);
@@ -890,7 +893,14 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       // draw from torch's generator): torch's dropout, on every layer's output but the last's.
       const double prob = get_number(l, "dropout", 0.0);
       const std::size_t per_layer = weights.size() / static_cast<std::size_t>(layers);
-      const torch::Tensor zeros = torch::zeros({both ? 2 : 1, h.size(0), hidden}, h.options());
+      const std::int64_t dirs = both ? 2 : 1;
+      const torch::Tensor zeros = torch::zeros({dirs, h.size(0), hidden}, h.options());
+      // Initial states (inputs after x): batch first, torch's (num_layers * directions, N, H) transposed.
+      torch::Tensor h0, c0;
+      if (st.inputs.size() > 1) h0 = other(1).transpose(0, 1);
+      if (st.inputs.size() > 2) c0 = other(2).transpose(0, 1);
+      auto rows = [&](const torch::Tensor& t, std::int64_t k) { return t.defined() ? t.narrow(0, k * dirs, dirs).contiguous() : zeros; };
+      std::vector<torch::Tensor> h_n, c_n;  // each layer's
       for (std::int64_t k = 0; k < layers; ++k) {
         if (k > 0 && training && prob > 0) {
           const torch::Tensor keep = masks->get(dropout_k++, h, prob, true).to(h.dtype());  // torch's (T, N, H)
@@ -898,14 +908,25 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         }
         const std::vector<torch::Tensor> w(weights.begin() + static_cast<std::ptrdiff_t>(k * per_layer),
                                            weights.begin() + static_cast<std::ptrdiff_t>((k + 1) * per_layer));
-        if (type == "LSTM")
-          h = std::get<0>(torch::lstm(h, {zeros, zeros}, w, bias, 1, 0.0, training, both, true));
-        else if (type == "GRU")
-          h = std::get<0>(torch::gru(h, zeros, w, bias, 1, 0.0, training, both, true));
-        else if (get_string(l, "nonlinearity", "tanh") == "relu")
-          h = std::get<0>(torch::rnn_relu(h, zeros, w, bias, 1, 0.0, training, both, true));
-        else
-          h = std::get<0>(torch::rnn_tanh(h, zeros, w, bias, 1, 0.0, training, both, true));
+        torch::Tensor last;
+        if (type == "LSTM") {
+          torch::Tensor cell;
+          std::tie(h, last, cell) = torch::lstm(h, {rows(h0, k), rows(c0, k)}, w, bias, 1, 0.0, training, both, true);
+          c_n.push_back(cell);
+        } else if (type == "GRU") {
+          std::tie(h, last) = torch::gru(h, rows(h0, k), w, bias, 1, 0.0, training, both, true);
+        } else if (get_string(l, "nonlinearity", "tanh") == "relu") {
+          std::tie(h, last) = torch::rnn_relu(h, rows(h0, k), w, bias, 1, 0.0, training, both, true);
+        } else {
+          std::tie(h, last) = torch::rnn_tanh(h, rows(h0, k), w, bias, 1, 0.0, training, both, true);
+        }
+        h_n.push_back(last);
+      }
+      values[st.output + ".h_n"] = torch::cat(h_n, 0).transpose(0, 1);
+      time_majors[st.output + ".h_n"] = true;
+      if (!c_n.empty()) {
+        values[st.output + ".c_n"] = torch::cat(c_n, 0).transpose(0, 1);
+        time_majors[st.output + ".c_n"] = true;
       }
     } else if (type == "Embedding") {
       h = torch::embedding(p.at(prefix + "weight"), h, s.padding_idx);

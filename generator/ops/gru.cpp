@@ -1,6 +1,6 @@
 /// \file
-/// GRU as torch.nn.GRU(input_size, hidden_size, num_layers, bias, batch_first=True) from a zero
-/// initial state; its value is torch's `output`. The loops over steps and layers are
+/// GRU as torch.nn.GRU(input_size, hidden_size, num_layers, bias, batch_first=True); its value is
+/// torch's `output`. The loops over steps and layers are
 /// recurrent.cpp's; this is the cell. Step t, as torch's GRUCell, the gates in torch's order r, z, n:
 ///   r = sigmoid((h W_hr^T + b_hr) + xg_r)     z = sigmoid((h W_hz^T + b_hz) + xg_z)
 ///   hn = h W_hn^T + b_hn      n = tanh(xg_n + r hn)      h_t = (h_{t-1} - n) z + n

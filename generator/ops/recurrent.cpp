@@ -157,8 +157,8 @@ void emit_backward(const RecurrentCell& c, CodeWriter& w, const Node& n, const G
     w.line("for (int t = kT - 2; t > 0; --t) step(t);");
     w.line("step(std::integral_constant<int, 0>{});");
   }
-  if (flag(n, "h0_grad")) w.line("std::copy(dh, dh + n * kH, dh0);  // dL/dh_0");
-  if (flag(n, "c0_grad")) w.line("std::copy(dc, dc + n * kH, dc0);  // dL/dc_0");
+  if (flag(n, "h0_grad")) w.line("for (int i = 0; i < n * kH; ++i) dh0[i] = dh[i];  // dL/dh_0");
+  if (flag(n, "c0_grad")) w.line("for (int i = 0; i < n * kH; ++i) dc0[i] = dc[i];  // dL/dc_0");
   w.line("// dW_hh = the sum over steps of " + hidden_grad(c) + "_t^T h_{t-1}: one GEMM over every (sample, step) row");
   w.line("for (int i = 0; i < n * kT * kH; ++i) " + shifted_h(n));
   w.line("ltrt::sgemm(true, false, kG, kH, n * kT, " + hidden_grad(c) + ", hprev, accumulate ? 1.0f : 0.0f, dweight_hh);");
@@ -323,7 +323,7 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
     const Value& s = g.value(in[i]);
     const Shape want = {batch, num_layers * directions, h};
     if (s.dtype != DType::f32 || s.shape != want)
-      throw ShapeError(std::string(i == 1 ? "h_0" : "c_0") + " '" + s.name + "' must be float32 (batch, num_layers * " +
+      throw ShapeError(std::string(i == 1 ? "h_0" : "c_0") + " (inputs[" + std::to_string(i) + "]) must be float32 (batch, num_layers * " +
                        "num_directions, hidden_size) = " + shape_str(want) + ", torch's " + (i == 1 ? "h_0" : "c_0") +
                        ".transpose(0, 1); got " + shape_str(s.shape) +
                        (s.dtype == DType::f32 ? "" : " of " + std::string(dtype_name(s.dtype))));

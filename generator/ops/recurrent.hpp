@@ -19,6 +19,12 @@
 /// step) row, dhidden^T @ h shifted a step (zero at t = 0), and bias_hh's the column sums of dhidden.
 /// dhidden is dgates except for a cell whose hidden projection enters differently (GRU's r * (W_hn
 /// h + b_hn)), which writes its own.
+///
+/// Given initial states (a model.graph node's inputs after x), each layer and direction reads its
+/// row of h_0 (c_0) where the steps read h_{-1} = 0 otherwise: step 0's GEMM and the cells (the
+/// op's attribute initial_state); the backward then also runs step 0's GEMM, for dL/dh_0, and
+/// copies what the steps carried back into dh0 (dc0). h_n and c_n are each direction's last step,
+/// stacked; c_n's gradient enters the LSTM's backward at its last step (dcell).
 #pragma once
 
 #include <functional>

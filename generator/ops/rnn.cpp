@@ -1,6 +1,6 @@
 /// \file
-/// RNN as torch.nn.RNN(input_size, hidden_size, num_layers, nonlinearity, bias, batch_first=True)
-/// from a zero initial state; its value is torch's `output`. The loops over steps and layers are
+/// RNN as torch.nn.RNN(input_size, hidden_size, num_layers, nonlinearity, bias, batch_first=True);
+/// its value is torch's `output`. The loops over steps and layers are
 /// recurrent.cpp's; this is the cell: h_t = act((h_{t-1} W_hh^T + b_hh) + xg_t), act tanh or relu
 /// (torch's RNN_TANH and RNN_RELU cells), the GEMM's product written into out's row and the cell
 /// applying act in place. Backward from the result: dgates = (dout_t + dh) act'(h_t), with

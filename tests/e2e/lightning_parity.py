@@ -166,6 +166,10 @@ def layer_shapes(spec):
                     if node.get("bias", True):
                         out += [(f"{node['name']}.bias_ih_l{k}{d}", (gh,)), (f"{node['name']}.bias_hh_l{k}{d}", (gh,))]
             features[node["name"]] = len(directions) * h
+            # "<node>.h_n" and ".c_n": (num_layers * directions, hidden_size) per sample
+            for extra in (".h_n", ".c_n"):
+                features[node["name"] + extra] = h
+                shapes[node["name"] + extra] = [node.get("num_layers", 1) * len(directions), h]
         elif node["type"] == "GLU":  # halves its dim (counting the batch; the last by default)
             shape = list(shapes[ins[0]])
             dim = node.get("dim", -1)

@@ -35,7 +35,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_rms_norm(ops, layers);
   register_group_norm(ops, layers);
   register_local_response_norm(ops, layers);
-  register_instance_norm(layers);
+  register_instance_norm(ops, layers);
   register_batch_norm(ops, layers);
   register_softmax(ops, layers);
   register_softmin(ops, layers);

@@ -50,7 +50,7 @@ std::vector<std::int64_t> normalized_shape_of(const LayerBuild& b, int input);
 void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_local_response_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_group_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
-void register_instance_norm(std::vector<LayerDef>& layers);  // InstanceNorm1d, InstanceNorm2d: group_norm nodes
+void register_instance_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // InstanceNorm1d, InstanceNorm2d
 void register_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_softmin(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // after Softmax
 void register_log_softmax(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);

@@ -57,12 +57,12 @@ TOL = 1e-4
 SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_gpt": 0, "fp16_hooks": 4, "ddp_gpu_fp16": 7}
 
 
-def layer_shapes(spec):
+def layer_shapes(spec, channels=None):
     """(name, shape) of each parameter: nn.Sequential's names for model.layers, the node's name
     for model.graph (Linear on the last dimension, Embedding, PositionalEmbedding, LayerNorm,
     MultiheadAttention, TransformerEncoderLayer and -DecoderLayer, TransformerEncoder and -Decoder, Transformer, RNN,
     LSTM, GRU, Bilinear, CosineSimilarity, PairwiseDistance, activations, Add, Mul, Concat, Reshape,
-    Transpose, Narrow, Select)."""
+    Transpose, Narrow, Select). `channels`, a dict, gets each image layer's input channels."""
     model = spec["model"]
     shape_of = lambda x: list(x["shape"] if isinstance(x, dict) else x)
     features = {name: shape_of(x)[-1] for name, x in model["inputs"].items()}  # the last dimension's size
@@ -82,6 +82,8 @@ def layer_shapes(spec):
         ins = node.get("inputs") or [node.get("input", last)] if graph else [last]
         if node["type"] in SPATIAL:
             out += spatial_params(node, shapes[ins[0]])
+            if channels is not None:
+                channels[node["name"]] = shapes[ins[0]][0]
             shapes[node["name"]] = spatial_shape(node, shapes[ins[0]])
             features[node["name"]] = shapes[node["name"]][-1]
             last = node["name"]
@@ -313,14 +315,17 @@ def spatial_shape(node, shape):
 
 
 def buffers(spec):
-    """BatchNorm's buffers as a fresh torch module has them (running statistics 0 and 1, no batches)."""
+    """BatchNorm's (and a tracking InstanceNorm's) buffers as a fresh torch module has them (running
+    statistics 0 and 1, no batches)."""
     out = {}
     model = spec["model"]
     nodes = model.get("graph") or [dict(l, name=f"layers.{i}") for i, l in enumerate(model["layers"])]
-    widths = dict(layer_shapes(spec))
+    channels = {}
+    widths = dict(layer_shapes(spec, channels))
     for node in nodes:
-        if node.get("type") in ("BatchNorm1d", "BatchNorm2d"):  # (a module applied again has no "type")
-            c = widths[f"{node['name']}.weight"][0]
+        tracking = node.get("type", "").startswith("InstanceNorm") and node.get("track_running_stats", False)
+        if node.get("type") in ("BatchNorm1d", "BatchNorm2d") or tracking:  # (a module applied again has no "type")
+            c = channels[node["name"]] if tracking else widths[f"{node['name']}.weight"][0]
             out[f"{node['name']}.running_mean"] = np.zeros(c, np.float32)
             out[f"{node['name']}.running_var"] = np.ones(c, np.float32)
             out[f"{node['name']}.num_batches_tracked"] = np.zeros((), np.int64)

@@ -378,6 +378,11 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
         s->params.push_back({prefix + "weight", {shape.at(0)}});
         s->params.push_back({prefix + "bias", {shape.at(0)}});
       }
+      if (get_bool(l, "track_running_stats", false)) {
+        s->state.push_back({prefix + "running_mean", {shape.at(0)}});
+        s->state.push_back({prefix + "running_var", {shape.at(0)}});
+        s->state.push_back({prefix + "num_batches_tracked", {}});
+      }
     } else if (type == "Reshape") {
       std::vector<std::int64_t> next = get_ints(l, "shape", 0, 1);
       std::int64_t total = 1, known = 1;
@@ -739,10 +744,21 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       else
         h = torch::constant_pad_nd(h, pads, get_number(l, "value", 0.0));
     } else if (type == "InstanceNorm1d" || type == "InstanceNorm2d") {
+      // nn.InstanceNorm*d.forward: with track_running_stats, the running statistics in eval and
+      // updated in training (momentum=None passes 0); num_batches_tracked is never counted.
       const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");
+      const bool track = get_bool(l, "track_running_stats", false);
+      const json::Value* mom = member(l, "momentum");
+      const double momentum = mom && mom->kind == json::Kind::null ? 0.0 : get_number(l, "momentum", 0.1);
+      torch::Tensor rm, rv;
+      if (track && state) {
+        rm = state->at(prefix + "running_mean");
+        rv = state->at(prefix + "running_var");
+      } else if (track && !training) {
+        ADD_FAILURE() << "eval mode needs the running statistics";
+      }
       h = torch::instance_norm(h, w == p.end() ? torch::Tensor() : w->second, b == p.end() ? torch::Tensor() : b->second,
-                               torch::Tensor(), torch::Tensor(), true, get_number(l, "momentum", 0.1),
-                               get_number(l, "eps", 1e-5), false);
+                               rm, rv, training || !track, momentum, get_number(l, "eps", 1e-5), false);
     } else if (type == "Reshape") {
       std::vector<std::int64_t> shape = {h.size(0)};
       for (auto d : get_ints(l, "shape", 0, 1)) shape.push_back(d);

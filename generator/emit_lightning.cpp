@@ -321,7 +321,10 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("import torch");
   w.line("import torch.nn as nn");
   w.line("import lightning.pytorch as pl");
-  w.line("from lightning.pytorch import callbacks, loggers");
+  const JsonValue* trainer_section = root.find("trainer");
+  const JsonValue* profiler = trainer_section ? trainer_section->find("profiler") : nullptr;
+  const bool profiler_object = profiler && profiler->kind == ltrt::json::Kind::object;
+  w.line(std::string("from lightning.pytorch import callbacks, loggers") + (profiler_object ? ", profilers" : ""));
   w.line("from torch.utils.data import DataLoader, TensorDataset");
   w.line();
   w.line("# The spec: the generated program logs it as the module's hyperparameters (hparams.yaml,");
@@ -861,6 +864,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         else
           list += instance(v, "callbacks.");
         w.line("    callbacks=" + list + "],");
+      } else if (k == "profiler" && v.kind == ltrt::json::Kind::object) {
+        w.line("    profiler=" + instance(v, "profilers.") + ",");
       } else if (k == "logger" && v.kind == ltrt::json::Kind::object) {
         w.line("    logger=" + instance(v, "loggers.") + ",");
       } else if (k == "logger" && v.kind == ltrt::json::Kind::array) {

@@ -383,7 +383,8 @@ std::string emit_schema() {
 
   // The trainer's keys: everything --print_config resolves, plus what other readers take.
   JsonValue trainer = JsonValue::make_object();
-  for (const auto& [key, v] : ltrt::trainer_config_json(ltrt::TrainerConfig{}).members) {
+  const ltrt::TrainerConfig defaults;
+  for (const auto& [key, v] : ltrt::trainer_config_json(defaults).members) {
     (void)v;
     trainer.set(key, JsonValue::make_object());  // Lightning takes int/float/bool/null/string forms
   }

@@ -45,6 +45,7 @@
 #include "ltrt/python_repr.hpp"
 #include "ltrt/rng.hpp"
 #include "ltrt/safetensors.hpp"
+#include "ltrt/simple_profiler.hpp"
 #include "ltrt/stochastic_weight_averaging.hpp"
 #include "ltrt/tensorboard_logger.hpp"
 #include "ltrt/timer.hpp"
@@ -357,6 +358,8 @@ class Fit {
         arena_(model.arena_bytes),
         optimizer_(model, arena_.data()),
         trainer_(callback_metrics_, logged_metrics_, hook_access()) {
+    if (t_.profiler.enabled) profiler_ = std::make_unique<SimpleProfiler>(t_.profiler.extended);
+    validation_step_action_ = std::string("[Strategy]") + (t_.ddp() ? "DDPStrategy" : "SingleDeviceStrategy") + ".validation_step";
     // Lightning's Trainer says which precision and device it picked when it is made, before fit
     // sets up the processes (nothing is uploaded yet: the arena is filled below).
     backend_ = make_backend(model, arena_, t_, group_.rank_zero(stderr), group_);
@@ -582,6 +585,9 @@ class Fit {
   int step_rows_ = 0;
   Trainer trainer_;                    // what user hooks see (ltrt/hooks.hpp)
   const char* running_hook_ = nullptr; // the user hook running now: named when it throws
+  // trainer.profiler's SimpleProfiler (null without one), made with the Trainer as Lightning's is.
+  std::unique_ptr<SimpleProfiler> profiler_;
+  std::string validation_step_action_;  // the profiler's "[Strategy]<strategy>.validation_step"
   bool in_save_hook_ = false;          // inside on_save_checkpoint (saving from there would recurse)
   bool buffers_due_ = true;            // DDP: the next forward takes rank 0's buffers first
 };
@@ -658,7 +664,12 @@ Trainer::Access Fit::hook_access() {
   return a;
 }
 
+// The profiler's name of a user hook: Lightning's "[LightningModule]<class>.<hook>", the class
+// --emit lightning writes.
+std::string hook_action(const char* name) { return std::string("[LightningModule]Model.") + name; }
+
 void Fit::begin_hook(const char* name) {
+  if (profiler_) profiler_->start(hook_action(name));
   running_hook_ = name;
   trainer_.current_epoch = epoch_;
   trainer_.global_step = global_step_;
@@ -668,6 +679,7 @@ void Fit::begin_hook(const char* name) {
 
 void Fit::end_hook() {
   should_stop_ = trainer_.should_stop;
+  if (profiler_) profiler_->stop(hook_action(running_hook_));
   running_hook_ = nullptr;
 }
 
@@ -766,6 +778,7 @@ CallbackContext& Fit::context() {
 }
 
 void Fit::save_checkpoint(const std::string& path, bool weights_only) {
+  const ProfileScope profile(profiler_.get(), "save_checkpoint");
   // Lightning's dump_checkpoint calls on_save_checkpoint before the state is taken.
   TrainState s;
   if constexpr (user_hooks::on_save_checkpoint) {
@@ -996,9 +1009,16 @@ void Fit::run_validation(bool sanity) {
   if (!sanity) torch_global_->draw();
   for (std::int64_t b = 0; b < batches; ++b) {
     LTRT_USER_HOOK(*this, on_validation_batch_start, (trainer_, b))
-    const int n = val_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
+    int n = 0;
+    {
+      const ProfileScope profile(profiler_.get(), "[_EvaluationLoop].val_next");
+      n = val_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
+    }
     sync_buffers(false);
-    backend_->evaluate(n);
+    {
+      const ProfileScope profile(profiler_.get(), validation_step_action_.c_str());
+      backend_->evaluate(n);
+    }
     LTRT_USER_HOOK(*this, on_validation_batch_end, (trainer_, b, backend_->eval_loss()))
   }
   // The batches' weighted sums, read once (on a GPU they are summed on the device).
@@ -1260,7 +1280,13 @@ void Fit::sync_buffers(bool training_forward_syncs) {
 void Fit::train_batch(std::int64_t b) {
   LTRT_CALLBACKS_AND_HOOK(on_train_batch_start, (trainer_, b))
   take_callback_logs();
-  const int n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
+  int n = 0;
+  {
+    const ProfileScope profile(profiler_.get(), "[_TrainingEpochLoop].train_dataloader_next");
+    n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
+  }
+  // Lightning's run_training_batch: the optimization, from training_step to the optimizer's step.
+  if (profiler_) profiler_->start("run_training_batch");
   const std::int64_t k = t_.accumulate_grad_batches;
   const bool first_of_group = b % k == 0;
   const bool step = !should_accumulate(b);
@@ -1315,6 +1341,7 @@ void Fit::train_batch(std::int64_t b) {
     ++global_step_;
     ++steps_this_run_;
   }
+  if (profiler_) profiler_->stop("run_training_batch");
   // User hooks may read trainer.callback_metrics anywhere from here on.
   if constexpr (user_hooks::any) fetch_step_metrics();
   if (step) step_schedulers("step", false);
@@ -1534,6 +1561,8 @@ FitResult Fit::run_loops() {
       LTRT_CALLBACKS_AND_HOOK(on_train_epoch_start, (trainer_))
       take_callback_logs();
     }
+    // Lightning's run_training_epoch: the epoch's batches and validations, up to its end hooks.
+    if (profiler_) profiler_->start("run_training_epoch");
     epoch_started_ = true;
     restarting_ = resumed_open_epoch_ = resumed_started_epoch_ = false;
     bar.start_epoch(epoch_, num_train_batches_);
@@ -1562,6 +1591,7 @@ FitResult Fit::run_loops() {
       fetch_step_metrics();
       bar.set_loss(logged_loss_);
     }
+    if (profiler_) profiler_->stop("run_training_epoch");
     bar.end_epoch();
     flush_train_rows();
     // FitLoop.on_advance_end
@@ -1615,6 +1645,10 @@ FitResult Fit::run_loops() {
   if (!result.log_dir.empty()) std::fprintf(out_, "Logs: %s\n", result.log_dir.c_str());
   if (!result.checkpoint_path.empty()) std::fprintf(out_, "Checkpoint: %s\n", result.checkpoint_path.c_str());
   std::fflush(out_);
+  // Lightning's _call_teardown_hook ends with the profiler's report.
+  if (profiler_)
+    describe_profile(*profiler_, t_.profiler, "fit", result.log_dir.empty() ? t_.default_root_dir : result.log_dir,
+                     group_.distributed() ? std::optional<int>(group_.rank()) : std::nullopt, out_);
   return result;
 }
 
@@ -1775,15 +1809,28 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   loader.start_epoch(rngs.data);
   EvalResult r;
   r.batches = limit.of(loader.num_batches());
+  const std::string prefix = std::string(stage) == "validate" ? "val" : "test";
+  // trainer.profiler: the loop's actions, under Lightning's names.
+  const std::unique_ptr<SimpleProfiler> profiler =
+      t.profiler.enabled ? std::make_unique<SimpleProfiler>(t.profiler.extended) : nullptr;
+  const std::string next_action = "[_EvaluationLoop]." + prefix + "_next";
+  const std::string step_action = std::string("[Strategy]") + (t.ddp() ? "DDPStrategy" : "SingleDeviceStrategy") +
+                                  (prefix == "val" ? ".validation_step" : ".test_step");
   hooks.start();
   hooks.epoch_start();
   for (std::int64_t b = 0; b < r.batches; ++b) {
     hooks.batch_start(b);
-    const int n = loader.load_batch(b, arena.data(), model.input, model.target);
-    backend->evaluate(n);
+    int n = 0;
+    {
+      const ProfileScope profile(profiler.get(), next_action.c_str());
+      n = loader.load_batch(b, arena.data(), model.input, model.target);
+    }
+    {
+      const ProfileScope profile(profiler.get(), step_action.c_str());
+      backend->evaluate(n);
+    }
     if constexpr (EvalHooks::wants_loss) hooks.batch_end(b, backend->eval_loss());
   }
-  const std::string prefix = std::string(stage) == "validate" ? "val" : "test";
   r.metrics = epoch_metrics(model, backend->take_eval_sums(), group, prefix);
   for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
   hooks.epoch_end();
@@ -1800,6 +1847,9 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   const std::string title = std::string(stage) == "validate" ? "Validate" : "Test";
   print_results(out, title.c_str(), r.metrics);
   hooks.teardown();
+  if (profiler)
+    describe_profile(*profiler, t.profiler, stage, r.log_dir.empty() ? t.default_root_dir : r.log_dir,
+                     group.distributed() ? std::optional<int>(group.rank()) : std::nullopt, out);
   return r;
 }
 
@@ -1956,12 +2006,21 @@ std::string predict_samples(EvalHooks& hooks, const ModelDef& model, const FitCo
   const std::int64_t per_row = model.output.sample_numel();
   std::vector<float> rows;
   std::int64_t count = 0;
+  const std::unique_ptr<SimpleProfiler> profiler =
+      t.profiler.enabled ? std::make_unique<SimpleProfiler>(t.profiler.extended) : nullptr;
   hooks.start();
   hooks.epoch_start();
   for (std::int64_t b = 0; b < batches; ++b) {
     hooks.batch_start(b);
-    const int n = loader.load_batch(b, arena.data(), model.input, model.target);
-    backend->predict(n);
+    int n = 0;
+    {
+      const ProfileScope profile(profiler.get(), "[_PredictionLoop].predict_next");
+      n = loader.load_batch(b, arena.data(), model.input, model.target);
+    }
+    {
+      const ProfileScope profile(profiler.get(), "[Strategy]SingleDeviceStrategy.predict_step");
+      backend->predict(n);
+    }
     const float* o = reinterpret_cast<const float*>(arena.data() + model.output.offset);
     rows.insert(rows.end(), o, o + n * per_row);
     count += n;
@@ -1977,6 +2036,7 @@ std::string predict_samples(EvalHooks& hooks, const ModelDef& model, const FitCo
   write_npy(path, DType::f32, shape, rows.data());
   std::fprintf(out, "Predictions: %s (%lld rows)\n", path.c_str(), static_cast<long long>(count));
   hooks.teardown();
+  if (profiler) describe_profile(*profiler, t.profiler, "predict", t.default_root_dir, std::nullopt, out);
   return path;
 }
 }  // namespace

@@ -13,7 +13,7 @@ namespace {
 // Lightning Trainer arguments ltgen knows but does not implement: naming
 // them gives "not supported yet" rather than "unknown key".
 const char* const kNotYet[] = {"use_distributed_sampler",
-                               "profiler", "detect_anomaly", "barebones", "plugins", "sync_batchnorm",
+                               "detect_anomaly", "barebones", "plugins", "sync_batchnorm",
                                "reload_dataloaders_every_n_epochs"};
 
 const char* const kFixed[] = {"accelerator", "devices", "precision", "strategy", "num_nodes"};
@@ -34,6 +34,48 @@ BatchCount read_batch_count(ConfigObject& t, const std::string& key, BatchCount 
     c.fraction = v->num;
   }
   return c;
+}
+
+// trainer.profiler: null, "simple", or LightningCLI's {"class_path": "SimpleProfiler", "init_args":
+// {...}}; Lightning's other profilers are not supported yet.
+ProfilerConfig read_profiler(const json::Value& v, const std::string& path) {
+  ProfilerConfig p;
+  if (v.kind == json::Kind::null) return p;
+  const std::string others = " is not supported yet: use \"simple\" (Lightning's SimpleProfiler)";
+  if (v.kind == json::Kind::string) {
+    if (v.str != "simple") {
+      if (v.str == "advanced" || v.str == "pytorch" || v.str == "xla") throw ConfigError(path, v.pos, "\"" + v.str + "\"" + others);
+      throw ConfigError(path, v.pos, "expected \"simple\", null or {\"class_path\": \"SimpleProfiler\", \"init_args\": {...}}, got \"" +
+                        v.str + "\"");
+    }
+    p.enabled = true;
+    return p;
+  }
+  if (v.kind != json::Kind::object)
+    throw ConfigError(path, v.pos, "expected \"simple\", null or {\"class_path\": \"SimpleProfiler\", \"init_args\": {...}}, got " +
+                      describe(v));
+  ConfigObject o(v, path);
+  const std::string cls = o.string("class_path", "");
+  const std::string name = cls.substr(cls.find_last_of('.') + 1);
+  if (name == "AdvancedProfiler" || name == "PyTorchProfiler" || name == "XLAProfiler" || name == "PassThroughProfiler")
+    o.fail("class_path", "\"" + cls + "\"" + others);
+  if (name != "SimpleProfiler" || (cls != name && cls != "lightning.pytorch.profilers.SimpleProfiler" &&
+                                   cls != "pytorch_lightning.profilers.SimpleProfiler"))
+    o.fail("class_path", "expected \"SimpleProfiler\" (lightning.pytorch.profilers'), got \"" + cls + "\"");
+  p.enabled = true;
+  if (const json::Value* args = o.get("init_args")) {
+    ConfigObject a(*args, o.path_of("init_args"));
+    p.dirpath = a.string("dirpath", "");
+    p.filename = a.string("filename", "");
+    for (const std::string* s : {&p.dirpath, &p.filename})
+      for (unsigned char ch : *s)
+        if (ch < 0x20 || ch == 0x7f) a.fail(s == &p.dirpath ? "dirpath" : "filename", "contains a control character");
+    if (p.filename.find('/') != std::string::npos) a.fail("filename", "is a file name in dirpath: no '/'");
+    p.extended = a.boolean("extended", true);
+    a.finish();
+  }
+  o.finish();
+  return p;
 }
 
 void read_scheduler(const json::Value& spec, const std::vector<double>& group_lrs, const OptimizerMomentum& optimizer,
@@ -137,6 +179,7 @@ TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<dou
     else c.loggers = read_loggers(*v, t.path_of("logger"));
   }
   t.get("callbacks");  // read by Callbacks::read
+  if (const json::Value* v = t.get("profiler")) c.profiler = read_profiler(*v, t.path_of("profiler"));
   c.deterministic = t.boolean("deterministic", false);
   c.inference_mode = t.boolean("inference_mode", true);
   if (const json::Value* v = t.get("benchmark"); v && v->kind != json::Kind::null) {
@@ -261,6 +304,18 @@ json::Value trainer_config_json(const TrainerConfig& c) {
   t.set("deterministic", Value::make_bool(c.deterministic));
   t.set("inference_mode", Value::make_bool(c.inference_mode));
   t.set("benchmark", c.benchmark ? Value::make_bool(*c.benchmark) : Value::make_null());
+  if (!c.profiler.enabled) {
+    t.set("profiler", Value::make_null());
+  } else {
+    Value args = Value::make_object();
+    args.set("dirpath", c.profiler.dirpath.empty() ? Value::make_null() : Value::make_string(c.profiler.dirpath));
+    args.set("filename", c.profiler.filename.empty() ? Value::make_null() : Value::make_string(c.profiler.filename));
+    args.set("extended", Value::make_bool(c.profiler.extended));
+    Value p = Value::make_object();
+    p.set("class_path", Value::make_string("lightning.pytorch.profilers.SimpleProfiler"));
+    p.set("init_args", args);
+    t.set("profiler", p);
+  }
   t.set("accelerator", Value::make_string(c.accelerator));
   t.set("precision", Value::make_string(c.precision));
   t.set("strategy", Value::make_string(c.strategy));

@@ -619,6 +619,9 @@ def run():
         check(int(meta["global_step"]) == int(proc.stdout), f"last: ltgen's is from step {meta['global_step']}, "
               f"Lightning's from step {proc.stdout.strip()}")
 
+    if profiler_filename(spec):
+        profiles_alike(profiler_filename(spec))
+
     if averaging_callback(spec):
         compare_averaged_checkpoints(a, averaging_callback(spec))
         averaging_resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
@@ -637,6 +640,49 @@ def run():
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
         # The GPU kit (scripts/gpu_kit.sh) takes this run as the reference of a GPU's only if it passed.
         open(os.path.join(args.work, "passed"), "w").close()
+
+
+def profiler_filename(spec):
+    """A SimpleProfiler's filename (its report goes to <log_dir>/fit-<filename>.txt), or None."""
+    p = spec.get("trainer", {}).get("profiler")
+    return p.get("init_args", {}).get("filename") if isinstance(p, dict) else None
+
+
+def profile_rows(path):
+    """The action rows of a SimpleProfiler report: {action: calls}, with the Total row's calls."""
+    check(os.path.exists(path), f"no profiler report {path}")
+    with open(path) as f:
+        lines = f.read().split("\n")
+    check(lines[0] == "FIT Profiler Report", f"{path} starts {lines[0]!r}")
+    rows = {}
+    for line in lines:
+        if not line.startswith("|  "):
+            continue
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        if cells[0] != "Action":
+            rows[cells[0]] = int(cells[2])
+    return lines, rows
+
+
+def profiles_alike(filename):
+    """The program's SimpleProfiler report has Lightning's layout (its header and rule lines, for
+    the program's longest action name) and each of its actions is one of Lightning's, called as
+    many times; the Total row counts the program's calls."""
+    name = f"fit-{filename}.txt"
+    ours, mine = profile_rows(os.path.join(version_dir(os.path.join(args.work, "ltgen")), name))
+    _, theirs = profile_rows(os.path.join(version_dir(os.path.join(args.work, "lightning")), name))
+    actions = [a for a in mine if a != "Total"]
+    check(actions, "the program's report has no actions")
+    for action in actions:
+        check(action in theirs, f"profiler action {action!r} is not in Lightning's report")
+        check(mine[action] == theirs[action],
+              f"profiler action {action!r}: {mine[action]} calls, Lightning's {theirs[action]}")
+    check(mine["Total"] == sum(mine[a] for a in actions), "the Total row's calls are not the actions' sum")
+    width = max(len(a) for a in mine)
+    header = f"|  {'Action':<{width}s}\t|  {'Mean duration (s)':<15}\t|  {'Num calls':<15}\t|  {'Total time (s)':<15}\t|  {'Percentage %':<15}\t|"
+    check(ours[1:5] == ["", "-" * len(("\n" + header).expandtabs()), header, "-" * len(("\n" + header).expandtabs())],
+          f"the report's head is not Lightning's layout:\n{ours[:5]}")
+    print(f"profiler: {len(actions)} actions with Lightning's call counts ({', '.join(f'{a}: {mine[a]}' for a in actions)})")
 
 
 def seeded_weights_agree(program, script, spec):

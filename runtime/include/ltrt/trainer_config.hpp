@@ -13,6 +13,7 @@
 #include "ltrt/json.hpp"
 #include "ltrt/logger_spec.hpp"
 #include "ltrt/lr_scheduler.hpp"
+#include "ltrt/simple_profiler.hpp"
 
 namespace ltrt {
 
@@ -73,6 +74,7 @@ struct TrainerConfig {
   // Lightning warns about its old aliases, and runs "16-mixed" on the CPU as "bf16-mixed".
   std::string precision_given;
   // trainer.callbacks and trainer.max_time (a Timer) are read by Callbacks::read (ltrt/callbacks.hpp).
+  ProfilerConfig profiler;             // trainer.profiler: Lightning's SimpleProfiler, or none
 
   // The spec's lr_scheduler, with Lightning's scheduler-config keys.
   std::optional<SchedulerSpec> scheduler;

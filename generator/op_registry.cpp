@@ -173,10 +173,19 @@ int add_param(Graph& g, const std::string& torch_name, Shape shape) {
 }
 
 int add_state(Graph& g, const std::string& torch_name, Shape shape, DType dtype, Init init) {
-  if (!g.reuse_as.empty())
-    throw ShapeError("applying module '" + g.reuse_of.substr(0, g.reuse_of.size() - 1) +
-                     "' again is not supported yet: it keeps buffers (" + torch_name.substr(g.reuse_as.size()) +
-                     "), which torch updates at each call");
+  if (!g.reuse_as.empty()) {  // a module applied again: its buffer, which this call updates too (as torch's)
+    const std::string name = g.reuse_of + torch_name.substr(torch_name.rfind(g.reuse_as, 0) == 0 ? g.reuse_as.size() : 0);
+    for (int s : g.state) {
+      if (g.value(s).torch_name != name) continue;
+      if (g.value(s).shape != shape || g.value(s).dtype != dtype)
+        throw ShapeError("applying module '" + g.reuse_of.substr(0, g.reuse_of.size() - 1) + "' again needs its " + name +
+                         " of " + shape_str(g.value(s).shape) + ", but this node's input makes it " + shape_str(shape) +
+                         ": give it an input of the size the module's first input had");
+      return s;
+    }
+    throw ShapeError("applying module '" + g.reuse_of.substr(0, g.reuse_of.size() - 1) + "' again would make a buffer " +
+                     name + " it does not have; give this node a type and arguments of its own");
+  }
   Value v;
   v.name = cpp_name(torch_name);
   v.torch_name = torch_name;

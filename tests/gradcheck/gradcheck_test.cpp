@@ -492,10 +492,12 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
     }
     shapes[st.output] = shape;
   }
-  // A module applied again named its parameters a second time: they are one (the first's).
+  // A module applied again named its parameters (and buffers) a second time: they are one (the first's).
   std::set<std::string> seen;
   s->params.erase(std::remove_if(s->params.begin(), s->params.end(), [&](const auto& p) { return !seen.insert(p.name).second; }),
                   s->params.end());
+  s->state.erase(std::remove_if(s->state.begin(), s->state.end(), [&](const auto& b) { return !seen.insert(b.name).second; }),
+                 s->state.end());
   return s;
 }
 

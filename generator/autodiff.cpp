@@ -119,6 +119,7 @@ void Autodiff::run() {
                                " a gradient of shape " + shape_str(graph.value(grads[k]).shape) + ", not " +
                                shape_str(graph.value(node.inputs[k]).shape));
       contributions[node.inputs[k]].push_back(grads[k]);
+      graph.value(grads[k]).gradient = true;
     }
   }
 }

@@ -69,6 +69,24 @@ struct CpuEmitter : Emitter {
     w.line("}");
   }
 
+  // trainer.detect_anomaly: after backward node `index`, a check of each gradient it wrote (its
+  // live rows of a batched one) for NaN, naming the node; nothing without it.
+  std::vector<std::string> anomaly_checks(size_t index) const {
+    const Node& n = g.nodes[index];
+    std::vector<std::string> lines;
+    if (!spec.trainer.detect_anomaly || !n.backward) return lines;
+    for (int o : n.outputs) {
+      const Value& v = g.value(o);
+      if ((!v.gradient && v.kind != ValueKind::param_grad) || v.dtype != DType::f32) continue;
+      const std::int64_t per_row = v.batched ? numel(v.shape) / v.shape.at(0) : numel(v.shape);
+      const std::string count = v.batched ? "static_cast<std::int64_t>(n) * " + std::to_string(per_row) : std::to_string(per_row);
+      const std::string node = n.layer + " (" + n.source + ", " + n.op + ")";
+      lines.push_back("ltrt::check_gradient(" + v.name + ", " + count + ", " + cpp_string_literal(node) + ", " +
+                      cpp_string_literal(v.name) + ");");
+    }
+    return lines;
+  }
+
   std::string call(size_t index, bool training) const {
     const Node& n = g.nodes[index];
     std::vector<std::string> args = value_args(n);
@@ -106,6 +124,7 @@ struct CpuEmitter : Emitter {
       if (draws_random(n))
         throw std::logic_error("backward node " + g.value(n.outputs[0]).name + " draws random numbers");
       w.line(call(i, true));
+      for (const std::string& line : anomaly_checks(i)) w.line(line);
     }
     w.close();
   }
@@ -140,7 +159,7 @@ struct CpuEmitter : Emitter {
     if (!has_accumulate) w.line("(void)accumulate;");
     w.line("d_loss[0] = loss_scale;");
     w.line();
-    emit_training_calls(w, [&](size_t i) { return call(i, true); });
+    emit_training_calls(w, [&](size_t i) { return call(i, true); }, [&](size_t i) { return anomaly_checks(i); });
     w.line("return loss[0];");
     w.close();
   }
@@ -296,6 +315,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   if (has_bf16_attention(g)) includes.insert("<ltrt/fexp_u20.hpp>");                   // torch's exp
   // autocast.cpp's roundings: bfloat16 on the CPU ("16-mixed" runs as bf16-mixed there, as in Lightning)
   if (spec.mixed_precision()) includes.insert("<ltrt/bfloat16.hpp>");
+  if (spec.trainer.detect_anomaly) includes.insert("<ltrt/anomaly.hpp>");
   for (const std::string& inc : includes) w.line("#include " + inc);
   w.line();
   w.line("#include \"model.hpp\"");

@@ -46,6 +46,7 @@ struct Value {
   int producer = -1;     // node index, -1 for values the step does not compute
   int alias_of = -1;     // a view of another value's storage (Flatten, Identity)
   int grad_of = -1;      // for a param_grad: the param's value index
+  bool gradient = false;  // a backward node's gradient of a forward value (autodiff's), not its scratch
   /// bf16-mixed: torch holds this tensor in bfloat16 (autocast). Stored as float32 all the same,
   /// holding values bfloat16 represents; its gradient is rounded to bfloat16 too (autodiff).
   bool bf16 = false;

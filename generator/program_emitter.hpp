@@ -353,9 +353,10 @@ struct Emitter {
   }
 
   // A training step's calls in schedule order (views have none), with comments where the forward
-  // and the backward part begin; `call` writes one node's call as its emitter does.
-  template <class Call>
-  void emit_training_calls(CodeWriter& w, Call call) const {
+  // and the backward part begin; `call` writes one node's call as its emitter does, `after` the
+  // lines that follow it.
+  template <class Call, class After>
+  void emit_training_calls(CodeWriter& w, Call call, After after) const {
     w.line("// forward");
     bool in_backward = false;
     for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -367,7 +368,12 @@ struct Emitter {
         in_backward = true;
       }
       w.line(call(i));
+      for (const std::string& line : after(i)) w.line(line);
     }
+  }
+  template <class Call>
+  void emit_training_calls(CodeWriter& w, Call call) const {
+    emit_training_calls(w, call, [](size_t) { return std::vector<std::string>{}; });
   }
 
   // The values predict_step uses (the forward nodes without the loss), in arena order.

@@ -969,6 +969,13 @@ Spec parse_checked(const std::string& path, const std::string& text) {
   for (const ParamGroupSpec& g : spec.optimizer.param_groups) group_lrs.push_back(g.lr);
   if (group_lrs.empty()) group_lrs.push_back(spec.optimizer.lr);
   spec.trainer = ltrt::read_trainer_config(root, group_lrs, ltrt::optimizer_momentum(optimizer_config(spec.optimizer)));
+  // detect_anomaly's checks are in the CPU step only.
+  if (spec.trainer.detect_anomaly && spec.trainer.accelerator != "cpu") {
+    const JsonValue* t = root.find("trainer");
+    fail_at(*t->find("detect_anomaly"), "trainer.detect_anomaly",
+            "is supported on the CPU only yet (the GPU program does not check its gradients): set trainer.accelerator "
+            "\"cpu\"");
+  }
   // Checks trainer.callbacks and max_time.
   const ltrt::Callbacks callbacks =
       ltrt::Callbacks::read(root, spec.trainer.enable_checkpointing, spec.trainer.enable_progress_bar);

@@ -453,6 +453,7 @@ class Fit {
   FitResult run_loops();
   [[noreturn]] void fail(const std::exception& e);
   std::string callbacks_on_exception(const std::exception& e, CallbackRange range);
+  std::string finalize_logs();
   Trainer::Access hook_access();
   void step_forward_backward(int n, bool first_of_group, bool step);
   void sync_buffers(bool training_forward_syncs);
@@ -1447,7 +1448,8 @@ FitResult Fit::run() {
     return run_loops();
   } catch (const std::exception& e) {
     if constexpr (user_hooks::any) fail(e);
-    const std::string failed = callbacks_on_exception(e, CallbackRange::all);  // ModelCheckpoint(save_on_exception)
+    std::string failed = callbacks_on_exception(e, CallbackRange::all);  // ModelCheckpoint(save_on_exception)
+    failed += finalize_logs();
     if (!failed.empty()) throw_like(e, e.what() + failed);
     throw;
   } catch (...) {
@@ -1458,6 +1460,19 @@ FitResult Fit::run() {
 
 // The callbacks' on_exception (only ModelCheckpoint's does anything: save_on_exception). A failure to
 // save is added to the message, as an on_exception hook's is, rather than replacing the exception.
+// Lightning's _interrupt ends with every logger's finalize("failed"): the rows logged so far are
+// written. Returns what went wrong doing so, for the message ("" when nothing did).
+std::string Fit::finalize_logs() {
+  if (!loggers_) return "";
+  try {
+    flush_train_rows();
+    loggers_->save();
+  } catch (const std::exception& again) {
+    return "; then saving the logs failed: " + std::string(again.what());
+  }
+  return "";
+}
+
 std::string Fit::callbacks_on_exception(const std::exception& e, CallbackRange range) {
   if (!ctx_.save_checkpoint) return "";  // fit failed before its callbacks were set up
   try {
@@ -1480,6 +1495,7 @@ void Fit::fail(const std::exception& e) {
     message += "; then on_exception threw: " + std::string(again.what());
   }
   message += callbacks_on_exception(e, CallbackRange::checkpoints);
+  message += finalize_logs();
   if (const ModelCheckpoint* mc = callbacks_.checkpoint_callback()) {
     const std::string& last = mc->last_model_path.empty() ? mc->best_model_path : mc->last_model_path;
     if (!last.empty()) message += " (the last checkpoint, " + last + ", is intact)";

@@ -20,6 +20,7 @@ as many processes: the oracle for what the ranks log, checkpoint and stop on.
 seed_everything's weights, and the program's must be the bits of the Lightning module built after
 pl.seed_everything(seed) (seeded_weights_agree)."""
 import argparse
+import glob
 import json
 import math
 import os
@@ -493,6 +494,13 @@ def run():
               "--seeded is for specs without hooks or weight averaging, off the emulator (their extra runs take weights)")
     rng = np.random.default_rng(5)
     write_data(spec, args.work, rng)
+    anomaly = spec.get("trainer", {}).get("detect_anomaly", False)
+    if anomaly:
+        # trainer.detect_anomaly: a NaN in the third training batch's last sample (unshuffled; its
+        # gradients are NaN from the loss's backward on), so that both fits stop in their third backward.
+        x = np.load(os.path.join(args.work, "x.npy"))
+        x[3 * spec["data"]["batch_size"] - 1].flat[0] = np.nan
+        np.save(os.path.join(args.work, "x.npy"), x)
     weights = os.path.join(args.work, "init.safetensors")
     save_file({**{name: (rng.standard_normal(shape) * 0.4).astype(np.float32) for name, shape in layer_shapes(spec)},
                **buffers(spec)}, weights)
@@ -515,7 +523,12 @@ def run():
     init_weights = [] if args.seeded else ["--init_weights=" + weights]
     rc, out, err = common.run_program(program, init_weights + ["--trainer.default_root_dir=" + os.path.join(args.work, "ltgen")],
                                       launch=common.launcher(common.processes(spec)))
-    check(rc == 0, f"the program failed:\n{err}")
+    if anomaly:
+        check(rc != 0 and "detect_anomaly: the backward of" in err,
+              f"the program did not stop at the NaN gradient (exit {rc}):\n{err}")
+        print(err.strip().splitlines()[-1])
+    else:
+        check(rc == 0, f"the program failed:\n{err}")
 
     # The same spec as a Lightning script, run by Lightning.
     script = os.path.join(args.work, "model.py")
@@ -544,6 +557,24 @@ def run():
         give_callback(script, callback)
     proc = common.run_ending_all([args.lightning_python, script] + ([] if args.seeded else ["--init_weights", weights]) +
                                  ["--default_root_dir", os.path.join(args.work, "lightning")], 600, cwd=os.getcwd())
+    if anomaly:
+        check(proc.returncode != 0 and "returned nan values" in proc.stderr,
+              f"the Lightning script did not stop at the NaN gradient:\n{proc.stderr[-3000:]}")
+        said = [line for line in proc.stderr.splitlines() if "returned nan values" in line]
+        print("Lightning: " + said[-1].strip())
+        # Both logged the two steps before it, alike, and saved no checkpoint.
+        cells = [common.metric_cells(os.path.join(version_dir(os.path.join(args.work, side)), "metrics.csv"))
+                 for side in ("ltgen", "lightning")]
+        check([k for k, _ in cells[0]] == [k for k, _ in cells[1]] and len(cells[0]) == 2,
+              f"logged before the NaN: ltgen {cells[0]}, Lightning {cells[1]}")
+        for (key, mine), (_, v) in zip(*cells):
+            check(abs(mine - v) <= TOL * max(abs(v), 1e-6), f"{key}: ltgen {mine} vs Lightning {v}")
+        for side in ("ltgen", "lightning"):
+            root = os.path.join(args.work, side)
+            check(not glob.glob(os.path.join(root, "**", "*.ckpt"), recursive=True) and
+                  not glob.glob(os.path.join(root, "**", "*.safetensors"), recursive=True), f"{side} saved a checkpoint")
+        print("both stopped at the third backward, after the same two logged steps")
+        return
     check(proc.returncode == 0, f"the Lightning script failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     # What Lightning says of the precision (its warnings on an old alias or on fp16 AMP on the CPU,
     # the AMP line), and torch's warning when a GradScaler skipped every step before the first

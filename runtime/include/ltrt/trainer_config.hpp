@@ -52,6 +52,9 @@ struct TrainerConfig {
   // CSVLogger and TensorBoardLogger in <default_root_dir>/lightning_logs/version_N.
   std::vector<LoggerSpec> loggers;
   bool deterministic = false;          // generated programs are deterministic either way
+  // Fixed at generation time: the CPU step checks each backward node's gradients for NaN
+  // (torch.autograd's anomaly mode) and stops fit with the node that made one.
+  bool detect_anomaly = false;
   // Accepted for Lightning's sake, changing nothing here: evaluation computes no gradients either
   // way (inference_mode: torch.inference_mode or no_grad), and the kernels are fixed at generation
   // time, with nothing to autotune (benchmark: cudnn.benchmark; null is Lightning's default).

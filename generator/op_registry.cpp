@@ -148,20 +148,30 @@ int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape) {
   return b.graph.nodes[id].outputs[0];
 }
 
-int add_param(Graph& g, const std::string& torch_name, Shape shape) {
-  if (!g.reuse_as.empty()) {  // a module applied again: its parameter, which must fit this input too
-    const std::string name = g.reuse_of + torch_name.substr(torch_name.rfind(g.reuse_as, 0) == 0 ? g.reuse_as.size() : 0);
-    for (int p : g.params) {
-      if (g.value(p).torch_name != name) continue;
-      if (g.value(p).shape != shape)
-        throw ShapeError("applying module '" + g.reuse_of.substr(0, g.reuse_of.size() - 1) + "' again needs its " + name +
-                         " of " + shape_str(g.value(p).shape) + ", but this node's input makes it " + shape_str(shape) +
-                         ": give it an input of the size the module's first input had");
-      return p;
-    }
-    throw ShapeError("applying module '" + g.reuse_of.substr(0, g.reuse_of.size() - 1) + "' again would make a parameter " +
-                     name + " it does not have; give this node a type and arguments of its own");
+namespace {
+
+// A module applied again (g.reuse_as set): its earlier value among `own` (its parameters, or its
+// buffers, `what`) for this node's torch_name, which must fit this input too.
+int reused_value(const Graph& g, const std::vector<int>& own, const std::string& torch_name, const Shape& shape,
+                 const char* what) {
+  const std::string name = g.reuse_of + torch_name.substr(torch_name.rfind(g.reuse_as, 0) == 0 ? g.reuse_as.size() : 0);
+  const std::string module = g.reuse_of.substr(0, g.reuse_of.size() - 1);
+  for (int v : own) {
+    if (g.value(v).torch_name != name) continue;
+    if (g.value(v).shape != shape)
+      throw ShapeError("applying module '" + module + "' again needs its " + name + " of " + shape_str(g.value(v).shape) +
+                       ", but this node's input makes it " + shape_str(shape) +
+                       ": give it an input of the size the module's first input had");
+    return v;
   }
+  throw ShapeError("applying module '" + module + "' again would make a " + what + " " + name +
+                   " it does not have; give this node a type and arguments of its own");
+}
+
+}  // namespace
+
+int add_param(Graph& g, const std::string& torch_name, Shape shape) {
+  if (!g.reuse_as.empty()) return reused_value(g, g.params, torch_name, shape, "parameter");
   Value v;
   v.name = cpp_name(torch_name);
   v.torch_name = torch_name;
@@ -173,19 +183,8 @@ int add_param(Graph& g, const std::string& torch_name, Shape shape) {
 }
 
 int add_state(Graph& g, const std::string& torch_name, Shape shape, DType dtype, Init init) {
-  if (!g.reuse_as.empty()) {  // a module applied again: its buffer, which this call updates too (as torch's)
-    const std::string name = g.reuse_of + torch_name.substr(torch_name.rfind(g.reuse_as, 0) == 0 ? g.reuse_as.size() : 0);
-    for (int s : g.state) {
-      if (g.value(s).torch_name != name) continue;
-      if (g.value(s).shape != shape || g.value(s).dtype != dtype)
-        throw ShapeError("applying module '" + g.reuse_of.substr(0, g.reuse_of.size() - 1) + "' again needs its " + name +
-                         " of " + shape_str(g.value(s).shape) + ", but this node's input makes it " + shape_str(shape) +
-                         ": give it an input of the size the module's first input had");
-      return s;
-    }
-    throw ShapeError("applying module '" + g.reuse_of.substr(0, g.reuse_of.size() - 1) + "' again would make a buffer " +
-                     name + " it does not have; give this node a type and arguments of its own");
-  }
+  // A module applied again: its buffer, which this call updates too (as torch's); one name has one dtype.
+  if (!g.reuse_as.empty()) return reused_value(g, g.state, torch_name, shape, "buffer");
   Value v;
   v.name = cpp_name(torch_name);
   v.torch_name = torch_name;

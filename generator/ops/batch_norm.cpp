@@ -190,18 +190,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
     c.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
   };
   if (track) {
-    k.line();
-    k.line("// eval: the running statistics, a thread per element");
-    std::vector<std::string> params = {"float* __restrict__ out", "const float* __restrict__ inp"};
-    if (affine) params.insert(params.end(), {"const float* __restrict__ weight", "const float* __restrict__ bias"});
-    params.insert(params.end(), {"const float* __restrict__ running_mean", "const float* __restrict__ running_var"});
-    open_element_kernel(k, e.fn + "_eval_kernel", params, constants);
-    k.line("const int c = i / kL % kC;");
-    k.line("const float m = running_mean[c];");
-    k.line("const float s = 1.0f / std::sqrt(running_var[c] + kEps);");
-    k.line(ab);
-    k.line("out[i] = inp[i] * a + b;");
-    k.close();
+    emit_running_stats_eval_kernel(k, e.fn + "_eval_kernel", affine, ab, constants);
     k.line();
     k.line(cumulative ? "// One more batch, before the statistics kernel reads the count (momentum=None: f = 1 / count)."
                       : "// One more batch (module state, as torch counts).");
@@ -338,6 +327,22 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
 }
 
 }  // namespace
+
+void emit_running_stats_eval_kernel(CodeWriter& k, const std::string& kernel, bool affine, const std::string& terms,
+                                    const std::function<void(CodeWriter&)>& constants) {
+  k.line();
+  k.line("// eval: the running statistics, a thread per element");
+  std::vector<std::string> params = {"float* __restrict__ out", "const float* __restrict__ inp"};
+  if (affine) params.insert(params.end(), {"const float* __restrict__ weight", "const float* __restrict__ bias"});
+  params.insert(params.end(), {"const float* __restrict__ running_mean", "const float* __restrict__ running_var"});
+  open_element_kernel(k, kernel, params, constants);
+  k.line("const int c = i / kL % kC;");
+  k.line("const float m = running_mean[c];");
+  k.line("const float s = 1.0f / std::sqrt(running_var[c] + kEps);");
+  k.line(terms);
+  k.line("out[i] = inp[i] * a + b;");
+  k.close();
+}
 
 void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;

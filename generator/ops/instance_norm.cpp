@@ -94,19 +94,8 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const Value& x = g.value(n.inputs[0]);
   const RowSplit split = split_rows(positions_per_channel(x));
   CodeWriter& k = e.kernels;
-  auto constants = [&](CodeWriter& c) { write_sizes(c, n, x); };
-  k.line();
-  k.line("// eval: the running statistics, a thread per element");
-  std::vector<std::string> params = {"float* __restrict__ out", "const float* __restrict__ inp"};
-  if (affine) params.insert(params.end(), {"const float* __restrict__ weight", "const float* __restrict__ bias"});
-  params.insert(params.end(), {"const float* __restrict__ running_mean", "const float* __restrict__ running_var"});
-  open_element_kernel(k, e.fn + "_eval_kernel", params, constants);
-  k.line("const int c = i / kL % kC;");
-  k.line("const float m = running_mean[c];");
-  k.line("const float s = 1.0f / std::sqrt(running_var[c] + kEps);");
-  k.line(eval_terms(affine));
-  k.line("out[i] = inp[i] * a + b;");
-  k.close();
+  emit_running_stats_eval_kernel(k, e.fn + "_eval_kernel", affine, eval_terms(affine),
+                                 [&](CodeWriter& c) { write_sizes(c, n, x); });
 
   k.line();
   k.line("// training: a row per sample and channel, normalised with its own statistics");

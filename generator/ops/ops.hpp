@@ -48,6 +48,12 @@ void register_rms_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 /// last dimension when left out; throws ShapeError unless it is the input's trailing dimensions.
 std::vector<std::int64_t> normalized_shape_of(const LayerBuild& b, int input);
 void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+/// CUDA: the evaluation kernel of a norm with running statistics (BatchNorm, a tracking
+/// InstanceNorm), a thread per element of an (N, C, L) input: out = inp * a + b, `terms` defining a
+/// and b from m = running_mean[c] and s = 1 / sqrt(running_var[c] + kEps); `constants` writes kC,
+/// kL and kEps.
+void emit_running_stats_eval_kernel(CodeWriter& k, const std::string& kernel, bool affine, const std::string& terms,
+                                    const std::function<void(CodeWriter&)>& constants);
 void register_local_response_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_group_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_instance_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // InstanceNorm1d, InstanceNorm2d

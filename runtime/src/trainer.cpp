@@ -390,8 +390,9 @@ class Fit {
     });
     broadcast_model(group_, model, arena_.data());
     backend_->upload();
-    // Under DDP Lightning shuffles the training loader whatever its shuffle says (not when overfitting).
-    const Shard shard{t_.ddp(), group_.rank(), group_.size(), t_.seed};
+    // Under DDP Lightning shuffles the training loader whatever its shuffle says (not when overfitting),
+    // with its DistributedSampler (use_distributed_sampler).
+    const Shard shard{t_.sharded(), group_.rank(), group_.size(), t_.seed};
     const bool shuffle = (model.data.shuffle || shard.distributed) && !overfitting(t_);
     train_loader_ =
         std::make_unique<DataLoader>(train_data_, model.data.batch_size, shuffle, model.data.drop_last, shard);
@@ -1554,7 +1555,7 @@ FitResult Fit::run_loops() {
     epoch_start_torch_ = torch_global_->generator();
     if (!train_iterator_made_) torch_global_->draw();
     train_iterator_made_ = false;
-    if (t_.ddp()) {
+    if (t_.sharded()) {
       if (resuming_mid_epoch) rngs_.data.set_state(epoch_start_rng_data_);
       epoch_start_rng_data_ = rngs_.data.state();
       train_loader_->start_epoch(rngs_.data, epochs_processed_);  // DDP's sampler.set_epoch(current.processed)
@@ -1821,7 +1822,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   const std::unique_ptr<Backend> backend = make_backend(model, arena, t, group.rank_zero(stderr), group);
   backend->upload();
   // Under DDP each rank evaluates its shard (DistributedSampler, no shuffle) and rank 0's metrics are logged.
-  DataLoader loader(data, model.data.batch_size, false, false, Shard{t.ddp(), group.rank(), group.size(), t.seed});
+  DataLoader loader(data, model.data.batch_size, false, false, Shard{t.sharded(), group.rank(), group.size(), t.seed});
   loader.start_epoch(rngs.data);
   EvalResult r;
   r.batches = limit.of(loader.num_batches());

@@ -12,8 +12,7 @@ namespace {
 
 // Lightning Trainer arguments ltgen knows but does not implement: naming
 // them gives "not supported yet" rather than "unknown key".
-const char* const kNotYet[] = {"use_distributed_sampler",
-                               "barebones", "plugins", "sync_batchnorm",
+const char* const kNotYet[] = {"barebones", "plugins", "sync_batchnorm",
                                "reload_dataloaders_every_n_epochs"};
 
 const char* const kFixed[] = {"accelerator", "devices", "precision", "strategy", "num_nodes", "detect_anomaly"};
@@ -182,6 +181,7 @@ TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<dou
   if (const json::Value* v = t.get("profiler")) c.profiler = read_profiler(*v, t.path_of("profiler"));
   c.deterministic = t.boolean("deterministic", false);
   c.detect_anomaly = t.boolean("detect_anomaly", false);
+  c.use_distributed_sampler = t.boolean("use_distributed_sampler", true);
   c.inference_mode = t.boolean("inference_mode", true);
   if (const json::Value* v = t.get("benchmark"); v && v->kind != json::Kind::null) {
     if (v->kind != json::Kind::boolean) t.fail("benchmark", "expected true, false or null, got " + describe(*v));
@@ -305,6 +305,7 @@ json::Value trainer_config_json(const TrainerConfig& c) {
   t.set("deterministic", Value::make_bool(c.deterministic));
   t.set("inference_mode", Value::make_bool(c.inference_mode));
   t.set("detect_anomaly", Value::make_bool(c.detect_anomaly));
+  t.set("use_distributed_sampler", Value::make_bool(c.use_distributed_sampler));
   t.set("benchmark", c.benchmark ? Value::make_bool(*c.benchmark) : Value::make_null());
   if (!c.profiler.enabled) {
     t.set("profiler", Value::make_null());

@@ -55,6 +55,10 @@ struct TrainerConfig {
   // Fixed at generation time: the CPU step checks each backward node's gradients for NaN
   // (torch.autograd's anomaly mode) and stops fit with the node that made one.
   bool detect_anomaly = false;
+  // Under DDP, each rank reads its shard of every loader (Lightning's DistributedSampler, which also
+  // shuffles the training one); false: every rank reads the whole data as one process would.
+  bool use_distributed_sampler = true;
+  bool sharded() const { return ddp() && use_distributed_sampler; }
   // Accepted for Lightning's sake, changing nothing here: evaluation computes no gradients either
   // way (inference_mode: torch.inference_mode or no_grad), and the kernels are fixed at generation
   // time, with nothing to autotune (benchmark: cudnn.benchmark; null is Lightning's default).

@@ -245,13 +245,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   CodeWriter& w = e.body;
   write_sizes(w, x);
   if (track) {
-    w.open("if (!training)");
-    std::vector<std::string> args = {"out", "inp"};
-    if (affine) args.insert(args.end(), {"weight", "bias"});
-    args.insert(args.end(), {"running_mean", "running_var"});
-    emit_count_launch(w, e.fn + "_eval_kernel", "n * kC * kL", args);
-    w.line("return;");
-    w.close();
+    emit_running_stats_eval_launch(w, e.fn + "_eval_kernel", affine);
   } else {
     w.line("(void)training;  // track_running_stats=False: batch statistics in eval too");
   }
@@ -342,6 +336,16 @@ void emit_running_stats_eval_kernel(CodeWriter& k, const std::string& kernel, bo
   k.line(terms);
   k.line("out[i] = inp[i] * a + b;");
   k.close();
+}
+
+void emit_running_stats_eval_launch(CodeWriter& w, const std::string& kernel, bool affine) {
+  w.open("if (!training)");
+  std::vector<std::string> args = {"out", "inp"};
+  if (affine) args.insert(args.end(), {"weight", "bias"});
+  args.insert(args.end(), {"running_mean", "running_var"});
+  emit_count_launch(w, kernel, "n * kC * kL", args);
+  w.line("return;");
+  w.close();
 }
 
 void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {

@@ -141,13 +141,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
 
   CodeWriter& w = e.body;
   w.line("constexpr int kC = " + std::to_string(x.shape[1]) + ", kL = " + std::to_string(positions_per_channel(x)) + ";");
-  w.open("if (!training)");
-  std::vector<std::string> args = {"out", "inp"};
-  if (affine) args.insert(args.end(), {"weight", "bias"});
-  args.insert(args.end(), {"running_mean", "running_var"});
-  emit_count_launch(w, e.fn + "_eval_kernel", "n * kC * kL", args);
-  w.line("return;");
-  w.close();
+  emit_running_stats_eval_launch(w, e.fn + "_eval_kernel", affine);
   w.line("const int rows = n * kC;  // a row per sample and channel");
   std::vector<std::string> train = {"out", "mean", "rstd", "inp"};
   if (affine) train.insert(train.end(), {"weight", "bias"});

@@ -54,6 +54,9 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
 /// kL and kEps.
 void emit_running_stats_eval_kernel(CodeWriter& k, const std::string& kernel, bool affine, const std::string& terms,
                                     const std::function<void(CodeWriter&)>& constants);
+/// The host's side of it: in evaluation (`training` false) the kernel's launch over n * kC * kL
+/// elements, then return.
+void emit_running_stats_eval_launch(CodeWriter& w, const std::string& kernel, bool affine);
 void register_local_response_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_group_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_instance_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // InstanceNorm1d, InstanceNorm2d

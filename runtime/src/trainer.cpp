@@ -358,8 +358,8 @@ class Fit {
         arena_(model.arena_bytes),
         optimizer_(model, arena_.data()),
         trainer_(callback_metrics_, logged_metrics_, hook_access()) {
-    if (t_.profiler.enabled) profiler_ = std::make_unique<SimpleProfiler>(t_.profiler.extended);
-    validation_step_action_ = std::string("[Strategy]") + (t_.ddp() ? "DDPStrategy" : "SingleDeviceStrategy") + ".validation_step";
+    profiler_ = make_profiler(t_.profiler);
+    validation_step_action_ = strategy_action(t_.ddp(), "validation_step");
     // Lightning's Trainer says which precision and device it picked when it is made, before fit
     // sets up the processes (nothing is uploaded yet: the arena is filled below).
     backend_ = make_backend(model, arena_, t_, group_.rank_zero(stderr), group_);
@@ -1828,11 +1828,9 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   r.batches = limit.of(loader.num_batches());
   const std::string prefix = std::string(stage) == "validate" ? "val" : "test";
   // trainer.profiler: the loop's actions, under Lightning's names.
-  const std::unique_ptr<SimpleProfiler> profiler =
-      t.profiler.enabled ? std::make_unique<SimpleProfiler>(t.profiler.extended) : nullptr;
+  const std::unique_ptr<SimpleProfiler> profiler = make_profiler(t.profiler);
   const std::string next_action = "[_EvaluationLoop]." + prefix + "_next";
-  const std::string step_action = std::string("[Strategy]") + (t.ddp() ? "DDPStrategy" : "SingleDeviceStrategy") +
-                                  (prefix == "val" ? ".validation_step" : ".test_step");
+  const std::string step_action = strategy_action(t.ddp(), prefix == "val" ? "validation_step" : "test_step");
   hooks.start();
   hooks.epoch_start();
   for (std::int64_t b = 0; b < r.batches; ++b) {
@@ -2023,8 +2021,8 @@ std::string predict_samples(EvalHooks& hooks, const ModelDef& model, const FitCo
   const std::int64_t per_row = model.output.sample_numel();
   std::vector<float> rows;
   std::int64_t count = 0;
-  const std::unique_ptr<SimpleProfiler> profiler =
-      t.profiler.enabled ? std::make_unique<SimpleProfiler>(t.profiler.extended) : nullptr;
+  const std::unique_ptr<SimpleProfiler> profiler = make_profiler(t.profiler);
+  const std::string step_action = strategy_action(false, "predict_step");  // predict runs in one process
   hooks.start();
   hooks.epoch_start();
   for (std::int64_t b = 0; b < batches; ++b) {
@@ -2035,7 +2033,7 @@ std::string predict_samples(EvalHooks& hooks, const ModelDef& model, const FitCo
       n = loader.load_batch(b, arena.data(), model.input, model.target);
     }
     {
-      const ProfileScope profile(profiler.get(), "[Strategy]SingleDeviceStrategy.predict_step");
+      const ProfileScope profile(profiler.get(), step_action.c_str());
       backend->predict(n);
     }
     const float* o = reinterpret_cast<const float*>(arena.data() + model.output.offset);

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -41,6 +42,17 @@ class SimpleProfiler {
   std::vector<std::pair<std::string, Clock::time_point>> running_;
   std::vector<std::pair<std::string, std::vector<double>>> recorded_;  // in the order first recorded
 };
+
+/// The stage's profiler when `config` asks for one, else null.
+inline std::unique_ptr<SimpleProfiler> make_profiler(const ProfilerConfig& config) {
+  return config.enabled ? std::make_unique<SimpleProfiler>(config.extended) : nullptr;
+}
+
+/// Lightning's name of a strategy's step: "[Strategy]DDPStrategy.validation_step" under DDP, else
+/// SingleDeviceStrategy's.
+inline std::string strategy_action(bool ddp, const std::string& step) {
+  return std::string("[Strategy]") + (ddp ? "DDPStrategy." : "SingleDeviceStrategy.") + step;
+}
 
 /// Times a scope as `action` when `profiler` is set (trainer.profiler given), else does nothing (and
 /// allocates nothing: the step loop does not allocate). `action` outlives the scope.

@@ -1,6 +1,6 @@
 /// \file
 /// LSTM as torch.nn.LSTM(input_size, hidden_size, num_layers, bias, batch_first=True); its value is
-/// torch's `output` (h_n and c_n, and the initial states, are recurrent.cpp's). The loops over
+/// torch's `output` (h_n and c_n, the initial states and proj_size are recurrent.cpp's). The loops over
 /// steps and layers are recurrent.cpp's; this is the cell. Step t, as torch's LSTMCell, the gates
 /// in torch's order i, f, g, o:
 ///   pre = (h_{t-1} @ weight_hh^T + bias_hh) + xg_t      (xg_t = x_t @ weight_ih^T + bias_ih)
@@ -36,7 +36,7 @@ void register_lstm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
         "g[2 * kH + j] = g_gate;",
         "g[3 * kH + j] = o_gate;",
         "cell[row * kH + j] = c;",
-        "out[row * kH + j] = o_gate * ltrt::tanh_vec(c);",
+        cell_output(n) + "[row * kH + j] = o_gate * ltrt::tanh_vec(c);",
     };
   };
   c.backward = [](const Node& n) {

@@ -12,12 +12,18 @@ namespace ltgen {
 
 namespace {
 
+// An LSTM's proj_size P (0: none): h_t is P wide, its cell H wide.
+std::int64_t proj_size(const Node& n) { return n.attrs.count("proj_size") ? attr_int(n, "proj_size") : 0; }
+bool projected(const Node& n) { return proj_size(n) > 0; }
+// h_t's width: kP with a projection, else kH.
+std::string hw(const Node& n) { return projected(n) ? "kP" : "kH"; }
+
 // The width of a step's row in `gates`: kG when a step keeps its gates, kS when it keeps more.
 std::string gates_width(const RecurrentCell& c) { return c.saved == c.gates ? "kG" : "kS"; }
 
 // The sizes a piece of code uses: a host function all of them (the CUDA backward's launches no
-// kS), a cell kernel all but a lone gate's kG (an RNN's rows are kH wide), the shift kernel the
-// steps and units, the column sums the width.
+// kS), a cell kernel all but a lone gate's kG (an RNN's rows are kH wide), the shift kernel (and
+// the projection's dproj kernel) the steps and h_t's width, the column sums the width.
 enum class Sizes { all, launches, cell, steps, width };
 
 void write_sizes(CodeWriter& w, const RecurrentCell& c, const Node& n, std::int64_t steps, Sizes what = Sizes::all) {
@@ -28,6 +34,13 @@ void write_sizes(CodeWriter& w, const RecurrentCell& c, const Node& n, std::int6
            ";  // the gates' width");
     return;
   }
+  const std::string p = projected(n) && what != Sizes::cell
+                            ? "constexpr int kP = " + std::to_string(proj_size(n)) + ";  // h_t's width, proj_size"
+                            : "";
+  if (what == Sizes::steps && projected(n)) {  // the shift of h_t, P wide
+    w.line("constexpr int kT = " + t + ", kP = " + std::to_string(proj_size(n)) + ";  // steps, h_t's width (proj_size)");
+    return;
+  }
   if (what == Sizes::steps || (what == Sizes::cell && c.gates == 1)) {
     w.line("constexpr int kT = " + t + ", kH = " + h + ";  // steps, hidden size");
     return;
@@ -36,6 +49,7 @@ void write_sizes(CodeWriter& w, const RecurrentCell& c, const Node& n, std::int6
          ";  // steps, hidden size, the gates' width");
   if (c.saved > 0 && c.saved != c.gates && what != Sizes::launches)
     w.line("constexpr int kS = " + std::to_string(c.saved) + " * kH;  // what a step keeps in gates, per sample");
+  if (!p.empty()) w.line(p);
 }
 
 // Where step t's GEMM h_{t-1} W_hh^T goes, and that buffer's row width.
@@ -59,8 +73,9 @@ const Value& backward_out(const RecurrentCell& c, const Node& n, const Graph& g)
 
 // h shifted a step for weight_hh's gradient: element i of (n, kT, kH) is h_{t-1}, h_0 (or 0) at t = 0.
 std::string shifted_h(const Node& n) {
-  return std::string("hprev[i] = i / kH % kT > 0 ? out[i - kH] : ") +
-         (initial_state(n) ? "h0[i / (kT * kH) * kH + i % kH];" : "0.0f;");
+  const std::string w = hw(n);
+  return "hprev[i] = i / " + w + " % kT > 0 ? out[i - " + w + "] : " +
+         (initial_state(n) ? "h0[i / (kT * " + w + ") * " + w + " + i % " + w + "];" : "0.0f;");
 }
 
 // The GEMMs of a step, on the CPU (ltrt::sgemm_ld) or CUDA (ltrt::cuda::sgemm_ld, alpha 1).
@@ -72,34 +87,61 @@ std::string alpha(bool cuda) { return cuda ? "" : "1.0f, "; }
 // threads' count of threads.
 // Step t's GEMM from h_{t-1} (rows `ld` floats apart); from h_0 at t = 0 when the node has one.
 std::vector<std::string> forward_gemm(const RecurrentCell& c, const Node& n, bool cuda) {
-  const std::string buffer = product_buffer(c), width = product_width(c);
+  const std::string buffer = product_buffer(c), width = product_width(c), k = hw(n);
   auto gemm = [&](const std::string& h, const std::string& ld) {
     if (!cuda)
-      return "ltrt::gemm_packed_split(n, kG, kH, " + h + ", " + ld + ", packed, 0.0f, " + buffer + " + t * " + width +
-             ", kT * " + width + ");";
-    return sgemm_ld(cuda) + "false, true, n, kG, kH, " + alpha(cuda) + h + ", " + ld + ", weight_hh, kH, 0.0f, " +
-           buffer + " + t * " + width + ", kT * " + width + ");";
+      return "ltrt::gemm_packed_split(n, kG, " + k + ", " + h + ", " + ld + ", packed, 0.0f, " + buffer + " + t * " +
+             width + ", kT * " + width + ");";
+    return sgemm_ld(cuda) + "false, true, n, kG, " + k + ", " + alpha(cuda) + h + ", " + ld + ", weight_hh, " + k +
+           ", 0.0f, " + buffer + " + t * " + width + ", kT * " + width + ");";
   };
-  std::vector<std::string> lines = {"if (t > 0) " + gemm("out + (t - 1) * kH", "kT * kH")};
-  if (initial_state(n)) lines.push_back("else " + gemm("h0", "kH") + "  // h_{-1} = h_0");
+  std::vector<std::string> lines = {"if (t > 0) " + gemm("out + (t - 1) * " + k, "kT * " + k)};
+  if (initial_state(n)) lines.push_back("else " + gemm("h0", k) + "  // h_{-1} = h_0");
   return lines;
+}
+
+// With a projection, h_t = unprojected_t W_hr^T after step t's cells.
+std::string projection_gemm(bool cuda) {
+  if (!cuda)
+    return "ltrt::gemm_packed_split(n, kP, kH, unprojected + t * kH, kT * kH, packed_hr, 0.0f, out + t * kP, kT * kP);";
+  return "ltrt::cuda::sgemm_ld(ctx, false, true, n, kP, kH, unprojected + t * kH, kT * kH, weight_hr, kH, 0.0f, "
+         "out + t * kP, kT * kP);";
+}
+
+// dL/d(o tanh c_t) = dproj_t W_hr, into dm (n x kH).
+std::string unprojection_gemm(bool cuda) {
+  if (!cuda) return "ltrt::gemm_packed_split(n, kH, kP, dproj + t * kP, kT * kP, packed_hr, 0.0f, dm, kH);";
+  return "ltrt::cuda::sgemm_ld(ctx, false, false, n, kH, kP, dproj + t * kP, kT * kP, weight_hr, kH, 0.0f, "
+         "carry + 2 * count, kH);";
 }
 
 // dh_{t-1}; at t = 0 only for h_0's gradient (then dh_{-1}, copied to dh0 after the loop).
 std::string backward_gemm(const RecurrentCell& c, const Node& n, bool cuda) {
-  const std::string beta = c.direct_dh ? "1.0f" : "0.0f";
+  const std::string beta = c.direct_dh ? "1.0f" : "0.0f", k = hw(n);
   const std::string when = flag(n, "h0_grad") ? "" : "if (t > 0) ";
   if (!cuda)
-    return when + "ltrt::gemm_packed_split(n, kH, kG, " + hidden_grad(c) + " + t * kG, kT * kG, packed, " + beta +
-           ", dh, kH);";
-  return when + sgemm_ld(cuda) + "false, false, n, kH, kG, " + alpha(cuda) + hidden_grad(c) +
-         " + t * kG, kT * kG, weight_hh, kH, " + beta + ", carry, kH);";
+    return when + "ltrt::gemm_packed_split(n, " + k + ", kG, " + hidden_grad(c) + " + t * kG, kT * kG, packed, " +
+           beta + ", dh, " + k + ");";
+  return when + sgemm_ld(cuda) + "false, false, n, " + k + ", kG, " + alpha(cuda) + hidden_grad(c) +
+         " + t * kG, kT * kG, weight_hh, " + k + ", " + beta + ", carry, " + k + ");";
 }
 
-// weight_hh (transposed for the forward) packed for the steps' GEMMs.
-void write_packing(CodeWriter& w, bool forward) {
-  w.line(std::string("ltrt::pack_b(") + (forward ? "true, kH, kG" : "false, kG, kH") +
-         ", weight_hh, kH, packed);  // W_hh" + (forward ? "^T" : "") + " in panels, once for the kT steps' GEMMs");
+// With a projection, dL/dh_t's entry p: dout's (when the output has a gradient) plus dh from step t + 1.
+std::string projected_grad(const Node& n) {
+  const std::string carried = "(t < kT - 1 ? dh[b * kP + p] : 0.0f)";
+  return flag(n, "no_dout") ? carried : "dout[row * kP + p] + " + carried;
+}
+
+// weight_hh (transposed for the forward) packed for the steps' GEMMs, and weight_hr with a
+// projection (its panels after weight_hh's).
+void write_packing(CodeWriter& w, const Node& n, bool forward) {
+  const std::string k = hw(n);
+  w.line(std::string("ltrt::pack_b(") + (forward ? "true, " + k + ", kG" : "false, kG, " + k) + ", weight_hh, " + k +
+         ", packed);  // W_hh" + (forward ? "^T" : "") + " in panels, once for the kT steps' GEMMs");
+  if (!projected(n)) return;
+  w.line(std::string("float* packed_hr = packed + ltrt::packed_size(") + (forward ? "kP, kG" : "kG, kP") + ");");
+  w.line(std::string("ltrt::pack_b(") + (forward ? "true, kH, kP" : "false, kP, kH") +
+         ", weight_hr, kH, packed_hr);  // W_hr" + (forward ? "^T" : "") + " too");
 }
 
 // On the CPU a step is a generic lambda called with t as a compile-time constant at the first step
@@ -119,7 +161,7 @@ std::string backward_comment(const RecurrentCell& c) {
 
 void emit_forward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, c, n, g.value(n.inputs[0]).shape.at(1));
-  write_packing(w, true);
+  write_packing(w, n, true);
   w.line(step_comment(false));
   w.open("auto step = [=](auto t)");
   w.line(forward_comment(c));
@@ -130,6 +172,10 @@ void emit_forward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Gr
   for (const std::string& l : c.forward(n)) w.line(l);
   w.close();
   w.close();
+  if (projected(n)) {
+    w.line("// h_t = (o tanh c_t) W_hr^T");
+    w.line(projection_gemm(false));
+  }
   w.close(";");
   w.line("step(std::integral_constant<int, 0>{});");
   w.line("for (int t = 1; t < kT; ++t) step(t);");
@@ -138,11 +184,20 @@ void emit_forward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Gr
 void emit_backward(const RecurrentCell& c, CodeWriter& w, const Node& n, const Graph& g) {
   const std::int64_t steps = g.value(n.inputs[0]).shape.at(1);
   write_sizes(w, c, n, steps);
-  write_packing(w, false);
-  w.line("float* dh = carry;           // dL/dh_t through step t + 1 (n x kH)");
+  write_packing(w, n, false);
+  w.line("float* dh = carry;           // dL/dh_t through step t + 1 (n x " + hw(n) + ")");
   if (c.cell_state) w.line("float* dc = carry + n * kH;  // dL/dc_t through step t + 1");
+  if (projected(n)) w.line("float* dm = carry + 2 * n * kH;  // dL/d(o tanh c_t)");
   w.line(step_comment(steps > 1));
   w.open("auto step = [=](auto t)");
+  if (projected(n)) {
+    w.line("// dL/dh_t, kept for weight_hr's gradient; then dL/d(o tanh c_t) = dL/dh_t W_hr");
+    w.open("for (int b = 0; b < n; ++b)");
+    w.line("const int row = b * kT + t;");
+    w.line("for (int p = 0; p < kP; ++p) dproj[row * kP + p] = " + projected_grad(n) + ";");
+    w.close();
+    w.line(unprojection_gemm(false));
+  }
   w.open("for (int b = 0; b < n; ++b)");
   w.line("const int row = b * kT + t;");
   w.open("for (int j = 0; j < kH; ++j)");
@@ -157,11 +212,16 @@ void emit_backward(const RecurrentCell& c, CodeWriter& w, const Node& n, const G
     w.line("for (int t = kT - 2; t > 0; --t) step(t);");
     w.line("step(std::integral_constant<int, 0>{});");
   }
-  if (flag(n, "h0_grad")) w.line("for (int i = 0; i < n * kH; ++i) dh0[i] = dh[i];  // dL/dh_0");
+  if (flag(n, "h0_grad")) w.line("for (int i = 0; i < n * " + hw(n) + "; ++i) dh0[i] = dh[i];  // dL/dh_0");
   if (flag(n, "c0_grad")) w.line("for (int i = 0; i < n * kH; ++i) dc0[i] = dc[i];  // dL/dc_0");
   w.line("// dW_hh = the sum over steps of " + hidden_grad(c) + "_t^T h_{t-1}: one GEMM over every (sample, step) row");
-  w.line("for (int i = 0; i < n * kT * kH; ++i) " + shifted_h(n));
-  w.line("ltrt::sgemm(true, false, kG, kH, n * kT, " + hidden_grad(c) + ", hprev, accumulate ? 1.0f : 0.0f, dweight_hh);");
+  w.line("for (int i = 0; i < n * kT * " + hw(n) + "; ++i) " + shifted_h(n));
+  w.line("ltrt::sgemm(true, false, kG, " + hw(n) + ", n * kT, " + hidden_grad(c) +
+         ", hprev, accumulate ? 1.0f : 0.0f, dweight_hh);");
+  if (projected(n)) {
+    w.line("// dW_hr = the sum over steps of dL/dh_t^T (o tanh c_t)");
+    w.line("ltrt::sgemm(true, false, kP, kH, n * kT, dproj, unprojected, accumulate ? 1.0f : 0.0f, dweight_hr);");
+  }
   if (!attr_bool(n, "bias")) return;
   w.line("if (!accumulate) std::fill(dbias_hh, dbias_hh + kG, 0.0f);");
   w.open("for (int r = 0; r < n * kT; ++r)");
@@ -174,8 +234,8 @@ void emit_forward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, const
   CodeWriter& k = e.kernels;
   k.line();
   k.line("// Step t's cell: a thread per (sample, hidden unit).");
-  std::vector<std::string> params = {"float* __restrict__ out"};
-  std::vector<std::string> args = {"out"};
+  std::vector<std::string> params = {"float* __restrict__ " + cell_output(n)};
+  std::vector<std::string> args = {cell_output(n)};
   auto add = [&](const std::string& decl, const std::string& name) {
     params.push_back(decl + " __restrict__ " + name);
     args.push_back(name);
@@ -206,6 +266,10 @@ void emit_forward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, const
   for (const std::string& l : forward_gemm(c, n, true)) w.line(l);
   args.push_back("count");
   emit_launch(w, e.fn + "_cell_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads", args);
+  if (projected(n)) {
+    w.line("// h_t = (o tanh c_t) W_hr^T");
+    w.line(projection_gemm(true));
+  }
   w.close();
 }
 
@@ -224,7 +288,7 @@ void emit_backward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, cons
   };
   if (c.own_hidden_grad) add("float*", "dhidden");
   add("float*", "carry");
-  if (!flag(n, "no_dout")) add("const float*", "dout");
+  if (!flag(n, "no_dout") && !projected(n)) add("const float*", "dout");  // with a projection the cell reads dm
   add("const float*", "out");
   if (c.saved > 0) add("const float*", "gates");
   if (c.cell_state) add("const float*", "cell");
@@ -235,7 +299,10 @@ void emit_backward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, cons
   args.push_back("t");
   open_element_kernel(k, e.fn + "_cell_kernel", params, sizes(Sizes::cell));
   k.line("const int b = i / kH, j = i % kH, row = b * kT + t;");
-  k.line(std::string(c.direct_dh ? "float* dh" : "const float* dh") + " = carry;");
+  if (projected(n))
+    k.line("const float* dm = carry + 2 * count;  // dL/d(o tanh c_t)");
+  else
+    k.line(std::string(c.direct_dh ? "float* dh" : "const float* dh") + " = carry;");
   if (c.cell_state) k.line("float* dc = carry + count;");
   for (const std::string& l : c.backward(n)) k.line(l);
   k.close();
@@ -250,27 +317,55 @@ void emit_backward_cuda(const RecurrentCell& c, CudaEmit& e, const Node& n, cons
   open_element_kernel(k, e.fn + "_shift_kernel", shift_params, sizes(Sizes::steps));
   k.line(shifted_h(n));
   k.close();
+  std::vector<std::string> proj_args = {"dproj", "carry"};
+  if (projected(n)) {
+    k.line();
+    k.line("// dL/dh_t, kept for weight_hr's gradient: a thread per (sample, unit of h_t).");
+    std::vector<std::string> proj_params = {"float* __restrict__ dproj", "const float* __restrict__ dh"};
+    if (!flag(n, "no_dout")) {
+      proj_params.push_back("const float* __restrict__ dout");
+      proj_args.push_back("dout");
+    }
+    proj_params.push_back("int t");
+    proj_args.push_back("t");
+    open_element_kernel(k, e.fn + "_dproj_kernel", proj_params, sizes(Sizes::steps));
+    k.line("const int b = i / kP, p = i % kP, row = b * kT + t;");
+    k.line("dproj[row * kP + p] = " + projected_grad(n) + ";");
+    k.close();
+    proj_args.push_back("n * kP");
+  }
 
   CodeWriter& w = e.body;
   write_sizes(w, c, n, steps, Sizes::launches);
   w.line("const int count = n * kH;  // the cell kernel's threads");
   w.open("for (int t = kT - 1; t >= 0; --t)");
+  if (projected(n)) {
+    emit_launch(w, e.fn + "_dproj_kernel", "ltrt::cuda::blocks_for(n * kP, kThreads)", "kThreads", proj_args);
+    w.line("// dL/d(o tanh c_t) = dL/dh_t W_hr, into carry after dh and dc");
+    w.line(unprojection_gemm(true));
+  }
   args.push_back("count");
   emit_launch(w, e.fn + "_cell_kernel", "ltrt::cuda::blocks_for(count, kThreads)", "kThreads", args);
-  w.line(backward_comment(c) + ", into carry's first n x kH floats");
+  w.line(backward_comment(c) + ", into carry's first n x " + hw(n) + " floats");
   w.line(backward_gemm(c, n, true));
   w.close();
   if (flag(n, "h0_grad"))
-    w.line("LTRT_CUDA_CHECK(cudaMemcpyAsync(dh0, carry, sizeof(float) * count, cudaMemcpyDeviceToDevice, ctx.stream));  // dL/dh_0");
+    w.line("LTRT_CUDA_CHECK(cudaMemcpyAsync(dh0, carry, sizeof(float) * n * " + hw(n) +
+           ", cudaMemcpyDeviceToDevice, ctx.stream));  // dL/dh_0");
   if (flag(n, "c0_grad"))
     w.line("LTRT_CUDA_CHECK(cudaMemcpyAsync(dc0, carry + count, sizeof(float) * count, cudaMemcpyDeviceToDevice, "
            "ctx.stream));  // dL/dc_0");
-  w.line("const int shifted = n * kT * kH;");
+  w.line("const int shifted = n * kT * " + hw(n) + ";");
   shift_args.push_back("shifted");
   emit_launch(w, e.fn + "_shift_kernel", "ltrt::cuda::blocks_for(shifted, kThreads)", "kThreads", shift_args);
   w.line("// dW_hh = the sum over steps of " + hidden_grad(c) + "_t^T h_{t-1}: one GEMM over every (sample, step) row");
-  w.line("ltrt::cuda::sgemm(ctx, true, false, kG, kH, n * kT, " + hidden_grad(c) +
+  w.line("ltrt::cuda::sgemm(ctx, true, false, kG, " + hw(n) + ", n * kT, " + hidden_grad(c) +
          ", hprev, accumulate ? 1.0f : 0.0f, dweight_hh);");
+  if (projected(n)) {
+    w.line("// dW_hr = the sum over steps of dL/dh_t^T (o tanh c_t)");
+    w.line("ltrt::cuda::sgemm(ctx, true, false, kP, kH, n * kT, dproj, unprojected, accumulate ? 1.0f : 0.0f, "
+           "dweight_hr);");
+  }
   if (!attr_bool(n, "bias")) return;
   const std::string dh = hidden_grad(c);
   emit_column_sum_kernel(k, e.fn + "_dbias_kernel", {"float* __restrict__ dbias_hh", "const float* __restrict__ " + dh},
@@ -315,23 +410,30 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
   const bool bias = std::get<bool>(b.args.at("bias"));
   const double dropout = std::get<double>(b.args.at("dropout"));
   const bool bidirectional = std::get<bool>(b.args.at("bidirectional"));
+  const auto given_proj = b.args.find("proj_size");  // LSTM's
+  const std::int64_t proj = given_proj == b.args.end() ? 0 : std::get<std::int64_t>(given_proj->second);
+  if (proj >= h)
+    throw ShapeError("proj_size (" + std::to_string(proj) + ") must be smaller than hidden_size (" + std::to_string(h) +
+                     "), as torch requires");
+  const std::int64_t out_width = proj > 0 ? proj : h;  // h_t's
   const std::int64_t rows = c.gates * h;
   const std::int64_t batch = x.shape[0], steps = x.shape[1], directions = bidirectional ? 2 : 1;
   if (c.cell_state && in.size() == 2)
     throw ShapeError("takes its initial state as the pair (h_0, c_0): give \"inputs\": [x, h_0, c_0]");
   for (size_t i = 1; i < in.size(); ++i) {
     const Value& s = g.value(in[i]);
-    const Shape want = {batch, num_layers * directions, h};
+    const Shape want = {batch, num_layers * directions, i == 1 ? out_width : h};
     if (s.dtype != DType::f32 || s.shape != want)
       throw ShapeError(std::string(i == 1 ? "h_0" : "c_0") + " (inputs[" + std::to_string(i) + "]) must be float32 (batch, num_layers * " +
-                       "num_directions, hidden_size) = " + shape_str(want) + ", torch's " + (i == 1 ? "h_0" : "c_0") +
+                       "num_directions, " + (i == 1 && proj > 0 ? "proj_size" : "hidden_size") + ") = " + shape_str(want) + ", torch's " + (i == 1 ? "h_0" : "c_0") +
                        ".transpose(0, 1); got " + shape_str(s.shape) +
                        (s.dtype == DType::f32 ? "" : " of " + std::string(dtype_name(s.dtype))));
   }
   const std::string name = cpp_name(b.layer);
   std::vector<int> last_h, last_c;  // each layer and direction's h_n and c_n, (batch, 1, H), for the wanted outputs
-  // torch's state_dict order per layer and direction (weight_ih, weight_hh, bias_ih, bias_hh; the
-  // reverse direction's with the suffix "_reverse" after the forward's) and init
+  // torch's state_dict order per layer and direction (weight_ih, weight_hh, bias_ih, bias_hh, and
+  // weight_hr with a projection; the reverse direction's with the suffix "_reverse" after the
+  // forward's) and init
   // (RNNBase.reset_parameters): every parameter uniform(-1/sqrt(H), 1/sqrt(H)), drawn in that order.
   const double bound = 1.0 / std::sqrt(static_cast<double>(h));
   int seq = in.at(0);
@@ -344,15 +446,16 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
       g.value(seq).torch_time_major = true;
       seq = add_dropout(g, b.layer + ".dropout_l" + std::to_string(k - 1), b.source, seq, dropout);
     }
-    const std::int64_t width = k == 0 ? features : (bidirectional ? 2 : 1) * h;
+    const std::int64_t width = k == 0 ? features : (bidirectional ? 2 : 1) * out_width;
     // One direction over x (the reverse direction over x's steps reversed), row `state` of the
     // states; returns its outputs.
     auto direction = [&](int x, const std::string& suffix, std::int64_t state) {
       const int w_ih = add_param(g, b.layer + ".weight_ih" + suffix, {rows, width});
-      const int w_hh = add_param(g, b.layer + ".weight_hh" + suffix, {rows, h});
+      const int w_hh = add_param(g, b.layer + ".weight_hh" + suffix, {rows, out_width});
       const int b_ih = bias ? add_param(g, b.layer + ".bias_ih" + suffix, {rows}) : -1;
       const int b_hh = bias ? add_param(g, b.layer + ".bias_hh" + suffix, {rows}) : -1;
-      for (int p : {w_ih, w_hh, b_ih, b_hh})
+      const int w_hr = proj > 0 ? add_param(g, b.layer + ".weight_hr" + suffix, {proj, h}) : -1;
+      for (int p : {w_ih, w_hh, b_ih, b_hh, w_hr})
         if (p >= 0) g.value(p).init_bound = bound;
       const int xg = add_linear(g, b.layer + ".ih" + suffix, b.source, x, w_ih, b_ih);
       Node n;
@@ -369,6 +472,10 @@ int build_layer(const RecurrentCell& c, LayerBuild& b, const std::vector<int>& i
         n.attrs["initial_state"] = true;
         for (size_t i = 1; i < in.size(); ++i)
           n.inputs.push_back(add_narrow(g, b.layer, b.source, in[i], 1, state, 1, name + suffix + (i == 1 ? "_h0" : "_c0")));
+      }
+      if (proj > 0) {
+        n.attrs["proj_size"] = proj;
+        n.inputs.push_back(w_hr);
       }
       const int id = add_op(g, std::move(n), name + suffix);  // layers_0_l0, _cell, _gates
       const std::vector<int> outs = g.nodes[id].outputs;
@@ -415,9 +522,12 @@ std::string previous(const Node& n, const std::string& buffer, const std::string
 }
 
 std::string step_grad(const Node& n) {
+  if (projected(n)) return "dm[b * kH + j]";
   const std::string carried = "(t < kT - 1 ? dh[b * kH + j] : 0.0f)";
   return flag(n, "no_dout") ? carried : "dout[row * kH + j] + " + carried;
 }
+
+std::string cell_output(const Node& n) { return projected(n) ? "unprojected" : "out"; }
 
 std::string carried_cell_grad(const Node& n) {
   return std::string("(t < kT - 1 ? dc[b * kH + j] : ") + (flag(n, "cell_grad") ? "dcell[row * kH + j])" : "0.0f)");
@@ -433,37 +543,48 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     if (xg.shape.size() != 3 || xg.shape[2] != c.gates * h)
       throw ShapeError("expects the input's projection (batch, T, " + std::to_string(c.gates * h) + "), got " +
                        shape_str(xg.shape));
+    const std::int64_t p = projected(n) ? proj_size(n) : h;  // h_t's width
     const Shape s = {xg.shape[0], xg.shape[1], h};
+    const size_t h0 = attr_bool(n, "bias") ? 3 : 2;
     if (initial_state(n))
-      for (size_t k = attr_bool(n, "bias") ? 3 : 2; k < n.inputs.size(); ++k)
-        if (g.value(n.inputs[k]).shape != Shape{xg.shape[0], 1, h})
-          throw ShapeError("expects an initial state (batch, 1, " + std::to_string(h) + "), got " +
-                           shape_str(g.value(n.inputs[k]).shape));
-    std::vector<OutputType> out = {{DType::f32, s, true}};
+      for (size_t k = h0; k < h0 + (c.cell_state ? 2 : 1); ++k) {
+        const Shape want = {xg.shape[0], 1, k == h0 ? p : h};
+        if (g.value(n.inputs.at(k)).shape != want)
+          throw ShapeError("expects an initial state " + shape_str(want) + ", got " + shape_str(g.value(n.inputs[k]).shape));
+      }
+    std::vector<OutputType> out = {{DType::f32, {xg.shape[0], xg.shape[1], p}, true}};
     if (c.cell_state) out.push_back({DType::f32, s, true});
+    if (projected(n)) out.push_back({DType::f32, s, true});  // unprojected
     if (c.saved > 0) out.push_back({DType::f32, {xg.shape[0], xg.shape[1], c.saved * h}, true});
-    // packed: W_hh^T in the CPU's GEMM panels (unused on CUDA); the memory plan frees it after the node.
-    out.push_back({DType::f32, {static_cast<std::int64_t>(ltrt::packed_size(static_cast<int>(h), static_cast<int>(c.gates * h)))}, false});
+    // packed: W_hh^T (and W_hr^T) in the CPU's GEMM panels (unused on CUDA); the memory plan frees
+    // it after the node.
+    std::size_t packed = ltrt::packed_size(static_cast<int>(p), static_cast<int>(c.gates * h));
+    if (projected(n)) packed += ltrt::packed_size(static_cast<int>(h), static_cast<int>(p));
+    out.push_back({DType::f32, {static_cast<std::int64_t>(packed)}, false});
     return out;
   };
   f.slots = [c](const Node& n) {
     Slots s{{"out"}, {"xg", "weight_hh"}};
     if (c.cell_state) s.outputs.push_back("cell");
+    if (projected(n)) s.outputs.push_back("unprojected");
     if (c.saved > 0) s.outputs.push_back("gates");
     s.outputs.push_back("packed");
     if (attr_bool(n, "bias")) s.inputs.push_back("bias_hh");
     if (initial_state(n)) s.inputs.push_back("h0");
     if (initial_state(n) && c.cell_state) s.inputs.push_back("c0");
+    if (projected(n)) s.inputs.push_back("weight_hr");
     return s;
   };
   f.cost = [c](const Node& n, const Graph& g) {
     const Value& xg = g.value(n.inputs[0]);
     const double rows = static_cast<double>(xg.shape[0] * xg.shape[1]), h = static_cast<double>(attr_int(n, "hidden_size"));
-    const double gh = c.gates * h;
-    // The recurrent GEMMs and about 8 flops a gate for the cell; xg read, W_hh once a step, the
-    // outputs written.
-    return Cost{rows * (2 * gh * h + 8 * gh), 4 * (rows * (gh + (c.saved + 1 + (c.cell_state ? 1 : 0)) * h) +
-                                                  static_cast<double>(xg.shape[1]) * gh * h)};
+    const double gh = c.gates * h, p = projected(n) ? static_cast<double>(proj_size(n)) : h;
+    // The recurrent GEMMs (and the projection's) and about 8 flops a gate for the cell; xg read,
+    // W_hh (W_hr) once a step, the outputs written.
+    const double proj = projected(n) ? p * h : 0.0;
+    return Cost{rows * (2 * gh * p + 2 * proj + 8 * gh),
+                4 * (rows * (gh + (c.saved + 1 + (c.cell_state ? 1 : 0)) * h) +
+                     static_cast<double>(xg.shape[1]) * (gh * p + proj))};
   };
   f.restrict_pointers = true;
   f.cpu_includes = {"<type_traits>"};  // std::integral_constant, for the first step's t
@@ -492,36 +613,43 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     if (c0_grad) b.attrs["c0_grad"] = true;
     if (dout[0] >= 0) b.inputs.push_back(dout[0]);
     if (c.saved > 0) b.inputs.push_back(n.outputs[n.outputs.size() - 2]);  // gates (then packed)
+    const bool proj = projected(n);
     if (c.cell_state) b.inputs.push_back(n.outputs[1]);
     b.inputs.push_back(n.outputs[0]);  // out
     b.inputs.push_back(n.inputs[1]);   // weight_hh
     if (init) b.inputs.push_back(n.inputs[h0]);
     if (init && c.cell_state) b.inputs.push_back(n.inputs[c0]);
     if (dcell >= 0) b.inputs.push_back(dcell);
+    if (proj) {
+      b.inputs.push_back(n.inputs.back());  // weight_hr
+      b.inputs.push_back(n.outputs[2]);     // unprojected
+    }
     b.outputs = {-1};                  // dgates
     if (c.own_hidden_grad) b.outputs.push_back(-1);
     b.outputs.push_back(ad.param_grad(n.inputs[1]));
     if (bias) b.outputs.push_back(ad.param_grad(n.inputs[2]));
-    b.outputs.push_back(-1);  // hprev
-    b.outputs.push_back(-1);  // carry
-    b.outputs.push_back(-1);  // packed
+    if (proj) b.outputs.push_back(ad.param_grad(n.inputs.back()));
+    // Scratch, named <layer>_l<k>_hprev, ... after the forward's output.
+    const std::vector<std::string> scratch =
+        proj ? std::vector<std::string>{"hprev", "carry", "dproj", "packed_w"} : std::vector<std::string>{"hprev", "carry", "packed_w"};
+    const size_t first_scratch = b.outputs.size();
+    b.outputs.insert(b.outputs.end(), scratch.size(), -1);
     if (h0_grad) b.outputs.push_back(-1);
     if (c0_grad) b.outputs.push_back(-1);
     const int id = ad.add_backward(std::move(b), ad.grad_name(n.inputs[0]));
-    // Names: d_<xg> for dgates (xg's gradient), <layer>_l<k>_dhidden, _hprev and _carry for the rest.
+    // Names: d_<xg> for dgates (xg's gradient), <layer>_l<k>_dhidden, and the scratch's.
     Graph& g = ad.graph;
     const std::vector<int> outs = g.nodes[id].outputs;
     const std::string own = g.value(n.outputs[0]).name;
     g.value(outs[0]).name = unused_name(g, ad.grad_name(n.inputs[0]));
     if (c.own_hidden_grad) g.value(outs[1]).name = unused_name(g, own + "_dhidden");
-    const size_t packed = outs.size() - (h0_grad ? 1 : 0) - (c0_grad ? 1 : 0) - 1;
-    g.value(outs[packed - 2]).name = unused_name(g, own + "_hprev");
-    g.value(outs[packed - 1]).name = unused_name(g, own + "_carry");
-    g.value(outs[packed]).name = unused_name(g, own + "_packed_w");
-    if (h0_grad) g.value(outs[packed + 1]).name = unused_name(g, ad.grad_name(n.inputs[h0]));
+    for (size_t i = 0; i < scratch.size(); ++i)
+      g.value(outs[first_scratch + i]).name = unused_name(g, own + "_" + scratch[i]);
+    const size_t states = first_scratch + scratch.size();  // dh0, then dc0
+    if (h0_grad) g.value(outs[states]).name = unused_name(g, ad.grad_name(n.inputs[h0]));
     if (c0_grad) g.value(outs.back()).name = unused_name(g, ad.grad_name(n.inputs[c0]));
     grads[0] = outs[0];
-    if (h0_grad) grads[h0] = outs[packed + 1];
+    if (h0_grad) grads[h0] = outs[states];
     if (c0_grad) grads[c0] = outs.back();
     return grads;
   };
@@ -533,19 +661,25 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
   b.infer = [c](const Node& n, const Graph& g) {
     const Value& out = backward_out(c, n, g);
     const std::int64_t batch = out.shape[0], t = out.shape[1], h = attr_int(n, "hidden_size");
-    // dgates (and dhidden); dW_hh, db_hh; scratch: h shifted a step (batch, T, H), and what steps
-    // pass back: dh (and dc), (batch, 1 or 2, H).
+    const std::int64_t p = projected(n) ? proj_size(n) : h;  // h_t's width
+    // dgates (and dhidden); dW_hh, db_hh, dW_hr; scratch: h shifted a step (batch, T, P), what
+    // steps pass back: dh (and dc, and dm with a projection), (batch, 1, 2 or 3, H), and dL/dh_t
+    // with a projection (batch, T, P).
     const OutputType rows = {DType::f32, {batch, t, c.gates * h}, true};
     std::vector<OutputType> grads = {rows};
     if (c.own_hidden_grad) grads.push_back(rows);
-    grads.push_back({DType::f32, {c.gates * h, h}, false});
+    grads.push_back({DType::f32, {c.gates * h, p}, false});
     if (attr_bool(n, "bias")) grads.push_back({DType::f32, {c.gates * h}, false});
-    grads.push_back({DType::f32, {batch, t, h}, true});
-    grads.push_back({DType::f32, {batch, c.cell_state ? 2 : 1, h}, true});
-    // packed: W_hh in the CPU's GEMM panels (unused on CUDA).
-    grads.push_back({DType::f32, {static_cast<std::int64_t>(ltrt::packed_size(static_cast<int>(c.gates * h), static_cast<int>(h)))}, false});
-    // dh0, dc0: (batch, 1, H) as the states.
-    if (flag(n, "h0_grad")) grads.push_back({DType::f32, {batch, 1, h}, true});
+    if (projected(n)) grads.push_back({DType::f32, {p, h}, false});
+    grads.push_back({DType::f32, {batch, t, p}, true});
+    grads.push_back({DType::f32, {batch, projected(n) ? 3 : c.cell_state ? 2 : 1, h}, true});
+    if (projected(n)) grads.push_back({DType::f32, {batch, t, p}, true});
+    // packed: W_hh (and W_hr) in the CPU's GEMM panels (unused on CUDA).
+    std::size_t packed = ltrt::packed_size(static_cast<int>(c.gates * h), static_cast<int>(p));
+    if (projected(n)) packed += ltrt::packed_size(static_cast<int>(p), static_cast<int>(h));
+    grads.push_back({DType::f32, {static_cast<std::int64_t>(packed)}, false});
+    // dh0, dc0: as the states.
+    if (flag(n, "h0_grad")) grads.push_back({DType::f32, {batch, 1, p}, true});
     if (flag(n, "c0_grad")) grads.push_back({DType::f32, {batch, 1, h}, true});
     return grads;
   };
@@ -555,8 +689,10 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     if (c.own_hidden_grad) s.outputs.push_back("dhidden");
     s.outputs.push_back("dweight_hh");
     if (attr_bool(n, "bias")) s.outputs.push_back("dbias_hh");
+    if (projected(n)) s.outputs.push_back("dweight_hr");
     s.outputs.push_back("hprev");
     s.outputs.push_back("carry");
+    if (projected(n)) s.outputs.push_back("dproj");
     s.outputs.push_back("packed");
     if (c.saved > 0) s.inputs.push_back("gates");
     if (c.cell_state) s.inputs.push_back("cell");
@@ -565,6 +701,10 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     if (initial_state(n)) s.inputs.push_back("h0");
     if (initial_state(n) && c.cell_state) s.inputs.push_back("c0");
     if (flag(n, "cell_grad")) s.inputs.push_back("dcell");
+    if (projected(n)) {
+      s.inputs.push_back("weight_hr");
+      s.inputs.push_back("unprojected");
+    }
     if (flag(n, "h0_grad")) s.outputs.push_back("dh0");
     if (flag(n, "c0_grad")) s.outputs.push_back("dc0");
     return s;
@@ -572,11 +712,13 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
   b.cost = [c](const Node& n, const Graph& g) {
     const Value& dout = backward_out(c, n, g);
     const double rows = static_cast<double>(dout.shape[0] * dout.shape[1]), h = static_cast<double>(attr_int(n, "hidden_size"));
-    const double gh = c.gates * h;
-    // dh's GEMMs and dW_hh's, about 10 flops a gate; dout, out and what the forward kept read,
-    // dgates and hprev written.
-    return Cost{rows * (4 * gh * h + 10 * gh), 4 * (rows * (gh * (c.own_hidden_grad ? 2 : 1) + (c.saved + 3) * h) +
-                                                   static_cast<double>(dout.shape[1]) * gh * h)};
+    const double gh = c.gates * h, p = projected(n) ? static_cast<double>(proj_size(n)) : h;
+    const double proj = projected(n) ? p * h : 0.0;
+    // dh's GEMMs and dW_hh's (and the projection's two), about 10 flops a gate; dout, out and what
+    // the forward kept read, dgates and hprev written.
+    return Cost{rows * (4 * gh * p + 4 * proj + 10 * gh),
+                4 * (rows * (gh * (c.own_hidden_grad ? 2 : 1) + (c.saved + 3) * h) +
+                     static_cast<double>(dout.shape[1]) * (gh * p + proj))};
   };
   b.restrict_pointers = true;
   b.cpu_includes = {"<type_traits>"};
@@ -605,7 +747,7 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
     l.args.push_back(a);
   if (c.layer == "LSTM") {
     ArgDef proj{"proj_size", ArgType::integer, Attr{std::int64_t{0}}};
-    proj.unsupported = "LSTM's proj_size";
+    proj.min = 0;
     l.args.push_back(proj);
   }
   // forward's (h_0, c_0) as inputs after x, and (h_n, c_n) as "<node>.h_n", "<node>.c_n".

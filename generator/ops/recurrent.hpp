@@ -25,6 +25,13 @@
 /// op's attribute initial_state); the backward then also runs step 0's GEMM, for dL/dh_0, and
 /// copies what the steps carried back into dh0 (dc0). h_n and c_n are each direction's last step,
 /// stacked; c_n's gradient enters the LSTM's backward at its last step (dcell).
+///
+/// An LSTM with proj_size P projects each step's hidden state, h_t = (o tanh(c_t)) @ weight_hr^T:
+/// the cell writes o tanh(c_t) (H wide) to `unprojected` and a second GEMM a step gives h_t (P
+/// wide), which the next step's GEMM, the output, h_0 and h_n have instead of H. The backward
+/// collects dL/dh_t in `dproj` (dout's row plus what step t + 1 passed back), turns it into the
+/// cell's dL/d(o tanh c_t) with a GEMM by weight_hr (`dm`), and after the loop weight_hr's gradient
+/// is one GEMM, dproj^T @ unprojected.
 #pragma once
 
 #include <functional>
@@ -64,8 +71,11 @@ std::string hidden_part(const Node& n, const std::string& product, const std::st
 /// `buffer`'s entry for (b, j) at step t - 1 (rows kH wide): at t = 0 the initial state's,
 /// `initial` (h0, c0) when the node has one, else 0.
 std::string previous(const Node& n, const std::string& buffer, const std::string& initial);
-/// The backward's dL/dh_t: dout's entry (when the output has a gradient) plus dh from step t + 1.
+/// The backward's dL/dh_t: dout's entry (when the output has a gradient) plus dh from step t + 1;
+/// with a projection dm's entry, dL/d(o tanh c_t), which already holds both.
 std::string step_grad(const Node& n);
+/// Where the cell writes h_t's unit j: `out`, or `unprojected` with a projection.
+std::string cell_output(const Node& n);
 /// dL/dc_t's share from step t + 1: dc; at the last step c_n's gradient (dcell's last row) or 0.
 std::string carried_cell_grad(const Node& n);
 

@@ -160,19 +160,22 @@ def layer_shapes(spec, channels=None):
             features[node["name"]] = e
         elif node["type"] in RECURRENT_GATES:  # torch.nn's parameters, layer by layer and direction
             h, width = node["hidden_size"], features[ins[0]]
+            p = node.get("proj_size", 0) or h  # an LSTM's h_t is proj_size wide
             gh = RECURRENT_GATES[node["type"]] * h
             directions = ["", "_reverse"] if node.get("bidirectional", False) else [""]
             for k in range(node.get("num_layers", 1)):
                 for d in directions:
-                    out += [(f"{node['name']}.weight_ih_l{k}{d}", (gh, width if k == 0 else len(directions) * h)),
-                            (f"{node['name']}.weight_hh_l{k}{d}", (gh, h))]
+                    out += [(f"{node['name']}.weight_ih_l{k}{d}", (gh, width if k == 0 else len(directions) * p)),
+                            (f"{node['name']}.weight_hh_l{k}{d}", (gh, p))]
                     if node.get("bias", True):
                         out += [(f"{node['name']}.bias_ih_l{k}{d}", (gh,)), (f"{node['name']}.bias_hh_l{k}{d}", (gh,))]
-            features[node["name"]] = len(directions) * h
-            # "<node>.h_n" and ".c_n": (num_layers * directions, hidden_size) per sample
-            for extra in (".h_n", ".c_n"):
-                features[node["name"] + extra] = h
-                shapes[node["name"] + extra] = [node.get("num_layers", 1) * len(directions), h]
+                    if p != h:
+                        out += [(f"{node['name']}.weight_hr_l{k}{d}", (p, h))]
+            features[node["name"]] = len(directions) * p
+            # "<node>.h_n" and ".c_n": (num_layers * directions, proj_size or hidden_size) per sample
+            for extra, width in ((".h_n", p), (".c_n", h)):
+                features[node["name"] + extra] = width
+                shapes[node["name"] + extra] = [node.get("num_layers", 1) * len(directions), width]
         elif node["type"] == "GLU":  # halves its dim (counting the batch; the last by default)
             shape = list(shapes[ins[0]])
             dim = node.get("dim", -1)

@@ -460,27 +460,30 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       if (get_bool(l, "bias", true)) s->params.push_back({prefix + "out_proj.bias", {e}});
     } else if (type == "RNN" || type == "LSTM" || type == "GRU") {
       // torch.nn's parameters per layer k: weight_ih_lk (G*H, in), weight_hh_lk (G*H, H), biases (G*H),
-      // G the gates: 1, 4 (i, f, g, o), 3 (r, z, n).
+      // G the gates: 1, 4 (i, f, g, o), 3 (r, z, n); an LSTM with proj_size P: weight_hh_lk (G*H, P)
+      // and weight_hr_lk (P, H), and layers after the first read P wide states.
       // A bidirectional layer's reverse direction has its own, suffixed "_reverse", after the forward's.
-      const std::int64_t h = get_integer(l, "hidden_size", 0);
+      const std::int64_t h = get_integer(l, "hidden_size", 0), proj = get_integer(l, "proj_size", 0);
+      const std::int64_t out = proj > 0 ? proj : h;
       const std::int64_t gh = (type == "LSTM" ? 4 : type == "GRU" ? 3 : 1) * h;
       const std::int64_t directions = get_bool(l, "bidirectional", false) ? 2 : 1;
       for (std::int64_t k = 0; k < get_integer(l, "num_layers", 1); ++k) {
         for (const std::string dir : {"", "_reverse"}) {
           if (!dir.empty() && directions == 1) continue;
           const std::string lk = "_l" + std::to_string(k) + dir;
-          s->params.push_back({prefix + "weight_ih" + lk, {gh, k == 0 ? shape.back() : directions * h}});
-          s->params.push_back({prefix + "weight_hh" + lk, {gh, h}});
+          s->params.push_back({prefix + "weight_ih" + lk, {gh, k == 0 ? shape.back() : directions * out}});
+          s->params.push_back({prefix + "weight_hh" + lk, {gh, out}});
           if (get_bool(l, "bias", true)) {
             s->params.push_back({prefix + "bias_ih" + lk, {gh}});
             s->params.push_back({prefix + "bias_hh" + lk, {gh}});
           }
+          if (proj > 0) s->params.push_back({prefix + "weight_hr" + lk, {proj, h}});
         }
       }
-      // "<node>.h_n" (and ".c_n"): batch first, (num_layers * directions, H) per sample.
+      // "<node>.h_n" (and ".c_n"): batch first, (num_layers * directions, P or H) per sample.
       for (const char* extra : {".h_n", ".c_n"})
-        shapes[st.output + extra] = {get_integer(l, "num_layers", 1) * directions, h};
-      shape.back() = directions * h;
+        shapes[st.output + extra] = {get_integer(l, "num_layers", 1) * directions, std::string(extra) == ".h_n" ? out : h};
+      shape.back() = directions * out;
     } else if (type == "Embedding") {
       const std::int64_t num = get_integer(l, "num_embeddings", 0), dim = get_integer(l, "embedding_dim", 0);
       s->params.push_back({prefix + "weight", {num, dim}});
@@ -905,6 +908,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
             weights.push_back(p.at(prefix + "bias_ih" + lk));
             weights.push_back(p.at(prefix + "bias_hh" + lk));
           }
+          if (p.count(prefix + "weight_hr" + lk)) weights.push_back(p.at(prefix + "weight_hr" + lk));
         }
       }
       // Layer by layer, so that dropout between layers applies the replayed masks (torch's own would
@@ -912,12 +916,16 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       const double prob = get_number(l, "dropout", 0.0);
       const std::size_t per_layer = weights.size() / static_cast<std::size_t>(layers);
       const std::int64_t dirs = both ? 2 : 1;
+      const std::int64_t proj = get_integer(l, "proj_size", 0);  // an LSTM's h_t is proj_size wide
       const torch::Tensor zeros = torch::zeros({dirs, h.size(0), hidden}, h.options());
+      const torch::Tensor zero_h = proj > 0 ? torch::zeros({dirs, h.size(0), proj}, h.options()) : zeros;
       // Initial states (inputs after x): batch first, torch's (num_layers * directions, N, H) transposed.
       torch::Tensor h0, c0;
       if (st.inputs.size() > 1) h0 = other(1).transpose(0, 1);
       if (st.inputs.size() > 2) c0 = other(2).transpose(0, 1);
-      auto rows = [&](const torch::Tensor& t, std::int64_t k) { return t.defined() ? t.narrow(0, k * dirs, dirs).contiguous() : zeros; };
+      auto rows = [&](const torch::Tensor& t, std::int64_t k, const torch::Tensor& none) {
+        return t.defined() ? t.narrow(0, k * dirs, dirs).contiguous() : none;
+      };
       std::vector<torch::Tensor> h_n, c_n;  // each layer's
       for (std::int64_t k = 0; k < layers; ++k) {
         if (k > 0 && training && prob > 0) {
@@ -929,14 +937,14 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         torch::Tensor last;
         if (type == "LSTM") {
           torch::Tensor cell;
-          std::tie(h, last, cell) = torch::lstm(h, {rows(h0, k), rows(c0, k)}, w, bias, 1, 0.0, training, both, true);
+          std::tie(h, last, cell) = torch::lstm(h, {rows(h0, k, zero_h), rows(c0, k, zeros)}, w, bias, 1, 0.0, training, both, true);
           c_n.push_back(cell);
         } else if (type == "GRU") {
-          std::tie(h, last) = torch::gru(h, rows(h0, k), w, bias, 1, 0.0, training, both, true);
+          std::tie(h, last) = torch::gru(h, rows(h0, k, zeros), w, bias, 1, 0.0, training, both, true);
         } else if (get_string(l, "nonlinearity", "tanh") == "relu") {
-          std::tie(h, last) = torch::rnn_relu(h, rows(h0, k), w, bias, 1, 0.0, training, both, true);
+          std::tie(h, last) = torch::rnn_relu(h, rows(h0, k, zeros), w, bias, 1, 0.0, training, both, true);
         } else {
-          std::tie(h, last) = torch::rnn_tanh(h, rows(h0, k), w, bias, 1, 0.0, training, both, true);
+          std::tie(h, last) = torch::rnn_tanh(h, rows(h0, k, zeros), w, bias, 1, 0.0, training, both, true);
         }
         h_n.push_back(last);
       }

@@ -1,7 +1,7 @@
 /// \file
 /// Add: elementwise sum of two tensors of one shape: model.graph's residual
 /// connections, and autodiff's sum of the gradients of a value that feeds
-/// several nodes.
+/// several nodes. (Add of different shapes broadcasts: broadcast.cpp.)
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
@@ -58,6 +58,8 @@ void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   l.torch_type = "Add";
   l.num_inputs = 2;
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
+    if (b.graph.value(in.at(0)).shape != b.graph.value(in.at(1)).shape)  // torch broadcasts them (broadcast.cpp)
+      return add_broadcast(b.graph, "broadcast_add", b.layer, b.source, in.at(0), in.at(1));
     Node n;
     n.op = "add";
     n.layer = b.layer;

@@ -78,6 +78,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_bce_loss(ops, layers);
   register_add(ops, layers);
   register_mul(ops, layers);
+  register_broadcast(ops);
   register_concat(ops, layers);
   register_bilinear(ops, layers);
   register_distances(ops, layers);

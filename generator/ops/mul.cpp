@@ -1,5 +1,6 @@
 /// \file
-/// Mul: elementwise product of two tensors of one shape (gating in model.graph).
+/// Mul: elementwise product of two tensors of one shape (gating in model.graph; of different
+/// shapes it broadcasts: broadcast.cpp).
 /// Backward: da = dout * b, db = dout * a.
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
@@ -101,6 +102,8 @@ void register_mul(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   l.torch_type = "Mul";
   l.num_inputs = 2;
   l.build = [](LayerBuild& bld, const std::vector<int>& in) {
+    if (bld.graph.value(in.at(0)).shape != bld.graph.value(in.at(1)).shape)  // torch broadcasts them (broadcast.cpp)
+      return add_broadcast(bld.graph, "broadcast_mul", bld.layer, bld.source, in.at(0), in.at(1));
     Node n;
     n.op = "mul";
     n.layer = bld.layer;

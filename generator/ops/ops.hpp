@@ -102,6 +102,10 @@ void register_bilinear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_pair_losses(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // MarginRankingLoss, CosineEmbeddingLoss
 void register_distances(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // CosineSimilarity, PairwiseDistance
 void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+// Add and Mul of values of different shapes (broadcast_add, broadcast_mul, broadcast_grad).
+void register_broadcast(std::vector<OpDef>& ops);
+/// A broadcast_add or broadcast_mul node (`op`) of a and b; returns its output, `<layer>_out`.
+int add_broadcast(Graph& g, const std::string& op, const std::string& layer, const std::string& source, int a, int b);
 void register_to_bf16(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // bf16-mixed: to_bf16, param_grad_add
 
 }  // namespace ltgen

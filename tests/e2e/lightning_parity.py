@@ -194,6 +194,15 @@ def layer_shapes(spec, channels=None):
             d0, d1 = (d % (len(shape) + 1) - 1 for d in (node["dim0"], node["dim1"]))  # without the batch
             shape[d0], shape[d1] = shape[d1], shape[d0]
             shapes[node["name"]] = shape
+        elif node["type"] in ("Mean", "Sum") and shapes.get(ins[0]) is not None:  # dims reduced (1 with keepdim)
+            shape = list(shapes[ins[0]])
+            dims = node["dim"] if isinstance(node["dim"], list) else [node["dim"]]
+            for d in sorted((d % (len(shape) + 1) - 1 for d in dims), reverse=True):  # without the batch
+                if node.get("keepdim", False):
+                    shape[d] = 1
+                else:
+                    del shape[d]
+            shapes[node["name"]] = shape
         elif node["type"] in ("Narrow", "Select"):
             shape = list(shapes[ins[0]])
             d = node["dim"] % (len(shape) + 1) - 1  # without the batch
@@ -204,14 +213,18 @@ def layer_shapes(spec, channels=None):
             shapes[node["name"]] = shape
         else:
             features[node["name"]] = features[ins[0]]
-        if node["type"] in ("Reshape", "Transpose", "Narrow", "Select"):
-            features[node["name"]] = shapes[node["name"]][-1]
+        if node["type"] in ("Reshape", "Transpose", "Narrow", "Select") or (
+                node["type"] in ("Mean", "Sum") and shapes.get(node["name"]) is not None):
+            features[node["name"]] = shapes[node["name"]][-1] if shapes[node["name"]] else None
         elif node["type"] in ("CosineSimilarity", "PairwiseDistance"):
             pass  # shapes and features set above
         elif (node["type"] in ("Linear", "Bilinear") or node["type"] in RECURRENT_GATES) and shapes.get(ins[0]) is not None:
             shapes[node["name"]] = shapes[ins[0]][:-1] + [features[node["name"]]]
         elif node["type"] == "Transformer":  # the decoder's output: tgt's shape
             shapes[node["name"]] = shapes.get(ins[1])
+        elif node["type"] in ("Add", "Mul") and shapes.get(ins[0]) is not None and shapes.get(ins[1]) is not None:
+            shapes[node["name"]] = [max(a, b) for a, b in zip(shapes[ins[0]], shapes[ins[1]])]  # torch's broadcast
+            features[node["name"]] = shapes[node["name"]][-1]
         elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "Linear", "GLU", *RECURRENT_GATES):
             shapes[node["name"]] = shapes.get(ins[0])
         last = node["name"]

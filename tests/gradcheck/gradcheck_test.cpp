@@ -263,7 +263,9 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
     std::vector<std::int64_t> shape = shapes.at(st.inputs.at(0));
     const auto rank = static_cast<std::int64_t>(shape.size()) + 1;  // with the batch
     if (type == "Add" || type == "Mul") {
-      // one shape: the first input's
+      // torch's broadcast of two shapes of one rank
+      const std::vector<std::int64_t>& b = shapes.at(st.inputs.at(1));
+      for (std::size_t d = 0; d < shape.size(); ++d) shape[d] = std::max(shape[d], b.at(d));
     } else if (type == "Concat") {  // dim counts the batch
       const std::int64_t dim = (get_integer(l, "dim", 1) + rank) % rank - 1;
       for (std::size_t k = 1; k < st.inputs.size(); ++k) shape[dim] += shapes.at(st.inputs[k])[dim];

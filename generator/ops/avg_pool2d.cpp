@@ -1,7 +1,9 @@
 /// \file
 /// AvgPool2d (torch.nn): the mean of each window. With count_include_pad the
 /// divisor is the window's size including its padding (torch's default),
-/// without it only the input pixels it covers.
+/// without it only the input pixels it covers; divisor_override replaces both.
+/// Under ceil_mode the last window may hang past the padded input: torch counts
+/// only its part inside the padding, and so does write_window.
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "ops.hpp"
@@ -11,20 +13,28 @@ namespace ltgen {
 
 namespace {
 
+// divisor_override (0: none).
+std::int64_t divisor_override(const Node& n) { return n.attrs.count("divisor_override") ? attr_int(n, "divisor_override") : 0; }
+
 void write_count_include_pad(CodeWriter& w, const Node& n) {
+  if (divisor_override(n) > 0) {
+    w.line("constexpr int kDivisor = " + std::to_string(divisor_override(n)) + ";  // divisor_override: every window's");
+    return;
+  }
   w.line(std::string("constexpr bool kCountIncludePad = ") + (attr_bool(n, "count_include_pad") ? "true" : "false") +
          ";  // divide by the window's size with its padding");
 }
 
 // Defines the window [y0, y1) x [x0, x1) of output (oy, ox) clipped to the input, [top, bottom)
 // x [left, right), and its divisor: torch's formulas.
-void write_window(CodeWriter& w) {
+void write_window(CodeWriter& w, const Node& n) {
   w.line("const int y0 = oy * kStrideH - kPadH, y1 = std::min(y0 + kKernelH, kH + kPadH);");
   w.line("const int x0 = ox * kStrideW - kPadW, x1 = std::min(x0 + kKernelW, kW + kPadW);");
-  w.line("const int padded_size = (y1 - y0) * (x1 - x0);");
+  if (divisor_override(n) == 0) w.line("const int padded_size = (y1 - y0) * (x1 - x0);");
   w.line("const int top = std::max(y0, 0), bottom = std::min(y1, kH);  // the window inside the input");
   w.line("const int left = std::max(x0, 0), right = std::min(x1, kW);");
-  w.line("const int divisor = kCountIncludePad ? padded_size : (bottom - top) * (right - left);");
+  w.line(divisor_override(n) > 0 ? "const int divisor = kDivisor;"
+                                 : "const int divisor = kCountIncludePad ? padded_size : (bottom - top) * (right - left);");
 }
 
 // Opens the loops over output (plane, oy, ox) and defines its window (write_window).
@@ -33,7 +43,7 @@ void open_windows(CodeWriter& w, const Node& n) {
   w.open("for (int plane = 0; plane < n * kChannels; ++plane)");
   w.open("for (int oy = 0; oy < kOutH; ++oy)");
   w.open("for (int ox = 0; ox < kOutW; ++ox)");
-  write_window(w);
+  write_window(w, n);
 }
 
 // A CUDA kernel's sizes: the planes, the window and the divisor's rule.
@@ -52,7 +62,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   open_element_kernel(k, e.fn + "_kernel", {"float* __restrict__ out", "const float* __restrict__ inp"},
                       [&](CodeWriter& c) { write_kernel_constants(c, n, s); });
   k.line("const int plane = i / (kOutH * kOutW), oy = i / kOutW % kOutH, ox = i % kOutW;");
-  write_window(k);
+  write_window(k, n);
   k.line("const float* x = inp + plane * kH * kW;");
   k.line("float sum = 0.0f;");
   k.open("for (int iy = top; iy < bottom; ++iy)");
@@ -85,7 +95,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("float sum = 0.0f;");
   k.open("for (int oy = oy0; oy <= oy1; ++oy)");
   k.open("for (int ox = ox0; ox <= ox1; ++ox)");
-  write_window(k);
+  write_window(k, n);
   k.line("sum += dout[(plane * kOutH + oy) * kOutW + ox] / divisor;");
   k.close();
   k.close();
@@ -170,10 +180,8 @@ void register_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
   ArgDef stride = tuple_arg("stride", std::nullopt, 1);
   stride.inferred = true;  // None: the kernel size
   ArgDef ceil_mode{"ceil_mode", ArgType::boolean, Attr{false}};
-  ceil_mode.unsupported = "ceil_mode=True";
   ArgDef divisor{"divisor_override", ArgType::integer, std::nullopt, true};
   divisor.min = 1;
-  divisor.unsupported = "divisor_override";
   l.args = {tuple_arg("kernel_size", std::nullopt, 1),
             stride,
             tuple_arg("padding", Attr{std::int64_t{0}}, 0),
@@ -188,6 +196,7 @@ void register_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
     n.source = b.source;
     set_window_attrs(n, b.args, false);
     n.attrs["count_include_pad"] = b.args.at("count_include_pad");
+    if (b.args.count("divisor_override")) n.attrs["divisor_override"] = b.args.at("divisor_override");
     n.inputs = {in.at(0)};
     const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
     return b.graph.nodes[id].outputs[0];

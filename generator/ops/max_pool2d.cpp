@@ -179,7 +179,6 @@ void register_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
   ArgDef return_indices{"return_indices", ArgType::boolean, Attr{false}};
   return_indices.unsupported = "return_indices=True";
   ArgDef ceil_mode{"ceil_mode", ArgType::boolean, Attr{false}};
-  ceil_mode.unsupported = "ceil_mode=True";
   l.args = {tuple_arg("kernel_size", std::nullopt, 1),
             stride,
             tuple_arg("padding", Attr{std::int64_t{0}}, 0),

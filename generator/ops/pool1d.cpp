@@ -34,6 +34,7 @@ Attrs window_attrs(const Attrs& args) {
   a["kernel_size"] = as_2d(args.at("kernel_size"), 1);
   a["stride"] = as_2d(args.count("stride") ? args.at("stride") : args.at("kernel_size"), 1);
   a["padding"] = as_2d(args.at("padding"), 0);
+  if (std::get<bool>(args.at("ceil_mode"))) a["ceil_mode"] = true;
   const std::int64_t k = std::get<std::vector<std::int64_t>>(a["kernel_size"])[1];
   const std::int64_t p = std::get<std::vector<std::int64_t>>(a["padding"])[1];
   if (p > k / 2)
@@ -63,7 +64,7 @@ void register_pool1d(std::vector<OpDef>&, std::vector<LayerDef>& layers) {
   max.torch_type = "MaxPool1d";
   max.args = {tuple_arg("kernel_size", std::nullopt, 1, 1), stride_arg(),
               tuple_arg("padding", Attr{std::int64_t{0}}, 0, 1), tuple_arg("dilation", Attr{std::int64_t{1}}, 1, 1),
-              unsupported_flag("return_indices"), unsupported_flag("ceil_mode")};
+              unsupported_flag("return_indices"), {"ceil_mode", ArgType::boolean, Attr{false}}};
   max.build = [](LayerBuild& b, const std::vector<int>& in) {
     Attrs a = window_attrs(b.args);
     a["dilation"] = as_2d(b.args.at("dilation"), 1);
@@ -74,7 +75,7 @@ void register_pool1d(std::vector<OpDef>&, std::vector<LayerDef>& layers) {
   LayerDef avg;
   avg.torch_type = "AvgPool1d";
   avg.args = {tuple_arg("kernel_size", std::nullopt, 1, 1), stride_arg(),
-              tuple_arg("padding", Attr{std::int64_t{0}}, 0, 1), unsupported_flag("ceil_mode"),
+              tuple_arg("padding", Attr{std::int64_t{0}}, 0, 1), {"ceil_mode", ArgType::boolean, Attr{false}},
               {"count_include_pad", ArgType::boolean, Attr{true}}};
   avg.build = [](LayerBuild& b, const std::vector<int>& in) {
     Attrs a = window_attrs(b.args);

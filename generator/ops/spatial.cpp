@@ -25,7 +25,7 @@ void require_spatial_input(const Value& x, int spatial_dims) {
 }
 
 std::int64_t window_count(std::int64_t in, std::int64_t pad_before, std::int64_t pad_after, std::int64_t kernel,
-                          std::int64_t stride, std::int64_t dilation, const std::string& dim) {
+                          std::int64_t stride, std::int64_t dilation, const std::string& dim, bool ceil_mode) {
   const std::int64_t extent = dilation * (kernel - 1) + 1;
   const std::int64_t padded = in + pad_before + pad_after;
   if (extent > padded) {
@@ -35,7 +35,9 @@ std::int64_t window_count(std::int64_t in, std::int64_t pad_before, std::int64_t
     if (padded != in) what += " + padding = " + std::to_string(padded);
     throw ShapeError(what + ")");
   }
-  return (padded - extent) / stride + 1;
+  if (!ceil_mode) return (padded - extent) / stride + 1;
+  const std::int64_t count = (padded - extent + stride - 1) / stride + 1;
+  return (count - 1) * stride >= in + pad_before ? count - 1 : count;
 }
 
 std::string constexpr_int(const std::string& name, std::int64_t v, const std::string& comment) {
@@ -58,6 +60,7 @@ void set_window_attrs(Node& n, const Attrs& args, bool with_dilation) {
   n.attrs["stride"] = stride;
   n.attrs["padding"] = padding;
   if (with_dilation) n.attrs["dilation"] = expand_tuple(args.at("dilation"));
+  if (std::get<bool>(args.at("ceil_mode"))) n.attrs["ceil_mode"] = true;
 }
 
 PoolSizes window_pool_sizes(const Node& n, const Value& x) {
@@ -67,8 +70,9 @@ PoolSizes window_pool_sizes(const Node& n, const Value& x) {
   const auto& p = attr_ints(n, "padding");
   const std::vector<std::int64_t> d = n.attrs.count("dilation") ? attr_ints(n, "dilation") : std::vector<std::int64_t>{1, 1};
   PoolSizes z{x.shape[1], x.shape[2], x.shape[3], 0, 0};
-  z.out_h = window_count(z.h, p[0], p[0], k[0], s[0], d[0], "height");
-  z.out_w = window_count(z.w, p[1], p[1], k[1], s[1], d[1], "width");
+  const bool ceil = n.attrs.count("ceil_mode") && attr_bool(n, "ceil_mode");
+  z.out_h = window_count(z.h, p[0], p[0], k[0], s[0], d[0], "height", ceil);
+  z.out_w = window_count(z.w, p[1], p[1], k[1], s[1], d[1], "width", ceil);
   return z;
 }
 

@@ -20,9 +20,11 @@ std::vector<std::int64_t> expand_tuple(const Attr& a, int size = 2);
 void require_spatial_input(const Value& x, int spatial_dims);
 
 /// Output length of a sliding window: floor((in + pads - dilation * (k - 1) - 1) / stride) + 1,
-/// with a clear error when the window does not fit the padded input.
+/// with a clear error when the window does not fit the padded input. A pooling's ceil_mode rounds
+/// up instead, as torch's pooling_output_shape, but drops a last window that would start past the
+/// input and its leading padding.
 std::int64_t window_count(std::int64_t in, std::int64_t pad_before, std::int64_t pad_after, std::int64_t kernel,
-                          std::int64_t stride, std::int64_t dilation, const std::string& dim);
+                          std::int64_t stride, std::int64_t dilation, const std::string& dim, bool ceil_mode = false);
 
 /// "constexpr int kName = v;" with a trailing comment when one is given.
 std::string constexpr_int(const std::string& name, std::int64_t v, const std::string& comment = "");

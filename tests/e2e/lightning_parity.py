@@ -328,6 +328,9 @@ def spatial_shape(node, shape):
         return [node["out_channels"], *shape[1:]]
     p = tuple_of(0 if p == "valid" else p, dims)
     size = [(shape[1 + i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(dims)]
+    if node.get("ceil_mode", False):  # torch's pooling_output_shape: rounded up, unless that window starts past the input
+        size = [-(-(shape[1 + i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i]) + 1 for i in range(dims)]
+        size = [n - 1 if (n - 1) * s[i] >= shape[1 + i] + p[i] else n for i, n in enumerate(size)]
     return [node["out_channels"] if kind.startswith("Conv") else shape[0], *size]
 
 

@@ -127,6 +127,14 @@ std::vector<std::int64_t> get_ints(const json::Value& obj, const char* key, std:
 std::int64_t window_out(std::int64_t in, std::int64_t pad, std::int64_t k, std::int64_t stride, std::int64_t dilation) {
   return (in + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
 }
+// A pooling's output length: torch's pooling_output_shape, which with ceil_mode rounds up but
+// drops a last window that would start past the input and its leading padding.
+std::int64_t pool_out(const json::Value& l, std::int64_t in, std::int64_t pad, std::int64_t k, std::int64_t stride,
+                      std::int64_t dilation) {
+  if (!get_bool(l, "ceil_mode", false)) return window_out(in, pad, k, stride, dilation);
+  const std::int64_t out = (in + 2 * pad - dilation * (k - 1) - 1 + stride - 1) / stride + 1;
+  return (out - 1) * stride >= in + pad ? out - 1 : out;
+}
 // Conv padding given as a string ('same' / 'valid'), else empty.
 std::string padding_mode_str(const json::Value& l) {
   const json::Value* v = member(l, "padding");
@@ -323,8 +331,8 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       const auto k = get_ints(l, "kernel_size", 0, 2), pad = get_ints(l, "padding", 0, 2);
       const auto stride = get_ints(l, "stride", 0, 2)[0] > 0 ? get_ints(l, "stride", 0, 2) : k;
       const auto dilation = get_ints(l, "dilation", 1, 2);
-      shape = {shape[0], window_out(shape[1], pad[0], k[0], stride[0], dilation[0]),
-               window_out(shape[2], pad[1], k[1], stride[1], dilation[1])};
+      shape = {shape[0], pool_out(l, shape[1], pad[0], k[0], stride[0], dilation[0]),
+               pool_out(l, shape[2], pad[1], k[1], stride[1], dilation[1])};
     } else if (type == "AdaptiveAvgPool2d" || type == "AdaptiveMaxPool2d") {
       const auto o = get_ints(l, "output_size", 0, 2);
       shape = {shape.at(0), o[0], o[1]};
@@ -332,7 +340,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       EXPECT_EQ(shape.size(), 2u) << type << " on per-sample (C, L)";
       const std::int64_t k = get_ints(l, "kernel_size", 0, 1)[0];
       const std::int64_t stride = get_ints(l, "stride", 0, 1)[0] > 0 ? get_ints(l, "stride", 0, 1)[0] : k;
-      shape = {shape[0], window_out(shape[1], get_ints(l, "padding", 0, 1)[0], k, stride, get_ints(l, "dilation", 1, 1)[0])};
+      shape = {shape[0], pool_out(l, shape[1], get_ints(l, "padding", 0, 1)[0], k, stride, get_ints(l, "dilation", 1, 1)[0])};
     } else if (type == "AdaptiveAvgPool1d" || type == "AdaptiveMaxPool1d") {
       shape = {shape.at(0), get_ints(l, "output_size", 0, 1)[0]};
     } else if (type == "PReLU") {
@@ -676,21 +684,27 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     } else if (type == "MaxPool2d") {
       const auto k = get_ints(l, "kernel_size", 0, 2);
       const auto stride = get_ints(l, "stride", 0, 2)[0] > 0 ? get_ints(l, "stride", 0, 2) : k;
-      h = torch::max_pool2d(h, k, stride, get_ints(l, "padding", 0, 2), get_ints(l, "dilation", 1, 2));
+      h = torch::max_pool2d(h, k, stride, get_ints(l, "padding", 0, 2), get_ints(l, "dilation", 1, 2),
+                            get_bool(l, "ceil_mode", false));
     } else if (type == "AvgPool2d") {
       const auto k = get_ints(l, "kernel_size", 0, 2);
       const auto stride = get_ints(l, "stride", 0, 2)[0] > 0 ? get_ints(l, "stride", 0, 2) : k;
-      h = torch::avg_pool2d(h, k, stride, get_ints(l, "padding", 0, 2), false, get_bool(l, "count_include_pad", true));
+      const std::int64_t divisor = get_integer(l, "divisor_override", 0);
+      h = torch::avg_pool2d(h, k, stride, get_ints(l, "padding", 0, 2), get_bool(l, "ceil_mode", false),
+                            get_bool(l, "count_include_pad", true),
+                            divisor > 0 ? c10::optional<std::int64_t>(divisor) : c10::nullopt);
     } else if (type == "AdaptiveAvgPool2d") {
       h = torch::adaptive_avg_pool2d(h, get_ints(l, "output_size", 0, 2));
     } else if (type == "MaxPool1d") {
       const auto k = get_ints(l, "kernel_size", 0, 1);
       const auto stride = get_ints(l, "stride", 0, 1)[0] > 0 ? get_ints(l, "stride", 0, 1) : k;
-      h = torch::max_pool1d(h, k, stride, get_ints(l, "padding", 0, 1), get_ints(l, "dilation", 1, 1));
+      h = torch::max_pool1d(h, k, stride, get_ints(l, "padding", 0, 1), get_ints(l, "dilation", 1, 1),
+                            get_bool(l, "ceil_mode", false));
     } else if (type == "AvgPool1d") {
       const auto k = get_ints(l, "kernel_size", 0, 1);
       const auto stride = get_ints(l, "stride", 0, 1)[0] > 0 ? get_ints(l, "stride", 0, 1) : k;
-      h = torch::avg_pool1d(h, k, stride, get_ints(l, "padding", 0, 1), false, get_bool(l, "count_include_pad", true));
+      h = torch::avg_pool1d(h, k, stride, get_ints(l, "padding", 0, 1), get_bool(l, "ceil_mode", false),
+                            get_bool(l, "count_include_pad", true));
     } else if (type == "AdaptiveAvgPool1d") {
       h = torch::adaptive_avg_pool1d(h, get_ints(l, "output_size", 0, 1));
     } else if (type == "AdaptiveMaxPool2d") {

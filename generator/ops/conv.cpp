@@ -767,7 +767,6 @@ LayerDef conv_layer(int dims) {
   groups.min = 1;
   ArgDef mode{"padding_mode", ArgType::string, Attr{std::string("zeros")}};
   mode.choices = {"zeros", "reflect", "replicate", "circular"};
-  mode.unsupported = "padding_mode other than 'zeros'";
   l.args = {in,
             out,
             tuple_arg("kernel_size", std::nullopt, 1, dims),
@@ -807,6 +806,17 @@ LayerDef conv_layer(int dims) {
     } else {
       pad_before = pad_after = pair(expand_tuple(padding, dims), 0);
     }
+    // padding_mode other than 'zeros': torch pads with F.pad in that mode first and convolves
+    // without padding (Conv2d._conv_forward); here a pad node (pad.cpp) before the convolution.
+    int input = inputs.at(0);
+    const std::string& padding_mode = std::get<std::string>(b.args.at("padding_mode"));
+    if (padding_mode != "zeros" && (pad_before != std::vector<std::int64_t>{0, 0} || pad_after != pad_before)) {
+      std::vector<std::int64_t> pads = {pad_before[1], pad_after[1]};  // F.pad's order: the last dimension first
+      if (dims == 2) pads.insert(pads.end(), {pad_before[0], pad_after[0]});
+      input = add_pad(b.graph, b.layer + ".pad", b.source, input, dims, padding_mode, pads);
+      pad_before = pad_after = {0, 0};
+    }
+    const Value& padded = b.graph.value(input);
     Node n;
     n.op = "conv2d";
     n.layer = b.layer;
@@ -821,10 +831,10 @@ LayerDef conv_layer(int dims) {
     n.attrs["dilation"] = dilation;
     n.attrs["groups"] = groups;
     n.attrs["bias"] = std::get<bool>(b.args.at("bias"));
-    const ConvGeometry g = conv_geometry(n, x);
-    const std::int64_t batch = x.shape[0];  // (x moves as add_param adds values)
+    const ConvGeometry g = conv_geometry(n, padded);
+    const std::int64_t batch = padded.shape[0];  // (values move as add_param adds some)
     n.attrs["im2col"] = g.macs_per_sample() >= kIm2colMinMacs;
-    n.inputs = {inputs.at(0), add_param(b.graph, b.layer + ".weight", conv_weight_shape(g))};
+    n.inputs = {input, add_param(b.graph, b.layer + ".weight", conv_weight_shape(g))};
     if (std::get<bool>(b.args.at("bias"))) n.inputs.push_back(add_param(b.graph, b.layer + ".bias", {out_channels}));
     // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     // for the bias, fan_in = in / groups * kh * kw.

@@ -1,12 +1,14 @@
 /// \file
 /// The padding layers of torch.nn on the last dimension (the 1d ones: ZeroPad1d, ConstantPad1d,
-/// ReflectionPad1d, ReplicationPad1d, `padding` an int or (left, right)) or the last two (the 2d
-/// ones, (left, right, top, bottom)). Output element (oh, ow) of a plane reads input (ih, iw),
+/// ReflectionPad1d, ReplicationPad1d, CircularPad1d, `padding` an int or (left, right)) or the last
+/// two (the 2d ones, (left, right, top, bottom)), and the padding of a convolution whose
+/// padding_mode is not 'zeros' (add_pad). Output element (oh, ow) of a plane reads input (ih, iw),
 /// each coordinate mapped from its padded one o (pad lo before it, input size S) as torch does:
 ///   constant:  o - lo, and `value` (0 for ZeroPad) where that falls outside the input (a negative
 ///              padding crops, as torch's);
 ///   reflect:   i = o - lo, then -i below 0 and 2 (S - 1) - i past the end (the edge not repeated);
-///   replicate: o - lo clamped to [0, S - 1].
+///   replicate: o - lo clamped to [0, S - 1];
+///   circular:  o - lo wrapped once: + S below 0, - S past the end (torch wraps at most once).
 /// The backward gathers: each input element adds the gradients of the outputs that read it (its
 /// own position, then the padding positions that map to it, in a fixed order), so both devices
 /// sum alike and without atomics.
@@ -39,6 +41,7 @@ void write_source(CodeWriter& w, const Node& n) {
   w.line("const int i = o - lo;");
   if (mode == "constant") w.line("return i >= 0 && i < size ? i : -1;  // outside: the padding value");
   else if (mode == "reflect") w.line("return i < 0 ? -i : (i >= size ? 2 * (size - 1) - i : i);  // mirrored at the edges");
+  else if (mode == "circular") w.line("return i < 0 ? i + size : (i >= size ? i - size : i);  // wrapped around");
   else w.line("return i < 0 ? 0 : (i >= size ? size - 1 : i);  // the edge repeated");
   w.close(";");
 }
@@ -149,44 +152,56 @@ LayerDef pad_layer(const std::string& type, int dims, const std::string& mode, b
   l.args = {padding};
   if (value_arg) l.args.push_back({"value", ArgType::number, std::nullopt});
   l.build = [dims, mode](LayerBuild& b, const std::vector<int>& in) {
-    const Value& x = b.graph.value(in.at(0));
-    const std::size_t rank = x.shape.size();
-    if (mode != "constant" && rank != static_cast<std::size_t>(dims) + 2)
-      throw ShapeError("expects an (N, C, " + std::string(dims == 1 ? "W" : "H, W") + ") input, got " + shape_str(x.shape));
-    if (rank < static_cast<std::size_t>(dims) + 1)
-      throw ShapeError("pads the last " + std::to_string(dims) + " dimension(s) of a sample, but the input is " +
-                       shape_str(x.shape));
     std::vector<std::int64_t> pads = expand_tuple(b.args.at("padding"), 2 * dims);  // left, right[, top, bottom]
-    if (dims == 1) pads.insert(pads.end(), {0, 0});
-    const std::int64_t w = x.shape[rank - 1], h = dims == 2 ? x.shape[rank - 2] : 1;
-    if (w + pads[0] + pads[1] < 1 || h + pads[2] + pads[3] < 1)
-      throw ShapeError("the padding " + attr_repr(b.args.at("padding")) + " crops the input " + shape_str(x.shape) +
-                       " to nothing: the output's size must stay positive");
-    for (int d = 0; d < 2 * dims; ++d) {
-      const std::int64_t size = d < 2 ? w : h;
-      if (mode == "reflect" && pads[d] >= size)
-        throw ShapeError("padding " + std::to_string(pads[d]) + " must be less than the input's size " +
-                         std::to_string(size) + " in that dimension (torch: \"Padding size should be less than the "
-                         "corresponding input dimension\")");
-    }
-    Node n;
-    n.op = "pad";
-    n.layer = b.layer;
-    n.source = b.source;
-    n.attrs["mode"] = mode;
-    n.attrs["value"] = mode == "constant" && b.args.count("value") ? b.args.at("value") : Attr{0.0};
-    n.attrs["pads"] = pads;
-    n.attrs["in_h"] = h;
-    n.attrs["in_w"] = w;
-    n.attrs["planes"] = per_sample_numel(x) / (h * w);
-    n.inputs = {in.at(0)};
-    const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-    return b.graph.nodes[id].outputs[0];
+    const double value = mode == "constant" && b.args.count("value") ? std::get<double>(b.args.at("value")) : 0.0;
+    return add_pad(b.graph, b.layer, b.source, in.at(0), dims, mode, pads, value);
   };
   return l;
 }
 
 }  // namespace
+
+int add_pad(Graph& g, const std::string& layer, const std::string& source, int input, int dims, const std::string& mode,
+            std::vector<std::int64_t> pads, double value) {
+  const Value& x = g.value(input);
+  const std::size_t rank = x.shape.size();
+  if (mode != "constant" && rank != static_cast<std::size_t>(dims) + 2)
+    throw ShapeError("expects an (N, C, " + std::string(dims == 1 ? "W" : "H, W") + ") input, got " + shape_str(x.shape));
+  if (rank < static_cast<std::size_t>(dims) + 1)
+    throw ShapeError("pads the last " + std::to_string(dims) + " dimension(s) of a sample, but the input is " +
+                     shape_str(x.shape));
+  if (dims == 1) pads.insert(pads.end(), {0, 0});
+  const std::int64_t w = x.shape[rank - 1], h = dims == 2 ? x.shape[rank - 2] : 1;
+  if (w + pads[0] + pads[1] < 1 || h + pads[2] + pads[3] < 1) {
+    std::string given = "[";  // as the spec writes it
+    for (int d = 0; d < 2 * dims; ++d) given += (d ? ", " : "") + std::to_string(pads[d]);
+    throw ShapeError("the padding " + given + "] crops the input " + shape_str(x.shape) +
+                     " to nothing: the output's size must stay positive");
+  }
+  for (int d = 0; d < 2 * dims; ++d) {
+    const std::int64_t size = d < 2 ? w : h;
+    if (mode == "reflect" && pads[d] >= size)
+      throw ShapeError("padding " + std::to_string(pads[d]) + " must be less than the input's size " +
+                       std::to_string(size) + " in that dimension (torch: \"Padding size should be less than the "
+                       "corresponding input dimension\")");
+    if (mode == "circular" && pads[d] > size)
+      throw ShapeError("padding " + std::to_string(pads[d]) + " must be at most the input's size " + std::to_string(size) +
+                       " in that dimension (torch: \"Padding value causes wrapping around more than once\")");
+  }
+  Node n;
+  n.op = "pad";
+  n.layer = layer;
+  n.source = source;
+  n.attrs["mode"] = mode;
+  n.attrs["value"] = value;
+  n.attrs["pads"] = pads;
+  n.attrs["in_h"] = h;
+  n.attrs["in_w"] = w;
+  n.attrs["planes"] = per_sample_numel(x) / (h * w);
+  n.inputs = {input};
+  const int id = add_op(g, std::move(n), cpp_name(layer) + "_out");
+  return g.nodes[id].outputs[0];
+}
 
 void register_pad(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   OpDef f;
@@ -245,6 +260,7 @@ void register_pad(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
     layers.push_back(pad_layer("ConstantPad" + d, dims, "constant", true));
     layers.push_back(pad_layer("ReflectionPad" + d, dims, "reflect", false));
     layers.push_back(pad_layer("ReplicationPad" + d, dims, "replicate", false));
+    layers.push_back(pad_layer("CircularPad" + d, dims, "circular", false));
   }
 }
 

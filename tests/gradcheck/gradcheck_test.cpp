@@ -664,7 +664,28 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       const auto stride = get_ints(l, "stride", 1, dims), dilation = get_ints(l, "dilation", 1, dims);
       const std::int64_t groups = get_integer(l, "groups", 1);
       const std::string mode = padding_mode_str(l);
-      if (!mode.empty())
+      const std::string padding_mode = get_string(l, "padding_mode", "zeros");
+      if (padding_mode != "zeros") {
+        // Conv2d._conv_forward: F.pad in that mode (the last dimension first; 'same' puts the odd
+        // one at the end), then a convolution without padding.
+        const auto k = get_ints(l, "kernel_size", 0, dims);
+        const auto pad = mode.empty() ? get_ints(l, "padding", 0, dims) : std::vector<std::int64_t>(dims, 0);
+        std::vector<std::int64_t> pads;
+        for (std::size_t d = dims; d-- > 0;) {
+          const std::int64_t total = mode == "same" ? dilation[d] * (k[d] - 1) : 2 * pad[d];
+          pads.push_back(total / 2);
+          pads.push_back(total - total / 2);
+        }
+        namespace F = torch::nn::functional;
+        F::PadFuncOptions o(pads);
+        if (padding_mode == "reflect") o.mode(torch::kReflect);
+        else if (padding_mode == "replicate") o.mode(torch::kReplicate);
+        else o.mode(torch::kCircular);
+        h = F::pad(h, o);
+        const std::vector<std::int64_t> none(dims, 0);
+        h = dims == 2 ? torch::conv2d(h, w, bias, stride, none, dilation, groups)
+                      : torch::conv1d(h, w, bias, stride, none, dilation, groups);
+      } else if (!mode.empty())
         h = dims == 2 ? torch::conv2d(h, w, bias, stride, mode, dilation, groups)
                       : torch::conv1d(h, w, bias, stride, mode, dilation, groups);
       else if (dims == 2)
@@ -762,6 +783,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         h = dims == 2 ? torch::reflection_pad2d(h, pads) : torch::reflection_pad1d(h, pads);
       else if (type.rfind("Replication", 0) == 0)
         h = dims == 2 ? torch::replication_pad2d(h, pads) : torch::replication_pad1d(h, pads);
+      else if (type.rfind("Circular", 0) == 0)
+        h = torch::nn::functional::pad(h, torch::nn::functional::PadFuncOptions(pads).mode(torch::kCircular));
       else
         h = torch::constant_pad_nd(h, pads, get_number(l, "value", 0.0));
     } else if (type == "InstanceNorm1d" || type == "InstanceNorm2d") {

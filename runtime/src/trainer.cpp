@@ -1146,6 +1146,7 @@ void Fit::find_lr(LearningRateFinder& finder) {
   for (const auto& cb : callbacks_.list())
     if (std::string(cb->class_name()) == "GradientAccumulationScheduler") refuse("with a GradientAccumulationScheduler");
   if (t_.min_epochs != -1 || t_.min_steps != -1) refuse("with min_epochs or min_steps");
+  if (t_.reload_dataloaders_every_n_epochs > 0) refuse("with reload_dataloaders_every_n_epochs");
 
   // The state to come back to.
   backend_->download();
@@ -1553,6 +1554,11 @@ FitResult Fit::run_loops() {
     const TorchGenerator saved = torch_global_->generator();
     if (resuming_mid_epoch) torch_global_->generator() = epoch_start_torch_;
     epoch_start_torch_ = torch_global_->generator();
+    // reload_dataloaders_every_n_epochs: at every n-th epoch FitLoop.setup_data makes the train
+    // DataLoader again and an iterator of it (one more _base_seed) before the epoch loop makes the
+    // one it reads (the data are the spec's, the same each time).
+    const std::int64_t reload = t_.reload_dataloaders_every_n_epochs;
+    if (reload > 0 && epoch_ > 0 && epoch_ % reload == 0) torch_global_->draw();
     if (!train_iterator_made_) torch_global_->draw();
     train_iterator_made_ = false;
     if (t_.sharded()) {

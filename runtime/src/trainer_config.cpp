@@ -12,8 +12,7 @@ namespace {
 
 // Lightning Trainer arguments ltgen knows but does not implement: naming
 // them gives "not supported yet" rather than "unknown key".
-const char* const kNotYet[] = {"barebones", "plugins", "sync_batchnorm",
-                               "reload_dataloaders_every_n_epochs"};
+const char* const kNotYet[] = {"barebones", "plugins", "sync_batchnorm"};
 
 const char* const kFixed[] = {"accelerator", "devices", "precision", "strategy", "num_nodes", "detect_anomaly"};
 
@@ -157,6 +156,7 @@ TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<dou
   if (const json::Value* v = t.get("check_val_every_n_epoch"))
     c.check_val_every_n_epoch = v->kind == json::Kind::null ? -1 : read_integer(*v, "trainer.check_val_every_n_epoch", 1);
   c.num_sanity_val_steps = t.integer("num_sanity_val_steps", 2, -1);
+  c.reload_dataloaders_every_n_epochs = t.integer("reload_dataloaders_every_n_epochs", 0, 0);
   c.accumulate_grad_batches = t.integer("accumulate_grad_batches", 1, 1);
   c.gradient_clip_val = t.number("gradient_clip_val", 0.0, 0.0, HUGE_VAL);
   c.gradient_clip_algorithm = t.string("gradient_clip_algorithm", "norm", {"norm", "value"});
@@ -285,6 +285,7 @@ json::Value trainer_config_json(const TrainerConfig& c) {
   t.set("val_check_interval", batch_count_json(c.val_check_interval));
   t.set("check_val_every_n_epoch", optional_int(c.check_val_every_n_epoch));
   t.set("num_sanity_val_steps", Value::make_integer(c.num_sanity_val_steps));
+  t.set("reload_dataloaders_every_n_epochs", Value::make_integer(c.reload_dataloaders_every_n_epochs));
   t.set("accumulate_grad_batches", Value::make_integer(c.accumulate_grad_batches));
   t.set("gradient_clip_val", c.gradient_clip_val == 0 ? Value::make_null() : Value::make_number(c.gradient_clip_val));
   t.set("gradient_clip_algorithm", Value::make_string(c.gradient_clip_algorithm));

@@ -37,6 +37,9 @@ struct TrainerConfig {
   BatchCount val_check_interval;       // default 1.0: once per epoch
   std::int64_t check_val_every_n_epoch = 1;  // -1: null (validate by val_check_interval across epochs)
   std::int64_t num_sanity_val_steps = 2;     // -1: the whole validation set
+  // 0: off. Lightning makes the train DataLoader again every n epochs; the data do not change
+  // here, only the draws of the iterator it makes (Fit's epoch loop).
+  std::int64_t reload_dataloaders_every_n_epochs = 0;
   std::int64_t accumulate_grad_batches = 1;
   double gradient_clip_val = 0;        // 0: no clipping
   std::string gradient_clip_algorithm = "norm";  // "norm" | "value"

@@ -1,10 +1,11 @@
 /// \file
 /// Dropout: in training, zero each element with probability p and scale the
 /// rest by 1/(1-p); in eval, the identity. The kept-mask is saved for backward.
-/// Dropout1d and Dropout2d draw once per sample and channel (attribute "channel": the elements
-/// a draw covers); the mask is still per element, so the backward is Dropout's.
+/// Dropout1d, Dropout2d and Dropout3d draw once per sample and channel (attribute "channel": the
+/// elements a draw covers); the mask is still per element, so the backward is Dropout's.
 /// AlphaDropout (attribute "alpha") draws Dropout's masks and applies SELU's affine dropout instead:
 /// kept elements x * a + a alpha p, dropped ones a alpha (p - 1), the gradient a where kept.
+/// FeatureAlphaDropout is both: a draw per sample and channel, SELU's affine dropout.
 /// On the CPU the masks are torch's: its _dropout_impl draws noise.bernoulli_(1 - p) from the global
 /// generator (ltrt::TorchGenerator::bernoulli), element after element in the memory order of its
 /// input, which for a batch_first MultiheadAttention's or recurrent layer's output is (T, batch, ...)
@@ -249,27 +250,45 @@ void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   };
   layers.push_back(std::move(a));
 
-  // Dropout1d and Dropout2d: whole channels of an (N, C, L) or (N, C, H, W) input zeroed (torch's
-  // feature dropout: one Bernoulli draw per sample and channel), the rest scaled by 1 / (1 - p).
-  for (const int dims : {1, 2}) {
+  // Dropout1d, Dropout2d and Dropout3d: whole channels of an (N, C, L), (N, C, H, W) or
+  // (N, C, D, H, W) input zeroed (torch's feature dropout: one Bernoulli draw per sample and
+  // channel), the rest scaled by 1 / (1 - p). FeatureAlphaDropout: the same draws on any (N, C, *)
+  // input, with AlphaDropout's affine dropout.
+  const auto feature_dropout = [](LayerBuild& b, int input, bool alpha) {
+    const Value& x = b.graph.value(input);
+    const double p = std::get<double>(b.args.at("p"));
+    if (p == 0.0) return input;
+    const std::int64_t channel = per_sample_numel(x) / x.shape[1];  // (x moves as values are added)
+    const int out = add_dropout(b.graph, b.layer, b.source, input, p);
+    Node& node = b.graph.nodes[static_cast<std::size_t>(b.graph.value(out).producer)];
+    node.attrs["channel"] = channel;
+    if (alpha) node.attrs["alpha"] = true;
+    node.attrs.erase("time_major");  // torch's feature noise is a tensor of its own, (N, C, 1...)
+    return out;
+  };
+  for (const int dims : {1, 2, 3}) {
     LayerDef c;
     c.torch_type = "Dropout" + std::to_string(dims) + "d";
     c.args = {p, {"inplace", ArgType::boolean, Attr{false}}};
-    c.build = [dims](LayerBuild& b, const std::vector<int>& in) {
+    c.build = [dims, feature_dropout](LayerBuild& b, const std::vector<int>& in) {
       const Value& x = b.graph.value(in.at(0));
       if (x.shape.size() != static_cast<std::size_t>(dims) + 2)
-        throw ShapeError("expects an (N, C, " + std::string(dims == 1 ? "L" : "H, W") + ") input, got " + shape_str(x.shape));
-      const double p = std::get<double>(b.args.at("p"));
-      if (p == 0.0) return in.at(0);
-      const std::int64_t channel = per_sample_numel(x) / x.shape[1];  // (x moves as values are added)
-      const int out = add_dropout(b.graph, b.layer, b.source, in.at(0), p);
-      Node& node = b.graph.nodes[static_cast<std::size_t>(b.graph.value(out).producer)];
-      node.attrs["channel"] = channel;
-      node.attrs.erase("time_major");  // torch's feature noise is a tensor of its own, (N, C, 1...)
-      return out;
+        throw ShapeError("expects an (N, C, " + std::string(dims == 1 ? "L" : dims == 2 ? "H, W" : "D, H, W") +
+                         ") input, got " + shape_str(x.shape));
+      return feature_dropout(b, in.at(0), false);
     };
     layers.push_back(std::move(c));
   }
+  LayerDef fa;
+  fa.torch_type = "FeatureAlphaDropout";
+  fa.args = {p, {"inplace", ArgType::boolean, Attr{false}}};
+  fa.build = [feature_dropout](LayerBuild& b, const std::vector<int>& in) {
+    const Value& x = b.graph.value(in.at(0));
+    if (x.shape.size() < 2)
+      throw ShapeError("expects an (N, C, *) input (a draw per sample and channel), got " + shape_str(x.shape));
+    return feature_dropout(b, in.at(0), true);
+  };
+  layers.push_back(std::move(fa));
 }
 
 }  // namespace ltgen

@@ -425,7 +425,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       else shape.erase(at);
     } else if (type == "ReLU" || type == "LeakyReLU" || type == "GELU" || type == "Tanh" || type == "Sigmoid" ||
                type == "SiLU" || type == "Dropout" || type == "AlphaDropout" || type == "Dropout1d" || type == "Dropout2d" ||
-               type == "Identity" || type == "ELU" || type == "CELU" ||
+               type == "Dropout3d" || type == "FeatureAlphaDropout" || type == "Identity" || type == "ELU" || type == "CELU" ||
                type == "SELU" || type == "Softplus" || type == "Mish" || type == "Hardswish" ||
                type == "Hardsigmoid" || type == "Hardtanh" || type == "ReLU6" || type == "Softsign" ||
                type == "LogSigmoid" || type == "Hardshrink" || type == "Softshrink" || type == "Tanhshrink" ||
@@ -559,7 +559,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   static const std::set<std::string> kKeepsLayout = {
       "ReLU", "GELU", "Hardswish", "Hardsigmoid", "Hardtanh", "ReLU6", "LeakyReLU", "Mish", "Hardshrink",
       "Softshrink", "Tanhshrink", "Sigmoid", "SiLU", "Softplus", "Softsign", "Tanh", "Threshold", "ELU",
-      "CELU", "SELU", "PReLU", "GLU", "Dropout", "AlphaDropout", "Dropout1d", "Dropout2d"};
+      "CELU", "SELU", "PReLU", "GLU", "Dropout", "AlphaDropout", "Dropout1d", "Dropout2d",
+      "Dropout3d", "FeatureAlphaDropout"};
   std::map<std::string, torch::Tensor> values = {{s.input_name, h}};
   std::map<std::string, bool> time_majors = {{s.input_name, false}};
   for (const Step& st : s.steps) {
@@ -838,15 +839,23 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
           h = h * 0;
         }
       }
-    } else if (type == "Dropout1d" || type == "Dropout2d") {
+    } else if (type == "Dropout1d" || type == "Dropout2d" || type == "Dropout3d" || type == "FeatureAlphaDropout") {
       const double prob = get_number(l, "p", 0.5);
       if (training && prob > 0) {
         // As ATen's feature dropout: one Bernoulli draw per (sample, channel), broadcast over the
-        // channel's positions; the draws replayed per channel, in order.
+        // channel's positions; the draws replayed per channel, in order. FeatureAlphaDropout
+        // applies that noise as AlphaDropout does.
         std::vector<std::int64_t> channels = {h.size(0), h.size(1)};
         for (std::int64_t d = 2; d < h.dim(); ++d) channels.push_back(1);
         const torch::Tensor keep = masks->get(dropout_k++, torch::empty(channels), prob).to(h.dtype());
-        h = prob < 1 ? h * keep.div(1 - prob) : h * 0;
+        if (type == "FeatureAlphaDropout" && prob < 1) {
+          constexpr double alpha = 1.7580993408473766;
+          const double a = 1.0 / std::sqrt((alpha * alpha * prob + 1) * (1 - prob));
+          const torch::Tensor shift = keep.add(-1).mul_(alpha * a).add_(alpha * a * prob);
+          h = h * keep.mul(a) + shift;
+        } else {
+          h = prob < 1 ? h * keep.div(1 - prob) : h * 0;
+        }
       }
     } else if (type == "LayerNorm") {
       const std::vector<std::int64_t> sample(h.sizes().begin() + 1, h.sizes().end());

@@ -692,6 +692,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     else if (spec.target.dtype == DType::i64 && !spec.target.shape.empty() && !find_layer(spec.loss.type)->class_lists)
       // Sequence labels: torch wants the class dimension second; a Lightning user flattens.
       w.line("loss = self.loss(out.view(-1, " + std::to_string(spec.target.num_classes) + "), y.view(-1))");
+    else if (spec.loss.type == "GaussianNLLLoss")  // torch's order: (input, target, var)
+      w.line("loss = self.loss(out[0], y, out[1])");
     else if (spec.outputs.size() > 1)
       w.line("loss = self.loss(*out, y)");
     else

@@ -1017,6 +1017,20 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     return torch::margin_ranking_loss(h, values.at(s.output_names.at(1)), y, get_number(l, "margin", 0.0), red);
   if (s.loss_type == "CosineEmbeddingLoss")
     return torch::cosine_embedding_loss(h, values.at(s.output_names.at(1)), y, get_number(l, "margin", 0.0), red);
+  if (s.loss_type == "GaussianNLLLoss") {
+    // torch.nn.functional.gaussian_nll_loss(input, target, var): var unsqueezed when it lacks the
+    // last dimension, clamped below at eps on a copy under no_grad, then the formula.
+    torch::Tensor var = values.at(s.output_names.at(1));
+    if (var.dim() + 1 == h.dim()) var = var.unsqueeze(-1);
+    var = var.clone();
+    {
+      torch::NoGradGuard no_grad;
+      var.clamp_(get_number(l, "eps", 1e-6));
+    }
+    torch::Tensor loss = 0.5 * (torch::log(var) + (h - y).pow(2) / var);
+    if (get_bool(l, "full", false)) loss = loss + 0.5 * std::log(2 * M_PI);
+    return red == at::Reduction::Mean ? loss.mean() : loss.sum();
+  }
   if (s.loss_type == "TripletMarginLoss")
     return torch::triplet_margin_loss(h, values.at(s.output_names.at(1)), values.at(s.output_names.at(2)),
                                       get_number(l, "margin", 1.0), get_number(l, "p", 2.0), get_number(l, "eps", 1e-6),

@@ -208,6 +208,22 @@ void write_block_double_sum(CodeWriter& k) {
   k.close();
 }
 
+void write_block_sum_kernel(CodeWriter& k, const std::string& name, const std::string& params,
+                            const std::function<void(CodeWriter&)>& constants, const std::string& loop,
+                            const std::function<void(CodeWriter&)>& body, const std::string& result) {
+  k.line();
+  k.open("__global__ void " + name + "(" + params + ")");
+  if (constants) constants(k);
+  k.line("__shared__ double partial[kReduceThreads];");
+  k.line("double sum = 0.0;");
+  k.open(loop);
+  body(k);
+  k.close();
+  write_block_double_sum(k);
+  k.line(result);
+  k.close();
+}
+
 void write_block_sums(CodeWriter& k, const std::vector<std::string>& vars) {
   for (size_t v = 0; v < vars.size(); ++v)
     k.line("partial[" + std::to_string(v) + "][threadIdx.x] = " + vars[v] + ";");

@@ -124,6 +124,13 @@ void write_block_sums(CodeWriter& k, const std::vector<std::string>& vars);
 /// `__shared__ double partial[kReduceThreads]` (a tree: blockDim.x is a power of two): the
 /// one-block reduction of the losses, deterministic for a given block size.
 void write_block_double_sum(CodeWriter& k);
+/// A loss's one-block sum kernel, `__global__ void <name>(<params>)`: `constants`, then each thread
+/// adds its strided share of the terms to `double sum` (`loop` opens that loop, `body` writes its
+/// lines), write_block_double_sum folds the threads' sums, and `result` is thread 0's line that
+/// writes the loss. Deterministic for a given block size (kReduceThreads); the caller launches it.
+void write_block_sum_kernel(CodeWriter& k, const std::string& name, const std::string& params,
+                            const std::function<void(CodeWriter&)>& constants, const std::string& loop,
+                            const std::function<void(CodeWriter&)>& body, const std::string& result);
 
 /// The launch of a row kernel over `rows` rows (a host expression), then the launch check.
 void emit_row_launch(CodeWriter& w, const std::string& kernel, const RowSplit& s, const std::string& rows,

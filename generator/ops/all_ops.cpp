@@ -83,6 +83,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_bilinear(ops, layers);
   register_distances(ops, layers);
   register_gaussian_nll_loss(ops, layers);
+  register_channel_shuffle(ops, layers);
   register_to_bf16(ops, layers);
 }
 

@@ -7,6 +7,9 @@
 ///   dweight[idx[i], :] += dout[i, :]   (rows where idx[i] == padding_idx skipped)
 /// so padding_idx's row gets no gradient. Indices carry no gradient. The data
 /// loader refuses indices outside [0, num_embeddings) (ModelDef::num_embeddings).
+/// With scale_grad_by_freq each position's row is added times 1 / (its index's count in the
+/// batch), as torch's grad_weight[k].add_(grad[i], 1.0 / counts[k]): a fused multiply-add with the
+/// scale rounded to float (ATen's add with alpha); the counts include padding_idx's positions.
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "elementwise.hpp"
@@ -31,6 +34,8 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   w.close();
 }
 
+bool scaled(const Node& n) { return n.attrs.count("scale_grad_by_freq") && attr_bool(n, "scale_grad_by_freq"); }
+
 void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, n, g.value(n.inputs[1]));
   w.line("constexpr int kNumEmbeddings = " + std::to_string(attr_int(n, "num_embeddings")) + ";");
@@ -39,11 +44,21 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
     w.line("constexpr std::int64_t kPaddingIdx = " + std::to_string(attr_int(n, "padding_idx")) +
            ";  // its row gets no gradient");
   w.line("if (!accumulate) std::fill(dweight, dweight + kNumEmbeddings * kDim, 0.0f);");
+  if (scaled(n)) {
+    w.line("// scale_grad_by_freq: how often each index occurs in the batch (the rows it reaches only)");
+    w.line("for (int i = 0; i < n * kIndices; ++i) counts[inp[i]] = 0.0f;");
+    w.line("for (int i = 0; i < n * kIndices; ++i) counts[inp[i]] += 1.0f;");
+  }
   w.open("for (int i = 0; i < n * kIndices; ++i)");
   w.line("const std::int64_t t = inp[i];");
   if (padding) w.line("if (t == kPaddingIdx) continue;");
   w.line("const float* d = dout + i * kDim;");
-  w.line("for (int k = 0; k < kDim; ++k) dweight[t * kDim + k] += d[k];");
+  if (scaled(n)) {
+    w.line("const float scale = static_cast<float>(1.0 / counts[t]);");
+    w.line("for (int k = 0; k < kDim; ++k) dweight[t * kDim + k] = std::fma(d[k], scale, dweight[t * kDim + k]);");
+  } else {
+    w.line("for (int k = 0; k < kDim; ++k) dweight[t * kDim + k] += d[k];");
+  }
   w.close();
 }
 
@@ -96,6 +111,12 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("bool earlier = false;  // does a position before i hold t too?");
   k.line("for (int j = threadIdx.x; j < i && !earlier; j += kWindow) earlier = inp[j] == t;");
   k.line("if (__syncthreads_or(earlier)) return;  // not the owner: the whole block");
+  if (scaled(n)) {
+    k.line("// scale_grad_by_freq: t's count in the batch, every position holding it from i on");
+    k.line("int total = 0;");
+    k.line("for (int w = i; w < indices; w += kWindow) total += __syncthreads_count(w + threadIdx.x < indices && inp[w + threadIdx.x] == t);");
+    k.line("const float scale = static_cast<float>(1.0 / total);");
+  }
   k.open("for (int w = i; w < indices; w += kWindow)");
   k.line("const int j = w + threadIdx.x;");
   k.line("const int match = j < indices && inp[j] == t;");
@@ -114,7 +135,8 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.line("const int matches = count[kWindow - 1];");
   k.open("for (int c = threadIdx.x; c < kDim; c += kWindow)");
   k.line("float sum = dweight[t * kDim + c];");
-  k.line("for (int m = 0; m < matches; ++m) sum += dout[static_cast<std::int64_t>(at[m]) * kDim + c];");
+  k.line(scaled(n) ? "for (int m = 0; m < matches; ++m) sum = fmaf(dout[static_cast<std::int64_t>(at[m]) * kDim + c], scale, sum);"
+                   : "for (int m = 0; m < matches; ++m) sum += dout[static_cast<std::int64_t>(at[m]) * kDim + c];");
   k.line("dweight[t * kDim + c] = sum;");
   k.close();
   k.line("__syncthreads();  // every thread has read at and count before the next window writes them");
@@ -161,6 +183,7 @@ void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) 
     b.attrs = n.attrs;
     b.inputs = {dout[0], n.inputs[0]};
     b.outputs = {ad.param_grad(n.inputs[1])};
+    if (scaled(n)) b.outputs.push_back(-1);  // counts
     ad.add_backward(std::move(b), ad.grad_name(n.inputs[1]));
     return std::vector<int>{-1, -1};  // no gradient into the indices; dweight lives in the grad region
   };
@@ -170,9 +193,16 @@ void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) 
   b.name = "embedding_backward";
   b.writes_param_grad = true;
   b.infer = [](const Node& n, const Graph&) {
-    return std::vector<OutputType>{{DType::f32, {attr_int(n, "num_embeddings"), attr_int(n, "embedding_dim")}, false}};
+    std::vector<OutputType> t = {{DType::f32, {attr_int(n, "num_embeddings"), attr_int(n, "embedding_dim")}, false}};
+    // scale_grad_by_freq's counts per row (the CPU's; unused on CUDA, whose blocks count their own)
+    if (scaled(n)) t.push_back({DType::f32, {attr_int(n, "num_embeddings")}, false});
+    return t;
   };
-  b.slots = [](const Node&) { return Slots{{"dweight"}, {"dout", "inp"}}; };
+  b.slots = [](const Node& n) {
+    Slots s{{"dweight"}, {"dout", "inp"}};
+    if (scaled(n)) s.outputs.push_back("counts");
+    return s;
+  };
   b.cost = [](const Node& n, const Graph& g) {
     const double rows = static_cast<double>(numel(g.value(n.inputs[1]).shape));
     const double dim = static_cast<double>(attr_int(n, "embedding_dim"));
@@ -195,7 +225,6 @@ void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) 
   max_norm.optional = true;
   max_norm.unsupported = "Embedding's max_norm (renormalising the rows it looks up)";
   ArgDef scale{"scale_grad_by_freq", ArgType::boolean, Attr{false}};
-  scale.unsupported = "Embedding's scale_grad_by_freq";
   ArgDef sparse{"sparse", ArgType::boolean, Attr{false}};
   sparse.unsupported = "Embedding's sparse gradients";
   l.args = {num, dim, padding, max_norm, {"norm_type", ArgType::number, Attr{2.0}}, scale, sparse};
@@ -214,6 +243,7 @@ void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) 
     n.source = b.source;
     n.attrs["num_embeddings"] = num_embeddings;
     n.attrs["embedding_dim"] = embedding_dim;
+    if (std::get<bool>(b.args.at("scale_grad_by_freq"))) n.attrs["scale_grad_by_freq"] = true;
     auto padding_idx = b.args.find("padding_idx");
     if (padding_idx != b.args.end()) {
       std::int64_t p = std::get<std::int64_t>(padding_idx->second);

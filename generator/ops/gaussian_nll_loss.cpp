@@ -74,22 +74,17 @@ OpDef forward_op() {
   // CUDA: one block sums the terms in double, a thread a strided share, then a tree reduction
   // (deterministic), as the pointwise losses.
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
-    CodeWriter& k = e.kernels;
-    k.line();
-    k.open("__global__ void " + e.fn +
-           "_kernel(float* __restrict__ loss, const float* __restrict__ x, const float* __restrict__ var, "
-           "const float* __restrict__ target, int n)");
-    write_constants(k, n, g, 0);
-    k.line("__shared__ double partial[kReduceThreads];");
-    k.line("double sum = 0.0;");
-    k.open("for (int i = threadIdx.x; i < n * kTerms; i += blockDim.x)");
-    for (const std::string& l : term_lines(n, g)) k.line(l);
-    k.line("sum += term;");
-    k.close();
-    write_block_double_sum(k);
-    k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]" + divisor(n) + ");  // reduction='" +
-           attr_str(n, "reduction") + "'");
-    k.close();
+    write_block_sum_kernel(
+        e.kernels, e.fn + "_kernel",
+        "float* __restrict__ loss, const float* __restrict__ x, const float* __restrict__ var, "
+        "const float* __restrict__ target, int n",
+        [&](CodeWriter& k) { write_constants(k, n, g, 0); }, "for (int i = threadIdx.x; i < n * kTerms; i += blockDim.x)",
+        [&](CodeWriter& k) {
+          for (const std::string& l : term_lines(n, g)) k.line(l);
+          k.line("sum += term;");
+        },
+        "if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]" + divisor(n) + ");  // reduction='" +
+            attr_str(n, "reduction") + "'");
     emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"loss", "x", "var", "target", "n"});
   };
   f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {

@@ -80,22 +80,21 @@ void register_multi_margin_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& 
     CodeWriter& k = e.kernels;
     const std::string weight = e.fn + "_weight";
     if (class_weighted(n)) write_device_class_weights(k, n, weight);
-    k.line();
-    k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ out, const float* __restrict__ inp, "
-           "const std::int64_t* __restrict__ target, int rows)");
-    k.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
-    k.line("constexpr float kMargin = " + float_literal(attr_float(n, "margin")) + ";");
-    k.line("__shared__ double partial[kReduceThreads];");
-    k.line("double sum = 0.0;");
-    k.open("for (int i = threadIdx.x; i < rows; i += blockDim.x)");
-    write_row_sum(k, n, weight);
-    k.line("sum += row_sum;");
-    k.close();
-    write_block_double_sum(k);
-    k.line(attr_str(n, "reduction") == "mean"
-               ? "if (threadIdx.x == 0) out[0] = static_cast<float>(partial[0] / rows);  // reduction='mean'"
-               : "if (threadIdx.x == 0) out[0] = static_cast<float>(partial[0]);  // reduction='sum'");
-    k.close();
+    write_block_sum_kernel(
+        k, e.fn + "_kernel",
+        "float* __restrict__ out, const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows",
+        [&](CodeWriter& c) {
+          c.line("constexpr int kClasses = " + std::to_string(attr_int(n, "num_classes")) + ";");
+          c.line("constexpr float kMargin = " + float_literal(attr_float(n, "margin")) + ";");
+        },
+        "for (int i = threadIdx.x; i < rows; i += blockDim.x)",
+        [&](CodeWriter& c) {
+          write_row_sum(c, n, weight);
+          c.line("sum += row_sum;");
+        },
+        attr_str(n, "reduction") == "mean"
+            ? "if (threadIdx.x == 0) out[0] = static_cast<float>(partial[0] / rows);  // reduction='mean'"
+            : "if (threadIdx.x == 0) out[0] = static_cast<float>(partial[0]);  // reduction='sum'");
     emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"out", "inp", "target", "n"});
   };
   f.backward = prediction_backward("multi_margin_loss");

@@ -76,19 +76,14 @@ void register_multilabel_margin_loss(std::vector<OpDef>& ops, std::vector<LayerD
   };
   // CUDA: one block adds the rows in double, each thread a strided share, then a tree: a fixed order.
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph&) {
-    CodeWriter& k = e.kernels;
-    k.line();
-    k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ out, const float* __restrict__ inp, "
-           "const std::int64_t* __restrict__ target, int rows)");
-    k.line(classes_line(n));
-    k.line("__shared__ double partial[kReduceThreads];");
-    k.line("double sum = 0.0;");
-    k.open("for (int i = threadIdx.x; i < rows; i += blockDim.x)");
-    for (const std::string& l : row_sum_lines()) k.line(l);
-    k.close();
-    write_block_double_sum(k);
-    k.line("if (threadIdx.x == 0) out[0] = " + result(n, "partial[0]", "rows"));
-    k.close();
+    write_block_sum_kernel(
+        e.kernels, e.fn + "_kernel",
+        "float* __restrict__ out, const float* __restrict__ inp, const std::int64_t* __restrict__ target, int rows",
+        [&](CodeWriter& k) { k.line(classes_line(n)); }, "for (int i = threadIdx.x; i < rows; i += blockDim.x)",
+        [&](CodeWriter& k) {
+          for (const std::string& l : row_sum_lines()) k.line(l);
+        },
+        "if (threadIdx.x == 0) out[0] = " + result(n, "partial[0]", "rows"));
     emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"out", "inp", "target", "n"});
   };
   f.backward = prediction_backward("multilabel_margin_loss");

@@ -106,6 +106,7 @@ void register_concat(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_bilinear(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_pair_losses(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // MarginRankingLoss, CosineEmbeddingLoss
 void register_gaussian_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_channel_shuffle(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // a view, a Transpose, a view
 void register_distances(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // CosineSimilarity, PairwiseDistance
 void register_add(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 // Add and Mul of values of different shapes (broadcast_add, broadcast_mul, broadcast_grad).

@@ -11,6 +11,9 @@
 ///     torch's triplet_margin_loss; built as two pairwise_distance nodes and the hinge over them.
 ///     With swap, d(a, n) is min(d(a, n), d(p, n)) (a third distance node), whose gradient torch's
 ///     minimum splits in halves at a tie.
+///   TripletMarginWithDistanceLoss(margin, swap) with its default distance_function,
+///     PairwiseDistance(): the same as TripletMarginLoss with p 2 and eps 1e-6 (torch's Python
+///     computes the same steps: pairwise_distance, minimum, clamp_min).
 /// The gradients are autograd's through those steps; torch 2.x's clamp_min passes none where its
 /// input is exactly the bound (1.13 passed it). Both predictions get one, each where it is needed.
 /// A "row" is what one term reads: an element (MarginRankingLoss, the triplet's hinge) or a
@@ -134,21 +137,19 @@ OpDef forward_op(const std::string& name) {
   // CUDA: one block sums the terms in double, a thread a strided share of the rows, then a tree
   // reduction (deterministic), as the pointwise losses.
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
-    CodeWriter& k = e.kernels;
-    k.line();
-    k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ loss, const float* __restrict__ x1, "
-           "const float* __restrict__ x2, " + std::string(swapped(n) ? "const float* __restrict__ x3, " : triplet(n) ? "" : "const float* __restrict__ target, ") + "int n)");
-    write_constants(k, n, g.value(n.inputs[0]));
-    k.line("__shared__ double partial[kReduceThreads];");
-    k.line("double sum = 0.0;");
-    k.open("for (int r = threadIdx.x; r < n * kRows; r += blockDim.x)");
-    for (const std::string& l : term_lines(n)) k.line(l);
-    k.line("sum += term;");
-    k.close();
-    write_block_double_sum(k);
-    k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]" + divisor(n) + ");  // reduction='" +
-           attr_str(n, "reduction") + "'");
-    k.close();
+    write_block_sum_kernel(
+        e.kernels, e.fn + "_kernel",
+        "float* __restrict__ loss, const float* __restrict__ x1, const float* __restrict__ x2, " +
+            std::string(swapped(n) ? "const float* __restrict__ x3, " : triplet(n) ? "" : "const float* __restrict__ target, ") +
+            "int n",
+        [&](CodeWriter& k) { write_constants(k, n, g.value(n.inputs[0])); },
+        "for (int r = threadIdx.x; r < n * kRows; r += blockDim.x)",
+        [&](CodeWriter& k) {
+          for (const std::string& l : term_lines(n)) k.line(l);
+          k.line("sum += term;");
+        },
+        "if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]" + divisor(n) + ");  // reduction='" +
+            attr_str(n, "reduction") + "'");
     emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads",
                 swapped(n)  ? std::vector<std::string>{"loss", "x1", "x2", "x3", "n"}
                 : triplet(n) ? std::vector<std::string>{"loss", "x1", "x2", "n"}
@@ -354,7 +355,21 @@ void register_pair_losses(std::vector<OpDef>& ops, std::vector<LayerDef>& layers
                        ": Flatten them first");
     return add_triplet_loss(b, in);
   };
+  LayerDef d = t;
+  d.torch_type = "TripletMarginWithDistanceLoss";
+  ArgDef distance{"distance_function", ArgType::string, std::nullopt};
+  distance.optional = true;
+  distance.unsupported = "TripletMarginWithDistanceLoss's distance_function (a Python callable; left out, it is "
+                         "PairwiseDistance(), which ltgen computes)";
+  d.args = {distance, {"margin", ArgType::number, Attr{1.0}}, {"swap", ArgType::boolean, Attr{false}}, reduction_arg()};
+  const auto triplet_build = t.build;
+  d.build = [triplet_build](LayerBuild& b, const std::vector<int>& in) {
+    b.args["p"] = 2.0;  // PairwiseDistance()'s defaults
+    b.args["eps"] = 1e-6;
+    return triplet_build(b, in);
+  };
   layers.push_back(std::move(t));
+  layers.push_back(std::move(d));
 }
 
 }  // namespace ltgen

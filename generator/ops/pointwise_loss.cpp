@@ -81,28 +81,27 @@ void register_pointwise_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
   // CUDA: one block sums the terms in double, each thread a strided share, then a tree
   // reduction: deterministic, and exact enough for any batch a step holds.
   f.emit_cuda = [l](CudaEmit& e, const Node& n, const Graph& g) {
-    CodeWriter& k = e.kernels;
-    k.line();
-    k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ loss, const float* __restrict__ inp, "
-           "const float* __restrict__ target, int count)");
-    if (l.constants) l.constants(k, n);
-    if (attr_str(n, "reduction") == "batchmean")
-      k.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs.back()))) + ";  // per sample");
-    k.line("__shared__ double partial[kReduceThreads];");
-    k.line("double sum = 0.0;");
-    k.open("for (int i = threadIdx.x; i < count; i += blockDim.x)");
-    k.line("const float x = inp[i], y = target[i];");
-    k.line("sum += " + l.term(n) + ";");
-    k.close();
-    write_block_double_sum(k);
     const std::string& reduction = attr_str(n, "reduction");
-    if (reduction == "mean")
-      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / count);  // reduction='mean'");
-    else if (reduction == "batchmean")
-      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / (count / kNumel));  // reduction='batchmean'");
-    else
-      k.line("if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]" + sum_divisor(n, g, l) + ");  // reduction='sum'");
-    k.close();
+    const std::string result =
+        reduction == "mean"        ? "if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / count);  // reduction='mean'"
+        : reduction == "batchmean" ? "if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0] / (count / kNumel));  // "
+                                     "reduction='batchmean'"
+                                   : "if (threadIdx.x == 0) loss[0] = static_cast<float>(partial[0]" + sum_divisor(n, g, l) +
+                                         ");  // reduction='sum'";
+    write_block_sum_kernel(
+        e.kernels, e.fn + "_kernel",
+        "float* __restrict__ loss, const float* __restrict__ inp, const float* __restrict__ target, int count",
+        [&](CodeWriter& k) {
+          if (l.constants) l.constants(k, n);
+          if (reduction == "batchmean")
+            k.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs.back()))) + ";  // per sample");
+        },
+        "for (int i = threadIdx.x; i < count; i += blockDim.x)",
+        [&](CodeWriter& k) {
+          k.line("const float x = inp[i], y = target[i];");
+          k.line("sum += " + l.term(n) + ";");
+        },
+        result);
     e.body.line("constexpr int kNumel = " + std::to_string(per_sample_numel(g.value(n.inputs.back()))) + ";  // per sample");
     emit_launch(e.body, e.fn + "_kernel", "1", "kReduceThreads", {"loss", "inp", "target", "n * kNumel"});
   };

@@ -224,7 +224,7 @@ def layer_shapes(spec, channels=None):
             shapes[node["name"]] = shapes.get(ins[1])
         elif node["type"] in ("Add", "Mul") and shapes.get(ins[0]) is not None and shapes.get(ins[1]) is not None:
             shapes[node["name"]] = [max(a, b) for a, b in zip(shapes[ins[0]], shapes[ins[1]])]  # torch's broadcast
-            features[node["name"]] = shapes[node["name"]][-1]
+            features[node["name"]] = shapes[node["name"]][-1] if shapes[node["name"]] else None  # (batch,): none
         elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "Linear", "GLU", *RECURRENT_GATES):
             shapes[node["name"]] = shapes.get(ins[0])
         last = node["name"]

@@ -126,10 +126,10 @@ OpDef backward_op() {
     return Cost{e * 12, e * 16};
   };
   b.restrict_pointers = true;
-  // Element i's gradients (the variance's share of it in dv), as autograd's steps round them.
-  const auto element = [](const Node& n) {
-    std::vector<std::string> l = {"const float d = x[i] - target[i];"};
-    if (attr_bool(n, "need_dx")) l.push_back("dx[i] = half / v * (2.0f * d);");
+  // Element e's gradients (the variance's share of it in dv), as autograd's steps round them.
+  const auto element = [](const Node& n, const std::string& e) {
+    std::vector<std::string> l = {"const float d = x[" + e + "] - target[" + e + "];"};
+    if (attr_bool(n, "need_dx")) l.push_back("dx[" + e + "] = half / v * (2.0f * d);");
     if (attr_bool(n, "need_dvar")) l.push_back("const float dv = half / v + -half * (d * d / v / v);");
     return l;
   };
@@ -140,15 +140,14 @@ OpDef backward_op() {
             ? "const float half = dloss[0] / static_cast<float>(n * kTerms) * 0.5f;  // mean's, then the 0.5's"
             : "const float half = dloss[0] * 0.5f;  // reduction='sum'",
         "const float v = std::max(var[j], kEps);"};
-    if (!shared_var(n, g, 1)) {
-      l.push_back("const int i = j;");
-      for (const std::string& e : element(n)) l.push_back(e);
+    if (!shared_var(n, g, 1)) {  // element j
+      for (const std::string& e : element(n, "j")) l.push_back(e);
       if (attr_bool(n, "need_dvar")) l.push_back("dvar[j] = dv;");
       return l;
     }
     if (attr_bool(n, "need_dvar")) l.push_back("double shared = 0.0;  // the row's terms' shares, in order");
     l.push_back("for (int i = j * kRow; i < (j + 1) * kRow; ++i) {");
-    for (const std::string& e : element(n)) l.push_back("  " + e);
+    for (const std::string& e : element(n, "i")) l.push_back("  " + e);
     if (attr_bool(n, "need_dvar")) l.push_back("  shared += dv;");
     l.push_back("}");
     if (attr_bool(n, "need_dvar")) l.push_back("dvar[j] = static_cast<float>(shared);");

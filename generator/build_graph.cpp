@@ -168,15 +168,29 @@ Graph build_graph(const Spec& spec) {
                           shape_str(spec.target.shape) + " per sample need logits " + shape_str(want));
   }
   g.output = x;
-  if (spec.accuracy && predictions.size() > 1)
-    throw SpecError(spec.path, {}, "model.metrics", "accuracy reads one prediction, but model.output names " +
-                                                        std::to_string(predictions.size()) + " nodes");
-  if (spec.accuracy && find_layer(spec.loss.type)->class_lists)
-    throw SpecError(spec.path, {}, "model.metrics",
-                    "accuracy compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
-  if (spec.accuracy && spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")
-    throw SpecError(spec.path, {}, "model.metrics",
-                    "accuracy needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");
+  for (size_t k = 0; k < spec.metrics.size(); ++k) {
+    const std::string& metric = spec.metrics[k];
+    const std::string where = "model.metrics[" + std::to_string(k) + "]";
+    auto refuse = [&](const std::string& why) { throw SpecError(spec.path, spec.metrics_pos[k], where, why); };
+    if (predictions.size() > 1)
+      refuse(metric + " reads one prediction, but model.output names " + std::to_string(predictions.size()) + " nodes");
+    if (metric == "accuracy") {
+      if (find_layer(spec.loss.type)->class_lists)
+        refuse("accuracy compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
+      if (spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")
+        refuse("accuracy needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");
+      continue;
+    }
+    // The errors compare each output element with its target, as torch's l1_loss and mse_loss.
+    Shape want = {spec.batch_size};
+    want.insert(want.end(), spec.target.shape.begin(), spec.target.shape.end());
+    if (spec.target.none || spec.target.dtype != DType::f32 || pred.shape != want)
+      refuse(metric + " compares each of the model's outputs with a float target of its shape, but the output is " +
+             shape_str(pred.shape) + " and model.target " +
+             (spec.target.none ? std::string("is left out")
+                               : (spec.target.dtype == DType::f32 ? "float32 " : "int64 ") + shape_str(want)) +
+             ": use it with a regression loss (MSELoss, L1Loss, ...) over outputs of the target's shape");
+  }
   if (per_sample_scalar(g.value(x)) && !losses_per_sample_scalars(spec.loss))
     throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
                     spec.loss.type + (spec.loss.args.count("weight") || spec.loss.args.count("pos_weight") ? " with class weights" : "") +

@@ -469,7 +469,13 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   if (spec.target.none) w.line("m.takes_targets = false;  // model.target left out: the batches hold inputs only");
   const Value& out = g.value(g.output);
   w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
-  w.line(std::string("m.accuracy = ") + (spec.accuracy ? "true" : "false") + ";  // model.metrics");
+  if (!spec.metrics.empty()) {  // logged after the loss as <stage>_acc, _mae, _mse
+    std::string kinds;
+    for (const std::string& metric : spec.metrics) kinds += (kinds.empty() ? "" : ", ") + ("ltrt::MetricKind::" + metric);
+    w.line("static const ltrt::MetricKind kMetrics[] = {" + kinds + "};  // model.metrics");
+    w.line("m.metrics = kMetrics;");
+    w.line("m.num_metrics = " + std::to_string(spec.metrics.size()) + ";");
+  }
   if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");
   if (spec.log_on_epoch) w.line("m.log_on_epoch = true;  // model.log: train_loss_epoch besides train_loss_step");
   w.line("m.num_classes = " + std::to_string(spec.target.num_classes) + ";  // 0: regression targets");

@@ -703,11 +703,16 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     const std::string log_args =
         std::string(on_epoch ? ", on_epoch=True" : "") + (spec.sync_dist ? ", sync_dist=True" : "") + ")";
     w.line(std::string("self.log(\"") + stage + "_loss\", loss" + log_args);
-    if (spec.accuracy) {
-      if (spec.target.dtype == DType::i64)
-        w.line(std::string("self.log(\"") + stage + "_acc\", (out.argmax(dim=-1) == y).float().mean()" + log_args);
+    for (const std::string& metric : spec.metrics) {  // model.metrics, as torchmetrics' functional ones compute them
+      std::string value;
+      if (metric == "accuracy")
+        value = spec.target.dtype == DType::i64 ? "_acc\", (out.argmax(dim=-1) == y).float().mean()"
+                                                : "_acc\", ((out > 0) == (y > 0.5)).float().mean()";
+      else if (metric == "mean_absolute_error")
+        value = "_mae\", nn.functional.l1_loss(out, y)";
       else
-        w.line(std::string("self.log(\"") + stage + "_acc\", ((out > 0) == (y > 0.5)).float().mean()" + log_args);
+        value = "_mse\", nn.functional.mse_loss(out, y)";
+      w.line(std::string("self.log(\"") + stage + value + log_args);
     }
     w.line("return loss");
     w.close();

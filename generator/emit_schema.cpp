@@ -250,7 +250,7 @@ JsonValue model_schema() {
   p.set("loss", one_of(losses));
   JsonValue metrics = type_of("array");
   JsonValue metric = type_of("string");
-  metric.set("enum", strings({"accuracy"}));
+  metric.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error"}));
   metrics.set("items", metric);
   p.set("metrics", metrics);
   JsonValue log_args = JsonValue::make_object();

@@ -74,7 +74,7 @@ MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer, const std
   // Persistent buffers: module state (running statistics), the batch, the loss and its seed.
   for (size_t v = 0; v < g.values.size(); ++v) {
     const Value& val = g.values[v];
-    // The model's output stays readable after a step: accuracy and predict read it.
+    // The model's output stays readable after a step: the metrics and predict read it.
     const bool persistent = val.kind == ValueKind::state || val.kind == ValueKind::input || val.kind == ValueKind::target ||
                             val.kind == ValueKind::loss || val.kind == ValueKind::loss_seed ||
                             g.root(static_cast<int>(v)) == g.root(g.output);

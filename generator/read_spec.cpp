@@ -676,10 +676,14 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
     for (size_t i = 0; i < metrics->items.size(); ++i) {
       const JsonValue& name = metrics->items[i];
       const std::string path = "model.metrics[" + std::to_string(i) + "]";
-      if (name.kind != Kind::string || name.str != "accuracy")
-        fail_at(name, path, ltrt::describe(name) + " is not a supported metric: use \"accuracy\"" +
-                                (name.kind == Kind::string ? did_you_mean(name.str, {"accuracy"}) : ""));
-      spec.accuracy = true;
+      const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error"};
+      if (name.kind != Kind::string || std::find(known.begin(), known.end(), name.str) == known.end())
+        fail_at(name, path, ltrt::describe(name) + " is not a supported metric: use \"accuracy\", \"mean_absolute_error\" " +
+                                "or \"mean_squared_error\"" + (name.kind == Kind::string ? did_you_mean(name.str, known) : ""));
+      if (spec.has_metric(name.str))
+        fail_at(name, path, "\"" + name.str + "\" is listed twice: list each metric once");
+      spec.metrics.push_back(name.str);
+      spec.metrics_pos.push_back(name.pos);
     }
   }
   // model.log: the arguments every self.log call of the LightningModule gets.

@@ -3,6 +3,7 @@
 /// torch's and Lightning's defaults filled in.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -122,7 +123,13 @@ struct Spec {
   bool drop_last = false;
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
-  bool accuracy = false;              // model.metrics: ["accuracy"]
+  // model.metrics in order: "accuracy", "mean_absolute_error", "mean_squared_error" (each once),
+  // and where each is in the spec.
+  std::vector<std::string> metrics;
+  std::vector<ltrt::json::Pos> metrics_pos;
+  bool has_metric(const std::string& name) const {
+    return std::find(metrics.begin(), metrics.end(), name) != metrics.end();
+  }
   bool sync_dist = false;             // model.log.sync_dist: logged values averaged over DDP's ranks
   bool log_on_epoch = false;          // model.log.on_epoch: training values logged per epoch too
   // model.freeze: parameters with requires_grad=False (no gradient, no optimizer step), as a

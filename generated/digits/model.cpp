@@ -478,7 +478,9 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {32, 64}, 77056};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 85248};
     m.output = {"layers_2_out", ltrt::DType::f32, 2, {32, 10}, 85504};
-    m.accuracy = true;   // model.metrics
+    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::accuracy};  // model.metrics
+    m.metrics = kMetrics;
+    m.num_metrics = 1;
     m.num_classes = 10;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam

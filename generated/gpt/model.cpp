@@ -1915,7 +1915,9 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::i64, 2, {32, 32}, 1042944};
     m.target = {"target", ltrt::DType::i64, 2, {32, 32}, 1051136};
     m.output = {"head_out", ltrt::DType::f32, 3, {32, 32, 146}, 1059328};
-    m.accuracy = true;    // model.metrics
+    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::accuracy};  // model.metrics
+    m.metrics = kMetrics;
+    m.num_metrics = 1;
     m.num_classes = 146;  // 0: regression targets
     m.ignore_index = -100;
     m.num_embeddings = 146;  // the data loader refuses indices outside [0, num_embeddings)

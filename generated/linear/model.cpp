@@ -287,8 +287,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {32, 10}, 256};
     m.target = {"target", ltrt::DType::f32, 2, {32, 1}, 1536};
     m.output = {"layers_0_out", ltrt::DType::f32, 2, {32, 1}, 1664};
-    m.accuracy = false;  // model.metrics
-    m.num_classes = 0;   // 0: regression targets
+    m.num_classes = 0;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

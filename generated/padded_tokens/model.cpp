@@ -3155,7 +3155,9 @@ const ltrt::ModelDef& model() {
     m.other_num_embeddings = kOtherNumEmbeddings;
     m.target = {"target", ltrt::DType::i64, 1, {32}, 208000};
     m.output = {"head_out", ltrt::DType::f32, 2, {32, 2}, 208256};
-    m.accuracy = true;  // model.metrics
+    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::accuracy};  // model.metrics
+    m.metrics = kMetrics;
+    m.num_metrics = 1;
     m.num_classes = 2;  // 0: regression targets
     m.ignore_index = -100;
     m.num_embeddings = 12;  // the data loader refuses indices outside [0, num_embeddings)

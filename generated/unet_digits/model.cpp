@@ -1470,7 +1470,9 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {32, 1, 8, 8}, 210688};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 218880};
     m.output = {"fc_out", ltrt::DType::f32, 2, {32, 10}, 219136};
-    m.accuracy = true;   // model.metrics
+    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::accuracy};  // model.metrics
+    m.metrics = kMetrics;
+    m.num_metrics = 1;
     m.num_classes = 10;  // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam

@@ -4,7 +4,7 @@
 // dropout seed, optimizer scalars) is one small copy into device memory before the replay.
 // train() returns once the step is enqueued: the host loads the next batch while the device
 // computes, and waits only when the trainer reads a step's loss or outputs. Evaluation and
-// predict batches are graphs too; evaluation adds its loss and accuracy to sums on the device,
+// predict batches are graphs too; evaluation adds its loss and metrics to sums on the device,
 // read once per loop. For user hooks inside the step, the step also runs in pieces (forward;
 // backward; clipping and optimizer), each a graph, with the hooks between them on the host.
 // Under "16-mixed" the backend runs the GradScaler: the loss scale is part of the step's scalars,
@@ -123,7 +123,7 @@ class CudaBackend : public Backend {
   // What only this rank does (its GPU, its memory): a refusal here is agreed on before any rank
   // starts join()'s collective.
   CudaBackend(const ModelDef& model, Arena& host, int device, bool grad_scaling)
-      : m_(model), groups_(param_groups_of(model)), host_(host), device_(device), accuracy_(accuracy_shape(model)),
+      : m_(model), groups_(param_groups_of(model)), host_(host), device_(device), metrics_(metrics_shape(model)),
         grad_scaling_(grad_scaling) {
     LTRT_CUDA_CHECK(cudaSetDevice(device_));
     cudaDeviceProp prop{};
@@ -711,7 +711,7 @@ class CudaBackend : public Backend {
     return eval_graphs_[n] = capture([&] {
       m_.device_steps->evaluation_step(arena_, n, ctx_);
       add_eval_metrics(ctx_, eval_sums_, reinterpret_cast<const float*>(arena_ + loss_offset_),
-                       reinterpret_cast<const float*>(arena_ + m_.output.offset), arena_ + m_.target.offset, accuracy_,
+                       reinterpret_cast<const float*>(arena_ + m_.output.offset), arena_ + m_.target.offset, metrics_,
                        n);
     });
   }
@@ -727,7 +727,7 @@ class CudaBackend : public Backend {
   const std::vector<ParamGroupDef> groups_;  // the optimizer's parameter groups
   Arena& host_;
   int device_;
-  AccuracyShape accuracy_;
+  MetricsShape metrics_;
   std::unique_ptr<DeviceGroup> ddp_;  // DDP's ranks (NCCL); a group of one does nothing
   std::string name_;
   std::size_t loss_offset_ = kNone;

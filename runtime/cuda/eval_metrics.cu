@@ -1,11 +1,13 @@
-// An evaluation batch's loss and accuracy added to running sums in device memory, so that a
+// An evaluation batch's loss and metrics added to running sums in device memory, so that a
 // validation or test loop reads them back once, at its end (runtime/src/metrics.cpp's
-// count_accuracy and WeightedMean, on the device).
+// count_accuracy, sum_errors and WeightedMean, on the device).
 //
-// Two launches: the first spreads the batch over many blocks (a warp per position's argmax over
-// its classes, a thread per binary logit), each block writing its counts of hits and counted
-// positions to its own slot; the second adds the slots in a fixed tree and updates the sums.
-// Counts are integers, so the result is exact in any order; no atomics.
+// Two launches a metric: the first spreads the batch over many blocks (accuracy: a warp per
+// position's argmax over its classes, a thread per binary logit; the errors: a thread per
+// prediction), each block writing its counts of hits and counted positions, or its float64 sum of
+// errors, to its own slot; the second adds the slots in a fixed tree and updates the sums. Counts
+// are integers, so accuracy is exact in any order; the errors' sums agree with the CPU's to
+// float64 rounding. No atomics.
 #include <algorithm>
 
 #include "ltrt/cuda/kernels.cuh"
@@ -95,26 +97,50 @@ __global__ void __launch_bounds__(kThreads) count_hits_kernel(const float* __res
   if (threadIdx.x == 0) block_hits[blockIdx.x] = Hits{correct, counted};
 }
 
-// Adds the first `blocks` slots of block_hits (when `accuracy`) and this batch's loss to the sums.
-__global__ void __launch_bounds__(kSumThreads) add_batch_kernel(EvalSums* __restrict__ sums,
-                                                               const float* __restrict__ loss, bool accuracy,
-                                                               int blocks, int n) {
-  __shared__ unsigned long long partial[kWarp];
-  unsigned long long correct = 0, counted = 0;
-  if (accuracy && static_cast<int>(threadIdx.x) < blocks) {
-    correct = block_hits[threadIdx.x].correct;
-    counted = block_hits[threadIdx.x].counted;
-  }
-  correct = block_reduce(correct, partial, 0ull, Sum());
-  counted = block_reduce(counted, partial, 0ull, Sum());
-  if (threadIdx.x != 0) return;
-  // WeightedMean::add(value, n): value * n in float64, the loss a float widened.
-  sums->loss += static_cast<double>(loss[0]) * n;
+// The errors' kernel: a thread per prediction, each block's float64 sum of metric_error in its slot.
+__device__ double block_errors[kMaxBlocks];
+
+__global__ void __launch_bounds__(kThreads) sum_errors_kernel(const float* __restrict__ out,
+                                                              const float* __restrict__ target, bool squared,
+                                                              std::int64_t count) {
+  __shared__ double partial[kWarp];
+  double sum = 0;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < count;
+       i += static_cast<std::int64_t>(gridDim.x) * kThreads)
+    sum += metric_error(out[i], target[i], squared);
+  sum = block_reduce(sum, partial, 0.0, Sum());
+  if (threadIdx.x == 0) block_errors[blockIdx.x] = sum;
+}
+
+// Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
+// block_hits, an error's mean from those of block_errors over `count` predictions.
+__global__ void __launch_bounds__(kSumThreads) add_metric_kernel(EvalSums* __restrict__ sums, int k, bool accuracy,
+                                                                int blocks, std::int64_t count, int n) {
+  __shared__ unsigned long long hits[kWarp];
+  __shared__ double errors[kWarp];
+  const bool mine = static_cast<int>(threadIdx.x) < blocks;
+  double value = 0;
   if (accuracy) {
-    const double acc = counted ? static_cast<double>(correct) / static_cast<double>(counted) : 0.0;
-    sums->acc += acc * n;
+    const unsigned long long correct = block_reduce(mine ? block_hits[threadIdx.x].correct : 0ull, hits, 0ull, Sum());
+    const unsigned long long counted = block_reduce(mine ? block_hits[threadIdx.x].counted : 0ull, hits, 0ull, Sum());
+    value = counted ? static_cast<double>(correct) / static_cast<double>(counted) : 0.0;  // AccuracyCount::value
+  } else {
+    const double sum = block_reduce(mine ? block_errors[threadIdx.x] : 0.0, errors, 0.0, Sum());
+    value = count ? sum / static_cast<double>(count) : 0.0;  // ErrorSum::value
   }
+  if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
+}
+
+// Adds this batch's loss and rows to the sums: value * n in float64, the loss a float widened.
+__global__ void add_loss_kernel(EvalSums* __restrict__ sums, const float* __restrict__ loss, int n) {
+  sums->loss += static_cast<double>(loss[0]) * n;
   sums->rows += n;
+}
+
+// Counting blocks for `items` items, `per_block` to a block at a time.
+int counting_blocks(std::int64_t items, int per_block) {
+  const std::int64_t wanted = (items + per_block - 1) / per_block;
+  return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(kMaxBlocks, wanted)));
 }
 
 static_assert(kMaxBlocks <= kSumThreads, "the second launch has a thread per counting block");
@@ -122,18 +148,28 @@ static_assert(kMaxBlocks <= kSumThreads, "the second launch has a thread per cou
 }  // namespace
 
 void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, const float* out, const void* target,
-                      const AccuracyShape& shape, int n) {
-  int blocks = 0;
-  if (shape.accuracy) {
-    const std::int64_t positions = static_cast<std::int64_t>(n) * shape.per_row;
-    const int per_block = shape.class_targets ? kWarps : kThreads;  // a position per warp, a logit per thread
-    const std::int64_t wanted = (positions + per_block - 1) / per_block;
-    blocks = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(kMaxBlocks, wanted)));
-    count_hits_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, shape, positions);
-    LTRT_CUDA_CHECK_LAUNCH("count_hits_kernel");
+                      const MetricsShape& shape, int n) {
+  for (int k = 0; k < shape.count; ++k) {
+    const bool accuracy = shape.kinds[k] == MetricKind::accuracy;
+    std::int64_t count = 0;
+    int blocks = 0;
+    if (accuracy) {
+      const std::int64_t positions = static_cast<std::int64_t>(n) * shape.accuracy.per_row;
+      blocks = counting_blocks(positions, shape.accuracy.class_targets ? kWarps : kThreads);  // a position per warp
+      count_hits_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, shape.accuracy, positions);
+      LTRT_CUDA_CHECK_LAUNCH("count_hits_kernel");
+    } else {
+      count = static_cast<std::int64_t>(n) * shape.per_row;
+      blocks = counting_blocks(count, kThreads);
+      sum_errors_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, static_cast<const float*>(target),
+                                                            shape.kinds[k] == MetricKind::mean_squared_error, count);
+      LTRT_CUDA_CHECK_LAUNCH("sum_errors_kernel");
+    }
+    add_metric_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, accuracy, blocks, count, n);
+    LTRT_CUDA_CHECK_LAUNCH("add_metric_kernel");
   }
-  add_batch_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, loss, shape.accuracy, blocks, n);
-  LTRT_CUDA_CHECK_LAUNCH("add_batch_kernel");
+  add_loss_kernel<<<1, 1, 0, ctx.stream>>>(sums, loss, n);
+  LTRT_CUDA_CHECK_LAUNCH("add_loss_kernel");
 }
 
 }  // namespace ltrt::cuda

@@ -34,7 +34,9 @@ class CpuBackend : public Backend {
   void evaluate(int n) override {
     eval_loss_ = model_.evaluation_step(host_.data(), n);
     sums_.loss += static_cast<double>(eval_loss_) * n;
-    if (model_.accuracy) sums_.acc += batch_accuracy(model_, host_.data(), n).value() * n;
+    double values[kMaxMetrics];
+    batch_metrics(model_, host_.data(), n, values);
+    for (int k = 0; k < model_.num_metrics; ++k) sums_.metric[k] += values[k] * n;
     sums_.rows += n;
   }
   float eval_loss() override { return eval_loss_; }

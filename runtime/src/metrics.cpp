@@ -1,14 +1,18 @@
-// Accuracy over the model's output buffer.
+// The metrics of model.metrics over the model's output buffer.
 #include "ltrt/metrics.hpp"
 
 namespace ltrt {
 
+namespace {
+
 AccuracyShape accuracy_shape(const ModelDef& model) {
   const bool classes = model.target.dtype == DType::i64;
   // Sequence targets (batch, T) count every position: logits (batch, T, classes) are batch * T rows.
-  return AccuracyShape{model.accuracy, classes, classes ? model.target.sample_numel() : model.output.sample_numel(),
+  return AccuracyShape{classes, classes ? model.target.sample_numel() : model.output.sample_numel(),
                        classes ? model.output.shape[model.output.rank - 1] : 1, model.ignore_index};
 }
+
+}  // namespace
 
 AccuracyCount count_accuracy(const AccuracyShape& s, const float* out, const void* target, std::int64_t n) {
   AccuracyCount c;
@@ -35,9 +39,45 @@ AccuracyCount count_accuracy(const AccuracyShape& s, const float* out, const voi
   return c;
 }
 
-AccuracyCount batch_accuracy(const ModelDef& model, const std::byte* arena, int n) {
-  return count_accuracy(accuracy_shape(model), reinterpret_cast<const float*>(arena + model.output.offset),
-                        arena + model.target.offset, n);
+ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, bool squared) {
+  ErrorSum e;
+  for (std::int64_t i = 0; i < count; ++i) e.sum += metric_error(out[i], target[i], squared);
+  e.count = count;
+  return e;
+}
+
+const char* metric_suffix(MetricKind kind) {
+  switch (kind) {
+    case MetricKind::accuracy: return "acc";
+    case MetricKind::mean_absolute_error: return "mae";
+    case MetricKind::mean_squared_error: return "mse";
+  }
+  return "?";
+}
+
+MetricsShape metrics_shape(const ModelDef& model) {
+  MetricsShape s{};
+  s.count = model.num_metrics;
+  for (int k = 0; k < model.num_metrics; ++k) s.kinds[k] = model.metrics[k];
+  s.accuracy = accuracy_shape(model);
+  s.per_row = model.output.sample_numel();
+  return s;
+}
+
+void count_metrics(const MetricsShape& s, const float* out, const void* target, std::int64_t n, double* values) {
+  for (int k = 0; k < s.count; ++k) {
+    if (s.kinds[k] == MetricKind::accuracy) {
+      values[k] = count_accuracy(s.accuracy, out, target, n).value();
+    } else {
+      const bool squared = s.kinds[k] == MetricKind::mean_squared_error;
+      values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, squared).value();
+    }
+  }
+}
+
+void batch_metrics(const ModelDef& model, const std::byte* arena, int n, double* values) {
+  count_metrics(metrics_shape(model), reinterpret_cast<const float*>(arena + model.output.offset),
+                arena + model.target.offset, n, values);
 }
 
 }  // namespace ltrt

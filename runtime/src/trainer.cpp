@@ -162,7 +162,7 @@ class Loggers {
 struct StepRow {
   std::int64_t epoch, step;
   float loss;
-  double acc;
+  double metric[kMaxMetrics];  // model.metrics' values
   Metrics logged;  // a callback's own log call (LearningRateMonitor): no loss, no epoch column
 };
 
@@ -217,34 +217,38 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
                         const std::string& prefix) {
   if (!group.distributed() || model.sync_dist || sums.rows == 0) return;  // only what was logged
   static std::set<std::string> warned;
-  for (const char* name : {"_loss", "_acc"}) {
-    if (std::string(name) == "_acc" && !model.accuracy) continue;
-    if (!warned.insert(prefix + name).second) continue;
+  for (int k = -1; k < model.num_metrics; ++k) {  // the loss, then the metrics
+    const std::string name = prefix + "_" + (k < 0 ? "loss" : metric_suffix(model.metrics[k]));
+    if (!warned.insert(name).second) continue;
     std::fprintf(group.rank_zero(stderr),
-                 "PossibleUserWarning: It is recommended to use `self.log('%s%s', ..., sync_dist=True)` when "
+                 "PossibleUserWarning: It is recommended to use `self.log('%s', ..., sync_dist=True)` when "
                  "logging on epoch level in distributed setting to accumulate the metric across devices.\n",
-                 prefix.c_str(), name);
+                 name.c_str());
   }
 }
 
-// An epoch's logged values, `<prefix>_loss` (and `_acc`), from its sums: an evaluation's, or
+// An epoch's logged values, `<prefix>_loss` (and its metrics, `_acc`, ...), from its sums: an evaluation's, or
 // training's under model.log.on_epoch (Lightning's _ResultMetric.compute: the sum of batch mean x
 // batch size over the sum of batch sizes); nothing when no row was seen. With sync_dist under DDP
 // both sums are first averaged over the ranks, strategy.reduce's "mean": divided by the world
-// size, the sum of batch sizes, an integer tensor, with truncation. Every rank calls this.
-std::map<std::string, double> epoch_metrics(const ModelDef& model, EvalSums sums, const ProcessGroup& group,
-                                            const std::string& prefix) {
+// size, the sum of batch sizes, an integer tensor, with truncation. Every rank calls this. The
+// values come in Lightning's order (the loss, then the metrics as the step logs them).
+Metrics epoch_metrics(const ModelDef& model, EvalSums sums, const ProcessGroup& group, const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
   if (group.distributed() && model.sync_dist) {
-    double all[3] = {sums.loss, sums.acc, static_cast<double>(sums.rows)};
-    group.sum(all, 3);
-    sums = {all[0] / group.size(), all[1] / group.size(), static_cast<std::int64_t>(all[2]) / group.size()};
+    double all[kMaxMetrics + 2] = {sums.loss, static_cast<double>(sums.rows)};
+    for (int k = 0; k < model.num_metrics; ++k) all[2 + k] = sums.metric[k];
+    group.sum(all, 2 + model.num_metrics);
+    sums.loss = all[0] / group.size();
+    sums.rows = static_cast<std::int64_t>(all[1]) / group.size();
+    for (int k = 0; k < model.num_metrics; ++k) sums.metric[k] = all[2 + k] / group.size();
   }
-  std::map<std::string, double> m;
+  Metrics m;
   if (sums.rows > 0) {
     const double rows = static_cast<double>(sums.rows);
-    m[prefix + "_loss"] = static_cast<float>(sums.loss / rows);
-    if (model.accuracy) m[prefix + "_acc"] = static_cast<float>(sums.acc / rows);
+    m.push_back({prefix + "_loss", static_cast<float>(sums.loss / rows)});
+    for (int k = 0; k < model.num_metrics; ++k)
+      m.push_back({prefix + "_" + metric_suffix(model.metrics[k]), static_cast<float>(sums.metric[k] / rows)});
   }
   return m;
 }
@@ -571,14 +575,21 @@ class Fit {
   std::int64_t validations_ = 0;
   std::int64_t steps_this_run_ = 0;
   float last_loss_ = 0;
-  double last_acc_ = 0;
+  double last_metric_[kMaxMetrics] = {};  // model.metrics' values
   // What self.log made of them: with sync_dist under DDP their average over the ranks.
   float logged_loss_ = 0;
-  double logged_acc_ = 0;
+  double logged_metric_[kMaxMetrics] = {};
   // model.log.on_epoch: the step values' names (Lightning forks "train_loss" into
   // "train_loss_step" and "train_loss_epoch"), and this epoch's sums of value x batch size.
-  const char* step_loss_name_ = model_.log_on_epoch ? "train_loss_step" : "train_loss";
-  const char* step_acc_name_ = model_.log_on_epoch ? "train_acc_step" : "train_acc";
+  const std::string step_suffix_ = model_.log_on_epoch ? "_step" : "";
+  const std::string step_loss_name_ = "train_loss" + step_suffix_;
+  std::vector<std::string> step_metric_names_ = step_metric_names();  // train_acc(_step), ...
+  std::vector<std::string> step_metric_names() const {
+    std::vector<std::string> names;
+    for (int k = 0; k < model_.num_metrics; ++k)
+      names.push_back(std::string("train_") + metric_suffix(model_.metrics[k]) + step_suffix_);
+    return names;
+  }
   EvalSums train_epoch_sums_;
   bool has_loss_ = false;
   // The last training step's loss and accuracy are read from the backend when something needs
@@ -969,7 +980,7 @@ void Fit::restore_training_state(const TrainState& s, const std::string& path) {
 void Fit::take_callback_logs() {
   if (lr_logs_.empty()) return;
   if (loggers_->enabled()) {
-    train_rows_.push_back({0, batches_that_stepped_, 0.0f, 0.0, lr_logs_});
+    train_rows_.push_back({0, batches_that_stepped_, 0.0f, {}, lr_logs_});
     if constexpr (user_hooks::any)
       for (const auto& [k, v] : lr_logs_) logged_metrics_[k] = v;
   }
@@ -984,14 +995,14 @@ void Fit::flush_train_rows() {
       continue;
     }
     Metrics m = {{step_loss_name_, static_cast<double>(r.loss)}};
-    if (model_.accuracy) m.push_back({step_acc_name_, r.acc});
+    for (int k = 0; k < model_.num_metrics; ++k) m.push_back({step_metric_names_[k], r.metric[k]});
     loggers_->log(m, r.step, r.epoch);
   }
   train_rows_.clear();  // keeps the capacity
 }
 
 // The validation loop (sanity check or real), Lightning's _EvaluationLoop:
-// val_loss (and val_acc) averaged over batches weighted by batch size, logged
+// val_loss (and val_acc, ...) averaged over batches weighted by batch size, logged
 // once at the end with step = _batches_that_stepped.
 void Fit::run_validation(bool sanity) {
   fetch_step_metrics();  // before evaluation overwrites the step's outputs
@@ -1029,9 +1040,7 @@ void Fit::run_validation(bool sanity) {
   if (sanity) {
     warn_unless_synced(model_, sums, group_, "val");  // Lightning computes (and discards) them too
   } else {
-    const std::map<std::string, double> means = epoch_metrics(model_, sums, group_, "val");
-    for (const char* name : {"val_loss", "val_acc"})  // in Lightning's order
-      if (auto it = means.find(name); it != means.end()) m.push_back(*it);
+    m = epoch_metrics(model_, sums, group_, "val");  // in Lightning's order
     for (const auto& [k, v] : m) callback_metrics_[k] = v;
   }
   // _EvaluationLoop.on_run_end: the epoch-end hooks see the epoch's metrics, then they are logged.
@@ -1358,17 +1367,19 @@ void Fit::train_batch(std::int64_t b) {
   if (step && ((batches_that_stepped_ + 1) % t_.log_every_n_steps == 0 || should_stop_)) {
     if (loggers_->enabled()) {
       fetch_step_metrics();
-      train_rows_.push_back({epoch_, batches_that_stepped_, logged_loss_, logged_acc_, {}});
+      StepRow& row = train_rows_.emplace_back(StepRow{epoch_, batches_that_stepped_, logged_loss_, {}, {}});
+      std::copy(logged_metric_, logged_metric_ + kMaxMetrics, row.metric);
       if constexpr (user_hooks::any) {
         logged_metrics_[step_loss_name_] = logged_loss_;
-        if (model_.accuracy) logged_metrics_[step_acc_name_] = static_cast<float>(logged_acc_);
+        for (int k = 0; k < model_.num_metrics; ++k)
+          logged_metrics_[step_metric_names_[k]] = static_cast<float>(logged_metric_[k]);
         logged_metrics_["epoch"] = static_cast<double>(epoch_);
       }
     }
   }
 }
 
-// The last step's train_loss (and train_acc) into callback_metrics, read from the backend the
+// The last step's train_loss (and train_acc, ...) into callback_metrics, read from the backend the
 // first time something needs them: the progress bar when it redraws, a log row, a callback or
 // scheduler that reads callback_metrics, validation (it overwrites the outputs), the end of fit;
 // with sync_dist under DDP, right after the step on every rank (train_batch).
@@ -1376,44 +1387,49 @@ void Fit::fetch_step_metrics() {
   if (!step_metrics_pending_) return;
   step_metrics_pending_ = false;
   if constexpr (!user_hooks::split_step) last_loss_ = backend_->loss();  // split: train_forward returned it
-  if (model_.accuracy) backend_->outputs(step_rows_);
-  last_acc_ = model_.accuracy ? batch_accuracy(model_, arena_.data(), step_rows_).value() : 0.0;
+  if (model_.num_metrics > 0) {
+    backend_->outputs(step_rows_);
+    batch_metrics(model_, arena_.data(), step_rows_, last_metric_);
+    for (int k = 0; k < model_.num_metrics; ++k)  // logged as float32 tensors, as Lightning's
+      last_metric_[k] = static_cast<float>(last_metric_[k]);
+  }
   logged_loss_ = last_loss_;
-  logged_acc_ = last_acc_;
+  std::copy(last_metric_, last_metric_ + kMaxMetrics, logged_metric_);
   if (model_.sync_dist && group_.distributed()) {  // Lightning syncs an on_step value as it is logged
-    float values[2] = {last_loss_, static_cast<float>(last_acc_)};
-    group_.mean(values, model_.accuracy ? 2 : 1);
+    float values[kMaxMetrics + 1] = {last_loss_};  // float32 tensors, as Lightning's
+    for (int k = 0; k < model_.num_metrics; ++k) values[1 + k] = static_cast<float>(last_metric_[k]);
+    group_.mean(values, 1 + model_.num_metrics);
     logged_loss_ = values[0];
-    logged_acc_ = values[1];
+    for (int k = 0; k < model_.num_metrics; ++k) logged_metric_[k] = values[1 + k];
   }
   callback_metrics_["train_loss"] = logged_loss_;
-  if (model_.accuracy) callback_metrics_["train_acc"] = static_cast<float>(logged_acc_);
+  for (int k = 0; k < model_.num_metrics; ++k)
+    callback_metrics_[std::string("train_") + metric_suffix(model_.metrics[k])] = static_cast<float>(logged_metric_[k]);
   if (model_.log_on_epoch) {
     callback_metrics_[step_loss_name_] = logged_loss_;
-    if (model_.accuracy) callback_metrics_[step_acc_name_] = static_cast<float>(logged_acc_);
+    for (int k = 0; k < model_.num_metrics; ++k)
+      callback_metrics_[step_metric_names_[k]] = static_cast<float>(logged_metric_[k]);
     // _ResultMetric.update: this rank's value x batch size, before any averaging, summed in
     // float32 as its tensor is.
     const float rows = static_cast<float>(step_rows_);
     train_epoch_sums_.loss = static_cast<float>(train_epoch_sums_.loss) + last_loss_ * rows;
-    train_epoch_sums_.acc = static_cast<float>(train_epoch_sums_.acc) + static_cast<float>(last_acc_) * rows;
+    for (int k = 0; k < model_.num_metrics; ++k)
+      train_epoch_sums_.metric[k] =
+          static_cast<float>(train_epoch_sums_.metric[k]) + static_cast<float>(last_metric_[k]) * rows;
     train_epoch_sums_.rows += step_rows_;
   }
 }
 
-// model.log.on_epoch at an epoch's end: the epoch's train_loss_epoch (and train_acc_epoch), also
+// model.log.on_epoch at an epoch's end: the epoch's train_loss_epoch (and train_acc_epoch, ...), also
 // callback_metrics' train_loss from now on; with sync_dist averaged over the ranks. Every rank.
 Metrics Fit::train_epoch_metrics() {
   Metrics logged;
   if (!model_.log_on_epoch) return logged;
   fetch_step_metrics();
-  const std::map<std::string, double> means =
-      epoch_metrics(model_, std::exchange(train_epoch_sums_, EvalSums{}), group_, "train");
-  for (const char* name : {"train_loss", "train_acc"}) {
-    const auto it = means.find(name);
-    if (it == means.end()) continue;
-    callback_metrics_[name] = it->second;
-    callback_metrics_[std::string(name) + "_epoch"] = it->second;
-    logged.push_back({std::string(name) + "_epoch", it->second});
+  for (const auto& [name, value] : epoch_metrics(model_, std::exchange(train_epoch_sums_, EvalSums{}), group_, "train")) {
+    callback_metrics_[name] = value;
+    callback_metrics_[name + "_epoch"] = value;
+    logged.push_back({name + "_epoch", value});
   }
   return logged;
 }
@@ -1852,7 +1868,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
     }
     if constexpr (EvalHooks::wants_loss) hooks.batch_end(b, backend->eval_loss());
   }
-  r.metrics = epoch_metrics(model, backend->take_eval_sums(), group, prefix);
+  for (const auto& [k, v] : epoch_metrics(model, backend->take_eval_sums(), group, prefix)) r.metrics[k] = v;
   for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
   hooks.epoch_end();
   Loggers loggers(t, model, group);

@@ -1,9 +1,10 @@
-// The CUDA backend's evaluation accuracy (runtime/cuda/eval_metrics.cu, run by the CUDA emulator)
-// against the CPU's count_accuracy and against rows built to have a known torch.argmax: rows of
+// The CUDA backend's evaluation metrics (runtime/cuda/eval_metrics.cu, run by the CUDA emulator)
+// against the CPU's count_accuracy and count_metrics. Accuracy and against rows built to have a known torch.argmax: rows of
 // more classes than a warp's lanes cover at once, ties of the largest logit (the first index
 // wins), NaNs (torch counts them as the largest: the first NaN wins), sequence targets with
 // ignore_index, more positions than the grid's warps (a grid-stride loop), and binary logits;
-// the same bits in every schedule of blocks and threads.
+// the same bits in every schedule of blocks and threads. The mean absolute and squared errors,
+// with accuracy beside them, agree with the CPU's to float64 rounding.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -32,7 +33,7 @@ struct DeviceCopy {
 };
 
 // The sums after add_eval_metrics of one batch of n rows, on the emulated device in `schedule`.
-ltrt::EvalSums device_sums(const ltrt::AccuracyShape& shape, const std::vector<float>& out, const void* target,
+ltrt::EvalSums device_sums(const ltrt::MetricsShape& shape, const std::vector<float>& out, const void* target,
                            std::size_t target_bytes, int n, const char* schedule) {
   ltgen_emu::set_schedule(schedule);
   const std::vector<float> loss = {0.25f};
@@ -55,10 +56,11 @@ ltrt::EvalSums device_sums(const ltrt::AccuracyShape& shape, const std::vector<f
 
 // The device's accuracy of the batch equals the CPU's (and `expected` hits of `counted`) in every
 // schedule, bit for bit.
-void expect_device_matches(const ltrt::AccuracyShape& shape, const std::vector<float>& out, const void* target,
+void expect_device_matches(const ltrt::AccuracyShape& accuracy, const std::vector<float>& out, const void* target,
                            std::size_t target_bytes, int n, std::int64_t expected_correct, std::int64_t expected_counted,
                            std::vector<const char*> schedules = {"forward", "reverse", "shuffle:3"}) {
-  const ltrt::AccuracyCount cpu = ltrt::count_accuracy(shape, out.data(), target, n);
+  const ltrt::MetricsShape shape{1, {ltrt::MetricKind::accuracy}, accuracy, 0};
+  const ltrt::AccuracyCount cpu = ltrt::count_accuracy(accuracy, out.data(), target, n);
   EXPECT_EQ(cpu.correct, expected_correct);
   EXPECT_EQ(cpu.total, expected_counted);
   for (const char* schedule : schedules) {
@@ -66,7 +68,7 @@ void expect_device_matches(const ltrt::AccuracyShape& shape, const std::vector<f
     const ltrt::EvalSums sums = device_sums(shape, out, target, target_bytes, n, schedule);
     EXPECT_EQ(sums.rows, n);
     EXPECT_EQ(sums.loss, 0.25 * n);
-    EXPECT_EQ(sums.acc, cpu.value() * n);  // the same division and product as WeightedMean's
+    EXPECT_EQ(sums.metric[0], cpu.value() * n);  // the same division and product as WeightedMean's
   }
 }
 
@@ -125,7 +127,7 @@ TEST(CudaEvalMetrics, ArgmaxOverManyClassesWithTiesAndNaNs) {
   const int n = 7, positions = 5;
   const std::int64_t classes = 3001;  // 94 strides of a warp, the last one partial
   const Batch b = build_batch(n, positions, classes, 1);
-  const ltrt::AccuracyShape shape{true, true, positions, classes, kIgnore};
+  const ltrt::AccuracyShape shape{true, positions, classes, kIgnore};
   expect_device_matches(shape, b.out, b.target.data(), b.target.size() * sizeof(std::int64_t), n, b.correct,
                         b.counted);
 }
@@ -136,7 +138,7 @@ TEST(CudaEvalMetrics, MorePositionsThanTheGridsWarps) {
   const int n = 1800, positions = 5;
   const std::int64_t classes = 33;  // one class past a warp's stride
   const Batch b = build_batch(n, positions, classes, 2);
-  const ltrt::AccuracyShape shape{true, true, positions, classes, kIgnore};
+  const ltrt::AccuracyShape shape{true, positions, classes, kIgnore};
   expect_device_matches(shape, b.out, b.target.data(), b.target.size() * sizeof(std::int64_t), n, b.correct,
                         b.counted, {"reverse"});
 }
@@ -152,17 +154,52 @@ TEST(CudaEvalMetrics, BinaryLogits) {
     target[i] = normal(rng) > 0.0f ? 1.0f : 0.0f;
     correct += (out[i] > 0.0f) == (target[i] > 0.5f);
   }
-  const ltrt::AccuracyShape shape{true, false, per_row, 1, kIgnore};
+  const ltrt::AccuracyShape shape{false, per_row, 1, kIgnore};
   expect_device_matches(shape, out, target.data(), target.size() * sizeof(float), n, correct, n * per_row);
 }
 
-TEST(CudaEvalMetrics, LossOnlyWithoutAccuracy) {
+TEST(CudaEvalMetrics, ErrorsBesideAccuracy) {
+  // Regression outputs (n, 5) against float targets: accuracy of the binary logits, the mean
+  // absolute and the mean squared error, in that order; more predictions than a block's threads.
+  const int n = 300, per_row = 5;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  std::vector<float> out(n * per_row), target(n * per_row);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = normal(rng);
+    target[i] = i % 11 == 0 ? out[i] : 3.0f * normal(rng);  // some exact predictions
+  }
+  using ltrt::MetricKind;
+  const ltrt::MetricsShape shape{
+      3, {MetricKind::accuracy, MetricKind::mean_absolute_error, MetricKind::mean_squared_error},
+      ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
+  double cpu[ltrt::kMaxMetrics];
+  ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+  double abs_sum = 0, square_sum = 0;  // the definitions, directly
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const float d = out[i] - target[i];
+    abs_sum += std::fabs(d);
+    square_sum += static_cast<double>(d * d);
+  }
+  EXPECT_EQ(cpu[1], abs_sum / (n * per_row));
+  EXPECT_EQ(cpu[2], square_sum / (n * per_row));
+  for (const char* schedule : {"forward", "reverse", "shuffle:3"}) {
+    SCOPED_TRACE(schedule);
+    const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, schedule);
+    EXPECT_EQ(sums.rows, n);
+    EXPECT_EQ(sums.metric[0], cpu[0] * n);
+    EXPECT_NEAR(sums.metric[1], cpu[1] * n, 1e-12 * cpu[1] * n);
+    EXPECT_NEAR(sums.metric[2], cpu[2] * n, 1e-12 * cpu[2] * n);
+  }
+}
+
+TEST(CudaEvalMetrics, LossOnlyWithoutMetrics) {
   const std::vector<float> out(4, 1.0f);
   const std::vector<std::int64_t> target(4, 0);
-  const ltrt::AccuracyShape shape{false, true, 1, 1, kIgnore};
+  const ltrt::MetricsShape shape{0, {}, ltrt::AccuracyShape{true, 1, 1, kIgnore}, 1};
   const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(std::int64_t), 4, "forward");
   EXPECT_EQ(sums.loss, 1.0);
-  EXPECT_EQ(sums.acc, 0.0);
+  EXPECT_EQ(sums.metric[0], 0.0);
   EXPECT_EQ(sums.rows, 4);
 }
 

@@ -479,7 +479,8 @@ def write_data(spec, work, rng):
             y = (log_p if log_target else np.exp(log_p)).astype(np.float32)
         elif list(model["target"].get("shape", [])) == list(x_spec) and len(x_spec) > 1:  # an image to an image
             y = (x * 0.7 + np.sin(x)).astype(np.float32)
-        elif len(model["target"].get("shape", [])) > 1:  # another float target shape: from x's features
+        elif len(model["target"].get("shape", [])) > 1 or math.prod(model["target"].get("shape", [])) > 1:
+            # another float target shape: from x's features
             size = math.prod(model["target"]["shape"])
             flat = x.reshape(rows, -1)
             z = np.tile(flat, -(-size // flat.shape[1]))[:, :size]

@@ -34,11 +34,11 @@ struct TrainStep {
   bool sync_gradients;
 };
 
-// The running sums of an evaluation loop: each batch's loss (and accuracy) times its rows, as
-// WeightedMean adds them (Lightning's batch-size weighted mean over the epoch).
+// The running sums of an evaluation loop: each batch's loss (and each of model.metrics) times
+// its rows, as WeightedMean adds them (Lightning's batch-size weighted mean over the epoch).
 struct EvalSums {
   double loss = 0;
-  double acc = 0;
+  double metric[kMaxMetrics] = {};  // in model.metrics' order
   std::int64_t rows = 0;
 };
 
@@ -65,11 +65,11 @@ class Backend {
   virtual void train(const TrainStep& step, Optimizer& optimizer, DropoutDraws dropout) = 0;
   // The last train() step's loss. Valid until the next evaluate() or predict().
   virtual float loss() = 0;
-  // The last train() step's outputs (n rows) into the host arena's output buffer, for accuracy.
+  // The last train() step's outputs (n rows) into the host arena's output buffer, for the metrics.
   // Valid until the next evaluate() or predict().
   virtual void outputs(int n) = 0;
-  // Eval-mode forward and loss of the batch in the host arena. Its loss and, when the model logs
-  // accuracy, its accuracy go into the evaluation's running sums, which a device backend keeps
+  // Eval-mode forward and loss of the batch in the host arena. Its loss and model.metrics' values
+  // go into the evaluation's running sums, which a device backend keeps
   // on the device: nothing waits for the batch.
   virtual void evaluate(int n) = 0;
   // The last evaluate()'s loss (waits for it), for user hooks that take each batch's loss.

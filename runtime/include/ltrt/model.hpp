@@ -192,6 +192,11 @@ struct LossBuffer {
 
 // What the generated model exports. All step functions work on one arena whose
 // layout is fixed at generation time (see the memory plan in model.cpp).
+// A metric of model.metrics, logged after the loss as <stage>_<suffix> (metric_suffix in
+// ltrt/metrics.hpp); a model has each at most once.
+enum class MetricKind : std::uint8_t { accuracy, mean_absolute_error, mean_squared_error };
+constexpr int kMaxMetrics = 3;
+
 struct ModelDef {
   const char* name;         // spec name, also the binary's name
   const char* spec_json;    // the spec as read: hparams.yaml, and the trainer section
@@ -234,12 +239,14 @@ struct ModelDef {
   // the data sources give inputs only.
   bool takes_targets = true;
   TensorRef output;   // the model's output of the last step (logits), shape[0] == batch_size
-  bool accuracy;      // model.metrics has "accuracy": train_acc, val_acc, test_acc are logged
+  // model.metrics in the spec's order: "accuracy" logs train_acc, val_acc and test_acc, ...
+  const MetricKind* metrics = nullptr;
+  int num_metrics = 0;
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
   bool sync_dist = false;
   // model.log.on_epoch: training_step's values are logged with on_epoch=True too: each step's as
-  // train_loss_step, each epoch's batch-size weighted mean as train_loss_epoch (train_acc alike).
+  // train_loss_step, each epoch's batch-size weighted mean as train_loss_epoch (the metrics alike).
   bool log_on_epoch = false;
   std::int64_t num_classes;  // int64 class targets must lie in [0, num_classes); 0 for float targets
   std::int64_t ignore_index; // ... or equal this (CrossEntropyLoss skips them)

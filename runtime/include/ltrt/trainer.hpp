@@ -66,7 +66,7 @@ struct FitResult {
 FitResult fit(const ModelDef& model, const FitConfig& config, std::FILE* out = stdout);
 
 struct EvalResult {
-  std::map<std::string, double> metrics;  // val_loss / test_loss (and _acc)
+  std::map<std::string, double> metrics;  // val_loss / test_loss (and _acc, _mae, ...)
   std::string log_dir;
   std::int64_t batches = 0;
 };

@@ -29,10 +29,10 @@ void unscale_gradients(const Context& ctx, float* grad, std::int64_t n, StepScal
 constexpr int kClipBlocks = 256;
 void clip_gradients(const Context& ctx, float* grad, std::int64_t n, float clip_val, bool by_value, void* scratch);
 
-// An evaluation batch of n rows: its loss (a device float) and, when shape.accuracy, its accuracy
-// added to the running sums in device memory, weighted by n.
+// An evaluation batch of n rows: its loss (a device float) and each of shape's metrics added to
+// the running sums in device memory, weighted by n.
 void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, const float* out, const void* target,
-                      const AccuracyShape& shape, int n);
+                      const MetricsShape& shape, int n);
 
 // EMAWeightAveraging's update (torch's get_ema_avg_fn) over n elements of the averaged model's
 // copy: decay * average + (1 - decay) * model, each as ltrt/averaged_model.hpp's ema_value.

@@ -150,6 +150,13 @@ Graph build_graph(const Spec& spec) {
                       spec.loss.type + " on scores " + shape_str(pred.shape) + " needs each sample's classes as int64, "
                       "ended by -1: \"model.target\": {\"dtype\": \"int64\", \"num_classes\": " + std::to_string(c) +
                       ", \"shape\": [" + std::to_string(c) + "]}");
+  } else if (find_layer(spec.loss.type)->label_sequences) {
+    // Label sequences (batch, S) of their own length: the loss's builder checks them against the output.
+    if (spec.target.dtype != DType::i64 || spec.target.num_classes != pred.shape.back() || spec.target.shape.size() != 1)
+      throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
+                      spec.loss.type + " on log-probabilities " + shape_str(pred.shape) + " needs each sample's labels "
+                      "as int64, ended by -1: \"model.target\": {\"dtype\": \"int64\", \"num_classes\": " +
+                          std::to_string(pred.shape.back()) + ", \"shape\": [S]} (S: the longest label sequence)");
   } else if (spec.target.dtype == DType::i64 && predictions.size() == 1) {  // (a pair loss says what it needs itself)
     // Logits (batch, *target.shape, num_classes): one label per position of the target.
     Shape want = {spec.batch_size};
@@ -175,7 +182,7 @@ Graph build_graph(const Spec& spec) {
     if (predictions.size() > 1)
       refuse(metric + " reads one prediction, but model.output names " + std::to_string(predictions.size()) + " nodes");
     if (metric == "accuracy") {
-      if (find_layer(spec.loss.type)->class_lists)
+      if (find_layer(spec.loss.type)->class_lists || find_layer(spec.loss.type)->label_sequences)
         refuse("accuracy compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
       if (spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")
         refuse("accuracy needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");

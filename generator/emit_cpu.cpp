@@ -480,7 +480,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   if (spec.log_on_epoch) w.line("m.log_on_epoch = true;  // model.log: train_loss_epoch besides train_loss_step");
   w.line("m.num_classes = " + std::to_string(spec.target.num_classes) + ";  // 0: regression targets");
   const auto ignore = spec.loss.args.find("ignore_index");
-  if (find_layer(spec.loss.type)->class_lists)
+  if (find_layer(spec.loss.type)->class_lists || find_layer(spec.loss.type)->label_sequences)
     w.line("m.ignore_index = -1;  // the targets list classes, -1 ending a row");
   else
     w.line("m.ignore_index = " +

@@ -689,10 +689,15 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("out = self(*xs)");
     if (spec.target.none)
       w.line(spec.outputs.size() > 1 ? "loss = self.loss(*out)" : "loss = self.loss(out)");
-    else if (spec.target.dtype == DType::i64 && !spec.target.shape.empty() && !find_layer(spec.loss.type)->class_lists)
+    else if (spec.target.dtype == DType::i64 && !spec.target.shape.empty() && !find_layer(spec.loss.type)->class_lists &&
+             !find_layer(spec.loss.type)->label_sequences)
       // Sequence labels: torch wants the class dimension second; a Lightning user flattens.
       w.line("loss = self.loss(out.view(-1, " + std::to_string(spec.target.num_classes) + "), y.view(-1))");
-    else if (spec.loss.type == "GaussianNLLLoss")  // torch's order: (input, target, var)
+    else if (spec.loss.type == "CTCLoss") {  // time first; every input T long, each target up to its first -1
+      w.line("input_lengths = torch.full((out.shape[0],), out.shape[1], dtype=torch.long)");
+      w.line("target_lengths = (y >= 0).cumprod(dim=1).sum(dim=1)");
+      w.line("loss = self.loss(out.transpose(0, 1), y, input_lengths, target_lengths)");
+    } else if (spec.loss.type == "GaussianNLLLoss")  // torch's order: (input, target, var)
       w.line("loss = self.loss(out[0], y, out[1])");
     else if (spec.outputs.size() > 1)
       w.line("loss = self.loss(*out, y)");

@@ -167,6 +167,7 @@ struct LayerDef {
   bool is_loss = false;
   bool takes_target = true;  // a loss: compares with targets (TripletMarginLoss does not)
   bool class_lists = false;  // a loss whose int64 targets list classes, -1 ending a row (MultiLabelMarginLoss)
+  bool label_sequences = false;  // a loss whose int64 targets are label sequences (batch, S), -1 ending a row (CTCLoss)
   int num_inputs = 1;  // values it reads; -1: two or more (Concat). Only 1 fits model.layers.
   int max_inputs = 0;  // more than num_inputs: a model.graph node may give up to this many (MultiheadAttention's key and value)
   /// Values beside the output that model.graph's nodes may read as "<node>.<name>" (a recurrent

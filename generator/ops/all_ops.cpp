@@ -74,6 +74,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_nll_loss(ops, layers);
   register_multi_margin_loss(ops, layers);
   register_multilabel_margin_loss(ops, layers);
+  register_ctc_loss(ops, layers);
   register_bce_with_logits_loss(ops, layers);
   register_bce_loss(ops, layers);
   register_add(ops, layers);

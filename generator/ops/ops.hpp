@@ -98,6 +98,7 @@ void register_bce_with_logits_loss(std::vector<OpDef>& ops, std::vector<LayerDef
 void register_smooth_l1_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_multilabel_margin_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_ctc_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_multi_margin_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_bce_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 // model.graph's combining layers; Add is also the op autodiff sums gradients with.

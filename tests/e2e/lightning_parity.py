@@ -468,6 +468,8 @@ def write_data(spec, work, rng):
         x = rng.standard_normal((rows, *x_spec)).astype(np.float32)
         if spec["model"]["loss"]["type"] == "MultiLabelMarginLoss":
             y = class_lists(model, rows, rng)
+        elif spec["model"]["loss"]["type"] == "CTCLoss":
+            y = label_sequences(model, spec["model"]["loss"], rows, rng)
         elif model["target"].get("dtype") == "int64":
             y = rng.integers(0, model["target"]["num_classes"], size=rows).astype(np.int64)
         elif spec["model"]["loss"]["type"] == "KLDivLoss":  # a distribution over the target's classes, from x
@@ -491,6 +493,21 @@ def write_data(spec, work, rng):
                 y = (1 / (1 + np.exp(-y))).astype(np.float32)
         np.save(os.path.join(work, prefix + "x.npy"), x)
         np.save(os.path.join(work, prefix + "y.npy"), y)
+
+
+def label_sequences(model, loss, rows, rng):
+    """CTCLoss's targets: each row up to S labels other than blank, then -1 to the row's end; row 0
+    is full and repeats a label (a path needs a blank between), row 1 has no labels."""
+    c, s = model["target"]["num_classes"], model["target"]["shape"][0]
+    blank = loss.get("blank", 0)
+    labels = [k for k in range(c) if k != blank]
+    y = np.full((rows, s), -1, dtype=np.int64)
+    for r in range(rows):
+        k = s if r == 0 else 0 if r == 1 else int(rng.integers(0, s + 1))
+        y[r, :k] = rng.choice(labels, size=k)
+    if s > 1:
+        y[0, 1] = y[0, 0]
+    return y
 
 
 def version_dir(root):

@@ -1067,6 +1067,14 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   if (s.loss_type == "BCELoss") return torch::binary_cross_entropy(h, y, torch::Tensor(), red);
   if (s.loss_type == "SoftMarginLoss") return torch::soft_margin_loss(h, y, red);
   if (s.loss_type == "MultiLabelMarginLoss") return torch::multilabel_margin_loss(h, y, red);
+  if (s.loss_type == "CTCLoss") {  // log-probs time first; every input T long, each target up to its first -1
+    const torch::Tensor lengths = (y >= 0).to(torch::kLong).cumprod(1).sum(1);
+    const std::vector<std::int64_t> input_lengths(static_cast<std::size_t>(h.size(0)), h.size(1));
+    const std::vector<std::int64_t> target_lengths(lengths.data_ptr<std::int64_t>(),
+                                                   lengths.data_ptr<std::int64_t>() + lengths.numel());
+    return torch::ctc_loss(h.transpose(0, 1), y, input_lengths, target_lengths, get_integer(l, "blank", 0), red,
+                           get_bool(l, "zero_infinity", false));
+  }
   if (s.loss_type == "HingeEmbeddingLoss") return torch::hinge_embedding_loss(h, y, get_number(l, "margin", 1.0), red);
   if (s.loss_type == "MultiLabelSoftMarginLoss") {  // torch.nn.functional's Python, as written there
     torch::Tensor loss = -(y * torch::log_sigmoid(h) + (1 - y) * torch::log_sigmoid(-h));
@@ -1218,6 +1226,16 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     std::vector<std::int64_t> ys = {B};
     ys.insert(ys.end(), s.target_shape.begin(), s.target_shape.end());
     y = torch::randint(0, s.num_classes, ys, torch::kLong);
+    if (s.loss_type == "CTCLoss") {
+      // Labels other than blank; row i holds S - i % (S + 1) of them, -1 after (a row of none
+      // when the batch is long enough); row 0 repeats its first label (no blank skip there).
+      const std::int64_t blank = get_integer(*s.loss, "blank", 0), labels = ys.at(1);
+      y = torch::randint(0, s.num_classes - 1, ys, torch::kLong);
+      y = y + (y >= blank).to(torch::kLong);
+      for (std::int64_t i = 0; i < ys[0]; ++i)
+        for (std::int64_t j = labels - i % (labels + 1); j < labels; ++j) y[i][j] = -1;
+      if (labels > 1) y[0][1] = y[0][0];
+    }
     if (s.has_ignore_index) {
       if (y.dim() > 1) {
         // Sequence labels: positions 1, 4, ... of the flattened (batch, T), inside rows and across them.

@@ -693,6 +693,10 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
              !find_layer(spec.loss.type)->label_sequences)
       // Sequence labels: torch wants the class dimension second; a Lightning user flattens.
       w.line("loss = self.loss(out.view(-1, " + std::to_string(spec.target.num_classes) + "), y.view(-1))");
+    else if (spec.loss.type == "CrossEntropyLoss" && spec.target.dtype != DType::i64 && spec.target.shape.size() > 1)
+      // Class probabilities per position: torch wants the class dimension second; a Lightning user flattens.
+      w.line("loss = self.loss(out.reshape(-1, " + std::to_string(spec.target.shape.back()) + "), y.reshape(-1, " +
+             std::to_string(spec.target.shape.back()) + "))");
     else if (spec.loss.type == "CTCLoss") {  // time first; every input T long, each target up to its first -1
       w.line("input_lengths = torch.full((out.shape[0],), out.shape[1], dtype=torch.long)");
       w.line("target_lengths = (y >= 0).cumprod(dim=1).sum(dim=1)");

@@ -71,6 +71,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_multilabel_soft_margin_loss(ops, layers);
   register_smooth_l1_loss(ops, layers);
   register_cross_entropy_loss(ops, layers);
+  register_cross_entropy_probs(ops);
   register_nll_loss(ops, layers);
   register_multi_margin_loss(ops, layers);
   register_multilabel_margin_loss(ops, layers);

@@ -315,6 +315,7 @@ void register_cross_entropy_loss(std::vector<OpDef>& ops, std::vector<LayerDef>&
   smoothing.max = 1.0;
   l.args = {class_weight_arg(), reduction_arg(), smoothing, {"ignore_index", ArgType::integer, Attr{std::int64_t{-100}}}};
   l.build = [](LayerBuild& b, const std::vector<int>& in) {
+    if (b.graph.value(in.at(1)).dtype == DType::f32) return build_cross_entropy_probs(b, in);  // class probabilities
     return build_class_loss(b, in, "cross_entropy_loss", "logits");
   };
   layers.push_back(std::move(l));

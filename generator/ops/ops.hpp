@@ -99,6 +99,9 @@ void register_smooth_l1_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
 void register_nll_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_multilabel_margin_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_ctc_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
+void register_cross_entropy_probs(std::vector<OpDef>& ops);
+/// CrossEntropyLoss's build on float targets, class probabilities of the logits' shape (cross_entropy_probs.cpp).
+int build_cross_entropy_probs(LayerBuild& b, const std::vector<int>& in);
 void register_multi_margin_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_bce_loss(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 // model.graph's combining layers; Add is also the op autodiff sums gradients with.

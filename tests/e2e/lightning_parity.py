@@ -479,6 +479,12 @@ def write_data(spec, work, rng):
             log_p = log_p - np.log(np.exp(log_p).sum(axis=1, keepdims=True))
             log_target = spec["model"]["loss"].get("log_target", False)
             y = (log_p if log_target else np.exp(log_p)).astype(np.float32)
+        elif spec["model"]["loss"]["type"] == "CrossEntropyLoss":  # class probabilities (soft labels) from x
+            shape = model["target"]["shape"]
+            z = np.tile(x.reshape(rows, -1), -(-math.prod(shape) // math.prod(x_spec)))[:, :math.prod(shape)]
+            z = z.reshape(rows, -1, shape[-1]) * 1.5
+            p = np.exp(z - z.max(axis=-1, keepdims=True))
+            y = (p / p.sum(axis=-1, keepdims=True)).reshape(rows, *shape).astype(np.float32)
         elif list(model["target"].get("shape", [])) == list(x_spec) and len(x_spec) > 1:  # an image to an image
             y = (x * 0.7 + np.sin(x)).astype(np.float32)
         elif len(model["target"].get("shape", [])) > 1 or math.prod(model["target"].get("shape", [])) > 1:

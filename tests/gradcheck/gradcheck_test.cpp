@@ -1097,7 +1097,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   if (s.loss_type == "BCEWithLogitsLoss")
     return torch::binary_cross_entropy_with_logits(h, y, weight, list_tensor("pos_weight"), red);
   if (s.loss_type == "CrossEntropyLoss" && h.dim() > 2)  // sequence labels, as a Lightning user flattens them
-    return torch::cross_entropy_loss(h.reshape({-1, h.size(-1)}), y.reshape({-1}), weight, red,
+    return torch::cross_entropy_loss(h.reshape({-1, h.size(-1)}), y.is_floating_point() ? y.reshape({-1, h.size(-1)}) : y.reshape({-1}), weight, red,
                                      get_integer(l, "ignore_index", -100), get_number(l, "label_smoothing", 0.0));
   if (s.loss_type == "CrossEntropyLoss")
     return torch::cross_entropy_loss(h, y, weight, red, get_integer(l, "ignore_index", -100),
@@ -1249,7 +1249,7 @@ TEST_P(Gradcheck, MatchesTorchAutogradAndFiniteDifferences) {
     std::vector<std::int64_t> ys = {B};
     ys.insert(ys.end(), s.target_shape.begin(), s.target_shape.end());
     // Probabilities for the BCE losses and KLDivLoss (log-probabilities with log_target: any value).
-    const bool probabilities = s.loss_type == "BCEWithLogitsLoss" || s.loss_type == "BCELoss" ||
+    const bool probabilities = s.loss_type == "BCEWithLogitsLoss" || s.loss_type == "BCELoss" || s.loss_type == "CrossEntropyLoss" ||
                                (s.loss_type == "KLDivLoss" && !get_bool(*s.loss, "log_target", false));
     y = probabilities ? torch::rand(ys) : torch::randn(ys);
     if (s.loss_type == "SoftMarginLoss" || s.loss_type == "HingeEmbeddingLoss" || s.loss_type == "MarginRankingLoss" ||

@@ -278,10 +278,22 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
            ltrt::python_repr(s.scale) + ")).reshape(" + shape + ")");
     if (targets) w.line("y = torch.from_numpy(read_idx(" + ltrt::json::quote(s.labels) + ").astype(np.int64))");
   } else {
+    // As the generated program: the columns other than the targets, in file order, fill the
+    // inputs in order, each its per-sample shape (int64 inputs take integers).
     w.line("table = np.genfromtxt(" + ltrt::json::quote(s.path) + ", delimiter=\",\", names=True)");
-    w.line("columns = [c for c in table.dtype.names if c != " + ltrt::json::quote(s.target_column) + "]");
-    w.line("x = torch.tensor(np.stack([table[c] for c in columns], axis=1), dtype=torch.float32)");
-    if (targets) w.line("y = torch.tensor(table[" + ltrt::json::quote(s.target_column) + "])");
+    w.line("targets = [name.strip() for name in " + ltrt::json::quote(s.target_column) + ".split(\",\") if name.strip()]");
+    w.line("features = np.stack([table[c] for c in table.dtype.names if c not in targets], axis=1)");
+    std::int64_t at = 0;
+    for (size_t k = 0; k < spec.inputs.size(); ++k) {
+      std::int64_t size = 1;
+      std::string shape = "-1";
+      for (auto d : spec.inputs[k].shape) size *= d, shape += ", " + std::to_string(d);
+      w.line(input_variable(spec, k) + " = torch.from_numpy(features[:, " + std::to_string(at) + ":" +
+             std::to_string(at + size) + "])." + (spec.inputs[k].dtype == DType::i64 ? "long()" : "float()") +
+             ".reshape(" + shape + ")");
+      at += size;
+    }
+    if (targets) w.line("y = torch.from_numpy(np.stack([table[c] for c in targets], axis=1)).reshape(len(table), -1).squeeze(1)");
   }
   if (targets) {
     if (spec.target.dtype == DType::i64) {

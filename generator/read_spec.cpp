@@ -379,13 +379,14 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
     o.finish();
     return s;
   }
-  if (spec.inputs.size() > 1 && s.source != "npy" && s.source != "randn")
+  if (spec.inputs.size() > 1 && s.source != "npy" && s.source != "randn" && s.source != "csv")
     o.fail("source", "source '" + s.source + "' gives one input, but model.inputs has " +
-                         std::to_string(spec.inputs.size()) + ": use source 'npy' (a file per input) or 'randn'");
+                         std::to_string(spec.inputs.size()) + ": use source 'npy' (a file per input), 'csv' (the "
+                         "feature columns fill the inputs in order) or 'randn'");
   for (const InputSpec& in : spec.inputs) {
-    if (in.dtype == DType::i64 && s.source != "npy" && s.source != "text")
+    if (in.dtype == DType::i64 && s.source != "npy" && s.source != "text" && s.source != "csv")
       o.fail("source", "model.inputs." + in.name + " is int64 (indices): source '" + s.source +
-                           "' makes float data; use source 'npy' with an int64 x file");
+                           "' makes float data; use source 'npy' with an int64 x file, or 'csv' with integer columns");
     if (in.dtype == DType::u8 && s.source != "npy")
       o.fail("source", "model.inputs." + in.name + " is bool (a mask): source '" + s.source +
                            "' makes float data; use source 'npy' with a bool file for it");

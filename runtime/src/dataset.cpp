@@ -106,7 +106,11 @@ std::vector<std::string> split_names(const std::string& s) {
   return out;
 }
 
-Dataset load_csv(const DataSource& src, const TensorRef& input, const TensorRef& target, Dataset ds) {
+// The feature columns (all but the targets, in file order) fill the model's inputs in order, each
+// its per-sample shape row-major: a float32 input takes the numbers, an int64 one (an Embedding's
+// indices, a categorical column) integers in [0, its Embedding's num_embeddings).
+Dataset load_csv(const DataSource& src, const TensorRef& input, const TensorRef& target, Dataset ds,
+                 const std::vector<TensorRef>& other_inputs, const ClassTargets& classes) {
   const std::string& path = src.csv_path;
   const CsvTable table = read_csv(path, src.csv_header);
   const std::size_t num_columns = src.csv_header ? table.header.size() : (table.rows.empty() ? 0 : table.rows[0].size());
@@ -139,30 +143,73 @@ Dataset load_csv(const DataSource& src, const TensorRef& input, const TensorRef&
     is_target[col] = true;
     target_cols.push_back(col);
   }
+  // Where each input's columns start among the features, and what they hold.
+  struct Feature {
+    TensorRef ref;
+    std::int64_t row, bound;  // values per sample; an int64 input's index bound
+    std::byte* out = nullptr;
+  };
+  std::vector<Feature> features = {{input, ds.input_row, classes.num_embeddings}};
+  for (std::size_t k = 0; k < other_inputs.size(); ++k)
+    features.push_back({other_inputs[k], product(sample_shape(other_inputs[k])),
+                        k < classes.other_num_embeddings.size() ? classes.other_num_embeddings[k] : 0});
+  std::int64_t wanted = 0;
+  std::string needs;
+  for (const Feature& f : features) {
+    if (f.ref.dtype != DType::f32 && f.ref.dtype != DType::i64)
+      throw Error(path + ": the model's input " + f.ref.name + " is bool (a mask), which a csv source cannot give: use "
+                  "an npy source with a bool file");
+    wanted += f.row;
+    needs += (needs.empty() ? "" : " + ") + std::to_string(f.row) + " (" + f.ref.name + ")";
+  }
   const std::int64_t num_inputs = static_cast<std::int64_t>(num_columns - target_cols.size());
-  if (num_inputs != ds.input_row) {
+  if (num_inputs != wanted) {
     throw Error(path + ": " + std::to_string(num_inputs) + " input columns (all but the target), the model's " +
-                input.name + " needs " + std::to_string(ds.input_row) + " features per sample");
+                (features.size() > 1 ? "inputs need " + needs : std::string(input.name) + " needs " + std::to_string(wanted)) +
+                " features per sample");
   }
   const std::int64_t num_targets = static_cast<std::int64_t>(target_cols.size());
   if (num_targets != ds.target_row) {
     throw Error(path + ": " + std::to_string(num_targets) + " target column(s), the model's " + target.name +
                 " needs " + std::to_string(ds.target_row) + " values per sample");
   }
-  if (ds.input_dtype != DType::f32) throw Error(path + ": csv sources need a float32 model input");
 
   ds.num_samples = static_cast<std::int64_t>(table.rows.size());
-  ds.inputs.resize(static_cast<std::size_t>(ds.num_samples * ds.input_row) * sizeof(float));
+  ds.inputs.resize(static_cast<std::size_t>(ds.num_samples * ds.input_row) * dtype_size(input.dtype));
+  features[0].out = ds.inputs.data();
+  for (std::size_t k = 1; k < features.size(); ++k) {
+    Dataset::OtherInput column;
+    column.input = features[k].ref;
+    column.row = features[k].row;
+    column.values.resize(static_cast<std::size_t>(ds.num_samples * column.row) * dtype_size(column.input.dtype));
+    ds.other_inputs.push_back(std::move(column));
+  }
+  for (std::size_t k = 1; k < features.size(); ++k) features[k].out = ds.other_inputs[k - 1].values.data();
   ds.targets.resize(static_cast<std::size_t>(ds.num_samples * ds.target_row) * dtype_size(ds.target_dtype));
-  float* x = reinterpret_cast<float*>(ds.inputs.data());
   for (std::int64_t r = 0; r < ds.num_samples; ++r) {
     const std::vector<double>& row = table.rows[static_cast<std::size_t>(r)];
     if (row.size() != num_columns) {
       throw Error(path + ": data row " + std::to_string(r + 1) + " has " + std::to_string(row.size()) +
                   " values, expected " + std::to_string(num_columns));
     }
+    std::size_t f = 0;       // the input the next feature column fills
+    std::int64_t filled = 0;  // its values of this row so far
     for (std::size_t c = 0; c < num_columns; ++c) {
-      if (!is_target[c]) *x++ = static_cast<float>(row[c]);
+      if (is_target[c]) continue;
+      while (filled == features[f].row) ++f, filled = 0;  // (an input of no values takes none)
+      Feature& in = features[f];
+      const std::size_t at = static_cast<std::size_t>(r * in.row + filled++);
+      if (in.ref.dtype == DType::f32) {
+        reinterpret_cast<float*>(in.out)[at] = static_cast<float>(row[c]);
+        continue;
+      }
+      const double v = row[c];
+      if (v != std::floor(v) || !(v >= 0) || !(v < static_cast<double>(in.bound)))
+        throw Error(path + ": data row " + std::to_string(r + 1) + ", column " +
+                    (src.csv_header ? "'" + table.header[c] + "'" : std::to_string(c)) + ": " + std::to_string(v) +
+                    " is not an index in [0, " + std::to_string(in.bound) + ") of the Embedding that reads the model's " +
+                    in.ref.name);
+      reinterpret_cast<std::int64_t*>(in.out)[at] = static_cast<std::int64_t>(v);
     }
     for (std::size_t t = 0; t < target_cols.size(); ++t) {
       const double v = row[target_cols[t]];
@@ -362,12 +409,12 @@ void check_indices(const Dataset& ds, const std::string& file, ClassTargets clas
                     "the Embedding's num_embeddings");
 }
 
-// Only npy and randn sources give a model with several inputs its other inputs.
+// Only npy, csv and randn sources give a model with several inputs its other inputs.
 void check_source_of_inputs(const DataSource& source, const std::vector<TensorRef>& others) {
   if (!others.empty() && source.kind != DataSourceKind::npy && source.kind != DataSourceKind::randn &&
-      source.kind != DataSourceKind::none)
-    throw Error(std::string("a model with several inputs reads them from npy files (one per input) or draws them "
-                            "(randn); the ") + data_source_kind_name(source.kind) + " source gives one");
+      source.kind != DataSourceKind::csv && source.kind != DataSourceKind::none)
+    throw Error(std::string("a model with several inputs reads them from npy files (one per input), a csv file's "
+                            "columns or draws them (randn); the ") + data_source_kind_name(source.kind) + " source gives one");
 }
 
 // A model's inputs after the first, drawn (randn: after the first's, before the targets) or read
@@ -458,7 +505,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
         return ds;
       }
       case DataSourceKind::csv:
-        return load_csv(source, input, target, std::move(ds));
+        return load_csv(source, input, target, std::move(ds), other_inputs, classes);
       case DataSourceKind::idx:
         if (source.images_path.empty()) throw Error("the idx data source needs an images file (--data.predict.images=PATH)");
         load_idx_images(source, input, x_shape, ds);
@@ -524,7 +571,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
     }
     case DataSourceKind::csv:
       if (source.csv_path.empty()) throw Error("the csv data source needs a file (--data.train.path=PATH)");
-      ds = load_csv(source, input, target, std::move(ds));
+      ds = load_csv(source, input, target, std::move(ds), other_inputs, classes);
       check_classes(ds, source.csv_path, classes);
       return ds;
     case DataSourceKind::idx:

@@ -384,8 +384,50 @@ def class_lists(model, rows, rng):
     return y
 
 
+def write_csv_data(spec, work, rng):
+    """csv sources: each input's values as feature columns (model.inputs' order, each flattened
+    row-major; int64 inputs indices below the num_embeddings of the Embedding that reads them),
+    then the target columns the source names (a regression target from the first float feature,
+    or classes). Every number is written as its float32 value's shortest repr, which both sides
+    parse to the same float."""
+    model = spec["model"]
+    nodes = model.get("graph") or model["layers"]
+    for split, rows in (("train", 57), ("val", 23), ("test", 23), ("predict", 23)):
+        source = spec["data"].get(split)
+        if not source or source.get("source") != "csv":
+            continue
+        names, columns = [], []
+        for name, x in model["inputs"].items():
+            shape = x["shape"] if isinstance(x, dict) else x
+            if isinstance(x, dict) and x.get("dtype") == "int64":
+                vocab = min(n["num_embeddings"] for n in nodes if n.get("type") == "Embedding" and
+                            name in (n.get("inputs") or [n.get("input", name)]))
+                values = rng.integers(0, vocab, size=(rows, math.prod(shape))).astype(np.float64)
+            else:
+                values = rng.standard_normal((rows, math.prod(shape))).astype(np.float32).astype(np.float64)
+            names += [f"{name}_{j}" for j in range(values.shape[1])]
+            columns.append(values)
+        features = np.concatenate(columns, axis=1)
+        targets = [t.strip() for t in source.get("target_column", "").split(",") if t.strip()]
+        if targets and model["target"].get("dtype") == "int64":
+            y = rng.integers(0, model["target"]["num_classes"], size=(rows, len(targets))).astype(np.float64)
+        elif targets:
+            first = next(c for c in columns if np.any(c != np.round(c)))
+            y = (first[:, :1] * 0.7 + np.sin(first[:, 1:2])).astype(np.float32).astype(np.float64)
+            y = np.repeat(y, len(targets), axis=1)
+        else:
+            y = np.zeros((rows, 0))
+        with open(os.path.join(work, source["path"]), "w") as f:
+            f.write(",".join(names + targets) + "\n")
+            for row in np.concatenate([features, y], axis=1):
+                f.write(",".join(repr(float(np.float32(v))) for v in row) + "\n")
+
+
 def write_data(spec, work, rng):
     model = spec["model"]
+    if spec["data"]["train"]["source"] == "csv":
+        write_csv_data(spec, work, rng)
+        return
     if spec["data"]["train"]["source"] == "idx":
         # Images [N, rows, cols] of random bytes whose rows * cols is the model's input size,
         # labels [N]; the spec names the files (plain or .gz) of each split.

@@ -362,10 +362,55 @@ TEST(Dataset, OtherInputsFromTheirNpyFilesFillTheirBuffers) {
   e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, randn, bounds, {id_input}); });
   EXPECT_NE(e.find("ids.npy: index 5 of sample 3"), std::string::npos) << e;
   EXPECT_NE(e.find("the num_embeddings of the Embedding that reads ids"), std::string::npos) << e;
+  src.kind = ltrt::DataSourceKind::idx;
+  src.images_path = dir + "/t.idx";
+  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, randn, {}, {other}); });
+  EXPECT_NE(e.find("the idx source gives one"), std::string::npos) << e;
+}
+
+TEST(Dataset, CsvColumnsFillSeveralInputsIntegersForEmbeddings) {
+  // Columns: two categorical (an int64 input of 2), the target, three numbers (a float input of 3).
+  const std::string dir = tmp_dir("csv_inputs");
+  std::string text = "kind,size,label,a,b,c\n";
+  for (int r = 0; r < 4; ++r)
+    text += std::to_string(r % 3) + "," + std::to_string(r) + "," + std::to_string(r * 100) + "," + std::to_string(r) +
+            ".5," + std::to_string(-r) + "," + std::to_string(r * 10) + "\n";
+  ltrt::write_file_atomic(dir + "/t.csv", text);
+  const ltrt::TensorRef ids{"category", ltrt::DType::i64, 2, {32, 2}, 0};
+  const ltrt::TensorRef numbers{"numbers", ltrt::DType::f32, 2, {32, 3}, kArena};
+  ltrt::DataSource src;
   src.kind = ltrt::DataSourceKind::csv;
   src.csv_path = dir + "/t.csv";
-  e = error_of([&] { ltrt::load_dataset(src, kInput, kTarget, randn, {}, {other}); });
-  EXPECT_NE(e.find("the csv source gives one"), std::string::npos) << e;
+  src.target_column = "label";
+  src.csv_header = true;
+  ltrt::TorchGenerator randn(0);
+  ltrt::ClassTargets bounds;
+  bounds.with_targets = true;
+  bounds.num_embeddings = 4;
+  const ltrt::Dataset ds = ltrt::load_dataset(src, ids, kTarget, randn, bounds, {numbers});
+  ASSERT_EQ(ds.num_samples, 4);
+  ASSERT_EQ(ds.other_inputs.size(), 1u);
+  const auto* k = reinterpret_cast<const std::int64_t*>(ds.inputs.data());
+  EXPECT_EQ(k[3 * 2 + 0], 0);  // row 3: kind 0, size 3
+  EXPECT_EQ(k[3 * 2 + 1], 3);
+  const auto* z = reinterpret_cast<const float*>(ds.other_inputs[0].values.data());
+  EXPECT_EQ(z[2 * 3 + 0], 2.5f);
+  EXPECT_EQ(z[2 * 3 + 1], -2.0f);
+  EXPECT_EQ(z[2 * 3 + 2], 20.0f);
+  EXPECT_EQ(reinterpret_cast<const float*>(ds.targets.data())[3], 300.f);
+
+  bounds.num_embeddings = 3;  // row 4's size 3 is past it
+  std::string e = error_of([&] { ltrt::load_dataset(src, ids, kTarget, randn, bounds, {numbers}); });
+  EXPECT_NE(e.find("t.csv: data row 4, column 'size': 3.000000 is not an index in [0, 3)"), std::string::npos) << e;
+  const ltrt::TensorRef wide{"numbers", ltrt::DType::f32, 2, {32, 4}, kArena};
+  bounds.num_embeddings = 4;
+  e = error_of([&] { ltrt::load_dataset(src, ids, kTarget, randn, bounds, {wide}); });
+  EXPECT_NE(e.find("5 input columns (all but the target), the model's inputs need 2 (category) + 4 (numbers)"),
+            std::string::npos) << e;
+  text = "kind,size,label,a,b,c\n0,1.5,1,0,0,0\n";  // a fraction where an index belongs
+  ltrt::write_file_atomic(dir + "/t.csv", text);
+  e = error_of([&] { ltrt::load_dataset(src, ids, kTarget, randn, bounds, {numbers}); });
+  EXPECT_NE(e.find("column 'size': 1.500000 is not an index"), std::string::npos) << e;
 }
 
 }  // namespace

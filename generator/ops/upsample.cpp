@@ -147,6 +147,46 @@ int add_upsample_interpolating(LayerBuild& b, int input, size_t dims, bool cubic
   return add_view(b, y, {shape[1], out_size[0]});
 }
 
+// Upsample's build (and its aliases', with their mode set): checks the arguments against the input.
+int build_upsample(LayerBuild& b, const std::vector<int>& in) {
+  const std::string mode = std::get<std::string>(b.args.at("mode"));
+  const bool linear = mode == "linear" || mode == "bilinear", cubic = mode == "bicubic";
+  const bool nearest = mode == "nearest" || mode == "nearest-exact";
+  if (!nearest && !linear && !cubic)
+    throw ShapeError("mode '" + mode + "' is not supported yet ('nearest', 'nearest-exact', 'linear', 'bilinear' and "
+                     "'bicubic' are)");
+  if (nearest && b.args.count("align_corners"))
+    throw ShapeError("align_corners can only be set with the interpolating modes (linear, bilinear, ...), as torch "
+                     "says; mode is '" + mode + "'");
+  if (b.args.count("size") == b.args.count("scale_factor"))
+    throw ShapeError("give exactly one of size and scale_factor, as torch asks");
+  if (auto r = b.args.find("recompute_scale_factor"); r != b.args.end() && std::get<bool>(r->second) && b.args.count("size"))
+    throw ShapeError("recompute_scale_factor needs scale_factor, not size, as torch says");
+  const Value& x = b.graph.value(in.at(0));
+  if (x.shape.size() != 3 && x.shape.size() != 4)
+    throw ShapeError("expects (batch, C, L) or (batch, C, H, W) input, got " + shape_str(x.shape) +
+                     " (model.inputs are per sample)");
+  const size_t dims = x.shape.size() == 3 ? 1 : 2;
+  if (linear && (mode == "linear") != (dims == 1))
+    throw ShapeError("mode '" + mode + "' needs a " + (mode == "linear" ? "(batch, C, L)" : "(batch, C, H, W)") +
+                     " input, got " + shape_str(x.shape) + " (torch: " + (dims == 1 ? "'linear'" : "'bilinear'") +
+                     " for this one)");
+  if (cubic && dims != 2)
+    throw ShapeError("mode 'bicubic' needs a (batch, C, H, W) input, got " + shape_str(x.shape) + ", as torch's");
+  require_spatial_input(x, static_cast<int>(dims));
+  for (const char* key : {"size", "scale_factor"})
+    if (auto it = b.args.find(key); it != b.args.end()) {
+      const auto* ints = std::get_if<std::vector<std::int64_t>>(&it->second);
+      const auto* numbers = std::get_if<std::vector<double>>(&it->second);
+      const size_t given = ints ? ints->size() : numbers ? numbers->size() : dims;
+      if (given != dims)
+        throw ShapeError(std::string(key) + " has " + std::to_string(given) + " entries for " +
+                         std::to_string(dims) + " spatial dimension" + (dims == 1 ? "" : "s"));
+    }
+  if (linear || cubic) return add_upsample_interpolating(b, in.at(0), dims, cubic);
+  return add_upsample_nearest(b, in.at(0), dims, mode == "nearest-exact");
+}
+
 }  // namespace
 
 void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
@@ -245,45 +285,25 @@ void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   ArgDef recompute{"recompute_scale_factor", ArgType::boolean, std::nullopt};
   recompute.optional = true;
   l.args = {size, scale, mode, align, recompute};
-  l.build = [](LayerBuild& b, const std::vector<int>& in) {
-    const std::string mode = std::get<std::string>(b.args.at("mode"));
-    const bool linear = mode == "linear" || mode == "bilinear", cubic = mode == "bicubic";
-    const bool nearest = mode == "nearest" || mode == "nearest-exact";
-    if (!nearest && !linear && !cubic)
-      throw ShapeError("mode '" + mode + "' is not supported yet ('nearest', 'nearest-exact', 'linear', 'bilinear' and "
-                       "'bicubic' are)");
-    if (nearest && b.args.count("align_corners"))
-      throw ShapeError("align_corners can only be set with the interpolating modes (linear, bilinear, ...), as torch "
-                       "says; mode is '" + mode + "'");
-    if (b.args.count("size") == b.args.count("scale_factor"))
-      throw ShapeError("give exactly one of size and scale_factor, as torch asks");
-    if (auto r = b.args.find("recompute_scale_factor"); r != b.args.end() && std::get<bool>(r->second) && b.args.count("size"))
-      throw ShapeError("recompute_scale_factor needs scale_factor, not size, as torch says");
-    const Value& x = b.graph.value(in.at(0));
-    if (x.shape.size() != 3 && x.shape.size() != 4)
-      throw ShapeError("expects (batch, C, L) or (batch, C, H, W) input, got " + shape_str(x.shape) +
-                       " (model.inputs are per sample)");
-    const size_t dims = x.shape.size() == 3 ? 1 : 2;
-    if (linear && (mode == "linear") != (dims == 1))
-      throw ShapeError("mode '" + mode + "' needs a " + (mode == "linear" ? "(batch, C, L)" : "(batch, C, H, W)") +
-                       " input, got " + shape_str(x.shape) + " (torch: " + (dims == 1 ? "'linear'" : "'bilinear'") +
-                       " for this one)");
-    if (cubic && dims != 2)
-      throw ShapeError("mode 'bicubic' needs a (batch, C, H, W) input, got " + shape_str(x.shape) + ", as torch's");
-    require_spatial_input(x, static_cast<int>(dims));
-    for (const char* key : {"size", "scale_factor"})
-      if (auto it = b.args.find(key); it != b.args.end()) {
-        const auto* ints = std::get_if<std::vector<std::int64_t>>(&it->second);
-        const auto* numbers = std::get_if<std::vector<double>>(&it->second);
-        const size_t given = ints ? ints->size() : numbers ? numbers->size() : dims;
-        if (given != dims)
-          throw ShapeError(std::string(key) + " has " + std::to_string(given) + " entries for " +
-                           std::to_string(dims) + " spatial dimension" + (dims == 1 ? "" : "s"));
-      }
-    if (linear || cubic) return add_upsample_interpolating(b, in.at(0), dims, cubic);
-    return add_upsample_nearest(b, in.at(0), dims, mode == "nearest-exact");
-  };
+  l.build = build_upsample;
   layers.push_back(std::move(l));
+
+  // torch's aliases: F.interpolate with their size or scale_factor, mode 'nearest', or 'bilinear'
+  // with align_corners=True, on (batch, C, H, W).
+  for (const bool bilinear : {false, true}) {
+    LayerDef alias;
+    alias.torch_type = bilinear ? "UpsamplingBilinear2d" : "UpsamplingNearest2d";
+    alias.args = {size, scale};
+    alias.build = [bilinear](LayerBuild& b, const std::vector<int>& in) {
+      const Value& x = b.graph.value(in.at(0));
+      if (x.shape.size() != 4)
+        throw ShapeError("expects (batch, C, H, W) input, got " + shape_str(x.shape) + " (model.inputs are per sample)");
+      b.args["mode"] = std::string(bilinear ? "bilinear" : "nearest");
+      if (bilinear) b.args["align_corners"] = true;
+      return build_upsample(b, in);
+    };
+    layers.push_back(std::move(alias));
+  }
 }
 
 }  // namespace ltgen

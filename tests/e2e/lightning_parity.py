@@ -258,7 +258,7 @@ SPATIAL = ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2
            "InstanceNorm2d", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
            "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "PixelShuffle", "PixelUnshuffle", "Softmax2d", "PReLU",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d",
-           "AdaptiveMaxPool2d", "AdaptiveMaxPool1d", "Upsample",
+           "AdaptiveMaxPool2d", "AdaptiveMaxPool1d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
            "Flatten")
 
 
@@ -310,7 +310,7 @@ def spatial_shape(node, shape):
         return out
     if kind.startswith("Adaptive"):  # AdaptiveAvgPool, AdaptiveMaxPool
         return [shape[0], *tuple_of(node["output_size"], len(shape) - 1)]
-    if kind == "Upsample":  # whole factors
+    if kind in ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"):  # whole factors
         if "size" in node:
             return [shape[0], *tuple_of(node["size"], len(shape) - 1)]
         return [shape[0], *(d * f for d, f in zip(shape[1:], tuple_of(node["scale_factor"], len(shape) - 1)))]

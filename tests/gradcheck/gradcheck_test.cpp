@@ -352,7 +352,8 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       const std::int64_t dim = get_integer(l, "dim", -1);
       const std::size_t d = dim < 0 ? shape.size() + static_cast<std::size_t>(dim) : static_cast<std::size_t>(dim - 1);
       shape.at(d) /= 2;
-    } else if (type == "Upsample") {  // size, or the input's times scale_factor, truncated (ATen's)
+    } else if (type == "Upsample" || type == "UpsamplingNearest2d" || type == "UpsamplingBilinear2d") {
+      // size, or the input's times scale_factor, truncated (ATen's)
       const std::size_t dims = shape.size() - 1;
       if (member(l, "size")) {
         const auto size = get_ints(l, "size", 0, dims);
@@ -741,7 +742,9 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::prelu(h, p.at(prefix + "weight"));
     } else if (type == "GLU") {
       h = torch::glu(h, get_integer(l, "dim", -1));
-    } else if (type == "Upsample") {  // torch.nn.Upsample by its output size (and its scales, as F.interpolate)
+    } else if (type == "Upsample" || type == "UpsamplingNearest2d" || type == "UpsamplingBilinear2d") {
+      // torch.nn.Upsample by its output size (and its scales, as F.interpolate); the aliases fix
+      // the mode ('bilinear' with align_corners=True)
       std::vector<std::int64_t> size(h.sizes().begin() + 2, h.sizes().end());
       std::vector<c10::optional<double>> scales(size.size());
       if (member(l, "size")) {
@@ -754,8 +757,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
           if (!recompute) scales[d] = scale[d];
         }
       }
-      const std::string mode = get_string(l, "mode", "nearest");
-      const bool align = get_bool(l, "align_corners", false);
+      const std::string mode = type == "UpsamplingBilinear2d" ? "bilinear" : get_string(l, "mode", "nearest");
+      const bool align = type == "UpsamplingBilinear2d" || get_bool(l, "align_corners", false);
       if (mode == "linear")
         h = torch::upsample_linear1d(h, size, align, scales[0]);
       else if (mode == "bilinear")

@@ -24,13 +24,23 @@ void write_sizes(CodeWriter& w, const Node& n, const Value& idx) {
   w.line("constexpr int kDim = " + std::to_string(attr_int(n, "embedding_dim")) + ";  // embedding_dim");
 }
 
+// EmbeddingBag's lookup (embedding_bag.cpp) gives padding_idx's positions zeros, whatever the row
+// holds: torch's embedding_bag leaves them out of the bag.
+bool zero_padding(const Node& n) { return n.attrs.count("zero_padding") && attr_bool(n, "zero_padding"); }
+
 void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   write_sizes(w, n, g.value(n.inputs[0]));
   w.line("// Every index lies in [0, " + std::to_string(attr_int(n, "num_embeddings")) +
          "): the data loader checked them.");
+  if (zero_padding(n))
+    w.line("constexpr std::int64_t kPaddingIdx = " + std::to_string(attr_int(n, "padding_idx")) +
+           ";  // left out of the bag: zeros");
   w.open("for (int i = 0; i < n * kIndices; ++i)");
   w.line("const float* row = weight + inp[i] * kDim;");
-  w.line("std::copy(row, row + kDim, out + i * kDim);");
+  if (zero_padding(n))
+    w.line("if (inp[i] == kPaddingIdx) std::fill(out + i * kDim, out + (i + 1) * kDim, 0.0f); else std::copy(row, row + kDim, out + i * kDim);");
+  else
+    w.line("std::copy(row, row + kDim, out + i * kDim);");
   w.close();
 }
 
@@ -73,8 +83,14 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
                           "n * kIndices * kDim",
                           {"// Every index lies in [0, " + std::to_string(attr_int(n, "num_embeddings")) +
                                "): the data loader checked them.",
-                           "out[i] = weight[inp[i / kDim] * kDim + i % kDim];"},
-                          [&](CodeWriter& k) { k.line(dim); });
+                           zero_padding(n) ? "out[i] = inp[i / kDim] == kPaddingIdx ? 0.0f : weight[inp[i / kDim] * kDim + i % kDim];"
+                                           : "out[i] = weight[inp[i / kDim] * kDim + i % kDim];"},
+                          [&](CodeWriter& k) {
+                            k.line(dim);
+                            if (zero_padding(n))
+                              k.line("constexpr std::int64_t kPaddingIdx = " + std::to_string(attr_int(n, "padding_idx")) +
+                                     ";  // left out of the bag: zeros");
+                          });
 }
 
 // CUDA backward, a scatter-add made deterministic and cheap: the first position holding index t

@@ -115,6 +115,11 @@ def layer_shapes(spec, channels=None):
             out += [(f"{node['name']}.weight", (n, dim))]
             features[node["name"]] = dim
             shapes[node["name"]] = shapes[ins[0]] + [dim]
+        elif node["type"] == "EmbeddingBag":  # bags (B) of indices -> (D)
+            n, dim = node["num_embeddings"], node["embedding_dim"]
+            out += [(f"{node['name']}.weight", (n, dim))]
+            features[node["name"]] = dim
+            shapes[node["name"]] = [dim]
         elif node["type"] == "PositionalEmbedding":
             out += [(f"{node['name']}.weight", (node["num_positions"], features[ins[0]]))]
             features[node["name"]] = features[ins[0]]
@@ -225,7 +230,8 @@ def layer_shapes(spec, channels=None):
         elif node["type"] in ("Add", "Mul") and shapes.get(ins[0]) is not None and shapes.get(ins[1]) is not None:
             shapes[node["name"]] = [max(a, b) for a, b in zip(shapes[ins[0]], shapes[ins[1]])]  # torch's broadcast
             features[node["name"]] = shapes[node["name"]][-1] if shapes[node["name"]] else None  # (batch,): none
-        elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "Linear", "GLU", *RECURRENT_GATES):
+        elif node["type"] in ("Add", "Mul") or node["type"] not in ("Concat", "Embedding", "EmbeddingBag", "Linear", "GLU",
+                                                                    *RECURRENT_GATES):
             shapes[node["name"]] = shapes.get(ins[0])
         last = node["name"]
     return [(name, shape) for name, shape in out if name.split(".")[0] not in reused]
@@ -501,7 +507,7 @@ def write_data(spec, work, rng):
     for prefix, rows in (("", 57), ("v", 23)):
         if tokens:
             nodes = model.get("graph") or model["layers"]
-            vocab = next(n["num_embeddings"] for n in nodes if n.get("type") == "Embedding")
+            vocab = next(n["num_embeddings"] for n in nodes if n.get("type") in ("Embedding", "EmbeddingBag"))
             x = rng.integers(0, vocab, size=(rows, *x_spec["shape"])).astype(np.int64)
             y = rng.integers(0, model["target"]["num_classes"], size=(rows, *model["target"].get("shape", []))).astype(np.int64)
             np.save(os.path.join(work, prefix + "x.npy"), x)

@@ -505,6 +505,12 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       if (member(l, "padding_idx")) s->padding_idx = (get_integer(l, "padding_idx", 0) + num) % num;
       if (get_bool(l, "scale_grad_by_freq", false)) s->not_derivatives.insert(prefix + "weight");
       shape.push_back(dim);
+    } else if (type == "EmbeddingBag") {  // bags (B) of indices -> (D)
+      const std::int64_t num = get_integer(l, "num_embeddings", 0), dim = get_integer(l, "embedding_dim", 0);
+      s->params.push_back({prefix + "weight", {num, dim}});
+      s->num_embeddings = num;
+      if (member(l, "padding_idx")) s->padding_idx = (get_integer(l, "padding_idx", 0) + num) % num;
+      shape = {dim};
     } else {
       ADD_FAILURE() << "the oracle does not know layer type '" << type << "'";
     }
@@ -1017,6 +1023,12 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       }
     } else if (type == "Embedding") {
       h = torch::embedding(p.at(prefix + "weight"), h, s.padding_idx, get_bool(l, "scale_grad_by_freq", false));
+    } else if (type == "EmbeddingBag") {  // torch.nn.functional.embedding_bag on a 2-d input: a bag per row
+      namespace F = torch::nn::functional;
+      auto o = F::EmbeddingBagFuncOptions();
+      if (get_string(l, "mode", "mean") == "sum") o.mode(torch::kSum); else o.mode(torch::kMean);
+      if (s.padding_idx >= 0) o.padding_idx(s.padding_idx);
+      h = F::embedding_bag(h, p.at(prefix + "weight"), o);
     } else {
       ADD_FAILURE() << "unknown layer " << type;
     }

@@ -42,6 +42,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_log_softmax(ops, layers);
   register_embedding(ops, layers);
   register_embedding_bag(layers);
+  register_fold(ops, layers);
   register_conv(ops, layers);
   register_conv_transpose(ops, layers);
   register_multihead_attention(ops, layers);

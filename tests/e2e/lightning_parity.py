@@ -264,7 +264,7 @@ SPATIAL = ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2
            "InstanceNorm2d", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
            "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "PixelShuffle", "PixelUnshuffle", "Softmax2d", "PReLU",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d",
-           "AdaptiveMaxPool2d", "AdaptiveMaxPool1d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+           "AdaptiveMaxPool2d", "AdaptiveMaxPool1d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Unfold", "Fold",
            "Flatten")
 
 
@@ -316,6 +316,13 @@ def spatial_shape(node, shape):
         return out
     if kind.startswith("Adaptive"):  # AdaptiveAvgPool, AdaptiveMaxPool
         return [shape[0], *tuple_of(node["output_size"], len(shape) - 1)]
+    if kind in ("Unfold", "Fold"):  # (C, H, W) <-> (C kh kw, L)
+        k, s, p, d = (tuple_of(node.get(a, dflt), 2) for a, dflt in
+                      (("kernel_size", 1), ("stride", 1), ("padding", 0), ("dilation", 1)))
+        if kind == "Fold":
+            return [shape[0] // (k[0] * k[1]), *tuple_of(node["output_size"], 2)]
+        blocks = math.prod((shape[1 + i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i in range(2))
+        return [shape[0] * k[0] * k[1], blocks]
     if kind in ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"):  # whole factors
         if "size" in node:
             return [shape[0], *tuple_of(node["size"], len(shape) - 1)]

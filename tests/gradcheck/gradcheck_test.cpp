@@ -505,6 +505,19 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       if (member(l, "padding_idx")) s->padding_idx = (get_integer(l, "padding_idx", 0) + num) % num;
       if (get_bool(l, "scale_grad_by_freq", false)) s->not_derivatives.insert(prefix + "weight");
       shape.push_back(dim);
+    } else if (type == "Unfold" || type == "Fold") {  // (C, H, W) <-> (C kh kw, L)
+      const auto k = get_ints(l, "kernel_size", 1, 2), st = get_ints(l, "stride", 1, 2);
+      const auto pad = get_ints(l, "padding", 0, 2), dil = get_ints(l, "dilation", 1, 2);
+      const std::vector<std::int64_t> image =
+          type == "Unfold" ? shape : std::vector<std::int64_t>{shape[0] / (k[0] * k[1]), 0, 0};
+      if (type == "Fold") {
+        const auto size = get_ints(l, "output_size", 1, 2);
+        shape = {image[0], size[0], size[1]};
+      } else {
+        std::int64_t blocks = 1;
+        for (int d = 0; d < 2; ++d) blocks *= window_out(shape[d + 1], pad[d], k[d], st[d], dil[d]);
+        shape = {shape[0] * k[0] * k[1], blocks};
+      }
     } else if (type == "EmbeddingBag") {  // bags (B) of indices -> (D)
       const std::int64_t num = get_integer(l, "num_embeddings", 0), dim = get_integer(l, "embedding_dim", 0);
       s->params.push_back({prefix + "weight", {num, dim}});
@@ -1023,6 +1036,15 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       }
     } else if (type == "Embedding") {
       h = torch::embedding(p.at(prefix + "weight"), h, s.padding_idx, get_bool(l, "scale_grad_by_freq", false));
+    } else if (type == "Unfold") {
+      namespace F = torch::nn::functional;
+      h = F::unfold(h, F::UnfoldFuncOptions(get_ints(l, "kernel_size", 1, 2)).dilation(get_ints(l, "dilation", 1, 2))
+                           .padding(get_ints(l, "padding", 0, 2)).stride(get_ints(l, "stride", 1, 2)));
+    } else if (type == "Fold") {
+      namespace F = torch::nn::functional;
+      h = F::fold(h, F::FoldFuncOptions(get_ints(l, "output_size", 1, 2), get_ints(l, "kernel_size", 1, 2))
+                         .dilation(get_ints(l, "dilation", 1, 2)).padding(get_ints(l, "padding", 0, 2))
+                         .stride(get_ints(l, "stride", 1, 2)));
     } else if (type == "EmbeddingBag") {  // torch.nn.functional.embedding_bag on a 2-d input: a bag per row
       namespace F = torch::nn::functional;
       auto o = F::EmbeddingBagFuncOptions();

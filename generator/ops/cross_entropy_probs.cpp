@@ -50,6 +50,22 @@ std::string probability(const Node& n, const std::string& p, const std::string& 
   return class_weighted(n) ? t + " * " + weight + "[" + k + "]" : t;
 }
 
+// Opens CUDA row kernel `name(params, int rows)` (the class weights in global memory before it,
+// named <fn>_weight) with the constants, `i` the row of its warp or block, `t` the thread's first
+// class, `row` and `p` the row's logits and probabilities.
+void open_row_kernel(CudaEmit& e, const Node& n, const Graph& g, const RowSplit& split, const std::string& name,
+                     const std::string& params, const std::string& comment) {
+  CodeWriter& k = e.kernels;
+  if (class_weighted(n)) write_device_class_weights(k, n, e.fn + "_weight");
+  k.line();
+  k.line(comment);
+  k.open("__global__ void " + name + "(" + params + ", const float* __restrict__ inp, const float* __restrict__ target, int rows)");
+  write_constants(k, n, g, false);
+  open_row(k, split, "i", "rows");
+  k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
+  k.line("const float* p = target + static_cast<std::int64_t>(i) * kClasses;");
+}
+
 }  // namespace
 
 int build_cross_entropy_probs(LayerBuild& b, const std::vector<int>& in) {
@@ -116,16 +132,9 @@ void register_cross_entropy_probs(std::vector<OpDef>& ops) {
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const std::string weight = e.fn + "_weight";
     const RowSplit split = split_rows(attr_int(n, "num_classes"));
+    open_row_kernel(e, n, g, split, e.fn + "_row_kernel", "float* __restrict__ lse, float* __restrict__ term",
+                    "// Row i's log-sum-exp and its sum of log_softmax x p.");
     CodeWriter& k = e.kernels;
-    if (class_weighted(n)) write_device_class_weights(k, n, weight);
-    k.line();
-    k.line("// Row i's log-sum-exp and its sum of log_softmax x p.");
-    k.open("__global__ void " + e.fn + "_row_kernel(float* __restrict__ lse, float* __restrict__ term, "
-           "const float* __restrict__ inp, const float* __restrict__ target, int rows)");
-    write_constants(k, n, g, false);
-    open_row(k, split, "i", "rows");
-    k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
-    k.line("const float* p = target + static_cast<std::int64_t>(i) * kClasses;");
     k.line("float max = row[0];");
     k.line("for (int c = t; c < kClasses; c += kRowThreads) max = std::max(max, row[c]);");
     k.line("max = " + row_max(split, "max") + ";");
@@ -197,18 +206,12 @@ void register_cross_entropy_probs(std::vector<OpDef>& ops) {
   b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
     const std::string weight = e.fn + "_weight";
     const RowSplit split = split_rows(attr_int(n, "num_classes"));
+    open_row_kernel(e, n, g, split, e.fn + "_kernel",
+                    "float* __restrict__ dinp, const float* __restrict__ dloss, const float* __restrict__ lse",
+                    "// Row i's gradient.");
     CodeWriter& k = e.kernels;
-    if (class_weighted(n)) write_device_class_weights(k, n, weight);
-    k.line();
-    k.line("// Row i's gradient.");
-    k.open("__global__ void " + e.fn + "_kernel(float* __restrict__ dinp, const float* __restrict__ dloss, "
-           "const float* __restrict__ inp, const float* __restrict__ target, const float* __restrict__ lse, int rows)");
-    write_constants(k, n, g, false);
-    open_row(k, split, "i", "rows");
     k.line(attr_str(n, "reduction") == "mean" ? "const float scale = -(dloss[0] / static_cast<float>(rows));  // -g: reduction='mean'"
                                               : "const float scale = -dloss[0];  // -g: reduction='sum'");
-    k.line("const float* row = inp + static_cast<std::int64_t>(i) * kClasses;");
-    k.line("const float* p = target + static_cast<std::int64_t>(i) * kClasses;");
     k.line("float* drow = dinp + static_cast<std::int64_t>(i) * kClasses;");
     k.line("float total = 0.0f;");
     k.line("for (int c = t; c < kClasses; c += kRowThreads) total += scale * " + probability(n, "p", "c", weight) + ";");
@@ -220,7 +223,7 @@ void register_cross_entropy_probs(std::vector<OpDef>& ops) {
     CodeWriter& w = e.body;
     if (rows_per_sample(n, g) > 1) w.line("constexpr int kPositions = " + std::to_string(rows_per_sample(n, g)) + ";");
     w.line("const int rows = " + rows(n, g) + ";");
-    emit_row_launch(w, e.fn + "_kernel", split, "rows", {"dinp", "dloss", "inp", "target", "lse", "rows"});
+    emit_row_launch(w, e.fn + "_kernel", split, "rows", {"dinp", "dloss", "lse", "inp", "target", "rows"});
   };
   ops.push_back(std::move(b));
 }

@@ -34,6 +34,7 @@ const std::set<std::string> kPromoting = {"add", "mul"};
 // Float32 results whatever the input: losses (autocast's float32 list casts their input up),
 // lookups of float32 weights, and a float32 weight added to the input.
 const std::set<std::string> kFloat32 = {"mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "cross_entropy_loss",
+                                        "cross_entropy_probs",
                                         "nll_loss", "bce_with_logits_loss", "bce_loss", "kl_div_loss", "poisson_nll_loss",
                                         "soft_margin_loss", "hinge_embedding_loss", "multi_margin_loss",
                                         "multilabel_margin_loss", "margin_ranking_loss", "cosine_embedding_loss", "embedding",

@@ -540,6 +540,10 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.line("m.optimizer.etaplus = " + num(o.etaplus) + ";");
     w.line("m.optimizer.step_size_min = " + num(o.step_size_min) + ";");
     w.line("m.optimizer.step_size_max = " + num(o.step_size_max) + ";");
+  } else if (o.type == "ASGD") {
+    w.line("m.optimizer.lambd = " + num(o.lambd) + ";");
+    w.line("m.optimizer.alpha = " + num(o.alpha) + ";");
+    w.line("m.optimizer.t0 = " + num(o.t0) + ";");
   } else if (o.type == "Adadelta") {
     w.line("m.optimizer.rho = " + num(o.rho) + ";");
     w.line("m.optimizer.eps = " + num(o.eps) + ";");

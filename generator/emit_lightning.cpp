@@ -779,6 +779,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   } else if (o.type == "Rprop") {
     args += ", etas=(" + ltrt::python_repr(o.etaminus) + ", " + ltrt::python_repr(o.etaplus) + "), step_sizes=(" +
             ltrt::python_repr(o.step_size_min) + ", " + ltrt::python_repr(o.step_size_max) + ")";
+  } else if (o.type == "ASGD") {
+    args += ", lambd=" + ltrt::python_repr(o.lambd) + ", alpha=" + ltrt::python_repr(o.alpha) +
+            ", t0=" + ltrt::python_repr(o.t0);
   } else if (o.type == "Adadelta") {
     args += ", rho=" + ltrt::python_repr(o.rho) + ", eps=" + ltrt::python_repr(o.eps);
   } else if (o.type == "Adagrad") {

@@ -745,6 +745,7 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
         : s.type == "Adagrad" ? std::vector<const char*>{"lr_decay", "eps", "initial_accumulator_value", "maximize"}
         : s.type == "Adadelta" ? std::vector<const char*>{"rho", "eps", "maximize"}
         : s.type == "Rprop"    ? std::vector<const char*>{"etas", "step_sizes", "maximize"}
+        : s.type == "ASGD"     ? std::vector<const char*>{"lambd", "alpha", "t0", "maximize"}
         : s.type == "Adamax"  ? std::vector<const char*>{"betas", "eps", "maximize"}
         : s.type == "RAdam"   ? std::vector<const char*>{"betas", "eps", "decoupled_weight_decay", "maximize"}
         : s.type == "NAdam"   ? std::vector<const char*>{"betas", "eps", "momentum_decay", "decoupled_weight_decay",
@@ -772,14 +773,15 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
   ltrt::ConfigObject o(top.require("optimizer"), "optimizer");
   OptimizerSpec& s = spec.optimizer;
   s.type = o.string("type", "",
-                    {"SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad", "Adadelta", "Rprop"});
+                    {"SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad", "Adadelta", "Rprop",
+                     "ASGD"});
   if (s.type.empty())
     o.fail_here("missing required key 'type' ('SGD', 'Adam', 'AdamW', 'Adamax', 'RAdam', 'NAdam', 'RMSprop', "
-                "'Adagrad', 'Adadelta' or 'Rprop')");
-  // torch.optim's defaults: lr 1e-3, RMSprop's, Adagrad's and Rprop's 1e-2, Adamax's and NAdam's 2e-3,
-  // Adadelta's 1.
+                "'Adagrad', 'Adadelta', 'Rprop' or 'ASGD')");
+  // torch.optim's defaults: lr 1e-3, RMSprop's, Adagrad's, Rprop's and ASGD's 1e-2, Adamax's and NAdam's
+  // 2e-3, Adadelta's 1.
   s.lr = o.number("lr",
-                  s.type == "RMSprop" || s.type == "Adagrad" || s.type == "Rprop" ? 1e-2
+                  s.type == "RMSprop" || s.type == "Adagrad" || s.type == "Rprop" || s.type == "ASGD" ? 1e-2
                   : s.type == "Adamax" || s.type == "NAdam" ? 2e-3
                   : s.type == "Adadelta"                      ? 1.0
                                                               : 1e-3,
@@ -820,6 +822,12 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
     pair("step_sizes", s.step_size_min, s.step_size_max);
     if (!(s.step_size_min >= 0.0 && s.step_size_min <= s.step_size_max))
       o.fail("step_sizes", "must be (min, max) with 0 <= min <= max");
+  } else if (s.type == "ASGD") {
+    // torch checks none of them; a negative lambd could make (1 + lambd * lr * step) negative, whose
+    // power Python takes as a complex number.
+    s.lambd = o.number("lambd", 1e-4, 0.0, HUGE_VAL);
+    s.alpha = o.number("alpha", 0.75, -HUGE_VAL, HUGE_VAL);
+    s.t0 = o.number("t0", 1e6, -HUGE_VAL, HUGE_VAL);
   } else if (s.type == "Adadelta") {
     s.rho = o.number("rho", 0.9, 0.0, 1.0);
     s.eps = o.number("eps", 1e-6, 0.0, HUGE_VAL);
@@ -902,6 +910,7 @@ ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
            : o.type == "RMSprop" ? ltrt::OptimizerKind::rmsprop
            : o.type == "Adadelta" ? ltrt::OptimizerKind::adadelta
            : o.type == "Rprop"    ? ltrt::OptimizerKind::rprop
+           : o.type == "ASGD"     ? ltrt::OptimizerKind::asgd
                                  : ltrt::OptimizerKind::adagrad;
   c.lr = o.lr;
   c.momentum = o.momentum;
@@ -922,6 +931,8 @@ ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
   c.etaplus = o.etaplus;
   c.step_size_min = o.step_size_min;
   c.step_size_max = o.step_size_max;
+  c.lambd = o.lambd;
+  c.t0 = o.t0;
   c.weight_decay = o.weight_decay;
   c.maximize = o.maximize;
   return c;

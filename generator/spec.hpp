@@ -83,7 +83,7 @@ struct ParamGroupSpec {
 
 struct OptimizerSpec {
   std::string type;     // "SGD" | "Adam" | "AdamW" | "Adamax" | "RAdam" | "NAdam" | "RMSprop" | "Adagrad" |
-                        // "Adadelta" | "Rprop"
+                        // "Adadelta" | "Rprop" | "ASGD"
   double lr = 1e-3;
   double momentum = 0, dampening = 0;  // SGD; RMSprop's momentum
   bool nesterov = false;
@@ -91,11 +91,12 @@ struct OptimizerSpec {
   bool amsgrad = false;
   bool decoupled_weight_decay = false;  // RAdam, NAdam
   double momentum_decay = 4e-3;         // NAdam
-  double alpha = 0.99;  // RMSprop
+  double alpha = 0.99;  // RMSprop; ASGD's (its default 0.75)
   bool centered = false;
   double lr_decay = 0, initial_accumulator_value = 0;  // Adagrad
   double rho = 0.9;                                    // Adadelta
   double etaminus = 0.5, etaplus = 1.2, step_size_min = 1e-6, step_size_max = 50;  // Rprop
+  double lambd = 1e-4, t0 = 1e6;                                                  // ASGD
   double weight_decay = 0;
   bool maximize = false;
   std::vector<ParamGroupSpec> param_groups;  // empty: one group of every parameter

@@ -325,7 +325,7 @@ class CudaBackend : public Backend {
     settle_grad_scaler();
     // The learning rate as it is now: on_before_optimizer_step may have set it.
     set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, optimizer.lrs(), optimizer.momentums(),
-                          optimizer.mu_products(), optimizer.step_count() + 1);
+                          optimizer.group_states(), optimizer.step_count() + 1);
     LTRT_CUDA_CHECK(cudaEventSynchronize(scalars_sent_));  // the pinned scalars' last copy is done
     *pinned_scalars_ = step_scalars_;
     // After unscale_gradients the device's found_inf is the step's verdict: the optimizer's
@@ -545,18 +545,18 @@ class CudaBackend : public Backend {
     step_scalars_.batch_norm_momentum_none = batch_norm_momentum_none_ ? 1 : 0;
     if (stepping)
       set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, stepping->lrs(), stepping->momentums(),
-                            stepping->mu_products(), stepping->step_count() + 1);
+                            stepping->group_states(), stepping->step_count() + 1);
     stage_batch(s.n, &step_scalars_);
   }
 
-  // The optimizer step just enqueued advances the optimizer's count (and NAdam's mu_product) on the
+  // The optimizer step just enqueued advances the optimizer's count (and NAdam's mu_product or ASGD's eta) on the
   // host at once, as the next step's scalars need it. Under "16-mixed" the step may turn out
   // skipped: what the count was before is kept, and found_inf is read back behind the step.
   void count_step(Optimizer& optimizer) {
     if (grad_scaling_) {
       counted_ = &optimizer;
       steps_before_ = optimizer.step_count();
-      mu_products_before_ = optimizer.mu_products();
+      group_states_before_ = optimizer.group_states();
       LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_found_inf_, &scalars_->found_inf, sizeof(int), cudaMemcpyDeviceToHost,
                                       compute_));
       LTRT_CUDA_CHECK(cudaEventRecord(found_inf_ready_, compute_));
@@ -574,7 +574,7 @@ class CudaBackend : public Backend {
     scaler_.update(found_inf);
     if (found_inf) {
       counted_->set_step_count(steps_before_);
-      counted_->set_mu_products(mu_products_before_);
+      counted_->set_group_states(group_states_before_);
     }
     counted_ = nullptr;
   }
@@ -736,7 +736,7 @@ class CudaBackend : public Backend {
   GradScaler scaler_;
   Optimizer* counted_ = nullptr;  // the optimizer whose last step's found_inf is not settled yet
   std::int64_t steps_before_ = 0;
-  std::vector<float> mu_products_before_;
+  std::vector<float> group_states_before_;
   int* pinned_found_inf_ = nullptr;
   cudaEvent_t found_inf_ready_ = nullptr;
   void* block_ = nullptr;

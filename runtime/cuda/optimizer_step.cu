@@ -1,11 +1,12 @@
-// torch.optim.SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad / Adadelta / Rprop as fused kernels over the flat parameter
+// torch.optim.SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad / Adadelta / Rprop / ASGD as fused kernels over the flat parameter
 // region, a launch per parameter group (each reads its lr, momentum and weight decay): one thread an element, the same
-// float arithmetic as runtime/src/sgd.cpp, adam.cpp, adamax.cpp, radam.cpp, nadam.cpp, rmsprop.cpp, adagrad.cpp, adadelta.cpp and rprop.cpp (fmaf
+// float arithmetic as runtime/src/sgd.cpp, adam.cpp, adamax.cpp, radam.cpp, nadam.cpp, rmsprop.cpp, adagrad.cpp, adadelta.cpp, rprop.cpp and asgd.cpp (fmaf
 // where they call std::fma; the
 // runtime's CUDA code is compiled with --fmad=false so nothing else fuses).
 #include <cmath>
 
 #include "ltrt/cuda/kernels.cuh"
+#include "ltrt/asgd.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/lerp.hpp"
 #include "ltrt/nadam.hpp"
@@ -245,11 +246,29 @@ __global__ void rprop_kernel(float* __restrict__ param, const float* __restrict_
   prev[i] = g;                                             // prev.copy_(grad)
 }
 
+struct AsgdFlags {
+  float weight_decay;
+  bool decay, maximize;
+};
+
+__global__ void asgd_kernel(float* __restrict__ param, const float* __restrict__ grad, float* __restrict__ ax,
+                            std::int64_t n, AsgdFlags f, int group, const StepScalars* __restrict__ s) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
+  float g = f.maximize ? -grad[i] : grad[i];
+  if (f.decay) g = fmaf(f.weight_decay, param[i], g);  // grad.add(param, alpha=weight_decay)
+  float p = param[i] * s->asgd_decay[group];           // param.mul_(1 - lambd * eta)
+  p = fmaf(s->asgd_neg_eta[group], g, p);              // param.add_(grad, alpha=-eta)
+  param[i] = p;
+  ax[i] = s->asgd_average ? ax[i] + (p - ax[i]) * s->asgd_mu : p;  // ax.add_(param.sub(ax).mul_(mu)), or a copy
+}
+
 }  // namespace
 
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
                            const std::vector<double>& lrs, const std::vector<double>& momentums,
-                           const std::vector<float>& mu_products, std::int64_t step) {
+                           const std::vector<float>& group_states, std::int64_t step) {
   s.first_step = step == 1;
   const double t = static_cast<double>(step);
   const double bias_correction2 = 1.0 - std::pow(c.beta2, t);
@@ -273,10 +292,17 @@ void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::
     s.decoupled_scale[g] = static_cast<float>(1.0 - lr * groups[g].weight_decay);
     s.bias_correction1[g] = static_cast<float>(bias_correction1);
     if (c.kind == OptimizerKind::nadam) {  // as nadam_step's
-      if (g >= mu_products.size()) throw Error("internal error: NAdam's step scalars without its mu_product");
-      const NadamScalars n = nadam_scalars(lr, momentum, c.beta2, c.momentum_decay, step, mu_products[g]);
+      if (g >= group_states.size()) throw Error("internal error: NAdam's step scalars without its mu_product");
+      const NadamScalars n = nadam_scalars(lr, momentum, c.beta2, c.momentum_decay, step, group_states[g]);
       s.nadam_grad_value[g] = static_cast<float>(n.grad_value);
       s.nadam_exp_avg_value[g] = static_cast<float>(n.exp_avg_value);
+    } else if (c.kind == OptimizerKind::asgd) {  // as asgd_step's
+      if (g >= group_states.size()) throw Error("internal error: ASGD's step scalars without its eta");
+      const AsgdScalars a = asgd_scalars(lr, c.lambd, c.alpha, c.t0, step, group_states[g]);
+      s.asgd_decay[g] = a.decay;
+      s.asgd_neg_eta[g] = a.neg_eta;
+      s.asgd_mu = a.mu;
+      s.asgd_average = a.average ? 1 : 0;
     }
   }
 }
@@ -370,6 +396,13 @@ void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vec
         rprop_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, slots + n + b, g.count, f,
                                                           static_cast<int>(gi), ctx.scalars);
         LTRT_CUDA_CHECK_LAUNCH("rprop_kernel");
+        break;
+      }
+      case OptimizerKind::asgd: {
+        const AsgdFlags f{static_cast<float>(g.weight_decay), g.weight_decay != 0.0, c.maximize};
+        asgd_kernel<<<blocks, kThreads, 0, ctx.stream>>>(param + b, grad + b, slots + b, g.count, f,
+                                                         static_cast<int>(gi), ctx.scalars);
+        LTRT_CUDA_CHECK_LAUNCH("asgd_kernel");
         break;
       }
     }

@@ -271,10 +271,10 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
   json::Value optimizer = json::Value::make_object();
   optimizer.set("type", json::Value::make_string(optimizer_name(model.optimizer.kind)));
   optimizer.set("step", json::Value::make_integer(state.optimizer_step));
-  if (!state.mu_products.empty()) {  // NAdam: each group's mu_product (a float32, exact as a double)
-    json::Value products = json::Value::make_array();
-    for (float p : state.mu_products) products.push(json::Value::make_number(p));
-    optimizer.set("mu_product", std::move(products));
+  if (!state.group_states.empty()) {  // NAdam's mu_product, ASGD's eta: each group's (a float32, exact as a double)
+    json::Value values = json::Value::make_array();
+    for (float v : state.group_states) values.push(json::Value::make_number(v));
+    optimizer.set(group_state_name(model.optimizer.kind), std::move(values));
   }
   if (!state.lrs.empty()) {
     json::Value lrs = json::Value::make_array();
@@ -366,18 +366,19 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
                 ", this program's is " + optimizer_name(model.optimizer.kind));
   }
   state.optimizer_step = step->integer;
-  if (model.optimizer.kind == OptimizerKind::nadam) {
-    const json::Value* products = optimizer.find("mu_product");
-    if (products == nullptr || !products->is_array())
-      throw Error(path + ": __metadata__ 'optimizer' has no 'mu_product' list (NAdam's state per parameter group)");
-    for (const json::Value& p : products->items) {
-      if (!p.is_number()) throw Error(path + ": __metadata__ 'optimizer' 'mu_product' holds a non-number");
-      state.mu_products.push_back(static_cast<float>(p.num));
+  if (const char* name = group_state_name(model.optimizer.kind)) {  // NAdam's mu_product, ASGD's eta
+    const std::string key = name, kind = optimizer_name(model.optimizer.kind);
+    const json::Value* values = optimizer.find(key);
+    if (values == nullptr || !values->is_array())
+      throw Error(path + ": __metadata__ 'optimizer' has no '" + key + "' list (" + kind + "'s state per parameter group)");
+    for (const json::Value& v : values->items) {
+      if (!v.is_number()) throw Error(path + ": __metadata__ 'optimizer' '" + key + "' holds a non-number");
+      state.group_states.push_back(static_cast<float>(v.num));
     }
     const std::size_t groups = model.num_param_groups == 0 ? 1 : static_cast<std::size_t>(model.num_param_groups);
-    if (state.mu_products.size() != groups)
-      throw Error(path + ": __metadata__ 'optimizer' has " + std::to_string(state.mu_products.size()) +
-                  " mu_product values, one per parameter group; this program's NAdam has " + std::to_string(groups));
+    if (state.group_states.size() != groups)
+      throw Error(path + ": __metadata__ 'optimizer' has " + std::to_string(state.group_states.size()) + " " + key +
+                  " values, one per parameter group; this program's " + kind + " has " + std::to_string(groups));
   }
   if (const json::Value* lrs = optimizer.find("lr")) {  // absent from earlier ltgen versions' checkpoints
     const std::size_t groups = model.num_param_groups == 0 ? 1 : static_cast<std::size_t>(model.num_param_groups);

@@ -437,6 +437,10 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
     sizes.push(Value::make_number(o.step_size_min));
     sizes.push(Value::make_number(o.step_size_max));
     opt.set("step_sizes", std::move(sizes));
+  } else if (o.kind == OptimizerKind::asgd) {
+    opt.set("lambd", Value::make_number(o.lambd));
+    opt.set("alpha", Value::make_number(o.alpha));
+    opt.set("t0", Value::make_number(o.t0));
   } else if (o.kind == OptimizerKind::adadelta) {
     opt.set("rho", Value::make_number(o.rho));
     opt.set("eps", Value::make_number(o.eps));

@@ -1,5 +1,5 @@
 // Dispatch from OptimizerConfig to the SGD / Adam / AdamW / Adamax / RAdam / NAdam / RMSprop / Adagrad / Adadelta
-// / Rprop kernels.
+// / Rprop / ASGD kernels.
 #include "ltrt/optimizer.hpp"
 
 #include <cstring>
@@ -8,6 +8,7 @@
 #include "ltrt/adagrad.hpp"
 #include "ltrt/adam.hpp"
 #include "ltrt/adamax.hpp"
+#include "ltrt/asgd.hpp"
 #include "ltrt/arena.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/nadam.hpp"
@@ -41,8 +42,14 @@ const char* optimizer_name(OptimizerKind kind) {
       return "Adadelta";
     case OptimizerKind::rprop:
       return "Rprop";
+    case OptimizerKind::asgd:
+      return "ASGD";
   }
   return "?";
+}
+
+const char* group_state_name(OptimizerKind kind) {
+  return kind == OptimizerKind::nadam ? "mu_product" : kind == OptimizerKind::asgd ? "eta" : nullptr;
 }
 
 std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
@@ -71,6 +78,8 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
       return {"square_avg", "acc_delta"};
     case OptimizerKind::rprop:  // torch's _init_group order
       return {"prev", "step_size"};
+    case OptimizerKind::asgd:  // eta and mu are 0-dim: per group here (group_states, the step count)
+      return {"ax"};
   }
   return {};
 }
@@ -92,7 +101,7 @@ Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
       arena_(arena),
       groups_(param_groups_of(model)),
       momentums_(groups_.size(), optimizer_momentum(model.optimizer).momentum),
-      mu_products_(model.optimizer.kind == OptimizerKind::nadam ? groups_.size() : 0, 1.0f) {
+      group_states_(group_state_name(model.optimizer.kind) ? groups_.size() : 0, 1.0f) {
   for (const ParamGroupDef& g : groups_) lrs_.push_back(g.lr);
   std::int64_t next = 0;  // the groups cover the flat region's trainable part, in order, without gaps
   for (const ParamGroupDef& g : groups_) {
@@ -135,11 +144,15 @@ void Optimizer::step() {
     // torch.optim's per-group loop: the same update with the group's lr, momentum and weight_decay.
     const ParamGroupDef& g = groups_[gi];
     const double lr = lrs_[gi], momentum = momentums_[gi];
-    // NAdam's running product of momenta advances once per step, not once per part.
+    // NAdam's running product of momenta and ASGD's eta advance once per step, not once per part.
     NadamScalars nadam{};
+    AsgdScalars asgd{};
     if (c.kind == OptimizerKind::nadam) {
-      nadam = nadam_scalars(lr, momentum, c.beta2, c.momentum_decay, step_count_, mu_products_[gi]);
-      mu_products_[gi] = nadam.mu_product;
+      nadam = nadam_scalars(lr, momentum, c.beta2, c.momentum_decay, step_count_, group_states_[gi]);
+      group_states_[gi] = nadam.mu_product;
+    } else if (c.kind == OptimizerKind::asgd) {
+      asgd = asgd_scalars(lr, c.lambd, c.alpha, c.t0, step_count_, group_states_[gi]);
+      group_states_[gi] = asgd.next_eta;
     }
     // Every update is elementwise: the group's elements split among the step's threads.
     constexpr std::int64_t kPartElements = 16384;
@@ -205,6 +218,9 @@ void Optimizer::step() {
                      args, first_step);
           break;
         }
+        case OptimizerKind::asgd:
+          asgd_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, n, g.weight_decay, c.maximize, asgd);
+          break;
       }
     });
   }
@@ -213,9 +229,12 @@ void Optimizer::step() {
 void Optimizer::count_device_step() {
   ++step_count_;
   const OptimizerConfig& c = model_.optimizer;
-  for (std::size_t gi = 0; gi < mu_products_.size(); ++gi)  // NAdam: as step() advances it
-    mu_products_[gi] =
-        nadam_scalars(lrs_[gi], momentums_[gi], c.beta2, c.momentum_decay, step_count_, mu_products_[gi]).mu_product;
+  for (std::size_t gi = 0; gi < group_states_.size(); ++gi) {  // as step() advances them
+    float& state = group_states_[gi];
+    state = c.kind == OptimizerKind::nadam
+                ? nadam_scalars(lrs_[gi], momentums_[gi], c.beta2, c.momentum_decay, step_count_, state).mu_product
+                : asgd_scalars(lrs_[gi], c.lambd, c.alpha, c.t0, step_count_, state).next_eta;
+  }
 }
 
 }  // namespace ltrt

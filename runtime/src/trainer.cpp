@@ -808,7 +808,7 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   // First: under "16-mixed" this settles whether the last step was skipped, and with it the count.
   s.grad_scaler = backend_->grad_scaler();
   s.optimizer_step = optimizer_.step_count();
-  s.mu_products = optimizer_.mu_products();
+  s.group_states = optimizer_.group_states();
   for (int g = 0; g < optimizer_.num_groups(); ++g) s.lrs.push_back(optimizer_.lr(g));
   s.rng_data = rngs_.data.state();
   s.rng_dropout = rngs_.dropout.state();
@@ -907,7 +907,7 @@ TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
 
 void Fit::restore_training_state(const TrainState& s, const std::string& path) {
   optimizer_.set_step_count(s.optimizer_step);
-  optimizer_.set_mu_products(s.mu_products);
+  optimizer_.set_group_states(s.group_states);
   if (s.grad_scaler) backend_->restore_grad_scaler(*s.grad_scaler);  // Lightning's MixedPrecision.load_state_dict
   rngs_.data.set_state(s.rng_data);
   rngs_.dropout.set_state(s.rng_dropout);
@@ -1161,7 +1161,7 @@ void Fit::find_lr(LearningRateFinder& finder) {
   backend_->download();
   const std::vector<std::byte> arena(arena_.data(), arena_.data() + model_.arena_bytes);
   const std::int64_t step_count = optimizer_.step_count();
-  const std::vector<float> mu_products = optimizer_.mu_products();
+  const std::vector<float> group_states = optimizer_.group_states();
   const std::vector<double> lrs = optimizer_.lrs(), momentums = optimizer_.momentums();
   std::vector<json::Value> scheduler_states;
   for (const auto& scheduler : schedulers_) scheduler_states.push_back(scheduler->state());
@@ -1220,7 +1220,7 @@ void Fit::find_lr(LearningRateFinder& finder) {
   std::memcpy(arena_.data(), arena.data(), arena.size());
   backend_->upload();
   optimizer_.set_step_count(step_count);
-  optimizer_.set_mu_products(mu_products);
+  optimizer_.set_group_states(group_states);
   for (std::size_t g = 0; g < schedulers_.size(); ++g) schedulers_[g]->load_state(scheduler_states[g]);
   for (int g = 0; g < optimizer_.num_groups(); ++g) {
     optimizer_.set_lr(g, lrs[static_cast<std::size_t>(g)]);

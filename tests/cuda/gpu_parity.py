@@ -468,6 +468,18 @@ def main():
         if c:
             compare_series(f"fit {key}", [v for _, v in c], [v for _, v in g])
     check(column(cpu_rows, "train_loss") or column(cpu_rows, "train_loss_step"), "no train_loss was logged")
+    # The optimizer's state after the fit (slots that training never reads back, as ASGD's average ax,
+    # show a kernel's mistakes only here).
+    slots = {device: {k: v for k, v in load_file(checkpoint(out[device])).items() if k.startswith("optimizer.")}
+             for device in ("cpu", "gpu")}
+    check(sorted(slots["cpu"]) == sorted(slots["gpu"]), f"optimizer slots {sorted(slots['cpu'])} on the CPU, "
+                                                        f"{sorted(slots['gpu'])} on the GPU")
+    for name in sorted(slots["cpu"]):
+        scale = float(np.abs(slots["cpu"][name]).max())
+        diff = float(np.abs(slots["gpu"][name] - slots["cpu"][name]).max())
+        check(diff <= RTOL * scale + 1e-7, f"fit: {name} differs from the CPU's by {diff:.3g} (largest {scale:.3g})")
+    if slots["cpu"]:
+        print(f"fit: the {len(slots['cpu'])} optimizer slots agree within {RTOL:g}")
 
     # Text generation from a prompt, greedy (top_k 1), with the CPU's trained weights: the same
     # text on both devices.

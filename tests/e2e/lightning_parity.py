@@ -55,7 +55,7 @@ args = parser.parse_args()
 TOL = 1e-4
 # "16-mixed" specs (--emulator): the steps the GradScaler skips (an infinity among the gradients),
 # each halving its scale from 65536: what each spec was made to show.
-SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_gpt": 0, "fp16_hooks": 4, "ddp_gpu_fp16": 7}
+SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_skipped_steps_asgd": 8, "fp16_gpt": 0, "fp16_hooks": 4, "ddp_gpu_fp16": 7}
 
 
 def layer_shapes(spec, channels=None):
@@ -1305,8 +1305,11 @@ def compare_grad_scaler(name, json_name, spec_optimizer):
     with open(reader, "w") as f:
         f.write("import json, sys, torch\n"
                 "c = torch.load(sys.argv[1], weights_only=False)\n"
-                "steps = [float(s['step']) for s in c['optimizer_states'][0]['state'].values() if 'step' in s]\n"
-                "print(json.dumps({'scaler': c['MixedPrecision'], 'steps': sorted(set(steps))}))\n")
+                "o = c['optimizer_states'][0]\n"
+                "steps = [float(s['step']) for s in o['state'].values() if 'step' in s]\n"
+                "etas = [sorted({float(o['state'][i]['eta']) for i in g['params'] if 'eta' in o['state'].get(i, {})})\n"
+                "        for g in o['param_groups']]\n"
+                "print(json.dumps({'scaler': c['MixedPrecision'], 'steps': sorted(set(steps)), 'etas': etas}))\n")
     proc = subprocess.run([args.lightning_python, reader, os.path.join(version_dir(os.path.join(args.work, "lightning")),
                                                                        "checkpoints", name + ".ckpt")],
                           capture_output=True, text=True, timeout=300)
@@ -1324,6 +1327,10 @@ def compare_grad_scaler(name, json_name, spec_optimizer):
     if theirs["steps"]:  # optimizers that count their steps (Adam's state['step'])
         check(theirs["steps"] == [float(step)], f"optimizer steps taken: ltgen {step}, Lightning {theirs['steps']}")
         said += f", {step} optimizer steps taken"
+    if spec_optimizer == "ASGD":  # eta moves with the steps taken only: each group's, exactly
+        etas = __import__("json").loads(ours["optimizer"])["eta"]
+        check([[e] for e in etas] == theirs["etas"], f"ASGD's eta per group: ltgen {etas}, Lightning {theirs['etas']}")
+        said += f", ASGD's eta per group {etas}"
     print(said + ", as Lightning's")
 
 

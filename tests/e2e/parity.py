@@ -244,21 +244,23 @@ def run(args):
         print(f"optimizer slots: worst relative difference {worst_s[0]:.3g} ({worst_s[1]})")
     check(not bad, f"optimizer slots differ by more than {SLOT_RTOL:g}:\n" + "\n".join(bad))
 
-    # NAdam's mu_product: a float32 per parameter, the same in a group; the checkpoint keeps each
-    # group's in its 'optimizer' metadata. Exactly torch's (a product of the same float32 factors).
-    products = []  # per group: the set of its parameters' values (one value)
-    for group in opt.param_groups:
-        products.append(sorted({opt.state[p]["mu_product"].item() for p in group["params"] if "mu_product" in opt.state[p]}))
-    if any(products):
-        with safe_open(os.path.join(version, "checkpoints", ckpt_name), "pt") as f:
-            saved = json.loads(f.metadata()["optimizer"]).get("mu_product")
-        check(saved is not None and [[v] for v in saved] == products,
-              f"checkpoint mu_product {saved}, torch's per group {products}")
-        print(f"mu_product: {saved} (torch's exactly)")
+    # NAdam's mu_product and ASGD's eta: a float32 per parameter, the same in a group; the checkpoint
+    # keeps each group's in its 'optimizer' metadata. Exactly torch's (the same float32 arithmetic).
+    for key in ("mu_product", "eta"):
+        values = []  # per group: the set of its parameters' values (one value)
+        for group in opt.param_groups:
+            values.append(sorted({opt.state[p][key].item() for p in group["params"] if key in opt.state[p]}))
+        if any(values):
+            with safe_open(os.path.join(version, "checkpoints", ckpt_name), "pt") as f:
+                saved = json.loads(f.metadata()["optimizer"]).get(key)
+            check(saved is not None and [[v] for v in saved] == values,
+                  f"checkpoint {key} {saved}, torch's per group {values}")
+            print(f"{key}: {saved} (torch's exactly)")
 
-    # Buffers are state to resume: one epoch, then resumed from its checkpoint to the end, must
-    # give the uninterrupted run's checkpoint bit for bit (running stats and counts included).
-    if any(l["type"].startswith("BatchNorm") for l in spec["model"]["layers"]):
+    # Buffers and an optimizer's per-group scalars (ASGD's eta) are state to resume: one epoch, then
+    # resumed from its checkpoint to the end, must give the uninterrupted run's checkpoint bit for
+    # bit (running stats and counts included).
+    if any(l["type"].startswith("BatchNorm") for l in spec["model"]["layers"]) or spec["optimizer"]["type"] == "ASGD":
         check(last_epoch >= 1, "the resume check needs two epochs or more")
         root2 = os.path.join(args.work, "root_resume")
         shutil.rmtree(root2, ignore_errors=True)
@@ -278,6 +280,11 @@ def run(args):
         check(not differ, f"resumed after epoch 0, these differ from the uninterrupted run: {differ}")
         print(f"resume: epoch 0 + resumed == uninterrupted for all {len(ckpt)} tensors "
               f"({len(state)} in state_dict, buffers included)")
+        with safe_open(os.path.join(root2, "lightning_logs", "version_1", "checkpoints", ckpt_name), "pt") as f:
+            resumed_meta = json.loads(f.metadata()["optimizer"])
+        with safe_open(os.path.join(version, "checkpoints", ckpt_name), "pt") as f:
+            check(resumed_meta == json.loads(f.metadata()["optimizer"]),
+                  f"resumed after epoch 0, the optimizer's metadata {resumed_meta} differs from the uninterrupted run's")
 
 
 if __name__ == "__main__":

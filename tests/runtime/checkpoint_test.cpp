@@ -83,20 +83,38 @@ TEST(Checkpoint, NadamMuProductRoundTripsAndIsRequired) {
   m.optimizer.kind = ltrt::OptimizerKind::nadam;
   ltrt::Arena a(m.arena_bytes);
   ltrt::TrainState state{0, 1, 1, ltrt::Generator(2).state(), ltrt::Generator(3).state()};
-  state.mu_products = {0.1234567f * 1e-7f};
+  state.group_states = {0.1234567f * 1e-7f};
   const std::string path = dir + "/c.safetensors";
   ltrt::save_checkpoint(path, m, a.data(), state);
-  EXPECT_EQ(ltrt::load_checkpoint(path, m, a.data()).mu_products, state.mu_products);
+  EXPECT_EQ(ltrt::load_checkpoint(path, m, a.data()).group_states, state.group_states);
 
-  state.mu_products = {0.5f, 0.25f};  // two groups' for a one-group model
+  state.group_states = {0.5f, 0.25f};  // two groups' for a one-group model
   ltrt::save_checkpoint(path, m, a.data(), state);
   std::string e = error_of([&] { ltrt::load_checkpoint(path, m, a.data()); });
   EXPECT_NE(e.find("2 mu_product values, one per parameter group; this program's NAdam has 1"), std::string::npos) << e;
 
-  state.mu_products = {};
+  state.group_states = {};
   ltrt::save_checkpoint(path, m, a.data(), state);
   e = error_of([&] { ltrt::load_checkpoint(path, m, a.data()); });
   EXPECT_NE(e.find("has no 'mu_product' list"), std::string::npos) << e;
+}
+
+// ASGD's eta travels the same way, under its own name.
+TEST(Checkpoint, AsgdEtaRoundTripsAndIsRequired) {
+  const std::string dir = tmp_dir("asgd");
+  ltrt::ModelDef m = toy::make_model(dir.c_str());
+  m.optimizer.kind = ltrt::OptimizerKind::asgd;
+  ltrt::Arena a(m.arena_bytes);
+  ltrt::TrainState state{0, 1, 1, ltrt::Generator(2).state(), ltrt::Generator(3).state()};
+  state.group_states = {0.0098765f};
+  const std::string path = dir + "/c.safetensors";
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  EXPECT_EQ(ltrt::load_checkpoint(path, m, a.data()).group_states, state.group_states);
+
+  state.group_states = {};
+  ltrt::save_checkpoint(path, m, a.data(), state);
+  const std::string e = error_of([&] { ltrt::load_checkpoint(path, m, a.data()); });
+  EXPECT_NE(e.find("has no 'eta' list (ASGD's state per parameter group)"), std::string::npos) << e;
 }
 
 // "16-mixed": the GradScaler's state as GradScaler.state_dict() holds it, under "MixedPrecision".

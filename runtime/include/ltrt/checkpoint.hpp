@@ -70,7 +70,8 @@ struct TrainState {
   json::Value callbacks;      // Callbacks::state()
   bool weights_only = false;
   std::string vocabulary;     // a text source's vocabulary (token i is byte vocabulary[i]); empty: none
-  std::vector<float> mu_products;  // NAdam's, per parameter group (Optimizer::mu_products); else empty
+  // NAdam's mu_product or ASGD's eta, per parameter group (Optimizer::group_states); else empty
+  std::vector<float> group_states;
   // Each parameter group's learning rate when saved (torch's param_groups[g]["lr"], which a hook may
   // have set); empty in checkpoints of earlier ltgen versions.
   std::vector<double> lrs;

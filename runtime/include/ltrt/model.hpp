@@ -99,7 +99,9 @@ struct StateDef {
 };
 
 // The optimizer as the spec names it, with torch.optim's arguments.
-enum class OptimizerKind : std::uint8_t { sgd, adam, adamw, adamax, radam, nadam, rmsprop, adagrad, adadelta, rprop };
+enum class OptimizerKind : std::uint8_t {
+  sgd, adam, adamw, adamax, radam, nadam, rmsprop, adagrad, adadelta, rprop, asgd
+};
 struct OptimizerConfig {
   OptimizerKind kind;
   double lr;
@@ -111,7 +113,7 @@ struct OptimizerConfig {
   bool amsgrad;                 // Adam, AdamW
   bool decoupled_weight_decay;  // RAdam, NAdam
   double momentum_decay;        // NAdam
-  // RMSprop
+  // RMSprop's alpha; ASGD's (the power of its eta's decay)
   double alpha;
   bool centered;
   // Adagrad
@@ -120,6 +122,8 @@ struct OptimizerConfig {
   double rho;
   // Rprop: etas and step_sizes
   double etaminus, etaplus, step_size_min, step_size_max;
+  // ASGD (its alpha above)
+  double lambd, t0;
   // all
   double weight_decay;
   bool maximize;

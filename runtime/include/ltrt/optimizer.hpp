@@ -1,5 +1,5 @@
 // The optimizer of a ModelDef: dispatches on OptimizerConfig to SGD, Adam, AdamW, Adamax, RAdam,
-// NAdam, RMSprop, Adagrad, Adadelta or Rprop over the flat parameter / gradient / slot regions of the arena.
+// NAdam, RMSprop, Adagrad, Adadelta, Rprop or ASGD over the flat parameter / gradient / slot regions of the arena.
 #pragma once
 
 #include <cstddef>
@@ -14,16 +14,20 @@
 namespace ltrt {
 
 // torch.optim's class name: "SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad",
-// "Adadelta", "Rprop".
+// "Adadelta", "Rprop", "ASGD".
 const char* optimizer_name(OptimizerKind kind);
+
+// The name of torch's per-parameter scalar state that Optimizer::group_states holds per group:
+// "mu_product" (NAdam), "eta" (ASGD), else nullptr.
+const char* group_state_name(OptimizerKind kind);
 
 // The per-parameter state tensors torch.optim keeps for this configuration,
 // in slot order: SGD with momentum: {"momentum_buffer"}; SGD without: {};
 // Adam/AdamW: {"exp_avg", "exp_avg_sq"} plus "max_exp_avg_sq" when amsgrad; Adamax: {"exp_avg",
 // "exp_inf"}; RAdam and NAdam: {"exp_avg", "exp_avg_sq"} (NAdam's mu_product is a scalar per
-// parameter group, Optimizer::mu_products); RMSprop:
+// parameter group, Optimizer::group_states); RMSprop:
 // {"square_avg"}, "momentum_buffer" with a momentum, "grad_avg" when centered; Adagrad: {"sum"}; Adadelta: {"square_avg", "acc_delta"};
-// Rprop: {"prev", "step_size"}.
+// Rprop: {"prev", "step_size"}; ASGD: {"ax"} (its eta and mu are scalars per parameter group).
 std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config);
 
 // The model's parameter groups: its ParamGroupDefs, or one group of every parameter with the
@@ -35,13 +39,14 @@ std::vector<double> group_lrs(const ModelDef& model);
 
 // What a momentum-cycling scheduler needs of this optimizer (LrScheduler::create).
 // momentum: SGD's or RMSprop's momentum or the Adam family's beta1, the value a step uses unless a
-// scheduler cycles it; Adagrad, Adadelta and Rprop have neither (torch refuses to cycle it).
+// scheduler cycles it; Adagrad, Adadelta, Rprop and ASGD have neither (torch refuses to cycle it).
 inline OptimizerMomentum optimizer_momentum(const OptimizerConfig& c) {
   const bool betas = c.kind == OptimizerKind::adam || c.kind == OptimizerKind::adamw ||
                      c.kind == OptimizerKind::adamax || c.kind == OptimizerKind::radam ||
                      c.kind == OptimizerKind::nadam;
   return {betas, betas ? c.beta1 : c.momentum, optimizer_name(c.kind),
-          c.kind != OptimizerKind::adagrad && c.kind != OptimizerKind::adadelta && c.kind != OptimizerKind::rprop};
+          c.kind != OptimizerKind::adagrad && c.kind != OptimizerKind::adadelta && c.kind != OptimizerKind::rprop &&
+              c.kind != OptimizerKind::asgd};
 }
 
 class Optimizer {
@@ -60,14 +65,15 @@ class Optimizer {
   std::int64_t step_count() const { return step_count_; }
   void set_step_count(std::int64_t steps) { step_count_ = steps; }
   // A step that the device took (CudaBackend): counts it, and advances what step() advances on
-  // the host besides the regions (NAdam's mu_products).
+  // the host besides the regions (group_states).
   void count_device_step();
 
-  // NAdam's state["mu_product"] per parameter group (every parameter of a group has the same), a
-  // float32 as torch keeps it: the product of each step's mu; 1 before the first step. Saved in
-  // checkpoints. Empty for the other optimizers.
-  const std::vector<float>& mu_products() const { return mu_products_; }
-  void set_mu_products(std::vector<float> products) { mu_products_ = std::move(products); }
+  // The float32 scalar that torch keeps per parameter and that is the same for every parameter of
+  // a group, one per group: NAdam's state["mu_product"] (the product of each step's mu; 1 before
+  // the first step) or ASGD's state["eta"] (the step size the next step uses). Saved in checkpoints
+  // under group_state_name. Empty for the other optimizers.
+  const std::vector<float>& group_states() const { return group_states_; }
+  void set_group_states(std::vector<float> states) { group_states_ = std::move(states); }
 
   // The learning rate of the next step, of parameter group `group` (LR schedulers set each
   // group's; param_groups[0]["lr"] is group 0's). set_lr(lr) sets every group's.
@@ -91,7 +97,7 @@ class Optimizer {
   std::int64_t step_count_ = 0;
   std::vector<double> lrs_;        // per group
   std::vector<double> momentums_;  // per group
-  std::vector<float> mu_products_;  // NAdam, per group
+  std::vector<float> group_states_;  // NAdam's mu_product or ASGD's eta, per group
 };
 
 }  // namespace ltrt

@@ -29,7 +29,7 @@ struct StepScalars {
   std::uint64_t dropout_seed;   // this step's Dropout stream, drawn from the host's dropout generator
   // The optimizer step's scalars, computed on the host in float64 as torch.optim does and
   // rounded to float exactly as the CPU kernels round them (runtime/src/sgd.cpp, adam.cpp, adamax.cpp,
-  // radam.cpp, nadam.cpp, rmsprop.cpp, adagrad.cpp).
+  // radam.cpp, nadam.cpp, rmsprop.cpp, adagrad.cpp, asgd.cpp).
   // Per parameter group (the kernel of group g reads entry g): its lr, momentum, weight decay.
   float neg_lr[kMaxParamGroups];           // SGD, RMSprop, RAdam, Adadelta, Rprop: -lr
   float momentum[kMaxParamGroups];         // SGD, RMSprop: momentum (OneCycleLR may cycle it)
@@ -39,6 +39,10 @@ struct StepScalars {
   float bias_correction1[kMaxParamGroups];  // RAdam: 1 - beta1^step (beta1 may be cycled)
   float nadam_grad_value[kMaxParamGroups];     // NAdam: -lr (1 - mu) / (1 - mu_product)
   float nadam_exp_avg_value[kMaxParamGroups];  // NAdam: -lr mu_next / (1 - mu_product mu_next)
+  float asgd_decay[kMaxParamGroups];           // ASGD: 1 - lambd * eta
+  float asgd_neg_eta[kMaxParamGroups];         // ASGD: -eta
+  float asgd_mu;                // ASGD: the averaging weight (the same in every group)
+  int asgd_average;             // ASGD: mu != 1 (else ax = param)
   int first_step;               // SGD: the momentum buffer starts as the gradient; Adagrad: the sum as its initial
                                 // value; Rprop: step_size as the lr, prev as 0
   float bias_correction2_sqrt;  // Adam, RAdam: sqrt(1 - beta2^step)

@@ -51,10 +51,10 @@ void lerp_update(const Context& ctx, float* average, const float* model, std::in
 
 // The scalars of the next optimizer step, computed as runtime/src/sgd.cpp and adam.cpp compute
 // theirs; `step` is the count after this step (torch's state["step"]), `lrs` and `momentums` each
-// group's lr and SGD momentum or Adam beta1 now (Optimizer::lrs, momentums), `mu_products` NAdam's
-// state before this step (Optimizer::mu_products; empty for the other optimizers).
+// group's lr and SGD momentum or Adam beta1 now (Optimizer::lrs, momentums), `group_states` NAdam's
+// mu_product or ASGD's eta before this step (Optimizer::group_states; empty for the other optimizers).
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& config, const std::vector<ParamGroupDef>& groups,
                            const std::vector<double>& lrs, const std::vector<double>& momentums,
-                           const std::vector<float>& mu_products, std::int64_t step);
+                           const std::vector<float>& group_states, std::int64_t step);
 
 }  // namespace ltrt::cuda

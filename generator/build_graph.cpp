@@ -5,6 +5,7 @@
 #include <set>
 
 #include "diagnostics.hpp"
+#include "ltrt/metrics.hpp"
 #include "init_program.hpp"
 #include "name_patterns.hpp"
 #include "op.hpp"
@@ -181,11 +182,15 @@ Graph build_graph(const Spec& spec) {
     auto refuse = [&](const std::string& why) { throw SpecError(spec.path, spec.metrics_pos[k], where, why); };
     if (predictions.size() > 1)
       refuse(metric + " reads one prediction, but model.output names " + std::to_string(predictions.size()) + " nodes");
-    if (metric == "accuracy") {
+    if (metric == "accuracy" || metric == "precision" || metric == "recall" || metric == "f1_score") {
+      // Classifications: the argmax of class logits against a class, or a binary logit.
       if (find_layer(spec.loss.type)->class_lists || find_layer(spec.loss.type)->label_sequences)
-        refuse("accuracy compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
+        refuse(metric + " compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
       if (spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")
-        refuse("accuracy needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");
+        refuse(metric + " needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");
+      if (metric != "accuracy" && spec.target.dtype == DType::i64 && spec.target.num_classes > ltrt::kMaxScoreClasses)
+        refuse(metric + " counts each class; over more than " + std::to_string(ltrt::kMaxScoreClasses) +
+               " classes (the model has " + std::to_string(spec.target.num_classes) + ") it is not supported yet");
       continue;
     }
     // The errors compare each output element with its target, as torch's l1_loss and mse_loss.

@@ -469,12 +469,21 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   if (spec.target.none) w.line("m.takes_targets = false;  // model.target left out: the batches hold inputs only");
   const Value& out = g.value(g.output);
   w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
-  if (!spec.metrics.empty()) {  // logged after the loss as <stage>_acc, _mae, _mse
-    std::string kinds;
-    for (const std::string& metric : spec.metrics) kinds += (kinds.empty() ? "" : ", ") + ("ltrt::MetricKind::" + metric);
+  if (!spec.metrics.empty()) {  // logged after the loss as <stage>_acc, _mae, _mse, _precision, _recall, _f1
+    std::string kinds, averages;
+    bool scores = false;  // precision, recall or f1_score: their averages too
+    for (size_t k = 0; k < spec.metrics.size(); ++k) {
+      kinds += (kinds.empty() ? "" : ", ") + ("ltrt::MetricKind::" + spec.metrics[k]);
+      averages += (averages.empty() ? "" : ", ") + ("ltrt::MetricAverage::" + spec.metric_averages[k]);
+      scores = scores || spec.metrics[k] == "precision" || spec.metrics[k] == "recall" || spec.metrics[k] == "f1_score";
+    }
     w.line("static const ltrt::MetricKind kMetrics[] = {" + kinds + "};  // model.metrics");
     w.line("m.metrics = kMetrics;");
     w.line("m.num_metrics = " + std::to_string(spec.metrics.size()) + ";");
+    if (scores) {
+      w.line("static const ltrt::MetricAverage kMetricAverages[] = {" + averages + "};  // their `average`");
+      w.line("m.metric_averages = kMetricAverages;");
+    }
   }
   if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");
   if (spec.log_on_epoch) w.line("m.log_on_epoch = true;  // model.log: train_loss_epoch besides train_loss_step");

@@ -333,6 +333,11 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("import torch");
   w.line("import torch.nn as nn");
   w.line("import lightning.pytorch as pl");
+  for (const std::string& metric : spec.metrics)
+    if (metric == "precision" || metric == "recall" || metric == "f1_score") {
+      w.line("import torchmetrics.functional as tmf  # model.metrics' " + metric);
+      break;
+    }
   const JsonValue* trainer_section = root.find("trainer");
   const JsonValue* profiler = trainer_section ? trainer_section->find("profiler") : nullptr;
   const bool profiler_object = profiler && profiler->kind == ltrt::json::Kind::object;
@@ -724,15 +729,33 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     const std::string log_args =
         std::string(on_epoch ? ", on_epoch=True" : "") + (spec.sync_dist ? ", sync_dist=True" : "") + ")";
     w.line(std::string("self.log(\"") + stage + "_loss\", loss" + log_args);
-    for (const std::string& metric : spec.metrics) {  // model.metrics, as torchmetrics' functional ones compute them
+    for (size_t k = 0; k < spec.metrics.size(); ++k) {  // model.metrics, as torchmetrics' functional ones compute them
+      const std::string& metric = spec.metrics[k];
       std::string value;
-      if (metric == "accuracy")
+      const auto ignore = spec.loss.args.find("ignore_index");
+      const std::string ignore_index =
+          std::to_string(ignore != spec.loss.args.end() ? std::get<std::int64_t>(ignore->second) : -100);
+      if (metric == "accuracy" && spec.target.dtype == DType::i64 &&
+          (spec.loss.type == "CrossEntropyLoss" || spec.loss.type == "NLLLoss"))  // their ignored targets do not count
+        value = "_acc\", (out.argmax(dim=-1) == y)[y != " + ignore_index + "].float().mean()";
+      else if (metric == "accuracy")
         value = spec.target.dtype == DType::i64 ? "_acc\", (out.argmax(dim=-1) == y).float().mean()"
                                                 : "_acc\", ((out > 0) == (y > 0.5)).float().mean()";
       else if (metric == "mean_absolute_error")
         value = "_mae\", nn.functional.l1_loss(out, y)";
-      else
+      else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
+      else {  // precision, recall, f1_score: torchmetrics' own
+        const std::string suffix = metric == "f1_score" ? "f1" : metric;
+        const std::string& average = spec.metric_averages[k];
+        if (spec.target.dtype == DType::i64) {  // the class dimension second: flattened as for the loss
+          const std::string classes = std::to_string(spec.target.num_classes);
+          value = "_" + suffix + "\", tmf." + metric + "(out.reshape(-1, " + classes + "), y.reshape(-1), task=\"multiclass\", num_classes=" +
+                  classes + ", average=\"" + average + "\", ignore_index=" + ignore_index + ")";
+        } else {  // BCEWithLogitsLoss's probabilities as 0/1 labels
+          value = "_" + suffix + "\", tmf." + metric + "(out, (y > 0.5).long(), task=\"binary\")";
+        }
+      }
       w.line(std::string("self.log(\"") + stage + value + log_args);
     }
     w.line("return loss");

@@ -250,8 +250,19 @@ JsonValue model_schema() {
   p.set("loss", one_of(losses));
   JsonValue metrics = type_of("array");
   JsonValue metric = type_of("string");
-  metric.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error"}));
-  metrics.set("items", metric);
+  metric.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error", "precision", "recall", "f1_score"}));
+  JsonValue score = type_of("object");  // precision, recall, f1_score with torchmetrics' average
+  JsonValue score_props = JsonValue::make_object();
+  JsonValue score_name = type_of("string");
+  score_name.set("enum", strings({"precision", "recall", "f1_score"}));
+  score_props.set("name", score_name);
+  JsonValue average = type_of("string");
+  average.set("enum", strings({"micro", "macro", "weighted"}));
+  score_props.set("average", average);
+  score.set("properties", score_props);
+  score.set("required", strings({"name"}));
+  score.set("additionalProperties", JsonValue::make_bool(false));
+  metrics.set("items", one_of({metric, score}));
   p.set("metrics", metrics);
   JsonValue log_args = JsonValue::make_object();
   log_args.set("sync_dist", type_of("boolean"));

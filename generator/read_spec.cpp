@@ -675,15 +675,32 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
   if (const JsonValue* metrics = m.get("metrics")) {
     if (metrics->kind != Kind::array) fail_at(*metrics, "model.metrics", "expected a list of metric names, e.g. [\"accuracy\"]");
     for (size_t i = 0; i < metrics->items.size(); ++i) {
-      const JsonValue& name = metrics->items[i];
       const std::string path = "model.metrics[" + std::to_string(i) + "]";
-      const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error"};
+      // A name, or {"name": ..., "average": ...} for precision, recall and f1_score (torchmetrics'
+      // functional arguments; average "micro" by default, as theirs).
+      const JsonValue* entry = &metrics->items[i];
+      std::string average = "micro";
+      if (entry->kind == Kind::object) {
+        ltrt::ConfigObject o(*entry, path);
+        const JsonValue& name = o.require("name");
+        average = o.string("average", "micro", {"micro", "macro", "weighted"});
+        if (o.get("average") && name.kind == Kind::string && name.str != "precision" && name.str != "recall" &&
+            name.str != "f1_score")
+          o.fail("average", "only precision, recall and f1_score take an 'average': remove it");
+        o.finish();
+        entry = &name;
+      }
+      const JsonValue& name = *entry;
+      const std::vector<std::string> known = {"accuracy",  "mean_absolute_error", "mean_squared_error",
+                                              "precision", "recall",              "f1_score"};
       if (name.kind != Kind::string || std::find(known.begin(), known.end(), name.str) == known.end())
-        fail_at(name, path, ltrt::describe(name) + " is not a supported metric: use \"accuracy\", \"mean_absolute_error\" " +
-                                "or \"mean_squared_error\"" + (name.kind == Kind::string ? did_you_mean(name.str, known) : ""));
+        fail_at(name, path, ltrt::describe(name) + " is not a supported metric: use \"accuracy\", \"mean_absolute_error\", " +
+                                "\"mean_squared_error\", \"precision\", \"recall\" or \"f1_score\"" +
+                                (name.kind == Kind::string ? did_you_mean(name.str, known) : ""));
       if (spec.has_metric(name.str))
         fail_at(name, path, "\"" + name.str + "\" is listed twice: list each metric once");
       spec.metrics.push_back(name.str);
+      spec.metric_averages.push_back(average);
       spec.metrics_pos.push_back(name.pos);
     }
   }

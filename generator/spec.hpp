@@ -124,9 +124,11 @@ struct Spec {
   bool drop_last = false;
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
-  // model.metrics in order: "accuracy", "mean_absolute_error", "mean_squared_error" (each once),
-  // and where each is in the spec.
+  // model.metrics in order: "accuracy", "mean_absolute_error", "mean_squared_error", "precision",
+  // "recall", "f1_score" (each once), each one's average ("micro", "macro", "weighted": the
+  // last three's), and where each is in the spec.
   std::vector<std::string> metrics;
+  std::vector<std::string> metric_averages;
   std::vector<ltrt::json::Pos> metrics_pos;
   bool has_metric(const std::string& name) const {
     return std::find(metrics.begin(), metrics.end(), name) != metrics.end();

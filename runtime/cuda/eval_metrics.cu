@@ -7,11 +7,14 @@
 // prediction), each block writing its counts of hits and counted positions, or its float64 sum of
 // errors, to its own slot; the second adds the slots in a fixed tree and updates the sums. Counts
 // are integers, so accuracy is exact in any order; the errors' sums agree with the CPU's to
-// float64 rounding. No atomics.
+// float64 rounding. No atomics there; precision, recall and F1 count each class's stat scores with
+// integer atomics (exact in any order) and score them in one block.
 #include <algorithm>
+#include <string>
 
 #include "ltrt/cuda/kernels.cuh"
 #include "ltrt/cuda/reduce.cuh"
+#include "ltrt/error.hpp"
 
 namespace ltrt::cuda {
 
@@ -112,6 +115,104 @@ __global__ void __launch_bounds__(kThreads) sum_errors_kernel(const float* __res
   if (threadIdx.x == 0) block_errors[blockIdx.x] = sum;
 }
 
+// precision, recall, f1_score: each class's true positives, predictions and targets
+// (runtime/src/metrics.cpp's count_class_stats), and whether a binary logit lies outside [0, 1].
+__device__ unsigned long long class_stats[3 * kMaxScoreClasses];
+__device__ unsigned int logits_outside_unit;
+
+__global__ void __launch_bounds__(kThreads) clear_class_stats_kernel(std::int64_t classes) {
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < 3 * classes;
+       i += static_cast<std::int64_t>(gridDim.x) * kThreads)
+    class_stats[i] = 0;
+  if (blockIdx.x == 0 && threadIdx.x == 0) logits_outside_unit = 0;
+}
+
+// Binary: torchmetrics takes the logits for probabilities when all of them lie in [0, 1].
+__global__ void __launch_bounds__(kThreads) find_logits_outside_unit_kernel(const float* __restrict__ out,
+                                                                           std::int64_t positions) {
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < positions;
+       i += static_cast<std::int64_t>(gridDim.x) * kThreads)
+    if (!(out[i] >= 0.0f && out[i] <= 1.0f)) atomicAdd(&logits_outside_unit, 1u);
+}
+
+// Multiclass: a warp per position (its argmax), lane 0 counting it; binary: a thread per logit,
+// each block's three counts added once.
+__global__ void __launch_bounds__(kThreads) count_class_stats_kernel(const float* __restrict__ out,
+                                                                    const void* __restrict__ target,
+                                                                    AccuracyShape shape, std::int64_t positions) {
+  if (shape.class_targets) {
+    unsigned long long* tp = class_stats;
+    unsigned long long* predicted = class_stats + shape.classes;
+    unsigned long long* actual = class_stats + 2 * shape.classes;
+    const int lane = threadIdx.x % kWarp;
+    const auto* labels = static_cast<const std::int64_t*>(target);
+    for (std::int64_t pos = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / kWarp; pos < positions;
+         pos += static_cast<std::int64_t>(gridDim.x) * kWarps) {
+      const std::int64_t t = labels[pos];
+      if (t == shape.ignore_index) continue;
+      const std::int64_t best = warp_argmax(out + pos * shape.classes, shape.classes, lane);
+      if (lane == 0) {
+        atomicAdd(predicted + best, 1ull);
+        atomicAdd(actual + t, 1ull);
+        if (best == t) atomicAdd(tp + t, 1ull);
+      }
+    }
+    return;
+  }
+  __shared__ unsigned long long partial[kWarp];
+  const bool probabilities = logits_outside_unit == 0;
+  const auto* floats = static_cast<const float*>(target);
+  unsigned long long tp = 0, predicted = 0, actual = 0;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < positions;
+       i += static_cast<std::int64_t>(gridDim.x) * kThreads) {
+    const bool p = binary_prediction(out[i], probabilities), t = floats[i] > 0.5f;
+    predicted += p;
+    actual += t;
+    tp += p && t;
+  }
+  tp = block_reduce(tp, partial, 0ull, Sum());
+  predicted = block_reduce(predicted, partial, 0ull, Sum());
+  actual = block_reduce(actual, partial, 0ull, Sum());
+  if (threadIdx.x == 0) {
+    atomicAdd(class_stats, tp);
+    atomicAdd(class_stats + 1, predicted);
+    atomicAdd(class_stats + 2, actual);
+  }
+}
+
+// Adds this batch's score (metrics.cpp's average_score over `classes` classes) times n to metric
+// k's sum: the micro sums and the weights' sum, then the average's terms, over the block.
+__global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __restrict__ sums, int k, MetricKind kind,
+                                                                MetricAverage average, std::int64_t classes, int n) {
+  __shared__ unsigned long long counts[kWarp];
+  __shared__ double terms[kWarp];
+  const unsigned long long* tp = class_stats;
+  const unsigned long long* predicted = class_stats + classes;
+  const unsigned long long* actual = class_stats + 2 * classes;
+  unsigned long long t = 0, p = 0, a = 0, w = 0;
+  for (std::int64_t c = threadIdx.x; c < classes; c += kSumThreads) {
+    t += tp[c];
+    p += predicted[c];
+    a += actual[c];
+    w += class_weight(average, tp[c], predicted[c], actual[c]);
+  }
+  t = block_reduce(t, counts, 0ull, Sum());
+  p = block_reduce(p, counts, 0ull, Sum());
+  a = block_reduce(a, counts, 0ull, Sum());
+  w = block_reduce(w, counts, 0ull, Sum());
+  double value;
+  if (average == MetricAverage::micro || classes == 1) {
+    value = class_score(kind, t, p, a);
+  } else {
+    double sum = 0;
+    for (std::int64_t c = threadIdx.x; c < classes; c += kSumThreads)
+      sum += class_term(class_score(kind, tp[c], predicted[c], actual[c]),
+                        class_weight(average, tp[c], predicted[c], actual[c]), w);
+    value = static_cast<float>(block_reduce(sum, terms, 0.0, Sum()));  // torchmetrics' float32 tensor
+  }
+  if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
+}
+
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
 // block_hits, an error's mean from those of block_errors over `count` predictions.
 __global__ void __launch_bounds__(kSumThreads) add_metric_kernel(EvalSums* __restrict__ sums, int k, bool accuracy,
@@ -150,7 +251,29 @@ static_assert(kMaxBlocks <= kSumThreads, "the second launch has a thread per cou
 void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, const float* out, const void* target,
                       const MetricsShape& shape, int n) {
   for (int k = 0; k < shape.count; ++k) {
-    const bool accuracy = shape.kinds[k] == MetricKind::accuracy;
+    const MetricKind kind = shape.kinds[k];
+    if (kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score) {
+      const AccuracyShape& a = shape.accuracy;
+      const std::int64_t classes = a.class_targets ? a.classes : 1;
+      if (classes > kMaxScoreClasses)
+        throw Error("precision, recall and f1_score count at most " + std::to_string(kMaxScoreClasses) +
+                    " classes on the GPU; the model has " + std::to_string(classes));
+      const std::int64_t positions = static_cast<std::int64_t>(n) * a.per_row;
+      clear_class_stats_kernel<<<counting_blocks(3 * classes, kThreads), kThreads, 0, ctx.stream>>>(classes);
+      LTRT_CUDA_CHECK_LAUNCH("clear_class_stats_kernel");
+      if (!a.class_targets) {
+        find_logits_outside_unit_kernel<<<counting_blocks(positions, kThreads), kThreads, 0, ctx.stream>>>(out,
+                                                                                                        positions);
+        LTRT_CUDA_CHECK_LAUNCH("find_logits_outside_unit_kernel");
+      }
+      const int blocks = counting_blocks(positions, a.class_targets ? kWarps : kThreads);
+      count_class_stats_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, a, positions);
+      LTRT_CUDA_CHECK_LAUNCH("count_class_stats_kernel");
+      add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], classes, n);
+      LTRT_CUDA_CHECK_LAUNCH("add_score_kernel");
+      continue;
+    }
+    const bool accuracy = kind == MetricKind::accuracy;
     std::int64_t count = 0;
     int blocks = 0;
     if (accuracy) {

@@ -1,6 +1,9 @@
 // The metrics of model.metrics over the model's output buffer.
 #include "ltrt/metrics.hpp"
 
+#include <algorithm>
+#include <vector>
+
 namespace ltrt {
 
 namespace {
@@ -39,6 +42,55 @@ AccuracyCount count_accuracy(const AccuracyShape& s, const float* out, const voi
   return c;
 }
 
+void count_class_stats(const AccuracyShape& s, const float* out, const void* target, std::int64_t n,
+                       std::int64_t* tp, std::int64_t* predicted, std::int64_t* actual) {
+  const std::int64_t classes = s.class_targets ? s.classes : 1;
+  std::fill(tp, tp + classes, 0);
+  std::fill(predicted, predicted + classes, 0);
+  std::fill(actual, actual + classes, 0);
+  const std::int64_t positions = n * s.per_row;
+  if (s.class_targets) {
+    const auto* labels = static_cast<const std::int64_t*>(target);
+    for (std::int64_t i = 0; i < positions; ++i) {
+      const std::int64_t t = labels[i];
+      if (t == s.ignore_index) continue;
+      const float* row = out + i * s.classes;
+      std::int64_t best = 0;
+      for (std::int64_t k = 1; k < s.classes; ++k)
+        if (argmax_prefers(row[k], row[best])) best = k;
+      ++predicted[best];
+      ++actual[t];
+      tp[t] += best == t;
+    }
+    return;
+  }
+  // torch.all((preds >= 0) * (preds <= 1)): a NaN is outside.
+  const bool probabilities = std::all_of(out, out + positions, [](float x) { return x >= 0.0f && x <= 1.0f; });
+  const auto* floats = static_cast<const float*>(target);
+  for (std::int64_t i = 0; i < positions; ++i) {
+    const bool p = binary_prediction(out[i], probabilities), t = floats[i] > 0.5f;
+    predicted[0] += p;
+    actual[0] += t;
+    tp[0] += p && t;
+  }
+}
+
+double average_score(MetricKind kind, MetricAverage average, const std::int64_t* tp, const std::int64_t* predicted,
+                     const std::int64_t* actual, std::int64_t classes) {
+  if (average == MetricAverage::micro || classes == 1) {
+    std::int64_t t = 0, p = 0, a = 0;
+    for (std::int64_t c = 0; c < classes; ++c) t += tp[c], p += predicted[c], a += actual[c];
+    return class_score(kind, t, p, a);
+  }
+  std::int64_t weights = 0;
+  for (std::int64_t c = 0; c < classes; ++c) weights += class_weight(average, tp[c], predicted[c], actual[c]);
+  double sum = 0;
+  for (std::int64_t c = 0; c < classes; ++c)
+    sum += class_term(class_score(kind, tp[c], predicted[c], actual[c]),
+                      class_weight(average, tp[c], predicted[c], actual[c]), weights);
+  return static_cast<float>(sum);  // torchmetrics' float32 tensor
+}
+
 ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, bool squared) {
   ErrorSum e;
   for (std::int64_t i = 0; i < count; ++i) e.sum += metric_error(out[i], target[i], squared);
@@ -51,6 +103,9 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::accuracy: return "acc";
     case MetricKind::mean_absolute_error: return "mae";
     case MetricKind::mean_squared_error: return "mse";
+    case MetricKind::precision: return "precision";
+    case MetricKind::recall: return "recall";
+    case MetricKind::f1_score: return "f1";
   }
   return "?";
 }
@@ -58,16 +113,29 @@ const char* metric_suffix(MetricKind kind) {
 MetricsShape metrics_shape(const ModelDef& model) {
   MetricsShape s{};
   s.count = model.num_metrics;
-  for (int k = 0; k < model.num_metrics; ++k) s.kinds[k] = model.metrics[k];
+  for (int k = 0; k < model.num_metrics; ++k) {
+    s.kinds[k] = model.metrics[k];
+    s.averages[k] = model.metric_averages ? model.metric_averages[k] : MetricAverage::micro;
+  }
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
   return s;
 }
 
 void count_metrics(const MetricsShape& s, const float* out, const void* target, std::int64_t n, double* values) {
+  std::vector<std::int64_t> stats;  // tp, predicted, actual per class, once for all the scores
   for (int k = 0; k < s.count; ++k) {
-    if (s.kinds[k] == MetricKind::accuracy) {
+    const MetricKind kind = s.kinds[k];
+    if (kind == MetricKind::accuracy) {
       values[k] = count_accuracy(s.accuracy, out, target, n).value();
+    } else if (kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score) {
+      const std::int64_t classes = s.accuracy.class_targets ? s.accuracy.classes : 1;
+      if (stats.empty()) {
+        stats.resize(static_cast<std::size_t>(3 * classes));
+        count_class_stats(s.accuracy, out, target, n, stats.data(), stats.data() + classes, stats.data() + 2 * classes);
+      }
+      values[k] = average_score(kind, s.averages[k], stats.data(), stats.data() + classes, stats.data() + 2 * classes,
+                                classes);
     } else {
       const bool squared = s.kinds[k] == MetricKind::mean_squared_error;
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, squared).value();

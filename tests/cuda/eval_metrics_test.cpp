@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -59,7 +60,7 @@ ltrt::EvalSums device_sums(const ltrt::MetricsShape& shape, const std::vector<fl
 void expect_device_matches(const ltrt::AccuracyShape& accuracy, const std::vector<float>& out, const void* target,
                            std::size_t target_bytes, int n, std::int64_t expected_correct, std::int64_t expected_counted,
                            std::vector<const char*> schedules = {"forward", "reverse", "shuffle:3"}) {
-  const ltrt::MetricsShape shape{1, {ltrt::MetricKind::accuracy}, accuracy, 0};
+  const ltrt::MetricsShape shape{1, {ltrt::MetricKind::accuracy}, {}, accuracy, 0};
   const ltrt::AccuracyCount cpu = ltrt::count_accuracy(accuracy, out.data(), target, n);
   EXPECT_EQ(cpu.correct, expected_correct);
   EXPECT_EQ(cpu.total, expected_counted);
@@ -171,7 +172,7 @@ TEST(CudaEvalMetrics, ErrorsBesideAccuracy) {
   }
   using ltrt::MetricKind;
   const ltrt::MetricsShape shape{
-      3, {MetricKind::accuracy, MetricKind::mean_absolute_error, MetricKind::mean_squared_error},
+      3, {MetricKind::accuracy, MetricKind::mean_absolute_error, MetricKind::mean_squared_error}, {},
       ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
   double cpu[ltrt::kMaxMetrics];
   ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
@@ -193,10 +194,106 @@ TEST(CudaEvalMetrics, ErrorsBesideAccuracy) {
   }
 }
 
+// precision, recall and F1 by their definitions (torchmetrics' stat scores, float32 quotients),
+// from per-class counts taken here position by position.
+float score_by_definition(ltrt::MetricKind kind, ltrt::MetricAverage average, const std::vector<std::int64_t>& tp,
+                          const std::vector<std::int64_t>& fp, const std::vector<std::int64_t>& fn) {
+  auto quotient = [&](std::int64_t t, std::int64_t p, std::int64_t n) {
+    const float num = kind == ltrt::MetricKind::f1_score ? 2.0f * t : static_cast<float>(t);
+    const float den = kind == ltrt::MetricKind::f1_score ? 2.0f * t + n + p
+                      : kind == ltrt::MetricKind::precision ? static_cast<float>(t + p)
+                                                            : static_cast<float>(t + n);
+    return den == 0.0f ? 0.0f : num / den;
+  };
+  if (average == ltrt::MetricAverage::micro) {
+    std::int64_t t = 0, p = 0, n = 0;
+    for (std::size_t c = 0; c < tp.size(); ++c) t += tp[c], p += fp[c], n += fn[c];
+    return quotient(t, p, n);
+  }
+  double weights = 0, sum = 0;
+  std::vector<double> w(tp.size());
+  for (std::size_t c = 0; c < tp.size(); ++c) {
+    w[c] = average == ltrt::MetricAverage::weighted ? tp[c] + fn[c] : (tp[c] + fp[c] + fn[c] > 0 ? 1 : 0);
+    weights += w[c];
+  }
+  for (std::size_t c = 0; c < tp.size(); ++c)
+    if (weights > 0) sum += static_cast<float>(w[c] * quotient(tp[c], fp[c], fn[c])) / static_cast<float>(weights);
+  return static_cast<float>(sum);
+}
+
+// Multiclass sequences with ignore_index: every kind and average on the CPU against the
+// definitions (to float32 rounding of the sum), and on the device against the CPU in every schedule.
+TEST(CudaEvalMetrics, PrecisionRecallF1OverClasses) {
+  const int n = 9, steps = 5, classes = 7;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  std::vector<float> out(n * steps * classes);
+  std::vector<std::int64_t> target(n * steps);
+  for (float& v : out) v = normal(rng);
+  std::vector<std::int64_t> tp(classes), fp(classes), fn(classes);
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    target[i] = i % 6 == 5 ? kIgnore : static_cast<std::int64_t>(rng() % (classes - 1));  // class 6: never a target
+    if (target[i] == kIgnore) continue;
+    const float* row = out.data() + i * classes;
+    const std::int64_t best = std::max_element(row, row + classes) - row;
+    if (best == target[i]) ++tp[best];
+    else ++fp[best], ++fn[target[i]];
+  }
+  using ltrt::MetricAverage;
+  using ltrt::MetricKind;
+  for (MetricAverage average : {MetricAverage::micro, MetricAverage::macro, MetricAverage::weighted}) {
+    const ltrt::MetricsShape shape{3, {MetricKind::precision, MetricKind::recall, MetricKind::f1_score},
+                                   {average, average, average}, ltrt::AccuracyShape{true, steps, classes, kIgnore}, 0};
+    double cpu[ltrt::kMaxMetrics];
+    ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+    for (int k = 0; k < 3; ++k) {
+      SCOPED_TRACE(k);
+      const float want = score_by_definition(shape.kinds[k], average, tp, fp, fn);
+      EXPECT_NEAR(cpu[k], want, 2e-7 * want);
+      EXPECT_GT(cpu[k], 0.0);
+    }
+    for (const char* schedule : {"forward", "reverse", "shuffle:3"}) {
+      SCOPED_TRACE(schedule);
+      const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(std::int64_t), n, schedule);
+      for (int k = 0; k < 3; ++k) EXPECT_NEAR(sums.metric[k], cpu[k] * n, 1e-12 * n);
+    }
+  }
+}
+
+// Binary: logits outside [0, 1] go through the sigmoid, a batch of logits inside it is taken for
+// probabilities (torchmetrics' rule), both against target > 0.5.
+TEST(CudaEvalMetrics, BinaryScoresTakeUnitLogitsForProbabilities) {
+  const int n = 8, per_row = 3;
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> unit;
+  std::vector<float> probabilities(n * per_row), logits(n * per_row), target(n * per_row);
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    probabilities[i] = unit(rng);
+    logits[i] = 4.0f * (unit(rng) - 0.5f);
+    target[i] = unit(rng);
+  }
+  using ltrt::MetricKind;
+  const ltrt::MetricsShape shape{3, {MetricKind::precision, MetricKind::recall, MetricKind::f1_score}, {},
+                                 ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
+  for (const auto* out : {&probabilities, &logits}) {
+    const float threshold = out == &probabilities ? 0.5f : 0.0f;  // sigmoid(x) > 0.5 where x > 0
+    std::vector<std::int64_t> tp(1), fp(1), fn(1);
+    for (std::size_t i = 0; i < target.size(); ++i) {
+      const bool p = (*out)[i] > threshold, t = target[i] > 0.5f;
+      tp[0] += p && t, fp[0] += p && !t, fn[0] += !p && t;
+    }
+    double cpu[ltrt::kMaxMetrics];
+    ltrt::count_metrics(shape, out->data(), target.data(), n, cpu);
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(cpu[k], score_by_definition(shape.kinds[k], ltrt::MetricAverage::micro, tp, fp, fn));
+    const ltrt::EvalSums sums = device_sums(shape, *out, target.data(), target.size() * sizeof(float), n, "shuffle:3");
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(sums.metric[k], cpu[k] * n);
+  }
+}
+
 TEST(CudaEvalMetrics, LossOnlyWithoutMetrics) {
   const std::vector<float> out(4, 1.0f);
   const std::vector<std::int64_t> target(4, 0);
-  const ltrt::MetricsShape shape{0, {}, ltrt::AccuracyShape{true, 1, 1, kIgnore}, 1};
+  const ltrt::MetricsShape shape{0, {}, {}, ltrt::AccuracyShape{true, 1, 1, kIgnore}, 1};
   const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(std::int64_t), 4, "forward");
   EXPECT_EQ(sums.loss, 1.0);
   EXPECT_EQ(sums.metric[0], 0.0);

@@ -469,17 +469,26 @@ def main():
             compare_series(f"fit {key}", [v for _, v in c], [v for _, v in g])
     check(column(cpu_rows, "train_loss") or column(cpu_rows, "train_loss_step"), "no train_loss was logged")
     # The optimizer's state after the fit (slots that training never reads back, as ASGD's average ax,
-    # show a kernel's mistakes only here).
+    # show a kernel's mistakes only here), each within STEP_RTOL of the largest value of its kind (a
+    # bias before a BatchNorm has a gradient of rounding noise, whose own scale means nothing).
     slots = {device: {k: v for k, v in load_file(checkpoint(out[device])).items() if k.startswith("optimizer.")}
              for device in ("cpu", "gpu")}
     check(sorted(slots["cpu"]) == sorted(slots["gpu"]), f"optimizer slots {sorted(slots['cpu'])} on the CPU, "
                                                         f"{sorted(slots['gpu'])} on the GPU")
+    if RTOL == TF32_RTOL:  # TF32's rounded GEMM inputs move every gradient by about 1e-3, and a slot's sum of them more
+        print("fit: optimizer slots not compared (TF32 GEMMs on the GPU only)")
+        slots = {"cpu": {}, "gpu": {}}
+    kind = lambda name: name.rsplit(".", 1)[1]  # optimizer.<parameter>.<torch's state key>
+    scales = {}
+    for name, v in slots["cpu"].items():
+        scales[kind(name)] = max(scales.get(kind(name), 0.0), float(np.abs(v).max()))
     for name in sorted(slots["cpu"]):
-        scale = float(np.abs(slots["cpu"][name]).max())
+        scale = scales[kind(name)]
         diff = float(np.abs(slots["gpu"][name] - slots["cpu"][name]).max())
-        check(diff <= RTOL * scale + 1e-7, f"fit: {name} differs from the CPU's by {diff:.3g} (largest {scale:.3g})")
+        check(diff <= STEP_RTOL * scale + 1e-7, f"fit: {name} differs from the CPU's by {diff:.3g} (the largest "
+                                                f"{kind(name)} is {scale:.3g})")
     if slots["cpu"]:
-        print(f"fit: the {len(slots['cpu'])} optimizer slots agree within {RTOL:g}")
+        print(f"fit: the {len(slots['cpu'])} optimizer slots agree within {STEP_RTOL:g} of their kind's largest")
 
     # Text generation from a prompt, greedy (top_k 1), with the CPU's trained weights: the same
     # text on both devices.

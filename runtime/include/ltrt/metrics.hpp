@@ -1,7 +1,9 @@
-// Metrics over the model's output (model.metrics: accuracy, mean absolute and mean squared error),
-// and the batch-size weighted mean that Lightning's self.log(..., on_epoch=True) reduces a metric with.
+// Metrics over the model's output (model.metrics: accuracy, mean absolute and mean squared error,
+// precision, recall and F1), and the batch-size weighted mean that Lightning's
+// self.log(..., on_epoch=True) reduces a metric with.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -45,14 +47,61 @@ LTRT_HOST_DEVICE inline float metric_error(float out, float target, bool squared
 }
 ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, bool squared);
 
-// "acc", "mae", "mse": a metric is logged as <stage>_<suffix> (train_acc, val_mae, ...).
+// precision, recall and f1_score of one batch, as torchmetrics' functional ones (zero_division 0)
+// compute them from its stat scores, which read the buffers as accuracy does: per class, its true
+// positives, the positions predicted as it and those whose target it is (tp + fp, tp + fn).
+// Multiclass: the argmax's class, positions whose target is ignore_index left out. Binary
+// (BCEWithLogitsLoss): one class, the positive one; a prediction is sigmoid(logit) > 0.5, or
+// logit > 0.5 when every logit of the batch lies in [0, 1] (torchmetrics takes those for
+// probabilities), against target > 0.5.
+constexpr std::int64_t kMaxScoreClasses = 65536;  // classes the CUDA backend has counters for
+LTRT_HOST_DEVICE inline bool binary_prediction(float logit, bool probabilities) {
+  return probabilities ? logit > 0.5f : 1.0f / (1.0f + expf(-logit)) > 0.5f;
+}
+// A class's score in float32, as torchmetrics' _safe_divide: precision tp / (tp + fp), recall
+// tp / (tp + fn), F1 2 tp / (2 tp + fn + fp); 0 where the denominator is.
+LTRT_HOST_DEVICE inline float class_score(MetricKind kind, std::int64_t tp, std::int64_t predicted,
+                                          std::int64_t actual) {
+  float num, den;
+  if (kind == MetricKind::f1_score) {  // (1 + beta^2) tp / ((1 + beta^2) tp + beta^2 fn + fp), beta 1
+    num = 2.0f * static_cast<float>(tp);
+    den = (num + static_cast<float>(actual - tp)) + static_cast<float>(predicted - tp);
+  } else {
+    num = static_cast<float>(tp);
+    den = static_cast<float>(kind == MetricKind::precision ? predicted : actual);
+  }
+  return den != 0.0f ? num / den : 0.0f;
+}
+// A class's weight in a macro average (1, or 0 for a class with no tp, fp or fn in the batch) or a
+// weighted one (its targets, tp + fn), as torchmetrics' _adjust_weights_safe_divide.
+LTRT_HOST_DEVICE inline std::int64_t class_weight(MetricAverage average, std::int64_t tp, std::int64_t predicted,
+                                                  std::int64_t actual) {
+  return average == MetricAverage::weighted ? actual : (predicted + actual - tp > 0 ? 1 : 0);
+}
+// Its term of the average, w * score / (the weights' sum) in float32; the average is the terms' sum.
+LTRT_HOST_DEVICE inline float class_term(float score, std::int64_t weight, std::int64_t weights) {
+  return weights != 0 ? static_cast<float>(weight) * score / static_cast<float>(weights) : 0.0f;
+}
+// The stat scores of the first n rows, into tp, predicted and actual (shape.classes entries, one
+// when binary; zeroed first).
+void count_class_stats(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n,
+                       std::int64_t* tp, std::int64_t* predicted, std::int64_t* actual);
+// The score of `classes` classes' stat scores: micro (from their sums; binary's only one), or
+// the sum of the macro or weighted average's terms (in float64, then float32, torch's sum order
+// aside).
+double average_score(MetricKind kind, MetricAverage average, const std::int64_t* tp, const std::int64_t* predicted,
+                     const std::int64_t* actual, std::int64_t classes);
+
+// "acc", "mae", "mse", "precision", "recall", "f1": a metric is logged as <stage>_<suffix>
+// (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 
 // What the model's metrics read, for batch_metrics and the CUDA backend's evaluation sums.
 struct MetricsShape {
   int count;                        // model.metrics' length
   MetricKind kinds[kMaxMetrics];    // in the spec's order
-  AccuracyShape accuracy;           // how accuracy reads the buffers (when it is one of them)
+  MetricAverage averages[kMaxMetrics];  // precision's, recall's and f1_score's
+  AccuracyShape accuracy;           // how accuracy and the stat scores read the buffers
   std::int64_t per_row;             // a sample's output elements, each against a target (the errors)
 };
 MetricsShape metrics_shape(const ModelDef& model);

@@ -198,8 +198,12 @@ struct LossBuffer {
 // layout is fixed at generation time (see the memory plan in model.cpp).
 // A metric of model.metrics, logged after the loss as <stage>_<suffix> (metric_suffix in
 // ltrt/metrics.hpp); a model has each at most once.
-enum class MetricKind : std::uint8_t { accuracy, mean_absolute_error, mean_squared_error };
-constexpr int kMaxMetrics = 3;
+enum class MetricKind : std::uint8_t {
+  accuracy, mean_absolute_error, mean_squared_error, precision, recall, f1_score
+};
+constexpr int kMaxMetrics = 6;
+// How precision, recall and f1_score combine their classes, as torchmetrics' `average`.
+enum class MetricAverage : std::uint8_t { micro, macro, weighted };
 
 struct ModelDef {
   const char* name;         // spec name, also the binary's name
@@ -246,6 +250,8 @@ struct ModelDef {
   // model.metrics in the spec's order: "accuracy" logs train_acc, val_acc and test_acc, ...
   const MetricKind* metrics = nullptr;
   int num_metrics = 0;
+  // Each metric's `average` (precision, recall, f1_score); null: micro for all.
+  const MetricAverage* metric_averages = nullptr;
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
   bool sync_dist = false;

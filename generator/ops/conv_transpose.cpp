@@ -8,8 +8,8 @@
 ///   input gradient    = the mirror's forward on the output gradient (im2col, then weight @ columns)
 ///   weight gradient   = the mirror's weight gradient, the input in place of its output gradient
 /// and the bias gradient sums the output gradient per channel. ConvTranspose1d is the same op over
-/// height 1. output_padding (extra rows and columns at the end, reached by no tap but the bias)
-/// must be below the stride.
+/// height 1. output_padding (extra rows and columns at the end) is below the stride or the
+/// dilation, as torch requires; the mirror's input rows that no tap reaches hold the bias alone.
 #include <cmath>
 
 #include "../autodiff.hpp"
@@ -221,9 +221,6 @@ LayerDef conv_transpose_layer(int dims) {
         throw ShapeError("output_padding must be smaller than either stride or dilation (torch's rule), got "
                          "output_padding " + std::to_string(output_padding[i]) + ", stride " +
                          std::to_string(stride[i]) + ", dilation " + std::to_string(dilation[i]));
-      if (output_padding[i] >= stride[i])
-        throw ShapeError("output_padding " + std::to_string(output_padding[i]) + " at least the stride (" +
-                         std::to_string(stride[i]) + ") is not supported yet: make it smaller than the stride");
     }
     Node n;
     n.op = "conv_transpose2d";

@@ -470,12 +470,15 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   const Value& out = g.value(g.output);
   w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
   if (!spec.metrics.empty()) {  // logged after the loss as <stage>_acc, _mae, _mse, _precision, _recall, _f1
-    std::string kinds, averages;
+    std::string kinds, averages, modules;
     bool scores = false;  // precision, recall or f1_score: their averages too
+    bool any_module = false;
     for (size_t k = 0; k < spec.metrics.size(); ++k) {
       kinds += (kinds.empty() ? "" : ", ") + ("ltrt::MetricKind::" + spec.metrics[k]);
       averages += (averages.empty() ? "" : ", ") + ("ltrt::MetricAverage::" + spec.metric_averages[k]);
+      modules += std::string(modules.empty() ? "" : ", ") + (spec.metric_modules[k] ? "true" : "false");
       scores = scores || spec.metrics[k] == "precision" || spec.metrics[k] == "recall" || spec.metrics[k] == "f1_score";
+      any_module = any_module || spec.metric_modules[k];
     }
     w.line("static const ltrt::MetricKind kMetrics[] = {" + kinds + "};  // model.metrics");
     w.line("m.metrics = kMetrics;");
@@ -483,6 +486,10 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     if (scores) {
       w.line("static const ltrt::MetricAverage kMetricAverages[] = {" + averages + "};  // their `average`");
       w.line("m.metric_averages = kMetricAverages;");
+    }
+    if (any_module) {
+      w.line("static const bool kMetricModules[] = {" + modules + "};  // torchmetrics Metric objects");
+      w.line("m.metric_modules = kMetricModules;");
     }
   }
   if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");

@@ -316,6 +316,40 @@ bool combines(const std::string& type) { return type == "Add" || type == "Mul" |
 
 }  // namespace
 
+namespace {
+
+// model.metrics' torchmetrics calls: the log name's suffix, the loss's ignore_index (-100 unless it
+// sets one), the predictions and targets a call takes (class logits flattened to (rows, C) as for
+// the loss; BCEWithLogitsLoss's probabilities as 0/1 labels), the task's arguments, and the
+// Metric object's attribute and class.
+std::string metric_suffix(const std::string& metric) {
+  return metric == "accuracy" ? "acc" : metric == "f1_score" ? "f1" : metric;
+}
+std::string loss_ignore_index(const Spec& spec) {
+  const auto ignore = spec.loss.args.find("ignore_index");
+  return std::to_string(ignore != spec.loss.args.end() ? std::get<std::int64_t>(ignore->second) : -100);
+}
+std::string metric_inputs(const Spec& spec) {
+  if (spec.target.dtype != DType::i64) return "out, (y > 0.5).long()";
+  const std::string classes = std::to_string(spec.target.num_classes);
+  return "out.reshape(-1, " + classes + "), y.reshape(-1)";
+}
+std::string metric_arguments(const Spec& spec, size_t k) {
+  if (spec.target.dtype != DType::i64) return "task=\"binary\"";
+  std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes);
+  if (spec.metrics[k] != "accuracy") args += ", average=\"" + spec.metric_averages[k] + "\"";
+  return args + ", ignore_index=" + loss_ignore_index(spec);
+}
+std::string metric_object(const std::string& stage, const std::string& metric) {
+  return stage + "_" + metric_suffix(metric) + "_metric";
+}
+std::string metric_class(const std::string& metric) {
+  return metric == "accuracy" ? "Accuracy" : metric == "precision" ? "Precision" : metric == "recall" ? "Recall"
+                                                                                                      : "F1Score";
+}
+
+}  // namespace
+
 std::string emit_lightning(const Spec& spec, const Graph& g) {
   const JsonValue root = ltrt::json::parse(spec.text);
   CodeWriter w(0, CodeWriter::Language::python);
@@ -333,9 +367,14 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("import torch");
   w.line("import torch.nn as nn");
   w.line("import lightning.pytorch as pl");
-  for (const std::string& metric : spec.metrics)
-    if (metric == "precision" || metric == "recall" || metric == "f1_score") {
-      w.line("import torchmetrics.functional as tmf  # model.metrics' " + metric);
+  for (size_t k = 0; k < spec.metrics.size(); ++k)
+    if (spec.metric_modules[k]) {
+      w.line("import torchmetrics  # model.metrics' Metric objects");
+      break;
+    }
+  for (size_t k = 0; k < spec.metrics.size(); ++k)
+    if (!spec.metric_modules[k] && spec.metrics[k] != "accuracy" && spec.metrics[k].find("error") == std::string::npos) {
+      w.line("import torchmetrics.functional as tmf  # model.metrics' " + spec.metrics[k]);
       break;
     }
   const JsonValue* trainer_section = root.find("trainer");
@@ -640,6 +679,12 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("self." + attribute(name) + ".weight = self." + attribute(std::get<std::string>(tie->second)) + ".weight");
   }
   w.line("self.loss = " + module(spec.loss, g, "loss"));
+  for (size_t k = 0; k < spec.metrics.size(); ++k) {
+    if (!spec.metric_modules[k]) continue;  // model.metrics' Metric objects, one per stage
+    for (const char* stage : {"train", "val", "test"})
+      w.line("self." + metric_object(stage, spec.metrics[k]) + " = torchmetrics." + metric_class(spec.metrics[k]) + "(" +
+             metric_arguments(spec, k) + ")");
+  }
   if (!spec.freeze.empty()) {
     std::string list;
     for (const std::string& q : spec.freeze.patterns) list += (list.empty() ? "" : ", ") + ltrt::json::quote(q);
@@ -732,10 +777,12 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     for (size_t k = 0; k < spec.metrics.size(); ++k) {  // model.metrics, as torchmetrics' functional ones compute them
       const std::string& metric = spec.metrics[k];
       std::string value;
-      const auto ignore = spec.loss.args.find("ignore_index");
-      const std::string ignore_index =
-          std::to_string(ignore != spec.loss.args.end() ? std::get<std::int64_t>(ignore->second) : -100);
-      if (metric == "accuracy" && spec.target.dtype == DType::i64 &&
+      const std::string ignore_index = loss_ignore_index(spec);
+      if (spec.metric_modules[k]) {  // a Metric object: its batch value logged, its compute() at the epoch's end
+        const std::string object = "self." + metric_object(stage, metric);
+        w.line(object + "(" + metric_inputs(spec) + ")");
+        value = "_" + metric_suffix(metric) + "\", " + object;
+      } else if (metric == "accuracy" && spec.target.dtype == DType::i64 &&
           (spec.loss.type == "CrossEntropyLoss" || spec.loss.type == "NLLLoss"))  // their ignored targets do not count
         value = "_acc\", (out.argmax(dim=-1) == y)[y != " + ignore_index + "].float().mean()";
       else if (metric == "accuracy")
@@ -745,17 +792,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         value = "_mae\", nn.functional.l1_loss(out, y)";
       else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
-      else {  // precision, recall, f1_score: torchmetrics' own
-        const std::string suffix = metric == "f1_score" ? "f1" : metric;
-        const std::string& average = spec.metric_averages[k];
-        if (spec.target.dtype == DType::i64) {  // the class dimension second: flattened as for the loss
-          const std::string classes = std::to_string(spec.target.num_classes);
-          value = "_" + suffix + "\", tmf." + metric + "(out.reshape(-1, " + classes + "), y.reshape(-1), task=\"multiclass\", num_classes=" +
-                  classes + ", average=\"" + average + "\", ignore_index=" + ignore_index + ")";
-        } else {  // BCEWithLogitsLoss's probabilities as 0/1 labels
-          value = "_" + suffix + "\", tmf." + metric + "(out, (y > 0.5).long(), task=\"binary\")";
-        }
-      }
+      else  // precision, recall, f1_score: torchmetrics' own
+        value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(" + metric_inputs(spec) + ", " +
+                metric_arguments(spec, k) + ")";
       w.line(std::string("self.log(\"") + stage + value + log_args);
     }
     w.line("return loss");

@@ -251,14 +251,15 @@ JsonValue model_schema() {
   JsonValue metrics = type_of("array");
   JsonValue metric = type_of("string");
   metric.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error", "precision", "recall", "f1_score"}));
-  JsonValue score = type_of("object");  // precision, recall, f1_score with torchmetrics' average
+  JsonValue score = type_of("object");  // with torchmetrics' average, or as a Metric object
   JsonValue score_props = JsonValue::make_object();
   JsonValue score_name = type_of("string");
-  score_name.set("enum", strings({"precision", "recall", "f1_score"}));
+  score_name.set("enum", strings({"accuracy", "precision", "recall", "f1_score"}));
   score_props.set("name", score_name);
   JsonValue average = type_of("string");
   average.set("enum", strings({"micro", "macro", "weighted"}));
   score_props.set("average", average);
+  score_props.set("module", type_of("boolean"));
   score.set("properties", score_props);
   score.set("required", strings({"name"}));
   score.set("additionalProperties", JsonValue::make_bool(false));

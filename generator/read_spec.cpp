@@ -676,17 +676,24 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
     if (metrics->kind != Kind::array) fail_at(*metrics, "model.metrics", "expected a list of metric names, e.g. [\"accuracy\"]");
     for (size_t i = 0; i < metrics->items.size(); ++i) {
       const std::string path = "model.metrics[" + std::to_string(i) + "]";
-      // A name, or {"name": ..., "average": ...} for precision, recall and f1_score (torchmetrics'
-      // functional arguments; average "micro" by default, as theirs).
+      // A name, or {"name": ..., "average": ..., "module": ...}: precision's, recall's and f1_score's
+      // torchmetrics average ("micro" by default, as theirs), and for those and accuracy whether
+      // the LightningModule logs a torchmetrics Metric object (its epoch value counts the epoch).
       const JsonValue* entry = &metrics->items[i];
       std::string average = "micro";
+      bool module = false;
       if (entry->kind == Kind::object) {
         ltrt::ConfigObject o(*entry, path);
         const JsonValue& name = o.require("name");
+        const bool score = name.kind == Kind::string &&
+                           (name.str == "precision" || name.str == "recall" || name.str == "f1_score");
         average = o.string("average", "micro", {"micro", "macro", "weighted"});
-        if (o.get("average") && name.kind == Kind::string && name.str != "precision" && name.str != "recall" &&
-            name.str != "f1_score")
+        if (o.get("average") && name.kind == Kind::string && !score)
           o.fail("average", "only precision, recall and f1_score take an 'average': remove it");
+        module = o.boolean("module", false);
+        if (module && name.kind == Kind::string && !score && name.str != "accuracy")
+          o.fail("module", "only accuracy, precision, recall and f1_score are Metric objects here (an error's epoch "
+                           "value is the batches' weighted mean either way): remove it");
         o.finish();
         entry = &name;
       }
@@ -701,6 +708,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         fail_at(name, path, "\"" + name.str + "\" is listed twice: list each metric once");
       spec.metrics.push_back(name.str);
       spec.metric_averages.push_back(average);
+      spec.metric_modules.push_back(module);
       spec.metrics_pos.push_back(name.pos);
     }
   }

@@ -129,6 +129,7 @@ struct Spec {
   // last three's), and where each is in the spec.
   std::vector<std::string> metrics;
   std::vector<std::string> metric_averages;
+  std::vector<bool> metric_modules;  // logged as torchmetrics Metric objects (epoch values from the epoch's counts)
   std::vector<ltrt::json::Pos> metrics_pos;
   bool has_metric(const std::string& name) const {
     return std::find(metrics.begin(), metrics.end(), name) != metrics.end();

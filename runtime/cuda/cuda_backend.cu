@@ -502,6 +502,11 @@ class CudaBackend : public Backend {
     return *pinned_eval_loss_;
   }
 
+  std::vector<std::int64_t> take_eval_counts() override {
+    if (!metrics_.any_module()) return {};
+    return take_epoch_counts(ctx_, metrics_);
+  }
+
   EvalSums take_eval_sums() override {
     LTRT_CUDA_CHECK(cudaMemcpyAsync(pinned_sums_, eval_sums_, sizeof(EvalSums), cudaMemcpyDeviceToHost, compute_));
     LTRT_CUDA_CHECK(cudaMemsetAsync(eval_sums_, 0, sizeof(EvalSums), compute_));

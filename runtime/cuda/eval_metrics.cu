@@ -213,6 +213,23 @@ __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __rest
   if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
 }
 
+// The Metric objects' stat scores of the evaluation so far (EpochCounts' layout: tp, predicted,
+// actual per class, then the binary positions), added to after each batch's count.
+__device__ unsigned long long epoch_stats[3 * kMaxScoreClasses + 1];
+
+__global__ void __launch_bounds__(kThreads) add_epoch_stats_kernel(std::int64_t classes, std::int64_t positions) {
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < 3 * classes;
+       i += static_cast<std::int64_t>(gridDim.x) * kThreads)
+    epoch_stats[i] += class_stats[i];
+  if (blockIdx.x == 0 && threadIdx.x == 0) epoch_stats[3 * classes] += positions;
+}
+
+__global__ void __launch_bounds__(kThreads) clear_epoch_stats_kernel(std::int64_t entries) {
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < entries;
+       i += static_cast<std::int64_t>(gridDim.x) * kThreads)
+    epoch_stats[i] = 0;
+}
+
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
 // block_hits, an error's mean from those of block_errors over `count` predictions.
 __global__ void __launch_bounds__(kSumThreads) add_metric_kernel(EvalSums* __restrict__ sums, int k, bool accuracy,
@@ -246,29 +263,44 @@ int counting_blocks(std::int64_t items, int per_block) {
 
 static_assert(kMaxBlocks <= kSumThreads, "the second launch has a thread per counting block");
 
+bool is_score(MetricKind kind) {
+  return kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score;
+}
+
 }  // namespace
 
 void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, const float* out, const void* target,
                       const MetricsShape& shape, int n) {
+  // The batch's stat scores, once: for precision, recall and f1_score, and the Metric objects' epoch.
+  const AccuracyShape& a = shape.accuracy;
+  const std::int64_t classes = shape.score_classes();
+  bool stats = shape.any_module();
+  for (int k = 0; k < shape.count; ++k) stats = stats || is_score(shape.kinds[k]);
+  if (stats) {
+    if (classes > kMaxScoreClasses)
+      throw Error("precision, recall, f1_score and Metric objects count at most " + std::to_string(kMaxScoreClasses) +
+                  " classes on the GPU; the model has " + std::to_string(classes));
+    const std::int64_t positions = static_cast<std::int64_t>(n) * a.per_row;
+    clear_class_stats_kernel<<<counting_blocks(3 * classes, kThreads), kThreads, 0, ctx.stream>>>(classes);
+    LTRT_CUDA_CHECK_LAUNCH("clear_class_stats_kernel");
+    if (!a.class_targets) {
+      find_logits_outside_unit_kernel<<<counting_blocks(positions, kThreads), kThreads, 0, ctx.stream>>>(out,
+                                                                                                      positions);
+      LTRT_CUDA_CHECK_LAUNCH("find_logits_outside_unit_kernel");
+    }
+    const int blocks = counting_blocks(positions, a.class_targets ? kWarps : kThreads);
+    count_class_stats_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, a, positions);
+    LTRT_CUDA_CHECK_LAUNCH("count_class_stats_kernel");
+    if (shape.any_module()) {
+      add_epoch_stats_kernel<<<counting_blocks(3 * classes, kThreads), kThreads, 0, ctx.stream>>>(
+          classes, a.class_targets ? 0 : positions);
+      LTRT_CUDA_CHECK_LAUNCH("add_epoch_stats_kernel");
+    }
+  }
   for (int k = 0; k < shape.count; ++k) {
     const MetricKind kind = shape.kinds[k];
-    if (kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score) {
-      const AccuracyShape& a = shape.accuracy;
-      const std::int64_t classes = a.class_targets ? a.classes : 1;
-      if (classes > kMaxScoreClasses)
-        throw Error("precision, recall and f1_score count at most " + std::to_string(kMaxScoreClasses) +
-                    " classes on the GPU; the model has " + std::to_string(classes));
-      const std::int64_t positions = static_cast<std::int64_t>(n) * a.per_row;
-      clear_class_stats_kernel<<<counting_blocks(3 * classes, kThreads), kThreads, 0, ctx.stream>>>(classes);
-      LTRT_CUDA_CHECK_LAUNCH("clear_class_stats_kernel");
-      if (!a.class_targets) {
-        find_logits_outside_unit_kernel<<<counting_blocks(positions, kThreads), kThreads, 0, ctx.stream>>>(out,
-                                                                                                        positions);
-        LTRT_CUDA_CHECK_LAUNCH("find_logits_outside_unit_kernel");
-      }
-      const int blocks = counting_blocks(positions, a.class_targets ? kWarps : kThreads);
-      count_class_stats_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, a, positions);
-      LTRT_CUDA_CHECK_LAUNCH("count_class_stats_kernel");
+    if (shape.modules[k]) continue;  // its value is the epoch's, from epoch_stats (take_epoch_counts)
+    if (is_score(kind)) {
       add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], classes, n);
       LTRT_CUDA_CHECK_LAUNCH("add_score_kernel");
       continue;
@@ -293,6 +325,16 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
   }
   add_loss_kernel<<<1, 1, 0, ctx.stream>>>(sums, loss, n);
   LTRT_CUDA_CHECK_LAUNCH("add_loss_kernel");
+}
+
+std::vector<std::int64_t> take_epoch_counts(const Context& ctx, const MetricsShape& shape) {
+  const std::int64_t entries = 3 * shape.score_classes() + 1;
+  std::vector<unsigned long long> counts(static_cast<std::size_t>(entries));
+  LTRT_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));  // the batches' additions are done
+  LTRT_CUDA_CHECK(cudaMemcpyFromSymbol(counts.data(), epoch_stats, counts.size() * sizeof(unsigned long long)));
+  clear_epoch_stats_kernel<<<counting_blocks(entries, kThreads), kThreads, 0, ctx.stream>>>(entries);
+  LTRT_CUDA_CHECK_LAUNCH("clear_epoch_stats_kernel");
+  return std::vector<std::int64_t>(counts.begin(), counts.end());
 }
 
 }  // namespace ltrt::cuda

@@ -116,26 +116,52 @@ MetricsShape metrics_shape(const ModelDef& model) {
   for (int k = 0; k < model.num_metrics; ++k) {
     s.kinds[k] = model.metrics[k];
     s.averages[k] = model.metric_averages ? model.metric_averages[k] : MetricAverage::micro;
+    s.modules[k] = model.metric_modules ? model.metric_modules[k] : false;
   }
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
   return s;
 }
 
+void EpochCounts::add(const MetricsShape& s, const float* out, const void* target, std::int64_t n) {
+  const std::int64_t classes = s.score_classes();
+  std::vector<std::int64_t> batch(static_cast<std::size_t>(3 * classes + 1));
+  count_class_stats(s.accuracy, out, target, n, batch.data(), batch.data() + classes, batch.data() + 2 * classes);
+  batch.back() = s.accuracy.class_targets ? 0 : n * s.accuracy.per_row;
+  add(batch);
+}
+
+void EpochCounts::add(const std::vector<std::int64_t>& other) {
+  if (stats.empty()) stats.assign(other.size(), 0);
+  for (std::size_t i = 0; i < stats.size() && i < other.size(); ++i) stats[i] += other[i];
+}
+
+double stats_score(const MetricsShape& s, int k, const std::vector<std::int64_t>& stats) {
+  const std::int64_t classes = s.score_classes();
+  const std::int64_t* tp = stats.data();
+  const std::int64_t* predicted = tp + classes;
+  const std::int64_t* actual = predicted + classes;
+  if (s.kinds[k] != MetricKind::accuracy) return average_score(s.kinds[k], s.averages[k], tp, predicted, actual, classes);
+  if (!s.accuracy.class_targets) {  // _safe_divide(tp + tn, tp + tn + fp + fn)
+    const std::int64_t all = stats.back(), wrong = (predicted[0] - tp[0]) + (actual[0] - tp[0]);
+    return all ? static_cast<float>(all - wrong) / static_cast<float>(all) : 0.0f;
+  }
+  std::int64_t hits = 0, counted = 0;  // micro: _safe_divide(tp, tp + fn) over the summed classes
+  for (std::int64_t c = 0; c < classes; ++c) hits += tp[c], counted += actual[c];
+  return counted ? static_cast<float>(hits) / static_cast<float>(counted) : 0.0f;
+}
+
 void count_metrics(const MetricsShape& s, const float* out, const void* target, std::int64_t n, double* values) {
-  std::vector<std::int64_t> stats;  // tp, predicted, actual per class, once for all the scores
+  EpochCounts batch;  // the stat scores, counted once for all the metrics that read them
   for (int k = 0; k < s.count; ++k) {
     const MetricKind kind = s.kinds[k];
-    if (kind == MetricKind::accuracy) {
+    const bool scores = kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score;
+    if (scores || (kind == MetricKind::accuracy && s.modules[k])) {
+      // A Metric object's batch value (its forward) is its compute() over the batch's stat scores.
+      if (batch.empty()) batch.add(s, out, target, n);
+      values[k] = stats_score(s, k, batch.stats);
+    } else if (kind == MetricKind::accuracy) {
       values[k] = count_accuracy(s.accuracy, out, target, n).value();
-    } else if (kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score) {
-      const std::int64_t classes = s.accuracy.class_targets ? s.accuracy.classes : 1;
-      if (stats.empty()) {
-        stats.resize(static_cast<std::size_t>(3 * classes));
-        count_class_stats(s.accuracy, out, target, n, stats.data(), stats.data() + classes, stats.data() + 2 * classes);
-      }
-      values[k] = average_score(kind, s.averages[k], stats.data(), stats.data() + classes, stats.data() + 2 * classes,
-                                classes);
     } else {
       const bool squared = s.kinds[k] == MetricKind::mean_squared_error;
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, squared).value();

@@ -218,6 +218,7 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
   if (!group.distributed() || model.sync_dist || sums.rows == 0) return;  // only what was logged
   static std::set<std::string> warned;
   for (int k = -1; k < model.num_metrics; ++k) {  // the loss, then the metrics
+    if (k >= 0 && model.metric_modules && model.metric_modules[k]) continue;  // a Metric object syncs itself
     const std::string name = prefix + "_" + (k < 0 ? "loss" : metric_suffix(model.metrics[k]));
     if (!warned.insert(name).second) continue;
     std::fprintf(group.rank_zero(stderr),
@@ -232,8 +233,11 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
 // batch size over the sum of batch sizes); nothing when no row was seen. With sync_dist under DDP
 // both sums are first averaged over the ranks, strategy.reduce's "mean": divided by the world
 // size, the sum of batch sizes, an integer tensor, with truncation. Every rank calls this. The
-// values come in Lightning's order (the loss, then the metrics as the step logs them).
-Metrics epoch_metrics(const ModelDef& model, EvalSums sums, const ProcessGroup& group, const std::string& prefix) {
+// values come in Lightning's order (the loss, then the metrics as the step logs them). A Metric
+// object's value is its compute() over `counts`, the epoch's stat scores, summed over the ranks
+// first (torchmetrics syncs its states, sync_dist or not).
+Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int64_t> counts,
+                      const ProcessGroup& group, const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
   if (group.distributed() && model.sync_dist) {
     double all[kMaxMetrics + 2] = {sums.loss, static_cast<double>(sums.rows)};
@@ -243,12 +247,22 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, const ProcessGroup& 
     sums.rows = static_cast<std::int64_t>(all[1]) / group.size();
     for (int k = 0; k < model.num_metrics; ++k) sums.metric[k] = all[2 + k] / group.size();
   }
+  const MetricsShape shape = metrics_shape(model);
+  if (shape.any_module() && group.distributed()) {
+    // Every rank's counts, as float64 sums (exact below 2^53); a rank that saw no batch adds zeros.
+    std::vector<double> all(static_cast<std::size_t>(3 * shape.score_classes() + 1), 0.0);
+    for (std::size_t i = 0; i < counts.size() && i < all.size(); ++i) all[i] = static_cast<double>(counts[i]);
+    group.sum(all.data(), static_cast<int>(all.size()));
+    counts.assign(all.begin(), all.end());
+  }
   Metrics m;
   if (sums.rows > 0) {
     const double rows = static_cast<double>(sums.rows);
     m.push_back({prefix + "_loss", static_cast<float>(sums.loss / rows)});
-    for (int k = 0; k < model.num_metrics; ++k)
-      m.push_back({prefix + "_" + metric_suffix(model.metrics[k]), static_cast<float>(sums.metric[k] / rows)});
+    for (int k = 0; k < model.num_metrics; ++k) {
+      const double value = shape.modules[k] ? stats_score(shape, k, counts) : sums.metric[k] / rows;
+      m.push_back({prefix + "_" + metric_suffix(model.metrics[k]), static_cast<float>(value)});
+    }
   }
   return m;
 }
@@ -591,6 +605,7 @@ class Fit {
     return names;
   }
   EvalSums train_epoch_sums_;
+  EpochCounts train_epoch_counts_;  // model.log.on_epoch: the Metric objects' stat scores
   bool has_loss_ = false;
   // The last training step's loss and accuracy are read from the backend when something needs
   // them (fetch_step_metrics): a GPU step is still running when train() returns.
@@ -1036,11 +1051,12 @@ void Fit::run_validation(bool sanity) {
   }
   // The batches' weighted sums, read once (on a GPU they are summed on the device).
   const EvalSums sums = backend_->take_eval_sums();
+  std::vector<std::int64_t> counts = backend_->take_eval_counts();  // Metric objects reset after the sanity check too
   Metrics m;
   if (sanity) {
     warn_unless_synced(model_, sums, group_, "val");  // Lightning computes (and discards) them too
   } else {
-    m = epoch_metrics(model_, sums, group_, "val");  // in Lightning's order
+    m = epoch_metrics(model_, sums, std::move(counts), group_, "val");  // in Lightning's order
     for (const auto& [k, v] : m) callback_metrics_[k] = v;
   }
   // _EvaluationLoop.on_run_end: the epoch-end hooks see the epoch's metrics, then they are logged.
@@ -1417,6 +1433,9 @@ void Fit::fetch_step_metrics() {
       train_epoch_sums_.metric[k] =
           static_cast<float>(train_epoch_sums_.metric[k]) + static_cast<float>(last_metric_[k]) * rows;
     train_epoch_sums_.rows += step_rows_;
+    if (const MetricsShape shape = metrics_shape(model_); shape.any_module())  // the Metric objects' states
+      train_epoch_counts_.add(shape, reinterpret_cast<const float*>(arena_.data() + model_.output.offset),
+                              arena_.data() + model_.target.offset, step_rows_);
   }
 }
 
@@ -1426,7 +1445,9 @@ Metrics Fit::train_epoch_metrics() {
   Metrics logged;
   if (!model_.log_on_epoch) return logged;
   fetch_step_metrics();
-  for (const auto& [name, value] : epoch_metrics(model_, std::exchange(train_epoch_sums_, EvalSums{}), group_, "train")) {
+  for (const auto& [name, value] : epoch_metrics(model_, std::exchange(train_epoch_sums_, EvalSums{}),
+                                                 std::exchange(train_epoch_counts_, EpochCounts{}).stats, group_,
+                                                 "train")) {
     callback_metrics_[name] = value;
     callback_metrics_[name + "_epoch"] = value;
     logged.push_back({name + "_epoch", value});
@@ -1868,7 +1889,8 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
     }
     if constexpr (EvalHooks::wants_loss) hooks.batch_end(b, backend->eval_loss());
   }
-  for (const auto& [k, v] : epoch_metrics(model, backend->take_eval_sums(), group, prefix)) r.metrics[k] = v;
+  const EvalSums sums = backend->take_eval_sums();
+  for (const auto& [k, v] : epoch_metrics(model, sums, backend->take_eval_counts(), group, prefix)) r.metrics[k] = v;
   for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
   hooks.epoch_end();
   Loggers loggers(t, model, group);

@@ -290,6 +290,47 @@ TEST(CudaEvalMetrics, BinaryScoresTakeUnitLogitsForProbabilities) {
   }
 }
 
+// Metric objects: the device's stat scores of two batches, read back once, are the CPU's
+// EpochCounts of the same batches (class targets with ignore_index, and binary logits with their
+// positions); a second take starts again from zero.
+TEST(CudaEvalMetrics, MetricObjectsCountTheWholeEvaluation) {
+  const int n = 6, steps = 3, classes = 4;
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal;
+  using ltrt::MetricKind;
+  for (bool class_targets : {true, false}) {
+    SCOPED_TRACE(class_targets);
+    const std::int64_t per_row = class_targets ? steps : classes;
+    const ltrt::MetricsShape shape{2, {MetricKind::f1_score, MetricKind::accuracy}, {ltrt::MetricAverage::macro},
+                                   ltrt::AccuracyShape{class_targets, per_row, class_targets ? classes : 1, kIgnore},
+                                   per_row, {true, true}};
+    ltrt::EpochCounts cpu;
+    cudaStream_t stream;
+    ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+    ltrt::cuda::Context ctx{stream, nullptr, nullptr, 0, nullptr};
+    for (int batch = 0; batch < 2; ++batch) {
+      std::vector<float> out(n * steps * classes);
+      for (float& v : out) v = normal(rng);
+      std::vector<std::int64_t> labels(n * steps);
+      for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = i % 5 == 4 ? kIgnore : static_cast<std::int64_t>(rng() % classes);
+      std::vector<float> floats(out.size());
+      for (float& v : floats) v = normal(rng);
+      const void* target = class_targets ? static_cast<const void*>(labels.data()) : floats.data();
+      const std::size_t bytes = class_targets ? labels.size() * sizeof(std::int64_t) : floats.size() * sizeof(float);
+      cpu.add(shape, out.data(), target, n);
+      device_sums(shape, out, target, bytes, n, batch == 0 ? "reverse" : "shuffle:3");
+    }
+    const std::vector<std::int64_t> device = ltrt::cuda::take_epoch_counts(ctx, shape);
+    EXPECT_EQ(device, cpu.stats);
+    EXPECT_GT(cpu.stats[0] + cpu.stats[1], 0);
+    const std::vector<std::int64_t> again = ltrt::cuda::take_epoch_counts(ctx, shape);
+    EXPECT_EQ(again, std::vector<std::int64_t>(cpu.stats.size(), 0));
+    // The epoch's values from the counts, not the batches' mean: what stats_score makes of them.
+    EXPECT_EQ(ltrt::stats_score(shape, 1, cpu.stats), ltrt::stats_score(shape, 1, device));
+    ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  }
+}
+
 TEST(CudaEvalMetrics, LossOnlyWithoutMetrics) {
   const std::vector<float> out(4, 1.0f);
   const std::vector<std::int64_t> target(4, 0);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ltrt/arena.hpp"
 #include "ltrt/averaged_model.hpp"
@@ -76,6 +77,9 @@ class Backend {
   virtual float eval_loss() = 0;
   // The sums of the evaluate() calls since the last take (waits for them); they start again at 0.
   virtual EvalSums take_eval_sums() = 0;
+  // The stat scores of the evaluate() calls since the last take, for model.metrics' Metric objects
+  // (EpochCounts' layout); empty without them. They start again at 0.
+  virtual std::vector<std::int64_t> take_eval_counts() = 0;
   // Eval-mode forward into the host arena's output buffer.
   virtual void predict(int n) = 0;
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "ltrt/host_device.hpp"
 #include "ltrt/model.hpp"
@@ -103,8 +104,29 @@ struct MetricsShape {
   MetricAverage averages[kMaxMetrics];  // precision's, recall's and f1_score's
   AccuracyShape accuracy;           // how accuracy and the stat scores read the buffers
   std::int64_t per_row;             // a sample's output elements, each against a target (the errors)
+  bool modules[kMaxMetrics];        // torchmetrics' Metric objects (ModelDef::metric_modules)
+  bool any_module() const {
+    for (int k = 0; k < count; ++k)
+      if (modules[k]) return true;
+    return false;
+  }
+  std::int64_t score_classes() const { return accuracy.class_targets ? accuracy.classes : 1; }
 };
 MetricsShape metrics_shape(const ModelDef& model);
+
+// The stat scores of an epoch's batches for its Metric objects, summed as torchmetrics' states
+// are (and over DDP's ranks, as Metric.compute syncs them): tp, predicted and actual per class,
+// then the positions counted when binary (accuracy's tp + tn is the positions' complement of
+// fp + fn). Empty until a batch is added.
+struct EpochCounts {
+  std::vector<std::int64_t> stats;
+  void add(const MetricsShape& shape, const float* out, const void* target, std::int64_t n);
+  void add(const std::vector<std::int64_t>& other);  // another's (a device's, a rank's) of the same shape
+  bool empty() const { return stats.empty(); }
+};
+// Metric k's value from stat scores laid out as EpochCounts' (a batch's or an epoch's): accuracy
+// (micro: tp / (tp + fn), binary (tp + tn) / all), precision, recall or f1_score as average_score.
+double stats_score(const MetricsShape& shape, int k, const std::vector<std::int64_t>& stats);
 
 // Each metric's value over the first n rows of `out` and `target`, into values[0, shape.count).
 void count_metrics(const MetricsShape& shape, const float* out, const void* target, std::int64_t n, double* values);

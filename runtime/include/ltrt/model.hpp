@@ -252,6 +252,9 @@ struct ModelDef {
   int num_metrics = 0;
   // Each metric's `average` (precision, recall, f1_score); null: micro for all.
   const MetricAverage* metric_averages = nullptr;
+  // Each metric's "module" (accuracy, precision, recall, f1_score): torchmetrics' Metric object, whose
+  // epoch value comes from the whole epoch's stat scores (EpochCounts); null: none is.
+  const bool* metric_modules = nullptr;
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
   bool sync_dist = false;

@@ -29,6 +29,10 @@ void unscale_gradients(const Context& ctx, float* grad, std::int64_t n, StepScal
 constexpr int kClipBlocks = 256;
 void clip_gradients(const Context& ctx, float* grad, std::int64_t n, float clip_val, bool by_value, void* scratch);
 
+// The stat scores the evaluation batches since the last take added for shape's Metric objects
+// (EpochCounts' layout), read back (waits for the stream), then cleared for the next evaluation.
+std::vector<std::int64_t> take_epoch_counts(const Context& ctx, const MetricsShape& shape);
+
 // An evaluation batch of n rows: its loss (a device float) and each of shape's metrics added to
 // the running sums in device memory, weighted by n.
 void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, const float* out, const void* target,

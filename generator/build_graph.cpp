@@ -188,8 +188,11 @@ Graph build_graph(const Spec& spec) {
         refuse(metric + " compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
       if (spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")
         refuse(metric + " needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");
-      if (metric != "accuracy" && spec.target.dtype == DType::i64 && spec.target.num_classes > ltrt::kMaxScoreClasses)
-        refuse(metric + " counts each class; over more than " + std::to_string(ltrt::kMaxScoreClasses) +
+      // The scores and a Metric object's epoch count each class's stat scores (the CUDA backend's counters).
+      const bool counts_classes = metric != "accuracy" || spec.metric_modules[k];
+      if (counts_classes && spec.target.dtype == DType::i64 && spec.target.num_classes > ltrt::kMaxScoreClasses)
+        refuse(metric + (metric == "accuracy" ? " as a Metric object" : "") + " counts each class; over more than " +
+               std::to_string(ltrt::kMaxScoreClasses) +
                " classes (the model has " + std::to_string(spec.target.num_classes) + ") it is not supported yet");
       continue;
     }

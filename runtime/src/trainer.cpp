@@ -1416,7 +1416,9 @@ void Fit::fetch_step_metrics() {
     for (int k = 0; k < model_.num_metrics; ++k) values[1 + k] = static_cast<float>(last_metric_[k]);
     group_.mean(values, 1 + model_.num_metrics);
     logged_loss_ = values[0];
-    for (int k = 0; k < model_.num_metrics; ++k) logged_metric_[k] = values[1 + k];
+    // A Metric object's step value stays this rank's own: Lightning logs its _forward_cache unsynced.
+    for (int k = 0; k < model_.num_metrics; ++k)
+      if (!model_.metric_modules || !model_.metric_modules[k]) logged_metric_[k] = values[1 + k];
   }
   callback_metrics_["train_loss"] = logged_loss_;
   for (int k = 0; k < model_.num_metrics; ++k)

@@ -10,6 +10,7 @@
 
 #include "code_writer.hpp"
 #include "op.hpp"
+#include "optimizer_args.hpp"
 #include "program_emitter.hpp"
 
 namespace ltgen {
@@ -17,6 +18,15 @@ namespace ltgen {
 namespace {
 
 using namespace emit;
+
+// OptimizerConfig assignments ("beta1", "0.9") of torch.optim arguments.
+std::vector<std::pair<std::string, std::string>> config_fields(const std::vector<OptimizerArg>& args) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const OptimizerArg& a : args)
+    for (size_t i = 0; i < a.fields.size(); ++i)
+      fields.emplace_back(a.fields[i], a.boolean ? (a.values[i] != 0 ? "true" : "false") : number(a.values[i]));
+  return fields;
+}
 
 // What indices an int64 model input may hold: the smallest num_embeddings of the Embeddings that
 // read it, [0, bound); 0 for an input no Embedding reads (a float input).
@@ -541,55 +551,38 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   const auto num = number;
   w.line("// optimizer: torch.optim." + o.type);
   w.line("m.optimizer.kind = ltrt::OptimizerKind::" + kind + ";");
-  w.line("m.optimizer.lr = " + num(o.lr) + ";");
-  if (o.type == "SGD") {
-    w.line("m.optimizer.momentum = " + num(o.momentum) + ";");
-    w.line("m.optimizer.dampening = " + num(o.dampening) + ";");
-    w.line(std::string("m.optimizer.nesterov = ") + (o.nesterov ? "true" : "false") + ";");
-  } else if (o.type == "RMSprop") {
-    w.line("m.optimizer.alpha = " + num(o.alpha) + ";");
-    w.line("m.optimizer.eps = " + num(o.eps) + ";");
-    w.line("m.optimizer.momentum = " + num(o.momentum) + ";");
-    w.line(std::string("m.optimizer.centered = ") + (o.centered ? "true" : "false") + ";");
-  } else if (o.type == "Rprop") {
-    w.line("m.optimizer.etaminus = " + num(o.etaminus) + ";");
-    w.line("m.optimizer.etaplus = " + num(o.etaplus) + ";");
-    w.line("m.optimizer.step_size_min = " + num(o.step_size_min) + ";");
-    w.line("m.optimizer.step_size_max = " + num(o.step_size_max) + ";");
-  } else if (o.type == "ASGD") {
-    w.line("m.optimizer.lambd = " + num(o.lambd) + ";");
-    w.line("m.optimizer.alpha = " + num(o.alpha) + ";");
-    w.line("m.optimizer.t0 = " + num(o.t0) + ";");
-  } else if (o.type == "Adadelta") {
-    w.line("m.optimizer.rho = " + num(o.rho) + ";");
-    w.line("m.optimizer.eps = " + num(o.eps) + ";");
-  } else if (o.type == "Adagrad") {
-    w.line("m.optimizer.lr_decay = " + num(o.lr_decay) + ";");
-    w.line("m.optimizer.initial_accumulator_value = " + num(o.initial_accumulator_value) + ";");
-    w.line("m.optimizer.eps = " + num(o.eps) + ";");
-  } else {
-    w.line("m.optimizer.beta1 = " + num(o.beta1) + ";");
-    w.line("m.optimizer.beta2 = " + num(o.beta2) + ";");
-    w.line("m.optimizer.eps = " + num(o.eps) + ";");
-    if (o.type == "Adam" || o.type == "AdamW")
-      w.line(std::string("m.optimizer.amsgrad = ") + (o.amsgrad ? "true" : "false") + ";");
-    if (o.type == "NAdam") w.line("m.optimizer.momentum_decay = " + num(o.momentum_decay) + ";");
-    if (o.type == "RAdam" || o.type == "NAdam")
-      w.line(std::string("m.optimizer.decoupled_weight_decay = ") + (o.decoupled_weight_decay ? "true" : "false") + ";");
-  }
-  w.line("m.optimizer.weight_decay = " + num(o.weight_decay) + ";");
-  w.line(std::string("m.optimizer.maximize = ") + (o.maximize ? "true" : "false") + ";");
+  for (const auto& [field, value] : config_fields(optimizer_args(o.type, o)))
+    w.line("m.optimizer." + field + " = " + value + ";");
   if (!o.param_groups.empty()) {
-    w.line("// optimizer.param_groups: name, lr, weight_decay; each group's parameters lie together in");
-    w.line("// the flat regions, elements [begin, begin + count)");
+    // A group's other hyperparameters (betas, momentum, ...): the optimizer's, changed where it sets them.
+    std::vector<std::string> own(plan.groups.size());
+    for (size_t i = 0; i < plan.groups.size(); ++i) {
+      const auto fields = config_fields(group_own_args(o.type, plan.groups[i].group.options, o));
+      if (fields.empty()) continue;
+      own[i] = "kGroup" + std::to_string(i) + "Optimizer";
+      const std::string& name = plan.groups[i].group.name;
+      w.line("// param group " + std::to_string(i) + (name.empty() ? "" : " (" + name + ")") +
+             ": its own hyperparameters, the optimizer's otherwise");
+      w.open("static const ltrt::OptimizerConfig " + own[i] + " = [&]");
+      w.line("ltrt::OptimizerConfig c = m.optimizer;");
+      for (const auto& [field, value] : fields) w.line("c." + field + " = " + value + ";");
+      w.line("return c;");
+      w.close("();");
+    }
+    const bool any_own = std::any_of(own.begin(), own.end(), [](const std::string& o) { return !o.empty(); });
+    w.line("// optimizer.param_groups: name, lr, weight_decay, then the group's elements [begin, begin + count)");
+    w.line(std::string("// of the flat regions (its parameters lie together)") +
+           (any_own ? ", then its other hyperparameters" : ""));
     w.open("static const ltrt::ParamGroupDef kParamGroups[] =");
-    for (const MemoryPlan::GroupRange& r : plan.groups) {
+    for (size_t i = 0; i < plan.groups.size(); ++i) {
+      const MemoryPlan::GroupRange& r = plan.groups[i];
       const ParamGroup& pg = r.group;
       std::string members;
       for (int p : pg.params) members += (members.empty() ? "" : ", ") + g.value(p).torch_name;
       for (const std::string& c : comment_lines((pg.name.empty() ? "" : pg.name + ": ") + members, 90)) w.line(c);
-      w.line("{" + (pg.name.empty() ? std::string("nullptr") : cpp_string_literal(pg.name)) + ", " + num(pg.lr) + ", " +
-             num(pg.weight_decay) + ", " + std::to_string(r.begin) + ", " + std::to_string(r.count) + "},");
+      w.line("{" + (pg.name.empty() ? std::string("nullptr") : cpp_string_literal(pg.name)) + ", " +
+             num(pg.options.lr) + ", " + num(pg.options.weight_decay) + ", " + std::to_string(r.begin) + ", " +
+             std::to_string(r.count) + (own[i].empty() ? "" : ", &" + own[i]) + "},");
     }
     w.close(";");
     w.line("m.param_groups = kParamGroups;");

@@ -12,6 +12,7 @@
 
 #include "code_writer.hpp"
 #include "op.hpp"
+#include "optimizer_args.hpp"
 #include "version.hpp"
 
 namespace ltgen {
@@ -21,6 +22,13 @@ namespace {
 using JsonValue = ltrt::json::Value;
 
 // A JSON value as a Python literal. JSON's string escapes are Python's too.
+// A torch.optim argument's value as Python: 0.9, True, (0.9, 0.999).
+std::string python_value(const OptimizerArg& a) {
+  if (a.boolean) return a.values[0] != 0 ? "True" : "False";
+  if (a.values.size() == 1) return ltrt::python_repr(a.values[0]);
+  return "(" + ltrt::python_repr(a.values[0]) + ", " + ltrt::python_repr(a.values[1]) + ")";
+}
+
 std::string py(const JsonValue& v) {
   switch (v.kind) {
     case ltrt::json::Kind::null: return "None";
@@ -831,34 +839,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line();
   w.open("def configure_optimizers(self)");
   const OptimizerSpec& o = spec.optimizer;
-  std::string args = "lr=" + ltrt::python_repr(o.lr);
-  if (o.type == "SGD") {
-    args += ", momentum=" + ltrt::python_repr(o.momentum) + ", dampening=" + ltrt::python_repr(o.dampening) +
-            ", nesterov=" + (o.nesterov ? "True" : "False");
-  } else if (o.type == "RMSprop") {
-    args += ", alpha=" + ltrt::python_repr(o.alpha) + ", eps=" + ltrt::python_repr(o.eps) +
-            ", momentum=" + ltrt::python_repr(o.momentum) + ", centered=" + (o.centered ? "True" : "False");
-  } else if (o.type == "Rprop") {
-    args += ", etas=(" + ltrt::python_repr(o.etaminus) + ", " + ltrt::python_repr(o.etaplus) + "), step_sizes=(" +
-            ltrt::python_repr(o.step_size_min) + ", " + ltrt::python_repr(o.step_size_max) + ")";
-  } else if (o.type == "ASGD") {
-    args += ", lambd=" + ltrt::python_repr(o.lambd) + ", alpha=" + ltrt::python_repr(o.alpha) +
-            ", t0=" + ltrt::python_repr(o.t0);
-  } else if (o.type == "Adadelta") {
-    args += ", rho=" + ltrt::python_repr(o.rho) + ", eps=" + ltrt::python_repr(o.eps);
-  } else if (o.type == "Adagrad") {
-    args += ", lr_decay=" + ltrt::python_repr(o.lr_decay) + ", initial_accumulator_value=" +
-            ltrt::python_repr(o.initial_accumulator_value) + ", eps=" + ltrt::python_repr(o.eps);
-  } else {
-    args += ", betas=(" + ltrt::python_repr(o.beta1) + ", " + ltrt::python_repr(o.beta2) + "), eps=" +
-            ltrt::python_repr(o.eps);
-    if (o.type == "Adam" || o.type == "AdamW") args += std::string(", amsgrad=") + (o.amsgrad ? "True" : "False");
-    if (o.type == "NAdam") args += ", momentum_decay=" + ltrt::python_repr(o.momentum_decay);
-    if (o.type == "RAdam" || o.type == "NAdam")
-      args += std::string(", decoupled_weight_decay=") + (o.decoupled_weight_decay ? "True" : "False");
-  }
-  if (o.type != "Rprop") args += ", weight_decay=" + ltrt::python_repr(o.weight_decay);  // Rprop has none
-  args += std::string(", maximize=") + (o.maximize ? "True" : "False");
+  std::string args;
+  for (const OptimizerArg& a : optimizer_args(o.type, o)) args += (args.empty() ? "" : ", ") + a.key + "=" + python_value(a);
   if (o.param_groups.empty()) {
     const std::string params = spec.freeze.empty() ? "self.parameters()" : "[p for p in self.parameters() if p.requires_grad]";
     w.line("optimizer = torch.optim." + o.type + "(" + params + ", " + args + ")");
@@ -870,10 +852,12 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       std::string list;
       for (const std::string& p : group.params.patterns) list += (list.empty() ? "" : ", ") + ltrt::json::quote(p);
       patterns += (patterns.empty() ? "" : ", ") + std::string("[") + list + "]";
-      groups += std::string(groups.empty() ? "" : ", ") + "{\"params\": [], \"lr\": " + ltrt::python_repr(group.lr) +
-                ", \"weight_decay\": " + ltrt::python_repr(group.weight_decay) +
-                (group.name.empty() ? "" : ", \"name\": " + ltrt::json::quote(group.name)) +
-                "}";
+      std::string own;  // what the group sets apart from the optimizer's lr and weight_decay
+      for (const OptimizerArg& a : group_own_args(o.type, group.options, o)) own += ", \"" + a.key + "\": " + python_value(a);
+      groups += std::string(groups.empty() ? "" : ", ") + "{\"params\": [], \"lr\": " +
+                ltrt::python_repr(group.options.lr) + ", \"weight_decay\": " +
+                ltrt::python_repr(group.options.weight_decay) + own +
+                (group.name.empty() ? "" : ", \"name\": " + ltrt::json::quote(group.name)) + "}";
     }
     w.line("# Each parameter joins the first group one of whose patterns matches its name.");
     w.line("patterns = [" + patterns + "]");

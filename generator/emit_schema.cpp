@@ -9,6 +9,7 @@
 #include <ltrt/trainer_config.hpp>
 
 #include "op.hpp"
+#include "optimizer_args.hpp"
 
 namespace ltgen {
 
@@ -285,16 +286,16 @@ JsonValue data_schema() {
   return object(p, {"batch_size", "train"});
 }
 
-// optimizer.param_groups: [{"params": "*.bias" or ["*.bias", ...], "lr": 1e-3, "weight_decay": 0.0, "name": "no_decay"}].
-JsonValue param_groups_schema() {
+// optimizer.param_groups: [{"params": "*.bias" or ["*.bias", ...], "lr": 1e-3, "weight_decay": 0.0, "name": "no_decay"}],
+// each group with any of its optimizer's arguments `args` (the optimizer's apply where it sets none).
+JsonValue param_groups_schema(const std::vector<std::pair<std::string, const char*>>& args) {
   JsonValue g = JsonValue::make_object();
   g.set("params", name_patterns_schema());
-  JsonValue decay = type_of("number");
-  decay.set("minimum", JsonValue::make_number(0));
-  g.set("weight_decay", decay);
-  JsonValue lr = type_of("number");
-  lr.set("minimum", JsonValue::make_number(0));
-  g.set("lr", lr);
+  for (const auto& [arg, json_type] : args) {
+    JsonValue v = type_of(json_type);
+    if (arg == "lr" || arg == "weight_decay") v.set("minimum", JsonValue::make_number(0));
+    g.set(arg, v);
+  }
   JsonValue name = type_of("string");
   name.set("minLength", JsonValue::make_integer(1));
   g.set("name", name);
@@ -306,41 +307,6 @@ JsonValue param_groups_schema() {
 }
 
 }  // namespace
-
-const std::vector<std::pair<std::string, std::vector<std::pair<std::string, const char*>>>>& optimizer_arguments() {
-  static const std::vector<std::pair<std::string, std::vector<std::pair<std::string, const char*>>>> args = {
-      {"SGD",
-       {{"lr", "number"}, {"momentum", "number"}, {"dampening", "number"}, {"nesterov", "boolean"},
-        {"weight_decay", "number"}, {"maximize", "boolean"}}},
-      {"Adam",
-       {{"lr", "number"}, {"betas", "array"}, {"eps", "number"}, {"weight_decay", "number"}, {"amsgrad", "boolean"},
-        {"maximize", "boolean"}}},
-      {"AdamW",
-       {{"lr", "number"}, {"betas", "array"}, {"eps", "number"}, {"weight_decay", "number"}, {"amsgrad", "boolean"},
-        {"maximize", "boolean"}}},
-      {"Adamax",
-       {{"lr", "number"}, {"betas", "array"}, {"eps", "number"}, {"weight_decay", "number"}, {"maximize", "boolean"}}},
-      {"RAdam",
-       {{"lr", "number"}, {"betas", "array"}, {"eps", "number"}, {"weight_decay", "number"},
-        {"decoupled_weight_decay", "boolean"}, {"maximize", "boolean"}}},
-      {"NAdam",
-       {{"lr", "number"}, {"betas", "array"}, {"eps", "number"}, {"weight_decay", "number"},
-        {"momentum_decay", "number"}, {"decoupled_weight_decay", "boolean"}, {"maximize", "boolean"}}},
-      {"RMSprop",
-       {{"lr", "number"}, {"alpha", "number"}, {"eps", "number"}, {"weight_decay", "number"}, {"momentum", "number"},
-        {"centered", "boolean"}, {"maximize", "boolean"}}},
-      {"Rprop", {{"lr", "number"}, {"etas", "array"}, {"step_sizes", "array"}, {"maximize", "boolean"}}},
-      {"ASGD",
-       {{"lr", "number"}, {"lambd", "number"}, {"alpha", "number"}, {"t0", "number"}, {"weight_decay", "number"},
-        {"maximize", "boolean"}}},
-      {"Adadelta",
-       {{"lr", "number"}, {"rho", "number"}, {"eps", "number"}, {"weight_decay", "number"}, {"maximize", "boolean"}}},
-      {"Adagrad",
-       {{"lr", "number"}, {"lr_decay", "number"}, {"weight_decay", "number"},
-        {"initial_accumulator_value", "number"}, {"eps", "number"}, {"maximize", "boolean"}}},
-  };
-  return args;
-}
 
 std::string emit_schema() {
   JsonValue root = JsonValue::make_object();
@@ -363,13 +329,17 @@ std::string emit_schema() {
   p.set("data", data_schema());
 
   std::vector<JsonValue> optimizers;
-  for (const auto& [type, args] : optimizer_arguments()) {
+  for (const std::string& type : optimizer_types()) {
+    // Each argument's JSON type, from torch's defaults for this class (OptimizerHyper's).
+    std::vector<std::pair<std::string, const char*>> args;
+    for (const OptimizerArg& a : optimizer_args(type, OptimizerHyper{}))
+      args.emplace_back(a.key, a.boolean ? "boolean" : a.values.size() > 1 ? "array" : "number");
     JsonValue q = JsonValue::make_object();
     JsonValue t = JsonValue::make_object();
     t.set("const", JsonValue::make_string(type));
     q.set("type", t);
     for (const auto& [arg, json_type] : args) q.set(arg, type_of(json_type));
-    q.set("param_groups", param_groups_schema());
+    q.set("param_groups", param_groups_schema(args));
     optimizers.push_back(object(q, {"type"}));
   }
   p.set("optimizer", one_of(optimizers));

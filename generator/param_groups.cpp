@@ -19,10 +19,10 @@ std::vector<ParamGroup> assign_param_groups(const Graph& g, const Spec& spec) {
     names.push_back(g.value(p).torch_name);
   }
   const OptimizerSpec& o = spec.optimizer;
-  if (o.param_groups.empty()) return {{"", o.lr, o.weight_decay, trainable}};
+  if (o.param_groups.empty()) return {{"", o, trainable}};
 
   std::vector<ParamGroup> groups;
-  for (const ParamGroupSpec& s : o.param_groups) groups.push_back({s.name, s.lr, s.weight_decay, {}});
+  for (const ParamGroupSpec& s : o.param_groups) groups.push_back({s.name, s.options, {}});
   std::vector<int> group_of(names.size(), -1);  // a parameter joins the first group that matches it
   for (size_t i = 0; i < o.param_groups.size(); ++i) {
     const std::vector<bool> hit =

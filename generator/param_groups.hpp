@@ -12,8 +12,7 @@ namespace ltgen {
 
 struct ParamGroup {
   std::string name;        // "" for none
-  double lr = 0;
-  double weight_decay = 0;
+  OptimizerHyper options;  // the group's lr, weight_decay, betas, ... (the optimizer's where it sets none)
   std::vector<int> params;  // parameter values, in state_dict order
 };
 

@@ -746,6 +746,94 @@ void read_data(ltrt::ConfigObject& top, Spec& spec) {
   d.finish();
 }
 
+// The hyperparameters of a torch.optim class `type` in `o` (the optimizer, or one of its param_groups
+// when `optimizer` is given): each key read over the value `h` holds (the default). A group must keep
+// what decides the optimizer's state tensors (amsgrad, centered, whether there is a momentum): each
+// parameter's slots are laid out alike.
+void read_hyperparameters(ltrt::ConfigObject& o, const std::string& type, OptimizerHyper& h,
+                          const OptimizerSpec* optimizer) {
+  h.lr = o.number("lr", h.lr, 0.0, HUGE_VAL);
+  if (type == "Rprop") {
+    if (o.get("weight_decay"))
+      o.fail("weight_decay", "torch.optim.Rprop has no weight_decay (it refuses the argument): remove it");
+  } else {
+    h.weight_decay = o.number("weight_decay", h.weight_decay, 0.0, HUGE_VAL);
+  }
+  h.maximize = o.boolean("maximize", h.maximize);
+  for (const char* k : {"foreach", "differentiable", "fused", "capturable"}) {
+    const JsonValue* v = o.get(k);
+    if (v && v->kind != Kind::null && !(v->kind == Kind::boolean && !v->b))
+      o.fail(k, std::string("'") + k + "' selects a PyTorch implementation; ltgen generates its own: remove it");
+  }
+  // A group that changes the optimizer's state tensors: refused at its key.
+  auto same_state = [&](const char* key, bool group_has, bool optimizer_has, const std::string& what) {
+    if (optimizer && group_has != optimizer_has)
+      o.fail(key, "a group " + std::string(group_has ? "with " : "without ") + what + " where the optimizer has " +
+                      (optimizer_has ? "one" : "none") + " is not supported yet (every parameter keeps the same "
+                      "state tensors): set " + key + " in the optimizer alike for every group");
+  };
+  if (type == "SGD") {
+    h.momentum = o.number("momentum", h.momentum, 0.0, HUGE_VAL);
+    h.dampening = o.number("dampening", h.dampening, -HUGE_VAL, HUGE_VAL);
+    h.nesterov = o.boolean("nesterov", h.nesterov);
+    if (optimizer) same_state("momentum", h.momentum != 0, optimizer->momentum != 0, "a momentum_buffer (a nonzero momentum)");
+  } else if (type == "RMSprop") {
+    h.alpha = o.number("alpha", h.alpha, 0.0, HUGE_VAL);
+    h.eps = o.number("eps", h.eps, 0.0, HUGE_VAL);
+    h.momentum = o.number("momentum", h.momentum, 0.0, HUGE_VAL);
+    h.centered = o.boolean("centered", h.centered);
+    if (optimizer) {
+      same_state("momentum", h.momentum > 0, optimizer->momentum > 0, "a momentum_buffer (a nonzero momentum)");
+      same_state("centered", h.centered, optimizer->centered, "a grad_avg (centered)");
+    }
+  } else if (type == "Rprop") {
+    auto pair = [&](const char* key, double& a, double& b) {
+      const JsonValue* v = o.get(key);
+      if (!v) return;
+      if (v->kind != Kind::array || v->items.size() != 2 || v->items[0].kind != Kind::number ||
+          v->items[1].kind != Kind::number)
+        o.fail(key, "expected two numbers, e.g. " + std::string(key == std::string("etas") ? "[0.5, 1.2]" : "[1e-06, 50]"));
+      a = v->items[0].num;
+      b = v->items[1].num;
+    };
+    pair("etas", h.etaminus, h.etaplus);
+    if (!(0.0 < h.etaminus && h.etaminus < 1.0 && 1.0 < h.etaplus))
+      o.fail("etas", "must be (etaminus, etaplus) with 0 < etaminus < 1 < etaplus (as torch.optim.Rprop)");
+    pair("step_sizes", h.step_size_min, h.step_size_max);
+    if (!(h.step_size_min >= 0.0 && h.step_size_min <= h.step_size_max))
+      o.fail("step_sizes", "must be (min, max) with 0 <= min <= max");
+  } else if (type == "ASGD") {
+    // torch checks none of them; a negative lambd could make (1 + lambd * lr * step) negative, whose
+    // power Python takes as a complex number.
+    h.lambd = o.number("lambd", h.lambd, 0.0, HUGE_VAL);
+    h.alpha = o.number("alpha", h.alpha, -HUGE_VAL, HUGE_VAL);
+    h.t0 = o.number("t0", h.t0, -HUGE_VAL, HUGE_VAL);
+  } else if (type == "Adadelta") {
+    h.rho = o.number("rho", h.rho, 0.0, 1.0);
+    h.eps = o.number("eps", h.eps, 0.0, HUGE_VAL);
+  } else if (type == "Adagrad") {
+    h.lr_decay = o.number("lr_decay", h.lr_decay, 0.0, HUGE_VAL);
+    h.initial_accumulator_value = o.number("initial_accumulator_value", h.initial_accumulator_value, 0.0, HUGE_VAL);
+    h.eps = o.number("eps", h.eps, 0.0, HUGE_VAL);
+  } else {
+    if (const JsonValue* betas = o.get("betas")) {
+      if (betas->kind != Kind::array || betas->items.size() != 2 || betas->items[0].kind != Kind::number ||
+          betas->items[1].kind != Kind::number)
+        o.fail("betas", "expected two numbers, e.g. [0.9, 0.999]");
+      h.beta1 = betas->items[0].num;
+      h.beta2 = betas->items[1].num;
+      if (!(h.beta1 >= 0 && h.beta1 < 1 && h.beta2 >= 0 && h.beta2 < 1)) o.fail("betas", "each beta must be in [0, 1)");
+    }
+    h.eps = o.number("eps", h.eps, 0.0, HUGE_VAL);
+    if (type == "Adam" || type == "AdamW") {
+      h.amsgrad = o.boolean("amsgrad", h.amsgrad);
+      if (optimizer) same_state("amsgrad", h.amsgrad, optimizer->amsgrad, "a max_exp_avg_sq (amsgrad)");
+    }
+    if (type == "RAdam" || type == "NAdam") h.decoupled_weight_decay = o.boolean("decoupled_weight_decay", h.decoupled_weight_decay);
+    if (type == "NAdam") h.momentum_decay = o.number("momentum_decay", h.momentum_decay, 0.0, HUGE_VAL);
+  }
+}
+
 // optimizer.param_groups: torch.optim's list of groups, each naming its parameters by glob patterns.
 // The parameters themselves are known once the graph is built (param_groups.cpp matches them).
 void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
@@ -764,27 +852,9 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
     if (v.items[i].kind != Kind::object)
       fail_at(v.items[i], g.json_path, "expected an object, e.g. {\"params\": [\"*.bias\"], \"weight_decay\": 0.0}");
     ltrt::ConfigObject o(v.items[i], g.json_path);
-    const std::vector<const char*> own =
-        s.type == "SGD"       ? std::vector<const char*>{"momentum", "dampening", "nesterov", "maximize"}
-        : s.type == "RMSprop" ? std::vector<const char*>{"alpha", "eps", "momentum", "centered", "maximize"}
-        : s.type == "Adagrad" ? std::vector<const char*>{"lr_decay", "eps", "initial_accumulator_value", "maximize"}
-        : s.type == "Adadelta" ? std::vector<const char*>{"rho", "eps", "maximize"}
-        : s.type == "Rprop"    ? std::vector<const char*>{"etas", "step_sizes", "maximize"}
-        : s.type == "ASGD"     ? std::vector<const char*>{"lambd", "alpha", "t0", "maximize"}
-        : s.type == "Adamax"  ? std::vector<const char*>{"betas", "eps", "maximize"}
-        : s.type == "RAdam"   ? std::vector<const char*>{"betas", "eps", "decoupled_weight_decay", "maximize"}
-        : s.type == "NAdam"   ? std::vector<const char*>{"betas", "eps", "momentum_decay", "decoupled_weight_decay",
-                                                         "maximize"}
-                              : std::vector<const char*>{"betas", "eps", "amsgrad", "maximize"};
-    for (const char* k : own)
-      if (o.get(k))
-        o.fail(k, std::string("a group's own '") + k + "' is not supported yet: only 'lr', 'weight_decay' and 'name' "
-                  "can differ between parameter groups; remove it (the optimizer's applies)");
-    if (s.type == "Rprop" && o.get("weight_decay"))
-      o.fail("weight_decay", "torch.optim.Rprop has no weight_decay: remove it");
+    g.options = s;  // torch.optim's add_param_group: what the group does not set, the optimizer's
+    read_hyperparameters(o, s.type, g.options, &s);
     g.params = read_name_patterns(o.require("params"), g.json_path + ".params", "[\"*.bias\", \"ln_f.weight\"]");
-    g.lr = o.number("lr", s.lr, 0.0, HUGE_VAL);
-    g.weight_decay = o.number("weight_decay", s.weight_decay, 0.0, HUGE_VAL);
     if (const JsonValue* name = o.get("name"); name && name->kind == Kind::string && name->str.empty())
       o.fail("name", "must not be empty (LearningRateMonitor would log 'lr-" + s.type + "/'); leave 'name' out "
                      "for pg1, pg2, ...");
@@ -804,78 +874,18 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
     o.fail_here("missing required key 'type' ('SGD', 'Adam', 'AdamW', 'Adamax', 'RAdam', 'NAdam', 'RMSprop', "
                 "'Adagrad', 'Adadelta', 'Rprop' or 'ASGD')");
   // torch.optim's defaults: lr 1e-3, RMSprop's, Adagrad's, Rprop's and ASGD's 1e-2, Adamax's and NAdam's
-  // 2e-3, Adadelta's 1.
-  s.lr = o.number("lr",
-                  s.type == "RMSprop" || s.type == "Adagrad" || s.type == "Rprop" || s.type == "ASGD" ? 1e-2
-                  : s.type == "Adamax" || s.type == "NAdam" ? 2e-3
-                  : s.type == "Adadelta"                      ? 1.0
-                                                              : 1e-3,
-                  0.0, HUGE_VAL);
-  s.weight_decay = o.number("weight_decay", s.type == "AdamW" ? 1e-2 : 0.0, 0.0, HUGE_VAL);
-  s.maximize = o.boolean("maximize", false);
-  for (const char* k : {"foreach", "differentiable", "fused", "capturable"}) {
-    const JsonValue* v = o.get(k);
-    if (v && v->kind != Kind::null && !(v->kind == Kind::boolean && !v->b))
-      o.fail(k, std::string("'") + k + "' selects a PyTorch implementation; ltgen generates its own: remove it");
-  }
-  if (s.type == "SGD") {
-    s.momentum = o.number("momentum", 0.0, 0.0, HUGE_VAL);
-    s.dampening = o.number("dampening", 0.0, -HUGE_VAL, HUGE_VAL);
-    s.nesterov = o.boolean("nesterov", false);
-    if (s.nesterov && (s.momentum <= 0 || s.dampening != 0))
-      o.fail("nesterov", "Nesterov momentum requires a momentum and zero dampening (as torch.optim.SGD)");
-  } else if (s.type == "RMSprop") {
-    s.alpha = o.number("alpha", 0.99, 0.0, HUGE_VAL);
-    s.eps = o.number("eps", 1e-8, 0.0, HUGE_VAL);
-    s.momentum = o.number("momentum", 0.0, 0.0, HUGE_VAL);
-    s.centered = o.boolean("centered", false);
-  } else if (s.type == "Rprop") {
-    if (o.get("weight_decay"))
-      o.fail("weight_decay", "torch.optim.Rprop has no weight_decay (it refuses the argument): remove it");
-    auto pair = [&](const char* key, double& a, double& b) {
-      const JsonValue* v = o.get(key);
-      if (!v) return;
-      if (v->kind != Kind::array || v->items.size() != 2 || v->items[0].kind != Kind::number ||
-          v->items[1].kind != Kind::number)
-        o.fail(key, "expected two numbers, e.g. " + std::string(key == std::string("etas") ? "[0.5, 1.2]" : "[1e-06, 50]"));
-      a = v->items[0].num;
-      b = v->items[1].num;
-    };
-    pair("etas", s.etaminus, s.etaplus);
-    if (!(0.0 < s.etaminus && s.etaminus < 1.0 && 1.0 < s.etaplus))
-      o.fail("etas", "must be (etaminus, etaplus) with 0 < etaminus < 1 < etaplus (as torch.optim.Rprop)");
-    pair("step_sizes", s.step_size_min, s.step_size_max);
-    if (!(s.step_size_min >= 0.0 && s.step_size_min <= s.step_size_max))
-      o.fail("step_sizes", "must be (min, max) with 0 <= min <= max");
-  } else if (s.type == "ASGD") {
-    // torch checks none of them; a negative lambd could make (1 + lambd * lr * step) negative, whose
-    // power Python takes as a complex number.
-    s.lambd = o.number("lambd", 1e-4, 0.0, HUGE_VAL);
-    s.alpha = o.number("alpha", 0.75, -HUGE_VAL, HUGE_VAL);
-    s.t0 = o.number("t0", 1e6, -HUGE_VAL, HUGE_VAL);
-  } else if (s.type == "Adadelta") {
-    s.rho = o.number("rho", 0.9, 0.0, 1.0);
-    s.eps = o.number("eps", 1e-6, 0.0, HUGE_VAL);
-  } else if (s.type == "Adagrad") {
-    s.lr_decay = o.number("lr_decay", 0.0, 0.0, HUGE_VAL);
-    s.initial_accumulator_value = o.number("initial_accumulator_value", 0.0, 0.0, HUGE_VAL);
-    s.eps = o.number("eps", 1e-10, 0.0, HUGE_VAL);
-  } else {
-    const JsonValue* betas = o.get("betas");
-    if (betas) {
-      if (betas->kind != Kind::array || betas->items.size() != 2 ||
-          betas->items[0].kind != Kind::number || betas->items[1].kind != Kind::number)
-        o.fail("betas", "expected two numbers, e.g. [0.9, 0.999]");
-      s.beta1 = betas->items[0].num;
-      s.beta2 = betas->items[1].num;
-      if (!(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1))
-        o.fail("betas", "each beta must be in [0, 1)");
-    }
-    s.eps = o.number("eps", 1e-8, 0.0, HUGE_VAL);
-    if (s.type == "Adam" || s.type == "AdamW") s.amsgrad = o.boolean("amsgrad", false);
-    if (s.type == "RAdam" || s.type == "NAdam") s.decoupled_weight_decay = o.boolean("decoupled_weight_decay", false);
-    if (s.type == "NAdam") s.momentum_decay = o.number("momentum_decay", 4e-3, 0.0, HUGE_VAL);
-  }
+  // 2e-3, Adadelta's 1; AdamW's weight_decay 1e-2; ASGD's alpha 0.75, Adadelta's eps 1e-6, Adagrad's 1e-10.
+  s.lr = s.type == "RMSprop" || s.type == "Adagrad" || s.type == "Rprop" || s.type == "ASGD" ? 1e-2
+         : s.type == "Adamax" || s.type == "NAdam"                                           ? 2e-3
+         : s.type == "Adadelta"                                                               ? 1.0
+                                                                                              : 1e-3;
+  s.weight_decay = s.type == "AdamW" ? 1e-2 : 0.0;
+  if (s.type == "ASGD") s.alpha = 0.75;
+  if (s.type == "Adadelta") s.eps = 1e-6;
+  if (s.type == "Adagrad") s.eps = 1e-10;
+  read_hyperparameters(o, s.type, s, nullptr);
+  if (s.type == "SGD" && s.nesterov && (s.momentum <= 0 || s.dampening != 0))  // torch checks the defaults only
+    o.fail("nesterov", "Nesterov momentum requires a momentum and zero dampening (as torch.optim.SGD)");
   if (const JsonValue* groups = o.get("param_groups"); groups && groups->kind != Kind::null) read_param_groups(*groups, s);
   o.finish();
 }
@@ -924,18 +934,18 @@ Spec parse_spec(const std::string& path, const std::string& text) {
   }
 }
 
-ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) {
+ltrt::OptimizerConfig optimizer_config(const std::string& type, const OptimizerHyper& o) {
   ltrt::OptimizerConfig c{};
-  c.kind = o.type == "SGD"       ? ltrt::OptimizerKind::sgd
-           : o.type == "Adam"    ? ltrt::OptimizerKind::adam
-           : o.type == "AdamW"   ? ltrt::OptimizerKind::adamw
-           : o.type == "Adamax"  ? ltrt::OptimizerKind::adamax
-           : o.type == "RAdam"   ? ltrt::OptimizerKind::radam
-           : o.type == "NAdam"   ? ltrt::OptimizerKind::nadam
-           : o.type == "RMSprop" ? ltrt::OptimizerKind::rmsprop
-           : o.type == "Adadelta" ? ltrt::OptimizerKind::adadelta
-           : o.type == "Rprop"    ? ltrt::OptimizerKind::rprop
-           : o.type == "ASGD"     ? ltrt::OptimizerKind::asgd
+  c.kind = type == "SGD"       ? ltrt::OptimizerKind::sgd
+           : type == "Adam"    ? ltrt::OptimizerKind::adam
+           : type == "AdamW"   ? ltrt::OptimizerKind::adamw
+           : type == "Adamax"  ? ltrt::OptimizerKind::adamax
+           : type == "RAdam"   ? ltrt::OptimizerKind::radam
+           : type == "NAdam"   ? ltrt::OptimizerKind::nadam
+           : type == "RMSprop" ? ltrt::OptimizerKind::rmsprop
+           : type == "Adadelta" ? ltrt::OptimizerKind::adadelta
+           : type == "Rprop"    ? ltrt::OptimizerKind::rprop
+           : type == "ASGD"     ? ltrt::OptimizerKind::asgd
                                  : ltrt::OptimizerKind::adagrad;
   c.lr = o.lr;
   c.momentum = o.momentum;
@@ -1007,7 +1017,7 @@ Spec parse_checked(const std::string& path, const std::string& text) {
   top.get("lr_scheduler");  // read with the trainer section, by the runtime's reader
   top.get("trainer");  // read by the runtime's reader, the same one the program uses
   std::vector<double> group_lrs;  // the schedulers' base lrs: one per parameter group
-  for (const ParamGroupSpec& g : spec.optimizer.param_groups) group_lrs.push_back(g.lr);
+  for (const ParamGroupSpec& g : spec.optimizer.param_groups) group_lrs.push_back(g.options.lr);
   if (group_lrs.empty()) group_lrs.push_back(spec.optimizer.lr);
   spec.trainer = ltrt::read_trainer_config(root, group_lrs, ltrt::optimizer_momentum(optimizer_config(spec.optimizer)));
   // detect_anomaly's checks are in the CPU step only.

@@ -69,21 +69,9 @@ struct NamePatterns {
   bool empty() const { return patterns.empty(); }
 };
 
-// One entry of optimizer.param_groups: the parameters whose names match one of `params` (glob
-// patterns, fnmatch's `*`, `?` and `[...]`; a parameter joins the first group that matches it)
-// and what the group sets apart from the optimizer's defaults.
-struct ParamGroupSpec {
-  NamePatterns params;
-  std::string json_path;                    // "optimizer.param_groups[1]"
-  ltrt::json::Pos pos;
-  double lr = 0;                            // the optimizer's when the group does not set it
-  double weight_decay = 0;                  // the optimizer's when the group does not set it
-  std::string name;                         // "" for none
-};
-
-struct OptimizerSpec {
-  std::string type;     // "SGD" | "Adam" | "AdamW" | "Adamax" | "RAdam" | "NAdam" | "RMSprop" | "Adagrad" |
-                        // "Adadelta" | "Rprop" | "ASGD"
+// torch.optim's hyperparameters: the optimizer's defaults, or a parameter group's (which takes
+// every one it does not set from the optimizer's, as torch.optim's add_param_group).
+struct OptimizerHyper {
   double lr = 1e-3;
   double momentum = 0, dampening = 0;  // SGD; RMSprop's momentum
   bool nesterov = false;
@@ -99,12 +87,30 @@ struct OptimizerSpec {
   double lambd = 1e-4, t0 = 1e6;                                                  // ASGD
   double weight_decay = 0;
   bool maximize = false;
+};
+
+// One entry of optimizer.param_groups: the parameters whose names match one of `params` (glob
+// patterns, fnmatch's `*`, `?` and `[...]`; a parameter joins the first group that matches it)
+// and the group's hyperparameters (the optimizer's where the group does not set them).
+struct ParamGroupSpec {
+  NamePatterns params;
+  std::string json_path;                    // "optimizer.param_groups[1]"
+  ltrt::json::Pos pos;
+  OptimizerHyper options;
+  std::string name;                         // "" for none
+};
+
+struct OptimizerSpec : OptimizerHyper {
+  std::string type;     // "SGD" | "Adam" | "AdamW" | "Adamax" | "RAdam" | "NAdam" | "RMSprop" | "Adagrad" |
+                        // "Adadelta" | "Rprop" | "ASGD"
   std::vector<ParamGroupSpec> param_groups;  // empty: one group of every parameter
   ltrt::json::Pos param_groups_pos;
 };
 
-/// The runtime's OptimizerConfig of the spec's optimizer (its slots, what a scheduler may cycle).
-ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o);
+/// The runtime's OptimizerConfig of an optimizer of torch.optim class `type` with hyperparameters
+/// `h` (the spec's optimizer's: its slots, what a scheduler may cycle; or a parameter group's).
+ltrt::OptimizerConfig optimizer_config(const std::string& type, const OptimizerHyper& h);
+inline ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) { return optimizer_config(o.type, o); }
 
 struct Spec {
   std::string path;     // as given to ltgen

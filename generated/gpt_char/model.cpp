@@ -3022,8 +3022,8 @@ const ltrt::ModelDef& model() {
     m.optimizer.amsgrad = false;
     m.optimizer.weight_decay = 0.1;
     m.optimizer.maximize = false;
-    // optimizer.param_groups: name, lr, weight_decay; each group's parameters lie together in
-    // the flat regions, elements [begin, begin + count)
+    // optimizer.param_groups: name, lr, weight_decay, then the group's elements [begin, begin + count)
+    // of the flat regions (its parameters lie together)
     static const ltrt::ParamGroupDef kParamGroups[] = {
         // no_decay: h0_ln1.weight, h0_ln1.bias, h0_attn.in_proj_bias, h0_attn.out_proj.bias,
         // h0_ln2.weight, h0_ln2.bias, h0_fc.bias, h0_proj.bias, h1_ln1.weight, h1_ln1.bias,

@@ -10,6 +10,7 @@
 #include "ltrt/error.hpp"
 #include "ltrt/lerp.hpp"
 #include "ltrt/nadam.hpp"
+#include "ltrt/optimizer.hpp"
 #include "ltrt/radam.hpp"
 #include "ltrt/rprop.hpp"
 
@@ -83,7 +84,7 @@ __global__ void adam_kernel(float* __restrict__ param, const float* __restrict__
     v = fmaxf(max_exp_avg_sq[i], v);
     max_exp_avg_sq[i] = v;
   }
-  const float denom = sqrtf(v) / s->bias_correction2_sqrt + f.eps;  // (v.sqrt() / bc2_sqrt).add_(eps)
+  const float denom = sqrtf(v) / s->bias_correction2_sqrt[group] + f.eps;  // (v.sqrt() / bc2_sqrt).add_(eps)
   param[i] = p + s->neg_step_size[group] * m / denom;                // param.addcdiv_(exp_avg, denom, value=-step_size)
 }
 
@@ -119,9 +120,9 @@ __global__ void radam_kernel(float* __restrict__ param, const float* __restrict_
   float g, p, m, v;
   adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, g, p, m, v);
   float update = m / s->bias_correction1[group] * -s->neg_lr[group];  // bias_corrected_exp_avg * lr
-  if (s->radam_rectified) {
-    update = update * (1.0f / (sqrtf(v) + f.eps) * s->bias_correction2_sqrt);  // * adaptive lr
-    update = update * s->radam_rect;                                          // * rect
+  if (s->radam_rectified[group]) {
+    update = update * (1.0f / (sqrtf(v) + f.eps) * s->bias_correction2_sqrt[group]);  // * adaptive lr
+    update = update * s->radam_rect[group];                                          // * rect
   }
   param[i] = p - update;  // param.add_(update, alpha=-1.0)
 }
@@ -135,7 +136,7 @@ __global__ void nadam_kernel(float* __restrict__ param, const float* __restrict_
   if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g, p, m, v;
   adam_moments(i, param, grad, exp_avg, exp_avg_sq, f, group, s, g, p, m, v);
-  const float denom = sqrtf(v / s->bias_correction2) + f.eps;  // exp_avg_sq.div(bias_correction2).sqrt().add_(eps)
+  const float denom = sqrtf(v / s->bias_correction2[group]) + f.eps;  // exp_avg_sq.div(bias_correction2).sqrt().add_(eps)
   p = p + s->nadam_grad_value[group] * g / denom;              // param.addcdiv_(grad, denom, value=...)
   param[i] = p + s->nadam_exp_avg_value[group] * m / denom;    // param.addcdiv_(exp_avg, denom, value=...)
 }
@@ -261,35 +262,36 @@ __global__ void asgd_kernel(float* __restrict__ param, const float* __restrict__
   float p = param[i] * s->asgd_decay[group];           // param.mul_(1 - lambd * eta)
   p = fmaf(s->asgd_neg_eta[group], g, p);              // param.add_(grad, alpha=-eta)
   param[i] = p;
-  ax[i] = s->asgd_average ? ax[i] + (p - ax[i]) * s->asgd_mu : p;  // ax.add_(param.sub(ax).mul_(mu)), or a copy
+  ax[i] = s->asgd_average[group] ? ax[i] + (p - ax[i]) * s->asgd_mu[group] : p;  // ax.add_(param.sub(ax).mul_(mu)), or a copy
 }
 
 }  // namespace
 
-void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
+void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& optimizer, const std::vector<ParamGroupDef>& groups,
                            const std::vector<double>& lrs, const std::vector<double>& momentums,
                            const std::vector<float>& group_states, std::int64_t step) {
   s.first_step = step == 1;
   const double t = static_cast<double>(step);
-  const double bias_correction2 = 1.0 - std::pow(c.beta2, t);
-  s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-  s.bias_correction2 = static_cast<float>(bias_correction2);
-  if (c.kind == OptimizerKind::radam) {  // rect depends on beta2 and the step only
-    const RadamScalars r = radam_scalars(c.beta1, c.beta2, step);
-    s.radam_rectified = r.rectified ? 1 : 0;
-    s.bias_correction2_sqrt = static_cast<float>(r.bias_correction2_sqrt);  // torch's bc2**0.5, as the CPU's
-    s.radam_rect = static_cast<float>(r.rect);
-  }
   for (std::size_t g = 0; g < groups.size() && g < kMaxParamGroups; ++g) {
+    const OptimizerConfig c = group_config(optimizer, groups[g]);  // the group's betas, eps, ...
     const double lr = lrs[g], momentum = momentums[g];  // Adam: momentum is beta1
     const double bias_correction1 = 1.0 - std::pow(momentum, t);
+    const double bias_correction2 = 1.0 - std::pow(c.beta2, t);
+    s.bias_correction2_sqrt[g] = static_cast<float>(std::sqrt(bias_correction2));
+    s.bias_correction2[g] = static_cast<float>(bias_correction2);
+    if (c.kind == OptimizerKind::radam) {  // rect depends on beta2 and the step only
+      const RadamScalars r = radam_scalars(c.beta1, c.beta2, step);
+      s.radam_rectified[g] = r.rectified ? 1 : 0;
+      s.bias_correction2_sqrt[g] = static_cast<float>(r.bias_correction2_sqrt);  // torch's bc2**0.5, as the CPU's
+      s.radam_rect[g] = static_cast<float>(r.rect);
+    }
     s.neg_lr[g] = static_cast<float>(-lr);
     s.momentum[g] = static_cast<float>(momentum);
     s.lerp_weight[g] = static_cast<float>(1.0 - momentum);
     // Adam's -lr / bias_correction1; Adagrad's -clr, its decayed lr (Python floats)
     s.neg_step_size[g] = static_cast<float>(c.kind == OptimizerKind::adagrad ? -(lr / (1.0 + (t - 1.0) * c.lr_decay))
                                                                              : -(lr / bias_correction1));
-    s.decoupled_scale[g] = static_cast<float>(1.0 - lr * groups[g].weight_decay);
+    s.decoupled_scale[g] = static_cast<float>(1.0 - lr * c.weight_decay);
     s.bias_correction1[g] = static_cast<float>(bias_correction1);
     if (c.kind == OptimizerKind::nadam) {  // as nadam_step's
       if (g >= group_states.size()) throw Error("internal error: NAdam's step scalars without its mu_product");
@@ -301,17 +303,18 @@ void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& c, const std::
       const AsgdScalars a = asgd_scalars(lr, c.lambd, c.alpha, c.t0, step, group_states[g]);
       s.asgd_decay[g] = a.decay;
       s.asgd_neg_eta[g] = a.neg_eta;
-      s.asgd_mu = a.mu;
-      s.asgd_average = a.average ? 1 : 0;
+      s.asgd_mu[g] = a.mu;
+      s.asgd_average[g] = a.average ? 1 : 0;
     }
   }
 }
 
-void optimizer_step(const Context& ctx, const OptimizerConfig& c, const std::vector<ParamGroupDef>& groups,
+void optimizer_step(const Context& ctx, const OptimizerConfig& optimizer, const std::vector<ParamGroupDef>& groups,
                     float* param, const float* grad, float* slots, std::int64_t n) {
   for (std::size_t gi = 0; gi < groups.size(); ++gi) {
     const ParamGroupDef& g = groups[gi];
     if (g.count == 0) continue;
+    const OptimizerConfig c = group_config(optimizer, g);  // the group's betas, eps, ...
     const std::int64_t b = g.begin;
     const unsigned blocks = blocks_for(g.count, kThreads);
     switch (c.kind) {

@@ -186,6 +186,56 @@ bool counter_dropout_masks() {
                    "GPU's masks); unset it or set one of them");
 }
 
+// torch.optim's keyword arguments of `o` as JSON: lr first, maximize last.
+json::Value optimizer_kwargs(const OptimizerConfig& o) {
+  using json::Value;
+  Value opt = Value::make_object();
+  opt.set("lr", Value::make_number(o.lr));
+  if (o.kind == OptimizerKind::sgd) {
+    opt.set("momentum", Value::make_number(o.momentum));
+    opt.set("dampening", Value::make_number(o.dampening));
+    opt.set("nesterov", Value::make_bool(o.nesterov));
+  } else if (o.kind == OptimizerKind::rmsprop) {
+    opt.set("alpha", Value::make_number(o.alpha));
+    opt.set("eps", Value::make_number(o.eps));
+    opt.set("momentum", Value::make_number(o.momentum));
+    opt.set("centered", Value::make_bool(o.centered));
+  } else if (o.kind == OptimizerKind::rprop) {
+    Value etas = Value::make_array();
+    etas.push(Value::make_number(o.etaminus));
+    etas.push(Value::make_number(o.etaplus));
+    opt.set("etas", std::move(etas));
+    Value sizes = Value::make_array();
+    sizes.push(Value::make_number(o.step_size_min));
+    sizes.push(Value::make_number(o.step_size_max));
+    opt.set("step_sizes", std::move(sizes));
+  } else if (o.kind == OptimizerKind::asgd) {
+    opt.set("lambd", Value::make_number(o.lambd));
+    opt.set("alpha", Value::make_number(o.alpha));
+    opt.set("t0", Value::make_number(o.t0));
+  } else if (o.kind == OptimizerKind::adadelta) {
+    opt.set("rho", Value::make_number(o.rho));
+    opt.set("eps", Value::make_number(o.eps));
+  } else if (o.kind == OptimizerKind::adagrad) {
+    opt.set("lr_decay", Value::make_number(o.lr_decay));
+    opt.set("initial_accumulator_value", Value::make_number(o.initial_accumulator_value));
+    opt.set("eps", Value::make_number(o.eps));
+  } else {
+    Value betas = Value::make_array();
+    betas.push(Value::make_number(o.beta1));
+    betas.push(Value::make_number(o.beta2));
+    opt.set("betas", std::move(betas));
+    opt.set("eps", Value::make_number(o.eps));
+    if (o.kind == OptimizerKind::adam || o.kind == OptimizerKind::adamw) opt.set("amsgrad", Value::make_bool(o.amsgrad));
+    if (o.kind == OptimizerKind::nadam) opt.set("momentum_decay", Value::make_number(o.momentum_decay));
+    if (o.kind == OptimizerKind::radam || o.kind == OptimizerKind::nadam)
+      opt.set("decoupled_weight_decay", Value::make_bool(o.decoupled_weight_decay));
+  }
+  if (o.kind != OptimizerKind::rprop) opt.set("weight_decay", Value::make_number(o.weight_decay));  // Rprop has none
+  opt.set("maximize", Value::make_bool(o.maximize));
+  return opt;
+}
+
 }  // namespace
 
 const char* subcommand_name(Subcommand s) {
@@ -418,49 +468,8 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
   const OptimizerConfig& o = model.optimizer;
   Value opt = Value::make_object();
   opt.set("type", Value::make_string(optimizer_name(o.kind)));
-  opt.set("lr", Value::make_number(o.lr));
-  if (o.kind == OptimizerKind::sgd) {
-    opt.set("momentum", Value::make_number(o.momentum));
-    opt.set("dampening", Value::make_number(o.dampening));
-    opt.set("nesterov", Value::make_bool(o.nesterov));
-  } else if (o.kind == OptimizerKind::rmsprop) {
-    opt.set("alpha", Value::make_number(o.alpha));
-    opt.set("eps", Value::make_number(o.eps));
-    opt.set("momentum", Value::make_number(o.momentum));
-    opt.set("centered", Value::make_bool(o.centered));
-  } else if (o.kind == OptimizerKind::rprop) {
-    Value etas = Value::make_array();
-    etas.push(Value::make_number(o.etaminus));
-    etas.push(Value::make_number(o.etaplus));
-    opt.set("etas", std::move(etas));
-    Value sizes = Value::make_array();
-    sizes.push(Value::make_number(o.step_size_min));
-    sizes.push(Value::make_number(o.step_size_max));
-    opt.set("step_sizes", std::move(sizes));
-  } else if (o.kind == OptimizerKind::asgd) {
-    opt.set("lambd", Value::make_number(o.lambd));
-    opt.set("alpha", Value::make_number(o.alpha));
-    opt.set("t0", Value::make_number(o.t0));
-  } else if (o.kind == OptimizerKind::adadelta) {
-    opt.set("rho", Value::make_number(o.rho));
-    opt.set("eps", Value::make_number(o.eps));
-  } else if (o.kind == OptimizerKind::adagrad) {
-    opt.set("lr_decay", Value::make_number(o.lr_decay));
-    opt.set("initial_accumulator_value", Value::make_number(o.initial_accumulator_value));
-    opt.set("eps", Value::make_number(o.eps));
-  } else {
-    Value betas = Value::make_array();
-    betas.push(Value::make_number(o.beta1));
-    betas.push(Value::make_number(o.beta2));
-    opt.set("betas", std::move(betas));
-    opt.set("eps", Value::make_number(o.eps));
-    if (o.kind == OptimizerKind::adam || o.kind == OptimizerKind::adamw) opt.set("amsgrad", Value::make_bool(o.amsgrad));
-    if (o.kind == OptimizerKind::nadam) opt.set("momentum_decay", Value::make_number(o.momentum_decay));
-    if (o.kind == OptimizerKind::radam || o.kind == OptimizerKind::nadam)
-      opt.set("decoupled_weight_decay", Value::make_bool(o.decoupled_weight_decay));
-  }
-  if (o.kind != OptimizerKind::rprop) opt.set("weight_decay", Value::make_number(o.weight_decay));  // Rprop has none
-  opt.set("maximize", Value::make_bool(o.maximize));
+  const Value kwargs = optimizer_kwargs(o);
+  for (const auto& [key, value] : kwargs.members) opt.set(key, value);
   if (model.num_param_groups > 0) {  // as torch.optim lists them: each group's parameters by name
     Value groups = Value::make_array();
     for (int g = 0; g < model.num_param_groups; ++g) {
@@ -474,6 +483,9 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
       group.set("params", std::move(names));
       group.set("lr", Value::make_number(pg.lr));
       group.set("weight_decay", Value::make_number(pg.weight_decay));
+      for (const auto& [key, value] : optimizer_kwargs(group_config(model, pg)).members)  // its own betas, ...
+        if (key != "lr" && key != "weight_decay" && json::write(value) != json::write(*kwargs.find(key)))
+          group.set(key, value);
       if (pg.name) group.set("name", Value::make_string(pg.name));
       groups.push(std::move(group));
     }

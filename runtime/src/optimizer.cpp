@@ -100,9 +100,19 @@ Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
     : model_(model),
       arena_(arena),
       groups_(param_groups_of(model)),
-      momentums_(groups_.size(), optimizer_momentum(model.optimizer).momentum),
       group_states_(group_state_name(model.optimizer.kind) ? groups_.size() : 0, 1.0f) {
-  for (const ParamGroupDef& g : groups_) lrs_.push_back(g.lr);
+  for (const ParamGroupDef& g : groups_) {
+    configs_.push_back(group_config(model, g));
+    if (configs_.back().kind != model.optimizer.kind)
+      throw Error(std::string("model '") + model.name + "': a parameter group of another optimizer than " +
+                  optimizer_name(model.optimizer.kind) + "; regenerate it with ltgen");
+    if (optimizer_slot_names(configs_.back()) != optimizer_slot_names(model.optimizer))
+      throw Error(std::string("model '") + model.name + "': a parameter group whose " +
+                  optimizer_name(model.optimizer.kind) + " keeps other state tensors than the optimizer's; "
+                  "regenerate it with ltgen");
+    lrs_.push_back(g.lr);
+    momentums_.push_back(optimizer_momentum(configs_.back()).momentum);
+  }
   std::int64_t next = 0;  // the groups cover the flat region's trainable part, in order, without gaps
   for (const ParamGroupDef& g : groups_) {
     if (g.begin != next || g.count < 0) break;
@@ -135,7 +145,6 @@ Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
 }
 
 void Optimizer::step() {
-  const OptimizerConfig& c = model_.optimizer;
   float* param = param_region(model_, arena_);
   const float* grad = grad_region(model_, arena_);
   const bool first_step = step_count_ == 0;
@@ -143,6 +152,7 @@ void Optimizer::step() {
   for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
     // torch.optim's per-group loop: the same update with the group's lr, momentum and weight_decay.
     const ParamGroupDef& g = groups_[gi];
+    const OptimizerConfig& c = configs_[gi];
     const double lr = lrs_[gi], momentum = momentums_[gi];
     // NAdam's running product of momenta and ASGD's eta advance once per step, not once per part.
     NadamScalars nadam{};
@@ -160,7 +170,7 @@ void Optimizer::step() {
       const std::int64_t b = g.begin + lo, n = hi - lo;
       switch (c.kind) {
         case OptimizerKind::sgd: {
-          const SgdArgs args{lr, momentum, c.dampening, g.weight_decay, c.nesterov, c.maximize};
+          const SgdArgs args{lr, momentum, c.dampening, c.weight_decay, c.nesterov, c.maximize};
           sgd_step(param + b, grad + b, c.momentum != 0.0 ? slot_region(model_, arena_, 0) + b : nullptr, n, args,
                    first_step);
           break;
@@ -168,26 +178,26 @@ void Optimizer::step() {
         case OptimizerKind::adam:
         case OptimizerKind::adamw: {
           const AdamArgs args{
-              lr, momentum, c.beta2, c.eps, g.weight_decay, c.amsgrad, c.maximize, c.kind == OptimizerKind::adamw};
+              lr, momentum, c.beta2, c.eps, c.weight_decay, c.amsgrad, c.maximize, c.kind == OptimizerKind::adamw};
           adam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b,
                     c.amsgrad ? slot_region(model_, arena_, 2) + b : nullptr, n, args, step_count_);
           break;
         }
         case OptimizerKind::adamax: {
-          const AdamaxArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.maximize};
+          const AdamaxArgs args{lr, momentum, c.beta2, c.eps, c.weight_decay, c.maximize};
           adamax_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
                       args, step_count_);
           break;
         }
         case OptimizerKind::radam: {
-          const RadamArgs args{lr, momentum, c.beta2, c.eps, g.weight_decay, c.decoupled_weight_decay, c.maximize};
+          const RadamArgs args{lr, momentum, c.beta2, c.eps, c.weight_decay, c.decoupled_weight_decay, c.maximize};
           radam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
                      args, step_count_);
           break;
         }
         case OptimizerKind::nadam: {
           const NadamArgs args{
-              lr, momentum, c.beta2, c.eps, g.weight_decay, c.momentum_decay, c.decoupled_weight_decay, c.maximize};
+              lr, momentum, c.beta2, c.eps, c.weight_decay, c.momentum_decay, c.decoupled_weight_decay, c.maximize};
           nadam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
                      args, nadam);
           break;
@@ -195,19 +205,19 @@ void Optimizer::step() {
         case OptimizerKind::rmsprop: {
           // Slots: square_avg, then momentum_buffer (with a momentum), then grad_avg (centered).
           const bool buffer = c.momentum > 0.0;
-          const RmspropArgs args{lr, c.alpha, c.eps, g.weight_decay, momentum, c.centered, c.maximize};
+          const RmspropArgs args{lr, c.alpha, c.eps, c.weight_decay, momentum, c.centered, c.maximize};
           rmsprop_step(param + b, grad + b, slot_region(model_, arena_, 0) + b,
                        buffer ? slot_region(model_, arena_, 1) + b : nullptr,
                        c.centered ? slot_region(model_, arena_, buffer ? 2 : 1) + b : nullptr, n, args);
           break;
         }
         case OptimizerKind::adagrad: {
-          const AdagradArgs args{lr, c.lr_decay, g.weight_decay, c.initial_accumulator_value, c.eps, c.maximize};
+          const AdagradArgs args{lr, c.lr_decay, c.weight_decay, c.initial_accumulator_value, c.eps, c.maximize};
           adagrad_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, n, args, step_count_);
           break;
         }
         case OptimizerKind::adadelta: {
-          const AdadeltaArgs args{lr, c.rho, c.eps, g.weight_decay, c.maximize};
+          const AdadeltaArgs args{lr, c.rho, c.eps, c.weight_decay, c.maximize};
           adadelta_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
                         args);
           break;
@@ -219,7 +229,7 @@ void Optimizer::step() {
           break;
         }
         case OptimizerKind::asgd:
-          asgd_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, n, g.weight_decay, c.maximize, asgd);
+          asgd_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, n, c.weight_decay, c.maximize, asgd);
           break;
       }
     });
@@ -228,8 +238,8 @@ void Optimizer::step() {
 
 void Optimizer::count_device_step() {
   ++step_count_;
-  const OptimizerConfig& c = model_.optimizer;
   for (std::size_t gi = 0; gi < group_states_.size(); ++gi) {  // as step() advances them
+    const OptimizerConfig& c = configs_[gi];
     float& state = group_states_[gi];
     state = c.kind == OptimizerKind::nadam
                 ? nadam_scalars(lrs_[gi], momentums_[gi], c.beta2, c.momentum_decay, step_count_, state).mu_product

@@ -299,7 +299,7 @@ TEST(ParamGroups, LaidOutTogetherInGroupOrder) {
   EXPECT_EQ(plan.groups[1].begin, biases);
   EXPECT_EQ(plan.groups[1].begin + plan.groups[1].count, plan.param_elements);
   EXPECT_EQ(plan.groups[1].group.name, "rest");
-  EXPECT_EQ(plan.groups[1].group.weight_decay, 1e-2);  // AdamW's default, the optimizer's
+  EXPECT_EQ(plan.groups[1].group.options.weight_decay, 1e-2);  // AdamW's default, the optimizer's
 }
 
 // model.freeze: nothing trainable lies behind layers.2, so the backward stops there, and the

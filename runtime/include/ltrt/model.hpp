@@ -132,13 +132,17 @@ struct OptimizerConfig {
 // A torch.optim parameter group (optimizer.param_groups in the spec): the parameters whose
 // elements are [begin, begin + count) of the flat regions (the generator lays a group's
 // parameters out together, groups in their order) and what the group sets apart from the
-// optimizer's defaults: its learning rate and weight decay.
+// optimizer's defaults: its learning rate and weight decay, and any other hyperparameter in
+// `optimizer` (group_config).
 struct ParamGroupDef {
   const char* name;      // the group's "name" (LearningRateMonitor's suffix), or nullptr
   double lr;
   double weight_decay;
   std::int64_t begin;    // first element in the flat parameter, gradient and slot regions
   std::int64_t count;    // elements
+  // The group's betas, momentum, eps, ... (its lr and weight_decay are the fields above); nullptr
+  // for the optimizer's. The same kind as ModelDef::optimizer, with the same state tensors.
+  const OptimizerConfig* optimizer = nullptr;
 };
 constexpr int kMaxParamGroups = 8;  // the CUDA step keeps a scalar per group in StepScalars
 

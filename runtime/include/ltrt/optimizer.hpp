@@ -34,6 +34,18 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config);
 // optimizer's lr and weight_decay for a model that names none.
 std::vector<ParamGroupDef> param_groups_of(const ModelDef& model);
 
+// The hyperparameters group `g` steps with: its own (ParamGroupDef::optimizer) or the optimizer's,
+// with the group's lr and weight_decay.
+inline OptimizerConfig group_config(const OptimizerConfig& optimizer, const ParamGroupDef& g) {
+  OptimizerConfig c = g.optimizer ? *g.optimizer : optimizer;
+  c.lr = g.lr;
+  c.weight_decay = g.weight_decay;
+  return c;
+}
+inline OptimizerConfig group_config(const ModelDef& model, const ParamGroupDef& g) {
+  return group_config(model.optimizer, g);
+}
+
 // Each parameter group's learning rate, in order.
 std::vector<double> group_lrs(const ModelDef& model);
 
@@ -58,7 +70,7 @@ class Optimizer {
 
   // One optimizer step over all parameters: increments the step count, then
   // updates parameters and slots from the gradient region, each group with its
-  // lr, momentum and weight_decay. Does not allocate.
+  // hyperparameters (group_config; lr and momentum as a scheduler set them). Does not allocate.
   void step();
 
   // Number of steps taken (torch's state["step"]); saved in checkpoints.
@@ -94,6 +106,7 @@ class Optimizer {
   const ModelDef& model_;
   std::byte* arena_;
   std::vector<ParamGroupDef> groups_;
+  std::vector<OptimizerConfig> configs_;  // each group's hyperparameters (group_config)
   std::int64_t step_count_ = 0;
   std::vector<double> lrs_;        // per group
   std::vector<double> momentums_;  // per group

@@ -30,7 +30,7 @@ struct StepScalars {
   // The optimizer step's scalars, computed on the host in float64 as torch.optim does and
   // rounded to float exactly as the CPU kernels round them (runtime/src/sgd.cpp, adam.cpp, adamax.cpp,
   // radam.cpp, nadam.cpp, rmsprop.cpp, adagrad.cpp, asgd.cpp).
-  // Per parameter group (the kernel of group g reads entry g): its lr, momentum, weight decay.
+  // Per parameter group (the kernel of group g reads entry g), from its lr, momentum, betas, ...
   float neg_lr[kMaxParamGroups];           // SGD, RMSprop, RAdam, Adadelta, Rprop: -lr
   float momentum[kMaxParamGroups];         // SGD, RMSprop: momentum (OneCycleLR may cycle it)
   float lerp_weight[kMaxParamGroups];      // Adam, Adamax, RAdam, NAdam: 1 - beta1 (OneCycleLR may cycle beta1)
@@ -41,14 +41,14 @@ struct StepScalars {
   float nadam_exp_avg_value[kMaxParamGroups];  // NAdam: -lr mu_next / (1 - mu_product mu_next)
   float asgd_decay[kMaxParamGroups];           // ASGD: 1 - lambd * eta
   float asgd_neg_eta[kMaxParamGroups];         // ASGD: -eta
-  float asgd_mu;                // ASGD: the averaging weight (the same in every group)
-  int asgd_average;             // ASGD: mu != 1 (else ax = param)
+  float asgd_mu[kMaxParamGroups];              // ASGD: the averaging weight (t0 is the group's)
+  int asgd_average[kMaxParamGroups];           // ASGD: mu != 1 (else ax = param)
+  float bias_correction2_sqrt[kMaxParamGroups];  // Adam, RAdam: sqrt(1 - beta2^step)
+  float bias_correction2[kMaxParamGroups];       // NAdam: 1 - beta2^step
+  int radam_rectified[kMaxParamGroups];          // RAdam: rho_t > 5, the step is rectified by radam_rect
+  float radam_rect[kMaxParamGroups];
   int first_step;               // SGD: the momentum buffer starts as the gradient; Adagrad: the sum as its initial
                                 // value; Rprop: step_size as the lr, prev as 0
-  float bias_correction2_sqrt;  // Adam, RAdam: sqrt(1 - beta2^step)
-  float bias_correction2;       // NAdam: 1 - beta2^step
-  int radam_rectified;          // RAdam: rho_t > 5, the step is rectified by radam_rect
-  float radam_rect;
   // StochasticWeightAveraging's BatchNorm epoch: the BatchNorm forwards that can switch average
   // their running statistics cumulatively (momentum=None: 1 / num_batches_tracked) while it is 1.
   int batch_norm_momentum_none;

@@ -188,6 +188,15 @@ Graph build_graph(const Spec& spec) {
         refuse(metric + " compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
       if (spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")
         refuse(metric + " needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");
+      if (spec.metric_top_k[k] > 1) {  // torchmetrics' multiclass top_k, at most num_classes
+        if (spec.target.dtype != DType::i64)
+          refuse("a top_k needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}); torchmetrics' binary "
+                 "accuracy has none: remove it");
+        if (spec.metric_top_k[k] > spec.target.num_classes)
+          refuse("top_k " + std::to_string(spec.metric_top_k[k]) + " is more than the " +
+                 std::to_string(spec.target.num_classes) + " classes (torchmetrics refuses it): use at most " +
+                 std::to_string(spec.target.num_classes));
+      }
       // The scores and a Metric object's epoch count each class's stat scores (the CUDA backend's counters).
       const bool counts_classes = metric != "accuracy" || spec.metric_modules[k];
       if (counts_classes && spec.target.dtype == DType::i64 && spec.target.num_classes > ltrt::kMaxScoreClasses)

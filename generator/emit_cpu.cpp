@@ -501,6 +501,12 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       w.line("static const bool kMetricModules[] = {" + modules + "};  // torchmetrics Metric objects");
       w.line("m.metric_modules = kMetricModules;");
     }
+    if (std::any_of(spec.metric_top_k.begin(), spec.metric_top_k.end(), [](std::int64_t k) { return k > 1; })) {
+      std::string top_k;
+      for (std::int64_t k : spec.metric_top_k) top_k += (top_k.empty() ? "" : ", ") + std::to_string(k);
+      w.line("static const std::int64_t kMetricTopK[] = {" + top_k + "};  // accuracy's top_k");
+      w.line("m.metric_top_k = kMetricTopK;");
+    }
   }
   if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");
   if (spec.log_on_epoch) w.line("m.log_on_epoch = true;  // model.log: train_loss_epoch besides train_loss_step");

@@ -330,8 +330,9 @@ namespace {
 // sets one), the predictions and targets a call takes (class logits flattened to (rows, C) as for
 // the loss; BCEWithLogitsLoss's probabilities as 0/1 labels), the task's arguments, and the
 // Metric object's attribute and class.
-std::string metric_suffix(const std::string& metric) {
-  return metric == "accuracy" ? "acc" : metric == "f1_score" ? "f1" : metric;
+std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
+  return (metric == "accuracy" ? "acc" : metric == "f1_score" ? "f1" : metric) +
+         (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
 }
 std::string loss_ignore_index(const Spec& spec) {
   const auto ignore = spec.loss.args.find("ignore_index");
@@ -346,6 +347,7 @@ std::string metric_arguments(const Spec& spec, size_t k) {
   if (spec.target.dtype != DType::i64) return "task=\"binary\"";
   std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes);
   if (spec.metrics[k] != "accuracy") args += ", average=\"" + spec.metric_averages[k] + "\"";
+  if (spec.metric_top_k[k] > 1) args += ", top_k=" + std::to_string(spec.metric_top_k[k]) + ", average=\"micro\"";
   return args + ", ignore_index=" + loss_ignore_index(spec);
 }
 std::string metric_object(const std::string& stage, const std::string& metric) {
@@ -381,7 +383,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       break;
     }
   for (size_t k = 0; k < spec.metrics.size(); ++k)
-    if (!spec.metric_modules[k] && spec.metrics[k] != "accuracy" && spec.metrics[k].find("error") == std::string::npos) {
+    if (!spec.metric_modules[k] && (spec.metrics[k] != "accuracy" || spec.metric_top_k[k] > 1) &&
+        spec.metrics[k].find("error") == std::string::npos) {
       w.line("import torchmetrics.functional as tmf  # model.metrics' " + spec.metrics[k]);
       break;
     }
@@ -790,6 +793,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         const std::string object = "self." + metric_object(stage, metric);
         w.line(object + "(" + metric_inputs(spec) + ")");
         value = "_" + metric_suffix(metric) + "\", " + object;
+      } else if (spec.metric_top_k[k] > 1) {  // torchmetrics' top_k accuracy
+        value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf.accuracy(" + metric_inputs(spec) + ", " +
+                metric_arguments(spec, k) + ")";
       } else if (metric == "accuracy" && spec.target.dtype == DType::i64 &&
           (spec.loss.type == "CrossEntropyLoss" || spec.loss.type == "NLLLoss"))  // their ignored targets do not count
         value = "_acc\", (out.argmax(dim=-1) == y)[y != " + ignore_index + "].float().mean()";

@@ -250,9 +250,10 @@ JsonValue model_schema() {
   p.set("output", one_of({type_of("string"), outputs}));
   p.set("loss", one_of(losses));
   JsonValue metrics = type_of("array");
+  metrics.set("maxItems", JsonValue::make_integer(ltrt::kMaxMetrics));
   JsonValue metric = type_of("string");
   metric.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error", "precision", "recall", "f1_score"}));
-  JsonValue score = type_of("object");  // with torchmetrics' average, or as a Metric object
+  JsonValue score = type_of("object");  // with torchmetrics' average or top_k, or as a Metric object
   JsonValue score_props = JsonValue::make_object();
   JsonValue score_name = type_of("string");
   score_name.set("enum", strings({"accuracy", "precision", "recall", "f1_score"}));
@@ -261,6 +262,9 @@ JsonValue model_schema() {
   average.set("enum", strings({"micro", "macro", "weighted"}));
   score_props.set("average", average);
   score_props.set("module", type_of("boolean"));
+  JsonValue top_k = type_of("integer");  // accuracy's
+  top_k.set("minimum", JsonValue::make_integer(1));
+  score_props.set("top_k", top_k);
   score.set("properties", score_props);
   score.set("required", strings({"name"}));
   score.set("additionalProperties", JsonValue::make_bool(false));

@@ -674,6 +674,9 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                                   (predictions == 1 ? ": name one node" : "s"));
   if (const JsonValue* metrics = m.get("metrics")) {
     if (metrics->kind != Kind::array) fail_at(*metrics, "model.metrics", "expected a list of metric names, e.g. [\"accuracy\"]");
+    if (metrics->items.size() > static_cast<size_t>(ltrt::kMaxMetrics))
+      fail_at(*metrics, "model.metrics", "lists " + std::to_string(metrics->items.size()) + " metrics; at most " +
+                                             std::to_string(ltrt::kMaxMetrics) + " are supported");
     for (size_t i = 0; i < metrics->items.size(); ++i) {
       const std::string path = "model.metrics[" + std::to_string(i) + "]";
       // A name, or {"name": ..., "average": ..., "module": ...}: precision's, recall's and f1_score's
@@ -682,6 +685,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       const JsonValue* entry = &metrics->items[i];
       std::string average = "micro";
       bool module = false;
+      std::int64_t top_k = 1;
       if (entry->kind == Kind::object) {
         ltrt::ConfigObject o(*entry, path);
         const JsonValue& name = o.require("name");
@@ -691,6 +695,14 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         if (o.get("average") && name.kind == Kind::string && !score)
           o.fail("average", "only precision, recall and f1_score take an 'average': remove it");
         module = o.boolean("module", false);
+        // torchmetrics' top_k: a hit when the target is among the k largest logits (accuracy alone here).
+        top_k = o.integer("top_k", 1, 1);
+        if (o.get("top_k") && name.kind == Kind::string && name.str != "accuracy")
+          o.fail("top_k", "only accuracy takes a 'top_k' here (precision, recall and f1_score with one are not "
+                          "supported yet): remove it");
+        if (top_k > 1 && module)
+          o.fail("top_k", "accuracy as a Metric object with a top_k is not supported yet: remove \"module\" (the "
+                          "epoch's value is then the batches' weighted mean) or the top_k");
         if (module && name.kind == Kind::string && !score && name.str != "accuracy")
           o.fail("module", "only accuracy, precision, recall and f1_score are Metric objects here (an error's epoch "
                            "value is the batches' weighted mean either way): remove it");
@@ -704,9 +716,13 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         fail_at(name, path, ltrt::describe(name) + " is not a supported metric: use \"accuracy\", \"mean_absolute_error\", " +
                                 "\"mean_squared_error\", \"precision\", \"recall\" or \"f1_score\"" +
                                 (name.kind == Kind::string ? did_you_mean(name.str, known) : ""));
-      if (spec.has_metric(name.str))
-        fail_at(name, path, "\"" + name.str + "\" is listed twice: list each metric once");
+      for (size_t j = 0; j < spec.metrics.size(); ++j)
+        if (spec.metrics[j] == name.str && spec.metric_top_k[j] == top_k)
+          fail_at(name, path, "\"" + name.str + "\" is listed twice" +
+                                  (top_k > 1 ? " with top_k " + std::to_string(top_k) : std::string()) +
+                                  ": list each metric once");
       spec.metrics.push_back(name.str);
+      spec.metric_top_k.push_back(top_k);
       spec.metric_averages.push_back(average);
       spec.metric_modules.push_back(module);
       spec.metrics_pos.push_back(name.pos);

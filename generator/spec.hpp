@@ -131,15 +131,13 @@ struct Spec {
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
   // model.metrics in order: "accuracy", "mean_absolute_error", "mean_squared_error", "precision",
-  // "recall", "f1_score" (each once), each one's average ("micro", "macro", "weighted": the
+  // "recall", "f1_score" (each once, accuracy once per top_k), each one's average ("micro", "macro", "weighted": the
   // last three's), and where each is in the spec.
   std::vector<std::string> metrics;
   std::vector<std::string> metric_averages;
   std::vector<bool> metric_modules;  // logged as torchmetrics Metric objects (epoch values from the epoch's counts)
+  std::vector<std::int64_t> metric_top_k;  // accuracy's top_k (1 for the others)
   std::vector<ltrt::json::Pos> metrics_pos;
-  bool has_metric(const std::string& name) const {
-    return std::find(metrics.begin(), metrics.end(), name) != metrics.end();
-  }
   bool sync_dist = false;             // model.log.sync_dist: logged values averaged over DDP's ranks
   bool log_on_epoch = false;          // model.log.on_epoch: training values logged per epoch too
   // model.freeze: parameters with requires_grad=False (no gradient, no optimizer step), as a

@@ -66,11 +66,23 @@ __device__ std::int64_t warp_argmax(const float* __restrict__ row, std::int64_t 
   return best_k;
 }
 
-// Counts the hits of `positions` positions (class targets: a warp each) or binary logits (a thread
-// each) into block_hits[blockIdx.x].
+// The rank of class t in a row of `classes` logits (metrics.hpp's top_k_rank), by a warp: lane l
+// counts the classes l, l + 32, ... that rank above it, and the lanes' counts are summed, so every
+// lane ends with the same integer.
+__device__ std::int64_t warp_rank(const float* __restrict__ row, std::int64_t classes, std::int64_t t, int lane) {
+  const float target = row[t];
+  std::int64_t rank = 0;
+  for (std::int64_t j = lane; j < classes; j += kWarp) rank += ranks_above(row[j], j, target, t);
+#pragma unroll
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) rank += __shfl_xor_sync(0xffffffffu, rank, offset);
+  return rank;
+}
+
+// Counts the hits of `positions` positions (class targets: a warp each; a hit is the argmax, or
+// with top_k > 1 a rank below top_k) or binary logits (a thread each) into block_hits[blockIdx.x].
 __global__ void __launch_bounds__(kThreads) count_hits_kernel(const float* __restrict__ out,
                                                               const void* __restrict__ target, AccuracyShape shape,
-                                                              std::int64_t positions) {
+                                                              std::int64_t positions, std::int64_t top_k) {
   __shared__ unsigned long long partial[kWarp];
   unsigned long long correct = 0, counted = 0;
   if (shape.class_targets) {
@@ -80,9 +92,10 @@ __global__ void __launch_bounds__(kThreads) count_hits_kernel(const float* __res
          pos += static_cast<std::int64_t>(gridDim.x) * kWarps) {
       const std::int64_t t = classes[pos];
       if (t == shape.ignore_index) continue;  // the whole warp: ignore_index positions do not count
-      const std::int64_t best = warp_argmax(out + pos * shape.classes, shape.classes, lane);
+      const bool hit = top_k > 1 ? warp_rank(out + pos * shape.classes, shape.classes, t, lane) < top_k
+                                 : warp_argmax(out + pos * shape.classes, shape.classes, lane) == t;
       if (lane == 0) {
-        correct += best == t;
+        correct += hit;
         ++counted;
       }
     }
@@ -311,7 +324,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     if (accuracy) {
       const std::int64_t positions = static_cast<std::int64_t>(n) * shape.accuracy.per_row;
       blocks = counting_blocks(positions, shape.accuracy.class_targets ? kWarps : kThreads);  // a position per warp
-      count_hits_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, shape.accuracy, positions);
+      count_hits_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, shape.accuracy, positions, shape.top_k[k]);
       LTRT_CUDA_CHECK_LAUNCH("count_hits_kernel");
     } else {
       count = static_cast<std::int64_t>(n) * shape.per_row;

@@ -17,7 +17,8 @@ AccuracyShape accuracy_shape(const ModelDef& model) {
 
 }  // namespace
 
-AccuracyCount count_accuracy(const AccuracyShape& s, const float* out, const void* target, std::int64_t n) {
+AccuracyCount count_accuracy(const AccuracyShape& s, const float* out, const void* target, std::int64_t n,
+                             std::int64_t top_k) {
   AccuracyCount c;
   if (s.class_targets) {
     // torch.argmax over the last dimension: the first index of the largest logit (or first NaN).
@@ -25,6 +26,11 @@ AccuracyCount count_accuracy(const AccuracyShape& s, const float* out, const voi
     for (std::int64_t i = 0; i < n * s.per_row; ++i) {
       if (classes[i] == s.ignore_index) continue;
       const float* row = out + i * s.classes;
+      if (top_k > 1) {  // torchmetrics' top_k: the target among the top_k largest logits
+        c.correct += top_k_rank(row, s.classes, classes[i]) < top_k;
+        ++c.total;
+        continue;
+      }
       std::int64_t best = 0;
       for (std::int64_t k = 1; k < s.classes; ++k)
         if (argmax_prefers(row[k], row[best])) best = k;
@@ -110,6 +116,11 @@ const char* metric_suffix(MetricKind kind) {
   return "?";
 }
 
+std::string metric_name(const ModelDef& model, int k) {
+  const std::int64_t top_k = model.metric_top_k ? model.metric_top_k[k] : 1;
+  return metric_suffix(model.metrics[k]) + (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
+}
+
 MetricsShape metrics_shape(const ModelDef& model) {
   MetricsShape s{};
   s.count = model.num_metrics;
@@ -117,6 +128,7 @@ MetricsShape metrics_shape(const ModelDef& model) {
     s.kinds[k] = model.metrics[k];
     s.averages[k] = model.metric_averages ? model.metric_averages[k] : MetricAverage::micro;
     s.modules[k] = model.metric_modules ? model.metric_modules[k] : false;
+    s.top_k[k] = model.metric_top_k ? model.metric_top_k[k] : 1;
   }
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
@@ -161,7 +173,7 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       if (batch.empty()) batch.add(s, out, target, n);
       values[k] = stats_score(s, k, batch.stats);
     } else if (kind == MetricKind::accuracy) {
-      values[k] = count_accuracy(s.accuracy, out, target, n).value();
+      values[k] = count_accuracy(s.accuracy, out, target, n, s.top_k[k]).value();
     } else {
       const bool squared = s.kinds[k] == MetricKind::mean_squared_error;
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, squared).value();

@@ -219,7 +219,7 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
   static std::set<std::string> warned;
   for (int k = -1; k < model.num_metrics; ++k) {  // the loss, then the metrics
     if (k >= 0 && model.metric_modules && model.metric_modules[k]) continue;  // a Metric object syncs itself
-    const std::string name = prefix + "_" + (k < 0 ? "loss" : metric_suffix(model.metrics[k]));
+    const std::string name = prefix + "_" + (k < 0 ? std::string("loss") : metric_name(model, k));
     if (!warned.insert(name).second) continue;
     std::fprintf(group.rank_zero(stderr),
                  "PossibleUserWarning: It is recommended to use `self.log('%s', ..., sync_dist=True)` when "
@@ -261,7 +261,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     m.push_back({prefix + "_loss", static_cast<float>(sums.loss / rows)});
     for (int k = 0; k < model.num_metrics; ++k) {
       const double value = shape.modules[k] ? stats_score(shape, k, counts) : sums.metric[k] / rows;
-      m.push_back({prefix + "_" + metric_suffix(model.metrics[k]), static_cast<float>(value)});
+      m.push_back({prefix + "_" + metric_name(model, k), static_cast<float>(value)});
     }
   }
   return m;
@@ -601,7 +601,7 @@ class Fit {
   std::vector<std::string> step_metric_names() const {
     std::vector<std::string> names;
     for (int k = 0; k < model_.num_metrics; ++k)
-      names.push_back(std::string("train_") + metric_suffix(model_.metrics[k]) + step_suffix_);
+      names.push_back("train_" + metric_name(model_, k) + step_suffix_);
     return names;
   }
   EvalSums train_epoch_sums_;
@@ -1422,7 +1422,7 @@ void Fit::fetch_step_metrics() {
   }
   callback_metrics_["train_loss"] = logged_loss_;
   for (int k = 0; k < model_.num_metrics; ++k)
-    callback_metrics_[std::string("train_") + metric_suffix(model_.metrics[k])] = static_cast<float>(logged_metric_[k]);
+    callback_metrics_["train_" + metric_name(model_, k)] = static_cast<float>(logged_metric_[k]);
   if (model_.log_on_epoch) {
     callback_metrics_[step_loss_name_] = logged_loss_;
     for (int k = 0; k < model_.num_metrics; ++k)

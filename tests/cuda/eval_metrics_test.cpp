@@ -133,6 +133,47 @@ TEST(CudaEvalMetrics, ArgmaxOverManyClassesWithTiesAndNaNs) {
                         b.counted);
 }
 
+// A top_k hit by definition: the target's place when the row's indices are sorted stably with
+// NaNs first, then by descending logit (ties keep the lower index first, as argmax does).
+bool in_top_k(const float* row, std::int64_t classes, std::int64_t t, std::int64_t top_k) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(classes));
+  for (std::int64_t j = 0; j < classes; ++j) order[static_cast<std::size_t>(j)] = j;
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    const bool na = std::isnan(row[a]), nb = std::isnan(row[b]);
+    return na != nb ? na : (!na && row[a] > row[b]);
+  });
+  return std::find(order.begin(), order.end(), t) - order.begin() < top_k;
+}
+
+TEST(CudaEvalMetrics, TopKAccuracyByTheTargetsRank) {
+  const int n = 7, positions = 5;
+  const std::int64_t classes = 75;  // two strides of a warp and a partial third
+  const Batch b = build_batch(n, positions, classes, 4);
+  const ltrt::AccuracyShape accuracy{true, positions, classes, kIgnore};
+  for (const std::int64_t top_k : {std::int64_t{1}, std::int64_t{2}, std::int64_t{5}, classes}) {
+    SCOPED_TRACE(top_k);
+    std::int64_t correct = 0, counted = 0;
+    for (std::size_t pos = 0; pos < b.target.size(); ++pos) {
+      if (b.target[pos] == kIgnore) continue;
+      correct += in_top_k(b.out.data() + pos * classes, classes, b.target[pos], top_k);
+      ++counted;
+    }
+    if (top_k == 1) EXPECT_EQ(correct, b.correct);  // the argmax
+    if (top_k == classes) EXPECT_EQ(correct, counted);
+    const ltrt::AccuracyCount cpu = ltrt::count_accuracy(accuracy, b.out.data(), b.target.data(), n, top_k);
+    EXPECT_EQ(cpu.correct, correct);
+    EXPECT_EQ(cpu.total, counted);
+    ltrt::MetricsShape shape{1, {ltrt::MetricKind::accuracy}, {}, accuracy, 0};
+    shape.top_k[0] = top_k;
+    for (const char* schedule : {"forward", "reverse", "shuffle:5"}) {
+      SCOPED_TRACE(schedule);
+      const ltrt::EvalSums sums =
+          device_sums(shape, b.out, b.target.data(), b.target.size() * sizeof(std::int64_t), n, schedule);
+      EXPECT_EQ(sums.metric[0], cpu.value() * n);
+    }
+  }
+}
+
 TEST(CudaEvalMetrics, MorePositionsThanTheGridsWarps) {
   // 1024 blocks of 8 warps take 8192 positions at a time: 9000 need a second pass of the grid
   // (260 000 emulated threads: one schedule, the one that runs the grid's last blocks first).

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ltrt/host_device.hpp"
@@ -31,8 +32,11 @@ struct AccuracyShape {
 };
 
 // Accuracy over the first n rows of `out` and `target` (int64 classes or float targets, as
-// `shape` says), for the CPU program and as the CUDA backend's reference.
-AccuracyCount count_accuracy(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n);
+// `shape` says), for the CPU program and as the CUDA backend's reference. With class targets and
+// top_k > 1, a position is a hit when its target is among its top_k largest logits (torchmetrics'
+// top_k: its target's rank below top_k, top_k_rank).
+AccuracyCount count_accuracy(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n,
+                             std::int64_t top_k = 1);
 
 // The mean absolute or squared error of `count` predictions against float targets, as torch's
 // l1_loss and mse_loss (reduction "mean"): each |out - target| or (out - target)^2 in float32,
@@ -93,9 +97,11 @@ void count_class_stats(const AccuracyShape& shape, const float* out, const void*
 double average_score(MetricKind kind, MetricAverage average, const std::int64_t* tp, const std::int64_t* predicted,
                      const std::int64_t* actual, std::int64_t classes);
 
-// "acc", "mae", "mse", "precision", "recall", "f1": a metric is logged as <stage>_<suffix>
+// "acc", "mae", "mse", "precision", "recall", "f1": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
+// Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5).
+std::string metric_name(const ModelDef& model, int k);
 
 // What the model's metrics read, for batch_metrics and the CUDA backend's evaluation sums.
 struct MetricsShape {
@@ -105,6 +111,7 @@ struct MetricsShape {
   AccuracyShape accuracy;           // how accuracy and the stat scores read the buffers
   std::int64_t per_row;             // a sample's output elements, each against a target (the errors)
   bool modules[kMaxMetrics];        // torchmetrics' Metric objects (ModelDef::metric_modules)
+  std::int64_t top_k[kMaxMetrics];  // accuracy's top_k (ModelDef::metric_top_k), else 1
   bool any_module() const {
     for (int k = 0; k < count; ++k)
       if (modules[k]) return true;
@@ -137,6 +144,19 @@ void batch_metrics(const ModelDef& model, const std::byte* arena, int n, double*
 // when it is larger, or NaN where `b` is not (torch counts NaN as the largest). On a tie, NaNs
 // included, the first index keeps it, so -0.0 and 0.0 tie too.
 LTRT_HOST_DEVICE inline bool argmax_prefers(float a, float b) { return a != a ? b == b : a > b; }
+
+// Whether logit `a` at index i ranks above logit `b` at index j in a row: argmax_prefers it, or the
+// two tie (NaNs too) and i comes first. torch.topk's order among equal logits is unspecified; this
+// is argmax's, so that top_k 1 is the argmax.
+LTRT_HOST_DEVICE inline bool ranks_above(float a, std::int64_t i, float b, std::int64_t j) {
+  return argmax_prefers(a, b) || (!argmax_prefers(b, a) && i < j);
+}
+// The rank of class t among a row's logits (0: its argmax); a top_k hit when below top_k.
+inline std::int64_t top_k_rank(const float* row, std::int64_t classes, std::int64_t t) {
+  std::int64_t rank = 0;
+  for (std::int64_t j = 0; j < classes; ++j) rank += ranks_above(row[j], j, row[t], t);
+  return rank;
+}
 
 // Lightning's mean over an epoch: each batch's value weighted by its batch size.
 class WeightedMean {

@@ -200,12 +200,12 @@ struct LossBuffer {
 
 // What the generated model exports. All step functions work on one arena whose
 // layout is fixed at generation time (see the memory plan in model.cpp).
-// A metric of model.metrics, logged after the loss as <stage>_<suffix> (metric_suffix in
-// ltrt/metrics.hpp); a model has each at most once.
+// A metric of model.metrics, logged after the loss as <stage>_<name> (metric_name in
+// ltrt/metrics.hpp); a model has each at most once (accuracy once per top_k).
 enum class MetricKind : std::uint8_t {
   accuracy, mean_absolute_error, mean_squared_error, precision, recall, f1_score
 };
-constexpr int kMaxMetrics = 6;
+constexpr int kMaxMetrics = 8;
 // How precision, recall and f1_score combine their classes, as torchmetrics' `average`.
 enum class MetricAverage : std::uint8_t { micro, macro, weighted };
 
@@ -259,6 +259,8 @@ struct ModelDef {
   // Each metric's "module" (accuracy, precision, recall, f1_score): torchmetrics' Metric object, whose
   // epoch value comes from the whole epoch's stat scores (EpochCounts); null: none is.
   const bool* metric_modules = nullptr;
+  // Each metric's top_k (accuracy: a hit when the target is among the k largest logits); null: 1.
+  const std::int64_t* metric_top_k = nullptr;
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
   bool sync_dist = false;

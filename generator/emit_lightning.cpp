@@ -331,7 +331,11 @@ namespace {
 // the loss; BCEWithLogitsLoss's probabilities as 0/1 labels), the task's arguments, and the
 // Metric object's attribute and class.
 std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
-  return (metric == "accuracy" ? "acc" : metric == "f1_score" ? "f1" : metric) +
+  return (metric == "accuracy"              ? "acc"
+          : metric == "f1_score"            ? "f1"
+          : metric == "mean_absolute_error" ? "mae"
+          : metric == "mean_squared_error"  ? "mse"
+                                            : metric) +
          (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
 }
 std::string loss_ignore_index(const Spec& spec) {
@@ -343,7 +347,9 @@ std::string metric_inputs(const Spec& spec) {
   const std::string classes = std::to_string(spec.target.num_classes);
   return "out.reshape(-1, " + classes + "), y.reshape(-1)";
 }
+bool is_error(const std::string& metric) { return metric.find("error") != std::string::npos; }
 std::string metric_arguments(const Spec& spec, size_t k) {
+  if (is_error(spec.metrics[k])) return "";
   if (spec.target.dtype != DType::i64) return "task=\"binary\"";
   std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes);
   if (spec.metrics[k] != "accuracy") args += ", average=\"" + spec.metric_averages[k] + "\"";
@@ -354,8 +360,12 @@ std::string metric_object(const std::string& stage, const std::string& metric) {
   return stage + "_" + metric_suffix(metric) + "_metric";
 }
 std::string metric_class(const std::string& metric) {
-  return metric == "accuracy" ? "Accuracy" : metric == "precision" ? "Precision" : metric == "recall" ? "Recall"
-                                                                                                      : "F1Score";
+  return metric == "accuracy"              ? "Accuracy"
+         : metric == "precision"           ? "Precision"
+         : metric == "recall"              ? "Recall"
+         : metric == "mean_absolute_error" ? "MeanAbsoluteError"
+         : metric == "mean_squared_error"  ? "MeanSquaredError"
+                                           : "F1Score";
 }
 
 }  // namespace
@@ -791,7 +801,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       const std::string ignore_index = loss_ignore_index(spec);
       if (spec.metric_modules[k]) {  // a Metric object: its batch value logged, its compute() at the epoch's end
         const std::string object = "self." + metric_object(stage, metric);
-        w.line(object + "(" + metric_inputs(spec) + ")");
+        w.line(object + "(" + (is_error(metric) ? std::string("out, y") : metric_inputs(spec)) + ")");
         value = "_" + metric_suffix(metric) + "\", " + object;
       } else if (spec.metric_top_k[k] > 1) {  // torchmetrics' top_k accuracy
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf.accuracy(" + metric_inputs(spec) + ", " +

@@ -680,8 +680,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
     for (size_t i = 0; i < metrics->items.size(); ++i) {
       const std::string path = "model.metrics[" + std::to_string(i) + "]";
       // A name, or {"name": ..., "average": ..., "module": ...}: precision's, recall's and f1_score's
-      // torchmetrics average ("micro" by default, as theirs), and for those and accuracy whether
-      // the LightningModule logs a torchmetrics Metric object (its epoch value counts the epoch).
+      // torchmetrics average ("micro" by default, as theirs), and whether the LightningModule logs a
+      // torchmetrics Metric object (its epoch value counts the whole epoch, every DDP rank's).
       const JsonValue* entry = &metrics->items[i];
       std::string average = "micro";
       bool module = false;
@@ -703,9 +703,6 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         if (top_k > 1 && module)
           o.fail("top_k", "accuracy as a Metric object with a top_k is not supported yet: remove \"module\" (the "
                           "epoch's value is then the batches' weighted mean) or the top_k");
-        if (module && name.kind == Kind::string && !score && name.str != "accuracy")
-          o.fail("module", "only accuracy, precision, recall and f1_score are Metric objects here (an error's epoch "
-                           "value is the batches' weighted mean either way): remove it");
         o.finish();
         entry = &name;
       }

@@ -312,7 +312,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
   }
   for (int k = 0; k < shape.count; ++k) {
     const MetricKind kind = shape.kinds[k];
-    if (shape.modules[k]) continue;  // its value is the epoch's, from epoch_stats (take_epoch_counts)
+    if (shape.counted(k)) continue;  // its value is the epoch's, from epoch_stats (take_epoch_counts)
     if (is_score(kind)) {
       add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], classes, n);
       LTRT_CUDA_CHECK_LAUNCH("add_score_kernel");

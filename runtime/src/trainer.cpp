@@ -239,6 +239,19 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
 Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int64_t> counts,
                       const ProcessGroup& group, const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
+  const MetricsShape shape = metrics_shape(model);
+  // An error's Metric object: its summed errors over its count, every rank's (torchmetrics syncs
+  // them whatever sync_dist says); each batch added mean x rows, sum / per_row, so this is
+  // sum / count.
+  double error_objects[kMaxMetrics] = {};
+  {
+    double all[kMaxMetrics + 1] = {static_cast<double>(sums.rows)};
+    for (int k = 0; k < model.num_metrics; ++k) all[1 + k] = sums.metric[k];
+    bool any = false;
+    for (int k = 0; k < model.num_metrics; ++k) any = any || (shape.modules[k] && !shape.counted(k));
+    if (any && group.distributed()) group.sum(all, 1 + model.num_metrics);
+    for (int k = 0; k < model.num_metrics; ++k) error_objects[k] = all[0] > 0 ? all[1 + k] / all[0] : 0.0;
+  }
   if (group.distributed() && model.sync_dist) {
     double all[kMaxMetrics + 2] = {sums.loss, static_cast<double>(sums.rows)};
     for (int k = 0; k < model.num_metrics; ++k) all[2 + k] = sums.metric[k];
@@ -247,7 +260,6 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     sums.rows = static_cast<std::int64_t>(all[1]) / group.size();
     for (int k = 0; k < model.num_metrics; ++k) sums.metric[k] = all[2 + k] / group.size();
   }
-  const MetricsShape shape = metrics_shape(model);
   if (shape.any_module() && group.distributed()) {
     // Every rank's counts, as float64 sums (exact below 2^53); a rank that saw no batch adds zeros.
     std::vector<double> all(static_cast<std::size_t>(3 * shape.score_classes() + 1), 0.0);
@@ -260,7 +272,9 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     const double rows = static_cast<double>(sums.rows);
     m.push_back({prefix + "_loss", static_cast<float>(sums.loss / rows)});
     for (int k = 0; k < model.num_metrics; ++k) {
-      const double value = shape.modules[k] ? stats_score(shape, k, counts) : sums.metric[k] / rows;
+      const double value = shape.counted(k)   ? stats_score(shape, k, counts)
+                           : shape.modules[k] ? error_objects[k]
+                                              : sums.metric[k] / rows;
       m.push_back({prefix + "_" + metric_name(model, k), static_cast<float>(value)});
     }
   }

@@ -112,9 +112,14 @@ struct MetricsShape {
   std::int64_t per_row;             // a sample's output elements, each against a target (the errors)
   bool modules[kMaxMetrics];        // torchmetrics' Metric objects (ModelDef::metric_modules)
   std::int64_t top_k[kMaxMetrics];  // accuracy's top_k (ModelDef::metric_top_k), else 1
-  bool any_module() const {
+  // Metric k is a Metric object that counts stat scores (accuracy, precision, recall, f1_score; an
+  // error's Metric object sums its errors, which the batches' weighted mean already does).
+  bool counted(int k) const {
+    return modules[k] && kinds[k] != MetricKind::mean_absolute_error && kinds[k] != MetricKind::mean_squared_error;
+  }
+  bool any_module() const {  // any counted one: the epoch's stat scores are kept (EpochCounts)
     for (int k = 0; k < count; ++k)
-      if (modules[k]) return true;
+      if (counted(k)) return true;
     return false;
   }
   std::int64_t score_classes() const { return accuracy.class_targets ? accuracy.classes : 1; }

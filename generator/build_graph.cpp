@@ -191,7 +191,7 @@ Graph build_graph(const Spec& spec) {
       if (spec.metric_top_k[k] > 1) {  // torchmetrics' multiclass top_k, at most num_classes
         if (spec.target.dtype != DType::i64)
           refuse("a top_k needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}); torchmetrics' binary "
-                 "accuracy has none: remove it");
+                 "metrics have none: remove it");
         if (spec.metric_top_k[k] > spec.target.num_classes)
           refuse("top_k " + std::to_string(spec.metric_top_k[k]) + " is more than the " +
                  std::to_string(spec.target.num_classes) + " classes (torchmetrics refuses it): use at most " +

@@ -353,11 +353,12 @@ std::string metric_arguments(const Spec& spec, size_t k) {
   if (spec.target.dtype != DType::i64) return "task=\"binary\"";
   std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes);
   if (spec.metrics[k] != "accuracy") args += ", average=\"" + spec.metric_averages[k] + "\"";
-  if (spec.metric_top_k[k] > 1) args += ", top_k=" + std::to_string(spec.metric_top_k[k]) + ", average=\"micro\"";
+  if (spec.metric_top_k[k] > 1)
+    args += ", top_k=" + std::to_string(spec.metric_top_k[k]) + (spec.metrics[k] == "accuracy" ? ", average=\"micro\"" : "");
   return args + ", ignore_index=" + loss_ignore_index(spec);
 }
-std::string metric_object(const std::string& stage, const std::string& metric) {
-  return stage + "_" + metric_suffix(metric) + "_metric";
+std::string metric_object(const std::string& stage, const std::string& metric, std::int64_t top_k) {
+  return stage + "_" + metric_suffix(metric, top_k) + "_metric";
 }
 std::string metric_class(const std::string& metric) {
   return metric == "accuracy"              ? "Accuracy"
@@ -703,7 +704,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   for (size_t k = 0; k < spec.metrics.size(); ++k) {
     if (!spec.metric_modules[k]) continue;  // model.metrics' Metric objects, one per stage
     for (const char* stage : {"train", "val", "test"})
-      w.line("self." + metric_object(stage, spec.metrics[k]) + " = torchmetrics." + metric_class(spec.metrics[k]) + "(" +
+      w.line("self." + metric_object(stage, spec.metrics[k], spec.metric_top_k[k]) + " = torchmetrics." + metric_class(spec.metrics[k]) + "(" +
              metric_arguments(spec, k) + ")");
   }
   if (!spec.freeze.empty()) {
@@ -800,10 +801,10 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       std::string value;
       const std::string ignore_index = loss_ignore_index(spec);
       if (spec.metric_modules[k]) {  // a Metric object: its batch value logged, its compute() at the epoch's end
-        const std::string object = "self." + metric_object(stage, metric);
+        const std::string object = "self." + metric_object(stage, metric, spec.metric_top_k[k]);
         w.line(object + "(" + (is_error(metric) ? std::string("out, y") : metric_inputs(spec)) + ")");
-        value = "_" + metric_suffix(metric) + "\", " + object;
-      } else if (spec.metric_top_k[k] > 1) {  // torchmetrics' top_k accuracy
+        value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", " + object;
+      } else if (metric == "accuracy" && spec.metric_top_k[k] > 1) {  // torchmetrics' top_k accuracy
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf.accuracy(" + metric_inputs(spec) + ", " +
                 metric_arguments(spec, k) + ")";
       } else if (metric == "accuracy" && spec.target.dtype == DType::i64 &&
@@ -817,7 +818,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
       else  // precision, recall, f1_score: torchmetrics' own
-        value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(" + metric_inputs(spec) + ", " +
+        value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf." + metric + "(" + metric_inputs(spec) + ", " +
                 metric_arguments(spec, k) + ")";
       w.line(std::string("self.log(\"") + stage + value + log_args);
     }

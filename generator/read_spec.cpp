@@ -695,14 +695,10 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         if (o.get("average") && name.kind == Kind::string && !score)
           o.fail("average", "only precision, recall and f1_score take an 'average': remove it");
         module = o.boolean("module", false);
-        // torchmetrics' top_k: a hit when the target is among the k largest logits (accuracy alone here).
+        // torchmetrics' top_k: a prediction is right when the target is among the k largest logits.
         top_k = o.integer("top_k", 1, 1);
-        if (o.get("top_k") && name.kind == Kind::string && name.str != "accuracy")
-          o.fail("top_k", "only accuracy takes a 'top_k' here (precision, recall and f1_score with one are not "
-                          "supported yet): remove it");
-        if (top_k > 1 && module)
-          o.fail("top_k", "accuracy as a Metric object with a top_k is not supported yet: remove \"module\" (the "
-                          "epoch's value is then the batches' weighted mean) or the top_k");
+        if (o.get("top_k") && name.kind == Kind::string && !score && name.str != "accuracy")
+          o.fail("top_k", "only accuracy, precision, recall and f1_score take a 'top_k': remove it");
         o.finish();
         entry = &name;
       }
@@ -718,6 +714,17 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           fail_at(name, path, "\"" + name.str + "\" is listed twice" +
                                   (top_k > 1 ? " with top_k " + std::to_string(top_k) : std::string()) +
                                   ": list each metric once");
+      // precision, recall, f1_score and the counting Metric objects share one set of stat scores.
+      const bool counts = name.str == "precision" || name.str == "recall" || name.str == "f1_score" ||
+                          (module && name.str == "accuracy");
+      for (size_t j = 0; counts && j < spec.metrics.size(); ++j) {
+        const bool other = spec.metrics[j] == "precision" || spec.metrics[j] == "recall" ||
+                           spec.metrics[j] == "f1_score" || (spec.metric_modules[j] && spec.metrics[j] == "accuracy");
+        if (other && spec.metric_top_k[j] != top_k)
+          fail_at(name, path, "a top_k of " + std::to_string(top_k) + " beside model.metrics[" + std::to_string(j) +
+                                  "]'s " + std::to_string(spec.metric_top_k[j]) + " is not supported yet: precision, "
+                                  "recall, f1_score and accuracy as a Metric object take one top_k in a model");
+      }
       spec.metrics.push_back(name.str);
       spec.metric_top_k.push_back(top_k);
       spec.metric_averages.push_back(average);

@@ -148,11 +148,12 @@ __global__ void __launch_bounds__(kThreads) find_logits_outside_unit_kernel(cons
     if (!(out[i] >= 0.0f && out[i] <= 1.0f)) atomicAdd(&logits_outside_unit, 1u);
 }
 
-// Multiclass: a warp per position (its argmax), lane 0 counting it; binary: a thread per logit,
-// each block's three counts added once.
+// Multiclass: a warp per position (its argmax, or with top_k above 1 its target when that ranks
+// below top_k), lane 0 counting it; binary: a thread per logit, each block's three counts added once.
 __global__ void __launch_bounds__(kThreads) count_class_stats_kernel(const float* __restrict__ out,
                                                                     const void* __restrict__ target,
-                                                                    AccuracyShape shape, std::int64_t positions) {
+                                                                    AccuracyShape shape, std::int64_t positions,
+                                                                    std::int64_t top_k) {
   if (shape.class_targets) {
     unsigned long long* tp = class_stats;
     unsigned long long* predicted = class_stats + shape.classes;
@@ -163,7 +164,8 @@ __global__ void __launch_bounds__(kThreads) count_class_stats_kernel(const float
          pos += static_cast<std::int64_t>(gridDim.x) * kWarps) {
       const std::int64_t t = labels[pos];
       if (t == shape.ignore_index) continue;
-      const std::int64_t best = warp_argmax(out + pos * shape.classes, shape.classes, lane);
+      std::int64_t best = warp_argmax(out + pos * shape.classes, shape.classes, lane);
+      if (top_k > 1 && warp_rank(out + pos * shape.classes, shape.classes, t, lane) < top_k) best = t;
       if (lane == 0) {
         atomicAdd(predicted + best, 1ull);
         atomicAdd(actual + t, 1ull);
@@ -196,7 +198,8 @@ __global__ void __launch_bounds__(kThreads) count_class_stats_kernel(const float
 // Adds this batch's score (metrics.cpp's average_score over `classes` classes) times n to metric
 // k's sum: the micro sums and the weights' sum, then the average's terms, over the block.
 __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __restrict__ sums, int k, MetricKind kind,
-                                                                MetricAverage average, std::int64_t classes, int n) {
+                                                                MetricAverage average, std::int64_t classes, int n,
+                                                                bool targets_only) {
   __shared__ unsigned long long counts[kWarp];
   __shared__ double terms[kWarp];
   const unsigned long long* tp = class_stats;
@@ -207,7 +210,7 @@ __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __rest
     t += tp[c];
     p += predicted[c];
     a += actual[c];
-    w += class_weight(average, tp[c], predicted[c], actual[c]);
+    w += class_weight(average, tp[c], predicted[c], actual[c], targets_only);
   }
   t = block_reduce(t, counts, 0ull, Sum());
   p = block_reduce(p, counts, 0ull, Sum());
@@ -220,7 +223,7 @@ __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __rest
     double sum = 0;
     for (std::int64_t c = threadIdx.x; c < classes; c += kSumThreads)
       sum += class_term(class_score(kind, tp[c], predicted[c], actual[c]),
-                        class_weight(average, tp[c], predicted[c], actual[c]), w);
+                        class_weight(average, tp[c], predicted[c], actual[c], targets_only), w);
     value = static_cast<float>(block_reduce(sum, terms, 0.0, Sum()));  // torchmetrics' float32 tensor
   }
   if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
@@ -302,7 +305,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       LTRT_CUDA_CHECK_LAUNCH("find_logits_outside_unit_kernel");
     }
     const int blocks = counting_blocks(positions, a.class_targets ? kWarps : kThreads);
-    count_class_stats_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, a, positions);
+    count_class_stats_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, a, positions, shape.stats_top_k);
     LTRT_CUDA_CHECK_LAUNCH("count_class_stats_kernel");
     if (shape.any_module()) {
       add_epoch_stats_kernel<<<counting_blocks(3 * classes, kThreads), kThreads, 0, ctx.stream>>>(
@@ -314,7 +317,8 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     const MetricKind kind = shape.kinds[k];
     if (shape.counted(k)) continue;  // its value is the epoch's, from epoch_stats (take_epoch_counts)
     if (is_score(kind)) {
-      add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], classes, n);
+      add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], classes, n,
+                                                          top_k_weights(kind, shape.stats_top_k));
       LTRT_CUDA_CHECK_LAUNCH("add_score_kernel");
       continue;
     }

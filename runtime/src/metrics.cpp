@@ -49,7 +49,7 @@ AccuracyCount count_accuracy(const AccuracyShape& s, const float* out, const voi
 }
 
 void count_class_stats(const AccuracyShape& s, const float* out, const void* target, std::int64_t n,
-                       std::int64_t* tp, std::int64_t* predicted, std::int64_t* actual) {
+                       std::int64_t* tp, std::int64_t* predicted, std::int64_t* actual, std::int64_t top_k) {
   const std::int64_t classes = s.class_targets ? s.classes : 1;
   std::fill(tp, tp + classes, 0);
   std::fill(predicted, predicted + classes, 0);
@@ -64,6 +64,7 @@ void count_class_stats(const AccuracyShape& s, const float* out, const void* tar
       std::int64_t best = 0;
       for (std::int64_t k = 1; k < s.classes; ++k)
         if (argmax_prefers(row[k], row[best])) best = k;
+      if (top_k > 1 && top_k_rank(row, s.classes, t) < top_k) best = t;  // the target among the top_k
       ++predicted[best];
       ++actual[t];
       tp[t] += best == t;
@@ -82,18 +83,20 @@ void count_class_stats(const AccuracyShape& s, const float* out, const void* tar
 }
 
 double average_score(MetricKind kind, MetricAverage average, const std::int64_t* tp, const std::int64_t* predicted,
-                     const std::int64_t* actual, std::int64_t classes) {
+                     const std::int64_t* actual, std::int64_t classes, std::int64_t top_k) {
+  const bool targets_only = top_k_weights(kind, top_k);
   if (average == MetricAverage::micro || classes == 1) {
     std::int64_t t = 0, p = 0, a = 0;
     for (std::int64_t c = 0; c < classes; ++c) t += tp[c], p += predicted[c], a += actual[c];
     return class_score(kind, t, p, a);
   }
   std::int64_t weights = 0;
-  for (std::int64_t c = 0; c < classes; ++c) weights += class_weight(average, tp[c], predicted[c], actual[c]);
+  for (std::int64_t c = 0; c < classes; ++c)
+    weights += class_weight(average, tp[c], predicted[c], actual[c], targets_only);
   double sum = 0;
   for (std::int64_t c = 0; c < classes; ++c)
     sum += class_term(class_score(kind, tp[c], predicted[c], actual[c]),
-                      class_weight(average, tp[c], predicted[c], actual[c]), weights);
+                      class_weight(average, tp[c], predicted[c], actual[c], targets_only), weights);
   return static_cast<float>(sum);  // torchmetrics' float32 tensor
 }
 
@@ -130,6 +133,12 @@ MetricsShape metrics_shape(const ModelDef& model) {
     s.modules[k] = model.metric_modules ? model.metric_modules[k] : false;
     s.top_k[k] = model.metric_top_k ? model.metric_top_k[k] : 1;
   }
+  s.stats_top_k = 1;
+  for (int k = 0; k < s.count; ++k) {
+    const bool score = s.kinds[k] == MetricKind::precision || s.kinds[k] == MetricKind::recall ||
+                       s.kinds[k] == MetricKind::f1_score;
+    if (score || s.counted(k)) s.stats_top_k = s.top_k[k];
+  }
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
   return s;
@@ -138,7 +147,8 @@ MetricsShape metrics_shape(const ModelDef& model) {
 void EpochCounts::add(const MetricsShape& s, const float* out, const void* target, std::int64_t n) {
   const std::int64_t classes = s.score_classes();
   std::vector<std::int64_t> batch(static_cast<std::size_t>(3 * classes + 1));
-  count_class_stats(s.accuracy, out, target, n, batch.data(), batch.data() + classes, batch.data() + 2 * classes);
+  count_class_stats(s.accuracy, out, target, n, batch.data(), batch.data() + classes, batch.data() + 2 * classes,
+                    s.stats_top_k);
   batch.back() = s.accuracy.class_targets ? 0 : n * s.accuracy.per_row;
   add(batch);
 }
@@ -153,7 +163,8 @@ double stats_score(const MetricsShape& s, int k, const std::vector<std::int64_t>
   const std::int64_t* tp = stats.data();
   const std::int64_t* predicted = tp + classes;
   const std::int64_t* actual = predicted + classes;
-  if (s.kinds[k] != MetricKind::accuracy) return average_score(s.kinds[k], s.averages[k], tp, predicted, actual, classes);
+  if (s.kinds[k] != MetricKind::accuracy)
+    return average_score(s.kinds[k], s.averages[k], tp, predicted, actual, classes, s.stats_top_k);
   if (!s.accuracy.class_targets) {  // _safe_divide(tp + tn, tp + tn + fp + fn)
     const std::int64_t all = stats.back(), wrong = (predicted[0] - tp[0]) + (actual[0] - tp[0]);
     return all ? static_cast<float>(all - wrong) / static_cast<float>(all) : 0.0f;

@@ -77,25 +77,32 @@ LTRT_HOST_DEVICE inline float class_score(MetricKind kind, std::int64_t tp, std:
   }
   return den != 0.0f ? num / den : 0.0f;
 }
-// A class's weight in a macro average (1, or 0 for a class with no tp, fp or fn in the batch) or a
-// weighted one (its targets, tp + fn), as torchmetrics' _adjust_weights_safe_divide.
+// A class's weight in a macro average (1, or 0 for a class with no tp, fp or fn in the batch; with
+// `top_k` above 1, 0 for one without targets: precision's and recall's, not F1's, whose reduce
+// torchmetrics calls without its top_k) or a weighted one (its targets, tp + fn), as torchmetrics'
+// _adjust_weights_safe_divide.
+LTRT_HOST_DEVICE inline bool top_k_weights(MetricKind kind, std::int64_t top_k) {
+  return top_k > 1 && kind != MetricKind::f1_score;
+}
 LTRT_HOST_DEVICE inline std::int64_t class_weight(MetricAverage average, std::int64_t tp, std::int64_t predicted,
-                                                  std::int64_t actual) {
-  return average == MetricAverage::weighted ? actual : (predicted + actual - tp > 0 ? 1 : 0);
+                                                  std::int64_t actual, bool targets_only = false) {
+  if (average == MetricAverage::weighted) return actual;
+  return (targets_only ? actual : predicted + actual - tp) > 0 ? 1 : 0;
 }
 // Its term of the average, w * score / (the weights' sum) in float32; the average is the terms' sum.
 LTRT_HOST_DEVICE inline float class_term(float score, std::int64_t weight, std::int64_t weights) {
   return weights != 0 ? static_cast<float>(weight) * score / static_cast<float>(weights) : 0.0f;
 }
 // The stat scores of the first n rows, into tp, predicted and actual (shape.classes entries, one
-// when binary; zeroed first).
+// when binary; zeroed first). With top_k above 1 a position's prediction is its target when the
+// target ranks below top_k, else its argmax (torchmetrics 1.9's _refine_preds_oh).
 void count_class_stats(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n,
-                       std::int64_t* tp, std::int64_t* predicted, std::int64_t* actual);
+                       std::int64_t* tp, std::int64_t* predicted, std::int64_t* actual, std::int64_t top_k = 1);
 // The score of `classes` classes' stat scores: micro (from their sums; binary's only one), or
 // the sum of the macro or weighted average's terms (in float64, then float32, torch's sum order
 // aside).
 double average_score(MetricKind kind, MetricAverage average, const std::int64_t* tp, const std::int64_t* predicted,
-                     const std::int64_t* actual, std::int64_t classes);
+                     const std::int64_t* actual, std::int64_t classes, std::int64_t top_k = 1);
 
 // "acc", "mae", "mse", "precision", "recall", "f1": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
@@ -111,7 +118,10 @@ struct MetricsShape {
   AccuracyShape accuracy;           // how accuracy and the stat scores read the buffers
   std::int64_t per_row;             // a sample's output elements, each against a target (the errors)
   bool modules[kMaxMetrics];        // torchmetrics' Metric objects (ModelDef::metric_modules)
-  std::int64_t top_k[kMaxMetrics];  // accuracy's top_k (ModelDef::metric_top_k), else 1
+  std::int64_t top_k[kMaxMetrics];  // each one's top_k (ModelDef::metric_top_k), else 1
+  // The top_k of the stat scores that precision, recall, f1_score and the counted Metric objects
+  // share (the generator gives them one).
+  std::int64_t stats_top_k;
   // Metric k is a Metric object that counts stat scores (accuracy, precision, recall, f1_score; an
   // error's Metric object sums its errors, which the batches' weighted mean already does).
   bool counted(int k) const {

@@ -395,7 +395,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     }
   for (size_t k = 0; k < spec.metrics.size(); ++k)
     if (!spec.metric_modules[k] && (spec.metrics[k] != "accuracy" || spec.metric_top_k[k] > 1) &&
-        spec.metrics[k].find("error") == std::string::npos) {
+        !is_error(spec.metrics[k])) {
       w.line("import torchmetrics.functional as tmf  # model.metrics' " + spec.metrics[k]);
       break;
     }

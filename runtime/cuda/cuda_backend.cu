@@ -503,7 +503,7 @@ class CudaBackend : public Backend {
   }
 
   std::vector<std::int64_t> take_eval_counts() override {
-    if (!metrics_.any_module()) return {};
+    if (!metrics_.any_counted()) return {};
     return take_epoch_counts(ctx_, metrics_);
   }
 

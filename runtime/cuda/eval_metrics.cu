@@ -290,7 +290,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
   // The batch's stat scores, once: for precision, recall and f1_score, and the Metric objects' epoch.
   const AccuracyShape& a = shape.accuracy;
   const std::int64_t classes = shape.score_classes();
-  bool stats = shape.any_module();
+  bool stats = shape.any_counted();
   for (int k = 0; k < shape.count; ++k) stats = stats || is_score(shape.kinds[k]);
   if (stats) {
     if (classes > kMaxScoreClasses)
@@ -307,7 +307,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     const int blocks = counting_blocks(positions, a.class_targets ? kWarps : kThreads);
     count_class_stats_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, a, positions, shape.stats_top_k);
     LTRT_CUDA_CHECK_LAUNCH("count_class_stats_kernel");
-    if (shape.any_module()) {
+    if (shape.any_counted()) {
       add_epoch_stats_kernel<<<counting_blocks(3 * classes, kThreads), kThreads, 0, ctx.stream>>>(
           classes, a.class_targets ? 0 : positions);
       LTRT_CUDA_CHECK_LAUNCH("add_epoch_stats_kernel");

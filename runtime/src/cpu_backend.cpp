@@ -38,7 +38,7 @@ class CpuBackend : public Backend {
     batch_metrics(model_, host_.data(), n, values);
     for (int k = 0; k < model_.num_metrics; ++k) sums_.metric[k] += values[k] * n;
     sums_.rows += n;
-    if (const MetricsShape shape = metrics_shape(model_); shape.any_module())
+    if (const MetricsShape shape = metrics_shape(model_); shape.any_counted())
       counts_.add(shape, reinterpret_cast<const float*>(host_.data() + model_.output.offset),
                   host_.data() + model_.target.offset, n);
   }

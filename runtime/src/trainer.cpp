@@ -244,12 +244,12 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
   // them whatever sync_dist says); each batch added mean x rows, sum / per_row, so this is
   // sum / count.
   double error_objects[kMaxMetrics] = {};
-  {
+  bool any_error_object = false;
+  for (int k = 0; k < model.num_metrics; ++k) any_error_object = any_error_object || (shape.modules[k] && !shape.counted(k));
+  if (any_error_object) {
     double all[kMaxMetrics + 1] = {static_cast<double>(sums.rows)};
     for (int k = 0; k < model.num_metrics; ++k) all[1 + k] = sums.metric[k];
-    bool any = false;
-    for (int k = 0; k < model.num_metrics; ++k) any = any || (shape.modules[k] && !shape.counted(k));
-    if (any && group.distributed()) group.sum(all, 1 + model.num_metrics);
+    if (group.distributed()) group.sum(all, 1 + model.num_metrics);
     for (int k = 0; k < model.num_metrics; ++k) error_objects[k] = all[0] > 0 ? all[1 + k] / all[0] : 0.0;
   }
   if (group.distributed() && model.sync_dist) {
@@ -260,7 +260,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     sums.rows = static_cast<std::int64_t>(all[1]) / group.size();
     for (int k = 0; k < model.num_metrics; ++k) sums.metric[k] = all[2 + k] / group.size();
   }
-  if (shape.any_module() && group.distributed()) {
+  if (shape.any_counted() && group.distributed()) {
     // Every rank's counts, as float64 sums (exact below 2^53); a rank that saw no batch adds zeros.
     std::vector<double> all(static_cast<std::size_t>(3 * shape.score_classes() + 1), 0.0);
     for (std::size_t i = 0; i < counts.size() && i < all.size(); ++i) all[i] = static_cast<double>(counts[i]);
@@ -1449,7 +1449,7 @@ void Fit::fetch_step_metrics() {
       train_epoch_sums_.metric[k] =
           static_cast<float>(train_epoch_sums_.metric[k]) + static_cast<float>(last_metric_[k]) * rows;
     train_epoch_sums_.rows += step_rows_;
-    if (const MetricsShape shape = metrics_shape(model_); shape.any_module())  // the Metric objects' states
+    if (const MetricsShape shape = metrics_shape(model_); shape.any_counted())  // the Metric objects' states
       train_epoch_counts_.add(shape, reinterpret_cast<const float*>(arena_.data() + model_.output.offset),
                               arena_.data() + model_.target.offset, step_rows_);
   }

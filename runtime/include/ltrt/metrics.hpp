@@ -127,7 +127,7 @@ struct MetricsShape {
   bool counted(int k) const {
     return modules[k] && kinds[k] != MetricKind::mean_absolute_error && kinds[k] != MetricKind::mean_squared_error;
   }
-  bool any_module() const {  // any counted one: the epoch's stat scores are kept (EpochCounts)
+  bool any_counted() const {  // any Metric object that counts: the epoch's stat scores are kept (EpochCounts)
     for (int k = 0; k < count; ++k)
       if (counted(k)) return true;
     return false;

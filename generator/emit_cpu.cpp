@@ -504,7 +504,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     if (std::any_of(spec.metric_top_k.begin(), spec.metric_top_k.end(), [](std::int64_t k) { return k > 1; })) {
       std::string top_k;
       for (std::int64_t k : spec.metric_top_k) top_k += (top_k.empty() ? "" : ", ") + std::to_string(k);
-      w.line("static const std::int64_t kMetricTopK[] = {" + top_k + "};  // accuracy's top_k");
+      w.line("static const std::int64_t kMetricTopK[] = {" + top_k + "};  // their top_k");
       w.line("m.metric_top_k = kMetricTopK;");
     }
   }

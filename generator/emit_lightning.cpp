@@ -21,7 +21,6 @@ namespace {
 
 using JsonValue = ltrt::json::Value;
 
-// A JSON value as a Python literal. JSON's string escapes are Python's too.
 // A torch.optim argument's value as Python: 0.9, True, (0.9, 0.999).
 std::string python_value(const OptimizerArg& a) {
   if (a.boolean) return a.values[0] != 0 ? "True" : "False";
@@ -29,6 +28,7 @@ std::string python_value(const OptimizerArg& a) {
   return "(" + ltrt::python_repr(a.values[0]) + ", " + ltrt::python_repr(a.values[1]) + ")";
 }
 
+// A JSON value as a Python literal. JSON's string escapes are Python's too.
 std::string py(const JsonValue& v) {
   switch (v.kind) {
     case ltrt::json::Kind::null: return "None";
@@ -353,8 +353,10 @@ std::string metric_arguments(const Spec& spec, size_t k) {
   if (spec.target.dtype != DType::i64) return "task=\"binary\"";
   std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes);
   if (spec.metrics[k] != "accuracy") args += ", average=\"" + spec.metric_averages[k] + "\"";
-  if (spec.metric_top_k[k] > 1)
-    args += ", top_k=" + std::to_string(spec.metric_top_k[k]) + (spec.metrics[k] == "accuracy" ? ", average=\"micro\"" : "");
+  if (spec.metric_top_k[k] > 1) {
+    args += ", top_k=" + std::to_string(spec.metric_top_k[k]);
+    if (spec.metrics[k] == "accuracy") args += ", average=\"micro\"";  // its Metric class's default too
+  }
   return args + ", ignore_index=" + loss_ignore_index(spec);
 }
 std::string metric_object(const std::string& stage, const std::string& metric, std::int64_t top_k) {
@@ -704,8 +706,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   for (size_t k = 0; k < spec.metrics.size(); ++k) {
     if (!spec.metric_modules[k]) continue;  // model.metrics' Metric objects, one per stage
     for (const char* stage : {"train", "val", "test"})
-      w.line("self." + metric_object(stage, spec.metrics[k], spec.metric_top_k[k]) + " = torchmetrics." + metric_class(spec.metrics[k]) + "(" +
-             metric_arguments(spec, k) + ")");
+      w.line("self." + metric_object(stage, spec.metrics[k], spec.metric_top_k[k]) + " = torchmetrics." +
+             metric_class(spec.metrics[k]) + "(" + metric_arguments(spec, k) + ")");
   }
   if (!spec.freeze.empty()) {
     std::string list;
@@ -818,8 +820,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
       else  // precision, recall, f1_score: torchmetrics' own
-        value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf." + metric + "(" + metric_inputs(spec) + ", " +
-                metric_arguments(spec, k) + ")";
+        value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf." + metric + "(" + metric_inputs(spec) +
+                ", " + metric_arguments(spec, k) + ")";
       w.line(std::string("self.log(\"") + stage + value + log_args);
     }
     w.line("return loss");

@@ -256,10 +256,12 @@ struct ModelDef {
   int num_metrics = 0;
   // Each metric's `average` (precision, recall, f1_score); null: micro for all.
   const MetricAverage* metric_averages = nullptr;
-  // Each metric's "module" (accuracy, precision, recall, f1_score): torchmetrics' Metric object, whose
-  // epoch value comes from the whole epoch's stat scores (EpochCounts); null: none is.
+  // Each metric's "module": torchmetrics' Metric object, whose epoch value comes from the whole
+  // epoch (accuracy's, precision's, recall's, f1_score's stat scores, EpochCounts; an error's sum),
+  // every DDP rank's; null: none is.
   const bool* metric_modules = nullptr;
-  // Each metric's top_k (accuracy: a hit when the target is among the k largest logits); null: 1.
+  // Each metric's top_k (accuracy, precision, recall, f1_score: a prediction is right when the target
+  // is among the k largest logits); null: 1.
   const std::int64_t* metric_top_k = nullptr;
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.

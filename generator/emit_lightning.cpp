@@ -819,7 +819,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         value = "_mae\", nn.functional.l1_loss(out, y)";
       else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
-      else  // precision, recall, f1_score: torchmetrics' own
+      else  // precision, recall, f1_score, auroc: torchmetrics' own
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf." + metric + "(" + metric_inputs(spec) +
                 ", " + metric_arguments(spec, k) + ")";
       w.line(std::string("self.log(\"") + stage + value + log_args);

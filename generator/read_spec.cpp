@@ -680,7 +680,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
     for (size_t i = 0; i < metrics->items.size(); ++i) {
       const std::string path = "model.metrics[" + std::to_string(i) + "]";
       // A name, or {"name": ..., "average": ..., "module": ...}: precision's, recall's and f1_score's
-      // torchmetrics average ("micro" by default, as theirs), and whether the LightningModule logs a
+      // torchmetrics average ("micro" by default, as theirs; auroc's "macro"), and whether the LightningModule logs a
       // torchmetrics Metric object (its epoch value counts the whole epoch, every DDP rank's).
       const JsonValue* entry = &metrics->items[i];
       std::string average = "micro";
@@ -691,10 +691,16 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         const JsonValue& name = o.require("name");
         const bool score = name.kind == Kind::string &&
                            (name.str == "precision" || name.str == "recall" || name.str == "f1_score");
-        average = o.string("average", "micro", {"micro", "macro", "weighted"});
-        if (o.get("average") && name.kind == Kind::string && !score)
-          o.fail("average", "only precision, recall and f1_score take an 'average': remove it");
+        const bool auroc = name.kind == Kind::string && name.str == "auroc";
+        // auroc's average is its own: "macro" by default, no "micro" (torchmetrics has none for it)
+        average = auroc ? o.string("average", "macro", {"macro", "weighted"})
+                        : o.string("average", "micro", {"micro", "macro", "weighted"});
+        if (o.get("average") && name.kind == Kind::string && !score && !auroc)
+          o.fail("average", "only precision, recall, f1_score and auroc take an 'average': remove it");
         module = o.boolean("module", false);
+        if (module && auroc)
+          o.fail("module", "auroc as a torchmetrics Metric object (its epoch's value over every score of the epoch) "
+                           "is not supported yet: remove \"module\" to log the batches' values and their mean");
         // torchmetrics' top_k: a prediction is right when the target is among the k largest logits.
         top_k = o.integer("top_k", 1, 1);
         if (o.get("top_k") && name.kind == Kind::string && !score && name.str != "accuracy")
@@ -703,11 +709,12 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         entry = &name;
       }
       const JsonValue& name = *entry;
-      const std::vector<std::string> known = {"accuracy",  "mean_absolute_error", "mean_squared_error",
-                                              "precision", "recall",              "f1_score"};
+      if (name.kind == Kind::string && name.str == "auroc" && entry == &metrics->items[i]) average = "macro";
+      const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error", "precision",
+                                              "recall",   "f1_score",            "auroc"};
       if (name.kind != Kind::string || std::find(known.begin(), known.end(), name.str) == known.end())
         fail_at(name, path, ltrt::describe(name) + " is not a supported metric: use \"accuracy\", \"mean_absolute_error\", " +
-                                "\"mean_squared_error\", \"precision\", \"recall\" or \"f1_score\"" +
+                                "\"mean_squared_error\", \"precision\", \"recall\", \"f1_score\" or \"auroc\"" +
                                 (name.kind == Kind::string ? did_you_mean(name.str, known) : ""));
       for (size_t j = 0; j < spec.metrics.size(); ++j)
         if (spec.metrics[j] == name.str && spec.metric_top_k[j] == top_k)

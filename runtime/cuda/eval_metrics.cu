@@ -8,7 +8,8 @@
 // errors, to its own slot; the second adds the slots in a fixed tree and updates the sums. Counts
 // are integers, so accuracy is exact in any order; the errors' sums agree with the CPU's to
 // float64 rounding. No atomics there; precision, recall and F1 count each class's stat scores with
-// integer atomics (exact in any order) and score them in one block.
+// integer atomics (exact in any order) and score them in one block; AUROC counts each class's
+// ranked pairs so too.
 #include <algorithm>
 #include <string>
 
@@ -246,6 +247,139 @@ __global__ void __launch_bounds__(kThreads) clear_epoch_stats_kernel(std::int64_
     epoch_stats[i] = 0;
 }
 
+// auroc (metrics.cpp's batch_auroc): each class's RocPairs, counted by pairs. Per class, 2 * (pairs
+// whose positive ranks above) + (ties), and its positives; then the positions counted. Integers, so
+// exact in any order.
+__device__ unsigned long long roc_above2[kMaxScoreClasses];
+__device__ unsigned long long roc_positives[kMaxScoreClasses];
+__device__ unsigned long long roc_counted;
+__device__ unsigned int scores_outside_unit;  // counted values outside [0, 1]: then they are logits
+
+__global__ void __launch_bounds__(kThreads) clear_roc_kernel(std::int64_t classes) {
+  for (std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; c < classes;
+       c += static_cast<std::int64_t>(gridDim.x) * kThreads) {
+    roc_above2[c] = 0;
+    roc_positives[c] = 0;
+  }
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    roc_counted = 0;
+    scores_outside_unit = 0;
+  }
+}
+
+// Whether a counted position's value (each of its classes') lies outside [0, 1].
+__global__ void __launch_bounds__(kThreads) find_scores_outside_unit_kernel(const float* __restrict__ out,
+                                                                           const void* __restrict__ target,
+                                                                           AccuracyShape shape,
+                                                                           std::int64_t positions) {
+  const std::int64_t values = positions * (shape.class_targets ? shape.classes : 1);
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < values;
+       i += static_cast<std::int64_t>(gridDim.x) * kThreads) {
+    if (shape.class_targets && static_cast<const std::int64_t*>(target)[i / shape.classes] == shape.ignore_index)
+      continue;
+    if (!(out[i] >= 0.0f && out[i] <= 1.0f)) atomicAdd(&scores_outside_unit, 1u);
+  }
+}
+
+// Multiclass logits: each position's softmax max and sum (float64 over its classes, then float32),
+// a warp a position, into rows[2 * pos], rows[2 * pos + 1].
+__global__ void __launch_bounds__(kThreads) softmax_rows_kernel(const float* __restrict__ out, float* __restrict__ rows,
+                                                                std::int64_t classes, std::int64_t positions) {
+  const int lane = threadIdx.x % kWarp;
+  for (std::int64_t pos = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / kWarp; pos < positions;
+       pos += static_cast<std::int64_t>(gridDim.x) * kWarps) {
+    if (scores_outside_unit == 0) return;  // probabilities already: the pairs read them as they are
+    const float* row = out + pos * classes;
+    float max = row[0];
+    for (std::int64_t c = lane; c < classes; c += kWarp) max = fmaxf(max, row[c]);
+#pragma unroll
+    for (int offset = kWarp / 2; offset > 0; offset /= 2) max = fmaxf(max, __shfl_xor_sync(0xffffffffu, max, offset));
+    double sum = 0;
+    for (std::int64_t c = lane; c < classes; c += kWarp) sum += expf(row[c] - max);
+#pragma unroll
+    for (int offset = kWarp / 2; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    if (lane == 0) {
+      rows[2 * pos] = max;
+      rows[2 * pos + 1] = static_cast<float>(sum);
+    }
+  }
+}
+
+// Position j's probability of class c, and whether it is counted (-1: not) and positive.
+struct RocScore {
+  float p;
+  int label;  // -1 left out, 0 negative, 1 positive
+};
+__device__ RocScore roc_score(const float* __restrict__ out, const void* __restrict__ target,
+                              const float* __restrict__ rows, const AccuracyShape& shape, std::int64_t j,
+                              std::int64_t c, bool probabilities) {
+  if (!shape.class_targets) {
+    const float x = out[j];
+    return {probabilities ? x : logit_probability(x), static_cast<const float*>(target)[j] > 0.5f ? 1 : 0};
+  }
+  const std::int64_t t = static_cast<const std::int64_t*>(target)[j];
+  if (t == shape.ignore_index) return {0.0f, -1};
+  const float x = out[j * shape.classes + c];
+  return {probabilities ? x : expf(x - rows[2 * j]) / rows[2 * j + 1], t == c ? 1 : 0};
+}
+
+// A block per (class, tile of kThreads positions): each positive of the tile against every negative
+// of the batch, kThreads at a time through shared memory. Classes along x (up to 65536), tiles
+// along y (a grid-stride loop beyond the y limit).
+__global__ void __launch_bounds__(kThreads) count_roc_pairs_kernel(const float* __restrict__ out,
+                                                                  const void* __restrict__ target,
+                                                                  const float* __restrict__ rows, AccuracyShape shape,
+                                                                  std::int64_t positions) {
+  __shared__ float chunk_p[kThreads];
+  __shared__ int chunk_label[kThreads];
+  __shared__ unsigned long long partial[kWarp];
+  const std::int64_t c = blockIdx.x;
+  const bool probabilities = scores_outside_unit == 0;
+  for (std::int64_t tile = blockIdx.y; tile * kThreads < positions; tile += gridDim.y) {
+    const std::int64_t i = tile * kThreads + threadIdx.x;
+    const RocScore mine = i < positions ? roc_score(out, target, rows, shape, i, c, probabilities) : RocScore{0.0f, -1};
+    unsigned long long above2 = 0;
+    for (std::int64_t j0 = 0; j0 < positions; j0 += kThreads) {
+      __syncthreads();  // the last chunk's readers are done
+      const RocScore theirs = j0 + threadIdx.x < positions
+                                  ? roc_score(out, target, rows, shape, j0 + threadIdx.x, c, probabilities)
+                                  : RocScore{0.0f, -1};
+      chunk_p[threadIdx.x] = theirs.p;
+      chunk_label[threadIdx.x] = theirs.label;
+      __syncthreads();
+      if (mine.label == 1)
+        for (int j = 0; j < kThreads; ++j)
+          if (chunk_label[j] == 0)
+            above2 += probability_above(mine.p, chunk_p[j]) ? 2u : (probability_above(chunk_p[j], mine.p) ? 0u : 1u);
+    }
+    above2 = block_reduce(above2, partial, 0ull, Sum());
+    const unsigned long long positives = block_reduce<unsigned long long>(mine.label == 1, partial, 0ull, Sum());
+    const unsigned long long counted = block_reduce<unsigned long long>(mine.label >= 0, partial, 0ull, Sum());
+    if (threadIdx.x == 0) {
+      atomicAdd(roc_above2 + c, above2);
+      atomicAdd(roc_positives + c, positives);
+      if (c == 0) atomicAdd(&roc_counted, counted);
+    }
+  }
+}
+
+// Adds this batch's auroc times n to metric k's sum: each class's area (its term of the average),
+// summed over the block.
+__global__ void __launch_bounds__(kSumThreads) add_auroc_kernel(EvalSums* __restrict__ sums, int k,
+                                                                MetricAverage average, std::int64_t classes, int n) {
+  __shared__ double terms[kWarp];
+  const std::int64_t all = static_cast<std::int64_t>(roc_counted);
+  double sum = 0;
+  for (std::int64_t c = threadIdx.x; c < classes; c += kSumThreads) {
+    const std::int64_t positives = static_cast<std::int64_t>(roc_positives[c]);
+    sum += roc_term(average, roc_area(static_cast<std::int64_t>(roc_above2[c]), positives, all - positives),
+                    positives, all);
+  }
+  sum = block_reduce(sum, terms, 0.0, Sum());
+  const double value = static_cast<float>(average == MetricAverage::weighted ? sum : sum / static_cast<double>(classes));
+  if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
+}
+
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
 // block_hits, an error's mean from those of block_errors over `count` predictions.
 __global__ void __launch_bounds__(kSumThreads) add_metric_kernel(EvalSums* __restrict__ sums, int k, bool accuracy,
@@ -283,6 +417,40 @@ bool is_score(MetricKind kind) {
   return kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score;
 }
 
+// auroc's launches: the scores' range, the softmax rows (in the GEMM workspace: nothing else runs
+// on the stream between), the pairs, the area.
+void add_auroc(const Context& ctx, EvalSums* sums, int k, const MetricsShape& shape, const float* out,
+               const void* target, int n) {
+  const AccuracyShape& a = shape.accuracy;
+  const std::int64_t classes = shape.score_classes();
+  const std::int64_t positions = static_cast<std::int64_t>(n) * a.per_row;
+  if (classes > kMaxScoreClasses)
+    throw Error("auroc counts at most " + std::to_string(kMaxScoreClasses) + " classes on the GPU; the model has " +
+                std::to_string(classes));
+  float* rows = static_cast<float*>(ctx.workspace);
+  if (a.class_targets && 2 * sizeof(float) * static_cast<std::size_t>(positions) > ctx.workspace_bytes)
+    throw Error("auroc over " + std::to_string(positions) + " positions a batch needs " +
+                std::to_string(2 * sizeof(float) * positions) + " bytes of the GPU's workspace, which has " +
+                std::to_string(ctx.workspace_bytes) + ": use a smaller batch");
+  clear_roc_kernel<<<counting_blocks(classes, kThreads), kThreads, 0, ctx.stream>>>(classes);
+  LTRT_CUDA_CHECK_LAUNCH("clear_roc_kernel");
+  const std::int64_t values = positions * (a.class_targets ? a.classes : 1);
+  find_scores_outside_unit_kernel<<<counting_blocks(values, kThreads), kThreads, 0, ctx.stream>>>(out, target, a,
+                                                                                                   positions);
+  LTRT_CUDA_CHECK_LAUNCH("find_scores_outside_unit_kernel");
+  if (a.class_targets) {
+    softmax_rows_kernel<<<counting_blocks(positions, kWarps), kThreads, 0, ctx.stream>>>(out, rows, a.classes,
+                                                                                        positions);
+    LTRT_CUDA_CHECK_LAUNCH("softmax_rows_kernel");
+  }
+  const std::int64_t tiles = (positions + kThreads - 1) / kThreads;
+  const dim3 grid(static_cast<unsigned>(classes), static_cast<unsigned>(std::min<std::int64_t>(tiles, 65535)));
+  count_roc_pairs_kernel<<<grid, kThreads, 0, ctx.stream>>>(out, target, rows, a, positions);
+  LTRT_CUDA_CHECK_LAUNCH("count_roc_pairs_kernel");
+  add_auroc_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, shape.averages[k], classes, n);
+  LTRT_CUDA_CHECK_LAUNCH("add_auroc_kernel");
+}
+
 }  // namespace
 
 void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, const float* out, const void* target,
@@ -316,6 +484,10 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
   for (int k = 0; k < shape.count; ++k) {
     const MetricKind kind = shape.kinds[k];
     if (shape.counted(k)) continue;  // its value is the epoch's, from epoch_stats (take_epoch_counts)
+    if (kind == MetricKind::auroc) {
+      add_auroc(ctx, sums, k, shape, out, target, n);
+      continue;
+    }
     if (is_score(kind)) {
       add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], classes, n,
                                                           top_k_weights(kind, shape.stats_top_k));

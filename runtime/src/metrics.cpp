@@ -2,6 +2,8 @@
 #include "ltrt/metrics.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <utility>
 #include <vector>
 
 namespace ltrt {
@@ -100,6 +102,80 @@ double average_score(MetricKind kind, MetricAverage average, const std::int64_t*
   return static_cast<float>(sum);  // torchmetrics' float32 tensor
 }
 
+namespace {
+
+// One class's pairs from (probability, positive) of the positions counted: sorted by probability,
+// each run of equal ones adds its positives' pairs with the negatives below it and half with its own.
+RocPairs rank_pairs(std::vector<std::pair<float, bool>>& scored) {
+  std::sort(scored.begin(), scored.end(),
+            [](const std::pair<float, bool>& a, const std::pair<float, bool>& b) {
+              return probability_above(b.first, a.first);
+            });
+  RocPairs r;
+  for (std::size_t i = 0; i < scored.size();) {
+    std::size_t j = i;
+    std::int64_t positives = 0, negatives = 0;
+    for (; j < scored.size() && !probability_above(scored[j].first, scored[i].first); ++j)
+      (scored[j].second ? positives : negatives) += 1;
+    r.above2 += positives * (2 * r.negatives + negatives);
+    r.positives += positives;
+    r.negatives += negatives;
+    i = j;
+  }
+  return r;
+}
+
+}  // namespace
+
+double batch_auroc(const AccuracyShape& s, MetricAverage average, const float* out, const void* target,
+                   std::int64_t n) {
+  const std::int64_t positions = n * s.per_row;
+  std::vector<std::pair<float, bool>> scored;
+  if (!s.class_targets) {
+    const auto* floats = static_cast<const float*>(target);
+    const bool probabilities = std::all_of(out, out + positions, [](float x) { return x >= 0.0f && x <= 1.0f; });
+    for (std::int64_t i = 0; i < positions; ++i)
+      scored.emplace_back(probabilities ? out[i] : logit_probability(out[i]), floats[i] > 0.5f);
+    const RocPairs r = rank_pairs(scored);
+    return roc_area(r.above2, r.positives, r.negatives);
+  }
+  const auto* labels = static_cast<const std::int64_t*>(target);
+  std::vector<std::int64_t> rows;  // the positions counted
+  for (std::int64_t i = 0; i < positions; ++i)
+    if (labels[i] != s.ignore_index) rows.push_back(i);
+  bool probabilities = true;
+  for (std::int64_t i : rows)
+    for (std::int64_t c = 0; c < s.classes; ++c) {
+      const float x = out[i * s.classes + c];
+      probabilities = probabilities && x >= 0.0f && x <= 1.0f;
+    }
+  // softmax over each counted position's logits, in float32 (its sum in float64)
+  std::vector<float> p(rows.size() * static_cast<std::size_t>(s.classes));
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const float* row = out + rows[r] * s.classes;
+    float* q = p.data() + r * static_cast<std::size_t>(s.classes);
+    if (probabilities) {
+      std::copy(row, row + s.classes, q);
+      continue;
+    }
+    float max = row[0];
+    for (std::int64_t c = 1; c < s.classes; ++c) max = std::max(max, row[c]);
+    double sum = 0;
+    for (std::int64_t c = 0; c < s.classes; ++c) sum += expf(row[c] - max);
+    for (std::int64_t c = 0; c < s.classes; ++c) q[c] = expf(row[c] - max) / static_cast<float>(sum);
+  }
+  double total = 0;
+  const std::int64_t all = static_cast<std::int64_t>(rows.size());
+  for (std::int64_t c = 0; c < s.classes; ++c) {
+    scored.clear();
+    for (std::size_t r = 0; r < rows.size(); ++r)
+      scored.emplace_back(p[r * static_cast<std::size_t>(s.classes) + static_cast<std::size_t>(c)], labels[rows[r]] == c);
+    const RocPairs pairs = rank_pairs(scored);
+    total += roc_term(average, roc_area(pairs.above2, pairs.positives, pairs.negatives), pairs.positives, all);
+  }
+  return static_cast<float>(average == MetricAverage::weighted ? total : total / static_cast<double>(s.classes));
+}
+
 ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, bool squared) {
   ErrorSum e;
   for (std::int64_t i = 0; i < count; ++i) e.sum += metric_error(out[i], target[i], squared);
@@ -115,6 +191,7 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";
+    case MetricKind::auroc: return "auroc";
   }
   return "?";
 }
@@ -185,6 +262,8 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       values[k] = stats_score(s, k, batch.stats);
     } else if (kind == MetricKind::accuracy) {
       values[k] = count_accuracy(s.accuracy, out, target, n, s.top_k[k]).value();
+    } else if (kind == MetricKind::auroc) {
+      values[k] = batch_auroc(s.accuracy, s.averages[k], out, target, n);
     } else {
       const bool squared = s.kinds[k] == MetricKind::mean_squared_error;
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, squared).value();

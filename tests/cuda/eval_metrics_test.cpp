@@ -12,6 +12,8 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "ltrt/backend.hpp"
@@ -45,7 +47,8 @@ ltrt::EvalSums device_sums(const ltrt::MetricsShape& shape, const std::vector<fl
   DeviceCopy<ltrt::EvalSums> d_sums(std::vector<ltrt::EvalSums>(1));
   cudaStream_t stream;
   EXPECT_EQ(cudaStreamCreate(&stream), cudaSuccess);
-  ltrt::cuda::Context ctx{stream, nullptr, nullptr, 0, nullptr};
+  DeviceCopy<float> workspace(std::vector<float>(1 << 14));  // auroc's softmax rows
+  ltrt::cuda::Context ctx{stream, nullptr, workspace.ptr, (1 << 14) * sizeof(float), nullptr};
   ltrt::cuda::add_eval_metrics(ctx, d_sums.ptr, d_loss.ptr, d_out.ptr, d_target.ptr, shape, n);
   EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   ltrt::EvalSums sums;
@@ -348,7 +351,8 @@ TEST(CudaEvalMetrics, MetricObjectsCountTheWholeEvaluation) {
     ltrt::EpochCounts cpu;
     cudaStream_t stream;
     ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
-    ltrt::cuda::Context ctx{stream, nullptr, nullptr, 0, nullptr};
+    DeviceCopy<float> workspace(std::vector<float>(1 << 14));  // auroc's softmax rows
+  ltrt::cuda::Context ctx{stream, nullptr, workspace.ptr, (1 << 14) * sizeof(float), nullptr};
     for (int batch = 0; batch < 2; ++batch) {
       std::vector<float> out(n * steps * classes);
       for (float& v : out) v = normal(rng);
@@ -369,6 +373,118 @@ TEST(CudaEvalMetrics, MetricObjectsCountTheWholeEvaluation) {
     // The epoch's values from the counts, not the batches' mean: what stats_score makes of them.
     EXPECT_EQ(ltrt::stats_score(shape, 1, cpu.stats), ltrt::stats_score(shape, 1, device));
     ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  }
+}
+
+// auroc by its definition: over each class's (positive, negative) pairs of counted positions, the
+// share whose positive's probability is larger, ties counting half (0 without either), from the
+// probabilities the test computes itself: a position's softmax (its sum in float64, as the CPU's),
+// or the values as they are when all lie in [0, 1]. Binary: one class, labels 1 and 0.
+double auroc_by_definition(const std::vector<float>& out, const std::vector<int>& labels, std::int64_t classes,
+                           ltrt::MetricAverage average, bool binary) {
+  bool unit = true;
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    for (std::int64_t c = 0; c < classes; ++c)
+      if (labels[i] >= 0) unit = unit && out[i * classes + c] >= 0.0f && out[i * classes + c] <= 1.0f;
+  std::vector<float> p(out.size());
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    const float* row = out.data() + i * classes;
+    if (unit || labels[i] < 0) {
+      std::copy(row, row + classes, p.begin() + i * classes);
+    } else if (binary) {
+      p[i] = 1.0f / (1.0f + expf(-row[0]));
+    } else {
+      const float max = *std::max_element(row, row + classes);
+      double sum = 0;
+      for (std::int64_t c = 0; c < classes; ++c) sum += expf(row[c] - max);
+      for (std::int64_t c = 0; c < classes; ++c) p[i * classes + c] = expf(row[c] - max) / static_cast<float>(sum);
+    }
+  }
+  double total = 0;
+  std::int64_t counted = 0;
+  for (int label : labels) counted += label >= 0;
+  for (std::int64_t c = 0; c < classes; ++c) {
+    double above = 0;
+    std::int64_t positives = 0, negatives = 0;
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      const bool positive_i = binary ? labels[i] == 1 : labels[i] == c;
+      positives += labels[i] >= 0 && positive_i;
+      negatives += labels[i] >= 0 && !positive_i;
+      if (labels[i] < 0 || !positive_i) continue;
+      for (std::size_t j = 0; j < labels.size(); ++j) {
+        const bool positive_j = binary ? labels[j] == 1 : labels[j] == c;
+        if (labels[j] < 0 || positive_j) continue;
+        const float a = p[i * classes + c], b = p[j * classes + c];
+        above += a > b ? 1.0 : (a == b ? 0.5 : 0.0);
+      }
+    }
+    const float area = positives && negatives ? static_cast<float>(above / (static_cast<double>(positives) * negatives)) : 0.0f;
+    total += average == ltrt::MetricAverage::weighted
+                 ? area * (static_cast<float>(positives) / static_cast<float>(counted))
+                 : area;
+  }
+  return static_cast<float>(average == ltrt::MetricAverage::weighted ? total : total / static_cast<double>(classes));
+}
+
+// auroc: the CPU's sort by runs of equal probabilities and the device's pairs (a block per class
+// and tile) against the definition, over class logits with many ties (small integers) and
+// ignore_index, a class without targets (area 0), rows of probabilities (taken as they are, ties at
+// quarter steps), more positions than a tile, binary logits whose sigmoids saturate to ties, and a
+// binary batch without positives (0). Macro and weighted; the device's sums equal the CPU's in
+// every schedule.
+TEST(CudaEvalMetrics, AurocCountsRankedPairs) {
+  using ltrt::MetricAverage;
+  std::mt19937 rng(21);
+  std::uniform_int_distribution<int> small(-3, 3), quarter(0, 4);
+  const std::int64_t classes = 5;
+  for (const bool unit : {false, true}) {
+    for (const int positions : {30, 300}) {  // 300: two tiles of 256
+      SCOPED_TRACE(std::to_string(positions) + (unit ? " probabilities" : " logits"));
+      std::vector<float> out(positions * classes);
+      std::vector<std::int64_t> target(positions);
+      std::vector<int> labels(positions);
+      for (int i = 0; i < positions; ++i) {
+        for (std::int64_t c = 0; c < classes; ++c)
+          out[i * classes + c] = unit ? 0.25f * static_cast<float>(quarter(rng)) : static_cast<float>(small(rng));
+        target[i] = i % 7 == 3 ? kIgnore : std::uniform_int_distribution<std::int64_t>(0, classes - 2)(rng);
+        labels[i] = target[i] == kIgnore ? -1 : static_cast<int>(target[i]);  // class 4 has no targets
+      }
+      for (const MetricAverage average : {MetricAverage::macro, MetricAverage::weighted}) {
+        const ltrt::MetricsShape shape{1, {ltrt::MetricKind::auroc}, {average},
+                                       ltrt::AccuracyShape{true, 1, classes, kIgnore}, classes};
+        double cpu[ltrt::kMaxMetrics];
+        ltrt::count_metrics(shape, out.data(), target.data(), positions, cpu);
+        EXPECT_EQ(cpu[0], auroc_by_definition(out, labels, classes, average, false));
+        EXPECT_GT(cpu[0], 0.0);
+        for (const char* schedule : {"forward", "reverse", "shuffle:4"}) {
+          SCOPED_TRACE(schedule);
+          const ltrt::EvalSums sums =
+              device_sums(shape, out, target.data(), target.size() * sizeof(std::int64_t), positions, schedule);
+          EXPECT_EQ(sums.metric[0], cpu[0] * positions);
+        }
+      }
+    }
+  }
+  // Binary: logits of +-30 and +-40 saturate the sigmoid to ties; then probabilities; then no positives.
+  const int n = 12, per_row = 2;
+  std::vector<float> logits(n * per_row), probabilities(n * per_row), target(n * per_row), negatives(n * per_row, 0.0f);
+  std::vector<int> labels(n * per_row);
+  for (int i = 0; i < n * per_row; ++i) {
+    logits[i] = i % 4 == 0 ? (i % 8 == 0 ? 30.0f : -40.0f) : static_cast<float>(small(rng));
+    probabilities[i] = 0.25f * static_cast<float>(quarter(rng));
+    target[i] = static_cast<float>(quarter(rng)) / 4.0f;
+    labels[i] = target[i] > 0.5f;
+  }
+  const ltrt::MetricsShape shape{1, {ltrt::MetricKind::auroc}, {MetricAverage::macro},
+                                 ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
+  for (const auto& [out, y, expected] : {std::tuple{&logits, &target, auroc_by_definition(logits, labels, 1, MetricAverage::macro, true)},
+                                         std::tuple{&probabilities, &target, auroc_by_definition(probabilities, labels, 1, MetricAverage::macro, true)},
+                                         std::tuple{&logits, &negatives, 0.0}}) {
+    double cpu[ltrt::kMaxMetrics];
+    ltrt::count_metrics(shape, out->data(), y->data(), n, cpu);
+    EXPECT_EQ(cpu[0], expected);
+    const ltrt::EvalSums sums = device_sums(shape, *out, y->data(), y->size() * sizeof(float), n, "reverse");
+    EXPECT_EQ(sums.metric[0], cpu[0] * n);
   }
 }
 

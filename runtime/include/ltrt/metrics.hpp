@@ -1,5 +1,5 @@
 // Metrics over the model's output (model.metrics: accuracy, mean absolute and mean squared error,
-// precision, recall and F1), and the batch-size weighted mean that Lightning's
+// precision, recall, F1 and AUROC), and the batch-size weighted mean that Lightning's
 // self.log(..., on_epoch=True) reduces a metric with.
 #pragma once
 
@@ -104,7 +104,38 @@ void count_class_stats(const AccuracyShape& shape, const float* out, const void*
 double average_score(MetricKind kind, MetricAverage average, const std::int64_t* tp, const std::int64_t* predicted,
                      const std::int64_t* actual, std::int64_t classes, std::int64_t top_k = 1);
 
-// "acc", "mae", "mse", "precision", "recall", "f1": a metric is logged as <stage>_<name>
+// auroc of one batch, as torchmetrics' functional auroc (exact curve, no thresholds): each class's
+// area under its ROC curve against the rest (binary: the positive class's), over probabilities:
+// binary, each logit's sigmoid; multiclass, each position's softmax; either as they are when
+// every value of the batch lies in [0, 1], which torchmetrics takes for probabilities. Positions
+// whose target is ignore_index are left out. The trapezoids of the exact curve add up to the share
+// of (positive, negative) pairs whose positive ranks above, ties counting half: twice that count
+// over 2 * positives * negatives. A class without positives or negatives scores 0 (torchmetrics'
+// zero curve). Classes combine as their macro mean or their weighted mean by targets.
+struct RocPairs {
+  std::int64_t above2 = 0;  // 2 * (pairs the positive ranks above) + (pairs that tie)
+  std::int64_t positives = 0, negatives = 0;
+};
+LTRT_HOST_DEVICE inline float roc_area(std::int64_t above2, std::int64_t positives, std::int64_t negatives) {
+  if (positives == 0 || negatives == 0) return 0.0f;
+  return static_cast<float>(static_cast<double>(above2) /
+                            (2.0 * static_cast<double>(positives) * static_cast<double>(negatives)));
+}
+// Probability a above b: NaN above every number and tied with NaN, as argmax_prefers orders them.
+LTRT_HOST_DEVICE inline bool probability_above(float a, float b) { return a != a ? b == b : a > b; }
+// The sigmoid torchmetrics applies to a binary logit.
+LTRT_HOST_DEVICE inline float logit_probability(float x) { return 1.0f / (1.0f + expf(-x)); }
+// A class's term of the average: macro, its area (the sum is then over the classes' count);
+// weighted, its area times its targets' share (float32, as torchmetrics' _safe_divide).
+LTRT_HOST_DEVICE inline float roc_term(MetricAverage average, float area, std::int64_t targets, std::int64_t all) {
+  if (average != MetricAverage::weighted) return area;
+  return all != 0 ? area * (static_cast<float>(targets) / static_cast<float>(all)) : 0.0f;
+}
+// The batch's auroc over the first n rows (shape as accuracy reads them).
+double batch_auroc(const AccuracyShape& shape, MetricAverage average, const float* out, const void* target,
+                   std::int64_t n);
+
+// "acc", "mae", "mse", "precision", "recall", "f1", "auroc": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5).

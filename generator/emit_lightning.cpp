@@ -368,6 +368,7 @@ std::string metric_class(const std::string& metric) {
          : metric == "recall"              ? "Recall"
          : metric == "mean_absolute_error" ? "MeanAbsoluteError"
          : metric == "mean_squared_error"  ? "MeanSquaredError"
+         : metric == "auroc"               ? "AUROC"
                                            : "F1Score";
 }
 

@@ -698,9 +698,6 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         if (o.get("average") && name.kind == Kind::string && !score && !auroc)
           o.fail("average", "only precision, recall, f1_score and auroc take an 'average': remove it");
         module = o.boolean("module", false);
-        if (module && auroc)
-          o.fail("module", "auroc as a torchmetrics Metric object (its epoch's value over every score of the epoch) "
-                           "is not supported yet: remove \"module\" to log the batches' values and their mean");
         // torchmetrics' top_k: a prediction is right when the target is among the k largest logits.
         top_k = o.integer("top_k", 1, 1);
         if (o.get("top_k") && name.kind == Kind::string && !score && name.str != "accuracy")

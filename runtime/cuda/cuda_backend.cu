@@ -493,6 +493,12 @@ class CudaBackend : public Backend {
     train_rows_ = -1;  // the device's loss and output buffers are this batch's now
     stage_batch(n, nullptr);
     LTRT_CUDA_CHECK(cudaGraphLaunch(evaluation_graph(n), compute_));
+    if (metrics_.any_scored()) {  // an auroc Metric object ranks the epoch's probabilities: kept on the host
+      copy_output_down(n);
+      LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+      scores_.add(metrics_.accuracy, reinterpret_cast<const float*>(host_.data() + m_.output.offset),
+                  host_.data() + m_.target.offset, n);
+    }
   }
 
   float eval_loss() override {
@@ -501,6 +507,8 @@ class CudaBackend : public Backend {
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
     return *pinned_eval_loss_;
   }
+
+  EpochScores take_eval_scores() override { return std::exchange(scores_, EpochScores{}); }
 
   std::vector<std::int64_t> take_eval_counts() override {
     if (!metrics_.any_counted()) return {};
@@ -755,6 +763,7 @@ class CudaBackend : public Backend {
   StepScalars* scalars_ = nullptr;
   void* clip_scratch_ = nullptr;
   EvalSums* eval_sums_ = nullptr;
+  EpochScores scores_;  // an auroc Metric object's probabilities of the evaluation so far
   std::byte* device_staging_ = nullptr;
   void* workspace_ = nullptr;
   cudaStream_t compute_ = nullptr, copy_ = nullptr;

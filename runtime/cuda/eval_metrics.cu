@@ -485,7 +485,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     const MetricKind kind = shape.kinds[k];
     if (shape.counted(k)) continue;  // its value is the epoch's, from epoch_stats (take_epoch_counts)
     if (kind == MetricKind::auroc) {
-      add_auroc(ctx, sums, k, shape, out, target, n);
+      if (!shape.scored(k)) add_auroc(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
       continue;
     }
     if (is_score(kind)) {

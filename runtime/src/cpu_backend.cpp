@@ -38,13 +38,15 @@ class CpuBackend : public Backend {
     batch_metrics(model_, host_.data(), n, values);
     for (int k = 0; k < model_.num_metrics; ++k) sums_.metric[k] += values[k] * n;
     sums_.rows += n;
-    if (const MetricsShape shape = metrics_shape(model_); shape.any_counted())
-      counts_.add(shape, reinterpret_cast<const float*>(host_.data() + model_.output.offset),
-                  host_.data() + model_.target.offset, n);
+    const MetricsShape shape = metrics_shape(model_);
+    const auto* out = reinterpret_cast<const float*>(host_.data() + model_.output.offset);
+    if (shape.any_counted()) counts_.add(shape, out, host_.data() + model_.target.offset, n);
+    if (shape.any_scored()) scores_.add(shape.accuracy, out, host_.data() + model_.target.offset, n);
   }
   float eval_loss() override { return eval_loss_; }
   EvalSums take_eval_sums() override { return std::exchange(sums_, EvalSums{}); }
   std::vector<std::int64_t> take_eval_counts() override { return std::exchange(counts_, EpochCounts{}).stats; }
+  EpochScores take_eval_scores() override { return std::exchange(scores_, EpochScores{}); }
   void predict(int n) override { model_.predict_step(host_.data(), n); }
   // training_forward and training_backward exist: the trainer checks it when the hooks need them.
   float train_forward(const TrainStep& s, DropoutDraws dropout) override {
@@ -99,6 +101,7 @@ class CpuBackend : public Backend {
   float eval_loss_ = 0;
   EvalSums sums_;
   EpochCounts counts_;  // the Metric objects' stat scores
+  EpochScores scores_;  // an auroc Metric object's probabilities
   AveragingRule rule_;
   std::vector<std::byte> average_, scratch_;  // WeightAveraging's copy of the model, and room for a swap
 };

@@ -127,53 +127,59 @@ RocPairs rank_pairs(std::vector<std::pair<float, bool>>& scored) {
 
 }  // namespace
 
-double batch_auroc(const AccuracyShape& s, MetricAverage average, const float* out, const void* target,
-                   std::int64_t n) {
+void EpochScores::add(const AccuracyShape& s, const float* out, const void* target, std::int64_t n) {
   const std::int64_t positions = n * s.per_row;
-  std::vector<std::pair<float, bool>> scored;
   if (!s.class_targets) {
     const auto* floats = static_cast<const float*>(target);
     const bool probabilities = std::all_of(out, out + positions, [](float x) { return x >= 0.0f && x <= 1.0f; });
-    for (std::int64_t i = 0; i < positions; ++i)
-      scored.emplace_back(probabilities ? out[i] : logit_probability(out[i]), floats[i] > 0.5f);
-    const RocPairs r = rank_pairs(scored);
-    return roc_area(r.above2, r.positives, r.negatives);
-  }
-  const auto* labels = static_cast<const std::int64_t*>(target);
-  std::vector<std::int64_t> rows;  // the positions counted
-  for (std::int64_t i = 0; i < positions; ++i)
-    if (labels[i] != s.ignore_index) rows.push_back(i);
-  bool probabilities = true;
-  for (std::int64_t i : rows)
-    for (std::int64_t c = 0; c < s.classes; ++c) {
-      const float x = out[i * s.classes + c];
-      probabilities = probabilities && x >= 0.0f && x <= 1.0f;
+    for (std::int64_t i = 0; i < positions; ++i) {
+      scores.push_back(probabilities ? out[i] : logit_probability(out[i]));
+      labels.push_back(floats[i] > 0.5f);
     }
-  // softmax over each counted position's logits, in float32 (its sum in float64)
-  std::vector<float> p(rows.size() * static_cast<std::size_t>(s.classes));
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    const float* row = out + rows[r] * s.classes;
-    float* q = p.data() + r * static_cast<std::size_t>(s.classes);
+    return;
+  }
+  const auto* classes = static_cast<const std::int64_t*>(target);
+  bool probabilities = true;  // torch.all over the counted positions' values
+  for (std::int64_t i = 0; i < positions; ++i)
+    if (classes[i] != s.ignore_index)
+      probabilities = std::all_of(out + i * s.classes, out + (i + 1) * s.classes,
+                                  [](float x) { return x >= 0.0f && x <= 1.0f; }) && probabilities;
+  for (std::int64_t i = 0; i < positions; ++i) {
+    if (classes[i] == s.ignore_index) continue;
+    const float* row = out + i * s.classes;
+    labels.push_back(classes[i]);
     if (probabilities) {
-      std::copy(row, row + s.classes, q);
+      scores.insert(scores.end(), row, row + s.classes);
       continue;
     }
+    // softmax in float32, its sum in float64
     float max = row[0];
     for (std::int64_t c = 1; c < s.classes; ++c) max = std::max(max, row[c]);
     double sum = 0;
     for (std::int64_t c = 0; c < s.classes; ++c) sum += expf(row[c] - max);
-    for (std::int64_t c = 0; c < s.classes; ++c) q[c] = expf(row[c] - max) / static_cast<float>(sum);
+    for (std::int64_t c = 0; c < s.classes; ++c) scores.push_back(expf(row[c] - max) / static_cast<float>(sum));
   }
+}
+
+void EpochScores::add(const EpochScores& other) {
+  scores.insert(scores.end(), other.scores.begin(), other.scores.end());
+  labels.insert(labels.end(), other.labels.begin(), other.labels.end());
+}
+
+double auroc(const AccuracyShape& s, MetricAverage average, const EpochScores& e) {
+  const std::int64_t classes = s.class_targets ? s.classes : 1;
+  const std::size_t all = e.labels.size();
+  std::vector<std::pair<float, bool>> scored(all);
   double total = 0;
-  const std::int64_t all = static_cast<std::int64_t>(rows.size());
-  for (std::int64_t c = 0; c < s.classes; ++c) {
-    scored.clear();
-    for (std::size_t r = 0; r < rows.size(); ++r)
-      scored.emplace_back(p[r * static_cast<std::size_t>(s.classes) + static_cast<std::size_t>(c)], labels[rows[r]] == c);
+  for (std::int64_t c = 0; c < classes; ++c) {
+    for (std::size_t r = 0; r < all; ++r)
+      scored[r] = {e.scores[r * static_cast<std::size_t>(classes) + static_cast<std::size_t>(c)],
+                   s.class_targets ? e.labels[r] == c : e.labels[r] == 1};
     const RocPairs pairs = rank_pairs(scored);
-    total += roc_term(average, roc_area(pairs.above2, pairs.positives, pairs.negatives), pairs.positives, all);
+    total += roc_term(average, roc_area(pairs.above2, pairs.positives, pairs.negatives), pairs.positives,
+                      static_cast<std::int64_t>(all));
   }
-  return static_cast<float>(average == MetricAverage::weighted ? total : total / static_cast<double>(s.classes));
+  return static_cast<float>(average == MetricAverage::weighted ? total : total / static_cast<double>(classes));
 }
 
 ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, bool squared) {
@@ -263,7 +269,9 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
     } else if (kind == MetricKind::accuracy) {
       values[k] = count_accuracy(s.accuracy, out, target, n, s.top_k[k]).value();
     } else if (kind == MetricKind::auroc) {
-      values[k] = batch_auroc(s.accuracy, s.averages[k], out, target, n);
+      EpochScores batch;  // a Metric object's batch value too (its forward)
+      batch.add(s.accuracy, out, target, n);
+      values[k] = auroc(s.accuracy, s.averages[k], batch);
     } else {
       const bool squared = s.kinds[k] == MetricKind::mean_squared_error;
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, squared).value();

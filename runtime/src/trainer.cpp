@@ -235,8 +235,32 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
 // size, the sum of batch sizes, an integer tensor, with truncation. Every rank calls this. The
 // values come in Lightning's order (the loss, then the metrics as the step logs them). A Metric
 // object's value is its compute() over `counts`, the epoch's stat scores, summed over the ranks
-// first (torchmetrics syncs its states, sync_dist or not).
-Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int64_t> counts,
+// first (torchmetrics syncs its states, sync_dist or not), or an auroc object's over `scores`,
+// every rank's.
+// Every rank's scores in rank order (torchmetrics' all_gather of its list states), through sums of
+// float64: each rank fills its own slice of zeros (x + 0 is x, and a label is a small integer).
+EpochScores gather_scores(const ProcessGroup& group, const EpochScores& mine, std::int64_t width) {
+  std::vector<double> sizes(static_cast<std::size_t>(group.size()), 0.0);
+  sizes[static_cast<std::size_t>(group.rank())] = static_cast<double>(mine.labels.size());
+  group.sum(sizes.data(), group.size());
+  std::size_t before = 0, total = 0;
+  for (int r = 0; r < group.size(); ++r) {
+    if (r < group.rank()) before += static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]);
+    total += static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]);
+  }
+  const std::size_t w = static_cast<std::size_t>(width);
+  std::vector<double> labels(total, 0.0), scores(total * w, 0.0);
+  std::copy(mine.labels.begin(), mine.labels.end(), labels.begin() + static_cast<std::ptrdiff_t>(before));
+  std::copy(mine.scores.begin(), mine.scores.end(), scores.begin() + static_cast<std::ptrdiff_t>(before * w));
+  group.sum(labels.data(), static_cast<int>(labels.size()));
+  group.sum(scores.data(), static_cast<int>(scores.size()));
+  EpochScores all;
+  all.labels.assign(labels.begin(), labels.end());
+  all.scores.assign(scores.begin(), scores.end());
+  return all;
+}
+
+Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int64_t> counts, EpochScores scores,
                       const ProcessGroup& group, const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
   const MetricsShape shape = metrics_shape(model);
@@ -245,7 +269,8 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
   // sum / count.
   double error_objects[kMaxMetrics] = {};
   bool any_error_object = false;
-  for (int k = 0; k < model.num_metrics; ++k) any_error_object = any_error_object || (shape.modules[k] && !shape.counted(k));
+  for (int k = 0; k < model.num_metrics; ++k)
+    any_error_object = any_error_object || (shape.modules[k] && !shape.counted(k) && !shape.scored(k));
   if (any_error_object) {
     double all[kMaxMetrics + 1] = {static_cast<double>(sums.rows)};
     for (int k = 0; k < model.num_metrics; ++k) all[1 + k] = sums.metric[k];
@@ -267,12 +292,14 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     group.sum(all.data(), static_cast<int>(all.size()));
     counts.assign(all.begin(), all.end());
   }
+  if (shape.any_scored() && group.distributed()) scores = gather_scores(group, scores, shape.score_classes());
   Metrics m;
   if (sums.rows > 0) {
     const double rows = static_cast<double>(sums.rows);
     m.push_back({prefix + "_loss", static_cast<float>(sums.loss / rows)});
     for (int k = 0; k < model.num_metrics; ++k) {
-      const double value = shape.counted(k)   ? stats_score(shape, k, counts)
+      const double value = shape.scored(k)    ? auroc(shape.accuracy, shape.averages[k], scores)
+                           : shape.counted(k) ? stats_score(shape, k, counts)
                            : shape.modules[k] ? error_objects[k]
                                               : sums.metric[k] / rows;
       m.push_back({prefix + "_" + metric_name(model, k), static_cast<float>(value)});
@@ -620,6 +647,7 @@ class Fit {
   }
   EvalSums train_epoch_sums_;
   EpochCounts train_epoch_counts_;  // model.log.on_epoch: the Metric objects' stat scores
+  EpochScores train_epoch_scores_;  // ... and an auroc Metric object's probabilities
   bool has_loss_ = false;
   // The last training step's loss and accuracy are read from the backend when something needs
   // them (fetch_step_metrics): a GPU step is still running when train() returns.
@@ -1066,11 +1094,12 @@ void Fit::run_validation(bool sanity) {
   // The batches' weighted sums, read once (on a GPU they are summed on the device).
   const EvalSums sums = backend_->take_eval_sums();
   std::vector<std::int64_t> counts = backend_->take_eval_counts();  // Metric objects reset after the sanity check too
+  EpochScores scores = backend_->take_eval_scores();
   Metrics m;
   if (sanity) {
     warn_unless_synced(model_, sums, group_, "val");  // Lightning computes (and discards) them too
   } else {
-    m = epoch_metrics(model_, sums, std::move(counts), group_, "val");  // in Lightning's order
+    m = epoch_metrics(model_, sums, std::move(counts), std::move(scores), group_, "val");  // in Lightning's order
     for (const auto& [k, v] : m) callback_metrics_[k] = v;
   }
   // _EvaluationLoop.on_run_end: the epoch-end hooks see the epoch's metrics, then they are logged.
@@ -1449,9 +1478,10 @@ void Fit::fetch_step_metrics() {
       train_epoch_sums_.metric[k] =
           static_cast<float>(train_epoch_sums_.metric[k]) + static_cast<float>(last_metric_[k]) * rows;
     train_epoch_sums_.rows += step_rows_;
-    if (const MetricsShape shape = metrics_shape(model_); shape.any_counted())  // the Metric objects' states
-      train_epoch_counts_.add(shape, reinterpret_cast<const float*>(arena_.data() + model_.output.offset),
-                              arena_.data() + model_.target.offset, step_rows_);
+    const MetricsShape shape = metrics_shape(model_);  // the Metric objects' states
+    const auto* out = reinterpret_cast<const float*>(arena_.data() + model_.output.offset);
+    if (shape.any_counted()) train_epoch_counts_.add(shape, out, arena_.data() + model_.target.offset, step_rows_);
+    if (shape.any_scored()) train_epoch_scores_.add(shape.accuracy, out, arena_.data() + model_.target.offset, step_rows_);
   }
 }
 
@@ -1462,8 +1492,8 @@ Metrics Fit::train_epoch_metrics() {
   if (!model_.log_on_epoch) return logged;
   fetch_step_metrics();
   for (const auto& [name, value] : epoch_metrics(model_, std::exchange(train_epoch_sums_, EvalSums{}),
-                                                 std::exchange(train_epoch_counts_, EpochCounts{}).stats, group_,
-                                                 "train")) {
+                                                 std::exchange(train_epoch_counts_, EpochCounts{}).stats,
+                                                 std::exchange(train_epoch_scores_, EpochScores{}), group_, "train")) {
     callback_metrics_[name] = value;
     callback_metrics_[name + "_epoch"] = value;
     logged.push_back({name + "_epoch", value});
@@ -1906,7 +1936,9 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
     if constexpr (EvalHooks::wants_loss) hooks.batch_end(b, backend->eval_loss());
   }
   const EvalSums sums = backend->take_eval_sums();
-  for (const auto& [k, v] : epoch_metrics(model, sums, backend->take_eval_counts(), group, prefix)) r.metrics[k] = v;
+  std::vector<std::int64_t> counts = backend->take_eval_counts();
+  for (const auto& [k, v] : epoch_metrics(model, sums, std::move(counts), backend->take_eval_scores(), group, prefix))
+    r.metrics[k] = v;
   for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
   hooks.epoch_end();
   Loggers loggers(t, model, group);

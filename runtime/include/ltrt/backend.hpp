@@ -14,6 +14,7 @@
 #include "ltrt/averaged_model.hpp"
 #include "ltrt/grad_scaler.hpp"
 #include "ltrt/dropout_draws.hpp"
+#include "ltrt/metrics.hpp"
 #include "ltrt/model.hpp"
 #include "ltrt/process_group.hpp"
 #include "ltrt/trainer_config.hpp"
@@ -80,6 +81,9 @@ class Backend {
   // The stat scores of the evaluate() calls since the last take, for model.metrics' Metric objects
   // (EpochCounts' layout); empty without them. They start again at 0.
   virtual std::vector<std::int64_t> take_eval_counts() = 0;
+  // The probabilities of the evaluate() calls since the last take, for an auroc Metric object
+  // (EpochScores); empty without one. They start again empty.
+  virtual EpochScores take_eval_scores() = 0;
   // Eval-mode forward into the host arena's output buffer.
   virtual void predict(int n) = 0;
 

@@ -131,9 +131,19 @@ LTRT_HOST_DEVICE inline float roc_term(MetricAverage average, float area, std::i
   if (average != MetricAverage::weighted) return area;
   return all != 0 ? area * (static_cast<float>(targets) / static_cast<float>(all)) : 0.0f;
 }
-// The batch's auroc over the first n rows (shape as accuracy reads them).
-double batch_auroc(const AccuracyShape& shape, MetricAverage average, const float* out, const void* target,
-                   std::int64_t n);
+// The probabilities auroc ranks, of batches (one batch's for its functional value, an epoch's for a
+// Metric object, whose compute() ranks every position the epoch counted, every DDP rank's): per
+// counted position its classes' probabilities (binary: one) and its label (a class; binary 1 or 0).
+// Each batch decides for itself whether its values are probabilities already, as torchmetrics'
+// update does.
+struct EpochScores {
+  std::vector<float> scores;
+  std::vector<std::int64_t> labels;
+  void add(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n);  // n rows
+  void add(const EpochScores& other);
+  bool empty() const { return labels.empty(); }
+};
+double auroc(const AccuracyShape& shape, MetricAverage average, const EpochScores& scores);
 
 // "acc", "mae", "mse", "precision", "recall", "f1", "auroc": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
@@ -154,9 +164,17 @@ struct MetricsShape {
   // share (the generator gives them one).
   std::int64_t stats_top_k;
   // Metric k is a Metric object that counts stat scores (accuracy, precision, recall, f1_score; an
-  // error's Metric object sums its errors, which the batches' weighted mean already does).
+  // error's Metric object sums its errors, which the batches' weighted mean already does; auroc's
+  // keeps the epoch's scores, scored).
   bool counted(int k) const {
-    return modules[k] && kinds[k] != MetricKind::mean_absolute_error && kinds[k] != MetricKind::mean_squared_error;
+    return modules[k] && kinds[k] != MetricKind::mean_absolute_error && kinds[k] != MetricKind::mean_squared_error &&
+           kinds[k] != MetricKind::auroc;
+  }
+  bool scored(int k) const { return modules[k] && kinds[k] == MetricKind::auroc; }
+  bool any_scored() const {  // an auroc Metric object: the epoch's scores are kept (EpochScores)
+    for (int k = 0; k < count; ++k)
+      if (scored(k)) return true;
+    return false;
   }
   bool any_counted() const {  // any Metric object that counts: the epoch's stat scores are kept (EpochCounts)
     for (int k = 0; k < count; ++k)

@@ -183,7 +183,7 @@ Graph build_graph(const Spec& spec) {
     if (predictions.size() > 1)
       refuse(metric + " reads one prediction, but model.output names " + std::to_string(predictions.size()) + " nodes");
     if (metric == "accuracy" || metric == "precision" || metric == "recall" || metric == "f1_score" ||
-        metric == "auroc") {
+        metric == "auroc" || metric == "average_precision") {
       // Classifications: the argmax of class logits against a class, or a binary logit.
       if (find_layer(spec.loss.type)->class_lists || find_layer(spec.loss.type)->label_sequences)
         refuse(metric + " compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
@@ -199,7 +199,7 @@ Graph build_graph(const Spec& spec) {
                  std::to_string(spec.target.num_classes));
       }
       // The scores and a Metric object's epoch count each class's stat scores (the CUDA backend's counters).
-      const bool counts_classes = metric != "accuracy" || spec.metric_modules[k];  // auroc: each class's pairs
+      const bool counts_classes = metric != "accuracy" || spec.metric_modules[k];  // auroc, average_precision: each class's
       if (counts_classes && spec.target.dtype == DType::i64 && spec.target.num_classes > ltrt::kMaxScoreClasses)
         refuse(metric + (metric == "accuracy" ? " as a Metric object" : "") + " counts each class; over more than " +
                std::to_string(ltrt::kMaxScoreClasses) +

@@ -479,16 +479,17 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   if (spec.target.none) w.line("m.takes_targets = false;  // model.target left out: the batches hold inputs only");
   const Value& out = g.value(g.output);
   w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
-  if (!spec.metrics.empty()) {  // logged after the loss as <stage>_acc, _mae, _mse, _precision, _recall, _f1, _auroc
+  if (!spec.metrics.empty()) {  // logged after the loss as <stage>_acc, _mae, _mse, _precision, _recall, _f1, ...
     std::string kinds, averages, modules;
-    bool scores = false;  // precision, recall, f1_score or auroc: their averages too
+    bool scores = false;  // precision, recall, f1_score, auroc or average_precision: their averages too
     bool any_module = false;
     for (size_t k = 0; k < spec.metrics.size(); ++k) {
       kinds += (kinds.empty() ? "" : ", ") + ("ltrt::MetricKind::" + spec.metrics[k]);
       averages += (averages.empty() ? "" : ", ") + ("ltrt::MetricAverage::" + spec.metric_averages[k]);
       modules += std::string(modules.empty() ? "" : ", ") + (spec.metric_modules[k] ? "true" : "false");
-      scores = scores || spec.metrics[k] == "precision" || spec.metrics[k] == "recall" || spec.metrics[k] == "f1_score" ||
-               spec.metrics[k] == "auroc";
+      const std::string& metric = spec.metrics[k];
+      scores = scores || metric == "precision" || metric == "recall" || metric == "f1_score" || metric == "auroc" ||
+               metric == "average_precision";
       any_module = any_module || spec.metric_modules[k];
     }
     w.line("static const ltrt::MetricKind kMetrics[] = {" + kinds + "};  // model.metrics");

@@ -335,6 +335,7 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "f1_score"            ? "f1"
           : metric == "mean_absolute_error" ? "mae"
           : metric == "mean_squared_error"  ? "mse"
+          : metric == "average_precision"   ? "ap"
                                             : metric) +
          (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
 }
@@ -369,6 +370,7 @@ std::string metric_class(const std::string& metric) {
          : metric == "mean_absolute_error" ? "MeanAbsoluteError"
          : metric == "mean_squared_error"  ? "MeanSquaredError"
          : metric == "auroc"               ? "AUROC"
+         : metric == "average_precision"   ? "AveragePrecision"
                                            : "F1Score";
 }
 
@@ -820,7 +822,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         value = "_mae\", nn.functional.l1_loss(out, y)";
       else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
-      else  // precision, recall, f1_score, auroc: torchmetrics' own
+      else  // precision, recall, f1_score, auroc, average_precision: torchmetrics' own
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf." + metric + "(" + metric_inputs(spec) +
                 ", " + metric_arguments(spec, k) + ")";
       w.line(std::string("self.log(\"") + stage + value + log_args);

@@ -680,8 +680,9 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
     for (size_t i = 0; i < metrics->items.size(); ++i) {
       const std::string path = "model.metrics[" + std::to_string(i) + "]";
       // A name, or {"name": ..., "average": ..., "module": ...}: precision's, recall's and f1_score's
-      // torchmetrics average ("micro" by default, as theirs; auroc's "macro"), and whether the LightningModule logs a
-      // torchmetrics Metric object (its epoch value counts the whole epoch, every DDP rank's).
+      // torchmetrics average ("micro" by default, as theirs; auroc's and average_precision's "macro"),
+      // and whether the LightningModule logs a torchmetrics Metric object (its epoch value counts the
+      // whole epoch, every DDP rank's).
       const JsonValue* entry = &metrics->items[i];
       std::string average = "micro";
       bool module = false;
@@ -691,12 +692,13 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         const JsonValue& name = o.require("name");
         const bool score = name.kind == Kind::string &&
                            (name.str == "precision" || name.str == "recall" || name.str == "f1_score");
-        const bool auroc = name.kind == Kind::string && name.str == "auroc";
-        // auroc's average is its own: "macro" by default, no "micro" (torchmetrics has none for it)
-        average = auroc ? o.string("average", "macro", {"macro", "weighted"})
-                        : o.string("average", "micro", {"micro", "macro", "weighted"});
-        if (o.get("average") && name.kind == Kind::string && !score && !auroc)
-          o.fail("average", "only precision, recall, f1_score and auroc take an 'average': remove it");
+        // auroc's and average_precision's average: "macro" by default, no "micro" (torchmetrics has none)
+        const bool ranked = name.kind == Kind::string && (name.str == "auroc" || name.str == "average_precision");
+        average = ranked ? o.string("average", "macro", {"macro", "weighted"})
+                         : o.string("average", "micro", {"micro", "macro", "weighted"});
+        if (o.get("average") && name.kind == Kind::string && !score && !ranked)
+          o.fail("average",
+                 "only precision, recall, f1_score, auroc and average_precision take an 'average': remove it");
         module = o.boolean("module", false);
         // torchmetrics' top_k: a prediction is right when the target is among the k largest logits.
         top_k = o.integer("top_k", 1, 1);
@@ -706,12 +708,15 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         entry = &name;
       }
       const JsonValue& name = *entry;
-      if (name.kind == Kind::string && name.str == "auroc" && entry == &metrics->items[i]) average = "macro";
-      const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error", "precision",
-                                              "recall",   "f1_score",            "auroc"};
+      if (name.kind == Kind::string && (name.str == "auroc" || name.str == "average_precision") &&
+          entry == &metrics->items[i])
+        average = "macro";
+      const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error",
+                                              "precision", "recall", "f1_score", "auroc", "average_precision"};
       if (name.kind != Kind::string || std::find(known.begin(), known.end(), name.str) == known.end())
         fail_at(name, path, ltrt::describe(name) + " is not a supported metric: use \"accuracy\", \"mean_absolute_error\", " +
-                                "\"mean_squared_error\", \"precision\", \"recall\", \"f1_score\" or \"auroc\"" +
+                                "\"mean_squared_error\", \"precision\", \"recall\", \"f1_score\", \"auroc\" or " +
+                                "\"average_precision\"" +
                                 (name.kind == Kind::string ? did_you_mean(name.str, known) : ""));
       for (size_t j = 0; j < spec.metrics.size(); ++j)
         if (spec.metrics[j] == name.str && spec.metric_top_k[j] == top_k)

@@ -493,7 +493,7 @@ class CudaBackend : public Backend {
     train_rows_ = -1;  // the device's loss and output buffers are this batch's now
     stage_batch(n, nullptr);
     LTRT_CUDA_CHECK(cudaGraphLaunch(evaluation_graph(n), compute_));
-    if (metrics_.any_scored()) {  // an auroc Metric object ranks the epoch's probabilities: kept on the host
+    if (metrics_.any_scored()) {  // auroc and average_precision objects rank the epoch's probabilities: on the host
       copy_output_down(n);
       LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
       scores_.add(metrics_.accuracy, reinterpret_cast<const float*>(host_.data() + m_.output.offset),
@@ -763,7 +763,7 @@ class CudaBackend : public Backend {
   StepScalars* scalars_ = nullptr;
   void* clip_scratch_ = nullptr;
   EvalSums* eval_sums_ = nullptr;
-  EpochScores scores_;  // an auroc Metric object's probabilities of the evaluation so far
+  EpochScores scores_;  // auroc and average_precision objects' probabilities of the evaluation so far
   std::byte* device_staging_ = nullptr;
   void* workspace_ = nullptr;
   cudaStream_t compute_ = nullptr, copy_ = nullptr;

@@ -9,7 +9,7 @@
 // are integers, so accuracy is exact in any order; the errors' sums agree with the CPU's to
 // float64 rounding. No atomics there; precision, recall and F1 count each class's stat scores with
 // integer atomics (exact in any order) and score them in one block; AUROC counts each class's
-// ranked pairs so too.
+// ranked pairs so too, and average precision sums its precisions in a fixed order.
 #include <algorithm>
 #include <string>
 
@@ -363,20 +363,84 @@ __global__ void __launch_bounds__(kThreads) count_roc_pairs_kernel(const float* 
   }
 }
 
-// Adds this batch's auroc times n to metric k's sum: each class's area (its term of the average),
-// summed over the block.
-__global__ void __launch_bounds__(kSumThreads) add_auroc_kernel(EvalSums* __restrict__ sums, int k,
-                                                                MetricAverage average, std::int64_t classes, int n) {
+// average_precision: per class, the sum over its positives of the precision at each one's
+// probability (metrics.cpp's ranked_class_score), in float64.
+__device__ double precision_sums[kMaxScoreClasses];
+
+// A block per class (classes along x): thread t takes positions t, t + kThreads, ...; for each
+// positive, the counted positions at or above its probability and the positives among them, over
+// the whole batch kThreads at a time through shared memory. Its precisions are added in the
+// thread's fixed order, then in the block's tree, so the sum has the same bits in any schedule.
+__global__ void __launch_bounds__(kThreads) sum_precisions_kernel(const float* __restrict__ out,
+                                                                 const void* __restrict__ target,
+                                                                 const float* __restrict__ rows, AccuracyShape shape,
+                                                                 std::int64_t positions) {
+  __shared__ float chunk_p[kThreads];
+  __shared__ int chunk_label[kThreads];
+  __shared__ double partial[kWarp];
+  __shared__ unsigned long long counts[kWarp];
+  const std::int64_t c = blockIdx.x;
+  const bool probabilities = scores_outside_unit == 0;
+  double sum = 0;
+  unsigned long long positives = 0, counted = 0;
+  for (std::int64_t tile = 0; tile < positions; tile += kThreads) {
+    const std::int64_t i = tile + threadIdx.x;
+    const RocScore mine = i < positions ? roc_score(out, target, rows, shape, i, c, probabilities) : RocScore{0.0f, -1};
+    std::int64_t above = 0, positives_above = 0;
+    for (std::int64_t j0 = 0; j0 < positions; j0 += kThreads) {
+      __syncthreads();  // the last chunk's readers are done
+      const RocScore theirs = j0 + threadIdx.x < positions
+                                  ? roc_score(out, target, rows, shape, j0 + threadIdx.x, c, probabilities)
+                                  : RocScore{0.0f, -1};
+      chunk_p[threadIdx.x] = theirs.p;
+      chunk_label[threadIdx.x] = theirs.label;
+      __syncthreads();
+      if (mine.label == 1)
+        for (int j = 0; j < kThreads; ++j)
+          if (chunk_label[j] >= 0 && !probability_above(mine.p, chunk_p[j])) {
+            ++above;
+            positives_above += chunk_label[j];
+          }
+    }
+    if (mine.label == 1) {
+      sum += precision_at(positives_above, above);
+      ++positives;
+    }
+    counted += mine.label >= 0;
+  }
+  sum = block_reduce(sum, partial, 0.0, Sum());
+  positives = block_reduce(positives, counts, 0ull, Sum());
+  counted = block_reduce(counted, counts, 0ull, Sum());
+  if (threadIdx.x == 0) {
+    precision_sums[c] = sum;
+    roc_positives[c] = positives;
+    if (c == 0) roc_counted = counted;
+  }
+}
+
+// Adds this batch's auroc or average_precision times n to metric k's sum: each class's value (its
+// term of the average), summed over the block.
+__global__ void __launch_bounds__(kSumThreads) add_ranked_kernel(EvalSums* __restrict__ sums, int k, MetricKind kind,
+                                                                 MetricAverage average, bool class_targets,
+                                                                 std::int64_t classes, int n) {
   __shared__ double terms[kWarp];
+  __shared__ unsigned long long counts[kWarp];
   const std::int64_t all = static_cast<std::int64_t>(roc_counted);
   double sum = 0;
+  unsigned long long included = 0;
   for (std::int64_t c = threadIdx.x; c < classes; c += kSumThreads) {
     const std::int64_t positives = static_cast<std::int64_t>(roc_positives[c]);
-    sum += roc_term(average, roc_area(static_cast<std::int64_t>(roc_above2[c]), positives, all - positives),
-                    positives, all);
+    if (!averages_class(kind, class_targets, positives)) continue;
+    const float value =
+        kind == MetricKind::auroc
+            ? roc_area(static_cast<std::int64_t>(roc_above2[c]), positives, all - positives)
+            : (positives ? static_cast<float>(precision_sums[c] / static_cast<double>(positives)) : 0.0f);
+    sum += roc_term(average, value, positives, all);
+    ++included;
   }
   sum = block_reduce(sum, terms, 0.0, Sum());
-  const double value = static_cast<float>(average == MetricAverage::weighted ? sum : sum / static_cast<double>(classes));
+  included = block_reduce(included, counts, 0ull, Sum());
+  const double value = ranked_average(average, sum, static_cast<std::int64_t>(included));
   if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
 }
 
@@ -417,19 +481,21 @@ bool is_score(MetricKind kind) {
   return kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score;
 }
 
-// auroc's launches: the scores' range, the softmax rows (in the GEMM workspace: nothing else runs
-// on the stream between), the pairs, the area.
-void add_auroc(const Context& ctx, EvalSums* sums, int k, const MetricsShape& shape, const float* out,
-               const void* target, int n) {
+// auroc's and average_precision's launches: the scores' range, the softmax rows (in the GEMM
+// workspace: nothing else runs on the stream between), the pairs or the precisions, the average.
+void add_ranked(const Context& ctx, EvalSums* sums, int k, const MetricsShape& shape, const float* out,
+                const void* target, int n) {
+  const MetricKind kind = shape.kinds[k];
+  const char* name = kind == MetricKind::auroc ? "auroc" : "average_precision";
   const AccuracyShape& a = shape.accuracy;
   const std::int64_t classes = shape.score_classes();
   const std::int64_t positions = static_cast<std::int64_t>(n) * a.per_row;
   if (classes > kMaxScoreClasses)
-    throw Error("auroc counts at most " + std::to_string(kMaxScoreClasses) + " classes on the GPU; the model has " +
-                std::to_string(classes));
+    throw Error(std::string(name) + " counts at most " + std::to_string(kMaxScoreClasses) +
+                " classes on the GPU; the model has " + std::to_string(classes));
   float* rows = static_cast<float*>(ctx.workspace);
   if (a.class_targets && 2 * sizeof(float) * static_cast<std::size_t>(positions) > ctx.workspace_bytes)
-    throw Error("auroc over " + std::to_string(positions) + " positions a batch needs " +
+    throw Error(std::string(name) + " over " + std::to_string(positions) + " positions a batch needs " +
                 std::to_string(2 * sizeof(float) * positions) + " bytes of the GPU's workspace, which has " +
                 std::to_string(ctx.workspace_bytes) + ": use a smaller batch");
   clear_roc_kernel<<<counting_blocks(classes, kThreads), kThreads, 0, ctx.stream>>>(classes);
@@ -443,12 +509,17 @@ void add_auroc(const Context& ctx, EvalSums* sums, int k, const MetricsShape& sh
                                                                                         positions);
     LTRT_CUDA_CHECK_LAUNCH("softmax_rows_kernel");
   }
-  const std::int64_t tiles = (positions + kThreads - 1) / kThreads;
-  const dim3 grid(static_cast<unsigned>(classes), static_cast<unsigned>(std::min<std::int64_t>(tiles, 65535)));
-  count_roc_pairs_kernel<<<grid, kThreads, 0, ctx.stream>>>(out, target, rows, a, positions);
-  LTRT_CUDA_CHECK_LAUNCH("count_roc_pairs_kernel");
-  add_auroc_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, shape.averages[k], classes, n);
-  LTRT_CUDA_CHECK_LAUNCH("add_auroc_kernel");
+  if (kind == MetricKind::auroc) {
+    const std::int64_t tiles = (positions + kThreads - 1) / kThreads;
+    const dim3 grid(static_cast<unsigned>(classes), static_cast<unsigned>(std::min<std::int64_t>(tiles, 65535)));
+    count_roc_pairs_kernel<<<grid, kThreads, 0, ctx.stream>>>(out, target, rows, a, positions);
+    LTRT_CUDA_CHECK_LAUNCH("count_roc_pairs_kernel");
+  } else {
+    sum_precisions_kernel<<<static_cast<unsigned>(classes), kThreads, 0, ctx.stream>>>(out, target, rows, a, positions);
+    LTRT_CUDA_CHECK_LAUNCH("sum_precisions_kernel");
+  }
+  add_ranked_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], a.class_targets, classes, n);
+  LTRT_CUDA_CHECK_LAUNCH("add_ranked_kernel");
 }
 
 }  // namespace
@@ -484,8 +555,8 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
   for (int k = 0; k < shape.count; ++k) {
     const MetricKind kind = shape.kinds[k];
     if (shape.counted(k)) continue;  // its value is the epoch's, from epoch_stats (take_epoch_counts)
-    if (kind == MetricKind::auroc) {
-      if (!shape.scored(k)) add_auroc(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
+    if (ranks_scores(kind)) {
+      if (!shape.scored(k)) add_ranked(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
       continue;
     }
     if (is_score(kind)) {

@@ -101,7 +101,7 @@ class CpuBackend : public Backend {
   float eval_loss_ = 0;
   EvalSums sums_;
   EpochCounts counts_;  // the Metric objects' stat scores
-  EpochScores scores_;  // an auroc Metric object's probabilities
+  EpochScores scores_;  // an auroc or average_precision Metric object's probabilities
   AveragingRule rule_;
   std::vector<std::byte> average_, scratch_;  // WeightAveraging's copy of the model, and room for a swap
 };

@@ -104,25 +104,42 @@ double average_score(MetricKind kind, MetricAverage average, const std::int64_t*
 
 namespace {
 
-// One class's pairs from (probability, positive) of the positions counted: sorted by probability,
-// each run of equal ones adds its positives' pairs with the negatives below it and half with its own.
-RocPairs rank_pairs(std::vector<std::pair<float, bool>>& scored) {
+// One class's score from (probability, positive) of the positions counted, sorted by probability
+// and taken in runs of equal ones. auroc: each run adds its positives' pairs with the negatives
+// below it and half with its own. average_precision: each run adds its positives times the
+// precision at its threshold (the positives at or above it over all at or above it), from the top.
+float ranked_class_score(MetricKind kind, std::vector<std::pair<float, bool>>& scored) {
   std::sort(scored.begin(), scored.end(),
             [](const std::pair<float, bool>& a, const std::pair<float, bool>& b) {
               return probability_above(b.first, a.first);
             });
-  RocPairs r;
-  for (std::size_t i = 0; i < scored.size();) {
+  if (kind == MetricKind::auroc) {
+    RocPairs r;
+    for (std::size_t i = 0; i < scored.size();) {
+      std::size_t j = i;
+      std::int64_t positives = 0, negatives = 0;
+      for (; j < scored.size() && !probability_above(scored[j].first, scored[i].first); ++j)
+        (scored[j].second ? positives : negatives) += 1;
+      r.above2 += positives * (2 * r.negatives + negatives);
+      r.positives += positives;
+      r.negatives += negatives;
+      i = j;
+    }
+    return roc_area(r.above2, r.positives, r.negatives);
+  }
+  double sum = 0;
+  std::int64_t above = 0, positives_above = 0;
+  for (std::size_t i = scored.size(); i > 0;) {
     std::size_t j = i;
-    std::int64_t positives = 0, negatives = 0;
-    for (; j < scored.size() && !probability_above(scored[j].first, scored[i].first); ++j)
-      (scored[j].second ? positives : negatives) += 1;
-    r.above2 += positives * (2 * r.negatives + negatives);
-    r.positives += positives;
-    r.negatives += negatives;
+    std::int64_t positives = 0;
+    for (; j > 0 && !probability_above(scored[i - 1].first, scored[j - 1].first); --j)
+      positives += scored[j - 1].second;
+    above += static_cast<std::int64_t>(i - j);
+    positives_above += positives;
+    sum += static_cast<double>(positives) * precision_at(positives_above, above);
     i = j;
   }
-  return r;
+  return positives_above ? static_cast<float>(sum / static_cast<double>(positives_above)) : 0.0f;
 }
 
 }  // namespace
@@ -166,20 +183,24 @@ void EpochScores::add(const EpochScores& other) {
   labels.insert(labels.end(), other.labels.begin(), other.labels.end());
 }
 
-double auroc(const AccuracyShape& s, MetricAverage average, const EpochScores& e) {
+double ranked_score(MetricKind kind, const AccuracyShape& s, MetricAverage average, const EpochScores& e) {
   const std::int64_t classes = s.class_targets ? s.classes : 1;
   const std::size_t all = e.labels.size();
   std::vector<std::pair<float, bool>> scored(all);
   double total = 0;
+  std::int64_t included = 0;
   for (std::int64_t c = 0; c < classes; ++c) {
-    for (std::size_t r = 0; r < all; ++r)
+    std::int64_t positives = 0;
+    for (std::size_t r = 0; r < all; ++r) {
       scored[r] = {e.scores[r * static_cast<std::size_t>(classes) + static_cast<std::size_t>(c)],
                    s.class_targets ? e.labels[r] == c : e.labels[r] == 1};
-    const RocPairs pairs = rank_pairs(scored);
-    total += roc_term(average, roc_area(pairs.above2, pairs.positives, pairs.negatives), pairs.positives,
-                      static_cast<std::int64_t>(all));
+      positives += scored[r].second;
+    }
+    if (!averages_class(kind, s.class_targets, positives)) continue;
+    total += roc_term(average, ranked_class_score(kind, scored), positives, static_cast<std::int64_t>(all));
+    ++included;
   }
-  return static_cast<float>(average == MetricAverage::weighted ? total : total / static_cast<double>(classes));
+  return ranked_average(average, total, included);
 }
 
 ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, bool squared) {
@@ -198,6 +219,7 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";
     case MetricKind::auroc: return "auroc";
+    case MetricKind::average_precision: return "ap";
   }
   return "?";
 }
@@ -268,10 +290,10 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       values[k] = stats_score(s, k, batch.stats);
     } else if (kind == MetricKind::accuracy) {
       values[k] = count_accuracy(s.accuracy, out, target, n, s.top_k[k]).value();
-    } else if (kind == MetricKind::auroc) {
+    } else if (ranks_scores(kind)) {
       EpochScores batch;  // a Metric object's batch value too (its forward)
       batch.add(s.accuracy, out, target, n);
-      values[k] = auroc(s.accuracy, s.averages[k], batch);
+      values[k] = ranked_score(kind, s.accuracy, s.averages[k], batch);
     } else {
       const bool squared = s.kinds[k] == MetricKind::mean_squared_error;
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, squared).value();

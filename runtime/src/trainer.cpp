@@ -235,8 +235,8 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
 // size, the sum of batch sizes, an integer tensor, with truncation. Every rank calls this. The
 // values come in Lightning's order (the loss, then the metrics as the step logs them). A Metric
 // object's value is its compute() over `counts`, the epoch's stat scores, summed over the ranks
-// first (torchmetrics syncs its states, sync_dist or not), or an auroc object's over `scores`,
-// every rank's.
+// first (torchmetrics syncs its states, sync_dist or not), or an auroc or average_precision
+// object's over `scores`, every rank's.
 // Every rank's scores in rank order (torchmetrics' all_gather of its list states), through sums of
 // float64: each rank fills its own slice of zeros (x + 0 is x, and a label is a small integer).
 EpochScores gather_scores(const ProcessGroup& group, const EpochScores& mine, std::int64_t width) {
@@ -298,7 +298,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     const double rows = static_cast<double>(sums.rows);
     m.push_back({prefix + "_loss", static_cast<float>(sums.loss / rows)});
     for (int k = 0; k < model.num_metrics; ++k) {
-      const double value = shape.scored(k)    ? auroc(shape.accuracy, shape.averages[k], scores)
+      const double value = shape.scored(k)    ? ranked_score(shape.kinds[k], shape.accuracy, shape.averages[k], scores)
                            : shape.counted(k) ? stats_score(shape, k, counts)
                            : shape.modules[k] ? error_objects[k]
                                               : sums.metric[k] / rows;
@@ -1481,7 +1481,8 @@ void Fit::fetch_step_metrics() {
     const MetricsShape shape = metrics_shape(model_);  // the Metric objects' states
     const auto* out = reinterpret_cast<const float*>(arena_.data() + model_.output.offset);
     if (shape.any_counted()) train_epoch_counts_.add(shape, out, arena_.data() + model_.target.offset, step_rows_);
-    if (shape.any_scored()) train_epoch_scores_.add(shape.accuracy, out, arena_.data() + model_.target.offset, step_rows_);
+    if (shape.any_scored())
+      train_epoch_scores_.add(shape.accuracy, out, arena_.data() + model_.target.offset, step_rows_);
   }
 }
 

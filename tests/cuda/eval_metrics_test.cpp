@@ -380,8 +380,11 @@ TEST(CudaEvalMetrics, MetricObjectsCountTheWholeEvaluation) {
 // share whose positive's probability is larger, ties counting half (0 without either), from the
 // probabilities the test computes itself: a position's softmax (its sum in float64, as the CPU's),
 // or the values as they are when all lie in [0, 1]. Binary: one class, labels 1 and 0.
-double auroc_by_definition(const std::vector<float>& out, const std::vector<int>& labels, std::int64_t classes,
-                           ltrt::MetricAverage average, bool binary) {
+// average_precision by its definition likewise: over each class's positives, the mean of the
+// precision at each one's probability (the counted positions at or above it, and the positives
+// among them); binary 0 without positives, a class without them left out of the average.
+double ranked_by_definition(ltrt::MetricKind kind, const std::vector<float>& out, const std::vector<int>& labels,
+                            std::int64_t classes, ltrt::MetricAverage average, bool binary) {
   bool unit = true;
   for (std::size_t i = 0; i < labels.size(); ++i)
     for (std::int64_t c = 0; c < classes; ++c)
@@ -401,90 +404,105 @@ double auroc_by_definition(const std::vector<float>& out, const std::vector<int>
     }
   }
   double total = 0;
-  std::int64_t counted = 0;
+  std::int64_t counted = 0, included = 0;
   for (int label : labels) counted += label >= 0;
   for (std::int64_t c = 0; c < classes; ++c) {
-    double above = 0;
+    double above = 0, precisions = 0;
     std::int64_t positives = 0, negatives = 0;
     for (std::size_t i = 0; i < labels.size(); ++i) {
       const bool positive_i = binary ? labels[i] == 1 : labels[i] == c;
       positives += labels[i] >= 0 && positive_i;
       negatives += labels[i] >= 0 && !positive_i;
       if (labels[i] < 0 || !positive_i) continue;
+      std::int64_t at_or_above = 0, positives_at_or_above = 0;
       for (std::size_t j = 0; j < labels.size(); ++j) {
+        if (labels[j] < 0) continue;
         const bool positive_j = binary ? labels[j] == 1 : labels[j] == c;
-        if (labels[j] < 0 || positive_j) continue;
         const float a = p[i * classes + c], b = p[j * classes + c];
-        above += a > b ? 1.0 : (a == b ? 0.5 : 0.0);
+        if (b >= a) ++at_or_above, positives_at_or_above += positive_j;
+        if (!positive_j) above += a > b ? 1.0 : (a == b ? 0.5 : 0.0);
       }
+      precisions += static_cast<double>(positives_at_or_above) / static_cast<double>(at_or_above);
     }
-    const float area = positives && negatives ? static_cast<float>(above / (static_cast<double>(positives) * negatives)) : 0.0f;
+    const float area =
+        kind == ltrt::MetricKind::auroc
+            ? (positives && negatives ? static_cast<float>(above / (static_cast<double>(positives) * negatives)) : 0.0f)
+            : (positives ? static_cast<float>(precisions / static_cast<double>(positives)) : 0.0f);
+    if (kind == ltrt::MetricKind::average_precision && !binary && positives == 0) continue;  // torchmetrics' NaN
     total += average == ltrt::MetricAverage::weighted
                  ? area * (static_cast<float>(positives) / static_cast<float>(counted))
                  : area;
+    ++included;
   }
-  return static_cast<float>(average == ltrt::MetricAverage::weighted ? total : total / static_cast<double>(classes));
+  if (average == ltrt::MetricAverage::weighted) return static_cast<float>(total);
+  return included ? static_cast<float>(total / static_cast<double>(included)) : NAN;
 }
 
-// auroc: the CPU's sort by runs of equal probabilities and the device's pairs (a block per class
-// and tile) against the definition, over class logits with many ties (small integers) and
+// auroc and average_precision: the CPU's sort by runs of equal probabilities and the device's pairs
+// (auroc: a block per class and tile; average_precision: a block per class) against the definition, over class logits with many ties (small integers) and
 // ignore_index, a class without targets (area 0), rows of probabilities (taken as they are, ties at
 // quarter steps), more positions than a tile, binary logits whose sigmoids saturate to ties, and a
 // binary batch without positives (0). Macro and weighted; the device's sums equal the CPU's in
 // every schedule.
-TEST(CudaEvalMetrics, AurocCountsRankedPairs) {
+TEST(CudaEvalMetrics, AurocAndAveragePrecisionRankProbabilities) {
   using ltrt::MetricAverage;
-  std::mt19937 rng(21);
-  std::uniform_int_distribution<int> small(-3, 3), quarter(0, 4);
-  const std::int64_t classes = 5;
-  for (const bool unit : {false, true}) {
-    for (const int positions : {30, 300}) {  // 300: two tiles of 256
-      SCOPED_TRACE(std::to_string(positions) + (unit ? " probabilities" : " logits"));
-      std::vector<float> out(positions * classes);
-      std::vector<std::int64_t> target(positions);
-      std::vector<int> labels(positions);
-      for (int i = 0; i < positions; ++i) {
-        for (std::int64_t c = 0; c < classes; ++c)
-          out[i * classes + c] = unit ? 0.25f * static_cast<float>(quarter(rng)) : static_cast<float>(small(rng));
-        target[i] = i % 7 == 3 ? kIgnore : std::uniform_int_distribution<std::int64_t>(0, classes - 2)(rng);
-        labels[i] = target[i] == kIgnore ? -1 : static_cast<int>(target[i]);  // class 4 has no targets
-      }
-      for (const MetricAverage average : {MetricAverage::macro, MetricAverage::weighted}) {
-        const ltrt::MetricsShape shape{1, {ltrt::MetricKind::auroc}, {average},
-                                       ltrt::AccuracyShape{true, 1, classes, kIgnore}, classes};
-        double cpu[ltrt::kMaxMetrics];
-        ltrt::count_metrics(shape, out.data(), target.data(), positions, cpu);
-        EXPECT_EQ(cpu[0], auroc_by_definition(out, labels, classes, average, false));
-        EXPECT_GT(cpu[0], 0.0);
-        for (const char* schedule : {"forward", "reverse", "shuffle:4"}) {
-          SCOPED_TRACE(schedule);
-          const ltrt::EvalSums sums =
-              device_sums(shape, out, target.data(), target.size() * sizeof(std::int64_t), positions, schedule);
-          EXPECT_EQ(sums.metric[0], cpu[0] * positions);
+  for (const ltrt::MetricKind kind : {ltrt::MetricKind::auroc, ltrt::MetricKind::average_precision}) {
+    SCOPED_TRACE(kind == ltrt::MetricKind::auroc ? "auroc" : "average_precision");
+    std::mt19937 rng(21);
+    std::uniform_int_distribution<int> small(-3, 3), quarter(0, 4);
+    const std::int64_t classes = 5;
+    for (const bool unit : {false, true}) {
+      for (const int positions : {30, 300}) {  // 300: two tiles of 256
+        SCOPED_TRACE(std::to_string(positions) + (unit ? " probabilities" : " logits"));
+        std::vector<float> out(positions * classes);
+        std::vector<std::int64_t> target(positions);
+        std::vector<int> labels(positions);
+        for (int i = 0; i < positions; ++i) {
+          for (std::int64_t c = 0; c < classes; ++c)
+            out[i * classes + c] = unit ? 0.25f * static_cast<float>(quarter(rng)) : static_cast<float>(small(rng));
+          target[i] = i % 7 == 3 ? kIgnore : std::uniform_int_distribution<std::int64_t>(0, classes - 2)(rng);
+          labels[i] = target[i] == kIgnore ? -1 : static_cast<int>(target[i]);  // class 4 has no targets
+        }
+        for (const MetricAverage average : {MetricAverage::macro, MetricAverage::weighted}) {
+          const ltrt::MetricsShape shape{1, {kind}, {average}, ltrt::AccuracyShape{true, 1, classes, kIgnore}, classes};
+          double cpu[ltrt::kMaxMetrics];
+          ltrt::count_metrics(shape, out.data(), target.data(), positions, cpu);
+          EXPECT_EQ(cpu[0], ranked_by_definition(kind, out, labels, classes, average, false));
+          EXPECT_GT(cpu[0], 0.0);
+          for (const char* schedule : {"forward", "reverse", "shuffle:4"}) {
+            SCOPED_TRACE(schedule);
+            const ltrt::EvalSums sums =
+                device_sums(shape, out, target.data(), target.size() * sizeof(std::int64_t), positions, schedule);
+            EXPECT_EQ(sums.metric[0], cpu[0] * positions);
+          }
         }
       }
     }
-  }
-  // Binary: logits of +-30 and +-40 saturate the sigmoid to ties; then probabilities; then no positives.
-  const int n = 12, per_row = 2;
-  std::vector<float> logits(n * per_row), probabilities(n * per_row), target(n * per_row), negatives(n * per_row, 0.0f);
-  std::vector<int> labels(n * per_row);
-  for (int i = 0; i < n * per_row; ++i) {
-    logits[i] = i % 4 == 0 ? (i % 8 == 0 ? 30.0f : -40.0f) : static_cast<float>(small(rng));
-    probabilities[i] = 0.25f * static_cast<float>(quarter(rng));
-    target[i] = static_cast<float>(quarter(rng)) / 4.0f;
-    labels[i] = target[i] > 0.5f;
-  }
-  const ltrt::MetricsShape shape{1, {ltrt::MetricKind::auroc}, {MetricAverage::macro},
-                                 ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
-  for (const auto& [out, y, expected] : {std::tuple{&logits, &target, auroc_by_definition(logits, labels, 1, MetricAverage::macro, true)},
-                                         std::tuple{&probabilities, &target, auroc_by_definition(probabilities, labels, 1, MetricAverage::macro, true)},
-                                         std::tuple{&logits, &negatives, 0.0}}) {
-    double cpu[ltrt::kMaxMetrics];
-    ltrt::count_metrics(shape, out->data(), y->data(), n, cpu);
-    EXPECT_EQ(cpu[0], expected);
-    const ltrt::EvalSums sums = device_sums(shape, *out, y->data(), y->size() * sizeof(float), n, "reverse");
-    EXPECT_EQ(sums.metric[0], cpu[0] * n);
+    // Binary: logits of +-30 and +-40 saturate the sigmoid to ties; then probabilities; then no positives.
+    const int n = 12, per_row = 2;
+    std::vector<float> logits(n * per_row), probabilities(n * per_row), target(n * per_row),
+        negatives(n * per_row, 0.0f);
+    std::vector<int> labels(n * per_row);
+    for (int i = 0; i < n * per_row; ++i) {
+      logits[i] = i % 4 == 0 ? (i % 8 == 0 ? 30.0f : -40.0f) : static_cast<float>(small(rng));
+      probabilities[i] = 0.25f * static_cast<float>(quarter(rng));
+      target[i] = static_cast<float>(quarter(rng)) / 4.0f;
+      labels[i] = target[i] > 0.5f;
+    }
+    const ltrt::MetricsShape shape{
+        1, {kind}, {MetricAverage::macro}, ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
+    const auto definition = [&](const std::vector<float>& out) {
+      return ranked_by_definition(kind, out, labels, 1, MetricAverage::macro, true);
+    };
+    for (const auto& [out, y, expected] :
+         {std::tuple{&logits, &target, definition(logits)},
+          std::tuple{&probabilities, &target, definition(probabilities)}, std::tuple{&logits, &negatives, 0.0}}) {
+      double cpu[ltrt::kMaxMetrics];
+      ltrt::count_metrics(shape, out->data(), y->data(), n, cpu);
+      EXPECT_EQ(cpu[0], expected);
+      const ltrt::EvalSums sums = device_sums(shape, *out, y->data(), y->size() * sizeof(float), n, "reverse");
+      EXPECT_EQ(sums.metric[0], cpu[0] * n);
+    }
   }
 }
 

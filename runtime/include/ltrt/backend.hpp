@@ -81,7 +81,7 @@ class Backend {
   // The stat scores of the evaluate() calls since the last take, for model.metrics' Metric objects
   // (EpochCounts' layout); empty without them. They start again at 0.
   virtual std::vector<std::int64_t> take_eval_counts() = 0;
-  // The probabilities of the evaluate() calls since the last take, for an auroc Metric object
+  // The probabilities of the evaluate() calls since the last take, for auroc and average_precision Metric objects
   // (EpochScores); empty without one. They start again empty.
   virtual EpochScores take_eval_scores() = 0;
   // Eval-mode forward into the host arena's output buffer.

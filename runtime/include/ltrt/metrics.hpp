@@ -1,5 +1,5 @@
 // Metrics over the model's output (model.metrics: accuracy, mean absolute and mean squared error,
-// precision, recall, F1 and AUROC), and the batch-size weighted mean that Lightning's
+// precision, recall, F1, AUROC and average precision), and the batch-size weighted mean that Lightning's
 // self.log(..., on_epoch=True) reduces a metric with.
 #pragma once
 
@@ -104,6 +104,26 @@ void count_class_stats(const AccuracyShape& shape, const float* out, const void*
 double average_score(MetricKind kind, MetricAverage average, const std::int64_t* tp, const std::int64_t* predicted,
                      const std::int64_t* actual, std::int64_t classes, std::int64_t top_k = 1);
 
+// average_precision of one batch, as torchmetrics' functional average_precision (exact curve): the
+// same probabilities, classes and averages as auroc's; a class's value is the sum over its precision
+// curve's steps of (recall gained) x (precision there), which is the mean over its positives of the
+// precision at each one's probability (the positives at or above it over all at or above it; a run
+// of equal probabilities shares one). Binary without positives it is 0 (torchmetrics turns the NaN
+// recall into 0); a class without positives is NaN there, which the averages leave out.
+LTRT_HOST_DEVICE inline double precision_at(std::int64_t positives_above, std::int64_t above) {
+  return static_cast<double>(positives_above) / static_cast<double>(above);
+}
+// Whether a class of `positives` positives counts in the average: all of auroc's; average_precision's
+// over classes only with positives.
+LTRT_HOST_DEVICE inline bool averages_class(MetricKind kind, bool class_targets, std::int64_t positives) {
+  return kind == MetricKind::auroc || !class_targets || positives > 0;
+}
+// The average of the `included` classes' terms (roc_term) summed in `total`: weighted, the sum;
+// macro, their mean (NaN without any, as torch's mean of nothing).
+LTRT_HOST_DEVICE inline double ranked_average(MetricAverage average, double total, std::int64_t included) {
+  if (average == MetricAverage::weighted) return static_cast<float>(total);
+  return included ? static_cast<float>(total / static_cast<double>(included)) : static_cast<float>(NAN);
+}
 // auroc of one batch, as torchmetrics' functional auroc (exact curve, no thresholds): each class's
 // area under its ROC curve against the rest (binary: the positive class's), over probabilities:
 // binary, each logit's sigmoid; multiclass, each position's softmax; either as they are when
@@ -143,9 +163,14 @@ struct EpochScores {
   void add(const EpochScores& other);
   bool empty() const { return labels.empty(); }
 };
-double auroc(const AccuracyShape& shape, MetricAverage average, const EpochScores& scores);
+// auroc or average_precision of `scores`, over their classes as `average` says.
+double ranked_score(MetricKind kind, const AccuracyShape& shape, MetricAverage average, const EpochScores& scores);
+// The metrics that rank probabilities (EpochScores): auroc and average_precision.
+LTRT_HOST_DEVICE inline bool ranks_scores(MetricKind kind) {
+  return kind == MetricKind::auroc || kind == MetricKind::average_precision;
+}
 
-// "acc", "mae", "mse", "precision", "recall", "f1", "auroc": a metric is logged as <stage>_<name>
+// "acc", "mae", "mse", "precision", "recall", "f1", "auroc", "ap": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5).
@@ -168,10 +193,10 @@ struct MetricsShape {
   // keeps the epoch's scores, scored).
   bool counted(int k) const {
     return modules[k] && kinds[k] != MetricKind::mean_absolute_error && kinds[k] != MetricKind::mean_squared_error &&
-           kinds[k] != MetricKind::auroc;
+           !ranks_scores(kinds[k]);
   }
-  bool scored(int k) const { return modules[k] && kinds[k] == MetricKind::auroc; }
-  bool any_scored() const {  // an auroc Metric object: the epoch's scores are kept (EpochScores)
+  bool scored(int k) const { return modules[k] && ranks_scores(kinds[k]); }
+  bool any_scored() const {  // an auroc or average_precision Metric object: the epoch's scores are kept (EpochScores)
     for (int k = 0; k < count; ++k)
       if (scored(k)) return true;
     return false;

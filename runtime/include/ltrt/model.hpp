@@ -203,10 +203,10 @@ struct LossBuffer {
 // A metric of model.metrics, logged after the loss as <stage>_<name> (metric_name in
 // ltrt/metrics.hpp); a model has each at most once (accuracy once per top_k).
 enum class MetricKind : std::uint8_t {
-  accuracy, mean_absolute_error, mean_squared_error, precision, recall, f1_score, auroc
+  accuracy, mean_absolute_error, mean_squared_error, precision, recall, f1_score, auroc, average_precision
 };
 constexpr int kMaxMetrics = 8;
-// How precision, recall, f1_score and auroc combine their classes, as torchmetrics' `average`.
+// How precision, recall, f1_score, auroc and average_precision combine their classes, as torchmetrics' `average`.
 enum class MetricAverage : std::uint8_t { micro, macro, weighted };
 
 struct ModelDef {
@@ -254,7 +254,8 @@ struct ModelDef {
   // model.metrics in the spec's order: "accuracy" logs train_acc, val_acc and test_acc, ...
   const MetricKind* metrics = nullptr;
   int num_metrics = 0;
-  // Each metric's `average` (precision, recall, f1_score; auroc's macro or weighted); null: micro for all.
+  // Each metric's `average` (precision, recall, f1_score; auroc's and average_precision's macro or
+  // weighted); null: micro for all.
   const MetricAverage* metric_averages = nullptr;
   // Each metric's "module": torchmetrics' Metric object, whose epoch value comes from the whole
   // epoch (accuracy's, precision's, recall's, f1_score's stat scores, EpochCounts; an error's sum),

@@ -198,10 +198,18 @@ Graph build_graph(const Spec& spec) {
                  std::to_string(spec.target.num_classes) + " classes (torchmetrics refuses it): use at most " +
                  std::to_string(spec.target.num_classes));
       }
-      // The scores and a Metric object's epoch count each class's stat scores (the CUDA backend's counters).
-      const bool counts_classes = metric != "accuracy" || spec.metric_modules[k];  // auroc, average_precision: each class's
+      // torchmetrics' binary accuracy has no average.
+      if (metric == "accuracy" && spec.metric_averages[k] != "micro" && spec.target.dtype != DType::i64)
+        refuse("accuracy's \"average\" needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}); "
+               "torchmetrics' binary accuracy has none: remove it");
+      // The scores, accuracy's averages and a Metric object's epoch count each class's stat scores (the
+      // CUDA backend's counters); auroc and average_precision each class's pairs.
+      const bool counts_classes = metric != "accuracy" || spec.metric_modules[k] || spec.metric_averages[k] != "micro";
       if (counts_classes && spec.target.dtype == DType::i64 && spec.target.num_classes > ltrt::kMaxScoreClasses)
-        refuse(metric + (metric == "accuracy" ? " as a Metric object" : "") + " counts each class; over more than " +
+        refuse(metric + (metric != "accuracy"     ? ""
+                         : spec.metric_modules[k] ? " as a Metric object"
+                                                  : " with a macro or weighted average") +
+               " counts each class; over more than " +
                std::to_string(ltrt::kMaxScoreClasses) +
                " classes (the model has " + std::to_string(spec.target.num_classes) + ") it is not supported yet");
       continue;

@@ -481,7 +481,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
   if (!spec.metrics.empty()) {  // logged after the loss as <stage>_acc, _mae, _mse, _precision, _recall, _f1, ...
     std::string kinds, averages, modules;
-    bool scores = false;  // precision, recall, f1_score, auroc or average_precision: their averages too
+    bool scores = false;  // an `average` (precision, recall, f1_score, auroc, ...): the averages too
     bool any_module = false;
     for (size_t k = 0; k < spec.metrics.size(); ++k) {
       kinds += (kinds.empty() ? "" : ", ") + ("ltrt::MetricKind::" + spec.metrics[k]);
@@ -489,7 +489,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       modules += std::string(modules.empty() ? "" : ", ") + (spec.metric_modules[k] ? "true" : "false");
       const std::string& metric = spec.metrics[k];
       scores = scores || metric == "precision" || metric == "recall" || metric == "f1_score" || metric == "auroc" ||
-               metric == "average_precision";
+               metric == "average_precision" || spec.metric_averages[k] != "micro";
       any_module = any_module || spec.metric_modules[k];
     }
     w.line("static const ltrt::MetricKind kMetrics[] = {" + kinds + "};  // model.metrics");

@@ -353,10 +353,11 @@ std::string metric_arguments(const Spec& spec, size_t k) {
   if (is_error(spec.metrics[k])) return "";
   if (spec.target.dtype != DType::i64) return "task=\"binary\"";
   std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes);
-  if (spec.metrics[k] != "accuracy") args += ", average=\"" + spec.metric_averages[k] + "\"";
+  const bool micro_accuracy = spec.metrics[k] == "accuracy" && spec.metric_averages[k] == "micro";
+  if (!micro_accuracy) args += ", average=\"" + spec.metric_averages[k] + "\"";
   if (spec.metric_top_k[k] > 1) {
     args += ", top_k=" + std::to_string(spec.metric_top_k[k]);
-    if (spec.metrics[k] == "accuracy") args += ", average=\"micro\"";  // its Metric class's default too
+    if (micro_accuracy) args += ", average=\"micro\"";  // its Metric class's default too
   }
   return args + ", ignore_index=" + loss_ignore_index(spec);
 }
@@ -399,7 +400,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       break;
     }
   for (size_t k = 0; k < spec.metrics.size(); ++k)
-    if (!spec.metric_modules[k] && (spec.metrics[k] != "accuracy" || spec.metric_top_k[k] > 1) &&
+    if (!spec.metric_modules[k] &&
+        (spec.metrics[k] != "accuracy" || spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro") &&
         !is_error(spec.metrics[k])) {
       w.line("import torchmetrics.functional as tmf  # model.metrics' " + spec.metrics[k]);
       break;
@@ -809,7 +811,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         const std::string object = "self." + metric_object(stage, metric, spec.metric_top_k[k]);
         w.line(object + "(" + (is_error(metric) ? std::string("out, y") : metric_inputs(spec)) + ")");
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", " + object;
-      } else if (metric == "accuracy" && spec.metric_top_k[k] > 1) {  // torchmetrics' top_k accuracy
+      } else if (metric == "accuracy" && (spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro")) {
+        // torchmetrics' top_k accuracy, or its macro or weighted average
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf.accuracy(" + metric_inputs(spec) + ", " +
                 metric_arguments(spec, k) + ")";
       } else if (metric == "accuracy" && spec.target.dtype == DType::i64 &&

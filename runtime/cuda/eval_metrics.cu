@@ -477,10 +477,6 @@ int counting_blocks(std::int64_t items, int per_block) {
 
 static_assert(kMaxBlocks <= kSumThreads, "the second launch has a thread per counting block");
 
-bool is_score(MetricKind kind) {
-  return kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score;
-}
-
 // auroc's and average_precision's launches: the scores' range, the softmax rows (in the GEMM
 // workspace: nothing else runs on the stream between), the pairs or the precisions, the average.
 void add_ranked(const Context& ctx, EvalSums* sums, int k, const MetricsShape& shape, const float* out,
@@ -530,7 +526,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
   const AccuracyShape& a = shape.accuracy;
   const std::int64_t classes = shape.score_classes();
   bool stats = shape.any_counted();
-  for (int k = 0; k < shape.count; ++k) stats = stats || is_score(shape.kinds[k]);
+  for (int k = 0; k < shape.count; ++k) stats = stats || shape.reads_stats(k);
   if (stats) {
     if (classes > kMaxScoreClasses)
       throw Error("precision, recall, f1_score and Metric objects count at most " + std::to_string(kMaxScoreClasses) +
@@ -559,9 +555,10 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       if (!shape.scored(k)) add_ranked(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
       continue;
     }
-    if (is_score(kind)) {
-      add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], classes, n,
-                                                          top_k_weights(kind, shape.stats_top_k));
+    if (shape.reads_stats(k)) {  // precision, recall, f1_score, accuracy's macro or weighted average
+      const MetricKind score = shape.score_kind(k);
+      add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, score, shape.averages[k], classes, n,
+                                                          top_k_weights(score, shape.stats_top_k));
       LTRT_CUDA_CHECK_LAUNCH("add_score_kernel");
       continue;
     }

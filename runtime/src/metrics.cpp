@@ -239,11 +239,8 @@ MetricsShape metrics_shape(const ModelDef& model) {
     s.top_k[k] = model.metric_top_k ? model.metric_top_k[k] : 1;
   }
   s.stats_top_k = 1;
-  for (int k = 0; k < s.count; ++k) {
-    const bool score = s.kinds[k] == MetricKind::precision || s.kinds[k] == MetricKind::recall ||
-                       s.kinds[k] == MetricKind::f1_score;
-    if (score || s.counted(k)) s.stats_top_k = s.top_k[k];
-  }
+  for (int k = 0; k < s.count; ++k)
+    if (s.reads_stats(k)) s.stats_top_k = s.top_k[k];
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
   return s;
@@ -268,8 +265,8 @@ double stats_score(const MetricsShape& s, int k, const std::vector<std::int64_t>
   const std::int64_t* tp = stats.data();
   const std::int64_t* predicted = tp + classes;
   const std::int64_t* actual = predicted + classes;
-  if (s.kinds[k] != MetricKind::accuracy)
-    return average_score(s.kinds[k], s.averages[k], tp, predicted, actual, classes, s.stats_top_k);
+  if (s.kinds[k] != MetricKind::accuracy || s.averages[k] != MetricAverage::micro)
+    return average_score(s.score_kind(k), s.averages[k], tp, predicted, actual, classes, s.stats_top_k);
   if (!s.accuracy.class_targets) {  // _safe_divide(tp + tn, tp + tn + fp + fn)
     const std::int64_t all = stats.back(), wrong = (predicted[0] - tp[0]) + (actual[0] - tp[0]);
     return all ? static_cast<float>(all - wrong) / static_cast<float>(all) : 0.0f;
@@ -283,8 +280,7 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
   EpochCounts batch;  // the stat scores, counted once for all the metrics that read them
   for (int k = 0; k < s.count; ++k) {
     const MetricKind kind = s.kinds[k];
-    const bool scores = kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score;
-    if (scores || (kind == MetricKind::accuracy && s.modules[k])) {
+    if (s.reads_stats(k)) {
       // A Metric object's batch value (its forward) is its compute() over the batch's stat scores.
       if (batch.empty()) batch.add(s, out, target, n);
       values[k] = stats_score(s, k, batch.stats);

@@ -196,6 +196,16 @@ struct MetricsShape {
            !ranks_scores(kinds[k]);
   }
   bool scored(int k) const { return modules[k] && ranks_scores(kinds[k]); }
+  // Metric k reads the stat scores: precision, recall, f1_score, a counted Metric object, and accuracy
+  // with a macro or weighted average (torchmetrics reduces it as recall's).
+  bool reads_stats(int k) const {
+    return kinds[k] == MetricKind::precision || kinds[k] == MetricKind::recall || kinds[k] == MetricKind::f1_score ||
+           counted(k) || (kinds[k] == MetricKind::accuracy && averages[k] != MetricAverage::micro);
+  }
+  // The score metric k takes from them: accuracy's averaged one is recall's.
+  MetricKind score_kind(int k) const {
+    return kinds[k] == MetricKind::accuracy && averages[k] != MetricAverage::micro ? MetricKind::recall : kinds[k];
+  }
   bool any_scored() const {  // an auroc or average_precision Metric object: the epoch's scores are kept (EpochScores)
     for (int k = 0; k < count; ++k)
       if (scored(k)) return true;

@@ -247,7 +247,7 @@ __global__ void __launch_bounds__(kThreads) clear_epoch_stats_kernel(std::int64_
     epoch_stats[i] = 0;
 }
 
-// auroc (metrics.cpp's batch_auroc): each class's RocPairs, counted by pairs. Per class, 2 * (pairs
+// auroc (metrics.cpp's ranked_class_score): each class's RocPairs, counted by pairs. Per class, 2 * (pairs
 // whose positive ranks above) + (ties), and its positives; then the positions counted. Integers, so
 // exact in any order.
 __device__ unsigned long long roc_above2[kMaxScoreClasses];

@@ -178,11 +178,6 @@ void EpochScores::add(const AccuracyShape& s, const float* out, const void* targ
   }
 }
 
-void EpochScores::add(const EpochScores& other) {
-  scores.insert(scores.end(), other.scores.begin(), other.scores.end());
-  labels.insert(labels.end(), other.labels.begin(), other.labels.end());
-}
-
 double ranked_score(MetricKind kind, const AccuracyShape& s, MetricAverage average, const EpochScores& e) {
   const std::int64_t classes = s.class_targets ? s.classes : 1;
   const std::size_t all = e.labels.size();
@@ -287,9 +282,9 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
     } else if (kind == MetricKind::accuracy) {
       values[k] = count_accuracy(s.accuracy, out, target, n, s.top_k[k]).value();
     } else if (ranks_scores(kind)) {
-      EpochScores batch;  // a Metric object's batch value too (its forward)
-      batch.add(s.accuracy, out, target, n);
-      values[k] = ranked_score(kind, s.accuracy, s.averages[k], batch);
+      EpochScores scores;  // a Metric object's batch value too (its forward)
+      scores.add(s.accuracy, out, target, n);
+      values[k] = ranked_score(kind, s.accuracy, s.averages[k], scores);
     } else {
       const bool squared = s.kinds[k] == MetricKind::mean_squared_error;
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, squared).value();

@@ -160,7 +160,6 @@ struct EpochScores {
   std::vector<float> scores;
   std::vector<std::int64_t> labels;
   void add(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n);  // n rows
-  void add(const EpochScores& other);
   bool empty() const { return labels.empty(); }
 };
 // auroc or average_precision of `scores`, over their classes as `average` says.

@@ -99,8 +99,11 @@ def run_client(argv):
     name = os.environ.get("LTGEN_LIGHTNING_SERVER")
     sock = connect(name) if name and argv and argv[0].endswith(".py") and os.path.isfile(argv[0]) else None
     if sock is not None:
-        send_message(sock, {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}, fds=(0, 1, 2))
-        answer, _ = receive_message(sock)
+        try:
+            send_message(sock, {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}, fds=(0, 1, 2))
+            answer, _ = receive_message(sock)
+        except OSError:  # the server went away before it took the run: run it here
+            answer = None
         if answer and answer.get("accepted"):
             # A SIGTERM (run_ending_all's timeout) closes the connection: the server then kills the run.
             signal.signal(signal.SIGTERM, lambda *_: os._exit(128 + signal.SIGTERM))

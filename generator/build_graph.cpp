@@ -224,6 +224,24 @@ Graph build_graph(const Spec& spec) {
                                : (spec.target.dtype == DType::f32 ? "float32 " : "int64 ") + shape_str(want)) +
              ": use it with a regression loss (MSELoss, L1Loss, ...) over outputs of the target's shape");
   }
+  {  // The GPU's counters hold the stat scores of every top_k those metrics use (a set per top_k).
+    std::vector<std::int64_t> top_ks;
+    for (size_t k = 0; k < spec.metrics.size(); ++k) {
+      const std::string& m = spec.metrics[k];
+      const bool stats = m == "precision" || m == "recall" || m == "f1_score" ||
+                         (m == "accuracy" && (spec.metric_modules[k] || spec.metric_averages[k] != "micro"));
+      if (stats && std::find(top_ks.begin(), top_ks.end(), spec.metric_top_k[k]) == top_ks.end())
+        top_ks.push_back(spec.metric_top_k[k]);
+    }
+    const std::int64_t classes = spec.target.dtype == DType::i64 ? spec.target.num_classes : 1;
+    const auto sets = static_cast<std::int64_t>(top_ks.size());
+    if (sets > 1 && sets * (3 * classes + 1) > 3 * ltrt::kMaxScoreClasses + 1)
+      throw SpecError(spec.path, spec.metrics_pos.back(), "model.metrics",
+                      "precision, recall, f1_score and accuracy as a Metric object or averaged count each class once "
+                      "per top_k; " + std::to_string(sets) + " top_k over " + std::to_string(classes) +
+                      " classes are more than the GPU's counters hold (" + std::to_string(ltrt::kMaxScoreClasses) +
+                      " classes in all): use fewer different top_k");
+  }
   if (per_sample_scalar(g.value(x)) && !losses_per_sample_scalars(spec.loss))
     throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
                     spec.loss.type + (spec.loss.args.count("weight") || spec.loss.args.count("pos_weight") ? " with class weights" : "") +

@@ -723,21 +723,6 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           fail_at(name, path, "\"" + name.str + "\" is listed twice" +
                                   (top_k > 1 ? " with top_k " + std::to_string(top_k) : std::string()) +
                                   ": list each metric once");
-      // precision, recall, f1_score, the counting Metric objects and accuracy with a macro or weighted
-      // average share one set of stat scores.
-      const auto counts_stats = [](const std::string& metric, bool module, const std::string& average) {
-        return metric == "precision" || metric == "recall" || metric == "f1_score" ||
-               (metric == "accuracy" && (module || average != "micro"));
-      };
-      const bool counts = counts_stats(name.str, module, average);
-      for (size_t j = 0; counts && j < spec.metrics.size(); ++j) {
-        const bool other = counts_stats(spec.metrics[j], spec.metric_modules[j], spec.metric_averages[j]);
-        if (other && spec.metric_top_k[j] != top_k)
-          fail_at(name, path, "a top_k of " + std::to_string(top_k) + " beside model.metrics[" + std::to_string(j) +
-                                  "]'s " + std::to_string(spec.metric_top_k[j]) + " is not supported yet: precision, "
-                                  "recall, f1_score and accuracy as a Metric object or with a macro or weighted "
-                                  "average take one top_k in a model");
-      }
       spec.metrics.push_back(name.str);
       spec.metric_top_k.push_back(top_k);
       spec.metric_averages.push_back(average);

@@ -234,11 +234,14 @@ __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __rest
 // actual per class, then the binary positions), added to after each batch's count.
 __device__ unsigned long long epoch_stats[3 * kMaxScoreClasses + 1];
 
-__global__ void __launch_bounds__(kThreads) add_epoch_stats_kernel(std::int64_t classes, std::int64_t positions) {
+// Into set `set`'s entries (MetricsShape::stats_set; 3 * classes + 1 each).
+__global__ void __launch_bounds__(kThreads) add_epoch_stats_kernel(std::int64_t classes, std::int64_t positions,
+                                                                  int set) {
+  unsigned long long* stats = epoch_stats + set * (3 * classes + 1);
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < 3 * classes;
        i += static_cast<std::int64_t>(gridDim.x) * kThreads)
-    epoch_stats[i] += class_stats[i];
-  if (blockIdx.x == 0 && threadIdx.x == 0) epoch_stats[3 * classes] += positions;
+    stats[i] += class_stats[i];
+  if (blockIdx.x == 0 && threadIdx.x == 0) stats[3 * classes] += positions;
 }
 
 __global__ void __launch_bounds__(kThreads) clear_epoch_stats_kernel(std::int64_t entries) {
@@ -522,15 +525,16 @@ void add_ranked(const Context& ctx, EvalSums* sums, int k, const MetricsShape& s
 
 void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, const float* out, const void* target,
                       const MetricsShape& shape, int n) {
-  // The batch's stat scores, once: for precision, recall and f1_score, and the Metric objects' epoch.
+  // The batch's stat scores, once a set (a top_k): for precision, recall, f1_score, accuracy's
+  // averages and the Metric objects' epoch. Each set is counted into class_stats, then scored.
   const AccuracyShape& a = shape.accuracy;
   const std::int64_t classes = shape.score_classes();
-  bool stats = shape.any_counted();
-  for (int k = 0; k < shape.count; ++k) stats = stats || shape.reads_stats(k);
-  if (stats) {
-    if (classes > kMaxScoreClasses)
-      throw Error("precision, recall, f1_score and Metric objects count at most " + std::to_string(kMaxScoreClasses) +
-                  " classes on the GPU; the model has " + std::to_string(classes));
+  const int sets = shape.stats_sets();
+  if (sets > 0 && (classes > kMaxScoreClasses || shape.stats_entries() > 3 * kMaxScoreClasses + 1))
+    throw Error("precision, recall, f1_score and Metric objects count at most " + std::to_string(kMaxScoreClasses) +
+                " classes on the GPU, over all their top_k; the model has " + std::to_string(classes) + " classes and " +
+                std::to_string(sets) + " top_k");
+  for (int set = 0; set < sets; ++set) {
     const std::int64_t positions = static_cast<std::int64_t>(n) * a.per_row;
     clear_class_stats_kernel<<<counting_blocks(3 * classes, kThreads), kThreads, 0, ctx.stream>>>(classes);
     LTRT_CUDA_CHECK_LAUNCH("clear_class_stats_kernel");
@@ -540,26 +544,32 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       LTRT_CUDA_CHECK_LAUNCH("find_logits_outside_unit_kernel");
     }
     const int blocks = counting_blocks(positions, a.class_targets ? kWarps : kThreads);
-    count_class_stats_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, a, positions, shape.stats_top_k);
+    count_class_stats_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, a, positions, shape.set_top_k(set));
     LTRT_CUDA_CHECK_LAUNCH("count_class_stats_kernel");
-    if (shape.any_counted()) {
+    bool counted = false;
+    for (int k = 0; k < shape.count; ++k) {
+      if (!shape.reads_stats(k) || shape.stats_set(k) != set) continue;
+      if (shape.counted(k)) {  // its value is the epoch's, from epoch_stats (take_epoch_counts)
+        counted = true;
+        continue;
+      }
+      // precision, recall, f1_score, accuracy's macro or weighted average
+      const MetricKind score = shape.score_kind(k);
+      add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, score, shape.averages[k], classes, n,
+                                                          top_k_weights(score, shape.top_k_of(k)));
+      LTRT_CUDA_CHECK_LAUNCH("add_score_kernel");
+    }
+    if (counted) {
       add_epoch_stats_kernel<<<counting_blocks(3 * classes, kThreads), kThreads, 0, ctx.stream>>>(
-          classes, a.class_targets ? 0 : positions);
+          classes, a.class_targets ? 0 : positions, set);
       LTRT_CUDA_CHECK_LAUNCH("add_epoch_stats_kernel");
     }
   }
   for (int k = 0; k < shape.count; ++k) {
     const MetricKind kind = shape.kinds[k];
-    if (shape.counted(k)) continue;  // its value is the epoch's, from epoch_stats (take_epoch_counts)
+    if (shape.reads_stats(k)) continue;  // scored with its set above
     if (ranks_scores(kind)) {
       if (!shape.scored(k)) add_ranked(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
-      continue;
-    }
-    if (shape.reads_stats(k)) {  // precision, recall, f1_score, accuracy's macro or weighted average
-      const MetricKind score = shape.score_kind(k);
-      add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, score, shape.averages[k], classes, n,
-                                                          top_k_weights(score, shape.stats_top_k));
-      LTRT_CUDA_CHECK_LAUNCH("add_score_kernel");
       continue;
     }
     const bool accuracy = kind == MetricKind::accuracy;
@@ -585,7 +595,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
 }
 
 std::vector<std::int64_t> take_epoch_counts(const Context& ctx, const MetricsShape& shape) {
-  const std::int64_t entries = 3 * shape.score_classes() + 1;
+  const std::int64_t entries = shape.stats_entries();
   std::vector<unsigned long long> counts(static_cast<std::size_t>(entries));
   LTRT_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));  // the batches' additions are done
   LTRT_CUDA_CHECK(cudaMemcpyFromSymbol(counts.data(), epoch_stats, counts.size() * sizeof(unsigned long long)));

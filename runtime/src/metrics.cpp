@@ -233,9 +233,6 @@ MetricsShape metrics_shape(const ModelDef& model) {
     s.modules[k] = model.metric_modules ? model.metric_modules[k] : false;
     s.top_k[k] = model.metric_top_k ? model.metric_top_k[k] : 1;
   }
-  s.stats_top_k = 1;
-  for (int k = 0; k < s.count; ++k)
-    if (s.reads_stats(k)) s.stats_top_k = s.top_k[k];
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
   return s;
@@ -243,10 +240,12 @@ MetricsShape metrics_shape(const ModelDef& model) {
 
 void EpochCounts::add(const MetricsShape& s, const float* out, const void* target, std::int64_t n) {
   const std::int64_t classes = s.score_classes();
-  std::vector<std::int64_t> batch(static_cast<std::size_t>(3 * classes + 1));
-  count_class_stats(s.accuracy, out, target, n, batch.data(), batch.data() + classes, batch.data() + 2 * classes,
-                    s.stats_top_k);
-  batch.back() = s.accuracy.class_targets ? 0 : n * s.accuracy.per_row;
+  std::vector<std::int64_t> batch(static_cast<std::size_t>(s.stats_entries()));
+  for (int set = 0; set < s.stats_sets(); ++set) {
+    std::int64_t* stats = batch.data() + set * s.set_entries();
+    count_class_stats(s.accuracy, out, target, n, stats, stats + classes, stats + 2 * classes, s.set_top_k(set));
+    stats[3 * classes] = s.accuracy.class_targets ? 0 : n * s.accuracy.per_row;
+  }
   add(batch);
 }
 
@@ -257,13 +256,13 @@ void EpochCounts::add(const std::vector<std::int64_t>& other) {
 
 double stats_score(const MetricsShape& s, int k, const std::vector<std::int64_t>& stats) {
   const std::int64_t classes = s.score_classes();
-  const std::int64_t* tp = stats.data();
+  const std::int64_t* tp = stats.data() + s.stats_set(k) * s.set_entries();
   const std::int64_t* predicted = tp + classes;
   const std::int64_t* actual = predicted + classes;
   if (s.kinds[k] != MetricKind::accuracy || s.averages[k] != MetricAverage::micro)
-    return average_score(s.score_kind(k), s.averages[k], tp, predicted, actual, classes, s.stats_top_k);
+    return average_score(s.score_kind(k), s.averages[k], tp, predicted, actual, classes, s.top_k_of(k));
   if (!s.accuracy.class_targets) {  // _safe_divide(tp + tn, tp + tn + fp + fn)
-    const std::int64_t all = stats.back(), wrong = (predicted[0] - tp[0]) + (actual[0] - tp[0]);
+    const std::int64_t all = actual[classes], wrong = (predicted[0] - tp[0]) + (actual[0] - tp[0]);
     return all ? static_cast<float>(all - wrong) / static_cast<float>(all) : 0.0f;
   }
   std::int64_t hits = 0, counted = 0;  // micro: _safe_divide(tp, tp + fn) over the summed classes

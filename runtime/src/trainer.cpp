@@ -287,7 +287,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
   }
   if (shape.any_counted() && group.distributed()) {
     // Every rank's counts, as float64 sums (exact below 2^53); a rank that saw no batch adds zeros.
-    std::vector<double> all(static_cast<std::size_t>(3 * shape.score_classes() + 1), 0.0);
+    std::vector<double> all(static_cast<std::size_t>(shape.stats_entries()), 0.0);
     for (std::size_t i = 0; i < counts.size() && i < all.size(); ++i) all[i] = static_cast<double>(counts[i]);
     group.sum(all.data(), static_cast<int>(all.size()));
     counts.assign(all.begin(), all.end());

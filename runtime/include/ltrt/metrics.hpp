@@ -3,6 +3,7 @@
 // self.log(..., on_epoch=True) reduces a metric with.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -183,10 +184,7 @@ struct MetricsShape {
   AccuracyShape accuracy;           // how accuracy and the stat scores read the buffers
   std::int64_t per_row;             // a sample's output elements, each against a target (the errors)
   bool modules[kMaxMetrics];        // torchmetrics' Metric objects (ModelDef::metric_modules)
-  std::int64_t top_k[kMaxMetrics];  // each one's top_k (ModelDef::metric_top_k), else 1
-  // The top_k of the stat scores that precision, recall, f1_score and the counted Metric objects
-  // share (the generator gives them one).
-  std::int64_t stats_top_k;
+  std::int64_t top_k[kMaxMetrics];  // each one's top_k (ModelDef::metric_top_k), else 1 (0 counts as 1)
   // Metric k is a Metric object that counts stat scores (accuracy, precision, recall, f1_score; an
   // error's Metric object sums its errors, which the batches' weighted mean already does; auroc's
   // keeps the epoch's scores, scored).
@@ -216,20 +214,50 @@ struct MetricsShape {
     return false;
   }
   std::int64_t score_classes() const { return accuracy.class_targets ? accuracy.classes : 1; }
+  // The metrics that read stat scores count one set of them per top_k (a top_k refines the
+  // predictions), numbered in the order their top_k first appear: metric k's set, set s's top_k,
+  // their number.
+  std::int64_t top_k_of(int k) const { return std::max<std::int64_t>(1, top_k[k]); }
+  int stats_set(int k) const {
+    int set = 0;
+    for (int j = 0; j < count; ++j) {
+      if (!reads_stats(j)) continue;
+      if (top_k_of(j) == top_k_of(k)) return set;
+      bool seen = false;  // j's top_k has a set already
+      for (int i = 0; i < j; ++i) seen = seen || (reads_stats(i) && top_k_of(i) == top_k_of(j));
+      set += !seen;
+    }
+    return set;
+  }
+  std::int64_t set_top_k(int set) const {
+    for (int k = 0; k < count; ++k)
+      if (reads_stats(k) && stats_set(k) == set) return top_k_of(k);
+    return 1;
+  }
+  int stats_sets() const {
+    int sets = 0;
+    for (int k = 0; k < count; ++k)
+      if (reads_stats(k)) sets = std::max(sets, stats_set(k) + 1);
+    return sets;
+  }
+  // EpochCounts' entries: a set's tp, predicted and actual per class and its binary positions, per set.
+  std::int64_t set_entries() const { return 3 * score_classes() + 1; }
+  std::int64_t stats_entries() const { return stats_sets() * set_entries(); }
 };
 MetricsShape metrics_shape(const ModelDef& model);
 
 // The stat scores of an epoch's batches for its Metric objects, summed as torchmetrics' states
-// are (and over DDP's ranks, as Metric.compute syncs them): tp, predicted and actual per class,
-// then the positions counted when binary (accuracy's tp + tn is the positions' complement of
-// fp + fn). Empty until a batch is added.
+// are (and over DDP's ranks, as Metric.compute syncs them): per set (MetricsShape::stats_set), tp,
+// predicted and actual per class, then the positions counted when binary (accuracy's tp + tn is
+// the positions' complement of fp + fn). Empty until a batch is added.
 struct EpochCounts {
   std::vector<std::int64_t> stats;
   void add(const MetricsShape& shape, const float* out, const void* target, std::int64_t n);
   void add(const std::vector<std::int64_t>& other);  // another's (a device's, a rank's) of the same shape
   bool empty() const { return stats.empty(); }
 };
-// Metric k's value from stat scores laid out as EpochCounts' (a batch's or an epoch's): accuracy
+// Metric k's value from stat scores laid out as EpochCounts' (a batch's or an epoch's; its set's):
+// accuracy
 // (micro: tp / (tp + fn), binary (tp + tn) / all), precision, recall or f1_score as average_score.
 double stats_score(const MetricsShape& shape, int k, const std::vector<std::int64_t>& stats);
 

@@ -129,24 +129,33 @@ __global__ void __launch_bounds__(kThreads) sum_errors_kernel(const float* __res
   if (threadIdx.x == 0) block_errors[blockIdx.x] = sum;
 }
 
+// torchmetrics takes the values for probabilities when all those it counts lie in [0, 1]: how many
+// do not (binary logits, for the stat scores; any counted position's, for auroc and
+// average_precision). Cleared by whichever of them runs, on the one evaluation stream.
+__device__ unsigned int values_outside_unit;
+
+__global__ void __launch_bounds__(kThreads) find_values_outside_unit_kernel(const float* __restrict__ out,
+                                                                           const void* __restrict__ target,
+                                                                           AccuracyShape shape,
+                                                                           std::int64_t positions) {
+  const std::int64_t values = positions * (shape.class_targets ? shape.classes : 1);
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < values;
+       i += static_cast<std::int64_t>(gridDim.x) * kThreads) {
+    if (shape.class_targets && static_cast<const std::int64_t*>(target)[i / shape.classes] == shape.ignore_index)
+      continue;
+    if (!(out[i] >= 0.0f && out[i] <= 1.0f)) atomicAdd(&values_outside_unit, 1u);
+  }
+}
+
 // precision, recall, f1_score: each class's true positives, predictions and targets
-// (runtime/src/metrics.cpp's count_class_stats), and whether a binary logit lies outside [0, 1].
+// (runtime/src/metrics.cpp's count_class_stats).
 __device__ unsigned long long class_stats[3 * kMaxScoreClasses];
-__device__ unsigned int logits_outside_unit;
 
 __global__ void __launch_bounds__(kThreads) clear_class_stats_kernel(std::int64_t classes) {
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < 3 * classes;
        i += static_cast<std::int64_t>(gridDim.x) * kThreads)
     class_stats[i] = 0;
-  if (blockIdx.x == 0 && threadIdx.x == 0) logits_outside_unit = 0;
-}
-
-// Binary: torchmetrics takes the logits for probabilities when all of them lie in [0, 1].
-__global__ void __launch_bounds__(kThreads) find_logits_outside_unit_kernel(const float* __restrict__ out,
-                                                                           std::int64_t positions) {
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < positions;
-       i += static_cast<std::int64_t>(gridDim.x) * kThreads)
-    if (!(out[i] >= 0.0f && out[i] <= 1.0f)) atomicAdd(&logits_outside_unit, 1u);
+  if (blockIdx.x == 0 && threadIdx.x == 0) values_outside_unit = 0;
 }
 
 // Multiclass: a warp per position (its argmax, or with top_k above 1 its target when that ranks
@@ -176,7 +185,7 @@ __global__ void __launch_bounds__(kThreads) count_class_stats_kernel(const float
     return;
   }
   __shared__ unsigned long long partial[kWarp];
-  const bool probabilities = logits_outside_unit == 0;
+  const bool probabilities = values_outside_unit == 0;
   const auto* floats = static_cast<const float*>(target);
   unsigned long long tp = 0, predicted = 0, actual = 0;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < positions;
@@ -250,13 +259,12 @@ __global__ void __launch_bounds__(kThreads) clear_epoch_stats_kernel(std::int64_
     epoch_stats[i] = 0;
 }
 
-// auroc (metrics.cpp's ranked_class_score): each class's RocPairs, counted by pairs. Per class, 2 * (pairs
-// whose positive ranks above) + (ties), and its positives; then the positions counted. Integers, so
-// exact in any order.
+// auroc (metrics.cpp's ranked_class_score), counted by pairs: per class, roc_area's 2 * (pairs whose
+// positive ranks above) + (ties), and its positives; then the positions counted. Integers, so exact
+// in any order.
 __device__ unsigned long long roc_above2[kMaxScoreClasses];
 __device__ unsigned long long roc_positives[kMaxScoreClasses];
 __device__ unsigned long long roc_counted;
-__device__ unsigned int scores_outside_unit;  // counted values outside [0, 1]: then they are logits
 
 __global__ void __launch_bounds__(kThreads) clear_roc_kernel(std::int64_t classes) {
   for (std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; c < classes;
@@ -266,21 +274,7 @@ __global__ void __launch_bounds__(kThreads) clear_roc_kernel(std::int64_t classe
   }
   if (blockIdx.x == 0 && threadIdx.x == 0) {
     roc_counted = 0;
-    scores_outside_unit = 0;
-  }
-}
-
-// Whether a counted position's value (each of its classes') lies outside [0, 1].
-__global__ void __launch_bounds__(kThreads) find_scores_outside_unit_kernel(const float* __restrict__ out,
-                                                                           const void* __restrict__ target,
-                                                                           AccuracyShape shape,
-                                                                           std::int64_t positions) {
-  const std::int64_t values = positions * (shape.class_targets ? shape.classes : 1);
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < values;
-       i += static_cast<std::int64_t>(gridDim.x) * kThreads) {
-    if (shape.class_targets && static_cast<const std::int64_t*>(target)[i / shape.classes] == shape.ignore_index)
-      continue;
-    if (!(out[i] >= 0.0f && out[i] <= 1.0f)) atomicAdd(&scores_outside_unit, 1u);
+    values_outside_unit = 0;
   }
 }
 
@@ -291,7 +285,7 @@ __global__ void __launch_bounds__(kThreads) softmax_rows_kernel(const float* __r
   const int lane = threadIdx.x % kWarp;
   for (std::int64_t pos = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / kWarp; pos < positions;
        pos += static_cast<std::int64_t>(gridDim.x) * kWarps) {
-    if (scores_outside_unit == 0) return;  // probabilities already: the pairs read them as they are
+    if (values_outside_unit == 0) return;  // probabilities already: the pairs read them as they are
     const float* row = out + pos * classes;
     float max = row[0];
     for (std::int64_t c = lane; c < classes; c += kWarp) max = fmaxf(max, row[c]);
@@ -308,14 +302,16 @@ __global__ void __launch_bounds__(kThreads) softmax_rows_kernel(const float* __r
   }
 }
 
-// Position j's probability of class c, and whether it is counted (-1: not) and positive.
+// Position j's probability of class c, and whether it is counted (-1: not, or past the batch's
+// positions) and positive.
 struct RocScore {
   float p;
   int label;  // -1 left out, 0 negative, 1 positive
 };
 __device__ RocScore roc_score(const float* __restrict__ out, const void* __restrict__ target,
                               const float* __restrict__ rows, const AccuracyShape& shape, std::int64_t j,
-                              std::int64_t c, bool probabilities) {
+                              std::int64_t positions, std::int64_t c, bool probabilities) {
+  if (j >= positions) return {0.0f, -1};
   if (!shape.class_targets) {
     const float x = out[j];
     return {probabilities ? x : logit_probability(x), static_cast<const float*>(target)[j] > 0.5f ? 1 : 0};
@@ -326,6 +322,16 @@ __device__ RocScore roc_score(const float* __restrict__ out, const void* __restr
   return {probabilities ? x : expf(x - rows[2 * j]) / rows[2 * j + 1], t == c ? 1 : 0};
 }
 
+// The block's scores of positions j0 .. j0 + kThreads into `chunk`, once every thread is done with
+// the last chunk.
+__device__ void load_roc_chunk(RocScore* chunk, const float* __restrict__ out, const void* __restrict__ target,
+                               const float* __restrict__ rows, const AccuracyShape& shape, std::int64_t j0,
+                               std::int64_t positions, std::int64_t c, bool probabilities) {
+  __syncthreads();
+  chunk[threadIdx.x] = roc_score(out, target, rows, shape, j0 + threadIdx.x, positions, c, probabilities);
+  __syncthreads();
+}
+
 // A block per (class, tile of kThreads positions): each positive of the tile against every negative
 // of the batch, kThreads at a time through shared memory. Classes along x (up to 65536), tiles
 // along y (a grid-stride loop beyond the y limit).
@@ -333,27 +339,20 @@ __global__ void __launch_bounds__(kThreads) count_roc_pairs_kernel(const float* 
                                                                   const void* __restrict__ target,
                                                                   const float* __restrict__ rows, AccuracyShape shape,
                                                                   std::int64_t positions) {
-  __shared__ float chunk_p[kThreads];
-  __shared__ int chunk_label[kThreads];
+  __shared__ RocScore chunk[kThreads];
   __shared__ unsigned long long partial[kWarp];
   const std::int64_t c = blockIdx.x;
-  const bool probabilities = scores_outside_unit == 0;
+  const bool probabilities = values_outside_unit == 0;
   for (std::int64_t tile = blockIdx.y; tile * kThreads < positions; tile += gridDim.y) {
     const std::int64_t i = tile * kThreads + threadIdx.x;
-    const RocScore mine = i < positions ? roc_score(out, target, rows, shape, i, c, probabilities) : RocScore{0.0f, -1};
+    const RocScore mine = roc_score(out, target, rows, shape, i, positions, c, probabilities);
     unsigned long long above2 = 0;
     for (std::int64_t j0 = 0; j0 < positions; j0 += kThreads) {
-      __syncthreads();  // the last chunk's readers are done
-      const RocScore theirs = j0 + threadIdx.x < positions
-                                  ? roc_score(out, target, rows, shape, j0 + threadIdx.x, c, probabilities)
-                                  : RocScore{0.0f, -1};
-      chunk_p[threadIdx.x] = theirs.p;
-      chunk_label[threadIdx.x] = theirs.label;
-      __syncthreads();
+      load_roc_chunk(chunk, out, target, rows, shape, j0, positions, c, probabilities);
       if (mine.label == 1)
         for (int j = 0; j < kThreads; ++j)
-          if (chunk_label[j] == 0)
-            above2 += probability_above(mine.p, chunk_p[j]) ? 2u : (probability_above(chunk_p[j], mine.p) ? 0u : 1u);
+          if (chunk[j].label == 0)
+            above2 += probability_above(mine.p, chunk[j].p) ? 2u : (probability_above(chunk[j].p, mine.p) ? 0u : 1u);
     }
     above2 = block_reduce(above2, partial, 0ull, Sum());
     const unsigned long long positives = block_reduce<unsigned long long>(mine.label == 1, partial, 0ull, Sum());
@@ -378,31 +377,24 @@ __global__ void __launch_bounds__(kThreads) sum_precisions_kernel(const float* _
                                                                  const void* __restrict__ target,
                                                                  const float* __restrict__ rows, AccuracyShape shape,
                                                                  std::int64_t positions) {
-  __shared__ float chunk_p[kThreads];
-  __shared__ int chunk_label[kThreads];
+  __shared__ RocScore chunk[kThreads];
   __shared__ double partial[kWarp];
   __shared__ unsigned long long counts[kWarp];
   const std::int64_t c = blockIdx.x;
-  const bool probabilities = scores_outside_unit == 0;
+  const bool probabilities = values_outside_unit == 0;
   double sum = 0;
   unsigned long long positives = 0, counted = 0;
   for (std::int64_t tile = 0; tile < positions; tile += kThreads) {
     const std::int64_t i = tile + threadIdx.x;
-    const RocScore mine = i < positions ? roc_score(out, target, rows, shape, i, c, probabilities) : RocScore{0.0f, -1};
+    const RocScore mine = roc_score(out, target, rows, shape, i, positions, c, probabilities);
     std::int64_t above = 0, positives_above = 0;
     for (std::int64_t j0 = 0; j0 < positions; j0 += kThreads) {
-      __syncthreads();  // the last chunk's readers are done
-      const RocScore theirs = j0 + threadIdx.x < positions
-                                  ? roc_score(out, target, rows, shape, j0 + threadIdx.x, c, probabilities)
-                                  : RocScore{0.0f, -1};
-      chunk_p[threadIdx.x] = theirs.p;
-      chunk_label[threadIdx.x] = theirs.label;
-      __syncthreads();
+      load_roc_chunk(chunk, out, target, rows, shape, j0, positions, c, probabilities);
       if (mine.label == 1)
         for (int j = 0; j < kThreads; ++j)
-          if (chunk_label[j] >= 0 && !probability_above(mine.p, chunk_p[j])) {
+          if (chunk[j].label >= 0 && !probability_above(mine.p, chunk[j].p)) {
             ++above;
-            positives_above += chunk_label[j];
+            positives_above += chunk[j].label;
           }
     }
     if (mine.label == 1) {
@@ -500,9 +492,9 @@ void add_ranked(const Context& ctx, EvalSums* sums, int k, const MetricsShape& s
   clear_roc_kernel<<<counting_blocks(classes, kThreads), kThreads, 0, ctx.stream>>>(classes);
   LTRT_CUDA_CHECK_LAUNCH("clear_roc_kernel");
   const std::int64_t values = positions * (a.class_targets ? a.classes : 1);
-  find_scores_outside_unit_kernel<<<counting_blocks(values, kThreads), kThreads, 0, ctx.stream>>>(out, target, a,
+  find_values_outside_unit_kernel<<<counting_blocks(values, kThreads), kThreads, 0, ctx.stream>>>(out, target, a,
                                                                                                    positions);
-  LTRT_CUDA_CHECK_LAUNCH("find_scores_outside_unit_kernel");
+  LTRT_CUDA_CHECK_LAUNCH("find_values_outside_unit_kernel");
   if (a.class_targets) {
     softmax_rows_kernel<<<counting_blocks(positions, kWarps), kThreads, 0, ctx.stream>>>(out, rows, a.classes,
                                                                                         positions);
@@ -539,9 +531,9 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     clear_class_stats_kernel<<<counting_blocks(3 * classes, kThreads), kThreads, 0, ctx.stream>>>(classes);
     LTRT_CUDA_CHECK_LAUNCH("clear_class_stats_kernel");
     if (!a.class_targets) {
-      find_logits_outside_unit_kernel<<<counting_blocks(positions, kThreads), kThreads, 0, ctx.stream>>>(out,
-                                                                                                      positions);
-      LTRT_CUDA_CHECK_LAUNCH("find_logits_outside_unit_kernel");
+      find_values_outside_unit_kernel<<<counting_blocks(positions, kThreads), kThreads, 0, ctx.stream>>>(out, target,
+                                                                                                      a, positions);
+      LTRT_CUDA_CHECK_LAUNCH("find_values_outside_unit_kernel");
     }
     const int blocks = counting_blocks(positions, a.class_targets ? kWarps : kThreads);
     count_class_stats_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, a, positions, shape.set_top_k(set));

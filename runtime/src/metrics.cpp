@@ -114,18 +114,18 @@ float ranked_class_score(MetricKind kind, std::vector<std::pair<float, bool>>& s
               return probability_above(b.first, a.first);
             });
   if (kind == MetricKind::auroc) {
-    RocPairs r;
+    std::int64_t above2 = 0, positives_below = 0, negatives_below = 0;
     for (std::size_t i = 0; i < scored.size();) {
       std::size_t j = i;
       std::int64_t positives = 0, negatives = 0;
       for (; j < scored.size() && !probability_above(scored[j].first, scored[i].first); ++j)
         (scored[j].second ? positives : negatives) += 1;
-      r.above2 += positives * (2 * r.negatives + negatives);
-      r.positives += positives;
-      r.negatives += negatives;
+      above2 += positives * (2 * negatives_below + negatives);
+      positives_below += positives;
+      negatives_below += negatives;
       i = j;
     }
-    return roc_area(r.above2, r.positives, r.negatives);
+    return roc_area(above2, positives_below, negatives_below);
   }
   double sum = 0;
   std::int64_t above = 0, positives_above = 0;

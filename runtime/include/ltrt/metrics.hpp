@@ -133,10 +133,7 @@ LTRT_HOST_DEVICE inline double ranked_average(MetricAverage average, double tota
 // of (positive, negative) pairs whose positive ranks above, ties counting half: twice that count
 // over 2 * positives * negatives. A class without positives or negatives scores 0 (torchmetrics'
 // zero curve). Classes combine as their macro mean or their weighted mean by targets.
-struct RocPairs {
-  std::int64_t above2 = 0;  // 2 * (pairs the positive ranks above) + (pairs that tie)
-  std::int64_t positives = 0, negatives = 0;
-};
+// roc_area takes those counts: above2 = 2 * (pairs the positive ranks above) + (pairs that tie).
 LTRT_HOST_DEVICE inline float roc_area(std::int64_t above2, std::int64_t positives, std::int64_t negatives) {
   if (positives == 0 || negatives == 0) return 0.0f;
   return static_cast<float>(static_cast<double>(above2) /
@@ -152,7 +149,7 @@ LTRT_HOST_DEVICE inline float roc_term(MetricAverage average, float area, std::i
   if (average != MetricAverage::weighted) return area;
   return all != 0 ? area * (static_cast<float>(targets) / static_cast<float>(all)) : 0.0f;
 }
-// The probabilities auroc ranks, of batches (one batch's for its functional value, an epoch's for a
+// The probabilities auroc and average_precision rank, of batches (one batch's for its functional value, an epoch's for a
 // Metric object, whose compute() ranks every position the epoch counted, every DDP rank's): per
 // counted position its classes' probabilities (binary: one) and its label (a class; binary 1 or 0).
 // Each batch decides for itself whether its values are probabilities already, as torchmetrics'

@@ -647,7 +647,7 @@ class Fit {
   }
   EvalSums train_epoch_sums_;
   EpochCounts train_epoch_counts_;  // model.log.on_epoch: the Metric objects' stat scores
-  EpochScores train_epoch_scores_;  // ... and an auroc Metric object's probabilities
+  EpochScores train_epoch_scores_;  // ... and auroc's and average_precision's objects' probabilities
   bool has_loss_ = false;
   // The last training step's loss and accuracy are read from the backend when something needs
   // them (fetch_step_metrics): a GPU step is still running when train() returns.

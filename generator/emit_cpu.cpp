@@ -561,7 +561,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line("m.optimizer.kind = ltrt::OptimizerKind::" + kind + ";");
   for (const auto& [field, value] : config_fields(optimizer_args(o.type, o)))
     w.line("m.optimizer." + field + " = " + value + ";");
-  if (!o.param_groups.empty()) {
+  if (!o.param_groups.empty() || spec.backbone_finetuning) {
     // A group's other hyperparameters (betas, momentum, ...): the optimizer's, changed where it sets them.
     std::vector<std::string> own(plan.groups.size());
     for (size_t i = 0; i < plan.groups.size(); ++i) {
@@ -587,7 +587,10 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       const ParamGroup& pg = r.group;
       std::string members;
       for (int p : pg.params) members += (members.empty() ? "" : ", ") + g.value(p).torch_name;
-      for (const std::string& c : comment_lines((pg.name.empty() ? "" : pg.name + ": ") + members, 90)) w.line(c);
+      const bool backbone = spec.backbone_finetuning && i + 1 == plan.groups.size();
+      const std::string label = backbone ? "the backbone (BackboneFinetuning adds it at its unfreeze epoch): "
+                                         : pg.name.empty() ? "" : pg.name + ": ";
+      for (const std::string& c : comment_lines(label + members, 90)) w.line(c);
       w.line("{" + (pg.name.empty() ? std::string("nullptr") : cpp_string_literal(pg.name)) + ", " +
              num(pg.options.lr) + ", " + num(pg.options.weight_decay) + ", " + std::to_string(r.begin) + ", " +
              std::to_string(r.count) + (own[i].empty() ? "" : ", &" + own[i]) + "},");
@@ -595,6 +598,8 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     w.close(";");
     w.line("m.param_groups = kParamGroups;");
     w.line("m.num_param_groups = " + std::to_string(plan.groups.size()) + ";");
+    if (spec.backbone_finetuning)
+      w.line("m.backbone_group = true;  // the last group: BackboneFinetuning adds it at its unfreeze epoch");
   }
   w.line("// data");
   w.line("m.data.batch_size = kBatch;");

@@ -11,6 +11,7 @@
 #include <ltrt/python_repr.hpp>
 
 #include "code_writer.hpp"
+#include "name_patterns.hpp"
 #include "op.hpp"
 #include "optimizer_args.hpp"
 #include "version.hpp"
@@ -215,6 +216,8 @@ std::string instance(const JsonValue& entry, const char* module_path) {
         for (const auto& [epoch, factor] : value.members)  // keys checked as epochs by Callbacks::read
           d += (d.empty() ? "" : ", ") + std::to_string(std::stoll(epoch)) + ": " + py(factor);
         s += "{" + d + "}";
+      } else if (name == "BackboneFinetuning" && key == "lambda_func" && value.is_string()) {
+        s += value.str;  // a Python lambda (ltrt/python_lambda.hpp parsed it when ltgen read the spec)
       } else {
         s += py(value);
       }
@@ -389,6 +392,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("import argparse");
   if (!spec.optimizer.param_groups.empty() || !spec.freeze.empty()) w.line("import fnmatch");
   if (spec.trainer.scheduler && lambda_scheduler(*spec.trainer.scheduler)) w.line("import math  # lr_lambda's");
+  else if (spec.backbone_finetuning) w.line("import math  # BackboneFinetuning's lambda_func may use it");
   w.line();
   w.line("import numpy as np");
   w.line("import torch");
@@ -726,6 +730,33 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   }
   w.close();
   w.line();
+  if (spec.backbone_finetuning) {
+    // The modules that hold the backbone's parameters directly, in state_dict order, those inside
+    // another of them left out (BaseFinetuning walks each module's submodules).
+    std::vector<std::string> owners;
+    for (int p : g.params) {
+      const Value& v = g.value(p);
+      const bool in_backbone = v.backbone || (spec.backbone_train_bn && !v.frozen && [&] {
+        for (const std::string& q : spec.backbone.patterns) if (fnmatch_case(q, v.torch_name)) return true;
+        return false;
+      }());
+      if (!in_backbone) continue;
+      const std::string owner = v.torch_name.substr(0, v.torch_name.rfind('.'));
+      const bool covered = std::any_of(owners.begin(), owners.end(), [&](const std::string& o) {
+        return o == owner || owner.compare(0, o.size() + 1, o + ".") == 0;
+      });
+      if (!covered) owners.push_back(owner);
+    }
+    std::string list;
+    for (const std::string& o : owners) list += (list.empty() ? "" : ", ") + ltrt::json::quote(o);
+    w.line("@property");
+    w.open("def backbone(self)");
+    w.line("# model.backbone: the modules BackboneFinetuning freezes, then unfreezes at its epoch (a view");
+    w.line("# made on each access, so that state_dict keeps the modules' own names).");
+    w.line("return nn.ModuleList([self.get_submodule(name) for name in [" + list + "]])");
+    w.close();
+    w.line();
+  }
   const std::string input = spec.inputs.at(0).name;
   std::string arguments;  // model.inputs in order: forward's arguments, as each batch holds them
   for (const InputSpec& in : spec.inputs) arguments += ", " + in.name;
@@ -867,7 +898,10 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   std::string args;
   for (const OptimizerArg& a : optimizer_args(o.type, o)) args += (args.empty() ? "" : ", ") + a.key + "=" + python_value(a);
   if (o.param_groups.empty()) {
-    const std::string params = spec.freeze.empty() ? "self.parameters()" : "[p for p in self.parameters() if p.requires_grad]";
+    // (BackboneFinetuning froze the backbone in setup, before configure_optimizers.)
+    const std::string params = spec.freeze.empty() && !spec.backbone_finetuning
+                                   ? "self.parameters()"
+                                   : "[p for p in self.parameters() if p.requires_grad]";
     w.line("optimizer = torch.optim." + o.type + "(" + params + ", " + args + ")");
   } else {
     // ltgen's optimizer.param_groups: each parameter joins the first group one of whose patterns
@@ -888,7 +922,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("patterns = [" + patterns + "]");
     w.line("groups = [" + groups + "]");
     w.open("for name, p in self.named_parameters()");
-    if (!spec.freeze.empty()) w.line("if not p.requires_grad: continue  # frozen: in no group");
+    if (!spec.freeze.empty() || spec.backbone_finetuning)
+      w.line("if not p.requires_grad: continue  # frozen (model.freeze, or the backbone until unfrozen): in no group");
     w.line("first = next(i for i, group in enumerate(patterns) if any(fnmatch.fnmatchcase(name, q) for q in group))");
     w.line("groups[first][\"params\"].append(p)");
     w.close();

@@ -5,21 +5,54 @@
 
 namespace ltgen {
 
+namespace {
+std::vector<ParamGroup> configured_groups(const Spec& spec, const std::vector<int>& trainable,
+                                          const std::vector<std::string>& names, std::vector<std::string> frozen,
+                                          const std::vector<std::string>& backbone);
+}  // namespace
+
 std::vector<ParamGroup> assign_param_groups(const Graph& g, const Spec& spec) {
   // Frozen parameters (model.freeze) are in no group: torch's optimizers skip a parameter without
   // a gradient, so a group that holds them steps as one that does not.
-  std::vector<int> trainable;
-  std::vector<std::string> names, frozen;
+  // BackboneFinetuning's backbone is frozen when configure_optimizers runs: in none of its groups,
+  // it joins as a group of its own, the last, with the optimizer's defaults (add_param_group).
+  std::vector<int> trainable, backbone;
+  std::vector<std::string> names, frozen, backbone_names;
   for (int p : g.params) {
     if (g.value(p).frozen) {
       frozen.push_back(g.value(p).torch_name);
+      continue;
+    }
+    if (g.value(p).backbone) {
+      backbone.push_back(p);
+      backbone_names.push_back(g.value(p).torch_name);
       continue;
     }
     trainable.push_back(p);
     names.push_back(g.value(p).torch_name);
   }
   const OptimizerSpec& o = spec.optimizer;
+  std::vector<ParamGroup> groups = configured_groups(spec, trainable, names, frozen, backbone_names);
+  if (!backbone.empty()) {
+    if (groups.size() >= static_cast<size_t>(ltrt::kMaxParamGroups))
+      throw SpecError(spec.path, o.param_groups_pos, "optimizer.param_groups",
+                      "has " + std::to_string(groups.size()) + " groups, and BackboneFinetuning adds the backbone's: "
+                      "at most " + std::to_string(ltrt::kMaxParamGroups) + " in all are supported");
+    groups.push_back({"", o, backbone});
+  }
+  return groups;
+}
+
+namespace {
+
+// The groups configure_optimizers makes over `trainable` (named `names`).
+std::vector<ParamGroup> configured_groups(const Spec& spec, const std::vector<int>& trainable,
+                                          const std::vector<std::string>& names, std::vector<std::string> frozen,
+                                          const std::vector<std::string>& backbone) {
+  const OptimizerSpec& o = spec.optimizer;
   if (o.param_groups.empty()) return {{"", o, trainable}};
+  // A pattern that matches frozen or backbone parameters only names parameters no group holds then.
+  frozen.insert(frozen.end(), backbone.begin(), backbone.end());
 
   std::vector<ParamGroup> groups;
   for (const ParamGroupSpec& s : o.param_groups) groups.push_back({s.name, s.options, {}});
@@ -27,7 +60,8 @@ std::vector<ParamGroup> assign_param_groups(const Graph& g, const Spec& spec) {
   for (size_t i = 0; i < o.param_groups.size(); ++i) {
     const std::vector<bool> hit =
         match_names(spec, o.param_groups[i].params, names, frozen,
-                    {"frozen parameters", ", which are in no group; remove the pattern or narrow model.freeze"});
+                    {"frozen parameters", ", which are in no group (model.freeze, or model.backbone: BackboneFinetuning's "
+                     "group); remove the pattern or narrow model.freeze"});
     for (size_t p = 0; p < names.size(); ++p)
       if (hit[p] && group_of[p] < 0) group_of[p] = static_cast<int>(i);
   }
@@ -51,5 +85,7 @@ std::vector<ParamGroup> assign_param_groups(const Graph& g, const Spec& spec) {
                       "patterns before it");
   return groups;
 }
+
+}  // namespace
 
 }  // namespace ltgen

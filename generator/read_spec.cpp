@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include <ltrt/backbone_finetuning.hpp>
 #include <ltrt/callbacks.hpp>
 #include <ltrt/config_reader.hpp>
 #include <ltrt/fs.hpp>
@@ -739,6 +740,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
   }
   if (const JsonValue* freeze = m.get("freeze"); freeze && freeze->kind != Kind::null)
     spec.freeze = read_name_patterns(*freeze, "model.freeze", "[\"layers.0.*\"] (torch's parameter names)");
+  if (const JsonValue* backbone = m.get("backbone"); backbone && backbone->kind != Kind::null)
+    spec.backbone = read_name_patterns(*backbone, "model.backbone", "[\"layers.0.*\", \"layers.1.*\"] (torch's parameter names)");
   m.finish();
 }
 
@@ -1110,6 +1113,25 @@ Spec parse_checked(const std::string& path, const std::string& text) {
       throw SpecError(path, at, "trainer.callbacks",
                       "SWA with `swa_epoch_start` as a float is not supported when `max_epochs=-1`. Please provide "
                       "`swa_epoch_start` as an integer (or set trainer.max_epochs).");
+  }
+  if (const ltrt::BackboneFinetuning* bf = callbacks.backbone_finetuning()) {
+    spec.backbone_finetuning = true;
+    spec.backbone_train_bn = bf->options().train_bn;
+  }
+  {
+    const JsonValue* t = root.find("trainer");
+    const JsonValue* list = t ? t->find("callbacks") : nullptr;
+    if (!spec.backbone.empty() && !spec.backbone_finetuning)
+      throw SpecError(path, spec.backbone.pos[0], "model.backbone",
+                      "names the module a BackboneFinetuning callback unfreezes, and trainer.callbacks has none: add "
+                      "{\"class_path\": \"BackboneFinetuning\", ...} there, or leave model.backbone out (model.freeze "
+                      "freezes parameters for the whole fit)");
+    const bool distributed = spec.trainer.processes() > 1;
+    if (const std::string refused = ltrt::backbone_finetuning_refusal(callbacks, !spec.backbone.empty(),
+                                                                      spec.trainer.scheduler.has_value(), distributed);
+        !refused.empty())
+      throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks",
+                      refused.substr(refused.find(": ") + 2));
   }
   if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);
   top.finish();

@@ -143,6 +143,13 @@ struct Spec {
   // model.freeze: parameters with requires_grad=False (no gradient, no optimizer step), as a
   // LightningModule's `self.backbone.requires_grad_(False)`.
   NamePatterns freeze;
+  // model.backbone: the LightningModule's `backbone` for a BackboneFinetuning callback, by its
+  // parameters' names or glob patterns (whole modules). With the callback (backbone_finetuning),
+  // its parameters (BatchNorm's aside under train_bn) form the last parameter group, which joins
+  // the optimizer at the unfreeze epoch.
+  NamePatterns backbone;
+  bool backbone_finetuning = false;  // trainer.callbacks has a BackboneFinetuning
+  bool backbone_train_bn = true;     // ... and its train_bn
   OptimizerSpec optimizer;
   ltrt::TrainerConfig trainer;  // seed_everything and the trainer section
   // torch.set_float32_matmul_precision: "highest" (torch's default), "high" or "medium". On the

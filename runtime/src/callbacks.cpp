@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "ltrt/backbone_finetuning.hpp"
 #include "ltrt/config_reader.hpp"
 #include "ltrt/early_stopping.hpp"
 #include "ltrt/error.hpp"
@@ -93,14 +94,14 @@ namespace {
 const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer",
                                   "GradientAccumulationScheduler", "WeightAveraging", "EMAWeightAveraging",
                                   "StochasticWeightAveraging", "OnExceptionCheckpoint", "TQDMProgressBar",
-                                  "ModelSummary", "LearningRateFinder"};
+                                  "ModelSummary", "LearningRateFinder", "BackboneFinetuning"};
 // The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
 const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer",
                                 "gradient_accumulation_scheduler", "weight_averaging", "weight_averaging",
                                 "stochastic_weight_avg", "on_exception_checkpoint", "progress.tqdm_progress",
-                                "model_summary", "lr_finder"};
+                                "model_summary", "lr_finder", "finetuning"};
 // Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
-const char* const kNotYet[] = {"BackboneFinetuning", "BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
+const char* const kNotYet[] = {"BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
                                "Checkpoint", "DeviceStatsMonitor",
                                "LambdaCallback", "ModelPruning",
                                "ProgressBar", "RichModelSummary", "RichProgressBar",
@@ -115,7 +116,7 @@ bool is_stateful(const Callback& cb) {
   // is_overridden("state_dict"): EarlyStopping, ModelCheckpoint, Timer and the averaging callbacks
   return dynamic_cast<const EarlyStopping*>(&cb) || dynamic_cast<const ModelCheckpoint*>(&cb) ||
          dynamic_cast<const Timer*>(&cb) || dynamic_cast<const WeightAveraging*>(&cb) ||
-         dynamic_cast<const StochasticWeightAveraging*>(&cb);
+         dynamic_cast<const StochasticWeightAveraging*>(&cb) || dynamic_cast<const BackboneFinetuning*>(&cb);
 }
 
 // The class name of a class_path, or "" when the path is not a lightning callbacks path.
@@ -150,7 +151,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
                              " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
                              "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, "
                              "StochasticWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, ModelSummary, "
-                             "LearningRateFinder)");
+                             "LearningRateFinder, BackboneFinetuning)");
   }
   const json::Value* args = e.get("init_args");
   e.finish();
@@ -169,6 +170,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   if (name == "TQDMProgressBar") return TQDMProgressBar::read(init);
   if (name == "ModelSummary") return ModelSummary::read(init);
   if (name == "LearningRateFinder") return LearningRateFinder::read(init);
+  if (name == "BackboneFinetuning") return BackboneFinetuning::read(init);
   return Timer::read(init);
 }
 
@@ -308,6 +310,7 @@ StochasticWeightAveraging* Callbacks::stochastic_weight_averaging() const { retu
 const TQDMProgressBar* Callbacks::progress_bar() const { return first<TQDMProgressBar>(); }
 const ModelSummary* Callbacks::model_summary() const { return first<ModelSummary>(); }
 LearningRateFinder* Callbacks::learning_rate_finder() const { return first<LearningRateFinder>(); }
+const BackboneFinetuning* Callbacks::backbone_finetuning() const { return first<BackboneFinetuning>(); }
 EarlyStopping* Callbacks::early_stopping_callback() const { return first<EarlyStopping>(); }
 
 std::vector<ModelCheckpoint*> Callbacks::checkpoint_callbacks() const {

@@ -276,6 +276,9 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
     for (float v : state.group_states) values.push(json::Value::make_number(v));
     optimizer.set(group_state_name(model.optimizer.kind), std::move(values));
   }
+  if (model.backbone_group)  // BackboneFinetuning: the step the backbone's group joined at (null: not yet)
+    optimizer.set("backbone_added_at", state.backbone_added_at < 0 ? json::Value()
+                                                                  : json::Value::make_integer(state.backbone_added_at));
   if (!state.lrs.empty()) {
     json::Value lrs = json::Value::make_array();
     for (double lr : state.lrs) lrs.push(json::Value::make_number(lr));
@@ -379,6 +382,14 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     if (state.group_states.size() != groups)
       throw Error(path + ": __metadata__ 'optimizer' has " + std::to_string(state.group_states.size()) + " " + key +
                   " values, one per parameter group; this program's " + kind + " has " + std::to_string(groups));
+  }
+  if (model.backbone_group) {
+    const json::Value* at = optimizer.find("backbone_added_at");
+    if (at == nullptr || !(at->is_null() || (at->is_integer && at->integer >= 0 && at->integer <= state.optimizer_step)))
+      throw Error(path + ": __metadata__ 'optimizer' has no 'backbone_added_at' (null, or the step at which "
+                         "BackboneFinetuning added the backbone's parameter group): it was not written by this "
+                         "program's model; give a checkpoint of it");
+    state.backbone_added_at = at->is_null() ? -1 : at->integer;
   }
   if (const json::Value* lrs = optimizer.find("lr")) {  // absent from earlier ltgen versions' checkpoints
     const std::size_t groups = model.num_param_groups == 0 ? 1 : static_cast<std::size_t>(model.num_param_groups);

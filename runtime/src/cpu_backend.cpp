@@ -131,7 +131,8 @@ void clip_gradients(float* g, std::int64_t n, double clip_val, bool by_value) {
 }
 
 void clip_and_step(const ModelDef& model, std::byte* arena, double clip_val, bool clip_by_value, Optimizer& optimizer) {
-  if (clip_val > 0) clip_gradients(grad_region(model, arena), trainable_elements(model), clip_val, clip_by_value);
+  // The active groups' gradients only: a backbone's before BackboneFinetuning adds it are None in torch.
+  if (clip_val > 0) clip_gradients(grad_region(model, arena), optimizer.active_elements(), clip_val, clip_by_value);
   optimizer.step();
 }
 

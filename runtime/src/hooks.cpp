@@ -21,8 +21,22 @@ void Trainer::set_lr(double lr) {
 }
 
 int Trainer::num_param_groups() const {
-  return static_cast<int>(param_groups_of(*access_.model).size());
+  if (access_.optimizer) return access_.optimizer->num_active_groups();
+  // Outside fit: the groups configure_optimizers makes (a backbone's joins during fit).
+  return static_cast<int>(param_groups_of(*access_.model).size()) - (access_.model->backbone_group ? 1 : 0);
 }
+
+namespace {
+
+// requires_grad=False now: model.freeze's, and a backbone's until BackboneFinetuning unfreezes it.
+bool frozen_now(const ModelDef& m, const ParamDef& p, const Optimizer* optimizer) {
+  if (is_frozen(m, p)) return true;
+  if (!m.backbone_group || (optimizer && optimizer->backbone_added())) return false;
+  const ParamGroupDef& backbone = m.param_groups[m.num_param_groups - 1];
+  return static_cast<std::int64_t>(p.flat_index) >= backbone.begin;
+}
+
+}  // namespace
 
 double Trainer::lr(int group) const {
   if (group < 0 || group >= num_param_groups())
@@ -56,7 +70,7 @@ std::vector<std::string> Trainer::parameter_names() const {
 bool Trainer::requires_grad(const std::string& name) const {
   const ModelDef& m = *access_.model;
   for (int i = 0; i < m.num_params; ++i)
-    if (name == m.params[i].value.name) return !is_frozen(m, m.params[i]);
+    if (name == m.params[i].value.name) return !frozen_now(m, m.params[i], access_.optimizer);
   throw Error("trainer.requires_grad: the model has no parameter '" + name + "'" + did_you_mean(name, parameter_names()));
 }
 
@@ -65,8 +79,10 @@ TensorView Trainer::view(const std::string& name, bool gradient) const {
   for (int i = 0; i < m.num_params; ++i) {
     const ParamDef& p = m.params[i];
     if (name != p.value.name) continue;
-    if (gradient && is_frozen(m, p))  // torch's .grad is None for requires_grad=False
-      throw Error("trainer.grad: '" + name + "' is frozen (model.freeze): it has no gradient");
+    if (gradient && frozen_now(m, p, access_.optimizer))  // torch's .grad is None for requires_grad=False
+      throw Error("trainer.grad: '" + name + "' is frozen (" +
+                  (is_frozen(m, p) ? "model.freeze" : "model.backbone, until BackboneFinetuning unfreezes it") +
+                  "): it has no gradient");
     TensorView v;
     v.shape.assign(p.value.shape, p.value.shape + p.value.rank);
     v.numel = p.value.numel();

@@ -65,11 +65,15 @@ std::string model_summary(const ModelDef& model) {
   const std::string rule(line_width, '-');
   out.replace(out.find("@RULE@"), 6, rule);
   out += rule + "\n";
+  // Lightning prints it at fit's start, after BackboneFinetuning's setup froze the backbone (again on
+  // a resumed fit): the backbone's group counts as non-trainable.
+  std::int64_t frozen = model.num_frozen_elements;
+  if (model.backbone_group) frozen += model.param_groups[model.num_param_groups - 1].count;
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "%-10s Trainable params\n%-10s Non-trainable params\n%-10s Total params\n%-10.3f Total estimated model params size (MB)\n",
-                human_readable_count(total - model.num_frozen_elements).c_str(),
-                human_readable_count(model.num_frozen_elements).c_str(), human_readable_count(total).c_str(),
+                human_readable_count(total - frozen).c_str(), human_readable_count(frozen).c_str(),
+                human_readable_count(total).c_str(),
                 static_cast<double>(total) * 4.0 / 1e6);
   return out + buf;
 }

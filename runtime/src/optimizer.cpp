@@ -144,24 +144,38 @@ Optimizer::Optimizer(const ModelDef& model, std::byte* arena)
   }
 }
 
+void Optimizer::add_backbone_group(double lr) {
+  if (!model_.backbone_group)
+    throw Error(std::string("model '") + model_.name + "' has no backbone group (model.backbone); regenerate it with ltgen");
+  if (!backbone_added()) backbone_added_at_ = step_count_;
+  lrs_.back() = lr;
+}
+
+std::int64_t Optimizer::active_elements() const {
+  const ParamGroupDef& last = groups_[static_cast<std::size_t>(num_active_groups() - 1)];
+  return last.begin + last.count;
+}
+
 void Optimizer::step() {
   float* param = param_region(model_, arena_);
   const float* grad = grad_region(model_, arena_);
-  const bool first_step = step_count_ == 0;
   ++step_count_;
-  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+  for (std::size_t gi = 0; gi < static_cast<std::size_t>(num_active_groups()); ++gi) {
     // torch.optim's per-group loop: the same update with the group's lr, momentum and weight_decay.
     const ParamGroupDef& g = groups_[gi];
     const OptimizerConfig& c = configs_[gi];
     const double lr = lrs_[gi], momentum = momentums_[gi];
+    // torch's state["step"] of the group's parameters (a backbone's group counts from its joining).
+    const std::int64_t steps = group_step_count(static_cast<int>(gi));
+    const bool first_step = steps == 1;
     // NAdam's running product of momenta and ASGD's eta advance once per step, not once per part.
     NadamScalars nadam{};
     AsgdScalars asgd{};
     if (c.kind == OptimizerKind::nadam) {
-      nadam = nadam_scalars(lr, momentum, c.beta2, c.momentum_decay, step_count_, group_states_[gi]);
+      nadam = nadam_scalars(lr, momentum, c.beta2, c.momentum_decay, steps, group_states_[gi]);
       group_states_[gi] = nadam.mu_product;
     } else if (c.kind == OptimizerKind::asgd) {
-      asgd = asgd_scalars(lr, c.lambd, c.alpha, c.t0, step_count_, group_states_[gi]);
+      asgd = asgd_scalars(lr, c.lambd, c.alpha, c.t0, steps, group_states_[gi]);
       group_states_[gi] = asgd.next_eta;
     }
     // Every update is elementwise: the group's elements split among the step's threads.
@@ -180,19 +194,19 @@ void Optimizer::step() {
           const AdamArgs args{
               lr, momentum, c.beta2, c.eps, c.weight_decay, c.amsgrad, c.maximize, c.kind == OptimizerKind::adamw};
           adam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b,
-                    c.amsgrad ? slot_region(model_, arena_, 2) + b : nullptr, n, args, step_count_);
+                    c.amsgrad ? slot_region(model_, arena_, 2) + b : nullptr, n, args, steps);
           break;
         }
         case OptimizerKind::adamax: {
           const AdamaxArgs args{lr, momentum, c.beta2, c.eps, c.weight_decay, c.maximize};
           adamax_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
-                      args, step_count_);
+                      args, steps);
           break;
         }
         case OptimizerKind::radam: {
           const RadamArgs args{lr, momentum, c.beta2, c.eps, c.weight_decay, c.decoupled_weight_decay, c.maximize};
           radam_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, slot_region(model_, arena_, 1) + b, n,
-                     args, step_count_);
+                     args, steps);
           break;
         }
         case OptimizerKind::nadam: {
@@ -213,7 +227,7 @@ void Optimizer::step() {
         }
         case OptimizerKind::adagrad: {
           const AdagradArgs args{lr, c.lr_decay, c.weight_decay, c.initial_accumulator_value, c.eps, c.maximize};
-          adagrad_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, n, args, step_count_);
+          adagrad_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, n, args, steps);
           break;
         }
         case OptimizerKind::adadelta: {
@@ -238,12 +252,14 @@ void Optimizer::step() {
 
 void Optimizer::count_device_step() {
   ++step_count_;
-  for (std::size_t gi = 0; gi < group_states_.size(); ++gi) {  // as step() advances them
+  const std::size_t active = static_cast<std::size_t>(num_active_groups());
+  for (std::size_t gi = 0; gi < group_states_.size() && gi < active; ++gi) {  // as step() advances them
     const OptimizerConfig& c = configs_[gi];
+    const std::int64_t steps = group_step_count(static_cast<int>(gi));
     float& state = group_states_[gi];
     state = c.kind == OptimizerKind::nadam
-                ? nadam_scalars(lrs_[gi], momentums_[gi], c.beta2, c.momentum_decay, step_count_, state).mu_product
-                : asgd_scalars(lrs_[gi], c.lambd, c.alpha, c.t0, step_count_, state).next_eta;
+                ? nadam_scalars(lrs_[gi], momentums_[gi], c.beta2, c.momentum_decay, steps, state).mu_product
+                : asgd_scalars(lrs_[gi], c.lambd, c.alpha, c.t0, steps, state).next_eta;
   }
 }
 

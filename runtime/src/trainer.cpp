@@ -22,6 +22,7 @@
 
 #include "ltrt/arena.hpp"
 #include "ltrt/backend.hpp"
+#include "ltrt/backbone_finetuning.hpp"
 #include "ltrt/callbacks.hpp"
 #include "ltrt/checkpoint.hpp"
 #include "ltrt/config_reader.hpp"
@@ -489,6 +490,10 @@ class Fit {
     callbacks_ = Callbacks::read(spec_callbacks, checkpointing_of_callbacks(config, spec_callbacks), t_.enable_progress_bar);
     if (const WeightAveraging* wa = callbacks_.weight_averaging()) check_averaging(*wa);
     if (const StochasticWeightAveraging* swa = callbacks_.stochastic_weight_averaging()) check_averaging(*swa);
+    if (const std::string refused = backbone_finetuning_refusal(callbacks_, model_.backbone_group,
+                                                                t_.scheduler.has_value(), group_.distributed());
+        !refused.empty())
+      throw Error(refused);
     if (t_.enable_model_summary && callbacks_.model_summary())  // _configure_model_summary_callback
       std::fputs("Trainer already configured with model summary callbacks: [<class "
                  "'lightning.pytorch.callbacks.model_summary.ModelSummary'>]. Skipping setting a default "
@@ -773,6 +778,7 @@ void Fit::init_context() {
   c.ckpt_path = config_.ckpt_path;
   c.save_checkpoint = [this](const std::string& path, bool weights_only) { save_checkpoint(path, weights_only); };
   c.optimizer_name = optimizer_name(model_.optimizer.kind);
+  c.optimizer = &optimizer_;
   c.param_groups = param_groups_of(model_);
   fill_scheduler_context();
   c.set_schedulers = [this](std::vector<std::unique_ptr<LrScheduler>> schedulers) {
@@ -867,6 +873,7 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.optimizer_step = optimizer_.step_count();
   s.group_states = optimizer_.group_states();
   for (int g = 0; g < optimizer_.num_groups(); ++g) s.lrs.push_back(optimizer_.lr(g));
+  s.backbone_added_at = optimizer_.backbone_added_at();
   s.rng_data = rngs_.data.state();
   s.rng_dropout = rngs_.dropout.state();
   json::Value loops = json::Value::make_object();
@@ -965,6 +972,7 @@ TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
 void Fit::restore_training_state(const TrainState& s, const std::string& path) {
   optimizer_.set_step_count(s.optimizer_step);
   optimizer_.set_group_states(s.group_states);
+  optimizer_.set_backbone_added_at(s.backbone_added_at);
   if (s.grad_scaler) backend_->restore_grad_scaler(*s.grad_scaler);  // Lightning's MixedPrecision.load_state_dict
   rngs_.data.set_state(s.rng_data);
   rngs_.dropout.set_state(s.rng_dropout);

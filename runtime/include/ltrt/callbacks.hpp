@@ -53,6 +53,7 @@ namespace ltrt {
 
 class Backend;
 class LrScheduler;
+class Optimizer;
 
 // What a callback sees and may do; the trainer fills it in before each hook.
 struct CallbackContext {
@@ -78,6 +79,7 @@ struct CallbackContext {
     return callback_metrics;
   }
   Backend* backend = nullptr;             // where the steps run: WeightAveraging keeps its averaged model there
+  Optimizer* optimizer = nullptr;         // trainer.optimizers[0]: BackboneFinetuning adds a group to it
   bool* should_stop = nullptr;            // trainer.should_stop
   // trainer.accumulate_grad_batches (GradientAccumulationScheduler sets it at each epoch's start).
   std::int64_t* accumulate_grad_batches = nullptr;
@@ -182,6 +184,7 @@ class StochasticWeightAveraging;
 class TQDMProgressBar;
 class ModelSummary;
 class LearningRateFinder;
+class BackboneFinetuning;
 
 // Which of the callbacks a hook call reaches: all, or those before / from the first Checkpoint callback.
 enum class CallbackRange { all, before_checkpoints, checkpoints };
@@ -225,6 +228,8 @@ class Callbacks {
   const ModelSummary* model_summary() const;
   // The first LearningRateFinder, or nullptr (the trainer runs its range test at on_fit_start).
   LearningRateFinder* learning_rate_finder() const;
+  // The BackboneFinetuning (at most one), or nullptr.
+  const BackboneFinetuning* backbone_finetuning() const;
 
   // checkpoint["callbacks"]: {state_key: state} for every callback with a non-empty state.
   json::Value state() const;

@@ -16,7 +16,9 @@
 //                       (Lightning's checkpoint["epoch"]); resuming starts at
 //                       epoch + 1
 //     "global_step"     optimizer steps taken (Lightning's global_step)
-//     "optimizer"       {"type": "Adam", "step": <torch's state["step"]>}
+//     "optimizer"       {"type": "Adam", "step": <torch's state["step"]>, "lr": [each group's],
+//                        "backbone_added_at": <the step BackboneFinetuning's group joined at, or
+//                        null; only for a model.backbone>}
 //     "rng_states"      {"init": ..., "data": ..., "dropout": ...}
 //     "spec_hash"       the spec's hash, as a JSON string
 //     "hparams"         the spec, as read
@@ -75,6 +77,9 @@ struct TrainState {
   // Each parameter group's learning rate when saved (torch's param_groups[g]["lr"], which a hook may
   // have set); empty in checkpoints of earlier ltgen versions.
   std::vector<double> lrs;
+  // BackboneFinetuning: the optimizer step count when the backbone's group joined, -1 before
+  // (Optimizer::backbone_added_at; "optimizer": {"backbone_added_at": N or null}).
+  std::int64_t backbone_added_at = -1;
   // "16-mixed" on the GPU: the GradScaler's state, as Lightning saves it under "MixedPrecision";
   // absent otherwise (and a resume without it starts a fresh scaler, as Lightning's does).
   std::optional<GradScaler> grad_scaler;

@@ -289,6 +289,11 @@ struct ModelDef {
   // optimizer.lr and optimizer.weight_decay (param_groups_of gives either as a list).
   const ParamGroupDef* param_groups = nullptr;
   int num_param_groups = 0;
+  // BackboneFinetuning (model.backbone): the last parameter group holds the backbone's parameters,
+  // which Lightning's callback freezes before configure_optimizers and adds to the optimizer as a
+  // new group at its unfreeze epoch. Until then the optimizer leaves that group out (Optimizer::
+  // num_active_groups); its lr and weight_decay above are the optimizer's until the callback sets them.
+  bool backbone_group = false;
   DataConfig data;
   // The trainer section, callbacks and seed are read from spec_json when the
   // program runs (ltrt/trainer_config.hpp), with the command line's overrides.

@@ -102,6 +102,29 @@ class Optimizer {
 
   const OptimizerConfig& config() const { return model_.optimizer; }
 
+  // BackboneFinetuning (ModelDef::backbone_group): the model's last group, the backbone's, joins the
+  // optimizer at the callback's unfreeze epoch with lr `lr`, as torch's add_param_group; from then
+  // on step() steps it, and its parameters' state["step"] counts from 0 there.
+  void add_backbone_group(double lr);
+  bool backbone_added() const { return backbone_added_at_ >= 0; }
+  // The step count when the backbone's group joined, -1 before (checkpoints keep it).
+  std::int64_t backbone_added_at() const { return backbone_added_at_; }
+  void set_backbone_added_at(std::int64_t step) { backbone_added_at_ = step; }
+  // torch's len(optimizer.param_groups): the groups step() steps now (all but a backbone's group
+  // that has not joined yet).
+  int num_active_groups() const {
+    return num_groups() - (model_.backbone_group && !backbone_added() ? 1 : 0);
+  }
+  // The flat regions' elements of the active groups, [0, active_elements()): what clipping, the
+  // GradScaler's check and DDP read; a backbone's gradients before it joins are left out, as
+  // torch's are None then.
+  std::int64_t active_elements() const;
+  // state["step"] of group g's parameters after step_count() steps.
+  std::int64_t group_step_count(int group) const {
+    const bool late = model_.backbone_group && group == num_groups() - 1;
+    return late ? (backbone_added() ? step_count_ - backbone_added_at_ : 0) : step_count_;
+  }
+
  private:
   const ModelDef& model_;
   std::byte* arena_;
@@ -111,6 +134,7 @@ class Optimizer {
   std::vector<double> lrs_;        // per group
   std::vector<double> momentums_;  // per group
   std::vector<float> group_states_;  // NAdam's mu_product or ASGD's eta, per group
+  std::int64_t backbone_added_at_ = -1;
 };
 
 }  // namespace ltrt

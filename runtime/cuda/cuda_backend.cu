@@ -284,6 +284,7 @@ class CudaBackend : public Backend {
 
   void train(const TrainStep& s, Optimizer& optimizer, DropoutDraws dropout) override {
     settle_grad_scaler();
+    active_groups_ = s.active_groups;
     begin_step(s, dropout.own, s.optimizer_step ? &optimizer : nullptr);
     launch(training_graph(s));
     read_back_train_loss();  // behind the step; nothing waits for it here
@@ -294,6 +295,7 @@ class CudaBackend : public Backend {
   float train_forward(const TrainStep& s, DropoutDraws dropout) override {
     require_split_step();
     settle_grad_scaler();
+    active_groups_ = s.active_groups;
     begin_step(s, dropout.own, nullptr);
     auto it = forward_graphs_.find(s.n);
     if (it == forward_graphs_.end())
@@ -324,8 +326,9 @@ class CudaBackend : public Backend {
   void step_optimizer(double clip_val, bool clip_by_value, Optimizer& optimizer) override {
     settle_grad_scaler();
     // The learning rate as it is now: on_before_optimizer_step may have set it.
+    active_groups_ = optimizer.num_active_groups();
     set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, optimizer.lrs(), optimizer.momentums(),
-                          optimizer.group_states(), optimizer.step_count() + 1);
+                          optimizer.group_states(), next_steps(optimizer));
     LTRT_CUDA_CHECK(cudaEventSynchronize(scalars_sent_));  // the pinned scalars' last copy is done
     *pinned_scalars_ = step_scalars_;
     // After unscale_gradients the device's found_inf is the step's verdict: the optimizer's
@@ -341,7 +344,7 @@ class CudaBackend : public Backend {
                                     sizeof(StepScalars) - from, cudaMemcpyHostToDevice, compute_));
     LTRT_CUDA_CHECK(cudaEventRecord(scalars_sent_, compute_));
     const bool unscale = grad_scaling_ && !unscaled_;
-    const auto key = std::make_tuple(clip_val, clip_by_value, unscale);
+    const auto key = std::make_tuple(clip_val, clip_by_value, unscale, active_groups_);
     auto it = optimizer_graphs_.find(key);
     if (it == optimizer_graphs_.end())
       it = optimizer_graphs_.emplace(key, capture([&] { enqueue_clip_and_step(clip_val, clip_by_value, unscale); }))
@@ -371,7 +374,7 @@ class CudaBackend : public Backend {
     // On the compute stream after the backward, with the inv_scale staged with the batch; the
     // hooks' copies of the gradients are stale after it.
     mark_host_copies(false);
-    ltrt::cuda::unscale_gradients(ctx_, reinterpret_cast<float*>(arena_ + m_.grads_offset), trainable_elements(m_),
+    ltrt::cuda::unscale_gradients(ctx_, reinterpret_cast<float*>(arena_ + m_.grads_offset), active_elements(),
                                   scalars_);
     unscaled_ = true;
   }
@@ -558,7 +561,7 @@ class CudaBackend : public Backend {
     step_scalars_.batch_norm_momentum_none = batch_norm_momentum_none_ ? 1 : 0;
     if (stepping)
       set_optimizer_scalars(step_scalars_, m_.optimizer, groups_, stepping->lrs(), stepping->momentums(),
-                            stepping->group_states(), stepping->step_count() + 1);
+                            stepping->group_states(), next_steps(*stepping));
     stage_batch(s.n, &step_scalars_);
   }
 
@@ -613,13 +616,28 @@ class CudaBackend : public Backend {
   }
 
   // Clipping (clip_val > 0) and the optimizer step over the flat regions, enqueued on the compute stream.
+  // The optimizer's active groups only (a BackboneFinetuning's before it joins is left out).
   void enqueue_clip_and_step(double clip_val, bool clip_by_value, bool unscale) {
     float* grad = reinterpret_cast<float*>(arena_ + m_.grads_offset);
-    if (unscale) ltrt::cuda::unscale_gradients(ctx_, grad, trainable_elements(m_), scalars_);  // before clipping, as Lightning
+    if (unscale) ltrt::cuda::unscale_gradients(ctx_, grad, active_elements(), scalars_);  // before clipping, as Lightning
     if (clip_val > 0)
-      clip_gradients(ctx_, grad, trainable_elements(m_), static_cast<float>(clip_val), clip_by_value, clip_scratch_);
-    optimizer_step(ctx_, m_.optimizer, groups_, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
+      clip_gradients(ctx_, grad, active_elements(), static_cast<float>(clip_val), clip_by_value, clip_scratch_);
+    const std::vector<ParamGroupDef> active(groups_.begin(), groups_.begin() + active_groups_);
+    optimizer_step(ctx_, m_.optimizer, active, reinterpret_cast<float*>(arena_ + m_.params_offset), grad,
                    reinterpret_cast<float*>(arena_ + m_.slots_offset), m_.num_param_elements);
+  }
+
+  // The flat regions' elements of the optimizer's active groups.
+  std::int64_t active_elements() const {
+    const ParamGroupDef& last = groups_.at(static_cast<std::size_t>(active_groups_ - 1));
+    return last.begin + last.count;
+  }
+
+  // Each group's state["step"] after the next step.
+  static std::vector<std::int64_t> next_steps(const Optimizer& optimizer) {
+    std::vector<std::int64_t> steps;
+    for (int g = 0; g < optimizer.num_groups(); ++g) steps.push_back(optimizer.group_step_count(g) + 1);
+    return steps;
   }
 
   // The model's parameters and state between the device arena and a copy in model_state_bytes'
@@ -706,7 +724,8 @@ class CudaBackend : public Backend {
 
   // The graph of a training step with this shape: captured at its first use, then replayed.
   cudaGraphExec_t training_graph(const TrainStep& s) {
-    const auto key = std::make_tuple(s.n, s.accumulate, s.sync_gradients, s.optimizer_step, s.clip_val, s.clip_by_value);
+    const auto key =
+        std::make_tuple(s.n, s.accumulate, s.sync_gradients, s.optimizer_step, s.clip_val, s.clip_by_value, active_groups_);
     auto it = graphs_.find(key);
     if (it != graphs_.end()) return it->second;
     return graphs_[key] = capture([&] {
@@ -789,12 +808,13 @@ class CudaBackend : public Backend {
   std::vector<std::size_t> staged_at_;
   std::size_t scalars_staged_at_ = 0, staging_bytes_ = 0;
   int next_staging_ = 0;
-  std::map<std::tuple<int, bool, bool, bool, double, bool>, cudaGraphExec_t> graphs_;
+  std::map<std::tuple<int, bool, bool, bool, double, bool, int>, cudaGraphExec_t> graphs_;
   std::map<int, cudaGraphExec_t> eval_graphs_;
   std::map<int, cudaGraphExec_t> predict_graphs_;
   std::map<int, cudaGraphExec_t> forward_graphs_;                      // the step in pieces, for hooks
   std::map<std::tuple<int, bool, bool>, cudaGraphExec_t> backward_graphs_;  // ...
-  std::map<std::tuple<double, bool, bool>, cudaGraphExec_t> optimizer_graphs_;  // ...
+  std::map<std::tuple<double, bool, bool, int>, cudaGraphExec_t> optimizer_graphs_;  // ...
+  int active_groups_ = 1;  // the optimizer's groups in the step now (TrainStep::active_groups)
 };
 
 }  // namespace

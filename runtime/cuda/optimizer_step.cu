@@ -35,7 +35,7 @@ __global__ void sgd_kernel(float* __restrict__ param, const float* __restrict__ 
   const float momentum = s->momentum[group];
   if (f.has_buffer && momentum != 0.0f) {
     float buf;
-    if (s->first_step) {
+    if (s->first_step[group]) {
       buf = g;  // torch.clone(grad).detach()
     } else {
       buf = momentum_buffer[i] * momentum;            // buf.mul_(momentum)
@@ -190,7 +190,7 @@ __global__ void adagrad_kernel(float* __restrict__ param, const float* __restric
   if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g = f.maximize ? -grad[i] : grad[i];
   if (f.decay) g = fmaf(f.weight_decay, param[i], g);                  // grad.add(param, alpha=weight_decay)
-  const float sum = (s->first_step ? f.initial : state_sum[i]) + 1.0f * g * g;  // state_sum.addcmul_(grad, grad, value=1)
+  const float sum = (s->first_step[group] ? f.initial : state_sum[i]) + 1.0f * g * g;  // state_sum.addcmul_(grad, grad, value=1)
   state_sum[i] = sum;
   const float std_dev = sqrtf(sum) + f.eps;                             // state_sum.sqrt().add_(eps)
   param[i] = param[i] + s->neg_step_size[group] * g / std_dev;           // param.addcdiv_(grad, std, value=-clr)
@@ -234,12 +234,12 @@ __global__ void rprop_kernel(float* __restrict__ param, const float* __restrict_
   if (i >= n) return;
   if (s->found_inf) return;  // GradScaler skips the step (16-mixed)
   float g = f.maximize ? -grad[i] : grad[i];
-  const float before = s->first_step ? 0.0f : prev[i];
+  const float before = s->first_step[group] ? 0.0f : prev[i];
   float sign = torch_sign(g * before);        // grad.mul(prev).sign()
   sign = sign > 0.0f ? f.etaplus : sign;      // sign[sign.gt(0)] = etaplus
   sign = sign < 0.0f ? f.etaminus : sign;     // sign[sign.lt(0)] = etaminus
   sign = sign == 0.0f ? 1.0f : sign;          // sign[sign.eq(0)] = 1
-  float step = (s->first_step ? -s->neg_lr[group] : step_size[i]) * sign;  // step_size.mul_(sign)
+  float step = (s->first_step[group] ? -s->neg_lr[group] : step_size[i]) * sign;  // step_size.mul_(sign)
   step = step != step ? step : fminf(fmaxf(step, f.step_size_min), f.step_size_max);  // .clamp_(); NaN stays
   step_size[i] = step;
   if (sign == f.etaminus) g = 0.0f;                        // grad[sign.eq(etaminus)] = 0
@@ -269,10 +269,11 @@ __global__ void asgd_kernel(float* __restrict__ param, const float* __restrict__
 
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& optimizer, const std::vector<ParamGroupDef>& groups,
                            const std::vector<double>& lrs, const std::vector<double>& momentums,
-                           const std::vector<float>& group_states, std::int64_t step) {
-  s.first_step = step == 1;
-  const double t = static_cast<double>(step);
+                           const std::vector<float>& group_states, const std::vector<std::int64_t>& steps) {
   for (std::size_t g = 0; g < groups.size() && g < kMaxParamGroups; ++g) {
+    const std::int64_t step = steps.at(g);
+    s.first_step[g] = step == 1;
+    const double t = static_cast<double>(step);
     const OptimizerConfig c = group_config(optimizer, groups[g]);  // the group's betas, eps, ...
     const double lr = lrs[g], momentum = momentums[g];  // Adam: momentum is beta1
     const double bias_correction1 = 1.0 - std::pow(momentum, t);

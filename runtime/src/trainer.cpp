@@ -1256,7 +1256,7 @@ void Fit::find_lr(LearningRateFinder& finder) {
       const int n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
       const bool step = !should_accumulate(b);
       const TrainStep request{n, 1.0f / static_cast<float>(k), b % k != 0, step, t_.gradient_clip_val,
-                              t_.gradient_clip_algorithm == "value", step};
+                              t_.gradient_clip_algorithm == "value", step, optimizer_.num_active_groups()};
       float loss;
       if constexpr (user_hooks::in_step) {  // the hooks' split step, without them (they are a Callback)
         loss = backend_->train_forward(request, dropout_draws());
@@ -1320,7 +1320,8 @@ void Fit::find_lr(LearningRateFinder& finder) {
 // hooks inside the step: on the backend in pieces, with the hooks between them. train_batch steps
 // the optimizer.
 void Fit::step_forward_backward(int n, bool first_of_group, bool step) {
-  const TrainStep request{n, 1.0f / static_cast<float>(t_.accumulate_grad_batches), !first_of_group, false, 0, false, step};
+  const TrainStep request{n,    1.0f / static_cast<float>(t_.accumulate_grad_batches), !first_of_group, false, 0, false,
+                          step, optimizer_.num_active_groups()};
   if constexpr (user_hooks::split_step) {
     last_loss_ = backend_->train_forward(request, dropout_draws());
     // training_step has logged: the hooks from here on see this step's train_loss (and train_acc) in
@@ -1373,7 +1374,7 @@ void Fit::train_batch(std::int64_t b) {
     // StochasticWeightAveraging's BatchNorm epoch: training_step's forward (BatchNorm's statistics
     // averaged anew), no zero_grad and no backward.
     sync_buffers(step);
-    const TrainStep request{n, 1.0f / static_cast<float>(k), true, false, 0, false, false};
+    const TrainStep request{n, 1.0f / static_cast<float>(k), true, false, 0, false, false, optimizer_.num_active_groups()};
     last_loss_ = backend_->train_forward(request, dropout_draws());
     step_metrics_pending_ = true;
     step_rows_ = n;
@@ -1387,7 +1388,7 @@ void Fit::train_batch(std::int64_t b) {
     // Lightning divides the loss by accumulate_grad_batches before backward; the last batch of a
     // group clips the gradients and steps the optimizer.
     const TrainStep request{n, 1.0f / static_cast<float>(k), !first_of_group, step, t_.gradient_clip_val,
-                            t_.gradient_clip_algorithm == "value", step};
+                            t_.gradient_clip_algorithm == "value", step, optimizer_.num_active_groups()};
     sync_buffers(step);
     backend_->train(request, optimizer_, dropout_draws());
     step_metrics_pending_ = true;  // read when something needs them

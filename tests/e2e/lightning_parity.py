@@ -55,7 +55,8 @@ args = parser.parse_args()
 TOL = 1e-4
 # "16-mixed" specs (--emulator): the steps the GradScaler skips (an infinity among the gradients),
 # each halving its scale from 65536: what each spec was made to show.
-SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_skipped_steps_asgd": 8, "fp16_gpt": 0, "fp16_hooks": 4, "ddp_gpu_fp16": 7}
+SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_skipped_steps_asgd": 8, "fp16_gpt": 0, "fp16_hooks": 4, "ddp_gpu_fp16": 7,
+                 "fp16_backbone_finetuning": 5}
 
 
 def layer_shapes(spec, channels=None):
@@ -768,7 +769,9 @@ def run():
                 validates_averaged(program, ours)
     if has_swa(spec):
         compare_swa_checkpoints(a)
-        swa_resumes_alike(program, ours, a, spec)
+        epoch_checkpoints_resume_alike(program, ours, a, spec)
+    if has_callback(spec, "BackboneFinetuning") and not args.emulator:
+        epoch_checkpoints_resume_alike(program, ours, a, spec)
     if fp16 and args.emulator:
         compare_grad_scaler(a[-1], spec["name"], spec["optimizer"]["type"])
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
@@ -1070,10 +1073,14 @@ def compare_tensors(what, ours, theirs, floor_share):
     return worst
 
 
-def has_swa(spec):
+def has_callback(spec, name):
     callbacks = spec.get("trainer", {}).get("callbacks", [])
-    return any(cb["class_path"].rsplit(".", 1)[-1] == "StochasticWeightAveraging"
+    return any(cb["class_path"].rsplit(".", 1)[-1] == name
                for cb in (callbacks if isinstance(callbacks, list) else [callbacks]))
+
+
+def has_swa(spec):
+    return has_callback(spec, "StochasticWeightAveraging")
 
 
 def compare_swa_checkpoints(names):
@@ -1112,13 +1119,14 @@ def compare_swa_checkpoints(names):
           "n_averaged, latest_update_epoch and SWALR state")
 
 
-def swa_resumes_alike(program, uninterrupted, names, spec):
-    """A StochasticWeightAveraging fit resumed from each epoch=E checkpoint (before SWA starts, and
-    inside it, where the SWALR replaces the spec's scheduler and its state travels in the callback's)
-    logs what the uninterrupted fit logged after it and ends with the same last checkpoint, bit for bit.
-    Not from the one before a BatchNorm epoch: unless a validation has released them, its one
+def epoch_checkpoints_resume_alike(program, uninterrupted, names, spec):
+    """A fit resumed from each epoch=E checkpoint logs what the uninterrupted fit logged after it and
+    ends with the same last checkpoint, bit for bit. StochasticWeightAveraging: before SWA starts, and
+    inside it, where the SWALR replaces the spec's scheduler and its state travels in the callback's;
+    not from the one before a BatchNorm epoch: unless a validation has released them, its one
     optimizer step uses the gradients the last backward left, which a checkpoint does not hold (a
-    resumed Lightning has none there either, and steps nothing)."""
+    resumed Lightning has none there either, and steps nothing). BackboneFinetuning: before and after
+    the backbone's group joined (its step count and lr travel in the checkpoint)."""
     folder = os.path.join(version_dir(os.path.join(args.work, "ltgen")), "checkpoints")
     saved = sorted((int(common.checkpoint_metadata(os.path.join(folder, n + ".safetensors"))["global_step"]), n)
                    for n in names if n.startswith("epoch="))
@@ -1126,7 +1134,7 @@ def swa_resumes_alike(program, uninterrupted, names, spec):
         return
     final = saved[-1][1]
     layers = spec["model"].get("layers") or spec["model"].get("graph", [])
-    if any(l.get("type", "").startswith("BatchNorm") for l in layers):  # the last epoch before the BatchNorm one
+    if has_swa(spec) and any(l.get("type", "").startswith("BatchNorm") for l in layers):  # the epoch before SWA's BatchNorm one
         last_epoch = spec["trainer"]["max_epochs"] - 1
         saved = [(step, name) for step, name in saved
                  if int(common.checkpoint_metadata(os.path.join(folder, name + ".safetensors"))["epoch"]) != last_epoch]
@@ -1323,9 +1331,13 @@ def compare_grad_scaler(name, json_name, spec_optimizer):
     if spec_optimizer in ("Adam", "AdamW", "Adamax", "RAdam", "NAdam"):
         check(theirs["steps"], "Lightning's checkpoint holds no Adam step count")
     said = f"GradScaler: scale {mine['scale']}, growth tracker {mine['_growth_tracker']}"
-    step = int(__import__("json").loads(ours["optimizer"])["step"])
+    optimizer_state = __import__("json").loads(ours["optimizer"])
+    step = int(optimizer_state["step"])
+    # BackboneFinetuning's group counts its steps from when it joined.
+    added = optimizer_state.get("backbone_added_at")
+    steps = sorted({float(step)} | ({float(step - added)} if added is not None else set()))
     if theirs["steps"]:  # optimizers that count their steps (Adam's state['step'])
-        check(theirs["steps"] == [float(step)], f"optimizer steps taken: ltgen {step}, Lightning {theirs['steps']}")
+        check(theirs["steps"] == steps, f"optimizer steps taken: ltgen {steps}, Lightning {theirs['steps']}")
         said += f", {step} optimizer steps taken"
     if spec_optimizer == "ASGD":  # eta moves with the steps taken only: each group's, exactly
         etas = __import__("json").loads(ours["optimizer"])["eta"]

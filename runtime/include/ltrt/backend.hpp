@@ -34,6 +34,9 @@ struct TrainStep {
   // DDP: average the gradients across the ranks after this backward (the last batch of a group;
   // the others run under no_sync), before clipping and any hook that reads them.
   bool sync_gradients;
+  // The optimizer's groups now (Optimizer::num_active_groups): a BackboneFinetuning's group joins at
+  // its epoch; before, its gradients are left out of the GradScaler's check and of clipping.
+  int active_groups;
 };
 
 // The running sums of an evaluation loop: each batch's loss (and each of model.metrics) times

@@ -47,8 +47,8 @@ struct StepScalars {
   float bias_correction2[kMaxParamGroups];       // NAdam: 1 - beta2^step
   int radam_rectified[kMaxParamGroups];          // RAdam: rho_t > 5, the step is rectified by radam_rect
   float radam_rect[kMaxParamGroups];
-  int first_step;               // SGD: the momentum buffer starts as the gradient; Adagrad: the sum as its initial
-                                // value; Rprop: step_size as the lr, prev as 0
+  int first_step[kMaxParamGroups];  // SGD: the momentum buffer starts as the gradient; Adagrad: the sum as its
+                                    // initial value; Rprop: step_size as the lr, prev as 0
   // StochasticWeightAveraging's BatchNorm epoch: the BatchNorm forwards that can switch average
   // their running statistics cumulatively (momentum=None: 1 / num_batches_tracked) while it is 1.
   int batch_norm_momentum_none;

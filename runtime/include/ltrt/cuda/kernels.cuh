@@ -54,11 +54,12 @@ void swa_update(const Context& ctx, float* average, const float* model, std::int
 void lerp_update(const Context& ctx, float* average, const float* model, std::int64_t n, std::int64_t n_averaged);
 
 // The scalars of the next optimizer step, computed as runtime/src/sgd.cpp and adam.cpp compute
-// theirs; `step` is the count after this step (torch's state["step"]), `lrs` and `momentums` each
+// theirs; `steps` each group's count after this step (torch's state["step"]: Optimizer::
+// group_step_count + 1, which a BackboneFinetuning's group starts later), `lrs` and `momentums` each
 // group's lr and SGD momentum or Adam beta1 now (Optimizer::lrs, momentums), `group_states` NAdam's
 // mu_product or ASGD's eta before this step (Optimizer::group_states; empty for the other optimizers).
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& config, const std::vector<ParamGroupDef>& groups,
                            const std::vector<double>& lrs, const std::vector<double>& momentums,
-                           const std::vector<float>& group_states, std::int64_t step);
+                           const std::vector<float>& group_states, const std::vector<std::int64_t>& steps);
 
 }  // namespace ltrt::cuda

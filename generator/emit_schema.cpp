@@ -183,7 +183,8 @@ JsonValue node_schema(const LayerDef& l) {
   return s;
 }
 
-// Parameter names or glob patterns: "*.bias" or ["*.bias", ...] (optimizer.param_groups, model.freeze).
+// Parameter names or glob patterns: "*.bias" or ["*.bias", ...] (optimizer.param_groups, model.freeze,
+// model.backbone).
 JsonValue name_patterns_schema() {
   JsonValue pattern = type_of("string");
   pattern.set("minLength", JsonValue::make_integer(1));
@@ -277,6 +278,7 @@ JsonValue model_schema() {
   log_args.set("on_epoch", type_of("boolean"));
   p.set("log", object(log_args, {}));
   p.set("freeze", name_patterns_schema());
+  p.set("backbone", name_patterns_schema());  // BackboneFinetuning's pl_module.backbone
   return object(p, {"inputs", "loss"});  // (no target: a loss over the predictions alone)
 }
 

@@ -60,8 +60,10 @@ std::vector<ParamGroup> configured_groups(const Spec& spec, const std::vector<in
   for (size_t i = 0; i < o.param_groups.size(); ++i) {
     const std::vector<bool> hit =
         match_names(spec, o.param_groups[i].params, names, frozen,
-                    {"frozen parameters", ", which are in no group (model.freeze, or model.backbone: BackboneFinetuning's "
-                     "group); remove the pattern or narrow model.freeze"});
+                    {"frozen parameters", backbone.empty()
+                                              ? ", which are in no group; remove the pattern or narrow model.freeze"
+                                              : ", which are in no group (model.freeze's, or model.backbone's until "
+                                                "BackboneFinetuning adds its own group); remove the pattern"});
     for (size_t p = 0; p < names.size(); ++p)
       if (hit[p] && group_of[p] < 0) group_of[p] = static_cast<int>(i);
   }

@@ -1,6 +1,7 @@
 // BackboneFinetuning with Lightning 2.x's rules (lightning/pytorch/callbacks/finetuning.py).
 #include "ltrt/backbone_finetuning.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -96,6 +97,15 @@ void BackboneFinetuning::on_train_epoch_start(const CallbackContext& ctx) {
   if (ctx.current_epoch == o_.unfreeze_backbone_at_epoch) {
     backbone = o_.backbone_initial_lr ? *o_.backbone_initial_lr : current * o_.backbone_initial_ratio_lr;
     optimizer.add_backbone_group(backbone);  // unfreeze_and_add_param_group(..., lr=backbone)
+    if (optimizer.model().backbone_has_batch_norm) {  // filter_on_optimizer's warning
+      std::string module = optimizer_name(optimizer.model().optimizer.kind);
+      for (char& c : module) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      ctx.emit_warning("The provided params to be frozen already exist within another group of this optimizer. "
+                       "Those parameters will be skipped.\nHINT: Did you init your optimizer in "
+                       "`configure_optimizer` as such:\n <class 'torch.optim." + module + "." +
+                       optimizer_name(optimizer.model().optimizer.kind) +
+                       "'>(filter(lambda p: p.requires_grad, self.parameters()), ...) ");
+    }
   } else if (ctx.current_epoch > o_.unfreeze_backbone_at_epoch) {
     if (!previous_backbone_lr_)
       throw Error("BackboneFinetuning: epoch " + std::to_string(ctx.current_epoch) +

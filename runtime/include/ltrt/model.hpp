@@ -294,6 +294,9 @@ struct ModelDef {
   // new group at its unfreeze epoch. Until then the optimizer leaves that group out (Optimizer::
   // num_active_groups); its lr and weight_decay above are the optimizer's until the callback sets them.
   bool backbone_group = false;
+  // The backbone holds BatchNorm parameters that train_bn keeps in the optimizer's groups: Lightning's
+  // unfreeze skips them, with a warning.
+  bool backbone_has_batch_norm = false;
   DataConfig data;
   // The trainer section, callbacks and seed are read from spec_json when the
   // program runs (ltrt/trainer_config.hpp), with the command line's overrides.

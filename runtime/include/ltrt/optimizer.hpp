@@ -101,6 +101,7 @@ class Optimizer {
   const std::vector<double>& momentums() const { return momentums_; }
 
   const OptimizerConfig& config() const { return model_.optimizer; }
+  const ModelDef& model() const { return model_; }
 
   // BackboneFinetuning (ModelDef::backbone_group): the model's last group, the backbone's, joins the
   // optimizer at the callback's unfreeze epoch with lr `lr`, as torch's add_param_group; from then

@@ -9,7 +9,6 @@
 
 #include "ltrt/config_reader.hpp"
 #include "ltrt/learning_rate_finder.hpp"
-#include "ltrt/lr_monitor.hpp"
 #include "ltrt/stochastic_weight_averaging.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/optimizer.hpp"
@@ -117,6 +116,7 @@ void BackboneFinetuning::on_train_epoch_start(const CallbackContext& ctx) {
     return;
   }
   previous_backbone_lr_ = backbone;
+  if (ctx.optimizer_changed) ctx.optimizer_changed();
   if (o_.verbose)  // log.info on the lightning.pytorch logger
     ctx.emit_info("Current lr: " + python_repr(python_round(current, o_.rounding)) +
                   ", Backbone lr: " + python_repr(python_round(backbone, o_.rounding)));
@@ -139,8 +139,7 @@ std::string backbone_finetuning_refusal(const Callbacks& callbacks, bool model_h
     return prefix + "with an lr_scheduler is not supported yet (torch's schedulers each treat the group it adds "
                     "in their own way): leave lr_scheduler out";
   for (const auto& cb : callbacks.list()) {
-    const char* other = dynamic_cast<const LearningRateMonitor*>(cb.get())          ? "LearningRateMonitor"
-                        : dynamic_cast<const StochasticWeightAveraging*>(cb.get()) ? "StochasticWeightAveraging"
+    const char* other = dynamic_cast<const StochasticWeightAveraging*>(cb.get()) ? "StochasticWeightAveraging"
                         : dynamic_cast<const LearningRateFinder*>(cb.get())        ? "LearningRateFinder"
                                                                                    : nullptr;
     if (other)

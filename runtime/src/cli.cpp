@@ -411,12 +411,28 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
   root.set("spec_hash", Value::make_string(model.spec_hash ? model.spec_hash : ""));
   root.set("seed_everything", Value::make_integer(f.trainer.seed));
   root.set("trainer", trainer_config_json(f.trainer));
-  if (model.num_frozen_elements > 0) {  // model.freeze: the parameters it froze, by name
-    Value frozen = Value::make_array();
-    for (int k = 0; k < model.num_params; ++k)
-      if (is_frozen(model, model.params[k])) frozen.push(Value::make_string(model.params[k].value.name));
+  // A group's parameters by name.
+  const auto names_in = [&](const ParamGroupDef& pg) {
+    Value names = Value::make_array();
+    for (int k = 0; k < model.num_params; ++k) {
+      const auto at = static_cast<std::int64_t>(model.params[k].flat_index);
+      if (at >= pg.begin && at < pg.begin + pg.count) names.push(Value::make_string(model.params[k].value.name));
+    }
+    return names;
+  };
+  // The groups configure_optimizers makes; BackboneFinetuning adds the last one at its epoch.
+  const int configured_groups = model.num_param_groups - (model.backbone_group ? 1 : 0);
+  if (model.num_frozen_elements > 0 || model.backbone_group) {
     Value m = Value::make_object();
-    m.set("frozen", std::move(frozen));
+    if (model.num_frozen_elements > 0) {  // model.freeze: the parameters it froze, by name
+      Value frozen = Value::make_array();
+      for (int k = 0; k < model.num_params; ++k)
+        if (is_frozen(model, model.params[k])) frozen.push(Value::make_string(model.params[k].value.name));
+      m.set("frozen", std::move(frozen));
+    }
+    // model.backbone: the parameters of the group BackboneFinetuning adds (BatchNorm's under
+    // train_bn are in the groups above)
+    if (model.backbone_group) m.set("backbone", names_in(model.param_groups[configured_groups]));
     root.set("model", std::move(m));
   }
 
@@ -472,15 +488,10 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
   for (const auto& [key, value] : kwargs.members) opt.set(key, value);
   if (model.num_param_groups > 0) {  // as torch.optim lists them: each group's parameters by name
     Value groups = Value::make_array();
-    for (int g = 0; g < model.num_param_groups; ++g) {
+    for (int g = 0; g < configured_groups; ++g) {
       const ParamGroupDef& pg = model.param_groups[g];
       Value group = Value::make_object();
-      Value names = Value::make_array();
-      for (int k = 0; k < model.num_params; ++k) {
-        const auto at = static_cast<std::int64_t>(model.params[k].flat_index);
-        if (at >= pg.begin && at < pg.begin + pg.count) names.push(Value::make_string(model.params[k].value.name));
-      }
-      group.set("params", std::move(names));
+      group.set("params", names_in(pg));
       group.set("lr", Value::make_number(pg.lr));
       group.set("weight_decay", Value::make_number(pg.weight_decay));
       for (const auto& [key, value] : optimizer_kwargs(group_config(model, pg)).members)  // its own betas, ...

@@ -507,6 +507,7 @@ class Fit {
   // What of a WeightAveraging callback only the program can check (where the steps run), and what
   // ltgen checks in the spec, for a command line's --trainer.callbacks; before fit starts.
   void check_averaging(const WeightAveraging& wa) const;
+  void read_optimizer_groups();
   void check_averaging(const StochasticWeightAveraging& swa) const;
   void fill_scheduler_context();
 
@@ -779,6 +780,7 @@ void Fit::init_context() {
   c.save_checkpoint = [this](const std::string& path, bool weights_only) { save_checkpoint(path, weights_only); };
   c.optimizer_name = optimizer_name(model_.optimizer.kind);
   c.optimizer = &optimizer_;
+  c.optimizer_changed = [this] { read_optimizer_groups(); };
   c.param_groups = param_groups_of(model_);
   fill_scheduler_context();
   c.set_schedulers = [this](std::vector<std::unique_ptr<LrScheduler>> schedulers) {
@@ -848,9 +850,24 @@ CallbackContext& Fit::context() {
   c.val_loop_has_run = val_has_run_;
   c.is_last_batch = batch_in_epoch_ == num_train_batches_;
   c.elapsed_seconds = elapsed();
+  read_optimizer_groups();
+  return c;
+}
+
+// The context's view of optimizer.param_groups as they are now.
+void Fit::read_optimizer_groups() {
+  CallbackContext& c = ctx_;
   c.lrs = optimizer_.lrs();
   c.momentums = optimizer_.momentums();  // SGD's or RMSprop's momentum or the Adam family's beta1, as a scheduler left it
-  return c;
+  if (model_.backbone_group) {  // BackboneFinetuning's group joins at its epoch
+    const auto active = static_cast<std::size_t>(optimizer_.num_active_groups());
+    c.lrs.resize(active);
+    c.momentums.resize(active);
+    if (c.param_groups.size() != active) {
+      c.param_groups = param_groups_of(model_);
+      c.param_groups.resize(active);
+    }
+  }
 }
 
 void Fit::save_checkpoint(const std::string& path, bool weights_only) {

@@ -62,7 +62,7 @@ class BackboneFinetuning : public Callback {
 // What a BackboneFinetuning among `callbacks` needs and ltgen does not support beside it yet, as a
 // message naming the fix, or "": a program generated with model.backbone and the callback
 // (`model_has_backbone`, ModelDef::backbone_group) and neither without the other; no LR scheduler,
-// LearningRateMonitor, StochasticWeightAveraging or LearningRateFinder; no DDP. ltgen says it where it
+// StochasticWeightAveraging or LearningRateFinder; no DDP. ltgen says it where it
 // reads the spec, the program again for a command line's overrides.
 std::string backbone_finetuning_refusal(const Callbacks& callbacks, bool model_has_backbone, bool has_scheduler,
                                         bool distributed);

@@ -80,6 +80,9 @@ struct CallbackContext {
   }
   Backend* backend = nullptr;             // where the steps run: WeightAveraging keeps its averaged model there
   Optimizer* optimizer = nullptr;         // trainer.optimizers[0]: BackboneFinetuning adds a group to it
+  // After a callback changed the optimizer's groups or lrs: param_groups, lrs and momentums below are
+  // read again, for the callbacks after it at the same hook point.
+  std::function<void()> optimizer_changed;
   bool* should_stop = nullptr;            // trainer.should_stop
   // trainer.accumulate_grad_batches (GradientAccumulationScheduler sets it at each epoch's start).
   std::int64_t* accumulate_grad_batches = nullptr;
@@ -96,7 +99,8 @@ struct CallbackContext {
   std::string optimizer_name;  // torch's class name: "SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", ...
   // optimizer.param_groups: each group's name (nullptr: none) and weight_decay (one group without a
   // name for a spec that names none), and each group's lr and momentum now (SGD: momentum;
-  // Adam/AdamW: betas[0]), one entry per group.
+  // Adam/AdamW: betas[0]), one entry per group: the groups the optimizer has now (a BackboneFinetuning's
+  // joins at its epoch).
   std::vector<ParamGroupDef> param_groups;
   std::vector<double> lrs, momentums;
   bool has_scheduler = false;

@@ -36,17 +36,13 @@ bool losses_per_sample_scalars(const LayerSpec& loss) {
   return kLosses.count(loss.type) > 0 && !loss.args.count("weight") && !loss.args.count("pos_weight");
 }
 
-}  // namespace
-
-namespace {
-
 // The module that holds a parameter directly: its name up to the last dot ("layers.1" of
 // "layers.1.weight"), the granularity BaseFinetuning freezes and unfreezes at (flatten_modules).
 std::string owner_module(const std::string& torch_name) { return torch_name.substr(0, torch_name.rfind('.')); }
 
-// model.backbone with a BackboneFinetuning: marks the parameters of the group the callback adds.
-// BatchNorm's stay in the optimizer's groups under train_bn (BaseFinetuning.freeze leaves them
-// trainable); frozen ones (model.freeze) and partly named modules are refused.
+// model.backbone with a BackboneFinetuning: marks its parameters, and those of the group the
+// callback adds (BatchNorm's stay in the configured groups under train_bn: BaseFinetuning.freeze
+// leaves them trainable); frozen ones (model.freeze) and partly named modules are refused.
 void mark_backbone(const Spec& spec, Graph& g) {
   std::vector<std::string> names;
   for (int p : g.params) names.push_back(g.value(p).torch_name);
@@ -54,39 +50,39 @@ void mark_backbone(const Spec& spec, Graph& g) {
   std::map<std::string, const LayerSpec*> layer_of;  // module name -> its layer
   for (size_t i = 0; i < spec.layers.size(); ++i)
     layer_of[spec.graph ? spec.layers[i].name : "layers." + std::to_string(i)] = &spec.layers[i];
+  std::map<std::string, size_t> first_of;  // module name -> its first parameter
   const ltrt::json::Pos at = spec.backbone.pos[0];
-  bool trainable_left = false;
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string module = owner_module(names[i]);
-    for (size_t j = 0; j < names.size(); ++j)
-      if (hit[i] != hit[j] && owner_module(names[j]) == module)
-        throw SpecError(spec.path, at, "model.backbone",
-                        "names " + names[hit[i] ? i : j] + " but not " + names[hit[i] ? j : i] +
-                            ": the backbone is whole modules (Lightning's pl_module.backbone, which BackboneFinetuning "
-                            "freezes and unfreezes module by module); name every parameter of " + module +
-                            " (\"" + module + ".*\") or none");
+    const size_t first = first_of.emplace(module, i).first->second;
+    if (hit[i] != hit[first])
+      throw SpecError(spec.path, at, "model.backbone",
+                      "names " + names[hit[i] ? i : first] + " but not " + names[hit[i] ? first : i] +
+                          ": the backbone is whole modules (Lightning's pl_module.backbone, which BackboneFinetuning "
+                          "freezes and unfreezes module by module); name every parameter of " + module + " (\"" +
+                          module + ".*\") or none");
+    if (!hit[i]) continue;
     Value& v = g.value(g.params[i]);
-    if (hit[i] && v.frozen)
+    if (v.frozen)
       throw SpecError(spec.path, at, "model.backbone",
                       names[i] + " is frozen by model.freeze too, and BackboneFinetuning unfreezes the whole backbone "
                                  "at its epoch: leave it out of one of them");
     const auto layer = layer_of.find(module);
     const bool batch_norm = layer != layer_of.end() && layer->second->type.rfind("BatchNorm", 0) == 0;
-    if (hit[i] && batch_norm && !spec.backbone_train_bn)
+    if (batch_norm && !spec.backbone_train_bn)
       throw SpecError(spec.path, at, "model.backbone",
                       "holds " + layer->second->source + " (" + layer->second->type +
                           "), and BackboneFinetuning with train_bn false is not supported yet over BatchNorm (its "
                           "freeze stops the running statistics too): keep train_bn true, or leave the BatchNorm out");
-    // train_bn: BaseFinetuning.freeze makes the backbone's BatchNorm trainable; it is in the groups
-    // configure_optimizers makes.
-    v.backbone = hit[i] && !batch_norm;
-    trainable_left = trainable_left || (!v.frozen && !v.backbone);
+    v.backbone = true;
+    v.joins_late = !batch_norm;
   }
-  if (!trainable_left)
+  const auto any = [&](auto pred) { return std::any_of(g.params.begin(), g.params.end(), [&](int p) { return pred(g.value(p)); }); };
+  if (!any([](const Value& v) { return !v.frozen && !v.joins_late; }))
     throw SpecError(spec.path, at, "model.backbone",
                     "holds every parameter that trains: configure_optimizers would get none before the backbone is "
                     "unfrozen (torch: 'optimizer got an empty parameter list'); leave the head out of it");
-  if (std::none_of(g.params.begin(), g.params.end(), [&](int p) { return g.value(p).backbone; }))
+  if (!any([](const Value& v) { return v.joins_late; }))
     throw SpecError(spec.path, at, "model.backbone",
                     "holds BatchNorm parameters only, which train_bn keeps training from the start: there is "
                     "nothing for BackboneFinetuning to unfreeze");

@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include "code_writer.hpp"
-#include "name_patterns.hpp"
 #include "op.hpp"
 #include "optimizer_args.hpp"
 #include "program_emitter.hpp"
@@ -603,9 +602,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       w.line("m.backbone_group = true;  // the last group: BackboneFinetuning adds it at its unfreeze epoch");
       // train_bn: the backbone's BatchNorm trains from the start, in the groups above.
       const bool batch_norm = std::any_of(g.params.begin(), g.params.end(), [&](int p) {
-        const Value& v = g.value(p);
-        return !v.backbone && !v.frozen && std::any_of(spec.backbone.patterns.begin(), spec.backbone.patterns.end(),
-                                                       [&](const std::string& q) { return fnmatch_case(q, v.torch_name); });
+        return g.value(p).backbone && !g.value(p).joins_late;
       });
       if (batch_norm) w.line("m.backbone_has_batch_norm = true;  // (train_bn) Lightning's unfreeze warns that it skips it");
     }

@@ -11,7 +11,6 @@
 #include <ltrt/python_repr.hpp>
 
 #include "code_writer.hpp"
-#include "name_patterns.hpp"
 #include "op.hpp"
 #include "optimizer_args.hpp"
 #include "version.hpp"
@@ -736,11 +735,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     std::vector<std::string> owners;
     for (int p : g.params) {
       const Value& v = g.value(p);
-      const bool in_backbone = v.backbone || (spec.backbone_train_bn && !v.frozen && [&] {
-        for (const std::string& q : spec.backbone.patterns) if (fnmatch_case(q, v.torch_name)) return true;
-        return false;
-      }());
-      if (!in_backbone) continue;
+      if (!v.backbone) continue;
       const std::string owner = v.torch_name.substr(0, v.torch_name.rfind('.'));
       const bool covered = std::any_of(owners.begin(), owners.end(), [&](const std::string& o) {
         return o == owner || owner.compare(0, o.size() + 1, o + ".") == 0;

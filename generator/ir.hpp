@@ -51,7 +51,9 @@ struct Value {
   /// holding values bfloat16 represents; its gradient is rounded to bfloat16 too (autodiff).
   bool bf16 = false;
   bool frozen = false;        // params: requires_grad=False (model.freeze): no gradient, no step
-  bool backbone = false;      // params: BackboneFinetuning's backbone group, stepped from its unfreeze epoch
+  bool backbone = false;      // params: named by model.backbone (BackboneFinetuning's pl_module.backbone)
+  bool joins_late = false;    // params: ... and in the group it adds at its unfreeze epoch (BatchNorm's
+                              // stay in the configured groups under train_bn)
   /// torch holds this (batch, T, ...) tensor as a transposed view of (T, batch, ...) memory (the
   /// output of a batch_first MultiheadAttention or recurrent layer, and what torch's elementwise
   /// ops make of it: keep_torch_layout), over which a Dropout draws its mask in memory order

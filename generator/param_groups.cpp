@@ -6,44 +6,6 @@
 namespace ltgen {
 
 namespace {
-std::vector<ParamGroup> configured_groups(const Spec& spec, const std::vector<int>& trainable,
-                                          const std::vector<std::string>& names, std::vector<std::string> frozen,
-                                          const std::vector<std::string>& backbone);
-}  // namespace
-
-std::vector<ParamGroup> assign_param_groups(const Graph& g, const Spec& spec) {
-  // Frozen parameters (model.freeze) are in no group: torch's optimizers skip a parameter without
-  // a gradient, so a group that holds them steps as one that does not.
-  // BackboneFinetuning's backbone is frozen when configure_optimizers runs: in none of its groups,
-  // it joins as a group of its own, the last, with the optimizer's defaults (add_param_group).
-  std::vector<int> trainable, backbone;
-  std::vector<std::string> names, frozen, backbone_names;
-  for (int p : g.params) {
-    if (g.value(p).frozen) {
-      frozen.push_back(g.value(p).torch_name);
-      continue;
-    }
-    if (g.value(p).backbone) {
-      backbone.push_back(p);
-      backbone_names.push_back(g.value(p).torch_name);
-      continue;
-    }
-    trainable.push_back(p);
-    names.push_back(g.value(p).torch_name);
-  }
-  const OptimizerSpec& o = spec.optimizer;
-  std::vector<ParamGroup> groups = configured_groups(spec, trainable, names, frozen, backbone_names);
-  if (!backbone.empty()) {
-    if (groups.size() >= static_cast<size_t>(ltrt::kMaxParamGroups))
-      throw SpecError(spec.path, o.param_groups_pos, "optimizer.param_groups",
-                      "has " + std::to_string(groups.size()) + " groups, and BackboneFinetuning adds the backbone's: "
-                      "at most " + std::to_string(ltrt::kMaxParamGroups) + " in all are supported");
-    groups.push_back({"", o, backbone});
-  }
-  return groups;
-}
-
-namespace {
 
 // The groups configure_optimizers makes over `trainable` (named `names`).
 std::vector<ParamGroup> configured_groups(const Spec& spec, const std::vector<int>& trainable,
@@ -89,5 +51,37 @@ std::vector<ParamGroup> configured_groups(const Spec& spec, const std::vector<in
 }
 
 }  // namespace
+
+std::vector<ParamGroup> assign_param_groups(const Graph& g, const Spec& spec) {
+  // Frozen parameters (model.freeze) are in no group: torch's optimizers skip a parameter without
+  // a gradient, so a group that holds them steps as one that does not.
+  // BackboneFinetuning's backbone is frozen when configure_optimizers runs: in none of its groups,
+  // it joins as a group of its own, the last, with the optimizer's defaults (add_param_group).
+  std::vector<int> trainable, backbone;
+  std::vector<std::string> names, frozen, backbone_names;
+  for (int p : g.params) {
+    if (g.value(p).frozen) {
+      frozen.push_back(g.value(p).torch_name);
+      continue;
+    }
+    if (g.value(p).joins_late) {
+      backbone.push_back(p);
+      backbone_names.push_back(g.value(p).torch_name);
+      continue;
+    }
+    trainable.push_back(p);
+    names.push_back(g.value(p).torch_name);
+  }
+  const OptimizerSpec& o = spec.optimizer;
+  std::vector<ParamGroup> groups = configured_groups(spec, trainable, names, frozen, backbone_names);
+  if (!backbone.empty()) {
+    if (groups.size() >= static_cast<size_t>(ltrt::kMaxParamGroups))
+      throw SpecError(spec.path, o.param_groups_pos, "optimizer.param_groups",
+                      "has " + std::to_string(groups.size()) + " groups, and BackboneFinetuning adds the backbone's: "
+                      "at most " + std::to_string(ltrt::kMaxParamGroups) + " in all are supported");
+    groups.push_back({"", o, backbone});
+  }
+  return groups;
+}
 
 }  // namespace ltgen

@@ -1130,8 +1130,7 @@ Spec parse_checked(const std::string& path, const std::string& text) {
     if (const std::string refused = ltrt::backbone_finetuning_refusal(callbacks, !spec.backbone.empty(),
                                                                       spec.trainer.scheduler.has_value(), distributed);
         !refused.empty())
-      throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks",
-                      refused.substr(refused.find(": ") + 2));
+      throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks", refused);
   }
   if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);
   top.finish();

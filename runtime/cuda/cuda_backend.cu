@@ -628,15 +628,12 @@ class CudaBackend : public Backend {
   }
 
   // The flat regions' elements of the optimizer's active groups.
-  std::int64_t active_elements() const {
-    const ParamGroupDef& last = groups_.at(static_cast<std::size_t>(active_groups_ - 1));
-    return last.begin + last.count;
-  }
+  std::int64_t active_elements() const { return group_elements(groups_, active_groups_); }
 
-  // Each group's state["step"] after the next step.
-  static std::vector<std::int64_t> next_steps(const Optimizer& optimizer) {
-    std::vector<std::int64_t> steps;
-    for (int g = 0; g < optimizer.num_groups(); ++g) steps.push_back(optimizer.group_step_count(g) + 1);
+  // Each group's state["step"] after the next step (no allocation: every training step asks).
+  static std::array<std::int64_t, kMaxParamGroups> next_steps(const Optimizer& optimizer) {
+    std::array<std::int64_t, kMaxParamGroups> steps{};
+    for (int g = 0; g < optimizer.num_groups() && g < kMaxParamGroups; ++g) steps[g] = optimizer.group_step_count(g) + 1;
     return steps;
   }
 

@@ -269,9 +269,9 @@ __global__ void asgd_kernel(float* __restrict__ param, const float* __restrict__
 
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& optimizer, const std::vector<ParamGroupDef>& groups,
                            const std::vector<double>& lrs, const std::vector<double>& momentums,
-                           const std::vector<float>& group_states, const std::vector<std::int64_t>& steps) {
+                           const std::vector<float>& group_states, const std::array<std::int64_t, kMaxParamGroups>& steps) {
   for (std::size_t g = 0; g < groups.size() && g < kMaxParamGroups; ++g) {
-    const std::int64_t step = steps.at(g);
+    const std::int64_t step = steps[g];
     s.first_step[g] = step == 1;
     const double t = static_cast<double>(step);
     const OptimizerConfig c = group_config(optimizer, groups[g]);  // the group's betas, eps, ...

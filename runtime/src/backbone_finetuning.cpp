@@ -124,10 +124,10 @@ void BackboneFinetuning::on_train_epoch_start(const CallbackContext& ctx) {
 
 std::string backbone_finetuning_refusal(const Callbacks& callbacks, bool model_has_backbone, bool has_scheduler,
                                         bool distributed) {
-  const std::string prefix = "trainer.callbacks: BackboneFinetuning ";
+  const std::string prefix = "BackboneFinetuning ";
   if (!callbacks.backbone_finetuning()) {
     if (!model_has_backbone) return "";
-    return "trainer.callbacks: the program was generated for a BackboneFinetuning callback (model.backbone, a "
+    return "the program was generated for a BackboneFinetuning callback (model.backbone, a "
            "parameter group that joins at its unfreeze epoch), which the callbacks given now leave out: add it "
            "back, or generate the program without it";
   }

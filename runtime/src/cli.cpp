@@ -421,7 +421,7 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
     return names;
   };
   // The groups configure_optimizers makes; BackboneFinetuning adds the last one at its epoch.
-  const int configured_groups = model.num_param_groups - (model.backbone_group ? 1 : 0);
+  const int configured_groups = configured_param_groups(model);
   if (model.num_frozen_elements > 0 || model.backbone_group) {
     Value m = Value::make_object();
     if (model.num_frozen_elements > 0) {  // model.freeze: the parameters it froze, by name

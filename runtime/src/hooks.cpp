@@ -22,8 +22,7 @@ void Trainer::set_lr(double lr) {
 
 int Trainer::num_param_groups() const {
   if (access_.optimizer) return access_.optimizer->num_active_groups();
-  // Outside fit: the groups configure_optimizers makes (a backbone's joins during fit).
-  return static_cast<int>(param_groups_of(*access_.model).size()) - (access_.model->backbone_group ? 1 : 0);
+  return configured_param_groups(*access_.model);  // outside fit
 }
 
 namespace {

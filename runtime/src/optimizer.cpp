@@ -151,11 +151,6 @@ void Optimizer::add_backbone_group(double lr) {
   lrs_.back() = lr;
 }
 
-std::int64_t Optimizer::active_elements() const {
-  const ParamGroupDef& last = groups_[static_cast<std::size_t>(num_active_groups() - 1)];
-  return last.begin + last.count;
-}
-
 void Optimizer::step() {
   float* param = param_region(model_, arena_);
   const float* grad = grad_region(model_, arena_);

@@ -493,7 +493,7 @@ class Fit {
     if (const std::string refused = backbone_finetuning_refusal(callbacks_, model_.backbone_group,
                                                                 t_.scheduler.has_value(), group_.distributed());
         !refused.empty())
-      throw Error(refused);
+      throw Error("trainer.callbacks: " + refused);
     if (t_.enable_model_summary && callbacks_.model_summary())  // _configure_model_summary_callback
       std::fputs("Trainer already configured with model summary callbacks: [<class "
                  "'lightning.pytorch.callbacks.model_summary.ModelSummary'>]. Skipping setting a default "
@@ -507,9 +507,9 @@ class Fit {
   // What of a WeightAveraging callback only the program can check (where the steps run), and what
   // ltgen checks in the spec, for a command line's --trainer.callbacks; before fit starts.
   void check_averaging(const WeightAveraging& wa) const;
-  void read_optimizer_groups();
   void check_averaging(const StochasticWeightAveraging& swa) const;
   void fill_scheduler_context();
+  void read_optimizer_groups();
 
   // LTRT_USER_HOOK's bracket: the Trainer a hook sees is refreshed before it, read back after it.
   void begin_hook(const char* name);

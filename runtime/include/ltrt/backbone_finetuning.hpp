@@ -60,7 +60,7 @@ class BackboneFinetuning : public Callback {
 };
 
 // What a BackboneFinetuning among `callbacks` needs and ltgen does not support beside it yet, as a
-// message naming the fix, or "": a program generated with model.backbone and the callback
+// message about trainer.callbacks naming the fix, or "": a program generated with model.backbone and the callback
 // (`model_has_backbone`, ModelDef::backbone_group) and neither without the other; no LR scheduler,
 // StochasticWeightAveraging or LearningRateFinder; no DDP. ltgen says it where it
 // reads the spec, the program again for a command line's overrides.

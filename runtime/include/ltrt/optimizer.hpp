@@ -46,6 +46,18 @@ inline OptimizerConfig group_config(const ModelDef& model, const ParamGroupDef& 
   return group_config(model.optimizer, g);
 }
 
+// The groups configure_optimizers makes: all but a BackboneFinetuning's (ModelDef::backbone_group),
+// which joins during fit.
+inline int configured_param_groups(const ModelDef& model) {
+  return static_cast<int>(param_groups_of(model).size()) - (model.backbone_group ? 1 : 0);
+}
+
+// The flat regions' elements of the first `count` groups, which lie one after another from 0.
+inline std::int64_t group_elements(const std::vector<ParamGroupDef>& groups, int count) {
+  const ParamGroupDef& last = groups.at(static_cast<std::size_t>(count - 1));
+  return last.begin + last.count;
+}
+
 // Each parameter group's learning rate, in order.
 std::vector<double> group_lrs(const ModelDef& model);
 
@@ -119,7 +131,7 @@ class Optimizer {
   // The flat regions' elements of the active groups, [0, active_elements()): what clipping, the
   // GradScaler's check and DDP read; a backbone's gradients before it joins are left out, as
   // torch's are None then.
-  std::int64_t active_elements() const;
+  std::int64_t active_elements() const { return group_elements(groups_, num_active_groups()); }
   // state["step"] of group g's parameters after step_count() steps.
   std::int64_t group_step_count(int group) const {
     const bool late = model_.backbone_group && group == num_groups() - 1;

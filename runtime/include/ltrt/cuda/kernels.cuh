@@ -2,6 +2,7 @@
 // Adam and AdamW as one fused kernel each over every parameter, and gradient clipping.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -60,6 +61,6 @@ void lerp_update(const Context& ctx, float* average, const float* model, std::in
 // mu_product or ASGD's eta before this step (Optimizer::group_states; empty for the other optimizers).
 void set_optimizer_scalars(StepScalars& s, const OptimizerConfig& config, const std::vector<ParamGroupDef>& groups,
                            const std::vector<double>& lrs, const std::vector<double>& momentums,
-                           const std::vector<float>& group_states, const std::vector<std::int64_t>& steps);
+                           const std::vector<float>& group_states, const std::array<std::int64_t, kMaxParamGroups>& steps);
 
 }  // namespace ltrt::cuda

@@ -1,5 +1,5 @@
 /// \file
-/// BatchNorm1d ((N, C) or (N, C, L)) and BatchNorm2d ((N, C, H, W)), as
+/// BatchNorm1d ((N, C) or (N, C, L)), BatchNorm2d ((N, C, H, W)) and BatchNorm3d ((N, C, D, H, W)), as
 /// torch.nn.BatchNorm*d: per channel c, over the batch and the positions
 /// (count = n * L elements, n the live rows):
 ///   training: mean = sum(x) / count,  var = sum((x - mean)^2) / count (biased),
@@ -438,7 +438,7 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
   b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
-  for (const int dims : {1, 2}) {
+  for (const int dims : {1, 2, 3}) {
     LayerDef l;
     l.torch_type = "BatchNorm" + std::to_string(dims) + "d";
     ArgDef features{"num_features", ArgType::integer, std::nullopt, true};
@@ -457,7 +457,11 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
                          (rank == 4 ? "; use BatchNorm2d for (N, C, H, W)" : ""));
       if (dims == 2 && rank != 4)
         throw ShapeError("expects a 4-d (N, C, H, W) input, got " + std::to_string(rank) + "-d " +
-                         shape_str(x.shape) + (rank == 2 || rank == 3 ? "; use BatchNorm1d for (N, C) or (N, C, L)" : ""));
+                         shape_str(x.shape) + (rank == 2 || rank == 3 ? "; use BatchNorm1d for (N, C) or (N, C, L)" : "") +
+                         (rank == 5 ? "; use BatchNorm3d for (N, C, D, H, W)" : ""));
+      if (dims == 3 && rank != 5)
+        throw ShapeError("expects a 5-d (N, C, D, H, W) input, got " + std::to_string(rank) + "-d " +
+                         shape_str(x.shape) + (rank == 4 ? "; use BatchNorm2d for (N, C, H, W)" : ""));
       const std::int64_t channels = x.shape[1];
       auto given = b.args.find("num_features");
       if (given != b.args.end() && std::get<std::int64_t>(given->second) != channels)

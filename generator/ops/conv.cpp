@@ -1,8 +1,9 @@
 /// \file
-/// Conv2d and Conv1d (torch.nn): out[o] = bias[o] + sum over the input channels
+/// Conv2d, Conv1d and Conv3d (torch.nn): out[o] = bias[o] + sum over the input channels
 /// of o's group and the kernel taps of weight[o, c, ky, kx] * inp[c, y, x],
 /// zero padding. weight (out, in / groups, kh, kw) as torch (Conv1d: (out, in /
-/// groups, k)); Conv1d is lowered as a Conv2d of height 1. On the CPU, large layers
+/// groups, k)); Conv1d is lowered as a Conv2d of height 1, and Conv3d adds a depth
+/// (kd, z) before the height to every loop and index, where the others have none. On the CPU, large layers
 /// copy each sample's patches into a scratch buffer (im2col) and call sgemm; small
 /// ones run direct loops. The scratch buffer is an output of the op, so the memory
 /// plan places it like any activation. On CUDA, forward, input gradient and weight
@@ -46,13 +47,19 @@ ConvGeometry conv_geometry(const Node& n, const Value& x) {
   const auto& p = attr_ints(n, "padding");
   const auto& pe = attr_ints(n, "padding_end");
   const auto& d = attr_ints(n, "dilation");
-  // Index 0 is the height, 1 the width (the length of a Conv1d).
-  g.h = g.dims == 2 ? x.shape[2] : 1;
+  // Index 0 is the height, 1 the width (the length of a Conv1d); Conv3d's depth comes first.
+  const size_t a = g.deep() ? 1 : 0;
+  if (g.deep()) {
+    g.d = x.shape[2];
+    g.kernel_d = k[0], g.stride_d = s[0], g.pad_d = p[0], g.dilation_d = d[0];
+    g.out_d = window_count(g.d, p[0], pe[0], k[0], s[0], d[0], "depth");
+  }
+  g.h = g.dims == 1 ? 1 : x.shape[x.shape.size() - 2];
   g.w = x.shape.back();
-  g.kernel_h = k[0], g.kernel_w = k[1], g.stride_h = s[0], g.stride_w = s[1];
-  g.pad_h = p[0], g.pad_w = p[1], g.dilation_h = d[0], g.dilation_w = d[1];
-  g.out_h = window_count(g.h, p[0], pe[0], k[0], s[0], d[0], "height");
-  g.out_w = window_count(g.w, p[1], pe[1], k[1], s[1], d[1], g.dims == 2 ? "width" : "length");
+  g.kernel_h = k[a], g.kernel_w = k[a + 1], g.stride_h = s[a], g.stride_w = s[a + 1];
+  g.pad_h = p[a], g.pad_w = p[a + 1], g.dilation_h = d[a], g.dilation_w = d[a + 1];
+  g.out_h = window_count(g.h, p[a], pe[a], k[a], s[a], d[a], "height");
+  g.out_w = window_count(g.w, p[a + 1], pe[a + 1], k[a + 1], s[a + 1], d[a + 1], g.dims == 1 ? "length" : "width");
   return g;
 }
 
@@ -60,6 +67,7 @@ namespace {
 
 Shape out_shape(const ConvGeometry& g, std::int64_t batch) {
   if (g.dims == 1) return {batch, g.out, g.out_w};
+  if (g.deep()) return {batch, g.out, g.out_d, g.out_h, g.out_w};
   return {batch, g.out, g.out_h, g.out_w};
 }
 
@@ -97,12 +105,13 @@ std::int64_t conv_dweight_splits(const ConvGeometry& g, std::int64_t batch, bool
 
 Shape conv_weight_shape(const ConvGeometry& g) {
   if (g.dims == 1) return {g.out, g.in_per_group(), g.kernel_w};
+  if (g.deep()) return {g.out, g.in_per_group(), g.kernel_d, g.kernel_h, g.kernel_w};
   return {g.out, g.in_per_group(), g.kernel_h, g.kernel_w};
 }
 
 std::int64_t conv_dweight_cols(const ConvGeometry& g, bool bias) { return g.patch() + (bias ? 1 : 0); }
 
-Shape conv_columns_shape(const ConvGeometry& g) { return {g.in * g.kernel_h * g.kernel_w, g.pixels()}; }
+Shape conv_columns_shape(const ConvGeometry& g) { return {g.in * g.taps(), g.pixels()}; }
 
 // Below this many multiply-adds a GEMM splits into few parts, if any (ltrt::sgemm_ld: a part
 // has at least 2^20), so that splitting the samples does better.
@@ -121,24 +130,39 @@ OutputType conv_columns_type(const ConvGeometry& g, std::int64_t batch, bool spl
 }
 
 void write_conv_sizes(CodeWriter& w, const ConvGeometry& g) {
+  auto i = [](std::int64_t v) { return std::to_string(v); };
   if (g.dims == 1) w.line("// Conv1d as a Conv2d of height 1: kH = kKernelH = 1.");
-  w.line("constexpr int kIn = " + std::to_string(g.in) + ", kH = " + std::to_string(g.h) +
-         ", kW = " + std::to_string(g.w) + ";  // input channels, height, width");
-  w.line("constexpr int kOut = " + std::to_string(g.out) + ", kOutH = " + std::to_string(g.out_h) +
-         ", kOutW = " + std::to_string(g.out_w) + ";  // output channels, height, width");
-  w.line("constexpr int kKernelH = " + std::to_string(g.kernel_h) + ", kKernelW = " + std::to_string(g.kernel_w) +
-         ";");
-  w.line("constexpr int kStrideH = " + std::to_string(g.stride_h) + ", kStrideW = " + std::to_string(g.stride_w) +
-         ";");
-  w.line("constexpr int kPadH = " + std::to_string(g.pad_h) + ", kPadW = " + std::to_string(g.pad_w) +
-         ";  // zeros before the first row and column");
-  w.line("constexpr int kDilationH = " + std::to_string(g.dilation_h) +
-         ", kDilationW = " + std::to_string(g.dilation_w) + ";");
-  w.line("constexpr int kGroups = " + std::to_string(g.groups) +
-         ", kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;");
-  w.line("constexpr int kPatch = kInPerGroup * kKernelH * kKernelW;  // weights per output channel");
-  w.line("constexpr int kPixels = kOutH * kOutW;  // outputs per channel");
+  if (g.deep()) {
+    w.line("constexpr int kIn = " + i(g.in) + ", kD = " + i(g.d) + ", kH = " + i(g.h) + ", kW = " + i(g.w) +
+           ";  // input channels, depth, height, width");
+    w.line("constexpr int kOut = " + i(g.out) + ", kOutD = " + i(g.out_d) + ", kOutH = " + i(g.out_h) +
+           ", kOutW = " + i(g.out_w) + ";  // output channels, depth, height, width");
+    w.line("constexpr int kKernelD = " + i(g.kernel_d) + ", kKernelH = " + i(g.kernel_h) +
+           ", kKernelW = " + i(g.kernel_w) + ";");
+    w.line("constexpr int kStrideD = " + i(g.stride_d) + ", kStrideH = " + i(g.stride_h) +
+           ", kStrideW = " + i(g.stride_w) + ";");
+    w.line("constexpr int kPadD = " + i(g.pad_d) + ", kPadH = " + i(g.pad_h) + ", kPadW = " + i(g.pad_w) +
+           ";  // zeros before the first slice, row and column");
+    w.line("constexpr int kDilationD = " + i(g.dilation_d) + ", kDilationH = " + i(g.dilation_h) +
+           ", kDilationW = " + i(g.dilation_w) + ";");
+  } else {
+    w.line("constexpr int kIn = " + i(g.in) + ", kH = " + i(g.h) + ", kW = " + i(g.w) +
+           ";  // input channels, height, width");
+    w.line("constexpr int kOut = " + i(g.out) + ", kOutH = " + i(g.out_h) + ", kOutW = " + i(g.out_w) +
+           ";  // output channels, height, width");
+    w.line("constexpr int kKernelH = " + i(g.kernel_h) + ", kKernelW = " + i(g.kernel_w) + ";");
+    w.line("constexpr int kStrideH = " + i(g.stride_h) + ", kStrideW = " + i(g.stride_w) + ";");
+    w.line("constexpr int kPadH = " + i(g.pad_h) + ", kPadW = " + i(g.pad_w) +
+           ";  // zeros before the first row and column");
+    w.line("constexpr int kDilationH = " + i(g.dilation_h) + ", kDilationW = " + i(g.dilation_w) + ";");
+  }
+  w.line("constexpr int kGroups = " + i(g.groups) + ", kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;");
+  w.line(std::string("constexpr int kPatch = kInPerGroup * ") + (g.deep() ? "kKernelD * " : "") +
+         "kKernelH * kKernelW;  // weights per output channel");
+  w.line(std::string("constexpr int kPixels = ") + (g.deep() ? "kOutD * " : "") + "kOutH * kOutW;  // outputs per channel");
 }
+
+std::string conv_input_size(const ConvGeometry& g) { return g.deep() ? "kIn * kD * kH * kW" : "kIn * kH * kW"; }
 
 namespace {
 
@@ -161,70 +185,126 @@ void write_column_range(CodeWriter& w) {
 
 }  // namespace
 
-void write_im2col(CodeWriter& w, const std::string& x, const std::string& columns) {
-  w.line("// " + columns + "[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox), 0 in the padding");
+void write_im2col(CodeWriter& w, const ConvGeometry& g, const std::string& x, const std::string& columns) {
+  const bool deep = g.deep();
+  w.line("// " + columns + (deep ? "[(c, kz, ky, kx)][(oz, oy, ox)]: the input under tap (kz, ky, kx) of output (oz, oy, ox)"
+                                 : "[(c, ky, kx)][(oy, ox)]: the input under tap (ky, kx) of output (oy, ox)") +
+         ", 0 in the padding");
   w.open("for (int c = 0; c < kIn; ++c)");
+  if (deep) w.open("for (int kz = 0; kz < kKernelD; ++kz)");
   w.open("for (int ky = 0; ky < kKernelH; ++ky)");
   w.open("for (int kx = 0; kx < kKernelW; ++kx)");
-  w.line("float* row = " + columns + " + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
+  w.line(deep ? "float* row = " + columns + " + (((c * kKernelD + kz) * kKernelH + ky) * kKernelW + kx) * kPixels;"
+              : "float* row = " + columns + " + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
   write_column_range(w);
+  if (deep) {
+    w.open("for (int oz = 0; oz < kOutD; ++oz)");
+    w.line("float* slice = row + oz * kOutH * kOutW;");
+    w.line("const int iz = oz * kStrideD - kPadD + kz * kDilationD;");
+    w.open("if (iz < 0 || iz >= kD)");
+    w.line("std::fill(slice, slice + kOutH * kOutW, 0.0f);");
+    w.line("continue;");
+    w.close();
+  }
   w.open("for (int oy = 0; oy < kOutH; ++oy)");
-  w.line("float* dst = row + oy * kOutW;");
+  w.line(deep ? "float* dst = slice + oy * kOutW;" : "float* dst = row + oy * kOutW;");
   w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
   w.open("if (iy < 0 || iy >= kH)");
   w.line("std::fill(dst, dst + kOutW, 0.0f);");
   w.line("continue;");
   w.close();
-  w.line("const float* src = " + x + " + (c * kH + iy) * kW;");
+  w.line(deep ? "const float* src = " + x + " + ((c * kD + iz) * kH + iy) * kW;"
+              : "const float* src = " + x + " + (c * kH + iy) * kW;");
   w.line("std::fill(dst, dst + lo, 0.0f);");
   w.line("for (int ox = lo; ox < hi; ++ox) dst[ox] = src[ox * kStrideW + shift];");
   w.line("std::fill(dst + hi, dst + kOutW, 0.0f);");
   w.close();
+  if (deep) w.close();
   w.close();
   w.close();
+  if (deep) w.close();
   w.close();
 }
 
-void write_col2im(CodeWriter& w, const std::string& dx, const std::string& columns) {
+void write_col2im(CodeWriter& w, const ConvGeometry& g, const std::string& dx, const std::string& columns) {
+  const bool deep = g.deep();
   w.open("for (int c = 0; c < kIn; ++c)");
+  if (deep) w.open("for (int kz = 0; kz < kKernelD; ++kz)");
   w.open("for (int ky = 0; ky < kKernelH; ++ky)");
   w.open("for (int kx = 0; kx < kKernelW; ++kx)");
-  w.line("const float* row = " + columns + " + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
+  w.line(deep ? "const float* row = " + columns + " + (((c * kKernelD + kz) * kKernelH + ky) * kKernelW + kx) * kPixels;"
+              : "const float* row = " + columns + " + ((c * kKernelH + ky) * kKernelW + kx) * kPixels;");
   write_column_range(w);
+  if (deep) {
+    w.open("for (int oz = 0; oz < kOutD; ++oz)");
+    w.line("const int iz = oz * kStrideD - kPadD + kz * kDilationD;");
+    w.line("if (iz < 0 || iz >= kD) continue;");
+  }
   w.open("for (int oy = 0; oy < kOutH; ++oy)");
   w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
   w.line("if (iy < 0 || iy >= kH) continue;");
-  w.line("float* drow = " + dx + " + (c * kH + iy) * kW;");
-  w.line("const float* src = row + oy * kOutW;");
+  w.line(deep ? "float* drow = " + dx + " + ((c * kD + iz) * kH + iy) * kW;" : "float* drow = " + dx + " + (c * kH + iy) * kW;");
+  w.line(deep ? "const float* src = row + (oz * kOutH + oy) * kOutW;" : "const float* src = row + oy * kOutW;");
   w.line("for (int ox = lo; ox < hi; ++ox) drow[ox * kStrideW + shift] += src[ox];");
   w.close();
+  if (deep) w.close();
   w.close();
   w.close();
+  if (deep) w.close();
   w.close();
 }
 
 namespace {
 
-// The direct loops' walk over the taps of output (o, oy, ox) that fall inside the input:
-// opens three blocks (c, ky, kx) and defines `at` (input index) and `tap` (weight index).
-void open_taps(CodeWriter& w) {
+// The direct loops' walk over the taps of output (o, [oz,] oy, ox) that fall inside the input:
+// opens a block per loop (c, [kz,] ky, kx) and defines `at` (input index) and `tap` (weight index).
+// Returns the blocks opened.
+int open_taps(CodeWriter& w, const ConvGeometry& g) {
   w.open("for (int c = 0; c < kInPerGroup; ++c)");
+  if (g.deep()) {
+    w.open("for (int kz = 0; kz < kKernelD; ++kz)");
+    w.line("const int iz = oz * kStrideD - kPadD + kz * kDilationD;");
+    w.line("if (iz < 0 || iz >= kD) continue;  // zero padding");
+  }
   w.open("for (int ky = 0; ky < kKernelH; ++ky)");
   w.line("const int iy = oy * kStrideH - kPadH + ky * kDilationH;");
   w.line("if (iy < 0 || iy >= kH) continue;  // zero padding");
   w.open("for (int kx = 0; kx < kKernelW; ++kx)");
   w.line("const int ix = ox * kStrideW - kPadW + kx * kDilationW;");
   w.line("if (ix < 0 || ix >= kW) continue;");
+  if (g.deep()) {
+    w.line("const int at = (((i * kIn + g * kInPerGroup + c) * kD + iz) * kH + iy) * kW + ix;");
+    w.line("const int tap = (((o * kInPerGroup + c) * kKernelD + kz) * kKernelH + ky) * kKernelW + kx;");
+    return 4;
+  }
   w.line("const int at = ((i * kIn + g * kInPerGroup + c) * kH + iy) * kW + ix;");
   w.line("const int tap = ((o * kInPerGroup + c) * kKernelH + ky) * kKernelW + kx;");
+  return 3;
 }
 
-void open_outputs(CodeWriter& w) {
+// The loops over every output (i, o, [oz,] oy, ox); returns the blocks opened.
+int open_outputs(CodeWriter& w, const ConvGeometry& g) {
   w.open("for (int i = 0; i < n; ++i)");
   w.open("for (int o = 0; o < kOut; ++o)");
   w.line("const int g = o / kOutPerGroup;  // reads input channels g * kInPerGroup ...");
+  if (g.deep()) w.open("for (int oz = 0; oz < kOutD; ++oz)");
   w.open("for (int oy = 0; oy < kOutH; ++oy)");
   w.open("for (int ox = 0; ox < kOutW; ++ox)");
+  return g.deep() ? 5 : 4;
+}
+
+// The index of output (i, o, [oz,] oy, ox).
+std::string output_index(const ConvGeometry& g) {
+  return g.deep() ? "(((i * kOut + o) * kOutD + oz) * kOutH + oy) * kOutW + ox" : "((i * kOut + o) * kOutH + oy) * kOutW + ox";
+}
+
+void close_blocks(CodeWriter& w, int blocks) {
+  for (int b = 0; b < blocks; ++b) w.close();
+}
+
+// The floats of one sample's im2col slot.
+std::string columns_size(const ConvGeometry& g) {
+  return g.deep() ? "kIn * kKernelD * kKernelH * kKernelW * kPixels" : "kIn * kKernelH * kKernelW * kPixels";
 }
 
 void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
@@ -238,14 +318,14 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
   if (split) {
     w.line("// The samples split among the step's threads; a part's im2col uses its first sample's slot.");
     open_split(w, "n", g.macs_per_sample(), SplitIndex::rows);
-    w.line("float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;");
+    w.line("float* const part_columns = columns + begin * " + columns_size(g) + ";");
     w.open("for (int i = begin; i < end; ++i)");
   } else {
     w.open("for (int i = 0; i < n; ++i)");
   }
-  w.line("const float* x = inp + i * kIn * kH * kW;");
+  w.line("const float* x = inp + i * " + conv_input_size(g) + ";");
   w.line("float* y = out + i * kOut * kPixels;");
-  write_im2col(w, "x", cols);
+  write_im2col(w, g, "x", cols);
   if (bias) w.line("for (int o = 0; o < kOut; ++o) std::fill(y + o * kPixels, y + (o + 1) * kPixels, bias[o]);");
   w.open("for (int g = 0; g < kGroups; ++g)");
   w.line("ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,");
@@ -257,18 +337,13 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
   w.close();
   if (split) close_split(w);
   w.reopen("else");
-  open_outputs(w);
+  const int outputs = open_outputs(w, g);
   w.line(bias ? "float acc = bias[o];" : "float acc = 0.0f;");
-  open_taps(w);
+  const int taps = open_taps(w, g);
   w.line("acc += inp[at] * weight[tap];");
-  w.close();
-  w.close();
-  w.close();
-  w.line("out[((i * kOut + o) * kOutH + oy) * kOutW + ox] = " + apply_epilogue(n, "acc") + ";");
-  w.close();
-  w.close();
-  w.close();
-  w.close();
+  close_blocks(w, taps);
+  w.line("out[" + output_index(g) + "] = " + apply_epilogue(n, "acc") + ";");
+  close_blocks(w, outputs);
   w.close();
 }
 
@@ -285,9 +360,9 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
   // order, and the input's gradient (each sample's own) is split after it.
   const bool split = conv_split_samples(g, gr.value(n.inputs[1]).shape[0]) && need_dinp;
   w.open("for (int i = 0; i < n; ++i)");
-  w.line("const float* x = inp + i * kIn * kH * kW;");
+  w.line("const float* x = inp + i * " + conv_input_size(g) + ";");
   w.line("const float* dy = dout + i * kOut * kPixels;");
-  write_im2col(w, "x");
+  write_im2col(w, g, "x");
   w.open("for (int g = 0; g < kGroups; ++g)");
   w.line("ltrt::sgemm(false, true, kOutPerGroup, kPatch, kPixels, dy + g * kOutPerGroup * kPixels,");
   w.line("            columns + g * kPatch * kPixels, 1.0f, dweight + g * kOutPerGroup * kPatch);"
@@ -300,16 +375,16 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
     w.line("            dy + g * kOutPerGroup * kPixels, 0.0f, " + cols + " + g * kPatch * kPixels);"
            "  // weight_g^T @ dy_g");
     w.close();
-    w.line("float* dx = dinp + i * kIn * kH * kW;");
-    w.line("std::fill(dx, dx + kIn * kH * kW, 0.0f);");
-    write_col2im(w, "dx", cols);
+    w.line("float* dx = dinp + i * " + conv_input_size(g) + ";");
+    w.line("std::fill(dx, dx + " + conv_input_size(g) + ", 0.0f);");
+    write_col2im(w, g, "dx", cols);
   };
   if (need_dinp && !split) write_dinp("columns");
   w.close();
   if (split) {
     w.line("// The samples split among the step's threads; a part's patches use its first sample's slot.");
     open_split(w, "n", g.macs_per_sample(), SplitIndex::rows);
-    w.line("float* const part_columns = columns + begin * kIn * kKernelH * kKernelW * kPixels;");
+    w.line("float* const part_columns = columns + begin * " + columns_size(g) + ";");
     w.open("for (int i = begin; i < end; ++i)");
     w.line("const float* dy = dout + i * kOut * kPixels;");
     write_dinp("part_columns");
@@ -317,19 +392,13 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
     close_split(w);
   }
   w.reopen("else");
-  if (need_dinp) w.line("std::fill(dinp, dinp + n * kIn * kH * kW, 0.0f);");
-  open_outputs(w);
-  w.line("const float d = dout[((i * kOut + o) * kOutH + oy) * kOutW + ox];");
-  open_taps(w);
+  if (need_dinp) w.line("std::fill(dinp, dinp + n * " + conv_input_size(g) + ", 0.0f);");
+  const int outputs = open_outputs(w, g);
+  w.line("const float d = dout[" + output_index(g) + "];");
+  const int taps = open_taps(w, g);
   w.line("dweight[tap] += d * inp[at];");
   if (need_dinp) w.line("dinp[at] += d * weight[tap];");
-  w.close();
-  w.close();
-  w.close();
-  w.close();
-  w.close();
-  w.close();
-  w.close();
+  close_blocks(w, taps + outputs);
   w.close();
   if (bias) {
     w.line("if (!accumulate) std::fill(dbias, dbias + kOut, 0.0f);");
@@ -364,18 +433,34 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
 void write_struct_sizes(CodeWriter& w, const ConvGeometry& g) {
   auto i = [](std::int64_t v) { return std::to_string(v); };
   if (g.dims == 1) w.line("// Conv1d as a Conv2d of height 1: kH = kKernelH = 1.");
-  w.line("static constexpr int kIn = " + i(g.in) + ", kH = " + i(g.h) + ", kW = " + i(g.w) +
-         ";  // input channels, height, width");
-  w.line("static constexpr int kOut = " + i(g.out) + ", kOutH = " + i(g.out_h) + ", kOutW = " + i(g.out_w) +
-         ";  // output channels, height, width");
-  w.line("static constexpr int kKernelH = " + i(g.kernel_h) + ", kKernelW = " + i(g.kernel_w) +
-         ", kTaps = kKernelH * kKernelW;");
-  w.line("static constexpr int kStrideH = " + i(g.stride_h) + ", kStrideW = " + i(g.stride_w) + ";");
-  w.line("static constexpr int kPadH = " + i(g.pad_h) + ", kPadW = " + i(g.pad_w) +
-         ";  // zeros before the first row and column");
-  w.line("static constexpr int kDilationH = " + i(g.dilation_h) + ", kDilationW = " + i(g.dilation_w) + ";");
+  if (g.deep()) {
+    w.line("static constexpr int kIn = " + i(g.in) + ", kD = " + i(g.d) + ", kH = " + i(g.h) + ", kW = " + i(g.w) +
+           ";  // input channels, depth, height, width");
+    w.line("static constexpr int kOut = " + i(g.out) + ", kOutD = " + i(g.out_d) + ", kOutH = " + i(g.out_h) +
+           ", kOutW = " + i(g.out_w) + ";  // output channels, depth, height, width");
+    w.line("static constexpr int kKernelD = " + i(g.kernel_d) + ", kKernelH = " + i(g.kernel_h) +
+           ", kKernelW = " + i(g.kernel_w) + ", kTaps = kKernelD * kKernelH * kKernelW;");
+    w.line("static constexpr int kStrideD = " + i(g.stride_d) + ", kStrideH = " + i(g.stride_h) +
+           ", kStrideW = " + i(g.stride_w) + ";");
+    w.line("static constexpr int kPadD = " + i(g.pad_d) + ", kPadH = " + i(g.pad_h) + ", kPadW = " + i(g.pad_w) +
+           ";  // zeros before the first slice, row and column");
+    w.line("static constexpr int kDilationD = " + i(g.dilation_d) + ", kDilationH = " + i(g.dilation_h) +
+           ", kDilationW = " + i(g.dilation_w) + ";");
+  } else {
+    w.line("static constexpr int kIn = " + i(g.in) + ", kH = " + i(g.h) + ", kW = " + i(g.w) +
+           ";  // input channels, height, width");
+    w.line("static constexpr int kOut = " + i(g.out) + ", kOutH = " + i(g.out_h) + ", kOutW = " + i(g.out_w) +
+           ";  // output channels, height, width");
+    w.line("static constexpr int kKernelH = " + i(g.kernel_h) + ", kKernelW = " + i(g.kernel_w) +
+           ", kTaps = kKernelH * kKernelW;");
+    w.line("static constexpr int kStrideH = " + i(g.stride_h) + ", kStrideW = " + i(g.stride_w) + ";");
+    w.line("static constexpr int kPadH = " + i(g.pad_h) + ", kPadW = " + i(g.pad_w) +
+           ";  // zeros before the first row and column");
+    w.line("static constexpr int kDilationH = " + i(g.dilation_h) + ", kDilationW = " + i(g.dilation_w) + ";");
+  }
   w.line("static constexpr int kGroups = " + i(g.groups) + ", kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;");
-  w.line("static constexpr int kPixels = kOutH * kOutW;        // outputs per channel");
+  w.line(std::string("static constexpr int kPixels = ") + (g.deep() ? "kOutD * " : "") +
+         "kOutH * kOutW;        // outputs per channel");
   w.line("static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel");
 }
 
@@ -389,9 +474,23 @@ void write_struct_shape(CodeWriter& w, const std::string& rows, const std::strin
          ";  // TUNE: 16 x 256, 32 x 128 or 64 x 64");
 }
 
-// patch(g, k, q): im2col's element, the input under tap k = (c, ky, kx) of output pixel
-// q = (s, oy, ox) in group g, 0 in the padding.
-void write_patch(CodeWriter& w, const std::string& source) {
+// patch(g, k, q): im2col's element, the input under tap k = (c, [kz,] ky, kx) of output pixel
+// q = (s, [oz,] oy, ox) in group g, 0 in the padding.
+void write_patch(CodeWriter& w, const ConvGeometry& g, const std::string& source) {
+  if (g.deep()) {
+    w.line("// im2col's element: the input under tap k = (c, kz, ky, kx) of output pixel q = (s, oz, oy, ox), 0 in the");
+    w.line("// padding.");
+    w.open("__device__ float patch(int g, int k, int q) const");
+    w.line("const int c = k / kTaps, kz = k / (kKernelH * kKernelW) % kKernelD, ky = k / kKernelW % kKernelH,");
+    w.line("          kx = k % kKernelW;");
+    w.line("const int s = q / kPixels, oz = q / (kOutH * kOutW) % kOutD, oy = q / kOutW % kOutH, ox = q % kOutW;");
+    w.line("const int iz = oz * kStrideD - kPadD + kz * kDilationD, iy = oy * kStrideH - kPadH + ky * kDilationH,");
+    w.line("          ix = ox * kStrideW - kPadW + kx * kDilationW;");
+    w.line("if (iz < 0 || iz >= kD || iy < 0 || iy >= kH || ix < 0 || ix >= kW) return 0.0f;");
+    w.line("return " + source + "[(((s * kIn + g * kInPerGroup + c) * kD + iz) * kH + iy) * kW + ix];");
+    w.close();
+    return;
+  }
   w.line("// im2col's element: the input under tap k = (c, ky, kx) of output pixel q = (s, oy, ox), 0 in the padding.");
   w.open("__device__ float patch(int g, int k, int q) const");
   w.line("const int c = k / kTaps, ky = k / kKernelW % kKernelH, kx = k % kKernelW;");
@@ -450,7 +549,7 @@ void write_conv_forward_gemm(CodeWriter& k, const std::string& type, const ConvG
                    "kPatch");
   k.line("__device__ float a(int g, int o, int k) const { return weight[(g * kOutPerGroup + o) * kPatch + k]; }");
   k.line("__device__ float b(int g, int k, int q) const { return patch(g, k, q); }");
-  write_patch(k, source);
+  write_patch(k, g, source);
   k.open("__device__ void store(int g, int /*split*/, int o, int q, float sum) const");
   epilogue_constants(k, n);
   k.line("const int s = q / kPixels, p = q % kPixels;");
@@ -483,8 +582,116 @@ void write_gradient_store(CodeWriter& w, bool bias, const std::string& o, const 
 
 }  // namespace
 
+namespace {
+
+// Conv3d's input gradient: write_conv_dinp_gemm's gather with a depth cut into phases as the rows and
+// columns are.
+void write_conv3d_dinp_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const std::string& result,
+                            const std::string& source, const std::string& bias, const Node* epilogue) {
+  auto i = [](std::int64_t v) { return std::to_string(v); };
+  auto step = [&](std::int64_t stride, std::int64_t dilation) { return i(stride / std::gcd(stride, dilation)); };
+  k.line();
+  k.line("// " + result + "[s, c, iz, iy, ix] = " + (bias.empty() ? "" : bias + "[c] + ") +
+         "sum over the outputs (o, oz, oy, ox) whose tap (kz, ky, kx) reads");
+  k.line("// (iz, iy, ix) of weight[o, c, kz, ky, kx] * " + source + "[s, o, oz, oy, ox]: a gather, each element written");
+  k.line("// once. As Conv2d's, each dimension is cut into kStride phases by (i + kPad) % kStride, which only");
+  k.line("// every kTapStep-th tap reaches, and each (phase, group) that holds pixels is a GEMM over those taps:");
+  k.line("// rows c, columns (s, iz, iy, ix) of the phase, depth (o, kz, ky, kx).");
+  const std::vector<std::string> constants = {
+      "// kStride / gcd(kStride, kDilation): taps k and k + kTapStep reach the same slices (rows, columns).",
+      "static constexpr int kTapStepD = " + step(g.stride_d, g.dilation_d) + ", kTapStepH = " +
+          step(g.stride_h, g.dilation_h) + ", kTapStepW = " + step(g.stride_w, g.dilation_w) + ";",
+      "static constexpr int kPhaseTapsD = (kKernelD + kTapStepD - 1) / kTapStepD;  // taps that reach a slice, at most",
+      "static constexpr int kPhaseTapsH = (kKernelH + kTapStepH - 1) / kTapStepH;",
+      "static constexpr int kPhaseTapsW = (kKernelW + kTapStepW - 1) / kTapStepW;",
+      "static constexpr int kPhaseTaps = kPhaseTapsD * kPhaseTapsH * kPhaseTapsW;",
+      "// A phase's slice j is iz = phase + (kSliceBase + j) * kStrideD - kPadD; kPhaseD slices cover 0 <= iz < kD.",
+      "static constexpr int kSliceBase = kPadD / kStrideD, kPhaseD = (kD + kPadD + kStrideD - 1) / kStrideD - kSliceBase;",
+      "static constexpr int kRowBase = kPadH / kStrideH, kPhaseH = (kH + kPadH + kStrideH - 1) / kStrideH - kRowBase;",
+      "static constexpr int kColBase = kPadW / kStrideW, kPhaseW = (kW + kPadW + kStrideW - 1) / kStrideW - kColBase;",
+      "static constexpr int kPhasePixels = kPhaseD * kPhaseH * kPhaseW;",
+      "// Phases that hold pixels: a stride past the input's size leaves all but that many without any.",
+      "static constexpr int kPhasesD = kStrideD < kD ? kStrideD : kD, kPhasesH = kStrideH < kH ? kStrideH : kH,",
+      "                     kPhasesW = kStrideW < kW ? kStrideW : kW;"};
+  std::vector<std::string> members = {"float* __restrict__ " + result + ";", "const float* __restrict__ " + source + ";",
+                                      "const float* __restrict__ weight;"};
+  if (!bias.empty()) members.push_back("const float* __restrict__ " + bias + ";");
+  open_gemm_struct(k, type, g, constants, "kInPerGroup", g.in_per_group(), "kGroups * kPhasesD * kPhasesH * kPhasesW",
+                   1, "", members, "n * kPhasePixels", "");
+  k.line("// GEMM gg's group and phase.");
+  k.open("__device__ static void split_phase(int gg, int& g, int& pz, int& py, int& px)");
+  k.line("g = gg % kGroups;");
+  k.line("const int phase = gg / kGroups;");
+  k.line("pz = (kPadD + phase / (kPhasesH * kPhasesW)) % kStrideD;");
+  k.line("py = (kPadH + phase / kPhasesW % kPhasesH) % kStrideH;");
+  k.line("px = (kPadW + phase % kPhasesW) % kStrideW;");
+  k.close();
+  k.line("// A phase that no tap reaches has depth 0: its blocks store zeros.");
+  k.open("__device__ int depth(int gg) const");
+  k.line("int g, pz, py, px;");
+  k.line("split_phase(gg, g, pz, py, px);");
+  k.line("const bool reached = phase_tap(pz, 0, kKernelD, kStrideD, kDilationD, kTapStepD) >= 0 &&");
+  k.line("                     phase_tap(py, 0, kKernelH, kStrideH, kDilationH, kTapStepH) >= 0 &&");
+  k.line("                     phase_tap(px, 0, kKernelW, kStrideW, kDilationW, kTapStepW) >= 0;");
+  k.line("return reached ? kOutPerGroup * kPhaseTaps : 0;");
+  k.close();
+  k.line();
+  k.line("// Tap j of those with tap * dilation = phase (mod stride) below kernel, or -1.");
+  k.open("__device__ static int phase_tap(int phase, int j, int kernel, int stride, int dilation, int step)");
+  k.line("for (int first = 0; first < step; ++first)");
+  k.line("  if (first * dilation % stride == phase) return first + j * step < kernel ? first + j * step : -1;");
+  k.line("return -1;  // no tap reaches this phase");
+  k.close();
+  k.line("// GEMM gg's group and phase, and depth k's output channel and taps (-1: none).");
+  k.open("__device__ void split_gemm(int gg, int k, int& g, int& pz, int& py, int& px, int& o, int& kz, int& ky, int& kx) const");
+  k.line("split_phase(gg, g, pz, py, px);");
+  k.line("o = k / kPhaseTaps;");
+  k.line("kz = phase_tap(pz, k / (kPhaseTapsH * kPhaseTapsW) % kPhaseTapsD, kKernelD, kStrideD, kDilationD, kTapStepD);");
+  k.line("ky = phase_tap(py, k / kPhaseTapsW % kPhaseTapsH, kKernelH, kStrideH, kDilationH, kTapStepH);");
+  k.line("kx = phase_tap(px, k % kPhaseTapsW, kKernelW, kStrideW, kDilationW, kTapStepW);");
+  k.close();
+  k.open("__device__ float a(int gg, int c, int k) const");
+  k.line("int g, pz, py, px, o, kz, ky, kx;");
+  k.line("split_gemm(gg, k, g, pz, py, px, o, kz, ky, kx);");
+  k.line("if (kz < 0 || ky < 0 || kx < 0) return 0.0f;");
+  k.line("return weight[((g * kOutPerGroup + o) * kInPerGroup + c) * kTaps + (kz * kKernelH + ky) * kKernelW + kx];");
+  k.close();
+  k.open("__device__ float b(int gg, int k, int q) const");
+  k.line("int g, pz, py, px, o, kz, ky, kx;");
+  k.line("split_gemm(gg, k, g, pz, py, px, o, kz, ky, kx);");
+  k.line("if (kz < 0 || ky < 0 || kx < 0) return 0.0f;");
+  k.line("const int s = q / kPhasePixels, jz = q / (kPhaseH * kPhaseW) % kPhaseD, j = q / kPhaseW % kPhaseH,");
+  k.line("          jx = q % kPhaseW;");
+  k.line("const int oz = (pz + (kSliceBase + jz) * kStrideD - kz * kDilationD) / kStrideD;  // exact: same phase");
+  k.line("const int oy = (py + (kRowBase + j) * kStrideH - ky * kDilationH) / kStrideH;");
+  k.line("const int ox = (px + (kColBase + jx) * kStrideW - kx * kDilationW) / kStrideW;");
+  k.line("if (oz < 0 || oz >= kOutD || oy < 0 || oy >= kOutH || ox < 0 || ox >= kOutW) return 0.0f;");
+  k.line("return " + source + "[(((s * kOut + g * kOutPerGroup + o) * kOutD + oz) * kOutH + oy) * kOutW + ox];");
+  k.close();
+  k.open("__device__ void store(int gg, int /*split*/, int c, int q, float sum) const");
+  k.line("int g, pz, py, px;");
+  k.line("split_phase(gg, g, pz, py, px);");
+  k.line("const int s = q / kPhasePixels, jz = q / (kPhaseH * kPhaseW) % kPhaseD, j = q / kPhaseW % kPhaseH,");
+  k.line("          jx = q % kPhaseW;");
+  k.line("const int iz = pz + (kSliceBase + jz) * kStrideD - kPadD, iy = py + (kRowBase + j) * kStrideH - kPadH,");
+  k.line("          ix = px + (kColBase + jx) * kStrideW - kPadW;");
+  k.line("if (iz < 0 || iz >= kD || iy < 0 || iy >= kH || ix < 0 || ix >= kW) return;  // past the input's edge");
+  if (!bias.empty()) k.line("sum += " + bias + "[g * kInPerGroup + c];");
+  if (epilogue) epilogue_constants(k, *epilogue);
+  k.line(result + "[(((s * kIn + g * kInPerGroup + c) * kD + iz) * kH + iy) * kW + ix] = " +
+         (epilogue ? apply_epilogue(*epilogue, "sum") : std::string("sum")) + ";");
+  k.close();
+  k.close(";");
+}
+
+}  // namespace
+
 void write_conv_dinp_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const std::string& result,
                           const std::string& source, const std::string& bias, const Node* epilogue) {
+  if (g.deep()) {
+    write_conv3d_dinp_gemm(k, type, g, result, source, bias, epilogue);
+    return;
+  }
   auto i = [](std::int64_t v) { return std::to_string(v); };
   k.line();
   k.line("// " + result + "[s, c, iy, ix] = " + (bias.empty() ? "" : bias + "[c] + ") +
@@ -604,7 +811,7 @@ void write_conv_dweight_gemm(CodeWriter& k, const std::string& type, const std::
     k.line("__device__ float b(int g, int d, int k) const { return k == kPatch ? 1.0f : patch(g, k, d); }");
   else
     k.line("__device__ float b(int g, int d, int k) const { return patch(g, k, d); }");
-  write_patch(k, source);
+  write_patch(k, g, source);
   if (splits > 1) {
     k.open("__device__ void store(int g, int split, int o, int k, float sum) const");
     k.line("partial[((split * kGroups + g) * kOutPerGroup + o) * kCols + k] = sum;");
@@ -756,7 +963,7 @@ namespace {
 
 LayerDef conv_layer(int dims) {
   LayerDef l;
-  l.torch_type = dims == 1 ? "Conv1d" : "Conv2d";
+  l.torch_type = "Conv" + std::to_string(dims) + "d";
   ArgDef in{"in_channels", ArgType::integer, std::nullopt, true};
   in.min = 1;
   ArgDef out{"out_channels", ArgType::integer, std::nullopt};
@@ -782,10 +989,12 @@ LayerDef conv_layer(int dims) {
     const std::int64_t channels = check_conv_channels(b.args, x);
     const std::int64_t out_channels = std::get<std::int64_t>(b.args.at("out_channels"));
     const std::int64_t groups = std::get<std::int64_t>(b.args.at("groups"));
-    // Conv1d's sizes become the width of a height-1 Conv2d.
+    // Conv1d's sizes become the width of a height-1 Conv2d; Conv3d's keep their depth first.
     auto pair = [dims](const std::vector<std::int64_t>& v, std::int64_t height) {
-      return dims == 2 ? v : std::vector<std::int64_t>{height, v.at(0)};
+      return dims != 1 ? v : std::vector<std::int64_t>{height, v.at(0)};
     };
+    const std::size_t sizes = dims == 3 ? 3 : 2;
+    const std::vector<std::int64_t> zeros(sizes, 0);
     const auto kernel = pair(expand_tuple(b.args.at("kernel_size"), dims), 1);
     const auto stride = pair(expand_tuple(b.args.at("stride"), dims), 1);
     const auto dilation = pair(expand_tuple(b.args.at("dilation"), dims), 1);
@@ -793,11 +1002,11 @@ LayerDef conv_layer(int dims) {
     const Attr& padding = b.args.at("padding");
     if (const auto* mode = std::get_if<std::string>(&padding)) {
       if (*mode == "valid") {
-        pad_before = pad_after = {0, 0};
+        pad_before = pad_after = zeros;
       } else {  // 'same': torch pads d * (k - 1) in total, the odd one at the end
-        if (stride != std::vector<std::int64_t>{1, 1})
+        if (stride != std::vector<std::int64_t>(sizes, 1))
           throw ShapeError("padding='same' needs stride 1 (torch refuses strided 'same' convolutions)");
-        for (int i = 0; i < 2; ++i) {
+        for (std::size_t i = 0; i < sizes; ++i) {
           const std::int64_t total = dilation[i] * (kernel[i] - 1);
           pad_before.push_back(total / 2);
           pad_after.push_back(total - total / 2);
@@ -810,11 +1019,14 @@ LayerDef conv_layer(int dims) {
     // without padding (Conv2d._conv_forward); here a pad node (pad.cpp) before the convolution.
     int input = inputs.at(0);
     const std::string& padding_mode = std::get<std::string>(b.args.at("padding_mode"));
-    if (padding_mode != "zeros" && (pad_before != std::vector<std::int64_t>{0, 0} || pad_after != pad_before)) {
+    if (padding_mode != "zeros" && (pad_before != zeros || pad_after != pad_before)) {
+      if (dims == 3)
+        throw ShapeError("padding_mode='" + padding_mode +
+                         "' is not supported yet for Conv3d: use padding_mode 'zeros' (the default)");
       std::vector<std::int64_t> pads = {pad_before[1], pad_after[1]};  // F.pad's order: the last dimension first
       if (dims == 2) pads.insert(pads.end(), {pad_before[0], pad_after[0]});
       input = add_pad(b.graph, b.layer + ".pad", b.source, input, dims, padding_mode, pads);
-      pad_before = pad_after = {0, 0};
+      pad_before = pad_after = zeros;
     }
     const Value& padded = b.graph.value(input);
     Node n;
@@ -837,7 +1049,7 @@ LayerDef conv_layer(int dims) {
     n.inputs = {input, add_param(b.graph, b.layer + ".weight", conv_weight_shape(g))};
     if (std::get<bool>(b.args.at("bias"))) n.inputs.push_back(add_param(b.graph, b.layer + ".bias", {out_channels}));
     // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-    // for the bias, fan_in = in / groups * kh * kw.
+    // for the bias, fan_in = in / groups * kh * kw (Conv3d: * kd).
     b.graph.value(n.inputs[1]).init_bound = kaiming_uniform_bound(g.patch());
     if (n.inputs.size() > 2) b.graph.value(n.inputs[2]).init_bound = fan_in_bound(g.patch());
     const OutputType columns = conv_columns_type(g, batch, true);
@@ -907,6 +1119,7 @@ void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
 
   layers.push_back(conv_layer(1));
   layers.push_back(conv_layer(2));
+  layers.push_back(conv_layer(3));
 }
 
 }  // namespace ltgen

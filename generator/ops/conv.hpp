@@ -17,22 +17,26 @@
 
 namespace ltgen {
 
-/// Sizes of one convolution, Conv1d as height 1.
+/// Sizes of one convolution, Conv1d as height 1; the depth's are Conv3d's only (1, or 0 for the
+/// padding, below three dimensions, where the generated code has no depth at all).
 struct ConvGeometry {
-  int dims;  // 1 (Conv1d) or 2 (Conv2d)
+  int dims;  // 1 (Conv1d), 2 (Conv2d) or 3 (Conv3d)
   std::int64_t in, h, w, out, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
       dilation_w, groups;
+  std::int64_t d = 1, out_d = 1, kernel_d = 1, stride_d = 1, pad_d = 0, dilation_d = 1;
+  bool deep() const { return dims == 3; }
   std::int64_t in_per_group() const { return in / groups; }
   std::int64_t out_per_group() const { return out / groups; }
-  std::int64_t patch() const { return in_per_group() * kernel_h * kernel_w; }  // weights per output channel
-  std::int64_t pixels() const { return out_h * out_w; }                        // outputs per channel
+  std::int64_t taps() const { return kernel_d * kernel_h * kernel_w; }
+  std::int64_t patch() const { return in_per_group() * taps(); }  // weights per output channel
+  std::int64_t pixels() const { return out_d * out_h * out_w; }    // outputs per channel
   std::int64_t macs_per_sample() const { return out * patch() * pixels(); }
 };
 
 /// The geometry of a convolution node (attributes dims, in_channels, out_channels, kernel_size,
 /// stride, padding, padding_end, dilation, groups) on input `x`; throws ShapeError when they do not fit.
 ConvGeometry conv_geometry(const Node& n, const Value& x);
-/// (out, in / groups, kh, kw) as torch; Conv1d's (out, in / groups, k).
+/// (out, in / groups, kh, kw) as torch; Conv1d's (out, in / groups, k), Conv3d's (out, in / groups, kd, kh, kw).
 Shape conv_weight_shape(const ConvGeometry& g);
 /// im2col's scratch of one sample: a row per (channel, tap), a column per output pixel.
 Shape conv_columns_shape(const ConvGeometry& g);
@@ -67,13 +71,16 @@ std::vector<OutputType> conv_backward_outputs(const Node& n, const Value& x, con
 Slots conv_backward_slots(const Node& n);
 
 // The CPU's code, inside a function whose `columns` (or the name passed) is the im2col scratch.
-/// The sizes as constexprs (kIn, kH, kW, kOut, kOutH, kOutW, kernel, stride, padding, dilation,
-/// groups, kPatch, kPixels).
+/// The sizes as constexprs (kIn, [kD,] kH, kW, kOut, [kOutD,] kOutH, kOutW, kernel, stride, padding,
+/// dilation, groups, kPatch, kPixels).
 void write_conv_sizes(CodeWriter& w, const ConvGeometry& g);
-/// columns[(c, ky, kx), (oy, ox)] = x[c, oy * stride - pad + ky * dilation, ...] of one sample `x`, 0 outside.
-void write_im2col(CodeWriter& w, const std::string& x, const std::string& columns = "columns");
+/// "kIn * kH * kW" (Conv3d's "kIn * kD * kH * kW"): the floats of one sample's input.
+std::string conv_input_size(const ConvGeometry& g);
+/// columns[(c, [kz,] ky, kx), ([oz,] oy, ox)] = x[c, [iz,] oy * stride - pad + ky * dilation, ...] of one
+/// sample `x`, 0 outside.
+void write_im2col(CodeWriter& w, const ConvGeometry& g, const std::string& x, const std::string& columns = "columns");
 /// The inverse scatter: adds each columns entry to the pixel of one sample's `dx` it came from.
-void write_col2im(CodeWriter& w, const std::string& dx, const std::string& columns = "columns");
+void write_col2im(CodeWriter& w, const ConvGeometry& g, const std::string& dx, const std::string& columns = "columns");
 
 // CUDA: implicit GEMMs over the whole batch (ltrt/cuda/tiled_gemm.cuh), as structs named `type`.
 /// result[s, o, p] = (bias[o] +) weight[o, :] @ patches of `source` (the convolution), then

@@ -87,7 +87,7 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
     w.line("for (int c = 0; c < kIn; ++c) std::fill(y + c * kH * kW, y + (c + 1) * kH * kW, bias[c]);");
   else
     w.line("std::fill(y, y + kIn * kH * kW, 0.0f);");
-  write_col2im(w, "y");
+  write_col2im(w, g, "y");
   if (!n.epilogue.empty())
     w.line("for (int p = 0; p < kIn * kH * kW; ++p) y[p] = " + apply_epilogue(n, "y[p]") + ";");
   w.close();
@@ -105,7 +105,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
   w.open("for (int i = 0; i < n; ++i)");
   w.line("const float* dy = dout + i * kIn * kH * kW;");
   w.line("const float* x = inp + i * kOut * kPixels;");
-  write_im2col(w, "dy");
+  write_im2col(w, g, "dy");
   w.open("for (int g = 0; g < kGroups; ++g)");
   if (need_dinp) {
     w.line("ltrt::sgemm(false, false, kOutPerGroup, kPixels, kPatch, weight + g * kOutPerGroup * kPatch,");

@@ -94,7 +94,7 @@ OpDef unfold_op() {
     w.open("for (int i = 0; i < n; ++i)");
     w.line("const float* x = inp + static_cast<std::int64_t>(i) * kIn * kH * kW;");
     w.line("float* blocks = out + static_cast<std::int64_t>(i) * kIn * kKernelH * kKernelW * kPixels;");
-    write_im2col(w, "x", "blocks");
+    write_im2col(w, fold_geometry(n), "x", "blocks");
     w.close();
   };
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph&) {
@@ -136,7 +136,7 @@ OpDef fold_op() {
     w.line("const float* blocks = inp + static_cast<std::int64_t>(i) * kIn * kKernelH * kKernelW * kPixels;");
     w.line("float* y = out + static_cast<std::int64_t>(i) * kIn * kH * kW;");
     w.line("std::fill(y, y + kIn * kH * kW, 0.0f);");
-    write_col2im(w, "y", "blocks");
+    write_col2im(w, fold_geometry(n), "y", "blocks");
     w.close();
   };
   f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph&) {

@@ -18,8 +18,8 @@ std::vector<std::int64_t> expand_tuple(const Attr& a, int size) {
 
 void require_spatial_input(const Value& x, int spatial_dims) {
   if (static_cast<int>(x.shape.size()) == spatial_dims + 2) return;
-  const std::string want = spatial_dims == 1 ? "(batch, C, L)" : "(batch, C, H, W)";
-  const std::string per_sample = spatial_dims == 1 ? "[C, L]" : "[C, H, W]";
+  const std::string want = spatial_dims == 1 ? "(batch, C, L)" : spatial_dims == 2 ? "(batch, C, H, W)" : "(batch, C, D, H, W)";
+  const std::string per_sample = spatial_dims == 1 ? "[C, L]" : spatial_dims == 2 ? "[C, H, W]" : "[C, D, H, W]";
   throw ShapeError("expects " + want + " input, got " + shape_str(x.shape) + " (model.inputs are per sample: " +
                    per_sample + ")");
 }

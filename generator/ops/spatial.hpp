@@ -16,7 +16,8 @@ ArgDef tuple_arg(const std::string& name, std::optional<Attr> default_value, dou
 /// The argument as `size` ints: 3 -> {3, 3}, [2, 3] -> {2, 3}.
 std::vector<std::int64_t> expand_tuple(const Attr& a, int size = 2);
 
-/// Throws unless `x` is (batch, C, H, W) (rank 4) or, for 1-d layers, (batch, C, L).
+/// Throws unless `x` is (batch, C, H, W) (rank 4) or, for 1-d layers, (batch, C, L), for 3-d ones
+/// (batch, C, D, H, W).
 void require_spatial_input(const Value& x, int spatial_dims);
 
 /// Output length of a sliding window: floor((in + pads - dilation * (k - 1) - 1) / stride) + 1,

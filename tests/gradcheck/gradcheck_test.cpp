@@ -298,8 +298,8 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       if (!member(l, "tie_weight")) s->params.push_back({prefix + "weight", {out, in}});  // tied: its owner's
       if (get_bool(l, "bias", true)) s->params.push_back({prefix + "bias", {out}});
       shape.back() = out;
-    } else if (type == "Conv1d" || type == "Conv2d") {
-      const std::size_t dims = type == "Conv2d" ? 2 : 1;
+    } else if (type == "Conv1d" || type == "Conv2d" || type == "Conv3d") {
+      const std::size_t dims = static_cast<std::size_t>(type[4] - '0');
       EXPECT_EQ(shape.size(), dims + 1) << type << " on per-sample (C, spatial...)";
       const std::int64_t in = shape.at(0), out = get_integer(l, "out_channels", 0);
       const auto k = get_ints(l, "kernel_size", 0, dims), stride = get_ints(l, "stride", 1, dims);
@@ -451,7 +451,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       }
     } else if (type == "Softmax" || type == "LogSoftmax") {
       // shape unchanged, no parameters
-    } else if (type == "BatchNorm1d" || type == "BatchNorm2d") {
+    } else if (type == "BatchNorm1d" || type == "BatchNorm2d" || type == "BatchNorm3d") {
       const std::int64_t c = shape.at(0);
       if (get_bool(l, "affine", true)) {
         s->params.push_back({prefix + "weight", {c}});
@@ -681,8 +681,8 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
     } else if (type == "Threshold") {
       h = torch::threshold(h, get_number(l, "threshold", 0.0), get_number(l, "value", 0.0));
     } else if (type == "Identity") {
-    } else if (type == "Conv1d" || type == "Conv2d") {
-      const std::size_t dims = type == "Conv2d" ? 2 : 1;
+    } else if (type == "Conv1d" || type == "Conv2d" || type == "Conv3d") {
+      const std::size_t dims = static_cast<std::size_t>(type[4] - '0');
       const auto b = p.find(prefix + "bias");
       const torch::Tensor bias = b == p.end() ? torch::Tensor() : b->second;
       const torch::Tensor& w = p.at(prefix + "weight");
@@ -710,6 +710,9 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         const std::vector<std::int64_t> none(dims, 0);
         h = dims == 2 ? torch::conv2d(h, w, bias, stride, none, dilation, groups)
                       : torch::conv1d(h, w, bias, stride, none, dilation, groups);
+      } else if (dims == 3) {
+        h = mode.empty() ? torch::conv3d(h, w, bias, stride, get_ints(l, "padding", 0, 3), dilation, groups)
+                         : torch::conv3d(h, w, bias, stride, mode, dilation, groups);
       } else if (!mode.empty())
         h = dims == 2 ? torch::conv2d(h, w, bias, stride, mode, dilation, groups)
                       : torch::conv1d(h, w, bias, stride, mode, dilation, groups);
@@ -910,7 +913,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");
       h = torch::group_norm(h, get_integer(l, "num_groups", 1), w == p.end() ? torch::Tensor() : w->second,
                             b == p.end() ? torch::Tensor() : b->second, get_number(l, "eps", 1e-5));
-    } else if (type == "BatchNorm1d" || type == "BatchNorm2d") {
+    } else if (type == "BatchNorm1d" || type == "BatchNorm2d" || type == "BatchNorm3d") {
       // nn.BatchNorm*d.forward: num_batches_tracked += 1 in training; momentum=None is the
       // cumulative average 1 / num_batches_tracked; eval normalises with the running stats.
       const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");

@@ -152,7 +152,7 @@ void autocast_bf16(Graph& g, const Spec& spec) {
                                  "recurrent layer as one fused op, whose bfloat16 rounding is not reproduced yet)");
     // Conv3d: torch's 3-d kernels under autocast are not checked against yet.
     if (n.op == "conv2d" && attr_int(n, "dims") == 3)
-      throw unsupported(spec, n, "(Conv3d) is not supported yet under trainer.precision \"" + spec.trainer.precision +
+      throw unsupported(spec, n, "is not supported yet under trainer.precision \"" + spec.trainer.precision +
                                  "\"; it is in float32 (\"32-true\")");
     bool out_bf16 = false;
     bool round_after = false;  // by a to_bf16 node after n

@@ -261,7 +261,7 @@ def transformer_layer_params(n, e, args, decoder):
 
 
 RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight rows per hidden unit
-SPATIAL = ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d",
+SPATIAL = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
            "InstanceNorm2d", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
            "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "PixelShuffle", "PixelUnshuffle", "Softmax2d", "PReLU",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d",
@@ -274,7 +274,7 @@ def tuple_of(v, n):
 
 
 def spatial_params(node, shape):
-    """Parameters of an image layer on a per-sample shape (C, [H,] W): torch's layouts."""
+    """Parameters of an image layer on a per-sample shape (C, [[D,] H,] W): torch's layouts."""
     kind = node["type"]
     if kind.startswith("Conv"):
         dims = int(kind[-2])
@@ -284,7 +284,7 @@ def spatial_params(node, shape):
         io = (shape[0], out // groups) if kind.startswith("ConvTranspose") else (out, shape[0] // groups)
         w = [(f"{node['name']}.weight", (*io, *k))]
         return w + ([(f"{node['name']}.bias", (node["out_channels"],))] if node.get("bias", True) else [])
-    if kind in ("BatchNorm2d", "GroupNorm") and node.get("affine", True):
+    if kind in ("BatchNorm2d", "BatchNorm3d", "GroupNorm") and node.get("affine", True):
         return [(f"{node['name']}.weight", (shape[0],)), (f"{node['name']}.bias", (shape[0],))]
     if kind.startswith("InstanceNorm") and node.get("affine", False):  # torch's default: no parameters
         return [(f"{node['name']}.weight", (shape[0],)), (f"{node['name']}.bias", (shape[0],))]
@@ -299,7 +299,7 @@ def spatial_shape(node, shape):
     if kind == "Flatten":  # from start_dim (counting the batch) to the end
         start = node.get("start_dim", 1)
         return list(shape[:start - 1]) + [math.prod(shape[start - 1:])]
-    if kind in ("BatchNorm2d", "GroupNorm", "PReLU", "InstanceNorm1d", "InstanceNorm2d", "Softmax2d"):
+    if kind in ("BatchNorm2d", "BatchNorm3d", "GroupNorm", "PReLU", "InstanceNorm1d", "InstanceNorm2d", "Softmax2d"):
         return list(shape)
     if kind == "PixelShuffle":
         r = node["upscale_factor"]
@@ -358,7 +358,7 @@ def buffers(spec):
     widths = dict(layer_shapes(spec, channels))
     for node in nodes:
         tracking = node.get("type", "").startswith("InstanceNorm") and node.get("track_running_stats", False)
-        if node.get("type") in ("BatchNorm1d", "BatchNorm2d") or tracking:  # (a module applied again has no "type")
+        if node.get("type") in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d") or tracking:  # (a module applied again has no "type")
             c = channels[node["name"]] if tracking else widths[f"{node['name']}.weight"][0]
             out[f"{node['name']}.running_mean"] = np.zeros(c, np.float32)
             out[f"{node['name']}.running_var"] = np.ones(c, np.float32)

@@ -339,6 +339,17 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
     } else if (type == "AdaptiveAvgPool2d" || type == "AdaptiveMaxPool2d") {
       const auto o = get_ints(l, "output_size", 0, 2);
       shape = {shape.at(0), o[0], o[1]};
+    } else if (type == "MaxPool3d") {
+      EXPECT_EQ(shape.size(), 4u) << type << " on per-sample (C, D, H, W)";
+      const auto k = get_ints(l, "kernel_size", 0, 3), pad = get_ints(l, "padding", 0, 3);
+      const auto stride = get_ints(l, "stride", 0, 3)[0] > 0 ? get_ints(l, "stride", 0, 3) : k;
+      const auto dilation = get_ints(l, "dilation", 1, 3);
+      std::vector<std::int64_t> next = {shape[0]};
+      for (std::size_t d = 0; d < 3; ++d) next.push_back(pool_out(l, shape[d + 1], pad[d], k[d], stride[d], dilation[d]));
+      shape = next;
+    } else if (type == "AdaptiveMaxPool3d") {
+      const auto o = get_ints(l, "output_size", 0, 3);
+      shape = {shape.at(0), o[0], o[1], o[2]};
     } else if (type == "MaxPool1d" || type == "AvgPool1d") {
       EXPECT_EQ(shape.size(), 2u) << type << " on per-sample (C, L)";
       const std::int64_t k = get_ints(l, "kernel_size", 0, 1)[0];
@@ -758,6 +769,13 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       h = torch::adaptive_avg_pool1d(h, get_ints(l, "output_size", 0, 1));
     } else if (type == "AdaptiveMaxPool2d") {
       h = std::get<0>(torch::adaptive_max_pool2d(h, get_ints(l, "output_size", 0, 2)));
+    } else if (type == "MaxPool3d") {
+      const auto k = get_ints(l, "kernel_size", 0, 3);
+      const auto stride = get_ints(l, "stride", 0, 3)[0] > 0 ? get_ints(l, "stride", 0, 3) : k;
+      h = torch::max_pool3d(h, k, stride, get_ints(l, "padding", 0, 3), get_ints(l, "dilation", 1, 3),
+                            get_bool(l, "ceil_mode", false));
+    } else if (type == "AdaptiveMaxPool3d") {
+      h = std::get<0>(torch::adaptive_max_pool3d(h, get_ints(l, "output_size", 0, 3)));
     } else if (type == "AdaptiveMaxPool1d") {
       h = std::get<0>(torch::adaptive_max_pool1d(h, get_ints(l, "output_size", 0, 1)));
     } else if (type == "PReLU") {

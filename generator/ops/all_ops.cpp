@@ -60,6 +60,7 @@ void register_all_ops(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   register_adaptive_max_pool2d(ops, layers);
   register_pool1d(ops, layers);
   register_pool3d(ops, layers);
+  register_avg_pool3d(ops, layers);
   register_upsample(ops, layers);
   register_upsample_linear(ops);
   register_upsample_cubic(ops);

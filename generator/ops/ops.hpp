@@ -84,6 +84,7 @@ void register_adaptive_avg_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>
 void register_adaptive_max_pool2d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_pool1d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // MaxPool1d, AvgPool1d, AdaptiveAvgPool1d
 void register_pool3d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // MaxPool3d, AdaptiveMaxPool3d
+void register_avg_pool3d(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // AvgPool3d, AdaptiveAvgPool3d
 void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Upsample, mode 'nearest' 
 void register_upsample_linear(std::vector<OpDef>& ops);  // Upsample's linear modes
 void register_upsample_cubic(std::vector<OpDef>& ops);  // Upsample's bicubic mode

@@ -339,7 +339,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
     } else if (type == "AdaptiveAvgPool2d" || type == "AdaptiveMaxPool2d") {
       const auto o = get_ints(l, "output_size", 0, 2);
       shape = {shape.at(0), o[0], o[1]};
-    } else if (type == "MaxPool3d") {
+    } else if (type == "MaxPool3d" || type == "AvgPool3d") {
       EXPECT_EQ(shape.size(), 4u) << type << " on per-sample (C, D, H, W)";
       const auto k = get_ints(l, "kernel_size", 0, 3), pad = get_ints(l, "padding", 0, 3);
       const auto stride = get_ints(l, "stride", 0, 3)[0] > 0 ? get_ints(l, "stride", 0, 3) : k;
@@ -347,7 +347,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       std::vector<std::int64_t> next = {shape[0]};
       for (std::size_t d = 0; d < 3; ++d) next.push_back(pool_out(l, shape[d + 1], pad[d], k[d], stride[d], dilation[d]));
       shape = next;
-    } else if (type == "AdaptiveMaxPool3d") {
+    } else if (type == "AdaptiveMaxPool3d" || type == "AdaptiveAvgPool3d") {
       const auto o = get_ints(l, "output_size", 0, 3);
       shape = {shape.at(0), o[0], o[1], o[2]};
     } else if (type == "MaxPool1d" || type == "AvgPool1d") {
@@ -776,6 +776,15 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
                             get_bool(l, "ceil_mode", false));
     } else if (type == "AdaptiveMaxPool3d") {
       h = std::get<0>(torch::adaptive_max_pool3d(h, get_ints(l, "output_size", 0, 3)));
+    } else if (type == "AvgPool3d") {
+      const auto k = get_ints(l, "kernel_size", 0, 3);
+      const auto stride = get_ints(l, "stride", 0, 3)[0] > 0 ? get_ints(l, "stride", 0, 3) : k;
+      const std::int64_t divisor = get_integer(l, "divisor_override", 0);
+      h = torch::avg_pool3d(h, k, stride, get_ints(l, "padding", 0, 3), get_bool(l, "ceil_mode", false),
+                            get_bool(l, "count_include_pad", true),
+                            divisor > 0 ? c10::optional<std::int64_t>(divisor) : c10::nullopt);
+    } else if (type == "AdaptiveAvgPool3d") {
+      h = torch::adaptive_avg_pool3d(h, get_ints(l, "output_size", 0, 3));
     } else if (type == "AdaptiveMaxPool1d") {
       h = std::get<0>(torch::adaptive_max_pool1d(h, get_ints(l, "output_size", 0, 1)));
     } else if (type == "PReLU") {

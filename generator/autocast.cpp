@@ -150,8 +150,8 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     if (n.op == "lstm" || n.op == "gru" || n.op == "rnn")
       throw unsupported(spec, n, "is not supported yet under trainer.precision \"" + spec.trainer.precision + "\" (torch runs the whole "
                                  "recurrent layer as one fused op, whose bfloat16 rounding is not reproduced yet)");
-    // Conv3d: torch's 3-d kernels under autocast are not checked against yet.
-    if (n.op == "conv2d" && attr_int(n, "dims") == 3)
+    // Conv3d, ConvTranspose3d: torch's 3-d kernels under autocast are not checked against yet.
+    if ((n.op == "conv2d" || n.op == "conv_transpose2d") && attr_int(n, "dims") == 3)
       throw unsupported(spec, n, "is not supported yet under trainer.precision \"" + spec.trainer.precision +
                                  "\"; it is in float32 (\"32-true\")");
     bool out_bf16 = false;

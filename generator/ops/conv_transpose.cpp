@@ -1,5 +1,5 @@
 /// \file
-/// ConvTranspose2d and ConvTranspose1d (torch.nn): the gradient of a convolution with respect to
+/// ConvTranspose2d, ConvTranspose1d and ConvTranspose3d (torch.nn): the gradient of a convolution with respect to
 /// its input, used forward. Its "mirror" is the Conv2d that maps this layer's output shape back to
 /// its input shape with the same kernel, stride, padding, dilation and groups; torch's weight
 /// (in, out / groups, kh, kw) is exactly that convolution's weight. So each product is one of the
@@ -8,7 +8,7 @@
 ///   input gradient    = the mirror's forward on the output gradient (im2col, then weight @ columns)
 ///   weight gradient   = the mirror's weight gradient, the input in place of its output gradient
 /// and the bias gradient sums the output gradient per channel. ConvTranspose1d is the same op over
-/// height 1. output_padding (extra rows and columns at the end) is below the stride or the
+/// height 1, ConvTranspose3d the op with a depth (Conv3d's mirror). output_padding (extra rows and columns at the end) is below the stride or the
 /// dilation, as torch requires; the mirror's input rows that no tap reaches hold the bias alone.
 #include <cmath>
 
@@ -40,10 +40,12 @@ ConvGeometry mirror(const Node& n, const Value& x) {
   g.in = attr_int(n, "out_channels");
   g.out = attr_int(n, "in_channels");
   g.groups = attr_int(n, "groups");
-  g.out_h = g.dims == 2 ? x.shape[2] : 1;
+  // Index 0 is the height, 1 the width; ConvTranspose3d's depth comes first.
+  const int a = g.deep() ? 1 : 0;
+  g.out_h = g.dims == 1 ? 1 : x.shape[x.shape.size() - 2];
   g.out_w = x.shape.back();
-  g.kernel_h = k[0], g.kernel_w = k[1], g.stride_h = s[0], g.stride_w = s[1];
-  g.pad_h = p[0], g.pad_w = p[1], g.dilation_h = d[0], g.dilation_w = d[1];
+  g.kernel_h = k[a], g.kernel_w = k[a + 1], g.stride_h = s[a], g.stride_w = s[a + 1];
+  g.pad_h = p[a], g.pad_w = p[a + 1], g.dilation_h = d[a], g.dilation_w = d[a + 1];
   // torch's output size: (in - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1.
   auto size = [&](int i, std::int64_t in, const char* dim) {
     const std::int64_t out = (in - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1;
@@ -53,20 +55,34 @@ ConvGeometry mirror(const Node& n, const Value& x) {
                        ", padding " + std::to_string(p[i]) + "): make padding smaller");
     return out;
   };
-  g.h = size(0, g.out_h, "height");
-  g.w = size(1, g.out_w, g.dims == 2 ? "width" : "length");
+  if (g.deep()) {
+    g.out_d = x.shape[2];
+    g.kernel_d = k[0], g.stride_d = s[0], g.pad_d = p[0], g.dilation_d = d[0];
+    g.d = size(0, g.out_d, "depth");
+  }
+  g.h = size(a, g.out_h, "height");
+  g.w = size(a + 1, g.out_w, g.dims == 1 ? "length" : "width");
   return g;
 }
 
 Shape out_shape(const ConvGeometry& g, std::int64_t batch) {
   if (g.dims == 1) return {batch, g.in, g.w};
+  if (g.deep()) return {batch, g.in, g.d, g.h, g.w};
   return {batch, g.in, g.h, g.w};
 }
 
+// The floats of one channel of the mirror's input (this layer's output): "kH * kW", or with a depth.
+std::string plane(const ConvGeometry& g) { return g.deep() ? "kD * kH * kW" : "kH * kW"; }
+
 // The sizes' names are the mirror convolution's: say so where the generated code reads them.
 void write_sizes(CodeWriter& w, const ConvGeometry& g) {
-  w.line("// The sizes of the Conv2d this layer is the input gradient of: its input (kIn, kH, kW) is this");
-  w.line("// layer's output, its output (kOut, kOutH, kOutW) this layer's input; weight (kOut, kPatch).");
+  if (g.deep()) {
+    w.line("// The sizes of the Conv3d this layer is the input gradient of: its input (kIn, kD, kH, kW) is this");
+    w.line("// layer's output, its output (kOut, kOutD, kOutH, kOutW) this layer's input; weight (kOut, kPatch).");
+  } else {
+    w.line("// The sizes of the Conv2d this layer is the input gradient of: its input (kIn, kH, kW) is this");
+    w.line("// layer's output, its output (kOut, kOutH, kOutW) this layer's input; weight (kOut, kPatch).");
+  }
   write_conv_sizes(w, g);
 }
 
@@ -78,18 +94,19 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& gr) {
   epilogue_constants(w, n);
   w.open("for (int i = 0; i < n; ++i)");
   w.line("const float* x = inp + i * kOut * kPixels;");
-  w.line("float* y = out + i * kIn * kH * kW;");
+  w.line("float* y = out + i * " + conv_input_size(g) + ";");
   w.open("for (int g = 0; g < kGroups; ++g)");
   w.line("ltrt::sgemm(true, false, kPatch, kPixels, kOutPerGroup, weight + g * kOutPerGroup * kPatch,");
   w.line("            x + g * kOutPerGroup * kPixels, 0.0f, columns + g * kPatch * kPixels);  // weight_g^T @ x_g");
   w.close();
   if (bias)
-    w.line("for (int c = 0; c < kIn; ++c) std::fill(y + c * kH * kW, y + (c + 1) * kH * kW, bias[c]);");
+    w.line("for (int c = 0; c < kIn; ++c) std::fill(y + c * " + plane(g) + ", y + (c + 1) * " + plane(g) +
+           ", bias[c]);");
   else
-    w.line("std::fill(y, y + kIn * kH * kW, 0.0f);");
+    w.line("std::fill(y, y + " + conv_input_size(g) + ", 0.0f);");
   write_col2im(w, g, "y");
   if (!n.epilogue.empty())
-    w.line("for (int p = 0; p < kIn * kH * kW; ++p) y[p] = " + apply_epilogue(n, "y[p]") + ";");
+    w.line("for (int p = 0; p < " + conv_input_size(g) + "; ++p) y[p] = " + apply_epilogue(n, "y[p]") + ";");
   w.close();
 }
 
@@ -103,7 +120,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
     w.line("static_cast<void>(partials);  // CUDA's partial sums of dweight: here the sums go straight to it");
   w.line("if (!accumulate) std::fill(dweight, dweight + kOut * kPatch, 0.0f);");
   w.open("for (int i = 0; i < n; ++i)");
-  w.line("const float* dy = dout + i * kIn * kH * kW;");
+  w.line("const float* dy = dout + i * " + conv_input_size(g) + ";");
   w.line("const float* x = inp + i * kOut * kPixels;");
   write_im2col(w, g, "dy");
   w.open("for (int g = 0; g < kGroups; ++g)");
@@ -121,7 +138,7 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
     w.line("if (!accumulate) std::fill(dbias, dbias + kIn, 0.0f);");
     w.open("for (int i = 0; i < n; ++i)");
     w.open("for (int c = 0; c < kIn; ++c)");
-    w.line("for (int p = 0; p < kH * kW; ++p) dbias[c] += dout[(i * kIn + c) * kH * kW + p];");
+    w.line("for (int p = 0; p < " + plane(g) + "; ++p) dbias[c] += dout[(i * kIn + c) * " + plane(g) + " + p];");
     w.close();
     w.close();
   }
@@ -132,7 +149,8 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   const bool bias = attr_bool(n, "bias");
   const std::string type = e.fn + "_gemm";
   e.kernels.line();
-  e.kernels.line("// ConvTranspose: out is the input gradient of the Conv2d whose sizes follow, taken of inp.");
+  e.kernels.line(std::string("// ConvTranspose: out is the input gradient of the ") + (g.deep() ? "Conv3d" : "Conv2d") +
+                 " whose sizes follow, taken of inp.");
   write_conv_dinp_gemm(e.kernels, type, g, "out", "inp", bias ? "bias" : "", &n);
   e.body.line("static_cast<void>(columns);  // the CPU's col2im scratch: the GEMM gathers from inp");
   write_conv_gemm_launch(e.body, type, "gemm", std::string("out, inp, weight, ") + (bias ? "bias, " : "") + "n");
@@ -147,7 +165,8 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
   CodeWriter& w = e.body;
   const std::string dinp = e.fn + "_dinp_gemm", dweight = e.fn + "_dweight_gemm";
   k.line();
-  k.line("// ConvTranspose's gradients, with the sizes of the Conv2d it is the input gradient of: dinp is that");
+  k.line(std::string("// ConvTranspose's gradients, with the sizes of the ") + (g.deep() ? "Conv3d" : "Conv2d") +
+         " it is the input gradient of: dinp is that");
   k.line("// convolution of dout, dweight its weight gradient with inp in place of its output gradient.");
   if (attr_bool(n, "need_dinp")) write_conv_forward_gemm(k, dinp, g, nullptr, "dinp", "dout", false);
   write_conv_dweight_gemm(k, dweight, e.fn + "_dweight_sum_kernel", g, splits, false, "inp", "dout");
@@ -158,7 +177,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
     open_element_kernel(k, e.fn + "_dbias_kernel",
                         {"float* __restrict__ dbias", "const float* __restrict__ dout", "int n", "bool accumulate"},
                         [&](CodeWriter& c) { c.line("using Gemm = " + dweight + ";"); });
-    k.line("constexpr int kPlane = Gemm::kH * Gemm::kW;");
+    k.line(g.deep() ? "constexpr int kPlane = Gemm::kD * Gemm::kH * Gemm::kW;" : "constexpr int kPlane = Gemm::kH * Gemm::kW;");
     k.line("float sum = 0.0f;");
     k.line("for (int s = 0; s < n; ++s)");
     k.line("  for (int p = 0; p < kPlane; ++p) sum += dout[(s * Gemm::kIn + i) * kPlane + p];");
@@ -182,7 +201,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& gr) {
 
 LayerDef conv_transpose_layer(int dims) {
   LayerDef l;
-  l.torch_type = dims == 1 ? "ConvTranspose1d" : "ConvTranspose2d";
+  l.torch_type = "ConvTranspose" + std::to_string(dims) + "d";
   ArgDef in{"in_channels", ArgType::integer, std::nullopt, true};
   in.min = 1;
   ArgDef out{"out_channels", ArgType::integer, std::nullopt};
@@ -208,15 +227,16 @@ LayerDef conv_transpose_layer(int dims) {
     const std::int64_t channels = check_conv_channels(b.args, x);
     const std::int64_t out_channels = std::get<std::int64_t>(b.args.at("out_channels"));
     const std::int64_t groups = std::get<std::int64_t>(b.args.at("groups"));
-    // ConvTranspose1d's sizes become the width of a height-1 ConvTranspose2d.
+    // ConvTranspose1d's sizes become the width of a height-1 ConvTranspose2d; ConvTranspose3d's keep
+    // their depth first.
     auto pair = [dims](const Attr& a, std::int64_t height) {
       const std::vector<std::int64_t> v = expand_tuple(a, dims);
-      return dims == 2 ? v : std::vector<std::int64_t>{height, v.at(0)};
+      return dims != 1 ? v : std::vector<std::int64_t>{height, v.at(0)};
     };
     const auto stride = pair(b.args.at("stride"), 1);
     const auto dilation = pair(b.args.at("dilation"), 1);
     const auto output_padding = pair(b.args.at("output_padding"), 0);
-    for (int i = 0; i < 2; ++i) {
+    for (std::size_t i = 0; i < output_padding.size(); ++i) {
       if (output_padding[i] >= std::max(stride[i], dilation[i]))
         throw ShapeError("output_padding must be smaller than either stride or dilation (torch's rule), got "
                          "output_padding " + std::to_string(output_padding[i]) + ", stride " +
@@ -241,7 +261,7 @@ LayerDef conv_transpose_layer(int dims) {
     if (std::get<bool>(b.args.at("bias"))) n.inputs.push_back(add_param(b.graph, b.layer + ".bias", {out_channels}));
     // PyTorch's default: kaiming_uniform_(a=sqrt(5)) for the weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     // for the bias, where torch's fan_in of the (in, out / groups, kh, kw) weight is
-    // out / groups * kh * kw: the mirror's patch.
+    // out / groups * kh * kw (ConvTranspose3d's: * kd): the mirror's patch.
     b.graph.value(n.inputs[1]).init_bound = kaiming_uniform_bound(g.patch());
     if (n.inputs.size() > 2) b.graph.value(n.inputs[2]).init_bound = fan_in_bound(g.patch());
     n.outputs = {-1, add_scratch(b.graph, cpp_name(b.layer) + "_columns", conv_columns_shape(g))};
@@ -274,7 +294,7 @@ void register_conv_transpose(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
     const Value& x = gr.value(n.inputs[0]);
     const ConvGeometry g = mirror(n, x);
     const double batch = static_cast<double>(x.shape[0]);
-    const double outs = batch * static_cast<double>(g.in * g.h * g.w);
+    const double outs = batch * static_cast<double>(g.in * g.d * g.h * g.w);
     const double weights = static_cast<double>(g.out * g.patch());
     return Cost{2 * batch * static_cast<double>(g.macs_per_sample()) + outs,
                 4 * (static_cast<double>(numel(x.shape)) + weights + outs)};
@@ -301,7 +321,7 @@ void register_conv_transpose(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
     const Value& x = gr.value(n.inputs[1]);
     const ConvGeometry g = mirror(n, x);
     const double batch = static_cast<double>(x.shape[0]);
-    const double outs = batch * static_cast<double>(g.in * g.h * g.w);
+    const double outs = batch * static_cast<double>(g.in * g.d * g.h * g.w);
     const double weights = static_cast<double>(g.out * g.patch());
     const double passes = attr_bool(n, "need_dinp") ? 2 : 1;
     return Cost{passes * 2 * batch * static_cast<double>(g.macs_per_sample()) + outs,
@@ -313,6 +333,7 @@ void register_conv_transpose(std::vector<OpDef>& ops, std::vector<LayerDef>& lay
 
   layers.push_back(conv_transpose_layer(1));
   layers.push_back(conv_transpose_layer(2));
+  layers.push_back(conv_transpose_layer(3));
 }
 
 }  // namespace ltgen

@@ -72,7 +72,7 @@ void register_embedding(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_embedding_bag(std::vector<LayerDef>& layers);  // an Embedding and a Sum or Mean
 void register_fold(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Unfold and Fold
 void register_conv(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // Conv1d, Conv2d, Conv3d
-void register_conv_transpose(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // ConvTranspose1d, ConvTranspose2d
+void register_conv_transpose(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // ConvTranspose1d, 2d, 3d
 void register_multihead_attention(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_attention_in_projection(std::vector<OpDef>& ops);
 void register_key_padding_mask(std::vector<OpDef>& ops);

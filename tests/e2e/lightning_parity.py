@@ -261,7 +261,7 @@ def transformer_layer_params(n, e, args, decoder):
 
 
 RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight rows per hidden unit
-SPATIAL = ("Conv1d", "Conv2d", "Conv3d", "MaxPool3d", "AdaptiveMaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
+SPATIAL = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose3d", "MaxPool3d", "AdaptiveMaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
            "InstanceNorm2d", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
            "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "PixelShuffle", "PixelUnshuffle", "Softmax2d", "PReLU",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d",

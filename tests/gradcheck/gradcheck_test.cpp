@@ -314,8 +314,8 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       for (std::size_t d = 0; d < dims; ++d)
         next.push_back(mode == "same" ? shape[d + 1] : window_out(shape[d + 1], pad[d], k[d], stride[d], dilation[d]));
       shape = next;
-    } else if (type == "ConvTranspose1d" || type == "ConvTranspose2d") {
-      const std::size_t dims = type == "ConvTranspose2d" ? 2 : 1;
+    } else if (type == "ConvTranspose1d" || type == "ConvTranspose2d" || type == "ConvTranspose3d") {
+      const std::size_t dims = static_cast<std::size_t>(type[13] - '0');
       EXPECT_EQ(shape.size(), dims + 1) << type << " on per-sample (C, spatial...)";
       const std::int64_t in = shape.at(0), out = get_integer(l, "out_channels", 0);
       const auto k = get_ints(l, "kernel_size", 0, dims), stride = get_ints(l, "stride", 1, dims);
@@ -731,16 +731,17 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         h = torch::conv2d(h, w, bias, stride, get_ints(l, "padding", 0, 2), dilation, groups);
       else
         h = torch::conv1d(h, w, bias, stride, get_ints(l, "padding", 0, 1), dilation, groups);
-    } else if (type == "ConvTranspose1d" || type == "ConvTranspose2d") {
-      const std::size_t dims = type == "ConvTranspose2d" ? 2 : 1;
+    } else if (type == "ConvTranspose1d" || type == "ConvTranspose2d" || type == "ConvTranspose3d") {
+      const std::size_t dims = static_cast<std::size_t>(type[13] - '0');
       const auto b = p.find(prefix + "bias");
       const torch::Tensor bias = b == p.end() ? torch::Tensor() : b->second;
       const torch::Tensor& w = p.at(prefix + "weight");
       const auto stride = get_ints(l, "stride", 1, dims), pad = get_ints(l, "padding", 0, dims);
       const auto output_padding = get_ints(l, "output_padding", 0, dims), dilation = get_ints(l, "dilation", 1, dims);
       const std::int64_t groups = get_integer(l, "groups", 1);
-      h = dims == 2 ? torch::conv_transpose2d(h, w, bias, stride, pad, output_padding, groups, dilation)
-                    : torch::conv_transpose1d(h, w, bias, stride, pad, output_padding, groups, dilation);
+      h = dims == 3   ? torch::conv_transpose3d(h, w, bias, stride, pad, output_padding, groups, dilation)
+          : dims == 2 ? torch::conv_transpose2d(h, w, bias, stride, pad, output_padding, groups, dilation)
+                      : torch::conv_transpose1d(h, w, bias, stride, pad, output_padding, groups, dilation);
     } else if (type == "MaxPool2d") {
       const auto k = get_ints(l, "kernel_size", 0, 2);
       const auto stride = get_ints(l, "stride", 0, 2)[0] > 0 ? get_ints(l, "stride", 0, 2) : k;

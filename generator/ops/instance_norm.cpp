@@ -1,6 +1,7 @@
 /// \file
-/// InstanceNorm1d and InstanceNorm2d, as torch.nn's (num_features, eps, momentum, affine,
-/// track_running_stats): each sample's channel of an (N, C, L) or (N, C, H, W) input normalised
+/// InstanceNorm1d, InstanceNorm2d and InstanceNorm3d, as torch.nn's (num_features, eps, momentum,
+/// affine, track_running_stats): each sample's channel of an (N, C, L), (N, C, H, W) or (N, C, D, H,
+/// W) input normalised
 /// over its own positions with its own statistics. Without running statistics (torch's default)
 /// that holds in training and evaluation alike: GroupNorm with a group per channel, so the layer
 /// builds a group_norm node (ops/group_norm.cpp); affine (torch's default False) adds its weight
@@ -165,8 +166,9 @@ LayerDef instance_norm(const std::string& type, std::size_t rank) {
   l.build = [type, rank](LayerBuild& b, const std::vector<int>& in) {
     const Value& x = b.graph.value(in.at(0));
     if (x.shape.size() != rank)
-      throw ShapeError("expects an (N, C, " + std::string(rank == 3 ? "L" : "H, W") + ") input, got " +
-                       shape_str(x.shape) + (rank == 3 ? "; use InstanceNorm2d for images" : ""));
+      throw ShapeError("expects an (N, C, " + std::string(rank == 3 ? "L" : rank == 4 ? "H, W" : "D, H, W") +
+                       ") input, got " + shape_str(x.shape) +
+                       (rank != 4 && x.shape.size() == 4 ? "; use InstanceNorm2d for images" : ""));
     const std::int64_t c = x.shape[1];
     auto given = b.args.find("num_features");
     if (given != b.args.end() && std::get<std::int64_t>(given->second) != c)
@@ -238,6 +240,7 @@ void register_instance_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& laye
   ops.push_back(std::move(f));
   layers.push_back(instance_norm("InstanceNorm1d", 3));
   layers.push_back(instance_norm("InstanceNorm2d", 4));
+  layers.push_back(instance_norm("InstanceNorm3d", 5));
 }
 
 }  // namespace ltgen

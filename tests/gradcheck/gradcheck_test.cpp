@@ -398,7 +398,7 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
       const std::vector<std::int64_t> pads = get_ints(l, "padding", 0, 2 * dims);  // left, right[, top, bottom]
       shape.back() += pads[0] + pads[1];
       if (dims == 2) shape[shape.size() - 2] += pads[2] + pads[3];
-    } else if (type == "InstanceNorm1d" || type == "InstanceNorm2d") {
+    } else if (type == "InstanceNorm1d" || type == "InstanceNorm2d" || type == "InstanceNorm3d") {
       if (get_bool(l, "affine", false)) {
         s->params.push_back({prefix + "weight", {shape.at(0)}});
         s->params.push_back({prefix + "bias", {shape.at(0)}});
@@ -851,7 +851,7 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         h = torch::nn::functional::pad(h, torch::nn::functional::PadFuncOptions(pads).mode(torch::kCircular));
       else
         h = torch::constant_pad_nd(h, pads, get_number(l, "value", 0.0));
-    } else if (type == "InstanceNorm1d" || type == "InstanceNorm2d") {
+    } else if (type == "InstanceNorm1d" || type == "InstanceNorm2d" || type == "InstanceNorm3d") {
       // nn.InstanceNorm*d.forward: with track_running_stats, the running statistics in eval and
       // updated in training (momentum=None passes 0); num_batches_tracked is never counted.
       const auto w = p.find(prefix + "weight"), b = p.find(prefix + "bias");

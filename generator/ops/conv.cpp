@@ -129,34 +129,32 @@ OutputType conv_columns_type(const ConvGeometry& g, std::int64_t batch, bool spl
   return {DType::f32, {batch, one[0], one[1]}, true};
 }
 
-void write_conv_sizes(CodeWriter& w, const ConvGeometry& g) {
+namespace {
+
+// The layer's sizes as `decl` ("constexpr int ", or a struct's static ones): channels, then per
+// dimension (the depth for Conv3d only, the height, the width) sizes, kernel (`taps` after it),
+// stride, padding and dilation.
+void write_geometry(CodeWriter& w, const ConvGeometry& g, const std::string& decl, const std::string& taps) {
   auto i = [](std::int64_t v) { return std::to_string(v); };
+  auto dims = [&](const std::string& name, std::int64_t d, std::int64_t h, std::int64_t wide) {
+    return (g.deep() ? name + "D = " + i(d) + ", " : std::string()) + name + "H = " + i(h) + ", " + name + "W = " + i(wide);
+  };
+  const std::string extent = g.deep() ? "depth, height, width" : "height, width";
+  w.line(decl + "kIn = " + i(g.in) + ", " + dims("k", g.d, g.h, g.w) + ";  // input channels, " + extent);
+  w.line(decl + "kOut = " + i(g.out) + ", " + dims("kOut", g.out_d, g.out_h, g.out_w) + ";  // output channels, " + extent);
+  w.line(decl + dims("kKernel", g.kernel_d, g.kernel_h, g.kernel_w) + taps + ";");
+  w.line(decl + dims("kStride", g.stride_d, g.stride_h, g.stride_w) + ";");
+  w.line(decl + dims("kPad", g.pad_d, g.pad_h, g.pad_w) + ";  // zeros before the first " +
+         (g.deep() ? "slice, row" : "row") + " and column");
+  w.line(decl + dims("kDilation", g.dilation_d, g.dilation_h, g.dilation_w) + ";");
+  w.line(decl + "kGroups = " + i(g.groups) + ", kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;");
+}
+
+}  // namespace
+
+void write_conv_sizes(CodeWriter& w, const ConvGeometry& g) {
   if (g.dims == 1) w.line("// Conv1d as a Conv2d of height 1: kH = kKernelH = 1.");
-  if (g.deep()) {
-    w.line("constexpr int kIn = " + i(g.in) + ", kD = " + i(g.d) + ", kH = " + i(g.h) + ", kW = " + i(g.w) +
-           ";  // input channels, depth, height, width");
-    w.line("constexpr int kOut = " + i(g.out) + ", kOutD = " + i(g.out_d) + ", kOutH = " + i(g.out_h) +
-           ", kOutW = " + i(g.out_w) + ";  // output channels, depth, height, width");
-    w.line("constexpr int kKernelD = " + i(g.kernel_d) + ", kKernelH = " + i(g.kernel_h) +
-           ", kKernelW = " + i(g.kernel_w) + ";");
-    w.line("constexpr int kStrideD = " + i(g.stride_d) + ", kStrideH = " + i(g.stride_h) +
-           ", kStrideW = " + i(g.stride_w) + ";");
-    w.line("constexpr int kPadD = " + i(g.pad_d) + ", kPadH = " + i(g.pad_h) + ", kPadW = " + i(g.pad_w) +
-           ";  // zeros before the first slice, row and column");
-    w.line("constexpr int kDilationD = " + i(g.dilation_d) + ", kDilationH = " + i(g.dilation_h) +
-           ", kDilationW = " + i(g.dilation_w) + ";");
-  } else {
-    w.line("constexpr int kIn = " + i(g.in) + ", kH = " + i(g.h) + ", kW = " + i(g.w) +
-           ";  // input channels, height, width");
-    w.line("constexpr int kOut = " + i(g.out) + ", kOutH = " + i(g.out_h) + ", kOutW = " + i(g.out_w) +
-           ";  // output channels, height, width");
-    w.line("constexpr int kKernelH = " + i(g.kernel_h) + ", kKernelW = " + i(g.kernel_w) + ";");
-    w.line("constexpr int kStrideH = " + i(g.stride_h) + ", kStrideW = " + i(g.stride_w) + ";");
-    w.line("constexpr int kPadH = " + i(g.pad_h) + ", kPadW = " + i(g.pad_w) +
-           ";  // zeros before the first row and column");
-    w.line("constexpr int kDilationH = " + i(g.dilation_h) + ", kDilationW = " + i(g.dilation_w) + ";");
-  }
-  w.line("constexpr int kGroups = " + i(g.groups) + ", kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;");
+  write_geometry(w, g, "constexpr int ", "");
   w.line(std::string("constexpr int kPatch = kInPerGroup * ") + (g.deep() ? "kKernelD * " : "") +
          "kKernelH * kKernelW;  // weights per output channel");
   w.line(std::string("constexpr int kPixels = ") + (g.deep() ? "kOutD * " : "") + "kOutH * kOutW;  // outputs per channel");
@@ -431,34 +429,9 @@ void emit_backward(CodeWriter& w, const Node& n, const Graph& gr) {
 
 // The layer's sizes as static members of a GEMM struct.
 void write_struct_sizes(CodeWriter& w, const ConvGeometry& g) {
-  auto i = [](std::int64_t v) { return std::to_string(v); };
   if (g.dims == 1) w.line("// Conv1d as a Conv2d of height 1: kH = kKernelH = 1.");
-  if (g.deep()) {
-    w.line("static constexpr int kIn = " + i(g.in) + ", kD = " + i(g.d) + ", kH = " + i(g.h) + ", kW = " + i(g.w) +
-           ";  // input channels, depth, height, width");
-    w.line("static constexpr int kOut = " + i(g.out) + ", kOutD = " + i(g.out_d) + ", kOutH = " + i(g.out_h) +
-           ", kOutW = " + i(g.out_w) + ";  // output channels, depth, height, width");
-    w.line("static constexpr int kKernelD = " + i(g.kernel_d) + ", kKernelH = " + i(g.kernel_h) +
-           ", kKernelW = " + i(g.kernel_w) + ", kTaps = kKernelD * kKernelH * kKernelW;");
-    w.line("static constexpr int kStrideD = " + i(g.stride_d) + ", kStrideH = " + i(g.stride_h) +
-           ", kStrideW = " + i(g.stride_w) + ";");
-    w.line("static constexpr int kPadD = " + i(g.pad_d) + ", kPadH = " + i(g.pad_h) + ", kPadW = " + i(g.pad_w) +
-           ";  // zeros before the first slice, row and column");
-    w.line("static constexpr int kDilationD = " + i(g.dilation_d) + ", kDilationH = " + i(g.dilation_h) +
-           ", kDilationW = " + i(g.dilation_w) + ";");
-  } else {
-    w.line("static constexpr int kIn = " + i(g.in) + ", kH = " + i(g.h) + ", kW = " + i(g.w) +
-           ";  // input channels, height, width");
-    w.line("static constexpr int kOut = " + i(g.out) + ", kOutH = " + i(g.out_h) + ", kOutW = " + i(g.out_w) +
-           ";  // output channels, height, width");
-    w.line("static constexpr int kKernelH = " + i(g.kernel_h) + ", kKernelW = " + i(g.kernel_w) +
-           ", kTaps = kKernelH * kKernelW;");
-    w.line("static constexpr int kStrideH = " + i(g.stride_h) + ", kStrideW = " + i(g.stride_w) + ";");
-    w.line("static constexpr int kPadH = " + i(g.pad_h) + ", kPadW = " + i(g.pad_w) +
-           ";  // zeros before the first row and column");
-    w.line("static constexpr int kDilationH = " + i(g.dilation_h) + ", kDilationW = " + i(g.dilation_w) + ";");
-  }
-  w.line("static constexpr int kGroups = " + i(g.groups) + ", kInPerGroup = kIn / kGroups, kOutPerGroup = kOut / kGroups;");
+  write_geometry(w, g, "static constexpr int ",
+                 std::string(", kTaps = ") + (g.deep() ? "kKernelD * " : "") + "kKernelH * kKernelW");
   w.line(std::string("static constexpr int kPixels = ") + (g.deep() ? "kOutD * " : "") +
          "kOutH * kOutW;        // outputs per channel");
   w.line("static constexpr int kPatch = kInPerGroup * kTaps;  // weights per output channel");

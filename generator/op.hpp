@@ -192,6 +192,8 @@ int add_op(Graph& g, Node node, const std::string& value_prefix);
 void keep_torch_layout(Graph& g, int out, const std::vector<int>& inputs);
 /// Adds a view of value `in` as (batch, *shape) (`shape` per sample), no copy: Reshape's node.
 int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape);
+/// The same for a node of layer `layer` at spec path `source`, named `<layer>_out`.
+int add_view(Graph& g, const std::string& layer, const std::string& source, int in, std::vector<std::int64_t> shape);
 /// Adds a Linear node, out = x @ weight^T + bias (bias -1: none) on x's last dimension, sizes from
 /// the weight (out, in); returns its output, named `<layer>_out`. Linear itself, MultiheadAttention's
 /// projections and an LSTM's input projection build it.

@@ -137,15 +137,19 @@ void keep_torch_layout(Graph& g, int out, const std::vector<int>& inputs) {
   }
 }
 
-int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape) {
+int add_view(Graph& g, const std::string& layer, const std::string& source, int in, std::vector<std::int64_t> shape) {
   Node n;
   n.op = "view";
-  n.layer = b.layer;
-  n.source = b.source;
+  n.layer = layer;
+  n.source = source;
   n.attrs["shape"] = std::move(shape);
   n.inputs = {in};
-  const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
-  return b.graph.nodes[id].outputs[0];
+  const int id = add_op(g, std::move(n), cpp_name(layer) + "_out");
+  return g.nodes[id].outputs[0];
+}
+
+int add_view(LayerBuild& b, int in, std::vector<std::int64_t> shape) {
+  return add_view(b.graph, b.layer, b.source, in, std::move(shape));
 }
 
 namespace {

@@ -993,11 +993,8 @@ LayerDef conv_layer(int dims) {
     int input = inputs.at(0);
     const std::string& padding_mode = std::get<std::string>(b.args.at("padding_mode"));
     if (padding_mode != "zeros" && (pad_before != zeros || pad_after != pad_before)) {
-      if (dims == 3)
-        throw ShapeError("padding_mode='" + padding_mode +
-                         "' is not supported yet for Conv3d: use padding_mode 'zeros' (the default)");
-      std::vector<std::int64_t> pads = {pad_before[1], pad_after[1]};  // F.pad's order: the last dimension first
-      if (dims == 2) pads.insert(pads.end(), {pad_before[0], pad_after[0]});
+      std::vector<std::int64_t> pads;  // F.pad's order: the last dimension first
+      for (std::size_t i = sizes; i-- > (dims == 1 ? 1 : 0);) pads.insert(pads.end(), {pad_before[i], pad_after[i]});
       input = add_pad(b.graph, b.layer + ".pad", b.source, input, dims, padding_mode, pads);
       pad_before = pad_after = zeros;
     }

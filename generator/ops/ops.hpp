@@ -37,10 +37,11 @@ void register_reverse_steps(std::vector<OpDef>& ops, std::vector<LayerDef>& laye
 void register_dropout(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_identity(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
 void register_flatten(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);
-void register_pad(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // ZeroPad, ConstantPad, ReflectionPad, ReplicationPad, CircularPad 1d/2d
+void register_pad(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // ZeroPad, ConstantPad, ReflectionPad, ReplicationPad, CircularPad 1d/2d/3d
 /// A pad node (mode "constant", "reflect", "replicate" or "circular") of the last `dims` (1 or 2)
 /// dimensions of `input` by `pads` (left, right[, top, bottom]), as F.pad; returns its output,
-/// named `<layer>_out`. Throws ShapeError where torch would refuse the padding.
+/// named `<layer>_out`. Three dimensions (pads ending front, back) are two such nodes between views.
+/// Throws ShapeError where torch would refuse the padding.
 int add_pad(Graph& g, const std::string& layer, const std::string& source, int input, int dims, const std::string& mode,
             std::vector<std::int64_t> pads, double value = 0.0);
 void register_pixel_shuffle(std::vector<OpDef>& ops, std::vector<LayerDef>& layers);  // PixelShuffle, PixelUnshuffle

@@ -2,7 +2,10 @@
 /// The padding layers of torch.nn on the last dimension (the 1d ones: ZeroPad1d, ConstantPad1d,
 /// ReflectionPad1d, ReplicationPad1d, CircularPad1d, `padding` an int or (left, right)) or the last
 /// two (the 2d ones, (left, right, top, bottom)), and the padding of a convolution whose
-/// padding_mode is not 'zeros' (add_pad). Output element (oh, ow) of a plane reads input (ih, iw),
+/// padding_mode is not 'zeros' (add_pad). The 3d ones ((left, right, top, bottom, front, back)) pad
+/// each (C, D) plane's rows and columns, then the depth of the (D, H' * W') view: every mode maps
+/// each coordinate alone, so the two passes copy what torch's one does, and an input's gradient
+/// adds the same outputs' (in another order where more than two read it: a rounding apart). Output element (oh, ow) of a plane reads input (ih, iw),
 /// each coordinate mapped from its padded one o (pad lo before it, input size S) as torch does:
 ///   constant:  o - lo, and `value` (0 for ZeroPad) where that falls outside the input (a negative
 ///              padding crops, as torch's);
@@ -141,7 +144,7 @@ void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph&) {
   emit_count_launch(e.body, e.fn + "_kernel", "n * kInPlane", {"dinp", "dout"});
 }
 
-// A padding layer: `dims` padded dimensions (1 or 2), `mode`, and for the constant ones a value
+// A padding layer: `dims` padded dimensions (1, 2 or 3), `mode`, and for the constant ones a value
 // argument (ConstantPad) or 0 (ZeroPad).
 LayerDef pad_layer(const std::string& type, int dims, const std::string& mode, bool value_arg) {
   LayerDef l;
@@ -152,7 +155,7 @@ LayerDef pad_layer(const std::string& type, int dims, const std::string& mode, b
   l.args = {padding};
   if (value_arg) l.args.push_back({"value", ArgType::number, std::nullopt});
   l.build = [dims, mode](LayerBuild& b, const std::vector<int>& in) {
-    std::vector<std::int64_t> pads = expand_tuple(b.args.at("padding"), 2 * dims);  // left, right[, top, bottom]
+    std::vector<std::int64_t> pads = expand_tuple(b.args.at("padding"), 2 * dims);  // left, right[, top, bottom[, front, back]]
     const double value = mode == "constant" && b.args.count("value") ? std::get<double>(b.args.at("value")) : 0.0;
     return add_pad(b.graph, b.layer, b.source, in.at(0), dims, mode, pads, value);
   };
@@ -166,10 +169,37 @@ int add_pad(Graph& g, const std::string& layer, const std::string& source, int i
   const Value& x = g.value(input);
   const std::size_t rank = x.shape.size();
   if (mode != "constant" && rank != static_cast<std::size_t>(dims) + 2)
-    throw ShapeError("expects an (N, C, " + std::string(dims == 1 ? "W" : "H, W") + ") input, got " + shape_str(x.shape));
+    throw ShapeError("expects an (N, C, " + std::string(dims == 1 ? "W" : dims == 2 ? "H, W" : "D, H, W") +
+                     ") input, got " + shape_str(x.shape));
   if (rank < static_cast<std::size_t>(dims) + 1)
     throw ShapeError("pads the last " + std::to_string(dims) + " dimension(s) of a sample, but the input is " +
                      shape_str(x.shape));
+  if (dims == 3) {
+    const Shape s = x.shape;  // (N, ..., D, H, W)
+    const std::int64_t d = s[rank - 3], h = s[rank - 2], w = s[rank - 1];
+    const std::int64_t lead = per_sample_numel(x) / (d * h * w);
+    if (d + pads[4] + pads[5] < 1)
+      throw ShapeError("the padding crops the input " + shape_str(s) + "'s depth to nothing: the output's size must "
+                       "stay positive");
+    for (int i : {4, 5}) {  // the depth's (the passes check the others)
+      if (mode == "reflect" && pads[i] >= d)
+        throw ShapeError("padding " + std::to_string(pads[i]) + " must be less than the input's size " +
+                         std::to_string(d) + " in that dimension (torch: \"Padding size should be less than the "
+                         "corresponding input dimension\")");
+      if (mode == "circular" && pads[i] > d)
+        throw ShapeError("padding " + std::to_string(pads[i]) + " must be at most the input's size " + std::to_string(d) +
+                         " in that dimension (torch: \"Padding value causes wrapping around more than once\")");
+    }
+    const int planes = add_view(g, layer, source, input, {lead * d, h, w});
+    const int rows_columns = add_pad(g, layer, source, planes, 2, mode,
+                                     {pads[0], pads[1], pads[2], pads[3]}, value);
+    const std::int64_t oh = h + pads[2] + pads[3], ow = w + pads[0] + pads[1];
+    const int slices = add_view(g, layer, source, rows_columns, {lead, d, oh * ow});
+    const int depth = add_pad(g, layer, source, slices, 2, mode, {0, 0, pads[4], pads[5]}, value);
+    Shape out(s.begin() + 1, s.end());
+    out[out.size() - 3] = d + pads[4] + pads[5], out[out.size() - 2] = oh, out[out.size() - 1] = ow;
+    return add_view(g, layer, source, depth, out);
+  }
   if (dims == 1) pads.insert(pads.end(), {0, 0});
   const std::int64_t w = x.shape[rank - 1], h = dims == 2 ? x.shape[rank - 2] : 1;
   if (w + pads[0] + pads[1] < 1 || h + pads[2] + pads[3] < 1) {
@@ -254,7 +284,7 @@ void register_pad(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
   b.emit_cuda = emit_backward_cuda;
   ops.push_back(std::move(b));
 
-  for (int dims : {1, 2}) {
+  for (int dims : {1, 2, 3}) {
     const std::string d = std::to_string(dims) + "d";
     layers.push_back(pad_layer("ZeroPad" + d, dims, "constant", false));
     layers.push_back(pad_layer("ConstantPad" + d, dims, "constant", true));

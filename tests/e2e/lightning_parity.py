@@ -263,7 +263,8 @@ def transformer_layer_params(n, e, args, decoder):
 RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight rows per hidden unit
 SPATIAL = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose3d", "MaxPool3d", "AdaptiveMaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
            "InstanceNorm2d", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
-           "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "PixelShuffle", "PixelUnshuffle", "Softmax2d", "PReLU",
+           "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad3d", "ConstantPad3d", "ReflectionPad3d",
+           "ReplicationPad3d", "CircularPad3d", "PixelShuffle", "PixelUnshuffle", "Softmax2d", "PReLU",
            "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d",
            "AdaptiveMaxPool2d", "AdaptiveMaxPool1d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Unfold", "Fold",
            "Flatten")
@@ -307,13 +308,12 @@ def spatial_shape(node, shape):
     if kind == "PixelUnshuffle":
         r = node["downscale_factor"]
         return [shape[0] * r * r, shape[1] // r, shape[2] // r]
-    if "Pad1d" in kind or "Pad2d" in kind:  # (left, right[, top, bottom]) on the last dimensions
-        dims = 2 if "Pad2d" in kind else 1
+    if "Pad1d" in kind or "Pad2d" in kind or "Pad3d" in kind:  # (left, right[, top, bottom[, front, back]])
+        dims = int(kind[-2])
         pads = tuple_of(node["padding"], 2 * dims)
         out = list(shape)
-        out[-1] += pads[0] + pads[1]
-        if dims == 2:
-            out[-2] += pads[2] + pads[3]
+        for d in range(dims):  # the last dimension first
+            out[-1 - d] += pads[2 * d] + pads[2 * d + 1]
         return out
     if kind.startswith("Adaptive"):  # AdaptiveAvgPool, AdaptiveMaxPool
         return [shape[0], *tuple_of(node["output_size"], len(shape) - 1)]

@@ -393,11 +393,11 @@ std::unique_ptr<Spec> read_spec(const std::string& path) {
     } else if (type == "PixelUnshuffle") {
       const std::int64_t r = get_integer(l, "downscale_factor", 1);
       shape = {shape[0] * r * r, shape[1] / r, shape[2] / r};
-    } else if (type.find("Pad1d") != std::string::npos || type.find("Pad2d") != std::string::npos) {
-      const std::size_t dims = type.find("Pad2d") != std::string::npos ? 2 : 1;
-      const std::vector<std::int64_t> pads = get_ints(l, "padding", 0, 2 * dims);  // left, right[, top, bottom]
-      shape.back() += pads[0] + pads[1];
-      if (dims == 2) shape[shape.size() - 2] += pads[2] + pads[3];
+    } else if (type.find("Pad1d") != std::string::npos || type.find("Pad2d") != std::string::npos ||
+               type.find("Pad3d") != std::string::npos) {
+      const std::size_t dims = static_cast<std::size_t>(type[type.size() - 2] - '0');
+      const std::vector<std::int64_t> pads = get_ints(l, "padding", 0, 2 * dims);  // left, right[, top, bottom[, front, back]]
+      for (std::size_t d = 0; d < dims; ++d) shape[shape.size() - 1 - d] += pads[2 * d] + pads[2 * d + 1];
     } else if (type == "InstanceNorm1d" || type == "InstanceNorm2d" || type == "InstanceNorm3d") {
       if (get_bool(l, "affine", false)) {
         s->params.push_back({prefix + "weight", {shape.at(0)}});
@@ -719,8 +719,9 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
         else o.mode(torch::kCircular);
         h = F::pad(h, o);
         const std::vector<std::int64_t> none(dims, 0);
-        h = dims == 2 ? torch::conv2d(h, w, bias, stride, none, dilation, groups)
-                      : torch::conv1d(h, w, bias, stride, none, dilation, groups);
+        h = dims == 3   ? torch::conv3d(h, w, bias, stride, none, dilation, groups)
+            : dims == 2 ? torch::conv2d(h, w, bias, stride, none, dilation, groups)
+                        : torch::conv1d(h, w, bias, stride, none, dilation, groups);
       } else if (dims == 3) {
         h = mode.empty() ? torch::conv3d(h, w, bias, stride, get_ints(l, "padding", 0, 3), dilation, groups)
                          : torch::conv3d(h, w, bias, stride, mode, dilation, groups);
@@ -839,14 +840,19 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       std::vector<std::int64_t> split = {h.size(0), groups, h.size(1) / groups};
       for (std::int64_t d = 2; d < h.dim(); ++d) split.push_back(h.size(d));
       h = h.view(split).transpose(1, 2).contiguous().view(h.sizes());
-    } else if (type.find("Pad1d") != std::string::npos || type.find("Pad2d") != std::string::npos) {
-      // torch.nn's padding layers: F.pad's modes over the last one or two dimensions.
-      const std::size_t dims = type.find("Pad2d") != std::string::npos ? 2 : 1;
+    } else if (type.find("Pad1d") != std::string::npos || type.find("Pad2d") != std::string::npos ||
+               type.find("Pad3d") != std::string::npos) {
+      // torch.nn's padding layers: F.pad's modes over the last one, two or three dimensions.
+      const std::size_t dims = static_cast<std::size_t>(type[type.size() - 2] - '0');
       const std::vector<std::int64_t> pads = get_ints(l, "padding", 0, 2 * dims);
       if (type.rfind("Reflection", 0) == 0)
-        h = dims == 2 ? torch::reflection_pad2d(h, pads) : torch::reflection_pad1d(h, pads);
+        h = dims == 3   ? torch::reflection_pad3d(h, pads)
+            : dims == 2 ? torch::reflection_pad2d(h, pads)
+                        : torch::reflection_pad1d(h, pads);
       else if (type.rfind("Replication", 0) == 0)
-        h = dims == 2 ? torch::replication_pad2d(h, pads) : torch::replication_pad1d(h, pads);
+        h = dims == 3   ? torch::replication_pad3d(h, pads)
+            : dims == 2 ? torch::replication_pad2d(h, pads)
+                        : torch::replication_pad1d(h, pads);
       else if (type.rfind("Circular", 0) == 0)
         h = torch::nn::functional::pad(h, torch::nn::functional::PadFuncOptions(pads).mode(torch::kCircular));
       else

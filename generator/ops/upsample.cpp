@@ -6,7 +6,10 @@
 /// (y / sh, x / sw), the same index (checked against torch for factors 2 to 16), and the backward
 /// sums each input's sh x sw block; otherwise the backward sums the rows and columns of outputs that
 /// ltrt::nearest_readers names. Either way row by row, the order torch's CPU kernel adds them in.
-/// On (N, C, L) it is the same op over a (N, C, 1, L) view, as the 1-d poolings.
+/// On (N, C, L) it is the same op over a (N, C, 1, L) view, as the 1-d poolings. On (N, C, D, H, W)
+/// the nearest modes are an op of their own, upsample_nearest3d, in torch's arithmetic: each output
+/// copies its source along each dimension, and an input's gradient is the sum of its readers'
+/// gradients in output order (outputs (d, h, w) row by row), as torch's CPU kernel adds them.
 #include <cmath>
 
 #include <ltrt/python_repr.hpp>
@@ -115,6 +118,27 @@ int add_upsample_nearest(LayerBuild& b, int input, size_t dims, bool exact) {
   return add_view(b, y, {shape[1], out_size[1]});
 }
 
+// The nearest modes on (N, C, D, H, W): upsample_nearest3d with torch's float32 scales.
+int add_upsample_nearest3d(LayerBuild& b, int input, bool exact) {
+  const Value& x = b.graph.value(input);
+  std::vector<std::int64_t> out_size(3);
+  Node n;
+  n.op = "upsample_nearest3d";
+  n.layer = b.layer;
+  n.source = b.source;
+  const char* names[] = {"scale_d", "scale_h", "scale_w"};
+  for (size_t d = 0; d < 3; ++d) {
+    const UpsampleDim u = upsample_dim(b, x, d, 3);
+    out_size[d] = u.out;
+    n.attrs[names[d]] = static_cast<double>(u.scale);
+  }
+  n.attrs["out_size"] = out_size;
+  n.attrs["exact"] = exact;
+  n.inputs = {input};
+  const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + "_out");
+  return b.graph.nodes[id].outputs[0];
+}
+
 // The interpolating modes' node (upsample_linear.cpp, upsample_cubic.cpp): any output size; the
 // ratios as torch's area_pixel_compute_scale computes them in float32: (in - 1) / (out - 1) with
 // align_corners, else upsample_dim's scale.
@@ -163,10 +187,13 @@ int build_upsample(LayerBuild& b, const std::vector<int>& in) {
   if (auto r = b.args.find("recompute_scale_factor"); r != b.args.end() && std::get<bool>(r->second) && b.args.count("size"))
     throw ShapeError("recompute_scale_factor needs scale_factor, not size, as torch says");
   const Value& x = b.graph.value(in.at(0));
-  if (x.shape.size() != 3 && x.shape.size() != 4)
-    throw ShapeError("expects (batch, C, L) or (batch, C, H, W) input, got " + shape_str(x.shape) +
+  if (x.shape.size() == 5 && !nearest)
+    throw ShapeError("mode '" + mode + "' on (batch, C, D, H, W) is not supported yet ('nearest' and 'nearest-exact' "
+                     "are)");
+  if (x.shape.size() != 3 && x.shape.size() != 4 && x.shape.size() != 5)
+    throw ShapeError("expects (batch, C, L), (batch, C, H, W) or (batch, C, D, H, W) input, got " + shape_str(x.shape) +
                      " (model.inputs are per sample)");
-  const size_t dims = x.shape.size() == 3 ? 1 : 2;
+  const size_t dims = x.shape.size() - 2;
   if (linear && (mode == "linear") != (dims == 1))
     throw ShapeError("mode '" + mode + "' needs a " + (mode == "linear" ? "(batch, C, L)" : "(batch, C, H, W)") +
                      " input, got " + shape_str(x.shape) + " (torch: " + (dims == 1 ? "'linear'" : "'bilinear'") +
@@ -184,12 +211,143 @@ int build_upsample(LayerBuild& b, const std::vector<int>& in) {
                          std::to_string(dims) + " spatial dimension" + (dims == 1 ? "" : "s"));
     }
   if (linear || cubic) return add_upsample_interpolating(b, in.at(0), dims, cubic);
+  if (dims == 3) return add_upsample_nearest3d(b, in.at(0), mode == "nearest-exact");
   return add_upsample_nearest(b, in.at(0), dims, mode == "nearest-exact");
+}
+
+// upsample_nearest3d's sizes: a volume per (sample, channel), the input's and output's extents, and
+// torch's float32 scales; `input` the forward's input shape (batch, C, D, H, W).
+void write_volume_sizes(CodeWriter& w, const Node& n, const Shape& input, bool with_channels) {
+  auto i = [](std::int64_t v) { return std::to_string(v); };
+  const auto& o = attr_ints(n, "out_size");
+  if (with_channels) w.line("constexpr int kChannels = " + i(input[1]) + ";  // upsampled one volume at a time");
+  w.line("constexpr int kD = " + i(input[2]) + ", kH = " + i(input[3]) + ", kW = " + i(input[4]) + ";  // input volume");
+  w.line("constexpr int kOutD = " + i(o[0]) + ", kOutH = " + i(o[1]) + ", kOutW = " + i(o[2]) + ";  // output volume");
+  auto scale = [&](const char* key) { return float_literal(static_cast<float>(attr_float(n, key))); };
+  w.line("constexpr float kScaleD = " + scale("scale_d") + ", kScaleH = " + scale("scale_h") + ", kScaleW = " +
+         scale("scale_w") + ";  // input steps per output step (torch's compute_scales_value)");
+  w.line(std::string("constexpr bool kExact = ") + (attr_bool(n, "exact") ? "true" : "false") +
+         ";  // 'nearest-exact': the source of o is (o + 0.5) * scale");
+}
+
+// The value of output (od, oh, ow) of volume x.
+const char* kNearest3dSource =
+    "x[(ltrt::nearest_source(kScaleD, od, kD, kExact) * kH + ltrt::nearest_source(kScaleH, oh, kH, kExact)) * kW +\n"
+    "  ltrt::nearest_source(kScaleW, ow, kW, kExact)]";
+
+// Input (id, ih, iw)'s gradient: its readers' output gradients (of volume d), added in output order.
+void write_readers_sum(CodeWriter& w) {
+  w.line("const ltrt::NearestReaders slices = ltrt::nearest_readers(kScaleD, id, kD, kOutD, kExact);");
+  w.line("const ltrt::NearestReaders rows = ltrt::nearest_readers(kScaleH, ih, kH, kOutH, kExact);");
+  w.line("const ltrt::NearestReaders cols = ltrt::nearest_readers(kScaleW, iw, kW, kOutW, kExact);");
+  w.line("float sum = 0.0f;");
+  w.open("for (int od = slices.first; od < slices.end; ++od)");
+  w.open("for (int oh = rows.first; oh < rows.end; ++oh)");
+  w.line("for (int ow = cols.first; ow < cols.end; ++ow) sum += d[(od * kOutH + oh) * kOutW + ow];");
+  w.close();
+  w.close();
+}
+
+// upsample_nearest3d and its backward.
+void register_upsample_nearest3d(std::vector<OpDef>& ops) {
+  OpDef f;
+  f.name = "upsample_nearest3d";
+  f.moves_values = true;
+  f.cpu_runtime_includes = f.cuda_runtime_includes = {"<ltrt/nearest_source.hpp>"};
+  f.infer = [](const Node& n, const Graph& g) {
+    const Value& x = g.value(n.inputs.at(0));
+    const auto& o = attr_ints(n, "out_size");
+    return std::vector<OutputType>{{x.dtype, {x.shape[0], x.shape[1], o[0], o[1], o[2]}, true}};
+  };
+  f.slots = [](const Node&) { return Slots{{"out"}, {"inp"}}; };
+  f.cost = [](const Node& n, const Graph& g) {
+    const Shape& x = g.value(n.inputs[0]).shape;
+    const auto& o = attr_ints(n, "out_size");
+    const double outs = static_cast<double>(x[0] * x[1] * o[0] * o[1] * o[2]);
+    return Cost{0, 8 * outs};
+  };
+  f.emit_cpu = [](CodeWriter& w, const Node& n, const Graph& g) {
+    write_volume_sizes(w, n, g.value(n.inputs[0]).shape, true);
+    w.open("for (int volume = 0; volume < n * kChannels; ++volume)");
+    w.line("const float* x = inp + static_cast<std::int64_t>(volume) * kD * kH * kW;");
+    w.line("float* y = out + static_cast<std::int64_t>(volume) * kOutD * kOutH * kOutW;");
+    w.open("for (int od = 0; od < kOutD; ++od)");
+    w.open("for (int oh = 0; oh < kOutH; ++oh)");
+    w.line(std::string("for (int ow = 0; ow < kOutW; ++ow) y[(od * kOutH + oh) * kOutW + ow] = ") + kNearest3dSource + ";");
+    w.close();
+    w.close();
+    w.close();
+  };
+  f.emit_cuda = [](CudaEmit& e, const Node& n, const Graph& g) {
+    const Shape x = g.value(n.inputs[0]).shape;
+    const auto& o = attr_ints(n, "out_size");
+    CodeWriter& k = e.kernels;
+    k.line();
+    k.line("// A thread per output copies its input element.");
+    open_element_kernel(k, e.fn + "_kernel", {"float* __restrict__ out", "const float* __restrict__ inp"},
+                        [&](CodeWriter& c) { write_volume_sizes(c, n, x, false); });
+    k.line("const int volume = i / (kOutD * kOutH * kOutW), od = i / (kOutH * kOutW) % kOutD, oh = i / kOutW % kOutH,");
+    k.line("          ow = i % kOutW;");
+    k.line("const float* x = inp + static_cast<std::int64_t>(volume) * kD * kH * kW;");
+    k.line(std::string("out[i] = ") + kNearest3dSource + ";");
+    k.close();
+    e.body.line(constexpr_int("kOutputs", x[1] * o[0] * o[1] * o[2], "per sample"));
+    emit_count_launch(e.body, e.fn + "_kernel", "n * kOutputs", {"out", "inp"});
+  };
+  f.backward = [](Autodiff& ad, const Node& n, const std::vector<int>& dout) {
+    return pool_backward(ad, n, dout, "upsample_nearest3d_backward");
+  };
+  ops.push_back(std::move(f));
+
+  OpDef b;
+  b.name = "upsample_nearest3d_backward";
+  b.cpu_runtime_includes = b.cuda_runtime_includes = {"<ltrt/nearest_source.hpp>"};
+  b.infer = [](const Node& n, const Graph& g) {
+    const Value& d = g.value(n.inputs.at(0));
+    return std::vector<OutputType>{{d.dtype, pool_input_shape(n, d.shape[0]), true}};
+  };
+  b.slots = [](const Node&) { return Slots{{"dinp"}, {"dout"}}; };
+  b.cost = [](const Node& n, const Graph& g) {
+    const double outs = static_cast<double>(numel(g.value(n.inputs[0]).shape));
+    return Cost{outs, 8 * outs};
+  };
+  b.emit_cpu = [](CodeWriter& w, const Node& n, const Graph&) {
+    write_volume_sizes(w, n, pool_input_shape(n, 0), true);
+    w.open("for (int volume = 0; volume < n * kChannels; ++volume)");
+    w.line("const float* d = dout + static_cast<std::int64_t>(volume) * kOutD * kOutH * kOutW;");
+    w.line("float* dx = dinp + static_cast<std::int64_t>(volume) * kD * kH * kW;");
+    w.open("for (int id = 0; id < kD; ++id)");
+    w.open("for (int ih = 0; ih < kH; ++ih)");
+    w.open("for (int iw = 0; iw < kW; ++iw)");
+    write_readers_sum(w);
+    w.line("dx[(id * kH + ih) * kW + iw] = sum;");
+    w.close();
+    w.close();
+    w.close();
+    w.close();
+  };
+  b.emit_cuda = [](CudaEmit& e, const Node& n, const Graph&) {
+    const Shape x = pool_input_shape(n, 0);
+    CodeWriter& k = e.kernels;
+    k.line();
+    k.line("// A thread per input element adds its readers' gradients in the CPU's order.");
+    open_element_kernel(k, e.fn + "_kernel", {"float* __restrict__ dinp", "const float* __restrict__ dout"},
+                        [&](CodeWriter& c) { write_volume_sizes(c, n, x, false); });
+    k.line("const int volume = i / (kD * kH * kW), id = i / (kH * kW) % kD, ih = i / kW % kH, iw = i % kW;");
+    k.line("const float* d = dout + static_cast<std::int64_t>(volume) * kOutD * kOutH * kOutW;");
+    write_readers_sum(k);
+    k.line("dinp[i] = sum;");
+    k.close();
+    e.body.line(constexpr_int("kInputs", x[1] * x[2] * x[3] * x[4], "per sample"));
+    emit_count_launch(e.body, e.fn + "_kernel", "n * kInputs", {"dinp", "dout"});
+  };
+  ops.push_back(std::move(b));
 }
 
 }  // namespace
 
 void register_upsample(std::vector<OpDef>& ops, std::vector<LayerDef>& layers) {
+  register_upsample_nearest3d(ops);
   auto [f, b] = upsample_op_pair("upsample_nearest2d", "<ltrt/nearest_source.hpp>", [](const Node&) { return 0.0; },
                                  [](const Node&) { return 1.0; });
   f.moves_values = true;  // copies its input's values: bfloat16 in, bfloat16 out

@@ -261,13 +261,14 @@ def transformer_layer_params(n, e, args, decoder):
 
 
 RECURRENT_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}  # weight rows per hidden unit
-SPATIAL = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose3d", "MaxPool3d", "AdaptiveMaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d",
-           "InstanceNorm2d", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d",
-           "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "ZeroPad3d", "ConstantPad3d", "ReflectionPad3d",
-           "ReplicationPad3d", "CircularPad3d", "PixelShuffle", "PixelUnshuffle", "Softmax2d", "PReLU",
-           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d",
-           "AdaptiveMaxPool2d", "AdaptiveMaxPool1d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Unfold", "Fold",
-           "Flatten")
+SPATIAL = ("Conv1d", "Conv2d", "Conv3d", "Upsample", "ConvTranspose3d", "MaxPool3d", "AdaptiveMaxPool3d",
+           "AvgPool3d", "AdaptiveAvgPool3d", "ConvTranspose1d", "ConvTranspose2d", "BatchNorm2d", "BatchNorm3d",
+           "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "ZeroPad1d", "ZeroPad2d", "ConstantPad1d",
+           "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d",
+           "ZeroPad3d", "ConstantPad3d", "ReflectionPad3d", "ReplicationPad3d", "CircularPad3d", "PixelShuffle",
+           "PixelUnshuffle", "Softmax2d", "PReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "MaxPool1d",
+           "AvgPool1d", "AdaptiveAvgPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool1d", "UpsamplingNearest2d",
+           "UpsamplingBilinear2d", "Unfold", "Fold", "Flatten")
 
 
 def tuple_of(v, n):
@@ -300,7 +301,8 @@ def spatial_shape(node, shape):
     if kind == "Flatten":  # from start_dim (counting the batch) to the end
         start = node.get("start_dim", 1)
         return list(shape[:start - 1]) + [math.prod(shape[start - 1:])]
-    if kind in ("BatchNorm2d", "BatchNorm3d", "GroupNorm", "PReLU", "InstanceNorm1d", "InstanceNorm2d", "Softmax2d"):
+    if kind in ("BatchNorm2d", "BatchNorm3d", "GroupNorm", "PReLU", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+                "Softmax2d"):
         return list(shape)
     if kind == "PixelShuffle":
         r = node["upscale_factor"]
@@ -327,7 +329,7 @@ def spatial_shape(node, shape):
     if kind in ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"):  # whole factors
         if "size" in node:
             return [shape[0], *tuple_of(node["size"], len(shape) - 1)]
-        return [shape[0], *(d * f for d, f in zip(shape[1:], tuple_of(node["scale_factor"], len(shape) - 1)))]
+        return [shape[0], *(int(d * f) for d, f in zip(shape[1:], tuple_of(node["scale_factor"], len(shape) - 1)))]
     dims = len(shape) - 1
     k = tuple_of(node["kernel_size"], dims)
     if kind.startswith("ConvTranspose"):

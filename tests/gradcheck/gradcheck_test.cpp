@@ -817,11 +817,13 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
       else if (mode == "bicubic")
         h = torch::upsample_bicubic2d(h, size, align, scales[0], scales[1]);
       else if (mode == "nearest-exact")
-        h = size.size() == 1 ? torch::_upsample_nearest_exact1d(h, size, scales[0])
-                             : torch::_upsample_nearest_exact2d(h, size, scales[0], scales[1]);
+        h = size.size() == 1   ? torch::_upsample_nearest_exact1d(h, size, scales[0])
+            : size.size() == 2 ? torch::_upsample_nearest_exact2d(h, size, scales[0], scales[1])
+                               : torch::_upsample_nearest_exact3d(h, size, scales[0], scales[1], scales[2]);
       else
-        h = size.size() == 1 ? torch::upsample_nearest1d(h, size, scales[0])
-                             : torch::upsample_nearest2d(h, size, scales[0], scales[1]);
+        h = size.size() == 1   ? torch::upsample_nearest1d(h, size, scales[0])
+            : size.size() == 2 ? torch::upsample_nearest2d(h, size, scales[0], scales[1])
+                               : torch::upsample_nearest3d(h, size, scales[0], scales[1], scales[2]);
     } else if (type == "Flatten") {
       h = torch::flatten(h, get_integer(l, "start_dim", 1), get_integer(l, "end_dim", -1));
     } else if (type == "Unflatten") {

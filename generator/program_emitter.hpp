@@ -57,7 +57,9 @@ inline std::string torch_repr(const LayerSpec& l, const Node& n) {
     if (a.type == ArgType::value) continue;  // forward's argument (a mask), not the constructor's
     auto it = l.args.find(a.name);
     const Attr* v = it != l.args.end() ? &it->second : nullptr;
-    // A size left out as None (a pooling's stride) stays None: the node may hold a part of it.
+    // A pooling's stride left out is its kernel_size, as torch's repr shows it (the node may hold a
+    // part of it); other sizes left out are what the node inferred.
+    if (!v && a.name == "stride" && l.args.count("kernel_size")) v = &l.args.at("kernel_size");
     if (!v && !a.optional && n.attrs.count(a.name)) v = &n.attrs.at(a.name);
     if (!v && !a.nullable) continue;
     s += (first ? "" : ", ") + a.name + "=" + (v ? attr_repr(*v) : "None");  // a nullable argument given as null

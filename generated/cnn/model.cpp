@@ -251,7 +251,7 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   }
 }
 
-// layers.2: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.2: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[2]
 // out (16, 8, 5, 5) indices (16, 8, 5, 5) <- inp (16, 8, 10, 10)
 static void layers_2_forward(float* out, std::int64_t* indices, const float* inp, int n) {
@@ -674,7 +674,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
   });
 }
 
-// layers.2 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.2 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[2]
 // dinp (16, 8, 10, 10) <- dout (16, 8, 5, 5) indices (16, 8, 5, 5)
 static void layers_2_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {

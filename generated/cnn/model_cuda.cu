@@ -129,7 +129,7 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_0_forward_gemm>");
 }
 
-// layers.2: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.2: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[2]
 // out (16, 8, 5, 5) indices (16, 8, 5, 5) <- inp (16, 8, 10, 10)
 
@@ -678,7 +678,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
   LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_dweight_sum_kernel");
 }
 
-// layers.2 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.2 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[2]
 // dinp (16, 8, 10, 10) <- dout (16, 8, 5, 5) indices (16, 8, 5, 5)
 

@@ -428,7 +428,7 @@ static void layers_2_forward(float* out, const float* inp, int n) {
   });
 }
 
-// layers.3: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // out (16, 8, 5, 5) indices (16, 8, 5, 5) <- inp (16, 8, 10, 10)
 static void layers_3_forward(float* out, std::int64_t* indices, const float* inp, int n) {
@@ -1131,7 +1131,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
   }
 }
 
-// layers.3 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // dinp (16, 8, 10, 10) <- dout (16, 8, 5, 5) indices (16, 8, 5, 5)
 static void layers_3_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {

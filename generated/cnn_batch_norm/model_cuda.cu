@@ -298,7 +298,7 @@ static void layers_2_forward(float* out, const float* inp, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
-// layers.3: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // out (16, 8, 5, 5) indices (16, 8, 5, 5) <- inp (16, 8, 10, 10)
 
@@ -1305,7 +1305,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
   LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_dweight_sum_kernel");
 }
 
-// layers.3 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // dinp (16, 8, 10, 10) <- dout (16, 8, 5, 5) indices (16, 8, 5, 5)
 

@@ -283,7 +283,7 @@ static void layers_2_forward(float* out, const float* inp, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
-// layers.3: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // out (32, 16, 4, 4) indices (32, 16, 4, 4) <- inp (32, 16, 8, 8)
 
@@ -504,7 +504,7 @@ static void layers_6_forward(float* out, const float* inp, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
-// layers.7: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.7: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[7]
 // out (32, 32, 2, 2) indices (32, 32, 2, 2) <- inp (32, 32, 4, 4)
 
@@ -801,7 +801,7 @@ static void layers_9_backward(float* dinp, const float* dout, const std::uint8_t
   LTRT_CUDA_CHECK_LAUNCH("layers_9_backward_kernel");
 }
 
-// layers.7 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.7 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[7]
 // dinp (32, 32, 4, 4) <- dout (32, 32, 2, 2) indices (32, 32, 2, 2)
 
@@ -1092,7 +1092,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
   LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_dweight_sum_kernel");
 }
 
-// layers.3 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // dinp (32, 16, 8, 8) <- dout (32, 16, 4, 4) indices (32, 16, 4, 4)
 

@@ -357,7 +357,7 @@ static void layers_2_forward(float* out, const float* inp, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
-// layers.3: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // out (32, 16, 4, 4) indices (32, 16, 4, 4) <- inp (32, 16, 8, 8)
 
@@ -605,7 +605,7 @@ static void layers_6_forward(float* out, const float* inp, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
-// layers.7: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.7: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[7]
 // out (32, 32, 2, 2) indices (32, 32, 2, 2) <- inp (32, 32, 4, 4)
 
@@ -1046,7 +1046,7 @@ static void layers_8_grad_to_bf16(float* out, const float* inp, int n, const ltr
   layers_9_grad_to_bf16(out, inp, n, ctx);
 }
 
-// layers.7 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.7 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[7]
 // dinp (32, 32, 4, 4) <- dout (32, 32, 2, 2) indices (32, 32, 2, 2)
 
@@ -1394,7 +1394,7 @@ static void layers_3_grad_to_bf16(float* out, const float* inp, int n, const ltr
   LTRT_CUDA_CHECK_LAUNCH("layers_0_to_bf16_kernel");
 }
 
-// layers.3 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // dinp (32, 16, 8, 8) <- dout (32, 16, 4, 4) indices (32, 16, 4, 4)
 

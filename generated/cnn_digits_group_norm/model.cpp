@@ -351,7 +351,7 @@ static void layers_2_forward(float* out, const float* inp, int n) {
   });
 }
 
-// layers.3: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // out (32, 16, 4, 4) indices (32, 16, 4, 4) <- inp (32, 16, 8, 8)
 static void layers_3_forward(float* out, std::int64_t* indices, const float* inp, int n) {
@@ -516,7 +516,7 @@ static void layers_6_forward(float* out, const float* inp, int n) {
   });
 }
 
-// layers.7: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.7: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[7]
 // out (32, 32, 2, 2) indices (32, 32, 2, 2) <- inp (32, 32, 4, 4)
 static void layers_7_forward(float* out, std::int64_t* indices, const float* inp, int n) {
@@ -704,7 +704,7 @@ static void layers_9_backward(float* dinp, const float* dout, const std::uint8_t
   }
 }
 
-// layers.7 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.7 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[7]
 // dinp (32, 32, 4, 4) <- dout (32, 32, 2, 2) indices (32, 32, 2, 2)
 static void layers_7_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {
@@ -893,7 +893,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* columns, float
   }
 }
 
-// layers.3 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // dinp (32, 16, 8, 8) <- dout (32, 16, 4, 4) indices (32, 16, 4, 4)
 static void layers_3_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {

@@ -303,7 +303,7 @@ static void layers_2_forward(float* out, const float* inp, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
-// layers.3: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // out (64, 16, 14, 14) indices (64, 16, 14, 14) <- inp (64, 16, 28, 28)
 
@@ -526,7 +526,7 @@ static void layers_6_forward(float* out, const float* inp, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
-// layers.7: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.7: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[7]
 // out (64, 32, 5, 5) indices (64, 32, 5, 5) <- inp (64, 32, 10, 10)
 
@@ -1024,7 +1024,7 @@ static void layers_9_backward(float* dinp, float* dweight, float* dbias, const f
   }
 }
 
-// layers.7 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.7 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[7]
 // dinp (64, 32, 10, 10) <- dout (64, 32, 5, 5) indices (64, 32, 5, 5)
 
@@ -1307,7 +1307,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
   LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_dweight_sum_kernel");
 }
 
-// layers.3 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // dinp (64, 16, 28, 28) <- dout (64, 16, 14, 14) indices (64, 16, 14, 14)
 

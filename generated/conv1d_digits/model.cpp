@@ -417,7 +417,7 @@ static void layers_2_forward(float* out, const float* inp, int n) {
   });
 }
 
-// layers.3: MaxPool1d(kernel_size=2, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3: MaxPool1d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // out (32, 32, 1, 4) indices (32, 32, 1, 4) <- inp (32, 32, 1, 8)
 static void layers_3_forward_2(float* out, std::int64_t* indices, const float* inp, int n) {
@@ -553,7 +553,7 @@ static void layers_5_forward(float* out, const float* inp, int n) {
   });
 }
 
-// layers.6: AvgPool1d(kernel_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True)
+// layers.6: AvgPool1d(kernel_size=2, stride=2, padding=0, ceil_mode=False, count_include_pad=True)
 // spec: model.layers[6]
 // out (32, 64, 1, 2) <- inp (32, 64, 1, 4)
 static void layers_6_forward_2(float* out, const float* inp, int n) {
@@ -994,7 +994,7 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, float* 
   });
 }
 
-// layers.6 backward: AvgPool1d(kernel_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True)
+// layers.6 backward: AvgPool1d(kernel_size=2, stride=2, padding=0, ceil_mode=False, count_include_pad=True)
 // spec: model.layers[6]
 // dinp (32, 64, 1, 4) <- dout (32, 64, 1, 2)
 static void layers_6_backward(float* dinp, const float* dout, int n) {
@@ -1159,7 +1159,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
   });
 }
 
-// layers.3 backward: MaxPool1d(kernel_size=2, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3 backward: MaxPool1d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // dinp (32, 32, 1, 8) <- dout (32, 32, 1, 4) indices (32, 32, 1, 4)
 static void layers_3_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {

@@ -284,7 +284,7 @@ static void layers_2_forward(float* out, const float* inp, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("layers_2_forward_kernel");
 }
 
-// layers.3: MaxPool1d(kernel_size=2, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3: MaxPool1d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // out (32, 32, 1, 4) indices (32, 32, 1, 4) <- inp (32, 32, 1, 8)
 
@@ -403,7 +403,7 @@ static void layers_5_forward(float* out, const float* inp, int n, const ltrt::cu
   LTRT_CUDA_CHECK_LAUNCH("layers_5_forward_kernel");
 }
 
-// layers.6: AvgPool1d(kernel_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True)
+// layers.6: AvgPool1d(kernel_size=2, stride=2, padding=0, ceil_mode=False, count_include_pad=True)
 // spec: model.layers[6]
 // out (32, 64, 1, 2) <- inp (32, 64, 1, 4)
 
@@ -966,7 +966,7 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, float* 
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_7_backward_dweight_gemm>");
 }
 
-// layers.6 backward: AvgPool1d(kernel_size=2, stride=None, padding=0, ceil_mode=False, count_include_pad=True)
+// layers.6 backward: AvgPool1d(kernel_size=2, stride=2, padding=0, ceil_mode=False, count_include_pad=True)
 // spec: model.layers[6]
 // dinp (32, 64, 1, 4) <- dout (32, 64, 1, 2)
 
@@ -1200,7 +1200,7 @@ static void layers_4_backward(float* dinp, float* dweight, float* dbias, float* 
   LTRT_CUDA_CHECK_LAUNCH("layers_4_backward_dweight_sum_kernel");
 }
 
-// layers.3 backward: MaxPool1d(kernel_size=2, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.3 backward: MaxPool1d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[3]
 // dinp (32, 32, 1, 8) <- dout (32, 32, 1, 4) indices (32, 32, 1, 4)
 

@@ -257,7 +257,7 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   }
 }
 
-// layers.2: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.2: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[2]
 // out (64, 8, 13, 13) indices (64, 8, 13, 13) <- inp (64, 8, 26, 26)
 static void layers_2_forward(float* out, std::int64_t* indices, const float* inp, int n) {
@@ -380,7 +380,7 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
   }
 }
 
-// layers.5: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.5: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[5]
 // out (64, 16, 5, 5) indices (64, 16, 5, 5) <- inp (64, 16, 11, 11)
 static void layers_5_forward(float* out, std::int64_t* indices, const float* inp, int n) {
@@ -539,7 +539,7 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, const f
   });
 }
 
-// layers.5 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.5 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[5]
 // dinp (64, 16, 11, 11) <- dout (64, 16, 5, 5) indices (64, 16, 5, 5)
 static void layers_5_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {
@@ -690,7 +690,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
   });
 }
 
-// layers.2 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.2 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[2]
 // dinp (64, 8, 26, 26) <- dout (64, 8, 13, 13) indices (64, 8, 13, 13)
 static void layers_2_backward(float* dinp, const float* dout, const std::int64_t* indices, int n) {

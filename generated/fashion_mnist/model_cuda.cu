@@ -130,7 +130,7 @@ static void layers_0_forward(float* out, float* columns, const float* inp, const
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_0_forward_gemm>");
 }
 
-// layers.2: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.2: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[2]
 // out (64, 8, 13, 13) indices (64, 8, 13, 13) <- inp (64, 8, 26, 26)
 
@@ -229,7 +229,7 @@ static void layers_3_forward(float* out, float* columns, const float* inp, const
   LTRT_CUDA_CHECK_LAUNCH("ltrt::cuda::tiled_gemm<layers_3_forward_gemm>");
 }
 
-// layers.5: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.5: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[5]
 // out (64, 16, 5, 5) indices (64, 16, 5, 5) <- inp (64, 16, 11, 11)
 
@@ -473,7 +473,7 @@ static void layers_7_backward(float* dinp, float* dweight, float* dbias, const f
   }
 }
 
-// layers.5 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.5 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[5]
 // dinp (64, 16, 11, 11) <- dout (64, 16, 5, 5) indices (64, 16, 5, 5)
 
@@ -706,7 +706,7 @@ static void layers_3_backward(float* dinp, float* dweight, float* dbias, float* 
   LTRT_CUDA_CHECK_LAUNCH("layers_3_backward_dweight_sum_kernel");
 }
 
-// layers.2 backward: MaxPool2d(kernel_size=2, stride=[2, 2], padding=0, dilation=1, return_indices=False, ceil_mode=False)
+// layers.2 backward: MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, return_indices=False, ceil_mode=False)
 // spec: model.layers[2]
 // dinp (64, 8, 26, 26) <- dout (64, 8, 13, 13) indices (64, 8, 13, 13)
 

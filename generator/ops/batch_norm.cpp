@@ -454,7 +454,8 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
       const size_t rank = x.shape.size();  // with the batch
       if (dims == 1 && rank != 2 && rank != 3)
         throw ShapeError("expects a 2-d (N, C) or 3-d (N, C, L) input, got " + shape_str(x.shape) +
-                         (rank == 4 ? "; use BatchNorm2d for (N, C, H, W)" : ""));
+                         (rank == 4 ? "; use BatchNorm2d for (N, C, H, W)" : "") +
+                         (rank == 5 ? "; use BatchNorm3d for (N, C, D, H, W)" : ""));
       if (dims == 2 && rank != 4)
         throw ShapeError("expects a 4-d (N, C, H, W) input, got " + std::to_string(rank) + "-d " +
                          shape_str(x.shape) + (rank == 2 || rank == 3 ? "; use BatchNorm1d for (N, C) or (N, C, L)" : "") +

@@ -512,9 +512,10 @@ void write_conv_forward_gemm(CodeWriter& k, const std::string& type, const ConvG
   static const Node none;  // no fused activations
   const Node& n = epilogue ? *epilogue : none;
   k.line();
-  k.line("// " + result + "[s, o, oy, ox] = " + std::string(bias ? "bias[o] + " : "") +
-         "weight[o, :] @ patches of (s, oy, ox)" + (n.epilogue.empty() ? "" : ", then the fused activations") + ":");
-  k.line("// per group, rows o, columns (s, oy, ox) of the whole batch, depth (c, ky, kx).");
+  const std::string pixel = g.deep() ? "oz, oy, ox" : "oy, ox", tap = g.deep() ? "c, kz, ky, kx" : "c, ky, kx";
+  k.line("// " + result + "[s, o, " + pixel + "] = " + std::string(bias ? "bias[o] + " : "") + "weight[o, :] @ patches of (s, " +
+         pixel + ")" + (n.epilogue.empty() ? "" : ", then the fused activations") + ":");
+  k.line("// per group, rows o, columns (s, " + pixel + ") of the whole batch, depth (" + tap + ").");
   std::vector<std::string> members = {"float* __restrict__ " + result + ";", "const float* __restrict__ " + source + ";",
                                       "const float* __restrict__ weight;"};
   if (bias) members.push_back("const float* __restrict__ bias;");
@@ -757,11 +758,11 @@ void write_conv_dweight_gemm(CodeWriter& k, const std::string& type, const std::
                              const ConvGeometry& g, std::int64_t splits, bool bias, const std::string& grad,
                              const std::string& source) {
   k.line();
-  k.line(std::string("// dweight[o, (c, ky, kx)] ") + (bias ? "and dbias[o] " : "") +
-         "(+)= sum over the batch's (s, oy, ox) of " + grad + "[s, o, oy, ox] * patch" + (bias ? " (dbias: * 1)" : "") +
-         ":");
-  k.line("// per group, rows o, columns (c, ky, kx)" + std::string(bias ? " and a column of ones" : "") +
-         ", depth (s, oy, ox) of the whole batch.");
+  const std::string pixel = g.deep() ? "oz, oy, ox" : "oy, ox", tap = g.deep() ? "c, kz, ky, kx" : "c, ky, kx";
+  k.line("// dweight[o, (" + tap + ")] " + (bias ? "and dbias[o] " : "") + "(+)= sum over the batch's (s, " + pixel + ") of " +
+         grad + "[s, o, " + pixel + "] * patch" + (bias ? " (dbias: * 1)" : "") + ":");
+  k.line("// per group, rows o, columns (" + tap + ")" + std::string(bias ? " and a column of ones" : "") + ", depth (s, " +
+         pixel + ") of the whole batch.");
   std::vector<std::string> members = {"static constexpr int kCols = kPatch" +
                                       std::string(bias ? " + 1;  // the weights, then the bias" : ";")};
   if (splits > 1) {

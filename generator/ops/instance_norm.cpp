@@ -168,7 +168,8 @@ LayerDef instance_norm(const std::string& type, std::size_t rank) {
     if (x.shape.size() != rank)
       throw ShapeError("expects an (N, C, " + std::string(rank == 3 ? "L" : rank == 4 ? "H, W" : "D, H, W") +
                        ") input, got " + shape_str(x.shape) +
-                       (rank != 4 && x.shape.size() == 4 ? "; use InstanceNorm2d for images" : ""));
+                       (rank != 4 && x.shape.size() == 4 ? "; use InstanceNorm2d for images" : "") +
+                       (rank != 5 && x.shape.size() == 5 ? "; use InstanceNorm3d for volumes" : ""));
     const std::int64_t c = x.shape[1];
     auto given = b.args.find("num_features");
     if (given != b.args.end() && std::get<std::int64_t>(given->second) != c)

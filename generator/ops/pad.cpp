@@ -178,9 +178,12 @@ int add_pad(Graph& g, const std::string& layer, const std::string& source, int i
     const Shape s = x.shape;  // (N, ..., D, H, W)
     const std::int64_t d = s[rank - 3], h = s[rank - 2], w = s[rank - 1];
     const std::int64_t lead = per_sample_numel(x) / (d * h * w);
-    if (d + pads[4] + pads[5] < 1)
-      throw ShapeError("the padding crops the input " + shape_str(s) + "'s depth to nothing: the output's size must "
-                       "stay positive");
+    if (w + pads[0] + pads[1] < 1 || h + pads[2] + pads[3] < 1 || d + pads[4] + pads[5] < 1) {
+      std::string given = "[";  // as the spec writes it
+      for (int i = 0; i < 6; ++i) given += (i ? ", " : "") + std::to_string(pads[i]);
+      throw ShapeError("the padding " + given + "] crops the input " + shape_str(s) +
+                       " to nothing: the output's size must stay positive");
+    }
     for (int i : {4, 5}) {  // the depth's (the passes check the others)
       if (mode == "reflect" && pads[i] >= d)
         throw ShapeError("padding " + std::to_string(pads[i]) + " must be less than the input's size " +

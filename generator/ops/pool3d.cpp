@@ -65,6 +65,10 @@ void register_pool3d(std::vector<OpDef>&, std::vector<LayerDef>& layers) {
       if (padding[i] > kernel[i] / 2)
         throw ShapeError("padding " + attr_repr(b.args.at("padding")) + " must be at most half the kernel " +
                          attr_repr(b.args.at("kernel_size")) + " (as torch)");
+    // The depth's windows checked here, where the error can name the depth (the second pass sees it as
+    // the height of its view).
+    window_count(b.graph.value(in.at(0)).shape.at(2), padding[0], padding[0], kernel[0], stride[0], dilation[0], "depth",
+                 std::get<bool>(b.args.at("ceil_mode")));
     // Window attributes over (first, second) of those sizes.
     auto window = [&](std::size_t first, std::size_t second) {
       Attrs a;

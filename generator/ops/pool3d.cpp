@@ -57,6 +57,7 @@ void register_pool3d(std::vector<OpDef>&, std::vector<LayerDef>& layers) {
               return_indices,
               {"ceil_mode", ArgType::boolean, Attr{false}}};
   max.build = [](LayerBuild& b, const std::vector<int>& in) {
+    require_spatial_input(b.graph.value(in.at(0)), 3);
     auto kernel = expand_tuple(b.args.at("kernel_size"), 3);
     auto stride = b.args.count("stride") ? expand_tuple(b.args.at("stride"), 3) : kernel;
     auto padding = expand_tuple(b.args.at("padding"), 3);

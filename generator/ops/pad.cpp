@@ -162,6 +162,31 @@ LayerDef pad_layer(const std::string& type, int dims, const std::string& mode, b
   return l;
 }
 
+// Throws where torch refuses `pads` (the last dimension's pair first, `dims` pairs) on `shape` in
+// `mode`: an output dimension cropped to nothing; a reflection not less than the size; a circular
+// padding past it (it wraps once).
+void check_pads(const Shape& shape, int dims, const std::string& mode, const std::vector<std::int64_t>& pads) {
+  const std::size_t rank = shape.size();
+  auto size = [&](int pad) { return shape[rank - 1 - static_cast<std::size_t>(pad / 2)]; };  // the padded dimension's
+  for (int d = 0; d < 2 * dims; d += 2) {
+    if (size(d) + pads[d] + pads[d + 1] >= 1) continue;
+    std::string given = "[";  // as the spec writes it
+    for (int i = 0; i < 2 * dims; ++i) given += (i ? ", " : "") + std::to_string(pads[i]);
+    throw ShapeError("the padding " + given + "] crops the input " + shape_str(shape) +
+                     " to nothing: the output's size must stay positive");
+  }
+  for (int d = 0; d < 2 * dims; ++d) {
+    if (mode == "reflect" && pads[d] >= size(d))
+      throw ShapeError("padding " + std::to_string(pads[d]) + " must be less than the input's size " +
+                       std::to_string(size(d)) + " in that dimension (torch: \"Padding size should be less than the "
+                       "corresponding input dimension\")");
+    if (mode == "circular" && pads[d] > size(d))
+      throw ShapeError("padding " + std::to_string(pads[d]) + " must be at most the input's size " +
+                       std::to_string(size(d)) + " in that dimension (torch: \"Padding value causes wrapping around more "
+                       "than once\")");
+  }
+}
+
 }  // namespace
 
 int add_pad(Graph& g, const std::string& layer, const std::string& source, int input, int dims, const std::string& mode,
@@ -174,25 +199,11 @@ int add_pad(Graph& g, const std::string& layer, const std::string& source, int i
   if (rank < static_cast<std::size_t>(dims) + 1)
     throw ShapeError("pads the last " + std::to_string(dims) + " dimension(s) of a sample, but the input is " +
                      shape_str(x.shape));
-  if (dims == 3) {
+  check_pads(x.shape, dims, mode, pads);
+  if (dims == 3) {  // two 2d pads (checked above): rows and columns of each slice, then the depth
     const Shape s = x.shape;  // (N, ..., D, H, W)
     const std::int64_t d = s[rank - 3], h = s[rank - 2], w = s[rank - 1];
     const std::int64_t lead = per_sample_numel(x) / (d * h * w);
-    if (w + pads[0] + pads[1] < 1 || h + pads[2] + pads[3] < 1 || d + pads[4] + pads[5] < 1) {
-      std::string given = "[";  // as the spec writes it
-      for (int i = 0; i < 6; ++i) given += (i ? ", " : "") + std::to_string(pads[i]);
-      throw ShapeError("the padding " + given + "] crops the input " + shape_str(s) +
-                       " to nothing: the output's size must stay positive");
-    }
-    for (int i : {4, 5}) {  // the depth's (the passes check the others)
-      if (mode == "reflect" && pads[i] >= d)
-        throw ShapeError("padding " + std::to_string(pads[i]) + " must be less than the input's size " +
-                         std::to_string(d) + " in that dimension (torch: \"Padding size should be less than the "
-                         "corresponding input dimension\")");
-      if (mode == "circular" && pads[i] > d)
-        throw ShapeError("padding " + std::to_string(pads[i]) + " must be at most the input's size " + std::to_string(d) +
-                         " in that dimension (torch: \"Padding value causes wrapping around more than once\")");
-    }
     const int planes = add_view(g, layer, source, input, {lead * d, h, w});
     const int rows_columns = add_pad(g, layer, source, planes, 2, mode,
                                      {pads[0], pads[1], pads[2], pads[3]}, value);
@@ -205,22 +216,6 @@ int add_pad(Graph& g, const std::string& layer, const std::string& source, int i
   }
   if (dims == 1) pads.insert(pads.end(), {0, 0});
   const std::int64_t w = x.shape[rank - 1], h = dims == 2 ? x.shape[rank - 2] : 1;
-  if (w + pads[0] + pads[1] < 1 || h + pads[2] + pads[3] < 1) {
-    std::string given = "[";  // as the spec writes it
-    for (int d = 0; d < 2 * dims; ++d) given += (d ? ", " : "") + std::to_string(pads[d]);
-    throw ShapeError("the padding " + given + "] crops the input " + shape_str(x.shape) +
-                     " to nothing: the output's size must stay positive");
-  }
-  for (int d = 0; d < 2 * dims; ++d) {
-    const std::int64_t size = d < 2 ? w : h;
-    if (mode == "reflect" && pads[d] >= size)
-      throw ShapeError("padding " + std::to_string(pads[d]) + " must be less than the input's size " +
-                       std::to_string(size) + " in that dimension (torch: \"Padding size should be less than the "
-                       "corresponding input dimension\")");
-    if (mode == "circular" && pads[d] > size)
-      throw ShapeError("padding " + std::to_string(pads[d]) + " must be at most the input's size " + std::to_string(size) +
-                       " in that dimension (torch: \"Padding value causes wrapping around more than once\")");
-  }
   Node n;
   n.op = "pad";
   n.layer = layer;

@@ -558,6 +558,17 @@ void write_gradient_store(CodeWriter& w, bool bias, const std::string& o, const 
 
 namespace {
 
+// The input gradient's gathers (2-d and 3-d): phase_tap(phase, j, kernel, stride, dilation, step).
+void write_phase_tap(CodeWriter& k) {
+  k.line();
+  k.line("// Tap j of those with tap * dilation = phase (mod stride) below kernel, or -1.");
+  k.open("__device__ static int phase_tap(int phase, int j, int kernel, int stride, int dilation, int step)");
+  k.line("for (int first = 0; first < step; ++first)");
+  k.line("  if (first * dilation % stride == phase) return first + j * step < kernel ? first + j * step : -1;");
+  k.line("return -1;  // no tap reaches this phase");
+  k.close();
+}
+
 // Conv3d's input gradient: write_conv_dinp_gemm's gather with a depth cut into phases as the rows and
 // columns are.
 void write_conv3d_dinp_gemm(CodeWriter& k, const std::string& type, const ConvGeometry& g, const std::string& result,
@@ -609,13 +620,7 @@ void write_conv3d_dinp_gemm(CodeWriter& k, const std::string& type, const ConvGe
   k.line("                     phase_tap(px, 0, kKernelW, kStrideW, kDilationW, kTapStepW) >= 0;");
   k.line("return reached ? kOutPerGroup * kPhaseTaps : 0;");
   k.close();
-  k.line();
-  k.line("// Tap j of those with tap * dilation = phase (mod stride) below kernel, or -1.");
-  k.open("__device__ static int phase_tap(int phase, int j, int kernel, int stride, int dilation, int step)");
-  k.line("for (int first = 0; first < step; ++first)");
-  k.line("  if (first * dilation % stride == phase) return first + j * step < kernel ? first + j * step : -1;");
-  k.line("return -1;  // no tap reaches this phase");
-  k.close();
+  write_phase_tap(k);
   k.line("// GEMM gg's group and phase, and depth k's output channel and taps (-1: none).");
   k.open("__device__ void split_gemm(int gg, int k, int& g, int& pz, int& py, int& px, int& o, int& kz, int& ky, int& kx) const");
   k.line("split_phase(gg, g, pz, py, px);");
@@ -710,13 +715,7 @@ void write_conv_dinp_gemm(CodeWriter& k, const std::string& type, const ConvGeom
   k.line("                     phase_tap(px, 0, kKernelW, kStrideW, kDilationW, kTapStepW) >= 0;");
   k.line("return reached ? kOutPerGroup * kPhaseTapsH * kPhaseTapsW : 0;");
   k.close();
-  k.line();
-  k.line("// Tap j of those with tap * dilation = phase (mod stride) below kernel, or -1.");
-  k.open("__device__ static int phase_tap(int phase, int j, int kernel, int stride, int dilation, int step)");
-  k.line("for (int first = 0; first < step; ++first)");
-  k.line("  if (first * dilation % stride == phase) return first + j * step < kernel ? first + j * step : -1;");
-  k.line("return -1;  // no tap reaches this phase");
-  k.close();
+  write_phase_tap(k);
   k.line("// GEMM gg's group and phase, and depth k's output channel and taps (-1: none).");
   k.open("__device__ void split_gemm(int gg, int k, int& g, int& py, int& px, int& o, int& ky, int& kx) const");
   k.line("split_phase(gg, g, py, px);");

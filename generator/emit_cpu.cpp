@@ -320,6 +320,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     if (n.op == "batch_norm") {  // BatchNorm refuses a training batch of one value per channel
       includes.insert("<ltrt/error.hpp>");
       includes.insert("<ltrt/reduce.hpp>");  // and sums its statistics in double
+      if (n.attrs.count("sync")) includes.insert("<ltrt/process_group.hpp>");  // over the ranks (SyncBatchNorm)
     }
   }
   if (has_bf16_attention(g)) includes.insert("<ltrt/fexp_u20.hpp>");                   // torch's exp

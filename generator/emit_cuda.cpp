@@ -245,6 +245,8 @@ std::string emit_model_cu(const Spec& spec, const Graph& g, const MemoryPlan& pl
   std::set<std::string> op_includes;
   for (const Node& n : g.nodes)
     for (const std::string& inc : op_def(n.op).cuda_runtime_includes) op_includes.insert(inc);
+  for (const Node& n : g.nodes)
+    if (n.op == "batch_norm" && n.attrs.count("sync")) op_includes.insert("<ltrt/cuda/device_group.cuh>");  // SyncBatchNorm
   for (const std::string& inc : op_includes) w.line("#include " + inc);
   w.line();
   w.line("#include \"model.hpp\"");

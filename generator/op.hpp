@@ -158,6 +158,9 @@ struct LayerBuild {
   // the builder makes and puts in `outputs`.
   std::set<std::string> wanted_outputs;
   std::map<std::string, int> outputs;
+  // trainer.sync_batchnorm in a DDP program: BatchNorm*d is torch's SyncBatchNorm (the launch's
+  // statistics in training).
+  bool sync_batchnorm = false;
 };
 
 /// A torch.nn class as the spec names it.

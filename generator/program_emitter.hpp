@@ -117,6 +117,7 @@ struct Emitter {
              autocast_precision() + ")";
     auto it = layer_by_source.find(n.source);
     if (it == layer_by_source.end()) return n.op;
+    if (n.attrs.count("sync")) return torch_repr(*it->second, n) + " as SyncBatchNorm (trainer.sync_batchnorm)";
     return torch_repr(*it->second, n);
   }
 

@@ -16,6 +16,12 @@
 ///   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),
 ///   dweight = sum dy * xhat,  dbias = sum dy.
 /// The running statistics are module state (ValueKind::state), not parameters.
+///
+/// trainer.sync_batchnorm in a DDP program makes it torch's SyncBatchNorm: in training the sums
+/// above are over every rank's batch (each rank's sums summed over the ranks, with the counts,
+/// into a float64 `stats` output), so the launch normalises as one process with all the batches
+/// would; the backward sums dy and dy * xhat over the ranks too (torch all-reduces them when the
+/// input needs a gradient), while dweight and dbias stay the rank's own (DDP averages them).
 #include "../autodiff.hpp"
 #include "../cuda_lowering.hpp"
 #include "../emit_cpu.hpp"
@@ -32,6 +38,7 @@ void write_sizes(CodeWriter& w, const Value& x) {
 }
 
 bool tracks(const Node& n) { return attr_bool(n, "track_running_stats"); }
+bool syncs(const Node& n) { return n.attrs.count("sync") != 0; }
 
 // The error of a training batch with one value per channel, as torch raises it.
 std::string one_value_error(const Node& n) {
@@ -59,12 +66,62 @@ void write_momentum_factor(CodeWriter& w, const Node& n, const std::string& swit
   }
 }
 
-// running = (1 - f) * running + f * stat, with the unbiased variance (as torch).
-void write_running_update(CodeWriter& w, const Node& n) {
+// running = (1 - f) * running + f * stat, with the unbiased variance (as torch) of `count` values.
+void write_running_update(CodeWriter& w, const Node& n, const std::string& count = "count") {
   const std::string f = attr_bool(n, "cumulative") || switches_momentum(n) ? "f" : "kMomentum";
   w.line("running_mean[c] = " + f + " * m + (1.0f - " + f + ") * running_mean[c];");
-  w.line("const double unbiased = sum_sq / (count - 1);");
+  w.line("const double unbiased = sum_sq / (" + count + " - 1);");
   w.line("running_var[c] = static_cast<float>(" + f + " * unbiased + (1.0f - " + f + ") * running_var[c]);");
+}
+
+// SyncBatchNorm's training statistics on the CPU: the same two passes as batch_norm's, each
+// channel's sums summed over the ranks between them (ProcessGroup::sum gives every rank rank 0's
+// bits, so the replicas normalise alike); one process sums nothing and gets batch_norm's numbers.
+void write_synced_statistics(CodeWriter& w, const Node& n, std::int64_t channel_work, const std::string& ab) {
+  w.line("// SyncBatchNorm (trainer.sync_batchnorm): in training, the statistics of every rank's batch together.");
+  w.line("const ltrt::ProcessGroup& ranks = ltrt::ProcessGroup::world();");
+  w.line(std::string("const bool synced = ranks.distributed()") + (tracks(n) ? "" : " && training") + ";");
+  w.line("// As torch: training statistics need more than one value per channel (every rank adds one).");
+  w.line("if (count < 2 && !synced) " + one_value_error(n));
+  if (tracks(n)) {
+    w.line(attr_bool(n, "cumulative") ? "++num_batches_tracked[0];  // momentum=None: f = 1 / num_batches_tracked"
+                                      : "++num_batches_tracked[0];");
+    write_momentum_factor(w, n, "batch_norm_momentum_none");
+  }
+  w.line("double* const sums = stats;             // each channel's sum, then the count of values");
+  w.line("double* const squares = stats + kC + 1;  // each channel's sum of (x - mean)^2");
+  open_split_loop(w, "c", "kC", channel_work, SplitIndex::rows);
+  w.line("double sum = 0.0;");
+  w.open("for (int r = 0; r < n; ++r)");
+  w.line("const float* x = inp + (r * kC + c) * kL;");
+  w.line("sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(x[k]); });");
+  w.close();
+  w.line("sums[c] = sum;");
+  close_split_loop(w);
+  w.line("sums[kC] = count;");
+  w.line("if (synced) ranks.sum(sums, kC + 1);");
+  w.line("const double total = sums[kC];  // values per channel in every rank's batch");
+  open_split_loop(w, "c", "kC", channel_work, SplitIndex::rows);
+  w.line("const double md = sums[c] / total;");
+  w.line("double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std");
+  w.open("for (int r = 0; r < n; ++r)");
+  w.line("const float* x = inp + (r * kC + c) * kL;");
+  w.line("sum_sq += ltrt::sum_f64(kL, [&](int k) { const double d = x[k] - md; return d * d; });");
+  w.close();
+  w.line("squares[c] = sum_sq;");
+  close_split_loop(w);
+  w.line("if (synced) ranks.sum(squares, kC);");
+  open_split_loop(w, "c", "kC", channel_work, SplitIndex::rows);
+  w.line("const double sum_sq = squares[c];");
+  w.line("const float m = static_cast<float>(sums[c] / total);");
+  w.line("const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / total + kEps));  // biased variance");
+  w.line("mean[c] = m;");
+  w.line("rstd[c] = s;");
+  if (tracks(n)) write_running_update(w, n, "total");
+  w.line(ab);
+  w.line("for (int r = 0; r < n; ++r)");
+  w.line("  for (int k = 0; k < kL; ++k) out[(r * kC + c) * kL + k] = inp[(r * kC + c) * kL + k] * a + b;");
+  close_split_loop(w);
 }
 
 void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
@@ -92,8 +149,12 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
     close_split_loop(w);
     w.line("return;");
     w.close();
-  } else {
+  } else if (!syncs(n)) {
     w.line("(void)training;  // track_running_stats=False: batch statistics in eval too");
+  }
+  if (syncs(n)) {
+    write_synced_statistics(w, n, channel_work, ab);
+    return;
   }
   w.line("// As torch: training statistics need more than one value per channel.");
   w.open("if (count < 2)");
@@ -129,11 +190,59 @@ void emit_forward(CodeWriter& w, const Node& n, const Graph& g) {
   close_split_loop(w);
 }
 
+// SyncBatchNorm's backward on the CPU, when the input needs a gradient: each channel's sums of dy
+// and dy * xhat over the rank's batch give dweight and dbias (DDP averages those), then, summed
+// over the ranks with the counts, the input's gradient, as torch's sync_batch_norm.backward.
+void emit_synced_backward(CodeWriter& w, const Node& n, std::int64_t channel_work) {
+  const bool affine = attr_bool(n, "affine");
+  w.line("const int count = n * kL;");
+  if (!affine) w.line("(void)accumulate;  // no parameters (affine=False)");
+  w.line("double* const sum_dy = stats;  // each channel's sums over this rank's batch, then over every rank's");
+  w.line("double* const sum_dy_xhat = stats + kC;");
+  open_split_loop(w, "c", "kC", channel_work, SplitIndex::rows);
+  w.line("const float m = mean[c], s = rstd[c];");
+  w.line("double dy_sum = 0.0, dy_xhat_sum = 0.0;");
+  w.open("for (int r = 0; r < n; ++r)");
+  w.line("const float* x = inp + (r * kC + c) * kL;");
+  w.line("const float* dy = dout + (r * kC + c) * kL;");
+  w.line("dy_sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k]); });");
+  w.line("dy_xhat_sum += ltrt::sum_f64(kL, [&](int k) { return static_cast<double>(dy[k] * ((x[k] - m) * s)); });");
+  w.close();
+  if (affine) {
+    w.line("dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(dy_xhat_sum);");
+    w.line("dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(dy_sum);");
+  }
+  w.line("sum_dy[c] = dy_sum;");
+  w.line("sum_dy_xhat[c] = dy_xhat_sum;");
+  close_split_loop(w);
+  w.line("stats[2 * kC] = count;");
+  w.line("ltrt::ProcessGroup::world().sum(stats, 2 * kC + 1);  // SyncBatchNorm: every rank's sums and counts");
+  w.line("const double total = stats[2 * kC];");
+  open_split_loop(w, "c", "kC", channel_work, SplitIndex::rows);
+  w.line("const float m = mean[c], s = rstd[c];");
+  // g = dy * weight: mean(g) = weight * mean(dy), mean(g * xhat) = weight * mean(dy * xhat).
+  const std::string wc = affine ? " * weight[c]" : "";
+  w.line("const float mean_g = static_cast<float>(sum_dy[c] / total)" + wc + ";");
+  w.line("const float mean_g_xhat = static_cast<float>(sum_dy_xhat[c] / total)" + wc + ";");
+  w.open("for (int r = 0; r < n; ++r)");
+  w.open("for (int k = 0; k < kL; ++k)");
+  w.line("const int i = (r * kC + c) * kL + k;");
+  w.line("const float xhat = (inp[i] - m) * s;");
+  w.line("dinp[i] = s * (dout[i]" + wc + " - mean_g - xhat * mean_g_xhat);");
+  w.close();
+  w.close();
+  close_split_loop(w);
+}
+
 void emit_backward(CodeWriter& w, const Node& n, const Graph& g) {
   const bool affine = attr_bool(n, "affine");
   const bool need_dinp = attr_bool(n, "need_dinp");
   const Value& x = g.value(n.inputs[1]);
   write_sizes(w, x);
+  if (syncs(n) && need_dinp) {
+    emit_synced_backward(w, n, numel(x.shape) / x.shape[1]);
+    return;
+  }
   w.line("const int count = n * kL;");
   if (!affine) w.line("(void)accumulate;  // no parameters (affine=False)");
   w.line("// The channels split among the step's threads: each channel's sums are its own.");
@@ -176,7 +285,13 @@ void open_channel_loop(CodeWriter& k) {
 // CUDA forward. Training: a block per channel sums in double (the CPU's and torch's precision),
 // updates the running statistics and normalises the channel. TUNE: several blocks per channel
 // for a large n * kL (a second pass to combine them). Eval: a thread per element.
+void emit_synced_forward_cuda(CudaEmit& e, const Node& n, const Graph& g);
+
 void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  if (syncs(n)) {
+    emit_synced_forward_cuda(e, n, g);
+    return;
+  }
   const bool affine = attr_bool(n, "affine");
   const bool track = tracks(n);
   const bool cumulative = attr_bool(n, "cumulative");
@@ -261,9 +376,194 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   emit_launch(w, e.fn + "_train_kernel", "kC", "kReduceThreads", args);
 }
 
+// SyncBatchNorm's training forward on the GPU: batch_norm's block per channel cut in three kernels,
+// each channel's sums summed over the ranks (NCCL, in the step's stream and so in its graph)
+// between them; the eval path and the count of batches are batch_norm's.
+void emit_synced_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const bool affine = attr_bool(n, "affine");
+  const bool track = tracks(n);
+  const bool cumulative = attr_bool(n, "cumulative");
+  const Value& x = g.value(n.inputs[0]);
+  const std::string ab =
+      affine ? "const float a = s * weight[c], b = bias[c] - m * a;  // y = x * a + b" : "const float a = s, b = -m * a;";
+  CodeWriter& k = e.kernels;
+  auto constants = [&](CodeWriter& c) {
+    write_sizes(c, x);
+    c.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
+  };
+  if (track) {
+    emit_running_stats_eval_kernel(k, e.fn + "_eval_kernel", affine, ab, constants);
+    k.line();
+    k.line(cumulative ? "// One more batch, before the statistics kernel reads the count (momentum=None: f = 1 / count)."
+                      : "// One more batch (module state, as torch counts).");
+    k.open("__global__ void " + e.fn + "_count_kernel(std::int64_t* __restrict__ num_batches_tracked)");
+    k.line("++num_batches_tracked[0];");
+    k.close();
+  }
+  k.line();
+  k.line("// Block c sums channel c of this rank's batch in double; block 0 adds the count of values.");
+  k.open("__global__ void " + e.fn + "_sum_kernel(double* __restrict__ stats, const float* __restrict__ inp, int n)");
+  write_sizes(k, x);
+  k.line("__shared__ double partial[1][kReduceThreads];");
+  k.line("const int c = blockIdx.x;");
+  k.line("const int count = n * kL;");
+  k.line("double sum = 0.0;");
+  open_channel_loop(k);
+  k.line("sum += inp[at];");
+  k.close();
+  write_block_sums(k, {"sum"});
+  k.open("if (threadIdx.x == 0)");
+  k.line("stats[c] = sum;");
+  k.line("if (c == 0) stats[kC] = count;");
+  k.close();
+  k.close();
+  k.line();
+  k.line("// Block c: channel c's sum of (x - mean)^2 around the mean of every rank's batch.");
+  k.open("__global__ void " + e.fn + "_square_kernel(double* __restrict__ stats, const float* __restrict__ inp, int n)");
+  write_sizes(k, x);
+  k.line("__shared__ double partial[1][kReduceThreads];");
+  k.line("const int c = blockIdx.x;");
+  k.line("const int count = n * kL;");
+  k.line("const double md = stats[c] / stats[kC];");
+  k.line("double sum_sq = 0.0;  // two passes: no cancellation when |mean| >> std");
+  open_channel_loop(k);
+  k.line("const double d = inp[at] - md;");
+  k.line("sum_sq += d * d;");
+  k.close();
+  write_block_sums(k, {"sum_sq"});
+  k.line("if (threadIdx.x == 0) stats[kC + 1 + c] = sum_sq;");
+  k.close();
+  k.line();
+  k.line("// Block c normalises channel c with the statistics of every rank's batch.");
+  std::string sig = "__global__ void " + e.fn + "_train_kernel(float* __restrict__ out, float* __restrict__ mean, "
+                    "float* __restrict__ rstd, const double* __restrict__ stats, const float* __restrict__ inp";
+  if (affine) sig += ", const float* __restrict__ weight, const float* __restrict__ bias";
+  const bool momentum_switch = switches_momentum(n);
+  const bool reads_count = track && (cumulative || momentum_switch);
+  if (track) sig += ", float* __restrict__ running_mean, float* __restrict__ running_var";
+  if (reads_count) sig += ", const std::int64_t* __restrict__ num_batches_tracked";
+  if (track && momentum_switch) sig += ", const ltrt::cuda::StepScalars* __restrict__ scalars";
+  k.open(sig + ", int n)");
+  constants(k);
+  if (track && !cumulative) k.line("constexpr float kMomentum = " + float_literal(attr_float(n, "momentum")) + ";");
+  k.line("const int c = blockIdx.x;");
+  k.line("const int count = n * kL;");
+  k.line("const double total = stats[kC];  // values per channel in every rank's batch");
+  k.line("const double sum_sq = stats[kC + 1 + c];");
+  k.line("const float m = static_cast<float>(stats[c] / total);");
+  k.line("const float s = static_cast<float>(1.0 / std::sqrt(sum_sq / total + kEps));  // biased variance");
+  k.open("if (threadIdx.x == 0)");
+  k.line("mean[c] = m;");
+  k.line("rstd[c] = s;");
+  if (track) {
+    write_momentum_factor(k, n, "scalars->batch_norm_momentum_none");
+    write_running_update(k, n, "total");
+  }
+  k.close();
+  k.line(ab);
+  open_channel_loop(k);
+  k.line("out[at] = inp[at] * a + b;");
+  k.close();
+  k.close();
+
+  CodeWriter& w = e.body;
+  write_sizes(w, x);
+  if (track) emit_running_stats_eval_launch(w, e.fn + "_eval_kernel", affine);
+  w.line("// SyncBatchNorm (trainer.sync_batchnorm): in training, the statistics of every rank's batch together.");
+  w.line(std::string("const bool synced = ctx.ranks != nullptr") + (track ? "" : " && training") + ";");
+  w.line("// As torch: training statistics need more than one value per channel (every rank adds one).");
+  w.line("if (n * kL < 2 && !synced) " + one_value_error(n));
+  if (track) emit_launch(w, e.fn + "_count_kernel", "1", "1", {"num_batches_tracked"});
+  emit_launch(w, e.fn + "_sum_kernel", "kC", "kReduceThreads", {"stats", "inp", "n"});
+  w.line("if (synced) ctx.ranks->sum(stats, kC + 1, ctx.stream);");
+  emit_launch(w, e.fn + "_square_kernel", "kC", "kReduceThreads", {"stats", "inp", "n"});
+  w.line("if (synced) ctx.ranks->sum(stats + kC + 1, kC, ctx.stream);");
+  std::vector<std::string> args = {"out", "mean", "rstd", "stats", "inp"};
+  if (affine) args.insert(args.end(), {"weight", "bias"});
+  if (track) args.insert(args.end(), {"running_mean", "running_var"});
+  if (reads_count) args.push_back("num_batches_tracked");
+  if (track && momentum_switch) args.push_back("ctx.scalars");
+  args.push_back("n");
+  emit_launch(w, e.fn + "_train_kernel", "kC", "kReduceThreads", args);
+}
+
+// SyncBatchNorm's backward on the GPU, when the input needs a gradient: block c sums channel c's
+// dy and dy * xhat over this rank's batch (its dweight and dbias, which DDP averages), NCCL sums
+// those sums and the counts over the ranks, then a second kernel writes the input's gradient.
+void emit_synced_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  const bool affine = attr_bool(n, "affine");
+  const Value& x = g.value(n.inputs[1]);
+  CodeWriter& k = e.kernels;
+  k.line();
+  k.line("// Block c: channel c's sums of dy and dy * xhat over this rank's batch in double; block 0 adds the count.");
+  std::string sig = "__global__ void " + e.fn + "_sums_kernel(";
+  if (affine) sig += "float* __restrict__ dweight, float* __restrict__ dbias, ";
+  k.open(sig + "double* __restrict__ stats, const float* __restrict__ dout, const float* __restrict__ inp, "
+               "const float* __restrict__ mean, const float* __restrict__ rstd, int n, bool accumulate)");
+  write_sizes(k, x);
+  k.line("__shared__ double partial[2][kReduceThreads];");
+  k.line("const int c = blockIdx.x;");
+  k.line("const int count = n * kL;");
+  k.line("const float m = mean[c], s = rstd[c];");
+  k.line("double sum_dy = 0.0, sum_dy_xhat = 0.0;");
+  open_channel_loop(k);
+  k.line("sum_dy += dout[at];");
+  k.line("sum_dy_xhat += static_cast<double>(dout[at] * ((inp[at] - m) * s));");
+  k.close();
+  write_block_sums(k, {"sum_dy", "sum_dy_xhat"});
+  k.open("if (threadIdx.x == 0)");
+  if (affine) {
+    k.line("dweight[c] = (accumulate ? dweight[c] : 0.0f) + static_cast<float>(sum_dy_xhat);");
+    k.line("dbias[c] = (accumulate ? dbias[c] : 0.0f) + static_cast<float>(sum_dy);");
+  }
+  k.line("stats[c] = sum_dy;");
+  k.line("stats[kC + c] = sum_dy_xhat;");
+  k.line("if (c == 0) stats[2 * kC] = count;");
+  k.close();
+  if (!affine) k.line("(void)accumulate;  // no parameters (affine=False)");
+  k.close();
+  k.line();
+  k.line("// Block c: channel c's input gradients from the sums over every rank's batch.");
+  sig = "__global__ void " + e.fn + "_dinp_kernel(float* __restrict__ dinp, const float* __restrict__ dout, "
+        "const float* __restrict__ inp, const float* __restrict__ mean, const float* __restrict__ rstd, "
+        "const double* __restrict__ stats";
+  if (affine) sig += ", const float* __restrict__ weight";
+  k.open(sig + ", int n)");
+  write_sizes(k, x);
+  k.line("const int c = blockIdx.x;");
+  k.line("const int count = n * kL;");
+  k.line("const float m = mean[c], s = rstd[c];");
+  k.line("const double total = stats[2 * kC];");
+  // g = dy * weight: mean(g) = weight * mean(dy), mean(g * xhat) = weight * mean(dy * xhat).
+  const std::string wc = affine ? " * weight[c]" : "";
+  k.line("const float mean_g = static_cast<float>(stats[c] / total)" + wc + ";");
+  k.line("const float mean_g_xhat = static_cast<float>(stats[kC + c] / total)" + wc + ";");
+  open_channel_loop(k);
+  k.line("const float xhat = (inp[at] - m) * s;");
+  k.line("dinp[at] = s * (dout[at]" + wc + " - mean_g - xhat * mean_g_xhat);");
+  k.close();
+  k.close();
+
+  CodeWriter& w = e.body;
+  w.line("constexpr int kC = " + std::to_string(x.shape[1]) + ";  // a block per channel");
+  std::vector<std::string> args;
+  if (affine) args.insert(args.end(), {"dweight", "dbias"});
+  args.insert(args.end(), {"stats", "dout", "inp", "mean", "rstd", "n", "accumulate"});
+  emit_launch(w, e.fn + "_sums_kernel", "kC", "kReduceThreads", args);
+  w.line("if (ctx.ranks) ctx.ranks->sum(stats, 2 * kC + 1, ctx.stream);  // SyncBatchNorm: every rank's sums and counts");
+  args = {"dinp", "dout", "inp", "mean", "rstd", "stats"};
+  if (affine) args.push_back("weight");
+  args.push_back("n");
+  emit_launch(w, e.fn + "_dinp_kernel", "kC", "kReduceThreads", args);
+}
+
 // CUDA backward: a block per channel, the two sums in double as on the CPU, then the channel's
 // input gradients. TUNE: several blocks per channel for a large n * kL.
 void emit_backward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
+  if (syncs(n) && attr_bool(n, "need_dinp")) {
+    emit_synced_backward_cuda(e, n, g);
+    return;
+  }
   const bool affine = attr_bool(n, "affine");
   const bool need_dinp = attr_bool(n, "need_dinp");
   const Value& x = g.value(n.inputs[1]);
@@ -358,11 +658,14 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
       throw ShapeError("batch_norm: input " + shape_str(x.shape) + " does not have num_features=" +
                        std::to_string(attr_int(n, "num_features")) + " channels in dim 1");
     const Shape stats = {x.shape[1]};
-    return std::vector<OutputType>{
-        {x.dtype, x.shape, x.batched}, {DType::f32, stats, false}, {DType::f32, stats, false}};
+    std::vector<OutputType> t = {{x.dtype, x.shape, x.batched}, {DType::f32, stats, false}, {DType::f32, stats, false}};
+    // SyncBatchNorm: each channel's sum, the count, each channel's sum of squares (summed over the ranks)
+    if (syncs(n)) t.push_back({DType::f64, {2 * x.shape[1] + 1}, false});
+    return t;
   };
   f.slots = [](const Node& n) {
     Slots s{{"out", "mean", "rstd"}, {"inp"}};
+    if (syncs(n)) s.outputs.push_back("stats");
     if (attr_bool(n, "affine")) {
       s.inputs.push_back("weight");
       s.inputs.push_back("bias");
@@ -400,6 +703,13 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
       b.outputs.push_back(ad.param_grad(n.inputs[1]));
       b.outputs.push_back(ad.param_grad(n.inputs[2]));
     }
+    if (syncs(n) && need_dinp) {  // SyncBatchNorm's sums of dy and dy * xhat, and the count, over the ranks
+      Value stats;
+      stats.name = unused_name(ad.graph, ad.grad_name(x) + "_stats");
+      stats.dtype = DType::f64;
+      stats.shape = {2 * attr_int(n, "num_features") + 1};
+      b.outputs.push_back(ad.graph.add_value(std::move(stats)));
+    }
     const int id = ad.add_backward(std::move(b), ad.grad_name(x));
     if (need_dinp) grads[0] = ad.graph.nodes[id].outputs[0];
     return grads;
@@ -418,6 +728,7 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
       t.push_back({DType::f32, c, false});
       t.push_back({DType::f32, c, false});
     }
+    if (syncs(n) && attr_bool(n, "need_dinp")) t.push_back({DType::f64, {2 * x.shape[1] + 1}, false});
     return t;
   };
   b.slots = [](const Node& n) {
@@ -428,6 +739,7 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
       s.outputs.push_back("dweight");
       s.outputs.push_back("dbias");
     }
+    if (syncs(n) && attr_bool(n, "need_dinp")) s.outputs.push_back("stats");
     return s;
   };
   b.cost = [](const Node& n, const Graph& g) {
@@ -482,6 +794,7 @@ void register_batch_norm(std::vector<OpDef>& ops, std::vector<LayerDef>& layers)
       if (momentum != b.args.end()) n.attrs["momentum"] = momentum->second;
       n.attrs["affine"] = affine;
       n.attrs["track_running_stats"] = track;
+      if (b.sync_batchnorm) n.attrs["sync"] = true;
       n.inputs = {in.at(0)};
       // torch.nn.BatchNorm reset_parameters: weight ones, bias zeros; running_mean zeros,
       // running_var ones, num_batches_tracked 0 (int64).

@@ -212,6 +212,7 @@ class CudaBackend : public Backend {
   void join(const ProcessGroup& group) {
     ddp_ = std::make_unique<DeviceGroup>(group);
     if (!ddp_->distributed()) return;
+    ctx_.ranks = ddp_.get();  // SyncBatchNorm's sums
     average_gradients();
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
   }

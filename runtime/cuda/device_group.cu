@@ -87,6 +87,17 @@ void DeviceGroup::average(float* data, std::int64_t n, cudaStream_t stream) cons
 #endif
 }
 
+void DeviceGroup::sum(double* data, std::int64_t n, cudaStream_t stream) const {
+  if (size_ == 1 || n == 0) return;
+#ifdef LTRT_WITH_NCCL
+  check_nccl(ncclAllReduce(data, data, static_cast<std::size_t>(n), ncclFloat64, ncclSum, comm_->comm, stream),
+             "ncclAllReduce (SyncBatchNorm's sums)");
+#else
+  (void)data;
+  (void)stream;
+#endif
+}
+
 void DeviceGroup::broadcast(const Part* parts, int count, cudaStream_t stream) const {
   if (size_ == 1 || count == 0) return;
 #ifdef LTRT_WITH_NCCL

@@ -12,9 +12,10 @@ namespace {
 
 // Lightning Trainer arguments ltgen knows but does not implement: naming
 // them gives "not supported yet" rather than "unknown key".
-const char* const kNotYet[] = {"barebones", "plugins", "sync_batchnorm"};
+const char* const kNotYet[] = {"barebones", "plugins"};
 
-const char* const kFixed[] = {"accelerator", "devices", "precision", "strategy", "num_nodes", "detect_anomaly"};
+const char* const kFixed[] = {"accelerator", "devices", "precision", "strategy", "num_nodes", "detect_anomaly",
+                               "sync_batchnorm"};
 
 // An int counts batches, a float in [0, 1] is a fraction (Lightning's _determine_batch_limits).
 BatchCount read_batch_count(ConfigObject& t, const std::string& key, BatchCount def) {
@@ -181,6 +182,7 @@ TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<dou
   if (const json::Value* v = t.get("profiler")) c.profiler = read_profiler(*v, t.path_of("profiler"));
   c.deterministic = t.boolean("deterministic", false);
   c.detect_anomaly = t.boolean("detect_anomaly", false);
+  c.sync_batchnorm = t.boolean("sync_batchnorm", false);
   c.use_distributed_sampler = t.boolean("use_distributed_sampler", true);
   c.inference_mode = t.boolean("inference_mode", true);
   if (const json::Value* v = t.get("benchmark"); v && v->kind != json::Kind::null) {
@@ -306,6 +308,7 @@ json::Value trainer_config_json(const TrainerConfig& c) {
   t.set("deterministic", Value::make_bool(c.deterministic));
   t.set("inference_mode", Value::make_bool(c.inference_mode));
   t.set("detect_anomaly", Value::make_bool(c.detect_anomaly));
+  t.set("sync_batchnorm", Value::make_bool(c.sync_batchnorm));
   t.set("use_distributed_sampler", Value::make_bool(c.use_distributed_sampler));
   t.set("benchmark", c.benchmark ? Value::make_bool(*c.benchmark) : Value::make_null());
   if (!c.profiler.enabled) {

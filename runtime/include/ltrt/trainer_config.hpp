@@ -58,6 +58,10 @@ struct TrainerConfig {
   // Fixed at generation time: the CPU step checks each backward node's gradients for NaN
   // (torch.autograd's anomaly mode) and stops fit with the node that made one.
   bool detect_anomaly = false;
+  // Fixed at generation time: under DDP, BatchNorm's training statistics are the whole launch's
+  // (torch.nn.SyncBatchNorm, which Lightning's sync_batchnorm converts every BatchNorm*d to); with
+  // one process it changes nothing, as SyncBatchNorm falls back to batch_norm there.
+  bool sync_batchnorm = false;
   // Under DDP, each rank reads its shard of every loader (Lightning's DistributedSampler, which also
   // shuffles the training one); false: every rank reads the whole data as one process would.
   bool use_distributed_sampler = true;

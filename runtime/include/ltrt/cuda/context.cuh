@@ -54,6 +54,8 @@ struct StepScalars {
   int batch_norm_momentum_none;
 };
 
+class DeviceGroup;  // ltrt/cuda/device_group.cuh
+
 // What a generated step function needs besides the arena.
 struct Context {
   cudaStream_t stream;
@@ -64,6 +66,8 @@ struct Context {
   bool tf32 = false;            // GEMMs may use TF32 tensor cores (ModelDef::tf32_matmul)
   void* operands16 = nullptr;   // gemm_16bit's copies of its operands (DeviceSteps::operands16_bytes)
   std::size_t operands16_bytes = 0;
+  // DDP's ranks (NCCL), whose sums SyncBatchNorm's steps enqueue; null with one process.
+  const DeviceGroup* ranks = nullptr;
 };
 
 // Throw ltrt::Error naming the call and where it was made when a status is not success.

@@ -28,6 +28,9 @@ class DeviceGroup {
   // 1 / world size, then summed over the ranks. NCCL sends each element's finished sum unchanged
   // to every rank, so the replicas get the same bits (NVIDIA/nccl#855).
   void average(float* data, std::int64_t n, cudaStream_t stream) const;
+  // The ranks' float64 values summed, into every rank's `data` (SyncBatchNorm's statistics and
+  // its gradient's sums); the same bits on every rank, as above.
+  void sum(double* data, std::int64_t n, cudaStream_t stream) const;
   // Rank 0's bytes into every rank's `data`: each (pointer, bytes) of `parts`, as one NCCL group.
   struct Part {
     void* data;

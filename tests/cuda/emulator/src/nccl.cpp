@@ -145,19 +145,23 @@ ncclResult_t ncclGroupEnd() { return ncclSuccess; }
 
 ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, std::size_t count, ncclDataType_t datatype,
                            ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
-  if (datatype != ncclFloat32 || op != ncclSum) return refuse("ncclAllReduce: the emulator sums float32 values only");
+  if ((datatype != ncclFloat32 && datatype != ncclFloat64) || op != ncclSum)
+    return refuse("ncclAllReduce: the emulator sums float32 and float64 values only");
   if (comm == nullptr || !on_device(sendbuff) || !on_device(recvbuff))
     return refuse("ncclAllReduce: a buffer that is not device memory, or no communicator");
+  const std::size_t size = datatype == ncclFloat64 ? sizeof(double) : sizeof(float);
+  const MPI_Datatype type = datatype == ncclFloat64 ? MPI_DOUBLE : MPI_FLOAT;
   const cudaError_t status = ltgen_emu::enqueue_collective(stream, [=] {
-    const auto* in = static_cast<const float*>(sendbuff);
-    auto* out = static_cast<float*>(recvbuff);
+    const auto* in = static_cast<const char*>(sendbuff);
+    auto* out = static_cast<char*>(recvbuff);
     for (std::size_t start = 0; start < count; start += kChunk) {
       const int n = static_cast<int>(std::min(kChunk, count - start));
-      if (in != out) std::memcpy(out + start, in + start, static_cast<std::size_t>(n) * sizeof(float));
-      mpi(MPI_Reduce(comm->rank == 0 ? MPI_IN_PLACE : out + start, comm->rank == 0 ? out + start : nullptr, n, MPI_FLOAT,
-                     MPI_SUM, 0, comm->comm),
+      char* part = out + start * size;
+      if (in != out) std::memcpy(part, in + start * size, static_cast<std::size_t>(n) * size);
+      mpi(MPI_Reduce(comm->rank == 0 ? MPI_IN_PLACE : part, comm->rank == 0 ? part : nullptr, n, type, MPI_SUM, 0,
+                     comm->comm),
           "MPI_Reduce (ncclAllReduce)");
-      mpi(MPI_Bcast(out + start, n, MPI_FLOAT, 0, comm->comm), "MPI_Bcast (ncclAllReduce)");
+      mpi(MPI_Bcast(part, n, type, 0, comm->comm), "MPI_Bcast (ncclAllReduce)");
     }
   }, "ncclAllReduce", comm->captured);
   return status == cudaSuccess ? ncclSuccess : ncclUnhandledCudaError;

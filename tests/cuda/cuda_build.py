@@ -105,9 +105,12 @@ def main():
 
 def ddp_on_gpus(args, spec, no_gpu):
     """DDP on GPUs: the project links NCCL (the toolkit's, here) for the device-side gradient
-    average, and the ranks refuse together where there is no GPU (rank 0 says it once)."""
+    average and SyncBatchNorm's sums (a BatchNorm1d between two Linears, trainer.sync_batchnorm), and
+    the ranks refuse together where there is no GPU (rank 0 says it once)."""
     ddp_spec = os.path.join(args.work, "linear_ddp_gpu.json")
-    spec = dict(spec, name="linear_ddp_gpu", trainer=dict(spec["trainer"], devices=2))
+    layers = [{"type": "Linear", "out_features": 8}, {"type": "BatchNorm1d"}] + spec["model"]["layers"]
+    spec = dict(spec, name="linear_ddp_gpu", model=dict(spec["model"], layers=layers),
+                trainer=dict(spec["trainer"], devices=2, sync_batchnorm=True))
     with open(ddp_spec, "w") as f:
         json.dump(spec, f)
     out = os.path.join(args.work, "linear_ddp_gpu")

@@ -402,8 +402,11 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     const Shape& s = g.value(g.layer_outputs.at(i)).shape;
     for (size_t d = 0; d < s.size(); ++d) shape += (d ? ", " : "") + std::to_string(s[d]);
     shape += "]";
-    w.line("{" + cpp_string_literal(name) + ", " + cpp_string_literal(spec.layers[i].type) + ", " +
-           std::to_string(count) + ", " + cpp_string_literal(shape) + "},");
+    // Lightning's DDPStrategy converts the BatchNorms before the summary (trainer.sync_batchnorm).
+    const bool synced = spec.trainer.sync_batchnorm && spec.trainer.ddp() && spec.layers[i].type.rfind("BatchNorm", 0) == 0;
+    const std::string type = synced ? "SyncBatchNorm" : spec.layers[i].type;
+    w.line("{" + cpp_string_literal(name) + ", " + cpp_string_literal(type) + ", " + std::to_string(count) + ", " +
+           cpp_string_literal(shape) + "},");
   }
   w.close(";");
   w.line();

@@ -337,6 +337,7 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "f1_score"            ? "f1"
           : metric == "mean_absolute_error" ? "mae"
           : metric == "mean_squared_error"  ? "mse"
+          : metric == "mean_absolute_percentage_error" ? "mape"
           : metric == "average_precision"   ? "ap"
                                             : metric) +
          (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
@@ -372,6 +373,7 @@ std::string metric_class(const std::string& metric) {
          : metric == "recall"              ? "Recall"
          : metric == "mean_absolute_error" ? "MeanAbsoluteError"
          : metric == "mean_squared_error"  ? "MeanSquaredError"
+         : metric == "mean_absolute_percentage_error" ? "MeanAbsolutePercentageError"
          : metric == "auroc"               ? "AUROC"
          : metric == "average_precision"   ? "AveragePrecision"
                                            : "F1Score";
@@ -405,7 +407,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   for (size_t k = 0; k < spec.metrics.size(); ++k)
     if (!spec.metric_modules[k] &&
         (spec.metrics[k] != "accuracy" || spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro") &&
-        !is_error(spec.metrics[k])) {
+        (!is_error(spec.metrics[k]) || spec.metrics[k] == "mean_absolute_percentage_error")) {
       w.line("import torchmetrics.functional as tmf  # model.metrics' " + spec.metrics[k]);
       break;
     }
@@ -851,6 +853,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         value = "_mae\", nn.functional.l1_loss(out, y)";
       else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
+      else if (metric == "mean_absolute_percentage_error")
+        value = "_mape\", tmf.mean_absolute_percentage_error(out, y)";
       else  // precision, recall, f1_score, auroc, average_precision: torchmetrics' own
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf." + metric + "(" + metric_inputs(spec) +
                 ", " + metric_arguments(spec, k) + ")";

@@ -253,13 +253,14 @@ JsonValue model_schema() {
   JsonValue metrics = type_of("array");
   metrics.set("maxItems", JsonValue::make_integer(ltrt::kMaxMetrics));
   JsonValue metric = type_of("string");
-  metric.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error", "precision", "recall", "f1_score",
-                              "auroc", "average_precision"}));
+  metric.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
+                              "precision", "recall", "f1_score", "auroc", "average_precision"}));
   JsonValue score = type_of("object");  // with torchmetrics' average or top_k, or as a Metric object
   JsonValue score_props = JsonValue::make_object();
   JsonValue score_name = type_of("string");
-  score_name.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error", "precision", "recall",
-                                  "f1_score", "auroc", "average_precision"}));
+  score_name.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error",
+                                  "mean_absolute_percentage_error", "precision", "recall", "f1_score", "auroc",
+                                  "average_precision"}));
   score_props.set("name", score_name);
   JsonValue average = type_of("string");
   average.set("enum", strings({"micro", "macro", "weighted"}));

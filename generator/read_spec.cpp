@@ -713,10 +713,12 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           entry == &metrics->items[i])
         average = "macro";
       const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error",
-                                              "precision", "recall", "f1_score", "auroc", "average_precision"};
+                                              "mean_absolute_percentage_error", "precision", "recall", "f1_score",
+                                              "auroc", "average_precision"};
       if (name.kind != Kind::string || std::find(known.begin(), known.end(), name.str) == known.end())
         fail_at(name, path, ltrt::describe(name) + " is not a supported metric: use \"accuracy\", \"mean_absolute_error\", " +
-                                "\"mean_squared_error\", \"precision\", \"recall\", \"f1_score\", \"auroc\" or " +
+                                "\"mean_squared_error\", \"mean_absolute_percentage_error\", \"precision\", \"recall\", " +
+                                "\"f1_score\", \"auroc\" or " +
                                 "\"average_precision\"" +
                                 (name.kind == Kind::string ? did_you_mean(name.str, known) : ""));
       for (size_t j = 0; j < spec.metrics.size(); ++j)

@@ -130,8 +130,8 @@ struct Spec {
   bool drop_last = false;
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
-  // model.metrics in order: "accuracy", "mean_absolute_error", "mean_squared_error", "precision",
-  // "recall", "f1_score" (each once, accuracy once per top_k), each one's average ("micro", "macro", "weighted": the
+  // model.metrics in order: "accuracy", "mean_absolute_error", "mean_squared_error",
+  // "mean_absolute_percentage_error", "precision", "recall", "f1_score", "auroc", "average_precision" (each once, accuracy once per top_k), each one's average ("micro", "macro", "weighted": the
   // last three's), and where each is in the spec.
   std::vector<std::string> metrics;
   std::vector<std::string> metric_averages;

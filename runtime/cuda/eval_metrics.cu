@@ -118,13 +118,13 @@ __global__ void __launch_bounds__(kThreads) count_hits_kernel(const float* __res
 __device__ double block_errors[kMaxBlocks];
 
 __global__ void __launch_bounds__(kThreads) sum_errors_kernel(const float* __restrict__ out,
-                                                              const float* __restrict__ target, bool squared,
+                                                              const float* __restrict__ target, MetricKind kind,
                                                               std::int64_t count) {
   __shared__ double partial[kWarp];
   double sum = 0;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < count;
        i += static_cast<std::int64_t>(gridDim.x) * kThreads)
-    sum += metric_error(out[i], target[i], squared);
+    sum += metric_error(out[i], target[i], kind);
   sum = block_reduce(sum, partial, 0.0, Sum());
   if (threadIdx.x == 0) block_errors[blockIdx.x] = sum;
 }
@@ -575,8 +575,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     } else {
       count = static_cast<std::int64_t>(n) * shape.per_row;
       blocks = counting_blocks(count, kThreads);
-      sum_errors_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, static_cast<const float*>(target),
-                                                            shape.kinds[k] == MetricKind::mean_squared_error, count);
+      sum_errors_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, static_cast<const float*>(target), kind, count);
       LTRT_CUDA_CHECK_LAUNCH("sum_errors_kernel");
     }
     add_metric_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, accuracy, blocks, count, n);

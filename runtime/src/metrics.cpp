@@ -198,9 +198,9 @@ double ranked_score(MetricKind kind, const AccuracyShape& s, MetricAverage avera
   return ranked_average(average, total, included);
 }
 
-ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, bool squared) {
+ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, MetricKind kind) {
   ErrorSum e;
-  for (std::int64_t i = 0; i < count; ++i) e.sum += metric_error(out[i], target[i], squared);
+  for (std::int64_t i = 0; i < count; ++i) e.sum += metric_error(out[i], target[i], kind);
   e.count = count;
   return e;
 }
@@ -210,6 +210,7 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::accuracy: return "acc";
     case MetricKind::mean_absolute_error: return "mae";
     case MetricKind::mean_squared_error: return "mse";
+    case MetricKind::mean_absolute_percentage_error: return "mape";
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";
@@ -285,8 +286,7 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       scores.add(s.accuracy, out, target, n);
       values[k] = ranked_score(kind, s.accuracy, s.averages[k], scores);
     } else {
-      const bool squared = s.kinds[k] == MetricKind::mean_squared_error;
-      values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, squared).value();
+      values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, kind).value();
     }
   }
 }

@@ -1,6 +1,6 @@
 """cuda_emulated_ddp_sync_batchnorm: trainer.sync_batchnorm on GPUs, 2 ranks on the CUDA emulator
 (each with an emulated GPU of its own, NCCL over MPI) with batch B, against 1 CPU process with
-batch 2B (tests/e2e/sync_batchnorm_model.py says why they train alike): every epoch's
+batch 2B and plain BatchNorms (tests/e2e/sync_batchnorm_model.py says why they train alike): every epoch's
 checkpointed weights and running statistics within 1e-5 of each tensor's largest value.
 Lightning cannot be the oracle here: torch's SyncBatchNorm refuses CPU tensors."""
 import argparse
@@ -22,16 +22,17 @@ def main():
     os.chdir(work)  # the specs' data paths are relative to it
     model.write_data(work)
     specs = {}
-    for name, accelerator, devices, batch in (("sync_gpu", "gpu", 2, model.B), ("sync_single", "cpu", 1, 2 * model.B)):
+    for name, accelerator, devices, batch, sync in (("sync_gpu", "gpu", 2, model.B, True),
+                                                    ("single_bn", "cpu", 1, 2 * model.B, False)):
         specs[name] = os.path.join(work, name + ".json")
         with open(specs[name], "w") as f:
-            json.dump(model.spec(name, accelerator, devices, batch, True), f, indent=1)
+            json.dump(model.spec(name, accelerator, devices, batch, sync), f, indent=1)
     gpu = gpu_parity.build_emulated(argparse.Namespace(**{**vars(args), "spec": specs["sync_gpu"]}), "sync_gpu",
                                     os.path.join(work, "sync_gpu"))
-    single = common.generate(args.ltgen, specs["sync_single"], os.path.join(work, "sync_single"))
+    single = common.generate(args.ltgen, specs["single_bn"], os.path.join(work, "single_bn"))
     os.environ["LTGEN_CUDA_EMULATOR_DEVICES"] = "2"  # a GPU for each rank (mpirun passes the environment on)
     runs = {}
-    for name, program, processes in (("sync_gpu", gpu, 2), ("sync_single", single, 1)):
+    for name, program, processes in (("sync_gpu", gpu, 2), ("single_bn", single, 1)):
         root = os.path.join(work, "fit_" + name)
         shutil.rmtree(root, ignore_errors=True)  # a fresh lightning_logs/version_0
         rc, out, err = common.run_program(program, ["fit", "--init_weights=" + os.path.join(work, "sbn_init.safetensors"),
@@ -42,7 +43,7 @@ def main():
             said = "GPU available: True (cuda), used: True: 2 processes, one a GPU"
             check(said in err, f"the program does not say it trains its ranks on GPUs ({said!r}):\n{err}")
         runs[name] = os.path.join(common.only_version_dir(root), "checkpoints")
-    worst = model.worst_difference(runs["sync_gpu"], runs["sync_single"], work)
+    worst = model.worst_difference(runs["sync_gpu"], runs["single_bn"], work)
     check(worst <= 1e-5, f"2 emulated GPUs x {model.B} and 1 CPU process x {2 * model.B}: a checkpointed tensor "
                          f"differs by {worst:.3g} of its largest value")
     print(f"{model.EPOCHS} epochs' weights and running statistics agree; worst difference {worst:.3g} of a tensor's "

@@ -205,7 +205,8 @@ TEST(CudaEvalMetrics, BinaryLogits) {
 
 TEST(CudaEvalMetrics, ErrorsBesideAccuracy) {
   // Regression outputs (n, 5) against float targets: accuracy of the binary logits, the mean
-  // absolute and the mean squared error, in that order; more predictions than a block's threads.
+  // absolute, the mean squared and the mean absolute percentage error, in that order; more
+  // predictions than a block's threads, and targets of 0 and below MAPE's epsilon.
   const int n = 300, per_row = 5;
   std::mt19937 rng(5);
   std::normal_distribution<float> normal;
@@ -214,20 +215,28 @@ TEST(CudaEvalMetrics, ErrorsBesideAccuracy) {
     out[i] = normal(rng);
     target[i] = i % 11 == 0 ? out[i] : 3.0f * normal(rng);  // some exact predictions
   }
+  target[7] = 0.0f;
+  target[8] = -1e-7f;
   using ltrt::MetricKind;
   const ltrt::MetricsShape shape{
-      3, {MetricKind::accuracy, MetricKind::mean_absolute_error, MetricKind::mean_squared_error}, {},
+      4,
+      {MetricKind::accuracy, MetricKind::mean_absolute_error, MetricKind::mean_squared_error,
+       MetricKind::mean_absolute_percentage_error},
+      {},
       ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
   double cpu[ltrt::kMaxMetrics];
   ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
-  double abs_sum = 0, square_sum = 0;  // the definitions, directly
+  double abs_sum = 0, square_sum = 0, percentage_sum = 0;  // the definitions, directly
   for (std::size_t i = 0; i < out.size(); ++i) {
     const float d = out[i] - target[i];
     abs_sum += std::fabs(d);
     square_sum += static_cast<double>(d * d);
+    percentage_sum += static_cast<double>(std::fabs(d) / std::max(std::fabs(target[i]), 1.17e-06f));
   }
   EXPECT_EQ(cpu[1], abs_sum / (n * per_row));
   EXPECT_EQ(cpu[2], square_sum / (n * per_row));
+  EXPECT_EQ(cpu[3], percentage_sum / (n * per_row));
+  EXPECT_GT(cpu[3] * n * per_row, 1e5);  // the zero target's error over epsilon
   for (const char* schedule : {"forward", "reverse", "shuffle:3"}) {
     SCOPED_TRACE(schedule);
     const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, schedule);
@@ -235,6 +244,7 @@ TEST(CudaEvalMetrics, ErrorsBesideAccuracy) {
     EXPECT_EQ(sums.metric[0], cpu[0] * n);
     EXPECT_NEAR(sums.metric[1], cpu[1] * n, 1e-12 * cpu[1] * n);
     EXPECT_NEAR(sums.metric[2], cpu[2] * n, 1e-12 * cpu[2] * n);
+    EXPECT_NEAR(sums.metric[3], cpu[3] * n, 1e-12 * cpu[3] * n);
   }
 }
 

@@ -12,7 +12,7 @@ data with torch.randperm(seed + epoch) and gives rank r every second sample from
 batch b of `single` holds exactly the samples of batch b of rank 0 and rank 1 together. DESIGN
 §6: 2 ranks with batch B each equal 1 rank with batch 2B (the gradient average of two means of B
 is the mean of 2B), up to float rounding. `sync_*` and `bn_ranks` train the BatchNorm model of
-sync_batchnorm_model.py with and without trainer.sync_batchnorm.
+sync_batchnorm_model.py with and without trainer.sync_batchnorm, `single_bn` without it in 1 process.
 """
 import argparse
 import json
@@ -126,7 +126,7 @@ def build(work):
             json.dump(s, f, indent=1)
         common.generate(args.ltgen, path, os.path.join(work, name))
     sync_batchnorm_model.write_data(work)
-    for name, devices, batch, sync in (("sync_ranks", 2, B, True), ("sync_single", 1, 2 * B, True),
+    for name, devices, batch, sync in (("sync_ranks", 2, B, True), ("single_bn", 1, 2 * B, False),
                                        ("bn_ranks", 2, B, False)):
         path = os.path.join(work, name + ".json")
         with open(path, "w") as f:
@@ -185,14 +185,14 @@ def case_table():
         """trainer.sync_batchnorm (sync_batchnorm_model.py): 2 ranks x batch B == 1 rank x batch 2B with
         BatchNorms, their running statistics included; without it the ranks normalise their own halves."""
         runs = {}
-        for name, processes in (("sync_ranks", 2), ("sync_single", 1), ("bn_ranks", 2)):
+        for name, processes in (("sync_ranks", 2), ("single_bn", 1), ("bn_ranks", 2)):
             root = os.path.join(args.work, "sbn_" + name)
             fit(name, root, processes, init="sbn_init.safetensors")
             runs[name] = os.path.join(common.only_version_dir(root), "checkpoints")
-        worst = sync_batchnorm_model.worst_difference(runs["sync_ranks"], runs["sync_single"], args.work)
+        worst = sync_batchnorm_model.worst_difference(runs["sync_ranks"], runs["single_bn"], args.work)
         check(worst <= 1e-5, f"synchronised 2 ranks x {B} and 1 x {2 * B}: a checkpointed tensor differs by {worst:.3g} "
                              "of its largest value")
-        unsynced = sync_batchnorm_model.worst_difference(runs["bn_ranks"], runs["sync_single"], args.work)
+        unsynced = sync_batchnorm_model.worst_difference(runs["bn_ranks"], runs["single_bn"], args.work)
         check(unsynced > 1e-3, f"without sync_batchnorm 2 ranks x {B} differ from 1 x {2 * B} by only {unsynced:.3g}: "
                                "the test would not see a missing synchronisation")
         print(f"4 epochs' weights and running statistics agree; worst difference {worst:.3g} of a tensor's largest "

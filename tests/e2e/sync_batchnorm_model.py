@@ -6,11 +6,14 @@ torch's SyncBatchNorm normalises each rank's batch with the statistics of every 
 together, and its backward sums dy and dy * xhat over the ranks: 2 ranks with batch B then train
 exactly as 1 process with batch 2B (DistributedSampler gives rank r every second sample from r, so
 batch b of the one process holds batch b of both ranks), running statistics included, up to float
-rounding. Without synchronisation each rank normalises its own half and they differ.
+rounding. Without synchronisation each rank normalises its own half and they differ. The one
+process trains plain BatchNorms (sync_batchnorm false), so the reference shares no code with
+the synchronisation it checks.
 
 The model puts a BatchNorm2d on the input (which needs no gradient: no sums in its backward), a
-Conv2d and a BatchNorm2d with momentum None (the cumulative average), and a BatchNorm1d without
-affine parameters after a Linear; the inputs' channels are far from zero mean and unit variance,
+Conv2d and a BatchNorm2d with momentum None (the cumulative average), a BatchNorm1d without
+affine parameters after a Linear and one without running statistics (which normalises each
+rank's own batch in evaluation); the inputs' channels are far from zero mean and unit variance,
 so each rank's batch has statistics of its own.
 """
 import os
@@ -33,7 +36,8 @@ def spec(name, accelerator, devices, batch_size, sync):
                              {"type": "Conv2d", "out_channels": CHANNELS, "kernel_size": 3, "padding": 1},
                              {"type": "BatchNorm2d", "momentum": None}, {"type": "ReLU"}, {"type": "Flatten"},
                              {"type": "Linear", "out_features": HIDDEN}, {"type": "BatchNorm1d", "affine": False},
-                             {"type": "Tanh"}, {"type": "Linear", "out_features": 1}],
+                             {"type": "Tanh"}, {"type": "BatchNorm1d", "track_running_stats": False},
+                             {"type": "Linear", "out_features": 1}],
                   "loss": {"type": "MSELoss"}},
         "data": {"batch_size": batch_size,
                  "train": {"source": "npy", "x": "sbn_x.npy", "y": "sbn_y.npy"},
@@ -69,7 +73,8 @@ def write_data(work):
                "layers.5.weight": f32(HIDDEN, flat), "layers.5.bias": f32(HIDDEN),
                "layers.6.running_mean": np.zeros(HIDDEN, np.float32), "layers.6.running_var": np.ones(HIDDEN, np.float32),
                "layers.6.num_batches_tracked": np.zeros((), np.int64),
-               "layers.8.weight": f32(1, HIDDEN), "layers.8.bias": f32(1)},
+               "layers.8.weight": 1 + f32(HIDDEN, s=0.2), "layers.8.bias": f32(HIDDEN, s=0.2),
+               "layers.9.weight": f32(1, HIDDEN), "layers.9.bias": f32(1)},
               os.path.join(work, "sbn_init.safetensors"))
 
 

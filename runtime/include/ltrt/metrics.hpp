@@ -39,19 +39,34 @@ struct AccuracyShape {
 AccuracyCount count_accuracy(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n,
                              std::int64_t top_k = 1);
 
-// The mean absolute or squared error of `count` predictions against float targets, as torch's
-// l1_loss and mse_loss (reduction "mean"): each |out - target| or (out - target)^2 in float32,
-// summed in float64 (in order here; the CUDA kernel's tree agrees to rounding), over count.
+// The mean absolute, squared or absolute percentage error of `count` predictions against float
+// targets, as torch's l1_loss and mse_loss (reduction "mean") and torchmetrics' MAPE: each element's
+// metric_error in float32, summed in float64 (in order here; the CUDA kernel's tree agrees to
+// rounding), over count.
 struct ErrorSum {
   double sum = 0;
   std::int64_t count = 0;
   double value() const { return count ? sum / static_cast<double>(count) : 0.0; }
 };
-LTRT_HOST_DEVICE inline float metric_error(float out, float target, bool squared) {
-  const float d = out - target;
-  return squared ? d * d : (d < 0.0f ? -d : d);
+// The metrics that compare each output element with its float target: mean_absolute_error,
+// mean_squared_error and mean_absolute_percentage_error.
+LTRT_HOST_DEVICE inline bool compares_elements(MetricKind kind) {
+  return kind == MetricKind::mean_absolute_error || kind == MetricKind::mean_squared_error ||
+         kind == MetricKind::mean_absolute_percentage_error;
 }
-ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, bool squared);
+// One element's error in float32, as torchmetrics computes it: |out - target|, (out - target)^2, or
+// MAPE's |out - target| / max(|target|, 1.17e-6) (the epsilon scikit-learn's MAPE takes).
+LTRT_HOST_DEVICE inline float metric_error(float out, float target, MetricKind kind) {
+  const float d = out - target;
+  const float a = d < 0.0f ? -d : d;
+  if (kind == MetricKind::mean_squared_error) return d * d;
+  if (kind == MetricKind::mean_absolute_percentage_error) {
+    const float t = target < 0.0f ? -target : target;
+    return a / (t < 1.17e-06f ? 1.17e-06f : t);  // torch.clamp(target.abs(), min=epsilon); NaN stays NaN
+  }
+  return a;
+}
+ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, MetricKind kind);
 
 // precision, recall and f1_score of one batch, as torchmetrics' functional ones (zero_division 0)
 // compute them from its stat scores, which read the buffers as accuracy does: per class, its true
@@ -167,7 +182,7 @@ LTRT_HOST_DEVICE inline bool ranks_scores(MetricKind kind) {
   return kind == MetricKind::auroc || kind == MetricKind::average_precision;
 }
 
-// "acc", "mae", "mse", "precision", "recall", "f1", "auroc", "ap": a metric is logged as <stage>_<name>
+// "acc", "mae", "mse", "mape", "precision", "recall", "f1", "auroc", "ap": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5).
@@ -186,8 +201,7 @@ struct MetricsShape {
   // error's Metric object sums its errors, which the batches' weighted mean already does; auroc's
   // keeps the epoch's scores, scored).
   bool counted(int k) const {
-    return modules[k] && kinds[k] != MetricKind::mean_absolute_error && kinds[k] != MetricKind::mean_squared_error &&
-           !ranks_scores(kinds[k]);
+    return modules[k] && !compares_elements(kinds[k]) && !ranks_scores(kinds[k]);
   }
   bool scored(int k) const { return modules[k] && ranks_scores(kinds[k]); }
   // Metric k reads the stat scores: precision, recall, f1_score, a counted Metric object, and accuracy

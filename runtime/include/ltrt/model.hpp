@@ -203,7 +203,8 @@ struct LossBuffer {
 // A metric of model.metrics, logged after the loss as <stage>_<name> (metric_name in
 // ltrt/metrics.hpp); a model has each at most once (accuracy once per top_k).
 enum class MetricKind : std::uint8_t {
-  accuracy, mean_absolute_error, mean_squared_error, precision, recall, f1_score, auroc, average_precision
+  accuracy, mean_absolute_error, mean_squared_error, precision, recall, f1_score, auroc, average_precision,
+  mean_absolute_percentage_error
 };
 constexpr int kMaxMetrics = 8;
 // How precision, recall, f1_score, auroc and average_precision combine their classes, as torchmetrics' `average`.

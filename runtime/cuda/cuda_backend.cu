@@ -214,6 +214,9 @@ class CudaBackend : public Backend {
     if (!ddp_->distributed()) return;
     ctx_.ranks = ddp_.get();  // SyncBatchNorm's sums
     average_gradients();
+    // SyncBatchNorm's float64 sums are small, and NCCL may run them with another algorithm than the
+    // gradients' (connecting it at its first use): one of them here too, on scratch memory.
+    ddp_->sum(static_cast<double*>(workspace_), 1, compute_);
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
   }
 

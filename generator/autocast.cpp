@@ -38,7 +38,11 @@ const std::set<std::string> kFloat32 = {"mse_loss", "l1_loss", "huber_loss", "sm
                                         "nll_loss", "bce_with_logits_loss", "bce_loss", "kl_div_loss", "poisson_nll_loss",
                                         "soft_margin_loss", "hinge_embedding_loss", "multi_margin_loss",
                                         "multilabel_margin_loss", "margin_ranking_loss", "cosine_embedding_loss", "embedding",
-                                        "positional_embedding"};
+                                        "positional_embedding",
+                                        // torch's CPU autocast runs these 3-d poolings in float32 (MaxPool3d's
+                                        // max_pool2d nodes carry autocast_float32): an input's gradient is summed
+                                        // in float32 and rounded once, overlapping windows or not
+                                        "avg_pool3d", "adaptive_avg_pool3d"};
 // (MultiLabelSoftMarginLoss is Python in torch, its log_sigmoid runs on the input's dtype: refused
 // on bfloat16 values.)
 
@@ -53,10 +57,12 @@ bool over_last_dim(const Node& n, const Graph& g) {
 // Whether a pooling node's windows overlap. Torch's bfloat16 backward adds an element's gradients
 // from several windows in bfloat16, rounding each sum; ltgen sums in float32, so it refuses those.
 bool windows_overlap(const Node& n, const Graph& g) {
-  if (n.op == "adaptive_avg_pool2d" || n.op == "adaptive_max_pool2d") {
-    const Shape& x = g.value(n.inputs[0]).shape;  // (N, C, H, W): disjoint windows when sizes divide
+  if (n.op == "adaptive_avg_pool2d" || n.op == "adaptive_max_pool2d" || n.op == "adaptive_avg_pool3d") {
+    const Shape& x = g.value(n.inputs[0]).shape;  // (N, C, [D,] H, W): disjoint windows when sizes divide
     const std::vector<std::int64_t>& out = attr_ints(n, "output_size");
-    return x[x.size() - 2] % out[0] != 0 || x[x.size() - 1] % out[1] != 0;
+    for (size_t d = 0; d < out.size(); ++d)
+      if (x[x.size() - out.size() + d] % out[d] != 0) return true;
+    return false;
   }
   const std::vector<std::int64_t>& kernel = attr_ints(n, "kernel_size");
   const std::vector<std::int64_t>& stride = attr_ints(n, "stride");
@@ -150,10 +156,6 @@ void autocast_bf16(Graph& g, const Spec& spec) {
     if (n.op == "lstm" || n.op == "gru" || n.op == "rnn")
       throw unsupported(spec, n, "is not supported yet under trainer.precision \"" + spec.trainer.precision + "\" (torch runs the whole "
                                  "recurrent layer as one fused op, whose bfloat16 rounding is not reproduced yet)");
-    // Conv3d, ConvTranspose3d: torch's 3-d kernels under autocast are not checked against yet.
-    if ((n.op == "conv2d" || n.op == "conv_transpose2d") && attr_int(n, "dims") == 3)
-      throw unsupported(spec, n, "is not supported yet under trainer.precision \"" + spec.trainer.precision +
-                                 "\"; it is in float32 (\"32-true\")");
     bool out_bf16 = false;
     bool round_after = false;  // by a to_bf16 node after n
     if (kLowerPrecision.count(n.op)) {
@@ -172,6 +174,16 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       // Rounds the sum, its log and the result itself (ops/softmax.cpp), as torch's bfloat16 kernel.
       n.attrs["bf16"] = true;
       out_bf16 = true;
+    } else if ((n.op == "avg_pool3d" || n.op == "adaptive_avg_pool3d") && any_bf16 && windows_overlap(n, g)) {
+      // Float32 ops in torch, as below; but a test with overlapping windows (an AvgPool3d of stride 1
+      // before a strided Conv3d) missed Lightning's losses by up to 3.6e-4, for a reason not found yet.
+      throw unsupported(spec, n, "with overlapping windows on bfloat16 values is not supported yet under trainer.precision \"" +
+                                     spec.trainer.precision + "\": " +
+                                     (n.op == "adaptive_avg_pool3d"
+                                          ? "make the input's depth, height and width multiples of output_size"
+                                          : "make stride at least the kernel's extent"));
+    } else if (n.attrs.count("autocast_float32")) {  // a float32 op of torch's (the value is exact)
+      out_bf16 = false;
     } else if (kSameDtypeRoundAfter.count(n.op) || kSelecting.count(n.op)) {
       // torch's dropout multiplies by its noise tensor in autocast's dtype (ops/dropout.cpp).
       if (any_bf16 && n.op == "dropout" && n.attrs.count("alpha"))

@@ -7,7 +7,9 @@
 /// column wide; a last view gives (batch, C, D', H', W'). Both scan their windows in order and keep
 /// the first maximum, so the element chosen is torch's, the first in (d, h, w) order, and the
 /// gradient goes where torch's goes. Where windows overlap in depth and also in height or width,
-/// an input's gradient adds the same terms as torch's in another order (a rounding apart).
+/// an input's gradient adds the same terms as torch's in another order (a rounding apart). Under
+/// bf16-mixed both nodes are float32 ops (autocast_float32), as torch's CPU autocast runs
+/// max_pool3d and adaptive_max_pool3d.
 #include "ops.hpp"
 #include "spatial.hpp"
 
@@ -22,6 +24,7 @@ int add_pool(LayerBuild& b, int in, const std::string& op, const std::string& su
   n.layer = b.layer;
   n.source = b.source;
   n.attrs = std::move(attrs);
+  n.attrs["autocast_float32"] = true;  // torch's CPU autocast runs max_pool3d in float32 (autocast.cpp)
   n.inputs = {in};
   const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + suffix);
   return b.graph.nodes[id].outputs[0];

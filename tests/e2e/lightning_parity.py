@@ -56,7 +56,7 @@ TOL = 1e-4
 # "16-mixed" specs (--emulator): the steps the GradScaler skips (an infinity among the gradients),
 # each halving its scale from 65536: what each spec was made to show.
 SKIPPED_STEPS = {"fp16_mlp_graph": 1, "fp16_skipped_steps_adam": 7, "fp16_skipped_steps_asgd": 8, "fp16_gpt": 0, "fp16_hooks": 4, "ddp_gpu_fp16": 7,
-                 "fp16_backbone_finetuning": 5}
+                 "fp16_backbone_finetuning": 5, "fp16_cnn3d": 0}
 
 
 def layer_shapes(spec, channels=None):

@@ -285,6 +285,50 @@ void open_channel_loop(CodeWriter& k) {
 // CUDA forward. Training: a block per channel sums in double (the CPU's and torch's precision),
 // updates the running statistics and normalises the channel. TUNE: several blocks per channel
 // for a large n * kL (a second pass to combine them). Eval: a thread per element.
+// The CUDA training kernel's parameters after its input, and the arguments the launch passes for
+// them: weight and bias (affine), the running statistics, the count of batches where the factor
+// reads it (momentum=None, StochasticWeightAveraging's switch) and the step's scalars (the switch).
+struct TrainKernelTail {
+  std::string params;
+  std::vector<std::string> args;
+};
+TrainKernelTail train_kernel_tail(const Node& n) {
+  TrainKernelTail t;
+  const bool track = tracks(n), momentum_switch = switches_momentum(n);
+  if (attr_bool(n, "affine")) {
+    t.params += ", const float* __restrict__ weight, const float* __restrict__ bias";
+    t.args.insert(t.args.end(), {"weight", "bias"});
+  }
+  if (track) {
+    t.params += ", float* __restrict__ running_mean, float* __restrict__ running_var";
+    t.args.insert(t.args.end(), {"running_mean", "running_var"});
+  }
+  if (track && (attr_bool(n, "cumulative") || momentum_switch)) {
+    t.params += ", const std::int64_t* __restrict__ num_batches_tracked";
+    t.args.push_back("num_batches_tracked");
+  }
+  if (track && momentum_switch) {
+    t.params += ", const ltrt::cuda::StepScalars* __restrict__ scalars";
+    t.args.push_back("ctx.scalars");
+  }
+  return t;
+}
+
+// The CUDA forward's kernels beside its statistics, with running statistics: evaluation's (a
+// thread per element) and the count of batches.
+void write_eval_and_count_kernels(CudaEmit& e, const Node& n, const std::string& ab,
+                                  const std::function<void(CodeWriter&)>& constants) {
+  CodeWriter& k = e.kernels;
+  emit_running_stats_eval_kernel(k, e.fn + "_eval_kernel", attr_bool(n, "affine"), ab, constants);
+  k.line();
+  k.line(attr_bool(n, "cumulative")
+             ? "// One more batch, before the statistics kernel reads the count (momentum=None: f = 1 / count)."
+             : "// One more batch (module state, as torch counts).");
+  k.open("__global__ void " + e.fn + "_count_kernel(std::int64_t* __restrict__ num_batches_tracked)");
+  k.line("++num_batches_tracked[0];");
+  k.close();
+}
+
 void emit_synced_forward_cuda(CudaEmit& e, const Node& n, const Graph& g);
 
 void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
@@ -298,32 +342,18 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   const Value& x = g.value(n.inputs[0]);
   const std::string ab =
       affine ? "const float a = s * weight[c], b = bias[c] - m * a;  // y = x * a + b" : "const float a = s, b = -m * a;";
-  const std::string params_in = affine ? ", const float* __restrict__ weight, const float* __restrict__ bias" : "";
   CodeWriter& k = e.kernels;
   auto constants = [&](CodeWriter& c) {
     write_sizes(c, x);
     c.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
   };
-  if (track) {
-    emit_running_stats_eval_kernel(k, e.fn + "_eval_kernel", affine, ab, constants);
-    k.line();
-    k.line(cumulative ? "// One more batch, before the statistics kernel reads the count (momentum=None: f = 1 / count)."
-                      : "// One more batch (module state, as torch counts).");
-    k.open("__global__ void " + e.fn + "_count_kernel(std::int64_t* __restrict__ num_batches_tracked)");
-    k.line("++num_batches_tracked[0];");
-    k.close();
-  }
+  if (track) write_eval_and_count_kernels(e, n, ab, constants);
   k.line();
   k.line("// training: block c normalises channel c with the batch's statistics.");
   k.line("// TUNE: several blocks per channel when n * kL is large (and a second pass to combine them).");
-  std::string sig = "__global__ void " + e.fn + "_train_kernel(float* __restrict__ out, float* __restrict__ mean, "
-                    "float* __restrict__ rstd, const float* __restrict__ inp" + params_in;
-  const bool momentum_switch = switches_momentum(n);
-  const bool reads_count = track && (cumulative || momentum_switch);
-  if (track) sig += ", float* __restrict__ running_mean, float* __restrict__ running_var";
-  if (reads_count) sig += ", const std::int64_t* __restrict__ num_batches_tracked";
-  if (track && momentum_switch) sig += ", const ltrt::cuda::StepScalars* __restrict__ scalars";
-  k.open(sig + ", int n)");
+  const TrainKernelTail tail = train_kernel_tail(n);
+  k.open("__global__ void " + e.fn + "_train_kernel(float* __restrict__ out, float* __restrict__ mean, "
+         "float* __restrict__ rstd, const float* __restrict__ inp" + tail.params + ", int n)");
   constants(k);
   if (track && !cumulative) k.line("constexpr float kMomentum = " + float_literal(attr_float(n, "momentum")) + ";");
   k.line("__shared__ double partial[1][kReduceThreads];");
@@ -368,10 +398,7 @@ void emit_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   w.line("if (n * kL < 2) " + one_value_error(n));
   if (track) emit_launch(w, e.fn + "_count_kernel", "1", "1", {"num_batches_tracked"});
   std::vector<std::string> args = {"out", "mean", "rstd", "inp"};
-  if (affine) args.insert(args.end(), {"weight", "bias"});
-  if (track) args.insert(args.end(), {"running_mean", "running_var"});
-  if (reads_count) args.push_back("num_batches_tracked");
-  if (track && momentum_switch) args.push_back("ctx.scalars");
+  args.insert(args.end(), tail.args.begin(), tail.args.end());
   args.push_back("n");
   emit_launch(w, e.fn + "_train_kernel", "kC", "kReduceThreads", args);
 }
@@ -391,15 +418,7 @@ void emit_synced_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
     write_sizes(c, x);
     c.line("constexpr float kEps = " + float_literal(attr_float(n, "eps")) + ";");
   };
-  if (track) {
-    emit_running_stats_eval_kernel(k, e.fn + "_eval_kernel", affine, ab, constants);
-    k.line();
-    k.line(cumulative ? "// One more batch, before the statistics kernel reads the count (momentum=None: f = 1 / count)."
-                      : "// One more batch (module state, as torch counts).");
-    k.open("__global__ void " + e.fn + "_count_kernel(std::int64_t* __restrict__ num_batches_tracked)");
-    k.line("++num_batches_tracked[0];");
-    k.close();
-  }
+  if (track) write_eval_and_count_kernels(e, n, ab, constants);
   k.line();
   k.line("// Block c sums channel c of this rank's batch in double; block 0 adds the count of values.");
   k.open("__global__ void " + e.fn + "_sum_kernel(double* __restrict__ stats, const float* __restrict__ inp, int n)");
@@ -435,15 +454,10 @@ void emit_synced_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   k.close();
   k.line();
   k.line("// Block c normalises channel c with the statistics of every rank's batch.");
-  std::string sig = "__global__ void " + e.fn + "_train_kernel(float* __restrict__ out, float* __restrict__ mean, "
-                    "float* __restrict__ rstd, const double* __restrict__ stats, const float* __restrict__ inp";
-  if (affine) sig += ", const float* __restrict__ weight, const float* __restrict__ bias";
-  const bool momentum_switch = switches_momentum(n);
-  const bool reads_count = track && (cumulative || momentum_switch);
-  if (track) sig += ", float* __restrict__ running_mean, float* __restrict__ running_var";
-  if (reads_count) sig += ", const std::int64_t* __restrict__ num_batches_tracked";
-  if (track && momentum_switch) sig += ", const ltrt::cuda::StepScalars* __restrict__ scalars";
-  k.open(sig + ", int n)");
+  const TrainKernelTail tail = train_kernel_tail(n);
+  k.open("__global__ void " + e.fn + "_train_kernel(float* __restrict__ out, float* __restrict__ mean, "
+         "float* __restrict__ rstd, const double* __restrict__ stats, const float* __restrict__ inp" + tail.params +
+         ", int n)");
   constants(k);
   if (track && !cumulative) k.line("constexpr float kMomentum = " + float_literal(attr_float(n, "momentum")) + ";");
   k.line("const int c = blockIdx.x;");
@@ -479,10 +493,7 @@ void emit_synced_forward_cuda(CudaEmit& e, const Node& n, const Graph& g) {
   emit_launch(w, e.fn + "_square_kernel", "kC", "kReduceThreads", {"stats", "inp", "n"});
   w.line("if (synced) ctx.ranks->sum(stats + kC + 1, kC, ctx.stream);");
   std::vector<std::string> args = {"out", "mean", "rstd", "stats", "inp"};
-  if (affine) args.insert(args.end(), {"weight", "bias"});
-  if (track) args.insert(args.end(), {"running_mean", "running_var"});
-  if (reads_count) args.push_back("num_batches_tracked");
-  if (track && momentum_switch) args.push_back("ctx.scalars");
+  args.insert(args.end(), tail.args.begin(), tail.args.end());
   args.push_back("n");
   emit_launch(w, e.fn + "_train_kernel", "kC", "kReduceThreads", args);
 }

@@ -57,12 +57,10 @@ bool over_last_dim(const Node& n, const Graph& g) {
 // Whether a pooling node's windows overlap. Torch's bfloat16 backward adds an element's gradients
 // from several windows in bfloat16, rounding each sum; ltgen sums in float32, so it refuses those.
 bool windows_overlap(const Node& n, const Graph& g) {
-  if (n.op == "adaptive_avg_pool2d" || n.op == "adaptive_max_pool2d" || n.op == "adaptive_avg_pool3d") {
-    const Shape& x = g.value(n.inputs[0]).shape;  // (N, C, [D,] H, W): disjoint windows when sizes divide
+  if (n.op == "adaptive_avg_pool2d" || n.op == "adaptive_max_pool2d") {
+    const Shape& x = g.value(n.inputs[0]).shape;  // (N, C, H, W): disjoint windows when sizes divide
     const std::vector<std::int64_t>& out = attr_ints(n, "output_size");
-    for (size_t d = 0; d < out.size(); ++d)
-      if (x[x.size() - out.size() + d] % out[d] != 0) return true;
-    return false;
+    return x[x.size() - 2] % out[0] != 0 || x[x.size() - 1] % out[1] != 0;
   }
   const std::vector<std::int64_t>& kernel = attr_ints(n, "kernel_size");
   const std::vector<std::int64_t>& stride = attr_ints(n, "stride");
@@ -174,14 +172,6 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       // Rounds the sum, its log and the result itself (ops/softmax.cpp), as torch's bfloat16 kernel.
       n.attrs["bf16"] = true;
       out_bf16 = true;
-    } else if ((n.op == "avg_pool3d" || n.op == "adaptive_avg_pool3d") && any_bf16 && windows_overlap(n, g)) {
-      // Float32 ops in torch, as below; but a test with overlapping windows (an AvgPool3d of stride 1
-      // before a strided Conv3d) missed Lightning's losses by up to 3.6e-4, for a reason not found yet.
-      throw unsupported(spec, n, "with overlapping windows on bfloat16 values is not supported yet under trainer.precision \"" +
-                                     spec.trainer.precision + "\": " +
-                                     (n.op == "adaptive_avg_pool3d"
-                                          ? "make the input's depth, height and width multiples of output_size"
-                                          : "make stride at least the kernel's extent"));
     } else if (n.attrs.count("autocast_float32")) {  // a float32 op of torch's (the value is exact)
       out_bf16 = false;
     } else if (kSameDtypeRoundAfter.count(n.op) || kSelecting.count(n.op)) {

@@ -39,9 +39,9 @@ const std::set<std::string> kFloat32 = {"mse_loss", "l1_loss", "huber_loss", "sm
                                         "soft_margin_loss", "hinge_embedding_loss", "multi_margin_loss",
                                         "multilabel_margin_loss", "margin_ranking_loss", "cosine_embedding_loss", "embedding",
                                         "positional_embedding",
-                                        // torch's CPU autocast runs these 3-d poolings in float32 (MaxPool3d's
-                                        // max_pool2d nodes carry autocast_float32): an input's gradient is summed
-                                        // in float32 and rounded once, overlapping windows or not
+                                        // torch's CPU autocast runs these 3-d poolings in float32 (and MaxPool3d's and
+                                        // AdaptiveMaxPool3d's max_pool2d nodes: pooled_in_float32): an input's gradient
+                                        // is summed in float32 and rounded once, overlapping windows or not
                                         "avg_pool3d", "adaptive_avg_pool3d"};
 // (MultiLabelSoftMarginLoss is Python in torch, its log_sigmoid runs on the input's dtype: refused
 // on bfloat16 values.)
@@ -69,6 +69,21 @@ bool windows_overlap(const Node& n, const Graph& g) {
     if (stride[d] < (kernel[d] - 1) * dilation + 1) return true;
   }
   return false;
+}
+
+// The spec's layer type of node n ("MaxPool3d"), or its op where no layer names it.
+std::string layer_type(const Spec& spec, const Node& n) {
+  for (const LayerSpec& l : spec.layers)
+    if (l.source == n.source) return l.type;
+  return n.op;
+}
+
+// MaxPool3d and AdaptiveMaxPool3d are two 2-d pooling nodes (ops/pool3d.cpp); torch's CPU autocast
+// runs max_pool3d and adaptive_max_pool3d in float32 (a maximum is the bfloat16 value itself).
+bool pooled_in_float32(const Spec& spec, const Node& n) {
+  if (n.op != "max_pool2d" && n.op != "adaptive_max_pool2d") return false;
+  const std::string type = layer_type(spec, n);
+  return type == "MaxPool3d" || type == "AdaptiveMaxPool3d";
 }
 
 SpecError unsupported(const Spec& spec, const Node& n, const std::string& what) {
@@ -172,7 +187,7 @@ void autocast_bf16(Graph& g, const Spec& spec) {
       // Rounds the sum, its log and the result itself (ops/softmax.cpp), as torch's bfloat16 kernel.
       n.attrs["bf16"] = true;
       out_bf16 = true;
-    } else if (n.attrs.count("autocast_float32")) {  // a float32 op of torch's (the value is exact)
+    } else if (pooled_in_float32(spec, n)) {  // a float32 op of torch's (the value is exact)
       out_bf16 = false;
     } else if (kSameDtypeRoundAfter.count(n.op) || kSelecting.count(n.op)) {
       // torch's dropout multiplies by its noise tensor in autocast's dtype (ops/dropout.cpp).

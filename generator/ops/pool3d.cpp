@@ -8,8 +8,8 @@
 /// the first maximum, so the element chosen is torch's, the first in (d, h, w) order, and the
 /// gradient goes where torch's goes. Where windows overlap in depth and also in height or width,
 /// an input's gradient adds the same terms as torch's in another order (a rounding apart). Under
-/// bf16-mixed both nodes are float32 ops (autocast_float32), as torch's CPU autocast runs
-/// max_pool3d and adaptive_max_pool3d.
+/// bf16-mixed both nodes are float32 ops, as torch's CPU autocast runs max_pool3d and
+/// adaptive_max_pool3d (autocast.cpp tells them by their layer).
 #include "ops.hpp"
 #include "spatial.hpp"
 
@@ -24,7 +24,6 @@ int add_pool(LayerBuild& b, int in, const std::string& op, const std::string& su
   n.layer = b.layer;
   n.source = b.source;
   n.attrs = std::move(attrs);
-  n.attrs["autocast_float32"] = true;  // torch's CPU autocast runs max_pool3d in float32 (autocast.cpp)
   n.inputs = {in};
   const int id = add_op(b.graph, std::move(n), cpp_name(b.layer) + suffix);
   return b.graph.nodes[id].outputs[0];

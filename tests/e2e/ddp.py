@@ -187,8 +187,12 @@ def case_table():
         runs = {}
         for name, processes in (("sync_ranks", 2), ("single_bn", 1), ("bn_ranks", 2)):
             root = os.path.join(args.work, "sbn_" + name)
-            fit(name, root, processes, init="sbn_init.safetensors")
+            out, _ = fit(name, root, processes, ["--trainer.enable_model_summary=true"], init="sbn_init.safetensors")
             runs[name] = os.path.join(common.only_version_dir(root), "checkpoints")
+            # Lightning's summary shows the converted layers' type (DDPStrategy converts them before it).
+            summary = [line for line in out.splitlines() if "layers.2 " in line or "| layers.2" in line]
+            want = "SyncBatchNorm" if name == "sync_ranks" else "BatchNorm2d"
+            check(any(want in line for line in summary), f"{name}: the model summary's layers.2 is not {want}:\n{out}")
         worst = sync_batchnorm_model.worst_difference(runs["sync_ranks"], runs["single_bn"], args.work)
         check(worst <= 1e-5, f"synchronised 2 ranks x {B} and 1 x {2 * B}: a checkpointed tensor differs by {worst:.3g} "
                              "of its largest value")

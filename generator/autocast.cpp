@@ -71,29 +71,25 @@ bool windows_overlap(const Node& n, const Graph& g) {
   return false;
 }
 
-// The spec's layer type of node n ("MaxPool3d"), or its op where no layer names it.
-std::string layer_type(const Spec& spec, const Node& n) {
+// The spec's layer (or loss) that made node n; null for a node no layer names.
+const LayerSpec* layer_of(const Spec& spec, const Node& n) {
   for (const LayerSpec& l : spec.layers)
-    if (l.source == n.source) return l.type;
-  return n.op;
+    if (l.source == n.source) return &l;
+  return spec.loss.source == n.source ? &spec.loss : nullptr;
 }
 
 // MaxPool3d and AdaptiveMaxPool3d are two 2-d pooling nodes (ops/pool3d.cpp); torch's CPU autocast
 // runs max_pool3d and adaptive_max_pool3d in float32 (a maximum is the bfloat16 value itself).
 bool pooled_in_float32(const Spec& spec, const Node& n) {
   if (n.op != "max_pool2d" && n.op != "adaptive_max_pool2d") return false;
-  const std::string type = layer_type(spec, n);
-  return type == "MaxPool3d" || type == "AdaptiveMaxPool3d";
+  const LayerSpec* l = layer_of(spec, n);
+  return l && (l->type == "MaxPool3d" || l->type == "AdaptiveMaxPool3d");
 }
 
 SpecError unsupported(const Spec& spec, const Node& n, const std::string& what) {
-  ltrt::json::Pos pos;
-  std::string type = n.op;
-  for (const LayerSpec& l : spec.layers)
-    if (l.source == n.source) pos = l.pos, type = l.type;
-  if (spec.loss.source == n.source) pos = spec.loss.pos, type = spec.loss.type;
-  return SpecError(spec.path, pos, n.source,
-                   type + " " + what + "; README \"Mixed precision\" lists what is supported");
+  const LayerSpec* l = layer_of(spec, n);
+  return SpecError(spec.path, l ? l->pos : ltrt::json::Pos{}, n.source,
+                   (l ? l->type : n.op) + " " + what + "; README \"Mixed precision\" lists what is supported");
 }
 
 }  // namespace

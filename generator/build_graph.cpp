@@ -138,7 +138,7 @@ Graph build_graph(const Spec& spec) {
                         l.type + ": its input '" + g.value(v).name + "' is one number per sample (torch's (batch,)), " +
                             kScalarReaders + ": give it a dimension first, {\"type\": \"Reshape\", \"shape\": [1]}");
     LayerBuild ctx{g, module, l.source, l.args};
-    ctx.sync_batchnorm = spec.trainer.sync_batchnorm && spec.trainer.ddp();
+    ctx.sync_batchnorm = spec.trainer.syncs_batch_norm();
     for (const std::string& extra : find_layer(l.type)->extra_outputs)  // "<node>.h_n" read later on
       if (spec.graph && referenced.count(l.name + "." + extra)) ctx.wanted_outputs.insert(extra);
     for (const ArgDef& a : find_layer(l.type)->args)  // forward's masks: model inputs (read_spec checked)

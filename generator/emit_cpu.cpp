@@ -403,7 +403,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     for (size_t d = 0; d < s.size(); ++d) shape += (d ? ", " : "") + std::to_string(s[d]);
     shape += "]";
     // Lightning's DDPStrategy converts the BatchNorms before the summary (trainer.sync_batchnorm).
-    const bool synced = spec.trainer.sync_batchnorm && spec.trainer.ddp() && spec.layers[i].type.rfind("BatchNorm", 0) == 0;
+    const bool synced = spec.trainer.syncs_batch_norm() && spec.layers[i].type.rfind("BatchNorm", 0) == 0;
     const std::string type = synced ? "SyncBatchNorm" : spec.layers[i].type;
     w.line("{" + cpp_string_literal(name) + ", " + cpp_string_literal(type) + ", " + std::to_string(count) + ", " +
            cpp_string_literal(shape) + "},");

@@ -62,6 +62,7 @@ struct TrainerConfig {
   // (torch.nn.SyncBatchNorm, which Lightning's sync_batchnorm converts every BatchNorm*d to); with
   // one process it changes nothing, as SyncBatchNorm falls back to batch_norm there.
   bool sync_batchnorm = false;
+  bool syncs_batch_norm() const { return sync_batchnorm && ddp(); }  // the BatchNorms are SyncBatchNorms
   // Under DDP, each rank reads its shard of every loader (Lightning's DistributedSampler, which also
   // shuffles the training one); false: every rank reads the whole data as one process would.
   bool use_distributed_sampler = true;

@@ -339,6 +339,7 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "mean_squared_error"  ? "mse"
           : metric == "mean_absolute_percentage_error" ? "mape"
           : metric == "average_precision"   ? "ap"
+          : metric == "r2_score"            ? "r2"
                                             : metric) +
          (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
 }
@@ -352,7 +353,11 @@ std::string metric_inputs(const Spec& spec) {
   return "out.reshape(-1, " + classes + "), y.reshape(-1)";
 }
 bool is_error(const std::string& metric) { return metric.find("error") != std::string::npos; }
+// The metrics over regression outputs and their float targets as they are: the errors and r2_score.
+bool compares_values(const std::string& metric) { return is_error(metric) || metric == "r2_score"; }
 std::string metric_arguments(const Spec& spec, size_t k) {
+  if (spec.metrics[k] == "r2_score")
+    return spec.metric_averages[k] == "uniform_average" ? "" : "multioutput=\"" + spec.metric_averages[k] + "\"";
   if (is_error(spec.metrics[k])) return "";
   if (spec.target.dtype != DType::i64) return "task=\"binary\"";
   std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes);
@@ -376,6 +381,7 @@ std::string metric_class(const std::string& metric) {
          : metric == "mean_absolute_percentage_error" ? "MeanAbsolutePercentageError"
          : metric == "auroc"               ? "AUROC"
          : metric == "average_precision"   ? "AveragePrecision"
+         : metric == "r2_score"            ? "R2Score"
                                            : "F1Score";
 }
 
@@ -407,7 +413,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   for (size_t k = 0; k < spec.metrics.size(); ++k)
     if (!spec.metric_modules[k] &&
         (spec.metrics[k] != "accuracy" || spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro") &&
-        (!is_error(spec.metrics[k]) || spec.metrics[k] == "mean_absolute_percentage_error")) {
+        (!is_error(spec.metrics[k]) || spec.metrics[k] == "mean_absolute_percentage_error")) {  // and r2_score
       w.line("import torchmetrics.functional as tmf  # model.metrics' " + spec.metrics[k]);
       break;
     }
@@ -837,7 +843,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       const std::string ignore_index = loss_ignore_index(spec);
       if (spec.metric_modules[k]) {  // a Metric object: its batch value logged, its compute() at the epoch's end
         const std::string object = "self." + metric_object(stage, metric, spec.metric_top_k[k]);
-        w.line(object + "(" + (is_error(metric) ? std::string("out, y") : metric_inputs(spec)) + ")");
+        w.line(object + "(" + (compares_values(metric) ? std::string("out, y") : metric_inputs(spec)) + ")");
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", " + object;
       } else if (metric == "accuracy" && (spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro")) {
         // torchmetrics' top_k accuracy, or its macro or weighted average
@@ -855,6 +861,10 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         value = "_mse\", nn.functional.mse_loss(out, y)";
       else if (metric == "mean_absolute_percentage_error")
         value = "_mape\", tmf.mean_absolute_percentage_error(out, y)";
+      else if (metric == "r2_score") {
+        const std::string args = metric_arguments(spec, k);
+        value = "_r2\", tmf.r2_score(out, y" + (args.empty() ? "" : ", " + args) + ")";
+      }
       else  // precision, recall, f1_score, auroc, average_precision: torchmetrics' own
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf." + metric + "(" + metric_inputs(spec) +
                 ", " + metric_arguments(spec, k) + ")";

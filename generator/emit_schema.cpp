@@ -254,13 +254,13 @@ JsonValue model_schema() {
   metrics.set("maxItems", JsonValue::make_integer(ltrt::kMaxMetrics));
   JsonValue metric = type_of("string");
   metric.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
-                              "precision", "recall", "f1_score", "auroc", "average_precision"}));
+                              "precision", "recall", "f1_score", "auroc", "average_precision", "r2_score"}));
   JsonValue score = type_of("object");  // with torchmetrics' average or top_k, or as a Metric object
   JsonValue score_props = JsonValue::make_object();
   JsonValue score_name = type_of("string");
   score_name.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error",
                                   "mean_absolute_percentage_error", "precision", "recall", "f1_score", "auroc",
-                                  "average_precision"}));
+                                  "average_precision", "r2_score"}));
   score_props.set("name", score_name);
   JsonValue average = type_of("string");
   average.set("enum", strings({"micro", "macro", "weighted"}));
@@ -269,6 +269,13 @@ JsonValue model_schema() {
   JsonValue top_k = type_of("integer");  // accuracy's
   top_k.set("minimum", JsonValue::make_integer(1));
   score_props.set("top_k", top_k);
+  JsonValue multioutput = type_of("string");  // r2_score's
+  multioutput.set("enum", strings({"uniform_average", "variance_weighted"}));
+  score_props.set("multioutput", multioutput);
+  JsonValue adjusted = type_of("integer");  // r2_score's; only 0 yet
+  adjusted.set("minimum", JsonValue::make_integer(0));
+  adjusted.set("maximum", JsonValue::make_integer(0));
+  score_props.set("adjusted", adjusted);
   score.set("properties", score_props);
   score.set("required", strings({"name"}));
   score.set("additionalProperties", JsonValue::make_bool(false));

@@ -700,6 +700,20 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         if (o.get("average") && name.kind == Kind::string && !score && !ranked && name.str != "accuracy")
           o.fail("average", "only accuracy, precision, recall, f1_score, auroc and average_precision take an "
                             "'average': remove it");
+        // r2_score's multioutput, how its output columns combine; kept as its average.
+        const bool r2 = name.kind == Kind::string && name.str == "r2_score";
+        if (r2) {
+          const JsonValue* multioutput = o.get("multioutput");
+          if (multioutput && multioutput->kind == Kind::string && multioutput->str == "raw_values")
+            o.fail("multioutput", "\"raw_values\" is a score per output column, and self.log logs one number: "
+                                  "use \"uniform_average\" (the default) or \"variance_weighted\"");
+          average = o.string("multioutput", "uniform_average", {"uniform_average", "variance_weighted"});
+          if (o.integer("adjusted", 0, 0) != 0)
+            o.fail("adjusted", "the adjusted r2 score is not supported yet: remove it (0, the default, is r2)");
+        } else {
+          for (const char* key : {"multioutput", "adjusted"})
+            if (o.get(key)) o.fail(key, std::string("only r2_score takes '") + key + "': remove it");
+        }
         module = o.boolean("module", false);
         // torchmetrics' top_k: a prediction is right when the target is among the k largest logits.
         top_k = o.integer("top_k", 1, 1);
@@ -712,14 +726,15 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       if (name.kind == Kind::string && (name.str == "auroc" || name.str == "average_precision") &&
           entry == &metrics->items[i])
         average = "macro";
+      if (name.kind == Kind::string && name.str == "r2_score" && entry == &metrics->items[i]) average = "uniform_average";
       const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error",
                                               "mean_absolute_percentage_error", "precision", "recall", "f1_score",
-                                              "auroc", "average_precision"};
+                                              "auroc", "average_precision", "r2_score"};
       if (name.kind != Kind::string || std::find(known.begin(), known.end(), name.str) == known.end())
         fail_at(name, path, ltrt::describe(name) + " is not a supported metric: use \"accuracy\", \"mean_absolute_error\", " +
                                 "\"mean_squared_error\", \"mean_absolute_percentage_error\", \"precision\", \"recall\", " +
-                                "\"f1_score\", \"auroc\" or " +
-                                "\"average_precision\"" +
+                                "\"f1_score\", \"auroc\", \"average_precision\" or " +
+                                "\"r2_score\"" +
                                 (name.kind == Kind::string ? did_you_mean(name.str, known) : ""));
       for (size_t j = 0; j < spec.metrics.size(); ++j)
         if (spec.metrics[j] == name.str && spec.metric_top_k[j] == top_k)

@@ -131,8 +131,10 @@ struct Spec {
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
   // model.metrics in order: "accuracy", "mean_absolute_error", "mean_squared_error",
-  // "mean_absolute_percentage_error", "precision", "recall", "f1_score", "auroc", "average_precision" (each once, accuracy once per top_k), each one's average ("micro", "macro", "weighted": the
-  // last three's), and where each is in the spec.
+  // "mean_absolute_percentage_error", "precision", "recall", "f1_score", "auroc", "average_precision",
+  // "r2_score" (each once, accuracy once per top_k), each one's average ("micro", "macro", "weighted":
+  // the scores'; r2_score's multioutput "uniform_average" or "variance_weighted"), and where each is
+  // in the spec.
   std::vector<std::string> metrics;
   std::vector<std::string> metric_averages;
   std::vector<bool> metric_modules;  // logged as torchmetrics Metric objects (epoch values from the epoch's counts)

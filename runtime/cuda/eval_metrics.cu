@@ -9,7 +9,8 @@
 // are integers, so accuracy is exact in any order; the errors' sums agree with the CPU's to
 // float64 rounding. No atomics there; precision, recall and F1 count each class's stat scores with
 // integer atomics (exact in any order) and score them in one block; AUROC counts each class's
-// ranked pairs so too, and average precision sums its precisions in a fixed order.
+// ranked pairs so too, and average precision sums its precisions in a fixed order; r2 sums each
+// output column in a block's fixed tree.
 #include <algorithm>
 #include <string>
 
@@ -439,6 +440,39 @@ __global__ void __launch_bounds__(kSumThreads) add_ranked_kernel(EvalSums* __res
   if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
 }
 
+// r2_score's sums of a batch (R2Sums' layout): a block per output column, its rows' targets, their
+// squares and the residuals' squares summed in float64 (a fixed tree) and rounded to float32.
+__device__ float r2_batch[3 * kMaxR2Columns];
+
+__global__ void __launch_bounds__(kThreads) sum_r2_kernel(const float* __restrict__ out,
+                                                          const float* __restrict__ target, std::int64_t rows,
+                                                          std::int64_t columns) {
+  __shared__ double partial[kWarp];
+  const std::int64_t c = blockIdx.x;
+  double sum = 0, squares = 0, rss = 0;
+  for (std::int64_t r = threadIdx.x; r < rows; r += kThreads) {
+    const float y = target[r * columns + c];
+    const float residual = y - out[r * columns + c];
+    sum += y;
+    squares += y * y;  // float32 products, as torch's target * target
+    rss += residual * residual;
+  }
+  sum = block_reduce(sum, partial, 0.0, Sum());
+  squares = block_reduce(squares, partial, 0.0, Sum());
+  rss = block_reduce(rss, partial, 0.0, Sum());
+  if (threadIdx.x == 0) {
+    r2_batch[c] = static_cast<float>(sum);
+    r2_batch[columns + c] = static_cast<float>(squares);
+    r2_batch[2 * columns + c] = static_cast<float>(rss);
+  }
+}
+
+// Adds the batch's r2 (metrics.hpp's r2_value of r2_batch) to metric k's sum.
+__global__ void add_r2_kernel(EvalSums* __restrict__ sums, int k, MetricAverage average, std::int64_t columns,
+                              int n) {
+  sums->metric[k] += static_cast<double>(r2_value(r2_batch, columns, n, average)) * n;  // WeightedMean::add
+}
+
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
 // block_hits, an error's mean from those of block_errors over `count` predictions.
 __global__ void __launch_bounds__(kSumThreads) add_metric_kernel(EvalSums* __restrict__ sums, int k, bool accuracy,
@@ -562,6 +596,23 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     if (shape.reads_stats(k)) continue;  // scored with its set above
     if (ranks_scores(kind)) {
       if (!shape.scored(k)) add_ranked(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
+      continue;
+    }
+    if (kind == MetricKind::r2_score) {
+      if (shape.r2_object(k)) continue;  // an object's is the epoch's, on the host
+      if (n < 2) {
+        R2Sums one;  // r2_score's refusal of a single row, as the CPU's
+        one.rows = n;
+        r2_score(one, shape.per_row, shape.averages[k], "a batch");
+      }
+      if (shape.per_row > kMaxR2Columns)
+        throw Error("r2_score sums at most " + std::to_string(kMaxR2Columns) +
+                    " output columns on the GPU; the model has " + std::to_string(shape.per_row));
+      sum_r2_kernel<<<static_cast<unsigned>(shape.per_row), kThreads, 0, ctx.stream>>>(
+          out, static_cast<const float*>(target), n, shape.per_row);
+      LTRT_CUDA_CHECK_LAUNCH("sum_r2_kernel");
+      add_r2_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, shape.averages[k], shape.per_row, n);
+      LTRT_CUDA_CHECK_LAUNCH("add_r2_kernel");
       continue;
     }
     const bool accuracy = kind == MetricKind::accuracy;

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "ltrt/error.hpp"
+
 namespace ltrt {
 
 namespace {
@@ -205,12 +207,44 @@ ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, M
   return e;
 }
 
+void R2Sums::add(const float* out, const float* target, std::int64_t n, std::int64_t columns) {
+  const std::size_t w = static_cast<std::size_t>(columns);
+  std::vector<double> batch(3 * w, 0.0);
+  for (std::int64_t r = 0; r < n; ++r)
+    for (std::size_t c = 0; c < w; ++c) {
+      const float y = target[static_cast<std::size_t>(r) * w + c];
+      const float residual = y - out[static_cast<std::size_t>(r) * w + c];
+      batch[c] += y;
+      batch[w + c] += y * y;  // target * target in float32, summed
+      batch[2 * w + c] += residual * residual;
+    }
+  R2Sums b;
+  b.sums.assign(batch.begin(), batch.end());  // each rounded once to float32
+  b.rows = n;
+  add(b);
+}
+
+void R2Sums::add(const R2Sums& other) {
+  if (sums.empty()) sums.assign(other.sums.size(), 0.0f);
+  for (std::size_t i = 0; i < sums.size() && i < other.sums.size(); ++i) sums[i] += other.sums[i];
+  rows += other.rows;
+}
+
+double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average, const std::string& what) {
+  if (sums.rows < 2)
+    throw Error("r2_score over " + what + " of " + std::to_string(sums.rows) +
+                " row: torchmetrics needs at least two samples to calculate r2 score (Lightning stops there); "
+                "choose a batch_size that leaves no batch of one row, or set data.drop_last");
+  return r2_value(sums.sums.data(), columns, sums.rows, average);
+}
+
 const char* metric_suffix(MetricKind kind) {
   switch (kind) {
     case MetricKind::accuracy: return "acc";
     case MetricKind::mean_absolute_error: return "mae";
     case MetricKind::mean_squared_error: return "mse";
     case MetricKind::mean_absolute_percentage_error: return "mape";
+    case MetricKind::r2_score: return "r2";
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";
@@ -285,6 +319,10 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       EpochScores scores;  // a Metric object's batch value too (its forward)
       scores.add(s.accuracy, out, target, n);
       values[k] = ranked_score(kind, s.accuracy, s.averages[k], scores);
+    } else if (kind == MetricKind::r2_score) {
+      R2Sums sums;  // a Metric object's batch value too (its forward)
+      sums.add(out, static_cast<const float*>(target), n, s.per_row);
+      values[k] = r2_score(sums, s.per_row, s.averages[k], "a batch");
     } else {
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, kind).value();
     }

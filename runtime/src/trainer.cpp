@@ -236,8 +236,8 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
 // size, the sum of batch sizes, an integer tensor, with truncation. Every rank calls this. The
 // values come in Lightning's order (the loss, then the metrics as the step logs them). A Metric
 // object's value is its compute() over `counts`, the epoch's stat scores, summed over the ranks
-// first (torchmetrics syncs its states, sync_dist or not), or an auroc or average_precision
-// object's over `scores`, every rank's.
+// first (torchmetrics syncs its states, sync_dist or not), an auroc or average_precision
+// object's over `scores`, every rank's, or an r2_score object's over `r2`, summed over the ranks.
 // Every rank's scores in rank order (torchmetrics' all_gather of its list states), through sums of
 // float64: each rank fills its own slice of zeros (x + 0 is x, and a label is a small integer).
 EpochScores gather_scores(const ProcessGroup& group, const EpochScores& mine, std::int64_t width) {
@@ -262,7 +262,7 @@ EpochScores gather_scores(const ProcessGroup& group, const EpochScores& mine, st
 }
 
 Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int64_t> counts, EpochScores scores,
-                      const ProcessGroup& group, const std::string& prefix) {
+                      R2Sums r2, const ProcessGroup& group, const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
   const MetricsShape shape = metrics_shape(model);
   // An error's Metric object: its summed errors over its count, every rank's (torchmetrics syncs
@@ -271,7 +271,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
   double error_objects[kMaxMetrics] = {};
   bool any_error_object = false;
   for (int k = 0; k < model.num_metrics; ++k)
-    any_error_object = any_error_object || (shape.modules[k] && !shape.counted(k) && !shape.scored(k));
+    any_error_object = any_error_object || (shape.modules[k] && compares_elements(shape.kinds[k]));
   if (any_error_object) {
     double all[kMaxMetrics + 1] = {static_cast<double>(sums.rows)};
     for (int k = 0; k < model.num_metrics; ++k) all[1 + k] = sums.metric[k];
@@ -294,13 +294,25 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     counts.assign(all.begin(), all.end());
   }
   if (shape.any_scored() && group.distributed()) scores = gather_scores(group, scores, shape.score_classes());
+  if (shape.any_r2_object() && group.distributed()) {
+    // Every rank's float32 sums added in float64 and rounded (two ranks: float32's own sum); a rank
+    // that saw no batch adds zeros.
+    const std::size_t entries = 3 * static_cast<std::size_t>(shape.per_row);
+    std::vector<double> all(entries + 1, 0.0);
+    for (std::size_t i = 0; i < r2.sums.size() && i < entries; ++i) all[i] = r2.sums[i];
+    all[entries] = static_cast<double>(r2.rows);
+    group.sum(all.data(), static_cast<int>(all.size()));
+    r2.sums.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(entries));
+    r2.rows = static_cast<std::int64_t>(all[entries]);
+  }
   Metrics m;
   if (sums.rows > 0) {
     const double rows = static_cast<double>(sums.rows);
     m.push_back({prefix + "_loss", static_cast<float>(sums.loss / rows)});
     for (int k = 0; k < model.num_metrics; ++k) {
-      const double value = shape.scored(k)    ? ranked_score(shape.kinds[k], shape.accuracy, shape.averages[k], scores)
-                           : shape.counted(k) ? stats_score(shape, k, counts)
+      const double value = shape.scored(k)      ? ranked_score(shape.kinds[k], shape.accuracy, shape.averages[k], scores)
+                           : shape.r2_object(k) ? r2_score(r2, shape.per_row, shape.averages[k], "the " + prefix + " epoch")
+                           : shape.counted(k)   ? stats_score(shape, k, counts)
                            : shape.modules[k] ? error_objects[k]
                                               : sums.metric[k] / rows;
       m.push_back({prefix + "_" + metric_name(model, k), static_cast<float>(value)});
@@ -654,6 +666,7 @@ class Fit {
   EvalSums train_epoch_sums_;
   EpochCounts train_epoch_counts_;  // model.log.on_epoch: the Metric objects' stat scores
   EpochScores train_epoch_scores_;  // ... and auroc's and average_precision's objects' probabilities
+  R2Sums train_epoch_r2_;           // ... and r2_score objects' sums
   bool has_loss_ = false;
   // The last training step's loss and accuracy are read from the backend when something needs
   // them (fetch_step_metrics): a GPU step is still running when train() returns.
@@ -1120,11 +1133,12 @@ void Fit::run_validation(bool sanity) {
   const EvalSums sums = backend_->take_eval_sums();
   std::vector<std::int64_t> counts = backend_->take_eval_counts();  // Metric objects reset after the sanity check too
   EpochScores scores = backend_->take_eval_scores();
+  R2Sums r2 = backend_->take_eval_r2();
   Metrics m;
   if (sanity) {
     warn_unless_synced(model_, sums, group_, "val");  // Lightning computes (and discards) them too
   } else {
-    m = epoch_metrics(model_, sums, std::move(counts), std::move(scores), group_, "val");  // in Lightning's order
+    m = epoch_metrics(model_, sums, std::move(counts), std::move(scores), std::move(r2), group_, "val");  // in Lightning's order
     for (const auto& [k, v] : m) callback_metrics_[k] = v;
   }
   // _EvaluationLoop.on_run_end: the epoch-end hooks see the epoch's metrics, then they are logged.
@@ -1509,6 +1523,9 @@ void Fit::fetch_step_metrics() {
     if (shape.any_counted()) train_epoch_counts_.add(shape, out, arena_.data() + model_.target.offset, step_rows_);
     if (shape.any_scored())
       train_epoch_scores_.add(shape.accuracy, out, arena_.data() + model_.target.offset, step_rows_);
+    if (shape.any_r2_object())
+      train_epoch_r2_.add(out, reinterpret_cast<const float*>(arena_.data() + model_.target.offset), step_rows_,
+                          shape.per_row);
   }
 }
 
@@ -1520,7 +1537,8 @@ Metrics Fit::train_epoch_metrics() {
   fetch_step_metrics();
   for (const auto& [name, value] : epoch_metrics(model_, std::exchange(train_epoch_sums_, EvalSums{}),
                                                  std::exchange(train_epoch_counts_, EpochCounts{}).stats,
-                                                 std::exchange(train_epoch_scores_, EpochScores{}), group_, "train")) {
+                                                 std::exchange(train_epoch_scores_, EpochScores{}),
+                                                 std::exchange(train_epoch_r2_, R2Sums{}), group_, "train")) {
     callback_metrics_[name] = value;
     callback_metrics_[name + "_epoch"] = value;
     logged.push_back({name + "_epoch", value});
@@ -1964,7 +1982,8 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   }
   const EvalSums sums = backend->take_eval_sums();
   std::vector<std::int64_t> counts = backend->take_eval_counts();
-  for (const auto& [k, v] : epoch_metrics(model, sums, std::move(counts), backend->take_eval_scores(), group, prefix))
+  EpochScores scores = backend->take_eval_scores();
+  for (const auto& [k, v] : epoch_metrics(model, sums, std::move(counts), std::move(scores), backend->take_eval_r2(), group, prefix))
     r.metrics[k] = v;
   for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
   hooks.epoch_end();

@@ -4,7 +4,7 @@
 // wins), NaNs (torch counts them as the largest: the first NaN wins), sequence targets with
 // ignore_index, more positions than the grid's warps (a grid-stride loop), and binary logits;
 // the same bits in every schedule of blocks and threads. The mean absolute and squared errors,
-// with accuracy beside them, agree with the CPU's to float64 rounding.
+// with accuracy beside them, agree with the CPU's to float64 rounding; r2 with the CPU's bits.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -18,6 +18,7 @@
 
 #include "ltrt/backend.hpp"
 #include "ltrt/cuda/kernels.cuh"
+#include "ltrt/error.hpp"
 #include "ltrt/metrics.hpp"
 
 namespace {
@@ -246,6 +247,68 @@ TEST(CudaEvalMetrics, ErrorsBesideAccuracy) {
     EXPECT_NEAR(sums.metric[2], cpu[2] * n, 1e-12 * cpu[2] * n);
     EXPECT_NEAR(sums.metric[3], cpu[3] * n, 1e-12 * cpu[3] * n);
   }
+}
+
+TEST(CudaEvalMetrics, R2ScoreByColumn) {
+  // r2_score over (n, 4) outputs: a column of good predictions, one of poor ones (r2 below 0), one
+  // whose predictions are exact (rss 0: r2 1) and one whose targets are constant while the
+  // predictions are not (tss 0: r2 0); more rows than a block's threads. The CPU's value against
+  // the definition in float64, the device's against the CPU's, both multioutput averages.
+  const int n = 300, columns = 4;
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal;
+  std::vector<float> out(n * columns), target(n * columns);
+  for (int r = 0; r < n; ++r) {
+    const float y0 = 2.0f * normal(rng) + 1.0f, y1 = normal(rng), y2 = 3.0f * normal(rng);
+    target[r * columns + 0] = y0, out[r * columns + 0] = y0 + 0.3f * normal(rng);
+    target[r * columns + 1] = y1, out[r * columns + 1] = 1.5f * normal(rng);
+    target[r * columns + 2] = y2, out[r * columns + 2] = y2;
+    target[r * columns + 3] = 0.5f, out[r * columns + 3] = 0.5f + 0.1f * normal(rng);
+  }
+  using ltrt::MetricAverage;
+  using ltrt::MetricKind;
+  double r2[columns], tss[columns];  // the definition: 1 - rss / sum((y - mean)^2)
+  for (int c = 0; c < columns; ++c) {
+    double mean = 0, rss = 0;
+    for (int r = 0; r < n; ++r) mean += target[r * columns + c] / static_cast<double>(n);
+    tss[c] = 0;
+    for (int r = 0; r < n; ++r) {
+      const double y = target[r * columns + c], d = y - out[r * columns + c];
+      tss[c] += (y - mean) * (y - mean);
+      rss += d * d;
+    }
+    r2[c] = c == 2 ? 1.0 : c == 3 ? 0.0 : 1.0 - rss / tss[c];  // rss 0: 1; tss 0 (rss not): 0
+  }
+  EXPECT_GT(r2[0], 0.9);
+  EXPECT_LT(r2[1], 0.0);
+  for (const MetricAverage average : {MetricAverage::uniform_average, MetricAverage::variance_weighted}) {
+    SCOPED_TRACE(static_cast<int>(average));
+    const ltrt::MetricsShape shape{1, {MetricKind::r2_score}, {average}, ltrt::AccuracyShape{false, columns, 1, kIgnore},
+                                   columns};
+    double cpu[ltrt::kMaxMetrics];
+    ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+    double expected = 0;
+    if (average == MetricAverage::uniform_average) {
+      expected = (r2[0] + r2[1] + r2[2] + r2[3]) / columns;
+    } else {
+      double all = 0, weighted = 0;  // each column's r2 weighted by its tss
+      for (int c = 0; c < columns; ++c) all += tss[c], weighted += tss[c] * r2[c];
+      expected = weighted / all;
+    }
+    EXPECT_NEAR(cpu[0], expected, 2e-5);  // float32's tss = squares - sum * mean cancels
+    for (const char* schedule : {"forward", "reverse", "shuffle:3"}) {
+      SCOPED_TRACE(schedule);
+      const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, schedule);
+      EXPECT_EQ(sums.rows, n);
+      EXPECT_EQ(sums.metric[0], cpu[0] * n);  // the same float32 sums, the same float32 arithmetic
+    }
+  }
+  // torchmetrics refuses a batch of one row: both say so.
+  const ltrt::MetricsShape shape{1, {MetricKind::r2_score}, {MetricAverage::uniform_average},
+                                 ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns};
+  double cpu[ltrt::kMaxMetrics];
+  EXPECT_THROW(ltrt::count_metrics(shape, out.data(), target.data(), 1, cpu), ltrt::Error);
+  EXPECT_THROW(device_sums(shape, out, target.data(), target.size() * sizeof(float), 1, "forward"), ltrt::Error);
 }
 
 // precision, recall and F1 by their definitions (torchmetrics' stat scores, float32 quotients),

@@ -87,6 +87,9 @@ class Backend {
   // The probabilities of the evaluate() calls since the last take, for auroc and average_precision Metric objects
   // (EpochScores); empty without one. They start again empty.
   virtual EpochScores take_eval_scores() = 0;
+  // The sums of the evaluate() calls since the last take, for r2_score Metric objects (R2Sums);
+  // empty without one. They start again empty.
+  virtual R2Sums take_eval_r2() = 0;
   // Eval-mode forward into the host arena's output buffer.
   virtual void predict(int n) = 0;
 

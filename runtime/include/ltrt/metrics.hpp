@@ -1,5 +1,5 @@
 // Metrics over the model's output (model.metrics: accuracy, mean absolute and mean squared error,
-// precision, recall, F1, AUROC and average precision), and the batch-size weighted mean that Lightning's
+// precision, recall, F1, AUROC, average precision and r2), and the batch-size weighted mean that Lightning's
 // self.log(..., on_epoch=True) reduces a metric with.
 #pragma once
 
@@ -67,6 +67,65 @@ LTRT_HOST_DEVICE inline float metric_error(float out, float target, MetricKind k
   return a;
 }
 ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, MetricKind kind);
+
+// r2_score (torchmetrics' r2_score and R2Score) of predictions against float targets of `columns`
+// outputs a row ((N,) or (N, columns)) needs, per column, its targets' sum, their squares' sum and
+// the residuals' squares' sum (rss), and the rows. A batch's sums are float32 (summed in float64
+// here and rounded once; torch's float32 sums agree to rounding); a Metric object adds its batches'
+// in float32, as R2Score's states are, and DDP's ranks' too.
+constexpr std::int64_t kMaxR2Columns = 65536;  // output columns the CUDA backend sums a batch of
+struct R2Sums {
+  std::vector<float> sums;  // 3 x columns: the targets', their squares', the residuals' squares'
+  std::int64_t rows = 0;
+  void add(const float* out, const float* target, std::int64_t n, std::int64_t columns);  // n rows
+  void add(const R2Sums& other);
+  bool empty() const { return rows == 0; }
+};
+// torch.isclose(x, 0, atol=1e-4): 0, or finite and at most float32's 1e-4.
+LTRT_HOST_DEVICE inline bool r2_near_zero(float x) {
+  const float a = x < 0.0f ? -x : x;
+  return x == 0.0f || (a - a == 0.0f && a <= 1e-4f);
+}
+// One column's r2 in float32, as _r2_score_compute: tss = squares - sum * (sum / rows); a column
+// whose rss is near zero scores 1, else one whose tss is scores 0, else 1 - rss / tss. `tss` gets
+// the column's tss.
+LTRT_HOST_DEVICE inline float r2_column(float sum, float squares, float rss, std::int64_t rows, float* tss) {
+  const float mean = sum / static_cast<float>(rows);
+  const float product = sum * mean;
+  *tss = squares - product;
+  if (r2_near_zero(rss)) return 1.0f;
+  if (r2_near_zero(*tss)) return 0.0f;
+  return 1.0f - rss / *tss;
+}
+// r2 of R2Sums' layout over `rows` rows (at least 2: torchmetrics refuses fewer): the columns'
+// mean (uniform_average), or with variance_weighted each column's r2 times its tss over their sum.
+// Each term in float32, their sum in float64 rounded once (torch's float32 sum agrees to rounding).
+LTRT_HOST_DEVICE inline float r2_value(const float* sums, std::int64_t columns, std::int64_t rows,
+                                       MetricAverage average) {
+  double total = 0;
+  if (average == MetricAverage::variance_weighted) {
+    double tss_total = 0;
+    for (std::int64_t c = 0; c < columns; ++c) {
+      float tss;
+      r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, &tss);
+      tss_total += tss;
+    }
+    const float tss_sum = static_cast<float>(tss_total);
+    for (std::int64_t c = 0; c < columns; ++c) {
+      float tss;
+      const float r2 = r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, &tss);
+      total += tss / tss_sum * r2;
+    }
+    return static_cast<float>(total);
+  }
+  for (std::int64_t c = 0; c < columns; ++c) {
+    float tss;
+    total += r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, &tss);
+  }
+  return static_cast<float>(total) / static_cast<float>(columns);
+}
+// r2 of `sums`, refusing fewer than two rows with torchmetrics' reason; `what` names them.
+double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average, const std::string& what);
 
 // precision, recall and f1_score of one batch, as torchmetrics' functional ones (zero_division 0)
 // compute them from its stat scores, which read the buffers as accuracy does: per class, its true
@@ -182,7 +241,7 @@ LTRT_HOST_DEVICE inline bool ranks_scores(MetricKind kind) {
   return kind == MetricKind::auroc || kind == MetricKind::average_precision;
 }
 
-// "acc", "mae", "mse", "mape", "precision", "recall", "f1", "auroc", "ap": a metric is logged as <stage>_<name>
+// "acc", "mae", "mse", "mape", "precision", "recall", "f1", "auroc", "ap", "r2": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5).
@@ -201,7 +260,13 @@ struct MetricsShape {
   // error's Metric object sums its errors, which the batches' weighted mean already does; auroc's
   // keeps the epoch's scores, scored).
   bool counted(int k) const {
-    return modules[k] && !compares_elements(kinds[k]) && !ranks_scores(kinds[k]);
+    return modules[k] && !compares_elements(kinds[k]) && !ranks_scores(kinds[k]) && kinds[k] != MetricKind::r2_score;
+  }
+  bool r2_object(int k) const { return modules[k] && kinds[k] == MetricKind::r2_score; }
+  bool any_r2_object() const {  // an r2_score Metric object: the epoch's sums are kept (R2Sums)
+    for (int k = 0; k < count; ++k)
+      if (r2_object(k)) return true;
+    return false;
   }
   bool scored(int k) const { return modules[k] && ranks_scores(kinds[k]); }
   // Metric k reads the stat scores: precision, recall, f1_score, a counted Metric object, and accuracy

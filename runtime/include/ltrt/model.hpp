@@ -204,11 +204,13 @@ struct LossBuffer {
 // ltrt/metrics.hpp); a model has each at most once (accuracy once per top_k).
 enum class MetricKind : std::uint8_t {
   accuracy, mean_absolute_error, mean_squared_error, precision, recall, f1_score, auroc, average_precision,
-  mean_absolute_percentage_error
+  mean_absolute_percentage_error, r2_score
 };
 constexpr int kMaxMetrics = 8;
-// How precision, recall, f1_score, auroc and average_precision combine their classes, as torchmetrics' `average`.
-enum class MetricAverage : std::uint8_t { micro, macro, weighted };
+// How precision, recall, f1_score, auroc and average_precision combine their classes, as torchmetrics'
+// `average`; how r2_score combines its output columns, as its `multioutput` (their mean, or weighted
+// by each column's total sum of squares).
+enum class MetricAverage : std::uint8_t { micro, macro, weighted, uniform_average, variance_weighted };
 
 struct ModelDef {
   const char* name;         // spec name, also the binary's name
@@ -256,10 +258,11 @@ struct ModelDef {
   const MetricKind* metrics = nullptr;
   int num_metrics = 0;
   // Each metric's `average` (precision, recall, f1_score; auroc's and average_precision's macro or
-  // weighted); null: micro for all.
+  // weighted; r2_score's multioutput); null: micro for all.
   const MetricAverage* metric_averages = nullptr;
   // Each metric's "module": torchmetrics' Metric object, whose epoch value comes from the whole
-  // epoch (accuracy's, precision's, recall's, f1_score's stat scores, EpochCounts; an error's sum),
+  // epoch (accuracy's, precision's, recall's, f1_score's stat scores, EpochCounts; an error's sum;
+  // r2_score's sums, R2Sums),
   // every DDP rank's; null: none is.
   const bool* metric_modules = nullptr;
   // Each metric's top_k (accuracy, precision, recall, f1_score: a prediction is right when the target

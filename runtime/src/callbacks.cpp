@@ -17,6 +17,7 @@
 #include "ltrt/model_summary.hpp"
 #include "ltrt/on_exception_checkpoint.hpp"
 #include "ltrt/progress_bar.hpp"
+#include "ltrt/spike_detection.hpp"
 #include "ltrt/stochastic_weight_averaging.hpp"
 #include "ltrt/timer.hpp"
 #include "ltrt/weight_averaging.hpp"
@@ -94,18 +95,17 @@ namespace {
 const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer",
                                   "GradientAccumulationScheduler", "WeightAveraging", "EMAWeightAveraging",
                                   "StochasticWeightAveraging", "OnExceptionCheckpoint", "TQDMProgressBar",
-                                  "ModelSummary", "LearningRateFinder", "BackboneFinetuning"};
+                                  "ModelSummary", "LearningRateFinder", "BackboneFinetuning", "SpikeDetection"};
 // The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
 const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer",
                                 "gradient_accumulation_scheduler", "weight_averaging", "weight_averaging",
                                 "stochastic_weight_avg", "on_exception_checkpoint", "progress.tqdm_progress",
-                                "model_summary", "lr_finder", "finetuning"};
+                                "model_summary", "lr_finder", "finetuning", "spike"};
 // Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
 const char* const kNotYet[] = {"BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
                                "Checkpoint", "DeviceStatsMonitor",
                                "LambdaCallback", "ModelPruning",
                                "ProgressBar", "RichModelSummary", "RichProgressBar",
-                               "SpikeDetection",
                                "ThroughputMonitor", "Callback"};
 
 // isinstance(cb, Checkpoint)
@@ -116,7 +116,8 @@ bool is_stateful(const Callback& cb) {
   // is_overridden("state_dict"): EarlyStopping, ModelCheckpoint, Timer and the averaging callbacks
   return dynamic_cast<const EarlyStopping*>(&cb) || dynamic_cast<const ModelCheckpoint*>(&cb) ||
          dynamic_cast<const Timer*>(&cb) || dynamic_cast<const WeightAveraging*>(&cb) ||
-         dynamic_cast<const StochasticWeightAveraging*>(&cb) || dynamic_cast<const BackboneFinetuning*>(&cb);
+         dynamic_cast<const StochasticWeightAveraging*>(&cb) || dynamic_cast<const BackboneFinetuning*>(&cb) ||
+         dynamic_cast<const SpikeDetection*>(&cb);
 }
 
 // The class name of a class_path, or "" when the path is not a lightning callbacks path.
@@ -151,7 +152,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
                              " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
                              "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, "
                              "StochasticWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, ModelSummary, "
-                             "LearningRateFinder, BackboneFinetuning)");
+                             "LearningRateFinder, BackboneFinetuning, SpikeDetection)");
   }
   const json::Value* args = e.get("init_args");
   e.finish();
@@ -171,6 +172,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   if (name == "ModelSummary") return ModelSummary::read(init);
   if (name == "LearningRateFinder") return LearningRateFinder::read(init);
   if (name == "BackboneFinetuning") return BackboneFinetuning::read(init);
+  if (name == "SpikeDetection") return SpikeDetection::read(init);
   return Timer::read(init);
 }
 

@@ -1459,7 +1459,13 @@ void Fit::train_batch(std::int64_t b) {
   if (step && b + 1 == num_train_batches_) step_schedulers("epoch", false);
   in_batch_end_ = true;
   // outputs["loss"] in Lightning is the closure's loss: divided by accumulate_grad_batches.
+  ctx_.batch_idx = b;
+  ctx_.batch_loss = [this, k] {
+    fetch_step_metrics();
+    return last_loss_ / static_cast<float>(k);
+  };
   LTRT_CALLBACKS_AND_HOOK(on_train_batch_end, (trainer_, b, last_loss_ / static_cast<float>(k)))
+  ctx_.batch_loss = nullptr;
   in_batch_end_ = false;
   // LoggerConnector.update_train_step_metrics: nothing while accumulating; then should_update_logs,
   // before _batches_that_stepped moves on.

@@ -1,7 +1,7 @@
 // Lightning's callbacks (lightning.pytorch.callbacks, 2.x) as runtime units:
 // EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer,
-// GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging and StochasticWeightAveraging
-// (and OnExceptionCheckpoint, TQDMProgressBar, ModelSummary). The spec lists
+// GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, StochasticWeightAveraging and
+// SpikeDetection (and OnExceptionCheckpoint, TQDMProgressBar, ModelSummary). The spec lists
 // them as LightningCLI does:
 //
 //   "trainer": {"callbacks": [{"class_path": "EarlyStopping",
@@ -68,6 +68,10 @@ struct CallbackContext {
   double val_check_interval = 1.0;        // 1.0: once per epoch (an integer N there counts batches; 1 == 1.0 as in Python)
   bool val_loop_has_run = false;          // fit_loop.epoch_loop.val_loop._has_run (ModelCheckpoint: missing monitor is an error then)
   bool is_last_batch = false;             // batch_progress.is_last_batch: the loader's last batch of the epoch
+  std::int64_t batch_idx = 0;             // on_train_batch_end's batch_idx: the batch's index in its epoch
+  // on_train_batch_end's outputs["loss"]: the step's loss divided by accumulate_grad_batches (a GPU
+  // step's is read back when asked for).
+  std::function<float()> batch_loss;
   double elapsed_seconds = 0;             // a monotonic clock, seconds (time.monotonic() for Timer and train_time_interval)
   // trainer.callback_metrics: train_loss, val_loss, val_acc, ... (float32 values in Lightning: the callbacks
   // compare and format them as floats). LearningRateMonitor adds its lr-* values to it, as Lightning does.

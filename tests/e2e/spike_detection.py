@@ -41,7 +41,11 @@ CASES = {
                        "exclude_batches_path": "skips"}, {"accumulate_grad_batches": 2}, True),
     "quiet": ({"window": 5, "atol": 2.0}, {}, False),
     "resumed": ({"window": 7, "atol": 2.0}, {"max_epochs": 4}, False),
+    # 2 processes (mpirun; Lightning's own DDP), each watching its own losses: rank 1's spike (in
+    # the third epoch) stops both, where rank 0's losses alone never spike.
+    "ddp": ({"window": 2, "warmup": 3, "rtol": 0.6}, {"strategy": "ddp"}, True),
 }
+DDP_TRAINER = {"accelerator": "cpu", "devices": 2, "strategy": "ddp"}
 
 
 def spec_for(init_args, trainer):
@@ -78,6 +82,21 @@ def write_data(work):
 def spiked_batch(text):
     found = re.findall(r"Training spike detected in batch (-?\d+)", text)
     return int(found[-1]) if found else None
+
+
+def first_spike(losses, batches_per_epoch, init_args):
+    """The step at which SpikeDetection's rules (rtol only, mode min) find a spike in one rank's
+    losses, or None: the running mean of the last `window` losses it accepted."""
+    window, warmup, rtol = init_args.get("window", 10), init_args.get("warmup", 1), init_args.get("rtol", 2.0)
+    seen, last = [], np.float32(0.0)
+    for i, loss in enumerate(np.float32(losses)):
+        if seen:
+            running = np.float32(sum(seen[-window:])) / np.float32(len(seen[-window:]))
+            if i % batches_per_epoch >= warmup and loss - last > 0 and abs(loss - running) >= abs(np.float32(rtol) * running):
+                return i
+        seen.append(loss)
+        last = loss
+    return None
 
 
 def skip_file(root, init_args):
@@ -133,6 +152,10 @@ def build(args):
     with open(spec_path, "w") as f:
         json.dump(spec_for({}, {}), f, indent=1)
     common.generate(args.ltgen, spec_path, os.path.join(args.work, "program"))
+    ddp_spec = os.path.join(args.work, "spec_ddp_program.json")  # devices and strategy are fixed at generation
+    with open(ddp_spec, "w") as f:
+        json.dump(spec_for({}, DDP_TRAINER), f, indent=1)
+    common.generate(args.ltgen, ddp_spec, os.path.join(args.work, "program_ddp"))
 
 
 def run(cmd, folder):
@@ -143,7 +166,10 @@ def run(cmd, folder):
 
 def run_case(args):
     init_args, trainer, spikes = CASES[args.case]
-    program = os.path.join(args.work, "program", "spike_detection")
+    ddp = trainer.get("strategy") == "ddp"
+    if ddp:
+        trainer = dict(trainer, **DDP_TRAINER)
+    program = os.path.join(args.work, "program_ddp" if ddp else "program", "spike_detection")
     check(os.path.isfile(program), f"{program} is missing: run --build first (the spike_detection_build test)")
     weights = os.path.join(args.work, "init.safetensors")
     work = os.path.join(args.work, args.case)
@@ -156,14 +182,14 @@ def run_case(args):
     proc = subprocess.run([args.ltgen, spec_path, "--emit", "lightning", "-o", script], capture_output=True, text=True)
     check(proc.returncode == 0, f"ltgen --emit lightning failed:\n{proc.stderr}")
     overrides = ["--trainer.callbacks=" + json.dumps([spike(**init_args)])] + \
-                [f"--trainer.{k}={v}" for k, v in trainer.items()]
-    fit = [program, "fit", f"--init_weights={weights}"] + overrides
+                [f"--trainer.{k}={v}" for k, v in trainer.items() if k not in DDP_TRAINER]
+    fit = common.launcher(2 if ddp else 1) + [program, "fit", f"--init_weights={weights}"] + overrides
     ours, theirs = os.path.join(work, "ltgen"), os.path.join(work, "lightning")
     mine = run(fit, ours)
     lit = run([args.lightning_python, script, "--init_weights", weights, "--default_root_dir", "."], theirs)
     compare_rows(csv_rows(ours), csv_rows(theirs))
     if spikes:
-        check(mine.returncode == 1 and spiked_batch(mine.stderr) is not None,
+        check(mine.returncode != 0 and spiked_batch(mine.stderr) is not None,
               f"the program did not stop at a spike (exit {mine.returncode}):\n{mine.stderr}")
         check(lit.returncode != 0 and "TrainingSpikeException" in lit.stderr,
               f"Lightning did not stop at a spike:\n{lit.stderr[-3000:]}")
@@ -176,6 +202,10 @@ def run_case(args):
             with open(path) as f:
                 files.append(f.read())
         check(files[0] == files[1], f"skip_batches.json: {files[0]!r}, Lightning's {files[1]!r}")
+        if ddp:  # the logged train_loss is rank 0's own: it had no spike, rank 1 stopped both
+            rank0 = [v for (_, _, key), v in csv_rows(ours) if key == "train_loss"]
+            check(first_spike(rank0, 5, init_args) is None,
+                  f"rank 0's losses spike at step {first_spike(rank0, 5, init_args)}: rank 1's decision is untested")
         print(f"both stopped at batch {spiked_batch(mine.stderr)} with the same rows; "
               f"{os.path.relpath(skip_file(ours, init_args), ours)}: {json.loads(files[0])}")
     else:

@@ -217,6 +217,8 @@ std::string instance(const JsonValue& entry, const char* module_path) {
         s += "{" + d + "}";
       } else if (name == "BackboneFinetuning" && key == "lambda_func" && value.is_string()) {
         s += value.str;  // a Python lambda (ltrt/python_lambda.hpp parsed it when ltgen read the spec)
+      } else if (name == "ThroughputMonitor" && key == "batch_size_fn" && value.is_string()) {
+        s += value.str;  // a lambda of the batch's first tensor (ThroughputMonitor::read checked it)
       } else {
         s += py(value);
       }

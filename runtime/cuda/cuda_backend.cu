@@ -534,6 +534,8 @@ class CudaBackend : public Backend {
     return *pinned_sums_;
   }
 
+  void synchronize() override { LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_)); }
+
   void predict(int n) override {
     train_rows_ = -1;
     stage_batch(n, nullptr);

@@ -19,6 +19,7 @@
 #include "ltrt/progress_bar.hpp"
 #include "ltrt/spike_detection.hpp"
 #include "ltrt/stochastic_weight_averaging.hpp"
+#include "ltrt/throughput_monitor.hpp"
 #include "ltrt/timer.hpp"
 #include "ltrt/weight_averaging.hpp"
 
@@ -95,18 +96,19 @@ namespace {
 const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer",
                                   "GradientAccumulationScheduler", "WeightAveraging", "EMAWeightAveraging",
                                   "StochasticWeightAveraging", "OnExceptionCheckpoint", "TQDMProgressBar",
-                                  "ModelSummary", "LearningRateFinder", "BackboneFinetuning", "SpikeDetection"};
+                                  "ModelSummary", "LearningRateFinder", "BackboneFinetuning", "SpikeDetection",
+                                  "ThroughputMonitor"};
 // The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
 const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer",
                                 "gradient_accumulation_scheduler", "weight_averaging", "weight_averaging",
                                 "stochastic_weight_avg", "on_exception_checkpoint", "progress.tqdm_progress",
-                                "model_summary", "lr_finder", "finetuning", "spike"};
+                                "model_summary", "lr_finder", "finetuning", "spike", "throughput_monitor"};
 // Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
 const char* const kNotYet[] = {"BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
                                "Checkpoint", "DeviceStatsMonitor",
                                "LambdaCallback", "ModelPruning",
                                "ProgressBar", "RichModelSummary", "RichProgressBar",
-                               "ThroughputMonitor", "Callback"};
+                               "Callback"};
 
 // isinstance(cb, Checkpoint)
 bool is_checkpoint(const Callback& cb) {
@@ -152,7 +154,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
                              " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
                              "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, "
                              "StochasticWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, ModelSummary, "
-                             "LearningRateFinder, BackboneFinetuning, SpikeDetection)");
+                             "LearningRateFinder, BackboneFinetuning, SpikeDetection, ThroughputMonitor)");
   }
   const json::Value* args = e.get("init_args");
   e.finish();
@@ -173,6 +175,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   if (name == "LearningRateFinder") return LearningRateFinder::read(init);
   if (name == "BackboneFinetuning") return BackboneFinetuning::read(init);
   if (name == "SpikeDetection") return SpikeDetection::read(init);
+  if (name == "ThroughputMonitor") return ThroughputMonitor::read(init);
   return Timer::read(init);
 }
 
@@ -378,6 +381,7 @@ LTRT_HOOK(on_train_batch_start)
 LTRT_HOOK(on_train_batch_end)
 LTRT_HOOK(on_validation_start)
 LTRT_HOOK(on_validation_epoch_start)
+LTRT_HOOK(on_validation_batch_end)
 LTRT_HOOK(on_validation_epoch_end)
 LTRT_HOOK(on_validation_end)
 LTRT_HOOK(on_train_epoch_end)

@@ -164,7 +164,8 @@ struct StepRow {
   std::int64_t epoch, step;
   float loss;
   double metric[kMaxMetrics];  // model.metrics' values
-  Metrics logged;  // a callback's own log call (LearningRateMonitor): no loss, no epoch column
+  Metrics logged;  // a callback's own log call (LearningRateMonitor): no loss, no epoch column ...
+  bool logged_epoch = false;  // ... unless it logged without a step (ThroughputMonitor's training rows)
 };
 
 // The launch against the spec: fit runs as many processes as trainer.devices x trainer.num_nodes
@@ -599,6 +600,7 @@ class Fit {
   std::unique_ptr<Loggers> loggers_;
   std::vector<StepRow> train_rows_;
   Metrics lr_logs_;
+  std::int64_t val_batches_total_ = 0;  // the epoch's validation batches (not the sanity check's)
   std::map<std::string, double> callback_metrics_;
   std::map<std::string, double> logged_metrics_;  // trainer.logged_metrics, kept for user hooks only
   CallbackContext ctx_;
@@ -841,6 +843,17 @@ void Fit::init_context() {
     }
   };
   c.log = &lr_logs_;
+  c.log_metrics = [this](const Metrics& metrics, std::optional<std::int64_t> step) {
+    if (!loggers_->enabled() || metrics.empty()) return;
+    // Rows wait with the steps' (train_rows_), in the order they were logged.
+    StepRow row{epoch_, step.value_or(batches_that_stepped_), 0.0f, {}, metrics};
+    row.logged_epoch = !step;  // log_metrics without a step adds the epoch column
+    train_rows_.push_back(std::move(row));
+    if constexpr (user_hooks::any)
+      for (const auto& [k, v] : metrics) logged_metrics_[k] = v;
+  };
+  c.clock = [this] { return elapsed(); };
+  c.synchronize = [this] { backend_->synchronize(); };
   if (group_.distributed()) {
     c.reduce_boolean = [this](bool value, bool all) { return group_.reduce_boolean(value, all); };
     c.broadcast = [this](bool value) { return group_.broadcast(value); };
@@ -1086,7 +1099,7 @@ void Fit::flush_train_rows() {
   take_callback_logs();
   for (const StepRow& r : train_rows_) {
     if (!r.logged.empty()) {
-      loggers_->log(r.logged, r.step, std::nullopt);
+      loggers_->log(r.logged, r.step, r.logged_epoch ? std::optional<std::int64_t>(r.epoch) : std::nullopt);
       continue;
     }
     Metrics m = {{step_loss_name_, static_cast<double>(r.loss)}};
@@ -1127,7 +1140,11 @@ void Fit::run_validation(bool sanity) {
       const ProfileScope profile(profiler_.get(), validation_step_action_.c_str());
       backend_->evaluate(n);
     }
-    LTRT_USER_HOOK(*this, on_validation_batch_end, (trainer_, b, backend_->eval_loss()))
+    if (!sanity) ++val_batches_total_;
+    ctx_.batch_rows = n;
+    ctx_.eval_batches_ready = b + 1;
+    ctx_.eval_batches_total = val_batches_total_;
+    LTRT_CALLBACKS_AND_HOOK(on_validation_batch_end, (trainer_, b, backend_->eval_loss()))
   }
   // The batches' weighted sums, read once (on a GPU they are summed on the device).
   const EvalSums sums = backend_->take_eval_sums();
@@ -1460,6 +1477,8 @@ void Fit::train_batch(std::int64_t b) {
   in_batch_end_ = true;
   // outputs["loss"] in Lightning is the closure's loss: divided by accumulate_grad_batches.
   ctx_.batch_idx = b;
+  ctx_.batch_rows = n;
+  ctx_.accumulating = !step;
   ctx_.batch_loss = [this, k] {
     fetch_step_metrics();
     return last_loss_ / static_cast<float>(k);
@@ -1714,6 +1733,8 @@ FitResult Fit::run_loops() {
     const bool finishing_last_batch = advance_end_pending_ && batch_in_epoch_ == num_train_batches_;
     const bool skip_plateau = resumed_epoch && !finishing_last_batch;
     epoch_open_ = true;
+    // The epoch loop's reset: the validation batches are counted per epoch (a resumed epoch's from 0).
+    if (!resumed_epoch) val_batches_total_ = 0;
     if (!(resumed_epoch && resumed_started_epoch_)) {
       LTRT_CALLBACKS_AND_HOOK(on_train_epoch_start, (trainer_))
       take_callback_logs();

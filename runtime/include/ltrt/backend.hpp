@@ -92,6 +92,8 @@ class Backend {
   virtual R2Sums take_eval_r2() = 0;
   // Eval-mode forward into the host arena's output buffer.
   virtual void predict(int n) = 0;
+  // Waits for the work queued on the device (nothing to wait for on the CPU).
+  virtual void synchronize() {}
 
   // The training step in pieces, for user hooks that run inside it (ltrt/hook_calls.hpp's
   // in_step): forward and loss in train mode, waiting for the loss (a hook receives it); the

@@ -1,7 +1,7 @@
 // Lightning's callbacks (lightning.pytorch.callbacks, 2.x) as runtime units:
 // EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer,
 // GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, StochasticWeightAveraging and
-// SpikeDetection (and OnExceptionCheckpoint, TQDMProgressBar, ModelSummary). The spec lists
+// SpikeDetection, ThroughputMonitor (and OnExceptionCheckpoint, TQDMProgressBar, ModelSummary). The spec lists
 // them as LightningCLI does:
 //
 //   "trainer": {"callbacks": [{"class_path": "EarlyStopping",
@@ -42,6 +42,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -69,10 +70,19 @@ struct CallbackContext {
   bool val_loop_has_run = false;          // fit_loop.epoch_loop.val_loop._has_run (ModelCheckpoint: missing monitor is an error then)
   bool is_last_batch = false;             // batch_progress.is_last_batch: the loader's last batch of the epoch
   std::int64_t batch_idx = 0;             // on_train_batch_end's batch_idx: the batch's index in its epoch
+  std::int64_t batch_rows = 0;            // the rows of the batch whose *_batch_end this is
+  bool accumulating = false;              // on_train_batch_end: fit_loop._should_accumulate() (no step yet)
+  // In a validation: its batches so far (batch_progress.current.ready) and the training epoch's so
+  // far (batch_progress.total.ready: every validation's of the epoch, the sanity check's aside).
+  std::int64_t eval_batches_ready = 0;
+  std::int64_t eval_batches_total = 0;
   // on_train_batch_end's outputs["loss"]: the step's loss divided by accumulate_grad_batches (a GPU
   // step's is read back when asked for).
   std::function<float()> batch_loss;
   double elapsed_seconds = 0;             // a monotonic clock, seconds (time.monotonic() for Timer and train_time_interval)
+  std::function<double()> clock;          // ... read now (elapsed_seconds is the hook's start)
+  double now() const { return clock ? clock() : elapsed_seconds; }
+  std::function<void()> synchronize;      // waits for the device's queued work (GPU); unset: nothing to wait for
   // trainer.callback_metrics: train_loss, val_loss, val_acc, ... (float32 values in Lightning: the callbacks
   // compare and format them as floats). LearningRateMonitor adds its lr-* values to it, as Lightning does.
   // Read and write it through metrics(): the last training step's values may still be on the GPU.
@@ -133,6 +143,14 @@ struct CallbackContext {
   // step = batches_that_stepped (Lightning calls logger.log_metrics(stats, step=_batches_that_stepped);
   // no "epoch" column is added for them).
   std::vector<std::pair<std::string, double>>* log = nullptr;
+  // Lightning's logger_connector.log_metrics(metrics, step): with a step, a row at it; without, a row
+  // with the epoch column at batches_that_stepped. Unset: nothing is logged.
+  std::function<void(const std::vector<std::pair<std::string, double>>&, std::optional<std::int64_t>)> log_metrics;
+  // Lightning's should_update_logs for `step` (batches_that_stepped + 1 in training, the evaluation's
+  // batches so far in one): a multiple of log_every_n_steps (never when it is 0), or stopping.
+  bool should_update_logs(std::int64_t step) const {
+    return log_every_n_steps != 0 && (step % log_every_n_steps == 0 || (should_stop && *should_stop));
+  }
   // Lightning's rank_zero_info / log.info and rank_zero_warn. Unset: written to stderr.
   std::function<void(const std::string& message)> info;
   std::function<void(const std::string& message)> warn;
@@ -173,6 +191,7 @@ class Callback {
   virtual void on_train_batch_end(const CallbackContext&) {}
   virtual void on_validation_start(const CallbackContext&) {}
   virtual void on_validation_epoch_start(const CallbackContext&) {}
+  virtual void on_validation_batch_end(const CallbackContext&) {}
   virtual void on_validation_epoch_end(const CallbackContext&) {}
   virtual void on_validation_end(const CallbackContext&) {}
   virtual void on_train_epoch_end(const CallbackContext&) {}
@@ -259,6 +278,7 @@ class Callbacks {
   void on_train_batch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_validation_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_validation_epoch_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_validation_batch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_validation_epoch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_validation_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_train_epoch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);

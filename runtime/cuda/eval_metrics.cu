@@ -599,12 +599,8 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       continue;
     }
     if (kind == MetricKind::r2_score) {
+      refuse_r2_single_row(shape, n);  // an object's forward computes the batch's value too
       if (shape.r2_object(k)) continue;  // an object's is the epoch's, on the host
-      if (n < 2) {
-        R2Sums one;  // r2_score's refusal of a single row, as the CPU's
-        one.rows = n;
-        r2_score(one, shape.per_row, shape.averages[k], "a batch");
-      }
       if (shape.per_row > kMaxR2Columns)
         throw Error("r2_score sums at most " + std::to_string(kMaxR2Columns) +
                     " output columns on the GPU; the model has " + std::to_string(shape.per_row));

@@ -238,6 +238,16 @@ double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average,
   return r2_value(sums.sums.data(), columns, sums.rows, average);
 }
 
+void refuse_r2_single_row(const MetricsShape& shape, std::int64_t n) {
+  if (n >= 2) return;
+  for (int k = 0; k < shape.count; ++k)
+    if (shape.kinds[k] == MetricKind::r2_score) {
+      R2Sums one;
+      one.rows = n;
+      r2_score(one, shape.per_row, shape.averages[k], "a batch");
+    }
+}
+
 const char* metric_suffix(MetricKind kind) {
   switch (kind) {
     case MetricKind::accuracy: return "acc";

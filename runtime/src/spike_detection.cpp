@@ -8,6 +8,7 @@
 #include "ltrt/config_reader.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/fs.hpp"
+#include "ltrt/process_group.hpp"
 
 namespace ltrt {
 
@@ -33,7 +34,9 @@ std::string json_list(const std::vector<std::int64_t>& items) {
 }  // namespace
 
 SpikeDetection::SpikeDetection(Options options)
-    : o_(std::move(options)), slots_(static_cast<std::size_t>(o_.window), 0.0f) {
+    : o_(std::move(options)),
+      slots_(static_cast<std::size_t>(o_.window), 0.0f),
+      weights_(static_cast<std::size_t>(o_.window), 0.0f) {
   if (o_.window < 1) throw Error("SpikeDetection: window must be a positive integer");
 }
 
@@ -50,6 +53,12 @@ std::unique_ptr<SpikeDetection> SpikeDetection::read(ConfigObject& a) {
       a.fail("exclude_batches_path", "expected a path (a file ending in .json, or a folder for skip_batches.json) "
                                      "or null, got " + describe(*p));
     o.exclude_batches_path = p->str;
+    // Lightning makes the file's folder with os.makedirs(os.path.dirname(path)), which fails for ''.
+    const std::string& path = p->str;
+    if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0 &&
+        std::filesystem::path(path).parent_path().empty())
+      a.fail("exclude_batches_path", "a file without a folder (" + path + ") makes Lightning's SpikeDetection fail "
+                                     "to write it (os.makedirs('')): write ./" + path);
   }
   o.finite_only = a.boolean("finite_only", true);
   a.finish();
@@ -62,7 +71,7 @@ float SpikeDetection::running_mean() const {
   float value = 0.0f, weight = 0.0f;
   for (std::size_t i = 0; i < slots_.size(); ++i) {
     value = slots_[i] + value;
-    weight = (static_cast<std::int64_t>(i) < seen_ ? 1.0f : 0.0f) + weight;
+    weight = weights_[i] + weight;
   }
   return value / weight;
 }
@@ -89,23 +98,34 @@ bool SpikeDetection::is_spike(float loss) const {
 void SpikeDetection::on_train_batch_end(const CallbackContext& ctx) {
   const float loss = ctx.batch_loss ? ctx.batch_loss() : NAN;
   const std::int64_t batch = ctx.batch_idx;
+  if (!path_) path_ = skip_path(ctx.default_root_dir);  // Lightning resolves it at the first batch
   const bool spike = batch >= o_.warmup && is_spike(loss);
   if (ctx.reduce_decision(spike, false)) {  // any rank's spike stops every rank
     // The batch and the one before it: either may have led the weights astray.
     bad_batches_.push_back(batch - 1);
     bad_batches_.push_back(batch);
-    const std::string path = skip_path(ctx.default_root_dir);
+    const std::string& path = *path_;
     if (ctx.is_global_zero) {
       const std::filesystem::path parent = std::filesystem::path(path).parent_path();
       if (!parent.empty()) std::filesystem::create_directories(parent);
       write_file_atomic(path, json_list(bad_batches_));
     }
-    throw Error("TrainingSpikeException: Training spike detected in batch " + std::to_string(batch) +
-                " (the batches to skip are listed in " + path + ")");
+    // Every rank raises it at this batch (the decision is shared): the launch ends once all have
+    // finished their on_exception and logs, rank 0 saying why.
+    throw AgreedError("TrainingSpikeException: Training spike detected in batch " + std::to_string(batch) +
+                      " (the batches to skip are listed in " + path + ")");
   }
   const bool finite_everywhere = o_.finite_only || ctx.reduce_decision(std::isfinite(loss), true);
   if (!finite_everywhere) return;
-  slots_[static_cast<std::size_t>(seen_ % o_.window)] = loss;  // MeanMetric of one loss: its value, weight 1
+  // Running.update: a fresh MeanMetric's states for the loss, in the next slot.
+  const auto slot = static_cast<std::size_t>(seen_ % o_.window);
+  const bool nan = std::isnan(loss);
+  if (nan && !warned_nan_ && ctx.is_global_zero) {
+    ctx.emit_warning("Encountered `nan` values in tensor. Will be removed.");
+    warned_nan_ = true;
+  }
+  slots_[slot] = nan ? 0.0f : loss;
+  weights_[slot] = nan ? 0.0f : 1.0f;
   ++seen_;
   last_val_ = loss;
 }
@@ -120,12 +140,14 @@ json::Value SpikeDetection::state() const {
   json::Value bad = json::Value::make_array();
   for (std::int64_t b : bad_batches_) bad.push(json::Value::make_integer(b));
   s.set("bad_batches", std::move(bad));
-  s.set("bad_batches_path",
-        o_.exclude_batches_path ? json::Value::make_string(*o_.exclude_batches_path) : json::Value::make_null());
+  const std::optional<std::string>& path = path_ ? path_ : o_.exclude_batches_path;
+  s.set("bad_batches_path", path ? json::Value::make_string(*path) : json::Value::make_null());
   json::Value running = json::Value::make_object();  // torchmetrics saves none of it: ltgen's own keys
-  json::Value slots = json::Value::make_array();
+  json::Value slots = json::Value::make_array(), weights = json::Value::make_array();
   for (float v : slots_) slots.push(state_number(v));
+  for (float w : weights_) weights.push(state_number(w));
   running.set("slots", std::move(slots));
+  running.set("weights", std::move(weights));
   running.set("seen", json::Value::make_integer(seen_));
   s.set("running", std::move(running));
   s.set("mean", json::Value::make_object());
@@ -137,10 +159,12 @@ void SpikeDetection::load_state(const json::Value& s) {
   const json::Value* bad = s.find("bad_batches");
   const json::Value* running = s.find("running");
   const json::Value* slots = running ? running->find("slots") : nullptr;
+  const json::Value* weights = running ? running->find("weights") : nullptr;
   const json::Value* seen = running ? running->find("seen") : nullptr;
-  if (!last || !bad || !bad->is_array() || !slots || !slots->is_array() || !seen || !seen->is_integer ||
-      seen->integer < 0)
-    throw Error("SpikeDetection state: 'last_val', 'bad_batches' or 'running' (slots, seen) is missing or malformed");
+  if (!last || !bad || !bad->is_array() || !slots || !slots->is_array() || !weights || !weights->is_array() ||
+      weights->items.size() != slots->items.size() || !seen || !seen->is_integer || seen->integer < 0)
+    throw Error("SpikeDetection state: 'last_val', 'bad_batches' or 'running' (slots, weights, seen) is missing or "
+                "malformed");
   if (slots->items.size() != slots_.size())
     throw Error("SpikeDetection state: the checkpoint's window holds " + std::to_string(slots->items.size()) +
                 " losses, this run's window is " + std::to_string(slots_.size()));
@@ -150,8 +174,10 @@ void SpikeDetection::load_state(const json::Value& s) {
     if (!b.is_integer) throw Error("SpikeDetection state: 'bad_batches' holds " + describe(b));
     bad_batches_.push_back(b.integer);
   }
-  for (std::size_t i = 0; i < slots_.size(); ++i)
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
     slots_[i] = static_cast<float>(read_state_number(slots->items[i], "SpikeDetection state 'running'"));
+    weights_[i] = static_cast<float>(read_state_number(weights->items[i], "SpikeDetection state 'running'"));
+  }
   seen_ = seen->integer;
 }
 

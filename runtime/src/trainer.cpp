@@ -1413,6 +1413,8 @@ void Fit::train_batch(std::int64_t b) {
     const ProfileScope profile(profiler_.get(), "[_TrainingEpochLoop].train_dataloader_next");
     n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
   }
+  // torchmetrics' r2_score raises inside training_step, before its backward.
+  if (n < 2) refuse_r2_single_row(metrics_shape(model_), n);
   // Lightning's run_training_batch: the optimization, from training_step to the optimizer's step.
   if (profiler_) profiler_->start("run_training_batch");
   const std::int64_t k = t_.accumulate_grad_batches;

@@ -6,7 +6,7 @@ Lightning, each in a folder of its own. Checked:
     batch N"), write the same skip_batches.json (the same path under default_root_dir, or the
     given one) and log the same metrics.csv rows up to there (values within 1e-4); without one,
     both finish with the same rows and the last checkpoint's SpikeDetection state (last_val,
-    bad_batches, mode, warmup, atol, rtol) equal to Lightning's;
+    bad_batches, mode, warmup, atol, rtol, bad_batches_path) equal to Lightning's;
   - a fit resumed from the program's checkpoint ends with the uninterrupted one's detector state
     (Lightning 2.6 cannot resume one: its load_state_dict reads an attribute SpikeDetection lacks).
 
@@ -137,7 +137,8 @@ def lightning_state(lightning_python, path, work):
         f.write("import json, sys, torch\n"
                 "s = torch.load(sys.argv[1], weights_only=False)['callbacks']['SpikeDetection']\n"
                 "s['last_val'] = float(s['last_val'])\n"
-                "print(json.dumps({k: s[k] for k in ('last_val', 'bad_batches', 'mode', 'warmup', 'atol', 'rtol')}))\n")
+                "print(json.dumps({k: s[k] for k in ('last_val', 'bad_batches', 'mode', 'warmup', 'atol', 'rtol',\n"
+                "                                     'bad_batches_path')}))\n")
     proc = subprocess.run([lightning_python, reader, path], capture_output=True, text=True, timeout=300)
     check(proc.returncode == 0, f"reading Lightning's checkpoint failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout)

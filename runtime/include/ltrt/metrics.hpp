@@ -126,6 +126,10 @@ LTRT_HOST_DEVICE inline float r2_value(const float* sums, std::int64_t columns, 
 }
 // r2 of `sums`, refusing fewer than two rows with torchmetrics' reason; `what` names them.
 double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average, const std::string& what);
+struct MetricsShape;
+// A batch of n rows for a model with an r2_score (functional or Metric object, whose forward scores
+// the batch): refused below two rows, as torchmetrics raises inside the step.
+void refuse_r2_single_row(const MetricsShape& shape, std::int64_t n);
 
 // precision, recall and f1_score of one batch, as torchmetrics' functional ones (zero_division 0)
 // compute them from its stat scores, which read the buffers as accuracy does: per class, its true

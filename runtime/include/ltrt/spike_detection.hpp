@@ -52,10 +52,14 @@ class SpikeDetection : public Callback {
   bool is_spike(float loss) const;
 
   Options o_;
-  std::vector<float> slots_;        // the window's losses by slot (seen % window); 0 where none yet
+  // The window's MeanMetric states by slot (seen % window): a loss and weight 1, or 0 and 0 where
+  // none is yet or the loss was NaN (MeanMetric drops NaN, with a warning).
+  std::vector<float> slots_, weights_;
   std::int64_t seen_ = 0;           // losses added to the window
-  float last_val_ = 0.0f;           // the last loss added (0.0 before any)
+  float last_val_ = 0.0f;           // the last loss added, NaN too (0.0 before any)
   std::vector<std::int64_t> bad_batches_;
+  std::optional<std::string> path_; // the file, once a batch resolved it (Lightning saves it so)
+  bool warned_nan_ = false;
 };
 
 }  // namespace ltrt

@@ -208,18 +208,19 @@ ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, M
 }
 
 void R2Sums::add(const float* out, const float* target, std::int64_t n, std::int64_t columns) {
-  const std::size_t w = static_cast<std::size_t>(columns);
-  std::vector<double> batch(3 * w, 0.0);
-  for (std::int64_t r = 0; r < n; ++r)
-    for (std::size_t c = 0; c < w; ++c) {
-      const float y = target[static_cast<std::size_t>(r) * w + c];
-      const float residual = y - out[static_cast<std::size_t>(r) * w + c];
-      batch[c] += y;
-      batch[w + c] += y * y;  // target * target in float32, summed
-      batch[2 * w + c] += residual * residual;
-    }
+  // _r2_score_update: torch.sum(target, 0), torch.sum(target * target, 0), torch.sum(residual * residual, 0)
+  const std::size_t count = static_cast<std::size_t>(n * columns);
+  std::vector<float> squares(count), residual_squares(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    squares[i] = target[i] * target[i];
+    const float residual = target[i] - out[i];
+    residual_squares[i] = residual * residual;
+  }
   R2Sums b;
-  b.sums.assign(batch.begin(), batch.end());  // each rounded once to float32
+  b.sums.resize(3 * static_cast<std::size_t>(columns));
+  torch_column_sums(target, n, columns, b.sums.data());
+  torch_column_sums(squares.data(), n, columns, b.sums.data() + columns);
+  torch_column_sums(residual_squares.data(), n, columns, b.sums.data() + 2 * columns);
   b.rows = n;
   add(b);
 }

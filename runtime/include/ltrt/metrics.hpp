@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ltrt/cascade_sum.hpp"
 #include "ltrt/host_device.hpp"
 #include "ltrt/model.hpp"
 
@@ -70,9 +71,9 @@ ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, M
 
 // r2_score (torchmetrics' r2_score and R2Score) of predictions against float targets of `columns`
 // outputs a row ((N,) or (N, columns)) needs, per column, its targets' sum, their squares' sum and
-// the residuals' squares' sum (rss), and the rows. A batch's sums are float32 (summed in float64
-// here and rounded once; torch's float32 sums agree to rounding); a Metric object adds its batches'
-// in float32, as R2Score's states are, and DDP's ranks' too.
+// the residuals' squares' sum (rss), and the rows. A batch's sums are torch.sum(..., dim=0)'s, in
+// its float32 order (ltrt/cascade_sum.hpp; the GPU sums in float64 and rounds once); a Metric
+// object adds its batches' in float32, as R2Score's states are, and DDP's ranks' too.
 constexpr std::int64_t kMaxR2Columns = 65536;  // output columns the CUDA backend sums a batch of
 struct R2Sums {
   std::vector<float> sums;  // 3 x columns: the targets', their squares', the residuals' squares'
@@ -98,31 +99,24 @@ LTRT_HOST_DEVICE inline float r2_column(float sum, float squares, float rss, std
   return 1.0f - rss / *tss;
 }
 // r2 of R2Sums' layout over `rows` rows (at least 2: torchmetrics refuses fewer): the columns'
-// mean (uniform_average), or with variance_weighted each column's r2 times its tss over their sum.
-// Each term in float32, their sum in float64 rounded once (torch's float32 sum agrees to rounding).
+// mean (uniform_average: torch.mean, their torch.sum over the count), or with variance_weighted
+// torch.sum(tss / torch.sum(tss) * r2), in float32 and torch's order of sums.
 LTRT_HOST_DEVICE inline float r2_value(const float* sums, std::int64_t columns, std::int64_t rows,
                                        MetricAverage average) {
-  double total = 0;
-  if (average == MetricAverage::variance_weighted) {
-    double tss_total = 0;
-    for (std::int64_t c = 0; c < columns; ++c) {
-      float tss;
-      r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, &tss);
-      tss_total += tss;
-    }
-    const float tss_sum = static_cast<float>(tss_total);
-    for (std::int64_t c = 0; c < columns; ++c) {
-      float tss;
-      const float r2 = r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, &tss);
-      total += tss / tss_sum * r2;
-    }
-    return static_cast<float>(total);
-  }
-  for (std::int64_t c = 0; c < columns; ++c) {
+  auto r2 = [=](std::int64_t c) {
     float tss;
-    total += r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, &tss);
+    return r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, &tss);
+  };
+  if (average == MetricAverage::variance_weighted) {
+    auto tss = [=](std::int64_t c) {
+      float t;
+      r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, &t);
+      return t;
+    };
+    const float tss_sum = torch_sum(tss, columns);
+    return torch_sum([=](std::int64_t c) { return tss(c) / tss_sum * r2(c); }, columns);
   }
-  return static_cast<float>(total) / static_cast<float>(columns);
+  return torch_sum(r2, columns) / static_cast<float>(columns);
 }
 // r2 of `sums`, refusing fewer than two rows with torchmetrics' reason; `what` names them.
 double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average, const std::string& what);

@@ -99,7 +99,8 @@ TEST(Callbacks, ErrorsNameThePathWithDidYouMean) {
             "trainer.callbacks[0].class_path:1:43: unknown callback class 'EarlyStoping'; did you mean "
             "'EarlyStopping'? (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
             "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, StochasticWeightAveraging, "
-            "OnExceptionCheckpoint, TQDMProgressBar, ModelSummary, LearningRateFinder, BackboneFinetuning)");
+            "OnExceptionCheckpoint, TQDMProgressBar, ModelSummary, LearningRateFinder, BackboneFinetuning, "
+            "SpikeDetection, ThroughputMonitor)");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "lightning.pytorch.callbacks.RichProgressBar"}]}})"),
             "trainer.callbacks[0].class_path:1:43: the callback RichProgressBar is not supported yet (see README, "
             "'Not supported yet')");
@@ -107,7 +108,7 @@ TEST(Callbacks, ErrorsNameThePathWithDidYouMean) {
             "trainer.callbacks[0].class_path:1:43: unknown callback class 'my.module.Callback' (supported: "
             "EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, GradientAccumulationScheduler, "
             "WeightAveraging, EMAWeightAveraging, StochasticWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, "
-            "ModelSummary, LearningRateFinder, BackboneFinetuning)");
+            "ModelSummary, LearningRateFinder, BackboneFinetuning, SpikeDetection, ThroughputMonitor)");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "Timer", "init_arg": {}}]}})"),
             "trainer.callbacks[0].init_arg:1:52: unknown key 'init_arg'; did you mean 'init_args'?");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"init_args": {}}]}})"),

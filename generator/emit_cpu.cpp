@@ -513,6 +513,12 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       w.line("static const std::int64_t kMetricTopK[] = {" + top_k + "};  // their top_k");
       w.line("m.metric_top_k = kMetricTopK;");
     }
+    if (std::any_of(spec.metric_adjusted.begin(), spec.metric_adjusted.end(), [](std::int64_t k) { return k > 0; })) {
+      std::string adjusted;
+      for (std::int64_t k : spec.metric_adjusted) adjusted += (adjusted.empty() ? "" : ", ") + std::to_string(k);
+      w.line("static const std::int64_t kMetricAdjusted[] = {" + adjusted + "};  // r2_score's adjusted");
+      w.line("m.metric_adjusted = kMetricAdjusted;");
+    }
   }
   if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");
   if (spec.log_on_epoch) w.line("m.log_on_epoch = true;  // model.log: train_loss_epoch besides train_loss_step");

@@ -358,8 +358,12 @@ bool is_error(const std::string& metric) { return metric.find("error") != std::s
 // The metrics over regression outputs and their float targets as they are: the errors and r2_score.
 bool compares_values(const std::string& metric) { return is_error(metric) || metric == "r2_score"; }
 std::string metric_arguments(const Spec& spec, size_t k) {
-  if (spec.metrics[k] == "r2_score")
-    return spec.metric_averages[k] == "uniform_average" ? "" : "multioutput=\"" + spec.metric_averages[k] + "\"";
+  if (spec.metrics[k] == "r2_score") {
+    std::string args = spec.metric_adjusted[k] ? "adjusted=" + std::to_string(spec.metric_adjusted[k]) : "";
+    if (spec.metric_averages[k] != "uniform_average")
+      args += (args.empty() ? "" : ", ") + ("multioutput=\"" + spec.metric_averages[k] + "\"");
+    return args;
+  }
   if (is_error(spec.metrics[k])) return "";
   if (spec.target.dtype != DType::i64) return "task=\"binary\"";
   std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes);

@@ -272,9 +272,8 @@ JsonValue model_schema() {
   JsonValue multioutput = type_of("string");  // r2_score's
   multioutput.set("enum", strings({"uniform_average", "variance_weighted"}));
   score_props.set("multioutput", multioutput);
-  JsonValue adjusted = type_of("integer");  // r2_score's; only 0 yet
+  JsonValue adjusted = type_of("integer");  // r2_score's independent regressors
   adjusted.set("minimum", JsonValue::make_integer(0));
-  adjusted.set("maximum", JsonValue::make_integer(0));
   score_props.set("adjusted", adjusted);
   score.set("properties", score_props);
   score.set("required", strings({"name"}));

@@ -688,6 +688,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       std::string average = "micro";
       bool module = false;
       std::int64_t top_k = 1;
+      std::int64_t adjusted = 0;
       if (entry->kind == Kind::object) {
         ltrt::ConfigObject o(*entry, path);
         const JsonValue& name = o.require("name");
@@ -708,8 +709,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
             o.fail("multioutput", "\"raw_values\" is a score per output column, and self.log logs one number: "
                                   "use \"uniform_average\" (the default) or \"variance_weighted\"");
           average = o.string("multioutput", "uniform_average", {"uniform_average", "variance_weighted"});
-          if (o.integer("adjusted", 0, 0) != 0)
-            o.fail("adjusted", "the adjusted r2 score is not supported yet: remove it (0, the default, is r2)");
+          adjusted = o.integer("adjusted", 0, 0);  // the independent regressors of the adjusted r2
         } else {
           for (const char* key : {"multioutput", "adjusted"})
             if (o.get(key)) o.fail(key, std::string("only r2_score takes '") + key + "': remove it");
@@ -743,6 +743,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                   ": list each metric once");
       spec.metrics.push_back(name.str);
       spec.metric_top_k.push_back(top_k);
+      spec.metric_adjusted.push_back(adjusted);
       spec.metric_averages.push_back(average);
       spec.metric_modules.push_back(module);
       spec.metrics_pos.push_back(name.pos);

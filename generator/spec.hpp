@@ -139,6 +139,7 @@ struct Spec {
   std::vector<std::string> metric_averages;
   std::vector<bool> metric_modules;  // logged as torchmetrics Metric objects (epoch values from the epoch's counts)
   std::vector<std::int64_t> metric_top_k;  // accuracy's top_k (1 for the others)
+  std::vector<std::int64_t> metric_adjusted;  // r2_score's adjusted (0 for the others)
   std::vector<ltrt::json::Pos> metrics_pos;
   bool sync_dist = false;             // model.log.sync_dist: logged values averaged over DDP's ranks
   bool log_on_epoch = false;          // model.log.on_epoch: training values logged per epoch too

@@ -468,9 +468,9 @@ __global__ void __launch_bounds__(kThreads) sum_r2_kernel(const float* __restric
 }
 
 // Adds the batch's r2 (metrics.hpp's r2_value of r2_batch) to metric k's sum.
-__global__ void add_r2_kernel(EvalSums* __restrict__ sums, int k, MetricAverage average, std::int64_t columns,
-                              int n) {
-  sums->metric[k] += static_cast<double>(r2_value(r2_batch, columns, n, average)) * n;  // WeightedMean::add
+__global__ void add_r2_kernel(EvalSums* __restrict__ sums, int k, MetricAverage average, std::int64_t adjusted,
+                              std::int64_t columns, int n) {
+  sums->metric[k] += static_cast<double>(r2_value(r2_batch, columns, n, average, adjusted)) * n;  // WeightedMean::add
 }
 
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
@@ -607,7 +607,8 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       sum_r2_kernel<<<static_cast<unsigned>(shape.per_row), kThreads, 0, ctx.stream>>>(
           out, static_cast<const float*>(target), n, shape.per_row);
       LTRT_CUDA_CHECK_LAUNCH("sum_r2_kernel");
-      add_r2_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, shape.averages[k], shape.per_row, n);
+      warn_adjusted_r2_fallback(n, shape.adjusted[k]);
+      add_r2_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, shape.averages[k], shape.adjusted[k], shape.per_row, n);
       LTRT_CUDA_CHECK_LAUNCH("add_r2_kernel");
       continue;
     }

@@ -8,6 +8,8 @@
 
 #include "ltrt/error.hpp"
 
+#include <cstdio>
+
 namespace ltrt {
 
 namespace {
@@ -231,12 +233,26 @@ void R2Sums::add(const R2Sums& other) {
   rows += other.rows;
 }
 
-double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average, const std::string& what) {
+void warn_adjusted_r2_fallback(std::int64_t rows, std::int64_t adjusted) {
+  if (adjusted == 0 || adjusted < rows - 1) return;
+  static bool warned[2] = {false, false};
+  const bool more = adjusted > rows - 1;
+  if (warned[more]) return;
+  warned[more] = true;
+  std::fprintf(stderr, "UserWarning: %s\n",
+               more ? "More independent regressions than data points in adjusted r2 score. Falls back to standard r2 "
+                      "score."
+                    : "Division by zero in adjusted r2 score. Falls back to standard r2 score.");
+}
+
+double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average, const std::string& what,
+                std::int64_t adjusted) {
   if (sums.rows < 2)
     throw Error("r2_score over " + what + " of " + std::to_string(sums.rows) +
                 " row: torchmetrics needs at least two samples to calculate r2 score (Lightning stops there); "
                 "choose a batch_size that leaves no batch of one row, or set data.drop_last");
-  return r2_value(sums.sums.data(), columns, sums.rows, average);
+  warn_adjusted_r2_fallback(sums.rows, adjusted);
+  return r2_value(sums.sums.data(), columns, sums.rows, average, adjusted);
 }
 
 void refuse_r2_single_row(const MetricsShape& shape, std::int64_t n) {
@@ -278,6 +294,7 @@ MetricsShape metrics_shape(const ModelDef& model) {
     s.averages[k] = model.metric_averages ? model.metric_averages[k] : MetricAverage::micro;
     s.modules[k] = model.metric_modules ? model.metric_modules[k] : false;
     s.top_k[k] = model.metric_top_k ? model.metric_top_k[k] : 1;
+    s.adjusted[k] = model.metric_adjusted ? model.metric_adjusted[k] : 0;
   }
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
@@ -333,7 +350,7 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
     } else if (kind == MetricKind::r2_score) {
       R2Sums sums;  // a Metric object's batch value too (its forward)
       sums.add(out, static_cast<const float*>(target), n, s.per_row);
-      values[k] = r2_score(sums, s.per_row, s.averages[k], "a batch");
+      values[k] = r2_score(sums, s.per_row, s.averages[k], "a batch", s.adjusted[k]);
     } else {
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, kind).value();
     }

@@ -312,7 +312,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     m.push_back({prefix + "_loss", static_cast<float>(sums.loss / rows)});
     for (int k = 0; k < model.num_metrics; ++k) {
       const double value = shape.scored(k)      ? ranked_score(shape.kinds[k], shape.accuracy, shape.averages[k], scores)
-                           : shape.r2_object(k) ? r2_score(r2, shape.per_row, shape.averages[k], "the " + prefix + " epoch")
+                           : shape.r2_object(k) ? r2_score(r2, shape.per_row, shape.averages[k], "the " + prefix + " epoch", shape.adjusted[k])
                            : shape.counted(k)   ? stats_score(shape, k, counts)
                            : shape.modules[k] ? error_objects[k]
                                               : sums.metric[k] / rows;

@@ -305,6 +305,23 @@ TEST(CudaEvalMetrics, R2ScoreByColumn) {
       EXPECT_NEAR(sums.metric[0], cpu[0] * n, 2e-6 * n);
     }
   }
+  // The adjusted r2 with 5 regressors: 1 - (1 - r2) * (n - 1) / (n - 6), from the CPU's r2.
+  const ltrt::MetricsShape plain{1, {MetricKind::r2_score}, {MetricAverage::uniform_average},
+                                 ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns};
+  ltrt::MetricsShape adjusted = plain;
+  adjusted.adjusted[0] = 5;
+  double r2_plain[ltrt::kMaxMetrics], r2_adjusted[ltrt::kMaxMetrics];
+  ltrt::count_metrics(plain, out.data(), target.data(), n, r2_plain);
+  ltrt::count_metrics(adjusted, out.data(), target.data(), n, r2_adjusted);
+  const float scaled = (1.0f - static_cast<float>(r2_plain[0])) * static_cast<float>(n - 1);
+  EXPECT_EQ(r2_adjusted[0], 1.0f - scaled / static_cast<float>(n - 6));
+  EXPECT_LT(r2_adjusted[0], r2_plain[0]);
+  const ltrt::EvalSums adjusted_sums = device_sums(adjusted, out, target.data(), target.size() * sizeof(float), n, "forward");
+  EXPECT_NEAR(adjusted_sums.metric[0], r2_adjusted[0] * n, 2e-6 * n);
+  // Regressors past the rows: r2 as it is (torchmetrics falls back, with a warning).
+  adjusted.adjusted[0] = n;
+  ltrt::count_metrics(adjusted, out.data(), target.data(), n, r2_adjusted);
+  EXPECT_EQ(r2_adjusted[0], r2_plain[0]);
   // torchmetrics refuses a batch of one row: both say so.
   const ltrt::MetricsShape shape{1, {MetricKind::r2_score}, {MetricAverage::uniform_average},
                                  ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns};

@@ -98,11 +98,21 @@ LTRT_HOST_DEVICE inline float r2_column(float sum, float squares, float rss, std
   if (r2_near_zero(*tss)) return 0.0f;
   return 1.0f - rss / *tss;
 }
+LTRT_HOST_DEVICE inline float adjust_r2(float r2, std::int64_t rows, std::int64_t adjusted) {
+  if (adjusted == 0 || adjusted >= rows - 1) return r2;
+  const float scaled = (1.0f - r2) * static_cast<float>(rows - 1);
+  return 1.0f - scaled / static_cast<float>(rows - adjusted - 1);
+}
+// torchmetrics' warning where `adjusted` leaves r2 as it is, on stderr once (Python shows a warning
+// once), over `rows` rows.
+void warn_adjusted_r2_fallback(std::int64_t rows, std::int64_t adjusted);
 // r2 of R2Sums' layout over `rows` rows (at least 2: torchmetrics refuses fewer): the columns'
 // mean (uniform_average: torch.mean, their torch.sum over the count), or with variance_weighted
 // torch.sum(tss / torch.sum(tss) * r2), in float32 and torch's order of sums.
+// With `adjusted` k regressors (below rows - 1), the adjusted r2: 1 - (1 - r2) * (rows - 1) / (rows -
+// k - 1) in float32; from rows - 1 up torchmetrics falls back to r2 (adjusted_r2_fallback warns).
 LTRT_HOST_DEVICE inline float r2_value(const float* sums, std::int64_t columns, std::int64_t rows,
-                                       MetricAverage average) {
+                                       MetricAverage average, std::int64_t adjusted = 0) {
   auto r2 = [=](std::int64_t c) {
     float tss;
     return r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, &tss);
@@ -114,12 +124,15 @@ LTRT_HOST_DEVICE inline float r2_value(const float* sums, std::int64_t columns, 
       return t;
     };
     const float tss_sum = torch_sum(tss, columns);
-    return torch_sum([=](std::int64_t c) { return tss(c) / tss_sum * r2(c); }, columns);
+    const float weighted = torch_sum([=](std::int64_t c) { return tss(c) / tss_sum * r2(c); }, columns);
+    return adjust_r2(weighted, rows, adjusted);
   }
-  return torch_sum(r2, columns) / static_cast<float>(columns);
+  return adjust_r2(torch_sum(r2, columns) / static_cast<float>(columns), rows, adjusted);
 }
 // r2 of `sums`, refusing fewer than two rows with torchmetrics' reason; `what` names them.
-double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average, const std::string& what);
+// With `adjusted`, the adjusted r2, warning once (on stderr) where torchmetrics falls back to r2.
+double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average, const std::string& what,
+                std::int64_t adjusted = 0);
 struct MetricsShape;
 // A batch of n rows for a model with an r2_score (functional or Metric object, whose forward scores
 // the batch): refused below two rows, as torchmetrics raises inside the step.
@@ -254,6 +267,7 @@ struct MetricsShape {
   std::int64_t per_row;             // a sample's output elements, each against a target (the errors)
   bool modules[kMaxMetrics];        // torchmetrics' Metric objects (ModelDef::metric_modules)
   std::int64_t top_k[kMaxMetrics];  // each one's top_k (ModelDef::metric_top_k), else 1 (0 counts as 1)
+  std::int64_t adjusted[kMaxMetrics];  // r2_score's adjusted (ModelDef::metric_adjusted), else 0
   // Metric k is a Metric object that counts stat scores (accuracy, precision, recall, f1_score; an
   // error's Metric object sums its errors, which the batches' weighted mean already does; auroc's
   // keeps the epoch's scores, scored).

@@ -268,6 +268,8 @@ struct ModelDef {
   // Each metric's top_k (accuracy, precision, recall, f1_score: a prediction is right when the target
   // is among the k largest logits); null: 1.
   const std::int64_t* metric_top_k = nullptr;
+  // Each metric's `adjusted` (r2_score's independent regressors: the adjusted r2); null: 0.
+  const std::int64_t* metric_adjusted = nullptr;
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
   bool sync_dist = false;

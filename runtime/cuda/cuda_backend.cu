@@ -534,7 +534,7 @@ class CudaBackend : public Backend {
     return *pinned_sums_;
   }
 
-  void synchronize() override { LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_)); }
+  void synchronize() override { LTRT_CUDA_CHECK(cudaDeviceSynchronize()); }  // torch.cuda.synchronize()
 
   void predict(int n) override {
     train_rows_ = -1;

@@ -18,7 +18,7 @@ std::unique_ptr<ThroughputMonitor> ThroughputMonitor::read(ConfigObject& a) {
   Options o;
   const json::Value& fn = a.require("batch_size_fn");
   // A spec's batches are (inputs..., target) of one size: the lambdas that read it from the first.
-  static const std::regex rows(R"(\s*lambda\s+([A-Za-z_]\w*)\s*:\s*(?:len\(\s*\1\s*\[\s*0\s*\]\s*\)|\1\s*\[\s*0\s*\]\s*\.\s*(?:size\(\s*0?\s*\)|shape\s*\[\s*0\s*\]|size\(\s*dim\s*=\s*0\s*\)))\s*)");
+  static const std::regex rows(R"(\s*lambda\s+([A-Za-z_]\w*)\s*:\s*(?:len\(\s*\1\s*\[\s*0\s*\]\s*\)|\1\s*\[\s*0\s*\]\s*\.\s*(?:size\(\s*0\s*\)|shape\s*\[\s*0\s*\]|size\(\s*dim\s*=\s*0\s*\)))\s*)");
   std::smatch m;
   if (!fn.is_string() || !std::regex_match(fn.str, m, rows))
     a.fail("batch_size_fn", "expected a Python lambda that gives a batch's size from its first tensor, such as "

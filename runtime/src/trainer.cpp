@@ -49,6 +49,7 @@
 #include "ltrt/simple_profiler.hpp"
 #include "ltrt/stochastic_weight_averaging.hpp"
 #include "ltrt/tensorboard_logger.hpp"
+#include "ltrt/throughput_monitor.hpp"
 #include "ltrt/timer.hpp"
 #include "ltrt/torch_global_draws.hpp"
 #include "ltrt/weight_averaging.hpp"
@@ -378,11 +379,12 @@ json::Value callbacks_spec(const FitConfig& config) {
       if (k != "callbacks") trainer.set(k, v);
     // ... but not weight averaging, which Lightning keeps, nor the progress bar and summary, which
     // still show, nor OnExceptionCheckpoint, which still saves on an exception (only ModelCheckpoint
-    // skips saving under fast_dev_run).
+    // skips saving under fast_dev_run), nor SpikeDetection, which still watches the losses.
     if (const json::Value* list = t->find("callbacks")) {
       json::Value kept = json::Value::make_array();
       for (const json::Value& cb : list->is_array() ? list->items : std::vector<json::Value>{*list})
-        for (const char* name : {"WeightAveraging", "TQDMProgressBar", "ModelSummary", "OnExceptionCheckpoint"})
+        for (const char* name :
+             {"WeightAveraging", "TQDMProgressBar", "ModelSummary", "OnExceptionCheckpoint", "SpikeDetection"})
           if (callback_class_is(cb, name)) {
             kept.push(cb);
             break;
@@ -1934,10 +1936,24 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
 // validate / test: weights from --ckpt_path (or --init_weights, or the
 // default initialisation), one pass in eval mode, metrics logged at step 0.
 // As in fit, an exception after the hooks are set up runs on_exception and names the user hook that threw.
+// ThroughputMonitor times fit only (README): outside it Lightning would log <stage>/... rows that
+// this program does not, which it says rather than leave unsaid.
+void warn_throughput_outside_fit(const FitConfig& config, const std::string& stage) {
+  const Callbacks callbacks = Callbacks::read(callbacks_spec(config), true);
+  for (const auto& cb : callbacks.list())
+    if (dynamic_cast<const ThroughputMonitor*>(cb.get())) {
+      std::fprintf(ProcessGroup::world().rank_zero(stderr),
+                   "UserWarning: ThroughputMonitor is not supported yet outside fit: %s logs no %s/ throughput "
+                   "rows.\n", stage.c_str(), stage.c_str());
+      return;
+    }
+}
+
 EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* out, const char* stage,
                     const DataSource& source, const BatchCount& limit) {
   const TrainerConfig t = effective(config.trainer);
   check_launch(ProcessGroup::world(), t, stage);
+  warn_throughput_outside_fit(config, stage);
   out = ProcessGroup::world().rank_zero(out);
   if (source.kind == DataSourceKind::none)
     throw Error(std::string("the spec has no ") + (std::string(stage) == "validate" ? "validation" : stage) +
@@ -2226,6 +2242,7 @@ std::string predict_samples(EvalHooks& hooks, const ModelDef& model, const FitCo
 std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* out) {
   const TrainerConfig t = effective(config.trainer);
   check_launch(ProcessGroup::world(), t, "predict");
+  warn_throughput_outside_fit(config, "predict");
   if (config.predict.kind == DataSourceKind::none)
     throw Error("the spec has no predict data: add data.predict to the spec");
   Rngs rngs = seed_everything(t.seed);

@@ -442,7 +442,7 @@ def write_csv_data(spec, work, rng):
 def measured_time(column):
     """ThroughputMonitor's time and rates (train/time, validate/device/samples_per_sec, ...): clock
     readings, which no two runs share."""
-    return re.search(r"\Wtime$|_per_sec$", column) is not None
+    return re.search(r"(\W|_)time$|_per_sec$", column) is not None
 
 
 def write_data(spec, work, rng):

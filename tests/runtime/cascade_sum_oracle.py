@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """ltrt::torch_column_sums (ltrt/cascade_sum.hpp) against torch.sum(x, dim=0) itself, on one thread:
 float32 (n,) and (n, columns) tensors of random sizes (both sides of each vector width and
-cascade step: n from 1 to 700, columns 1 to 70), values of a large mean and a small spread (where
-the order shows most), bit for bit. Run with the Lightning venv's Python (PyPI's torch).
+cascade step: n from 1 to 32768, columns 1 to 70), values of a large mean and a small spread (where
+the order shows most), bit for bit. Run with the Lightning venv's Python (PyPI's torch). torch on
+several threads splits a single column of more than 32768 rows into chunks first: not emulated.
 """
 import argparse
 import json
@@ -22,6 +23,7 @@ def main():
     shapes = [(n, c) for n in (1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 100, 255, 256, 257, 700)
               for c in (1, 2, 3, 4, 5, 7)]
     shapes += [(int(rng.integers(1, 300)), int(c)) for c in (8, 9, 15, 16, 17, 31, 32, 33, 40, 64, 70) for _ in range(3)]
+    shapes += [(5000, 40), (3000, 33), (20000, 1), (32768, 1)]  # deeper cascade levels (one torch thread)
     xs = [(rng.standard_normal(shape) * 0.3 + 3.0).astype(np.float32) for shape in shapes]
     cases = [{"rows": x.shape[0], "columns": x.shape[1], "values": [float(v) for v in x.reshape(-1)]} for x in xs]
     proc = subprocess.run([args.driver], input=json.dumps({"cases": cases}), capture_output=True, text=True, timeout=300)

@@ -6,7 +6,8 @@
 //            next of four levels, so that only sums of similar size meet;
 //   ilp:     four interleaved cascades (elements 4i + k), the remainder added to the first, then
 //            the four added in order.
-// Which one a column gets depends on the shape, as the kernel's loops give it.
+// Which one a column gets depends on the shape, as the kernel's loops give it. Not followed: torch
+// on several threads first splits a single column of more than 32768 rows into a chunk a thread.
 #pragma once
 
 #include <cstdint>

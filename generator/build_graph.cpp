@@ -276,16 +276,17 @@ Graph build_graph(const Spec& spec) {
              (spec.target.none ? std::string("is left out")
                                : (spec.target.dtype == DType::f32 ? "float32 " : "int64 ") + shape_str(want)) +
              ": use it with a regression loss (MSELoss, L1Loss, ...) over outputs of the target's shape");
+    if (metric != "r2_score") continue;
     // torchmetrics' r2_score takes (N,) or (N, outputs), and sums each output column.
-    if (metric == "r2_score" && spec.target.shape.size() > 1)
+    if (spec.target.shape.size() > 1)
       refuse("r2_score takes one number or one row of outputs per sample (torchmetrics refuses predictions of more "
              "than 2 dimensions), but the output is " + shape_str(pred.shape) +
              ": give model.target one dimension (its elements in a row) and end the model with a Flatten, or use "
              "mean_squared_error");
-    if (metric == "r2_score" && spec.batch_size < 2)
+    if (spec.batch_size < 2)
       refuse("r2_score of a batch of one row: torchmetrics needs at least two samples to calculate r2 score "
              "(its Metric object's forward too): set data.batch_size to 2 or more");
-    if (metric == "r2_score" && !spec.target.shape.empty() && spec.target.shape[0] > ltrt::kMaxR2Columns)
+    if (!spec.target.shape.empty() && spec.target.shape[0] > ltrt::kMaxR2Columns)
       refuse("r2_score over " + std::to_string(spec.target.shape[0]) + " output columns is not supported yet (the "
              "GPU sums at most " + std::to_string(ltrt::kMaxR2Columns) + ")");
   }

@@ -419,7 +419,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   for (size_t k = 0; k < spec.metrics.size(); ++k)
     if (!spec.metric_modules[k] &&
         (spec.metrics[k] != "accuracy" || spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro") &&
-        (!is_error(spec.metrics[k]) || spec.metrics[k] == "mean_absolute_percentage_error")) {  // and r2_score
+        // the mean absolute and squared errors are torch.nn.functional's, the other metrics torchmetrics'
+        (!is_error(spec.metrics[k]) || spec.metrics[k] == "mean_absolute_percentage_error")) {
       w.line("import torchmetrics.functional as tmf  # model.metrics' " + spec.metrics[k]);
       break;
     }

@@ -3,12 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <utility>
 #include <vector>
 
 #include "ltrt/error.hpp"
-
-#include <cstdio>
 
 namespace ltrt {
 
@@ -245,24 +244,28 @@ void warn_adjusted_r2_fallback(std::int64_t rows, std::int64_t adjusted) {
                     : "Division by zero in adjusted r2 score. Falls back to standard r2 score.");
 }
 
-double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average, const std::string& what,
-                std::int64_t adjusted) {
-  if (sums.rows < 2)
-    throw Error("r2_score over " + what + " of " + std::to_string(sums.rows) +
+namespace {
+
+// torchmetrics' _r2_score_compute raises below two rows.
+void check_r2_rows(std::int64_t rows, const std::string& what) {
+  if (rows < 2)
+    throw Error("r2_score over " + what + " of " + std::to_string(rows) +
                 " row: torchmetrics needs at least two samples to calculate r2 score (Lightning stops there); "
                 "choose a batch_size that leaves no batch of one row, or set data.drop_last");
+}
+
+}  // namespace
+
+double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average, const std::string& what,
+                std::int64_t adjusted) {
+  check_r2_rows(sums.rows, what);
   warn_adjusted_r2_fallback(sums.rows, adjusted);
   return r2_value(sums.sums.data(), columns, sums.rows, average, adjusted);
 }
 
 void refuse_r2_single_row(const MetricsShape& shape, std::int64_t n) {
-  if (n >= 2) return;
   for (int k = 0; k < shape.count; ++k)
-    if (shape.kinds[k] == MetricKind::r2_score) {
-      R2Sums one;
-      one.rows = n;
-      r2_score(one, shape.per_row, shape.averages[k], "a batch");
-    }
+    if (shape.kinds[k] == MetricKind::r2_score) check_r2_rows(n, "a batch");
 }
 
 const char* metric_suffix(MetricKind kind) {

@@ -23,6 +23,10 @@ std::optional<double> optional_number(ConfigObject& a, const std::string& key, s
   return v->num;
 }
 
+bool ends_in_json(const std::string& path) {
+  return path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+}
+
 // json.dump(bad_batches, f, indent=4)
 std::string json_list(const std::vector<std::int64_t>& items) {
   if (items.empty()) return "[]";
@@ -55,8 +59,7 @@ std::unique_ptr<SpikeDetection> SpikeDetection::read(ConfigObject& a) {
     o.exclude_batches_path = p->str;
     // Lightning makes the file's folder with os.makedirs(os.path.dirname(path)), which fails for ''.
     const std::string& path = p->str;
-    if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0 &&
-        std::filesystem::path(path).parent_path().empty())
+    if (ends_in_json(path) && std::filesystem::path(path).parent_path().empty())
       a.fail("exclude_batches_path", "a file without a folder (" + path + ") makes Lightning's SpikeDetection fail "
                                      "to write it (os.makedirs('')): write ./" + path);
   }
@@ -78,8 +81,7 @@ float SpikeDetection::running_mean() const {
 
 std::string SpikeDetection::skip_path(const std::string& root) const {
   std::string path = o_.exclude_batches_path.value_or((std::filesystem::path(root) / "skip_batches.json").string());
-  if (path.size() < 5 || path.compare(path.size() - 5, 5, ".json") != 0)
-    path = (std::filesystem::path(path) / "skip_batches.json").string();
+  if (!ends_in_json(path)) path = (std::filesystem::path(path) / "skip_batches.json").string();
   return path;
 }
 

@@ -211,3 +211,37 @@ def main(fn):
         print(f"FAILED: {e}", file=sys.stderr)
         sys.exit(1)
     print("PASSED")
+
+
+def lightning_case_main(doc, cases, build, run_case):
+    """The command line of a script whose cases share one program and compare with Lightning:
+    --list (the case names, one a line), --ltgen and --work with --build (build(args): the program,
+    the fixture), or with --case and --lightning-python (run_case(args))."""
+    import argparse
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--list", action="store_true")
+    p.add_argument("--ltgen")
+    p.add_argument("--lightning-python")
+    p.add_argument("--work")
+    p.add_argument("--build", action="store_true")
+    p.add_argument("--case", choices=sorted(cases))
+    args = p.parse_args()
+    if args.list:
+        print("\n".join(cases))
+        return
+    if not (args.ltgen and args.work and (args.build or (args.case and args.lightning_python))):
+        p.error("give --list, or --ltgen and --work with --build, or with --case and --lightning-python")
+    args.work = os.path.abspath(args.work)
+    main(lambda: build(args) if args.build else run_case(args))
+
+
+def lightning_json(lightning_python, work, name, source, arg, what):
+    """Runs the Python SOURCE (written to WORK/NAME) with the Lightning venv's Python on ARG
+    (sys.argv[1]) and returns the JSON it prints; WHAT names it in a failure."""
+    import json
+    script = os.path.join(work, name)
+    with open(script, "w") as f:
+        f.write(source)
+    proc = subprocess.run([lightning_python, script, arg], capture_output=True, text=True, timeout=300)
+    check(proc.returncode == 0, f"{what} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)

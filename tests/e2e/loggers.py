@@ -15,14 +15,12 @@ Each runs in a folder of its own, the same number of times. Checked against Ligh
   loggers.py --ltgen PATH --work DIR --build                     build the program (the fixture)
   loggers.py --ltgen PATH --lightning-python PY --work DIR --case NAME   run one case
 """
-import argparse
 import csv
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -101,15 +99,12 @@ def compare_csv(ours, theirs, what):
 
 
 def scalar_tags(lightning_python, folder, work):
-    reader = os.path.join(work, "read_tags.py")
-    with open(reader, "w") as f:
-        f.write("import json, sys\n"
-                "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n"
-                "acc = EventAccumulator(sys.argv[1], size_guidance={'scalars': 0}); acc.Reload()\n"
-                "print(json.dumps(sorted(acc.Tags()['scalars'])))\n")
-    proc = subprocess.run([lightning_python, reader, folder], capture_output=True, text=True, timeout=300)
-    check(proc.returncode == 0, f"TensorBoard's reader failed on {folder}:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout)
+    return common.lightning_json(
+        lightning_python, work, "read_tags.py",
+        "import json, sys\n"
+        "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n"
+        "acc = EventAccumulator(sys.argv[1], size_guidance={'scalars': 0}); acc.Reload()\n"
+        "print(json.dumps(sorted(acc.Tags()['scalars'])))\n", folder, f"TensorBoard's reader on {folder}")
 
 
 def warnings_about_folders(stderr):
@@ -188,22 +183,5 @@ def run_case(args, name):
     print(f"the same warnings about folders that are not empty as Lightning's: {warned}")
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--list", action="store_true")
-    p.add_argument("--ltgen")
-    p.add_argument("--lightning-python")
-    p.add_argument("--work")
-    p.add_argument("--build", action="store_true")
-    p.add_argument("--case", choices=sorted(CASES))
-    args = p.parse_args()
-    if args.list:
-        print("\n".join(CASES))
-        return
-    if not (args.ltgen and args.work and (args.build or (args.case and args.lightning_python))):
-        p.error("give --list, or --ltgen and --work with --build, or with --case and --lightning-python")
-    common.main(lambda: build(args) if args.build else run_case(args, args.case))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    common.lightning_case_main(__doc__, CASES, build, lambda args: run_case(args, args.case))

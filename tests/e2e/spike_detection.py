@@ -14,7 +14,6 @@ Lightning, each in a folder of its own. Checked:
   spike_detection.py --ltgen PATH --work DIR --build                      build the program (the fixture)
   spike_detection.py --ltgen PATH --lightning-python PY --work DIR --case NAME   run one case
 """
-import argparse
 import json
 import os
 import re
@@ -132,16 +131,13 @@ def program_state(path):
 
 
 def lightning_state(lightning_python, path, work):
-    reader = os.path.join(work, "read_state.py")
-    with open(reader, "w") as f:
-        f.write("import json, sys, torch\n"
-                "s = torch.load(sys.argv[1], weights_only=False)['callbacks']['SpikeDetection']\n"
-                "s['last_val'] = float(s['last_val'])\n"
-                "print(json.dumps({k: s[k] for k in ('last_val', 'bad_batches', 'mode', 'warmup', 'atol', 'rtol',\n"
-                "                                     'bad_batches_path')}))\n")
-    proc = subprocess.run([lightning_python, reader, path], capture_output=True, text=True, timeout=300)
-    check(proc.returncode == 0, f"reading Lightning's checkpoint failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout)
+    return common.lightning_json(
+        lightning_python, work, "read_state.py",
+        "import json, sys, torch\n"
+        "s = torch.load(sys.argv[1], weights_only=False)['callbacks']['SpikeDetection']\n"
+        "s['last_val'] = float(s['last_val'])\n"
+        "print(json.dumps({k: s[k] for k in ('last_val', 'bad_batches', 'mode', 'warmup', 'atol', 'rtol',\n"
+        "                                     'bad_batches_path')}))\n", path, "reading Lightning's checkpoint")
 
 
 def build(args):
@@ -231,23 +227,5 @@ def run_case(args):
         print(f"resumed from {os.path.basename(ckpt)}: the same state at the end ({whole['running']['seen']} losses seen)")
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--list", action="store_true")
-    p.add_argument("--ltgen")
-    p.add_argument("--lightning-python")
-    p.add_argument("--work")
-    p.add_argument("--build", action="store_true")
-    p.add_argument("--case", choices=sorted(CASES))
-    args = p.parse_args()
-    if args.list:
-        print("\n".join(CASES))
-        return
-    if not (args.ltgen and args.work and (args.build or (args.case and args.lightning_python))):
-        p.error("give --list, or --ltgen and --work with --build, or with --case and --lightning-python")
-    args.work = os.path.abspath(args.work)
-    common.main(lambda: build(args) if args.build else run_case(args))
-
-
 if __name__ == "__main__":
-    main()
+    common.lightning_case_main(__doc__, CASES, build, run_case)

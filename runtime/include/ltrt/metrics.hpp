@@ -113,14 +113,17 @@ void warn_adjusted_r2_fallback(std::int64_t rows, std::int64_t adjusted);
 // k - 1) in float32; from rows - 1 up torchmetrics falls back to r2 (adjusted_r2_fallback warns).
 LTRT_HOST_DEVICE inline float r2_value(const float* sums, std::int64_t columns, std::int64_t rows,
                                        MetricAverage average, std::int64_t adjusted = 0) {
+  auto column = [=](std::int64_t c, float* tss) {
+    return r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, tss);
+  };
   auto r2 = [=](std::int64_t c) {
     float tss;
-    return r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, &tss);
+    return column(c, &tss);
   };
   if (average == MetricAverage::variance_weighted) {
     auto tss = [=](std::int64_t c) {
       float t;
-      r2_column(sums[c], sums[columns + c], sums[2 * columns + c], rows, &t);
+      column(c, &t);
       return t;
     };
     const float tss_sum = torch_sum(tss, columns);

@@ -235,8 +235,7 @@ Graph build_graph(const Spec& spec) {
     auto refuse = [&](const std::string& why) { throw SpecError(spec.path, spec.metrics_pos[k], where, why); };
     if (predictions.size() > 1)
       refuse(metric + " reads one prediction, but model.output names " + std::to_string(predictions.size()) + " nodes");
-    if (metric == "accuracy" || metric == "precision" || metric == "recall" || metric == "f1_score" ||
-        metric == "auroc" || metric == "average_precision") {
+    if (metric == "accuracy" || stat_score_metric(metric) || metric == "auroc" || metric == "average_precision") {
       // Classifications: the argmax of class logits against a class, or a binary logit.
       if (find_layer(spec.loss.type)->class_lists || find_layer(spec.loss.type)->label_sequences)
         refuse(metric + " compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
@@ -294,7 +293,7 @@ Graph build_graph(const Spec& spec) {
     std::vector<std::int64_t> top_ks;
     for (size_t k = 0; k < spec.metrics.size(); ++k) {
       const std::string& m = spec.metrics[k];
-      const bool stats = m == "precision" || m == "recall" || m == "f1_score" ||
+      const bool stats = stat_score_metric(m) ||
                          (m == "accuracy" && (spec.metric_modules[k] || spec.metric_averages[k] != "micro"));
       if (stats && std::find(top_ks.begin(), top_ks.end(), spec.metric_top_k[k]) == top_ks.end())
         top_ks.push_back(spec.metric_top_k[k]);
@@ -303,7 +302,8 @@ Graph build_graph(const Spec& spec) {
     const auto sets = static_cast<std::int64_t>(top_ks.size());
     if (sets > 1 && sets * (3 * classes + 1) > 3 * ltrt::kMaxScoreClasses + 1)
       throw SpecError(spec.path, spec.metrics_pos.back(), "model.metrics",
-                      "precision, recall, f1_score and accuracy as a Metric object or averaged count each class once "
+                      "the stat-score metrics (precision, recall, ...) and accuracy as a Metric object or averaged count "
+                      "each class once "
                       "per top_k; " + std::to_string(sets) + " top_k over " + std::to_string(classes) +
                       " classes are more than the GPU's counters hold (" + std::to_string(ltrt::kMaxScoreClasses) +
                       " classes in all): use fewer different top_k");

@@ -492,8 +492,8 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       averages += (averages.empty() ? "" : ", ") + ("ltrt::MetricAverage::" + spec.metric_averages[k]);
       modules += std::string(modules.empty() ? "" : ", ") + (spec.metric_modules[k] ? "true" : "false");
       const std::string& metric = spec.metrics[k];
-      scores = scores || metric == "precision" || metric == "recall" || metric == "f1_score" || metric == "auroc" ||
-               metric == "average_precision" || spec.metric_averages[k] != "micro";
+      scores = scores || stat_score_metric(metric) || metric == "auroc" || metric == "average_precision" ||
+               spec.metric_averages[k] != "micro";
       any_module = any_module || spec.metric_modules[k];
     }
     w.line("static const ltrt::MetricKind kMetrics[] = {" + kinds + "};  // model.metrics");
@@ -518,6 +518,12 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       for (std::int64_t k : spec.metric_adjusted) adjusted += (adjusted.empty() ? "" : ", ") + std::to_string(k);
       w.line("static const std::int64_t kMetricAdjusted[] = {" + adjusted + "};  // r2_score's adjusted");
       w.line("m.metric_adjusted = kMetricAdjusted;");
+    }
+    if (std::any_of(spec.metric_beta.begin(), spec.metric_beta.end(), [](double b) { return b != 1.0; })) {
+      std::string beta;
+      for (double b : spec.metric_beta) beta += (beta.empty() ? "" : ", ") + double_literal(b);
+      w.line("static const double kMetricBeta[] = {" + beta + "};  // fbeta_score's beta");
+      w.line("m.metric_beta = kMetricBeta;");
     }
   }
   if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");

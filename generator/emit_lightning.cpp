@@ -342,6 +342,9 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "mean_absolute_percentage_error" ? "mape"
           : metric == "average_precision"   ? "ap"
           : metric == "r2_score"            ? "r2"
+          : metric == "fbeta_score"         ? "fbeta"
+          : metric == "jaccard_index"       ? "jaccard"
+          : metric == "matthews_corrcoef"   ? "mcc"
                                             : metric) +
          (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
 }
@@ -365,10 +368,13 @@ std::string metric_arguments(const Spec& spec, size_t k) {
     return args;
   }
   if (is_error(spec.metrics[k])) return "";
-  if (spec.target.dtype != DType::i64) return "task=\"binary\"";
-  std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes);
+  // fbeta_score's beta, a Python float (torchmetrics refuses an int)
+  const std::string beta = spec.metrics[k] == "fbeta_score" ? ", beta=" + ltrt::python_repr(spec.metric_beta[k]) : "";
+  if (spec.target.dtype != DType::i64) return "task=\"binary\"" + beta;
+  std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes) + beta;
   const bool micro_accuracy = spec.metrics[k] == "accuracy" && spec.metric_averages[k] == "micro";
-  if (!micro_accuracy) args += ", average=\"" + spec.metric_averages[k] + "\"";
+  if (!micro_accuracy && spec.metrics[k] != "matthews_corrcoef")  // torchmetrics' MCC has no average
+    args += ", average=\"" + spec.metric_averages[k] + "\"";
   if (spec.metric_top_k[k] > 1) {
     args += ", top_k=" + std::to_string(spec.metric_top_k[k]);
     if (micro_accuracy) args += ", average=\"micro\"";  // its Metric class's default too
@@ -388,6 +394,10 @@ std::string metric_class(const std::string& metric) {
          : metric == "auroc"               ? "AUROC"
          : metric == "average_precision"   ? "AveragePrecision"
          : metric == "r2_score"            ? "R2Score"
+         : metric == "fbeta_score"         ? "FBetaScore"
+         : metric == "specificity"         ? "Specificity"
+         : metric == "jaccard_index"       ? "JaccardIndex"
+         : metric == "matthews_corrcoef"   ? "MatthewsCorrCoef"
                                            : "F1Score";
 }
 
@@ -872,7 +882,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         const std::string args = metric_arguments(spec, k);
         value = "_r2\", tmf.r2_score(out, y" + (args.empty() ? "" : ", " + args) + ")";
       }
-      else  // precision, recall, f1_score, auroc, average_precision: torchmetrics' own
+      else  // the stat-score metrics, auroc, average_precision: torchmetrics' own
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf." + metric + "(" + metric_inputs(spec) +
                 ", " + metric_arguments(spec, k) + ")";
       w.line(std::string("self.log(\"") + stage + value + log_args);

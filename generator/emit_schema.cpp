@@ -252,21 +252,23 @@ JsonValue model_schema() {
   p.set("loss", one_of(losses));
   JsonValue metrics = type_of("array");
   metrics.set("maxItems", JsonValue::make_integer(ltrt::kMaxMetrics));
+  const std::vector<std::string> metric_names = {
+      "accuracy",    "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
+      "precision",   "recall",              "f1_score",           "fbeta_score",
+      "specificity", "jaccard_index",       "matthews_corrcoef",  "auroc",
+      "average_precision", "r2_score"};
   JsonValue metric = type_of("string");
-  metric.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
-                              "precision", "recall", "f1_score", "auroc", "average_precision", "r2_score"}));
+  metric.set("enum", strings(metric_names));
   JsonValue score = type_of("object");  // with torchmetrics' average or top_k, or as a Metric object
   JsonValue score_props = JsonValue::make_object();
   JsonValue score_name = type_of("string");
-  score_name.set("enum", strings({"accuracy", "mean_absolute_error", "mean_squared_error",
-                                  "mean_absolute_percentage_error", "precision", "recall", "f1_score", "auroc",
-                                  "average_precision", "r2_score"}));
+  score_name.set("enum", strings(metric_names));
   score_props.set("name", score_name);
   JsonValue average = type_of("string");
   average.set("enum", strings({"micro", "macro", "weighted"}));
   score_props.set("average", average);
   score_props.set("module", type_of("boolean"));
-  JsonValue top_k = type_of("integer");  // accuracy's
+  JsonValue top_k = type_of("integer");  // accuracy's and the scores' that take one
   top_k.set("minimum", JsonValue::make_integer(1));
   score_props.set("top_k", top_k);
   JsonValue multioutput = type_of("string");  // r2_score's
@@ -275,6 +277,9 @@ JsonValue model_schema() {
   JsonValue adjusted = type_of("integer");  // r2_score's independent regressors
   adjusted.set("minimum", JsonValue::make_integer(0));
   score_props.set("adjusted", adjusted);
+  JsonValue beta = type_of("number");  // fbeta_score's
+  beta.set("exclusiveMinimum", JsonValue::make_integer(0));
+  score_props.set("beta", beta);
   score.set("properties", score_props);
   score.set("required", strings({"name"}));
   score.set("additionalProperties", JsonValue::make_bool(false));

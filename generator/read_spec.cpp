@@ -680,30 +680,49 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                              std::to_string(ltrt::kMaxMetrics) + " are supported");
     for (size_t i = 0; i < metrics->items.size(); ++i) {
       const std::string path = "model.metrics[" + std::to_string(i) + "]";
-      // A name, or {"name": ..., "average": ..., "module": ...}: precision's, recall's and f1_score's
-      // torchmetrics average ("micro" by default, as theirs; auroc's and average_precision's "macro"),
+      // A name, or {"name": ..., "average": ..., "module": ...}: the scores' torchmetrics average
+      // ("micro" by default, as theirs; jaccard_index's, auroc's and average_precision's "macro"),
       // and whether the LightningModule logs a torchmetrics Metric object (its epoch value counts the
-      // whole epoch, every DDP rank's).
+      // whole epoch, every DDP rank's). The name is checked before its arguments.
+      const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error",
+                                              "mean_absolute_percentage_error", "precision", "recall", "f1_score",
+                                              "fbeta_score", "specificity", "jaccard_index", "matthews_corrcoef",
+                                              "auroc", "average_precision", "r2_score"};
       const JsonValue* entry = &metrics->items[i];
-      std::string average = "micro";
+      if (const JsonValue* given = entry->kind == Kind::object ? entry->find("name") : entry) {
+        if (given->kind != Kind::string || std::find(known.begin(), known.end(), given->str) == known.end())
+          fail_at(*given, path, ltrt::describe(*given) + " is not a supported metric: use \"accuracy\", " +
+                                    "\"mean_absolute_error\", \"mean_squared_error\", " +
+                                    "\"mean_absolute_percentage_error\", \"precision\", \"recall\", \"f1_score\", " +
+                                    "\"fbeta_score\", \"specificity\", \"jaccard_index\", \"matthews_corrcoef\", " +
+                                    "\"auroc\", \"average_precision\" or \"r2_score\"" +
+                                    (given->kind == Kind::string ? did_you_mean(given->str, known) : ""));
+      }
+      const std::string named = entry->kind == Kind::object && entry->find("name") ? entry->find("name")->str
+                                                                                 : entry->str;
+      // auroc's, average_precision's and jaccard_index's average: "macro" by default (the first two
+      // have no "micro": torchmetrics has none); r2_score's multioutput is kept as its average.
+      const bool ranked = named == "auroc" || named == "average_precision";
+      std::string average = ranked || named == "jaccard_index" ? "macro"
+                            : named == "r2_score"                ? "uniform_average"
+                                                                 : "micro";
       bool module = false;
       std::int64_t top_k = 1;
       std::int64_t adjusted = 0;
+      double beta = 1.0;
       if (entry->kind == Kind::object) {
         ltrt::ConfigObject o(*entry, path);
         const JsonValue& name = o.require("name");
-        const bool score = name.kind == Kind::string &&
-                           (name.str == "precision" || name.str == "recall" || name.str == "f1_score");
-        // auroc's and average_precision's average: "macro" by default, no "micro" (torchmetrics has none)
-        const bool ranked = name.kind == Kind::string && (name.str == "auroc" || name.str == "average_precision");
+        // torchmetrics' top_k: a prediction is right when the target is among the k largest logits.
+        const bool takes_top_k = named == "accuracy" || named == "precision" || named == "recall" ||
+                                 named == "f1_score" || named == "fbeta_score" || named == "specificity";
+        const bool averaged = takes_top_k || named == "jaccard_index";
         average = ranked ? o.string("average", "macro", {"macro", "weighted"})
-                         : o.string("average", "micro", {"micro", "macro", "weighted"});
-        if (o.get("average") && name.kind == Kind::string && !score && !ranked && name.str != "accuracy")
-          o.fail("average", "only accuracy, precision, recall, f1_score, auroc and average_precision take an "
-                            "'average': remove it");
-        // r2_score's multioutput, how its output columns combine; kept as its average.
-        const bool r2 = name.kind == Kind::string && name.str == "r2_score";
-        if (r2) {
+                         : o.string("average", average, {"micro", "macro", "weighted"});
+        if (o.get("average") && !averaged && !ranked)
+          o.fail("average", "only accuracy, precision, recall, f1_score, fbeta_score, specificity, jaccard_index, "
+                            "auroc and average_precision take an 'average': remove it");
+        if (named == "r2_score") {
           const JsonValue* multioutput = o.get("multioutput");
           if (multioutput && multioutput->kind == Kind::string && multioutput->str == "raw_values")
             o.fail("multioutput", "\"raw_values\" is a score per output column, and self.log logs one number: "
@@ -714,28 +733,22 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           for (const char* key : {"multioutput", "adjusted"})
             if (o.get(key)) o.fail(key, std::string("only r2_score takes '") + key + "': remove it");
         }
+        // fbeta_score's beta: recall counts beta times as much as precision (torchmetrics: a float above 0).
+        if (named == "fbeta_score") {
+          beta = o.number("beta", 1.0, -HUGE_VAL, HUGE_VAL);
+          if (!(beta > 0.0)) o.fail("beta", "must be above 0, got " + ltrt::python_repr(beta) + " (torchmetrics refuses it)");
+        } else if (o.get("beta")) {
+          o.fail("beta", "only fbeta_score takes a 'beta': remove it");
+        }
         module = o.boolean("module", false);
-        // torchmetrics' top_k: a prediction is right when the target is among the k largest logits.
         top_k = o.integer("top_k", 1, 1);
-        if (o.get("top_k") && name.kind == Kind::string && !score && name.str != "accuracy")
-          o.fail("top_k", "only accuracy, precision, recall and f1_score take a 'top_k': remove it");
+        if (o.get("top_k") && !takes_top_k)
+          o.fail("top_k", "only accuracy, precision, recall, f1_score, fbeta_score and specificity take a 'top_k': "
+                          "remove it");
         o.finish();
         entry = &name;
       }
       const JsonValue& name = *entry;
-      if (name.kind == Kind::string && (name.str == "auroc" || name.str == "average_precision") &&
-          entry == &metrics->items[i])
-        average = "macro";
-      if (name.kind == Kind::string && name.str == "r2_score" && entry == &metrics->items[i]) average = "uniform_average";
-      const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error",
-                                              "mean_absolute_percentage_error", "precision", "recall", "f1_score",
-                                              "auroc", "average_precision", "r2_score"};
-      if (name.kind != Kind::string || std::find(known.begin(), known.end(), name.str) == known.end())
-        fail_at(name, path, ltrt::describe(name) + " is not a supported metric: use \"accuracy\", \"mean_absolute_error\", " +
-                                "\"mean_squared_error\", \"mean_absolute_percentage_error\", \"precision\", \"recall\", " +
-                                "\"f1_score\", \"auroc\", \"average_precision\" or " +
-                                "\"r2_score\"" +
-                                (name.kind == Kind::string ? did_you_mean(name.str, known) : ""));
       for (size_t j = 0; j < spec.metrics.size(); ++j)
         if (spec.metrics[j] == name.str && spec.metric_top_k[j] == top_k)
           fail_at(name, path, "\"" + name.str + "\" is listed twice" +
@@ -744,6 +757,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       spec.metrics.push_back(name.str);
       spec.metric_top_k.push_back(top_k);
       spec.metric_adjusted.push_back(adjusted);
+      spec.metric_beta.push_back(beta);
       spec.metric_averages.push_back(average);
       spec.metric_modules.push_back(module);
       spec.metrics_pos.push_back(name.pos);

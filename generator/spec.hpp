@@ -131,15 +131,16 @@ struct Spec {
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
   // model.metrics in order: "accuracy", "mean_absolute_error", "mean_squared_error",
-  // "mean_absolute_percentage_error", "precision", "recall", "f1_score", "auroc", "average_precision",
-  // "r2_score" (each once, accuracy once per top_k), each one's average ("micro", "macro", "weighted":
-  // the scores'; r2_score's multioutput "uniform_average" or "variance_weighted"), and where each is
-  // in the spec.
+  // "mean_absolute_percentage_error", "precision", "recall", "f1_score", "fbeta_score", "specificity",
+  // "jaccard_index", "matthews_corrcoef", "auroc", "average_precision", "r2_score" (each once per
+  // top_k), each one's average ("micro", "macro", "weighted": the scores'; r2_score's multioutput
+  // "uniform_average" or "variance_weighted"), and where each is in the spec.
   std::vector<std::string> metrics;
   std::vector<std::string> metric_averages;
   std::vector<bool> metric_modules;  // logged as torchmetrics Metric objects (epoch values from the epoch's counts)
-  std::vector<std::int64_t> metric_top_k;  // accuracy's top_k (1 for the others)
+  std::vector<std::int64_t> metric_top_k;  // the top_k of accuracy and the scores that take one (else 1)
   std::vector<std::int64_t> metric_adjusted;  // r2_score's adjusted (0 for the others)
+  std::vector<double> metric_beta;            // fbeta_score's beta (1 for the others)
   std::vector<ltrt::json::Pos> metrics_pos;
   bool sync_dist = false;             // model.log.sync_dist: logged values averaged over DDP's ranks
   bool log_on_epoch = false;          // model.log.on_epoch: training values logged per epoch too
@@ -181,5 +182,12 @@ struct Spec {
 Spec read_spec(const std::string& path);
 /// Same, from text already read (tests).
 Spec parse_spec(const std::string& path, const std::string& text);
+
+// The model.metrics torchmetrics computes from stat scores (per class: tp, fp, tn, fn) or a
+// confusion matrix's diagonal and sums: ltrt::stat_score_metric's.
+inline bool stat_score_metric(const std::string& m) {
+  return m == "precision" || m == "recall" || m == "f1_score" || m == "fbeta_score" || m == "specificity" ||
+         m == "jaccard_index" || m == "matthews_corrcoef";
+}
 
 }  // namespace ltgen

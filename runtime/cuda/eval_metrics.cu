@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(kThreads) find_values_outside_unit_kernel(cons
   }
 }
 
-// precision, recall, f1_score: each class's true positives, predictions and targets
+// The stat-score metrics (stat_score_metric): each class's true positives, predictions and targets
 // (runtime/src/metrics.cpp's count_class_stats).
 __device__ unsigned long long class_stats[3 * kMaxScoreClasses];
 
@@ -206,11 +206,13 @@ __global__ void __launch_bounds__(kThreads) count_class_stats_kernel(const float
   }
 }
 
-// Adds this batch's score (metrics.cpp's average_score over `classes` classes) times n to metric
-// k's sum: the micro sums and the weights' sum, then the average's terms, over the block.
-__global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __restrict__ sums, int k, MetricKind kind,
-                                                                MetricAverage average, std::int64_t classes, int n,
-                                                                bool targets_only) {
+// Adds this batch's score (metrics.cpp's stats_score over `classes` classes: average_score, or
+// matthews_corrcoef) times n to metric k's sum: the micro sums and the weights' sum, then the
+// average's terms, over the block. The positions counted are `binary_positions`, or with class
+// targets (0 there) their targets'.
+__global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __restrict__ sums, int k, ScoreRule rule,
+                                                                bool matthews, std::int64_t classes, int n,
+                                                                std::int64_t binary_positions) {
   __shared__ unsigned long long counts[kWarp];
   __shared__ double terms[kWarp];
   const unsigned long long* tp = class_stats;
@@ -221,20 +223,25 @@ __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __rest
     t += tp[c];
     p += predicted[c];
     a += actual[c];
-    w += class_weight(average, tp[c], predicted[c], actual[c], targets_only);
+    w += class_weight(rule, c, tp[c], predicted[c], actual[c]);
   }
   t = block_reduce(t, counts, 0ull, Sum());
   p = block_reduce(p, counts, 0ull, Sum());
   a = block_reduce(a, counts, 0ull, Sum());
   w = block_reduce(w, counts, 0ull, Sum());
-  double value;
-  if (average == MetricAverage::micro || classes == 1) {
-    value = class_score(kind, t, p, a);
+  const std::int64_t positions = binary_positions > 0 ? binary_positions : static_cast<std::int64_t>(a);
+  double value = 0;
+  if (matthews) {  // its sums in the classes' order, as torchmetrics' Python sum
+    if (threadIdx.x == 0) value = matthews_corrcoef(tp, predicted, actual, classes, positions);
+  } else if (rule.average == MetricAverage::micro || classes == 1) {
+    const std::int64_t i = rule.ignored_class;
+    value = i < 0 ? micro_score(rule, t, p, a, positions * classes, 0, 0, 0)
+                  : micro_score(rule, t, p, a, positions * classes, predicted[i], tp[i], actual[i]);
   } else {
     double sum = 0;
     for (std::int64_t c = threadIdx.x; c < classes; c += kSumThreads)
-      sum += class_term(class_score(kind, tp[c], predicted[c], actual[c]),
-                        class_weight(average, tp[c], predicted[c], actual[c], targets_only), w);
+      sum += class_term(rule, class_score(rule, tp[c], predicted[c], actual[c], positions),
+                        class_weight(rule, c, tp[c], predicted[c], actual[c]), w);
     value = static_cast<float>(block_reduce(sum, terms, 0.0, Sum()));  // torchmetrics' float32 tensor
   }
   if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
@@ -551,13 +558,13 @@ void add_ranked(const Context& ctx, EvalSums* sums, int k, const MetricsShape& s
 
 void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, const float* out, const void* target,
                       const MetricsShape& shape, int n) {
-  // The batch's stat scores, once a set (a top_k): for precision, recall, f1_score, accuracy's
+  // The batch's stat scores, once a set (a top_k): for the stat-score metrics, accuracy's
   // averages and the Metric objects' epoch. Each set is counted into class_stats, then scored.
   const AccuracyShape& a = shape.accuracy;
   const std::int64_t classes = shape.score_classes();
   const int sets = shape.stats_sets();
   if (sets > 0 && (classes > kMaxScoreClasses || shape.stats_entries() > 3 * kMaxScoreClasses + 1))
-    throw Error("precision, recall, f1_score and Metric objects count at most " + std::to_string(kMaxScoreClasses) +
+    throw Error("precision, recall, the other stat-score metrics and Metric objects count at most " + std::to_string(kMaxScoreClasses) +
                 " classes on the GPU, over all their top_k; the model has " + std::to_string(classes) + " classes and " +
                 std::to_string(sets) + " top_k");
   for (int set = 0; set < sets; ++set) {
@@ -579,10 +586,10 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
         counted = true;
         continue;
       }
-      // precision, recall, f1_score, accuracy's macro or weighted average
-      const MetricKind score = shape.score_kind(k);
-      add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, score, shape.averages[k], classes, n,
-                                                          top_k_weights(score, shape.top_k_of(k)));
+      // the scores, accuracy's macro or weighted average
+      add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, shape.rule(k),
+                                                          shape.kinds[k] == MetricKind::matthews_corrcoef, classes, n,
+                                                          a.class_targets ? 0 : positions);
       LTRT_CUDA_CHECK_LAUNCH("add_score_kernel");
     }
     if (counted) {

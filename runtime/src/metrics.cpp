@@ -87,21 +87,37 @@ void count_class_stats(const AccuracyShape& s, const float* out, const void* tar
   }
 }
 
-double average_score(MetricKind kind, MetricAverage average, const std::int64_t* tp, const std::int64_t* predicted,
-                     const std::int64_t* actual, std::int64_t classes, std::int64_t top_k) {
-  const bool targets_only = top_k_weights(kind, top_k);
-  if (average == MetricAverage::micro || classes == 1) {
+ScoreRule score_rule(MetricKind kind, MetricAverage average, std::int64_t top_k, double beta,
+                     std::int64_t ignore_index, std::int64_t classes) {
+  ScoreRule r{};
+  r.kind = kind;
+  r.average = average;
+  r.targets_only = top_k > 1 && (kind == MetricKind::precision || kind == MetricKind::recall);
+  const double beta2 = kind == MetricKind::fbeta_score ? beta * beta : 1.0;  // Python's beta**2
+  r.one_plus_beta2 = static_cast<float>(1.0 + beta2);
+  r.beta2 = static_cast<float>(beta2);
+  // _jaccard_index_reduce leaves out an ignore_index among the classes
+  r.ignored_class = kind == MetricKind::jaccard_index && ignore_index >= 0 && ignore_index < classes && classes > 1
+                        ? ignore_index
+                        : -1;
+  return r;
+}
+
+double average_score(const ScoreRule& r, const std::int64_t* tp, const std::int64_t* predicted,
+                     const std::int64_t* actual, std::int64_t classes, std::int64_t positions) {
+  if (r.average == MetricAverage::micro || classes == 1) {
     std::int64_t t = 0, p = 0, a = 0;
     for (std::int64_t c = 0; c < classes; ++c) t += tp[c], p += predicted[c], a += actual[c];
-    return class_score(kind, t, p, a);
+    const std::int64_t i = r.ignored_class;
+    return i < 0 ? micro_score(r, t, p, a, positions * classes, 0, 0, 0)
+                 : micro_score(r, t, p, a, positions * classes, predicted[i], tp[i], actual[i]);
   }
   std::int64_t weights = 0;
-  for (std::int64_t c = 0; c < classes; ++c)
-    weights += class_weight(average, tp[c], predicted[c], actual[c], targets_only);
+  for (std::int64_t c = 0; c < classes; ++c) weights += class_weight(r, c, tp[c], predicted[c], actual[c]);
   double sum = 0;
   for (std::int64_t c = 0; c < classes; ++c)
-    sum += class_term(class_score(kind, tp[c], predicted[c], actual[c]),
-                      class_weight(average, tp[c], predicted[c], actual[c], targets_only), weights);
+    sum += class_term(r, class_score(r, tp[c], predicted[c], actual[c], positions),
+                      class_weight(r, c, tp[c], predicted[c], actual[c]), weights);
   return static_cast<float>(sum);  // torchmetrics' float32 tensor
 }
 
@@ -278,6 +294,10 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";
+    case MetricKind::specificity: return "specificity";
+    case MetricKind::fbeta_score: return "fbeta";
+    case MetricKind::jaccard_index: return "jaccard";
+    case MetricKind::matthews_corrcoef: return "mcc";
     case MetricKind::auroc: return "auroc";
     case MetricKind::average_precision: return "ap";
   }
@@ -298,6 +318,7 @@ MetricsShape metrics_shape(const ModelDef& model) {
     s.modules[k] = model.metric_modules ? model.metric_modules[k] : false;
     s.top_k[k] = model.metric_top_k ? model.metric_top_k[k] : 1;
     s.adjusted[k] = model.metric_adjusted ? model.metric_adjusted[k] : 0;
+    s.beta[k] = model.metric_beta ? model.metric_beta[k] : 1.0;
   }
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
@@ -325,11 +346,16 @@ double stats_score(const MetricsShape& s, int k, const std::vector<std::int64_t>
   const std::int64_t* tp = stats.data() + s.stats_set(k) * s.set_entries();
   const std::int64_t* predicted = tp + classes;
   const std::int64_t* actual = predicted + classes;
+  // The positions counted: binary's are kept after the counts, each is a class target's once.
+  std::int64_t positions = s.accuracy.class_targets ? 0 : actual[classes];
+  if (s.accuracy.class_targets)
+    for (std::int64_t c = 0; c < classes; ++c) positions += actual[c];
+  if (s.kinds[k] == MetricKind::matthews_corrcoef) return matthews_corrcoef(tp, predicted, actual, classes, positions);
   if (s.kinds[k] != MetricKind::accuracy || s.averages[k] != MetricAverage::micro)
-    return average_score(s.score_kind(k), s.averages[k], tp, predicted, actual, classes, s.top_k_of(k));
+    return average_score(s.rule(k), tp, predicted, actual, classes, positions);
   if (!s.accuracy.class_targets) {  // _safe_divide(tp + tn, tp + tn + fp + fn)
-    const std::int64_t all = actual[classes], wrong = (predicted[0] - tp[0]) + (actual[0] - tp[0]);
-    return all ? static_cast<float>(all - wrong) / static_cast<float>(all) : 0.0f;
+    const std::int64_t wrong = (predicted[0] - tp[0]) + (actual[0] - tp[0]);
+    return positions ? static_cast<float>(positions - wrong) / static_cast<float>(positions) : 0.0f;
   }
   std::int64_t hits = 0, counted = 0;  // micro: _safe_divide(tp, tp + fn) over the summed classes
   for (std::int64_t c = 0; c < classes; ++c) hits += tp[c], counted += actual[c];

@@ -141,57 +141,159 @@ struct MetricsShape;
 // the batch): refused below two rows, as torchmetrics raises inside the step.
 void refuse_r2_single_row(const MetricsShape& shape, std::int64_t n);
 
-// precision, recall and f1_score of one batch, as torchmetrics' functional ones (zero_division 0)
-// compute them from its stat scores, which read the buffers as accuracy does: per class, its true
-// positives, the positions predicted as it and those whose target it is (tp + fp, tp + fn).
+// precision, recall, f1_score, fbeta_score, specificity, jaccard_index and matthews_corrcoef of one
+// batch, as torchmetrics' functional ones (zero_division 0) compute them from its stat scores, which
+// read the buffers as accuracy does: per class, its true positives, the positions predicted as it and
+// those whose target it is (tp + fp, tp + fn); the positions counted give the true negatives.
 // Multiclass: the argmax's class, positions whose target is ignore_index left out. Binary
 // (BCEWithLogitsLoss): one class, the positive one; a prediction is sigmoid(logit) > 0.5, or
 // logit > 0.5 when every logit of the batch lies in [0, 1] (torchmetrics takes those for
-// probabilities), against target > 0.5.
+// probabilities), against target > 0.5. jaccard_index and matthews_corrcoef are torchmetrics'
+// reductions of a confusion matrix, which need only its diagonal and its row and column sums.
 constexpr std::int64_t kMaxScoreClasses = 65536;  // classes the CUDA backend has counters for
 LTRT_HOST_DEVICE inline bool binary_prediction(float logit, bool probabilities) {
   return probabilities ? logit > 0.5f : 1.0f / (1.0f + expf(-logit)) > 0.5f;
 }
-// A class's score in float32, as torchmetrics' _safe_divide: precision tp / (tp + fp), recall
-// tp / (tp + fn), F1 2 tp / (2 tp + fn + fp); 0 where the denominator is.
-LTRT_HOST_DEVICE inline float class_score(MetricKind kind, std::int64_t tp, std::int64_t predicted,
-                                          std::int64_t actual) {
+// How a metric scores and averages stat scores (score_rule makes one).
+struct ScoreRule {
+  MetricKind kind;        // precision, recall, f1_score, fbeta_score, specificity or jaccard_index
+  MetricAverage average;  // micro, macro or weighted
+  bool targets_only;      // the macro average leaves out classes without targets (precision's and recall's top_k)
+  float one_plus_beta2;   // fbeta_score's 1 + beta^2 and beta^2 as torch takes Python floats: in float32
+  float beta2;            // (F1's 2 and 1)
+  std::int64_t ignored_class;  // jaccard_index: the class ignore_index names, in no average (else -1)
+};
+// Metric `kind`'s rule; `top_k` its stat scores' (the weights of precision's and recall's macro
+// average leave out the classes without targets above 1, as torchmetrics' _adjust_weights_safe_divide
+// with its top_k; F1's and the others' reduce is called without it), `beta` fbeta_score's, over
+// `classes` classes whose targets equal to `ignore_index` were left out.
+ScoreRule score_rule(MetricKind kind, MetricAverage average, std::int64_t top_k, double beta,
+                     std::int64_t ignore_index, std::int64_t classes);
+// A class's score in float32, as torchmetrics' _safe_divide (0 where the denominator is): precision
+// tp / (tp + fp), recall tp / (tp + fn), F-beta (1 + b^2) tp / ((1 + b^2) tp + b^2 fn + fp),
+// specificity tn / (tn + fp), jaccard tp / (tp + fp + fn) (its confusion matrix's diagonal over
+// its row and column sums less the diagonal). `positions` are those the counts are of (tn is what
+// the other three leave of them); micro's sums are over every class, so their positions too.
+LTRT_HOST_DEVICE inline float class_score(const ScoreRule& r, std::int64_t tp, std::int64_t predicted,
+                                          std::int64_t actual, std::int64_t positions) {
   float num, den;
-  if (kind == MetricKind::f1_score) {  // (1 + beta^2) tp / ((1 + beta^2) tp + beta^2 fn + fp), beta 1
-    num = 2.0f * static_cast<float>(tp);
-    den = (num + static_cast<float>(actual - tp)) + static_cast<float>(predicted - tp);
-  } else {
-    num = static_cast<float>(tp);
-    den = static_cast<float>(kind == MetricKind::precision ? predicted : actual);
+  switch (r.kind) {
+    case MetricKind::f1_score:
+    case MetricKind::fbeta_score:
+      num = r.one_plus_beta2 * static_cast<float>(tp);
+      den = (num + r.beta2 * static_cast<float>(actual - tp)) + static_cast<float>(predicted - tp);
+      break;
+    case MetricKind::specificity: {
+      const std::int64_t tn = positions - predicted - actual + tp;
+      num = static_cast<float>(tn);
+      den = static_cast<float>(tn + (predicted - tp));
+      break;
+    }
+    case MetricKind::jaccard_index:  // confmat.float(): diag / (sum(0) + sum(1) - diag)
+      num = static_cast<float>(tp);
+      den = (static_cast<float>(predicted) + static_cast<float>(actual)) - num;
+      break;
+    default:  // precision, recall (and accuracy's averages, recall's)
+      num = static_cast<float>(tp);
+      den = static_cast<float>(r.kind == MetricKind::precision ? predicted : actual);
   }
   return den != 0.0f ? num / den : 0.0f;
 }
-// A class's weight in a macro average (1, or 0 for a class with no tp, fp or fn in the batch; with
-// `top_k` above 1, 0 for one without targets: precision's and recall's, not F1's, whose reduce
-// torchmetrics calls without its top_k) or a weighted one (its targets, tp + fn), as torchmetrics'
-// _adjust_weights_safe_divide.
-LTRT_HOST_DEVICE inline bool top_k_weights(MetricKind kind, std::int64_t top_k) {
-  return top_k > 1 && kind != MetricKind::f1_score;
-}
-LTRT_HOST_DEVICE inline std::int64_t class_weight(MetricAverage average, std::int64_t tp, std::int64_t predicted,
-                                                  std::int64_t actual, bool targets_only = false) {
-  if (average == MetricAverage::weighted) return actual;
-  return (targets_only ? actual : predicted + actual - tp) > 0 ? 1 : 0;
+// A class's weight in a macro average (1, or 0 for a class with no tp, fp or fn in the batch, or
+// with `targets_only` without targets; jaccard's ignored class 0) or a weighted one (its targets,
+// tp + fn), as torchmetrics' _adjust_weights_safe_divide and _jaccard_index_reduce.
+LTRT_HOST_DEVICE inline std::int64_t class_weight(const ScoreRule& r, std::int64_t c, std::int64_t tp,
+                                                  std::int64_t predicted, std::int64_t actual) {
+  if (r.average == MetricAverage::weighted) return actual;
+  if (c == r.ignored_class) return 0;
+  return (r.targets_only ? actual : predicted + actual - tp) > 0 ? 1 : 0;
 }
 // Its term of the average, w * score / (the weights' sum) in float32; the average is the terms' sum.
-LTRT_HOST_DEVICE inline float class_term(float score, std::int64_t weight, std::int64_t weights) {
-  return weights != 0 ? static_cast<float>(weight) * score / static_cast<float>(weights) : 0.0f;
+// Without weights, 0 (_safe_divide's), or jaccard's NaN (it divides as it is).
+LTRT_HOST_DEVICE inline float class_term(const ScoreRule& r, float score, std::int64_t weight, std::int64_t weights) {
+  if (weights == 0) return r.kind == MetricKind::jaccard_index ? NAN : 0.0f;
+  return static_cast<float>(weight) * score / static_cast<float>(weights);
+}
+// micro's denominator positions and jaccard's: every class's positions, less jaccard's ignored class's
+// union (its predictions; torchmetrics subtracts that class's denominator).
+LTRT_HOST_DEVICE inline float micro_score(const ScoreRule& r, std::int64_t tp, std::int64_t predicted,
+                                          std::int64_t actual, std::int64_t positions, std::int64_t ignored_predicted,
+                                          std::int64_t ignored_tp, std::int64_t ignored_actual) {
+  if (r.kind != MetricKind::jaccard_index || r.ignored_class < 0) return class_score(r, tp, predicted, actual, positions);
+  const std::int64_t union_ = predicted + actual - tp - (ignored_predicted + ignored_actual - ignored_tp);
+  return union_ != 0 ? static_cast<float>(tp) / static_cast<float>(union_) : 0.0f;
+}
+// matthews_corrcoef of a confusion matrix given by its diagonal `tp`, column sums `predicted` and row
+// sums `actual` over `classes` classes and `positions` positions (binary: one class, the positive
+// one), in float32 as torchmetrics' _matthews_corrcoef_reduce: (c s - sum t_k p_k) / sqrt((s^2 - sum
+// p_k^2)(s^2 - sum t_k^2)), its Python sums in order; 0 where that denominator is, but for a 2 x 2
+// matrix (binary, or two classes) 1 when all are right, -1 when all are wrong, and its eps forms.
+template <typename Count>
+LTRT_HOST_DEVICE inline float matthews_corrcoef_of_matrix(const Count* tp, const Count* predicted, const Count* actual,
+                                                         std::int64_t classes, std::int64_t positions) {
+  std::int64_t trace = 0;
+  for (std::int64_t c = 0; c < classes; ++c) trace += static_cast<std::int64_t>(tp[c]);
+  std::int64_t tn = 0, fp = 0, fn = 0, tp1 = 0;
+  if (classes == 2) {
+    tn = static_cast<std::int64_t>(tp[0]);
+    tp1 = static_cast<std::int64_t>(tp[1]);
+    fp = static_cast<std::int64_t>(actual[0]) - tn;
+    fn = static_cast<std::int64_t>(actual[1]) - tp1;
+    if (tp1 + tn != 0 && fp + fn == 0) return 1.0f;
+    if (tp1 + tn == 0 && fp + fn != 0) return -1.0f;
+  }
+  float sum_tp = 0.0f, sum_pp = 0.0f, sum_tt = 0.0f;  // sum(tk * pk), sum(pk * pk), sum(tk * tk)
+  for (std::int64_t c = 0; c < classes; ++c) {
+    const float t = static_cast<float>(actual[c]), p = static_cast<float>(predicted[c]);
+    const float tk_pk = t * p, pk_pk = p * p, tk_tk = t * t;
+    sum_tp += tk_pk;
+    sum_pp += pk_pk;
+    sum_tt += tk_tk;
+  }
+  const float s = static_cast<float>(positions), ss = s * s, cs = static_cast<float>(trace) * s;
+  float numerator = cs - sum_tp;
+  const float cov_ypyp = ss - sum_pp, cov_ytyt = ss - sum_tt;
+  float denom = cov_ypyp * cov_ytyt;
+  if (denom == 0.0f && classes == 2) {  // the int64 counts, and float32's eps
+    const float eps = 1.1920928955078125e-07f, root_eps = 3.4526698e-04f;  // torch.finfo(float32).eps, its sqrt
+    if (fn == 0 && tn == 0) numerator = root_eps * static_cast<float>(tp1 - fp);
+    else if (fp == 0 && tn == 0) numerator = root_eps * static_cast<float>(tp1 - fn);
+    else if (tp1 == 0 && fn == 0) numerator = root_eps * static_cast<float>(tn - fp);
+    else if (tp1 == 0 && fp == 0) numerator = root_eps * static_cast<float>(tn - fn);
+    else if (tp1 == 0) numerator = static_cast<float>(tn - fp * fn);
+    else if (tn == 0) numerator = static_cast<float>(tp1 - fp * fn);
+    else if (fp == 0 || fn == 0) numerator = static_cast<float>(tp1 * tn);
+    else return 0.0f;
+    const float a = static_cast<float>(tp1 + fp) + eps, b = static_cast<float>(tp1 + fn) + eps,
+                c = static_cast<float>(tn + fp) + eps, d = static_cast<float>(tn + fn) + eps;
+    const float ab = a * b, abc = ab * c;
+    denom = abc * d;
+  } else if (denom == 0.0f) {
+    return 0.0f;
+  }
+  return numerator / sqrtf(denom);
+}
+template <typename Count>
+LTRT_HOST_DEVICE inline float matthews_corrcoef(const Count* tp, const Count* predicted, const Count* actual,
+                                               std::int64_t classes, std::int64_t positions) {
+  if (classes != 1) return matthews_corrcoef_of_matrix(tp, predicted, actual, classes, positions);
+  // binary: the matrix [[tn, fp], [fn, tp]]
+  const std::int64_t t = static_cast<std::int64_t>(tp[0]), p = static_cast<std::int64_t>(predicted[0]),
+                     a = static_cast<std::int64_t>(actual[0]);
+  const std::int64_t diagonal[2] = {positions - p - a + t, t}, columns[2] = {positions - p, p},
+                     rows[2] = {positions - a, a};
+  return matthews_corrcoef_of_matrix(diagonal, columns, rows, 2, positions);
 }
 // The stat scores of the first n rows, into tp, predicted and actual (shape.classes entries, one
 // when binary; zeroed first). With top_k above 1 a position's prediction is its target when the
 // target ranks below top_k, else its argmax (torchmetrics 1.9's _refine_preds_oh).
 void count_class_stats(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n,
                        std::int64_t* tp, std::int64_t* predicted, std::int64_t* actual, std::int64_t top_k = 1);
-// The score of `classes` classes' stat scores: micro (from their sums; binary's only one), or
-// the sum of the macro or weighted average's terms (in float64, then float32, torch's sum order
-// aside).
-double average_score(MetricKind kind, MetricAverage average, const std::int64_t* tp, const std::int64_t* predicted,
-                     const std::int64_t* actual, std::int64_t classes, std::int64_t top_k = 1);
+// The score of `classes` classes' stat scores over `positions` positions (the positions each class
+// counted): micro (from their sums; binary's only one), or the sum of the macro or weighted
+// average's terms (in float64, then float32, torch's sum order aside).
+double average_score(const ScoreRule& rule, const std::int64_t* tp, const std::int64_t* predicted,
+                     const std::int64_t* actual, std::int64_t classes, std::int64_t positions);
 
 // average_precision of one batch, as torchmetrics' functional average_precision (exact curve): the
 // same probabilities, classes and averages as auroc's; a class's value is the sum over its precision
@@ -255,7 +357,16 @@ LTRT_HOST_DEVICE inline bool ranks_scores(MetricKind kind) {
   return kind == MetricKind::auroc || kind == MetricKind::average_precision;
 }
 
-// "acc", "mae", "mse", "mape", "precision", "recall", "f1", "auroc", "ap", "r2": a metric is logged as <stage>_<name>
+// The metrics whose every value is of stat scores: precision, recall, f1_score, fbeta_score,
+// specificity, jaccard_index and matthews_corrcoef.
+LTRT_HOST_DEVICE inline bool stat_score_metric(MetricKind kind) {
+  return kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score ||
+         kind == MetricKind::fbeta_score || kind == MetricKind::specificity || kind == MetricKind::jaccard_index ||
+         kind == MetricKind::matthews_corrcoef;
+}
+
+// "acc", "mae", "mse", "mape", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
+// "fbeta", "jaccard", "mcc": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5).
@@ -271,6 +382,7 @@ struct MetricsShape {
   bool modules[kMaxMetrics];        // torchmetrics' Metric objects (ModelDef::metric_modules)
   std::int64_t top_k[kMaxMetrics];  // each one's top_k (ModelDef::metric_top_k), else 1 (0 counts as 1)
   std::int64_t adjusted[kMaxMetrics];  // r2_score's adjusted (ModelDef::metric_adjusted), else 0
+  double beta[kMaxMetrics];            // fbeta_score's beta (ModelDef::metric_beta), else 1
   // Metric k is a Metric object that counts stat scores (accuracy, precision, recall, f1_score; an
   // error's Metric object sums its errors, which the batches' weighted mean already does; auroc's
   // keeps the epoch's scores, scored).
@@ -284,11 +396,11 @@ struct MetricsShape {
     return false;
   }
   bool scored(int k) const { return modules[k] && ranks_scores(kinds[k]); }
-  // Metric k reads the stat scores: precision, recall, f1_score, a counted Metric object, and accuracy
-  // with a macro or weighted average (torchmetrics reduces it as recall's).
+  // Metric k reads the stat scores: the scores (stat_score_metric), a counted Metric object, and
+  // accuracy with a macro or weighted average (torchmetrics reduces it as recall's).
   bool reads_stats(int k) const {
-    return kinds[k] == MetricKind::precision || kinds[k] == MetricKind::recall || kinds[k] == MetricKind::f1_score ||
-           counted(k) || (kinds[k] == MetricKind::accuracy && averages[k] != MetricAverage::micro);
+    return stat_score_metric(kinds[k]) || counted(k) ||
+           (kinds[k] == MetricKind::accuracy && averages[k] != MetricAverage::micro);
   }
   // The score metric k takes from them: accuracy's averaged one is recall's.
   MetricKind score_kind(int k) const {
@@ -330,6 +442,10 @@ struct MetricsShape {
     for (int k = 0; k < count; ++k)
       if (reads_stats(k)) sets = std::max(sets, stats_set(k) + 1);
     return sets;
+  }
+  // How metric k scores its stat scores (not matthews_corrcoef's).
+  ScoreRule rule(int k) const {
+    return score_rule(score_kind(k), averages[k], top_k_of(k), beta[k], accuracy.ignore_index, score_classes());
   }
   // EpochCounts' entries: a set's tp, predicted and actual per class and its binary positions, per set.
   std::int64_t set_entries() const { return 3 * score_classes() + 1; }

@@ -204,10 +204,11 @@ struct LossBuffer {
 // ltrt/metrics.hpp); a model has each at most once (accuracy once per top_k).
 enum class MetricKind : std::uint8_t {
   accuracy, mean_absolute_error, mean_squared_error, precision, recall, f1_score, auroc, average_precision,
-  mean_absolute_percentage_error, r2_score
+  mean_absolute_percentage_error, r2_score, specificity, fbeta_score, jaccard_index, matthews_corrcoef
 };
 constexpr int kMaxMetrics = 8;
-// How precision, recall, f1_score, auroc and average_precision combine their classes, as torchmetrics'
+// How precision, recall, f1_score, specificity, fbeta_score, jaccard_index, auroc and average_precision
+// combine their classes, as torchmetrics'
 // `average`; how r2_score combines its output columns, as its `multioutput` (their mean, or weighted
 // by each column's total sum of squares).
 enum class MetricAverage : std::uint8_t { micro, macro, weighted, uniform_average, variance_weighted };
@@ -270,6 +271,8 @@ struct ModelDef {
   const std::int64_t* metric_top_k = nullptr;
   // Each metric's `adjusted` (r2_score's independent regressors: the adjusted r2); null: 0.
   const std::int64_t* metric_adjusted = nullptr;
+  // Each metric's `beta` (fbeta_score's weight of recall against precision); null: 1.
+  const double* metric_beta = nullptr;
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
   bool sync_dist = false;

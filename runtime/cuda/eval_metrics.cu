@@ -207,14 +207,13 @@ __global__ void __launch_bounds__(kThreads) count_class_stats_kernel(const float
 }
 
 // Adds this batch's score (metrics.cpp's stats_score over `classes` classes: average_score, or
-// matthews_corrcoef) times n to metric k's sum: the micro sums and the weights' sum, then the
-// average's terms, over the block. The positions counted are `binary_positions`, or with class
+// matthews_corrcoef) times n to metric k's sum: the micro sums and the weights' sum over the block,
+// then the average's terms or matthews_corrcoef's sums in one thread, in torch's order. The positions counted are `binary_positions`, or with class
 // targets (0 there) their targets'.
 __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __restrict__ sums, int k, ScoreRule rule,
                                                                 bool matthews, std::int64_t classes, int n,
                                                                 std::int64_t binary_positions) {
   __shared__ unsigned long long counts[kWarp];
-  __shared__ double terms[kWarp];
   const unsigned long long* tp = class_stats;
   const unsigned long long* predicted = class_stats + classes;
   const unsigned long long* actual = class_stats + 2 * classes;
@@ -237,12 +236,8 @@ __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __rest
     const std::int64_t i = rule.ignored_class;
     value = i < 0 ? micro_score(rule, t, p, a, positions * classes, 0, 0, 0)
                   : micro_score(rule, t, p, a, positions * classes, predicted[i], tp[i], actual[i]);
-  } else {
-    double sum = 0;
-    for (std::int64_t c = threadIdx.x; c < classes; c += kSumThreads)
-      sum += class_term(rule, class_score(rule, tp[c], predicted[c], actual[c], positions),
-                        class_weight(rule, c, tp[c], predicted[c], actual[c]), w);
-    value = static_cast<float>(block_reduce(sum, terms, 0.0, Sum()));  // torchmetrics' float32 tensor
+  } else if (threadIdx.x == 0) {  // torch.sum's order of the terms
+    value = average_of_terms(rule, tp, predicted, actual, classes, positions, static_cast<std::int64_t>(w));
   }
   if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
 }

@@ -114,11 +114,7 @@ double average_score(const ScoreRule& r, const std::int64_t* tp, const std::int6
   }
   std::int64_t weights = 0;
   for (std::int64_t c = 0; c < classes; ++c) weights += class_weight(r, c, tp[c], predicted[c], actual[c]);
-  double sum = 0;
-  for (std::int64_t c = 0; c < classes; ++c)
-    sum += class_term(r, class_score(r, tp[c], predicted[c], actual[c], positions),
-                      class_weight(r, c, tp[c], predicted[c], actual[c]), weights);
-  return static_cast<float>(sum);  // torchmetrics' float32 tensor
+  return average_of_terms(r, tp, predicted, actual, classes, positions, weights);
 }
 
 namespace {

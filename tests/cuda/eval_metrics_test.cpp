@@ -426,6 +426,66 @@ TEST(CudaEvalMetrics, BinaryScoresTakeUnitLogitsForProbabilities) {
   }
 }
 
+// specificity, fbeta_score, jaccard_index and matthews_corrcoef (their values are checked against
+// torchmetrics' by stat_scores_oracle): the device's equal the CPU's bit for bit in every schedule,
+// over multiclass sequences whose ignore_index lies outside the classes or names one (jaccard leaves
+// it out), with top_k 1 and 2, and over binary logits and probabilities.
+TEST(CudaEvalMetrics, StatScoreMetricsEqualTheCpus) {
+  using ltrt::MetricAverage;
+  using ltrt::MetricKind;
+  const int n = 7, steps = 4, classes = 6;
+  std::mt19937 rng(21);
+  std::normal_distribution<float> normal;
+  std::uniform_real_distribution<float> unit;
+  std::vector<float> out(n * steps * classes);
+  for (float& v : out) v = normal(rng);
+  for (const std::int64_t ignore : {kIgnore, std::int64_t{2}}) {
+    std::vector<std::int64_t> target(n * steps);
+    for (std::size_t i = 0; i < target.size(); ++i) target[i] = i % 5 == 3 ? ignore : static_cast<std::int64_t>(rng() % classes);
+    for (MetricAverage average : {MetricAverage::micro, MetricAverage::macro, MetricAverage::weighted}) {
+      for (const std::int64_t top_k : {1, 2}) {
+        SCOPED_TRACE(std::to_string(ignore) + " " + std::to_string(static_cast<int>(average)) + " top_k " +
+                     std::to_string(top_k));
+        ltrt::MetricsShape shape{4,
+                                 {MetricKind::specificity, MetricKind::fbeta_score, MetricKind::jaccard_index,
+                                  MetricKind::matthews_corrcoef},
+                                 {average, average, average, average},
+                                 ltrt::AccuracyShape{true, steps, classes, ignore},
+                                 0};
+        shape.top_k[0] = shape.top_k[1] = top_k;
+        for (int k = 0; k < 4; ++k) shape.beta[k] = 2.0;
+        double cpu[ltrt::kMaxMetrics];
+        ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+        for (int k = 0; k < 4; ++k) EXPECT_GT(cpu[k], 0.0) << k;
+        for (const char* schedule : {"forward", "reverse", "shuffle:3"}) {
+          const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(std::int64_t), n, schedule);
+          for (int k = 0; k < 4; ++k) EXPECT_EQ(sums.metric[k], cpu[k] * n) << k << " " << schedule;
+        }
+      }
+    }
+  }
+  const int per_row = 3;
+  std::vector<float> probabilities(n * per_row), logits(n * per_row), floats(n * per_row);
+  for (std::size_t i = 0; i < floats.size(); ++i) {
+    probabilities[i] = unit(rng);
+    logits[i] = 4.0f * (unit(rng) - 0.5f);
+    floats[i] = unit(rng);
+  }
+  ltrt::MetricsShape binary{4,
+                            {MetricKind::specificity, MetricKind::fbeta_score, MetricKind::jaccard_index,
+                             MetricKind::matthews_corrcoef},
+                            {},
+                            ltrt::AccuracyShape{false, per_row, 1, kIgnore},
+                            per_row};
+  for (int k = 0; k < 4; ++k) binary.beta[k] = 0.5;
+  for (const auto* o : {&probabilities, &logits}) {
+    double cpu[ltrt::kMaxMetrics];
+    ltrt::count_metrics(binary, o->data(), floats.data(), n, cpu);
+    const ltrt::EvalSums sums = device_sums(binary, *o, floats.data(), floats.size() * sizeof(float), n, "shuffle:3");
+    for (int k = 0; k < 4; ++k) EXPECT_EQ(sums.metric[k], cpu[k] * n) << k;
+  }
+}
+
 // Metric objects: the device's stat scores of two batches, read back once, are the CPU's
 // EpochCounts of the same batches (class targets with ignore_index, and binary logits with their
 // positions); a second take starts again from zero.

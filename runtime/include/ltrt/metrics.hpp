@@ -214,6 +214,20 @@ LTRT_HOST_DEVICE inline float class_term(const ScoreRule& r, float score, std::i
   if (weights == 0) return r.kind == MetricKind::jaccard_index ? NAN : 0.0f;
   return static_cast<float>(weight) * score / static_cast<float>(weights);
 }
+// The macro or weighted average: the classes' terms summed as torch.sum sums them, over `weights`,
+// the classes' weights' sum.
+template <typename Count>
+LTRT_HOST_DEVICE inline float average_of_terms(const ScoreRule& r, const Count* tp, const Count* predicted,
+                                               const Count* actual, std::int64_t classes, std::int64_t positions,
+                                               std::int64_t weights) {
+  return torch_sum(
+      [&](std::int64_t c) {
+        const auto t = static_cast<std::int64_t>(tp[c]), p = static_cast<std::int64_t>(predicted[c]),
+                   a = static_cast<std::int64_t>(actual[c]);
+        return class_term(r, class_score(r, t, p, a, positions), class_weight(r, c, t, p, a), weights);
+      },
+      classes);
+}
 // micro's denominator positions and jaccard's: every class's positions, less jaccard's ignored class's
 // union (its predictions; torchmetrics subtracts that class's denominator).
 LTRT_HOST_DEVICE inline float micro_score(const ScoreRule& r, std::int64_t tp, std::int64_t predicted,
@@ -291,7 +305,7 @@ void count_class_stats(const AccuracyShape& shape, const float* out, const void*
                        std::int64_t* tp, std::int64_t* predicted, std::int64_t* actual, std::int64_t top_k = 1);
 // The score of `classes` classes' stat scores over `positions` positions (the positions each class
 // counted): micro (from their sums; binary's only one), or the sum of the macro or weighted
-// average's terms (in float64, then float32, torch's sum order aside).
+// average's terms (average_of_terms).
 double average_score(const ScoreRule& rule, const std::int64_t* tp, const std::int64_t* predicted,
                      const std::int64_t* actual, std::int64_t classes, std::int64_t positions);
 

@@ -1,0 +1,86 @@
+// ltrt's side of stat_scores_oracle.py: reads {"cases": [{"kind": "specificity", "average": "macro",
+// "top_k": 1, "beta": 2.0, "classes": C (0: binary logits), "per_row": P, "ignore_index": I, "n": N,
+// "out": [...], "target": [...]}, ...]} from stdin and prints, per case, the float32 bits of the
+// metric's value over the batch as count_metrics computes it ("nan" for a NaN).
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <iostream>
+#include <iterator>
+#include <stdexcept>
+#include <utility>
+#include <string>
+#include <vector>
+
+#include "ltrt/json.hpp"
+#include "ltrt/metrics.hpp"
+
+namespace {
+
+using ltrt::MetricAverage;
+using ltrt::MetricKind;
+using ltrt::json::Value;
+
+MetricKind kind_of(const std::string& name) {
+  const std::pair<const char*, MetricKind> kinds[] = {
+      {"precision", MetricKind::precision},         {"recall", MetricKind::recall},
+      {"f1_score", MetricKind::f1_score},           {"fbeta_score", MetricKind::fbeta_score},
+      {"specificity", MetricKind::specificity},     {"jaccard_index", MetricKind::jaccard_index},
+      {"matthews_corrcoef", MetricKind::matthews_corrcoef}};
+  for (const auto& [known, kind] : kinds)
+    if (name == known) return kind;
+  throw std::runtime_error("unknown metric " + name);
+}
+
+MetricAverage average_of(const std::string& name) {
+  if (name == "macro") return MetricAverage::macro;
+  if (name == "weighted") return MetricAverage::weighted;
+  return MetricAverage::micro;
+}
+
+}  // namespace
+
+int main() {
+  try {
+    const std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    const Value in = ltrt::json::parse(text);
+    Value results = Value::make_array();
+    for (const Value& c : in.find("cases")->items) {
+      const std::int64_t classes = c.find("classes")->integer, per_row = c.find("per_row")->integer,
+                         n = c.find("n")->integer;
+      const bool binary = classes == 0;
+      ltrt::MetricsShape shape{};
+      shape.count = 1;
+      shape.kinds[0] = kind_of(c.find("kind")->str);
+      shape.averages[0] = average_of(c.find("average")->str);
+      shape.top_k[0] = c.find("top_k")->integer;
+      shape.beta[0] = c.find("beta")->num;
+      shape.accuracy = ltrt::AccuracyShape{!binary, per_row, binary ? 1 : classes, c.find("ignore_index")->integer};
+      shape.per_row = binary ? per_row : per_row * classes;
+      std::vector<float> out;
+      for (const Value& v : c.find("out")->items) out.push_back(static_cast<float>(v.num));
+      std::vector<std::int64_t> labels;
+      std::vector<float> floats;
+      for (const Value& v : c.find("target")->items) {
+        labels.push_back(v.is_integer ? v.integer : 0);
+        floats.push_back(static_cast<float>(v.num));
+      }
+      double value;
+      ltrt::count_metrics(shape, out.data(), binary ? static_cast<const void*>(floats.data()) : labels.data(), n,
+                          &value);
+      const auto f = static_cast<float>(value);
+      if (std::isnan(f)) {
+        results.push(Value::make_string("nan"));
+        continue;
+      }
+      std::uint32_t u;
+      std::memcpy(&u, &f, sizeof u);
+      results.push(Value::make_integer(u));
+    }
+    std::cout << ltrt::json::write(results) << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "stat_scores_driver: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

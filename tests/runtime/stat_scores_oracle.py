@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""The stat-score metrics of one batch (ltrt's count_metrics: precision, recall, f1_score,
+fbeta_score, specificity, jaccard_index, matthews_corrcoef) against torchmetrics' functional ones
+on the same logits, bit for bit: binary logits (some batches all inside [0, 1], which torchmetrics
+takes for probabilities) and multiclass sequences of 2 to 7 classes, with an ignore_index outside
+the classes or naming one (jaccard leaves that class out), every average, top_k and several betas;
+and batches built to reach the corners: every prediction right, every one wrong, one class
+predicted, no positives, every target ignored, and matthews_corrcoef's 2 x 2 special cases (its
+eps forms). Run with the Lightning venv's Python (PyPI's torch and torchmetrics).
+"""
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torchmetrics.functional as tmf
+
+KINDS = ["precision", "recall", "f1_score", "fbeta_score", "specificity", "jaccard_index", "matthews_corrcoef"]
+TOP_K = {"precision", "recall", "f1_score", "fbeta_score", "specificity"}
+
+
+def torchmetrics_value(case):
+    kind, classes = case["kind"], case["classes"]
+    n, per_row = case["n"], case["per_row"]
+    out = torch.tensor(case["out"], dtype=torch.float32)
+    kwargs = {}
+    if kind == "fbeta_score":
+        kwargs["beta"] = case["beta"]
+    if classes == 0:
+        preds = out.reshape(n, per_row)
+        target = (torch.tensor(case["target"], dtype=torch.float32).reshape(n, per_row) > 0.5).long()
+        return getattr(tmf, kind)(preds, target, task="binary", **kwargs)
+    preds = out.reshape(n * per_row, classes)
+    target = torch.tensor(case["target"], dtype=torch.int64).reshape(-1)
+    if kind != "matthews_corrcoef":
+        kwargs["average"] = case["average"]
+    if case["top_k"] > 1:
+        kwargs["top_k"] = case["top_k"]
+    return getattr(tmf, kind)(preds, target, task="multiclass", num_classes=classes,
+                              ignore_index=case["ignore_index"], **kwargs)
+
+
+def bits(value):
+    v = np.float32(value.item())
+    return "nan" if np.isnan(v) else int(np.array([v], dtype=np.float32).view(np.uint32)[0])
+
+
+def batches(rng):
+    """(classes, per_row, n, ignore_index, out, target) batches: random ones and the corners."""
+    for classes in (2, 3, 5, 7):
+        for ignore_index in (-100, 0, classes - 1):
+            for n, per_row in ((6, 4), (3, 1), (9, 3)):
+                positions = n * per_row
+                out = rng.standard_normal((positions, classes)).astype(np.float32)
+                target = rng.integers(0, classes, positions)
+                target[rng.random(positions) < 0.2] = ignore_index
+                yield classes, per_row, n, ignore_index, out, target
+                right = out.copy()  # every counted prediction right
+                right[np.arange(positions), np.where(target == ignore_index, 0, target)] += 10
+                yield classes, per_row, n, ignore_index, right, target
+                wrong = out.copy()  # every prediction the next class
+                wrong[np.arange(positions), (np.where(target == ignore_index, 0, target) + 1) % classes] += 10
+                yield classes, per_row, n, ignore_index, wrong, target
+                one = out.copy()  # class 1 predicted everywhere
+                one[:, 1] += 10
+                yield classes, per_row, n, ignore_index, one, target
+                yield classes, per_row, n, ignore_index, out, np.full(positions, 1)  # one class's targets
+            yield classes, 2, 2, ignore_index, rng.standard_normal((4, classes)).astype(np.float32), \
+                np.full(4, ignore_index)  # every target ignored
+    for n, per_row in ((6, 3), (2, 1), (4, 2), (1, 1)):
+        positions = n * per_row
+        logits = (rng.standard_normal(positions) * 2).astype(np.float32)
+        target = (rng.random(positions) > 0.5).astype(np.float32)
+        yield 0, per_row, n, -100, logits, target
+        yield 0, per_row, n, -100, rng.random(positions).astype(np.float32), target  # probabilities
+        for t in (0.0, 1.0):  # no positives or only positives, predicted all right, all wrong, at random
+            full = np.full(positions, t, dtype=np.float32)
+            yield 0, per_row, n, -100, np.where(full > 0.5, 5.0, -5.0).astype(np.float32), full
+            yield 0, per_row, n, -100, np.where(full > 0.5, -5.0, 5.0).astype(np.float32), full
+            yield 0, per_row, n, -100, logits, full
+        for p in (5.0, -5.0):  # one prediction everywhere
+            yield 0, per_row, n, -100, np.full(positions, p, dtype=np.float32), target
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--driver", required=True)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(5)
+    cases = []
+    for classes, per_row, n, ignore_index, out, target in batches(rng):
+        for kind in KINDS:
+            averages = ["micro"] if classes == 0 or kind == "matthews_corrcoef" else ["micro", "macro", "weighted"]
+            top_ks = [1] + ([k for k in (2, 3) if k < classes] if kind in TOP_K and classes else [])
+            betas = [0.5, 2.0, 3.7] if kind == "fbeta_score" else [1.0]
+            for average in averages:
+                for top_k in top_ks:
+                    for beta in betas:
+                        cases.append({"kind": kind, "average": average, "top_k": top_k, "beta": beta,
+                                      "classes": classes, "per_row": per_row, "ignore_index": ignore_index, "n": n,
+                                      "out": [float(v) for v in out.reshape(-1)],
+                                      "target": [int(v) if classes else float(v) for v in target.reshape(-1)]})
+    proc = subprocess.run([args.driver], input=json.dumps({"cases": cases}), capture_output=True, text=True,
+                          timeout=300)
+    if proc.returncode != 0:
+        print(f"FAILED: the driver exited with {proc.returncode}:\n{proc.stderr}")
+        return 1
+    ours = json.loads(proc.stdout)
+    bad = 0
+    for case, mine in zip(cases, ours):
+        want = bits(torchmetrics_value(case))
+        if want != mine:
+            bad += 1
+            if bad <= 20:
+                show = {k: v for k, v in case.items() if k not in ("out", "target")}
+                ltrt = mine if mine == "nan" else np.array([mine], dtype=np.uint32).view(np.float32)[0]
+                theirs = want if want == "nan" else np.array([want], dtype=np.uint32).view(np.float32)[0]
+                print(f"{show}: ltrt {ltrt}, torchmetrics {theirs}")
+    print(f"{len(cases) - bad} of {len(cases)} batch values equal torchmetrics' bit for bit")
+    print("FAILED" if bad else "PASSED")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

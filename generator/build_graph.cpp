@@ -250,6 +250,10 @@ Graph build_graph(const Spec& spec) {
                  std::to_string(spec.target.num_classes) + " classes (torchmetrics refuses it): use at most " +
                  std::to_string(spec.target.num_classes));
       }
+      if (metric == "cohen_kappa" && spec.target.dtype == DType::i64 && spec.target.num_classes > ltrt::kMaxKappaClasses)
+        refuse("cohen_kappa sums the classes' C x C expected matrix in one GPU thread; over more than " +
+               std::to_string(ltrt::kMaxKappaClasses) + " classes (the model has " +
+               std::to_string(spec.target.num_classes) + ") it is not supported yet");
       // torchmetrics' binary accuracy has no average.
       if (metric == "accuracy" && spec.metric_averages[k] != "micro" && spec.target.dtype != DType::i64)
         refuse("accuracy's \"average\" needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}); "

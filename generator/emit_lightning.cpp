@@ -345,6 +345,9 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "fbeta_score"         ? "fbeta"
           : metric == "jaccard_index"       ? "jaccard"
           : metric == "matthews_corrcoef"   ? "mcc"
+          : metric == "negative_predictive_value" ? "npv"
+          : metric == "hamming_distance"    ? "hamming"
+          : metric == "cohen_kappa"         ? "kappa"
                                             : metric) +
          (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
 }
@@ -373,7 +376,8 @@ std::string metric_arguments(const Spec& spec, size_t k) {
   if (spec.target.dtype != DType::i64) return "task=\"binary\"" + beta;
   std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes) + beta;
   const bool micro_accuracy = spec.metrics[k] == "accuracy" && spec.metric_averages[k] == "micro";
-  if (!micro_accuracy && spec.metrics[k] != "matthews_corrcoef")  // torchmetrics' MCC has no average
+  // torchmetrics' MCC and Cohen's kappa have no average
+  if (!micro_accuracy && spec.metrics[k] != "matthews_corrcoef" && spec.metrics[k] != "cohen_kappa")
     args += ", average=\"" + spec.metric_averages[k] + "\"";
   if (spec.metric_top_k[k] > 1) {
     args += ", top_k=" + std::to_string(spec.metric_top_k[k]);
@@ -398,6 +402,9 @@ std::string metric_class(const std::string& metric) {
          : metric == "specificity"         ? "Specificity"
          : metric == "jaccard_index"       ? "JaccardIndex"
          : metric == "matthews_corrcoef"   ? "MatthewsCorrCoef"
+         : metric == "negative_predictive_value" ? "NegativePredictiveValue"
+         : metric == "hamming_distance"    ? "HammingDistance"
+         : metric == "cohen_kappa"         ? "CohenKappa"
                                            : "F1Score";
 }
 

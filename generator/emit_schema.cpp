@@ -253,10 +253,10 @@ JsonValue model_schema() {
   JsonValue metrics = type_of("array");
   metrics.set("maxItems", JsonValue::make_integer(ltrt::kMaxMetrics));
   const std::vector<std::string> metric_names = {
-      "accuracy",    "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
-      "precision",   "recall",              "f1_score",           "fbeta_score",
-      "specificity", "jaccard_index",       "matthews_corrcoef",  "auroc",
-      "average_precision", "r2_score"};
+      "accuracy", "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
+      "precision", "recall", "f1_score", "fbeta_score", "specificity", "negative_predictive_value",
+      "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa", "auroc", "average_precision",
+      "r2_score"};
   JsonValue metric = type_of("string");
   metric.set("enum", strings(metric_names));
   JsonValue score = type_of("object");  // with torchmetrics' average or top_k, or as a Metric object
@@ -280,6 +280,9 @@ JsonValue model_schema() {
   JsonValue beta = type_of("number");  // fbeta_score's
   beta.set("exclusiveMinimum", JsonValue::make_integer(0));
   score_props.set("beta", beta);
+  JsonValue weights = type_of("string");  // cohen_kappa's (unweighted only)
+  weights.set("enum", strings({"none"}));
+  score_props.set("weights", weights);
   score.set("properties", score_props);
   score.set("required", strings({"name"}));
   score.set("additionalProperties", JsonValue::make_bool(false));

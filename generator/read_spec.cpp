@@ -686,7 +686,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       // whole epoch, every DDP rank's). The name is checked before its arguments.
       const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error",
                                               "mean_absolute_percentage_error", "precision", "recall", "f1_score",
-                                              "fbeta_score", "specificity", "jaccard_index", "matthews_corrcoef",
+                                              "fbeta_score", "specificity", "negative_predictive_value",
+                                              "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
                                               "auroc", "average_precision", "r2_score"};
       const JsonValue* entry = &metrics->items[i];
       if (const JsonValue* given = entry->kind == Kind::object ? entry->find("name") : entry) {
@@ -694,7 +695,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           fail_at(*given, path, ltrt::describe(*given) + " is not a supported metric: use \"accuracy\", " +
                                     "\"mean_absolute_error\", \"mean_squared_error\", " +
                                     "\"mean_absolute_percentage_error\", \"precision\", \"recall\", \"f1_score\", " +
-                                    "\"fbeta_score\", \"specificity\", \"jaccard_index\", \"matthews_corrcoef\", " +
+                                    "\"fbeta_score\", \"specificity\", \"negative_predictive_value\", " +
+                                    "\"hamming_distance\", \"jaccard_index\", \"matthews_corrcoef\", \"cohen_kappa\", " +
                                     "\"auroc\", \"average_precision\" or \"r2_score\"" +
                                     (given->kind == Kind::string ? did_you_mean(given->str, known) : ""));
       }
@@ -715,13 +717,15 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         const JsonValue& name = o.require("name");
         // torchmetrics' top_k: a prediction is right when the target is among the k largest logits.
         const bool takes_top_k = named == "accuracy" || named == "precision" || named == "recall" ||
-                                 named == "f1_score" || named == "fbeta_score" || named == "specificity";
+                                 named == "f1_score" || named == "fbeta_score" || named == "specificity" ||
+                                 named == "negative_predictive_value" || named == "hamming_distance";
         const bool averaged = takes_top_k || named == "jaccard_index";
         average = ranked ? o.string("average", "macro", {"macro", "weighted"})
                          : o.string("average", average, {"micro", "macro", "weighted"});
         if (o.get("average") && !averaged && !ranked)
-          o.fail("average", "only accuracy, precision, recall, f1_score, fbeta_score, specificity, jaccard_index, "
-                            "auroc and average_precision take an 'average': remove it");
+          o.fail("average", "only accuracy, precision, recall, f1_score, fbeta_score, specificity, "
+                            "negative_predictive_value, hamming_distance, jaccard_index, auroc and average_precision "
+                            "take an 'average': remove it");
         if (named == "r2_score") {
           const JsonValue* multioutput = o.get("multioutput");
           if (multioutput && multioutput->kind == Kind::string && multioutput->str == "raw_values")
@@ -740,11 +744,17 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         } else if (o.get("beta")) {
           o.fail("beta", "only fbeta_score takes a 'beta': remove it");
         }
+        // cohen_kappa's weights: unweighted only (linear and quadratic weigh every cell of the confusion
+        // matrix, whose diagonal and sums are all ltgen counts).
+        if (named == "cohen_kappa" && o.string("weights", "none", {"none", "linear", "quadratic"}) != "none")
+          o.not_yet("weights", "cohen_kappa's linear and quadratic weights");
+        else if (named != "cohen_kappa" && o.get("weights"))
+          o.fail("weights", "only cohen_kappa takes 'weights': remove it");
         module = o.boolean("module", false);
         top_k = o.integer("top_k", 1, 1);
         if (o.get("top_k") && !takes_top_k)
-          o.fail("top_k", "only accuracy, precision, recall, f1_score, fbeta_score and specificity take a 'top_k': "
-                          "remove it");
+          o.fail("top_k", "only accuracy, precision, recall, f1_score, fbeta_score, specificity, "
+                          "negative_predictive_value and hamming_distance take a 'top_k': remove it");
         o.finish();
         entry = &name;
       }

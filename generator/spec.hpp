@@ -132,7 +132,8 @@ struct Spec {
   DataSourceSpec val, test, predict;  // source "" when the spec has none
   // model.metrics in order: "accuracy", "mean_absolute_error", "mean_squared_error",
   // "mean_absolute_percentage_error", "precision", "recall", "f1_score", "fbeta_score", "specificity",
-  // "jaccard_index", "matthews_corrcoef", "auroc", "average_precision", "r2_score" (each once per
+  // "negative_predictive_value", "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
+  // "auroc", "average_precision", "r2_score" (each once per
   // top_k), each one's average ("micro", "macro", "weighted": the scores'; r2_score's multioutput
   // "uniform_average" or "variance_weighted"), and where each is in the spec.
   std::vector<std::string> metrics;
@@ -187,7 +188,8 @@ Spec parse_spec(const std::string& path, const std::string& text);
 // confusion matrix's diagonal and sums: ltrt::stat_score_metric's.
 inline bool stat_score_metric(const std::string& m) {
   return m == "precision" || m == "recall" || m == "f1_score" || m == "fbeta_score" || m == "specificity" ||
-         m == "jaccard_index" || m == "matthews_corrcoef";
+         m == "negative_predictive_value" || m == "hamming_distance" || m == "jaccard_index" ||
+         m == "matthews_corrcoef" || m == "cohen_kappa";
 }
 
 }  // namespace ltgen

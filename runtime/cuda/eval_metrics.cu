@@ -207,11 +207,11 @@ __global__ void __launch_bounds__(kThreads) count_class_stats_kernel(const float
 }
 
 // Adds this batch's score (metrics.cpp's stats_score over `classes` classes: average_score, or
-// matthews_corrcoef) times n to metric k's sum: the micro sums and the weights' sum over the block,
-// then the average's terms or matthews_corrcoef's sums in one thread, in torch's order. The positions counted are `binary_positions`, or with class
+// matrix_score) times n to metric k's sum: the micro sums and the weights' sum over the block,
+// then the average's terms or matrix_score's sums in one thread, in torch's order. The positions counted are `binary_positions`, or with class
 // targets (0 there) their targets'.
 __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __restrict__ sums, int k, ScoreRule rule,
-                                                                bool matthews, std::int64_t classes, int n,
+                                                                bool matrix, std::int64_t classes, int n,
                                                                 std::int64_t binary_positions) {
   __shared__ unsigned long long counts[kWarp];
   const unsigned long long* tp = class_stats;
@@ -230,8 +230,8 @@ __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __rest
   w = block_reduce(w, counts, 0ull, Sum());
   const std::int64_t positions = binary_positions > 0 ? binary_positions : static_cast<std::int64_t>(a);
   double value = 0;
-  if (matthews) {  // its sums in the classes' order, as torchmetrics' Python sum
-    if (threadIdx.x == 0) value = matthews_corrcoef(tp, predicted, actual, classes, positions);
+  if (matrix) {  // matthews_corrcoef's or cohen_kappa's sums in torchmetrics' order
+    if (threadIdx.x == 0) value = matrix_score(rule.kind, tp, predicted, actual, classes, positions);
   } else if (rule.average == MetricAverage::micro || classes == 1) {
     const std::int64_t i = rule.ignored_class;
     value = i < 0 ? micro_score(rule, t, p, a, positions * classes, 0, 0, 0)
@@ -583,7 +583,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       }
       // the scores, accuracy's macro or weighted average
       add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, shape.rule(k),
-                                                          shape.kinds[k] == MetricKind::matthews_corrcoef, classes, n,
+                                                          reduces_matrix(shape.kinds[k]), classes, n,
                                                           a.class_targets ? 0 : positions);
       LTRT_CUDA_CHECK_LAUNCH("add_score_kernel");
     }

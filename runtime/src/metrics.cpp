@@ -88,11 +88,13 @@ void count_class_stats(const AccuracyShape& s, const float* out, const void* tar
 }
 
 ScoreRule score_rule(MetricKind kind, MetricAverage average, std::int64_t top_k, double beta,
-                     std::int64_t ignore_index, std::int64_t classes) {
+                     std::int64_t ignore_index, std::int64_t classes, bool binary) {
   ScoreRule r{};
   r.kind = kind;
   r.average = average;
-  r.targets_only = top_k > 1 && (kind == MetricKind::precision || kind == MetricKind::recall);
+  r.binary = binary;
+  r.targets_only = top_k > 1 && (kind == MetricKind::precision || kind == MetricKind::recall ||
+                                 kind == MetricKind::negative_predictive_value);
   const double beta2 = kind == MetricKind::fbeta_score ? beta * beta : 1.0;  // Python's beta**2
   r.one_plus_beta2 = static_cast<float>(1.0 + beta2);
   r.beta2 = static_cast<float>(beta2);
@@ -292,6 +294,9 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::f1_score: return "f1";
     case MetricKind::specificity: return "specificity";
     case MetricKind::fbeta_score: return "fbeta";
+    case MetricKind::negative_predictive_value: return "npv";
+    case MetricKind::hamming_distance: return "hamming";
+    case MetricKind::cohen_kappa: return "kappa";
     case MetricKind::jaccard_index: return "jaccard";
     case MetricKind::matthews_corrcoef: return "mcc";
     case MetricKind::auroc: return "auroc";
@@ -346,7 +351,7 @@ double stats_score(const MetricsShape& s, int k, const std::vector<std::int64_t>
   std::int64_t positions = s.accuracy.class_targets ? 0 : actual[classes];
   if (s.accuracy.class_targets)
     for (std::int64_t c = 0; c < classes; ++c) positions += actual[c];
-  if (s.kinds[k] == MetricKind::matthews_corrcoef) return matthews_corrcoef(tp, predicted, actual, classes, positions);
+  if (reduces_matrix(s.kinds[k])) return matrix_score(s.kinds[k], tp, predicted, actual, classes, positions);
   if (s.kinds[k] != MetricKind::accuracy || s.averages[k] != MetricAverage::micro)
     return average_score(s.rule(k), tp, predicted, actual, classes, positions);
   if (!s.accuracy.class_targets) {  // _safe_divide(tp + tn, tp + tn + fp + fn)

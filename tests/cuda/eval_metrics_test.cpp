@@ -426,14 +426,15 @@ TEST(CudaEvalMetrics, BinaryScoresTakeUnitLogitsForProbabilities) {
   }
 }
 
-// specificity, fbeta_score, jaccard_index and matthews_corrcoef (their values are checked against
+// specificity, fbeta_score, jaccard_index, matthews_corrcoef, hamming_distance,
+// negative_predictive_value and cohen_kappa (their values are checked against
 // torchmetrics' by stat_scores_oracle): the device's equal the CPU's bit for bit in every schedule,
 // over multiclass sequences whose ignore_index lies outside the classes or names one (jaccard leaves
 // it out), with top_k 1 and 2, and over binary logits and probabilities.
 TEST(CudaEvalMetrics, StatScoreMetricsEqualTheCpus) {
   using ltrt::MetricAverage;
   using ltrt::MetricKind;
-  const int n = 7, steps = 4, classes = 6;
+  const int n = 7, steps = 4, classes = 6, kinds = 7;
   std::mt19937 rng(21);
   std::normal_distribution<float> normal;
   std::uniform_real_distribution<float> unit;
@@ -446,20 +447,21 @@ TEST(CudaEvalMetrics, StatScoreMetricsEqualTheCpus) {
       for (const std::int64_t top_k : {1, 2}) {
         SCOPED_TRACE(std::to_string(ignore) + " " + std::to_string(static_cast<int>(average)) + " top_k " +
                      std::to_string(top_k));
-        ltrt::MetricsShape shape{4,
+        ltrt::MetricsShape shape{kinds,
                                  {MetricKind::specificity, MetricKind::fbeta_score, MetricKind::jaccard_index,
-                                  MetricKind::matthews_corrcoef},
-                                 {average, average, average, average},
+                                  MetricKind::matthews_corrcoef, MetricKind::hamming_distance,
+                                  MetricKind::negative_predictive_value, MetricKind::cohen_kappa},
+                                 {average, average, average, average, average, average, average},
                                  ltrt::AccuracyShape{true, steps, classes, ignore},
                                  0};
-        shape.top_k[0] = shape.top_k[1] = top_k;
-        for (int k = 0; k < 4; ++k) shape.beta[k] = 2.0;
+        shape.top_k[0] = shape.top_k[1] = shape.top_k[4] = shape.top_k[5] = top_k;
+        for (int k = 0; k < kinds; ++k) shape.beta[k] = 2.0;
         double cpu[ltrt::kMaxMetrics];
         ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
-        for (int k = 0; k < 4; ++k) EXPECT_GT(cpu[k], 0.0) << k;
+        for (int k = 0; k < kinds; ++k) EXPECT_NE(cpu[k], 0.0) << k;
         for (const char* schedule : {"forward", "reverse", "shuffle:3"}) {
           const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(std::int64_t), n, schedule);
-          for (int k = 0; k < 4; ++k) EXPECT_EQ(sums.metric[k], cpu[k] * n) << k << " " << schedule;
+          for (int k = 0; k < kinds; ++k) EXPECT_EQ(sums.metric[k], cpu[k] * n) << k << " " << schedule;
         }
       }
     }
@@ -471,18 +473,19 @@ TEST(CudaEvalMetrics, StatScoreMetricsEqualTheCpus) {
     logits[i] = 4.0f * (unit(rng) - 0.5f);
     floats[i] = unit(rng);
   }
-  ltrt::MetricsShape binary{4,
+  ltrt::MetricsShape binary{kinds,
                             {MetricKind::specificity, MetricKind::fbeta_score, MetricKind::jaccard_index,
-                             MetricKind::matthews_corrcoef},
+                             MetricKind::matthews_corrcoef, MetricKind::hamming_distance,
+                             MetricKind::negative_predictive_value, MetricKind::cohen_kappa},
                             {},
                             ltrt::AccuracyShape{false, per_row, 1, kIgnore},
                             per_row};
-  for (int k = 0; k < 4; ++k) binary.beta[k] = 0.5;
+  for (int k = 0; k < kinds; ++k) binary.beta[k] = 0.5;
   for (const auto* o : {&probabilities, &logits}) {
     double cpu[ltrt::kMaxMetrics];
     ltrt::count_metrics(binary, o->data(), floats.data(), n, cpu);
     const ltrt::EvalSums sums = device_sums(binary, *o, floats.data(), floats.size() * sizeof(float), n, "shuffle:3");
-    for (int k = 0; k < 4; ++k) EXPECT_EQ(sums.metric[k], cpu[k] * n) << k;
+    for (int k = 0; k < kinds; ++k) EXPECT_EQ(sums.metric[k], cpu[k] * n) << k;
   }
 }
 

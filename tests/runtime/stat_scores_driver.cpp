@@ -26,7 +26,9 @@ MetricKind kind_of(const std::string& name) {
       {"precision", MetricKind::precision},         {"recall", MetricKind::recall},
       {"f1_score", MetricKind::f1_score},           {"fbeta_score", MetricKind::fbeta_score},
       {"specificity", MetricKind::specificity},     {"jaccard_index", MetricKind::jaccard_index},
-      {"matthews_corrcoef", MetricKind::matthews_corrcoef}};
+      {"matthews_corrcoef", MetricKind::matthews_corrcoef}, {"cohen_kappa", MetricKind::cohen_kappa},
+      {"negative_predictive_value", MetricKind::negative_predictive_value},
+      {"hamming_distance", MetricKind::hamming_distance}};
   for (const auto& [known, kind] : kinds)
     if (name == known) return kind;
   throw std::runtime_error("unknown metric " + name);

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The stat-score metrics of one batch (ltrt's count_metrics: precision, recall, f1_score,
-fbeta_score, specificity, jaccard_index, matthews_corrcoef) against torchmetrics' functional ones
+fbeta_score, specificity, negative_predictive_value, hamming_distance, jaccard_index,
+matthews_corrcoef, cohen_kappa) against torchmetrics' functional ones
 on the same logits, bit for bit: binary logits (some batches all inside [0, 1], which torchmetrics
 takes for probabilities) and multiclass sequences of 2 to 7 classes, with an ignore_index outside
 the classes or naming one (jaccard leaves that class out), every average, top_k and several betas;
@@ -17,8 +18,11 @@ import numpy as np
 import torch
 import torchmetrics.functional as tmf
 
-KINDS = ["precision", "recall", "f1_score", "fbeta_score", "specificity", "jaccard_index", "matthews_corrcoef"]
-TOP_K = {"precision", "recall", "f1_score", "fbeta_score", "specificity"}
+KINDS = ["precision", "recall", "f1_score", "fbeta_score", "specificity", "negative_predictive_value",
+         "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa"]
+TOP_K = {"precision", "recall", "f1_score", "fbeta_score", "specificity", "negative_predictive_value",
+         "hamming_distance"}
+MATRIX = {"matthews_corrcoef", "cohen_kappa"}  # no average
 
 
 def torchmetrics_value(case):
@@ -34,7 +38,7 @@ def torchmetrics_value(case):
         return getattr(tmf, kind)(preds, target, task="binary", **kwargs)
     preds = out.reshape(n * per_row, classes)
     target = torch.tensor(case["target"], dtype=torch.int64).reshape(-1)
-    if kind != "matthews_corrcoef":
+    if kind not in MATRIX:
         kwargs["average"] = case["average"]
     if case["top_k"] > 1:
         kwargs["top_k"] = case["top_k"]
@@ -93,7 +97,7 @@ def main():
     cases = []
     for classes, per_row, n, ignore_index, out, target in batches(rng):
         for kind in KINDS:
-            averages = ["micro"] if classes == 0 or kind == "matthews_corrcoef" else ["micro", "macro", "weighted"]
+            averages = ["micro"] if classes == 0 or kind in MATRIX else ["micro", "macro", "weighted"]
             top_ks = [1] + ([k for k in (2, 3) if k < classes] if kind in TOP_K and classes else [])
             betas = [0.5, 2.0, 3.7] if kind == "fbeta_score" else [1.0]
             for average in averages:

@@ -141,38 +141,45 @@ struct MetricsShape;
 // the batch): refused below two rows, as torchmetrics raises inside the step.
 void refuse_r2_single_row(const MetricsShape& shape, std::int64_t n);
 
-// precision, recall, f1_score, fbeta_score, specificity, jaccard_index and matthews_corrcoef of one
-// batch, as torchmetrics' functional ones (zero_division 0) compute them from its stat scores, which
+// precision, recall, f1_score, fbeta_score, specificity, negative_predictive_value, hamming_distance,
+// jaccard_index, matthews_corrcoef and cohen_kappa of one batch, as torchmetrics' functional ones
+// (zero_division 0) compute them from its stat scores, which
 // read the buffers as accuracy does: per class, its true positives, the positions predicted as it and
 // those whose target it is (tp + fp, tp + fn); the positions counted give the true negatives.
 // Multiclass: the argmax's class, positions whose target is ignore_index left out. Binary
 // (BCEWithLogitsLoss): one class, the positive one; a prediction is sigmoid(logit) > 0.5, or
 // logit > 0.5 when every logit of the batch lies in [0, 1] (torchmetrics takes those for
-// probabilities), against target > 0.5. jaccard_index and matthews_corrcoef are torchmetrics'
-// reductions of a confusion matrix, which need only its diagonal and its row and column sums.
+// probabilities), against target > 0.5. jaccard_index, matthews_corrcoef and cohen_kappa (unweighted)
+// are torchmetrics' reductions of a confusion matrix, which need only its diagonal and its row and
+// column sums.
 constexpr std::int64_t kMaxScoreClasses = 65536;  // classes the CUDA backend has counters for
 LTRT_HOST_DEVICE inline bool binary_prediction(float logit, bool probabilities) {
   return probabilities ? logit > 0.5f : 1.0f / (1.0f + expf(-logit)) > 0.5f;
 }
 // How a metric scores and averages stat scores (score_rule makes one).
 struct ScoreRule {
-  MetricKind kind;        // precision, recall, f1_score, fbeta_score, specificity or jaccard_index
+  MetricKind kind;        // precision, recall, f1_score, fbeta_score, specificity, negative_predictive_value,
+                          // hamming_distance or jaccard_index
   MetricAverage average;  // micro, macro or weighted
-  bool targets_only;      // the macro average leaves out classes without targets (precision's and recall's top_k)
+  bool binary;            // one class, the positive one, of binary logits (hamming_distance's tn count)
+  bool targets_only;      // the macro average leaves out classes without targets (the top_k of precision,
+                          // recall and negative_predictive_value)
   float one_plus_beta2;   // fbeta_score's 1 + beta^2 and beta^2 as torch takes Python floats: in float32
   float beta2;            // (F1's 2 and 1)
   std::int64_t ignored_class;  // jaccard_index: the class ignore_index names, in no average (else -1)
 };
-// Metric `kind`'s rule; `top_k` its stat scores' (the weights of precision's and recall's macro
-// average leave out the classes without targets above 1, as torchmetrics' _adjust_weights_safe_divide
-// with its top_k; F1's and the others' reduce is called without it), `beta` fbeta_score's, over
-// `classes` classes whose targets equal to `ignore_index` were left out.
+// Metric `kind`'s rule; `top_k` its stat scores' (the weights of the macro average of precision,
+// recall and negative_predictive_value leave out the classes without targets above 1, as
+// torchmetrics' _adjust_weights_safe_divide with its top_k; F1's and the others' reduce is called
+// without it), `beta` fbeta_score's, over `classes` classes whose targets equal to `ignore_index`
+// were left out, or binary logits.
 ScoreRule score_rule(MetricKind kind, MetricAverage average, std::int64_t top_k, double beta,
-                     std::int64_t ignore_index, std::int64_t classes);
+                     std::int64_t ignore_index, std::int64_t classes, bool binary);
 // A class's score in float32, as torchmetrics' _safe_divide (0 where the denominator is): precision
 // tp / (tp + fp), recall tp / (tp + fn), F-beta (1 + b^2) tp / ((1 + b^2) tp + b^2 fn + fp),
-// specificity tn / (tn + fp), jaccard tp / (tp + fp + fn) (its confusion matrix's diagonal over
-// its row and column sums less the diagonal). `positions` are those the counts are of (tn is what
+// specificity tn / (tn + fp), negative predictive value tn / (tn + fn), Hamming distance 1 - tp / (tp
+// + fn) (binary 1 - (tp + tn) / all), jaccard tp / (tp + fp + fn) (its confusion matrix's diagonal
+// over its row and column sums less the diagonal). `positions` are those the counts are of (tn is what
 // the other three leave of them); micro's sums are over every class, so their positions too.
 LTRT_HOST_DEVICE inline float class_score(const ScoreRule& r, std::int64_t tp, std::int64_t predicted,
                                           std::int64_t actual, std::int64_t positions) {
@@ -188,6 +195,15 @@ LTRT_HOST_DEVICE inline float class_score(const ScoreRule& r, std::int64_t tp, s
       num = static_cast<float>(tn);
       den = static_cast<float>(tn + (predicted - tp));
       break;
+    }
+    case MetricKind::negative_predictive_value:  // tn / (tn + fn)
+      num = static_cast<float>(positions - predicted - actual + tp);
+      den = static_cast<float>(positions - predicted);
+      break;
+    case MetricKind::hamming_distance: {  // 1 - _safe_divide(...), in float32
+      const std::int64_t right = r.binary ? positions - (predicted - tp) - (actual - tp) : tp;
+      const std::int64_t all = r.binary ? positions : actual;
+      return 1.0f - (all != 0 ? static_cast<float>(right) / static_cast<float>(all) : 0.0f);
     }
     case MetricKind::jaccard_index:  // confmat.float(): diag / (sum(0) + sum(1) - diag)
       num = static_cast<float>(tp);
@@ -287,16 +303,66 @@ LTRT_HOST_DEVICE inline float matthews_corrcoef_of_matrix(const Count* tp, const
   }
   return numerator / sqrtf(denom);
 }
+// cohen_kappa (unweighted) of the same matrix, in float32 as torchmetrics' _cohen_kappa_reduce: 1 -
+// sum(w * confmat) / sum(w * expected), w 0 on the diagonal and 1 off it, expected the outer product
+// of the row and column sums over their total; the first sum is the positions off the diagonal, the
+// second torch.sum's order of the C x C matrix (NaN without positions, as torch's 0 / 0).
+template <typename Count>
+LTRT_HOST_DEVICE inline float cohen_kappa_of_matrix(const Count* tp, const Count* predicted, const Count* actual,
+                                                   std::int64_t classes, std::int64_t positions) {
+  std::int64_t trace = 0;
+  for (std::int64_t c = 0; c < classes; ++c) trace += static_cast<std::int64_t>(tp[c]);
+  const float total = static_cast<float>(positions);
+  const float expected = torch_sum(
+      [&](std::int64_t i) {
+        const std::int64_t row = i / classes, column = i % classes;
+        const float outer = static_cast<float>(actual[row]) * static_cast<float>(predicted[column]);
+        return (row == column ? 0.0f : 1.0f) * (outer / total);
+      },
+      classes * classes);
+  return 1.0f - static_cast<float>(positions - trace) / expected;
+}
+// The matrix of binary logits' counts (one class, the positive one): [[tn, fp], [fn, tp]], its
+// diagonal, column sums and row sums handed to `reduce` as two classes.
+template <typename Reduce>
+LTRT_HOST_DEVICE inline float binary_matrix(std::int64_t tp, std::int64_t predicted, std::int64_t actual,
+                                            std::int64_t positions, Reduce reduce) {
+  const std::int64_t diagonal[2] = {positions - predicted - actual + tp, tp},
+                     columns[2] = {positions - predicted, predicted}, rows[2] = {positions - actual, actual};
+  return reduce(diagonal, columns, rows);
+}
 template <typename Count>
 LTRT_HOST_DEVICE inline float matthews_corrcoef(const Count* tp, const Count* predicted, const Count* actual,
                                                std::int64_t classes, std::int64_t positions) {
   if (classes != 1) return matthews_corrcoef_of_matrix(tp, predicted, actual, classes, positions);
-  // binary: the matrix [[tn, fp], [fn, tp]]
-  const std::int64_t t = static_cast<std::int64_t>(tp[0]), p = static_cast<std::int64_t>(predicted[0]),
-                     a = static_cast<std::int64_t>(actual[0]);
-  const std::int64_t diagonal[2] = {positions - p - a + t, t}, columns[2] = {positions - p, p},
-                     rows[2] = {positions - a, a};
-  return matthews_corrcoef_of_matrix(diagonal, columns, rows, 2, positions);
+  return binary_matrix(static_cast<std::int64_t>(tp[0]), static_cast<std::int64_t>(predicted[0]),
+                       static_cast<std::int64_t>(actual[0]), positions,
+                       [=](const std::int64_t* d, const std::int64_t* p, const std::int64_t* a) {
+                         return matthews_corrcoef_of_matrix(d, p, a, 2, positions);
+                       });
+}
+template <typename Count>
+LTRT_HOST_DEVICE inline float cohen_kappa(const Count* tp, const Count* predicted, const Count* actual,
+                                         std::int64_t classes, std::int64_t positions) {
+  if (classes != 1) return cohen_kappa_of_matrix(tp, predicted, actual, classes, positions);
+  return binary_matrix(static_cast<std::int64_t>(tp[0]), static_cast<std::int64_t>(predicted[0]),
+                       static_cast<std::int64_t>(actual[0]), positions,
+                       [=](const std::int64_t* d, const std::int64_t* p, const std::int64_t* a) {
+                         return cohen_kappa_of_matrix(d, p, a, 2, positions);
+                       });
+}
+// cohen_kappa sums the C x C matrix in one thread on the GPU: at most this many classes.
+constexpr std::int64_t kMaxKappaClasses = 1024;
+// The metrics reduced from the whole confusion matrix rather than per class: matthews_corrcoef and
+// cohen_kappa, by their kind.
+template <typename Count>
+LTRT_HOST_DEVICE inline float matrix_score(MetricKind kind, const Count* tp, const Count* predicted,
+                                          const Count* actual, std::int64_t classes, std::int64_t positions) {
+  return kind == MetricKind::cohen_kappa ? cohen_kappa(tp, predicted, actual, classes, positions)
+                                         : matthews_corrcoef(tp, predicted, actual, classes, positions);
+}
+LTRT_HOST_DEVICE inline bool reduces_matrix(MetricKind kind) {
+  return kind == MetricKind::matthews_corrcoef || kind == MetricKind::cohen_kappa;
 }
 // The stat scores of the first n rows, into tp, predicted and actual (shape.classes entries, one
 // when binary; zeroed first). With top_k above 1 a position's prediction is its target when the
@@ -372,15 +438,17 @@ LTRT_HOST_DEVICE inline bool ranks_scores(MetricKind kind) {
 }
 
 // The metrics whose every value is of stat scores: precision, recall, f1_score, fbeta_score,
-// specificity, jaccard_index and matthews_corrcoef.
+// specificity, negative_predictive_value, hamming_distance, jaccard_index, matthews_corrcoef and
+// cohen_kappa.
 LTRT_HOST_DEVICE inline bool stat_score_metric(MetricKind kind) {
   return kind == MetricKind::precision || kind == MetricKind::recall || kind == MetricKind::f1_score ||
-         kind == MetricKind::fbeta_score || kind == MetricKind::specificity || kind == MetricKind::jaccard_index ||
-         kind == MetricKind::matthews_corrcoef;
+         kind == MetricKind::fbeta_score || kind == MetricKind::specificity ||
+         kind == MetricKind::negative_predictive_value || kind == MetricKind::hamming_distance ||
+         kind == MetricKind::jaccard_index || reduces_matrix(kind);
 }
 
 // "acc", "mae", "mse", "mape", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
-// "fbeta", "jaccard", "mcc": a metric is logged as <stage>_<name>
+// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5).
@@ -457,9 +525,10 @@ struct MetricsShape {
       if (reads_stats(k)) sets = std::max(sets, stats_set(k) + 1);
     return sets;
   }
-  // How metric k scores its stat scores (not matthews_corrcoef's).
+  // How metric k scores its stat scores (not those that reduce_matrix).
   ScoreRule rule(int k) const {
-    return score_rule(score_kind(k), averages[k], top_k_of(k), beta[k], accuracy.ignore_index, score_classes());
+    return score_rule(score_kind(k), averages[k], top_k_of(k), beta[k], accuracy.ignore_index, score_classes(),
+                      !accuracy.class_targets);
   }
   // EpochCounts' entries: a set's tp, predicted and actual per class and its binary positions, per set.
   std::int64_t set_entries() const { return 3 * score_classes() + 1; }

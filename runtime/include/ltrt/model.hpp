@@ -204,7 +204,8 @@ struct LossBuffer {
 // ltrt/metrics.hpp); a model has each at most once (accuracy once per top_k).
 enum class MetricKind : std::uint8_t {
   accuracy, mean_absolute_error, mean_squared_error, precision, recall, f1_score, auroc, average_precision,
-  mean_absolute_percentage_error, r2_score, specificity, fbeta_score, jaccard_index, matthews_corrcoef
+  mean_absolute_percentage_error, r2_score, specificity, fbeta_score, jaccard_index, matthews_corrcoef,
+  hamming_distance, negative_predictive_value, cohen_kappa
 };
 constexpr int kMaxMetrics = 8;
 // How precision, recall, f1_score, specificity, fbeta_score, jaccard_index, auroc and average_precision

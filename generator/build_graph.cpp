@@ -251,9 +251,9 @@ Graph build_graph(const Spec& spec) {
                  std::to_string(spec.target.num_classes));
       }
       if (metric == "cohen_kappa" && spec.target.dtype == DType::i64 && spec.target.num_classes > ltrt::kMaxKappaClasses)
-        refuse("cohen_kappa sums the classes' C x C expected matrix in one GPU thread; over more than " +
-               std::to_string(ltrt::kMaxKappaClasses) + " classes (the model has " +
-               std::to_string(spec.target.num_classes) + ") it is not supported yet");
+        refuse("cohen_kappa over more than " + std::to_string(ltrt::kMaxKappaClasses) + " classes (the model has " +
+               std::to_string(spec.target.num_classes) + ") is not supported yet: the GPU sums its C x C expected "
+               "matrix in one thread; matthews_corrcoef reads the same counts without that matrix");
       // torchmetrics' binary accuracy has no average.
       if (metric == "accuracy" && spec.metric_averages[k] != "micro" && spec.target.dtype != DType::i64)
         refuse("accuracy's \"average\" needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}); "

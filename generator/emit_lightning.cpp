@@ -340,6 +340,8 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "mean_absolute_error" ? "mae"
           : metric == "mean_squared_error"  ? "mse"
           : metric == "mean_absolute_percentage_error" ? "mape"
+          : metric == "mean_squared_log_error" ? "msle"
+          : metric == "symmetric_mean_absolute_percentage_error" ? "smape"
           : metric == "average_precision"   ? "ap"
           : metric == "r2_score"            ? "r2"
           : metric == "fbeta_score"         ? "fbeta"
@@ -395,6 +397,8 @@ std::string metric_class(const std::string& metric) {
          : metric == "mean_absolute_error" ? "MeanAbsoluteError"
          : metric == "mean_squared_error"  ? "MeanSquaredError"
          : metric == "mean_absolute_percentage_error" ? "MeanAbsolutePercentageError"
+         : metric == "mean_squared_log_error" ? "MeanSquaredLogError"
+         : metric == "symmetric_mean_absolute_percentage_error" ? "SymmetricMeanAbsolutePercentageError"
          : metric == "auroc"               ? "AUROC"
          : metric == "average_precision"   ? "AveragePrecision"
          : metric == "r2_score"            ? "R2Score"
@@ -437,7 +441,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     if (!spec.metric_modules[k] &&
         (spec.metrics[k] != "accuracy" || spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro") &&
         // the mean absolute and squared errors are torch.nn.functional's, the other metrics torchmetrics'
-        (!is_error(spec.metrics[k]) || spec.metrics[k] == "mean_absolute_percentage_error")) {
+        spec.metrics[k] != "mean_absolute_error" && spec.metrics[k] != "mean_squared_error") {
       w.line("import torchmetrics.functional as tmf  # model.metrics' " + spec.metrics[k]);
       break;
     }
@@ -883,8 +887,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         value = "_mae\", nn.functional.l1_loss(out, y)";
       else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
-      else if (metric == "mean_absolute_percentage_error")
-        value = "_mape\", tmf.mean_absolute_percentage_error(out, y)";
+      else if (metric == "mean_absolute_percentage_error" || metric == "mean_squared_log_error" ||
+               metric == "symmetric_mean_absolute_percentage_error")
+        value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(out, y)";
       else if (metric == "r2_score") {
         const std::string args = metric_arguments(spec, k);
         value = "_r2\", tmf.r2_score(out, y" + (args.empty() ? "" : ", " + args) + ")";

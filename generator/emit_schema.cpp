@@ -254,6 +254,7 @@ JsonValue model_schema() {
   metrics.set("maxItems", JsonValue::make_integer(ltrt::kMaxMetrics));
   const std::vector<std::string> metric_names = {
       "accuracy", "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
+      "mean_squared_log_error", "symmetric_mean_absolute_percentage_error",
       "precision", "recall", "f1_score", "fbeta_score", "specificity", "negative_predictive_value",
       "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa", "auroc", "average_precision",
       "r2_score"};

@@ -685,7 +685,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       // and whether the LightningModule logs a torchmetrics Metric object (its epoch value counts the
       // whole epoch, every DDP rank's). The name is checked before its arguments.
       const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error",
-                                              "mean_absolute_percentage_error", "precision", "recall", "f1_score",
+                                              "mean_absolute_percentage_error", "mean_squared_log_error",
+                                              "symmetric_mean_absolute_percentage_error", "precision", "recall", "f1_score",
                                               "fbeta_score", "specificity", "negative_predictive_value",
                                               "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
                                               "auroc", "average_precision", "r2_score"};
@@ -694,7 +695,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         if (given->kind != Kind::string || std::find(known.begin(), known.end(), given->str) == known.end())
           fail_at(*given, path, ltrt::describe(*given) + " is not a supported metric: use \"accuracy\", " +
                                     "\"mean_absolute_error\", \"mean_squared_error\", " +
-                                    "\"mean_absolute_percentage_error\", \"precision\", \"recall\", \"f1_score\", " +
+                                    "\"mean_absolute_percentage_error\", \"mean_squared_log_error\", " +
+                                    "\"symmetric_mean_absolute_percentage_error\", \"precision\", \"recall\", \"f1_score\", " +
                                     "\"fbeta_score\", \"specificity\", \"negative_predictive_value\", " +
                                     "\"hamming_distance\", \"jaccard_index\", \"matthews_corrcoef\", \"cohen_kappa\", " +
                                     "\"auroc\", \"average_precision\" or \"r2_score\"" +
@@ -741,13 +743,15 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         if (named == "fbeta_score") {
           beta = o.number("beta", 1.0, -HUGE_VAL, HUGE_VAL);
           if (!(beta > 0.0)) o.fail("beta", "must be above 0, got " + ltrt::python_repr(beta) + " (torchmetrics refuses it)");
+          if (!std::isfinite(beta * beta))  // Python's beta**2 overflows
+            o.fail("beta", ltrt::python_repr(beta) + " squared overflows a double (torchmetrics' beta**2 raises): use at most 1e150");
         } else if (o.get("beta")) {
           o.fail("beta", "only fbeta_score takes a 'beta': remove it");
         }
         // cohen_kappa's weights: unweighted only (linear and quadratic weigh every cell of the confusion
         // matrix, whose diagonal and sums are all ltgen counts).
         if (named == "cohen_kappa" && o.string("weights", "none", {"none", "linear", "quadratic"}) != "none")
-          o.not_yet("weights", "cohen_kappa's linear and quadratic weights");
+          o.not_yet("weights", "cohen_kappa with linear or quadratic weights");
         else if (named != "cohen_kappa" && o.get("weights"))
           o.fail("weights", "only cohen_kappa takes 'weights': remove it");
         module = o.boolean("module", false);

@@ -131,7 +131,8 @@ struct Spec {
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
   // model.metrics in order: "accuracy", "mean_absolute_error", "mean_squared_error",
-  // "mean_absolute_percentage_error", "precision", "recall", "f1_score", "fbeta_score", "specificity",
+  // "mean_absolute_percentage_error", "mean_squared_log_error", "symmetric_mean_absolute_percentage_error",
+  // "precision", "recall", "f1_score", "fbeta_score", "specificity",
   // "negative_predictive_value", "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
   // "auroc", "average_precision", "r2_score" (each once per
   // top_k), each one's average ("micro", "macro", "weighted": the scores'; r2_score's multioutput

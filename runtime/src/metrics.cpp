@@ -288,6 +288,8 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::mean_absolute_error: return "mae";
     case MetricKind::mean_squared_error: return "mse";
     case MetricKind::mean_absolute_percentage_error: return "mape";
+    case MetricKind::mean_squared_log_error: return "msle";
+    case MetricKind::symmetric_mean_absolute_percentage_error: return "smape";
     case MetricKind::r2_score: return "r2";
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";

@@ -249,6 +249,41 @@ TEST(CudaEvalMetrics, ErrorsBesideAccuracy) {
   }
 }
 
+// The mean squared log error and the symmetric mean absolute percentage error (torchmetrics' MSLE
+// and SMAPE) of nonnegative outputs, with zeros (SMAPE's epsilon where both are), against their
+// definitions and on the device.
+TEST(CudaEvalMetrics, LogAndSymmetricErrors) {
+  const int n = 200, per_row = 3;
+  std::mt19937 rng(8);
+  std::normal_distribution<float> normal;
+  std::vector<float> out(n * per_row), target(n * per_row);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = i % 13 == 0 ? 0.0f : std::fabs(normal(rng));
+    target[i] = i % 26 == 0 ? 0.0f : 3.0f * std::fabs(normal(rng));
+  }
+  using ltrt::MetricKind;
+  const ltrt::MetricsShape shape{
+      2, {MetricKind::mean_squared_log_error, MetricKind::symmetric_mean_absolute_percentage_error}, {},
+      ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
+  double cpu[ltrt::kMaxMetrics];
+  ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+  double log_sum = 0, symmetric_sum = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const float log_d = std::log1p(out[i]) - std::log1p(target[i]);
+    log_sum += static_cast<double>(log_d * log_d);
+    const float scale = std::max(std::fabs(target[i]) + std::fabs(out[i]), 1.17e-06f);
+    symmetric_sum += static_cast<double>(2.0f * (std::fabs(out[i] - target[i]) / scale));
+  }
+  EXPECT_EQ(cpu[0], log_sum / (n * per_row));
+  EXPECT_EQ(cpu[1], symmetric_sum / (n * per_row));
+  EXPECT_GT(cpu[0], 0.0);
+  for (const char* schedule : {"forward", "reverse", "shuffle:3"}) {
+    SCOPED_TRACE(schedule);
+    const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, schedule);
+    for (int k = 0; k < 2; ++k) EXPECT_NEAR(sums.metric[k], cpu[k] * n, 1e-12 * cpu[k] * n);
+  }
+}
+
 TEST(CudaEvalMetrics, R2ScoreByColumn) {
   // r2_score over (n, 4) outputs: a column of good predictions, one of poor ones (r2 below 0), one
   // whose predictions are exact (rss 0: r2 1) and one whose targets are constant while the

@@ -1,7 +1,9 @@
 // ltrt's side of stat_scores_oracle.py: reads {"cases": [{"kind": "specificity", "average": "macro",
 // "top_k": 1, "beta": 2.0, "classes": C (0: binary logits), "per_row": P, "ignore_index": I, "n": N,
 // "out": [...], "target": [...]}, ...]} from stdin and prints, per case, the float32 bits of the
-// metric's value over the batch as count_metrics computes it ("nan" for a NaN).
+// metric's value over the batch as count_metrics computes it ("nan" for a NaN). A case with
+// "counts": [tp, predicted, actual, positions] instead gives a binary model's stat scores as they
+// are, scored by stats_score (an epoch's, a Metric object's).
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -34,6 +36,14 @@ MetricKind kind_of(const std::string& name) {
   throw std::runtime_error("unknown metric " + name);
 }
 
+// float32 bits, or "nan".
+Value bits(float f) {
+  if (std::isnan(f)) return Value::make_string("nan");
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return Value::make_integer(u);
+}
+
 MetricAverage average_of(const std::string& name) {
   if (name == "macro") return MetricAverage::macro;
   if (name == "weighted") return MetricAverage::weighted;
@@ -48,6 +58,18 @@ int main() {
     const Value in = ltrt::json::parse(text);
     Value results = Value::make_array();
     for (const Value& c : in.find("cases")->items) {
+      if (const Value* counts = c.find("counts")) {  // binary counts: [tp, predicted, actual, positions]
+        ltrt::MetricsShape shape{};
+        shape.count = 1;
+        shape.kinds[0] = kind_of(c.find("kind")->str);
+        shape.top_k[0] = 1;
+        shape.beta[0] = c.find("beta")->num;
+        shape.accuracy = ltrt::AccuracyShape{false, 1, 1, -100};
+        std::vector<std::int64_t> stats;
+        for (const Value& v : counts->items) stats.push_back(v.integer);
+        results.push(bits(static_cast<float>(ltrt::stats_score(shape, 0, stats))));
+        continue;
+      }
       const std::int64_t classes = c.find("classes")->integer, per_row = c.find("per_row")->integer,
                          n = c.find("n")->integer;
       const bool binary = classes == 0;
@@ -70,14 +92,7 @@ int main() {
       double value;
       ltrt::count_metrics(shape, out.data(), binary ? static_cast<const void*>(floats.data()) : labels.data(), n,
                           &value);
-      const auto f = static_cast<float>(value);
-      if (std::isnan(f)) {
-        results.push(Value::make_string("nan"));
-        continue;
-      }
-      std::uint32_t u;
-      std::memcpy(&u, &f, sizeof u);
-      results.push(Value::make_integer(u));
+      results.push(bits(static_cast<float>(value)));
     }
     std::cout << ltrt::json::write(results) << "\n";
   } catch (const std::exception& e) {

@@ -7,9 +7,11 @@ takes for probabilities) and multiclass sequences of 2 to 7 classes, with an ign
 the classes or naming one (jaccard leaves that class out), every average, top_k and several betas;
 and batches built to reach the corners: every prediction right, every one wrong, one class
 predicted, no positives, every target ignored, and matthews_corrcoef's 2 x 2 special cases (its
-eps forms). Run with the Lightning venv's Python (PyPI's torch and torchmetrics).
+eps forms). Binary counts past 2^24 (an epoch's, as a Metric object sums them) go to torchmetrics'
+reduce functions, which its Metric objects' compute() calls on their states. Run with the Lightning venv's Python (PyPI's torch and torchmetrics).
 """
 import argparse
+import importlib
 import json
 import subprocess
 import sys
@@ -44,6 +46,43 @@ def torchmetrics_value(case):
         kwargs["top_k"] = case["top_k"]
     return getattr(tmf, kind)(preds, target, task="multiclass", num_classes=classes,
                               ignore_index=case["ignore_index"], **kwargs)
+
+
+def reduce_counts(kind, tp, fp, tn, fn, beta):
+    """torchmetrics' binary reduction of the stat scores or the 2 x 2 confusion matrix, as its
+    Metric objects' compute() applies it to their summed states."""
+    def module(name):  # the package's functions hide its modules of the same names
+        return importlib.import_module("torchmetrics.functional.classification." + name)
+    precision_recall, f_beta, specificity, npv, hamming, jaccard, mcc, ck = (
+        module(name) for name in ("precision_recall", "f_beta", "specificity", "negative_predictive_value", "hamming",
+                                  "jaccard", "matthews_corrcoef", "cohen_kappa"))
+    tp, fp, tn, fn = (torch.tensor(v, dtype=torch.int64) for v in (tp, fp, tn, fn))
+    confmat = torch.stack([torch.stack([tn, fp]), torch.stack([fn, tp])])
+    if kind in ("precision", "recall"):
+        return precision_recall._precision_recall_reduce(kind, tp, fp, tn, fn, average="binary")
+    if kind in ("f1_score", "fbeta_score"):
+        return f_beta._fbeta_reduce(tp, fp, tn, fn, beta if kind == "fbeta_score" else 1.0, average="binary")
+    if kind == "specificity":
+        return specificity._specificity_reduce(tp, fp, tn, fn, average="binary")
+    if kind == "negative_predictive_value":
+        return npv._negative_predictive_value_reduce(tp, fp, tn, fn, average="binary")
+    if kind == "hamming_distance":
+        return hamming._hamming_distance_reduce(tp, fp, tn, fn, average="binary")
+    if kind == "jaccard_index":
+        return jaccard._jaccard_index_reduce(confmat, average="binary")
+    if kind == "matthews_corrcoef":
+        return mcc._matthews_corrcoef_reduce(confmat)
+    return ck._cohen_kappa_reduce(confmat)
+
+
+def count_cases(rng):
+    """Binary counts (tp, fp, tn, fn) past float32's 2^24, where each entry rounds before torch sums
+    them, and the corners of the 2 x 2 matrix."""
+    big = 1 << 24
+    yield from [(big + 1, 3, big + 7, 5), ((1 << 23) + 1, 0, 0, 1), (big + 3, big + 5, 1, 2), (0, 0, big + 1, 0),
+                (big + 1, 0, 0, 0), (0, big + 3, 0, big + 1), (7, 0, 0, big + 9), (0, 0, 0, 0)]
+    for _ in range(40):
+        yield tuple(int(v) for v in rng.integers(0, 1 << 26, 4))
 
 
 def bits(value):
@@ -107,6 +146,11 @@ def main():
                                       "classes": classes, "per_row": per_row, "ignore_index": ignore_index, "n": n,
                                       "out": [float(v) for v in out.reshape(-1)],
                                       "target": [int(v) if classes else float(v) for v in target.reshape(-1)]})
+    for tp, fp, tn, fn in count_cases(rng):
+        for kind in KINDS:
+            for beta in ([0.5, 2.0] if kind == "fbeta_score" else [1.0]):
+                cases.append({"kind": kind, "beta": beta, "counts": [tp, tp + fp, tp + fn, tp + fp + tn + fn],
+                              "stats": (tp, fp, tn, fn)})
     proc = subprocess.run([args.driver], input=json.dumps({"cases": cases}), capture_output=True, text=True,
                           timeout=300)
     if proc.returncode != 0:
@@ -115,11 +159,12 @@ def main():
     ours = json.loads(proc.stdout)
     bad = 0
     for case, mine in zip(cases, ours):
-        want = bits(torchmetrics_value(case))
+        want = bits(reduce_counts(case["kind"], *case["stats"], case["beta"]) if "counts" in case
+                    else torchmetrics_value(case))
         if want != mine:
             bad += 1
             if bad <= 20:
-                show = {k: v for k, v in case.items() if k not in ("out", "target")}
+                show = {k: v for k, v in case.items() if k not in ("out", "target", "stats")}
                 ltrt = mine if mine == "nan" else np.array([mine], dtype=np.uint32).view(np.float32)[0]
                 theirs = want if want == "nan" else np.array([want], dtype=np.uint32).view(np.float32)[0]
                 print(f"{show}: ltrt {ltrt}, torchmetrics {theirs}")

@@ -40,8 +40,9 @@ struct AccuracyShape {
 AccuracyCount count_accuracy(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n,
                              std::int64_t top_k = 1);
 
-// The mean absolute, squared or absolute percentage error of `count` predictions against float
-// targets, as torch's l1_loss and mse_loss (reduction "mean") and torchmetrics' MAPE: each element's
+// The mean absolute, squared, absolute percentage, squared log or symmetric absolute percentage
+// error of `count` predictions against float targets, as torch's l1_loss and mse_loss (reduction
+// "mean") and torchmetrics' MAPE, MSLE and SMAPE: each element's
 // metric_error in float32, summed in float64 (in order here; the CUDA kernel's tree agrees to
 // rounding), over count.
 struct ErrorSum {
@@ -50,17 +51,29 @@ struct ErrorSum {
   double value() const { return count ? sum / static_cast<double>(count) : 0.0; }
 };
 // The metrics that compare each output element with its float target: mean_absolute_error,
-// mean_squared_error and mean_absolute_percentage_error.
+// mean_squared_error, mean_absolute_percentage_error, mean_squared_log_error and
+// symmetric_mean_absolute_percentage_error.
 LTRT_HOST_DEVICE inline bool compares_elements(MetricKind kind) {
   return kind == MetricKind::mean_absolute_error || kind == MetricKind::mean_squared_error ||
-         kind == MetricKind::mean_absolute_percentage_error;
+         kind == MetricKind::mean_absolute_percentage_error || kind == MetricKind::mean_squared_log_error ||
+         kind == MetricKind::symmetric_mean_absolute_percentage_error;
 }
-// One element's error in float32, as torchmetrics computes it: |out - target|, (out - target)^2, or
-// MAPE's |out - target| / max(|target|, 1.17e-6) (the epsilon scikit-learn's MAPE takes).
+// One element's error in float32, as torchmetrics computes it: |out - target|, (out - target)^2,
+// MAPE's |out - target| / max(|target|, 1.17e-6) (the epsilon scikit-learn's MAPE takes), MSLE's
+// (log1p(out) - log1p(target))^2 (NaN below -1, as torch's), or SMAPE's 2 |out - target| /
+// max(|target| + |out|, 1.17e-6) (torchmetrics doubles the sum, which is the same).
 LTRT_HOST_DEVICE inline float metric_error(float out, float target, MetricKind kind) {
   const float d = out - target;
   const float a = d < 0.0f ? -d : d;
   if (kind == MetricKind::mean_squared_error) return d * d;
+  if (kind == MetricKind::mean_squared_log_error) {
+    const float log_d = log1pf(out) - log1pf(target);
+    return log_d * log_d;
+  }
+  if (kind == MetricKind::symmetric_mean_absolute_percentage_error) {
+    const float scale = (target < 0.0f ? -target : target) + (out < 0.0f ? -out : out);
+    return 2.0f * (a / (scale < 1.17e-06f ? 1.17e-06f : scale));  // NaN stays NaN
+  }
   if (kind == MetricKind::mean_absolute_percentage_error) {
     const float t = target < 0.0f ? -target : target;
     return a / (t < 1.17e-06f ? 1.17e-06f : t);  // torch.clamp(target.abs(), min=epsilon); NaN stays NaN
@@ -205,9 +218,10 @@ LTRT_HOST_DEVICE inline float class_score(const ScoreRule& r, std::int64_t tp, s
       const std::int64_t all = r.binary ? positions : actual;
       return 1.0f - (all != 0 ? static_cast<float>(right) / static_cast<float>(all) : 0.0f);
     }
-    case MetricKind::jaccard_index:  // confmat.float(): diag / (sum(0) + sum(1) - diag)
+    case MetricKind::jaccard_index:  // confmat.float(): diag / (sum(0) + sum(1) - diag); binary tp / (fp + fn + tp)
       num = static_cast<float>(tp);
-      den = (static_cast<float>(predicted) + static_cast<float>(actual)) - num;
+      den = r.binary ? (static_cast<float>(predicted - tp) + static_cast<float>(actual - tp)) + num
+                     : (static_cast<float>(predicted) + static_cast<float>(actual)) - num;
       break;
     default:  // precision, recall (and accuracy's averages, recall's)
       num = static_cast<float>(tp);
@@ -253,48 +267,89 @@ LTRT_HOST_DEVICE inline float micro_score(const ScoreRule& r, std::int64_t tp, s
   const std::int64_t union_ = predicted + actual - tp - (ignored_predicted + ignored_actual - ignored_tp);
   return union_ != 0 ? static_cast<float>(tp) / static_cast<float>(union_) : 0.0f;
 }
-// matthews_corrcoef of a confusion matrix given by its diagonal `tp`, column sums `predicted` and row
-// sums `actual` over `classes` classes and `positions` positions (binary: one class, the positive
-// one), in float32 as torchmetrics' _matthews_corrcoef_reduce: (c s - sum t_k p_k) / sqrt((s^2 - sum
-// p_k^2)(s^2 - sum t_k^2)), its Python sums in order; 0 where that denominator is, but for a 2 x 2
-// matrix (binary, or two classes) 1 when all are right, -1 when all are wrong, and its eps forms.
+// The float32 values torchmetrics' confusion-matrix reductions read of confmat.float(), over a
+// multiclass model's counts: its row sums (targets), column sums (predictions), trace, total and
+// the total off the diagonal, each its count rounded once (torch's float sums of the entries agree
+// while those stay below 2^24), and for two classes the entries themselves.
 template <typename Count>
-LTRT_HOST_DEVICE inline float matthews_corrcoef_of_matrix(const Count* tp, const Count* predicted, const Count* actual,
-                                                         std::int64_t classes, std::int64_t positions) {
-  std::int64_t trace = 0;
-  for (std::int64_t c = 0; c < classes; ++c) trace += static_cast<std::int64_t>(tp[c]);
-  std::int64_t tn = 0, fp = 0, fn = 0, tp1 = 0;
-  if (classes == 2) {
-    tn = static_cast<std::int64_t>(tp[0]);
-    tp1 = static_cast<std::int64_t>(tp[1]);
-    fp = static_cast<std::int64_t>(actual[0]) - tn;
-    fn = static_cast<std::int64_t>(actual[1]) - tp1;
-    if (tp1 + tn != 0 && fp + fn == 0) return 1.0f;
-    if (tp1 + tn == 0 && fp + fn != 0) return -1.0f;
+struct CountsMatrix {
+  const Count* tp;         // the diagonal
+  const Count* predicted;  // the column sums
+  const Count* actual;     // the row sums
+  std::int64_t classes, positions;
+  LTRT_HOST_DEVICE std::int64_t trace_count() const {
+    std::int64_t trace = 0;
+    for (std::int64_t c = 0; c < classes; ++c) trace += static_cast<std::int64_t>(tp[c]);
+    return trace;
+  }
+  LTRT_HOST_DEVICE float row(std::int64_t c) const { return static_cast<float>(actual[c]); }
+  LTRT_HOST_DEVICE float column(std::int64_t c) const { return static_cast<float>(predicted[c]); }
+  LTRT_HOST_DEVICE float trace() const { return static_cast<float>(trace_count()); }
+  LTRT_HOST_DEVICE float total() const { return static_cast<float>(positions); }
+  LTRT_HOST_DEVICE float off_diagonal() const { return static_cast<float>(positions - trace_count()); }
+  LTRT_HOST_DEVICE std::int64_t entry(int target, int prediction) const {  // two classes only
+    const auto t = static_cast<std::int64_t>(tp[target]);
+    return target == prediction ? t : static_cast<std::int64_t>(actual[target]) - t;
+  }
+};
+// ... of binary logits' counts: the matrix [[tn, fp], [fn, tp]], its four entries rounded to
+// float32 first and summed as torch sums them.
+struct BinaryMatrix {
+  std::int64_t counts[2][2];  // [target][prediction]
+  static constexpr std::int64_t classes = 2;
+  LTRT_HOST_DEVICE BinaryMatrix(std::int64_t tp, std::int64_t predicted, std::int64_t actual, std::int64_t positions)
+      : counts{{positions - predicted - actual + tp, predicted - tp}, {actual - tp, tp}} {}
+  LTRT_HOST_DEVICE float at(int target, int prediction) const {
+    return static_cast<float>(counts[target][prediction]);
+  }
+  LTRT_HOST_DEVICE float row(std::int64_t c) const { return at(static_cast<int>(c), 0) + at(static_cast<int>(c), 1); }
+  LTRT_HOST_DEVICE float column(std::int64_t c) const {
+    return at(0, static_cast<int>(c)) + at(1, static_cast<int>(c));
+  }
+  LTRT_HOST_DEVICE float trace() const { return at(0, 0) + at(1, 1); }
+  LTRT_HOST_DEVICE float total() const {  // confmat.sum()
+    return torch_sum([this](std::int64_t i) { return at(static_cast<int>(i / 2), static_cast<int>(i % 2)); }, 4);
+  }
+  LTRT_HOST_DEVICE float off_diagonal() const {  // torch.sum(w * confmat), w 0 on the diagonal
+    return torch_sum([this](std::int64_t i) { return i == 0 || i == 3 ? 0.0f : at(static_cast<int>(i / 2), static_cast<int>(i % 2)); }, 4);
+  }
+  LTRT_HOST_DEVICE std::int64_t entry(int target, int prediction) const { return counts[target][prediction]; }
+};
+// matthews_corrcoef of a confusion matrix `m` (CountsMatrix or BinaryMatrix), in float32 as
+// torchmetrics' _matthews_corrcoef_reduce: (c s - sum t_k p_k) / sqrt((s^2 - sum p_k^2)(s^2 - sum
+// t_k^2)), its Python sums in order; 0 where that denominator is, but for a 2 x 2 matrix (binary,
+// or two classes) 1 when all are right, -1 when all are wrong, and its eps forms.
+template <typename Matrix>
+LTRT_HOST_DEVICE inline float matthews_corrcoef_of(const Matrix& m) {
+  std::int64_t tn = 0, fp = 0, fn = 0, tp = 0;  // the int64 entries of a 2 x 2 matrix
+  if (m.classes == 2) {
+    tn = m.entry(0, 0), fp = m.entry(0, 1), fn = m.entry(1, 0), tp = m.entry(1, 1);
+    if (tp + tn != 0 && fp + fn == 0) return 1.0f;
+    if (tp + tn == 0 && fp + fn != 0) return -1.0f;
   }
   float sum_tp = 0.0f, sum_pp = 0.0f, sum_tt = 0.0f;  // sum(tk * pk), sum(pk * pk), sum(tk * tk)
-  for (std::int64_t c = 0; c < classes; ++c) {
-    const float t = static_cast<float>(actual[c]), p = static_cast<float>(predicted[c]);
+  for (std::int64_t c = 0; c < m.classes; ++c) {
+    const float t = m.row(c), p = m.column(c);
     const float tk_pk = t * p, pk_pk = p * p, tk_tk = t * t;
     sum_tp += tk_pk;
     sum_pp += pk_pk;
     sum_tt += tk_tk;
   }
-  const float s = static_cast<float>(positions), ss = s * s, cs = static_cast<float>(trace) * s;
+  const float s = m.total(), ss = s * s, cs = m.trace() * s;
   float numerator = cs - sum_tp;
   const float cov_ypyp = ss - sum_pp, cov_ytyt = ss - sum_tt;
   float denom = cov_ypyp * cov_ytyt;
-  if (denom == 0.0f && classes == 2) {  // the int64 counts, and float32's eps
+  if (denom == 0.0f && m.classes == 2) {  // the int64 entries, and float32's eps
     const float eps = 1.1920928955078125e-07f, root_eps = 3.4526698e-04f;  // torch.finfo(float32).eps, its sqrt
-    if (fn == 0 && tn == 0) numerator = root_eps * static_cast<float>(tp1 - fp);
-    else if (fp == 0 && tn == 0) numerator = root_eps * static_cast<float>(tp1 - fn);
-    else if (tp1 == 0 && fn == 0) numerator = root_eps * static_cast<float>(tn - fp);
-    else if (tp1 == 0 && fp == 0) numerator = root_eps * static_cast<float>(tn - fn);
-    else if (tp1 == 0) numerator = static_cast<float>(tn - fp * fn);
-    else if (tn == 0) numerator = static_cast<float>(tp1 - fp * fn);
-    else if (fp == 0 || fn == 0) numerator = static_cast<float>(tp1 * tn);
+    if (fn == 0 && tn == 0) numerator = root_eps * static_cast<float>(tp - fp);
+    else if (fp == 0 && tn == 0) numerator = root_eps * static_cast<float>(tp - fn);
+    else if (tp == 0 && fn == 0) numerator = root_eps * static_cast<float>(tn - fp);
+    else if (tp == 0 && fp == 0) numerator = root_eps * static_cast<float>(tn - fn);
+    else if (tp == 0) numerator = static_cast<float>(tn - fp * fn);
+    else if (tn == 0) numerator = static_cast<float>(tp - fp * fn);
+    else if (fp == 0 || fn == 0) numerator = static_cast<float>(tp * tn);
     else return 0.0f;
-    const float a = static_cast<float>(tp1 + fp) + eps, b = static_cast<float>(tp1 + fn) + eps,
+    const float a = static_cast<float>(tp + fp) + eps, b = static_cast<float>(tp + fn) + eps,
                 c = static_cast<float>(tn + fp) + eps, d = static_cast<float>(tn + fn) + eps;
     const float ab = a * b, abc = ab * c;
     denom = abc * d;
@@ -305,51 +360,36 @@ LTRT_HOST_DEVICE inline float matthews_corrcoef_of_matrix(const Count* tp, const
 }
 // cohen_kappa (unweighted) of the same matrix, in float32 as torchmetrics' _cohen_kappa_reduce: 1 -
 // sum(w * confmat) / sum(w * expected), w 0 on the diagonal and 1 off it, expected the outer product
-// of the row and column sums over their total; the first sum is the positions off the diagonal, the
-// second torch.sum's order of the C x C matrix (NaN without positions, as torch's 0 / 0).
-template <typename Count>
-LTRT_HOST_DEVICE inline float cohen_kappa_of_matrix(const Count* tp, const Count* predicted, const Count* actual,
-                                                   std::int64_t classes, std::int64_t positions) {
-  std::int64_t trace = 0;
-  for (std::int64_t c = 0; c < classes; ++c) trace += static_cast<std::int64_t>(tp[c]);
-  const float total = static_cast<float>(positions);
+// of the row and column sums over the column sums' sum, the C x C matrix summed in torch.sum's
+// order (NaN without positions, as torch's 0 / 0).
+template <typename Matrix>
+LTRT_HOST_DEVICE inline float cohen_kappa_of(const Matrix& m) {
+  const std::int64_t classes = m.classes;
+  const float columns = torch_sum([&](std::int64_t c) { return m.column(c); }, classes);  // sum0.sum()
   const float expected = torch_sum(
       [&](std::int64_t i) {
         const std::int64_t row = i / classes, column = i % classes;
-        const float outer = static_cast<float>(actual[row]) * static_cast<float>(predicted[column]);
-        return (row == column ? 0.0f : 1.0f) * (outer / total);
+        const float outer = m.row(row) * m.column(column);
+        return (row == column ? 0.0f : 1.0f) * (outer / columns);
       },
       classes * classes);
-  return 1.0f - static_cast<float>(positions - trace) / expected;
+  return 1.0f - m.off_diagonal() / expected;
 }
-// The matrix of binary logits' counts (one class, the positive one): [[tn, fp], [fn, tp]], its
-// diagonal, column sums and row sums handed to `reduce` as two classes.
-template <typename Reduce>
-LTRT_HOST_DEVICE inline float binary_matrix(std::int64_t tp, std::int64_t predicted, std::int64_t actual,
-                                            std::int64_t positions, Reduce reduce) {
-  const std::int64_t diagonal[2] = {positions - predicted - actual + tp, tp},
-                     columns[2] = {positions - predicted, predicted}, rows[2] = {positions - actual, actual};
-  return reduce(diagonal, columns, rows);
-}
+// matthews_corrcoef or cohen_kappa of `classes` classes' counts (binary: one class, the positive one)
+// over `positions` positions.
 template <typename Count>
 LTRT_HOST_DEVICE inline float matthews_corrcoef(const Count* tp, const Count* predicted, const Count* actual,
                                                std::int64_t classes, std::int64_t positions) {
-  if (classes != 1) return matthews_corrcoef_of_matrix(tp, predicted, actual, classes, positions);
-  return binary_matrix(static_cast<std::int64_t>(tp[0]), static_cast<std::int64_t>(predicted[0]),
-                       static_cast<std::int64_t>(actual[0]), positions,
-                       [=](const std::int64_t* d, const std::int64_t* p, const std::int64_t* a) {
-                         return matthews_corrcoef_of_matrix(d, p, a, 2, positions);
-                       });
+  if (classes != 1) return matthews_corrcoef_of(CountsMatrix<Count>{tp, predicted, actual, classes, positions});
+  return matthews_corrcoef_of(BinaryMatrix(static_cast<std::int64_t>(tp[0]), static_cast<std::int64_t>(predicted[0]),
+                                           static_cast<std::int64_t>(actual[0]), positions));
 }
 template <typename Count>
 LTRT_HOST_DEVICE inline float cohen_kappa(const Count* tp, const Count* predicted, const Count* actual,
                                          std::int64_t classes, std::int64_t positions) {
-  if (classes != 1) return cohen_kappa_of_matrix(tp, predicted, actual, classes, positions);
-  return binary_matrix(static_cast<std::int64_t>(tp[0]), static_cast<std::int64_t>(predicted[0]),
-                       static_cast<std::int64_t>(actual[0]), positions,
-                       [=](const std::int64_t* d, const std::int64_t* p, const std::int64_t* a) {
-                         return cohen_kappa_of_matrix(d, p, a, 2, positions);
-                       });
+  if (classes != 1) return cohen_kappa_of(CountsMatrix<Count>{tp, predicted, actual, classes, positions});
+  return cohen_kappa_of(BinaryMatrix(static_cast<std::int64_t>(tp[0]), static_cast<std::int64_t>(predicted[0]),
+                                     static_cast<std::int64_t>(actual[0]), positions));
 }
 // cohen_kappa sums the C x C matrix in one thread on the GPU: at most this many classes.
 constexpr std::int64_t kMaxKappaClasses = 1024;
@@ -447,7 +487,7 @@ LTRT_HOST_DEVICE inline bool stat_score_metric(MetricKind kind) {
          kind == MetricKind::jaccard_index || reduces_matrix(kind);
 }
 
-// "acc", "mae", "mse", "mape", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
+// "acc", "mae", "mse", "mape", "msle", "smape", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
 // "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);

@@ -525,6 +525,12 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       w.line("static const double kMetricBeta[] = {" + beta + "};  // fbeta_score's beta");
       w.line("m.metric_beta = kMetricBeta;");
     }
+    if (std::find(spec.metric_root.begin(), spec.metric_root.end(), true) != spec.metric_root.end()) {
+      std::string root;
+      for (bool r : spec.metric_root) root += std::string(root.empty() ? "" : ", ") + (r ? "true" : "false");
+      w.line("static const bool kMetricRoot[] = {" + root + "};  // mean_squared_error's squared=False: its root");
+      w.line("m.metric_root = kMetricRoot;");
+    }
   }
   if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");
   if (spec.log_on_epoch) w.line("m.log_on_epoch = true;  // model.log: train_loss_epoch besides train_loss_step");

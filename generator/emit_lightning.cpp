@@ -372,7 +372,7 @@ std::string metric_arguments(const Spec& spec, size_t k) {
       args += (args.empty() ? "" : ", ") + ("multioutput=\"" + spec.metric_averages[k] + "\"");
     return args;
   }
-  if (is_error(spec.metrics[k])) return "";
+  if (is_error(spec.metrics[k])) return spec.metric_root[k] ? "squared=False" : "";
   // fbeta_score's beta, a Python float (torchmetrics refuses an int)
   const std::string beta = spec.metrics[k] == "fbeta_score" ? ", beta=" + ltrt::python_repr(spec.metric_beta[k]) : "";
   if (spec.target.dtype != DType::i64) return "task=\"binary\"" + beta;
@@ -387,8 +387,12 @@ std::string metric_arguments(const Spec& spec, size_t k) {
   }
   return args + ", ignore_index=" + loss_ignore_index(spec);
 }
-std::string metric_object(const std::string& stage, const std::string& metric, std::int64_t top_k) {
-  return stage + "_" + metric_suffix(metric, top_k) + "_metric";
+// Metric k's name in the logs: its suffix and top_k, or "rmse" for mean_squared_error's squared=False.
+std::string log_name(const Spec& spec, size_t k) {
+  return spec.metric_root[k] ? "rmse" : metric_suffix(spec.metrics[k], spec.metric_top_k[k]);
+}
+std::string metric_object(const std::string& stage, const Spec& spec, size_t k) {
+  return stage + "_" + log_name(spec, k) + "_metric";
 }
 std::string metric_class(const std::string& metric) {
   return metric == "accuracy"              ? "Accuracy"
@@ -441,7 +445,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     if (!spec.metric_modules[k] &&
         (spec.metrics[k] != "accuracy" || spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro") &&
         // the mean absolute and squared errors are torch.nn.functional's, the other metrics torchmetrics'
-        spec.metrics[k] != "mean_absolute_error" && spec.metrics[k] != "mean_squared_error") {
+        spec.metrics[k] != "mean_absolute_error" && (spec.metrics[k] != "mean_squared_error" || spec.metric_root[k])) {
       w.line("import torchmetrics.functional as tmf  # model.metrics' " + spec.metrics[k]);
       break;
     }
@@ -750,7 +754,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   for (size_t k = 0; k < spec.metrics.size(); ++k) {
     if (!spec.metric_modules[k]) continue;  // model.metrics' Metric objects, one per stage
     for (const char* stage : {"train", "val", "test"})
-      w.line("self." + metric_object(stage, spec.metrics[k], spec.metric_top_k[k]) + " = torchmetrics." +
+      w.line("self." + metric_object(stage, spec, k) + " = torchmetrics." +
              metric_class(spec.metrics[k]) + "(" + metric_arguments(spec, k) + ")");
   }
   if (!spec.freeze.empty()) {
@@ -870,9 +874,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       std::string value;
       const std::string ignore_index = loss_ignore_index(spec);
       if (spec.metric_modules[k]) {  // a Metric object: its batch value logged, its compute() at the epoch's end
-        const std::string object = "self." + metric_object(stage, metric, spec.metric_top_k[k]);
+        const std::string object = "self." + metric_object(stage, spec, k);
         w.line(object + "(" + (compares_values(metric) ? std::string("out, y") : metric_inputs(spec)) + ")");
-        value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", " + object;
+        value = "_" + log_name(spec, k) + "\", " + object;
       } else if (metric == "accuracy" && (spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro")) {
         // torchmetrics' top_k accuracy, or its macro or weighted average
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf.accuracy(" + metric_inputs(spec) + ", " +
@@ -885,6 +889,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
                                                 : "_acc\", ((out > 0) == (y > 0.5)).float().mean()";
       else if (metric == "mean_absolute_error")
         value = "_mae\", nn.functional.l1_loss(out, y)";
+      else if (metric == "mean_squared_error" && spec.metric_root[k])
+        value = "_rmse\", tmf.mean_squared_error(out, y, squared=False)";
       else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
       else if (metric == "mean_absolute_percentage_error" || metric == "mean_squared_log_error" ||

@@ -281,6 +281,7 @@ JsonValue model_schema() {
   JsonValue beta = type_of("number");  // fbeta_score's
   beta.set("exclusiveMinimum", JsonValue::make_integer(0));
   score_props.set("beta", beta);
+  score_props.set("squared", type_of("boolean"));  // mean_squared_error's
   JsonValue weights = type_of("string");  // cohen_kappa's (unweighted only)
   weights.set("enum", strings({"none"}));
   score_props.set("weights", weights);

@@ -714,6 +714,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       std::int64_t top_k = 1;
       std::int64_t adjusted = 0;
       double beta = 1.0;
+      bool root = false;
       if (entry->kind == Kind::object) {
         ltrt::ConfigObject o(*entry, path);
         const JsonValue& name = o.require("name");
@@ -754,6 +755,11 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           o.not_yet("weights", "cohen_kappa with linear or quadratic weights");
         else if (named != "cohen_kappa" && o.get("weights"))
           o.fail("weights", "only cohen_kappa takes 'weights': remove it");
+        // mean_squared_error's squared: false is the root mean squared error (torchmetrics' squared=False).
+        if (named == "mean_squared_error")
+          root = !o.boolean("squared", true);
+        else if (o.get("squared"))
+          o.fail("squared", "only mean_squared_error takes 'squared': remove it");
         module = o.boolean("module", false);
         top_k = o.integer("top_k", 1, 1);
         if (o.get("top_k") && !takes_top_k)
@@ -764,7 +770,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       }
       const JsonValue& name = *entry;
       for (size_t j = 0; j < spec.metrics.size(); ++j)
-        if (spec.metrics[j] == name.str && spec.metric_top_k[j] == top_k)
+        if (spec.metrics[j] == name.str && spec.metric_top_k[j] == top_k && spec.metric_root[j] == root)
           fail_at(name, path, "\"" + name.str + "\" is listed twice" +
                                   (top_k > 1 ? " with top_k " + std::to_string(top_k) : std::string()) +
                                   ": list each metric once");
@@ -772,6 +778,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       spec.metric_top_k.push_back(top_k);
       spec.metric_adjusted.push_back(adjusted);
       spec.metric_beta.push_back(beta);
+      spec.metric_root.push_back(root);
       spec.metric_averages.push_back(average);
       spec.metric_modules.push_back(module);
       spec.metrics_pos.push_back(name.pos);

@@ -143,6 +143,7 @@ struct Spec {
   std::vector<std::int64_t> metric_top_k;  // the top_k of accuracy and the scores that take one (else 1)
   std::vector<std::int64_t> metric_adjusted;  // r2_score's adjusted (0 for the others)
   std::vector<double> metric_beta;            // fbeta_score's beta (1 for the others)
+  std::vector<bool> metric_root;              // mean_squared_error's squared=False: logged as <stage>_rmse
   std::vector<ltrt::json::Pos> metrics_pos;
   bool sync_dist = false;             // model.log.sync_dist: logged values averaged over DDP's ranks
   bool log_on_epoch = false;          // model.log.on_epoch: training values logged per epoch too

@@ -476,9 +476,10 @@ __global__ void add_r2_kernel(EvalSums* __restrict__ sums, int k, MetricAverage 
 }
 
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
-// block_hits, an error's mean from those of block_errors over `count` predictions.
+// block_hits, an error's mean from those of block_errors over `count` predictions, or with `root`
+// its square root (a root mean squared error's Metric object sums the mean: MetricsShape::sums_squares).
 __global__ void __launch_bounds__(kSumThreads) add_metric_kernel(EvalSums* __restrict__ sums, int k, bool accuracy,
-                                                                int blocks, std::int64_t count, int n) {
+                                                                int blocks, std::int64_t count, int n, bool root) {
   __shared__ unsigned long long hits[kWarp];
   __shared__ double errors[kWarp];
   const bool mine = static_cast<int>(threadIdx.x) < blocks;
@@ -490,6 +491,7 @@ __global__ void __launch_bounds__(kSumThreads) add_metric_kernel(EvalSums* __res
   } else {
     const double sum = block_reduce(mine ? block_errors[threadIdx.x] : 0.0, errors, 0.0, Sum());
     value = count ? sum / static_cast<double>(count) : 0.0;  // ErrorSum::value
+    if (root) value = sqrt(value);
   }
   if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
 }
@@ -628,7 +630,8 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       sum_errors_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, static_cast<const float*>(target), kind, count);
       LTRT_CUDA_CHECK_LAUNCH("sum_errors_kernel");
     }
-    add_metric_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, accuracy, blocks, count, n);
+    add_metric_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, accuracy, blocks, count, n,
+                                                         shape.root[k] && !shape.sums_squares(k));
     LTRT_CUDA_CHECK_LAUNCH("add_metric_kernel");
   }
   add_loss_kernel<<<1, 1, 0, ctx.stream>>>(sums, loss, n);

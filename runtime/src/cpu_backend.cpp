@@ -36,9 +36,9 @@ class CpuBackend : public Backend {
     sums_.loss += static_cast<double>(eval_loss_) * n;
     double values[kMaxMetrics];
     batch_metrics(model_, host_.data(), n, values);
-    for (int k = 0; k < model_.num_metrics; ++k) sums_.metric[k] += values[k] * n;
-    sums_.rows += n;
     const MetricsShape shape = metrics_shape(model_);
+    for (int k = 0; k < model_.num_metrics; ++k) sums_.metric[k] += shape.summed_value(k, values[k]) * n;
+    sums_.rows += n;
     const auto* out = reinterpret_cast<const float*>(host_.data() + model_.output.offset);
     if (shape.any_counted()) counts_.add(shape, out, host_.data() + model_.target.offset, n);
     if (shape.any_scored()) scores_.add(shape.accuracy, out, host_.data() + model_.target.offset, n);

@@ -309,7 +309,8 @@ const char* metric_suffix(MetricKind kind) {
 
 std::string metric_name(const ModelDef& model, int k) {
   const std::int64_t top_k = model.metric_top_k ? model.metric_top_k[k] : 1;
-  return metric_suffix(model.metrics[k]) + (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
+  const bool root = model.metric_root && model.metric_root[k];  // the root mean squared error
+  return (root ? "rmse" : metric_suffix(model.metrics[k])) + (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
 }
 
 MetricsShape metrics_shape(const ModelDef& model) {
@@ -322,6 +323,7 @@ MetricsShape metrics_shape(const ModelDef& model) {
     s.top_k[k] = model.metric_top_k ? model.metric_top_k[k] : 1;
     s.adjusted[k] = model.metric_adjusted ? model.metric_adjusted[k] : 0;
     s.beta[k] = model.metric_beta ? model.metric_beta[k] : 1.0;
+    s.root[k] = model.metric_root ? model.metric_root[k] : false;
   }
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
@@ -385,6 +387,7 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       values[k] = r2_score(sums, s.per_row, s.averages[k], "a batch", s.adjusted[k]);
     } else {
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, kind).value();
+      if (s.root[k]) values[k] = std::sqrt(values[k]);  // torch.sqrt(sum / count)
     }
   }
 }

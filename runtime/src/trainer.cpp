@@ -278,7 +278,10 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     double all[kMaxMetrics + 1] = {static_cast<double>(sums.rows)};
     for (int k = 0; k < model.num_metrics; ++k) all[1 + k] = sums.metric[k];
     if (group.distributed()) group.sum(all, 1 + model.num_metrics);
-    for (int k = 0; k < model.num_metrics; ++k) error_objects[k] = all[0] > 0 ? all[1 + k] / all[0] : 0.0;
+    for (int k = 0; k < model.num_metrics; ++k) {
+      error_objects[k] = all[0] > 0 ? all[1 + k] / all[0] : 0.0;
+      if (shape.root[k]) error_objects[k] = std::sqrt(error_objects[k]);  // the root of the epoch's mean
+    }
   }
   if (group.distributed() && model.sync_dist) {
     double all[kMaxMetrics + 2] = {sums.loss, static_cast<double>(sums.rows)};
@@ -1542,12 +1545,12 @@ void Fit::fetch_step_metrics() {
     // _ResultMetric.update: this rank's value x batch size, before any averaging, summed in
     // float32 as its tensor is.
     const float rows = static_cast<float>(step_rows_);
+    const MetricsShape shape = metrics_shape(model_);  // the Metric objects' states too
     train_epoch_sums_.loss = static_cast<float>(train_epoch_sums_.loss) + last_loss_ * rows;
     for (int k = 0; k < model_.num_metrics; ++k)
-      train_epoch_sums_.metric[k] =
-          static_cast<float>(train_epoch_sums_.metric[k]) + static_cast<float>(last_metric_[k]) * rows;
+      train_epoch_sums_.metric[k] = static_cast<float>(train_epoch_sums_.metric[k]) +
+                                    static_cast<float>(shape.summed_value(k, last_metric_[k])) * rows;
     train_epoch_sums_.rows += step_rows_;
-    const MetricsShape shape = metrics_shape(model_);  // the Metric objects' states
     const auto* out = reinterpret_cast<const float*>(arena_.data() + model_.output.offset);
     if (shape.any_counted()) train_epoch_counts_.add(shape, out, arena_.data() + model_.target.offset, step_rows_);
     if (shape.any_scored())

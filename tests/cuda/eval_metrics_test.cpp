@@ -269,7 +269,8 @@ TEST(CudaEvalMetrics, LogAndSymmetricErrors) {
   ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
   double log_sum = 0, symmetric_sum = 0;
   for (std::size_t i = 0; i < out.size(); ++i) {
-    const float log_d = std::log1p(out[i]) - std::log1p(target[i]);
+    const float log_d = static_cast<float>(std::log1p(static_cast<double>(out[i]))) -
+                        static_cast<float>(std::log1p(static_cast<double>(target[i])));
     log_sum += static_cast<double>(log_d * log_d);
     const float scale = std::max(std::fabs(target[i]) + std::fabs(out[i]), 1.17e-06f);
     symmetric_sum += static_cast<double>(2.0f * (std::fabs(out[i] - target[i]) / scale));

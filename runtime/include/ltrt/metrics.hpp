@@ -67,7 +67,10 @@ LTRT_HOST_DEVICE inline float metric_error(float out, float target, MetricKind k
   const float a = d < 0.0f ? -d : d;
   if (kind == MetricKind::mean_squared_error) return d * d;
   if (kind == MetricKind::mean_squared_log_error) {
-    const float log_d = log1pf(out) - log1pf(target);
+    // log1p in double rounded once: correctly rounded but for ties, where glibc's log1pf misses
+    // about 8% of floats (torch's own about 1%), which the difference of two close logs magnifies.
+    const float log_d = static_cast<float>(log1p(static_cast<double>(out))) -
+                        static_cast<float>(log1p(static_cast<double>(target)));
     return log_d * log_d;
   }
   if (kind == MetricKind::symmetric_mean_absolute_percentage_error) {
@@ -505,6 +508,11 @@ struct MetricsShape {
   std::int64_t top_k[kMaxMetrics];  // each one's top_k (ModelDef::metric_top_k), else 1 (0 counts as 1)
   std::int64_t adjusted[kMaxMetrics];  // r2_score's adjusted (ModelDef::metric_adjusted), else 0
   double beta[kMaxMetrics];            // fbeta_score's beta (ModelDef::metric_beta), else 1
+  bool root[kMaxMetrics];              // mean_squared_error's squared=False (ModelDef::metric_root)
+  // A root mean squared error's Metric object is the root of the epoch's mean: its evaluation sums
+  // (EvalSums, rows times a batch's value) keep each batch's mean squared error, the root's square.
+  bool sums_squares(int k) const { return root[k] && modules[k]; }
+  double summed_value(int k, double value) const { return sums_squares(k) ? value * value : value; }
   // Metric k is a Metric object that counts stat scores (accuracy, precision, recall, f1_score; an
   // error's Metric object sums its errors, which the batches' weighted mean already does; auroc's
   // keeps the epoch's scores, scored).

@@ -275,6 +275,8 @@ struct ModelDef {
   const std::int64_t* metric_adjusted = nullptr;
   // Each metric's `beta` (fbeta_score's weight of recall against precision); null: 1.
   const double* metric_beta = nullptr;
+  // Each metric's root: mean_squared_error's squared=False, the root mean squared error; null: none.
+  const bool* metric_root = nullptr;
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
   bool sync_dist = false;

@@ -378,31 +378,20 @@ LTRT_HOST_DEVICE inline float cohen_kappa_of(const Matrix& m) {
       classes * classes);
   return 1.0f - m.off_diagonal() / expected;
 }
-// matthews_corrcoef or cohen_kappa of `classes` classes' counts (binary: one class, the positive one)
-// over `positions` positions.
-template <typename Count>
-LTRT_HOST_DEVICE inline float matthews_corrcoef(const Count* tp, const Count* predicted, const Count* actual,
-                                               std::int64_t classes, std::int64_t positions) {
-  if (classes != 1) return matthews_corrcoef_of(CountsMatrix<Count>{tp, predicted, actual, classes, positions});
-  return matthews_corrcoef_of(BinaryMatrix(static_cast<std::int64_t>(tp[0]), static_cast<std::int64_t>(predicted[0]),
-                                           static_cast<std::int64_t>(actual[0]), positions));
-}
-template <typename Count>
-LTRT_HOST_DEVICE inline float cohen_kappa(const Count* tp, const Count* predicted, const Count* actual,
-                                         std::int64_t classes, std::int64_t positions) {
-  if (classes != 1) return cohen_kappa_of(CountsMatrix<Count>{tp, predicted, actual, classes, positions});
-  return cohen_kappa_of(BinaryMatrix(static_cast<std::int64_t>(tp[0]), static_cast<std::int64_t>(predicted[0]),
-                                     static_cast<std::int64_t>(actual[0]), positions));
-}
 // cohen_kappa sums the C x C matrix in one thread on the GPU: at most this many classes.
 constexpr std::int64_t kMaxKappaClasses = 1024;
 // The metrics reduced from the whole confusion matrix rather than per class: matthews_corrcoef and
-// cohen_kappa, by their kind.
+// cohen_kappa, by their kind, of `classes` classes' counts (binary: one class, the positive one) over
+// `positions` positions.
 template <typename Count>
 LTRT_HOST_DEVICE inline float matrix_score(MetricKind kind, const Count* tp, const Count* predicted,
                                           const Count* actual, std::int64_t classes, std::int64_t positions) {
-  return kind == MetricKind::cohen_kappa ? cohen_kappa(tp, predicted, actual, classes, positions)
-                                         : matthews_corrcoef(tp, predicted, actual, classes, positions);
+  auto score = [kind](const auto& m) {
+    return kind == MetricKind::cohen_kappa ? cohen_kappa_of(m) : matthews_corrcoef_of(m);
+  };
+  if (classes != 1) return score(CountsMatrix<Count>{tp, predicted, actual, classes, positions});
+  return score(BinaryMatrix(static_cast<std::int64_t>(tp[0]), static_cast<std::int64_t>(predicted[0]),
+                            static_cast<std::int64_t>(actual[0]), positions));
 }
 LTRT_HOST_DEVICE inline bool reduces_matrix(MetricKind kind) {
   return kind == MetricKind::matthews_corrcoef || kind == MetricKind::cohen_kappa;

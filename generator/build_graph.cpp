@@ -1,7 +1,9 @@
 #include "build_graph.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include "diagnostics.hpp"
@@ -279,6 +281,10 @@ Graph build_graph(const Spec& spec) {
              (spec.target.none ? std::string("is left out")
                                : (spec.target.dtype == DType::f32 ? "float32 " : "int64 ") + shape_str(want)) +
              ": use it with a regression loss (MSELoss, L1Loss, ...) over outputs of the target's shape");
+    if (metric == "explained_variance" && want.size() > 1 &&
+        std::accumulate(want.begin() + 1, want.end(), std::int64_t{1}, std::multiplies<>()) > ltrt::kMaxR2Columns)
+      refuse("explained_variance over more than " + std::to_string(ltrt::kMaxR2Columns) +
+             " outputs a sample is not supported yet (the GPU sums each output's column in a block)");
     if (metric != "r2_score") continue;
     // torchmetrics' r2_score takes (N,) or (N, outputs), and sums each output column.
     if (spec.target.shape.size() > 1)

@@ -344,6 +344,7 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "symmetric_mean_absolute_percentage_error" ? "smape"
           : metric == "average_precision"   ? "ap"
           : metric == "r2_score"            ? "r2"
+          : metric == "explained_variance"  ? "ev"
           : metric == "fbeta_score"         ? "fbeta"
           : metric == "jaccard_index"       ? "jaccard"
           : metric == "matthews_corrcoef"   ? "mcc"
@@ -364,9 +365,11 @@ std::string metric_inputs(const Spec& spec) {
 }
 bool is_error(const std::string& metric) { return metric.find("error") != std::string::npos; }
 // The metrics over regression outputs and their float targets as they are: the errors and r2_score.
-bool compares_values(const std::string& metric) { return is_error(metric) || metric == "r2_score"; }
+bool compares_values(const std::string& metric) {
+  return is_error(metric) || metric == "r2_score" || metric == "explained_variance";
+}
 std::string metric_arguments(const Spec& spec, size_t k) {
-  if (spec.metrics[k] == "r2_score") {
+  if (spec.metrics[k] == "r2_score" || spec.metrics[k] == "explained_variance") {
     std::string args = spec.metric_adjusted[k] ? "adjusted=" + std::to_string(spec.metric_adjusted[k]) : "";
     if (spec.metric_averages[k] != "uniform_average")
       args += (args.empty() ? "" : ", ") + ("multioutput=\"" + spec.metric_averages[k] + "\"");
@@ -406,6 +409,7 @@ std::string metric_class(const std::string& metric) {
          : metric == "auroc"               ? "AUROC"
          : metric == "average_precision"   ? "AveragePrecision"
          : metric == "r2_score"            ? "R2Score"
+         : metric == "explained_variance"  ? "ExplainedVariance"
          : metric == "fbeta_score"         ? "FBetaScore"
          : metric == "specificity"         ? "Specificity"
          : metric == "jaccard_index"       ? "JaccardIndex"
@@ -896,9 +900,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       else if (metric == "mean_absolute_percentage_error" || metric == "mean_squared_log_error" ||
                metric == "symmetric_mean_absolute_percentage_error")
         value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(out, y)";
-      else if (metric == "r2_score") {
+      else if (metric == "r2_score" || metric == "explained_variance") {
         const std::string args = metric_arguments(spec, k);
-        value = "_r2\", tmf.r2_score(out, y" + (args.empty() ? "" : ", " + args) + ")";
+        value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(out, y" + (args.empty() ? "" : ", " + args) + ")";
       }
       else  // the stat-score metrics, auroc, average_precision: torchmetrics' own
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf." + metric + "(" + metric_inputs(spec) +

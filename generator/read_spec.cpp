@@ -689,7 +689,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                               "symmetric_mean_absolute_percentage_error", "precision", "recall", "f1_score",
                                               "fbeta_score", "specificity", "negative_predictive_value",
                                               "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
-                                              "auroc", "average_precision", "r2_score"};
+                                              "auroc", "average_precision", "r2_score", "explained_variance"};
       const JsonValue* entry = &metrics->items[i];
       if (const JsonValue* given = entry->kind == Kind::object ? entry->find("name") : entry) {
         if (given->kind != Kind::string || std::find(known.begin(), known.end(), given->str) == known.end())
@@ -699,7 +699,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                     "\"symmetric_mean_absolute_percentage_error\", \"precision\", \"recall\", \"f1_score\", " +
                                     "\"fbeta_score\", \"specificity\", \"negative_predictive_value\", " +
                                     "\"hamming_distance\", \"jaccard_index\", \"matthews_corrcoef\", \"cohen_kappa\", " +
-                                    "\"auroc\", \"average_precision\" or \"r2_score\"" +
+                                    "\"auroc\", \"average_precision\", \"r2_score\" or \"explained_variance\"" +
                                     (given->kind == Kind::string ? did_you_mean(given->str, known) : ""));
       }
       const std::string named = entry->kind == Kind::object && entry->find("name") ? entry->find("name")->str
@@ -708,7 +708,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       // have no "micro": torchmetrics has none); r2_score's multioutput is kept as its average.
       const bool ranked = named == "auroc" || named == "average_precision";
       std::string average = ranked || named == "jaccard_index" ? "macro"
-                            : named == "r2_score"                ? "uniform_average"
+                            : named == "r2_score" || named == "explained_variance" ? "uniform_average"
                                                                  : "micro";
       bool module = false;
       std::int64_t top_k = 1;
@@ -729,16 +729,19 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           o.fail("average", "only accuracy, precision, recall, f1_score, fbeta_score, specificity, "
                             "negative_predictive_value, hamming_distance, jaccard_index, auroc and average_precision "
                             "take an 'average': remove it");
-        if (named == "r2_score") {
+        if (named == "r2_score" || named == "explained_variance") {
           const JsonValue* multioutput = o.get("multioutput");
           if (multioutput && multioutput->kind == Kind::string && multioutput->str == "raw_values")
             o.fail("multioutput", "\"raw_values\" is a score per output column, and self.log logs one number: "
                                   "use \"uniform_average\" (the default) or \"variance_weighted\"");
           average = o.string("multioutput", "uniform_average", {"uniform_average", "variance_weighted"});
-          adjusted = o.integer("adjusted", 0, 0);  // the independent regressors of the adjusted r2
+          if (named == "r2_score") adjusted = o.integer("adjusted", 0, 0);  // the adjusted r2's regressors
+          else if (o.get("adjusted")) o.fail("adjusted", "only r2_score takes 'adjusted': remove it");
         } else {
           for (const char* key : {"multioutput", "adjusted"})
-            if (o.get(key)) o.fail(key, std::string("only r2_score takes '") + key + "': remove it");
+            if (o.get(key))
+              o.fail(key, std::string("only r2_score") + (key[0] == 'm' ? " and explained_variance take '" : " takes '") +
+                              key + "': remove it");
         }
         // fbeta_score's beta: recall counts beta times as much as precision (torchmetrics: a float above 0).
         if (named == "fbeta_score") {

@@ -442,37 +442,44 @@ __global__ void __launch_bounds__(kSumThreads) add_ranked_kernel(EvalSums* __res
   if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
 }
 
-// r2_score's sums of a batch (R2Sums' layout): a block per output column, its rows' targets, their
-// squares and the residuals' squares summed in float64 (a fixed tree) and rounded to float32.
-__device__ float r2_batch[3 * kMaxR2Columns];
+// r2_score's and explained_variance's sums of a batch (R2Sums' layout): a block per output column,
+// its rows' targets, their squares, the residuals' squares and the residuals summed in float64 (a
+// fixed tree) and rounded to float32.
+__device__ float r2_batch[4 * kMaxR2Columns];
 
 __global__ void __launch_bounds__(kThreads) sum_r2_kernel(const float* __restrict__ out,
                                                           const float* __restrict__ target, std::int64_t rows,
                                                           std::int64_t columns) {
   __shared__ double partial[kWarp];
   const std::int64_t c = blockIdx.x;
-  double sum = 0, squares = 0, rss = 0;
+  double sum = 0, squares = 0, rss = 0, residuals = 0;
   for (std::int64_t r = threadIdx.x; r < rows; r += kThreads) {
     const float y = target[r * columns + c];
     const float residual = y - out[r * columns + c];
     sum += y;
     squares += y * y;  // float32 products, as torch's target * target
     rss += residual * residual;
+    residuals += residual;
   }
   sum = block_reduce(sum, partial, 0.0, Sum());
   squares = block_reduce(squares, partial, 0.0, Sum());
   rss = block_reduce(rss, partial, 0.0, Sum());
+  residuals = block_reduce(residuals, partial, 0.0, Sum());
   if (threadIdx.x == 0) {
     r2_batch[c] = static_cast<float>(sum);
     r2_batch[columns + c] = static_cast<float>(squares);
     r2_batch[2 * columns + c] = static_cast<float>(rss);
+    r2_batch[3 * columns + c] = static_cast<float>(residuals);
   }
 }
 
-// Adds the batch's r2 (metrics.hpp's r2_value of r2_batch) to metric k's sum.
-__global__ void add_r2_kernel(EvalSums* __restrict__ sums, int k, MetricAverage average, std::int64_t adjusted,
-                              std::int64_t columns, int n) {
-  sums->metric[k] += static_cast<double>(r2_value(r2_batch, columns, n, average, adjusted)) * n;  // WeightedMean::add
+// Adds the batch's r2 or explained variance (metrics.hpp's r2_value or explained_variance_value of
+// r2_batch) to metric k's sum.
+__global__ void add_r2_kernel(EvalSums* __restrict__ sums, int k, MetricKind kind, MetricAverage average,
+                              std::int64_t adjusted, std::int64_t columns, int n) {
+  const float value = kind == MetricKind::r2_score ? r2_value(r2_batch, columns, n, average, adjusted)
+                                                   : explained_variance_value(r2_batch, columns, n, average);
+  sums->metric[k] += static_cast<double>(value) * n;  // WeightedMean::add
 }
 
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
@@ -602,17 +609,17 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       if (!shape.scored(k)) add_ranked(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
       continue;
     }
-    if (kind == MetricKind::r2_score) {
+    if (sums_columns(kind)) {
       refuse_r2_single_row(shape, n);  // an object's forward computes the batch's value too
       if (shape.r2_object(k)) continue;  // an object's is the epoch's, on the host
       if (shape.per_row > kMaxR2Columns)
-        throw Error("r2_score sums at most " + std::to_string(kMaxR2Columns) +
+        throw Error(std::string(metric_suffix(kind)) + " sums at most " + std::to_string(kMaxR2Columns) +
                     " output columns on the GPU; the model has " + std::to_string(shape.per_row));
       sum_r2_kernel<<<static_cast<unsigned>(shape.per_row), kThreads, 0, ctx.stream>>>(
           out, static_cast<const float*>(target), n, shape.per_row);
       LTRT_CUDA_CHECK_LAUNCH("sum_r2_kernel");
       warn_adjusted_r2_fallback(n, shape.adjusted[k]);
-      add_r2_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, shape.averages[k], shape.adjusted[k], shape.per_row, n);
+      add_r2_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], shape.adjusted[k], shape.per_row, n);
       LTRT_CUDA_CHECK_LAUNCH("add_r2_kernel");
       continue;
     }

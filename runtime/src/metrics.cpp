@@ -225,17 +225,19 @@ ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, M
 void R2Sums::add(const float* out, const float* target, std::int64_t n, std::int64_t columns) {
   // _r2_score_update: torch.sum(target, 0), torch.sum(target * target, 0), torch.sum(residual * residual, 0)
   const std::size_t count = static_cast<std::size_t>(n * columns);
-  std::vector<float> squares(count), residual_squares(count);
+  // _explained_variance_update: torch.sum(target - preds, 0) besides
+  std::vector<float> squares(count), residual_squares(count), residuals(count);
   for (std::size_t i = 0; i < count; ++i) {
     squares[i] = target[i] * target[i];
-    const float residual = target[i] - out[i];
-    residual_squares[i] = residual * residual;
+    residuals[i] = target[i] - out[i];
+    residual_squares[i] = residuals[i] * residuals[i];
   }
   R2Sums b;
-  b.sums.resize(3 * static_cast<std::size_t>(columns));
+  b.sums.resize(4 * static_cast<std::size_t>(columns));
   torch_column_sums(target, n, columns, b.sums.data());
   torch_column_sums(squares.data(), n, columns, b.sums.data() + columns);
   torch_column_sums(residual_squares.data(), n, columns, b.sums.data() + 2 * columns);
+  torch_column_sums(residuals.data(), n, columns, b.sums.data() + 3 * columns);
   b.rows = n;
   add(b);
 }
@@ -291,6 +293,7 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::mean_squared_log_error: return "msle";
     case MetricKind::symmetric_mean_absolute_percentage_error: return "smape";
     case MetricKind::r2_score: return "r2";
+    case MetricKind::explained_variance: return "ev";
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";
@@ -381,10 +384,11 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       EpochScores scores;  // a Metric object's batch value too (its forward)
       scores.add(s.accuracy, out, target, n);
       values[k] = ranked_score(kind, s.accuracy, s.averages[k], scores);
-    } else if (kind == MetricKind::r2_score) {
+    } else if (sums_columns(kind)) {
       R2Sums sums;  // a Metric object's batch value too (its forward)
       sums.add(out, static_cast<const float*>(target), n, s.per_row);
-      values[k] = r2_score(sums, s.per_row, s.averages[k], "a batch", s.adjusted[k]);
+      values[k] = kind == MetricKind::r2_score ? r2_score(sums, s.per_row, s.averages[k], "a batch", s.adjusted[k])
+                                               : explained_variance_value(sums.sums.data(), s.per_row, n, s.averages[k]);
     } else {
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, kind).value();
       if (s.root[k]) values[k] = std::sqrt(values[k]);  // torch.sqrt(sum / count)

@@ -302,7 +302,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
   if (shape.any_r2_object() && group.distributed()) {
     // Every rank's float32 sums added in float64 and rounded (two ranks: float32's own sum); a rank
     // that saw no batch adds zeros.
-    const std::size_t entries = 3 * static_cast<std::size_t>(shape.per_row);
+    const std::size_t entries = 4 * static_cast<std::size_t>(shape.per_row);
     std::vector<double> all(entries + 1, 0.0);
     for (std::size_t i = 0; i < r2.sums.size() && i < entries; ++i) all[i] = r2.sums[i];
     all[entries] = static_cast<double>(r2.rows);
@@ -316,6 +316,8 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     m.push_back({prefix + "_loss", static_cast<float>(sums.loss / rows)});
     for (int k = 0; k < model.num_metrics; ++k) {
       const double value = shape.scored(k)      ? ranked_score(shape.kinds[k], shape.accuracy, shape.averages[k], scores)
+                           : shape.r2_object(k) && shape.kinds[k] == MetricKind::explained_variance
+                               ? explained_variance_value(r2.sums.data(), shape.per_row, r2.rows, shape.averages[k])
                            : shape.r2_object(k) ? r2_score(r2, shape.per_row, shape.averages[k], "the " + prefix + " epoch", shape.adjusted[k])
                            : shape.counted(k)   ? stats_score(shape, k, counts)
                            : shape.modules[k] ? error_objects[k]

@@ -285,6 +285,49 @@ TEST(CudaEvalMetrics, LogAndSymmetricErrors) {
   }
 }
 
+// explained_variance by its definition in float64 (per column 1 - var(residual) / var(target), 1
+// where the residual's variance is 0, 0 where only the target's is), with a column predicted
+// exactly and a constant one; both averages, and on the device, whose float64 column sums agree to
+// float32 rounding.
+TEST(CudaEvalMetrics, ExplainedVarianceByColumn) {
+  const int n = 40, columns = 4;
+  std::mt19937 rng(31);
+  std::normal_distribution<float> normal;
+  std::vector<float> out(n * columns), target(n * columns);
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < columns; ++c) {
+      const float y = c == 2 ? 1.5f : 2.0f * normal(rng) + static_cast<float>(c);  // column 2: constant
+      target[r * columns + c] = y;
+      out[r * columns + c] = c == 1 ? y + 0.25f : y + 0.5f * normal(rng);  // column 1: a constant residual
+    }
+  using ltrt::MetricAverage;
+  std::vector<double> score(columns), variance(columns);
+  for (int c = 0; c < columns; ++c) {
+    double e = 0, ee = 0, t = 0, tt = 0;
+    for (int r = 0; r < n; ++r) {
+      const double y = target[r * columns + c], d = y - out[r * columns + c];
+      e += d, ee += d * d, t += y, tt += y * y;
+    }
+    const double numerator = ee / n - (e / n) * (e / n), denominator = tt / n - (t / n) * (t / n);
+    variance[c] = denominator;
+    score[c] = std::fabs(numerator) < 1e-6 ? 1.0 : std::fabs(denominator) < 1e-6 ? 0.0 : 1.0 - numerator / denominator;
+  }
+  double uniform = 0, weighted = 0, variances = 0;
+  for (int c = 0; c < columns; ++c) uniform += score[c] / columns, variances += variance[c];
+  for (int c = 0; c < columns; ++c) weighted += variance[c] / variances * score[c];
+  for (MetricAverage average : {MetricAverage::uniform_average, MetricAverage::variance_weighted}) {
+    const ltrt::MetricsShape shape{1, {ltrt::MetricKind::explained_variance}, {average},
+                                   ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns};
+    double cpu[ltrt::kMaxMetrics];
+    ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+    EXPECT_NEAR(cpu[0], average == MetricAverage::uniform_average ? uniform : weighted, 1e-5);
+    for (const char* schedule : {"forward", "shuffle:3"}) {
+      const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, schedule);
+      EXPECT_NEAR(sums.metric[0], cpu[0] * n, 1e-5 * n) << schedule;
+    }
+  }
+}
+
 TEST(CudaEvalMetrics, R2ScoreByColumn) {
   // r2_score over (n, 4) outputs: a column of good predictions, one of poor ones (r2 below 0), one
   // whose predictions are exact (rss 0: r2 1) and one whose targets are constant while the

@@ -87,12 +87,14 @@ ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, M
 
 // r2_score (torchmetrics' r2_score and R2Score) of predictions against float targets of `columns`
 // outputs a row ((N,) or (N, columns)) needs, per column, its targets' sum, their squares' sum and
-// the residuals' squares' sum (rss), and the rows. A batch's sums are torch.sum(..., dim=0)'s, in
-// its float32 order (ltrt/cascade_sum.hpp; the GPU sums in float64 and rounds once); a Metric
-// object adds its batches' in float32, as R2Score's states are, and DDP's ranks' too.
+// the residuals' squares' sum (rss), and the rows; explained_variance the residuals' sum too. A
+// batch's sums are torch.sum(..., dim=0)'s, in its float32 order (ltrt/cascade_sum.hpp; the GPU
+// sums in float64 and rounds once); a Metric object adds its batches' in float32, as R2Score's and
+// ExplainedVariance's states are, and DDP's ranks' too.
 constexpr std::int64_t kMaxR2Columns = 65536;  // output columns the CUDA backend sums a batch of
 struct R2Sums {
-  std::vector<float> sums;  // 3 x columns: the targets', their squares', the residuals' squares'
+  // 4 x columns: the targets', their squares', the residuals' (target - out) squares', the residuals'
+  std::vector<float> sums;
   std::int64_t rows = 0;
   void add(const float* out, const float* target, std::int64_t n, std::int64_t columns);  // n rows
   void add(const R2Sums& other);
@@ -147,6 +149,34 @@ LTRT_HOST_DEVICE inline float r2_value(const float* sums, std::int64_t columns, 
     return adjust_r2(weighted, rows, adjusted);
   }
   return adjust_r2(torch_sum(r2, columns) / static_cast<float>(columns), rows, adjusted);
+}
+// explained_variance of R2Sums' layout over `rows` rows, as torchmetrics' _explained_variance_compute
+// in float32: per column, with the means over rows, 1 - (rss / rows - mean(residual)^2) / (squares
+// / rows - mean(target)^2), 1 where the numerator is 0, else 0 where the denominator is; the
+// columns' torch.mean (uniform_average), or variance_weighted torch.sum(den / torch.sum(den) * score).
+LTRT_HOST_DEVICE inline float explained_variance_value(const float* sums, std::int64_t columns, std::int64_t rows,
+                                                       MetricAverage average) {
+  const float n = static_cast<float>(rows);
+  auto denominator = [=](std::int64_t c) {
+    const float target_avg = sums[c] / n;
+    return sums[columns + c] / n - target_avg * target_avg;
+  };
+  auto score = [=](std::int64_t c) {
+    const float diff_avg = sums[3 * columns + c] / n;
+    const float numerator = sums[2 * columns + c] / n - diff_avg * diff_avg;
+    const float den = denominator(c);
+    if (numerator == 0.0f) return 1.0f;
+    return den != 0.0f ? 1.0f - numerator / den : 0.0f;
+  };
+  if (average == MetricAverage::variance_weighted) {
+    const float den_sum = torch_sum(denominator, columns);
+    return torch_sum([=](std::int64_t c) { return denominator(c) / den_sum * score(c); }, columns);
+  }
+  return torch_sum(score, columns) / static_cast<float>(columns);
+}
+// The metrics over R2Sums: r2_score and explained_variance.
+LTRT_HOST_DEVICE inline bool sums_columns(MetricKind kind) {
+  return kind == MetricKind::r2_score || kind == MetricKind::explained_variance;
 }
 // r2 of `sums`, refusing fewer than two rows with torchmetrics' reason; `what` names them.
 // With `adjusted`, the adjusted r2, warning once (on stderr) where torchmetrics falls back to r2.
@@ -506,10 +536,11 @@ struct MetricsShape {
   // error's Metric object sums its errors, which the batches' weighted mean already does; auroc's
   // keeps the epoch's scores, scored).
   bool counted(int k) const {
-    return modules[k] && !compares_elements(kinds[k]) && !ranks_scores(kinds[k]) && kinds[k] != MetricKind::r2_score;
+    return modules[k] && !compares_elements(kinds[k]) && !ranks_scores(kinds[k]) && !sums_columns(kinds[k]);
   }
-  bool r2_object(int k) const { return modules[k] && kinds[k] == MetricKind::r2_score; }
-  bool any_r2_object() const {  // an r2_score Metric object: the epoch's sums are kept (R2Sums)
+  bool r2_object(int k) const { return modules[k] && sums_columns(kinds[k]); }
+  // an r2_score or explained_variance Metric object: the epoch's sums are kept (R2Sums)
+  bool any_r2_object() const {
     for (int k = 0; k < count; ++k)
       if (r2_object(k)) return true;
     return false;

@@ -208,8 +208,8 @@ __global__ void __launch_bounds__(kThreads) count_class_stats_kernel(const float
 
 // Adds this batch's score (metrics.cpp's stats_score over `classes` classes: average_score, or
 // matrix_score) times n to metric k's sum: the micro sums and the weights' sum over the block,
-// then the average's terms or matrix_score's sums in one thread, in torch's order. The positions counted are `binary_positions`, or with class
-// targets (0 there) their targets'.
+// then the average's terms or matrix_score's sums in one thread, in torch's order. The positions
+// counted are `binary_positions`, or with class targets (0 there) their targets'.
 __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __restrict__ sums, int k, ScoreRule rule,
                                                                 bool matrix, std::int64_t classes, int n,
                                                                 std::int64_t binary_positions) {
@@ -233,9 +233,8 @@ __global__ void __launch_bounds__(kSumThreads) add_score_kernel(EvalSums* __rest
   if (matrix) {  // matthews_corrcoef's or cohen_kappa's sums in torchmetrics' order
     if (threadIdx.x == 0) value = matrix_score(rule.kind, tp, predicted, actual, classes, positions);
   } else if (rule.average == MetricAverage::micro || classes == 1) {
-    const std::int64_t i = rule.ignored_class;
-    value = i < 0 ? micro_score(rule, t, p, a, positions * classes, 0, 0, 0)
-                  : micro_score(rule, t, p, a, positions * classes, predicted[i], tp[i], actual[i]);
+    value = micro_score(rule, tp, predicted, actual, classes, positions, static_cast<std::int64_t>(t),
+                        static_cast<std::int64_t>(p), static_cast<std::int64_t>(a));
   } else if (threadIdx.x == 0) {  // torch.sum's order of the terms
     value = average_of_terms(rule, tp, predicted, actual, classes, positions, static_cast<std::int64_t>(w));
   }

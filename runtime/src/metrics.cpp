@@ -110,9 +110,7 @@ double average_score(const ScoreRule& r, const std::int64_t* tp, const std::int6
   if (r.average == MetricAverage::micro || classes == 1) {
     std::int64_t t = 0, p = 0, a = 0;
     for (std::int64_t c = 0; c < classes; ++c) t += tp[c], p += predicted[c], a += actual[c];
-    const std::int64_t i = r.ignored_class;
-    return i < 0 ? micro_score(r, t, p, a, positions * classes, 0, 0, 0)
-                 : micro_score(r, t, p, a, positions * classes, predicted[i], tp[i], actual[i]);
+    return micro_score(r, tp, predicted, actual, classes, positions, t, p, a);
   }
   std::int64_t weights = 0;
   for (std::int64_t c = 0; c < classes; ++c) weights += class_weight(r, c, tp[c], predicted[c], actual[c]);
@@ -365,9 +363,9 @@ double stats_score(const MetricsShape& s, int k, const std::vector<std::int64_t>
     const std::int64_t wrong = (predicted[0] - tp[0]) + (actual[0] - tp[0]);
     return positions ? static_cast<float>(positions - wrong) / static_cast<float>(positions) : 0.0f;
   }
-  std::int64_t hits = 0, counted = 0;  // micro: _safe_divide(tp, tp + fn) over the summed classes
-  for (std::int64_t c = 0; c < classes; ++c) hits += tp[c], counted += actual[c];
-  return counted ? static_cast<float>(hits) / static_cast<float>(counted) : 0.0f;
+  std::int64_t hits = 0;  // micro: _safe_divide(tp, tp + fn) over the summed classes
+  for (std::int64_t c = 0; c < classes; ++c) hits += tp[c];
+  return positions ? static_cast<float>(hits) / static_cast<float>(positions) : 0.0f;
 }
 
 void count_metrics(const MetricsShape& s, const float* out, const void* target, std::int64_t n, double* values) {

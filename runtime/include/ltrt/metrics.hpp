@@ -291,14 +291,18 @@ LTRT_HOST_DEVICE inline float average_of_terms(const ScoreRule& r, const Count* 
       },
       classes);
 }
-// micro's denominator positions and jaccard's: every class's positions, less jaccard's ignored class's
-// union (its predictions; torchmetrics subtracts that class's denominator).
-LTRT_HOST_DEVICE inline float micro_score(const ScoreRule& r, std::int64_t tp, std::int64_t predicted,
-                                          std::int64_t actual, std::int64_t positions, std::int64_t ignored_predicted,
-                                          std::int64_t ignored_tp, std::int64_t ignored_actual) {
-  if (r.kind != MetricKind::jaccard_index || r.ignored_class < 0) return class_score(r, tp, predicted, actual, positions);
-  const std::int64_t union_ = predicted + actual - tp - (ignored_predicted + ignored_actual - ignored_tp);
-  return union_ != 0 ? static_cast<float>(tp) / static_cast<float>(union_) : 0.0f;
+// The micro average of the classes' summed counts t, p and a over `positions` positions each (so
+// every class's positions in all); jaccard's union leaves out its ignored class's (torchmetrics
+// subtracts that class's denominator), read from the per-class counts.
+template <typename Count>
+LTRT_HOST_DEVICE inline float micro_score(const ScoreRule& r, const Count* tp, const Count* predicted,
+                                          const Count* actual, std::int64_t classes, std::int64_t positions,
+                                          std::int64_t t, std::int64_t p, std::int64_t a) {
+  const std::int64_t i = r.ignored_class;
+  if (r.kind != MetricKind::jaccard_index || i < 0) return class_score(r, t, p, a, positions * classes);
+  const auto ignored_union = static_cast<std::int64_t>(predicted[i] + actual[i] - tp[i]);
+  const std::int64_t union_ = p + a - t - ignored_union;
+  return union_ != 0 ? static_cast<float>(t) / static_cast<float>(union_) : 0.0f;
 }
 // The float32 values torchmetrics' confusion-matrix reductions read of confmat.float(), over a
 // multiclass model's counts: its row sums (targets), column sums (predictions), trace, total and

@@ -500,15 +500,17 @@ class CudaBackend : public Backend {
     train_rows_ = -1;  // the device's loss and output buffers are this batch's now
     stage_batch(n, nullptr);
     LTRT_CUDA_CHECK(cudaGraphLaunch(evaluation_graph(n), compute_));
-    // auroc and average_precision objects rank the epoch's probabilities, and r2_score objects add
-    // its float32 sums: on the host.
-    if (metrics_.any_scored() || metrics_.any_r2_object()) {
+    // auroc and average_precision objects rank the epoch's probabilities, r2_score objects add its
+    // float32 sums, and pearson_corrcoef objects merge its moments: on the host.
+    if (metrics_.any_scored() || metrics_.any_r2_object() || metrics_.any_moments_object()) {
       copy_output_down(n);
       LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
       const auto* out = reinterpret_cast<const float*>(host_.data() + m_.output.offset);
       if (metrics_.any_scored()) scores_.add(metrics_.accuracy, out, host_.data() + m_.target.offset, n);
       if (metrics_.any_r2_object())
         r2_.add(out, reinterpret_cast<const float*>(host_.data() + m_.target.offset), n, metrics_.per_row);
+      if (metrics_.any_moments_object())
+        pearson_update(moments_, out, reinterpret_cast<const float*>(host_.data() + m_.target.offset), n);
     }
   }
 
@@ -521,6 +523,7 @@ class CudaBackend : public Backend {
 
   EpochScores take_eval_scores() override { return std::exchange(scores_, EpochScores{}); }
   R2Sums take_eval_r2() override { return std::exchange(r2_, R2Sums{}); }
+  PearsonMoments take_eval_moments() override { return std::exchange(moments_, PearsonMoments{}); }
 
   std::vector<std::int64_t> take_eval_counts() override {
     if (!metrics_.any_counted()) return {};
@@ -792,6 +795,7 @@ class CudaBackend : public Backend {
   EvalSums* eval_sums_ = nullptr;
   EpochScores scores_;  // auroc and average_precision objects' probabilities of the evaluation so far
   R2Sums r2_;           // r2_score objects' sums of the evaluation so far
+  PearsonMoments moments_;  // pearson_corrcoef objects' moments of the evaluation so far
   std::byte* device_staging_ = nullptr;
   void* workspace_ = nullptr;
   cudaStream_t compute_ = nullptr, copy_ = nullptr;

@@ -10,7 +10,7 @@
 // float64 rounding. No atomics there; precision, recall and F1 count each class's stat scores with
 // integer atomics (exact in any order) and score them in one block; AUROC counts each class's
 // ranked pairs so too, and average precision sums its precisions in a fixed order; r2 sums each
-// output column in a block's fixed tree.
+// output column in a block's fixed tree; the correlations run the CPU's code in one thread.
 #include <algorithm>
 #include <string>
 
@@ -481,6 +481,15 @@ __global__ void add_r2_kernel(EvalSums* __restrict__ sums, int k, MetricKind kin
   sums->metric[k] += static_cast<double>(value) * n;  // WeightedMean::add
 }
 
+// Adds the batch's pearson_corrcoef or concordance_corrcoef to metric k's sum: its moments in one
+// thread, in the CPU's order (ltrt/correlation.hpp), so the value is the CPU's bit for bit.
+__global__ void add_correlation_kernel(EvalSums* __restrict__ sums, int k, MetricKind kind,
+                                       const float* __restrict__ out, const float* __restrict__ target, int n) {
+  PearsonMoments moments;
+  pearson_update(moments, out, target, n);
+  sums->metric[k] += static_cast<double>(correlation_value(kind, moments)) * n;  // WeightedMean::add
+}
+
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
 // block_hits, an error's mean from those of block_errors over `count` predictions, or with `root`
 // its square root (a root mean squared error's Metric object sums the mean: MetricsShape::sums_squares).
@@ -606,6 +615,12 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     if (shape.reads_stats(k)) continue;  // scored with its set above
     if (ranks_scores(kind)) {
       if (!shape.scored(k)) add_ranked(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
+      continue;
+    }
+    if (correlates(kind)) {
+      if (shape.moments_object(k)) continue;  // an object's is the epoch's, on the host
+      add_correlation_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, kind, out, static_cast<const float*>(target), n);
+      LTRT_CUDA_CHECK_LAUNCH("add_correlation_kernel");
       continue;
     }
     if (sums_columns(kind)) {

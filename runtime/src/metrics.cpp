@@ -277,6 +277,16 @@ double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average,
   return r2_value(sums.sums.data(), columns, sums.rows, average, adjusted);
 }
 
+void warn_correlation_near_zero() {
+  static bool warned = false;
+  if (warned) return;
+  warned = true;
+  std::fprintf(stderr,
+               "UserWarning: the variance of the predictions or of the targets is close to zero (below sqrt(eps) of "
+               "float32 once scaled), so the Pearson correlation is NaN, as torchmetrics sets it; rescale the values "
+               "if that is not what they are\n");
+}
+
 void refuse_r2_single_row(const MetricsShape& shape, std::int64_t n) {
   for (int k = 0; k < shape.count; ++k)
     if (shape.kinds[k] == MetricKind::r2_score) check_r2_rows(n, "a batch");
@@ -292,6 +302,8 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::symmetric_mean_absolute_percentage_error: return "smape";
     case MetricKind::r2_score: return "r2";
     case MetricKind::explained_variance: return "ev";
+    case MetricKind::pearson_corrcoef: return "pearson";
+    case MetricKind::concordance_corrcoef: return "ccc";
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";
@@ -387,6 +399,12 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       sums.add(out, static_cast<const float*>(target), n, s.per_row);
       values[k] = kind == MetricKind::r2_score ? r2_score(sums, s.per_row, s.averages[k], "a batch", s.adjusted[k])
                                                : explained_variance_value(sums.sums.data(), s.per_row, n, s.averages[k]);
+    } else if (correlates(kind)) {
+      PearsonMoments moments;  // a Metric object's batch value too (its forward)
+      pearson_update(moments, out, static_cast<const float*>(target), n);
+      bool near_zero = false;
+      values[k] = correlation_value(kind, moments, &near_zero);
+      if (near_zero) warn_correlation_near_zero();
     } else {
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, kind).value();
       if (s.root[k]) values[k] = std::sqrt(values[k]);  // torch.sqrt(sum / count)

@@ -239,7 +239,8 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
 // values come in Lightning's order (the loss, then the metrics as the step logs them). A Metric
 // object's value is its compute() over `counts`, the epoch's stat scores, summed over the ranks
 // first (torchmetrics syncs its states, sync_dist or not), an auroc or average_precision
-// object's over `scores`, every rank's, or an r2_score object's over `r2`, summed over the ranks.
+// object's over `scores`, every rank's, an r2_score object's over `r2`, summed over the ranks, or
+// a pearson_corrcoef object's over `moments`, every rank's merged in rank order.
 // Every rank's scores in rank order (torchmetrics' all_gather of its list states), through sums of
 // float64: each rank fills its own slice of zeros (x + 0 is x, and a label is a small integer).
 EpochScores gather_scores(const ProcessGroup& group, const EpochScores& mine, std::int64_t width) {
@@ -263,8 +264,28 @@ EpochScores gather_scores(const ProcessGroup& group, const EpochScores& mine, st
   return all;
 }
 
+// Every rank's moments merged in rank order, as a synced Metric's compute() does (_final_aggregation),
+// gathered through sums of float64 as gather_scores does.
+PearsonMoments gather_moments(const ProcessGroup& group, const PearsonMoments& mine) {
+  constexpr int kFields = 8;
+  std::vector<double> all(static_cast<std::size_t>(kFields * group.size()), 0.0);
+  const float fields[kFields] = {mine.mean_x, mine.mean_y, mine.max_abs_dev_x, mine.max_abs_dev_y,
+                                 mine.var_x,  mine.var_y,  mine.corr_xy,       mine.n_total};
+  std::copy(fields, fields + kFields, all.begin() + kFields * group.rank());
+  group.sum(all.data(), static_cast<int>(all.size()));
+  PearsonMoments merged;
+  for (int r = 0; r < group.size(); ++r) {
+    const double* f = all.data() + kFields * r;
+    const PearsonMoments rank{static_cast<float>(f[0]), static_cast<float>(f[1]), static_cast<float>(f[2]),
+                              static_cast<float>(f[3]), static_cast<float>(f[4]), static_cast<float>(f[5]),
+                              static_cast<float>(f[6]), static_cast<float>(f[7])};
+    merged = r == 0 ? rank : pearson_merge(merged, rank);
+  }
+  return merged;
+}
+
 Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int64_t> counts, EpochScores scores,
-                      R2Sums r2, const ProcessGroup& group, const std::string& prefix) {
+                      R2Sums r2, PearsonMoments moments, const ProcessGroup& group, const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
   const MetricsShape shape = metrics_shape(model);
   // An error's Metric object: its summed errors over its count, every rank's (torchmetrics syncs
@@ -310,18 +331,22 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     r2.sums.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(entries));
     r2.rows = static_cast<std::int64_t>(all[entries]);
   }
+  if (shape.any_moments_object() && group.distributed()) moments = gather_moments(group, moments);
   Metrics m;
   if (sums.rows > 0) {
     const double rows = static_cast<double>(sums.rows);
     m.push_back({prefix + "_loss", static_cast<float>(sums.loss / rows)});
     for (int k = 0; k < model.num_metrics; ++k) {
+      bool near_zero = false;
       const double value = shape.scored(k)      ? ranked_score(shape.kinds[k], shape.accuracy, shape.averages[k], scores)
+                           : shape.moments_object(k) ? correlation_value(shape.kinds[k], moments, &near_zero)
                            : shape.r2_object(k) && shape.kinds[k] == MetricKind::explained_variance
                                ? explained_variance_value(r2.sums.data(), shape.per_row, r2.rows, shape.averages[k])
                            : shape.r2_object(k) ? r2_score(r2, shape.per_row, shape.averages[k], "the " + prefix + " epoch", shape.adjusted[k])
                            : shape.counted(k)   ? stats_score(shape, k, counts)
                            : shape.modules[k] ? error_objects[k]
                                               : sums.metric[k] / rows;
+      if (near_zero) warn_correlation_near_zero();
       m.push_back({prefix + "_" + metric_name(model, k), static_cast<float>(value)});
     }
   }
@@ -676,6 +701,7 @@ class Fit {
   EpochCounts train_epoch_counts_;  // model.log.on_epoch: the Metric objects' stat scores
   EpochScores train_epoch_scores_;  // ... and auroc's and average_precision's objects' probabilities
   R2Sums train_epoch_r2_;           // ... and r2_score objects' sums
+  PearsonMoments train_epoch_moments_;  // ... and pearson_corrcoef objects' moments
   bool has_loss_ = false;
   // The last training step's loss and accuracy are read from the backend when something needs
   // them (fetch_step_metrics): a GPU step is still running when train() returns.
@@ -1158,11 +1184,12 @@ void Fit::run_validation(bool sanity) {
   std::vector<std::int64_t> counts = backend_->take_eval_counts();  // Metric objects reset after the sanity check too
   EpochScores scores = backend_->take_eval_scores();
   R2Sums r2 = backend_->take_eval_r2();
+  PearsonMoments moments = backend_->take_eval_moments();
   Metrics m;
   if (sanity) {
     warn_unless_synced(model_, sums, group_, "val");  // Lightning computes (and discards) them too
   } else {
-    m = epoch_metrics(model_, sums, std::move(counts), std::move(scores), std::move(r2), group_, "val");  // in Lightning's order
+    m = epoch_metrics(model_, sums, std::move(counts), std::move(scores), std::move(r2), moments, group_, "val");  // in Lightning's order
     for (const auto& [k, v] : m) callback_metrics_[k] = v;
   }
   // _EvaluationLoop.on_run_end: the epoch-end hooks see the epoch's metrics, then they are logged.
@@ -1560,6 +1587,9 @@ void Fit::fetch_step_metrics() {
     if (shape.any_r2_object())
       train_epoch_r2_.add(out, reinterpret_cast<const float*>(arena_.data() + model_.target.offset), step_rows_,
                           shape.per_row);
+    if (shape.any_moments_object())
+      pearson_update(train_epoch_moments_, out, reinterpret_cast<const float*>(arena_.data() + model_.target.offset),
+                     step_rows_);
   }
 }
 
@@ -1572,7 +1602,8 @@ Metrics Fit::train_epoch_metrics() {
   for (const auto& [name, value] : epoch_metrics(model_, std::exchange(train_epoch_sums_, EvalSums{}),
                                                  std::exchange(train_epoch_counts_, EpochCounts{}).stats,
                                                  std::exchange(train_epoch_scores_, EpochScores{}),
-                                                 std::exchange(train_epoch_r2_, R2Sums{}), group_, "train")) {
+                                                 std::exchange(train_epoch_r2_, R2Sums{}),
+                                                 std::exchange(train_epoch_moments_, PearsonMoments{}), group_, "train")) {
     callback_metrics_[name] = value;
     callback_metrics_[name + "_epoch"] = value;
     logged.push_back({name + "_epoch", value});
@@ -2033,7 +2064,9 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   const EvalSums sums = backend->take_eval_sums();
   std::vector<std::int64_t> counts = backend->take_eval_counts();
   EpochScores scores = backend->take_eval_scores();
-  for (const auto& [k, v] : epoch_metrics(model, sums, std::move(counts), std::move(scores), backend->take_eval_r2(), group, prefix))
+  R2Sums r2 = backend->take_eval_r2();
+  for (const auto& [k, v] :
+       epoch_metrics(model, sums, std::move(counts), std::move(scores), std::move(r2), backend->take_eval_moments(), group, prefix))
     r.metrics[k] = v;
   for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
   hooks.epoch_end();

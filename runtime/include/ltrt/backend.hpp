@@ -90,6 +90,9 @@ class Backend {
   // The sums of the evaluate() calls since the last take, for r2_score Metric objects (R2Sums);
   // empty without one. They start again empty.
   virtual R2Sums take_eval_r2() = 0;
+  // The moments of the evaluate() calls since the last take, for pearson_corrcoef and
+  // concordance_corrcoef Metric objects (PearsonMoments); empty without one. They start again empty.
+  virtual PearsonMoments take_eval_moments() = 0;
   // Eval-mode forward into the host arena's output buffer.
   virtual void predict(int n) = 0;
   // Waits for the work queued on the device (nothing to wait for on the CPU).

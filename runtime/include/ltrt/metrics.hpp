@@ -1,5 +1,5 @@
-// Metrics over the model's output (model.metrics: accuracy, mean absolute and mean squared error,
-// precision, recall, F1, AUROC, average precision and r2), and the batch-size weighted mean that Lightning's
+// Metrics over the model's output (model.metrics: accuracy, the errors, the stat-score metrics,
+// AUROC, average precision, r2, the explained variance and the correlations), and the batch-size weighted mean that Lightning's
 // self.log(..., on_epoch=True) reduces a metric with.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ltrt/cascade_sum.hpp"
+#include "ltrt/correlation.hpp"
 #include "ltrt/host_device.hpp"
 #include "ltrt/model.hpp"
 
@@ -513,8 +514,22 @@ LTRT_HOST_DEVICE inline bool stat_score_metric(MetricKind kind) {
          kind == MetricKind::jaccard_index || reduces_matrix(kind);
 }
 
+// The metrics of an output's running moments (PearsonMoments): pearson_corrcoef and concordance_corrcoef.
+LTRT_HOST_DEVICE inline bool correlates(MetricKind kind) {
+  return kind == MetricKind::pearson_corrcoef || kind == MetricKind::concordance_corrcoef;
+}
+// Metric `kind`'s value of `moments` (a batch's or an epoch's); `near_zero` as pearson_value's.
+LTRT_HOST_DEVICE inline float correlation_value(MetricKind kind, const PearsonMoments& moments,
+                                                bool* near_zero = nullptr) {
+  return kind == MetricKind::concordance_corrcoef ? concordance_value(moments, near_zero)
+                                                  : pearson_value(moments, near_zero);
+}
+// torchmetrics' warning where a correlation's variance is near zero (its value is then NaN), on
+// stderr once (Python shows a warning once).
+void warn_correlation_near_zero();
+
 // "acc", "mae", "mse", "mape", "msle", "smape", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
-// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa": a metric is logged as <stage>_<name>
+// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5).
@@ -540,7 +555,8 @@ struct MetricsShape {
   // error's Metric object sums its errors, which the batches' weighted mean already does; auroc's
   // keeps the epoch's scores, scored).
   bool counted(int k) const {
-    return modules[k] && !compares_elements(kinds[k]) && !ranks_scores(kinds[k]) && !sums_columns(kinds[k]);
+    return modules[k] && !compares_elements(kinds[k]) && !ranks_scores(kinds[k]) && !sums_columns(kinds[k]) &&
+           !correlates(kinds[k]);
   }
   bool r2_object(int k) const { return modules[k] && sums_columns(kinds[k]); }
   // an r2_score or explained_variance Metric object: the epoch's sums are kept (R2Sums)
@@ -550,6 +566,13 @@ struct MetricsShape {
     return false;
   }
   bool scored(int k) const { return modules[k] && ranks_scores(kinds[k]); }
+  // a pearson_corrcoef or concordance_corrcoef Metric object: the epoch's moments are kept (PearsonMoments)
+  bool moments_object(int k) const { return modules[k] && correlates(kinds[k]); }
+  bool any_moments_object() const {
+    for (int k = 0; k < count; ++k)
+      if (moments_object(k)) return true;
+    return false;
+  }
   // Metric k reads the stat scores: the scores (stat_score_metric), a counted Metric object, and
   // accuracy with a macro or weighted average (torchmetrics reduces it as recall's).
   bool reads_stats(int k) const {

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""pearson_corrcoef and concordance_corrcoef (ltrt/correlation.hpp) against torchmetrics, bit for
+bit: a batch's value as count_metrics scores it against the functional metrics, on predictions of
+shape (N,) and (N, 1); and a Metric object's value after updates with several batches (one of a
+single row among them), on one rank or merged over two or three (a synced compute(): the ranks'
+states stacked, as torchmetrics' all_gather leaves them). The batches reach the corners: one row,
+constant predictions, equal and opposite values, a large offset over a small spread, variances
+near the bound below which torchmetrics gives NaN, NaN and infinite values, and sums long enough
+for torch.sum's vectorised order.
+
+torch's own float32 sqrt on the CPU is not correctly rounded (PyPI's x86 build misses about 0.6%
+of inputs by one step, even for one element), where ltrt takes sqrtf, which is. So torchmetrics
+runs here with Tensor.sqrt correctly rounded, and must equal ltrt bit for bit; with torch's own
+sqrt the values may differ by at most two steps (one each for the two roots of a concordance's).
+Run with the Lightning venv's Python (PyPI's torch and torchmetrics).
+"""
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torchmetrics
+import torchmetrics.functional as tmf
+
+KINDS = ["pearson_corrcoef", "concordance_corrcoef"]
+CLASSES = {"pearson_corrcoef": torchmetrics.PearsonCorrCoef, "concordance_corrcoef": torchmetrics.ConcordanceCorrCoef}
+STATES = ["mean_x", "mean_y", "max_abs_dev_x", "max_abs_dev_y", "var_x", "var_y", "corr_xy", "n_total"]
+
+
+def bits(t):
+    v = np.float32(t.reshape(-1)[0].item()) if torch.is_tensor(t) else np.float32(t)
+    return "nan" if np.isnan(v) else int(np.array([v], dtype=np.float32).view(np.uint32)[0])
+
+
+def as_bits(v):  # float32 values as their bits (JSON has no NaN or infinity)
+    return [int(b) for b in np.asarray(v, dtype=np.float32).view(np.uint32)]
+
+
+def batch(rng, n, style):
+    x = rng.standard_normal(n).astype(np.float32)
+    noise = rng.standard_normal(n).astype(np.float32)
+    if style == "correlated":
+        y = (0.8 * x + 0.3 * noise).astype(np.float32)
+    elif style == "independent":
+        y = noise
+    elif style == "equal":
+        y = x.copy()
+    elif style == "opposite":
+        y = -x
+    elif style == "offset":  # a large mean over a small spread: the centered sums cancel
+        x = (1e4 + x).astype(np.float32)
+        y = (-3e3 + 0.5 * x - 5e3 + noise).astype(np.float32)
+    elif style == "constant":
+        x = np.full(n, 1.5, dtype=np.float32)
+        y = noise
+    elif style == "near_bound":  # one value far out: the scaled variance is about 1 / n
+        x = np.zeros(n, dtype=np.float32)
+        x[0] = 1.0
+        x += (1e-4 * noise).astype(np.float32)
+        y = noise
+    elif style == "nan":
+        y = noise
+        x[n // 2] = np.nan
+    elif style == "inf":
+        y = noise
+        y[0] = np.inf
+    else:
+        raise ValueError(style)
+    return x, y
+
+
+STYLES = ["correlated", "independent", "equal", "opposite", "offset", "constant", "near_bound", "nan", "inf"]
+
+
+def functional_value(kind, x, y, column):
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    if column:
+        xt, yt = xt.reshape(-1, 1), yt.reshape(-1, 1)
+    return getattr(tmf, kind)(xt, yt)
+
+
+class RoundedSqrt:
+    """Tensor.sqrt correctly rounded (float64's root of a float32, rounded once) while inside."""
+    def __enter__(self):
+        self.torch_sqrt = torch.Tensor.sqrt
+        torch.Tensor.sqrt = lambda t: torch.from_numpy(np.sqrt(t.detach().double().numpy()).astype(np.float32))
+    def __exit__(self, *exc):
+        torch.Tensor.sqrt = self.torch_sqrt
+
+
+def steps_apart(a, b):
+    """How many float32 steps apart two results (bits or "nan") are; NaN against a number is far."""
+    if a == "nan" or b == "nan":
+        return 0 if a == b else 1 << 31
+    def ordered(u):  # float32 bits in the order of their values
+        return u if u < 0x80000000 else 0x80000000 - u
+    return abs(ordered(a) - ordered(b))
+
+
+def object_value(kind, ranks):
+    metrics = []
+    for batches in ranks:
+        m = CLASSES[kind]()
+        for x, y in batches:
+            m.update(torch.tensor(x), torch.tensor(y))
+        metrics.append(m)
+    if len(metrics) == 1:
+        return metrics[0].compute()
+    synced = CLASSES[kind]()  # the states as torchmetrics' sync leaves them: stacked in rank order
+    for name in STATES:
+        setattr(synced, name, torch.stack([getattr(m, name) for m in metrics]))
+    synced._update_count = 1
+    return synced.compute()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--driver", required=True)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(11)
+    cases, wanted, torch_own = [], [], []
+    sizes = [1, 2, 3, 5, 7, 8, 9, 16, 17, 31, 64, 65, 100, 257, 1000]
+    for n in sizes:
+        for style in STYLES:
+            if style in ("nan", "inf", "near_bound") and n < 3:
+                continue
+            x, y = batch(rng, n, style)
+            for kind in KINDS:
+                for column in (False, True):
+                    cases.append({"kind": kind, "functional": True,
+                                  "ranks": [[{"x": as_bits(x), "y": as_bits(y)}]]})
+                    torch_own.append(bits(functional_value(kind, x, y, column)))
+                    with RoundedSqrt():
+                        wanted.append(bits(functional_value(kind, x, y, column)))
+    for trial in range(120):
+        world = [1, 1, 2, 3][trial % 4]
+        style = STYLES[trial % 5] if trial % 7 else "offset"
+        ranks = []
+        for r in range(world):
+            count = 0 if (world > 1 and trial % 11 == 0 and r == world - 1) else int(rng.integers(1, 6))
+            ranks.append([batch(rng, int(rng.choice([1, 2, 7, 10, 23, 64])), style) for _ in range(count)])
+        for kind in KINDS:
+            cases.append({"kind": kind, "functional": False,
+                          "ranks": [[{"x": as_bits(x), "y": as_bits(y)} for x, y in b] for b in ranks]})
+            torch_own.append(bits(object_value(kind, ranks)))
+            with RoundedSqrt():
+                wanted.append(bits(object_value(kind, ranks)))
+    proc = subprocess.run([args.driver], input=json.dumps({"cases": cases}), capture_output=True, text=True,
+                          timeout=300)
+    if proc.returncode != 0:
+        print(f"FAILED: the driver exited with {proc.returncode}:\n{proc.stderr}")
+        return 1
+    ours = json.loads(proc.stdout)
+    bad = 0
+    apart = 0
+    for case, mine, want, own in zip(cases, ours, wanted, torch_own):
+        apart += own != mine
+        if want != mine or steps_apart(own, mine) > 2:
+            bad += 1
+            if bad <= 20:
+                sizes = [[len(b["x"]) for b in r] for r in case["ranks"]]
+                ltrt = mine if mine == "nan" else np.array([mine], dtype=np.uint32).view(np.float32)[0]
+                theirs = want if want == "nan" else np.array([want], dtype=np.uint32).view(np.float32)[0]
+                print(f"{case['kind']} functional={case['functional']} batches {sizes}: ltrt {ltrt}, "
+                      f"torchmetrics {theirs}")
+    print(f"{len(cases) - bad} of {len(cases)} values equal torchmetrics' bit for bit (with a correctly rounded sqrt); "
+          f"with torch's own sqrt {apart} differ, by at most two steps")
+    print("FAILED" if bad else "PASSED")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -285,6 +285,15 @@ Graph build_graph(const Spec& spec) {
         std::accumulate(want.begin() + 1, want.end(), std::int64_t{1}, std::multiplies<>()) > ltrt::kMaxR2Columns)
       refuse("explained_variance over more than " + std::to_string(ltrt::kMaxR2Columns) +
              " outputs a sample is not supported yet (the GPU sums each output's column in a block)");
+    if (metric == "pearson_corrcoef" || metric == "concordance_corrcoef") {
+      // torchmetrics' num_outputs=1 (the default): predictions (N,) or (N, 1). More outputs give a
+      // coefficient each, which self.log cannot log.
+      if (!(spec.target.shape.empty() || (spec.target.shape.size() == 1 && spec.target.shape[0] == 1)))
+        refuse(metric + " correlates one output per sample with its target, but the output is " +
+               shape_str(pred.shape) + ": a coefficient per output is not one number self.log can log; give "
+               "model.target the shape [1] (or []), or use r2_score or explained_variance, which average the outputs");
+      continue;
+    }
     if (metric != "r2_score") continue;
     // torchmetrics' r2_score takes (N,) or (N, outputs), and sums each output column.
     if (spec.target.shape.size() > 1)

@@ -689,7 +689,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                               "symmetric_mean_absolute_percentage_error", "precision", "recall", "f1_score",
                                               "fbeta_score", "specificity", "negative_predictive_value",
                                               "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
-                                              "auroc", "average_precision", "r2_score", "explained_variance"};
+                                              "auroc", "average_precision", "r2_score", "explained_variance",
+                                              "pearson_corrcoef", "concordance_corrcoef"};
       const JsonValue* entry = &metrics->items[i];
       if (const JsonValue* given = entry->kind == Kind::object ? entry->find("name") : entry) {
         if (given->kind != Kind::string || std::find(known.begin(), known.end(), given->str) == known.end())
@@ -699,7 +700,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                     "\"symmetric_mean_absolute_percentage_error\", \"precision\", \"recall\", \"f1_score\", " +
                                     "\"fbeta_score\", \"specificity\", \"negative_predictive_value\", " +
                                     "\"hamming_distance\", \"jaccard_index\", \"matthews_corrcoef\", \"cohen_kappa\", " +
-                                    "\"auroc\", \"average_precision\", \"r2_score\" or \"explained_variance\"" +
+                                    "\"auroc\", \"average_precision\", \"r2_score\", \"explained_variance\", " +
+                                    "\"pearson_corrcoef\" or \"concordance_corrcoef\"" +
                                     (given->kind == Kind::string ? did_you_mean(given->str, known) : ""));
       }
       const std::string named = entry->kind == Kind::object && entry->find("name") ? entry->find("name")->str

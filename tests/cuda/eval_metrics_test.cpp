@@ -328,6 +328,45 @@ TEST(CudaEvalMetrics, ExplainedVarianceByColumn) {
   }
 }
 
+TEST(CudaEvalMetrics, CorrelationsEqualTheCpus) {
+  // pearson_corrcoef and concordance_corrcoef of a batch: the CPU's against the definition in
+  // float64 (to float32 rounding), the device's one thread against the CPU's bit for bit (the same
+  // functions); a batch of one row is NaN on both.
+  std::mt19937 rng(43);
+  std::normal_distribution<float> normal;
+  for (const int n : {1, 7, 300}) {
+    std::vector<float> out(n), target(n);
+    for (int r = 0; r < n; ++r) {
+      target[r] = 3.0f + 2.0f * normal(rng);
+      out[r] = 0.6f * target[r] + normal(rng);
+    }
+    double mx = 0, my = 0;
+    for (int r = 0; r < n; ++r) mx += out[r] / n, my += target[r] / n;
+    double sxx = 0, syy = 0, sxy = 0;
+    for (int r = 0; r < n; ++r)
+      sxx += (out[r] - mx) * (out[r] - mx), syy += (target[r] - my) * (target[r] - my),
+          sxy += (out[r] - mx) * (target[r] - my);
+    const double pearson = sxy / std::sqrt(sxx * syy);
+    const double ccc = 2 * sxy / (sxx + syy + (n - 1) * (mx - my) * (mx - my));
+    for (const auto kind : {ltrt::MetricKind::pearson_corrcoef, ltrt::MetricKind::concordance_corrcoef}) {
+      const ltrt::MetricsShape shape{1, {kind}, {ltrt::MetricAverage::micro}, ltrt::AccuracyShape{false, 1, 1, kIgnore}, 1};
+      double cpu[ltrt::kMaxMetrics];
+      ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+      if (n == 1) {
+        EXPECT_TRUE(std::isnan(cpu[0]));
+      } else {
+        EXPECT_NEAR(cpu[0], kind == ltrt::MetricKind::pearson_corrcoef ? pearson : ccc, 1e-5) << n;
+      }
+      const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, "forward");
+      if (n == 1) {
+        EXPECT_TRUE(std::isnan(sums.metric[0]));
+      } else {
+        EXPECT_EQ(sums.metric[0], static_cast<double>(static_cast<float>(cpu[0])) * n) << n;
+      }
+    }
+  }
+}
+
 TEST(CudaEvalMetrics, R2ScoreByColumn) {
   // r2_score over (n, 4) outputs: a column of good predictions, one of poor ones (r2 below 0), one
   // whose predictions are exact (rss 0: r2 1) and one whose targets are constant while the

@@ -559,6 +559,8 @@ def write_data(spec, work, rng):
             y = (z * 0.7 + np.sin(z[:, ::-1])).reshape(rows, *model["target"]["shape"]).astype(np.float32)
         else:
             y = (x[:, :1] * 0.7 + np.sin(x[:, 1:2])).astype(np.float32)
+            if model["target"].get("shape") == []:  # one number a sample: (rows,)
+                y = y.reshape(rows)
             if spec["model"]["loss"]["type"] in ("BCELoss", "BCEWithLogitsLoss"):  # probabilities as targets
                 y = (1 / (1 + np.exp(-y))).astype(np.float32)
         np.save(os.path.join(work, prefix + "x.npy"), x)
@@ -740,7 +742,8 @@ def run():
     scalars = __import__("json").loads(proc.stdout)
     for (epoch, step, column), value in ours:
         check(column in scalars, f"TensorBoard has no scalar {column!r} (it has {sorted(scalars)})")
-        check(any(s == step and abs(v - value) <= 1e-6 * max(1.0, abs(value)) for s, v in scalars[column]),
+        check(any(s == step and (abs(v - value) <= 1e-6 * max(1.0, abs(value)) or (math.isnan(v) and math.isnan(value)))
+                  for s, v in scalars[column]),
               f"TensorBoard has no {column} = {value} at step {step}")
     print(f"TensorBoard's reader sees all {len(ours)} values")
 

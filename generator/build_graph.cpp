@@ -285,13 +285,22 @@ Graph build_graph(const Spec& spec) {
         std::accumulate(want.begin() + 1, want.end(), std::int64_t{1}, std::multiplies<>()) > ltrt::kMaxR2Columns)
       refuse("explained_variance over more than " + std::to_string(ltrt::kMaxR2Columns) +
              " outputs a sample is not supported yet (the GPU sums each output's column in a block)");
-    if (metric == "pearson_corrcoef" || metric == "concordance_corrcoef") {
+    if (metric == "pearson_corrcoef" || metric == "concordance_corrcoef" || metric == "spearman_corrcoef") {
       // torchmetrics' num_outputs=1 (the default): predictions (N,) or (N, 1). More outputs give a
       // coefficient each, which self.log cannot log.
-      if (!(spec.target.shape.empty() || (spec.target.shape.size() == 1 && spec.target.shape[0] == 1)))
+      if (spec.target.shape.size() > 1)
+        refuse(metric + " takes one number per sample, predictions (N,) or (N, 1) (torchmetrics refuses more than 2 "
+               "dimensions), but the output is " + shape_str(pred.shape) +
+               ": give model.target the shape [1] (or []) and end the model with a Flatten");
+      if (!spec.target.shape.empty() && spec.target.shape[0] != 1)
         refuse(metric + " correlates one output per sample with its target, but the output is " +
                shape_str(pred.shape) + ": a coefficient per output is not one number self.log can log; give "
                "model.target the shape [1] (or []), or use r2_score or explained_variance, which average the outputs");
+      // Under autocast the output is bfloat16 or float16, and torchmetrics' moments then are too.
+      if (metric != "spearman_corrcoef" && spec.mixed_precision())
+        refuse(metric + " under \"" + spec.trainer.precision + "\" is not supported yet: torchmetrics computes "
+               "its means and moments in the output's 16-bit type there, which ltgen does not follow (it does for "
+               "spearman_corrcoef, whose ranks are the same); use \"32-true\"");
       continue;
     }
     if (metric != "r2_score") continue;

@@ -347,6 +347,7 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "explained_variance"  ? "ev"
           : metric == "pearson_corrcoef"    ? "pearson"
           : metric == "concordance_corrcoef" ? "ccc"
+          : metric == "spearman_corrcoef"   ? "spearman"
           : metric == "fbeta_score"         ? "fbeta"
           : metric == "jaccard_index"       ? "jaccard"
           : metric == "matthews_corrcoef"   ? "mcc"
@@ -370,7 +371,7 @@ bool is_error(const std::string& metric) { return metric.find("error") != std::s
 // explained_variance and the correlations.
 bool compares_values(const std::string& metric) {
   return is_error(metric) || metric == "r2_score" || metric == "explained_variance" || metric == "pearson_corrcoef" ||
-         metric == "concordance_corrcoef";
+         metric == "concordance_corrcoef" || metric == "spearman_corrcoef";
 }
 std::string metric_arguments(const Spec& spec, size_t k) {
   if (spec.metrics[k] == "r2_score" || spec.metrics[k] == "explained_variance") {
@@ -380,7 +381,8 @@ std::string metric_arguments(const Spec& spec, size_t k) {
     return args;
   }
   if (is_error(spec.metrics[k])) return spec.metric_root[k] ? "squared=False" : "";
-  if (spec.metrics[k] == "pearson_corrcoef" || spec.metrics[k] == "concordance_corrcoef")
+  if (spec.metrics[k] == "pearson_corrcoef" || spec.metrics[k] == "concordance_corrcoef" ||
+      spec.metrics[k] == "spearman_corrcoef")
     return "";  // one output: num_outputs=1, the default
   // fbeta_score's beta, a Python float (torchmetrics refuses an int)
   const std::string beta = spec.metrics[k] == "fbeta_score" ? ", beta=" + ltrt::python_repr(spec.metric_beta[k]) : "";
@@ -418,6 +420,7 @@ std::string metric_class(const std::string& metric) {
          : metric == "explained_variance"  ? "ExplainedVariance"
          : metric == "pearson_corrcoef"    ? "PearsonCorrCoef"
          : metric == "concordance_corrcoef" ? "ConcordanceCorrCoef"
+         : metric == "spearman_corrcoef"   ? "SpearmanCorrCoef"
          : metric == "fbeta_score"         ? "FBetaScore"
          : metric == "specificity"         ? "Specificity"
          : metric == "jaccard_index"       ? "JaccardIndex"
@@ -907,7 +910,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         value = "_mse\", nn.functional.mse_loss(out, y)";
       else if (metric == "mean_absolute_percentage_error" || metric == "mean_squared_log_error" ||
                metric == "symmetric_mean_absolute_percentage_error" || metric == "pearson_corrcoef" ||
-               metric == "concordance_corrcoef")
+               metric == "concordance_corrcoef" || metric == "spearman_corrcoef")
         value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(out, y)";
       else if (metric == "r2_score" || metric == "explained_variance") {
         const std::string args = metric_arguments(spec, k);

@@ -690,7 +690,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                               "fbeta_score", "specificity", "negative_predictive_value",
                                               "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
                                               "auroc", "average_precision", "r2_score", "explained_variance",
-                                              "pearson_corrcoef", "concordance_corrcoef"};
+                                              "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef"};
       const JsonValue* entry = &metrics->items[i];
       if (const JsonValue* given = entry->kind == Kind::object ? entry->find("name") : entry) {
         if (given->kind != Kind::string || std::find(known.begin(), known.end(), given->str) == known.end())
@@ -701,7 +701,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                     "\"fbeta_score\", \"specificity\", \"negative_predictive_value\", " +
                                     "\"hamming_distance\", \"jaccard_index\", \"matthews_corrcoef\", \"cohen_kappa\", " +
                                     "\"auroc\", \"average_precision\", \"r2_score\", \"explained_variance\", " +
-                                    "\"pearson_corrcoef\" or \"concordance_corrcoef\"" +
+                                    "\"pearson_corrcoef\", \"concordance_corrcoef\" or \"spearman_corrcoef\"" +
                                     (given->kind == Kind::string ? did_you_mean(given->str, known) : ""));
       }
       const std::string named = entry->kind == Kind::object && entry->find("name") ? entry->find("name")->str

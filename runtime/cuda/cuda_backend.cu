@@ -501,8 +501,10 @@ class CudaBackend : public Backend {
     stage_batch(n, nullptr);
     LTRT_CUDA_CHECK(cudaGraphLaunch(evaluation_graph(n), compute_));
     // auroc and average_precision objects rank the epoch's probabilities, r2_score objects add its
-    // float32 sums, and pearson_corrcoef objects merge its moments: on the host.
-    if (metrics_.any_scored() || metrics_.any_r2_object() || metrics_.any_moments_object()) {
+    // float32 sums, pearson_corrcoef objects merge its moments, and spearman_corrcoef objects keep its
+    // values: on the host.
+    if (metrics_.any_scored() || metrics_.any_r2_object() || metrics_.any_moments_object() ||
+        metrics_.any_values_object()) {
       copy_output_down(n);
       LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
       const auto* out = reinterpret_cast<const float*>(host_.data() + m_.output.offset);
@@ -511,6 +513,8 @@ class CudaBackend : public Backend {
         r2_.add(out, reinterpret_cast<const float*>(host_.data() + m_.target.offset), n, metrics_.per_row);
       if (metrics_.any_moments_object())
         pearson_update(moments_, out, reinterpret_cast<const float*>(host_.data() + m_.target.offset), n);
+      if (metrics_.any_values_object())
+        values_.add(out, reinterpret_cast<const float*>(host_.data() + m_.target.offset), n);
     }
   }
 
@@ -524,6 +528,7 @@ class CudaBackend : public Backend {
   EpochScores take_eval_scores() override { return std::exchange(scores_, EpochScores{}); }
   R2Sums take_eval_r2() override { return std::exchange(r2_, R2Sums{}); }
   PearsonMoments take_eval_moments() override { return std::exchange(moments_, PearsonMoments{}); }
+  EpochValues take_eval_values() override { return std::exchange(values_, EpochValues{}); }
 
   std::vector<std::int64_t> take_eval_counts() override {
     if (!metrics_.any_counted()) return {};
@@ -796,6 +801,7 @@ class CudaBackend : public Backend {
   EpochScores scores_;  // auroc and average_precision objects' probabilities of the evaluation so far
   R2Sums r2_;           // r2_score objects' sums of the evaluation so far
   PearsonMoments moments_;  // pearson_corrcoef objects' moments of the evaluation so far
+  EpochValues values_;      // spearman_corrcoef objects' values of the evaluation so far
   std::byte* device_staging_ = nullptr;
   void* workspace_ = nullptr;
   cudaStream_t compute_ = nullptr, copy_ = nullptr;

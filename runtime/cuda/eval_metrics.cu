@@ -10,7 +10,8 @@
 // float64 rounding. No atomics there; precision, recall and F1 count each class's stat scores with
 // integer atomics (exact in any order) and score them in one block; AUROC counts each class's
 // ranked pairs so too, and average precision sums its precisions in a fixed order; r2 sums each
-// output column in a block's fixed tree; the correlations run the CPU's code in one thread.
+// output column in a block's fixed tree; the correlations run the CPU's code in one thread (spearman's
+// ranks a thread a value first).
 #include <algorithm>
 #include <string>
 
@@ -490,6 +491,22 @@ __global__ void add_correlation_kernel(EvalSums* __restrict__ sums, int k, Metri
   sums->metric[k] += static_cast<double>(correlation_value(kind, moments)) * n;  // WeightedMean::add
 }
 
+// spearman_corrcoef's ranks of a batch's n outputs and n targets into ranks[0, 2n): a thread a
+// value, counting the values below it and tied with it (correlation.hpp's rank_of, the CPU's sort's
+// ranks exactly).
+__global__ void __launch_bounds__(kThreads) rank_values_kernel(const float* __restrict__ out,
+                                                               const float* __restrict__ target, std::int64_t n,
+                                                               float* __restrict__ ranks) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < 2 * n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    ranks[i] = i < n ? rank_of(out, n, i) : rank_of(target, n, i - n);
+}
+
+// Adds the batch's spearman_corrcoef of its ranks to metric k's sum, in one thread in the CPU's order.
+__global__ void add_spearman_kernel(EvalSums* __restrict__ sums, int k, const float* __restrict__ ranks, int n) {
+  sums->metric[k] += static_cast<double>(spearman_of_ranks(ranks, ranks + n, n)) * n;  // WeightedMean::add
+}
+
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
 // block_hits, an error's mean from those of block_errors over `count` predictions, or with `root`
 // its square root (a root mean squared error's Metric object sums the mean: MetricsShape::sums_squares).
@@ -615,6 +632,22 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     if (shape.reads_stats(k)) continue;  // scored with its set above
     if (ranks_scores(kind)) {
       if (!shape.scored(k)) add_ranked(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
+      continue;
+    }
+    if (ranks_values(kind)) {
+      if (shape.values_object(k)) continue;  // an object's is the epoch's, on the host
+      // the ranks in the GEMM workspace (nothing else runs on the stream between), as auroc's rows
+      float* ranks = static_cast<float*>(ctx.workspace);
+      if (2 * sizeof(float) * static_cast<std::size_t>(n) > ctx.workspace_bytes)
+        throw Error("spearman_corrcoef over " + std::to_string(n) + " rows a batch needs " +
+                    std::to_string(2 * sizeof(float) * static_cast<std::size_t>(n)) +
+                    " bytes of the GPU's workspace, which has " + std::to_string(ctx.workspace_bytes) +
+                    ": use a smaller batch");
+      rank_values_kernel<<<counting_blocks(2 * static_cast<std::int64_t>(n), kThreads), kThreads, 0, ctx.stream>>>(
+          out, static_cast<const float*>(target), n, ranks);
+      LTRT_CUDA_CHECK_LAUNCH("rank_values_kernel");
+      add_spearman_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, ranks, n);
+      LTRT_CUDA_CHECK_LAUNCH("add_spearman_kernel");
       continue;
     }
     if (correlates(kind)) {

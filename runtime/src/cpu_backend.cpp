@@ -46,6 +46,8 @@ class CpuBackend : public Backend {
       r2_.add(out, reinterpret_cast<const float*>(host_.data() + model_.target.offset), n, shape.per_row);
     if (shape.any_moments_object())
       pearson_update(moments_, out, reinterpret_cast<const float*>(host_.data() + model_.target.offset), n);
+    if (shape.any_values_object())
+      values_.add(out, reinterpret_cast<const float*>(host_.data() + model_.target.offset), n);
   }
   float eval_loss() override { return eval_loss_; }
   EvalSums take_eval_sums() override { return std::exchange(sums_, EvalSums{}); }
@@ -53,6 +55,7 @@ class CpuBackend : public Backend {
   EpochScores take_eval_scores() override { return std::exchange(scores_, EpochScores{}); }
   R2Sums take_eval_r2() override { return std::exchange(r2_, R2Sums{}); }
   PearsonMoments take_eval_moments() override { return std::exchange(moments_, PearsonMoments{}); }
+  EpochValues take_eval_values() override { return std::exchange(values_, EpochValues{}); }
   void predict(int n) override { model_.predict_step(host_.data(), n); }
   // training_forward and training_backward exist: the trainer checks it when the hooks need them.
   float train_forward(const TrainStep& s, DropoutDraws dropout) override {
@@ -110,6 +113,7 @@ class CpuBackend : public Backend {
   EpochScores scores_;  // an auroc or average_precision Metric object's probabilities
   R2Sums r2_;           // an r2_score Metric object's sums
   PearsonMoments moments_;  // a pearson_corrcoef Metric object's moments
+  EpochValues values_;      // a spearman_corrcoef Metric object's values
   AveragingRule rule_;
   std::vector<std::byte> average_, scratch_;  // WeightAveraging's copy of the model, and room for a swap
 };

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ltrt/error.hpp"
+#include "ltrt/process_group.hpp"
 
 namespace ltrt {
 
@@ -279,7 +280,7 @@ double r2_score(const R2Sums& sums, std::int64_t columns, MetricAverage average,
 
 void warn_correlation_near_zero() {
   static bool warned = false;
-  if (warned) return;
+  if (warned || ProcessGroup::launcher_rank() != 0) return;  // rank_zero_warn
   warned = true;
   std::fprintf(stderr,
                "UserWarning: the variance of the predictions or of the targets is close to zero (below sqrt(eps) of "
@@ -304,6 +305,7 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::explained_variance: return "ev";
     case MetricKind::pearson_corrcoef: return "pearson";
     case MetricKind::concordance_corrcoef: return "ccc";
+    case MetricKind::spearman_corrcoef: return "spearman";
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";
@@ -399,6 +401,8 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       sums.add(out, static_cast<const float*>(target), n, s.per_row);
       values[k] = kind == MetricKind::r2_score ? r2_score(sums, s.per_row, s.averages[k], "a batch", s.adjusted[k])
                                                : explained_variance_value(sums.sums.data(), s.per_row, n, s.averages[k]);
+    } else if (ranks_values(kind)) {  // a Metric object's batch value too (its forward)
+      values[k] = spearman_value(out, static_cast<const float*>(target), n);
     } else if (correlates(kind)) {
       PearsonMoments moments;  // a Metric object's batch value too (its forward)
       pearson_update(moments, out, static_cast<const float*>(target), n);

@@ -240,7 +240,8 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
 // object's value is its compute() over `counts`, the epoch's stat scores, summed over the ranks
 // first (torchmetrics syncs its states, sync_dist or not), an auroc or average_precision
 // object's over `scores`, every rank's, an r2_score object's over `r2`, summed over the ranks, or
-// a pearson_corrcoef object's over `moments`, every rank's merged in rank order.
+// a pearson_corrcoef object's over `moments`, every rank's merged in rank order, or a
+// spearman_corrcoef object's over `values`, every rank's in rank order.
 // Every rank's scores in rank order (torchmetrics' all_gather of its list states), through sums of
 // float64: each rank fills its own slice of zeros (x + 0 is x, and a label is a small integer).
 EpochScores gather_scores(const ProcessGroup& group, const EpochScores& mine, std::int64_t width) {
@@ -284,8 +285,29 @@ PearsonMoments gather_moments(const ProcessGroup& group, const PearsonMoments& m
   return merged;
 }
 
+// Every rank's values in rank order (torchmetrics' all_gather of its list states), as gather_scores.
+EpochValues gather_values(const ProcessGroup& group, const EpochValues& mine) {
+  std::vector<double> sizes(static_cast<std::size_t>(group.size()), 0.0);
+  sizes[static_cast<std::size_t>(group.rank())] = static_cast<double>(mine.preds.size());
+  group.sum(sizes.data(), group.size());
+  std::size_t before = 0, total = 0;
+  for (int r = 0; r < group.size(); ++r) {
+    if (r < group.rank()) before += static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]);
+    total += static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]);
+  }
+  std::vector<double> all(2 * total, 0.0);
+  std::copy(mine.preds.begin(), mine.preds.end(), all.begin() + static_cast<std::ptrdiff_t>(before));
+  std::copy(mine.targets.begin(), mine.targets.end(), all.begin() + static_cast<std::ptrdiff_t>(total + before));
+  group.sum(all.data(), static_cast<int>(all.size()));
+  EpochValues values;
+  values.preds.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(total));
+  values.targets.assign(all.begin() + static_cast<std::ptrdiff_t>(total), all.end());
+  return values;
+}
+
 Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int64_t> counts, EpochScores scores,
-                      R2Sums r2, PearsonMoments moments, const ProcessGroup& group, const std::string& prefix) {
+                      R2Sums r2, PearsonMoments moments, EpochValues values, const ProcessGroup& group,
+                      const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
   const MetricsShape shape = metrics_shape(model);
   // An error's Metric object: its summed errors over its count, every rank's (torchmetrics syncs
@@ -332,6 +354,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
     r2.rows = static_cast<std::int64_t>(all[entries]);
   }
   if (shape.any_moments_object() && group.distributed()) moments = gather_moments(group, moments);
+  if (shape.any_values_object() && group.distributed()) values = gather_values(group, values);
   Metrics m;
   if (sums.rows > 0) {
     const double rows = static_cast<double>(sums.rows);
@@ -340,6 +363,9 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
       bool near_zero = false;
       const double value = shape.scored(k)      ? ranked_score(shape.kinds[k], shape.accuracy, shape.averages[k], scores)
                            : shape.moments_object(k) ? correlation_value(shape.kinds[k], moments, &near_zero)
+                           : shape.values_object(k)
+                               ? spearman_value(values.preds.data(), values.targets.data(),
+                                                static_cast<std::int64_t>(values.preds.size()))
                            : shape.r2_object(k) && shape.kinds[k] == MetricKind::explained_variance
                                ? explained_variance_value(r2.sums.data(), shape.per_row, r2.rows, shape.averages[k])
                            : shape.r2_object(k) ? r2_score(r2, shape.per_row, shape.averages[k], "the " + prefix + " epoch", shape.adjusted[k])
@@ -702,6 +728,7 @@ class Fit {
   EpochScores train_epoch_scores_;  // ... and auroc's and average_precision's objects' probabilities
   R2Sums train_epoch_r2_;           // ... and r2_score objects' sums
   PearsonMoments train_epoch_moments_;  // ... and pearson_corrcoef objects' moments
+  EpochValues train_epoch_values_;      // ... and spearman_corrcoef objects' values
   bool has_loss_ = false;
   // The last training step's loss and accuracy are read from the backend when something needs
   // them (fetch_step_metrics): a GPU step is still running when train() returns.
@@ -1185,11 +1212,13 @@ void Fit::run_validation(bool sanity) {
   EpochScores scores = backend_->take_eval_scores();
   R2Sums r2 = backend_->take_eval_r2();
   PearsonMoments moments = backend_->take_eval_moments();
+  EpochValues values = backend_->take_eval_values();
   Metrics m;
   if (sanity) {
     warn_unless_synced(model_, sums, group_, "val");  // Lightning computes (and discards) them too
   } else {
-    m = epoch_metrics(model_, sums, std::move(counts), std::move(scores), std::move(r2), moments, group_, "val");  // in Lightning's order
+    m = epoch_metrics(model_, sums, std::move(counts), std::move(scores), std::move(r2), moments, std::move(values),
+                      group_, "val");  // in Lightning's order
     for (const auto& [k, v] : m) callback_metrics_[k] = v;
   }
   // _EvaluationLoop.on_run_end: the epoch-end hooks see the epoch's metrics, then they are logged.
@@ -1590,6 +1619,8 @@ void Fit::fetch_step_metrics() {
     if (shape.any_moments_object())
       pearson_update(train_epoch_moments_, out, reinterpret_cast<const float*>(arena_.data() + model_.target.offset),
                      step_rows_);
+    if (shape.any_values_object())
+      train_epoch_values_.add(out, reinterpret_cast<const float*>(arena_.data() + model_.target.offset), step_rows_);
   }
 }
 
@@ -1603,7 +1634,8 @@ Metrics Fit::train_epoch_metrics() {
                                                  std::exchange(train_epoch_counts_, EpochCounts{}).stats,
                                                  std::exchange(train_epoch_scores_, EpochScores{}),
                                                  std::exchange(train_epoch_r2_, R2Sums{}),
-                                                 std::exchange(train_epoch_moments_, PearsonMoments{}), group_, "train")) {
+                                                 std::exchange(train_epoch_moments_, PearsonMoments{}),
+                                                 std::exchange(train_epoch_values_, EpochValues{}), group_, "train")) {
     callback_metrics_[name] = value;
     callback_metrics_[name + "_epoch"] = value;
     logged.push_back({name + "_epoch", value});
@@ -2065,8 +2097,9 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   std::vector<std::int64_t> counts = backend->take_eval_counts();
   EpochScores scores = backend->take_eval_scores();
   R2Sums r2 = backend->take_eval_r2();
-  for (const auto& [k, v] :
-       epoch_metrics(model, sums, std::move(counts), std::move(scores), std::move(r2), backend->take_eval_moments(), group, prefix))
+  const PearsonMoments moments = backend->take_eval_moments();
+  for (const auto& [k, v] : epoch_metrics(model, sums, std::move(counts), std::move(scores), std::move(r2), moments,
+                                          backend->take_eval_values(), group, prefix))
     r.metrics[k] = v;
   for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
   hooks.epoch_end();

@@ -367,6 +367,36 @@ TEST(CudaEvalMetrics, CorrelationsEqualTheCpus) {
   }
 }
 
+TEST(CudaEvalMetrics, SpearmanRanksTiesAndNaNsAsTheCpu) {
+  // spearman_corrcoef of a batch: the device counts each value's rank (a thread a value), the CPU
+  // sorts; with ties (values on a grid), a NaN, and more values than a block's threads, the two
+  // agree bit for bit. The CPU's value against Pearson's of the ranks in float64.
+  std::mt19937 rng(47);
+  std::normal_distribution<float> normal;
+  for (const int n : {1, 9, 700}) {
+    std::vector<float> out(n), target(n);
+    for (int r = 0; r < n; ++r) {
+      target[r] = std::round(2.0f * normal(rng)) / 2.0f;
+      out[r] = std::round(4.0f * (0.5f * target[r] + normal(rng))) / 4.0f;
+    }
+    if (n > 2) out[n / 2] = NAN;
+    const ltrt::MetricsShape shape{1, {ltrt::MetricKind::spearman_corrcoef}, {ltrt::MetricAverage::micro},
+                                   ltrt::AccuracyShape{false, 1, 1, kIgnore}, 1};
+    double cpu[ltrt::kMaxMetrics];
+    ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+    std::vector<float> rx(n), ry(n);
+    ltrt::rank_values(out.data(), n, rx.data());
+    ltrt::rank_values(target.data(), n, ry.data());
+    double mx = 0, my = 0, sxx = 0, syy = 0, sxy = 0;
+    for (int r = 0; r < n; ++r) mx += rx[r] / static_cast<double>(n), my += ry[r] / static_cast<double>(n);
+    for (int r = 0; r < n; ++r)
+      sxx += (rx[r] - mx) * (rx[r] - mx), syy += (ry[r] - my) * (ry[r] - my), sxy += (rx[r] - mx) * (ry[r] - my);
+    EXPECT_NEAR(cpu[0], n == 1 ? 0.0 : sxy / std::sqrt(sxx * syy), 1e-5) << n;  // one row: 0 / (0 + eps)
+    const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, "shuffle:3");
+    EXPECT_EQ(sums.metric[0], static_cast<double>(static_cast<float>(cpu[0])) * n) << n;
+  }
+}
+
 TEST(CudaEvalMetrics, R2ScoreByColumn) {
   // r2_score over (n, 4) outputs: a column of good predictions, one of poor ones (r2 below 0), one
   // whose predictions are exact (rss 0: r2 1) and one whose targets are constant while the

@@ -1,8 +1,10 @@
-// ltrt's side of correlation_oracle.py: reads {"cases": [{"kind": "pearson_corrcoef" or
-// "concordance_corrcoef", "functional": true or false, "ranks": [[{"x": [...], "y": [...]}, ...],
+// ltrt's side of correlation_oracle.py: reads {"cases": [{"kind": "pearson_corrcoef",
+// "concordance_corrcoef" or "spearman_corrcoef", "functional": true or false, "ranks": [[{"x": [...], "y": [...]}, ...],
 // ...]}, ...]} (the values as float32 bits) from stdin and prints, per case, the float32 bits of the value ("nan" for a NaN). A
-// functional case is one rank's one batch, as count_metrics scores it; a Metric object's updates its
-// moments with each rank's batches in order, merges the ranks' in rank order and computes.
+// functional case is one rank's one batch, as count_metrics scores it (spearman's ranks by the CPU's
+// sort are checked against the GPU's counting too); a Metric object's updates its moments with each
+// rank's batches in order, merges the ranks' in rank order and computes (spearman: ranks every
+// rank's values, in rank order).
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -47,8 +49,10 @@ int main() {
     const Value in = ltrt::json::parse(text);
     Value results = Value::make_array();
     for (const Value& c : in.find("cases")->items) {
-      const MetricKind kind = c.find("kind")->str == "concordance_corrcoef" ? MetricKind::concordance_corrcoef
-                                                                            : MetricKind::pearson_corrcoef;
+      const std::string& name = c.find("kind")->str;
+      const MetricKind kind = name == "concordance_corrcoef" ? MetricKind::concordance_corrcoef
+                              : name == "spearman_corrcoef"  ? MetricKind::spearman_corrcoef
+                                                             : MetricKind::pearson_corrcoef;
       const Value& ranks = *c.find("ranks");
       if (c.find("functional")->b) {
         const Value& batch = ranks.items.at(0).items.at(0);
@@ -58,8 +62,29 @@ int main() {
         shape.kinds[0] = kind;
         shape.per_row = 1;
         double value;
-        ltrt::count_metrics(shape, x.data(), y.data(), static_cast<std::int64_t>(x.size()), &value);
+        const auto n = static_cast<std::int64_t>(x.size());
+        ltrt::count_metrics(shape, x.data(), y.data(), n, &value);
+        if (kind == MetricKind::spearman_corrcoef) {  // the GPU's ranks, by counting, are the sort's
+          std::vector<float> sorted(x.size());
+          ltrt::rank_values(x.data(), n, sorted.data());
+          for (std::int64_t i = 0; i < n; ++i) {
+            const float counted = ltrt::rank_of(x.data(), n, i);
+            if (std::memcmp(&sorted[i], &counted, sizeof(float)) != 0)
+              throw std::runtime_error("rank_of and rank_values disagree at " + std::to_string(i));
+          }
+        }
         results.push(bits(static_cast<float>(value)));
+        continue;
+      }
+      if (kind == MetricKind::spearman_corrcoef) {
+        ltrt::EpochValues all;
+        for (const Value& rank : ranks.items)
+          for (const Value& batch : rank.items) {
+            const std::vector<float> x = floats(*batch.find("x")), y = floats(*batch.find("y"));
+            all.add(x.data(), y.data(), static_cast<std::int64_t>(x.size()));
+          }
+        results.push(bits(ltrt::spearman_value(all.preds.data(), all.targets.data(),
+                                               static_cast<std::int64_t>(all.preds.size()))));
         continue;
       }
       ltrt::PearsonMoments merged;

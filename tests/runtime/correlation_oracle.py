@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""pearson_corrcoef and concordance_corrcoef (ltrt/correlation.hpp) against torchmetrics, bit for
-bit: a batch's value as count_metrics scores it against the functional metrics, on predictions of
-shape (N,) and (N, 1); and a Metric object's value after updates with several batches (one of a
-single row among them), on one rank or merged over two or three (a synced compute(): the ranks'
-states stacked, as torchmetrics' all_gather leaves them). The batches reach the corners: one row,
+"""pearson_corrcoef, concordance_corrcoef and spearman_corrcoef (ltrt/correlation.hpp) against
+torchmetrics, bit for bit: a batch's value as count_metrics scores it against the functional
+metrics, on predictions of shape (N,) and (N, 1); and a Metric object's value after updates with
+several batches (one of a single row among them), on one rank or over two or three (a synced
+compute(): the ranks' states stacked, or for spearman concatenated, as torchmetrics' all_gather
+leaves them). Spearman's batches add ties (values rounded to a grid) and a NaN, which torch ranks
+after every number. Not compared: several NaNs, which torch's argsort (not stable) ranks among
+themselves in an order of its own, where ltrt takes their index order. The batches reach the corners: one row,
 constant predictions, equal and opposite values, a large offset over a small spread, variances
 near the bound below which torchmetrics gives NaN, NaN and infinite values, and sums long enough
 for torch.sum's vectorised order.
@@ -24,8 +27,9 @@ import torch
 import torchmetrics
 import torchmetrics.functional as tmf
 
-KINDS = ["pearson_corrcoef", "concordance_corrcoef"]
-CLASSES = {"pearson_corrcoef": torchmetrics.PearsonCorrCoef, "concordance_corrcoef": torchmetrics.ConcordanceCorrCoef}
+KINDS = ["pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef"]
+CLASSES = {"pearson_corrcoef": torchmetrics.PearsonCorrCoef, "concordance_corrcoef": torchmetrics.ConcordanceCorrCoef,
+           "spearman_corrcoef": torchmetrics.SpearmanCorrCoef}
 STATES = ["mean_x", "mean_y", "max_abs_dev_x", "max_abs_dev_y", "var_x", "var_y", "corr_xy", "n_total"]
 
 
@@ -66,12 +70,21 @@ def batch(rng, n, style):
     elif style == "inf":
         y = noise
         y[0] = np.inf
+    elif style == "ties":  # values on a coarse grid: many tie, in both
+        x = np.round(x * 2) / 2
+        y = np.round((0.5 * x + noise) * 2) / 2
+    elif style == "tie_nan":  # a NaN among ties, in each
+        x = np.round(x)
+        y = np.round(noise)
+        x[n // 3] = np.nan
+        y[n // 2] = np.nan
     else:
         raise ValueError(style)
     return x, y
 
 
-STYLES = ["correlated", "independent", "equal", "opposite", "offset", "constant", "near_bound", "nan", "inf"]
+STYLES = ["correlated", "independent", "equal", "opposite", "offset", "constant", "near_bound", "nan", "inf", "ties",
+          "tie_nan"]
 
 
 def functional_value(kind, x, y, column):
@@ -84,10 +97,11 @@ def functional_value(kind, x, y, column):
 class RoundedSqrt:
     """Tensor.sqrt correctly rounded (float64's root of a float32, rounded once) while inside."""
     def __enter__(self):
-        self.torch_sqrt = torch.Tensor.sqrt
-        torch.Tensor.sqrt = lambda t: torch.from_numpy(np.sqrt(t.detach().double().numpy()).astype(np.float32))
+        self.saved = torch.Tensor.sqrt, torch.sqrt
+        rounded = lambda t: torch.from_numpy(np.asarray(np.sqrt(t.detach().double().numpy()), dtype=np.float32))
+        torch.Tensor.sqrt = torch.sqrt = rounded
     def __exit__(self, *exc):
-        torch.Tensor.sqrt = self.torch_sqrt
+        torch.Tensor.sqrt, torch.sqrt = self.saved
 
 
 def steps_apart(a, b):
@@ -108,6 +122,12 @@ def object_value(kind, ranks):
         metrics.append(m)
     if len(metrics) == 1:
         return metrics[0].compute()
+    if kind == "spearman_corrcoef":  # list states: every rank's values, in rank order
+        synced = CLASSES[kind]()
+        synced.preds = [p for m in metrics for p in m.preds]
+        synced.target = [t for m in metrics for t in m.target]
+        synced._update_count = 1
+        return synced.compute()
     synced = CLASSES[kind]()  # the states as torchmetrics' sync leaves them: stacked in rank order
     for name in STATES:
         setattr(synced, name, torch.stack([getattr(m, name) for m in metrics]))
@@ -135,9 +155,9 @@ def main():
                     torch_own.append(bits(functional_value(kind, x, y, column)))
                     with RoundedSqrt():
                         wanted.append(bits(functional_value(kind, x, y, column)))
-    for trial in range(120):
+    for trial in range(150):
         world = [1, 1, 2, 3][trial % 4]
-        style = STYLES[trial % 5] if trial % 7 else "offset"
+        style = (STYLES[trial % 5] if trial % 7 else "offset") if trial % 6 else STYLES[9 + trial % 2]
         ranks = []
         for r in range(world):
             count = 0 if (world > 1 and trial % 11 == 0 and r == world - 1) else int(rng.integers(1, 6))

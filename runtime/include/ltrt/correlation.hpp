@@ -1,5 +1,5 @@
-// pearson_corrcoef and concordance_corrcoef (torchmetrics' PearsonCorrCoef and ConcordanceCorrCoef)
-// of one output per sample against its float target. torchmetrics keeps running moments, not sums:
+// pearson_corrcoef, concordance_corrcoef and spearman_corrcoef (torchmetrics' PearsonCorrCoef,
+// ConcordanceCorrCoef and SpearmanCorrCoef) of one output per sample against its float target. torchmetrics keeps running moments, not sums:
 // each batch's update merges the batch's means and centered sums into the state (a Welford step),
 // and DDP's ranks' states merge in rank order (_final_aggregation). Everything is float32 in
 // torchmetrics' order of operations, its sums in torch.sum's (ltrt/cascade_sum.hpp), so a batch's
@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "ltrt/cascade_sum.hpp"
 #include "ltrt/host_device.hpp"
@@ -116,5 +117,58 @@ LTRT_HOST_DEVICE inline float concordance_value(const PearsonMoments& m, bool* n
   const float mean_gap = m.mean_x - m.mean_y;
   return 2.0f * pearson * sqrtf(var_x) * sqrtf(var_y) / ((var_x + var_y) + mean_gap * mean_gap);
 }
+
+// spearman_corrcoef (torchmetrics' SpearmanCorrCoef): the Pearson correlation of the values'
+// ranks, as _spearman_corrcoef_compute takes it over a batch, or over an epoch's values (its Metric
+// object keeps them all, every DDP rank's in rank order). A value's rank is _rank_data's: its place
+// in ascending order from 1, tied values sharing their ranks' mean (the int32 sum over the count,
+// in float32); NaN sorts after every number, each NaN apart, in index order, as torch's stable
+// argsort and unique leave them; -0.0 ties with 0.0.
+
+// Whether value a at index i sorts before value b at index j.
+LTRT_HOST_DEVICE inline bool sorts_before(float a, std::int64_t i, float b, std::int64_t j) {
+  if (a != a) return b != b && i < j;
+  return b != b || a < b;
+}
+// The mean rank of `equal` tied values after `below` smaller ones: ranks below + 1 ... below + equal.
+LTRT_HOST_DEVICE inline float tie_rank(std::int64_t below, std::int64_t equal) {
+  const std::int64_t sum = equal * (2 * below + 1 + equal) / 2;
+  return static_cast<float>(sum) / static_cast<float>(equal);
+}
+// Value i's rank among x[0, n), by counting (the GPU's, a thread a value).
+LTRT_HOST_DEVICE inline float rank_of(const float* x, std::int64_t n, std::int64_t i) {
+  std::int64_t below = 0, equal = 0;
+  for (std::int64_t j = 0; j < n; ++j) {
+    if (x[i] == x[i] && x[j] == x[i]) ++equal;
+    else if (sorts_before(x[j], j, x[i], i)) ++below;
+  }
+  return tie_rank(below, equal == 0 ? 1 : equal);  // a NaN is its own group
+}
+// Every value's rank, by sorting (the CPU's).
+void rank_values(const float* x, std::int64_t n, float* ranks);
+// _spearman_corrcoef_compute over ranks: the ranks' deviations from their means (torch.sum over
+// n), the covariance and standard deviations as means, cov / (std_x std_y + 1e-6), clamped.
+LTRT_HOST_DEVICE inline float spearman_of_ranks(const float* rx, const float* ry, std::int64_t n) {
+  const float count = static_cast<float>(n);
+  const float mean_x = torch_sum([rx](std::int64_t i) { return rx[i]; }, n) / count;
+  const float mean_y = torch_sum([ry](std::int64_t i) { return ry[i]; }, n) / count;
+  const float cov = torch_sum([=](std::int64_t i) { return (rx[i] - mean_x) * (ry[i] - mean_y); }, n) / count;
+  const float std_x = sqrtf(torch_sum([=](std::int64_t i) { const float d = rx[i] - mean_x; return d * d; }, n) / count);
+  const float std_y = sqrtf(torch_sum([=](std::int64_t i) { const float d = ry[i] - mean_y; return d * d; }, n) / count);
+  const float r = cov / (std_x * std_y + 1e-6f);
+  return r < -1.0f ? -1.0f : r > 1.0f ? 1.0f : r;  // torch.clamp; NaN stays NaN
+}
+// spearman_corrcoef of n predictions x against targets y (n at least 1).
+float spearman_value(const float* x, const float* y, std::int64_t n);
+
+// A spearman_corrcoef Metric object's state: every prediction and target of the epoch, in order.
+struct EpochValues {
+  std::vector<float> preds, targets;
+  void add(const float* x, const float* y, std::int64_t n) {
+    preds.insert(preds.end(), x, x + n);
+    targets.insert(targets.end(), y, y + n);
+  }
+  bool empty() const { return preds.empty(); }
+};
 
 }  // namespace ltrt

@@ -524,12 +524,14 @@ LTRT_HOST_DEVICE inline float correlation_value(MetricKind kind, const PearsonMo
   return kind == MetricKind::concordance_corrcoef ? concordance_value(moments, near_zero)
                                                   : pearson_value(moments, near_zero);
 }
+// The metric that ranks an output's values (EpochValues for its Metric object): spearman_corrcoef.
+LTRT_HOST_DEVICE inline bool ranks_values(MetricKind kind) { return kind == MetricKind::spearman_corrcoef; }
 // torchmetrics' warning where a correlation's variance is near zero (its value is then NaN), on
 // stderr once (Python shows a warning once).
 void warn_correlation_near_zero();
 
 // "acc", "mae", "mse", "mape", "msle", "smape", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
-// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc": a metric is logged as <stage>_<name>
+// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc", "spearman": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5).
@@ -556,7 +558,7 @@ struct MetricsShape {
   // keeps the epoch's scores, scored).
   bool counted(int k) const {
     return modules[k] && !compares_elements(kinds[k]) && !ranks_scores(kinds[k]) && !sums_columns(kinds[k]) &&
-           !correlates(kinds[k]);
+           !correlates(kinds[k]) && !ranks_values(kinds[k]);
   }
   bool r2_object(int k) const { return modules[k] && sums_columns(kinds[k]); }
   // an r2_score or explained_variance Metric object: the epoch's sums are kept (R2Sums)
@@ -571,6 +573,13 @@ struct MetricsShape {
   bool any_moments_object() const {
     for (int k = 0; k < count; ++k)
       if (moments_object(k)) return true;
+    return false;
+  }
+  // a spearman_corrcoef Metric object: the epoch's values are kept (EpochValues)
+  bool values_object(int k) const { return modules[k] && ranks_values(kinds[k]); }
+  bool any_values_object() const {
+    for (int k = 0; k < count; ++k)
+      if (values_object(k)) return true;
     return false;
   }
   // Metric k reads the stat scores: the scores (stat_score_metric), a counted Metric object, and

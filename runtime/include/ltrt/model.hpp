@@ -206,7 +206,8 @@ enum class MetricKind : std::uint8_t {
   accuracy, mean_absolute_error, mean_squared_error, precision, recall, f1_score, auroc, average_precision,
   mean_absolute_percentage_error, r2_score, specificity, fbeta_score, jaccard_index, matthews_corrcoef,
   hamming_distance, negative_predictive_value, cohen_kappa, mean_squared_log_error,
-  symmetric_mean_absolute_percentage_error, explained_variance, pearson_corrcoef, concordance_corrcoef
+  symmetric_mean_absolute_percentage_error, explained_variance, pearson_corrcoef, concordance_corrcoef,
+  spearman_corrcoef
 };
 constexpr int kMaxMetrics = 8;
 // How precision, recall, f1_score, specificity, fbeta_score, jaccard_index, auroc and average_precision
@@ -265,7 +266,8 @@ struct ModelDef {
   const MetricAverage* metric_averages = nullptr;
   // Each metric's "module": torchmetrics' Metric object, whose epoch value comes from the whole
   // epoch (accuracy's, precision's, recall's, f1_score's stat scores, EpochCounts; an error's sum;
-  // r2_score's sums, R2Sums; pearson_corrcoef's moments, PearsonMoments),
+  // r2_score's sums, R2Sums; pearson_corrcoef's moments, PearsonMoments; spearman_corrcoef's
+  // values, EpochValues),
   // every DDP rank's; null: none is.
   const bool* metric_modules = nullptr;
   // Each metric's top_k (accuracy, precision, recall, f1_score: a prediction is right when the target

@@ -242,17 +242,27 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
 // object's over `scores`, every rank's, an r2_score object's over `r2`, summed over the ranks, or
 // a pearson_corrcoef object's over `moments`, every rank's merged in rank order, or a
 // spearman_corrcoef object's over `values`, every rank's in rank order.
+// Where this rank's `count` items go among every rank's, in rank order: the items before them, and
+// all of them.
+struct RankSlice {
+  std::size_t before = 0, total = 0;
+};
+RankSlice rank_slice(const ProcessGroup& group, std::size_t count) {
+  std::vector<double> sizes(static_cast<std::size_t>(group.size()), 0.0);
+  sizes[static_cast<std::size_t>(group.rank())] = static_cast<double>(count);
+  group.sum(sizes.data(), group.size());
+  RankSlice slice;
+  for (int r = 0; r < group.size(); ++r) {
+    if (r < group.rank()) slice.before += static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]);
+    slice.total += static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]);
+  }
+  return slice;
+}
+
 // Every rank's scores in rank order (torchmetrics' all_gather of its list states), through sums of
 // float64: each rank fills its own slice of zeros (x + 0 is x, and a label is a small integer).
 EpochScores gather_scores(const ProcessGroup& group, const EpochScores& mine, std::int64_t width) {
-  std::vector<double> sizes(static_cast<std::size_t>(group.size()), 0.0);
-  sizes[static_cast<std::size_t>(group.rank())] = static_cast<double>(mine.labels.size());
-  group.sum(sizes.data(), group.size());
-  std::size_t before = 0, total = 0;
-  for (int r = 0; r < group.size(); ++r) {
-    if (r < group.rank()) before += static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]);
-    total += static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]);
-  }
+  const auto [before, total] = rank_slice(group, mine.labels.size());
   const std::size_t w = static_cast<std::size_t>(width);
   std::vector<double> labels(total, 0.0), scores(total * w, 0.0);
   std::copy(mine.labels.begin(), mine.labels.end(), labels.begin() + static_cast<std::ptrdiff_t>(before));
@@ -287,14 +297,7 @@ PearsonMoments gather_moments(const ProcessGroup& group, const PearsonMoments& m
 
 // Every rank's values in rank order (torchmetrics' all_gather of its list states), as gather_scores.
 EpochValues gather_values(const ProcessGroup& group, const EpochValues& mine) {
-  std::vector<double> sizes(static_cast<std::size_t>(group.size()), 0.0);
-  sizes[static_cast<std::size_t>(group.rank())] = static_cast<double>(mine.preds.size());
-  group.sum(sizes.data(), group.size());
-  std::size_t before = 0, total = 0;
-  for (int r = 0; r < group.size(); ++r) {
-    if (r < group.rank()) before += static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]);
-    total += static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)]);
-  }
+  const auto [before, total] = rank_slice(group, mine.preds.size());
   std::vector<double> all(2 * total, 0.0);
   std::copy(mine.preds.begin(), mine.preds.end(), all.begin() + static_cast<std::ptrdiff_t>(before));
   std::copy(mine.targets.begin(), mine.targets.end(), all.begin() + static_cast<std::ptrdiff_t>(total + before));

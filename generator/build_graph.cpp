@@ -285,7 +285,8 @@ Graph build_graph(const Spec& spec) {
         std::accumulate(want.begin() + 1, want.end(), std::int64_t{1}, std::multiplies<>()) > ltrt::kMaxR2Columns)
       refuse("explained_variance over more than " + std::to_string(ltrt::kMaxR2Columns) +
              " outputs a sample is not supported yet (the GPU sums each output's column in a block)");
-    if (metric == "pearson_corrcoef" || metric == "concordance_corrcoef" || metric == "spearman_corrcoef") {
+    if (metric == "pearson_corrcoef" || metric == "concordance_corrcoef" || metric == "spearman_corrcoef" ||
+        metric == "kendall_rank_corrcoef") {
       // torchmetrics' num_outputs=1 (the default): predictions (N,) or (N, 1). More outputs give a
       // coefficient each, which self.log cannot log.
       if (spec.target.shape.size() > 1)
@@ -297,10 +298,15 @@ Graph build_graph(const Spec& spec) {
                shape_str(pred.shape) + ": a coefficient per output is not one number self.log can log; give "
                "model.target the shape [1] (or []), or use r2_score or explained_variance, which average the outputs");
       // Under autocast the output is bfloat16 or float16, and torchmetrics' moments then are too.
-      if (metric != "spearman_corrcoef" && spec.mixed_precision())
+      if ((metric == "pearson_corrcoef" || metric == "concordance_corrcoef") && spec.mixed_precision())
         refuse(metric + " under \"" + spec.trainer.precision + "\" is not supported yet: torchmetrics computes "
                "its means and moments in the output's 16-bit type there, which ltgen does not follow (it does for "
-               "spearman_corrcoef, whose ranks are the same); use \"32-true\"");
+               "spearman_corrcoef and kendall_rank_corrcoef, whose ranks and pairs are the same); use \"32-true\"");
+      // tau c counts the distinct predictions in their own dtype, a 16-bit float under autocast.
+      if (metric == "kendall_rank_corrcoef" && spec.metric_variant[k] == "c" && spec.mixed_precision())
+        refuse("kendall_rank_corrcoef's variant \"c\" under \"" + spec.trainer.precision + "\" is not supported yet: "
+               "torchmetrics holds the count of distinct predictions in the output's 16-bit type there, which "
+               "ltgen does not follow; use variant \"a\" or \"b\", or \"32-true\"");
       continue;
     }
     if (metric != "r2_score") continue;

@@ -531,6 +531,13 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       w.line("static const bool kMetricRoot[] = {" + root + "};  // mean_squared_error's squared=False: its root");
       w.line("m.metric_root = kMetricRoot;");
     }
+    if (std::any_of(spec.metric_variant.begin(), spec.metric_variant.end(), [](const std::string& v) { return v != "b"; })) {
+      std::string variants;
+      for (const std::string& v : spec.metric_variant)
+        variants += (variants.empty() ? "" : ", ") + ("ltrt::KendallVariant::" + v);
+      w.line("static const ltrt::KendallVariant kMetricVariants[] = {" + variants + "};  // kendall_rank_corrcoef's tau");
+      w.line("m.metric_variants = kMetricVariants;");
+    }
   }
   if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");
   if (spec.log_on_epoch) w.line("m.log_on_epoch = true;  // model.log: train_loss_epoch besides train_loss_step");

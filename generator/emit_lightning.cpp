@@ -348,6 +348,7 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "pearson_corrcoef"    ? "pearson"
           : metric == "concordance_corrcoef" ? "ccc"
           : metric == "spearman_corrcoef"   ? "spearman"
+          : metric == "kendall_rank_corrcoef" ? "kendall"
           : metric == "fbeta_score"         ? "fbeta"
           : metric == "jaccard_index"       ? "jaccard"
           : metric == "matthews_corrcoef"   ? "mcc"
@@ -371,7 +372,13 @@ bool is_error(const std::string& metric) { return metric.find("error") != std::s
 // explained_variance and the correlations.
 bool compares_values(const std::string& metric) {
   return is_error(metric) || metric == "r2_score" || metric == "explained_variance" || metric == "pearson_corrcoef" ||
-         metric == "concordance_corrcoef" || metric == "spearman_corrcoef";
+         metric == "concordance_corrcoef" || metric == "spearman_corrcoef" || metric == "kendall_rank_corrcoef";
+}
+// The predictions and targets such a metric takes: torchmetrics' Kendall fails on (N, 1) (its
+// update adds a dimension to any input when num_outputs is 1), so a target of [1] is flattened
+// for it, as its user must.
+std::string value_inputs(const Spec& spec, const std::string& metric) {
+  return metric == "kendall_rank_corrcoef" && !spec.target.shape.empty() ? "out.reshape(-1), y.reshape(-1)" : "out, y";
 }
 std::string metric_arguments(const Spec& spec, size_t k) {
   if (spec.metrics[k] == "r2_score" || spec.metrics[k] == "explained_variance") {
@@ -384,6 +391,8 @@ std::string metric_arguments(const Spec& spec, size_t k) {
   if (spec.metrics[k] == "pearson_corrcoef" || spec.metrics[k] == "concordance_corrcoef" ||
       spec.metrics[k] == "spearman_corrcoef")
     return "";  // one output: num_outputs=1, the default
+  if (spec.metrics[k] == "kendall_rank_corrcoef")  // one output; t_test False, the default
+    return spec.metric_variant[k] != "b" ? "variant=\"" + spec.metric_variant[k] + "\"" : "";
   // fbeta_score's beta, a Python float (torchmetrics refuses an int)
   const std::string beta = spec.metrics[k] == "fbeta_score" ? ", beta=" + ltrt::python_repr(spec.metric_beta[k]) : "";
   if (spec.target.dtype != DType::i64) return "task=\"binary\"" + beta;
@@ -421,6 +430,7 @@ std::string metric_class(const std::string& metric) {
          : metric == "pearson_corrcoef"    ? "PearsonCorrCoef"
          : metric == "concordance_corrcoef" ? "ConcordanceCorrCoef"
          : metric == "spearman_corrcoef"   ? "SpearmanCorrCoef"
+         : metric == "kendall_rank_corrcoef" ? "KendallRankCorrCoef"
          : metric == "fbeta_score"         ? "FBetaScore"
          : metric == "specificity"         ? "Specificity"
          : metric == "jaccard_index"       ? "JaccardIndex"
@@ -890,7 +900,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       const std::string ignore_index = loss_ignore_index(spec);
       if (spec.metric_modules[k]) {  // a Metric object: its batch value logged, its compute() at the epoch's end
         const std::string object = "self." + metric_object(stage, spec, k);
-        w.line(object + "(" + (compares_values(metric) ? std::string("out, y") : metric_inputs(spec)) + ")");
+        w.line(object + "(" + (compares_values(metric) ? value_inputs(spec, metric) : metric_inputs(spec)) + ")");
         value = "_" + log_name(spec, k) + "\", " + object;
       } else if (metric == "accuracy" && (spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro")) {
         // torchmetrics' top_k accuracy, or its macro or weighted average
@@ -912,6 +922,10 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
                metric == "symmetric_mean_absolute_percentage_error" || metric == "pearson_corrcoef" ||
                metric == "concordance_corrcoef" || metric == "spearman_corrcoef")
         value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(out, y)";
+      else if (metric == "kendall_rank_corrcoef") {
+        const std::string args = metric_arguments(spec, k);
+        value = "_kendall\", tmf.kendall_rank_corrcoef(" + value_inputs(spec, metric) + (args.empty() ? "" : ", " + args) + ")";
+      }
       else if (metric == "r2_score" || metric == "explained_variance") {
         const std::string args = metric_arguments(spec, k);
         value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(out, y" + (args.empty() ? "" : ", " + args) + ")";

@@ -257,7 +257,8 @@ JsonValue model_schema() {
       "mean_squared_log_error", "symmetric_mean_absolute_percentage_error",
       "precision", "recall", "f1_score", "fbeta_score", "specificity", "negative_predictive_value",
       "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa", "auroc", "average_precision",
-      "r2_score", "explained_variance", "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef"};
+      "r2_score", "explained_variance", "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
+      "kendall_rank_corrcoef"};
   JsonValue metric = type_of("string");
   metric.set("enum", strings(metric_names));
   JsonValue score = type_of("object");  // with torchmetrics' average or top_k, or as a Metric object
@@ -285,6 +286,15 @@ JsonValue model_schema() {
   JsonValue weights = type_of("string");  // cohen_kappa's (unweighted only)
   weights.set("enum", strings({"none"}));
   score_props.set("weights", weights);
+  JsonValue variant = type_of("string");  // kendall_rank_corrcoef's tau
+  variant.set("enum", strings({"a", "b", "c"}));
+  score_props.set("variant", variant);
+  JsonValue t_test = type_of("boolean");  // kendall_rank_corrcoef's (false only: a tuple is not logged)
+  t_test.set("const", JsonValue::make_bool(false));
+  score_props.set("t_test", t_test);
+  JsonValue alternative = type_of("string");
+  alternative.set("enum", strings({"two-sided", "less", "greater"}));
+  score_props.set("alternative", alternative);
   score.set("properties", score_props);
   score.set("required", strings({"name"}));
   score.set("additionalProperties", JsonValue::make_bool(false));

@@ -690,7 +690,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                               "fbeta_score", "specificity", "negative_predictive_value",
                                               "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
                                               "auroc", "average_precision", "r2_score", "explained_variance",
-                                              "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef"};
+                                              "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
+                                              "kendall_rank_corrcoef"};
       const JsonValue* entry = &metrics->items[i];
       if (const JsonValue* given = entry->kind == Kind::object ? entry->find("name") : entry) {
         if (given->kind != Kind::string || std::find(known.begin(), known.end(), given->str) == known.end())
@@ -701,7 +702,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                     "\"fbeta_score\", \"specificity\", \"negative_predictive_value\", " +
                                     "\"hamming_distance\", \"jaccard_index\", \"matthews_corrcoef\", \"cohen_kappa\", " +
                                     "\"auroc\", \"average_precision\", \"r2_score\", \"explained_variance\", " +
-                                    "\"pearson_corrcoef\", \"concordance_corrcoef\" or \"spearman_corrcoef\"" +
+                                    "\"pearson_corrcoef\", \"concordance_corrcoef\", \"spearman_corrcoef\" or " +
+                                    "\"kendall_rank_corrcoef\"" +
                                     (given->kind == Kind::string ? did_you_mean(given->str, known) : ""));
       }
       const std::string named = entry->kind == Kind::object && entry->find("name") ? entry->find("name")->str
@@ -717,6 +719,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       std::int64_t adjusted = 0;
       double beta = 1.0;
       bool root = false;
+      std::string variant = "b";
       if (entry->kind == Kind::object) {
         ltrt::ConfigObject o(*entry, path);
         const JsonValue& name = o.require("name");
@@ -765,6 +768,18 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           root = !o.boolean("squared", true);
         else if (o.get("squared"))
           o.fail("squared", "only mean_squared_error takes 'squared': remove it");
+        // kendall_rank_corrcoef's variant of tau; its t_test returns (tau, p_value), a tuple
+        // self.log cannot log, so only false; its alternative matters to the t-test alone.
+        if (named == "kendall_rank_corrcoef") {
+          variant = o.string("variant", "b", {"a", "b", "c"});
+          if (o.boolean("t_test", false))
+            o.fail("t_test", "true makes kendall_rank_corrcoef return (tau, p_value), and self.log logs one number: "
+                             "leave t_test out (false)");
+          o.string("alternative", "two-sided", {"two-sided", "less", "greater"});
+        } else {
+          for (const char* key : {"variant", "t_test", "alternative"})
+            if (o.get(key)) o.fail(key, std::string("only kendall_rank_corrcoef takes '") + key + "': remove it");
+        }
         module = o.boolean("module", false);
         top_k = o.integer("top_k", 1, 1);
         if (o.get("top_k") && !takes_top_k)
@@ -784,6 +799,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       spec.metric_adjusted.push_back(adjusted);
       spec.metric_beta.push_back(beta);
       spec.metric_root.push_back(root);
+      spec.metric_variant.push_back(variant);
       spec.metric_averages.push_back(average);
       spec.metric_modules.push_back(module);
       spec.metrics_pos.push_back(name.pos);

@@ -501,8 +501,8 @@ class CudaBackend : public Backend {
     stage_batch(n, nullptr);
     LTRT_CUDA_CHECK(cudaGraphLaunch(evaluation_graph(n), compute_));
     // auroc and average_precision objects rank the epoch's probabilities, r2_score objects add its
-    // float32 sums, pearson_corrcoef objects merge its moments, and spearman_corrcoef objects keep its
-    // values: on the host.
+    // float32 sums, pearson_corrcoef objects merge its moments, and spearman_corrcoef and
+    // kendall_rank_corrcoef objects keep its values: on the host.
     if (metrics_.any_scored() || metrics_.any_r2_object() || metrics_.any_moments_object() ||
         metrics_.any_values_object()) {
       copy_output_down(n);
@@ -801,7 +801,7 @@ class CudaBackend : public Backend {
   EpochScores scores_;  // auroc and average_precision objects' probabilities of the evaluation so far
   R2Sums r2_;           // r2_score objects' sums of the evaluation so far
   PearsonMoments moments_;  // pearson_corrcoef objects' moments of the evaluation so far
-  EpochValues values_;      // spearman_corrcoef objects' values of the evaluation so far
+  EpochValues values_;      // spearman_corrcoef and kendall_rank_corrcoef objects' values of the evaluation so far
   std::byte* device_staging_ = nullptr;
   void* workspace_ = nullptr;
   cudaStream_t compute_ = nullptr, copy_ = nullptr;

@@ -11,7 +11,7 @@
 // integer atomics (exact in any order) and score them in one block; AUROC counts each class's
 // ranked pairs so too, and average precision sums its precisions in a fixed order; r2 sums each
 // output column in a block's fixed tree; the correlations run the CPU's code in one thread (spearman's
-// ranks a thread a value first).
+// ranks and kendall's counts of pairs a thread a value first).
 #include <algorithm>
 #include <string>
 
@@ -507,6 +507,25 @@ __global__ void add_spearman_kernel(EvalSums* __restrict__ sums, int k, const fl
   sums->metric[k] += static_cast<double>(spearman_of_ranks(ranks, ranks + n, n)) * n;  // WeightedMean::add
 }
 
+// kendall_rank_corrcoef's counts of a batch's n outputs against its targets: a thread a value, its
+// share of the pairs (kendall.hpp's kendall_share) into shares[i].
+__global__ void __launch_bounds__(kThreads) kendall_shares_kernel(const float* __restrict__ out,
+                                                                  const float* __restrict__ target, std::int64_t n,
+                                                                  KendallCounts* __restrict__ shares) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    shares[i] = kendall_share(out, target, n, i);
+}
+
+// Adds the batch's kendall_rank_corrcoef to metric k's sum: the shares added in one thread (integers,
+// so the CPU's counts whatever the order), then the CPU's kendall_tau.
+__global__ void add_kendall_kernel(EvalSums* __restrict__ sums, int k, KendallVariant variant,
+                                   const KendallCounts* __restrict__ shares, int n) {
+  KendallCounts counts;
+  for (int i = 0; i < n; ++i) counts.add(shares[i]);
+  sums->metric[k] += static_cast<double>(kendall_tau(counts, variant)) * n;  // WeightedMean::add
+}
+
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
 // block_hits, an error's mean from those of block_errors over `count` predictions, or with `root`
 // its square root (a root mean squared error's Metric object sums the mean: MetricsShape::sums_squares).
@@ -636,6 +655,20 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     }
     if (ranks_values(kind)) {
       if (shape.values_object(k)) continue;  // an object's is the epoch's, on the host
+      if (kind == MetricKind::kendall_rank_corrcoef) {  // the shares in the GEMM workspace, as spearman's ranks
+        auto* shares = static_cast<KendallCounts*>(ctx.workspace);
+        if (sizeof(KendallCounts) * static_cast<std::size_t>(n) > ctx.workspace_bytes)
+          throw Error("kendall_rank_corrcoef over " + std::to_string(n) + " rows a batch needs " +
+                      std::to_string(sizeof(KendallCounts) * static_cast<std::size_t>(n)) +
+                      " bytes of the GPU's workspace, which has " + std::to_string(ctx.workspace_bytes) +
+                      ": use a smaller batch");
+        kendall_shares_kernel<<<counting_blocks(n, kThreads), kThreads, 0, ctx.stream>>>(
+            out, static_cast<const float*>(target), n, shares);
+        LTRT_CUDA_CHECK_LAUNCH("kendall_shares_kernel");
+        add_kendall_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, shape.variant[k], shares, n);
+        LTRT_CUDA_CHECK_LAUNCH("add_kendall_kernel");
+        continue;
+      }
       // the ranks in the GEMM workspace (nothing else runs on the stream between), as auroc's rows
       float* ranks = static_cast<float*>(ctx.workspace);
       if (2 * sizeof(float) * static_cast<std::size_t>(n) > ctx.workspace_bytes)

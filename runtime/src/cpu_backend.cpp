@@ -113,7 +113,7 @@ class CpuBackend : public Backend {
   EpochScores scores_;  // an auroc or average_precision Metric object's probabilities
   R2Sums r2_;           // an r2_score Metric object's sums
   PearsonMoments moments_;  // a pearson_corrcoef Metric object's moments
-  EpochValues values_;      // a spearman_corrcoef Metric object's values
+  EpochValues values_;      // spearman_corrcoef and kendall_rank_corrcoef Metric objects' values
   AveragingRule rule_;
   std::vector<std::byte> average_, scratch_;  // WeightAveraging's copy of the model, and room for a swap
 };

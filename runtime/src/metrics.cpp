@@ -306,6 +306,7 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::pearson_corrcoef: return "pearson";
     case MetricKind::concordance_corrcoef: return "ccc";
     case MetricKind::spearman_corrcoef: return "spearman";
+    case MetricKind::kendall_rank_corrcoef: return "kendall";
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";
@@ -339,6 +340,7 @@ MetricsShape metrics_shape(const ModelDef& model) {
     s.adjusted[k] = model.metric_adjusted ? model.metric_adjusted[k] : 0;
     s.beta[k] = model.metric_beta ? model.metric_beta[k] : 1.0;
     s.root[k] = model.metric_root ? model.metric_root[k] : false;
+    s.variant[k] = model.metric_variants ? model.metric_variants[k] : KendallVariant::b;
   }
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
@@ -402,7 +404,7 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       values[k] = kind == MetricKind::r2_score ? r2_score(sums, s.per_row, s.averages[k], "a batch", s.adjusted[k])
                                                : explained_variance_value(sums.sums.data(), s.per_row, n, s.averages[k]);
     } else if (ranks_values(kind)) {  // a Metric object's batch value too (its forward)
-      values[k] = spearman_value(out, static_cast<const float*>(target), n);
+      values[k] = ranked_values_value(kind, s.variant[k], out, static_cast<const float*>(target), n);
     } else if (correlates(kind)) {
       PearsonMoments moments;  // a Metric object's batch value too (its forward)
       pearson_update(moments, out, static_cast<const float*>(target), n);

@@ -241,7 +241,7 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
 // first (torchmetrics syncs its states, sync_dist or not), an auroc or average_precision
 // object's over `scores`, every rank's, an r2_score object's over `r2`, summed over the ranks, or
 // a pearson_corrcoef object's over `moments`, every rank's merged in rank order, or a
-// spearman_corrcoef object's over `values`, every rank's in rank order.
+// spearman_corrcoef or kendall_rank_corrcoef object's over `values`, every rank's in rank order.
 // Where this rank's `count` items go among every rank's, in rank order: the items before them, and
 // all of them.
 struct RankSlice {
@@ -367,8 +367,8 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
       const double value = shape.scored(k)      ? ranked_score(shape.kinds[k], shape.accuracy, shape.averages[k], scores)
                            : shape.moments_object(k) ? correlation_value(shape.kinds[k], moments, &near_zero)
                            : shape.values_object(k)
-                               ? spearman_value(values.preds.data(), values.targets.data(),
-                                                static_cast<std::int64_t>(values.preds.size()))
+                               ? ranked_values_value(shape.kinds[k], shape.variant[k], values.preds.data(),
+                                                     values.targets.data(), static_cast<std::int64_t>(values.preds.size()))
                            : shape.r2_object(k) && shape.kinds[k] == MetricKind::explained_variance
                                ? explained_variance_value(r2.sums.data(), shape.per_row, r2.rows, shape.averages[k])
                            : shape.r2_object(k) ? r2_score(r2, shape.per_row, shape.averages[k], "the " + prefix + " epoch", shape.adjusted[k])
@@ -731,7 +731,7 @@ class Fit {
   EpochScores train_epoch_scores_;  // ... and auroc's and average_precision's objects' probabilities
   R2Sums train_epoch_r2_;           // ... and r2_score objects' sums
   PearsonMoments train_epoch_moments_;  // ... and pearson_corrcoef objects' moments
-  EpochValues train_epoch_values_;      // ... and spearman_corrcoef objects' values
+  EpochValues train_epoch_values_;      // ... and spearman_corrcoef and kendall_rank_corrcoef objects' values
   bool has_loss_ = false;
   // The last training step's loss and accuracy are read from the backend when something needs
   // them (fetch_step_metrics): a GPU step is still running when train() returns.

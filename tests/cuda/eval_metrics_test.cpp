@@ -367,18 +367,25 @@ TEST(CudaEvalMetrics, CorrelationsEqualTheCpus) {
   }
 }
 
+// n correlated outputs and targets on coarse grids (halves and quarters), so that many tie.
+void grid_values(std::mt19937& rng, int n, std::vector<float>& out, std::vector<float>& target) {
+  std::normal_distribution<float> normal;
+  out.resize(n);
+  target.resize(n);
+  for (int r = 0; r < n; ++r) {
+    target[r] = std::round(2.0f * normal(rng)) / 2.0f;
+    out[r] = std::round(4.0f * (0.5f * target[r] + normal(rng))) / 4.0f;
+  }
+}
+
 TEST(CudaEvalMetrics, SpearmanRanksTiesAndNaNsAsTheCpu) {
   // spearman_corrcoef of a batch: the device counts each value's rank (a thread a value), the CPU
   // sorts; with ties (values on a grid), a NaN, and more values than a block's threads, the two
   // agree bit for bit. The CPU's value against Pearson's of the ranks in float64.
   std::mt19937 rng(47);
-  std::normal_distribution<float> normal;
   for (const int n : {1, 9, 700}) {
-    std::vector<float> out(n), target(n);
-    for (int r = 0; r < n; ++r) {
-      target[r] = std::round(2.0f * normal(rng)) / 2.0f;
-      out[r] = std::round(4.0f * (0.5f * target[r] + normal(rng))) / 4.0f;
-    }
+    std::vector<float> out, target;
+    grid_values(rng, n, out, target);
     if (n > 2) out[n / 2] = NAN;
     const ltrt::MetricsShape shape{1, {ltrt::MetricKind::spearman_corrcoef}, {ltrt::MetricAverage::micro},
                                    ltrt::AccuracyShape{false, 1, 1, kIgnore}, 1};
@@ -394,6 +401,51 @@ TEST(CudaEvalMetrics, SpearmanRanksTiesAndNaNsAsTheCpu) {
     EXPECT_NEAR(cpu[0], n == 1 ? 0.0 : sxy / std::sqrt(sxx * syy), 1e-5) << n;  // one row: 0 / (0 + eps)
     const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, "shuffle:3");
     EXPECT_EQ(sums.metric[0], static_cast<double>(static_cast<float>(cpu[0])) * n) << n;
+  }
+}
+
+TEST(CudaEvalMetrics, KendallCountsPairsAsTheCpu) {
+  // kendall_rank_corrcoef of a batch: the device adds each value's share of the pairs (a thread a
+  // value), the CPU counts them by sorting; with ties (values on a grid), NaNs, -0.0 beside 0.0
+  // and more values than a block's threads, the two agree bit for bit in every variant. The CPU's
+  // value against tau's definitions over every pair, in float64.
+  std::mt19937 rng(53);
+  for (const int n : {1, 9, 700}) {
+    std::vector<float> out, target;
+    grid_values(rng, n, out, target);
+    for (int r = 1; r < n; r += 2)
+      if (out[r] == 0.0f) out[r] = -0.0f;
+    if (n > 2) out[n / 2] = target[n / 3] = out[n - 1] = NAN;
+    long long concordant = 0, discordant = 0, ties_x = 0, ties_y = 0;
+    for (int i = 0; i < n; ++i)
+      for (int j = i + 1; j < n; ++j) {
+        const double dx = static_cast<double>(out[i]) - out[j], dy = static_cast<double>(target[i]) - target[j];
+        concordant += dx * dy > 0;
+        discordant += dx * dy < 0;
+        ties_x += out[i] == out[j];
+        ties_y += target[i] == target[j];
+      }
+    const double pairs = n * (n - 1) / 2.0;
+    for (const ltrt::KendallVariant variant : {ltrt::KendallVariant::a, ltrt::KendallVariant::b, ltrt::KendallVariant::c}) {
+      ltrt::MetricsShape shape{1, {ltrt::MetricKind::kendall_rank_corrcoef}, {ltrt::MetricAverage::micro},
+                               ltrt::AccuracyShape{false, 1, 1, kIgnore}, 1};
+      shape.variant[0] = variant;
+      double cpu[ltrt::kMaxMetrics];
+      ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+      if (n == 1) {
+        EXPECT_TRUE(std::isnan(cpu[0]));  // no pair: 0 / 0
+      } else if (variant == ltrt::KendallVariant::a) {
+        EXPECT_NEAR(cpu[0], static_cast<double>(concordant - discordant) / static_cast<double>(concordant + discordant), 1e-6);
+      } else if (variant == ltrt::KendallVariant::b) {
+        EXPECT_NEAR(cpu[0], (concordant - discordant) / std::sqrt((pairs - ties_x) * (pairs - ties_y)), 1e-6);
+      }
+      const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, "shuffle:5");
+      if (n == 1) {
+        EXPECT_TRUE(std::isnan(sums.metric[0]));
+      } else {
+        EXPECT_EQ(sums.metric[0], static_cast<double>(static_cast<float>(cpu[0])) * n) << n;
+      }
+    }
   }
 }
 

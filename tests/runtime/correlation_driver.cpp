@@ -1,10 +1,13 @@
 // ltrt's side of correlation_oracle.py: reads {"cases": [{"kind": "pearson_corrcoef",
-// "concordance_corrcoef" or "spearman_corrcoef", "functional": true or false, "ranks": [[{"x": [...], "y": [...]}, ...],
-// ...]}, ...]} (the values as float32 bits) from stdin and prints, per case, the float32 bits of the value ("nan" for a NaN). A
-// functional case is one rank's one batch, as count_metrics scores it (spearman's ranks by the CPU's
-// sort are checked against the GPU's counting too); a Metric object's updates its moments with each
-// rank's batches in order, merges the ranks' in rank order and computes (spearman: ranks every
-// rank's values, in rank order).
+// "concordance_corrcoef", "spearman_corrcoef" or "kendall_rank_corrcoef" (with "variant": "a", "b" or
+// "c"), "functional": true or false, "ranks": [[{"x": [...], "y": [...]}, ...], ...]}, ...]} (the
+// values as float32 bits) from stdin and prints, per case, the float32 bits of the value ("nan" for
+// a NaN). A functional case is one rank's one batch, as count_metrics scores it (spearman's ranks by
+// the CPU's sort are checked against the GPU's counting too, and kendall's counts so); a Metric
+// object's updates its moments with each rank's batches in order, merges the ranks' in rank order
+// and computes (spearman and kendall: over every rank's values, in rank order). A case of kind
+// "kendall_tau" gives the counts themselves ({"variant", "n", "concordant", "discordant", "ties_x",
+// "ties_y"}): kendall_tau's arithmetic on counts too large to reach with values.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -50,9 +53,25 @@ int main() {
     Value results = Value::make_array();
     for (const Value& c : in.find("cases")->items) {
       const std::string& name = c.find("kind")->str;
-      const MetricKind kind = name == "concordance_corrcoef" ? MetricKind::concordance_corrcoef
-                              : name == "spearman_corrcoef"  ? MetricKind::spearman_corrcoef
-                                                             : MetricKind::pearson_corrcoef;
+      const Value* variant_name = c.find("variant");
+      const ltrt::KendallVariant variant = !variant_name             ? ltrt::KendallVariant::b
+                                           : variant_name->str == "a" ? ltrt::KendallVariant::a
+                                           : variant_name->str == "c" ? ltrt::KendallVariant::c
+                                                                      : ltrt::KendallVariant::b;
+      if (name == "kendall_tau") {
+        ltrt::KendallCounts counts;
+        counts.n = c.find("n")->integer;
+        counts.concordant = c.find("concordant")->integer;
+        counts.discordant = c.find("discordant")->integer;
+        counts.ties_x = c.find("ties_x")->integer;
+        counts.ties_y = c.find("ties_y")->integer;
+        results.push(bits(ltrt::kendall_tau(counts, variant)));
+        continue;
+      }
+      const MetricKind kind = name == "concordance_corrcoef"    ? MetricKind::concordance_corrcoef
+                              : name == "spearman_corrcoef"     ? MetricKind::spearman_corrcoef
+                              : name == "kendall_rank_corrcoef" ? MetricKind::kendall_rank_corrcoef
+                                                                : MetricKind::pearson_corrcoef;
       const Value& ranks = *c.find("ranks");
       if (c.find("functional")->b) {
         const Value& batch = ranks.items.at(0).items.at(0);
@@ -60,6 +79,7 @@ int main() {
         ltrt::MetricsShape shape{};
         shape.count = 1;
         shape.kinds[0] = kind;
+        shape.variant[0] = variant;
         shape.per_row = 1;
         double value;
         const auto n = static_cast<std::int64_t>(x.size());
@@ -73,18 +93,31 @@ int main() {
               throw std::runtime_error("rank_of and rank_values disagree at " + std::to_string(i));
           }
         }
+        if (kind == MetricKind::kendall_rank_corrcoef) {  // the GPU's shares of the pairs add up to the sort's counts
+          ltrt::KendallCounts counted;
+          for (std::int64_t i = 0; i < n; ++i) counted.add(ltrt::kendall_share(x.data(), y.data(), n, i));
+          const ltrt::KendallCounts sorted = ltrt::kendall_counts(x.data(), y.data(), n);
+          const std::int64_t a[] = {counted.n, counted.concordant, counted.discordant, counted.ties_x,
+                                    counted.ties_y, counted.unique_x, counted.unique_y};
+          const std::int64_t b[] = {sorted.n, sorted.concordant, sorted.discordant, sorted.ties_x,
+                                    sorted.ties_y, sorted.unique_x, sorted.unique_y};
+          for (int f = 0; f < 7; ++f)
+            if (a[f] != b[f])
+              throw std::runtime_error("kendall_share and kendall_counts disagree on count " + std::to_string(f) +
+                                       ": " + std::to_string(a[f]) + " against " + std::to_string(b[f]));
+        }
         results.push(bits(static_cast<float>(value)));
         continue;
       }
-      if (kind == MetricKind::spearman_corrcoef) {
+      if (ltrt::ranks_values(kind)) {
         ltrt::EpochValues all;
         for (const Value& rank : ranks.items)
           for (const Value& batch : rank.items) {
             const std::vector<float> x = floats(*batch.find("x")), y = floats(*batch.find("y"));
             all.add(x.data(), y.data(), static_cast<std::int64_t>(x.size()));
           }
-        results.push(bits(ltrt::spearman_value(all.preds.data(), all.targets.data(),
-                                               static_cast<std::int64_t>(all.preds.size()))));
+        results.push(bits(ltrt::ranked_values_value(kind, variant, all.preds.data(), all.targets.data(),
+                                                    static_cast<std::int64_t>(all.preds.size()))));
         continue;
       }
       ltrt::PearsonMoments merged;

@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""pearson_corrcoef, concordance_corrcoef and spearman_corrcoef (ltrt/correlation.hpp) against
-torchmetrics, bit for bit: a batch's value as count_metrics scores it against the functional
-metrics, on predictions of shape (N,) and (N, 1); and a Metric object's value after updates with
+"""pearson_corrcoef, concordance_corrcoef and spearman_corrcoef (ltrt/correlation.hpp), and
+kendall_rank_corrcoef's three variants (ltrt/kendall.hpp), against torchmetrics, bit for bit: a
+batch's value as count_metrics scores it against the functional metrics, on predictions of shape
+(N,) and (N, 1) (Kendall's (N,) only: torchmetrics' fails on (N, 1)); and a Metric object's value after updates with
 several batches (one of a single row among them), on one rank or over two or three (a synced
 compute(): the ranks' states stacked, or for spearman concatenated, as torchmetrics' all_gather
 leaves them). Spearman's batches add ties (values rounded to a grid) and a NaN, which torch ranks
 after every number. Not compared: several NaNs, which torch's argsort (not stable) ranks among
-themselves in an order of its own, where ltrt takes their index order. The batches reach the corners: one row,
+themselves in an order of its own, where ltrt takes their index order (Kendall's counts do not depend
+on the order, so its batches also hold several NaNs, and -0.0 beside 0.0). Kendall's counts by
+sorting are checked against the GPU's by comparing every pair, and its arithmetic on counts beyond
+what values reach here (float32's rounding of them, tau b's int64 product wrapping) against
+torchmetrics' _calculate_tau. The batches reach the corners: one row,
 constant predictions, equal and opposite values, a large offset over a small spread, variances
 near the bound below which torchmetrics gives NaN, NaN and infinite values, and sums long enough
 for torch.sum's vectorised order.
@@ -27,9 +32,11 @@ import torch
 import torchmetrics
 import torchmetrics.functional as tmf
 
-KINDS = ["pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef"]
+# (kind, Kendall's variant)
+KINDS = [("pearson_corrcoef", None), ("concordance_corrcoef", None), ("spearman_corrcoef", None),
+         ("kendall_rank_corrcoef", "a"), ("kendall_rank_corrcoef", "b"), ("kendall_rank_corrcoef", "c")]
 CLASSES = {"pearson_corrcoef": torchmetrics.PearsonCorrCoef, "concordance_corrcoef": torchmetrics.ConcordanceCorrCoef,
-           "spearman_corrcoef": torchmetrics.SpearmanCorrCoef}
+           "spearman_corrcoef": torchmetrics.SpearmanCorrCoef, "kendall_rank_corrcoef": torchmetrics.KendallRankCorrCoef}
 STATES = ["mean_x", "mean_y", "max_abs_dev_x", "max_abs_dev_y", "var_x", "var_y", "corr_xy", "n_total"]
 
 
@@ -78,6 +85,16 @@ def batch(rng, n, style):
         y = np.round(noise)
         x[n // 3] = np.nan
         y[n // 2] = np.nan
+    elif style == "nans":  # several NaNs among ties, in each (Kendall's only)
+        x = np.round(x)
+        y = np.round(0.5 * x + noise)
+        x[::4] = np.nan
+        y[1::5] = np.nan
+    elif style == "signed_zero":  # -0.0 beside 0.0, which tie (Kendall's only)
+        x = np.round(x).astype(np.float32) * np.float32(0.0) * np.sign(noise).astype(np.float32)
+        x[::3] = np.round(noise[::3])
+        y = np.round(noise).astype(np.float32) * np.float32(-0.0)
+        y[::2] = np.round(x[::2] + 1)
     else:
         raise ValueError(style)
     return x, y
@@ -87,18 +104,38 @@ STYLES = ["correlated", "independent", "equal", "opposite", "offset", "constant"
           "tie_nan"]
 
 
-def functional_value(kind, x, y, column):
+KENDALL_STYLES = ["nans", "signed_zero"]
+
+
+def functional_value(kind, variant, x, y, column):
     xt, yt = torch.tensor(x), torch.tensor(y)
     if column:
         xt, yt = xt.reshape(-1, 1), yt.reshape(-1, 1)
+    if variant:
+        return getattr(tmf, kind)(xt, yt, variant=variant)
     return getattr(tmf, kind)(xt, yt)
 
 
+def make(kind, variant):
+    return CLASSES[kind](variant=variant) if variant else CLASSES[kind]()
+
+
+def tau_of_counts(variant, n, concordant, discordant, ties_x, ties_y):
+    """torchmetrics' _calculate_tau of the counts, as _kendall_corrcoef_compute leaves them."""
+    from torchmetrics.functional.regression.kendall import _calculate_tau, _MetricVariant
+    t = lambda v: torch.tensor([v], dtype=torch.int64)
+    c, d = t(concordant), t(discordant)
+    tau = _calculate_tau(None, None, c, d, c - d, torch.tensor(n), t(ties_x), t(ties_y), _MetricVariant.from_str(variant))
+    return tau.squeeze().clamp(-1, 1)
+
+
 class RoundedSqrt:
-    """Tensor.sqrt correctly rounded (float64's root of a float32, rounded once) while inside."""
+    """Tensor.sqrt correctly rounded (float64's root of a float32, rounded once) while inside. An
+    integer tensor is first made float32, as torch's sqrt makes it (Kendall's tau b takes the root
+    of an int64 product)."""
     def __enter__(self):
         self.saved = torch.Tensor.sqrt, torch.sqrt
-        rounded = lambda t: torch.from_numpy(np.asarray(np.sqrt(t.detach().double().numpy()), dtype=np.float32))
+        rounded = lambda t: torch.from_numpy(np.asarray(np.sqrt(t.detach().float().double().numpy()), dtype=np.float32))
         torch.Tensor.sqrt = torch.sqrt = rounded
     def __exit__(self, *exc):
         torch.Tensor.sqrt, torch.sqrt = self.saved
@@ -113,17 +150,17 @@ def steps_apart(a, b):
     return abs(ordered(a) - ordered(b))
 
 
-def object_value(kind, ranks):
+def object_value(kind, variant, ranks):
     metrics = []
     for batches in ranks:
-        m = CLASSES[kind]()
+        m = make(kind, variant)
         for x, y in batches:
             m.update(torch.tensor(x), torch.tensor(y))
         metrics.append(m)
     if len(metrics) == 1:
         return metrics[0].compute()
-    if kind == "spearman_corrcoef":  # list states: every rank's values, in rank order
-        synced = CLASSES[kind]()
+    if kind in ("spearman_corrcoef", "kendall_rank_corrcoef"):  # list states: every rank's values, in rank order
+        synced = make(kind, variant)
         synced.preds = [p for m in metrics for p in m.preds]
         synced.target = [t for m in metrics for t in m.target]
         synced._update_count = 1
@@ -143,18 +180,26 @@ def main():
     rng = np.random.default_rng(11)
     cases, wanted, torch_own = [], [], []
     sizes = [1, 2, 3, 5, 7, 8, 9, 16, 17, 31, 64, 65, 100, 257, 1000]
-    for n in sizes:
-        for style in STYLES:
+    def case(kind, variant, functional, ranks):
+        c = {"kind": kind, "functional": functional, "ranks": ranks}
+        if variant:
+            c["variant"] = variant
+        cases.append(c)
+    for n in sizes + [4999]:
+        for style in STYLES + KENDALL_STYLES:
             if style in ("nan", "inf", "near_bound") and n < 3:
                 continue
+            if n == 4999 and style not in ("correlated", "ties", "nans"):  # n^2 past float32's integers
+                continue
             x, y = batch(rng, n, style)
-            for kind in KINDS:
-                for column in (False, True):
-                    cases.append({"kind": kind, "functional": True,
-                                  "ranks": [[{"x": as_bits(x), "y": as_bits(y)}]]})
-                    torch_own.append(bits(functional_value(kind, x, y, column)))
+            for kind, variant in KINDS:
+                if (style in KENDALL_STYLES or n == 4999) and not variant:
+                    continue
+                for column in (False, True) if not variant else (False,):
+                    case(kind, variant, True, [[{"x": as_bits(x), "y": as_bits(y)}]])
+                    torch_own.append(bits(functional_value(kind, variant, x, y, column)))
                     with RoundedSqrt():
-                        wanted.append(bits(functional_value(kind, x, y, column)))
+                        wanted.append(bits(functional_value(kind, variant, x, y, column)))
     for trial in range(150):
         world = [1, 1, 2, 3][trial % 4]
         style = (STYLES[trial % 5] if trial % 7 else "offset") if trial % 6 else STYLES[9 + trial % 2]
@@ -162,12 +207,26 @@ def main():
         for r in range(world):
             count = 0 if (world > 1 and trial % 11 == 0 and r == world - 1) else int(rng.integers(1, 6))
             ranks.append([batch(rng, int(rng.choice([1, 2, 7, 10, 23, 64])), style) for _ in range(count)])
-        for kind in KINDS:
-            cases.append({"kind": kind, "functional": False,
-                          "ranks": [[{"x": as_bits(x), "y": as_bits(y)} for x, y in b] for b in ranks]})
-            torch_own.append(bits(object_value(kind, ranks)))
+        for kind, variant in KINDS:
+            case(kind, variant, False, [[{"x": as_bits(x), "y": as_bits(y)} for x, y in b] for b in ranks])
+            torch_own.append(bits(object_value(kind, variant, ranks)))
             with RoundedSqrt():
-                wanted.append(bits(object_value(kind, ranks)))
+                wanted.append(bits(object_value(kind, variant, ranks)))
+    # Kendall's arithmetic on counts of up to 400000 values: float32 rounds the counts and n^2, and
+    # tau b's product of two int64 totals wraps past 2^63 (torch's does, from about 78000 values).
+    for trial in range(200):
+        n = int(rng.choice([2, 3, 4097, 70000, 78000, 80000, 100000, 400000]))
+        total = n * (n - 1) // 2
+        ties_x, ties_y = (int(rng.integers(0, total + 1)) if rng.random() < 0.7 else 0 for _ in range(2))
+        tied = min(total, ties_x + ties_y)
+        concordant = int(rng.integers(0, total - tied + 1))
+        discordant = int(rng.integers(0, total - tied - concordant + 1))
+        for variant in ("a", "b"):
+            counts = {"n": n, "concordant": concordant, "discordant": discordant, "ties_x": ties_x, "ties_y": ties_y}
+            cases.append({"kind": "kendall_tau", "variant": variant, "functional": True, **counts})
+            torch_own.append(bits(tau_of_counts(variant, **counts)))
+            with RoundedSqrt():
+                wanted.append(bits(tau_of_counts(variant, **counts)))
     proc = subprocess.run([args.driver], input=json.dumps({"cases": cases}), capture_output=True, text=True,
                           timeout=300)
     if proc.returncode != 0:
@@ -181,10 +240,11 @@ def main():
         if want != mine or steps_apart(own, mine) > 2:
             bad += 1
             if bad <= 20:
-                sizes = [[len(b["x"]) for b in r] for r in case["ranks"]]
+                sizes = ([[len(b["x"]) for b in r] for r in case["ranks"]] if "ranks" in case else
+                         {k: case[k] for k in ("n", "concordant", "discordant", "ties_x", "ties_y")})
                 ltrt = mine if mine == "nan" else np.array([mine], dtype=np.uint32).view(np.float32)[0]
                 theirs = want if want == "nan" else np.array([want], dtype=np.uint32).view(np.float32)[0]
-                print(f"{case['kind']} functional={case['functional']} batches {sizes}: ltrt {ltrt}, "
+                print(f"{case['kind']} {case.get('variant', '')} functional={case['functional']} batches {sizes}: ltrt {ltrt}, "
                       f"torchmetrics {theirs}")
     print(f"{len(cases) - bad} of {len(cases)} values equal torchmetrics' bit for bit (with a correctly rounded sqrt); "
           f"with torch's own sqrt {apart} differ, by at most two steps")

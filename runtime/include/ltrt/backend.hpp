@@ -93,8 +93,8 @@ class Backend {
   // The moments of the evaluate() calls since the last take, for pearson_corrcoef and
   // concordance_corrcoef Metric objects (PearsonMoments); empty without one. They start again empty.
   virtual PearsonMoments take_eval_moments() = 0;
-  // The outputs and targets of the evaluate() calls since the last take, for spearman_corrcoef
-  // Metric objects (EpochValues); empty without one. They start again empty.
+  // The outputs and targets of the evaluate() calls since the last take, for spearman_corrcoef and
+  // kendall_rank_corrcoef Metric objects (EpochValues); empty without one. They start again empty.
   virtual EpochValues take_eval_values() = 0;
   // Eval-mode forward into the host arena's output buffer.
   virtual void predict(int n) = 0;

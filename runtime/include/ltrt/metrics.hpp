@@ -13,6 +13,7 @@
 #include "ltrt/cascade_sum.hpp"
 #include "ltrt/correlation.hpp"
 #include "ltrt/host_device.hpp"
+#include "ltrt/kendall.hpp"
 #include "ltrt/model.hpp"
 
 namespace ltrt {
@@ -524,14 +525,23 @@ LTRT_HOST_DEVICE inline float correlation_value(MetricKind kind, const PearsonMo
   return kind == MetricKind::concordance_corrcoef ? concordance_value(moments, near_zero)
                                                   : pearson_value(moments, near_zero);
 }
-// The metric that ranks an output's values (EpochValues for its Metric object): spearman_corrcoef.
-LTRT_HOST_DEVICE inline bool ranks_values(MetricKind kind) { return kind == MetricKind::spearman_corrcoef; }
+// The metrics that rank an output's values (EpochValues for their Metric objects): spearman_corrcoef
+// and kendall_rank_corrcoef.
+LTRT_HOST_DEVICE inline bool ranks_values(MetricKind kind) {
+  return kind == MetricKind::spearman_corrcoef || kind == MetricKind::kendall_rank_corrcoef;
+}
+// Such a metric's value of n predictions x against targets y (a batch's, or an object's epoch's).
+inline float ranked_values_value(MetricKind kind, KendallVariant variant, const float* x, const float* y,
+                                 std::int64_t n) {
+  return kind == MetricKind::kendall_rank_corrcoef ? kendall_value(x, y, n, variant) : spearman_value(x, y, n);
+}
 // torchmetrics' warning where a correlation's variance is near zero (its value is then NaN), on
 // stderr once (Python shows a warning once).
 void warn_correlation_near_zero();
 
 // "acc", "mae", "mse", "mape", "msle", "smape", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
-// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc", "spearman": a metric is logged as <stage>_<name>
+// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc", "spearman", "kendall": a metric is logged
+// as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5).
@@ -549,6 +559,7 @@ struct MetricsShape {
   std::int64_t adjusted[kMaxMetrics];  // r2_score's adjusted (ModelDef::metric_adjusted), else 0
   double beta[kMaxMetrics];            // fbeta_score's beta (ModelDef::metric_beta), else 1
   bool root[kMaxMetrics];              // mean_squared_error's squared=False (ModelDef::metric_root)
+  KendallVariant variant[kMaxMetrics];  // kendall_rank_corrcoef's tau (ModelDef::metric_variants), else b
   // A root mean squared error's Metric object is the root of the epoch's mean: its evaluation sums
   // (EvalSums, rows times a batch's value) keep each batch's mean squared error, the root's square.
   bool sums_squares(int k) const { return root[k] && modules[k]; }
@@ -575,7 +586,7 @@ struct MetricsShape {
       if (moments_object(k)) return true;
     return false;
   }
-  // a spearman_corrcoef Metric object: the epoch's values are kept (EpochValues)
+  // a spearman_corrcoef or kendall_rank_corrcoef Metric object: the epoch's values are kept (EpochValues)
   bool values_object(int k) const { return modules[k] && ranks_values(kinds[k]); }
   bool any_values_object() const {
     for (int k = 0; k < count; ++k)

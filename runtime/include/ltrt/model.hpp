@@ -207,7 +207,7 @@ enum class MetricKind : std::uint8_t {
   mean_absolute_percentage_error, r2_score, specificity, fbeta_score, jaccard_index, matthews_corrcoef,
   hamming_distance, negative_predictive_value, cohen_kappa, mean_squared_log_error,
   symmetric_mean_absolute_percentage_error, explained_variance, pearson_corrcoef, concordance_corrcoef,
-  spearman_corrcoef
+  spearman_corrcoef, kendall_rank_corrcoef
 };
 constexpr int kMaxMetrics = 8;
 // How precision, recall, f1_score, specificity, fbeta_score, jaccard_index, auroc and average_precision
@@ -215,6 +215,10 @@ constexpr int kMaxMetrics = 8;
 // `average`; how r2_score combines its output columns, as its `multioutput` (their mean, or weighted
 // by each column's total sum of squares).
 enum class MetricAverage : std::uint8_t { micro, macro, weighted, uniform_average, variance_weighted };
+// kendall_rank_corrcoef's variant of tau, as torchmetrics' `variant`: a ignores ties, b (its
+// default, so 0: a zeroed MetricsShape means it) corrects for them, c (Stuart's) scales by the
+// fewer distinct values.
+enum class KendallVariant : std::uint8_t { b, a, c };
 
 struct ModelDef {
   const char* name;         // spec name, also the binary's name
@@ -266,8 +270,8 @@ struct ModelDef {
   const MetricAverage* metric_averages = nullptr;
   // Each metric's "module": torchmetrics' Metric object, whose epoch value comes from the whole
   // epoch (accuracy's, precision's, recall's, f1_score's stat scores, EpochCounts; an error's sum;
-  // r2_score's sums, R2Sums; pearson_corrcoef's moments, PearsonMoments; spearman_corrcoef's
-  // values, EpochValues),
+  // r2_score's sums, R2Sums; pearson_corrcoef's moments, PearsonMoments; spearman_corrcoef's and
+  // kendall_rank_corrcoef's values, EpochValues),
   // every DDP rank's; null: none is.
   const bool* metric_modules = nullptr;
   // Each metric's top_k (accuracy, precision, recall, f1_score: a prediction is right when the target
@@ -279,6 +283,8 @@ struct ModelDef {
   const double* metric_beta = nullptr;
   // Each metric's root: mean_squared_error's squared=False, the root mean squared error; null: none.
   const bool* metric_root = nullptr;
+  // Each metric's variant (kendall_rank_corrcoef's tau); null: b for all.
+  const KendallVariant* metric_variants = nullptr;
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
   bool sync_dist = false;

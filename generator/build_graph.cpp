@@ -309,19 +309,21 @@ Graph build_graph(const Spec& spec) {
                "ltgen does not follow; use variant \"a\" or \"b\", or \"32-true\"");
       continue;
     }
-    if (metric != "r2_score") continue;
-    // torchmetrics' r2_score takes (N,) or (N, outputs), and sums each output column.
+    if (metric != "r2_score" && metric != "relative_squared_error") continue;
+    // torchmetrics' r2_score takes (N,) or (N, outputs), and sums each output column;
+    // relative_squared_error reads its sums.
     if (spec.target.shape.size() > 1)
-      refuse("r2_score takes one number or one row of outputs per sample (torchmetrics refuses predictions of more "
+      refuse(metric + " takes one number or one row of outputs per sample (torchmetrics refuses predictions of more "
              "than 2 dimensions), but the output is " + shape_str(pred.shape) +
              ": give model.target one dimension (its elements in a row) and end the model with a Flatten, or use "
              "mean_squared_error");
+    if (!spec.target.shape.empty() && spec.target.shape[0] > ltrt::kMaxR2Columns)
+      refuse(metric + " over " + std::to_string(spec.target.shape[0]) + " output columns is not supported yet (the "
+             "GPU sums at most " + std::to_string(ltrt::kMaxR2Columns) + ")");
+    if (metric != "r2_score") continue;
     if (spec.batch_size < 2)
       refuse("r2_score of a batch of one row: torchmetrics needs at least two samples to calculate r2 score "
              "(its Metric object's forward too): set data.batch_size to 2 or more");
-    if (!spec.target.shape.empty() && spec.target.shape[0] > ltrt::kMaxR2Columns)
-      refuse("r2_score over " + std::to_string(spec.target.shape[0]) + " output columns is not supported yet (the "
-             "GPU sums at most " + std::to_string(ltrt::kMaxR2Columns) + ")");
   }
   {  // The GPU's counters hold the stat scores of every top_k those metrics use (a set per top_k).
     std::vector<std::int64_t> top_ks;

@@ -349,6 +349,7 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "concordance_corrcoef" ? "ccc"
           : metric == "spearman_corrcoef"   ? "spearman"
           : metric == "kendall_rank_corrcoef" ? "kendall"
+          : metric == "relative_squared_error" ? "rse"
           : metric == "fbeta_score"         ? "fbeta"
           : metric == "jaccard_index"       ? "jaccard"
           : metric == "matthews_corrcoef"   ? "mcc"
@@ -407,9 +408,11 @@ std::string metric_arguments(const Spec& spec, size_t k) {
   }
   return args + ", ignore_index=" + loss_ignore_index(spec);
 }
-// Metric k's name in the logs: its suffix and top_k, or "rmse" for mean_squared_error's squared=False.
+// Metric k's name in the logs: its suffix and top_k, or with squared=False "rmse" (mean_squared_error)
+// or "rrse" (relative_squared_error).
 std::string log_name(const Spec& spec, size_t k) {
-  return spec.metric_root[k] ? "rmse" : metric_suffix(spec.metrics[k], spec.metric_top_k[k]);
+  if (spec.metric_root[k]) return spec.metrics[k] == "relative_squared_error" ? "rrse" : "rmse";
+  return metric_suffix(spec.metrics[k], spec.metric_top_k[k]);
 }
 std::string metric_object(const std::string& stage, const Spec& spec, size_t k) {
   return stage + "_" + log_name(spec, k) + "_metric";
@@ -431,6 +434,7 @@ std::string metric_class(const std::string& metric) {
          : metric == "concordance_corrcoef" ? "ConcordanceCorrCoef"
          : metric == "spearman_corrcoef"   ? "SpearmanCorrCoef"
          : metric == "kendall_rank_corrcoef" ? "KendallRankCorrCoef"
+         : metric == "relative_squared_error" ? "RelativeSquaredError"
          : metric == "fbeta_score"         ? "FBetaScore"
          : metric == "specificity"         ? "Specificity"
          : metric == "jaccard_index"       ? "JaccardIndex"
@@ -778,9 +782,13 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("self.loss = " + module(spec.loss, g, "loss"));
   for (size_t k = 0; k < spec.metrics.size(); ++k) {
     if (!spec.metric_modules[k]) continue;  // model.metrics' Metric objects, one per stage
+    std::string args = metric_arguments(spec, k);
+    // RelativeSquaredError's states have num_outputs columns, which its update adds to in place
+    if (spec.metrics[k] == "relative_squared_error" && !spec.target.shape.empty() && spec.target.shape[0] > 1)
+      args = "num_outputs=" + std::to_string(spec.target.shape[0]) + (args.empty() ? "" : ", " + args);
     for (const char* stage : {"train", "val", "test"})
-      w.line("self." + metric_object(stage, spec, k) + " = torchmetrics." +
-             metric_class(spec.metrics[k]) + "(" + metric_arguments(spec, k) + ")");
+      w.line("self." + metric_object(stage, spec, k) + " = torchmetrics." + metric_class(spec.metrics[k]) + "(" +
+             args + ")");
   }
   if (!spec.freeze.empty()) {
     std::string list;
@@ -926,9 +934,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         const std::string args = metric_arguments(spec, k);
         value = "_kendall\", tmf.kendall_rank_corrcoef(" + value_inputs(spec, metric) + (args.empty() ? "" : ", " + args) + ")";
       }
-      else if (metric == "r2_score" || metric == "explained_variance") {
+      else if (metric == "r2_score" || metric == "explained_variance" || metric == "relative_squared_error") {
         const std::string args = metric_arguments(spec, k);
-        value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(out, y" + (args.empty() ? "" : ", " + args) + ")";
+        value = "_" + log_name(spec, k) + "\", tmf." + metric + "(out, y" + (args.empty() ? "" : ", " + args) + ")";
       }
       else  // the stat-score metrics, auroc, average_precision: torchmetrics' own
         value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf." + metric + "(" + metric_inputs(spec) +

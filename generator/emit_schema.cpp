@@ -258,7 +258,7 @@ JsonValue model_schema() {
       "precision", "recall", "f1_score", "fbeta_score", "specificity", "negative_predictive_value",
       "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa", "auroc", "average_precision",
       "r2_score", "explained_variance", "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
-      "kendall_rank_corrcoef"};
+      "kendall_rank_corrcoef", "relative_squared_error"};
   JsonValue metric = type_of("string");
   metric.set("enum", strings(metric_names));
   JsonValue score = type_of("object");  // with torchmetrics' average or top_k, or as a Metric object
@@ -282,7 +282,7 @@ JsonValue model_schema() {
   JsonValue beta = type_of("number");  // fbeta_score's
   beta.set("exclusiveMinimum", JsonValue::make_integer(0));
   score_props.set("beta", beta);
-  score_props.set("squared", type_of("boolean"));  // mean_squared_error's
+  score_props.set("squared", type_of("boolean"));  // mean_squared_error's and relative_squared_error's
   JsonValue weights = type_of("string");  // cohen_kappa's (unweighted only)
   weights.set("enum", strings({"none"}));
   score_props.set("weights", weights);

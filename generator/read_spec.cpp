@@ -691,7 +691,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                               "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
                                               "auroc", "average_precision", "r2_score", "explained_variance",
                                               "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
-                                              "kendall_rank_corrcoef"};
+                                              "kendall_rank_corrcoef", "relative_squared_error"};
       const JsonValue* entry = &metrics->items[i];
       if (const JsonValue* given = entry->kind == Kind::object ? entry->find("name") : entry) {
         if (given->kind != Kind::string || std::find(known.begin(), known.end(), given->str) == known.end())
@@ -702,8 +702,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                     "\"fbeta_score\", \"specificity\", \"negative_predictive_value\", " +
                                     "\"hamming_distance\", \"jaccard_index\", \"matthews_corrcoef\", \"cohen_kappa\", " +
                                     "\"auroc\", \"average_precision\", \"r2_score\", \"explained_variance\", " +
-                                    "\"pearson_corrcoef\", \"concordance_corrcoef\", \"spearman_corrcoef\" or " +
-                                    "\"kendall_rank_corrcoef\"" +
+                                    "\"pearson_corrcoef\", \"concordance_corrcoef\", \"spearman_corrcoef\", " +
+                                    "\"kendall_rank_corrcoef\" or \"relative_squared_error\"" +
                                     (given->kind == Kind::string ? did_you_mean(given->str, known) : ""));
       }
       const std::string named = entry->kind == Kind::object && entry->find("name") ? entry->find("name")->str
@@ -763,11 +763,12 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           o.not_yet("weights", "cohen_kappa with linear or quadratic weights");
         else if (named != "cohen_kappa" && o.get("weights"))
           o.fail("weights", "only cohen_kappa takes 'weights': remove it");
-        // mean_squared_error's squared: false is the root mean squared error (torchmetrics' squared=False).
-        if (named == "mean_squared_error")
+        // mean_squared_error's squared: false is the root mean squared error (torchmetrics'
+        // squared=False); relative_squared_error's the root relative squared error.
+        if (named == "mean_squared_error" || named == "relative_squared_error")
           root = !o.boolean("squared", true);
         else if (o.get("squared"))
-          o.fail("squared", "only mean_squared_error takes 'squared': remove it");
+          o.fail("squared", "only mean_squared_error and relative_squared_error take 'squared': remove it");
         // kendall_rank_corrcoef's variant of tau; its t_test returns (tau, p_value), a tuple
         // self.log cannot log, so only false; its alternative matters to the t-test alone.
         if (named == "kendall_rank_corrcoef") {

@@ -135,7 +135,7 @@ struct Spec {
   // "precision", "recall", "f1_score", "fbeta_score", "specificity",
   // "negative_predictive_value", "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
   // "auroc", "average_precision", "r2_score", "explained_variance", "pearson_corrcoef",
-  // "concordance_corrcoef", "spearman_corrcoef", "kendall_rank_corrcoef" (each once per
+  // "concordance_corrcoef", "spearman_corrcoef", "kendall_rank_corrcoef", "relative_squared_error" (each once per
   // top_k), each one's average ("micro", "macro", "weighted": the scores'; r2_score's multioutput
   // "uniform_average" or "variance_weighted"), and where each is in the spec.
   std::vector<std::string> metrics;
@@ -144,7 +144,7 @@ struct Spec {
   std::vector<std::int64_t> metric_top_k;  // the top_k of accuracy and the scores that take one (else 1)
   std::vector<std::int64_t> metric_adjusted;  // r2_score's adjusted (0 for the others)
   std::vector<double> metric_beta;            // fbeta_score's beta (1 for the others)
-  std::vector<bool> metric_root;              // mean_squared_error's squared=False: logged as <stage>_rmse
+  std::vector<bool> metric_root;              // squared=False: logged as <stage>_rmse (<stage>_rrse)
   std::vector<std::string> metric_variant;    // kendall_rank_corrcoef's variant, "a", "b" or "c" ("b" for the others)
   std::vector<ltrt::json::Pos> metrics_pos;
   bool sync_dist = false;             // model.log.sync_dist: logged values averaged over DDP's ranks

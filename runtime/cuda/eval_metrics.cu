@@ -442,7 +442,7 @@ __global__ void __launch_bounds__(kSumThreads) add_ranked_kernel(EvalSums* __res
   if (threadIdx.x == 0) sums->metric[k] += value * n;  // WeightedMean::add(value, n)
 }
 
-// r2_score's and explained_variance's sums of a batch (R2Sums' layout): a block per output column,
+// r2_score's, explained_variance's and relative_squared_error's sums of a batch (R2Sums' layout): a block per output column,
 // its rows' targets, their squares, the residuals' squares and the residuals summed in float64 (a
 // fixed tree) and rounded to float32.
 __device__ float r2_batch[4 * kMaxR2Columns];
@@ -473,12 +473,11 @@ __global__ void __launch_bounds__(kThreads) sum_r2_kernel(const float* __restric
   }
 }
 
-// Adds the batch's r2 or explained variance (metrics.hpp's r2_value or explained_variance_value of
-// r2_batch) to metric k's sum.
+// Adds the batch's r2, explained variance or relative squared error (metrics.hpp's column_sums_value
+// of r2_batch) to metric k's sum.
 __global__ void add_r2_kernel(EvalSums* __restrict__ sums, int k, MetricKind kind, MetricAverage average,
-                              std::int64_t adjusted, std::int64_t columns, int n) {
-  const float value = kind == MetricKind::r2_score ? r2_value(r2_batch, columns, n, average, adjusted)
-                                                   : explained_variance_value(r2_batch, columns, n, average);
+                              std::int64_t adjusted, bool root, std::int64_t columns, int n) {
+  const float value = column_sums_value(kind, r2_batch, columns, n, average, adjusted, root);
   sums->metric[k] += static_cast<double>(value) * n;  // WeightedMean::add
 }
 
@@ -699,7 +698,8 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
           out, static_cast<const float*>(target), n, shape.per_row);
       LTRT_CUDA_CHECK_LAUNCH("sum_r2_kernel");
       warn_adjusted_r2_fallback(n, shape.adjusted[k]);
-      add_r2_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], shape.adjusted[k], shape.per_row, n);
+      add_r2_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], shape.adjusted[k], shape.root[k],
+                                             shape.per_row, n);
       LTRT_CUDA_CHECK_LAUNCH("add_r2_kernel");
       continue;
     }

@@ -307,6 +307,7 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::concordance_corrcoef: return "ccc";
     case MetricKind::spearman_corrcoef: return "spearman";
     case MetricKind::kendall_rank_corrcoef: return "kendall";
+    case MetricKind::relative_squared_error: return "rse";
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";
@@ -325,8 +326,9 @@ const char* metric_suffix(MetricKind kind) {
 
 std::string metric_name(const ModelDef& model, int k) {
   const std::int64_t top_k = model.metric_top_k ? model.metric_top_k[k] : 1;
-  const bool root = model.metric_root && model.metric_root[k];  // the root mean squared error
-  return (root ? "rmse" : metric_suffix(model.metrics[k])) + (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
+  const bool root = model.metric_root && model.metric_root[k];  // the root mean or relative squared error
+  const char* root_name = model.metrics[k] == MetricKind::relative_squared_error ? "rrse" : "rmse";
+  return (root ? root_name : metric_suffix(model.metrics[k])) + (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
 }
 
 MetricsShape metrics_shape(const ModelDef& model) {
@@ -401,8 +403,9 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
     } else if (sums_columns(kind)) {
       R2Sums sums;  // a Metric object's batch value too (its forward)
       sums.add(out, static_cast<const float*>(target), n, s.per_row);
-      values[k] = kind == MetricKind::r2_score ? r2_score(sums, s.per_row, s.averages[k], "a batch", s.adjusted[k])
-                                               : explained_variance_value(sums.sums.data(), s.per_row, n, s.averages[k]);
+      values[k] = kind == MetricKind::r2_score
+                      ? r2_score(sums, s.per_row, s.averages[k], "a batch", s.adjusted[k])
+                      : column_sums_value(kind, sums.sums.data(), s.per_row, n, s.averages[k], 0, s.root[k]);
     } else if (ranks_values(kind)) {  // a Metric object's batch value too (its forward)
       values[k] = ranked_values_value(kind, s.variant[k], out, static_cast<const float*>(target), n);
     } else if (correlates(kind)) {

@@ -369,8 +369,9 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
                            : shape.values_object(k)
                                ? ranked_values_value(shape.kinds[k], shape.variant[k], values.preds.data(),
                                                      values.targets.data(), static_cast<std::int64_t>(values.preds.size()))
-                           : shape.r2_object(k) && shape.kinds[k] == MetricKind::explained_variance
-                               ? explained_variance_value(r2.sums.data(), shape.per_row, r2.rows, shape.averages[k])
+                           : shape.r2_object(k) && shape.kinds[k] != MetricKind::r2_score
+                               ? column_sums_value(shape.kinds[k], r2.sums.data(), shape.per_row, r2.rows,
+                                                   shape.averages[k], 0, shape.root[k])
                            : shape.r2_object(k) ? r2_score(r2, shape.per_row, shape.averages[k], "the " + prefix + " epoch", shape.adjusted[k])
                            : shape.counted(k)   ? stats_score(shape, k, counts)
                            : shape.modules[k] ? error_objects[k]

@@ -7,7 +7,10 @@
 // object's updates its moments with each rank's batches in order, merges the ranks' in rank order
 // and computes (spearman and kendall: over every rank's values, in rank order). A case of kind
 // "kendall_tau" gives the counts themselves ({"variant", "n", "concordant", "discordant", "ties_x",
-// "ties_y"}): kendall_tau's arithmetic on counts too large to reach with values.
+// "ties_y"}): kendall_tau's arithmetic on counts too large to reach with values. A case of kind
+// "relative_squared_error" (which reads r2_score's sums) has "columns" (outputs a row, the values
+// row-major) and "root" (squared=False); its Metric object adds each rank's sums in float32, as
+// two ranks' synced states are.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -68,7 +71,11 @@ int main() {
         results.push(bits(ltrt::kendall_tau(counts, variant)));
         continue;
       }
-      const MetricKind kind = name == "concordance_corrcoef"    ? MetricKind::concordance_corrcoef
+      const Value* columns_given = c.find("columns");
+      const std::int64_t columns = columns_given ? columns_given->integer : 1;
+      const bool root = c.find("root") && c.find("root")->b;
+      const MetricKind kind = name == "relative_squared_error"  ? MetricKind::relative_squared_error
+                              : name == "concordance_corrcoef"    ? MetricKind::concordance_corrcoef
                               : name == "spearman_corrcoef"     ? MetricKind::spearman_corrcoef
                               : name == "kendall_rank_corrcoef" ? MetricKind::kendall_rank_corrcoef
                                                                 : MetricKind::pearson_corrcoef;
@@ -80,9 +87,10 @@ int main() {
         shape.count = 1;
         shape.kinds[0] = kind;
         shape.variant[0] = variant;
-        shape.per_row = 1;
+        shape.root[0] = root;
+        shape.per_row = columns;
         double value;
-        const auto n = static_cast<std::int64_t>(x.size());
+        const auto n = static_cast<std::int64_t>(x.size()) / columns;
         ltrt::count_metrics(shape, x.data(), y.data(), n, &value);
         if (kind == MetricKind::spearman_corrcoef) {  // the GPU's ranks, by counting, are the sort's
           std::vector<float> sorted(x.size());
@@ -107,6 +115,19 @@ int main() {
                                        ": " + std::to_string(a[f]) + " against " + std::to_string(b[f]));
         }
         results.push(bits(static_cast<float>(value)));
+        continue;
+      }
+      if (kind == MetricKind::relative_squared_error) {
+        ltrt::R2Sums all;
+        for (const Value& rank : ranks.items) {
+          ltrt::R2Sums sums;
+          for (const Value& batch : rank.items) {
+            const std::vector<float> x = floats(*batch.find("x")), y = floats(*batch.find("y"));
+            sums.add(x.data(), y.data(), static_cast<std::int64_t>(x.size()) / columns, columns);
+          }
+          if (!sums.empty()) all.add(sums);
+        }
+        results.push(bits(ltrt::relative_squared_error_value(all.sums.data(), columns, all.rows, root)));
         continue;
       }
       if (ltrt::ranks_values(kind)) {

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""pearson_corrcoef, concordance_corrcoef and spearman_corrcoef (ltrt/correlation.hpp), and
-kendall_rank_corrcoef's three variants (ltrt/kendall.hpp), against torchmetrics, bit for bit: a
+"""pearson_corrcoef, concordance_corrcoef and spearman_corrcoef (ltrt/correlation.hpp),
+kendall_rank_corrcoef's three variants (ltrt/kendall.hpp), and relative_squared_error, which reads
+r2_score's sums (ltrt/metrics.hpp; over one to three outputs a row, squared or not, objects on one
+or two ranks), against torchmetrics, bit for bit: a
 batch's value as count_metrics scores it against the functional metrics, on predictions of shape
 (N,) and (N, 1) (Kendall's (N,) only: torchmetrics' fails on (N, 1)); and a Metric object's value after updates with
 several batches (one of a single row among them), on one rank or over two or three (a synced
@@ -172,6 +174,39 @@ def object_value(kind, variant, ranks):
     return synced.compute()
 
 
+def rse_batch(rng, n, columns, style):
+    """n rows of `columns` outputs (row-major) in one of batch()'s styles, a column each."""
+    pairs = [batch(rng, n, style) for _ in range(columns)]
+    x = np.stack([p[0] for p in pairs], axis=1).astype(np.float32)
+    y = np.stack([p[1] for p in pairs], axis=1).astype(np.float32)
+    return x, y
+
+
+def rse_tensor(v, columns):
+    t = torch.tensor(v)
+    return t.reshape(-1) if columns == 0 else t
+
+
+def rse_functional(x, y, columns, root):
+    return tmf.relative_squared_error(rse_tensor(x, columns), rse_tensor(y, columns), squared=not root)
+
+
+def rse_object(ranks, columns, root):
+    metrics = []
+    for batches in ranks:
+        m = torchmetrics.RelativeSquaredError(num_outputs=max(1, columns), squared=not root)
+        for x, y in batches:
+            m.update(rse_tensor(x, columns), rse_tensor(y, columns))
+        metrics.append(m)
+    synced = metrics[0]
+    if len(metrics) > 1:  # sum states as torchmetrics' sync leaves them: stacked in rank order, summed
+        synced = torchmetrics.RelativeSquaredError(num_outputs=max(1, columns), squared=not root)
+        for name in ("sum_squared_error", "sum_error", "residual", "total"):
+            setattr(synced, name, torch.stack([getattr(m, name) for m in metrics]).sum(0))
+        synced._update_count = 1
+    return synced.compute()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--driver", required=True)
@@ -212,6 +247,30 @@ def main():
             torch_own.append(bits(object_value(kind, variant, ranks)))
             with RoundedSqrt():
                 wanted.append(bits(object_value(kind, variant, ranks)))
+    # relative_squared_error: columns 0 is predictions (N,), else (N, columns)
+    for trial in range(240):
+        columns, root = [0, 1, 2, 3][trial % 4], bool(trial % 3 == 0)
+        style = STYLES[trial % len(STYLES)]
+        world = [1, 1, 2][trial % 3]
+        ranks = []
+        for r in range(world):
+            count = 0 if (world > 1 and trial % 7 == 0 and r == 1) else int(rng.integers(1, 4))
+            ranks.append([rse_batch(rng, int(rng.choice([1, 2, 3, 9, 64, 257])), max(1, columns), style)
+                          for _ in range(count)])
+        if not any(ranks):
+            continue
+        functional = trial % 2 == 0
+        if functional:
+            ranks = [[ranks[0][0] if ranks[0] else ranks[-1][0]]]
+        for c, value in ((dict(kind="relative_squared_error", functional=functional, columns=max(1, columns),
+                               root=root, ranks=[[{"x": as_bits(x.reshape(-1)), "y": as_bits(y.reshape(-1))}
+                                                  for x, y in b] for b in ranks]),
+                          (lambda: rse_functional(*ranks[0][0], columns, root)) if functional
+                          else (lambda: rse_object(ranks, columns, root))),):
+            cases.append(c)
+            torch_own.append(bits(value()))
+            with RoundedSqrt():
+                wanted.append(bits(value()))
     # Kendall's arithmetic on counts of up to 400000 values: float32 rounds the counts and n^2, and
     # tau b's product of two int64 totals wraps past 2^63 (torch's does, from about 78000 values).
     for trial in range(200):

@@ -89,7 +89,8 @@ ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, M
 
 // r2_score (torchmetrics' r2_score and R2Score) of predictions against float targets of `columns`
 // outputs a row ((N,) or (N, columns)) needs, per column, its targets' sum, their squares' sum and
-// the residuals' squares' sum (rss), and the rows; explained_variance the residuals' sum too. A
+// the residuals' squares' sum (rss), and the rows (relative_squared_error reads the same);
+// explained_variance the residuals' sum too. A
 // batch's sums are torch.sum(..., dim=0)'s, in its float32 order (ltrt/cascade_sum.hpp; the GPU
 // sums in float64 and rounds once); a Metric object adds its batches' in float32, as R2Score's and
 // ExplainedVariance's states are, and DDP's ranks' too.
@@ -176,9 +177,33 @@ LTRT_HOST_DEVICE inline float explained_variance_value(const float* sums, std::i
   }
   return torch_sum(score, columns) / static_cast<float>(columns);
 }
-// The metrics over R2Sums: r2_score and explained_variance.
+// relative_squared_error of R2Sums' layout over `rows` rows, as torchmetrics'
+// _relative_squared_error_compute in float32: per column rss / max(squares - sum * sum / rows, eps)
+// (float32's eps; NaN stays NaN), with `root` its square root (squared=False), then the columns'
+// torch.mean.
+LTRT_HOST_DEVICE inline float relative_squared_error_value(const float* sums, std::int64_t columns, std::int64_t rows,
+                                                           bool root) {
+  auto rse = [=](std::int64_t c) {
+    const float tss = sums[columns + c] - sums[c] * sums[c] / static_cast<float>(rows);
+    const float eps = 1.1920929e-07f;  // torch.finfo(float32).eps
+    const float value = sums[2 * columns + c] / (tss < eps ? eps : tss);  // torch.clamp(min=eps)
+    return root ? sqrtf(value) : value;
+  };
+  return torch_sum(rse, columns) / static_cast<float>(columns);
+}
+// The metrics over R2Sums: r2_score, explained_variance and relative_squared_error.
 LTRT_HOST_DEVICE inline bool sums_columns(MetricKind kind) {
-  return kind == MetricKind::r2_score || kind == MetricKind::explained_variance;
+  return kind == MetricKind::r2_score || kind == MetricKind::explained_variance ||
+         kind == MetricKind::relative_squared_error;
+}
+// Metric `kind`'s value of R2Sums' layout over `rows` rows (r2_score's at least 2: r2_score refuses
+// fewer first), with its average, adjusted and root.
+LTRT_HOST_DEVICE inline float column_sums_value(MetricKind kind, const float* sums, std::int64_t columns,
+                                                std::int64_t rows, MetricAverage average, std::int64_t adjusted,
+                                                bool root) {
+  return kind == MetricKind::r2_score             ? r2_value(sums, columns, rows, average, adjusted)
+         : kind == MetricKind::explained_variance ? explained_variance_value(sums, columns, rows, average)
+                                                  : relative_squared_error_value(sums, columns, rows, root);
 }
 // r2 of `sums`, refusing fewer than two rows with torchmetrics' reason; `what` names them.
 // With `adjusted`, the adjusted r2, warning once (on stderr) where torchmetrics falls back to r2.
@@ -540,11 +565,12 @@ inline float ranked_values_value(MetricKind kind, KendallVariant variant, const 
 void warn_correlation_near_zero();
 
 // "acc", "mae", "mse", "mape", "msle", "smape", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
-// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc", "spearman", "kendall": a metric is logged
-// as <stage>_<name>
+// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc", "spearman", "kendall", "rse": a metric
+// is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
-// Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5).
+// Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5); with
+// squared=False "rmse" or "rrse".
 std::string metric_name(const ModelDef& model, int k);
 
 // What the model's metrics read, for batch_metrics and the CUDA backend's evaluation sums.
@@ -562,7 +588,7 @@ struct MetricsShape {
   KendallVariant variant[kMaxMetrics];  // kendall_rank_corrcoef's tau (ModelDef::metric_variants), else b
   // A root mean squared error's Metric object is the root of the epoch's mean: its evaluation sums
   // (EvalSums, rows times a batch's value) keep each batch's mean squared error, the root's square.
-  bool sums_squares(int k) const { return root[k] && modules[k]; }
+  bool sums_squares(int k) const { return root[k] && modules[k] && compares_elements(kinds[k]); }
   double summed_value(int k, double value) const { return sums_squares(k) ? value * value : value; }
   // Metric k is a Metric object that counts stat scores (accuracy, precision, recall, f1_score; an
   // error's Metric object sums its errors, which the batches' weighted mean already does; auroc's
@@ -572,7 +598,7 @@ struct MetricsShape {
            !correlates(kinds[k]) && !ranks_values(kinds[k]);
   }
   bool r2_object(int k) const { return modules[k] && sums_columns(kinds[k]); }
-  // an r2_score or explained_variance Metric object: the epoch's sums are kept (R2Sums)
+  // an r2_score, explained_variance or relative_squared_error Metric object: the epoch's sums are kept (R2Sums)
   bool any_r2_object() const {
     for (int k = 0; k < count; ++k)
       if (r2_object(k)) return true;

@@ -207,7 +207,7 @@ enum class MetricKind : std::uint8_t {
   mean_absolute_percentage_error, r2_score, specificity, fbeta_score, jaccard_index, matthews_corrcoef,
   hamming_distance, negative_predictive_value, cohen_kappa, mean_squared_log_error,
   symmetric_mean_absolute_percentage_error, explained_variance, pearson_corrcoef, concordance_corrcoef,
-  spearman_corrcoef, kendall_rank_corrcoef
+  spearman_corrcoef, kendall_rank_corrcoef, relative_squared_error
 };
 constexpr int kMaxMetrics = 8;
 // How precision, recall, f1_score, specificity, fbeta_score, jaccard_index, auroc and average_precision
@@ -281,7 +281,8 @@ struct ModelDef {
   const std::int64_t* metric_adjusted = nullptr;
   // Each metric's `beta` (fbeta_score's weight of recall against precision); null: 1.
   const double* metric_beta = nullptr;
-  // Each metric's root: mean_squared_error's squared=False, the root mean squared error; null: none.
+  // Each metric's root: mean_squared_error's and relative_squared_error's squared=False (the root mean
+  // squared error, the root relative squared error); null: none.
   const bool* metric_root = nullptr;
   // Each metric's variant (kendall_rank_corrcoef's tau); null: b for all.
   const KendallVariant* metric_variants = nullptr;

@@ -281,9 +281,9 @@ Graph build_graph(const Spec& spec) {
              (spec.target.none ? std::string("is left out")
                                : (spec.target.dtype == DType::f32 ? "float32 " : "int64 ") + shape_str(want)) +
              ": use it with a regression loss (MSELoss, L1Loss, ...) over outputs of the target's shape");
-    if (metric == "explained_variance" && want.size() > 1 &&
+    if ((metric == "explained_variance" || metric == "weighted_mean_absolute_percentage_error") && want.size() > 1 &&
         std::accumulate(want.begin() + 1, want.end(), std::int64_t{1}, std::multiplies<>()) > ltrt::kMaxR2Columns)
-      refuse("explained_variance over more than " + std::to_string(ltrt::kMaxR2Columns) +
+      refuse(metric + " over more than " + std::to_string(ltrt::kMaxR2Columns) +
              " outputs a sample is not supported yet (the GPU sums each output's column in a block)");
     if (metric == "pearson_corrcoef" || metric == "concordance_corrcoef" || metric == "spearman_corrcoef" ||
         metric == "kendall_rank_corrcoef") {

@@ -350,6 +350,7 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "spearman_corrcoef"   ? "spearman"
           : metric == "kendall_rank_corrcoef" ? "kendall"
           : metric == "relative_squared_error" ? "rse"
+          : metric == "weighted_mean_absolute_percentage_error" ? "wmape"
           : metric == "fbeta_score"         ? "fbeta"
           : metric == "jaccard_index"       ? "jaccard"
           : metric == "matthews_corrcoef"   ? "mcc"
@@ -435,6 +436,7 @@ std::string metric_class(const std::string& metric) {
          : metric == "spearman_corrcoef"   ? "SpearmanCorrCoef"
          : metric == "kendall_rank_corrcoef" ? "KendallRankCorrCoef"
          : metric == "relative_squared_error" ? "RelativeSquaredError"
+         : metric == "weighted_mean_absolute_percentage_error" ? "WeightedMeanAbsolutePercentageError"
          : metric == "fbeta_score"         ? "FBetaScore"
          : metric == "specificity"         ? "Specificity"
          : metric == "jaccard_index"       ? "JaccardIndex"
@@ -927,7 +929,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
       else if (metric == "mean_absolute_percentage_error" || metric == "mean_squared_log_error" ||
-               metric == "symmetric_mean_absolute_percentage_error" || metric == "pearson_corrcoef" ||
+               metric == "symmetric_mean_absolute_percentage_error" ||
+               metric == "weighted_mean_absolute_percentage_error" || metric == "pearson_corrcoef" ||
                metric == "concordance_corrcoef" || metric == "spearman_corrcoef")
         value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(out, y)";
       else if (metric == "kendall_rank_corrcoef") {

@@ -258,7 +258,7 @@ JsonValue model_schema() {
       "precision", "recall", "f1_score", "fbeta_score", "specificity", "negative_predictive_value",
       "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa", "auroc", "average_precision",
       "r2_score", "explained_variance", "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
-      "kendall_rank_corrcoef", "relative_squared_error"};
+      "kendall_rank_corrcoef", "relative_squared_error", "weighted_mean_absolute_percentage_error"};
   JsonValue metric = type_of("string");
   metric.set("enum", strings(metric_names));
   JsonValue score = type_of("object");  // with torchmetrics' average or top_k, or as a Metric object

@@ -691,7 +691,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                               "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
                                               "auroc", "average_precision", "r2_score", "explained_variance",
                                               "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
-                                              "kendall_rank_corrcoef", "relative_squared_error"};
+                                              "kendall_rank_corrcoef", "relative_squared_error",
+                                              "weighted_mean_absolute_percentage_error"};
       const JsonValue* entry = &metrics->items[i];
       if (const JsonValue* given = entry->kind == Kind::object ? entry->find("name") : entry) {
         if (given->kind != Kind::string || std::find(known.begin(), known.end(), given->str) == known.end())
@@ -703,7 +704,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                     "\"hamming_distance\", \"jaccard_index\", \"matthews_corrcoef\", \"cohen_kappa\", " +
                                     "\"auroc\", \"average_precision\", \"r2_score\", \"explained_variance\", " +
                                     "\"pearson_corrcoef\", \"concordance_corrcoef\", \"spearman_corrcoef\", " +
-                                    "\"kendall_rank_corrcoef\" or \"relative_squared_error\"" +
+                                    "\"kendall_rank_corrcoef\", \"relative_squared_error\" or " +
+                                    "\"weighted_mean_absolute_percentage_error\"" +
                                     (given->kind == Kind::string ? did_you_mean(given->str, known) : ""));
       }
       const std::string named = entry->kind == Kind::object && entry->find("name") ? entry->find("name")->str

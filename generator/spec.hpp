@@ -135,7 +135,8 @@ struct Spec {
   // "precision", "recall", "f1_score", "fbeta_score", "specificity",
   // "negative_predictive_value", "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
   // "auroc", "average_precision", "r2_score", "explained_variance", "pearson_corrcoef",
-  // "concordance_corrcoef", "spearman_corrcoef", "kendall_rank_corrcoef", "relative_squared_error" (each once per
+  // "concordance_corrcoef", "spearman_corrcoef", "kendall_rank_corrcoef", "relative_squared_error",
+  // "weighted_mean_absolute_percentage_error" (each once per
   // top_k), each one's average ("micro", "macro", "weighted": the scores'; r2_score's multioutput
   // "uniform_average" or "variance_weighted"), and where each is in the spec.
   std::vector<std::string> metrics;

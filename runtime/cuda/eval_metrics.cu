@@ -445,7 +445,7 @@ __global__ void __launch_bounds__(kSumThreads) add_ranked_kernel(EvalSums* __res
 // r2_score's, explained_variance's and relative_squared_error's sums of a batch (R2Sums' layout): a block per output column,
 // its rows' targets, their squares, the residuals' squares and the residuals summed in float64 (a
 // fixed tree) and rounded to float32.
-__device__ float r2_batch[4 * kMaxR2Columns];
+__device__ float r2_batch[4 * kMaxR2Columns + 2];
 
 __global__ void __launch_bounds__(kThreads) sum_r2_kernel(const float* __restrict__ out,
                                                           const float* __restrict__ target, std::int64_t rows,
@@ -473,8 +473,27 @@ __global__ void __launch_bounds__(kThreads) sum_r2_kernel(const float* __restric
   }
 }
 
-// Adds the batch's r2, explained variance or relative squared error (metrics.hpp's column_sums_value
-// of r2_batch) to metric k's sum.
+// weighted_mean_absolute_percentage_error's sums of a batch over every element (after R2Sums' columns
+// in r2_batch): |out - target| and |target|, in float64 (a fixed tree) and rounded to float32.
+__global__ void __launch_bounds__(kThreads) sum_absolute_kernel(const float* __restrict__ out,
+                                                                const float* __restrict__ target, std::int64_t count,
+                                                                std::int64_t columns) {
+  __shared__ double partial[kWarp];
+  double errors = 0, scale = 0;
+  for (std::int64_t i = threadIdx.x; i < count; i += kThreads) {
+    errors += fabsf(out[i] - target[i]);
+    scale += fabsf(target[i]);
+  }
+  errors = block_reduce(errors, partial, 0.0, Sum());
+  scale = block_reduce(scale, partial, 0.0, Sum());
+  if (threadIdx.x == 0) {
+    r2_batch[4 * columns] = static_cast<float>(errors);
+    r2_batch[4 * columns + 1] = static_cast<float>(scale);
+  }
+}
+
+// Adds the batch's r2, explained variance, relative squared error or weighted mean absolute
+// percentage error (metrics.hpp's column_sums_value of r2_batch) to metric k's sum.
 __global__ void add_r2_kernel(EvalSums* __restrict__ sums, int k, MetricKind kind, MetricAverage average,
                               std::int64_t adjusted, bool root, std::int64_t columns, int n) {
   const float value = column_sums_value(kind, r2_batch, columns, n, average, adjusted, root);
@@ -697,6 +716,11 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       sum_r2_kernel<<<static_cast<unsigned>(shape.per_row), kThreads, 0, ctx.stream>>>(
           out, static_cast<const float*>(target), n, shape.per_row);
       LTRT_CUDA_CHECK_LAUNCH("sum_r2_kernel");
+      if (kind == MetricKind::weighted_mean_absolute_percentage_error) {
+        sum_absolute_kernel<<<1, kThreads, 0, ctx.stream>>>(out, static_cast<const float*>(target),
+                                                            static_cast<std::int64_t>(n) * shape.per_row, shape.per_row);
+        LTRT_CUDA_CHECK_LAUNCH("sum_absolute_kernel");
+      }
       warn_adjusted_r2_fallback(n, shape.adjusted[k]);
       add_r2_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], shape.adjusted[k], shape.root[k],
                                              shape.per_row, n);

@@ -232,11 +232,15 @@ void R2Sums::add(const float* out, const float* target, std::int64_t n, std::int
     residual_squares[i] = residuals[i] * residuals[i];
   }
   R2Sums b;
-  b.sums.resize(4 * static_cast<std::size_t>(columns));
+  b.sums.resize(4 * static_cast<std::size_t>(columns) + 2);
   torch_column_sums(target, n, columns, b.sums.data());
   torch_column_sums(squares.data(), n, columns, b.sums.data() + columns);
   torch_column_sums(residual_squares.data(), n, columns, b.sums.data() + 2 * columns);
   torch_column_sums(residuals.data(), n, columns, b.sums.data() + 3 * columns);
+  // _weighted_mean_absolute_percentage_error_update: (preds - target).abs().sum(), target.abs().sum()
+  const auto all = static_cast<std::int64_t>(count);
+  b.sums[4 * columns] = torch_sum([out, target](std::int64_t i) { return std::fabs(out[i] - target[i]); }, all);
+  b.sums[4 * columns + 1] = torch_sum([target](std::int64_t i) { return std::fabs(target[i]); }, all);
   b.rows = n;
   add(b);
 }
@@ -308,6 +312,7 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::spearman_corrcoef: return "spearman";
     case MetricKind::kendall_rank_corrcoef: return "kendall";
     case MetricKind::relative_squared_error: return "rse";
+    case MetricKind::weighted_mean_absolute_percentage_error: return "wmape";
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";

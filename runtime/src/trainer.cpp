@@ -348,7 +348,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int
   if (shape.any_r2_object() && group.distributed()) {
     // Every rank's float32 sums added in float64 and rounded (two ranks: float32's own sum); a rank
     // that saw no batch adds zeros.
-    const std::size_t entries = 4 * static_cast<std::size_t>(shape.per_row);
+    const std::size_t entries = 4 * static_cast<std::size_t>(shape.per_row) + 2;  // R2Sums' layout
     std::vector<double> all(entries + 1, 0.0);
     for (std::size_t i = 0; i < r2.sums.size() && i < entries; ++i) all[i] = r2.sums[i];
     all[entries] = static_cast<double>(r2.rows);

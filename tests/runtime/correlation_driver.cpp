@@ -8,9 +8,9 @@
 // and computes (spearman and kendall: over every rank's values, in rank order). A case of kind
 // "kendall_tau" gives the counts themselves ({"variant", "n", "concordant", "discordant", "ties_x",
 // "ties_y"}): kendall_tau's arithmetic on counts too large to reach with values. A case of kind
-// "relative_squared_error" (which reads r2_score's sums) has "columns" (outputs a row, the values
-// row-major) and "root" (squared=False); its Metric object adds each rank's sums in float32, as
-// two ranks' synced states are.
+// "relative_squared_error" or "weighted_mean_absolute_percentage_error" (which read r2_score's sums)
+// has "columns" (outputs a row, the values row-major) and "root" (squared=False); its Metric object
+// adds each rank's sums in float32, as two ranks' synced states are.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -74,7 +74,9 @@ int main() {
       const Value* columns_given = c.find("columns");
       const std::int64_t columns = columns_given ? columns_given->integer : 1;
       const bool root = c.find("root") && c.find("root")->b;
-      const MetricKind kind = name == "relative_squared_error"  ? MetricKind::relative_squared_error
+      const MetricKind kind = name == "weighted_mean_absolute_percentage_error"
+                                  ? MetricKind::weighted_mean_absolute_percentage_error
+                              : name == "relative_squared_error"  ? MetricKind::relative_squared_error
                               : name == "concordance_corrcoef"    ? MetricKind::concordance_corrcoef
                               : name == "spearman_corrcoef"     ? MetricKind::spearman_corrcoef
                               : name == "kendall_rank_corrcoef" ? MetricKind::kendall_rank_corrcoef
@@ -117,7 +119,7 @@ int main() {
         results.push(bits(static_cast<float>(value)));
         continue;
       }
-      if (kind == MetricKind::relative_squared_error) {
+      if (ltrt::sums_columns(kind)) {
         ltrt::R2Sums all;
         for (const Value& rank : ranks.items) {
           ltrt::R2Sums sums;
@@ -127,7 +129,8 @@ int main() {
           }
           if (!sums.empty()) all.add(sums);
         }
-        results.push(bits(ltrt::relative_squared_error_value(all.sums.data(), columns, all.rows, root)));
+        results.push(bits(ltrt::column_sums_value(kind, all.sums.data(), columns, all.rows,
+                                                  ltrt::MetricAverage::uniform_average, 0, root)));
         continue;
       }
       if (ltrt::ranks_values(kind)) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """pearson_corrcoef, concordance_corrcoef and spearman_corrcoef (ltrt/correlation.hpp),
-kendall_rank_corrcoef's three variants (ltrt/kendall.hpp), and relative_squared_error, which reads
-r2_score's sums (ltrt/metrics.hpp; over one to three outputs a row, squared or not, objects on one
-or two ranks), against torchmetrics, bit for bit: a
+kendall_rank_corrcoef's three variants (ltrt/kendall.hpp), and relative_squared_error and
+weighted_mean_absolute_percentage_error, which read r2_score's sums (ltrt/metrics.hpp; over one to
+three outputs a row, RSE squared or not, objects on one or two ranks), against torchmetrics, bit
+for bit: a
 batch's value as count_metrics scores it against the functional metrics, on predictions of shape
 (N,) and (N, 1) (Kendall's (N,) only: torchmetrics' fails on (N, 1)); and a Metric object's value after updates with
 several batches (one of a single row among them), on one rank or over two or three (a synced
@@ -187,21 +188,27 @@ def rse_tensor(v, columns):
     return t.reshape(-1) if columns == 0 else t
 
 
-def rse_functional(x, y, columns, root):
+def rse_functional(kind, x, y, columns, root):
+    if kind == "weighted_mean_absolute_percentage_error":
+        return tmf.weighted_mean_absolute_percentage_error(rse_tensor(x, columns), rse_tensor(y, columns))
     return tmf.relative_squared_error(rse_tensor(x, columns), rse_tensor(y, columns), squared=not root)
 
 
-def rse_object(ranks, columns, root):
+def rse_object(kind, ranks, columns, root):
+    def make_object():
+        if kind == "weighted_mean_absolute_percentage_error":
+            return torchmetrics.WeightedMeanAbsolutePercentageError()
+        return torchmetrics.RelativeSquaredError(num_outputs=max(1, columns), squared=not root)
     metrics = []
     for batches in ranks:
-        m = torchmetrics.RelativeSquaredError(num_outputs=max(1, columns), squared=not root)
+        m = make_object()
         for x, y in batches:
             m.update(rse_tensor(x, columns), rse_tensor(y, columns))
         metrics.append(m)
     synced = metrics[0]
     if len(metrics) > 1:  # sum states as torchmetrics' sync leaves them: stacked in rank order, summed
-        synced = torchmetrics.RelativeSquaredError(num_outputs=max(1, columns), squared=not root)
-        for name in ("sum_squared_error", "sum_error", "residual", "total"):
+        synced = make_object()
+        for name in synced._defaults:
             setattr(synced, name, torch.stack([getattr(m, name) for m in metrics]).sum(0))
         synced._update_count = 1
     return synced.compute()
@@ -247,9 +254,11 @@ def main():
             torch_own.append(bits(object_value(kind, variant, ranks)))
             with RoundedSqrt():
                 wanted.append(bits(object_value(kind, variant, ranks)))
-    # relative_squared_error: columns 0 is predictions (N,), else (N, columns)
-    for trial in range(240):
-        columns, root = [0, 1, 2, 3][trial % 4], bool(trial % 3 == 0)
+    # relative_squared_error and weighted_mean_absolute_percentage_error: columns 0 is predictions
+    # (N,), else (N, columns)
+    for trial in range(480):
+        kind = "relative_squared_error" if trial % 2 else "weighted_mean_absolute_percentage_error"
+        columns, root = [0, 1, 2, 3][trial // 2 % 4], kind == "relative_squared_error" and trial % 3 == 0
         style = STYLES[trial % len(STYLES)]
         world = [1, 1, 2][trial % 3]
         ranks = []
@@ -259,14 +268,14 @@ def main():
                           for _ in range(count)])
         if not any(ranks):
             continue
-        functional = trial % 2 == 0
+        functional = trial // 2 % 2 == 0
         if functional:
             ranks = [[ranks[0][0] if ranks[0] else ranks[-1][0]]]
-        for c, value in ((dict(kind="relative_squared_error", functional=functional, columns=max(1, columns),
+        for c, value in ((dict(kind=kind, functional=functional, columns=max(1, columns),
                                root=root, ranks=[[{"x": as_bits(x.reshape(-1)), "y": as_bits(y.reshape(-1))}
                                                   for x, y in b] for b in ranks]),
-                          (lambda: rse_functional(*ranks[0][0], columns, root)) if functional
-                          else (lambda: rse_object(ranks, columns, root))),):
+                          (lambda: rse_functional(kind, *ranks[0][0], columns, root)) if functional
+                          else (lambda: rse_object(kind, ranks, columns, root))),):
             cases.append(c)
             torch_own.append(bits(value()))
             with RoundedSqrt():

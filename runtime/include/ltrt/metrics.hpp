@@ -96,7 +96,9 @@ ErrorSum sum_errors(const float* out, const float* target, std::int64_t count, M
 // ExplainedVariance's states are, and DDP's ranks' too.
 constexpr std::int64_t kMaxR2Columns = 65536;  // output columns the CUDA backend sums a batch of
 struct R2Sums {
-  // 4 x columns: the targets', their squares', the residuals' (target - out) squares', the residuals'
+  // 4 x columns: the targets', their squares', the residuals' (target - out) squares', the residuals';
+  // then two over every element (torch's full .sum(), weighted_mean_absolute_percentage_error's):
+  // |out - target| and |target|
   std::vector<float> sums;
   std::int64_t rows = 0;
   void add(const float* out, const float* target, std::int64_t n, std::int64_t columns);  // n rows
@@ -191,10 +193,19 @@ LTRT_HOST_DEVICE inline float relative_squared_error_value(const float* sums, st
   };
   return torch_sum(rse, columns) / static_cast<float>(columns);
 }
-// The metrics over R2Sums: r2_score, explained_variance and relative_squared_error.
+// weighted_mean_absolute_percentage_error of R2Sums' layout, as torchmetrics'
+// _weighted_mean_absolute_percentage_error_compute: sum |out - target| / max(sum |target|, 1.17e-6)
+// in float32 (NaN stays NaN).
+LTRT_HOST_DEVICE inline float weighted_mape_value(const float* sums, std::int64_t columns) {
+  const float scale = sums[4 * columns + 1];
+  const float eps = 1.17e-06f;  // torchmetrics' epsilon, a float32 when clamp takes it
+  return sums[4 * columns] / (scale < eps ? eps : scale);
+}
+// The metrics over R2Sums: r2_score, explained_variance, relative_squared_error and
+// weighted_mean_absolute_percentage_error.
 LTRT_HOST_DEVICE inline bool sums_columns(MetricKind kind) {
   return kind == MetricKind::r2_score || kind == MetricKind::explained_variance ||
-         kind == MetricKind::relative_squared_error;
+         kind == MetricKind::relative_squared_error || kind == MetricKind::weighted_mean_absolute_percentage_error;
 }
 // Metric `kind`'s value of R2Sums' layout over `rows` rows (r2_score's at least 2: r2_score refuses
 // fewer first), with its average, adjusted and root.
@@ -203,7 +214,8 @@ LTRT_HOST_DEVICE inline float column_sums_value(MetricKind kind, const float* su
                                                 bool root) {
   return kind == MetricKind::r2_score             ? r2_value(sums, columns, rows, average, adjusted)
          : kind == MetricKind::explained_variance ? explained_variance_value(sums, columns, rows, average)
-                                                  : relative_squared_error_value(sums, columns, rows, root);
+         : kind == MetricKind::relative_squared_error ? relative_squared_error_value(sums, columns, rows, root)
+                                                      : weighted_mape_value(sums, columns);
 }
 // r2 of `sums`, refusing fewer than two rows with torchmetrics' reason; `what` names them.
 // With `adjusted`, the adjusted r2, warning once (on stderr) where torchmetrics falls back to r2.
@@ -565,8 +577,8 @@ inline float ranked_values_value(MetricKind kind, KendallVariant variant, const 
 void warn_correlation_near_zero();
 
 // "acc", "mae", "mse", "mape", "msle", "smape", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
-// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc", "spearman", "kendall", "rse": a metric
-// is logged as <stage>_<name>
+// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc", "spearman", "kendall", "rse", "wmape": a
+// metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5); with
@@ -598,7 +610,8 @@ struct MetricsShape {
            !correlates(kinds[k]) && !ranks_values(kinds[k]);
   }
   bool r2_object(int k) const { return modules[k] && sums_columns(kinds[k]); }
-  // an r2_score, explained_variance or relative_squared_error Metric object: the epoch's sums are kept (R2Sums)
+  // an r2_score, explained_variance, relative_squared_error or weighted_mean_absolute_percentage_error
+  // Metric object: the epoch's sums are kept (R2Sums)
   bool any_r2_object() const {
     for (int k = 0; k < count; ++k)
       if (r2_object(k)) return true;

@@ -207,7 +207,7 @@ enum class MetricKind : std::uint8_t {
   mean_absolute_percentage_error, r2_score, specificity, fbeta_score, jaccard_index, matthews_corrcoef,
   hamming_distance, negative_predictive_value, cohen_kappa, mean_squared_log_error,
   symmetric_mean_absolute_percentage_error, explained_variance, pearson_corrcoef, concordance_corrcoef,
-  spearman_corrcoef, kendall_rank_corrcoef, relative_squared_error
+  spearman_corrcoef, kendall_rank_corrcoef, relative_squared_error, weighted_mean_absolute_percentage_error
 };
 constexpr int kMaxMetrics = 8;
 // How precision, recall, f1_score, specificity, fbeta_score, jaccard_index, auroc and average_precision

@@ -500,21 +500,16 @@ class CudaBackend : public Backend {
     train_rows_ = -1;  // the device's loss and output buffers are this batch's now
     stage_batch(n, nullptr);
     LTRT_CUDA_CHECK(cudaGraphLaunch(evaluation_graph(n), compute_));
-    // auroc and average_precision objects rank the epoch's probabilities, r2_score objects add its
-    // float32 sums, pearson_corrcoef objects merge its moments, and spearman_corrcoef and
-    // kendall_rank_corrcoef objects keep its values: on the host.
+    // auroc and average_precision objects rank the epoch's probabilities, the column sums' objects
+    // add its float32 sums, pearson_corrcoef objects merge its moments, and spearman_corrcoef and
+    // kendall_rank_corrcoef objects keep its values: on the host (the stat scores are counted on the
+    // device).
     if (metrics_.any_scored() || metrics_.any_r2_object() || metrics_.any_moments_object() ||
         metrics_.any_values_object()) {
       copy_output_down(n);
       LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
-      const auto* out = reinterpret_cast<const float*>(host_.data() + m_.output.offset);
-      if (metrics_.any_scored()) scores_.add(metrics_.accuracy, out, host_.data() + m_.target.offset, n);
-      if (metrics_.any_r2_object())
-        r2_.add(out, reinterpret_cast<const float*>(host_.data() + m_.target.offset), n, metrics_.per_row);
-      if (metrics_.any_moments_object())
-        pearson_update(moments_, out, reinterpret_cast<const float*>(host_.data() + m_.target.offset), n);
-      if (metrics_.any_values_object())
-        values_.add(out, reinterpret_cast<const float*>(host_.data() + m_.target.offset), n);
+      states_.add(metrics_, reinterpret_cast<const float*>(host_.data() + m_.output.offset),
+                  host_.data() + m_.target.offset, n, false);
     }
   }
 
@@ -525,14 +520,10 @@ class CudaBackend : public Backend {
     return *pinned_eval_loss_;
   }
 
-  EpochScores take_eval_scores() override { return std::exchange(scores_, EpochScores{}); }
-  R2Sums take_eval_r2() override { return std::exchange(r2_, R2Sums{}); }
-  PearsonMoments take_eval_moments() override { return std::exchange(moments_, PearsonMoments{}); }
-  EpochValues take_eval_values() override { return std::exchange(values_, EpochValues{}); }
-
-  std::vector<std::int64_t> take_eval_counts() override {
-    if (!metrics_.any_counted()) return {};
-    return take_epoch_counts(ctx_, metrics_);
+  MetricStates take_eval_states() override {
+    MetricStates states = std::exchange(states_, MetricStates{});
+    if (metrics_.any_counted()) states.counts.stats = take_epoch_counts(ctx_, metrics_);
+    return states;
   }
 
   EvalSums take_eval_sums() override {
@@ -798,10 +789,7 @@ class CudaBackend : public Backend {
   StepScalars* scalars_ = nullptr;
   void* clip_scratch_ = nullptr;
   EvalSums* eval_sums_ = nullptr;
-  EpochScores scores_;  // auroc and average_precision objects' probabilities of the evaluation so far
-  R2Sums r2_;           // r2_score objects' sums of the evaluation so far
-  PearsonMoments moments_;  // pearson_corrcoef objects' moments of the evaluation so far
-  EpochValues values_;      // spearman_corrcoef and kendall_rank_corrcoef objects' values of the evaluation so far
+  MetricStates states_;  // the Metric objects' states of the evaluation so far, but the stat scores
   std::byte* device_staging_ = nullptr;
   void* workspace_ = nullptr;
   cudaStream_t compute_ = nullptr, copy_ = nullptr;

@@ -713,13 +713,14 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       if (shape.per_row > kMaxR2Columns)
         throw Error(std::string(metric_suffix(kind)) + " sums at most " + std::to_string(kMaxR2Columns) +
                     " output columns on the GPU; the model has " + std::to_string(shape.per_row));
-      sum_r2_kernel<<<static_cast<unsigned>(shape.per_row), kThreads, 0, ctx.stream>>>(
-          out, static_cast<const float*>(target), n, shape.per_row);
-      LTRT_CUDA_CHECK_LAUNCH("sum_r2_kernel");
-      if (kind == MetricKind::weighted_mean_absolute_percentage_error) {
+      if (kind == MetricKind::weighted_mean_absolute_percentage_error) {  // its two sums alone
         sum_absolute_kernel<<<1, kThreads, 0, ctx.stream>>>(out, static_cast<const float*>(target),
                                                             static_cast<std::int64_t>(n) * shape.per_row, shape.per_row);
         LTRT_CUDA_CHECK_LAUNCH("sum_absolute_kernel");
+      } else {
+        sum_r2_kernel<<<static_cast<unsigned>(shape.per_row), kThreads, 0, ctx.stream>>>(
+            out, static_cast<const float*>(target), n, shape.per_row);
+        LTRT_CUDA_CHECK_LAUNCH("sum_r2_kernel");
       }
       warn_adjusted_r2_fallback(n, shape.adjusted[k]);
       add_r2_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], shape.adjusted[k], shape.root[k],

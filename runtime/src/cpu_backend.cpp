@@ -39,23 +39,12 @@ class CpuBackend : public Backend {
     const MetricsShape shape = metrics_shape(model_);
     for (int k = 0; k < model_.num_metrics; ++k) sums_.metric[k] += shape.summed_value(k, values[k]) * n;
     sums_.rows += n;
-    const auto* out = reinterpret_cast<const float*>(host_.data() + model_.output.offset);
-    if (shape.any_counted()) counts_.add(shape, out, host_.data() + model_.target.offset, n);
-    if (shape.any_scored()) scores_.add(shape.accuracy, out, host_.data() + model_.target.offset, n);
-    if (shape.any_r2_object())
-      r2_.add(out, reinterpret_cast<const float*>(host_.data() + model_.target.offset), n, shape.per_row);
-    if (shape.any_moments_object())
-      pearson_update(moments_, out, reinterpret_cast<const float*>(host_.data() + model_.target.offset), n);
-    if (shape.any_values_object())
-      values_.add(out, reinterpret_cast<const float*>(host_.data() + model_.target.offset), n);
+    states_.add(shape, reinterpret_cast<const float*>(host_.data() + model_.output.offset),
+                host_.data() + model_.target.offset, n);
   }
   float eval_loss() override { return eval_loss_; }
   EvalSums take_eval_sums() override { return std::exchange(sums_, EvalSums{}); }
-  std::vector<std::int64_t> take_eval_counts() override { return std::exchange(counts_, EpochCounts{}).stats; }
-  EpochScores take_eval_scores() override { return std::exchange(scores_, EpochScores{}); }
-  R2Sums take_eval_r2() override { return std::exchange(r2_, R2Sums{}); }
-  PearsonMoments take_eval_moments() override { return std::exchange(moments_, PearsonMoments{}); }
-  EpochValues take_eval_values() override { return std::exchange(values_, EpochValues{}); }
+  MetricStates take_eval_states() override { return std::exchange(states_, MetricStates{}); }
   void predict(int n) override { model_.predict_step(host_.data(), n); }
   // training_forward and training_backward exist: the trainer checks it when the hooks need them.
   float train_forward(const TrainStep& s, DropoutDraws dropout) override {
@@ -109,11 +98,7 @@ class CpuBackend : public Backend {
   float loss_ = 0;
   float eval_loss_ = 0;
   EvalSums sums_;
-  EpochCounts counts_;  // the Metric objects' stat scores
-  EpochScores scores_;  // an auroc or average_precision Metric object's probabilities
-  R2Sums r2_;           // an r2_score Metric object's sums
-  PearsonMoments moments_;  // a pearson_corrcoef Metric object's moments
-  EpochValues values_;      // spearman_corrcoef and kendall_rank_corrcoef Metric objects' values
+  MetricStates states_;  // the Metric objects' states of the evaluation so far
   AveragingRule rule_;
   std::vector<std::byte> average_, scratch_;  // WeightAveraging's copy of the model, and room for a swap
 };

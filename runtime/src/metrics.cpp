@@ -365,6 +365,15 @@ void EpochCounts::add(const MetricsShape& s, const float* out, const void* targe
   add(batch);
 }
 
+void MetricStates::add(const MetricsShape& s, const float* out, const void* target, std::int64_t n, bool with_counts) {
+  const auto* y = static_cast<const float*>(target);  // the regression metrics' float targets
+  if (with_counts && s.any_counted()) counts.add(s, out, target, n);
+  if (s.any_scored()) scores.add(s.accuracy, out, target, n);
+  if (s.any_r2_object()) r2.add(out, y, n, s.per_row);
+  if (s.any_moments_object()) pearson_update(moments, out, y, n);
+  if (s.any_values_object()) values.add(out, y, n);
+}
+
 void EpochCounts::add(const std::vector<std::int64_t>& other) {
   if (stats.empty()) stats.assign(other.size(), 0);
   for (std::size_t i = 0; i < stats.size() && i < other.size(); ++i) stats[i] += other[i];

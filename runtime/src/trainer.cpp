@@ -231,17 +231,6 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
   }
 }
 
-// An epoch's logged values, `<prefix>_loss` (and its metrics, `_acc`, ...), from its sums: an evaluation's, or
-// training's under model.log.on_epoch (Lightning's _ResultMetric.compute: the sum of batch mean x
-// batch size over the sum of batch sizes); nothing when no row was seen. With sync_dist under DDP
-// both sums are first averaged over the ranks, strategy.reduce's "mean": divided by the world
-// size, the sum of batch sizes, an integer tensor, with truncation. Every rank calls this. The
-// values come in Lightning's order (the loss, then the metrics as the step logs them). A Metric
-// object's value is its compute() over `counts`, the epoch's stat scores, summed over the ranks
-// first (torchmetrics syncs its states, sync_dist or not), an auroc or average_precision
-// object's over `scores`, every rank's, an r2_score object's over `r2`, summed over the ranks, or
-// a pearson_corrcoef object's over `moments`, every rank's merged in rank order, or a
-// spearman_corrcoef or kendall_rank_corrcoef object's over `values`, every rank's in rank order.
 // Where this rank's `count` items go among every rank's, in rank order: the items before them, and
 // all of them.
 struct RankSlice {
@@ -308,10 +297,26 @@ EpochValues gather_values(const ProcessGroup& group, const EpochValues& mine) {
   return values;
 }
 
-Metrics epoch_metrics(const ModelDef& model, EvalSums sums, std::vector<std::int64_t> counts, EpochScores scores,
-                      R2Sums r2, PearsonMoments moments, EpochValues values, const ProcessGroup& group,
+// An epoch's logged values, `<prefix>_loss` (and its metrics, `_acc`, ...), from its sums: an
+// evaluation's, or training's under model.log.on_epoch (Lightning's _ResultMetric.compute: the sum
+// of batch mean x batch size over the sum of batch sizes); nothing when no row was seen. With
+// sync_dist under DDP both sums are first averaged over the ranks, strategy.reduce's "mean":
+// divided by the world size, the sum of batch sizes, an integer tensor, with truncation. Every rank
+// calls this. The values come in Lightning's order (the loss, then the metrics as the step logs
+// them). A Metric object's value is its compute() over its part of `states`: the stat scores
+// (`counts`), summed over the ranks first (torchmetrics syncs its states, sync_dist or not), an
+// auroc or average_precision object's over `scores`, every rank's, the column sums' objects' over
+// `r2`, summed over the ranks, a pearson_corrcoef object's over `moments`, every rank's merged in
+// rank order, or a spearman_corrcoef or kendall_rank_corrcoef object's over `values`, every rank's
+// in rank order.
+Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states, const ProcessGroup& group,
                       const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
+  std::vector<std::int64_t>& counts = states.counts.stats;
+  EpochScores& scores = states.scores;
+  R2Sums& r2 = states.r2;
+  PearsonMoments& moments = states.moments;
+  EpochValues& values = states.values;
   const MetricsShape shape = metrics_shape(model);
   // An error's Metric object: its summed errors over its count, every rank's (torchmetrics syncs
   // them whatever sync_dist says); each batch added mean x rows, sum / per_row, so this is
@@ -728,11 +733,7 @@ class Fit {
     return names;
   }
   EvalSums train_epoch_sums_;
-  EpochCounts train_epoch_counts_;  // model.log.on_epoch: the Metric objects' stat scores
-  EpochScores train_epoch_scores_;  // ... and auroc's and average_precision's objects' probabilities
-  R2Sums train_epoch_r2_;           // ... and r2_score objects' sums
-  PearsonMoments train_epoch_moments_;  // ... and pearson_corrcoef objects' moments
-  EpochValues train_epoch_values_;      // ... and spearman_corrcoef and kendall_rank_corrcoef objects' values
+  MetricStates train_epoch_states_;  // model.log.on_epoch: the Metric objects' states
   bool has_loss_ = false;
   // The last training step's loss and accuracy are read from the backend when something needs
   // them (fetch_step_metrics): a GPU step is still running when train() returns.
@@ -1212,17 +1213,12 @@ void Fit::run_validation(bool sanity) {
   }
   // The batches' weighted sums, read once (on a GPU they are summed on the device).
   const EvalSums sums = backend_->take_eval_sums();
-  std::vector<std::int64_t> counts = backend_->take_eval_counts();  // Metric objects reset after the sanity check too
-  EpochScores scores = backend_->take_eval_scores();
-  R2Sums r2 = backend_->take_eval_r2();
-  PearsonMoments moments = backend_->take_eval_moments();
-  EpochValues values = backend_->take_eval_values();
+  MetricStates states = backend_->take_eval_states();  // Metric objects reset after the sanity check too
   Metrics m;
   if (sanity) {
     warn_unless_synced(model_, sums, group_, "val");  // Lightning computes (and discards) them too
   } else {
-    m = epoch_metrics(model_, sums, std::move(counts), std::move(scores), std::move(r2), moments, std::move(values),
-                      group_, "val");  // in Lightning's order
+    m = epoch_metrics(model_, sums, std::move(states), group_, "val");  // in Lightning's order
     for (const auto& [k, v] : m) callback_metrics_[k] = v;
   }
   // _EvaluationLoop.on_run_end: the epoch-end hooks see the epoch's metrics, then they are logged.
@@ -1614,17 +1610,7 @@ void Fit::fetch_step_metrics() {
                                     static_cast<float>(shape.summed_value(k, last_metric_[k])) * rows;
     train_epoch_sums_.rows += step_rows_;
     const auto* out = reinterpret_cast<const float*>(arena_.data() + model_.output.offset);
-    if (shape.any_counted()) train_epoch_counts_.add(shape, out, arena_.data() + model_.target.offset, step_rows_);
-    if (shape.any_scored())
-      train_epoch_scores_.add(shape.accuracy, out, arena_.data() + model_.target.offset, step_rows_);
-    if (shape.any_r2_object())
-      train_epoch_r2_.add(out, reinterpret_cast<const float*>(arena_.data() + model_.target.offset), step_rows_,
-                          shape.per_row);
-    if (shape.any_moments_object())
-      pearson_update(train_epoch_moments_, out, reinterpret_cast<const float*>(arena_.data() + model_.target.offset),
-                     step_rows_);
-    if (shape.any_values_object())
-      train_epoch_values_.add(out, reinterpret_cast<const float*>(arena_.data() + model_.target.offset), step_rows_);
+    train_epoch_states_.add(shape, out, arena_.data() + model_.target.offset, step_rows_);
   }
 }
 
@@ -1635,11 +1621,7 @@ Metrics Fit::train_epoch_metrics() {
   if (!model_.log_on_epoch) return logged;
   fetch_step_metrics();
   for (const auto& [name, value] : epoch_metrics(model_, std::exchange(train_epoch_sums_, EvalSums{}),
-                                                 std::exchange(train_epoch_counts_, EpochCounts{}).stats,
-                                                 std::exchange(train_epoch_scores_, EpochScores{}),
-                                                 std::exchange(train_epoch_r2_, R2Sums{}),
-                                                 std::exchange(train_epoch_moments_, PearsonMoments{}),
-                                                 std::exchange(train_epoch_values_, EpochValues{}), group_, "train")) {
+                                                 std::exchange(train_epoch_states_, MetricStates{}), group_, "train")) {
     callback_metrics_[name] = value;
     callback_metrics_[name + "_epoch"] = value;
     logged.push_back({name + "_epoch", value});
@@ -2098,12 +2080,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
     if constexpr (EvalHooks::wants_loss) hooks.batch_end(b, backend->eval_loss());
   }
   const EvalSums sums = backend->take_eval_sums();
-  std::vector<std::int64_t> counts = backend->take_eval_counts();
-  EpochScores scores = backend->take_eval_scores();
-  R2Sums r2 = backend->take_eval_r2();
-  const PearsonMoments moments = backend->take_eval_moments();
-  for (const auto& [k, v] : epoch_metrics(model, sums, std::move(counts), std::move(scores), std::move(r2), moments,
-                                          backend->take_eval_values(), group, prefix))
+  for (const auto& [k, v] : epoch_metrics(model, sums, backend->take_eval_states(), group, prefix))
     r.metrics[k] = v;
   for (const auto& [k, v] : r.metrics) hooks.callback_metrics[k] = v;
   hooks.epoch_end();

@@ -328,6 +328,55 @@ TEST(CudaEvalMetrics, ExplainedVarianceByColumn) {
   }
 }
 
+TEST(CudaEvalMetrics, WeightedMapeAndRelativeSquaredError) {
+  // weighted_mean_absolute_percentage_error (two sums over every element) and
+  // relative_squared_error (r2's column sums), squared and its root, over (n, 3) outputs with more
+  // elements than a block's threads: the CPU's against the definitions in float64, the device's
+  // against the CPU's (to float32 rounding: the device sums in float64).
+  const int n = 300, columns = 3;
+  std::mt19937 rng(41);
+  std::normal_distribution<float> normal;
+  std::vector<float> out(n * columns), target(n * columns);
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < columns; ++c) {
+      const float y = 1.5f * normal(rng) + static_cast<float>(c);
+      target[r * columns + c] = y;
+      out[r * columns + c] = y + (0.2f + 0.3f * static_cast<float>(c)) * normal(rng);
+    }
+  double errors = 0, scale = 0, rse = 0, rrse = 0;
+  for (int i = 0; i < n * columns; ++i)
+    errors += std::fabs(static_cast<double>(out[i]) - target[i]), scale += std::fabs(static_cast<double>(target[i]));
+  for (int c = 0; c < columns; ++c) {
+    double t = 0, tt = 0, rss = 0;
+    for (int r = 0; r < n; ++r) {
+      const double y = target[r * columns + c], d = y - out[r * columns + c];
+      t += y, tt += y * y, rss += d * d;
+    }
+    rse += rss / (tt - t * t / n) / columns;
+    rrse += std::sqrt(rss / (tt - t * t / n)) / columns;
+  }
+  using ltrt::MetricKind;
+  const struct {
+    MetricKind kind;
+    bool root;
+    double want;
+  } cases[] = {{MetricKind::weighted_mean_absolute_percentage_error, false, errors / scale},
+               {MetricKind::relative_squared_error, false, rse},
+               {MetricKind::relative_squared_error, true, rrse}};
+  for (const auto& c : cases) {
+    ltrt::MetricsShape shape{1, {c.kind}, {ltrt::MetricAverage::uniform_average},
+                             ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns};
+    shape.root[0] = c.root;
+    double cpu[ltrt::kMaxMetrics];
+    ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+    EXPECT_NEAR(cpu[0], c.want, 1e-5 * c.want) << ltrt::metric_suffix(c.kind) << c.root;
+    for (const char* schedule : {"forward", "shuffle:3"}) {
+      const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, schedule);
+      EXPECT_NEAR(sums.metric[0], cpu[0] * n, 1e-5 * cpu[0] * n) << schedule << " " << ltrt::metric_suffix(c.kind);
+    }
+  }
+}
+
 TEST(CudaEvalMetrics, CorrelationsEqualTheCpus) {
   // pearson_corrcoef and concordance_corrcoef of a batch: the CPU's against the definition in
   // float64 (to float32 rounding), the device's one thread against the CPU's bit for bit (the same

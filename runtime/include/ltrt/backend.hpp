@@ -81,21 +81,9 @@ class Backend {
   virtual float eval_loss() = 0;
   // The sums of the evaluate() calls since the last take (waits for them); they start again at 0.
   virtual EvalSums take_eval_sums() = 0;
-  // The stat scores of the evaluate() calls since the last take, for model.metrics' Metric objects
-  // (EpochCounts' layout); empty without them. They start again at 0.
-  virtual std::vector<std::int64_t> take_eval_counts() = 0;
-  // The probabilities of the evaluate() calls since the last take, for auroc and average_precision Metric objects
-  // (EpochScores); empty without one. They start again empty.
-  virtual EpochScores take_eval_scores() = 0;
-  // The sums of the evaluate() calls since the last take, for r2_score Metric objects (R2Sums);
-  // empty without one. They start again empty.
-  virtual R2Sums take_eval_r2() = 0;
-  // The moments of the evaluate() calls since the last take, for pearson_corrcoef and
-  // concordance_corrcoef Metric objects (PearsonMoments); empty without one. They start again empty.
-  virtual PearsonMoments take_eval_moments() = 0;
-  // The outputs and targets of the evaluate() calls since the last take, for spearman_corrcoef and
-  // kendall_rank_corrcoef Metric objects (EpochValues); empty without one. They start again empty.
-  virtual EpochValues take_eval_values() = 0;
+  // The Metric objects' states after the evaluate() calls since the last take (each part empty
+  // without an object that keeps it); they start again empty.
+  virtual MetricStates take_eval_states() = 0;
   // Eval-mode forward into the host arena's output buffer.
   virtual void predict(int n) = 0;
   // Waits for the work queued on the device (nothing to wait for on the CPU).

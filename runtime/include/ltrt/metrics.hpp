@@ -705,6 +705,23 @@ struct EpochCounts {
 // (micro: tp / (tp + fn), binary (tp + tn) / all), precision, recall or f1_score as average_score.
 double stats_score(const MetricsShape& shape, int k, const std::vector<std::int64_t>& stats);
 
+// The Metric objects' states of an epoch so far, from which epoch_metrics computes their epoch
+// values (torchmetrics' update, then compute): the counted objects' stat scores, auroc's and
+// average_precision's probabilities, the column sums (r2_score, explained_variance,
+// relative_squared_error, weighted_mean_absolute_percentage_error), Pearson's and concordance's
+// moments, and the values Spearman and Kendall rank. Each part stays empty without an object that
+// keeps it.
+struct MetricStates {
+  EpochCounts counts;
+  EpochScores scores;
+  R2Sums r2;
+  PearsonMoments moments;
+  EpochValues values;
+  // Every object's update with a batch of n outputs and targets; the stat scores too unless
+  // `with_counts` is false (the CUDA backend counts them on the device).
+  void add(const MetricsShape& s, const float* out, const void* target, std::int64_t n, bool with_counts = true);
+};
+
 // Each metric's value over the first n rows of `out` and `target`, into values[0, shape.count).
 void count_metrics(const MetricsShape& shape, const float* out, const void* target, std::int64_t n, double* values);
 // ... over the host arena's output and target buffers.

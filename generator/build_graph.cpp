@@ -309,6 +309,10 @@ Graph build_graph(const Spec& spec) {
                "ltgen does not follow; use variant \"a\" or \"b\", or \"32-true\"");
       continue;
     }
+    // Under autocast the outputs are 16-bit, and torch compares them with the threshold rounded to that type.
+    if (metric == "critical_success_index" && spec.mixed_precision())
+      refuse("critical_success_index under \"" + spec.trainer.precision + "\" is not supported yet: torch compares "
+             "the 16-bit outputs with the threshold rounded to their type, which ltgen does not follow; use \"32-true\"");
     if (metric != "r2_score" && metric != "relative_squared_error") continue;
     // torchmetrics' r2_score takes (N,) or (N, outputs), and sums each output column;
     // relative_squared_error reads its sums.

@@ -538,6 +538,12 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       w.line("static const ltrt::KendallVariant kMetricVariants[] = {" + variants + "};  // kendall_rank_corrcoef's tau");
       w.line("m.metric_variants = kMetricVariants;");
     }
+    if (std::any_of(spec.metric_threshold.begin(), spec.metric_threshold.end(), [](double t) { return t != 0.0; })) {
+      std::string thresholds;
+      for (double t : spec.metric_threshold) thresholds += (thresholds.empty() ? "" : ", ") + double_literal(t);
+      w.line("static const double kMetricThresholds[] = {" + thresholds + "};  // critical_success_index's threshold");
+      w.line("m.metric_thresholds = kMetricThresholds;");
+    }
   }
   if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");
   if (spec.log_on_epoch) w.line("m.log_on_epoch = true;  // model.log: train_loss_epoch besides train_loss_step");

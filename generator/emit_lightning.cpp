@@ -351,6 +351,7 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "kendall_rank_corrcoef" ? "kendall"
           : metric == "relative_squared_error" ? "rse"
           : metric == "weighted_mean_absolute_percentage_error" ? "wmape"
+          : metric == "critical_success_index" ? "csi"
           : metric == "fbeta_score"         ? "fbeta"
           : metric == "jaccard_index"       ? "jaccard"
           : metric == "matthews_corrcoef"   ? "mcc"
@@ -374,7 +375,8 @@ bool is_error(const std::string& metric) { return metric.find("error") != std::s
 // explained_variance and the correlations.
 bool compares_values(const std::string& metric) {
   return is_error(metric) || metric == "r2_score" || metric == "explained_variance" || metric == "pearson_corrcoef" ||
-         metric == "concordance_corrcoef" || metric == "spearman_corrcoef" || metric == "kendall_rank_corrcoef";
+         metric == "concordance_corrcoef" || metric == "spearman_corrcoef" || metric == "kendall_rank_corrcoef" ||
+         metric == "critical_success_index";
 }
 // The predictions and targets such a metric takes: torchmetrics' Kendall fails on (N, 1) (its
 // update adds a dimension to any input when num_outputs is 1), so a target of [1] is flattened
@@ -393,6 +395,7 @@ std::string metric_arguments(const Spec& spec, size_t k) {
   if (spec.metrics[k] == "pearson_corrcoef" || spec.metrics[k] == "concordance_corrcoef" ||
       spec.metrics[k] == "spearman_corrcoef")
     return "";  // one output: num_outputs=1, the default
+  if (spec.metrics[k] == "critical_success_index") return ltrt::python_repr(spec.metric_threshold[k]);  // threshold
   if (spec.metrics[k] == "kendall_rank_corrcoef")  // one output; t_test False, the default
     return spec.metric_variant[k] != "b" ? "variant=\"" + spec.metric_variant[k] + "\"" : "";
   // fbeta_score's beta, a Python float (torchmetrics refuses an int)
@@ -437,6 +440,7 @@ std::string metric_class(const std::string& metric) {
          : metric == "kendall_rank_corrcoef" ? "KendallRankCorrCoef"
          : metric == "relative_squared_error" ? "RelativeSquaredError"
          : metric == "weighted_mean_absolute_percentage_error" ? "WeightedMeanAbsolutePercentageError"
+         : metric == "critical_success_index" ? "CriticalSuccessIndex"
          : metric == "fbeta_score"         ? "FBetaScore"
          : metric == "specificity"         ? "Specificity"
          : metric == "jaccard_index"       ? "JaccardIndex"
@@ -933,6 +937,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
                metric == "weighted_mean_absolute_percentage_error" || metric == "pearson_corrcoef" ||
                metric == "concordance_corrcoef" || metric == "spearman_corrcoef")
         value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(out, y)";
+      else if (metric == "critical_success_index")
+        value = "_csi\", tmf.critical_success_index(out, y, " + metric_arguments(spec, k) + ")";
       else if (metric == "kendall_rank_corrcoef") {
         const std::string args = metric_arguments(spec, k);
         value = "_kendall\", tmf.kendall_rank_corrcoef(" + value_inputs(spec, metric) + (args.empty() ? "" : ", " + args) + ")";

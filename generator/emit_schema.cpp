@@ -258,7 +258,8 @@ JsonValue model_schema() {
       "precision", "recall", "f1_score", "fbeta_score", "specificity", "negative_predictive_value",
       "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa", "auroc", "average_precision",
       "r2_score", "explained_variance", "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
-      "kendall_rank_corrcoef", "relative_squared_error", "weighted_mean_absolute_percentage_error"};
+      "kendall_rank_corrcoef", "relative_squared_error", "weighted_mean_absolute_percentage_error",
+      "critical_success_index"};
   JsonValue metric = type_of("string");
   metric.set("enum", strings(metric_names));
   JsonValue score = type_of("object");  // with torchmetrics' average or top_k, or as a Metric object
@@ -295,6 +296,8 @@ JsonValue model_schema() {
   JsonValue alternative = type_of("string");
   alternative.set("enum", strings({"two-sided", "less", "greater"}));
   score_props.set("alternative", alternative);
+  score_props.set("threshold", type_of("number"));  // critical_success_index's (required there)
+  score_props.set("keep_sequence_dim", type_of("null"));  // its default only: a score per step is not logged
   score.set("properties", score_props);
   score.set("required", strings({"name"}));
   score.set("additionalProperties", JsonValue::make_bool(false));

@@ -692,7 +692,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                               "auroc", "average_precision", "r2_score", "explained_variance",
                                               "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
                                               "kendall_rank_corrcoef", "relative_squared_error",
-                                              "weighted_mean_absolute_percentage_error"};
+                                              "weighted_mean_absolute_percentage_error", "critical_success_index"};
       const JsonValue* entry = &metrics->items[i];
       if (const JsonValue* given = entry->kind == Kind::object ? entry->find("name") : entry) {
         if (given->kind != Kind::string || std::find(known.begin(), known.end(), given->str) == known.end())
@@ -704,8 +704,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                     "\"hamming_distance\", \"jaccard_index\", \"matthews_corrcoef\", \"cohen_kappa\", " +
                                     "\"auroc\", \"average_precision\", \"r2_score\", \"explained_variance\", " +
                                     "\"pearson_corrcoef\", \"concordance_corrcoef\", \"spearman_corrcoef\", " +
-                                    "\"kendall_rank_corrcoef\", \"relative_squared_error\" or " +
-                                    "\"weighted_mean_absolute_percentage_error\"" +
+                                    "\"kendall_rank_corrcoef\", \"relative_squared_error\", " +
+                                    "\"weighted_mean_absolute_percentage_error\" or \"critical_success_index\"" +
                                     (given->kind == Kind::string ? did_you_mean(given->str, known) : ""));
       }
       const std::string named = entry->kind == Kind::object && entry->find("name") ? entry->find("name")->str
@@ -722,7 +722,11 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       double beta = 1.0;
       bool root = false;
       std::string variant = "b";
-      if (entry->kind == Kind::object) {
+      double threshold = 0.0;
+      // critical_success_index's threshold has no default in torchmetrics.
+      if (named == "critical_success_index" && entry->kind != Kind::object)
+        fail_at(*entry, path, "critical_success_index needs a threshold (a value at or above it is an event): "
+                              "{\"name\": \"critical_success_index\", \"threshold\": 0.5}");      if (entry->kind == Kind::object) {
         ltrt::ConfigObject o(*entry, path);
         const JsonValue& name = o.require("name");
         // torchmetrics' top_k: a prediction is right when the target is among the k largest logits.
@@ -783,6 +787,19 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           for (const char* key : {"variant", "t_test", "alternative"})
             if (o.get(key)) o.fail(key, std::string("only kendall_rank_corrcoef takes '") + key + "': remove it");
         }
+        if (named == "critical_success_index") {
+          if (!o.get("threshold"))
+            o.fail_here("critical_success_index needs a 'threshold' (a value at or above it is an event), e.g. 0.5");
+          threshold = o.number("threshold", 0.0, -HUGE_VAL, HUGE_VAL);
+          if (!std::isfinite(threshold)) o.fail("threshold", "must be a finite number");
+          // keep_sequence_dim gives a score per sequence step, a vector self.log cannot log
+          if (const JsonValue* keep = o.get("keep_sequence_dim"); keep && keep->kind != Kind::null)
+            o.fail("keep_sequence_dim", "gives a score per step of that dimension, and self.log logs one number: "
+                                        "leave it out (null)");
+        } else {
+          for (const char* key : {"threshold", "keep_sequence_dim"})
+            if (o.get(key)) o.fail(key, std::string("only critical_success_index takes '") + key + "': remove it");
+        }
         module = o.boolean("module", false);
         top_k = o.integer("top_k", 1, 1);
         if (o.get("top_k") && !takes_top_k)
@@ -803,6 +820,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       spec.metric_beta.push_back(beta);
       spec.metric_root.push_back(root);
       spec.metric_variant.push_back(variant);
+      spec.metric_threshold.push_back(threshold);
       spec.metric_averages.push_back(average);
       spec.metric_modules.push_back(module);
       spec.metrics_pos.push_back(name.pos);

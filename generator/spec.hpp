@@ -136,7 +136,7 @@ struct Spec {
   // "negative_predictive_value", "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
   // "auroc", "average_precision", "r2_score", "explained_variance", "pearson_corrcoef",
   // "concordance_corrcoef", "spearman_corrcoef", "kendall_rank_corrcoef", "relative_squared_error",
-  // "weighted_mean_absolute_percentage_error" (each once per
+  // "weighted_mean_absolute_percentage_error", "critical_success_index" (each once per
   // top_k), each one's average ("micro", "macro", "weighted": the scores'; r2_score's multioutput
   // "uniform_average" or "variance_weighted"), and where each is in the spec.
   std::vector<std::string> metrics;
@@ -147,6 +147,7 @@ struct Spec {
   std::vector<double> metric_beta;            // fbeta_score's beta (1 for the others)
   std::vector<bool> metric_root;              // squared=False: logged as <stage>_rmse (<stage>_rrse)
   std::vector<std::string> metric_variant;    // kendall_rank_corrcoef's variant, "a", "b" or "c" ("b" for the others)
+  std::vector<double> metric_threshold;       // critical_success_index's threshold (0 for the others)
   std::vector<ltrt::json::Pos> metrics_pos;
   bool sync_dist = false;             // model.log.sync_dist: logged values averaged over DDP's ranks
   bool log_on_epoch = false;          // model.log.on_epoch: training values logged per epoch too

@@ -544,6 +544,30 @@ __global__ void add_kendall_kernel(EvalSums* __restrict__ sums, int k, KendallVa
   sums->metric[k] += static_cast<double>(kendall_tau(counts, variant)) * n;  // WeightedMean::add
 }
 
+// Adds the batch's critical_success_index to metric k's sum: one block counts the hits, misses and
+// false alarms of its `count` elements (integers: the CPU's counts), then the CPU's arithmetic.
+__global__ void __launch_bounds__(kThreads) add_success_kernel(EvalSums* __restrict__ sums, int k,
+                                                               const float* __restrict__ out,
+                                                               const float* __restrict__ target, std::int64_t count,
+                                                               float threshold, int n) {
+  __shared__ unsigned long long partial[kWarp];
+  unsigned long long hits = 0, misses = 0, false_alarms = 0;
+  for (std::int64_t i = threadIdx.x; i < count; i += kThreads) {
+    const bool predicted = out[i] >= threshold, actual = target[i] >= threshold;
+    hits += predicted && actual;
+    misses += actual && !predicted;
+    false_alarms += predicted && !actual;
+  }
+  hits = block_reduce(hits, partial, 0ull, Sum());
+  misses = block_reduce(misses, partial, 0ull, Sum());
+  false_alarms = block_reduce(false_alarms, partial, 0ull, Sum());
+  if (threadIdx.x == 0)
+    sums->metric[k] += static_cast<double>(critical_success_index_value(static_cast<std::int64_t>(hits),
+                                                                        static_cast<std::int64_t>(misses),
+                                                                        static_cast<std::int64_t>(false_alarms))) *
+                       n;  // WeightedMean::add
+}
+
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
 // block_hits, an error's mean from those of block_errors over `count` predictions, or with `root`
 // its square root (a root mean squared error's Metric object sums the mean: MetricsShape::sums_squares).
@@ -705,6 +729,14 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       if (shape.moments_object(k)) continue;  // an object's is the epoch's, on the host
       add_correlation_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, kind, out, static_cast<const float*>(target), n);
       LTRT_CUDA_CHECK_LAUNCH("add_correlation_kernel");
+      continue;
+    }
+    if (kind == MetricKind::critical_success_index) {
+      if (shape.success_object(k)) continue;  // an object's is the epoch's, on the host
+      add_success_kernel<<<1, kThreads, 0, ctx.stream>>>(sums, k, out, static_cast<const float*>(target),
+                                                         static_cast<std::int64_t>(n) * shape.per_row,
+                                                         shape.threshold[k], n);
+      LTRT_CUDA_CHECK_LAUNCH("add_success_kernel");
       continue;
     }
     if (sums_columns(kind)) {

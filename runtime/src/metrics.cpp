@@ -313,6 +313,7 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::kendall_rank_corrcoef: return "kendall";
     case MetricKind::relative_squared_error: return "rse";
     case MetricKind::weighted_mean_absolute_percentage_error: return "wmape";
+    case MetricKind::critical_success_index: return "csi";
     case MetricKind::precision: return "precision";
     case MetricKind::recall: return "recall";
     case MetricKind::f1_score: return "f1";
@@ -348,6 +349,7 @@ MetricsShape metrics_shape(const ModelDef& model) {
     s.beta[k] = model.metric_beta ? model.metric_beta[k] : 1.0;
     s.root[k] = model.metric_root ? model.metric_root[k] : false;
     s.variant[k] = model.metric_variants ? model.metric_variants[k] : KendallVariant::b;
+    s.threshold[k] = model.metric_thresholds ? static_cast<float>(model.metric_thresholds[k]) : 0.0f;
   }
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
@@ -372,6 +374,17 @@ void MetricStates::add(const MetricsShape& s, const float* out, const void* targ
   if (s.any_r2_object()) r2.add(out, y, n, s.per_row);
   if (s.any_moments_object()) pearson_update(moments, out, y, n);
   if (s.any_values_object()) values.add(out, y, n);
+  for (int k = 0; k < s.count; ++k)
+    if (s.success_object(k)) success.add(out, y, n * s.per_row, s.threshold[k]);
+}
+
+void SuccessCounts::add(const float* out, const float* target, std::int64_t count, float threshold) {
+  for (std::int64_t i = 0; i < count; ++i) {
+    const bool predicted = out[i] >= threshold, actual = target[i] >= threshold;
+    hits += predicted && actual;
+    misses += actual && !predicted;
+    false_alarms += predicted && !actual;
+  }
 }
 
 void EpochCounts::add(const std::vector<std::int64_t>& other) {
@@ -420,6 +433,10 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       values[k] = kind == MetricKind::r2_score
                       ? r2_score(sums, s.per_row, s.averages[k], "a batch", s.adjusted[k])
                       : column_sums_value(kind, sums.sums.data(), s.per_row, n, s.averages[k], 0, s.root[k]);
+    } else if (kind == MetricKind::critical_success_index) {  // a Metric object's batch value too (its forward)
+      SuccessCounts counts;
+      counts.add(out, static_cast<const float*>(target), n * s.per_row, s.threshold[k]);
+      values[k] = critical_success_index_value(counts.hits, counts.misses, counts.false_alarms);
     } else if (ranks_values(kind)) {  // a Metric object's batch value too (its forward)
       values[k] = ranked_values_value(kind, s.variant[k], out, static_cast<const float*>(target), n);
     } else if (correlates(kind)) {

@@ -307,8 +307,8 @@ EpochValues gather_values(const ProcessGroup& group, const EpochValues& mine) {
 // (`counts`), summed over the ranks first (torchmetrics syncs its states, sync_dist or not), an
 // auroc or average_precision object's over `scores`, every rank's, the column sums' objects' over
 // `r2`, summed over the ranks, a pearson_corrcoef object's over `moments`, every rank's merged in
-// rank order, or a spearman_corrcoef or kendall_rank_corrcoef object's over `values`, every rank's
-// in rank order.
+// rank order, a spearman_corrcoef or kendall_rank_corrcoef object's over `values`, every rank's
+// in rank order, or a critical_success_index object's over `success`, summed over the ranks.
 Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states, const ProcessGroup& group,
                       const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
@@ -317,6 +317,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
   R2Sums& r2 = states.r2;
   PearsonMoments& moments = states.moments;
   EpochValues& values = states.values;
+  SuccessCounts& success = states.success;
   const MetricsShape shape = metrics_shape(model);
   // An error's Metric object: its summed errors over its count, every rank's (torchmetrics syncs
   // them whatever sync_dist says); each batch added mean x rows, sum / per_row, so this is
@@ -363,6 +364,12 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
   }
   if (shape.any_moments_object() && group.distributed()) moments = gather_moments(group, moments);
   if (shape.any_values_object() && group.distributed()) values = gather_values(group, values);
+  if (shape.any_success_object() && group.distributed()) {  // every rank's counts, summed (exact below 2^53)
+    double all[3] = {static_cast<double>(success.hits), static_cast<double>(success.misses),
+                     static_cast<double>(success.false_alarms)};
+    group.sum(all, 3);
+    success = {static_cast<std::int64_t>(all[0]), static_cast<std::int64_t>(all[1]), static_cast<std::int64_t>(all[2])};
+  }
   Metrics m;
   if (sums.rows > 0) {
     const double rows = static_cast<double>(sums.rows);
@@ -371,6 +378,8 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
       bool near_zero = false;
       const double value = shape.scored(k)      ? ranked_score(shape.kinds[k], shape.accuracy, shape.averages[k], scores)
                            : shape.moments_object(k) ? correlation_value(shape.kinds[k], moments, &near_zero)
+                           : shape.success_object(k)
+                               ? critical_success_index_value(success.hits, success.misses, success.false_alarms)
                            : shape.values_object(k)
                                ? ranked_values_value(shape.kinds[k], shape.variant[k], values.preds.data(),
                                                      values.targets.data(), static_cast<std::int64_t>(values.preds.size()))

@@ -377,6 +377,37 @@ TEST(CudaEvalMetrics, WeightedMapeAndRelativeSquaredError) {
   }
 }
 
+TEST(CudaEvalMetrics, CriticalSuccessIndexCountsAsTheCpu) {
+  // critical_success_index of a batch: the device's block counts the hits, misses and false alarms
+  // of more elements than its threads, with values on the threshold (float32's 0.7), NaN and inf;
+  // the CPU's value against the definition, the device's equal to it.
+  const int n = 200, columns = 3;
+  const float threshold = 0.7f;
+  std::mt19937 rng(43);
+  std::normal_distribution<float> normal;
+  std::vector<float> out(n * columns), target(n * columns);
+  for (int i = 0; i < n * columns; ++i) {
+    target[i] = i % 13 == 0 ? threshold : normal(rng);
+    out[i] = i % 7 == 0 ? threshold : target[i] + 0.5f * normal(rng);
+  }
+  out[5] = NAN, target[6] = INFINITY, out[8] = -INFINITY;
+  long long hits = 0, events = 0;
+  for (int i = 0; i < n * columns; ++i) {
+    hits += out[i] >= threshold && target[i] >= threshold;
+    events += out[i] >= threshold || target[i] >= threshold;
+  }
+  ltrt::MetricsShape shape{1, {ltrt::MetricKind::critical_success_index}, {ltrt::MetricAverage::micro},
+                           ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns};
+  shape.threshold[0] = threshold;
+  double cpu[ltrt::kMaxMetrics];
+  ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+  EXPECT_EQ(cpu[0], static_cast<double>(static_cast<float>(hits) / static_cast<float>(events)));
+  for (const char* schedule : {"forward", "shuffle:7"}) {
+    const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, schedule);
+    EXPECT_EQ(sums.metric[0], cpu[0] * n) << schedule;
+  }
+}
+
 TEST(CudaEvalMetrics, CorrelationsEqualTheCpus) {
   // pearson_corrcoef and concordance_corrcoef of a batch: the CPU's against the definition in
   // float64 (to float32 rounding), the device's one thread against the CPU's bit for bit (the same

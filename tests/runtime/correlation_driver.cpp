@@ -10,7 +10,8 @@
 // "ties_y"}): kendall_tau's arithmetic on counts too large to reach with values. A case of kind
 // "relative_squared_error" or "weighted_mean_absolute_percentage_error" (which read r2_score's sums)
 // has "columns" (outputs a row, the values row-major) and "root" (squared=False); its Metric object
-// adds each rank's sums in float32, as two ranks' synced states are.
+// adds each rank's sums in float32, as two ranks' synced states are. A case of kind
+// "critical_success_index" has "columns" and "threshold"; its object adds every rank's counts.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -74,7 +75,10 @@ int main() {
       const Value* columns_given = c.find("columns");
       const std::int64_t columns = columns_given ? columns_given->integer : 1;
       const bool root = c.find("root") && c.find("root")->b;
-      const MetricKind kind = name == "weighted_mean_absolute_percentage_error"
+      const Value* threshold_given = c.find("threshold");
+      const float threshold = threshold_given ? static_cast<float>(threshold_given->num) : 0.0f;
+      const MetricKind kind = name == "critical_success_index" ? MetricKind::critical_success_index
+                              : name == "weighted_mean_absolute_percentage_error"
                                   ? MetricKind::weighted_mean_absolute_percentage_error
                               : name == "relative_squared_error"  ? MetricKind::relative_squared_error
                               : name == "concordance_corrcoef"    ? MetricKind::concordance_corrcoef
@@ -90,6 +94,7 @@ int main() {
         shape.kinds[0] = kind;
         shape.variant[0] = variant;
         shape.root[0] = root;
+        shape.threshold[0] = threshold;
         shape.per_row = columns;
         double value;
         const auto n = static_cast<std::int64_t>(x.size()) / columns;
@@ -117,6 +122,16 @@ int main() {
                                        ": " + std::to_string(a[f]) + " against " + std::to_string(b[f]));
         }
         results.push(bits(static_cast<float>(value)));
+        continue;
+      }
+      if (kind == MetricKind::critical_success_index) {
+        ltrt::SuccessCounts all;
+        for (const Value& rank : ranks.items)
+          for (const Value& batch : rank.items) {
+            const std::vector<float> x = floats(*batch.find("x")), y = floats(*batch.find("y"));
+            all.add(x.data(), y.data(), static_cast<std::int64_t>(x.size()), threshold);
+          }
+        results.push(bits(ltrt::critical_success_index_value(all.hits, all.misses, all.false_alarms)));
         continue;
       }
       if (ltrt::sums_columns(kind)) {

@@ -2,7 +2,8 @@
 """pearson_corrcoef, concordance_corrcoef and spearman_corrcoef (ltrt/correlation.hpp),
 kendall_rank_corrcoef's three variants (ltrt/kendall.hpp), and relative_squared_error and
 weighted_mean_absolute_percentage_error, which read r2_score's sums (ltrt/metrics.hpp; over one to
-three outputs a row, RSE squared or not, objects on one or two ranks), against torchmetrics, bit
+three outputs a row, RSE squared or not, objects on one or two ranks), and critical_success_index
+(thresholds that float32 rounds up and down, values on them, NaN and inf), against torchmetrics, bit
 for bit: a
 batch's value as count_metrics scores it against the functional metrics, on predictions of shape
 (N,) and (N, 1) (Kendall's (N,) only: torchmetrics' fails on (N, 1)); and a Metric object's value after updates with
@@ -280,6 +281,44 @@ def main():
             torch_own.append(bits(value()))
             with RoundedSqrt():
                 wanted.append(bits(value()))
+    # critical_success_index: thresholds float32 rounds down (0.7) and up (0.1), values equal to them
+    for trial in range(160):
+        threshold = [0.7, 0.1, 0.0, -0.5, 1.5][trial % 5]
+        columns = [0, 1, 3][trial % 3]
+        style = STYLES[trial % len(STYLES)]
+        functional = trial % 2 == 0
+        world = 1 if functional else [1, 2, 3][trial // 2 % 3]
+        ranks = []
+        for r in range(world):
+            count = 1 if functional else int(rng.integers(0 if r else 1, 4))
+            batches = []
+            for _ in range(count):
+                x, y = rse_batch(rng, int(rng.choice([1, 2, 5, 64, 300])), max(1, columns), style)
+                x.reshape(-1)[::7] = np.float32(threshold)  # on the threshold, as float32 holds it
+                y.reshape(-1)[3::11] = np.float32(threshold)
+                batches.append((x, y))
+            ranks.append(batches)
+        def value():
+            if functional:
+                x, y = ranks[0][0]
+                return tmf.critical_success_index(rse_tensor(x, columns), rse_tensor(y, columns), threshold)
+            metrics = []
+            for batches in ranks:
+                m = torchmetrics.CriticalSuccessIndex(threshold)
+                for x, y in batches:
+                    m.update(rse_tensor(x, columns), rse_tensor(y, columns))
+                metrics.append(m)
+            synced = torchmetrics.CriticalSuccessIndex(threshold)
+            for name in ("hits", "misses", "false_alarms"):
+                setattr(synced, name, torch.stack([getattr(m, name) for m in metrics]).sum(0))
+            synced._update_count = 1
+            return synced.compute()
+        cases.append({"kind": "critical_success_index", "functional": functional, "columns": max(1, columns),
+                      "threshold": threshold,
+                      "ranks": [[{"x": as_bits(x.reshape(-1)), "y": as_bits(y.reshape(-1))} for x, y in b]
+                                for b in ranks]})
+        torch_own.append(bits(value()))
+        wanted.append(torch_own[-1])
     # Kendall's arithmetic on counts of up to 400000 values: float32 rounds the counts and n^2, and
     # tau b's product of two int64 totals wraps past 2^63 (torch's does, from about 78000 values).
     for trial in range(200):

@@ -201,6 +201,27 @@ LTRT_HOST_DEVICE inline float weighted_mape_value(const float* sums, std::int64_
   const float eps = 1.17e-06f;  // torchmetrics' epsilon, a float32 when clamp takes it
   return sums[4 * columns] / (scale < eps ? eps : scale);
 }
+// critical_success_index's counts (torchmetrics' CriticalSuccessIndex): of the elements whose
+// prediction or target is at or above the threshold (compared in float32, as torch rounds the
+// threshold to the tensors' dtype; NaN is below), those where both are (hits), the target alone
+// (misses) and the prediction alone (false alarms).
+struct SuccessCounts {
+  std::int64_t hits = 0, misses = 0, false_alarms = 0;
+  void add(const float* out, const float* target, std::int64_t count, float threshold);
+  void add(const SuccessCounts& o) {
+    hits += o.hits;
+    misses += o.misses;
+    false_alarms += o.false_alarms;
+  }
+};
+// _critical_success_index_compute: hits / (hits + misses + false alarms) in float32, 0 where no
+// element is an event (_safe_divide's zero_division).
+LTRT_HOST_DEVICE inline float critical_success_index_value(std::int64_t hits, std::int64_t misses,
+                                                           std::int64_t false_alarms) {
+  const std::int64_t all = hits + misses + false_alarms;
+  return all == 0 ? 0.0f : static_cast<float>(hits) / static_cast<float>(all);
+}
+
 // The metrics over R2Sums: r2_score, explained_variance, relative_squared_error and
 // weighted_mean_absolute_percentage_error.
 LTRT_HOST_DEVICE inline bool sums_columns(MetricKind kind) {
@@ -577,8 +598,8 @@ inline float ranked_values_value(MetricKind kind, KendallVariant variant, const 
 void warn_correlation_near_zero();
 
 // "acc", "mae", "mse", "mape", "msle", "smape", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
-// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc", "spearman", "kendall", "rse", "wmape": a
-// metric is logged as <stage>_<name>
+// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc", "spearman", "kendall", "rse", "wmape",
+// "csi": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5); with
@@ -598,6 +619,7 @@ struct MetricsShape {
   double beta[kMaxMetrics];            // fbeta_score's beta (ModelDef::metric_beta), else 1
   bool root[kMaxMetrics];              // mean_squared_error's squared=False (ModelDef::metric_root)
   KendallVariant variant[kMaxMetrics];  // kendall_rank_corrcoef's tau (ModelDef::metric_variants), else b
+  float threshold[kMaxMetrics];  // critical_success_index's, rounded to float32 (ModelDef::metric_thresholds), else 0
   // A root mean squared error's Metric object is the root of the epoch's mean: its evaluation sums
   // (EvalSums, rows times a batch's value) keep each batch's mean squared error, the root's square.
   bool sums_squares(int k) const { return root[k] && modules[k] && compares_elements(kinds[k]); }
@@ -607,7 +629,14 @@ struct MetricsShape {
   // keeps the epoch's scores, scored).
   bool counted(int k) const {
     return modules[k] && !compares_elements(kinds[k]) && !ranks_scores(kinds[k]) && !sums_columns(kinds[k]) &&
-           !correlates(kinds[k]) && !ranks_values(kinds[k]);
+           !correlates(kinds[k]) && !ranks_values(kinds[k]) && kinds[k] != MetricKind::critical_success_index;
+  }
+  // a critical_success_index Metric object: the epoch's counts are kept (SuccessCounts)
+  bool success_object(int k) const { return modules[k] && kinds[k] == MetricKind::critical_success_index; }
+  bool any_success_object() const {
+    for (int k = 0; k < count; ++k)
+      if (success_object(k)) return true;
+    return false;
   }
   bool r2_object(int k) const { return modules[k] && sums_columns(kinds[k]); }
   // an r2_score, explained_variance, relative_squared_error or weighted_mean_absolute_percentage_error
@@ -709,14 +738,15 @@ double stats_score(const MetricsShape& shape, int k, const std::vector<std::int6
 // values (torchmetrics' update, then compute): the counted objects' stat scores, auroc's and
 // average_precision's probabilities, the column sums (r2_score, explained_variance,
 // relative_squared_error, weighted_mean_absolute_percentage_error), Pearson's and concordance's
-// moments, and the values Spearman and Kendall rank. Each part stays empty without an object that
-// keeps it.
+// moments, the values Spearman and Kendall rank, and critical_success_index's counts. Each part
+// stays empty without an object that keeps it.
 struct MetricStates {
   EpochCounts counts;
   EpochScores scores;
   R2Sums r2;
   PearsonMoments moments;
   EpochValues values;
+  SuccessCounts success;
   // Every object's update with a batch of n outputs and targets; the stat scores too unless
   // `with_counts` is false (the CUDA backend counts them on the device).
   void add(const MetricsShape& s, const float* out, const void* target, std::int64_t n, bool with_counts = true);

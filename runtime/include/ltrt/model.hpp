@@ -207,7 +207,8 @@ enum class MetricKind : std::uint8_t {
   mean_absolute_percentage_error, r2_score, specificity, fbeta_score, jaccard_index, matthews_corrcoef,
   hamming_distance, negative_predictive_value, cohen_kappa, mean_squared_log_error,
   symmetric_mean_absolute_percentage_error, explained_variance, pearson_corrcoef, concordance_corrcoef,
-  spearman_corrcoef, kendall_rank_corrcoef, relative_squared_error, weighted_mean_absolute_percentage_error
+  spearman_corrcoef, kendall_rank_corrcoef, relative_squared_error, weighted_mean_absolute_percentage_error,
+  critical_success_index
 };
 constexpr int kMaxMetrics = 8;
 // How precision, recall, f1_score, specificity, fbeta_score, jaccard_index, auroc and average_precision
@@ -286,6 +287,8 @@ struct ModelDef {
   const bool* metric_root = nullptr;
   // Each metric's variant (kendall_rank_corrcoef's tau); null: b for all.
   const KendallVariant* metric_variants = nullptr;
+  // Each metric's threshold (critical_success_index's: a value at or above it is an event); null: 0.
+  const double* metric_thresholds = nullptr;
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
   bool sync_dist = false;

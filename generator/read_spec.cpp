@@ -726,7 +726,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       // critical_success_index's threshold has no default in torchmetrics.
       if (named == "critical_success_index" && entry->kind != Kind::object)
         fail_at(*entry, path, "critical_success_index needs a threshold (a value at or above it is an event): "
-                              "{\"name\": \"critical_success_index\", \"threshold\": 0.5}");      if (entry->kind == Kind::object) {
+                              "{\"name\": \"critical_success_index\", \"threshold\": 0.5}");
+      if (entry->kind == Kind::object) {
         ltrt::ConfigObject o(*entry, path);
         const JsonValue& name = o.require("name");
         // torchmetrics' top_k: a prediction is right when the target is among the k largest logits.
@@ -791,7 +792,9 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           if (!o.get("threshold"))
             o.fail_here("critical_success_index needs a 'threshold' (a value at or above it is an event), e.g. 0.5");
           threshold = o.number("threshold", 0.0, -HUGE_VAL, HUGE_VAL);
-          if (!std::isfinite(threshold)) o.fail("threshold", "must be a finite number");
+          // compared with float32 values, as torch rounds it to their dtype
+          if (!(std::fabs(threshold) <= 3.4028234663852886e38))
+            o.fail("threshold", "must be a number within float32's range (torch compares it as a float32)");
           // keep_sequence_dim gives a score per sequence step, a vector self.log cannot log
           if (const JsonValue* keep = o.get("keep_sequence_dim"); keep && keep->kind != Kind::null)
             o.fail("keep_sequence_dim", "gives a score per step of that dimension, and self.log logs one number: "

@@ -125,6 +125,10 @@ Cost node_cost(const Node& n, const Graph& g);
 /// key_padding_mask), the name of a model input; not a constructor argument. The builder finds
 /// the value in LayerBuild::values.
 enum class ArgType { integer, number, boolean, string, integer_tuple, number_tuple, number_list, module, value };
+// The most layers a num_layers argument stacks (RNN, LSTM, GRU, the Transformer stacks): the
+// generated program unrolls every one, so a typo of a huge number would never finish generating.
+constexpr double kMaxStackedLayers = 256;
+
 struct ArgDef {
   std::string name;
   ArgType type;

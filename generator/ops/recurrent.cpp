@@ -735,6 +735,7 @@ void register_recurrent(const RecurrentCell& cell, std::vector<OpDef>& ops, std:
   hidden.min = 1;
   ArgDef layers_arg{"num_layers", ArgType::integer, Attr{std::int64_t{1}}};
   layers_arg.min = 1;
+  layers_arg.max = kMaxStackedLayers;  // each layer is unrolled into the generated code
   ArgDef dropout{"dropout", ArgType::number, Attr{0.0}};
   dropout.min = 0.0;
   dropout.max = 1.0;

@@ -250,6 +250,7 @@ ArgDef module_arg(const std::string& name, const std::string& type, const std::s
 std::vector<ArgDef> stack_args(bool decoder) {
   ArgDef num_layers{"num_layers", ArgType::integer, std::nullopt};
   num_layers.min = 1;
+  num_layers.max = kMaxStackedLayers;  // each layer is unrolled into the generated code
   std::vector<ArgDef> args = {
       module_arg(decoder ? "decoder_layer" : "encoder_layer",
                  decoder ? "TransformerDecoderLayer" : "TransformerEncoderLayer", "layers.0", false),
@@ -331,8 +332,10 @@ std::vector<ArgDef> transformer_model_args() {
   nhead.default_value = Attr{std::int64_t{8}};
   ArgDef encoders{"num_encoder_layers", ArgType::integer, Attr{std::int64_t{6}}};
   encoders.min = 1;
+  encoders.max = kMaxStackedLayers;
   ArgDef decoders{"num_decoder_layers", ArgType::integer, Attr{std::int64_t{6}}};
   decoders.min = 1;
+  decoders.max = kMaxStackedLayers;
   // torch's order: d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward, ...
   std::vector<ArgDef> args = {layer[0], nhead, encoders, decoders};
   args.insert(args.end(), layer.begin() + 2, layer.end());

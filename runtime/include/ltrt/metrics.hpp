@@ -617,7 +617,7 @@ struct MetricsShape {
   std::int64_t top_k[kMaxMetrics];  // each one's top_k (ModelDef::metric_top_k), else 1 (0 counts as 1)
   std::int64_t adjusted[kMaxMetrics];  // r2_score's adjusted (ModelDef::metric_adjusted), else 0
   double beta[kMaxMetrics];            // fbeta_score's beta (ModelDef::metric_beta), else 1
-  bool root[kMaxMetrics];              // mean_squared_error's squared=False (ModelDef::metric_root)
+  bool root[kMaxMetrics];              // squared=False of mean_squared_error, relative_squared_error (ModelDef::metric_root)
   KendallVariant variant[kMaxMetrics];  // kendall_rank_corrcoef's tau (ModelDef::metric_variants), else b
   float threshold[kMaxMetrics];  // critical_success_index's, rounded to float32 (ModelDef::metric_thresholds), else 0
   // A root mean squared error's Metric object is the root of the epoch's mean: its evaluation sums

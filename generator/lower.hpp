@@ -16,6 +16,10 @@ struct LowerOptions {
   std::string command;   // the ltgen command line, recorded in the output
   bool dump_ir = false;  // print the IR after each pass to stderr
   std::string cuda_architectures = "80-real;90-real;90-virtual";  // --cuda-arch: CMAKE_CUDA_ARCHITECTURES
+  // Lay the generated C++ out in the project's style. Off where no file is written (--summary,
+  // --emit lightning): the code is still emitted, so the same spec errors are found, but libFormat
+  // is most of ltgen's time on a large model.
+  bool format = true;
 };
 
 struct Lowered {

@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
   // --emit-only do not change the generated text, so they are left out and the
   // files stay byte-identical wherever they are written.
   options.command = "ltgen " + spec_path;
+  options.format = !summary && !emit_lightning;
 
   try {
     const ltgen::Lowered out = ltgen::lower(spec_path, options);

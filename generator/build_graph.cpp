@@ -232,9 +232,10 @@ Graph build_graph(const Spec& spec) {
   }
   g.output = x;
   for (size_t k = 0; k < spec.metrics.size(); ++k) {
-    const std::string& metric = spec.metrics[k];
+    const MetricSpec& m = spec.metrics[k];
+    const std::string& metric = m.name;
     const std::string where = "model.metrics[" + std::to_string(k) + "]";
-    auto refuse = [&](const std::string& why) { throw SpecError(spec.path, spec.metrics_pos[k], where, why); };
+    auto refuse = [&](const std::string& why) { throw SpecError(spec.path, m.pos, where, why); };
     if (predictions.size() > 1)
       refuse(metric + " reads one prediction, but model.output names " + std::to_string(predictions.size()) + " nodes");
     if (metric == "accuracy" || stat_score_metric(metric) || metric == "auroc" || metric == "average_precision") {
@@ -243,32 +244,31 @@ Graph build_graph(const Spec& spec) {
         refuse(metric + " compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
       if (spec.target.dtype != DType::i64 && spec.loss.type != "BCEWithLogitsLoss")
         refuse(metric + " needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}) or BCEWithLogitsLoss");
-      if (spec.metric_top_k[k] > 1) {  // torchmetrics' multiclass top_k, at most num_classes
+      if (m.top_k > 1) {  // torchmetrics' multiclass top_k, at most num_classes
         if (spec.target.dtype != DType::i64)
           refuse("a top_k needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}); torchmetrics' binary "
                  "metrics have none: remove it");
-        if (spec.metric_top_k[k] > spec.target.num_classes)
-          refuse("top_k " + std::to_string(spec.metric_top_k[k]) + " is more than the " +
-                 std::to_string(spec.target.num_classes) + " classes (torchmetrics refuses it): use at most " +
-                 std::to_string(spec.target.num_classes));
+        if (m.top_k > spec.target.num_classes)
+          refuse("top_k " + std::to_string(m.top_k) + " is more than the " + std::to_string(spec.target.num_classes) +
+                 " classes (torchmetrics refuses it): use at most " + std::to_string(spec.target.num_classes));
       }
       if (metric == "cohen_kappa" && spec.target.dtype == DType::i64 && spec.target.num_classes > ltrt::kMaxKappaClasses)
         refuse("cohen_kappa over more than " + std::to_string(ltrt::kMaxKappaClasses) + " classes (the model has " +
                std::to_string(spec.target.num_classes) + ") is not supported yet: the GPU sums its C x C expected "
                "matrix in one thread; matthews_corrcoef reads the same counts without that matrix");
       // torchmetrics' binary accuracy has no average.
-      if (metric == "accuracy" && spec.metric_averages[k] != "micro" && spec.target.dtype != DType::i64)
+      if (metric == "accuracy" && m.average != "micro" && spec.target.dtype != DType::i64)
         refuse("accuracy's \"average\" needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}); "
                "torchmetrics' binary accuracy has none: remove it");
       // The scores, accuracy's averages and a Metric object's epoch count each class's stat scores (the
       // CUDA backend's counters); auroc and average_precision each class's pairs.
-      const bool counts_classes = metric != "accuracy" || spec.metric_modules[k] || spec.metric_averages[k] != "micro";
+      const bool counts_classes = metric != "accuracy" || m.module || m.average != "micro";
       if (counts_classes && spec.target.dtype == DType::i64 && spec.target.num_classes > ltrt::kMaxScoreClasses)
-        refuse(metric + (metric != "accuracy"     ? ""
-                         : spec.metric_modules[k] ? " as a Metric object"
-                                                  : " with a macro or weighted average") +
-               " counts each class; over more than " +
-               std::to_string(ltrt::kMaxScoreClasses) +
+        refuse(metric +
+               (metric != "accuracy" ? ""
+                : m.module           ? " as a Metric object"
+                                     : " with a macro or weighted average") +
+               " counts each class; over more than " + std::to_string(ltrt::kMaxScoreClasses) +
                " classes (the model has " + std::to_string(spec.target.num_classes) + ") it is not supported yet");
       continue;
     }
@@ -303,7 +303,7 @@ Graph build_graph(const Spec& spec) {
                "its means and moments in the output's 16-bit type there, which ltgen does not follow (it does for "
                "spearman_corrcoef and kendall_rank_corrcoef, whose ranks and pairs are the same); use \"32-true\"");
       // tau c counts the distinct predictions in their own dtype, a 16-bit float under autocast.
-      if (metric == "kendall_rank_corrcoef" && spec.metric_variant[k] == "c" && spec.mixed_precision())
+      if (metric == "kendall_rank_corrcoef" && m.variant == "c" && spec.mixed_precision())
         refuse("kendall_rank_corrcoef's variant \"c\" under \"" + spec.trainer.precision + "\" is not supported yet: "
                "torchmetrics holds the count of distinct predictions in the output's 16-bit type there, which "
                "ltgen does not follow; use variant \"a\" or \"b\", or \"32-true\"");
@@ -331,22 +331,20 @@ Graph build_graph(const Spec& spec) {
   }
   {  // The GPU's counters hold the stat scores of every top_k those metrics use (a set per top_k).
     std::vector<std::int64_t> top_ks;
-    for (size_t k = 0; k < spec.metrics.size(); ++k) {
-      const std::string& m = spec.metrics[k];
-      const bool stats = stat_score_metric(m) ||
-                         (m == "accuracy" && (spec.metric_modules[k] || spec.metric_averages[k] != "micro"));
-      if (stats && std::find(top_ks.begin(), top_ks.end(), spec.metric_top_k[k]) == top_ks.end())
-        top_ks.push_back(spec.metric_top_k[k]);
+    for (const MetricSpec& m : spec.metrics) {
+      const bool stats = stat_score_metric(m.name) || (m.name == "accuracy" && (m.module || m.average != "micro"));
+      if (stats && std::find(top_ks.begin(), top_ks.end(), m.top_k) == top_ks.end()) top_ks.push_back(m.top_k);
     }
     const std::int64_t classes = spec.target.dtype == DType::i64 ? spec.target.num_classes : 1;
     const auto sets = static_cast<std::int64_t>(top_ks.size());
     if (sets > 1 && sets * (3 * classes + 1) > 3 * ltrt::kMaxScoreClasses + 1)
-      throw SpecError(spec.path, spec.metrics_pos.back(), "model.metrics",
-                      "the stat-score metrics (precision, recall, ...) and accuracy as a Metric object or averaged count "
-                      "each class once "
-                      "per top_k; " + std::to_string(sets) + " top_k over " + std::to_string(classes) +
-                      " classes are more than the GPU's counters hold (" + std::to_string(ltrt::kMaxScoreClasses) +
-                      " classes in all): use fewer different top_k");
+      throw SpecError(
+          spec.path, spec.metrics.back().pos, "model.metrics",
+          "the stat-score metrics (precision, recall, ...) and accuracy as a Metric object or averaged count "
+          "each class once per top_k; " +
+              std::to_string(sets) + " top_k over " + std::to_string(classes) +
+              " classes are more than the GPU's counters hold (" + std::to_string(ltrt::kMaxScoreClasses) +
+              " classes in all): use fewer different top_k");
   }
   if (per_sample_scalar(g.value(x)) && !losses_per_sample_scalars(spec.loss))
     throw SpecError(spec.path, spec.loss.pos, spec.loss.source,

@@ -19,6 +19,20 @@ namespace {
 
 using namespace emit;
 
+// A metric's ltrt::MetricDef: metric(kind) and a with_* for each argument that is not torchmetrics' default.
+std::string metric_def(const MetricSpec& metric) {
+  std::string def = "ltrt::metric(ltrt::MetricKind::" + metric.name + ")";
+  if (metric.average != "micro") def += ".with_average(ltrt::MetricAverage::" + metric.average + ")";
+  if (metric.module) def += ".as_module()";
+  if (metric.top_k > 1) def += ".with_top_k(" + std::to_string(metric.top_k) + ")";
+  if (metric.adjusted > 0) def += ".with_adjusted(" + std::to_string(metric.adjusted) + ")";
+  if (metric.beta != 1.0) def += ".with_beta(" + double_literal(metric.beta) + ")";
+  if (metric.root) def += ".with_root()";
+  if (metric.variant != "b") def += ".with_variant(ltrt::KendallVariant::" + metric.variant + ")";
+  if (metric.threshold != 0.0) def += ".with_threshold(" + double_literal(metric.threshold) + ")";
+  return def;
+}
+
 // OptimizerConfig assignments ("beta1", "0.9") of torch.optim arguments.
 std::vector<std::pair<std::string, std::string>> config_fields(const std::vector<OptimizerArg>& args) {
   std::vector<std::pair<std::string, std::string>> fields;
@@ -484,66 +498,12 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   const Value& out = g.value(g.output);
   w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
   if (!spec.metrics.empty()) {  // logged after the loss as <stage>_acc, _mae, _mse, _precision, _recall, _f1, ...
-    std::string kinds, averages, modules;
-    bool scores = false;  // an `average` (precision, recall, f1_score, auroc, ...): the averages too
-    bool any_module = false;
-    for (size_t k = 0; k < spec.metrics.size(); ++k) {
-      kinds += (kinds.empty() ? "" : ", ") + ("ltrt::MetricKind::" + spec.metrics[k]);
-      averages += (averages.empty() ? "" : ", ") + ("ltrt::MetricAverage::" + spec.metric_averages[k]);
-      modules += std::string(modules.empty() ? "" : ", ") + (spec.metric_modules[k] ? "true" : "false");
-      const std::string& metric = spec.metrics[k];
-      scores = scores || stat_score_metric(metric) || metric == "auroc" || metric == "average_precision" ||
-               spec.metric_averages[k] != "micro";
-      any_module = any_module || spec.metric_modules[k];
-    }
-    w.line("static const ltrt::MetricKind kMetrics[] = {" + kinds + "};  // model.metrics");
+    w.line("// model.metrics, each with the arguments the spec gives it");
+    w.line("static constexpr ltrt::MetricDef kMetrics[] = {");
+    for (const MetricSpec& metric : spec.metrics) w.line("    " + metric_def(metric) + ",");
+    w.line("};");
     w.line("m.metrics = kMetrics;");
     w.line("m.num_metrics = " + std::to_string(spec.metrics.size()) + ";");
-    if (scores) {
-      w.line("static const ltrt::MetricAverage kMetricAverages[] = {" + averages + "};  // their `average`");
-      w.line("m.metric_averages = kMetricAverages;");
-    }
-    if (any_module) {
-      w.line("static const bool kMetricModules[] = {" + modules + "};  // torchmetrics Metric objects");
-      w.line("m.metric_modules = kMetricModules;");
-    }
-    if (std::any_of(spec.metric_top_k.begin(), spec.metric_top_k.end(), [](std::int64_t k) { return k > 1; })) {
-      std::string top_k;
-      for (std::int64_t k : spec.metric_top_k) top_k += (top_k.empty() ? "" : ", ") + std::to_string(k);
-      w.line("static const std::int64_t kMetricTopK[] = {" + top_k + "};  // their top_k");
-      w.line("m.metric_top_k = kMetricTopK;");
-    }
-    if (std::any_of(spec.metric_adjusted.begin(), spec.metric_adjusted.end(), [](std::int64_t k) { return k > 0; })) {
-      std::string adjusted;
-      for (std::int64_t k : spec.metric_adjusted) adjusted += (adjusted.empty() ? "" : ", ") + std::to_string(k);
-      w.line("static const std::int64_t kMetricAdjusted[] = {" + adjusted + "};  // r2_score's adjusted");
-      w.line("m.metric_adjusted = kMetricAdjusted;");
-    }
-    if (std::any_of(spec.metric_beta.begin(), spec.metric_beta.end(), [](double b) { return b != 1.0; })) {
-      std::string beta;
-      for (double b : spec.metric_beta) beta += (beta.empty() ? "" : ", ") + double_literal(b);
-      w.line("static const double kMetricBeta[] = {" + beta + "};  // fbeta_score's beta");
-      w.line("m.metric_beta = kMetricBeta;");
-    }
-    if (std::find(spec.metric_root.begin(), spec.metric_root.end(), true) != spec.metric_root.end()) {
-      std::string root;
-      for (bool r : spec.metric_root) root += std::string(root.empty() ? "" : ", ") + (r ? "true" : "false");
-      w.line("static const bool kMetricRoot[] = {" + root + "};  // mean_squared_error's squared=False: its root");
-      w.line("m.metric_root = kMetricRoot;");
-    }
-    if (std::any_of(spec.metric_variant.begin(), spec.metric_variant.end(), [](const std::string& v) { return v != "b"; })) {
-      std::string variants;
-      for (const std::string& v : spec.metric_variant)
-        variants += (variants.empty() ? "" : ", ") + ("ltrt::KendallVariant::" + v);
-      w.line("static const ltrt::KendallVariant kMetricVariants[] = {" + variants + "};  // kendall_rank_corrcoef's tau");
-      w.line("m.metric_variants = kMetricVariants;");
-    }
-    if (std::any_of(spec.metric_threshold.begin(), spec.metric_threshold.end(), [](double t) { return t != 0.0; })) {
-      std::string thresholds;
-      for (double t : spec.metric_threshold) thresholds += (thresholds.empty() ? "" : ", ") + double_literal(t);
-      w.line("static const double kMetricThresholds[] = {" + thresholds + "};  // critical_success_index's threshold");
-      w.line("m.metric_thresholds = kMetricThresholds;");
-    }
   }
   if (spec.sync_dist) w.line("m.sync_dist = true;  // model.log: logged values averaged over DDP's ranks");
   if (spec.log_on_epoch) w.line("m.log_on_epoch = true;  // model.log: train_loss_epoch besides train_loss_step");

@@ -385,29 +385,28 @@ std::string value_inputs(const Spec& spec, const std::string& metric) {
   return metric == "kendall_rank_corrcoef" && !spec.target.shape.empty() ? "out.reshape(-1), y.reshape(-1)" : "out, y";
 }
 std::string metric_arguments(const Spec& spec, size_t k) {
-  if (spec.metrics[k] == "r2_score" || spec.metrics[k] == "explained_variance") {
-    std::string args = spec.metric_adjusted[k] ? "adjusted=" + std::to_string(spec.metric_adjusted[k]) : "";
-    if (spec.metric_averages[k] != "uniform_average")
-      args += (args.empty() ? "" : ", ") + ("multioutput=\"" + spec.metric_averages[k] + "\"");
+  const MetricSpec& m = spec.metrics[k];
+  if (m.name == "r2_score" || m.name == "explained_variance") {
+    std::string args = m.adjusted ? "adjusted=" + std::to_string(m.adjusted) : "";
+    if (m.average != "uniform_average") args += (args.empty() ? "" : ", ") + ("multioutput=\"" + m.average + "\"");
     return args;
   }
-  if (is_error(spec.metrics[k])) return spec.metric_root[k] ? "squared=False" : "";
-  if (spec.metrics[k] == "pearson_corrcoef" || spec.metrics[k] == "concordance_corrcoef" ||
-      spec.metrics[k] == "spearman_corrcoef")
+  if (is_error(m.name)) return m.root ? "squared=False" : "";
+  if (m.name == "pearson_corrcoef" || m.name == "concordance_corrcoef" || m.name == "spearman_corrcoef")
     return "";  // one output: num_outputs=1, the default
-  if (spec.metrics[k] == "critical_success_index") return ltrt::python_repr(spec.metric_threshold[k]);  // threshold
-  if (spec.metrics[k] == "kendall_rank_corrcoef")  // one output; t_test False, the default
-    return spec.metric_variant[k] != "b" ? "variant=\"" + spec.metric_variant[k] + "\"" : "";
+  if (m.name == "critical_success_index") return ltrt::python_repr(m.threshold);  // threshold
+  if (m.name == "kendall_rank_corrcoef")  // one output; t_test False, the default
+    return m.variant != "b" ? "variant=\"" + m.variant + "\"" : "";
   // fbeta_score's beta, a Python float (torchmetrics refuses an int)
-  const std::string beta = spec.metrics[k] == "fbeta_score" ? ", beta=" + ltrt::python_repr(spec.metric_beta[k]) : "";
+  const std::string beta = m.name == "fbeta_score" ? ", beta=" + ltrt::python_repr(m.beta) : "";
   if (spec.target.dtype != DType::i64) return "task=\"binary\"" + beta;
   std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes) + beta;
-  const bool micro_accuracy = spec.metrics[k] == "accuracy" && spec.metric_averages[k] == "micro";
+  const bool micro_accuracy = m.name == "accuracy" && m.average == "micro";
   // torchmetrics' MCC and Cohen's kappa have no average
-  if (!micro_accuracy && spec.metrics[k] != "matthews_corrcoef" && spec.metrics[k] != "cohen_kappa")
-    args += ", average=\"" + spec.metric_averages[k] + "\"";
-  if (spec.metric_top_k[k] > 1) {
-    args += ", top_k=" + std::to_string(spec.metric_top_k[k]);
+  if (!micro_accuracy && m.name != "matthews_corrcoef" && m.name != "cohen_kappa")
+    args += ", average=\"" + m.average + "\"";
+  if (m.top_k > 1) {
+    args += ", top_k=" + std::to_string(m.top_k);
     if (micro_accuracy) args += ", average=\"micro\"";  // its Metric class's default too
   }
   return args + ", ignore_index=" + loss_ignore_index(spec);
@@ -415,8 +414,9 @@ std::string metric_arguments(const Spec& spec, size_t k) {
 // Metric k's name in the logs: its suffix and top_k, or with squared=False "rmse" (mean_squared_error)
 // or "rrse" (relative_squared_error).
 std::string log_name(const Spec& spec, size_t k) {
-  if (spec.metric_root[k]) return spec.metrics[k] == "relative_squared_error" ? "rrse" : "rmse";
-  return metric_suffix(spec.metrics[k], spec.metric_top_k[k]);
+  const MetricSpec& m = spec.metrics[k];
+  if (m.root) return m.name == "relative_squared_error" ? "rrse" : "rmse";
+  return metric_suffix(m.name, m.top_k);
 }
 std::string metric_object(const std::string& stage, const Spec& spec, size_t k) {
   return stage + "_" + log_name(spec, k) + "_metric";
@@ -471,17 +471,16 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("import torch");
   w.line("import torch.nn as nn");
   w.line("import lightning.pytorch as pl");
-  for (size_t k = 0; k < spec.metrics.size(); ++k)
-    if (spec.metric_modules[k]) {
+  for (const MetricSpec& m : spec.metrics)
+    if (m.module) {
       w.line("import torchmetrics  # model.metrics' Metric objects");
       break;
     }
-  for (size_t k = 0; k < spec.metrics.size(); ++k)
-    if (!spec.metric_modules[k] &&
-        (spec.metrics[k] != "accuracy" || spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro") &&
+  for (const MetricSpec& m : spec.metrics)
+    if (!m.module && (m.name != "accuracy" || m.top_k > 1 || m.average != "micro") &&
         // the mean absolute and squared errors are torch.nn.functional's, the other metrics torchmetrics'
-        spec.metrics[k] != "mean_absolute_error" && (spec.metrics[k] != "mean_squared_error" || spec.metric_root[k])) {
-      w.line("import torchmetrics.functional as tmf  # model.metrics' " + spec.metrics[k]);
+        m.name != "mean_absolute_error" && (m.name != "mean_squared_error" || m.root)) {
+      w.line("import torchmetrics.functional as tmf  # model.metrics' " + m.name);
       break;
     }
   const JsonValue* trainer_section = root.find("trainer");
@@ -787,13 +786,13 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   }
   w.line("self.loss = " + module(spec.loss, g, "loss"));
   for (size_t k = 0; k < spec.metrics.size(); ++k) {
-    if (!spec.metric_modules[k]) continue;  // model.metrics' Metric objects, one per stage
+    if (!spec.metrics[k].module) continue;  // model.metrics' Metric objects, one per stage
     std::string args = metric_arguments(spec, k);
     // RelativeSquaredError's states have num_outputs columns, which its update adds to in place
-    if (spec.metrics[k] == "relative_squared_error" && !spec.target.shape.empty() && spec.target.shape[0] > 1)
+    if (spec.metrics[k].name == "relative_squared_error" && !spec.target.shape.empty() && spec.target.shape[0] > 1)
       args = "num_outputs=" + std::to_string(spec.target.shape[0]) + (args.empty() ? "" : ", " + args);
     for (const char* stage : {"train", "val", "test"})
-      w.line("self." + metric_object(stage, spec, k) + " = torchmetrics." + metric_class(spec.metrics[k]) + "(" +
+      w.line("self." + metric_object(stage, spec, k) + " = torchmetrics." + metric_class(spec.metrics[k].name) + "(" +
              args + ")");
   }
   if (!spec.freeze.empty()) {
@@ -909,26 +908,28 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         std::string(on_epoch ? ", on_epoch=True" : "") + (spec.sync_dist ? ", sync_dist=True" : "") + ")";
     w.line(std::string("self.log(\"") + stage + "_loss\", loss" + log_args);
     for (size_t k = 0; k < spec.metrics.size(); ++k) {  // model.metrics, as torchmetrics' functional ones compute them
-      const std::string& metric = spec.metrics[k];
+      const MetricSpec& m = spec.metrics[k];
+      const std::string& metric = m.name;
       std::string value;
       const std::string ignore_index = loss_ignore_index(spec);
-      if (spec.metric_modules[k]) {  // a Metric object: its batch value logged, its compute() at the epoch's end
+      if (m.module) {  // a Metric object: its batch value logged, its compute() at the epoch's end
         const std::string object = "self." + metric_object(stage, spec, k);
         w.line(object + "(" + (compares_values(metric) ? value_inputs(spec, metric) : metric_inputs(spec)) + ")");
         value = "_" + log_name(spec, k) + "\", " + object;
-      } else if (metric == "accuracy" && (spec.metric_top_k[k] > 1 || spec.metric_averages[k] != "micro")) {
+      } else if (metric == "accuracy" && (m.top_k > 1 || m.average != "micro")) {
         // torchmetrics' top_k accuracy, or its macro or weighted average
-        value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf.accuracy(" + metric_inputs(spec) + ", " +
+        value = "_" + metric_suffix(metric, m.top_k) + "\", tmf.accuracy(" + metric_inputs(spec) + ", " +
                 metric_arguments(spec, k) + ")";
       } else if (metric == "accuracy" && spec.target.dtype == DType::i64 &&
-          (spec.loss.type == "CrossEntropyLoss" || spec.loss.type == "NLLLoss"))  // their ignored targets do not count
+                 (spec.loss.type == "CrossEntropyLoss" ||
+                  spec.loss.type == "NLLLoss"))  // their ignored targets do not count
         value = "_acc\", (out.argmax(dim=-1) == y)[y != " + ignore_index + "].float().mean()";
       else if (metric == "accuracy")
         value = spec.target.dtype == DType::i64 ? "_acc\", (out.argmax(dim=-1) == y).float().mean()"
                                                 : "_acc\", ((out > 0) == (y > 0.5)).float().mean()";
       else if (metric == "mean_absolute_error")
         value = "_mae\", nn.functional.l1_loss(out, y)";
-      else if (metric == "mean_squared_error" && spec.metric_root[k])
+      else if (metric == "mean_squared_error" && m.root)
         value = "_rmse\", tmf.mean_squared_error(out, y, squared=False)";
       else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
@@ -948,8 +949,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         value = "_" + log_name(spec, k) + "\", tmf." + metric + "(out, y" + (args.empty() ? "" : ", " + args) + ")";
       }
       else  // the stat-score metrics, auroc, average_precision: torchmetrics' own
-        value = "_" + metric_suffix(metric, spec.metric_top_k[k]) + "\", tmf." + metric + "(" + metric_inputs(spec) +
-                ", " + metric_arguments(spec, k) + ")";
+        value = "_" + metric_suffix(metric, m.top_k) + "\", tmf." + metric + "(" + metric_inputs(spec) + ", " +
+                metric_arguments(spec, k) + ")";
       w.line(std::string("self.log(\"") + stage + value + log_args);
     }
     w.line("return loss");

@@ -813,20 +813,22 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       }
       const JsonValue& name = *entry;
       for (size_t j = 0; j < spec.metrics.size(); ++j)
-        if (spec.metrics[j] == name.str && spec.metric_top_k[j] == top_k && spec.metric_root[j] == root)
+        if (spec.metrics[j].name == name.str && spec.metrics[j].top_k == top_k && spec.metrics[j].root == root)
           fail_at(name, path, "\"" + name.str + "\" is listed twice" +
                                   (top_k > 1 ? " with top_k " + std::to_string(top_k) : std::string()) +
                                   ": list each metric once");
-      spec.metrics.push_back(name.str);
-      spec.metric_top_k.push_back(top_k);
-      spec.metric_adjusted.push_back(adjusted);
-      spec.metric_beta.push_back(beta);
-      spec.metric_root.push_back(root);
-      spec.metric_variant.push_back(variant);
-      spec.metric_threshold.push_back(threshold);
-      spec.metric_averages.push_back(average);
-      spec.metric_modules.push_back(module);
-      spec.metrics_pos.push_back(name.pos);
+      MetricSpec metric;
+      metric.name = name.str;
+      metric.average = average;
+      metric.module = module;
+      metric.top_k = top_k;
+      metric.adjusted = adjusted;
+      metric.beta = beta;
+      metric.root = root;
+      metric.variant = variant;
+      metric.threshold = threshold;
+      metric.pos = name.pos;
+      spec.metrics.push_back(std::move(metric));
     }
   }
   // model.log: the arguments every self.log call of the LightningModule gets.

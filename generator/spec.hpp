@@ -112,6 +112,29 @@ struct OptimizerSpec : OptimizerHyper {
 ltrt::OptimizerConfig optimizer_config(const std::string& type, const OptimizerHyper& h);
 inline ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) { return optimizer_config(o.type, o); }
 
+// A metric of model.metrics with its arguments (torchmetrics' defaults where the spec gives none).
+struct MetricSpec {
+  // "accuracy", "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
+  // "mean_squared_log_error", "symmetric_mean_absolute_percentage_error", "precision", "recall",
+  // "f1_score", "fbeta_score", "specificity", "negative_predictive_value", "hamming_distance",
+  // "jaccard_index", "matthews_corrcoef", "cohen_kappa", "auroc", "average_precision", "r2_score",
+  // "explained_variance", "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
+  // "kendall_rank_corrcoef", "relative_squared_error", "weighted_mean_absolute_percentage_error" or
+  // "critical_success_index"; a model lists each once (accuracy and the scores once per top_k).
+  std::string name;
+  // the scores' "micro", "macro" or "weighted"; r2_score's multioutput "uniform_average" or
+  // "variance_weighted"
+  std::string average = "micro";
+  bool module = false;        // logged as a torchmetrics Metric object (epoch values from the epoch's states)
+  std::int64_t top_k = 1;     // accuracy's and the scores'
+  std::int64_t adjusted = 0;  // r2_score's
+  double beta = 1.0;          // fbeta_score's
+  bool root = false;          // squared=False: logged as <stage>_rmse (<stage>_rrse)
+  std::string variant = "b";  // kendall_rank_corrcoef's "a", "b" or "c"
+  double threshold = 0.0;     // critical_success_index's
+  ltrt::json::Pos pos;        // where the spec names it
+};
+
 struct Spec {
   std::string path;     // as given to ltgen
   std::string text;     // the file's bytes
@@ -130,25 +153,7 @@ struct Spec {
   bool drop_last = false;
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
-  // model.metrics in order: "accuracy", "mean_absolute_error", "mean_squared_error",
-  // "mean_absolute_percentage_error", "mean_squared_log_error", "symmetric_mean_absolute_percentage_error",
-  // "precision", "recall", "f1_score", "fbeta_score", "specificity",
-  // "negative_predictive_value", "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
-  // "auroc", "average_precision", "r2_score", "explained_variance", "pearson_corrcoef",
-  // "concordance_corrcoef", "spearman_corrcoef", "kendall_rank_corrcoef", "relative_squared_error",
-  // "weighted_mean_absolute_percentage_error", "critical_success_index" (each once per
-  // top_k), each one's average ("micro", "macro", "weighted": the scores'; r2_score's multioutput
-  // "uniform_average" or "variance_weighted"), and where each is in the spec.
-  std::vector<std::string> metrics;
-  std::vector<std::string> metric_averages;
-  std::vector<bool> metric_modules;  // logged as torchmetrics Metric objects (epoch values from the epoch's counts)
-  std::vector<std::int64_t> metric_top_k;  // the top_k of accuracy and the scores that take one (else 1)
-  std::vector<std::int64_t> metric_adjusted;  // r2_score's adjusted (0 for the others)
-  std::vector<double> metric_beta;            // fbeta_score's beta (1 for the others)
-  std::vector<bool> metric_root;              // squared=False: logged as <stage>_rmse (<stage>_rrse)
-  std::vector<std::string> metric_variant;    // kendall_rank_corrcoef's variant, "a", "b" or "c" ("b" for the others)
-  std::vector<double> metric_threshold;       // critical_success_index's threshold (0 for the others)
-  std::vector<ltrt::json::Pos> metrics_pos;
+  std::vector<MetricSpec> metrics;    // model.metrics in order
   bool sync_dist = false;             // model.log.sync_dist: logged values averaged over DDP's ranks
   bool log_on_epoch = false;          // model.log.on_epoch: training values logged per epoch too
   // model.freeze: parameters with requires_grad=False (no gradient, no optimizer step), as a

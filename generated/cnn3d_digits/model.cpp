@@ -2236,7 +2236,10 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 5, {32, 1, 4, 4, 4}, 268288};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 276480};
     m.output = {"layers_14_out", ltrt::DType::f32, 2, {32, 10}, 277248};
-    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::accuracy};  // model.metrics
+    // model.metrics, each with the arguments the spec gives it
+    static constexpr ltrt::MetricDef kMetrics[] = {
+        ltrt::metric(ltrt::MetricKind::accuracy),
+    };
     m.metrics = kMetrics;
     m.num_metrics = 1;
     m.num_classes = 10;  // 0: regression targets

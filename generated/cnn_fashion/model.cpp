@@ -1812,7 +1812,10 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 1927680};
     m.target = {"target", ltrt::DType::i64, 1, {64}, 2128384};
     m.output = {"layers_14_out", ltrt::DType::f32, 2, {64, 10}, 2129408};
-    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::accuracy};  // model.metrics
+    // model.metrics, each with the arguments the spec gives it
+    static constexpr ltrt::MetricDef kMetrics[] = {
+        ltrt::metric(ltrt::MetricKind::accuracy),
+    };
     m.metrics = kMetrics;
     m.num_metrics = 1;
     m.num_classes = 10;  // 0: regression targets

@@ -478,7 +478,10 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {32, 64}, 77056};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 85248};
     m.output = {"layers_2_out", ltrt::DType::f32, 2, {32, 10}, 85504};
-    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::accuracy};  // model.metrics
+    // model.metrics, each with the arguments the spec gives it
+    static constexpr ltrt::MetricDef kMetrics[] = {
+        ltrt::metric(ltrt::MetricKind::accuracy),
+    };
     m.metrics = kMetrics;
     m.num_metrics = 1;
     m.num_classes = 10;  // 0: regression targets

@@ -1071,7 +1071,10 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 84224};
     m.target = {"target", ltrt::DType::i64, 1, {64}, 284928};
     m.output = {"layers_7_out", ltrt::DType::f32, 2, {64, 10}, 285440};
-    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::accuracy};  // model.metrics
+    // model.metrics, each with the arguments the spec gives it
+    static constexpr ltrt::MetricDef kMetrics[] = {
+        ltrt::metric(ltrt::MetricKind::accuracy),
+    };
     m.metrics = kMetrics;
     m.num_metrics = 1;
     m.num_classes = 10;  // 0: regression targets

@@ -542,7 +542,10 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {32, 64}, 307456};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 315648};
     m.output = {"layers_3_out", ltrt::DType::f32, 2, {32, 10}, 315904};
-    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::accuracy};  // model.metrics
+    // model.metrics, each with the arguments the spec gives it
+    static constexpr ltrt::MetricDef kMetrics[] = {
+        ltrt::metric(ltrt::MetricKind::accuracy),
+    };
     m.metrics = kMetrics;
     m.num_metrics = 1;
     m.num_classes = 10;  // 0: regression targets

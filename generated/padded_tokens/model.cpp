@@ -3155,7 +3155,10 @@ const ltrt::ModelDef& model() {
     m.other_num_embeddings = kOtherNumEmbeddings;
     m.target = {"target", ltrt::DType::i64, 1, {32}, 208000};
     m.output = {"head_out", ltrt::DType::f32, 2, {32, 2}, 208256};
-    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::accuracy};  // model.metrics
+    // model.metrics, each with the arguments the spec gives it
+    static constexpr ltrt::MetricDef kMetrics[] = {
+        ltrt::metric(ltrt::MetricKind::accuracy),
+    };
     m.metrics = kMetrics;
     m.num_metrics = 1;
     m.num_classes = 2;  // 0: regression targets

@@ -644,7 +644,10 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {16, 4}, 20224};
     m.target = {"target", ltrt::DType::f32, 2, {16, 1}, 20480};
     m.output = {"layers_5_out", ltrt::DType::f32, 2, {16, 1}, 20544};
-    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::mean_absolute_error};  // model.metrics
+    // model.metrics, each with the arguments the spec gives it
+    static constexpr ltrt::MetricDef kMetrics[] = {
+        ltrt::metric(ltrt::MetricKind::mean_absolute_error),
+    };
     m.metrics = kMetrics;
     m.num_metrics = 1;
     m.num_classes = 0;  // 0: regression targets

@@ -1470,7 +1470,10 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {32, 1, 8, 8}, 210688};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 218880};
     m.output = {"fc_out", ltrt::DType::f32, 2, {32, 10}, 219136};
-    static const ltrt::MetricKind kMetrics[] = {ltrt::MetricKind::accuracy};  // model.metrics
+    // model.metrics, each with the arguments the spec gives it
+    static constexpr ltrt::MetricDef kMetrics[] = {
+        ltrt::metric(ltrt::MetricKind::accuracy),
+    };
     m.metrics = kMetrics;
     m.num_metrics = 1;
     m.num_classes = 10;  // 0: regression targets

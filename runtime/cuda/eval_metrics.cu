@@ -607,7 +607,7 @@ static_assert(kMaxBlocks <= kSumThreads, "the second launch has a thread per cou
 // workspace: nothing else runs on the stream between), the pairs or the precisions, the average.
 void add_ranked(const Context& ctx, EvalSums* sums, int k, const MetricsShape& shape, const float* out,
                 const void* target, int n) {
-  const MetricKind kind = shape.kinds[k];
+  const MetricKind kind = shape.metric[k].kind;
   const char* name = kind == MetricKind::auroc ? "auroc" : "average_precision";
   const AccuracyShape& a = shape.accuracy;
   const std::int64_t classes = shape.score_classes();
@@ -640,7 +640,8 @@ void add_ranked(const Context& ctx, EvalSums* sums, int k, const MetricsShape& s
     sum_precisions_kernel<<<static_cast<unsigned>(classes), kThreads, 0, ctx.stream>>>(out, target, rows, a, positions);
     LTRT_CUDA_CHECK_LAUNCH("sum_precisions_kernel");
   }
-  add_ranked_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], a.class_targets, classes, n);
+  add_ranked_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, kind, shape.metric[k].average, a.class_targets, classes,
+                                                       n);
   LTRT_CUDA_CHECK_LAUNCH("add_ranked_kernel");
 }
 
@@ -677,9 +678,8 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
         continue;
       }
       // the scores, accuracy's macro or weighted average
-      add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, shape.rule(k),
-                                                          reduces_matrix(shape.kinds[k]), classes, n,
-                                                          a.class_targets ? 0 : positions);
+      add_score_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, shape.rule(k), reduces_matrix(shape.metric[k].kind),
+                                                          classes, n, a.class_targets ? 0 : positions);
       LTRT_CUDA_CHECK_LAUNCH("add_score_kernel");
     }
     if (counted) {
@@ -689,7 +689,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     }
   }
   for (int k = 0; k < shape.count; ++k) {
-    const MetricKind kind = shape.kinds[k];
+    const MetricKind kind = shape.metric[k].kind;
     if (shape.reads_stats(k)) continue;  // scored with its set above
     if (ranks_scores(kind)) {
       if (!shape.scored(k)) add_ranked(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
@@ -707,7 +707,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
         kendall_shares_kernel<<<counting_blocks(n, kThreads), kThreads, 0, ctx.stream>>>(
             out, static_cast<const float*>(target), n, shares);
         LTRT_CUDA_CHECK_LAUNCH("kendall_shares_kernel");
-        add_kendall_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, shape.variant[k], shares, n);
+        add_kendall_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, shape.metric[k].variant, shares, n);
         LTRT_CUDA_CHECK_LAUNCH("add_kendall_kernel");
         continue;
       }
@@ -735,7 +735,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       if (shape.success_object(k)) continue;  // an object's is the epoch's, on the host
       add_success_kernel<<<1, kThreads, 0, ctx.stream>>>(sums, k, out, static_cast<const float*>(target),
                                                          static_cast<std::int64_t>(n) * shape.per_row,
-                                                         shape.threshold[k], n);
+                                                         shape.metric[k].threshold, n);
       LTRT_CUDA_CHECK_LAUNCH("add_success_kernel");
       continue;
     }
@@ -754,9 +754,9 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
             out, static_cast<const float*>(target), n, shape.per_row);
         LTRT_CUDA_CHECK_LAUNCH("sum_r2_kernel");
       }
-      warn_adjusted_r2_fallback(n, shape.adjusted[k]);
-      add_r2_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, kind, shape.averages[k], shape.adjusted[k], shape.root[k],
-                                             shape.per_row, n);
+      warn_adjusted_r2_fallback(n, shape.metric[k].adjusted);
+      add_r2_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, kind, shape.metric[k].average, shape.metric[k].adjusted,
+                                             shape.metric[k].root, shape.per_row, n);
       LTRT_CUDA_CHECK_LAUNCH("add_r2_kernel");
       continue;
     }
@@ -766,7 +766,8 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     if (accuracy) {
       const std::int64_t positions = static_cast<std::int64_t>(n) * shape.accuracy.per_row;
       blocks = counting_blocks(positions, shape.accuracy.class_targets ? kWarps : kThreads);  // a position per warp
-      count_hits_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, shape.accuracy, positions, shape.top_k[k]);
+      count_hits_kernel<<<blocks, kThreads, 0, ctx.stream>>>(out, target, shape.accuracy, positions,
+                                                             shape.metric[k].top_k);
       LTRT_CUDA_CHECK_LAUNCH("count_hits_kernel");
     } else {
       count = static_cast<std::int64_t>(n) * shape.per_row;
@@ -775,7 +776,7 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       LTRT_CUDA_CHECK_LAUNCH("sum_errors_kernel");
     }
     add_metric_kernel<<<1, kSumThreads, 0, ctx.stream>>>(sums, k, accuracy, blocks, count, n,
-                                                         shape.root[k] && !shape.sums_squares(k));
+                                                         shape.metric[k].root && !shape.sums_squares(k));
     LTRT_CUDA_CHECK_LAUNCH("add_metric_kernel");
   }
   add_loss_kernel<<<1, 1, 0, ctx.stream>>>(sums, loss, n);

@@ -294,7 +294,7 @@ void warn_correlation_near_zero() {
 
 void refuse_r2_single_row(const MetricsShape& shape, std::int64_t n) {
   for (int k = 0; k < shape.count; ++k)
-    if (shape.kinds[k] == MetricKind::r2_score) check_r2_rows(n, "a batch");
+    if (shape.metric[k].kind == MetricKind::r2_score) check_r2_rows(n, "a batch");
 }
 
 const char* metric_suffix(MetricKind kind) {
@@ -331,26 +331,17 @@ const char* metric_suffix(MetricKind kind) {
 }
 
 std::string metric_name(const ModelDef& model, int k) {
-  const std::int64_t top_k = model.metric_top_k ? model.metric_top_k[k] : 1;
-  const bool root = model.metric_root && model.metric_root[k];  // the root mean or relative squared error
-  const char* root_name = model.metrics[k] == MetricKind::relative_squared_error ? "rrse" : "rmse";
-  return (root ? root_name : metric_suffix(model.metrics[k])) + (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
+  const MetricDef& m = model.metrics[k];
+  // the root mean squared error, the root relative squared error
+  const char* root_name = m.kind == MetricKind::relative_squared_error ? "rrse" : "rmse";
+  return (m.root ? root_name : metric_suffix(m.kind)) +
+         (m.top_k > 1 ? "_top" + std::to_string(m.top_k) : std::string());
 }
 
 MetricsShape metrics_shape(const ModelDef& model) {
   MetricsShape s{};
   s.count = model.num_metrics;
-  for (int k = 0; k < model.num_metrics; ++k) {
-    s.kinds[k] = model.metrics[k];
-    s.averages[k] = model.metric_averages ? model.metric_averages[k] : MetricAverage::micro;
-    s.modules[k] = model.metric_modules ? model.metric_modules[k] : false;
-    s.top_k[k] = model.metric_top_k ? model.metric_top_k[k] : 1;
-    s.adjusted[k] = model.metric_adjusted ? model.metric_adjusted[k] : 0;
-    s.beta[k] = model.metric_beta ? model.metric_beta[k] : 1.0;
-    s.root[k] = model.metric_root ? model.metric_root[k] : false;
-    s.variant[k] = model.metric_variants ? model.metric_variants[k] : KendallVariant::b;
-    s.threshold[k] = model.metric_thresholds ? static_cast<float>(model.metric_thresholds[k]) : 0.0f;
-  }
+  for (int k = 0; k < model.num_metrics; ++k) s.metric[k] = model.metrics[k];
   s.accuracy = accuracy_shape(model);
   s.per_row = model.output.sample_numel();
   return s;
@@ -375,7 +366,7 @@ void MetricStates::add(const MetricsShape& s, const float* out, const void* targ
   if (s.any_moments_object()) pearson_update(moments, out, y, n);
   if (s.any_values_object()) values.add(out, y, n);
   for (int k = 0; k < s.count; ++k)
-    if (s.success_object(k)) success.add(out, y, n * s.per_row, s.threshold[k]);
+    if (s.success_object(k)) success.add(out, y, n * s.per_row, s.metric[k].threshold);
 }
 
 void SuccessCounts::add(const float* out, const float* target, std::int64_t count, float threshold) {
@@ -401,8 +392,9 @@ double stats_score(const MetricsShape& s, int k, const std::vector<std::int64_t>
   std::int64_t positions = s.accuracy.class_targets ? 0 : actual[classes];
   if (s.accuracy.class_targets)
     for (std::int64_t c = 0; c < classes; ++c) positions += actual[c];
-  if (reduces_matrix(s.kinds[k])) return matrix_score(s.kinds[k], tp, predicted, actual, classes, positions);
-  if (s.kinds[k] != MetricKind::accuracy || s.averages[k] != MetricAverage::micro)
+  if (reduces_matrix(s.metric[k].kind))
+    return matrix_score(s.metric[k].kind, tp, predicted, actual, classes, positions);
+  if (s.metric[k].kind != MetricKind::accuracy || s.metric[k].average != MetricAverage::micro)
     return average_score(s.rule(k), tp, predicted, actual, classes, positions);
   if (!s.accuracy.class_targets) {  // _safe_divide(tp + tn, tp + tn + fp + fn)
     const std::int64_t wrong = (predicted[0] - tp[0]) + (actual[0] - tp[0]);
@@ -416,29 +408,30 @@ double stats_score(const MetricsShape& s, int k, const std::vector<std::int64_t>
 void count_metrics(const MetricsShape& s, const float* out, const void* target, std::int64_t n, double* values) {
   EpochCounts batch;  // the stat scores, counted once for all the metrics that read them
   for (int k = 0; k < s.count; ++k) {
-    const MetricKind kind = s.kinds[k];
+    const MetricKind kind = s.metric[k].kind;
     if (s.reads_stats(k)) {
       // A Metric object's batch value (its forward) is its compute() over the batch's stat scores.
       if (batch.empty()) batch.add(s, out, target, n);
       values[k] = stats_score(s, k, batch.stats);
     } else if (kind == MetricKind::accuracy) {
-      values[k] = count_accuracy(s.accuracy, out, target, n, s.top_k[k]).value();
+      values[k] = count_accuracy(s.accuracy, out, target, n, s.metric[k].top_k).value();
     } else if (ranks_scores(kind)) {
       EpochScores scores;  // a Metric object's batch value too (its forward)
       scores.add(s.accuracy, out, target, n);
-      values[k] = ranked_score(kind, s.accuracy, s.averages[k], scores);
+      values[k] = ranked_score(kind, s.accuracy, s.metric[k].average, scores);
     } else if (sums_columns(kind)) {
       R2Sums sums;  // a Metric object's batch value too (its forward)
       sums.add(out, static_cast<const float*>(target), n, s.per_row);
-      values[k] = kind == MetricKind::r2_score
-                      ? r2_score(sums, s.per_row, s.averages[k], "a batch", s.adjusted[k])
-                      : column_sums_value(kind, sums.sums.data(), s.per_row, n, s.averages[k], 0, s.root[k]);
+      values[k] =
+          kind == MetricKind::r2_score
+              ? r2_score(sums, s.per_row, s.metric[k].average, "a batch", s.metric[k].adjusted)
+              : column_sums_value(kind, sums.sums.data(), s.per_row, n, s.metric[k].average, 0, s.metric[k].root);
     } else if (kind == MetricKind::critical_success_index) {  // a Metric object's batch value too (its forward)
       SuccessCounts counts;
-      counts.add(out, static_cast<const float*>(target), n * s.per_row, s.threshold[k]);
+      counts.add(out, static_cast<const float*>(target), n * s.per_row, s.metric[k].threshold);
       values[k] = critical_success_index_value(counts.hits, counts.misses, counts.false_alarms);
     } else if (ranks_values(kind)) {  // a Metric object's batch value too (its forward)
-      values[k] = ranked_values_value(kind, s.variant[k], out, static_cast<const float*>(target), n);
+      values[k] = ranked_values_value(kind, s.metric[k].variant, out, static_cast<const float*>(target), n);
     } else if (correlates(kind)) {
       PearsonMoments moments;  // a Metric object's batch value too (its forward)
       pearson_update(moments, out, static_cast<const float*>(target), n);
@@ -447,7 +440,7 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       if (near_zero) warn_correlation_near_zero();
     } else {
       values[k] = sum_errors(out, static_cast<const float*>(target), n * s.per_row, kind).value();
-      if (s.root[k]) values[k] = std::sqrt(values[k]);  // torch.sqrt(sum / count)
+      if (s.metric[k].root) values[k] = std::sqrt(values[k]);  // torch.sqrt(sum / count)
     }
   }
 }

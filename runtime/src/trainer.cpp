@@ -221,7 +221,7 @@ void warn_unless_synced(const ModelDef& model, const EvalSums& sums, const Proce
   if (!group.distributed() || model.sync_dist || sums.rows == 0) return;  // only what was logged
   static std::set<std::string> warned;
   for (int k = -1; k < model.num_metrics; ++k) {  // the loss, then the metrics
-    if (k >= 0 && model.metric_modules && model.metric_modules[k]) continue;  // a Metric object syncs itself
+    if (k >= 0 && model.metrics[k].module) continue;  // a Metric object syncs itself
     const std::string name = prefix + "_" + (k < 0 ? std::string("loss") : metric_name(model, k));
     if (!warned.insert(name).second) continue;
     std::fprintf(group.rank_zero(stderr),
@@ -325,14 +325,14 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
   double error_objects[kMaxMetrics] = {};
   bool any_error_object = false;
   for (int k = 0; k < model.num_metrics; ++k)
-    any_error_object = any_error_object || (shape.modules[k] && compares_elements(shape.kinds[k]));
+    any_error_object = any_error_object || (shape.metric[k].module && compares_elements(shape.metric[k].kind));
   if (any_error_object) {
     double all[kMaxMetrics + 1] = {static_cast<double>(sums.rows)};
     for (int k = 0; k < model.num_metrics; ++k) all[1 + k] = sums.metric[k];
     if (group.distributed()) group.sum(all, 1 + model.num_metrics);
     for (int k = 0; k < model.num_metrics; ++k) {
       error_objects[k] = all[0] > 0 ? all[1 + k] / all[0] : 0.0;
-      if (shape.root[k]) error_objects[k] = std::sqrt(error_objects[k]);  // the root of the epoch's mean
+      if (shape.metric[k].root) error_objects[k] = std::sqrt(error_objects[k]);  // the root of the epoch's mean
     }
   }
   if (group.distributed() && model.sync_dist) {
@@ -376,20 +376,20 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
     m.push_back({prefix + "_loss", static_cast<float>(sums.loss / rows)});
     for (int k = 0; k < model.num_metrics; ++k) {
       bool near_zero = false;
-      const double value = shape.scored(k)      ? ranked_score(shape.kinds[k], shape.accuracy, shape.averages[k], scores)
-                           : shape.moments_object(k) ? correlation_value(shape.kinds[k], moments, &near_zero)
-                           : shape.success_object(k)
-                               ? critical_success_index_value(success.hits, success.misses, success.false_alarms)
-                           : shape.values_object(k)
-                               ? ranked_values_value(shape.kinds[k], shape.variant[k], values.preds.data(),
-                                                     values.targets.data(), static_cast<std::int64_t>(values.preds.size()))
-                           : shape.r2_object(k) && shape.kinds[k] != MetricKind::r2_score
-                               ? column_sums_value(shape.kinds[k], r2.sums.data(), shape.per_row, r2.rows,
-                                                   shape.averages[k], 0, shape.root[k])
-                           : shape.r2_object(k) ? r2_score(r2, shape.per_row, shape.averages[k], "the " + prefix + " epoch", shape.adjusted[k])
-                           : shape.counted(k)   ? stats_score(shape, k, counts)
-                           : shape.modules[k] ? error_objects[k]
-                                              : sums.metric[k] / rows;
+      const MetricDef& def = shape.metric[k];
+      const double value =
+          shape.scored(k)           ? ranked_score(def.kind, shape.accuracy, def.average, scores)
+          : shape.moments_object(k) ? correlation_value(def.kind, moments, &near_zero)
+          : shape.success_object(k) ? critical_success_index_value(success.hits, success.misses, success.false_alarms)
+          : shape.values_object(k)
+              ? ranked_values_value(def.kind, def.variant, values.preds.data(), values.targets.data(),
+                                    static_cast<std::int64_t>(values.preds.size()))
+          : shape.r2_object(k) && def.kind != MetricKind::r2_score
+              ? column_sums_value(def.kind, r2.sums.data(), shape.per_row, r2.rows, def.average, 0, def.root)
+          : shape.r2_object(k) ? r2_score(r2, shape.per_row, def.average, "the " + prefix + " epoch", def.adjusted)
+          : shape.counted(k)   ? stats_score(shape, k, counts)
+          : def.module         ? error_objects[k]
+                               : sums.metric[k] / rows;
       if (near_zero) warn_correlation_near_zero();
       m.push_back({prefix + "_" + metric_name(model, k), static_cast<float>(value)});
     }
@@ -1600,7 +1600,7 @@ void Fit::fetch_step_metrics() {
     logged_loss_ = values[0];
     // A Metric object's step value stays this rank's own: Lightning logs its _forward_cache unsynced.
     for (int k = 0; k < model_.num_metrics; ++k)
-      if (!model_.metric_modules || !model_.metric_modules[k]) logged_metric_[k] = values[1 + k];
+      if (!model_.metrics[k].module) logged_metric_[k] = values[1 + k];
   }
   callback_metrics_["train_loss"] = logged_loss_;
   for (int k = 0; k < model_.num_metrics; ++k)

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <tuple>
@@ -24,6 +25,23 @@
 namespace {
 
 constexpr std::int64_t kIgnore = -100;
+
+// A MetricsShape of the metrics `kinds`, with their averages (micro where not given) and which are
+// Metric objects (none where not given).
+ltrt::MetricsShape make_shape(std::initializer_list<ltrt::MetricKind> kinds,
+                              std::initializer_list<ltrt::MetricAverage> averages, const ltrt::AccuracyShape& accuracy,
+                              std::int64_t per_row, std::initializer_list<bool> modules = {}) {
+  ltrt::MetricsShape shape{};
+  shape.count = static_cast<int>(kinds.size());
+  for (std::size_t k = 0; k < kinds.size(); ++k) {
+    shape.metric[k] = ltrt::metric(kinds.begin()[k]);
+    if (k < averages.size()) shape.metric[k].average = averages.begin()[k];
+    if (k < modules.size()) shape.metric[k].module = modules.begin()[k];
+  }
+  shape.accuracy = accuracy;
+  shape.per_row = per_row;
+  return shape;
+}
 
 // A device copy of a host vector, freed with the object.
 template <class T>
@@ -64,7 +82,7 @@ ltrt::EvalSums device_sums(const ltrt::MetricsShape& shape, const std::vector<fl
 void expect_device_matches(const ltrt::AccuracyShape& accuracy, const std::vector<float>& out, const void* target,
                            std::size_t target_bytes, int n, std::int64_t expected_correct, std::int64_t expected_counted,
                            std::vector<const char*> schedules = {"forward", "reverse", "shuffle:3"}) {
-  const ltrt::MetricsShape shape{1, {ltrt::MetricKind::accuracy}, {}, accuracy, 0};
+  const ltrt::MetricsShape shape = make_shape({ltrt::MetricKind::accuracy}, {}, accuracy, 0);
   const ltrt::AccuracyCount cpu = ltrt::count_accuracy(accuracy, out.data(), target, n);
   EXPECT_EQ(cpu.correct, expected_correct);
   EXPECT_EQ(cpu.total, expected_counted);
@@ -167,8 +185,8 @@ TEST(CudaEvalMetrics, TopKAccuracyByTheTargetsRank) {
     const ltrt::AccuracyCount cpu = ltrt::count_accuracy(accuracy, b.out.data(), b.target.data(), n, top_k);
     EXPECT_EQ(cpu.correct, correct);
     EXPECT_EQ(cpu.total, counted);
-    ltrt::MetricsShape shape{1, {ltrt::MetricKind::accuracy}, {}, accuracy, 0};
-    shape.top_k[0] = top_k;
+    ltrt::MetricsShape shape = make_shape({ltrt::MetricKind::accuracy}, {}, accuracy, 0);
+    shape.metric[0].top_k = top_k;
     for (const char* schedule : {"forward", "reverse", "shuffle:5"}) {
       SCOPED_TRACE(schedule);
       const ltrt::EvalSums sums =
@@ -219,12 +237,10 @@ TEST(CudaEvalMetrics, ErrorsBesideAccuracy) {
   target[7] = 0.0f;
   target[8] = -1e-7f;
   using ltrt::MetricKind;
-  const ltrt::MetricsShape shape{
-      4,
-      {MetricKind::accuracy, MetricKind::mean_absolute_error, MetricKind::mean_squared_error,
-       MetricKind::mean_absolute_percentage_error},
-      {},
-      ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
+  const ltrt::MetricsShape shape =
+      make_shape({MetricKind::accuracy, MetricKind::mean_absolute_error, MetricKind::mean_squared_error,
+                  MetricKind::mean_absolute_percentage_error},
+                 {}, ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row);
   double cpu[ltrt::kMaxMetrics];
   ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
   double abs_sum = 0, square_sum = 0, percentage_sum = 0;  // the definitions, directly
@@ -262,9 +278,9 @@ TEST(CudaEvalMetrics, LogAndSymmetricErrors) {
     target[i] = i % 26 == 0 ? 0.0f : 3.0f * std::fabs(normal(rng));
   }
   using ltrt::MetricKind;
-  const ltrt::MetricsShape shape{
-      2, {MetricKind::mean_squared_log_error, MetricKind::symmetric_mean_absolute_percentage_error}, {},
-      ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
+  const ltrt::MetricsShape shape =
+      make_shape({MetricKind::mean_squared_log_error, MetricKind::symmetric_mean_absolute_percentage_error}, {},
+                 ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row);
   double cpu[ltrt::kMaxMetrics];
   ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
   double log_sum = 0, symmetric_sum = 0;
@@ -316,8 +332,8 @@ TEST(CudaEvalMetrics, ExplainedVarianceByColumn) {
   for (int c = 0; c < columns; ++c) uniform += score[c] / columns, variances += variance[c];
   for (int c = 0; c < columns; ++c) weighted += variance[c] / variances * score[c];
   for (MetricAverage average : {MetricAverage::uniform_average, MetricAverage::variance_weighted}) {
-    const ltrt::MetricsShape shape{1, {ltrt::MetricKind::explained_variance}, {average},
-                                   ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns};
+    const ltrt::MetricsShape shape = make_shape({ltrt::MetricKind::explained_variance}, {average},
+                                                ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns);
     double cpu[ltrt::kMaxMetrics];
     ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
     EXPECT_NEAR(cpu[0], average == MetricAverage::uniform_average ? uniform : weighted, 1e-5);
@@ -364,9 +380,9 @@ TEST(CudaEvalMetrics, WeightedMapeAndRelativeSquaredError) {
                {MetricKind::relative_squared_error, false, rse},
                {MetricKind::relative_squared_error, true, rrse}};
   for (const auto& c : cases) {
-    ltrt::MetricsShape shape{1, {c.kind}, {ltrt::MetricAverage::uniform_average},
-                             ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns};
-    shape.root[0] = c.root;
+    ltrt::MetricsShape shape = make_shape({c.kind}, {ltrt::MetricAverage::uniform_average},
+                                          ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns);
+    shape.metric[0].root = c.root;
     double cpu[ltrt::kMaxMetrics];
     ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
     EXPECT_NEAR(cpu[0], c.want, 1e-5 * c.want) << ltrt::metric_suffix(c.kind) << c.root;
@@ -396,9 +412,9 @@ TEST(CudaEvalMetrics, CriticalSuccessIndexCountsAsTheCpu) {
     hits += out[i] >= threshold && target[i] >= threshold;
     events += out[i] >= threshold || target[i] >= threshold;
   }
-  ltrt::MetricsShape shape{1, {ltrt::MetricKind::critical_success_index}, {ltrt::MetricAverage::micro},
-                           ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns};
-  shape.threshold[0] = threshold;
+  ltrt::MetricsShape shape = make_shape({ltrt::MetricKind::critical_success_index}, {ltrt::MetricAverage::micro},
+                                        ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns);
+  shape.metric[0].threshold = threshold;
   double cpu[ltrt::kMaxMetrics];
   ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
   EXPECT_EQ(cpu[0], static_cast<double>(static_cast<float>(hits) / static_cast<float>(events)));
@@ -429,7 +445,8 @@ TEST(CudaEvalMetrics, CorrelationsEqualTheCpus) {
     const double pearson = sxy / std::sqrt(sxx * syy);
     const double ccc = 2 * sxy / (sxx + syy + (n - 1) * (mx - my) * (mx - my));
     for (const auto kind : {ltrt::MetricKind::pearson_corrcoef, ltrt::MetricKind::concordance_corrcoef}) {
-      const ltrt::MetricsShape shape{1, {kind}, {ltrt::MetricAverage::micro}, ltrt::AccuracyShape{false, 1, 1, kIgnore}, 1};
+      const ltrt::MetricsShape shape =
+          make_shape({kind}, {ltrt::MetricAverage::micro}, ltrt::AccuracyShape{false, 1, 1, kIgnore}, 1);
       double cpu[ltrt::kMaxMetrics];
       ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
       if (n == 1) {
@@ -467,8 +484,8 @@ TEST(CudaEvalMetrics, SpearmanRanksTiesAndNaNsAsTheCpu) {
     std::vector<float> out, target;
     grid_values(rng, n, out, target);
     if (n > 2) out[n / 2] = NAN;
-    const ltrt::MetricsShape shape{1, {ltrt::MetricKind::spearman_corrcoef}, {ltrt::MetricAverage::micro},
-                                   ltrt::AccuracyShape{false, 1, 1, kIgnore}, 1};
+    const ltrt::MetricsShape shape = make_shape({ltrt::MetricKind::spearman_corrcoef}, {ltrt::MetricAverage::micro},
+                                                ltrt::AccuracyShape{false, 1, 1, kIgnore}, 1);
     double cpu[ltrt::kMaxMetrics];
     ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
     std::vector<float> rx(n), ry(n);
@@ -507,9 +524,9 @@ TEST(CudaEvalMetrics, KendallCountsPairsAsTheCpu) {
       }
     const double pairs = n * (n - 1) / 2.0;
     for (const ltrt::KendallVariant variant : {ltrt::KendallVariant::a, ltrt::KendallVariant::b, ltrt::KendallVariant::c}) {
-      ltrt::MetricsShape shape{1, {ltrt::MetricKind::kendall_rank_corrcoef}, {ltrt::MetricAverage::micro},
-                               ltrt::AccuracyShape{false, 1, 1, kIgnore}, 1};
-      shape.variant[0] = variant;
+      ltrt::MetricsShape shape = make_shape({ltrt::MetricKind::kendall_rank_corrcoef}, {ltrt::MetricAverage::micro},
+                                            ltrt::AccuracyShape{false, 1, 1, kIgnore}, 1);
+      shape.metric[0].variant = variant;
       double cpu[ltrt::kMaxMetrics];
       ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
       if (n == 1) {
@@ -564,8 +581,8 @@ TEST(CudaEvalMetrics, R2ScoreByColumn) {
   EXPECT_LT(r2[1], 0.0);
   for (const MetricAverage average : {MetricAverage::uniform_average, MetricAverage::variance_weighted}) {
     SCOPED_TRACE(static_cast<int>(average));
-    const ltrt::MetricsShape shape{1, {MetricKind::r2_score}, {average}, ltrt::AccuracyShape{false, columns, 1, kIgnore},
-                                   columns};
+    const ltrt::MetricsShape shape =
+        make_shape({MetricKind::r2_score}, {average}, ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns);
     double cpu[ltrt::kMaxMetrics];
     ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
     double expected = 0;
@@ -586,10 +603,10 @@ TEST(CudaEvalMetrics, R2ScoreByColumn) {
     }
   }
   // The adjusted r2 with 5 regressors: 1 - (1 - r2) * (n - 1) / (n - 6), from the CPU's r2.
-  const ltrt::MetricsShape plain{1, {MetricKind::r2_score}, {MetricAverage::uniform_average},
-                                 ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns};
+  const ltrt::MetricsShape plain = make_shape({MetricKind::r2_score}, {MetricAverage::uniform_average},
+                                              ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns);
   ltrt::MetricsShape adjusted = plain;
-  adjusted.adjusted[0] = 5;
+  adjusted.metric[0].adjusted = 5;
   double r2_plain[ltrt::kMaxMetrics], r2_adjusted[ltrt::kMaxMetrics];
   ltrt::count_metrics(plain, out.data(), target.data(), n, r2_plain);
   ltrt::count_metrics(adjusted, out.data(), target.data(), n, r2_adjusted);
@@ -599,12 +616,12 @@ TEST(CudaEvalMetrics, R2ScoreByColumn) {
   const ltrt::EvalSums adjusted_sums = device_sums(adjusted, out, target.data(), target.size() * sizeof(float), n, "forward");
   EXPECT_NEAR(adjusted_sums.metric[0], r2_adjusted[0] * n, 2e-6 * n);
   // Regressors past the rows: r2 as it is (torchmetrics falls back, with a warning).
-  adjusted.adjusted[0] = n;
+  adjusted.metric[0].adjusted = n;
   ltrt::count_metrics(adjusted, out.data(), target.data(), n, r2_adjusted);
   EXPECT_EQ(r2_adjusted[0], r2_plain[0]);
   // torchmetrics refuses a batch of one row: both say so.
-  const ltrt::MetricsShape shape{1, {MetricKind::r2_score}, {MetricAverage::uniform_average},
-                                 ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns};
+  const ltrt::MetricsShape shape = make_shape({MetricKind::r2_score}, {MetricAverage::uniform_average},
+                                              ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns);
   double cpu[ltrt::kMaxMetrics];
   EXPECT_THROW(ltrt::count_metrics(shape, out.data(), target.data(), 1, cpu), ltrt::Error);
   EXPECT_THROW(device_sums(shape, out, target.data(), target.size() * sizeof(float), 1, "forward"), ltrt::Error);
@@ -658,13 +675,14 @@ TEST(CudaEvalMetrics, PrecisionRecallF1OverClasses) {
   using ltrt::MetricAverage;
   using ltrt::MetricKind;
   for (MetricAverage average : {MetricAverage::micro, MetricAverage::macro, MetricAverage::weighted}) {
-    const ltrt::MetricsShape shape{3, {MetricKind::precision, MetricKind::recall, MetricKind::f1_score},
-                                   {average, average, average}, ltrt::AccuracyShape{true, steps, classes, kIgnore}, 0};
+    const ltrt::MetricsShape shape =
+        make_shape({MetricKind::precision, MetricKind::recall, MetricKind::f1_score}, {average, average, average},
+                   ltrt::AccuracyShape{true, steps, classes, kIgnore}, 0);
     double cpu[ltrt::kMaxMetrics];
     ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
     for (int k = 0; k < 3; ++k) {
       SCOPED_TRACE(k);
-      const float want = score_by_definition(shape.kinds[k], average, tp, fp, fn);
+      const float want = score_by_definition(shape.metric[k].kind, average, tp, fp, fn);
       EXPECT_NEAR(cpu[k], want, 2e-7 * want);
       EXPECT_GT(cpu[k], 0.0);
     }
@@ -689,8 +707,8 @@ TEST(CudaEvalMetrics, BinaryScoresTakeUnitLogitsForProbabilities) {
     target[i] = unit(rng);
   }
   using ltrt::MetricKind;
-  const ltrt::MetricsShape shape{3, {MetricKind::precision, MetricKind::recall, MetricKind::f1_score}, {},
-                                 ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
+  const ltrt::MetricsShape shape = make_shape({MetricKind::precision, MetricKind::recall, MetricKind::f1_score}, {},
+                                              ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row);
   for (const auto* out : {&probabilities, &logits}) {
     const float threshold = out == &probabilities ? 0.5f : 0.0f;  // sigmoid(x) > 0.5 where x > 0
     std::vector<std::int64_t> tp(1), fp(1), fn(1);
@@ -700,7 +718,8 @@ TEST(CudaEvalMetrics, BinaryScoresTakeUnitLogitsForProbabilities) {
     }
     double cpu[ltrt::kMaxMetrics];
     ltrt::count_metrics(shape, out->data(), target.data(), n, cpu);
-    for (int k = 0; k < 3; ++k) EXPECT_EQ(cpu[k], score_by_definition(shape.kinds[k], ltrt::MetricAverage::micro, tp, fp, fn));
+    for (int k = 0; k < 3; ++k)
+      EXPECT_EQ(cpu[k], score_by_definition(shape.metric[k].kind, ltrt::MetricAverage::micro, tp, fp, fn));
     const ltrt::EvalSums sums = device_sums(shape, *out, target.data(), target.size() * sizeof(float), n, "shuffle:3");
     for (int k = 0; k < 3; ++k) EXPECT_EQ(sums.metric[k], cpu[k] * n);
   }
@@ -727,15 +746,13 @@ TEST(CudaEvalMetrics, StatScoreMetricsEqualTheCpus) {
       for (const std::int64_t top_k : {1, 2}) {
         SCOPED_TRACE(std::to_string(ignore) + " " + std::to_string(static_cast<int>(average)) + " top_k " +
                      std::to_string(top_k));
-        ltrt::MetricsShape shape{kinds,
-                                 {MetricKind::specificity, MetricKind::fbeta_score, MetricKind::jaccard_index,
-                                  MetricKind::matthews_corrcoef, MetricKind::hamming_distance,
-                                  MetricKind::negative_predictive_value, MetricKind::cohen_kappa},
-                                 {average, average, average, average, average, average, average},
-                                 ltrt::AccuracyShape{true, steps, classes, ignore},
-                                 0};
-        shape.top_k[0] = shape.top_k[1] = shape.top_k[4] = shape.top_k[5] = top_k;
-        for (int k = 0; k < kinds; ++k) shape.beta[k] = 2.0;
+        ltrt::MetricsShape shape = make_shape(
+            {MetricKind::specificity, MetricKind::fbeta_score, MetricKind::jaccard_index, MetricKind::matthews_corrcoef,
+             MetricKind::hamming_distance, MetricKind::negative_predictive_value, MetricKind::cohen_kappa},
+            {average, average, average, average, average, average, average},
+            ltrt::AccuracyShape{true, steps, classes, ignore}, 0);
+        shape.metric[0].top_k = shape.metric[1].top_k = shape.metric[4].top_k = shape.metric[5].top_k = top_k;
+        for (int k = 0; k < kinds; ++k) shape.metric[k].beta = 2.0;
         double cpu[ltrt::kMaxMetrics];
         ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
         for (int k = 0; k < kinds; ++k) EXPECT_NE(cpu[k], 0.0) << k;
@@ -753,14 +770,11 @@ TEST(CudaEvalMetrics, StatScoreMetricsEqualTheCpus) {
     logits[i] = 4.0f * (unit(rng) - 0.5f);
     floats[i] = unit(rng);
   }
-  ltrt::MetricsShape binary{kinds,
-                            {MetricKind::specificity, MetricKind::fbeta_score, MetricKind::jaccard_index,
-                             MetricKind::matthews_corrcoef, MetricKind::hamming_distance,
-                             MetricKind::negative_predictive_value, MetricKind::cohen_kappa},
-                            {},
-                            ltrt::AccuracyShape{false, per_row, 1, kIgnore},
-                            per_row};
-  for (int k = 0; k < kinds; ++k) binary.beta[k] = 0.5;
+  ltrt::MetricsShape binary = make_shape(
+      {MetricKind::specificity, MetricKind::fbeta_score, MetricKind::jaccard_index, MetricKind::matthews_corrcoef,
+       MetricKind::hamming_distance, MetricKind::negative_predictive_value, MetricKind::cohen_kappa},
+      {}, ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row);
+  for (int k = 0; k < kinds; ++k) binary.metric[k].beta = 0.5;
   for (const auto* o : {&probabilities, &logits}) {
     double cpu[ltrt::kMaxMetrics];
     ltrt::count_metrics(binary, o->data(), floats.data(), n, cpu);
@@ -780,9 +794,9 @@ TEST(CudaEvalMetrics, MetricObjectsCountTheWholeEvaluation) {
   for (bool class_targets : {true, false}) {
     SCOPED_TRACE(class_targets);
     const std::int64_t per_row = class_targets ? steps : classes;
-    const ltrt::MetricsShape shape{2, {MetricKind::f1_score, MetricKind::accuracy}, {ltrt::MetricAverage::macro},
-                                   ltrt::AccuracyShape{class_targets, per_row, class_targets ? classes : 1, kIgnore},
-                                   per_row, {true, true}};
+    const ltrt::MetricsShape shape = make_shape(
+        {MetricKind::f1_score, MetricKind::accuracy}, {ltrt::MetricAverage::macro},
+        ltrt::AccuracyShape{class_targets, per_row, class_targets ? classes : 1, kIgnore}, per_row, {true, true});
     ltrt::EpochCounts cpu;
     cudaStream_t stream;
     ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
@@ -899,7 +913,8 @@ TEST(CudaEvalMetrics, AurocAndAveragePrecisionRankProbabilities) {
           labels[i] = target[i] == kIgnore ? -1 : static_cast<int>(target[i]);  // class 4 has no targets
         }
         for (const MetricAverage average : {MetricAverage::macro, MetricAverage::weighted}) {
-          const ltrt::MetricsShape shape{1, {kind}, {average}, ltrt::AccuracyShape{true, 1, classes, kIgnore}, classes};
+          const ltrt::MetricsShape shape =
+              make_shape({kind}, {average}, ltrt::AccuracyShape{true, 1, classes, kIgnore}, classes);
           double cpu[ltrt::kMaxMetrics];
           ltrt::count_metrics(shape, out.data(), target.data(), positions, cpu);
           EXPECT_EQ(cpu[0], ranked_by_definition(kind, out, labels, classes, average, false));
@@ -924,8 +939,8 @@ TEST(CudaEvalMetrics, AurocAndAveragePrecisionRankProbabilities) {
       target[i] = static_cast<float>(quarter(rng)) / 4.0f;
       labels[i] = target[i] > 0.5f;
     }
-    const ltrt::MetricsShape shape{
-        1, {kind}, {MetricAverage::macro}, ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row};
+    const ltrt::MetricsShape shape =
+        make_shape({kind}, {MetricAverage::macro}, ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row);
     const auto definition = [&](const std::vector<float>& out) {
       return ranked_by_definition(kind, out, labels, 1, MetricAverage::macro, true);
     };
@@ -944,7 +959,7 @@ TEST(CudaEvalMetrics, AurocAndAveragePrecisionRankProbabilities) {
 TEST(CudaEvalMetrics, LossOnlyWithoutMetrics) {
   const std::vector<float> out(4, 1.0f);
   const std::vector<std::int64_t> target(4, 0);
-  const ltrt::MetricsShape shape{0, {}, {}, ltrt::AccuracyShape{true, 1, 1, kIgnore}, 1};
+  const ltrt::MetricsShape shape = make_shape({}, {}, ltrt::AccuracyShape{true, 1, 1, kIgnore}, 1);
   const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(std::int64_t), 4, "forward");
   EXPECT_EQ(sums.loss, 1.0);
   EXPECT_EQ(sums.metric[0], 0.0);

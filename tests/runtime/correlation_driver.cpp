@@ -91,10 +91,10 @@ int main() {
         const std::vector<float> x = floats(*batch.find("x")), y = floats(*batch.find("y"));
         ltrt::MetricsShape shape{};
         shape.count = 1;
-        shape.kinds[0] = kind;
-        shape.variant[0] = variant;
-        shape.root[0] = root;
-        shape.threshold[0] = threshold;
+        shape.metric[0].kind = kind;
+        shape.metric[0].variant = variant;
+        shape.metric[0].root = root;
+        shape.metric[0].threshold = threshold;
         shape.per_row = columns;
         double value;
         const auto n = static_cast<std::int64_t>(x.size()) / columns;

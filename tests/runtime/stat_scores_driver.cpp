@@ -61,9 +61,9 @@ int main() {
       if (const Value* counts = c.find("counts")) {  // binary counts: [tp, predicted, actual, positions]
         ltrt::MetricsShape shape{};
         shape.count = 1;
-        shape.kinds[0] = kind_of(c.find("kind")->str);
-        shape.top_k[0] = 1;
-        shape.beta[0] = c.find("beta")->num;
+        shape.metric[0].kind = kind_of(c.find("kind")->str);
+        shape.metric[0].top_k = 1;
+        shape.metric[0].beta = c.find("beta")->num;
         shape.accuracy = ltrt::AccuracyShape{false, 1, 1, -100};
         std::vector<std::int64_t> stats;
         for (const Value& v : counts->items) stats.push_back(v.integer);
@@ -75,10 +75,10 @@ int main() {
       const bool binary = classes == 0;
       ltrt::MetricsShape shape{};
       shape.count = 1;
-      shape.kinds[0] = kind_of(c.find("kind")->str);
-      shape.averages[0] = average_of(c.find("average")->str);
-      shape.top_k[0] = c.find("top_k")->integer;
-      shape.beta[0] = c.find("beta")->num;
+      shape.metric[0].kind = kind_of(c.find("kind")->str);
+      shape.metric[0].average = average_of(c.find("average")->str);
+      shape.metric[0].top_k = c.find("top_k")->integer;
+      shape.metric[0].beta = c.find("beta")->num;
       shape.accuracy = ltrt::AccuracyShape{!binary, per_row, binary ? 1 : classes, c.find("ignore_index")->integer};
       shape.per_row = binary ? per_row : per_row * classes;
       std::vector<float> out;

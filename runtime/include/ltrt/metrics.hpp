@@ -609,36 +609,29 @@ std::string metric_name(const ModelDef& model, int k);
 // What the model's metrics read, for batch_metrics and the CUDA backend's evaluation sums.
 struct MetricsShape {
   int count;                        // model.metrics' length
-  MetricKind kinds[kMaxMetrics];    // in the spec's order
-  MetricAverage averages[kMaxMetrics];  // precision's, recall's and f1_score's
+  MetricDef metric[kMaxMetrics];    // in the spec's order (ModelDef::metrics)
   AccuracyShape accuracy;           // how accuracy and the stat scores read the buffers
   std::int64_t per_row;             // a sample's output elements, each against a target (the errors)
-  bool modules[kMaxMetrics];        // torchmetrics' Metric objects (ModelDef::metric_modules)
-  std::int64_t top_k[kMaxMetrics];  // each one's top_k (ModelDef::metric_top_k), else 1 (0 counts as 1)
-  std::int64_t adjusted[kMaxMetrics];  // r2_score's adjusted (ModelDef::metric_adjusted), else 0
-  double beta[kMaxMetrics];            // fbeta_score's beta (ModelDef::metric_beta), else 1
-  bool root[kMaxMetrics];              // squared=False of mean_squared_error, relative_squared_error (ModelDef::metric_root)
-  KendallVariant variant[kMaxMetrics];  // kendall_rank_corrcoef's tau (ModelDef::metric_variants), else b
-  float threshold[kMaxMetrics];  // critical_success_index's, rounded to float32 (ModelDef::metric_thresholds), else 0
   // A root mean squared error's Metric object is the root of the epoch's mean: its evaluation sums
   // (EvalSums, rows times a batch's value) keep each batch's mean squared error, the root's square.
-  bool sums_squares(int k) const { return root[k] && modules[k] && compares_elements(kinds[k]); }
+  bool sums_squares(int k) const { return metric[k].root && metric[k].module && compares_elements(metric[k].kind); }
   double summed_value(int k, double value) const { return sums_squares(k) ? value * value : value; }
   // Metric k is a Metric object that counts stat scores (accuracy, precision, recall, f1_score; an
   // error's Metric object sums its errors, which the batches' weighted mean already does; auroc's
   // keeps the epoch's scores, scored).
   bool counted(int k) const {
-    return modules[k] && !compares_elements(kinds[k]) && !ranks_scores(kinds[k]) && !sums_columns(kinds[k]) &&
-           !correlates(kinds[k]) && !ranks_values(kinds[k]) && kinds[k] != MetricKind::critical_success_index;
+    return metric[k].module && !compares_elements(metric[k].kind) && !ranks_scores(metric[k].kind) &&
+           !sums_columns(metric[k].kind) && !correlates(metric[k].kind) && !ranks_values(metric[k].kind) &&
+           metric[k].kind != MetricKind::critical_success_index;
   }
   // a critical_success_index Metric object: the epoch's counts are kept (SuccessCounts)
-  bool success_object(int k) const { return modules[k] && kinds[k] == MetricKind::critical_success_index; }
+  bool success_object(int k) const { return metric[k].module && metric[k].kind == MetricKind::critical_success_index; }
   bool any_success_object() const {
     for (int k = 0; k < count; ++k)
       if (success_object(k)) return true;
     return false;
   }
-  bool r2_object(int k) const { return modules[k] && sums_columns(kinds[k]); }
+  bool r2_object(int k) const { return metric[k].module && sums_columns(metric[k].kind); }
   // an r2_score, explained_variance, relative_squared_error or weighted_mean_absolute_percentage_error
   // Metric object: the epoch's sums are kept (R2Sums)
   bool any_r2_object() const {
@@ -646,16 +639,16 @@ struct MetricsShape {
       if (r2_object(k)) return true;
     return false;
   }
-  bool scored(int k) const { return modules[k] && ranks_scores(kinds[k]); }
+  bool scored(int k) const { return metric[k].module && ranks_scores(metric[k].kind); }
   // a pearson_corrcoef or concordance_corrcoef Metric object: the epoch's moments are kept (PearsonMoments)
-  bool moments_object(int k) const { return modules[k] && correlates(kinds[k]); }
+  bool moments_object(int k) const { return metric[k].module && correlates(metric[k].kind); }
   bool any_moments_object() const {
     for (int k = 0; k < count; ++k)
       if (moments_object(k)) return true;
     return false;
   }
   // a spearman_corrcoef or kendall_rank_corrcoef Metric object: the epoch's values are kept (EpochValues)
-  bool values_object(int k) const { return modules[k] && ranks_values(kinds[k]); }
+  bool values_object(int k) const { return metric[k].module && ranks_values(metric[k].kind); }
   bool any_values_object() const {
     for (int k = 0; k < count; ++k)
       if (values_object(k)) return true;
@@ -664,12 +657,13 @@ struct MetricsShape {
   // Metric k reads the stat scores: the scores (stat_score_metric), a counted Metric object, and
   // accuracy with a macro or weighted average (torchmetrics reduces it as recall's).
   bool reads_stats(int k) const {
-    return stat_score_metric(kinds[k]) || counted(k) ||
-           (kinds[k] == MetricKind::accuracy && averages[k] != MetricAverage::micro);
+    return stat_score_metric(metric[k].kind) || counted(k) ||
+           (metric[k].kind == MetricKind::accuracy && metric[k].average != MetricAverage::micro);
   }
   // The score metric k takes from them: accuracy's averaged one is recall's.
   MetricKind score_kind(int k) const {
-    return kinds[k] == MetricKind::accuracy && averages[k] != MetricAverage::micro ? MetricKind::recall : kinds[k];
+    return metric[k].kind == MetricKind::accuracy && metric[k].average != MetricAverage::micro ? MetricKind::recall
+                                                                                               : metric[k].kind;
   }
   bool any_scored() const {  // an auroc or average_precision Metric object: the epoch's scores are kept (EpochScores)
     for (int k = 0; k < count; ++k)
@@ -685,7 +679,7 @@ struct MetricsShape {
   // The metrics that read stat scores count one set of them per top_k (a top_k refines the
   // predictions), numbered in the order their top_k first appear: metric k's set, set s's top_k,
   // their number.
-  std::int64_t top_k_of(int k) const { return std::max<std::int64_t>(1, top_k[k]); }
+  std::int64_t top_k_of(int k) const { return std::max<std::int64_t>(1, metric[k].top_k); }
   int stats_set(int k) const {
     int set = 0;
     for (int j = 0; j < count; ++j) {
@@ -710,8 +704,8 @@ struct MetricsShape {
   }
   // How metric k scores its stat scores (not those that reduce_matrix).
   ScoreRule rule(int k) const {
-    return score_rule(score_kind(k), averages[k], top_k_of(k), beta[k], accuracy.ignore_index, score_classes(),
-                      !accuracy.class_targets);
+    return score_rule(score_kind(k), metric[k].average, top_k_of(k), metric[k].beta, accuracy.ignore_index,
+                      score_classes(), !accuracy.class_targets);
   }
   // EpochCounts' entries: a set's tp, predicted and actual per class and its binary positions, per set.
   std::int64_t set_entries() const { return 3 * score_classes() + 1; }

@@ -220,6 +220,51 @@ enum class MetricAverage : std::uint8_t { micro, macro, weighted, uniform_averag
 // default, so 0: a zeroed MetricsShape means it) corrects for them, c (Stuart's) scales by the
 // fewer distinct values.
 enum class KendallVariant : std::uint8_t { b, a, c };
+// A metric of model.metrics with its arguments; those the spec leaves out keep torchmetrics'
+// defaults. The generated model writes each as metric(kind) followed by the with_* of its arguments.
+struct MetricDef {
+  MetricKind kind = MetricKind::accuracy;
+  // How precision, recall, f1_score, ... combine their classes; r2_score's multioutput.
+  MetricAverage average = MetricAverage::micro;
+  // torchmetrics' Metric object, whose epoch value comes from the whole epoch, every DDP rank's
+  // (accuracy's and the scores' stat scores, EpochCounts; an error's sum; the column sums, R2Sums;
+  // the correlations' moments, PearsonMoments; the rank correlations' values, EpochValues; ...),
+  // instead of the mean of its batches' values.
+  bool module = false;
+  // accuracy's and the scores' top_k: a prediction is right when the target is among the k
+  // largest logits.
+  std::int64_t top_k = 1;
+  std::int64_t adjusted = 0;  // r2_score's independent regressors: the adjusted r2
+  double beta = 1.0;          // fbeta_score's weight of recall against precision
+  // squared=False of mean_squared_error and relative_squared_error: their root.
+  bool root = false;
+  KendallVariant variant = KendallVariant::b;  // kendall_rank_corrcoef's tau
+  // critical_success_index's: a value at or above it is an event. Rounded to float32 here, as
+  // torch rounds the Python float to the tensors' dtype.
+  float threshold = 0.0f;
+
+  constexpr MetricDef with_average(MetricAverage a) const { return with(&MetricDef::average, a); }
+  constexpr MetricDef as_module() const { return with(&MetricDef::module, true); }
+  constexpr MetricDef with_top_k(std::int64_t k) const { return with(&MetricDef::top_k, k); }
+  constexpr MetricDef with_adjusted(std::int64_t a) const { return with(&MetricDef::adjusted, a); }
+  constexpr MetricDef with_beta(double b) const { return with(&MetricDef::beta, b); }
+  constexpr MetricDef with_root() const { return with(&MetricDef::root, true); }
+  constexpr MetricDef with_variant(KendallVariant v) const { return with(&MetricDef::variant, v); }
+  constexpr MetricDef with_threshold(double t) const { return with(&MetricDef::threshold, static_cast<float>(t)); }
+
+ private:
+  template <class T>
+  constexpr MetricDef with(T MetricDef::*field, T value) const {
+    MetricDef d = *this;
+    d.*field = value;
+    return d;
+  }
+};
+constexpr MetricDef metric(MetricKind kind) {
+  MetricDef d;
+  d.kind = kind;
+  return d;
+}
 
 struct ModelDef {
   const char* name;         // spec name, also the binary's name
@@ -264,31 +309,8 @@ struct ModelDef {
   bool takes_targets = true;
   TensorRef output;   // the model's output of the last step (logits), shape[0] == batch_size
   // model.metrics in the spec's order: "accuracy" logs train_acc, val_acc and test_acc, ...
-  const MetricKind* metrics = nullptr;
+  const MetricDef* metrics = nullptr;
   int num_metrics = 0;
-  // Each metric's `average` (precision, recall, f1_score; auroc's and average_precision's macro or
-  // weighted; r2_score's multioutput); null: micro for all.
-  const MetricAverage* metric_averages = nullptr;
-  // Each metric's "module": torchmetrics' Metric object, whose epoch value comes from the whole
-  // epoch (accuracy's, precision's, recall's, f1_score's stat scores, EpochCounts; an error's sum;
-  // r2_score's sums, R2Sums; pearson_corrcoef's moments, PearsonMoments; spearman_corrcoef's and
-  // kendall_rank_corrcoef's values, EpochValues),
-  // every DDP rank's; null: none is.
-  const bool* metric_modules = nullptr;
-  // Each metric's top_k (accuracy, precision, recall, f1_score: a prediction is right when the target
-  // is among the k largest logits); null: 1.
-  const std::int64_t* metric_top_k = nullptr;
-  // Each metric's `adjusted` (r2_score's independent regressors: the adjusted r2); null: 0.
-  const std::int64_t* metric_adjusted = nullptr;
-  // Each metric's `beta` (fbeta_score's weight of recall against precision); null: 1.
-  const double* metric_beta = nullptr;
-  // Each metric's root: mean_squared_error's and relative_squared_error's squared=False (the root mean
-  // squared error, the root relative squared error); null: none.
-  const bool* metric_root = nullptr;
-  // Each metric's variant (kendall_rank_corrcoef's tau); null: b for all.
-  const KendallVariant* metric_variants = nullptr;
-  // Each metric's threshold (critical_success_index's: a value at or above it is an event); null: 0.
-  const double* metric_thresholds = nullptr;
   // model.log.sync_dist: under DDP every logged value is averaged over the ranks (Lightning's
   // self.log(..., sync_dist=True)); else each rank keeps its own and rank 0's are logged.
   bool sync_dist = false;

@@ -285,6 +285,13 @@ Graph build_graph(const Spec& spec) {
         std::accumulate(want.begin() + 1, want.end(), std::int64_t{1}, std::multiplies<>()) > ltrt::kMaxR2Columns)
       refuse(metric + " over more than " + std::to_string(ltrt::kMaxR2Columns) +
              " outputs a sample is not supported yet (the GPU sums each output's column in a block)");
+    // torchmetrics' LogCoshError (num_outputs=1) takes predictions (N,) or (N, 1); more outputs a
+    // sample give a value each (its functional form) or are refused (the Metric object).
+    if (metric == "log_cosh_error" && (spec.target.shape.size() > 1 || (!spec.target.shape.empty() &&
+                                                                         spec.target.shape[0] != 1)))
+      refuse("log_cosh_error takes one output per sample, predictions (N,) or (N, 1), but the output is " +
+             shape_str(pred.shape) + ": torchmetrics gives an error per output column, which self.log cannot log; "
+             "give model.target the shape [1] (or []), or use mean_squared_error or mean_absolute_error");
     if (metric == "pearson_corrcoef" || metric == "concordance_corrcoef" || metric == "spearman_corrcoef" ||
         metric == "kendall_rank_corrcoef") {
       // torchmetrics' num_outputs=1 (the default): predictions (N,) or (N, 1). More outputs give a
@@ -309,6 +316,10 @@ Graph build_graph(const Spec& spec) {
                "ltgen does not follow; use variant \"a\" or \"b\", or \"32-true\"");
       continue;
     }
+    // Under autocast torch.log1p keeps the 16-bit output's type, rounding the log of each prediction.
+    if (metric == "mean_squared_log_error" && spec.mixed_precision())
+      refuse("mean_squared_log_error under \"" + spec.trainer.precision + "\" is not supported yet: torchmetrics' "
+             "log1p of the 16-bit outputs rounds to their type, which ltgen does not follow; use \"32-true\"");
     // Under autocast the outputs are 16-bit, and torch compares them with the threshold rounded to that type.
     if (metric == "critical_success_index" && spec.mixed_precision())
       refuse("critical_success_index under \"" + spec.trainer.precision + "\" is not supported yet: torch compares "

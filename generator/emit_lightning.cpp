@@ -342,6 +342,7 @@ std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
           : metric == "mean_absolute_percentage_error" ? "mape"
           : metric == "mean_squared_log_error" ? "msle"
           : metric == "symmetric_mean_absolute_percentage_error" ? "smape"
+          : metric == "log_cosh_error"      ? "log_cosh"
           : metric == "average_precision"   ? "ap"
           : metric == "r2_score"            ? "r2"
           : metric == "explained_variance"  ? "ev"
@@ -430,6 +431,7 @@ std::string metric_class(const std::string& metric) {
          : metric == "mean_absolute_percentage_error" ? "MeanAbsolutePercentageError"
          : metric == "mean_squared_log_error" ? "MeanSquaredLogError"
          : metric == "symmetric_mean_absolute_percentage_error" ? "SymmetricMeanAbsolutePercentageError"
+         : metric == "log_cosh_error"      ? "LogCoshError"
          : metric == "auroc"               ? "AUROC"
          : metric == "average_precision"   ? "AveragePrecision"
          : metric == "r2_score"            ? "R2Score"
@@ -934,7 +936,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       else if (metric == "mean_squared_error")
         value = "_mse\", nn.functional.mse_loss(out, y)";
       else if (metric == "mean_absolute_percentage_error" || metric == "mean_squared_log_error" ||
-               metric == "symmetric_mean_absolute_percentage_error" ||
+               metric == "symmetric_mean_absolute_percentage_error" || metric == "log_cosh_error" ||
                metric == "weighted_mean_absolute_percentage_error" || metric == "pearson_corrcoef" ||
                metric == "concordance_corrcoef" || metric == "spearman_corrcoef")
         value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(out, y)";

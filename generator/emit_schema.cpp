@@ -252,20 +252,12 @@ JsonValue model_schema() {
   p.set("loss", one_of(losses));
   JsonValue metrics = type_of("array");
   metrics.set("maxItems", JsonValue::make_integer(ltrt::kMaxMetrics));
-  const std::vector<std::string> metric_names = {
-      "accuracy", "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
-      "mean_squared_log_error", "symmetric_mean_absolute_percentage_error",
-      "precision", "recall", "f1_score", "fbeta_score", "specificity", "negative_predictive_value",
-      "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa", "auroc", "average_precision",
-      "r2_score", "explained_variance", "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
-      "kendall_rank_corrcoef", "relative_squared_error", "weighted_mean_absolute_percentage_error",
-      "critical_success_index"};
   JsonValue metric = type_of("string");
-  metric.set("enum", strings(metric_names));
+  metric.set("enum", strings(metric_names()));
   JsonValue score = type_of("object");  // with torchmetrics' average or top_k, or as a Metric object
   JsonValue score_props = JsonValue::make_object();
   JsonValue score_name = type_of("string");
-  score_name.set("enum", strings(metric_names));
+  score_name.set("enum", strings(metric_names()));
   score_props.set("name", score_name);
   JsonValue average = type_of("string");
   average.set("enum", strings({"micro", "macro", "weighted"}));

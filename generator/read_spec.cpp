@@ -31,6 +31,14 @@ using JsonValue = ltrt::json::Value;
 
 namespace {
 
+// "a", "b" or "c": the choices a message offers.
+std::string quoted_choices(const std::vector<std::string>& choices) {
+  std::string text;
+  for (size_t i = 0; i < choices.size(); ++i)
+    text += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + ("\"" + choices[i] + "\"");
+  return text;
+}
+
 const std::set<std::string> kCppKeywords = {
     "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break",
     "case", "catch", "char", "char16_t", "char32_t", "class", "compl", "const", "constexpr",
@@ -684,28 +692,11 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       // ("micro" by default, as theirs; jaccard_index's, auroc's and average_precision's "macro"),
       // and whether the LightningModule logs a torchmetrics Metric object (its epoch value counts the
       // whole epoch, every DDP rank's). The name is checked before its arguments.
-      const std::vector<std::string> known = {"accuracy", "mean_absolute_error", "mean_squared_error",
-                                              "mean_absolute_percentage_error", "mean_squared_log_error",
-                                              "symmetric_mean_absolute_percentage_error", "precision", "recall", "f1_score",
-                                              "fbeta_score", "specificity", "negative_predictive_value",
-                                              "hamming_distance", "jaccard_index", "matthews_corrcoef", "cohen_kappa",
-                                              "auroc", "average_precision", "r2_score", "explained_variance",
-                                              "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
-                                              "kendall_rank_corrcoef", "relative_squared_error",
-                                              "weighted_mean_absolute_percentage_error", "critical_success_index"};
       const JsonValue* entry = &metrics->items[i];
       if (const JsonValue* given = entry->kind == Kind::object ? entry->find("name") : entry) {
+        const std::vector<std::string>& known = metric_names();
         if (given->kind != Kind::string || std::find(known.begin(), known.end(), given->str) == known.end())
-          fail_at(*given, path, ltrt::describe(*given) + " is not a supported metric: use \"accuracy\", " +
-                                    "\"mean_absolute_error\", \"mean_squared_error\", " +
-                                    "\"mean_absolute_percentage_error\", \"mean_squared_log_error\", " +
-                                    "\"symmetric_mean_absolute_percentage_error\", \"precision\", \"recall\", \"f1_score\", " +
-                                    "\"fbeta_score\", \"specificity\", \"negative_predictive_value\", " +
-                                    "\"hamming_distance\", \"jaccard_index\", \"matthews_corrcoef\", \"cohen_kappa\", " +
-                                    "\"auroc\", \"average_precision\", \"r2_score\", \"explained_variance\", " +
-                                    "\"pearson_corrcoef\", \"concordance_corrcoef\", \"spearman_corrcoef\", " +
-                                    "\"kendall_rank_corrcoef\", \"relative_squared_error\", " +
-                                    "\"weighted_mean_absolute_percentage_error\" or \"critical_success_index\"" +
+          fail_at(*given, path, ltrt::describe(*given) + " is not a supported metric: use " + quoted_choices(known) +
                                     (given->kind == Kind::string ? did_you_mean(given->str, known) : ""));
       }
       const std::string named = entry->kind == Kind::object && entry->find("name") ? entry->find("name")->str
@@ -1031,6 +1022,17 @@ void read_hooks_path(const ltrt::ConfigObject& top, const JsonValue& h, Spec& sp
 }
 
 }  // namespace
+
+const std::vector<std::string>& metric_names() {
+  static const std::vector<std::string> names = {
+      "accuracy", "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
+      "mean_squared_log_error", "symmetric_mean_absolute_percentage_error", "log_cosh_error", "precision", "recall",
+      "f1_score", "fbeta_score", "specificity", "negative_predictive_value", "hamming_distance", "jaccard_index",
+      "matthews_corrcoef", "cohen_kappa", "auroc", "average_precision", "r2_score", "explained_variance",
+      "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef", "kendall_rank_corrcoef",
+      "relative_squared_error", "weighted_mean_absolute_percentage_error", "critical_success_index"};
+  return names;
+}
 
 bool Spec::defines_hook(const std::string& hook) const {
   return std::find(hooks_defined.begin(), hooks_defined.end(), hook) != hooks_defined.end();

@@ -114,13 +114,7 @@ inline ltrt::OptimizerConfig optimizer_config(const OptimizerSpec& o) { return o
 
 // A metric of model.metrics with its arguments (torchmetrics' defaults where the spec gives none).
 struct MetricSpec {
-  // "accuracy", "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
-  // "mean_squared_log_error", "symmetric_mean_absolute_percentage_error", "precision", "recall",
-  // "f1_score", "fbeta_score", "specificity", "negative_predictive_value", "hamming_distance",
-  // "jaccard_index", "matthews_corrcoef", "cohen_kappa", "auroc", "average_precision", "r2_score",
-  // "explained_variance", "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef",
-  // "kendall_rank_corrcoef", "relative_squared_error", "weighted_mean_absolute_percentage_error" or
-  // "critical_success_index"; a model lists each once (accuracy and the scores once per top_k).
+  // one of metric_names(); a model lists each once (accuracy and the scores once per top_k)
   std::string name;
   // the scores' "micro", "macro" or "weighted"; r2_score's multioutput "uniform_average" or
   // "variance_weighted"
@@ -189,6 +183,10 @@ struct Spec {
   // trainer.precision "bf16-mixed" or "16-mixed": autocast's casts and roundings (autocast.hpp).
   bool mixed_precision() const { return trainer.precision == "bf16-mixed" || trainer.precision == "16-mixed"; }
 };
+
+// The metrics model.metrics takes, torchmetrics' functional names, in the order ltgen's messages and
+// schema list them.
+const std::vector<std::string>& metric_names();
 
 /// Reads and checks a spec file; throws SpecError with the place and the fix.
 Spec read_spec(const std::string& path);

@@ -305,6 +305,7 @@ const char* metric_suffix(MetricKind kind) {
     case MetricKind::mean_absolute_percentage_error: return "mape";
     case MetricKind::mean_squared_log_error: return "msle";
     case MetricKind::symmetric_mean_absolute_percentage_error: return "smape";
+    case MetricKind::log_cosh_error: return "log_cosh";
     case MetricKind::r2_score: return "r2";
     case MetricKind::explained_variance: return "ev";
     case MetricKind::pearson_corrcoef: return "pearson";

@@ -265,9 +265,10 @@ TEST(CudaEvalMetrics, ErrorsBesideAccuracy) {
   }
 }
 
-// The mean squared log error and the symmetric mean absolute percentage error (torchmetrics' MSLE
-// and SMAPE) of nonnegative outputs, with zeros (SMAPE's epsilon where both are), against their
-// definitions and on the device.
+// The mean squared log error, the symmetric mean absolute percentage error and the log-cosh error
+// (torchmetrics' MSLE, SMAPE and LogCoshError) of nonnegative outputs, with zeros (SMAPE's epsilon
+// where both are), against their definitions and on the device (whose expf and logf may round a
+// step apart from the host's).
 TEST(CudaEvalMetrics, LogAndSymmetricErrors) {
   const int n = 200, per_row = 3;
   std::mt19937 rng(8);
@@ -279,25 +280,31 @@ TEST(CudaEvalMetrics, LogAndSymmetricErrors) {
   }
   using ltrt::MetricKind;
   const ltrt::MetricsShape shape =
-      make_shape({MetricKind::mean_squared_log_error, MetricKind::symmetric_mean_absolute_percentage_error}, {},
-                 ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row);
+      make_shape({MetricKind::mean_squared_log_error, MetricKind::symmetric_mean_absolute_percentage_error,
+                  MetricKind::log_cosh_error},
+                 {}, ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row);
   double cpu[ltrt::kMaxMetrics];
   ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
-  double log_sum = 0, symmetric_sum = 0;
+  double log_sum = 0, symmetric_sum = 0, log_cosh_sum = 0;
   for (std::size_t i = 0; i < out.size(); ++i) {
     const float log_d = static_cast<float>(std::log1p(static_cast<double>(out[i]))) -
                         static_cast<float>(std::log1p(static_cast<double>(target[i])));
     log_sum += static_cast<double>(log_d * log_d);
     const float scale = std::max(std::fabs(target[i]) + std::fabs(out[i]), 1.17e-06f);
     symmetric_sum += static_cast<double>(2.0f * (std::fabs(out[i] - target[i]) / scale));
+    const float d = out[i] - target[i];
+    log_cosh_sum += static_cast<double>(std::log((std::exp(d) + std::exp(-d)) / 2.0f));
   }
   EXPECT_EQ(cpu[0], log_sum / (n * per_row));
   EXPECT_EQ(cpu[1], symmetric_sum / (n * per_row));
+  EXPECT_EQ(cpu[2], log_cosh_sum / (n * per_row));
   EXPECT_GT(cpu[0], 0.0);
+  EXPECT_GT(cpu[2], 0.0);
   for (const char* schedule : {"forward", "reverse", "shuffle:3"}) {
     SCOPED_TRACE(schedule);
     const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, schedule);
     for (int k = 0; k < 2; ++k) EXPECT_NEAR(sums.metric[k], cpu[k] * n, 1e-12 * cpu[k] * n);
+    EXPECT_NEAR(sums.metric[2], cpu[2] * n, 1e-6 * cpu[2] * n);
   }
 }
 

@@ -78,6 +78,7 @@ int main() {
       const Value* threshold_given = c.find("threshold");
       const float threshold = threshold_given ? static_cast<float>(threshold_given->num) : 0.0f;
       const MetricKind kind = name == "critical_success_index" ? MetricKind::critical_success_index
+                              : name == "log_cosh_error"         ? MetricKind::log_cosh_error
                               : name == "weighted_mean_absolute_percentage_error"
                                   ? MetricKind::weighted_mean_absolute_percentage_error
                               : name == "relative_squared_error"  ? MetricKind::relative_squared_error

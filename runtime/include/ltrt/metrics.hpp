@@ -42,9 +42,9 @@ struct AccuracyShape {
 AccuracyCount count_accuracy(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n,
                              std::int64_t top_k = 1);
 
-// The mean absolute, squared, absolute percentage, squared log or symmetric absolute percentage
-// error of `count` predictions against float targets, as torch's l1_loss and mse_loss (reduction
-// "mean") and torchmetrics' MAPE, MSLE and SMAPE: each element's
+// The mean absolute, squared, absolute percentage, squared log, symmetric absolute percentage or
+// log-cosh error of `count` predictions against float targets, as torch's l1_loss and mse_loss
+// (reduction "mean") and torchmetrics' MAPE, MSLE, SMAPE and LogCoshError: each element's
 // metric_error in float32, summed in float64 (in order here; the CUDA kernel's tree agrees to
 // rounding), over count.
 struct ErrorSum {
@@ -53,21 +53,28 @@ struct ErrorSum {
   double value() const { return count ? sum / static_cast<double>(count) : 0.0; }
 };
 // The metrics that compare each output element with its float target: mean_absolute_error,
-// mean_squared_error, mean_absolute_percentage_error, mean_squared_log_error and
-// symmetric_mean_absolute_percentage_error.
+// mean_squared_error, mean_absolute_percentage_error, mean_squared_log_error,
+// symmetric_mean_absolute_percentage_error and log_cosh_error.
 LTRT_HOST_DEVICE inline bool compares_elements(MetricKind kind) {
   return kind == MetricKind::mean_absolute_error || kind == MetricKind::mean_squared_error ||
          kind == MetricKind::mean_absolute_percentage_error || kind == MetricKind::mean_squared_log_error ||
-         kind == MetricKind::symmetric_mean_absolute_percentage_error;
+         kind == MetricKind::symmetric_mean_absolute_percentage_error || kind == MetricKind::log_cosh_error;
 }
 // One element's error in float32, as torchmetrics computes it: |out - target|, (out - target)^2,
 // MAPE's |out - target| / max(|target|, 1.17e-6) (the epsilon scikit-learn's MAPE takes), MSLE's
 // (log1p(out) - log1p(target))^2 (NaN below -1, as torch's), or SMAPE's 2 |out - target| /
-// max(|target| + |out|, 1.17e-6) (torchmetrics doubles the sum, which is the same).
+// max(|target| + |out|, 1.17e-6) (torchmetrics doubles the sum, which is the same), or
+// LogCoshError's log((exp(d) + exp(-d)) / 2).
 LTRT_HOST_DEVICE inline float metric_error(float out, float target, MetricKind kind) {
   const float d = out - target;
   const float a = d < 0.0f ? -d : d;
   if (kind == MetricKind::mean_squared_error) return d * d;
+  if (kind == MetricKind::log_cosh_error) {
+    // As torchmetrics writes it, in float32: exp overflows from |d| = 88.72 on (inf, as torch's),
+    // and below |d| of about 3e-4 the sum rounds to 2 (0). torch's CPU exp and log are MKL's, which
+    // round about 1% of values one step apart from these.
+    return logf((expf(d) + expf(-d)) / 2.0f);
+  }
   if (kind == MetricKind::mean_squared_log_error) {
     // log1p in double rounded once: correctly rounded but for ties, where glibc's log1pf misses
     // about 8% of floats (torch's own about 1%), which the difference of two close logs magnifies.
@@ -597,7 +604,7 @@ inline float ranked_values_value(MetricKind kind, KendallVariant variant, const 
 // stderr once (Python shows a warning once).
 void warn_correlation_near_zero();
 
-// "acc", "mae", "mse", "mape", "msle", "smape", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
+// "acc", "mae", "mse", "mape", "msle", "smape", "log_cosh", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
 // "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc", "spearman", "kendall", "rse", "wmape",
 // "csi": a metric is logged as <stage>_<name>
 // (train_acc, val_mae, ...).

@@ -208,7 +208,7 @@ enum class MetricKind : std::uint8_t {
   hamming_distance, negative_predictive_value, cohen_kappa, mean_squared_log_error,
   symmetric_mean_absolute_percentage_error, explained_variance, pearson_corrcoef, concordance_corrcoef,
   spearman_corrcoef, kendall_rank_corrcoef, relative_squared_error, weighted_mean_absolute_percentage_error,
-  critical_success_index
+  critical_success_index, log_cosh_error
 };
 constexpr int kMaxMetrics = 8;
 // How precision, recall, f1_score, specificity, fbeta_score, jaccard_index, auroc and average_precision

@@ -163,6 +163,12 @@ Attrs read_layer_args(ltrt::ConfigObject& o, const LayerDef& def) {
     const JsonValue* v = o.get(a.name);
     const std::string path = o.path_of(a.name);
     if (v && v->kind == Kind::null && a.nullable) continue;  // None: absent from the args
+    // torch reads None for an argument whose default is a value as no value at all (bias=None is no
+    // bias, eps=None fails), not as the default that leaving the key out gives.
+    if (v && v->kind == Kind::null && a.default_value)
+      fail_at(*v, path, "null (Python's None) is not " + def.torch_type + "'s default for '" + a.name +
+                            "', which leaving the key out gives; torch reads None as no value here: leave the "
+                            "key out, or give a value");
     if (!v || v->kind == Kind::null) {
       if (a.default_value) out[a.name] = *a.default_value;
       else if (!a.inferred && !a.optional) o.fail_here("missing required argument '" + a.name + "' of " + def.torch_type);

@@ -373,7 +373,8 @@ Graph build_graph(const Spec& spec) {
   complete_init(g);
   check_init(g);
   if (g.params.empty())
-    throw SpecError(spec.path, {}, "model.layers", "the model has no parameters to train");
+    throw SpecError(spec.path, spec.layers_pos, spec.graph ? "model.graph" : "model.layers",
+                    "the model has no parameters to train");
   if (!spec.freeze.empty()) {  // model.freeze: requires_grad=False
     std::vector<std::string> names;
     for (int p : g.params) names.push_back(g.value(p).torch_name);

@@ -25,6 +25,18 @@ namespace {
 // generated sources do not depend on the machine that generates them.
 bool choose_cuda(const Spec& spec) { return spec.trainer.accelerator != "cpu"; }
 
+// Where in the spec file the JSON path of a layer, the loss, an input or data.batch_size is (none
+// for another path).
+ltrt::json::Pos spec_position(const Spec& spec, const std::string& json_path) {
+  if (json_path == "data.batch_size") return spec.batch_size_pos;
+  if (json_path == spec.loss.source) return spec.loss.pos;
+  for (const LayerSpec& l : spec.layers)
+    if (l.source == json_path) return l.pos;
+  for (const InputSpec& in : spec.inputs)
+    if ("model.inputs." + in.name == json_path) return in.pos;
+  return {};
+}
+
 }  // namespace
 
 Lowered lower(const std::string& spec_path, const LowerOptions& options) {
@@ -59,7 +71,8 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
 
   // A tensor too large for int indices (CPU and CUDA alike) is refused before anything is emitted.
   const IndexSizeProblem sizes = check_index_sizes(out.graph);
-  if (!sizes.reason.empty()) throw SpecError(out.spec.path, {}, sizes.json_path, sizes.reason);
+  if (!sizes.reason.empty())
+    throw SpecError(out.spec.path, spec_position(out.spec, sizes.json_path), sizes.json_path, sizes.reason);
   out.cuda = choose_cuda(out.spec);  // trainer.accelerator
 
   out.files.push_back({"model.hpp", emit_model_hpp(out.spec, out.graph, out.cuda)});

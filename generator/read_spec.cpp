@@ -540,6 +540,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       if (!is_identifier(name)) fail_at(shape, path, "input name must be an identifier");
       InputSpec s;
       s.name = name;
+      s.pos = shape.pos;
       if (shape.kind == Kind::object) {
         ltrt::ConfigObject o(shape, path);
         const JsonValue& sh = o.require("shape");
@@ -585,6 +586,7 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
   const JsonValue* graph = m.get("graph");
   if ((layers != nullptr) == (graph != nullptr))
     m.fail_here("give exactly one of 'layers' (a sequence) or 'graph' (named nodes, with 'output')");
+  spec.layers_pos = (layers ? layers : graph)->pos;
   if (layers) {
     if (layers->kind != Kind::array || layers->items.empty())
       fail_at(*layers, "model.layers", "expected a non-empty array of layers");
@@ -843,7 +845,9 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
 }
 
 void read_data(ltrt::ConfigObject& top, Spec& spec) {
-  ltrt::ConfigObject d(top.require("data"), "data");
+  const JsonValue& data = top.require("data");
+  ltrt::ConfigObject d(data, "data");
+  spec.batch_size_pos = d.get("batch_size") ? d.get("batch_size")->pos : data.pos;
   const std::int64_t batch = d.integer("batch_size", 1, 1);
   if (batch > (1 << 24)) d.fail("batch_size", "is too large");
   spec.batch_size = static_cast<int>(batch);

@@ -33,6 +33,7 @@ struct InputSpec {
   std::string name;
   Shape shape;          // per sample
   DType dtype = DType::f32;
+  ltrt::json::Pos pos;  // where model.inputs gives it
 };
 
 struct TargetSpec {
@@ -137,12 +138,14 @@ struct Spec {
   std::vector<InputSpec> inputs;
   TargetSpec target;
   std::vector<LayerSpec> layers;  // model.layers, or model.graph's nodes in order
+  ltrt::json::Pos layers_pos;     // where model.layers (model.graph) is
   bool graph = false;             // the layers came from model.graph
   // model.graph: the nodes whose values are the predictions, what forward returns (a tuple when
   // several: a loss over two predictions, such as CosineEmbeddingLoss, reads them all).
   std::vector<std::string> outputs;
   LayerSpec loss;
   int batch_size = 1;
+  ltrt::json::Pos batch_size_pos;  // where data.batch_size is (data, where it is left out)
   bool shuffle = false;
   bool drop_last = false;
   DataSourceSpec train;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <string>
 #include <sys/wait.h>
 
@@ -47,6 +48,8 @@ TEST_P(BadSpec, FailsWithOneClearMessage) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find(expected), std::string::npos) << "expected: " << expected << "\n got: " << r.output;
   EXPECT_NE(r.output.find(spec.string() + ":"), std::string::npos) << "the message must name the file: " << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(":[0-9]+:[0-9]+: error: ")))
+      << "the message must name the line and column: " << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << "one message, one line: " << r.output;
   EXPECT_FALSE(fs::exists(out)) << "nothing is written for a bad spec";
 }

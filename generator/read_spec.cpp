@@ -712,16 +712,11 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       // auroc's, average_precision's and jaccard_index's average: "macro" by default (the first two
       // have no "micro": torchmetrics has none); r2_score's multioutput is kept as its average.
       const bool ranked = named == "auroc" || named == "average_precision";
-      std::string average = ranked || named == "jaccard_index" ? "macro"
-                            : named == "r2_score" || named == "explained_variance" ? "uniform_average"
-                                                                 : "micro";
-      bool module = false;
-      std::int64_t top_k = 1;
-      std::int64_t adjusted = 0;
-      double beta = 1.0;
-      bool root = false;
-      std::string variant = "b";
-      double threshold = 0.0;
+      MetricSpec metric;  // torchmetrics' defaults, then the arguments given
+      metric.name = named;
+      metric.average = ranked || named == "jaccard_index"                     ? "macro"
+                       : named == "r2_score" || named == "explained_variance" ? "uniform_average"
+                                                                              : "micro";
       // critical_success_index's threshold has no default in torchmetrics.
       if (named == "critical_success_index" && entry->kind != Kind::object)
         fail_at(*entry, path, "critical_success_index needs a threshold (a value at or above it is an event): "
@@ -734,8 +729,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
                                  named == "f1_score" || named == "fbeta_score" || named == "specificity" ||
                                  named == "negative_predictive_value" || named == "hamming_distance";
         const bool averaged = takes_top_k || named == "jaccard_index";
-        average = ranked ? o.string("average", "macro", {"macro", "weighted"})
-                         : o.string("average", average, {"micro", "macro", "weighted"});
+        metric.average = ranked ? o.string("average", "macro", {"macro", "weighted"})
+                                : o.string("average", metric.average, {"micro", "macro", "weighted"});
         if (o.get("average") && !averaged && !ranked)
           o.fail("average", "only accuracy, precision, recall, f1_score, fbeta_score, specificity, "
                             "negative_predictive_value, hamming_distance, jaccard_index, auroc and average_precision "
@@ -745,8 +740,9 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           if (multioutput && multioutput->kind == Kind::string && multioutput->str == "raw_values")
             o.fail("multioutput", "\"raw_values\" is a score per output column, and self.log logs one number: "
                                   "use \"uniform_average\" (the default) or \"variance_weighted\"");
-          average = o.string("multioutput", "uniform_average", {"uniform_average", "variance_weighted"});
-          if (named == "r2_score") adjusted = o.integer("adjusted", 0, 0);  // the adjusted r2's regressors
+          metric.average = o.string("multioutput", "uniform_average", {"uniform_average", "variance_weighted"});
+          if (named == "r2_score")
+            metric.adjusted = o.integer("adjusted", 0, 0);  // the adjusted r2's regressors
           else if (o.get("adjusted")) o.fail("adjusted", "only r2_score takes 'adjusted': remove it");
         } else {
           for (const char* key : {"multioutput", "adjusted"})
@@ -756,10 +752,12 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         }
         // fbeta_score's beta: recall counts beta times as much as precision (torchmetrics: a float above 0).
         if (named == "fbeta_score") {
-          beta = o.number("beta", 1.0, -HUGE_VAL, HUGE_VAL);
-          if (!(beta > 0.0)) o.fail("beta", "must be above 0, got " + ltrt::python_repr(beta) + " (torchmetrics refuses it)");
-          if (!std::isfinite(beta * beta))  // Python's beta**2 overflows
-            o.fail("beta", ltrt::python_repr(beta) + " squared overflows a double (torchmetrics' beta**2 raises): use at most 1e150");
+          metric.beta = o.number("beta", 1.0, -HUGE_VAL, HUGE_VAL);
+          if (!(metric.beta > 0.0))
+            o.fail("beta", "must be above 0, got " + ltrt::python_repr(metric.beta) + " (torchmetrics refuses it)");
+          if (!std::isfinite(metric.beta * metric.beta))  // Python's beta**2 overflows
+            o.fail("beta", ltrt::python_repr(metric.beta) +
+                               " squared overflows a double (torchmetrics' beta**2 raises): use at most 1e150");
         } else if (o.get("beta")) {
           o.fail("beta", "only fbeta_score takes a 'beta': remove it");
         }
@@ -772,13 +770,13 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         // mean_squared_error's squared: false is the root mean squared error (torchmetrics'
         // squared=False); relative_squared_error's the root relative squared error.
         if (named == "mean_squared_error" || named == "relative_squared_error")
-          root = !o.boolean("squared", true);
+          metric.root = !o.boolean("squared", true);
         else if (o.get("squared"))
           o.fail("squared", "only mean_squared_error and relative_squared_error take 'squared': remove it");
         // kendall_rank_corrcoef's variant of tau; its t_test returns (tau, p_value), a tuple
         // self.log cannot log, so only false; its alternative matters to the t-test alone.
         if (named == "kendall_rank_corrcoef") {
-          variant = o.string("variant", "b", {"a", "b", "c"});
+          metric.variant = o.string("variant", "b", {"a", "b", "c"});
           if (o.boolean("t_test", false))
             o.fail("t_test", "true makes kendall_rank_corrcoef return (tau, p_value), and self.log logs one number: "
                              "leave t_test out (false)");
@@ -790,9 +788,9 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         if (named == "critical_success_index") {
           if (!o.get("threshold"))
             o.fail_here("critical_success_index needs a 'threshold' (a value at or above it is an event), e.g. 0.5");
-          threshold = o.number("threshold", 0.0, -HUGE_VAL, HUGE_VAL);
+          metric.threshold = o.number("threshold", 0.0, -HUGE_VAL, HUGE_VAL);
           // compared with float32 values, as torch rounds it to their dtype
-          if (!(std::fabs(threshold) <= 3.4028234663852886e38))
+          if (!(std::fabs(metric.threshold) <= 3.4028234663852886e38))
             o.fail("threshold", "must be a number within float32's range (torch compares it as a float32)");
           // keep_sequence_dim gives a score per sequence step, a vector self.log cannot log
           if (const JsonValue* keep = o.get("keep_sequence_dim"); keep && keep->kind != Kind::null)
@@ -802,8 +800,8 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           for (const char* key : {"threshold", "keep_sequence_dim"})
             if (o.get(key)) o.fail(key, std::string("only critical_success_index takes '") + key + "': remove it");
         }
-        module = o.boolean("module", false);
-        top_k = o.integer("top_k", 1, 1);
+        metric.module = o.boolean("module", false);
+        metric.top_k = o.integer("top_k", 1, 1);
         if (o.get("top_k") && !takes_top_k)
           o.fail("top_k", "only accuracy, precision, recall, f1_score, fbeta_score, specificity, "
                           "negative_predictive_value and hamming_distance take a 'top_k': remove it");
@@ -812,20 +810,12 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
       }
       const JsonValue& name = *entry;
       for (size_t j = 0; j < spec.metrics.size(); ++j)
-        if (spec.metrics[j].name == name.str && spec.metrics[j].top_k == top_k && spec.metrics[j].root == root)
-          fail_at(name, path, "\"" + name.str + "\" is listed twice" +
-                                  (top_k > 1 ? " with top_k " + std::to_string(top_k) : std::string()) +
-                                  ": list each metric once");
-      MetricSpec metric;
-      metric.name = name.str;
-      metric.average = average;
-      metric.module = module;
-      metric.top_k = top_k;
-      metric.adjusted = adjusted;
-      metric.beta = beta;
-      metric.root = root;
-      metric.variant = variant;
-      metric.threshold = threshold;
+        if (spec.metrics[j].name == name.str && spec.metrics[j].top_k == metric.top_k &&
+            spec.metrics[j].root == metric.root)
+          fail_at(name, path,
+                  "\"" + name.str + "\" is listed twice" +
+                      (metric.top_k > 1 ? " with top_k " + std::to_string(metric.top_k) : std::string()) +
+                      ": list each metric once");
       metric.pos = name.pos;
       spec.metrics.push_back(std::move(metric));
     }

@@ -285,22 +285,20 @@ Graph build_graph(const Spec& spec) {
         std::accumulate(want.begin() + 1, want.end(), std::int64_t{1}, std::multiplies<>()) > ltrt::kMaxR2Columns)
       refuse(metric + " over more than " + std::to_string(ltrt::kMaxR2Columns) +
              " outputs a sample is not supported yet (the GPU sums each output's column in a block)");
-    // torchmetrics' LogCoshError (num_outputs=1) takes predictions (N,) or (N, 1); more outputs a
-    // sample give a value each (its functional form) or are refused (the Metric object).
-    if (metric == "log_cosh_error" && (spec.target.shape.size() > 1 || (!spec.target.shape.empty() &&
-                                                                         spec.target.shape[0] != 1)))
+    // Predictions (N,) or (N, 1): torchmetrics' num_outputs=1, which LogCoshError and the
+    // correlations take (more outputs give a value each, which self.log cannot log).
+    const bool one_output = spec.target.shape.empty() || spec.target.shape == Shape{1};
+    if (metric == "log_cosh_error" && !one_output)
       refuse("log_cosh_error takes one output per sample, predictions (N,) or (N, 1), but the output is " +
              shape_str(pred.shape) + ": torchmetrics gives an error per output column, which self.log cannot log; "
              "give model.target the shape [1] (or []), or use mean_squared_error or mean_absolute_error");
     if (metric == "pearson_corrcoef" || metric == "concordance_corrcoef" || metric == "spearman_corrcoef" ||
         metric == "kendall_rank_corrcoef") {
-      // torchmetrics' num_outputs=1 (the default): predictions (N,) or (N, 1). More outputs give a
-      // coefficient each, which self.log cannot log.
       if (spec.target.shape.size() > 1)
         refuse(metric + " takes one number per sample, predictions (N,) or (N, 1) (torchmetrics refuses more than 2 "
                "dimensions), but the output is " + shape_str(pred.shape) +
                ": give model.target the shape [1] (or []) and end the model with a Flatten");
-      if (!spec.target.shape.empty() && spec.target.shape[0] != 1)
+      if (!one_output)
         refuse(metric + " correlates one output per sample with its target, but the output is " +
                shape_str(pred.shape) + ": a coefficient per output is not one number self.log can log; give "
                "model.target the shape [1] (or []), or use r2_score or explained_variance, which average the outputs");

@@ -90,12 +90,12 @@ Lowered lower(const std::string& spec_path, const LowerOptions& options) {
     out.files.push_back(std::move(f));
   if (hooks) out.files.push_back({"user_hooks.hpp", emit_user_hooks_hpp(out.spec)});
   // Generated C++ and CUDA in the project's style (libFormat); the user's hooks file is compiled as written.
-  for (GeneratedFile& f : out.files) {
-    if (!options.format) break;
-    const auto dot = f.name.find_last_of('.');
-    const std::string ext = dot == std::string::npos ? "" : f.name.substr(dot);
-    if (ext == ".cpp" || ext == ".hpp" || ext == ".cu") f.text = format_source(f.text, f.name);
-  }
+  if (options.format)
+    for (GeneratedFile& f : out.files) {
+      const auto dot = f.name.find_last_of('.');
+      const std::string ext = dot == std::string::npos ? "" : f.name.substr(dot);
+      if (ext == ".cpp" || ext == ".hpp" || ext == ".cu") f.text = format_source(f.text, f.name);
+    }
   if (hooks) out.files.push_back({kHooksSource, out.spec.hooks_text});
   return out;
 }

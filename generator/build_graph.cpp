@@ -285,6 +285,13 @@ Graph build_graph(const Spec& spec) {
         std::accumulate(want.begin() + 1, want.end(), std::int64_t{1}, std::multiplies<>()) > ltrt::kMaxR2Columns)
       refuse(metric + " over more than " + std::to_string(ltrt::kMaxR2Columns) +
              " outputs a sample is not supported yet (the GPU sums each output's column in a block)");
+    // torchmetrics' cosine_similarity takes predictions (N, D) alone: a row of outputs per sample.
+    if (metric == "cosine_similarity" && spec.target.shape.size() != 1)
+      refuse(
+          "cosine_similarity compares each sample's row of outputs with its target's, predictions (N, D) "
+          "(torchmetrics refuses other shapes), but the output is " +
+          shape_str(pred.shape) +
+          ": give model.target one dimension, its D values, and end the model with a Flatten if need be");
     // Predictions (N,) or (N, 1): torchmetrics' num_outputs=1, which LogCoshError and the
     // correlations take (more outputs give a value each, which self.log cannot log).
     const bool one_output = spec.target.shape.empty() || spec.target.shape == Shape{1};

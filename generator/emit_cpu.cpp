@@ -30,6 +30,7 @@ std::string metric_def(const MetricSpec& metric) {
   if (metric.root) def += ".with_root()";
   if (metric.variant != "b") def += ".with_variant(ltrt::KendallVariant::" + metric.variant + ")";
   if (metric.threshold != 0.0) def += ".with_threshold(" + double_literal(metric.threshold) + ")";
+  if (metric.reduction != "sum") def += ".with_reduction(ltrt::MetricReduction::" + metric.reduction + ")";
   return def;
 }
 

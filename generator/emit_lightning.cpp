@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <set>
+#include <stdexcept>
 
 #include <ltrt/json.hpp>
+#include <ltrt/metric_info.hpp>
 #include <ltrt/python_repr.hpp>
 
 #include "code_writer.hpp"
@@ -334,33 +336,14 @@ namespace {
 // sets one), the predictions and targets a call takes (class logits flattened to (rows, C) as for
 // the loss; BCEWithLogitsLoss's probabilities as 0/1 labels), the task's arguments, and the
 // Metric object's attribute and class.
+// The names table's entry of a spec's metric (read_spec admits only its names).
+const ltrt::MetricInfo& info_of(const std::string& metric) {
+  const ltrt::MetricInfo* info = ltrt::find_metric_info(metric.c_str());
+  if (!info) throw std::logic_error("model.metrics: '" + metric + "' is not in ltrt::kMetricInfos");
+  return *info;
+}
 std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
-  return (metric == "accuracy"              ? "acc"
-          : metric == "f1_score"            ? "f1"
-          : metric == "mean_absolute_error" ? "mae"
-          : metric == "mean_squared_error"  ? "mse"
-          : metric == "mean_absolute_percentage_error" ? "mape"
-          : metric == "mean_squared_log_error" ? "msle"
-          : metric == "symmetric_mean_absolute_percentage_error" ? "smape"
-          : metric == "log_cosh_error"      ? "log_cosh"
-          : metric == "average_precision"   ? "ap"
-          : metric == "r2_score"            ? "r2"
-          : metric == "explained_variance"  ? "ev"
-          : metric == "pearson_corrcoef"    ? "pearson"
-          : metric == "concordance_corrcoef" ? "ccc"
-          : metric == "spearman_corrcoef"   ? "spearman"
-          : metric == "kendall_rank_corrcoef" ? "kendall"
-          : metric == "relative_squared_error" ? "rse"
-          : metric == "weighted_mean_absolute_percentage_error" ? "wmape"
-          : metric == "critical_success_index" ? "csi"
-          : metric == "fbeta_score"         ? "fbeta"
-          : metric == "jaccard_index"       ? "jaccard"
-          : metric == "matthews_corrcoef"   ? "mcc"
-          : metric == "negative_predictive_value" ? "npv"
-          : metric == "hamming_distance"    ? "hamming"
-          : metric == "cohen_kappa"         ? "kappa"
-                                            : metric) +
-         (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
+  return info_of(metric).suffix + (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
 }
 std::string loss_ignore_index(const Spec& spec) {
   const auto ignore = spec.loss.args.find("ignore_index");
@@ -377,7 +360,7 @@ bool is_error(const std::string& metric) { return metric.find("error") != std::s
 bool compares_values(const std::string& metric) {
   return is_error(metric) || metric == "r2_score" || metric == "explained_variance" || metric == "pearson_corrcoef" ||
          metric == "concordance_corrcoef" || metric == "spearman_corrcoef" || metric == "kendall_rank_corrcoef" ||
-         metric == "critical_success_index";
+         metric == "critical_success_index" || metric == "cosine_similarity";
 }
 // The predictions and targets such a metric takes: torchmetrics' Kendall fails on (N, 1) (its
 // update adds a dimension to any input when num_outputs is 1), so a target of [1] is flattened
@@ -396,6 +379,7 @@ std::string metric_arguments(const Spec& spec, size_t k) {
   if (m.name == "pearson_corrcoef" || m.name == "concordance_corrcoef" || m.name == "spearman_corrcoef")
     return "";  // one output: num_outputs=1, the default
   if (m.name == "critical_success_index") return ltrt::python_repr(m.threshold);  // threshold
+  if (m.name == "cosine_similarity") return m.reduction != "sum" ? "reduction=\"" + m.reduction + "\"" : "";
   if (m.name == "kendall_rank_corrcoef")  // one output; t_test False, the default
     return m.variant != "b" ? "variant=\"" + m.variant + "\"" : "";
   // fbeta_score's beta, a Python float (torchmetrics refuses an int)
@@ -422,36 +406,7 @@ std::string log_name(const Spec& spec, size_t k) {
 std::string metric_object(const std::string& stage, const Spec& spec, size_t k) {
   return stage + "_" + log_name(spec, k) + "_metric";
 }
-std::string metric_class(const std::string& metric) {
-  return metric == "accuracy"              ? "Accuracy"
-         : metric == "precision"           ? "Precision"
-         : metric == "recall"              ? "Recall"
-         : metric == "mean_absolute_error" ? "MeanAbsoluteError"
-         : metric == "mean_squared_error"  ? "MeanSquaredError"
-         : metric == "mean_absolute_percentage_error" ? "MeanAbsolutePercentageError"
-         : metric == "mean_squared_log_error" ? "MeanSquaredLogError"
-         : metric == "symmetric_mean_absolute_percentage_error" ? "SymmetricMeanAbsolutePercentageError"
-         : metric == "log_cosh_error"      ? "LogCoshError"
-         : metric == "auroc"               ? "AUROC"
-         : metric == "average_precision"   ? "AveragePrecision"
-         : metric == "r2_score"            ? "R2Score"
-         : metric == "explained_variance"  ? "ExplainedVariance"
-         : metric == "pearson_corrcoef"    ? "PearsonCorrCoef"
-         : metric == "concordance_corrcoef" ? "ConcordanceCorrCoef"
-         : metric == "spearman_corrcoef"   ? "SpearmanCorrCoef"
-         : metric == "kendall_rank_corrcoef" ? "KendallRankCorrCoef"
-         : metric == "relative_squared_error" ? "RelativeSquaredError"
-         : metric == "weighted_mean_absolute_percentage_error" ? "WeightedMeanAbsolutePercentageError"
-         : metric == "critical_success_index" ? "CriticalSuccessIndex"
-         : metric == "fbeta_score"         ? "FBetaScore"
-         : metric == "specificity"         ? "Specificity"
-         : metric == "jaccard_index"       ? "JaccardIndex"
-         : metric == "matthews_corrcoef"   ? "MatthewsCorrCoef"
-         : metric == "negative_predictive_value" ? "NegativePredictiveValue"
-         : metric == "hamming_distance"    ? "HammingDistance"
-         : metric == "cohen_kappa"         ? "CohenKappa"
-                                           : "F1Score";
-}
+std::string metric_class(const std::string& metric) { return info_of(metric).torchmetrics_class; }
 
 }  // namespace
 
@@ -946,7 +901,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         const std::string args = metric_arguments(spec, k);
         value = "_kendall\", tmf.kendall_rank_corrcoef(" + value_inputs(spec, metric) + (args.empty() ? "" : ", " + args) + ")";
       }
-      else if (metric == "r2_score" || metric == "explained_variance" || metric == "relative_squared_error") {
+      else if (metric == "r2_score" || metric == "explained_variance" || metric == "relative_squared_error" ||
+               metric == "cosine_similarity") {
         const std::string args = metric_arguments(spec, k);
         value = "_" + log_name(spec, k) + "\", tmf." + metric + "(out, y" + (args.empty() ? "" : ", " + args) + ")";
       }

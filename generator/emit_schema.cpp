@@ -290,6 +290,9 @@ JsonValue model_schema() {
   score_props.set("alternative", alternative);
   score_props.set("threshold", type_of("number"));  // critical_success_index's (required there)
   score_props.set("keep_sequence_dim", type_of("null"));  // its default only: a score per step is not logged
+  JsonValue reduction = type_of("string");  // cosine_similarity's ("none" keeps a value a row, not logged)
+  reduction.set("enum", strings({"sum", "mean"}));
+  score_props.set("reduction", reduction);
   score.set("properties", score_props);
   score.set("required", strings({"name"}));
   score.set("additionalProperties", JsonValue::make_bool(false));

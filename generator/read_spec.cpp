@@ -12,6 +12,7 @@
 #include <ltrt/callbacks.hpp>
 #include <ltrt/config_reader.hpp>
 #include <ltrt/fs.hpp>
+#include <ltrt/metric_info.hpp>
 #include <ltrt/optimizer.hpp>
 #include <ltrt/python_repr.hpp>
 #include <ltrt/trainer_config.hpp>
@@ -800,6 +801,19 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
           for (const char* key : {"threshold", "keep_sequence_dim"})
             if (o.get(key)) o.fail(key, std::string("only critical_success_index takes '") + key + "': remove it");
         }
+        // cosine_similarity's reduction of its rows' values; "none" keeps one a row, which self.log
+        // cannot log.
+        if (named == "cosine_similarity") {
+          const JsonValue* reduction = o.get("reduction");
+          if (reduction &&
+              (reduction->kind == Kind::null || (reduction->kind == Kind::string && reduction->str == "none")))
+            o.fail("reduction", ltrt::describe(*reduction) +
+                                    " keeps a value per row, and self.log logs one number: "
+                                    "use \"sum\" (the default) or \"mean\"");
+          metric.reduction = o.string("reduction", "sum", {"sum", "mean"});
+        } else if (o.get("reduction")) {
+          o.fail("reduction", "only cosine_similarity takes a 'reduction': remove it");
+        }
         metric.module = o.boolean("module", false);
         metric.top_k = o.integer("top_k", 1, 1);
         if (o.get("top_k") && !takes_top_k)
@@ -1024,13 +1038,11 @@ void read_hooks_path(const ltrt::ConfigObject& top, const JsonValue& h, Spec& sp
 }  // namespace
 
 const std::vector<std::string>& metric_names() {
-  static const std::vector<std::string> names = {
-      "accuracy", "mean_absolute_error", "mean_squared_error", "mean_absolute_percentage_error",
-      "mean_squared_log_error", "symmetric_mean_absolute_percentage_error", "log_cosh_error", "precision", "recall",
-      "f1_score", "fbeta_score", "specificity", "negative_predictive_value", "hamming_distance", "jaccard_index",
-      "matthews_corrcoef", "cohen_kappa", "auroc", "average_precision", "r2_score", "explained_variance",
-      "pearson_corrcoef", "concordance_corrcoef", "spearman_corrcoef", "kendall_rank_corrcoef",
-      "relative_squared_error", "weighted_mean_absolute_percentage_error", "critical_success_index"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> all;
+    for (const ltrt::MetricInfo& info : ltrt::kMetricInfos) all.push_back(info.name);
+    return all;
+  }();
   return names;
 }
 

@@ -127,6 +127,7 @@ struct MetricSpec {
   bool root = false;          // squared=False: logged as <stage>_rmse (<stage>_rrse)
   std::string variant = "b";  // kendall_rank_corrcoef's "a", "b" or "c"
   double threshold = 0.0;     // critical_success_index's
+  std::string reduction = "sum";  // cosine_similarity's "sum" or "mean" of its rows' values
   ltrt::json::Pos pos;        // where the spec names it
 };
 
@@ -188,7 +189,7 @@ struct Spec {
 };
 
 // The metrics model.metrics takes, torchmetrics' functional names, in the order ltgen's messages and
-// schema list them.
+// schema list them (ltrt::kMetricInfos').
 const std::vector<std::string>& metric_names();
 
 /// Reads and checks a spec file; throws SpecError with the place and the fix.

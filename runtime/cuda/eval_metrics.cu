@@ -525,6 +525,14 @@ __global__ void add_spearman_kernel(EvalSums* __restrict__ sums, int k, const fl
   sums->metric[k] += static_cast<double>(spearman_of_ranks(ranks, ranks + n, n)) * n;  // WeightedMean::add
 }
 
+// Adds the batch's cosine_similarity of its n rows of `columns` outputs to metric k's sum, in one
+// thread in the CPU's order.
+__global__ void add_cosine_similarity_kernel(EvalSums* __restrict__ sums, int k, const float* __restrict__ out,
+                                             const float* __restrict__ target, int n, std::int64_t columns,
+                                             MetricReduction reduction) {
+  sums->metric[k] += static_cast<double>(cosine_similarity_value(out, target, n, columns, reduction)) * n;
+}
+
 // kendall_rank_corrcoef's counts of a batch's n outputs against its targets: a thread a value, its
 // share of the pairs (kendall.hpp's kendall_share) into shares[i].
 __global__ void __launch_bounds__(kThreads) kendall_shares_kernel(const float* __restrict__ out,
@@ -693,6 +701,13 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     if (shape.reads_stats(k)) continue;  // scored with its set above
     if (ranks_scores(kind)) {
       if (!shape.scored(k)) add_ranked(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
+      continue;
+    }
+    if (kind == MetricKind::cosine_similarity) {
+      if (shape.values_object(k)) continue;  // an object's is the epoch's, on the host
+      add_cosine_similarity_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, out, static_cast<const float*>(target), n,
+                                                            shape.per_row, shape.metric[k].reduction);
+      LTRT_CUDA_CHECK_LAUNCH("add_cosine_similarity_kernel");
       continue;
     }
     if (ranks_values(kind)) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ltrt/error.hpp"
+#include "ltrt/metric_info.hpp"
 #include "ltrt/process_group.hpp"
 
 namespace ltrt {
@@ -297,39 +298,7 @@ void refuse_r2_single_row(const MetricsShape& shape, std::int64_t n) {
     if (shape.metric[k].kind == MetricKind::r2_score) check_r2_rows(n, "a batch");
 }
 
-const char* metric_suffix(MetricKind kind) {
-  switch (kind) {
-    case MetricKind::accuracy: return "acc";
-    case MetricKind::mean_absolute_error: return "mae";
-    case MetricKind::mean_squared_error: return "mse";
-    case MetricKind::mean_absolute_percentage_error: return "mape";
-    case MetricKind::mean_squared_log_error: return "msle";
-    case MetricKind::symmetric_mean_absolute_percentage_error: return "smape";
-    case MetricKind::log_cosh_error: return "log_cosh";
-    case MetricKind::r2_score: return "r2";
-    case MetricKind::explained_variance: return "ev";
-    case MetricKind::pearson_corrcoef: return "pearson";
-    case MetricKind::concordance_corrcoef: return "ccc";
-    case MetricKind::spearman_corrcoef: return "spearman";
-    case MetricKind::kendall_rank_corrcoef: return "kendall";
-    case MetricKind::relative_squared_error: return "rse";
-    case MetricKind::weighted_mean_absolute_percentage_error: return "wmape";
-    case MetricKind::critical_success_index: return "csi";
-    case MetricKind::precision: return "precision";
-    case MetricKind::recall: return "recall";
-    case MetricKind::f1_score: return "f1";
-    case MetricKind::specificity: return "specificity";
-    case MetricKind::fbeta_score: return "fbeta";
-    case MetricKind::negative_predictive_value: return "npv";
-    case MetricKind::hamming_distance: return "hamming";
-    case MetricKind::cohen_kappa: return "kappa";
-    case MetricKind::jaccard_index: return "jaccard";
-    case MetricKind::matthews_corrcoef: return "mcc";
-    case MetricKind::auroc: return "auroc";
-    case MetricKind::average_precision: return "ap";
-  }
-  return "?";
-}
+const char* metric_suffix(MetricKind kind) { return metric_info(kind).suffix; }
 
 std::string metric_name(const ModelDef& model, int k) {
   const MetricDef& m = model.metrics[k];
@@ -365,7 +334,7 @@ void MetricStates::add(const MetricsShape& s, const float* out, const void* targ
   if (s.any_scored()) scores.add(s.accuracy, out, target, n);
   if (s.any_r2_object()) r2.add(out, y, n, s.per_row);
   if (s.any_moments_object()) pearson_update(moments, out, y, n);
-  if (s.any_values_object()) values.add(out, y, n);
+  if (s.any_values_object()) values.add(out, y, n * s.per_row);
   for (int k = 0; k < s.count; ++k)
     if (s.success_object(k)) success.add(out, y, n * s.per_row, s.metric[k].threshold);
 }
@@ -431,8 +400,8 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       SuccessCounts counts;
       counts.add(out, static_cast<const float*>(target), n * s.per_row, s.metric[k].threshold);
       values[k] = critical_success_index_value(counts.hits, counts.misses, counts.false_alarms);
-    } else if (ranks_values(kind)) {  // a Metric object's batch value too (its forward)
-      values[k] = ranked_values_value(kind, s.metric[k].variant, out, static_cast<const float*>(target), n);
+    } else if (keeps_values(kind)) {  // a Metric object's batch value too (its forward)
+      values[k] = kept_values_value(s.metric[k], out, static_cast<const float*>(target), n, s.per_row);
     } else if (correlates(kind)) {
       PearsonMoments moments;  // a Metric object's batch value too (its forward)
       pearson_update(moments, out, static_cast<const float*>(target), n);

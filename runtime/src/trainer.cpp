@@ -307,8 +307,8 @@ EpochValues gather_values(const ProcessGroup& group, const EpochValues& mine) {
 // (`counts`), summed over the ranks first (torchmetrics syncs its states, sync_dist or not), an
 // auroc or average_precision object's over `scores`, every rank's, the column sums' objects' over
 // `r2`, summed over the ranks, a pearson_corrcoef object's over `moments`, every rank's merged in
-// rank order, a spearman_corrcoef or kendall_rank_corrcoef object's over `values`, every rank's
-// in rank order, or a critical_success_index object's over `success`, summed over the ranks.
+// rank order, a spearman_corrcoef, kendall_rank_corrcoef or cosine_similarity object's over
+// `values`, every rank's in rank order, or a critical_success_index object's over `success`, summed over the ranks.
 Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states, const ProcessGroup& group,
                       const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
@@ -382,8 +382,8 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
           : shape.moments_object(k) ? correlation_value(def.kind, moments, &near_zero)
           : shape.success_object(k) ? critical_success_index_value(success.hits, success.misses, success.false_alarms)
           : shape.values_object(k)
-              ? ranked_values_value(def.kind, def.variant, values.preds.data(), values.targets.data(),
-                                    static_cast<std::int64_t>(values.preds.size()))
+              ? kept_values_value(def, values.preds.data(), values.targets.data(),
+                                  static_cast<std::int64_t>(values.preds.size()) / shape.per_row, shape.per_row)
           : shape.r2_object(k) && def.kind != MetricKind::r2_score
               ? column_sums_value(def.kind, r2.sums.data(), shape.per_row, r2.rows, def.average, 0, def.root)
           : shape.r2_object(k) ? r2_score(r2, shape.per_row, def.average, "the " + prefix + " epoch", def.adjusted)

@@ -553,6 +553,48 @@ TEST(CudaEvalMetrics, KendallCountsPairsAsTheCpu) {
   }
 }
 
+TEST(CudaEvalMetrics, CosineSimilarityAsTheCpu) {
+  // cosine_similarity of a batch, each reduction: one thread on the device runs the CPU's order, so
+  // the two agree bit for bit (NaN for a row of zeros); rows of 1 (abs as the norm), 5 (the norm's
+  // tail alone), 13 (one block of 8 and a tail) and 37 values. The CPU's value against the
+  // definition in float64.
+  std::mt19937 rng(61);
+  std::normal_distribution<float> normal;
+  for (const int columns : {1, 5, 13, 37}) {
+    const int n = 70;
+    std::vector<float> out(n * columns), target(n * columns);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = normal(rng), target[i] = 0.5f * out[i] + normal(rng);
+    double expected = 0;
+    for (int r = 0; r < n; ++r) {
+      double dot = 0, xx = 0, yy = 0;
+      for (int c = 0; c < columns; ++c) {
+        const double x = out[r * columns + c], y = target[r * columns + c];
+        dot += x * y, xx += x * x, yy += y * y;
+      }
+      expected += dot / std::sqrt(xx * yy);
+    }
+    for (const ltrt::MetricReduction reduction : {ltrt::MetricReduction::sum, ltrt::MetricReduction::mean}) {
+      ltrt::MetricsShape shape = make_shape({ltrt::MetricKind::cosine_similarity}, {ltrt::MetricAverage::micro},
+                                            ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns);
+      shape.metric[0].reduction = reduction;
+      double cpu[ltrt::kMaxMetrics];
+      ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+      const double want = reduction == ltrt::MetricReduction::mean ? expected / n : expected;
+      EXPECT_NEAR(cpu[0], want, 1e-5 * std::max(1.0, std::fabs(want))) << columns;
+      const ltrt::EvalSums sums = device_sums(shape, out, target.data(), target.size() * sizeof(float), n, "shuffle:7");
+      EXPECT_EQ(sums.metric[0], static_cast<double>(static_cast<float>(cpu[0])) * n) << columns;
+    }
+    std::fill(out.begin(), out.begin() + columns, 0.0f);  // a row of zeros: 0 / 0
+    ltrt::MetricsShape shape = make_shape({ltrt::MetricKind::cosine_similarity}, {ltrt::MetricAverage::micro},
+                                          ltrt::AccuracyShape{false, columns, 1, kIgnore}, columns);
+    double cpu[ltrt::kMaxMetrics];
+    ltrt::count_metrics(shape, out.data(), target.data(), n, cpu);
+    EXPECT_TRUE(std::isnan(cpu[0]));
+    EXPECT_TRUE(
+        std::isnan(device_sums(shape, out, target.data(), target.size() * sizeof(float), n, "shuffle:7").metric[0]));
+  }
+}
+
 TEST(CudaEvalMetrics, R2ScoreByColumn) {
   // r2_score over (n, 4) outputs: a column of good predictions, one of poor ones (r2 below 0), one
   // whose predictions are exact (rss 0: r2 1) and one whose targets are constant while the

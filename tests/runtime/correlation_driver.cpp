@@ -11,7 +11,9 @@
 // "relative_squared_error" or "weighted_mean_absolute_percentage_error" (which read r2_score's sums)
 // has "columns" (outputs a row, the values row-major) and "root" (squared=False); its Metric object
 // adds each rank's sums in float32, as two ranks' synced states are. A case of kind
-// "critical_success_index" has "columns" and "threshold"; its object adds every rank's counts.
+// "critical_success_index" has "columns" and "threshold"; its object adds every rank's counts. A
+// case of kind "cosine_similarity" has "columns" and "reduction" ("sum" or "mean"); its object
+// computes over every rank's rows, in rank order.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -77,15 +79,19 @@ int main() {
       const bool root = c.find("root") && c.find("root")->b;
       const Value* threshold_given = c.find("threshold");
       const float threshold = threshold_given ? static_cast<float>(threshold_given->num) : 0.0f;
-      const MetricKind kind = name == "critical_success_index" ? MetricKind::critical_success_index
+      const ltrt::MetricReduction reduction = c.find("reduction") && c.find("reduction")->str == "mean"
+                                                  ? ltrt::MetricReduction::mean
+                                                  : ltrt::MetricReduction::sum;
+      const MetricKind kind = name == "cosine_similarity"        ? MetricKind::cosine_similarity
+                              : name == "critical_success_index" ? MetricKind::critical_success_index
                               : name == "log_cosh_error"         ? MetricKind::log_cosh_error
                               : name == "weighted_mean_absolute_percentage_error"
                                   ? MetricKind::weighted_mean_absolute_percentage_error
-                              : name == "relative_squared_error"  ? MetricKind::relative_squared_error
-                              : name == "concordance_corrcoef"    ? MetricKind::concordance_corrcoef
-                              : name == "spearman_corrcoef"     ? MetricKind::spearman_corrcoef
-                              : name == "kendall_rank_corrcoef" ? MetricKind::kendall_rank_corrcoef
-                                                                : MetricKind::pearson_corrcoef;
+                              : name == "relative_squared_error" ? MetricKind::relative_squared_error
+                              : name == "concordance_corrcoef"   ? MetricKind::concordance_corrcoef
+                              : name == "spearman_corrcoef"      ? MetricKind::spearman_corrcoef
+                              : name == "kendall_rank_corrcoef"  ? MetricKind::kendall_rank_corrcoef
+                                                                 : MetricKind::pearson_corrcoef;
       const Value& ranks = *c.find("ranks");
       if (c.find("functional")->b) {
         const Value& batch = ranks.items.at(0).items.at(0);
@@ -96,6 +102,7 @@ int main() {
         shape.metric[0].variant = variant;
         shape.metric[0].root = root;
         shape.metric[0].threshold = threshold;
+        shape.metric[0].reduction = reduction;
         shape.per_row = columns;
         double value;
         const auto n = static_cast<std::int64_t>(x.size()) / columns;
@@ -149,15 +156,16 @@ int main() {
                                                   ltrt::MetricAverage::uniform_average, 0, root)));
         continue;
       }
-      if (ltrt::ranks_values(kind)) {
+      if (ltrt::keeps_values(kind)) {
         ltrt::EpochValues all;
         for (const Value& rank : ranks.items)
           for (const Value& batch : rank.items) {
             const std::vector<float> x = floats(*batch.find("x")), y = floats(*batch.find("y"));
             all.add(x.data(), y.data(), static_cast<std::int64_t>(x.size()));
           }
-        results.push(bits(ltrt::ranked_values_value(kind, variant, all.preds.data(), all.targets.data(),
-                                                    static_cast<std::int64_t>(all.preds.size()))));
+        const ltrt::MetricDef def = ltrt::metric(kind).with_variant(variant).with_reduction(reduction);
+        results.push(bits(ltrt::kept_values_value(def, all.preds.data(), all.targets.data(),
+                                                  static_cast<std::int64_t>(all.preds.size()) / columns, columns)));
         continue;
       }
       ltrt::PearsonMoments merged;

@@ -3,8 +3,9 @@
 kendall_rank_corrcoef's three variants (ltrt/kendall.hpp), and relative_squared_error and
 weighted_mean_absolute_percentage_error, which read r2_score's sums (ltrt/metrics.hpp; over one to
 three outputs a row, RSE squared or not, objects on one or two ranks), and critical_success_index
-(thresholds that float32 rounds up and down, values on them, NaN and inf), against torchmetrics, bit
-for bit; and log_cosh_error (ltrt::metric_error), close: a
+(thresholds that float32 rounds up and down, values on them, NaN and inf), and cosine_similarity
+(ltrt/cosine_similarity.hpp; 1 to 257 outputs a row, rows of zeros, NaN, inf, squares that
+underflow or overflow, "sum" and "mean"), against torchmetrics, bit for bit; and log_cosh_error (ltrt::metric_error), close: a
 batch's value as count_metrics scores it against the functional metrics, on predictions of shape
 (N,) and (N, 1) (Kendall's (N,) only: torchmetrics' fails on (N, 1)); and a Metric object's value after updates with
 several batches (one of a single row among them), on one rank or over two or three (a synced
@@ -220,6 +221,51 @@ def rse_object(kind, ranks, columns, root):
     return synced.compute()
 
 
+COSINE_COLUMNS = [1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 17, 20, 23, 24, 31, 32, 33, 63, 64, 65, 100, 257]
+COSINE_STYLES = ["plain", "equal", "opposite", "zero_row", "nan", "inf", "tiny", "huge", "row_scales"]
+
+
+def cosine_batch(rng, n, columns, style):
+    """n rows of `columns` predictions and targets: related, equal, opposite, a row of zeros (0 / 0),
+    a NaN, an infinity, squares that underflow (tiny) or overflow (huge), rows of scales 1e-10 to 1e10."""
+    x = rng.standard_normal((n, columns)).astype(np.float32)
+    y = (0.6 * x + rng.standard_normal((n, columns))).astype(np.float32)
+    if style == "equal":
+        y = x.copy()
+    elif style == "opposite":
+        y = -x
+    elif style == "zero_row":
+        x[0] = 0
+    elif style == "nan":
+        x[n // 2, columns // 2] = np.nan
+    elif style == "inf":
+        y[0, 0] = np.inf
+    elif style == "tiny":
+        x = (x * np.float32(1e-22)).astype(np.float32)
+    elif style == "huge":
+        y = (y * np.float32(3e19)).astype(np.float32)
+    elif style == "row_scales":
+        x = (x * (10.0 ** rng.uniform(-10, 10, (n, 1)))).astype(np.float32)
+    return x, y
+
+
+def cosine_value(functional, reduction, ranks):
+    if functional:
+        x, y = ranks[0][0]
+        return tmf.cosine_similarity(torch.tensor(x), torch.tensor(y), reduction=reduction)
+    metrics = []
+    for batches in ranks:
+        m = torchmetrics.CosineSimilarity(reduction=reduction)
+        for x, y in batches:
+            m.update(torch.tensor(x), torch.tensor(y))
+        metrics.append(m)
+    synced = torchmetrics.CosineSimilarity(reduction=reduction)  # list states: every rank's rows, in rank order
+    synced.preds = [p for m in metrics for p in m.preds]
+    synced.target = [t for m in metrics for t in m.target]
+    synced._update_count = 1
+    return synced.compute()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--driver", required=True)
@@ -339,6 +385,24 @@ def main():
         torch_own.append(bits(tmf.log_cosh_error(torch.tensor(x).reshape(shape), torch.tensor(y).reshape(shape))))
         wanted.append(torch_own[-1])
         close.add(len(cases) - 1)
+    # cosine_similarity of (N, D) rows, functional and objects over one to three ranks, "sum" and "mean"
+    for trial in range(700):
+        columns = int(rng.choice(COSINE_COLUMNS))
+        style = COSINE_STYLES[trial % len(COSINE_STYLES)]
+        reduction = "mean" if trial % 3 == 1 else "sum"
+        functional = trial % 2 == 0
+        world = 1 if functional else [1, 1, 2, 3][trial // 2 % 4]
+        ranks = []
+        for r in range(world):
+            count = 1 if functional else int(rng.integers(0 if r else 1, 4))
+            ranks.append([cosine_batch(rng, int(rng.choice([1, 2, 3, 7, 8, 9, 16, 65, 300])), columns, style)
+                          for _ in range(count)])
+        cases.append({"kind": "cosine_similarity", "functional": functional, "columns": columns, "style": style,
+                      "reduction": reduction,
+                      "ranks": [[{"x": as_bits(x.reshape(-1)), "y": as_bits(y.reshape(-1))} for x, y in b]
+                                for b in ranks]})
+        torch_own.append(bits(cosine_value(functional, reduction, ranks)))
+        wanted.append(torch_own[-1])  # torch.norm takes a correctly rounded sqrt
     # Kendall's arithmetic on counts of up to 400000 values: float32 rounds the counts and n^2, and
     # tau b's product of two int64 totals wraps past 2^63 (torch's does, from about 78000 values).
     for trial in range(200):
@@ -382,7 +446,8 @@ def main():
                          {k: case[k] for k in ("n", "concordant", "discordant", "ties_x", "ties_y")})
                 ltrt = mine if mine == "nan" else np.array([mine], dtype=np.uint32).view(np.float32)[0]
                 theirs = want if want == "nan" else np.array([want], dtype=np.uint32).view(np.float32)[0]
-                print(f"{case['kind']} {case.get('variant', '')} functional={case['functional']} batches {sizes}: ltrt {ltrt}, "
+                extra = {k: case[k] for k in ("style", "columns", "reduction", "threshold", "root") if k in case}
+                print(f"{case['kind']} {case.get('variant', '')} {extra} functional={case['functional']} batches {sizes}: ltrt {ltrt}, "
                       f"torchmetrics {theirs}")
     print(f"{len(cases) - len(close) - bad} of {len(cases) - len(close)} values equal torchmetrics' bit for bit (with a "
           f"correctly rounded sqrt; with torch's own sqrt {apart} differ, by at most two steps), and log_cosh_error's "

@@ -161,7 +161,8 @@ LTRT_HOST_DEVICE inline float spearman_of_ranks(const float* rx, const float* ry
 // spearman_corrcoef of n predictions x against targets y (n at least 1).
 float spearman_value(const float* x, const float* y, std::int64_t n);
 
-// A spearman_corrcoef Metric object's state: every prediction and target of the epoch, in order.
+// A spearman_corrcoef, kendall_rank_corrcoef or cosine_similarity Metric object's state: every
+// prediction and target of the epoch, in order (row-major where a row has several).
 struct EpochValues {
   std::vector<float> preds, targets;
   void add(const float* x, const float* y, std::int64_t n) {

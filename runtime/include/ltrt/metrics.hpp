@@ -1,5 +1,5 @@
 // Metrics over the model's output (model.metrics: accuracy, the errors, the stat-score metrics,
-// AUROC, average precision, r2, the explained variance and the correlations), and the batch-size weighted mean that Lightning's
+// AUROC, average precision, r2, the explained variance, the correlations and the cosine similarity), and the batch-size weighted mean that Lightning's
 // self.log(..., on_epoch=True) reduces a metric with.
 #pragma once
 
@@ -12,6 +12,7 @@
 
 #include "ltrt/cascade_sum.hpp"
 #include "ltrt/correlation.hpp"
+#include "ltrt/cosine_similarity.hpp"
 #include "ltrt/host_device.hpp"
 #include "ltrt/kendall.hpp"
 #include "ltrt/model.hpp"
@@ -600,13 +601,23 @@ inline float ranked_values_value(MetricKind kind, KendallVariant variant, const 
                                  std::int64_t n) {
   return kind == MetricKind::kendall_rank_corrcoef ? kendall_value(x, y, n, variant) : spearman_value(x, y, n);
 }
+// The metrics whose Metric objects keep the epoch's predictions and targets (EpochValues): those
+// that rank them, and cosine_similarity (torchmetrics' list states, concatenated at compute).
+LTRT_HOST_DEVICE inline bool keeps_values(MetricKind kind) {
+  return ranks_values(kind) || kind == MetricKind::cosine_similarity;
+}
+// Such a metric's value of `rows` rows of `per_row` predictions x against targets y (a batch's, or
+// an object's epoch's); the ranking metrics read one value a row.
+inline float kept_values_value(const MetricDef& def, const float* x, const float* y, std::int64_t rows,
+                               std::int64_t per_row) {
+  if (def.kind == MetricKind::cosine_similarity) return cosine_similarity_value(x, y, rows, per_row, def.reduction);
+  return ranked_values_value(def.kind, def.variant, x, y, rows);
+}
 // torchmetrics' warning where a correlation's variance is near zero (its value is then NaN), on
 // stderr once (Python shows a warning once).
 void warn_correlation_near_zero();
 
-// "acc", "mae", "mse", "mape", "msle", "smape", "log_cosh", "precision", "recall", "f1", "auroc", "ap", "r2", "specificity",
-// "fbeta", "npv", "hamming", "jaccard", "mcc", "kappa", "ev", "pearson", "ccc", "spearman", "kendall", "rse", "wmape",
-// "csi": a metric is logged as <stage>_<name>
+// "acc", "mae", "mse", ... (ltrt/metric_info.hpp's suffix): a metric is logged as <stage>_<suffix>
 // (train_acc, val_mae, ...).
 const char* metric_suffix(MetricKind kind);
 // Metric k's name in the logs: its suffix, and for a top_k above 1 "_top<k>" (val_acc_top5); with
@@ -628,7 +639,7 @@ struct MetricsShape {
   // keeps the epoch's scores, scored).
   bool counted(int k) const {
     return metric[k].module && !compares_elements(metric[k].kind) && !ranks_scores(metric[k].kind) &&
-           !sums_columns(metric[k].kind) && !correlates(metric[k].kind) && !ranks_values(metric[k].kind) &&
+           !sums_columns(metric[k].kind) && !correlates(metric[k].kind) && !keeps_values(metric[k].kind) &&
            metric[k].kind != MetricKind::critical_success_index;
   }
   // a critical_success_index Metric object: the epoch's counts are kept (SuccessCounts)
@@ -654,8 +665,9 @@ struct MetricsShape {
       if (moments_object(k)) return true;
     return false;
   }
-  // a spearman_corrcoef or kendall_rank_corrcoef Metric object: the epoch's values are kept (EpochValues)
-  bool values_object(int k) const { return metric[k].module && ranks_values(metric[k].kind); }
+  // a spearman_corrcoef, kendall_rank_corrcoef or cosine_similarity Metric object: the epoch's
+  // values are kept (EpochValues)
+  bool values_object(int k) const { return metric[k].module && keeps_values(metric[k].kind); }
   bool any_values_object() const {
     for (int k = 0; k < count; ++k)
       if (values_object(k)) return true;
@@ -739,7 +751,7 @@ double stats_score(const MetricsShape& shape, int k, const std::vector<std::int6
 // values (torchmetrics' update, then compute): the counted objects' stat scores, auroc's and
 // average_precision's probabilities, the column sums (r2_score, explained_variance,
 // relative_squared_error, weighted_mean_absolute_percentage_error), Pearson's and concordance's
-// moments, the values Spearman and Kendall rank, and critical_success_index's counts. Each part
+// moments, the values Spearman and Kendall rank and cosine_similarity's rows, and critical_success_index's counts. Each part
 // stays empty without an object that keeps it.
 struct MetricStates {
   EpochCounts counts;

@@ -203,12 +203,35 @@ struct LossBuffer {
 // A metric of model.metrics, logged after the loss as <stage>_<name> (metric_name in
 // ltrt/metrics.hpp); a model has each at most once (accuracy once per top_k).
 enum class MetricKind : std::uint8_t {
-  accuracy, mean_absolute_error, mean_squared_error, precision, recall, f1_score, auroc, average_precision,
-  mean_absolute_percentage_error, r2_score, specificity, fbeta_score, jaccard_index, matthews_corrcoef,
-  hamming_distance, negative_predictive_value, cohen_kappa, mean_squared_log_error,
-  symmetric_mean_absolute_percentage_error, explained_variance, pearson_corrcoef, concordance_corrcoef,
-  spearman_corrcoef, kendall_rank_corrcoef, relative_squared_error, weighted_mean_absolute_percentage_error,
-  critical_success_index, log_cosh_error
+  accuracy,
+  mean_absolute_error,
+  mean_squared_error,
+  precision,
+  recall,
+  f1_score,
+  auroc,
+  average_precision,
+  mean_absolute_percentage_error,
+  r2_score,
+  specificity,
+  fbeta_score,
+  jaccard_index,
+  matthews_corrcoef,
+  hamming_distance,
+  negative_predictive_value,
+  cohen_kappa,
+  mean_squared_log_error,
+  symmetric_mean_absolute_percentage_error,
+  explained_variance,
+  pearson_corrcoef,
+  concordance_corrcoef,
+  spearman_corrcoef,
+  kendall_rank_corrcoef,
+  relative_squared_error,
+  weighted_mean_absolute_percentage_error,
+  critical_success_index,
+  log_cosh_error,
+  cosine_similarity
 };
 constexpr int kMaxMetrics = 8;
 // How precision, recall, f1_score, specificity, fbeta_score, jaccard_index, auroc and average_precision
@@ -220,6 +243,9 @@ enum class MetricAverage : std::uint8_t { micro, macro, weighted, uniform_averag
 // default, so 0: a zeroed MetricsShape means it) corrects for them, c (Stuart's) scales by the
 // fewer distinct values.
 enum class KendallVariant : std::uint8_t { b, a, c };
+// cosine_similarity's reduction of its rows' values, as torchmetrics' `reduction`: their sum (its
+// default) or their mean.
+enum class MetricReduction : std::uint8_t { sum, mean };
 // A metric of model.metrics with its arguments; those the spec leaves out keep torchmetrics'
 // defaults. The generated model writes each as metric(kind) followed by the with_* of its arguments.
 struct MetricDef {
@@ -228,7 +254,7 @@ struct MetricDef {
   MetricAverage average = MetricAverage::micro;
   // torchmetrics' Metric object, whose epoch value comes from the whole epoch, every DDP rank's
   // (accuracy's and the scores' stat scores, EpochCounts; an error's sum; the column sums, R2Sums;
-  // the correlations' moments, PearsonMoments; the rank correlations' values, EpochValues; ...),
+  // the correlations' moments, PearsonMoments; the rank correlations' values and cosine_similarity's rows, EpochValues; ...),
   // instead of the mean of its batches' values.
   bool module = false;
   // accuracy's and the scores' top_k: a prediction is right when the target is among the k
@@ -242,6 +268,7 @@ struct MetricDef {
   // critical_success_index's: a value at or above it is an event. Rounded to float32 here, as
   // torch rounds the Python float to the tensors' dtype.
   float threshold = 0.0f;
+  MetricReduction reduction = MetricReduction::sum;  // cosine_similarity's
 
   constexpr MetricDef with_average(MetricAverage a) const { return with(&MetricDef::average, a); }
   constexpr MetricDef as_module() const { return with(&MetricDef::module, true); }
@@ -251,6 +278,7 @@ struct MetricDef {
   constexpr MetricDef with_root() const { return with(&MetricDef::root, true); }
   constexpr MetricDef with_variant(KendallVariant v) const { return with(&MetricDef::variant, v); }
   constexpr MetricDef with_threshold(double t) const { return with(&MetricDef::threshold, static_cast<float>(t)); }
+  constexpr MetricDef with_reduction(MetricReduction r) const { return with(&MetricDef::reduction, r); }
 
  private:
   template <class T>

@@ -238,7 +238,8 @@ Graph build_graph(const Spec& spec) {
     auto refuse = [&](const std::string& why) { throw SpecError(spec.path, m.pos, where, why); };
     if (predictions.size() > 1)
       refuse(metric + " reads one prediction, but model.output names " + std::to_string(predictions.size()) + " nodes");
-    if (metric == "accuracy" || stat_score_metric(metric) || metric == "auroc" || metric == "average_precision") {
+    if (metric == "accuracy" || stat_score_metric(metric) || metric == "auroc" || metric == "average_precision" ||
+        metric == "exact_match") {
       // Classifications: the argmax of class logits against a class, or a binary logit.
       if (find_layer(spec.loss.type)->class_lists || find_layer(spec.loss.type)->label_sequences)
         refuse(metric + " compares one class per sample with the argmax; " + spec.loss.type + "'s targets list several");
@@ -256,13 +257,24 @@ Graph build_graph(const Spec& spec) {
         refuse("cohen_kappa over more than " + std::to_string(ltrt::kMaxKappaClasses) + " classes (the model has " +
                std::to_string(spec.target.num_classes) + ") is not supported yet: the GPU sums its C x C expected "
                "matrix in one thread; matthews_corrcoef reads the same counts without that matrix");
+      // BCEWithLogitsLoss's labels are torchmetrics' multilabel exact match: a sample's row of at least two.
+      if (metric == "exact_match" && spec.target.dtype != DType::i64 && spec.target.shape.size() != 1)
+        refuse(
+            "exact_match over BCEWithLogitsLoss's labels takes a row of labels per sample, targets (N, L), but "
+            "the target is " +
+            shape_str(spec.target.shape) + " per sample: give model.target one dimension" +
+            (spec.target.shape.empty() ? " (or use accuracy, which one label a sample makes the same)" : ""));
+      if (metric == "exact_match" && spec.target.dtype != DType::i64 && spec.target.shape[0] < 2)
+        refuse(
+            "exact_match over one label per sample is accuracy (torchmetrics' multilabel exact match needs at "
+            "least two labels): use accuracy");
       // torchmetrics' binary accuracy has no average.
       if (metric == "accuracy" && m.average != "micro" && spec.target.dtype != DType::i64)
         refuse("accuracy's \"average\" needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}); "
                "torchmetrics' binary accuracy has none: remove it");
       // The scores, accuracy's averages and a Metric object's epoch count each class's stat scores (the
       // CUDA backend's counters); auroc and average_precision each class's pairs.
-      const bool counts_classes = metric != "accuracy" || m.module || m.average != "micro";
+      const bool counts_classes = metric != "exact_match" && (metric != "accuracy" || m.module || m.average != "micro");
       if (counts_classes && spec.target.dtype == DType::i64 && spec.target.num_classes > ltrt::kMaxScoreClasses)
         refuse(metric +
                (metric != "accuracy" ? ""

@@ -332,16 +332,16 @@ bool combines(const std::string& type) { return type == "Add" || type == "Mul" |
 
 namespace {
 
-// model.metrics' torchmetrics calls: the log name's suffix, the loss's ignore_index (-100 unless it
-// sets one), the predictions and targets a call takes (class logits flattened to (rows, C) as for
-// the loss; BCEWithLogitsLoss's probabilities as 0/1 labels), the task's arguments, and the
-// Metric object's attribute and class.
 // The names table's entry of a spec's metric (read_spec admits only its names).
 const ltrt::MetricInfo& info_of(const std::string& metric) {
   const ltrt::MetricInfo* info = ltrt::find_metric_info(metric.c_str());
   if (!info) throw std::logic_error("model.metrics: '" + metric + "' is not in ltrt::kMetricInfos");
   return *info;
 }
+// model.metrics' torchmetrics calls: the log name's suffix, the loss's ignore_index (-100 unless it
+// sets one), the predictions and targets a call takes (class logits flattened to (rows, C) as for
+// the loss; BCEWithLogitsLoss's probabilities as 0/1 labels), the task's arguments, and the
+// Metric object's attribute and class.
 std::string metric_suffix(const std::string& metric, std::int64_t top_k = 1) {
   return info_of(metric).suffix + (top_k > 1 ? "_top" + std::to_string(top_k) : std::string());
 }
@@ -368,8 +368,18 @@ bool compares_values(const std::string& metric) {
 std::string value_inputs(const Spec& spec, const std::string& metric) {
   return metric == "kendall_rank_corrcoef" && !spec.target.shape.empty() ? "out.reshape(-1), y.reshape(-1)" : "out, y";
 }
+// exact_match's predictions and targets: each position's class against its target (torchmetrics'
+// multiclass reads (N, ...) classes), or BCEWithLogitsLoss's logits against 0/1 labels (multilabel).
+std::string exact_match_inputs(const Spec& spec) {
+  return spec.target.dtype == DType::i64 ? "out.argmax(dim=-1), y" : "out, (y > 0.5).long()";
+}
 std::string metric_arguments(const Spec& spec, size_t k) {
   const MetricSpec& m = spec.metrics[k];
+  if (m.name == "exact_match")
+    return spec.target.dtype == DType::i64
+               ? "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes) +
+                     ", ignore_index=" + loss_ignore_index(spec)
+               : "task=\"multilabel\", num_labels=" + std::to_string(spec.target.shape.at(0));
   if (m.name == "r2_score" || m.name == "explained_variance") {
     std::string args = m.adjusted ? "adjusted=" + std::to_string(m.adjusted) : "";
     if (m.average != "uniform_average") args += (args.empty() ? "" : ", ") + ("multioutput=\"" + m.average + "\"");
@@ -871,7 +881,11 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       const std::string ignore_index = loss_ignore_index(spec);
       if (m.module) {  // a Metric object: its batch value logged, its compute() at the epoch's end
         const std::string object = "self." + metric_object(stage, spec, k);
-        w.line(object + "(" + (compares_values(metric) ? value_inputs(spec, metric) : metric_inputs(spec)) + ")");
+        w.line(object + "(" +
+               (compares_values(metric)  ? value_inputs(spec, metric)
+                : metric == "exact_match" ? exact_match_inputs(spec)
+                                          : metric_inputs(spec)) +
+               ")");
         value = "_" + log_name(spec, k) + "\", " + object;
       } else if (metric == "accuracy" && (m.top_k > 1 || m.average != "micro")) {
         // torchmetrics' top_k accuracy, or its macro or weighted average
@@ -897,6 +911,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
         value = "_" + metric_suffix(metric) + "\", tmf." + metric + "(out, y)";
       else if (metric == "critical_success_index")
         value = "_csi\", tmf.critical_success_index(out, y, " + metric_arguments(spec, k) + ")";
+      else if (metric == "exact_match")
+        value = "_exact_match\", tmf.exact_match(" + exact_match_inputs(spec) + ", " + metric_arguments(spec, k) + ")";
       else if (metric == "kendall_rank_corrcoef") {
         const std::string args = metric_arguments(spec, k);
         value = "_kendall\", tmf.kendall_rank_corrcoef(" + value_inputs(spec, metric) + (args.empty() ? "" : ", " + args) + ")";

@@ -576,6 +576,29 @@ __global__ void __launch_bounds__(kThreads) add_success_kernel(EvalSums* __restr
                        n;  // WeightedMean::add
 }
 
+// Adds the batch's exact_match to metric k's sum: one block finds whether the binary logits are
+// probabilities (all of the batch's in [0, 1]), then counts the samples whose every position is
+// right (integers: the CPU's count), then the CPU's float32 division.
+__global__ void __launch_bounds__(kThreads)
+    add_exact_match_kernel(EvalSums* __restrict__ sums, int k, const float* __restrict__ out,
+                           const void* __restrict__ target, AccuracyShape a, int n) {
+  __shared__ unsigned long long partial[kWarp];
+  unsigned long long outside = 0;
+  if (!a.class_targets)
+    for (std::int64_t i = threadIdx.x; i < static_cast<std::int64_t>(n) * a.per_row; i += kThreads)
+      outside += !(out[i] >= 0.0f && out[i] <= 1.0f);
+  outside = block_reduce(outside, partial, 0ull, Sum());
+  unsigned long long correct = 0;
+  for (int i = threadIdx.x; i < n; i += kThreads) correct += exact_sample(a, out, target, i, outside == 0);
+  correct = block_reduce(correct, partial, 0ull, Sum());
+  if (threadIdx.x == 0) {
+    ExactMatchCount count;
+    count.correct = static_cast<std::int64_t>(correct);
+    count.total = n;
+    sums->metric[k] += static_cast<double>(count.value()) * n;  // WeightedMean::add
+  }
+}
+
 // Adds this batch's value of metric k to its sum: accuracy from the first `blocks` slots of
 // block_hits, an error's mean from those of block_errors over `count` predictions, or with `root`
 // its square root (a root mean squared error's Metric object sums the mean: MetricsShape::sums_squares).
@@ -744,6 +767,12 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
       if (shape.moments_object(k)) continue;  // an object's is the epoch's, on the host
       add_correlation_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, kind, out, static_cast<const float*>(target), n);
       LTRT_CUDA_CHECK_LAUNCH("add_correlation_kernel");
+      continue;
+    }
+    if (kind == MetricKind::exact_match) {
+      if (shape.exact_object(k)) continue;  // an object's is the epoch's, on the host
+      add_exact_match_kernel<<<1, kThreads, 0, ctx.stream>>>(sums, k, out, target, shape.accuracy, n);
+      LTRT_CUDA_CHECK_LAUNCH("add_exact_match_kernel");
       continue;
     }
     if (kind == MetricKind::critical_success_index) {

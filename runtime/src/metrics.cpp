@@ -337,6 +337,14 @@ void MetricStates::add(const MetricsShape& s, const float* out, const void* targ
   if (s.any_values_object()) values.add(out, y, n * s.per_row);
   for (int k = 0; k < s.count; ++k)
     if (s.success_object(k)) success.add(out, y, n * s.per_row, s.metric[k].threshold);
+  if (s.any_exact_object()) exact.add(s.accuracy, out, target, n);
+}
+
+void ExactMatchCount::add(const AccuracyShape& s, const float* out, const void* target, std::int64_t n) {
+  const bool probabilities =
+      !s.class_targets && std::all_of(out, out + n * s.per_row, [](float x) { return x >= 0.0f && x <= 1.0f; });
+  for (std::int64_t i = 0; i < n; ++i) correct += exact_sample(s, out, target, i, probabilities);
+  total += n;
 }
 
 void SuccessCounts::add(const float* out, const float* target, std::int64_t count, float threshold) {
@@ -385,6 +393,10 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
       values[k] = stats_score(s, k, batch.stats);
     } else if (kind == MetricKind::accuracy) {
       values[k] = count_accuracy(s.accuracy, out, target, n, s.metric[k].top_k).value();
+    } else if (kind == MetricKind::exact_match) {  // a Metric object's batch value too (its forward)
+      ExactMatchCount count;
+      count.add(s.accuracy, out, target, n);
+      values[k] = count.value();
     } else if (ranks_scores(kind)) {
       EpochScores scores;  // a Metric object's batch value too (its forward)
       scores.add(s.accuracy, out, target, n);

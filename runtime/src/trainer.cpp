@@ -308,7 +308,8 @@ EpochValues gather_values(const ProcessGroup& group, const EpochValues& mine) {
 // auroc or average_precision object's over `scores`, every rank's, the column sums' objects' over
 // `r2`, summed over the ranks, a pearson_corrcoef object's over `moments`, every rank's merged in
 // rank order, a spearman_corrcoef, kendall_rank_corrcoef or cosine_similarity object's over
-// `values`, every rank's in rank order, or a critical_success_index object's over `success`, summed over the ranks.
+// `values`, every rank's in rank order, or a critical_success_index object's over `success` or an
+// exact_match object's over `exact`, summed over the ranks.
 Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states, const ProcessGroup& group,
                       const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
@@ -318,6 +319,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
   PearsonMoments& moments = states.moments;
   EpochValues& values = states.values;
   SuccessCounts& success = states.success;
+  ExactMatchCount& exact = states.exact;
   const MetricsShape shape = metrics_shape(model);
   // An error's Metric object: its summed errors over its count, every rank's (torchmetrics syncs
   // them whatever sync_dist says); each batch added mean x rows, sum / per_row, so this is
@@ -370,6 +372,11 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
     group.sum(all, 3);
     success = {static_cast<std::int64_t>(all[0]), static_cast<std::int64_t>(all[1]), static_cast<std::int64_t>(all[2])};
   }
+  if (shape.any_exact_object() && group.distributed()) {  // every rank's counts, summed (exact below 2^53)
+    double all[2] = {static_cast<double>(exact.correct), static_cast<double>(exact.total)};
+    group.sum(all, 2);
+    exact = {static_cast<std::int64_t>(all[0]), static_cast<std::int64_t>(all[1])};
+  }
   Metrics m;
   if (sums.rows > 0) {
     const double rows = static_cast<double>(sums.rows);
@@ -381,6 +388,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
           shape.scored(k)           ? ranked_score(def.kind, shape.accuracy, def.average, scores)
           : shape.moments_object(k) ? correlation_value(def.kind, moments, &near_zero)
           : shape.success_object(k) ? critical_success_index_value(success.hits, success.misses, success.false_alarms)
+          : shape.exact_object(k)   ? exact.value()
           : shape.values_object(k)
               ? kept_values_value(def, values.preds.data(), values.targets.data(),
                                   static_cast<std::int64_t>(values.preds.size()) / shape.per_row, shape.per_row)

@@ -595,6 +595,56 @@ TEST(CudaEvalMetrics, CosineSimilarityAsTheCpu) {
   }
 }
 
+TEST(CudaEvalMetrics, ExactMatchCountsSamplesAsTheCpu) {
+  // exact_match of a batch of more samples than a block's threads: multiclass sequences (ignored
+  // targets count as right) and multilabel rows of logits, then of values all in [0, 1], which
+  // torchmetrics takes for probabilities. The device's count is the CPU's, the CPU's the definition's.
+  std::mt19937 rng(67);
+  std::normal_distribution<float> normal;
+  const int n = 700, per_row = 3, classes = 2;
+  std::vector<float> logits(n * per_row * classes);
+  for (float& v : logits) v = normal(rng);
+  std::vector<std::int64_t> labels(n * per_row);
+  int want = 0;
+  for (int i = 0; i < n; ++i) {
+    bool all = true;
+    for (int p = i * per_row; p < (i + 1) * per_row; ++p) {
+      labels[p] = rng() % 4 == 0 ? kIgnore : static_cast<std::int64_t>(rng() % classes);
+      const std::int64_t best = logits[p * classes + 1] > logits[p * classes] ? 1 : 0;
+      all = all && (labels[p] == kIgnore || labels[p] == best);
+    }
+    want += all;
+  }
+  ltrt::MetricsShape multiclass = make_shape({ltrt::MetricKind::exact_match}, {},
+                                             ltrt::AccuracyShape{true, per_row, classes, kIgnore}, per_row * classes);
+  double cpu[ltrt::kMaxMetrics];
+  ltrt::count_metrics(multiclass, logits.data(), labels.data(), n, cpu);
+  EXPECT_EQ(cpu[0], static_cast<double>(static_cast<float>(want) / static_cast<float>(n)));
+  EXPECT_EQ(
+      device_sums(multiclass, logits, labels.data(), labels.size() * sizeof(std::int64_t), n, "shuffle:3").metric[0],
+      cpu[0] * n);
+  for (const bool probabilities : {false, true}) {
+    std::vector<float> out(n * per_row), target(n * per_row);
+    int right = 0;
+    for (int i = 0; i < n; ++i) {
+      bool all = true;
+      for (int p = i * per_row; p < (i + 1) * per_row; ++p) {
+        out[p] = probabilities ? std::uniform_real_distribution<float>(0.0f, 1.0f)(rng) : 2.0f * normal(rng);
+        target[p] = rng() % 2 ? 1.0f : 0.0f;
+        all = all && ((probabilities ? out[p] > 0.5f : out[p] > 0.0f) == (target[p] > 0.5f));
+      }
+      right += all;
+    }
+    ltrt::MetricsShape multilabel =
+        make_shape({ltrt::MetricKind::exact_match}, {}, ltrt::AccuracyShape{false, per_row, 1, kIgnore}, per_row);
+    ltrt::count_metrics(multilabel, out.data(), target.data(), n, cpu);
+    EXPECT_EQ(cpu[0], static_cast<double>(static_cast<float>(right) / static_cast<float>(n))) << probabilities;
+    EXPECT_EQ(device_sums(multilabel, out, target.data(), target.size() * sizeof(float), n, "shuffle:3").metric[0],
+              cpu[0] * n)
+        << probabilities;
+  }
+}
+
 TEST(CudaEvalMetrics, R2ScoreByColumn) {
   // r2_score over (n, 4) outputs: a column of good predictions, one of poor ones (r2 below 0), one
   // whose predictions are exact (rss 0: r2 1) and one whose targets are constant while the

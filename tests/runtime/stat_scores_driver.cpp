@@ -10,11 +10,11 @@
 #include <iostream>
 #include <iterator>
 #include <stdexcept>
-#include <utility>
 #include <string>
 #include <vector>
 
 #include "ltrt/json.hpp"
+#include "ltrt/metric_info.hpp"
 #include "ltrt/metrics.hpp"
 
 namespace {
@@ -24,15 +24,7 @@ using ltrt::MetricKind;
 using ltrt::json::Value;
 
 MetricKind kind_of(const std::string& name) {
-  const std::pair<const char*, MetricKind> kinds[] = {
-      {"precision", MetricKind::precision},         {"recall", MetricKind::recall},
-      {"f1_score", MetricKind::f1_score},           {"fbeta_score", MetricKind::fbeta_score},
-      {"specificity", MetricKind::specificity},     {"jaccard_index", MetricKind::jaccard_index},
-      {"matthews_corrcoef", MetricKind::matthews_corrcoef}, {"cohen_kappa", MetricKind::cohen_kappa},
-      {"negative_predictive_value", MetricKind::negative_predictive_value},
-      {"hamming_distance", MetricKind::hamming_distance}};
-  for (const auto& [known, kind] : kinds)
-    if (name == known) return kind;
+  if (const ltrt::MetricInfo* info = ltrt::find_metric_info(name.c_str())) return info->kind;
   throw std::runtime_error("unknown metric " + name);
 }
 

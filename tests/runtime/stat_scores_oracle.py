@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The stat-score metrics of one batch (ltrt's count_metrics: precision, recall, f1_score,
 fbeta_score, specificity, negative_predictive_value, hamming_distance, jaccard_index,
-matthews_corrcoef, cohen_kappa) against torchmetrics' functional ones
+matthews_corrcoef, cohen_kappa) and exact_match (a sample right when all its positions are: multiclass
+over the positions' argmax, ignored targets counting as right, or multilabel over two or more
+labels) against torchmetrics' functional ones
 on the same logits, bit for bit: binary logits (some batches all inside [0, 1], which torchmetrics
 takes for probabilities) and multiclass sequences of 2 to 7 classes, with an ignore_index outside
 the classes or naming one (jaccard leaves that class out), every average, top_k and several betas;
@@ -32,6 +34,14 @@ def torchmetrics_value(case):
     n, per_row = case["n"], case["per_row"]
     out = torch.tensor(case["out"], dtype=torch.float32)
     kwargs = {}
+    if kind == "exact_match" and classes == 0:  # multilabel: a sample's per_row labels
+        target = (torch.tensor(case["target"], dtype=torch.float32).reshape(n, per_row) > 0.5).long()
+        return tmf.exact_match(out.reshape(n, per_row), target, task="multilabel", num_labels=per_row)
+    if kind == "exact_match":  # multiclass: a sample's per_row positions' classes
+        preds = out.reshape(n, per_row, classes).argmax(dim=-1)
+        target = torch.tensor(case["target"], dtype=torch.int64).reshape(n, per_row)
+        return tmf.exact_match(preds, target, task="multiclass", num_classes=classes,
+                               ignore_index=case["ignore_index"])
     if kind == "fbeta_score":
         kwargs["beta"] = case["beta"]
     if classes == 0:
@@ -135,8 +145,10 @@ def main():
     rng = np.random.default_rng(5)
     cases = []
     for classes, per_row, n, ignore_index, out, target in batches(rng):
-        for kind in KINDS:
-            averages = ["micro"] if classes == 0 or kind in MATRIX else ["micro", "macro", "weighted"]
+        for kind in KINDS + ["exact_match"]:
+            if kind == "exact_match" and classes == 0 and per_row < 2:  # multilabel takes two labels or more
+                continue
+            averages = ["micro"] if classes == 0 or kind in MATRIX | {"exact_match"} else ["micro", "macro", "weighted"]
             top_ks = [1] + ([k for k in (2, 3) if k < classes] if kind in TOP_K and classes else [])
             betas = [0.5, 2.0, 3.7] if kind == "fbeta_score" else [1.0]
             for average in averages:

@@ -49,11 +49,12 @@ inline constexpr MetricInfo kMetricInfos[] = {
      "WeightedMeanAbsolutePercentageError"},
     {MetricKind::critical_success_index, "critical_success_index", "csi", "CriticalSuccessIndex"},
     {MetricKind::cosine_similarity, "cosine_similarity", "cos_sim", "CosineSimilarity"},
+    {MetricKind::exact_match, "exact_match", "exact_match", "ExactMatch"},
 };
 
 namespace metric_info_detail {
 constexpr bool every_kind_once() {
-  constexpr int kinds = static_cast<int>(MetricKind::cosine_similarity) + 1;  // MetricKind's last
+  constexpr int kinds = static_cast<int>(MetricKind::exact_match) + 1;  // MetricKind's last
   if (sizeof(kMetricInfos) / sizeof(kMetricInfos[0]) != kinds) return false;
   for (int k = 0; k < kinds; ++k) {
     int seen = 0;

@@ -640,7 +640,14 @@ struct MetricsShape {
   bool counted(int k) const {
     return metric[k].module && !compares_elements(metric[k].kind) && !ranks_scores(metric[k].kind) &&
            !sums_columns(metric[k].kind) && !correlates(metric[k].kind) && !keeps_values(metric[k].kind) &&
-           metric[k].kind != MetricKind::critical_success_index;
+           metric[k].kind != MetricKind::critical_success_index && metric[k].kind != MetricKind::exact_match;
+  }
+  // an exact_match Metric object: the epoch's counts are kept (ExactMatchCount)
+  bool exact_object(int k) const { return metric[k].module && metric[k].kind == MetricKind::exact_match; }
+  bool any_exact_object() const {
+    for (int k = 0; k < count; ++k)
+      if (exact_object(k)) return true;
+    return false;
   }
   // a critical_success_index Metric object: the epoch's counts are kept (SuccessCounts)
   bool success_object(int k) const { return metric[k].module && metric[k].kind == MetricKind::critical_success_index; }
@@ -747,11 +754,24 @@ struct EpochCounts {
 // (micro: tp / (tp + fn), binary (tp + tn) / all), precision, recall or f1_score as average_score.
 double stats_score(const MetricsShape& shape, int k, const std::vector<std::int64_t>& stats);
 
+// An exact_match's counts: samples whose every position is right, of all (torchmetrics' correct and
+// total states; a Metric object sums them over its epoch and DDP's ranks).
+struct ExactMatchCount {
+  std::int64_t correct = 0, total = 0;
+  // n samples of a batch (binary logits taken for probabilities when all of the batch's lie in [0, 1])
+  void add(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n);
+  // _safe_divide in float32, 0 without samples
+  LTRT_HOST_DEVICE float value() const {
+    return total ? static_cast<float>(correct) / static_cast<float>(total) : 0.0f;
+  }
+};
+
 // The Metric objects' states of an epoch so far, from which epoch_metrics computes their epoch
 // values (torchmetrics' update, then compute): the counted objects' stat scores, auroc's and
 // average_precision's probabilities, the column sums (r2_score, explained_variance,
 // relative_squared_error, weighted_mean_absolute_percentage_error), Pearson's and concordance's
-// moments, the values Spearman and Kendall rank and cosine_similarity's rows, and critical_success_index's counts. Each part
+// moments, the values Spearman and Kendall rank and cosine_similarity's rows, and critical_success_index's and
+// exact_match's counts. Each part
 // stays empty without an object that keeps it.
 struct MetricStates {
   EpochCounts counts;
@@ -760,6 +780,7 @@ struct MetricStates {
   PearsonMoments moments;
   EpochValues values;
   SuccessCounts success;
+  ExactMatchCount exact;
   // Every object's update with a batch of n outputs and targets; the stat scores too unless
   // `with_counts` is false (the CUDA backend counts them on the device).
   void add(const MetricsShape& s, const float* out, const void* target, std::int64_t n, bool with_counts = true);
@@ -788,6 +809,30 @@ inline std::int64_t top_k_rank(const float* row, std::int64_t classes, std::int6
   return rank;
 }
 
+// exact_match (torchmetrics' ExactMatch, multiclass or multilabel): whether sample i's every
+// position is right. Class targets: each position's argmax is its class, or its target is
+// ignore_index (torchmetrics sets such a prediction to the target). Binary logits (multilabel, a
+// label a position): each label's binary_prediction, under the batch's probabilities rule, is its
+// target > 0.5.
+LTRT_HOST_DEVICE inline bool exact_sample(const AccuracyShape& s, const float* out, const void* target, std::int64_t i,
+                                          bool probabilities) {
+  if (s.class_targets) {
+    const auto* classes = static_cast<const std::int64_t*>(target);
+    for (std::int64_t p = i * s.per_row; p < (i + 1) * s.per_row; ++p) {
+      if (classes[p] == s.ignore_index) continue;
+      const float* row = out + p * s.classes;
+      std::int64_t best = 0;
+      for (std::int64_t c = 1; c < s.classes; ++c)
+        if (argmax_prefers(row[c], row[best])) best = c;
+      if (best != classes[p]) return false;
+    }
+    return true;
+  }
+  const auto* labels = static_cast<const float*>(target);
+  for (std::int64_t p = i * s.per_row; p < (i + 1) * s.per_row; ++p)
+    if (binary_prediction(out[p], probabilities) != (labels[p] > 0.5f)) return false;
+  return true;
+}
 // Lightning's mean over an epoch: each batch's value weighted by its batch size.
 class WeightedMean {
  public:

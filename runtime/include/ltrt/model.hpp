@@ -231,7 +231,8 @@ enum class MetricKind : std::uint8_t {
   weighted_mean_absolute_percentage_error,
   critical_success_index,
   log_cosh_error,
-  cosine_similarity
+  cosine_similarity,
+  exact_match
 };
 constexpr int kMaxMetrics = 8;
 // How precision, recall, f1_score, specificity, fbeta_score, jaccard_index, auroc and average_precision

@@ -31,6 +31,7 @@ std::string metric_def(const MetricSpec& metric) {
   if (metric.variant != "b") def += ".with_variant(ltrt::KendallVariant::" + metric.variant + ")";
   if (metric.threshold != 0.0) def += ".with_threshold(" + double_literal(metric.threshold) + ")";
   if (metric.reduction != "sum") def += ".with_reduction(ltrt::MetricReduction::" + metric.reduction + ")";
+  if (metric.weights != "none") def += ".with_weights(ltrt::KappaWeights::" + metric.weights + ")";
   return def;
 }
 

@@ -392,8 +392,10 @@ std::string metric_arguments(const Spec& spec, size_t k) {
   if (m.name == "cosine_similarity") return m.reduction != "sum" ? "reduction=\"" + m.reduction + "\"" : "";
   if (m.name == "kendall_rank_corrcoef")  // one output; t_test False, the default
     return m.variant != "b" ? "variant=\"" + m.variant + "\"" : "";
-  // fbeta_score's beta, a Python float (torchmetrics refuses an int)
-  const std::string beta = m.name == "fbeta_score" ? ", beta=" + ltrt::python_repr(m.beta) : "";
+  // fbeta_score's beta, a Python float (torchmetrics refuses an int); cohen_kappa's weights
+  const std::string beta = m.name == "fbeta_score"                        ? ", beta=" + ltrt::python_repr(m.beta)
+                           : m.name == "cohen_kappa" && m.weights != "none" ? ", weights=\"" + m.weights + "\""
+                                                                            : "";
   if (spec.target.dtype != DType::i64) return "task=\"binary\"" + beta;
   std::string args = "task=\"multiclass\", num_classes=" + std::to_string(spec.target.num_classes) + beta;
   const bool micro_accuracy = m.name == "accuracy" && m.average == "micro";

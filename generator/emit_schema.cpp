@@ -276,8 +276,8 @@ JsonValue model_schema() {
   beta.set("exclusiveMinimum", JsonValue::make_integer(0));
   score_props.set("beta", beta);
   score_props.set("squared", type_of("boolean"));  // mean_squared_error's and relative_squared_error's
-  JsonValue weights = type_of("string");  // cohen_kappa's (unweighted only)
-  weights.set("enum", strings({"none"}));
+  JsonValue weights = type_of("string");           // cohen_kappa's
+  weights.set("enum", strings({"none", "linear", "quadratic"}));
   score_props.set("weights", weights);
   JsonValue variant = type_of("string");  // kendall_rank_corrcoef's tau
   variant.set("enum", strings({"a", "b", "c"}));

@@ -762,11 +762,10 @@ void read_model(ltrt::ConfigObject& top, Spec& spec) {
         } else if (o.get("beta")) {
           o.fail("beta", "only fbeta_score takes a 'beta': remove it");
         }
-        // cohen_kappa's weights: unweighted only (linear and quadratic weigh every cell of the confusion
-        // matrix, whose diagonal and sums are all ltgen counts).
-        if (named == "cohen_kappa" && o.string("weights", "none", {"none", "linear", "quadratic"}) != "none")
-          o.not_yet("weights", "cohen_kappa with linear or quadratic weights");
-        else if (named != "cohen_kappa" && o.get("weights"))
+        // cohen_kappa's weights of the confusion matrix's cells (linear and quadratic read all of it).
+        if (named == "cohen_kappa")
+          metric.weights = o.string("weights", "none", {"none", "linear", "quadratic"});
+        else if (o.get("weights"))
           o.fail("weights", "only cohen_kappa takes 'weights': remove it");
         // mean_squared_error's squared: false is the root mean squared error (torchmetrics'
         // squared=False); relative_squared_error's the root relative squared error.

@@ -128,6 +128,7 @@ struct MetricSpec {
   std::string variant = "b";  // kendall_rank_corrcoef's "a", "b" or "c"
   double threshold = 0.0;     // critical_success_index's
   std::string reduction = "sum";  // cosine_similarity's "sum" or "mean" of its rows' values
+  std::string weights = "none";   // cohen_kappa's "none", "linear" or "quadratic"
   ltrt::json::Pos pos;        // where the spec names it
 };
 

@@ -503,10 +503,11 @@ class CudaBackend : public Backend {
     // auroc and average_precision objects rank the epoch's probabilities, the column sums' objects
     // add its float32 sums, pearson_corrcoef objects merge its moments, and spearman_corrcoef and
     // kendall_rank_corrcoef objects (and cosine_similarity's) keep its values, and
-    // critical_success_index and exact_match objects count its events and samples: on the host (the
-    // stat scores are counted on the device).
+    // critical_success_index and exact_match objects count its events and samples, and weighted
+    // cohen_kappa objects its confusion matrix: on the host (the stat scores are counted on the device).
     if (metrics_.any_scored() || metrics_.any_r2_object() || metrics_.any_moments_object() ||
-        metrics_.any_values_object() || metrics_.any_success_object() || metrics_.any_exact_object()) {
+        metrics_.any_values_object() || metrics_.any_success_object() || metrics_.any_exact_object() ||
+        metrics_.any_confusion_object()) {
       copy_output_down(n);
       LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
       states_.add(metrics_, reinterpret_cast<const float*>(host_.data() + m_.output.offset),

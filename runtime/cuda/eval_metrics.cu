@@ -576,6 +576,24 @@ __global__ void __launch_bounds__(kThreads) add_success_kernel(EvalSums* __restr
                        n;  // WeightedMean::add
 }
 
+// A weighted cohen_kappa's confusion matrix of a batch's `positions` positions (zeroed before): a
+// thread a position, its cell (confusion_cell) counted atomically.
+__global__ void __launch_bounds__(kThreads)
+    count_confusion_kernel(const float* __restrict__ out, const void* __restrict__ target, AccuracyShape a,
+                           std::int64_t positions, unsigned long long* __restrict__ counts) {
+  for (std::int64_t p = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; p < positions;
+       p += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    if (const std::int64_t cell = confusion_cell(a, out, target, p); cell >= 0) atomicAdd(&counts[cell], 1ull);
+}
+
+// Adds the batch's weighted cohen_kappa of its confusion matrix to metric k's sum, in one thread in
+// the CPU's order.
+__global__ void add_weighted_kappa_kernel(EvalSums* __restrict__ sums, int k,
+                                          const unsigned long long* __restrict__ counts, std::int64_t classes,
+                                          KappaWeights weights, int n) {
+  sums->metric[k] += static_cast<double>(weighted_cohen_kappa(counts, classes, weights)) * n;  // WeightedMean::add
+}
+
 // Adds the batch's exact_match to metric k's sum: one block finds whether the binary logits are
 // probabilities (all of the batch's in [0, 1]), then counts the samples whose every position is
 // right (integers: the CPU's count), then the CPU's float32 division.
@@ -722,6 +740,24 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
   for (int k = 0; k < shape.count; ++k) {
     const MetricKind kind = shape.metric[k].kind;
     if (shape.reads_stats(k)) continue;  // scored with its set above
+    if (shape.confusion(k)) {
+      if (shape.confusion_object(k)) continue;  // an object's is the epoch's, on the host
+      // the matrix in the GEMM workspace (nothing else runs on the stream between), as auroc's rows
+      const std::size_t bytes = sizeof(unsigned long long) * static_cast<std::size_t>(a.classes * a.classes);
+      if (bytes > ctx.workspace_bytes)
+        throw Error("cohen_kappa's confusion matrix of " + std::to_string(a.classes) + " classes needs " +
+                    std::to_string(bytes) + " bytes of the GPU's workspace, which has " +
+                    std::to_string(ctx.workspace_bytes));
+      auto* counts = static_cast<unsigned long long*>(ctx.workspace);
+      LTRT_CUDA_CHECK(cudaMemsetAsync(counts, 0, bytes, ctx.stream));
+      const std::int64_t positions = static_cast<std::int64_t>(n) * a.per_row;
+      count_confusion_kernel<<<counting_blocks(positions, kThreads), kThreads, 0, ctx.stream>>>(out, target, a,
+                                                                                                positions, counts);
+      LTRT_CUDA_CHECK_LAUNCH("count_confusion_kernel");
+      add_weighted_kappa_kernel<<<1, 1, 0, ctx.stream>>>(sums, k, counts, a.classes, shape.metric[k].weights, n);
+      LTRT_CUDA_CHECK_LAUNCH("add_weighted_kappa_kernel");
+      continue;
+    }
     if (ranks_scores(kind)) {
       if (!shape.scored(k)) add_ranked(ctx, sums, k, shape, out, target, n);  // an object's is the epoch's, on the host
       continue;

@@ -338,6 +338,14 @@ void MetricStates::add(const MetricsShape& s, const float* out, const void* targ
   for (int k = 0; k < s.count; ++k)
     if (s.success_object(k)) success.add(out, y, n * s.per_row, s.metric[k].threshold);
   if (s.any_exact_object()) exact.add(s.accuracy, out, target, n);
+  if (s.any_confusion_object()) confusion.add(s.accuracy, out, target, n);
+}
+
+void ConfusionCounts::add(const AccuracyShape& s, const float* out, const void* target, std::int64_t n) {
+  if (counts.empty()) counts.assign(static_cast<std::size_t>(s.classes * s.classes), 0);
+  for (std::int64_t p = 0; p < n * s.per_row; ++p)
+    if (const std::int64_t cell = confusion_cell(s, out, target, p); cell >= 0)
+      ++counts[static_cast<std::size_t>(cell)];
 }
 
 void ExactMatchCount::add(const AccuracyShape& s, const float* out, const void* target, std::int64_t n) {
@@ -387,7 +395,11 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
   EpochCounts batch;  // the stat scores, counted once for all the metrics that read them
   for (int k = 0; k < s.count; ++k) {
     const MetricKind kind = s.metric[k].kind;
-    if (s.reads_stats(k)) {
+    if (s.confusion(k)) {  // a Metric object's batch value too (its forward)
+      ConfusionCounts batch_counts;
+      batch_counts.add(s.accuracy, out, target, n);
+      values[k] = weighted_cohen_kappa(batch_counts.counts.data(), s.accuracy.classes, s.metric[k].weights);
+    } else if (s.reads_stats(k)) {
       // A Metric object's batch value (its forward) is its compute() over the batch's stat scores.
       if (batch.empty()) batch.add(s, out, target, n);
       values[k] = stats_score(s, k, batch.stats);

@@ -309,7 +309,8 @@ EpochValues gather_values(const ProcessGroup& group, const EpochValues& mine) {
 // `r2`, summed over the ranks, a pearson_corrcoef object's over `moments`, every rank's merged in
 // rank order, a spearman_corrcoef, kendall_rank_corrcoef or cosine_similarity object's over
 // `values`, every rank's in rank order, or a critical_success_index object's over `success` or an
-// exact_match object's over `exact`, summed over the ranks.
+// exact_match object's over `exact`, or a weighted cohen_kappa object's over `confusion`, summed
+// over the ranks.
 Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states, const ProcessGroup& group,
                       const std::string& prefix) {
   warn_unless_synced(model, sums, group, prefix);
@@ -320,6 +321,7 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
   EpochValues& values = states.values;
   SuccessCounts& success = states.success;
   ExactMatchCount& exact = states.exact;
+  ConfusionCounts& confusion = states.confusion;
   const MetricsShape shape = metrics_shape(model);
   // An error's Metric object: its summed errors over its count, every rank's (torchmetrics syncs
   // them whatever sync_dist says); each batch added mean x rows, sum / per_row, so this is
@@ -372,6 +374,14 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
     group.sum(all, 3);
     success = {static_cast<std::int64_t>(all[0]), static_cast<std::int64_t>(all[1]), static_cast<std::int64_t>(all[2])};
   }
+  if (shape.any_confusion_object() && group.distributed()) {  // every rank's counts, summed (exact below 2^53)
+    const auto cells = static_cast<std::size_t>(shape.accuracy.classes * shape.accuracy.classes);
+    std::vector<double> all(cells, 0.0);
+    for (std::size_t i = 0; i < confusion.counts.size() && i < cells; ++i)
+      all[i] = static_cast<double>(confusion.counts[i]);
+    group.sum(all.data(), static_cast<int>(all.size()));
+    confusion.counts.assign(all.begin(), all.end());
+  }
   if (shape.any_exact_object() && group.distributed()) {  // every rank's counts, summed (exact below 2^53)
     double all[2] = {static_cast<double>(exact.correct), static_cast<double>(exact.total)};
     group.sum(all, 2);
@@ -389,6 +399,8 @@ Metrics epoch_metrics(const ModelDef& model, EvalSums sums, MetricStates states,
           : shape.moments_object(k) ? correlation_value(def.kind, moments, &near_zero)
           : shape.success_object(k) ? critical_success_index_value(success.hits, success.misses, success.false_alarms)
           : shape.exact_object(k)   ? exact.value()
+          : shape.confusion_object(k)
+              ? weighted_cohen_kappa(confusion.counts.data(), shape.accuracy.classes, def.weights)
           : shape.values_object(k)
               ? kept_values_value(def, values.preds.data(), values.targets.data(),
                                   static_cast<std::int64_t>(values.preds.size()) / shape.per_row, shape.per_row)

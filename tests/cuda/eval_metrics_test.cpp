@@ -645,6 +645,48 @@ TEST(CudaEvalMetrics, ExactMatchCountsSamplesAsTheCpu) {
   }
 }
 
+TEST(CudaEvalMetrics, WeightedKappaCountsTheMatrixAsTheCpu) {
+  // cohen_kappa with linear and quadratic weights over 6 classes, more positions than a block's
+  // threads, ignored targets and NaN logits: the device counts the whole confusion matrix and runs
+  // the CPU's arithmetic in one thread, bit for bit. The CPU's value against the definition in
+  // float64 (1 - sum(w * observed) / sum(w * expected)).
+  std::mt19937 rng(71);
+  std::normal_distribution<float> normal;
+  const int n = 400, per_row = 2, classes = 6;
+  std::vector<float> logits(n * per_row * classes);
+  for (float& v : logits) v = normal(rng);
+  logits[5] = logits[77] = NAN;
+  std::vector<std::int64_t> labels(n * per_row);
+  std::vector<double> matrix(classes * classes, 0.0);
+  for (int p = 0; p < n * per_row; ++p) {
+    int best = 0;  // torch.argmax: NaN the largest, the first of ties
+    for (int c = 1; c < classes; ++c)
+      if (std::isnan(logits[p * classes + c]) ? !std::isnan(logits[p * classes + best])
+                                              : logits[p * classes + c] > logits[p * classes + best])
+        best = c;
+    labels[p] = rng() % 5 == 0 ? kIgnore : (rng() % 2 ? best : static_cast<std::int64_t>(rng() % classes));
+    if (labels[p] != kIgnore) matrix[labels[p] * classes + best] += 1;
+  }
+  for (const ltrt::KappaWeights weights : {ltrt::KappaWeights::linear, ltrt::KappaWeights::quadratic}) {
+    double rows[classes] = {}, columns[classes] = {}, total = 0, observed = 0, expected = 0;
+    for (int i = 0; i < classes * classes; ++i) rows[i / classes] += matrix[i], columns[i % classes] += matrix[i];
+    for (int c = 0; c < classes; ++c) total += columns[c];
+    for (int i = 0; i < classes * classes; ++i) {
+      const double d = std::abs(i % classes - i / classes), w = weights == ltrt::KappaWeights::linear ? d : d * d;
+      observed += w * matrix[i];
+      expected += w * rows[i / classes] * columns[i % classes] / total;
+    }
+    ltrt::MetricsShape shape = make_shape({ltrt::MetricKind::cohen_kappa}, {},
+                                          ltrt::AccuracyShape{true, per_row, classes, kIgnore}, per_row * classes);
+    shape.metric[0].weights = weights;
+    double cpu[ltrt::kMaxMetrics];
+    ltrt::count_metrics(shape, logits.data(), labels.data(), n, cpu);
+    EXPECT_NEAR(cpu[0], 1.0 - observed / expected, 1e-5);
+    EXPECT_EQ(device_sums(shape, logits, labels.data(), labels.size() * sizeof(std::int64_t), n, "shuffle:9").metric[0],
+              cpu[0] * n);
+  }
+}
+
 TEST(CudaEvalMetrics, R2ScoreByColumn) {
   // r2_score over (n, 4) outputs: a column of good predictions, one of poor ones (r2 below 0), one
   // whose predictions are exact (rss 0: r2 1) and one whose targets are constant while the

@@ -71,6 +71,10 @@ int main() {
       shape.metric[0].average = average_of(c.find("average")->str);
       shape.metric[0].top_k = c.find("top_k")->integer;
       shape.metric[0].beta = c.find("beta")->num;
+      const std::string weights = c.find("weights") ? c.find("weights")->str : "none";
+      shape.metric[0].weights = weights == "linear"      ? ltrt::KappaWeights::linear
+                                : weights == "quadratic" ? ltrt::KappaWeights::quadratic
+                                                         : ltrt::KappaWeights::none;
       shape.accuracy = ltrt::AccuracyShape{!binary, per_row, binary ? 1 : classes, c.find("ignore_index")->integer};
       shape.per_row = binary ? per_row : per_row * classes;
       std::vector<float> out;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The stat-score metrics of one batch (ltrt's count_metrics: precision, recall, f1_score,
 fbeta_score, specificity, negative_predictive_value, hamming_distance, jaccard_index,
-matthews_corrcoef, cohen_kappa) and exact_match (a sample right when all its positions are: multiclass
+matthews_corrcoef, cohen_kappa unweighted and with linear and quadratic weights) and exact_match (a sample right when all its positions are: multiclass
 over the positions' argmax, ignored targets counting as right, or multilabel over two or more
 labels) against torchmetrics' functional ones
 on the same logits, bit for bit: binary logits (some batches all inside [0, 1], which torchmetrics
@@ -14,6 +14,7 @@ reduce functions, which its Metric objects' compute() calls on their states. Run
 """
 import argparse
 import importlib
+import itertools
 import json
 import subprocess
 import sys
@@ -44,6 +45,8 @@ def torchmetrics_value(case):
                                ignore_index=case["ignore_index"])
     if kind == "fbeta_score":
         kwargs["beta"] = case["beta"]
+    if case.get("weights", "none") != "none":
+        kwargs["weights"] = case["weights"]
     if classes == 0:
         preds = out.reshape(n, per_row)
         target = (torch.tensor(case["target"], dtype=torch.float32).reshape(n, per_row) > 0.5).long()
@@ -151,13 +154,12 @@ def main():
             averages = ["micro"] if classes == 0 or kind in MATRIX | {"exact_match"} else ["micro", "macro", "weighted"]
             top_ks = [1] + ([k for k in (2, 3) if k < classes] if kind in TOP_K and classes else [])
             betas = [0.5, 2.0, 3.7] if kind == "fbeta_score" else [1.0]
-            for average in averages:
-                for top_k in top_ks:
-                    for beta in betas:
-                        cases.append({"kind": kind, "average": average, "top_k": top_k, "beta": beta,
-                                      "classes": classes, "per_row": per_row, "ignore_index": ignore_index, "n": n,
-                                      "out": [float(v) for v in out.reshape(-1)],
-                                      "target": [int(v) if classes else float(v) for v in target.reshape(-1)]})
+            weightings = ["none", "linear", "quadratic"] if kind == "cohen_kappa" else ["none"]
+            for average, top_k, beta, weights in itertools.product(averages, top_ks, betas, weightings):
+                cases.append({"kind": kind, "average": average, "top_k": top_k, "beta": beta, "weights": weights,
+                              "classes": classes, "per_row": per_row, "ignore_index": ignore_index, "n": n,
+                              "out": [float(v) for v in out.reshape(-1)],
+                              "target": [int(v) if classes else float(v) for v in target.reshape(-1)]})
     for tp, fp, tn, fn in count_cases(rng):
         for kind in KINDS:
             for beta in ([0.5, 2.0] if kind == "fbeta_score" else [1.0]):

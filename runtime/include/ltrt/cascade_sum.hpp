@@ -81,27 +81,27 @@ LTRT_HOST_DEVICE float torch_sum(At at, std::int64_t n) {
   return total;
 }
 
-// out[c] = torch.sum(x, dim=0)[c] for x contiguous (n, columns); columns 1 is also the (n,) case.
-inline void torch_column_sums(const float* x, std::int64_t n, std::int64_t columns, float* out) {
+// torch.sum(x, dim=0)[c] of one column c of an (n, columns) tensor whose element (i, c) is
+// at(i, c), in the order torch_column_sums sums that column.
+template <class At>
+LTRT_HOST_DEVICE float torch_column_sum(At at, std::int64_t n, std::int64_t columns, std::int64_t c) {
   using cascade_detail::cascade;
   using cascade_detail::ilp;
   using cascade_detail::kLanes;
-  if (columns == 1) {
-    out[0] = torch_sum([x](std::int64_t i) { return x[i]; }, n);
-    return;
-  }
-  auto column = [&](std::int64_t c) { return [x, c, columns](std::int64_t i) { return x[i * columns + c]; }; };
-  std::int64_t c = 0;
-  if (columns >= kLanes) {  // vectorized_outer_sum
-    for (; c + 4 * kLanes <= columns; c += 4 * kLanes)  // blocks of four vectors: multi_row_sum over the rows
-      for (std::int64_t k = 0; k < 4 * kLanes; ++k) out[c + k] = cascade(column(c + k), n);
-    for (; c + kLanes <= columns; c += kLanes)  // then single vectors: row_sum
-      for (std::int64_t k = 0; k < kLanes; ++k) out[c + k] = ilp(column(c + k), n);
-  } else {  // scalar_outer_sum: groups of four columns, multi_row_sum over the rows
-    for (; c + 3 < columns; c += 4)
-      for (std::int64_t k = 0; k < 4; ++k) out[c + k] = cascade(column(c + k), n);
-  }
-  for (; c < columns; ++c) out[c] = ilp(column(c), n);  // the rest: row_sum
+  auto column = [&](std::int64_t i) { return at(i, c); };
+  if (columns == 1) return torch_sum(column, n);
+  // vectorized_outer_sum (8 columns or more): blocks of four vectors by multi_row_sum (cascade), then
+  // single vectors and the rest by row_sum (ilp); scalar_outer_sum: groups of four columns by
+  // multi_row_sum, the rest by row_sum.
+  const std::int64_t cascaded = columns >= kLanes ? 4 * kLanes * (columns / (4 * kLanes)) : 4 * (columns / 4);
+  return c < cascaded ? cascade(column, n) : ilp(column, n);
+}
+
+// out[c] = torch.sum(x, dim=0)[c] for x contiguous (n, columns); columns 1 is also the (n,) case.
+inline void torch_column_sums(const float* x, std::int64_t n, std::int64_t columns, float* out) {
+  for (std::int64_t c = 0; c < columns; ++c)
+    out[c] = torch_column_sum([x, columns](std::int64_t i, std::int64_t col) { return x[i * columns + col]; }, n,
+                              columns, c);
 }
 
 }  // namespace ltrt

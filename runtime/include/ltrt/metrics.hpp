@@ -19,6 +19,11 @@
 
 namespace ltrt {
 
+// torch.argmax's order of a row's logits: logit `a` at a later index takes the lead from `b`
+// when it is larger, or NaN where `b` is not (torch counts NaN as the largest). On a tie, NaNs
+// included, the first index keeps it, so -0.0 and 0.0 tie too.
+LTRT_HOST_DEVICE inline bool argmax_prefers(float a, float b) { return a != a ? b == b : a > b; }
+
 // Accuracy of the first n rows of the output buffer against the target
 // buffer: argmax for class targets (rows whose target is ignore_index do not
 // count), logit > 0 against target > 0.5 for BCEWithLogitsLoss's float targets.
@@ -482,6 +487,39 @@ LTRT_HOST_DEVICE inline float cohen_kappa_of(const Matrix& m) {
 }
 // cohen_kappa sums the C x C matrix in one thread on the GPU: at most this many classes.
 constexpr std::int64_t kMaxKappaClasses = 1024;
+// cohen_kappa with linear or quadratic weights over class targets, of the whole confusion matrix
+// `counts` (C x C, [target][prediction], row-major, C at most kMaxKappaClasses), in float32 as
+// torchmetrics' _cohen_kappa_reduce: the counts rounded to float32, their row sums (torch.sum over
+// dim 1) and column sums (over dim 0, torch_column_sum's order), expected the outer product of the
+// two over the column sums' sum, then 1 - sum(w * confmat) / sum(w * expected) with w |i - j| or
+// (i - j)^2, both C x C sums in torch.sum's order (NaN without positions, as torch's 0 / 0).
+// Binary logits' 2 x 2 matrix weighs its two off-diagonal cells 1 either way: the unweighted kappa.
+template <typename Count>
+LTRT_HOST_DEVICE inline float weighted_cohen_kappa(const Count* counts, std::int64_t classes, KappaWeights weights) {
+  auto at = [=](std::int64_t r, std::int64_t c) { return static_cast<float>(counts[r * classes + c]); };
+  auto weight = [=](std::int64_t i) {
+    const float d = static_cast<float>(i % classes) - static_cast<float>(i / classes);  // w - w.T
+    return weights == KappaWeights::quadratic ? d * d : (d < 0.0f ? -d : d);
+  };
+  float row_sums[kMaxKappaClasses], column_sums[kMaxKappaClasses];  // sum1, sum0
+  for (std::int64_t r = 0; r < classes; ++r) row_sums[r] = torch_sum([=](std::int64_t c) { return at(r, c); }, classes);
+  for (std::int64_t c = 0; c < classes; ++c) column_sums[c] = torch_column_sum(at, classes, classes, c);
+  const float total = torch_sum([&](std::int64_t c) { return column_sums[c]; }, classes);  // sum0.sum()
+  const float observed = torch_sum(
+      [=](std::int64_t i) {
+        const float w = weight(i), x = at(i / classes, i % classes);
+        return w * x;
+      },
+      classes * classes);
+  const float expected = torch_sum(
+      [&](std::int64_t i) {
+        const float outer = row_sums[i / classes] * column_sums[i % classes];
+        const float w = weight(i), e = outer / total;
+        return w * e;
+      },
+      classes * classes);
+  return 1.0f - observed / expected;
+}
 // The metrics reduced from the whole confusion matrix rather than per class: matthews_corrcoef and
 // cohen_kappa, by their kind, of `classes` classes' counts (binary: one class, the positive one) over
 // `positions` positions.
@@ -640,7 +678,20 @@ struct MetricsShape {
   bool counted(int k) const {
     return metric[k].module && !compares_elements(metric[k].kind) && !ranks_scores(metric[k].kind) &&
            !sums_columns(metric[k].kind) && !correlates(metric[k].kind) && !keeps_values(metric[k].kind) &&
-           metric[k].kind != MetricKind::critical_success_index && metric[k].kind != MetricKind::exact_match;
+           metric[k].kind != MetricKind::critical_success_index && metric[k].kind != MetricKind::exact_match &&
+           !confusion(k);
+  }
+  // a weighted cohen_kappa over class targets: it reads the whole confusion matrix (ConfusionCounts),
+  // not the stat scores (binary logits' weighted kappa is the unweighted one)
+  bool confusion(int k) const {
+    return metric[k].kind == MetricKind::cohen_kappa && metric[k].weights != KappaWeights::none &&
+           accuracy.class_targets;
+  }
+  bool confusion_object(int k) const { return metric[k].module && confusion(k); }
+  bool any_confusion_object() const {
+    for (int k = 0; k < count; ++k)
+      if (confusion_object(k)) return true;
+    return false;
   }
   // an exact_match Metric object: the epoch's counts are kept (ExactMatchCount)
   bool exact_object(int k) const { return metric[k].module && metric[k].kind == MetricKind::exact_match; }
@@ -683,7 +734,7 @@ struct MetricsShape {
   // Metric k reads the stat scores: the scores (stat_score_metric), a counted Metric object, and
   // accuracy with a macro or weighted average (torchmetrics reduces it as recall's).
   bool reads_stats(int k) const {
-    return stat_score_metric(metric[k].kind) || counted(k) ||
+    return (stat_score_metric(metric[k].kind) && !confusion(k)) || counted(k) ||
            (metric[k].kind == MetricKind::accuracy && metric[k].average != MetricAverage::micro);
   }
   // The score metric k takes from them: accuracy's averaged one is recall's.
@@ -766,6 +817,28 @@ struct ExactMatchCount {
   }
 };
 
+// A weighted cohen_kappa's confusion matrix over class targets: C x C counts, [target][prediction],
+// the argmax against each position's class, positions whose target is ignore_index left out (as
+// torchmetrics' multiclass confusion matrix drops them). A Metric object sums its epoch's and DDP's
+// ranks'. Empty until a batch is added.
+struct ConfusionCounts {
+  std::vector<std::int64_t> counts;
+  void add(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n);
+  bool empty() const { return counts.empty(); }
+};
+// The confusion matrix cell of position p (target * classes + the argmax), or -1 where its target is
+// ignore_index.
+LTRT_HOST_DEVICE inline std::int64_t confusion_cell(const AccuracyShape& s, const float* out, const void* target,
+                                                    std::int64_t p) {
+  const std::int64_t label = static_cast<const std::int64_t*>(target)[p];
+  if (label == s.ignore_index) return -1;
+  const float* row = out + p * s.classes;
+  std::int64_t best = 0;
+  for (std::int64_t c = 1; c < s.classes; ++c)
+    if (argmax_prefers(row[c], row[best])) best = c;
+  return label * s.classes + best;
+}
+
 // The Metric objects' states of an epoch so far, from which epoch_metrics computes their epoch
 // values (torchmetrics' update, then compute): the counted objects' stat scores, auroc's and
 // average_precision's probabilities, the column sums (r2_score, explained_variance,
@@ -781,6 +854,7 @@ struct MetricStates {
   EpochValues values;
   SuccessCounts success;
   ExactMatchCount exact;
+  ConfusionCounts confusion;
   // Every object's update with a batch of n outputs and targets; the stat scores too unless
   // `with_counts` is false (the CUDA backend counts them on the device).
   void add(const MetricsShape& s, const float* out, const void* target, std::int64_t n, bool with_counts = true);
@@ -790,11 +864,6 @@ struct MetricStates {
 void count_metrics(const MetricsShape& shape, const float* out, const void* target, std::int64_t n, double* values);
 // ... over the host arena's output and target buffers.
 void batch_metrics(const ModelDef& model, const std::byte* arena, int n, double* values);
-
-// torch.argmax's order of a row's logits: logit `a` at a later index takes the lead from `b`
-// when it is larger, or NaN where `b` is not (torch counts NaN as the largest). On a tie, NaNs
-// included, the first index keeps it, so -0.0 and 0.0 tie too.
-LTRT_HOST_DEVICE inline bool argmax_prefers(float a, float b) { return a != a ? b == b : a > b; }
 
 // Whether logit `a` at index i ranks above logit `b` at index j in a row: argmax_prefers it, or the
 // two tie (NaNs too) and i comes first. torch.topk's order among equal logits is unspecified; this

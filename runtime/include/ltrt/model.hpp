@@ -247,6 +247,9 @@ enum class KendallVariant : std::uint8_t { b, a, c };
 // cosine_similarity's reduction of its rows' values, as torchmetrics' `reduction`: their sum (its
 // default) or their mean.
 enum class MetricReduction : std::uint8_t { sum, mean };
+// cohen_kappa's weights of the confusion matrix's cells, as torchmetrics' `weights`: none (1 off
+// the diagonal), linear (|i - j|) or quadratic ((i - j)^2).
+enum class KappaWeights : std::uint8_t { none, linear, quadratic };
 // A metric of model.metrics with its arguments; those the spec leaves out keep torchmetrics'
 // defaults. The generated model writes each as metric(kind) followed by the with_* of its arguments.
 struct MetricDef {
@@ -270,6 +273,7 @@ struct MetricDef {
   // torch rounds the Python float to the tensors' dtype.
   float threshold = 0.0f;
   MetricReduction reduction = MetricReduction::sum;  // cosine_similarity's
+  KappaWeights weights = KappaWeights::none;         // cohen_kappa's
 
   constexpr MetricDef with_average(MetricAverage a) const { return with(&MetricDef::average, a); }
   constexpr MetricDef as_module() const { return with(&MetricDef::module, true); }
@@ -280,6 +284,7 @@ struct MetricDef {
   constexpr MetricDef with_variant(KendallVariant v) const { return with(&MetricDef::variant, v); }
   constexpr MetricDef with_threshold(double t) const { return with(&MetricDef::threshold, static_cast<float>(t)); }
   constexpr MetricDef with_reduction(MetricReduction r) const { return with(&MetricDef::reduction, r); }
+  constexpr MetricDef with_weights(KappaWeights w) const { return with(&MetricDef::weights, w); }
 
  private:
   template <class T>

@@ -266,8 +266,8 @@ Graph build_graph(const Spec& spec) {
             (spec.target.shape.empty() ? " (or use accuracy, which one label a sample makes the same)" : ""));
       if (metric == "exact_match" && spec.target.dtype != DType::i64 && spec.target.shape[0] < 2)
         refuse(
-            "exact_match over one label per sample is accuracy (torchmetrics' multilabel exact match needs at "
-            "least two labels): use accuracy");
+            "exact_match over one label per sample is not supported: torchmetrics' multilabel exact match "
+            "raises below two labels; use accuracy");
       // torchmetrics' binary accuracy has no average.
       if (metric == "accuracy" && m.average != "micro" && spec.target.dtype != DType::i64)
         refuse("accuracy's \"average\" needs class targets ({\"dtype\": \"int64\", \"num_classes\": K}); "

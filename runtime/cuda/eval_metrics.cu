@@ -594,20 +594,32 @@ __global__ void add_weighted_kappa_kernel(EvalSums* __restrict__ sums, int k,
   sums->metric[k] += static_cast<double>(weighted_cohen_kappa(counts, classes, weights)) * n;  // WeightedMean::add
 }
 
-// Adds the batch's exact_match to metric k's sum: one block finds whether the binary logits are
-// probabilities (all of the batch's in [0, 1]), then counts the samples whose every position is
-// right (integers: the CPU's count), then the CPU's float32 division.
+// exact_match's flags of a batch (zeroed before), a thread a value: flags[0] is set where binary
+// logits lie outside [0, 1] (torchmetrics' probabilities rule then takes the sigmoid); it is decided
+// in this launch of its own, before the next reads it.
 __global__ void __launch_bounds__(kThreads)
-    add_exact_match_kernel(EvalSums* __restrict__ sums, int k, const float* __restrict__ out,
-                           const void* __restrict__ target, AccuracyShape a, int n) {
+    find_outside_unit_kernel(const float* __restrict__ out, std::int64_t count, unsigned int* __restrict__ flags) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    if (!(out[i] >= 0.0f && out[i] <= 1.0f)) flags[0] = 1;
+}
+// ... then flags[1 + i] is set where a position of sample i is wrong (exact_position), a thread a
+// position.
+__global__ void __launch_bounds__(kThreads)
+    find_wrong_samples_kernel(const float* __restrict__ out, const void* __restrict__ target, AccuracyShape a,
+                              std::int64_t positions, unsigned int* __restrict__ flags) {
+  const bool probabilities = flags[0] == 0;
+  for (std::int64_t p = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; p < positions;
+       p += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    if (!exact_position(a, out, target, p, probabilities)) flags[1 + p / a.per_row] = 1;
+}
+// Adds the batch's exact_match to metric k's sum: the samples without a wrong position counted in
+// one block (integers: the CPU's count), then the CPU's float32 division.
+__global__ void __launch_bounds__(kThreads)
+    add_exact_match_kernel(EvalSums* __restrict__ sums, int k, const unsigned int* __restrict__ flags, int n) {
   __shared__ unsigned long long partial[kWarp];
-  unsigned long long outside = 0;
-  if (!a.class_targets)
-    for (std::int64_t i = threadIdx.x; i < static_cast<std::int64_t>(n) * a.per_row; i += kThreads)
-      outside += !(out[i] >= 0.0f && out[i] <= 1.0f);
-  outside = block_reduce(outside, partial, 0ull, Sum());
   unsigned long long correct = 0;
-  for (int i = threadIdx.x; i < n; i += kThreads) correct += exact_sample(a, out, target, i, outside == 0);
+  for (int i = threadIdx.x; i < n; i += kThreads) correct += flags[1 + i] == 0;
   correct = block_reduce(correct, partial, 0ull, Sum());
   if (threadIdx.x == 0) {
     ExactMatchCount count;
@@ -807,7 +819,23 @@ void add_eval_metrics(const Context& ctx, EvalSums* sums, const float* loss, con
     }
     if (kind == MetricKind::exact_match) {
       if (shape.exact_object(k)) continue;  // an object's is the epoch's, on the host
-      add_exact_match_kernel<<<1, kThreads, 0, ctx.stream>>>(sums, k, out, target, shape.accuracy, n);
+      // the flags in the GEMM workspace (nothing else runs on the stream between), as auroc's rows
+      const std::size_t bytes = sizeof(unsigned int) * (1 + static_cast<std::size_t>(n));
+      if (bytes > ctx.workspace_bytes)
+        throw Error("exact_match over " + std::to_string(n) + " samples a batch needs " + std::to_string(bytes) +
+                    " bytes of the GPU's workspace, which has " + std::to_string(ctx.workspace_bytes));
+      auto* flags = static_cast<unsigned int*>(ctx.workspace);
+      LTRT_CUDA_CHECK(cudaMemsetAsync(flags, 0, bytes, ctx.stream));
+      const std::int64_t positions = static_cast<std::int64_t>(n) * shape.accuracy.per_row;
+      if (!shape.accuracy.class_targets) {
+        find_outside_unit_kernel<<<counting_blocks(positions, kThreads), kThreads, 0, ctx.stream>>>(out, positions,
+                                                                                                    flags);
+        LTRT_CUDA_CHECK_LAUNCH("find_outside_unit_kernel");
+      }
+      find_wrong_samples_kernel<<<counting_blocks(positions, kThreads), kThreads, 0, ctx.stream>>>(
+          out, target, shape.accuracy, positions, flags);
+      LTRT_CUDA_CHECK_LAUNCH("find_wrong_samples_kernel");
+      add_exact_match_kernel<<<1, kThreads, 0, ctx.stream>>>(sums, k, flags, n);
       LTRT_CUDA_CHECK_LAUNCH("add_exact_match_kernel");
       continue;
     }

@@ -878,28 +878,28 @@ inline std::int64_t top_k_rank(const float* row, std::int64_t classes, std::int6
   return rank;
 }
 
-// exact_match (torchmetrics' ExactMatch, multiclass or multilabel): whether sample i's every
-// position is right. Class targets: each position's argmax is its class, or its target is
-// ignore_index (torchmetrics sets such a prediction to the target). Binary logits (multilabel, a
-// label a position): each label's binary_prediction, under the batch's probabilities rule, is its
-// target > 0.5.
+// exact_match (torchmetrics' ExactMatch, multiclass or multilabel): whether position p is right.
+// Class targets: its argmax is its class, or its target is ignore_index (torchmetrics sets such a
+// prediction to the target). Binary logits (multilabel, a label a position): the label's
+// binary_prediction, under the batch's probabilities rule, is its target > 0.5.
+LTRT_HOST_DEVICE inline bool exact_position(const AccuracyShape& s, const float* out, const void* target,
+                                            std::int64_t p, bool probabilities) {
+  if (s.class_targets) {
+    const std::int64_t label = static_cast<const std::int64_t*>(target)[p];
+    if (label == s.ignore_index) return true;
+    const float* row = out + p * s.classes;
+    std::int64_t best = 0;
+    for (std::int64_t c = 1; c < s.classes; ++c)
+      if (argmax_prefers(row[c], row[best])) best = c;
+    return best == label;
+  }
+  return binary_prediction(out[p], probabilities) == (static_cast<const float*>(target)[p] > 0.5f);
+}
+// ... whether sample i's every position is: it counts as an exact match.
 LTRT_HOST_DEVICE inline bool exact_sample(const AccuracyShape& s, const float* out, const void* target, std::int64_t i,
                                           bool probabilities) {
-  if (s.class_targets) {
-    const auto* classes = static_cast<const std::int64_t*>(target);
-    for (std::int64_t p = i * s.per_row; p < (i + 1) * s.per_row; ++p) {
-      if (classes[p] == s.ignore_index) continue;
-      const float* row = out + p * s.classes;
-      std::int64_t best = 0;
-      for (std::int64_t c = 1; c < s.classes; ++c)
-        if (argmax_prefers(row[c], row[best])) best = c;
-      if (best != classes[p]) return false;
-    }
-    return true;
-  }
-  const auto* labels = static_cast<const float*>(target);
   for (std::int64_t p = i * s.per_row; p < (i + 1) * s.per_row; ++p)
-    if (binary_prediction(out[p], probabilities) != (labels[p] > 0.5f)) return false;
+    if (!exact_position(s, out, target, p, probabilities)) return false;
   return true;
 }
 // Lightning's mean over an epoch: each batch's value weighted by its batch size.

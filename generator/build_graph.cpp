@@ -263,7 +263,7 @@ Graph build_graph(const Spec& spec) {
             "exact_match over BCEWithLogitsLoss's labels takes a row of labels per sample, targets (N, L), but "
             "the target is " +
             shape_str(spec.target.shape) + " per sample: give model.target one dimension" +
-            (spec.target.shape.empty() ? " (or use accuracy, which one label a sample makes the same)" : ""));
+            (spec.target.shape.empty() ? " (with one label a sample, use accuracy)" : ""));
       if (metric == "exact_match" && spec.target.dtype != DType::i64 && spec.target.shape[0] < 2)
         refuse(
             "exact_match over one label per sample is not supported: torchmetrics' multilabel exact match "

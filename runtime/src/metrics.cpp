@@ -38,10 +38,7 @@ AccuracyCount count_accuracy(const AccuracyShape& s, const float* out, const voi
         ++c.total;
         continue;
       }
-      std::int64_t best = 0;
-      for (std::int64_t k = 1; k < s.classes; ++k)
-        if (argmax_prefers(row[k], row[best])) best = k;
-      c.correct += best == classes[i];
+      c.correct += row_argmax(row, s.classes) == classes[i];
       ++c.total;
     }
     return c;
@@ -68,9 +65,7 @@ void count_class_stats(const AccuracyShape& s, const float* out, const void* tar
       const std::int64_t t = labels[i];
       if (t == s.ignore_index) continue;
       const float* row = out + i * s.classes;
-      std::int64_t best = 0;
-      for (std::int64_t k = 1; k < s.classes; ++k)
-        if (argmax_prefers(row[k], row[best])) best = k;
+      std::int64_t best = row_argmax(row, s.classes);
       if (top_k > 1 && top_k_rank(row, s.classes, t) < top_k) best = t;  // the target among the top_k
       ++predicted[best];
       ++actual[t];

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ltrt/json.hpp"
+#include "ltrt/metric_info.hpp"
 #include "ltrt/metrics.hpp"
 
 namespace {
@@ -82,16 +83,9 @@ int main() {
       const ltrt::MetricReduction reduction = c.find("reduction") && c.find("reduction")->str == "mean"
                                                   ? ltrt::MetricReduction::mean
                                                   : ltrt::MetricReduction::sum;
-      const MetricKind kind = name == "cosine_similarity"        ? MetricKind::cosine_similarity
-                              : name == "critical_success_index" ? MetricKind::critical_success_index
-                              : name == "log_cosh_error"         ? MetricKind::log_cosh_error
-                              : name == "weighted_mean_absolute_percentage_error"
-                                  ? MetricKind::weighted_mean_absolute_percentage_error
-                              : name == "relative_squared_error" ? MetricKind::relative_squared_error
-                              : name == "concordance_corrcoef"   ? MetricKind::concordance_corrcoef
-                              : name == "spearman_corrcoef"      ? MetricKind::spearman_corrcoef
-                              : name == "kendall_rank_corrcoef"  ? MetricKind::kendall_rank_corrcoef
-                                                                 : MetricKind::pearson_corrcoef;
+      const ltrt::MetricInfo* info = ltrt::find_metric_info(name.c_str());
+      if (!info) throw std::runtime_error("unknown metric " + name);
+      const MetricKind kind = info->kind;
       const Value& ranks = *c.find("ranks");
       if (c.find("functional")->b) {
         const Value& batch = ranks.items.at(0).items.at(0);

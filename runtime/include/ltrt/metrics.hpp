@@ -23,6 +23,13 @@ namespace ltrt {
 // when it is larger, or NaN where `b` is not (torch counts NaN as the largest). On a tie, NaNs
 // included, the first index keeps it, so -0.0 and 0.0 tie too.
 LTRT_HOST_DEVICE inline bool argmax_prefers(float a, float b) { return a != a ? b == b : a > b; }
+// torch.argmax of a row of `classes` logits, in that order.
+LTRT_HOST_DEVICE inline std::int64_t row_argmax(const float* row, std::int64_t classes) {
+  std::int64_t best = 0;
+  for (std::int64_t c = 1; c < classes; ++c)
+    if (argmax_prefers(row[c], row[best])) best = c;
+  return best;
+}
 
 // Accuracy of the first n rows of the output buffer against the target
 // buffer: argmax for class targets (rows whose target is ignore_index do not
@@ -824,7 +831,6 @@ struct ExactMatchCount {
 struct ConfusionCounts {
   std::vector<std::int64_t> counts;
   void add(const AccuracyShape& shape, const float* out, const void* target, std::int64_t n);
-  bool empty() const { return counts.empty(); }
 };
 // The confusion matrix cell of position p (target * classes + the argmax), or -1 where its target is
 // ignore_index.
@@ -832,11 +838,7 @@ LTRT_HOST_DEVICE inline std::int64_t confusion_cell(const AccuracyShape& s, cons
                                                     std::int64_t p) {
   const std::int64_t label = static_cast<const std::int64_t*>(target)[p];
   if (label == s.ignore_index) return -1;
-  const float* row = out + p * s.classes;
-  std::int64_t best = 0;
-  for (std::int64_t c = 1; c < s.classes; ++c)
-    if (argmax_prefers(row[c], row[best])) best = c;
-  return label * s.classes + best;
+  return label * s.classes + row_argmax(out + p * s.classes, s.classes);
 }
 
 // The Metric objects' states of an epoch so far, from which epoch_metrics computes their epoch
@@ -886,12 +888,7 @@ LTRT_HOST_DEVICE inline bool exact_position(const AccuracyShape& s, const float*
                                             std::int64_t p, bool probabilities) {
   if (s.class_targets) {
     const std::int64_t label = static_cast<const std::int64_t*>(target)[p];
-    if (label == s.ignore_index) return true;
-    const float* row = out + p * s.classes;
-    std::int64_t best = 0;
-    for (std::int64_t c = 1; c < s.classes; ++c)
-      if (argmax_prefers(row[c], row[best])) best = c;
-    return best == label;
+    return label == s.ignore_index || row_argmax(out + p * s.classes, s.classes) == label;
   }
   return binary_prediction(out[p], probabilities) == (static_cast<const float*>(target)[p] > 0.5f);
 }

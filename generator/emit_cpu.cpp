@@ -40,7 +40,9 @@ std::vector<std::pair<std::string, std::string>> config_fields(const std::vector
   std::vector<std::pair<std::string, std::string>> fields;
   for (const OptimizerArg& a : args)
     for (size_t i = 0; i < a.fields.size(); ++i)
-      fields.emplace_back(a.fields[i], a.boolean ? (a.values[i] != 0 ? "true" : "false") : number(a.values[i]));
+      fields.emplace_back(a.fields[i], a.boolean || a.line_search ? (a.values[i] != 0 ? "true" : "false")
+                                       : a.integer ? std::to_string(static_cast<std::int64_t>(a.values[i]))
+                                                   : number(a.values[i]));
   return fields;
 }
 

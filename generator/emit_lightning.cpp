@@ -23,9 +23,11 @@ namespace {
 
 using JsonValue = ltrt::json::Value;
 
-// A torch.optim argument's value as Python: 0.9, True, (0.9, 0.999).
+// A torch.optim argument's value as Python: 0.9, 20, True, (0.9, 0.999), "strong_wolfe".
 std::string python_value(const OptimizerArg& a) {
   if (a.boolean) return a.values[0] != 0 ? "True" : "False";
+  if (a.line_search) return a.values[0] != 0 ? "\"strong_wolfe\"" : "None";
+  if (a.integer) return std::to_string(static_cast<std::int64_t>(a.values[0]));
   if (a.values.size() == 1) return ltrt::python_repr(a.values[0]);
   return "(" + ltrt::python_repr(a.values[0]) + ", " + ltrt::python_repr(a.values[1]) + ")";
 }

@@ -366,13 +366,35 @@ std::string emit_schema() {
     // Each argument's JSON type, from torch's defaults for this class (OptimizerHyper's).
     std::vector<std::pair<std::string, const char*>> args;
     for (const OptimizerArg& a : optimizer_args(type, OptimizerHyper{}))
-      args.emplace_back(a.key, a.boolean ? "boolean" : a.values.size() > 1 ? "array" : "number");
+      args.emplace_back(a.key, a.boolean             ? "boolean"
+                               : a.integer           ? "integer"
+                               : a.line_search       ? "line_search"
+                               : a.values.size() > 1 ? "array"
+                                                     : "number");
     JsonValue q = JsonValue::make_object();
     JsonValue t = JsonValue::make_object();
     t.set("const", JsonValue::make_string(type));
     q.set("type", t);
-    for (const auto& [arg, json_type] : args) q.set(arg, type_of(json_type));
-    q.set("param_groups", param_groups_schema(args));
+    for (const auto& [arg, json_type] : args) {
+      if (std::string(json_type) == "line_search") {  // LBFGS's line_search_fn: None or "strong_wolfe"
+        JsonValue choice = JsonValue::make_object();
+        JsonValue values = JsonValue::make_array();
+        values.push(JsonValue::make_string("strong_wolfe"));
+        values.push(JsonValue());
+        choice.set("enum", values);
+        q.set(arg, choice);
+      } else if (arg == "max_eval") {  // None: max_iter * 5 // 4
+        JsonValue either = JsonValue::make_object();
+        JsonValue types = JsonValue::make_array();
+        types.push(JsonValue::make_string("integer"));
+        types.push(JsonValue::make_string("null"));
+        either.set("type", types);
+        q.set(arg, either);
+      } else {
+        q.set(arg, type_of(json_type));
+      }
+    }
+    if (type != "LBFGS") q.set("param_groups", param_groups_schema(args));  // torch's LBFGS takes one group
     optimizers.push_back(object(q, {"type"}));
   }
   p.set("optimizer", one_of(optimizers));

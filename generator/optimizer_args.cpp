@@ -6,6 +6,9 @@ std::vector<OptimizerArg> optimizer_args(const std::string& type, const Optimize
   std::vector<OptimizerArg> args;
   auto number = [&](const char* key, double v) { args.push_back({key, {key}, {v}, false}); };
   auto flag = [&](const char* key, bool v) { args.push_back({key, {key}, {v ? 1.0 : 0.0}, true}); };
+  auto integer = [&](const char* key, std::int64_t v) {
+    args.push_back({key, {key}, {static_cast<double>(v)}, false, true});
+  };
   auto pair = [&](const char* key, const char* f0, double v0, const char* f1, double v1) {
     args.push_back({key, {f0, f1}, {v0, v1}, false});
   };
@@ -26,6 +29,13 @@ std::vector<OptimizerArg> optimizer_args(const std::string& type, const Optimize
     number("lambd", h.lambd);
     number("alpha", h.alpha);
     number("t0", h.t0);
+  } else if (type == "LBFGS") {
+    integer("max_iter", h.max_iter);
+    integer("max_eval", h.max_eval);
+    number("tolerance_grad", h.tolerance_grad);
+    number("tolerance_change", h.tolerance_change);
+    integer("history_size", h.history_size);
+    args.push_back({"line_search_fn", {"strong_wolfe"}, {h.strong_wolfe ? 1.0 : 0.0}, false, false, true});
   } else if (type == "Adadelta") {
     number("rho", h.rho);
     number("eps", h.eps);
@@ -40,7 +50,7 @@ std::vector<OptimizerArg> optimizer_args(const std::string& type, const Optimize
     if (type == "NAdam") number("momentum_decay", h.momentum_decay);
     if (type == "RAdam" || type == "NAdam") flag("decoupled_weight_decay", h.decoupled_weight_decay);
   }
-  if (type != "Rprop") number("weight_decay", h.weight_decay);  // torch's Rprop refuses one
+  if (type != "Rprop" && type != "LBFGS") number("weight_decay", h.weight_decay);  // those refuse one
   flag("maximize", h.maximize);
   return args;
 }
@@ -58,8 +68,8 @@ std::vector<OptimizerArg> group_own_args(const std::string& type, const Optimize
 }
 
 const std::vector<std::string>& optimizer_types() {
-  static const std::vector<std::string> types = {"SGD",     "Adam",  "AdamW", "Adamax",   "RAdam",  "NAdam",
-                                                 "RMSprop", "Rprop", "ASGD",  "Adadelta", "Adagrad"};
+  static const std::vector<std::string> types = {"SGD",     "Adam",  "AdamW", "Adamax",   "RAdam",   "NAdam",
+                                                 "RMSprop", "Rprop", "ASGD",  "Adadelta", "Adagrad", "LBFGS"};
   return types;
 }
 

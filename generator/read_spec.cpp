@@ -878,9 +878,9 @@ void read_data(ltrt::ConfigObject& top, Spec& spec) {
 void read_hyperparameters(ltrt::ConfigObject& o, const std::string& type, OptimizerHyper& h,
                           const OptimizerSpec* optimizer) {
   h.lr = o.number("lr", h.lr, 0.0, HUGE_VAL);
-  if (type == "Rprop") {
+  if (type == "Rprop" || type == "LBFGS") {
     if (o.get("weight_decay"))
-      o.fail("weight_decay", "torch.optim.Rprop has no weight_decay (it refuses the argument): remove it");
+      o.fail("weight_decay", "torch.optim." + type + " has no weight_decay (it refuses the argument): remove it");
   } else {
     h.weight_decay = o.number("weight_decay", h.weight_decay, 0.0, HUGE_VAL);
   }
@@ -927,6 +927,20 @@ void read_hyperparameters(ltrt::ConfigObject& o, const std::string& type, Optimi
     pair("step_sizes", h.step_size_min, h.step_size_max);
     if (!(h.step_size_min >= 0.0 && h.step_size_min <= h.step_size_max))
       o.fail("step_sizes", "must be (min, max) with 0 <= min <= max");
+  } else if (type == "LBFGS") {
+    h.max_iter = o.integer("max_iter", h.max_iter, 1);
+    h.max_eval = o.integer("max_eval", h.max_iter * 5 / 4, 1);  // torch's None
+    // (torch checks neither; a negative tolerance is never met)
+    h.tolerance_grad = o.number("tolerance_grad", h.tolerance_grad, -HUGE_VAL, HUGE_VAL);
+    h.tolerance_change = o.number("tolerance_change", h.tolerance_change, -HUGE_VAL, HUGE_VAL);
+    // (torch's history of 0 pops from an empty list)
+    h.history_size = o.integer("history_size", h.history_size, 1);
+    if (const JsonValue* v = o.get("line_search_fn"); v && v->kind != Kind::null) {
+      if (v->kind != Kind::string || v->str != "strong_wolfe")
+        o.fail("line_search_fn", "expected \"strong_wolfe\" or null (a fixed step of lr), got " + ltrt::describe(*v) +
+                                     " (torch.optim.LBFGS: 'only 'strong_wolfe' is supported')");
+      h.strong_wolfe = true;
+    }
   } else if (type == "ASGD") {
     // torch checks none of them; a negative lambd could make (1 + lambd * lr * step) negative, whose
     // power Python takes as a complex number.
@@ -992,18 +1006,20 @@ void read_param_groups(const JsonValue& v, OptimizerSpec& s) {
 void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
   ltrt::ConfigObject o(top.require("optimizer"), "optimizer");
   OptimizerSpec& s = spec.optimizer;
-  s.type = o.string("type", "",
-                    {"SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad", "Adadelta", "Rprop",
-                     "ASGD"});
+  s.type = o.string(
+      "type", "",
+      {"SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad", "Adadelta", "Rprop", "ASGD", "LBFGS"});
   if (s.type.empty())
-    o.fail_here("missing required key 'type' ('SGD', 'Adam', 'AdamW', 'Adamax', 'RAdam', 'NAdam', 'RMSprop', "
-                "'Adagrad', 'Adadelta', 'Rprop' or 'ASGD')");
+    o.fail_here(
+        "missing required key 'type' ('SGD', 'Adam', 'AdamW', 'Adamax', 'RAdam', 'NAdam', 'RMSprop', "
+        "'Adagrad', 'Adadelta', 'Rprop', 'ASGD' or 'LBFGS')");
   // torch.optim's defaults: lr 1e-3, RMSprop's, Adagrad's, Rprop's and ASGD's 1e-2, Adamax's and NAdam's
-  // 2e-3, Adadelta's 1; AdamW's weight_decay 1e-2; ASGD's alpha 0.75, Adadelta's eps 1e-6, Adagrad's 1e-10.
+  // 2e-3, Adadelta's and LBFGS's 1; AdamW's weight_decay 1e-2; ASGD's alpha 0.75, Adadelta's eps 1e-6,
+  // Adagrad's 1e-10.
   s.lr = s.type == "RMSprop" || s.type == "Adagrad" || s.type == "Rprop" || s.type == "ASGD" ? 1e-2
          : s.type == "Adamax" || s.type == "NAdam"                                           ? 2e-3
-         : s.type == "Adadelta"                                                               ? 1.0
-                                                                                              : 1e-3;
+         : s.type == "Adadelta" || s.type == "LBFGS"                                         ? 1.0
+                                                                                             : 1e-3;
   s.weight_decay = s.type == "AdamW" ? 1e-2 : 0.0;
   if (s.type == "ASGD") s.alpha = 0.75;
   if (s.type == "Adadelta") s.eps = 1e-6;
@@ -1011,7 +1027,13 @@ void read_optimizer(ltrt::ConfigObject& top, Spec& spec) {
   read_hyperparameters(o, s.type, s, nullptr);
   if (s.type == "SGD" && s.nesterov && (s.momentum <= 0 || s.dampening != 0))  // torch checks the defaults only
     o.fail("nesterov", "Nesterov momentum requires a momentum and zero dampening (as torch.optim.SGD)");
-  if (const JsonValue* groups = o.get("param_groups"); groups && groups->kind != Kind::null) read_param_groups(*groups, s);
+  if (const JsonValue* groups = o.get("param_groups"); groups && groups->kind != Kind::null) {
+    if (s.type == "LBFGS")
+      o.fail("param_groups",
+             "torch.optim.LBFGS takes one group of every parameter ('LBFGS doesn't support "
+             "per-parameter options (parameter groups)'): remove param_groups");
+    read_param_groups(*groups, s);
+  }
   o.finish();
 }
 
@@ -1070,17 +1092,18 @@ Spec parse_spec(const std::string& path, const std::string& text) {
 
 ltrt::OptimizerConfig optimizer_config(const std::string& type, const OptimizerHyper& o) {
   ltrt::OptimizerConfig c{};
-  c.kind = type == "SGD"       ? ltrt::OptimizerKind::sgd
-           : type == "Adam"    ? ltrt::OptimizerKind::adam
-           : type == "AdamW"   ? ltrt::OptimizerKind::adamw
-           : type == "Adamax"  ? ltrt::OptimizerKind::adamax
-           : type == "RAdam"   ? ltrt::OptimizerKind::radam
-           : type == "NAdam"   ? ltrt::OptimizerKind::nadam
-           : type == "RMSprop" ? ltrt::OptimizerKind::rmsprop
+  c.kind = type == "SGD"        ? ltrt::OptimizerKind::sgd
+           : type == "Adam"     ? ltrt::OptimizerKind::adam
+           : type == "AdamW"    ? ltrt::OptimizerKind::adamw
+           : type == "Adamax"   ? ltrt::OptimizerKind::adamax
+           : type == "RAdam"    ? ltrt::OptimizerKind::radam
+           : type == "NAdam"    ? ltrt::OptimizerKind::nadam
+           : type == "RMSprop"  ? ltrt::OptimizerKind::rmsprop
            : type == "Adadelta" ? ltrt::OptimizerKind::adadelta
            : type == "Rprop"    ? ltrt::OptimizerKind::rprop
            : type == "ASGD"     ? ltrt::OptimizerKind::asgd
-                                 : ltrt::OptimizerKind::adagrad;
+           : type == "LBFGS"    ? ltrt::OptimizerKind::lbfgs
+                                : ltrt::OptimizerKind::adagrad;
   c.lr = o.lr;
   c.momentum = o.momentum;
   c.dampening = o.dampening;
@@ -1102,6 +1125,12 @@ ltrt::OptimizerConfig optimizer_config(const std::string& type, const OptimizerH
   c.step_size_max = o.step_size_max;
   c.lambd = o.lambd;
   c.t0 = o.t0;
+  c.max_iter = o.max_iter;
+  c.max_eval = o.max_eval;
+  c.history_size = o.history_size;
+  c.tolerance_grad = o.tolerance_grad;
+  c.tolerance_change = o.tolerance_change;
+  c.strong_wolfe = o.strong_wolfe;
   c.weight_decay = o.weight_decay;
   c.maximize = o.maximize;
   return c;
@@ -1244,6 +1273,16 @@ Spec parse_checked(const std::string& path, const std::string& text) {
                                                                       spec.trainer.scheduler.has_value(), distributed);
         !refused.empty())
       throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks", refused);
+  }
+  if (spec.optimizer.type == "LBFGS") {
+    const JsonValue* t = root.find("trainer");
+    const JsonValue* accelerator = t ? t->find("accelerator") : nullptr;
+    if (spec.trainer.accelerator == "gpu")
+      fail_at(*accelerator, "trainer.accelerator",
+              "the optimizer LBFGS steps on the CPU only yet (its closure's evaluations and line search run on the "
+              "host): set trainer.accelerator \"cpu\" or \"auto\" (an LBFGS program is built for the CPU)");
+    if (const std::string refused = ltrt::lbfgs_refusal(spec.trainer, callbacks); !refused.empty())
+      throw SpecError(path, t ? t->pos : ltrt::json::Pos{}, "trainer", refused);
   }
   if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);
   top.finish();

@@ -86,6 +86,10 @@ struct OptimizerHyper {
   double rho = 0.9;                                    // Adadelta
   double etaminus = 0.5, etaplus = 1.2, step_size_min = 1e-6, step_size_max = 50;  // Rprop
   double lambd = 1e-4, t0 = 1e6;                                                  // ASGD
+  // LBFGS (max_eval: torch's None is max_iter * 5 // 4, resolved when read)
+  std::int64_t max_iter = 20, max_eval = 25, history_size = 100;
+  double tolerance_grad = 1e-7, tolerance_change = 1e-9;
+  bool strong_wolfe = false;  // line_search_fn "strong_wolfe"
   double weight_decay = 0;
   bool maximize = false;
 };
@@ -102,8 +106,8 @@ struct ParamGroupSpec {
 };
 
 struct OptimizerSpec : OptimizerHyper {
-  std::string type;     // "SGD" | "Adam" | "AdamW" | "Adamax" | "RAdam" | "NAdam" | "RMSprop" | "Adagrad" |
-                        // "Adadelta" | "Rprop" | "ASGD"
+  std::string type;  // "SGD" | "Adam" | "AdamW" | "Adamax" | "RAdam" | "NAdam" | "RMSprop" | "Adagrad" |
+                     // "Adadelta" | "Rprop" | "ASGD" | "LBFGS"
   std::vector<ParamGroupSpec> param_groups;  // empty: one group of every parameter
   ltrt::json::Pos param_groups_pos;
 };

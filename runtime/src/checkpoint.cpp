@@ -22,6 +22,7 @@ namespace {
 
 constexpr const char* kStatePrefix = "state_dict.";
 constexpr const char* kOptimizerPrefix = "optimizer.";
+constexpr const char* kLbfgsPrefix = "optimizer.lbfgs.";
 constexpr const char* kCurrentPrefix = "current_model_state.";  // WeightAveraging's (Lightning's key)
 constexpr const char* kAveragePrefix = "average_model_state.";  // StochasticWeightAveraging's (its state's key)
 
@@ -227,6 +228,58 @@ std::string spec_difference(const std::string& theirs, const std::string& ours) 
   return s;
 }
 
+// LBFGS's state from the "optimizer" metadata's "lbfgs" and the optimizer.lbfgs.* tensors, which
+// `take` finds (and marks as read).
+template <class Take>
+LbfgsState read_lbfgs_state(const std::string& path, const ModelDef& model, const json::Value& optimizer,
+                            const Take& take) {
+  const json::Value* v = optimizer.find("lbfgs");
+  const std::string where = path + ": __metadata__ 'optimizer' 'lbfgs'";
+  if (v == nullptr || !v->is_object()) throw Error(where + " is missing (LBFGS's state)");
+  auto count = [&](const char* key) {
+    const json::Value* c = v->find(key);
+    if (c == nullptr || !c->is_integer || c->integer < 0)
+      throw Error(where + " has no non-negative integer '" + key + "'");
+    return c->integer;
+  };
+  LbfgsState l;
+  l.func_evals = count("func_evals");
+  l.n_iter = count("n_iter");
+  const json::Value* t = v->find("t");
+  l.has_direction = t != nullptr && !t->is_null();
+  if (!l.has_direction) return l;
+  auto number = [&](const char* key) {
+    const json::Value* x = v->find(key);
+    if (x == nullptr || !x->is_number()) throw Error(where + " has no number '" + key + "'");
+    return x->num;
+  };
+  l.t = number("t");
+  l.h_diag = static_cast<float>(number("H_diag"));
+  l.prev_loss = number("prev_loss");
+  const std::int64_t history = count("history");
+  if (history > model.optimizer.history_size)
+    throw Error(where + " holds " + std::to_string(history) + " updates, more than history_size " +
+                std::to_string(model.optimizer.history_size));
+  const std::int64_t n = trainable_elements(model);
+  auto flat = [&](const std::string& name) {
+    std::vector<float> values(static_cast<std::size_t>(n));
+    copy_float_tensor(path, take(kLbfgsPrefix + name), {n}, values.data(), false);
+    return values;
+  };
+  l.d = flat("d");
+  l.prev_flat_grad = flat("prev_flat_grad");
+  for (std::int64_t i = 0; i < history; ++i) {
+    l.old_dirs.push_back(flat("old_dirs." + std::to_string(i)));
+    l.old_stps.push_back(flat("old_stps." + std::to_string(i)));
+  }
+  if (history > 0) {
+    std::vector<float> ro(static_cast<std::size_t>(history));
+    copy_float_tensor(path, take(kLbfgsPrefix + std::string("ro")), {history}, ro.data(), false);
+    l.ro.assign(ro.begin(), ro.end());
+  }
+  return l;
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const ModelDef& model, const std::byte* arena,
@@ -268,9 +321,41 @@ void save_checkpoint(const std::string& path, const ModelDef& model, const std::
     }
   }
 
+  std::vector<float> lbfgs_ro;  // (the views point into it until the file is written)
+  if (state.lbfgs && state.lbfgs->has_direction && !state.weights_only) {
+    const LbfgsState& l = *state.lbfgs;
+    const std::vector<std::int64_t> flat = {static_cast<std::int64_t>(l.d.size())};
+    views.push_back({kLbfgsPrefix + std::string("d"), DType::f32, flat, l.d.data()});
+    views.push_back({kLbfgsPrefix + std::string("prev_flat_grad"), DType::f32, flat, l.prev_flat_grad.data()});
+    for (std::size_t i = 0; i < l.old_dirs.size(); ++i) {
+      views.push_back(
+          {kLbfgsPrefix + std::string("old_dirs.") + std::to_string(i), DType::f32, flat, l.old_dirs[i].data()});
+      views.push_back(
+          {kLbfgsPrefix + std::string("old_stps.") + std::to_string(i), DType::f32, flat, l.old_stps[i].data()});
+    }
+    lbfgs_ro.assign(l.ro.begin(), l.ro.end());
+    if (!lbfgs_ro.empty())
+      views.push_back({kLbfgsPrefix + std::string("ro"),
+                       DType::f32,
+                       {static_cast<std::int64_t>(lbfgs_ro.size())},
+                       lbfgs_ro.data()});
+  }
+
   json::Value optimizer = json::Value::make_object();
   optimizer.set("type", json::Value::make_string(optimizer_name(model.optimizer.kind)));
   optimizer.set("step", json::Value::make_integer(state.optimizer_step));
+  if (state.lbfgs) {
+    const LbfgsState& l = *state.lbfgs;
+    json::Value v = json::Value::make_object();
+    v.set("func_evals", json::Value::make_integer(l.func_evals));
+    v.set("n_iter", json::Value::make_integer(l.n_iter));
+    const bool any = l.has_direction;
+    v.set("t", any ? json::Value::make_number(l.t) : json::Value());
+    v.set("H_diag", any ? json::Value::make_number(l.h_diag) : json::Value());
+    v.set("prev_loss", any ? json::Value::make_number(l.prev_loss) : json::Value());
+    v.set("history", json::Value::make_integer(any ? static_cast<std::int64_t>(l.old_dirs.size()) : 0));
+    optimizer.set("lbfgs", std::move(v));
+  }
   if (!state.group_states.empty()) {  // NAdam's mu_product, ASGD's eta: each group's (a float32, exact as a double)
     json::Value values = json::Value::make_array();
     for (float v : state.group_states) values.push(json::Value::make_number(v));
@@ -454,6 +539,7 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     const TensorRef& ref = model.state[k].value;
     copy_state_tensor(path, take(kStatePrefix + std::string(ref.name)), ref, arena, false);
   }
+  if (model.optimizer.kind == OptimizerKind::lbfgs) state.lbfgs = read_lbfgs_state(path, model, optimizer, take);
   // An averaging callback's second model, `prefix`.*, in model_state_bytes' layout.
   auto model_copy = [&](const char* prefix) {
     std::vector<std::byte> values(model_state_bytes(model));

@@ -213,6 +213,13 @@ json::Value optimizer_kwargs(const OptimizerConfig& o) {
     opt.set("lambd", Value::make_number(o.lambd));
     opt.set("alpha", Value::make_number(o.alpha));
     opt.set("t0", Value::make_number(o.t0));
+  } else if (o.kind == OptimizerKind::lbfgs) {
+    opt.set("max_iter", Value::make_integer(o.max_iter));
+    opt.set("max_eval", Value::make_integer(o.max_eval));
+    opt.set("tolerance_grad", Value::make_number(o.tolerance_grad));
+    opt.set("tolerance_change", Value::make_number(o.tolerance_change));
+    opt.set("history_size", Value::make_integer(o.history_size));
+    opt.set("line_search_fn", o.strong_wolfe ? Value::make_string("strong_wolfe") : Value());
   } else if (o.kind == OptimizerKind::adadelta) {
     opt.set("rho", Value::make_number(o.rho));
     opt.set("eps", Value::make_number(o.eps));
@@ -231,7 +238,8 @@ json::Value optimizer_kwargs(const OptimizerConfig& o) {
     if (o.kind == OptimizerKind::radam || o.kind == OptimizerKind::nadam)
       opt.set("decoupled_weight_decay", Value::make_bool(o.decoupled_weight_decay));
   }
-  if (o.kind != OptimizerKind::rprop) opt.set("weight_decay", Value::make_number(o.weight_decay));  // Rprop has none
+  if (o.kind != OptimizerKind::rprop && o.kind != OptimizerKind::lbfgs)  // they have none
+    opt.set("weight_decay", Value::make_number(o.weight_decay));
   opt.set("maximize", Value::make_bool(o.maximize));
   return opt;
 }

@@ -44,10 +44,11 @@ std::string LearningRateMonitor::base_key(const CallbackContext& ctx) {
 void LearningRateMonitor::on_train_start(const CallbackContext& ctx) {
   if (!ctx.has_logger) throw Error("Cannot use `LearningRateMonitor` callback with `Trainer` that has no logger.");
   // SGD and RMSprop have "momentum" and the Adam family "betas" in optimizer.defaults; Adagrad,
-  // Adadelta, Rprop and ASGD have neither, and Lightning warns (a RuntimeWarning) that it logs 0 for their momentum.
+  // Adadelta, Rprop, ASGD and LBFGS have neither, and Lightning warns (a RuntimeWarning) that it logs 0 for their
+  // momentum.
   if (o_.log_momentum &&
       (ctx.optimizer_name == "Adagrad" || ctx.optimizer_name == "Adadelta" || ctx.optimizer_name == "Rprop" ||
-       ctx.optimizer_name == "ASGD"))
+       ctx.optimizer_name == "ASGD" || ctx.optimizer_name == "LBFGS"))
     ctx.emit_warning("You have set log_momentum=True, but some optimizers do not have momentum. This will log a "
                      "value 0 for the momentum.", "RuntimeWarning");
   // _find_names_from_schedulers / _find_names_from_optimizers: "lr-" + the optimizer's class name (one

@@ -8,9 +8,10 @@
 #include "ltrt/adagrad.hpp"
 #include "ltrt/adam.hpp"
 #include "ltrt/adamax.hpp"
-#include "ltrt/asgd.hpp"
 #include "ltrt/arena.hpp"
+#include "ltrt/asgd.hpp"
 #include "ltrt/error.hpp"
+#include "ltrt/lbfgs.hpp"
 #include "ltrt/nadam.hpp"
 #include "ltrt/parallel_for.hpp"
 #include "ltrt/radam.hpp"
@@ -44,6 +45,8 @@ const char* optimizer_name(OptimizerKind kind) {
       return "Rprop";
     case OptimizerKind::asgd:
       return "ASGD";
+    case OptimizerKind::lbfgs:
+      return "LBFGS";
   }
   return "?";
 }
@@ -80,6 +83,8 @@ std::vector<std::string> optimizer_slot_names(const OptimizerConfig& config) {
       return {"prev", "step_size"};
     case OptimizerKind::asgd:  // eta and mu are 0-dim: per group here (group_states, the step count)
       return {"ax"};
+    case OptimizerKind::lbfgs:  // its state is the whole model's (Optimizer::lbfgs_state)
+      return {};
   }
   return {};
 }
@@ -152,6 +157,8 @@ void Optimizer::add_backbone_group(double lr) {
 }
 
 void Optimizer::step() {
+  if (model_.optimizer.kind == OptimizerKind::lbfgs)
+    throw Error("internal: LBFGS steps with a closure (Optimizer::step_lbfgs), not Optimizer::step");
   float* param = param_region(model_, arena_);
   const float* grad = grad_region(model_, arena_);
   ++step_count_;
@@ -240,9 +247,22 @@ void Optimizer::step() {
         case OptimizerKind::asgd:
           asgd_step(param + b, grad + b, slot_region(model_, arena_, 0) + b, n, c.weight_decay, c.maximize, asgd);
           break;
+        case OptimizerKind::lbfgs:  // refused above
+          break;
       }
     });
   }
+}
+
+float Optimizer::step_lbfgs(const LbfgsClosure& closure) {
+  const OptimizerConfig& c = model_.optimizer;
+  if (c.kind != OptimizerKind::lbfgs)
+    throw Error(std::string("internal: step_lbfgs on a model whose optimizer is ") + optimizer_name(c.kind));
+  const LbfgsArgs args{lrs_[0],        c.max_iter,     c.max_eval, c.tolerance_grad, c.tolerance_change,
+                       c.history_size, c.strong_wolfe, c.maximize};
+  ++step_count_;
+  return lbfgs_step(args, lbfgs_, param_region(model_, arena_), grad_region(model_, arena_), trainable_elements(model_),
+                    closure);
 }
 
 void Optimizer::count_device_step() {

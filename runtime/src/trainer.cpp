@@ -603,6 +603,13 @@ class Fit {
                                                                 t_.scheduler.has_value(), group_.distributed());
         !refused.empty())
       throw Error("trainer.callbacks: " + refused);
+    if (model_.optimizer.kind == OptimizerKind::lbfgs) {
+      if (const std::string refused = lbfgs_refusal(t_, callbacks_); !refused.empty())
+        throw Error("trainer: " + refused);
+      if (backend_->device() != "cpu")
+        throw Error("the optimizer LBFGS steps on the CPU only yet, and this program's steps run on " +
+                    backend_->device() + ": regenerate it with ltgen (it builds LBFGS programs for the CPU)");
+    }
     if (t_.enable_model_summary && callbacks_.model_summary())  // _configure_model_summary_callback
       std::fputs("Trainer already configured with model summary callbacks: [<class "
                  "'lightning.pytorch.callbacks.model_summary.ModelSummary'>]. Skipping setting a default "
@@ -631,6 +638,7 @@ class Fit {
   std::string finalize_logs();
   Trainer::Access hook_access();
   void step_forward_backward(int n, bool first_of_group, bool step);
+  void lbfgs_step(int n);
   void sync_buffers(bool training_forward_syncs);
   bool validation_enabled() const { return val_loader_ && num_val_batches_ > 0; }
   bool can_stop_early() const {
@@ -1009,6 +1017,7 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   s.grad_scaler = backend_->grad_scaler();
   s.optimizer_step = optimizer_.step_count();
   s.group_states = optimizer_.group_states();
+  if (model_.optimizer.kind == OptimizerKind::lbfgs) s.lbfgs = optimizer_.lbfgs_state();
   for (int g = 0; g < optimizer_.num_groups(); ++g) s.lrs.push_back(optimizer_.lr(g));
   s.backbone_added_at = optimizer_.backbone_added_at();
   s.rng_data = rngs_.data.state();
@@ -1109,6 +1118,7 @@ TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
 void Fit::restore_training_state(const TrainState& s, const std::string& path) {
   optimizer_.set_step_count(s.optimizer_step);
   optimizer_.set_group_states(s.group_states);
+  if (s.lbfgs) optimizer_.set_lbfgs_state(*s.lbfgs);
   optimizer_.set_backbone_added_at(s.backbone_added_at);
   if (s.grad_scaler) backend_->restore_grad_scaler(*s.grad_scaler);  // Lightning's MixedPrecision.load_state_dict
   rngs_.data.set_state(s.rng_data);
@@ -1487,6 +1497,22 @@ void Fit::step_forward_backward(int n, bool first_of_group, bool step) {
   }
 }
 
+// LBFGS's optimizer.step(closure) on the host arena. Each evaluation is Lightning's closure as its
+// precision plugin wraps it: training_step (whose logged values each enter the epoch's means; the
+// step's are the last evaluation's), zero_grad, backward, then _after_closure's
+// on_before_optimizer_step and clipping.
+void Fit::lbfgs_step(int n) {
+  const bool clip = t_.gradient_clip_val > 0;
+  optimizer_.step_lbfgs([&] {
+    step_forward_backward(n, /*first_of_group=*/true, /*step=*/true);
+    LTRT_USER_HOOK(*this, on_before_optimizer_step, (trainer_))
+    if (clip)
+      clip_gradients(grad_region(model_, arena_.data()), optimizer_.active_elements(), t_.gradient_clip_val,
+                     t_.gradient_clip_algorithm == "value");
+    return last_loss_;
+  });
+}
+
 // DistributedDataParallel's buffer sync (broadcast_buffers): before a forward, every rank takes rank
 // 0's buffers (BatchNorm's running statistics) when the forward before it was a training one whose
 // backward synchronised the gradients, or none has run yet. Accumulating batches (no_sync) and
@@ -1520,6 +1546,12 @@ void Fit::train_batch(std::int64_t b) {
     last_loss_ = backend_->train_forward(request, dropout_draws());
     step_metrics_pending_ = true;
     step_rows_ = n;
+  } else if (model_.optimizer.kind == OptimizerKind::lbfgs) {
+    // optimizer.step(closure): LBFGS evaluates the closure as often as its iterations and line search
+    // need (no accumulation: lbfgs_refusal).
+    sync_buffers(step);
+    lbfgs_step(n);
+    gradients_released_ = false;
   } else if constexpr (user_hooks::in_step) {
     // Hooks inside the step: it runs in pieces with the hooks between them (and has put its
     // metrics in callback_metrics).
@@ -1553,6 +1585,8 @@ void Fit::train_batch(std::int64_t b) {
       LTRT_USER_HOOK(*this, on_before_optimizer_step, (trainer_))
       if (!gradients_released_)
         backend_->step_optimizer(t_.gradient_clip_val, t_.gradient_clip_algorithm == "value", optimizer_);
+    } else if (model_.optimizer.kind == OptimizerKind::lbfgs) {
+      // (stepped in lbfgs_step)
     } else if constexpr (user_hooks::in_step) {
       // The optimizer's closure has run; the GradScaler unscales (16-mixed), then Lightning's
       // _after_closure: on_before_optimizer_step, then clipping.

@@ -786,11 +786,38 @@ def run():
         epoch_checkpoints_resume_alike(program, ours, a, spec)
     if has_callback(spec, "BackboneFinetuning") and not args.emulator:
         epoch_checkpoints_resume_alike(program, ours, a, spec)
+    if spec["optimizer"]["type"] == "LBFGS":  # its state (history, step length, counts) travels in checkpoints
+        lbfgs_states_alike(a[-1])
+        resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
     if fp16 and args.emulator:
         compare_grad_scaler(a[-1], spec["name"], spec["optimizer"]["type"])
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
         # The GPU kit (scripts/gpu_kit.sh) takes this run as the reference of a GPU's only if it passed.
         open(os.path.join(args.work, "passed"), "w").close()
+
+
+def lbfgs_states_alike(name):
+    """The last checkpoint's LBFGS state: the closure evaluations and iterations counted, the history's
+    length as Lightning's (torch's state of the first parameter), its step length, H_diag and last loss
+    within TOL."""
+    reader = os.path.join(args.work, "read_lbfgs.py")
+    with open(reader, "w") as f:
+        f.write("import json, sys, torch\n"
+                "s = torch.load(sys.argv[1], weights_only=False)['optimizer_states'][0]['state'][0]\n"
+                "print(json.dumps({'func_evals': s['func_evals'], 'n_iter': s['n_iter'], 't': float(s['t']), "
+                "'H_diag': float(s['H_diag']), 'prev_loss': float(s['prev_loss']), 'history': len(s['old_dirs'])}))\n")
+    proc = subprocess.run([args.lightning_python, reader, os.path.join(
+        version_dir(os.path.join(args.work, "lightning")), "checkpoints", name + ".ckpt")],
+                          capture_output=True, text=True, timeout=300)
+    check(proc.returncode == 0, f"reading Lightning's LBFGS state failed:\n{proc.stderr[-2000:]}")
+    want = json.loads(proc.stdout)
+    mine = json.loads(common.checkpoint_metadata(os.path.join(
+        version_dir(os.path.join(args.work, "ltgen")), "checkpoints", name + ".safetensors"))["optimizer"])["lbfgs"]
+    for key, v in want.items():
+        exact = key in ("func_evals", "n_iter", "history")
+        check(mine[key] == v if exact else abs(mine[key] - v) <= TOL * max(abs(v), 1e-6),
+              f"LBFGS state in {name}: {key} is {mine[key]}, Lightning's {v}")
+    print(f"LBFGS state in {name} as Lightning's: {want}")
 
 
 def profiler_filename(spec):
@@ -883,8 +910,9 @@ def seeded_weights_agree(program, script, spec):
 
 def resumes_alike(program, weights, uninterrupted, launch):
     """Fit stopped after its first epoch and resumed from that checkpoint logs what the
-    uninterrupted run logged after it, and ends with the same GradScaler state: the scale and
-    growth tracker travel in the checkpoint (Lightning's "MixedPrecision" entry)."""
+    uninterrupted run logged after it, and ends with the same optimizer and GradScaler state: the
+    scale and growth tracker travel in the checkpoint (Lightning's "MixedPrecision" entry), as does
+    LBFGS's state (its history, step length and counts)."""
     first, second = os.path.join(args.work, "first_epoch"), os.path.join(args.work, "resumed")
     rc, _, err = common.run_program(program, ["--init_weights=" + weights, "--trainer.default_root_dir=" + first,
                                               "--trainer.max_epochs=1"], launch=launch)
@@ -902,11 +930,17 @@ def resumes_alike(program, weights, uninterrupted, launch):
           f"the resumed run logged {[k for k, _ in resumed][:6]}..., the uninterrupted one {[k for k, _ in want][:6]}...")
     for (key, got), (_, value) in zip(resumed, want):
         check(got == value, f"resumed after epoch 0: {key} is {got}, uninterrupted {value}")
-    end = lambda root: common.checkpoint_metadata(
-        os.path.join(version_dir(root), "checkpoints", common.checkpoint_files(version_dir(root))[-1]))["MixedPrecision"]
-    check(end(second) == end(os.path.join(args.work, "ltgen")),
-          f"GradScaler after the resumed run {end(second)}, after the uninterrupted one {end(os.path.join(args.work, 'ltgen'))}")
-    print(f"stopped after epoch 0 ({ckpt}) and resumed: the same {len(want)} values and GradScaler state")
+    # The optimizer's state at the end: the GradScaler's (16-mixed) and LBFGS's counters and scalars.
+    end = lambda root: {k: v for k, v in json.loads(common.checkpoint_metadata(os.path.join(
+        version_dir(root), "checkpoints", common.checkpoint_files(version_dir(root))[-1]))["optimizer"]).items()}
+    scaler = lambda root: common.checkpoint_metadata(os.path.join(
+        version_dir(root), "checkpoints", common.checkpoint_files(version_dir(root))[-1])).get("MixedPrecision")
+    uninterrupted_root = os.path.join(args.work, "ltgen")
+    check(scaler(second) == scaler(uninterrupted_root),
+          f"GradScaler after the resumed run {scaler(second)}, after the uninterrupted one {scaler(uninterrupted_root)}")
+    check(end(second) == end(uninterrupted_root),
+          f"optimizer after the resumed run {end(second)}, after the uninterrupted one {end(uninterrupted_root)}")
+    print(f"stopped after epoch 0 ({ckpt}) and resumed: the same {len(want)} values and optimizer state")
 
 
 def give_fp16_plugin_on_cpu(script):

@@ -59,10 +59,10 @@ for path in sorted(glob.glob(os.path.join(root, "tests", "generator", "bad_specs
 # Every optimizer argument the schema names is one ltgen reads.
 with open(os.path.join(root, "specs", "linear.json")) as f:
     base = json.load(f)
-values = {"number": 0.5, "boolean": False, "array": [0.9, 0.99]}
+values = {"number": 0.5, "integer": 3, "boolean": False, "array": [0.9, 0.99]}
 # Arguments whose example is not their type's: a list of groups.
 examples = {"param_groups": [{"params": ["*.bias"], "weight_decay": 0.0, "name": "no_decay"}, {"params": "*"}],
-            "etas": [0.5, 1.2], "step_sizes": [1e-6, 50.0]}
+            "etas": [0.5, 1.2], "step_sizes": [1e-6, 50.0], "line_search_fn": "strong_wolfe", "max_eval": 4}
 # Optimizers without a weight decay: their groups name an lr instead.
 examples_for = {"Rprop": {"param_groups": [{"params": ["*.bias"], "lr": 0.01, "name": "biases"}, {"params": "*"}]}}
 for alternative in schema["properties"]["optimizer"]["oneOf"]:
@@ -71,7 +71,7 @@ for alternative in schema["properties"]["optimizer"]["oneOf"]:
         if arg == "type":
             continue
         spec = copy.deepcopy(base)
-        example = examples_for.get(kind, {}).get(arg, examples.get(arg, values[prop["type"]]))
+        example = examples_for.get(kind, {}).get(arg, examples[arg] if arg in examples else values[prop["type"]])
         spec["optimizer"] = {"type": kind, arg: example}
         if kind == "SGD" and arg != "lr":
             spec["optimizer"]["lr"] = 0.1

@@ -5,6 +5,10 @@
 //   state_dict.<buffer>          the model's state (ModelDef::state): BatchNorm's running_mean and
 //                                running_var (float32), num_batches_tracked (int64)
 //   optimizer.<param>.<slot>     float32, per optimizer slot ("exp_avg", ...)
+//   optimizer.lbfgs.<name>       LBFGS's state (torch keeps it under its first parameter): d and
+//                                prev_flat_grad (n,), old_dirs.<i> and old_stps.<i> (n,) for each of
+//                                the history's updates, oldest first, ro (history,); its scalars in
+//                                the "optimizer" metadata's "lbfgs"
 //   current_model_state.<name>   with a WeightAveraging callback (Lightning's on_save_checkpoint):
 //                                the model's own parameters and buffers, while state_dict.* holds
 //                                the averaged model's
@@ -17,6 +21,8 @@
 //                       epoch + 1
 //     "global_step"     optimizer steps taken (Lightning's global_step)
 //     "optimizer"       {"type": "Adam", "step": <torch's state["step"]>, "lr": [each group's],
+//                        "lbfgs": {"func_evals", "n_iter", "t", "H_diag", "prev_loss", "history"} for LBFGS
+//                        ("t" and the rest null before its first iteration),
 //                        "backbone_added_at": <the step BackboneFinetuning's group joined at, or
 //                        null; only for a model.backbone>}
 //     "rng_states"      {"init": ..., "data": ..., "dropout": ...}
@@ -48,6 +54,7 @@
 
 #include "ltrt/grad_scaler.hpp"
 #include "ltrt/json.hpp"
+#include "ltrt/lbfgs.hpp"
 #include "ltrt/model.hpp"
 
 namespace ltrt {
@@ -77,6 +84,8 @@ struct TrainState {
   // Each parameter group's learning rate when saved (torch's param_groups[g]["lr"], which a hook may
   // have set); empty in checkpoints of earlier ltgen versions.
   std::vector<double> lrs;
+  // LBFGS's state (Optimizer::lbfgs_state); absent for the other optimizers.
+  std::optional<LbfgsState> lbfgs;
   // BackboneFinetuning: the optimizer step count when the backbone's group joined, -1 before
   // (Optimizer::backbone_added_at; "optimizer": {"backbone_added_at": N or null}).
   std::int64_t backbone_added_at = -1;

@@ -100,7 +100,18 @@ struct StateDef {
 
 // The optimizer as the spec names it, with torch.optim's arguments.
 enum class OptimizerKind : std::uint8_t {
-  sgd, adam, adamw, adamax, radam, nadam, rmsprop, adagrad, adadelta, rprop, asgd
+  sgd,
+  adam,
+  adamw,
+  adamax,
+  radam,
+  nadam,
+  rmsprop,
+  adagrad,
+  adadelta,
+  rprop,
+  asgd,
+  lbfgs
 };
 struct OptimizerConfig {
   OptimizerKind kind;
@@ -124,7 +135,11 @@ struct OptimizerConfig {
   double etaminus, etaplus, step_size_min, step_size_max;
   // ASGD (its alpha above)
   double lambd, t0;
-  // all
+  // LBFGS (ltrt/lbfgs.hpp; max_eval resolved from max_iter where the spec leaves it out)
+  std::int64_t max_iter, max_eval, history_size;
+  double tolerance_grad, tolerance_change;
+  bool strong_wolfe;  // line_search_fn="strong_wolfe"
+  // all but LBFGS's and Rprop's weight_decay
   double weight_decay;
   bool maximize;
 };

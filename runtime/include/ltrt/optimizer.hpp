@@ -1,5 +1,6 @@
 // The optimizer of a ModelDef: dispatches on OptimizerConfig to SGD, Adam, AdamW, Adamax, RAdam,
-// NAdam, RMSprop, Adagrad, Adadelta, Rprop or ASGD over the flat parameter / gradient / slot regions of the arena.
+// NAdam, RMSprop, Adagrad, Adadelta, Rprop or ASGD over the flat parameter / gradient / slot regions of the arena,
+// or LBFGS (ltrt/lbfgs.hpp), which steps with a closure.
 #pragma once
 
 #include <cstddef>
@@ -8,13 +9,14 @@
 #include <utility>
 #include <vector>
 
+#include "ltrt/lbfgs.hpp"
 #include "ltrt/lr_scheduler.hpp"
 #include "ltrt/model.hpp"
 
 namespace ltrt {
 
 // torch.optim's class name: "SGD", "Adam", "AdamW", "Adamax", "RAdam", "NAdam", "RMSprop", "Adagrad",
-// "Adadelta", "Rprop", "ASGD".
+// "Adadelta", "Rprop", "ASGD", "LBFGS".
 const char* optimizer_name(OptimizerKind kind);
 
 // The name of torch's per-parameter scalar state that Optimizer::group_states holds per group:
@@ -70,7 +72,7 @@ inline OptimizerMomentum optimizer_momentum(const OptimizerConfig& c) {
                      c.kind == OptimizerKind::nadam;
   return {betas, betas ? c.beta1 : c.momentum, optimizer_name(c.kind),
           c.kind != OptimizerKind::adagrad && c.kind != OptimizerKind::adadelta && c.kind != OptimizerKind::rprop &&
-              c.kind != OptimizerKind::asgd};
+              c.kind != OptimizerKind::asgd && c.kind != OptimizerKind::lbfgs};
 }
 
 class Optimizer {
@@ -83,7 +85,14 @@ class Optimizer {
   // One optimizer step over all parameters: increments the step count, then
   // updates parameters and slots from the gradient region, each group with its
   // hyperparameters (group_config; lr and momentum as a scheduler set them). Does not allocate.
+  // Not for LBFGS, which steps with a closure:
   void step();
+  // LBFGS's optimizer.step(closure) (ltrt/lbfgs.hpp) over the host arena's parameters, with the
+  // learning rate now: counts the step and returns the first evaluation's loss.
+  float step_lbfgs(const LbfgsClosure& closure);
+  // LBFGS's state (empty before its first step; checkpoints keep it).
+  const LbfgsState& lbfgs_state() const { return lbfgs_; }
+  void set_lbfgs_state(LbfgsState state) { lbfgs_ = std::move(state); }
 
   // Number of steps taken (torch's state["step"]); saved in checkpoints.
   std::int64_t step_count() const { return step_count_; }
@@ -148,6 +157,7 @@ class Optimizer {
   std::vector<double> momentums_;  // per group
   std::vector<float> group_states_;  // NAdam's mu_product or ASGD's eta, per group
   std::int64_t backbone_added_at_ = -1;
+  LbfgsState lbfgs_;
 };
 
 }  // namespace ltrt

@@ -22,9 +22,8 @@ namespace {
 
 // Whether the program gets CUDA steps: "cpu" never; "gpu" and "auto" do, as every op has a CUDA
 // lowering. "auto" programs build their CUDA side wherever CMake finds the toolkit, so the
-// generated sources do not depend on the machine that generates them. LBFGS steps on the CPU only
-// (read_spec refuses "gpu" with it).
-bool choose_cuda(const Spec& spec) { return spec.trainer.accelerator != "cpu" && spec.optimizer.type != "LBFGS"; }
+// generated sources do not depend on the machine that generates them.
+bool choose_cuda(const Spec& spec) { return spec.trainer.accelerator != "cpu"; }
 
 // Where in the spec file the JSON path of a layer, the loss, an input or data.batch_size is (none
 // for another path).

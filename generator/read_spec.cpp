@@ -1276,12 +1276,8 @@ Spec parse_checked(const std::string& path, const std::string& text) {
   }
   if (spec.optimizer.type == "LBFGS") {
     const JsonValue* t = root.find("trainer");
-    const JsonValue* accelerator = t ? t->find("accelerator") : nullptr;
-    if (spec.trainer.accelerator == "gpu")
-      fail_at(*accelerator, "trainer.accelerator",
-              "the optimizer LBFGS steps on the CPU only yet (its closure's evaluations and line search run on the "
-              "host): set trainer.accelerator \"cpu\" or \"auto\" (an LBFGS program is built for the CPU)");
-    if (const std::string refused = ltrt::lbfgs_refusal(spec.trainer, callbacks); !refused.empty())
+    if (const std::string refused = ltrt::lbfgs_refusal(spec.trainer, callbacks, spec.trainer.accelerator == "gpu");
+        !refused.empty())
       throw SpecError(path, t ? t->pos : ltrt::json::Pos{}, "trainer", refused);
   }
   if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);

@@ -406,6 +406,27 @@ class CudaBackend : public Backend {
     current[static_cast<std::size_t>(param)] = true;
   }
 
+  void parameters_to_host() override {
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    copy_down(m_.params_offset, trainable_bytes());
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    host_params_current_.assign(host_params_current_.size(), true);  // (frozen ones never change)
+  }
+
+  void gradients_to_host() override {
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    copy_down(m_.grads_offset, trainable_bytes());
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    host_grads_current_.assign(host_grads_current_.size(), true);
+  }
+
+  void parameters_from_host() override {
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    LTRT_CUDA_CHECK(cudaMemcpyAsync(arena_ + m_.params_offset, host_.data() + m_.params_offset, trainable_bytes(),
+                                    cudaMemcpyHostToDevice, compute_));
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  }
+
   // WeightAveraging's copy: a second device allocation, made only when a spec asks for one (two
   // copies' room: the copy, and where a swap puts the model's values).
   void average_reset(const AveragingRule& rule) override {
@@ -667,6 +688,8 @@ class CudaBackend : public Backend {
     if (bytes == 0) return;
     LTRT_CUDA_CHECK(cudaMemcpyAsync(host_.data() + offset, arena_ + offset, bytes, cudaMemcpyDeviceToHost, compute_));
   }
+
+  std::size_t trainable_bytes() const { return static_cast<std::size_t>(trainable_elements(m_)) * sizeof(float); }
 
   void copy_output_down(int n) { copy_down(m_.output.offset, row_bytes(m_.output) * static_cast<std::size_t>(n)); }
 

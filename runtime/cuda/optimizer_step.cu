@@ -409,6 +409,8 @@ void optimizer_step(const Context& ctx, const OptimizerConfig& optimizer, const 
         LTRT_CUDA_CHECK_LAUNCH("asgd_kernel");
         break;
       }
+      case OptimizerKind::lbfgs:  // steps on the host with a closure (Optimizer::step_lbfgs), never here
+        throw Error("internal: LBFGS has no device step");
     }
   }
 }

@@ -326,8 +326,11 @@ float lbfgs_step(const LbfgsArgs& a, LbfgsState& s, float* param, const float* g
   return orig_loss;
 }
 
-std::string lbfgs_refusal(const TrainerConfig& trainer, const Callbacks& callbacks) {
+std::string lbfgs_refusal(const TrainerConfig& trainer, const Callbacks& callbacks, bool on_gpu) {
   const std::string prefix = "the optimizer LBFGS ";
+  if (on_gpu && trainer.precision == "16-mixed")  // (on the CPU Lightning runs bf16-mixed, without a scaler)
+    return "AMP and the LBFGS optimizer are not compatible (Lightning's MixedPrecision plugin refuses its "
+           "GradScaler with LBFGS): set trainer.precision \"bf16-mixed\" or \"32-true\"";
   if (trainer.accumulate_grad_batches > 1)
     return prefix + "with accumulate_grad_batches " + std::to_string(trainer.accumulate_grad_batches) +
            " is not supported (Lightning's closure then skips zero_grad, so each of the step's evaluations adds to "

@@ -604,11 +604,8 @@ class Fit {
         !refused.empty())
       throw Error("trainer.callbacks: " + refused);
     if (model_.optimizer.kind == OptimizerKind::lbfgs) {
-      if (const std::string refused = lbfgs_refusal(t_, callbacks_); !refused.empty())
+      if (const std::string refused = lbfgs_refusal(t_, callbacks_, backend_->device() != "cpu"); !refused.empty())
         throw Error("trainer: " + refused);
-      if (backend_->device() != "cpu")
-        throw Error("the optimizer LBFGS steps on the CPU only yet, and this program's steps run on " +
-                    backend_->device() + ": regenerate it with ltgen (it builds LBFGS programs for the CPU)");
     }
     if (t_.enable_model_summary && callbacks_.model_summary())  // _configure_model_summary_callback
       std::fputs("Trainer already configured with model summary callbacks: [<class "
@@ -1500,17 +1497,22 @@ void Fit::step_forward_backward(int n, bool first_of_group, bool step) {
 // LBFGS's optimizer.step(closure) on the host arena. Each evaluation is Lightning's closure as its
 // precision plugin wraps it: training_step (whose logged values each enter the epoch's means; the
 // step's are the last evaluation's), zero_grad, backward, then _after_closure's
-// on_before_optimizer_step and clipping.
+// on_before_optimizer_step and clipping. On a GPU each evaluation runs there, between copies of the
+// parameters up and of the gradients down (clipped on the host, in the same arithmetic).
 void Fit::lbfgs_step(int n) {
   const bool clip = t_.gradient_clip_val > 0;
+  backend_->parameters_to_host();
   optimizer_.step_lbfgs([&] {
+    backend_->parameters_from_host();
     step_forward_backward(n, /*first_of_group=*/true, /*step=*/true);
     LTRT_USER_HOOK(*this, on_before_optimizer_step, (trainer_))
+    backend_->gradients_to_host();
     if (clip)
       clip_gradients(grad_region(model_, arena_.data()), optimizer_.active_elements(), t_.gradient_clip_val,
                      t_.gradient_clip_algorithm == "value");
     return last_loss_;
   });
+  backend_->parameters_from_host();  // the step's last move
 }
 
 // DistributedDataParallel's buffer sync (broadcast_buffers): before a forward, every rank takes rank

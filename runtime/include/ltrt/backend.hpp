@@ -113,6 +113,12 @@ class Backend {
   // Parameter `param`'s values, or its gradient, in the host arena made the backend's current
   // ones: user hooks read them there (trainer.parameter(), trainer.grad()).
   virtual void fetch_for_hooks(int param, bool gradient) = 0;
+  // LBFGS steps on the host arena (Optimizer::step_lbfgs) between the closure's evaluations where
+  // the steps run: the trainable parameters, or their gradients, into the host arena, and the host
+  // arena's parameters back. Nothing to copy on the CPU.
+  virtual void parameters_to_host() {}
+  virtual void gradients_to_host() {}
+  virtual void parameters_from_host() {}
 
   // WeightAveraging's averaged model (torch.optim.swa_utils.AveragedModel, ltrt/averaged_model.hpp):
   // a copy of the parameters and module state, in model_state_bytes' layout, kept where the steps

@@ -54,7 +54,8 @@ float lbfgs_step(const LbfgsArgs& args, LbfgsState& state, float* param, const f
 
 // What of the trainer ltgen's LBFGS does not take, as a message ("" when nothing): accumulated
 // batches (Lightning's closure would then keep adding to the gradients), the callbacks that change
-// the optimizer's groups or skip its closure, and several processes.
-std::string lbfgs_refusal(const TrainerConfig& trainer, const Callbacks& callbacks);
+// the optimizer's groups or skip its closure, several processes, and "16-mixed" on a GPU (`on_gpu`),
+// whose GradScaler Lightning refuses beside LBFGS.
+std::string lbfgs_refusal(const TrainerConfig& trainer, const Callbacks& callbacks, bool on_gpu);
 
 }  // namespace ltrt

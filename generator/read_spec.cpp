@@ -5,20 +5,20 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <set>
-#include <sstream>
-
 #include <ltrt/backbone_finetuning.hpp>
 #include <ltrt/callbacks.hpp>
 #include <ltrt/config_reader.hpp>
 #include <ltrt/fs.hpp>
+#include <ltrt/lr_monitor.hpp>
 #include <ltrt/metric_info.hpp>
 #include <ltrt/optimizer.hpp>
 #include <ltrt/python_repr.hpp>
-#include <ltrt/trainer_config.hpp>
 #include <ltrt/stochastic_weight_averaging.hpp>
 #include <ltrt/timer.hpp>
+#include <ltrt/trainer_config.hpp>
 #include <ltrt/weight_averaging.hpp>
+#include <set>
+#include <sstream>
 
 #include "check_causal.hpp"
 #include "diagnostics.hpp"
@@ -1274,6 +1274,14 @@ Spec parse_checked(const std::string& path, const std::string& text) {
         !refused.empty())
       throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks", refused);
   }
+  for (const auto& cb : callbacks.list())
+    if (const auto* monitor = dynamic_cast<const ltrt::LearningRateMonitor*>(cb.get()))
+      if (const std::string refused = ltrt::weight_decay_refusal(monitor->options(), spec.optimizer.type);
+          !refused.empty()) {
+        const JsonValue* t = root.find("trainer");
+        const JsonValue* list = t ? t->find("callbacks") : nullptr;
+        throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks", refused);
+      }
   if (spec.optimizer.type == "LBFGS") {
     const JsonValue* t = root.find("trainer");
     if (const std::string refused = ltrt::lbfgs_refusal(spec.trainer, callbacks, spec.trainer.accelerator == "gpu");

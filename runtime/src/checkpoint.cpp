@@ -131,7 +131,10 @@ const std::string& require_metadata(const std::string& path, const SafeTensorsFi
 
 json::Value parse_metadata(const std::string& path, const std::string& key, const std::string& text) {
   try {
-    return json::parse(text);
+    // (a diverged fit's values, LBFGS's step length or last loss, are written as NaN or Infinity)
+    json::ParseOptions options;
+    options.allow_nan = true;
+    return json::parse(text, options);
   } catch (const Error& e) {
     throw Error(path + ": __metadata__ '" + key + "' is not valid JSON: " + e.what());
   }
@@ -246,7 +249,15 @@ LbfgsState read_lbfgs_state(const std::string& path, const ModelDef& model, cons
   l.func_evals = count("func_evals");
   l.n_iter = count("n_iter");
   const json::Value* t = v->find("t");
-  l.has_direction = t != nullptr && !t->is_null();
+  if (t == nullptr) throw Error(where + " has no 't' (null before LBFGS's first iteration)");
+  // A step that ran an iteration leaves a direction; iterations without one: saved inside the first step.
+  l.has_direction = !t->is_null();
+  if (l.has_direction && l.n_iter == 0)
+    throw Error(where + " has a step length but no iteration (n_iter 0): not LBFGS's state");
+  if (!l.has_direction && l.n_iter > 0)
+    throw Error(where + " was saved inside LBFGS's first step (n_iter " + std::to_string(l.n_iter) +
+                ", no direction yet), which cannot resume (torch's LBFGS cannot either): resume from a "
+                "checkpoint saved after a step");
   if (!l.has_direction) return l;
   auto number = [&](const char* key) {
     const json::Value* x = v->find(key);
@@ -539,7 +550,8 @@ TrainState load_checkpoint(const std::string& path, const ModelDef& model, std::
     const TensorRef& ref = model.state[k].value;
     copy_state_tensor(path, take(kStatePrefix + std::string(ref.name)), ref, arena, false);
   }
-  if (model.optimizer.kind == OptimizerKind::lbfgs) state.lbfgs = read_lbfgs_state(path, model, optimizer, take);
+  if (model.optimizer.kind == OptimizerKind::lbfgs)
+    state.lbfgs = std::make_shared<const LbfgsState>(read_lbfgs_state(path, model, optimizer, take));
   // An averaging callback's second model, `prefix`.*, in model_state_bytes' layout.
   auto model_copy = [&](const char* prefix) {
     std::vector<std::byte> values(model_state_bytes(model));

@@ -2,11 +2,14 @@
 #include "ltrt/lbfgs.hpp"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 
 #include "ltrt/callbacks.hpp"
 #include "ltrt/cascade_sum.hpp"
+#include "ltrt/error.hpp"
+#include "ltrt/python_repr.hpp"
 #include "ltrt/trainer_config.hpp"
 
 namespace ltrt {
@@ -61,8 +64,13 @@ float max_abs(const std::vector<float>& a, float scale = 1.0f) {
   return m;
 }
 
-// param.add_(d, alpha=t): a fused multiply-add, t rounded to float32.
+// param.add_(d, alpha=t): a fused multiply-add, t rounded to float32 (torch converts the Scalar with
+// an overflow check: a finite Python float beyond float32's range raises).
 void add_step(float* param, Num t, const std::vector<float>& d) {
+  if (!t.tensor && std::isfinite(t.v) && std::fabs(t.v) > static_cast<double>(FLT_MAX))
+    throw Error("LBFGS: the step length " + python_repr(t.v) +
+                " overflows float32 (torch's p.add_(d, alpha=t) "
+                "raises 'value cannot be converted to type float without overflow')");
   const float alpha = as_float(t);
   for (std::size_t i = 0; i < d.size(); ++i) param[i] = std::fma(alpha, d[i], param[i]);
 }
@@ -203,8 +211,15 @@ float lbfgs_step(const LbfgsArgs& a, LbfgsState& s, float* param, const float* g
   bool opt_cond = max_abs(flat_grad) <= tolerance_grad;
   if (opt_cond) return orig_loss;
 
-  std::vector<float>& d = s.d;
+  if (s.n_iter > 0 && (!s.has_direction || s.d.size() != size || s.prev_flat_grad.size() != size))
+    throw Error("internal: LBFGS's state has " + std::to_string(s.n_iter) + " iterations but no direction of " +
+                std::to_string(n) + " values");
+  // d, t, H_diag and prev_loss are torch's locals until the step ends (a checkpoint saved inside the
+  // step keeps the last step's); the history, prev_flat_grad and the counts change in place.
+  std::vector<float> d = s.d;
   Num t = py(s.t);
+  float h_diag = s.h_diag;
+  double prev_loss = s.prev_loss;
   std::vector<float> y(size), step(size), q(size);
   std::vector<float> al;
   std::int64_t n_iter = 0;
@@ -218,7 +233,7 @@ float lbfgs_step(const LbfgsArgs& a, LbfgsState& s, float* param, const float* g
       s.old_dirs.clear();
       s.old_stps.clear();
       s.ro.clear();
-      s.h_diag = 1.0f;
+      h_diag = 1.0f;
     } else {
       // do lbfgs update (update memory)
       const float tf = as_float(t);
@@ -244,7 +259,7 @@ float lbfgs_step(const LbfgsArgs& a, LbfgsState& s, float* param, const float* g
         s.old_dirs.push_back(std::move(y));
         s.old_stps.push_back(std::move(step));
         s.ro.push_back(1.0f / ys);
-        s.h_diag = ys / dot(s.old_dirs.back(), s.old_dirs.back());
+        h_diag = ys / dot(s.old_dirs.back(), s.old_dirs.back());
         y = std::move(spare_y);
         step = std::move(spare_s);
       }
@@ -259,7 +274,7 @@ float lbfgs_step(const LbfgsArgs& a, LbfgsState& s, float* param, const float* g
         for (std::size_t i = 0; i < size; ++i) q[i] = std::fma(alpha, dir[i], q[i]);
       }
       d.resize(size);
-      for (std::size_t i = 0; i < size; ++i) d[i] = q[i] * s.h_diag;  // torch.mul(q, H_diag)
+      for (std::size_t i = 0; i < size; ++i) d[i] = q[i] * h_diag;  // torch.mul(q, H_diag)
       for (std::size_t k = 0; k < num_old; ++k) {
         const float be = dot(s.old_dirs[k], d) * s.ro[k];
         const float alpha = al[k] - be;
@@ -268,8 +283,7 @@ float lbfgs_step(const LbfgsArgs& a, LbfgsState& s, float* param, const float* g
       }
     }
     s.prev_flat_grad = flat_grad;
-    s.prev_loss = loss;
-    s.has_direction = true;
+    prev_loss = loss;
 
     // compute step length: the first iteration ever min(1, 1 / |g|_1) * lr (a float32 tensor where the
     // reciprocal is below 1), then lr
@@ -313,16 +327,19 @@ float lbfgs_step(const LbfgsArgs& a, LbfgsState& s, float* param, const float* g
     }
     current_evals += ls_func_evals;
     s.func_evals += ls_func_evals;
-    s.t = t.v;
 
     // check conditions
     if (n_iter == a.max_iter) break;
     if (current_evals >= a.max_eval) break;
     if (opt_cond) break;
     if (max_abs(d, as_float(t)) <= static_cast<float>(a.tolerance_change)) break;  // lack of progress
-    if (std::fabs(loss - s.prev_loss) < a.tolerance_change) break;
+    if (std::fabs(loss - prev_loss) < a.tolerance_change) break;
   }
+  s.d = std::move(d);
   s.t = t.v;
+  s.h_diag = h_diag;
+  s.prev_loss = prev_loss;
+  s.has_direction = true;
   return orig_loss;
 }
 

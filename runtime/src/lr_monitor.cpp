@@ -37,12 +37,20 @@ std::vector<std::string> LearningRateMonitor::group_keys(const CallbackContext& 
 
 // _find_names_from_schedulers / _find_names_from_optimizers: the scheduler config's name when it has
 // one, else "lr-" + the optimizer's class name.
+std::string weight_decay_refusal(const LearningRateMonitor::Options& options, const std::string& optimizer) {
+  if (!options.log_weight_decay || (optimizer != "Rprop" && optimizer != "LBFGS")) return "";
+  return "LearningRateMonitor(log_weight_decay=True) with " + optimizer +
+         ": its param_groups have no "
+         "'weight_decay', which Lightning reads (a KeyError at the first log): set log_weight_decay false";
+}
+
 std::string LearningRateMonitor::base_key(const CallbackContext& ctx) {
   return ctx.has_scheduler && !ctx.scheduler_name.empty() ? ctx.scheduler_name : "lr-" + ctx.optimizer_name;
 }
 
 void LearningRateMonitor::on_train_start(const CallbackContext& ctx) {
   if (!ctx.has_logger) throw Error("Cannot use `LearningRateMonitor` callback with `Trainer` that has no logger.");
+  if (const std::string refused = weight_decay_refusal(o_, ctx.optimizer_name); !refused.empty()) throw Error(refused);
   // SGD and RMSprop have "momentum" and the Adam family "betas" in optimizer.defaults; Adagrad,
   // Adadelta, Rprop, ASGD and LBFGS have neither, and Lightning warns (a RuntimeWarning) that it logs 0 for their
   // momentum.

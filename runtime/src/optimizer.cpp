@@ -261,8 +261,8 @@ float Optimizer::step_lbfgs(const LbfgsClosure& closure) {
   const LbfgsArgs args{lrs_[0],        c.max_iter,     c.max_eval, c.tolerance_grad, c.tolerance_change,
                        c.history_size, c.strong_wolfe, c.maximize};
   ++step_count_;
-  return lbfgs_step(args, lbfgs_, param_region(model_, arena_), grad_region(model_, arena_), trainable_elements(model_),
-                    closure);
+  return lbfgs_step(args, *lbfgs_, param_region(model_, arena_), grad_region(model_, arena_),
+                    trainable_elements(model_), closure);
 }
 
 void Optimizer::count_device_step() {

@@ -48,6 +48,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -85,7 +86,7 @@ struct TrainState {
   // have set); empty in checkpoints of earlier ltgen versions.
   std::vector<double> lrs;
   // LBFGS's state (Optimizer::lbfgs_state); absent for the other optimizers.
-  std::optional<LbfgsState> lbfgs;
+  std::shared_ptr<const LbfgsState> lbfgs;
   // BackboneFinetuning: the optimizer step count when the backbone's group joined, -1 before
   // (Optimizer::backbone_added_at; "optimizer": {"backbone_added_at": N or null}).
   std::int64_t backbone_added_at = -1;

@@ -33,7 +33,8 @@ struct LbfgsArgs {
 // torch's state of the first parameter (LBFGS keeps its state there): what a checkpoint saves.
 struct LbfgsState {
   std::int64_t func_evals = 0, n_iter = 0;
-  // d, t, the history, H_diag, prev_flat_grad and prev_loss exist once an iteration has run.
+  // d, t, the history, H_diag, prev_flat_grad and prev_loss exist once a step has run an iteration
+  // (n_iter > 0 without them: a checkpoint saved inside the first step, which torch cannot resume).
   bool has_direction = false;
   std::vector<float> d, prev_flat_grad;
   double t = 0;  // the last step length (torch's float32 tensor or Python float: float32 either way where it is read)
@@ -44,7 +45,8 @@ struct LbfgsState {
 };
 
 // The batch's loss at the parameters as they are now, with its gradient written into the gradient
-// region: Lightning's closure (training_step, zero_grad, backward, then clipping).
+// region: Lightning's closure (training_step, zero_grad, backward, then on_before_optimizer_step and
+// clipping).
 using LbfgsClosure = std::function<float()>;
 
 // One optimizer.step(closure) over n parameters. Returns the first evaluation's loss (torch's

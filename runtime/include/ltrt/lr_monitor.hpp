@@ -54,4 +54,8 @@ class LearningRateMonitor : public Callback {
   std::map<std::string, std::vector<double>> lrs_;
 };
 
+// What Lightning's monitor fails on with this torch.optim class (its name): log_weight_decay with
+// an optimizer whose groups have no weight_decay (Rprop, LBFGS). "" when nothing.
+std::string weight_decay_refusal(const LearningRateMonitor::Options& options, const std::string& optimizer);
+
 }  // namespace ltrt

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,7 +66,7 @@ std::vector<double> group_lrs(const ModelDef& model);
 
 // What a momentum-cycling scheduler needs of this optimizer (LrScheduler::create).
 // momentum: SGD's or RMSprop's momentum or the Adam family's beta1, the value a step uses unless a
-// scheduler cycles it; Adagrad, Adadelta, Rprop and ASGD have neither (torch refuses to cycle it).
+// scheduler cycles it; Adagrad, Adadelta, Rprop, ASGD and LBFGS have neither (torch refuses to cycle it).
 inline OptimizerMomentum optimizer_momentum(const OptimizerConfig& c) {
   const bool betas = c.kind == OptimizerKind::adam || c.kind == OptimizerKind::adamw ||
                      c.kind == OptimizerKind::adamax || c.kind == OptimizerKind::radam ||
@@ -90,9 +91,10 @@ class Optimizer {
   // LBFGS's optimizer.step(closure) (ltrt/lbfgs.hpp) over the host arena's parameters, with the
   // learning rate now: counts the step and returns the first evaluation's loss.
   float step_lbfgs(const LbfgsClosure& closure);
-  // LBFGS's state (empty before its first step; checkpoints keep it).
-  const LbfgsState& lbfgs_state() const { return lbfgs_; }
-  void set_lbfgs_state(LbfgsState state) { lbfgs_ = std::move(state); }
+  // LBFGS's state (empty before its first step; checkpoints keep it, shared rather than copied:
+  // its history holds 2 history_size copies of the parameters).
+  std::shared_ptr<const LbfgsState> lbfgs_state() const { return lbfgs_; }
+  void set_lbfgs_state(const LbfgsState& state) { *lbfgs_ = state; }
 
   // Number of steps taken (torch's state["step"]); saved in checkpoints.
   std::int64_t step_count() const { return step_count_; }
@@ -157,7 +159,7 @@ class Optimizer {
   std::vector<double> momentums_;  // per group
   std::vector<float> group_states_;  // NAdam's mu_product or ASGD's eta, per group
   std::int64_t backbone_added_at_ = -1;
-  LbfgsState lbfgs_;
+  std::shared_ptr<LbfgsState> lbfgs_ = std::make_shared<LbfgsState>();
 };
 
 }  // namespace ltrt

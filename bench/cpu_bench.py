@@ -2,7 +2,7 @@
 """Trainer configurations on the CPU: training throughput (samples per second) of ltgen's program
 against Lightning's Trainer on the same spec, in one run on the same machine.
 
-    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm --ltgen build/ltgen \
+    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm|lbfgs --ltgen build/ltgen \
         --lightning-python /opt/ltgen/lightning-venv/bin/python [--repeats 3] [--out DIR]
 
 `ddp`: 1 process and 2 (mpirun -n 2) against Lightning with devices=1 and devices=2 (its own DDP on
@@ -12,6 +12,8 @@ the CPU, gloo). `precision`: "32-true" against "bf16-mixed", both in one process
 probabilities, after each block's attention and MLP, and after the embeddings): the cost of
 drawing torch's masks, for both.
 `lstm`: a character LSTM (2 layers of 256 units, T=64) in "32-true", in tokens per second.
+`lbfgs`: a 4-64-64-1 Tanh MLP fitted by LBFGS (strong Wolfe, 25 closure evaluations a step) to 1024
+rows in one batch, in samples (rows a step) per second.
 
 Each peer trains the spec twice, for 1 and for 5 epochs, and the difference of the two wall
 times over the 4 epochs' samples is its throughput (start-up, imports, process launch and the
@@ -36,7 +38,8 @@ import common  # noqa: E402  (generate, launcher)
 N, FEATURES, HIDDEN, CLASSES, BATCH = 16384, 256, 1024, 10, 64  # the MLP
 GPT_N, GPT_T, GPT_VOCAB, GPT_E, GPT_BATCH = 2048, 64, 96, 128, 16  # the GPT: windows of T tokens
 LSTM_N, LSTM_T, LSTM_VOCAB, LSTM_E, LSTM_H, LSTM_BATCH = 1024, 64, 96, 64, 256, 16  # the LSTM's windows
-EPOCHS = (1, 5)  # the two fits; their difference is timed
+LBFGS_N, LBFGS_FEATURES, LBFGS_HIDDEN = 1024, 4, 64  # the LBFGS fit: all rows in one batch
+EPOCHS = (1, 5)  # the two fits; their difference is timed (lbfgs: 1 and 101)
 
 
 # What each mode compares: the model, and (devices, precision, ltgen's BLAS threads per process,
@@ -47,7 +50,49 @@ MODES = {
     "gpt_precision": ("gpt", [(1, "32-true", [2], 0.0), (1, "bf16-mixed", [2], 0.0)]),
     "gpt_dropout": ("gpt", [(1, "32-true", [2], 0.0), (1, "32-true", [2], 0.1)]),
     "lstm": ("lstm", [(1, "32-true", [1, 2], 0.0)]),
+    "lbfgs": ("lbfgs", [(1, "32-true", [1], 0.0)]),
 }
+
+
+def lbfgs_spec(name):
+    """LBFGS's usual job: a small MLP fitted to a function on the whole data set at once (a batch an
+    epoch), the strong-Wolfe line search, 20 iterations and 25 evaluations a step; no tolerance can
+    end a step early, so both peers evaluate the closure as often."""
+    return {
+        "name": name, "seed_everything": 1,
+        "model": {"inputs": {"x": [LBFGS_FEATURES]}, "target": {"shape": [1]},
+                  "layers": [{"type": "Linear", "out_features": LBFGS_HIDDEN}, {"type": "Tanh"},
+                             {"type": "Linear", "out_features": LBFGS_HIDDEN}, {"type": "Tanh"},
+                             {"type": "Linear", "out_features": 1}],
+                  "loss": {"type": "MSELoss"}},
+        "data": {"batch_size": LBFGS_N, "train": {"source": "npy", "x": "x.npy", "y": "y.npy"}},
+        "optimizer": {"type": "LBFGS", "lr": 1, "max_iter": 20, "max_eval": 25, "history_size": 10,
+                      "tolerance_grad": -1.0, "tolerance_change": -1.0, "line_search_fn": "strong_wolfe"},
+        "trainer": {"accelerator": "cpu", "max_epochs": 1, "logger": False, "enable_checkpointing": False,
+                    "enable_progress_bar": False, "enable_model_summary": False},
+    }
+
+
+# The lbfgs mode's plain PyTorch peer: the spec's model, data and LBFGS, `sys.argv[1]` steps.
+LBFGS_LOOP = f"""import sys
+import numpy as np
+import torch
+torch.manual_seed(1)
+x = torch.from_numpy(np.load("x.npy"))
+y = torch.from_numpy(np.load("y.npy"))
+model = torch.nn.Sequential(torch.nn.Linear({LBFGS_FEATURES}, {LBFGS_HIDDEN}), torch.nn.Tanh(),
+                            torch.nn.Linear({LBFGS_HIDDEN}, {LBFGS_HIDDEN}), torch.nn.Tanh(),
+                            torch.nn.Linear({LBFGS_HIDDEN}, 1))
+opt = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=20, max_eval=25, history_size=10, tolerance_grad=-1.0,
+                        tolerance_change=-1.0, line_search_fn="strong_wolfe")
+def closure():
+    opt.zero_grad()
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    return loss
+for _ in range(int(sys.argv[1])):
+    opt.step(closure)
+"""
 
 
 def lstm_spec(name, precision):
@@ -148,11 +193,18 @@ def main():
     os.makedirs(work)
     rng = np.random.default_rng(0)
     model, configs = MODES[args.mode]
+    # An LBFGS step is a few ms: enough of them that the difference outweighs process start-up's noise.
+    epochs = (1, 101) if model == "lbfgs" else EPOCHS
     if model in ("gpt", "lstm"):  # token windows; throughput counts tokens
         n, t, vocab = (GPT_N, GPT_T, GPT_VOCAB) if model == "gpt" else (LSTM_N, LSTM_T, LSTM_VOCAB)
         samples, unit = n, ("tokens", t)
         np.save(os.path.join(work, "x.npy"), rng.integers(0, vocab, (n, t)).astype(np.int64))
         np.save(os.path.join(work, "y.npy"), rng.integers(0, vocab, (n, t)).astype(np.int64))
+    elif model == "lbfgs":  # a smooth function of the inputs; throughput counts a step's rows once
+        samples, unit = LBFGS_N, ("samples", 1)
+        x = rng.standard_normal((LBFGS_N, LBFGS_FEATURES)).astype(np.float32)
+        np.save(os.path.join(work, "x.npy"), x)
+        np.save(os.path.join(work, "y.npy"), (np.sin(x.sum(axis=1, keepdims=True)) + 0.1 * x[:, :1] ** 2).astype(np.float32))
     else:
         samples, unit = N, ("samples", 1)
         np.save(os.path.join(work, "x.npy"), rng.standard_normal((N, FEATURES)).astype(np.float32))
@@ -172,6 +224,8 @@ def main():
         with open(path, "w") as f:
             if model == "gpt":
                 json.dump(gpt_spec(name, precision, dropout), f, indent=1)
+            elif model == "lbfgs":
+                json.dump(lbfgs_spec(name), f, indent=1)
             else:
                 json.dump(lstm_spec(name, precision) if model == "lstm" else spec(name, devices, precision), f, indent=1)
         program = common.generate(args.ltgen, path, os.path.join(work, name))
@@ -184,21 +238,27 @@ def main():
                           lambda e, p=program, d=devices: common.launcher(d) + [p, "fit", f"--trainer.max_epochs={e}"],
                           {"OPENBLAS_NUM_THREADS": str(t)}, devices))
         # The emitted script takes max_epochs from the spec: a copy per epoch count.
-        for e in EPOCHS:
+        for e in epochs:
             with open(script) as f:
                 text = f.read()
             with open(script.replace(".py", f"_e{e}.py"), "w") as f:
                 f.write(text.replace("max_epochs=1,", f"max_epochs={e},"))
         peers.append((f"Lightning, {precision}{said}, devices={devices}" + (" (DDP, gloo)" if devices > 1 else ""),
                       lambda e, s=script: [args.lightning_python, s.replace(".py", f"_e{e}.py")], {}, devices))
+        if model == "lbfgs":  # and torch's LBFGS in a plain loop, without Lightning's closure around it
+            loop = os.path.join(work, "lbfgs_loop.py")
+            with open(loop, "w") as f:
+                f.write(LBFGS_LOOP)
+            peers.append(("PyTorch loop (torch.optim.LBFGS), 32-true",
+                          lambda e, s=loop: [args.lightning_python, s, str(e)], {}, devices))
     rows = []
     for label, command, extra_env, devices in peers:
         rates = []
         for _ in range(args.repeats):
             run_env = dict(env, **extra_env)
-            t1 = timed(command(EPOCHS[0]), run_env, work)
-            t2 = timed(command(EPOCHS[1]), run_env, work)
-            rates.append((EPOCHS[1] - EPOCHS[0]) * samples * unit[1] / (t2 - t1))
+            t1 = timed(command(epochs[0]), run_env, work)
+            t2 = timed(command(epochs[1]), run_env, work)
+            rates.append((epochs[1] - epochs[0]) * samples * unit[1] / (t2 - t1))
         rows.append((label, statistics.median(rates), rates))
         print(f"{label}: {statistics.median(rates):,.0f} {unit[0]}/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})",
               flush=True)

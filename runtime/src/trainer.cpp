@@ -1498,7 +1498,7 @@ void Fit::step_forward_backward(int n, bool first_of_group, bool step) {
 // precision plugin wraps it: training_step (whose logged values each enter the epoch's means; the
 // step's are the last evaluation's), zero_grad, backward, then _after_closure's
 // on_before_optimizer_step and clipping. On a GPU each evaluation runs there, between copies of the
-// parameters up and of the gradients down (clipped on the host, in the same arithmetic).
+// parameters up and of the gradients down (clipped on the host, as the CPU program clips).
 void Fit::lbfgs_step(int n) {
   const bool clip = t_.gradient_clip_val > 0;
   backend_->parameters_to_host();

@@ -1284,9 +1284,13 @@ Spec parse_checked(const std::string& path, const std::string& text) {
       }
   if (spec.optimizer.type == "LBFGS") {
     const JsonValue* t = root.find("trainer");
-    if (const std::string refused = ltrt::lbfgs_refusal(spec.trainer, callbacks, spec.trainer.accelerator == "gpu");
-        !refused.empty())
-      throw SpecError(path, t ? t->pos : ltrt::json::Pos{}, "trainer", refused);
+    if (const ltrt::LbfgsRefusal refused =
+            ltrt::lbfgs_refusal(spec.trainer, callbacks, spec.trainer.accelerator == "gpu");
+        !refused.message.empty()) {
+      // At the argument where the spec gives it (DDP's devices may come from num_nodes or strategy).
+      const JsonValue* at = t ? t->find(refused.key) : nullptr;
+      throw SpecError(path, at ? at->pos : t ? t->pos : ltrt::json::Pos{}, "trainer." + refused.key, refused.message);
+    }
   }
   if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);
   top.finish();

@@ -343,29 +343,32 @@ float lbfgs_step(const LbfgsArgs& a, LbfgsState& s, float* param, const float* g
   return orig_loss;
 }
 
-std::string lbfgs_refusal(const TrainerConfig& trainer, const Callbacks& callbacks, bool on_gpu) {
+LbfgsRefusal lbfgs_refusal(const TrainerConfig& trainer, const Callbacks& callbacks, bool on_gpu) {
   const std::string prefix = "the optimizer LBFGS ";
   if (on_gpu && trainer.precision == "16-mixed")  // (on the CPU Lightning runs bf16-mixed, without a scaler)
-    return "AMP and the LBFGS optimizer are not compatible (Lightning's MixedPrecision plugin refuses its "
-           "GradScaler with LBFGS): set trainer.precision \"bf16-mixed\" or \"32-true\"";
+    return {"precision",
+            "AMP and the LBFGS optimizer are not compatible (Lightning's MixedPrecision plugin refuses "
+            "its GradScaler with LBFGS): set trainer.precision \"bf16-mixed\" or \"32-true\""};
   if (trainer.accumulate_grad_batches > 1)
-    return prefix + "with accumulate_grad_batches " + std::to_string(trainer.accumulate_grad_batches) +
-           " is not supported (Lightning's closure then skips zero_grad, so each of the step's evaluations adds to "
-           "the gradients of the last): set trainer.accumulate_grad_batches to 1";
+    return {"accumulate_grad_batches",
+            prefix + "with accumulate_grad_batches " + std::to_string(trainer.accumulate_grad_batches) +
+                " is not supported (Lightning's closure then skips zero_grad, so each of the step's evaluations adds "
+                "to the gradients of the last): set trainer.accumulate_grad_batches to 1"};
   if (trainer.processes() > 1)
-    return prefix +
-           "under DDP is not supported yet (each rank's step would test its own loss for convergence): "
-           "train on one device";
+    return {"devices", prefix +
+                           "under DDP is not supported yet (each rank's line search and stopping tests read its "
+                           "own loss, so the ranks could evaluate the closure a different number of times and "
+                           "wait on each other's gradients): train on one device"};
   for (const auto& cb : callbacks.list()) {
     const std::string name = cb->class_name();
     if (name == "GradientAccumulationScheduler")
-      return prefix +
-             "with a GradientAccumulationScheduler is not supported (accumulated batches: see "
-             "accumulate_grad_batches): leave it out";
+      return {"callbacks", prefix +
+                               "with a GradientAccumulationScheduler is not supported (accumulated batches: see "
+                               "accumulate_grad_batches): leave it out"};
     if (name == "StochasticWeightAveraging" || name == "LearningRateFinder" || name == "BackboneFinetuning")
-      return prefix + "with " + name + " is not supported yet: leave the callback out";
+      return {"callbacks", prefix + "with " + name + " is not supported yet: leave the callback out"};
   }
-  return "";
+  return {};
 }
 
 }  // namespace ltrt

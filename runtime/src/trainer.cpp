@@ -604,8 +604,9 @@ class Fit {
         !refused.empty())
       throw Error("trainer.callbacks: " + refused);
     if (model_.optimizer.kind == OptimizerKind::lbfgs) {
-      if (const std::string refused = lbfgs_refusal(t_, callbacks_, backend_->device() != "cpu"); !refused.empty())
-        throw Error("trainer: " + refused);
+      if (const LbfgsRefusal refused = lbfgs_refusal(t_, callbacks_, backend_->device() != "cpu");
+          !refused.message.empty())
+        throw Error("trainer." + refused.key + ": " + refused.message);
     }
     if (t_.enable_model_summary && callbacks_.model_summary())  // _configure_model_summary_callback
       std::fputs("Trainer already configured with model summary callbacks: [<class "

@@ -54,10 +54,14 @@ using LbfgsClosure = std::function<float()>;
 float lbfgs_step(const LbfgsArgs& args, LbfgsState& state, float* param, const float* grad, std::int64_t n,
                  const LbfgsClosure& closure);
 
-// What of the trainer ltgen's LBFGS does not take, as a message ("" when nothing): accumulated
+// What of the trainer ltgen's LBFGS does not take, with a message: accumulated
 // batches (Lightning's closure would then keep adding to the gradients), the callbacks that change
 // the optimizer's groups or skip its closure, several processes, and "16-mixed" on a GPU (`on_gpu`),
 // whose GradScaler Lightning refuses beside LBFGS.
-std::string lbfgs_refusal(const TrainerConfig& trainer, const Callbacks& callbacks, bool on_gpu);
+struct LbfgsRefusal {
+  std::string key;      // the trainer argument refused: "accumulate_grad_batches", "callbacks", ...
+  std::string message;  // empty: nothing is
+};
+LbfgsRefusal lbfgs_refusal(const TrainerConfig& trainer, const Callbacks& callbacks, bool on_gpu);
 
 }  // namespace ltrt

@@ -2,12 +2,13 @@
 #include "ltrt/callbacks.hpp"
 
 #include <cmath>
-#include <iterator>
 #include <cstdio>
+#include <iterator>
 #include <limits>
 
 #include "ltrt/backbone_finetuning.hpp"
 #include "ltrt/config_reader.hpp"
+#include "ltrt/device_stats_monitor.hpp"
 #include "ltrt/early_stopping.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/gradient_accumulation_scheduler.hpp"
@@ -93,22 +94,43 @@ std::string python_str_repr(const std::string& s) {
 
 namespace {
 
-const char* const kSupported[] = {"EarlyStopping", "ModelCheckpoint", "LearningRateMonitor", "Timer",
-                                  "GradientAccumulationScheduler", "WeightAveraging", "EMAWeightAveraging",
-                                  "StochasticWeightAveraging", "OnExceptionCheckpoint", "TQDMProgressBar",
-                                  "ModelSummary", "LearningRateFinder", "BackboneFinetuning", "SpikeDetection",
-                                  "ThroughputMonitor"};
+const char* const kSupported[] = {"EarlyStopping",
+                                  "ModelCheckpoint",
+                                  "LearningRateMonitor",
+                                  "Timer",
+                                  "GradientAccumulationScheduler",
+                                  "WeightAveraging",
+                                  "EMAWeightAveraging",
+                                  "StochasticWeightAveraging",
+                                  "OnExceptionCheckpoint",
+                                  "TQDMProgressBar",
+                                  "ModelSummary",
+                                  "LearningRateFinder",
+                                  "BackboneFinetuning",
+                                  "SpikeDetection",
+                                  "ThroughputMonitor",
+                                  "DeviceStatsMonitor"};
 // The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
-const char* const kModules[] = {"early_stopping", "model_checkpoint", "lr_monitor", "timer",
-                                "gradient_accumulation_scheduler", "weight_averaging", "weight_averaging",
-                                "stochastic_weight_avg", "on_exception_checkpoint", "progress.tqdm_progress",
-                                "model_summary", "lr_finder", "finetuning", "spike", "throughput_monitor"};
+const char* const kModules[] = {"early_stopping",
+                                "model_checkpoint",
+                                "lr_monitor",
+                                "timer",
+                                "gradient_accumulation_scheduler",
+                                "weight_averaging",
+                                "weight_averaging",
+                                "stochastic_weight_avg",
+                                "on_exception_checkpoint",
+                                "progress.tqdm_progress",
+                                "model_summary",
+                                "lr_finder",
+                                "finetuning",
+                                "spike",
+                                "throughput_monitor",
+                                "device_stats_monitor"};
 // Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
-const char* const kNotYet[] = {"BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",
-                               "Checkpoint", "DeviceStatsMonitor",
-                               "LambdaCallback", "ModelPruning",
-                               "ProgressBar", "RichModelSummary", "RichProgressBar",
-                               "Callback"};
+const char* const kNotYet[] = {
+    "BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",  "Checkpoint",      "LambdaCallback",
+    "ModelPruning",   "ProgressBar",          "RichModelSummary", "RichProgressBar", "Callback"};
 
 // isinstance(cb, Checkpoint)
 bool is_checkpoint(const Callback& cb) {
@@ -150,11 +172,12 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   if (!known) {
     for (const char* n : kNotYet)
       if (name == n) e.fail("class_path", "the callback " + name + " is not supported yet (see README, 'Not supported yet')");
-    e.fail("class_path", "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) +
-                             " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
-                             "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, "
-                             "StochasticWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, ModelSummary, "
-                             "LearningRateFinder, BackboneFinetuning, SpikeDetection, ThroughputMonitor)");
+    e.fail("class_path",
+           "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) +
+               " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
+               "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, "
+               "StochasticWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, ModelSummary, "
+               "LearningRateFinder, BackboneFinetuning, SpikeDetection, ThroughputMonitor, DeviceStatsMonitor)");
   }
   const json::Value* args = e.get("init_args");
   e.finish();
@@ -176,6 +199,7 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   if (name == "BackboneFinetuning") return BackboneFinetuning::read(init);
   if (name == "SpikeDetection") return SpikeDetection::read(init);
   if (name == "ThroughputMonitor") return ThroughputMonitor::read(init);
+  if (name == "DeviceStatsMonitor") return DeviceStatsMonitor::read(init);
   return Timer::read(init);
 }
 
@@ -381,6 +405,7 @@ LTRT_HOOK(on_train_batch_start)
 LTRT_HOOK(on_train_batch_end)
 LTRT_HOOK(on_validation_start)
 LTRT_HOOK(on_validation_epoch_start)
+LTRT_HOOK(on_validation_batch_start)
 LTRT_HOOK(on_validation_batch_end)
 LTRT_HOOK(on_validation_epoch_end)
 LTRT_HOOK(on_validation_end)

@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <memory>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -21,13 +21,14 @@
 #include <vector>
 
 #include "ltrt/arena.hpp"
-#include "ltrt/backend.hpp"
 #include "ltrt/backbone_finetuning.hpp"
+#include "ltrt/backend.hpp"
 #include "ltrt/callbacks.hpp"
 #include "ltrt/checkpoint.hpp"
 #include "ltrt/config_reader.hpp"
 #include "ltrt/csv_logger.hpp"
 #include "ltrt/data_loader.hpp"
+#include "ltrt/device_stats_monitor.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/fs.hpp"
 #include "ltrt/generate_text.hpp"
@@ -603,6 +604,12 @@ class Fit {
                                                                 t_.scheduler.has_value(), group_.distributed());
         !refused.empty())
       throw Error("trainer.callbacks: " + refused);
+    for (const auto& cb : callbacks_.list())
+      if (dynamic_cast<const DeviceStatsMonitor*>(cb.get()) && backend_->device() != "cpu")
+        throw Error(
+            "trainer.callbacks: DeviceStatsMonitor on the GPU is not supported yet (Lightning logs "
+            "torch.cuda.memory_stats() there, the statistics of torch's caching allocator, which the "
+            "program does not use): train on the CPU, or leave the callback out");
     if (model_.optimizer.kind == OptimizerKind::lbfgs) {
       if (const LbfgsRefusal refused = lbfgs_refusal(t_, callbacks_, backend_->device() != "cpu");
           !refused.message.empty())
@@ -1231,7 +1238,9 @@ void Fit::run_validation(bool sanity) {
   // isolate_rng).
   if (!sanity) torch_global_->draw();
   for (std::int64_t b = 0; b < batches; ++b) {
-    LTRT_USER_HOOK(*this, on_validation_batch_start, (trainer_, b))
+    ctx_.eval_batches_ready = b + 1;  // (batch_progress.increment_ready comes before the start hooks)
+    ctx_.eval_batches_total = val_batches_total_ + (sanity ? 0 : 1);
+    LTRT_CALLBACKS_AND_HOOK(on_validation_batch_start, (trainer_, b))
     int n = 0;
     {
       const ProfileScope profile(profiler_.get(), "[_EvaluationLoop].val_next");
@@ -2060,13 +2069,18 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
 // this program does not, which it says rather than leave unsaid.
 void warn_throughput_outside_fit(const FitConfig& config, const std::string& stage) {
   const Callbacks callbacks = Callbacks::read(callbacks_spec(config), true);
-  for (const auto& cb : callbacks.list())
-    if (dynamic_cast<const ThroughputMonitor*>(cb.get())) {
+  bool throughput = false, device_stats = false;
+  for (const auto& cb : callbacks.list()) {
+    if (dynamic_cast<const ThroughputMonitor*>(cb.get()) && !std::exchange(throughput, true))
       std::fprintf(ProcessGroup::world().rank_zero(stderr),
                    "UserWarning: ThroughputMonitor is not supported yet outside fit: %s logs no %s/ throughput "
                    "rows.\n", stage.c_str(), stage.c_str());
-      return;
-    }
+    if (dynamic_cast<const DeviceStatsMonitor*>(cb.get()) && !std::exchange(device_stats, true))
+      std::fprintf(ProcessGroup::world().rank_zero(stderr),
+                   "UserWarning: DeviceStatsMonitor is not supported yet outside fit: %s logs no device "
+                   "statistics.\n",
+                   stage.c_str());
+  }
 }
 
 EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* out, const char* stage,

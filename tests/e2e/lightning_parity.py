@@ -441,8 +441,9 @@ def write_csv_data(spec, work, rng):
 
 def measured_time(column):
     """ThroughputMonitor's time and rates (train/time, validate/device/samples_per_sec, ...): clock
-    readings, which no two runs share."""
-    return re.search(r"(\W|_)time$|_per_sec$", column) is not None
+    readings, which no two runs share; DeviceStatsMonitor's CPU statistics (percentages of the
+    machine's CPU, RAM and swap in use), the machine's own at that moment."""
+    return re.search(r"(\W|_)time$|_per_sec$", column) is not None or column.startswith("DeviceStatsMonitor.")
 
 
 def write_data(spec, work, rng):
@@ -719,6 +720,10 @@ def run():
           f"logged cells differ:\n ltgen     {keys(ours)[:12]}\n Lightning {keys(theirs)[:12]}")
     worst = 0.0
     for (key, mine), (_, v) in zip(ours, theirs):
+        if key[2].startswith("DeviceStatsMonitor."):  # percentages of the machine's state, rounded to 0.1
+            check(0 <= mine <= 100 and 0 <= v <= 100 and round(mine, 1) == mine,
+                  f"{key}: ltgen {mine}, Lightning {v} (both should be percentages, to one decimal)")
+            continue
         if measured_time(key[2]):  # ThroughputMonitor's clock readings and rates: each run's own
             check(mine > 0 and math.isfinite(mine) and v > 0, f"{key}: ltgen {mine}, Lightning {v} (both should be > 0)")
             continue

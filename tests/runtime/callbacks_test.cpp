@@ -9,6 +9,7 @@
 #include <string>
 
 #include "ltrt/config_reader.hpp"
+#include "ltrt/device_stats_monitor.hpp"
 #include "ltrt/early_stopping.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/gradient_accumulation_scheduler.hpp"
@@ -100,7 +101,7 @@ TEST(Callbacks, ErrorsNameThePathWithDidYouMean) {
             "'EarlyStopping'? (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
             "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, StochasticWeightAveraging, "
             "OnExceptionCheckpoint, TQDMProgressBar, ModelSummary, LearningRateFinder, BackboneFinetuning, "
-            "SpikeDetection, ThroughputMonitor)");
+            "SpikeDetection, ThroughputMonitor, DeviceStatsMonitor)");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "lightning.pytorch.callbacks.RichProgressBar"}]}})"),
             "trainer.callbacks[0].class_path:1:43: the callback RichProgressBar is not supported yet (see README, "
             "'Not supported yet')");
@@ -108,7 +109,8 @@ TEST(Callbacks, ErrorsNameThePathWithDidYouMean) {
             "trainer.callbacks[0].class_path:1:43: unknown callback class 'my.module.Callback' (supported: "
             "EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, GradientAccumulationScheduler, "
             "WeightAveraging, EMAWeightAveraging, StochasticWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, "
-            "ModelSummary, LearningRateFinder, BackboneFinetuning, SpikeDetection, ThroughputMonitor)");
+            "ModelSummary, LearningRateFinder, BackboneFinetuning, SpikeDetection, ThroughputMonitor, "
+            "DeviceStatsMonitor)");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"class_path": "Timer", "init_arg": {}}]}})"),
             "trainer.callbacks[0].init_arg:1:52: unknown key 'init_arg'; did you mean 'init_args'?");
   EXPECT_EQ(error_of(R"({"trainer": {"callbacks": [{"init_args": {}}]}})"),
@@ -374,3 +376,20 @@ TEST(GradientAccumulationScheduler, BadSchedules) {
 }
 
 }  // namespace
+
+TEST(DeviceStatsMonitor, RoundsAsPythonAndReadsTheMachinesPercentages) {
+  // Python's round(x, 1): the exact binary value to the nearest tenth, ties to even.
+  EXPECT_EQ(ltrt::python_round_1(0.25), 0.2);
+  EXPECT_EQ(ltrt::python_round_1(0.35), 0.3);  // 0.34999999999999997779...
+  EXPECT_EQ(ltrt::python_round_1(2.675), 2.7);
+  EXPECT_EQ(ltrt::python_round_1(99.96), 100.0);
+  for (double p : {ltrt::memory_percent(), ltrt::swap_percent()}) {
+    EXPECT_GE(p, 0.0);
+    EXPECT_LE(p, 100.0);
+    EXPECT_EQ(ltrt::python_round_1(p), p);
+  }
+  ltrt::CpuTimes last = ltrt::read_cpu_times();
+  const double busy = ltrt::cpu_percent(last);
+  EXPECT_GE(busy, 0.0);
+  EXPECT_LE(busy, 100.0);
+}

@@ -191,6 +191,7 @@ class Callback {
   virtual void on_train_batch_end(const CallbackContext&) {}
   virtual void on_validation_start(const CallbackContext&) {}
   virtual void on_validation_epoch_start(const CallbackContext&) {}
+  virtual void on_validation_batch_start(const CallbackContext&) {}
   virtual void on_validation_batch_end(const CallbackContext&) {}
   virtual void on_validation_epoch_end(const CallbackContext&) {}
   virtual void on_validation_end(const CallbackContext&) {}
@@ -278,6 +279,7 @@ class Callbacks {
   void on_train_batch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_validation_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_validation_epoch_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
+  void on_validation_batch_start(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_validation_batch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_validation_epoch_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);
   void on_validation_end(const CallbackContext& ctx, CallbackRange range = CallbackRange::all);

@@ -1275,15 +1275,12 @@ Spec parse_checked(const std::string& path, const std::string& text) {
         !refused.empty())
       throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks", refused);
   }
-  for (const auto& cb : callbacks.list())
-    if (dynamic_cast<const ltrt::DeviceStatsMonitor*>(cb.get()) && spec.trainer.accelerator == "gpu") {
-      const JsonValue* t = root.find("trainer");
-      const JsonValue* list = t ? t->find("callbacks") : nullptr;
-      throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks",
-                      "DeviceStatsMonitor on the GPU is not supported yet (Lightning logs torch.cuda.memory_stats() "
-                      "there, the statistics of torch's caching allocator, which the program does not use): set "
-                      "trainer.accelerator \"cpu\", or leave the callback out");
-    }
+  if (const std::string refused = ltrt::device_stats_refusal(callbacks, spec.trainer.accelerator == "gpu");
+      !refused.empty()) {
+    const JsonValue* t = root.find("trainer");
+    const JsonValue* list = t ? t->find("callbacks") : nullptr;
+    throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks", refused);
+  }
   for (const auto& cb : callbacks.list())
     if (const auto* monitor = dynamic_cast<const ltrt::LearningRateMonitor*>(cb.get()))
       if (const std::string refused = ltrt::weight_decay_refusal(monitor->options(), spec.optimizer.type);

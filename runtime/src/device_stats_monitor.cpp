@@ -2,9 +2,13 @@
 // accelerators/cpu.py's get_cpu_stats) and psutil's Linux sources (/proc/stat, /proc/meminfo).
 #include "ltrt/device_stats_monitor.hpp"
 
+#include <sys/sysinfo.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -22,36 +26,41 @@ double python_round_1(double x) {
 
 CpuTimes read_cpu_times() {
   std::ifstream in("/proc/stat");
+  if (!in) throw Error("DeviceStatsMonitor: cannot open /proc/stat (the CPU's times)");
   std::string line, cpu;
   std::getline(in, line);
   std::istringstream fields(line);
   fields >> cpu;
-  // user nice system idle iowait irq softirq steal guest guest_nice (older kernels stop earlier)
-  double v[10] = {};
-  int read = 0;
-  while (read < 10 && fields >> v[read]) ++read;
-  if (cpu != "cpu" || read < 4) throw Error("DeviceStatsMonitor: cannot read the CPU times in /proc/stat");
+  // user nice system idle iowait irq softirq steal guest guest_nice (older kernels stop earlier; the
+  // guests' times are in user and nice already, which psutil's total leaves them out for)
   CpuTimes t;
-  // user and nice include the guests' times, which psutil takes out of the total
-  t.total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-  t.busy = t.total - v[3] - v[4];
+  int read = 0;
+  while (read < 8 && fields >> t.fields[read]) ++read;
+  if (cpu != "cpu" || read < 4) throw Error("DeviceStatsMonitor: cannot read the CPU times in /proc/stat");
   return t;
 }
 
 namespace {
 
-// /proc/meminfo's fields, in kB.
-double meminfo(const std::string& field) {
+// /proc/meminfo's fields in kB, read at once (one snapshot).
+std::map<std::string, double> meminfo() {
   std::ifstream in("/proc/meminfo");
+  if (!in) throw Error("DeviceStatsMonitor: cannot open /proc/meminfo (the memory's statistics)");
+  std::map<std::string, double> fields;
+  std::string name;
+  double kb = 0;
   std::string line;
   while (std::getline(in, line)) {
-    if (line.compare(0, field.size() + 1, field + ":") != 0) continue;
-    std::istringstream value(line.substr(field.size() + 1));
-    double kb = 0;
-    value >> kb;
-    return kb;
+    std::istringstream words(line);
+    if (words >> name >> kb && !name.empty() && name.back() == ':') fields[name.substr(0, name.size() - 1)] = kb;
   }
-  throw Error("DeviceStatsMonitor: /proc/meminfo has no " + field);
+  return fields;
+}
+
+double field(const std::map<std::string, double>& fields, const char* name) {
+  const auto it = fields.find(name);
+  if (it == fields.end()) throw Error(std::string("DeviceStatsMonitor: /proc/meminfo has no ") + name);
+  return it->second;
 }
 
 // psutil's usage_percent(used, total, round_=1): 0 when total is.
@@ -60,23 +69,47 @@ double usage_percent(double used, double total) { return total == 0 ? 0.0 : pyth
 }  // namespace
 
 double memory_percent() {
-  const double total = meminfo("MemTotal");
-  return usage_percent(total - meminfo("MemAvailable"), total);
+  const std::map<std::string, double> m = meminfo();
+  const double total = field(m, "MemTotal"), free = field(m, "MemFree");
+  const auto available = m.find("MemAvailable");
+  double avail = 0;
+  if (available != m.end() && available->second != 0) {
+    avail = available->second;
+  } else {
+    // Kernels before 3.14: psutil estimates it from /proc/zoneinfo's watermarks, or without them as
+    // free + cached, which the program takes.
+    const auto cached = m.find("Cached");
+    const auto reclaimable = m.find("SReclaimable");
+    avail = free + (cached != m.end() ? cached->second + (reclaimable != m.end() ? reclaimable->second : 0) : 0);
+  }
+  if (avail < 0)
+    avail = 0;
+  else if (avail > total)
+    avail = free;  // (LXC's lxcfs, as psutil)
+  return usage_percent(total - avail, total);
 }
 
 double swap_percent() {
-  const double total = meminfo("SwapTotal");
-  return usage_percent(total - meminfo("SwapFree"), total);
+  const std::map<std::string, double> m = meminfo();
+  const auto total = m.find("SwapTotal"), free = m.find("SwapFree");
+  if (total != m.end() && free != m.end()) return usage_percent(total->second - free->second, total->second);
+  struct sysinfo info {};  // psutil's fallback without those lines
+  if (sysinfo(&info) != 0) throw Error("DeviceStatsMonitor: cannot read the swap's size (/proc/meminfo, sysinfo)");
+  const double unit = info.mem_unit, swap_total = static_cast<double>(info.totalswap) * unit;
+  return usage_percent(swap_total - static_cast<double>(info.freeswap) * unit, swap_total);
 }
 
 double cpu_percent(CpuTimes& last) {
   const CpuTimes now = read_cpu_times();
-  // _cpu_times_deltas clamps each field at 0; the busy and total deltas of monotonic counters
-  const double all = now.total - last.total, busy = now.busy - last.busy;
+  // psutil's _cpu_times_deltas: each field's delta, 0 where a counter went back (iowait may)
+  double delta[8];
+  for (int i = 0; i < 8; ++i) delta[i] = std::max(0.0, now.fields[i] - last.fields[i]);
   last = now;
-  if (all <= 0) return 0.0;
-  const double percent = python_round_1(busy > 0 ? busy / all * 100 : 0.0);
-  return percent > 100 ? 100.0 : percent;
+  double all = 0;
+  for (double d : delta) all += d;
+  const double busy = all - delta[3] - delta[4];  // less idle and iowait
+  if (all == 0) return 0.0;
+  return python_round_1(busy / all * 100);
 }
 
 DeviceStatsMonitor::DeviceStatsMonitor(Options options) : o_(options) {}
@@ -91,7 +124,7 @@ std::unique_ptr<DeviceStatsMonitor> DeviceStatsMonitor::read(ConfigObject& a) {
   return std::make_unique<DeviceStatsMonitor>(o);
 }
 
-void DeviceStatsMonitor::on_fit_start(const CallbackContext& ctx) {
+void DeviceStatsMonitor::setup(const CallbackContext& ctx) {
   if (!ctx.has_logger) throw Error("Cannot use `DeviceStatsMonitor` callback with `Trainer(logger=False)`.");
 }
 
@@ -106,12 +139,6 @@ void DeviceStatsMonitor::log_stats(const CallbackContext& ctx, const char* hook,
   ctx.log_metrics(stats, ctx.batches_that_stepped);
 }
 
-// should_update_logs' count in a validation: the fit loop's during the sanity check, else the
-// evaluation's batches so far.
-std::int64_t DeviceStatsMonitor::evaluation_step(const CallbackContext& ctx) const {
-  return ctx.sanity_checking ? ctx.batches_that_stepped + 1 : ctx.eval_batches_ready;
-}
-
 void DeviceStatsMonitor::on_train_batch_start(const CallbackContext& ctx) {
   log_stats(ctx, "on_train_batch_start", ctx.batches_that_stepped + 1);
 }
@@ -120,12 +147,24 @@ void DeviceStatsMonitor::on_train_batch_end(const CallbackContext& ctx) {
   log_stats(ctx, "on_train_batch_end", ctx.batches_that_stepped + 1);
 }
 
+// In a validation, the sanity check's too, should_update_logs counts the evaluation's batches so far
+// (trainer._active_loop is the validation loop then).
 void DeviceStatsMonitor::on_validation_batch_start(const CallbackContext& ctx) {
-  log_stats(ctx, "on_validation_batch_start", evaluation_step(ctx));
+  log_stats(ctx, "on_validation_batch_start", ctx.eval_batches_ready);
 }
 
 void DeviceStatsMonitor::on_validation_batch_end(const CallbackContext& ctx) {
-  log_stats(ctx, "on_validation_batch_end", evaluation_step(ctx));
+  log_stats(ctx, "on_validation_batch_end", ctx.eval_batches_ready);
+}
+
+std::string device_stats_refusal(const Callbacks& callbacks, bool on_gpu) {
+  if (!on_gpu) return "";
+  for (const auto& cb : callbacks.list())
+    if (dynamic_cast<const DeviceStatsMonitor*>(cb.get()))
+      return "DeviceStatsMonitor on the GPU is not supported yet (Lightning logs torch.cuda.memory_stats() there, the "
+             "statistics of torch's caching allocator, which the program does not use): train on the CPU "
+             "(trainer.accelerator \"cpu\"), or leave the callback out";
+  return "";
 }
 
 }  // namespace ltrt

@@ -604,12 +604,8 @@ class Fit {
                                                                 t_.scheduler.has_value(), group_.distributed());
         !refused.empty())
       throw Error("trainer.callbacks: " + refused);
-    for (const auto& cb : callbacks_.list())
-      if (dynamic_cast<const DeviceStatsMonitor*>(cb.get()) && backend_->device() != "cpu")
-        throw Error(
-            "trainer.callbacks: DeviceStatsMonitor on the GPU is not supported yet (Lightning logs "
-            "torch.cuda.memory_stats() there, the statistics of torch's caching allocator, which the "
-            "program does not use): train on the CPU, or leave the callback out");
+    if (const std::string refused = device_stats_refusal(callbacks_, backend_->device() != "cpu"); !refused.empty())
+      throw Error("trainer.callbacks: " + refused);
     if (model_.optimizer.kind == OptimizerKind::lbfgs) {
       if (const LbfgsRefusal refused = lbfgs_refusal(t_, callbacks_, backend_->device() != "cpu");
           !refused.message.empty())
@@ -2075,7 +2071,8 @@ void warn_throughput_outside_fit(const FitConfig& config, const std::string& sta
       std::fprintf(ProcessGroup::world().rank_zero(stderr),
                    "UserWarning: ThroughputMonitor is not supported yet outside fit: %s logs no %s/ throughput "
                    "rows.\n", stage.c_str(), stage.c_str());
-    if (dynamic_cast<const DeviceStatsMonitor*>(cb.get()) && !std::exchange(device_stats, true))
+    // (Lightning's has no predict hooks: predict logs nothing there either)
+    if (dynamic_cast<const DeviceStatsMonitor*>(cb.get()) && stage != "predict" && !std::exchange(device_stats, true))
       std::fprintf(ProcessGroup::world().rank_zero(stderr),
                    "UserWarning: DeviceStatsMonitor is not supported yet outside fit: %s logs no device "
                    "statistics.\n",

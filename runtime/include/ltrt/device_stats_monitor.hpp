@@ -20,13 +20,15 @@ namespace ltrt {
 
 class ConfigObject;
 
-// The machine's counters /proc gives (psutil's sources on Linux).
+// /proc/stat's cpu line (psutil's source on Linux): user, nice, system, idle, iowait, irq, softirq,
+// steal, in ticks.
 struct CpuTimes {
-  double total = 0, busy = 0;  // psutil's _cpu_tot_time and _cpu_busy_time of /proc/stat's cpu line
+  double fields[8] = {};
 };
 CpuTimes read_cpu_times();
 // psutil.virtual_memory().percent and psutil.swap_memory().percent: (MemTotal - MemAvailable) /
-// MemTotal and (SwapTotal - SwapFree) / SwapTotal, in percent rounded to one decimal (0 without swap).
+// MemTotal and (SwapTotal - SwapFree) / SwapTotal, in percent rounded to one decimal (0 without swap),
+// with psutil's fallbacks (MemFree where MemAvailable exceeds MemTotal, sysinfo for the swap).
 double memory_percent();
 double swap_percent();
 // psutil.cpu_percent(): the busy share of the CPU times since `last` (0 when none passed), in percent
@@ -46,7 +48,7 @@ class DeviceStatsMonitor : public Callback {
 
   const char* class_name() const override { return "DeviceStatsMonitor"; }
 
-  void on_fit_start(const CallbackContext& ctx) override;  // setup("fit")'s logger check
+  void setup(const CallbackContext& ctx) override;  // setup("fit"): refuses a trainer without a logger
   void on_train_batch_start(const CallbackContext& ctx) override;
   void on_train_batch_end(const CallbackContext& ctx) override;
   void on_validation_batch_start(const CallbackContext& ctx) override;
@@ -55,10 +57,13 @@ class DeviceStatsMonitor : public Callback {
  private:
   // _get_and_log_device_stats: `step` is should_update_logs' count.
   void log_stats(const CallbackContext& ctx, const char* hook, std::int64_t step);
-  std::int64_t evaluation_step(const CallbackContext& ctx) const;
 
   Options o_;
   std::optional<CpuTimes> last_;  // psutil's _last_cpu_times: the first reading's baseline
 };
+
+// The refusal of a DeviceStatsMonitor among `callbacks` where the steps run on a GPU (Lightning
+// logs torch's caching allocator's statistics there), or "".
+std::string device_stats_refusal(const Callbacks& callbacks, bool on_gpu);
 
 }  // namespace ltrt

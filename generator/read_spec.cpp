@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <set>
+#include <sstream>
+
 #include <ltrt/backbone_finetuning.hpp>
 #include <ltrt/callbacks.hpp>
 #include <ltrt/config_reader.hpp>
@@ -14,12 +17,10 @@
 #include <ltrt/metric_info.hpp>
 #include <ltrt/optimizer.hpp>
 #include <ltrt/python_repr.hpp>
+#include <ltrt/trainer_config.hpp>
 #include <ltrt/stochastic_weight_averaging.hpp>
 #include <ltrt/timer.hpp>
-#include <ltrt/trainer_config.hpp>
 #include <ltrt/weight_averaging.hpp>
-#include <set>
-#include <sstream>
 
 #include "check_causal.hpp"
 #include "diagnostics.hpp"
@@ -1261,43 +1262,36 @@ Spec parse_checked(const std::string& path, const std::string& text) {
     spec.backbone_finetuning = true;
     spec.backbone_train_bn = bf->options().train_bn;
   }
-  {
-    const JsonValue* t = root.find("trainer");
-    const JsonValue* list = t ? t->find("callbacks") : nullptr;
-    if (!spec.backbone.empty() && !spec.backbone_finetuning)
-      throw SpecError(path, spec.backbone.pos[0], "model.backbone",
-                      "names the module a BackboneFinetuning callback unfreezes, and trainer.callbacks has none: add "
-                      "{\"class_path\": \"BackboneFinetuning\", ...} there, or leave model.backbone out (model.freeze "
-                      "freezes parameters for the whole fit)");
-    const bool distributed = spec.trainer.processes() > 1;
-    if (const std::string refused = ltrt::backbone_finetuning_refusal(callbacks, !spec.backbone.empty(),
-                                                                      spec.trainer.scheduler.has_value(), distributed);
-        !refused.empty())
-      throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks", refused);
-  }
+  // What of trainer.callbacks (or, for LBFGS, another trainer argument) ltgen refuses, at the list
+  // or the argument.
+  const JsonValue* trainer_json = root.find("trainer");
+  auto refuse_trainer = [&](const std::string& key, const std::string& message) {
+    const JsonValue* at = trainer_json ? trainer_json->find(key) : nullptr;
+    throw SpecError(path, at ? at->pos : trainer_json ? trainer_json->pos : ltrt::json::Pos{}, "trainer." + key,
+                    message);
+  };
+  if (!spec.backbone.empty() && !spec.backbone_finetuning)
+    throw SpecError(path, spec.backbone.pos[0], "model.backbone",
+                    "names the module a BackboneFinetuning callback unfreezes, and trainer.callbacks has none: add "
+                    "{\"class_path\": \"BackboneFinetuning\", ...} there, or leave model.backbone out (model.freeze "
+                    "freezes parameters for the whole fit)");
+  const bool distributed = spec.trainer.processes() > 1;
+  if (const std::string refused = ltrt::backbone_finetuning_refusal(callbacks, !spec.backbone.empty(),
+                                                                    spec.trainer.scheduler.has_value(), distributed);
+      !refused.empty())
+    refuse_trainer("callbacks", refused);
   if (const std::string refused = ltrt::device_stats_refusal(callbacks, spec.trainer.accelerator == "gpu");
-      !refused.empty()) {
-    const JsonValue* t = root.find("trainer");
-    const JsonValue* list = t ? t->find("callbacks") : nullptr;
-    throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks", refused);
-  }
+      !refused.empty())
+    refuse_trainer("callbacks", refused);
   for (const auto& cb : callbacks.list())
     if (const auto* monitor = dynamic_cast<const ltrt::LearningRateMonitor*>(cb.get()))
       if (const std::string refused = ltrt::weight_decay_refusal(monitor->options(), spec.optimizer.type);
-          !refused.empty()) {
-        const JsonValue* t = root.find("trainer");
-        const JsonValue* list = t ? t->find("callbacks") : nullptr;
-        throw SpecError(path, list ? list->pos : ltrt::json::Pos{}, "trainer.callbacks", refused);
-      }
+          !refused.empty())
+        refuse_trainer("callbacks", refused);
   if (spec.optimizer.type == "LBFGS") {
-    const JsonValue* t = root.find("trainer");
-    if (const ltrt::LbfgsRefusal refused =
-            ltrt::lbfgs_refusal(spec.trainer, callbacks, spec.trainer.accelerator == "gpu");
-        !refused.message.empty()) {
-      // At the argument where the spec gives it (DDP's devices may come from num_nodes or strategy).
-      const JsonValue* at = t ? t->find(refused.key) : nullptr;
-      throw SpecError(path, at ? at->pos : t ? t->pos : ltrt::json::Pos{}, "trainer." + refused.key, refused.message);
-    }
+    // (DDP's devices may come from num_nodes or strategy: then at the trainer section)
+    const ltrt::LbfgsRefusal refused = ltrt::lbfgs_refusal(spec.trainer, callbacks, spec.trainer.accelerator == "gpu");
+    if (!refused.message.empty()) refuse_trainer(refused.key, refused.message);
   }
   if (const JsonValue* h = top.get("hooks")) read_hooks_path(top, *h, spec);
   top.finish();

@@ -407,16 +407,12 @@ class CudaBackend : public Backend {
   }
 
   void parameters_to_host() override {
-    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
-    copy_down(m_.params_offset, trainable_bytes());
-    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    trainable_region_down(m_.params_offset);
     host_params_current_.assign(host_params_current_.size(), true);  // (frozen ones never change)
   }
 
   void gradients_to_host() override {
-    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
-    copy_down(m_.grads_offset, trainable_bytes());
-    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    trainable_region_down(m_.grads_offset);
     host_grads_current_.assign(host_grads_current_.size(), true);
   }
 
@@ -690,6 +686,14 @@ class CudaBackend : public Backend {
   }
 
   std::size_t trainable_bytes() const { return static_cast<std::size_t>(trainable_elements(m_)) * sizeof(float); }
+
+  // The trainable part of the flat region at `offset` (parameters or gradients) into the host arena,
+  // after the queued work, waiting for the copy.
+  void trainable_region_down(std::size_t offset) {
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    copy_down(offset, trainable_bytes());
+    LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  }
 
   void copy_output_down(int n) { copy_down(m_.output.offset, row_bytes(m_.output) * static_cast<std::size_t>(n)); }
 

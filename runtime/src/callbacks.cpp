@@ -1,6 +1,7 @@
 // The spec's callback list, Lightning's ordering and defaults (_CallbackConnector), state and hooks.
 #include "ltrt/callbacks.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iterator>
@@ -94,39 +95,30 @@ std::string python_str_repr(const std::string& s) {
 
 namespace {
 
-const char* const kSupported[] = {"EarlyStopping",
-                                  "ModelCheckpoint",
-                                  "LearningRateMonitor",
-                                  "Timer",
-                                  "GradientAccumulationScheduler",
-                                  "WeightAveraging",
-                                  "EMAWeightAveraging",
-                                  "StochasticWeightAveraging",
-                                  "OnExceptionCheckpoint",
-                                  "TQDMProgressBar",
-                                  "ModelSummary",
-                                  "LearningRateFinder",
-                                  "BackboneFinetuning",
-                                  "SpikeDetection",
-                                  "ThroughputMonitor",
-                                  "DeviceStatsMonitor"};
-// The module each is defined in: lightning.pytorch.callbacks.<module>.<Class> is accepted too.
-const char* const kModules[] = {"early_stopping",
-                                "model_checkpoint",
-                                "lr_monitor",
-                                "timer",
-                                "gradient_accumulation_scheduler",
-                                "weight_averaging",
-                                "weight_averaging",
-                                "stochastic_weight_avg",
-                                "on_exception_checkpoint",
-                                "progress.tqdm_progress",
-                                "model_summary",
-                                "lr_finder",
-                                "finetuning",
-                                "spike",
-                                "throughput_monitor",
-                                "device_stats_monitor"};
+// The callbacks ltgen implements, each with the module it is defined in
+// (lightning.pytorch.callbacks.<module>.<Class> is accepted too).
+struct KnownCallback {
+  const char* name;
+  const char* module;
+};
+const KnownCallback kSupported[] = {
+    {"EarlyStopping", "early_stopping"},
+    {"ModelCheckpoint", "model_checkpoint"},
+    {"LearningRateMonitor", "lr_monitor"},
+    {"Timer", "timer"},
+    {"GradientAccumulationScheduler", "gradient_accumulation_scheduler"},
+    {"WeightAveraging", "weight_averaging"},
+    {"EMAWeightAveraging", "weight_averaging"},
+    {"StochasticWeightAveraging", "stochastic_weight_avg"},
+    {"OnExceptionCheckpoint", "on_exception_checkpoint"},
+    {"TQDMProgressBar", "progress.tqdm_progress"},
+    {"ModelSummary", "model_summary"},
+    {"LearningRateFinder", "lr_finder"},
+    {"BackboneFinetuning", "finetuning"},
+    {"SpikeDetection", "spike"},
+    {"ThroughputMonitor", "throughput_monitor"},
+    {"DeviceStatsMonitor", "device_stats_monitor"},
+};
 // Lightning callbacks ltgen knows of but does not implement: "not supported yet" instead of "unknown".
 const char* const kNotYet[] = {
     "BaseFinetuning", "BasePredictionWriter", "BatchSizeFinder",  "Checkpoint",      "LambdaCallback",
@@ -154,8 +146,8 @@ std::string class_of(const std::string& path) {
     if (dot == std::string::npos) return rest;
     const std::string module = rest.substr(0, dot);
     const std::string name = rest.substr(dot + 1);
-    for (std::size_t i = 0; i < std::size(kSupported); ++i)
-      if (module == kModules[i] && name == kSupported[i]) return name;
+    for (const KnownCallback& known : kSupported)
+      if (module == known.module && name == known.name) return name;
     return module.find('.') == std::string::npos ? name : "";
   }
   return path.find('.') == std::string::npos ? path : "";
@@ -166,18 +158,17 @@ std::unique_ptr<Callback> read_callback(const json::Value& entry, const std::str
   const json::Value& cp = e.require("class_path");
   if (!cp.is_string()) e.fail("class_path", "expected a string, got " + describe(cp));
   const std::string name = class_of(cp.str);
-  std::vector<std::string> supported(std::begin(kSupported), std::end(kSupported));
-  bool known = false;
-  for (const auto& s : supported) known = known || s == name;
-  if (!known) {
+  std::vector<std::string> supported;
+  std::string listed;  // "EarlyStopping, ModelCheckpoint, ..."
+  for (const KnownCallback& known : kSupported) {
+    supported.push_back(known.name);
+    listed += (listed.empty() ? "" : ", ") + std::string(known.name);
+  }
+  if (std::find(supported.begin(), supported.end(), name) == supported.end()) {
     for (const char* n : kNotYet)
       if (name == n) e.fail("class_path", "the callback " + name + " is not supported yet (see README, 'Not supported yet')");
     e.fail("class_path",
-           "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) +
-               " (supported: EarlyStopping, ModelCheckpoint, LearningRateMonitor, Timer, "
-               "GradientAccumulationScheduler, WeightAveraging, EMAWeightAveraging, "
-               "StochasticWeightAveraging, OnExceptionCheckpoint, TQDMProgressBar, ModelSummary, "
-               "LearningRateFinder, BackboneFinetuning, SpikeDetection, ThroughputMonitor, DeviceStatsMonitor)");
+           "unknown callback class '" + cp.str + "'" + did_you_mean(name, supported) + " (supported: " + listed + ")");
   }
   const json::Value* args = e.get("init_args");
   e.finish();

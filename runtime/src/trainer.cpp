@@ -2061,9 +2061,9 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
 // validate / test: weights from --ckpt_path (or --init_weights, or the
 // default initialisation), one pass in eval mode, metrics logged at step 0.
 // As in fit, an exception after the hooks are set up runs on_exception and names the user hook that threw.
-// ThroughputMonitor times fit only (README): outside it Lightning would log <stage>/... rows that
-// this program does not, which it says rather than leave unsaid.
-void warn_throughput_outside_fit(const FitConfig& config, const std::string& stage) {
+// ThroughputMonitor and DeviceStatsMonitor log in fit only (README): outside it Lightning would log
+// rows that this program does not, which it says rather than leave unsaid.
+void warn_monitors_outside_fit(const FitConfig& config, const std::string& stage) {
   const Callbacks callbacks = Callbacks::read(callbacks_spec(config), true);
   bool throughput = false, device_stats = false;
   for (const auto& cb : callbacks.list()) {
@@ -2084,7 +2084,7 @@ EvalResult evaluate(const ModelDef& model, const FitConfig& config, std::FILE* o
                     const DataSource& source, const BatchCount& limit) {
   const TrainerConfig t = effective(config.trainer);
   check_launch(ProcessGroup::world(), t, stage);
-  warn_throughput_outside_fit(config, stage);
+  warn_monitors_outside_fit(config, stage);
   out = ProcessGroup::world().rank_zero(out);
   if (source.kind == DataSourceKind::none)
     throw Error(std::string("the spec has no ") + (std::string(stage) == "validate" ? "validation" : stage) +
@@ -2371,7 +2371,7 @@ std::string predict_samples(EvalHooks& hooks, const ModelDef& model, const FitCo
 std::string predict(const ModelDef& model, const FitConfig& config, std::FILE* out) {
   const TrainerConfig t = effective(config.trainer);
   check_launch(ProcessGroup::world(), t, "predict");
-  warn_throughput_outside_fit(config, "predict");
+  warn_monitors_outside_fit(config, "predict");
   if (config.predict.kind == DataSourceKind::none)
     throw Error("the spec has no predict data: add data.predict to the spec");
   Rngs rngs = seed_everything(t.seed);

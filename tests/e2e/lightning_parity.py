@@ -796,7 +796,7 @@ def run():
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
     if fp16 and args.emulator:
         compare_grad_scaler(a[-1], spec["name"], spec["optimizer"]["type"])
-        resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
+        resumes_alike(program, weights, ours, common.launcher(common.processes(spec)), grad_scaler=True)
         # The GPU kit (scripts/gpu_kit.sh) takes this run as the reference of a GPU's only if it passed.
         open(os.path.join(args.work, "passed"), "w").close()
 
@@ -913,7 +913,7 @@ def seeded_weights_agree(program, script, spec):
           f"bits ({tensors} tensors in {len(seeded)} checkpoints) as the seeded fit")
 
 
-def resumes_alike(program, weights, uninterrupted, launch):
+def resumes_alike(program, weights, uninterrupted, launch, grad_scaler=False):
     """Fit stopped after its first epoch and resumed from that checkpoint logs what the
     uninterrupted run logged after it, and ends with the same optimizer and GradScaler state: the
     scale and growth tracker travel in the checkpoint (Lightning's "MixedPrecision" entry), as does
@@ -935,16 +935,20 @@ def resumes_alike(program, weights, uninterrupted, launch):
           f"the resumed run logged {[k for k, _ in resumed][:6]}..., the uninterrupted one {[k for k, _ in want][:6]}...")
     for (key, got), (_, value) in zip(resumed, want):
         check(got == value, f"resumed after epoch 0: {key} is {got}, uninterrupted {value}")
-    # The optimizer's state at the end: the GradScaler's (16-mixed) and LBFGS's counters and scalars.
-    end = lambda root: {k: v for k, v in json.loads(common.checkpoint_metadata(os.path.join(
-        version_dir(root), "checkpoints", common.checkpoint_files(version_dir(root))[-1]))["optimizer"]).items()}
-    scaler = lambda root: common.checkpoint_metadata(os.path.join(
-        version_dir(root), "checkpoints", common.checkpoint_files(version_dir(root))[-1])).get("MixedPrecision")
-    uninterrupted_root = os.path.join(args.work, "ltgen")
-    check(scaler(second) == scaler(uninterrupted_root),
-          f"GradScaler after the resumed run {scaler(second)}, after the uninterrupted one {scaler(uninterrupted_root)}")
-    check(end(second) == end(uninterrupted_root),
-          f"optimizer after the resumed run {end(second)}, after the uninterrupted one {end(uninterrupted_root)}")
+    # The state at the end: the optimizer's (LBFGS's counters and scalars among it) and, under
+    # 16-mixed, the GradScaler's, which must be there.
+    last = lambda root: common.checkpoint_metadata(os.path.join(
+        version_dir(root), "checkpoints", common.checkpoint_files(version_dir(root))[-1]))
+    resumed, uninterrupted_end = last(second), last(os.path.join(args.work, "ltgen"))
+    if grad_scaler:
+        check("MixedPrecision" in resumed and "MixedPrecision" in uninterrupted_end,
+              "a 16-mixed checkpoint without its GradScaler state (MixedPrecision)")
+    check(resumed.get("MixedPrecision") == uninterrupted_end.get("MixedPrecision"),
+          f"GradScaler after the resumed run {resumed.get('MixedPrecision')}, after the uninterrupted one "
+          f"{uninterrupted_end.get('MixedPrecision')}")
+    check(json.loads(resumed["optimizer"]) == json.loads(uninterrupted_end["optimizer"]),
+          f"optimizer after the resumed run {resumed['optimizer']}, after the uninterrupted one "
+          f"{uninterrupted_end['optimizer']}")
     print(f"stopped after epoch 0 ({ckpt}) and resumed: the same {len(want)} values and optimizer state")
 
 

@@ -272,6 +272,45 @@ void emit_init_steps(CodeWriter& w, const Graph& g) {
   w.close(";");
 }
 
+// A split's torchvision transforms (ltrt::TransformConfig, in their order), kTrainTransforms and
+// the like, with each Normalize's float32 means and stds beside them.
+void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<TransformSpec>& transforms) {
+  const std::string prefix = std::string("k") + static_cast<char>(std::toupper(split[0])) + split.substr(1);
+  const auto floats = [](const std::vector<float>& v) {
+    std::string list;
+    for (float x : v) list += (list.empty() ? "" : ", ") + float_literal(x);
+    return list;
+  };
+  std::vector<std::string> rows;
+  for (size_t i = 0; i < transforms.size(); ++i) {
+    const TransformSpec& t = transforms[i];
+    std::string mean = "nullptr", std = "nullptr";
+    if (t.type == "Normalize") {
+      mean = prefix + "Normalize" + std::to_string(i) + "Mean";
+      std = prefix + "Normalize" + std::to_string(i) + "Std";
+      w.line("static const float " + mean + "[] = {" + floats(t.mean) + "};");
+      w.line("static const float " + std + "[] = {" + floats(t.std) + "};");
+    }
+    const std::string kind = t.type == "RandomHorizontalFlip" ? "random_horizontal_flip"
+                             : t.type == "RandomVerticalFlip" ? "random_vertical_flip"
+                             : t.type == "RandomCrop"         ? "random_crop"
+                                                              : "normalize";
+    rows.push_back("{ltrt::TransformKind::" + kind + ", " + number(t.p) + ", " + std::to_string(t.size_h) + ", " +
+                   std::to_string(t.size_w) + ", " + std::to_string(t.pad_left) + ", " + std::to_string(t.pad_right) +
+                   ", " + std::to_string(t.pad_top) + ", " + std::to_string(t.pad_bottom) + ", ltrt::PadMode::" +
+                   t.padding_mode + ", " + number(t.fill) + ", " + (t.pad_if_needed ? "true" : "false") + ", " +
+                   std::to_string(t.mean.size()) + ", " + mean + ", " + std + "},  // " + t.type);
+  }
+  w.line("// data." + split + ".transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),");
+  w.line("// padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds");
+  w.line("static const ltrt::TransformConfig " + prefix + "Transforms[] = {");
+  for (const std::string& r : rows) w.line("    " + r);
+  w.line("};");
+  const std::string f = "m.data." + split + ".";
+  w.line(f + "transforms = " + prefix + "Transforms;");
+  w.line(f + "num_transforms = " + std::to_string(transforms.size()) + ";");
+}
+
 }  // namespace
 
 std::string cpp_string_literal(const std::string& s) {
@@ -650,6 +689,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
       if (!s.labels.empty()) w.line(f + "labels_path = " + cpp_string_literal(s.labels) + ";");
       w.line(f + "idx_scale = " + num(s.scale) + ";");
     }
+    if (!s.transforms.empty()) emit_transforms(w, split, s.transforms);
   }
   w.line("m.training_step = training_step;");
   if (e.split_step()) {

@@ -459,6 +459,11 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   const bool profiler_object = profiler && profiler->kind == ltrt::json::Kind::object;
   w.line(std::string("from lightning.pytorch import callbacks, loggers") + (profiler_object ? ", profilers" : ""));
   w.line("from torch.utils.data import DataLoader, TensorDataset");
+  for (const DataSourceSpec* s : {&spec.train, &spec.val, &spec.test, &spec.predict})
+    if (!s->transforms.empty()) {
+      w.line("from torchvision import transforms  # data's transforms");
+      break;
+    }
   w.line();
   w.line("# The spec: the generated program logs it as the module's hyperparameters (hparams.yaml,");
   w.line("# TensorBoard's HPARAMS tab, checkpoints), and so does this script.");
@@ -1036,9 +1041,46 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line();
   w.line();
 
-  w.open("class Data(pl.LightningDataModule)");
   const std::pair<const char*, const DataSourceSpec*> splits[] = {
       {"train", &spec.train}, {"val", &spec.val}, {"test", &spec.test}, {"predict", &spec.predict}};
+  bool transformed = false;
+  for (const auto& [split, source] : splits) transformed = transformed || !source->transforms.empty();
+  if (transformed) {
+    w.open("class Transformed(torch.utils.data.Dataset)");
+    w.line(
+        "\"\"\"A split's samples, each input passed through the split's torchvision transforms as it is "
+        "fetched.\"\"\"");
+    w.line();
+    w.open("def __init__(self, data, transform)");
+    w.line("self.data, self.transform = data, transform");
+    w.close();
+    w.line();
+    w.open("def __len__(self)");
+    w.line("return len(self.data)");
+    w.close();
+    w.line();
+    w.open("def __getitem__(self, i)");
+    w.line("x, *rest = self.data[i]");
+    w.line("return (self.transform(x), *rest)");
+    w.close();
+    w.close();
+    w.line();
+    w.line();
+  }
+  // A split's Dataset: its tensors, through its transforms where it has some.
+  const auto dataset = [](const std::string& split, const DataSourceSpec& source) {
+    const std::string tensors = "TensorDataset(*self." + split + "_tensors())";
+    if (source.transforms.empty()) return tensors;
+    std::string list;
+    for (const TransformSpec& t : source.transforms) {
+      std::string args;
+      for (const auto& [k, v] : t.args.members) args += (args.empty() ? "" : ", ") + k + "=" + py(v);
+      list += (list.empty() ? "" : ", ") + std::string("transforms.") + t.type + "(" + args + ")";
+    }
+    return "Transformed(" + tensors + ", transforms.Compose([" + list + "]))";
+  };
+
+  w.open("class Data(pl.LightningDataModule)");
   for (int i = 0; i < 4; ++i) {
     const auto& [split, source] = splits[i];
     if (!source->source.empty() && source->source != "prompt")
@@ -1046,14 +1088,14 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   }
   const std::string batch = std::to_string(spec.batch_size);
   w.open("def train_dataloader(self)");
-  w.line("return DataLoader(TensorDataset(*self.train_tensors()), batch_size=" + batch + ", shuffle=" +
-         (spec.shuffle ? "True" : "False") + ", drop_last=" + (spec.drop_last ? "True" : "False") + ")");
+  w.line("return DataLoader(" + dataset("train", spec.train) + ", batch_size=" + batch +
+         ", shuffle=" + (spec.shuffle ? "True" : "False") + ", drop_last=" + (spec.drop_last ? "True" : "False") + ")");
   w.close();
   for (const auto& [split, source] : splits) {
     if (std::string(split) == "train" || source->source.empty() || source->source == "prompt") continue;
     w.line();
     w.open(std::string("def ") + split + "_dataloader(self)");
-    w.line(std::string("return DataLoader(TensorDataset(*self.") + split + "_tensors()), batch_size=" + batch + ")");
+    w.line("return DataLoader(" + dataset(split, *source) + ", batch_size=" + batch + ")");
     w.close();
   }
   w.close();

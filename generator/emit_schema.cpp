@@ -126,6 +126,60 @@ JsonValue shape_schema(bool scalar_ok = false) {
   return s;
 }
 
+// data.<split>.transforms: torchvision's transforms by type, each with its own arguments.
+JsonValue transforms_schema() {
+  JsonValue ints = one_of({type_of("integer"), [] {
+                             JsonValue a = type_of("array");
+                             a.set("items", type_of("integer"));
+                             return a;
+                           }()});
+  JsonValue numbers = one_of({type_of("number"), [] {
+                                JsonValue a = type_of("array");
+                                a.set("items", type_of("number"));
+                                a.set("minItems", JsonValue::make_integer(1));
+                                return a;
+                              }()});
+  JsonValue probability = type_of("number");
+  probability.set("minimum", JsonValue::make_integer(0));
+  probability.set("maximum", JsonValue::make_integer(1));
+  std::vector<JsonValue> kinds;
+  for (const char* flip : {"RandomHorizontalFlip", "RandomVerticalFlip"}) {
+    JsonValue p = JsonValue::make_object();
+    JsonValue type = type_of("string");
+    type.set("const", JsonValue::make_string(flip));
+    p.set("type", type);
+    p.set("p", probability);
+    kinds.push_back(object(p, {"type"}));
+  }
+  {
+    JsonValue p = JsonValue::make_object();
+    JsonValue type = type_of("string");
+    type.set("const", JsonValue::make_string("RandomCrop"));
+    p.set("type", type);
+    p.set("size", ints);
+    p.set("padding", one_of({ints, type_of("null")}));
+    p.set("pad_if_needed", type_of("boolean"));
+    p.set("fill", one_of({type_of("number"), type_of("null")}));
+    JsonValue mode = type_of("string");
+    mode.set("enum", strings({"constant", "edge", "reflect", "symmetric"}));
+    p.set("padding_mode", mode);
+    kinds.push_back(object(p, {"type", "size"}));
+  }
+  {
+    JsonValue p = JsonValue::make_object();
+    JsonValue type = type_of("string");
+    type.set("const", JsonValue::make_string("Normalize"));
+    p.set("type", type);
+    p.set("mean", numbers);
+    p.set("std", numbers);
+    p.set("inplace", type_of("boolean"));
+    kinds.push_back(object(p, {"type", "mean", "std"}));
+  }
+  JsonValue list = type_of("array");
+  list.set("items", one_of(kinds));
+  return list;
+}
+
 JsonValue source_schema() {
   JsonValue p = JsonValue::make_object();
   JsonValue src = type_of("string");
@@ -160,6 +214,7 @@ JsonValue source_schema() {
   JsonValue temperature = type_of("number");
   temperature.set("exclusiveMinimum", JsonValue::make_integer(0));
   p.set("temperature", temperature);
+  p.set("transforms", transforms_schema());
   return object(p, {"source"});
 }
 

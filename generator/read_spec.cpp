@@ -25,6 +25,7 @@
 #include "check_causal.hpp"
 #include "diagnostics.hpp"
 #include "op.hpp"
+#include "read_transforms.hpp"
 #include "spec.hpp"
 
 namespace ltgen {
@@ -506,6 +507,9 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
     s.header = o.boolean("header", true);
     if (!s.header) o.fail("header", "a csv source needs a header row to name its target column");
   }
+  // torchvision's transforms of each sample's input; only the training data's may draw.
+  if (const JsonValue* t = o.get("transforms"))
+    s.transforms = read_transforms(*t, o.path_of("transforms"), spec.inputs.at(0), path == "data.train");
   o.finish();
   return s;
 }

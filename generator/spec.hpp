@@ -45,6 +45,20 @@ struct TargetSpec {
   bool none = false;
 };
 
+// A torchvision transform of each sample's (first) input: data.<split>.transforms[i].
+struct TransformSpec {
+  std::string type;                     // "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop" or "Normalize"
+  ltrt::json::Value args;               // its arguments as given (without "type"), for --emit lightning
+  double p = 0.5;                       // the flips
+  std::int64_t size_h = 0, size_w = 0;  // RandomCrop
+  std::int64_t pad_left = 0, pad_right = 0, pad_top = 0, pad_bottom = 0;
+  std::string padding_mode = "constant";
+  double fill = 0;
+  bool pad_if_needed = false;
+  std::vector<float> mean, std;  // Normalize, as float32 (torch.as_tensor(mean, dtype=float32))
+  bool random() const { return type != "Normalize"; }
+};
+
 struct DataSourceSpec {
   std::string source;   // "randn" | "npy" | "csv" | "idx" | "text"
   std::int64_t num_samples = 0;
@@ -60,6 +74,7 @@ struct DataSourceSpec {
   std::int64_t max_new_tokens = 0;     // prompt: bytes to generate
   double temperature = 1.0;            // prompt
   std::int64_t top_k = 0;              // prompt: 0 for all tokens
+  std::vector<TransformSpec> transforms;  // applied in order to each sample's first input
 };
 
 // Parameter names or glob patterns (Python's fnmatch on torch's names), with where each is.

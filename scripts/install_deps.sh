@@ -57,10 +57,12 @@ if [[ "${1:-}" == "--test" ]]; then
     mkdir -p "$(dirname "$lightning_venv")"
     /usr/bin/python3 -m venv "$lightning_venv"
   fi
-  # (psutil: Lightning's DeviceStatsMonitor reads the CPU's statistics with it)
-  "$lightning_venv/bin/python" -c "import torch, lightning, tensorboard, safetensors, numpy, psutil" 2> /dev/null ||
+  # (psutil: Lightning's DeviceStatsMonitor reads the CPU's statistics with it; torchvision: the
+  # transforms of the specs' data)
+  "$lightning_venv/bin/python" -c "import torch, lightning, tensorboard, safetensors, numpy, psutil, torchvision" \
+    2> /dev/null ||
     "$lightning_venv/bin/python" -m pip install -q --disable-pip-version-check torch lightning tensorboard safetensors \
-      numpy psutil
+      numpy psutil torchvision
 
   # Real data from Debian's packages for specs/digits.json and specs/fashion_mnist.json.
   "$(dirname "$0")/prepare_data.sh"

@@ -9,7 +9,11 @@
 namespace ltrt {
 
 DataLoader::DataLoader(const Dataset& data, int batch_size, bool shuffle, bool drop_last, Shard shard)
-    : data_(data), batch_size_(batch_size), shuffle_(shuffle), shard_(shard) {
+    : data_(data),
+      batch_size_(batch_size),
+      shuffle_(shuffle),
+      shard_(shard),
+      transforms_(data.transforms, data.input_shape) {
   if (batch_size <= 0) throw Error("batch_size must be positive, got " + std::to_string(batch_size));
   if (shard.world < 1 || shard.rank < 0 || shard.rank >= shard.world)
     throw Error("rank " + std::to_string(shard.rank) + " of " + std::to_string(shard.world) + " processes");
@@ -58,7 +62,8 @@ int DataLoader::batch_rows(std::int64_t b) const {
   return static_cast<int>(left < batch_size_ ? left : batch_size_);
 }
 
-int DataLoader::load_batch(std::int64_t b, std::byte* arena, const TensorRef& input, const TensorRef& target) const {
+int DataLoader::load_batch(std::int64_t b, std::byte* arena, const TensorRef& input, const TensorRef& target,
+                           TorchGenerator* draws) {
   const int n = batch_rows(b);
   const std::size_t x_row = static_cast<std::size_t>(data_.input_row) * dtype_size(data_.input_dtype);
   const std::size_t y_row = static_cast<std::size_t>(data_.target_row) * dtype_size(data_.target_dtype);
@@ -68,6 +73,8 @@ int DataLoader::load_batch(std::int64_t b, std::byte* arena, const TensorRef& in
   for (int r = 0; r < n; ++r) {
     const std::size_t src = static_cast<std::size_t>(rows[r]);
     std::memcpy(x + r * x_row, data_.inputs.data() + src * x_row, x_row);
+    // Dataset.__getitem__'s transforms, sample after sample as the DataLoader fetches them.
+    if (!transforms_.empty()) transforms_.apply(reinterpret_cast<float*>(x + r * x_row), draws);
     if (y_row) std::memcpy(y + r * y_row, data_.targets.data() + src * y_row, y_row);
   }
   for (const Dataset::OtherInput& other : data_.other_inputs) {

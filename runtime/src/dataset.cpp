@@ -299,6 +299,7 @@ DataSource DataSource::from(const DataSourceConfig& c) {
     s.temperature = c.temperature;
     s.top_k = c.top_k;
   }
+  if (c.transforms) s.transforms.assign(c.transforms, c.transforms + c.num_transforms);
   return s;
 }
 
@@ -482,6 +483,10 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
   const std::vector<std::int64_t> y_shape = sample_shape(target);
   ds.input_row = product(x_shape);
   ds.target_row = product(y_shape);
+  ds.transforms = source.transforms;
+  ds.input_shape = x_shape;
+  if (!ds.transforms.empty() && input.dtype != DType::f32)
+    throw Error(std::string("transforms apply to float32 inputs, but the model's input ") + input.name + " is not");
   if (!classes.with_targets) {
     // Predict data: inputs only; the loader copies no targets.
     ds.target_row = 0;

@@ -567,11 +567,10 @@ class Fit {
     train_loader_ =
         std::make_unique<DataLoader>(train_data_, model.data.batch_size, shuffle, model.data.drop_last, shard);
     num_train_batches_ = t_.limit_train_batches.of(train_loader_->num_batches());
-    if (overfitting(t_)) {
-      val_loader_ = std::make_unique<DataLoader>(train_data_, model.data.batch_size, false, model.data.drop_last, shard);
-    } else if (config.val.kind != DataSourceKind::none) {
+    // Under overfit_batches too the validation reads the val data (its first overfit_batches batches),
+    // as Lightning 2's does (1.x validated on the training batches).
+    if (config.val.kind != DataSourceKind::none)
       val_loader_ = std::make_unique<DataLoader>(val_data_, model.data.batch_size, false, false, shard);
-    }
     if (val_loader_) num_val_batches_ = t_.limit_val_batches.of(val_loader_->num_batches());
     // Lightning's val_check_batch.
     if (!t_.val_check_interval.is_fraction) {
@@ -1406,7 +1405,8 @@ void Fit::find_lr(LearningRateFinder& finder) {
       // only: an epoch's last, partial group steps the optimizer (and the schedule) unrecorded.
       const bool recorded = (b + 1) % k == 0;
       if (recorded) finder.note_lr(optimizer_.lr());
-      const int n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
+      const int n =
+          train_loader_->load_batch(b, arena_.data(), model_.input, model_.target, &torch_global_->generator());
       const bool step = !should_accumulate(b);
       const TrainStep request{n, 1.0f / static_cast<float>(k), b % k != 0, step, t_.gradient_clip_val,
                               t_.gradient_clip_algorithm == "value", step, optimizer_.num_active_groups()};
@@ -1537,7 +1537,7 @@ void Fit::train_batch(std::int64_t b) {
   int n = 0;
   {
     const ProfileScope profile(profiler_.get(), "[_TrainingEpochLoop].train_dataloader_next");
-    n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target);
+    n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target, &torch_global_->generator());
   }
   // torchmetrics' r2_score raises inside training_step, before its backward.
   if (n < 2) refuse_r2_single_row(metrics_shape(model_), n);

@@ -649,14 +649,15 @@ def case_summary_and_bar_callbacks(ctx):
 
 @case("base")
 def case_overfit_batches(ctx):
-    """overfit_batches=2: the first 2 train batches every epoch, validated on them too: 6 steps in 3
-    epochs, val rows at 1, 3, 5; the last val_loss is the final weights' loss on train batches 0-1."""
+    """overfit_batches=2: the first 2 train batches every epoch and the first 2 val batches (Lightning 2
+    validates on the val data, 1.x did on the train batches): 6 steps in 3 epochs, val rows at 1, 3, 5;
+    the last val_loss is the final weights' loss on val batches 0-1."""
     ctx.run("--trainer.overfit_batches=2", "--trainer.log_every_n_steps=1")
     rows = metrics(ctx)
     expect_eq(steps_epochs(rows, "val_loss"), [(1, 0), (3, 1), (5, 2)], "val_loss rows")
     ck = final_ckpt(ctx, "epoch=2-step=6.safetensors")
-    loss, _ = torch_eval(weights_of(ck), ctx.data["train"]["x"], ctx.data["train"]["y"], batches=2)
-    close(rows_with(rows, "val_loss")[-1]["val_loss"], loss, 1e-5, "val_loss on the overfit train batches")
+    loss, _ = torch_eval(weights_of(ck), ctx.data["val"]["x"], ctx.data["val"]["y"], batches=2)
+    close(rows_with(rows, "val_loss")[-1]["val_loss"], loss, 1e-5, "val_loss on the first 2 val batches")
 
 
 @case("base")

@@ -10,6 +10,8 @@
 #include "ltrt/dataset.hpp"
 #include "ltrt/model.hpp"
 #include "ltrt/rng.hpp"
+#include "ltrt/sample_transforms.hpp"
+#include "ltrt/torch_generator.hpp"
 
 namespace ltrt {
 
@@ -45,8 +47,13 @@ class DataLoader {
   int batch_rows(std::int64_t b) const;
 
   // Gathers batch b into the input and target buffers of the arena (rows
-  // 0..n-1; the data set's other inputs into theirs) and returns n. Does not allocate.
-  int load_batch(std::int64_t b, std::byte* arena, const TensorRef& input, const TensorRef& target) const;
+  // 0..n-1; the data set's other inputs into theirs) and returns n, each input transformed by the
+  // data set's transforms as it is gathered; the random ones draw from `draws` (torch's global
+  // generator), which may be null only when none is random. Does not allocate.
+  int load_batch(std::int64_t b, std::byte* arena, const TensorRef& input, const TensorRef& target,
+                 TorchGenerator* draws = nullptr);
+  // Whether the data set's transforms draw random numbers (from load_batch's `draws`).
+  bool transforms_draw() const { return transforms_.draws(); }
 
   // The sample order of the current epoch.
   const std::vector<std::int64_t>& order() const { return order_; }
@@ -56,6 +63,7 @@ class DataLoader {
   int batch_size_;
   bool shuffle_;
   Shard shard_;
+  SampleTransforms transforms_;
   std::int64_t num_batches_;
   std::vector<std::int64_t> order_;     // this rank's samples in this epoch's order
   std::vector<std::int64_t> permuted_;  // DDP with shuffle: the whole epoch's permutation

@@ -31,6 +31,7 @@ struct DataSource {
   std::int64_t max_new_tokens = 0;
   double temperature = 1.0;
   std::int64_t top_k = 0;
+  std::vector<TransformConfig> transforms;  // torchvision's transforms of each sample's input
 
   static DataSource from(const DataSourceConfig& config);
 };
@@ -54,6 +55,10 @@ struct Dataset {
   };
   std::vector<OtherInput> other_inputs;
   std::string vocab;               // text: the vocabulary, sorted unique bytes (token i is vocab[i])
+  // The source's transforms of each sample's (first) input, which its DataLoader applies as it
+  // gathers a batch, and that input's per-sample shape.
+  std::vector<TransformConfig> transforms;
+  std::vector<std::int64_t> input_shape;
 };
 
 // The sorted unique bytes of a corpus (plain or .gz): token i is byte i of the result.

@@ -161,6 +161,25 @@ struct ParamGroupDef {
 };
 constexpr int kMaxParamGroups = 8;  // the CUDA step keeps a scalar per group in StepScalars
 
+// A torchvision transform of a sample's (first) input, data.<split>.transforms: the split's
+// Dataset applies its list in order to each sample it gives, as a transforms.Compose in its
+// __getitem__ does (ltrt/sample_transforms.hpp). The per-sample shape is (..., H, W) and stays the
+// model input's.
+enum class TransformKind : std::uint8_t { random_horizontal_flip, random_vertical_flip, random_crop, normalize };
+enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
+struct TransformConfig {
+  TransformKind kind;
+  double p;                                      // the flips: torch.rand(1) < p flips the sample
+  int size_h, size_w;                            // random_crop: the crop's height and width
+  int pad_left, pad_right, pad_top, pad_bottom;  // random_crop: its padding, before the crop
+  PadMode padding_mode;                          // random_crop
+  double fill;                                   // random_crop: the constant padding's value
+  bool pad_if_needed;                            // random_crop: pad a side that is smaller than the crop
+  int num_values;     // normalize: 1 mean and std for all channels, or one per channel (dim -3)
+  const float* mean;  // normalize: torch.as_tensor(mean, dtype=float32)
+  const float* std;   // normalize
+};
+
 // A data source as the spec names it; paths are resolved against the spec's
 // folder at generation time and can be overridden on the command line.
 // prompt: predict only, text generated from a prompt by a character model trained on a text source.
@@ -185,6 +204,8 @@ struct DataSourceConfig {
   std::int64_t max_new_tokens;  // prompt: bytes generated after it
   double temperature;           // prompt: logits are divided by it before sampling
   std::int64_t top_k;           // prompt: sample among the k likeliest tokens; 0: all
+  const TransformConfig* transforms;  // torchvision's transforms of each sample's input, in order
+  int num_transforms;
 };
 
 struct DataConfig {

@@ -1,0 +1,197 @@
+// data.<split>.transforms: torchvision.transforms' RandomHorizontalFlip, RandomVerticalFlip,
+// RandomCrop and Normalize on a float32 input of shape (..., H, W), with torchvision's own checks
+// (its ValueErrors become messages here) and the limits of what ltgen does.
+#include "read_transforms.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <ltrt/config_reader.hpp>
+
+namespace ltgen {
+namespace {
+
+using ltrt::json::Kind;
+using JsonValue = ltrt::json::Value;
+
+[[noreturn]] void fail_at(const JsonValue& v, const std::string& path, const std::string& message) {
+  throw ltrt::ConfigError(path, v.pos, message);
+}
+
+const std::vector<std::string> kSupported = {"RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop", "Normalize"};
+// torchvision's other transforms: named as not supported yet rather than as misspellings.
+const char* const kOthers =
+    " CenterCrop Resize RandomResizedCrop Pad RandomRotation RandomAffine ColorJitter RandomErasing GaussianBlur"
+    " RandomApply RandomChoice RandomOrder Grayscale RandomGrayscale RandomPerspective FiveCrop TenCrop"
+    " LinearTransformation RandomInvert RandomPosterize RandomSolarize RandomAdjustSharpness RandomAutocontrast"
+    " RandomEqualize AutoAugment RandAugment TrivialAugmentWide AugMix ElasticTransform ToTensor PILToTensor"
+    " ConvertImageDtype ToPILImage Lambda Compose ";
+
+std::string shape_text(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// An int, or a list of ints of one of the lengths `lengths` (torchvision's size and padding).
+std::vector<std::int64_t> ints(const JsonValue& v, const std::string& path, const std::vector<size_t>& lengths,
+                               const std::string& what, std::int64_t min) {
+  std::vector<const JsonValue*> items;
+  if (v.kind == Kind::number) items.push_back(&v);
+  if (v.kind == Kind::array)
+    for (const JsonValue& x : v.items) items.push_back(&x);
+  bool length_ok = v.kind == Kind::number;
+  for (size_t n : lengths) length_ok = length_ok || items.size() == n;
+  if (!length_ok) fail_at(v, path, "expected " + what);
+  std::vector<std::int64_t> out;
+  for (size_t k = 0; k < items.size(); ++k)
+    out.push_back(
+        ltrt::read_integer(*items[k], v.kind == Kind::array ? path + "[" + std::to_string(k) + "]" : path, min));
+  return out;
+}
+
+// Normalize's mean or std: a number or a list of 1 or C numbers, as float32.
+std::vector<float> values(ltrt::ConfigObject& o, const std::string& key, std::int64_t channels) {
+  const JsonValue* v = o.get(key);
+  if (!v) o.fail_here("Normalize needs '" + key + "': a number per channel, such as [0.5, 0.5, 0.5]");
+  const std::string at = o.path_of(key);
+  std::vector<const JsonValue*> items;
+  if (v->kind == Kind::number) items.push_back(v);
+  if (v->kind == Kind::array)
+    for (const JsonValue& x : v->items) items.push_back(&x);
+  if (items.empty()) fail_at(*v, at, "expected a number or a list of numbers, one per channel");
+  if (items.size() != 1 && static_cast<std::int64_t>(items.size()) != channels)
+    fail_at(*v, at,
+            std::to_string(items.size()) + " values for " + std::to_string(channels) +
+                " channels: give one per channel (dimension -3 of the sample) or one for all");
+  std::vector<float> out;
+  for (size_t k = 0; k < items.size(); ++k) {
+    const JsonValue& x = *items[k];
+    const std::string xat = v->kind == Kind::array ? at + "[" + std::to_string(k) + "]" : at;
+    if (x.kind != Kind::number || !std::isfinite(x.num)) fail_at(x, xat, "expected a finite number");
+    const auto f = static_cast<float>(x.num);
+    if (!std::isfinite(f)) fail_at(x, xat, "is beyond float32's range (torch.as_tensor makes it a float32)");
+    out.push_back(f);
+  }
+  return out;
+}
+
+TransformSpec read_one(const JsonValue& v, const std::string& path, const InputSpec& input, bool random_allowed,
+                       const std::string& split) {
+  ltrt::ConfigObject o(v, path);
+  TransformSpec t;
+  const JsonValue* type = o.get("type");
+  if (!type)
+    o.fail_here("missing required key 'type' (RandomHorizontalFlip, RandomVerticalFlip, RandomCrop or Normalize)");
+  if (!type->is_string()) fail_at(*type, o.path_of("type"), "expected a torchvision transform's name");
+  t.type = type->str;
+  bool known = false;
+  for (const std::string& s : kSupported) known = known || s == t.type;
+  if (!known) {
+    if (t.type.find(' ') == std::string::npos && std::string(kOthers).find(" " + t.type + " ") != std::string::npos)
+      fail_at(*type, o.path_of("type"),
+              "torchvision's " + t.type +
+                  " is not supported yet: ltgen has RandomHorizontalFlip, "
+                  "RandomVerticalFlip, RandomCrop (keeping the sample's size) and Normalize");
+    const std::string hint = ltrt::did_you_mean(t.type, kSupported);
+    fail_at(*type, o.path_of("type"),
+            "unknown transform '" + t.type + "'" +
+                (hint.empty() ? "; ltgen has RandomHorizontalFlip, RandomVerticalFlip, "
+                                "RandomCrop and Normalize"
+                              : hint));
+  }
+  t.args = JsonValue::make_object();
+  for (const auto& [k, value] : v.members)
+    if (k != "type") t.args.set(k, value);
+  const Shape& s = input.shape;
+  if (t.random() && !random_allowed)
+    fail_at(*type, o.path_of("type"),
+            t.type + " draws random numbers: random transforms in data." + split +
+                " are not supported yet (data.train's may draw; give " + split +
+                " deterministic ones, such as Normalize)");
+  if (s.size() < 2)
+    fail_at(*type, o.path_of("type"),
+            "torchvision's transforms take images (..., H, W), but model.inputs." + input.name + " is " +
+                shape_text(s) + " per sample: give it a shape such as [1, 8, 8]");
+  const std::int64_t h = s[s.size() - 2], w = s.back();
+  if (t.type == "RandomHorizontalFlip" || t.type == "RandomVerticalFlip") {
+    t.p = o.number("p", 0.5, 0.0, 1.0);
+  } else if (t.type == "RandomCrop") {
+    const JsonValue* size = o.get("size");
+    if (!size)
+      o.fail_here("RandomCrop needs 'size' (the crop's [height, width], here the sample's " + shape_text({h, w}) + ")");
+    const std::vector<std::int64_t> hw = ints(*size, o.path_of("size"), {1, 2}, "an int or [height, width]", 1);
+    t.size_h = hw[0];
+    t.size_w = hw.size() == 2 ? hw[1] : hw[0];
+    if (t.size_h != h || t.size_w != w)
+      fail_at(*size, o.path_of("size"),
+              "a crop of " + shape_text({t.size_h, t.size_w}) + " changes the sample's " + shape_text({h, w}) +
+                  ": transforms that change the shape are not supported "
+                  "yet (crop to " +
+                  shape_text({h, w}) + " after a padding)");
+    if (const JsonValue* p = o.get("padding"); p && p->kind != Kind::null) {
+      const std::vector<std::int64_t> pad = ints(*p, o.path_of("padding"), {1, 2, 4},
+                                                 "an int, [left/right, top/bottom] or [left, top, right, bottom]", 0);
+      // torchvision's _parse_pad_padding: left, right, top, bottom.
+      if (pad.size() == 1) t.pad_left = t.pad_right = t.pad_top = t.pad_bottom = pad[0];
+      if (pad.size() == 2) t.pad_left = t.pad_right = pad[0], t.pad_top = t.pad_bottom = pad[1];
+      if (pad.size() == 4) t.pad_left = pad[0], t.pad_top = pad[1], t.pad_right = pad[2], t.pad_bottom = pad[3];
+    }
+    t.pad_if_needed = o.boolean("pad_if_needed", false);  // the crop is the sample's size: never needed
+    if (const JsonValue* f = o.get("fill"); f && f->kind != Kind::null) {
+      if (f->kind != Kind::number || !std::isfinite(f->num))
+        fail_at(*f, o.path_of("fill"), "expected a number (a tensor's constant padding; tuples are PIL images')");
+      t.fill = f->num;
+    }
+    t.padding_mode = o.string("padding_mode", "constant", {"constant", "edge", "reflect", "symmetric"}, false);
+    const std::int64_t most_h = std::max(t.pad_top, t.pad_bottom), most_w = std::max(t.pad_left, t.pad_right);
+    const bool padded = most_h > 0 || most_w > 0;
+    if (padded && t.padding_mode != "constant" && (s.size() > 4 || (t.padding_mode == "symmetric" && s.size() < 3)))
+      o.fail("padding_mode", "torchvision pads '" + t.padding_mode + "' on samples of " +
+                                 (t.padding_mode == "symmetric" ? "3 or 4" : "2 to 4") + " dimensions, not " +
+                                 shape_text(s));
+    if (t.padding_mode == "reflect" && (most_h >= h || most_w >= w))
+      o.fail("padding", "reflect padding must be less than the sample's size " + shape_text({h, w}) + " on each side");
+    if (t.padding_mode == "symmetric" && (most_h > h || most_w > w))
+      o.fail("padding", "symmetric padding can be at most the sample's size " + shape_text({h, w}) + " on each side");
+    if (std::max(most_h, most_w) > 2147483647 - std::max(h, w))
+      o.fail("padding", "a padded side beyond 2147483647: the generated program's sizes are 32-bit ints");
+  } else {  // Normalize
+    if (s.size() < 3)
+      fail_at(*type, o.path_of("type"),
+              "Normalize takes (..., C, H, W), but model.inputs." + input.name + " is " + shape_text(s) +
+                  " per sample (torchvision raises there): give it a "
+                  "channel, such as [1, " +
+                  std::to_string(h) + ", " + std::to_string(w) + "]");
+    const std::int64_t channels = s[s.size() - 3];
+    t.mean = values(o, "mean", channels);
+    t.std = values(o, "std", channels);
+    for (float x : t.std)
+      if (x == 0) o.fail("std", "a std is 0 as a float32: torchvision refuses to divide by it");
+    if (o.boolean("inplace", false))
+      o.fail("inplace",
+             "inplace normalising changes the data set's own tensor at every epoch (a TensorDataset hands "
+             "out views): not supported; leave it false");
+  }
+  o.finish();
+  return t;
+}
+
+}  // namespace
+
+std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string& path, const InputSpec& input,
+                                           bool random_allowed) {
+  if (v.kind != Kind::array)
+    fail_at(v, path, "expected a list of torchvision transforms, such as [{\"type\": \"RandomHorizontalFlip\"}]");
+  if (input.dtype != DType::f32)
+    fail_at(v, path,
+            "transforms apply to float32 images, but model.inputs." + input.name +
+                " is not float32: remove the transforms");
+  const std::string split = path.substr(path.find('.') + 1, path.rfind('.') - path.find('.') - 1);
+  std::vector<TransformSpec> out;
+  for (size_t i = 0; i < v.items.size(); ++i)
+    out.push_back(read_one(v.items[i], path + "[" + std::to_string(i) + "]", input, random_allowed, split));
+  return out;
+}
+
+}  // namespace ltgen

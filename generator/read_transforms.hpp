@@ -1,0 +1,18 @@
+// data.<split>.transforms: torchvision's transforms of each sample's input, checked against the
+// model's first input.
+#pragma once
+
+#include <ltrt/json.hpp>
+#include <string>
+#include <vector>
+
+#include "spec.hpp"
+
+namespace ltgen {
+
+// Reads the list at `path` for samples of `input`. `random_allowed`: only the training data's
+// transforms may draw random numbers. Throws ltrt::ConfigError naming the place and the fix.
+std::vector<TransformSpec> read_transforms(const ltrt::json::Value& v, const std::string& path, const InputSpec& input,
+                                           bool random_allowed);
+
+}  // namespace ltgen

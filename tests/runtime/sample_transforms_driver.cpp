@@ -1,0 +1,104 @@
+// ltrt's side of sample_transforms_oracle.py: reads {"cases": [...]} from stdin, each a seed, a
+// per-sample shape, a list of transforms and samples (float32 bits), transforms the samples one after
+// another drawing from TorchGenerator(seed), and prints, per case, the samples' bits and the int64 that
+// torch's generator would draw next.
+#include <cstdint>
+#include <cstring>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "ltrt/json.hpp"
+#include "ltrt/sample_transforms.hpp"
+#include "ltrt/torch_global_draws.hpp"
+
+namespace {
+
+using ltrt::json::Value;
+
+ltrt::PadMode mode_of(const std::string& m) {
+  if (m == "edge") return ltrt::PadMode::edge;
+  if (m == "reflect") return ltrt::PadMode::reflect;
+  if (m == "symmetric") return ltrt::PadMode::symmetric;
+  return ltrt::PadMode::constant;
+}
+
+ltrt::TransformKind kind_of(const std::string& k) {
+  if (k == "RandomHorizontalFlip") return ltrt::TransformKind::random_horizontal_flip;
+  if (k == "RandomVerticalFlip") return ltrt::TransformKind::random_vertical_flip;
+  if (k == "RandomCrop") return ltrt::TransformKind::random_crop;
+  return ltrt::TransformKind::normalize;
+}
+
+}  // namespace
+
+int main() {
+  try {
+    const std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    const Value in = ltrt::json::parse(text);
+    Value out = Value::make_array();
+    for (const Value& c : in.find("cases")->items) {
+      std::vector<std::int64_t> shape;
+      for (const Value& d : c.find("shape")->items) shape.push_back(d.integer);
+      std::vector<ltrt::TransformConfig> list;
+      std::vector<std::vector<float>> values;  // the Normalize means and stds, alive while `list` is used
+      values.reserve(2 * c.find("transforms")->items.size());
+      for (const Value& t : c.find("transforms")->items) {
+        ltrt::TransformConfig config{};
+        config.kind = kind_of(t.find("type")->str);
+        if (const Value* p = t.find("p")) config.p = p->num;
+        if (config.kind == ltrt::TransformKind::random_crop) {
+          config.size_h = static_cast<int>(t.find("size")->items[0].integer);
+          config.size_w = static_cast<int>(t.find("size")->items[1].integer);
+          const Value& pad = *t.find("padding");  // torchvision's [left, top, right, bottom]
+          config.pad_left = static_cast<int>(pad.items[0].integer);
+          config.pad_top = static_cast<int>(pad.items[1].integer);
+          config.pad_right = static_cast<int>(pad.items[2].integer);
+          config.pad_bottom = static_cast<int>(pad.items[3].integer);
+          config.padding_mode = mode_of(t.find("padding_mode")->str);
+          config.fill = t.find("fill")->num;
+        }
+        if (config.kind == ltrt::TransformKind::normalize) {
+          for (const char* key : {"mean", "std"}) {
+            std::vector<float>& v = values.emplace_back();
+            for (const Value& x : t.find(key)->items) v.push_back(static_cast<float>(x.num));
+          }
+          config.num_values = static_cast<int>(values.back().size());
+          config.mean = values[values.size() - 2].data();
+          config.std = values.back().data();
+        }
+        list.push_back(config);
+      }
+      ltrt::SampleTransforms transforms(list, shape);
+      ltrt::TorchGlobalDraws torch(ltrt::TorchGenerator(static_cast<std::uint64_t>(c.find("seed")->integer)));
+      Value samples = Value::make_array();
+      for (const Value& s : c.find("samples")->items) {
+        std::vector<float> x;
+        for (const Value& b : s.items) {
+          const auto u = static_cast<std::uint32_t>(b.integer);
+          float f;
+          std::memcpy(&f, &u, sizeof f);
+          x.push_back(f);
+        }
+        transforms.apply(x.data(), &torch.generator());
+        Value bits = Value::make_array();
+        for (float f : x) {
+          std::uint32_t u;
+          std::memcpy(&u, &f, sizeof u);
+          bits.push(Value::make_integer(u));
+        }
+        samples.push(std::move(bits));
+      }
+      Value result = Value::make_object();
+      result.set("samples", std::move(samples));
+      result.set("next", Value::make_integer(torch.draw()));
+      out.push(std::move(result));
+    }
+    std::cout << ltrt::json::write(out) << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "sample_transforms_driver: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""ltrt::SampleTransforms (ltrt/sample_transforms.hpp) against torchvision's own transforms, bit for bit.
+
+Each case seeds torch's global generator, passes samples one after another through a
+transforms.Compose of RandomHorizontalFlip, RandomVerticalFlip, RandomCrop (every padding mode, a
+fill, crops that draw and one that cannot) and Normalize, as a Dataset's __getitem__ does, and the
+driver does the same with ltrt::TorchGenerator. Every output element must be torchvision's, bit for
+bit, and so must the int64 the generator draws next (the same numbers were drawn, no more, no fewer).
+Run with the Lightning venv's Python (PyPI's torch and torchvision).
+"""
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+import torch
+from torchvision import transforms
+
+
+def case(seed, shape, items, samples, rng):
+    data = rng.standard_normal((samples, *shape)).astype(np.float32)
+    data[:, ..., 0, 0] = 0.0  # an exact value among the random ones
+    return {"seed": seed, "shape": list(shape), "transforms": items,
+            "samples": [x.reshape(-1).view(np.uint32).tolist() for x in data]}
+
+
+def crop(h, w, pad, mode="constant", fill=0.0):
+    return {"type": "RandomCrop", "size": [h, w], "padding": pad, "padding_mode": mode, "fill": fill}
+
+
+def make_cases():
+    rng = np.random.default_rng(5)
+    flips = [{"type": "RandomHorizontalFlip", "p": 0.5}, {"type": "RandomVerticalFlip", "p": 0.5}]
+    cases = [
+        case(0, (3, 8, 8), flips, 40, rng),
+        case(1, (1, 6, 5), [{"type": "RandomHorizontalFlip", "p": p} for p in (0.3, 1 / 3, 0.7, 0.0, 1.0, 0.1)], 30, rng),
+        case(2, (7, 4), [{"type": "RandomVerticalFlip", "p": 0.9}, {"type": "RandomHorizontalFlip", "p": 0.25}], 30, rng),
+    ]
+    for seed, mode in enumerate(("constant", "edge", "reflect", "symmetric")):
+        cases.append(case(10 + seed, (2, 6, 7), [crop(6, 7, [2, 1, 3, 2], mode, 0.75)], 40, rng))
+        cases.append(case(20 + seed, (3, 5, 5), [crop(5, 5, [1, 1, 1, 1], mode)], 40, rng))
+        cases.append(case(30 + seed, (2, 3, 4, 4), [crop(4, 4, [3, 0, 0, 2], mode, -1.5)], 20, rng))
+    cases += [
+        case(40, (4, 4), [crop(4, 4, [0, 0, 0, 0])], 5, rng),          # the whole sample: nothing drawn
+        case(41, (1, 5, 6), [crop(5, 6, [0, 2, 0, 0])], 20, rng),      # a crop of the height only
+        case(42, (6, 6), [crop(6, 6, [2, 2, 2, 2], "edge"), crop(6, 6, [1, 1, 1, 1], "reflect")], 20, rng),
+        case(43, (3, 4, 5), [{"type": "Normalize", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}], 10, rng),
+        case(44, (2, 2, 3, 3), [{"type": "Normalize", "mean": [0.1], "std": [0.3]}], 10, rng),
+        case(45, (3, 8, 8), [crop(8, 8, [4, 4, 4, 4], "reflect"), *flips,
+                             {"type": "Normalize", "mean": [0.5, -0.25, 1e-3], "std": [0.7, 3.0, 1e-2]},
+                             crop(8, 8, [1, 2, 3, 0], "constant", 0.3)], 60, rng),
+    ]
+    return cases
+
+
+def torchvision_of(item):
+    kind = item["type"]
+    if kind == "RandomCrop":
+        return transforms.RandomCrop(item["size"], padding=item["padding"], fill=item["fill"],
+                                     padding_mode=item["padding_mode"])
+    if kind == "Normalize":
+        return transforms.Normalize(item["mean"], item["std"])
+    return getattr(transforms, kind)(p=item["p"])
+
+
+def run_torch(c):
+    compose = transforms.Compose([torchvision_of(t) for t in c["transforms"]])
+    torch.manual_seed(c["seed"])
+    out = []
+    for bits in c["samples"]:
+        x = torch.from_numpy(np.array(bits, dtype=np.uint32).view(np.float32).reshape(c["shape"]).copy())
+        y = compose(x).contiguous()
+        out.append(y.numpy().reshape(-1).view(np.uint32).tolist())
+    return out, int(torch.empty((), dtype=torch.int64).random_().item())
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--driver", required=True)
+    args = parser.parse_args()
+    cases = make_cases()
+    done = subprocess.run([args.driver], input=json.dumps({"cases": cases}), capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"driver failed: {done.stderr}")
+    results = json.loads(done.stdout)
+    failures = 0
+    elements = 0
+    for k, (c, r) in enumerate(zip(cases, results)):
+        want, next_draw = run_torch(c)
+        for i, (a, b) in enumerate(zip(want, r["samples"])):
+            elements += len(a)
+            if a != b:
+                bad = next(j for j in range(len(a)) if a[j] != b[j])
+                print(f"case {k} {c['transforms']}: sample {i} element {bad}: ltrt "
+                      f"{np.uint32(b[bad]).view(np.float32)} torchvision {np.uint32(a[bad]).view(np.float32)}")
+                failures += 1
+                break
+        if r["next"] != next_draw:
+            print(f"case {k}: the next draw differs (ltrt {r['next']}, torch {next_draw}): the draws' count or order")
+            failures += 1
+    if failures:
+        sys.exit(f"{failures} mismatches")
+    print(f"{len(cases)} cases, {elements} elements and each case's next draw equal to torchvision's")
+
+
+main()

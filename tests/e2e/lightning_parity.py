@@ -794,6 +794,10 @@ def run():
     if spec["optimizer"]["type"] == "LBFGS":  # its state (history, step length, counts) travels in checkpoints
         lbfgs_states_alike(a[-1])
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
+    # Random transforms move torch's generator, whose state a checkpoint keeps: a resumed fit flips,
+    # crops, shuffles and drops out as the uninterrupted one did.
+    if any(t["type"] != "Normalize" for t in spec["data"]["train"].get("transforms", [])):
+        resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
     if fp16 and args.emulator:
         compare_grad_scaler(a[-1], spec["name"], spec["optimizer"]["type"])
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)), grad_scaler=True)
@@ -919,8 +923,9 @@ def resumes_alike(program, weights, uninterrupted, launch, grad_scaler=False):
     scale and growth tracker travel in the checkpoint (Lightning's "MixedPrecision" entry), as does
     LBFGS's state (its history, step length and counts)."""
     first, second = os.path.join(args.work, "first_epoch"), os.path.join(args.work, "resumed")
-    rc, _, err = common.run_program(program, ["--init_weights=" + weights, "--trainer.default_root_dir=" + first,
-                                              "--trainer.max_epochs=1"], launch=launch)
+    init = [] if args.seeded else ["--init_weights=" + weights]  # as the uninterrupted run started
+    rc, _, err = common.run_program(program, init + ["--trainer.default_root_dir=" + first, "--trainer.max_epochs=1"],
+                                    launch=launch)
     check(rc == 0, f"the first epoch failed:\n{err}")
     (ckpt,) = common.checkpoint_files(version_dir(first))
     rc, _, err = common.run_program(program, ["--trainer.default_root_dir=" + second, "--ckpt_path=" +

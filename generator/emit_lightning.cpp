@@ -1086,7 +1086,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     if (!source->source.empty() && source->source != "prompt")
       emit_source(w, split, i, *source, spec, std::string(split) != "predict" && !spec.target.none);
   }
-  const std::string batch = std::to_string(spec.batch_size);
+  // DataLoader's own arguments after the batch size: its workers, where the spec has some.
+  const std::string batch = std::to_string(spec.batch_size) +
+                            (spec.num_workers > 0 ? ", num_workers=" + std::to_string(spec.num_workers) : "");
   w.open("def train_dataloader(self)");
   w.line("return DataLoader(" + dataset("train", spec.train) + ", batch_size=" + batch +
          ", shuffle=" + (spec.shuffle ? "True" : "False") + ", drop_last=" + (spec.drop_last ? "True" : "False") + ")");

@@ -17,6 +17,7 @@
 #include <ltrt/metric_info.hpp>
 #include <ltrt/optimizer.hpp>
 #include <ltrt/python_repr.hpp>
+#include <ltrt/sample_transforms.hpp>
 #include <ltrt/trainer_config.hpp>
 #include <ltrt/stochastic_weight_averaging.hpp>
 #include <ltrt/timer.hpp>
@@ -862,7 +863,11 @@ void read_data(ltrt::ConfigObject& top, Spec& spec) {
   spec.batch_size = static_cast<int>(batch);
   spec.shuffle = d.boolean("shuffle", false);
   spec.drop_last = d.boolean("drop_last", false);
-  d.integer("num_workers", 0, 0);  // DataLoader's; data is in memory, so it changes nothing
+  // DataLoader's worker processes: the data are in memory, so they only change where random
+  // transforms draw (each worker from a generator of its own).
+  const std::int64_t workers = d.integer("num_workers", 0, 0);
+  if (workers > 1024) d.fail("num_workers", "is more than 1024 worker processes");
+  spec.num_workers = static_cast<int>(workers);
   const JsonValue* train = d.get("train");
   if (!train) d.fail_here("missing required key 'train' (the training data)");
   spec.train = read_source(*train, "data.train", spec, true);
@@ -1292,6 +1297,12 @@ Spec parse_checked(const std::string& path, const std::string& text) {
       if (const std::string refused = ltrt::weight_decay_refusal(monitor->options(), spec.optimizer.type);
           !refused.empty())
         refuse_trainer("callbacks", refused);
+  const bool random_transforms = std::any_of(spec.train.transforms.begin(), spec.train.transforms.end(),
+                                             [](const TransformSpec& t) { return t.random(); });
+  if (const std::string refused = ltrt::worker_transforms_refusal(spec.num_workers, random_transforms,
+                                                                  callbacks.learning_rate_finder() != nullptr);
+      !refused.empty())
+    refuse_trainer("callbacks", refused);
   if (spec.optimizer.type == "LBFGS") {
     // (DDP's devices may come from num_nodes or strategy: then at the trainer section)
     const ltrt::LbfgsRefusal refused = ltrt::lbfgs_refusal(spec.trainer, callbacks, spec.trainer.accelerator == "gpu");

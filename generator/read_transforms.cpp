@@ -145,7 +145,8 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     }
     t.padding_mode = o.string("padding_mode", "constant", {"constant", "edge", "reflect", "symmetric"}, false);
     const std::int64_t most_h = std::max(t.pad_top, t.pad_bottom), most_w = std::max(t.pad_left, t.pad_right);
-    const bool padded = most_h > 0 || most_w > 0;
+    // torchvision pads whenever a padding is given, 0 too: its refusals of a mode and rank with it.
+    const bool padded = o.value().find("padding") && !o.value().find("padding")->is_null();
     if (padded && t.padding_mode != "constant" && (s.size() > 4 || (t.padding_mode == "symmetric" && s.size() < 3)))
       o.fail("padding_mode", "torchvision pads '" + t.padding_mode + "' on samples of " +
                                  (t.padding_mode == "symmetric" ? "3 or 4" : "2 to 4") + " dimensions, not " +
@@ -155,7 +156,12 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     if (t.padding_mode == "symmetric" && (most_h > h || most_w > w))
       o.fail("padding", "symmetric padding can be at most the sample's size " + shape_text({h, w}) + " on each side");
     if (std::max(most_h, most_w) > 2147483647 - std::max(h, w))
-      o.fail("padding", "a padded side beyond 2147483647: the generated program's sizes are 32-bit ints");
+      o.fail("padding",
+             "a padding beyond 2147483647 less the sample's size: the generated program's sizes are 32-bit "
+             "ints");
+    // torch_pad's value=float(fill) on a float32 tensor overflows there (with some padding to fill).
+    if (t.padding_mode == "constant" && std::max(most_h, most_w) > 0 && std::fabs(t.fill) > 3.4028234663852886e38)
+      o.fail("fill", "is beyond float32's range: torch cannot pad a float32 image with it");
   } else {  // Normalize
     if (s.size() < 3)
       fail_at(*type, o.path_of("type"),
@@ -166,6 +172,11 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     const std::int64_t channels = s[s.size() - 3];
     t.mean = values(o, "mean", channels);
     t.std = values(o, "std", channels);
+    // One of them for all channels beside one per channel: both per channel (torch broadcasts them).
+    if (t.mean.size() != t.std.size()) {
+      if (t.mean.size() == 1) t.mean.assign(static_cast<size_t>(channels), t.mean[0]);
+      if (t.std.size() == 1) t.std.assign(static_cast<size_t>(channels), t.std[0]);
+    }
     for (float x : t.std)
       if (x == 0) o.fail("std", "a std is 0 as a float32: torchvision refuses to divide by it");
     if (o.boolean("inplace", false))

@@ -169,6 +169,7 @@ struct Spec {
   ltrt::json::Pos batch_size_pos;  // where data.batch_size is (data, where it is left out)
   bool shuffle = false;
   bool drop_last = false;
+  int num_workers = 0;  // DataLoader's workers: where random transforms draw (each its own generator)
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
   std::vector<MetricSpec> metrics;    // model.metrics in order

@@ -56,6 +56,23 @@ void DataLoader::start_epoch_from_seed(std::int64_t seed) {
   torch_randperm(static_cast<std::uint64_t>(seed), order_);
 }
 
+void DataLoader::set_workers(int n) {
+  workers_.clear();
+  if (n <= 0 || !transforms_.draws()) return;
+  for (int w = 0; w < n; ++w) workers_.emplace_back(0);
+  scratch_.assign(static_cast<std::size_t>(data_.input_row), 0.0f);
+}
+
+void DataLoader::start_workers(std::int64_t base_seed, std::int64_t batches_done) {
+  const auto n = static_cast<std::int64_t>(workers_.size());
+  for (std::int64_t w = 0; w < n; ++w)  // a Python int: base_seed + worker_id does not wrap
+    workers_[static_cast<std::size_t>(w)] =
+        TorchGenerator(static_cast<std::uint64_t>(base_seed) + static_cast<std::uint64_t>(w));
+  for (std::int64_t b = 0; n > 0 && b < batches_done; ++b)
+    for (int r = 0; r < batch_rows(b); ++r)
+      transforms_.apply(scratch_.data(), &workers_[static_cast<std::size_t>(b % n)]);
+}
+
 int DataLoader::batch_rows(std::int64_t b) const {
   const std::int64_t start = b * batch_size_;
   const std::int64_t left = num_samples() - start;
@@ -70,6 +87,7 @@ int DataLoader::load_batch(std::int64_t b, std::byte* arena, const TensorRef& in
   std::byte* x = arena + input.offset;
   std::byte* y = arena + target.offset;
   const std::int64_t* rows = order_.data() + b * batch_size_;
+  if (!workers_.empty()) draws = &workers_[static_cast<std::size_t>(b % static_cast<std::int64_t>(workers_.size()))];
   for (int r = 0; r < n; ++r) {
     const std::size_t src = static_cast<std::size_t>(rows[r]);
     std::memcpy(x + r * x_row, data_.inputs.data() + src * x_row, x_row);

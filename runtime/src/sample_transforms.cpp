@@ -144,4 +144,13 @@ void SampleTransforms::normalize(float* sample, const float* mean, const float* 
   }
 }
 
+std::string worker_transforms_refusal(int num_workers, bool random_transforms, bool learning_rate_finder) {
+  if (num_workers > 0 && random_transforms && learning_rate_finder)
+    return "LearningRateFinder with random data.train.transforms under data.num_workers " +
+           std::to_string(num_workers) +
+           " is not supported yet (the finder seeds the first epoch's workers inside its isolated generator): set "
+           "data.num_workers to 0 or leave the finder out";
+  return "";
+}
+
 }  // namespace ltrt

@@ -566,6 +566,7 @@ class Fit {
     const bool shuffle = (model.data.shuffle || shard.distributed) && !overfitting(t_);
     train_loader_ =
         std::make_unique<DataLoader>(train_data_, model.data.batch_size, shuffle, model.data.drop_last, shard);
+    train_loader_->set_workers(model.data.num_workers);
     num_train_batches_ = t_.limit_train_batches.of(train_loader_->num_batches());
     // Under overfit_batches too the validation reads the val data (its first overfit_batches batches),
     // as Lightning 2's does (1.x validated on the training batches).
@@ -604,6 +605,10 @@ class Fit {
         !refused.empty())
       throw Error("trainer.callbacks: " + refused);
     if (const std::string refused = device_stats_refusal(callbacks_, backend_->device() != "cpu"); !refused.empty())
+      throw Error("trainer.callbacks: " + refused);
+    if (const std::string refused = worker_transforms_refusal(model.data.num_workers, train_loader_->transforms_draw(),
+                                                              callbacks_.learning_rate_finder() != nullptr);
+        !refused.empty())
       throw Error("trainer.callbacks: " + refused);
     if (model_.optimizer.kind == OptimizerKind::lbfgs) {
       if (const LbfgsRefusal refused = lbfgs_refusal(t_, callbacks_, backend_->device() != "cpu");
@@ -1841,8 +1846,11 @@ FitResult Fit::run_loops() {
     // one it reads (the data are the spec's, the same each time).
     const std::int64_t reload = t_.reload_dataloaders_every_n_epochs;
     if (reload > 0 && epoch_ > 0 && epoch_ % reload == 0) torch_global_->draw();
-    if (!train_iterator_made_) torch_global_->draw();
+    // Its _base_seed seeds its workers (under LearningRateFinder the finder made the iterator: refused
+    // with workers whose transforms draw, worker_transforms_refusal).
+    const std::int64_t base_seed = train_iterator_made_ ? 0 : torch_global_->draw();
     train_iterator_made_ = false;
+    train_loader_->start_workers(base_seed, resuming_mid_epoch ? batch_in_epoch_ : 0);
     if (t_.sharded()) {
       if (resuming_mid_epoch) rngs_.data.set_state(epoch_start_rng_data_);
       epoch_start_rng_data_ = rngs_.data.state();

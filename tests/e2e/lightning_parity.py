@@ -798,6 +798,7 @@ def run():
     # crops, shuffles and drops out as the uninterrupted one did.
     if any(t["type"] != "Normalize" for t in spec["data"]["train"].get("transforms", [])):
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
+        resumes_mid_epoch_alike(program, weights, spec, common.launcher(common.processes(spec)))
     if fp16 and args.emulator:
         compare_grad_scaler(a[-1], spec["name"], spec["optimizer"]["type"])
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)), grad_scaler=True)
@@ -915,6 +916,38 @@ def seeded_weights_agree(program, script, spec):
             tensors += 1
     print(f"seed_everything({spec.get('seed_everything')}): the fit from Lightning's initial weights saves the same "
           f"bits ({tensors} tensors in {len(seeded)} checkpoints) as the seeded fit")
+
+
+def resumes_mid_epoch_alike(program, weights, spec, launch):
+    """A fit stopped inside its second epoch (max_steps, at a validation whose checkpoint it keeps)
+    and resumed from that checkpoint ends with the uninterrupted run's weights and optimizer state,
+    bit for bit: the random transforms' draws go on where they were, from torch's generator in the
+    checkpoint or, under DataLoader workers, from each worker's generator again (the epoch's batches
+    done drawn again from its _base_seed)."""
+    from safetensors.numpy import load_file
+    per_rank = -(-spec["data"]["train"]["num_samples"] // common.processes(spec))  # DistributedSampler's share
+    batches = -(-per_rank // spec["data"]["batch_size"])
+    every = max(1, batches // 2)
+    check(batches >= 2 and spec["trainer"].get("max_epochs", 0) >= 2, "a mid-epoch resume needs 2 epochs of 2 batches")
+    init = [] if args.seeded else ["--init_weights=" + weights]
+    runs = {name: os.path.join(args.work, name) for name in ("whole_fit", "until_mid_epoch", "from_mid_epoch")}
+    validate = "--trainer.val_check_interval=" + str(every)
+    for name, extra in (("whole_fit", []), ("until_mid_epoch", ["--trainer.max_steps=" + str(batches + every)])):
+        rc, _, err = common.run_program(program, init + [validate, "--trainer.default_root_dir=" + runs[name]] + extra,
+                                        launch=launch)
+        check(rc == 0, f"{name} failed:\n{err}")
+    mid = os.path.join(version_dir(runs["until_mid_epoch"]), "checkpoints", f"epoch=1-step={batches + every}.safetensors")
+    check(os.path.isfile(mid), f"no checkpoint {mid}")
+    rc, _, err = common.run_program(program, [validate, "--trainer.default_root_dir=" + runs["from_mid_epoch"],
+                                              "--ckpt_path=" + mid], launch=launch)
+    check(rc == 0, f"the resumed run failed:\n{err}")
+    last = lambda root: os.path.join(version_dir(root), "checkpoints", common.checkpoint_files(version_dir(root))[-1])
+    want, got = load_file(last(runs["whole_fit"])), load_file(last(runs["from_mid_epoch"]))
+    check(sorted(want) == sorted(got), f"the resumed run's last checkpoint holds {sorted(got)}, the whole fit's {sorted(want)}")
+    for name in want:
+        check(want[name].tobytes() == got[name].tobytes(),
+              f"resumed at step {batches + every}: {name} ends unlike the whole fit's")
+    print(f"resumed inside epoch 1 (step {batches + every}): the last checkpoint's {len(want)} tensors are the whole fit's")
 
 
 def resumes_alike(program, weights, uninterrupted, launch, grad_scaler=False):

@@ -55,6 +55,15 @@ class DataLoader {
   // Whether the data set's transforms draw random numbers (from load_batch's `draws`).
   bool transforms_draw() const { return transforms_.draws(); }
 
+  // DataLoader(num_workers=n): batch b of an epoch is worker b % n's, and its samples' random
+  // transforms draw from that worker's generator, which torch's _worker_loop seeds with
+  // manual_seed(base_seed + worker_id) when the epoch's iterator starts its workers (load_batch's
+  // `draws` then goes unused). Only where the transforms draw.
+  void set_workers(int n);
+  // An epoch's iterator starts its workers: `base_seed` is its _base_seed. A resumed epoch's first
+  // `batches_done` batches draw again (into scratch), so that its workers go on where they were.
+  void start_workers(std::int64_t base_seed, std::int64_t batches_done = 0);
+
   // The sample order of the current epoch.
   const std::vector<std::int64_t>& order() const { return order_; }
 
@@ -64,6 +73,8 @@ class DataLoader {
   bool shuffle_;
   Shard shard_;
   SampleTransforms transforms_;
+  std::vector<TorchGenerator> workers_;  // each worker's torch generator (empty: the caller's draws)
+  std::vector<float> scratch_;           // a sample that a replayed batch's transforms draw over
   std::int64_t num_batches_;
   std::vector<std::int64_t> order_;     // this rank's samples in this epoch's order
   std::vector<std::int64_t> permuted_;  // DDP with shuffle: the whole epoch's permutation

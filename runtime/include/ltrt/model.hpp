@@ -212,6 +212,7 @@ struct DataConfig {
   int batch_size;
   bool shuffle;
   bool drop_last;
+  int num_workers;  // DataLoader's worker processes: where random transforms draw
   DataSourceConfig train;
   DataSourceConfig val;      // kind none: no validation loop
   DataSourceConfig test;     // kind none: `test` has no data

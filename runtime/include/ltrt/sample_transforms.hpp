@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ltrt/model.hpp"
@@ -45,5 +46,10 @@ class SampleTransforms {
   std::int64_t planes_ = 0, h_ = 0, w_ = 0, channels_ = 1;
   std::vector<float> scratch_;  // a crop's output
 };
+
+// What ltgen refuses of random transforms under DataLoader workers ("" when nothing): a
+// LearningRateFinder, whose restore makes the first epoch's iterator (and seeds its workers) inside
+// isolate_rng. The generator and the program (whose callbacks may come from the command line) ask.
+std::string worker_transforms_refusal(int num_workers, bool random_transforms, bool learning_rate_finder);
 
 }  // namespace ltrt

@@ -2,7 +2,7 @@
 """Trainer configurations on the CPU: training throughput (samples per second) of ltgen's program
 against Lightning's Trainer on the same spec, in one run on the same machine.
 
-    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm|lbfgs --ltgen build/ltgen \
+    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm|lbfgs|augment --ltgen build/ltgen \
         --lightning-python /opt/ltgen/lightning-venv/bin/python [--repeats 3] [--out DIR]
 
 `ddp`: 1 process and 2 (mpirun -n 2) against Lightning with devices=1 and devices=2 (its own DDP on
@@ -14,6 +14,9 @@ drawing torch's masks, for both.
 `lstm`: a character LSTM (2 layers of 256 units, T=64) in "32-true", in tokens per second.
 `lbfgs`: a 4-64-64-1 Tanh MLP fitted by LBFGS (strong Wolfe, 25 closure evaluations a step) to 1024
 rows in one batch, in samples (rows a step) per second.
+`augment`: a small CNN on CIFAR-shaped images (3 x 32 x 32, batch 64) without data transforms and
+with CIFAR's usual augmentation (RandomCrop(32, padding=4), RandomHorizontalFlip, Normalize: torchvision's
+in the Lightning script's Dataset, no DataLoader workers on either side), in samples per second.
 
 Each peer trains the spec twice, for 1 and for 5 epochs, and the difference of the two wall
 times over the 4 epochs' samples is its throughput (start-up, imports, process launch and the
@@ -39,6 +42,7 @@ N, FEATURES, HIDDEN, CLASSES, BATCH = 16384, 256, 1024, 10, 64  # the MLP
 GPT_N, GPT_T, GPT_VOCAB, GPT_E, GPT_BATCH = 2048, 64, 96, 128, 16  # the GPT: windows of T tokens
 LSTM_N, LSTM_T, LSTM_VOCAB, LSTM_E, LSTM_H, LSTM_BATCH = 1024, 64, 96, 64, 256, 16  # the LSTM's windows
 LBFGS_N, LBFGS_FEATURES, LBFGS_HIDDEN = 1024, 4, 64  # the LBFGS fit: all rows in one batch
+CNN_N, CNN_BATCH = 2048, 64  # the augmented CNN's images
 EPOCHS = (1, 5)  # the two fits; their difference is timed (lbfgs: 1 and 101)
 
 
@@ -51,7 +55,33 @@ MODES = {
     "gpt_dropout": ("gpt", [(1, "32-true", [2], 0.0), (1, "32-true", [2], 0.1)]),
     "lstm": ("lstm", [(1, "32-true", [1, 2], 0.0)]),
     "lbfgs": ("lbfgs", [(1, "32-true", [1], 0.0)]),
+    "augment": ("cnn", [(1, "32-true", [2], 0.0), (1, "32-true", [2], 1.0)]),  # (the last: augmented or not)
 }
+
+# CIFAR's usual training augmentation (its channels' means and stds).
+AUGMENTATION = [{"type": "RandomCrop", "size": 32, "padding": 4}, {"type": "RandomHorizontalFlip"},
+                {"type": "Normalize", "mean": [0.4914, 0.4822, 0.4465], "std": [0.247, 0.243, 0.261]}]
+
+
+def cnn_spec(name, augmented):
+    """Two 3x3 convolutions with ReLU and max pooling, a linear head: CIFAR-10's shape."""
+    train = {"source": "npy", "x": "x.npy", "y": "y.npy"}
+    if augmented:
+        train["transforms"] = AUGMENTATION
+    return {
+        "name": name, "seed_everything": 1,
+        "model": {"inputs": {"x": [3, 32, 32]}, "target": {"dtype": "int64", "num_classes": CLASSES},
+                  "layers": [{"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
+                             {"type": "MaxPool2d", "kernel_size": 2},
+                             {"type": "Conv2d", "out_channels": 32, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
+                             {"type": "MaxPool2d", "kernel_size": 2}, {"type": "Flatten"},
+                             {"type": "Linear", "out_features": CLASSES}],
+                  "loss": {"type": "CrossEntropyLoss"}},
+        "data": {"batch_size": CNN_BATCH, "shuffle": True, "train": train},
+        "optimizer": {"type": "SGD", "lr": 0.05, "momentum": 0.9},
+        "trainer": {"accelerator": "cpu", "max_epochs": 1, "logger": False, "enable_checkpointing": False,
+                    "enable_progress_bar": False, "enable_model_summary": False},
+    }
 
 
 def lbfgs_spec(name):
@@ -200,6 +230,10 @@ def main():
         samples, unit = n, ("tokens", t)
         np.save(os.path.join(work, "x.npy"), rng.integers(0, vocab, (n, t)).astype(np.int64))
         np.save(os.path.join(work, "y.npy"), rng.integers(0, vocab, (n, t)).astype(np.int64))
+    elif model == "cnn":  # images in [0, 1), as ToTensor leaves them
+        samples, unit = CNN_N, ("samples", 1)
+        np.save(os.path.join(work, "x.npy"), rng.random((CNN_N, 3, 32, 32)).astype(np.float32))
+        np.save(os.path.join(work, "y.npy"), rng.integers(0, CLASSES, CNN_N).astype(np.int64))
     elif model == "lbfgs":  # a smooth function of the inputs; throughput counts a step's rows once
         samples, unit = LBFGS_N, ("samples", 1)
         x = rng.standard_normal((LBFGS_N, LBFGS_FEATURES)).astype(np.float32)
@@ -219,19 +253,22 @@ def main():
         env["OPENBLAS_CORETYPE"] = coretype
     peers = []  # (label, command for max_epochs=E)
     for devices, precision, threads, dropout in configs:
-        name = f"cpu_bench_{model}_{devices}_{precision.replace('-', '_')}" + ("_dropout" if dropout else "")
+        flag = ("_augmented" if model == "cnn" else "_dropout") if dropout else ""
+        name = f"cpu_bench_{model}_{devices}_{precision.replace('-', '_')}" + flag
         path = os.path.join(work, name + ".json")
         with open(path, "w") as f:
             if model == "gpt":
                 json.dump(gpt_spec(name, precision, dropout), f, indent=1)
             elif model == "lbfgs":
                 json.dump(lbfgs_spec(name), f, indent=1)
+            elif model == "cnn":
+                json.dump(cnn_spec(name, bool(dropout)), f, indent=1)
             else:
                 json.dump(lstm_spec(name, precision) if model == "lstm" else spec(name, devices, precision), f, indent=1)
         program = common.generate(args.ltgen, path, os.path.join(work, name))
         script = os.path.join(work, name + ".py")
         subprocess.run([args.ltgen, path, "--emit", "lightning", "-o", script], check=True, capture_output=True)
-        said = f", dropout {dropout}" if dropout else ""
+        said = (", augmented" if model == "cnn" else f", dropout {dropout}") if dropout else ""
         for t in threads:
             peers.append((f"ltgen, {precision}{said}, {devices} process{'es' if devices > 1 else ''}, "
                           f"{t} BLAS thread{'s' if t > 1 else ''} each",

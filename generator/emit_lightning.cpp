@@ -464,6 +464,11 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       w.line("from torchvision import transforms  # data's transforms");
       break;
     }
+  for (const DataSourceSpec* s : {&spec.train, &spec.val, &spec.test, &spec.predict})
+    if (std::any_of(s->transforms.begin(), s->transforms.end(), [](const TransformSpec& t) { return t.v2; })) {
+      w.line("from torchvision.transforms import v2  # data's torchvision.transforms.v2 transforms");
+      break;
+    }
   w.line();
   w.line("# The spec: the generated program logs it as the module's hyperparameters (hparams.yaml,");
   w.line("# TensorBoard's HPARAMS tab, checkpoints), and so does this script.");
@@ -1075,7 +1080,7 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     for (const TransformSpec& t : source.transforms) {
       std::string args;
       for (const auto& [k, v] : t.args.members) args += (args.empty() ? "" : ", ") + k + "=" + py(v);
-      list += (list.empty() ? "" : ", ") + std::string("transforms.") + t.type + "(" + args + ")";
+      list += (list.empty() ? "" : ", ") + std::string(t.v2 ? "v2." : "transforms.") + t.type + "(" + args + ")";
     }
     return "Transformed(" + tensors + ", transforms.Compose([" + list + "]))";
   };

@@ -143,7 +143,8 @@ JsonValue transforms_schema() {
   probability.set("minimum", JsonValue::make_integer(0));
   probability.set("maximum", JsonValue::make_integer(1));
   std::vector<JsonValue> kinds;
-  for (const char* flip : {"RandomHorizontalFlip", "RandomVerticalFlip"}) {
+  for (const char* flip :
+       {"RandomHorizontalFlip", "RandomVerticalFlip", "v2.RandomHorizontalFlip", "v2.RandomVerticalFlip"}) {
     JsonValue p = JsonValue::make_object();
     JsonValue type = type_of("string");
     type.set("const", JsonValue::make_string(flip));
@@ -151,10 +152,10 @@ JsonValue transforms_schema() {
     p.set("p", probability);
     kinds.push_back(object(p, {"type"}));
   }
-  {
+  for (const char* crop : {"RandomCrop", "v2.RandomCrop"}) {
     JsonValue p = JsonValue::make_object();
     JsonValue type = type_of("string");
-    type.set("const", JsonValue::make_string("RandomCrop"));
+    type.set("const", JsonValue::make_string(crop));
     p.set("type", type);
     p.set("size", ints);
     p.set("padding", one_of({ints, type_of("null")}));
@@ -165,15 +166,27 @@ JsonValue transforms_schema() {
     p.set("padding_mode", mode);
     kinds.push_back(object(p, {"type", "size"}));
   }
-  {
+  for (const char* normalize : {"Normalize", "v2.Normalize"}) {
     JsonValue p = JsonValue::make_object();
     JsonValue type = type_of("string");
-    type.set("const", JsonValue::make_string("Normalize"));
+    type.set("const", JsonValue::make_string(normalize));
     p.set("type", type);
     p.set("mean", numbers);
     p.set("std", numbers);
     p.set("inplace", type_of("boolean"));
     kinds.push_back(object(p, {"type", "mean", "std"}));
+  }
+  {
+    JsonValue p = JsonValue::make_object();
+    JsonValue type = type_of("string");
+    type.set("const", JsonValue::make_string("v2.GaussianNoise"));
+    p.set("type", type);
+    p.set("mean", type_of("number"));
+    JsonValue sigma = type_of("number");
+    sigma.set("minimum", JsonValue::make_integer(0));
+    p.set("sigma", sigma);
+    p.set("clip", type_of("boolean"));
+    kinds.push_back(object(p, {"type"}));
   }
   JsonValue list = type_of("array");
   list.set("items", one_of(kinds));

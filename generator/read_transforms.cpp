@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <ltrt/config_reader.hpp>
+#include <ltrt/python_repr.hpp>
 
 namespace ltgen {
 namespace {
@@ -18,7 +19,9 @@ using JsonValue = ltrt::json::Value;
   throw ltrt::ConfigError(path, v.pos, message);
 }
 
-const std::vector<std::string> kSupported = {"RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop", "Normalize"};
+const std::vector<std::string> kSupported = {
+    "RandomHorizontalFlip",  "RandomVerticalFlip", "RandomCrop",   "Normalize",       "v2.RandomHorizontalFlip",
+    "v2.RandomVerticalFlip", "v2.RandomCrop",      "v2.Normalize", "v2.GaussianNoise"};
 // torchvision's other transforms: named as not supported yet rather than as misspellings.
 const char* const kOthers =
     " CenterCrop Resize RandomResizedCrop Pad RandomRotation RandomAffine ColorJitter RandomErasing GaussianBlur"
@@ -26,6 +29,8 @@ const char* const kOthers =
     " LinearTransformation RandomInvert RandomPosterize RandomSolarize RandomAdjustSharpness RandomAutocontrast"
     " RandomEqualize AutoAugment RandAugment TrivialAugmentWide AugMix ElasticTransform ToTensor PILToTensor"
     " ConvertImageDtype ToPILImage Lambda Compose ";
+
+std::string describe_number(const JsonValue& v) { return v.is_number() ? ltrt::python_repr(v.num) : "..."; }
 
 std::string shape_text(const Shape& s) {
   std::string out = "[";
@@ -87,19 +92,27 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
   t.type = type->str;
   bool known = false;
   for (const std::string& s : kSupported) known = known || s == t.type;
+  if (t.type == "GaussianNoise")
+    fail_at(*type, o.path_of("type"), "GaussianNoise is torchvision.transforms.v2's: write \"v2.GaussianNoise\"");
+  if (t.type.rfind("v2.", 0) == 0 && !known && t.type.find(' ') == std::string::npos &&
+      std::string(kOthers).find(" " + t.type.substr(3) + " ") != std::string::npos)
+    t.type = t.type.substr(3);  // named as not supported yet below
   if (!known) {
     if (t.type.find(' ') == std::string::npos && std::string(kOthers).find(" " + t.type + " ") != std::string::npos)
       fail_at(*type, o.path_of("type"),
               "torchvision's " + t.type +
                   " is not supported yet: ltgen has RandomHorizontalFlip, "
-                  "RandomVerticalFlip, RandomCrop (keeping the sample's size) and Normalize");
+                  "RandomVerticalFlip, RandomCrop (keeping the sample's size) and Normalize, v2's of them and "
+                  "v2.GaussianNoise");
     const std::string hint = ltrt::did_you_mean(t.type, kSupported);
     fail_at(*type, o.path_of("type"),
             "unknown transform '" + t.type + "'" +
                 (hint.empty() ? "; ltgen has RandomHorizontalFlip, RandomVerticalFlip, "
-                                "RandomCrop and Normalize"
+                                "RandomCrop and Normalize, v2's of them and v2.GaussianNoise"
                               : hint));
   }
+  t.v2 = t.type.rfind("v2.", 0) == 0;
+  if (t.v2) t.type = t.type.substr(3);
   t.args = JsonValue::make_object();
   for (const auto& [k, value] : v.members)
     if (k != "type") t.args.set(k, value);
@@ -109,6 +122,17 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
             t.type + " draws random numbers: random transforms in data." + split +
                 " are not supported yet (data.train's may draw; give " + split +
                 " deterministic ones, such as Normalize)");
+  if (t.type == "GaussianNoise") {  // any float tensor
+    t.noise_mean = o.number("mean", 0.0, -1e300, 1e300);
+    t.sigma = o.number("sigma", 0.1, -1e300, 1e300);
+    t.clip = o.boolean("clip", true);
+    if (t.sigma < 0) o.fail("sigma", "must be at least 0: torchvision raises for a negative sigma");
+    for (const char* key : {"mean", "sigma"})
+      if (std::fabs(std::string(key) == "mean" ? t.noise_mean : t.sigma) > 3.4028234663852886e38)
+        o.fail(key, "is beyond float32's range (the noise is float32 arithmetic)");
+    o.finish();
+    return t;
+  }
   if (s.size() < 2)
     fail_at(*type, o.path_of("type"),
             "torchvision's transforms take images (..., H, W), but model.inputs." + input.name + " is " +
@@ -146,7 +170,9 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     t.padding_mode = o.string("padding_mode", "constant", {"constant", "edge", "reflect", "symmetric"}, false);
     const std::int64_t most_h = std::max(t.pad_top, t.pad_bottom), most_w = std::max(t.pad_left, t.pad_right);
     // torchvision pads whenever a padding is given, 0 too: its refusals of a mode and rank with it.
-    const bool padded = o.value().find("padding") && !o.value().find("padding")->is_null();
+    // (v2's pads only where some padding is above 0)
+    const bool padded =
+        t.v2 ? std::max(most_h, most_w) > 0 : o.value().find("padding") && !o.value().find("padding")->is_null();
     if (padded && t.padding_mode != "constant" && (s.size() > 4 || (t.padding_mode == "symmetric" && s.size() < 3)))
       o.fail("padding_mode", "torchvision pads '" + t.padding_mode + "' on samples of " +
                                  (t.padding_mode == "symmetric" ? "3 or 4" : "2 to 4") + " dimensions, not " +
@@ -170,6 +196,10 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
                   "channel, such as [1, " +
                   std::to_string(h) + ", " + std::to_string(w) + "]");
     const std::int64_t channels = s[s.size() - 3];
+    for (const char* key : {"mean", "std"})
+      if (const JsonValue* x = o.get(key); t.v2 && x && !x->is_array())
+        fail_at(*x, o.path_of(key),
+                "v2.Normalize takes a list (it calls list() of it): write [" + describe_number(*x) + "]");
     t.mean = values(o, "mean", channels);
     t.std = values(o, "std", channels);
     // One of them for all channels beside one per channel: both per channel (torch broadcasts them).

@@ -47,7 +47,8 @@ struct TargetSpec {
 
 // A torchvision transform of each sample's (first) input: data.<split>.transforms[i].
 struct TransformSpec {
-  std::string type;                     // "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop" or "Normalize"
+  std::string type;  // "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop", "Normalize", "GaussianNoise"
+  bool v2 = false;   // torchvision.transforms.v2's ("v2.RandomCrop" in the spec); GaussianNoise is v2's only
   ltrt::json::Value args;               // its arguments as given (without "type"), for --emit lightning
   double p = 0.5;                       // the flips
   std::int64_t size_h = 0, size_w = 0;  // RandomCrop
@@ -56,6 +57,8 @@ struct TransformSpec {
   double fill = 0;
   bool pad_if_needed = false;
   std::vector<float> mean, std;  // Normalize, as float32 (torch.as_tensor(mean, dtype=float32))
+  double noise_mean = 0, sigma = 0.1;  // GaussianNoise
+  bool clip = true;
   bool random() const { return type != "Normalize"; }
 };
 

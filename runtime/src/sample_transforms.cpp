@@ -36,10 +36,14 @@ std::int64_t padded_source(std::int64_t k, std::int64_t size, PadMode mode) {
 SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std::vector<std::int64_t> shape)
     : list_(std::move(transforms)) {
   if (list_.empty()) return;
-  if (shape.size() < 2)
+  numel_ = 1;
+  for (std::int64_t d : shape) numel_ *= d;
+  bool images = false;  // all but GaussianNoise take (..., H, W)
+  for (const TransformConfig& t : list_) images = images || t.kind != TransformKind::gaussian_noise;
+  if (images && shape.size() < 2)
     throw Error("transforms need samples of shape (..., H, W), not of rank " + std::to_string(shape.size()));
-  h_ = shape[shape.size() - 2];
-  w_ = shape.back();
+  h_ = shape.size() >= 2 ? shape[shape.size() - 2] : 1;
+  w_ = shape.empty() ? 1 : shape.back();
   planes_ = 1;
   for (std::size_t d = 0; d + 2 < shape.size(); ++d) planes_ *= shape[d];
   if (shape.size() >= 3) channels_ = shape[shape.size() - 3];
@@ -65,7 +69,7 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
       }
     }
   }
-  scratch_.resize(static_cast<std::size_t>(planes_ * h_ * w_));
+  scratch_.resize(static_cast<std::size_t>(numel_));
 }
 
 bool SampleTransforms::draws() const {
@@ -100,6 +104,9 @@ void SampleTransforms::apply(float* sample, TorchGenerator* gen) {
       case TransformKind::random_crop:
         crop(sample, t, *gen);
         break;
+      case TransformKind::gaussian_noise:
+        noise(sample, t, *gen);
+        break;
       case TransformKind::normalize:
         normalize(sample, mean_.data() + offset_[i], std_.data() + offset_[i]);
         break;
@@ -111,7 +118,10 @@ void SampleTransforms::apply(float* sample, TorchGenerator* gen) {
 void SampleTransforms::crop(float* sample, const TransformConfig& t, TorchGenerator& gen) {
   const std::int64_t ph = h_ + t.pad_top + t.pad_bottom, pw = w_ + t.pad_left + t.pad_right;
   std::int64_t top = 0, left = 0;
-  if (ph != t.size_h || pw != t.size_w) {  // RandomCrop.get_params: nothing drawn for a crop of the whole
+  if (t.v2) {  // v2's make_params: a coordinate along a dimension the crop is smaller in
+    if (ph > t.size_h) gen.randint(&top, 1, ph - t.size_h + 1);
+    if (pw > t.size_w) gen.randint(&left, 1, pw - t.size_w + 1);
+  } else if (ph != t.size_h || pw != t.size_w) {  // RandomCrop.get_params: nothing drawn for a crop of the whole
     gen.randint(&top, 1, ph - t.size_h + 1);
     gen.randint(&left, 1, pw - t.size_w + 1);
   }
@@ -129,6 +139,23 @@ void SampleTransforms::crop(float* sample, const TransformConfig& t, TorchGenera
     }
   }
   std::memcpy(sample, scratch_.data(), scratch_.size() * sizeof(float));
+}
+
+// v2's gaussian_noise: noise = mean + torch.randn_like(x) * sigma, x + noise, clamped to [0, 1] with
+// clip (NaN stays NaN), each a float32 operation.
+void SampleTransforms::noise(float* sample, const TransformConfig& t, TorchGenerator& gen) {
+  gen.normal(scratch_.data(), numel_, 0.0, 1.0);
+  const auto mean = static_cast<float>(t.noise_mean), sigma = static_cast<float>(t.sigma);
+  for (std::int64_t k = 0; k < numel_; ++k) {
+    const float scaled = scratch_[static_cast<std::size_t>(k)] * sigma;
+    const float noise = mean + scaled;
+    float v = sample[k] + noise;
+    if (t.clip) {
+      if (v < 0.0f) v = 0.0f;
+      if (v > 1.0f) v = 1.0f;
+    }
+    sample[k] = v;
+  }
 }
 
 // F.normalize: tensor.sub_(mean).div_(std), each a float32 operation.

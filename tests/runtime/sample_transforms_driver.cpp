@@ -28,6 +28,7 @@ ltrt::TransformKind kind_of(const std::string& k) {
   if (k == "RandomHorizontalFlip") return ltrt::TransformKind::random_horizontal_flip;
   if (k == "RandomVerticalFlip") return ltrt::TransformKind::random_vertical_flip;
   if (k == "RandomCrop") return ltrt::TransformKind::random_crop;
+  if (k == "GaussianNoise") return ltrt::TransformKind::gaussian_noise;
   return ltrt::TransformKind::normalize;
 }
 
@@ -48,6 +49,12 @@ int main() {
         ltrt::TransformConfig config{};
         config.kind = kind_of(t.find("type")->str);
         if (const Value* p = t.find("p")) config.p = p->num;
+        if (const Value* v2 = t.find("v2")) config.v2 = v2->b;
+        if (config.kind == ltrt::TransformKind::gaussian_noise) {
+          config.noise_mean = t.find("noise_mean")->num;
+          config.sigma = t.find("sigma")->num;
+          config.clip = t.find("clip")->b;
+        }
         if (config.kind == ltrt::TransformKind::random_crop) {
           config.size_h = static_cast<int>(t.find("size")->items[0].integer);
           config.size_w = static_cast<int>(t.find("size")->items[1].integer);

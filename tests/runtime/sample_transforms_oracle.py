@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""ltrt::SampleTransforms (ltrt/sample_transforms.hpp) against torchvision's own transforms, bit for bit.
+"""ltrt::SampleTransforms (ltrt/sample_transforms.hpp) against torchvision's own transforms (and
+torchvision.transforms.v2's, with v2's GaussianNoise), bit for bit.
 
 Each case seeds torch's global generator, passes samples one after another through a
 transforms.Compose of RandomHorizontalFlip, RandomVerticalFlip, RandomCrop (every padding mode, a
@@ -16,11 +17,12 @@ import sys
 import numpy as np
 import torch
 from torchvision import transforms
+from torchvision.transforms import v2
 
 
 def case(seed, shape, items, samples, rng):
     data = rng.standard_normal((samples, *shape)).astype(np.float32)
-    data[:, ..., 0, 0] = 0.0  # an exact value among the random ones
+    data.reshape(samples, -1)[:, 0] = 0.0  # an exact value among the random ones
     return {"seed": seed, "shape": list(shape), "transforms": items,
             "samples": [x.reshape(-1).view(np.uint32).tolist() for x in data]}
 
@@ -51,17 +53,37 @@ def make_cases():
                              {"type": "Normalize", "mean": [0.5, -0.25, 1e-3], "std": [0.7, 3.0, 1e-2]},
                              crop(8, 8, [1, 2, 3, 0], "constant", 0.3)], 60, rng),
     ]
+    # torchvision.transforms.v2: a crop draws a coordinate only along a dimension it is smaller in.
+    v2ed = lambda items: [dict(t, v2=True) for t in items]
+    for seed, mode in enumerate(("constant", "edge", "reflect", "symmetric")):
+        cases.append(case(50 + seed, (2, 6, 7), v2ed([crop(6, 7, [2, 1, 3, 2], mode, 0.75)]), 30, rng))
+        cases.append(case(55 + seed, (1, 5, 5), v2ed([crop(5, 5, [0, 1, 0, 2], mode)]), 30, rng))  # height only
+        cases.append(case(60 + seed, (3, 4, 4), v2ed([crop(4, 4, [2, 0, 1, 0], mode)]), 30, rng))  # width only
+    noise = lambda mean, sigma, clip: {"type": "GaussianNoise", "v2": True, "noise_mean": mean, "sigma": sigma, "clip": clip}
+    cases += [
+        case(65, (4, 4), v2ed([crop(4, 4, [0, 0, 0, 0])]), 5, rng),  # nothing drawn
+        case(66, (3, 6, 6), v2ed([*flips, {"type": "RandomHorizontalFlip", "p": 1.0}, {"type": "RandomVerticalFlip", "p": 0.0},
+                                  {"type": "Normalize", "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]}]), 30, rng),
+        case(67, (10,), [noise(0.0, 0.1, False)], 25, rng),   # under 16 elements: float64 Box-Muller pairs
+        case(68, (7,), [noise(0.25, 0.5, True)], 25, rng),
+        case(69, (2, 4, 4), [noise(-0.1, 0.3, True)], 25, rng),  # 16 and more: torch's vectorised normal_
+        case(70, (3, 5, 7), [noise(0.0, 0.1, False)], 25, rng),  # 105: the last 16 drawn again
+        case(71, (3, 8, 8), v2ed([crop(8, 8, [4, 4, 4, 4], "reflect"), *flips]) + [noise(0.0, 0.05, True)] +
+             v2ed([{"type": "Normalize", "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}]), 40, rng),
+    ]
     return cases
 
 
 def torchvision_of(item):
     kind = item["type"]
+    api = v2 if item.get("v2") else transforms
+    if kind == "GaussianNoise":
+        return v2.GaussianNoise(mean=item["noise_mean"], sigma=item["sigma"], clip=item["clip"])
     if kind == "RandomCrop":
-        return transforms.RandomCrop(item["size"], padding=item["padding"], fill=item["fill"],
-                                     padding_mode=item["padding_mode"])
+        return api.RandomCrop(item["size"], padding=item["padding"], fill=item["fill"], padding_mode=item["padding_mode"])
     if kind == "Normalize":
-        return transforms.Normalize(item["mean"], item["std"])
-    return getattr(transforms, kind)(p=item["p"])
+        return api.Normalize(item["mean"], item["std"])
+    return getattr(api, kind)(p=item["p"])
 
 
 def run_torch(c):

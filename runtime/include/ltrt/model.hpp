@@ -163,9 +163,16 @@ constexpr int kMaxParamGroups = 8;  // the CUDA step keeps a scalar per group in
 
 // A torchvision transform of a sample's (first) input, data.<split>.transforms: the split's
 // Dataset applies its list in order to each sample it gives, as a transforms.Compose in its
-// __getitem__ does (ltrt/sample_transforms.hpp). The per-sample shape is (..., H, W) and stays the
-// model input's.
-enum class TransformKind : std::uint8_t { random_horizontal_flip, random_vertical_flip, random_crop, normalize };
+// __getitem__ does (ltrt/sample_transforms.hpp). The per-sample shape is (..., H, W) (any shape for
+// GaussianNoise) and stays the model input's. `v2`: torchvision.transforms.v2's, whose RandomCrop
+// draws a corner coordinate only along a dimension the padded sample exceeds the crop in.
+enum class TransformKind : std::uint8_t {
+  random_horizontal_flip,
+  random_vertical_flip,
+  random_crop,
+  normalize,
+  gaussian_noise  // v2 only
+};
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
 struct TransformConfig {
   TransformKind kind;
@@ -178,6 +185,10 @@ struct TransformConfig {
   int num_values;     // normalize: 1 mean and std for all channels, or one per channel (dim -3)
   const float* mean;  // normalize: torch.as_tensor(mean, dtype=float32)
   const float* std;   // normalize
+  bool v2;            // torchvision.transforms.v2's
+  double noise_mean;  // gaussian_noise: mean + randn_like(x) * sigma added, in float32
+  double sigma;
+  bool clip;  // gaussian_noise: the sum clamped to [0, 1]
 };
 
 // A data source as the spec names it; paths are resolved against the spec's

@@ -5,7 +5,9 @@
 //  - RandomCrop: the padding (constant `fill`, edge, reflect or symmetric), then
 //    `torch.randint(0, H' - h + 1)` for the top and `torch.randint(0, W' - w + 1)` for the left
 //    (nothing drawn where the padded sample is already the crop's size), then the crop;
-//  - Normalize: (x - mean[c]) / std[c] in float32, c the channel (dimension -3).
+//  - Normalize: (x - mean[c]) / std[c] in float32, c the channel (dimension -3);
+//  - v2's GaussianNoise: x + (mean + randn_like(x) * sigma), clamped to [0, 1] with clip.
+// torchvision.transforms.v2's are the same but for RandomCrop's draws (TransformConfig::v2).
 // The random ones draw from torch's global generator, one sample after another in the batch's order,
 // as a DataLoader without workers fetches them: the program passes that generator (TorchGlobalDraws).
 #pragma once
@@ -37,13 +39,14 @@ class SampleTransforms {
  private:
   void crop(float* sample, const TransformConfig& t, TorchGenerator& gen);
   void normalize(float* sample, const float* mean, const float* std) const;
+  void noise(float* sample, const TransformConfig& t, TorchGenerator& gen);
 
   std::vector<TransformConfig> list_;
   // Each normalize's means and stds per channel, copied (the configs' arrays need not outlive this),
   // from offset_[i] for transform i.
   std::vector<float> mean_, std_;
   std::vector<std::size_t> offset_;
-  std::int64_t planes_ = 0, h_ = 0, w_ = 0, channels_ = 1;
+  std::int64_t planes_ = 0, h_ = 0, w_ = 0, channels_ = 1, numel_ = 0;
   std::vector<float> scratch_;  // a crop's output
 };
 

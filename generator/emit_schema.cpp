@@ -133,12 +133,10 @@ JsonValue transforms_schema() {
                              a.set("items", type_of("integer"));
                              return a;
                            }()});
-  JsonValue numbers = one_of({type_of("number"), [] {
-                                JsonValue a = type_of("array");
-                                a.set("items", type_of("number"));
-                                a.set("minItems", JsonValue::make_integer(1));
-                                return a;
-                              }()});
+  JsonValue number_list = type_of("array");
+  number_list.set("items", type_of("number"));
+  number_list.set("minItems", JsonValue::make_integer(1));
+  const JsonValue numbers = one_of({type_of("number"), number_list});
   JsonValue probability = type_of("number");
   probability.set("minimum", JsonValue::make_integer(0));
   probability.set("maximum", JsonValue::make_integer(1));
@@ -171,8 +169,9 @@ JsonValue transforms_schema() {
     JsonValue type = type_of("string");
     type.set("const", JsonValue::make_string(normalize));
     p.set("type", type);
-    p.set("mean", numbers);
-    p.set("std", numbers);
+    const JsonValue& values = std::string(normalize) == "v2.Normalize" ? number_list : numbers;
+    p.set("mean", values);  // (v2's takes lists only)
+    p.set("std", values);
     p.set("inplace", type_of("boolean"));
     kinds.push_back(object(p, {"type", "mean", "std"}));
   }

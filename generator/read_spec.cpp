@@ -1299,8 +1299,11 @@ Spec parse_checked(const std::string& path, const std::string& text) {
         refuse_trainer("callbacks", refused);
   const bool random_transforms = std::any_of(spec.train.transforms.begin(), spec.train.transforms.end(),
                                              [](const TransformSpec& t) { return t.random(); });
-  if (const std::string refused = ltrt::worker_transforms_refusal(spec.num_workers, random_transforms,
-                                                                  callbacks.learning_rate_finder() != nullptr);
+  const ltrt::BatchCount& overfit = spec.trainer.overfit_batches;
+  const bool overfitting = overfit.is_fraction ? overfit.fraction > 0 : overfit.count > 0;
+  const bool shuffled_in_process = spec.shuffle && spec.trainer.processes() <= 1 && !overfitting;
+  if (const std::string refused = ltrt::worker_transforms_refusal(
+          spec.num_workers, random_transforms, shuffled_in_process, callbacks.learning_rate_finder() != nullptr);
       !refused.empty())
     refuse_trainer("callbacks", refused);
   if (spec.optimizer.type == "LBFGS") {

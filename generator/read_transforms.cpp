@@ -173,7 +173,13 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     // (v2's pads only where some padding is above 0)
     const bool padded =
         t.v2 ? std::max(most_h, most_w) > 0 : o.value().find("padding") && !o.value().find("padding")->is_null();
-    if (padded && t.padding_mode != "constant" && (s.size() > 4 || (t.padding_mode == "symmetric" && s.size() < 3)))
+    // (v2 pads (..., C, H, W) in every mode, whatever comes before C)
+    if (t.v2 && padded && s.size() < 3)
+      o.fail("padding", "torchvision.transforms.v2 pads samples of (..., C, H, W) only, not " + shape_text(s) +
+                            ": give model.inputs a channel, such as [1, " + std::to_string(h) + ", " +
+                            std::to_string(w) + "]");
+    if (!t.v2 && padded && t.padding_mode != "constant" &&
+        (s.size() > 4 || (t.padding_mode == "symmetric" && s.size() < 3)))
       o.fail("padding_mode", "torchvision pads '" + t.padding_mode + "' on samples of " +
                                  (t.padding_mode == "symmetric" ? "3 or 4" : "2 to 4") + " dimensions, not " +
                                  shape_text(s));

@@ -171,12 +171,14 @@ void SampleTransforms::normalize(float* sample, const float* mean, const float* 
   }
 }
 
-std::string worker_transforms_refusal(int num_workers, bool random_transforms, bool learning_rate_finder) {
-  if (num_workers > 0 && random_transforms && learning_rate_finder)
-    return "LearningRateFinder with random data.train.transforms under data.num_workers " +
-           std::to_string(num_workers) +
-           " is not supported yet (the finder seeds the first epoch's workers inside its isolated generator): set "
-           "data.num_workers to 0 or leave the finder out";
+std::string worker_transforms_refusal(int num_workers, bool random_transforms, bool shuffled_in_process,
+                                      bool learning_rate_finder) {
+  if (num_workers > 0 && learning_rate_finder && (random_transforms || shuffled_in_process))
+    return std::string("LearningRateFinder with ") +
+           (random_transforms ? "random data.train.transforms" : "a shuffled training loader") +
+           " under data.num_workers " + std::to_string(num_workers) +
+           " is not supported yet (the finder makes the first epoch's iterator, which seeds its workers and draws "
+           "its sampler's seed, inside its isolated generator): set data.num_workers to 0 or leave the finder out";
   return "";
 }
 

@@ -607,6 +607,7 @@ class Fit {
     if (const std::string refused = device_stats_refusal(callbacks_, backend_->device() != "cpu"); !refused.empty())
       throw Error("trainer.callbacks: " + refused);
     if (const std::string refused = worker_transforms_refusal(model.data.num_workers, train_loader_->transforms_draw(),
+                                                              train_loader_->shuffle() && !t_.sharded(),
                                                               callbacks_.learning_rate_finder() != nullptr);
         !refused.empty())
       throw Error("trainer.callbacks: " + refused);
@@ -1845,9 +1846,14 @@ FitResult Fit::run_loops() {
     // DataLoader again and an iterator of it (one more _base_seed) before the epoch loop makes the
     // one it reads (the data are the spec's, the same each time).
     const std::int64_t reload = t_.reload_dataloaders_every_n_epochs;
-    if (reload > 0 && epoch_ > 0 && epoch_ % reload == 0) torch_global_->draw();
+    // With workers an iterator starts them as it is made, which runs its sampler: a single process's
+    // shuffled RandomSampler draws its seed then, so the discarded iterator draws that too.
+    if (reload > 0 && epoch_ > 0 && epoch_ % reload == 0) {
+      torch_global_->draw();
+      if (model_.data.num_workers > 0 && train_loader_->shuffle() && !t_.sharded()) torch_global_->draw();
+    }
     // Its _base_seed seeds its workers (under LearningRateFinder the finder made the iterator: refused
-    // with workers whose transforms draw, worker_transforms_refusal).
+    // with workers beside random transforms or a shuffled loader, worker_transforms_refusal).
     const std::int64_t base_seed = train_iterator_made_ ? 0 : torch_global_->draw();
     train_iterator_made_ = false;
     train_loader_->start_workers(base_seed, resuming_mid_epoch ? batch_in_epoch_ : 0);

@@ -50,9 +50,12 @@ class SampleTransforms {
   std::vector<float> scratch_;  // a crop's output
 };
 
-// What ltgen refuses of random transforms under DataLoader workers ("" when nothing): a
-// LearningRateFinder, whose restore makes the first epoch's iterator (and seeds its workers) inside
-// isolate_rng. The generator and the program (whose callbacks may come from the command line) ask.
-std::string worker_transforms_refusal(int num_workers, bool random_transforms, bool learning_rate_finder);
+// What ltgen refuses under DataLoader workers ("" when nothing): a LearningRateFinder beside random
+// transforms or a single process's shuffled loader (`shuffled_in_process`: its RandomSampler). The
+// finder's restore makes the first epoch's iterator inside isolate_rng, and an iterator with workers
+// seeds them and draws its sampler's seed as it is made. The generator and the program (whose
+// callbacks may come from the command line) ask.
+std::string worker_transforms_refusal(int num_workers, bool random_transforms, bool shuffled_in_process,
+                                      bool learning_rate_finder);
 
 }  // namespace ltrt

@@ -1,4 +1,4 @@
-// torchvision's flips, RandomCrop and Normalize on a sample's float32 values.
+// torchvision's flips, RandomCrop, Normalize and v2's GaussianNoise on a sample's float32 values.
 #include "ltrt/sample_transforms.hpp"
 
 #include <algorithm>

@@ -510,7 +510,7 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
   }
   // torchvision's transforms of each sample's input; only the training data's may draw.
   if (const JsonValue* t = o.get("transforms"))
-    s.transforms = read_transforms(*t, o.path_of("transforms"), spec.inputs.at(0), path == "data.train");
+    s.transforms = read_transforms(*t, o.path_of("transforms"), spec.inputs.at(0), path.substr(path.find('.') + 1));
   o.finish();
   return s;
 }

@@ -22,6 +22,11 @@ using JsonValue = ltrt::json::Value;
 const std::vector<std::string> kSupported = {
     "RandomHorizontalFlip",  "RandomVerticalFlip", "RandomCrop",   "Normalize",       "v2.RandomHorizontalFlip",
     "v2.RandomVerticalFlip", "v2.RandomCrop",      "v2.Normalize", "v2.GaussianNoise"};
+// What the messages list.
+const char* const kSupportedText =
+    "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop (keeping the sample's size) and Normalize, v2's of them "
+    "and v2.GaussianNoise";
+constexpr double kFloatMax = 3.4028234663852886e38;  // float32's largest
 // torchvision's other transforms: named as not supported yet rather than as misspellings.
 const char* const kOthers =
     " CenterCrop Resize RandomResizedCrop Pad RandomRotation RandomAffine ColorJitter RandomErasing GaussianBlur"
@@ -81,43 +86,30 @@ std::vector<float> values(ltrt::ConfigObject& o, const std::string& key, std::in
   return out;
 }
 
-TransformSpec read_one(const JsonValue& v, const std::string& path, const InputSpec& input, bool random_allowed,
-                       const std::string& split) {
+TransformSpec read_one(const JsonValue& v, const std::string& path, const InputSpec& input, const std::string& split) {
   ltrt::ConfigObject o(v, path);
   TransformSpec t;
   const JsonValue* type = o.get("type");
-  if (!type)
-    o.fail_here("missing required key 'type' (RandomHorizontalFlip, RandomVerticalFlip, RandomCrop or Normalize)");
+  if (!type) o.fail_here("missing required key 'type' (" + std::string(kSupportedText) + ")");
   if (!type->is_string()) fail_at(*type, o.path_of("type"), "expected a torchvision transform's name");
-  t.type = type->str;
-  bool known = false;
-  for (const std::string& s : kSupported) known = known || s == t.type;
-  if (t.type == "GaussianNoise")
-    fail_at(*type, o.path_of("type"), "GaussianNoise is torchvision.transforms.v2's: write \"v2.GaussianNoise\"");
-  if (t.type.rfind("v2.", 0) == 0 && !known && t.type.find(' ') == std::string::npos &&
-      std::string(kOthers).find(" " + t.type.substr(3) + " ") != std::string::npos)
-    t.type = t.type.substr(3);  // named as not supported yet below
-  if (!known) {
+  const std::string& given = type->str;
+  t.v2 = given.rfind("v2.", 0) == 0;
+  t.type = t.v2 ? given.substr(3) : given;  // torchvision's class name, without its module
+  if (std::find(kSupported.begin(), kSupported.end(), given) == kSupported.end()) {
+    if (given == "GaussianNoise")
+      fail_at(*type, o.path_of("type"), "GaussianNoise is torchvision.transforms.v2's: write \"v2.GaussianNoise\"");
     if (t.type.find(' ') == std::string::npos && std::string(kOthers).find(" " + t.type + " ") != std::string::npos)
       fail_at(*type, o.path_of("type"),
-              "torchvision's " + t.type +
-                  " is not supported yet: ltgen has RandomHorizontalFlip, "
-                  "RandomVerticalFlip, RandomCrop (keeping the sample's size) and Normalize, v2's of them and "
-                  "v2.GaussianNoise");
-    const std::string hint = ltrt::did_you_mean(t.type, kSupported);
+              "torchvision's " + t.type + " is not supported yet: ltgen has " + kSupportedText);
+    const std::string hint = ltrt::did_you_mean(given, kSupported);
     fail_at(*type, o.path_of("type"),
-            "unknown transform '" + t.type + "'" +
-                (hint.empty() ? "; ltgen has RandomHorizontalFlip, RandomVerticalFlip, "
-                                "RandomCrop and Normalize, v2's of them and v2.GaussianNoise"
-                              : hint));
+            "unknown transform '" + given + "'" + (hint.empty() ? "; ltgen has " + std::string(kSupportedText) : hint));
   }
-  t.v2 = t.type.rfind("v2.", 0) == 0;
-  if (t.v2) t.type = t.type.substr(3);
   t.args = JsonValue::make_object();
   for (const auto& [k, value] : v.members)
     if (k != "type") t.args.set(k, value);
   const Shape& s = input.shape;
-  if (t.random() && !random_allowed)
+  if (t.random() && split != "train")
     fail_at(*type, o.path_of("type"),
             t.type + " draws random numbers: random transforms in data." + split +
                 " are not supported yet (data.train's may draw; give " + split +
@@ -127,9 +119,9 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     t.sigma = o.number("sigma", 0.1, -1e300, 1e300);
     t.clip = o.boolean("clip", true);
     if (t.sigma < 0) o.fail("sigma", "must be at least 0: torchvision raises for a negative sigma");
-    for (const char* key : {"mean", "sigma"})
-      if (std::fabs(std::string(key) == "mean" ? t.noise_mean : t.sigma) > 3.4028234663852886e38)
-        o.fail(key, "is beyond float32's range (the noise is float32 arithmetic)");
+    if (std::fabs(t.noise_mean) > kFloatMax)
+      o.fail("mean", "is beyond float32's range (the noise is float32 arithmetic)");
+    if (t.sigma > kFloatMax) o.fail("sigma", "is beyond float32's range (the noise is float32 arithmetic)");
     o.finish();
     return t;
   }
@@ -192,7 +184,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
              "a padding beyond 2147483647 less the sample's size: the generated program's sizes are 32-bit "
              "ints");
     // torch_pad's value=float(fill) on a float32 tensor overflows there (with some padding to fill).
-    if (t.padding_mode == "constant" && std::max(most_h, most_w) > 0 && std::fabs(t.fill) > 3.4028234663852886e38)
+    if (t.padding_mode == "constant" && std::max(most_h, most_w) > 0 && std::fabs(t.fill) > kFloatMax)
       o.fail("fill", "is beyond float32's range: torch cannot pad a float32 image with it");
   } else {  // Normalize
     if (s.size() < 3)
@@ -227,17 +219,16 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
 }  // namespace
 
 std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string& path, const InputSpec& input,
-                                           bool random_allowed) {
+                                           const std::string& split) {
   if (v.kind != Kind::array)
     fail_at(v, path, "expected a list of torchvision transforms, such as [{\"type\": \"RandomHorizontalFlip\"}]");
   if (input.dtype != DType::f32)
     fail_at(v, path,
             "transforms apply to float32 images, but model.inputs." + input.name +
                 " is not float32: remove the transforms");
-  const std::string split = path.substr(path.find('.') + 1, path.rfind('.') - path.find('.') - 1);
   std::vector<TransformSpec> out;
   for (size_t i = 0; i < v.items.size(); ++i)
-    out.push_back(read_one(v.items[i], path + "[" + std::to_string(i) + "]", input, random_allowed, split));
+    out.push_back(read_one(v.items[i], path + "[" + std::to_string(i) + "]", input, split));
   return out;
 }
 

@@ -10,9 +10,10 @@
 
 namespace ltgen {
 
-// Reads the list at `path` for samples of `input`. `random_allowed`: only the training data's
-// transforms may draw random numbers. Throws ltrt::ConfigError naming the place and the fix.
+// Reads the list at `path` for samples of `input` in data.<split> ("train", "val", ...): only the
+// training data's transforms may draw random numbers. Throws ltrt::ConfigError naming the place and
+// the fix.
 std::vector<TransformSpec> read_transforms(const ltrt::json::Value& v, const std::string& path, const InputSpec& input,
-                                           bool random_allowed);
+                                           const std::string& split);
 
 }  // namespace ltgen

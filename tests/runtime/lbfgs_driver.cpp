@@ -3,14 +3,13 @@
 // arguments, runs `steps` optimizer steps and prints, per case, every closure evaluation's loss, the
 // final parameters (float32 bits) and the state's counters.
 #include <cstdint>
-#include <cstring>
 #include <iostream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "ltrt/json.hpp"
 #include "ltrt/lbfgs.hpp"
+#include "oracle_io.hpp"
 
 namespace {
 
@@ -20,12 +19,6 @@ std::vector<float> floats(const Value& list) {
   std::vector<float> v;
   for (const Value& x : list.items) v.push_back(static_cast<float>(x.num));
   return v;
-}
-
-std::int64_t bits(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
 }
 
 // sum(a (x - c)^2) + sum(k (x[i+1] - x[i])^2) + sum(e x^4), each term in float32, summed in order
@@ -71,8 +64,7 @@ struct Objective {
 
 int main() {
   try {
-    const std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-    const Value in = ltrt::json::parse(text);
+    const Value in = ltrt_test::read_stdin_json();
     Value out = Value::make_array();
     for (const Value& c : in.find("cases")->items) {
       Objective f{floats(*c.find("a")),
@@ -96,11 +88,11 @@ int main() {
       for (std::int64_t s = 0; s < c.find("steps")->integer; ++s)
         ltrt::lbfgs_step(args, state, x.data(), g.data(), static_cast<std::int64_t>(x.size()), [&] {
           const float loss = f(x.data(), g.data());
-          losses.push(Value::make_integer(bits(loss)));
+          losses.push(Value::make_integer(ltrt_test::float_bits(loss)));
           return loss;
         });
       Value params = Value::make_array();
-      for (float v : x) params.push(Value::make_integer(bits(v)));
+      for (float v : x) params.push(Value::make_integer(ltrt_test::float_bits(v)));
       Value r = Value::make_object();
       r.set("losses", std::move(losses));
       r.set("params", std::move(params));

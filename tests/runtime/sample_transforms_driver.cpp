@@ -3,15 +3,14 @@
 // another drawing from TorchGenerator(seed), and prints, per case, the samples' bits and the int64 that
 // torch's generator would draw next.
 #include <cstdint>
-#include <cstring>
 #include <iostream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "ltrt/json.hpp"
 #include "ltrt/sample_transforms.hpp"
 #include "ltrt/torch_global_draws.hpp"
+#include "oracle_io.hpp"
 
 namespace {
 
@@ -36,8 +35,7 @@ ltrt::TransformKind kind_of(const std::string& k) {
 
 int main() {
   try {
-    const std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-    const Value in = ltrt::json::parse(text);
+    const Value in = ltrt_test::read_stdin_json();
     Value out = Value::make_array();
     for (const Value& c : in.find("cases")->items) {
       std::vector<std::int64_t> shape;
@@ -82,19 +80,10 @@ int main() {
       Value samples = Value::make_array();
       for (const Value& s : c.find("samples")->items) {
         std::vector<float> x;
-        for (const Value& b : s.items) {
-          const auto u = static_cast<std::uint32_t>(b.integer);
-          float f;
-          std::memcpy(&f, &u, sizeof f);
-          x.push_back(f);
-        }
+        for (const Value& b : s.items) x.push_back(ltrt_test::bits_float(b.integer));
         transforms.apply(x.data(), &torch.generator());
         Value bits = Value::make_array();
-        for (float f : x) {
-          std::uint32_t u;
-          std::memcpy(&u, &f, sizeof u);
-          bits.push(Value::make_integer(u));
-        }
+        for (float f : x) bits.push(Value::make_integer(ltrt_test::float_bits(f)));
         samples.push(std::move(bits));
       }
       Value result = Value::make_object();

@@ -459,16 +459,15 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   const bool profiler_object = profiler && profiler->kind == ltrt::json::Kind::object;
   w.line(std::string("from lightning.pytorch import callbacks, loggers") + (profiler_object ? ", profilers" : ""));
   w.line("from torch.utils.data import DataLoader, TensorDataset");
+  // The data's torchvision transforms: any, and any of torchvision.transforms.v2.
+  bool transformed = false, v2 = false;
   for (const DataSourceSpec* s : {&spec.train, &spec.val, &spec.test, &spec.predict})
-    if (!s->transforms.empty()) {
-      w.line("from torchvision import transforms  # data's transforms");
-      break;
+    for (const TransformSpec& t : s->transforms) {
+      transformed = true;
+      v2 = v2 || t.v2;
     }
-  for (const DataSourceSpec* s : {&spec.train, &spec.val, &spec.test, &spec.predict})
-    if (std::any_of(s->transforms.begin(), s->transforms.end(), [](const TransformSpec& t) { return t.v2; })) {
-      w.line("from torchvision.transforms import v2  # data's torchvision.transforms.v2 transforms");
-      break;
-    }
+  if (transformed) w.line("from torchvision import transforms  # data's transforms");
+  if (v2) w.line("from torchvision.transforms import v2  # data's torchvision.transforms.v2 transforms");
   w.line();
   w.line("# The spec: the generated program logs it as the module's hyperparameters (hparams.yaml,");
   w.line("# TensorBoard's HPARAMS tab, checkpoints), and so does this script.");
@@ -1048,8 +1047,6 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
 
   const std::pair<const char*, const DataSourceSpec*> splits[] = {
       {"train", &spec.train}, {"val", &spec.val}, {"test", &spec.test}, {"predict", &spec.predict}};
-  bool transformed = false;
-  for (const auto& [split, source] : splits) transformed = transformed || !source->transforms.empty();
   if (transformed) {
     w.open("class Transformed(torch.utils.data.Dataset)");
     w.line(

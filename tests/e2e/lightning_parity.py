@@ -918,6 +918,11 @@ def seeded_weights_agree(program, script, spec):
           f"bits ({tensors} tensors in {len(seeded)} checkpoints) as the seeded fit")
 
 
+def last_checkpoint(root):
+    """The path of the last checkpoint (by name) a fit under `root` wrote."""
+    return os.path.join(version_dir(root), "checkpoints", common.checkpoint_files(version_dir(root))[-1])
+
+
 def resumes_mid_epoch_alike(program, weights, spec, launch):
     """A fit stopped inside its second epoch (max_steps, at a validation whose checkpoint it keeps)
     and resumed from that checkpoint ends with the uninterrupted run's weights and optimizer state,
@@ -941,8 +946,7 @@ def resumes_mid_epoch_alike(program, weights, spec, launch):
     rc, _, err = common.run_program(program, [validate, "--trainer.default_root_dir=" + runs["from_mid_epoch"],
                                               "--ckpt_path=" + mid], launch=launch)
     check(rc == 0, f"the resumed run failed:\n{err}")
-    last = lambda root: os.path.join(version_dir(root), "checkpoints", common.checkpoint_files(version_dir(root))[-1])
-    want, got = load_file(last(runs["whole_fit"])), load_file(last(runs["from_mid_epoch"]))
+    want, got = load_file(last_checkpoint(runs["whole_fit"])), load_file(last_checkpoint(runs["from_mid_epoch"]))
     check(sorted(want) == sorted(got), f"the resumed run's last checkpoint holds {sorted(got)}, the whole fit's {sorted(want)}")
     for name in want:
         check(want[name].tobytes() == got[name].tobytes(),
@@ -975,9 +979,8 @@ def resumes_alike(program, weights, uninterrupted, launch, grad_scaler=False):
         check(got == value, f"resumed after epoch 0: {key} is {got}, uninterrupted {value}")
     # The state at the end: the optimizer's (LBFGS's counters and scalars among it) and, under
     # 16-mixed, the GradScaler's, which must be there.
-    last = lambda root: common.checkpoint_metadata(os.path.join(
-        version_dir(root), "checkpoints", common.checkpoint_files(version_dir(root))[-1]))
-    resumed, uninterrupted_end = last(second), last(os.path.join(args.work, "ltgen"))
+    resumed = common.checkpoint_metadata(last_checkpoint(second))
+    uninterrupted_end = common.checkpoint_metadata(last_checkpoint(os.path.join(args.work, "ltgen")))
     if grad_scaler:
         check("MixedPrecision" in resumed and "MixedPrecision" in uninterrupted_end,
               "a 16-mixed checkpoint without its GradScaler state (MixedPrecision)")

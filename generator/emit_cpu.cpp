@@ -295,6 +295,7 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
                              : t.type == "RandomVerticalFlip" ? "random_vertical_flip"
                              : t.type == "RandomCrop"         ? "random_crop"
                              : t.type == "GaussianNoise"      ? "gaussian_noise"
+                             : t.type == "CenterCrop"         ? "center_crop"
                                                               : "normalize";
     rows.push_back("{ltrt::TransformKind::" + kind + ", " + number(t.p) + ", " + std::to_string(t.size_h) + ", " +
                    std::to_string(t.size_w) + ", " + std::to_string(t.pad_left) + ", " + std::to_string(t.pad_right) +
@@ -661,6 +662,15 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
     const std::string f = std::string("m.data.") + split + ".";
     w.line(f + "kind = ltrt::DataSourceKind::" + (s.source.empty() ? "none" : s.source) + ";");
     if (s.source == "randn") w.line(f + "num_samples = " + std::to_string(s.num_samples) + ";");
+    if (!s.sample_shape.empty()) {  // randn's samples as drawn, before the transforms crop them
+      const std::string array =
+          std::string("k") + static_cast<char>(std::toupper(split[0])) + (split + 1) + "SampleShape";
+      std::string dims;
+      for (std::int64_t d : s.sample_shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+      w.line("static const std::int64_t " + array + "[] = {" + dims + "};");
+      w.line(f + "sample_shape = " + array + ";");
+      w.line(f + "sample_rank = " + std::to_string(s.sample_shape.size()) + ";");
+    }
     if (s.source == "npy") {
       w.line(f + "x_path = " + cpp_string_literal(s.x) + ";");
       if (!s.other_x.empty()) {  // the other model inputs' files, in order (kTrainOtherXPaths, ...)

@@ -248,7 +248,8 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
     w.line("g = torch.Generator().manual_seed(" + std::to_string(spec.trainer.seed * 4 + index) + ")");
     for (size_t k = 0; k < spec.inputs.size(); ++k) {  // each input in turn (a model may have several)
       std::string shape = std::to_string(s.num_samples);
-      for (auto d : spec.inputs[k].shape) shape += ", " + std::to_string(d);
+      for (auto d : k == 0 && !s.sample_shape.empty() ? s.sample_shape : spec.inputs[k].shape)
+        shape += ", " + std::to_string(d);
       w.line(input_variable(spec, k) + " = torch.randn(" + shape + ", generator=g)");
     }
     if (targets) {
@@ -287,11 +288,17 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
              "))." + (spec.inputs[k].dtype == DType::i64 ? "long()" : spec.inputs[k].dtype == DType::u8 ? "bool()" : "float()"));
     if (targets) w.line("y = torch.from_numpy(np.load(" + ltrt::json::quote(s.y) + "))");
   } else if (s.source == "idx") {
-    // MNIST's IDX files, as the generated program reads them: byte / scale, reshaped to model.inputs.
+    // MNIST's IDX files, as the generated program reads them: byte / scale, reshaped to model.inputs
+    // (the images' own height and width where the transforms crop them).
+    const Shape& in = spec.inputs.at(0).shape;
+    const bool cropped = std::any_of(s.transforms.begin(), s.transforms.end(), [](const TransformSpec& t) {
+      return t.type == "RandomCrop" || t.type == "CenterCrop";
+    });
     std::string shape = "-1";
-    for (auto d : spec.inputs.at(0).shape) shape += ", " + std::to_string(d);
+    for (auto d : in) shape += ", " + std::to_string(d);
     w.line("x = torch.from_numpy(read_idx(" + ltrt::json::quote(s.images) + ").astype(np.float32) / np.float32(" +
-           ltrt::python_repr(s.scale) + ")).reshape(" + shape + ")");
+           ltrt::python_repr(s.scale) + "))" +
+           (cropped ? in.size() == 3 ? ".unsqueeze(1)" : "" : ".reshape(" + shape + ")"));
     if (targets) w.line("y = torch.from_numpy(read_idx(" + ltrt::json::quote(s.labels) + ").astype(np.int64))");
   } else {
     // As the generated program: the columns other than the targets, in file order, fill the

@@ -164,6 +164,14 @@ JsonValue transforms_schema() {
     p.set("padding_mode", mode);
     kinds.push_back(object(p, {"type", "size"}));
   }
+  for (const char* crop : {"CenterCrop", "v2.CenterCrop"}) {
+    JsonValue p = JsonValue::make_object();
+    JsonValue type = type_of("string");
+    type.set("const", JsonValue::make_string(crop));
+    p.set("type", type);
+    p.set("size", ints);
+    kinds.push_back(object(p, {"type", "size"}));
+  }
   for (const char* normalize : {"Normalize", "v2.Normalize"}) {
     JsonValue p = JsonValue::make_object();
     JsonValue type = type_of("string");
@@ -227,6 +235,9 @@ JsonValue source_schema() {
   temperature.set("exclusiveMinimum", JsonValue::make_integer(0));
   p.set("temperature", temperature);
   p.set("transforms", transforms_schema());
+  JsonValue sample_shape = type_of("array");  // randn: the first input's samples as drawn
+  sample_shape.set("items", n);
+  p.set("shape", sample_shape);
   return object(p, {"source"});
 }
 

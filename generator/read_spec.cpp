@@ -44,6 +44,13 @@ std::string quoted_choices(const std::vector<std::string>& choices) {
   return text;
 }
 
+// [3, 32, 32]: a shape as the spec writes it.
+std::string shape_string(const Shape& shape) {
+  std::string text;
+  for (std::int64_t d : shape) text += (text.empty() ? "" : ", ") + std::to_string(d);
+  return "[" + text + "]";
+}
+
 const std::set<std::string> kCppKeywords = {
     "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break",
     "case", "catch", "char", "char16_t", "char32_t", "class", "compl", "const", "constexpr",
@@ -441,6 +448,30 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
   } else if (s.source == "randn") {
     s.num_samples = o.integer("num_samples", 0, 1);
     if (s.num_samples == 0) o.fail_here("missing required key 'num_samples' for source 'randn'");
+    // The first input's samples as drawn, of another height and width than the model's, which the
+    // transforms crop to it.
+    if (const JsonValue* shape = o.get("shape")) {
+      const Shape& model = spec.inputs.at(0).shape;
+      const std::string at = o.path_of("shape");
+      if (!shape->is_array() || shape->items.size() != model.size())
+        fail_at(*shape, at,
+                "expected the first input's per-sample shape as drawn, a list of " + std::to_string(model.size()) +
+                    " sizes as model.inputs." + spec.inputs[0].name + "'s " + shape_string(model));
+      for (size_t k = 0; k < model.size(); ++k) {
+        s.sample_shape.push_back(ltrt::read_integer(shape->items[k], at + "[" + std::to_string(k) + "]", 1));
+        if (s.sample_shape.back() > 2147483647)
+          fail_at(shape->items[k], at + "[" + std::to_string(k) + "]",
+                  "is beyond 2147483647: the generated program's sizes are 32-bit ints");
+        if (k + 2 < model.size() && s.sample_shape.back() != model[k])
+          fail_at(shape->items[k], at + "[" + std::to_string(k) + "]",
+                  "must be model.inputs." + spec.inputs[0].name + "'s " + std::to_string(model[k]) +
+                      ": transforms crop the last two dimensions only");
+      }
+      std::int64_t elements = 1;
+      for (std::int64_t d : s.sample_shape) elements = elements > 2147483647 / d ? 2147483648 : elements * d;
+      if (elements > 2147483647)
+        fail_at(*shape, at, "has more than 2147483647 elements: the generated program indexes a sample with an int");
+    }
   } else if (s.source == "npy") {
     const JsonValue* x = o.get("x");
     const bool by_input = x && x->kind == Kind::object;
@@ -508,9 +539,22 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
     s.header = o.boolean("header", true);
     if (!s.header) o.fail("header", "a csv source needs a header row to name its target column");
   }
+  if (s.source != "randn" && o.get("shape"))
+    o.fail("shape", "is a randn source's (the shape it draws in): the " + s.source +
+                        " source's samples have the shape of its data");
   // torchvision's transforms of each sample's input; only the training data's may draw.
   if (const JsonValue* t = o.get("transforms"))
-    s.transforms = read_transforms(*t, o.path_of("transforms"), spec.inputs.at(0), path.substr(path.find('.') + 1));
+    s.transforms = read_transforms(*t, o.path_of("transforms"), spec.inputs.at(0), path.substr(path.find('.') + 1),
+                                   s.source == "npy" || s.source == "idx" ? nullptr  // the file's samples
+                                   : s.sample_shape.empty()               ? &spec.inputs.at(0).shape
+                                                                          : &s.sample_shape);
+  // randn's samples of another shape: the transforms must crop them to the model input's.
+  if (!s.sample_shape.empty() && s.sample_shape != spec.inputs.at(0).shape &&
+      std::none_of(s.transforms.begin(), s.transforms.end(),
+                   [](const TransformSpec& t) { return t.type == "RandomCrop" || t.type == "CenterCrop"; }))
+    o.fail("shape", "draws samples of " + shape_string(s.sample_shape) + ", but model.inputs." + spec.inputs[0].name +
+                        " is " + shape_string(spec.inputs[0].shape) +
+                        " and no transform crops them: draw that shape, or crop them in 'transforms'");
   o.finish();
   return s;
 }

@@ -1,6 +1,6 @@
 // data.<split>.transforms: torchvision.transforms' RandomHorizontalFlip, RandomVerticalFlip,
-// RandomCrop and Normalize on a float32 input of shape (..., H, W), with torchvision's own checks
-// (its ValueErrors become messages here) and the limits of what ltgen does.
+// RandomCrop, CenterCrop and Normalize on a float32 input of shape (..., H, W), with torchvision's
+// own checks (its ValueErrors become messages here) and the limits of what ltgen does.
 #include "read_transforms.hpp"
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <ltrt/config_reader.hpp>
 #include <ltrt/python_repr.hpp>
+#include <ltrt/sample_transforms.hpp>
 
 namespace ltgen {
 namespace {
@@ -20,16 +21,17 @@ using JsonValue = ltrt::json::Value;
 }
 
 const std::vector<std::string> kSupported = {
-    "RandomHorizontalFlip",  "RandomVerticalFlip", "RandomCrop",   "Normalize",       "v2.RandomHorizontalFlip",
-    "v2.RandomVerticalFlip", "v2.RandomCrop",      "v2.Normalize", "v2.GaussianNoise"};
+    "RandomHorizontalFlip",    "RandomVerticalFlip",    "RandomCrop",    "CenterCrop",    "Normalize",
+    "v2.RandomHorizontalFlip", "v2.RandomVerticalFlip", "v2.RandomCrop", "v2.CenterCrop", "v2.Normalize",
+    "v2.GaussianNoise"};
 // What the messages list.
 const char* const kSupportedText =
-    "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop (keeping the sample's size) and Normalize, v2's of them "
-    "and v2.GaussianNoise";
+    "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop and Normalize, v2's of them and "
+    "v2.GaussianNoise";
 constexpr double kFloatMax = 3.4028234663852886e38;  // float32's largest
 // torchvision's other transforms: named as not supported yet rather than as misspellings.
 const char* const kOthers =
-    " CenterCrop Resize RandomResizedCrop Pad RandomRotation RandomAffine ColorJitter RandomErasing GaussianBlur"
+    " Resize RandomResizedCrop Pad RandomRotation RandomAffine ColorJitter RandomErasing GaussianBlur"
     " RandomApply RandomChoice RandomOrder Grayscale RandomGrayscale RandomPerspective FiveCrop TenCrop"
     " LinearTransformation RandomInvert RandomPosterize RandomSolarize RandomAdjustSharpness RandomAutocontrast"
     " RandomEqualize AutoAugment RandAugment TrivialAugmentWide AugMix ElasticTransform ToTensor PILToTensor"
@@ -60,6 +62,38 @@ std::vector<std::int64_t> ints(const JsonValue& v, const std::string& path, cons
   return out;
 }
 
+// A crop's size: an int or [size] for a square, or [height, width].
+void read_size(ltrt::ConfigObject& o, TransformSpec& t, const Shape& model) {
+  const JsonValue* size = o.get("size");
+  if (!size)
+    o.fail_here(t.type + " needs 'size' (the crop's [height, width], such as the model input's " +
+                shape_text({model[model.size() - 2], model.back()}) + ")");
+  const std::vector<std::int64_t> hw = ints(*size, o.path_of("size"), {1, 2}, "an int or [height, width]", 1);
+  t.size_h = hw[0];
+  t.size_w = hw.size() == 2 ? hw[1] : hw[0];
+  if (std::max(t.size_h, t.size_w) > 2147483647)
+    o.fail("size", "is beyond 2147483647: the generated program's sizes are 32-bit ints");
+}
+
+// The runtime's form of a crop, to ask it what torchvision refuses.
+ltrt::TransformConfig crop_config(const TransformSpec& t) {
+  ltrt::TransformConfig c{};
+  c.kind = t.type == "CenterCrop" ? ltrt::TransformKind::center_crop : ltrt::TransformKind::random_crop;
+  c.size_h = static_cast<int>(t.size_h);
+  c.size_w = static_cast<int>(t.size_w);
+  c.pad_left = static_cast<int>(t.pad_left);
+  c.pad_right = static_cast<int>(t.pad_right);
+  c.pad_top = static_cast<int>(t.pad_top);
+  c.pad_bottom = static_cast<int>(t.pad_bottom);
+  c.padding_mode = t.padding_mode == "edge"        ? ltrt::PadMode::edge
+                   : t.padding_mode == "reflect"   ? ltrt::PadMode::reflect
+                   : t.padding_mode == "symmetric" ? ltrt::PadMode::symmetric
+                                                   : ltrt::PadMode::constant;
+  c.pad_if_needed = t.pad_if_needed;
+  c.v2 = t.v2;
+  return c;
+}
+
 // Normalize's mean or std: a number or a list of 1 or C numbers, as float32.
 std::vector<float> values(ltrt::ConfigObject& o, const std::string& key, std::int64_t channels) {
   const JsonValue* v = o.get(key);
@@ -86,7 +120,10 @@ std::vector<float> values(ltrt::ConfigObject& o, const std::string& key, std::in
   return out;
 }
 
-TransformSpec read_one(const JsonValue& v, const std::string& path, const InputSpec& input, const std::string& split) {
+// `s`: the shape of the samples the transform takes, H and W -1 where they are the source file's
+// (checked when the program reads it); a crop sets them.
+TransformSpec read_one(const JsonValue& v, const std::string& path, const InputSpec& input, const std::string& split,
+                       Shape& s) {
   ltrt::ConfigObject o(v, path);
   TransformSpec t;
   const JsonValue* type = o.get("type");
@@ -108,7 +145,6 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
   t.args = JsonValue::make_object();
   for (const auto& [k, value] : v.members)
     if (k != "type") t.args.set(k, value);
-  const Shape& s = input.shape;
   if (t.random() && split != "train")
     fail_at(*type, o.path_of("type"),
             t.type + " draws random numbers: random transforms in data." + split +
@@ -129,22 +165,18 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     fail_at(*type, o.path_of("type"),
             "torchvision's transforms take images (..., H, W), but model.inputs." + input.name + " is " +
                 shape_text(s) + " per sample: give it a shape such as [1, 8, 8]");
-  const std::int64_t h = s[s.size() - 2], w = s.back();
+  const std::int64_t h = s[s.size() - 2], w = s.back();  // -1: the source file's
+  const bool known = h > 0;
+  // The shape as the message names it (the source's H and W where they are the file's).
+  const std::string shape_named = known ? shape_text(s) : "(" + shape_text(Shape(s.begin(), s.end() - 2)) + ", H, W)";
   if (t.type == "RandomHorizontalFlip" || t.type == "RandomVerticalFlip") {
     t.p = o.number("p", 0.5, 0.0, 1.0);
+  } else if (t.type == "CenterCrop") {
+    read_size(o, t, input.shape);
+    s[s.size() - 2] = t.size_h;
+    s.back() = t.size_w;
   } else if (t.type == "RandomCrop") {
-    const JsonValue* size = o.get("size");
-    if (!size)
-      o.fail_here("RandomCrop needs 'size' (the crop's [height, width], here the sample's " + shape_text({h, w}) + ")");
-    const std::vector<std::int64_t> hw = ints(*size, o.path_of("size"), {1, 2}, "an int or [height, width]", 1);
-    t.size_h = hw[0];
-    t.size_w = hw.size() == 2 ? hw[1] : hw[0];
-    if (t.size_h != h || t.size_w != w)
-      fail_at(*size, o.path_of("size"),
-              "a crop of " + shape_text({t.size_h, t.size_w}) + " changes the sample's " + shape_text({h, w}) +
-                  ": transforms that change the shape are not supported "
-                  "yet (crop to " +
-                  shape_text({h, w}) + " after a padding)");
+    read_size(o, t, input.shape);
     if (const JsonValue* p = o.get("padding"); p && p->kind != Kind::null) {
       const std::vector<std::int64_t> pad = ints(*p, o.path_of("padding"), {1, 2, 4},
                                                  "an int, [left/right, top/bottom] or [left, top, right, bottom]", 0);
@@ -153,7 +185,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
       if (pad.size() == 2) t.pad_left = t.pad_right = pad[0], t.pad_top = t.pad_bottom = pad[1];
       if (pad.size() == 4) t.pad_left = pad[0], t.pad_top = pad[1], t.pad_right = pad[2], t.pad_bottom = pad[3];
     }
-    t.pad_if_needed = o.boolean("pad_if_needed", false);  // the crop is the sample's size: never needed
+    t.pad_if_needed = o.boolean("pad_if_needed", false);
     if (const JsonValue* f = o.get("fill"); f && f->kind != Kind::null) {
       if (f->kind != Kind::number || !std::isfinite(f->num))
         fail_at(*f, o.path_of("fill"), "expected a number (a tensor's constant padding; tuples are PIL images')");
@@ -167,32 +199,34 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
         t.v2 ? std::max(most_h, most_w) > 0 : o.value().find("padding") && !o.value().find("padding")->is_null();
     // (v2 pads (..., C, H, W) in every mode, whatever comes before C)
     if (t.v2 && padded && s.size() < 3)
-      o.fail("padding", "torchvision.transforms.v2 pads samples of (..., C, H, W) only, not " + shape_text(s) +
-                            ": give model.inputs a channel, such as [1, " + std::to_string(h) + ", " +
-                            std::to_string(w) + "]");
+      o.fail("padding", "torchvision.transforms.v2 pads samples of (..., C, H, W) only, not " + shape_named +
+                            ": give model.inputs a channel, such as [1, " + std::to_string(input.shape.end()[-2]) +
+                            ", " + std::to_string(input.shape.back()) + "]");
     if (!t.v2 && padded && t.padding_mode != "constant" &&
         (s.size() > 4 || (t.padding_mode == "symmetric" && s.size() < 3)))
       o.fail("padding_mode", "torchvision pads '" + t.padding_mode + "' on samples of " +
                                  (t.padding_mode == "symmetric" ? "3 or 4" : "2 to 4") + " dimensions, not " +
-                                 shape_text(s));
-    if (t.padding_mode == "reflect" && (most_h >= h || most_w >= w))
-      o.fail("padding", "reflect padding must be less than the sample's size " + shape_text({h, w}) + " on each side");
-    if (t.padding_mode == "symmetric" && (most_h > h || most_w > w))
-      o.fail("padding", "symmetric padding can be at most the sample's size " + shape_text({h, w}) + " on each side");
-    if (std::max(most_h, most_w) > 2147483647 - std::max(h, w))
+                                 shape_named);
+    // A crop larger than its padded sample, a reflection as wide as the sample (a source file's
+    // samples: when the program reads them).
+    if (const std::string why = known ? ltrt::transform_refusal(crop_config(t), h, w) : ""; !why.empty())
+      o.fail(o.get("padding") ? "padding" : "size", "on samples of " + shape_text({h, w}) + ": " + why);
+    if (std::max(most_h, most_w) > 2147483647 - std::max<std::int64_t>({h, w, t.size_h, t.size_w}))
       o.fail("padding",
              "a padding beyond 2147483647 less the sample's size: the generated program's sizes are 32-bit "
              "ints");
     // torch_pad's value=float(fill) on a float32 tensor overflows there (with some padding to fill).
     if (t.padding_mode == "constant" && std::max(most_h, most_w) > 0 && std::fabs(t.fill) > kFloatMax)
       o.fail("fill", "is beyond float32's range: torch cannot pad a float32 image with it");
+    s[s.size() - 2] = t.size_h;
+    s.back() = t.size_w;
   } else {  // Normalize
     if (s.size() < 3)
       fail_at(*type, o.path_of("type"),
-              "Normalize takes (..., C, H, W), but model.inputs." + input.name + " is " + shape_text(s) +
+              "Normalize takes (..., C, H, W), but model.inputs." + input.name + " is " + shape_text(input.shape) +
                   " per sample (torchvision raises there): give it a "
                   "channel, such as [1, " +
-                  std::to_string(h) + ", " + std::to_string(w) + "]");
+                  std::to_string(input.shape.end()[-2]) + ", " + std::to_string(input.shape.back()) + "]");
     const std::int64_t channels = s[s.size() - 3];
     for (const char* key : {"mean", "std"})
       if (const JsonValue* x = o.get(key); t.v2 && x && !x->is_array())
@@ -219,16 +253,39 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
 }  // namespace
 
 std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string& path, const InputSpec& input,
-                                           const std::string& split) {
+                                           const std::string& split, const Shape* source_shape) {
   if (v.kind != Kind::array)
     fail_at(v, path, "expected a list of torchvision transforms, such as [{\"type\": \"RandomHorizontalFlip\"}]");
   if (input.dtype != DType::f32)
     fail_at(v, path,
             "transforms apply to float32 images, but model.inputs." + input.name +
                 " is not float32: remove the transforms");
+  // The samples the first transform takes: the source's shape where it has one (randn's), else
+  // where a transform crops, the file's height and width (-1 here), else the model input's.
+  bool crops = false;
+  for (const JsonValue& t : v.items)
+    if (const JsonValue* type = t.find("type"); type && type->is_string())
+      for (const char* crop : {"RandomCrop", "CenterCrop", "v2.RandomCrop", "v2.CenterCrop"})
+        crops = crops || type->str == crop;
+  Shape s = source_shape ? *source_shape : input.shape;
+  if (!source_shape && crops && s.size() >= 2) s.end()[-2] = s.back() = -1;
   std::vector<TransformSpec> out;
-  for (size_t i = 0; i < v.items.size(); ++i)
-    out.push_back(read_one(v.items[i], path + "[" + std::to_string(i) + "]", input, split));
+  const JsonValue* last_crop = nullptr;
+  std::string last_crop_path;
+  for (size_t i = 0; i < v.items.size(); ++i) {
+    const std::string at = path + "[" + std::to_string(i) + "]";
+    out.push_back(read_one(v.items[i], at, input, split, s));
+    if (out.back().type == "RandomCrop" || out.back().type == "CenterCrop") {
+      last_crop = v.items[i].find("size");
+      last_crop_path = at + ".size";
+    }
+  }
+  // The model takes what the last crop makes.
+  if (last_crop && s != input.shape)
+    fail_at(*last_crop, last_crop_path,
+            "the transforms make samples of " + shape_text(s) + " (this crop's size), but model.inputs." + input.name +
+                " is " + shape_text(input.shape) + ": crop to [" + std::to_string(input.shape.end()[-2]) + ", " +
+                std::to_string(input.shape.back()) + "]");
   return out;
 }
 

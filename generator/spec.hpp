@@ -47,11 +47,12 @@ struct TargetSpec {
 
 // A torchvision transform of each sample's (first) input: data.<split>.transforms[i].
 struct TransformSpec {
-  std::string type;  // "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop", "Normalize", "GaussianNoise"
+  std::string type;  // "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop", "CenterCrop", "Normalize",
+                     // "GaussianNoise"
   bool v2 = false;   // torchvision.transforms.v2's ("v2.RandomCrop" in the spec); GaussianNoise is v2's only
   ltrt::json::Value args;               // its arguments as given (without "type"), for --emit lightning
   double p = 0.5;                       // the flips
-  std::int64_t size_h = 0, size_w = 0;  // RandomCrop
+  std::int64_t size_h = 0, size_w = 0;  // RandomCrop, CenterCrop
   std::int64_t pad_left = 0, pad_right = 0, pad_top = 0, pad_bottom = 0;
   std::string padding_mode = "constant";
   double fill = 0;
@@ -59,7 +60,7 @@ struct TransformSpec {
   std::vector<float> mean, std;  // Normalize, as float32 (torch.as_tensor(mean, dtype=float32))
   double noise_mean = 0, sigma = 0.1;  // GaussianNoise
   bool clip = true;
-  bool random() const { return type != "Normalize"; }
+  bool random() const { return type != "Normalize" && type != "CenterCrop"; }
 };
 
 struct DataSourceSpec {
@@ -78,6 +79,7 @@ struct DataSourceSpec {
   double temperature = 1.0;            // prompt
   std::int64_t top_k = 0;              // prompt: 0 for all tokens
   std::vector<TransformSpec> transforms;  // applied in order to each sample's first input
+  Shape sample_shape;  // randn: the first input's samples as drawn, which the transforms crop (empty: the model's)
 };
 
 // Parameter names or glob patterns (Python's fnmatch on torch's names), with where each is.

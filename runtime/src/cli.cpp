@@ -39,7 +39,7 @@ const char* const kRuntimeOptions[] = {
 const char* const kFixedDataFields[] = {
     "batch_size",   "shuffle",           "drop_last",           "num_workers",  "pin_memory",
     "train.source", "train.num_samples", "train.target_column", "train.header", "train.context_length",
-    "train.scale",  "train.transforms",
+    "train.scale",  "train.transforms",  "train.shape",
 };
 
 // Top-level spec sections that are fixed as a whole.

@@ -60,7 +60,7 @@ void DataLoader::set_workers(int n) {
   workers_.clear();
   if (n <= 0 || !transforms_.draws()) return;
   for (int w = 0; w < n; ++w) workers_.emplace_back(0);
-  scratch_.assign(static_cast<std::size_t>(data_.input_row), 0.0f);
+  scratch_.assign(static_cast<std::size_t>(transforms_.input_numel() + transforms_.output_numel()), 0.0f);
 }
 
 void DataLoader::start_workers(std::int64_t base_seed, std::int64_t batches_done) {
@@ -70,7 +70,8 @@ void DataLoader::start_workers(std::int64_t base_seed, std::int64_t batches_done
         TorchGenerator(static_cast<std::uint64_t>(base_seed) + static_cast<std::uint64_t>(w));
   for (std::int64_t b = 0; n > 0 && b < batches_done; ++b)
     for (int r = 0; r < batch_rows(b); ++r)
-      transforms_.apply(scratch_.data(), &workers_[static_cast<std::size_t>(b % n)]);
+      transforms_.apply(scratch_.data(), scratch_.data() + transforms_.input_numel(),
+                        &workers_[static_cast<std::size_t>(b % n)]);
 }
 
 int DataLoader::batch_rows(std::int64_t b) const {
@@ -82,7 +83,10 @@ int DataLoader::batch_rows(std::int64_t b) const {
 int DataLoader::load_batch(std::int64_t b, std::byte* arena, const TensorRef& input, const TensorRef& target,
                            TorchGenerator* draws) {
   const int n = batch_rows(b);
+  // A sample's row in the data set, and in the batch: the transforms may crop it.
   const std::size_t x_row = static_cast<std::size_t>(data_.input_row) * dtype_size(data_.input_dtype);
+  const std::size_t batch_row =
+      transforms_.empty() ? x_row : static_cast<std::size_t>(transforms_.output_numel()) * sizeof(float);
   const std::size_t y_row = static_cast<std::size_t>(data_.target_row) * dtype_size(data_.target_dtype);
   std::byte* x = arena + input.offset;
   std::byte* y = arena + target.offset;
@@ -90,9 +94,12 @@ int DataLoader::load_batch(std::int64_t b, std::byte* arena, const TensorRef& in
   if (!workers_.empty()) draws = &workers_[static_cast<std::size_t>(b % static_cast<std::int64_t>(workers_.size()))];
   for (int r = 0; r < n; ++r) {
     const std::size_t src = static_cast<std::size_t>(rows[r]);
-    std::memcpy(x + r * x_row, data_.inputs.data() + src * x_row, x_row);
-    // Dataset.__getitem__'s transforms, sample after sample as the DataLoader fetches them.
-    if (!transforms_.empty()) transforms_.apply(reinterpret_cast<float*>(x + r * x_row), draws);
+    const std::byte* sample = data_.inputs.data() + src * x_row;
+    if (transforms_.empty()) {
+      std::memcpy(x + r * batch_row, sample, x_row);
+    } else {  // Dataset.__getitem__'s transforms, sample after sample as the DataLoader fetches them
+      transforms_.apply(reinterpret_cast<const float*>(sample), reinterpret_cast<float*>(x + r * batch_row), draws);
+    }
     if (y_row) std::memcpy(y + r * y_row, data_.targets.data() + src * y_row, y_row);
   }
   for (const Dataset::OtherInput& other : data_.other_inputs) {

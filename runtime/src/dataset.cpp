@@ -1,6 +1,7 @@
 // Loading randn / npy / csv data sources into memory.
 #include "ltrt/dataset.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -8,6 +9,7 @@
 #include "ltrt/error.hpp"
 #include "ltrt/idx.hpp"
 #include "ltrt/npy.hpp"
+#include "ltrt/sample_transforms.hpp"
 
 namespace ltrt {
 namespace {
@@ -230,8 +232,10 @@ Dataset load_csv(const DataSource& src, const TensorRef& input, const TensorRef&
 
 // idx images as float32 byte / scale, one row per sample; the per-sample input
 // shape is [1, rows, cols], [rows, cols] or [rows * cols].
+// With transforms that crop (`cropped`), the images may be of another size than the model input's:
+// they keep its rank ([1, rows, cols] or [rows, cols]) and the transforms make its size of them.
 void load_idx_images(const DataSource& src, const TensorRef& input, const std::vector<std::int64_t>& per_sample,
-                     Dataset& ds) {
+                     Dataset& ds, bool cropped) {
   const std::string& path = src.images_path;
   if (ds.input_dtype != DType::f32)
     throw Error(path + ": idx images are float32 pixels, but the model's input " + std::string(input.name) + " is " +
@@ -242,6 +246,11 @@ void load_idx_images(const DataSource& src, const TensorRef& input, const std::v
   const std::vector<std::vector<std::int64_t>> fits = {{1, rows, cols}, {rows, cols}, {rows * cols}};
   bool ok = false;
   for (const auto& f : fits) ok = ok || f == per_sample;
+  if (cropped && (per_sample.size() == 2 || (per_sample.size() == 3 && per_sample[0] == 1))) {
+    ds.input_shape = per_sample.size() == 2 ? fits[1] : fits[0];
+    ds.input_row = rows * cols;
+    ok = true;
+  }
   if (!ok) {
     throw Error(path + ": images of shape " + shape_text(images.shape) + " (" + std::to_string(rows) + "x" +
                 std::to_string(cols) + " pixels) do not fit the model's " + input.name + " of per-sample shape " +
@@ -300,6 +309,7 @@ DataSource DataSource::from(const DataSourceConfig& c) {
     s.top_k = c.top_k;
   }
   if (c.transforms) s.transforms.assign(c.transforms, c.transforms + c.num_transforms);
+  if (c.sample_shape) s.sample_shape.assign(c.sample_shape, c.sample_shape + c.sample_rank);
   return s;
 }
 
@@ -473,18 +483,33 @@ std::vector<TensorRef> other_inputs_of(const ModelDef& model) {
   return std::vector<TensorRef>(model.other_inputs, model.other_inputs + model.num_other_inputs);
 }
 
-Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target, TorchGenerator& data_gen,
-                     ClassTargets classes, const std::vector<TensorRef>& other_inputs) {
+namespace {
+
+// The per-sample shape of an npy file's rows: the model input's, or with transforms that crop
+// (`cropped`) any of its rank whose dimensions before the last two are its (the transforms make the
+// model input's height and width of them; check_shape names a file that does not fit).
+std::vector<std::int64_t> npy_sample_shape(const NpyArray& x, const std::vector<std::int64_t>& model, bool cropped) {
+  if (!cropped || x.shape.size() != model.size() + 1 || model.size() < 2) return model;
+  std::vector<std::int64_t> rows(x.shape.begin() + 1, x.shape.end());
+  if (!std::equal(model.begin(), model.end() - 2, rows.begin())) return model;
+  return rows;
+}
+
+Dataset load_source(const DataSource& source, const TensorRef& input, const TensorRef& target, TorchGenerator& data_gen,
+                    ClassTargets classes, const std::vector<TensorRef>& other_inputs) {
   check_source_of_inputs(source, other_inputs);
   Dataset ds;
   ds.input_dtype = input.dtype;
   ds.target_dtype = target.dtype;
   const std::vector<std::int64_t> x_shape = sample_shape(input);
   const std::vector<std::int64_t> y_shape = sample_shape(target);
-  ds.input_row = product(x_shape);
+  // The first input's samples as the source holds them: the model input's shape, or randn's
+  // sample_shape, or where the transforms crop, an npy or idx file's own height and width.
+  const bool cropped = transforms_set_size(source.transforms);
+  ds.input_shape = source.kind == DataSourceKind::randn && !source.sample_shape.empty() ? source.sample_shape : x_shape;
+  ds.input_row = product(ds.input_shape);
   ds.target_row = product(y_shape);
   ds.transforms = source.transforms;
-  ds.input_shape = x_shape;
   if (!ds.transforms.empty() && input.dtype != DType::f32)
     throw Error(std::string("transforms apply to float32 inputs, but the model's input ") + input.name + " is not");
   if (!classes.with_targets) {
@@ -502,7 +527,9 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       case DataSourceKind::npy: {
         if (source.x_path.empty()) throw Error("the npy data source needs an x file (--data.predict.x=PATH)");
         const NpyArray x = read_npy(source.x_path);
-        check_shape(source.x_path, x, x_shape, "x", input);
+        ds.input_shape = npy_sample_shape(x, x_shape, cropped);
+        ds.input_row = product(ds.input_shape);
+        check_shape(source.x_path, x, ds.input_shape, "x", input);
         ds.num_samples = x.shape[0];
         ds.inputs = convert(source.x_path, x, input.dtype, "x");
         check_indices(ds, source.x_path, classes);
@@ -513,7 +540,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
         return load_csv(source, input, target, std::move(ds), other_inputs, classes);
       case DataSourceKind::idx:
         if (source.images_path.empty()) throw Error("the idx data source needs an images file (--data.predict.images=PATH)");
-        load_idx_images(source, input, x_shape, ds);
+        load_idx_images(source, input, x_shape, ds, cropped);
         return ds;
       case DataSourceKind::text:
         load_text(source, input, target, ds, false);
@@ -560,7 +587,9 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       }
       const NpyArray x = read_npy(source.x_path);
       const NpyArray y = read_npy(source.y_path);
-      check_shape(source.x_path, x, x_shape, "x", input);
+      ds.input_shape = npy_sample_shape(x, x_shape, cropped);
+      ds.input_row = product(ds.input_shape);
+      check_shape(source.x_path, x, ds.input_shape, "x", input);
       check_shape(source.y_path, y, y_shape, "y", target);
       if (x.shape[0] != y.shape[0]) {
         throw Error(source.y_path + ": y has " + std::to_string(y.shape[0]) + " rows but x (" + source.x_path +
@@ -584,7 +613,7 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
         throw Error("the idx data source needs both images and labels files "
                     "(--data.train.images=PATH --data.train.labels=PATH)");
       }
-      load_idx_images(source, input, x_shape, ds);
+      load_idx_images(source, input, x_shape, ds, cropped);
       load_idx_labels(source, target, ds);
       check_classes(ds, source.labels_path, classes);
       return ds;
@@ -597,6 +626,30 @@ Dataset load_dataset(const DataSource& source, const TensorRef& input, const Ten
       throw Error("internal: a prompt source is for predict only (ltgen refuses it elsewhere)");
   }
   throw Error("unknown data source kind");
+}
+
+}  // namespace
+
+Dataset load_dataset(const DataSource& source, const TensorRef& input, const TensorRef& target,
+                     TorchGenerator& data_gen, ClassTargets classes, const std::vector<TensorRef>& other_inputs) {
+  Dataset ds = load_source(source, input, target, data_gen, classes, other_inputs);
+  if (ds.transforms.empty()) return ds;
+  // The transforms must make the model input's samples of the source's.
+  const std::string where = source.kind == DataSourceKind::npy   ? source.x_path
+                            : source.kind == DataSourceKind::idx ? source.images_path
+                            : source.kind == DataSourceKind::csv ? source.csv_path
+                                                                 : std::string("the randn source");
+  std::vector<std::int64_t> made;
+  try {
+    made = transformed_shape(ds.transforms, ds.input_shape);
+  } catch (const Error& e) {
+    throw Error(where + ": samples of " + shape_text(ds.input_shape) + ": " + e.what());
+  }
+  if (made != sample_shape(input))
+    throw Error(where + ": samples of " + shape_text(ds.input_shape) + " become " + shape_text(made) +
+                " through the transforms, but the model's input " + input.name + " takes " +
+                shape_text(sample_shape(input)) + ": crop them to its height and width");
+  return ds;
 }
 
 }  // namespace ltrt

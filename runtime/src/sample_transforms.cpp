@@ -1,7 +1,9 @@
-// torchvision's flips, RandomCrop, Normalize and v2's GaussianNoise on a sample's float32 values.
+// torchvision's flips, RandomCrop, CenterCrop, Normalize and v2's GaussianNoise on a sample's float32
+// values.
 #include "ltrt/sample_transforms.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -11,7 +13,63 @@
 namespace ltrt {
 namespace {
 
-bool is_random(const TransformConfig& t) { return t.kind != TransformKind::normalize; }
+bool is_random(const TransformConfig& t) {
+  return t.kind != TransformKind::normalize && t.kind != TransformKind::center_crop;
+}
+
+const char* name_of(TransformKind k) {
+  switch (k) {
+    case TransformKind::random_horizontal_flip:
+      return "RandomHorizontalFlip";
+    case TransformKind::random_vertical_flip:
+      return "RandomVerticalFlip";
+    case TransformKind::random_crop:
+      return "RandomCrop";
+    case TransformKind::normalize:
+      return "Normalize";
+    case TransformKind::gaussian_noise:
+      return "GaussianNoise";
+    case TransformKind::center_crop:
+      return "CenterCrop";
+  }
+  return "?";
+}
+
+std::string size_text(std::int64_t h, std::int64_t w) { return std::to_string(h) + " x " + std::to_string(w); }
+
+// One padding of a dimension: `before` indices ahead of a size-`size` one (and `after` behind it).
+struct PadStage {
+  std::int64_t before, after, size;
+};
+
+// A RandomCrop's paddings of each dimension, in torchvision's order. v1 pads its `padding`, then
+// with pad_if_needed the width and then the height by their shortfall on both sides, each a torch
+// pad of the padded sample (which reflect and symmetric read back from); v2 adds the shortfall to
+// the padding and pads once.
+struct CropPadding {
+  PadStage h[2], w[2];
+  int h_stages = 0, w_stages = 0;
+  std::int64_t padded_h = 0, padded_w = 0;
+};
+
+CropPadding crop_padding(const TransformConfig& t, std::int64_t h, std::int64_t w) {
+  CropPadding c;
+  std::int64_t top = t.pad_top, bottom = t.pad_bottom, left = t.pad_left, right = t.pad_right;
+  std::int64_t ph = h + top + bottom, pw = w + left + right;
+  if (t.v2 && t.pad_if_needed) {
+    if (ph < t.size_h) top += t.size_h - ph, bottom += t.size_h - ph, ph += 2 * (t.size_h - ph);
+    if (pw < t.size_w) left += t.size_w - pw, right += t.size_w - pw, pw += 2 * (t.size_w - pw);
+  }
+  c.h[c.h_stages++] = {top, bottom, h};
+  c.w[c.w_stages++] = {left, right, w};
+  if (!t.v2 && t.pad_if_needed) {
+    if (pw < t.size_w) c.w[c.w_stages++] = {t.size_w - pw, t.size_w - pw, pw}, pw += 2 * (t.size_w - pw);
+    if (ph < t.size_h) c.h[c.h_stages++] = {t.size_h - ph, t.size_h - ph, ph}, ph += 2 * (t.size_h - ph);
+  }
+  c.padded_h = ph;
+  c.padded_w = pw;
+  return c;
+}
 
 // The source index that padded index `k` (k - before: the index in the sample) reads under `mode`,
 // or -1 for the constant padding. torchvision pads once on each side, so one reflection is enough:
@@ -31,34 +89,105 @@ std::int64_t padded_source(std::int64_t k, std::int64_t size, PadMode mode) {
   return -1;
 }
 
+// Index `k` of the last stage's output back through the stages to the sample's, -1 for fill.
+std::int64_t staged_source(std::int64_t k, const PadStage* stages, int count, PadMode mode) {
+  for (int s = count - 1; s >= 0 && k >= 0; --s) k = padded_source(k - stages[s].before, stages[s].size, mode);
+  return k;
+}
+
+// Python's int(round(x / 2.0)) of an int: halves go to the even neighbour.
+std::int64_t half_to_even(std::int64_t x) {
+  return static_cast<std::int64_t>(std::nearbyint(static_cast<double>(x) / 2.0));
+}
+
+// A transform's output height and width from its input's, or throws torchvision's refusal.
+void check_step(const TransformConfig& t, std::int64_t h, std::int64_t w, std::int64_t& out_h, std::int64_t& out_w) {
+  out_h = h;
+  out_w = w;
+  if (t.kind == TransformKind::center_crop) {
+    out_h = t.size_h;
+    out_w = t.size_w;
+    return;
+  }
+  if (t.kind != TransformKind::random_crop) return;
+  if (t.pad_left < 0 || t.pad_right < 0 || t.pad_top < 0 || t.pad_bottom < 0 || t.size_h < 1 || t.size_w < 1)
+    throw Error("a negative padding or an empty crop");
+  const CropPadding c = crop_padding(t, h, w);
+  const bool reflect = t.padding_mode == PadMode::reflect, symmetric = t.padding_mode == PadMode::symmetric;
+  for (int d = 0; d < 2; ++d)
+    for (int s = 0; s < (d ? c.w_stages : c.h_stages); ++s) {
+      const PadStage& p = d ? c.w[s] : c.h[s];
+      const std::int64_t most = std::max(p.before, p.after);
+      if ((reflect && most >= p.size) || (symmetric && most > p.size))
+        throw Error(std::string(reflect ? "reflect" : "symmetric") + " padding of " + std::to_string(most) +
+                    " on a side of " + std::to_string(p.size) + (d ? " columns" : " rows") +
+                    (reflect ? ": it must be less than the size (torch refuses it)" : ": it can be at most the size"));
+    }
+  if (c.padded_h < t.size_h || c.padded_w < t.size_w)
+    throw Error("the crop's " + size_text(t.size_h, t.size_w) + " is larger than the padded sample's " +
+                size_text(c.padded_h, c.padded_w) +
+                " (torchvision raises there): pad it more, set pad_if_needed, or crop less");
+  out_h = t.size_h;
+  out_w = t.size_w;
+}
+
 }  // namespace
+
+std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& transforms,
+                                            std::vector<std::int64_t> shape) {
+  for (std::size_t i = 0; i < transforms.size(); ++i) {
+    const TransformConfig& t = transforms[i];
+    if (t.kind == TransformKind::gaussian_noise) continue;  // any shape
+    if (shape.size() < 2)
+      throw Error("transforms[" + std::to_string(i) + "] (" + name_of(t.kind) +
+                  ") takes samples of shape (..., H, W), not of rank " + std::to_string(shape.size()));
+    std::int64_t& h = shape[shape.size() - 2];
+    std::int64_t& w = shape.back();
+    if (const std::string why = transform_refusal(t, h, w); !why.empty())
+      throw Error("transforms[" + std::to_string(i) + "] (" + name_of(t.kind) + ") on samples of " + size_text(h, w) +
+                  ": " + why);
+    check_step(t, h, w, h, w);
+  }
+  return shape;
+}
+
+std::string transform_refusal(const TransformConfig& t, std::int64_t h, std::int64_t w) {
+  try {
+    std::int64_t out_h, out_w;
+    check_step(t, h, w, out_h, out_w);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool transforms_set_size(const std::vector<TransformConfig>& transforms) {
+  for (const TransformConfig& t : transforms)
+    if (t.kind == TransformKind::random_crop || t.kind == TransformKind::center_crop) return true;
+  return false;
+}
 
 SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std::vector<std::int64_t> shape)
     : list_(std::move(transforms)) {
   if (list_.empty()) return;
-  numel_ = 1;
-  for (std::int64_t d : shape) numel_ *= d;
-  bool images = false;  // all but GaussianNoise take (..., H, W)
-  for (const TransformConfig& t : list_) images = images || t.kind != TransformKind::gaussian_noise;
-  if (images && shape.size() < 2)
-    throw Error("transforms need samples of shape (..., H, W), not of rank " + std::to_string(shape.size()));
-  h_ = shape.size() >= 2 ? shape[shape.size() - 2] : 1;
-  w_ = shape.empty() ? 1 : shape.back();
+  output_shape_ = transformed_shape(list_, shape);
+  in_numel_ = out_numel_ = 1;
+  for (std::int64_t d : shape) in_numel_ *= d;
+  for (std::int64_t d : output_shape_) out_numel_ *= d;
   planes_ = 1;
   for (std::size_t d = 0; d + 2 < shape.size(); ++d) planes_ *= shape[d];
   if (shape.size() >= 3) channels_ = shape[shape.size() - 3];
+  std::int64_t h = shape.size() >= 2 ? shape[shape.size() - 2] : 1, w = shape.empty() ? 1 : shape.back();
+  if (shape.size() < 2) w = in_numel_, h = 1;  // GaussianNoise alone: one row
+  std::int64_t largest = in_numel_;
   for (const TransformConfig& t : list_) {
+    Step s{h, w, h, w};
+    check_step(t, h, w, s.out_h, s.out_w);  // (transformed_shape has named any refusal)
+    steps_.push_back(s);
+    h = s.out_h;
+    w = s.out_w;
+    largest = std::max(largest, planes_ * h * w);
     offset_.push_back(mean_.size());
-    if (t.kind == TransformKind::random_crop) {
-      const std::int64_t ph = h_ + t.pad_top + t.pad_bottom, pw = w_ + t.pad_left + t.pad_right;
-      if (t.size_h != h_ || t.size_w != w_ || ph < t.size_h || pw < t.size_w || t.pad_left < 0 || t.pad_right < 0 ||
-          t.pad_top < 0 || t.pad_bottom < 0)
-        throw Error("RandomCrop: the crop must keep the sample's " + std::to_string(h_) + " x " + std::to_string(w_));
-      const bool reflect = t.padding_mode == PadMode::reflect, symmetric = t.padding_mode == PadMode::symmetric;
-      const std::int64_t most_h = std::max(t.pad_top, t.pad_bottom), most_w = std::max(t.pad_left, t.pad_right);
-      if ((reflect && (most_h >= h_ || most_w >= w_)) || (symmetric && (most_h > h_ || most_w > w_)))
-        throw Error("RandomCrop: padding too wide for the sample's " + std::to_string(h_) + " x " + std::to_string(w_));
-    }
     if (t.kind == TransformKind::normalize) {
       if (shape.size() < 3 || (t.num_values != 1 && t.num_values != channels_))
         throw Error("Normalize: " + std::to_string(t.num_values) + " means and stds for samples of " +
@@ -69,7 +198,8 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
       }
     }
   }
-  scratch_.resize(static_cast<std::size_t>(numel_));
+  a_.resize(static_cast<std::size_t>(largest));
+  b_.resize(static_cast<std::size_t>(largest));
 }
 
 bool SampleTransforms::draws() const {
@@ -78,76 +208,113 @@ bool SampleTransforms::draws() const {
   return false;
 }
 
-void SampleTransforms::apply(float* sample, TorchGenerator* gen) {
+void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
+  float* cur = a_.data();
+  float* other = b_.data();
+  std::memcpy(cur, in, static_cast<std::size_t>(in_numel_) * sizeof(float));
   for (std::size_t i = 0; i < list_.size(); ++i) {
     const TransformConfig& t = list_[i];
+    const Step& s = steps_[i];
     if (is_random(t) && !gen) throw Error("internal: a random transform without torch's generator");
     switch (t.kind) {
       case TransformKind::random_horizontal_flip:
-      case TransformKind::random_vertical_flip: {
-        float u;
-        gen->uniform(&u, 1, 0.0, 1.0);              // torch.rand(1)
-        if (!(u < static_cast<float>(t.p))) break;  // a float32 tensor against p: compared in float32
-        const bool horizontal = t.kind == TransformKind::random_horizontal_flip;
-        for (std::int64_t c = 0; c < planes_; ++c) {
-          float* plane = sample + c * h_ * w_;
-          if (horizontal) {
-            for (std::int64_t y = 0; y < h_; ++y)
-              for (std::int64_t a = 0, b = w_ - 1; a < b; ++a, --b) std::swap(plane[y * w_ + a], plane[y * w_ + b]);
-          } else {
-            for (std::int64_t a = 0, b = h_ - 1; a < b; ++a, --b)
-              for (std::int64_t x = 0; x < w_; ++x) std::swap(plane[a * w_ + x], plane[b * w_ + x]);
-          }
-        }
+      case TransformKind::random_vertical_flip:
+        flip(cur, t, s, *gen);
         break;
-      }
       case TransformKind::random_crop:
-        crop(sample, t, *gen);
+        random_crop(cur, other, t, s, *gen);
+        std::swap(cur, other);
+        break;
+      case TransformKind::center_crop:
+        center_crop(cur, other, s);
+        std::swap(cur, other);
         break;
       case TransformKind::gaussian_noise:
-        noise(sample, t, *gen);
+        noise(cur, planes_ * s.h * s.w, t, *gen);
         break;
       case TransformKind::normalize:
-        normalize(sample, mean_.data() + offset_[i], std_.data() + offset_[i]);
+        normalize(cur, s, mean_.data() + offset_[i], std_.data() + offset_[i]);
         break;
+    }
+  }
+  std::memcpy(out, cur, static_cast<std::size_t>(out_numel_) * sizeof(float));
+}
+
+// RandomHorizontalFlip / RandomVerticalFlip: torch.rand(1) < p, then the sample reversed.
+void SampleTransforms::flip(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) const {
+  float u;
+  gen.uniform(&u, 1, 0.0, 1.0);                // torch.rand(1)
+  if (!(u < static_cast<float>(t.p))) return;  // a float32 tensor against p: compared in float32
+  const bool horizontal = t.kind == TransformKind::random_horizontal_flip;
+  const std::int64_t h = s.h, w = s.w;
+  for (std::int64_t c = 0; c < planes_; ++c) {
+    float* plane = sample + c * h * w;
+    if (horizontal) {
+      for (std::int64_t y = 0; y < h; ++y)
+        for (std::int64_t a = 0, b = w - 1; a < b; ++a, --b) std::swap(plane[y * w + a], plane[y * w + b]);
+    } else {
+      for (std::int64_t a = 0, b = h - 1; a < b; ++a, --b)
+        for (std::int64_t x = 0; x < w; ++x) std::swap(plane[a * w + x], plane[b * w + x]);
     }
   }
 }
 
-// RandomCrop.forward with the crop's size equal to the sample's: pad, draw the corner, crop.
-void SampleTransforms::crop(float* sample, const TransformConfig& t, TorchGenerator& gen) {
-  const std::int64_t ph = h_ + t.pad_top + t.pad_bottom, pw = w_ + t.pad_left + t.pad_right;
+// RandomCrop.forward: pad, draw the corner, crop.
+void SampleTransforms::random_crop(const float* in, float* out, const TransformConfig& t, const Step& s,
+                                   TorchGenerator& gen) const {
+  const CropPadding c = crop_padding(t, s.h, s.w);
   std::int64_t top = 0, left = 0;
   if (t.v2) {  // v2's make_params: a coordinate along a dimension the crop is smaller in
-    if (ph > t.size_h) gen.randint(&top, 1, ph - t.size_h + 1);
-    if (pw > t.size_w) gen.randint(&left, 1, pw - t.size_w + 1);
-  } else if (ph != t.size_h || pw != t.size_w) {  // RandomCrop.get_params: nothing drawn for a crop of the whole
-    gen.randint(&top, 1, ph - t.size_h + 1);
-    gen.randint(&left, 1, pw - t.size_w + 1);
+    if (c.padded_h > t.size_h) gen.randint(&top, 1, c.padded_h - t.size_h + 1);
+    if (c.padded_w > t.size_w) gen.randint(&left, 1, c.padded_w - t.size_w + 1);
+  } else if (c.padded_h != t.size_h || c.padded_w != t.size_w) {  // get_params: nothing drawn for the whole
+    gen.randint(&top, 1, c.padded_h - t.size_h + 1);
+    gen.randint(&left, 1, c.padded_w - t.size_w + 1);
   }
-  if (top == t.pad_top && left == t.pad_left) return;  // the sample itself
-  const auto fill = static_cast<float>(t.fill);        // torch_pad's value=float(fill) on a float32 tensor
-  for (std::int64_t c = 0; c < planes_; ++c) {
-    const float* in = sample + c * h_ * w_;
-    float* out = scratch_.data() + c * h_ * w_;
-    for (std::int64_t y = 0; y < h_; ++y) {
-      const std::int64_t sy = padded_source(top + y - t.pad_top, h_, t.padding_mode);
-      for (std::int64_t x = 0; x < w_; ++x) {
-        const std::int64_t sx = padded_source(left + x - t.pad_left, w_, t.padding_mode);
-        out[y * w_ + x] = sy < 0 || sx < 0 ? fill : in[sy * w_ + sx];
+  const auto fill = static_cast<float>(t.fill);  // torch_pad's value=float(fill) on a float32 tensor
+  for (std::int64_t p = 0; p < planes_; ++p) {
+    const float* from = in + p * s.h * s.w;
+    float* to = out + p * s.out_h * s.out_w;
+    for (std::int64_t y = 0; y < s.out_h; ++y) {
+      const std::int64_t sy = staged_source(top + y, c.h, c.h_stages, t.padding_mode);
+      for (std::int64_t x = 0; x < s.out_w; ++x) {
+        const std::int64_t sx = staged_source(left + x, c.w, c.w_stages, t.padding_mode);
+        to[y * s.out_w + x] = sy < 0 || sx < 0 ? fill : from[sy * s.w + sx];
       }
     }
   }
-  std::memcpy(sample, scratch_.data(), scratch_.size() * sizeof(float));
+}
+
+// F.center_crop: zeros around a sample smaller than the crop ((crop - size) // 2 before, the rest
+// after), then the crop from round((size - crop) / 2) of the padded sample.
+void SampleTransforms::center_crop(const float* in, float* out, const Step& s) const {
+  const auto origin = [](std::int64_t size, std::int64_t crop) {
+    if (crop > size) return -((crop - size) / 2);  // the padding before, then the padded sample's whole
+    return half_to_even(size - crop);
+  };
+  const std::int64_t top = origin(s.h, s.out_h), left = origin(s.w, s.out_w);
+  for (std::int64_t p = 0; p < planes_; ++p) {
+    const float* from = in + p * s.h * s.w;
+    float* to = out + p * s.out_h * s.out_w;
+    for (std::int64_t y = 0; y < s.out_h; ++y) {
+      const std::int64_t sy = top + y;
+      for (std::int64_t x = 0; x < s.out_w; ++x) {
+        const std::int64_t sx = left + x;
+        to[y * s.out_w + x] = sy < 0 || sy >= s.h || sx < 0 || sx >= s.w ? 0.0f : from[sy * s.w + sx];
+      }
+    }
+  }
 }
 
 // v2's gaussian_noise: noise = mean + torch.randn_like(x) * sigma, x + noise, clamped to [0, 1] with
-// clip (NaN stays NaN), each a float32 operation.
-void SampleTransforms::noise(float* sample, const TransformConfig& t, TorchGenerator& gen) {
-  gen.normal(scratch_.data(), numel_, 0.0, 1.0);
+// clip (NaN stays NaN), each a float32 operation. (The noise is drawn into b_, which is the other
+// buffer's whenever `sample` is a_; apply keeps the sample in a_ or b_, so it draws into the free one.)
+void SampleTransforms::noise(float* sample, std::int64_t numel, const TransformConfig& t, TorchGenerator& gen) {
+  float* draws = sample == a_.data() ? b_.data() : a_.data();
+  gen.normal(draws, numel, 0.0, 1.0);
   const auto mean = static_cast<float>(t.noise_mean), sigma = static_cast<float>(t.sigma);
-  for (std::int64_t k = 0; k < numel_; ++k) {
-    const float scaled = scratch_[static_cast<std::size_t>(k)] * sigma;
+  for (std::int64_t k = 0; k < numel; ++k) {
+    const float scaled = draws[k] * sigma;
     const float noise = mean + scaled;
     float v = sample[k] + noise;
     if (t.clip) {
@@ -159,14 +326,14 @@ void SampleTransforms::noise(float* sample, const TransformConfig& t, TorchGener
 }
 
 // F.normalize: tensor.sub_(mean).div_(std), each a float32 operation.
-void SampleTransforms::normalize(float* sample, const float* mean, const float* std) const {
-  const std::int64_t plane = h_ * w_;
+void SampleTransforms::normalize(float* sample, const Step& s, const float* mean, const float* std) const {
+  const std::int64_t plane = s.h * s.w;
   for (std::int64_t c = 0; c < planes_; ++c) {
-    const float m = mean[c % channels_], s = std[c % channels_];
+    const float m = mean[c % channels_], d = std[c % channels_];
     float* v = sample + c * plane;
     for (std::int64_t k = 0; k < plane; ++k) {
       const float shifted = v[k] - m;
-      v[k] = shifted / s;
+      v[k] = shifted / d;
     }
   }
 }

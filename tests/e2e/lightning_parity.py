@@ -522,6 +522,14 @@ def write_data(spec, work, rng):
     x_spec = model["inputs"]["x"]
     tokens = isinstance(x_spec, dict) and x_spec.get("dtype") == "int64"  # token indices of a sequence model
     for prefix, rows in (("", 57), ("v", 23)):
+        # Images that the split's transforms crop are larger than the model's input: 3 rows and 2
+        # columns more for training, 1 and 3 for validation.
+        split = spec["data"].get("train" if prefix == "" else "val", {})
+        if any(t["type"].split(".")[-1] in ("RandomCrop", "CenterCrop") for t in split.get("transforms", [])):
+            more = (3, 2) if prefix == "" else (1, 3)
+            x_spec = [*model["inputs"]["x"][:-2], model["inputs"]["x"][-2] + more[0], model["inputs"]["x"][-1] + more[1]]
+        else:
+            x_spec = model["inputs"]["x"]
         if tokens:
             nodes = model.get("graph") or model["layers"]
             vocab = next(n["num_embeddings"] for n in nodes if n.get("type") in ("Embedding", "EmbeddingBag"))
@@ -796,7 +804,7 @@ def run():
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
     # Random transforms move torch's generator, whose state a checkpoint keeps: a resumed fit flips,
     # crops, shuffles and drops out as the uninterrupted one did.
-    if any(t["type"] != "Normalize" for t in spec["data"]["train"].get("transforms", [])):
+    if any(t["type"].split(".")[-1] not in ("Normalize", "CenterCrop") for t in spec["data"]["train"].get("transforms", [])):
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
         resumes_mid_epoch_alike(program, weights, spec, common.launcher(common.processes(spec)))
     if fp16 and args.emulator:
@@ -930,7 +938,9 @@ def resumes_mid_epoch_alike(program, weights, spec, launch):
     checkpoint or, under DataLoader workers, from each worker's generator again (the epoch's batches
     done drawn again from its _base_seed)."""
     from safetensors.numpy import load_file
-    per_rank = -(-spec["data"]["train"]["num_samples"] // common.processes(spec))  # DistributedSampler's share
+    train = spec["data"]["train"]
+    samples = train["num_samples"] if train["source"] == "randn" else len(np.load(os.path.join(args.work, train["x"])))
+    per_rank = -(-samples // common.processes(spec))  # DistributedSampler's share
     batches = -(-per_rank // spec["data"]["batch_size"])
     every = max(1, batches // 2)
     check(batches >= 2 and spec["trainer"].get("max_epochs", 0) >= 2, "a mid-epoch resume needs 2 epochs of 2 batches")

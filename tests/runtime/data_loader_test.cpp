@@ -176,6 +176,50 @@ TEST(Dataset, NpyMismatchesNameTheFile) {
   EXPECT_NE(e.find("missing.npy"), std::string::npos) << e;
 }
 
+// Where the transforms crop, an npy file's samples keep their own height and width (the dimensions
+// before them are the model input's), and the transforms must make the model input's of them.
+TEST(Dataset, NpySamplesOfTheirOwnSizeWhereTransformsCrop) {
+  const std::string dir = tmp_dir("npy_cropped");
+  std::vector<float> x(5 * 2 * 6 * 7), y(5, 0.f);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+  ltrt::write_npy(dir + "/x.npy", ltrt::DType::f32, {5, 2, 6, 7}, x.data());
+  ltrt::write_npy(dir + "/x3.npy", ltrt::DType::f32, {5, 3, 6, 7}, x.data());
+  ltrt::write_npy(dir + "/y.npy", ltrt::DType::f32, {5}, y.data());
+  const ltrt::TensorRef input{"x", ltrt::DType::f32, 4, {5, 2, 4, 4}, 0};
+  const ltrt::TensorRef target{"target", ltrt::DType::f32, 2, {5, 1}, 5 * 32 * 4};
+  ltrt::TransformConfig crop{};
+  crop.kind = ltrt::TransformKind::center_crop;
+  crop.size_h = crop.size_w = 4;
+  ltrt::DataSource src;
+  src.kind = ltrt::DataSourceKind::npy;
+  src.x_path = dir + "/x.npy";
+  src.y_path = dir + "/y.npy";
+  src.transforms = {crop};
+  ltrt::TorchGenerator randn(0);
+  const ltrt::Dataset ds = ltrt::load_dataset(src, input, target, randn);
+  EXPECT_EQ(ds.input_row, 2 * 6 * 7);
+  std::vector<std::byte> arena(5 * 32 * 4 + 5 * 4);
+  ltrt::DataLoader loader(ds, 5, false, false);
+  ASSERT_EQ(loader.load_batch(0, arena.data(), input, target), 5);
+  const float* batch = reinterpret_cast<const float*>(arena.data());
+  // Rows 1..4 (round(2 / 2.0) = 1) and columns 2..5 (round(3 / 2.0) = 2) of each plane.
+  EXPECT_EQ(batch[0], 1 * 7 + 2);
+  EXPECT_EQ(batch[5], 2 * 7 + 3);
+  EXPECT_EQ(batch[16], 6 * 7 + 1 * 7 + 2);           // sample 0's second plane
+  EXPECT_EQ(batch[32 + 15], 2 * 6 * 7 + 4 * 7 + 5);  // sample 1's first plane, its last element
+  src.x_path = dir + "/x3.npy";                      // 3 planes where the model takes 2: the transforms keep them
+  std::string e = error_of([&] { ltrt::load_dataset(src, input, target, randn); });
+  EXPECT_NE(e.find("x3.npy: x has shape [5, 3, 6, 7], expected [5, 2, 4, 4]"), std::string::npos) << e;
+  src.x_path = dir + "/x.npy";
+  crop.size_w = 5;  // makes [2, 4, 5]
+  src.transforms = {crop};
+  e = error_of([&] { ltrt::load_dataset(src, input, target, randn); });
+  EXPECT_NE(e.find("x.npy: samples of [2, 6, 7] become [2, 4, 5] through the transforms, but the model's input x "
+                   "takes [2, 4, 4]"),
+            std::string::npos)
+      << e;
+}
+
 TEST(Dataset, NpyClassTargets) {
   const std::string dir = tmp_dir("npy_class");
   std::vector<float> x(4 * 10, 1.f);

@@ -1,5 +1,4 @@
 // IDX files (MNIST's format, plain and gzip) and the idx data source.
-#include "test_util.hpp"
 #include "ltrt/idx.hpp"
 
 #include <gtest/gtest.h>
@@ -10,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "ltrt/data_loader.hpp"
 #include "ltrt/dataset.hpp"
 #include "ltrt/fs.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -192,6 +193,48 @@ TEST(Dataset, IdxMismatchesNameTheFile) {
   EXPECT_NE(e.find(labels + ": idx labels are class indices"), std::string::npos) << e;
   e = error_of([&] { ltrt::load_dataset(idx_source(images, ""), flat, kClasses, gen, classes); });
   EXPECT_NE(e.find("--data.train.labels=PATH"), std::string::npos) << e;
+}
+
+// With a transform that crops, the images keep their own size and the DataLoader crops them to
+// the model input's: 2x3 pixels center-cropped to 1x2 (rows round(0.5) = 0, columns round(0.5) = 0).
+TEST(Dataset, IdxImagesOfTheirOwnSizeWhereTransformsCrop) {
+  const std::string dir = tmp_dir("cropped");
+  const std::string images = write(dir + "/images", images_bytes());
+  const std::string labels = write(dir + "/labels", labels_bytes());
+  ltrt::TorchGenerator gen(0);
+  ltrt::ClassTargets classes;
+  classes.num_classes = 3;
+  ltrt::TransformConfig crop{};
+  crop.kind = ltrt::TransformKind::center_crop;
+  crop.size_h = 1;
+  crop.size_w = 2;
+  ltrt::DataSource src = idx_source(images, labels);
+  src.idx_scale = 1.0;
+  src.transforms = {crop};
+  for (const ltrt::TensorRef& input : {ltrt::TensorRef{"x", ltrt::DType::f32, 4, {4, 1, 1, 2}, 0},
+                                       ltrt::TensorRef{"x", ltrt::DType::f32, 3, {4, 1, 2}, 0}}) {
+    const ltrt::Dataset ds = ltrt::load_dataset(src, input, kClasses, gen, classes);
+    EXPECT_EQ(ds.input_row, 6);
+    EXPECT_EQ(ds.input_shape.back(), 3);
+    std::vector<std::byte> arena(4 * 2 * sizeof(float) + 64);
+    ltrt::DataLoader loader(ds, 4, false, false);
+    ASSERT_EQ(loader.load_batch(0, arena.data(), input, ltrt::TensorRef{"y", ltrt::DType::i64, 1, {4}, 32}), 3);
+    const float* x = reinterpret_cast<const float*>(arena.data());
+    EXPECT_EQ(x[0], 0.0f);  // image 0's row 0, columns 0 and 1
+    EXPECT_EQ(x[1], 1.0f);
+    EXPECT_EQ(x[2], 10.0f);  // image 1's
+  }
+  // A crop larger than the images, without padding, is torchvision's ValueError, named with the file.
+  crop.kind = ltrt::TransformKind::random_crop;
+  crop.size_h = 3;
+  src.transforms = {crop};
+  const std::string e = error_of([&] {
+    ltrt::load_dataset(src, ltrt::TensorRef{"x", ltrt::DType::f32, 4, {4, 1, 3, 2}, 0}, kClasses, gen, classes);
+  });
+  EXPECT_NE(e.find(images + ": samples of [1, 2, 3]: transforms[0] (RandomCrop) on samples of 2 x 3: the crop's "
+                            "3 x 2 is larger than the padded sample's 2 x 3"),
+            std::string::npos)
+      << e;
 }
 
 // The text source: consecutive windows of T bytes (stride T), the next byte as target, ids

@@ -1,5 +1,5 @@
 // ltrt's side of sample_transforms_oracle.py: reads {"cases": [...]} from stdin, each a seed, a
-// per-sample shape, a list of transforms and samples (float32 bits), transforms the samples one after
+// source's per-sample shape, a list of transforms and samples (float32 bits), transforms the samples one after
 // another drawing from TorchGenerator(seed), and prints, per case, the samples' bits and the int64 that
 // torch's generator would draw next.
 #include <cstdint>
@@ -28,6 +28,7 @@ ltrt::TransformKind kind_of(const std::string& k) {
   if (k == "RandomVerticalFlip") return ltrt::TransformKind::random_vertical_flip;
   if (k == "RandomCrop") return ltrt::TransformKind::random_crop;
   if (k == "GaussianNoise") return ltrt::TransformKind::gaussian_noise;
+  if (k == "CenterCrop") return ltrt::TransformKind::center_crop;
   return ltrt::TransformKind::normalize;
 }
 
@@ -63,6 +64,11 @@ int main() {
           config.pad_bottom = static_cast<int>(pad.items[3].integer);
           config.padding_mode = mode_of(t.find("padding_mode")->str);
           config.fill = t.find("fill")->num;
+          if (const Value* p = t.find("pad_if_needed")) config.pad_if_needed = p->b;
+        }
+        if (config.kind == ltrt::TransformKind::center_crop) {
+          config.size_h = static_cast<int>(t.find("size")->items[0].integer);
+          config.size_w = static_cast<int>(t.find("size")->items[1].integer);
         }
         if (config.kind == ltrt::TransformKind::normalize) {
           for (const char* key : {"mean", "std"}) {
@@ -81,9 +87,10 @@ int main() {
       for (const Value& s : c.find("samples")->items) {
         std::vector<float> x;
         for (const Value& b : s.items) x.push_back(ltrt_test::bits_float(b.integer));
-        transforms.apply(x.data(), &torch.generator());
+        std::vector<float> y(static_cast<std::size_t>(transforms.output_numel()));
+        transforms.apply(x.data(), y.data(), &torch.generator());
         Value bits = Value::make_array();
-        for (float f : x) bits.push(Value::make_integer(ltrt_test::float_bits(f)));
+        for (float f : y) bits.push(Value::make_integer(ltrt_test::float_bits(f)));
         samples.push(std::move(bits));
       }
       Value result = Value::make_object();

@@ -4,7 +4,8 @@ torchvision.transforms.v2's, with v2's GaussianNoise), bit for bit.
 
 Each case seeds torch's global generator, passes samples one after another through a
 transforms.Compose of RandomHorizontalFlip, RandomVerticalFlip, RandomCrop (every padding mode, a
-fill, crops that draw and one that cannot) and Normalize, as a Dataset's __getitem__ does, and the
+fill, crops that draw and one that cannot, crops smaller and, with pad_if_needed, larger than the
+sample), CenterCrop (halves rounded to even, zeros around a small sample) and Normalize, as a Dataset's __getitem__ does, and the
 driver does the same with ltrt::TorchGenerator. Every output element must be torchvision's, bit for
 bit, and so must the int64 the generator draws next (the same numbers were drawn, no more, no fewer).
 Run with the Lightning venv's Python (PyPI's torch and torchvision).
@@ -27,8 +28,13 @@ def case(seed, shape, items, samples, rng):
             "samples": [x.reshape(-1).view(np.uint32).tolist() for x in data]}
 
 
-def crop(h, w, pad, mode="constant", fill=0.0):
-    return {"type": "RandomCrop", "size": [h, w], "padding": pad, "padding_mode": mode, "fill": fill}
+def crop(h, w, pad, mode="constant", fill=0.0, pad_if_needed=False):
+    return {"type": "RandomCrop", "size": [h, w], "padding": pad, "padding_mode": mode, "fill": fill,
+            "pad_if_needed": pad_if_needed}
+
+
+def center(h, w):
+    return {"type": "CenterCrop", "size": [h, w]}
 
 
 def make_cases():
@@ -71,6 +77,26 @@ def make_cases():
         case(71, (3, 8, 8), v2ed([crop(8, 8, [4, 4, 4, 4], "reflect"), *flips]) + [noise(0.0, 0.05, True)] +
              v2ed([{"type": "Normalize", "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}]), 40, rng),
     ]
+    # Crops that change the shape: smaller than the sample, and larger with pad_if_needed (v1 pads the
+    # padded sample again, the width then the height; v2 adds the shortfall to its padding).
+    for seed, mode in enumerate(("constant", "edge", "reflect", "symmetric")):
+        cases.append(case(80 + seed, (2, 9, 11), [crop(5, 7, [1, 0, 2, 1], mode, 0.5)], 30, rng))
+        cases.append(case(84 + seed, (1, 4, 5), [crop(7, 9, [1, 0, 0, 1], mode, -2.0, True)], 20, rng))
+        cases.append(case(88 + seed, (3, 6, 4), [crop(6, 7, [0, 0, 0, 0], mode, 0.25, True)], 20, rng))  # width only
+        cases.append(case(92 + seed, (1, 4, 5), v2ed([crop(7, 9, [1, 0, 0, 1], mode, -2.0, True)]), 20, rng))
+        cases.append(case(96 + seed, (2, 7, 6), v2ed([crop(3, 6, [0, 0, 0, 0], mode, 0.0, True)]), 20, rng))
+    cases += [
+        case(100, (8, 9), [crop(8, 4, [0, 0, 0, 0])], 20, rng),   # v1 draws the top too (randint(0, 1))
+        case(101, (3, 8, 9), [center(4, 4), center(4, 4)], 5, rng),
+        case(102, (1, 7, 10), [center(4, 5)], 5, rng),           # (7 - 4) / 2 = 1.5 and 2.5: halves to even
+        case(103, (2, 5, 6), [center(8, 9)], 5, rng),            # zeros around, (3 + 1) // 2 after
+        case(104, (2, 5, 6), [center(8, 3)], 5, rng),            # taller, narrower
+        case(105, (1, 3, 4), v2ed([center(2, 7), center(6, 7)]), 5, rng),
+        case(106, (4, 4), [center(1, 1), center(3, 2)], 5, rng),
+        case(107, (3, 12, 12), [crop(10, 10, [0, 0, 0, 0]), *flips, center(8, 8),
+                                {"type": "Normalize", "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]}], 30, rng),
+        case(108, (2, 3, 9, 9), v2ed([crop(6, 6, [2, 2, 2, 2], "reflect"), center(5, 4)]) + [noise(0.0, 0.1, True)], 20, rng),
+    ]
     return cases
 
 
@@ -80,7 +106,10 @@ def torchvision_of(item):
     if kind == "GaussianNoise":
         return v2.GaussianNoise(mean=item["noise_mean"], sigma=item["sigma"], clip=item["clip"])
     if kind == "RandomCrop":
-        return api.RandomCrop(item["size"], padding=item["padding"], fill=item["fill"], padding_mode=item["padding_mode"])
+        return api.RandomCrop(item["size"], padding=item["padding"], fill=item["fill"], padding_mode=item["padding_mode"],
+                              pad_if_needed=item["pad_if_needed"])
+    if kind == "CenterCrop":
+        return api.CenterCrop(item["size"])
     if kind == "Normalize":
         return api.Normalize(item["mean"], item["std"])
     return getattr(api, kind)(p=item["p"])

@@ -32,6 +32,7 @@ struct DataSource {
   double temperature = 1.0;
   std::int64_t top_k = 0;
   std::vector<TransformConfig> transforms;  // torchvision's transforms of each sample's input
+  std::vector<std::int64_t> sample_shape;   // randn: each first input's shape as drawn (empty: the model's)
 
   static DataSource from(const DataSourceConfig& config);
 };
@@ -56,7 +57,8 @@ struct Dataset {
   std::vector<OtherInput> other_inputs;
   std::string vocab;               // text: the vocabulary, sorted unique bytes (token i is vocab[i])
   // The source's transforms of each sample's (first) input, which its DataLoader applies as it
-  // gathers a batch, and that input's per-sample shape.
+  // gathers a batch, and that input's per-sample shape in `inputs` (before the transforms, which
+  // make the model input's of it: a crop can change it).
   std::vector<TransformConfig> transforms;
   std::vector<std::int64_t> input_shape;
 };
@@ -73,6 +75,8 @@ DataSource with_train_vocabulary(DataSource source, const DataSource& train);
 //          rows of randn(target sample shape), drawn as torch.randn draws them
 //          from `randn` (randn_generator), like the Lightning seed's
 //          X = randn(1000, 10); y = randn(1000)
+//   (With transforms that crop the first input, its samples may be of another height and width,
+//   and randn draws them in the source's sample_shape.)
 //   npy:   x [N, *input] float32/float64 (-> float32), or int64 for int64
 //          inputs; y [N, *target] float32/float64 for float targets, int64
 //          for class targets; y [N] is accepted for a per-sample shape [1]

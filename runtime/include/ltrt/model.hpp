@@ -164,20 +164,22 @@ constexpr int kMaxParamGroups = 8;  // the CUDA step keeps a scalar per group in
 // A torchvision transform of a sample's (first) input, data.<split>.transforms: the split's
 // Dataset applies its list in order to each sample it gives, as a transforms.Compose in its
 // __getitem__ does (ltrt/sample_transforms.hpp). The per-sample shape is (..., H, W) (any shape for
-// GaussianNoise) and stays the model input's. `v2`: torchvision.transforms.v2's, whose RandomCrop
+// GaussianNoise); the crops set H and W, so the source's samples may be of another size than the
+// model input, which the last crop's size is. `v2`: torchvision.transforms.v2's, whose RandomCrop
 // draws a corner coordinate only along a dimension the padded sample exceeds the crop in.
 enum class TransformKind : std::uint8_t {
   random_horizontal_flip,
   random_vertical_flip,
   random_crop,
   normalize,
-  gaussian_noise  // v2 only
+  gaussian_noise,  // v2 only
+  center_crop
 };
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
 struct TransformConfig {
   TransformKind kind;
   double p;                                      // the flips: torch.rand(1) < p flips the sample
-  int size_h, size_w;                            // random_crop: the crop's height and width
+  int size_h, size_w;                            // random_crop, center_crop: the crop's height and width
   int pad_left, pad_right, pad_top, pad_bottom;  // random_crop: its padding, before the crop
   PadMode padding_mode;                          // random_crop
   double fill;                                   // random_crop: the constant padding's value
@@ -217,6 +219,10 @@ struct DataSourceConfig {
   std::int64_t top_k;           // prompt: sample among the k likeliest tokens; 0: all
   const TransformConfig* transforms;  // torchvision's transforms of each sample's input, in order
   int num_transforms;
+  // randn: the shape each sample's first input is drawn in, before transforms that change it (a
+  // crop); nullptr: the model input's.
+  const std::int64_t* sample_shape;
+  int sample_rank;
 };
 
 struct DataConfig {

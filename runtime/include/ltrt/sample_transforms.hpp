@@ -2,12 +2,18 @@
 // transforms.Compose in __getitem__ (torchvision.transforms, their tensor paths):
 //  - RandomHorizontalFlip / RandomVerticalFlip: `torch.rand(1) < p` (a float32 uniform from torch's
 //    global generator, compared with p rounded to float32), then the sample reversed along W or H;
-//  - RandomCrop: the padding (constant `fill`, edge, reflect or symmetric), then
+//  - RandomCrop: the padding (constant `fill`, edge, reflect or symmetric), then pad_if_needed's
+//    (v1: the width, then the height, each padded by the shortfall on both sides), then
 //    `torch.randint(0, H' - h + 1)` for the top and `torch.randint(0, W' - w + 1)` for the left
 //    (nothing drawn where the padded sample is already the crop's size), then the crop;
+//  - CenterCrop: zeros around a sample smaller than the crop, then the crop at
+//    `int(round((H - h) / 2.0))`, `int(round((W - w) / 2.0))` (Python's round: halves to even);
 //  - Normalize: (x - mean[c]) / std[c] in float32, c the channel (dimension -3);
 //  - v2's GaussianNoise: x + (mean + randn_like(x) * sigma), clamped to [0, 1] with clip.
-// torchvision.transforms.v2's are the same but for RandomCrop's draws (TransformConfig::v2).
+// The crops set the sample's H and W, so the source's samples (a file's, say) may be of another size
+// than the model's input, which the transforms make them.
+// torchvision.transforms.v2's are the same but for RandomCrop's draws and pad_if_needed, which v2 adds
+// to the padding (TransformConfig::v2).
 // The random ones draw from torch's global generator, one sample after another in the batch's order,
 // as a DataLoader without workers fetches them: the program passes that generator (TorchGlobalDraws).
 #pragma once
@@ -24,31 +30,54 @@ namespace ltrt {
 class SampleTransforms {
  public:
   SampleTransforms() = default;
-  // `shape`: the per-sample shape, (..., H, W); the transforms keep it (the spec reader checks them:
-  // a crop's size is H x W). Throws ltrt::Error for a list that does not fit the shape.
+  // `shape`: the source's per-sample shape, (..., H, W). Throws ltrt::Error for a list that does not
+  // fit it (torchvision's own refusals: a crop larger than its padded sample, a reflection as wide as
+  // the sample), naming the transform.
   SampleTransforms(std::vector<TransformConfig> transforms, std::vector<std::int64_t> shape);
 
   bool empty() const { return list_.empty(); }
   // Whether any transform draws random numbers.
   bool draws() const;
+  // The per-sample shape the transforms make of the source's, and the elements of each.
+  const std::vector<std::int64_t>& output_shape() const { return output_shape_; }
+  std::int64_t input_numel() const { return in_numel_; }
+  std::int64_t output_numel() const { return out_numel_; }
 
-  // Transforms one sample in place, drawing from `gen` (nullptr only when nothing draws). Does not
-  // allocate.
-  void apply(float* sample, TorchGenerator* gen);
+  // Transforms one sample `in` (input_numel() floats) into `out` (output_numel()), drawing from
+  // `gen` (nullptr only when nothing draws). Does not allocate.
+  void apply(const float* in, float* out, TorchGenerator* gen);
 
  private:
-  void crop(float* sample, const TransformConfig& t, TorchGenerator& gen);
-  void normalize(float* sample, const float* mean, const float* std) const;
-  void noise(float* sample, const TransformConfig& t, TorchGenerator& gen);
+  // A transform's input and output height and width (the planes before them stay).
+  struct Step {
+    std::int64_t h, w, out_h, out_w;
+  };
+  void random_crop(const float* in, float* out, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
+  void center_crop(const float* in, float* out, const Step& s) const;
+  void flip(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
+  void normalize(float* sample, const Step& s, const float* mean, const float* std) const;
+  void noise(float* sample, std::int64_t numel, const TransformConfig& t, TorchGenerator& gen);
 
   std::vector<TransformConfig> list_;
+  std::vector<Step> steps_;
   // Each normalize's means and stds per channel, copied (the configs' arrays need not outlive this),
   // from offset_[i] for transform i.
   std::vector<float> mean_, std_;
   std::vector<std::size_t> offset_;
-  std::int64_t planes_ = 0, h_ = 0, w_ = 0, channels_ = 1, numel_ = 0;
-  std::vector<float> scratch_;  // a crop's output
+  std::int64_t planes_ = 0, channels_ = 1, in_numel_ = 0, out_numel_ = 0;
+  std::vector<std::int64_t> output_shape_;
+  std::vector<float> a_, b_;  // a sample between the transforms (the crops write from one to the other)
 };
+
+// The per-sample shape `transforms` make of samples of `shape`; throws ltrt::Error as
+// SampleTransforms does.
+std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& transforms,
+                                            std::vector<std::int64_t> shape);
+// Why torchvision refuses transform `t` on samples of height `h` and width `w` ("" where it does
+// not): a crop larger than its padded sample, a reflection as wide as the sample it pads.
+std::string transform_refusal(const TransformConfig& t, std::int64_t h, std::int64_t w);
+// Whether any of `transforms` sets the sample's height and width (a crop).
+bool transforms_set_size(const std::vector<TransformConfig>& transforms);
 
 // What ltgen refuses under DataLoader workers ("" when nothing): a LearningRateFinder beside random
 // transforms or a single process's shuffled loader (`shuffled_in_process`: its RandomSampler). The

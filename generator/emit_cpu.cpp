@@ -296,18 +296,23 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
                              : t.type == "RandomCrop"         ? "random_crop"
                              : t.type == "GaussianNoise"      ? "gaussian_noise"
                              : t.type == "CenterCrop"         ? "center_crop"
+                             : t.type == "Resize"             ? "resize"
                                                               : "normalize";
-    rows.push_back("{ltrt::TransformKind::" + kind + ", " + number(t.p) + ", " + std::to_string(t.size_h) + ", " +
-                   std::to_string(t.size_w) + ", " + std::to_string(t.pad_left) + ", " + std::to_string(t.pad_right) +
-                   ", " + std::to_string(t.pad_top) + ", " + std::to_string(t.pad_bottom) +
-                   ", ltrt::PadMode::" + t.padding_mode + ", " + number(t.fill) + ", " +
-                   (t.pad_if_needed ? "true" : "false") + ", " + std::to_string(t.mean.size()) + ", " + mean + ", " +
-                   std + ", " + (t.v2 ? "true" : "false") + ", " + number(t.noise_mean) + ", " + number(t.sigma) +
-                   ", " + (t.clip ? "true" : "false") + "},  // " + (t.v2 ? "v2." : "") + t.type);
+    rows.push_back(
+        "{ltrt::TransformKind::" + kind + ", " + number(t.p) + ", " + std::to_string(t.size_h) + ", " +
+        std::to_string(t.size_w) + ", " + std::to_string(t.pad_left) + ", " + std::to_string(t.pad_right) + ", " +
+        std::to_string(t.pad_top) + ", " + std::to_string(t.pad_bottom) + ", ltrt::PadMode::" + t.padding_mode + ", " +
+        number(t.fill) + ", " + (t.pad_if_needed ? "true" : "false") + ", " + std::to_string(t.mean.size()) + ", " +
+        mean + ", " + std + ", " + (t.v2 ? "true" : "false") + ", " + number(t.noise_mean) + ", " + number(t.sigma) +
+        ", " + (t.clip ? "true" : "false") +
+        ", ltrt::ResizeMode::" + (t.interpolation == "nearest-exact" ? std::string("nearest_exact") : t.interpolation) +
+        ", " + (t.antialias ? "true" : "false") + ", " + std::to_string(t.max_size) + "},  // " + (t.v2 ? "v2." : "") +
+        t.type);
   }
   w.line("// data." + split + ".transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),");
   w.line("// padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,");
-  w.line("// torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip");
+  w.line("// torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,");
+  w.line("// antialias and max_size");
   w.line("static const ltrt::TransformConfig " + prefix + "Transforms[] = {");
   for (const std::string& r : rows) w.line("    " + r);
   w.line("};");

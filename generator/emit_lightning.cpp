@@ -291,9 +291,8 @@ void emit_source(CodeWriter& w, const char* split, int index, const DataSourceSp
     // MNIST's IDX files, as the generated program reads them: byte / scale, reshaped to model.inputs
     // (the images' own height and width where the transforms crop them).
     const Shape& in = spec.inputs.at(0).shape;
-    const bool cropped = std::any_of(s.transforms.begin(), s.transforms.end(), [](const TransformSpec& t) {
-      return t.type == "RandomCrop" || t.type == "CenterCrop";
-    });
+    const bool cropped =
+        std::any_of(s.transforms.begin(), s.transforms.end(), [](const TransformSpec& t) { return t.sizes(); });
     std::string shape = "-1";
     for (auto d : in) shape += ", " + std::to_string(d);
     w.line("x = torch.from_numpy(read_idx(" + ltrt::json::quote(s.images) + ").astype(np.float32) / np.float32(" +
@@ -1083,7 +1082,9 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     std::string list;
     for (const TransformSpec& t : source.transforms) {
       std::string args;
-      for (const auto& [k, v] : t.args.members) args += (args.empty() ? "" : ", ") + k + "=" + py(v);
+      for (const auto& [k, v] : t.args.members)  // (v1 takes an InterpolationMode, not its value)
+        args += (args.empty() ? "" : ", ") + k + "=" +
+                (k == "interpolation" ? "transforms.InterpolationMode(" + py(v) + ")" : py(v));
       list += (list.empty() ? "" : ", ") + std::string(t.v2 ? "v2." : "transforms.") + t.type + "(" + args + ")";
     }
     return "Transformed(" + tensors + ", transforms.Compose([" + list + "]))";

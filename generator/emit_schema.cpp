@@ -141,20 +141,22 @@ JsonValue transforms_schema() {
   probability.set("minimum", JsonValue::make_integer(0));
   probability.set("maximum", JsonValue::make_integer(1));
   std::vector<JsonValue> kinds;
-  for (const char* flip :
-       {"RandomHorizontalFlip", "RandomVerticalFlip", "v2.RandomHorizontalFlip", "v2.RandomVerticalFlip"}) {
+  // A transform's properties: its "type", the one given.
+  const auto named = [](const char* name) {
     JsonValue p = JsonValue::make_object();
     JsonValue type = type_of("string");
-    type.set("const", JsonValue::make_string(flip));
+    type.set("const", JsonValue::make_string(name));
     p.set("type", type);
+    return p;
+  };
+  for (const char* flip :
+       {"RandomHorizontalFlip", "RandomVerticalFlip", "v2.RandomHorizontalFlip", "v2.RandomVerticalFlip"}) {
+    JsonValue p = named(flip);
     p.set("p", probability);
     kinds.push_back(object(p, {"type"}));
   }
   for (const char* crop : {"RandomCrop", "v2.RandomCrop"}) {
-    JsonValue p = JsonValue::make_object();
-    JsonValue type = type_of("string");
-    type.set("const", JsonValue::make_string(crop));
-    p.set("type", type);
+    JsonValue p = named(crop);
     p.set("size", ints);
     p.set("padding", one_of({ints, type_of("null")}));
     p.set("pad_if_needed", type_of("boolean"));
@@ -165,18 +167,24 @@ JsonValue transforms_schema() {
     kinds.push_back(object(p, {"type", "size"}));
   }
   for (const char* crop : {"CenterCrop", "v2.CenterCrop"}) {
-    JsonValue p = JsonValue::make_object();
-    JsonValue type = type_of("string");
-    type.set("const", JsonValue::make_string(crop));
-    p.set("type", type);
+    JsonValue p = named(crop);
     p.set("size", ints);
     kinds.push_back(object(p, {"type", "size"}));
   }
+  for (const char* resize : {"Resize", "v2.Resize"}) {
+    JsonValue p = named(resize);
+    p.set("size", ints);
+    JsonValue mode = type_of("string");
+    mode.set("enum", strings({"nearest", "nearest-exact", "bilinear", "bicubic"}));
+    p.set("interpolation", mode);
+    p.set("antialias", type_of("boolean"));
+    JsonValue most = type_of("integer");
+    most.set("minimum", JsonValue::make_integer(1));
+    p.set("max_size", one_of({most, type_of("null")}));
+    kinds.push_back(object(p, {"type", "size"}));
+  }
   for (const char* normalize : {"Normalize", "v2.Normalize"}) {
-    JsonValue p = JsonValue::make_object();
-    JsonValue type = type_of("string");
-    type.set("const", JsonValue::make_string(normalize));
-    p.set("type", type);
+    JsonValue p = named(normalize);
     const JsonValue& values = std::string(normalize) == "v2.Normalize" ? number_list : numbers;
     p.set("mean", values);  // (v2's takes lists only)
     p.set("std", values);
@@ -184,10 +192,7 @@ JsonValue transforms_schema() {
     kinds.push_back(object(p, {"type", "mean", "std"}));
   }
   {
-    JsonValue p = JsonValue::make_object();
-    JsonValue type = type_of("string");
-    type.set("const", JsonValue::make_string("v2.GaussianNoise"));
-    p.set("type", type);
+    JsonValue p = named("v2.GaussianNoise");
     p.set("mean", type_of("number"));
     JsonValue sigma = type_of("number");
     sigma.set("minimum", JsonValue::make_integer(0));

@@ -465,7 +465,7 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
         if (k + 2 < model.size() && s.sample_shape.back() != model[k])
           fail_at(shape->items[k], at + "[" + std::to_string(k) + "]",
                   "must be model.inputs." + spec.inputs[0].name + "'s " + std::to_string(model[k]) +
-                      ": transforms crop the last two dimensions only");
+                      ": transforms change the last two dimensions only");
       }
       std::int64_t elements = 1;
       for (std::int64_t d : s.sample_shape) elements = elements > 2147483647 / d ? 2147483648 : elements * d;
@@ -550,11 +550,10 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
                                                                           : &s.sample_shape);
   // randn's samples of another shape: the transforms must crop them to the model input's.
   if (!s.sample_shape.empty() && s.sample_shape != spec.inputs.at(0).shape &&
-      std::none_of(s.transforms.begin(), s.transforms.end(),
-                   [](const TransformSpec& t) { return t.type == "RandomCrop" || t.type == "CenterCrop"; }))
+      std::none_of(s.transforms.begin(), s.transforms.end(), [](const TransformSpec& t) { return t.sizes(); }))
     o.fail("shape", "draws samples of " + shape_string(s.sample_shape) + ", but model.inputs." + spec.inputs[0].name +
                         " is " + shape_string(spec.inputs[0].shape) +
-                        " and no transform crops them: draw that shape, or crop them in 'transforms'");
+                        " and no transform crops or resizes them: draw that shape, or crop them in 'transforms'");
   o.finish();
   return s;
 }

@@ -1,6 +1,6 @@
 // data.<split>.transforms: torchvision.transforms' RandomHorizontalFlip, RandomVerticalFlip,
-// RandomCrop, CenterCrop and Normalize on a float32 input of shape (..., H, W), with torchvision's
-// own checks (its ValueErrors become messages here) and the limits of what ltgen does.
+// RandomCrop, CenterCrop, Resize and Normalize on a float32 input of shape (..., H, W), with
+// torchvision's own checks (its ValueErrors become messages here) and the limits of what ltgen does.
 #include "read_transforms.hpp"
 
 #include <algorithm>
@@ -21,17 +21,17 @@ using JsonValue = ltrt::json::Value;
 }
 
 const std::vector<std::string> kSupported = {
-    "RandomHorizontalFlip",    "RandomVerticalFlip",    "RandomCrop",    "CenterCrop",    "Normalize",
-    "v2.RandomHorizontalFlip", "v2.RandomVerticalFlip", "v2.RandomCrop", "v2.CenterCrop", "v2.Normalize",
+    "RandomHorizontalFlip",    "RandomVerticalFlip",    "RandomCrop",    "CenterCrop",    "Resize",    "Normalize",
+    "v2.RandomHorizontalFlip", "v2.RandomVerticalFlip", "v2.RandomCrop", "v2.CenterCrop", "v2.Resize", "v2.Normalize",
     "v2.GaussianNoise"};
 // What the messages list.
 const char* const kSupportedText =
-    "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop and Normalize, v2's of them and "
+    "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop, Resize and Normalize, v2's of them and "
     "v2.GaussianNoise";
 constexpr double kFloatMax = 3.4028234663852886e38;  // float32's largest
 // torchvision's other transforms: named as not supported yet rather than as misspellings.
 const char* const kOthers =
-    " Resize RandomResizedCrop Pad RandomRotation RandomAffine ColorJitter RandomErasing GaussianBlur"
+    " RandomResizedCrop Pad RandomRotation RandomAffine ColorJitter RandomErasing GaussianBlur"
     " RandomApply RandomChoice RandomOrder Grayscale RandomGrayscale RandomPerspective FiveCrop TenCrop"
     " LinearTransformation RandomInvert RandomPosterize RandomSolarize RandomAdjustSharpness RandomAutocontrast"
     " RandomEqualize AutoAugment RandAugment TrivialAugmentWide AugMix ElasticTransform ToTensor PILToTensor"
@@ -75,10 +75,13 @@ void read_size(ltrt::ConfigObject& o, TransformSpec& t, const Shape& model) {
     o.fail("size", "is beyond 2147483647: the generated program's sizes are 32-bit ints");
 }
 
-// The runtime's form of a crop, to ask it what torchvision refuses.
-ltrt::TransformConfig crop_config(const TransformSpec& t) {
+// The runtime's form of a crop or resize, to ask it what torchvision refuses and makes.
+ltrt::TransformConfig size_config(const TransformSpec& t) {
   ltrt::TransformConfig c{};
-  c.kind = t.type == "CenterCrop" ? ltrt::TransformKind::center_crop : ltrt::TransformKind::random_crop;
+  c.kind = t.type == "CenterCrop" ? ltrt::TransformKind::center_crop
+           : t.type == "Resize"   ? ltrt::TransformKind::resize
+                                  : ltrt::TransformKind::random_crop;
+  c.max_size = static_cast<int>(t.max_size);
   c.size_h = static_cast<int>(t.size_h);
   c.size_w = static_cast<int>(t.size_w);
   c.pad_left = static_cast<int>(t.pad_left);
@@ -175,6 +178,56 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     read_size(o, t, input.shape);
     s[s.size() - 2] = t.size_h;
     s.back() = t.size_w;
+  } else if (t.type == "Resize") {
+    // torchvision's F.resize: interpolate over (N, C, H, W); v1 makes a sample of 3 dimensions one
+    // of 4, v2 reshapes any to (-1, C, H, W).
+    if (s.size() < 3 || (!t.v2 && s.size() > 4))
+      fail_at(*type, o.path_of("type"),
+              std::string(t.v2 ? "v2.Resize takes (..., C, H, W)" : "Resize takes (C, H, W) or (N, C, H, W)") +
+                  ", but model.inputs." + input.name + " is " + shape_text(input.shape) +
+                  " per sample (torchvision raises there)" +
+                  (s.size() < 3 ? ": give it a channel, such as [1, " + std::to_string(input.shape.end()[-2]) + ", " +
+                                      std::to_string(input.shape.back()) + "]"
+                                : ""));
+    const JsonValue* size = o.get("size");
+    if (!size || size->is_null())
+      o.fail_here(
+          "Resize needs 'size': [height, width], or one number for the smaller edge (a size of None, "
+          "v2's longer edge at max_size, is not supported yet)");
+    const std::vector<std::int64_t> hw =
+        ints(*size, o.path_of("size"), {1, 2}, "an int (the smaller edge's size) or [height, width]", 1);
+    t.size_h = hw[0];
+    t.size_w = hw.size() == 2 ? hw[1] : 0;
+    if (std::max(t.size_h, t.size_w) > 2147483647)
+      o.fail("size", "is beyond 2147483647: the generated program's sizes are 32-bit ints");
+    t.interpolation = o.string("interpolation", "bilinear", {"nearest", "nearest-exact", "bilinear", "bicubic"}, false);
+    if (const JsonValue* a = o.get("antialias"); a && a->is_null())
+      o.fail("antialias", "None is False for tensors in torchvision (with a warning): write false");
+    t.antialias = o.boolean("antialias", true);
+    if (const JsonValue* m = o.get("max_size"); m && !m->is_null()) {
+      t.max_size = ltrt::read_integer(*m, o.path_of("max_size"), 1);
+      if (hw.size() == 2)
+        o.fail("max_size",
+               "is for a size of one number (the smaller edge's): torchvision raises with [height, "
+               "width]");
+      if (t.max_size <= t.size_h)
+        o.fail("max_size",
+               "must be greater than the smaller edge's size " + std::to_string(t.size_h) + " (torchvision raises)");
+      if (t.max_size > 2147483647)
+        o.fail("max_size", "is beyond 2147483647: the generated program's sizes are 32-bit ints");
+    }
+    if (hw.size() == 2 || known) {
+      std::vector<std::int64_t> made;
+      try {
+        made = ltrt::transformed_shape({size_config(t)}, {h > 0 ? h : 1, w > 0 ? w : 1});
+      } catch (const ltrt::Error& e) {
+        o.fail("size", std::string("on samples of ") + shape_text({h, w}) + ": " + e.what());
+      }
+      s[s.size() - 2] = made[0];
+      s.back() = made[1];
+    } else {  // the smaller edge of a file's samples: their size is known when the program reads them
+      s[s.size() - 2] = s.back() = -1;
+    }
   } else if (t.type == "RandomCrop") {
     read_size(o, t, input.shape);
     if (const JsonValue* p = o.get("padding"); p && p->kind != Kind::null) {
@@ -209,7 +262,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
                                  shape_named);
     // A crop larger than its padded sample, a reflection as wide as the sample (a source file's
     // samples: when the program reads them).
-    if (const std::string why = known ? ltrt::transform_refusal(crop_config(t), h, w) : ""; !why.empty())
+    if (const std::string why = known ? ltrt::transform_refusal(size_config(t), h, w) : ""; !why.empty())
       o.fail(o.get("padding") ? "padding" : "size", "on samples of " + shape_text({h, w}) + ": " + why);
     if (std::max(most_h, most_w) > 2147483647 - std::max<std::int64_t>({h, w, t.size_h, t.size_w}))
       o.fail("padding",
@@ -261,31 +314,31 @@ std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string
             "transforms apply to float32 images, but model.inputs." + input.name +
                 " is not float32: remove the transforms");
   // The samples the first transform takes: the source's shape where it has one (randn's), else
-  // where a transform crops, the file's height and width (-1 here), else the model input's.
-  bool crops = false;
+  // where a transform crops or resizes, the file's height and width (-1 here), else the model input's.
+  bool sizes = false;
   for (const JsonValue& t : v.items)
     if (const JsonValue* type = t.find("type"); type && type->is_string())
-      for (const char* crop : {"RandomCrop", "CenterCrop", "v2.RandomCrop", "v2.CenterCrop"})
-        crops = crops || type->str == crop;
+      for (const char* kind : {"RandomCrop", "CenterCrop", "Resize"})
+        sizes = sizes || type->str == kind || type->str == std::string("v2.") + kind;
   Shape s = source_shape ? *source_shape : input.shape;
-  if (!source_shape && crops && s.size() >= 2) s.end()[-2] = s.back() = -1;
+  if (!source_shape && sizes && s.size() >= 2) s.end()[-2] = s.back() = -1;
   std::vector<TransformSpec> out;
-  const JsonValue* last_crop = nullptr;
-  std::string last_crop_path;
+  const JsonValue* last_size = nullptr;
+  std::string last_size_path;
   for (size_t i = 0; i < v.items.size(); ++i) {
     const std::string at = path + "[" + std::to_string(i) + "]";
     out.push_back(read_one(v.items[i], at, input, split, s));
-    if (out.back().type == "RandomCrop" || out.back().type == "CenterCrop") {
-      last_crop = v.items[i].find("size");
-      last_crop_path = at + ".size";
+    if (out.back().sizes()) {
+      last_size = v.items[i].find("size");
+      last_size_path = at + ".size";
     }
   }
-  // The model takes what the last crop makes.
-  if (last_crop && s != input.shape)
-    fail_at(*last_crop, last_crop_path,
-            "the transforms make samples of " + shape_text(s) + " (this crop's size), but model.inputs." + input.name +
-                " is " + shape_text(input.shape) + ": crop to [" + std::to_string(input.shape.end()[-2]) + ", " +
-                std::to_string(input.shape.back()) + "]");
+  // The model takes what the last crop or resize makes (a file's: checked when the program reads it).
+  if (last_size && s.end()[-2] > 0 && s != input.shape)
+    fail_at(*last_size, last_size_path,
+            "the transforms make samples of " + shape_text(s) + " (this transform's size), but model.inputs." +
+                input.name + " is " + shape_text(input.shape) + ": make them [" +
+                std::to_string(input.shape.end()[-2]) + ", " + std::to_string(input.shape.back()) + "]");
   return out;
 }
 

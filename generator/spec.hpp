@@ -47,12 +47,12 @@ struct TargetSpec {
 
 // A torchvision transform of each sample's (first) input: data.<split>.transforms[i].
 struct TransformSpec {
-  std::string type;  // "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop", "CenterCrop", "Normalize",
-                     // "GaussianNoise"
+  std::string type;  // "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop", "CenterCrop", "Resize",
+                     // "Normalize", "GaussianNoise"
   bool v2 = false;   // torchvision.transforms.v2's ("v2.RandomCrop" in the spec); GaussianNoise is v2's only
   ltrt::json::Value args;               // its arguments as given (without "type"), for --emit lightning
   double p = 0.5;                       // the flips
-  std::int64_t size_h = 0, size_w = 0;  // RandomCrop, CenterCrop
+  std::int64_t size_h = 0, size_w = 0;  // RandomCrop, CenterCrop, Resize (size_w 0: size_h is the smaller edge's)
   std::int64_t pad_left = 0, pad_right = 0, pad_top = 0, pad_bottom = 0;
   std::string padding_mode = "constant";
   double fill = 0;
@@ -60,7 +60,12 @@ struct TransformSpec {
   std::vector<float> mean, std;  // Normalize, as float32 (torch.as_tensor(mean, dtype=float32))
   double noise_mean = 0, sigma = 0.1;  // GaussianNoise
   bool clip = true;
-  bool random() const { return type != "Normalize" && type != "CenterCrop"; }
+  std::string interpolation = "bilinear";  // Resize: torchvision's InterpolationMode's value
+  bool antialias = true;
+  std::int64_t max_size = 0;  // Resize: 0 for None
+  bool random() const { return type != "Normalize" && type != "CenterCrop" && type != "Resize"; }
+  // Whether it sets the sample's height and width.
+  bool sizes() const { return type == "RandomCrop" || type == "CenterCrop" || type == "Resize"; }
 };
 
 struct DataSourceSpec {

@@ -1106,12 +1106,51 @@ const ltrt::ModelDef& model() {
     static const float kTrainNormalize1Std[] = {0.353f};
     // data.train.transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),
     // padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,
-    // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip
+    // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
+    // antialias and max_size
     static const ltrt::TransformConfig kTrainTransforms[] = {
-        {ltrt::TransformKind::random_horizontal_flip, 0.5, 0, 0, 0, 0, 0, 0, ltrt::PadMode::constant, 0.0, false, 0,
-         nullptr, nullptr, false, 0.0, 0.1, true},  // RandomHorizontalFlip
-        {ltrt::TransformKind::normalize, 0.5, 0, 0, 0, 0, 0, 0, ltrt::PadMode::constant, 0.0, false, 1,
-         kTrainNormalize1Mean, kTrainNormalize1Std, false, 0.0, 0.1, true},  // Normalize
+        {ltrt::TransformKind::random_horizontal_flip,
+         0.5,
+         0,
+         0,
+         0,
+         0,
+         0,
+         0,
+         ltrt::PadMode::constant,
+         0.0,
+         false,
+         0,
+         nullptr,
+         nullptr,
+         false,
+         0.0,
+         0.1,
+         true,
+         ltrt::ResizeMode::bilinear,
+         true,
+         0},  // RandomHorizontalFlip
+        {ltrt::TransformKind::normalize,
+         0.5,
+         0,
+         0,
+         0,
+         0,
+         0,
+         0,
+         ltrt::PadMode::constant,
+         0.0,
+         false,
+         1,
+         kTrainNormalize1Mean,
+         kTrainNormalize1Std,
+         false,
+         0.0,
+         0.1,
+         true,
+         ltrt::ResizeMode::bilinear,
+         true,
+         0},  // Normalize
     };
     m.data.train.transforms = kTrainTransforms;
     m.data.train.num_transforms = 2;
@@ -1123,10 +1162,30 @@ const ltrt::ModelDef& model() {
     static const float kValNormalize0Std[] = {0.353f};
     // data.val.transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),
     // padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,
-    // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip
+    // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
+    // antialias and max_size
     static const ltrt::TransformConfig kValTransforms[] = {
-        {ltrt::TransformKind::normalize, 0.5, 0, 0, 0, 0, 0, 0, ltrt::PadMode::constant, 0.0, false, 1,
-         kValNormalize0Mean, kValNormalize0Std, false, 0.0, 0.1, true},  // Normalize
+        {ltrt::TransformKind::normalize,
+         0.5,
+         0,
+         0,
+         0,
+         0,
+         0,
+         0,
+         ltrt::PadMode::constant,
+         0.0,
+         false,
+         1,
+         kValNormalize0Mean,
+         kValNormalize0Std,
+         false,
+         0.0,
+         0.1,
+         true,
+         ltrt::ResizeMode::bilinear,
+         true,
+         0},  // Normalize
     };
     m.data.val.transforms = kValTransforms;
     m.data.val.num_transforms = 1;

@@ -2,10 +2,14 @@
 // values.
 #include "ltrt/sample_transforms.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "ltrt/error.hpp"
@@ -14,7 +18,7 @@ namespace ltrt {
 namespace {
 
 bool is_random(const TransformConfig& t) {
-  return t.kind != TransformKind::normalize && t.kind != TransformKind::center_crop;
+  return t.kind != TransformKind::normalize && t.kind != TransformKind::center_crop && t.kind != TransformKind::resize;
 }
 
 const char* name_of(TransformKind k) {
@@ -31,6 +35,8 @@ const char* name_of(TransformKind k) {
       return "GaussianNoise";
     case TransformKind::center_crop:
       return "CenterCrop";
+    case TransformKind::resize:
+      return "Resize";
   }
   return "?";
 }
@@ -100,10 +106,37 @@ std::int64_t half_to_even(std::int64_t x) {
   return static_cast<std::int64_t>(std::nearbyint(static_cast<double>(x) / 2.0));
 }
 
+// torchvision's _compute_resized_output_size: a pair as it is; one size for the smaller edge, the
+// longer int(size * long / short) (a float division, truncated), both scaled down where the longer
+// passes max_size.
+void resized_size(const TransformConfig& t, std::int64_t h, std::int64_t w, std::int64_t& out_h, std::int64_t& out_w) {
+  if (t.size_w > 0) {
+    out_h = t.size_h;
+    out_w = t.size_w;
+    return;
+  }
+  const std::int64_t small = std::min(h, w), large = std::max(h, w);
+  std::int64_t new_short = t.size_h;
+  auto new_long = static_cast<std::int64_t>(static_cast<double>(t.size_h * large) / static_cast<double>(small));
+  if (t.max_size > 0 && new_long > t.max_size) {
+    new_short = static_cast<std::int64_t>(static_cast<double>(std::int64_t{t.max_size} * new_short) /
+                                          static_cast<double>(new_long));
+    new_long = t.max_size;
+  }
+  out_h = w <= h ? new_long : new_short;
+  out_w = w <= h ? new_short : new_long;
+}
+
 // A transform's output height and width from its input's, or throws torchvision's refusal.
 void check_step(const TransformConfig& t, std::int64_t h, std::int64_t w, std::int64_t& out_h, std::int64_t& out_w) {
   out_h = h;
   out_w = w;
+  if (t.kind == TransformKind::resize) {
+    resized_size(t, h, w, out_h, out_w);
+    if (out_h < 1 || out_w < 1 || out_h > 2147483647 || out_w > 2147483647)
+      throw Error("makes an image of " + size_text(out_h, out_w) + " (torch cannot resize to it)");
+    return;
+  }
   if (t.kind == TransformKind::center_crop) {
     out_h = t.size_h;
     out_w = t.size_w;
@@ -163,8 +196,19 @@ std::string transform_refusal(const TransformConfig& t, std::int64_t h, std::int
 
 bool transforms_set_size(const std::vector<TransformConfig>& transforms) {
   for (const TransformConfig& t : transforms)
-    if (t.kind == TransformKind::random_crop || t.kind == TransformKind::center_crop) return true;
+    if (t.kind == TransformKind::random_crop || t.kind == TransformKind::center_crop || t.kind == TransformKind::resize)
+      return true;
   return false;
+}
+
+int torch_intra_op_threads(int local_processes) {
+  if (const char* omp = std::getenv("OMP_NUM_THREADS"); omp && std::atoi(omp) > 0) return std::atoi(omp);
+  int cpus = 0;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+  if (cpus < 1) cpus = static_cast<int>(std::thread::hardware_concurrency());
+  if (cpus < 1) cpus = 1;
+  return local_processes > 1 ? std::max(1, cpus / local_processes) : cpus;
 }
 
 SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std::vector<std::int64_t> shape)
@@ -180,10 +224,16 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
   std::int64_t h = shape.size() >= 2 ? shape[shape.size() - 2] : 1, w = shape.empty() ? 1 : shape.back();
   if (shape.size() < 2) w = in_numel_, h = 1;  // GaussianNoise alone: one row
   std::int64_t largest = in_numel_;
+  std::size_t resize_scratch = 0;
   for (const TransformConfig& t : list_) {
     Step s{h, w, h, w};
     check_step(t, h, w, s.out_h, s.out_w);  // (transformed_shape has named any refusal)
     steps_.push_back(s);
+    if (t.kind == TransformKind::resize)  // image by image: channels_ planes each
+      resize_scratch =
+          std::max(resize_scratch, resize_scratch_size(channels_, static_cast<int>(s.h), static_cast<int>(s.w),
+                                                       static_cast<int>(s.out_h), static_cast<int>(s.out_w),
+                                                       t.interpolation, t.antialias));
     h = s.out_h;
     w = s.out_w;
     largest = std::max(largest, planes_ * h * w);
@@ -200,6 +250,7 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
   }
   a_.resize(static_cast<std::size_t>(largest));
   b_.resize(static_cast<std::size_t>(largest));
+  resize_scratch_.resize(resize_scratch);
 }
 
 bool SampleTransforms::draws() const {
@@ -227,6 +278,10 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
         break;
       case TransformKind::center_crop:
         center_crop(cur, other, s);
+        std::swap(cur, other);
+        break;
+      case TransformKind::resize:
+        resize(cur, other, t, s);
         std::swap(cur, other);
         break;
       case TransformKind::gaussian_noise:
@@ -304,6 +359,17 @@ void SampleTransforms::center_crop(const float* in, float* out, const Step& s) c
       }
     }
   }
+}
+
+// F.resize: interpolate(image[None], size, mode, antialias) image by image (its channels_ planes:
+// torch's kernel depends on the channel count; antialias only where the mode filters).
+void SampleTransforms::resize(const float* in, float* out, const TransformConfig& t, const Step& s) {
+  const bool antialias =
+      t.antialias && (t.interpolation == ResizeMode::bilinear || t.interpolation == ResizeMode::bicubic);
+  for (std::int64_t image = 0; image < planes_ / channels_; ++image)
+    resize_image(in + image * channels_ * s.h * s.w, channels_, static_cast<int>(s.h), static_cast<int>(s.w),
+                 out + image * channels_ * s.out_h * s.out_w, static_cast<int>(s.out_h), static_cast<int>(s.out_w),
+                 t.interpolation, antialias, resize_scratch_.data(), torch_single_thread_);
 }
 
 // v2's gaussian_noise: noise = mean + torch.randn_like(x) * sigma, x + noise, clamped to [0, 1] with

@@ -572,6 +572,7 @@ class Fit {
     // as Lightning 2's does (1.x validated on the training batches).
     if (config.val.kind != DataSourceKind::none)
       val_loader_ = std::make_unique<DataLoader>(val_data_, model.data.batch_size, false, false, shard);
+    if (val_loader_) val_loader_->set_workers(model.data.num_workers);
     if (val_loader_) num_val_batches_ = t_.limit_val_batches.of(val_loader_->num_batches());
     // Lightning's val_check_batch.
     if (!t_.val_check_interval.is_fraction) {
@@ -2147,6 +2148,7 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   backend->upload();
   // Under DDP each rank evaluates its shard (DistributedSampler, no shuffle) and rank 0's metrics are logged.
   DataLoader loader(data, model.data.batch_size, false, false, Shard{t.sharded(), group.rank(), group.size(), t.seed});
+  loader.set_workers(model.data.num_workers);  // (where the transforms run: torch's threads there)
   loader.start_epoch(rngs.data);
   EvalResult r;
   r.batches = limit.of(loader.num_batches());
@@ -2342,6 +2344,7 @@ std::string predict_samples(EvalHooks& hooks, const ModelDef& model, const FitCo
   const std::unique_ptr<Backend> backend = make_backend(model, arena, t, stderr, ProcessGroup::world());
   backend->upload();
   DataLoader loader(data, model.data.batch_size, false, false);
+  loader.set_workers(model.data.num_workers);
   loader.start_epoch(rngs.data);
   const std::int64_t batches = t.limit_predict_batches.of(loader.num_batches());
   const std::int64_t per_row = model.output.sample_numel();

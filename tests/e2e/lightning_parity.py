@@ -522,10 +522,10 @@ def write_data(spec, work, rng):
     x_spec = model["inputs"]["x"]
     tokens = isinstance(x_spec, dict) and x_spec.get("dtype") == "int64"  # token indices of a sequence model
     for prefix, rows in (("", 57), ("v", 23)):
-        # Images that the split's transforms crop are larger than the model's input: 3 rows and 2
+        # Images that the split's transforms crop or resize are larger than the model's input: 3 rows and 2
         # columns more for training, 1 and 3 for validation.
         split = spec["data"].get("train" if prefix == "" else "val", {})
-        if any(t["type"].split(".")[-1] in ("RandomCrop", "CenterCrop") for t in split.get("transforms", [])):
+        if any(t["type"].split(".")[-1] in ("RandomCrop", "CenterCrop", "Resize") for t in split.get("transforms", [])):
             more = (3, 2) if prefix == "" else (1, 3)
             x_spec = [*model["inputs"]["x"][:-2], model["inputs"]["x"][-2] + more[0], model["inputs"]["x"][-1] + more[1]]
         else:
@@ -804,7 +804,8 @@ def run():
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
     # Random transforms move torch's generator, whose state a checkpoint keeps: a resumed fit flips,
     # crops, shuffles and drops out as the uninterrupted one did.
-    if any(t["type"].split(".")[-1] not in ("Normalize", "CenterCrop") for t in spec["data"]["train"].get("transforms", [])):
+    if any(t["type"].split(".")[-1] not in ("Normalize", "CenterCrop", "Resize")
+           for t in spec["data"]["train"].get("transforms", [])):
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
         resumes_mid_epoch_alike(program, weights, spec, common.launcher(common.processes(spec)))
     if fp16 and args.emulator:

@@ -29,6 +29,7 @@ ltrt::TransformKind kind_of(const std::string& k) {
   if (k == "RandomCrop") return ltrt::TransformKind::random_crop;
   if (k == "GaussianNoise") return ltrt::TransformKind::gaussian_noise;
   if (k == "CenterCrop") return ltrt::TransformKind::center_crop;
+  if (k == "Resize") return ltrt::TransformKind::resize;
   return ltrt::TransformKind::normalize;
 }
 
@@ -70,6 +71,18 @@ int main() {
           config.size_h = static_cast<int>(t.find("size")->items[0].integer);
           config.size_w = static_cast<int>(t.find("size")->items[1].integer);
         }
+        if (config.kind == ltrt::TransformKind::resize) {  // [h, w], or [smaller edge]
+          const Value& size = *t.find("size");
+          config.size_h = static_cast<int>(size.items[0].integer);
+          config.size_w = size.items.size() == 2 ? static_cast<int>(size.items[1].integer) : 0;
+          const std::string mode = t.find("interpolation")->str;
+          config.interpolation = mode == "nearest"         ? ltrt::ResizeMode::nearest
+                                 : mode == "nearest-exact" ? ltrt::ResizeMode::nearest_exact
+                                 : mode == "bicubic"       ? ltrt::ResizeMode::bicubic
+                                                           : ltrt::ResizeMode::bilinear;
+          config.antialias = t.find("antialias")->b;
+          if (const Value* m = t.find("max_size"); m && !m->is_null()) config.max_size = static_cast<int>(m->integer);
+        }
         if (config.kind == ltrt::TransformKind::normalize) {
           for (const char* key : {"mean", "std"}) {
             std::vector<float>& v = values.emplace_back();
@@ -82,6 +95,7 @@ int main() {
         list.push_back(config);
       }
       ltrt::SampleTransforms transforms(list, shape);
+      transforms.set_torch_single_thread(in.find("torch_threads")->integer == 1);
       ltrt::TorchGlobalDraws torch(ltrt::TorchGenerator(static_cast<std::uint64_t>(c.find("seed")->integer)));
       Value samples = Value::make_array();
       for (const Value& s : c.find("samples")->items) {

@@ -5,7 +5,8 @@ torchvision.transforms.v2's, with v2's GaussianNoise), bit for bit.
 Each case seeds torch's global generator, passes samples one after another through a
 transforms.Compose of RandomHorizontalFlip, RandomVerticalFlip, RandomCrop (every padding mode, a
 fill, crops that draw and one that cannot, crops smaller and, with pad_if_needed, larger than the
-sample), CenterCrop (halves rounded to even, zeros around a small sample) and Normalize, as a Dataset's __getitem__ does, and the
+sample), CenterCrop (halves rounded to even, zeros around a small sample), Resize (every mode, with
+and without antialias) and Normalize, as a Dataset's __getitem__ does, and the
 driver does the same with ltrt::TorchGenerator. Every output element must be torchvision's, bit for
 bit, and so must the int64 the generator draws next (the same numbers were drawn, no more, no fewer).
 Run with the Lightning venv's Python (PyPI's torch and torchvision).
@@ -35,6 +36,10 @@ def crop(h, w, pad, mode="constant", fill=0.0, pad_if_needed=False):
 
 def center(h, w):
     return {"type": "CenterCrop", "size": [h, w]}
+
+
+def resize(size, interpolation="bilinear", antialias=True, max_size=None):
+    return {"type": "Resize", "size": size, "interpolation": interpolation, "antialias": antialias, "max_size": max_size}
 
 
 def make_cases():
@@ -97,6 +102,24 @@ def make_cases():
                                 {"type": "Normalize", "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]}], 30, rng),
         case(108, (2, 3, 9, 9), v2ed([crop(6, 6, [2, 2, 2, 2], "reflect"), center(5, 4)]) + [noise(0.0, 0.1, True)], 20, rng),
     ]
+    # Resize: every mode, with and without antialias, down and up, the smaller edge's size (max_size
+    # too), torch's two bilinear kernels (out_h + out_w up to 128 and beyond), images of 1 and 3
+    # channels and a batch of them; after and before crops.
+    for seed, mode in enumerate(("nearest", "nearest-exact", "bilinear", "bicubic")):
+        for aa in (True, False):
+            cases.append(case(110 + 2 * seed + aa, (3, 13, 17), [resize([7, 9], mode, aa)], 3, rng))
+            cases.append(case(120 + 2 * seed + aa, (1, 5, 4), [resize([11, 13], mode, aa)], 3, rng))
+            cases.append(case(130 + 2 * seed + aa, (3, 40, 50), [resize([70, 90], mode, aa)], 1, rng))
+    cases += [
+        case(140, (2, 9, 14), [resize([6])], 3, rng),                        # smaller edge 6: 6 x int(6 * 14 / 9)
+        case(141, (3, 14, 9), [resize([5], "bicubic", True, 6)], 3, rng),    # capped by max_size
+        case(142, (3, 12, 12), [resize([12, 12])], 2, rng),                  # unchanged: the image itself
+        case(143, (2, 3, 10, 8), [resize([5, 6], "bilinear", False)], 2, rng),  # a batch of 3-channel images
+        case(144, (3, 16, 16), [crop(12, 12, [0, 0, 0, 0]), resize([8, 8]), *flips,
+                                {"type": "Normalize", "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]}], 20, rng),
+        case(145, (1, 9, 9), v2ed([resize([4]), center(3, 3)]), 5, rng),
+        case(146, (3, 1, 1), [resize([3, 5], "nearest-exact")], 2, rng),
+    ]
     return cases
 
 
@@ -110,6 +133,9 @@ def torchvision_of(item):
                               pad_if_needed=item["pad_if_needed"])
     if kind == "CenterCrop":
         return api.CenterCrop(item["size"])
+    if kind == "Resize":
+        return api.Resize(item["size"], interpolation=transforms.InterpolationMode(item["interpolation"]),
+                          max_size=item["max_size"], antialias=item["antialias"])
     if kind == "Normalize":
         return api.Normalize(item["mean"], item["std"])
     return getattr(api, kind)(p=item["p"])
@@ -131,7 +157,9 @@ def main():
     parser.add_argument("--driver", required=True)
     args = parser.parse_args()
     cases = make_cases()
-    done = subprocess.run([args.driver], input=json.dumps({"cases": cases}), capture_output=True, text=True)
+    # torch's thread count picks its bilinear kernel for 3-channel images (ltrt follows it).
+    request = {"cases": cases, "torch_threads": torch.get_num_threads()}
+    done = subprocess.run([args.driver], input=json.dumps(request), capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"driver failed: {done.stderr}")
     results = json.loads(done.stdout)

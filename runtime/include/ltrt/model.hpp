@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ltrt/resize_image.hpp"
+
 namespace ltrt {
 
 struct DropoutDraws;  // ltrt/dropout_draws.hpp
@@ -164,8 +166,8 @@ constexpr int kMaxParamGroups = 8;  // the CUDA step keeps a scalar per group in
 // A torchvision transform of a sample's (first) input, data.<split>.transforms: the split's
 // Dataset applies its list in order to each sample it gives, as a transforms.Compose in its
 // __getitem__ does (ltrt/sample_transforms.hpp). The per-sample shape is (..., H, W) (any shape for
-// GaussianNoise); the crops set H and W, so the source's samples may be of another size than the
-// model input, which the last crop's size is. `v2`: torchvision.transforms.v2's, whose RandomCrop
+// GaussianNoise); the crops and Resize set H and W, so the source's samples may be of another size
+// than the model input, which the last of them makes. `v2`: torchvision.transforms.v2's, whose RandomCrop
 // draws a corner coordinate only along a dimension the padded sample exceeds the crop in.
 enum class TransformKind : std::uint8_t {
   random_horizontal_flip,
@@ -173,13 +175,14 @@ enum class TransformKind : std::uint8_t {
   random_crop,
   normalize,
   gaussian_noise,  // v2 only
-  center_crop
+  center_crop,
+  resize
 };
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
 struct TransformConfig {
   TransformKind kind;
   double p;                                      // the flips: torch.rand(1) < p flips the sample
-  int size_h, size_w;                            // random_crop, center_crop: the crop's height and width
+  int size_h, size_w;                            // random_crop, center_crop, resize: the output's height and width
   int pad_left, pad_right, pad_top, pad_bottom;  // random_crop: its padding, before the crop
   PadMode padding_mode;                          // random_crop
   double fill;                                   // random_crop: the constant padding's value
@@ -191,6 +194,11 @@ struct TransformConfig {
   double noise_mean;  // gaussian_noise: mean + randn_like(x) * sigma added, in float32
   double sigma;
   bool clip;  // gaussian_noise: the sum clamped to [0, 1]
+  // resize: to size_h x size_w, or with size_w 0, the smaller edge to size_h (the other in proportion,
+  // truncated), the longer then capped at max_size (0: none), as torchvision's Resize
+  ResizeMode interpolation;
+  bool antialias;  // resize: bilinear and bicubic only (torchvision ignores it for the others)
+  int max_size;
 };
 
 // A data source as the spec names it; paths are resolved against the spec's

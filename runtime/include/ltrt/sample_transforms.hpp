@@ -8,10 +8,12 @@
 //    (nothing drawn where the padded sample is already the crop's size), then the crop;
 //  - CenterCrop: zeros around a sample smaller than the crop, then the crop at
 //    `int(round((H - h) / 2.0))`, `int(round((W - w) / 2.0))` (Python's round: halves to even);
+//  - Resize: torch's interpolate of each (C, H, W) image to the size (ltrt/resize_image.hpp), the
+//    smaller edge's size keeping the aspect where it is one number, as torchvision's F.resize;
 //  - Normalize: (x - mean[c]) / std[c] in float32, c the channel (dimension -3);
 //  - v2's GaussianNoise: x + (mean + randn_like(x) * sigma), clamped to [0, 1] with clip.
-// The crops set the sample's H and W, so the source's samples (a file's, say) may be of another size
-// than the model's input, which the transforms make them.
+// The crops and Resize set the sample's H and W, so the source's samples (a file's, say) may be of
+// another size than the model's input, which the transforms make them.
 // torchvision.transforms.v2's are the same but for RandomCrop's draws and pad_if_needed, which v2 adds
 // to the padding (TransformConfig::v2).
 // The random ones draw from torch's global generator, one sample after another in the batch's order,
@@ -47,6 +49,10 @@ class SampleTransforms {
   // `gen` (nullptr only when nothing draws). Does not allocate.
   void apply(const float* in, float* out, TorchGenerator* gen);
 
+  // Whether torch runs the transforms on one thread (a DataLoader worker's, or a process whose pool
+  // has one): its bilinear resize without antialias picks another kernel for 3-channel images there.
+  void set_torch_single_thread(bool one) { torch_single_thread_ = one; }
+
  private:
   // A transform's input and output height and width (the planes before them stay).
   struct Step {
@@ -54,6 +60,7 @@ class SampleTransforms {
   };
   void random_crop(const float* in, float* out, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
   void center_crop(const float* in, float* out, const Step& s) const;
+  void resize(const float* in, float* out, const TransformConfig& t, const Step& s);
   void flip(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
   void normalize(float* sample, const Step& s, const float* mean, const float* std) const;
   void noise(float* sample, std::int64_t numel, const TransformConfig& t, TorchGenerator& gen);
@@ -67,6 +74,8 @@ class SampleTransforms {
   std::int64_t planes_ = 0, channels_ = 1, in_numel_ = 0, out_numel_ = 0;
   std::vector<std::int64_t> output_shape_;
   std::vector<float> a_, b_;  // a sample between the transforms (the crops write from one to the other)
+  std::vector<float> resize_scratch_;
+  bool torch_single_thread_ = false;
 };
 
 // The per-sample shape `transforms` make of samples of `shape`; throws ltrt::Error as
@@ -76,8 +85,13 @@ std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& 
 // Why torchvision refuses transform `t` on samples of height `h` and width `w` ("" where it does
 // not): a crop larger than its padded sample, a reflection as wide as the sample it pads.
 std::string transform_refusal(const TransformConfig& t, std::int64_t h, std::int64_t w);
-// Whether any of `transforms` sets the sample's height and width (a crop).
+// Whether any of `transforms` sets the sample's height and width (a crop, a resize).
 bool transforms_set_size(const std::vector<TransformConfig>& transforms);
+
+// The threads of torch's intra-op pool in a process of Lightning's fit: OMP_NUM_THREADS where it is
+// set, else the CPUs this process may run on, shared among `local_processes` DDP processes (as
+// Lightning's DDP sets torch.set_num_threads).
+int torch_intra_op_threads(int local_processes);
 
 // What ltgen refuses under DataLoader workers ("" when nothing): a LearningRateFinder beside random
 // transforms or a single process's shuffled loader (`shuffled_in_process`: its RandomSampler). The

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -281,6 +282,12 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
     for (float x : v) list += (list.empty() ? "" : ", ") + float_literal(x);
     return list;
   };
+  // ColorJitter's ranges, lo and hi of each factor, NAN where it has none.
+  const auto jitter = [](const TransformSpec& t) {
+    std::string list;
+    for (double x : t.jitter) list += (list.empty() ? "" : ", ") + (std::isnan(x) ? std::string("NAN") : number(x));
+    return list;
+  };
   std::vector<std::string> rows;
   for (size_t i = 0; i < transforms.size(); ++i) {
     const TransformSpec& t = transforms[i];
@@ -297,6 +304,9 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
                              : t.type == "GaussianNoise"      ? "gaussian_noise"
                              : t.type == "CenterCrop"         ? "center_crop"
                              : t.type == "Resize"             ? "resize"
+                             : t.type == "ColorJitter"        ? "color_jitter"
+                             : t.type == "RandomGrayscale"    ? "random_grayscale"
+                             : t.type == "Grayscale"          ? "grayscale"
                                                               : "normalize";
     rows.push_back(
         "{ltrt::TransformKind::" + kind + ", " + number(t.p) + ", " + std::to_string(t.size_h) + ", " +
@@ -306,13 +316,13 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
         mean + ", " + std + ", " + (t.v2 ? "true" : "false") + ", " + number(t.noise_mean) + ", " + number(t.sigma) +
         ", " + (t.clip ? "true" : "false") +
         ", ltrt::ResizeMode::" + (t.interpolation == "nearest-exact" ? std::string("nearest_exact") : t.interpolation) +
-        ", " + (t.antialias ? "true" : "false") + ", " + std::to_string(t.max_size) + "},  // " + (t.v2 ? "v2." : "") +
-        t.type);
+        ", " + (t.antialias ? "true" : "false") + ", " + std::to_string(t.max_size) + ", {" + jitter(t) + "}},  // " +
+        (t.v2 ? "v2." : "") + t.type);
   }
   w.line("// data." + split + ".transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),");
   w.line("// padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,");
   w.line("// torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,");
-  w.line("// antialias and max_size");
+  w.line("// antialias and max_size, ColorJitter's ranges (NAN: none)");
   w.line("static const ltrt::TransformConfig " + prefix + "Transforms[] = {");
   for (const std::string& r : rows) w.line("    " + r);
   w.line("};");

@@ -183,6 +183,30 @@ JsonValue transforms_schema() {
     p.set("max_size", one_of({most, type_of("null")}));
     kinds.push_back(object(p, {"type", "size"}));
   }
+  {
+    JsonValue p = named("ColorJitter");
+    JsonValue pair = number_list;
+    pair.set("minItems", JsonValue::make_integer(2));
+    pair.set("maxItems", JsonValue::make_integer(2));
+    for (const char* factor : {"brightness", "contrast", "saturation", "hue"})
+      p.set(factor, one_of({type_of("number"), pair}));
+    kinds.push_back(object(p, {"type"}));
+  }
+  {
+    JsonValue p = named("RandomGrayscale");
+    p.set("p", probability);
+    kinds.push_back(object(p, {"type"}));
+    JsonValue g = named("Grayscale");
+    JsonValue channels = type_of("integer");
+    channels.set("enum", [] {
+      JsonValue e = JsonValue::make_array();
+      e.push(JsonValue::make_integer(1));
+      e.push(JsonValue::make_integer(3));
+      return e;
+    }());
+    g.set("num_output_channels", channels);
+    kinds.push_back(object(g, {"type"}));
+  }
   for (const char* normalize : {"Normalize", "v2.Normalize"}) {
     JsonValue p = named(normalize);
     const JsonValue& values = std::string(normalize) == "v2.Normalize" ? number_list : numbers;

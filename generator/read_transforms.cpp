@@ -20,19 +20,31 @@ using JsonValue = ltrt::json::Value;
   throw ltrt::ConfigError(path, v.pos, message);
 }
 
-const std::vector<std::string> kSupported = {
-    "RandomHorizontalFlip",    "RandomVerticalFlip",    "RandomCrop",    "CenterCrop",    "Resize",    "Normalize",
-    "v2.RandomHorizontalFlip", "v2.RandomVerticalFlip", "v2.RandomCrop", "v2.CenterCrop", "v2.Resize", "v2.Normalize",
-    "v2.GaussianNoise"};
+const std::vector<std::string> kSupported = {"RandomHorizontalFlip",
+                                             "RandomVerticalFlip",
+                                             "RandomCrop",
+                                             "CenterCrop",
+                                             "Resize",
+                                             "Normalize",
+                                             "ColorJitter",
+                                             "RandomGrayscale",
+                                             "Grayscale",
+                                             "v2.RandomHorizontalFlip",
+                                             "v2.RandomVerticalFlip",
+                                             "v2.RandomCrop",
+                                             "v2.CenterCrop",
+                                             "v2.Resize",
+                                             "v2.Normalize",
+                                             "v2.GaussianNoise"};
 // What the messages list.
 const char* const kSupportedText =
-    "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop, Resize and Normalize, v2's of them and "
-    "v2.GaussianNoise";
+    "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop, Resize and Normalize, v2's of them, "
+    "ColorJitter, RandomGrayscale, Grayscale and v2.GaussianNoise";
 constexpr double kFloatMax = 3.4028234663852886e38;  // float32's largest
 // torchvision's other transforms: named as not supported yet rather than as misspellings.
 const char* const kOthers =
-    " RandomResizedCrop Pad RandomRotation RandomAffine ColorJitter RandomErasing GaussianBlur"
-    " RandomApply RandomChoice RandomOrder Grayscale RandomGrayscale RandomPerspective FiveCrop TenCrop"
+    " RandomResizedCrop Pad RandomRotation RandomAffine RandomErasing GaussianBlur"
+    " RandomApply RandomChoice RandomOrder RandomPerspective FiveCrop TenCrop"
     " LinearTransformation RandomInvert RandomPosterize RandomSolarize RandomAdjustSharpness RandomAutocontrast"
     " RandomEqualize AutoAugment RandAugment TrivialAugmentWide AugMix ElasticTransform ToTensor PILToTensor"
     " ConvertImageDtype ToPILImage Lambda Compose ";
@@ -136,6 +148,12 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
   t.v2 = given.rfind("v2.", 0) == 0;
   t.type = t.v2 ? given.substr(3) : given;  // torchvision's class name, without its module
   if (std::find(kSupported.begin(), kSupported.end(), given) == kSupported.end()) {
+    if (t.v2 && (t.type == "ColorJitter" || t.type == "RandomGrayscale" || t.type == "Grayscale"))
+      fail_at(*type, o.path_of("type"),
+              "torchvision.transforms.v2's " + t.type +
+                  " is not supported yet (its arithmetic rounds otherwise than "
+                  "v1's): write \"" +
+                  t.type + "\", torchvision.transforms'");
     if (given == "GaussianNoise")
       fail_at(*type, o.path_of("type"), "GaussianNoise is torchvision.transforms.v2's: write \"v2.GaussianNoise\"");
     if (t.type.find(' ') == std::string::npos && std::string(kOthers).find(" " + t.type + " ") != std::string::npos)
@@ -171,9 +189,59 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
   const std::int64_t h = s[s.size() - 2], w = s.back();  // -1: the source file's
   const bool known = h > 0;
   // The shape as the message names it (the source's H and W where they are the file's).
-  const std::string shape_named = known ? shape_text(s) : "(" + shape_text(Shape(s.begin(), s.end() - 2)) + ", H, W)";
+  std::string shape_named = "(H, W)";
+  for (size_t d = s.size() - 2; d-- > 0;) shape_named.insert(1, std::to_string(s[d]) + ", ");
+  if (known) shape_named = shape_text(s);
+  // The colour transforms' images: (..., C, H, W) of 1 or 3 channels (torchvision's _assert_channels).
+  if (t.type == "ColorJitter" || t.type == "RandomGrayscale" || t.type == "Grayscale") {
+    if (s.size() < 3 || (s.end()[-3] != 1 && s.end()[-3] != 3))
+      fail_at(*type, o.path_of("type"),
+              t.type + " takes images of 1 or 3 channels, (..., C, H, W), but model.inputs." + input.name + " is " +
+                  shape_text(input.shape) + " per sample (torchvision raises there)");
+  }
   if (t.type == "RandomHorizontalFlip" || t.type == "RandomVerticalFlip") {
     t.p = o.number("p", 0.5, 0.0, 1.0);
+  } else if (t.type == "RandomGrayscale") {
+    t.p = o.number("p", 0.1, 0.0, 1.0);
+  } else if (t.type == "Grayscale") {
+    const std::int64_t channels = o.integer("num_output_channels", 1, 1);
+    if (channels != 1 && channels != 3) o.fail("num_output_channels", "must be 1 or 3 (torchvision raises)");
+    if (channels != s.end()[-3])
+      o.fail("num_output_channels", "changes the image's " + std::to_string(s.end()[-3]) + " channels to " +
+                                        std::to_string(channels) + ": not supported yet (give " +
+                                        std::to_string(s.end()[-3]) + ", or RandomGrayscale, which keeps them)");
+  } else if (t.type == "ColorJitter") {
+    // ColorJitter._check_input: a number v is [center - v, center + v] (the first at least 0 but for
+    // hue), a pair as it is; within the bounds; a range of only the center is None.
+    const char* names[4] = {"brightness", "contrast", "saturation", "hue"};
+    for (int k = 0; k < 4; ++k) {
+      const double center = k == 3 ? 0.0 : 1.0, low = k == 3 ? -0.5 : 0.0, high = k == 3 ? 0.5 : HUGE_VAL;
+      double lo = center, hi = center;
+      if (const JsonValue* x = o.get(names[k])) {
+        const std::string at = o.path_of(names[k]);
+        if (x->kind == Kind::number) {
+          if (!std::isfinite(x->num)) fail_at(*x, at, "expected a finite number");
+          if (x->num < 0) fail_at(*x, at, "a single number must be non negative (torchvision raises)");
+          lo = center - x->num;
+          hi = center + x->num;
+          if (k != 3) lo = std::max(lo, 0.0);
+        } else if (x->kind == Kind::array && x->items.size() == 2 && x->items[0].is_number() &&
+                   x->items[1].is_number() && std::isfinite(x->items[0].num) && std::isfinite(x->items[1].num)) {
+          lo = x->items[0].num;
+          hi = x->items[1].num;
+        } else {
+          fail_at(*x, at, "expected a number or [min, max]");
+        }
+        if (!(low <= lo && lo <= hi && hi <= high))
+          fail_at(*x, at,
+                  std::string("must make a range [min, max] within ") + (k == 3 ? "[-0.5, 0.5]" : "[0, inf)") +
+                      ", got [" + ltrt::python_repr(lo) + ", " + ltrt::python_repr(hi) + "] (torchvision raises)");
+        // torch.empty(1).uniform_(lo, hi) of float32: bounds beyond float32 overflow there.
+        if (std::max(std::fabs(lo), std::fabs(hi)) > kFloatMax)
+          fail_at(*x, at, "is beyond float32's range (the factor is drawn as a float32)");
+      }
+      if (!(lo == center && hi == center)) t.jitter[2 * k] = lo, t.jitter[2 * k + 1] = hi;
+    }
   } else if (t.type == "CenterCrop") {
     read_size(o, t, input.shape);
     s[s.size() - 2] = t.size_h;
@@ -247,27 +315,29 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     t.padding_mode = o.string("padding_mode", "constant", {"constant", "edge", "reflect", "symmetric"}, false);
     const std::int64_t most_h = std::max(t.pad_top, t.pad_bottom), most_w = std::max(t.pad_left, t.pad_right);
     // torchvision pads whenever a padding is given, 0 too: its refusals of a mode and rank with it.
-    // (v2's pads only where some padding is above 0)
-    const bool padded =
-        t.v2 ? std::max(most_h, most_w) > 0 : o.value().find("padding") && !o.value().find("padding")->is_null();
+    // (v2's pads only where some padding is above 0.) pad_if_needed may pad too, where the data's
+    // samples are smaller than the crop.
+    const bool padded = t.pad_if_needed || (t.v2 ? std::max(most_h, most_w) > 0
+                                                 : o.value().find("padding") && !o.value().find("padding")->is_null());
     // (v2 pads (..., C, H, W) in every mode, whatever comes before C)
+    const char* padding_key = o.get("padding") ? "padding" : "pad_if_needed";
     if (t.v2 && padded && s.size() < 3)
-      o.fail("padding", "torchvision.transforms.v2 pads samples of (..., C, H, W) only, not " + shape_named +
-                            ": give model.inputs a channel, such as [1, " + std::to_string(input.shape.end()[-2]) +
-                            ", " + std::to_string(input.shape.back()) + "]");
+      o.fail(padding_key, "torchvision.transforms.v2 pads samples of (..., C, H, W) only, not " + shape_named +
+                              ": give model.inputs a channel, such as [1, " + std::to_string(input.shape.end()[-2]) +
+                              ", " + std::to_string(input.shape.back()) + "]");
     if (!t.v2 && padded && t.padding_mode != "constant" &&
         (s.size() > 4 || (t.padding_mode == "symmetric" && s.size() < 3)))
       o.fail("padding_mode", "torchvision pads '" + t.padding_mode + "' on samples of " +
                                  (t.padding_mode == "symmetric" ? "3 or 4" : "2 to 4") + " dimensions, not " +
                                  shape_named);
-    // A crop larger than its padded sample, a reflection as wide as the sample (a source file's
-    // samples: when the program reads them).
-    if (const std::string why = known ? ltrt::transform_refusal(size_config(t), h, w) : ""; !why.empty())
-      o.fail(o.get("padding") ? "padding" : "size", "on samples of " + shape_text({h, w}) + ": " + why);
     if (std::max(most_h, most_w) > 2147483647 - std::max<std::int64_t>({h, w, t.size_h, t.size_w}))
       o.fail("padding",
              "a padding beyond 2147483647 less the sample's size: the generated program's sizes are 32-bit "
              "ints");
+    // A crop larger than its padded sample, a reflection as wide as the sample (a source file's
+    // samples: when the program reads them).
+    if (const std::string why = known ? ltrt::transform_refusal(size_config(t), h, w) : ""; !why.empty())
+      o.fail(o.get("padding") ? "padding" : "size", "on samples of " + shape_text({h, w}) + ": " + why);
     // torch_pad's value=float(fill) on a float32 tensor overflows there (with some padding to fill).
     if (t.padding_mode == "constant" && std::max(most_h, most_w) > 0 && std::fabs(t.fill) > kFloatMax)
       o.fail("fill", "is beyond float32's range: torch cannot pad a float32 image with it");
@@ -328,6 +398,14 @@ std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string
   for (size_t i = 0; i < v.items.size(); ++i) {
     const std::string at = path + "[" + std::to_string(i) + "]";
     out.push_back(read_one(v.items[i], at, input, split, s));
+    if (out.back().sizes() && s.end()[-2] > 0) {  // the sample it makes: an int indexes it
+      std::int64_t elements = 1;
+      for (std::int64_t d : s) elements = elements > 2147483647 / d ? 2147483648 : elements * d;
+      if (elements > 2147483647)
+        fail_at(v.items[i], at,
+                "makes samples of " + shape_text(s) +
+                    ", more than 2147483647 elements: the generated program indexes a sample with an int");
+    }
     if (out.back().sizes()) {
       last_size = v.items[i].find("size");
       last_size_path = at + ".size";

@@ -4,13 +4,14 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdint>
-#include <string>
-#include <vector>
-
 #include <ltrt/json.hpp>
 #include <ltrt/model.hpp>
 #include <ltrt/trainer_config.hpp>
+#include <string>
+#include <vector>
 
 #include "ir.hpp"
 
@@ -63,7 +64,10 @@ struct TransformSpec {
   std::string interpolation = "bilinear";  // Resize: torchvision's InterpolationMode's value
   bool antialias = true;
   std::int64_t max_size = 0;  // Resize: 0 for None
-  bool random() const { return type != "Normalize" && type != "CenterCrop" && type != "Resize"; }
+  // ColorJitter: the brightness, contrast, saturation and hue ranges as torchvision makes them of
+  // its arguments, [lo, hi] each, NaN for None
+  std::array<double, 8> jitter = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+  bool random() const { return type != "Normalize" && type != "CenterCrop" && type != "Resize" && type != "Grayscale"; }
   // Whether it sets the sample's height and width.
   bool sizes() const { return type == "RandomCrop" || type == "CenterCrop" || type == "Resize"; }
 };

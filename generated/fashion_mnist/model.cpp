@@ -1107,7 +1107,7 @@ const ltrt::ModelDef& model() {
     // data.train.transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),
     // padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,
     // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
-    // antialias and max_size
+    // antialias and max_size, ColorJitter's ranges (NAN: none)
     static const ltrt::TransformConfig kTrainTransforms[] = {
         {ltrt::TransformKind::random_horizontal_flip,
          0.5,
@@ -1129,7 +1129,8 @@ const ltrt::ModelDef& model() {
          true,
          ltrt::ResizeMode::bilinear,
          true,
-         0},  // RandomHorizontalFlip
+         0,
+         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN}},  // RandomHorizontalFlip
         {ltrt::TransformKind::normalize,
          0.5,
          0,
@@ -1150,7 +1151,8 @@ const ltrt::ModelDef& model() {
          true,
          ltrt::ResizeMode::bilinear,
          true,
-         0},  // Normalize
+         0,
+         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN}},  // Normalize
     };
     m.data.train.transforms = kTrainTransforms;
     m.data.train.num_transforms = 2;
@@ -1163,7 +1165,7 @@ const ltrt::ModelDef& model() {
     // data.val.transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),
     // padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,
     // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
-    // antialias and max_size
+    // antialias and max_size, ColorJitter's ranges (NAN: none)
     static const ltrt::TransformConfig kValTransforms[] = {
         {ltrt::TransformKind::normalize,
          0.5,
@@ -1185,7 +1187,8 @@ const ltrt::ModelDef& model() {
          true,
          ltrt::ResizeMode::bilinear,
          true,
-         0},  // Normalize
+         0,
+         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN}},  // Normalize
     };
     m.data.val.transforms = kValTransforms;
     m.data.val.num_transforms = 1;

@@ -485,13 +485,21 @@ std::vector<TensorRef> other_inputs_of(const ModelDef& model) {
 
 namespace {
 
-// The per-sample shape of an npy file's rows: the model input's, or with transforms that crop
-// (`cropped`) any of its rank whose dimensions before the last two are its (the transforms make the
-// model input's height and width of them; check_shape names a file that does not fit).
-std::vector<std::int64_t> npy_sample_shape(const NpyArray& x, const std::vector<std::int64_t>& model, bool cropped) {
-  if (!cropped || x.shape.size() != model.size() + 1 || model.size() < 2) return model;
-  std::vector<std::int64_t> rows(x.shape.begin() + 1, x.shape.end());
-  if (!std::equal(model.begin(), model.end() - 2, rows.begin())) return model;
+// The per-sample shape of an npy file's rows: the model input's (check_shape names a file that does
+// not fit), or with transforms that crop or resize (`cropped`) any of its rank whose dimensions
+// before the last two are its (the transforms make the model input's height and width of them).
+std::vector<std::int64_t> npy_sample_shape(const std::string& path, const NpyArray& x,
+                                           const std::vector<std::int64_t>& model, bool cropped, const TensorRef& ref) {
+  if (!cropped || model.size() < 2) return model;
+  std::vector<std::int64_t> rows(x.shape.begin() + (x.shape.empty() ? 0 : 1), x.shape.end());
+  if (rows.size() != model.size() || !std::equal(model.begin(), model.end() - 2, rows.begin())) {
+    std::string want = "[N";
+    for (std::size_t d = 0; d + 2 < model.size(); ++d) want += ", " + std::to_string(model[d]);
+    throw Error(path + ": x has shape " + shape_text(x.shape) + ", expected " + want +
+                ", H, W]: the transforms crop or resize the last two dimensions of the samples, the others are "
+                "the model's " +
+                ref.name + "'s " + shape_text(model));
+  }
   return rows;
 }
 
@@ -527,7 +535,7 @@ Dataset load_source(const DataSource& source, const TensorRef& input, const Tens
       case DataSourceKind::npy: {
         if (source.x_path.empty()) throw Error("the npy data source needs an x file (--data.predict.x=PATH)");
         const NpyArray x = read_npy(source.x_path);
-        ds.input_shape = npy_sample_shape(x, x_shape, cropped);
+        ds.input_shape = npy_sample_shape(source.x_path, x, x_shape, cropped, input);
         ds.input_row = product(ds.input_shape);
         check_shape(source.x_path, x, ds.input_shape, "x", input);
         ds.num_samples = x.shape[0];
@@ -587,7 +595,7 @@ Dataset load_source(const DataSource& source, const TensorRef& input, const Tens
       }
       const NpyArray x = read_npy(source.x_path);
       const NpyArray y = read_npy(source.y_path);
-      ds.input_shape = npy_sample_shape(x, x_shape, cropped);
+      ds.input_shape = npy_sample_shape(source.x_path, x, x_shape, cropped, input);
       ds.input_row = product(ds.input_shape);
       check_shape(source.x_path, x, ds.input_shape, "x", input);
       check_shape(source.y_path, y, y_shape, "y", target);

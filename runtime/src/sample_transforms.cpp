@@ -8,17 +8,21 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "ltrt/cascade_sum.hpp"
 #include "ltrt/error.hpp"
 
 namespace ltrt {
 namespace {
 
 bool is_random(const TransformConfig& t) {
-  return t.kind != TransformKind::normalize && t.kind != TransformKind::center_crop && t.kind != TransformKind::resize;
+  return t.kind != TransformKind::normalize && t.kind != TransformKind::center_crop &&
+         t.kind != TransformKind::resize && t.kind != TransformKind::grayscale;
 }
 
 const char* name_of(TransformKind k) {
@@ -37,6 +41,12 @@ const char* name_of(TransformKind k) {
       return "CenterCrop";
     case TransformKind::resize:
       return "Resize";
+    case TransformKind::color_jitter:
+      return "ColorJitter";
+    case TransformKind::random_grayscale:
+      return "RandomGrayscale";
+    case TransformKind::grayscale:
+      return "Grayscale";
   }
   return "?";
 }
@@ -137,6 +147,9 @@ void check_step(const TransformConfig& t, std::int64_t h, std::int64_t w, std::i
       throw Error("makes an image of " + size_text(out_h, out_w) + " (torch cannot resize to it)");
     return;
   }
+  if (t.kind == TransformKind::color_jitter || t.kind == TransformKind::random_grayscale ||
+      t.kind == TransformKind::grayscale)
+    return;  // (the channel count, 1 or 3, is checked with the sample's shape)
   if (t.kind == TransformKind::center_crop) {
     out_h = t.size_h;
     out_w = t.size_w;
@@ -171,11 +184,19 @@ std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& 
   for (std::size_t i = 0; i < transforms.size(); ++i) {
     const TransformConfig& t = transforms[i];
     if (t.kind == TransformKind::gaussian_noise) continue;  // any shape
+    const bool color = t.kind == TransformKind::color_jitter || t.kind == TransformKind::random_grayscale ||
+                       t.kind == TransformKind::grayscale;
+    if (color && (shape.size() < 3 || (shape[shape.size() - 3] != 1 && shape[shape.size() - 3] != 3)))
+      throw Error("transforms[" + std::to_string(i) + "] (" + name_of(t.kind) +
+                  ") takes images of 1 or 3 channels, (..., C, H, W)");
     if (shape.size() < 2)
       throw Error("transforms[" + std::to_string(i) + "] (" + name_of(t.kind) +
                   ") takes samples of shape (..., H, W), not of rank " + std::to_string(shape.size()));
     std::int64_t& h = shape[shape.size() - 2];
     std::int64_t& w = shape.back();
+    if (h < 1 || w < 1)
+      throw Error("transforms[" + std::to_string(i) + "] (" + name_of(t.kind) + ") on samples of " + size_text(h, w) +
+                  ": an empty image (torch raises there)");
     if (const std::string why = transform_refusal(t, h, w); !why.empty())
       throw Error("transforms[" + std::to_string(i) + "] (" + name_of(t.kind) + ") on samples of " + size_text(h, w) +
                   ": " + why);
@@ -202,13 +223,31 @@ bool transforms_set_size(const std::vector<TransformConfig>& transforms) {
 }
 
 int torch_intra_op_threads(int local_processes) {
-  if (const char* omp = std::getenv("OMP_NUM_THREADS"); omp && std::atoi(omp) > 0) return std::atoi(omp);
-  int cpus = 0;
+  const auto count = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v ? std::atoi(v) : 0;
+  };
   cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
-  if (cpus < 1) cpus = static_cast<int>(std::thread::hardware_concurrency());
+  CPU_ZERO(&set);
+  const bool masked = sched_getaffinity(0, sizeof set, &set) == 0;
+  int cpus = masked ? CPU_COUNT(&set) : static_cast<int>(std::thread::hardware_concurrency());
   if (cpus < 1) cpus = 1;
-  return local_processes > 1 ? std::max(1, cpus / local_processes) : cpus;
+  // Lightning's DDP: torch.set_num_threads(CPUs // local processes) where OMP_NUM_THREADS is unset.
+  if (local_processes > 1 && count("OMP_NUM_THREADS") <= 0) return std::max(1, cpus / local_processes);
+  // PyPI's torch (built with MKL) takes MKL's count: MKL_NUM_THREADS, else OMP_NUM_THREADS, else the
+  // physical cores (one thread of each) among the CPUs it may run on.
+  if (count("MKL_NUM_THREADS") > 0) return count("MKL_NUM_THREADS");
+  if (count("OMP_NUM_THREADS") > 0) return count("OMP_NUM_THREADS");
+  std::set<std::pair<std::string, std::string>> cores;
+  for (int c = 0; masked && c < CPU_SETSIZE; ++c) {
+    if (!CPU_ISSET(c, &set)) continue;
+    const std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(c) + "/topology/";
+    std::ifstream package(dir + "physical_package_id"), core(dir + "core_id");
+    std::string p, k;
+    if (!(package >> p) || !(core >> k)) return cpus;  // no topology: count each CPU
+    cores.insert({p, k});
+  }
+  return cores.empty() ? cpus : static_cast<int>(cores.size());
 }
 
 SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std::vector<std::int64_t> shape)
@@ -236,6 +275,11 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
                                                        t.interpolation, t.antialias));
     h = s.out_h;
     w = s.out_w;
+    // (A sample of more elements than an int indexes is refused: the generated program's sizes are
+    // 32-bit ints; this also keeps the product from overflowing.)
+    if (h > 2147483647 / w || planes_ > 2147483647 / (h * w))
+      throw Error(std::string(name_of(t.kind)) + " makes a sample of " + std::to_string(planes_) + " x " +
+                  size_text(h, w) + " elements, more than 2147483647");
     largest = std::max(largest, planes_ * h * w);
     offset_.push_back(mean_.size());
     if (t.kind == TransformKind::normalize) {
@@ -251,6 +295,7 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
   a_.resize(static_cast<std::size_t>(largest));
   b_.resize(static_cast<std::size_t>(largest));
   resize_scratch_.resize(resize_scratch);
+  gray_.resize(static_cast<std::size_t>(largest / channels_));
 }
 
 bool SampleTransforms::draws() const {
@@ -283,6 +328,18 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
       case TransformKind::resize:
         resize(cur, other, t, s);
         std::swap(cur, other);
+        break;
+      case TransformKind::color_jitter:
+        color_jitter(cur, t, s, *gen);
+        break;
+      case TransformKind::random_grayscale: {
+        float u;
+        gen->uniform(&u, 1, 0.0, 1.0);  // torch.rand(1) < p
+        if (u < static_cast<float>(t.p)) grayscale(cur, s);
+        break;
+      }
+      case TransformKind::grayscale:
+        grayscale(cur, s);
         break;
       case TransformKind::gaussian_noise:
         noise(cur, planes_ * s.h * s.w, t, *gen);
@@ -370,6 +427,127 @@ void SampleTransforms::resize(const float* in, float* out, const TransformConfig
     resize_image(in + image * channels_ * s.h * s.w, channels_, static_cast<int>(s.h), static_cast<int>(s.w),
                  out + image * channels_ * s.out_h * s.out_w, static_cast<int>(s.out_h), static_cast<int>(s.out_w),
                  t.interpolation, antialias, resize_scratch_.data(), torch_single_thread_);
+}
+
+// The image transforms of torchvision's _functional_tensor, each torch op a float32 operation
+// rounded on its own (a python float taken as float32; `a + b` of tensors, add's fmadd(b, 1, a),
+// rounds once), on (C, H, W) images of 1 or 3 channels, image by image.
+namespace {
+
+// clamp(0, 1): NaN and -0.0 stay.
+float clamp01(float v) {
+  if (v < 0.0f) v = 0.0f;
+  if (v > 1.0f) v = 1.0f;
+  return v;
+}
+
+// rgb_to_grayscale: 0.2989 r + 0.587 g + 0.114 b, left to right.
+float luma(float r, float g, float b) {
+  const float a = 0.2989f * r, c = 0.587f * g, d = 0.114f * b;
+  const float ac = a + c;
+  return ac + d;
+}
+
+// _blend: (ratio * img1 + (1.0 - ratio) * img2).clamp(0, 1), 1.0 - ratio in double.
+struct Blend {
+  float ratio, rest;
+  explicit Blend(double r) : ratio(static_cast<float>(r)), rest(static_cast<float>(1.0 - r)) {}
+  float operator()(float x, float other) const {
+    const float a = ratio * x, b = rest * other;
+    return clamp01(a + b);
+  }
+};
+
+// _rgb2hsv, the hue moved by `shift` ((h + shift) % 1.0), _hsv2rgb: one pixel.
+void shift_hue(float& r, float& g, float& b, float shift) {
+  const float maxc = std::max(std::max(r, g), b), minc = std::min(std::min(r, g), b);
+  const bool eqc = maxc == minc;
+  const float cr = maxc - minc;
+  const float s = cr / (eqc ? 1.0f : maxc);
+  const float divisor = eqc ? 1.0f : cr;
+  const float rc = (maxc - r) / divisor, gc = (maxc - g) / divisor, bc = (maxc - b) / divisor;
+  const float hr = static_cast<float>(maxc == r) * (bc - gc);
+  const float hg = static_cast<float>(maxc == g && maxc != r) * ((2.0f + rc) - bc);
+  const float hb = static_cast<float>(maxc != g && maxc != r) * ((4.0f + gc) - rc);
+  float h = (hr + hg) + hb;
+  h = std::fmod(h / 6.0f + 1.0f, 1.0f);
+  h = std::fmod(h + shift, 1.0f);  // torch's remainder: fmod, then + 1 where it is below 0
+  if (h != 0.0f && h < 0.0f) h += 1.0f;
+  const float v = maxc;
+  const float i = std::floor(h * 6.0f);
+  const float f = h * 6.0f - i;
+  const float p = clamp01(v * (1.0f - s));
+  const float q = clamp01(v * (1.0f - s * f));
+  const float t = clamp01(v * (1.0f - s * (1.0f - f)));
+  const int sector = std::isnan(i) ? -1 : static_cast<int>(i) % 6;  // (NaN: no sector; the sums are NaN)
+  // The einsum of the sector's one-hot mask with (v, q, p, p, t, v) and the like: its one value
+  // (the zero products add nothing, or a NaN where one is).
+  const float red[6] = {v, q, p, p, t, v}, green[6] = {t, v, v, q, p, p}, blue[6] = {p, p, t, v, v, q};
+  float out[3] = {0.0f, 0.0f, 0.0f};
+  for (int k = 0; k < 6; ++k) {
+    const float m = k == sector ? 1.0f : 0.0f;
+    out[0] += m * red[k];
+    out[1] += m * green[k];
+    out[2] += m * blue[k];
+  }
+  r = out[0];
+  g = out[1];
+  b = out[2];
+}
+
+}  // namespace
+
+// ColorJitter.forward: torch.randperm(4), then a float32 uniform draw for each factor it has, in
+// the order brightness, contrast, saturation, hue; then the adjustments in the permutation's order.
+void SampleTransforms::color_jitter(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) {
+  int order[4] = {0, 1, 2, 3};
+  for (int i = 0; i < 3; ++i) std::swap(order[i], order[i + static_cast<int>(gen.random() % (4 - i))]);
+  double factor[4];
+  for (int k = 0; k < 4; ++k) {
+    if (std::isnan(t.jitter[2 * k])) continue;
+    float u;
+    gen.uniform(&u, 1, t.jitter[2 * k], t.jitter[2 * k + 1]);
+    factor[k] = u;
+  }
+  const std::int64_t plane = s.h * s.w;
+  for (std::int64_t image = 0; image < planes_ / channels_; ++image) {
+    float* x = sample + image * channels_ * plane;
+    for (int k : order) {
+      if (std::isnan(t.jitter[2 * k])) continue;
+      const Blend blend(factor[k]);
+      if (k == 0) {  // adjust_brightness: blended with zeros
+        for (std::int64_t e = 0; e < channels_ * plane; ++e) x[e] = blend(x[e], 0.0f);
+      } else if (k == 1) {  // adjust_contrast: with the mean of the grayscale image (the image itself with 1 channel)
+        float* gray = gray_.data();
+        for (std::int64_t e = 0; e < plane; ++e)
+          gray[e] = channels_ == 3 ? luma(x[e], x[plane + e], x[2 * plane + e]) : x[e];
+        const float sum = torch_sum([gray](std::int64_t e) { return gray[e]; }, plane);
+        const float mean = sum / static_cast<float>(plane);
+        for (std::int64_t e = 0; e < channels_ * plane; ++e) x[e] = blend(x[e], mean);
+      } else if (channels_ == 3 && k == 2) {  // adjust_saturation: with the grayscale image
+        for (std::int64_t e = 0; e < plane; ++e) {
+          const float gray = luma(x[e], x[plane + e], x[2 * plane + e]);
+          for (std::int64_t c = 0; c < 3; ++c) x[c * plane + e] = blend(x[c * plane + e], gray);
+        }
+      } else if (channels_ == 3 && k == 3) {  // adjust_hue
+        const auto shift = static_cast<float>(factor[k]);
+        for (std::int64_t e = 0; e < plane; ++e) shift_hue(x[e], x[plane + e], x[2 * plane + e], shift);
+      }
+    }
+  }
+}
+
+// rgb_to_grayscale keeping the channels: 3 channels become their luma three times, 1 stays.
+void SampleTransforms::grayscale(float* sample, const Step& s) const {
+  if (channels_ != 3) return;
+  const std::int64_t plane = s.h * s.w;
+  for (std::int64_t image = 0; image < planes_ / 3; ++image) {
+    float* x = sample + image * 3 * plane;
+    for (std::int64_t e = 0; e < plane; ++e) {
+      const float gray = luma(x[e], x[plane + e], x[2 * plane + e]);
+      x[e] = x[plane + e] = x[2 * plane + e] = gray;
+    }
+  }
 }
 
 // v2's gaussian_noise: noise = mean + torch.randn_like(x) * sigma, x + noise, clamped to [0, 1] with

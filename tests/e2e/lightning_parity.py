@@ -804,7 +804,7 @@ def run():
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
     # Random transforms move torch's generator, whose state a checkpoint keeps: a resumed fit flips,
     # crops, shuffles and drops out as the uninterrupted one did.
-    if any(t["type"].split(".")[-1] not in ("Normalize", "CenterCrop", "Resize")
+    if any(t["type"].split(".")[-1] not in ("Normalize", "CenterCrop", "Resize", "Grayscale")
            for t in spec["data"]["train"].get("transforms", [])):
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
         resumes_mid_epoch_alike(program, weights, spec, common.launcher(common.processes(spec)))

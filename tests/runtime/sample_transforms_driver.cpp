@@ -2,6 +2,7 @@
 // source's per-sample shape, a list of transforms and samples (float32 bits), transforms the samples one after
 // another drawing from TorchGenerator(seed), and prints, per case, the samples' bits and the int64 that
 // torch's generator would draw next.
+#include <cmath>
 #include <cstdint>
 #include <iostream>
 #include <string>
@@ -30,6 +31,9 @@ ltrt::TransformKind kind_of(const std::string& k) {
   if (k == "GaussianNoise") return ltrt::TransformKind::gaussian_noise;
   if (k == "CenterCrop") return ltrt::TransformKind::center_crop;
   if (k == "Resize") return ltrt::TransformKind::resize;
+  if (k == "ColorJitter") return ltrt::TransformKind::color_jitter;
+  if (k == "RandomGrayscale") return ltrt::TransformKind::random_grayscale;
+  if (k == "Grayscale") return ltrt::TransformKind::grayscale;
   return ltrt::TransformKind::normalize;
 }
 
@@ -70,6 +74,14 @@ int main() {
         if (config.kind == ltrt::TransformKind::center_crop) {
           config.size_h = static_cast<int>(t.find("size")->items[0].integer);
           config.size_w = static_cast<int>(t.find("size")->items[1].integer);
+        }
+        if (config.kind == ltrt::TransformKind::color_jitter) {  // torchvision's ranges, null for None
+          const Value& ranges = *t.find("ranges");
+          for (int k = 0; k < 4; ++k) {
+            const Value& r = ranges.items[static_cast<std::size_t>(k)];
+            config.jitter[2 * k] = r.is_null() ? std::nan("") : r.items[0].num;
+            config.jitter[2 * k + 1] = r.is_null() ? std::nan("") : r.items[1].num;
+          }
         }
         if (config.kind == ltrt::TransformKind::resize) {  // [h, w], or [smaller edge]
           const Value& size = *t.find("size");

@@ -22,8 +22,8 @@ from torchvision import transforms
 from torchvision.transforms import v2
 
 
-def case(seed, shape, items, samples, rng):
-    data = rng.standard_normal((samples, *shape)).astype(np.float32)
+def case(seed, shape, items, samples, rng, uniform=False):
+    data = (rng.random((samples, *shape)) if uniform else rng.standard_normal((samples, *shape))).astype(np.float32)
     data.reshape(samples, -1)[:, 0] = 0.0  # an exact value among the random ones
     return {"seed": seed, "shape": list(shape), "transforms": items,
             "samples": [x.reshape(-1).view(np.uint32).tolist() for x in data]}
@@ -120,6 +120,26 @@ def make_cases():
         case(145, (1, 9, 9), v2ed([resize([4]), center(3, 3)]), 5, rng),
         case(146, (3, 1, 1), [resize([3, 5], "nearest-exact")], 2, rng),
     ]
+    # Colours: ColorJitter's permutation and factors, each adjustment alone and together, on images in
+    # [0, 1] and on normal values (whose hue turns NaN where the largest channel is 0); RandomGrayscale
+    # and Grayscale.
+    jitter = lambda **kw: {"type": "ColorJitter", **kw}
+    for uniform in (True, False):
+        u = 150 + 10 * uniform
+        cases += [
+            case(u, (3, 6, 5), [jitter(brightness=0.4)], 20, rng, uniform),
+            case(u + 1, (3, 6, 5), [jitter(contrast=0.5)], 20, rng, uniform),
+            case(u + 2, (3, 6, 5), [jitter(saturation=[0.2, 1.7])], 20, rng, uniform),
+            case(u + 3, (3, 6, 5), [jitter(hue=0.5)], 40, rng, uniform),
+            case(u + 4, (3, 7, 9), [jitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.1)], 40, rng, uniform),
+            case(u + 5, (1, 9, 8), [jitter(brightness=0.2, contrast=[0.5, 0.9], saturation=0.4, hue=0.2)], 20, rng, uniform),
+            case(u + 6, (2, 3, 5, 4), [jitter(brightness=0.2, contrast=0.3, saturation=0.4, hue=[-0.3, 0.1])], 20, rng, uniform),
+            case(u + 7, (3, 40, 40), [jitter(contrast=0.8)], 5, rng, uniform),  # a mean over 1600 pixels
+            case(u + 8, (3, 6, 5), [{"type": "RandomGrayscale", "p": 0.5}, {"type": "Grayscale", "num_output_channels": 3}], 20, rng, uniform),
+        ]
+    cases.append(case(171, (3, 6, 6), [jitter(brightness=0.4, contrast=[0.6, 1.3], saturation=0.4, hue=0.1),
+                                       {"type": "RandomGrayscale", "p": 0.3}, *flips, jitter(hue=[-0.5, 0.2])], 60, rng))
+    cases.append(case(170, (1, 4, 4), [{"type": "RandomGrayscale", "p": 0.5}, jitter(hue=0.0, brightness=[1.0, 1.0])], 10, rng))
     return cases
 
 
@@ -133,6 +153,13 @@ def torchvision_of(item):
                               pad_if_needed=item["pad_if_needed"])
     if kind == "CenterCrop":
         return api.CenterCrop(item["size"])
+    if kind == "ColorJitter":
+        args = {k: item[k] for k in ("brightness", "contrast", "saturation", "hue") if k in item}
+        return transforms.ColorJitter(**args)
+    if kind == "RandomGrayscale":
+        return api.RandomGrayscale(p=item["p"])
+    if kind == "Grayscale":
+        return api.Grayscale(num_output_channels=item["num_output_channels"])
     if kind == "Resize":
         return api.Resize(item["size"], interpolation=transforms.InterpolationMode(item["interpolation"]),
                           max_size=item["max_size"], antialias=item["antialias"])
@@ -157,20 +184,34 @@ def main():
     parser.add_argument("--driver", required=True)
     args = parser.parse_args()
     cases = make_cases()
+    for c in cases:  # ColorJitter's ranges as torchvision makes them of its arguments, None for none
+        for t in c["transforms"]:
+            if t["type"] == "ColorJitter":
+                made = torchvision_of(t)
+                t["ranges"] = [None if r is None else list(r) for r in (made.brightness, made.contrast, made.saturation, made.hue)]
     # torch's thread count picks its bilinear kernel for 3-channel images (ltrt follows it).
     request = {"cases": cases, "torch_threads": torch.get_num_threads()}
     done = subprocess.run([args.driver], input=json.dumps(request), capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"driver failed: {done.stderr}")
     results = json.loads(done.stdout)
+    if len(results) != len(cases):
+        sys.exit(f"the driver answered {len(results)} cases of {len(cases)}")
     failures = 0
     elements = 0
     for k, (c, r) in enumerate(zip(cases, results)):
         want, next_draw = run_torch(c)
+        if len(want) != len(r["samples"]):
+            print(f"case {k}: the driver gave {len(r['samples'])} samples of {len(want)}")
+            failures += 1
         for i, (a, b) in enumerate(zip(want, r["samples"])):
             elements += len(a)
-            if a != b:
-                bad = next(j for j in range(len(a)) if a[j] != b[j])
+            # Bit for bit, but a NaN is any NaN (ColorJitter's hue makes them of values outside [0, 1],
+            # and which operand's sign and payload a NaN keeps is the CPU's choice of operand order).
+            x, y = np.array(a, dtype=np.uint32).view(np.float32), np.array(b, dtype=np.uint32).view(np.float32)
+            differ = (np.array(a) != np.array(b)) & ~(np.isnan(x) & np.isnan(y))
+            if differ.any():
+                bad = int(np.argmax(differ))
                 print(f"case {k} {c['transforms']}: sample {i} element {bad}: ltrt "
                       f"{np.uint32(b[bad]).view(np.float32)} torchvision {np.uint32(a[bad]).view(np.float32)}")
                 failures += 1

@@ -176,7 +176,10 @@ enum class TransformKind : std::uint8_t {
   normalize,
   gaussian_noise,  // v2 only
   center_crop,
-  resize
+  resize,
+  color_jitter,
+  random_grayscale,
+  grayscale  // keeping the channels (1 or 3)
 };
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
 struct TransformConfig {
@@ -199,6 +202,9 @@ struct TransformConfig {
   ResizeMode interpolation;
   bool antialias;  // resize: bilinear and bicubic only (torchvision ignores it for the others)
   int max_size;
+  // color_jitter: the brightness, contrast, saturation and hue factors' ranges [lo, hi], in that
+  // order (lo NaN: None, that factor left alone)
+  double jitter[8];
 };
 
 // A data source as the spec names it; paths are resolved against the spec's

@@ -10,6 +10,10 @@
 //    `int(round((H - h) / 2.0))`, `int(round((W - w) / 2.0))` (Python's round: halves to even);
 //  - Resize: torch's interpolate of each (C, H, W) image to the size (ltrt/resize_image.hpp), the
 //    smaller edge's size keeping the aspect where it is one number, as torchvision's F.resize;
+//  - ColorJitter: torch.randperm(4), a uniform draw per factor, then brightness, contrast,
+//    saturation and hue adjusted in that permutation's order (images of 1 or 3 channels);
+//  - RandomGrayscale: `torch.rand(1) < p`, then rgb_to_grayscale keeping the channels; Grayscale
+//    the same without the draw;
 //  - Normalize: (x - mean[c]) / std[c] in float32, c the channel (dimension -3);
 //  - v2's GaussianNoise: x + (mean + randn_like(x) * sigma), clamped to [0, 1] with clip.
 // The crops and Resize set the sample's H and W, so the source's samples (a file's, say) may be of
@@ -61,6 +65,8 @@ class SampleTransforms {
   void random_crop(const float* in, float* out, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
   void center_crop(const float* in, float* out, const Step& s) const;
   void resize(const float* in, float* out, const TransformConfig& t, const Step& s);
+  void color_jitter(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen);
+  void grayscale(float* sample, const Step& s) const;
   void flip(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
   void normalize(float* sample, const Step& s, const float* mean, const float* std) const;
   void noise(float* sample, std::int64_t numel, const TransformConfig& t, TorchGenerator& gen);
@@ -75,6 +81,7 @@ class SampleTransforms {
   std::vector<std::int64_t> output_shape_;
   std::vector<float> a_, b_;  // a sample between the transforms (the crops write from one to the other)
   std::vector<float> resize_scratch_;
+  std::vector<float> gray_;  // an image's grayscale plane (ColorJitter's contrast)
   bool torch_single_thread_ = false;
 };
 
@@ -88,9 +95,10 @@ std::string transform_refusal(const TransformConfig& t, std::int64_t h, std::int
 // Whether any of `transforms` sets the sample's height and width (a crop, a resize).
 bool transforms_set_size(const std::vector<TransformConfig>& transforms);
 
-// The threads of torch's intra-op pool in a process of Lightning's fit: OMP_NUM_THREADS where it is
-// set, else the CPUs this process may run on, shared among `local_processes` DDP processes (as
-// Lightning's DDP sets torch.set_num_threads).
+// The threads of torch's intra-op pool in a process of Lightning's fit: under DDP the CPUs this
+// process may run on over `local_processes` (Lightning's DDP sets torch.set_num_threads) unless
+// OMP_NUM_THREADS is set; else MKL's count, which PyPI's torch takes: MKL_NUM_THREADS, else
+// OMP_NUM_THREADS, else the physical cores among those CPUs.
 int torch_intra_op_threads(int local_processes);
 
 // What ltgen refuses under DataLoader workers ("" when nothing): a LearningRateFinder beside random

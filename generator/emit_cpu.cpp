@@ -307,6 +307,10 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
                              : t.type == "ColorJitter"        ? "color_jitter"
                              : t.type == "RandomGrayscale"    ? "random_grayscale"
                              : t.type == "Grayscale"          ? "grayscale"
+                             : t.type == "Pad"                ? "pad"
+                             : t.type == "RandomInvert"       ? "random_invert"
+                             : t.type == "RandomSolarize"     ? "random_solarize"
+                             : t.type == "RandomAutocontrast" ? "random_autocontrast"
                                                               : "normalize";
     rows.push_back(
         "{ltrt::TransformKind::" + kind + ", " + number(t.p) + ", " + std::to_string(t.size_h) + ", " +
@@ -316,13 +320,13 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
         mean + ", " + std + ", " + (t.v2 ? "true" : "false") + ", " + number(t.noise_mean) + ", " + number(t.sigma) +
         ", " + (t.clip ? "true" : "false") +
         ", ltrt::ResizeMode::" + (t.interpolation == "nearest-exact" ? std::string("nearest_exact") : t.interpolation) +
-        ", " + (t.antialias ? "true" : "false") + ", " + std::to_string(t.max_size) + ", {" + jitter(t) + "}},  // " +
-        (t.v2 ? "v2." : "") + t.type);
+        ", " + (t.antialias ? "true" : "false") + ", " + std::to_string(t.max_size) + ", {" + jitter(t) + "}, " +
+        number(t.threshold) + "},  // " + (t.v2 ? "v2." : "") + t.type);
   }
   w.line("// data." + split + ".transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),");
   w.line("// padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,");
   w.line("// torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,");
-  w.line("// antialias and max_size, ColorJitter's ranges (NAN: none)");
+  w.line("// antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold");
   w.line("static const ltrt::TransformConfig " + prefix + "Transforms[] = {");
   for (const std::string& r : rows) w.line("    " + r);
   w.line("};");

@@ -207,6 +207,28 @@ JsonValue transforms_schema() {
     g.set("num_output_channels", channels);
     kinds.push_back(object(g, {"type"}));
   }
+  for (const char* pad : {"Pad", "v2.Pad"}) {
+    JsonValue p = named(pad);
+    p.set("padding", ints);
+    p.set("fill", type_of("number"));
+    JsonValue mode = type_of("string");
+    mode.set("enum", strings({"constant", "edge", "reflect", "symmetric"}));
+    p.set("padding_mode", mode);
+    kinds.push_back(object(p, {"type", "padding"}));
+  }
+  for (const char* kind : {"RandomInvert", "RandomAutocontrast", "v2.RandomInvert", "v2.RandomAutocontrast"}) {
+    JsonValue p = named(kind);
+    p.set("p", probability);
+    kinds.push_back(object(p, {"type"}));
+  }
+  for (const char* solarize : {"RandomSolarize", "v2.RandomSolarize"}) {
+    JsonValue p = named(solarize);
+    JsonValue threshold = type_of("number");
+    threshold.set("maximum", JsonValue::make_integer(1));
+    p.set("threshold", threshold);
+    p.set("p", probability);
+    kinds.push_back(object(p, {"type", "threshold"}));
+  }
   for (const char* normalize : {"Normalize", "v2.Normalize"}) {
     JsonValue p = named(normalize);
     const JsonValue& values = std::string(normalize) == "v2.Normalize" ? number_list : numbers;

@@ -20,32 +20,43 @@ using JsonValue = ltrt::json::Value;
   throw ltrt::ConfigError(path, v.pos, message);
 }
 
-const std::vector<std::string> kSupported = {"RandomHorizontalFlip",
-                                             "RandomVerticalFlip",
-                                             "RandomCrop",
-                                             "CenterCrop",
-                                             "Resize",
-                                             "Normalize",
-                                             "ColorJitter",
-                                             "RandomGrayscale",
-                                             "Grayscale",
-                                             "v2.RandomHorizontalFlip",
-                                             "v2.RandomVerticalFlip",
-                                             "v2.RandomCrop",
-                                             "v2.CenterCrop",
-                                             "v2.Resize",
-                                             "v2.Normalize",
-                                             "v2.GaussianNoise"};
+const std::vector<std::string> kSupported = {
+    "RandomHorizontalFlip",
+    "RandomVerticalFlip",
+    "RandomCrop",
+    "CenterCrop",
+    "Resize",
+    "Pad",
+    "Normalize",
+    "RandomInvert",
+    "RandomSolarize",
+    "RandomAutocontrast",
+    "ColorJitter",
+    "RandomGrayscale",
+    "Grayscale",
+    "v2.RandomHorizontalFlip",
+    "v2.RandomVerticalFlip",
+    "v2.RandomCrop",
+    "v2.CenterCrop",
+    "v2.Resize",
+    "v2.Pad",
+    "v2.Normalize",
+    "v2.RandomInvert",
+    "v2.RandomSolarize",
+    "v2.RandomAutocontrast",
+    "v2.GaussianNoise",
+};
 // What the messages list.
 const char* const kSupportedText =
-    "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop, Resize and Normalize, v2's of them, "
-    "ColorJitter, RandomGrayscale, Grayscale and v2.GaussianNoise";
+    "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop, Resize, Pad, Normalize, RandomInvert, "
+    "RandomSolarize and RandomAutocontrast, v2's of them, ColorJitter, RandomGrayscale, Grayscale and "
+    "v2.GaussianNoise";
 constexpr double kFloatMax = 3.4028234663852886e38;  // float32's largest
 // torchvision's other transforms: named as not supported yet rather than as misspellings.
 const char* const kOthers =
-    " RandomResizedCrop Pad RandomRotation RandomAffine RandomErasing GaussianBlur"
+    " RandomResizedCrop RandomRotation RandomAffine RandomErasing GaussianBlur"
     " RandomApply RandomChoice RandomOrder RandomPerspective FiveCrop TenCrop"
-    " LinearTransformation RandomInvert RandomPosterize RandomSolarize RandomAdjustSharpness RandomAutocontrast"
+    " LinearTransformation RandomPosterize RandomAdjustSharpness"
     " RandomEqualize AutoAugment RandAugment TrivialAugmentWide AugMix ElasticTransform ToTensor PILToTensor"
     " ConvertImageDtype ToPILImage Lambda Compose ";
 
@@ -92,6 +103,7 @@ ltrt::TransformConfig size_config(const TransformSpec& t) {
   ltrt::TransformConfig c{};
   c.kind = t.type == "CenterCrop" ? ltrt::TransformKind::center_crop
            : t.type == "Resize"   ? ltrt::TransformKind::resize
+           : t.type == "Pad"      ? ltrt::TransformKind::pad
                                   : ltrt::TransformKind::random_crop;
   c.max_size = static_cast<int>(t.max_size);
   c.size_h = static_cast<int>(t.size_h);
@@ -296,8 +308,11 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     } else {  // the smaller edge of a file's samples: their size is known when the program reads them
       s[s.size() - 2] = s.back() = -1;
     }
-  } else if (t.type == "RandomCrop") {
-    read_size(o, t, input.shape);
+  } else if (t.type == "RandomCrop" || t.type == "Pad") {  // (Pad: RandomCrop's padding, no crop)
+    const bool pad_only = t.type == "Pad";
+    if (!pad_only) read_size(o, t, input.shape);
+    if (pad_only && (!o.get("padding") || o.get("padding")->is_null()))
+      o.fail_here("Pad needs 'padding': an int, [left/right, top/bottom] or [left, top, right, bottom]");
     if (const JsonValue* p = o.get("padding"); p && p->kind != Kind::null) {
       const std::vector<std::int64_t> pad = ints(*p, o.path_of("padding"), {1, 2, 4},
                                                  "an int, [left/right, top/bottom] or [left, top, right, bottom]", 0);
@@ -306,7 +321,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
       if (pad.size() == 2) t.pad_left = t.pad_right = pad[0], t.pad_top = t.pad_bottom = pad[1];
       if (pad.size() == 4) t.pad_left = pad[0], t.pad_top = pad[1], t.pad_right = pad[2], t.pad_bottom = pad[3];
     }
-    t.pad_if_needed = o.boolean("pad_if_needed", false);
+    if (!pad_only) t.pad_if_needed = o.boolean("pad_if_needed", false);
     if (const JsonValue* f = o.get("fill"); f && f->kind != Kind::null) {
       if (f->kind != Kind::number || !std::isfinite(f->num))
         fail_at(*f, o.path_of("fill"), "expected a number (a tensor's constant padding; tuples are PIL images')");
@@ -330,10 +345,10 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
       o.fail("padding_mode", "torchvision pads '" + t.padding_mode + "' on samples of " +
                                  (t.padding_mode == "symmetric" ? "3 or 4" : "2 to 4") + " dimensions, not " +
                                  shape_named);
-    if (std::max(most_h, most_w) > 2147483647 - std::max<std::int64_t>({h, w, t.size_h, t.size_w}))
+    if (std::max(most_h, most_w) > (2147483647 - std::max<std::int64_t>({h, w, t.size_h, t.size_w})) / 2)
       o.fail("padding",
-             "a padding beyond 2147483647 less the sample's size: the generated program's sizes are 32-bit "
-             "ints");
+             "a padding beyond half of 2147483647 less the sample's size: the generated program's sizes are "
+             "32-bit ints");
     // A crop larger than its padded sample, a reflection as wide as the sample (a source file's
     // samples: when the program reads them).
     if (const std::string why = known ? ltrt::transform_refusal(size_config(t), h, w) : ""; !why.empty())
@@ -341,8 +356,21 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     // torch_pad's value=float(fill) on a float32 tensor overflows there (with some padding to fill).
     if (t.padding_mode == "constant" && std::max(most_h, most_w) > 0 && std::fabs(t.fill) > kFloatMax)
       o.fail("fill", "is beyond float32's range: torch cannot pad a float32 image with it");
-    s[s.size() - 2] = t.size_h;
-    s.back() = t.size_w;
+    s[s.size() - 2] = pad_only ? (known ? h + t.pad_top + t.pad_bottom : -1) : t.size_h;
+    s.back() = pad_only ? (known ? w + t.pad_left + t.pad_right : -1) : t.size_w;
+  } else if (t.type == "RandomInvert" || t.type == "RandomSolarize" || t.type == "RandomAutocontrast") {
+    // v1's take images of 1 or 3 channels; v2's invert and solarize any float tensor.
+    if ((!t.v2 || t.type == "RandomAutocontrast") && (s.size() < 3 || (s.end()[-3] != 1 && s.end()[-3] != 3)))
+      fail_at(*type, o.path_of("type"),
+              t.type + " takes images of 1 or 3 channels, (..., C, H, W), but model.inputs." + input.name + " is " +
+                  shape_text(input.shape) + " per sample (torchvision raises there)");
+    t.p = o.number("p", 0.5, 0.0, 1.0);
+    if (t.type == "RandomSolarize") {
+      if (!o.get("threshold")) o.fail_here("RandomSolarize needs 'threshold': values at or above it are inverted");
+      t.threshold = o.number("threshold", 0.0, -kFloatMax, kFloatMax);
+      if (t.threshold > 1.0)
+        o.fail("threshold", "must be at most 1, a float image's bound (torchvision raises above it)");
+    }
   } else {  // Normalize
     if (s.size() < 3)
       fail_at(*type, o.path_of("type"),
@@ -388,7 +416,7 @@ std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string
   bool sizes = false;
   for (const JsonValue& t : v.items)
     if (const JsonValue* type = t.find("type"); type && type->is_string())
-      for (const char* kind : {"RandomCrop", "CenterCrop", "Resize"})
+      for (const char* kind : {"RandomCrop", "CenterCrop", "Resize", "Pad"})
         sizes = sizes || type->str == kind || type->str == std::string("v2.") + kind;
   Shape s = source_shape ? *source_shape : input.shape;
   if (!source_shape && sizes && s.size() >= 2) s.end()[-2] = s.back() = -1;
@@ -407,8 +435,9 @@ std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string
                     ", more than 2147483647 elements: the generated program indexes a sample with an int");
     }
     if (out.back().sizes()) {
-      last_size = v.items[i].find("size");
-      last_size_path = at + ".size";
+      const char* key = v.items[i].find("size") ? "size" : "padding";  // (a Pad's padding sets its size)
+      last_size = v.items[i].find(key);
+      last_size_path = at + "." + key;
     }
   }
   // The model takes what the last crop or resize makes (a file's: checked when the program reads it).

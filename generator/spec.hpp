@@ -67,9 +67,12 @@ struct TransformSpec {
   // ColorJitter: the brightness, contrast, saturation and hue ranges as torchvision makes them of
   // its arguments, [lo, hi] each, NaN for None
   std::array<double, 8> jitter = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
-  bool random() const { return type != "Normalize" && type != "CenterCrop" && type != "Resize" && type != "Grayscale"; }
+  double threshold = 0;  // RandomSolarize
+  bool random() const {
+    return type != "Normalize" && type != "CenterCrop" && type != "Resize" && type != "Grayscale" && type != "Pad";
+  }
   // Whether it sets the sample's height and width.
-  bool sizes() const { return type == "RandomCrop" || type == "CenterCrop" || type == "Resize"; }
+  bool sizes() const { return type == "RandomCrop" || type == "CenterCrop" || type == "Resize" || type == "Pad"; }
 };
 
 struct DataSourceSpec {

@@ -1107,7 +1107,7 @@ const ltrt::ModelDef& model() {
     // data.train.transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),
     // padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,
     // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
-    // antialias and max_size, ColorJitter's ranges (NAN: none)
+    // antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold
     static const ltrt::TransformConfig kTrainTransforms[] = {
         {ltrt::TransformKind::random_horizontal_flip,
          0.5,
@@ -1130,7 +1130,8 @@ const ltrt::ModelDef& model() {
          ltrt::ResizeMode::bilinear,
          true,
          0,
-         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN}},  // RandomHorizontalFlip
+         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN},
+         0.0},  // RandomHorizontalFlip
         {ltrt::TransformKind::normalize,
          0.5,
          0,
@@ -1152,7 +1153,8 @@ const ltrt::ModelDef& model() {
          ltrt::ResizeMode::bilinear,
          true,
          0,
-         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN}},  // Normalize
+         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN},
+         0.0},  // Normalize
     };
     m.data.train.transforms = kTrainTransforms;
     m.data.train.num_transforms = 2;
@@ -1165,7 +1167,7 @@ const ltrt::ModelDef& model() {
     // data.val.transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),
     // padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,
     // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
-    // antialias and max_size, ColorJitter's ranges (NAN: none)
+    // antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold
     static const ltrt::TransformConfig kValTransforms[] = {
         {ltrt::TransformKind::normalize,
          0.5,
@@ -1188,7 +1190,8 @@ const ltrt::ModelDef& model() {
          ltrt::ResizeMode::bilinear,
          true,
          0,
-         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN}},  // Normalize
+         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN},
+         0.0},  // Normalize
     };
     m.data.val.transforms = kValTransforms;
     m.data.val.num_transforms = 1;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <string>
 #include <thread>
@@ -22,7 +23,15 @@ namespace {
 
 bool is_random(const TransformConfig& t) {
   return t.kind != TransformKind::normalize && t.kind != TransformKind::center_crop &&
-         t.kind != TransformKind::resize && t.kind != TransformKind::grayscale;
+         t.kind != TransformKind::resize && t.kind != TransformKind::grayscale && t.kind != TransformKind::pad;
+}
+
+// The draw of torchvision's random-apply transforms: v1's `torch.rand(1).item() < p` compares in
+// double (RandomInvert, RandomSolarize, RandomAutocontrast), v2's `torch.rand(1) >= p` in float32.
+bool applies(const TransformConfig& t, TorchGenerator& gen) {
+  float u;
+  gen.uniform(&u, 1, 0.0, 1.0);
+  return t.v2 ? u < static_cast<float>(t.p) : static_cast<double>(u) < t.p;
 }
 
 const char* name_of(TransformKind k) {
@@ -47,6 +56,14 @@ const char* name_of(TransformKind k) {
       return "RandomGrayscale";
     case TransformKind::grayscale:
       return "Grayscale";
+    case TransformKind::pad:
+      return "Pad";
+    case TransformKind::random_invert:
+      return "RandomInvert";
+    case TransformKind::random_solarize:
+      return "RandomSolarize";
+    case TransformKind::random_autocontrast:
+      return "RandomAutocontrast";
   }
   return "?";
 }
@@ -148,8 +165,18 @@ void check_step(const TransformConfig& t, std::int64_t h, std::int64_t w, std::i
     return;
   }
   if (t.kind == TransformKind::color_jitter || t.kind == TransformKind::random_grayscale ||
-      t.kind == TransformKind::grayscale)
+      t.kind == TransformKind::grayscale || t.kind == TransformKind::random_invert ||
+      t.kind == TransformKind::random_solarize || t.kind == TransformKind::random_autocontrast)
     return;  // (the channel count, 1 or 3, is checked with the sample's shape)
+  if (t.kind == TransformKind::pad) {  // RandomCrop's padding, the crop the whole padded sample
+    TransformConfig crop = t;
+    crop.kind = TransformKind::random_crop;
+    crop.size_h = static_cast<int>(h + t.pad_top + t.pad_bottom);
+    crop.size_w = static_cast<int>(w + t.pad_left + t.pad_right);
+    crop.pad_if_needed = false;
+    check_step(crop, h, w, out_h, out_w);
+    return;
+  }
   if (t.kind == TransformKind::center_crop) {
     out_h = t.size_h;
     out_w = t.size_w;
@@ -185,7 +212,8 @@ std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& 
     const TransformConfig& t = transforms[i];
     if (t.kind == TransformKind::gaussian_noise) continue;  // any shape
     const bool color = t.kind == TransformKind::color_jitter || t.kind == TransformKind::random_grayscale ||
-                       t.kind == TransformKind::grayscale;
+                       t.kind == TransformKind::grayscale || t.kind == TransformKind::random_autocontrast ||
+                       (!t.v2 && (t.kind == TransformKind::random_invert || t.kind == TransformKind::random_solarize));
     if (color && (shape.size() < 3 || (shape[shape.size() - 3] != 1 && shape[shape.size() - 3] != 3)))
       throw Error("transforms[" + std::to_string(i) + "] (" + name_of(t.kind) +
                   ") takes images of 1 or 3 channels, (..., C, H, W)");
@@ -217,7 +245,8 @@ std::string transform_refusal(const TransformConfig& t, std::int64_t h, std::int
 
 bool transforms_set_size(const std::vector<TransformConfig>& transforms) {
   for (const TransformConfig& t : transforms)
-    if (t.kind == TransformKind::random_crop || t.kind == TransformKind::center_crop || t.kind == TransformKind::resize)
+    if (t.kind == TransformKind::random_crop || t.kind == TransformKind::center_crop ||
+        t.kind == TransformKind::resize || t.kind == TransformKind::pad)
       return true;
   return false;
 }
@@ -318,7 +347,7 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
         flip(cur, t, s, *gen);
         break;
       case TransformKind::random_crop:
-        random_crop(cur, other, t, s, *gen);
+        random_crop(cur, other, t, s, gen);
         std::swap(cur, other);
         break;
       case TransformKind::center_crop:
@@ -340,6 +369,29 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
       }
       case TransformKind::grayscale:
         grayscale(cur, s);
+        break;
+      case TransformKind::pad: {  // RandomCrop's padding, cropping the whole padded sample: no draws
+        TransformConfig crop = t;
+        crop.size_h = static_cast<int>(s.out_h);
+        crop.size_w = static_cast<int>(s.out_w);
+        crop.pad_if_needed = false;
+        random_crop(cur, other, crop, s, nullptr);
+        std::swap(cur, other);
+        break;
+      }
+      case TransformKind::random_invert:  // invert: 1 - x (the bound of float images)
+        if (applies(t, *gen))
+          for (std::int64_t e = 0; e < planes_ * s.h * s.w; ++e) cur[e] = 1.0f - cur[e];
+        break;
+      case TransformKind::random_solarize:
+        if (applies(t, *gen)) {  // where(x >= threshold, 1 - x, x), the threshold as float32
+          const auto threshold = static_cast<float>(t.threshold);
+          for (std::int64_t e = 0; e < planes_ * s.h * s.w; ++e)
+            if (cur[e] >= threshold) cur[e] = 1.0f - cur[e];
+        }
+        break;
+      case TransformKind::random_autocontrast:
+        if (applies(t, *gen)) autocontrast(cur, t, s);
         break;
       case TransformKind::gaussian_noise:
         noise(cur, planes_ * s.h * s.w, t, *gen);
@@ -373,15 +425,15 @@ void SampleTransforms::flip(float* sample, const TransformConfig& t, const Step&
 
 // RandomCrop.forward: pad, draw the corner, crop.
 void SampleTransforms::random_crop(const float* in, float* out, const TransformConfig& t, const Step& s,
-                                   TorchGenerator& gen) const {
+                                   TorchGenerator* gen) const {
   const CropPadding c = crop_padding(t, s.h, s.w);
   std::int64_t top = 0, left = 0;
   if (t.v2) {  // v2's make_params: a coordinate along a dimension the crop is smaller in
-    if (c.padded_h > t.size_h) gen.randint(&top, 1, c.padded_h - t.size_h + 1);
-    if (c.padded_w > t.size_w) gen.randint(&left, 1, c.padded_w - t.size_w + 1);
+    if (c.padded_h > t.size_h) gen->randint(&top, 1, c.padded_h - t.size_h + 1);
+    if (c.padded_w > t.size_w) gen->randint(&left, 1, c.padded_w - t.size_w + 1);
   } else if (c.padded_h != t.size_h || c.padded_w != t.size_w) {  // get_params: nothing drawn for the whole
-    gen.randint(&top, 1, c.padded_h - t.size_h + 1);
-    gen.randint(&left, 1, c.padded_w - t.size_w + 1);
+    gen->randint(&top, 1, c.padded_h - t.size_h + 1);
+    gen->randint(&left, 1, c.padded_w - t.size_w + 1);
   }
   const auto fill = static_cast<float>(t.fill);  // torch_pad's value=float(fill) on a float32 tensor
   for (std::int64_t p = 0; p < planes_; ++p) {
@@ -533,6 +585,33 @@ void SampleTransforms::color_jitter(float* sample, const TransformConfig& t, con
         const auto shift = static_cast<float>(factor[k]);
         for (std::int64_t e = 0; e < plane; ++e) shift_hue(x[e], x[plane + e], x[2 * plane + e], shift);
       }
+    }
+  }
+}
+
+// autocontrast, plane by plane: its minimum and maximum (NaN where it holds one), then v1's
+// ((x - min) * (1 / (max - min))).clamp(0, 1), min 0 and scale 1 where the scale is not finite;
+// v2's ((x - min) / ((max - min) * 1.0)).clamp(0, 1), min 0 and divisor 1 where max == min.
+void SampleTransforms::autocontrast(float* sample, const TransformConfig& t, const Step& s) const {
+  const std::int64_t plane = s.h * s.w;
+  for (std::int64_t p = 0; p < planes_; ++p) {
+    float* x = sample + p * plane;
+    float lo = x[0], hi = x[0];
+    bool nan = false;
+    for (std::int64_t e = 0; e < plane; ++e) {
+      nan = nan || std::isnan(x[e]);
+      lo = std::min(lo, x[e]);
+      hi = std::max(hi, x[e]);
+    }
+    if (nan) lo = hi = std::numeric_limits<float>::quiet_NaN();  // amin and amax propagate NaN
+    if (t.v2) {
+      float divisor = (hi - lo) * 1.0f;
+      if (hi == lo) lo = 0.0f, divisor = 1.0f;
+      for (std::int64_t e = 0; e < plane; ++e) x[e] = clamp01((x[e] - lo) / divisor);
+    } else {
+      float scale = 1.0f / (hi - lo);
+      if (!std::isfinite(scale)) lo = 0.0f, scale = 1.0f;
+      for (std::int64_t e = 0; e < plane; ++e) x[e] = clamp01((x[e] - lo) * scale);
     }
   }
 }

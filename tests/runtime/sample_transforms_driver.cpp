@@ -34,6 +34,10 @@ ltrt::TransformKind kind_of(const std::string& k) {
   if (k == "ColorJitter") return ltrt::TransformKind::color_jitter;
   if (k == "RandomGrayscale") return ltrt::TransformKind::random_grayscale;
   if (k == "Grayscale") return ltrt::TransformKind::grayscale;
+  if (k == "Pad") return ltrt::TransformKind::pad;
+  if (k == "RandomInvert") return ltrt::TransformKind::random_invert;
+  if (k == "RandomSolarize") return ltrt::TransformKind::random_solarize;
+  if (k == "RandomAutocontrast") return ltrt::TransformKind::random_autocontrast;
   return ltrt::TransformKind::normalize;
 }
 
@@ -59,16 +63,19 @@ int main() {
           config.sigma = t.find("sigma")->num;
           config.clip = t.find("clip")->b;
         }
-        if (config.kind == ltrt::TransformKind::random_crop) {
-          config.size_h = static_cast<int>(t.find("size")->items[0].integer);
-          config.size_w = static_cast<int>(t.find("size")->items[1].integer);
+        if (const Value* th = t.find("threshold")) config.threshold = th->num;
+        if (config.kind == ltrt::TransformKind::random_crop || config.kind == ltrt::TransformKind::pad) {
+          if (const Value* size = t.find("size")) {  // (a Pad has none)
+            config.size_h = static_cast<int>(size->items[0].integer);
+            config.size_w = static_cast<int>(size->items[1].integer);
+          }
           const Value& pad = *t.find("padding");  // torchvision's [left, top, right, bottom]
           config.pad_left = static_cast<int>(pad.items[0].integer);
           config.pad_top = static_cast<int>(pad.items[1].integer);
           config.pad_right = static_cast<int>(pad.items[2].integer);
           config.pad_bottom = static_cast<int>(pad.items[3].integer);
           config.padding_mode = mode_of(t.find("padding_mode")->str);
-          config.fill = t.find("fill")->num;
+          if (const Value* fill = t.find("fill")) config.fill = fill->num;
           if (const Value* p = t.find("pad_if_needed")) config.pad_if_needed = p->b;
         }
         if (config.kind == ltrt::TransformKind::center_crop) {

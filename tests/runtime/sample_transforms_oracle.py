@@ -139,6 +139,20 @@ def make_cases():
         ]
     cases.append(case(171, (3, 6, 6), [jitter(brightness=0.4, contrast=[0.6, 1.3], saturation=0.4, hue=0.1),
                                        {"type": "RandomGrayscale", "p": 0.3}, *flips, jitter(hue=[-0.5, 0.2])], 60, rng))
+    # Pad (RandomCrop's padding alone), RandomInvert, RandomSolarize and RandomAutocontrast (v1 draws
+    # compared in double, v2's in float32: p = 0.3 tells them apart now and then).
+    padded = lambda pad, mode="constant", fill=0.0: {"type": "Pad", "padding": pad, "padding_mode": mode, "fill": fill}
+    for seed, mode in enumerate(("constant", "edge", "reflect", "symmetric")):
+        cases.append(case(180 + seed, (2, 5, 6), [padded([1, 2, 3, 0], mode, 0.5)], 5, rng))
+        cases.append(case(185 + seed, (3, 4, 4), v2ed([padded([2, 1, 0, 3], mode, -1.0)]), 5, rng))
+    for uniform in (True, False):
+        for v2_ in (False, True):
+            items = [{"type": "RandomInvert", "p": 0.3}, {"type": "RandomSolarize", "threshold": 0.6, "p": 0.3},
+                     {"type": "RandomAutocontrast", "p": 0.3}, {"type": "RandomSolarize", "threshold": 0.1, "p": 0.7}]
+            cases.append(case(190 + 2 * uniform + v2_, (3, 5, 4), v2ed(items) if v2_ else items, 60, rng, uniform))
+    cases.append(case(195, (1, 4, 4), [{"type": "RandomAutocontrast", "p": 1.0}], 3, rng, True))
+    cases[-1]["samples"][0] = [np.float32(0.25).view(np.uint32).item()] * 16  # one value: the scale's 1 / 0
+    cases.append(case(196, (2, 1, 3, 4), v2ed([{"type": "RandomAutocontrast", "p": 1.0}]), 3, rng))
     cases.append(case(170, (1, 4, 4), [{"type": "RandomGrayscale", "p": 0.5}, jitter(hue=0.0, brightness=[1.0, 1.0])], 10, rng))
     return cases
 
@@ -153,6 +167,12 @@ def torchvision_of(item):
                               pad_if_needed=item["pad_if_needed"])
     if kind == "CenterCrop":
         return api.CenterCrop(item["size"])
+    if kind == "Pad":
+        return api.Pad(item["padding"], fill=item["fill"], padding_mode=item["padding_mode"])
+    if kind == "RandomSolarize":
+        return api.RandomSolarize(item["threshold"], p=item["p"])
+    if kind in ("RandomInvert", "RandomAutocontrast"):
+        return getattr(api, kind)(p=item["p"])
     if kind == "ColorJitter":
         args = {k: item[k] for k in ("brightness", "contrast", "saturation", "hue") if k in item}
         return transforms.ColorJitter(**args)

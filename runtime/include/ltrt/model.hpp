@@ -179,7 +179,11 @@ enum class TransformKind : std::uint8_t {
   resize,
   color_jitter,
   random_grayscale,
-  grayscale  // keeping the channels (1 or 3)
+  grayscale,  // keeping the channels (1 or 3)
+  pad,
+  random_invert,
+  random_solarize,
+  random_autocontrast
 };
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
 struct TransformConfig {
@@ -205,6 +209,7 @@ struct TransformConfig {
   // color_jitter: the brightness, contrast, saturation and hue factors' ranges [lo, hi], in that
   // order (lo NaN: None, that factor left alone)
   double jitter[8];
+  double threshold;  // random_solarize: values at or above it are inverted
 };
 
 // A data source as the spec names it; paths are resolved against the spec's

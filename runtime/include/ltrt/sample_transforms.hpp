@@ -14,6 +14,9 @@
 //    saturation and hue adjusted in that permutation's order (images of 1 or 3 channels);
 //  - RandomGrayscale: `torch.rand(1) < p`, then rgb_to_grayscale keeping the channels; Grayscale
 //    the same without the draw;
+//  - Pad: RandomCrop's padding alone; RandomInvert (1 - x), RandomSolarize (1 - x at or above the
+//    threshold) and RandomAutocontrast (each plane stretched to [0, 1]), each after its draw of
+//    `torch.rand(1) < p` (v1 compares in double, v2 in float32);
 //  - Normalize: (x - mean[c]) / std[c] in float32, c the channel (dimension -3);
 //  - v2's GaussianNoise: x + (mean + randn_like(x) * sigma), clamped to [0, 1] with clip.
 // The crops and Resize set the sample's H and W, so the source's samples (a file's, say) may be of
@@ -62,7 +65,8 @@ class SampleTransforms {
   struct Step {
     std::int64_t h, w, out_h, out_w;
   };
-  void random_crop(const float* in, float* out, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
+  void random_crop(const float* in, float* out, const TransformConfig& t, const Step& s, TorchGenerator* gen) const;
+  void autocontrast(float* sample, const TransformConfig& t, const Step& s) const;
   void center_crop(const float* in, float* out, const Step& s) const;
   void resize(const float* in, float* out, const TransformConfig& t, const Step& s);
   void color_jitter(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen);

@@ -183,8 +183,8 @@ JsonValue transforms_schema() {
     p.set("max_size", one_of({most, type_of("null")}));
     kinds.push_back(object(p, {"type", "size"}));
   }
-  {
-    JsonValue p = named("ColorJitter");
+  for (const char* jitter : {"ColorJitter", "v2.ColorJitter"}) {
+    JsonValue p = named(jitter);
     JsonValue pair = number_list;
     pair.set("minItems", JsonValue::make_integer(2));
     pair.set("maxItems", JsonValue::make_integer(2));
@@ -192,11 +192,11 @@ JsonValue transforms_schema() {
       p.set(factor, one_of({type_of("number"), pair}));
     kinds.push_back(object(p, {"type"}));
   }
-  {
-    JsonValue p = named("RandomGrayscale");
+  for (const bool v2 : {false, true}) {
+    JsonValue p = named(v2 ? "v2.RandomGrayscale" : "RandomGrayscale");
     p.set("p", probability);
     kinds.push_back(object(p, {"type"}));
-    JsonValue g = named("Grayscale");
+    JsonValue g = named(v2 ? "v2.Grayscale" : "Grayscale");
     JsonValue channels = type_of("integer");
     channels.set("enum", [] {
       JsonValue e = JsonValue::make_array();

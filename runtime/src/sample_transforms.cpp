@@ -364,11 +364,11 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
       case TransformKind::random_grayscale: {
         float u;
         gen->uniform(&u, 1, 0.0, 1.0);  // torch.rand(1) < p
-        if (u < static_cast<float>(t.p)) grayscale(cur, s);
+        if (u < static_cast<float>(t.p)) grayscale(cur, t, s);
         break;
       }
       case TransformKind::grayscale:
-        grayscale(cur, s);
+        grayscale(cur, t, s);
         break;
       case TransformKind::pad: {  // RandomCrop's padding, cropping the whole padded sample: no draws
         TransformConfig crop = t;
@@ -493,22 +493,67 @@ float clamp01(float v) {
   return v;
 }
 
-// rgb_to_grayscale: 0.2989 r + 0.587 g + 0.114 b, left to right.
-float luma(float r, float g, float b) {
+// rgb_to_grayscale: 0.2989 r + 0.587 g + 0.114 b, left to right; v2's
+// r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114), fused.
+float luma(float r, float g, float b, bool v2) {
+  if (v2) return std::fma(b, 0.114f, std::fma(g, 0.587f, r * 0.2989f));
   const float a = 0.2989f * r, c = 0.587f * g, d = 0.114f * b;
   const float ac = a + c;
   return ac + d;
 }
 
-// _blend: (ratio * img1 + (1.0 - ratio) * img2).clamp(0, 1), 1.0 - ratio in double.
+// _blend: (ratio * img1 + (1.0 - ratio) * img2).clamp(0, 1), 1.0 - ratio in double; v2's
+// img1.mul(ratio).add_(img2, alpha=1.0 - ratio) of a tensor img2, fused (its vectorized loop's
+// fmadd, and GCC's in the scalar one). (Of the CPU scalar that ColorJitter's contrast blends with,
+// GCC's scalar loop fuses some elements and not others, by the data's alignment: the reader refuses
+// v2's contrast.)
 struct Blend {
   float ratio, rest;
-  explicit Blend(double r) : ratio(static_cast<float>(r)), rest(static_cast<float>(1.0 - r)) {}
+  bool v2;
+  Blend(double r, bool v2) : ratio(static_cast<float>(r)), rest(static_cast<float>(1.0 - r)), v2(v2) {}
   float operator()(float x, float other) const {
+    if (v2) return clamp01(std::fma(other, rest, x * ratio));
     const float a = ratio * x, b = rest * other;
     return clamp01(a + b);
   }
 };
+
+// Tensor.to(torch.int32) of a float: x86's truncation, INT_MIN where it does not fit (NaN too).
+int to_int32(float x) {
+  return x >= -2147483648.0f && x < 2147483648.0f ? static_cast<int>(x) : std::numeric_limits<int>::min();
+}
+
+// v2's _rgb_to_hsv, the hue moved by `shift`, and its _hsv_to_rgb, which gathers from (v, p, q, t)
+// and computes t as (s f + (1 - s)) v: one pixel.
+void shift_hue_v2(float& r, float& g, float& b, float shift) {
+  const float maxc = std::max(std::max(r, g), b), minc = std::min(std::min(r, g), b);
+  const bool eqc = maxc == minc;
+  const float range = maxc - minc;
+  const float s = range / (eqc ? 1.0f : maxc);
+  const float divisor = eqc ? 1.0f : range;
+  const float rc = (maxc - r) / divisor, gc = (maxc - g) / divisor, bc = (maxc - b) / divisor;
+  const float hg = ((rc + 2.0f) - bc) * static_cast<float>(maxc == g && maxc != r);
+  const float hr = (bc - gc) * static_cast<float>(maxc == r);
+  const float hb = ((gc + 4.0f) - rc) * static_cast<float>(maxc != r && maxc != g);
+  float h = (hr + hg) + hb;
+  h = std::fmod(h * static_cast<float>(1.0 / 6.0) + 1.0f, 1.0f);
+  h = std::fmod(h + shift, 1.0f);
+  if (h != 0.0f && h < 0.0f) h += 1.0f;
+  const float v = maxc;
+  const float h6 = h * 6.0f;
+  const float f = h6 - std::floor(h6);
+  int sector = to_int32(std::floor(h6)) % 6;  // remainder_: Python's sign
+  if (sector < 0) sector += 6;
+  const float sxf = s * f, one_minus_s = 1.0f - s;
+  const float q = clamp01((1.0f - sxf) * v);
+  const float t = clamp01((sxf + one_minus_s) * v);
+  const float p = clamp01(one_minus_s * v);
+  const float vpqt[4] = {v, p, q, t};
+  static const int kSelect[3][6] = {{0, 2, 1, 1, 3, 0}, {3, 0, 0, 2, 1, 1}, {1, 1, 3, 0, 0, 2}};
+  r = vpqt[kSelect[0][sector]];
+  g = vpqt[kSelect[1][sector]];
+  b = vpqt[kSelect[2][sector]];
+}
 
 // _rgb2hsv, the hue moved by `shift` ((h + shift) % 1.0), _hsv2rgb: one pixel.
 void shift_hue(float& r, float& g, float& b, float shift) {
@@ -566,24 +611,27 @@ void SampleTransforms::color_jitter(float* sample, const TransformConfig& t, con
     float* x = sample + image * channels_ * plane;
     for (int k : order) {
       if (std::isnan(t.jitter[2 * k])) continue;
-      const Blend blend(factor[k]);
-      if (k == 0) {  // adjust_brightness: blended with zeros
+      const Blend blend(factor[k], t.v2);
+      if (k == 0 && t.v2) {  // v2's adjust_brightness: image.mul(factor).clamp_(0, 1)
+        for (std::int64_t e = 0; e < channels_ * plane; ++e) x[e] = clamp01(x[e] * blend.ratio);
+      } else if (k == 0) {  // adjust_brightness: blended with zeros
         for (std::int64_t e = 0; e < channels_ * plane; ++e) x[e] = blend(x[e], 0.0f);
       } else if (k == 1) {  // adjust_contrast: with the mean of the grayscale image (the image itself with 1 channel)
         float* gray = gray_.data();
         for (std::int64_t e = 0; e < plane; ++e)
-          gray[e] = channels_ == 3 ? luma(x[e], x[plane + e], x[2 * plane + e]) : x[e];
+          gray[e] = channels_ == 3 ? luma(x[e], x[plane + e], x[2 * plane + e], t.v2) : x[e];
         const float sum = torch_sum([gray](std::int64_t e) { return gray[e]; }, plane);
         const float mean = sum / static_cast<float>(plane);
         for (std::int64_t e = 0; e < channels_ * plane; ++e) x[e] = blend(x[e], mean);
       } else if (channels_ == 3 && k == 2) {  // adjust_saturation: with the grayscale image
         for (std::int64_t e = 0; e < plane; ++e) {
-          const float gray = luma(x[e], x[plane + e], x[2 * plane + e]);
+          const float gray = luma(x[e], x[plane + e], x[2 * plane + e], t.v2);
           for (std::int64_t c = 0; c < 3; ++c) x[c * plane + e] = blend(x[c * plane + e], gray);
         }
       } else if (channels_ == 3 && k == 3) {  // adjust_hue
         const auto shift = static_cast<float>(factor[k]);
-        for (std::int64_t e = 0; e < plane; ++e) shift_hue(x[e], x[plane + e], x[2 * plane + e], shift);
+        for (std::int64_t e = 0; e < plane; ++e)
+          (t.v2 ? shift_hue_v2 : shift_hue)(x[e], x[plane + e], x[2 * plane + e], shift);
       }
     }
   }
@@ -617,13 +665,13 @@ void SampleTransforms::autocontrast(float* sample, const TransformConfig& t, con
 }
 
 // rgb_to_grayscale keeping the channels: 3 channels become their luma three times, 1 stays.
-void SampleTransforms::grayscale(float* sample, const Step& s) const {
+void SampleTransforms::grayscale(float* sample, const TransformConfig& t, const Step& s) const {
   if (channels_ != 3) return;
   const std::int64_t plane = s.h * s.w;
   for (std::int64_t image = 0; image < planes_ / 3; ++image) {
     float* x = sample + image * 3 * plane;
     for (std::int64_t e = 0; e < plane; ++e) {
-      const float gray = luma(x[e], x[plane + e], x[2 * plane + e]);
+      const float gray = luma(x[e], x[plane + e], x[2 * plane + e], t.v2);
       x[e] = x[plane + e] = x[2 * plane + e] = gray;
     }
   }

@@ -137,6 +137,21 @@ def make_cases():
             case(u + 7, (3, 40, 40), [jitter(contrast=0.8)], 5, rng, uniform),  # a mean over 1600 pixels
             case(u + 8, (3, 6, 5), [{"type": "RandomGrayscale", "p": 0.5}, {"type": "Grayscale", "num_output_channels": 3}], 20, rng, uniform),
         ]
+    # v2's (without contrast): fused blends and grayscale, brightness a product alone, its own HSV
+    # round trip.
+    for uniform in (True, False):
+        u = 200 + 10 * uniform
+        cases += [
+            case(u, (3, 6, 5), v2ed([jitter(brightness=0.4)]), 20, rng, uniform),
+            case(u + 2, (3, 6, 5), v2ed([jitter(saturation=[0.2, 1.7])]), 20, rng, uniform),
+            case(u + 3, (3, 6, 5), v2ed([jitter(hue=0.5)]), 40, rng, uniform),
+            case(u + 4, (3, 7, 9), v2ed([jitter(brightness=0.3, saturation=0.3, hue=0.1)]), 40, rng, uniform),
+            case(u + 5, (1, 9, 8), v2ed([jitter(brightness=0.2, saturation=0.4, hue=0.2)]), 20, rng, uniform),
+            case(u + 6, (2, 3, 5, 4), v2ed([jitter(brightness=0.2, saturation=0.4, hue=[-0.3, 0.1])]), 20, rng, uniform),
+            case(u + 7, (3, 40, 41), v2ed([jitter(saturation=0.8, brightness=0.1)]), 5, rng, uniform),
+            case(u + 8, (3, 6, 5), v2ed([{"type": "RandomGrayscale", "p": 0.5}, {"type": "Grayscale", "num_output_channels": 3}]), 20, rng, uniform),
+            case(u + 9, (3, 13, 11), v2ed([{"type": "Grayscale", "num_output_channels": 3}]), 5, rng, uniform),
+        ]
     cases.append(case(171, (3, 6, 6), [jitter(brightness=0.4, contrast=[0.6, 1.3], saturation=0.4, hue=0.1),
                                        {"type": "RandomGrayscale", "p": 0.3}, *flips, jitter(hue=[-0.5, 0.2])], 60, rng))
     # Pad (RandomCrop's padding alone), RandomInvert, RandomSolarize and RandomAutocontrast (v1 draws
@@ -175,7 +190,7 @@ def torchvision_of(item):
         return getattr(api, kind)(p=item["p"])
     if kind == "ColorJitter":
         args = {k: item[k] for k in ("brightness", "contrast", "saturation", "hue") if k in item}
-        return transforms.ColorJitter(**args)
+        return api.ColorJitter(**args)
     if kind == "RandomGrayscale":
         return api.RandomGrayscale(p=item["p"])
     if kind == "Grayscale":

@@ -70,7 +70,7 @@ class SampleTransforms {
   void center_crop(const float* in, float* out, const Step& s) const;
   void resize(const float* in, float* out, const TransformConfig& t, const Step& s);
   void color_jitter(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen);
-  void grayscale(float* sample, const Step& s) const;
+  void grayscale(float* sample, const TransformConfig& t, const Step& s) const;
   void flip(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
   void normalize(float* sample, const Step& s, const float* mean, const float* std) const;
   void noise(float* sample, std::int64_t numel, const TransformConfig& t, TorchGenerator& gen);

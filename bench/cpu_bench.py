@@ -2,7 +2,7 @@
 """Trainer configurations on the CPU: training throughput (samples per second) of ltgen's program
 against Lightning's Trainer on the same spec, in one run on the same machine.
 
-    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm|lbfgs|augment --ltgen build/ltgen \
+    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm|lbfgs|augment|augment_color --ltgen build/ltgen \
         --lightning-python /opt/ltgen/lightning-venv/bin/python [--repeats 3] [--out DIR]
 
 `ddp`: 1 process and 2 (mpirun -n 2) against Lightning with devices=1 and devices=2 (its own DDP on
@@ -16,7 +16,8 @@ drawing torch's masks, for both.
 rows in one batch, in samples (rows a step) per second.
 `augment`: a small CNN on CIFAR-shaped images (3 x 32 x 32, batch 64) without data transforms and
 with CIFAR's usual augmentation (RandomCrop(32, padding=4), RandomHorizontalFlip, Normalize: torchvision's
-in the Lightning script's Dataset, no DataLoader workers on either side), in samples per second.
+in the Lightning script's Dataset, no DataLoader workers on either side), in samples per second;
+`augment_color` the same with ColorJitter(0.4, 0.4, 0.4, 0.1) and RandomGrayscale(0.2) added.
 
 Each peer trains the spec twice, for 1 and for 5 epochs, and the difference of the two wall
 times over the 4 epochs' samples is its throughput (start-up, imports, process launch and the
@@ -55,19 +56,25 @@ MODES = {
     "gpt_dropout": ("gpt", [(1, "32-true", [2], 0.0), (1, "32-true", [2], 0.1)]),
     "lstm": ("lstm", [(1, "32-true", [1, 2], 0.0)]),
     "lbfgs": ("lbfgs", [(1, "32-true", [1], 0.0)]),
-    "augment": ("cnn", [(1, "32-true", [2], 0.0), (1, "32-true", [2], 1.0)]),  # (the last: augmented or not)
+    "augment": ("cnn", [(1, "32-true", [2], 0.0), (1, "32-true", [2], 1.0)]),  # (the last: AUGMENTATIONS' key)
+    "augment_color": ("cnn", [(1, "32-true", [2], 2.0)]),
 }
 
 # CIFAR's usual training augmentation (its channels' means and stds).
 AUGMENTATION = [{"type": "RandomCrop", "size": 32, "padding": 4}, {"type": "RandomHorizontalFlip"},
                 {"type": "Normalize", "mean": [0.4914, 0.4822, 0.4465], "std": [0.247, 0.243, 0.261]}]
+# The same with SimCLR-like colour augmentation before the normalisation.
+COLOR_AUGMENTATION = AUGMENTATION[:2] + [
+    {"type": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
+    {"type": "RandomGrayscale", "p": 0.2}] + AUGMENTATION[2:]
+AUGMENTATIONS = {1.0: AUGMENTATION, 2.0: COLOR_AUGMENTATION}
 
 
-def cnn_spec(name, augmented):
+def cnn_spec(name, augmentation):
     """Two 3x3 convolutions with ReLU and max pooling, a linear head: CIFAR-10's shape."""
     train = {"source": "npy", "x": "x.npy", "y": "y.npy"}
-    if augmented:
-        train["transforms"] = AUGMENTATION
+    if augmentation:
+        train["transforms"] = AUGMENTATIONS[augmentation]
     return {
         "name": name, "seed_everything": 1,
         "model": {"inputs": {"x": [3, 32, 32]}, "target": {"dtype": "int64", "num_classes": CLASSES},
@@ -253,7 +260,7 @@ def main():
         env["OPENBLAS_CORETYPE"] = coretype
     peers = []  # (label, command for max_epochs=E)
     for devices, precision, threads, dropout in configs:
-        flag = ("_augmented" if model == "cnn" else "_dropout") if dropout else ""
+        flag = ("_dropout" if model != "cnn" else "_augmented" if dropout == 1.0 else "_color") if dropout else ""
         name = f"cpu_bench_{model}_{devices}_{precision.replace('-', '_')}" + flag
         path = os.path.join(work, name + ".json")
         with open(path, "w") as f:
@@ -262,13 +269,14 @@ def main():
             elif model == "lbfgs":
                 json.dump(lbfgs_spec(name), f, indent=1)
             elif model == "cnn":
-                json.dump(cnn_spec(name, bool(dropout)), f, indent=1)
+                json.dump(cnn_spec(name, dropout), f, indent=1)
             else:
                 json.dump(lstm_spec(name, precision) if model == "lstm" else spec(name, devices, precision), f, indent=1)
         program = common.generate(args.ltgen, path, os.path.join(work, name))
         script = os.path.join(work, name + ".py")
         subprocess.run([args.ltgen, path, "--emit", "lightning", "-o", script], check=True, capture_output=True)
-        said = (", augmented" if model == "cnn" else f", dropout {dropout}") if dropout else ""
+        said = ((f", dropout {dropout}" if model != "cnn" else ", augmented" if dropout == 1.0 else
+                 ", augmented with colour") if dropout else "")
         for t in threads:
             peers.append((f"ltgen, {precision}{said}, {devices} process{'es' if devices > 1 else ''}, "
                           f"{t} BLAS thread{'s' if t > 1 else ''} each",

@@ -215,7 +215,9 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
   } else if (t.type == "Grayscale") {
     const std::int64_t channels = o.integer("num_output_channels", 1, 1);
     if (channels != 1 && channels != 3) o.fail("num_output_channels", "must be 1 or 3 (torchvision raises)");
-    if (channels != s.end()[-3])
+    // (v1 keeps one channel whatever it is asked for: rgb_to_grayscale clones it and expands it to
+    // its own shape; v2 repeats it)
+    if (channels != s.end()[-3] && !(s.end()[-3] == 1 && !t.v2))
       o.fail("num_output_channels", "changes the image's " + std::to_string(s.end()[-3]) + " channels to " +
                                         std::to_string(channels) + ": not supported yet (give " +
                                         std::to_string(s.end()[-3]) + ", or RandomGrayscale, which keeps them)");

@@ -14,7 +14,7 @@ DataLoader::DataLoader(const Dataset& data, int batch_size, bool shuffle, bool d
       shuffle_(shuffle),
       shard_(shard),
       transforms_(data.transforms, data.input_shape) {
-  transforms_.set_torch_single_thread(torch_intra_op_threads(shard.distributed ? shard.world : 1) == 1);
+  transforms_.set_torch_threads(torch_intra_op_threads(shard.distributed, shard.world));
   if (batch_size <= 0) throw Error("batch_size must be positive, got " + std::to_string(batch_size));
   if (shard.world < 1 || shard.rank < 0 || shard.rank >= shard.world)
     throw Error("rank " + std::to_string(shard.rank) + " of " + std::to_string(shard.world) + " processes");
@@ -59,7 +59,7 @@ void DataLoader::start_epoch_from_seed(std::int64_t seed) {
 
 void DataLoader::set_workers(int n) {
   workers_.clear();
-  if (n > 0) transforms_.set_torch_single_thread(true);  // a worker process runs torch on one thread
+  if (n > 0) transforms_.set_torch_threads(1);  // a worker process runs torch on one thread
   if (n <= 0 || !transforms_.draws()) return;
   for (int w = 0; w < n; ++w) workers_.emplace_back(0);
   scratch_.assign(static_cast<std::size_t>(transforms_.input_numel() + transforms_.output_numel()), 0.0f);

@@ -251,7 +251,27 @@ bool transforms_set_size(const std::vector<TransformConfig>& transforms) {
   return false;
 }
 
-int torch_intra_op_threads(int local_processes) {
+namespace {
+// The physical cores (package, core) among the CPUs for which `in` holds (all: the machine's);
+// 0 where /sys does not say.
+int physical_cores(const cpu_set_t* in) {
+  std::set<std::pair<std::string, std::string>> cores;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (in && !CPU_ISSET(c, in)) continue;
+    const std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(c) + "/topology/";
+    std::ifstream package(dir + "physical_package_id"), core(dir + "core_id");
+    std::string p, k;
+    if (!(package >> p) || !(core >> k)) {
+      if (in) return 0;  // a CPU of the mask without topology
+      continue;          // past the machine's CPUs
+    }
+    cores.insert({p, k});
+  }
+  return static_cast<int>(cores.size());
+}
+}  // namespace
+
+int torch_intra_op_threads(bool ddp, int local_processes) {
   const auto count = [](const char* name) {
     const char* v = std::getenv(name);
     return v ? std::atoi(v) : 0;
@@ -262,21 +282,23 @@ int torch_intra_op_threads(int local_processes) {
   int cpus = masked ? CPU_COUNT(&set) : static_cast<int>(std::thread::hardware_concurrency());
   if (cpus < 1) cpus = 1;
   // Lightning's DDP: torch.set_num_threads(CPUs // local processes) where OMP_NUM_THREADS is unset.
-  if (local_processes > 1 && count("OMP_NUM_THREADS") <= 0) return std::max(1, cpus / local_processes);
-  // PyPI's torch (built with MKL) takes MKL's count: MKL_NUM_THREADS, else OMP_NUM_THREADS, else the
-  // physical cores (one thread of each) among the CPUs it may run on.
-  if (count("MKL_NUM_THREADS") > 0) return count("MKL_NUM_THREADS");
-  if (count("OMP_NUM_THREADS") > 0) return count("OMP_NUM_THREADS");
-  std::set<std::pair<std::string, std::string>> cores;
-  for (int c = 0; masked && c < CPU_SETSIZE; ++c) {
-    if (!CPU_ISSET(c, &set)) continue;
-    const std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(c) + "/topology/";
-    std::ifstream package(dir + "physical_package_id"), core(dir + "core_id");
-    std::string p, k;
-    if (!(package >> p) || !(core >> k)) return cpus;  // no topology: count each CPU
-    cores.insert({p, k});
+  if (ddp && count("OMP_NUM_THREADS") <= 0) return std::max(1, cpus / std::max(1, local_processes));
+  // PyPI's torch (built with MKL) takes MKL's count: MKL_NUM_THREADS, else OMP_NUM_THREADS, which
+  // MKL's dynamic mode caps at the machine's physical cores; else the physical cores it may run on.
+  const int asked = count("MKL_NUM_THREADS") > 0 ? count("MKL_NUM_THREADS") : count("OMP_NUM_THREADS");
+  if (asked > 0) {
+    const char* dynamic = std::getenv("MKL_DYNAMIC");
+    const bool capped = !(dynamic && (std::string(dynamic) == "FALSE" || std::string(dynamic) == "false"));
+    const int machine = physical_cores(nullptr);
+    return capped && machine > 0 ? std::min(asked, machine) : asked;
   }
-  return cores.empty() ? cpus : static_cast<int>(cores.size());
+  const int cores = masked ? physical_cores(&set) : 0;
+  return cores > 0 ? cores : cpus;
+}
+
+void SampleTransforms::set_torch_threads(int threads) {
+  torch_threads_ = std::max(1, threads);
+  partial_sums_.assign(static_cast<std::size_t>(torch_threads_), 0.0f);
 }
 
 SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std::vector<std::int64_t> shape)
@@ -478,7 +500,7 @@ void SampleTransforms::resize(const float* in, float* out, const TransformConfig
   for (std::int64_t image = 0; image < planes_ / channels_; ++image)
     resize_image(in + image * channels_ * s.h * s.w, channels_, static_cast<int>(s.h), static_cast<int>(s.w),
                  out + image * channels_ * s.out_h * s.out_w, static_cast<int>(s.out_h), static_cast<int>(s.out_w),
-                 t.interpolation, antialias, resize_scratch_.data(), torch_single_thread_);
+                 t.interpolation, antialias, resize_scratch_.data(), torch_threads_ == 1);
 }
 
 // The image transforms of torchvision's _functional_tensor, each torch op a float32 operation
@@ -526,7 +548,8 @@ int to_int32(float x) {
 // v2's _rgb_to_hsv, the hue moved by `shift`, and its _hsv_to_rgb, which gathers from (v, p, q, t)
 // and computes t as (s f + (1 - s)) v: one pixel.
 void shift_hue_v2(float& r, float& g, float& b, float shift) {
-  const float maxc = std::max(std::max(r, g), b), minc = std::min(std::min(r, g), b);
+  float maxc = std::max(std::max(r, g), b), minc = std::min(std::min(r, g), b);
+  if (std::isnan(r) || std::isnan(g) || std::isnan(b)) maxc = minc = r + g + b;  // aminmax: NaN
   const bool eqc = maxc == minc;
   const float range = maxc - minc;
   const float s = range / (eqc ? 1.0f : maxc);
@@ -620,7 +643,24 @@ void SampleTransforms::color_jitter(float* sample, const TransformConfig& t, con
         float* gray = gray_.data();
         for (std::int64_t e = 0; e < plane; ++e)
           gray[e] = channels_ == 3 ? luma(x[e], x[plane + e], x[2 * plane + e], t.v2) : x[e];
-        const float sum = torch_sum([gray](std::int64_t e) { return gray[e]; }, plane);
+        // torch.mean of one image's plane: split among torch's threads from 32768 elements
+        // (parallel_for's grain), each chunk summed alone and the threads' sums (zeros for those
+        // without one) summed again; a batch of images splits by image instead.
+        float sum;
+        if (planes_ == channels_ && plane >= 32768 && torch_threads_ > 1) {
+          const std::int64_t tasks = std::min<std::int64_t>(torch_threads_, (plane + 32767) / 32768);
+          const std::int64_t chunk = (plane + tasks - 1) / tasks;
+          std::fill(partial_sums_.begin(), partial_sums_.end(), 0.0f);
+          for (std::int64_t c = 0; c < tasks && c * chunk < plane; ++c) {
+            const float* part = gray + c * chunk;
+            partial_sums_[static_cast<std::size_t>(c)] =
+                torch_sum([part](std::int64_t e) { return part[e]; }, std::min(chunk, plane - c * chunk));
+          }
+          const float* partial = partial_sums_.data();
+          sum = torch_sum([partial](std::int64_t e) { return partial[e]; }, torch_threads_);
+        } else {
+          sum = torch_sum([gray](std::int64_t e) { return gray[e]; }, plane);
+        }
         const float mean = sum / static_cast<float>(plane);
         for (std::int64_t e = 0; e < channels_ * plane; ++e) x[e] = blend(x[e], mean);
       } else if (channels_ == 3 && k == 2) {  // adjust_saturation: with the grayscale image

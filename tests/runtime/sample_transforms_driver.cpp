@@ -114,7 +114,7 @@ int main() {
         list.push_back(config);
       }
       ltrt::SampleTransforms transforms(list, shape);
-      transforms.set_torch_single_thread(in.find("torch_threads")->integer == 1);
+      transforms.set_torch_threads(static_cast<int>(in.find("torch_threads")->integer));
       ltrt::TorchGlobalDraws torch(ltrt::TorchGenerator(static_cast<std::uint64_t>(c.find("seed")->integer)));
       Value samples = Value::make_array();
       for (const Value& s : c.find("samples")->items) {

@@ -168,6 +168,15 @@ def make_cases():
     cases.append(case(195, (1, 4, 4), [{"type": "RandomAutocontrast", "p": 1.0}], 3, rng, True))
     cases[-1]["samples"][0] = [np.float32(0.25).view(np.uint32).item()] * 16  # one value: the scale's 1 / 0
     cases.append(case(196, (2, 1, 3, 4), v2ed([{"type": "RandomAutocontrast", "p": 1.0}]), 3, rng))
+    # A plane of 32768 pixels and more: torch's mean splits it among its threads.
+    cases.append(case(172, (3, 200, 200), [jitter(contrast=0.5)], 2, rng, True))
+    cases.append(case(173, (1, 190, 180), [jitter(contrast=[0.2, 0.3], brightness=0.1)], 2, rng, True))
+    # A NaN channel: the pixel's hue is NaN throughout (v2's aminmax propagates it).
+    nan_pixels = case(174, (3, 2, 2), v2ed([jitter(hue=0.2)]) + [jitter(hue=0.3)], 4, rng, True)
+    for k, sample in enumerate(nan_pixels["samples"]):
+        sample[4 + k] = np.float32(np.nan).view(np.uint32).item()  # the green (or blue) of pixel k
+    cases.append(nan_pixels)
+    cases.append(case(175, (1, 4, 5), [{"type": "Grayscale", "num_output_channels": 3}], 2, rng, True))
     cases.append(case(170, (1, 4, 4), [{"type": "RandomGrayscale", "p": 0.5}, jitter(hue=0.0, brightness=[1.0, 1.0])], 10, rng))
     return cases
 

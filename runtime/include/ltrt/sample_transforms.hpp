@@ -56,9 +56,10 @@ class SampleTransforms {
   // `gen` (nullptr only when nothing draws). Does not allocate.
   void apply(const float* in, float* out, TorchGenerator* gen);
 
-  // Whether torch runs the transforms on one thread (a DataLoader worker's, or a process whose pool
-  // has one): its bilinear resize without antialias picks another kernel for 3-channel images there.
-  void set_torch_single_thread(bool one) { torch_single_thread_ = one; }
+  // The threads torch runs the transforms on (1 in a DataLoader worker; torch_intra_op_threads in
+  // the process that fits): its bilinear resize without antialias picks another kernel for 3-channel
+  // images on one, and its sums of 32768 elements and more split among several.
+  void set_torch_threads(int threads);
 
  private:
   // A transform's input and output height and width (the planes before them stay).
@@ -86,7 +87,8 @@ class SampleTransforms {
   std::vector<float> a_, b_;  // a sample between the transforms (the crops write from one to the other)
   std::vector<float> resize_scratch_;
   std::vector<float> gray_;  // an image's grayscale plane (ColorJitter's contrast)
-  bool torch_single_thread_ = false;
+  int torch_threads_ = 1;
+  std::vector<float> partial_sums_;  // a split sum's, one a torch thread
 };
 
 // The per-sample shape `transforms` make of samples of `shape`; throws ltrt::Error as
@@ -99,11 +101,12 @@ std::string transform_refusal(const TransformConfig& t, std::int64_t h, std::int
 // Whether any of `transforms` sets the sample's height and width (a crop, a resize).
 bool transforms_set_size(const std::vector<TransformConfig>& transforms);
 
-// The threads of torch's intra-op pool in a process of Lightning's fit: under DDP the CPUs this
-// process may run on over `local_processes` (Lightning's DDP sets torch.set_num_threads) unless
-// OMP_NUM_THREADS is set; else MKL's count, which PyPI's torch takes: MKL_NUM_THREADS, else
-// OMP_NUM_THREADS, else the physical cores among those CPUs.
-int torch_intra_op_threads(int local_processes);
+// The threads of torch's intra-op pool in a process of Lightning's fit: under DDP (`ddp`) the CPUs
+// this process may run on over `local_processes` (Lightning's DDP sets torch.set_num_threads)
+// unless OMP_NUM_THREADS is set; else MKL's count, which PyPI's torch takes: MKL_NUM_THREADS, else
+// OMP_NUM_THREADS, capped at the machine's physical cores (MKL's dynamic mode; not with
+// MKL_DYNAMIC=FALSE), else the physical cores among those CPUs.
+int torch_intra_op_threads(bool ddp, int local_processes);
 
 // What ltgen refuses under DataLoader workers ("" when nothing): a LearningRateFinder beside random
 // transforms or a single process's shuffled loader (`shuffled_in_process`: its RandomSampler). The

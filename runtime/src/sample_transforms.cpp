@@ -1,5 +1,5 @@
-// torchvision's flips, RandomCrop, CenterCrop, Normalize and v2's GaussianNoise on a sample's float32
-// values.
+// torchvision's transforms of a sample's float32 values (the list is sample_transforms.hpp's), each
+// in torch's own float32 steps.
 #include "ltrt/sample_transforms.hpp"
 
 #include <sched.h>

@@ -151,7 +151,7 @@ std::vector<float> values(ltrt::ConfigObject& o, const std::string& key, std::in
 }
 
 // `s`: the shape of the samples the transform takes, H and W -1 where they are the source file's
-// (checked when the program reads it); a crop sets them.
+// (checked when the program reads it); a crop, Pad or Resize sets them.
 TransformSpec read_one(const JsonValue& v, const std::string& path, const InputSpec& input, const std::string& split,
                        Shape& s) {
   ltrt::ConfigObject o(v, path);

@@ -298,20 +298,12 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
       w.line("static const float " + mean + "[] = {" + floats(t.mean) + "};");
       w.line("static const float " + std + "[] = {" + floats(t.std) + "};");
     }
-    const std::string kind = t.type == "RandomHorizontalFlip" ? "random_horizontal_flip"
-                             : t.type == "RandomVerticalFlip" ? "random_vertical_flip"
-                             : t.type == "RandomCrop"         ? "random_crop"
-                             : t.type == "GaussianNoise"      ? "gaussian_noise"
-                             : t.type == "CenterCrop"         ? "center_crop"
-                             : t.type == "Resize"             ? "resize"
-                             : t.type == "ColorJitter"        ? "color_jitter"
-                             : t.type == "RandomGrayscale"    ? "random_grayscale"
-                             : t.type == "Grayscale"          ? "grayscale"
-                             : t.type == "Pad"                ? "pad"
-                             : t.type == "RandomInvert"       ? "random_invert"
-                             : t.type == "RandomSolarize"     ? "random_solarize"
-                             : t.type == "RandomAutocontrast" ? "random_autocontrast"
-                                                              : "normalize";
+    // ltrt::TransformKind's enumerators are torchvision's class names in snake_case.
+    std::string kind;
+    for (char ch : t.type) {
+      if (std::isupper(static_cast<unsigned char>(ch)) && !kind.empty()) kind += '_';
+      kind += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
     rows.push_back(
         "{ltrt::TransformKind::" + kind + ", " + number(t.p) + ", " + std::to_string(t.size_h) + ", " +
         std::to_string(t.size_w) + ", " + std::to_string(t.pad_left) + ", " + std::to_string(t.pad_right) + ", " +

@@ -44,13 +44,6 @@ std::string quoted_choices(const std::vector<std::string>& choices) {
   return text;
 }
 
-// [3, 32, 32]: a shape as the spec writes it.
-std::string shape_string(const Shape& shape) {
-  std::string text;
-  for (std::int64_t d : shape) text += (text.empty() ? "" : ", ") + std::to_string(d);
-  return "[" + text + "]";
-}
-
 const std::set<std::string> kCppKeywords = {
     "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break",
     "case", "catch", "char", "char16_t", "char32_t", "class", "compl", "const", "constexpr",
@@ -453,23 +446,17 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
     if (const JsonValue* shape = o.get("shape")) {
       const Shape& model = spec.inputs.at(0).shape;
       const std::string at = o.path_of("shape");
-      if (!shape->is_array() || shape->items.size() != model.size())
+      s.sample_shape = read_shape(*shape, at);
+      if (s.sample_shape.size() != model.size())
         fail_at(*shape, at,
-                "expected the first input's per-sample shape as drawn, a list of " + std::to_string(model.size()) +
-                    " sizes as model.inputs." + spec.inputs[0].name + "'s " + shape_string(model));
-      for (size_t k = 0; k < model.size(); ++k) {
-        s.sample_shape.push_back(ltrt::read_integer(shape->items[k], at + "[" + std::to_string(k) + "]", 1));
-        if (s.sample_shape.back() > 2147483647)
-          fail_at(shape->items[k], at + "[" + std::to_string(k) + "]",
-                  "is beyond 2147483647: the generated program's sizes are 32-bit ints");
-        if (k + 2 < model.size() && s.sample_shape.back() != model[k])
+                "expected the first input's per-sample shape as drawn, " + std::to_string(model.size()) +
+                    " sizes as model.inputs." + spec.inputs[0].name + "'s " + shape_str(model));
+      for (size_t k = 0; k + 2 < model.size(); ++k)
+        if (s.sample_shape[k] != model[k])
           fail_at(shape->items[k], at + "[" + std::to_string(k) + "]",
                   "must be model.inputs." + spec.inputs[0].name + "'s " + std::to_string(model[k]) +
                       ": transforms change the last two dimensions only");
-      }
-      std::int64_t elements = 1;
-      for (std::int64_t d : s.sample_shape) elements = elements > 2147483647 / d ? 2147483648 : elements * d;
-      if (elements > 2147483647)
+      if (numel(s.sample_shape) > kIntMax)  // numel saturates
         fail_at(*shape, at, "has more than 2147483647 elements: the generated program indexes a sample with an int");
     }
   } else if (s.source == "npy") {
@@ -551,8 +538,8 @@ DataSourceSpec read_source(const JsonValue& v, const std::string& path, const Sp
   // randn's samples of another shape: the transforms must crop them to the model input's.
   if (!s.sample_shape.empty() && s.sample_shape != spec.inputs.at(0).shape &&
       std::none_of(s.transforms.begin(), s.transforms.end(), [](const TransformSpec& t) { return t.sizes(); }))
-    o.fail("shape", "draws samples of " + shape_string(s.sample_shape) + ", but model.inputs." + spec.inputs[0].name +
-                        " is " + shape_string(spec.inputs[0].shape) +
+    o.fail("shape", "draws samples of " + shape_str(s.sample_shape) + ", but model.inputs." + spec.inputs[0].name +
+                        " is " + shape_str(spec.inputs[0].shape) +
                         " and no transform crops or resizes them: draw that shape, or crop them in 'transforms'");
   o.finish();
   return s;

@@ -430,14 +430,10 @@ std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string
   for (size_t i = 0; i < v.items.size(); ++i) {
     const std::string at = path + "[" + std::to_string(i) + "]";
     out.push_back(read_one(v.items[i], at, input, split, s));
-    if (out.back().sizes() && s.end()[-2] > 0) {  // the sample it makes: an int indexes it
-      std::int64_t elements = 1;
-      for (std::int64_t d : s) elements = elements > 2147483647 / d ? 2147483648 : elements * d;
-      if (elements > 2147483647)
-        fail_at(v.items[i], at,
-                "makes samples of " + shape_text(s) +
-                    ", more than 2147483647 elements: the generated program indexes a sample with an int");
-    }
+    if (out.back().sizes() && s.end()[-2] > 0 && numel(s) > 2147483647)  // an int indexes a sample (numel saturates)
+      fail_at(v.items[i], at,
+              "makes samples of " + shape_text(s) +
+                  ", more than 2147483647 elements: the generated program indexes a sample with an int");
     if (out.back().sizes()) {
       const char* key = v.items[i].find("size") ? "size" : "padding";  // (a Pad's padding sets its size)
       last_size = v.items[i].find(key);

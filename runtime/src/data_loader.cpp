@@ -14,7 +14,7 @@ DataLoader::DataLoader(const Dataset& data, int batch_size, bool shuffle, bool d
       shuffle_(shuffle),
       shard_(shard),
       transforms_(data.transforms, data.input_shape) {
-  transforms_.set_torch_threads(torch_intra_op_threads(shard.distributed, shard.world));
+  if (!transforms_.empty()) transforms_.set_torch_threads(torch_intra_op_threads(shard.distributed, shard.world));
   if (batch_size <= 0) throw Error("batch_size must be positive, got " + std::to_string(batch_size));
   if (shard.world < 1 || shard.rank < 0 || shard.rank >= shard.world)
     throw Error("rank " + std::to_string(shard.rank) + " of " + std::to_string(shard.world) + " processes");

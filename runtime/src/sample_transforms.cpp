@@ -34,40 +34,6 @@ bool applies(const TransformConfig& t, TorchGenerator& gen) {
   return t.v2 ? u < static_cast<float>(t.p) : static_cast<double>(u) < t.p;
 }
 
-const char* name_of(TransformKind k) {
-  switch (k) {
-    case TransformKind::random_horizontal_flip:
-      return "RandomHorizontalFlip";
-    case TransformKind::random_vertical_flip:
-      return "RandomVerticalFlip";
-    case TransformKind::random_crop:
-      return "RandomCrop";
-    case TransformKind::normalize:
-      return "Normalize";
-    case TransformKind::gaussian_noise:
-      return "GaussianNoise";
-    case TransformKind::center_crop:
-      return "CenterCrop";
-    case TransformKind::resize:
-      return "Resize";
-    case TransformKind::color_jitter:
-      return "ColorJitter";
-    case TransformKind::random_grayscale:
-      return "RandomGrayscale";
-    case TransformKind::grayscale:
-      return "Grayscale";
-    case TransformKind::pad:
-      return "Pad";
-    case TransformKind::random_invert:
-      return "RandomInvert";
-    case TransformKind::random_solarize:
-      return "RandomSolarize";
-    case TransformKind::random_autocontrast:
-      return "RandomAutocontrast";
-  }
-  return "?";
-}
-
 std::string size_text(std::int64_t h, std::int64_t w) { return std::to_string(h) + " x " + std::to_string(w); }
 
 // One padding of a dimension: `before` indices ahead of a size-`size` one (and `after` behind it).
@@ -206,6 +172,49 @@ void check_step(const TransformConfig& t, std::int64_t h, std::int64_t w, std::i
 
 }  // namespace
 
+const char* transform_name(TransformKind k) {
+  switch (k) {
+    case TransformKind::random_horizontal_flip:
+      return "RandomHorizontalFlip";
+    case TransformKind::random_vertical_flip:
+      return "RandomVerticalFlip";
+    case TransformKind::random_crop:
+      return "RandomCrop";
+    case TransformKind::normalize:
+      return "Normalize";
+    case TransformKind::gaussian_noise:
+      return "GaussianNoise";
+    case TransformKind::center_crop:
+      return "CenterCrop";
+    case TransformKind::resize:
+      return "Resize";
+    case TransformKind::color_jitter:
+      return "ColorJitter";
+    case TransformKind::random_grayscale:
+      return "RandomGrayscale";
+    case TransformKind::grayscale:
+      return "Grayscale";
+    case TransformKind::pad:
+      return "Pad";
+    case TransformKind::random_invert:
+      return "RandomInvert";
+    case TransformKind::random_solarize:
+      return "RandomSolarize";
+    case TransformKind::random_autocontrast:
+      return "RandomAutocontrast";
+  }
+  return "?";
+}
+
+bool transform_kind(const std::string& name, TransformKind& kind) {
+  for (int k = 0; k <= static_cast<int>(TransformKind::random_autocontrast); ++k)
+    if (name == transform_name(static_cast<TransformKind>(k))) {
+      kind = static_cast<TransformKind>(k);
+      return true;
+    }
+  return false;
+}
+
 std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& transforms,
                                             std::vector<std::int64_t> shape) {
   for (std::size_t i = 0; i < transforms.size(); ++i) {
@@ -215,19 +224,19 @@ std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& 
                        t.kind == TransformKind::grayscale || t.kind == TransformKind::random_autocontrast ||
                        (!t.v2 && (t.kind == TransformKind::random_invert || t.kind == TransformKind::random_solarize));
     if (color && (shape.size() < 3 || (shape[shape.size() - 3] != 1 && shape[shape.size() - 3] != 3)))
-      throw Error("transforms[" + std::to_string(i) + "] (" + name_of(t.kind) +
+      throw Error("transforms[" + std::to_string(i) + "] (" + transform_name(t.kind) +
                   ") takes images of 1 or 3 channels, (..., C, H, W)");
     if (shape.size() < 2)
-      throw Error("transforms[" + std::to_string(i) + "] (" + name_of(t.kind) +
+      throw Error("transforms[" + std::to_string(i) + "] (" + transform_name(t.kind) +
                   ") takes samples of shape (..., H, W), not of rank " + std::to_string(shape.size()));
     std::int64_t& h = shape[shape.size() - 2];
     std::int64_t& w = shape.back();
     if (h < 1 || w < 1)
-      throw Error("transforms[" + std::to_string(i) + "] (" + name_of(t.kind) + ") on samples of " + size_text(h, w) +
-                  ": an empty image (torch raises there)");
+      throw Error("transforms[" + std::to_string(i) + "] (" + transform_name(t.kind) + ") on samples of " +
+                  size_text(h, w) + ": an empty image (torch raises there)");
     if (const std::string why = transform_refusal(t, h, w); !why.empty())
-      throw Error("transforms[" + std::to_string(i) + "] (" + name_of(t.kind) + ") on samples of " + size_text(h, w) +
-                  ": " + why);
+      throw Error("transforms[" + std::to_string(i) + "] (" + transform_name(t.kind) + ") on samples of " +
+                  size_text(h, w) + ": " + why);
     check_step(t, h, w, h, w);
   }
   return shape;
@@ -329,7 +338,7 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
     // (A sample of more elements than an int indexes is refused: the generated program's sizes are
     // 32-bit ints; this also keeps the product from overflowing.)
     if (h > 2147483647 / w || planes_ > 2147483647 / (h * w))
-      throw Error(std::string(name_of(t.kind)) + " makes a sample of " + std::to_string(planes_) + " x " +
+      throw Error(std::string(transform_name(t.kind)) + " makes a sample of " + std::to_string(planes_) + " x " +
                   size_text(h, w) + " elements, more than 2147483647");
     largest = std::max(largest, planes_ * h * w);
     offset_.push_back(mean_.size());

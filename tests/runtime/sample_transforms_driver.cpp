@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ltrt/error.hpp"
 #include "ltrt/json.hpp"
 #include "ltrt/sample_transforms.hpp"
 #include "ltrt/torch_global_draws.hpp"
@@ -24,21 +25,10 @@ ltrt::PadMode mode_of(const std::string& m) {
   return ltrt::PadMode::constant;
 }
 
-ltrt::TransformKind kind_of(const std::string& k) {
-  if (k == "RandomHorizontalFlip") return ltrt::TransformKind::random_horizontal_flip;
-  if (k == "RandomVerticalFlip") return ltrt::TransformKind::random_vertical_flip;
-  if (k == "RandomCrop") return ltrt::TransformKind::random_crop;
-  if (k == "GaussianNoise") return ltrt::TransformKind::gaussian_noise;
-  if (k == "CenterCrop") return ltrt::TransformKind::center_crop;
-  if (k == "Resize") return ltrt::TransformKind::resize;
-  if (k == "ColorJitter") return ltrt::TransformKind::color_jitter;
-  if (k == "RandomGrayscale") return ltrt::TransformKind::random_grayscale;
-  if (k == "Grayscale") return ltrt::TransformKind::grayscale;
-  if (k == "Pad") return ltrt::TransformKind::pad;
-  if (k == "RandomInvert") return ltrt::TransformKind::random_invert;
-  if (k == "RandomSolarize") return ltrt::TransformKind::random_solarize;
-  if (k == "RandomAutocontrast") return ltrt::TransformKind::random_autocontrast;
-  return ltrt::TransformKind::normalize;
+ltrt::TransformKind kind_of(const std::string& name) {
+  ltrt::TransformKind kind;
+  if (!ltrt::transform_kind(name, kind)) throw ltrt::Error("no transform " + name);
+  return kind;
 }
 
 }  // namespace

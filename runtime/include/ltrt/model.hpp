@@ -169,6 +169,7 @@ constexpr int kMaxParamGroups = 8;  // the CUDA step keeps a scalar per group in
 // GaussianNoise); the crops and Resize set H and W, so the source's samples may be of another size
 // than the model input, which the last of them makes. `v2`: torchvision.transforms.v2's, whose RandomCrop
 // draws a corner coordinate only along a dimension the padded sample exceeds the crop in.
+// (The enumerators are torchvision's class names in snake_case, as the generator writes them.)
 enum class TransformKind : std::uint8_t {
   random_horizontal_flip,
   random_vertical_flip,
@@ -183,7 +184,7 @@ enum class TransformKind : std::uint8_t {
   pad,
   random_invert,
   random_solarize,
-  random_autocontrast
+  random_autocontrast  // the last (transform_kind looks through them up to it)
 };
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
 struct TransformConfig {

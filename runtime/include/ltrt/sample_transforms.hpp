@@ -98,6 +98,10 @@ std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& 
 // Why torchvision refuses transform `t` on samples of height `h` and width `w` ("" where it does
 // not): a crop larger than its padded sample, a reflection as wide as the sample it pads.
 std::string transform_refusal(const TransformConfig& t, std::int64_t h, std::int64_t w);
+// torchvision's class name of a kind ("RandomHorizontalFlip"), and the kind of a name (false for
+// one ltrt does not have).
+const char* transform_name(TransformKind kind);
+bool transform_kind(const std::string& name, TransformKind& kind);
 // Whether any of `transforms` sets the sample's height and width (a crop, a resize).
 bool transforms_set_size(const std::vector<TransformConfig>& transforms);
 

@@ -554,25 +554,58 @@ int to_int32(float x) {
   return x >= -2147483648.0f && x < 2147483648.0f ? static_cast<int>(x) : std::numeric_limits<int>::min();
 }
 
-// v2's _rgb_to_hsv, the hue moved by `shift`, and its _hsv_to_rgb, which gathers from (v, p, q, t)
-// and computes t as (s f + (1 - s)) v: one pixel.
-void shift_hue_v2(float& r, float& g, float& b, float shift) {
+// _rgb2hsv (v2's _rgb_to_hsv: the same steps, but h * (1 / 6) where v1 divides by 6) of one pixel,
+// with the hue then moved by `shift`: (h + shift) % 1.0, torch's remainder (fmod, then + 1 where
+// it is below 0). A NaN channel makes the pixel's maximum and minimum NaN (torch's max, min and
+// aminmax over the channels propagate it).
+struct Hsv {
+  float h, s, v;
+};
+Hsv shifted_hsv(float r, float g, float b, float shift, bool v2) {
   float maxc = std::max(std::max(r, g), b), minc = std::min(std::min(r, g), b);
-  if (std::isnan(r) || std::isnan(g) || std::isnan(b)) maxc = minc = r + g + b;  // aminmax: NaN
+  if (std::isnan(r) || std::isnan(g) || std::isnan(b)) maxc = minc = r + g + b;
   const bool eqc = maxc == minc;
   const float range = maxc - minc;
   const float s = range / (eqc ? 1.0f : maxc);
   const float divisor = eqc ? 1.0f : range;
   const float rc = (maxc - r) / divisor, gc = (maxc - g) / divisor, bc = (maxc - b) / divisor;
-  const float hg = ((rc + 2.0f) - bc) * static_cast<float>(maxc == g && maxc != r);
-  const float hr = (bc - gc) * static_cast<float>(maxc == r);
-  const float hb = ((gc + 4.0f) - rc) * static_cast<float>(maxc != r && maxc != g);
+  const float hr = static_cast<float>(maxc == r) * (bc - gc);
+  const float hg = static_cast<float>(maxc == g && maxc != r) * ((2.0f + rc) - bc);
+  const float hb = static_cast<float>(maxc != g && maxc != r) * ((4.0f + gc) - rc);
   float h = (hr + hg) + hb;
-  h = std::fmod(h * static_cast<float>(1.0 / 6.0) + 1.0f, 1.0f);
+  h = std::fmod((v2 ? h * static_cast<float>(1.0 / 6.0) : h / 6.0f) + 1.0f, 1.0f);
   h = std::fmod(h + shift, 1.0f);
   if (h != 0.0f && h < 0.0f) h += 1.0f;
-  const float v = maxc;
-  const float h6 = h * 6.0f;
+  return {h, s, maxc};
+}
+
+// _hsv2rgb: the einsum of the sector's one-hot mask with (v, q, p, p, t, v) and the like, which
+// gives its one value (the zero products add nothing, or a NaN where one is).
+void to_rgb(const Hsv& x, float& r, float& g, float& b) {
+  const float v = x.v, s = x.s;
+  const float i = std::floor(x.h * 6.0f);
+  const float f = x.h * 6.0f - i;
+  const float p = clamp01(v * (1.0f - s));
+  const float q = clamp01(v * (1.0f - s * f));
+  const float t = clamp01(v * (1.0f - s * (1.0f - f)));
+  const int sector = std::isnan(i) ? -1 : static_cast<int>(i) % 6;  // (NaN: no sector; the sums are NaN)
+  const float red[6] = {v, q, p, p, t, v}, green[6] = {t, v, v, q, p, p}, blue[6] = {p, p, t, v, v, q};
+  float out[3] = {0.0f, 0.0f, 0.0f};
+  for (int k = 0; k < 6; ++k) {
+    const float m = k == sector ? 1.0f : 0.0f;
+    out[0] += m * red[k];
+    out[1] += m * green[k];
+    out[2] += m * blue[k];
+  }
+  r = out[0];
+  g = out[1];
+  b = out[2];
+}
+
+// v2's _hsv_to_rgb: t as (s f + (1 - s)) v, the sector's channels gathered from (v, p, q, t).
+void to_rgb_v2(const Hsv& x, float& r, float& g, float& b) {
+  const float v = x.v, s = x.s;
+  const float h6 = x.h * 6.0f;
   const float f = h6 - std::floor(h6);
   int sector = to_int32(std::floor(h6)) % 6;  // remainder_: Python's sign
   if (sector < 0) sector += 6;
@@ -585,43 +618,6 @@ void shift_hue_v2(float& r, float& g, float& b, float shift) {
   r = vpqt[kSelect[0][sector]];
   g = vpqt[kSelect[1][sector]];
   b = vpqt[kSelect[2][sector]];
-}
-
-// _rgb2hsv, the hue moved by `shift` ((h + shift) % 1.0), _hsv2rgb: one pixel.
-void shift_hue(float& r, float& g, float& b, float shift) {
-  const float maxc = std::max(std::max(r, g), b), minc = std::min(std::min(r, g), b);
-  const bool eqc = maxc == minc;
-  const float cr = maxc - minc;
-  const float s = cr / (eqc ? 1.0f : maxc);
-  const float divisor = eqc ? 1.0f : cr;
-  const float rc = (maxc - r) / divisor, gc = (maxc - g) / divisor, bc = (maxc - b) / divisor;
-  const float hr = static_cast<float>(maxc == r) * (bc - gc);
-  const float hg = static_cast<float>(maxc == g && maxc != r) * ((2.0f + rc) - bc);
-  const float hb = static_cast<float>(maxc != g && maxc != r) * ((4.0f + gc) - rc);
-  float h = (hr + hg) + hb;
-  h = std::fmod(h / 6.0f + 1.0f, 1.0f);
-  h = std::fmod(h + shift, 1.0f);  // torch's remainder: fmod, then + 1 where it is below 0
-  if (h != 0.0f && h < 0.0f) h += 1.0f;
-  const float v = maxc;
-  const float i = std::floor(h * 6.0f);
-  const float f = h * 6.0f - i;
-  const float p = clamp01(v * (1.0f - s));
-  const float q = clamp01(v * (1.0f - s * f));
-  const float t = clamp01(v * (1.0f - s * (1.0f - f)));
-  const int sector = std::isnan(i) ? -1 : static_cast<int>(i) % 6;  // (NaN: no sector; the sums are NaN)
-  // The einsum of the sector's one-hot mask with (v, q, p, p, t, v) and the like: its one value
-  // (the zero products add nothing, or a NaN where one is).
-  const float red[6] = {v, q, p, p, t, v}, green[6] = {t, v, v, q, p, p}, blue[6] = {p, p, t, v, v, q};
-  float out[3] = {0.0f, 0.0f, 0.0f};
-  for (int k = 0; k < 6; ++k) {
-    const float m = k == sector ? 1.0f : 0.0f;
-    out[0] += m * red[k];
-    out[1] += m * green[k];
-    out[2] += m * blue[k];
-  }
-  r = out[0];
-  g = out[1];
-  b = out[2];
 }
 
 }  // namespace
@@ -679,8 +675,10 @@ void SampleTransforms::color_jitter(float* sample, const TransformConfig& t, con
         }
       } else if (channels_ == 3 && k == 3) {  // adjust_hue
         const auto shift = static_cast<float>(factor[k]);
-        for (std::int64_t e = 0; e < plane; ++e)
-          (t.v2 ? shift_hue_v2 : shift_hue)(x[e], x[plane + e], x[2 * plane + e], shift);
+        for (std::int64_t e = 0; e < plane; ++e) {
+          float &r = x[e], &g = x[plane + e], &b = x[2 * plane + e];
+          (t.v2 ? to_rgb_v2 : to_rgb)(shifted_hsv(r, g, b, shift, t.v2), r, g, b);
+        }
       }
     }
   }

@@ -202,12 +202,14 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
   for (size_t d = s.size() - 2; d-- > 0;) shape_named.insert(1, std::to_string(s[d]) + ", ");
   if (known) shape_named = shape_text(s);
   // The colour transforms' images: (..., C, H, W) of 1 or 3 channels (torchvision's _assert_channels).
-  if (t.type == "ColorJitter" || t.type == "RandomGrayscale" || t.type == "Grayscale") {
-    if (s.size() < 3 || (s.end()[-3] != 1 && s.end()[-3] != 3))
-      fail_at(*type, o.path_of("type"),
-              t.type + " takes images of 1 or 3 channels, (..., C, H, W), but model.inputs." + input.name + " is " +
-                  shape_text(input.shape) + " per sample (torchvision raises there)");
-  }
+  // (v2's invert and solarize take any float tensor.)
+  const bool colour = t.type == "ColorJitter" || t.type == "RandomGrayscale" || t.type == "Grayscale" ||
+                      t.type == "RandomAutocontrast" ||
+                      (!t.v2 && (t.type == "RandomInvert" || t.type == "RandomSolarize"));
+  if (colour && (s.size() < 3 || (s.end()[-3] != 1 && s.end()[-3] != 3)))
+    fail_at(*type, o.path_of("type"),
+            t.type + " takes images of 1 or 3 channels, (..., C, H, W), but model.inputs." + input.name + " is " +
+                shape_text(input.shape) + " per sample (torchvision raises there)");
   if (t.type == "RandomHorizontalFlip" || t.type == "RandomVerticalFlip") {
     t.p = o.number("p", 0.5, 0.0, 1.0);
   } else if (t.type == "RandomGrayscale") {
@@ -363,11 +365,6 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     s[s.size() - 2] = pad_only ? (known ? h + t.pad_top + t.pad_bottom : -1) : t.size_h;
     s.back() = pad_only ? (known ? w + t.pad_left + t.pad_right : -1) : t.size_w;
   } else if (t.type == "RandomInvert" || t.type == "RandomSolarize" || t.type == "RandomAutocontrast") {
-    // v1's take images of 1 or 3 channels; v2's invert and solarize any float tensor.
-    if ((!t.v2 || t.type == "RandomAutocontrast") && (s.size() < 3 || (s.end()[-3] != 1 && s.end()[-3] != 3)))
-      fail_at(*type, o.path_of("type"),
-              t.type + " takes images of 1 or 3 channels, (..., C, H, W), but model.inputs." + input.name + " is " +
-                  shape_text(input.shape) + " per sample (torchvision raises there)");
     t.p = o.number("p", 0.5, 0.0, 1.0);
     if (t.type == "RandomSolarize") {
       if (!o.get("threshold")) o.fail_here("RandomSolarize needs 'threshold': values at or above it are inverted");

@@ -291,12 +291,16 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
   std::vector<std::string> rows;
   for (size_t i = 0; i < transforms.size(); ++i) {
     const TransformSpec& t = transforms[i];
-    std::string mean = "nullptr", std = "nullptr";
+    std::string mean = "nullptr", std = "nullptr", erase_values = "nullptr";
     if (t.type == "Normalize") {
       mean = prefix + "Normalize" + std::to_string(i) + "Mean";
       std = prefix + "Normalize" + std::to_string(i) + "Std";
       w.line("static const float " + mean + "[] = {" + floats(t.mean) + "};");
       w.line("static const float " + std + "[] = {" + floats(t.std) + "};");
+    }
+    if (t.type == "RandomErasing" && !t.erase_values.empty()) {
+      erase_values = prefix + "Erasing" + std::to_string(i) + "Value";
+      w.line("static const float " + erase_values + "[] = {" + floats(t.erase_values) + "};");
     }
     // ltrt::TransformKind's enumerators are torchvision's class names in snake_case.
     std::string kind;
@@ -313,12 +317,16 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
         ", " + (t.clip ? "true" : "false") +
         ", ltrt::ResizeMode::" + (t.interpolation == "nearest-exact" ? std::string("nearest_exact") : t.interpolation) +
         ", " + (t.antialias ? "true" : "false") + ", " + std::to_string(t.max_size) + ", {" + jitter(t) + "}, " +
-        number(t.threshold) + "},  // " + (t.v2 ? "v2." : "") + t.type);
+        number(t.threshold) + ", {" + number(t.scale[0]) + ", " + number(t.scale[1]) + "}, {" + number(t.ratio[0]) +
+        ", " + number(t.ratio[1]) + "}, " + std::to_string(t.erase_values.size()) + ", " + erase_values + "},  // " +
+        (t.v2 ? "v2." : "") + t.type);
   }
   w.line("// data." + split + ".transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),");
   w.line("// padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,");
   w.line("// torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,");
-  w.line("// antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold");
+  w.line("// antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold,");
+  w.line("// RandomResizedCrop's and RandomErasing's scale and ratio, RandomErasing's count of values (0:");
+  w.line("// \"random\") and its values");
   w.line("static const ltrt::TransformConfig " + prefix + "Transforms[] = {");
   for (const std::string& r : rows) w.line("    " + r);
   w.line("};");

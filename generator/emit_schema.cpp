@@ -229,6 +229,31 @@ JsonValue transforms_schema() {
     p.set("p", probability);
     kinds.push_back(object(p, {"type", "threshold"}));
   }
+  JsonValue bounds = number_list;  // RandomResizedCrop's and RandomErasing's scale and ratio: [min, max]
+  bounds.set("minItems", JsonValue::make_integer(2));
+  bounds.set("maxItems", JsonValue::make_integer(2));
+  for (const char* crop : {"RandomResizedCrop", "v2.RandomResizedCrop"}) {
+    JsonValue p = named(crop);
+    p.set("size", ints);
+    p.set("scale", bounds);
+    p.set("ratio", bounds);
+    JsonValue mode = type_of("string");
+    mode.set("enum", strings({"nearest", "nearest-exact", "bilinear", "bicubic"}));
+    p.set("interpolation", mode);
+    p.set("antialias", type_of("boolean"));
+    kinds.push_back(object(p, {"type", "size"}));
+  }
+  for (const char* erasing : {"RandomErasing", "v2.RandomErasing"}) {
+    JsonValue p = named(erasing);
+    p.set("p", probability);
+    p.set("scale", bounds);
+    p.set("ratio", bounds);
+    JsonValue random = type_of("string");
+    random.set("const", JsonValue::make_string("random"));
+    p.set("value", one_of({numbers, random}));
+    p.set("inplace", type_of("boolean"));
+    kinds.push_back(object(p, {"type"}));
+  }
   for (const char* normalize : {"Normalize", "v2.Normalize"}) {
     JsonValue p = named(normalize);
     const JsonValue& values = std::string(normalize) == "v2.Normalize" ? number_list : numbers;

@@ -4,6 +4,7 @@
 #include "read_transforms.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <ltrt/config_reader.hpp>
@@ -34,6 +35,8 @@ const std::vector<std::string> kSupported = {
     "ColorJitter",
     "RandomGrayscale",
     "Grayscale",
+    "RandomResizedCrop",
+    "RandomErasing",
     "v2.RandomHorizontalFlip",
     "v2.RandomVerticalFlip",
     "v2.RandomCrop",
@@ -47,17 +50,19 @@ const std::vector<std::string> kSupported = {
     "v2.ColorJitter",
     "v2.RandomGrayscale",
     "v2.Grayscale",
+    "v2.RandomResizedCrop",
+    "v2.RandomErasing",
     "v2.GaussianNoise",
 };
 // What the messages list.
 const char* const kSupportedText =
-    "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop, Resize, Pad, Normalize, RandomInvert, "
-    "RandomSolarize, RandomAutocontrast, ColorJitter, RandomGrayscale and Grayscale, v2's of them and "
-    "v2.GaussianNoise";
+    "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop, Resize, RandomResizedCrop, Pad, "
+    "Normalize, RandomInvert, RandomSolarize, RandomAutocontrast, ColorJitter, RandomGrayscale, Grayscale and "
+    "RandomErasing, v2's of them and v2.GaussianNoise";
 constexpr double kFloatMax = 3.4028234663852886e38;  // float32's largest
 // torchvision's other transforms: named as not supported yet rather than as misspellings.
 const char* const kOthers =
-    " RandomResizedCrop RandomRotation RandomAffine RandomErasing GaussianBlur"
+    " RandomRotation RandomAffine GaussianBlur"
     " RandomApply RandomChoice RandomOrder RandomPerspective FiveCrop TenCrop"
     " LinearTransformation RandomPosterize RandomAdjustSharpness"
     " RandomEqualize AutoAugment RandAugment TrivialAugmentWide AugMix ElasticTransform ToTensor PILToTensor"
@@ -148,6 +153,30 @@ std::vector<float> values(ltrt::ConfigObject& o, const std::string& key, std::in
     out.push_back(f);
   }
   return out;
+}
+
+// RandomResizedCrop's and RandomErasing's scale or ratio: [min, max], checked where torch would
+// raise on them (a min above the max fails uniform_, a negative area math.sqrt, a ratio's log must
+// be finite as float32).
+std::array<double, 2> read_bounds(ltrt::ConfigObject& o, const char* key, std::array<double, 2> fallback, bool ratio,
+                                  double most) {
+  const JsonValue* v = o.get(key);
+  if (!v) return fallback;
+  const std::string at = o.path_of(key);
+  if (v->kind != Kind::array || v->items.size() != 2 || !v->items[0].is_number() || !v->items[1].is_number() ||
+      !std::isfinite(v->items[0].num) || !std::isfinite(v->items[1].num))
+    fail_at(*v, at, "expected [min, max], two numbers");
+  const std::array<double, 2> b = {v->items[0].num, v->items[1].num};
+  if (b[0] > b[1])
+    fail_at(*v, at, "the min is above the max: torchvision warns and torch's uniform_ raises; write [min, max]");
+  if (ratio && !(static_cast<float>(b[0]) > 0.0f))
+    fail_at(*v, at, "a ratio must be above 0 (as a float32: torch takes its log)");
+  if (!ratio && b[0] < 0) fail_at(*v, at, "the min must be at least 0 (a negative area fails math.sqrt)");
+  if (b[1] > most)
+    fail_at(*v, at,
+            ratio ? "is beyond float32's range (torch takes the log of its float32)"
+                  : "the max must be at most " + ltrt::python_repr(most) + " (torchvision raises)");
+  return b;
 }
 
 // `s`: the shape of the samples the transform takes, H and W -1 where they are the source file's
@@ -314,6 +343,64 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     } else {  // the smaller edge of a file's samples: their size is known when the program reads them
       s[s.size() - 2] = s.back() = -1;
     }
+  } else if (t.type == "RandomResizedCrop") {
+    // F.resized_crop: a crop, then F.resize (v1: (C, H, W) or (N, C, H, W); v2: (..., C, H, W)).
+    if (s.size() < 3 || (!t.v2 && s.size() > 4))
+      fail_at(*type, o.path_of("type"),
+              std::string(t.v2 ? "v2.RandomResizedCrop takes (..., C, H, W)"
+                               : "RandomResizedCrop takes (C, H, W) or (N, C, H, W)") +
+                  ", but model.inputs." + input.name + " is " + shape_text(input.shape) +
+                  " per sample (torchvision raises there)" +
+                  (s.size() < 3 ? ": give it a channel, such as [1, " + std::to_string(input.shape.end()[-2]) + ", " +
+                                      std::to_string(input.shape.back()) + "]"
+                                : ""));
+    read_size(o, t, input.shape);
+    t.scale = read_bounds(o, "scale", {0.08, 1.0}, false, kFloatMax);
+    t.ratio = read_bounds(o, "ratio", {3.0 / 4.0, 4.0 / 3.0}, true, kFloatMax);
+    t.interpolation = o.string("interpolation", "bilinear", {"nearest", "nearest-exact", "bilinear", "bicubic"}, false);
+    if (const JsonValue* a = o.get("antialias"); a && a->is_null())
+      o.fail("antialias", "None is False for tensors in torchvision (with a warning): write false");
+    t.antialias = o.boolean("antialias", true);
+    s[s.size() - 2] = t.size_h;
+    s.back() = t.size_w;
+  } else if (t.type == "RandomErasing") {
+    if (s.size() < 3)
+      fail_at(*type, o.path_of("type"),
+              "RandomErasing takes (..., C, H, W), but model.inputs." + input.name + " is " + shape_text(input.shape) +
+                  " per sample: give it a channel, such as [1, " + std::to_string(input.shape.end()[-2]) + ", " +
+                  std::to_string(input.shape.back()) + "]");
+    t.p = o.number("p", 0.5, 0.0, 1.0);
+    t.scale = read_bounds(o, "scale", {0.02, 0.33}, false, 1.0);
+    t.ratio = read_bounds(o, "ratio", {0.3, 3.3}, true, kFloatMax);
+    const std::int64_t channels = s.end()[-3];
+    if (const JsonValue* v = o.get("value")) {
+      const std::string at = o.path_of("value");
+      if (v->is_string() && v->str != "random")
+        fail_at(*v, at, "a string value must be \"random\" (torchvision raises for others)");
+      std::vector<const JsonValue*> items;
+      if (v->kind == Kind::number) items.push_back(v);
+      if (v->kind == Kind::array)
+        for (const JsonValue& x : v->items) items.push_back(&x);
+      if (!v->is_string() &&
+          (items.empty() || (items.size() != 1 && static_cast<std::int64_t>(items.size()) != channels)))
+        fail_at(*v, at,
+                "expected a number, a list of 1 or " + std::to_string(channels) +
+                    " numbers (one per channel, dimension -3) or \"random\" (torchvision raises for others)");
+      for (size_t k = 0; k < items.size(); ++k) {
+        const std::string xat = v->kind == Kind::array ? at + "[" + std::to_string(k) + "]" : at;
+        if (!items[k]->is_number() || !std::isfinite(items[k]->num))
+          fail_at(*items[k], xat, "expected a finite number");
+        if (std::fabs(items[k]->num) > kFloatMax)
+          fail_at(*items[k], xat, "is beyond float32's range (torch.tensor(value) is float32)");
+        t.erase_values.push_back(static_cast<float>(items[k]->num));
+      }
+    } else {
+      t.erase_values = {0.0f};  // torchvision's value=0
+    }
+    if (o.boolean("inplace", false))
+      o.fail("inplace",
+             "inplace erasing changes the data set's own tensor at every epoch (a TensorDataset hands out views): "
+             "not supported; leave it false");
   } else if (t.type == "RandomCrop" || t.type == "Pad") {  // (Pad: RandomCrop's padding, no crop)
     const bool pad_only = t.type == "Pad";
     if (!pad_only) read_size(o, t, input.shape);
@@ -417,7 +504,7 @@ std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string
   bool sizes = false;
   for (const JsonValue& t : v.items)
     if (const JsonValue* type = t.find("type"); type && type->is_string())
-      for (const char* kind : {"RandomCrop", "CenterCrop", "Resize", "Pad"})
+      for (const char* kind : {"RandomCrop", "CenterCrop", "Resize", "Pad", "RandomResizedCrop"})
         sizes = sizes || type->str == kind || type->str == std::string("v2.") + kind;
   Shape s = source_shape ? *source_shape : input.shape;
   if (!source_shape && sizes && s.size() >= 2) s.end()[-2] = s.back() = -1;

@@ -48,8 +48,7 @@ struct TargetSpec {
 
 // A torchvision transform of each sample's (first) input: data.<split>.transforms[i].
 struct TransformSpec {
-  std::string type;  // "RandomHorizontalFlip", "RandomVerticalFlip", "RandomCrop", "CenterCrop", "Resize",
-                     // "Normalize", "GaussianNoise"
+  std::string type;  // torchvision's class name: "RandomHorizontalFlip", "RandomCrop", "Resize", ...
   bool v2 = false;   // torchvision.transforms.v2's ("v2.RandomCrop" in the spec); GaussianNoise is v2's only
   ltrt::json::Value args;               // its arguments as given (without "type"), for --emit lightning
   double p = 0.5;                       // the flips
@@ -68,11 +67,19 @@ struct TransformSpec {
   // its arguments, [lo, hi] each, NaN for None
   std::array<double, 8> jitter = {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
   double threshold = 0;  // RandomSolarize
+  // RandomResizedCrop and RandomErasing: the box's area as a share of the image's and its aspect
+  // ratio, [min, max] each
+  std::array<double, 2> scale = {0, 0}, ratio = {0, 0};
+  // RandomErasing: its value as float32, one or one per channel; empty for "random"
+  std::vector<float> erase_values;
   bool random() const {
     return type != "Normalize" && type != "CenterCrop" && type != "Resize" && type != "Grayscale" && type != "Pad";
   }
   // Whether it sets the sample's height and width.
-  bool sizes() const { return type == "RandomCrop" || type == "CenterCrop" || type == "Resize" || type == "Pad"; }
+  bool sizes() const {
+    return type == "RandomCrop" || type == "CenterCrop" || type == "Resize" || type == "Pad" ||
+           type == "RandomResizedCrop";
+  }
 };
 
 struct DataSourceSpec {

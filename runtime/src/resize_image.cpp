@@ -24,10 +24,11 @@ float size_scale(int in, int out) { return static_cast<float>(in) / static_cast<
 
 // Torch's "vectorized" choice (_use_vectorized_kernel_cond_2d) for nearest and bilinear: the
 // channels-last kernel when the input is channels-last contiguous with more than 3 channels (an
-// NCHW-contiguous 1CHW tensor is, when h = w = 1) or when the output is small (out_h + out_w <=
-// 128, benchmarks' threshold); otherwise the generic TensorIterator kernel.
-bool channels_last_kernel(std::int64_t planes, int h, int w, int out_h, int out_w) {
-  return (h == 1 && w == 1 && planes > 3) || out_h + out_w <= 128;
+// NCHW-contiguous 1CHW tensor is, when h = w = 1, but not a crop's view of one pixel of a larger
+// image) or when the output is small (out_h + out_w <= 128, benchmarks' threshold); otherwise the
+// generic TensorIterator kernel.
+bool channels_last_kernel(std::int64_t planes, int h, int w, int out_h, int out_w, bool strided_view) {
+  return (h == 1 && w == 1 && planes > 3 && !strided_view) || out_h + out_w <= 128;
 }
 
 // The source of output o. nearest: floor(o * scale) in float32, the same in both kernels.
@@ -49,8 +50,9 @@ int nearest_index(float scale, int o, int in, bool exact, bool channels_last) {
   return i < in - 1 ? i : in - 1;
 }
 
-void resize_nearest(const float* src, std::int64_t planes, int h, int w, float* dst, int out_h, int out_w, bool exact) {
-  const bool cl = channels_last_kernel(planes, h, w, out_h, out_w);
+void resize_nearest(const float* src, std::int64_t planes, int h, int w, float* dst, int out_h, int out_w, bool exact,
+                    bool strided_view) {
+  const bool cl = channels_last_kernel(planes, h, w, out_h, out_w, strided_view);
   const float sh = size_scale(h, out_h), sw = size_scale(w, out_w);
   for (std::int64_t p = 0; p < planes; ++p) {
     const float* plane = src + p * h * w;
@@ -322,7 +324,7 @@ std::size_t resize_scratch_size(std::int64_t planes, int h, int w, int out_h, in
 }
 
 void resize_image(const float* src, std::int64_t planes, int h, int w, float* dst, int out_h, int out_w,
-                  ResizeMode mode, bool antialias, float* scratch, bool torch_single_thread) {
+                  ResizeMode mode, bool antialias, float* scratch, bool torch_single_thread, bool strided_view) {
   if (h == out_h && w == out_w) {  // torchvision returns the image unchanged
     std::memcpy(dst, src, static_cast<std::size_t>(planes) * h * w * sizeof(float));
     return;
@@ -330,7 +332,7 @@ void resize_image(const float* src, std::int64_t planes, int h, int w, float* ds
   switch (mode) {
     case ResizeMode::nearest:
     case ResizeMode::nearest_exact:
-      resize_nearest(src, planes, h, w, dst, out_h, out_w, mode == ResizeMode::nearest_exact);
+      resize_nearest(src, planes, h, w, dst, out_h, out_w, mode == ResizeMode::nearest_exact, strided_view);
       return;
     case ResizeMode::bilinear:
       if (antialias) {
@@ -338,7 +340,8 @@ void resize_image(const float* src, std::int64_t planes, int h, int w, float* ds
       } else {
         // upsample_bilinear2d_kernel_impl_float: one thread and three channels also pick the
         // channels-last kernel (faster for RGB images there).
-        const bool cl = channels_last_kernel(planes, h, w, out_h, out_w) || (torch_single_thread && planes == 3);
+        const bool cl =
+            channels_last_kernel(planes, h, w, out_h, out_w, strided_view) || (torch_single_thread && planes == 3);
         resize_bilinear(src, planes, h, w, dst, out_h, out_w, cl);
       }
       return;

@@ -143,7 +143,7 @@ void check_step(const TransformConfig& t, std::int64_t h, std::int64_t w, std::i
     check_step(crop, h, w, out_h, out_w);
     return;
   }
-  if (t.kind == TransformKind::center_crop) {
+  if (t.kind == TransformKind::center_crop || t.kind == TransformKind::random_resized_crop) {
     out_h = t.size_h;
     out_w = t.size_w;
     return;
@@ -168,6 +168,20 @@ void check_step(const TransformConfig& t, std::int64_t h, std::int64_t w, std::i
                 " (torchvision raises there): pad it more, set pad_if_needed, or crop less");
   out_h = t.size_h;
   out_w = t.size_w;
+}
+
+// The most scratch resize_image takes for a RandomResizedCrop's box of any size up to the
+// image's: each dimension's filter table at its largest, and the intermediate of the whole height.
+std::size_t box_resize_scratch(std::int64_t channels, std::int64_t image_h, std::int64_t image_w,
+                               const TransformConfig& t) {
+  const int out_h = t.size_h, out_w = t.size_w;
+  std::size_t table_h = 0, table_w = 0;
+  for (int w = 1; w <= image_w; ++w)
+    table_w = std::max(table_w, resize_scratch_size(1, out_h, w, out_h, out_w, t.interpolation, t.antialias));
+  for (int h = 1; h <= image_h; ++h)
+    table_h = std::max(table_h, resize_scratch_size(1, h, out_w, out_h, out_w, t.interpolation, t.antialias));
+  if (table_h == 0 && table_w == 0) return 0;  // (no antialias: nothing)
+  return table_h + table_w + static_cast<std::size_t>(channels * image_h) * static_cast<std::size_t>(out_w);
 }
 
 }  // namespace
@@ -202,12 +216,16 @@ const char* transform_name(TransformKind k) {
       return "RandomSolarize";
     case TransformKind::random_autocontrast:
       return "RandomAutocontrast";
+    case TransformKind::random_resized_crop:
+      return "RandomResizedCrop";
+    case TransformKind::random_erasing:
+      return "RandomErasing";
   }
   return "?";
 }
 
 bool transform_kind(const std::string& name, TransformKind& kind) {
-  for (int k = 0; k <= static_cast<int>(TransformKind::random_autocontrast); ++k)
+  for (int k = 0; k <= static_cast<int>(TransformKind::random_erasing); ++k)
     if (name == transform_name(static_cast<TransformKind>(k))) {
       kind = static_cast<TransformKind>(k);
       return true;
@@ -255,7 +273,7 @@ std::string transform_refusal(const TransformConfig& t, std::int64_t h, std::int
 bool transforms_set_size(const std::vector<TransformConfig>& transforms) {
   for (const TransformConfig& t : transforms)
     if (t.kind == TransformKind::random_crop || t.kind == TransformKind::center_crop ||
-        t.kind == TransformKind::resize || t.kind == TransformKind::pad)
+        t.kind == TransformKind::resize || t.kind == TransformKind::pad || t.kind == TransformKind::random_resized_crop)
       return true;
   return false;
 }
@@ -325,14 +343,33 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
   std::int64_t largest = in_numel_;
   std::size_t resize_scratch = 0;
   for (const TransformConfig& t : list_) {
-    Step s{h, w, h, w};
+    Step s{h, w, h, w, false};
     check_step(t, h, w, s.out_h, s.out_w);  // (transformed_shape has named any refusal)
+    // A crop's output is a view of its (padded) input where it is smaller (torch's slicing).
+    if (t.kind == TransformKind::random_crop) {
+      const CropPadding c = crop_padding(t, h, w);
+      s.cropped_view = c.padded_h != s.out_h || c.padded_w != s.out_w;
+    }
+    if (t.kind == TransformKind::center_crop) s.cropped_view = h > s.out_h || w > s.out_w;
     steps_.push_back(s);
     if (t.kind == TransformKind::resize)  // image by image: channels_ planes each
       resize_scratch =
           std::max(resize_scratch, resize_scratch_size(channels_, static_cast<int>(s.h), static_cast<int>(s.w),
                                                        static_cast<int>(s.out_h), static_cast<int>(s.out_w),
                                                        t.interpolation, t.antialias));
+    if (t.kind == TransformKind::random_resized_crop)  // a box of any size up to the image's
+      resize_scratch = std::max(resize_scratch, box_resize_scratch(channels_, s.h, s.w, t));
+    boxes_.push_back(t.kind == TransformKind::random_resized_crop || t.kind == TransformKind::random_erasing
+                         ? BoxDraws(t.scale, t.ratio)
+                         : BoxDraws());
+    erase_offset_.push_back(erase_values_.size());
+    if (t.kind == TransformKind::random_erasing) {
+      if (shape.size() < 3 || (t.num_erase_values > 1 && t.num_erase_values != channels_))
+        throw Error("RandomErasing: " + std::to_string(t.num_erase_values) + " values for samples of " +
+                    std::to_string(shape.size() >= 3 ? channels_ : 0) + " channels");
+      for (std::int64_t c = 0; t.num_erase_values > 0 && c < channels_; ++c)
+        erase_values_.push_back(t.erase_values[t.num_erase_values == 1 ? 0 : c]);
+    }
     h = s.out_h;
     w = s.out_w;
     // (A sample of more elements than an int indexes is refused: the generated program's sizes are
@@ -355,6 +392,7 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
   a_.resize(static_cast<std::size_t>(largest));
   b_.resize(static_cast<std::size_t>(largest));
   resize_scratch_.resize(resize_scratch);
+  crop_.resize(static_cast<std::size_t>(largest));
   gray_.resize(static_cast<std::size_t>(largest / channels_));
 }
 
@@ -386,7 +424,7 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
         std::swap(cur, other);
         break;
       case TransformKind::resize:
-        resize(cur, other, t, s);
+        resize(cur, other, t, s, i > 0 && steps_[i - 1].cropped_view);
         std::swap(cur, other);
         break;
       case TransformKind::color_jitter:
@@ -427,6 +465,16 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
       case TransformKind::gaussian_noise:
         noise(cur, planes_ * s.h * s.w, t, *gen);
         break;
+      case TransformKind::random_resized_crop:
+        random_resized_crop(cur, other, i, s, *gen);
+        std::swap(cur, other);
+        break;
+      case TransformKind::random_erasing: {
+        float u;
+        gen->uniform(&u, 1, 0.0, 1.0);  // torch.rand(1) < p, in float32 (v2: >= p skips)
+        if (u < static_cast<float>(t.p)) erase(cur, i, s, *gen);
+        break;
+      }
       case TransformKind::normalize:
         normalize(cur, s, mean_.data() + offset_[i], std_.data() + offset_[i]);
         break;
@@ -503,13 +551,14 @@ void SampleTransforms::center_crop(const float* in, float* out, const Step& s) c
 
 // F.resize: interpolate(image[None], size, mode, antialias) image by image (its channels_ planes:
 // torch's kernel depends on the channel count; antialias only where the mode filters).
-void SampleTransforms::resize(const float* in, float* out, const TransformConfig& t, const Step& s) {
+// (`view`: the image is the view a crop just made, as torch resizes it.)
+void SampleTransforms::resize(const float* in, float* out, const TransformConfig& t, const Step& s, bool view) {
   const bool antialias =
       t.antialias && (t.interpolation == ResizeMode::bilinear || t.interpolation == ResizeMode::bicubic);
   for (std::int64_t image = 0; image < planes_ / channels_; ++image)
     resize_image(in + image * channels_ * s.h * s.w, channels_, static_cast<int>(s.h), static_cast<int>(s.w),
                  out + image * channels_ * s.out_h * s.out_w, static_cast<int>(s.out_h), static_cast<int>(s.out_w),
-                 t.interpolation, antialias, resize_scratch_.data(), torch_threads_ == 1);
+                 t.interpolation, antialias, resize_scratch_.data(), torch_threads_ == 1, view);
 }
 
 // The image transforms of torchvision's _functional_tensor, each torch op a float32 operation
@@ -741,6 +790,54 @@ void SampleTransforms::noise(float* sample, std::int64_t numel, const TransformC
     }
     sample[k] = v;
   }
+}
+
+// RandomResizedCrop.forward: get_params' box, then F.resized_crop (the box as a view, resized as
+// F.resize does, image by image).
+void SampleTransforms::random_resized_crop(const float* in, float* out, std::size_t i, const Step& s,
+                                           TorchGenerator& gen) {
+  const TransformConfig& t = list_[i];
+  const Box box = boxes_[i].resized_crop(gen, s.h, s.w);
+  const std::int64_t h = box.height, w = box.width;
+  for (std::int64_t p = 0; p < planes_; ++p)
+    for (std::int64_t y = 0; y < h; ++y)
+      std::memcpy(crop_.data() + (p * h + y) * w, in + (p * s.h + box.top + y) * s.w + box.left,
+                  static_cast<std::size_t>(w) * sizeof(float));
+  const bool antialias =
+      t.antialias && (t.interpolation == ResizeMode::bilinear || t.interpolation == ResizeMode::bicubic);
+  const bool view = h != s.h || w != s.w;
+  for (std::int64_t image = 0; image < planes_ / channels_; ++image)
+    resize_image(crop_.data() + image * channels_ * h * w, channels_, static_cast<int>(h), static_cast<int>(w),
+                 out + image * channels_ * s.out_h * s.out_w, static_cast<int>(s.out_h), static_cast<int>(s.out_w),
+                 t.interpolation, antialias, resize_scratch_.data(), torch_threads_ == 1, view);
+}
+
+// RandomErasing (its draw of p done): get_params' box and value (value="random":
+// torch.empty([C, h, w]).normal_(), drawn before the corner); the box of every image of the sample
+// set to it. No box in 10 attempts: the sample as it is.
+void SampleTransforms::erase(float* sample, std::size_t i, const Step& s, TorchGenerator& gen) {
+  const TransformConfig& t = list_[i];
+  const bool random = t.num_erase_values == 0;
+  float* drawn = sample == a_.data() ? b_.data() : a_.data();  // the buffer apply does not hold the sample in
+  const Box box = boxes_[i].erasing(gen, s.h, s.w, [&](std::int64_t h, std::int64_t w) {
+    if (random) gen.normal(drawn, channels_ * h * w, 0.0, 1.0);
+  });
+  if (!box.found) return;
+  const float* fixed = erase_values_.data() + erase_offset_[i];
+  const std::int64_t h = box.height, w = box.width;
+  for (std::int64_t p = 0; p < planes_; ++p) {
+    const std::int64_t c = p % channels_;
+    float* plane = sample + p * s.h * s.w;
+    for (std::int64_t y = 0; y < h; ++y)
+      for (std::int64_t x = 0; x < w; ++x)
+        plane[(box.top + y) * s.w + box.left + x] = random ? drawn[(c * h + y) * w + x] : fixed[c];
+  }
+}
+
+std::int64_t SampleTransforms::uncertain_boxes() const {
+  std::int64_t n = 0;
+  for (const BoxDraws& b : boxes_) n += b.uncertain();
+  return n;
 }
 
 // F.normalize: tensor.sub_(mean).div_(std), each a float32 operation.

@@ -137,12 +137,14 @@ void TorchGenerator::bernoulli(double p, std::int64_t n, std::uint8_t* keep) {
   }
 }
 
+float TorchGenerator::uniform_value(std::uint32_t random, float lo, float hi) {
+  const float value = std::fma(unit_float(random), hi - lo, lo);
+  return value == hi ? lo : value;  // torch's clamp for a cast that rounded up to the bound
+}
+
 void TorchGenerator::uniform(float* data, std::int64_t n, double from, double to) {
   const auto lo = static_cast<float>(from), hi = static_cast<float>(to);
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float value = std::fma(unit_float(random()), hi - lo, lo);
-    data[i] = value == hi ? lo : value;  // torch's clamp for a cast that rounded up to the bound
-  }
+  for (std::int64_t i = 0; i < n; ++i) data[i] = uniform_value(random(), lo, hi);
 }
 
 void TorchGenerator::normal(float* data, std::int64_t n, double mean, double std) {

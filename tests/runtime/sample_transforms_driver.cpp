@@ -1,7 +1,9 @@
 // ltrt's side of sample_transforms_oracle.py: reads {"cases": [...]} from stdin, each a seed, a
 // source's per-sample shape, a list of transforms and samples (float32 bits), transforms the samples one after
-// another drawing from TorchGenerator(seed), and prints, per case, the samples' bits and the int64 that
-// torch's generator would draw next.
+// another drawing from TorchGenerator(seed), and prints, per case, the samples' bits, the uncertain
+// box draws after each sample (ltrt/random_box.hpp) and the int64 that torch's generator would draw
+// next. {"boxes": [...]} instead: RandomResizedCrop's or RandomErasing's get_params alone, many
+// times on an image of a size, each box with whether its draws were uncertain.
 #include <cmath>
 #include <cstdint>
 #include <iostream>
@@ -10,6 +12,7 @@
 
 #include "ltrt/error.hpp"
 #include "ltrt/json.hpp"
+#include "ltrt/random_box.hpp"
 #include "ltrt/sample_transforms.hpp"
 #include "ltrt/torch_global_draws.hpp"
 #include "oracle_io.hpp"
@@ -37,6 +40,32 @@ int main() {
   try {
     const Value in = ltrt_test::read_stdin_json();
     Value out = Value::make_array();
+    if (const Value* boxes = in.find("boxes")) {
+      for (const Value& c : boxes->items) {
+        double scale[2], ratio[2];
+        for (int k = 0; k < 2; ++k) {
+          scale[k] = c.find("scale")->items[static_cast<std::size_t>(k)].num;
+          ratio[k] = c.find("ratio")->items[static_cast<std::size_t>(k)].num;
+        }
+        ltrt::BoxDraws draws(scale, ratio);
+        ltrt::TorchGenerator gen(static_cast<std::uint64_t>(c.find("seed")->integer));
+        const std::int64_t height = c.find("height")->integer, width = c.find("width")->integer;
+        const bool crop = c.find("kind")->str == "crop";
+        Value result = Value::make_array();
+        for (std::int64_t k = 0; k < c.find("draws")->integer; ++k) {
+          const std::int64_t before = draws.uncertain();
+          ltrt::Box b = crop ? draws.resized_crop(gen, height, width) : draws.erasing(gen, height, width, nullptr);
+          if (!crop && !b.found) b.height = height, b.width = width;  // (get_params' "the whole image")
+          Value row = Value::make_array();
+          for (std::int64_t x : {b.top, b.left, b.height, b.width, draws.uncertain() - before})
+            row.push(Value::make_integer(x));
+          result.push(std::move(row));
+        }
+        out.push(std::move(result));
+      }
+      std::cout << ltrt::json::write(out) << "\n";
+      return 0;
+    }
     for (const Value& c : in.find("cases")->items) {
       std::vector<std::int64_t> shape;
       for (const Value& d : c.find("shape")->items) shape.push_back(d.integer);
@@ -80,7 +109,23 @@ int main() {
             config.jitter[2 * k + 1] = r.is_null() ? std::nan("") : r.items[1].num;
           }
         }
-        if (config.kind == ltrt::TransformKind::resize) {  // [h, w], or [smaller edge]
+        if (const Value* scale = t.find("scale")) {  // RandomResizedCrop, RandomErasing
+          for (int k = 0; k < 2; ++k) {
+            config.scale[k] = scale->items[static_cast<std::size_t>(k)].num;
+            config.ratio[k] = t.find("ratio")->items[static_cast<std::size_t>(k)].num;
+          }
+        }
+        if (config.kind == ltrt::TransformKind::random_erasing) {  // [values], or "random"
+          const Value& value = *t.find("value");
+          if (value.is_array()) {
+            std::vector<float>& v = values.emplace_back();
+            for (const Value& x : value.items) v.push_back(static_cast<float>(x.num));
+            config.num_erase_values = static_cast<int>(v.size());
+            config.erase_values = v.data();
+          }
+        }
+        if (config.kind == ltrt::TransformKind::resize ||
+            config.kind == ltrt::TransformKind::random_resized_crop) {  // [h, w], or Resize's [smaller edge]
           const Value& size = *t.find("size");
           config.size_h = static_cast<int>(size.items[0].integer);
           config.size_w = size.items.size() == 2 ? static_cast<int>(size.items[1].integer) : 0;
@@ -106,7 +151,7 @@ int main() {
       ltrt::SampleTransforms transforms(list, shape);
       transforms.set_torch_threads(static_cast<int>(in.find("torch_threads")->integer));
       ltrt::TorchGlobalDraws torch(ltrt::TorchGenerator(static_cast<std::uint64_t>(c.find("seed")->integer)));
-      Value samples = Value::make_array();
+      Value samples = Value::make_array(), uncertain = Value::make_array();
       for (const Value& s : c.find("samples")->items) {
         std::vector<float> x;
         for (const Value& b : s.items) x.push_back(ltrt_test::bits_float(b.integer));
@@ -115,9 +160,11 @@ int main() {
         Value bits = Value::make_array();
         for (float f : y) bits.push(Value::make_integer(ltrt_test::float_bits(f)));
         samples.push(std::move(bits));
+        uncertain.push(Value::make_integer(transforms.uncertain_boxes()));
       }
       Value result = Value::make_object();
       result.set("samples", std::move(samples));
+      result.set("uncertain", std::move(uncertain));
       result.set("next", Value::make_integer(torch.draw()));
       out.push(std::move(result));
     }

@@ -184,7 +184,9 @@ enum class TransformKind : std::uint8_t {
   pad,
   random_invert,
   random_solarize,
-  random_autocontrast  // the last (transform_kind looks through them up to it)
+  random_autocontrast,
+  random_resized_crop,  // RandomCrop's box of a random area and aspect, resized to the size
+  random_erasing        // the last (transform_kind looks through them up to it)
 };
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
 struct TransformConfig {
@@ -211,6 +213,13 @@ struct TransformConfig {
   // order (lo NaN: None, that factor left alone)
   double jitter[8];
   double threshold;  // random_solarize: values at or above it are inverted
+  // random_resized_crop, random_erasing: the box's area as a share of the image's, and its aspect
+  // ratio (width / height for the crop, height / width for erasing), each [min, max]
+  double scale[2], ratio[2];
+  // random_erasing: the box's value, one for all channels or one per channel (num_erase_values 1
+  // or C), or with num_erase_values 0 drawn from a standard normal (value="random")
+  int num_erase_values;
+  const float* erase_values;
 };
 
 // A data source as the spec names it; paths are resolved against the spec's

@@ -45,7 +45,10 @@ std::size_t resize_scratch_size(std::int64_t planes, int h, int w, int out_h, in
 // Resizes `planes` contiguous h x w planes of src into dst (planes x out_h x out_w); sizes >= 1.
 // antialias matters for bilinear and bicubic only (torchvision passes False for the others).
 // scratch: resize_scratch_size(...) floats (may be null when that is 0); nothing is allocated.
+// strided_view: src is a crop of a larger image (RandomResizedCrop's box), which torch resizes as
+// a view: a one-pixel one is not channels-last contiguous there, as a whole 1 x 1 image is.
 void resize_image(const float* src, std::int64_t planes, int h, int w, float* dst, int out_h, int out_w,
-                  ResizeMode mode, bool antialias, float* scratch, bool torch_single_thread = false);
+                  ResizeMode mode, bool antialias, float* scratch, bool torch_single_thread = false,
+                  bool strided_view = false);
 
 }  // namespace ltrt

@@ -18,7 +18,12 @@
 //    threshold) and RandomAutocontrast (each plane stretched to [0, 1]), each after its draw of
 //    `torch.rand(1) < p` (v1 compares in double, v2 in float32);
 //  - Normalize: (x - mean[c]) / std[c] in float32, c the channel (dimension -3);
-//  - v2's GaussianNoise: x + (mean + randn_like(x) * sigma), clamped to [0, 1] with clip.
+//  - v2's GaussianNoise: x + (mean + randn_like(x) * sigma), clamped to [0, 1] with clip;
+//  - RandomResizedCrop: get_params' box (ltrt/random_box.hpp: up to 10 attempts of a random area
+//    and aspect ratio, then `torch.randint` for its top and left; else the central crop of the
+//    ratio's bound), cropped and resized to the size as Resize does;
+//  - RandomErasing: `torch.rand(1) < p`, then get_params' box (up to 10 attempts; when one fits,
+//    a standard normal [C, h, w] for value="random", then the top and left), set to the value.
 // The crops and Resize set the sample's H and W, so the source's samples (a file's, say) may be of
 // another size than the model's input, which the transforms make them.
 // torchvision.transforms.v2's are the same but for RandomCrop's draws and pad_if_needed, which v2 adds
@@ -32,6 +37,7 @@
 #include <vector>
 
 #include "ltrt/model.hpp"
+#include "ltrt/random_box.hpp"
 #include "ltrt/torch_generator.hpp"
 
 namespace ltrt {
@@ -61,31 +67,42 @@ class SampleTransforms {
   // images on one, and its sums of 32768 elements and more split among several.
   void set_torch_threads(int threads);
 
+  // The RandomResizedCrop and RandomErasing attempts so far whose box torch's own rounding of
+  // its float32 exp and log may have made another (ltrt/random_box.hpp); the first warns.
+  std::int64_t uncertain_boxes() const;
+
  private:
-  // A transform's input and output height and width (the planes before them stay).
+  // A transform's input and output height and width (the planes before them stay), and whether
+  // its output is a crop's view of its input (a RandomCrop or CenterCrop smaller than it).
   struct Step {
     std::int64_t h, w, out_h, out_w;
+    bool cropped_view;
   };
   void random_crop(const float* in, float* out, const TransformConfig& t, const Step& s, TorchGenerator* gen) const;
   void autocontrast(float* sample, const TransformConfig& t, const Step& s) const;
   void center_crop(const float* in, float* out, const Step& s) const;
-  void resize(const float* in, float* out, const TransformConfig& t, const Step& s);
+  void resize(const float* in, float* out, const TransformConfig& t, const Step& s, bool view);
   void color_jitter(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen);
   void grayscale(float* sample, const TransformConfig& t, const Step& s) const;
   void flip(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
   void normalize(float* sample, const Step& s, const float* mean, const float* std) const;
   void noise(float* sample, std::int64_t numel, const TransformConfig& t, TorchGenerator& gen);
+  void random_resized_crop(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen);
+  void erase(float* sample, std::size_t i, const Step& s, TorchGenerator& gen);
 
   std::vector<TransformConfig> list_;
   std::vector<Step> steps_;
   // Each normalize's means and stds per channel, copied (the configs' arrays need not outlive this),
   // from offset_[i] for transform i.
-  std::vector<float> mean_, std_;
-  std::vector<std::size_t> offset_;
+  // RandomErasing's values likewise (none for value="random").
+  std::vector<float> mean_, std_, erase_values_;
+  std::vector<std::size_t> offset_, erase_offset_;
+  std::vector<BoxDraws> boxes_;  // transform i's box draws (RandomResizedCrop, RandomErasing)
   std::int64_t planes_ = 0, channels_ = 1, in_numel_ = 0, out_numel_ = 0;
   std::vector<std::int64_t> output_shape_;
   std::vector<float> a_, b_;  // a sample between the transforms (the crops write from one to the other)
   std::vector<float> resize_scratch_;
+  std::vector<float> crop_;  // RandomResizedCrop's box, copied out to be resized
   std::vector<float> gray_;  // an image's grayscale plane (ColorJitter's contrast)
   int torch_threads_ = 1;
   std::vector<float> partial_sums_;  // a split sum's, one a torch thread

@@ -43,6 +43,9 @@ class TorchGenerator {
 
   // tensor.uniform_(from, to) and tensor.normal_(mean, std) of a contiguous float32 tensor.
   void uniform(float* data, std::int64_t n, double from, double to);
+  // The value uniform_ makes of one random() between float32 bounds (torchvision's box draws try
+  // several roundings of their bounds on the same random bits).
+  static float uniform_value(std::uint32_t random, float lo, float hi);
   void normal(float* data, std::int64_t n, double mean, double std);
   // torch.randint(0, high, ...) of int64 values: random() % high, or random64() % high when high
   // reaches 2^32 (torch's modulo, with its slight bias for high that do not divide 2^32).

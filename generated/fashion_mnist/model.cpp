@@ -1107,7 +1107,9 @@ const ltrt::ModelDef& model() {
     // data.train.transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),
     // padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,
     // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
-    // antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold
+    // antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold,
+    // RandomResizedCrop's and RandomErasing's scale and ratio, RandomErasing's count of values (0:
+    // "random") and its values
     static const ltrt::TransformConfig kTrainTransforms[] = {
         {ltrt::TransformKind::random_horizontal_flip,
          0.5,
@@ -1131,7 +1133,11 @@ const ltrt::ModelDef& model() {
          true,
          0,
          {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN},
-         0.0},  // RandomHorizontalFlip
+         0.0,
+         {0.0, 0.0},
+         {0.0, 0.0},
+         0,
+         nullptr},  // RandomHorizontalFlip
         {ltrt::TransformKind::normalize,
          0.5,
          0,
@@ -1154,7 +1160,11 @@ const ltrt::ModelDef& model() {
          true,
          0,
          {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN},
-         0.0},  // Normalize
+         0.0,
+         {0.0, 0.0},
+         {0.0, 0.0},
+         0,
+         nullptr},  // Normalize
     };
     m.data.train.transforms = kTrainTransforms;
     m.data.train.num_transforms = 2;
@@ -1167,7 +1177,9 @@ const ltrt::ModelDef& model() {
     // data.val.transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),
     // padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,
     // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
-    // antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold
+    // antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold,
+    // RandomResizedCrop's and RandomErasing's scale and ratio, RandomErasing's count of values (0:
+    // "random") and its values
     static const ltrt::TransformConfig kValTransforms[] = {
         {ltrt::TransformKind::normalize,
          0.5,
@@ -1191,7 +1203,11 @@ const ltrt::ModelDef& model() {
          true,
          0,
          {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN},
-         0.0},  // Normalize
+         0.0,
+         {0.0, 0.0},
+         {0.0, 0.0},
+         0,
+         nullptr},  // Normalize
     };
     m.data.val.transforms = kValTransforms;
     m.data.val.num_transforms = 1;

@@ -318,15 +318,17 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
         ", ltrt::ResizeMode::" + (t.interpolation == "nearest-exact" ? std::string("nearest_exact") : t.interpolation) +
         ", " + (t.antialias ? "true" : "false") + ", " + std::to_string(t.max_size) + ", {" + jitter(t) + "}, " +
         number(t.threshold) + ", {" + number(t.scale[0]) + ", " + number(t.scale[1]) + "}, {" + number(t.ratio[0]) +
-        ", " + number(t.ratio[1]) + "}, " + std::to_string(t.erase_values.size()) + ", " + erase_values + "},  // " +
-        (t.v2 ? "v2." : "") + t.type);
+        ", " + number(t.ratio[1]) + "}, " + std::to_string(t.erase_values.size()) + ", " + erase_values + ", " +
+        std::to_string(t.group) + ", " + (t.padding_given ? "true" : "false") + "},  // " + (t.v2 ? "v2." : "") +
+        t.type);
   }
   w.line("// data." + split + ".transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),");
   w.line("// padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,");
   w.line("// torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,");
   w.line("// antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold,");
   w.line("// RandomResizedCrop's and RandomErasing's scale and ratio, RandomErasing's count of values (0:");
-  w.line("// \"random\") and its values");
+  w.line("// \"random\") and its values, RandomApply's count of the transforms after it that it applies,");
+  w.line("// RandomCrop's padding given or not");
   w.line("static const ltrt::TransformConfig " + prefix + "Transforms[] = {");
   for (const std::string& r : rows) w.line("    " + r);
   w.line("};");

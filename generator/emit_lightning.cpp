@@ -71,6 +71,22 @@ std::string py(const Attr& a) {
   return s + (v.size() == 1 ? ",)" : ")");
 }
 
+// The torchvision transform at list[i], i moved past it: its class with the spec's arguments (a
+// RandomApply with its own list, which follows it flattened).
+std::string transform_py(const std::vector<TransformSpec>& list, size_t& i) {
+  const TransformSpec& t = list[i++];
+  std::string args;
+  if (t.type == "RandomApply") {
+    const size_t end = i + static_cast<size_t>(t.group);
+    while (i < end) args += (args.empty() ? "" : ", ") + transform_py(list, i);
+    args = "[" + args + "]";
+  }
+  for (const auto& [k, v] : t.args.members)  // (v1 takes an InterpolationMode, not its value)
+    args += (args.empty() ? "" : ", ") + k + "=" +
+            (k == "interpolation" ? "transforms.InterpolationMode(" + py(v) + ")" : py(v));
+  return std::string(t.v2 ? "v2." : "transforms.") + t.type + "(" + args + ")";
+}
+
 // torch.nn's Transformer classes: the script's subclasses take ltgen's is_causal.
 bool transformer_class(const std::string& type) {
   return type == "TransformerEncoderLayer" || type == "TransformerDecoderLayer" || type == "TransformerEncoder" ||
@@ -1080,13 +1096,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     const std::string tensors = "TensorDataset(*self." + split + "_tensors())";
     if (source.transforms.empty()) return tensors;
     std::string list;
-    for (const TransformSpec& t : source.transforms) {
-      std::string args;
-      for (const auto& [k, v] : t.args.members)  // (v1 takes an InterpolationMode, not its value)
-        args += (args.empty() ? "" : ", ") + k + "=" +
-                (k == "interpolation" ? "transforms.InterpolationMode(" + py(v) + ")" : py(v));
-      list += (list.empty() ? "" : ", ") + std::string(t.v2 ? "v2." : "transforms.") + t.type + "(" + args + ")";
-    }
+    for (size_t i = 0; i < source.transforms.size();)
+      list += (list.empty() ? "" : ", ") + transform_py(source.transforms, i);
     return "Transformed(" + tensors + ", transforms.Compose([" + list + "]))";
   };
 

@@ -254,6 +254,14 @@ JsonValue transforms_schema() {
     p.set("inplace", type_of("boolean"));
     kinds.push_back(object(p, {"type"}));
   }
+  for (const char* apply : {"RandomApply", "v2.RandomApply"}) {  // (its list is read as the outer one)
+    JsonValue p = named(apply);
+    p.set("p", probability);
+    JsonValue list = type_of("array");
+    list.set("items", type_of("object"));
+    p.set("transforms", list);
+    kinds.push_back(object(p, {"type", "transforms"}));
+  }
   for (const char* normalize : {"Normalize", "v2.Normalize"}) {
     JsonValue p = named(normalize);
     const JsonValue& values = std::string(normalize) == "v2.Normalize" ? number_list : numbers;

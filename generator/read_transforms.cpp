@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <ltrt/config_reader.hpp>
 #include <ltrt/python_repr.hpp>
+#include <ltrt/random_box.hpp>
 #include <ltrt/sample_transforms.hpp>
 
 namespace ltgen {
@@ -37,6 +38,7 @@ const std::vector<std::string> kSupported = {
     "Grayscale",
     "RandomResizedCrop",
     "RandomErasing",
+    "RandomApply",
     "v2.RandomHorizontalFlip",
     "v2.RandomVerticalFlip",
     "v2.RandomCrop",
@@ -52,18 +54,19 @@ const std::vector<std::string> kSupported = {
     "v2.Grayscale",
     "v2.RandomResizedCrop",
     "v2.RandomErasing",
+    "v2.RandomApply",
     "v2.GaussianNoise",
 };
 // What the messages list.
 const char* const kSupportedText =
     "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop, Resize, RandomResizedCrop, Pad, "
-    "Normalize, RandomInvert, RandomSolarize, RandomAutocontrast, ColorJitter, RandomGrayscale, Grayscale and "
-    "RandomErasing, v2's of them and v2.GaussianNoise";
+    "Normalize, RandomInvert, RandomSolarize, RandomAutocontrast, ColorJitter, RandomGrayscale, Grayscale, "
+    "RandomErasing and RandomApply, v2's of them and v2.GaussianNoise";
 constexpr double kFloatMax = 3.4028234663852886e38;  // float32's largest
 // torchvision's other transforms: named as not supported yet rather than as misspellings.
 const char* const kOthers =
     " RandomRotation RandomAffine GaussianBlur"
-    " RandomApply RandomChoice RandomOrder RandomPerspective FiveCrop TenCrop"
+    " RandomChoice RandomOrder RandomPerspective FiveCrop TenCrop"
     " LinearTransformation RandomPosterize RandomAdjustSharpness"
     " RandomEqualize AutoAugment RandAugment TrivialAugmentWide AugMix ElasticTransform ToTensor PILToTensor"
     " ConvertImageDtype ToPILImage Lambda Compose ";
@@ -169,8 +172,19 @@ std::array<double, 2> read_bounds(ltrt::ConfigObject& o, const char* key, std::a
   const std::array<double, 2> b = {v->items[0].num, v->items[1].num};
   if (b[0] > b[1])
     fail_at(*v, at, "the min is above the max: torchvision warns and torch's uniform_ raises; write [min, max]");
-  if (ratio && !(static_cast<float>(b[0]) > 0.0f))
-    fail_at(*v, at, "a ratio must be above 0 (as a float32: torch takes its log)");
+  if (ratio && (b[0] < 1e-38 || b[1] > 1e38))
+    fail_at(*v, at,
+            "a ratio must lie within [1e-38, 1e38] (torch's float32 exp of its log overflows or vanishes "
+            "beyond, and torchvision raises)");
+  if (ratio && static_cast<float>(b[0]) != static_cast<float>(b[1])) {
+    float lo[3], hi[3];  // torch's float32 logs of the two: where their roundings may cross, uniform_ raises
+    const int nl = ltrt::faithful_floats(std::log(static_cast<double>(static_cast<float>(b[0]))), lo);
+    const int nh = ltrt::faithful_floats(std::log(static_cast<double>(static_cast<float>(b[1]))), hi);
+    if (*std::max_element(lo, lo + nl) >= *std::min_element(hi, hi + nh))
+      fail_at(*v, at,
+              "the two ratios are so close that torch's float32 logs of them may come out equal or in the "
+              "other order (uniform_ then raises): make them equal or further apart");
+  }
   if (!ratio && b[0] < 0) fail_at(*v, at, "the min must be at least 0 (a negative area fails math.sqrt)");
   if (b[1] > most)
     fail_at(*v, at,
@@ -361,6 +375,19 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     if (const JsonValue* a = o.get("antialias"); a && a->is_null())
       o.fail("antialias", "None is False for tensors in torchvision (with a warning): write false");
     t.antialias = o.boolean("antialias", true);
+    // Where 10 attempts fail, the central crop at the ratio's bound the image's ratio passes: torch
+    // cannot resize an empty one.
+    if (known) {
+      const double in_ratio = static_cast<double>(w) / static_cast<double>(h);
+      const double crop_h = in_ratio < t.ratio[0] ? std::nearbyint(static_cast<double>(w) / t.ratio[0]) : 1.0;
+      const double crop_w = in_ratio > t.ratio[1] ? std::nearbyint(static_cast<double>(h) * t.ratio[1]) : 1.0;
+      if (crop_h < 1 || crop_w < 1)
+        o.fail(o.get("ratio") ? "ratio" : "size",
+               "on samples of " + shape_text({h, w}) +
+                   ": where its 10 attempts find no box, the central crop at this ratio is empty and torch raises; "
+                   "widen the ratio toward " +
+                   ltrt::python_repr(in_ratio));
+    }
     s[s.size() - 2] = t.size_h;
     s.back() = t.size_w;
   } else if (t.type == "RandomErasing") {
@@ -415,6 +442,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
       if (pad.size() == 4) t.pad_left = pad[0], t.pad_top = pad[1], t.pad_right = pad[2], t.pad_bottom = pad[3];
     }
     if (!pad_only) t.pad_if_needed = o.boolean("pad_if_needed", false);
+    t.padding_given = o.get("padding") && !o.get("padding")->is_null();
     if (const JsonValue* f = o.get("fill"); f && f->kind != Kind::null) {
       if (f->kind != Kind::number || !std::isfinite(f->num))
         fail_at(*f, o.path_of("fill"), "expected a number (a tensor's constant padding; tuples are PIL images')");
@@ -489,6 +517,63 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
   return t;
 }
 
+// The transforms of list `v` into `out`, a RandomApply as its marker and then its own list; `s`
+// follows the samples' shape, `last_size` the last transform that set it.
+void read_list(const JsonValue& v, const std::string& path, const InputSpec& input, const std::string& split, Shape& s,
+               std::vector<TransformSpec>& out, const JsonValue*& last_size, std::string& last_size_path) {
+  for (size_t i = 0; i < v.items.size(); ++i) {
+    const std::string at = path + "[" + std::to_string(i) + "]";
+    const JsonValue& item = v.items[i];
+    const JsonValue* type = item.find("type");
+    if (type && type->is_string() && (type->str == "RandomApply" || type->str == "v2.RandomApply")) {
+      ltrt::ConfigObject o(item, at);
+      o.get("type");
+      TransformSpec t;
+      t.v2 = type->str != "RandomApply";
+      t.type = "RandomApply";
+      if (split != "train")
+        fail_at(*type, o.path_of("type"),
+                "RandomApply draws random numbers: random transforms in data." + split +
+                    " are not supported yet (data.train's may draw; give " + split +
+                    " deterministic ones, such as Normalize)");
+      t.p = o.number("p", 0.5, 0.0, 1.0);
+      t.args = JsonValue::make_object();
+      if (o.get("p")) t.args.set("p", *o.get("p"));
+      const JsonValue* list = o.get("transforms");
+      if (!list)
+        o.fail_here(
+            "RandomApply needs 'transforms': the list it applies or skips, such as [{\"type\": "
+            "\"ColorJitter\", \"brightness\": 0.4}]");
+      if (list->kind != Kind::array)
+        fail_at(*list, o.path_of("transforms"), "expected a list of torchvision transforms");
+      if (t.v2 && list->items.empty())
+        fail_at(*list, o.path_of("transforms"), "v2.RandomApply needs at least one transform (torchvision raises)");
+      o.finish();
+      const size_t marker = out.size();
+      out.push_back(t);
+      const Shape before = s;
+      read_list(*list, o.path_of("transforms"), input, split, s, out, last_size, last_size_path);
+      out[marker].group = static_cast<std::int64_t>(out.size() - marker - 1);
+      if (s != before)
+        fail_at(*list, o.path_of("transforms"),
+                "make samples of " + shape_text(s) + " of " + shape_text(before) +
+                    ": RandomApply's transforms must keep the sample's shape (skipped, they would leave it as "
+                    "it was, and a batch holds samples of one shape)");
+      continue;
+    }
+    out.push_back(read_one(item, at, input, split, s));
+    if (out.back().sizes() && s.end()[-2] > 0 && numel(s) > 2147483647)  // an int indexes a sample (numel saturates)
+      fail_at(item, at,
+              "makes samples of " + shape_text(s) +
+                  ", more than 2147483647 elements: the generated program indexes a sample with an int");
+    if (out.back().sizes()) {
+      const char* key = item.find("size") ? "size" : "padding";  // (a Pad's padding sets its size)
+      last_size = item.find(key);
+      last_size_path = at + "." + key;
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string& path, const InputSpec& input,
@@ -511,19 +596,7 @@ std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string
   std::vector<TransformSpec> out;
   const JsonValue* last_size = nullptr;
   std::string last_size_path;
-  for (size_t i = 0; i < v.items.size(); ++i) {
-    const std::string at = path + "[" + std::to_string(i) + "]";
-    out.push_back(read_one(v.items[i], at, input, split, s));
-    if (out.back().sizes() && s.end()[-2] > 0 && numel(s) > 2147483647)  // an int indexes a sample (numel saturates)
-      fail_at(v.items[i], at,
-              "makes samples of " + shape_text(s) +
-                  ", more than 2147483647 elements: the generated program indexes a sample with an int");
-    if (out.back().sizes()) {
-      const char* key = v.items[i].find("size") ? "size" : "padding";  // (a Pad's padding sets its size)
-      last_size = v.items[i].find(key);
-      last_size_path = at + "." + key;
-    }
-  }
+  read_list(v, path, input, split, s, out, last_size, last_size_path);
   // The model takes what the last crop or resize makes (a file's: checked when the program reads it).
   if (last_size && s.end()[-2] > 0 && s != input.shape)
     fail_at(*last_size, last_size_path,

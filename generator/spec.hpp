@@ -72,6 +72,9 @@ struct TransformSpec {
   std::array<double, 2> scale = {0, 0}, ratio = {0, 0};
   // RandomErasing: its value as float32, one or one per channel; empty for "random"
   std::vector<float> erase_values;
+  // RandomApply: how many of the transforms after it (its list, flattened) it applies or skips
+  std::int64_t group = 0;
+  bool padding_given = false;  // RandomCrop: a padding was given (0 too: v1 pads with it)
   bool random() const {
     return type != "Normalize" && type != "CenterCrop" && type != "Resize" && type != "Grayscale" && type != "Pad";
   }

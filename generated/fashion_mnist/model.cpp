@@ -1109,7 +1109,8 @@ const ltrt::ModelDef& model() {
     // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
     // antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold,
     // RandomResizedCrop's and RandomErasing's scale and ratio, RandomErasing's count of values (0:
-    // "random") and its values
+    // "random") and its values, RandomApply's count of the transforms after it that it applies,
+    // RandomCrop's padding given or not
     static const ltrt::TransformConfig kTrainTransforms[] = {
         {ltrt::TransformKind::random_horizontal_flip,
          0.5,
@@ -1137,7 +1138,9 @@ const ltrt::ModelDef& model() {
          {0.0, 0.0},
          {0.0, 0.0},
          0,
-         nullptr},  // RandomHorizontalFlip
+         nullptr,
+         0,
+         false},  // RandomHorizontalFlip
         {ltrt::TransformKind::normalize,
          0.5,
          0,
@@ -1164,7 +1167,9 @@ const ltrt::ModelDef& model() {
          {0.0, 0.0},
          {0.0, 0.0},
          0,
-         nullptr},  // Normalize
+         nullptr,
+         0,
+         false},  // Normalize
     };
     m.data.train.transforms = kTrainTransforms;
     m.data.train.num_transforms = 2;
@@ -1179,7 +1184,8 @@ const ltrt::ModelDef& model() {
     // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
     // antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold,
     // RandomResizedCrop's and RandomErasing's scale and ratio, RandomErasing's count of values (0:
-    // "random") and its values
+    // "random") and its values, RandomApply's count of the transforms after it that it applies,
+    // RandomCrop's padding given or not
     static const ltrt::TransformConfig kValTransforms[] = {
         {ltrt::TransformKind::normalize,
          0.5,
@@ -1207,7 +1213,9 @@ const ltrt::ModelDef& model() {
          {0.0, 0.0},
          {0.0, 0.0},
          0,
-         nullptr},  // Normalize
+         nullptr,
+         0,
+         false},  // Normalize
     };
     m.data.val.transforms = kValTransforms;
     m.data.val.num_transforms = 1;

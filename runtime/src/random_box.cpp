@@ -53,22 +53,27 @@ int BoxDraws::attempt(TorchGenerator& gen, std::int64_t area, BoxSides sides[kMa
   const std::uint32_t bits = gen.random();  // the log ratio's uniform_
   const double target = static_cast<double>(area) * static_cast<double>(scale);
   int n = 0;
-  const auto add = [&](float ratio) {
-    const auto r = static_cast<double>(ratio);
-    const BoxSides s{static_cast<std::int64_t>(std::nearbyint(std::sqrt(target * r))),
-                     static_cast<std::int64_t>(std::nearbyint(std::sqrt(target / r)))};
+  const auto add = [&](const BoxSides& s) {
     for (int k = 0; k < n; ++k)
       if (sides[k] == s) return;
     sides[n++] = s;
   };
+  // (Python's ints have no bound: a side past 2^62, which fits no image, is kept at 2^62.)
+  const auto side = [](double x) { return static_cast<std::int64_t>(std::min(std::nearbyint(x), 0x1p62)); };
   for (int a = 0; a < log_lo_count_; ++a)
     for (int b = 0; b < (same_ratio_ ? 1 : log_hi_count_); ++b) {
       const float lo = log_lo_[a], hi = same_ratio_ ? lo : log_hi_[b];
-      if (lo > hi) continue;  // (torch's uniform_ refuses such bounds: not a rounding it made)
+      if (lo > hi) {  // torch's uniform_ would raise: a box that fits nothing, to count the attempt uncertain
+        add({INT64_MAX, INT64_MAX});
+        continue;
+      }
       const float u = TorchGenerator::uniform_value(bits, lo, hi);
       float e[3];
       const int m = u == 0.0f ? (e[0] = 1.0f, 1) : faithful_floats(std::exp(static_cast<double>(u)), e);
-      for (int k = 0; k < m; ++k) add(e[k]);
+      for (int k = 0; k < m; ++k) {
+        const auto r = static_cast<double>(e[k]);
+        add({side(std::sqrt(target * r)), side(std::sqrt(target / r))});
+      }
     }
   return n;
 }

@@ -220,12 +220,14 @@ const char* transform_name(TransformKind k) {
       return "RandomResizedCrop";
     case TransformKind::random_erasing:
       return "RandomErasing";
+    case TransformKind::random_apply:
+      return "RandomApply";
   }
   return "?";
 }
 
 bool transform_kind(const std::string& name, TransformKind& kind) {
-  for (int k = 0; k <= static_cast<int>(TransformKind::random_erasing); ++k)
+  for (int k = 0; k <= static_cast<int>(TransformKind::random_apply); ++k)
     if (name == transform_name(static_cast<TransformKind>(k))) {
       kind = static_cast<TransformKind>(k);
       return true;
@@ -235,8 +237,25 @@ bool transform_kind(const std::string& name, TransformKind& kind) {
 
 std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& transforms,
                                             std::vector<std::int64_t> shape) {
-  for (std::size_t i = 0; i < transforms.size(); ++i) {
+  // The RandomApply groups open at transform i: where each ends, and the shape it began with.
+  std::vector<std::pair<std::size_t, std::vector<std::int64_t>>> groups;
+  for (std::size_t i = 0; i <= transforms.size(); ++i) {
+    while (!groups.empty() && groups.back().first == i) {
+      if (groups.back().second != shape)
+        throw Error(
+            "the transforms of a RandomApply make samples of another shape than they take (torch's batch "
+            "would mix them): keep its crops and resizes to the sample's size");
+      groups.pop_back();
+    }
+    if (i == transforms.size()) break;
     const TransformConfig& t = transforms[i];
+    if (t.kind == TransformKind::random_apply) {
+      const std::size_t end = i + 1 + static_cast<std::size_t>(std::max(t.group, 0));
+      if (t.group < 0 || end > transforms.size() || (!groups.empty() && end > groups.back().first))
+        throw Error("internal: a RandomApply's group of " + std::to_string(t.group) + " runs past its list");
+      groups.push_back({end, shape});
+      continue;
+    }
     if (t.kind == TransformKind::gaussian_noise) continue;  // any shape
     const bool color = t.kind == TransformKind::color_jitter || t.kind == TransformKind::random_grayscale ||
                        t.kind == TransformKind::grayscale || t.kind == TransformKind::random_autocontrast ||
@@ -343,14 +362,19 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
   std::int64_t largest = in_numel_;
   std::size_t resize_scratch = 0;
   for (const TransformConfig& t : list_) {
-    Step s{h, w, h, w, false};
+    Step s{h, w, h, w, false, false};
     check_step(t, h, w, s.out_h, s.out_w);  // (transformed_shape has named any refusal)
     // A crop's output is a view of its (padded) input where it is smaller (torch's slicing).
     if (t.kind == TransformKind::random_crop) {
       const CropPadding c = crop_padding(t, h, w);
+      s.padded = c.padded_h != h || c.padded_w != w || (!t.v2 && t.padding_given);
       s.cropped_view = c.padded_h != s.out_h || c.padded_w != s.out_w;
     }
-    if (t.kind == TransformKind::center_crop) s.cropped_view = h > s.out_h || w > s.out_w;
+    if (t.kind == TransformKind::center_crop) {  // zeros around a smaller sample, to max(crop, size)
+      s.padded = s.out_h > h || s.out_w > w;
+      s.cropped_view = std::max(h, s.out_h) != s.out_h || std::max(w, s.out_w) != s.out_w;
+    }
+    if (t.kind == TransformKind::pad) s.padded = true;  // (torch's pad makes a new tensor, of 0 padding too)
     steps_.push_back(s);
     if (t.kind == TransformKind::resize)  // image by image: channels_ planes each
       resize_scratch =
@@ -392,7 +416,8 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
   a_.resize(static_cast<std::size_t>(largest));
   b_.resize(static_cast<std::size_t>(largest));
   resize_scratch_.resize(resize_scratch);
-  crop_.resize(static_cast<std::size_t>(largest));
+  for (const TransformConfig& t : list_)
+    if (t.kind == TransformKind::random_resized_crop) crop_.resize(static_cast<std::size_t>(largest));
   gray_.resize(static_cast<std::size_t>(largest / channels_));
 }
 
@@ -406,38 +431,57 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
   float* cur = a_.data();
   float* other = b_.data();
   std::memcpy(cur, in, static_cast<std::size_t>(in_numel_) * sizeof(float));
+  bool view = false;  // whether the sample is the view a crop just made (a RandomApply may skip it)
   for (std::size_t i = 0; i < list_.size(); ++i) {
     const TransformConfig& t = list_[i];
     const Step& s = steps_[i];
     if (is_random(t) && !gen) throw Error("internal: a random transform without torch's generator");
+    if (t.kind == TransformKind::random_apply) {
+      // v1: `if self.p < torch.rand(1): return img` (applies at u == p); v2: `torch.rand(1) >= p` skips
+      float u;
+      gen->uniform(&u, 1, 0.0, 1.0);
+      const auto p = static_cast<float>(t.p);
+      if (t.v2 ? !(u < p) : p < u) i += static_cast<std::size_t>(t.group);
+      continue;
+    }
+    // `view` follows whether the sample is a crop's strided view: a crop makes one where it is
+    // smaller than its (padded) input, keeps one where it neither pads nor crops, and a transform
+    // that returns its input as it is (one that did not draw to apply, a Resize to the same size)
+    // keeps it; the others make new tensors.
     switch (t.kind) {
       case TransformKind::random_horizontal_flip:
       case TransformKind::random_vertical_flip:
-        flip(cur, t, s, *gen);
+        if (flip(cur, t, s, *gen)) view = false;
         break;
       case TransformKind::random_crop:
         random_crop(cur, other, t, s, gen);
         std::swap(cur, other);
+        view = s.cropped_view || (!s.padded && view);
         break;
       case TransformKind::center_crop:
         center_crop(cur, other, s);
         std::swap(cur, other);
+        view = s.cropped_view || (!s.padded && view);
         break;
       case TransformKind::resize:
-        resize(cur, other, t, s, i > 0 && steps_[i - 1].cropped_view);
+        resize(cur, other, t, s, view);
         std::swap(cur, other);
+        if (s.out_h != s.h || s.out_w != s.w) view = false;
         break;
       case TransformKind::color_jitter:
         color_jitter(cur, t, s, *gen);
+        for (int k = 0; k < 4; ++k)
+          if (!std::isnan(t.jitter[2 * k])) view = false;  // (with no factor it returns the image)
         break;
       case TransformKind::random_grayscale: {
         float u;
         gen->uniform(&u, 1, 0.0, 1.0);  // torch.rand(1) < p
-        if (u < static_cast<float>(t.p)) grayscale(cur, t, s);
+        if (u < static_cast<float>(t.p)) grayscale(cur, t, s), view = false;
         break;
       }
       case TransformKind::grayscale:
         grayscale(cur, t, s);
+        view = false;
         break;
       case TransformKind::pad: {  // RandomCrop's padding, cropping the whole padded sample: no draws
         TransformConfig crop = t;
@@ -446,37 +490,46 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
         crop.pad_if_needed = false;
         random_crop(cur, other, crop, s, nullptr);
         std::swap(cur, other);
+        if (s.padded) view = false;
         break;
       }
       case TransformKind::random_invert:  // invert: 1 - x (the bound of float images)
-        if (applies(t, *gen))
+        if (applies(t, *gen)) {
           for (std::int64_t e = 0; e < planes_ * s.h * s.w; ++e) cur[e] = 1.0f - cur[e];
+          view = false;
+        }
         break;
       case TransformKind::random_solarize:
         if (applies(t, *gen)) {  // where(x >= threshold, 1 - x, x), the threshold as float32
           const auto threshold = static_cast<float>(t.threshold);
           for (std::int64_t e = 0; e < planes_ * s.h * s.w; ++e)
             if (cur[e] >= threshold) cur[e] = 1.0f - cur[e];
+          view = false;
         }
         break;
       case TransformKind::random_autocontrast:
-        if (applies(t, *gen)) autocontrast(cur, t, s);
+        if (applies(t, *gen)) autocontrast(cur, t, s), view = false;
         break;
       case TransformKind::gaussian_noise:
         noise(cur, planes_ * s.h * s.w, t, *gen);
+        view = false;
         break;
       case TransformKind::random_resized_crop:
-        random_resized_crop(cur, other, i, s, *gen);
+        view = random_resized_crop(cur, other, i, s, *gen, view);
         std::swap(cur, other);
         break;
+      case TransformKind::random_apply:
+        break;  // (drawn above)
       case TransformKind::random_erasing: {
         float u;
         gen->uniform(&u, 1, 0.0, 1.0);  // torch.rand(1) < p, in float32 (v2: >= p skips)
-        if (u < static_cast<float>(t.p)) erase(cur, i, s, *gen);
+        // (v1 erases a clone even where no box fits; v2 then returns the image)
+        if (u < static_cast<float>(t.p) && (erase(cur, i, s, *gen) || !t.v2)) view = false;
         break;
       }
       case TransformKind::normalize:
         normalize(cur, s, mean_.data() + offset_[i], std_.data() + offset_[i]);
+        view = false;
         break;
     }
   }
@@ -484,10 +537,10 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
 }
 
 // RandomHorizontalFlip / RandomVerticalFlip: torch.rand(1) < p, then the sample reversed.
-void SampleTransforms::flip(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) const {
+bool SampleTransforms::flip(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) const {
   float u;
-  gen.uniform(&u, 1, 0.0, 1.0);                // torch.rand(1)
-  if (!(u < static_cast<float>(t.p))) return;  // a float32 tensor against p: compared in float32
+  gen.uniform(&u, 1, 0.0, 1.0);                      // torch.rand(1)
+  if (!(u < static_cast<float>(t.p))) return false;  // a float32 tensor against p: compared in float32
   const bool horizontal = t.kind == TransformKind::random_horizontal_flip;
   const std::int64_t h = s.h, w = s.w;
   for (std::int64_t c = 0; c < planes_; ++c) {
@@ -500,6 +553,7 @@ void SampleTransforms::flip(float* sample, const TransformConfig& t, const Step&
         for (std::int64_t x = 0; x < w; ++x) std::swap(plane[a * w + x], plane[b * w + x]);
     }
   }
+  return true;
 }
 
 // RandomCrop.forward: pad, draw the corner, crop.
@@ -793,9 +847,9 @@ void SampleTransforms::noise(float* sample, std::int64_t numel, const TransformC
 }
 
 // RandomResizedCrop.forward: get_params' box, then F.resized_crop (the box as a view, resized as
-// F.resize does, image by image).
-void SampleTransforms::random_resized_crop(const float* in, float* out, std::size_t i, const Step& s,
-                                           TorchGenerator& gen) {
+// F.resize does, image by image; a box of the size's is that view).
+bool SampleTransforms::random_resized_crop(const float* in, float* out, std::size_t i, const Step& s,
+                                           TorchGenerator& gen, bool view) {
   const TransformConfig& t = list_[i];
   const Box box = boxes_[i].resized_crop(gen, s.h, s.w);
   const std::int64_t h = box.height, w = box.width;
@@ -805,24 +859,25 @@ void SampleTransforms::random_resized_crop(const float* in, float* out, std::siz
                   static_cast<std::size_t>(w) * sizeof(float));
   const bool antialias =
       t.antialias && (t.interpolation == ResizeMode::bilinear || t.interpolation == ResizeMode::bicubic);
-  const bool view = h != s.h || w != s.w;
+  const bool box_view = h != s.h || w != s.w || view;
   for (std::int64_t image = 0; image < planes_ / channels_; ++image)
     resize_image(crop_.data() + image * channels_ * h * w, channels_, static_cast<int>(h), static_cast<int>(w),
                  out + image * channels_ * s.out_h * s.out_w, static_cast<int>(s.out_h), static_cast<int>(s.out_w),
-                 t.interpolation, antialias, resize_scratch_.data(), torch_threads_ == 1, view);
+                 t.interpolation, antialias, resize_scratch_.data(), torch_threads_ == 1, box_view);
+  return box_view && h == s.out_h && w == s.out_w;
 }
 
 // RandomErasing (its draw of p done): get_params' box and value (value="random":
 // torch.empty([C, h, w]).normal_(), drawn before the corner); the box of every image of the sample
 // set to it. No box in 10 attempts: the sample as it is.
-void SampleTransforms::erase(float* sample, std::size_t i, const Step& s, TorchGenerator& gen) {
+bool SampleTransforms::erase(float* sample, std::size_t i, const Step& s, TorchGenerator& gen) {
   const TransformConfig& t = list_[i];
   const bool random = t.num_erase_values == 0;
   float* drawn = sample == a_.data() ? b_.data() : a_.data();  // the buffer apply does not hold the sample in
   const Box box = boxes_[i].erasing(gen, s.h, s.w, [&](std::int64_t h, std::int64_t w) {
     if (random) gen.normal(drawn, channels_ * h * w, 0.0, 1.0);
   });
-  if (!box.found) return;
+  if (!box.found) return false;
   const float* fixed = erase_values_.data() + erase_offset_[i];
   const std::int64_t h = box.height, w = box.width;
   for (std::int64_t p = 0; p < planes_; ++p) {
@@ -832,6 +887,7 @@ void SampleTransforms::erase(float* sample, std::size_t i, const Step& s, TorchG
       for (std::int64_t x = 0; x < w; ++x)
         plane[(box.top + y) * s.w + box.left + x] = random ? drawn[(c * h + y) * w + x] : fixed[c];
   }
+  return true;
 }
 
 std::int64_t SampleTransforms::uncertain_boxes() const {

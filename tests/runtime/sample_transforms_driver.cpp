@@ -6,6 +6,7 @@
 // times on an image of a size, each box with whether its draws were uncertain.
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -72,7 +73,8 @@ int main() {
       std::vector<ltrt::TransformConfig> list;
       std::vector<std::vector<float>> values;  // the Normalize means and stds, alive while `list` is used
       values.reserve(2 * c.find("transforms")->items.size());
-      for (const Value& t : c.find("transforms")->items) {
+      // (a RandomApply: its marker, then its own list, flattened)
+      std::function<void(const Value&)> add = [&](const Value& t) {
         ltrt::TransformConfig config{};
         config.kind = kind_of(t.find("type")->str);
         if (const Value* p = t.find("p")) config.p = p->num;
@@ -96,6 +98,7 @@ int main() {
           config.padding_mode = mode_of(t.find("padding_mode")->str);
           if (const Value* fill = t.find("fill")) config.fill = fill->num;
           if (const Value* p = t.find("pad_if_needed")) config.pad_if_needed = p->b;
+          config.padding_given = !pad.is_null();
         }
         if (config.kind == ltrt::TransformKind::center_crop) {
           config.size_h = static_cast<int>(t.find("size")->items[0].integer);
@@ -115,11 +118,14 @@ int main() {
             config.ratio[k] = t.find("ratio")->items[static_cast<std::size_t>(k)].num;
           }
         }
-        if (config.kind == ltrt::TransformKind::random_erasing) {  // [values], or "random"
+        if (config.kind == ltrt::TransformKind::random_erasing) {  // a number, [values], or "random"
           const Value& value = *t.find("value");
-          if (value.is_array()) {
+          if (!value.is_string()) {
             std::vector<float>& v = values.emplace_back();
-            for (const Value& x : value.items) v.push_back(static_cast<float>(x.num));
+            if (value.is_array())
+              for (const Value& x : value.items) v.push_back(static_cast<float>(x.num));
+            else
+              v.push_back(static_cast<float>(value.num));
             config.num_erase_values = static_cast<int>(v.size());
             config.erase_values = v.data();
           }
@@ -147,7 +153,13 @@ int main() {
           config.std = values.back().data();
         }
         list.push_back(config);
-      }
+        if (config.kind == ltrt::TransformKind::random_apply) {
+          const std::size_t at = list.size() - 1;
+          for (const Value& inner : t.find("transforms")->items) add(inner);
+          list[at].group = static_cast<int>(list.size() - at - 1);
+        }
+      };
+      for (const Value& t : c.find("transforms")->items) add(t);
       ltrt::SampleTransforms transforms(list, shape);
       transforms.set_torch_threads(static_cast<int>(in.find("torch_threads")->integer));
       ltrt::TorchGlobalDraws torch(ltrt::TorchGenerator(static_cast<std::uint64_t>(c.find("seed")->integer)));

@@ -183,6 +183,7 @@ def make_cases():
     # box that is the whole image (no resize), one-pixel boxes of 4 channels; RandomErasing: a value,
     # one per channel and "random" (a normal draw of the box before its corner, of fewer than 16
     # elements and of more).
+    apply = lambda items, p=0.5, **kw: dict({"type": "RandomApply", "p": p, "transforms": items}, **kw)
     rrc = lambda size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), mode="bilinear", aa=True, **kw: dict(
         {"type": "RandomResizedCrop", "size": size, "scale": list(scale), "ratio": list(ratio), "interpolation": mode,
          "antialias": aa}, **kw)
@@ -215,15 +216,42 @@ def make_cases():
     ]
     # One-pixel boxes of 4 channels resized by the generic kernel, which torch runs on such a view
     # (a whole 1 x 1 image is channels-last contiguous): infinities tell the kernels apart.
-    # So are RandomCrop's and CenterCrop's one-pixel crops before a Resize.
-    for seed, items in enumerate([[rrc([70, 70], scale=(0.02, 0.03), ratio=(1.0, 1.0), aa=False)],
-                                  [crop(1, 1, [0, 0, 0, 0]), resize([60, 70], "bilinear", False)],
-                                  [center(1, 1), resize([70, 60], "bilinear", False)],
-                                  [crop(1, 1, [1, 0, 0, 0], "reflect"), resize([64, 65], "bilinear", False)]]):
-        one_pixel = case(337 + seed, (4, 6, 6), items, 6, rng)
+    # So are RandomCrop's and CenterCrop's one-pixel crops before a Resize, and the view stays one
+    # through the transforms that return it as it is (a flip that did not flip, a Resize to its size,
+    # a RandomResizedCrop's box of its size, an erasing without a box in v2).
+    one_pixel_views = [
+        [rrc([70, 70], scale=(0.02, 0.03), ratio=(1.0, 1.0), aa=False)],
+        [crop(1, 1, [0, 0, 0, 0]), resize([60, 70], "bilinear", False)],
+        [center(1, 1), resize([70, 60], "bilinear", False)],
+        [crop(1, 1, [1, 0, 0, 0], "reflect"), resize([64, 65], "bilinear", False)],
+        [center(1, 1), flips[0], resize([70, 60], "bilinear", False)],
+        [center(1, 1), resize([1, 1]), resize([70, 60], "bilinear", False)],
+        [rrc([1, 1], scale=(0.02, 0.03), ratio=(1.0, 1.0), aa=False), resize([70, 60], "bilinear", False)],
+        [center(1, 1), erasing(p=1.0, v2=True), {"type": "Pad", "padding": [0, 0, 0, 0], "padding_mode": "constant",
+                                                   "fill": 0.0, "v2": True}, resize([70, 60], "nearest-exact")],
+        [center(1, 1), apply([flips[1]], 0.5), resize([70, 66], "bilinear", False)],
+        [center(1, 1), erasing(p=1.0), resize([70, 60], "bilinear", False)],  # v1 erases a clone
+        [crop(1, 1, [0, 0, 0, 0]), center(1, 1), crop(1, 1, [0, 0, 0, 0], pad_if_needed=True), resize([70, 60], "bilinear", False)],
+    ]
+    for seed, items in enumerate(one_pixel_views):
+        one_pixel = case(360 + seed, (4, 6, 6), items, 12, rng)
         for sample in one_pixel["samples"]:
             sample[::3] = [np.float32(np.inf).view(np.uint32).item()] * len(sample[::3])
         cases.append(one_pixel)
+    # RandomApply: its transforms or none (nested ones too; shape-keeping pads and crops inside);
+    # v1 applies where the draw equals p, v2 skips there: p is the seed's first draw.
+    cases += [
+        case(350, (3, 8, 8), [crop(8, 8, [2, 2, 2, 2]), apply([jitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)], 0.8),
+                              {"type": "RandomGrayscale", "p": 0.2}, *flips], 40, rng, True),
+        case(351, (3, 6, 6), v2ed([apply(flips, 0.5)]) + [apply([padded([2, 2, 2, 2], "reflect"), crop(6, 6, [0, 0, 0, 0])], 0.7)], 30, rng),
+        case(352, (1, 5, 5), [apply([apply([flips[0]], 0.5), {"type": "Normalize", "mean": [0.5], "std": [2.0]}], 0.6),
+                              apply([], 0.5), apply([{"type": "RandomInvert", "p": 1.0}], 0.0)], 30, rng),
+        case(353, (3, 12, 12), [apply([rrc([12, 12]), erasing(p=1.0, value="random")], 0.5, v2=True), *flips], 20, rng),
+    ]
+    for seed, v2_ in ((354, False), (355, True)):
+        torch.manual_seed(seed)
+        first = torch.rand(1).item()  # a float32's value: p equal to the draw
+        cases.append(case(seed, (1, 2, 2), [apply([{"type": "RandomInvert", "p": 1.0}], first, v2=v2_)], 1, rng))
     return cases
 
 
@@ -306,6 +334,8 @@ def torchvision_of(item):
         return api.RandomResizedCrop(item["size"], scale=tuple(item["scale"]), ratio=tuple(item["ratio"]),
                                      interpolation=transforms.InterpolationMode(item["interpolation"]),
                                      antialias=item["antialias"])
+    if kind == "RandomApply":
+        return api.RandomApply([torchvision_of(t) for t in item["transforms"]], p=item["p"])
     if kind == "RandomErasing":
         return api.RandomErasing(p=item["p"], scale=tuple(item["scale"]), ratio=tuple(item["ratio"]), value=item["value"])
     return getattr(api, kind)(p=item["p"])
@@ -327,8 +357,13 @@ def main():
     parser.add_argument("--driver", required=True)
     args = parser.parse_args()
     cases = make_cases()
+    def walk(items):  # the transforms, and those inside a RandomApply
+        for t in items:
+            yield t
+            yield from walk(t.get("transforms", []))
+
     for c in cases:  # ColorJitter's ranges as torchvision makes them of its arguments, None for none
-        for t in c["transforms"]:
+        for t in walk(c["transforms"]):
             if t["type"] == "ColorJitter":
                 made = torchvision_of(t)
                 t["ranges"] = [None if r is None else list(r) for r in (made.brightness, made.contrast, made.saturation, made.hue)]

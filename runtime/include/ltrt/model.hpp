@@ -186,7 +186,8 @@ enum class TransformKind : std::uint8_t {
   random_solarize,
   random_autocontrast,
   random_resized_crop,  // RandomCrop's box of a random area and aspect, resized to the size
-  random_erasing        // the last (transform_kind looks through them up to it)
+  random_erasing,
+  random_apply  // the next `group` transforms, or none of them (the last: transform_kind looks up to it)
 };
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
 struct TransformConfig {
@@ -220,6 +221,10 @@ struct TransformConfig {
   // or C), or with num_erase_values 0 drawn from a standard normal (value="random")
   int num_erase_values;
   const float* erase_values;
+  // random_apply: how many of the transforms after it it applies or skips (a RandomApply's list,
+  // flattened: one inside it counts its own among them); they leave the sample's shape as it was
+  int group;
+  bool padding_given;  // random_crop: a padding was given (of 0 too), which v1 pads with, into a new tensor
 };
 
 // A data source as the spec names it; paths are resolved against the spec's

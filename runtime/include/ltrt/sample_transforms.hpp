@@ -23,7 +23,9 @@
 //    and aspect ratio, then `torch.randint` for its top and left; else the central crop of the
 //    ratio's bound), cropped and resized to the size as Resize does;
 //  - RandomErasing: `torch.rand(1) < p`, then get_params' box (up to 10 attempts; when one fits,
-//    a standard normal [C, h, w] for value="random", then the top and left), set to the value.
+//    a standard normal [C, h, w] for value="random", then the top and left), set to the value;
+//  - RandomApply: `torch.rand(1)` against p (v1 applies where it is at most p, v2 where it is below),
+//    then its transforms (TransformConfig::group of them, after it) or none.
 // The crops and Resize set the sample's H and W, so the source's samples (a file's, say) may be of
 // another size than the model's input, which the transforms make them.
 // torchvision.transforms.v2's are the same but for RandomCrop's draws and pad_if_needed, which v2 adds
@@ -72,11 +74,12 @@ class SampleTransforms {
   std::int64_t uncertain_boxes() const;
 
  private:
-  // A transform's input and output height and width (the planes before them stay), and whether
-  // its output is a crop's view of its input (a RandomCrop or CenterCrop smaller than it).
+  // A transform's input and output height and width (the planes before them stay); for the crops,
+  // whether they pad (a new tensor) and whether the crop is smaller than the padded sample (a
+  // strided view of it). torch resizes a one-pixel view with another kernel than a whole image.
   struct Step {
     std::int64_t h, w, out_h, out_w;
-    bool cropped_view;
+    bool padded, cropped_view;
   };
   void random_crop(const float* in, float* out, const TransformConfig& t, const Step& s, TorchGenerator* gen) const;
   void autocontrast(float* sample, const TransformConfig& t, const Step& s) const;
@@ -84,11 +87,12 @@ class SampleTransforms {
   void resize(const float* in, float* out, const TransformConfig& t, const Step& s, bool view);
   void color_jitter(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen);
   void grayscale(float* sample, const TransformConfig& t, const Step& s) const;
-  void flip(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
+  bool flip(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
   void normalize(float* sample, const Step& s, const float* mean, const float* std) const;
   void noise(float* sample, std::int64_t numel, const TransformConfig& t, TorchGenerator& gen);
-  void random_resized_crop(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen);
-  void erase(float* sample, std::size_t i, const Step& s, TorchGenerator& gen);
+  // (`view`: whether `in` is a crop's view; returns whether `out` is one)
+  bool random_resized_crop(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen, bool view);
+  bool erase(float* sample, std::size_t i, const Step& s, TorchGenerator& gen);
 
   std::vector<TransformConfig> list_;
   std::vector<Step> steps_;

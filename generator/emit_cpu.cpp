@@ -274,66 +274,100 @@ void emit_init_steps(CodeWriter& w, const Graph& g) {
 }
 
 // A split's torchvision transforms (ltrt::TransformConfig, in their order), kTrainTransforms and
-// the like, with each Normalize's float32 means and stds beside them.
+// the like: each transform's kind and the arguments it has (the other fields keep their defaults),
+// with each Normalize's float32 means and stds and each RandomErasing's values beside them.
 void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<TransformSpec>& transforms) {
   const std::string prefix = std::string("k") + static_cast<char>(std::toupper(split[0])) + split.substr(1);
+  const std::string array = prefix + "Transforms";
   const auto floats = [](const std::vector<float>& v) {
     std::string list;
     for (float x : v) list += (list.empty() ? "" : ", ") + float_literal(x);
     return list;
   };
-  // ColorJitter's ranges, lo and hi of each factor, NAN where it has none.
-  const auto jitter = [](const TransformSpec& t) {
-    std::string list;
-    for (double x : t.jitter) list += (list.empty() ? "" : ", ") + (std::isnan(x) ? std::string("NAN") : number(x));
-    return list;
-  };
-  std::vector<std::string> rows;
+  const auto boolean = [](bool b) { return std::string(b ? "true" : "false"); };
+  w.line("// data." + split + ".transforms, in order (a RandomApply's own list follows it)");
+  w.line("static ltrt::TransformConfig " + array + "[" + std::to_string(transforms.size()) + "];");
   for (size_t i = 0; i < transforms.size(); ++i) {
     const TransformSpec& t = transforms[i];
-    std::string mean = "nullptr", std = "nullptr", erase_values = "nullptr";
-    if (t.type == "Normalize") {
-      mean = prefix + "Normalize" + std::to_string(i) + "Mean";
-      std = prefix + "Normalize" + std::to_string(i) + "Std";
-      w.line("static const float " + mean + "[] = {" + floats(t.mean) + "};");
-      w.line("static const float " + std + "[] = {" + floats(t.std) + "};");
-    }
-    if (t.type == "RandomErasing" && !t.erase_values.empty()) {
-      erase_values = prefix + "Erasing" + std::to_string(i) + "Value";
-      w.line("static const float " + erase_values + "[] = {" + floats(t.erase_values) + "};");
-    }
+    const std::string at = array + "[" + std::to_string(i) + "].";
+    const auto set = [&](const std::string& field, const std::string& value) {
+      w.line(at + field + " = " + value + ";");
+    };
     // ltrt::TransformKind's enumerators are torchvision's class names in snake_case.
     std::string kind;
     for (char ch : t.type) {
       if (std::isupper(static_cast<unsigned char>(ch)) && !kind.empty()) kind += '_';
       kind += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     }
-    rows.push_back(
-        "{ltrt::TransformKind::" + kind + ", " + number(t.p) + ", " + std::to_string(t.size_h) + ", " +
-        std::to_string(t.size_w) + ", " + std::to_string(t.pad_left) + ", " + std::to_string(t.pad_right) + ", " +
-        std::to_string(t.pad_top) + ", " + std::to_string(t.pad_bottom) + ", ltrt::PadMode::" + t.padding_mode + ", " +
-        number(t.fill) + ", " + (t.pad_if_needed ? "true" : "false") + ", " + std::to_string(t.mean.size()) + ", " +
-        mean + ", " + std + ", " + (t.v2 ? "true" : "false") + ", " + number(t.noise_mean) + ", " + number(t.sigma) +
-        ", " + (t.clip ? "true" : "false") +
-        ", ltrt::ResizeMode::" + (t.interpolation == "nearest-exact" ? std::string("nearest_exact") : t.interpolation) +
-        ", " + (t.antialias ? "true" : "false") + ", " + std::to_string(t.max_size) + ", {" + jitter(t) + "}, " +
-        number(t.threshold) + ", {" + number(t.scale[0]) + ", " + number(t.scale[1]) + "}, {" + number(t.ratio[0]) +
-        ", " + number(t.ratio[1]) + "}, " + std::to_string(t.erase_values.size()) + ", " + erase_values + ", " +
-        std::to_string(t.group) + ", " + (t.padding_given ? "true" : "false") + "},  // " + (t.v2 ? "v2." : "") +
-        t.type);
+    const std::string& type = t.type;
+    if (type == "Normalize") {
+      w.line("static const float " + prefix + "Normalize" + std::to_string(i) + "Mean[] = {" + floats(t.mean) + "};");
+      w.line("static const float " + prefix + "Normalize" + std::to_string(i) + "Std[] = {" + floats(t.std) + "};");
+    }
+    if (type == "RandomErasing" && !t.erase_values.empty())
+      w.line("static const float " + prefix + "Erasing" + std::to_string(i) + "Value[] = {" + floats(t.erase_values) +
+             "};");
+    w.line(at + "kind = ltrt::TransformKind::" + kind + ";  // " + (t.v2 ? "v2." : "") + type);
+    if (t.v2) set("v2", "true");
+    if (type == "RandomHorizontalFlip" || type == "RandomVerticalFlip" || type == "RandomGrayscale" ||
+        type == "RandomInvert" || type == "RandomSolarize" || type == "RandomAutocontrast" || type == "RandomErasing" ||
+        type == "RandomApply")
+      set("p", number(t.p));
+    if (type == "RandomCrop" || type == "CenterCrop" || type == "Resize" || type == "RandomResizedCrop") {
+      set("size_h", std::to_string(t.size_h));
+      set("size_w", std::to_string(t.size_w));
+    }
+    if (type == "RandomCrop" || type == "Pad") {
+      for (const auto& [field, value] : {std::pair<const char*, std::int64_t>{"pad_left", t.pad_left},
+                                         {"pad_right", t.pad_right},
+                                         {"pad_top", t.pad_top},
+                                         {"pad_bottom", t.pad_bottom}})
+        if (value != 0) set(field, std::to_string(value));
+      if (t.padding_mode != "constant") set("padding_mode", "ltrt::PadMode::" + t.padding_mode);
+      if (t.fill != 0) set("fill", number(t.fill));
+      if (t.pad_if_needed) set("pad_if_needed", "true");
+      if (t.padding_given && type == "RandomCrop") set("padding_given", "true");
+    }
+    if (type == "Normalize") {
+      set("num_values", std::to_string(t.mean.size()));
+      set("mean", prefix + "Normalize" + std::to_string(i) + "Mean");
+      set("std", prefix + "Normalize" + std::to_string(i) + "Std");
+    }
+    if (type == "GaussianNoise") {
+      set("noise_mean", number(t.noise_mean));
+      set("sigma", number(t.sigma));
+      set("clip", boolean(t.clip));
+    }
+    if (type == "Resize" || type == "RandomResizedCrop") {
+      set("interpolation",
+          "ltrt::ResizeMode::" + (t.interpolation == "nearest-exact" ? std::string("nearest_exact") : t.interpolation));
+      set("antialias", boolean(t.antialias));
+      if (t.max_size > 0) set("max_size", std::to_string(t.max_size));
+    }
+    if (type == "ColorJitter") {
+      const char* factors[4] = {"brightness", "contrast", "saturation", "hue"};
+      for (int k = 0; k < 4; ++k)
+        if (!std::isnan(t.jitter[2 * k])) {
+          w.line(at + "jitter[" + std::to_string(2 * k) + "] = " + number(t.jitter[2 * k]) + ";  // " + factors[k] +
+                 ": [min, max]");
+          set("jitter[" + std::to_string(2 * k + 1) + "]", number(t.jitter[2 * k + 1]));
+        }
+    }
+    if (type == "RandomSolarize") set("threshold", number(t.threshold));
+    if (type == "RandomResizedCrop" || type == "RandomErasing") {
+      for (int k = 0; k < 2; ++k) set("scale[" + std::to_string(k) + "]", number(t.scale[k]));
+      for (int k = 0; k < 2; ++k) set("ratio[" + std::to_string(k) + "]", number(t.ratio[k]));
+    }
+    if (type == "RandomErasing" && !t.erase_values.empty()) {
+      set("num_erase_values", std::to_string(t.erase_values.size()));
+      set("erase_values", prefix + "Erasing" + std::to_string(i) + "Value");
+    }
+    if (type == "RandomErasing" && t.erase_values.empty()) w.line("// (value=\"random\": no values)");
+    if (type == "RandomApply")
+      w.line(at + "group = " + std::to_string(t.group) + ";  // the transforms after it that it applies or skips");
   }
-  w.line("// data." + split + ".transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),");
-  w.line("// padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,");
-  w.line("// torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,");
-  w.line("// antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold,");
-  w.line("// RandomResizedCrop's and RandomErasing's scale and ratio, RandomErasing's count of values (0:");
-  w.line("// \"random\") and its values, RandomApply's count of the transforms after it that it applies,");
-  w.line("// RandomCrop's padding given or not");
-  w.line("static const ltrt::TransformConfig " + prefix + "Transforms[] = {");
-  for (const std::string& r : rows) w.line("    " + r);
-  w.line("};");
   const std::string f = "m.data." + split + ".";
-  w.line(f + "transforms = " + prefix + "Transforms;");
+  w.line(f + "transforms = " + array + ";");
   w.line(f + "num_transforms = " + std::to_string(transforms.size()) + ";");
 }
 

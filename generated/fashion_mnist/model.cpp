@@ -1102,121 +1102,30 @@ const ltrt::ModelDef& model() {
     m.data.train.images_path = "specs/../data/fashion-mnist/train-images-idx3-ubyte.gz";
     m.data.train.labels_path = "specs/../data/fashion-mnist/train-labels-idx1-ubyte.gz";
     m.data.train.idx_scale = 255.0;
+    // data.train.transforms, in order (a RandomApply's own list follows it)
+    static ltrt::TransformConfig kTrainTransforms[2];
+    kTrainTransforms[0].kind = ltrt::TransformKind::random_horizontal_flip;  // RandomHorizontalFlip
+    kTrainTransforms[0].p = 0.5;
     static const float kTrainNormalize1Mean[] = {0.286f};
     static const float kTrainNormalize1Std[] = {0.353f};
-    // data.train.transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),
-    // padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,
-    // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
-    // antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold,
-    // RandomResizedCrop's and RandomErasing's scale and ratio, RandomErasing's count of values (0:
-    // "random") and its values, RandomApply's count of the transforms after it that it applies,
-    // RandomCrop's padding given or not
-    static const ltrt::TransformConfig kTrainTransforms[] = {
-        {ltrt::TransformKind::random_horizontal_flip,
-         0.5,
-         0,
-         0,
-         0,
-         0,
-         0,
-         0,
-         ltrt::PadMode::constant,
-         0.0,
-         false,
-         0,
-         nullptr,
-         nullptr,
-         false,
-         0.0,
-         0.1,
-         true,
-         ltrt::ResizeMode::bilinear,
-         true,
-         0,
-         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN},
-         0.0,
-         {0.0, 0.0},
-         {0.0, 0.0},
-         0,
-         nullptr,
-         0,
-         false},  // RandomHorizontalFlip
-        {ltrt::TransformKind::normalize,
-         0.5,
-         0,
-         0,
-         0,
-         0,
-         0,
-         0,
-         ltrt::PadMode::constant,
-         0.0,
-         false,
-         1,
-         kTrainNormalize1Mean,
-         kTrainNormalize1Std,
-         false,
-         0.0,
-         0.1,
-         true,
-         ltrt::ResizeMode::bilinear,
-         true,
-         0,
-         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN},
-         0.0,
-         {0.0, 0.0},
-         {0.0, 0.0},
-         0,
-         nullptr,
-         0,
-         false},  // Normalize
-    };
+    kTrainTransforms[1].kind = ltrt::TransformKind::normalize;  // Normalize
+    kTrainTransforms[1].num_values = 1;
+    kTrainTransforms[1].mean = kTrainNormalize1Mean;
+    kTrainTransforms[1].std = kTrainNormalize1Std;
     m.data.train.transforms = kTrainTransforms;
     m.data.train.num_transforms = 2;
     m.data.val.kind = ltrt::DataSourceKind::idx;
     m.data.val.images_path = "specs/../data/fashion-mnist/t10k-images-idx3-ubyte.gz";
     m.data.val.labels_path = "specs/../data/fashion-mnist/t10k-labels-idx1-ubyte.gz";
     m.data.val.idx_scale = 255.0;
+    // data.val.transforms, in order (a RandomApply's own list follows it)
+    static ltrt::TransformConfig kValTransforms[1];
     static const float kValNormalize0Mean[] = {0.286f};
     static const float kValNormalize0Std[] = {0.353f};
-    // data.val.transforms: kind, p, crop size (h, w), padding (left, right, top, bottom),
-    // padding_mode, fill, pad_if_needed, Normalize's count of means and stds, its means, its stds,
-    // torchvision.transforms.v2's or not, GaussianNoise's mean, sigma and clip, Resize's interpolation,
-    // antialias and max_size, ColorJitter's ranges (NAN: none), RandomSolarize's threshold,
-    // RandomResizedCrop's and RandomErasing's scale and ratio, RandomErasing's count of values (0:
-    // "random") and its values, RandomApply's count of the transforms after it that it applies,
-    // RandomCrop's padding given or not
-    static const ltrt::TransformConfig kValTransforms[] = {
-        {ltrt::TransformKind::normalize,
-         0.5,
-         0,
-         0,
-         0,
-         0,
-         0,
-         0,
-         ltrt::PadMode::constant,
-         0.0,
-         false,
-         1,
-         kValNormalize0Mean,
-         kValNormalize0Std,
-         false,
-         0.0,
-         0.1,
-         true,
-         ltrt::ResizeMode::bilinear,
-         true,
-         0,
-         {NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN},
-         0.0,
-         {0.0, 0.0},
-         {0.0, 0.0},
-         0,
-         nullptr,
-         0,
-         false},  // Normalize
-    };
+    kValTransforms[0].kind = ltrt::TransformKind::normalize;  // Normalize
+    kValTransforms[0].num_values = 1;
+    kValTransforms[0].mean = kValNormalize0Mean;
+    kValTransforms[0].std = kValNormalize0Std;
     m.data.val.transforms = kValTransforms;
     m.data.val.num_transforms = 1;
     m.data.test.kind = ltrt::DataSourceKind::none;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "ltrt/resize_image.hpp"
 
@@ -190,41 +191,45 @@ enum class TransformKind : std::uint8_t {
   random_apply  // the next `group` transforms, or none of them (the last: transform_kind looks up to it)
 };
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
+// Each field's default is the transform's neutral value, so the generated program sets only those
+// of its transforms' arguments.
 struct TransformConfig {
-  TransformKind kind;
-  double p;                                      // the flips: torch.rand(1) < p flips the sample
-  int size_h, size_w;                            // random_crop, center_crop, resize: the output's height and width
-  int pad_left, pad_right, pad_top, pad_bottom;  // random_crop: its padding, before the crop
-  PadMode padding_mode;                          // random_crop
-  double fill;                                   // random_crop: the constant padding's value
-  bool pad_if_needed;                            // random_crop: pad a side that is smaller than the crop
-  int num_values;     // normalize: 1 mean and std for all channels, or one per channel (dim -3)
-  const float* mean;  // normalize: torch.as_tensor(mean, dtype=float32)
-  const float* std;   // normalize
-  bool v2;            // torchvision.transforms.v2's
-  double noise_mean;  // gaussian_noise: mean + randn_like(x) * sigma added, in float32
-  double sigma;
-  bool clip;  // gaussian_noise: the sum clamped to [0, 1]
+  TransformKind kind = TransformKind::normalize;
+  double p = 0.5;                                                // the random ones: applied where torch.rand(1) < p
+  int size_h = 0, size_w = 0;                                    // the crops, resize: the output's height and width
+  int pad_left = 0, pad_right = 0, pad_top = 0, pad_bottom = 0;  // random_crop, pad: the padding
+  PadMode padding_mode = PadMode::constant;                      // random_crop, pad
+  double fill = 0;                                               // random_crop, pad: the constant padding's value
+  bool pad_if_needed = false;   // random_crop: pad a side that is smaller than the crop
+  bool padding_given = false;   // random_crop: a padding was given (of 0 too), which v1 pads with
+  int num_values = 0;           // normalize: 1 mean and std for all channels, or one per channel (dim -3)
+  const float* mean = nullptr;  // normalize: torch.as_tensor(mean, dtype=float32)
+  const float* std = nullptr;   // normalize
+  bool v2 = false;              // torchvision.transforms.v2's
+  double noise_mean = 0;        // gaussian_noise: mean + randn_like(x) * sigma added, in float32
+  double sigma = 0.1;
+  bool clip = true;  // gaussian_noise: the sum clamped to [0, 1]
   // resize: to size_h x size_w, or with size_w 0, the smaller edge to size_h (the other in proportion,
   // truncated), the longer then capped at max_size (0: none), as torchvision's Resize
-  ResizeMode interpolation;
-  bool antialias;  // resize: bilinear and bicubic only (torchvision ignores it for the others)
-  int max_size;
+  ResizeMode interpolation = ResizeMode::bilinear;
+  bool antialias = true;  // resize: bilinear and bicubic only (torchvision ignores it for the others)
+  int max_size = 0;
   // color_jitter: the brightness, contrast, saturation and hue factors' ranges [lo, hi], in that
-  // order (lo NaN: None, that factor left alone)
-  double jitter[8];
-  double threshold;  // random_solarize: values at or above it are inverted
+  // order (NaN: None, that factor left alone)
+  double jitter[8] = {kNoJitter, kNoJitter, kNoJitter, kNoJitter, kNoJitter, kNoJitter, kNoJitter, kNoJitter};
+  double threshold = 0;  // random_solarize: values at or above it are inverted
   // random_resized_crop, random_erasing: the box's area as a share of the image's, and its aspect
   // ratio (width / height for the crop, height / width for erasing), each [min, max]
-  double scale[2], ratio[2];
+  double scale[2] = {0, 0}, ratio[2] = {0, 0};
   // random_erasing: the box's value, one for all channels or one per channel (num_erase_values 1
   // or C), or with num_erase_values 0 drawn from a standard normal (value="random")
-  int num_erase_values;
-  const float* erase_values;
+  int num_erase_values = 0;
+  const float* erase_values = nullptr;
   // random_apply: how many of the transforms after it it applies or skips (a RandomApply's list,
   // flattened: one inside it counts its own among them); they leave the sample's shape as it was
-  int group;
-  bool padding_given;  // random_crop: a padding was given (of 0 too), which v1 pads with, into a new tensor
+  int group = 0;
+
+  static constexpr double kNoJitter = std::numeric_limits<double>::quiet_NaN();
 };
 
 // A data source as the spec names it; paths are resolved against the spec's

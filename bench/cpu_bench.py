@@ -2,7 +2,8 @@
 """Trainer configurations on the CPU: training throughput (samples per second) of ltgen's program
 against Lightning's Trainer on the same spec, in one run on the same machine.
 
-    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm|lbfgs|augment|augment_color --ltgen build/ltgen \
+    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm|lbfgs|augment|augment_color|augment_simclr \
+        --ltgen build/ltgen \
         --lightning-python /opt/ltgen/lightning-venv/bin/python [--repeats 3] [--out DIR]
 
 `ddp`: 1 process and 2 (mpirun -n 2) against Lightning with devices=1 and devices=2 (its own DDP on
@@ -17,7 +18,9 @@ rows in one batch, in samples (rows a step) per second.
 `augment`: a small CNN on CIFAR-shaped images (3 x 32 x 32, batch 64) without data transforms and
 with CIFAR's usual augmentation (RandomCrop(32, padding=4), RandomHorizontalFlip, Normalize: torchvision's
 in the Lightning script's Dataset, no DataLoader workers on either side), in samples per second;
-`augment_color` the same with ColorJitter(0.4, 0.4, 0.4, 0.1) and RandomGrayscale(0.2) added.
+`augment_color` the same with ColorJitter(0.4, 0.4, 0.4, 0.1) and RandomGrayscale(0.2) added;
+`augment_simclr` SimCLR's augmentation without its blur: RandomResizedCrop(32), RandomHorizontalFlip,
+RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), RandomGrayscale(0.2), Normalize.
 
 Each peer trains the spec twice, for 1 and for 5 epochs, and the difference of the two wall
 times over the 4 epochs' samples is its throughput (start-up, imports, process launch and the
@@ -58,6 +61,7 @@ MODES = {
     "lbfgs": ("lbfgs", [(1, "32-true", [1], 0.0)]),
     "augment": ("cnn", [(1, "32-true", [2], 0.0), (1, "32-true", [2], 1.0)]),  # (the last: AUGMENTATIONS' key)
     "augment_color": ("cnn", [(1, "32-true", [2], 2.0)]),
+    "augment_simclr": ("cnn", [(1, "32-true", [2], 3.0)]),
 }
 
 # CIFAR's usual training augmentation (its channels' means and stds).
@@ -67,7 +71,16 @@ AUGMENTATION = [{"type": "RandomCrop", "size": 32, "padding": 4}, {"type": "Rand
 COLOR_AUGMENTATION = AUGMENTATION[:2] + [
     {"type": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
     {"type": "RandomGrayscale", "p": 0.2}] + AUGMENTATION[2:]
-AUGMENTATIONS = {1.0: AUGMENTATION, 2.0: COLOR_AUGMENTATION}
+# SimCLR's (without its GaussianBlur): a random resized crop, then colour applied with p = 0.8.
+SIMCLR_AUGMENTATION = [
+    {"type": "RandomResizedCrop", "size": 32}, {"type": "RandomHorizontalFlip"},
+    {"type": "RandomApply", "p": 0.8,
+     "transforms": [{"type": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1}]},
+    {"type": "RandomGrayscale", "p": 0.2}] + AUGMENTATION[2:]
+AUGMENTATIONS = {1.0: AUGMENTATION, 2.0: COLOR_AUGMENTATION, 3.0: SIMCLR_AUGMENTATION}
+# The programs' names and the rows' words for them.
+AUGMENTATION_FLAGS = {1.0: ("_augmented", ", augmented"), 2.0: ("_color", ", augmented with colour"),
+                      3.0: ("_simclr", ", SimCLR's augmentation")}
 
 
 def cnn_spec(name, augmentation):
@@ -260,7 +273,7 @@ def main():
         env["OPENBLAS_CORETYPE"] = coretype
     peers = []  # (label, command for max_epochs=E)
     for devices, precision, threads, dropout in configs:
-        flag = ("_dropout" if model != "cnn" else "_augmented" if dropout == 1.0 else "_color") if dropout else ""
+        flag = ("_dropout" if model != "cnn" else AUGMENTATION_FLAGS[dropout][0]) if dropout else ""
         name = f"cpu_bench_{model}_{devices}_{precision.replace('-', '_')}" + flag
         path = os.path.join(work, name + ".json")
         with open(path, "w") as f:
@@ -275,8 +288,7 @@ def main():
         program = common.generate(args.ltgen, path, os.path.join(work, name))
         script = os.path.join(work, name + ".py")
         subprocess.run([args.ltgen, path, "--emit", "lightning", "-o", script], check=True, capture_output=True)
-        said = ((f", dropout {dropout}" if model != "cnn" else ", augmented" if dropout == 1.0 else
-                 ", augmented with colour") if dropout else "")
+        said = (f", dropout {dropout}" if model != "cnn" else AUGMENTATION_FLAGS[dropout][1]) if dropout else ""
         for t in threads:
             peers.append((f"ltgen, {precision}{said}, {devices} process{'es' if devices > 1 else ''}, "
                           f"{t} BLAS thread{'s' if t > 1 else ''} each",

@@ -26,10 +26,12 @@ exps rounds to 2 (below about 3e-4: 0), and NaN. Its value is compared within 8 
 (exactly where it is inf, NaN or 0): torch's exp and log are MKL's, which round about 1% of values
 one step apart from glibc's, and torch sums the float32 values where ltrt sums in float64.
 
-torch's own float32 sqrt on the CPU is not correctly rounded (PyPI's x86 build misses about 0.6%
-of inputs by one step, even for one element), where ltrt takes sqrtf, which is. So torchmetrics
-runs here with Tensor.sqrt correctly rounded, and must equal ltrt bit for bit; with torch's own
-sqrt the values may differ by at most two steps (one each for the two roots of a concordance's).
+torch's own float32 sqrt on the CPU is MKL's vsSqrt, not correctly rounded: PyPI's x86 build
+misses about 0.6% of inputs by one step on an Intel Xeon and 20% on an AMD EPYC (within 0.75
+steps there, where MKL takes another path), where ltrt takes sqrtf, which is correctly rounded. So
+torchmetrics runs here with Tensor.sqrt correctly rounded, and must equal ltrt bit for bit; with
+torch's own sqrt the values may differ by a few steps (2 at most on the Xeon, 4 on the EPYC; more
+than 8 fails).
 Run with the Lightning venv's Python (PyPI's torch and torchmetrics).
 """
 import argparse
@@ -428,6 +430,7 @@ def main():
     apart = 0
     worst_close = 0
     exact_close = 0  # log_cosh_error's values that must be equal: inf, NaN or 0
+    worst_own = 0  # the most float32 steps between ltrt's value and torchmetrics' with torch's own sqrt
     for i, (case, mine, want, own) in enumerate(zip(cases, ours, wanted, torch_own)):
         if i in close:  # inf, NaN and 0 exactly; other values within 8 steps
             exact = own == "nan" or own in (0, 0x80000000, 0x7F800000, 0xFF800000)
@@ -439,7 +442,8 @@ def main():
                       f"torchmetrics bits {own}")
             continue
         apart += own != mine
-        if want != mine or steps_apart(own, mine) > 2:
+        worst_own = max(worst_own, steps_apart(own, mine))
+        if want != mine or steps_apart(own, mine) > 8:
             bad += 1
             if bad <= 20:
                 sizes = ([[len(b["x"]) for b in r] for r in case["ranks"]] if "ranks" in case else
@@ -450,7 +454,7 @@ def main():
                 print(f"{case['kind']} {case.get('variant', '')} {extra} functional={case['functional']} batches {sizes}: ltrt {ltrt}, "
                       f"torchmetrics {theirs}")
     print(f"{len(cases) - len(close) - bad} of {len(cases) - len(close)} values equal torchmetrics' bit for bit (with a "
-          f"correctly rounded sqrt; with torch's own sqrt {apart} differ, by at most two steps), and log_cosh_error's "
+          f"correctly rounded sqrt; with torch's own sqrt {apart} differ, by at most {worst_own} steps), and log_cosh_error's "
           f"{len(close)} are within 8 steps (at most {worst_close} here; {exact_close} of them inf, NaN or 0, equal)")
     print("FAILED" if bad else "PASSED")
     return 1 if bad else 0

@@ -556,7 +556,7 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
       out[marker].group = static_cast<std::int64_t>(out.size() - marker - 1);
       if (s != before)
         fail_at(*list, o.path_of("transforms"),
-                "make samples of " + shape_text(s) + " of " + shape_text(before) +
+                "make samples of " + shape_text(s) + " out of " + shape_text(before) +
                     ": RandomApply's transforms must keep the sample's shape (skipped, they would leave it as "
                     "it was, and a batch holds samples of one shape)");
       continue;

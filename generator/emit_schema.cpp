@@ -171,12 +171,12 @@ JsonValue transforms_schema() {
     p.set("size", ints);
     kinds.push_back(object(p, {"type", "size"}));
   }
+  JsonValue resize_mode = type_of("string");  // F.resize's (Resize's, RandomResizedCrop's)
+  resize_mode.set("enum", strings({"nearest", "nearest-exact", "bilinear", "bicubic"}));
   for (const char* resize : {"Resize", "v2.Resize"}) {
     JsonValue p = named(resize);
     p.set("size", ints);
-    JsonValue mode = type_of("string");
-    mode.set("enum", strings({"nearest", "nearest-exact", "bilinear", "bicubic"}));
-    p.set("interpolation", mode);
+    p.set("interpolation", resize_mode);
     p.set("antialias", type_of("boolean"));
     JsonValue most = type_of("integer");
     most.set("minimum", JsonValue::make_integer(1));
@@ -237,9 +237,7 @@ JsonValue transforms_schema() {
     p.set("size", ints);
     p.set("scale", bounds);
     p.set("ratio", bounds);
-    JsonValue mode = type_of("string");
-    mode.set("enum", strings({"nearest", "nearest-exact", "bilinear", "bicubic"}));
-    p.set("interpolation", mode);
+    p.set("interpolation", resize_mode);
     p.set("antialias", type_of("boolean"));
     kinds.push_back(object(p, {"type", "size"}));
   }

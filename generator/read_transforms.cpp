@@ -158,11 +158,42 @@ std::vector<float> values(ltrt::ConfigObject& o, const std::string& key, std::in
   return out;
 }
 
+// torchvision's refusal of a random transform (`name`) outside data.train is ltgen's.
+[[noreturn]] void refuse_random(const JsonValue& type, const std::string& at, const std::string& name,
+                                const std::string& split) {
+  fail_at(type, at,
+          name + " draws random numbers: random transforms in data." + split +
+              " are not supported yet (data.train's may draw; give " + split +
+              " deterministic ones, such as Normalize)");
+}
+
+// Resize and RandomResizedCrop go through F.resize: v1 takes (C, H, W) or (N, C, H, W), v2 reshapes
+// any (..., C, H, W) to (-1, C, H, W).
+void check_resize_rank(const JsonValue& type, const std::string& at, const TransformSpec& t, const InputSpec& input,
+                       const Shape& s) {
+  if (s.size() < 3 || (!t.v2 && s.size() > 4))
+    fail_at(type, at,
+            (t.v2 ? "v2." + t.type + " takes (..., C, H, W)" : t.type + " takes (C, H, W) or (N, C, H, W)") +
+                ", but model.inputs." + input.name + " is " + shape_text(input.shape) +
+                " per sample (torchvision raises there)" +
+                (s.size() < 3 ? ": give it a channel, such as [1, " + std::to_string(input.shape.end()[-2]) + ", " +
+                                    std::to_string(input.shape.back()) + "]"
+                              : ""));
+}
+
+// F.resize's interpolation and antialias (Resize's, RandomResizedCrop's).
+void read_resize_mode(ltrt::ConfigObject& o, TransformSpec& t) {
+  t.interpolation = o.string("interpolation", "bilinear", {"nearest", "nearest-exact", "bilinear", "bicubic"}, false);
+  if (const JsonValue* a = o.get("antialias"); a && a->is_null())
+    o.fail("antialias", "None is False for tensors in torchvision (with a warning): write false");
+  t.antialias = o.boolean("antialias", true);
+}
+
 // RandomResizedCrop's and RandomErasing's scale or ratio: [min, max], checked where torch would
 // raise on them (a min above the max fails uniform_, a negative area math.sqrt, a ratio's log must
-// be finite as float32).
+// be finite as float32); `most`: the scale's largest.
 std::array<double, 2> read_bounds(ltrt::ConfigObject& o, const char* key, std::array<double, 2> fallback, bool ratio,
-                                  double most) {
+                                  double most = kFloatMax) {
   const JsonValue* v = o.get(key);
   if (!v) return fallback;
   const std::string at = o.path_of(key);
@@ -186,10 +217,8 @@ std::array<double, 2> read_bounds(ltrt::ConfigObject& o, const char* key, std::a
               "other order (uniform_ then raises): make them equal or further apart");
   }
   if (!ratio && b[0] < 0) fail_at(*v, at, "the min must be at least 0 (a negative area fails math.sqrt)");
-  if (b[1] > most)
-    fail_at(*v, at,
-            ratio ? "is beyond float32's range (torch takes the log of its float32)"
-                  : "the max must be at most " + ltrt::python_repr(most) + " (torchvision raises)");
+  if (!ratio && b[1] > most)
+    fail_at(*v, at, "the max must be at most " + ltrt::python_repr(most) + " (torchvision raises)");
   return b;
 }
 
@@ -218,11 +247,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
   t.args = JsonValue::make_object();
   for (const auto& [k, value] : v.members)
     if (k != "type") t.args.set(k, value);
-  if (t.random() && split != "train")
-    fail_at(*type, o.path_of("type"),
-            t.type + " draws random numbers: random transforms in data." + split +
-                " are not supported yet (data.train's may draw; give " + split +
-                " deterministic ones, such as Normalize)");
+  if (t.random() && split != "train") refuse_random(*type, o.path_of("type"), t.type, split);
   if (t.type == "GaussianNoise") {  // any float tensor
     t.noise_mean = o.number("mean", 0.0, -1e300, 1e300);
     t.sigma = o.number("sigma", 0.1, -1e300, 1e300);
@@ -310,14 +335,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
   } else if (t.type == "Resize") {
     // torchvision's F.resize: interpolate over (N, C, H, W); v1 makes a sample of 3 dimensions one
     // of 4, v2 reshapes any to (-1, C, H, W).
-    if (s.size() < 3 || (!t.v2 && s.size() > 4))
-      fail_at(*type, o.path_of("type"),
-              std::string(t.v2 ? "v2.Resize takes (..., C, H, W)" : "Resize takes (C, H, W) or (N, C, H, W)") +
-                  ", but model.inputs." + input.name + " is " + shape_text(input.shape) +
-                  " per sample (torchvision raises there)" +
-                  (s.size() < 3 ? ": give it a channel, such as [1, " + std::to_string(input.shape.end()[-2]) + ", " +
-                                      std::to_string(input.shape.back()) + "]"
-                                : ""));
+    check_resize_rank(*type, o.path_of("type"), t, input, s);
     const JsonValue* size = o.get("size");
     if (!size || size->is_null())
       o.fail_here(
@@ -329,10 +347,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     t.size_w = hw.size() == 2 ? hw[1] : 0;
     if (std::max(t.size_h, t.size_w) > 2147483647)
       o.fail("size", "is beyond 2147483647: the generated program's sizes are 32-bit ints");
-    t.interpolation = o.string("interpolation", "bilinear", {"nearest", "nearest-exact", "bilinear", "bicubic"}, false);
-    if (const JsonValue* a = o.get("antialias"); a && a->is_null())
-      o.fail("antialias", "None is False for tensors in torchvision (with a warning): write false");
-    t.antialias = o.boolean("antialias", true);
+    read_resize_mode(o, t);
     if (const JsonValue* m = o.get("max_size"); m && !m->is_null()) {
       t.max_size = ltrt::read_integer(*m, o.path_of("max_size"), 1);
       if (hw.size() == 2)
@@ -359,22 +374,11 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     }
   } else if (t.type == "RandomResizedCrop") {
     // F.resized_crop: a crop, then F.resize (v1: (C, H, W) or (N, C, H, W); v2: (..., C, H, W)).
-    if (s.size() < 3 || (!t.v2 && s.size() > 4))
-      fail_at(*type, o.path_of("type"),
-              std::string(t.v2 ? "v2.RandomResizedCrop takes (..., C, H, W)"
-                               : "RandomResizedCrop takes (C, H, W) or (N, C, H, W)") +
-                  ", but model.inputs." + input.name + " is " + shape_text(input.shape) +
-                  " per sample (torchvision raises there)" +
-                  (s.size() < 3 ? ": give it a channel, such as [1, " + std::to_string(input.shape.end()[-2]) + ", " +
-                                      std::to_string(input.shape.back()) + "]"
-                                : ""));
+    check_resize_rank(*type, o.path_of("type"), t, input, s);
     read_size(o, t, input.shape);
-    t.scale = read_bounds(o, "scale", {0.08, 1.0}, false, kFloatMax);
-    t.ratio = read_bounds(o, "ratio", {3.0 / 4.0, 4.0 / 3.0}, true, kFloatMax);
-    t.interpolation = o.string("interpolation", "bilinear", {"nearest", "nearest-exact", "bilinear", "bicubic"}, false);
-    if (const JsonValue* a = o.get("antialias"); a && a->is_null())
-      o.fail("antialias", "None is False for tensors in torchvision (with a warning): write false");
-    t.antialias = o.boolean("antialias", true);
+    t.scale = read_bounds(o, "scale", {0.08, 1.0}, false);
+    t.ratio = read_bounds(o, "ratio", {3.0 / 4.0, 4.0 / 3.0}, true);
+    read_resize_mode(o, t);
     // Where 10 attempts fail, the central crop at the ratio's bound the image's ratio passes: torch
     // cannot resize an empty one.
     if (known) {
@@ -398,7 +402,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
                   std::to_string(input.shape.back()) + "]");
     t.p = o.number("p", 0.5, 0.0, 1.0);
     t.scale = read_bounds(o, "scale", {0.02, 0.33}, false, 1.0);
-    t.ratio = read_bounds(o, "ratio", {0.3, 3.3}, true, kFloatMax);
+    t.ratio = read_bounds(o, "ratio", {0.3, 3.3}, true);
     const std::int64_t channels = s.end()[-3];
     if (const JsonValue* v = o.get("value")) {
       const std::string at = o.path_of("value");
@@ -531,11 +535,7 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
       TransformSpec t;
       t.v2 = type->str != "RandomApply";
       t.type = "RandomApply";
-      if (split != "train")
-        fail_at(*type, o.path_of("type"),
-                "RandomApply draws random numbers: random transforms in data." + split +
-                    " are not supported yet (data.train's may draw; give " + split +
-                    " deterministic ones, such as Normalize)");
+      if (split != "train") refuse_random(*type, o.path_of("type"), t.type, split);
       t.p = o.number("p", 0.5, 0.0, 1.0);
       t.args = JsonValue::make_object();
       if (o.get("p")) t.args.set("p", *o.get("p"));
@@ -588,9 +588,11 @@ std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string
   // where a transform crops or resizes, the file's height and width (-1 here), else the model input's.
   bool sizes = false;
   for (const JsonValue& t : v.items)
-    if (const JsonValue* type = t.find("type"); type && type->is_string())
-      for (const char* kind : {"RandomCrop", "CenterCrop", "Resize", "Pad", "RandomResizedCrop"})
-        sizes = sizes || type->str == kind || type->str == std::string("v2.") + kind;
+    if (const JsonValue* type = t.find("type"); type && type->is_string()) {
+      TransformSpec named;
+      named.type = type->str.rfind("v2.", 0) == 0 ? type->str.substr(3) : type->str;
+      sizes = sizes || named.sizes();
+    }
   Shape s = source_shape ? *source_shape : input.shape;
   if (!source_shape && sizes && s.size() >= 2) s.end()[-2] = s.back() = -1;
   std::vector<TransformSpec> out;

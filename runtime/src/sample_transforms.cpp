@@ -15,6 +15,7 @@
 #include <thread>
 #include <utility>
 
+#include "ltrt/affine_warp.hpp"
 #include "ltrt/cascade_sum.hpp"
 #include "ltrt/error.hpp"
 
@@ -220,6 +221,10 @@ const char* transform_name(TransformKind k) {
       return "RandomResizedCrop";
     case TransformKind::random_erasing:
       return "RandomErasing";
+    case TransformKind::random_rotation:
+      return "RandomRotation";
+    case TransformKind::random_affine:
+      return "RandomAffine";
     case TransformKind::random_apply:
       return "RandomApply";
   }
@@ -394,6 +399,19 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
       for (std::int64_t c = 0; t.num_erase_values > 0 && c < channels_; ++c)
         erase_values_.push_back(t.erase_values[t.num_erase_values == 1 ? 0 : c]);
     }
+    fill_offset_.push_back(fill_values_.size());
+    if (t.kind == TransformKind::random_rotation || t.kind == TransformKind::random_affine) {
+      // v1 warps (C, H, W) and (N, C, H, W), v2 any (..., C, H, W); torch's float32 grid is exact
+      // below 2^24 pixels a side
+      if (shape.size() < 3 || (!t.v2 && shape.size() > 4) || h >= (1 << 24) || w >= (1 << 24) ||
+          (t.num_fill_values > 1 && t.num_fill_values != channels_) || (t.num_fill_values == 0 && !t.v2))
+        throw Error(std::string(transform_name(t.kind)) + ": samples of rank " + std::to_string(shape.size()) + ", " +
+                    size_text(h, w) + ", with " + std::to_string(t.num_fill_values) +
+                    " fill values (it takes (C, H, W), v1 (N, C, H, W) and v2 (..., C, H, W) too, sides below 2^24, "
+                    "and a fill for all channels or one per channel)");
+      for (std::int64_t c = 0; t.num_fill_values > 0 && c < channels_; ++c)
+        fill_values_.push_back(t.fill_values[t.num_fill_values == 1 ? 0 : c]);
+    }
     h = s.out_h;
     w = s.out_w;
     // (A sample of more elements than an int indexes is refused: the generated program's sizes are
@@ -517,6 +535,12 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
       case TransformKind::random_resized_crop:
         view = random_resized_crop(cur, other, i, s, *gen, view);
         std::swap(cur, other);
+        break;
+      case TransformKind::random_rotation:
+      case TransformKind::random_affine:
+        warp(cur, other, i, s, *gen);
+        std::swap(cur, other);
+        view = false;
         break;
       case TransformKind::random_apply:
         break;  // (drawn above)
@@ -888,6 +912,63 @@ bool SampleTransforms::erase(float* sample, std::size_t i, const Step& s, TorchG
         plane[(box.top + y) * s.w + box.left + x] = random ? drawn[(c * h + y) * w + x] : fixed[c];
   }
   return true;
+}
+
+// RandomRotation and RandomAffine: get_params' (v2: make_params') draws, then F.rotate or F.affine
+// (ltrt/affine_warp.hpp). v2's rotate takes the angle modulo 360 and, about the image's centre,
+// turns by 0, 180 and (a square image) 90 and 270 degrees by moving the pixels (clone, rot90).
+void SampleTransforms::warp(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen) const {
+  const TransformConfig& t = list_[i];
+  // torch.empty(1).uniform_(lo, hi).item(): a float32 as a Python float
+  const auto draw = [&gen](double lo, double hi) {
+    float u;
+    gen.uniform(&u, 1, lo, hi);
+    return static_cast<double>(u);
+  };
+  const double angle = draw(t.degrees[0], t.degrees[1]);
+  double tx = 0, ty = 0, scale = 1, shear_x = 0, shear_y = 0;
+  if (t.kind == TransformKind::random_affine) {
+    if (!std::isnan(t.translate[0])) {  // int(round(...)): halves to even, -0 an int 0
+      const double max_dx = t.translate[0] * static_cast<double>(s.w);
+      const double max_dy = t.translate[1] * static_cast<double>(s.h);
+      tx = static_cast<double>(static_cast<std::int64_t>(std::nearbyint(draw(-max_dx, max_dx))));
+      ty = static_cast<double>(static_cast<std::int64_t>(std::nearbyint(draw(-max_dy, max_dy))));
+    }
+    if (t.scale[0] > 0) scale = draw(t.scale[0], t.scale[1]);
+    if (t.num_shear > 0) shear_x = draw(t.shear[0], t.shear[1]);
+    if (t.num_shear == 4) shear_y = draw(t.shear[2], t.shear[3]);
+  }
+  // the centre in pixels, relative to the image's (c - size * 0.5)
+  const double cx = t.center_given ? t.center[0] - static_cast<double>(s.w) * 0.5 : 0.0;
+  const double cy = t.center_given ? t.center[1] - static_cast<double>(s.h) * 0.5 : 0.0;
+  const std::int64_t h = s.h, w = s.w, planes = planes_;
+  std::array<double, 6> matrix;
+  if (t.kind == TransformKind::random_affine) {
+    matrix = inverse_affine_matrix(cx, cy, angle, tx, ty, scale, shear_x, shear_y, t.v2);
+  } else if (!t.v2) {
+    matrix = inverse_affine_matrix(cx, cy, -angle, 0.0, 0.0, 1.0, 0.0, 0.0, false);
+  } else {
+    const double turn = python_float_mod(angle, 360.0);
+    if (!t.center_given && (turn == 0 || turn == 180 || (h == w && (turn == 90 || turn == 270)))) {
+      for (std::int64_t p = 0; p < planes; ++p) {
+        const float* src = in + p * h * w;
+        float* dst = out + p * h * w;
+        for (std::int64_t y = 0; y < h; ++y)
+          for (std::int64_t x = 0; x < w; ++x)
+            dst[y * w + x] = turn == 0     ? src[y * w + x]
+                             : turn == 180 ? src[(h - 1 - y) * w + (w - 1 - x)]
+                             : turn == 90  ? src[x * w + (w - 1 - y)]  // rot90: flip(W), transpose
+                                           : src[(h - 1 - x) * w + y];  // rot90 k=3: flip(H), transpose
+      }
+      return;
+    }
+    matrix = inverse_affine_matrix(cx, cy, -turn, 0.0, 0.0, 1.0, 0.0, 0.0, true);
+  }
+  WarpFill fill;
+  if (t.num_fill_values > 0)
+    fill.values = fill_values_.data() + fill_offset_[i], fill.count = static_cast<int>(channels_);
+  fill.v2 = t.v2;
+  affine_warp(in, out, planes / channels_, channels_, h, w, matrix, t.interpolation == ResizeMode::bilinear, fill);
 }
 
 std::int64_t SampleTransforms::uncertain_boxes() const {

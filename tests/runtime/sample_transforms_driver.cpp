@@ -3,14 +3,19 @@
 // another drawing from TorchGenerator(seed), and prints, per case, the samples' bits, the uncertain
 // box draws after each sample (ltrt/random_box.hpp) and the int64 that torch's generator would draw
 // next. {"boxes": [...]} instead: RandomResizedCrop's or RandomErasing's get_params alone, many
-// times on an image of a size, each box with whether its draws were uncertain.
+// times on an image of a size, each box with whether its draws were uncertain. {"matrices": [...]}:
+// inverse_affine_matrix of each [center_x, center_y, angle, tx, ty, scale, shear_x, shear_y, v2],
+// its six doubles and the angle modulo 360, as int64 bits.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <deque>
 #include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "ltrt/affine_warp.hpp"
 #include "ltrt/error.hpp"
 #include "ltrt/json.hpp"
 #include "ltrt/random_box.hpp"
@@ -33,6 +38,12 @@ ltrt::TransformKind kind_of(const std::string& name) {
   ltrt::TransformKind kind;
   if (!ltrt::transform_kind(name, kind)) throw ltrt::Error("no transform " + name);
   return kind;
+}
+
+std::int64_t double_bits(double x) {
+  std::int64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  return bits;
 }
 
 }  // namespace
@@ -67,12 +78,26 @@ int main() {
       std::cout << ltrt::json::write(out) << "\n";
       return 0;
     }
+    if (const Value* matrices = in.find("matrices")) {  // inverse_affine_matrix's doubles, as int64 bits
+      for (const Value& c : matrices->items) {
+        double a[8];
+        for (std::size_t k = 0; k < 8; ++k) a[k] = c.items[k].num;
+        const std::array<double, 6> m =
+            ltrt::inverse_affine_matrix(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], c.items[8].b);
+        Value row = Value::make_array();
+        for (double x : m) row.push(Value::make_integer(double_bits(x)));
+        row.push(Value::make_integer(double_bits(ltrt::python_float_mod(a[2], 360.0))));
+        out.push(std::move(row));
+      }
+      std::cout << ltrt::json::write(out) << "\n";
+      return 0;
+    }
     for (const Value& c : in.find("cases")->items) {
       std::vector<std::int64_t> shape;
       for (const Value& d : c.find("shape")->items) shape.push_back(d.integer);
       std::vector<ltrt::TransformConfig> list;
-      std::vector<std::vector<float>> values;  // the Normalize means and stds, alive while `list` is used
-      values.reserve(2 * c.find("transforms")->items.size());
+      // the Normalize means and stds, erasing values and fills, alive (and in place) while `list` is used
+      std::deque<std::vector<float>> values;
       // (a RandomApply: its marker, then its own list, flattened)
       std::function<void(const Value&)> add = [&](const Value& t) {
         ltrt::TransformConfig config{};
@@ -112,7 +137,36 @@ int main() {
             config.jitter[2 * k + 1] = r.is_null() ? std::nan("") : r.items[1].num;
           }
         }
-        if (const Value* scale = t.find("scale")) {  // RandomResizedCrop, RandomErasing
+        const bool warp =
+            config.kind == ltrt::TransformKind::random_rotation || config.kind == ltrt::TransformKind::random_affine;
+        if (warp) {  // degrees [min, max]; translate, scale, shear (2 or 4), center: lists or null
+          for (int k = 0; k < 2; ++k) config.degrees[k] = t.find("degrees")->items[static_cast<std::size_t>(k)].num;
+          config.interpolation =
+              t.find("interpolation")->str == "bilinear" ? ltrt::ResizeMode::bilinear : ltrt::ResizeMode::nearest;
+          if (const Value* c = t.find("center"); c && !c->is_null()) {
+            config.center_given = true;
+            for (int k = 0; k < 2; ++k) config.center[k] = c->items[static_cast<std::size_t>(k)].num;
+          }
+          if (const Value* x = t.find("translate"); x && !x->is_null())
+            for (int k = 0; k < 2; ++k) config.translate[k] = x->items[static_cast<std::size_t>(k)].num;
+          if (const Value* x = t.find("scale"); x && !x->is_null())
+            for (int k = 0; k < 2; ++k) config.scale[k] = x->items[static_cast<std::size_t>(k)].num;
+          if (const Value* x = t.find("shear"); x && !x->is_null()) {
+            config.num_shear = static_cast<int>(x->items.size());
+            for (std::size_t k = 0; k < x->items.size(); ++k) config.shear[k] = x->items[k].num;
+          }
+          const Value& fill = *t.find("fill");
+          if (!fill.is_null()) {
+            std::vector<float>& v = values.emplace_back();
+            if (fill.is_array())
+              for (const Value& x : fill.items) v.push_back(static_cast<float>(x.num));
+            else
+              v.push_back(static_cast<float>(fill.num));
+            config.num_fill_values = static_cast<int>(v.size());
+            config.fill_values = v.data();
+          }
+        }
+        if (const Value* scale = t.find("scale"); scale && !warp) {  // RandomResizedCrop, RandomErasing
           for (int k = 0; k < 2; ++k) {
             config.scale[k] = scale->items[static_cast<std::size_t>(k)].num;
             config.ratio[k] = t.find("ratio")->items[static_cast<std::size_t>(k)].num;

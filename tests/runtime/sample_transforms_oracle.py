@@ -252,6 +252,56 @@ def make_cases():
         torch.manual_seed(seed)
         first = torch.rand(1).item()  # a float32's value: p equal to the draw
         cases.append(case(seed, (1, 2, 2), [apply([{"type": "RandomInvert", "p": 1.0}], first, v2=v2_)], 1, rng))
+    # RandomRotation and RandomAffine (v1 and v2): nearest and bilinear, a fill of one value, one per
+    # channel and v2's None, a centre of its own, square and other images (one row, one pixel), a
+    # batch of images, and every argument of RandomAffine; v2's exact turns by 0, 90, 180 and 270
+    # degrees move the pixels (90 and 270 only on square images); infinities and NaNs spread as
+    # torch's weights spread them.
+    rotation = lambda degrees, mode="nearest", fill=0.0, center=None, **kw: dict(
+        {"type": "RandomRotation", "degrees": list(degrees), "interpolation": mode, "fill": fill, "center": center}, **kw)
+    affine = lambda degrees, translate=None, scale=None, shear=None, mode="nearest", fill=0.0, center=None, **kw: dict(
+        {"type": "RandomAffine", "degrees": list(degrees), "translate": translate, "scale": scale, "shear": shear,
+         "interpolation": mode, "fill": fill, "center": center}, **kw)
+    for seed, mode in enumerate(("nearest", "bilinear")):
+        for v2_ in (False, True):
+            kw = {"v2": True} if v2_ else {}
+            u = 400 + 20 * seed + 10 * v2_
+            cases += [
+                case(u, (3, 16, 16), [rotation((-30, 30), mode, **kw)], 20, rng, True),
+                case(u + 1, (1, 13, 9), [rotation((-180, 180), mode, 0.5, **kw)], 20, rng),
+                case(u + 2, (3, 7, 10), [rotation((5, 60), mode, [0.1, -0.2, 0.3], **kw)], 20, rng, True),
+                case(u + 3, (2, 9, 9), [rotation((-45, 45), mode, [1.5], [2, 3.5], **kw)], 20, rng),
+                case(u + 4, (1, 1, 7), [rotation((-90, 90), mode, -1.0, **kw)], 20, rng),
+                case(u + 5, (2, 3, 6, 5), [rotation((-20, 20), mode, [0.0, 1.0, 0.5], **kw)], 10, rng),
+                case(u + 6, (3, 12, 11), [affine((-15, 15), [0.2, 0.1], [0.8, 1.2], [-10, 10], mode, [0.5, 0.25, 0.75],
+                                                 **kw)], 20, rng, True),
+                case(u + 7, (1, 10, 14), [affine((0, 0), [0.3, 0.3], None, None, mode, 0.0, **kw)], 20, rng),
+                case(u + 8, (2, 11, 8), [affine((-40, 40), None, [0.5, 2.0], [-20, 10, -5, 25], mode, 1.0, [3, 4], **kw)],
+                     20, rng),
+                case(u + 9, (1, 1, 1), [affine((-90, 90), [1.0, 1.0], [0.9, 1.1], [-45, 45], mode, 0.5, **kw)], 10, rng),
+            ]
+            if v2_:
+                cases += [
+                    case(u + 50, (3, 8, 8), [rotation((-10, 10), mode, None, **kw), affine((-10, 10), [0.1, 0.1], None,
+                                                                                          [5, 5], mode, None, **kw)],
+                         20, rng),
+                    case(u + 51, (2, 2, 5, 5), [rotation((-30, 30), mode, 0.5, **kw)], 10, rng),  # (..., C, H, W)
+                ]
+    for v2_ in (False, True):  # v2 moves the pixels for exact turns (of a square only for 90 and 270)
+        kw = {"v2": True} if v2_ else {}
+        for turn in (0, 90, 180, 270, -90, 450):
+            for shape in ((2, 5, 5), (1, 4, 6)):
+                cases.append(case(460 + 2 * turn // 90 + v2_, shape, [rotation((turn, turn), "bilinear", 0.5, **kw)], 3, rng))
+        cases.append(case(475 + v2_, (1, 5, 5), [rotation((90, 90), "nearest", 0.0, [2, 2], **kw)], 3, rng))
+    inf_pixels = case(480, (2, 6, 6), [rotation((-25, 25), "bilinear", 0.5),
+                                       rotation((-25, 25), "bilinear", 0.25, v2=True)], 10, rng)
+    for k, sample in enumerate(inf_pixels["samples"]):
+        sample[7 + k] = np.float32(np.inf).view(np.uint32).item()
+        sample[40 + k] = np.float32(np.nan).view(np.uint32).item()
+    cases.append(inf_pixels)
+    cases.append(case(481, (3, 10, 10), [affine((-10, 10), [0.1, 0.1], [0.9, 1.1], [-5, 5], "bilinear"), *flips,
+                                          rotation((-15, 15), "nearest", 0.5),
+                                          {"type": "Normalize", "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3]}], 30, rng, True))
     return cases
 
 
@@ -302,6 +352,34 @@ def check_boxes(driver):
     return uncertain
 
 
+def check_matrices(driver):
+    # _get_inverse_affine_matrix (v1's and v2's formulas) and Python's angle % 360, bit for bit in
+    # double, over angles, centres, translations, scales and shears of every size and sign.
+    from torchvision.transforms import functional as F1
+    from torchvision.transforms.v2 import functional as F2
+    rng = np.random.default_rng(11)
+    rows = []
+    for k in range(20000):
+        angle = float(rng.uniform(-720, 720)) if k % 7 else float(rng.choice([0.0, -0.0, 90.0, -360.0, 1e-30, -1e-30, 720.0]))
+        cx, cy, tx, ty = (float(x) for x in rng.normal(0, 20, 4))
+        scale = float(np.exp(rng.uniform(-3, 3)))
+        sx, sy = (float(x) for x in rng.uniform(-89, 89, 2)) if k % 3 else (0.0, 0.0)
+        rows.append([cx, cy, angle, tx, ty, scale, sx, sy, bool(k % 2)])
+    done = subprocess.run([driver], input=json.dumps({"matrices": rows}), capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"driver failed on matrices: {done.stderr}")
+    results = json.loads(done.stdout)
+    as_double = lambda bits: float(np.int64(bits).view(np.float64))
+    for row, got in zip(rows, results):
+        f = F2._geometry._get_inverse_affine_matrix if row[8] else F1._get_inverse_affine_matrix
+        want = f([row[0], row[1]], row[2], [row[3], row[4]], row[5], [row[6], row[7]])
+        mod = row[2] % 360
+        have = [as_double(b) for b in got]
+        if np.array(want + [mod]).view(np.int64).tolist() != np.array(have).view(np.int64).tolist():
+            sys.exit(f"inverse affine matrix of {row}: ltrt {have}, torchvision {want + [mod]}")
+    print(f"matrices: {len(rows)} inverse affine matrices and angles modulo 360 equal to torchvision's and Python's")
+
+
 def torchvision_of(item):
     kind = item["type"]
     api = v2 if item.get("v2") else transforms
@@ -338,6 +416,13 @@ def torchvision_of(item):
         return api.RandomApply([torchvision_of(t) for t in item["transforms"]], p=item["p"])
     if kind == "RandomErasing":
         return api.RandomErasing(p=item["p"], scale=tuple(item["scale"]), ratio=tuple(item["ratio"]), value=item["value"])
+    if kind == "RandomRotation":
+        return api.RandomRotation(item["degrees"], interpolation=transforms.InterpolationMode(item["interpolation"]),
+                                  center=item["center"], fill=item["fill"])
+    if kind == "RandomAffine":
+        return api.RandomAffine(item["degrees"], translate=item["translate"], scale=item["scale"], shear=item["shear"],
+                                interpolation=transforms.InterpolationMode(item["interpolation"]), fill=item["fill"],
+                                center=item["center"])
     return getattr(api, kind)(p=item["p"])
 
 
@@ -408,6 +493,7 @@ def main():
     print(f"{len(cases)} cases, {elements} elements and each case's next draw equal to torchvision's"
           f" ({uncertain} cases with an uncertain box)")
     check_boxes(args.driver)
+    check_matrices(args.driver)
 
 
 main()

@@ -188,7 +188,9 @@ enum class TransformKind : std::uint8_t {
   random_autocontrast,
   random_resized_crop,  // RandomCrop's box of a random area and aspect, resized to the size
   random_erasing,
-  random_apply  // the next `group` transforms, or none of them (the last: transform_kind looks up to it)
+  random_rotation,  // an affine warp by a random angle
+  random_affine,    // by a random angle, translation, scale and shear
+  random_apply      // the next `group` transforms, or none of them (the last: transform_kind looks up to it)
 };
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
 // Each field's default is the transform's neutral value, so the generated program sets only those
@@ -219,12 +221,27 @@ struct TransformConfig {
   double jitter[8] = {kNoJitter, kNoJitter, kNoJitter, kNoJitter, kNoJitter, kNoJitter, kNoJitter, kNoJitter};
   double threshold = 0;  // random_solarize: values at or above it are inverted
   // random_resized_crop, random_erasing: the box's area as a share of the image's, and its aspect
-  // ratio (width / height for the crop, height / width for erasing), each [min, max]
+  // ratio (width / height for the crop, height / width for erasing), each [min, max];
+  // random_affine: `scale` is the scale factor's range
   double scale[2] = {0, 0}, ratio[2] = {0, 0};
   // random_erasing: the box's value, one for all channels or one per channel (num_erase_values 1
   // or C), or with num_erase_values 0 drawn from a standard normal (value="random")
   int num_erase_values = 0;
   const float* erase_values = nullptr;
+  // random_rotation, random_affine: the angle's range in degrees [min, max]; random_affine's
+  // translation's largest shares of the width and height (NaN: None), the scale's range (scale
+  // above: 0, 0 for None) and the shear's ranges in degrees, x's then y's (num_shear 0: None, 2:
+  // x only, 4: both); the centre in pixels (centre_given false: the image's), sampling nearest or
+  // bilinear (`interpolation`); the fill of the pixels from outside, one for all channels or one per
+  // channel (num_fill_values 0: v2's fill None)
+  double degrees[2] = {0, 0};
+  double translate[2] = {kNoJitter, kNoJitter};
+  double shear[4] = {0, 0, 0, 0};
+  int num_shear = 0;
+  bool center_given = false;
+  double center[2] = {0, 0};
+  int num_fill_values = 0;
+  const float* fill_values = nullptr;
   // random_apply: how many of the transforms after it it applies or skips (a RandomApply's list,
   // flattened: one inside it counts its own among them); they leave the sample's shape as it was
   int group = 0;

@@ -24,6 +24,9 @@
 //    ratio's bound), cropped and resized to the size as Resize does;
 //  - RandomErasing: `torch.rand(1) < p`, then get_params' box (up to 10 attempts; when one fits,
 //    a standard normal [C, h, w] for value="random", then the top and left), set to the value;
+//  - RandomRotation and RandomAffine: a float32 uniform angle (RandomAffine's then translation,
+//    scale and shear, each drawn where given), then the image warped as F.rotate and F.affine do
+//    (ltrt/affine_warp.hpp: nearest or bilinear, the fill outside);
 //  - RandomApply: `torch.rand(1)` against p (v1 applies where it is at most p, v2 where it is below),
 //    then its transforms (TransformConfig::group of them, after it) or none.
 // The crops and Resize set the sample's H and W, so the source's samples (a file's, say) may be of
@@ -93,14 +96,16 @@ class SampleTransforms {
   // (`view`: whether `in` is a crop's view; returns whether `out` is one)
   bool random_resized_crop(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen, bool view);
   bool erase(float* sample, std::size_t i, const Step& s, TorchGenerator& gen);
+  void warp(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen) const;
 
   std::vector<TransformConfig> list_;
   std::vector<Step> steps_;
   // Each normalize's means and stds per channel, copied (the configs' arrays need not outlive this),
   // from offset_[i] for transform i.
   // RandomErasing's values likewise (none for value="random").
-  std::vector<float> mean_, std_, erase_values_;
-  std::vector<std::size_t> offset_, erase_offset_;
+  // RandomRotation's and RandomAffine's fills likewise, one per channel (none for v2's fill None).
+  std::vector<float> mean_, std_, erase_values_, fill_values_;
+  std::vector<std::size_t> offset_, erase_offset_, fill_offset_;
   std::vector<BoxDraws> boxes_;  // transform i's box draws (RandomResizedCrop, RandomErasing)
   std::int64_t planes_ = 0, channels_ = 1, in_numel_ = 0, out_numel_ = 0;
   std::vector<std::int64_t> output_shape_;

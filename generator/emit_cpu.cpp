@@ -307,6 +307,9 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
     if (type == "RandomErasing" && !t.erase_values.empty())
       w.line("static const float " + prefix + "Erasing" + std::to_string(i) + "Value[] = {" + floats(t.erase_values) +
              "};");
+    const bool warp = type == "RandomRotation" || type == "RandomAffine";
+    if (warp && !t.fill_values.empty())
+      w.line("static const float " + prefix + "Fill" + std::to_string(i) + "[] = {" + floats(t.fill_values) + "};");
     w.line(at + "kind = ltrt::TransformKind::" + kind + ";  // " + (t.v2 ? "v2." : "") + type);
     if (t.v2) set("v2", "true");
     if (type == "RandomHorizontalFlip" || type == "RandomVerticalFlip" || type == "RandomGrayscale" ||
@@ -363,6 +366,31 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
       set("erase_values", prefix + "Erasing" + std::to_string(i) + "Value");
     }
     if (type == "RandomErasing" && t.erase_values.empty()) w.line("// (value=\"random\": no values)");
+    if (warp) {
+      w.line(at + "degrees[0] = " + number(t.degrees[0]) + ";  // the angle's [min, max]");
+      set("degrees[1]", number(t.degrees[1]));
+      set("interpolation", "ltrt::ResizeMode::" + t.interpolation);
+      if (t.center_given) {
+        set("center_given", "true");
+        for (int k = 0; k < 2; ++k) set("center[" + std::to_string(k) + "]", number(t.center[k]));
+      }
+      if (t.fill_values.empty()) {
+        w.line("// (fill=None: the pixels from outside are zeros, unmixed)");
+      } else {
+        set("num_fill_values", std::to_string(t.fill_values.size()));
+        set("fill_values", prefix + "Fill" + std::to_string(i));
+      }
+    }
+    if (type == "RandomAffine") {
+      if (!std::isnan(t.translate[0]))
+        for (int k = 0; k < 2; ++k) set("translate[" + std::to_string(k) + "]", number(t.translate[k]));
+      if (t.affine_scale[0] > 0)
+        for (int k = 0; k < 2; ++k) set("scale[" + std::to_string(k) + "]", number(t.affine_scale[k]));
+      if (!t.shear.empty()) {
+        set("num_shear", std::to_string(t.shear.size()));
+        for (size_t k = 0; k < t.shear.size(); ++k) set("shear[" + std::to_string(k) + "]", number(t.shear[k]));
+      }
+    }
     if (type == "RandomApply")
       w.line(at + "group = " + std::to_string(t.group) + ";  // the transforms after it that it applies or skips");
   }

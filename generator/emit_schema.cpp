@@ -252,6 +252,29 @@ JsonValue transforms_schema() {
     p.set("inplace", type_of("boolean"));
     kinds.push_back(object(p, {"type"}));
   }
+  for (const char* warp : {"RandomRotation", "RandomAffine", "v2.RandomRotation", "v2.RandomAffine"}) {
+    const bool affine = std::string(warp).find("Affine") != std::string::npos;
+    JsonValue p = named(warp);
+    JsonValue angles = number_list;  // degrees and shear: a number x for [-x, x], or ranges
+    angles.set("minItems", JsonValue::make_integer(2));
+    angles.set("maxItems", JsonValue::make_integer(affine ? 4 : 2));
+    JsonValue magnitude = type_of("number");
+    magnitude.set("minimum", JsonValue::make_integer(0));
+    p.set("degrees", one_of({magnitude, bounds}));
+    JsonValue mode = type_of("string");
+    mode.set("enum", strings({"nearest", "bilinear"}));
+    p.set("interpolation", mode);
+    p.set("center", one_of({bounds, type_of("null")}));
+    p.set("fill", one_of({numbers, type_of("null")}));
+    if (affine) {
+      p.set("translate", one_of({bounds, type_of("null")}));
+      p.set("scale", one_of({bounds, type_of("null")}));
+      p.set("shear", one_of({magnitude, angles, type_of("null")}));
+    } else {
+      p.set("expand", type_of("boolean"));
+    }
+    kinds.push_back(object(p, {"type", "degrees"}));
+  }
   for (const char* apply : {"RandomApply", "v2.RandomApply"}) {  // (its list is read as the outer one)
     JsonValue p = named(apply);
     p.set("p", probability);

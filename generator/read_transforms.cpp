@@ -39,6 +39,8 @@ const std::vector<std::string> kSupported = {
     "RandomResizedCrop",
     "RandomErasing",
     "RandomApply",
+    "RandomRotation",
+    "RandomAffine",
     "v2.RandomHorizontalFlip",
     "v2.RandomVerticalFlip",
     "v2.RandomCrop",
@@ -55,17 +57,19 @@ const std::vector<std::string> kSupported = {
     "v2.RandomResizedCrop",
     "v2.RandomErasing",
     "v2.RandomApply",
+    "v2.RandomRotation",
+    "v2.RandomAffine",
     "v2.GaussianNoise",
 };
 // What the messages list.
 const char* const kSupportedText =
     "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop, Resize, RandomResizedCrop, Pad, "
     "Normalize, RandomInvert, RandomSolarize, RandomAutocontrast, ColorJitter, RandomGrayscale, Grayscale, "
-    "RandomErasing and RandomApply, v2's of them and v2.GaussianNoise";
+    "RandomErasing, RandomApply, RandomRotation and RandomAffine, v2's of them and v2.GaussianNoise";
 constexpr double kFloatMax = 3.4028234663852886e38;  // float32's largest
 // torchvision's other transforms: named as not supported yet rather than as misspellings.
 const char* const kOthers =
-    " RandomRotation RandomAffine GaussianBlur"
+    " GaussianBlur"
     " RandomChoice RandomOrder RandomPerspective FiveCrop TenCrop"
     " LinearTransformation RandomPosterize RandomAdjustSharpness"
     " RandomEqualize AutoAugment RandAugment TrivialAugmentWide AugMix ElasticTransform ToTensor PILToTensor"
@@ -167,10 +171,10 @@ std::vector<float> values(ltrt::ConfigObject& o, const std::string& key, std::in
               " deterministic ones, such as Normalize)");
 }
 
-// Resize and RandomResizedCrop go through F.resize: v1 takes (C, H, W) or (N, C, H, W), v2 reshapes
-// any (..., C, H, W) to (-1, C, H, W).
-void check_resize_rank(const JsonValue& type, const std::string& at, const TransformSpec& t, const InputSpec& input,
-                       const Shape& s) {
+// Resize and RandomResizedCrop go through F.resize, RandomRotation and RandomAffine through
+// grid_sample: v1 takes (C, H, W) or (N, C, H, W), v2 reshapes any (..., C, H, W) to (-1, C, H, W).
+void check_image_rank(const JsonValue& type, const std::string& at, const TransformSpec& t, const InputSpec& input,
+                      const Shape& s) {
   if (s.size() < 3 || (!t.v2 && s.size() > 4))
     fail_at(type, at,
             (t.v2 ? "v2." + t.type + " takes (..., C, H, W)" : t.type + " takes (C, H, W) or (N, C, H, W)") +
@@ -220,6 +224,36 @@ std::array<double, 2> read_bounds(ltrt::ConfigObject& o, const char* key, std::a
   if (!ratio && b[1] > most)
     fail_at(*v, at, "the max must be at most " + ltrt::python_repr(most) + " (torchvision raises)");
   return b;
+}
+
+// RandomRotation's and RandomAffine's degrees and shear: a number x (at least 0) for [-x, x], or a
+// list of one of `sizes`' lengths, each pair [min, max] drawn by torch's float32 uniform_.
+std::vector<double> read_angles(ltrt::ConfigObject& o, const char* key, const std::vector<size_t>& sizes) {
+  const JsonValue* v = o.get(key);
+  const std::string at = o.path_of(key);
+  const std::string lists = sizes.size() == 1 ? "[min, max]" : "[min, max] or [x min, x max, y min, y max]";
+  std::vector<double> out;
+  if (v->is_number()) {
+    if (!std::isfinite(v->num)) fail_at(*v, at, "expected a finite number");
+    if (v->num < 0)
+      fail_at(*v, at, "a single number must be at least 0 (it stands for [-x, x]; torchvision raises): write " + lists);
+    out = {-v->num, v->num};
+  } else if (v->kind == Kind::array && std::find(sizes.begin(), sizes.end(), v->items.size()) != sizes.end()) {
+    for (size_t k = 0; k < v->items.size(); ++k) {
+      const JsonValue& x = v->items[k];
+      if (!x.is_number() || !std::isfinite(x.num))
+        fail_at(x, at + "[" + std::to_string(k) + "]", "expected a finite number");
+      out.push_back(x.num);
+    }
+  } else {
+    fail_at(*v, at, "expected a number or " + lists);
+  }
+  for (size_t k = 0; k < out.size(); k += 2) {
+    if (out[k] > out[k + 1]) fail_at(*v, at, "a min is above its max: torch's uniform_ raises; write " + lists);
+    if (std::max(std::fabs(out[k]), std::fabs(out[k + 1])) > kFloatMax / 2)
+      fail_at(*v, at, "is beyond half of float32's range (torch draws it as a float32 uniform_)");
+  }
+  return out;
 }
 
 // `s`: the shape of the samples the transform takes, H and W -1 where they are the source file's
@@ -335,7 +369,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
   } else if (t.type == "Resize") {
     // torchvision's F.resize: interpolate over (N, C, H, W); v1 makes a sample of 3 dimensions one
     // of 4, v2 reshapes any to (-1, C, H, W).
-    check_resize_rank(*type, o.path_of("type"), t, input, s);
+    check_image_rank(*type, o.path_of("type"), t, input, s);
     const JsonValue* size = o.get("size");
     if (!size || size->is_null())
       o.fail_here(
@@ -374,7 +408,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
     }
   } else if (t.type == "RandomResizedCrop") {
     // F.resized_crop: a crop, then F.resize (v1: (C, H, W) or (N, C, H, W); v2: (..., C, H, W)).
-    check_resize_rank(*type, o.path_of("type"), t, input, s);
+    check_image_rank(*type, o.path_of("type"), t, input, s);
     read_size(o, t, input.shape);
     t.scale = read_bounds(o, "scale", {0.08, 1.0}, false);
     t.ratio = read_bounds(o, "ratio", {3.0 / 4.0, 4.0 / 3.0}, true);
@@ -432,6 +466,83 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
       o.fail("inplace",
              "inplace erasing changes the data set's own tensor at every epoch (a TensorDataset hands out views): "
              "not supported; leave it false");
+  } else if (t.type == "RandomRotation" || t.type == "RandomAffine") {
+    // F.rotate / F.affine on tensors: grid_sample of (N, C, H, W), nearest or bilinear
+    check_image_rank(*type, o.path_of("type"), t, input, s);
+    if (!o.get("degrees")) o.fail_here(t.type + " needs 'degrees': a number x for [-x, x] or [min, max], in degrees");
+    const std::vector<double> degrees = read_angles(o, "degrees", {2});
+    t.degrees = {degrees[0], degrees[1]};
+    if (t.type == "RandomAffine") {
+      if (const JsonValue* x = o.get("translate"); x && !x->is_null()) {
+        const std::string at = o.path_of("translate");
+        if (x->kind != Kind::array || x->items.size() != 2)
+          fail_at(*x, at, "expected [width share, height share], each within [0, 1]");
+        for (size_t k = 0; k < 2; ++k)
+          if (!x->items[k].is_number() || !(x->items[k].num >= 0 && x->items[k].num <= 1))
+            fail_at(x->items[k], at + "[" + std::to_string(k) + "]",
+                    "must be within [0, 1] (torchvision raises): the largest shift as a share of the side");
+        t.translate = {x->items[0].num, x->items[1].num};
+      }
+      if (const JsonValue* x = o.get("scale"); x && !x->is_null()) {
+        const std::string at = o.path_of("scale");
+        if (x->kind != Kind::array || x->items.size() != 2 || !x->items[0].is_number() || !x->items[1].is_number() ||
+            !std::isfinite(x->items[0].num) || !std::isfinite(x->items[1].num))
+          fail_at(*x, at, "expected [min, max], two numbers above 0");
+        t.affine_scale = {x->items[0].num, x->items[1].num};
+        if (t.affine_scale[0] <= 0 || t.affine_scale[1] <= 0)
+          fail_at(*x, at, "scale values must be above 0 (torchvision raises)");
+        if (t.affine_scale[0] > t.affine_scale[1])
+          fail_at(*x, at, "the min is above the max: torch's uniform_ raises; write [min, max]");
+        // a draw of 0 (a min below float32's smallest) divides by zero; beyond its largest, overflows
+        if (static_cast<float>(t.affine_scale[0]) == 0 || t.affine_scale[1] > kFloatMax / 2)
+          fail_at(*x, at,
+                  "must lie within float32's range, 1.4e-45 to half of 3.4e38 (the scale is drawn as a float32)");
+      }
+      if (const JsonValue* x = o.get("shear"); x && !x->is_null()) t.shear = read_angles(o, "shear", {2, 4});
+    }
+    if (const JsonValue* m = o.get("interpolation"); m && m->is_string() && m->str != "nearest" && m->str != "bilinear")
+      fail_at(*m, o.path_of("interpolation"),
+              "'" + m->str + "': torchvision warps tensors with 'nearest' or 'bilinear' only (it raises for others)");
+    t.interpolation = o.string("interpolation", "nearest", {"nearest", "bilinear"}, false);
+    if (t.type == "RandomRotation" && o.boolean("expand", false))
+      o.fail("expand",
+             "expand: true is not supported yet: the output's size follows each sample's angle, so the samples of "
+             "a batch would differ in size (torch's default collate cannot stack them); leave it false");
+    if (const JsonValue* c = o.get("center"); c && !c->is_null()) {
+      const std::string at = o.path_of("center");
+      if (c->kind != Kind::array || c->items.size() != 2 || !c->items[0].is_number() || !c->items[1].is_number() ||
+          std::fabs(c->items[0].num) > 1e15 || std::fabs(c->items[1].num) > 1e15)
+        fail_at(*c, at, "expected [x, y] in pixels from the top left corner, each within 1e15");
+      t.center_given = true;
+      t.center = {c->items[0].num, c->items[1].num};
+    }
+    const std::int64_t channels = s.end()[-3];
+    const JsonValue* fill = o.get("fill");
+    if (!fill || fill->is_null()) {
+      if (!t.v2) t.fill_values = {0.0f};  // (v1 makes None 0; v2's None leaves the outside 0, unmixed)
+    } else {
+      const std::string at = o.path_of("fill");
+      std::vector<const JsonValue*> items;
+      if (fill->is_number()) items.push_back(fill);
+      if (fill->kind == Kind::array)
+        for (const JsonValue& x : fill->items) items.push_back(&x);
+      if (items.empty() || (items.size() != 1 && static_cast<std::int64_t>(items.size()) != channels))
+        fail_at(*fill, at,
+                "expected a number or a list of 1 or " + std::to_string(channels) +
+                    " numbers (one per channel, dimension -3; torchvision raises for others)");
+      for (size_t k = 0; k < items.size(); ++k) {
+        const std::string xat = fill->kind == Kind::array ? at + "[" + std::to_string(k) + "]" : at;
+        if (!items[k]->is_number() || !std::isfinite(items[k]->num))
+          fail_at(*items[k], xat, "expected a finite number");
+        if (std::fabs(items[k]->num) > kFloatMax)
+          fail_at(*items[k], xat, "is beyond float32's range (torch.tensor(fill) is float32)");
+        t.fill_values.push_back(static_cast<float>(items[k]->num));
+      }
+    }
+    if (known && std::max(h, w) >= (1 << 24))
+      fail_at(*type, o.path_of("type"),
+              t.type + " on samples of " + shape_text({h, w}) +
+                  ": a side of 2^24 pixels or more is not supported yet (torch's float32 grid rounds there)");
   } else if (t.type == "RandomCrop" || t.type == "Pad") {  // (Pad: RandomCrop's padding, no crop)
     const bool pad_only = t.type == "Pad";
     if (!pad_only) read_size(o, t, input.shape);

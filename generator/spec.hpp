@@ -75,6 +75,16 @@ struct TransformSpec {
   // RandomApply: how many of the transforms after it (its list, flattened) it applies or skips
   std::int64_t group = 0;
   bool padding_given = false;  // RandomCrop: a padding was given (0 too: v1 pads with it)
+  // RandomRotation and RandomAffine: the angle's range [min, max] in degrees; RandomAffine's
+  // translate (NaN: None), scale ({0, 0}: None) and shear ([x min, x max] or with y's, empty: None);
+  // the centre in pixels; the fill as float32, one or one per channel (empty: v2's None)
+  std::array<double, 2> degrees = {0, 0};
+  std::array<double, 2> translate = {NAN, NAN};
+  std::array<double, 2> affine_scale = {0, 0};
+  std::vector<double> shear;
+  bool center_given = false;
+  std::array<double, 2> center = {0, 0};
+  std::vector<float> fill_values;
   bool random() const {
     return type != "Normalize" && type != "CenterCrop" && type != "Resize" && type != "Grayscale" && type != "Pad";
   }

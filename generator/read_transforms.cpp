@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <ltrt/affine_warp.hpp>
 #include <ltrt/config_reader.hpp>
 #include <ltrt/python_repr.hpp>
 #include <ltrt/random_box.hpp>
@@ -635,7 +636,8 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
 // The transforms of list `v` into `out`, a RandomApply as its marker and then its own list; `s`
 // follows the samples' shape, `last_size` the last transform that set it.
 void read_list(const JsonValue& v, const std::string& path, const InputSpec& input, const std::string& split, Shape& s,
-               std::vector<TransformSpec>& out, const JsonValue*& last_size, std::string& last_size_path) {
+               std::vector<TransformSpec>& out, const JsonValue*& last_size, std::string& last_size_path,
+               std::string& turning) {
   for (size_t i = 0; i < v.items.size(); ++i) {
     const std::string at = path + "[" + std::to_string(i) + "]";
     const JsonValue& item = v.items[i];
@@ -663,7 +665,7 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
       const size_t marker = out.size();
       out.push_back(t);
       const Shape before = s;
-      read_list(*list, o.path_of("transforms"), input, split, s, out, last_size, last_size_path);
+      read_list(*list, o.path_of("transforms"), input, split, s, out, last_size, last_size_path, turning);
       out[marker].group = static_cast<std::int64_t>(out.size() - marker - 1);
       if (s != before)
         fail_at(*list, o.path_of("transforms"),
@@ -673,6 +675,23 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
       continue;
     }
     out.push_back(read_one(item, at, input, split, s));
+    // v2's rotate turns a square image by exactly 90 or 270 degrees with torch.rot90, a transposed
+    // view that torch's elementwise ops keep: a contrast's mean and GaussianNoise's normals then
+    // follow its memory order, which ltgen does not (where a range of angles hits those turns, the
+    // program warns).
+    const TransformSpec& t = out.back();
+    if (!turning.empty() && (t.type == "GaussianNoise" || (t.type == "ColorJitter" && !std::isnan(t.jitter[2]))))
+      fail_at(
+          *item.find("type"), at + ".type",
+          std::string(t.type == "GaussianNoise" ? "v2.GaussianNoise" : "ColorJitter's contrast") + " after " + turning +
+              " is not supported yet: torch.rot90 leaves a transposed view, whose memory order torch then " +
+              (t.type == "GaussianNoise" ? "draws the noise in" : "sums the mean in") + "; put it before the rotation");
+    if (t.type == "RandomRotation" && t.v2 && t.degrees[0] == t.degrees[1] && !t.center_given &&
+        s.end()[-2] == s.back()) {
+      const double turn = ltrt::python_float_mod(static_cast<float>(t.degrees[0]), 360.0);
+      if (turn == 90 || turn == 270)
+        turning = "the v2.RandomRotation by " + ltrt::python_repr(turn) + " degrees at " + at;
+    }
     if (out.back().sizes() && s.end()[-2] > 0 && numel(s) > 2147483647)  // an int indexes a sample (numel saturates)
       fail_at(item, at,
               "makes samples of " + shape_text(s) +
@@ -709,7 +728,8 @@ std::vector<TransformSpec> read_transforms(const JsonValue& v, const std::string
   std::vector<TransformSpec> out;
   const JsonValue* last_size = nullptr;
   std::string last_size_path;
-  read_list(v, path, input, split, s, out, last_size, last_size_path);
+  std::string turning;
+  read_list(v, path, input, split, s, out, last_size, last_size_path, turning);
   // The model takes what the last crop or resize makes (a file's: checked when the program reads it).
   if (last_size && s.end()[-2] > 0 && s != input.shape)
     fail_at(*last_size, last_size_path,

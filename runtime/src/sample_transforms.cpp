@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -450,9 +451,24 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
   float* other = b_.data();
   std::memcpy(cur, in, static_cast<std::size_t>(in_numel_) * sizeof(float));
   bool view = false;  // whether the sample is the view a crop just made (a RandomApply may skip it)
+  // Whether v2's rotate turned it by exactly 90 or 270 degrees: torch.rot90's transposed view, which
+  // torch's elementwise ops, flips and crops keep; a ColorJitter's contrast then sums its mean and
+  // GaussianNoise places its normals in that memory order, which ltgen does not follow (it warns).
+  bool transposed = false;
   for (std::size_t i = 0; i < list_.size(); ++i) {
     const TransformConfig& t = list_[i];
     const Step& s = steps_[i];
+    if (transposed && (t.kind == TransformKind::gaussian_noise ||
+                       (t.kind == TransformKind::color_jitter && !std::isnan(t.jitter[2])))) {
+      if (transposed_layouts_++ == 0)
+        std::fprintf(stderr,
+                     "UserWarning: v2.RandomRotation turned a sample by exactly 90 or 270 degrees (torch.rot90, a "
+                     "transposed view), and %s sums or draws over it in memory order, which ltgen does not follow: "
+                     "that sample may differ from torchvision's by roundings (a ColorJitter's contrast) or in its "
+                     "noise, and the random numbers after it may differ\n",
+                     transform_name(t.kind));
+      transposed = false;
+    }
     if (is_random(t) && !gen) throw Error("internal: a random transform without torch's generator");
     if (t.kind == TransformKind::random_apply) {
       // v1: `if self.p < torch.rand(1): return img` (applies at u == p); v2: `torch.rand(1) >= p` skips
@@ -538,7 +554,7 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
         break;
       case TransformKind::random_rotation:
       case TransformKind::random_affine:
-        warp(cur, other, i, s, *gen);
+        transposed = warp(cur, other, i, s, *gen);
         std::swap(cur, other);
         view = false;
         break;
@@ -917,7 +933,7 @@ bool SampleTransforms::erase(float* sample, std::size_t i, const Step& s, TorchG
 // RandomRotation and RandomAffine: get_params' (v2: make_params') draws, then F.rotate or F.affine
 // (ltrt/affine_warp.hpp). v2's rotate takes the angle modulo 360 and, about the image's centre,
 // turns by 0, 180 and (a square image) 90 and 270 degrees by moving the pixels (clone, rot90).
-void SampleTransforms::warp(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen) const {
+bool SampleTransforms::warp(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen) const {
   const TransformConfig& t = list_[i];
   // torch.empty(1).uniform_(lo, hi).item(): a float32 as a Python float
   const auto draw = [&gen](double lo, double hi) {
@@ -960,7 +976,7 @@ void SampleTransforms::warp(const float* in, float* out, std::size_t i, const St
                              : turn == 90  ? src[x * w + (w - 1 - y)]  // rot90: flip(W), transpose
                                            : src[(h - 1 - x) * w + y];  // rot90 k=3: flip(H), transpose
       }
-      return;
+      return turn == 90 || turn == 270;
     }
     matrix = inverse_affine_matrix(cx, cy, -turn, 0.0, 0.0, 1.0, 0.0, 0.0, true);
   }
@@ -969,7 +985,10 @@ void SampleTransforms::warp(const float* in, float* out, std::size_t i, const St
     fill.values = fill_values_.data() + fill_offset_[i], fill.count = static_cast<int>(channels_);
   fill.v2 = t.v2;
   affine_warp(in, out, planes / channels_, channels_, h, w, matrix, t.interpolation == ResizeMode::bilinear, fill);
+  return false;
 }
+
+std::int64_t SampleTransforms::transposed_layouts() const { return transposed_layouts_; }
 
 std::int64_t SampleTransforms::uncertain_boxes() const {
   std::int64_t n = 0;

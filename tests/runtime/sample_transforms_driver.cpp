@@ -1,8 +1,8 @@
 // ltrt's side of sample_transforms_oracle.py: reads {"cases": [...]} from stdin, each a seed, a
 // source's per-sample shape, a list of transforms and samples (float32 bits), transforms the samples one after
 // another drawing from TorchGenerator(seed), and prints, per case, the samples' bits, the uncertain
-// box draws after each sample (ltrt/random_box.hpp) and the int64 that torch's generator would draw
-// next. {"boxes": [...]} instead: RandomResizedCrop's or RandomErasing's get_params alone, many
+// box draws (ltrt/random_box.hpp) and transposed layouts (SampleTransforms::transposed_layouts) so
+// far after each sample, and the int64 that torch's generator would draw next. {"boxes": [...]} instead: RandomResizedCrop's or RandomErasing's get_params alone, many
 // times on an image of a size, each box with whether its draws were uncertain. {"matrices": [...]}:
 // inverse_affine_matrix of each [center_x, center_y, angle, tx, ty, scale, shear_x, shear_y, v2],
 // its six doubles and the angle modulo 360, as int64 bits.
@@ -226,7 +226,7 @@ int main() {
         Value bits = Value::make_array();
         for (float f : y) bits.push(Value::make_integer(ltrt_test::float_bits(f)));
         samples.push(std::move(bits));
-        uncertain.push(Value::make_integer(transforms.uncertain_boxes()));
+        uncertain.push(Value::make_integer(transforms.uncertain_boxes() + transforms.transposed_layouts()));
       }
       Value result = Value::make_object();
       result.set("samples", std::move(samples));

@@ -75,6 +75,9 @@ class SampleTransforms {
   // The RandomResizedCrop and RandomErasing attempts so far whose box torch's own rounding of
   // its float32 exp and log may have made another (ltrt/random_box.hpp); the first warns.
   std::int64_t uncertain_boxes() const;
+  // The samples so far that a ColorJitter's contrast or GaussianNoise met as v2's rotation left them,
+  // a transposed view whose memory order ltgen does not follow; the first warns.
+  std::int64_t transposed_layouts() const;
 
  private:
   // A transform's input and output height and width (the planes before them stay); for the crops,
@@ -96,7 +99,8 @@ class SampleTransforms {
   // (`view`: whether `in` is a crop's view; returns whether `out` is one)
   bool random_resized_crop(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen, bool view);
   bool erase(float* sample, std::size_t i, const Step& s, TorchGenerator& gen);
-  void warp(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen) const;
+  // (returns whether the output is torch.rot90's transposed view: v2's exact turn by 90 or 270)
+  bool warp(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen) const;
 
   std::vector<TransformConfig> list_;
   std::vector<Step> steps_;
@@ -114,6 +118,7 @@ class SampleTransforms {
   std::vector<float> crop_;  // RandomResizedCrop's box, copied out to be resized
   std::vector<float> gray_;  // an image's grayscale plane (ColorJitter's contrast)
   int torch_threads_ = 1;
+  std::int64_t transposed_layouts_ = 0;
   std::vector<float> partial_sums_;  // a split sum's, one a torch thread
 };
 

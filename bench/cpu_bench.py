@@ -2,7 +2,7 @@
 """Trainer configurations on the CPU: training throughput (samples per second) of ltgen's program
 against Lightning's Trainer on the same spec, in one run on the same machine.
 
-    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm|lbfgs|augment|augment_color|augment_simclr \
+    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm|lbfgs|augment|augment_color|augment_simclr|augment_affine \
         --ltgen build/ltgen \
         --lightning-python /opt/ltgen/lightning-venv/bin/python [--repeats 3] [--out DIR]
 
@@ -20,7 +20,9 @@ with CIFAR's usual augmentation (RandomCrop(32, padding=4), RandomHorizontalFlip
 in the Lightning script's Dataset, no DataLoader workers on either side), in samples per second;
 `augment_color` the same with ColorJitter(0.4, 0.4, 0.4, 0.1) and RandomGrayscale(0.2) added;
 `augment_simclr` SimCLR's augmentation without its blur: RandomResizedCrop(32), RandomHorizontalFlip,
-RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), RandomGrayscale(0.2), Normalize.
+RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), RandomGrayscale(0.2), Normalize;
+`augment_affine` geometric augmentation: RandomAffine(15, translate=(0.1, 0.1), scale=(0.9, 1.1),
+bilinear), RandomHorizontalFlip, Normalize.
 
 Each peer trains the spec twice, for 1 and for 5 epochs, and the difference of the two wall
 times over the 4 epochs' samples is its throughput (start-up, imports, process launch and the
@@ -62,6 +64,7 @@ MODES = {
     "augment": ("cnn", [(1, "32-true", [2], 0.0), (1, "32-true", [2], 1.0)]),  # (the last: AUGMENTATIONS' key)
     "augment_color": ("cnn", [(1, "32-true", [2], 2.0)]),
     "augment_simclr": ("cnn", [(1, "32-true", [2], 3.0)]),
+    "augment_affine": ("cnn", [(1, "32-true", [2], 4.0)]),
 }
 
 # CIFAR's usual training augmentation (its channels' means and stds).
@@ -77,10 +80,14 @@ SIMCLR_AUGMENTATION = [
     {"type": "RandomApply", "p": 0.8,
      "transforms": [{"type": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1}]},
     {"type": "RandomGrayscale", "p": 0.2}] + AUGMENTATION[2:]
-AUGMENTATIONS = {1.0: AUGMENTATION, 2.0: COLOR_AUGMENTATION, 3.0: SIMCLR_AUGMENTATION}
+# A random affine warp (rotation, shift and scale, bilinear) before the flip.
+AFFINE_AUGMENTATION = [
+    {"type": "RandomAffine", "degrees": 15, "translate": [0.1, 0.1], "scale": [0.9, 1.1],
+     "interpolation": "bilinear"}] + AUGMENTATION[1:]
+AUGMENTATIONS = {1.0: AUGMENTATION, 2.0: COLOR_AUGMENTATION, 3.0: SIMCLR_AUGMENTATION, 4.0: AFFINE_AUGMENTATION}
 # The programs' names and the rows' words for them.
 AUGMENTATION_FLAGS = {1.0: ("_augmented", ", augmented"), 2.0: ("_color", ", augmented with colour"),
-                      3.0: ("_simclr", ", SimCLR's augmentation")}
+                      3.0: ("_simclr", ", SimCLR's augmentation"), 4.0: ("_affine", ", RandomAffine")}
 
 
 def cnn_spec(name, augmentation):

@@ -255,9 +255,14 @@ JsonValue transforms_schema() {
   for (const char* warp : {"RandomRotation", "RandomAffine", "v2.RandomRotation", "v2.RandomAffine"}) {
     const bool affine = std::string(warp).find("Affine") != std::string::npos;
     JsonValue p = named(warp);
-    JsonValue angles = number_list;  // degrees and shear: a number x for [-x, x], or ranges
-    angles.set("minItems", JsonValue::make_integer(2));
-    angles.set("maxItems", JsonValue::make_integer(affine ? 4 : 2));
+    JsonValue both_shears = number_list;  // shear: [x min, x max, y min, y max]
+    both_shears.set("minItems", JsonValue::make_integer(4));
+    both_shears.set("maxItems", JsonValue::make_integer(4));
+    JsonValue shares = bounds;  // translate: each within [0, 1]
+    JsonValue share = type_of("number");
+    share.set("minimum", JsonValue::make_integer(0));
+    share.set("maximum", JsonValue::make_integer(1));
+    shares.set("items", share);
     JsonValue magnitude = type_of("number");
     magnitude.set("minimum", JsonValue::make_integer(0));
     p.set("degrees", one_of({magnitude, bounds}));
@@ -267,9 +272,9 @@ JsonValue transforms_schema() {
     p.set("center", one_of({bounds, type_of("null")}));
     p.set("fill", one_of({numbers, type_of("null")}));
     if (affine) {
-      p.set("translate", one_of({bounds, type_of("null")}));
+      p.set("translate", one_of({shares, type_of("null")}));
       p.set("scale", one_of({bounds, type_of("null")}));
-      p.set("shear", one_of({magnitude, angles, type_of("null")}));
+      p.set("shear", one_of({magnitude, bounds, both_shears, type_of("null")}));
     } else {
       p.set("expand", type_of("boolean"));
     }

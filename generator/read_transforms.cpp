@@ -252,7 +252,7 @@ std::vector<double> read_angles(ltrt::ConfigObject& o, const char* key, const st
   for (size_t k = 0; k < out.size(); k += 2) {
     if (out[k] > out[k + 1]) fail_at(*v, at, "a min is above its max: torch's uniform_ raises; write " + lists);
     if (std::max(std::fabs(out[k]), std::fabs(out[k + 1])) > kFloatMax / 2)
-      fail_at(*v, at, "is beyond half of float32's range (torch draws it as a float32 uniform_)");
+      fail_at(*v, at, "beyond half of float32's range is not supported (torch draws it as a float32 uniform_)");
   }
   return out;
 }
@@ -497,13 +497,16 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
         // a draw of 0 (a min below float32's smallest) divides by zero; beyond its largest, overflows
         if (static_cast<float>(t.affine_scale[0]) == 0 || t.affine_scale[1] > kFloatMax / 2)
           fail_at(*x, at,
-                  "must lie within float32's range, 1.4e-45 to half of 3.4e38 (the scale is drawn as a float32)");
+                  "beyond float32's range, 1.4e-45 to half of 3.4e38, is not supported (the scale is drawn as a "
+                  "float32: a draw of 0 divides by zero in torchvision)");
       }
       if (const JsonValue* x = o.get("shear"); x && !x->is_null()) t.shear = read_angles(o, "shear", {2, 4});
     }
     if (const JsonValue* m = o.get("interpolation"); m && m->is_string() && m->str != "nearest" && m->str != "bilinear")
       fail_at(*m, o.path_of("interpolation"),
-              "'" + m->str + "': torchvision warps tensors with 'nearest' or 'bilinear' only (it raises for others)");
+              "'" + m->str +
+                  "': torchvision warps tensors with 'nearest' or 'bilinear' only (it raises for others wherever it "
+                  "warps)");
     t.interpolation = o.string("interpolation", "nearest", {"nearest", "bilinear"}, false);
     if (t.type == "RandomRotation" && o.boolean("expand", false))
       o.fail("expand",
@@ -513,14 +516,17 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
       const std::string at = o.path_of("center");
       if (c->kind != Kind::array || c->items.size() != 2 || !c->items[0].is_number() || !c->items[1].is_number() ||
           std::fabs(c->items[0].num) > 1e15 || std::fabs(c->items[1].num) > 1e15)
-        fail_at(*c, at, "expected [x, y] in pixels from the top left corner, each within 1e15");
+        fail_at(*c, at,
+                "expected [x, y] in pixels from the top left corner (beyond 1e15 is not supported: the image would "
+                "hold no pixel of the warp)");
       t.center_given = true;
       t.center = {c->items[0].num, c->items[1].num};
     }
     const std::int64_t channels = s.end()[-3];
     const JsonValue* fill = o.get("fill");
     if (!fill || fill->is_null()) {
-      if (!t.v2) t.fill_values = {0.0f};  // (v1 makes None 0; v2's None leaves the outside 0, unmixed)
+      // torchvision's default is 0; a None v1 makes 0, and v2 leaves the outside 0, unmixed
+      if (!fill || !t.v2) t.fill_values = {0.0f};
     } else {
       const std::string at = o.path_of("fill");
       std::vector<const JsonValue*> items;
@@ -536,7 +542,7 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
         if (!items[k]->is_number() || !std::isfinite(items[k]->num))
           fail_at(*items[k], xat, "expected a finite number");
         if (std::fabs(items[k]->num) > kFloatMax)
-          fail_at(*items[k], xat, "is beyond float32's range (torch.tensor(fill) is float32)");
+          fail_at(*items[k], xat, "beyond float32's range is not supported (torch.tensor(fill) is float32: inf)");
         t.fill_values.push_back(static_cast<float>(items[k]->num));
       }
     }

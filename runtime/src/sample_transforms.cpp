@@ -451,9 +451,11 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
   float* other = b_.data();
   std::memcpy(cur, in, static_cast<std::size_t>(in_numel_) * sizeof(float));
   bool view = false;  // whether the sample is the view a crop just made (a RandomApply may skip it)
-  // Whether v2's rotate turned it by exactly 90 or 270 degrees: torch.rot90's transposed view, which
-  // torch's elementwise ops, flips and crops keep; a ColorJitter's contrast then sums its mean and
-  // GaussianNoise places its normals in that memory order, which ltgen does not follow (it warns).
+  // Whether torch would hold it transposed: v2's rotate turned it by exactly 90 or 270 degrees
+  // (torch.rot90's view; another such turn undoes it), which torch's elementwise ops, flips, clones
+  // and crops keep, and pads, warps and resizes to another size make contiguous. A ColorJitter's
+  // contrast then sums its mean and GaussianNoise places its normals in that memory order, which
+  // ltgen does not follow (it warns).
   bool transposed = false;
   for (std::size_t i = 0; i < list_.size(); ++i) {
     const TransformConfig& t = list_[i];
@@ -491,16 +493,18 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
         random_crop(cur, other, t, s, gen);
         std::swap(cur, other);
         view = s.cropped_view || (!s.padded && view);
+        transposed = transposed && !s.padded;
         break;
       case TransformKind::center_crop:
         center_crop(cur, other, s);
         std::swap(cur, other);
         view = s.cropped_view || (!s.padded && view);
+        transposed = transposed && !s.padded;
         break;
       case TransformKind::resize:
         resize(cur, other, t, s, view);
         std::swap(cur, other);
-        if (s.out_h != s.h || s.out_w != s.w) view = false;
+        if (s.out_h != s.h || s.out_w != s.w) view = false, transposed = false;
         break;
       case TransformKind::color_jitter:
         color_jitter(cur, t, s, *gen);
@@ -524,7 +528,7 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
         crop.pad_if_needed = false;
         random_crop(cur, other, crop, s, nullptr);
         std::swap(cur, other);
-        if (s.padded) view = false;
+        if (s.padded) view = false, transposed = false;
         break;
       }
       case TransformKind::random_invert:  // invert: 1 - x (the bound of float images)
@@ -549,15 +553,17 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
         view = false;
         break;
       case TransformKind::random_resized_crop:
-        view = random_resized_crop(cur, other, i, s, *gen, view);
+        view = random_resized_crop(cur, other, i, s, *gen, view, transposed);
         std::swap(cur, other);
         break;
       case TransformKind::random_rotation:
-      case TransformKind::random_affine:
-        transposed = warp(cur, other, i, s, *gen);
+      case TransformKind::random_affine: {
+        const Layout made = warp(cur, other, i, s, *gen);
         std::swap(cur, other);
         view = false;
+        transposed = made == Layout::transposed_input ? !transposed : made == Layout::input && transposed;
         break;
+      }
       case TransformKind::random_apply:
         break;  // (drawn above)
       case TransformKind::random_erasing: {
@@ -889,7 +895,7 @@ void SampleTransforms::noise(float* sample, std::int64_t numel, const TransformC
 // RandomResizedCrop.forward: get_params' box, then F.resized_crop (the box as a view, resized as
 // F.resize does, image by image; a box of the size's is that view).
 bool SampleTransforms::random_resized_crop(const float* in, float* out, std::size_t i, const Step& s,
-                                           TorchGenerator& gen, bool view) {
+                                           TorchGenerator& gen, bool view, bool& transposed) {
   const TransformConfig& t = list_[i];
   const Box box = boxes_[i].resized_crop(gen, s.h, s.w);
   const std::int64_t h = box.height, w = box.width;
@@ -900,6 +906,7 @@ bool SampleTransforms::random_resized_crop(const float* in, float* out, std::siz
   const bool antialias =
       t.antialias && (t.interpolation == ResizeMode::bilinear || t.interpolation == ResizeMode::bicubic);
   const bool box_view = h != s.h || w != s.w || view;
+  if (h != s.out_h || w != s.out_w) transposed = false;  // (resized: a new tensor)
   for (std::int64_t image = 0; image < planes_ / channels_; ++image)
     resize_image(crop_.data() + image * channels_ * h * w, channels_, static_cast<int>(h), static_cast<int>(w),
                  out + image * channels_ * s.out_h * s.out_w, static_cast<int>(s.out_h), static_cast<int>(s.out_w),
@@ -933,7 +940,8 @@ bool SampleTransforms::erase(float* sample, std::size_t i, const Step& s, TorchG
 // RandomRotation and RandomAffine: get_params' (v2: make_params') draws, then F.rotate or F.affine
 // (ltrt/affine_warp.hpp). v2's rotate takes the angle modulo 360 and, about the image's centre,
 // turns by 0, 180 and (a square image) 90 and 270 degrees by moving the pixels (clone, rot90).
-bool SampleTransforms::warp(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen) const {
+SampleTransforms::Layout SampleTransforms::warp(const float* in, float* out, std::size_t i, const Step& s,
+                                                TorchGenerator& gen) const {
   const TransformConfig& t = list_[i];
   // torch.empty(1).uniform_(lo, hi).item(): a float32 as a Python float
   const auto draw = [&gen](double lo, double hi) {
@@ -976,7 +984,7 @@ bool SampleTransforms::warp(const float* in, float* out, std::size_t i, const St
                              : turn == 90  ? src[x * w + (w - 1 - y)]  // rot90: flip(W), transpose
                                            : src[(h - 1 - x) * w + y];  // rot90 k=3: flip(H), transpose
       }
-      return turn == 90 || turn == 270;
+      return turn == 90 || turn == 270 ? Layout::transposed_input : Layout::input;
     }
     matrix = inverse_affine_matrix(cx, cy, -turn, 0.0, 0.0, 1.0, 0.0, 0.0, true);
   }
@@ -985,7 +993,7 @@ bool SampleTransforms::warp(const float* in, float* out, std::size_t i, const St
     fill.values = fill_values_.data() + fill_offset_[i], fill.count = static_cast<int>(channels_);
   fill.v2 = t.v2;
   affine_warp(in, out, planes / channels_, channels_, h, w, matrix, t.interpolation == ResizeMode::bilinear, fill);
-  return false;
+  return Layout::contiguous;
 }
 
 std::int64_t SampleTransforms::transposed_layouts() const { return transposed_layouts_; }

@@ -96,11 +96,15 @@ class SampleTransforms {
   bool flip(float* sample, const TransformConfig& t, const Step& s, TorchGenerator& gen) const;
   void normalize(float* sample, const Step& s, const float* mean, const float* std) const;
   void noise(float* sample, std::int64_t numel, const TransformConfig& t, TorchGenerator& gen);
-  // (`view`: whether `in` is a crop's view; returns whether `out` is one)
-  bool random_resized_crop(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen, bool view);
+  // (`view`: whether `in` is a crop's view; returns whether `out` is one; `transposed` cleared where
+  // it resizes)
+  bool random_resized_crop(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen, bool view,
+                           bool& transposed);
   bool erase(float* sample, std::size_t i, const Step& s, TorchGenerator& gen);
-  // (returns whether the output is torch.rot90's transposed view: v2's exact turn by 90 or 270)
-  bool warp(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen) const;
+  // The memory order torch holds a warp's output in: a new contiguous tensor (grid_sample's), the
+  // input's (v2's clone and rot90 by 180, a flip), or the input's transposed (rot90 by 90 or 270).
+  enum class Layout { contiguous, input, transposed_input };
+  Layout warp(const float* in, float* out, std::size_t i, const Step& s, TorchGenerator& gen) const;
 
   std::vector<TransformConfig> list_;
   std::vector<Step> steps_;

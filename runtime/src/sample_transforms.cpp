@@ -23,6 +23,10 @@
 namespace ltrt {
 namespace {
 
+bool is_container(TransformKind k) {
+  return k == TransformKind::random_apply || k == TransformKind::random_choice || k == TransformKind::random_order;
+}
+
 bool is_random(const TransformConfig& t) {
   return t.kind != TransformKind::normalize && t.kind != TransformKind::center_crop &&
          t.kind != TransformKind::resize && t.kind != TransformKind::grayscale && t.kind != TransformKind::pad;
@@ -226,6 +230,10 @@ const char* transform_name(TransformKind k) {
       return "RandomRotation";
     case TransformKind::random_affine:
       return "RandomAffine";
+    case TransformKind::random_choice:
+      return "RandomChoice";
+    case TransformKind::random_order:
+      return "RandomOrder";
     case TransformKind::random_apply:
       return "RandomApply";
   }
@@ -249,16 +257,17 @@ std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& 
     while (!groups.empty() && groups.back().first == i) {
       if (groups.back().second != shape)
         throw Error(
-            "the transforms of a RandomApply make samples of another shape than they take (torch's batch "
-            "would mix them): keep its crops and resizes to the sample's size");
+            "the transforms of a RandomApply, RandomChoice or RandomOrder make samples of another shape than "
+            "they take (torch's batch would mix them): keep its crops and resizes to the sample's size");
       groups.pop_back();
     }
     if (i == transforms.size()) break;
     const TransformConfig& t = transforms[i];
-    if (t.kind == TransformKind::random_apply) {
+    if (is_container(t.kind)) {
       const std::size_t end = i + 1 + static_cast<std::size_t>(std::max(t.group, 0));
       if (t.group < 0 || end > transforms.size() || (!groups.empty() && end > groups.back().first))
-        throw Error("internal: a RandomApply's group of " + std::to_string(t.group) + " runs past its list");
+        throw Error(std::string("internal: a ") + transform_name(t.kind) + "'s group of " + std::to_string(t.group) +
+                    " runs past its list");
       groups.push_back({end, shape});
       continue;
     }
@@ -367,6 +376,22 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
   if (shape.size() < 2) w = in_numel_, h = 1;  // GaussianNoise alone: one row
   std::int64_t largest = in_numel_;
   std::size_t resize_scratch = 0;
+  children_.resize(list_.size());
+  orders_.resize(list_.size());
+  for (std::size_t i = 0; i < list_.size(); ++i) {  // (transformed_shape has checked the groups)
+    choice_offset_.push_back(choice_p_.size());
+    if (!is_container(list_[i].kind)) continue;
+    for (std::size_t k = i + 1; k < i + 1 + static_cast<std::size_t>(list_[i].group);
+         k += 1 + (is_container(list_[k].kind) ? static_cast<std::size_t>(list_[k].group) : 0))
+      children_[i].push_back(k);
+    if (list_[i].kind == TransformKind::random_order) orders_[i].resize(children_[i].size());
+    if (list_[i].kind == TransformKind::random_choice) {
+      if (list_[i].num_choice_p != static_cast<int>(children_[i].size()) || children_[i].empty())
+        throw Error("RandomChoice: " + std::to_string(list_[i].num_choice_p) + " probabilities for " +
+                    std::to_string(children_[i].size()) + " transforms");
+      choice_p_.insert(choice_p_.end(), list_[i].choice_p, list_[i].choice_p + list_[i].num_choice_p);
+    }
+  }
   for (const TransformConfig& t : list_) {
     Step s{h, w, h, w, false, false};
     check_step(t, h, w, s.out_h, s.out_w);  // (transformed_shape has named any refusal)
@@ -447,17 +472,22 @@ bool SampleTransforms::draws() const {
 }
 
 void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
-  float* cur = a_.data();
-  float* other = b_.data();
-  std::memcpy(cur, in, static_cast<std::size_t>(in_numel_) * sizeof(float));
-  bool view = false;  // whether the sample is the view a crop just made (a RandomApply may skip it)
-  // Whether torch would hold it transposed: v2's rotate turned it by exactly 90 or 270 degrees
-  // (torch.rot90's view; another such turn undoes it), which torch's elementwise ops, flips, clones
-  // and crops keep, and pads, warps and resizes to another size make contiguous. A ColorJitter's
-  // contrast then sums its mean and GaussianNoise places its normals in that memory order, which
-  // ltgen does not follow (it warns).
-  bool transposed = false;
-  for (std::size_t i = 0; i < list_.size(); ++i) {
+  Sample x{a_.data(), b_.data()};
+  std::memcpy(x.cur, in, static_cast<std::size_t>(in_numel_) * sizeof(float));
+  run(0, list_.size(), x, gen);
+  std::memcpy(out, x.cur, static_cast<std::size_t>(out_numel_) * sizeof(float));
+}
+
+std::size_t SampleTransforms::after(std::size_t i) const {
+  return i + 1 + (is_container(list_[i].kind) ? static_cast<std::size_t>(list_[i].group) : 0);
+}
+
+void SampleTransforms::run(std::size_t begin, std::size_t end, Sample& x, TorchGenerator* gen) {
+  float*& cur = x.cur;
+  float*& other = x.other;
+  bool& view = x.view;
+  bool& transposed = x.transposed;
+  for (std::size_t i = begin; i < end; i = after(i)) {
     const TransformConfig& t = list_[i];
     const Step& s = steps_[i];
     if (transposed && (t.kind == TransformKind::gaussian_noise ||
@@ -477,7 +507,33 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
       float u;
       gen->uniform(&u, 1, 0.0, 1.0);
       const auto p = static_cast<float>(t.p);
-      if (t.v2 ? !(u < p) : p < u) i += static_cast<std::size_t>(t.group);
+      if (t.v2 ? u < p : !(p < u)) run(i + 1, after(i), x, gen);
+      continue;
+    }
+    const std::vector<std::size_t>& children = children_[i];
+    const auto child_end = [&](std::size_t k) { return k + 1 < children.size() ? children[k + 1] : after(i); };
+    if (t.kind == TransformKind::random_choice) {
+      // v2: torch.multinomial(torch.tensor(p), 1), which for one sample is the argmax of
+      // p / exponential_(1): a float64 uniform per choice u, -log1p(-u) rounded to float32
+      const float* p = choice_p_.data() + choice_offset_[i];
+      std::size_t chosen = 0;
+      float best = 0;
+      bool nan = false;
+      for (std::size_t k = 0; k < children.size(); ++k) {
+        const double u = static_cast<double>(gen->random64() & ((1ull << 53) - 1)) * 0x1.0p-53;
+        const float v = p[k] / static_cast<float>(-1.0 * std::log1p(-u));
+        if (!nan && (std::isnan(v) || k == 0 || v > best)) chosen = k, best = v, nan = std::isnan(v);
+      }
+      run(children[chosen], child_end(chosen), x, gen);
+      continue;
+    }
+    if (t.kind == TransformKind::random_order) {  // v2: for idx in torch.randperm(n)
+      std::vector<std::int64_t>& order = orders_[i];
+      for (std::size_t k = 0; k < order.size(); ++k) order[k] = static_cast<std::int64_t>(k);
+      for (std::size_t k = 0; k + 1 < order.size(); ++k)
+        std::swap(order[k], order[k + gen->random() % (order.size() - k)]);
+      for (std::int64_t k : order)
+        run(children[static_cast<std::size_t>(k)], child_end(static_cast<std::size_t>(k)), x, gen);
       continue;
     }
     // `view` follows whether the sample is a crop's strided view: a crop makes one where it is
@@ -565,6 +621,8 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
         break;
       }
       case TransformKind::random_apply:
+      case TransformKind::random_choice:
+      case TransformKind::random_order:
         break;  // (drawn above)
       case TransformKind::random_erasing: {
         float u;
@@ -579,7 +637,6 @@ void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
         break;
     }
   }
-  std::memcpy(out, cur, static_cast<std::size_t>(out_numel_) * sizeof(float));
 }
 
 // RandomHorizontalFlip / RandomVerticalFlip: torch.rand(1) < p, then the sample reversed.

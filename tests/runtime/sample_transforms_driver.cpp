@@ -102,7 +102,7 @@ int main() {
       std::function<void(const Value&)> add = [&](const Value& t) {
         ltrt::TransformConfig config{};
         config.kind = kind_of(t.find("type")->str);
-        if (const Value* p = t.find("p")) config.p = p->num;
+        if (const Value* p = t.find("p"); p && p->is_number()) config.p = p->num;
         if (const Value* v2 = t.find("v2")) config.v2 = v2->b;
         if (config.kind == ltrt::TransformKind::gaussian_noise) {
           config.noise_mean = t.find("noise_mean")->num;
@@ -206,8 +206,22 @@ int main() {
           config.mean = values[values.size() - 2].data();
           config.std = values.back().data();
         }
+        if (config.kind == ltrt::TransformKind::random_choice) {  // p (null: equal), normalised as v2 does
+          const std::size_t n = t.find("transforms")->items.size();
+          const Value* p = t.find("p");
+          std::vector<double> raw(n, 1.0);
+          if (p && !p->is_null())
+            for (std::size_t k = 0; k < n; ++k) raw[k] = p->items[k].num;
+          double total = 0;
+          for (double x : raw) total += x;
+          std::vector<float>& v = values.emplace_back();
+          for (double x : raw) v.push_back(static_cast<float>(x / total));
+          config.num_choice_p = static_cast<int>(n);
+          config.choice_p = v.data();
+        }
         list.push_back(config);
-        if (config.kind == ltrt::TransformKind::random_apply) {
+        if (config.kind == ltrt::TransformKind::random_apply || config.kind == ltrt::TransformKind::random_choice ||
+            config.kind == ltrt::TransformKind::random_order) {
           const std::size_t at = list.size() - 1;
           for (const Value& inner : t.find("transforms")->items) add(inner);
           list[at].group = static_cast<int>(list.size() - at - 1);

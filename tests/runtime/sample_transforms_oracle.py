@@ -310,6 +310,22 @@ def make_cases():
         transposed = case(seed, (3, 200, 200), items, 2, rng, True)
         transposed["expect_uncertain"] = uncertain
         cases.append(transposed)
+    # v2's RandomChoice (torch.multinomial: an exponential_ per child, the argmax of p over them) and
+    # RandomOrder (torch.randperm): flat and nested, equal and given weights, a weight of 0.
+    choice = lambda items, p=None: {"type": "RandomChoice", "transforms": items, "p": p, "v2": True}
+    order = lambda items: {"type": "RandomOrder", "transforms": items, "v2": True}
+    invert = {"type": "RandomInvert", "p": 1.0}
+    solarize = {"type": "RandomSolarize", "threshold": 0.5, "p": 1.0}
+    cases += [
+        case(490, (3, 6, 5), [choice([*flips, invert])], 40, rng, True),
+        case(491, (3, 6, 5), [choice([flips[0], invert, solarize, jitter(brightness=0.3)], [0.1, 2.0, 0.0, 1.5])], 40, rng, True),
+        case(492, (3, 6, 6), [order([jitter(hue=0.2), invert, flips[1], rotation((-10, 10), "bilinear", 0.5, v2=True)])], 40, rng, True),
+        case(493, (1, 5, 5), [order([choice([invert, apply([solarize, flips[0]], 0.5, v2=True)], [3, 1]),
+                                      apply([flips[1]], 0.7), choice([order([invert, solarize]), flips[0]])])], 40, rng, True),
+        case(494, (1, 4, 4), [choice([invert]), order([solarize])], 10, rng, True),
+        case(495, (3, 8, 8), [choice([affine((-10, 10), [0.1, 0.1], mode="bilinear", fill=0.0, v2=True),
+                                      rotation((90, 90), "nearest", 0.0, v2=True), center(8, 8)]), *flips], 30, rng),
+    ]
     # torchvision's default fill is 0 (v2's None is another fill: no mixing at the border)
     for seed, kind in enumerate(("RandomRotation", "RandomAffine")):
         item = (rotation if kind == "RandomRotation" else affine)((-20, 20), mode="bilinear", fill=0.0, v2=True)
@@ -436,6 +452,10 @@ def torchvision_of(item):
                                      antialias=item["antialias"])
     if kind == "RandomApply":
         return api.RandomApply([torchvision_of(t) for t in item["transforms"]], p=item["p"])
+    if kind == "RandomChoice":
+        return v2.RandomChoice([torchvision_of(t) for t in item["transforms"]], p=item["p"])
+    if kind == "RandomOrder":
+        return v2.RandomOrder([torchvision_of(t) for t in item["transforms"]])
     if kind == "RandomErasing":
         return api.RandomErasing(p=item["p"], scale=tuple(item["scale"]), ratio=tuple(item["ratio"]), value=item["value"])
     fill = {} if item.get("default_fill") else {"fill": item.get("fill")}  # (the driver's is then 0)

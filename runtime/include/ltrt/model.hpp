@@ -190,6 +190,8 @@ enum class TransformKind : std::uint8_t {
   random_erasing,
   random_rotation,  // an affine warp by a random angle
   random_affine,    // by a random angle, translation, scale and shear
+  random_choice,    // one of the next `group` transforms' children (v2: torch.multinomial)
+  random_order,     // each child, in a torch.randperm's order (v2)
   random_apply      // the next `group` transforms, or none of them (the last: transform_kind looks up to it)
 };
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
@@ -242,9 +244,13 @@ struct TransformConfig {
   double center[2] = {0, 0};
   int num_fill_values = 0;
   const float* fill_values = nullptr;
-  // random_apply: how many of the transforms after it it applies or skips (a RandomApply's list,
-  // flattened: one inside it counts its own among them); they leave the sample's shape as it was
+  // random_apply, random_choice, random_order: how many of the transforms after it are its list's
+  // (flattened: a container inside it counts its own among them; its children are the list's
+  // items); they leave the sample's shape as it was
   int group = 0;
+  // random_choice: each child's probability as float32, normalised (torch.tensor(p / sum(p)))
+  int num_choice_p = 0;
+  const float* choice_p = nullptr;
 
   static constexpr double kNoJitter = std::numeric_limits<double>::quiet_NaN();
 };

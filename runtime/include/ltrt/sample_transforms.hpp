@@ -27,6 +27,8 @@
 //  - RandomRotation and RandomAffine: a float32 uniform angle (RandomAffine's then translation,
 //    scale and shear, each drawn where given), then the image warped as F.rotate and F.affine do
 //    (ltrt/affine_warp.hpp: nearest or bilinear, the fill outside);
+//  - v2's RandomChoice: torch.multinomial(p, 1), the argmax of p over a float32 exponential_ per
+//    child, then that child; v2's RandomOrder: torch.randperm(n), then the children in its order;
 //  - RandomApply: `torch.rand(1)` against p (v1 applies where it is at most p, v2 where it is below),
 //    then its transforms (TransformConfig::group of them, after it) or none.
 // The crops and Resize set the sample's H and W, so the source's samples (a file's, say) may be of
@@ -80,6 +82,23 @@ class SampleTransforms {
   std::int64_t transposed_layouts() const;
 
  private:
+  // The sample between transforms, and what torch's tensor of it would be.
+  struct Sample {
+    float* cur;    // the sample
+    float* other;  // the other buffer (the crops write from one to the other)
+    // whether it is the view a crop just made (a RandomApply may skip it)
+    bool view = false;
+    // Whether torch would hold it transposed: v2's rotate turned it by exactly 90 or 270 degrees
+    // (torch.rot90's view; another such turn undoes it), which torch's elementwise ops, flips, clones
+    // and crops keep, and pads, warps and resizes to another size make contiguous. A ColorJitter's
+    // contrast then sums its mean and GaussianNoise places its normals in that memory order, which
+    // ltgen does not follow (it warns).
+    bool transposed = false;
+  };
+  // Transforms [begin, end) of the list, one after another (a container's draws, then its children).
+  void run(std::size_t begin, std::size_t end, Sample& x, TorchGenerator* gen);
+  // The index past transform i (and a container's list).
+  std::size_t after(std::size_t i) const;
   // A transform's input and output height and width (the planes before them stay); for the crops,
   // whether they pad (a new tensor) and whether the crop is smaller than the padded sample (a
   // strided view of it). torch resizes a one-pixel view with another kernel than a whole image.
@@ -114,7 +133,13 @@ class SampleTransforms {
   // RandomRotation's and RandomAffine's fills likewise, one per channel (none for v2's fill None).
   std::vector<float> mean_, std_, erase_values_, fill_values_;
   std::vector<std::size_t> offset_, erase_offset_, fill_offset_;
-  std::vector<BoxDraws> boxes_;  // transform i's box draws (RandomResizedCrop, RandomErasing)
+  std::vector<BoxDraws> boxes_;
+  // a container's children's first indices; a RandomOrder's permutation; RandomChoice's
+  // probabilities, from choice_offset_[i]
+  std::vector<std::vector<std::size_t>> children_;
+  std::vector<std::vector<std::int64_t>> orders_;
+  std::vector<float> choice_p_;
+  std::vector<std::size_t> choice_offset_;  // transform i's box draws (RandomResizedCrop, RandomErasing)
   std::int64_t planes_ = 0, channels_ = 1, in_numel_ = 0, out_numel_ = 0;
   std::vector<std::int64_t> output_shape_;
   std::vector<float> a_, b_;  // a sample between the transforms (the crops write from one to the other)

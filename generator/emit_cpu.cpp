@@ -308,6 +308,8 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
       w.line("static const float " + prefix + "Erasing" + std::to_string(i) + "Value[] = {" + floats(t.erase_values) +
              "};");
     const bool warp = type == "RandomRotation" || type == "RandomAffine";
+    if (type == "RandomChoice")
+      w.line("static const float " + prefix + "Choice" + std::to_string(i) + "P[] = {" + floats(t.choice_p) + "};");
     if (warp && !t.fill_values.empty())
       w.line("static const float " + prefix + "Fill" + std::to_string(i) + "[] = {" + floats(t.fill_values) + "};");
     w.line(at + "kind = ltrt::TransformKind::" + kind + ";  // " + (t.v2 ? "v2." : "") + type);
@@ -393,6 +395,12 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
     }
     if (type == "RandomApply")
       w.line(at + "group = " + std::to_string(t.group) + ";  // the transforms after it that it applies or skips");
+    if (type == "RandomChoice" || type == "RandomOrder")
+      w.line(at + "group = " + std::to_string(t.group) + ";  // the transforms after it that are its list's");
+    if (type == "RandomChoice") {
+      set("num_choice_p", std::to_string(t.choice_p.size()));
+      set("choice_p", prefix + "Choice" + std::to_string(i) + "P");
+    }
   }
   const std::string f = "m.data." + split + ".";
   w.line(f + "transforms = " + array + ";");

@@ -72,11 +72,11 @@ std::string py(const Attr& a) {
 }
 
 // The torchvision transform at list[i], i moved past it: its class with the spec's arguments (a
-// RandomApply with its own list, which follows it flattened).
+// RandomApply, RandomChoice or RandomOrder with its own list, which follows it flattened).
 std::string transform_py(const std::vector<TransformSpec>& list, size_t& i) {
   const TransformSpec& t = list[i++];
   std::string args;
-  if (t.type == "RandomApply") {
+  if (t.type == "RandomApply" || t.type == "RandomChoice" || t.type == "RandomOrder") {
     const size_t end = i + static_cast<size_t>(t.group);
     while (i < end) args += (args.empty() ? "" : ", ") + transform_py(list, i);
     args = "[" + args + "]";

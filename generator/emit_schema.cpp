@@ -280,6 +280,21 @@ JsonValue transforms_schema() {
     }
     kinds.push_back(object(p, {"type", "degrees"}));
   }
+  for (const char* container : {"v2.RandomChoice", "v2.RandomOrder"}) {  // (their lists are read as the outer one)
+    JsonValue p = named(container);
+    JsonValue list = type_of("array");
+    list.set("items", type_of("object"));
+    list.set("minItems", JsonValue::make_integer(1));
+    p.set("transforms", list);
+    if (std::string(container) == "v2.RandomChoice") {
+      JsonValue weights = type_of("array");
+      JsonValue weight = type_of("number");
+      weight.set("minimum", JsonValue::make_integer(0));
+      weights.set("items", weight);
+      p.set("p", one_of({weights, type_of("null")}));
+    }
+    kinds.push_back(object(p, {"type", "transforms"}));
+  }
   for (const char* apply : {"RandomApply", "v2.RandomApply"}) {  // (its list is read as the outer one)
     JsonValue p = named(apply);
     p.set("p", probability);

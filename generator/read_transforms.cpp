@@ -61,12 +61,15 @@ const std::vector<std::string> kSupported = {
     "v2.RandomRotation",
     "v2.RandomAffine",
     "v2.GaussianNoise",
+    "v2.RandomChoice",
+    "v2.RandomOrder",
 };
 // What the messages list.
 const char* const kSupportedText =
     "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop, Resize, RandomResizedCrop, Pad, "
     "Normalize, RandomInvert, RandomSolarize, RandomAutocontrast, ColorJitter, RandomGrayscale, Grayscale, "
-    "RandomErasing, RandomApply, RandomRotation and RandomAffine, v2's of them and v2.GaussianNoise";
+    "RandomErasing, RandomApply, RandomRotation and RandomAffine, v2's of them, v2.GaussianNoise, v2.RandomChoice and "
+    "v2.RandomOrder";
 constexpr double kFloatMax = 3.4028234663852886e38;  // float32's largest
 // torchvision's other transforms: named as not supported yet rather than as misspellings.
 const char* const kOthers =
@@ -643,44 +646,83 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
 // follows the samples' shape, `last_size` the last transform that set it.
 void read_list(const JsonValue& v, const std::string& path, const InputSpec& input, const std::string& split, Shape& s,
                std::vector<TransformSpec>& out, const JsonValue*& last_size, std::string& last_size_path,
-               std::string& turning) {
+               std::string& turning, const char* each_keeps = nullptr) {
   for (size_t i = 0; i < v.items.size(); ++i) {
     const std::string at = path + "[" + std::to_string(i) + "]";
     const JsonValue& item = v.items[i];
     const JsonValue* type = item.find("type");
-    if (type && type->is_string() && (type->str == "RandomApply" || type->str == "v2.RandomApply")) {
+    const Shape item_before = s;
+    // (RandomChoice's and RandomOrder's transforms each keep the shape: any may run alone, or first)
+    const auto check_kept = [&] {
+      if (each_keeps && s != item_before)
+        fail_at(item, at,
+                "makes samples of " + shape_text(s) + " out of " + shape_text(item_before) + ": " + each_keeps +
+                    "'s transforms must each keep the sample's shape (a batch holds samples of one shape)");
+    };
+    const std::string name = type && type->is_string() ? type->str : "";
+    if (name == "RandomChoice" || name == "RandomOrder")
+      fail_at(*type, at + ".type",
+              "torchvision's " + name + " is not supported yet: it draws from Python's random module; v2." + name +
+                  " draws from torch's generator, which ltgen follows: write \"v2." + name + "\"");
+    if (name == "RandomApply" || name == "v2.RandomApply" || name == "v2.RandomChoice" || name == "v2.RandomOrder") {
       ltrt::ConfigObject o(item, at);
       o.get("type");
       TransformSpec t;
-      t.v2 = type->str != "RandomApply";
-      t.type = "RandomApply";
+      t.v2 = name != "RandomApply";
+      t.type = t.v2 ? name.substr(3) : name;
       if (split != "train") refuse_random(*type, o.path_of("type"), t.type, split);
-      t.p = o.number("p", 0.5, 0.0, 1.0);
       t.args = JsonValue::make_object();
-      if (o.get("p")) t.args.set("p", *o.get("p"));
+      if (t.type == "RandomApply") t.p = o.number("p", 0.5, 0.0, 1.0);
       const JsonValue* list = o.get("transforms");
       if (!list)
-        o.fail_here(
-            "RandomApply needs 'transforms': the list it applies or skips, such as [{\"type\": "
-            "\"ColorJitter\", \"brightness\": 0.4}]");
+        o.fail_here(t.type + " needs 'transforms': the list it " +
+                    (t.type == "RandomApply"    ? "applies or skips"
+                     : t.type == "RandomChoice" ? "picks one of"
+                                                : "applies in a random order") +
+                    ", such as [{\"type\": \"ColorJitter\", \"brightness\": 0.4}]");
       if (list->kind != Kind::array)
         fail_at(*list, o.path_of("transforms"), "expected a list of torchvision transforms");
       if (t.v2 && list->items.empty())
-        fail_at(*list, o.path_of("transforms"), "v2.RandomApply needs at least one transform (torchvision raises)");
+        fail_at(*list, o.path_of("transforms"), "v2." + t.type + " needs at least one transform (torchvision raises)");
+      if (const JsonValue* p = o.get("p"); p && t.type == "RandomChoice" && !p->is_null()) {
+        // v2.RandomChoice: one weight per transform, normalised by their sum; multinomial's rules
+        const std::string pat = o.path_of("p");
+        if (p->kind != Kind::array || p->items.size() != list->items.size())
+          fail_at(*p, pat,
+                  "expected a list of " + std::to_string(list->items.size()) +
+                      " weights, one per transform (torchvision raises for another length)");
+        double total = 0;
+        for (size_t k = 0; k < p->items.size(); ++k) {
+          const JsonValue& x = p->items[k];
+          if (!x.is_number() || !std::isfinite(x.num) || x.num < 0 || x.num > kFloatMax)
+            fail_at(x, pat + "[" + std::to_string(k) + "]",
+                    "expected a weight of at least 0 within float32's range (torch.multinomial raises for others)");
+          total += x.num;
+        }
+        if (!(total > 0)) fail_at(*p, pat, "the weights sum to 0: torch.multinomial raises; give one above 0");
+        for (const JsonValue& x : p->items) t.choice_p.push_back(static_cast<float>(x.num / total));
+      } else if (t.type == "RandomChoice") {
+        t.choice_p.assign(list->items.size(), static_cast<float>(1.0 / static_cast<double>(list->items.size())));
+      }
+      if (o.get("p")) t.args.set("p", *o.get("p"));
       o.finish();
       const size_t marker = out.size();
       out.push_back(t);
       const Shape before = s;
-      read_list(*list, o.path_of("transforms"), input, split, s, out, last_size, last_size_path, turning);
+      const std::string kept = t.v2 ? "v2." + t.type : t.type;
+      read_list(*list, o.path_of("transforms"), input, split, s, out, last_size, last_size_path, turning,
+                t.type == "RandomApply" ? nullptr : kept.c_str());
       out[marker].group = static_cast<std::int64_t>(out.size() - marker - 1);
       if (s != before)
         fail_at(*list, o.path_of("transforms"),
                 "make samples of " + shape_text(s) + " out of " + shape_text(before) +
                     ": RandomApply's transforms must keep the sample's shape (skipped, they would leave it as "
                     "it was, and a batch holds samples of one shape)");
+      check_kept();
       continue;
     }
     out.push_back(read_one(item, at, input, split, s));
+    check_kept();
     // v2's rotate turns a square image by exactly 90 or 270 degrees with torch.rot90, a transposed
     // view that torch's elementwise ops keep: a contrast's mean and GaussianNoise's normals then
     // follow its memory order, which ltgen does not (where a range of angles hits those turns, the

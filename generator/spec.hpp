@@ -85,6 +85,8 @@ struct TransformSpec {
   bool center_given = false;
   std::array<double, 2> center = {0, 0};
   std::vector<float> fill_values;
+  // v2's RandomChoice: each transform's probability as float32, normalised (p / sum(p))
+  std::vector<float> choice_p;
   bool random() const {
     return type != "Normalize" && type != "CenterCrop" && type != "Resize" && type != "Grayscale" && type != "Pad";
   }

@@ -646,15 +646,23 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
 // follows the samples' shape, `last_size` the last transform that set it.
 void read_list(const JsonValue& v, const std::string& path, const InputSpec& input, const std::string& split, Shape& s,
                std::vector<TransformSpec>& out, const JsonValue*& last_size, std::string& last_size_path,
-               std::string& turning, const char* each_keeps = nullptr) {
+               std::string& turning, const TransformSpec* parent = nullptr) {
+  // (RandomChoice's and RandomOrder's transforms each keep the shape: any may run alone, or first;
+  // RandomChoice's run one of them, so a rotation in one does not turn the sample for another)
+  const std::string each_keeps =
+      parent && parent->type != "RandomApply" ? (parent->v2 ? "v2." : "") + parent->type : "";
+  const bool exclusive = parent && parent->type == "RandomChoice";
+  const std::string entry_turning = turning;
+  std::string any_turning = turning;
   for (size_t i = 0; i < v.items.size(); ++i) {
+    if (exclusive) turning = entry_turning;
     const std::string at = path + "[" + std::to_string(i) + "]";
     const JsonValue& item = v.items[i];
     const JsonValue* type = item.find("type");
     const Shape item_before = s;
-    // (RandomChoice's and RandomOrder's transforms each keep the shape: any may run alone, or first)
     const auto check_kept = [&] {
-      if (each_keeps && s != item_before)
+      if (!turning.empty()) any_turning = turning;
+      if (!each_keeps.empty() && s != item_before)
         fail_at(item, at,
                 "makes samples of " + shape_text(s) + " out of " + shape_text(item_before) + ": " + each_keeps +
                     "'s transforms must each keep the sample's shape (a batch holds samples of one shape)");
@@ -670,12 +678,12 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
       TransformSpec t;
       t.v2 = name != "RandomApply";
       t.type = t.v2 ? name.substr(3) : name;
-      if (split != "train") refuse_random(*type, o.path_of("type"), t.type, split);
+      if (split != "train") refuse_random(*type, o.path_of("type"), name, split);
       t.args = JsonValue::make_object();
       if (t.type == "RandomApply") t.p = o.number("p", 0.5, 0.0, 1.0);
       const JsonValue* list = o.get("transforms");
       if (!list)
-        o.fail_here(t.type + " needs 'transforms': the list it " +
+        o.fail_here(name + " needs 'transforms': the list it " +
                     (t.type == "RandomApply"    ? "applies or skips"
                      : t.type == "RandomChoice" ? "picks one of"
                                                 : "applies in a random order") +
@@ -684,8 +692,9 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
         fail_at(*list, o.path_of("transforms"), "expected a list of torchvision transforms");
       if (t.v2 && list->items.empty())
         fail_at(*list, o.path_of("transforms"), "v2." + t.type + " needs at least one transform (torchvision raises)");
-      if (const JsonValue* p = o.get("p"); p && t.type == "RandomChoice" && !p->is_null()) {
-        // v2.RandomChoice: one weight per transform, normalised by their sum; multinomial's rules
+      if (const JsonValue* p = t.type == "RandomChoice" ? o.get("p") : nullptr; p && !p->is_null()) {
+        // v2.RandomChoice: one weight per transform, each divided by their sum in Python's doubles,
+        // then torch.tensor (float32) and torch.multinomial's rules
         const std::string pat = o.path_of("p");
         if (p->kind != Kind::array || p->items.size() != list->items.size())
           fail_at(*p, pat,
@@ -694,25 +703,54 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
         double total = 0;
         for (size_t k = 0; k < p->items.size(); ++k) {
           const JsonValue& x = p->items[k];
-          if (!x.is_number() || !std::isfinite(x.num) || x.num < 0 || x.num > kFloatMax)
-            fail_at(x, pat + "[" + std::to_string(k) + "]",
-                    "expected a weight of at least 0 within float32's range (torch.multinomial raises for others)");
+          if (!x.is_number() || !std::isfinite(x.num))
+            fail_at(x, pat + "[" + std::to_string(k) + "]", "expected a finite number, the transform's weight");
           total += x.num;
         }
-        if (!(total > 0)) fail_at(*p, pat, "the weights sum to 0: torch.multinomial raises; give one above 0");
-        for (const JsonValue& x : p->items) t.choice_p.push_back(static_cast<float>(x.num / total));
+        if (total == 0) fail_at(*p, pat, "the weights sum to 0: torchvision divides by their sum (and raises)");
+        bool some = false;
+        for (const JsonValue& x : p->items) {
+          const auto q = static_cast<float>(x.num / total);
+          if (!(q >= 0) || std::isinf(q))
+            fail_at(*p, pat,
+                    "the weights divided by their sum must be probabilities (weights of one sign, within float32's "
+                    "range once divided): torch.multinomial raises for these");
+          some = some || q > 0;
+          t.choice_p.push_back(q);
+        }
+        if (!some) fail_at(*p, pat, "the weights divided by their sum are all 0: torch.multinomial raises");
       } else if (t.type == "RandomChoice") {
         t.choice_p.assign(list->items.size(), static_cast<float>(1.0 / static_cast<double>(list->items.size())));
       }
-      if (o.get("p")) t.args.set("p", *o.get("p"));
+      if (t.type != "RandomOrder" && o.get("p")) t.args.set("p", *o.get("p"));
       o.finish();
       const size_t marker = out.size();
       out.push_back(t);
       const Shape before = s;
-      const std::string kept = t.v2 ? "v2." + t.type : t.type;
-      read_list(*list, o.path_of("transforms"), input, split, s, out, last_size, last_size_path, turning,
-                t.type == "RandomApply" ? nullptr : kept.c_str());
+      read_list(*list, o.path_of("transforms"), input, split, s, out, last_size, last_size_path, turning, &t);
       out[marker].group = static_cast<std::int64_t>(out.size() - marker - 1);
+      if (t.type == "RandomOrder") {               // a transform may run after any other: one that always turns
+        std::vector<std::pair<bool, bool>> child;  // (consumes a transposed view, always turns)
+        for (size_t k = marker + 1; k < out.size();) {
+          const size_t end = k + 1 + (out[k].container() ? static_cast<size_t>(out[k].group) : 0);
+          bool consumes = false, turns = false;
+          for (size_t e = k; e < end; ++e) {
+            consumes = consumes || out[e].type == "GaussianNoise" ||
+                       (out[e].type == "ColorJitter" && !std::isnan(out[e].jitter[2]));
+            turns = turns || out[e].turns;
+          }
+          child.push_back({consumes, turns});
+          k = end;
+        }
+        for (size_t a = 0; a < child.size(); ++a)
+          for (size_t b = a + 1; b < child.size(); ++b)
+            if (child[a].first && child[b].second)
+              fail_at(*list, o.path_of("transforms"),
+                      "transforms[" + std::to_string(a) + "] (a contrast or GaussianNoise) may run after transforms[" +
+                          std::to_string(b) +
+                          "]'s v2.RandomRotation by exactly 90 or 270 degrees: not supported yet (torch.rot90 leaves "
+                          "a transposed view, whose memory order torch then sums or draws in)");
+      }
       if (s != before)
         fail_at(*list, o.path_of("transforms"),
                 "make samples of " + shape_text(s) + " out of " + shape_text(before) +
@@ -737,8 +775,11 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
     if (t.type == "RandomRotation" && t.v2 && t.degrees[0] == t.degrees[1] && !t.center_given &&
         s.end()[-2] == s.back()) {
       const double turn = ltrt::python_float_mod(static_cast<float>(t.degrees[0]), 360.0);
-      if (turn == 90 || turn == 270)
+      if (turn == 90 || turn == 270) {
         turning = "the v2.RandomRotation by " + ltrt::python_repr(turn) + " degrees at " + at;
+        out.back().turns = true;
+        any_turning = turning;
+      }
     }
     if (out.back().sizes() && s.end()[-2] > 0 && numel(s) > 2147483647)  // an int indexes a sample (numel saturates)
       fail_at(item, at,
@@ -750,6 +791,7 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
       last_size_path = at + "." + key;
     }
   }
+  if (exclusive) turning = any_turning;  // (after a RandomChoice the sample may have turned)
 }
 
 }  // namespace

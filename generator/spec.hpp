@@ -87,9 +87,12 @@ struct TransformSpec {
   std::vector<float> fill_values;
   // v2's RandomChoice: each transform's probability as float32, normalised (p / sum(p))
   std::vector<float> choice_p;
+  // v2's RandomRotation that always turns a square image by 90 or 270 degrees (torch.rot90)
+  bool turns = false;
   bool random() const {
     return type != "Normalize" && type != "CenterCrop" && type != "Resize" && type != "Grayscale" && type != "Pad";
   }
+  bool container() const { return type == "RandomApply" || type == "RandomChoice" || type == "RandomOrder"; }
   // Whether it sets the sample's height and width.
   bool sizes() const {
     return type == "RandomCrop" || type == "CenterCrop" || type == "Resize" || type == "Pad" ||

@@ -251,9 +251,22 @@ bool transform_kind(const std::string& name, TransformKind& kind) {
 
 std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& transforms,
                                             std::vector<std::int64_t> shape) {
-  // The RandomApply groups open at transform i: where each ends, and the shape it began with.
-  std::vector<std::pair<std::size_t, std::vector<std::int64_t>>> groups;
+  // The containers open at transform i: where each ends, and the shape it began with; and where
+  // each child of a RandomChoice or RandomOrder ends, with that shape (each must keep it: any may run
+  // alone, or first).
+  std::vector<std::pair<std::size_t, std::vector<std::int64_t>>> groups, children;
   for (std::size_t i = 0; i <= transforms.size(); ++i) {
+    for (std::size_t c = 0; c < children.size();) {
+      if (children[c].first != i) {
+        ++c;
+        continue;
+      }
+      if (children[c].second != shape)
+        throw Error(
+            "a transform of a RandomChoice or RandomOrder makes samples of another shape than it takes (torch's "
+            "batch would mix them): keep each one's crops and resizes to the sample's size");
+      children.erase(children.begin() + static_cast<std::ptrdiff_t>(c));
+    }
     while (!groups.empty() && groups.back().first == i) {
       if (groups.back().second != shape)
         throw Error(
@@ -269,6 +282,12 @@ std::vector<std::int64_t> transformed_shape(const std::vector<TransformConfig>& 
         throw Error(std::string("internal: a ") + transform_name(t.kind) + "'s group of " + std::to_string(t.group) +
                     " runs past its list");
       groups.push_back({end, shape});
+      if (t.kind != TransformKind::random_apply)
+        for (std::size_t k = i + 1; k < end;) {
+          const TransformConfig& c = transforms[k];
+          k = std::min(end, k + 1 + (is_container(c.kind) ? static_cast<std::size_t>(std::max(c.group, 0)) : 0));
+          children.push_back({k, shape});
+        }
       continue;
     }
     if (t.kind == TransformKind::gaussian_noise) continue;  // any shape

@@ -323,9 +323,17 @@ def make_cases():
         case(493, (1, 5, 5), [order([choice([invert, apply([solarize, flips[0]], 0.5, v2=True)], [3, 1]),
                                       apply([flips[1]], 0.7), choice([order([invert, solarize]), flips[0]])])], 40, rng, True),
         case(494, (1, 4, 4), [choice([invert]), order([solarize])], 10, rng, True),
+        # (GaussianNoise after the turn where the order puts it second: uncertain then)
+        dict(case(496, (3, 6, 6), [order([noise(0.0, 0.1, False), turn(90)]), order([turn(90), turn(270), invert])],
+                  10, rng, True), expect_uncertain=True),
+        case(497, (4, 6, 6), [choice([turn(90), flips[1]]), center(1, 1), choice([flips[0], order([flips[1]])]),
+                              resize([70, 60], "bilinear", False)], 20, rng),  # a one-pixel view through them
         case(495, (3, 8, 8), [choice([affine((-10, 10), [0.1, 0.1], mode="bilinear", fill=0.0, v2=True),
                                       rotation((90, 90), "nearest", 0.0, v2=True), center(8, 8)]), *flips], 30, rng),
     ]
+    through = next(c for c in cases if c["seed"] == 497)  # infinities tell torch's resize kernels apart
+    for sample in through["samples"]:
+        sample[::2] = [np.float32(np.inf).view(np.uint32).item()] * len(sample[::2])
     # torchvision's default fill is 0 (v2's None is another fill: no mixing at the border)
     for seed, kind in enumerate(("RandomRotation", "RandomAffine")):
         item = (rotation if kind == "RandomRotation" else affine)((-20, 20), mode="bilinear", fill=0.0, v2=True)
@@ -388,6 +396,20 @@ def check_boxes(driver):
         sys.exit(f"{failures} boxes differ")
     print(f"boxes: {certain} certain draws equal to torchvision's, {uncertain} uncertain")
     return uncertain
+
+
+def check_refusals(driver):
+    # The runtime's own checks (the generator refuses these first): a RandomChoice's transform that
+    # changes the shape, though the list as a whole keeps it.
+    refused = {"seed": 0, "shape": [1, 8, 8], "samples": [[0] * 64], "transforms": [
+        {"type": "RandomChoice", "v2": True, "p": None, "transforms": [
+            {"type": "CenterCrop", "size": [6, 6]},
+            {"type": "Pad", "padding": [1, 1, 1, 1], "padding_mode": "constant", "fill": 0.0}]}]}
+    done = subprocess.run([driver], input=json.dumps({"cases": [refused], "torch_threads": 1}), capture_output=True,
+                          text=True)
+    if done.returncode == 0 or "RandomChoice or RandomOrder makes samples of another shape" not in done.stderr:
+        sys.exit(f"the driver took a RandomChoice whose transform changes the shape: {done.stderr}")
+    print("refusals: a RandomChoice's transform that changes the shape is refused")
 
 
 def check_matrices(driver):
@@ -546,6 +568,7 @@ def main():
           f" ({uncertain} cases with an uncertain box or layout)")
     check_boxes(args.driver)
     check_matrices(args.driver)
+    check_refusals(args.driver)
 
 
 main()

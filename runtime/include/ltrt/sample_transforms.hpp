@@ -133,13 +133,13 @@ class SampleTransforms {
   // RandomRotation's and RandomAffine's fills likewise, one per channel (none for v2's fill None).
   std::vector<float> mean_, std_, erase_values_, fill_values_;
   std::vector<std::size_t> offset_, erase_offset_, fill_offset_;
-  std::vector<BoxDraws> boxes_;
+  std::vector<BoxDraws> boxes_;  // transform i's box draws (RandomResizedCrop, RandomErasing)
   // a container's children's first indices; a RandomOrder's permutation; RandomChoice's
   // probabilities, from choice_offset_[i]
   std::vector<std::vector<std::size_t>> children_;
   std::vector<std::vector<std::int64_t>> orders_;
   std::vector<float> choice_p_;
-  std::vector<std::size_t> choice_offset_;  // transform i's box draws (RandomResizedCrop, RandomErasing)
+  std::vector<std::size_t> choice_offset_;
   std::int64_t planes_ = 0, channels_ = 1, in_numel_ = 0, out_numel_ = 0;
   std::vector<std::int64_t> output_shape_;
   std::vector<float> a_, b_;  // a sample between the transforms (the crops write from one to the other)

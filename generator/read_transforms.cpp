@@ -230,6 +230,27 @@ std::array<double, 2> read_bounds(ltrt::ConfigObject& o, const char* key, std::a
   return b;
 }
 
+// A value for all channels or one per channel, as float32 (RandomErasing's value, the warps' fill):
+// a number, or a list of 1 or `channels` finite numbers; `expected` and `beyond` are the messages
+// for another form and for a number past float32's range.
+std::vector<float> channel_values(const JsonValue& v, const std::string& at, std::int64_t channels,
+                                  const std::string& expected, const std::string& beyond) {
+  std::vector<const JsonValue*> items;
+  if (v.kind == Kind::number) items.push_back(&v);
+  if (v.kind == Kind::array)
+    for (const JsonValue& x : v.items) items.push_back(&x);
+  if (items.empty() || (items.size() != 1 && static_cast<std::int64_t>(items.size()) != channels))
+    fail_at(v, at, expected);
+  std::vector<float> out;
+  for (size_t k = 0; k < items.size(); ++k) {
+    const std::string xat = v.kind == Kind::array ? at + "[" + std::to_string(k) + "]" : at;
+    if (!items[k]->is_number() || !std::isfinite(items[k]->num)) fail_at(*items[k], xat, "expected a finite number");
+    if (std::fabs(items[k]->num) > kFloatMax) fail_at(*items[k], xat, beyond);
+    out.push_back(static_cast<float>(items[k]->num));
+  }
+  return out;
+}
+
 // RandomRotation's and RandomAffine's degrees and shear: a number x (at least 0) for [-x, x], or a
 // list of one of `sizes`' lengths, each pair [min, max] drawn by torch's float32 uniform_.
 std::vector<double> read_angles(ltrt::ConfigObject& o, const char* key, const std::vector<size_t>& sizes) {
@@ -446,23 +467,12 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
       const std::string at = o.path_of("value");
       if (v->is_string() && v->str != "random")
         fail_at(*v, at, "a string value must be \"random\" (torchvision raises for others)");
-      std::vector<const JsonValue*> items;
-      if (v->kind == Kind::number) items.push_back(v);
-      if (v->kind == Kind::array)
-        for (const JsonValue& x : v->items) items.push_back(&x);
-      if (!v->is_string() &&
-          (items.empty() || (items.size() != 1 && static_cast<std::int64_t>(items.size()) != channels)))
-        fail_at(*v, at,
-                "expected a number, a list of 1 or " + std::to_string(channels) +
-                    " numbers (one per channel, dimension -3) or \"random\" (torchvision raises for others)");
-      for (size_t k = 0; k < items.size(); ++k) {
-        const std::string xat = v->kind == Kind::array ? at + "[" + std::to_string(k) + "]" : at;
-        if (!items[k]->is_number() || !std::isfinite(items[k]->num))
-          fail_at(*items[k], xat, "expected a finite number");
-        if (std::fabs(items[k]->num) > kFloatMax)
-          fail_at(*items[k], xat, "is beyond float32's range (torch.tensor(value) is float32)");
-        t.erase_values.push_back(static_cast<float>(items[k]->num));
-      }
+      if (!v->is_string())
+        t.erase_values = channel_values(*v, at, channels,
+                                        "expected a number, a list of 1 or " + std::to_string(channels) +
+                                            " numbers (one per channel, dimension -3) or \"random\" (torchvision "
+                                            "raises for others)",
+                                        "is beyond float32's range (torch.tensor(value) is float32)");
     } else {
       t.erase_values = {0.0f};  // torchvision's value=0
     }
@@ -531,23 +541,10 @@ TransformSpec read_one(const JsonValue& v, const std::string& path, const InputS
       // torchvision's default is 0; a None v1 makes 0, and v2 leaves the outside 0, unmixed
       if (!fill || !t.v2) t.fill_values = {0.0f};
     } else {
-      const std::string at = o.path_of("fill");
-      std::vector<const JsonValue*> items;
-      if (fill->is_number()) items.push_back(fill);
-      if (fill->kind == Kind::array)
-        for (const JsonValue& x : fill->items) items.push_back(&x);
-      if (items.empty() || (items.size() != 1 && static_cast<std::int64_t>(items.size()) != channels))
-        fail_at(*fill, at,
-                "expected a number or a list of 1 or " + std::to_string(channels) +
-                    " numbers (one per channel, dimension -3; torchvision raises for others)");
-      for (size_t k = 0; k < items.size(); ++k) {
-        const std::string xat = fill->kind == Kind::array ? at + "[" + std::to_string(k) + "]" : at;
-        if (!items[k]->is_number() || !std::isfinite(items[k]->num))
-          fail_at(*items[k], xat, "expected a finite number");
-        if (std::fabs(items[k]->num) > kFloatMax)
-          fail_at(*items[k], xat, "beyond float32's range is not supported (torch.tensor(fill) is float32: inf)");
-        t.fill_values.push_back(static_cast<float>(items[k]->num));
-      }
+      t.fill_values = channel_values(*fill, o.path_of("fill"), channels,
+                                     "expected a number or a list of 1 or " + std::to_string(channels) +
+                                         " numbers (one per channel, dimension -3; torchvision raises for others)",
+                                     "beyond float32's range is not supported (torch.tensor(fill) is float32: inf)");
     }
     if (known && std::max(h, w) >= (1 << 24))
       fail_at(*type, o.path_of("type"),

@@ -98,6 +98,16 @@ int main() {
       std::vector<ltrt::TransformConfig> list;
       // the Normalize means and stds, erasing values and fills, alive (and in place) while `list` is used
       std::deque<std::vector<float>> values;
+      // a number or a list of them as float32, kept in `values`; `count` set to how many
+      const auto floats = [&values](const Value& v, int& count) {
+        std::vector<float>& out = values.emplace_back();
+        if (v.is_array())
+          for (const Value& x : v.items) out.push_back(static_cast<float>(x.num));
+        else
+          out.push_back(static_cast<float>(v.num));
+        count = static_cast<int>(out.size());
+        return static_cast<const float*>(out.data());
+      };
       // (a RandomApply: its marker, then its own list, flattened)
       std::function<void(const Value&)> add = [&](const Value& t) {
         ltrt::TransformConfig config{};
@@ -155,16 +165,8 @@ int main() {
             config.num_shear = static_cast<int>(x->items.size());
             for (std::size_t k = 0; k < x->items.size(); ++k) config.shear[k] = x->items[k].num;
           }
-          const Value& fill = *t.find("fill");
-          if (!fill.is_null()) {
-            std::vector<float>& v = values.emplace_back();
-            if (fill.is_array())
-              for (const Value& x : fill.items) v.push_back(static_cast<float>(x.num));
-            else
-              v.push_back(static_cast<float>(fill.num));
-            config.num_fill_values = static_cast<int>(v.size());
-            config.fill_values = v.data();
-          }
+          if (const Value& fill = *t.find("fill"); !fill.is_null())
+            config.fill_values = floats(fill, config.num_fill_values);
         }
         if (const Value* scale = t.find("scale"); scale && !warp) {  // RandomResizedCrop, RandomErasing
           for (int k = 0; k < 2; ++k) {
@@ -174,15 +176,7 @@ int main() {
         }
         if (config.kind == ltrt::TransformKind::random_erasing) {  // a number, [values], or "random"
           const Value& value = *t.find("value");
-          if (!value.is_string()) {
-            std::vector<float>& v = values.emplace_back();
-            if (value.is_array())
-              for (const Value& x : value.items) v.push_back(static_cast<float>(x.num));
-            else
-              v.push_back(static_cast<float>(value.num));
-            config.num_erase_values = static_cast<int>(v.size());
-            config.erase_values = v.data();
-          }
+          if (!value.is_string()) config.erase_values = floats(value, config.num_erase_values);
         }
         if (config.kind == ltrt::TransformKind::resize ||
             config.kind == ltrt::TransformKind::random_resized_crop) {  // [h, w], or Resize's [smaller edge]

@@ -308,8 +308,13 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
       w.line("static const float " + prefix + "Erasing" + std::to_string(i) + "Value[] = {" + floats(t.erase_values) +
              "};");
     const bool warp = type == "RandomRotation" || type == "RandomAffine";
-    if (type == "RandomChoice")
+    if (type == "RandomChoice" && t.v2)
       w.line("static const float " + prefix + "Choice" + std::to_string(i) + "P[] = {" + floats(t.choice_p) + "};");
+    if (type == "RandomChoice" && !t.choice_weights.empty()) {
+      std::string list;
+      for (double x : t.choice_weights) list += (list.empty() ? "" : ", ") + number(x);
+      w.line("static const double " + prefix + "Choice" + std::to_string(i) + "Weights[] = {" + list + "};");
+    }
     if (warp && !t.fill_values.empty())
       w.line("static const float " + prefix + "Fill" + std::to_string(i) + "[] = {" + floats(t.fill_values) + "};");
     w.line(at + "kind = ltrt::TransformKind::" + kind + ";  // " + (t.v2 ? "v2." : "") + type);
@@ -397,9 +402,13 @@ void emit_transforms(CodeWriter& w, const std::string& split, const std::vector<
       w.line(at + "group = " + std::to_string(t.group) + ";  // the transforms after it that it applies or skips");
     if (type == "RandomChoice" || type == "RandomOrder")
       w.line(at + "group = " + std::to_string(t.group) + ";  // the transforms after it that are its list's");
-    if (type == "RandomChoice") {
+    if (type == "RandomChoice" && t.v2) {
       set("num_choice_p", std::to_string(t.choice_p.size()));
       set("choice_p", prefix + "Choice" + std::to_string(i) + "P");
+    }
+    if (type == "RandomChoice" && !t.choice_weights.empty()) {  // v1's p (none: every transform alike)
+      set("num_choice_p", std::to_string(t.choice_weights.size()));
+      set("choice_weights", prefix + "Choice" + std::to_string(i) + "Weights");
     }
   }
   const std::string f = "m.data." + split + ".";

@@ -280,16 +280,18 @@ JsonValue transforms_schema() {
     }
     kinds.push_back(object(p, {"type", "degrees"}));
   }
-  for (const char* container : {"v2.RandomChoice", "v2.RandomOrder"}) {  // (their lists are read as the outer one)
+  for (const char* container : {"RandomChoice", "RandomOrder", "v2.RandomChoice", "v2.RandomOrder"}) {
+    // (their lists are read as the outer one; v1's RandomOrder may be empty)
+    const std::string name = container;
     JsonValue p = named(container);
     JsonValue list = type_of("array");
     list.set("items", type_of("object"));
-    list.set("minItems", JsonValue::make_integer(1));
+    if (name != "RandomOrder") list.set("minItems", JsonValue::make_integer(1));
     p.set("transforms", list);
-    if (std::string(container) == "v2.RandomChoice") {
+    if (name == "RandomChoice" || name == "v2.RandomChoice") {  // v1's weights may be negative (a positive total)
       JsonValue weights = type_of("array");
       JsonValue weight = type_of("number");
-      weight.set("minimum", JsonValue::make_integer(0));
+      if (name == "v2.RandomChoice") weight.set("minimum", JsonValue::make_integer(0));
       weights.set("items", weight);
       p.set("p", one_of({weights, type_of("null")}));
     }

@@ -42,6 +42,8 @@ const std::vector<std::string> kSupported = {
     "RandomApply",
     "RandomRotation",
     "RandomAffine",
+    "RandomChoice",
+    "RandomOrder",
     "v2.RandomHorizontalFlip",
     "v2.RandomVerticalFlip",
     "v2.RandomCrop",
@@ -68,13 +70,13 @@ const std::vector<std::string> kSupported = {
 const char* const kSupportedText =
     "RandomHorizontalFlip, RandomVerticalFlip, RandomCrop, CenterCrop, Resize, RandomResizedCrop, Pad, "
     "Normalize, RandomInvert, RandomSolarize, RandomAutocontrast, ColorJitter, RandomGrayscale, Grayscale, "
-    "RandomErasing, RandomApply, RandomRotation and RandomAffine, v2's of them, v2.GaussianNoise, v2.RandomChoice and "
-    "v2.RandomOrder";
+    "RandomErasing, RandomApply, RandomRotation, RandomAffine, RandomChoice and RandomOrder, v2's of them, and "
+    "v2.GaussianNoise";
 constexpr double kFloatMax = 3.4028234663852886e38;  // float32's largest
 // torchvision's other transforms: named as not supported yet rather than as misspellings.
 const char* const kOthers =
     " GaussianBlur"
-    " RandomChoice RandomOrder RandomPerspective FiveCrop TenCrop"
+    " RandomPerspective FiveCrop TenCrop"
     " LinearTransformation RandomPosterize RandomAdjustSharpness"
     " RandomEqualize AutoAugment RandAugment TrivialAugmentWide AugMix ElasticTransform ToTensor PILToTensor"
     " ConvertImageDtype ToPILImage Lambda Compose ";
@@ -665,15 +667,12 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
                     "'s transforms must each keep the sample's shape (a batch holds samples of one shape)");
     };
     const std::string name = type && type->is_string() ? type->str : "";
-    if (name == "RandomChoice" || name == "RandomOrder")
-      fail_at(*type, at + ".type",
-              "torchvision's " + name + " is not supported yet: it draws from Python's random module; v2." + name +
-                  " draws from torch's generator, which ltgen follows: write \"v2." + name + "\"");
-    if (name == "RandomApply" || name == "v2.RandomApply" || name == "v2.RandomChoice" || name == "v2.RandomOrder") {
+    if (name == "RandomApply" || name == "RandomChoice" || name == "RandomOrder" || name == "v2.RandomApply" ||
+        name == "v2.RandomChoice" || name == "v2.RandomOrder") {
       ltrt::ConfigObject o(item, at);
       o.get("type");
       TransformSpec t;
-      t.v2 = name != "RandomApply";
+      t.v2 = name.rfind("v2.", 0) == 0;
       t.type = t.v2 ? name.substr(3) : name;
       if (split != "train") refuse_random(*type, o.path_of("type"), name, split);
       t.args = JsonValue::make_object();
@@ -689,14 +688,16 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
         fail_at(*list, o.path_of("transforms"), "expected a list of torchvision transforms");
       if (t.v2 && list->items.empty())
         fail_at(*list, o.path_of("transforms"), "v2." + t.type + " needs at least one transform (torchvision raises)");
+      if (t.type == "RandomChoice" && list->items.empty())
+        fail_at(*list, o.path_of("transforms"),
+                "RandomChoice needs at least one transform (random.choices raises an IndexError on an empty list)");
       if (const JsonValue* p = t.type == "RandomChoice" ? o.get("p") : nullptr; p && !p->is_null()) {
-        // v2.RandomChoice: one weight per transform, each divided by their sum in Python's doubles,
-        // then torch.tensor (float32) and torch.multinomial's rules
+        // One finite weight per transform, summed in Python's doubles.
         const std::string pat = o.path_of("p");
         if (p->kind != Kind::array || p->items.size() != list->items.size())
           fail_at(*p, pat,
-                  "expected a list of " + std::to_string(list->items.size()) +
-                      " weights, one per transform (torchvision raises for another length)");
+                  "expected a list of " + std::to_string(list->items.size()) + " weights, one per transform (" +
+                      (t.v2 ? "torchvision" : "random.choices") + " raises for another length)");
         double total = 0;
         for (size_t k = 0; k < p->items.size(); ++k) {
           const JsonValue& x = p->items[k];
@@ -704,19 +705,30 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
             fail_at(x, pat + "[" + std::to_string(k) + "]", "expected a finite number, the transform's weight");
           total += x.num;
         }
-        if (total == 0) fail_at(*p, pat, "the weights sum to 0: torchvision divides by their sum (and raises)");
-        bool some = false;
-        for (const JsonValue& x : p->items) {
-          const auto q = static_cast<float>(x.num / total);
-          if (!(q >= 0) || std::isinf(q))
+        if (!t.v2) {
+          // v1's: random.choices(transforms, weights=p) accumulates them as they are (the running
+          // sums above) and raises where their total is not positive and finite
+          if (!(total > 0) || !std::isfinite(total))
             fail_at(*p, pat,
-                    "the weights divided by their sum must be probabilities (weights of one sign, within float32's "
-                    "range once divided): torch.multinomial raises for these");
-          some = some || q > 0;
-          t.choice_p.push_back(q);
+                    "the weights add up to " + ltrt::python_repr(total) +
+                        ": random.choices needs a positive, finite total (it raises a ValueError)");
+          for (const JsonValue& x : p->items) t.choice_weights.push_back(x.num);
+        } else {
+          // v2's: each divided by their sum, then torch.tensor (float32) and torch.multinomial's rules
+          if (total == 0) fail_at(*p, pat, "the weights sum to 0: torchvision divides by their sum (and raises)");
+          bool some = false;
+          for (const JsonValue& x : p->items) {
+            const auto q = static_cast<float>(x.num / total);
+            if (!(q >= 0) || std::isinf(q))
+              fail_at(*p, pat,
+                      "the weights divided by their sum must be probabilities (weights of one sign, within float32's "
+                      "range once divided): torch.multinomial raises for these");
+            some = some || q > 0;
+            t.choice_p.push_back(q);
+          }
+          if (!some) fail_at(*p, pat, "the weights divided by their sum are all 0: torch.multinomial raises");
         }
-        if (!some) fail_at(*p, pat, "the weights divided by their sum are all 0: torch.multinomial raises");
-      } else if (t.type == "RandomChoice") {
+      } else if (t.type == "RandomChoice" && t.v2) {
         t.choice_p.assign(list->items.size(), static_cast<float>(1.0 / static_cast<double>(list->items.size())));
       }
       if (t.type != "RandomOrder" && o.get("p")) t.args.set("p", *o.get("p"));

@@ -85,8 +85,10 @@ struct TransformSpec {
   bool center_given = false;
   std::array<double, 2> center = {0, 0};
   std::vector<float> fill_values;
-  // v2's RandomChoice: each transform's probability as float32, normalised (p / sum(p))
+  // v2's RandomChoice: each transform's probability as float32, normalised (p / sum(p)); v1's:
+  // the weights as given (empty: p None)
   std::vector<float> choice_p;
+  std::vector<double> choice_weights;
   // v2's RandomRotation that always turns a square image by 90 or 270 degrees (torch.rot90)
   bool turns = false;
   bool random() const {

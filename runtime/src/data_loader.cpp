@@ -13,7 +13,8 @@ DataLoader::DataLoader(const Dataset& data, int batch_size, bool shuffle, bool d
       batch_size_(batch_size),
       shuffle_(shuffle),
       shard_(shard),
-      transforms_(data.transforms, data.input_shape) {
+      transforms_(data.transforms, data.input_shape),
+      python_(static_cast<std::uint64_t>(shard.seed)) {
   if (!transforms_.empty()) transforms_.set_torch_threads(torch_intra_op_threads(shard.distributed, shard.world));
   if (batch_size <= 0) throw Error("batch_size must be positive, got " + std::to_string(batch_size));
   if (shard.world < 1 || shard.rank < 0 || shard.rank >= shard.world)
@@ -59,21 +60,24 @@ void DataLoader::start_epoch_from_seed(std::int64_t seed) {
 
 void DataLoader::set_workers(int n) {
   workers_.clear();
+  python_workers_.clear();
   if (n > 0) transforms_.set_torch_threads(1);  // a worker process runs torch on one thread
   if (n <= 0 || !transforms_.draws()) return;
-  for (int w = 0; w < n; ++w) workers_.emplace_back(0);
+  for (int w = 0; w < n; ++w) workers_.emplace_back(0), python_workers_.emplace_back(0);
   scratch_.assign(static_cast<std::size_t>(transforms_.input_numel() + transforms_.output_numel()), 0.0f);
 }
 
 void DataLoader::start_workers(std::int64_t base_seed, std::int64_t batches_done) {
   const auto n = static_cast<std::int64_t>(workers_.size());
-  for (std::int64_t w = 0; w < n; ++w)  // a Python int: base_seed + worker_id does not wrap
-    workers_[static_cast<std::size_t>(w)] =
-        TorchGenerator(static_cast<std::uint64_t>(base_seed) + static_cast<std::uint64_t>(w));
+  for (std::int64_t w = 0; w < n; ++w) {  // a Python int: base_seed + worker_id does not wrap
+    const std::uint64_t seed = static_cast<std::uint64_t>(base_seed) + static_cast<std::uint64_t>(w);
+    workers_[static_cast<std::size_t>(w)] = TorchGenerator(seed);
+    python_workers_[static_cast<std::size_t>(w)] = PythonRandom(seed);
+  }
   for (std::int64_t b = 0; n > 0 && b < batches_done; ++b)
     for (int r = 0; r < batch_rows(b); ++r)
       transforms_.apply(scratch_.data(), scratch_.data() + transforms_.input_numel(),
-                        &workers_[static_cast<std::size_t>(b % n)]);
+                        &workers_[static_cast<std::size_t>(b % n)], &python_workers_[static_cast<std::size_t>(b % n)]);
 }
 
 int DataLoader::batch_rows(std::int64_t b) const {
@@ -93,14 +97,20 @@ int DataLoader::load_batch(std::int64_t b, std::byte* arena, const TensorRef& in
   std::byte* x = arena + input.offset;
   std::byte* y = arena + target.offset;
   const std::int64_t* rows = order_.data() + b * batch_size_;
-  if (!workers_.empty()) draws = &workers_[static_cast<std::size_t>(b % static_cast<std::int64_t>(workers_.size()))];
+  PythonRandom* python = &python_;
+  if (!workers_.empty()) {
+    const auto w = static_cast<std::size_t>(b % static_cast<std::int64_t>(workers_.size()));
+    draws = &workers_[w];
+    python = &python_workers_[w];
+  }
   for (int r = 0; r < n; ++r) {
     const std::size_t src = static_cast<std::size_t>(rows[r]);
     const std::byte* sample = data_.inputs.data() + src * x_row;
     if (transforms_.empty()) {
       std::memcpy(x + r * batch_row, sample, x_row);
     } else {  // Dataset.__getitem__'s transforms, sample after sample as the DataLoader fetches them
-      transforms_.apply(reinterpret_cast<const float*>(sample), reinterpret_cast<float*>(x + r * batch_row), draws);
+      transforms_.apply(reinterpret_cast<const float*>(sample), reinterpret_cast<float*>(x + r * batch_row), draws,
+                        python);
     }
     if (y_row) std::memcpy(y + r * y_row, data_.targets.data() + src * y_row, y_row);
   }

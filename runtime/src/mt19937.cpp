@@ -45,6 +45,23 @@ Mt19937::Mt19937(std::uint32_t seed) {
     state_[i] = 1812433253u * (state_[i - 1] ^ (state_[i - 1] >> 30)) + static_cast<std::uint32_t>(i);
 }
 
+Mt19937 Mt19937::from_key(const std::uint32_t* key, int length) {
+  Mt19937 e(19650218u);
+  std::uint32_t* mt = e.state_;
+  int i = 1, j = 0;
+  for (int k = kWords > length ? kWords : length; k > 0; --k) {
+    mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1664525u)) + key[j] + static_cast<std::uint32_t>(j);
+    if (++i >= kWords) mt[0] = mt[kWords - 1], i = 1;
+    if (++j >= length) j = 0;
+  }
+  for (int k = kWords - 1; k > 0; --k) {
+    mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1566083941u)) - static_cast<std::uint32_t>(i);
+    if (++i >= kWords) mt[0] = mt[kWords - 1], i = 1;
+  }
+  mt[0] = 0x80000000u;  // a nonzero state whatever the key
+  return e;
+}
+
 void Mt19937::regenerate() {
   mt19937_kernels::regenerate(state_);
   next_ = 0;

@@ -399,16 +399,28 @@ SampleTransforms::SampleTransforms(std::vector<TransformConfig> transforms, std:
   orders_.resize(list_.size());
   for (std::size_t i = 0; i < list_.size(); ++i) {  // (transformed_shape has checked the groups)
     choice_offset_.push_back(choice_p_.size());
+    weights_offset_.push_back(cum_weights_.size());
     if (!is_container(list_[i].kind)) continue;
     for (std::size_t k = i + 1; k < i + 1 + static_cast<std::size_t>(list_[i].group);
          k += 1 + (is_container(list_[k].kind) ? static_cast<std::size_t>(list_[k].group) : 0))
       children_[i].push_back(k);
     if (list_[i].kind == TransformKind::random_order) orders_[i].resize(children_[i].size());
-    if (list_[i].kind == TransformKind::random_choice) {
-      if (list_[i].num_choice_p != static_cast<int>(children_[i].size()) || children_[i].empty())
-        throw Error("RandomChoice: " + std::to_string(list_[i].num_choice_p) + " probabilities for " +
+    const TransformConfig& t = list_[i];
+    if (t.kind == TransformKind::random_choice && t.v2) {
+      if (t.num_choice_p != static_cast<int>(children_[i].size()) || children_[i].empty() || !t.choice_p)
+        throw Error("RandomChoice: " + std::to_string(t.num_choice_p) + " probabilities for " +
                     std::to_string(children_[i].size()) + " transforms");
-      choice_p_.insert(choice_p_.end(), list_[i].choice_p, list_[i].choice_p + list_[i].num_choice_p);
+      choice_p_.insert(choice_p_.end(), t.choice_p, t.choice_p + t.num_choice_p);
+    }
+    if (t.kind == TransformKind::random_choice && !t.v2) {
+      if ((t.num_choice_p != 0 && t.num_choice_p != static_cast<int>(children_[i].size())) || children_[i].empty() ||
+          (t.num_choice_p != 0 && !t.choice_weights))
+        throw Error("RandomChoice: " + std::to_string(t.num_choice_p) + " weights for " +
+                    std::to_string(children_[i].size()) + " transforms");
+      double sum = 0;  // itertools.accumulate's running sums, in Python's floats
+      for (int k = 0; k < t.num_choice_p; ++k) cum_weights_.push_back(sum += t.choice_weights[k]);
+      if (t.num_choice_p != 0 && !(sum > 0 && std::isfinite(sum)))
+        throw Error("RandomChoice: the weights' total must be positive and finite (random.choices raises)");
     }
   }
   for (const TransformConfig& t : list_) {
@@ -490,10 +502,16 @@ bool SampleTransforms::draws() const {
   return false;
 }
 
-void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen) {
+bool SampleTransforms::draws_python() const {
+  for (const TransformConfig& t : list_)
+    if (!t.v2 && (t.kind == TransformKind::random_choice || t.kind == TransformKind::random_order)) return true;
+  return false;
+}
+
+void SampleTransforms::apply(const float* in, float* out, TorchGenerator* gen, PythonRandom* python) {
   Sample x{a_.data(), b_.data()};
   std::memcpy(x.cur, in, static_cast<std::size_t>(in_numel_) * sizeof(float));
-  run(0, list_.size(), x, gen);
+  run(0, list_.size(), x, gen, python);
   std::memcpy(out, x.cur, static_cast<std::size_t>(out_numel_) * sizeof(float));
 }
 
@@ -501,7 +519,7 @@ std::size_t SampleTransforms::after(std::size_t i) const {
   return i + 1 + (is_container(list_[i].kind) ? static_cast<std::size_t>(list_[i].group) : 0);
 }
 
-void SampleTransforms::run(std::size_t begin, std::size_t end, Sample& x, TorchGenerator* gen) {
+void SampleTransforms::run(std::size_t begin, std::size_t end, Sample& x, TorchGenerator* gen, PythonRandom* python) {
   float*& cur = x.cur;
   float*& other = x.other;
   bool& view = x.view;
@@ -520,17 +538,54 @@ void SampleTransforms::run(std::size_t begin, std::size_t end, Sample& x, TorchG
                      transform_name(t.kind));
       transposed = false;
     }
-    if (is_random(t) && !gen) throw Error("internal: a random transform without torch's generator");
+    const bool from_python = !t.v2 && (t.kind == TransformKind::random_choice || t.kind == TransformKind::random_order);
+    if (from_python ? !python : is_random(t) && !gen)
+      throw Error(std::string("internal: a random transform without ") +
+                  (from_python ? "Python's random" : "torch's generator"));
     if (t.kind == TransformKind::random_apply) {
       // v1: `if self.p < torch.rand(1): return img` (applies at u == p); v2: `torch.rand(1) >= p` skips
       float u;
       gen->uniform(&u, 1, 0.0, 1.0);
       const auto p = static_cast<float>(t.p);
-      if (t.v2 ? u < p : !(p < u)) run(i + 1, after(i), x, gen);
+      if (t.v2 ? u < p : !(p < u)) run(i + 1, after(i), x, gen, python);
       continue;
     }
     const std::vector<std::size_t>& children = children_[i];
     const auto child_end = [&](std::size_t k) { return k + 1 < children.size() ? children[k + 1] : after(i); };
+    if (t.kind == TransformKind::random_choice && !t.v2) {
+      // v1: random.choices(transforms, weights=p)[0]: floor(random() * n) without weights, else
+      // bisect.bisect_right(cum_weights, random() * total, 0, n - 1)
+      const std::size_t n = children.size();
+      std::size_t chosen = 0;
+      if (t.num_choice_p == 0) {
+        chosen = static_cast<std::size_t>(std::floor(python->random() * static_cast<double>(n)));
+      } else {
+        const double* cum = cum_weights_.data() + weights_offset_[i];
+        const double point = python->random() * cum[n - 1];
+        std::size_t lo = 0, hi = n - 1;
+        while (lo < hi) {
+          const std::size_t mid = (lo + hi) / 2;
+          if (point < cum[mid])
+            hi = mid;
+          else
+            lo = mid + 1;
+        }
+        chosen = lo;
+      }
+      run(children[chosen], child_end(chosen), x, gen, python);
+      continue;
+    }
+    if (t.kind == TransformKind::random_order && !t.v2) {
+      // v1: random.shuffle(order) of order = list(range(n)): from the last position down to the
+      // second, a swap with _randbelow(i + 1)
+      std::vector<std::int64_t>& order = orders_[i];
+      for (std::size_t k = 0; k < order.size(); ++k) order[k] = static_cast<std::int64_t>(k);
+      for (std::size_t k = order.size(); k-- > 1;)
+        std::swap(order[k], order[python->below(static_cast<std::uint32_t>(k + 1))]);
+      for (std::int64_t k : order)
+        run(children[static_cast<std::size_t>(k)], child_end(static_cast<std::size_t>(k)), x, gen, python);
+      continue;
+    }
     if (t.kind == TransformKind::random_choice) {
       // v2: torch.multinomial(torch.tensor(p), 1), which for one sample is the argmax of
       // p / exponential_(1): a float64 uniform per choice u, -log1p(-u) rounded to float32
@@ -543,7 +598,7 @@ void SampleTransforms::run(std::size_t begin, std::size_t end, Sample& x, TorchG
         const float v = p[k] / static_cast<float>(-1.0 * std::log1p(-u));
         if (!nan && (std::isnan(v) || k == 0 || v > best)) chosen = k, best = v, nan = std::isnan(v);
       }
-      run(children[chosen], child_end(chosen), x, gen);
+      run(children[chosen], child_end(chosen), x, gen, python);
       continue;
     }
     if (t.kind == TransformKind::random_order) {  // v2: for idx in torch.randperm(n)
@@ -552,7 +607,7 @@ void SampleTransforms::run(std::size_t begin, std::size_t end, Sample& x, TorchG
       for (std::size_t k = 0; k + 1 < order.size(); ++k)
         std::swap(order[k], order[k + gen->random() % (order.size() - k)]);
       for (std::int64_t k : order)
-        run(children[static_cast<std::size_t>(k)], child_end(static_cast<std::size_t>(k)), x, gen);
+        run(children[static_cast<std::size_t>(k)], child_end(static_cast<std::size_t>(k)), x, gen, python);
       continue;
     }
     // `view` follows whether the sample is a crop's strided view: a crop makes one where it is

@@ -1039,6 +1039,9 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   loops.set("epoch_start_rng_data", json::Value::make_string(epoch_start_rng_data_));
   loops.set("torch_generator", json::Value::make_string(torch_global_->generator().state()));
   loops.set("epoch_start_torch_generator", json::Value::make_string(epoch_start_torch_.state()));
+  // v1's RandomChoice and RandomOrder draw from Python's random in a process without workers.
+  if (train_loader_->transforms_draw_python())
+    loops.set("python_random", json::Value::make_string(train_loader_->python_random().state()));
   loops.set("epoch_unfinished", json::Value::make_bool(epoch_open_));
   loops.set("epoch_started", json::Value::make_bool(epoch_started_));
   s.loops = loops;
@@ -1154,6 +1157,18 @@ void Fit::restore_training_state(const TrainState& s, const std::string& path) {
     try {
       torch_global_->generator().set_state(torch_now->str);
       epoch_start_torch_.set_state(torch_epoch_start->str);
+    } catch (const Error& e) {
+      throw Error(path + ": __metadata__ 'loops': " + e.what());
+    }
+  }
+  if (train_loader_->transforms_draw_python()) {
+    const json::Value* python = s.loops.find("python_random");
+    if (!python || python->kind != json::Kind::string)
+      throw Error(path +
+                  ": __metadata__ 'loops' has no 'python_random', the state of Python's random that this "
+                  "program's RandomChoice or RandomOrder draws from: was it written by another program?");
+    try {
+      train_loader_->python_random().set_state(python->str);
     } catch (const Error& e) {
       throw Error(path + ": __metadata__ 'loops': " + e.what());
     }
@@ -1393,6 +1408,7 @@ void Fit::find_lr(LearningRateFinder& finder) {
   for (const auto& scheduler : schedulers_) scheduler_states.push_back(scheduler->state());
   const std::string rng_data = rngs_.data.state(), rng_dropout = rngs_.dropout.state();
   const TorchGenerator torch_before = torch_global_->generator();
+  const PythonRandom python_before = train_loader_->python_random();
   const std::optional<GradScaler> scaler = backend_->grad_scaler();
 
   const LearningRateFinder::Options& o = finder.options();
@@ -1455,7 +1471,8 @@ void Fit::find_lr(LearningRateFinder& finder) {
   }
   rngs_.data.set_state(rng_data);
   rngs_.dropout.set_state(rng_dropout);
-  torch_global_->generator() = torch_before;  // the search ran under isolate_rng
+  torch_global_->generator() = torch_before;  // the search ran under isolate_rng (Python's random too)
+  train_loader_->python_random() = python_before;
   // Its restore sets the fit loop's data up again, which makes the first epoch's iterator there,
   // inside isolate_rng: that epoch's _base_seed leaves no trace (its sampler draws when it starts).
   train_iterator_made_ = true;

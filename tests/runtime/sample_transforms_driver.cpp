@@ -1,8 +1,10 @@
 // ltrt's side of sample_transforms_oracle.py: reads {"cases": [...]} from stdin, each a seed, a
 // source's per-sample shape, a list of transforms and samples (float32 bits), transforms the samples one after
-// another drawing from TorchGenerator(seed), and prints, per case, the samples' bits, the uncertain
+// another drawing from TorchGenerator(seed) (and v1's RandomChoice and RandomOrder from
+// PythonRandom(seed)), and prints, per case, the samples' bits, the uncertain
 // box draws (ltrt/random_box.hpp) and transposed layouts (SampleTransforms::transposed_layouts) so
-// far after each sample, and the int64 that torch's generator would draw next. {"boxes": [...]} instead: RandomResizedCrop's or RandomErasing's get_params alone, many
+// far after each sample, the int64 that torch's generator would draw next and the bits of Python's
+// next random(). {"boxes": [...]} instead: RandomResizedCrop's or RandomErasing's get_params alone, many
 // times on an image of a size, each box with whether its draws were uncertain. {"matrices": [...]}:
 // inverse_affine_matrix of each [center_x, center_y, angle, tx, ty, scale, shear_x, shear_y, v2],
 // its six doubles and the angle modulo 360, as int64 bits.
@@ -98,6 +100,7 @@ int main() {
       std::vector<ltrt::TransformConfig> list;
       // the Normalize means and stds, erasing values and fills, alive (and in place) while `list` is used
       std::deque<std::vector<float>> values;
+      std::deque<std::vector<double>> weights;  // v1 RandomChoice's
       // a number or a list of them as float32, kept in `values`; `count` set to how many
       const auto floats = [&values](const Value& v, int& count) {
         std::vector<float>& out = values.emplace_back();
@@ -200,7 +203,15 @@ int main() {
           config.mean = values[values.size() - 2].data();
           config.std = values.back().data();
         }
-        if (config.kind == ltrt::TransformKind::random_choice) {  // p (null: equal), normalised as v2 does
+        if (config.kind == ltrt::TransformKind::random_choice && !config.v2) {  // v1's weights (null: none)
+          if (const Value* p = t.find("p"); p && !p->is_null()) {
+            std::vector<double>& w = weights.emplace_back();
+            for (const Value& x : p->items) w.push_back(x.num);
+            config.num_choice_p = static_cast<int>(w.size());
+            config.choice_weights = w.data();
+          }
+        }
+        if (config.kind == ltrt::TransformKind::random_choice && config.v2) {  // p (null: equal), normalised as v2 does
           const std::size_t n = t.find("transforms")->items.size();
           const Value* p = t.find("p");
           std::vector<double> raw(n, 1.0);
@@ -225,12 +236,13 @@ int main() {
       ltrt::SampleTransforms transforms(list, shape);
       transforms.set_torch_threads(static_cast<int>(in.find("torch_threads")->integer));
       ltrt::TorchGlobalDraws torch(ltrt::TorchGenerator(static_cast<std::uint64_t>(c.find("seed")->integer)));
+      ltrt::PythonRandom python(static_cast<std::uint64_t>(c.find("seed")->integer));
       Value samples = Value::make_array(), uncertain = Value::make_array();
       for (const Value& s : c.find("samples")->items) {
         std::vector<float> x;
         for (const Value& b : s.items) x.push_back(ltrt_test::bits_float(b.integer));
         std::vector<float> y(static_cast<std::size_t>(transforms.output_numel()));
-        transforms.apply(x.data(), y.data(), &torch.generator());
+        transforms.apply(x.data(), y.data(), &torch.generator(), &python);
         Value bits = Value::make_array();
         for (float f : y) bits.push(Value::make_integer(ltrt_test::float_bits(f)));
         samples.push(std::move(bits));
@@ -240,6 +252,7 @@ int main() {
       result.set("samples", std::move(samples));
       result.set("uncertain", std::move(uncertain));
       result.set("next", Value::make_integer(torch.draw()));
+      result.set("python_next", Value::make_integer(double_bits(python.random())));
       out.push(std::move(result));
     }
     std::cout << ltrt::json::write(out) << "\n";

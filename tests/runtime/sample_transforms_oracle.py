@@ -13,6 +13,7 @@ Run with the Lightning venv's Python (PyPI's torch and torchvision).
 """
 import argparse
 import json
+import random
 import subprocess
 import sys
 
@@ -331,6 +332,28 @@ def make_cases():
         case(495, (3, 8, 8), [choice([affine((-10, 10), [0.1, 0.1], mode="bilinear", fill=0.0, v2=True),
                                       rotation((90, 90), "nearest", 0.0, v2=True), center(8, 8)]), *flips], 30, rng),
     ]
+    # v1's RandomChoice (random.choices: floor(random() * n), or bisect over the accumulated weights,
+    # negative ones and integers too) and RandomOrder (random.shuffle: _randbelow's rejections past
+    # 3, 5, 6 and 7 children), flat and nested with v2's and RandomApply; empty and one-child orders.
+    choice1 = lambda items, p=None: {"type": "RandomChoice", "transforms": items, "p": p}
+    order1 = lambda items: {"type": "RandomOrder", "transforms": items}
+    bright = jitter(brightness=0.3)
+    cases += [
+        case(500, (3, 6, 5), [choice1([*flips, invert])], 40, rng, True),
+        case(501, (3, 6, 5), [choice1([flips[0], invert, solarize, bright], [0.1, 2.0, 0.0, 1.5])], 60, rng, True),
+        case(502, (3, 6, 5), [choice1([flips[0], invert, solarize], [2, -0.5, 1])], 60, rng, True),
+        case(503, (3, 5, 5), [choice1([flips[0], invert, solarize, flips[1], bright, turn(90), center(5, 5),
+                                       rotation((-10, 10), "bilinear", 0.5), jitter(hue=0.1)], [3, 1, 4, 1, 5, 9, 2, 6, 5])],
+             60, rng, True),
+        case(504, (3, 6, 6), [order1([jitter(hue=0.2), invert, flips[1], rotation((-10, 10), "bilinear", 0.5)])], 40, rng, True),
+        case(505, (1, 5, 5), [order1([invert, solarize, flips[0], flips[1], apply([invert], 0.5), bright, turn(180)])],
+             40, rng, True),
+        case(506, (1, 5, 5), [order1([]), order1([invert]), order1([solarize, invert, flips[0]]), choice1([invert], [0.5])],
+             20, rng, True),
+        case(507, (1, 5, 5), [order1([choice1([invert, apply([solarize, flips[0]], 0.5)], [3, 1]),
+                                      choice([flips[1], order1([invert, solarize])], [1, 2]),
+                                      order([choice1([flips[0], invert]), solarize])])], 40, rng, True),
+    ]
     through = next(c for c in cases if c["seed"] == 497)  # infinities tell torch's resize kernels apart
     for sample in through["samples"]:
         sample[::2] = [np.float32(np.inf).view(np.uint32).item()] * len(sample[::2])
@@ -475,9 +498,9 @@ def torchvision_of(item):
     if kind == "RandomApply":
         return api.RandomApply([torchvision_of(t) for t in item["transforms"]], p=item["p"])
     if kind == "RandomChoice":
-        return v2.RandomChoice([torchvision_of(t) for t in item["transforms"]], p=item["p"])
+        return api.RandomChoice([torchvision_of(t) for t in item["transforms"]], p=item["p"])
     if kind == "RandomOrder":
-        return v2.RandomOrder([torchvision_of(t) for t in item["transforms"]])
+        return api.RandomOrder([torchvision_of(t) for t in item["transforms"]])
     if kind == "RandomErasing":
         return api.RandomErasing(p=item["p"], scale=tuple(item["scale"]), ratio=tuple(item["ratio"]), value=item["value"])
     fill = {} if item.get("default_fill") else {"fill": item.get("fill")}  # (the driver's is then 0)
@@ -494,12 +517,14 @@ def torchvision_of(item):
 def run_torch(c):
     compose = transforms.Compose([torchvision_of(t) for t in c["transforms"]])
     torch.manual_seed(c["seed"])
+    random.seed(c["seed"])  # (v1's RandomChoice and RandomOrder draw from Python's random)
     out = []
     for bits in c["samples"]:
         x = torch.from_numpy(np.array(bits, dtype=np.uint32).view(np.float32).reshape(c["shape"]).copy())
         y = compose(x).contiguous()
         out.append(y.numpy().reshape(-1).view(np.uint32).tolist())
-    return out, int(torch.empty((), dtype=torch.int64).random_().item())
+    python_next = np.float64(random.random()).view(np.int64).item()
+    return out, int(torch.empty((), dtype=torch.int64).random_().item()), python_next
 
 
 def main():
@@ -529,7 +554,7 @@ def main():
     elements = 0
     uncertain = 0
     for k, (c, r) in enumerate(zip(cases, results)):
-        want, next_draw = run_torch(c)
+        want, next_draw, python_next = run_torch(c)
         if len(want) != len(r["samples"]):
             print(f"case {k}: the driver gave {len(r['samples'])} samples of {len(want)}")
             failures += 1
@@ -561,6 +586,10 @@ def main():
                 break
         if certain == len(want) and r["next"] != next_draw:
             print(f"case {k}: the next draw differs (ltrt {r['next']}, torch {next_draw}): the draws' count or order")
+            failures += 1
+        if certain == len(want) and r["python_next"] != python_next:
+            print(f"case {k}: Python's next random() differs (ltrt {r['python_next']}, Python {python_next}): "
+                  "the draws' count or order")
             failures += 1
     if failures:
         sys.exit(f"{failures} mismatches")

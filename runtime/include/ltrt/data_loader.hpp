@@ -9,6 +9,7 @@
 
 #include "ltrt/dataset.hpp"
 #include "ltrt/model.hpp"
+#include "ltrt/python_random.hpp"
 #include "ltrt/rng.hpp"
 #include "ltrt/sample_transforms.hpp"
 #include "ltrt/torch_generator.hpp"
@@ -49,16 +50,22 @@ class DataLoader {
   // Gathers batch b into the input and target buffers of the arena (rows
   // 0..n-1; the data set's other inputs into theirs) and returns n, each input transformed by the
   // data set's transforms as it is gathered; the random ones draw from `draws` (torch's global
-  // generator), which may be null only when none is random. Does not allocate.
+  // generator), which may be null only when none draws from it, and v1's RandomChoice and
+  // RandomOrder from python_random(). Does not allocate.
   int load_batch(std::int64_t b, std::byte* arena, const TensorRef& input, const TensorRef& target,
                  TorchGenerator* draws = nullptr);
-  // Whether the data set's transforms draw random numbers (from load_batch's `draws`).
+  // Whether the data set's transforms draw random numbers (from load_batch's `draws`), and whether
+  // from Python's random.
   bool transforms_draw() const { return transforms_.draws(); }
+  bool transforms_draw_python() const { return transforms_.draws_python(); }
+  // Python's random in the process that fits, which seed_everything seeded with Shard::seed (the
+  // transforms of a DataLoader without workers draw from it; checkpoints keep it).
+  PythonRandom& python_random() { return python_; }
 
   // DataLoader(num_workers=n): batch b of an epoch is worker b % n's, and its samples' random
-  // transforms draw from that worker's generator, which torch's _worker_loop seeds with
-  // manual_seed(base_seed + worker_id) when the epoch's iterator starts its workers (load_batch's
-  // `draws` then goes unused). Only where the transforms draw; where they do not, the workers still
+  // transforms draw from that worker's generators, which torch's _worker_loop seeds with
+  // manual_seed(base_seed + worker_id) and random.seed(base_seed + worker_id) when the epoch's
+  // iterator starts its workers (load_batch's `draws` and python_random() then go unused). Only where the transforms draw; where they do not, the workers still
   // run them on one torch thread each (which a resize's kernel depends on).
   void set_workers(int n);
   // An epoch's iterator starts its workers: `base_seed` is its _base_seed. A resumed epoch's first
@@ -74,7 +81,9 @@ class DataLoader {
   bool shuffle_;
   Shard shard_;
   SampleTransforms transforms_;
+  PythonRandom python_;
   std::vector<TorchGenerator> workers_;  // each worker's torch generator (empty: the caller's draws)
+  std::vector<PythonRandom> python_workers_;  // and its Python random
   std::vector<float> scratch_;           // a sample that a replayed batch's transforms draw over
   std::int64_t num_batches_;
   std::vector<std::int64_t> order_;     // this rank's samples in this epoch's order

@@ -190,8 +190,8 @@ enum class TransformKind : std::uint8_t {
   random_erasing,
   random_rotation,  // an affine warp by a random angle
   random_affine,    // by a random angle, translation, scale and shear
-  random_choice,    // one of the next `group` transforms' children (v2: torch.multinomial)
-  random_order,     // each child, in a torch.randperm's order (v2)
+  random_choice,    // one of the next `group` transforms' children (v2: torch.multinomial; v1: random.choices)
+  random_order,     // each child, in a torch.randperm's order (v2; v1: random.shuffle's)
   random_apply      // the next `group` transforms, or none of them (the last: transform_kind looks up to it)
 };
 enum class PadMode : std::uint8_t { constant, edge, reflect, symmetric };  // torchvision's padding_mode
@@ -248,9 +248,11 @@ struct TransformConfig {
   // (flattened: a container inside it counts its own among them; its children are the list's
   // items); they leave the sample's shape as it was
   int group = 0;
-  // random_choice: each child's probability as float32, normalised (torch.tensor(p / sum(p)))
+  // random_choice: v2's each child's probability as float32, normalised (torch.tensor(p / sum(p)));
+  // v1's weights as given, Python floats (num_choice_p 0: p None, every child alike)
   int num_choice_p = 0;
   const float* choice_p = nullptr;
+  const double* choice_weights = nullptr;
 
   static constexpr double kNoJitter = std::numeric_limits<double>::quiet_NaN();
 };

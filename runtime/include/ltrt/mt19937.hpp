@@ -15,6 +15,9 @@ class Mt19937 {
   static constexpr int kWords = 624;  // the state: 624 words of 32 bits
 
   explicit Mt19937(std::uint32_t seed = 5489u);  // std::mt19937's seeding; 5489 is its default
+  // The reference code's init_by_array, which Python's random.seed(n) calls with n's 32-bit words,
+  // least significant first (`length` >= 1).
+  static Mt19937 from_key(const std::uint32_t* key, int length);
 
   std::uint32_t operator()() {
     if (next_ >= kWords) regenerate();

@@ -29,6 +29,9 @@
 //    (ltrt/affine_warp.hpp: nearest or bilinear, the fill outside);
 //  - v2's RandomChoice: torch.multinomial(p, 1), the argmax of p over a float32 exponential_ per
 //    child, then that child; v2's RandomOrder: torch.randperm(n), then the children in its order;
+//  - v1's RandomChoice and RandomOrder draw from Python's `random` instead (ltrt/python_random.hpp):
+//    random.choices(transforms, weights=p), then that child; random.shuffle of range(n), then the
+//    children in its order;
 //  - RandomApply: `torch.rand(1)` against p (v1 applies where it is at most p, v2 where it is below),
 //    then its transforms (TransformConfig::group of them, after it) or none.
 // The crops and Resize set the sample's H and W, so the source's samples (a file's, say) may be of
@@ -36,7 +39,8 @@
 // torchvision.transforms.v2's are the same but for RandomCrop's draws and pad_if_needed, which v2 adds
 // to the padding (TransformConfig::v2).
 // The random ones draw from torch's global generator, one sample after another in the batch's order,
-// as a DataLoader without workers fetches them: the program passes that generator (TorchGlobalDraws).
+// as a DataLoader without workers fetches them: the program passes that generator (TorchGlobalDraws),
+// and the process's Python random for v1's RandomChoice and RandomOrder.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +48,7 @@
 #include <vector>
 
 #include "ltrt/model.hpp"
+#include "ltrt/python_random.hpp"
 #include "ltrt/random_box.hpp"
 #include "ltrt/torch_generator.hpp"
 
@@ -58,16 +63,18 @@ class SampleTransforms {
   SampleTransforms(std::vector<TransformConfig> transforms, std::vector<std::int64_t> shape);
 
   bool empty() const { return list_.empty(); }
-  // Whether any transform draws random numbers.
+  // Whether any transform draws random numbers (from torch's generator or Python's random).
   bool draws() const;
+  // Whether any draws from Python's random (v1's RandomChoice and RandomOrder).
+  bool draws_python() const;
   // The per-sample shape the transforms make of the source's, and the elements of each.
   const std::vector<std::int64_t>& output_shape() const { return output_shape_; }
   std::int64_t input_numel() const { return in_numel_; }
   std::int64_t output_numel() const { return out_numel_; }
 
   // Transforms one sample `in` (input_numel() floats) into `out` (output_numel()), drawing from
-  // `gen` (nullptr only when nothing draws). Does not allocate.
-  void apply(const float* in, float* out, TorchGenerator* gen);
+  // `gen` and `python` (each nullptr only when nothing draws from it). Does not allocate.
+  void apply(const float* in, float* out, TorchGenerator* gen, PythonRandom* python = nullptr);
 
   // The threads torch runs the transforms on (1 in a DataLoader worker; torch_intra_op_threads in
   // the process that fits): its bilinear resize without antialias picks another kernel for 3-channel
@@ -96,7 +103,7 @@ class SampleTransforms {
     bool transposed = false;
   };
   // Transforms [begin, end) of the list, one after another (a container's draws, then its children).
-  void run(std::size_t begin, std::size_t end, Sample& x, TorchGenerator* gen);
+  void run(std::size_t begin, std::size_t end, Sample& x, TorchGenerator* gen, PythonRandom* python);
   // The index past transform i (and a container's list).
   std::size_t after(std::size_t i) const;
   // A transform's input and output height and width (the planes before them stay); for the crops,
@@ -134,12 +141,14 @@ class SampleTransforms {
   std::vector<float> mean_, std_, erase_values_, fill_values_;
   std::vector<std::size_t> offset_, erase_offset_, fill_offset_;
   std::vector<BoxDraws> boxes_;  // transform i's box draws (RandomResizedCrop, RandomErasing)
-  // a container's children's first indices; a RandomOrder's permutation; RandomChoice's
-  // probabilities, from choice_offset_[i]
+  // a container's children's first indices; a RandomOrder's permutation; v2's RandomChoice's
+  // probabilities and v1's cumulative weights (Python's accumulate; none for p None), from
+  // choice_offset_[i]
   std::vector<std::vector<std::size_t>> children_;
   std::vector<std::vector<std::int64_t>> orders_;
   std::vector<float> choice_p_;
-  std::vector<std::size_t> choice_offset_;
+  std::vector<double> cum_weights_;
+  std::vector<std::size_t> choice_offset_, weights_offset_;
   std::int64_t planes_ = 0, channels_ = 1, in_numel_ = 0, out_numel_ = 0;
   std::vector<std::int64_t> output_shape_;
   std::vector<float> a_, b_;  // a sample between the transforms (the crops write from one to the other)

@@ -9,6 +9,7 @@ static shared memory, `[alignas(N)] __shared__ T name[...]...;`, is followed on 
 fills it with NaNs: nothing carries over from the block before, and nothing starts as zeros).
 Nothing else changes, so line numbers stay.
 Usage: rewrite_launches.py IN.cu OUT.cpp"""
+import os
 import re
 import sys
 
@@ -48,8 +49,11 @@ def main():
     src, dst = sys.argv[1], sys.argv[2]
     with open(src) as f:
         text = f.read()
+    # The source's path relative to the output's folder: the text is then the same wherever the
+    # checkout lies, which ccache needs to find it again from another clone.
+    name = os.path.relpath(os.path.abspath(src), os.path.dirname(os.path.abspath(dst)))
     with open(dst, "w") as f:
-        f.write(f'#line 1 "{src}"\n' + rewrite(text))
+        f.write(f'#line 1 "{name}"\n' + rewrite(text))
 
 
 if __name__ == "__main__":

@@ -707,7 +707,21 @@ void read_list(const JsonValue& v, const std::string& path, const InputSpec& inp
         }
         if (!t.v2) {
           // v1's: random.choices(transforms, weights=p) accumulates them as they are (the running
-          // sums above) and raises where their total is not positive and finite
+          // sums above) and raises where their total is not positive and finite. Python adds
+          // integers exactly: doubles follow it while the integers and their sums stay within 2^53.
+          constexpr double kExact = 9007199254740992.0;  // 2^53
+          __int128 exact = 0;
+          bool integers = true;
+          for (size_t k = 0; k < p->items.size(); ++k) {
+            const JsonValue& x = p->items[k];
+            integers = integers && x.is_integer;
+            if (x.is_integer) exact += x.integer;
+            if ((x.is_integer && std::fabs(x.num) > kExact) ||
+                (integers && (exact > static_cast<__int128>(kExact) || exact < -static_cast<__int128>(kExact))))
+              fail_at(x, pat + "[" + std::to_string(k) + "]",
+                      "integer weights and their sums must stay within 2^53 (9007199254740992), where Python's exact "
+                      "integers and the program's doubles agree; scale the weights down");
+          }
           if (!(total > 0) || !std::isfinite(total))
             fail_at(*p, pat,
                     "the weights add up to " + ltrt::python_repr(total) +

@@ -169,13 +169,24 @@ inline void emulated_mma_tf32_16x8x8(float (&d)[4], const std::uint32_t (&a)[4],
     return bits_to_float(bits & ~kTf32DroppedBits);
   };
   const int lane = ltgen_emu::lane_id();
-  float products[kMmaCPerLane][kMmaK];
+  // The A rows and B columns of this lane's D elements, each gathered once (the four elements
+  // share two rows and two columns): a_of[i] and b_of[i] name the element whose row and column
+  // element i reads.
+  float rows[kMmaCPerLane][kMmaK], cols[kMmaCPerLane][kMmaK];
+  int a_of[kMmaCPerLane], b_of[kMmaCPerLane];
   for (int i = 0; i < kMmaCPerLane; ++i) {
     const MmaPosition p = mma_c_position(lane, i);
-    for (int k = 0; k < kMmaK; ++k)  // each product exact
-      products[i][k] = element(mma_a_slot(p.row, k), 0) * element(mma_b_slot(k, p.col), kMmaAPerLane);
+    a_of[i] = i, b_of[i] = i;
+    for (int j = i - 1; j >= 0; --j) {
+      if (mma_c_position(lane, j).row == p.row) a_of[i] = j;
+      if (mma_c_position(lane, j).col == p.col) b_of[i] = j;
+    }
+    for (int k = 0; k < kMmaK && a_of[i] == i; ++k) rows[i][k] = element(mma_a_slot(p.row, k), 0);
+    for (int k = 0; k < kMmaK && b_of[i] == i; ++k) cols[i][k] = element(mma_b_slot(k, p.col), kMmaAPerLane);
   }
-  ltgen_emu::warp_release();
+  float products[kMmaCPerLane][kMmaK];
+  for (int i = 0; i < kMmaCPerLane; ++i)
+    for (int k = 0; k < kMmaK; ++k) products[i][k] = rows[a_of[i]][k] * cols[b_of[i]][k];  // each exact
   for (int i = 0; i < kMmaCPerLane; ++i)
     d[i] = ltgen_emu::tensor_core_sum(mine_c[i], products[i], kMmaK);  // nearest, or truncate (see there)
 }

@@ -214,12 +214,12 @@ int lane_id();
 // A warp-collective exchange (what mma.sync does with its fragments): every lane publishes `bytes`
 // of its own (at most kWarpGatherBytes); warp_publish returns when all 32 have, with the warp's
 // slots (lane l's kWarpGatherBytes * l bytes past the returned pointer). They stay as they are
-// until every lane has called warp_release, which each must after its last read. Like
+// until the lane's next warp_publish: publishes alternate between two sets of slots, and the next
+// one's barrier waits for every lane, so each must read its slots before it publishes again. Like
 // mma.sync.aligned it needs the whole warp: a warp of fewer than 32 threads is fatal, and one whose
 // lanes have returned is a deadlock (fatal).
 constexpr std::size_t kWarpGatherBytes = 64;
 const std::byte* warp_publish(const void* mine, std::size_t bytes);
-void warp_release();
 
 // Work enqueued on a stream (a kernel launch, a copy, a cuBLASLt call): run when the stream
 // is synchronised, or recorded when the stream is being captured.

@@ -34,6 +34,7 @@ struct Fiber {
   ThreadState thread;
   FiberContext context;
   State state = State::done;
+  unsigned publishes = 0;  // warp_publish calls in this block: which set of gather slots is next
 };
 
 Fiber fibers[kMaxThreads];
@@ -45,7 +46,7 @@ const std::function<void()>* thread_body = nullptr;
 std::byte* dynamic_shared_end = nullptr;  // kOptinSharedBytes mapped, then an unmapped page
 std::size_t dynamic_shared_bytes = 0;     // the running launch's
 std::uint64_t shuffle_slots[kMaxThreads];
-std::byte gather_slots[kMaxThreads][kWarpGatherBytes];
+std::byte gather_slots[2][kMaxThreads][kWarpGatherBytes];  // warp_publish's, used in turn
 int round_order[kMaxThreads];  // the fibers of one round, in the schedule's order
 
 void thread_entry() {
@@ -107,6 +108,7 @@ void run_block(int threads, const dim3& block) {
     f.thread.idx = uint3{u % block.x, u / block.x % block.y, u / (block.x * block.y)};
     f.thread.linear = u;
     f.state = State::runnable;
+    f.publishes = 0;
     start_context(f.context, stacks + static_cast<std::size_t>(i) * kStackBytes, kStackBytes, thread_entry);
   }
   for (;;) {
@@ -166,12 +168,13 @@ const std::byte* warp_publish(const void* mine, std::size_t bytes) {
   const unsigned warp = me / kWarp * kWarp;
   if (warp + kWarp > static_cast<unsigned>(block_threads))
     fatal("a warp-collective operation (mma.sync.aligned) in a warp of fewer than 32 threads");
-  std::memcpy(gather_slots[me], mine, bytes);
+  // The other set than this lane's last publish: a lane still reading that one has not reached
+  // this barrier yet, and every lane has passed the last barrier of this set's previous use.
+  std::byte(*slots)[kWarpGatherBytes] = gather_slots[running->publishes++ & 1u];
+  std::memcpy(slots[me], mine, bytes);
   sync_warp();  // every lane has written its fragment (a lane that returned is a deadlock, fatal)
-  return gather_slots[warp];
+  return slots[warp];
 }
-
-void warp_release() { sync_warp(); }  // every lane has read before any writes again
 
 void poison_static_shared(void* array, std::size_t bytes) {
   if (running == nullptr) fatal("static shared memory declared outside a kernel");

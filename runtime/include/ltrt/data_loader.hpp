@@ -65,8 +65,9 @@ class DataLoader {
   // DataLoader(num_workers=n): batch b of an epoch is worker b % n's, and its samples' random
   // transforms draw from that worker's generators, which torch's _worker_loop seeds with
   // manual_seed(base_seed + worker_id) and random.seed(base_seed + worker_id) when the epoch's
-  // iterator starts its workers (load_batch's `draws` and python_random() then go unused). Only where the transforms draw; where they do not, the workers still
-  // run them on one torch thread each (which a resize's kernel depends on).
+  // iterator starts its workers (load_batch's `draws` and python_random() then go unused). Only
+  // where the transforms draw; where they do not, the workers still run them on one torch thread
+  // each (which a resize's kernel depends on).
   void set_workers(int n);
   // An epoch's iterator starts its workers: `base_seed` is its _base_seed. A resumed epoch's first
   // `batches_done` batches draw again (into scratch), so that its workers go on where they were.

@@ -135,13 +135,10 @@ def bare_machine(args, root):
     CPU steps train as the BLAS build does."""
     out = os.path.join(args.work, "linear")
     build_dir = os.path.join(out, "build-bare")
-    # ccache as ltgen's own builds use it (a bare machine may lack it; here it saves compiling the
-    # whole runtime with nvcc again on every run)
-    launchers = ([f"-DCMAKE_{lang}_COMPILER_LAUNCHER=ccache" for lang in ("CXX", "CUDA")]
-                 if shutil.which("ccache") else [])
+    # (a bare machine may lack ccache; here it saves compiling the whole runtime with nvcc again)
     log = common.cmake_build(out, build_dir, "linear without BLAS and zlib",
-                             ["-DCMAKE_DISABLE_FIND_PACKAGE_BLAS=ON", "-DCMAKE_DISABLE_FIND_PACKAGE_ZLIB=ON"] + launchers,
-                             env=common.build_env())
+                             ["-DCMAKE_DISABLE_FIND_PACKAGE_BLAS=ON", "-DCMAKE_DISABLE_FIND_PACKAGE_ZLIB=ON"] +
+                             common.ccache_launchers("CXX", "CUDA"), env=common.build_env())
     check("ltrt's portable sgemm" in log and "zlib not found" in log,
           f"the configure log does not say that BLAS and zlib are missing:\n{log}")
     losses = {}

@@ -301,13 +301,11 @@ def build_emulated(args, name, out, build_dir="emulated_build", ltgen_args=()):
               stderr=common.subprocess.PIPE, text=True)
     check(proc.returncode == 0, f"ltgen --emit-only exited with {proc.returncode}:\n{proc.stderr}")
     build = os.path.join(args.work, build_dir)
-    # (ccache, as ltgen's own builds: a run after a change recompiles only the programs it changed)
-    launcher = ["-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"] if shutil.which("ccache") else []
     common.cmake_build(os.path.join(args.source, "tests", "cuda", "emulator", "program"), build,
                        f"{name} for the CUDA emulator",
                        [f"-DPROGRAM_DIR={os.path.abspath(out)}", f"-DPROGRAM_NAME={name}",
                         f"-DEMULATOR_LIBRARY={args.emulator}", f"-DLTGEN_SOURCE_DIR={args.source}",
-                        f"-DPYTHON={sys.executable}"] + launcher)
+                        f"-DPYTHON={sys.executable}"] + common.ccache_launchers("CXX"))
     print(f"built {name} for the CUDA emulator")
     return os.path.join(build, name)
 

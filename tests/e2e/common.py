@@ -188,6 +188,12 @@ def check_step_losses(rows, ref, per_epoch, rtol):
     check(not bad, f"{len(bad)} step(s) differ by more than {rtol:g}:\n" + "\n".join(bad[:12]))
 
 
+def ccache_launchers(*languages):
+    """CMake's compiler launchers for ccache, as ltgen's own builds set them (none without ccache):
+    a test's hand-made build then recompiles only what changed since the last run."""
+    return [f"-DCMAKE_{lang}_COMPILER_LAUNCHER=ccache" for lang in languages] if shutil.which("ccache") else []
+
+
 def cmake_build(source, build, what, configure_args=(), env=None):
     """Configures SOURCE into BUILD (Release, Ninja when there is one) and builds it; a failure
     prints CMake's output and names WHAT. Returns the configure step's output."""

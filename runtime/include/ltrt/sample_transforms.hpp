@@ -142,8 +142,8 @@ class SampleTransforms {
   std::vector<std::size_t> offset_, erase_offset_, fill_offset_;
   std::vector<BoxDraws> boxes_;  // transform i's box draws (RandomResizedCrop, RandomErasing)
   // a container's children's first indices; a RandomOrder's permutation; v2's RandomChoice's
-  // probabilities and v1's cumulative weights (Python's accumulate; none for p None), from
-  // choice_offset_[i]
+  // probabilities, from choice_offset_[i], and v1's cumulative weights (Python's accumulate; none
+  // for p None), from weights_offset_[i]
   std::vector<std::vector<std::size_t>> children_;
   std::vector<std::vector<std::int64_t>> orders_;
   std::vector<float> choice_p_;

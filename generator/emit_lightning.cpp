@@ -1109,7 +1109,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   }
   // DataLoader's own arguments after the batch size: its workers, where the spec has some.
   const std::string batch = std::to_string(spec.batch_size) +
-                            (spec.num_workers > 0 ? ", num_workers=" + std::to_string(spec.num_workers) : "");
+                            (spec.num_workers > 0 ? ", num_workers=" + std::to_string(spec.num_workers) : "") +
+                            (spec.persistent_workers ? ", persistent_workers=True" : "");
   w.open("def train_dataloader(self)");
   w.line("return DataLoader(" + dataset("train", spec.train) + ", batch_size=" + batch +
          ", shuffle=" + (spec.shuffle ? "True" : "False") + ", drop_last=" + (spec.drop_last ? "True" : "False") + ")");

@@ -520,6 +520,7 @@ JsonValue data_schema() {
   p.set("shuffle", type_of("boolean"));
   p.set("drop_last", type_of("boolean"));
   p.set("num_workers", type_of("integer"));
+  p.set("persistent_workers", type_of("boolean"));
   for (const char* split : {"train", "val", "test", "predict"}) p.set(split, source_schema());
   return object(p, {"batch_size", "train"});
 }

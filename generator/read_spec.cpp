@@ -898,6 +898,10 @@ void read_data(ltrt::ConfigObject& top, Spec& spec) {
   const std::int64_t workers = d.integer("num_workers", 0, 0);
   if (workers > 1024) d.fail("num_workers", "is more than 1024 worker processes");
   spec.num_workers = static_cast<int>(workers);
+  // Its first iterator kept for every epoch, the workers with it (torch raises ValueError without any).
+  spec.persistent_workers = d.boolean("persistent_workers", false);
+  if (spec.persistent_workers && workers == 0)
+    d.fail("persistent_workers", "needs data.num_workers > 0 (torch's DataLoader raises ValueError without workers)");
   const JsonValue* train = d.get("train");
   if (!train) d.fail_here("missing required key 'train' (the training data)");
   spec.train = read_source(*train, "data.train", spec, true);
@@ -1336,6 +1340,11 @@ Spec parse_checked(const std::string& path, const std::string& text) {
           spec.num_workers, random_transforms, shuffled_in_process, callbacks.learning_rate_finder() != nullptr);
       !refused.empty())
     refuse_trainer("callbacks", refused);
+  if (spec.persistent_workers) {
+    const ltrt::PersistentWorkersRefusal refused = ltrt::persistent_workers_refusal(
+        callbacks.learning_rate_finder() != nullptr, spec.trainer.reload_dataloaders_every_n_epochs);
+    if (!refused.message.empty()) refuse_trainer(refused.key, refused.message);
+  }
   if (spec.optimizer.type == "LBFGS") {
     // (DDP's devices may come from num_nodes or strategy: then at the trainer section)
     const ltrt::LbfgsRefusal refused = ltrt::lbfgs_refusal(spec.trainer, callbacks, spec.trainer.accelerator == "gpu");

@@ -214,6 +214,7 @@ struct Spec {
   bool shuffle = false;
   bool drop_last = false;
   int num_workers = 0;  // DataLoader's workers: where random transforms draw (each its own generator)
+  bool persistent_workers = false;  // DataLoader(persistent_workers=True): one iterator for every epoch
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
   std::vector<MetricSpec> metrics;    // model.metrics in order

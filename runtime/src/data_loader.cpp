@@ -1,6 +1,7 @@
 // Batching with per-epoch permutations.
 #include "ltrt/data_loader.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -58,9 +59,10 @@ void DataLoader::start_epoch_from_seed(std::int64_t seed) {
   torch_randperm(static_cast<std::uint64_t>(seed), order_);
 }
 
-void DataLoader::set_workers(int n) {
+void DataLoader::set_workers(int n, bool persistent) {
   workers_.clear();
   python_workers_.clear();
+  persistent_ = n > 0 && persistent;
   if (n > 0) transforms_.set_torch_threads(1);  // a worker process runs torch on one thread
   if (n <= 0 || !transforms_.draws()) return;
   for (int w = 0; w < n; ++w) workers_.emplace_back(0), python_workers_.emplace_back(0);
@@ -74,10 +76,40 @@ void DataLoader::start_workers(std::int64_t base_seed, std::int64_t batches_done
     workers_[static_cast<std::size_t>(w)] = TorchGenerator(seed);
     python_workers_[static_cast<std::size_t>(w)] = PythonRandom(seed);
   }
-  for (std::int64_t b = 0; n > 0 && b < batches_done; ++b)
-    for (int r = 0; r < batch_rows(b); ++r)
-      transforms_.apply(scratch_.data(), scratch_.data() + transforms_.input_numel(),
-                        &workers_[static_cast<std::size_t>(b % n)], &python_workers_[static_cast<std::size_t>(b % n)]);
+  for (std::int64_t b = 0; n > 0 && b < batches_done; ++b) draw_into_scratch(b);
+}
+
+void DataLoader::draw_into_scratch(std::int64_t b) {
+  const auto w = static_cast<std::size_t>(b % static_cast<std::int64_t>(workers_.size()));
+  for (int r = 0; r < batch_rows(b); ++r)
+    transforms_.apply(scratch_.data(), scratch_.data() + transforms_.input_numel(), &workers_[w], &python_workers_[w]);
+}
+
+void DataLoader::draw_prefetched(std::int64_t taken) {
+  if (!persistent_ || workers_.empty()) return;
+  constexpr std::int64_t kPrefetchFactor = 2;  // DataLoader's default prefetch_factor
+  const std::int64_t sent =
+      std::min(num_batches_, kPrefetchFactor * static_cast<std::int64_t>(workers_.size()) + taken);
+  for (std::int64_t b = taken; b < sent; ++b) draw_into_scratch(b);
+}
+
+std::vector<std::string> DataLoader::worker_states() const {
+  std::vector<std::string> states;
+  for (std::size_t w = 0; w < workers_.size(); ++w) {
+    states.push_back(workers_[w].state());
+    states.push_back(python_workers_[w].state());
+  }
+  return states;
+}
+
+void DataLoader::set_worker_states(const std::vector<std::string>& states) {
+  if (states.size() != 2 * workers_.size())
+    throw Error("holds the generators of " + std::to_string(states.size() / 2) +
+                " DataLoader workers, this program has " + std::to_string(workers_.size()));
+  for (std::size_t w = 0; w < workers_.size(); ++w) {
+    workers_[w].set_state(states[2 * w]);
+    python_workers_[w].set_state(states[2 * w + 1]);
+  }
 }
 
 int DataLoader::batch_rows(std::int64_t b) const {

@@ -1159,4 +1159,18 @@ std::string worker_transforms_refusal(int num_workers, bool random_transforms, b
   return "";
 }
 
+PersistentWorkersRefusal persistent_workers_refusal(bool learning_rate_finder,
+                                                    std::int64_t reload_dataloaders_every_n_epochs) {
+  if (learning_rate_finder)
+    return {"callbacks",
+            "LearningRateFinder beside data.persistent_workers is not supported yet (the finder's search makes the "
+            "training loader's first iterator, which a persistent loader keeps): set persistent_workers to false or "
+            "leave the finder out"};
+  if (reload_dataloaders_every_n_epochs > 0)
+    return {"reload_dataloaders_every_n_epochs",
+            "is not supported yet beside data.persistent_workers (every reload makes a new DataLoader, whose "
+            "iterator seeds new workers): set one of them off"};
+  return {};
+}
+
 }  // namespace ltrt

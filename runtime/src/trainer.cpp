@@ -566,13 +566,13 @@ class Fit {
     const bool shuffle = (model.data.shuffle || shard.distributed) && !overfitting(t_);
     train_loader_ =
         std::make_unique<DataLoader>(train_data_, model.data.batch_size, shuffle, model.data.drop_last, shard);
-    train_loader_->set_workers(model.data.num_workers);
+    train_loader_->set_workers(model.data.num_workers, model.data.persistent_workers);
     num_train_batches_ = t_.limit_train_batches.of(train_loader_->num_batches());
     // Under overfit_batches too the validation reads the val data (its first overfit_batches batches),
     // as Lightning 2's does (1.x validated on the training batches).
     if (config.val.kind != DataSourceKind::none)
       val_loader_ = std::make_unique<DataLoader>(val_data_, model.data.batch_size, false, false, shard);
-    if (val_loader_) val_loader_->set_workers(model.data.num_workers);
+    if (val_loader_) val_loader_->set_workers(model.data.num_workers, model.data.persistent_workers);
     if (val_loader_) num_val_batches_ = t_.limit_val_batches.of(val_loader_->num_batches());
     // Lightning's val_check_batch.
     if (!t_.val_check_interval.is_fraction) {
@@ -612,6 +612,11 @@ class Fit {
                                                               callbacks_.learning_rate_finder() != nullptr);
         !refused.empty())
       throw Error("trainer.callbacks: " + refused);
+    if (model.data.persistent_workers) {
+      const PersistentWorkersRefusal refused = persistent_workers_refusal(callbacks_.learning_rate_finder() != nullptr,
+                                                                          t_.reload_dataloaders_every_n_epochs);
+      if (!refused.message.empty()) throw Error("trainer." + refused.key + ": " + refused.message);
+    }
     if (model_.optimizer.kind == OptimizerKind::lbfgs) {
       if (const LbfgsRefusal refused = lbfgs_refusal(t_, callbacks_, backend_->device() != "cpu");
           !refused.message.empty())
@@ -671,6 +676,7 @@ class Fit {
   // callbacks' state (on_load_checkpoint), then the optimizer, schedulers, scaler and loops.
   TrainState restore_modules_and_callbacks(const std::string& path);
   void restore_training_state(const TrainState& s, const std::string& path);
+  void restore_persistent_workers(const json::Value& loops, const std::string& path);
   void flush_train_rows();
   void take_callback_logs();
   void run_validation(bool sanity);
@@ -755,6 +761,10 @@ class Fit {
   std::optional<TorchGlobalDraws> torch_global_;
   TorchGenerator epoch_start_torch_{0};
   bool train_iterator_made_ = false;  // the next epoch's iterator exists (made by LearningRateFinder)
+  // persistent_workers: the epoch whose iterator the training loader keeps (-1: none made yet), and
+  // whether the validation loader keeps one (the sanity check's or the first validation's).
+  std::int64_t persistent_train_epoch_ = -1;
+  bool persistent_val_made_ = false;
   bool should_stop_ = false;
   bool sanity_checking_ = false;
   bool val_has_run_ = false;
@@ -1042,6 +1052,15 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   // v1's RandomChoice and RandomOrder draw from Python's random in a process without workers.
   if (train_loader_->transforms_draw_python())
     loops.set("python_random", json::Value::make_string(train_loader_->python_random().state()));
+  // Persistent workers go on drawing in the next epochs: their generators, and the epoch that made them.
+  if (train_loader_->persistent_workers()) {
+    json::Value workers = json::Value::make_array();
+    if (persistent_train_epoch_ >= 0)
+      for (const std::string& state : train_loader_->worker_states()) workers.push(json::Value::make_string(state));
+    loops.set("persistent_workers_epoch", json::Value::make_integer(persistent_train_epoch_));
+    loops.set("persistent_workers", std::move(workers));
+    loops.set("persistent_val_iterator", json::Value::make_bool(persistent_val_made_));
+  }
   loops.set("epoch_unfinished", json::Value::make_bool(epoch_open_));
   loops.set("epoch_started", json::Value::make_bool(epoch_started_));
   s.loops = loops;
@@ -1125,6 +1144,35 @@ TrainState Fit::restore_modules_and_callbacks(const std::string& path) {
   return s;
 }
 
+// persistent_workers: the generators of the workers the training loader keeps, the epoch that made
+// them, and whether the validation loader has its iterator. A checkpoint without them (another
+// program's) leaves the first epoch after it to make the iterator.
+void Fit::restore_persistent_workers(const json::Value& loops, const std::string& path) {
+  const json::Value* epoch = loops.find("persistent_workers_epoch");
+  const json::Value* workers = loops.find("persistent_workers");
+  const json::Value* val = loops.find("persistent_val_iterator");
+  if (!epoch && !workers && !val) return;
+  const auto fail = [&](const std::string& what) {
+    throw Error(path + ": __metadata__ 'loops' 'persistent_workers': " + what);
+  };
+  if (!epoch || !epoch->is_integer || epoch->integer < -1 || !workers || !workers->is_array() || !val ||
+      !val->is_bool())
+    fail("incomplete (it needs persistent_workers_epoch, persistent_workers and persistent_val_iterator)");
+  std::vector<std::string> states;
+  for (const json::Value& state : workers->items) {
+    if (!state.is_string()) fail("a worker's generator state is not a string");
+    states.push_back(state.str);
+  }
+  persistent_train_epoch_ = epoch->integer;
+  persistent_val_made_ = val->b;
+  if (persistent_train_epoch_ < 0) return;
+  try {
+    train_loader_->set_worker_states(states);
+  } catch (const Error& e) {
+    fail(e.what());
+  }
+}
+
 void Fit::restore_training_state(const TrainState& s, const std::string& path) {
   optimizer_.set_step_count(s.optimizer_step);
   optimizer_.set_group_states(s.group_states);
@@ -1173,6 +1221,7 @@ void Fit::restore_training_state(const TrainState& s, const std::string& path) {
       throw Error(path + ": __metadata__ 'loops': " + e.what());
     }
   }
+  if (train_loader_->persistent_workers()) restore_persistent_workers(s.loops, path);
   // Checkpoints of earlier ltgen versions lack the epoch's progress: an epoch not yet processed
   // was unfinished, and started unless nothing of it had run.
   const bool ended = epochs_processed_ > epoch_;
@@ -1252,8 +1301,9 @@ void Fit::run_validation(bool sanity) {
                                       : num_val_batches_;
   val_loader_->start_epoch(rngs_.data);  // no shuffle: the order is fixed and no number is drawn
   // Its DataLoader iterator's _base_seed; the sanity check's leaves no trace (Lightning runs it under
-  // isolate_rng).
-  if (!sanity) torch_global_->draw();
+  // isolate_rng). Persistent workers keep the first iterator, which later validations reset.
+  if (!sanity && !(val_loader_->persistent_workers() && persistent_val_made_)) torch_global_->draw();
+  persistent_val_made_ = true;
   for (std::int64_t b = 0; b < batches; ++b) {
     ctx_.eval_batches_ready = b + 1;  // (batch_progress.increment_ready comes before the start hooks)
     ctx_.eval_batches_total = val_batches_total_ + (sanity ? 0 : 1);
@@ -1562,6 +1612,7 @@ void Fit::train_batch(std::int64_t b) {
   {
     const ProfileScope profile(profiler_.get(), "[_TrainingEpochLoop].train_dataloader_next");
     n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target, &torch_global_->generator());
+    if (b + 1 == num_train_batches_) train_loader_->draw_prefetched(b + 1);  // (persistent workers)
   }
   // torchmetrics' r2_score raises inside training_step, before its backward.
   if (n < 2) refuse_r2_single_row(metrics_shape(model_), n);
@@ -1872,9 +1923,16 @@ FitResult Fit::run_loops() {
     }
     // Its _base_seed seeds its workers (under LearningRateFinder the finder made the iterator: refused
     // with workers beside random transforms or a shuffled loader, worker_transforms_refusal).
-    const std::int64_t base_seed = train_iterator_made_ ? 0 : torch_global_->draw();
+    // Persistent workers: the first epoch's iterator is every epoch's, and its workers go on where
+    // they were (a resumed fit restored them, so a replayed first epoch draws its _base_seed only).
+    const bool persistent = train_loader_->persistent_workers();
+    const bool new_iterator = !persistent || persistent_train_epoch_ < 0 || persistent_train_epoch_ == epoch_;
+    const std::int64_t base_seed = train_iterator_made_ || !new_iterator ? 0 : torch_global_->draw();
     train_iterator_made_ = false;
-    train_loader_->start_workers(base_seed, resuming_mid_epoch ? batch_in_epoch_ : 0);
+    if (!persistent || persistent_train_epoch_ < 0) {
+      train_loader_->start_workers(base_seed, resuming_mid_epoch ? batch_in_epoch_ : 0);
+      if (persistent) persistent_train_epoch_ = epoch_;
+    }
     if (t_.sharded()) {
       if (resuming_mid_epoch) rngs_.data.set_state(epoch_start_rng_data_);
       epoch_start_rng_data_ = rngs_.data.state();

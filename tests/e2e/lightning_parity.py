@@ -943,6 +943,8 @@ def resumes_mid_epoch_alike(program, weights, spec, launch):
     samples = train["num_samples"] if train["source"] == "randn" else len(np.load(os.path.join(args.work, train["x"])))
     per_rank = -(-samples // common.processes(spec))  # DistributedSampler's share
     batches = -(-per_rank // spec["data"]["batch_size"])
+    limit = spec["trainer"].get("limit_train_batches", 1.0)  # Lightning's _parse_num_batches
+    batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
     every = max(1, batches // 2)
     check(batches >= 2 and spec["trainer"].get("max_epochs", 0) >= 2, "a mid-epoch resume needs 2 epochs of 2 batches")
     init = [] if args.seeded else ["--init_weights=" + weights]

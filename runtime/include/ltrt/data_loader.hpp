@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ltrt/dataset.hpp"
@@ -68,10 +69,25 @@ class DataLoader {
   // iterator starts its workers (load_batch's `draws` and python_random() then go unused). Only
   // where the transforms draw; where they do not, the workers still run them on one torch thread
   // each (which a resize's kernel depends on).
-  void set_workers(int n);
+  //
+  // persistent_workers=True: the DataLoader keeps its first iterator, and every later epoch resets
+  // it, so the workers are seeded once and go on drawing where they left off (batch b of every
+  // epoch is still worker b % n's: the reset starts again at worker 0).
+  void set_workers(int n, bool persistent = false);
+  bool persistent_workers() const { return persistent_; }
   // An epoch's iterator starts its workers: `base_seed` is its _base_seed. A resumed epoch's first
   // `batches_done` batches draw again (into scratch), so that its workers go on where they were.
   void start_workers(std::int64_t base_seed, std::int64_t batches_done = 0);
+  // Persistent workers of an epoch the loop left after `taken` batches (limit_train_batches): the
+  // iterator had sent them its prefetch_factor (2) batches a worker ahead of the loop, and they ran
+  // those batches' transforms before the next epoch's reset, so their draws are made here (into
+  // scratch). Nothing to do without persistent workers (the iterator shuts its workers down).
+  void draw_prefetched(std::int64_t taken);
+  // The workers' generators, torch's and Python's, as text (checkpoints keep persistent ones);
+  // empty where no worker draws. set_worker_states throws ltrt::Error on a list of another length
+  // or text that worker_states did not write.
+  std::vector<std::string> worker_states() const;
+  void set_worker_states(const std::vector<std::string>& states);
 
   // The sample order of the current epoch.
   const std::vector<std::int64_t>& order() const { return order_; }
@@ -86,9 +102,14 @@ class DataLoader {
   std::vector<TorchGenerator> workers_;  // each worker's torch generator (empty: the caller's draws)
   std::vector<PythonRandom> python_workers_;  // and its Python random
   std::vector<float> scratch_;           // a sample that a replayed batch's transforms draw over
+  bool persistent_ = false;              // persistent_workers
   std::int64_t num_batches_;
   std::vector<std::int64_t> order_;     // this rank's samples in this epoch's order
   std::vector<std::int64_t> permuted_;  // DDP with shuffle: the whole epoch's permutation
+
+  // Batch b's transforms drawn from its worker's generators over scratch_ (a batch replayed or
+  // prefetched: the draws do not depend on the values).
+  void draw_into_scratch(std::int64_t b);
 };
 
 }  // namespace ltrt

@@ -294,6 +294,7 @@ struct DataConfig {
   bool shuffle;
   bool drop_last;
   int num_workers;  // DataLoader's worker processes: where random transforms draw
+  bool persistent_workers;  // DataLoader(persistent_workers=True): one iterator, its workers kept
   DataSourceConfig train;
   DataSourceConfig val;      // kind none: no validation loop
   DataSourceConfig test;     // kind none: `test` has no data

@@ -188,5 +188,12 @@ int torch_intra_op_threads(bool ddp, int local_processes);
 // callbacks may come from the command line) ask.
 std::string worker_transforms_refusal(int num_workers, bool random_transforms, bool shuffled_in_process,
                                       bool learning_rate_finder);
+// DataLoader(persistent_workers=True) beside what it is not supported with yet: "" or the message.
+// The key is the trainer setting it names ("callbacks" or "reload_dataloaders_every_n_epochs").
+struct PersistentWorkersRefusal {
+  std::string key, message;
+};
+PersistentWorkersRefusal persistent_workers_refusal(bool learning_rate_finder,
+                                                    std::int64_t reload_dataloaders_every_n_epochs);
 
 }  // namespace ltrt

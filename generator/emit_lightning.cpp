@@ -1168,7 +1168,8 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
   w.line("parser.add_argument(\"--init_weights\", help=\"a safetensors file of model.state_dict() tensors\")");
   w.line("parser.add_argument(\"--default_root_dir\")");
   w.line("cli = parser.parse_args()");
-  w.line("pl.seed_everything(" + std::to_string(spec.trainer.seed) + ")");
+  w.line("pl.seed_everything(" + std::to_string(spec.trainer.seed) +
+         (spec.trainer.seed_workers ? ", workers=True" : "") + ")");
   if (spec.float32_matmul_precision != "highest")
     w.line("torch.set_float32_matmul_precision(\"" + spec.float32_matmul_precision + "\")");
   w.line("model = Model()");

@@ -560,7 +560,10 @@ std::string emit_schema() {
   JsonValue seed = type_of("integer");
   seed.set("minimum", JsonValue::make_integer(0));
   seed.set("maximum", JsonValue::make_integer(4294967295));
-  p.set("seed_everything", seed);
+  JsonValue seed_and_workers = JsonValue::make_object();  // seed_everything(seed, workers=True)
+  seed_and_workers.set("seed", seed);
+  seed_and_workers.set("workers", type_of("boolean"));
+  p.set("seed_everything", one_of({seed, object(seed_and_workers, {"seed"})}));
   JsonValue matmul_precision = type_of("string");
   matmul_precision.set("enum", strings({"highest", "high", "medium"}));
   p.set("float32_matmul_precision", matmul_precision);

@@ -51,7 +51,8 @@ const char* const kFixedSections[] = {"model", "optimizer", "lr_scheduler", "hoo
 // 0x1p-3); for the trainer's logger and callbacks an object or list in JSON
 // (LightningCLI's --trainer.logger='{"class_path": ...}').
 json::Value override_value(const std::string& key, const std::string& text) {
-  if ((key == "trainer.logger" || key == "trainer.callbacks") && !text.empty() && (text[0] == '{' || text[0] == '[')) {
+  if ((key == "trainer.logger" || key == "trainer.callbacks" || key == "seed_everything") && !text.empty() &&
+      (text[0] == '{' || text[0] == '[')) {
     try {
       return json::parse(text);
     } catch (const Error& e) {
@@ -306,7 +307,15 @@ CliOptions parse_cli(int argc, const char* const* argv, const ModelDef& model) {
         value = argv[++i];
       }
       if (key == "seed_everything") {
-        spec.set("seed_everything", override_value(key, value));
+        // A bare seed keeps the spec's workers ({"seed": N, "workers": true}).
+        json::Value seed = override_value(key, value);
+        const json::Value* now = spec.find("seed_everything");
+        if (now && now->is_object() && !seed.is_object()) {
+          json::Value kept = *now;
+          kept.set("seed", std::move(seed));
+          seed = std::move(kept);
+        }
+        spec.set("seed_everything", std::move(seed));
       } else {
         if (!spec.find("trainer")) spec.set("trainer", json::Value::make_object());
         json::Value& trainer = const_cast<json::Value&>(*spec.find("trainer"));
@@ -418,7 +427,14 @@ std::string config_json(const CliOptions& options, const ModelDef& model) {
   root.set("subcommand", Value::make_string(subcommand_name(options.subcommand)));
   root.set("name", Value::make_string(model.name ? model.name : ""));
   root.set("spec_hash", Value::make_string(model.spec_hash ? model.spec_hash : ""));
-  root.set("seed_everything", Value::make_integer(f.trainer.seed));
+  if (f.trainer.seed_workers) {
+    Value seed = Value::make_object();
+    seed.set("seed", Value::make_integer(f.trainer.seed));
+    seed.set("workers", Value::make_bool(true));
+    root.set("seed_everything", std::move(seed));
+  } else {
+    root.set("seed_everything", Value::make_integer(f.trainer.seed));
+  }
   root.set("trainer", trainer_config_json(f.trainer));
   // A group's parameters by name.
   const auto names_in = [&](const ParamGroupDef& pg) {

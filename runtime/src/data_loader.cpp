@@ -6,6 +6,7 @@
 #include <string>
 
 #include "ltrt/error.hpp"
+#include "ltrt/lightning_worker_seeds.hpp"
 
 namespace ltrt {
 
@@ -73,6 +74,13 @@ void DataLoader::start_workers(std::int64_t base_seed, std::int64_t batches_done
   const auto n = static_cast<std::int64_t>(workers_.size());
   for (std::int64_t w = 0; w < n; ++w) {  // a Python int: base_seed + worker_id does not wrap
     const std::uint64_t seed = static_cast<std::uint64_t>(base_seed) + static_cast<std::uint64_t>(w);
+    if (shard_.seed_workers) {
+      const LightningWorkerSeeds seeds =
+          lightning_worker_seeds(static_cast<std::uint64_t>(base_seed), static_cast<int>(w), shard_.rank);
+      workers_[static_cast<std::size_t>(w)] = TorchGenerator(seeds.torch);
+      python_workers_[static_cast<std::size_t>(w)] = PythonRandom::from_words(seeds.python, 3);
+      continue;
+    }
     workers_[static_cast<std::size_t>(w)] = TorchGenerator(seed);
     python_workers_[static_cast<std::size_t>(w)] = PythonRandom(seed);
   }

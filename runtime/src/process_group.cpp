@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
+#include <limits>
 
 #include "ltrt/error.hpp"
 
@@ -190,6 +191,29 @@ std::string ProcessGroup::broadcast(const std::string& text) const {
   std::string out = rank_ == 0 ? text : std::string(static_cast<std::size_t>(n), '\0');
   broadcast(out.data(), out.size());
   return out;
+}
+
+std::vector<std::string> ProcessGroup::gather(const std::string& text) const {
+  if (size_ == 1) return {text};
+  std::vector<std::string> texts;
+#ifdef LTRT_WITH_MPI
+  if (text.size() > static_cast<std::size_t>(std::numeric_limits<int>::max() / size_))
+    throw Error("gathering " + std::to_string(text.size()) + " bytes from each of " + std::to_string(size_) +
+                " ranks: more than MPI's int counts hold");
+  const int n = static_cast<int>(text.size());
+  std::vector<int> sizes(static_cast<std::size_t>(size_)), offsets(static_cast<std::size_t>(size_));
+  check(MPI_Gather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Gather (sizes)");
+  int total = 0;
+  for (int r = 0; rank_ == 0 && r < size_; ++r)
+    offsets[static_cast<std::size_t>(r)] = total, total += sizes[static_cast<std::size_t>(r)];
+  std::string all(static_cast<std::size_t>(total), '\0');
+  check(MPI_Gatherv(text.data(), n, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD),
+        "MPI_Gatherv");
+  for (int r = 0; rank_ == 0 && r < size_; ++r)
+    texts.push_back(all.substr(static_cast<std::size_t>(offsets[static_cast<std::size_t>(r)]),
+                               static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)])));
+#endif
+  return texts;
 }
 
 bool ProcessGroup::broadcast(bool value) const {

@@ -18,6 +18,11 @@ Mt19937 seeded(std::uint64_t seed) {
 
 PythonRandom::PythonRandom(std::uint64_t seed) : engine_(seeded(seed)) {}
 
+PythonRandom PythonRandom::from_words(const std::uint32_t* words, int count) {
+  while (count > 1 && words[count - 1] == 0) --count;  // as many words as the int needs (one for 0)
+  return PythonRandom(Mt19937::from_key(words, count));
+}
+
 double PythonRandom::random() {
   const std::uint32_t a = engine_() >> 5, b = engine_() >> 6;
   return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);

@@ -562,7 +562,7 @@ class Fit {
     backend_->upload();
     // Under DDP Lightning shuffles the training loader whatever its shuffle says (not when overfitting),
     // with its DistributedSampler (use_distributed_sampler).
-    const Shard shard{t_.sharded(), group_.rank(), group_.size(), t_.seed};
+    const Shard shard{t_.sharded(), group_.rank(), group_.size(), t_.seed, t_.seed_workers};
     const bool shuffle = (model.data.shuffle || shard.distributed) && !overfitting(t_);
     train_loader_ =
         std::make_unique<DataLoader>(train_data_, model.data.batch_size, shuffle, model.data.drop_last, shard);
@@ -1052,13 +1052,16 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   // v1's RandomChoice and RandomOrder draw from Python's random in a process without workers.
   if (train_loader_->transforms_draw_python())
     loops.set("python_random", json::Value::make_string(train_loader_->python_random().state()));
-  // Persistent workers go on drawing in the next epochs: their generators, and the epoch that made them.
+  // Persistent workers go on drawing in the next epochs: their generators, and the epoch that made them;
+  // every rank's (under seed_everything(workers=True) the ranks' workers are seeded apart).
   if (train_loader_->persistent_workers()) {
     json::Value workers = json::Value::make_array();
     if (persistent_train_epoch_ >= 0)
       for (const std::string& state : train_loader_->worker_states()) workers.push(json::Value::make_string(state));
+    json::Value ranks = json::Value::make_array();
+    for (const std::string& text : group_.gather(json::write(workers))) ranks.push(json::parse(text));
     loops.set("persistent_workers_epoch", json::Value::make_integer(persistent_train_epoch_));
-    loops.set("persistent_workers", std::move(workers));
+    loops.set("persistent_workers", std::move(ranks));
     loops.set("persistent_val_iterator", json::Value::make_bool(persistent_val_made_));
   }
   loops.set("epoch_unfinished", json::Value::make_bool(epoch_open_));
@@ -1158,8 +1161,14 @@ void Fit::restore_persistent_workers(const json::Value& loops, const std::string
   if (!epoch || !epoch->is_integer || epoch->integer < -1 || !workers || !workers->is_array() || !val ||
       !val->is_bool())
     fail("incomplete (it needs persistent_workers_epoch, persistent_workers and persistent_val_iterator)");
+  // A list of each rank's workers' states.
+  if (workers->items.size() != static_cast<std::size_t>(group_.size()))
+    fail("written by " + std::to_string(workers->items.size()) + " processes, this fit runs " +
+         std::to_string(group_.size()) + " (persistent workers' generators are a rank's own)");
+  const json::Value& mine = workers->items[static_cast<std::size_t>(group_.rank())];
+  if (!mine.is_array()) fail("a rank's workers are not a list");
   std::vector<std::string> states;
-  for (const json::Value& state : workers->items) {
+  for (const json::Value& state : mine.items) {
     if (!state.is_string()) fail("a worker's generator state is not a string");
     states.push_back(state.str);
   }
@@ -2222,7 +2231,8 @@ EvalResult evaluate_loop(EvalHooks& hooks, const ModelDef& model, const FitConfi
   const std::unique_ptr<Backend> backend = make_backend(model, arena, t, group.rank_zero(stderr), group);
   backend->upload();
   // Under DDP each rank evaluates its shard (DistributedSampler, no shuffle) and rank 0's metrics are logged.
-  DataLoader loader(data, model.data.batch_size, false, false, Shard{t.sharded(), group.rank(), group.size(), t.seed});
+  DataLoader loader(data, model.data.batch_size, false, false,
+                    Shard{t.sharded(), group.rank(), group.size(), t.seed, t.seed_workers});
   loader.set_workers(model.data.num_workers);  // (where the transforms run: torch's threads there)
   loader.start_epoch(rngs.data);
   EvalResult r;

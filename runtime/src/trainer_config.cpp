@@ -132,10 +132,21 @@ bool trainer_field_is_fixed(const std::string& name) {
 TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<double>& group_lrs,
                                   const OptimizerMomentum& optimizer) {
   TrainerConfig c;
+  // seed_everything(seed) as the seed, seed_everything(seed, workers=True) as {"seed": N, "workers":
+  // true}: then Lightning gives every DataLoader its pl_worker_init_function, which seeds the workers.
   if (const json::Value* seed = spec.find("seed_everything"); seed && seed->kind != json::Kind::null) {
-    c.seed = read_integer(*seed, "seed_everything", 0);
+    const json::Value* value = seed;
+    std::string path = "seed_everything";
+    if (seed->is_object()) {
+      ConfigObject s(*seed, path);
+      value = &s.require("seed");
+      c.seed_workers = s.boolean("workers", false);
+      s.finish();
+      path += ".seed";
+    }
+    c.seed = read_integer(*value, path, 0);
     if (c.seed > 4294967295)  // Lightning's seed_everything raises ValueError there (numpy's uint32 seeds)
-      throw ConfigError("seed_everything", seed->pos,
+      throw ConfigError(path, value->pos,
                         std::to_string(c.seed) + " is out of bounds: seeds go from 0 to 4294967295, as numpy's do");
   }
   read_scheduler(spec, group_lrs, optimizer, c);

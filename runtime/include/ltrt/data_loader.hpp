@@ -27,6 +27,7 @@ struct Shard {
   int rank = 0;
   int world = 1;
   std::int64_t seed = 0;     // seed_everything's seed (PL_GLOBAL_SEED)
+  bool seed_workers = false;  // seed_everything(workers=True): pl_worker_init_function seeds the workers
 };
 
 class DataLoader {
@@ -66,7 +67,9 @@ class DataLoader {
   // DataLoader(num_workers=n): batch b of an epoch is worker b % n's, and its samples' random
   // transforms draw from that worker's generators, which torch's _worker_loop seeds with
   // manual_seed(base_seed + worker_id) and random.seed(base_seed + worker_id) when the epoch's
-  // iterator starts its workers (load_batch's `draws` and python_random() then go unused). Only
+  // iterator starts its workers (load_batch's `draws` and python_random() then go unused); under
+  // seed_everything(workers=True) Lightning's worker_init_fn seeds them again from base_seed, the
+  // worker's id and Shard::rank (lightning_worker_seeds). Only
   // where the transforms draw; where they do not, the workers still run them on one torch thread
   // each (which a resize's kernel depends on).
   //

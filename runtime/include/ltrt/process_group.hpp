@@ -10,6 +10,7 @@
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace ltrt {
 
@@ -81,6 +82,9 @@ class ProcessGroup {
   void broadcast(void* data, std::size_t bytes) const;
   std::string broadcast(const std::string& text) const;
   bool broadcast(bool value) const;
+  // Every rank's text on rank 0, in rank order (the other ranks get an empty list); all of it
+  // under 2 GiB.
+  std::vector<std::string> gather(const std::string& text) const;
   // Lightning's strategy.reduce_boolean_decision: with `all`, true when every rank says true;
   // else true when any does.
   bool reduce_boolean(bool value, bool all) const;

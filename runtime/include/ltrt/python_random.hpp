@@ -14,6 +14,9 @@ namespace ltrt {
 class PythonRandom {
  public:
   explicit PythonRandom(std::uint64_t seed = 0);  // random.seed(seed)
+  // random.seed(n) of a non-negative int of `count` 32-bit words, the least significant first (a
+  // Lightning worker's seed has up to 96 bits).
+  static PythonRandom from_words(const std::uint32_t* words, int count);
 
   // random.random(): 27 and 26 bits of two words, a multiple of 2^-53 in [0, 1).
   double random();
@@ -27,6 +30,7 @@ class PythonRandom {
   void set_state(const std::string& text);
 
  private:
+  explicit PythonRandom(Mt19937 engine) : engine_(engine) {}
   Mt19937 engine_;
 };
 

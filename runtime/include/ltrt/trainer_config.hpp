@@ -29,6 +29,7 @@ struct BatchCount {
 
 struct TrainerConfig {
   std::int64_t seed = 0;               // the spec's seed_everything
+  bool seed_workers = false;           // seed_everything(seed, workers=True): {"seed": N, "workers": true}
   std::int64_t max_epochs = -1;        // -1: unset (1000 when max_steps is unset too)
   std::int64_t min_epochs = -1;        // -1: unset
   std::int64_t max_steps = -1;         // -1: no limit

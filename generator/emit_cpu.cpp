@@ -756,6 +756,7 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   w.line(std::string("m.data.drop_last = ") + (spec.drop_last ? "true" : "false") + ";");
   if (spec.num_workers > 0) w.line("m.data.num_workers = " + std::to_string(spec.num_workers) + ";");
   if (spec.persistent_workers) w.line("m.data.persistent_workers = true;");
+  if (spec.prefetch_factor > 0) w.line("m.data.prefetch_factor = " + std::to_string(spec.prefetch_factor) + ";");
   const std::pair<const char*, const DataSourceSpec*> splits[] = {
       {"train", &spec.train}, {"val", &spec.val}, {"test", &spec.test}, {"predict", &spec.predict}};
   for (const auto& [split, source] : splits) {

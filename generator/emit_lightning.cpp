@@ -1108,9 +1108,12 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
       emit_source(w, split, i, *source, spec, std::string(split) != "predict" && !spec.target.none);
   }
   // DataLoader's own arguments after the batch size: its workers, where the spec has some.
-  const std::string batch = std::to_string(spec.batch_size) +
-                            (spec.num_workers > 0 ? ", num_workers=" + std::to_string(spec.num_workers) : "") +
-                            (spec.persistent_workers ? ", persistent_workers=True" : "");
+  const std::string batch =
+      std::to_string(spec.batch_size) +
+      (spec.num_workers > 0 ? ", num_workers=" + std::to_string(spec.num_workers) : "") +
+      (spec.persistent_workers ? ", persistent_workers=True" : "") +
+      (spec.prefetch_factor > 0 ? ", prefetch_factor=" + std::to_string(spec.prefetch_factor) : "") +
+      (spec.pin_memory ? ", pin_memory=True" : "");
   w.open("def train_dataloader(self)");
   w.line("return DataLoader(" + dataset("train", spec.train) + ", batch_size=" + batch +
          ", shuffle=" + (spec.shuffle ? "True" : "False") + ", drop_last=" + (spec.drop_last ? "True" : "False") + ")");

@@ -521,6 +521,10 @@ JsonValue data_schema() {
   p.set("drop_last", type_of("boolean"));
   p.set("num_workers", type_of("integer"));
   p.set("persistent_workers", type_of("boolean"));
+  JsonValue prefetch = type_of("integer");
+  prefetch.set("minimum", JsonValue::make_integer(1));
+  p.set("prefetch_factor", prefetch);
+  p.set("pin_memory", type_of("boolean"));
   for (const char* split : {"train", "val", "test", "predict"}) p.set(split, source_schema());
   return object(p, {"batch_size", "train"});
 }

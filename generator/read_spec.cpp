@@ -902,6 +902,19 @@ void read_data(ltrt::ConfigObject& top, Spec& spec) {
   spec.persistent_workers = d.boolean("persistent_workers", false);
   if (spec.persistent_workers && workers == 0)
     d.fail("persistent_workers", "needs data.num_workers > 0 (torch's DataLoader raises ValueError without workers)");
+  // The batches each worker is sent ahead of the loop: they draw their transforms' numbers whether
+  // the loop reads them or not, which persistent workers carry into the next epoch.
+  if (const JsonValue* prefetch = d.get("prefetch_factor"); prefetch && !prefetch->is_null()) {
+    if (workers == 0)
+      d.fail("prefetch_factor",
+             "needs data.num_workers > 0 (torch's DataLoader raises ValueError for a "
+             "prefetch_factor without workers): leave it out or set it to null");
+    const std::int64_t factor = d.integer("prefetch_factor", 2, 1);
+    if (factor > (1 << 20)) d.fail("prefetch_factor", "is more than 1048576 batches a worker");
+    spec.prefetch_factor = static_cast<int>(factor);
+  }
+  // Page-locked host batches for the copies to a GPU: where the program's batches already are.
+  spec.pin_memory = d.boolean("pin_memory", false);
   const JsonValue* train = d.get("train");
   if (!train) d.fail_here("missing required key 'train' (the training data)");
   spec.train = read_source(*train, "data.train", spec, true);

@@ -215,6 +215,8 @@ struct Spec {
   bool drop_last = false;
   int num_workers = 0;  // DataLoader's workers: where random transforms draw (each its own generator)
   bool persistent_workers = false;  // DataLoader(persistent_workers=True): one iterator for every epoch
+  int prefetch_factor = 0;          // DataLoader(prefetch_factor=k) with workers; 0: not given (2)
+  bool pin_memory = false;          // DataLoader(pin_memory=True): the script's only
   DataSourceSpec train;
   DataSourceSpec val, test, predict;  // source "" when the spec has none
   std::vector<MetricSpec> metrics;    // model.metrics in order

@@ -60,10 +60,11 @@ void DataLoader::start_epoch_from_seed(std::int64_t seed) {
   torch_randperm(static_cast<std::uint64_t>(seed), order_);
 }
 
-void DataLoader::set_workers(int n, bool persistent) {
+void DataLoader::set_workers(int n, bool persistent, int prefetch_factor) {
   workers_.clear();
   python_workers_.clear();
   persistent_ = n > 0 && persistent;
+  prefetch_factor_ = prefetch_factor;
   if (n > 0) transforms_.set_torch_threads(1);  // a worker process runs torch on one thread
   if (n <= 0 || !transforms_.draws()) return;
   for (int w = 0; w < n; ++w) workers_.emplace_back(0), python_workers_.emplace_back(0);
@@ -95,9 +96,8 @@ void DataLoader::draw_into_scratch(std::int64_t b) {
 
 void DataLoader::draw_prefetched(std::int64_t taken) {
   if (!persistent_ || workers_.empty()) return;
-  constexpr std::int64_t kPrefetchFactor = 2;  // DataLoader's default prefetch_factor
   const std::int64_t sent =
-      std::min(num_batches_, kPrefetchFactor * static_cast<std::int64_t>(workers_.size()) + taken);
+      std::min(num_batches_, prefetch_factor_ * static_cast<std::int64_t>(workers_.size()) + taken);
   for (std::int64_t b = taken; b < sent; ++b) draw_into_scratch(b);
 }
 

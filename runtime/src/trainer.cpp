@@ -566,13 +566,14 @@ class Fit {
     const bool shuffle = (model.data.shuffle || shard.distributed) && !overfitting(t_);
     train_loader_ =
         std::make_unique<DataLoader>(train_data_, model.data.batch_size, shuffle, model.data.drop_last, shard);
-    train_loader_->set_workers(model.data.num_workers, model.data.persistent_workers);
+    const int prefetch = model.data.prefetch_factor > 0 ? model.data.prefetch_factor : 2;  // torch's default
+    train_loader_->set_workers(model.data.num_workers, model.data.persistent_workers, prefetch);
     num_train_batches_ = t_.limit_train_batches.of(train_loader_->num_batches());
     // Under overfit_batches too the validation reads the val data (its first overfit_batches batches),
     // as Lightning 2's does (1.x validated on the training batches).
     if (config.val.kind != DataSourceKind::none)
       val_loader_ = std::make_unique<DataLoader>(val_data_, model.data.batch_size, false, false, shard);
-    if (val_loader_) val_loader_->set_workers(model.data.num_workers, model.data.persistent_workers);
+    if (val_loader_) val_loader_->set_workers(model.data.num_workers, model.data.persistent_workers, prefetch);
     if (val_loader_) num_val_batches_ = t_.limit_val_batches.of(val_loader_->num_batches());
     // Lightning's val_check_batch.
     if (!t_.val_check_interval.is_fraction) {

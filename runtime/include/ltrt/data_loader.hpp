@@ -76,13 +76,14 @@ class DataLoader {
   // persistent_workers=True: the DataLoader keeps its first iterator, and every later epoch resets
   // it, so the workers are seeded once and go on drawing where they left off (batch b of every
   // epoch is still worker b % n's: the reset starts again at worker 0).
-  void set_workers(int n, bool persistent = false);
+  // prefetch_factor: the batches each worker is sent ahead of the loop (draw_prefetched).
+  void set_workers(int n, bool persistent = false, int prefetch_factor = 2);
   bool persistent_workers() const { return persistent_; }
   // An epoch's iterator starts its workers: `base_seed` is its _base_seed. A resumed epoch's first
   // `batches_done` batches draw again (into scratch), so that its workers go on where they were.
   void start_workers(std::int64_t base_seed, std::int64_t batches_done = 0);
   // Persistent workers of an epoch the loop left after `taken` batches (limit_train_batches): the
-  // iterator had sent them its prefetch_factor (2) batches a worker ahead of the loop, and they ran
+  // iterator had sent them its prefetch_factor batches a worker ahead of the loop, and they ran
   // those batches' transforms before the next epoch's reset, so their draws are made here (into
   // scratch). Nothing to do without persistent workers (the iterator shuts its workers down).
   void draw_prefetched(std::int64_t taken);
@@ -106,6 +107,7 @@ class DataLoader {
   std::vector<PythonRandom> python_workers_;  // and its Python random
   std::vector<float> scratch_;           // a sample that a replayed batch's transforms draw over
   bool persistent_ = false;              // persistent_workers
+  int prefetch_factor_ = 2;
   std::int64_t num_batches_;
   std::vector<std::int64_t> order_;     // this rank's samples in this epoch's order
   std::vector<std::int64_t> permuted_;  // DDP with shuffle: the whole epoch's permutation

@@ -295,6 +295,7 @@ struct DataConfig {
   bool drop_last;
   int num_workers;  // DataLoader's worker processes: where random transforms draw
   bool persistent_workers;  // DataLoader(persistent_workers=True): one iterator, its workers kept
+  int prefetch_factor;      // the batches a worker is sent ahead (0: torch's default, 2)
   DataSourceConfig train;
   DataSourceConfig val;      // kind none: no validation loop
   DataSourceConfig test;     // kind none: `test` has no data

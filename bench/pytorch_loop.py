@@ -145,7 +145,10 @@ def run_lightning(args):
     with open(args.spec) as f:
         spec = json.load(f)
     m, d, o, t = spec["model"], spec["data"], spec["optimizer"], spec.get("trainer", {})
-    L.seed_everything(spec.get("seed_everything", 0), verbose=False)
+    seed = spec.get("seed_everything")  # an int, or {"seed": N, "workers": true}
+    workers = isinstance(seed, dict) and bool(seed.get("workers"))
+    seed = seed.get("seed") if isinstance(seed, dict) else seed
+    L.seed_everything(0 if seed is None else seed, workers=workers, verbose=False)
 
     (in_name, in_shape), = m["inputs"].items()
     layers, width = [], in_shape[0]

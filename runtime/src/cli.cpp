@@ -37,9 +37,11 @@ const char* const kRuntimeOptions[] = {
 
 // data fields of the spec that are fixed (the batch size is compiled in).
 const char* const kFixedDataFields[] = {
-    "batch_size",   "shuffle",           "drop_last",           "num_workers",  "pin_memory",
-    "train.source", "train.num_samples", "train.target_column", "train.header", "train.context_length",
-    "train.scale",  "train.transforms",  "train.shape",
+    "batch_size",          "shuffle",          "drop_last",
+    "num_workers",         "pin_memory",       "persistent_workers",
+    "prefetch_factor",     "train.source",     "train.num_samples",
+    "train.target_column", "train.header",     "train.context_length",
+    "train.scale",         "train.transforms", "train.shape",
 };
 
 // Top-level spec sections that are fixed as a whole.

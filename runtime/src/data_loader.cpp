@@ -86,6 +86,12 @@ void DataLoader::start_workers(std::int64_t base_seed, std::int64_t batches_done
     python_workers_[static_cast<std::size_t>(w)] = PythonRandom(seed);
   }
   for (std::int64_t b = 0; n > 0 && b < batches_done; ++b) draw_into_scratch(b);
+  commit_workers();
+}
+
+void DataLoader::commit_workers() {
+  committed_workers_ = workers_;  // (no allocation after the first: the sizes stay)
+  committed_python_ = python_workers_;
 }
 
 void DataLoader::draw_into_scratch(std::int64_t b) {
@@ -103,9 +109,9 @@ void DataLoader::draw_prefetched(std::int64_t taken) {
 
 std::vector<std::string> DataLoader::worker_states() const {
   std::vector<std::string> states;
-  for (std::size_t w = 0; w < workers_.size(); ++w) {
-    states.push_back(workers_[w].state());
-    states.push_back(python_workers_[w].state());
+  for (std::size_t w = 0; w < committed_workers_.size(); ++w) {
+    states.push_back(committed_workers_[w].state());
+    states.push_back(committed_python_[w].state());
   }
   return states;
 }
@@ -118,6 +124,7 @@ void DataLoader::set_worker_states(const std::vector<std::string>& states) {
     workers_[w].set_state(states[2 * w]);
     python_workers_[w].set_state(states[2 * w + 1]);
   }
+  commit_workers();
 }
 
 int DataLoader::batch_rows(std::int64_t b) const {

@@ -766,6 +766,7 @@ class Fit {
   // whether the validation loader keeps one (the sanity check's or the first validation's).
   std::int64_t persistent_train_epoch_ = -1;
   bool persistent_val_made_ = false;
+  bool failing_ = false;  // an exception is ending the fit: its checkpoints take no collective
   bool should_stop_ = false;
   bool sanity_checking_ = false;
   bool val_has_run_ = false;
@@ -1053,14 +1054,22 @@ void Fit::save_checkpoint(const std::string& path, bool weights_only) {
   // v1's RandomChoice and RandomOrder draw from Python's random in a process without workers.
   if (train_loader_->transforms_draw_python())
     loops.set("python_random", json::Value::make_string(train_loader_->python_random().state()));
-  // Persistent workers go on drawing in the next epochs: their generators, and the epoch that made them;
-  // every rank's (under seed_everything(workers=True) the ranks' workers are seeded apart).
+  // Persistent workers go on drawing in the next epochs: their generators, and the epoch that made
+  // them, as a list of the ranks' lists. The ranks' workers are alike (the same base seed, as many
+  // rows a batch, draws that do not depend on the values) but under seed_everything(workers=True),
+  // which seeds them apart: then every rank's, gathered (a collective, so not while the fit fails,
+  // when some ranks may not be here: such a checkpoint holds rank 0's alone, and resuming from it
+  // on several ranks is refused).
   if (train_loader_->persistent_workers()) {
     json::Value workers = json::Value::make_array();
     if (persistent_train_epoch_ >= 0)
       for (const std::string& state : train_loader_->worker_states()) workers.push(json::Value::make_string(state));
     json::Value ranks = json::Value::make_array();
-    for (const std::string& text : group_.gather(json::write(workers))) ranks.push(json::parse(text));
+    if (t_.seed_workers && group_.distributed() && !failing_) {
+      for (const std::string& text : group_.gather(json::write(workers))) ranks.push(json::parse(text));
+    } else {
+      ranks.push(std::move(workers));
+    }
     loops.set("persistent_workers_epoch", json::Value::make_integer(persistent_train_epoch_));
     loops.set("persistent_workers", std::move(ranks));
     loops.set("persistent_val_iterator", json::Value::make_bool(persistent_val_made_));
@@ -1162,11 +1171,15 @@ void Fit::restore_persistent_workers(const json::Value& loops, const std::string
   if (!epoch || !epoch->is_integer || epoch->integer < -1 || !workers || !workers->is_array() || !val ||
       !val->is_bool())
     fail("incomplete (it needs persistent_workers_epoch, persistent_workers and persistent_val_iterator)");
-  // A list of each rank's workers' states.
-  if (workers->items.size() != static_cast<std::size_t>(group_.size()))
-    fail("written by " + std::to_string(workers->items.size()) + " processes, this fit runs " +
-         std::to_string(group_.size()) + " (persistent workers' generators are a rank's own)");
-  const json::Value& mine = workers->items[static_cast<std::size_t>(group_.rank())];
+  // A list of each rank's workers' states, or one list that is every rank's.
+  const std::size_t lists = workers->items.size();
+  const bool apart = t_.seed_workers && group_.distributed();
+  if (lists == 0 || (lists > 1 && lists != static_cast<std::size_t>(group_.size())) || (lists == 1 && apart))
+    fail("holds the workers of " + std::to_string(lists) + " ranks, this fit runs " + std::to_string(group_.size()) +
+         (apart ? " whose workers seed_everything(workers=True) seeds apart (a checkpoint saved as a fit failed "
+                  "holds rank 0's alone)"
+                : ""));
+  const json::Value& mine = workers->items[lists == 1 ? 0 : static_cast<std::size_t>(group_.rank())];
   if (!mine.is_array()) fail("a rank's workers are not a list");
   std::vector<std::string> states;
   for (const json::Value& state : mine.items) {
@@ -1670,6 +1683,7 @@ void Fit::train_batch(std::int64_t b) {
   if (!has_loss_ || (model_.sync_dist && group_.distributed()) || model_.log_on_epoch) fetch_step_metrics();
   has_loss_ = true;
   batch_in_epoch_ = b + 1;
+  train_loader_->commit_workers();  // (a checkpoint from here on holds this batch's draws)
   if (step) {
     if (skip_backward_) {
       // The closure ran without backward: the optimizer steps on the gradients the last backward
@@ -1816,12 +1830,14 @@ FitResult Fit::run() {
   try {
     return run_loops();
   } catch (const std::exception& e) {
+    failing_ = true;
     if constexpr (user_hooks::any) fail(e);
     std::string failed = callbacks_on_exception(e, CallbackRange::all);  // ModelCheckpoint(save_on_exception)
     failed += finalize_logs();
     if (!failed.empty()) throw_like(e, e.what() + failed);
     throw;
   } catch (...) {
+    failing_ = true;
     if constexpr (user_hooks::any) fail(Error("an exception that is not a std::exception"));
     throw;
   }
@@ -1993,6 +2009,12 @@ FitResult Fit::run_loops() {
       } else {
         bar.advance(b + 1);
       }
+    }
+    // An epoch that max_steps or a stop request ends early: its persistent workers drew for the
+    // batches they had been sent (as at the limit's last batch, train_batch).
+    if (b < num_train_batches_) {
+      train_loader_->draw_prefetched(b);
+      train_loader_->commit_workers();
     }
     if (bar.enabled() && has_loss_) {
       fetch_step_metrics();

@@ -144,7 +144,8 @@ TrainerConfig read_trainer_config(const json::Value& spec, const std::vector<dou
       s.finish();
       path += ".seed";
     }
-    c.seed = read_integer(*value, path, 0);
+    // (seed_everything(None, workers=True) seeds with 0, as a null seed_everything does)
+    c.seed = value->is_null() ? 0 : read_integer(*value, path, 0);
     if (c.seed > 4294967295)  // Lightning's seed_everything raises ValueError there (numpy's uint32 seeds)
       throw ConfigError(path, value->pos,
                         std::to_string(c.seed) + " is out of bounds: seeds go from 0 to 4294967295, as numpy's do");

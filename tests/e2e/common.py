@@ -251,3 +251,11 @@ def lightning_json(lightning_python, work, name, source, arg, what):
     proc = subprocess.run([lightning_python, script, arg], capture_output=True, text=True, timeout=300)
     check(proc.returncode == 0, f"{what} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout)
+
+
+def spec_seed(spec):
+    """The spec's seed_everything: an int, or {"seed": N, "workers": true}; 0 when left out or null."""
+    seed = spec.get("seed_everything")
+    if isinstance(seed, dict):
+        seed = seed.get("seed")
+    return 0 if seed is None else seed

@@ -2,7 +2,7 @@
 """hooks_<case>: user hooks files (spec "hooks") end to end.
 
   hooks_test.py --ltgen PATH --work DIR --case order|stop|throw|throw_save|throw_on_exception_checkpoint|groups_lr|
-                                               resume|resume_lr
+                                               resume|resume_lr|persistent_mid_step
 
 order: every hook prints a line; a fit with a sanity check, validation, gradient accumulation and
 the default ModelCheckpoint, then `validate`, `test` and `predict` with `--ckpt_path=last`, must
@@ -21,6 +21,8 @@ start of the resumed epoch) and leaves out the ReduceLROnPlateau step at that ep
 Lightning does (hooks_lightning_order.py records it in Lightning), and one resumed from the last
 batch's checkpoint finishes that epoch as the uninterrupted fit did (Lightning skips it).
 resume_lr: an lr a hook set survives a resume, as torch's optimizer.load_state_dict restores it.
+persistent_mid_step: a checkpoint saved inside a training step under persistent DataLoader workers
+resumes to the uninterrupted fit's weights.
 """
 import argparse
 import json
@@ -440,7 +442,32 @@ def case_checkpoint_entries(program, work, ltgen):
     compare(hook_lines(out), ["on_load_checkpoint batches=12 note=saved at step 12"], "validate")
 
 
-CASES = {"order": case_order, "checkpoint_entries": case_checkpoint_entries, "resume": case_resume, "resume_lr": case_resume_lr, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
+def case_persistent_mid_step(program, work, ltgen):
+    """A checkpoint saved inside a training step (on_after_backward) under persistent DataLoader
+    workers whose transforms draw: the fit resumed from it runs that batch again and ends with the
+    uninterrupted fit's weights, bit for bit. Step 2 is epoch 0's last batch under
+    limit_train_batches (its workers also drew for the 2 batches prefetched past it), step 4 one
+    inside epoch 1."""
+    from safetensors.numpy import load_file
+    for step in (2, 4):
+        whole, resumed = f"whole_{step}", f"resumed_{step}"
+        rc, _, err = common.run_program(program, ["fit", "--trainer.default_root_dir=" + whole],
+                                        env=dict(os.environ, SAVE_AT_STEP=str(step)))
+        check(rc == 0, f"fit exited with {rc}: {err}")
+        check(os.path.isfile("mid_step.safetensors"), f"no mid_step.safetensors after a fit saving at step {step}")
+        os.replace("mid_step.safetensors", f"mid_step_{step}.safetensors")
+        rc, _, err = common.run_program(program, ["fit", "--trainer.default_root_dir=" + resumed,
+                                                  f"--ckpt_path=mid_step_{step}.safetensors"])
+        check(rc == 0, f"the resumed fit exited with {rc}: {err}")
+        name = os.path.join("checkpoints", "epoch=2-step=9.safetensors")
+        want, got = load_file(os.path.join(whole, name)), load_file(os.path.join(resumed, name))
+        check(sorted(want) == sorted(got), f"{resumed}/{name} holds {sorted(got)}, {whole}'s {sorted(want)}")
+        for key in want:
+            check(want[key].tobytes() == got[key].tobytes(), f"resumed from step {step}: {key} ends unlike the whole fit's")
+        print(f"resumed from inside step {step}: the {len(want)} tensors are the whole fit's")
+
+
+CASES = {"order": case_order, "persistent_mid_step": case_persistent_mid_step, "checkpoint_entries": case_checkpoint_entries, "resume": case_resume, "resume_lr": case_resume_lr, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
          "throw_on_exception_checkpoint": case_throw_on_exception_checkpoint, "groups_lr": case_groups_lr}
 
 

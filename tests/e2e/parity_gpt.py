@@ -200,7 +200,7 @@ def run(args):
 
     # Data and initial weights.
     gen = torch.Generator().manual_seed(4321)
-    torch.manual_seed(spec.get("seed_everything", 0))
+    torch.manual_seed(common.spec_seed(spec))
     x, y = make_data(vocab, NUM_SAMPLES, t, gen)
     x_path, y_path = os.path.join(args.work, "x.npy"), os.path.join(args.work, "y.npy")
     np.save(x_path, x.numpy())

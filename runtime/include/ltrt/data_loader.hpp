@@ -87,7 +87,11 @@ class DataLoader {
   // those batches' transforms before the next epoch's reset, so their draws are made here (into
   // scratch). Nothing to do without persistent workers (the iterator shuts its workers down).
   void draw_prefetched(std::int64_t taken);
-  // The workers' generators, torch's and Python's, as text (checkpoints keep persistent ones);
+  // The workers' generators as the loop's progress stands: commit_workers() takes them when a batch
+  // is done (a checkpoint written inside the next batch's step, which a resumed fit runs again, must
+  // not hold that batch's draws); start_workers commits too.
+  void commit_workers();
+  // The committed generators, torch's and Python's, as text (checkpoints keep persistent ones);
   // empty where no worker draws. set_worker_states throws ltrt::Error on a list of another length
   // or text that worker_states did not write.
   std::vector<std::string> worker_states() const;
@@ -105,6 +109,8 @@ class DataLoader {
   PythonRandom python_;
   std::vector<TorchGenerator> workers_;  // each worker's torch generator (empty: the caller's draws)
   std::vector<PythonRandom> python_workers_;  // and its Python random
+  std::vector<TorchGenerator> committed_workers_;  // both as commit_workers() took them
+  std::vector<PythonRandom> committed_python_;
   std::vector<float> scratch_;           // a sample that a replayed batch's transforms draw over
   bool persistent_ = false;              // persistent_workers
   int prefetch_factor_ = 2;

@@ -751,6 +751,9 @@ class Fit {
   // on_train_epoch_start and, at its end, the epoch-interval ReduceLROnPlateau step.
   bool restarting_ = false;
   bool resumed_open_epoch_ = false;
+  // The checkpoint resumed from was saved inside an epoch that had drawn its seeds (it says so: older
+  // checkpoints do not, nor hold the generator before them).
+  bool resumed_drawn_epoch_ = false;
   bool resumed_started_epoch_ = false;
   std::string epoch_start_rng_data_;   // data generator before this epoch's shuffle (mid-epoch resume)
   // What a training step's dropout draws from (ltrt/dropout_draws.hpp).
@@ -1251,6 +1254,7 @@ void Fit::restore_training_state(const TrainState& s, const std::string& path) {
   const json::Value* unfinished = s.loops.find("epoch_unfinished");
   const json::Value* started = s.loops.find("epoch_started");
   resumed_open_epoch_ = unfinished && unfinished->kind == json::Kind::boolean ? unfinished->b : !ended;
+  resumed_drawn_epoch_ = unfinished && unfinished->kind == json::Kind::boolean && unfinished->b && torch_epoch_start;
   resumed_started_epoch_ = started && started->kind == json::Kind::boolean
                                ? started->b
                                : resumed_open_epoch_ && (batch_in_epoch_ > 0 || advance_end_pending_);
@@ -1929,8 +1933,10 @@ FitResult Fit::run_loops() {
                          "been met. Training will continue...\n",
                    static_cast<long long>(t_.min_epochs), static_cast<long long>(t_.min_steps));
 
-    // A mid-epoch resume replays this epoch's shuffle, then skips the batches done.
-    const bool resuming_mid_epoch = batch_in_epoch_ > 0;
+    // A mid-epoch resume replays this epoch's shuffle, then skips the batches done; so does one from
+    // a checkpoint saved once the epoch had drawn, before its first batch (in on_train_epoch_start).
+    const bool resuming_mid_epoch = batch_in_epoch_ > 0 || resumed_drawn_epoch_;
+    resumed_drawn_epoch_ = false;
     // The epoch's DataLoader iterator draws its _base_seed from torch's global generator, then (one
     // process, shuffled) its RandomSampler the seed of the epoch's torch.randperm; a mid-epoch
     // resume draws them again from the epoch's start and goes on from the checkpoint's state.

@@ -21,8 +21,8 @@ start of the resumed epoch) and leaves out the ReduceLROnPlateau step at that ep
 Lightning does (hooks_lightning_order.py records it in Lightning), and one resumed from the last
 batch's checkpoint finishes that epoch as the uninterrupted fit did (Lightning skips it).
 resume_lr: an lr a hook set survives a resume, as torch's optimizer.load_state_dict restores it.
-persistent_mid_step: a checkpoint saved inside a training step under persistent DataLoader workers
-resumes to the uninterrupted fit's weights.
+persistent_mid_step: a checkpoint saved inside a training step, or in on_train_epoch_start, under
+persistent DataLoader workers resumes to the uninterrupted fit's weights.
 """
 import argparse
 import json
@@ -447,12 +447,13 @@ def case_persistent_mid_step(program, work, ltgen):
     workers whose transforms draw: the fit resumed from it runs that batch again and ends with the
     uninterrupted fit's weights, bit for bit. Step 2 is epoch 0's last batch under
     limit_train_batches (its workers also drew for the 2 batches prefetched past it), step 4 one
-    inside epoch 1."""
+    inside epoch 1. Also one saved in epoch 1's on_train_epoch_start, after the epoch drew its
+    shuffle's seed: the resumed fit draws it again from the epoch's start."""
     from safetensors.numpy import load_file
-    for step in (2, 4):
-        whole, resumed = f"whole_{step}", f"resumed_{step}"
+    for step, variable in ((2, "SAVE_AT_STEP"), (4, "SAVE_AT_STEP"), (1, "SAVE_AT_EPOCH")):
+        whole, resumed = f"whole_{variable}_{step}", f"resumed_{variable}_{step}"
         rc, _, err = common.run_program(program, ["fit", "--trainer.default_root_dir=" + whole],
-                                        env=dict(os.environ, SAVE_AT_STEP=str(step)))
+                                        env=dict(os.environ, **{variable: str(step)}))
         check(rc == 0, f"fit exited with {rc}: {err}")
         check(os.path.isfile("mid_step.safetensors"), f"no mid_step.safetensors after a fit saving at step {step}")
         os.replace("mid_step.safetensors", f"mid_step_{step}.safetensors")
@@ -463,8 +464,8 @@ def case_persistent_mid_step(program, work, ltgen):
         want, got = load_file(os.path.join(whole, name)), load_file(os.path.join(resumed, name))
         check(sorted(want) == sorted(got), f"{resumed}/{name} holds {sorted(got)}, {whole}'s {sorted(want)}")
         for key in want:
-            check(want[key].tobytes() == got[key].tobytes(), f"resumed from step {step}: {key} ends unlike the whole fit's")
-        print(f"resumed from inside step {step}: the {len(want)} tensors are the whole fit's")
+            check(want[key].tobytes() == got[key].tobytes(), f"resumed from {variable}={step}: {key} ends unlike the whole fit's")
+        print(f"resumed from {variable}={step}: the {len(want)} tensors are the whole fit's")
 
 
 CASES = {"order": case_order, "persistent_mid_step": case_persistent_mid_step, "checkpoint_entries": case_checkpoint_entries, "resume": case_resume, "resume_lr": case_resume_lr, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,

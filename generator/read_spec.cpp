@@ -1344,20 +1344,10 @@ Spec parse_checked(const std::string& path, const std::string& text) {
       if (const std::string refused = ltrt::weight_decay_refusal(monitor->options(), spec.optimizer.type);
           !refused.empty())
         refuse_trainer("callbacks", refused);
-  const bool random_transforms = std::any_of(spec.train.transforms.begin(), spec.train.transforms.end(),
-                                             [](const TransformSpec& t) { return t.random(); });
-  const ltrt::BatchCount& overfit = spec.trainer.overfit_batches;
-  const bool overfitting = overfit.is_fraction ? overfit.fraction > 0 : overfit.count > 0;
-  const bool shuffled_in_process = spec.shuffle && spec.trainer.processes() <= 1 && !overfitting;
-  if (const std::string refused = ltrt::worker_transforms_refusal(
-          spec.num_workers, random_transforms, shuffled_in_process, callbacks.learning_rate_finder() != nullptr);
-      !refused.empty())
-    refuse_trainer("callbacks", refused);
-  if (spec.persistent_workers) {
-    const ltrt::PersistentWorkersRefusal refused = ltrt::persistent_workers_refusal(
-        callbacks.learning_rate_finder() != nullptr, spec.trainer.reload_dataloaders_every_n_epochs);
-    if (!refused.message.empty()) refuse_trainer(refused.key, refused.message);
-  }
+  if (spec.persistent_workers)
+    if (const std::string refused = ltrt::persistent_workers_refusal(spec.trainer.reload_dataloaders_every_n_epochs);
+        !refused.empty())
+      refuse_trainer("reload_dataloaders_every_n_epochs", refused);
   if (spec.optimizer.type == "LBFGS") {
     // (DDP's devices may come from num_nodes or strategy: then at the trainer section)
     const ltrt::LbfgsRefusal refused = ltrt::lbfgs_refusal(spec.trainer, callbacks, spec.trainer.accelerator == "gpu");

@@ -1148,29 +1148,11 @@ void SampleTransforms::normalize(float* sample, const Step& s, const float* mean
   }
 }
 
-std::string worker_transforms_refusal(int num_workers, bool random_transforms, bool shuffled_in_process,
-                                      bool learning_rate_finder) {
-  if (num_workers > 0 && learning_rate_finder && (random_transforms || shuffled_in_process))
-    return std::string("LearningRateFinder with ") +
-           (random_transforms ? "random data.train.transforms" : "a shuffled training loader") +
-           " under data.num_workers " + std::to_string(num_workers) +
-           " is not supported yet (the finder makes the first epoch's iterator, which seeds its workers and draws "
-           "its sampler's seed, inside its isolated generator): set data.num_workers to 0 or leave the finder out";
-  return "";
-}
-
-PersistentWorkersRefusal persistent_workers_refusal(bool learning_rate_finder,
-                                                    std::int64_t reload_dataloaders_every_n_epochs) {
-  if (learning_rate_finder)
-    return {"callbacks",
-            "LearningRateFinder beside data.persistent_workers is not supported yet (the finder's search makes the "
-            "training loader's first iterator, which a persistent loader keeps): set persistent_workers to false or "
-            "leave the finder out"};
+std::string persistent_workers_refusal(std::int64_t reload_dataloaders_every_n_epochs) {
   if (reload_dataloaders_every_n_epochs > 0)
-    return {"reload_dataloaders_every_n_epochs",
-            "is not supported yet beside data.persistent_workers (every reload makes a new DataLoader, whose "
-            "iterator seeds new workers): set one of them off"};
-  return {};
+    return "is not supported yet beside data.persistent_workers (every reload makes a new DataLoader, whose "
+           "iterator seeds new workers): set one of them off";
+  return "";
 }
 
 }  // namespace ltrt

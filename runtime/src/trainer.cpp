@@ -608,16 +608,10 @@ class Fit {
       throw Error("trainer.callbacks: " + refused);
     if (const std::string refused = device_stats_refusal(callbacks_, backend_->device() != "cpu"); !refused.empty())
       throw Error("trainer.callbacks: " + refused);
-    if (const std::string refused = worker_transforms_refusal(model.data.num_workers, train_loader_->transforms_draw(),
-                                                              train_loader_->shuffle() && !t_.sharded(),
-                                                              callbacks_.learning_rate_finder() != nullptr);
-        !refused.empty())
-      throw Error("trainer.callbacks: " + refused);
-    if (model.data.persistent_workers) {
-      const PersistentWorkersRefusal refused = persistent_workers_refusal(callbacks_.learning_rate_finder() != nullptr,
-                                                                          t_.reload_dataloaders_every_n_epochs);
-      if (!refused.message.empty()) throw Error("trainer." + refused.key + ": " + refused.message);
-    }
+    if (model.data.persistent_workers)
+      if (const std::string refused = persistent_workers_refusal(t_.reload_dataloaders_every_n_epochs);
+          !refused.empty())
+        throw Error("trainer.reload_dataloaders_every_n_epochs: " + refused);
     if (model_.optimizer.kind == OptimizerKind::lbfgs) {
       if (const LbfgsRefusal refused = lbfgs_refusal(t_, callbacks_, backend_->device() != "cpu");
           !refused.message.empty())
@@ -765,6 +759,9 @@ class Fit {
   std::optional<TorchGlobalDraws> torch_global_;
   TorchGenerator epoch_start_torch_{0};
   bool train_iterator_made_ = false;  // the next epoch's iterator exists (made by LearningRateFinder)
+  // That iterator's _base_seed, and with workers the seed its sampler drew (shuffled, one process).
+  std::int64_t made_base_seed_ = 0;
+  std::optional<std::int64_t> made_order_seed_;
   // persistent_workers: the epoch whose iterator the training loader keeps (-1: none made yet), and
   // whether the validation loader keeps one (the sanity check's or the first validation's).
   std::int64_t persistent_train_epoch_ = -1;
@@ -1492,14 +1489,21 @@ void Fit::find_lr(LearningRateFinder& finder) {
   finder.start();
   std::int64_t steps = 0;
   bool diverged = false;
+  // With persistent workers the search's first iterators are all its epochs' and validations' (then
+  // its restore makes the loaders anew).
+  const bool persistent = train_loader_->persistent_workers();
+  bool search_val_made = false;
   for (std::int64_t epoch = epochs_processed_;
        !diverged && steps < o.num_training_steps && (max_epochs_ == -1 || epoch < max_epochs_) && num_train_batches_ > 0;
        ++epoch) {
-    // Each search epoch's DataLoader iterator draws from torch's generator as the fit's do.
-    torch_global_->draw();
+    // Each search epoch's DataLoader iterator draws from torch's generator as the fit's do, and seeds
+    // its workers (with workers the sampler draws as the iterator is made, without them at its first
+    // batch: the same place in the stream).
+    if (!persistent || epoch == epochs_processed_) train_loader_->start_workers(torch_global_->draw());
     if (train_loader_->shuffle()) train_loader_->start_epoch_from_seed(torch_global_->draw());
     const std::int64_t k = t_.accumulate_grad_batches;
-    for (std::int64_t b = 0; b < num_train_batches_ && steps < o.num_training_steps && !diverged; ++b) {
+    std::int64_t b = 0;
+    for (; b < num_train_batches_ && steps < o.num_training_steps && !diverged; ++b) {
       optimizer_.set_lr(finder.lr_before_step(steps));  // every group's, as the finder's scheduler sets them
       // _LRCallback records the batches whose (batch_idx + 1) is a multiple of accumulate_grad_batches
       // only: an epoch's last, partial group steps the optimizer (and the schedule) unrecorded.
@@ -1530,8 +1534,12 @@ void Fit::find_lr(LearningRateFinder& finder) {
       const bool validates = validation_enabled() &&
                              (t_.check_val_every_n_epoch == -1 || (epoch + 1) % t_.check_val_every_n_epoch == 0) &&
                              val_interval_ends(epoch, b);
-      if (validates && !diverged && steps < o.num_training_steps) torch_global_->draw();
+      if (validates && !diverged && steps < o.num_training_steps) {
+        if (!(persistent && search_val_made)) torch_global_->draw();
+        search_val_made = true;
+      }
     }
+    train_loader_->draw_prefetched(b);  // (persistent workers: the batches they were sent past the last)
   }
   std::FILE* err = group_.rank_zero(stderr);
   if (steps != o.num_training_steps)
@@ -1548,11 +1556,15 @@ void Fit::find_lr(LearningRateFinder& finder) {
   }
   rngs_.data.set_state(rng_data);
   rngs_.dropout.set_state(rng_dropout);
+  // Its restore sets the fit loop's data up again, which makes the first epoch's iterator there,
+  // inside isolate_rng, from the generator as the search left it: its _base_seed seeds the first
+  // epoch's workers, and with workers its shuffled sampler draws its seed there too (without them
+  // when the epoch starts, from the restored generator).
+  made_base_seed_ = torch_global_->draw();
+  if (model_.data.num_workers > 0 && train_loader_->shuffle()) made_order_seed_ = torch_global_->draw();
+  train_iterator_made_ = true;
   torch_global_->generator() = torch_before;  // the search ran under isolate_rng (Python's random too)
   train_loader_->python_random() = python_before;
-  // Its restore sets the fit loop's data up again, which makes the first epoch's iterator there,
-  // inside isolate_rng: that epoch's _base_seed leaves no trace (its sampler draws when it starts).
-  train_iterator_made_ = true;
   if (scaler) backend_->restore_grad_scaler(*scaler);
 
   const std::optional<double> lr = finder.suggestion();
@@ -1953,13 +1965,14 @@ FitResult Fit::run_loops() {
       torch_global_->draw();
       if (model_.data.num_workers > 0 && train_loader_->shuffle() && !t_.sharded()) torch_global_->draw();
     }
-    // Its _base_seed seeds its workers (under LearningRateFinder the finder made the iterator: refused
-    // with workers beside random transforms or a shuffled loader, worker_transforms_refusal).
+    // Its _base_seed seeds its workers (under LearningRateFinder the finder made the iterator, inside
+    // its isolated generator: find_lr drew its seeds).
     // Persistent workers: the first epoch's iterator is every epoch's, and its workers go on where
     // they were (a resumed fit restored them, so a replayed first epoch draws its _base_seed only).
     const bool persistent = train_loader_->persistent_workers();
     const bool new_iterator = !persistent || persistent_train_epoch_ < 0 || persistent_train_epoch_ == epoch_;
-    const std::int64_t base_seed = train_iterator_made_ || !new_iterator ? 0 : torch_global_->draw();
+    const bool finder_made = train_iterator_made_;
+    const std::int64_t base_seed = finder_made ? made_base_seed_ : !new_iterator ? 0 : torch_global_->draw();
     train_iterator_made_ = false;
     if (!persistent || persistent_train_epoch_ < 0) {
       train_loader_->start_workers(base_seed, resuming_mid_epoch ? batch_in_epoch_ : 0);
@@ -1970,8 +1983,9 @@ FitResult Fit::run_loops() {
       epoch_start_rng_data_ = rngs_.data.state();
       train_loader_->start_epoch(rngs_.data, epochs_processed_);  // DDP's sampler.set_epoch(current.processed)
     } else if (train_loader_->shuffle()) {
-      train_loader_->start_epoch_from_seed(torch_global_->draw());
+      train_loader_->start_epoch_from_seed(finder_made && made_order_seed_ ? *made_order_seed_ : torch_global_->draw());
     }
+    made_order_seed_.reset();
     if (resuming_mid_epoch) torch_global_->generator() = saved;
     // FitLoop.on_advance_start: a restarted epoch that had started does not start again (its
     // callbacks neither: LearningRateMonitor logs no epoch row, GradientAccumulationScheduler sets

@@ -804,8 +804,9 @@ def run():
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
     # Random transforms move torch's generator, whose state a checkpoint keeps: a resumed fit flips,
     # crops, shuffles and drops out as the uninterrupted one did.
+    # (LearningRateFinder refuses --ckpt_path.)
     if any(t["type"].split(".")[-1] not in ("Normalize", "CenterCrop", "Resize", "Grayscale")
-           for t in spec["data"]["train"].get("transforms", [])):
+           for t in spec["data"]["train"].get("transforms", [])) and not has_callback(spec, "LearningRateFinder"):
         resumes_alike(program, weights, ours, common.launcher(common.processes(spec)))
         resumes_mid_epoch_alike(program, weights, spec, common.launcher(common.processes(spec)))
     if fp16 and args.emulator:

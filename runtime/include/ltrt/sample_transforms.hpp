@@ -181,19 +181,8 @@ bool transforms_set_size(const std::vector<TransformConfig>& transforms);
 // MKL_DYNAMIC=FALSE), else the physical cores among those CPUs.
 int torch_intra_op_threads(bool ddp, int local_processes);
 
-// What ltgen refuses under DataLoader workers ("" when nothing): a LearningRateFinder beside random
-// transforms or a single process's shuffled loader (`shuffled_in_process`: its RandomSampler). The
-// finder's restore makes the first epoch's iterator inside isolate_rng, and an iterator with workers
-// seeds them and draws its sampler's seed as it is made. The generator and the program (whose
-// callbacks may come from the command line) ask.
-std::string worker_transforms_refusal(int num_workers, bool random_transforms, bool shuffled_in_process,
-                                      bool learning_rate_finder);
-// DataLoader(persistent_workers=True) beside what it is not supported with yet: "" or the message.
-// The key is the trainer setting it names ("callbacks" or "reload_dataloaders_every_n_epochs").
-struct PersistentWorkersRefusal {
-  std::string key, message;
-};
-PersistentWorkersRefusal persistent_workers_refusal(bool learning_rate_finder,
-                                                    std::int64_t reload_dataloaders_every_n_epochs);
+// DataLoader(persistent_workers=True) beside trainer.reload_dataloaders_every_n_epochs, which it is
+// not supported with yet: "" or the message.
+std::string persistent_workers_refusal(std::int64_t reload_dataloaders_every_n_epochs);
 
 }  // namespace ltrt

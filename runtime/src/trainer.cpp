@@ -1529,12 +1529,14 @@ void Fit::find_lr(LearningRateFinder& finder) {
       if (step) ++steps;
       // outputs["loss"], the closure's (divided by accumulate_grad_batches); trainer.global_step after the step.
       if (recorded) diverged = finder.record(loss / static_cast<float>(k), global_step_ + steps);
-      // Lightning's search validates where the fit would (with limit_val_batches num_training_steps):
-      // each validation's iterator draws one int64, which moves a later search epoch's order.
+      // Lightning's search validates where the fit would (with limit_val_batches num_training_steps),
+      // its last step too, and at once where the loss diverges (_LRCallback's should_stop): each
+      // validation's iterator draws one int64, which moves a later search epoch's order and the fit's
+      // first iterator's seeds.
       const bool validates = validation_enabled() &&
                              (t_.check_val_every_n_epoch == -1 || (epoch + 1) % t_.check_val_every_n_epoch == 0) &&
-                             val_interval_ends(epoch, b);
-      if (validates && !diverged && steps < o.num_training_steps) {
+                             (diverged || val_interval_ends(epoch, b));
+      if (validates) {
         if (!(persistent && search_val_made)) torch_global_->draw();
         search_val_made = true;
       }
@@ -1922,10 +1924,11 @@ FitResult Fit::run_loops() {
   std::optional<TrainState> resumed;
   if (!config_.ckpt_path.empty())
     group_.agree_on_failure([&] { resumed = restore_modules_and_callbacks(config_.ckpt_path); });
+  // LearningRateFinder.on_fit_start comes first: Lightning's _reorder_callbacks puts the tuner
+  // callbacks ahead of the others (ModelSummary's prints the table), and the module's hook follows them.
+  if (LearningRateFinder* finder = callbacks_.learning_rate_finder()) find_lr(*finder);
   if (print_summary) std::fputs(model_summary(model_).c_str(), out_);
   LTRT_CALLBACKS_AND_HOOK(on_fit_start, (trainer_))
-  // LearningRateFinder.on_fit_start (after the others': ltgen runs it once they are done).
-  if (LearningRateFinder* finder = callbacks_.learning_rate_finder()) find_lr(*finder);
   if (resumed) group_.agree_on_failure([&] { restore_training_state(*resumed, config_.ckpt_path); });
   // Not when restarting: "it would mess up the loaded state" (Trainer._run_sanity_check).
   if (validation_enabled() && t_.num_sanity_val_steps != 0 && !restarting_) run_validation(true);

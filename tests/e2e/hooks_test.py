@@ -2,7 +2,7 @@
 """hooks_<case>: user hooks files (spec "hooks") end to end.
 
   hooks_test.py --ltgen PATH --work DIR --case order|stop|throw|throw_save|throw_on_exception_checkpoint|groups_lr|
-                                               resume|resume_lr|persistent_mid_step
+                                               resume|resume_lr|persistent_mid_step|lr_finder_order
 
 order: every hook prints a line; a fit with a sanity check, validation, gradient accumulation and
 the default ModelCheckpoint, then `validate`, `test` and `predict` with `--ckpt_path=last`, must
@@ -22,7 +22,8 @@ Lightning does (hooks_lightning_order.py records it in Lightning), and one resum
 batch's checkpoint finishes that epoch as the uninterrupted fit did (Lightning skips it).
 resume_lr: an lr a hook set survives a resume, as torch's optimizer.load_state_dict restores it.
 persistent_mid_step: a checkpoint saved inside a training step, or in on_train_epoch_start, under
-persistent DataLoader workers resumes to the uninterrupted fit's weights.
+persistent DataLoader workers resumes to the uninterrupted fit's weights. lr_finder_order: the module's
+on_fit_start follows LearningRateFinder's and sees its lr.
 """
 import argparse
 import json
@@ -468,7 +469,20 @@ def case_persistent_mid_step(program, work, ltgen):
         print(f"resumed from {variable}={step}: the {len(want)} tensors are the whole fit's")
 
 
-CASES = {"order": case_order, "persistent_mid_step": case_persistent_mid_step, "checkpoint_entries": case_checkpoint_entries, "resume": case_resume, "resume_lr": case_resume_lr, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
+def case_lr_finder_order(program, work, ltgen):
+    """LearningRateFinder's on_fit_start runs before the module's (Lightning's _reorder_callbacks puts
+    the tuner callbacks first): the hook sees the lr the finder set."""
+    rc, out, err = common.run_program(program, ["fit", "--trainer.default_root_dir=fit"])
+    check(rc == 0, f"fit exited with {rc}: {err}")
+    found = [line for line in out.splitlines() if line.startswith("LearningRateFinder: ")]
+    check(len(found) == 1 and "suggested lr " in found[0], f"no suggestion printed:\n{out}")
+    suggested = float(found[0].rsplit("suggested lr ", 1)[1])
+    check([float(line.split("lr=")[1]) for line in hook_lines(out)] == [suggested],
+          f"on_fit_start printed {hook_lines(out)}, the finder suggested {suggested!r}")
+    print(f"on_fit_start saw the suggested lr {suggested!r}")
+
+
+CASES = {"order": case_order, "persistent_mid_step": case_persistent_mid_step, "lr_finder_order": case_lr_finder_order, "checkpoint_entries": case_checkpoint_entries, "resume": case_resume, "resume_lr": case_resume_lr, "stop": case_stop, "throw": case_throw, "throw_save": case_throw_save,
          "throw_on_exception_checkpoint": case_throw_on_exception_checkpoint, "groups_lr": case_groups_lr}
 
 

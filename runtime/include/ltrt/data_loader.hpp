@@ -82,10 +82,11 @@ class DataLoader {
   // An epoch's iterator starts its workers: `base_seed` is its _base_seed. A resumed epoch's first
   // `batches_done` batches draw again (into scratch), so that its workers go on where they were.
   void start_workers(std::int64_t base_seed, std::int64_t batches_done = 0);
-  // Persistent workers of an epoch the loop left after `taken` batches (limit_train_batches): the
-  // iterator had sent them its prefetch_factor batches a worker ahead of the loop, and they ran
-  // those batches' transforms before the next epoch's reset, so their draws are made here (into
-  // scratch). Nothing to do without persistent workers (the iterator shuts its workers down).
+  // Persistent workers of an epoch the loop left after `taken` batches (limit_train_batches,
+  // max_steps or a stop): the iterator had sent them its prefetch_factor batches a worker ahead of
+  // the loop, and they ran those batches' transforms before the next epoch's reset, so their draws
+  // are made here (into scratch). Nothing to do without persistent workers (the iterator shuts its
+  // workers down).
   void draw_prefetched(std::int64_t taken);
   // The workers' generators as the loop's progress stands: commit_workers() takes them when a batch
   // is done (a checkpoint written inside the next batch's step, which a resumed fit runs again, must

@@ -1256,6 +1256,9 @@ void Fit::restore_training_state(const TrainState& s, const std::string& path) {
                                ? started->b
                                : resumed_open_epoch_ && (batch_in_epoch_ > 0 || advance_end_pending_);
   restarting_ = resumed_open_epoch_ || t_.max_steps != -1;  // FitLoop.restarting's setter
+  // Until the loop takes the epoch up again, a checkpoint (on_train_start's) says what this one said.
+  epoch_open_ = resumed_open_epoch_;
+  epoch_started_ = resumed_started_epoch_;
   if (ended) {
     // Saved at the end of an epoch: training goes on with the next one.
     epoch_ = epochs_processed_;

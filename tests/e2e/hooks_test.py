@@ -449,7 +449,8 @@ def case_persistent_mid_step(program, work, ltgen):
     uninterrupted fit's weights, bit for bit. Step 2 is epoch 0's last batch under
     limit_train_batches (its workers also drew for the 2 batches prefetched past it), step 4 one
     inside epoch 1. Also one saved in epoch 1's on_train_epoch_start, after the epoch drew its
-    shuffle's seed: the resumed fit draws it again from the epoch's start."""
+    shuffle's seed: the resumed fit draws it again from the epoch's start; and one a fit resumed from
+    it saves in on_train_start."""
     from safetensors.numpy import load_file
     for step, variable in ((2, "SAVE_AT_STEP"), (4, "SAVE_AT_STEP"), (1, "SAVE_AT_EPOCH")):
         whole, resumed = f"whole_{variable}_{step}", f"resumed_{variable}_{step}"
@@ -467,6 +468,21 @@ def case_persistent_mid_step(program, work, ltgen):
         for key in want:
             check(want[key].tobytes() == got[key].tobytes(), f"resumed from {variable}={step}: {key} ends unlike the whole fit's")
         print(f"resumed from {variable}={step}: the {len(want)} tensors are the whole fit's")
+    # A fit resumed from epoch 1's start saves again in on_train_start, before its loop goes on: a
+    # fit resumed from that checkpoint ends as the whole fit too.
+    again, last = "resumed_again", "resumed_from_train_start"
+    rc, _, err = common.run_program(program, ["fit", "--trainer.default_root_dir=" + again,
+                                              "--ckpt_path=mid_step_1.safetensors"],
+                                    env=dict(os.environ, SAVE_AT_TRAIN_START="1"))
+    check(rc == 0 and os.path.isfile("train_start.safetensors"), f"the fit saving in on_train_start failed: {err}")
+    rc, _, err = common.run_program(program, ["fit", "--trainer.default_root_dir=" + last,
+                                              "--ckpt_path=train_start.safetensors"])
+    check(rc == 0, f"the fit resumed from on_train_start's checkpoint exited with {rc}: {err}")
+    name = os.path.join("checkpoints", "epoch=2-step=9.safetensors")
+    want, got = load_file(os.path.join("whole_SAVE_AT_EPOCH_1", name)), load_file(os.path.join(last, name))
+    for key in want:
+        check(want[key].tobytes() == got[key].tobytes(), f"resumed from on_train_start's checkpoint: {key} differs")
+    print(f"resumed from a resumed fit's on_train_start checkpoint: the {len(want)} tensors are the whole fit's")
 
 
 def case_lr_finder_order(program, work, ltgen):

@@ -90,6 +90,7 @@ void DataLoader::start_workers(std::int64_t base_seed, std::int64_t batches_done
 }
 
 void DataLoader::commit_workers() {
+  if (!persistent_) return;       // (only persistent workers' generators go into checkpoints)
   committed_workers_ = workers_;  // (no allocation after the first: the sizes stay)
   committed_python_ = python_workers_;
 }

@@ -1656,7 +1656,6 @@ void Fit::train_batch(std::int64_t b) {
   {
     const ProfileScope profile(profiler_.get(), "[_TrainingEpochLoop].train_dataloader_next");
     n = train_loader_->load_batch(b, arena_.data(), model_.input, model_.target, &torch_global_->generator());
-    if (b + 1 == num_train_batches_) train_loader_->draw_prefetched(b + 1);  // (persistent workers)
   }
   // torchmetrics' r2_score raises inside training_step, before its backward.
   if (n < 2) refuse_r2_single_row(metrics_shape(model_), n);
@@ -2036,12 +2035,11 @@ FitResult Fit::run_loops() {
         bar.advance(b + 1);
       }
     }
-    // An epoch that max_steps or a stop request ends early: its persistent workers drew for the
-    // batches they had been sent (as at the limit's last batch, train_batch).
-    if (b < num_train_batches_) {
-      train_loader_->draw_prefetched(b);
-      train_loader_->commit_workers();
-    }
+    // An epoch that limit_train_batches, max_steps or a stop request ends early: its persistent
+    // workers drew for the batches they had been sent (a checkpoint saved inside the epoch, whose
+    // resumed fit comes here again, holds the generators before these draws).
+    train_loader_->draw_prefetched(b);
+    train_loader_->commit_workers();
     if (bar.enabled() && has_loss_) {
       fetch_step_metrics();
       bar.set_loss(logged_loss_);

@@ -88,8 +88,8 @@ class DataLoader {
   // are made here (into scratch). Nothing to do without persistent workers (the iterator shuts its
   // workers down).
   void draw_prefetched(std::int64_t taken);
-  // The workers' generators as the loop's progress stands: commit_workers() takes them when a batch
-  // is done (a checkpoint written inside the next batch's step, which a resumed fit runs again, must
+  // Persistent workers' generators as the loop's progress stands: commit_workers() takes them when a
+  // batch is done (a checkpoint written inside the next batch's step, which a resumed fit runs again, must
   // not hold that batch's draws); start_workers commits too.
   void commit_workers();
   // The committed generators, torch's and Python's, as text (checkpoints keep persistent ones);

@@ -31,6 +31,35 @@ bool reads_per_sample_scalars(const std::string& type) {
   return kReaders.count(type) > 0;
 }
 
+// torch's K-dimensional class logits (batch, C, d1, ..., dk) for CrossEntropyLoss or NLLLoss, moved
+// to (batch, d1, ..., dk, C): the rows of classes that the loss and the metrics read, as they read a
+// sequence's (batch, T, C). One copy (a transpose of the classes and the positions, which are views
+// of the flattened dimensions before and after); its gradient is the same copy back.
+int classes_last(Graph& g, const Spec& spec, int logits) {
+  const Shape shape = g.value(logits).shape;
+  const std::int64_t classes = shape[1];
+  const Shape positions(shape.begin() + 2, shape.end());
+  auto add = [&](const std::string& op, const std::string& name, int in, Attrs attrs) {
+    Node n;
+    n.op = op;
+    n.layer = "move_classes_last";
+    n.source = spec.loss.source;
+    n.attrs = std::move(attrs);
+    n.inputs = {in};
+    return g.nodes[static_cast<size_t>(add_op(g, std::move(n), name))].outputs[0];
+  };
+  int x = logits;
+  if (positions.size() > 1)
+    x = add("view", "logits_flat", x, {{"shape", std::vector<std::int64_t>{classes, numel(positions)}}});
+  x = add("transpose", "classes_last", x, {{"dim0", std::int64_t{1}}, {"dim1", std::int64_t{2}}});
+  if (positions.size() > 1) {
+    std::vector<std::int64_t> rows(positions.begin(), positions.end());
+    rows.push_back(classes);
+    x = add("view", "logits_rows", x, {{"shape", rows}});
+  }
+  return x;
+}
+
 bool losses_per_sample_scalars(const LayerSpec& loss) {
   static const std::set<std::string> kLosses = {"MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss",
                                                 "BCEWithLogitsLoss", "SoftMarginLoss", "HingeEmbeddingLoss",
@@ -198,7 +227,8 @@ Graph build_graph(const Spec& spec) {
                               "or declare the input float32");
     }
 
-  const Value& pred = g.value(x);
+  const Value pred = g.value(x);  // (a copy: classes_last below adds values)
+  const int model_output = x;
   if (find_layer(spec.loss.type)->class_lists) {  // targets (batch, C) of classes, -1 ending a row
     const std::int64_t c = pred.shape.back();
     if (spec.target.dtype != DType::i64 || spec.target.num_classes != c || spec.target.shape != Shape{c})
@@ -218,19 +248,31 @@ Graph build_graph(const Spec& spec) {
     Shape want = {spec.batch_size};
     want.insert(want.end(), spec.target.shape.begin(), spec.target.shape.end());
     want.push_back(spec.target.num_classes);
-    if (pred.shape.size() != want.size() || pred.shape.back() != spec.target.num_classes)
+    // Or torch's own K-dimensional form, (batch, num_classes, *target.shape), as a segmentation
+    // model's (N, C, H, W) logits: CrossEntropyLoss and NLLLoss read the class dimension second.
+    Shape classes_second = {spec.batch_size, spec.target.num_classes};
+    classes_second.insert(classes_second.end(), spec.target.shape.begin(), spec.target.shape.end());
+    const bool k_dim_loss = spec.loss.type == "CrossEntropyLoss" || spec.loss.type == "NLLLoss";
+    if (k_dim_loss && !spec.target.shape.empty() && pred.shape != want && pred.shape == classes_second) {
+      x = classes_last(g, spec, x);
+      predictions[0] = x;
+    } else if (pred.shape.size() != want.size() || pred.shape.back() != spec.target.num_classes)
       throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
                       "the model's output " + shape_str(pred.shape) + " does not match num_classes=" +
                           std::to_string(spec.target.num_classes) +
                           " of model.target: the last layer needs " +
                           std::to_string(spec.target.num_classes) + " outputs" +
                           (spec.target.shape.empty() ? std::string() : " at each of the target's positions"));
-    if (pred.shape != want)
+    else if (pred.shape != want)
       throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
                       "the model's output " + shape_str(pred.shape) + " does not match model.target: labels of shape " +
-                          shape_str(spec.target.shape) + " per sample need logits " + shape_str(want));
+                          shape_str(spec.target.shape) + " per sample need logits " + shape_str(want) +
+                          (k_dim_loss ? " (or, the classes second as torch's " + spec.loss.type + " reads them, " +
+                                            shape_str(classes_second) + ")"
+                                      : std::string()));
   }
-  g.output = x;
+  g.output = model_output;
+  g.metric_output = x;
   for (size_t k = 0; k < spec.metrics.size(); ++k) {
     const MetricSpec& m = spec.metrics[k];
     const std::string& metric = m.name;

@@ -28,7 +28,7 @@ std::vector<bool> values_stored16(const Graph& g, bool gemms16) {
     if (op_def(n.op).cuda_writes16 && n.outputs.size() == 1 && g.value(n.outputs[0]).bf16) candidate[n.outputs[0]] = true;
   for (const Value& v : g.values)
     if (v.alias_of >= 0) candidate[v.alias_of] = false;  // a view reads it as float32
-  for (int v : {g.output, g.loss, g.target})
+  for (int v : {g.output, g.metric_output, g.loss, g.target})
     if (v >= 0) candidate[v] = false;
   for (const Node& n : g.nodes) {
     const bool linear = n.op == "linear" || n.op == "linear_backward";

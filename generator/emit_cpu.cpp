@@ -645,6 +645,12 @@ std::string emit_model_cpp(const Spec& spec, const Graph& g, const MemoryPlan& p
   if (spec.target.none) w.line("m.takes_targets = false;  // model.target left out: the batches hold inputs only");
   const Value& out = g.value(g.output);
   w.line("m.output = " + tensor_ref(out, plan.offset.at(g.output), out.name) + ";");
+  const Value& scored = g.value(g.metric_output);
+  if (g.metric_output == g.output)
+    w.line("m.metric_output = m.output;  // what the metrics read");
+  else
+    w.line("m.metric_output = " + tensor_ref(scored, plan.offset.at(g.metric_output), scored.name) +
+           ";  // what the metrics read: the classes last, as the loss reads them");
   if (!spec.metrics.empty()) {  // logged after the loss as <stage>_acc, _mae, _mse, _precision, _recall, _f1, ...
     w.line("// model.metrics, each with the arguments the spec gives it");
     w.line("static constexpr ltrt::MetricDef kMetrics[] = {");

@@ -886,8 +886,13 @@ std::string emit_lightning(const Spec& spec, const Graph& g) {
     w.line("out = self(*xs)");
     if (spec.target.none)
       w.line(spec.outputs.size() > 1 ? "loss = self.loss(*out)" : "loss = self.loss(out)");
-    else if (spec.target.dtype == DType::i64 && !spec.target.shape.empty() && !find_layer(spec.loss.type)->class_lists &&
-             !find_layer(spec.loss.type)->label_sequences)
+    else if (g.metric_output != g.output) {
+      // torch's K-dimensional cross entropy reads logits (N, C, d1, ...) as they are; the metrics
+      // below read each position's row of classes, as for a sequence's (N, T, C).
+      w.line("loss = self.loss(out, y)");
+      if (!spec.metrics.empty()) w.line("out = out.movedim(1, -1)");
+    } else if (spec.target.dtype == DType::i64 && !spec.target.shape.empty() &&
+               !find_layer(spec.loss.type)->class_lists && !find_layer(spec.loss.type)->label_sequences)
       // Sequence labels: torch wants the class dimension second; a Lightning user flattens.
       w.line("loss = self.loss(out.view(-1, " + std::to_string(spec.target.num_classes) + "), y.view(-1))");
     else if (spec.loss.type == "CrossEntropyLoss" && spec.target.dtype != DType::i64 && spec.target.shape.size() > 1)

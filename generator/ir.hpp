@@ -101,7 +101,10 @@ struct Graph {
   std::vector<InitStep> init_steps;  // the parameters' initialisation, in torch's order
   std::vector<int> inputs;   // model inputs
   int target = -1;
-  int output = -1;           // the model's output (logits): kept for metrics and predict
+  int output = -1;  // the model's output (logits): kept for predict
+  // What the loss and the metrics read, kept for the metrics: the output, or class logits
+  // (batch, C, d1, ...) moved to (batch, d1, ..., C) (build_graph's classes_last).
+  int metric_output = -1;
   std::vector<int> layer_outputs;  // per spec layer, its output value (ModelSummary)
   int loss = -1;
   int loss_seed = -1;

@@ -74,10 +74,12 @@ MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer, const std
   // Persistent buffers: module state (running statistics), the batch, the loss and its seed.
   for (size_t v = 0; v < g.values.size(); ++v) {
     const Value& val = g.values[v];
-    // The model's output stays readable after a step: the metrics and predict read it.
-    const bool persistent = val.kind == ValueKind::state || val.kind == ValueKind::input || val.kind == ValueKind::target ||
-                            val.kind == ValueKind::loss || val.kind == ValueKind::loss_seed ||
-                            g.root(static_cast<int>(v)) == g.root(g.output);
+    // The model's output stays readable after a step: predict reads it, the metrics it or its
+    // classes moved last (g.metric_output).
+    const bool persistent = val.kind == ValueKind::state || val.kind == ValueKind::input ||
+                            val.kind == ValueKind::target || val.kind == ValueKind::loss ||
+                            val.kind == ValueKind::loss_seed || g.root(static_cast<int>(v)) == g.root(g.output) ||
+                            g.root(static_cast<int>(v)) == g.root(g.metric_output);
     if (!persistent || val.alias_of >= 0) continue;
     Buffer b;
     b.value = static_cast<int>(v);

@@ -620,7 +620,8 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {50, 2, 4, 4}, 132160};
     m.target = {"target", ltrt::DType::i64, 1, {50}, 138560};
     m.output = {"layers_5_out", ltrt::DType::f32, 2, {50, 5}, 139008};
-    m.num_classes = 5;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 5;           // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

@@ -1043,7 +1043,8 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {16, 1, 12, 12}, 24320};
     m.target = {"target", ltrt::DType::i64, 1, {16}, 33536};
     m.output = {"layers_7_out", ltrt::DType::f32, 2, {16, 4}, 33664};
-    m.num_classes = 4;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 4;           // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

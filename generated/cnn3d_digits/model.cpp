@@ -2236,6 +2236,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 5, {32, 1, 4, 4, 4}, 268288};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 276480};
     m.output = {"layers_14_out", ltrt::DType::f32, 2, {32, 10}, 277248};
+    m.metric_output = m.output;  // what the metrics read
     // model.metrics, each with the arguments the spec gives it
     static constexpr ltrt::MetricDef kMetrics[] = {
         ltrt::metric(ltrt::MetricKind::accuracy),

@@ -1737,7 +1737,8 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {16, 1, 12, 12}, 56832};
     m.target = {"target", ltrt::DType::i64, 1, {16}, 66048};
     m.output = {"layers_12_out", ltrt::DType::f32, 2, {16, 4}, 66880};
-    m.num_classes = 4;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 4;           // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

@@ -1496,6 +1496,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {32, 1, 8, 8}, 98304};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 106496};
     m.output = {"layers_10_out", ltrt::DType::f32, 2, {32, 10}, 107264};
+    m.metric_output = m.output;  // what the metrics read
     // model.metrics, each with the arguments the spec gives it
     static constexpr ltrt::MetricDef kMetrics[] = {
         ltrt::metric(ltrt::MetricKind::accuracy),

@@ -1812,6 +1812,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 1927680};
     m.target = {"target", ltrt::DType::i64, 1, {64}, 2128384};
     m.output = {"layers_14_out", ltrt::DType::f32, 2, {64, 10}, 2129408};
+    m.metric_output = m.output;  // what the metrics read
     // model.metrics, each with the arguments the spec gives it
     static constexpr ltrt::MetricDef kMetrics[] = {
         ltrt::metric(ltrt::MetricKind::accuracy),

@@ -1719,6 +1719,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 3, {32, 8, 8}, 320768};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 328960};
     m.output = {"layers_12_out", ltrt::DType::f32, 2, {32, 10}, 329536};
+    m.metric_output = m.output;  // what the metrics read
     // model.metrics, each with the arguments the spec gives it
     static constexpr ltrt::MetricDef kMetrics[] = {
         ltrt::metric(ltrt::MetricKind::accuracy),

@@ -478,6 +478,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {32, 64}, 77056};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 85248};
     m.output = {"layers_2_out", ltrt::DType::f32, 2, {32, 10}, 85504};
+    m.metric_output = m.output;  // what the metrics read
     // model.metrics, each with the arguments the spec gives it
     static constexpr ltrt::MetricDef kMetrics[] = {
         ltrt::metric(ltrt::MetricKind::accuracy),

@@ -687,7 +687,8 @@ const ltrt::ModelDef& model() {
     m.input = {"tokens", ltrt::DType::i64, 2, {16, 6}, 29184};
     m.target = {"target", ltrt::DType::i64, 1, {16}, 29952};
     m.output = {"layers_5_out", ltrt::DType::f32, 2, {16, 4}, 30080};
-    m.num_classes = 4;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 4;           // 0: regression targets
     m.ignore_index = -100;
     m.num_embeddings = 12;  // the data loader refuses indices outside [0, num_embeddings)
     // optimizer: torch.optim.Adam

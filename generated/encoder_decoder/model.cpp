@@ -1994,7 +1994,8 @@ const ltrt::ModelDef& model() {
     m.other_num_embeddings = kOtherNumEmbeddings;
     m.target = {"target", ltrt::DType::f32, 3, {32, 6, 16}, 120576};
     m.output = {"out_out", ltrt::DType::f32, 3, {32, 6, 16}, 132864};
-    m.num_classes = 0;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 0;           // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.AdamW
     m.optimizer.kind = ltrt::OptimizerKind::adamw;

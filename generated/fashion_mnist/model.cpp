@@ -1077,6 +1077,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {64, 1, 28, 28}, 84224};
     m.target = {"target", ltrt::DType::i64, 1, {64}, 284928};
     m.output = {"layers_7_out", ltrt::DType::f32, 2, {64, 10}, 285440};
+    m.metric_output = m.output;  // what the metrics read
     // model.metrics, each with the arguments the spec gives it
     static constexpr ltrt::MetricDef kMetrics[] = {
         ltrt::metric(ltrt::MetricKind::accuracy),

@@ -1915,6 +1915,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::i64, 2, {32, 32}, 1042944};
     m.target = {"target", ltrt::DType::i64, 2, {32, 32}, 1051136};
     m.output = {"head_out", ltrt::DType::f32, 3, {32, 32, 146}, 1059328};
+    m.metric_output = m.output;  // what the metrics read
     // model.metrics, each with the arguments the spec gives it
     static constexpr ltrt::MetricDef kMetrics[] = {
         ltrt::metric(ltrt::MetricKind::accuracy),

@@ -3007,7 +3007,8 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::i64, 2, {32, 64}, 13123584};
     m.target = {"target", ltrt::DType::i64, 2, {32, 64}, 13139968};
     m.output = {"lm_head_out", ltrt::DType::f32, 3, {32, 64, 146}, 13156352};
-    m.num_classes = 146;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 146;         // 0: regression targets
     m.ignore_index = -100;
     m.num_embeddings = 146;  // the data loader refuses indices outside [0, num_embeddings)
     static const char* const kTied[] = {"lm_head.weight", "wte.weight"};  // {alias, owner}: one parameter

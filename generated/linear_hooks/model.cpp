@@ -303,7 +303,8 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {32, 10}, 256};
     m.target = {"target", ltrt::DType::f32, 2, {32, 1}, 1536};
     m.output = {"layers_0_out", ltrt::DType::f32, 2, {32, 1}, 1664};
-    m.num_classes = 0;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 0;           // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

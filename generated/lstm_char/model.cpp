@@ -890,7 +890,8 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::i64, 2, {32, 64}, 8514048};
     m.target = {"target", ltrt::DType::i64, 2, {32, 64}, 8530432};
     m.output = {"layers_2_out", ltrt::DType::f32, 3, {32, 64, 146}, 8546816};
-    m.num_classes = 146;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 146;         // 0: regression targets
     m.ignore_index = -100;
     m.num_embeddings = 146;  // the data loader refuses indices outside [0, num_embeddings)
     // optimizer: torch.optim.Adam

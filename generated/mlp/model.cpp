@@ -599,7 +599,8 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {128, 784}, 3231936};
     m.target = {"target", ltrt::DType::i64, 1, {128}, 3633344};
     m.output = {"layers_4_out", ltrt::DType::f32, 2, {128, 10}, 3634368};
-    m.num_classes = 10;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 10;          // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.SGD
     m.optimizer.kind = ltrt::OptimizerKind::sgd;

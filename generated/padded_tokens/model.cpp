@@ -3155,6 +3155,7 @@ const ltrt::ModelDef& model() {
     m.other_num_embeddings = kOtherNumEmbeddings;
     m.target = {"target", ltrt::DType::i64, 1, {32}, 208000};
     m.output = {"head_out", ltrt::DType::f32, 2, {32, 2}, 208256};
+    m.metric_output = m.output;  // what the metrics read
     // model.metrics, each with the arguments the spec gives it
     static constexpr ltrt::MetricDef kMetrics[] = {
         ltrt::metric(ltrt::MetricKind::accuracy),

@@ -644,6 +644,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {16, 4}, 20224};
     m.target = {"target", ltrt::DType::f32, 2, {16, 1}, 20480};
     m.output = {"layers_5_out", ltrt::DType::f32, 2, {16, 1}, 20544};
+    m.metric_output = m.output;  // what the metrics read
     // model.metrics, each with the arguments the spec gives it
     static constexpr ltrt::MetricDef kMetrics[] = {
         ltrt::metric(ltrt::MetricKind::mean_absolute_error),

@@ -426,6 +426,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {240, 4}, 1664};
     m.target = {"target", ltrt::DType::f32, 2, {240, 1}, 5504};
     m.output = {"layers_2_out", ltrt::DType::f32, 2, {240, 1}, 6464};
+    m.metric_output = m.output;  // what the metrics read
     // model.metrics, each with the arguments the spec gives it
     static constexpr ltrt::MetricDef kMetrics[] = {
         ltrt::metric(ltrt::MetricKind::mean_absolute_error),

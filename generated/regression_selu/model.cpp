@@ -707,7 +707,8 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {16, 4}, 37120};
     m.target = {"target", ltrt::DType::f32, 2, {16, 1}, 37376};
     m.output = {"layers_6_out", ltrt::DType::f32, 2, {16, 1}, 37440};
-    m.num_classes = 0;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 0;           // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

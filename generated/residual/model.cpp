@@ -735,7 +735,8 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 2, {16, 8}, 3584};
     m.target = {"target", ltrt::DType::i64, 1, {16}, 4096};
     m.output = {"head_out", ltrt::DType::f32, 2, {16, 4}, 4224};
-    m.num_classes = 4;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 4;           // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

@@ -6455,7 +6455,8 @@ const ltrt::ModelDef& model() {
     m.other_num_embeddings = kOtherNumEmbeddings;
     m.target = {"target", ltrt::DType::f32, 3, {32, 10, 24}, 509440};
     m.output = {"transformer_decoder_norm_out", ltrt::DType::f32, 3, {32, 10, 24}, 540160};
-    m.num_classes = 0;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 0;           // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.AdamW
     m.optimizer.kind = ltrt::OptimizerKind::adamw;

@@ -666,7 +666,8 @@ const ltrt::ModelDef& model() {
     m.other_num_embeddings = kOtherNumEmbeddings;
     m.target = {"target", ltrt::DType::f32, 1, {32}, 10240};
     m.output = {"query_embedding_out", ltrt::DType::f32, 2, {32, 8}, 10368};
-    m.num_classes = 0;  // 0: regression targets
+    m.metric_output = m.output;  // what the metrics read
+    m.num_classes = 0;           // 0: regression targets
     m.ignore_index = -100;
     // optimizer: torch.optim.Adam
     m.optimizer.kind = ltrt::OptimizerKind::adam;

@@ -1470,6 +1470,7 @@ const ltrt::ModelDef& model() {
     m.input = {"x", ltrt::DType::f32, 4, {32, 1, 8, 8}, 210688};
     m.target = {"target", ltrt::DType::i64, 1, {32}, 218880};
     m.output = {"fc_out", ltrt::DType::f32, 2, {32, 10}, 219136};
+    m.metric_output = m.output;  // what the metrics read
     // model.metrics, each with the arguments the spec gives it
     static constexpr ltrt::MetricDef kMetrics[] = {
         ltrt::metric(ltrt::MetricKind::accuracy),

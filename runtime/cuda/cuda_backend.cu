@@ -509,7 +509,7 @@ class CudaBackend : public Backend {
     check_train_results("outputs");
     if (n != train_rows_) throw Error("internal error: outputs of " + std::to_string(n) + " rows asked for a step of " +
                                       std::to_string(train_rows_));
-    copy_output_down(n);
+    copy_output_down(m_.metric_output, n);
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
   }
 
@@ -525,9 +525,9 @@ class CudaBackend : public Backend {
     if (metrics_.any_scored() || metrics_.any_r2_object() || metrics_.any_moments_object() ||
         metrics_.any_values_object() || metrics_.any_success_object() || metrics_.any_exact_object() ||
         metrics_.any_confusion_object()) {
-      copy_output_down(n);
+      copy_output_down(m_.metric_output, n);
       LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
-      states_.add(metrics_, reinterpret_cast<const float*>(host_.data() + m_.output.offset),
+      states_.add(metrics_, reinterpret_cast<const float*>(host_.data() + m_.metric_output.offset),
                   host_.data() + m_.target.offset, n, false);
     }
   }
@@ -558,7 +558,7 @@ class CudaBackend : public Backend {
     train_rows_ = -1;
     stage_batch(n, nullptr);
     LTRT_CUDA_CHECK(cudaGraphLaunch(predict_graph(n), compute_));
-    copy_output_down(n);
+    copy_output_down(m_.output, n);
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
   }
 
@@ -695,7 +695,10 @@ class CudaBackend : public Backend {
     LTRT_CUDA_CHECK(cudaStreamSynchronize(compute_));
   }
 
-  void copy_output_down(int n) { copy_down(m_.output.offset, row_bytes(m_.output) * static_cast<std::size_t>(n)); }
+  // n rows of `output` (the model's, predict's) or of metric_output (the metrics').
+  void copy_output_down(const TensorRef& output, int n) {
+    copy_down(output.offset, row_bytes(output) * static_cast<std::size_t>(n));
+  }
 
   void check_train_results(const char* what) const {
     if (train_rows_ < 0)
@@ -779,7 +782,7 @@ class CudaBackend : public Backend {
     return eval_graphs_[n] = capture([&] {
       m_.device_steps->evaluation_step(arena_, n, ctx_);
       add_eval_metrics(ctx_, eval_sums_, reinterpret_cast<const float*>(arena_ + loss_offset_),
-                       reinterpret_cast<const float*>(arena_ + m_.output.offset), arena_ + m_.target.offset, metrics_,
+                       reinterpret_cast<const float*>(arena_ + m_.metric_output.offset), arena_ + m_.target.offset, metrics_,
                        n);
     });
   }

@@ -39,7 +39,7 @@ class CpuBackend : public Backend {
     const MetricsShape shape = metrics_shape(model_);
     for (int k = 0; k < model_.num_metrics; ++k) sums_.metric[k] += shape.summed_value(k, values[k]) * n;
     sums_.rows += n;
-    states_.add(shape, reinterpret_cast<const float*>(host_.data() + model_.output.offset),
+    states_.add(shape, reinterpret_cast<const float*>(host_.data() + model_.metric_output.offset),
                 host_.data() + model_.target.offset, n);
   }
   float eval_loss() override { return eval_loss_; }

@@ -18,8 +18,8 @@ namespace {
 AccuracyShape accuracy_shape(const ModelDef& model) {
   const bool classes = model.target.dtype == DType::i64;
   // Sequence targets (batch, T) count every position: logits (batch, T, classes) are batch * T rows.
-  return AccuracyShape{classes, classes ? model.target.sample_numel() : model.output.sample_numel(),
-                       classes ? model.output.shape[model.output.rank - 1] : 1, model.ignore_index};
+  return AccuracyShape{classes, classes ? model.target.sample_numel() : model.metric_output.sample_numel(),
+                       classes ? model.metric_output.shape[model.metric_output.rank - 1] : 1, model.ignore_index};
 }
 
 }  // namespace
@@ -308,7 +308,7 @@ MetricsShape metrics_shape(const ModelDef& model) {
   s.count = model.num_metrics;
   for (int k = 0; k < model.num_metrics; ++k) s.metric[k] = model.metrics[k];
   s.accuracy = accuracy_shape(model);
-  s.per_row = model.output.sample_numel();
+  s.per_row = model.metric_output.sample_numel();
   return s;
 }
 
@@ -435,7 +435,7 @@ void count_metrics(const MetricsShape& s, const float* out, const void* target, 
 }
 
 void batch_metrics(const ModelDef& model, const std::byte* arena, int n, double* values) {
-  count_metrics(metrics_shape(model), reinterpret_cast<const float*>(arena + model.output.offset),
+  count_metrics(metrics_shape(model), reinterpret_cast<const float*>(arena + model.metric_output.offset),
                 arena + model.target.offset, n, values);
 }
 

@@ -1799,7 +1799,7 @@ void Fit::fetch_step_metrics() {
       train_epoch_sums_.metric[k] = static_cast<float>(train_epoch_sums_.metric[k]) +
                                     static_cast<float>(shape.summed_value(k, last_metric_[k])) * rows;
     train_epoch_sums_.rows += step_rows_;
-    const auto* out = reinterpret_cast<const float*>(arena_.data() + model_.output.offset);
+    const auto* out = reinterpret_cast<const float*>(arena_.data() + model_.metric_output.offset);
     train_epoch_states_.add(shape, out, arena_.data() + model_.target.offset, step_rows_);
   }
 }

@@ -461,7 +461,10 @@ struct ModelDef {
   // false: a loss over the predictions alone (model.target left out); target holds nothing, and
   // the data sources give inputs only.
   bool takes_targets = true;
-  TensorRef output;   // the model's output of the last step (logits), shape[0] == batch_size
+  TensorRef output;  // the model's output of the last step (logits), shape[0] == batch_size; predict's
+  // What the loss and the metrics read of it: `output`, or class logits (batch, C, d1, ...) moved
+  // to (batch, d1, ..., C), the rows of classes the metrics count.
+  TensorRef metric_output;
   // model.metrics in the spec's order: "accuracy" logs train_acc, val_acc and test_acc, ...
   const MetricDef* metrics = nullptr;
   int num_metrics = 0;

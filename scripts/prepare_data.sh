@@ -69,6 +69,39 @@ for name in ("train", "val", "test"):
 PY
 fi
 
+# The digits as a segmentation task (specs/segment_digits.json): each image (1, 8, 8) in
+# data/digit_masks/<split>_x.npy and a label per pixel (8, 8) in <split>_y.npy, 0 for the background
+# (below 4/16) and the digit plus 1 for its strokes (11 classes), written from the CSVs above.
+if [[ ! -f data/digit_masks/test_y.npy || data/digits/test.csv -nt data/digit_masks/test_y.npy ||
+      "$0" -nt data/digit_masks/test_y.npy ]]; then
+  mkdir -p data/digit_masks
+  python3 - data/digits data/digit_masks <<'PY'
+import array, csv, os, sys
+src, out = sys.argv[1], sys.argv[2]
+
+def save_npy(path, descr, shape, values, code):
+    # NPY format 1.0: magic, version, a little-endian header length, the header padded to 64 bytes.
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, "".join(f"{d}, " for d in shape))
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    data = array.array(code, values)
+    if sys.byteorder != "little":
+        data.byteswap()
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode("latin1"))
+        f.write(data.tobytes())
+    os.replace(tmp, path)
+
+for name in ("train", "val", "test"):  # test last: its presence means all three are complete
+    with open(os.path.join(src, name + ".csv")) as f:
+        rows = list(csv.reader(f))[1:]
+    pixels = [float(v) for r in rows for v in r[:64]]
+    labels = [int(r[64]) + 1 if float(v) >= 0.25 else 0 for r in rows for v in r[:64]]
+    save_npy(os.path.join(out, name + "_x.npy"), "<f4", (len(rows), 1, 8, 8), pixels, "f")
+    save_npy(os.path.join(out, name + "_y.npy"), "<i8", (len(rows), 8, 8), labels, "q")
+PY
+fi
+
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
   src="/usr/share/datasets/fashion-mnist/$f.gz"
   [[ -f "$src" ]] || { echo "prepare_data: $src is missing (dataset-fashion-mnist)" >&2; exit 1; }
@@ -77,4 +110,4 @@ done
 jargon=/usr/share/doc/jargon-text/jargon.txt.gz
 [[ -f "$jargon" ]] || { echo "prepare_data: $jargon is missing (jargon-text)" >&2; exit 1; }
 ln -sfn "$jargon" data/jargon.txt.gz
-echo "prepare_data: data/digits/{train,val,test}.csv, data/fashion-mnist/*.gz, data/jargon.txt.gz ready"
+echo "prepare_data: data/digits/{train,val,test}.csv, data/digit_masks/*.npy, data/fashion-mnist/*.gz, data/jargon.txt.gz ready"

@@ -1167,6 +1167,19 @@ torch::Tensor forward_loss(const Spec& s, const ParamMap& p, torch::Tensor h, co
   }
   if (s.loss_type == "MultiMarginLoss")
     return torch::multi_margin_loss(h, y, get_integer(l, "p", 1), get_number(l, "margin", 1.0), weight, red);
+  // torch's K-dimensional class logits (batch, C, d1, ...) for labels (batch, d1, ...), read as they
+  // are by its own loss (where (batch, d1, ..., C) would fit too, ltgen takes the classes last).
+  const auto dims = h.sizes();
+  const bool classes_last = dims.size() == 2 + s.target_shape.size() && dims.back() == s.num_classes &&
+                            std::equal(s.target_shape.begin(), s.target_shape.end(), dims.begin() + 1);
+  const bool classes_second = dims.size() == 2 + s.target_shape.size() && dims[1] == s.num_classes &&
+                              std::equal(s.target_shape.begin(), s.target_shape.end(), dims.begin() + 2);
+  if (s.class_target && !s.target_shape.empty() && classes_second && !classes_last) {
+    if (s.loss_type == "NLLLoss") return torch::nll_loss_nd(h, y, weight, red, get_integer(l, "ignore_index", -100));
+    if (s.loss_type == "CrossEntropyLoss")
+      return torch::cross_entropy_loss(h, y, weight, red, get_integer(l, "ignore_index", -100),
+                                       get_number(l, "label_smoothing", 0.0));
+  }
   if (s.loss_type == "NLLLoss")  // (batch, [T,] C) as rows, as CrossEntropyLoss's
     return torch::nll_loss(h.reshape({-1, h.size(-1)}), y.reshape({-1}), weight, red,
                            get_integer(l, "ignore_index", -100));

@@ -259,10 +259,13 @@ Graph build_graph(const Spec& spec) {
     } else if (pred.shape.size() != want.size() || pred.shape.back() != spec.target.num_classes)
       throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
                       "the model's output " + shape_str(pred.shape) + " does not match num_classes=" +
-                          std::to_string(spec.target.num_classes) +
-                          " of model.target: the last layer needs " +
+                          std::to_string(spec.target.num_classes) + " of model.target: the last layer needs " +
                           std::to_string(spec.target.num_classes) + " outputs" +
-                          (spec.target.shape.empty() ? std::string() : " at each of the target's positions"));
+                          (spec.target.shape.empty() ? std::string() : " at each of the target's positions") +
+                          (k_dim_loss && !spec.target.shape.empty()
+                               ? " (logits " + shape_str(want) + ", or " + shape_str(classes_second) +
+                                     " with the classes second as torch's " + spec.loss.type + " reads them)"
+                               : std::string()));
     else if (pred.shape != want)
       throw SpecError(spec.path, spec.loss.pos, spec.loss.source,
                       "the model's output " + shape_str(pred.shape) + " does not match model.target: labels of shape " +

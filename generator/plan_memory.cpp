@@ -98,7 +98,7 @@ MemoryPlan plan_memory(const Graph& g, const OptimizerSpec& optimizer, const std
     for (int o : g.nodes[static_cast<size_t>(i)].outputs) {
       const Value& val = g.value(o);
       if (val.kind != ValueKind::activation || g.root(o) != o || first[static_cast<size_t>(o)] != i) continue;
-      if (plan.offset.count(o)) continue;  // persistent (the model's output)
+      if (plan.offset.count(o)) continue;  // persistent (the model's output, the metrics')
       if (g.nodes[static_cast<size_t>(i)].op == "view") continue;
       Buffer b;
       b.value = o;

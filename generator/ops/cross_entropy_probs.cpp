@@ -76,6 +76,15 @@ int build_cross_entropy_probs(LayerBuild& b, const std::vector<int>& in) {
                      "got logits " + shape_str(x.shape) + " and targets " + shape_str(t.shape) +
                      "; for class indices declare \"model.target\": {\"dtype\": \"int64\", \"num_classes\": " +
                      std::to_string(x.shape.back()) + "}");
+  // torch reads (batch, C, d1, d2, ...) probabilities with the classes second; ltgen's rows read
+  // the last dimension, as a Lightning user flattens a sequence's (batch, T, C): past that, refused.
+  if (x.shape.size() > 3)
+    throw ShapeError(
+        "class probabilities of " + shape_str(x.shape) +
+        " are not supported yet: torch reads the classes "
+        "second there (batch, C, d1, d2, ...), and ltgen reads rows of classes, (batch, C) or (batch, T, "
+        "C); for a label per position declare \"model.target\": {\"dtype\": \"int64\", \"num_classes\": C, "
+        "\"shape\": [d1, d2, ...]}");
   if (std::get<std::int64_t>(b.args.at("ignore_index")) >= 0)
     throw ShapeError("ignore_index is not supported for class probabilities (torch refuses it for float targets): "
                      "remove it");

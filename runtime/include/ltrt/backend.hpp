@@ -70,7 +70,7 @@ class Backend {
   virtual void train(const TrainStep& step, Optimizer& optimizer, DropoutDraws dropout) = 0;
   // The last train() step's loss. Valid until the next evaluate() or predict().
   virtual float loss() = 0;
-  // The last train() step's outputs (n rows) into the host arena's output buffer, for the metrics.
+  // The last train() step's outputs (n rows) into the host arena's metric_output buffer, for the metrics.
   // Valid until the next evaluate() or predict().
   virtual void outputs(int n) = 0;
   // Eval-mode forward and loss of the batch in the host arena. Its loss and model.metrics' values

@@ -31,7 +31,7 @@ LTRT_HOST_DEVICE inline std::int64_t row_argmax(const float* row, std::int64_t c
   return best;
 }
 
-// Accuracy of the first n rows of the output buffer against the target
+// Accuracy of the first n rows of the metric_output buffer against the target
 // buffer: argmax for class targets (rows whose target is ignore_index do not
 // count), logit > 0 against target > 0.5 for BCEWithLogitsLoss's float targets.
 struct AccuracyCount {
@@ -40,7 +40,7 @@ struct AccuracyCount {
   double value() const { return total ? static_cast<double>(correct) / static_cast<double>(total) : 0.0; }
 };
 
-// How accuracy reads the output buffer, for count_accuracy here and the CUDA backend's kernel.
+// How accuracy reads the metric_output buffer, for count_accuracy here and the CUDA backend's kernel.
 struct AccuracyShape {
   bool class_targets;       // int64 class indices (argmax); else float targets of a binary logit
   std::int64_t per_row;     // positions a sample has (sequence targets), or its logits (binary)

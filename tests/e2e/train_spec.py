@@ -10,7 +10,8 @@ epoch=E-step=S.safetensors; the loss falls (mean of the last few steps below the
 first few); for the specs on real data (MIN_VAL_ACC), the last val_acc beats chance clearly;
 for the specs with a held-out test split (MIN_TEST_ACC), `test --ckpt_path=last` after fit logs
 a test_acc of at least the threshold; for MIN_VAL_LOSS_DROP, the last val_loss lies that far below
-the first; a spec with a prompt source generates text with `predict --ckpt_path=last`.
+the first; a spec with a prompt source generates text with `predict --ckpt_path=last`, and one
+that predicts its test inputs (segment_digits) writes the logits whose argmax scores its test_acc.
 Specs on real data read what scripts/prepare_data.sh prepares (the e2e_data fixture runs it).
 """
 import argparse
@@ -174,7 +175,9 @@ def run(args):
               f"the last val_loss is {drop:.1%} below the first, expected at least {MIN_VAL_LOSS_DROP[name]:.0%}")
 
     if name in MIN_TEST_ACC:
-        check_test_acc(program, root, MIN_TEST_ACC[name], args.timeout)
+        test_acc = check_test_acc(program, root, MIN_TEST_ACC[name], args.timeout)
+        if spec["data"].get("predict", {}).get("source") == "npy":
+            check_predictions(program, root, spec, args, test_acc)
 
     if spec["data"].get("predict", {}).get("source") == "prompt":
         check_generated_text(program, root, spec, args)
@@ -233,6 +236,27 @@ def check_test_acc(program, root, threshold, timeout):
     # The metric is a float32 (342 of 360 right logs 0.949999988): compared as one.
     at_least = struct.unpack("f", struct.pack("f", threshold))[0]
     check(accs[0] >= at_least, f"test_acc {accs[0]!r} is below {threshold}")
+    return accs[0]
+
+
+def check_predictions(program, root, spec, args, test_acc):
+    """`predict --ckpt_path=last` over the test split's inputs (data.predict reads them): predictions.npy
+    holds the model's own output, (N, C, d1, ...) for a segmentation model's logits, whose argmax over
+    the classes scores the test_acc that `test` logged."""
+    import numpy as np
+    base = os.path.dirname(os.path.abspath(args.spec))
+    check(spec["data"]["predict"]["x"] == spec["data"]["test"]["x"], "data.predict must read the test split's inputs")
+    rc, out, err = common.run_program(program, ["predict", "--ckpt_path=last", "--trainer.enable_progress_bar=false",
+                                                f"--trainer.default_root_dir={root}"], timeout=args.timeout)
+    check(rc == 0, f"{program} predict --ckpt_path=last exited with {rc}:\n{out}\n{err}")
+    predictions = np.load(os.path.join(root, "predictions.npy"))
+    y = np.load(os.path.join(base, spec["data"]["test"]["y"]))
+    classes = spec["model"]["target"]["num_classes"]
+    shape = (len(y), classes, *y.shape[1:])
+    check(predictions.shape == shape, f"predictions.npy is {predictions.shape}, expected the model's output {shape}")
+    accuracy = float((predictions.argmax(axis=1) == y).mean())
+    print(f"predictions.npy {predictions.shape}: argmax accuracy {accuracy:.6f}, test_acc {test_acc:.6f}")
+    check(abs(accuracy - test_acc) < 1e-5, f"the predictions' accuracy {accuracy} is not the test_acc {test_acc}")
 
 
 def read_metrics(path):

@@ -2,7 +2,7 @@
 """Trainer configurations on the CPU: training throughput (samples per second) of ltgen's program
 against Lightning's Trainer on the same spec, in one run on the same machine.
 
-    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm|lbfgs|augment|augment_color|augment_simclr|augment_affine \
+    python3 bench/cpu_bench.py ddp|precision|gpt_precision|gpt_dropout|lstm|lbfgs|augment|augment_color|augment_simclr|augment_affine|segment \
         --ltgen build/ltgen \
         --lightning-python /opt/ltgen/lightning-venv/bin/python [--repeats 3] [--out DIR]
 
@@ -23,6 +23,9 @@ in the Lightning script's Dataset, no DataLoader workers on either side), in sam
 RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), RandomGrayscale(0.2), Normalize;
 `augment_affine` geometric augmentation: RandomAffine(15, translate=(0.1, 0.1), scale=(0.9, 1.1),
 bilinear), RandomHorizontalFlip, Normalize.
+`segment`: a small U-Net labelling each pixel of 3 x 32 x 32 images (5 classes, batch 32): Conv2d,
+MaxPool2d down, Conv2d, ConvTranspose2d up, a Concat with the skip, Conv2d, and CrossEntropyLoss on
+its (N, 5, 32, 32) logits as torch reads them, in samples per second.
 
 Each peer trains the spec twice, for 1 and for 5 epochs, and the difference of the two wall
 times over the 4 epochs' samples is its throughput (start-up, imports, process launch and the
@@ -49,6 +52,7 @@ GPT_N, GPT_T, GPT_VOCAB, GPT_E, GPT_BATCH = 2048, 64, 96, 128, 16  # the GPT: wi
 LSTM_N, LSTM_T, LSTM_VOCAB, LSTM_E, LSTM_H, LSTM_BATCH = 1024, 64, 96, 64, 256, 16  # the LSTM's windows
 LBFGS_N, LBFGS_FEATURES, LBFGS_HIDDEN = 1024, 4, 64  # the LBFGS fit: all rows in one batch
 CNN_N, CNN_BATCH = 2048, 64  # the augmented CNN's images
+SEG_N, SEG_BATCH, SEG_CLASSES = 1024, 32, 5  # the U-Net's images, a label per pixel
 EPOCHS = (1, 5)  # the two fits; their difference is timed (lbfgs: 1 and 101)
 
 
@@ -65,6 +69,7 @@ MODES = {
     "augment_color": ("cnn", [(1, "32-true", [2], 2.0)]),
     "augment_simclr": ("cnn", [(1, "32-true", [2], 3.0)]),
     "augment_affine": ("cnn", [(1, "32-true", [2], 4.0)]),
+    "segment": ("unet", [(1, "32-true", [2], 0.0)]),
 }
 
 # CIFAR's usual training augmentation (its channels' means and stds).
@@ -105,6 +110,31 @@ def cnn_spec(name, augmentation):
                              {"type": "Linear", "out_features": CLASSES}],
                   "loss": {"type": "CrossEntropyLoss"}},
         "data": {"batch_size": CNN_BATCH, "shuffle": True, "train": train},
+        "optimizer": {"type": "SGD", "lr": 0.05, "momentum": 0.9},
+        "trainer": {"accelerator": "cpu", "max_epochs": 1, "logger": False, "enable_checkpointing": False,
+                    "enable_progress_bar": False, "enable_model_summary": False},
+    }
+
+
+def unet_spec(name):
+    """A U-Net of one level: its logits (N, SEG_CLASSES, 32, 32), a class per pixel."""
+    def conv(node, source, channels, kernel=3):
+        return {"name": node, "type": "Conv2d", "input": source, "out_channels": channels, "kernel_size": kernel,
+                "padding": kernel // 2}
+    return {
+        "name": name, "seed_everything": 1,
+        "model": {"inputs": {"x": [3, 32, 32]},
+                  "target": {"dtype": "int64", "num_classes": SEG_CLASSES, "shape": [32, 32]},
+                  "graph": [conv("enc", "x", 16), {"name": "enc_act", "type": "ReLU", "input": "enc"},
+                            {"name": "pool", "type": "MaxPool2d", "input": "enc_act", "kernel_size": 2},
+                            conv("mid", "pool", 32), {"name": "mid_act", "type": "ReLU", "input": "mid"},
+                            {"name": "up", "type": "ConvTranspose2d", "input": "mid_act", "out_channels": 16,
+                             "kernel_size": 2, "stride": 2},
+                            {"name": "skip", "type": "Concat", "inputs": ["up", "enc_act"], "dim": 1},
+                            conv("dec", "skip", 16), {"name": "dec_act", "type": "ReLU", "input": "dec"},
+                            conv("head", "dec_act", SEG_CLASSES, 1)],
+                  "output": "head", "loss": {"type": "CrossEntropyLoss"}},
+        "data": {"batch_size": SEG_BATCH, "shuffle": True, "train": {"source": "npy", "x": "x.npy", "y": "y.npy"}},
         "optimizer": {"type": "SGD", "lr": 0.05, "momentum": 0.9},
         "trainer": {"accelerator": "cpu", "max_epochs": 1, "logger": False, "enable_checkpointing": False,
                     "enable_progress_bar": False, "enable_model_summary": False},
@@ -261,6 +291,10 @@ def main():
         samples, unit = CNN_N, ("samples", 1)
         np.save(os.path.join(work, "x.npy"), rng.random((CNN_N, 3, 32, 32)).astype(np.float32))
         np.save(os.path.join(work, "y.npy"), rng.integers(0, CLASSES, CNN_N).astype(np.int64))
+    elif model == "unet":  # images in [0, 1) and a label per pixel
+        samples, unit = SEG_N, ("samples", 1)
+        np.save(os.path.join(work, "x.npy"), rng.random((SEG_N, 3, 32, 32)).astype(np.float32))
+        np.save(os.path.join(work, "y.npy"), rng.integers(0, SEG_CLASSES, (SEG_N, 32, 32)).astype(np.int64))
     elif model == "lbfgs":  # a smooth function of the inputs; throughput counts a step's rows once
         samples, unit = LBFGS_N, ("samples", 1)
         x = rng.standard_normal((LBFGS_N, LBFGS_FEATURES)).astype(np.float32)
@@ -290,6 +324,8 @@ def main():
                 json.dump(lbfgs_spec(name), f, indent=1)
             elif model == "cnn":
                 json.dump(cnn_spec(name, dropout), f, indent=1)
+            elif model == "unet":
+                json.dump(unet_spec(name), f, indent=1)
             else:
                 json.dump(lstm_spec(name, precision) if model == "lstm" else spec(name, devices, precision), f, indent=1)
         program = common.generate(args.ltgen, path, os.path.join(work, name))

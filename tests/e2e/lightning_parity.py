@@ -190,6 +190,14 @@ def layer_shapes(spec, channels=None):
             features[node["name"]] = shape[-1]
         elif node["type"] == "Concat":
             features[node["name"]] = sum(features[i] for i in ins)
+            if all(shapes.get(i) for i in ins):  # a U-Net's skip: its channels, the dimension after the batch's
+                rank = len(shapes[ins[0]])
+                d = node.get("dim", 1)  # (ltgen's Concat default)
+                d = d + rank + 1 if d < 0 else d
+                shape = list(shapes[ins[0]])
+                shape[d - 1] = sum(shapes[i][d - 1] for i in ins)
+                shapes[node["name"]] = shape
+                features[node["name"]] = shape[-1]
         elif node["type"] == "Reshape":
             want = node["shape"] if isinstance(node["shape"], list) else [node["shape"]]
             total = math.prod(shapes[ins[0]])

@@ -23,9 +23,10 @@ in the Lightning script's Dataset, no DataLoader workers on either side), in sam
 RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), RandomGrayscale(0.2), Normalize;
 `augment_affine` geometric augmentation: RandomAffine(15, translate=(0.1, 0.1), scale=(0.9, 1.1),
 bilinear), RandomHorizontalFlip, Normalize.
-`segment`: a small U-Net labelling each pixel of 3 x 32 x 32 images (5 classes, batch 32): Conv2d,
-MaxPool2d down, Conv2d, ConvTranspose2d up, a Concat with the skip, Conv2d, and CrossEntropyLoss on
-its (N, 5, 32, 32) logits as torch reads them, in samples per second.
+`segment`: a small U-Net labelling each pixel of 3 x 32 x 32 images (5 classes, batch 32): Conv2d
+and ReLU, MaxPool2d down, Conv2d and ReLU, ConvTranspose2d up, a Concat with the skip, Conv2d and
+ReLU, a 1x1 Conv2d head, and CrossEntropyLoss on its (N, 5, 32, 32) logits as torch reads them, in
+samples per second.
 
 Each peer trains the spec twice, for 1 and for 5 epochs, and the difference of the two wall
 times over the 4 epochs' samples is its throughput (start-up, imports, process launch and the
